@@ -1,0 +1,159 @@
+#pragma once
+/// @file
+/// @brief A child process started with posix_spawn, in a process group of its
+///        own, killed with its whole group on destruction. Used by the browser
+///        driver to run Chromium and by the tests to run real servers.
+
+#include <seckill/error.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace seckill::detail {
+
+/// @brief Owns one child process (and its process group).
+///
+/// Thread-safety: none; one owner. Cost: a fork/exec at start, a waitpid per query.
+class child_process {
+ public:
+  struct options {
+    std::vector<std::string> argv;  ///< argv[0] is looked up on PATH
+    std::string output_path;        ///< stdout and stderr appended here; empty: inherited
+    std::vector<std::string> extra_env;  ///< "NAME=value" added to the environment
+  };
+
+  child_process() = default;
+  explicit child_process(const options& opts) { start(opts); }
+  child_process(child_process&& other) noexcept
+      : pid_(std::exchange(other.pid_, -1)), group_(std::exchange(other.group_, -1)),
+        status_(other.status_) {}
+  child_process& operator=(child_process&& other) noexcept {
+    if (this != &other) {
+      kill_and_wait();
+      pid_ = std::exchange(other.pid_, -1);
+      group_ = std::exchange(other.group_, -1);
+      status_ = other.status_;
+    }
+    return *this;
+  }
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  ~child_process() {
+    kill_and_wait();
+    if (group_ > 0) ::kill(-group_, SIGKILL);  // children that outlived the leader
+  }
+
+  /// Starts the process; throws seckill::error with the program and errno's text on failure.
+  void start(const options& opts) {
+    if (opts.argv.empty()) throw error(errc::invalid_argument, "child_process: empty argv");
+    kill_and_wait();
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawnattr_init(&attr);
+    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                          POSIX_SPAWN_SETSIGDEF);
+    ::posix_spawnattr_setpgroup(&attr, 0);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    ::posix_spawnattr_setsigmask(&attr, &none);
+    ::posix_spawnattr_setsigdefault(&attr, &all);
+    ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (!opts.output_path.empty()) {
+      ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, opts.output_path.c_str(),
+                                         O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    }
+    std::vector<char*> argv;
+    for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (char** e = environ; e && *e; ++e) envp.push_back(*e);
+    for (const auto& e : opts.extra_env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    pid_t pid = -1;
+    const int rc = ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+      throw error(errc::invalid_argument,
+                  "cannot start '" + opts.argv[0] + "': " + std::strerror(rc));
+    }
+    pid_ = pid;
+    group_ = pid;
+    status_ = 0;
+  }
+
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
+  /// True while the process has not exited (reaps it when it has).
+  [[nodiscard]] bool running() noexcept {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == 0) return true;
+    if (r == pid_) status_ = status;
+    pid_ = -1;
+    return false;
+  }
+
+  /// Sends `sig` to the whole process group.
+  void signal(int sig) noexcept {
+    if (pid_ > 0) ::kill(-pid_, sig);
+  }
+
+  /// Waits up to `timeout` for the process to exit; true when it has.
+  bool wait_for(std::chrono::milliseconds timeout) noexcept {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (running()) {
+      if (std::chrono::steady_clock::now() >= until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+
+  /// SIGTERM, then SIGKILL after `grace`; always reaps the process.
+  void terminate(std::chrono::milliseconds grace = std::chrono::milliseconds(2000)) noexcept {
+    if (pid_ <= 0) return;
+    signal(SIGTERM);
+    if (!wait_for(grace)) kill_and_wait();
+    if (group_ > 0) ::kill(-group_, SIGKILL);  // children that outlived the leader
+  }
+
+  /// SIGKILL to the group and reap: what the tests use to crash a server.
+  void kill_and_wait() noexcept {
+    if (pid_ <= 0) return;
+    const pid_t group = pid_;
+    signal(SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    status_ = status;
+    pid_ = -1;
+    ::kill(-group, SIGKILL);  // stragglers that left the leader behind
+  }
+
+  /// The raw wait status of the last exit (see WIFEXITED and friends).
+  [[nodiscard]] int wait_status() const noexcept { return status_; }
+
+ private:
+  pid_t pid_ = -1;
+  pid_t group_ = -1;
+  int status_ = 0;
+};
+
+}  // namespace seckill::detail

@@ -1,0 +1,9 @@
+#pragma once
+/// @file
+/// @brief The umbrella header: every seckill header that needs no server.
+///        The backends that talk to one (redis/, etcd/, browser/, obs/) are
+///        included one by one.
+
+#include <seckill/clock.hpp>
+#include <seckill/error.hpp>
+#include <seckill/version.hpp>

@@ -1,0 +1,83 @@
+#include <seckill/detail/child_process.hpp>
+#include <seckill/detail/temp_dir.hpp>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+using namespace std::chrono_literals;
+using seckill::detail::child_process;
+
+TEST_SUITE("unit") {
+  TEST_CASE("child_process runs a program and captures its output") {
+    seckill::detail::temp_dir dir("seckill-test");
+    const auto log = (dir.path() / "out.log").string();
+    child_process p({{"sh", "-c", "echo hello; echo oops >&2; exit 3"}, log, {}});
+    REQUIRE(p.wait_for(5s));
+    CHECK(WIFEXITED(p.wait_status()));
+    CHECK(WEXITSTATUS(p.wait_status()) == 3);
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    CHECK(text.str() == "hello\noops\n");
+  }
+
+  TEST_CASE("child_process kills its whole process group") {
+    seckill::detail::temp_dir dir("seckill-test");
+    const auto pidfile = (dir.path() / "grandchild.pid").string();
+    pid_t grandchild = -1;
+    {
+      child_process p({{"sh", "-c", "sleep 60 & echo $! > " + pidfile + "; wait"}, "", {}});
+      for (int i = 0; i < 400 && !std::filesystem::exists(pidfile); ++i)
+        std::this_thread::sleep_for(5ms);
+      std::this_thread::sleep_for(20ms);
+      std::ifstream in(pidfile);
+      in >> grandchild;
+      REQUIRE(grandchild > 0);
+      CHECK(::kill(grandchild, 0) == 0);
+    }  // destructor: SIGKILL to the group
+    bool gone = false;
+    for (int i = 0; i < 200 && !gone; ++i) {
+      gone = ::kill(grandchild, 0) != 0 || std::filesystem::exists("/proc/" + std::to_string(grandchild)) == false;
+      if (!gone) {
+        // a zombie reparented to init counts as gone once its state is Z
+        std::ifstream stat("/proc/" + std::to_string(grandchild) + "/stat");
+        std::string pid, comm, state;
+        stat >> pid >> comm >> state;
+        gone = state == "Z";
+      }
+      if (!gone) std::this_thread::sleep_for(10ms);
+    }
+    CHECK(gone);
+  }
+
+  TEST_CASE("child_process terminate() stops a program that ignores nothing") {
+    child_process p({{"sleep", "30"}, "", {}});
+    CHECK(p.running());
+    p.terminate(2s);
+    CHECK_FALSE(p.running());
+    CHECK(WIFSIGNALED(p.wait_status()));
+  }
+
+  TEST_CASE("child_process reports a program that does not exist") {
+    CHECK_THROWS_WITH_AS(child_process({{"/nonexistent/seckill-no-such-program"}, "", {}}),
+                         doctest::Contains("seckill-no-such-program"), seckill::error);
+    CHECK_THROWS_AS(child_process({{}, "", {}}), seckill::error);
+  }
+
+  TEST_CASE("temp_dir is removed with its contents") {
+    std::filesystem::path kept;
+    {
+      seckill::detail::temp_dir dir("seckill-test");
+      kept = dir.path();
+      std::ofstream(kept / "file") << "x";
+      CHECK(std::filesystem::is_directory(kept));
+    }
+    CHECK_FALSE(std::filesystem::exists(kept));
+  }
+}

@@ -1,0 +1,15 @@
+// A consumer of the installed package: includes every public header and uses
+// the library, built against a moved install prefix.
+#include <seckill/clock.hpp>
+#include <seckill/error.hpp>
+#include <seckill/seckill.hpp>
+#include <seckill/version.hpp>
+
+#include <cstdio>
+
+int main() {
+  const std::error_code ec = seckill::errc::sold_out;
+  if (ec.message() != "sold out") return 1;
+  std::printf("seckill %s from an installed package\n", seckill::version.string);
+  return 0;
+}
