@@ -35,8 +35,6 @@ enum class errc {
   sold_out,              ///< no stock left for the requested quantity
   unknown_sku,           ///< the store holds no stock record for this SKU
   unknown_order,         ///< no reservation with this order id
-  already_committed,     ///< a repeated commit: nothing changed
-  already_rolled_back,   ///< a repeated rollback: nothing changed
   order_committed,       ///< rollback refused: the order was committed
   order_rolled_back,     ///< commit refused: the order was rolled back (or expired)
   store_unavailable,     ///< the backend could not be reached
@@ -87,8 +85,6 @@ class seckill_category_impl final : public std::error_category {
       case errc::sold_out: return "sold out";
       case errc::unknown_sku: return "unknown sku";
       case errc::unknown_order: return "unknown order";
-      case errc::already_committed: return "order already committed";
-      case errc::already_rolled_back: return "order already rolled back";
       case errc::order_committed: return "order is committed and cannot be rolled back";
       case errc::order_rolled_back: return "order is rolled back and cannot be committed";
       case errc::store_unavailable: return "stock store unavailable";

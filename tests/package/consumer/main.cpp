@@ -3,6 +3,7 @@
 #include <seckill/clock.hpp>
 #include <seckill/error.hpp>
 #include <seckill/seckill.hpp>
+#include <seckill/store/store.hpp>
 #include <seckill/version.hpp>
 
 #include <cstdio>
