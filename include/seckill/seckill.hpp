@@ -6,4 +6,5 @@
 
 #include <seckill/clock.hpp>
 #include <seckill/error.hpp>
+#include <seckill/purchase/state_machine.hpp>
 #include <seckill/version.hpp>

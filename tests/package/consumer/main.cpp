@@ -2,7 +2,9 @@
 // the library, built against a moved install prefix.
 #include <seckill/clock.hpp>
 #include <seckill/error.hpp>
+#include <seckill/purchase/state_machine.hpp>
 #include <seckill/seckill.hpp>
+#include <seckill/store/memory_store.hpp>
 #include <seckill/store/store.hpp>
 #include <seckill/version.hpp>
 
