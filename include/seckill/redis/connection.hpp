@@ -1,0 +1,899 @@
+#pragma once
+/// @file
+/// @brief An asynchronous Redis connection on Boost.Asio (auto-pipelining,
+///        timeouts, cancellation, reconnection) and a small pool of them.
+///
+/// The connection life cycle:
+///
+/// - `async_connect` resolves and connects (bounded by `connect_timeout`),
+///   then performs the handshake: `HELLO 3 [AUTH user password] [SETNAME
+///   name]`, falling back to RESP2 (`AUTH`) when the server does not know
+///   HELLO or refuses protocol 3, then `SELECT db` and the `setup` commands
+///   (the store's `SCRIPT LOAD`). It completes with the first attempt's
+///   result: `errc::connection_refused`, `errc::timed_out`,
+///   `errc::auth_failed`, `errc::protocol_error` (not a Redis server on the
+///   port) or `errc::server_error`; `last_error()` has the details.
+/// - Every `async_exec` after that is queued; whatever is queued when the
+///   socket is free goes out in one write (auto-pipelining), and replies are
+///   matched to requests in order. Each request has a timeout
+///   (`request_timeout` or its own) and honours per-operation cancellation:
+///   a request still queued is dropped and never sent; a request already
+///   written completes at once and its reply is discarded when it arrives.
+/// - When the connection is lost, every request written and not answered
+///   fails with `errc::not_connected` and is never sent again (the server may
+///   or may not have executed it: only the caller can tell whether a retry is
+///   safe). Requests not yet written fail too, unless
+///   `queue_while_reconnecting` is set. The connection then reconnects by
+///   itself with capped exponential backoff and jitter, repeating the whole
+///   handshake (so scripts are loaded again), until `close()`.
+///
+/// RESP3 push messages are counted and dropped: this client does not
+/// subscribe.
+
+#include <seckill/error.hpp>
+#include <seckill/redis/resp.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace seckill::redis {
+
+/// @brief Where and how to connect, and the policies of one connection.
+struct connection_config {
+  std::string host = "127.0.0.1";
+  std::string port = "6379";
+  std::string username;     ///< ACL user; empty: "default" when a password is set
+  std::string password;     ///< empty: no AUTH
+  int database = 0;         ///< SELECTed after AUTH when not 0
+  std::string client_name;  ///< CLIENT SETNAME (through HELLO) when not empty
+  int protocol = 3;         ///< 3: HELLO 3 with a RESP2 fallback; 2: RESP2 only
+  std::chrono::milliseconds connect_timeout{2000};    ///< TCP connect plus handshake
+  std::chrono::milliseconds request_timeout{5000};    ///< default per request; 0: none
+  std::chrono::milliseconds reconnect_initial_delay{50};
+  std::chrono::milliseconds reconnect_max_delay{2000};
+  bool reconnect = true;                   ///< reconnect after a loss (after a successful connect)
+  bool queue_while_reconnecting = false;   ///< keep new requests waiting instead of failing fast
+  std::size_t max_write_batch = 256u << 10;  ///< bytes gathered into one write
+  parser_limits limits;                    ///< bounds on replies (resp.hpp)
+  request setup;  ///< sent after the handshake on every (re)connect; an error reply fails it
+};
+
+/// @brief Fills `cfg` from `redis://[user:password@]host[:port][/db]`
+///        (also `redis://:password@host`). Returns `errc::invalid_argument`
+///        on anything else; `message` says what was wrong.
+inline std::error_code parse_url(std::string_view url, connection_config& cfg,
+                                 std::string* message = nullptr) {
+  auto bad = [&](std::string why) {
+    if (message) *message = "bad redis url '" + std::string(url) + "': " + why;
+    return make_error_code(errc::invalid_argument);
+  };
+  constexpr std::string_view scheme = "redis://";
+  if (url.substr(0, scheme.size()) != scheme) return bad("expected it to start with redis://");
+  std::string_view rest = url.substr(scheme.size());
+  connection_config out = cfg;
+  out.username.clear();
+  out.password.clear();
+  out.database = 0;
+  out.port = "6379";
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view auth = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    const auto colon = auth.find(':');
+    if (colon == std::string_view::npos) {
+      out.password = std::string(auth);  // redis://password@host, as redis-cli reads it
+    } else {
+      out.username = std::string(auth.substr(0, colon));
+      out.password = std::string(auth.substr(colon + 1));
+    }
+    if (out.password.empty()) return bad("empty password before '@'");
+  }
+  std::string_view hostport = rest;
+  if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
+    hostport = rest.substr(0, slash);
+    const std::string_view db = rest.substr(slash + 1);
+    if (!db.empty()) {
+      int n = -1;
+      const auto r = std::from_chars(db.data(), db.data() + db.size(), n);
+      if (r.ec != std::errc{} || r.ptr != db.data() + db.size() || n < 0)
+        return bad("database '" + std::string(db) + "' is not a number >= 0");
+      out.database = n;
+    }
+  }
+  std::string_view host = hostport;
+  std::string_view port;
+  if (!hostport.empty() && hostport.front() == '[') {
+    const auto close = hostport.find(']');
+    if (close == std::string_view::npos) return bad("unterminated '[' in the host");
+    host = hostport.substr(1, close - 1);
+    const std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return bad("expected ':' after ']'");
+      port = after.substr(1);
+      if (port.empty()) return bad("empty port");
+    }
+  } else if (const auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
+    host = hostport.substr(0, colon);
+    port = hostport.substr(colon + 1);
+    if (port.empty()) return bad("empty port");
+  }
+  if (host.empty()) return bad("no host");
+  if (!port.empty()) {
+    unsigned n = 0;
+    const auto r = std::from_chars(port.data(), port.data() + port.size(), n);
+    if (r.ec != std::errc{} || r.ptr != port.data() + port.size() || n == 0 || n > 65535)
+      return bad("port '" + std::string(port) + "' is not in [1, 65535]");
+    out.port = std::string(port);
+  }
+  out.host = std::string(host);
+  cfg = std::move(out);
+  return {};
+}
+
+/// @brief Where a connection is in its life cycle.
+enum class connection_state : std::uint8_t {
+  idle,          ///< not connected yet (or the first connect failed)
+  connecting,    ///< first connect and handshake in progress
+  ready,         ///< requests are sent
+  reconnecting,  ///< lost; waiting out the backoff or handshaking again
+  closed,        ///< close() was called
+};
+
+/// @brief The delay before reconnect attempt `attempt` (0-based): the capped
+///        exponential `min(max, initial * 2^attempt)`, of which a random half
+///        is jitter (`jitter` in [0, 1]): many clients cut off at once do not
+///        come back at once.
+inline std::chrono::milliseconds backoff_delay(unsigned attempt, std::chrono::milliseconds initial,
+                                               std::chrono::milliseconds max,
+                                               double jitter) noexcept {
+  if (initial.count() <= 0) return std::chrono::milliseconds(0);
+  std::int64_t d = initial.count();
+  for (unsigned i = 0; i < attempt && d < max.count(); ++i) d *= 2;
+  d = std::min<std::int64_t>(d, max.count());
+  jitter = std::clamp(jitter, 0.0, 1.0);
+  const auto half = d / 2;
+  return std::chrono::milliseconds(d - half + static_cast<std::int64_t>(jitter * static_cast<double>(half)));
+}
+
+namespace detail {
+
+namespace asio = boost::asio;
+using exec_signature = void(std::error_code, std::vector<value>);
+
+struct exec_op {
+  std::string payload;
+  std::size_t expected = 0;
+  std::size_t received = 0;
+  std::vector<value> replies;
+  asio::any_completion_handler<exec_signature> handler;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  bool written = false;
+  bool finished = false;  // the handler was called; replies still due are discarded
+};
+
+class connection_impl : public std::enable_shared_from_this<connection_impl> {
+ public:
+  using clock = std::chrono::steady_clock;
+  using strand_type = asio::strand<asio::any_io_executor>;
+
+  connection_impl(const asio::any_io_executor& ex, connection_config cfg)
+      : strand_(asio::make_strand(ex)),
+        cfg_(std::move(cfg)),
+        socket_(strand_),
+        resolver_(strand_),
+        wake_(strand_),
+        deadline_timer_(strand_),
+        backoff_timer_(strand_),
+        parser_(cfg_.limits),
+        rng_(std::random_device{}()) {
+    rbuf_.resize(64u << 10);
+  }
+
+  [[nodiscard]] const strand_type& strand() const noexcept { return strand_; }
+  [[nodiscard]] const connection_config& config() const noexcept { return cfg_; }
+  [[nodiscard]] connection_state state() const noexcept { return state_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::uint64_t connects() const noexcept { return connects_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t pushes() const noexcept { return pushes_.load(std::memory_order_relaxed); }
+  [[nodiscard]] bool resp3() const noexcept { return resp3_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::string last_error() const {
+    std::lock_guard lock(message_mutex_);
+    return last_error_;
+  }
+
+  // ---- everything below runs on the strand
+
+  void start_connect(asio::any_completion_handler<void(std::error_code)> h) {
+    const auto s = state();
+    if (s == connection_state::ready) {
+      complete_connect(std::move(h), {}, true);
+      return;
+    }
+    if (s != connection_state::idle) {
+      set_error("async_connect while " + std::string(state_name(s)));
+      complete_connect(std::move(h),
+                       make_error_code(s == connection_state::closed ? errc::not_connected
+                                                                     : errc::invalid_argument),
+                       true);
+      return;
+    }
+    set_state(connection_state::connecting);
+    connect_handler_ = std::move(h);
+    asio::co_spawn(strand_, run(shared_from_this()), asio::detached);
+  }
+
+  void enqueue(std::shared_ptr<exec_op> op, std::chrono::milliseconds timeout) {
+    if (op->finished) return;  // cancelled on its way here
+    const auto s = state();
+    if (s == connection_state::idle || s == connection_state::closed ||
+        (s == connection_state::reconnecting && !cfg_.queue_while_reconnecting)) {
+      finish(op, make_error_code(errc::not_connected), true);
+      return;
+    }
+    if (timeout.count() > 0) {
+      op->deadline = clock::now() + timeout;
+      arm_deadline(op->deadline);
+    }
+    queued_.push_back(std::move(op));
+    if (writer_idle_ && s == connection_state::ready) {
+      writer_idle_ = false;
+      wake_.cancel();
+    }
+  }
+
+  void cancel_op(const std::shared_ptr<exec_op>& op) {
+    if (!op->finished) finish(op, make_error_code(errc::operation_aborted), false);
+  }
+
+  void close() {
+    if (state() == connection_state::closed) return;
+    closed_ = true;
+    set_state(connection_state::closed);
+    shutdown_socket();
+    resolver_.cancel();
+    wake_.cancel();
+    deadline_timer_.cancel();
+    backoff_timer_.cancel();
+    if (connect_timer_) connect_timer_->cancel();
+    fail_all(make_error_code(errc::operation_aborted));
+    if (connect_handler_) {
+      auto h = std::move(connect_handler_);
+      connect_handler_ = {};
+      complete_connect(std::move(h), make_error_code(errc::operation_aborted), true);
+    }
+  }
+
+ private:
+  static const char* state_name(connection_state s) noexcept {
+    switch (s) {
+      case connection_state::idle: return "idle";
+      case connection_state::connecting: return "connecting";
+      case connection_state::ready: return "ready";
+      case connection_state::reconnecting: return "reconnecting";
+      case connection_state::closed: return "closed";
+    }
+    return "?";
+  }
+
+  void set_state(connection_state s) noexcept { state_.store(s, std::memory_order_release); }
+
+  void set_error(std::string message) {
+    std::lock_guard lock(message_mutex_);
+    last_error_ = std::move(message);
+  }
+
+  std::string endpoint_text() const { return cfg_.host + ":" + cfg_.port; }
+
+  void complete_connect(asio::any_completion_handler<void(std::error_code)> h, std::error_code ec,
+                        bool defer) {
+    // post/dispatch through the strand run the handler on its associated executor
+    if (defer)
+      asio::post(strand_, asio::append(std::move(h), ec));
+    else
+      asio::dispatch(strand_, asio::append(std::move(h), ec));
+  }
+
+  void finish(const std::shared_ptr<exec_op>& op, std::error_code ec, bool defer) {
+    op->finished = true;
+    auto h = std::move(op->handler);
+    op->handler = {};
+    if (!h) return;
+    auto slot = asio::get_associated_cancellation_slot(h);
+    if (slot.is_connected()) slot.clear();
+    std::vector<value> replies;
+    if (!ec) replies = std::move(op->replies);
+    op->replies.clear();
+    if (defer)
+      asio::post(strand_, asio::append(std::move(h), ec, std::move(replies)));
+    else
+      asio::dispatch(strand_, asio::append(std::move(h), ec, std::move(replies)));
+  }
+
+  // Fails every request queued or in flight. Collects first: a completion
+  // may run inline and enqueue again.
+  void fail_all(std::error_code ec) {
+    std::vector<std::shared_ptr<exec_op>> ops;
+    ops.reserve(queued_.size() + inflight_.size());
+    for (auto& o : inflight_) ops.push_back(std::move(o));
+    for (auto& o : queued_) ops.push_back(std::move(o));
+    inflight_.clear();
+    queued_.clear();
+    for (auto& o : ops)
+      if (!o->finished) finish(o, ec, false);
+  }
+
+  void fail_inflight(std::error_code ec) {
+    std::vector<std::shared_ptr<exec_op>> ops(std::make_move_iterator(inflight_.begin()),
+                                              std::make_move_iterator(inflight_.end()));
+    inflight_.clear();
+    for (auto& o : ops)
+      if (!o->finished) finish(o, ec, false);
+  }
+
+  void arm_deadline(clock::time_point deadline) {
+    if (deadline >= armed_until_) return;
+    armed_until_ = deadline;
+    deadline_timer_.expires_at(deadline);
+    deadline_timer_.async_wait(asio::bind_executor(
+        strand_, [w = weak_from_this()](boost::system::error_code ec) {
+          if (ec) return;
+          if (auto self = w.lock()) self->on_deadline();
+        }));
+  }
+
+  void on_deadline() {
+    armed_until_ = clock::time_point::max();
+    const auto now = clock::now();
+    std::vector<std::shared_ptr<exec_op>> expired;
+    auto next = clock::time_point::max();
+    auto scan = [&](std::deque<std::shared_ptr<exec_op>>& q) {
+      for (auto& o : q) {
+        if (o->finished) continue;
+        if (o->deadline <= now) expired.push_back(o);
+        else next = std::min(next, o->deadline);
+      }
+    };
+    scan(queued_);
+    scan(inflight_);
+    for (auto& o : expired) {
+      if (!o->finished) {
+        set_error("request timed out after " +
+                  std::string(o->written ? "it was sent" : "waiting to be sent") + " to " +
+                  endpoint_text());
+        finish(o, make_error_code(errc::timed_out), false);
+      }
+    }
+    if (next != clock::time_point::max()) arm_deadline(next);
+  }
+
+  void shutdown_socket() {
+    boost::system::error_code ignored;
+    if (socket_.is_open()) {
+      socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      socket_.close(ignored);
+    }
+  }
+
+  // ---- coroutines
+
+  using awaitable_ec = asio::awaitable<std::error_code>;
+
+  static std::error_code io_error(const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted) return make_error_code(errc::operation_aborted);
+    return make_error_code(errc::not_connected);
+  }
+
+  // Reads one complete reply during the handshake.
+  asio::awaitable<std::pair<std::error_code, value>> read_reply() {
+    for (;;) {
+      if (rbegin_ < rend_) {
+        std::error_code ec;
+        rbegin_ += parser_.consume({rbuf_.data() + rbegin_, rend_ - rbegin_}, ec);
+        if (ec) {
+          set_error(endpoint_text() + " sent a reply that is not valid RESP (is it a Redis server?): " +
+                    parser_.error_message());
+          co_return std::pair{ec, value{}};
+        }
+        if (parser_.done()) co_return std::pair{std::error_code{}, parser_.take()};
+      }
+      rbegin_ = rend_ = 0;
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_), asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        set_error("connection to " + endpoint_text() + " lost during the handshake: " + ec.message());
+        co_return std::pair{io_error(ec), value{}};
+      }
+      rend_ = n;
+    }
+  }
+
+  asio::awaitable<std::pair<std::error_code, std::vector<value>>> roundtrip(const request& req) {
+    std::vector<value> replies;
+    auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(req.payload()),
+                                                asio::as_tuple(asio::use_awaitable));
+    (void)wn;
+    if (wec) {
+      set_error("cannot write to " + endpoint_text() + ": " + wec.message());
+      co_return std::pair{io_error(wec), std::move(replies)};
+    }
+    for (std::size_t i = 0; i < req.size(); ++i) {
+      auto [ec, v] = co_await read_reply();
+      if (ec) co_return std::pair{ec, std::move(replies)};
+      replies.push_back(std::move(v));
+    }
+    co_return std::pair{std::error_code{}, std::move(replies)};
+  }
+
+  std::error_code auth_error(const value& v, std::string_view what) {
+    const auto code = v.error_code();
+    if (code == "WRONGPASS" || code == "NOAUTH" || code == "NOPERM" ||
+        v.text.find("invalid password") != std::string::npos ||
+        v.text.find("invalid username-password") != std::string::npos) {
+      set_error(std::string(what) + " refused by " + endpoint_text() + ": " + v.text);
+      return make_error_code(errc::auth_failed);
+    }
+    set_error(std::string(what) + " failed on " + endpoint_text() + ": " + v.text);
+    return make_error_code(errc::server_error);
+  }
+
+  awaitable_ec handshake() {
+    const std::string user = cfg_.username.empty() ? std::string("default") : cfg_.username;
+    bool resp3 = false;
+    if (cfg_.protocol == 3) {
+      std::vector<std::string> args{"3"};
+      if (!cfg_.password.empty()) {
+        args.insert(args.end(), {"AUTH", user, cfg_.password});
+      }
+      if (!cfg_.client_name.empty()) args.insert(args.end(), {"SETNAME", cfg_.client_name});
+      request hello;
+      hello.push_range("HELLO", args);
+      auto [ec, replies] = co_await roundtrip(hello);
+      if (ec) co_return ec;
+      const value& v = replies.front();
+      if (v.is_error()) {
+        const bool fallback = v.error_code() == "NOPROTO" ||
+                              v.text.find("unknown command") != std::string::npos;
+        if (!fallback) co_return auth_error(v, "HELLO 3");
+      } else if (v.type == resp_type::map) {
+        resp3 = true;
+      } else {
+        set_error("unexpected reply to HELLO 3 from " + endpoint_text());
+        co_return make_error_code(errc::protocol_error);
+      }
+    }
+    request rest;
+    if (!resp3 && !cfg_.password.empty()) {
+      if (cfg_.username.empty()) rest.push("AUTH", cfg_.password);
+      else rest.push("AUTH", cfg_.username, cfg_.password);
+    }
+    if (!resp3 && !cfg_.client_name.empty()) rest.push("CLIENT", "SETNAME", cfg_.client_name);
+    if (cfg_.database != 0) rest.push("SELECT", cfg_.database);
+    rest.append(cfg_.setup);
+    if (!rest.empty()) {
+      auto [ec, replies] = co_await roundtrip(rest);
+      if (ec) co_return ec;
+      for (const auto& v : replies) {
+        if (v.is_error()) co_return auth_error(v, "the handshake");
+      }
+    }
+    resp3_.store(resp3, std::memory_order_relaxed);
+    co_return std::error_code{};
+  }
+
+  awaitable_ec connect_once() {
+    shutdown_socket();
+    parser_.reset();
+    rbegin_ = rend_ = 0;
+    auto [rec, endpoints] = co_await resolver_.async_resolve(cfg_.host, cfg_.port,
+                                                             asio::as_tuple(asio::use_awaitable));
+    if (rec) {
+      set_error("cannot resolve " + endpoint_text() + ": " + rec.message());
+      co_return make_error_code(errc::connection_refused);
+    }
+    auto [cec, ep] = co_await asio::async_connect(socket_, endpoints, asio::as_tuple(asio::use_awaitable));
+    (void)ep;
+    if (cec) {
+      set_error("cannot connect to " + endpoint_text() + ": " + cec.message());
+      co_return cec == asio::error::operation_aborted ? make_error_code(errc::operation_aborted)
+                                                      : make_error_code(errc::connection_refused);
+    }
+    boost::system::error_code ignored;
+    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+    co_return co_await handshake();
+  }
+
+  awaitable_ec connect_with_timeout() {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(strand_);
+    connect_timer_ = &timer;
+    timer.expires_after(cfg_.connect_timeout);
+    auto result = co_await (connect_once() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    connect_timer_ = nullptr;
+    if (closed_) co_return make_error_code(errc::operation_aborted);
+    if (result.index() == 1) {
+      shutdown_socket();
+      set_error("connecting to " + endpoint_text() + " took longer than connect_timeout " +
+                std::to_string(cfg_.connect_timeout.count()) + " ms");
+      co_return make_error_code(errc::timed_out);
+    }
+    co_return std::get<0>(result);
+  }
+
+  std::error_code on_reply(value v) {
+    if (v.type == resp_type::push) {
+      pushes_.fetch_add(1, std::memory_order_relaxed);
+      return {};
+    }
+    if (inflight_.empty()) {
+      set_error(endpoint_text() + " sent a reply to no request");
+      return make_error_code(errc::protocol_error);
+    }
+    auto& front = inflight_.front();
+    if (!front->finished) front->replies.push_back(std::move(v));
+    if (++front->received == front->expected) {
+      auto op = std::move(front);
+      inflight_.pop_front();
+      if (!op->finished) finish(op, {}, false);
+    }
+    return {};
+  }
+
+  awaitable_ec read_loop() {
+    for (;;) {
+      while (rbegin_ < rend_) {
+        std::error_code ec;
+        rbegin_ += parser_.consume({rbuf_.data() + rbegin_, rend_ - rbegin_}, ec);
+        if (ec) {
+          set_error(endpoint_text() + " sent an invalid reply: " + parser_.error_message());
+          co_return ec;
+        }
+        if (parser_.done()) {
+          if (auto e = on_reply(parser_.take())) co_return e;
+          if (closed_) co_return make_error_code(errc::operation_aborted);
+        }
+      }
+      rbegin_ = rend_ = 0;
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_), asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        set_error("connection to " + endpoint_text() + " lost: " + ec.message());
+        co_return io_error(ec);
+      }
+      rend_ = n;
+    }
+  }
+
+  awaitable_ec write_loop() {
+    for (;;) {
+      if (closed_) co_return make_error_code(errc::operation_aborted);
+      wbuf_.clear();
+      while (!queued_.empty() && wbuf_.size() < cfg_.max_write_batch) {
+        auto op = std::move(queued_.front());
+        queued_.pop_front();
+        if (op->finished) continue;
+        wbuf_ += op->payload;
+        op->written = true;
+        op->payload = std::string();
+        inflight_.push_back(std::move(op));
+      }
+      if (wbuf_.empty()) {
+        writer_idle_ = true;
+        wake_.expires_at(clock::time_point::max());
+        co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+        writer_idle_ = false;
+        const auto cs = co_await asio::this_coro::cancellation_state;
+        if (cs.cancelled() != asio::cancellation_type::none)
+          co_return make_error_code(errc::operation_aborted);
+        continue;
+      }
+      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(wbuf_), asio::as_tuple(asio::use_awaitable));
+      (void)n;
+      if (ec) {
+        set_error("cannot write to " + endpoint_text() + ": " + ec.message());
+        co_return io_error(ec);
+      }
+    }
+  }
+
+  asio::awaitable<void> run(std::shared_ptr<connection_impl> self) {
+    using namespace asio::experimental::awaitable_operators;
+    unsigned attempt = 0;
+    for (;;) {
+      std::error_code ec = co_await connect_with_timeout();
+      if (closed_) co_return;
+      if (connect_handler_) {  // the first attempt: its result is async_connect's
+        auto h = std::move(connect_handler_);
+        connect_handler_ = {};
+        if (ec) {
+          shutdown_socket();
+          set_state(connection_state::idle);
+          fail_all(ec);
+          complete_connect(std::move(h), ec, false);
+          co_return;
+        }
+        set_state(connection_state::ready);
+        connects_.fetch_add(1, std::memory_order_relaxed);
+        complete_connect(std::move(h), {}, false);
+      } else if (!ec) {
+        set_state(connection_state::ready);
+        connects_.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (!ec) {
+        attempt = 0;
+        writer_idle_ = false;
+        auto lost = co_await (read_loop() || write_loop());
+        (void)lost;
+        if (closed_) co_return;
+        shutdown_socket();
+        set_state(connection_state::reconnecting);
+        fail_inflight(make_error_code(errc::not_connected));
+        if (!cfg_.queue_while_reconnecting) fail_all(make_error_code(errc::not_connected));
+        if (!cfg_.reconnect) {
+          set_state(connection_state::idle);
+          fail_all(make_error_code(errc::not_connected));
+          co_return;
+        }
+        if (closed_) co_return;
+      }
+      std::uniform_real_distribution<double> jitter(0.0, 1.0);
+      backoff_timer_.expires_after(backoff_delay(attempt++, cfg_.reconnect_initial_delay,
+                                                 cfg_.reconnect_max_delay, jitter(rng_)));
+      co_await backoff_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (closed_) co_return;
+    }
+    (void)self;
+  }
+
+  strand_type strand_;
+  connection_config cfg_;
+  asio::ip::tcp::socket socket_;
+  asio::ip::tcp::resolver resolver_;
+  asio::steady_timer wake_;
+  asio::steady_timer deadline_timer_;
+  asio::steady_timer backoff_timer_;
+  asio::steady_timer* connect_timer_ = nullptr;
+  clock::time_point armed_until_ = clock::time_point::max();
+  parser parser_;
+  std::vector<char> rbuf_;
+  std::size_t rbegin_ = 0;
+  std::size_t rend_ = 0;
+  std::string wbuf_;
+  std::deque<std::shared_ptr<exec_op>> queued_;
+  std::deque<std::shared_ptr<exec_op>> inflight_;
+  asio::any_completion_handler<void(std::error_code)> connect_handler_;
+  std::minstd_rand rng_;
+  bool writer_idle_ = false;
+  bool closed_ = false;
+  std::atomic<connection_state> state_{connection_state::idle};
+  std::atomic<std::uint64_t> connects_{0};
+  std::atomic<std::uint64_t> pushes_{0};
+  std::atomic<bool> resp3_{false};
+  mutable std::mutex message_mutex_;
+  std::string last_error_;
+};
+
+}  // namespace detail
+
+/// @brief One Redis connection: auto-pipelined requests, timeouts,
+///        cancellation, reconnection (see the file comment).
+///
+/// Thread-safety: every member function may be called from any thread; the
+/// connection's work runs on a strand of the executor it was given.
+/// Completions run on the handler's associated executor (the strand when it
+/// has none). Cost: one allocation and one copy of the request's bytes per
+/// `async_exec`; requests queued while a write is under way share the next
+/// write and the replies share reads. The connection closes on destruction
+/// (pending requests complete with `errc::operation_aborted`).
+class connection {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+
+  connection(const executor_type& ex, connection_config cfg)
+      : impl_(std::make_shared<detail::connection_impl>(ex, std::move(cfg))) {}
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection() { close(); }
+
+  [[nodiscard]] executor_type get_executor() const noexcept { return impl_->strand(); }
+  [[nodiscard]] const connection_config& config() const noexcept { return impl_->config(); }
+  [[nodiscard]] connection_state state() const noexcept { return impl_->state(); }
+  /// Successful handshakes so far (1 after connect, +1 per reconnection).
+  [[nodiscard]] std::uint64_t connect_count() const noexcept { return impl_->connects(); }
+  /// True when the handshake settled on RESP3.
+  [[nodiscard]] bool resp3() const noexcept { return impl_->resp3(); }
+  /// RESP3 push messages received (and dropped).
+  [[nodiscard]] std::uint64_t push_count() const noexcept { return impl_->pushes(); }
+  /// The last failure, in words, with the value seen (server text, parser message).
+  [[nodiscard]] std::string last_error() const { return impl_->last_error(); }
+
+  /// Connects and handshakes once; `void(std::error_code)`. After success the
+  /// connection reconnects by itself when lost.
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_connect(Token&& token = {}) {
+    return boost::asio::async_initiate<Token, void(std::error_code)>(
+        [impl = impl_](auto handler) {
+          boost::asio::any_completion_handler<void(std::error_code)> h(std::move(handler));
+          boost::asio::dispatch(impl->strand(), [impl, h = std::move(h)]() mutable {
+            impl->start_connect(std::move(h));
+          });
+        },
+        token);
+  }
+
+  /// Sends every command of `req` and completes with their replies, in
+  /// order: `void(std::error_code, std::vector<value>)`. Error replies are
+  /// values (check `value::is_error()`); the error code is for transport
+  /// failures: not_connected, timed_out, operation_aborted, protocol_error,
+  /// message_too_large, nesting_too_deep.
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, Token&& token = {}) {
+    return async_exec(req, impl_->config().request_timeout, std::forward<Token>(token));
+  }
+
+  /// As above with this request's own timeout (0: none).
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, std::chrono::milliseconds timeout, Token&& token = {}) {
+    return boost::asio::async_initiate<Token, detail::exec_signature>(
+        initiate_exec{impl_}, token, std::string(req.payload()), req.size(), timeout);
+  }
+
+  /// Stops reconnecting, closes the socket and fails every pending request
+  /// with `errc::operation_aborted`. Final.
+  void close() {
+    boost::asio::dispatch(impl_->strand(), [impl = impl_] { impl->close(); });
+  }
+
+ private:
+  struct initiate_exec {
+    std::shared_ptr<detail::connection_impl> impl;
+
+    template <class Handler>
+    void operator()(Handler&& handler, std::string payload, std::size_t commands,
+                    std::chrono::milliseconds timeout) const {
+      auto op = std::make_shared<detail::exec_op>();
+      op->payload = std::move(payload);
+      op->expected = commands;
+      auto slot = boost::asio::get_associated_cancellation_slot(handler);
+      op->handler = boost::asio::any_completion_handler<detail::exec_signature>(
+          std::forward<Handler>(handler));
+      if (commands == 0) {
+        boost::asio::post(impl->strand(),
+                          boost::asio::append(std::move(op->handler),
+                                              make_error_code(errc::invalid_argument),
+                                              std::vector<value>{}));
+        return;
+      }
+      if (slot.is_connected()) {
+        slot.assign([w = std::weak_ptr<detail::exec_op>(op),
+                     wi = std::weak_ptr<detail::connection_impl>(impl)](
+                        boost::asio::cancellation_type) {
+          auto i = wi.lock();
+          if (!i) return;
+          boost::asio::dispatch(i->strand(), [i, w] {
+            if (auto o = w.lock()) i->cancel_op(o);
+          });
+        });
+      }
+      boost::asio::dispatch(impl->strand(), [impl = impl, op = std::move(op), timeout]() mutable {
+        impl->enqueue(std::move(op), timeout);
+      });
+    }
+  };
+
+  std::shared_ptr<detail::connection_impl> impl_;
+};
+
+/// @brief A few connections used round-robin, for many threads: each
+///        connection has its own strand, so up to `size()` threads make
+///        progress at once.
+///
+/// Thread-safety: every member function may be called from any thread.
+/// Cost: one relaxed atomic increment per request to pick a connection
+/// (ready connections first), then what `connection::async_exec` costs.
+class connection_pool {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+
+  connection_pool(const executor_type& ex, connection_config cfg, std::size_t size) : ex_(ex) {
+    if (size == 0) throw error(errc::invalid_argument, "connection_pool: size 0; want >= 1");
+    for (std::size_t i = 0; i < size; ++i) conns_.push_back(std::make_unique<connection>(ex, cfg));
+  }
+
+  [[nodiscard]] executor_type get_executor() const noexcept { return ex_; }
+  [[nodiscard]] std::size_t size() const noexcept { return conns_.size(); }
+  [[nodiscard]] connection& at(std::size_t i) { return *conns_.at(i); }
+  [[nodiscard]] const connection_config& config() const noexcept { return conns_.front()->config(); }
+
+  /// Connects every connection; completes with the first error, if any.
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_connect(Token&& token = {}) {
+    return boost::asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler) {
+          struct state {
+            std::mutex m;
+            std::size_t left;
+            std::error_code first;
+            boost::asio::any_completion_handler<void(std::error_code)> h;
+            executor_type ex;
+          };
+          auto st = std::make_shared<state>();
+          st->left = conns_.size();
+          st->h = std::move(handler);
+          st->ex = ex_;
+          for (auto& c : conns_) {
+            c->async_connect([st](std::error_code ec) {
+              std::unique_lock lock(st->m);
+              if (ec && !st->first) st->first = ec;
+              if (--st->left != 0) return;
+              auto h = std::move(st->h);
+              const auto result = st->first;
+              lock.unlock();
+              boost::asio::post(st->ex, boost::asio::append(std::move(h), result));
+            });
+          }
+        },
+        token);
+  }
+
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, Token&& token = {}) {
+    return pick().async_exec(req, std::forward<Token>(token));
+  }
+
+  template <class Token = boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, std::chrono::milliseconds timeout, Token&& token = {}) {
+    return pick().async_exec(req, timeout, std::forward<Token>(token));
+  }
+
+  void close() {
+    for (auto& c : conns_) c->close();
+  }
+
+ private:
+  connection& pick() noexcept {
+    const std::size_t n = conns_.size();
+    const std::size_t start = next_.fetch_add(1, std::memory_order_relaxed) % n;
+    for (std::size_t i = 0; i < n; ++i) {
+      connection& c = *conns_[(start + i) % n];
+      if (c.state() == connection_state::ready) return c;
+    }
+    return *conns_[start];
+  }
+
+  executor_type ex_;
+  std::vector<std::unique_ptr<connection>> conns_;
+  std::atomic<std::size_t> next_{0};
+};
+
+}  // namespace seckill::redis

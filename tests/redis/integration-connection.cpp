@@ -1,0 +1,1 @@
+#include <seckill/redis/redis_store.hpp>
