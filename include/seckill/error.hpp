@@ -60,6 +60,7 @@ enum class errc {
   navigation_failed,    ///< a navigation reported a net error
   element_not_found,    ///< no element matches the selector
   element_not_actionable, ///< the element is hidden, covered, moving or disabled
+  timestamp_out_of_range, ///< the clock reads outside the id layout's timestamp range
 };
 
 namespace detail {
@@ -107,6 +108,7 @@ class seckill_category_impl final : public std::error_category {
       case errc::navigation_failed: return "navigation failed";
       case errc::element_not_found: return "element not found";
       case errc::element_not_actionable: return "element not actionable";
+      case errc::timestamp_out_of_range: return "clock outside the id timestamp range";
     }
     return "unknown seckill error " + std::to_string(value);
   }

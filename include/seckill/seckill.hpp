@@ -6,5 +6,6 @@
 
 #include <seckill/clock.hpp>
 #include <seckill/error.hpp>
+#include <seckill/id/snowflake.hpp>
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/version.hpp>

@@ -2,6 +2,7 @@
 // the library, built against a moved install prefix.
 #include <seckill/clock.hpp>
 #include <seckill/error.hpp>
+#include <seckill/id/snowflake.hpp>
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/seckill.hpp>
 #include <seckill/store/memory_store.hpp>

@@ -1,0 +1,495 @@
+#include <seckill/clock.hpp>
+#include <seckill/error.hpp>
+#include <seckill/id/snowflake.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace unit_snowflake {
+
+// Manual time that also moves forward by `step` every `every` reads (0: never),
+// so a generator that waits for its clock makes progress without a sleep, and
+// the test can count how often it read the clock.
+struct stepping_clock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<stepping_clock, duration>;
+  static constexpr bool is_steady = false;
+
+  struct shared {
+    seckill::manual_clock base;
+    std::int64_t reads = 0;
+    std::int64_t every = 0;
+    duration step = 1ms;
+  };
+  std::shared_ptr<shared> s = std::make_shared<shared>();
+
+  time_point now() const noexcept {
+    ++s->reads;
+    if (s->every != 0 && s->reads % s->every == 0) s->base.advance(s->step);
+    return time_point{s->base.now().time_since_epoch()};
+  }
+  void advance(duration d) const noexcept { s->base.advance(d); }
+  std::int64_t reads() const noexcept { return s->reads; }
+  void step_every(std::int64_t reads) const noexcept { s->every = reads; }
+  std::int64_t millis() const noexcept {
+    return std::chrono::floor<std::chrono::milliseconds>(s->base.now().time_since_epoch()).count();
+  }
+};
+
+constexpr std::int64_t epoch_ms = seckill::default_epoch.count();
+
+std::string message_of(auto&& f) {
+  try {
+    f();
+  } catch (const seckill::error& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
+
+seckill::errc code_of(auto&& f) {
+  try {
+    f();
+  } catch (const seckill::error& e) {
+    return static_cast<seckill::errc>(e.code().value());
+  }
+  return seckill::errc{};
+}
+
+}  // namespace unit_snowflake
+
+using namespace unit_snowflake;
+
+TEST_SUITE("unit") {
+  TEST_CASE("snowflake: the twitter layout is 1/41/5/5/12 and custom layouts add up") {
+    using L = seckill::twitter_layout;
+    static_assert(L::timestamp_bits == 41 && L::datacenter_bits == 5 && L::worker_bits == 5 &&
+                  L::sequence_bits == 12);
+    CHECK(L::timestamp_shift == 22);
+    CHECK(L::datacenter_shift == 17);
+    CHECK(L::worker_shift == 12);
+    CHECK(L::max_sequence == 4095);
+    CHECK(L::max_worker == 31);
+    CHECK(L::max_timestamp == (std::int64_t{1} << 41) - 1);
+    using wide = seckill::snowflake_layout<39, 0, 16, 8>;
+    CHECK(wide::max_datacenter == 0);
+    CHECK(wide::max_worker == 65535);
+    CHECK(seckill::snowflake<wide, seckill::manual_clock>::ids_per_millisecond == 256);
+    CHECK(seckill::snowflake<>::ids_per_millisecond == 4096);
+    CHECK(sizeof(seckill::snowflake<>) == 128);  // the state's cache line + the config's
+  }
+
+  TEST_CASE("snowflake: ids carry the clock's millisecond since the epoch, node ids and a sequence") {
+    seckill::manual_clock clock;
+    clock.advance(1234567us);  // 1234.567 ms past 2025-01-01
+    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(3, 17, seckill::default_epoch, clock);
+    const auto expected_ms = 1735689600000 + 1234 - epoch_ms;
+    const auto a = gen.next();
+    const auto b = gen.next();
+    const auto pa = decltype(gen)::decompose(a);
+    CHECK(pa.timestamp.count() == expected_ms);
+    CHECK(pa.datacenter == 3);
+    CHECK(pa.worker == 17);
+    CHECK(pa.sequence == 0);
+    CHECK(decltype(gen)::decompose(b).sequence == 1);
+    CHECK(a == (expected_ms << 22 | 3 << 17 | 17 << 12));
+    CHECK(gen.time_of(a) == seckill::manual_clock::time_point{1735689600000ms + 1234ms});
+    clock.advance(1ms);
+    const auto c = gen.next();
+    CHECK(decltype(gen)::decompose(c).timestamp.count() == expected_ms + 1);
+    CHECK(decltype(gen)::decompose(c).sequence == 0);
+    CHECK(gen.datacenter_id() == 3);
+    CHECK(gen.worker_id() == 17);
+    CHECK(gen.epoch() == seckill::default_epoch);
+  }
+
+  TEST_CASE("snowflake: decompose and compose round-trip, custom layout and epoch") {
+    using layout = seckill::snowflake_layout<39, 3, 13, 8>;
+    seckill::manual_clock clock;
+    const auto epoch = 1'735'000'000'000ms;
+    seckill::snowflake<layout, seckill::manual_clock> gen(5, 8000, epoch, clock);
+    using gen_t = decltype(gen);
+    std::int64_t prev = -1;
+    for (int i = 0; i < 2000; ++i) {
+      if (i % 200 == 0) clock.advance(7ms);  // 256 ids per millisecond here
+      const auto id = gen.next();
+      CHECK(id > prev);
+      prev = id;
+      const auto p = gen_t::decompose(id);
+      CHECK(p.datacenter == 5);
+      CHECK(p.worker == 8000);
+      CHECK(p.sequence <= 255);
+      CHECK(gen_t::compose(p) == id);
+      CHECK(p.timestamp == std::chrono::floor<std::chrono::milliseconds>(clock.now().time_since_epoch()) - epoch);
+    }
+    const seckill::snowflake_parts parts{123456789ms, 7, 8191, 255};
+    CHECK(gen_t::decompose(gen_t::compose(parts)) == parts);
+    CHECK(gen_t::compose({}) == 0);
+  }
+
+  TEST_CASE("snowflake: the default generator runs on the system clock") {
+    seckill::snowflake<> gen(1, 2);
+    const auto before = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    const auto id = gen.next();
+    const auto after = std::chrono::system_clock::now();
+    CHECK(gen.time_of(id) >= before);
+    CHECK(gen.time_of(id) <= after);
+    CHECK(gen.next() > id);
+  }
+
+  TEST_CASE("snowflake: bad node ids, epochs and ids are refused with the value seen") {
+    using gen_t = seckill::snowflake<seckill::twitter_layout, seckill::manual_clock>;
+    seckill::manual_clock clock;
+    CHECK(message_of([&] { gen_t g(0, 40, seckill::default_epoch, clock); }) ==
+          "worker_id 40 out of range [0, 31]: invalid argument");
+    CHECK(message_of([&] { gen_t g(32, 0, seckill::default_epoch, clock); }) ==
+          "datacenter_id 32 out of range [0, 31]: invalid argument");
+    CHECK(code_of([&] { gen_t g(0, 4000000000u, seckill::default_epoch, clock); }) ==
+          seckill::errc::invalid_argument);
+    using no_dc = seckill::snowflake<seckill::snowflake_layout<41, 0, 10, 12>, seckill::manual_clock>;
+    CHECK(message_of([&] { no_dc g(1, 0, seckill::default_epoch, clock); }) ==
+          "datacenter_id 1 out of range [0, 0]: invalid argument");
+    CHECK_NOTHROW(no_dc(0, 1023, seckill::default_epoch, clock));
+    // An epoch after the clock's now: the ids would have negative timestamps.
+    const auto msg = message_of([&] { gen_t g(0, 0, 1'735'689'600'001ms, clock); });
+    CHECK(msg.find("reads -1 ms since it") != std::string::npos);
+    // An epoch so early that 20 timestamp bits (17 minutes) are already used up.
+    using short_ts = seckill::snowflake<seckill::snowflake_layout<20, 5, 5, 33>, seckill::manual_clock>;
+    CHECK(code_of([&] { short_ts g(0, 0, 1'735'689'600'000ms - 1'048'576ms, clock); }) ==
+          seckill::errc::invalid_argument);
+    CHECK_NOTHROW(short_ts(0, 0, 1'735'689'600'000ms - 1'048'575ms, clock));
+    // Ids no generator issues, fields out of range.
+    CHECK(message_of([] { (void)gen_t::decompose(-5); }) ==
+          "snowflake id -5 is negative: not a snowflake id: invalid argument");
+    CHECK(message_of([] { (void)gen_t::compose({1ms, 0, 0, 4096}); }) ==
+          "sequence 4096 out of range [0, 4095]: invalid argument");
+    CHECK(code_of([] { (void)gen_t::compose({-1ms, 0, 0, 0}); }) == seckill::errc::invalid_argument);
+    CHECK(code_of([] { (void)gen_t::compose({0ms, 32, 0, 0}); }) == seckill::errc::invalid_argument);
+  }
+
+  TEST_CASE("snowflake: the timestamp running out of bits is an error, not a wrap-around") {
+    using short_ts = seckill::snowflake<seckill::snowflake_layout<20, 5, 5, 33>, seckill::manual_clock>;
+    seckill::manual_clock clock;
+    short_ts gen(0, 0, 1'735'689'600'000ms - 1'048'570ms, clock);
+    CHECK(gen.next() > 0);
+    clock.advance(5ms);
+    CHECK(gen.next() > 0);
+    clock.advance(1ms);
+    std::error_code ec;
+    CHECK(gen.next(ec) == -1);
+    CHECK(ec == seckill::errc::timestamp_out_of_range);
+    const auto msg = message_of([&] { (void)gen.next(); });
+    CHECK(msg.find("clock at 1048576 ms since the epoch") != std::string::npos);
+    CHECK(msg.find("20-bit timestamp range [0, 1048575]") != std::string::npos);
+  }
+
+  TEST_CASE("snowflake: ids strictly increase as the clock moves, within and across milliseconds") {
+    seckill::manual_clock clock;
+    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(0, 0, seckill::default_epoch, clock);
+    std::int64_t prev = gen.next();
+    for (int i = 0; i < 20000; ++i) {
+      if (i % 1000 == 0) clock.advance(std::chrono::microseconds(1 + (i * 37) % 3000));
+      const auto id = gen.next();
+      REQUIRE(id > prev);
+      prev = id;
+    }
+  }
+
+  TEST_CASE("snowflake: an exhausted sequence waits for the next millisecond, never repeats") {
+    stepping_clock clock;
+    seckill::snowflake<seckill::twitter_layout, stepping_clock> gen(1, 1, seckill::default_epoch, clock);
+    using gen_t = decltype(gen);
+    const auto ms0 = clock.millis() - epoch_ms;
+    std::int64_t prev = -1;
+    for (int i = 0; i < 4096; ++i) {
+      const auto id = gen.next();
+      REQUIRE(id > prev);
+      prev = id;
+      REQUIRE(gen_t::decompose(id).timestamp.count() == ms0);
+      REQUIRE(gen_t::decompose(id).sequence == static_cast<std::uint32_t>(i));
+    }
+    // The 4097th id of this millisecond: the generator must keep reading the
+    // clock until it moves (here after 500 more reads), then start at sequence 0.
+    clock.step_every(clock.reads() + 500);
+    const auto reads_before = clock.reads();
+    const auto id = gen.next();
+    CHECK(clock.reads() - reads_before >= 500);
+    CHECK(id > prev);
+    CHECK(gen_t::decompose(id).timestamp.count() == ms0 + 1);
+    CHECK(gen_t::decompose(id).sequence == 0);
+  }
+
+  TEST_CASE("snowflake: wait_up_to<15> waits out rollbacks of 1 and 10 ms, refuses 50 ms") {
+    for (const int back : {1, 10, 15, 16, 50}) {
+      CAPTURE(back);
+      stepping_clock clock;
+      seckill::snowflake<seckill::twitter_layout, stepping_clock, seckill::wait_up_to<15>> gen(
+          0, 0, seckill::default_epoch, clock);
+      using gen_t = decltype(gen);
+      clock.advance(100ms);
+      const auto before = gen.next();
+      clock.advance(-std::chrono::milliseconds(back));
+      clock.step_every(clock.reads() + 10);  // the clock then moves 1 ms every 10 reads
+      std::error_code ec;
+      const auto reads_before = clock.reads();
+      const auto id = gen.next(ec);
+      if (back <= 15) {
+        CHECK_FALSE(ec);
+        CHECK(id > before);
+        CHECK(gen_t::decompose(id).timestamp >= gen_t::decompose(before).timestamp);
+        // It waited: the clock was read until it had caught up.
+        CHECK(clock.reads() - reads_before >= 10 * (back - 1));
+      } else {
+        CHECK(ec == seckill::errc::clock_rollback);
+        CHECK(id == -1);
+        CHECK(clock.reads() - reads_before <= 2);  // refused at once
+        clock.step_every(0);
+        CHECK(message_of([&] { (void)gen.next(); }).rfind(
+                  "clock moved backwards by " + std::to_string(back) + " ms", 0) == 0);
+      }
+    }
+    // The default policy is wait_up_to<15>.
+    static_assert(std::is_same_v<seckill::snowflake<>::rollback_policy, seckill::wait_up_to<15>>);
+  }
+
+  TEST_CASE("snowflake: fail_on_rollback refuses any rollback until the clock catches up") {
+    for (const int back : {1, 10, 50}) {
+      CAPTURE(back);
+      seckill::manual_clock clock;
+      seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, seckill::fail_on_rollback> gen(
+          0, 0, seckill::default_epoch, clock);
+      const auto before = gen.next();
+      clock.advance(-std::chrono::milliseconds(back));
+      std::error_code ec;
+      CHECK(gen.next(ec) == -1);
+      CHECK(ec == seckill::errc::clock_rollback);
+      const auto msg = message_of([&] { (void)gen.next(); });
+      CHECK(msg.find("clock moved backwards by " + std::to_string(back) + " ms") != std::string::npos);
+      CHECK(msg.find("fail_on_rollback") != std::string::npos);
+      // Once the clock is back where it was, ids continue.
+      clock.advance(std::chrono::milliseconds(back));
+      const auto after = gen.next(ec);
+      CHECK_FALSE(ec);
+      CHECK(after > before);
+      // A step back within the same millisecond is no rollback.
+      clock.advance(700us);
+      clock.advance(-300us);
+      CHECK(gen.next(ec) > after);
+      CHECK_FALSE(ec);
+    }
+  }
+
+  TEST_CASE("snowflake: logical_clock keeps issuing through rollbacks up to its drift") {
+    for (const int back : {1, 10, 50}) {
+      CAPTURE(back);
+      stepping_clock clock;
+      seckill::snowflake<seckill::twitter_layout, stepping_clock, seckill::logical_clock<20>> gen(
+          0, 0, seckill::default_epoch, clock);
+      using gen_t = decltype(gen);
+      const auto before = gen.next();
+      clock.advance(-std::chrono::milliseconds(back));
+      std::error_code ec;
+      const auto reads_before = clock.reads();
+      const auto id = gen.next(ec);
+      if (back <= 20) {
+        CHECK_FALSE(ec);
+        CHECK(id == before + 1);  // same timestamp, next sequence, no waiting
+        CHECK(gen_t::decompose(id).timestamp == gen_t::decompose(before).timestamp);
+        CHECK(clock.reads() - reads_before <= 2);
+      } else {
+        CHECK(ec == seckill::errc::clock_drift_exceeded);
+        const auto msg = message_of([&] { (void)gen.next(); });
+        CHECK(msg.find("50 ms ahead of the clock") != std::string::npos);
+        CHECK(msg.find("maximum drift 20 ms") != std::string::npos);
+      }
+    }
+  }
+
+  TEST_CASE("snowflake: logical_clock borrows future milliseconds when the sequence runs out") {
+    seckill::manual_clock clock;
+    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, seckill::logical_clock<2>> gen(
+        0, 0, seckill::default_epoch, clock);
+    using gen_t = decltype(gen);
+    const auto ms0 = std::chrono::floor<std::chrono::milliseconds>(clock.now().time_since_epoch()).count() - epoch_ms;
+    std::int64_t prev = -1;
+    for (int i = 0; i < 3 * 4096; ++i) {  // this millisecond and two borrowed ones
+      const auto id = gen.next();
+      REQUIRE(id > prev);
+      prev = id;
+      REQUIRE(gen_t::decompose(id).timestamp.count() == ms0 + i / 4096);
+    }
+    std::error_code ec;
+    CHECK(gen.next(ec) == -1);
+    CHECK(ec == seckill::errc::clock_drift_exceeded);
+    clock.advance(1ms);  // the clock catches up by one: one more millisecond to borrow
+    const auto id = gen.next(ec);
+    CHECK_FALSE(ec);
+    CHECK(id > prev);
+    CHECK(gen_t::decompose(id).timestamp.count() == ms0 + 3);
+  }
+
+  TEST_CASE("snowflake: next(error_code&) clears a previous error on success") {
+    seckill::manual_clock clock;
+    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(0, 0, seckill::default_epoch, clock);
+    std::error_code ec = seckill::errc::clock_rollback;
+    CHECK(gen.next(ec) >= 0);
+    CHECK_FALSE(ec);
+  }
+}
+
+namespace unit_snowflake {
+
+#if defined(__SANITIZE_THREAD__)
+#define UNIT_SNOWFLAKE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNIT_SNOWFLAKE_TSAN 1
+#endif
+#endif
+
+// 4 threads x 1M ids. Under ThreadSanitizer, which makes every atomic access
+// some 20 times slower, the same race runs with 100k ids per thread.
+#if defined(UNIT_SNOWFLAKE_TSAN)
+constexpr std::size_t ids_per_thread = 100'000;
+#else
+constexpr std::size_t ids_per_thread = 1'000'000;
+#endif
+constexpr int threads = 4;
+
+struct race_result {
+  std::vector<std::int64_t> ids;
+  std::size_t rollback_errors = 0;
+  std::size_t drift_errors = 0;
+  std::size_t other_errors = 0;
+  std::size_t non_increasing = 0;
+};
+
+// Four threads share one generator while a fifth moves the manual clock forward
+// a millisecond at a time and, every `period` milliseconds, back by `back_ms`.
+// The clock moves once the threads have taken half a millisecond's ids since
+// the last move (or after a while when they are all waiting), so both full and
+// part-used milliseconds occur. Every thread retries a failed next() until it
+// has its ids.
+template <class Policy>
+race_result race(int back_ms, int period) {
+  seckill::manual_clock clock;
+  seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, Policy> gen(2, 9, seckill::default_epoch, clock);
+  std::atomic<int> running{threads};
+  struct alignas(64) progress {
+    std::atomic<std::size_t> ids{0};
+  };
+  std::vector<progress> issued(threads);
+  std::vector<race_result> per_thread(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      auto& r = per_thread[static_cast<std::size_t>(t)];
+      r.ids.reserve(ids_per_thread);
+      std::int64_t prev = -1;
+      std::error_code ec;
+      while (r.ids.size() < ids_per_thread) {
+        const auto id = gen.next(ec);
+        if (ec) {
+          if (ec == seckill::errc::clock_rollback) ++r.rollback_errors;
+          else if (ec == seckill::errc::clock_drift_exceeded) ++r.drift_errors;
+          else ++r.other_errors;
+          std::this_thread::yield();
+          continue;
+        }
+        if (id <= prev) ++r.non_increasing;
+        prev = id;
+        r.ids.push_back(id);
+        issued[static_cast<std::size_t>(t)].ids.store(r.ids.size(), std::memory_order_relaxed);
+      }
+      running.fetch_sub(1);
+    });
+  }
+  std::thread driver([&] {
+    std::size_t at_last_move = 0;
+    int idle = 0;
+    for (int ms = 1; running.load() > 0;) {
+      std::size_t total = 0;
+      for (const auto& p : issued) total += p.ids.load(std::memory_order_relaxed);
+      if (total - at_last_move >= 2048 || ++idle > 3) {
+        at_last_move = total;
+        idle = 0;
+        clock.advance(1ms);
+        if (++ms % period == 0) clock.advance(-std::chrono::milliseconds(back_ms));
+      }
+      std::this_thread::yield();
+    }
+  });
+  for (auto& w : workers) w.join();
+  driver.join();
+
+  race_result all;
+  for (auto& r : per_thread) {
+    all.ids.insert(all.ids.end(), r.ids.begin(), r.ids.end());
+    all.rollback_errors += r.rollback_errors;
+    all.drift_errors += r.drift_errors;
+    all.other_errors += r.other_errors;
+    all.non_increasing += r.non_increasing;
+  }
+  return all;
+}
+
+void check_unique(race_result& r) {
+  REQUIRE(r.ids.size() == threads * ids_per_thread);
+  CHECK(r.non_increasing == 0);
+  std::sort(r.ids.begin(), r.ids.end());
+  CHECK(std::adjacent_find(r.ids.begin(), r.ids.end()) == r.ids.end());
+  using gen_t = seckill::snowflake<>;
+  const auto first = gen_t::decompose(r.ids.front());
+  const auto last = gen_t::decompose(r.ids.back());
+  CHECK(first.datacenter == 2);
+  CHECK(first.worker == 9);
+  CHECK(last.datacenter == 2);
+  CHECK(last.worker == 9);
+  CHECK(r.other_errors == 0);
+}
+
+}  // namespace unit_snowflake
+
+TEST_SUITE("concurrent") {
+  TEST_CASE("snowflake: 4 threads, unique ids through 1/10/50 ms rollbacks under wait_up_to<15>") {
+    for (const int back : {1, 10, 50}) {
+      CAPTURE(back);
+      auto r = race<seckill::wait_up_to<15>>(back, 64);
+      check_unique(r);
+      CHECK(r.drift_errors == 0);
+      if (back <= 15) CHECK(r.rollback_errors == 0);  // waited out, never refused
+    }
+  }
+
+  TEST_CASE("snowflake: 4 threads, unique ids through 1/10/50 ms rollbacks under fail_on_rollback") {
+    for (const int back : {1, 10, 50}) {
+      CAPTURE(back);
+      auto r = race<seckill::fail_on_rollback>(back, 64);
+      check_unique(r);
+      CHECK(r.drift_errors == 0);
+    }
+  }
+
+  TEST_CASE("snowflake: 4 threads, unique ids through 1/10/50 ms rollbacks under logical_clock") {
+    for (const int back : {1, 10, 50}) {
+      CAPTURE(back);
+      auto r = race<seckill::logical_clock<100>>(back, 64);
+      check_unique(r);
+      CHECK(r.rollback_errors == 0);  // a logical clock never reports a rollback
+    }
+  }
+}
