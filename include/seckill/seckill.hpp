@@ -7,5 +7,6 @@
 #include <seckill/clock.hpp>
 #include <seckill/error.hpp>
 #include <seckill/id/snowflake.hpp>
+#include <seckill/limit/token_bucket.hpp>
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/version.hpp>

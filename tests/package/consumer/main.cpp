@@ -3,6 +3,7 @@
 #include <seckill/clock.hpp>
 #include <seckill/error.hpp>
 #include <seckill/id/snowflake.hpp>
+#include <seckill/limit/token_bucket.hpp>
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/seckill.hpp>
 #include <seckill/store/memory_store.hpp>
