@@ -13,7 +13,7 @@ using namespace seckill::redis;
 using namespace std::chrono_literals;
 
 TEST_SUITE("unit") {
-  TEST_CASE("parse_url reads user, password, host, port and database") {
+  TEST_CASE("parse_url reads user password host port and database") {
     connection_config cfg;
     REQUIRE(!parse_url("redis://alice:s3cret@127.0.0.1:7000/3", cfg));
     CHECK(cfg.username == "alice");
@@ -52,7 +52,7 @@ TEST_SUITE("unit") {
     }
   }
 
-  TEST_CASE("backoff_delay doubles up to the cap, half of it jitter") {
+  TEST_CASE("backoff_delay doubles up to the cap with half of it jitter") {
     CHECK(backoff_delay(0, 100ms, 2000ms, 0.0) == 50ms);
     CHECK(backoff_delay(0, 100ms, 2000ms, 1.0) == 100ms);
     CHECK(backoff_delay(1, 100ms, 2000ms, 1.0) == 200ms);

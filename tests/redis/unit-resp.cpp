@@ -87,7 +87,7 @@ TEST_SUITE("unit") {
     CHECK(parse("*0\r\n") == make::array({}));
   }
 
-  TEST_CASE("RESP3 scalars: null, boolean, double, big number, blob error, verbatim") {
+  TEST_CASE("RESP3 scalars null boolean double big number blob error and verbatim") {
     CHECK(parse("_\r\n").is_null());
     CHECK(parse("#t\r\n") == make::boolean(true));
     CHECK(parse("#f\r\n") == make::boolean(false));
@@ -112,7 +112,7 @@ TEST_SUITE("unit") {
     CHECK(verbatim.is_string());
   }
 
-  TEST_CASE("nested aggregates: arrays, maps, sets, pushes") {
+  TEST_CASE("nested aggregates of arrays maps sets and pushes") {
     const value v = parse("*3\r\n:1\r\n*2\r\n+a\r\n$-1\r\n%1\r\n+k\r\n~2\r\n#t\r\n,0.5\r\n");
     REQUIRE(v.type == resp_type::array);
     REQUIRE(v.elements.size() == 3);
@@ -217,7 +217,7 @@ TEST_SUITE("unit") {
     }
   }
 
-  TEST_CASE("limits: bulk length, aggregate size, line length, reply size, depth") {
+  TEST_CASE("limits on bulk length aggregate size line length reply size and depth") {
     parser_limits limits;
     limits.max_bulk_length = 8;
     limits.max_aggregate_size = 4;

@@ -250,7 +250,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       return;
     }
     set_state(connection_state::connecting);
-    connect_handler_ = std::move(h);
+    connect_handler_.swap(h);  // (Asio 1.81's move assignment recurses: swap instead)
     asio::co_spawn(strand_, run(shared_from_this()), asio::detached);
   }
 
@@ -290,7 +290,6 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     fail_all(make_error_code(errc::operation_aborted));
     if (connect_handler_) {
       auto h = std::move(connect_handler_);
-      connect_handler_ = {};
       complete_connect(std::move(h), make_error_code(errc::operation_aborted), true);
     }
   }
@@ -328,7 +327,6 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void finish(const std::shared_ptr<exec_op>& op, std::error_code ec, bool defer) {
     op->finished = true;
     auto h = std::move(op->handler);
-    op->handler = {};
     if (!h) return;
     auto slot = asio::get_associated_cancellation_slot(h);
     if (slot.is_connected()) slot.clear();
@@ -630,11 +628,16 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     using namespace asio::experimental::awaitable_operators;
     unsigned attempt = 0;
     for (;;) {
-      std::error_code ec = co_await connect_with_timeout();
+      std::error_code ec = make_error_code(errc::not_connected);
+      try {
+        ec = co_await connect_with_timeout();
+      } catch (const std::exception& e) {
+        shutdown_socket();
+        set_error(std::string("connect failed: ") + e.what());
+      }
       if (closed_) co_return;
       if (connect_handler_) {  // the first attempt: its result is async_connect's
         auto h = std::move(connect_handler_);
-        connect_handler_ = {};
         if (ec) {
           shutdown_socket();
           set_state(connection_state::idle);
@@ -652,11 +655,26 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       if (!ec) {
         attempt = 0;
         writer_idle_ = false;
-        auto lost = co_await (read_loop() || write_loop());
-        (void)lost;
+        std::error_code lost = make_error_code(errc::not_connected);
+        try {
+          auto which = co_await (read_loop() || write_loop());
+          lost = which.index() == 0 ? std::get<0>(which) : std::get<1>(which);
+        } catch (const std::exception& e) {
+          set_error(std::string("connection loop failed: ") + e.what());
+        }
         if (closed_) co_return;
         shutdown_socket();
         set_state(connection_state::reconnecting);
+        // A reply that could not be parsed fails its request with the parser's
+        // error; every other request in flight was merely cut off.
+        if (lost == errc::protocol_error || lost == errc::message_too_large ||
+            lost == errc::nesting_too_deep) {
+          if (!inflight_.empty()) {
+            auto front = std::move(inflight_.front());
+            inflight_.pop_front();
+            if (!front->finished) finish(front, lost, false);
+          }
+        }
         fail_inflight(make_error_code(errc::not_connected));
         if (!cfg_.queue_while_reconnecting) fail_all(make_error_code(errc::not_connected));
         if (!cfg_.reconnect) {
@@ -743,9 +761,10 @@ class connection {
   auto async_connect(Token&& token = {}) {
     return boost::asio::async_initiate<Token, void(std::error_code)>(
         [impl = impl_](auto handler) {
-          boost::asio::any_completion_handler<void(std::error_code)> h(std::move(handler));
-          boost::asio::dispatch(impl->strand(), [impl, h = std::move(h)]() mutable {
-            impl->start_connect(std::move(h));
+          // (captures the concrete handler: an any_completion_handler member
+          // would make the lambda look copyable to Asio 1.81)
+          boost::asio::dispatch(impl->strand(), [impl, h = std::move(handler)]() mutable {
+            impl->start_connect(boost::asio::any_completion_handler<void(std::error_code)>(std::move(h)));
           });
         },
         token);
@@ -784,9 +803,10 @@ class connection {
       auto op = std::make_shared<detail::exec_op>();
       op->payload = std::move(payload);
       op->expected = commands;
-      auto slot = boost::asio::get_associated_cancellation_slot(handler);
-      op->handler = boost::asio::any_completion_handler<detail::exec_signature>(
-          std::forward<Handler>(handler));
+      boost::asio::any_completion_handler<detail::exec_signature> h(std::forward<Handler>(handler));
+      op->handler.swap(h);  // (Asio 1.81's move assignment recurses: swap instead)
+      // the type-erased handler's own slot, fed by the caller's
+      auto slot = op->handler.get_cancellation_slot();
       if (commands == 0) {
         boost::asio::post(impl->strand(),
                           boost::asio::append(std::move(op->handler),
@@ -800,7 +820,8 @@ class connection {
                         boost::asio::cancellation_type) {
           auto i = wi.lock();
           if (!i) return;
-          boost::asio::dispatch(i->strand(), [i, w] {
+          // post, never inline: finishing clears the slot whose handler this is
+          boost::asio::post(i->strand(), [i, w] {
             if (auto o = w.lock()) i->cancel_op(o);
           });
         });
@@ -849,7 +870,8 @@ class connection_pool {
           };
           auto st = std::make_shared<state>();
           st->left = conns_.size();
-          st->h = std::move(handler);
+          boost::asio::any_completion_handler<void(std::error_code)> h(std::move(handler));
+          st->h.swap(h);
           st->ex = ex_;
           for (auto& c : conns_) {
             c->async_connect([st](std::error_code ec) {
