@@ -7,6 +7,8 @@
 #include <seckill/clock.hpp>
 #include <seckill/error.hpp>
 #include <seckill/id/snowflake.hpp>
+#include <seckill/pool/object_pool.hpp>
+#include <seckill/pool/wire_record.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/version.hpp>

@@ -381,8 +381,8 @@ struct race_result {
 // Four threads share one generator while a fifth moves the manual clock forward
 // a millisecond at a time and, every `period` milliseconds, back by `back_ms`.
 // The clock moves once the threads have taken half a millisecond's ids since
-// the last move (or after a while when they are all waiting), so both full and
-// part-used milliseconds occur. Every thread retries a failed next() until it
+// the last move, or at once when none was issued since the driver last looked
+// (all waiting or refused), so both full and part-used milliseconds occur. Every thread retries a failed next() until it
 // has its ids.
 template <class Policy>
 race_result race(int back_ms, int period) {
@@ -420,13 +420,14 @@ race_result race(int back_ms, int period) {
   }
   std::thread driver([&] {
     std::size_t at_last_move = 0;
-    int idle = 0;
+    std::size_t at_last_look = 0;
     for (int ms = 1; running.load() > 0;) {
       std::size_t total = 0;
       for (const auto& p : issued) total += p.ids.load(std::memory_order_relaxed);
-      if (total - at_last_move >= 2048 || ++idle > 3) {
+      const bool stalled = total == at_last_look;  // all waiting (or refused): move on
+      at_last_look = total;
+      if (total - at_last_move >= 2048 || stalled) {
         at_last_move = total;
-        idle = 0;
         clock.advance(1ms);
         if (++ms % period == 0) clock.advance(-std::chrono::milliseconds(back_ms));
       }
