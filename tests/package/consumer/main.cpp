@@ -1,10 +1,15 @@
 // A consumer of the installed package: includes every public header and uses
 // the library, built against a moved install prefix.
+#include <seckill/browser/cdp.hpp>
+#include <seckill/browser/chromium.hpp>
+#include <seckill/browser/grabber.hpp>
+#include <seckill/browser/page.hpp>
 #include <seckill/clock.hpp>
 #include <seckill/error.hpp>
 #include <seckill/id/snowflake.hpp>
 #include <seckill/pool/object_pool.hpp>
 #include <seckill/pool/wire_record.hpp>
+#include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/purchase/deadline.hpp>
 #include <seckill/purchase/state_machine.hpp>
