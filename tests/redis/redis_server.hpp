@@ -127,6 +127,12 @@ class redis_server {
     throw std::runtime_error("redis_server: restart on port " + port_string() + " failed; log:\n" + log());
   }
 
+  /// Starts it again on the same port with `more` arguments added.
+  void restart_with(const std::vector<std::string>& more) {
+    extra_.insert(extra_.end(), more.begin(), more.end());
+    restart();
+  }
+
   /// Waits for the process to exit (after SHUTDOWN NOSAVE).
   bool wait_exit(std::chrono::milliseconds timeout) { return process_.wait_for(timeout); }
   void kill() { process_.kill_and_wait(); }
