@@ -3,7 +3,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <limits>
+#include <map>
 #include <ostream>
 #include <string>
 #include <system_error>
@@ -268,5 +272,34 @@ TEST_SUITE("unit") {
     CHECK(ec == errc::protocol_error);
     parse_one("", ec);
     CHECK(ec == errc::protocol_error);
+  }
+
+  TEST_CASE("every reply captured from a real redis-server parses") {
+    const std::filesystem::path dir = std::filesystem::path(SECKILL_SOURCE_DIR) / "tests/fuzzing/corpus/resp";
+    std::map<std::string, std::vector<value>> replies;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      std::ifstream in(entry.path(), std::ios::binary);
+      std::stringstream bytes;
+      bytes << in.rdbuf();
+      std::error_code ec;
+      const auto name = entry.path().filename().string();
+      CAPTURE(name);
+      replies[name] = parse_all(bytes.str(), bytes.str().size(), ec);
+      CHECK(!ec);
+      CHECK(!replies[name].empty());
+    }
+    REQUIRE(replies.size() >= 60);
+    CHECK(replies["resp3-hello"].at(0).type == resp_type::map);
+    CHECK(replies["resp2-hgetall"].at(0).type == resp_type::array);
+    CHECK(replies["resp3-hgetall"].at(0).type == resp_type::map);
+    CHECK(replies["resp3-smembers"].at(0).type == resp_type::set);
+    CHECK(replies["resp3-eval-double"].at(0) == make::number(3.25));
+    CHECK(replies["resp3-eval-bignum"].at(0).type == resp_type::big_number);
+    CHECK(replies["resp3-eval-verbatim"].at(0).type == resp_type::verbatim_string);
+    CHECK(replies["resp3-push-invalidate"].at(0).type == resp_type::push);
+    CHECK(replies["resp2-get-missing"].at(0).is_null());
+    CHECK(replies["resp3-get-binary"].at(0).text == std::string("a\r\nb\0c", 6));
+    CHECK(replies["resp2-noscript"].at(0).error_code() == "NOSCRIPT");
+    CHECK(replies["resp3-eval-table"].at(0).elements.at(4).is_error());
   }
 }
