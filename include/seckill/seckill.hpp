@@ -9,6 +9,7 @@
 #include <seckill/id/snowflake.hpp>
 #include <seckill/pool/object_pool.hpp>
 #include <seckill/pool/wire_record.hpp>
+#include <seckill/limit/bulkhead.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/purchase/state_machine.hpp>

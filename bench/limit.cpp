@@ -1,0 +1,210 @@
+// Admission policies: token_bucket against a std::mutex token bucket written
+// here as the baseline (same workloads, same binary), the circuit breaker's
+// closed path and the bulkhead's acquire/release, with steady_clock and
+// coarse_steady_clock, on 1 and 2 threads.
+//
+// Every benchmark reports `allocs/op`, the heap allocations per operation
+// counted by a global operator new (support/alloc_counter.hpp), and uses real
+// time, so `items_per_second` of a 2-thread run is the aggregate throughput.
+//
+//   build/limit-rel/bench/seckill_bench_limit --benchmark_min_time=0.5
+
+#include <seckill/clock.hpp>
+#include <seckill/limit/bulkhead.hpp>
+#include <seckill/limit/circuit_breaker.hpp>
+#include <seckill/limit/token_bucket.hpp>
+
+// The counter replaces operator new with malloc and operator delete with
+// free; once inlined, GCC sees `free` on a `new` pointer and warns falsely.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+#include <support/alloc_counter.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+
+namespace {
+
+/// The textbook token bucket (Guava, Go's x/time/rate): a token count and the
+/// time of the last update, both behind a mutex. The clock is read outside
+/// the lock, as a careful implementation would.
+template <class Clock>
+class mutex_token_bucket {
+ public:
+  mutex_token_bucket(double rate_per_second, double burst)
+      : rate_(rate_per_second), burst_(burst), tokens_(burst), last_(Clock::now()) {}
+
+  bool try_acquire(double n = 1) {
+    const auto now = Clock::now();
+    std::lock_guard lock(mutex_);
+    if (now > last_) {
+      tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
+      last_ = now;
+    }
+    if (tokens_ < n) return false;
+    tokens_ -= n;
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  double rate_;
+  double burst_;
+  double tokens_;
+  typename Clock::time_point last_;
+};
+
+// Allocation accounting for a (possibly multi-threaded) benchmark: thread 0
+// reads the global counter before the timed loop and again right after it
+// (Google Benchmark lines the threads up at both ends), before any counter
+// is set, so only allocations made by the measured operations are counted.
+class alloc_probe {
+ public:
+  explicit alloc_probe(benchmark::State& state) : state_(state) {
+    if (state.thread_index() == 0) before_ = seckill::bench::allocations();
+  }
+  void finish() {
+    if (state_.thread_index() != 0) return;
+    const auto allocs = seckill::bench::allocations() - before_;
+    const auto ops = static_cast<double>(state_.iterations()) * state_.threads();
+    state_.counters["allocs/op"] = benchmark::Counter(static_cast<double>(allocs) / std::max(1.0, ops));
+  }
+
+ private:
+  benchmark::State& state_;
+  std::size_t before_ = 0;
+};
+
+// One object per benchmark instantiation, shared by its threads and
+// constructed before any of them runs.
+template <class T, int Which, class... Args>
+T& shared(Args... args) {
+  static T instance(args...);
+  return instance;
+}
+
+enum which { admit_path, reject_path };
+
+template <class Bucket>
+void prepare_reject(Bucket& b) {
+  while (b.try_acquire()) {
+  }
+}
+
+// Admit path: a refill of 1e9 tokens/s with a burst of 1e9 never runs dry.
+template <class Bucket>
+void bm_admit(benchmark::State& state) {
+  auto& bucket = shared<Bucket, admit_path>(1e9, 1e9);
+  alloc_probe probe(state);
+  std::size_t admitted = 0;
+  for (auto _ : state) {
+    const bool ok = bucket.try_acquire();
+    benchmark::DoNotOptimize(ok);
+    admitted += ok ? 1 : 0;
+  }
+  probe.finish();
+  state.SetItemsProcessed(state.iterations());
+  state.counters["admitted"] =
+      benchmark::Counter(static_cast<double>(admitted) / static_cast<double>(state.iterations()),
+                         benchmark::Counter::kAvgThreads);
+}
+
+// Reject path: one token per hour, drained: every call is refused.
+template <class Bucket>
+void bm_reject(benchmark::State& state) {
+  auto& bucket = shared<Bucket, reject_path>(1.0 / 3600, 1.0);
+  if (state.thread_index() == 0) prepare_reject(bucket);
+  alloc_probe probe(state);
+  std::size_t admitted = 0;
+  for (auto _ : state) {
+    const bool ok = bucket.try_acquire();
+    benchmark::DoNotOptimize(ok);
+    admitted += ok ? 1 : 0;
+  }
+  probe.finish();
+  state.SetItemsProcessed(state.iterations());
+  state.counters["admitted"] =
+      benchmark::Counter(static_cast<double>(admitted), benchmark::Counter::kAvgThreads);
+}
+
+// Breaker closed path: try_acquire + on_success with the permit.
+template <class Clock>
+void bm_breaker_closed(benchmark::State& state) {
+  using breaker = seckill::circuit_breaker<seckill::count_window<100>, Clock>;
+  static breaker b{seckill::breaker_options{}};
+  alloc_probe probe(state);
+  for (auto _ : state) {
+    auto permit = b.try_acquire();
+    benchmark::DoNotOptimize(permit);
+    b.on_success(permit, std::chrono::microseconds(50));
+  }
+  probe.finish();
+  state.SetItemsProcessed(state.iterations());
+  if (b.state() != seckill::breaker_state::closed) state.SkipWithError("breaker left the closed state");
+}
+
+// Breaker with a time window: every outcome reads the clock.
+template <class Clock>
+void bm_breaker_closed_time_window(benchmark::State& state) {
+  using breaker = seckill::circuit_breaker<seckill::time_window<10>, Clock>;
+  static breaker b{seckill::breaker_options{}};
+  alloc_probe probe(state);
+  for (auto _ : state) {
+    auto permit = b.try_acquire();
+    benchmark::DoNotOptimize(permit);
+    b.on_success(permit, std::chrono::microseconds(50));
+  }
+  probe.finish();
+  state.SetItemsProcessed(state.iterations());
+}
+
+void bm_bulkhead(benchmark::State& state) {
+  static seckill::bulkhead b{64};
+  alloc_probe probe(state);
+  for (auto _ : state) {
+    auto permit = b.try_acquire();
+    benchmark::DoNotOptimize(permit);
+  }
+  probe.finish();
+  state.SetItemsProcessed(state.iterations());
+}
+
+template <class Clock>
+void bm_clock_now(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(Clock::now());
+  state.SetItemsProcessed(state.iterations());
+}
+
+using seckill::coarse_steady_clock;
+using steady = std::chrono::steady_clock;
+
+#define SECKILL_LIMIT_BENCH(...) BENCHMARK(__VA_ARGS__)->Threads(1)->Threads(2)->UseRealTime()
+
+BENCHMARK(bm_clock_now<steady>);
+BENCHMARK(bm_clock_now<coarse_steady_clock>);
+
+SECKILL_LIMIT_BENCH(bm_admit<seckill::token_bucket<coarse_steady_clock>>);
+SECKILL_LIMIT_BENCH(bm_admit<mutex_token_bucket<coarse_steady_clock>>);
+SECKILL_LIMIT_BENCH(bm_admit<seckill::token_bucket<steady>>);
+SECKILL_LIMIT_BENCH(bm_admit<mutex_token_bucket<steady>>);
+
+SECKILL_LIMIT_BENCH(bm_reject<seckill::token_bucket<coarse_steady_clock>>);
+SECKILL_LIMIT_BENCH(bm_reject<mutex_token_bucket<coarse_steady_clock>>);
+SECKILL_LIMIT_BENCH(bm_reject<seckill::token_bucket<steady>>);
+SECKILL_LIMIT_BENCH(bm_reject<mutex_token_bucket<steady>>);
+
+SECKILL_LIMIT_BENCH(bm_breaker_closed<coarse_steady_clock>);
+SECKILL_LIMIT_BENCH(bm_breaker_closed<steady>);
+SECKILL_LIMIT_BENCH(bm_breaker_closed_time_window<coarse_steady_clock>);
+
+SECKILL_LIMIT_BENCH(bm_bulkhead);
+
+}  // namespace
+
+BENCHMARK_MAIN();
