@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstddef>
 #include <mutex>
+#include <thread>
 
 namespace {
 
@@ -60,25 +61,43 @@ class mutex_token_bucket {
   typename Clock::time_point last_;
 };
 
-// Allocation accounting for a (possibly multi-threaded) benchmark: thread 0
-// reads the global counter before the timed loop and again right after it
-// (Google Benchmark lines the threads up at both ends), before any counter
-// is set, so only allocations made by the measured operations are counted.
+// Lines up the threads of one benchmark run (a sense-reversing barrier).
+void line_up(const benchmark::State& state) {
+  static std::atomic<int> arrived{0};
+  static std::atomic<int> generation{0};
+  const int gen = generation.load();
+  if (arrived.fetch_add(1) + 1 == state.threads()) {
+    arrived.store(0);
+    generation.fetch_add(1);
+  } else {
+    while (generation.load() == gen) std::this_thread::yield();
+  }
+}
+
+// Allocation accounting for a (possibly multi-threaded) benchmark: every
+// thread has finished its setup when thread 0 reads the global counter, and
+// none has started its reporting when thread 0 reads it again after the
+// loop, so only allocations made by the measured operations are counted.
 class alloc_probe {
  public:
   explicit alloc_probe(benchmark::State& state) : state_(state) {
+    line_up(state_);
     if (state.thread_index() == 0) before_ = seckill::bench::allocations();
   }
   void finish() {
-    if (state_.thread_index() != 0) return;
-    const auto allocs = seckill::bench::allocations() - before_;
-    const auto ops = static_cast<double>(state_.iterations()) * state_.threads();
-    state_.counters["allocs/op"] = benchmark::Counter(static_cast<double>(allocs) / std::max(1.0, ops));
+    if (state_.thread_index() == 0) {
+      const auto allocs = seckill::bench::allocations() - before_;
+      const auto ops = static_cast<double>(state_.iterations()) * state_.threads();
+      allocs_per_op_ = static_cast<double>(allocs) / std::max(1.0, ops);
+    }
+    line_up(state_);
+    if (state_.thread_index() == 0) state_.counters["allocs/op"] = benchmark::Counter(allocs_per_op_);
   }
 
  private:
   benchmark::State& state_;
   std::size_t before_ = 0;
+  double allocs_per_op_ = 0;
 };
 
 // One object per benchmark instantiation, shared by its threads and
