@@ -73,7 +73,7 @@ inline std::string sha1_hex(std::string_view data) {
   unsigned char tail[128] = {};
   const std::size_t rest = data.size() - i;
   for (std::size_t j = 0; j < rest; ++j) tail[j] = static_cast<unsigned char>(data[i + j]);
-  tail[rest] = 0x80;
+  tail[rest & 63] = 0x80;  // rest < 64 (the mask tells the optimiser so)
   const std::size_t len = rest + 1 + 8 <= 64 ? 64 : 128;
   for (int j = 0; j < 8; ++j) tail[len - 1 - j] = static_cast<unsigned char>(bits >> (8 * j));
   block(tail);
