@@ -22,6 +22,7 @@
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/purchase/deadline.hpp>
+#include <seckill/purchase/engine.hpp>
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/seckill.hpp>
 #include <seckill/store/memory_store.hpp>

@@ -1,0 +1,153 @@
+// flash_sale_sim: the flash sale the library exists for, in one process.
+// Parses the flags, opens the store named by --store, runs the sale and
+// prints the report (a table, or JSON with --json). Adding a backend is one
+// branch in open_store_and_run(); the simulation itself is store-agnostic.
+#include "options.hpp"
+#include "simulation.hpp"
+
+#include <seckill/purchase/engine.hpp>
+#include <seckill/store/memory_store.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <string_view>
+
+namespace flash_sale_sim {
+
+namespace {
+
+enum exit_code { ok = 0, stock_mismatch = 1, usage = 2, store_failure = 3 };
+
+std::string ms(std::chrono::nanoseconds d) { return fmt::format("{:.2f} ms", static_cast<double>(d.count()) / 1e6); }
+
+void print_table(const report& r, const options& o) {
+  fmt::print("flash sale: {} buyers, {} SKUs x {} units, {} arrival, store {}\n\n", o.buyers, o.skus, o.stock,
+             o.arrival == arrival_kind::burst ? "burst" : fmt::format("poisson {:g}/s", o.arrival_rate), o.store);
+  auto row = [](std::string_view name, std::int64_t n, std::int64_t of) {
+    fmt::print("  {:<16}{:>10}  {:>6.2f}%\n", name, n, of ? 100.0 * static_cast<double>(n) / static_cast<double>(of) : 0.0);
+  };
+  row("attempts", r.attempts, r.attempts);
+  row("succeeded", r.succeeded, r.attempts);
+  row("sold out", r.sold_out, r.attempts);
+  row("rate limited", r.rate_limited, r.attempts);
+  row("circuit open", r.circuit_open, r.attempts);
+  row("timed out", r.timed_out, r.attempts);
+  row("rolled back", r.rolled_back, r.attempts);
+  row("failed", r.failed, r.attempts);
+  fmt::print("\n  {:<16}{:>10.0f} attempts/s  ({:.0f} orders/s, {:.3f} s)\n", "throughput",
+             static_cast<double>(r.attempts) / r.seconds, static_cast<double>(r.succeeded) / r.seconds, r.seconds);
+  fmt::print("  {:<16}p50 {}  p90 {}  p99 {}  max {}\n", "latency", ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max));
+  fmt::print("\n  {:<16}initial {}  sold {}  remaining {}  reserved {}\n", "stock", r.initial, r.sold, r.remaining,
+             r.reserved);
+  if (r.stock_ok)
+    fmt::print("  {:<16}OK: sold == initial - remaining, nothing negative, nothing left reserved\n", "oversell check");
+  else
+    fmt::print("  {:<16}FAILED: {}\n", "oversell check", r.stock_error);
+}
+
+void print_json(const report& r, const options& o) {
+  auto ns = [](std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; };
+  nlohmann::ordered_json j = {
+      {"config",
+       {{"store", o.store},
+        {"buyers", o.buyers},
+        {"skus", o.skus},
+        {"stock_per_sku", o.stock},
+        {"quantity", o.quantity},
+        {"arrival", o.arrival == arrival_kind::burst ? "burst" : "poisson"},
+        {"arrival_rate", o.arrival_rate},
+        {"payment_latency_ms", static_cast<double>(o.payment_latency.count()) / 1e3},
+        {"payment_failure", o.payment_failure},
+        {"payment_hang", o.payment_hang},
+        {"admission_rate", o.admission_rate},
+        {"admission_burst", o.admission_burst},
+        {"deadline_ms", o.deadline.count()},
+        {"hold_ms", o.hold.count()},
+        {"threads", o.threads},
+        {"seed", o.seed}}},
+      {"attempts", r.attempts},
+      {"succeeded", r.succeeded},
+      {"sold_out", r.sold_out},
+      {"rate_limited", r.rate_limited},
+      {"circuit_open", r.circuit_open},
+      {"timed_out", r.timed_out},
+      {"rolled_back", r.rolled_back},
+      {"failed", r.failed},
+      {"seconds", r.seconds},
+      {"attempts_per_second", static_cast<double>(r.attempts) / r.seconds},
+      {"orders_per_second", static_cast<double>(r.succeeded) / r.seconds},
+      {"latency_ms", {{"p50", ns(r.p50)}, {"p90", ns(r.p90)}, {"p99", ns(r.p99)}, {"max", ns(r.max)}}},
+      {"stock",
+       {{"initial", r.initial}, {"sold", r.sold}, {"remaining", r.remaining}, {"reserved", r.reserved},
+        {"committed", r.committed}}},
+      {"oversell_check", {{"ok", r.stock_ok}, {"error", r.stock_error}}},
+  };
+  fmt::print("{}\n", j.dump(2));
+}
+
+template <class Store>
+report run_with_admission(Store& store, boost::asio::io_context& io, const options& o, bool progress) {
+  if (o.admission_rate > 0) {
+    seckill::token_bucket<> bucket{o.admission_rate, o.admission_burst};
+    return run_simulation(store, io, bucket, o, progress);
+  }
+  seckill::unlimited everyone;
+  return run_simulation(store, io, everyone, o, progress);
+}
+
+// The URL-scheme dispatcher: one branch per backend.
+report open_store_and_run(boost::asio::io_context& io, const options& o, bool progress) {
+  const auto sep = o.store.find("://");
+  const std::string scheme = sep == std::string::npos ? std::string() : o.store.substr(0, sep);
+  if (scheme == "memory") {
+    if (o.store.size() != sep + 3)
+      throw seckill::error(seckill::errc::invalid_argument,
+                           fmt::format("--store {}: memory:// takes no host or path", o.store));
+    seckill::memory_store<> store{io.get_executor(),
+                                  {.orders_per_sku = static_cast<std::size_t>(o.buyers / o.skus + 16)}};
+    return run_with_admission(store, io, o, progress);
+  }
+  throw seckill::error(seckill::errc::invalid_argument,
+                       fmt::format("--store {}: unknown store; this build knows memory://", o.store));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto parsed = parse_options(argc, argv);
+  if (std::holds_alternative<help_requested>(parsed)) {
+    fmt::print("{}", help_text(argc > 0 ? argv[0] : "flash_sale_sim"));
+    return ok;
+  }
+  if (const auto* e = std::get_if<usage_error>(&parsed)) {
+    fmt::print(stderr, "flash_sale_sim: {}\n", e->message);
+    return usage;
+  }
+  const auto& o = std::get<options>(parsed);
+  const bool progress = o.progress.value_or(::isatty(STDERR_FILENO) == 1 && !o.json);
+  report r;
+  try {
+    boost::asio::io_context io{o.threads};
+    r = open_store_and_run(io, o, progress);
+  } catch (const seckill::error& e) {
+    fmt::print(stderr, "flash_sale_sim: {}\n", e.what());
+    return e.code() == seckill::errc::invalid_argument ? usage : store_failure;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "flash_sale_sim: {}\n", e.what());
+    return store_failure;
+  }
+  if (o.json) print_json(r, o);
+  else print_table(r, o);
+  return r.stock_ok ? ok : stock_mismatch;
+}
+
+}  // namespace flash_sale_sim
+
+int main(int argc, char** argv) { return flash_sale_sim::main(argc, argv); }

@@ -1,0 +1,248 @@
+#pragma once
+// flash_sale_sim's command line: every flag, its default, its validation.
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+namespace flash_sale_sim {
+
+enum class arrival_kind { burst, poisson };
+
+struct options {
+  std::string store = "memory://";
+  std::int64_t buyers = 20'000;
+  std::int64_t skus = 10;
+  std::int64_t stock = 100;  // per SKU
+  std::int64_t quantity = 1;
+  arrival_kind arrival = arrival_kind::burst;
+  double arrival_rate = 50'000;  // buyers per second, Poisson only
+  std::chrono::microseconds payment_latency{20'000};  // mean; each payment draws uniformly in [0.5, 1.5] x mean
+  double payment_failure = 0.05;                      // share of payments that fail
+  double payment_hang = 0.01;                         // share of payments that never answer (they time out)
+  double admission_rate = 20'000;                     // tokens per second; 0 turns admission off
+  double admission_burst = 2'000;
+  std::chrono::milliseconds deadline{800};
+  std::chrono::milliseconds hold{30'000};
+  int threads = 2;
+  std::uint64_t seed = 42;
+  bool json = false;
+  std::optional<bool> progress;  // unset: only when stderr is a terminal
+};
+
+struct help_requested {};
+struct usage_error {
+  std::string message;
+};
+
+using parse_result = std::variant<options, help_requested, usage_error>;
+
+inline std::string help_text(std::string_view program) {
+  const options d;
+  return fmt::format(
+      R"(usage: {} [options]
+
+A flash sale in one process: buyers (coroutines) race for the stock of a few
+SKUs through the purchase engine (token bucket, circuit breaker, Snowflake ids,
+reserve -> payment -> commit -> persist under a deadline), then a report and an
+oversell check. Exit status: 0 when the stock adds up, 1 when it does not
+(oversold or negative), 2 for bad flags, 3 when the store cannot be used.
+
+  --store URL              stock backend (default {}); memory:// is built in
+  --buyers N               simulated buyers, one purchase each (default {})
+  --skus M                 SKUs on sale (default {})
+  --stock S                units of each SKU (default {})
+  --quantity Q             units per purchase (default {})
+  --arrival burst|poisson  everyone at t=0, or a Poisson process (default burst)
+  --arrival-rate R         buyers per second for --arrival poisson (default {})
+  --payment-latency D      mean payment time, e.g. 20ms, 1.5s, 300us (default {}us);
+                           each payment takes between 0.5x and 1.5x of it
+  --payment-failure P      share of payments that fail, in [0, 1] (default {})
+  --payment-hang P         share of payments that never answer, in [0, 1] (default {})
+  --admission-rate R       token bucket rate per second, 0 for no admission (default {})
+  --admission-burst B      token bucket burst (default {})
+  --deadline D             purchase deadline (default {}ms)
+  --hold D                 how long the store holds a reservation (default {}ms)
+  --threads T              threads running the purchases, 1..64 (default {})
+  --seed N                 random seed (default {})
+  --json                   print the report as JSON on stdout
+  --progress, --no-progress
+                           force the progress bar on stderr on or off
+                           (default: on when stderr is a terminal)
+  -h, --help               this text
+)",
+      program, d.store, d.buyers, d.skus, d.stock, d.quantity, d.arrival_rate, d.payment_latency.count(),
+      d.payment_failure, d.payment_hang, d.admission_rate, d.admission_burst, d.deadline.count(),
+      d.hold.count(), d.threads, d.seed);
+}
+
+namespace detail {
+
+inline std::optional<std::int64_t> parse_int(std::string_view s) {
+  std::int64_t v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+inline std::optional<double> parse_double(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  std::string copy(s);
+  char* end = nullptr;
+  const double v = std::strtod(copy.c_str(), &end);
+  if (end != copy.c_str() + copy.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+// "250ms", "1.5s", "300us", or a bare number of milliseconds.
+inline std::optional<std::chrono::microseconds> parse_duration(std::string_view s) {
+  double scale = 1000.0;  // microseconds per unit
+  if (s.ends_with("us")) {
+    scale = 1.0;
+    s.remove_suffix(2);
+  } else if (s.ends_with("ms")) {
+    s.remove_suffix(2);
+  } else if (s.ends_with("s")) {
+    scale = 1e6;
+    s.remove_suffix(1);
+  }
+  const auto v = parse_double(s);
+  if (!v || *v < 0 || *v * scale > 1e12) return std::nullopt;
+  return std::chrono::microseconds(static_cast<std::int64_t>(std::llround(*v * scale)));
+}
+
+}  // namespace detail
+
+inline parse_result parse_options(int argc, const char* const* argv) {
+  options o;
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view flag = args[i];
+    std::optional<std::string_view> inline_value;
+    if (const auto eq = flag.find('='); flag.starts_with("--") && eq != std::string_view::npos) {
+      inline_value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    }
+    auto no_value = [&]() -> std::optional<usage_error> {
+      if (inline_value) return usage_error{fmt::format("{} takes no value (saw '{}')", flag, *inline_value)};
+      return std::nullopt;
+    };
+    auto value = [&]() -> std::optional<std::string_view> {
+      if (inline_value) return inline_value;
+      if (i + 1 >= args.size()) return std::nullopt;
+      return args[++i];
+    };
+    auto missing = [&] { return usage_error{fmt::format("{} needs a value", flag)}; };
+    auto bad = [&](std::string_view v, std::string_view expected) {
+      return usage_error{fmt::format("{}: expected {}, saw '{}'", flag, expected, v)};
+    };
+    auto integer = [&](std::int64_t lo, std::int64_t hi, std::int64_t& out) -> std::optional<usage_error> {
+      const auto v = value();
+      if (!v) return missing();
+      const auto n = detail::parse_int(*v);
+      if (!n || *n < lo || *n > hi) return bad(*v, fmt::format("an integer in [{}, {}]", lo, hi));
+      out = *n;
+      return std::nullopt;
+    };
+    auto real = [&](double lo, double hi, double& out) -> std::optional<usage_error> {
+      const auto v = value();
+      if (!v) return missing();
+      const auto n = detail::parse_double(*v);
+      if (!n || *n < lo || *n > hi) return bad(*v, fmt::format("a number in [{}, {}]", lo, hi));
+      out = *n;
+      return std::nullopt;
+    };
+    auto duration = [&](std::chrono::microseconds lo, std::chrono::microseconds hi,
+                        std::chrono::microseconds& out) -> std::optional<usage_error> {
+      const auto v = value();
+      if (!v) return missing();
+      const auto d = detail::parse_duration(*v);
+      if (!d || *d < lo || *d > hi)
+        return bad(*v, fmt::format("a duration in [{}us, {}us] like 250ms, 1.5s or 300us", lo.count(), hi.count()));
+      out = *d;
+      return std::nullopt;
+    };
+
+    std::optional<usage_error> err;
+    if (flag == "-h" || flag == "--help") return help_requested{};
+    if (flag == "--store") {
+      const auto v = value();
+      if (!v) return missing();
+      o.store = std::string(*v);
+    } else if (flag == "--buyers") {
+      err = integer(1, 10'000'000, o.buyers);
+    } else if (flag == "--skus") {
+      err = integer(1, 100'000, o.skus);
+    } else if (flag == "--stock") {
+      err = integer(0, 1'000'000'000, o.stock);
+    } else if (flag == "--quantity") {
+      err = integer(1, 1'000'000, o.quantity);
+    } else if (flag == "--arrival") {
+      const auto v = value();
+      if (!v) return missing();
+      if (*v == "burst") o.arrival = arrival_kind::burst;
+      else if (*v == "poisson") o.arrival = arrival_kind::poisson;
+      else return bad(*v, "burst or poisson");
+    } else if (flag == "--arrival-rate") {
+      err = real(1e-3, 1e9, o.arrival_rate);
+    } else if (flag == "--payment-latency") {
+      err = duration(std::chrono::microseconds(0), std::chrono::seconds(60), o.payment_latency);
+    } else if (flag == "--payment-failure") {
+      err = real(0, 1, o.payment_failure);
+    } else if (flag == "--payment-hang") {
+      err = real(0, 1, o.payment_hang);
+    } else if (flag == "--admission-rate") {
+      err = real(0, 1e9, o.admission_rate);
+    } else if (flag == "--admission-burst") {
+      err = real(1, 1e9, o.admission_burst);
+    } else if (flag == "--deadline" || flag == "--hold") {
+      std::chrono::microseconds d{};
+      err = duration(std::chrono::milliseconds(1), std::chrono::hours(24), d);
+      if (!err) {
+        if (d % std::chrono::milliseconds(1) != std::chrono::microseconds::zero())
+          return bad(args[i], "a whole number of milliseconds");
+        (flag == "--deadline" ? o.deadline : o.hold) = std::chrono::duration_cast<std::chrono::milliseconds>(d);
+      }
+    } else if (flag == "--threads") {
+      std::int64_t t = 0;
+      err = integer(1, 64, t);
+      o.threads = static_cast<int>(t);
+    } else if (flag == "--seed") {
+      std::int64_t s = 0;
+      err = integer(0, std::numeric_limits<std::int64_t>::max(), s);
+      o.seed = static_cast<std::uint64_t>(s);
+    } else if (flag == "--json") {
+      err = no_value();
+      o.json = true;
+    } else if (flag == "--progress") {
+      err = no_value();
+      o.progress = true;
+    } else if (flag == "--no-progress") {
+      err = no_value();
+      o.progress = false;
+    } else {
+      return usage_error{fmt::format("unknown option '{}' (see --help)", args[i])};
+    }
+    if (err) return *err;
+  }
+  if (o.payment_failure + o.payment_hang > 1)
+    return usage_error{fmt::format("--payment-failure {} plus --payment-hang {} exceed 1", o.payment_failure,
+                                   o.payment_hang)};
+  if (o.hold <= o.deadline)
+    return usage_error{fmt::format("--hold {}ms must exceed --deadline {}ms: a paid order must still find its units",
+                                   o.hold.count(), o.deadline.count())};
+  return o;
+}
+
+}  // namespace flash_sale_sim

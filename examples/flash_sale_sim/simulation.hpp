@@ -1,0 +1,291 @@
+#pragma once
+// run_simulation(store, io, options): the flash sale itself, on any stock_store.
+
+#include "options.hpp"
+
+#include <seckill/id/snowflake.hpp>
+#include <seckill/limit/circuit_breaker.hpp>
+#include <seckill/limit/token_bucket.hpp>
+#include <seckill/purchase/engine.hpp>
+#include <seckill/store/store.hpp>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace flash_sale_sim {
+
+namespace asio = boost::asio;
+
+/// What a run produced: counts, timings and the stock check.
+struct report {
+  std::int64_t attempts = 0;
+  std::int64_t succeeded = 0;
+  std::int64_t sold_out = 0;
+  std::int64_t rate_limited = 0;
+  std::int64_t circuit_open = 0;
+  std::int64_t timed_out = 0;
+  std::int64_t rolled_back = 0;  // payment failed, units given back
+  std::int64_t failed = 0;       // anything else (store errors, commit refused, ...)
+  double seconds = 0;
+  std::chrono::nanoseconds p50{}, p90{}, p99{}, max{};
+  // Stock, summed over the SKUs, read from the store after the run.
+  std::int64_t initial = 0;
+  std::int64_t remaining = 0;
+  std::int64_t reserved = 0;
+  std::int64_t committed = 0;
+  std::int64_t sold = 0;  // units of the succeeded purchases
+  bool negative_seen = false;
+  bool stock_ok = false;
+  std::string stock_error;  // why the check failed, empty when it passed
+};
+
+/// Payments that take a random time, fail or never answer, each drawn from
+/// the order id and the seed (thread-safe, deterministic per order).
+class simulated_payment {
+ public:
+  simulated_payment(asio::any_io_executor ex, const options& o) : ex_(std::move(ex)), o_(o) {}
+
+  template <class Token>
+  auto async_pay(const seckill::payment_request& r, Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler, std::int64_t order_id) {
+          std::uint64_t x = mix(o_.seed ^ static_cast<std::uint64_t>(order_id));
+          const double u1 = unit(x), u2 = unit(x = mix(x)), u3 = unit(mix(x));
+          auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+              o_.payment_latency * (0.5 + u1));
+          std::error_code outcome;
+          if (u2 < o_.payment_hang) wait = std::chrono::hours(1);  // the deadline will cancel it
+          else if (u3 < o_.payment_failure) outcome = seckill::errc::payment_failed;
+          auto timer = std::make_unique<asio::steady_timer>(ex_, wait);
+          auto& t = *timer;
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          auto ex = asio::get_associated_executor(handler, ex_);
+          t.async_wait(asio::bind_cancellation_slot(
+              slot, asio::bind_executor(ex, [timer = std::move(timer), h = std::move(handler),
+                                             outcome](boost::system::error_code ec) mutable {
+                timer.reset();
+                std::move(h)(ec ? std::error_code(seckill::errc::operation_aborted) : outcome);
+              })));
+        },
+        token, r.order_id);
+  }
+
+ private:
+  static std::uint64_t mix(std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+  }
+  static double unit(std::uint64_t x) { return static_cast<double>(x >> 11) * 0x1.0p-53; }
+
+  asio::any_io_executor ex_;
+  const options& o_;
+};
+
+inline std::string sku_name(std::int64_t i) { return fmt::format("sku-{:04}", i); }
+
+namespace detail {
+
+// Counts outcomes as purchases complete; read by the progress bar.
+struct tally {
+  std::atomic<std::int64_t> done{0}, succeeded{0}, sold_out{0}, rate_limited{0}, circuit_open{0}, timed_out{0},
+      rolled_back{0}, failed{0};
+  std::atomic<bool> negative_seen{false};
+};
+
+inline void progress_bar(const tally& t, std::int64_t total, const std::atomic<bool>& stop) {
+  auto draw = [&] {
+    const auto done = t.done.load();
+    const int width = 40;
+    const int filled = static_cast<int>(width * done / std::max<std::int64_t>(total, 1));
+    std::fprintf(stderr, "\r[%s%s] %lld/%lld  sold %lld", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), static_cast<long long>(done),
+                 static_cast<long long>(total), static_cast<long long>(t.succeeded.load()));
+    std::fflush(stderr);
+  };
+  while (!stop.load()) {
+    draw();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  draw();
+  std::fprintf(stderr, "\n");
+}
+
+}  // namespace detail
+
+/// Runs the sale described by `o` on `store`, whose completions run on `io`.
+/// Sets each SKU's stock first; returns the report, stock check included.
+template <class Store, class Limiter>
+report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, const options& o, bool show_progress) {
+  static_assert(seckill::stock_store<Store>);
+  report rep;
+  rep.attempts = o.buyers;
+  rep.initial = o.skus * o.stock;
+
+  std::vector<std::string> skus;
+  for (std::int64_t i = 0; i < o.skus; ++i) skus.push_back(sku_name(i));
+
+  // Set the stock (and fail loudly when the store refuses).
+  std::error_code setup_error;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (const auto& sku : skus) {
+          auto [ec] = co_await store.async_set_stock(sku, o.stock, asio::as_tuple(asio::use_awaitable));
+          if (ec) {
+            setup_error = ec;
+            co_return;
+          }
+        }
+      },
+      asio::detached);
+  io.run();
+  io.restart();
+  if (setup_error) throw seckill::error(setup_error, "setting the stock");
+
+  seckill::circuit_breaker<> breaker{seckill::breaker_options{}};
+  seckill::snowflake<> ids{0, 1};
+  simulated_payment payment{io.get_executor(), o};
+  seckill::memory_orders orders{static_cast<std::size_t>(std::min<std::int64_t>(o.buyers, o.skus * o.stock))};
+  seckill::purchase_engine<Store, Limiter, seckill::circuit_breaker<>, seckill::snowflake<>, simulated_payment>
+      engine{store, limiter, breaker, ids, payment, orders, {.deadline = o.deadline, .hold = o.hold}};
+
+  detail::tally t;
+  std::vector<std::int64_t> latencies(static_cast<std::size_t>(o.buyers), 0);
+  std::mt19937_64 rng(o.seed);
+  std::uniform_int_distribution<std::int64_t> pick(0, o.skus - 1);
+  std::vector<std::int32_t> choice(static_cast<std::size_t>(o.buyers));
+  for (auto& c : choice) c = static_cast<std::int32_t>(pick(rng));
+
+  auto buyer = [&](std::int64_t i) -> asio::awaitable<void> {
+    const auto t0 = std::chrono::steady_clock::now();
+    seckill::purchase_request req{.sku = skus[static_cast<std::size_t>(choice[static_cast<std::size_t>(i)])],
+                                  .quantity = o.quantity};
+    auto [ec, r] = co_await engine.async_purchase(req, asio::as_tuple(asio::use_awaitable));
+    latencies[static_cast<std::size_t>(i)] = (std::chrono::steady_clock::now() - t0).count();
+    using seckill::errc;
+    if (!ec && r.final_state == seckill::purchase_state::succeeded) ++t.succeeded;
+    else if (ec == errc::sold_out) ++t.sold_out;
+    else if (ec == errc::rate_limited) ++t.rate_limited;
+    else if (ec == errc::circuit_open) ++t.circuit_open;
+    else if (r.final_state == seckill::purchase_state::timed_out) ++t.timed_out;
+    else if (r.final_state == seckill::purchase_state::rolled_back) ++t.rolled_back;
+    else ++t.failed;
+    ++t.done;
+  };
+
+  // Arrivals: everyone at t=0, or a Poisson process at --arrival-rate.
+  std::vector<std::chrono::nanoseconds> arrival(static_cast<std::size_t>(o.buyers));
+  if (o.arrival == arrival_kind::poisson) {
+    std::exponential_distribution<double> gap(o.arrival_rate);
+    double at = 0;
+    for (auto& a : arrival) {
+      at += gap(rng);
+      a = std::chrono::nanoseconds(static_cast<std::int64_t>(at * 1e9));
+    }
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        for (std::int64_t i = 0; i < o.buyers; ++i) {
+          const auto due = start + arrival[static_cast<std::size_t>(i)];
+          if (due > std::chrono::steady_clock::now() + std::chrono::microseconds(200)) {
+            timer.expires_at(due);
+            co_await timer.async_wait(asio::use_awaitable);
+          }
+          asio::co_spawn(io, buyer(i), asio::detached);
+        }
+      },
+      asio::detached);
+
+  std::atomic<bool> stop_progress{false};
+  std::thread progress;
+  if (show_progress) progress = std::thread([&] { detail::progress_bar(t, o.buyers, stop_progress); });
+  std::vector<std::thread> threads;
+  for (int i = 1; i < o.threads; ++i) threads.emplace_back([&] { io.run(); });
+  io.run();
+  for (auto& th : threads) th.join();
+  const auto stop = std::chrono::steady_clock::now();
+  stop_progress = true;
+  if (progress.joinable()) progress.join();
+  io.restart();
+
+  rep.seconds = std::chrono::duration<double>(stop - start).count();
+  rep.succeeded = t.succeeded;
+  rep.sold_out = t.sold_out;
+  rep.rate_limited = t.rate_limited;
+  rep.circuit_open = t.circuit_open;
+  rep.timed_out = t.timed_out;
+  rep.rolled_back = t.rolled_back;
+  rep.failed = t.failed;
+  rep.sold = rep.succeeded * o.quantity;
+
+  std::sort(latencies.begin(), latencies.end());
+  auto pct = [&](double p) {
+    const auto idx = static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies.size()))) - 1;
+    return std::chrono::nanoseconds(latencies[std::min(idx, latencies.size() - 1)]);
+  };
+  rep.p50 = pct(0.50);
+  rep.p90 = pct(0.90);
+  rep.p99 = pct(0.99);
+  rep.max = std::chrono::nanoseconds(latencies.back());
+
+  // The stock check: read every SKU back from the store.
+  std::error_code read_error;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (const auto& sku : skus) {
+          auto [ec, level] = co_await store.async_stock(sku, asio::as_tuple(asio::use_awaitable));
+          if (ec) {
+            read_error = ec;
+            co_return;
+          }
+          if (level.remaining < 0 || level.reserved < 0 || level.committed < 0) rep.negative_seen = true;
+          rep.remaining += level.remaining;
+          rep.reserved += level.reserved;
+          rep.committed += level.committed;
+        }
+      },
+      asio::detached);
+  io.run();
+  io.restart();
+  if (read_error) throw seckill::error(read_error, "reading the stock back");
+
+  if (rep.negative_seen) rep.stock_error = "a SKU's stock went negative";
+  else if (rep.committed != rep.sold)
+    rep.stock_error = fmt::format("the store committed {} units but buyers were sold {}", rep.committed, rep.sold);
+  else if (rep.sold != rep.initial - rep.remaining - rep.reserved)
+    rep.stock_error = fmt::format("sold {} != initial {} - remaining {} - reserved {}", rep.sold, rep.initial,
+                                  rep.remaining, rep.reserved);
+  else if (rep.reserved != 0)
+    rep.stock_error = fmt::format("{} units are still reserved after every purchase ended", rep.reserved);
+  rep.stock_ok = rep.stock_error.empty();
+  return rep;
+}
+
+}  // namespace flash_sale_sim

@@ -1,0 +1,624 @@
+#pragma once
+/// @file
+/// @brief `purchase_engine`: admission, an order id, then reserve -> pay ->
+///        commit -> persist over a `stock_store`, under a deadline, driven by
+///        the purchase state machine.
+///
+/// ```
+/// request -> Limiter (errc::rate_limited) -> Breaker (errc::circuit_open) -> Ids
+///   -> reserve --> payment --> commit --> persist            (succeeded)
+///        |            |          \-- refused/failed         (failed)
+///        |            \-- failed: reservation rolled back   (rolled_back)
+///        \-- sold out / unknown sku / store error           (failed)
+///   deadline before payment completes: reservation rolled back (timed_out)
+/// ```
+///
+/// Policies, all passed by reference and shared with whoever else uses them:
+/// - `Limiter`: `bool try_acquire(double tokens)` (`token_bucket`, `unlimited`).
+/// - `Breaker`: `try_acquire()` returning something that tests as bool, and
+///   `on_success(d)` / `on_failure(d)`; when it also takes the permit back
+///   (`on_success(permit, d)`, as `circuit_breaker` does) the engine hands it
+///   back, so an outcome reported after the breaker changed state is ignored
+///   (`circuit_breaker`, `no_breaker`). Fed once per admitted purchase with the
+///   reserve call's latency, failing when the store errs or misses the deadline.
+/// - `Ids`: `std::int64_t next(std::error_code&)` (`snowflake`).
+/// - `Payment`: `async_pay(const payment_request&, token)` completing with
+///   `void(std::error_code)`; must honour cancellation (the deadline cancels it).
+/// - `Orders`: `async_persist(const order_record&, token)` completing with
+///   `void(std::error_code)` (`memory_orders` by default).
+/// - `Hooks`: metrics and tracing, see `no_purchase_hooks`.
+
+#include <seckill/error.hpp>
+#include <seckill/id/snowflake.hpp>
+#include <seckill/limit/circuit_breaker.hpp>
+#include <seckill/limit/token_bucket.hpp>
+#include <seckill/purchase/deadline.hpp>
+#include <seckill/purchase/state_machine.hpp>
+#include <seckill/store/store.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associator.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace seckill {
+
+/// @brief One buyer's purchase. The views must stay valid until the purchase completes.
+struct purchase_request {
+  std::string_view sku{};
+  std::int64_t quantity = 1;
+  /// This purchase's deadline; zero means the engine's (`purchase_options::deadline`).
+  std::chrono::milliseconds deadline{0};
+  /// The incoming W3C `traceparent` header, if any, for tracing hooks.
+  std::string_view traceparent{};
+};
+
+/// @brief Where a purchase spent its time. Steps that did not run stay zero.
+struct purchase_timings {
+  std::chrono::nanoseconds admission{};  ///< validation, limiter, breaker, order id
+  std::chrono::nanoseconds reserve{};
+  std::chrono::nanoseconds payment{};
+  std::chrono::nanoseconds commit{};
+  std::chrono::nanoseconds persist{};
+  std::chrono::nanoseconds total{};
+};
+
+/// @brief How a purchase ended. `final_state` is `idle` when admission refused it.
+struct purchase_result {
+  std::int64_t order_id = 0;  ///< 0 when refused before an id was taken
+  purchase_state final_state = purchase_state::idle;
+  purchase_timings timings;
+};
+
+/// @brief What the Payment policy is asked to charge.
+struct payment_request {
+  std::int64_t order_id = 0;
+  std::string_view sku{};
+  std::int64_t quantity = 0;
+  std::string_view traceparent{};
+};
+
+/// @brief What the Orders sink is asked to record. The views live until the sink completes.
+struct order_record {
+  std::int64_t order_id = 0;
+  std::string_view sku{};
+  std::int64_t quantity = 0;
+};
+
+/// @brief Engine settings.
+struct purchase_options {
+  /// The whole lifecycle's deadline, unless a request brings its own.
+  std::chrono::milliseconds deadline{800};
+  /// How long the store holds reserved units; longer than any deadline, so a
+  /// purchase that paid in time commits in time. The store gives the units
+  /// back after it if this process dies before committing.
+  std::chrono::milliseconds hold{30'000};
+};
+
+template <class P>
+concept purchase_limiter = requires(P& p) {
+  { p.try_acquire(1.0) } -> std::convertible_to<bool>;
+};
+template <class B>
+concept purchase_breaker = requires(B& b, std::chrono::nanoseconds d) {
+  { b.try_acquire() } -> std::convertible_to<bool>;
+  b.on_success(d);
+  b.on_failure(d);
+};
+
+namespace detail {
+template <class B>
+using permit_t = std::remove_cvref_t<decltype(std::declval<B&>().try_acquire())>;
+template <class B>
+concept takes_permit_back = requires(B& b, permit_t<B> p, std::chrono::nanoseconds d) {
+  b.on_success(p, d);
+  b.on_failure(p, d);
+};
+}  // namespace detail
+template <class I>
+concept order_id_source = requires(I& i, std::error_code& ec) {
+  { i.next(ec) } -> std::convertible_to<std::int64_t>;
+};
+template <class P>
+concept payment_policy = requires(P& p, const payment_request& r) { p.async_pay(r, boost::asio::deferred); };
+template <class O>
+concept orders_sink = requires(O& o, const order_record& r) { o.async_persist(r, boost::asio::deferred); };
+
+/// @brief A Limiter that admits everything: admission off. Free.
+struct unlimited {
+  constexpr bool try_acquire(double = 1) const noexcept { return true; }
+};
+
+/// @brief A Breaker that never opens: circuit breaking off. Free.
+struct no_breaker {
+  constexpr bool try_acquire() const noexcept { return true; }
+  template <class D>
+  constexpr void on_success(D) const noexcept {}
+  template <class D>
+  constexpr void on_failure(D) const noexcept {}
+};
+
+/// @brief A Payment policy for goods that need none (vouchers, free samples,
+///        benchmarks): succeeds at once. Completes through the token's
+///        associated executor, never inside the call.
+struct no_payment {
+  template <class Token>
+  auto async_pay(const payment_request&, Token&& token) {
+    return boost::asio::async_initiate<Token, void(std::error_code)>(
+        [](auto handler) {
+          auto ex = boost::asio::get_associated_executor(handler);
+          boost::asio::post(ex, boost::asio::append(std::move(handler), std::error_code{}));
+        },
+        token);
+  }
+};
+
+/// @brief The default Orders sink: keeps every persisted order in memory.
+///
+/// Thread-safety: `async_persist` and the readers may be called from any
+/// thread (one mutex). Cost: one lock and one `push_back`; no allocation
+/// while the reserved capacity lasts and SKUs fit the small-string buffer
+/// (15 characters with libstdc++).
+class memory_orders {
+ public:
+  struct stored_order {
+    std::int64_t order_id;
+    std::string sku;
+    std::int64_t quantity;
+  };
+
+  explicit memory_orders(std::size_t capacity = 0) { orders_.reserve(capacity); }
+
+  template <class Token>
+  auto async_persist(const order_record& order, Token&& token) {
+    return boost::asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler, order_record o) {
+          {
+            std::lock_guard lock(mutex_);
+            orders_.push_back({o.order_id, std::string(o.sku), o.quantity});
+          }
+          auto ex = boost::asio::get_associated_executor(handler);
+          boost::asio::post(ex, boost::asio::append(std::move(handler), std::error_code{}));
+        },
+        token, order);
+  }
+
+  [[nodiscard]] std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    return orders_.size();
+  }
+  /// A copy of what was persisted, oldest first.
+  [[nodiscard]] std::vector<stored_order> orders() const {
+    std::lock_guard lock(mutex_);
+    return orders_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<stored_order> orders_;
+};
+
+/// @brief What hooks see of a purchase in flight. `Span` is the hooks' own
+///        per-purchase state (`Hooks::span` when defined), made at `on_start`.
+template <class Span>
+struct purchase_context {
+  const purchase_request& request;
+  std::int64_t order_id = 0;
+  Span span{};
+};
+
+/// @brief Hooks that observe nothing: the default, compiled away.
+///
+/// A Hooks type defines any of these (each is optional; every call may come
+/// from any thread at once, so they must be thread-safe), plus optionally a
+/// default-constructible `span` type kept per purchase in `ctx.span`:
+///
+/// ```
+/// void on_rejected(const purchase_request&, std::error_code, const purchase_result&);
+///     // refused before the state machine started: invalid_argument, rate_limited,
+///     // circuit_open, or the id source's error
+/// void on_start(purchase_context<span>& ctx);          // admitted; ctx.order_id set
+/// void on_transition(purchase_context<span>& ctx, purchase_state from,
+///                    purchase_event event, purchase_state to);
+/// void on_store_error(purchase_context<span>& ctx, std::string_view operation,
+///                     std::error_code);                // "reserve", "commit", "rollback"
+/// void on_complete(purchase_context<span>& ctx, std::error_code,
+///                  const purchase_result&);            // after the last transition, with timings
+/// ```
+struct no_purchase_hooks {};
+
+namespace detail {
+
+struct no_span {};
+
+template <class H>
+struct span_of {
+  using type = no_span;
+};
+template <class H>
+  requires requires { typename H::span; }
+struct span_of<H> {
+  using type = typename H::span;
+};
+
+template <class H, class Ctx>
+concept has_on_start = requires(H& h, Ctx& c) { h.on_start(c); };
+template <class H, class Ctx>
+concept has_on_transition = requires(H& h, Ctx& c, purchase_state s, purchase_event e) {
+  h.on_transition(c, s, e, s);
+};
+template <class H, class Ctx>
+concept has_on_store_error = requires(H& h, Ctx& c, std::error_code ec) {
+  h.on_store_error(c, std::string_view{}, ec);
+};
+template <class H, class Ctx>
+concept has_on_complete = requires(H& h, Ctx& c, std::error_code ec, const purchase_result& r) {
+  h.on_complete(c, ec, r);
+};
+template <class H>
+concept has_on_rejected = requires(H& h, const purchase_request& q, std::error_code ec, const purchase_result& r) {
+  h.on_rejected(q, ec, r);
+};
+
+// Feeds the engine's on_transition hook from the machine's exit/entry hooks.
+template <class Hooks, class Ctx>
+struct transition_forwarder {
+  Hooks* hooks;
+  Ctx* ctx;
+  purchase_state from = purchase_state::idle;
+  void on_exit(purchase_state s, purchase_event) noexcept { from = s; }
+  void on_entry(purchase_state to, purchase_event e) { hooks->on_transition(*ctx, from, e, to); }
+};
+
+// Answers that are the store doing its job, not the store failing.
+inline bool is_store_answer(const std::error_code& ec) noexcept {
+  return !ec || ec == errc::invalid_argument || ec == errc::unknown_sku || ec == errc::unknown_order ||
+         ec == errc::order_committed || ec == errc::order_rolled_back || ec == errc::sold_out;
+}
+
+// Adapts co_spawn's (exception_ptr, pair) completion to (error_code, purchase_result),
+// keeping the handler's associated executor, allocator and cancellation slot.
+template <class Handler>
+struct purchase_completion {
+  Handler handler;
+  void operator()(std::exception_ptr e, std::pair<std::error_code, purchase_result> r) {
+    if (e) std::rethrow_exception(e);
+    std::move(handler)(r.first, r.second);
+  }
+};
+
+}  // namespace detail
+}  // namespace seckill
+
+template <template <class, class> class Associator, class Handler, class DefaultCandidate>
+struct boost::asio::associator<Associator, seckill::detail::purchase_completion<Handler>, DefaultCandidate>
+    : Associator<Handler, DefaultCandidate> {
+  static typename Associator<Handler, DefaultCandidate>::type get(
+      const seckill::detail::purchase_completion<Handler>& h) noexcept {
+    return Associator<Handler, DefaultCandidate>::get(h.handler);
+  }
+  static auto get(const seckill::detail::purchase_completion<Handler>& h, const DefaultCandidate& c) noexcept
+      -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler, c)) {
+    return Associator<Handler, DefaultCandidate>::get(h.handler, c);
+  }
+};
+
+namespace seckill {
+
+/// @brief Runs purchases: admission, an order id, then the state machine over
+///        `Store` with a payment step and an order sink, under a deadline.
+///
+/// `async_purchase(request, token)` completes with
+/// `void(std::error_code, purchase_result)`:
+///
+/// | outcome | error | final_state |
+/// |---|---|---|
+/// | bought | none | succeeded |
+/// | bad request (quantity <= 0, empty sku, deadline > hold) | invalid_argument | idle |
+/// | limiter empty | rate_limited | idle |
+/// | breaker open | circuit_open | idle |
+/// | id source failed | its error (e.g. clock_rollback) | idle |
+/// | sold out / unknown sku | sold_out / unknown_sku | failed |
+/// | store error on reserve | the store's error | failed |
+/// | payment failed | the payment's error | rolled_back |
+/// | deadline before payment completed | timed_out | timed_out |
+/// | cancelled by the caller before payment completed | operation_aborted | timed_out |
+/// | commit refused or failed after payment | the store's error | failed |
+/// | sink failed | the sink's error | failed |
+///
+/// On rolled_back and timed_out the reservation is given back (a rollback
+/// that fails is reported to `on_store_error` and left to the store's hold
+/// and reaper). Once the payment is taken the deadline no longer applies:
+/// commit and persist run to completion, uncancellable.
+///
+/// Thread-safety: `async_purchase` may be called from any thread at once if
+/// the policies allow it (the library's do; Payment, Orders and Hooks are
+/// yours). The engine, its policies and the store must outlive every
+/// purchase. Cost: admission is the limiter and breaker calls plus one clock
+/// read; an admitted purchase is one coroutine, one deadline race (an Asio
+/// parallel group) and the store, payment and sink calls. See the
+/// README's benchmark for what allocates.
+template <class Store, class Limiter = token_bucket<>, class Breaker = circuit_breaker<>,
+          class Ids = snowflake<>, class Payment = no_payment, class Orders = memory_orders,
+          class Hooks = no_purchase_hooks, class Clock = std::chrono::steady_clock>
+class purchase_engine {
+ public:
+  using executor_type = typename Store::executor_type;
+  using span_type = typename detail::span_of<Hooks>::type;
+  using context_type = purchase_context<span_type>;
+
+  /// Throws `seckill::error` (`errc::invalid_argument`) when the deadline is
+  /// not positive or the hold does not exceed it.
+  purchase_engine(Store& store, Limiter& limiter, Breaker& breaker, Ids& ids, Payment& payment,
+                  Orders& orders, purchase_options options = {}, Hooks hooks = {}, Clock clock = {})
+      : store_(store), limiter_(limiter), breaker_(breaker), ids_(ids), payment_(payment),
+        orders_(orders), options_(options), hooks_(std::move(hooks)), clock_(std::move(clock)) {
+    if (options_.deadline <= std::chrono::milliseconds::zero())
+      throw error(errc::invalid_argument,
+                  "purchase deadline " + std::to_string(options_.deadline.count()) + " ms is not positive");
+    if (options_.hold <= options_.deadline)
+      throw error(errc::invalid_argument, "reservation hold " + std::to_string(options_.hold.count()) +
+                                              " ms must exceed the deadline " +
+                                              std::to_string(options_.deadline.count()) + " ms");
+  }
+
+  purchase_engine(const purchase_engine&) = delete;
+  purchase_engine& operator=(const purchase_engine&) = delete;
+
+  executor_type get_executor() const noexcept { return store_.get_executor(); }
+  const purchase_options& options() const noexcept { return options_; }
+  Hooks& hooks() noexcept { return hooks_; }
+  Store& store() noexcept { return store_; }
+
+  template <class Token>
+  auto async_purchase(const purchase_request& request, Token&& token) {
+    return boost::asio::async_initiate<Token, void(std::error_code, purchase_result)>(initiation{this}, token,
+                                                                                      request);
+  }
+
+ private:
+  using time_point = typename Clock::time_point;
+  using awaitable_pair = boost::asio::awaitable<std::pair<std::error_code, purchase_result>>;
+  static constexpr auto tuple_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
+
+  // Steps that finish what was started (give back, commit what was paid for)
+  // run with no cancellation slot: neither the deadline nor the caller stops them.
+  static auto uncancellable() {
+    return boost::asio::bind_cancellation_slot(boost::asio::cancellation_slot(),
+                                               boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+
+  static std::chrono::nanoseconds since(time_point t0, time_point t1) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0);
+  }
+
+  struct initiation {
+    purchase_engine* self;
+    template <class Handler>
+    void operator()(Handler&& handler, const purchase_request& request) const {
+      self->start(std::forward<Handler>(handler), request);
+    }
+  };
+
+  template <class Handler>
+  void start(Handler handler, purchase_request request) {
+    const auto t0 = clock_.now();
+    purchase_result result;
+    permit_type permit{};
+    std::error_code ec = admit(request, result, permit);
+    if (ec) {
+      result.timings.admission = result.timings.total = since(t0, clock_.now());
+      if constexpr (detail::has_on_rejected<Hooks>) hooks_.on_rejected(request, ec, result);
+      boost::asio::post(store_.get_executor(), boost::asio::append(std::move(handler), ec, result));
+      return;
+    }
+    result.timings.admission = since(t0, clock_.now());
+    auto ex = boost::asio::get_associated_executor(handler, store_.get_executor());
+    boost::asio::co_spawn(ex, run(request, result, t0, permit),
+                          detail::purchase_completion<Handler>{std::move(handler)});
+  }
+
+  using permit_type = detail::permit_t<Breaker>;
+
+  // Reports one admitted purchase's store outcome to the breaker.
+  void feed_breaker(const permit_type& permit, bool failed, std::chrono::nanoseconds elapsed) {
+    if constexpr (detail::takes_permit_back<Breaker>) {
+      if (failed) breaker_.on_failure(permit, elapsed);
+      else breaker_.on_success(permit, elapsed);
+    } else {
+      (void)permit;
+      if (failed) breaker_.on_failure(elapsed);
+      else breaker_.on_success(elapsed);
+    }
+  }
+
+  std::error_code admit(const purchase_request& r, purchase_result& result, permit_type& permit) {
+    if (r.sku.empty() || r.quantity <= 0 || r.deadline < std::chrono::milliseconds::zero() ||
+        r.deadline >= options_.hold)
+      return errc::invalid_argument;
+    if (!limiter_.try_acquire(1.0)) return errc::rate_limited;
+    permit = breaker_.try_acquire();
+    if (!static_cast<bool>(permit)) return errc::circuit_open;
+    std::error_code ec;
+    const std::int64_t id = ids_.next(ec);
+    if (ec) {
+      feed_breaker(permit, false, std::chrono::nanoseconds::zero());  // not the store's doing: the permit goes back
+      return ec;
+    }
+    result.order_id = id;
+    return {};
+  }
+
+  // What the cancellable phase (reserve, payment) leaves behind.
+  struct phase {
+    std::error_code ec;
+    permit_type permit{};
+    bool reserve_sent = false;
+    bool breaker_fed = false;
+    std::optional<purchase_step<purchase_state::idle>> idle;
+    std::optional<purchase_step<purchase_state::prepared>> prepared;
+    std::optional<purchase_step<purchase_state::committed>> committed;
+  };
+
+  template <class Machine>
+  boost::asio::awaitable<void> reserve_and_pay(const purchase_request& req, Machine& m, phase& ph,
+                                               context_type& ctx, purchase_result& result) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    auto idle = *ph.idle;
+    const auto t0 = clock_.now();
+    ph.reserve_sent = true;
+    auto [ec, r] = co_await store_.async_reserve(req.sku, req.quantity, result.order_id, options_.hold,
+                                                 tuple_awaitable);
+    result.timings.reserve = since(t0, clock_.now());
+    const auto cancel_state = co_await boost::asio::this_coro::cancellation_state;
+    const bool cancelled = cancel_state.cancelled() != boost::asio::cancellation_type::none;
+    if (!(cancelled && ec)) {  // an answer (not an abort): the store's health, reported once
+      feed_breaker(ph.permit, !detail::is_store_answer(ec), result.timings.reserve);
+      ph.breaker_fed = true;
+    }
+    if (cancelled) co_return;  // the deadline or the caller: the outer flow decides
+    if (ec) {
+      if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, "reserve", ec);
+      ph.ec = ec;
+      m.fire(idle, events::reserve_failed);
+      co_return;
+    }
+    if (r.status != reserve_status::reserved) {
+      ph.ec = r.status == reserve_status::sold_out ? errc::sold_out : errc::unknown_sku;
+      m.fire(idle, events::reserve_failed);
+      co_return;
+    }
+    auto prepared = m.fire(idle, events::reserve_ok);
+    ph.prepared = prepared;
+    const auto t1 = clock_.now();
+    auto [pay_ec] = co_await payment_.async_pay(
+        payment_request{result.order_id, req.sku, req.quantity, req.traceparent}, tuple_awaitable);
+    result.timings.payment = since(t1, clock_.now());
+    if (cancel_state.cancelled() != boost::asio::cancellation_type::none && pay_ec)
+      co_return;  // cancelled while paying: the outer flow times it out
+    if (pay_ec) {
+      ph.ec = pay_ec;
+      m.fire(prepared, events::payment_failed);
+      co_return;
+    }
+    ph.committed = m.fire(prepared, events::payment_ok);
+  }
+
+  awaitable_pair run(purchase_request req, purchase_result result, time_point t0, permit_type permit) {
+    namespace asio = boost::asio;
+    using namespace boost::asio::experimental::awaitable_operators;
+    co_await asio::this_coro::throw_if_cancelled(false);
+    co_await asio::this_coro::reset_cancellation_state(asio::enable_terminal_cancellation());
+
+    context_type ctx{req, result.order_id};
+    if constexpr (detail::has_on_start<Hooks, context_type>) hooks_.on_start(ctx);
+    using machine_hooks = std::conditional_t<detail::has_on_transition<Hooks, context_type>,
+                                             detail::transition_forwarder<Hooks, context_type>, no_state_hooks>;
+    purchase_machine<machine_hooks> m = [&] {
+      if constexpr (detail::has_on_transition<Hooks, context_type>)
+        return purchase_machine<machine_hooks>(machine_hooks{&hooks_, &ctx});
+      else
+        return purchase_machine<machine_hooks>();
+    }();
+
+    phase ph;
+    ph.permit = permit;
+    ph.idle = m.start();
+    const auto budget = req.deadline.count() > 0 ? req.deadline : options_.deadline;
+    basic_deadline_timer<Clock> timer(co_await asio::this_coro::executor, clock_);
+    timer.expires_at(t0 + std::chrono::duration_cast<typename Clock::duration>(budget));
+    co_await (reserve_and_pay(req, m, ph, ctx, result) || timer.async_wait(tuple_awaitable));
+    const auto cancel_state = co_await asio::this_coro::cancellation_state;
+    const bool caller_cancelled = cancel_state.cancelled() != asio::cancellation_type::none;
+
+    // From here on nothing is cancellable: give back, or finish what was paid for.
+    std::error_code ec = ph.ec;
+    const auto state = m.state();
+    if (state == purchase_state::idle || state == purchase_state::prepared) {
+      ec = caller_cancelled ? std::error_code(errc::operation_aborted) : std::error_code(errc::timed_out);
+      if (!ph.breaker_fed)  // the store did not answer in time (a caller's cancel is not its fault)
+        feed_breaker(ph.permit, !caller_cancelled, since(t0, clock_.now()));
+      if (state == purchase_state::idle) {
+        if (ph.reserve_sent) co_await give_back(req, result, ctx, uncancellable(), true);
+        m.fire(*ph.idle, events::deadline);
+      } else {
+        co_await give_back(req, result, ctx, uncancellable(), false);
+        m.fire(*ph.prepared, events::deadline);
+      }
+    } else if (state == purchase_state::rolled_back) {
+      co_await give_back(req, result, ctx, uncancellable(), false);
+    } else if (state == purchase_state::committed) {
+      const auto c0 = clock_.now();
+      auto [cec, settled] = co_await store_.async_commit(req.sku, result.order_id, uncancellable());
+      result.timings.commit = since(c0, clock_.now());
+      if (cec) {
+        if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, "commit", cec);
+        ec = cec;
+        m.fire(*ph.committed, events::persist_failed);
+      } else {
+        const auto p0 = clock_.now();
+        auto [pec] = co_await orders_.async_persist(order_record{result.order_id, req.sku, req.quantity},
+                                                    uncancellable());
+        result.timings.persist = since(p0, clock_.now());
+        if (pec) {
+          ec = pec;
+          m.fire(*ph.committed, events::persist_failed);
+        } else {
+          m.fire(*ph.committed, events::persist_ok);
+        }
+      }
+    }
+    result.final_state = m.state();
+    result.timings.total = since(t0, clock_.now());
+    if constexpr (detail::has_on_complete<Hooks, context_type>) hooks_.on_complete(ctx, ec, result);
+    co_return std::pair{ec, result};
+  }
+
+  template <class Token>
+  boost::asio::awaitable<void> give_back(const purchase_request& req, const purchase_result& result,
+                                         context_type& ctx, Token token, bool maybe_unknown) {
+    auto [ec, settled] = co_await store_.async_rollback(req.sku, result.order_id, std::move(token));
+    (void)settled;
+    if (ec && !(maybe_unknown && ec == errc::unknown_order)) {
+      if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, "rollback", ec);
+    }
+    (void)ctx;
+  }
+
+  Store& store_;
+  Limiter& limiter_;
+  Breaker& breaker_;
+  Ids& ids_;
+  Payment& payment_;
+  Orders& orders_;
+  purchase_options options_;
+  [[no_unique_address]] Hooks hooks_;
+  Clock clock_;
+};
+
+}  // namespace seckill
