@@ -1,0 +1,475 @@
+#pragma once
+// A small local grocery shop for the browser driver: an HTTP/1.1 server
+// (Boost.Beast) on 127.0.0.1 serving one page with SKUs in a native <select>,
+// a `.stock-status` element, a quantity field, a buy button and an
+// `.order-result` line. The page learns about restocks over server-sent events
+// (/events); the buy button POSTs /order. Used by examples/shop, the grabber
+// example, the browser tests and the browser bench.
+//
+// Thread-safety: the server runs its own thread; every public member may be
+// called from any thread.
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <future>
+#include <deque>
+#include <fmt/format.h>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace shop {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using clock = std::chrono::steady_clock;
+
+/// A request as the handler sees it.
+struct request {
+  std::string method;
+  std::string target;
+  std::string body;
+  clock::time_point received;
+};
+
+/// A handler's answer; `event_stream` turns the connection into an SSE stream.
+struct response {
+  unsigned status = 200;
+  std::string content_type = "text/html; charset=utf-8";
+  std::string body;
+  bool event_stream = false;
+};
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 (port 0: the kernel picks) calling
+/// `handler` on its own thread, with server-sent-event streams that
+/// broadcast() writes to.
+class http_server {
+ public:
+  using handler_type = std::function<response(const request&)>;
+
+  explicit http_server(handler_type handler, unsigned short port = 0)
+      : handler_(std::move(handler)), acceptor_(io_, tcp::endpoint(asio::ip::address_v4::loopback(), port)) {
+    port_ = acceptor_.local_endpoint().port();
+    accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+  ~http_server() { stop(); }
+
+  void stop() {
+    if (!thread_.joinable()) return;
+    asio::post(io_, [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+      for (auto& s : streams_) s->socket.close(ignored);
+      streams_.clear();
+      for (auto& w : sessions_)
+        if (auto s = w.lock()) s->stream.socket().close(ignored);
+      io_.stop();
+    });
+    thread_.join();
+  }
+
+  [[nodiscard]] unsigned short port() const noexcept { return port_; }
+  [[nodiscard]] std::string url(const std::string& path = "/") const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+  /// Writes `data: <payload>\n\n` to every open event stream; `then` runs on the
+  /// server thread right before the first byte is handed to the kernel.
+  void broadcast(std::string payload, std::function<void()> then = {}) {
+    asio::post(io_, [this, payload = std::move(payload), then = std::move(then)] {
+      if (then) then();
+      auto frame = std::make_shared<std::string>("data: " + payload + "\n\n");
+      for (auto& s : streams_) s->send(frame);
+    });
+  }
+
+  /// Number of open event streams (pages listening).
+  [[nodiscard]] std::size_t listeners() {
+    std::promise<std::size_t> p;
+    auto f = p.get_future();
+    asio::post(io_, [this, &p] { p.set_value(streams_.size()); });
+    return f.get();
+  }
+
+ private:
+  struct event_stream : std::enable_shared_from_this<event_stream> {
+    explicit event_stream(tcp::socket s) : socket(std::move(s)) {}
+    tcp::socket socket;
+    std::deque<std::shared_ptr<std::string>> queue;
+    bool dead = false;
+    void send(std::shared_ptr<std::string> frame) {
+      if (dead) return;
+      queue.push_back(std::move(frame));
+      if (queue.size() == 1) write();
+    }
+    void write() {
+      asio::async_write(socket, asio::buffer(*queue.front()),
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                          if (ec) {
+                            self->dead = true;
+                            self->queue.clear();
+                            return;
+                          }
+                          self->queue.pop_front();
+                          if (!self->queue.empty()) self->write();
+                        });
+    }
+  };
+
+  struct session : std::enable_shared_from_this<session> {
+    session(http_server& srv, tcp::socket s) : server(srv), stream(std::move(s)) {}
+    http_server& server;
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+    http::request<http::string_body> req;
+    http::response<http::string_body> res;
+
+    void read() {
+      req = {};
+      http::async_read(stream, buffer, req, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec) return;
+        self->handle();
+      });
+    }
+    void handle() {
+      request r{std::string(req.method_string()), std::string(req.target()), req.body(), clock::now()};
+      response out;
+      try {
+        out = server.handler_(r);
+      } catch (const std::exception& e) {
+        out = response{500, "text/plain", e.what(), false};
+      }
+      if (out.event_stream) {
+        auto s = std::make_shared<event_stream>(stream.release_socket());
+        auto header = std::make_shared<std::string>(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            "Connection: keep-alive\r\n\r\n" + out.body);
+        s->send(std::move(header));
+        server.streams_.push_back(std::move(s));
+        std::erase_if(server.streams_, [](const auto& x) { return x->dead; });
+        return;
+      }
+      res = {};
+      res.version(11);
+      res.result(out.status);
+      res.set(http::field::content_type, out.content_type);
+      res.set(http::field::cache_control, "no-store");
+      res.keep_alive(req.keep_alive());
+      res.body() = std::move(out.body);
+      res.prepare_payload();
+      http::async_write(stream, res, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec || !self->res.keep_alive()) {
+          beast::error_code ignored;
+          self->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+          return;
+        }
+        self->read();
+      });
+    }
+  };
+
+  void accept() {
+    acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec) return;
+      socket.set_option(tcp::no_delay(true));
+      auto s = std::make_shared<session>(*this, std::move(socket));
+      std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
+      sessions_.push_back(s);
+      s->read();
+      accept();
+    });
+  }
+
+  handler_type handler_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  unsigned short port_ = 0;
+  std::vector<std::shared_ptr<event_stream>> streams_;
+  std::vector<std::weak_ptr<session>> sessions_;
+  std::thread thread_;
+};
+
+/// One article of the shop.
+struct sku {
+  std::string id;
+  std::string name;
+  std::string category;
+  double price = 0;
+  int stock = 0;
+};
+
+/// One POST /order the shop received.
+struct order_record {
+  std::string sku;
+  int quantity = 0;
+  bool accepted = false;
+  std::string body;
+  clock::time_point received;
+};
+
+inline std::vector<sku> default_catalogue() {
+  return {{"apples-1kg", "Apples, 1 kg", "fruit", 3.20, 0},
+          {"veg-box", "Vegetable box", "vegetables", 18.50, 0},
+          {"eggs-12", "Eggs, 12", "dairy", 4.10, 0},
+          {"rice-5kg", "Rice, 5 kg", "staples", 12.90, 0}};
+}
+
+/// The shop: catalogue, stock, orders, and the page that sells them.
+class shop_server {
+ public:
+  explicit shop_server(std::vector<sku> catalogue = default_catalogue(), unsigned short port = 0)
+      : catalogue_(std::move(catalogue)), server_([this](const request& r) { return handle(r); }, port) {}
+
+  [[nodiscard]] unsigned short port() const noexcept { return server_.port(); }
+  [[nodiscard]] std::string url() const { return server_.url("/"); }
+  [[nodiscard]] std::size_t listeners() { return server_.listeners(); }
+
+  /// Sets `sku`'s stock and pushes the new state to every page. The time the
+  /// push leaves the server is what last_push() reports.
+  void set_stock(const std::string& id, int quantity) {
+    std::string state;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& s : catalogue_)
+        if (s.id == id) s.stock = quantity;
+      state = state_json().dump();
+    }
+    server_.broadcast(std::move(state), [this] {
+      std::lock_guard lock(mutex_);
+      last_push_ = clock::now();
+    });
+  }
+
+  /// Sets every SKU's stock to zero and pushes it.
+  void sell_out() {
+    std::string state;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& s : catalogue_) s.stock = 0;
+      state = state_json().dump();
+    }
+    server_.broadcast(std::move(state));
+  }
+
+  [[nodiscard]] std::vector<order_record> orders() const {
+    std::lock_guard lock(mutex_);
+    return orders_;
+  }
+
+  /// Waits up to `timeout` until at least `n` orders arrived.
+  bool wait_for_orders(std::size_t n, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return orders_.size() >= n; });
+  }
+
+  [[nodiscard]] std::optional<clock::time_point> last_push() const {
+    std::lock_guard lock(mutex_);
+    return last_push_;
+  }
+
+  [[nodiscard]] int stock(const std::string& id) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& s : catalogue_)
+      if (s.id == id) return s.stock;
+    return -1;
+  }
+
+  /// Forgets the orders received so far.
+  void clear_orders() {
+    std::lock_guard lock(mutex_);
+    orders_.clear();
+  }
+
+ private:
+  nlohmann::json state_json() const {
+    nlohmann::json skus = nlohmann::json::array();
+    for (const auto& s : catalogue_) {
+      skus.push_back({{"sku", s.id}, {"name", s.name}, {"category", s.category}, {"price", s.price},
+                      {"stock", s.stock}});
+    }
+    return {{"skus", skus}};
+  }
+
+  response handle(const request& r) {
+    const std::string path = r.target.substr(0, r.target.find('?'));
+    if (r.method == "GET" && path == "/") return {200, "text/html; charset=utf-8", page_html(), false};
+    if (r.method == "GET" && path == "/events") {
+      std::lock_guard lock(mutex_);
+      return {200, "", "retry: 100\ndata: " + state_json().dump() + "\n\n", true};
+    }
+    if (r.method == "GET" && path == "/state") {
+      std::lock_guard lock(mutex_);
+      return {200, "application/json", state_json().dump(), false};
+    }
+    if (r.method == "POST" && path == "/order") return order(r);
+    if (r.method == "POST" && path == "/restock") {  // ?sku=<id>&qty=<n>, for trying the shop by hand
+      const auto q = parse_query(r.target);
+      const auto sku_it = q.find("sku");
+      const auto qty_it = q.find("qty");
+      if (sku_it == q.end() || qty_it == q.end() || stock(sku_it->second) < 0) {
+        return {400, "text/plain", "restock needs ?sku=<known id>&qty=<n>\n", false};
+      }
+      set_stock(sku_it->second, std::atoi(qty_it->second.c_str()));
+      return {200, "text/plain", "ok\n", false};
+    }
+    return {404, "text/plain", "no such page: " + r.target + "\n", false};
+  }
+
+  static std::map<std::string, std::string> parse_query(const std::string& target) {
+    std::map<std::string, std::string> out;
+    const auto q = target.find('?');
+    if (q == std::string::npos) return out;
+    std::size_t at = q + 1;
+    while (at < target.size()) {
+      auto amp = target.find('&', at);
+      if (amp == std::string::npos) amp = target.size();
+      const std::string kv = target.substr(at, amp - at);
+      const auto eq = kv.find('=');
+      if (eq != std::string::npos) out[kv.substr(0, eq)] = kv.substr(eq + 1);
+      at = amp + 1;
+    }
+    return out;
+  }
+
+  response order(const request& r) {
+    const auto body = nlohmann::json::parse(r.body, nullptr, false);
+    order_record rec;
+    rec.body = r.body;
+    rec.received = r.received;
+    if (body.is_discarded() || !body.is_object() || !body.contains("sku") || !body["sku"].is_string() ||
+        !body.contains("quantity") || !body["quantity"].is_number_integer()) {
+      record(std::move(rec));
+      return {400, "application/json", nlohmann::json{{"error", "bad order: " + r.body}}.dump(), false};
+    }
+    rec.sku = body["sku"].get<std::string>();
+    rec.quantity = body["quantity"].get<int>();
+    std::string state;
+    response out;
+    {
+      std::lock_guard lock(mutex_);
+      sku* item = nullptr;
+      for (auto& s : catalogue_)
+        if (s.id == rec.sku) item = &s;
+      if (item == nullptr) {
+        out = {404, "application/json", nlohmann::json{{"error", "unknown sku " + rec.sku}}.dump(), false};
+      } else if (rec.quantity <= 0 || item->stock < rec.quantity) {
+        out = {409, "application/json",
+               nlohmann::json{{"error", fmt::format("sold out: {} left of {}", item->stock, rec.sku)}}.dump(),
+               false};
+      } else {
+        item->stock -= rec.quantity;
+        rec.accepted = true;
+        const auto id = ++next_order_;
+        out = {200, "application/json",
+               nlohmann::json{{"order_id", id}, {"sku", rec.sku}, {"quantity", rec.quantity}}.dump(), false};
+        state = state_json().dump();
+      }
+    }
+    record(std::move(rec));
+    if (!state.empty()) server_.broadcast(std::move(state));
+    return out;
+  }
+
+  void record(order_record rec) {
+    {
+      std::lock_guard lock(mutex_);
+      orders_.push_back(std::move(rec));
+    }
+    cv_.notify_all();
+  }
+
+  std::string page_html() const {
+    std::string options;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& s : catalogue_) {
+        options += fmt::format(
+            "<option value=\"{}\" data-price=\"{:.2f}\" data-category=\"{}\" data-stock=\"{}\">{} - {:.2f}</option>",
+            s.id, s.price, s.category, s.stock, s.name, s.price);
+      }
+    }
+    return R"(<!doctype html>
+<html><head><meta charset="utf-8"><title>Fresh Market</title>
+<style>
+body { font-family: sans-serif; margin: 2em; }
+.stock-status { font-weight: bold; margin: 1em 0; }
+.stock-status[data-state="in"] { color: green; }
+.stock-status[data-state="out"] { color: #a00; }
+label { display: block; margin: .5em 0; }
+#buy { font-size: 1.2em; padding: .4em 1.2em; }
+</style></head>
+<body>
+<h1>Fresh Market</h1>
+<div class="stock-status" data-state="out">Out of stock</div>
+<label>Item <select id="sku">)" +
+           options + R"(</select></label>
+<label>Quantity <input id="quantity" type="number" min="1" value="1"></label>
+<button id="buy" type="button" disabled>Buy now</button>
+<p class="order-result"></p>
+<script>
+const sel = document.getElementById('sku');
+const qty = document.getElementById('quantity');
+const buy = document.getElementById('buy');
+const status = document.querySelector('.stock-status');
+const result = document.querySelector('.order-result');
+function render(state) {
+  let any = false;
+  for (const s of state.skus) {
+    const opt = Array.from(sel.options).find(o => o.value === s.sku);
+    if (!opt) continue;
+    if (opt.dataset.stock !== String(s.stock)) opt.dataset.stock = String(s.stock);
+    if (s.stock > 0) any = true;
+  }
+  const text = any ? 'In stock' : 'Out of stock';
+  if (status.textContent !== text) {
+    status.textContent = text;
+    status.dataset.state = any ? 'in' : 'out';
+  }
+  buy.disabled = !any;
+}
+new EventSource('/events').onmessage = (e) => render(JSON.parse(e.data));
+buy.addEventListener('click', async () => {
+  const body = JSON.stringify({sku: sel.value, quantity: Number(qty.value)});
+  const r = await fetch('/order', {method: 'POST', headers: {'Content-Type': 'application/json'}, body});
+  const j = await r.json();
+  result.textContent = r.ok ? `Order confirmed #${j.order_id}: ${j.quantity} x ${j.sku}`
+                            : `Order rejected: ${j.error}`;
+});
+</script>
+</body></html>
+)";
+  }
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable cv_;
+  std::vector<sku> catalogue_;
+  std::vector<order_record> orders_;
+  std::optional<clock::time_point> last_push_;
+  std::uint64_t next_order_ = 0;
+  http_server server_;  // last: stopped first, while the state above is alive
+};
+
+}  // namespace shop

@@ -1,0 +1,421 @@
+#pragma once
+/// @file
+/// @brief A Chrome DevTools Protocol client: one WebSocket per browser, flat
+///        sessions, replies routed by id, events routed by (sessionId, method).
+
+#include <seckill/error.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace seckill::browser {
+
+using json = nlohmann::json;
+
+namespace cdp {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+/// @brief The parts of a `ws://host:port/path` DevTools endpoint.
+struct ws_endpoint {
+  std::string host;
+  std::string port;
+  std::string target;  ///< path, starting with '/'
+};
+
+/// Splits `ws://127.0.0.1:9222/devtools/browser/<id>`; throws seckill::error on anything else.
+inline ws_endpoint parse_ws_url(std::string_view url) {
+  constexpr std::string_view scheme = "ws://";
+  if (url.substr(0, scheme.size()) != scheme) {
+    throw error(errc::invalid_argument,
+                "DevTools endpoint must start with ws://, got '" + std::string(url) + "'");
+  }
+  const std::string_view rest = url.substr(scheme.size());
+  const auto slash = rest.find('/');
+  const std::string_view authority = rest.substr(0, slash);
+  const auto colon = authority.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == authority.size()) {
+    throw error(errc::invalid_argument,
+                "DevTools endpoint needs host:port, got '" + std::string(url) + "'");
+  }
+  ws_endpoint ep;
+  ep.host = std::string(authority.substr(0, colon));
+  ep.port = std::string(authority.substr(colon + 1));
+  for (char c : ep.port) {
+    if (c < '0' || c > '9') {
+      throw error(errc::invalid_argument,
+                  "DevTools endpoint port is not a number in '" + std::string(url) + "'");
+    }
+  }
+  ep.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  return ep;
+}
+
+class connection;
+
+/// @brief Keeps an event handler registered; unregisters on destruction or reset().
+///
+/// Thread-safety: reset() may be called from any thread; handlers run on the
+/// connection's strand, so a reset() made on that strand (inside any handler or
+/// page operation) guarantees no further call. Cost: one map entry.
+class subscription {
+ public:
+  subscription() = default;
+  subscription(std::weak_ptr<connection> conn, std::uint64_t id) : conn_(std::move(conn)), id_(id) {}
+  subscription(subscription&& o) noexcept : conn_(std::move(o.conn_)), id_(std::exchange(o.id_, 0)) {}
+  subscription& operator=(subscription&& o) noexcept {
+    if (this != &o) {
+      reset();
+      conn_ = std::move(o.conn_);
+      id_ = std::exchange(o.id_, 0);
+    }
+    return *this;
+  }
+  subscription(const subscription&) = delete;
+  subscription& operator=(const subscription&) = delete;
+  ~subscription() { reset(); }
+  inline void reset() noexcept;
+  [[nodiscard]] bool active() const noexcept { return id_ != 0; }
+
+ private:
+  std::weak_ptr<connection> conn_;
+  std::uint64_t id_ = 0;
+};
+
+/// @brief One WebSocket to a browser's DevTools endpoint, shared by every page.
+///
+/// Commands carry an id and, for a page, the flat `sessionId` from
+/// Target.attachToTarget (flatten: true); replies are routed back by id, events
+/// by (sessionId, method). Writes go through one queue (a WebSocket allows one
+/// outstanding write). Every call has a timeout. A reply with an `error` member
+/// completes with errc::cdp_error and that member as the value; when the socket
+/// closes (the browser died or close() was called) every pending call completes
+/// at once with errc::browser_closed, and later calls fail immediately.
+///
+/// Thread-safety: every member may be called from any thread; all state lives on
+/// one strand, where event handlers run too. Cost: one JSON dump per call and one
+/// parse per message; one timer per pending call.
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  using executor_type = asio::strand<asio::any_io_executor>;
+  using event_handler = std::function<void(const json& params)>;
+  using close_handler = std::function<void(std::error_code)>;
+  using clock = std::chrono::steady_clock;
+
+  /// Connects (blocking: a TCP connect and the WebSocket handshake) to a
+  /// `ws://` DevTools URL and starts reading on `ex`. Throws seckill::error.
+  static std::shared_ptr<connection> connect(asio::any_io_executor ex, std::string_view ws_url) {
+    const ws_endpoint ep = parse_ws_url(ws_url);
+    auto conn = std::shared_ptr<connection>(new connection(std::move(ex)));
+    try {
+      asio::ip::tcp::resolver resolver(conn->strand_);
+      auto results = resolver.resolve(ep.host, ep.port);
+      beast::get_lowest_layer(conn->ws_).socket().connect(results.begin()->endpoint());
+      beast::get_lowest_layer(conn->ws_).socket().set_option(asio::ip::tcp::no_delay(true));
+      conn->ws_.read_message_max(256u << 20);
+      conn->ws_.handshake(ep.host + ":" + ep.port, ep.target);
+    } catch (const boost::system::system_error& e) {
+      throw error(errc::connection_refused,
+                  "cannot open DevTools WebSocket '" + std::string(ws_url) + "': " + e.what());
+    }
+    conn->url_ = std::string(ws_url);
+    asio::post(conn->strand_, [self = conn] { self->do_read(); });
+    return conn;
+  }
+
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection() = default;
+
+  [[nodiscard]] executor_type get_executor() const noexcept { return strand_; }
+  [[nodiscard]] const std::string& url() const noexcept { return url_; }
+  /// False once the socket closed (set on the strand; a hint from other threads).
+  [[nodiscard]] bool is_open() const noexcept { return open_.load(std::memory_order_acquire); }
+
+  /// The timeout of calls made without one (default 10 s).
+  void set_default_timeout(std::chrono::milliseconds t) noexcept { default_timeout_ms_ = t.count(); }
+  [[nodiscard]] std::chrono::milliseconds default_timeout() const noexcept {
+    return std::chrono::milliseconds(default_timeout_ms_.load());
+  }
+
+  /// Sends `method` with `params` (to the page session `session_id`, or the
+  /// browser when empty) and completes with (error_code, json): the `result`
+  /// member, or on errc::cdp_error the `error` member ({code, message}).
+  /// Honours per-operation cancellation (errc::operation_aborted).
+  template <class CompletionToken>
+  auto async_call(std::string method, json params, std::string session_id,
+                  std::chrono::milliseconds timeout, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(std::error_code, json)>(
+        [self = shared_from_this()](auto handler, std::string method, json params,
+                                    std::string session_id, std::chrono::milliseconds timeout) {
+          const std::uint64_t id = self->next_id_.fetch_add(1, std::memory_order_relaxed);
+          // Type-erase first: any_completion_handler installs its own handler on the
+          // caller's slot and exposes a slot of its own, which is the one to use.
+          any_handler h(std::move(handler));
+          auto slot = asio::get_associated_cancellation_slot(h);
+          if (slot.is_connected()) {
+            slot.assign([weak = std::weak_ptr<connection>(self), id](asio::cancellation_type) {
+              if (auto s = weak.lock()) {
+                asio::post(s->strand_, [s, id] {
+                  s->finish(id, make_error_code(errc::operation_aborted), json());
+                });
+              }
+            });
+          }
+          asio::post(self->strand_, [self, id, method = std::move(method), params = std::move(params),
+                                     session_id = std::move(session_id), timeout,
+                                     h = std::move(h)]() mutable {
+            self->start_call(id, std::move(method), std::move(params), std::move(session_id),
+                             timeout, std::move(h));
+          });
+        },
+        token, std::move(method), std::move(params), std::move(session_id), timeout);
+  }
+
+  /// async_call with the default timeout.
+  template <class CompletionToken>
+  auto async_call(std::string method, json params, std::string session_id, CompletionToken&& token) {
+    return async_call(std::move(method), std::move(params), std::move(session_id),
+                      default_timeout(), std::forward<CompletionToken>(token));
+  }
+
+  /// Calls `handler(params)` on the strand for every event `method` of
+  /// `session_id` ("" for browser-level events) until the subscription ends.
+  [[nodiscard]] subscription subscribe(std::string session_id, std::string method,
+                                       event_handler handler) {
+    const std::uint64_t id = next_sub_.fetch_add(1, std::memory_order_relaxed);
+    std::string key = event_key(session_id, method);
+    std::lock_guard lock(subs_mutex_);
+    subs_[std::move(key)].push_back(std::make_shared<entry>(id, std::move(handler)));
+    return subscription(weak_from_this(), id);
+  }
+
+  /// `handler(ec)` runs once on the strand when the socket closes
+  /// (errc::browser_closed); at once if it already has.
+  void on_close(close_handler handler) {
+    asio::post(strand_, [self = shared_from_this(), handler = std::move(handler)]() mutable {
+      if (!self->open_) {
+        handler(make_error_code(errc::browser_closed));
+      } else {
+        self->close_handlers_.push_back(std::move(handler));
+      }
+    });
+  }
+
+  /// Closes the socket: every pending call fails with errc::browser_closed.
+  void close() {
+    asio::post(strand_, [self = shared_from_this()] {
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      beast::get_lowest_layer(self->ws_).socket().close(ignored);
+      self->fail_all();
+    });
+  }
+
+  /// Calls sent and messages received so far (for diagnostics and benches).
+  [[nodiscard]] std::uint64_t calls_sent() const noexcept { return next_id_.load() - 1; }
+
+ private:
+  friend class subscription;
+  using any_handler = asio::any_completion_handler<void(std::error_code, json)>;
+
+  struct pending {
+    any_handler handler;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+  struct entry {
+    entry(std::uint64_t i, event_handler h) : id(i), handler(std::move(h)) {}
+    std::atomic<std::uint64_t> id;
+    event_handler handler;
+  };
+
+  explicit connection(asio::any_io_executor ex) : strand_(asio::make_strand(ex)), ws_(strand_) {}
+
+  static std::string event_key(std::string_view session, std::string_view method) {
+    std::string k;
+    k.reserve(session.size() + method.size() + 1);
+    k.append(session).push_back('\n');
+    k.append(method);
+    return k;
+  }
+
+  void unsubscribe(std::uint64_t id) noexcept {
+    std::lock_guard lock(subs_mutex_);
+    for (auto it = subs_.begin(); it != subs_.end(); ++it) {
+      auto& v = it->second;
+      for (auto e = v.begin(); e != v.end(); ++e) {
+        if ((*e)->id.load() == id) {
+          (*e)->id.store(0);  // a copy being dispatched right now skips it
+          v.erase(e);
+          if (v.empty()) subs_.erase(it);
+          return;
+        }
+      }
+    }
+  }
+
+  void start_call(std::uint64_t id, std::string method, json params, std::string session_id,
+                  std::chrono::milliseconds timeout, any_handler h) {
+    if (!open_) {
+      deliver(std::move(h), make_error_code(errc::browser_closed), json());
+      return;
+    }
+    json msg = {{"id", id}, {"method", std::move(method)}, {"params", std::move(params)}};
+    if (msg["params"].is_null()) msg["params"] = json::object();
+    if (!session_id.empty()) msg["sessionId"] = std::move(session_id);
+    auto timer = std::make_unique<asio::steady_timer>(strand_, timeout);
+    timer->async_wait([weak = weak_from_this(), id](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto s = weak.lock()) s->finish(id, make_error_code(errc::timed_out), json());
+    });
+    pending_.emplace(id, pending{std::move(h), std::move(timer)});
+    write(msg.dump());
+  }
+
+  // Completes call `id` if it is still pending (on the strand).
+  void finish(std::uint64_t id, std::error_code ec, json value) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    pending p = std::move(it->second);
+    pending_.erase(it);
+    if (p.timer) p.timer->cancel();
+    deliver(std::move(p.handler), ec, std::move(value));
+  }
+
+  void deliver(any_handler h, std::error_code ec, json value) {
+    auto slot = asio::get_associated_cancellation_slot(h);
+    if (slot.is_connected()) slot.clear();
+    // Runs on the handler's own executor (post hands it over from the strand).
+    asio::post(strand_, asio::append(std::move(h), ec, std::move(value)));
+  }
+
+  void write(std::string text) {
+    out_.push_back(std::move(text));
+    if (out_.size() == 1) do_write();
+  }
+
+  void do_write() {
+    ws_.text(true);
+    ws_.async_write(asio::buffer(out_.front()),
+                    [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                      if (ec) {
+                        self->out_.clear();
+                        self->fail_all();
+                        return;
+                      }
+                      self->out_.pop_front();
+                      if (!self->out_.empty()) self->do_write();
+                    });
+  }
+
+  void do_read() {
+    ws_.async_read(in_, [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      if (ec) {
+        self->fail_all();
+        return;
+      }
+      self->on_message(std::string_view(static_cast<const char*>(self->in_.data().data()),
+                                        self->in_.size()));
+      self->in_.consume(self->in_.size());
+      self->do_read();
+    });
+  }
+
+  void on_message(std::string_view text) {
+    json msg = json::parse(text, nullptr, false);
+    if (msg.is_discarded() || !msg.is_object()) return;  // not CDP: ignore the frame
+    if (auto id = msg.find("id"); id != msg.end() && id->is_number_unsigned()) {
+      if (auto err = msg.find("error"); err != msg.end()) {
+        finish(id->get<std::uint64_t>(), make_error_code(errc::cdp_error), std::move(*err));
+      } else if (auto res = msg.find("result"); res != msg.end()) {
+        finish(id->get<std::uint64_t>(), {}, std::move(*res));
+      } else {
+        finish(id->get<std::uint64_t>(), {}, json::object());
+      }
+      return;
+    }
+    auto method = msg.find("method");
+    if (method == msg.end() || !method->is_string()) return;
+    std::string session;
+    if (auto s = msg.find("sessionId"); s != msg.end() && s->is_string()) session = s->get<std::string>();
+    std::vector<std::shared_ptr<entry>> targets;
+    {
+      std::lock_guard lock(subs_mutex_);
+      auto it = subs_.find(event_key(session, method->get_ref<const std::string&>()));
+      if (it == subs_.end()) return;
+      targets = it->second;
+    }
+    static const json empty = json::object();
+    auto params = msg.find("params");
+    for (auto& e : targets) {
+      if (e->id.load() != 0) e->handler(params != msg.end() ? *params : empty);
+    }
+  }
+
+  void fail_all() {
+    if (!open_) return;
+    open_ = false;
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto& [id, p] : pending) {
+      if (p.timer) p.timer->cancel();
+      deliver(std::move(p.handler), make_error_code(errc::browser_closed), json());
+    }
+    auto handlers = std::move(close_handlers_);
+    close_handlers_.clear();
+    for (auto& h : handlers) h(make_error_code(errc::browser_closed));
+  }
+
+  executor_type strand_;
+  beast::websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer in_;
+  std::deque<std::string> out_;
+  std::unordered_map<std::uint64_t, pending> pending_;
+  std::vector<close_handler> close_handlers_;
+  std::mutex subs_mutex_;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<entry>>> subs_;
+  std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<std::uint64_t> next_sub_{1};
+  std::atomic<std::int64_t> default_timeout_ms_{10000};
+  std::atomic<bool> open_{true};
+  std::string url_;
+};
+
+inline void subscription::reset() noexcept {
+  if (id_ == 0) return;
+  if (auto c = conn_.lock()) c->unsubscribe(id_);
+  id_ = 0;
+  conn_.reset();
+}
+
+}  // namespace cdp
+}  // namespace seckill::browser

@@ -1,0 +1,255 @@
+#pragma once
+/// @file
+/// @brief Launches headless Chromium with a throwaway profile (or connects to a
+///        running browser) and owns the DevTools connection to it.
+
+#include <seckill/browser/cdp.hpp>
+#include <seckill/detail/child_process.hpp>
+#include <seckill/detail/temp_dir.hpp>
+#include <seckill/error.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace seckill::browser {
+
+/// @brief How to start Chromium.
+struct chromium_options {
+  std::string executable = "/usr/bin/chromium";  ///< a path, or a name looked up on PATH
+  bool headless = true;
+  std::vector<std::string> extra_args;            ///< appended after seckill's flags
+  std::chrono::milliseconds launch_timeout{std::chrono::seconds(30)};  ///< until the endpoint shows
+  std::chrono::milliseconds call_timeout{std::chrono::seconds(10)};    ///< default per-call timeout
+};
+
+/// @brief The flags seckill starts Chromium with (a sandbox-less root machine
+///        needs them): headless, a debugging port chosen by the kernel, the
+///        given profile, no GPU, no /dev/shm, no background traffic.
+inline std::vector<std::string> chromium_arguments(const chromium_options& opts,
+                                                   const std::filesystem::path& profile) {
+  std::vector<std::string> args{opts.executable};
+  if (opts.headless) args.emplace_back("--headless");
+  for (const char* flag :
+       {"--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
+        "--disable-extensions", "--mute-audio", "--remote-debugging-port=0",
+        "--remote-debugging-address=127.0.0.1"}) {
+    args.emplace_back(flag);
+  }
+  args.push_back("--user-data-dir=" + profile.string());
+  args.insert(args.end(), opts.extra_args.begin(), opts.extra_args.end());
+  args.emplace_back("about:blank");
+  return args;
+}
+
+namespace detail {
+
+inline std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// The ws:// URL from a DevToolsActivePort file ("<port>\n<path>\n"); empty while incomplete.
+inline std::string endpoint_from_active_port(std::string_view text) {
+  const auto nl = text.find('\n');
+  if (nl == std::string_view::npos || nl == 0) return {};
+  const std::string_view port = text.substr(0, nl);
+  std::string_view path = text.substr(nl + 1);
+  if (const auto nl2 = path.find('\n'); nl2 != std::string_view::npos) path = path.substr(0, nl2);
+  if (path.empty() || path.front() != '/') return {};
+  for (char c : port)
+    if (c < '0' || c > '9') return {};
+  return "ws://127.0.0.1:" + std::string(port) + std::string(path);
+}
+
+/// The ws:// URL from Chromium's "DevTools listening on ws://..." stderr line; empty when absent.
+inline std::string endpoint_from_log(std::string_view log) {
+  constexpr std::string_view marker = "DevTools listening on ";
+  const auto at = log.find(marker);
+  if (at == std::string_view::npos) return {};
+  const auto start = at + marker.size();
+  const auto end = log.find_first_of("\r\n", start);
+  if (end == std::string_view::npos) return {};  // the line is still being written
+  return std::string(log.substr(start, end - start));
+}
+
+inline std::string tail(const std::string& s, std::size_t n = 2000) {
+  return s.size() <= n ? s : s.substr(s.size() - n);
+}
+
+}  // namespace detail
+
+/// @brief A Chromium browser and the DevTools connection to it.
+///
+/// launch() starts /usr/bin/chromium headless with a fresh temporary
+/// --user-data-dir and --remote-debugging-port=0, reads the endpoint from
+/// <profile>/DevToolsActivePort (or the "DevTools listening on" line), and
+/// connects. Destruction closes the connection, terminates the whole process
+/// group and removes the profile: no process and no file is left behind.
+/// connect() attaches to a browser someone else runs (nothing is killed then).
+///
+/// Thread-safety: the object is owned by one thread; connection() is
+/// thread-safe. Cost: launch blocks for the browser's start-up (about a second);
+/// all later traffic is asynchronous on the executor given.
+class chromium {
+ public:
+  chromium(chromium&&) noexcept = default;
+  chromium& operator=(chromium&& o) noexcept {
+    if (this != &o) {
+      shutdown();
+      conn_ = std::move(o.conn_);
+      process_ = std::move(o.process_);
+      dir_ = std::move(o.dir_);
+      url_ = std::move(o.url_);
+    }
+    return *this;
+  }
+  chromium(const chromium&) = delete;
+  chromium& operator=(const chromium&) = delete;
+  ~chromium() { shutdown(); }
+
+  /// Starts Chromium and connects on `ex`. Blocks until the DevTools endpoint
+  /// answers; throws seckill::error (with Chromium's last output) on failure.
+  static chromium launch(boost::asio::any_io_executor ex, const chromium_options& opts = {}) {
+    chromium c;
+    c.dir_.emplace("seckill-chromium");
+    const auto profile = c.dir_->path() / "profile";
+    const auto log = c.dir_->path() / "chromium.log";
+    std::filesystem::create_directories(profile);
+    c.process_.emplace(seckill::detail::child_process::options{
+        chromium_arguments(opts, profile), log.string(), {}});
+    const auto until = std::chrono::steady_clock::now() + opts.launch_timeout;
+    std::string url;
+    while (url.empty()) {
+      url = detail::endpoint_from_active_port(detail::read_file(profile / "DevToolsActivePort"));
+      if (url.empty()) url = detail::endpoint_from_log(detail::read_file(log));
+      if (!url.empty()) break;
+      if (!c.process_->running()) {
+        throw error(errc::browser_closed, "chromium '" + opts.executable +
+                                              "' exited before it listened; its output:\n" +
+                                              detail::tail(detail::read_file(log)));
+      }
+      if (std::chrono::steady_clock::now() >= until) {
+        throw error(errc::timed_out,
+                    "chromium did not report a DevTools endpoint within " +
+                        std::to_string(opts.launch_timeout.count()) + " ms; its output:\n" +
+                        detail::tail(detail::read_file(log)));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    c.url_ = url;
+    c.conn_ = cdp::connection::connect(std::move(ex), url);
+    c.conn_->set_default_timeout(opts.call_timeout);
+    return c;
+  }
+
+  /// Connects to a running browser: a `ws://` DevTools URL, or `http://host:port`
+  /// whose /json/version names it. Blocks; throws seckill::error.
+  static chromium connect(boost::asio::any_io_executor ex, std::string_view url) {
+    chromium c;
+    if (url.substr(0, 7) == "http://") {
+      c.url_ = discover_ws_url(url);
+    } else {
+      c.url_ = std::string(url);
+    }
+    c.conn_ = cdp::connection::connect(std::move(ex), c.url_);
+    return c;
+  }
+
+  /// The DevTools connection (shared with every page opened on it).
+  [[nodiscard]] const std::shared_ptr<cdp::connection>& connection() const noexcept { return conn_; }
+  [[nodiscard]] const std::string& ws_url() const noexcept { return url_; }
+  /// The browser's pid, or -1 when connected to a browser this object did not start.
+  [[nodiscard]] pid_t pid() const noexcept { return process_ ? process_->pid() : -1; }
+  /// The temporary profile directory (empty when connected, not launched).
+  [[nodiscard]] std::filesystem::path profile_dir() const {
+    return dir_ ? dir_->path() / "profile" : std::filesystem::path();
+  }
+
+  /// Closes the connection, stops the browser (if launched) and removes its profile.
+  void shutdown() noexcept {
+    if (conn_) conn_->close();
+    conn_.reset();
+    if (process_) {
+      const pid_t group = process_->pid();
+      process_->terminate(std::chrono::milliseconds(1000));
+      // Wait for every member of the group (renderers, zygotes) to be gone
+      // before the profile they write to is removed.
+      if (group > 0) {
+        for (int i = 0; i < 200 && ::kill(-group, 0) == 0; ++i) {
+          ::kill(-group, SIGKILL);
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      }
+      process_.reset();
+    }
+    if (dir_) {
+      for (int i = 0; i < 20 && std::filesystem::exists(dir_->path()); ++i) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir_->path(), ec);
+        if (!ec) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      dir_.reset();
+    }
+  }
+
+ private:
+  chromium() = default;
+
+  static std::string discover_ws_url(std::string_view http_url) {
+    namespace http = boost::beast::http;
+    std::string_view rest = http_url.substr(7);
+    if (const auto slash = rest.find('/'); slash != std::string_view::npos) rest = rest.substr(0, slash);
+    const auto colon = rest.rfind(':');
+    if (colon == std::string_view::npos) {
+      throw error(errc::invalid_argument,
+                  "browser URL needs host:port, got '" + std::string(http_url) + "'");
+    }
+    const std::string host(rest.substr(0, colon)), port(rest.substr(colon + 1));
+    try {
+      boost::asio::io_context io;
+      boost::asio::ip::tcp::resolver resolver(io);
+      boost::beast::tcp_stream stream(io);
+      stream.connect(resolver.resolve(host, port));
+      http::request<http::empty_body> req{http::verb::get, "/json/version", 11};
+      req.set(http::field::host, host + ":" + port);
+      http::write(stream, req);
+      boost::beast::flat_buffer buf;
+      http::response<http::string_body> res;
+      http::read(stream, buf, res);
+      const json body = json::parse(res.body(), nullptr, false);
+      if (body.is_discarded() || !body.contains("webSocketDebuggerUrl")) {
+        throw error(errc::protocol_error, "no webSocketDebuggerUrl in " + std::string(http_url) +
+                                              "/json/version: '" + res.body() + "'");
+      }
+      return body["webSocketDebuggerUrl"].get<std::string>();
+    } catch (const boost::system::system_error& e) {
+      throw error(errc::connection_refused,
+                  "cannot reach browser at '" + std::string(http_url) + "': " + e.what());
+    }
+  }
+
+  std::shared_ptr<cdp::connection> conn_;
+  std::optional<seckill::detail::child_process> process_;
+  std::optional<seckill::detail::temp_dir> dir_;
+  std::string url_;
+};
+
+}  // namespace seckill::browser

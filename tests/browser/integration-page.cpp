@@ -1,0 +1,261 @@
+// page: navigation, wait_for, on_mutation, click and select_option in a real
+// headless Chromium, against pages this test serves on 127.0.0.1.
+#include "browser/support.hpp"
+#include "shop/shop_server.hpp"
+#include "support/net.hpp"
+
+#include <seckill/browser/page.hpp>
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <mutex>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace integration_page {
+
+using namespace std::chrono_literals;
+using browser_support::get;
+using seckill::errc;
+using seckill::browser::json;
+namespace asio = boost::asio;
+
+const std::map<std::string, std::string>& pages() {
+  static const std::map<std::string, std::string> p{
+      {"/late", R"PG(<!doctype html><body><p>wait</p><script>
+        setTimeout(() => { const b = document.createElement('button'); b.id = 'late'; b.textContent = 'late';
+                           document.body.appendChild(b); }, 400);</script></body>)PG"},
+      {"/reload", R"PG(<!doctype html><body><script>
+        const n = Number(sessionStorage.getItem('n') || '0') + 1; sessionStorage.setItem('n', String(n));
+        if (n === 1) setTimeout(() => location.reload(), 200);
+        else setTimeout(() => { const d = document.createElement('div'); d.id = 'after-reload';
+                                d.textContent = 'second document'; document.body.appendChild(d); }, 200);
+        </script></body>)PG"},
+      {"/hidden", R"PG(<!doctype html><body><div id="h" style="display:none">hidden</div></body>)PG"},
+      {"/mutate", R"PG(<!doctype html><body><div class="stock-status">Out of stock</div><span id="other">x</span>
+        <script>
+        window.pageSeen = 0;
+        new MutationObserver((records) => { window.pageSeen += records.length; })
+          .observe(document.documentElement, {subtree: true, childList: true, attributes: true, characterData: true});
+        window.setStatus = (t) => { document.querySelector('.stock-status').textContent = t; };
+        </script></body>)PG"},
+      {"/click", R"PG(<!doctype html><body style="margin:0">
+        <button id="b" style="position:absolute;left:100px;top:100px;width:120px;height:40px">Go</button>
+        <button id="dis" disabled style="position:absolute;left:100px;top:200px;width:120px;height:40px">Off</button>
+        <button id="cov" style="position:absolute;left:100px;top:300px;width:120px;height:40px">Covered</button>
+        <div id="overlay" style="position:absolute;left:80px;top:280px;width:200px;height:100px;background:rgba(0,0,0,.2)"></div>
+        <script>
+        window.log = [];
+        for (const t of ['mousemove', 'mousedown', 'mouseup', 'click'])
+          document.getElementById('b').addEventListener(t, (e) => log.push(t + ':' + e.isTrusted));
+        window.clicks = {dis: 0, cov: 0, overlay: 0, downs: 0};
+        document.getElementById('dis').addEventListener('click', () => clicks.dis++);
+        document.getElementById('cov').addEventListener('click', () => clicks.cov++);
+        document.getElementById('overlay').addEventListener('click', () => clicks.overlay++);
+        document.addEventListener('mousedown', () => clicks.downs++);
+        </script></body>)PG"},
+      {"/select", R"PG(<!doctype html><body>
+        <select id="s"><option value="a">A</option><option value="b">Bee</option><option value="c" disabled>C</option></select>
+        <script>window.changes = [];
+        document.getElementById('s').addEventListener('change', (e) => changes.push(e.target.value));</script>
+        </body>)PG"},
+  };
+  return p;
+}
+
+shop::response serve(const shop::request& r) {
+  auto it = pages().find(r.target);
+  if (it == pages().end()) return {404, "text/plain", "not found", false};
+  return {200, "text/html; charset=utf-8", it->second, false};
+}
+
+struct fixture : browser_support::browser_fixture {
+  shop::http_server server{serve};
+  void go(const std::string& path) {
+    auto [ec, r] = get(page.async_navigate(server.url(path), asio::use_future));
+    REQUIRE_MESSAGE(!ec, ec.message() << " " << r.dump());
+  }
+  json eval(const std::string& expr) {
+    auto [ec, v] = get(page.async_evaluate(expr, asio::use_future));
+    REQUIRE_MESSAGE(!ec, ec.message() << " " << v.dump());
+    return v;
+  }
+};
+
+// Records mutation reports from the strand; waits for them from the test thread.
+struct recorder {
+  std::mutex mutex;
+  std::vector<seckill::browser::mutation_record> records;
+  void operator()(const seckill::browser::mutation_record& r) {
+    std::lock_guard lock(mutex);
+    records.push_back(r);
+  }
+  std::size_t size() {
+    std::lock_guard lock(mutex);
+    return records.size();
+  }
+  bool wait_size(std::size_t n, std::chrono::milliseconds bound = 5s) {
+    const auto until = std::chrono::steady_clock::now() + bound;
+    while (size() < n && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+    return size() >= n;
+  }
+  std::vector<seckill::browser::mutation_record> copy() {
+    std::lock_guard lock(mutex);
+    return records;
+  }
+};
+
+}  // namespace integration_page
+
+using namespace integration_page;
+
+TEST_SUITE("integration") {
+  TEST_CASE("navigate waits for the load and reports net errors") {
+    fixture f;
+    f.go("/late");
+    CHECK(f.eval("document.readyState") == "complete");
+    CHECK(f.eval("location.pathname") == "/late");
+
+    const auto dead = seckill::test::free_loopback_port();
+    auto [ec, r] = get(f.page.async_navigate("http://127.0.0.1:" + std::to_string(dead) + "/", asio::use_future));
+    CHECK(ec == errc::navigation_failed);
+    CHECK(r.value("errorText", "").find("ERR_CONNECTION_REFUSED") != std::string::npos);
+
+    auto [ec2, r2] = get(f.page.async_navigate("not a url at all", asio::use_future));
+    CHECK(ec2);
+
+    // A 404 is a page, not a net error.
+    auto [ec3, r3] = get(f.page.async_navigate(f.server.url("/missing"), asio::use_future));
+    CHECK(!ec3);
+    f.go("/late");  // and the page still works afterwards
+  }
+
+  TEST_CASE("wait_for finds an element inserted late, and one that appears after a reload") {
+    fixture f;
+    f.go("/late");
+    const auto t0 = std::chrono::steady_clock::now();
+    auto [ec, box] = get(f.page.async_wait_for("#late", 5s, asio::use_future));
+    CHECK(!ec);
+    CHECK(std::chrono::steady_clock::now() - t0 >= 300ms);  // it was not there at first
+    CHECK(box.width > 0);
+    CHECK(box.height > 0);
+
+    f.go("/reload");
+    auto [ec2, box2] = get(f.page.async_wait_for("#after-reload", 10s, asio::use_future));
+    CHECK(!ec2);
+    CHECK(f.eval("sessionStorage.getItem('n')") == "2");  // found in the second document
+  }
+
+  TEST_CASE("wait_for times out on time and tells missing from not actionable") {
+    fixture f;
+    f.go("/hidden");
+    for (auto timeout : {300ms, 700ms}) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto [ec, box] = get(f.page.async_wait_for("#never", timeout, asio::use_future));
+      const auto took = std::chrono::steady_clock::now() - t0;
+      CHECK(ec == errc::element_not_found);
+      CHECK(took >= timeout);
+      CHECK(took < timeout + 250ms);
+    }
+    auto [ec2, b2] = get(f.page.async_wait_for("#h", 300ms, asio::use_future));
+    CHECK(ec2 == errc::element_not_actionable);
+    auto [ec3, b3] = get(f.page.async_wait_for("##bad[", 300ms, asio::use_future));
+    CHECK(ec3 == errc::javascript_exception);
+  }
+
+  TEST_CASE("on_mutation reports once per change, survives a reload and stays invisible to the page") {
+    fixture f;
+    f.go("/mutate");
+    recorder rec;
+    auto [ec, sub] = get(f.page.async_on_mutation(".stock-status", std::ref(rec), asio::use_future));
+    REQUIRE(!ec);
+    REQUIRE(rec.wait_size(1));
+    f.eval("setStatus('In stock')");
+    f.eval("setStatus('In stock')");  // same text: no change
+    f.eval("document.getElementById('other').setAttribute('data-x', '1')");  // another element
+    f.eval("setStatus('Out of stock')");
+    REQUIRE(rec.wait_size(3));
+    std::this_thread::sleep_for(200ms);
+    auto r = rec.copy();
+    REQUIRE(r.size() == 3);
+    CHECK(r[0].initial);
+    CHECK(r[0].text == "Out of stock");
+    CHECK_FALSE(r[1].initial);
+    CHECK(r[1].text == "In stock");
+    CHECK(r[2].text == "Out of stock");
+
+    // The page saw only its own mutations (3 changes + 1 attribute), and no trace of seckill.
+    CHECK(f.eval("pageSeen") == 4);
+    CHECK(f.eval("Object.getOwnPropertyNames(window).filter(k => /seckill/i.test(k)).length") == 0);
+    CHECK(f.eval("typeof window.__seckill_world_report") == "undefined");
+
+    auto [ec2, rl] = get(f.page.async_reload(asio::use_future));
+    REQUIRE(!ec2);
+    REQUIRE(rec.wait_size(4));
+    f.eval("setStatus('In stock')");
+    REQUIRE(rec.wait_size(5));
+    std::this_thread::sleep_for(200ms);
+    r = rec.copy();
+    REQUIRE(r.size() == 5);
+    CHECK(r[3].initial);
+    CHECK(r[3].text == "Out of stock");
+    CHECK(r[4].text == "In stock");
+    CHECK(f.eval("pageSeen") == 1);
+
+    // After reset no more reports.
+    sub.reset();
+    std::this_thread::sleep_for(100ms);
+    f.eval("setStatus('Gone')");
+    std::this_thread::sleep_for(200ms);
+    CHECK(rec.size() == 5);
+  }
+
+  TEST_CASE("on_mutation rejects a bad selector") {
+    fixture f;
+    f.go("/mutate");
+    recorder rec;
+    auto [ec, sub] = get(f.page.async_on_mutation("..nope", std::ref(rec), asio::use_future));
+    CHECK(ec == errc::javascript_exception);
+    CHECK_FALSE(sub.active());
+  }
+
+  TEST_CASE("click sends trusted mouse events in order and never clicks a covered or disabled button") {
+    fixture f;
+    f.go("/click");
+    auto ec = get(f.page.async_click("#b", asio::use_future));
+    REQUIRE(!ec);
+    const json log = f.eval("log");
+    std::vector<std::string> order;
+    bool all_trusted = true;
+    for (const auto& e : log) {
+      const auto s = e.get<std::string>();
+      all_trusted = all_trusted && s.substr(s.find(':') + 1) == "true";
+      const auto type = s.substr(0, s.find(':'));
+      if (order.empty() || order.back() != type) order.push_back(type);
+    }
+    CHECK(all_trusted);
+    CHECK(order == std::vector<std::string>{"mousemove", "mousedown", "mouseup", "click"});
+
+    seckill::browser::click_options quick;
+    quick.timeout = 400ms;
+    CHECK(get(f.page.async_click("#dis", quick, asio::use_future)) == errc::element_not_actionable);
+    CHECK(get(f.page.async_click("#cov", quick, asio::use_future)) == errc::element_not_actionable);
+    CHECK(get(f.page.async_click("#absent", quick, asio::use_future)) == errc::element_not_found);
+    CHECK(f.eval("clicks") == json{{"dis", 0}, {"cov", 0}, {"overlay", 0}, {"downs", 1}});
+  }
+
+  TEST_CASE("select_option picks a native option by value or label and fires change") {
+    fixture f;
+    f.go("/select");
+    CHECK(!get(f.page.async_select_option("#s", "b", 2s, asio::use_future)));
+    CHECK(f.eval("document.getElementById('s').value") == "b");
+    CHECK(!get(f.page.async_select_option("#s", "A", 2s, asio::use_future)));  // by label
+    CHECK(f.eval("changes") == json::array({"b", "a"}));
+    CHECK(get(f.page.async_select_option("#s", "zzz", 2s, asio::use_future)) == errc::element_not_found);
+    CHECK(get(f.page.async_select_option("#s", "c", 2s, asio::use_future)) == errc::element_not_actionable);
+    CHECK(get(f.page.async_select_option("#nope", "a", 300ms, asio::use_future)) == errc::element_not_found);
+    CHECK(f.eval("changes") == json::array({"b", "a"}));
+  }
+}

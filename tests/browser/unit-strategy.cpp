@@ -1,0 +1,151 @@
+// The strategy file parser and priority_strategy's decisions.
+#include <seckill/browser/grabber.hpp>
+#include <seckill/clock.hpp>
+#include <seckill/limit/token_bucket.hpp>
+
+#include <doctest/doctest.h>
+
+#include <ostream>
+#include <string>
+
+namespace unit_strategy {
+
+using seckill::browser::parse_strategy;
+using seckill::browser::priority_strategy;
+using seckill::browser::shop_snapshot;
+using seckill::browser::wanted_item;
+
+shop_snapshot shelf() {
+  shop_snapshot s;
+  s.status = "In stock";
+  s.offers = {{"apples-1kg", "Apples", "fruit", 3.20, 5},
+              {"pears-1kg", "Pears", "fruit", 2.90, 0},
+              {"plums-1kg", "Plums", "fruit", 4.00, 2},
+              {"veg-box", "Vegetable box", "vegetables", 18.50, 1},
+              {"eggs-12", "Eggs", "dairy", 4.10, 9}};
+  return s;
+}
+
+}  // namespace unit_strategy
+
+using namespace unit_strategy;
+
+TEST_SUITE("unit") {
+  TEST_CASE("parse_strategy reads every key, comments and blank lines") {
+    const auto cfg = parse_strategy(
+        "# weekly shop\n"
+        "\n"
+        "want = sku:veg-box, category:fruit ,sku:eggs-12   # in this order\n"
+        "max_price=20.5\n"
+        "quantity = 3\r\n"
+        "deadline = 90s\n"
+        "pace = 2.5/s\n"
+        "burst = 4\n");
+    REQUIRE(cfg.want.size() == 3);
+    CHECK(cfg.want[0] == wanted_item{wanted_item::kind::sku, "veg-box"});
+    CHECK(cfg.want[1] == wanted_item{wanted_item::kind::category, "fruit"});
+    CHECK(cfg.want[2] == wanted_item{wanted_item::kind::sku, "eggs-12"});
+    REQUIRE(cfg.max_price.has_value());
+    CHECK(*cfg.max_price == doctest::Approx(20.5));
+    CHECK(cfg.quantity == 3);
+    CHECK(cfg.deadline == std::chrono::seconds(90));
+    CHECK(cfg.actions_per_second == doctest::Approx(2.5));
+    CHECK(cfg.burst == doctest::Approx(4));
+
+    const auto minimal = parse_strategy("want = category:dairy");
+    CHECK_FALSE(minimal.max_price.has_value());
+    CHECK(minimal.quantity == 1);
+    CHECK(parse_strategy("want=sku:a\ndeadline=250ms").deadline == std::chrono::milliseconds(250));
+    CHECK(parse_strategy("want=sku:a\ndeadline=2m").deadline == std::chrono::minutes(2));
+    CHECK(parse_strategy("want=sku:a\ndeadline=1h").deadline == std::chrono::hours(1));
+    CHECK(parse_strategy("want=sku:a\npace=4").actions_per_second == doctest::Approx(4));
+  }
+
+  TEST_CASE("parse_strategy names the line, the key and the value that is wrong") {
+    struct bad {
+      const char* text;
+      const char* message;
+    };
+    for (const bad& b : {
+             bad{"", "no 'want' line"},
+             bad{"# only a comment\n", "no 'want' line"},
+             bad{"want sku:a\n", "line 1: expected 'key = value', got 'want sku:a'"},
+             bad{"want = sku:a\nprice = 3\n", "line 2: unknown key 'price'"},
+             bad{"want = sku:a\nwant = sku:b\n", "line 2: 'want' given twice"},
+             bad{"want =\n", "line 1: 'want' has no value"},
+             bad{"want = apples\n", "want entries are sku:<id> or category:<name>, got 'apples'"},
+             bad{"want = sku:a, brand:x\n", "got 'brand:x'"},
+             bad{"want = sku:\n", "got 'sku:'"},
+             bad{"want = sku:a,,sku:b\n", "got ''"},
+             bad{"want = sku:a\nmax_price = cheap\n", "line 2: max_price must be a number, got 'cheap'"},
+             bad{"want = sku:a\nmax_price = -3\n", "max_price must be > 0, got -3"},
+             bad{"want = sku:a\nquantity = 0\n", "quantity must be a whole number in [1, 1000], got 0"},
+             bad{"want = sku:a\nquantity = 1.5\n", "got 1.5"},
+             bad{"want = sku:a\nquantity = 2x\n", "quantity must be a number, got '2x'"},
+             bad{"want = sku:a\ndeadline = 10\n", "deadline must be a positive duration"},
+             bad{"want = sku:a\ndeadline = 10 days\n", "got '10 days'"},
+             bad{"want = sku:a\ndeadline = s\n", "got 's'"},
+             bad{"want = sku:a\npace = 0/s\n", "pace must be in (0, 50] actions per second, got 0/s"},
+             bad{"want = sku:a\npace = 100\n", "got 100"},
+             bad{"want = sku:a\nburst = 0\n", "burst must be in [1, 100], got 0"},
+         }) {
+      CAPTURE(b.text);
+      CHECK_THROWS_WITH_AS(parse_strategy(b.text), doctest::Contains(b.message), seckill::error);
+    }
+    try {
+      parse_strategy("want = sku:a\nbogus = 1\n");
+      FAIL("no throw");
+    } catch (const seckill::error& e) {
+      CHECK(e.code() == seckill::errc::invalid_argument);
+    }
+  }
+
+  TEST_CASE("priority_strategy takes the first wanted entry that is in stock and within the cap") {
+    auto cfg = parse_strategy("want = sku:pears-1kg, category:fruit, sku:eggs-12\nquantity = 3\n");
+    priority_strategy s(cfg);
+    auto d = s.decide(shelf());
+    REQUIRE(d.has_value());
+    // Pears are out of stock; the cheapest fruit in stock is apples; 3 of 5 wanted.
+    CHECK(d->sku == "apples-1kg");
+    CHECK(d->quantity == 3);
+    CHECK(d->price == doctest::Approx(3.20));
+
+    cfg.max_price = 3.0;  // apples and plums too dear: eggs too (4.10)
+    CHECK_FALSE(priority_strategy(cfg).decide(shelf()).has_value());
+
+    cfg.max_price = 4.5;
+    cfg.want = {{wanted_item::kind::category, "fruit"}};
+    cfg.quantity = 10;
+    auto fruit = priority_strategy(cfg).decide(shelf());
+    REQUIRE(fruit);
+    CHECK(fruit->sku == "apples-1kg");
+    CHECK(fruit->quantity == 5);  // no more than the page offers
+
+    cfg.want = {{wanted_item::kind::sku, "veg-box"}, {wanted_item::kind::sku, "eggs-12"}};
+    cfg.max_price.reset();
+    CHECK(priority_strategy(cfg).decide(shelf())->sku == "veg-box");
+
+    auto empty = shelf();
+    for (auto& o : empty.offers) o.stock = 0;
+    CHECK_FALSE(priority_strategy(cfg).decide(empty).has_value());
+    CHECK_FALSE(priority_strategy(cfg).decide(shop_snapshot{}).has_value());
+  }
+
+  TEST_CASE("the grabber's pieces: snapshot parsing and the limiter concept") {
+    using seckill::browser::json;
+    const json v = {{"status", "In stock"},
+                    {"offers", json::array({json{{"sku", "a"}, {"name", "A"}, {"category", "c"}, {"price", 1.5}, {"stock", 2}},
+                                            json{{"sku", "b"}, {"price", nullptr}, {"stock", "x"}}})}};
+    const auto snap = seckill::browser::detail::to_snapshot(v);
+    CHECK(snap.status == "In stock");
+    REQUIRE(snap.offers.size() == 2);
+    CHECK(snap.offers[0].price == doctest::Approx(1.5));
+    CHECK(snap.offers[0].stock == 2);
+    CHECK(snap.offers[1].stock == 0);  // malformed: treated as unavailable
+    CHECK(seckill::browser::detail::to_snapshot(json("garbage")).offers.empty());
+    CHECK(seckill::browser::detail::contains_nocase("Now IN STOCK!", "in stock"));
+    CHECK_FALSE(seckill::browser::detail::contains_nocase("Out of stock", "in stock"));
+    static_assert(seckill::browser::action_limiter<seckill::token_bucket<seckill::manual_clock>>);
+    static_assert(seckill::browser::grab_strategy<priority_strategy>);
+  }
+}
