@@ -34,6 +34,7 @@
 #include <seckill/redis/resp.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_completion_executor.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -199,6 +200,7 @@ struct exec_op {
   std::size_t received = 0;
   std::vector<value> replies;
   asio::any_completion_handler<exec_signature> handler;
+  asio::any_completion_executor work;  // keeps the handler's executor busy until completion
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool written = false;
   bool finished = false;  // the handler was called; replies still due are discarded
@@ -337,6 +339,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       asio::post(strand_, asio::append(std::move(h), ec, std::move(replies)));
     else
       asio::dispatch(strand_, asio::append(std::move(h), ec, std::move(replies)));
+    op->work = asio::any_completion_executor();  // the completion is queued or done
   }
 
   // Fails every request queued or in flight. Collects first: a completion
@@ -805,6 +808,8 @@ class connection {
       op->expected = commands;
       boost::asio::any_completion_handler<detail::exec_signature> h(std::forward<Handler>(handler));
       op->handler.swap(h);  // (Asio 1.81's move assignment recurses: swap instead)
+      op->work = boost::asio::prefer(boost::asio::get_associated_executor(op->handler, impl->strand()),
+                                     boost::asio::execution::outstanding_work.tracked);
       // the type-erased handler's own slot, fed by the caller's
       auto slot = op->handler.get_cancellation_slot();
       if (commands == 0) {
