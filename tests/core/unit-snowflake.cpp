@@ -93,7 +93,7 @@ TEST_SUITE("unit") {
     CHECK(sizeof(seckill::snowflake<>) == 128);  // the state's cache line + the config's
   }
 
-  TEST_CASE("snowflake: ids carry the clock's millisecond since the epoch, node ids and a sequence") {
+  TEST_CASE("snowflake: ids carry the clock's millisecond since the epoch plus node ids and a sequence") {
     seckill::manual_clock clock;
     clock.advance(1234567us);  // 1234.567 ms past 2025-01-01
     seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(3, 17, seckill::default_epoch, clock);
@@ -117,7 +117,7 @@ TEST_SUITE("unit") {
     CHECK(gen.epoch() == seckill::default_epoch);
   }
 
-  TEST_CASE("snowflake: decompose and compose round-trip, custom layout and epoch") {
+  TEST_CASE("snowflake: decompose and compose round-trip with a custom layout and epoch") {
     using layout = seckill::snowflake_layout<39, 3, 13, 8>;
     seckill::manual_clock clock;
     const auto epoch = 1'735'000'000'000ms;
@@ -151,7 +151,7 @@ TEST_SUITE("unit") {
     CHECK(gen.next() > id);
   }
 
-  TEST_CASE("snowflake: bad node ids, epochs and ids are refused with the value seen") {
+  TEST_CASE("snowflake: bad node ids and epochs and ids are refused with the value seen") {
     using gen_t = seckill::snowflake<seckill::twitter_layout, seckill::manual_clock>;
     seckill::manual_clock clock;
     CHECK(message_of([&] { gen_t g(0, 40, seckill::default_epoch, clock); }) ==
@@ -181,7 +181,7 @@ TEST_SUITE("unit") {
     CHECK(code_of([] { (void)gen_t::compose({0ms, 32, 0, 0}); }) == seckill::errc::invalid_argument);
   }
 
-  TEST_CASE("snowflake: the timestamp running out of bits is an error, not a wrap-around") {
+  TEST_CASE("snowflake: the timestamp running out of bits is an error and not a wrap-around") {
     using short_ts = seckill::snowflake<seckill::snowflake_layout<20, 5, 5, 33>, seckill::manual_clock>;
     seckill::manual_clock clock;
     short_ts gen(0, 0, 1'735'689'600'000ms - 1'048'570ms, clock);
@@ -197,7 +197,7 @@ TEST_SUITE("unit") {
     CHECK(msg.find("20-bit timestamp range [0, 1048575]") != std::string::npos);
   }
 
-  TEST_CASE("snowflake: ids strictly increase as the clock moves, within and across milliseconds") {
+  TEST_CASE("snowflake: ids strictly increase within and across milliseconds") {
     seckill::manual_clock clock;
     seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(0, 0, seckill::default_epoch, clock);
     std::int64_t prev = gen.next();
@@ -209,7 +209,7 @@ TEST_SUITE("unit") {
     }
   }
 
-  TEST_CASE("snowflake: an exhausted sequence waits for the next millisecond, never repeats") {
+  TEST_CASE("snowflake: an exhausted sequence waits for the next millisecond and never repeats") {
     stepping_clock clock;
     seckill::snowflake<seckill::twitter_layout, stepping_clock> gen(1, 1, seckill::default_epoch, clock);
     using gen_t = decltype(gen);
@@ -233,7 +233,7 @@ TEST_SUITE("unit") {
     CHECK(gen_t::decompose(id).sequence == 0);
   }
 
-  TEST_CASE("snowflake: wait_up_to<15> waits out rollbacks of 1 and 10 ms, refuses 50 ms") {
+  TEST_CASE("snowflake: wait_up_to<15> waits out rollbacks of 1 and 10 ms and refuses 50 ms") {
     for (const int back : {1, 10, 15, 16, 50}) {
       CAPTURE(back);
       stepping_clock clock;
@@ -466,7 +466,7 @@ void check_unique(race_result& r) {
 }  // namespace unit_snowflake
 
 TEST_SUITE("concurrent") {
-  TEST_CASE("snowflake: 4 threads, unique ids through 1/10/50 ms rollbacks under wait_up_to<15>") {
+  TEST_CASE("snowflake: 4 threads get unique ids through 1/10/50 ms rollbacks under wait_up_to<15>") {
     for (const int back : {1, 10, 50}) {
       CAPTURE(back);
       auto r = race<seckill::wait_up_to<15>>(back, 64);
@@ -476,7 +476,7 @@ TEST_SUITE("concurrent") {
     }
   }
 
-  TEST_CASE("snowflake: 4 threads, unique ids through 1/10/50 ms rollbacks under fail_on_rollback") {
+  TEST_CASE("snowflake: 4 threads get unique ids through 1/10/50 ms rollbacks under fail_on_rollback") {
     for (const int back : {1, 10, 50}) {
       CAPTURE(back);
       auto r = race<seckill::fail_on_rollback>(back, 64);
@@ -485,7 +485,7 @@ TEST_SUITE("concurrent") {
     }
   }
 
-  TEST_CASE("snowflake: 4 threads, unique ids through 1/10/50 ms rollbacks under logical_clock") {
+  TEST_CASE("snowflake: 4 threads get unique ids through 1/10/50 ms rollbacks under logical_clock") {
     for (const int back : {1, 10, 50}) {
       CAPTURE(back);
       auto r = race<seckill::logical_clock<100>>(back, 64);

@@ -78,7 +78,7 @@ TEST_SUITE("unit") {
     CHECK(record::from_bytes(record::to_bytes(sample())).price_cents == -1999);
   }
 
-  TEST_CASE("wire_record: reads from any offset of a larger buffer, aligned or not") {
+  TEST_CASE("wire_record: reads from any offset of a larger buffer aligned or not") {
     std::vector<std::byte> frame(3 + 64 + 10, std::byte{0xEE});
     record::write(sample(), std::span(frame).subspan(3));  // deliberately misaligned
     std::error_code ec;
@@ -89,7 +89,7 @@ TEST_SUITE("unit") {
     CHECK(frame[3 + 64] == std::byte{0xEE});   // nor after
   }
 
-  TEST_CASE("wire_record: short spans are refused with the sizes seen, nothing touched") {
+  TEST_CASE("wire_record: short spans are refused with the sizes seen and nothing touched") {
     std::array<std::byte, 63> short_buf{};
     std::error_code ec;
     purchase_wire out = sample();

@@ -182,6 +182,17 @@ struct pool_hub {
   const std::size_t cache_size;
 };
 
+// Trivially constructed and destroyed thread-locals, read without a TLS
+// wrapper call: the cache this thread used last (the hot path's lookup), and
+// whether the thread's caches are gone (thread exit: a pooled object released
+// later on the thread goes to the shared free list).
+struct pool_last_used {
+  const pool_hub* hub;
+  pool_cache* cache;
+};
+inline thread_local pool_last_used pool_last_cache{nullptr, nullptr};
+inline thread_local bool pool_thread_caches_gone = false;
+
 /// The calling thread's caches, one per pool it used.
 struct pool_thread_caches {
   struct entry {
@@ -205,6 +216,7 @@ struct pool_thread_caches {
     // Forget the pools that were destroyed since.
     std::erase_if(entries, [](const entry& e) {
       if (e.hub->alive.load(std::memory_order_acquire)) return false;
+      if (pool_last_cache.hub == e.hub) pool_last_cache = {nullptr, nullptr};
       e.cache->owned.store(false, std::memory_order_release);
       e.hub->unref();
       return true;
@@ -219,13 +231,11 @@ struct pool_thread_caches {
   std::vector<entry> entries;
 };
 
-// Set when the calling thread's caches were destroyed (thread exit): a pooled
-// object released later on that thread goes to the shared free list.
-inline thread_local bool pool_thread_caches_gone = false;
 inline thread_local pool_thread_caches pool_thread_caches_instance;
 
 inline pool_thread_caches::~pool_thread_caches() {
   pool_thread_caches_gone = true;
+  pool_last_cache = {nullptr, nullptr};
   for (const auto& e : entries) {
     e.cache->owned.store(false, std::memory_order_release);
     e.hub->unref();
@@ -254,8 +264,12 @@ class pool_core {
     if (pool_cache* c = my_cache()) {
       if (void* p = c->take()) return static_cast<slot*>(p);
     }
-    if (slot* s = pop_shared()) return s;
-    if (slot* s = steal()) return s;
+    // Two passes over the shared list and the other threads' caches: an object
+    // released while the first pass ran may have landed behind it.
+    for (int pass = 0; pass < 2; ++pass) {
+      if (slot* s = pop_shared()) return s;
+      if (slot* s = steal()) return s;
+    }
     return grow();
   }
 
@@ -303,14 +317,23 @@ class pool_core {
   }
 
   pool_cache* my_cache() noexcept {
+    if (pool_last_cache.hub == hub_ && hub_ != nullptr) return pool_last_cache.cache;
+    return my_cache_slow();
+  }
+
+  pool_cache* my_cache_slow() noexcept {
     if (hub_ == nullptr || pool_thread_caches_gone) return nullptr;
     auto& caches = pool_thread_caches_instance;
-    if (pool_cache* c = caches.find(hub_)) return c;
-    try {
-      return caches.attach(hub_);
-    } catch (...) {  // out of memory: do without a cache
-      return nullptr;
+    pool_cache* c = caches.find(hub_);
+    if (c == nullptr) {
+      try {
+        c = caches.attach(hub_);
+      } catch (...) {  // out of memory: do without a cache
+        return nullptr;
+      }
     }
+    pool_last_cache = {hub_, c};
+    return c;
   }
 
   // The shared free list: a Treiber stack of slot indices, tagged against ABA.
