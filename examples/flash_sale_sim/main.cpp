@@ -6,8 +6,10 @@
 #include "simulation.hpp"
 
 #include <seckill/purchase/engine.hpp>
+#include <seckill/redis/redis_store.hpp>
 #include <seckill/store/memory_store.hpp>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -16,8 +18,11 @@
 
 #include <cstdio>
 #include <exception>
+#include <optional>
+#include <future>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace flash_sale_sim {
 
@@ -102,6 +107,41 @@ report run_with_admission(Store& store, boost::asio::io_context& io, const optio
   return run_simulation(store, io, everyone, o, progress);
 }
 
+// Redis: the store runs on a thread of its own (its connection always has a
+// read pending); completions come back to the simulation's io_context. The
+// SKUs' stock and holds keys are cleared first, so a rerun starts afresh.
+report run_on_redis(boost::asio::io_context& io, const seckill::redis::connection_config& cfg,
+                    const options& o, bool progress) {
+  boost::asio::io_context store_io;
+  auto guard = boost::asio::make_work_guard(store_io);
+  std::thread store_thread([&] { store_io.run(); });
+  seckill::redis::redis_store store(store_io.get_executor(), cfg);
+  struct stopper {
+    seckill::redis::redis_store& store;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type>& guard;
+    std::thread& thread;
+    ~stopper() {
+      store.close();
+      guard.reset();
+      thread.join();
+    }
+  } stop{store, guard, store_thread};
+  std::promise<std::error_code> connected;
+  store.async_connect([&](std::error_code ec) { connected.set_value(ec); });
+  if (const auto ec = connected.get_future().get())
+    throw seckill::error(ec, fmt::format("--store {}: {}", o.store, store.connection().last_error()));
+  seckill::redis::request clear;
+  for (std::int64_t i = 0; i < o.skus; ++i)
+    clear.push("DEL", seckill::redis::redis_store::stock_key(sku_name(i)),
+               seckill::redis::redis_store::holds_key(sku_name(i)));
+  std::promise<std::error_code> cleared;
+  store.connection().async_exec(clear, [&](std::error_code ec, std::vector<seckill::redis::value>) {
+    cleared.set_value(ec);
+  });
+  if (const auto ec = cleared.get_future().get()) throw seckill::error(ec, "clearing the SKUs' keys");
+  return run_with_admission(store, io, o, progress);
+}
+
 // The URL-scheme dispatcher: one branch per backend.
 report open_store_and_run(boost::asio::io_context& io, const options& o, bool progress) {
   const auto sep = o.store.find("://");
@@ -114,8 +154,16 @@ report open_store_and_run(boost::asio::io_context& io, const options& o, bool pr
                                   {.orders_per_sku = static_cast<std::size_t>(o.buyers / o.skus + 16)}};
     return run_with_admission(store, io, o, progress);
   }
+  if (scheme == "redis") {
+    seckill::redis::connection_config cfg;
+    std::string why;
+    if (seckill::redis::parse_url(o.store, cfg, &why))
+      throw seckill::error(seckill::errc::invalid_argument, "--store: " + why);
+    return run_on_redis(io, cfg, o, progress);
+  }
   throw seckill::error(seckill::errc::invalid_argument,
-                       fmt::format("--store {}: unknown store; this build knows memory://", o.store));
+                       fmt::format("--store {}: unknown store; this build knows memory:// and "
+                                   "redis://[user:password@]host:port[/db]", o.store));
 }
 
 }  // namespace
@@ -133,7 +181,11 @@ int main(int argc, char** argv) {
   const auto& o = std::get<options>(parsed);
   const bool progress = o.progress.value_or(::isatty(STDERR_FILENO) == 1 && !o.json);
   report r;
+  std::optional<observability> obs;
   try {
+    obs.emplace(o);  // with --metrics-port, serves /metrics and /health from now on
+    if (obs->serving()) fmt::print(stderr, "flash_sale_sim: metrics on http://127.0.0.1:{}/metrics\n", obs->port());
+    const observability::scope current(*obs);
     boost::asio::io_context io{o.threads};
     r = open_store_and_run(io, o, progress);
   } catch (const seckill::error& e) {
@@ -145,6 +197,8 @@ int main(int argc, char** argv) {
   }
   if (o.json) print_json(r, o);
   else print_table(r, o);
+  std::fflush(stdout);
+  obs->linger(o.linger);
   return r.stock_ok ? ok : stock_mismatch;
 }
 

@@ -31,14 +31,16 @@ struct options {
   std::chrono::microseconds payment_latency{20'000};  // mean; each payment draws uniformly in [0.5, 1.5] x mean
   double payment_failure = 0.05;                      // share of payments that fail
   double payment_hang = 0.01;                         // share of payments that never answer (they time out)
-  double admission_rate = 20'000;                     // tokens per second; 0 turns admission off
-  double admission_burst = 2'000;
+  double admission_rate = 10'000;                     // tokens per second; 0 turns admission off
+  double admission_burst = 1'000;
   std::chrono::milliseconds deadline{800};
   std::chrono::milliseconds hold{30'000};
   int threads = 2;
   std::uint64_t seed = 42;
   bool json = false;
   std::optional<bool> progress;  // unset: only when stderr is a terminal
+  std::optional<unsigned short> metrics_port;  // serve /metrics and /health on 127.0.0.1 (0: a free port)
+  std::chrono::milliseconds linger{0};         // with metrics_port: keep serving that long after the report
 };
 
 struct help_requested {};
@@ -59,7 +61,8 @@ reserve -> payment -> commit -> persist under a deadline), then a report and an
 oversell check. Exit status: 0 when the stock adds up, 1 when it does not
 (oversold or negative), 2 for bad flags, 3 when the store cannot be used.
 
-  --store URL              stock backend (default {}); memory:// is built in
+  --store URL              stock backend (default {}): memory://, or
+                           redis://[user:password@]host:port[/db]
   --buyers N               simulated buyers, one purchase each (default {})
   --skus M                 SKUs on sale (default {})
   --stock S                units of each SKU (default {})
@@ -77,6 +80,10 @@ oversell check. Exit status: 0 when the stock adds up, 1 when it does not
   --threads T              threads running the purchases, 1..64 (default {})
   --seed N                 random seed (default {})
   --json                   print the report as JSON on stdout
+  --metrics-port P         serve Prometheus metrics (/metrics) and /health on
+                           127.0.0.1:P while the sale runs (0: a free port)
+  --linger D               with --metrics-port: keep serving for D after the
+                           report, or until SIGINT/SIGTERM (e.g. 600s)
   --progress, --no-progress
                            force the progress bar on stderr on or off
                            (default: on when stderr is a terminal)
@@ -222,6 +229,14 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       std::int64_t s = 0;
       err = integer(0, std::numeric_limits<std::int64_t>::max(), s);
       o.seed = static_cast<std::uint64_t>(s);
+    } else if (flag == "--metrics-port") {
+      std::int64_t p = 0;
+      err = integer(0, 65535, p);
+      o.metrics_port = static_cast<unsigned short>(p);
+    } else if (flag == "--linger") {
+      std::chrono::microseconds d{};
+      err = duration(std::chrono::microseconds(0), std::chrono::hours(24), d);
+      o.linger = std::chrono::duration_cast<std::chrono::milliseconds>(d);
     } else if (flag == "--json") {
       err = no_value();
       o.json = true;
@@ -239,6 +254,8 @@ inline parse_result parse_options(int argc, const char* const* argv) {
   if (o.payment_failure + o.payment_hang > 1)
     return usage_error{fmt::format("--payment-failure {} plus --payment-hang {} exceed 1", o.payment_failure,
                                    o.payment_hang)};
+  if (o.linger > std::chrono::milliseconds::zero() && !o.metrics_port)
+    return usage_error{"--linger needs --metrics-port"};
   if (o.hold <= o.deadline)
     return usage_error{fmt::format("--hold {}ms must exceed --deadline {}ms: a paid order must still find its units",
                                    o.hold.count(), o.deadline.count())};
