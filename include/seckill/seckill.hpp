@@ -13,4 +13,5 @@
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/purchase/state_machine.hpp>
+#include <seckill/redis/resp.hpp>  // the RESP codec alone: no Asio
 #include <seckill/version.hpp>

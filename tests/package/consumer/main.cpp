@@ -24,6 +24,10 @@
 #include <seckill/purchase/deadline.hpp>
 #include <seckill/purchase/engine.hpp>
 #include <seckill/purchase/state_machine.hpp>
+#include <seckill/redis/connection.hpp>
+#include <seckill/redis/redis_store.hpp>
+#include <seckill/redis/resp.hpp>
+#include <seckill/redis/script.hpp>
 #include <seckill/seckill.hpp>
 #include <seckill/store/memory_store.hpp>
 #include <seckill/store/store.hpp>
