@@ -72,7 +72,12 @@ TEST_SUITE("unit") {
     check_usage_error("--threads 65", "--threads: expected an integer in [1, 64], saw '65'");
     check_usage_error("--seed -1", "--seed: expected an integer in [0, 9223372036854775807], saw '-1'");
     check_usage_error("--json=yes", "--json takes no value (saw 'yes')");
-    check_usage_error("--store redis-ish", "--store redis-ish: unknown store; this build knows memory://: invalid argument");
+    {
+      // The list of known schemes grows with the backends: check what it starts with.
+      const auto out = run("--store redis-ish");
+      CHECK(out.status == 2);
+      CHECK(out.output.starts_with("flash_sale_sim: --store redis-ish: unknown store; this build knows memory://"));
+    }
     check_usage_error("--store memory://elsewhere",
                       "--store memory://elsewhere: memory:// takes no host or path: invalid argument");
   }
@@ -101,13 +106,18 @@ TEST_SUITE("unit") {
     for (const char* k : {"succeeded", "sold_out", "rate_limited", "circuit_open", "timed_out", "rolled_back", "failed"})
       sum += j[k].get<std::int64_t>();
     CHECK(sum == attempts);
-    CHECK(j["succeeded"].get<std::int64_t>() == 600);  // 3000 buyers for 600 units: everything sells
+    // 3000 buyers for 600 units: everything sells, except units whose payment hung
+    // after every other buyer had tried (they come back when the deadline passes).
+    const auto succeeded = j["succeeded"].get<std::int64_t>();
+    CHECK(succeeded <= 600);
+    CHECK(succeeded >= 600 - j["timed_out"].get<std::int64_t>());
     CHECK(j["rolled_back"].get<std::int64_t>() > 0);
     CHECK(j["timed_out"].get<std::int64_t>() > 0);
     CHECK(j["rate_limited"].get<std::int64_t>() == 0);
     CHECK(j["stock"]["initial"].get<std::int64_t>() == 600);
-    CHECK(j["stock"]["sold"].get<std::int64_t>() == 600);
-    CHECK(j["stock"]["remaining"].get<std::int64_t>() == 0);
+    CHECK(j["stock"]["sold"].get<std::int64_t>() == succeeded);
+    CHECK(j["stock"]["remaining"].get<std::int64_t>() == 600 - succeeded);
+    CHECK(j["stock"]["reserved"].get<std::int64_t>() == 0);
     CHECK(j["oversell_check"]["ok"].get<bool>());
     CHECK(j["latency_ms"]["max"].get<double>() >= j["latency_ms"]["p99"].get<double>());
   }

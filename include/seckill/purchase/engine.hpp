@@ -223,9 +223,12 @@ class memory_orders {
   std::vector<stored_order> orders_;
 };
 
+/// @brief The per-purchase span of hooks that define none. Empty.
+struct no_span {};
+
 /// @brief What hooks see of a purchase in flight. `Span` is the hooks' own
 ///        per-purchase state (`Hooks::span` when defined), made at `on_start`.
-template <class Span>
+template <class Span = no_span>
 struct purchase_context {
   const purchase_request& request;
   std::int64_t order_id = 0;
@@ -254,11 +257,9 @@ struct no_purchase_hooks {};
 
 namespace detail {
 
-struct no_span {};
-
 template <class H>
 struct span_of {
-  using type = no_span;
+  using type = seckill::no_span;
 };
 template <class H>
   requires requires { typename H::span; }
