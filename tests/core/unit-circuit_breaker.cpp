@@ -462,6 +462,26 @@ TEST_SUITE("concurrent") {
     CHECK(admitted_after_open.load() == 0);
   }
 
+  TEST_CASE("breaker: racing callers in half_open get exactly half_open_permits trials") {
+    seckill::manual_clock clock;
+    auto o = small_options();
+    o.half_open_permits = 7;
+    breaker10 b{o, clock};
+    trip(b);
+    clock.advance(10s);
+    std::atomic<int> trials{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 5000; ++i)
+          if (b.try_acquire()) trials.fetch_add(1);
+      });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(trials.load() == 7);
+    CHECK(b.state() == breaker_state::half_open);
+  }
+
   TEST_CASE("breaker: closed-state outcomes from two threads all land in the window") {
     seckill::breaker_options o;
     o.minimum_calls = 1000;

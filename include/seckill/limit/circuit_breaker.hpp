@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -271,8 +272,9 @@ class breaker_permit {
 /// Thread-safety: every member may be called from any threads at once. The
 /// closed-state path (try_acquire + on_success / on_failure) is lock-free: a
 /// load of the state word, then the window's atomics; a rejection while open
-/// is a load and a clock read. Transitions, half-open trials and the callback
-/// take a mutex. Cost in closed state: a few nanoseconds plus, for
+/// (or half-open with every trial permit out) is a load and a clock read.
+/// Transitions, half-open admissions and outcomes, and the callback take a
+/// mutex. Cost in closed state: a few nanoseconds plus, for
 /// `time_window`, one clock read per outcome.
 ///
 /// `state()` reports the stored state: an open breaker whose open duration
@@ -305,6 +307,12 @@ class circuit_breaker {
       return breaker_permit{w};
     if (s == breaker_state::forced_open) return {};
     if (s == breaker_state::open && now_ns() < open_until_ns_.load(std::memory_order_acquire))
+      return {};
+    // Half-open with every trial permit out: reject without the lock until
+    // the half-open bound (if any) passes.
+    if (s == breaker_state::half_open &&
+        trials_out_.load(std::memory_order_acquire) >= options_.half_open_permits &&
+        now_ns() < half_open_until_ns_.load(std::memory_order_acquire))
       return {};
     return acquire_slow();
   }
@@ -479,8 +487,9 @@ class circuit_breaker {
         }
         break;
     }
-    if (trial_admitted_ >= options_.half_open_permits) return {};
-    ++trial_admitted_;
+    const std::uint32_t out = trials_out_.load(std::memory_order_relaxed);
+    if (out >= options_.half_open_permits) return {};
+    trials_out_.store(out + 1, std::memory_order_release);
     return breaker_permit{w};
   }
 
@@ -503,8 +512,13 @@ class circuit_breaker {
         if (opens_in_a_row_ < 64) ++opens_in_a_row_;
         break;
       case breaker_state::half_open:
-        trial_admitted_ = trial_calls_ = trial_failures_ = trial_slow_ = 0;
+        trial_calls_ = trial_failures_ = trial_slow_ = 0;
+        trials_out_.store(0, std::memory_order_relaxed);
         half_open_since_ns_ = now;
+        half_open_until_ns_.store(options_.max_half_open_duration.count() > 0
+                                      ? now + options_.max_half_open_duration.count()
+                                      : std::numeric_limits<std::int64_t>::max(),
+                                  std::memory_order_relaxed);
         break;
       case breaker_state::closed:
         window_.clear();
@@ -532,13 +546,14 @@ class circuit_breaker {
   // Hot: read on every call.
   alignas(64) std::atomic<std::uint64_t> word_{std::uint64_t{1} << state_bits};  // generation 1, closed
   std::atomic<std::int64_t> open_until_ns_{0};
+  std::atomic<std::int64_t> half_open_until_ns_{0};
+  std::atomic<std::uint32_t> trials_out_{0};  // written under mutex_, read without it
   breaker_options options_;
   [[no_unique_address]] Clock clock_;
   alignas(64) Window window_;
   // Under mutex_.
   mutable std::mutex mutex_;
   std::uint32_t opens_in_a_row_ = 0;
-  std::uint32_t trial_admitted_ = 0;
   std::uint32_t trial_calls_ = 0;
   std::uint32_t trial_failures_ = 0;
   std::uint32_t trial_slow_ = 0;
