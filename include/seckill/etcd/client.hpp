@@ -1,0 +1,562 @@
+#pragma once
+/// @file
+/// @brief A client of etcd's v3 JSON gateway (`POST /v3/...`) over Boost.Beast
+///        HTTP/1.1 keep-alive connections: range, put, delete, transactions,
+///        leases, compaction and status, with failover across several members,
+///        per-call timeouts and per-operation cancellation.
+
+#include <seckill/error.hpp>
+#include <seckill/etcd/codec.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace seckill::etcd {
+
+namespace asio = boost::asio;
+
+/// @brief One etcd member's client address.
+struct endpoint {
+  std::string host;
+  std::uint16_t port = 2379;
+  [[nodiscard]] std::string to_string() const { return host + ":" + std::to_string(port); }
+  friend bool operator==(const endpoint&, const endpoint&) = default;
+};
+
+/// @brief Parses "host:port[,host:port...]", optionally prefixed by `etcd://`
+///        or `http://` (per list or per entry). Sets `errc::invalid_argument`
+///        and names the bad entry on failure.
+inline std::vector<endpoint> parse_endpoints(std::string_view list, std::error_code& ec,
+                                             std::string* message = nullptr) {
+  std::vector<endpoint> out;
+  ec.clear();
+  auto bad = [&](std::string what) {
+    ec = errc::invalid_argument;
+    if (message != nullptr) *message = std::move(what);
+    out.clear();
+    return out;
+  };
+  if (list.empty()) return bad("etcd endpoint list is empty");
+  std::size_t pos = 0;
+  while (pos <= list.size()) {
+    auto comma = list.find(',', pos);
+    if (comma == std::string_view::npos) comma = list.size();
+    std::string_view item = list.substr(pos, comma - pos);
+    const std::string_view original = item;
+    for (std::string_view scheme : {"etcd://", "http://"}) {
+      if (item.substr(0, scheme.size()) == scheme) item.remove_prefix(scheme.size());
+    }
+    while (!item.empty() && item.back() == '/') item.remove_suffix(1);
+    const auto colon = item.rfind(':');
+    if (item.empty() || colon == std::string_view::npos || colon == 0 ||
+        colon + 1 == item.size()) {
+      return bad("etcd endpoint '" + std::string(original) + "' is not host:port");
+    }
+    const std::string_view port_text = item.substr(colon + 1);
+    unsigned port = 0;
+    const auto [p, perr] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (perr != std::errc{} || p != port_text.data() + port_text.size() || port == 0 || port > 65535) {
+      return bad("etcd endpoint '" + std::string(original) + "' has a bad port '" +
+                 std::string(port_text) + "' (expected 1..65535)");
+    }
+    out.push_back({std::string(item.substr(0, colon)), static_cast<std::uint16_t>(port)});
+    pos = comma + 1;
+  }
+  return out;
+}
+
+/// @brief Throwing overload of parse_endpoints.
+inline std::vector<endpoint> parse_endpoints(std::string_view list) {
+  std::error_code ec;
+  std::string message;
+  auto out = parse_endpoints(list, ec, &message);
+  if (ec) throw error(ec, message);
+  return out;
+}
+
+/// @brief Settings of a `client`.
+struct client_options {
+  std::vector<endpoint> endpoints;  ///< tried in order; the client moves on when one fails
+  std::chrono::milliseconds call_timeout{5000};     ///< per call, across retries
+  std::chrono::milliseconds connect_timeout{1000};  ///< per connection attempt
+  std::size_t max_response_bytes = 16u << 20;
+  std::size_t max_idle_per_endpoint = 8;  ///< keep-alive connections kept per member
+  /// Sends `Grpc-Metadata-hasleader: true`: a member cut off from its leader
+  /// answers "no leader" at once (and the client moves on) instead of stalling.
+  bool require_leader = true;
+};
+
+/// @brief What the maintenance status call reports about the member that served it.
+struct status_result : response {
+  std::string version;
+  std::uint64_t leader = 0;
+  std::int64_t db_size = 0;
+};
+
+/// @brief What the compaction call returns.
+struct compact_result : response {};
+
+namespace detail {
+
+template <class Result, class Awaitable>
+asio::awaitable<std::pair<std::error_code, Result>> run_guarded(Awaitable a) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+  co_return co_await std::move(a);
+}
+
+/// Runs `fn()` (a function returning an awaitable of std::pair<error_code,
+/// Result>; called at initiation) on `ex` and completes `token` with
+/// (error_code, Result). The completion handler's cancellation slot cancels
+/// the coroutine (any cancellation type).
+template <class Result, class Token, class Fn>
+auto async_run(const asio::any_io_executor& ex, Fn fn, Token&& token) {
+  return asio::async_initiate<Token, void(std::error_code, Result)>(
+      [ex](auto handler, Fn f) mutable {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        auto work = asio::make_work_guard(asio::get_associated_executor(handler, ex));
+        asio::co_spawn(
+            ex, run_guarded<Result>(f()),
+            asio::bind_cancellation_slot(
+                slot, [h = std::move(handler), work = std::move(work)](
+                          std::exception_ptr e, std::pair<std::error_code, Result> r) mutable {
+                  if (e) {
+                    try {
+                      std::rethrow_exception(e);
+                    } catch (const std::bad_alloc&) {
+                      r.first = std::make_error_code(std::errc::not_enough_memory);
+                    } catch (const boost::system::system_error& se) {
+                      r.first = se.code() == asio::error::operation_aborted
+                                    ? make_error_code(errc::operation_aborted)
+                                    : std::error_code(se.code());
+                    } catch (const std::system_error& se) {
+                      r.first = se.code();
+                    } catch (...) {
+                      r.first = errc::server_error;
+                    }
+                  }
+                  auto hex = work.get_executor();
+                  work.reset();
+                  asio::dispatch(hex, [h = std::move(h), r = std::move(r)]() mutable {
+                    std::move(h)(r.first, std::move(r.second));
+                  });
+                }));
+      },
+      token, std::move(fn));
+}
+
+inline bool is_cancelled(asio::cancellation_state st) {
+  return st.cancelled() != asio::cancellation_type::none;
+}
+
+}  // namespace detail
+
+/// @brief A client of etcd's JSON gateway.
+///
+/// Calls are HTTP/1.1 POSTs on keep-alive connections (a small pool per
+/// member, so concurrent calls do not wait on each other). A call moves to
+/// the next endpoint when a connection cannot be made, when the member
+/// answers "no leader", or (for reads and lease keepalives, which are safe to
+/// repeat) when the connection breaks mid-call; a write whose connection broke
+/// after it was sent is not repeated and fails with `errc::not_connected`
+/// (it may or may not have been applied). Each call has one deadline across
+/// all its attempts (`call_timeout`, `errc::timed_out`) and honours
+/// per-operation cancellation (`errc::operation_aborted`). etcd's errors map
+/// to `seckill::errc` (no_leader, compacted, lease_not_found, invalid_argument,
+/// timed_out, auth_failed, server_error); the server's message is kept in the
+/// result's `error_message`.
+///
+/// Thread-safety: operations may be started from any thread; they run on the
+/// client's executor, which must not run two handlers at once (an io_context
+/// run by one thread, or a strand). The client must outlive its operations.
+/// Cost: one HTTP round trip and one JSON parse per call; connections are
+/// reused.
+class client {
+ public:
+  using executor_type = asio::any_io_executor;
+
+  client(executor_type ex, client_options opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
+    if (opts_.endpoints.empty()) {
+      throw error(errc::invalid_argument, "etcd client: no endpoints given");
+    }
+    idle_.resize(opts_.endpoints.size());
+  }
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  [[nodiscard]] executor_type get_executor() const noexcept { return ex_; }
+  [[nodiscard]] const client_options& options() const noexcept { return opts_; }
+  /// The index in `options().endpoints` of the member calls go to now.
+  [[nodiscard]] std::size_t current_endpoint() const noexcept { return current_; }
+  /// Moves later calls to another member (used by watches that lost theirs).
+  void rotate_endpoint(std::size_t from) noexcept {
+    if (from == current_) current_ = (current_ + 1) % opts_.endpoints.size();
+  }
+
+  // ------------------------------------------------------------------- KV
+
+  /// Reads one key, a range, or a prefix (`options.prefix`). -> (ec, range_result)
+  template <class Token>
+  auto async_range(std::string key, range_options o, Token&& token) {
+    return detail::async_run<range_result>(
+        ex_, [this, r = range_request{std::move(key), std::move(o)}]() {
+          return call_parsed<range_result>("/v3/kv/range", detail::to_json(r), true,
+                                           &detail::parse_range);
+        },
+        std::forward<Token>(token));
+  }
+  template <class Token>
+  auto async_get(std::string key, Token&& token) {
+    return async_range(std::move(key), range_options{}, std::forward<Token>(token));
+  }
+
+  /// Writes one key. -> (ec, put_result)
+  template <class Token>
+  auto async_put(std::string key, std::string value, put_options o, Token&& token) {
+    return detail::async_run<put_result>(
+        ex_, [this, r = put_request{std::move(key), std::move(value), o}]() {
+          return call_parsed<put_result>("/v3/kv/put", detail::to_json(r), false, &detail::parse_put);
+        },
+        std::forward<Token>(token));
+  }
+  template <class Token>
+  auto async_put(std::string key, std::string value, Token&& token) {
+    return async_put(std::move(key), std::move(value), put_options{}, std::forward<Token>(token));
+  }
+
+  /// Deletes one key, a range or a prefix. -> (ec, delete_result)
+  template <class Token>
+  auto async_delete(std::string key, delete_options o, Token&& token) {
+    return detail::async_run<delete_result>(
+        ex_, [this, r = delete_request{std::move(key), std::move(o)}]() {
+          return call_parsed<delete_result>("/v3/kv/deleterange", detail::to_json(r), false,
+                                            &detail::parse_delete);
+        },
+        std::forward<Token>(token));
+  }
+
+  /// A transaction; `succeeded` tells which branch ran. -> (ec, txn_result)
+  template <class Token>
+  auto async_txn(txn_request t, Token&& token) {
+    bool read_only = true;
+    for (const auto* branch : {&t.success, &t.failure}) {
+      for (const auto& op : *branch) read_only = read_only && std::holds_alternative<range_request>(op);
+    }
+    return detail::async_run<txn_result>(
+        ex_, [this, body = detail::to_json(t), read_only]() {
+          return call_parsed<txn_result>("/v3/kv/txn", body, read_only, &detail::parse_txn);
+        },
+        std::forward<Token>(token));
+  }
+
+  /// Compacts the key-value history up to `revision`. -> (ec, compact_result)
+  template <class Token>
+  auto async_compact(std::int64_t revision, bool physical, Token&& token) {
+    detail::json body = detail::json::object();
+    body["revision"] = std::to_string(revision);
+    if (physical) body["physical"] = true;
+    return detail::async_run<compact_result>(
+        ex_, [this, body = std::move(body)]() {
+          return call_parsed<compact_result>("/v3/kv/compaction", body, false, &parse_plain<compact_result>);
+        },
+        std::forward<Token>(token));
+  }
+
+  // --------------------------------------------------------------- leases
+
+  /// Grants a lease of `ttl_seconds`. -> (ec, lease_grant_result)
+  template <class Token>
+  auto async_lease_grant(std::int64_t ttl_seconds, Token&& token) {
+    detail::json body = detail::json::object();
+    body["TTL"] = std::to_string(ttl_seconds);
+    return detail::async_run<lease_grant_result>(
+        ex_, [this, body = std::move(body)]() {
+          return call_parsed<lease_grant_result>("/v3/lease/grant", body, false,
+                                                 &detail::parse_lease_grant);
+        },
+        std::forward<Token>(token));
+  }
+
+  /// Renews a lease once; `errc::lease_not_found` when it has expired. -> (ec, lease_keepalive_result)
+  template <class Token>
+  auto async_lease_keepalive(std::int64_t id, Token&& token) {
+    detail::json body = detail::json::object();
+    body["ID"] = std::to_string(id);
+    return detail::async_run<lease_keepalive_result>(
+        ex_, [this, body = std::move(body)]() {
+          return call_parsed<lease_keepalive_result>("/v3/lease/keepalive", body, true,
+                                                     &detail::parse_lease_keepalive);
+        },
+        std::forward<Token>(token));
+  }
+
+  /// Revokes a lease, deleting every key attached to it. -> (ec, lease_revoke_result)
+  template <class Token>
+  auto async_lease_revoke(std::int64_t id, Token&& token) {
+    detail::json body = detail::json::object();
+    body["ID"] = std::to_string(id);
+    return detail::async_run<lease_revoke_result>(
+        ex_, [this, body = std::move(body)]() {
+          return call_parsed<lease_revoke_result>("/v3/lease/revoke", body, true,
+                                                  &detail::parse_lease_revoke);
+        },
+        std::forward<Token>(token));
+  }
+
+  /// A lease's remaining time (ttl -1 when it does not exist). -> (ec, lease_ttl_result)
+  template <class Token>
+  auto async_lease_time_to_live(std::int64_t id, bool with_keys, Token&& token) {
+    detail::json body = detail::json::object();
+    body["ID"] = std::to_string(id);
+    if (with_keys) body["keys"] = true;
+    return detail::async_run<lease_ttl_result>(
+        ex_, [this, body = std::move(body)]() {
+          return call_parsed<lease_ttl_result>("/v3/lease/timetolive", body, true,
+                                               &detail::parse_lease_ttl);
+        },
+        std::forward<Token>(token));
+  }
+
+  /// The status of the member the client talks to. -> (ec, status_result)
+  template <class Token>
+  auto async_status(Token&& token) {
+    return detail::async_run<status_result>(
+        ex_, [this]() {
+          return call_parsed<status_result>("/v3/maintenance/status", detail::json::object(), true,
+                                            &parse_status);
+        },
+        std::forward<Token>(token));
+  }
+
+  /// Closes the idle keep-alive connections (calls in flight keep theirs).
+  void close_idle() {
+    for (auto& v : idle_) v.clear();
+  }
+
+  // ------------------------------------------------------ raw gateway call
+
+  /// One POST to the gateway with failover, timeouts and cancellation; the
+  /// JSON document of the answer (error documents included) in `out`.
+  /// `repeatable`: the request may be sent again after a broken connection.
+  asio::awaitable<std::error_code> call(std::string target, const detail::json& body,
+                                        bool repeatable, detail::json& out, std::string& message) {
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    const auto deadline = std::chrono::steady_clock::now() + opts_.call_timeout;
+    const std::size_t n = opts_.endpoints.size();
+    const std::string payload = body.dump();
+    std::size_t failovers = 0;
+    std::string tried;
+    std::error_code last = errc::connection_refused;
+    for (;;) {
+      const std::size_t idx = current_;
+      const endpoint& ep = opts_.endpoints[idx];
+      auto cs = co_await asio::this_coro::cancellation_state;
+      if (detail::is_cancelled(cs)) {
+        message = "etcd call " + target + " cancelled";
+        co_return errc::operation_aborted;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        message = "etcd call " + target + " timed out after " +
+                  std::to_string(opts_.call_timeout.count()) + " ms (tried " + tried + ")";
+        co_return errc::timed_out;
+      }
+      std::unique_ptr<connection> conn;
+      bool reused = false;
+      if (!idle_[idx].empty()) {
+        conn = std::move(idle_[idx].back());
+        idle_[idx].pop_back();
+        reused = true;
+      } else {
+        conn = std::make_unique<connection>(ex_);
+      }
+      if (!tried.empty()) tried += ", ";
+      tried += ep.to_string();
+
+      auto move_on = [&](std::error_code why, std::string what) {
+        last = why;
+        message = std::move(what);
+        if (current_ == idx) current_ = (idx + 1) % n;
+        ++failovers;
+      };
+
+      if (!reused) {
+        asio::ip::tcp::resolver resolver(ex_);
+        const std::string port = std::to_string(ep.port);
+        auto [rec, results] = co_await resolver.async_resolve(ep.host, port,
+                                                              asio::as_tuple(asio::use_awaitable));
+        if (!rec) {
+          conn->stream.expires_at(std::min(deadline, std::chrono::steady_clock::now() + opts_.connect_timeout));
+          auto [cec, e] = co_await conn->stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+          rec = cec;
+        }
+        if (rec) {
+          if (detail::is_cancelled(co_await asio::this_coro::cancellation_state)) continue;
+          move_on(rec == beast::error::timeout ? errc::timed_out : errc::connection_refused,
+                  "cannot connect to etcd at " + ep.to_string() + ": " + rec.message());
+          if (failovers >= 2 * n) {
+            message += " (tried " + tried + ")";
+            co_return last;
+          }
+          continue;
+        }
+      }
+
+      conn->stream.expires_at(deadline);
+      http::request<http::string_body> req{http::verb::post, target, 11};
+      req.set(http::field::host, ep.host);
+      req.set(http::field::content_type, "application/json");
+      if (opts_.require_leader) req.set("Grpc-Metadata-hasleader", "true");
+      req.keep_alive(true);
+      req.body() = payload;
+      req.prepare_payload();
+      auto [wec, wn] = co_await http::async_write(conn->stream, req, asio::as_tuple(asio::use_awaitable));
+      (void)wn;
+      boost::system::error_code ioec = wec;
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(opts_.max_response_bytes);
+      parser.header_limit(64 * 1024);
+      bool got_bytes = false;
+      if (!ioec) {
+        auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, parser,
+                                                   asio::as_tuple(asio::use_awaitable));
+        ioec = rec;
+        got_bytes = rn > 0 || parser.got_some();
+      }
+      if (ioec) {
+        if (detail::is_cancelled(co_await asio::this_coro::cancellation_state) ||
+            ioec == asio::error::operation_aborted) {
+          message = "etcd call " + target + " to " + ep.to_string() + " cancelled";
+          co_return errc::operation_aborted;
+        }
+        if (ioec == beast::error::timeout) {
+          message = "etcd call " + target + " to " + ep.to_string() + " timed out after " +
+                    std::to_string(opts_.call_timeout.count()) + " ms";
+          co_return errc::timed_out;
+        }
+        if (ioec == http::error::body_limit) {
+          message = "etcd response to " + target + " is larger than " +
+                    std::to_string(opts_.max_response_bytes) + " bytes";
+          co_return errc::message_too_large;
+        }
+        if (ioec.category() == http::make_error_code(http::error::bad_target).category() &&
+            ioec != http::error::end_of_stream && ioec != http::error::partial_message) {
+          message = "etcd at " + ep.to_string() + " answered something that is not HTTP: " + ioec.message();
+          co_return errc::protocol_error;
+        }
+        // A keep-alive connection the member closed while idle: nothing was
+        // processed; open a fresh one to the same member.
+        if (reused && !got_bytes) continue;
+        const std::string what = "connection to etcd at " + ep.to_string() + " broke during " +
+                                 target + ": " + ioec.message();
+        if (!repeatable) {
+          move_on(errc::not_connected, what + " (not repeated: the write may have been applied)");
+          co_return last;
+        }
+        move_on(errc::not_connected, what);
+        if (failovers >= 2 * n) co_return last;
+        continue;
+      }
+      auto res = parser.release();
+      const bool keep = res.keep_alive();
+      out = detail::json::parse(res.body(), nullptr, false);
+      if (out.is_discarded() || !out.is_object()) {
+        std::string excerpt = res.body().substr(0, 80);
+        message = "etcd at " + ep.to_string() + " answered " + target + " with HTTP " +
+                  std::to_string(res.result_int()) + " and a body that is not an etcd JSON object: '" +
+                  excerpt + "'";
+        co_return errc::protocol_error;
+      }
+      if (res.result_int() != 200 && out.find("error") == out.end() && out.find("code") == out.end()) {
+        message = "etcd at " + ep.to_string() + " answered " + target + " with HTTP " +
+                  std::to_string(res.result_int()) + ": '" + res.body().substr(0, 80) + "'";
+        co_return errc::protocol_error;
+      }
+      if (keep && idle_[idx].size() < opts_.max_idle_per_endpoint) {
+        idle_[idx].push_back(std::move(conn));
+      }
+      std::string emsg;
+      if (detail::check_error(out, emsg) == errc::no_leader) {
+        move_on(errc::no_leader, emsg + " (member " + ep.to_string() + ")");
+        if (failovers >= 2 * n) co_return last;
+        continue;
+      }
+      co_return std::error_code{};
+    }
+  }
+
+ private:
+  struct connection {
+    explicit connection(const asio::any_io_executor& ex) : stream(ex) {}
+    boost::beast::tcp_stream stream;
+    boost::beast::flat_buffer buffer;
+  };
+
+  template <class Result>
+  static std::error_code parse_plain(const detail::json& doc, Result& r) {
+    if (auto ec = detail::check_error(doc, r.error_message)) return ec;
+    std::string err;
+    if (!detail::parse_header(doc, r.header, err)) return detail::fail(r, err);
+    return {};
+  }
+
+  static std::error_code parse_status(const detail::json& doc, status_result& r) {
+    if (auto ec = detail::check_error(doc, r.error_message)) return ec;
+    std::string err;
+    if (!detail::parse_header(doc, r.header, err) || !detail::read_string(doc, "version", r.version, err) ||
+        !detail::read_int(doc, "leader", r.leader, err) || !detail::read_int(doc, "dbSize", r.db_size, err)) {
+      return detail::fail(r, "status response: " + err);
+    }
+    return {};
+  }
+
+  template <class Result>
+  asio::awaitable<std::pair<std::error_code, Result>> call_parsed(
+      std::string target, detail::json body, bool repeatable,
+      std::error_code (*parse)(const detail::json&, Result&)) {
+    Result r;
+    detail::json doc;
+    std::string message;
+    auto ec = co_await call(target, body, repeatable, doc, message);
+    if (ec) {
+      r.error_message = std::move(message);
+      co_return std::pair{ec, std::move(r)};
+    }
+    ec = parse(doc, r);
+    co_return std::pair{ec, std::move(r)};
+  }
+
+  executor_type ex_;
+  client_options opts_;
+  std::size_t current_ = 0;
+  std::vector<std::vector<std::unique_ptr<connection>>> idle_;
+};
+
+}  // namespace seckill::etcd
