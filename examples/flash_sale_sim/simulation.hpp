@@ -1,6 +1,7 @@
 #pragma once
 // run_simulation(store, io, options): the flash sale itself, on any stock_store.
 
+#include "observability.hpp"
 #include "options.hpp"
 
 #include <seckill/id/snowflake.hpp>
@@ -168,8 +169,11 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   seckill::snowflake<> ids{0, 1};
   simulated_payment payment{io.get_executor(), o};
   seckill::memory_orders orders{static_cast<std::size_t>(std::min<std::int64_t>(o.buyers, o.skus * o.stock))};
-  seckill::purchase_engine<Store, Limiter, seckill::circuit_breaker<>, seckill::snowflake<>, simulated_payment>
-      engine{store, limiter, breaker, ids, payment, orders, {.deadline = o.deadline, .hold = o.hold}};
+  observability& obs = observability::current();
+  seckill::purchase_engine<Store, Limiter, seckill::circuit_breaker<>, seckill::snowflake<>, simulated_payment,
+                           seckill::memory_orders, seckill::obs::purchase_hooks<>>
+      engine{store, limiter, breaker, ids, payment, orders, {.deadline = o.deadline, .hold = o.hold},
+             seckill::obs::purchase_hooks<>(obs.metrics())};
 
   detail::tally t;
   std::vector<std::int64_t> latencies(static_cast<std::size_t>(o.buyers), 0);
@@ -222,6 +226,7 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
       },
       asio::detached);
 
+  asio::co_spawn(io, obs.sample(store, breaker, skus, [&] { return t.done.load() >= o.buyers; }), asio::detached);
   std::atomic<bool> stop_progress{false};
   std::thread progress;
   if (show_progress) progress = std::thread([&] { detail::progress_bar(t, o.buyers, stop_progress); });
@@ -263,12 +268,14 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
           auto [ec, level] = co_await store.async_stock(sku, asio::as_tuple(asio::use_awaitable));
           if (ec) {
             read_error = ec;
+            obs.stock_read(sku, ec, 0);
             co_return;
           }
           if (level.remaining < 0 || level.reserved < 0 || level.committed < 0) rep.negative_seen = true;
           rep.remaining += level.remaining;
           rep.reserved += level.reserved;
           rep.committed += level.committed;
+          obs.stock_read(sku, {}, level.remaining);
         }
       },
       asio::detached);
