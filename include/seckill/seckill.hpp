@@ -12,6 +12,7 @@
 #include <seckill/limit/bulkhead.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
+#include <seckill/obs/metrics.hpp>  // metrics alone: no Asio
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/redis/resp.hpp>  // the RESP codec alone: no Asio
 #include <seckill/version.hpp>

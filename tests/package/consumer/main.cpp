@@ -21,6 +21,10 @@
 #include <seckill/limit/bulkhead.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
+#include <seckill/obs/metrics.hpp>
+#include <seckill/obs/prometheus.hpp>
+#include <seckill/obs/purchase_hooks.hpp>
+#include <seckill/obs/trace.hpp>
 #include <seckill/purchase/deadline.hpp>
 #include <seckill/purchase/engine.hpp>
 #include <seckill/purchase/state_machine.hpp>
