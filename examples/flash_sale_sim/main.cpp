@@ -5,6 +5,7 @@
 #include "options.hpp"
 #include "simulation.hpp"
 
+#include <seckill/etcd/etcd_store.hpp>
 #include <seckill/purchase/engine.hpp>
 #include <seckill/redis/redis_store.hpp>
 #include <seckill/store/memory_store.hpp>
@@ -142,6 +143,29 @@ report run_on_redis(boost::asio::io_context& io, const seckill::redis::connectio
   return run_with_admission(store, io, o, progress);
 }
 
+// etcd: the store works on a strand of the simulation's io_context; the
+// simulation's keys (under "flash_sale_sim/") are deleted first.
+report run_on_etcd(boost::asio::io_context& io, const options& o, bool progress) {
+  std::error_code ec;
+  std::string why;
+  seckill::etcd::client_options co;
+  co.endpoints = seckill::etcd::parse_endpoints(o.store, ec, &why);
+  if (ec) throw seckill::error(ec, "--store: " + why);
+  seckill::etcd::etcd_store<> store(io.get_executor(), co, {.prefix = "flash_sale_sim/"});
+  std::optional<std::pair<std::error_code, std::string>> cleared;
+  seckill::etcd::delete_options everything;
+  everything.prefix = true;
+  store.get_client().async_delete("flash_sale_sim/", everything,
+                                  [&](std::error_code e, seckill::etcd::delete_result r) {
+                                    cleared.emplace(e, r.error_message);
+                                  });
+  io.restart();
+  while (!cleared) io.run_one();
+  io.restart();
+  if (cleared->first) throw seckill::error(cleared->first, fmt::format("--store {}: {}", o.store, cleared->second));
+  return run_with_admission(store, io, o, progress);
+}
+
 // The URL-scheme dispatcher: one branch per backend.
 report open_store_and_run(boost::asio::io_context& io, const options& o, bool progress) {
   const auto sep = o.store.find("://");
@@ -161,9 +185,11 @@ report open_store_and_run(boost::asio::io_context& io, const options& o, bool pr
       throw seckill::error(seckill::errc::invalid_argument, "--store: " + why);
     return run_on_redis(io, cfg, o, progress);
   }
+  if (scheme == "etcd") return run_on_etcd(io, o, progress);
   throw seckill::error(seckill::errc::invalid_argument,
-                       fmt::format("--store {}: unknown store; this build knows memory:// and "
-                                   "redis://[user:password@]host:port[/db]", o.store));
+                       fmt::format("--store {}: unknown store; this build knows memory://, "
+                                   "redis://[user:password@]host:port[/db] and "
+                                   "etcd://host:port[,host:port...]", o.store));
 }
 
 }  // namespace

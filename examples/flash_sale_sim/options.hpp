@@ -61,8 +61,9 @@ reserve -> payment -> commit -> persist under a deadline), then a report and an
 oversell check. Exit status: 0 when the stock adds up, 1 when it does not
 (oversold or negative), 2 for bad flags, 3 when the store cannot be used.
 
-  --store URL              stock backend (default {}): memory://, or
-                           redis://[user:password@]host:port[/db]
+  --store URL              stock backend (default {}): memory://,
+                           redis://[user:password@]host:port[/db], or
+                           etcd://host:port[,host:port...]
   --buyers N               simulated buyers, one purchase each (default {})
   --skus M                 SKUs on sale (default {})
   --stock S                units of each SKU (default {})
