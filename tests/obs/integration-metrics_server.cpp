@@ -129,7 +129,7 @@ TEST_SUITE("integration") {
     CHECK(nlohmann::json::parse(a.body).at("error") == "probe broke");
   }
 
-  TEST_CASE("unknown paths get 404, other methods 405, HEAD the headers only") {
+  TEST_CASE("unknown paths get 404 / other methods 405 / HEAD the headers only") {
     integration_metrics_server::fixture f;
     CHECK(seckill::test::http_request(f.server.port(), "/nothing").status == 404);
     const auto post = seckill::test::http_request(f.server.port(), "/metrics", http::verb::post, "x", "text/plain");
@@ -142,7 +142,7 @@ TEST_SUITE("integration") {
     CHECK(head.content_length == std::to_string(get.body.size()));
   }
 
-  TEST_CASE("keep-alive serves several requests on one connection; garbage closes it") {
+  TEST_CASE("keep-alive serves several requests on one connection - garbage closes it") {
     integration_metrics_server::fixture f;
     boost::asio::io_context io;
     boost::beast::tcp_stream stream(io);
@@ -179,7 +179,7 @@ TEST_SUITE("integration") {
     CHECK(ec);
   }
 
-  TEST_CASE("a port in use is reported; stop() closes open connections") {
+  TEST_CASE("a port in use is reported - stop() closes open connections") {
     integration_metrics_server::fixture f;
     seckill::obs::registry reg;
     boost::asio::io_context io2;

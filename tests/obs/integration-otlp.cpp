@@ -280,7 +280,7 @@ TEST_SUITE("integration") {
     CHECK(done.get() == seckill::errc::connection_refused);
   }
 
-  TEST_CASE("OTLP exporter: a receiver that never answers times out; cancellation aborts") {
+  TEST_CASE("OTLP exporter: a receiver that never answers times out - cancellation aborts") {
     integration_otlp::receiver rx(integration_otlp::receiver::mode::never_answer);
     boost::asio::io_context io;
     auto opts = integration_otlp::options_for(rx.port());

@@ -34,7 +34,7 @@ std::string thrown_message(F&& f) {
 }  // namespace unit_metrics
 
 TEST_SUITE("unit") {
-  TEST_CASE("counter adds, ignores negative and NaN increments") {
+  TEST_CASE("counter adds / ignores negative and NaN increments") {
     registry reg;
     auto c = reg.add_counter("requests_total", "Requests");
     CHECK(c.value() == 0);
@@ -45,7 +45,7 @@ TEST_SUITE("unit") {
     CHECK(c.value() == doctest::Approx(3.5));
   }
 
-  TEST_CASE("gauge sets, increments and decrements") {
+  TEST_CASE("gauge sets / increments and decrements") {
     registry reg;
     auto g = reg.add_gauge("stock_units", "Stock");
     g.set(10);
@@ -56,7 +56,7 @@ TEST_SUITE("unit") {
     CHECK(g.value() == -1.5);
   }
 
-  TEST_CASE("histogram counts into le buckets with +Inf, sum and count") {
+  TEST_CASE("histogram counts into le buckets with +Inf / sum and count") {
     registry reg;
     auto h = reg.add_histogram("latency_seconds", "Latency", {0.1, 0.5, 1});
     for (double v : {0.05, 0.1, 0.2, 0.5, 0.7, 1.0, 3.0}) h.observe(v);
@@ -94,7 +94,7 @@ TEST_SUITE("unit") {
     CHECK(f->children[0].value == 2);
   }
 
-  TEST_CASE("registering the same family twice returns it; conflicts throw") {
+  TEST_CASE("registering the same family twice returns it - conflicts throw") {
     registry reg;
     auto& a = reg.add_counter_family("x_total", "X", {"l"});
     auto& b = reg.add_counter_family("x_total", "X", {"l"});
@@ -113,7 +113,7 @@ TEST_SUITE("unit") {
               .find("clashes") != std::string::npos);
   }
 
-  TEST_CASE("invalid names, labels, buckets and label values are rejected with the value seen") {
+  TEST_CASE("invalid names / labels / buckets and label values are rejected with the value seen") {
     registry reg;
     CHECK(unit_metrics::thrown_message([&] { reg.add_counter("1abc", "h"); }).find("'1abc'") !=
           std::string::npos);

@@ -14,7 +14,7 @@ TEST_SUITE("unit") {
     CHECK(seckill::obs::text_content_type == "text/plain; version=0.0.4; charset=utf-8");
   }
 
-  TEST_CASE("counter and gauge exposition with HELP, TYPE and sorted families") {
+  TEST_CASE("counter and gauge exposition with HELP / TYPE and sorted families") {
     registry reg;
     reg.add_gauge("b_stock", "Stock left").set(42);
     reg.add_counter("a_requests_total", "Requests served").inc(3);
@@ -27,7 +27,7 @@ TEST_SUITE("unit") {
           "b_stock 42\n");
   }
 
-  TEST_CASE("HELP escapes backslash and newline; label values also escape quotes") {
+  TEST_CASE("HELP escapes backslash and newline - label values also escape quotes") {
     registry reg;
     auto& fam = reg.add_counter_family("esc_total", "a \\ b\nc \"q\"", {"path", "n"});
     fam.with({"C:\\dir\n\"x\"", "plain"}).inc();
@@ -43,7 +43,7 @@ TEST_SUITE("unit") {
     CHECK(to_text(reg).find("g{sku=\"\xe7\xa7\x92\xe6\x9d\x80\"} 1\n") != std::string::npos);
   }
 
-  TEST_CASE("histogram: cumulative buckets, le labels, +Inf, _sum and _count") {
+  TEST_CASE("histogram: cumulative buckets / le labels / +Inf / _sum and _count") {
     registry reg;
     auto& fam = reg.add_histogram_family("lat_seconds", "Latency", {"op"}, {0.005, 0.5, 1});
     auto h = fam.with({"buy"});
@@ -59,7 +59,7 @@ TEST_SUITE("unit") {
           "lat_seconds_count{op=\"buy\"} 4\n");
   }
 
-  TEST_CASE("unlabelled histogram has only le; an empty one prints zeros") {
+  TEST_CASE("unlabelled histogram has only le - an empty one prints zeros") {
     registry reg;
     reg.add_histogram("h_seconds", "H", {1});
     CHECK(to_text(reg) ==
@@ -71,7 +71,7 @@ TEST_SUITE("unit") {
           "h_seconds_count 0\n");
   }
 
-  TEST_CASE("special values: +Inf, -Inf, NaN, large and small numbers") {
+  TEST_CASE("special values: +Inf / -Inf / NaN / large and small numbers") {
     registry reg;
     auto& fam = reg.add_gauge_family("v", "values", {"k"});
     fam.with({"a"}).set(std::numeric_limits<double>::infinity());
@@ -97,7 +97,7 @@ TEST_SUITE("unit") {
     CHECK(to_text(reg) == "# HELP none_total Nothing yet\n# TYPE none_total counter\n");
   }
 
-  TEST_CASE("health JSON: ok with 200, unavailable with 503 and the reason") {
+  TEST_CASE("health JSON: ok with 200 / unavailable with 503 and the reason") {
     seckill::obs::health_report ok{{{"memory://", true, ""}}};
     auto [s1, b1] = seckill::obs::health_json(ok);
     CHECK(s1 == 200);

@@ -87,7 +87,7 @@ TEST_SUITE("unit") {
     }
   }
 
-  TEST_CASE("tracer: root and child spans, times from the clock, attributes and status") {
+  TEST_CASE("tracer: root and child spans / times from the clock / attributes and status") {
     seckill::manual_clock clock;
     seckill::obs::in_memory_exporter exporter;
     seckill::obs::basic_tracer<seckill::manual_clock> tracer(exporter, 1.0, clock);
@@ -144,7 +144,7 @@ TEST_SUITE("unit") {
     CHECK(exporter.take().empty());  // not sampled upstream: nothing exported
   }
 
-  TEST_CASE("tracer: sample ratio 0 exports nothing, ratio out of range throws") {
+  TEST_CASE("tracer: sample ratio 0 exports nothing / ratio out of range throws") {
     seckill::obs::in_memory_exporter exporter;
     seckill::obs::tracer never(exporter, 0.0);
     for (int i = 0; i < 100; ++i) {
@@ -168,7 +168,7 @@ TEST_SUITE("unit") {
     CHECK(ids.size() == 1000);
   }
 
-  TEST_CASE("OTLP JSON: resource, scope, ids in hex, times as strings, kinds and statuses as numbers") {
+  TEST_CASE("OTLP JSON: resource / scope / ids in hex / times as strings / kinds and statuses as numbers") {
     seckill::obs::span_data s;
     s.name = "purchase";
     s.context = *parse_traceparent(unit_trace::valid);
