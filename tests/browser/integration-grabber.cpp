@@ -60,12 +60,12 @@ TEST_SUITE("integration") {
     seckill::token_bucket<> pace(5, 3);
     sb::grabber g(f.page, sb::priority_strategy(sb::parse_strategy("want = sku:veg-box, sku:eggs-12\nquantity = 2\n")),
                   pace, f.options());
-    auto run = g.async_run(20s, asio::use_future);
+    auto run = g.async_run(90s, asio::use_future);
     std::this_thread::sleep_for(300ms);
     CHECK(f.shop.orders().empty());  // nothing in stock: nothing bought
     f.shop.set_stock("apples-1kg", 10);  // first in the list, not wanted
     f.shop.set_stock("veg-box", 5);
-    auto [ec, res] = get(run, 20s);
+    auto [ec, res] = get(run, 100s);
     CHECK_MESSAGE(!ec, ec.message());
     CHECK(res.ordered);
     CHECK(res.sku == "veg-box");
@@ -90,14 +90,14 @@ TEST_SUITE("integration") {
     fixture f;
     seckill::token_bucket<> pace(5, 3);
     sb::grabber g(f.page, sb::priority_strategy(sb::parse_strategy("want = category:dairy\n")), pace, f.options());
-    auto run = g.async_run(20s, asio::use_future);
+    auto run = g.async_run(90s, asio::use_future);
     std::this_thread::sleep_for(300ms);
     for (int i = 0; i < 3; ++i) {
       f.shop.set_stock("eggs-12", 4);
       f.shop.sell_out();
     }
     f.shop.set_stock("eggs-12", 4);
-    auto [ec, res] = get(run, 20s);
+    auto [ec, res] = get(run, 100s);
     CHECK_MESSAGE(!ec, ec.message());
     CHECK(res.ordered);
     // It keeps flapping after the order: the grabber has stopped.
@@ -125,12 +125,12 @@ TEST_SUITE("integration") {
     auto run = g.async_run(1500ms, asio::use_future);
     std::this_thread::sleep_for(300ms);
     f.shop.set_stock("rice-5kg", 3);  // 12.90 > 10
-    auto [ec, res] = get(run, 10s);
+    auto [ec, res] = get(run, 30s);
     const auto took = std::chrono::steady_clock::now() - t0;
     CHECK(ec == errc::timed_out);
     CHECK_FALSE(res.ordered);
     CHECK(took >= 1500ms);
-    CHECK(took < 2500ms);
+    CHECK(took < 4000ms);  // generous: the machine may be loaded
     CHECK(f.shop.orders().empty());
     CHECK(f.logged("grabber: skipped"));
     CHECK(f.logged("grabber: gave-up"));

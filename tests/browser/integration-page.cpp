@@ -96,7 +96,7 @@ struct recorder {
     std::lock_guard lock(mutex);
     return records.size();
   }
-  bool wait_size(std::size_t n, std::chrono::milliseconds bound = 5s) {
+  bool wait_size(std::size_t n, std::chrono::milliseconds bound = 30s) {
     const auto until = std::chrono::steady_clock::now() + bound;
     while (size() < n && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
     return size() >= n;
@@ -157,7 +157,7 @@ TEST_SUITE("integration") {
       const auto took = std::chrono::steady_clock::now() - t0;
       CHECK(ec == errc::element_not_found);
       CHECK(took >= timeout);
-      CHECK(took < timeout + 400ms);
+      CHECK(took < timeout + 1000ms);  // generous: the machine may be loaded
     }
     auto [ec2, b2] = get(f.page.async_wait_for("#h", 1500ms, asio::use_future));
     CHECK(ec2 == errc::element_not_actionable);
@@ -236,7 +236,8 @@ TEST_SUITE("integration") {
       if (order.empty() || order.back() != type) order.push_back(type);
     }
     CHECK(all_trusted);
-    CHECK_MESSAGE(order == std::vector<std::string>{"mousemove", "mousedown", "mouseup", "click"}, log.dump());
+    const std::vector<std::string> expected{"mousemove", "mousedown", "mouseup", "click"};
+    CHECK_MESSAGE(order == expected, log.dump());
 
     seckill::browser::click_options quick;
     quick.timeout = 1500ms;  // long enough to see the element at least once on a loaded machine
