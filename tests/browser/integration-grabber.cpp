@@ -116,7 +116,7 @@ TEST_SUITE("integration") {
     CHECK(changes >= 2);  // the page load and at least one flip
   }
 
-  TEST_CASE("nothing wanted within the price cap: no order, and the deadline ends the run on time") {
+  TEST_CASE("nothing wanted within the price cap: no order - and the deadline ends the run on time") {
     fixture f;
     seckill::token_bucket<> pace(5, 3);
     sb::grabber g(f.page, sb::priority_strategy(sb::parse_strategy("want = sku:rice-5kg\nmax_price = 10\n")), pace,

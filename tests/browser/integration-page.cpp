@@ -132,7 +132,7 @@ TEST_SUITE("integration") {
     f.go("/late");  // and the page still works afterwards
   }
 
-  TEST_CASE("wait_for finds an element inserted late, and one that appears after a reload") {
+  TEST_CASE("wait_for finds an element inserted late - and one that appears after a reload") {
     fixture f;
     f.go("/late");
     const auto t0 = std::chrono::steady_clock::now();
@@ -165,7 +165,7 @@ TEST_SUITE("integration") {
     CHECK(ec3 == errc::javascript_exception);
   }
 
-  TEST_CASE("on_mutation reports once per change, survives a reload and stays invisible to the page") {
+  TEST_CASE("on_mutation reports once per change - survives a reload and stays invisible to the page") {
     fixture f;
     f.go("/mutate");
     recorder rec;

@@ -9,7 +9,7 @@
 #include <string>
 
 TEST_SUITE("unit") {
-  TEST_CASE("parse_ws_url splits host, port and path") {
+  TEST_CASE("parse_ws_url splits host - port and path") {
     const auto ep = seckill::browser::cdp::parse_ws_url("ws://127.0.0.1:9222/devtools/browser/abc");
     CHECK(ep.host == "127.0.0.1");
     CHECK(ep.port == "9222");

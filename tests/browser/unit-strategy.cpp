@@ -31,7 +31,7 @@ shop_snapshot shelf() {
 using namespace unit_strategy;
 
 TEST_SUITE("unit") {
-  TEST_CASE("parse_strategy reads every key, comments and blank lines") {
+  TEST_CASE("parse_strategy reads every key - comments and blank lines") {
     const auto cfg = parse_strategy(
         "# weekly shop\n"
         "\n"
@@ -61,7 +61,7 @@ TEST_SUITE("unit") {
     CHECK(parse_strategy("want=sku:a\npace=4").actions_per_second == doctest::Approx(4));
   }
 
-  TEST_CASE("parse_strategy names the line, the key and the value that is wrong") {
+  TEST_CASE("parse_strategy names the line - the key and the value that is wrong") {
     struct bad {
       const char* text;
       const char* message;

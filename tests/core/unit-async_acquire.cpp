@@ -146,7 +146,7 @@ TEST_SUITE("unit") {
     CHECK(b.in_flight() == 0);
   }
 
-  TEST_CASE("async_acquire(bulkhead): free slot at once, full with no wait, timeout") {
+  TEST_CASE("async_acquire(bulkhead): free slot at once - full with no wait - timeout") {
     asio::io_context ctx;
     seckill::bulkhead b{1};
     outcome first;

@@ -9,7 +9,7 @@
 #include <vector>
 
 TEST_SUITE("unit") {
-  TEST_CASE("bulkhead: at most max_in_flight permits, released by RAII") {
+  TEST_CASE("bulkhead: at most max_in_flight permits - released by RAII") {
     seckill::bulkhead b{2};
     CHECK(b.max_in_flight() == 2);
     auto p1 = b.try_acquire();

@@ -85,7 +85,7 @@ std::string bad_option_message(const std::function<void(seckill::breaker_options
 using namespace unit_circuit_breaker;
 
 TEST_SUITE("unit") {
-  TEST_CASE("breaker: closed until minimum_calls, then opens at the failure rate threshold") {
+  TEST_CASE("breaker: closed until minimum_calls - then opens at the failure rate threshold") {
     seckill::manual_clock clock;
     transitions t;
     auto o = small_options();
@@ -171,7 +171,7 @@ TEST_SUITE("unit") {
     CHECK(b.state() == breaker_state::open);
   }
 
-  TEST_CASE("breaker: open rejects until open_duration, then half_open admits the permits") {
+  TEST_CASE("breaker: open rejects until open_duration - then half_open admits the permits") {
     seckill::manual_clock clock;
     transitions t;
     auto o = small_options();
@@ -212,7 +212,7 @@ TEST_SUITE("unit") {
     CHECK_FALSE(b.try_acquire());
   }
 
-  TEST_CASE("breaker: exponential backoff of the open duration, capped, reset once closed") {
+  TEST_CASE("breaker: exponential backoff of the open duration - capped - reset once closed") {
     seckill::manual_clock clock;
     auto o = small_options();
     o.open_duration = 1s;
@@ -311,7 +311,7 @@ TEST_SUITE("unit") {
     CHECK(ok);
   }
 
-  TEST_CASE("breaker: forced_open, disabled and reset by hand") {
+  TEST_CASE("breaker: forced_open - disabled and reset by hand") {
     seckill::manual_clock clock;
     transitions t;
     auto o = small_options();

@@ -53,7 +53,7 @@ TEST_SUITE("unit") {
     CHECK(b.available() == doctest::Approx(0));
   }
 
-  TEST_CASE("rate 100/s, burst 10, polled every millisecond for 10 s admits exactly 1010") {
+  TEST_CASE("rate 100/s - burst 10 - polled every millisecond for 10 s admits exactly 1010") {
     seckill::manual_clock clock;
     bucket b{100, 10, clock};
     int admitted = 0;
@@ -64,7 +64,7 @@ TEST_SUITE("unit") {
     CHECK(admitted == 1010);
   }
 
-  TEST_CASE("draining every millisecond admits the burst, then exactly the rate") {
+  TEST_CASE("draining every millisecond admits the burst - then exactly the rate") {
     seckill::manual_clock clock;
     bucket b{100, 10, clock};
     int admitted = 0;
@@ -81,7 +81,7 @@ TEST_SUITE("unit") {
     for (std::size_t s = 1; s < 10; ++s) CHECK(per_second[s] == 100);
   }
 
-  TEST_CASE("one token per hour is exact, with no drift over a year") {
+  TEST_CASE("one token per hour is exact - with no drift over a year") {
     seckill::manual_clock clock;
     bucket b{1.0 / 3600.0, 1, clock};
     CHECK(b.try_acquire());
@@ -127,7 +127,7 @@ TEST_SUITE("unit") {
     CHECK(b.try_acquire(0.25));
   }
 
-  TEST_CASE("more than the burst, negative or NaN is a clear error, not a silent false") {
+  TEST_CASE("more than the burst - negative or NaN is a clear error - not a silent false") {
     seckill::manual_clock clock;
     bucket b{100, 10, clock};
     std::error_code ec;
@@ -166,7 +166,7 @@ TEST_SUITE("unit") {
     CHECK_NOTHROW(bucket(1.0 / 3600, 1e6, clock));
   }
 
-  TEST_CASE("reset changes rate and burst, keeps the tokens, refuses bad values") {
+  TEST_CASE("reset changes rate and burst - keeps the tokens - refuses bad values") {
     seckill::manual_clock clock;
     bucket b{10, 10, clock};
     CHECK(b.try_acquire(6));  // 4 left
@@ -209,7 +209,7 @@ TEST_SUITE("unit") {
     CHECK(accepted.delay() == 400ms);
   }
 
-  TEST_CASE("cancel refunds a reservation whose time has not come, once") {
+  TEST_CASE("cancel refunds a reservation whose time has not come - once") {
     seckill::manual_clock clock;
     bucket b{10, 1, clock};
     CHECK(b.try_acquire());
