@@ -245,6 +245,12 @@ TEST_SUITE("integration") {
 
     prometheus prom(target_port, dir);
     REQUIRE_MESSAGE(seckill::test::wait_until_accepting(prom.port(), 30s), prom.log());
+    bool ready = false;  // it accepts connections before it is ready (503 until then)
+    for (int i = 0; i < 120 && !ready; ++i) {
+      ready = seckill::test::http_request(prom.port(), "/-/ready").status == 200;
+      if (!ready) std::this_thread::sleep_for(250ms);
+    }
+    REQUIRE_MESSAGE(ready, prom.log());
     // The Prometheus answering is the one started here: its data directory is ours.
     const auto flags = json::parse(seckill::test::http_request(prom.port(), "/api/v1/status/flags").body);
     REQUIRE(flags.at("data").at("storage.tsdb.path") == prom.data_dir().string());
