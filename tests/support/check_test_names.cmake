@@ -5,7 +5,7 @@
 file(GLOB_RECURSE sources "${SOURCE_DIR}/tests/*.cpp" "${SOURCE_DIR}/tests/*.hpp")
 set(bad "")
 foreach(f IN LISTS sources)
-  file(STRINGS "${f}" lines REGEX "TEST_CASE[A-Z_]*\\(\"[^\"]*,")
+  file(STRINGS "${f}" lines REGEX "TEST_CASE[A-Z_]*\\(\"[^\"]*[,;]")
   foreach(line IN LISTS lines)
     string(STRIP "${line}" line)
     list(APPEND bad "${f}: ${line}")
