@@ -106,11 +106,14 @@ TEST_SUITE("unit") {
     for (const char* k : {"succeeded", "sold_out", "rate_limited", "circuit_open", "timed_out", "rolled_back", "failed"})
       sum += j[k].get<std::int64_t>();
     CHECK(sum == attempts);
-    // 3000 buyers for 600 units: everything sells, except units whose payment hung
-    // after every other buyer had tried (they come back when the deadline passes).
+    // 3000 buyers for 600 units: everything sells, except units given back after
+    // every other buyer had tried: a failed payment (rolled back) or a hung one
+    // (back when the deadline passes). The burst arrives at once, so that can be
+    // any of them.
     const auto succeeded = j["succeeded"].get<std::int64_t>();
     CHECK(succeeded <= 600);
-    CHECK(succeeded >= 600 - j["timed_out"].get<std::int64_t>());
+    CHECK(succeeded >= 600 - j["timed_out"].get<std::int64_t>() -
+                           j["rolled_back"].get<std::int64_t>());
     CHECK(j["rolled_back"].get<std::int64_t>() > 0);
     CHECK(j["timed_out"].get<std::int64_t>() > 0);
     CHECK(j["rate_limited"].get<std::int64_t>() == 0);
