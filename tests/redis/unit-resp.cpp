@@ -249,6 +249,45 @@ TEST_SUITE("unit") {
     CHECK(p.error_message().find("max_depth 3") != std::string::npos);
   }
 
+  TEST_CASE("a bad or oversized reply fails with the same error however reads split it") {
+    parser_limits limits;
+    limits.max_bulk_length = 32;
+    limits.max_line_length = 16;
+    limits.max_reply_bytes = 40;
+    const std::string cases[] = {
+        "?" + std::string(30, 'x') + "\r\n",           // unknown type byte on an over-long line
+        "+0123456789abcde\r\n",                        // exactly max_line_length: fits
+        "+0123456789abcdef\r\n",                       // one byte over
+        "*2\r\n$20\r\n01234567890123456789\r\n+0123456789\r\n",  // reply too large
+        "*2\r\n$30\r\n012345678901234567890123456789xx",  // too large, before the bad CRLF
+        "*1\r\n$10\r\n0123456789xx",                      // bad CRLF within the limit
+        "+OK\r\n+0123456789abcdef\n",                      // LF without CR at the longest line
+    };
+    for (const std::string& bytes : cases) {
+      CAPTURE(bytes);
+      std::error_code whole_ec;
+      const auto whole = parse_all(bytes, bytes.size(), whole_ec, limits);
+      for (std::size_t chunk = 1; chunk < bytes.size(); ++chunk) {
+        CAPTURE(chunk);
+        std::error_code ec;
+        const auto parts = parse_all(bytes, chunk, ec, limits);
+        CHECK(ec == whole_ec);
+        CHECK(parts == whole);
+      }
+    }
+    std::error_code ec;
+    parse_all(cases[0], 4, ec, limits);
+    CHECK(ec == errc::protocol_error);
+    parse_all(cases[1], 3, ec, limits);
+    CHECK(!ec);
+    parse_all(cases[2], 3, ec, limits);
+    CHECK(ec == errc::message_too_large);
+    parse_all(cases[4], 5, ec, limits);
+    CHECK(ec == errc::message_too_large);
+    parse_all(cases[5], 5, ec, limits);
+    CHECK(ec == errc::protocol_error);
+  }
+
   TEST_CASE("a failed parser stays failed until reset") {
     parser p;
     std::error_code ec;

@@ -295,10 +295,6 @@ class parser {
       if (bulk_pending_) n = consume_bulk(data.substr(used), ec);
       else n = consume_line(data.substr(used), ec);
       used += n;
-      reply_bytes_ += n;
-      if (!ec && reply_bytes_ > limits_.max_reply_bytes)
-        fail(ec, errc::message_too_large,
-             "reply larger than max_reply_bytes " + std::to_string(limits_.max_reply_bytes));
       if (ec) return used;
     }
     return used;
@@ -371,16 +367,21 @@ class parser {
 
   // Reads up to and including the next LF; processes the line when complete.
   std::size_t consume_line(std::string_view data, std::error_code& ec) {
+    // The checks run in the same order whether a line arrives whole or in
+    // pieces, so a reply fails with the same error however reads split it:
+    // type byte, then length, then the reply's size, then the CRLF.
     const std::size_t lf = data.find('\n');
+    if (line_.empty() && !valid_type_byte(data[0])) {
+      fail(ec, errc::protocol_error, "unknown RESP type byte in '" + printable(data.substr(0, lf)) + "'");
+      return lf == std::string_view::npos ? data.size() : lf + 1;
+    }
     if (lf == std::string_view::npos) {
-      if (line_.size() + data.size() > limits_.max_line_length) {
+      // a piece that already holds max_line_length + 2 bytes without its LF
+      // can only end in a line that is too long
+      if (line_.size() + data.size() > limits_.max_line_length + 1) {
         fail(ec, errc::message_too_large,
              "line longer than max_line_length " + std::to_string(limits_.max_line_length) +
                  " starting '" + printable(line_.empty() ? data : std::string_view(line_)) + "'");
-        return data.size();
-      }
-      if (line_.empty() && !data.empty() && !valid_type_byte(data[0])) {
-        fail(ec, errc::protocol_error, "unknown RESP type byte in '" + printable(data) + "'");
         return data.size();
       }
       line_.append(data);
@@ -399,6 +400,7 @@ class parser {
                " starting '" + printable(line) + "'");
       return lf + 1;
     }
+    if (!count_reply_bytes(line.size(), ec)) return lf + 1;
     if (line.size() < 3 || line[line.size() - 2] != '\r') {
       fail(ec, errc::protocol_error, "line not ended by CRLF: '" + printable(line) + "'");
       return lf + 1;
@@ -406,6 +408,17 @@ class parser {
     process_line(line.substr(0, line.size() - 2), ec);
     line_.clear();
     return lf + 1;
+  }
+
+  // Counts `n` more bytes of the current top-level reply: a whole line, or
+  // a whole bulk payload as soon as its length is known, so that the limit
+  // is reached at the same place however the reply was split into reads.
+  bool count_reply_bytes(std::size_t n, std::error_code& ec) {
+    reply_bytes_ += n;
+    if (reply_bytes_ <= limits_.max_reply_bytes) return true;
+    fail(ec, errc::message_too_large,
+         "reply larger than max_reply_bytes " + std::to_string(limits_.max_reply_bytes));
+    return false;
   }
 
   static bool valid_type_byte(char c) noexcept {
@@ -554,6 +567,7 @@ class parser {
                    std::to_string(limits_.max_bulk_length));
           return;
         }
+        if (!count_reply_bytes(static_cast<std::size_t>(n) + 2, ec)) return;
         if (type == '=' && n < 4) {
           fail(ec, errc::protocol_error, "verbatim string shorter than its format: '" + printable(line) + "'");
           return;
