@@ -32,6 +32,12 @@ TEST_SUITE("unit") {
     CHECK_FALSE(detail::base64_decode("Z===", out));
     CHECK_FALSE(detail::base64_decode("Zg==Zg==", out));
     CHECK_FALSE(detail::base64_decode("Zg=a", out));
+    // unused bits must be zero, so that each byte string has one encoding
+    CHECK_FALSE(detail::base64_decode("baa=", out));
+    CHECK(detail::base64_decode("Zg==", out));
+    CHECK_FALSE(detail::base64_decode("Zh==", out));
+    CHECK_FALSE(detail::base64_decode("Zm9=", out));
+    CHECK(detail::base64_decode("Zm8=", out));
   }
 
   TEST_CASE("prefix_end increments the last byte below 0xff") {

@@ -237,7 +237,8 @@ inline std::string base64_encode(std::string_view in) {
   return out;
 }
 
-/// Decodes standard base64 (padding required, as etcd's gateway writes it).
+/// Decodes standard base64 (padding required and unused bits zero, as
+/// etcd's gateway writes it); false on anything else.
 inline bool base64_decode(std::string_view in, std::string& out) {
   out.clear();
   if (in.size() % 4 != 0) return false;
@@ -267,6 +268,9 @@ inline bool base64_decode(std::string_view in, std::string& out) {
     }
     const unsigned n = (static_cast<unsigned>(v[0]) << 18) | (static_cast<unsigned>(v[1]) << 12) |
                        (static_cast<unsigned>(v[2]) << 6) | static_cast<unsigned>(v[3]);
+    // the bits after the last whole byte must be zero (RFC 4648 3.5): each
+    // byte string then has exactly one encoding
+    if ((pad == 1 && (n & 0xff) != 0) || (pad == 2 && (n & 0xffff) != 0)) return false;
     out += static_cast<char>((n >> 16) & 0xff);
     if (pad < 2) out += static_cast<char>((n >> 8) & 0xff);
     if (pad < 1) out += static_cast<char>(n & 0xff);
