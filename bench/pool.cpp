@@ -4,12 +4,6 @@
 // counted by replacing the global operator new in this binary.
 //
 // Run: build/release/bench/seckill_bench_pool
-// GCC 12 at -O2 inlines the counting operator new/delete into the new_delete
-// row and then flags free() on memory from "operator new": they are a matched
-// pair here (malloc/free underneath), so that diagnostic is off for this file.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include "support/alloc_counter.hpp"
 
 #include <seckill/pool/object_pool.hpp>
@@ -36,13 +30,12 @@ struct request {
 };
 static_assert(sizeof(request) == 1200);
 
-// The counter is process-wide: on N threads every thread sees all N threads'
-// allocations, so each reports 1/N of the difference. `before` is read in the
-// first iteration, after every thread has passed the start barrier (and made
-// its cache: a thread's first use of a pool allocates it).
+// Allocations made by this thread during its loop, per pair. `before` is read
+// in the first iteration, after the thread made its cache (a thread's first
+// use of a pool allocates it).
 void report_allocs(benchmark::State& state, std::size_t before) {
   state.counters["allocs"] = benchmark::Counter(
-      static_cast<double>(seckill::bench::allocations() - before) / state.threads(),
+      static_cast<double>(seckill::bench::thread_allocations() - before),
       benchmark::Counter::kAvgIterations);
 }
 
@@ -53,7 +46,7 @@ void pool_acquire_release(benchmark::State& state) {
   std::size_t before = 0;
   bool first = true;
   for (auto _ : state) {
-    if (first) before = seckill::bench::allocations(), first = false;
+    if (first) before = seckill::bench::thread_allocations(), first = false;
     auto r = shared_pool.acquire();
     r->order_id = 1;
     benchmark::DoNotOptimize(r.get());
@@ -66,7 +59,7 @@ void new_delete(benchmark::State& state) {
   std::size_t before = 0;
   bool first = true;
   for (auto _ : state) {
-    if (first) before = seckill::bench::allocations(), first = false;
+    if (first) before = seckill::bench::thread_allocations(), first = false;
     auto* r = new request;
     r->order_id = 1;
     benchmark::DoNotOptimize(r);
@@ -80,7 +73,7 @@ void make_unique(benchmark::State& state) {
   std::size_t before = 0;
   bool first = true;
   for (auto _ : state) {
-    if (first) before = seckill::bench::allocations(), first = false;
+    if (first) before = seckill::bench::thread_allocations(), first = false;
     auto r = std::make_unique<request>();
     r->order_id = 1;
     benchmark::DoNotOptimize(r.get());
@@ -97,7 +90,7 @@ void pool_without_thread_cache(benchmark::State& state) {
   std::size_t before = 0;
   bool first = true;
   for (auto _ : state) {
-    if (first) before = seckill::bench::allocations(), first = false;
+    if (first) before = seckill::bench::thread_allocations(), first = false;
     auto r = uncached_pool.acquire();
     r->order_id = 1;
     benchmark::DoNotOptimize(r.get());
@@ -115,7 +108,7 @@ void pool_acquire_read_release(benchmark::State& state) {
   std::size_t before = 0;
   bool first = true;
   for (auto _ : state) {
-    if (first) before = seckill::bench::allocations(), first = false;
+    if (first) before = seckill::bench::thread_allocations(), first = false;
     auto r = shared_pool.acquire();
     std::error_code ec;
     record::read_into(frame, *r, ec);

@@ -97,7 +97,10 @@ struct alignas(64) pool_cache {
   // Owner only. Null when empty (or when a thief took the last one).
   void* take() noexcept {
     const auto b = bottom.load(std::memory_order_relaxed) - 1;
-    bottom.store(b, std::memory_order_seq_cst);
+    // a seq_cst exchange rather than a seq_cst store: the same store-load
+    // ordering against steal(), as one locked instruction instead of a
+    // store and a full fence (cheaper on x86)
+    (void)bottom.exchange(b, std::memory_order_seq_cst);
     auto t = top.load(std::memory_order_seq_cst);
     if (t > b) {
       bottom.store(b + 1, std::memory_order_release);
