@@ -118,7 +118,7 @@ void check_invariant(const redis_server& server, const std::string& sku, std::in
 
 struct sale_stats {
   std::int64_t reserved = 0, sold_out = 0, committed = 0, rolled_back = 0;
-  std::int64_t not_connected = 0, timed_out = 0;  // uncertain outcomes
+  std::int64_t unavailable = 0, timed_out = 0;  // uncertain outcomes
   std::int64_t other_errors = 0;
   std::vector<std::int64_t> uncertain;  // order ids whose reserve may or may not have run
   std::string first_other;
@@ -138,8 +138,8 @@ void run_sale(redis_fixture& fx, const std::string& sku, std::int64_t initial,
   std::atomic<std::int64_t> next_order{1};
   int running = 0;
   auto note = [&](std::error_code ec) {
-    if (ec == errc::not_connected) {
-      ++stats.not_connected;
+    if (ec == errc::store_unavailable) {
+      ++stats.unavailable;
     } else if (ec == errc::timed_out) {
       ++stats.timed_out;
     } else {
@@ -267,6 +267,25 @@ TEST_SUITE("integration") {
     CHECK_THROWS_AS(redis_store(io.get_executor(), connection_config{}, bad), seckill::error);
   }
 
+  TEST_CASE("redis store with no server to reach fails every operation with store_unavailable") {
+    asio::io_context io;
+    connection_config cfg;
+    cfg.port = std::to_string(seckill::test::free_loopback_port());
+    cfg.connect_timeout = 300ms;
+    redis_store store(io.get_executor(), cfg);
+    seckill::test::run_test(io, [&]() -> asio::awaitable<void> {
+      auto [e1] = co_await store.async_connect(tuple_awaitable);
+      CHECK(e1 == errc::connection_refused);  // the connection's own word, with the port
+      auto [e2, r] = co_await store.async_reserve("tea", 1, 1, 1s, tuple_awaitable);
+      CHECK(e2 == errc::store_unavailable);
+      auto [e3, level] = co_await store.async_stock("tea", tuple_awaitable);
+      CHECK(e3 == errc::store_unavailable);
+      auto [e4, settled] = co_await store.async_commit("tea", 1, tuple_awaitable);
+      CHECK(e4 == errc::store_unavailable);
+      store.close();
+    });
+  }
+
   TEST_CASE("redis store survives SCRIPT FLUSH by loading its script and retrying once") {
     redis_fixture fx;
     const std::string sku = "flush";
@@ -299,7 +318,7 @@ TEST_SUITE("integration") {
     });
     INFO(stats.first_other);
     CHECK(stats.other_errors == 0);
-    CHECK(stats.not_connected > 0);
+    CHECK(stats.unavailable > 0);
     CHECK(stats.reserved > 0);
     wait_recovered(fx, sku);
     CHECK(fx.store().connection().connect_count() >= 4);
@@ -330,7 +349,7 @@ TEST_SUITE("integration") {
     });
     INFO(stats.first_other);
     CHECK(stats.other_errors == 0);
-    CHECK(stats.not_connected > 0);
+    CHECK(stats.unavailable > 0);
     CHECK(stats.reserved > 0);
     wait_recovered(fx, sku);
     CHECK(fx.store().connection().connect_count() >= 2);
@@ -353,7 +372,7 @@ TEST_SUITE("integration") {
     INFO(stats.first_other);
     CHECK(stats.other_errors == 0);
     CHECK(stats.timed_out > 0);
-    CHECK(stats.not_connected == 0);
+    CHECK(stats.unavailable == 0);
     CHECK(stats.reserved > 0);
     wait_recovered(fx, sku);
     CHECK(fx.store().connection().connect_count() == 1);  // slow is not lost

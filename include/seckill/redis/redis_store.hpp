@@ -19,10 +19,12 @@
 /// repeated reserve, commit or rollback answers as the first one did; after
 /// it, the order id is forgotten.
 ///
-/// Errors: the connection's (`errc::not_connected`, `errc::timed_out`,
-/// `errc::operation_aborted`, ...) pass through unchanged. A reserve that
-/// failed with `not_connected` or `timed_out` may or may not have run:
-/// retrying it with the same order id is safe (idempotent) and tells.
+/// Errors: a connection that is down or refused gives
+/// `errc::store_unavailable`, as the contract says; the connection's other
+/// errors (`errc::timed_out`, `errc::operation_aborted`, ...) pass through.
+/// A reserve that failed with `store_unavailable` or `timed_out` may or may
+/// not have run: retrying it with the same order id is safe (idempotent) and
+/// tells.
 
 #include <seckill/error.hpp>
 #include <seckill/redis/connection.hpp>
@@ -177,6 +179,8 @@ struct store_op {
   }
   template <class Self>
   void operator()(Self& self, std::error_code ec, value v) {
+    // the contract's word for a backend that cannot be reached, as every store says it
+    if (ec == errc::not_connected || ec == errc::connection_refused) ec = make_error_code(errc::store_unavailable);
     if constexpr (std::is_same_v<Signature, void(std::error_code)>) {
       if (!ec) decode(v, ec);
       self.complete(ec);

@@ -32,6 +32,12 @@
 ///   passed, and reports how many it reaped. A buyer that crashes after
 ///   reserving leaks no stock.
 ///
+/// Errors every backend shares: `errc::store_unavailable` when the backend
+/// cannot be reached (refused, or the connection lost with the operation in
+/// flight), `errc::timed_out` when an operation's own timeout passed. Either
+/// leaves an operation that had been sent uncertain; each is idempotent per
+/// order id, so retrying it with the same id is safe and tells what happened.
+///
 /// Invariant, per SKU, at every moment: remaining >= 0, and remaining +
 /// reserved + committed == the sum of the quantities set.
 ///
