@@ -6,14 +6,21 @@
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/page.hpp>
 
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <sstream>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace integration_chromium {
@@ -42,6 +49,67 @@ std::vector<int> processes_mentioning(const std::string& needle) {
   }
   return found;
 }
+
+// A DevTools endpoint on 127.0.0.1 that answers each call by its method:
+// Test.badError gets a reply whose error is a string, Test.afterGarbage gets a
+// frame that is not JSON and then a good reply, Test.events gets two events
+// and a good reply, Test.loneSurrogate a reply JSON cannot hold; anything else
+// gets {"echo": method}.
+class fake_devtools {
+ public:
+  fake_devtools() : acceptor_(io_, {boost::asio::ip::address_v4::loopback(), 0}) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  fake_devtools(const fake_devtools&) = delete;
+  fake_devtools& operator=(const fake_devtools&) = delete;
+  ~fake_devtools() { thread_.join(); }  // ends when the client closes
+  [[nodiscard]] std::string url() const {
+    return "ws://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/devtools/browser/fake";
+  }
+
+ private:
+  void serve() {
+    namespace websocket = boost::beast::websocket;
+    boost::asio::ip::tcp::socket socket(io_);
+    acceptor_.accept(socket);
+    websocket::stream<boost::asio::ip::tcp::socket> ws(std::move(socket));
+    ws.accept();
+    ws.text(true);
+    boost::beast::flat_buffer buffer;
+    auto send = [&](const std::string& text) { ws.write(boost::asio::buffer(text)); };
+    for (;;) {
+      boost::system::error_code ec;
+      ws.read(buffer, ec);
+      if (ec) return;
+      const json call = json::parse(boost::beast::buffers_to_string(buffer.data()));
+      buffer.consume(buffer.size());
+      const std::string id = std::to_string(call["id"].get<std::uint64_t>());
+      const std::string method = call["method"].get<std::string>();
+      try {
+        if (method == "Test.badError") {
+          send(R"({"id":)" + id + R"(,"error":"boom"})");
+        } else if (method == "Test.afterGarbage") {
+          send("<html>not a DevTools frame</html>");
+          send(R"({"id":)" + id + R"(,"result":{"after":"garbage"}})");
+        } else if (method == "Test.events") {
+          send(R"({"method":"Test.fired","params":{"n":1}})");
+          send(R"({"method":"Test.fired","params":{"n":2}})");
+          send(R"({"id":)" + id + R"(,"result":{}})");
+        } else if (method == "Test.loneSurrogate") {
+          send(R"({"id":)" + id + R"(,"result":{"result":{"type":"string","value":"\ud800"}}})");
+        } else {
+          send(json{{"id", call["id"]}, {"result", {{"echo", method}}}}.dump());
+        }
+      } catch (const boost::system::system_error&) {
+        return;
+      }
+    }
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::thread thread_;
+};
 
 }  // namespace integration_chromium
 
@@ -204,5 +272,60 @@ TEST_SUITE("integration") {
     // Later calls fail immediately too.
     auto [ec_late, v_late] = get(f.page.async_evaluate("1", asio::use_future), 2s);
     CHECK(ec_late == errc::browser_closed);
+  }
+
+  TEST_CASE("malformed frames get a clear error at once and lose no other call or event") {
+    fake_devtools server;
+    io_thread io;
+    auto conn = seckill::browser::cdp::connection::connect(io.io.get_executor(), server.url());
+    std::mutex m;
+    std::vector<std::string> problems;
+    std::vector<int> fired;
+    conn->on_protocol_error([&](const std::string& what) {
+      std::lock_guard lock(m);
+      problems.push_back(what);
+    });
+    auto sub = conn->subscribe("", "Test.fired", [&](const json& p) {
+      const int n = p.value("n", 0);
+      {
+        std::lock_guard lock(m);
+        fired.push_back(n);
+      }
+      if (n == 1) throw std::runtime_error("handler trouble");
+    });
+
+    // A reply with a malformed error completes its call now, not at its timeout.
+    const auto t0 = std::chrono::steady_clock::now();
+    auto [ec1, v1] = get(conn->async_call("Test.badError", json::object(), "", 10s, asio::use_future));
+    CHECK(ec1 == errc::protocol_error);
+    CHECK(v1.value("message", "").find("error is not {code: integer, message: string}") != std::string::npos);
+    auto [ec2, v2] = get(conn->async_call("Test.loneSurrogate", json::object(), "", 10s, asio::use_future));
+    CHECK(ec2 == errc::protocol_error);
+    CHECK(v2.value("message", "").find("is not JSON") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+
+    // A frame that is not CDP is reported; the reply after it still arrives.
+    auto [ec3, v3] = get(conn->async_call("Test.afterGarbage", json::object(), "", 10s, asio::use_future));
+    CHECK(!ec3);
+    CHECK(v3 == json{{"after", "garbage"}});
+
+    // A handler that throws is reported; the next event is still delivered.
+    auto [ec4, v4] = get(conn->async_call("Test.events", json::object(), "", 10s, asio::use_future));
+    CHECK(!ec4);
+    auto [ec5, v5] = get(conn->async_call("Test.echo", json::object(), "", 10s, asio::use_future));
+    CHECK(!ec5);
+    CHECK(v5 == json{{"echo", "Test.echo"}});
+    CHECK(conn->is_open());
+    {
+      std::lock_guard lock(m);
+      CHECK(fired == std::vector<int>{1, 2});
+      REQUIRE(problems.size() == 4);
+      CHECK(problems[0].find("reply 1's error is not") != std::string::npos);
+      CHECK(problems[1].find("reply 2 is not JSON") != std::string::npos);
+      CHECK(problems[2].find("not JSON: '<html>not a DevTools frame</html>'") != std::string::npos);
+      CHECK(problems[3] == "handler of Test.fired threw: handler trouble");
+    }
+    CHECK(conn->protocol_errors() == 4);
+    conn->close();
   }
 }

@@ -1,12 +1,15 @@
-// Parsers of the DevTools endpoint: ws:// URLs, DevToolsActivePort, the log line.
+// Parsers of the DevTools endpoint (ws:// URLs, DevToolsActivePort, the log
+// line) and of the frames that come over it, with the decoders the page applies.
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/cdp.hpp>
+#include <seckill/browser/page.hpp>
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 TEST_SUITE("unit") {
   TEST_CASE("parse_ws_url splits host - port and path") {
@@ -56,5 +59,158 @@ TEST_SUITE("unit") {
     opts.headless = false;
     const auto windowed = seckill::browser::chromium_arguments(opts, "/tmp/p");
     CHECK(std::find(windowed.begin(), windowed.end(), std::string("--headless")) == windowed.end());
+  }
+
+  TEST_CASE("parse_message routes replies - error replies and events with their session") {
+    using seckill::browser::cdp::message;
+    using seckill::browser::cdp::parse_message;
+    using seckill::browser::json;
+    const auto ok = parse_message(R"({"id":12,"result":{"frameId":"F"},"sessionId":"S1"})");
+    CHECK(ok.what == message::kind::reply);
+    CHECK(ok.id == 12);
+    CHECK_FALSE(ok.ec);
+    CHECK(ok.value == json{{"frameId", "F"}});
+    CHECK(ok.session_id == "S1");
+    CHECK(ok.error.empty());
+
+    const auto err = parse_message(R"({"id":3,"error":{"code":-32601,"message":"'X.y' wasn't found"}})");
+    CHECK(err.what == message::kind::reply);
+    CHECK(err.ec == seckill::errc::cdp_error);
+    CHECK(err.value["code"] == -32601);
+    CHECK(err.value["message"] == "'X.y' wasn't found");
+    CHECK(err.error.empty());
+
+    const auto ev = parse_message(
+        R"({"method":"Runtime.exceptionThrown","params":{"timestamp":1.5,"exceptionDetails":{"exceptionId":2,)"
+        R"("text":"Uncaught","lineNumber":12,"columnNumber":9}},"sessionId":"S2"})");
+    CHECK(ev.what == message::kind::event);
+    CHECK(ev.method == "Runtime.exceptionThrown");
+    CHECK(ev.session_id == "S2");
+    CHECK(ev.value["exceptionDetails"]["lineNumber"] == 12);
+
+    const auto bare = parse_message(R"({"method":"Page.frameResized"})");
+    CHECK(bare.what == message::kind::event);
+    CHECK(bare.value == json::object());
+    CHECK(bare.session_id.empty());
+  }
+
+  TEST_CASE("parse_message names what is wrong with a frame it cannot route") {
+    using seckill::browser::cdp::message;
+    using seckill::browser::cdp::parse_message;
+    struct bad {
+      std::string frame;
+      std::string says;
+    };
+    const std::string deep = std::string(600, '[') + std::string(600, ']');
+    for (const auto& b : {bad{"", "empty DevTools frame"},
+                          bad{"{\"method\":", "not JSON: '{\"method\":'"},
+                          bad{"hello", "not JSON: 'hello'"},
+                          bad{R"([{"id":1}])", "is a JSON array, not an object"},
+                          bad{"42", "is a JSON number, not an object"},
+                          bad{R"({"id":"1","result":{}})", "reply id is not a positive integer"},
+                          bad{R"({"id":-4,"result":{}})", "reply id is not a positive integer"},
+                          bad{R"({"id":0,"result":{}})", "reply id is not a positive integer"},
+                          bad{R"({"id":1.5,"result":{}})", "reply id is not a positive integer"},
+                          bad{R"({"id":1,"result":{},"sessionId":7})", "sessionId is a number, not a string"},
+                          bad{R"({"params":{}})", "neither a reply (id) nor an event (method)"},
+                          bad{R"({"method":""})", "neither a reply (id) nor an event (method)"},
+                          bad{R"({"method":["Page.x"]})", "neither a reply (id) nor an event (method)"},
+                          bad{R"({"method":"Page.x","params":[1]})", "event Page.x's params is a array, not an object"},
+                          bad{deep, "nested 600 deep (limit 512)"}}) {
+      CAPTURE(b.frame);
+      const message m = parse_message(b.frame);
+      CHECK(m.what == message::kind::invalid);
+      CHECK(m.ec == seckill::errc::protocol_error);
+      CHECK_MESSAGE(m.error.find(b.says) != std::string::npos, m.error);
+    }
+    // Control bytes and long frames are not copied whole into the message.
+    const message m = parse_message(std::string("\x01\x02") + std::string(500, 'x'));
+    CHECK(m.error.find("'??xxx") != std::string::npos);
+    CHECK(m.error.find("...") != std::string::npos);
+    CHECK(m.error.size() < 150);
+  }
+
+  TEST_CASE("a malformed reply still completes its call - with a protocol error that says why") {
+    using seckill::browser::cdp::message;
+    using seckill::browser::cdp::parse_message;
+    using seckill::browser::json;
+    struct bad {
+      std::string frame;
+      std::uint64_t id;
+      std::string says;
+    };
+    for (const auto& b :
+         {bad{R"({"id":5,"result":{},"error":{"code":1,"message":"m"}})", 5, "reply 5 has both result and error"},
+          bad{R"({"id":6,"error":"boom"})", 6, "reply 6's error is not {code: integer, message: string}"},
+          bad{R"({"id":6,"error":{"message":"no code"}})", 6, "reply 6's error is not {code: integer"},
+          bad{R"({"id":6,"error":{"code":"1","message":"m"}})", 6, "reply 6's error is not {code: integer"},
+          bad{R"({"id":6,"error":{"code":1}})", 6, "reply 6's error is not {code: integer, message: string}"},
+          bad{R"({"id":8,"result":[1,2]})", 8, "reply 8's result is a array, not an object"},
+          bad{R"({"id":9})", 9, "reply 9 has neither result nor error"},
+          bad{R"({"id":10,"result":{"result":{"type":"string","value":"\ud800"}}})", 10, "reply 10 is not JSON"},
+          bad{R"({"id":11})" "\xff", 11, "reply 11 is not JSON"}}) {
+      CAPTURE(b.frame);
+      const message m = parse_message(b.frame);
+      CHECK(m.what == message::kind::reply);
+      CHECK(m.id == b.id);
+      CHECK(m.ec == seckill::errc::protocol_error);
+      CHECK_MESSAGE(m.error.find(b.says) != std::string::npos, m.error);
+      CHECK(m.value == json{{"message", m.error}});
+    }
+    // Only a frame that starts like a reply is taken for one.
+    CHECK(parse_message(R"( {"id":10,"result":"\ud800"})").what == message::kind::invalid);
+    CHECK(parse_message(R"({"id":1x,)").what == message::kind::invalid);
+    CHECK(parse_message(R"({"id":99999999999999999999999,)").what == message::kind::invalid);
+  }
+
+  TEST_CASE("the page's decoders read what Runtime sends and ignore what it does not") {
+    namespace d = seckill::browser::detail;
+    using seckill::browser::json;
+    // Runtime.evaluate: a value, undefined, a throw, and replies without a RemoteObject.
+    auto [e1, v1] = d::evaluation_result(json::parse(R"({"result":{"type":"number","value":2}})"));
+    CHECK_FALSE(e1);
+    CHECK(v1 == 2);
+    auto [e2, v2] = d::evaluation_result(json::parse(R"({"result":{"type":"undefined"}})"));
+    CHECK_FALSE(e2);
+    CHECK(v2.is_null());
+    auto [e3, v3] = d::evaluation_result(json::parse(
+        R"({"result":{"type":"object","subtype":"error"},"exceptionDetails":{"text":"Uncaught","lineNumber":0}})"));
+    CHECK(e3 == seckill::errc::javascript_exception);
+    CHECK(v3["text"] == "Uncaught");
+    for (const char* bad : {R"({})", R"({"result":3})", R"({"exceptionDetails":"x"})", "[]"}) {
+      CAPTURE(bad);
+      auto [e, v] = d::evaluation_result(json::parse(bad));
+      CHECK(e == seckill::errc::protocol_error);
+      CHECK(v["message"].get<std::string>().find("Runtime.evaluate") != std::string::npos);
+    }
+
+    // Runtime.bindingCalled: the observer's report, or nothing.
+    const auto r = d::binding_report(
+        json{{"name", "w_report"}, {"payload", R"({"id":3,"present":true,"text":"In stock","initial":true})"}}, "w_report");
+    REQUIRE(r.has_value());
+    CHECK(r->first == 3);
+    CHECK(r->second.present);
+    CHECK(r->second.text == "In stock");
+    CHECK(r->second.initial);
+    CHECK_FALSE(d::binding_report(json{{"name", "other"}, {"payload", R"({"id":3})"}}, "w_report"));
+    CHECK_FALSE(d::binding_report(json{{"name", "w_report"}, {"payload", "not json"}}, "w_report"));
+    CHECK_FALSE(d::binding_report(json{{"name", "w_report"}, {"payload", R"({"id":"3"})"}}, "w_report"));
+    CHECK_FALSE(d::binding_report(json{{"name", 1}, {"payload", 2}}, "w_report"));
+    const auto odd = d::binding_report(
+        json{{"name", "w_report"}, {"payload", R"({"id":4,"present":"yes","text":5})"}}, "w_report");
+    REQUIRE(odd.has_value());
+    CHECK_FALSE(odd->second.present);
+    CHECK(odd->second.text.empty());
+
+    // Runtime.executionContextCreated: the isolated world of the main frame only.
+    const json ctx = json::parse(R"({"context":{"id":4,"name":"w","auxData":{"frameId":"F"}}})");
+    CHECK(d::created_context(ctx, "w", "F") == 4);
+    CHECK(d::created_context(ctx, "w", "G") == 0);
+    CHECK(d::created_context(ctx, "v", "F") == 0);
+    CHECK(d::created_context(json::parse(R"({"context":{"id":"4","name":"w","auxData":{"frameId":"F"}}})"), "w", "F") == 0);
+    CHECK(d::created_context(json::parse(R"({"context":[]})"), "w", "F") == 0);
+    CHECK(d::created_context(json::object(), "w", "F") == 0);
+    CHECK(d::int_member(json{{"executionContextId", "x"}}, "executionContextId", -1) == -1);
+    CHECK(d::int_member(json{{"executionContextId", 18446744073709551615ull}}, "executionContextId", -1) == -1);
   }
 }

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
 #include <ostream>
 #include <string>
 
@@ -13,6 +15,7 @@ namespace unit_strategy {
 using seckill::browser::parse_strategy;
 using seckill::browser::priority_strategy;
 using seckill::browser::shop_snapshot;
+using seckill::browser::strategy_config;
 using seckill::browser::wanted_item;
 
 shop_snapshot shelf() {
@@ -147,5 +150,32 @@ TEST_SUITE("unit") {
     CHECK_FALSE(seckill::browser::detail::contains_nocase("Out of stock", "in stock"));
     static_assert(seckill::browser::action_limiter<seckill::token_bucket<seckill::manual_clock>>);
     static_assert(seckill::browser::grab_strategy<priority_strategy>);
+  }
+
+  TEST_CASE("an offer whose price is unknown is above any cap - and a huge stock does not overflow") {
+    using seckill::browser::json;
+    const json v = {{"status", "In stock"},
+                    {"offers", json::array({json{{"sku", "veg-box"}, {"category", "vegetables"}, {"price", nullptr},
+                                                 {"stock", 1e300}},
+                                            "not an offer",
+                                            json{{"sku", "veg-box"}, {"category", "vegetables"}, {"price", 30}, {"stock", -2}},
+                                            json{{"sku", 7}, {"stock", true}}})}};
+    const auto snap = seckill::browser::detail::to_snapshot(v);
+    REQUIRE(snap.offers.size() == 3);
+    CHECK(std::isnan(snap.offers[0].price));
+    CHECK(snap.offers[0].stock == std::numeric_limits<int>::max());
+    CHECK(snap.offers[1].stock == 0);
+    CHECK(snap.offers[2].sku.empty());
+    CHECK(snap.offers[2].stock == 0);
+
+    strategy_config cfg;
+    cfg.want = {{wanted_item::kind::sku, "veg-box"}};
+    cfg.quantity = 2;
+    cfg.max_price = 20;
+    CHECK_FALSE(priority_strategy(cfg).decide(snap).has_value());  // the price is not known to be within 20
+    cfg.max_price.reset();
+    const auto d = priority_strategy(cfg).decide(snap);
+    REQUIRE(d.has_value());
+    CHECK(d->quantity == 2);
   }
 }

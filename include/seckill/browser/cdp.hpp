@@ -22,11 +22,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -78,6 +81,186 @@ inline ws_endpoint parse_ws_url(std::string_view url) {
   }
   ep.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   return ep;
+}
+
+/// @brief One incoming DevTools frame, classified: a reply to call `id`, an
+///        event, or a frame that is not a CDP message.
+struct message {
+  enum class kind {
+    reply,   ///< {id, result} or {id, error}; `ec` and `value` are what the call completes with
+    event,   ///< {method, params?, sessionId?}; `value` is params ({} when absent)
+    invalid  ///< neither: `error` says what was wrong and what was seen
+  };
+  kind what = kind::invalid;
+  std::uint64_t id = 0;    ///< reply: the call's id
+  std::error_code ec;      ///< reply: {} | errc::cdp_error | errc::protocol_error; invalid: errc::protocol_error
+  json value;              ///< reply: result, error object, or {"message": error}; event: params
+  std::string method;      ///< event
+  std::string session_id;  ///< the flat session ("" for the browser)
+  std::string error;       ///< why the frame (or the reply) is malformed; empty when well formed
+};
+
+namespace detail {
+
+/// At most this deep: every nlohmann::json copy, comparison and dump recurses.
+inline constexpr std::size_t max_message_depth = 512;
+
+// The deepest nesting of [ and { outside strings (a pre-scan, so that json::parse
+// never builds what later recursion could not walk).
+inline std::size_t nesting_depth(std::string_view text) noexcept {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+inline std::string excerpt(std::string_view text) {
+  constexpr std::size_t max = 80;
+  std::string out;
+  for (char c : text.substr(0, max)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u < 0x20 || u >= 0x7f ? '?' : c);
+  }
+  if (text.size() > max) out += "...";
+  return out;
+}
+
+// The id of a frame that starts like Chrome's replies, `{"id":<digits>,`, read
+// without parsing the rest; 0 when it does not.
+inline std::uint64_t leading_id(std::string_view text) noexcept {
+  constexpr std::string_view prefix = "{\"id\":";
+  if (text.substr(0, prefix.size()) != prefix) return 0;
+  std::uint64_t id = 0;
+  std::size_t i = prefix.size();
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    if (id > (std::numeric_limits<std::uint64_t>::max() - 9) / 10) return 0;
+    id = id * 10 + static_cast<std::uint64_t>(text[i] - '0');
+  }
+  if (i == prefix.size() || i == text.size() || (text[i] != ',' && text[i] != '}')) return 0;
+  return id;
+}
+
+inline message invalid_message(std::string why) {
+  message m;
+  m.ec = make_error_code(errc::protocol_error);
+  m.error = std::move(why);
+  return m;
+}
+
+}  // namespace detail
+
+/// @brief Classifies one WebSocket text frame from the browser. Never throws.
+///
+/// A reply whose id is usable but whose body is not (an `error` that is not an
+/// object with an integer `code` and a string `message`, a `result` that is not
+/// an object, both or neither) is still a reply: the call completes with
+/// errc::protocol_error and {"message": why} instead of waiting for its timeout.
+/// Anything that cannot be routed (not JSON, not an object, an id that is not
+/// an unsigned integer, an event without a string method, a sessionId that is
+/// not a string, params that are not an object, nesting deeper than
+/// detail::max_message_depth) is kind::invalid with `error` saying why.
+/// Cost: one JSON parse.
+inline message parse_message(std::string_view text) noexcept {
+  try {
+    if (text.empty()) return detail::invalid_message("empty DevTools frame");
+    if (const auto d = detail::nesting_depth(text); d > detail::max_message_depth) {
+      return detail::invalid_message("DevTools frame nested " + std::to_string(d) + " deep (limit " +
+                                     std::to_string(detail::max_message_depth) + ")");
+    }
+    json msg = json::parse(text, nullptr, false);
+    if (msg.is_discarded()) {
+      message m = detail::invalid_message("DevTools frame is not JSON: '" + detail::excerpt(text) + "'");
+      if (const std::uint64_t id = detail::leading_id(text); id != 0) {
+        // A reply JSON cannot hold (a lone surrogate from a page string, say):
+        // its call fails now rather than at its timeout.
+        m.what = message::kind::reply;
+        m.id = id;
+        m.error = "reply " + std::to_string(id) + " is not JSON: '" + detail::excerpt(text) + "'";
+        m.value = json{{"message", m.error}};
+      }
+      return m;
+    }
+    if (!msg.is_object()) {
+      return detail::invalid_message(std::string("DevTools frame is a JSON ") + msg.type_name() +
+                                     ", not an object: '" + detail::excerpt(text) + "'");
+    }
+    message m;
+    if (auto s = msg.find("sessionId"); s != msg.end()) {
+      if (!s->is_string()) {
+        return detail::invalid_message(std::string("DevTools frame's sessionId is a ") + s->type_name() +
+                                       ", not a string: '" + detail::excerpt(text) + "'");
+      }
+      m.session_id = s->get<std::string>();
+    }
+    if (auto id = msg.find("id"); id != msg.end()) {
+      if (!id->is_number_unsigned() || id->get<std::uint64_t>() == 0) {
+        return detail::invalid_message("DevTools reply id is not a positive integer: '" + detail::excerpt(text) + "'");
+      }
+      m.what = message::kind::reply;
+      m.id = id->get<std::uint64_t>();
+      const auto err = msg.find("error");
+      const auto res = msg.find("result");
+      if (err != msg.end() && res != msg.end()) {
+        m.error = "reply " + std::to_string(m.id) + " has both result and error";
+      } else if (err != msg.end()) {
+        const auto code = err->is_object() ? err->find("code") : err->end();
+        const auto text_it = err->is_object() ? err->find("message") : err->end();
+        if (!err->is_object() || code == err->end() || !code->is_number_integer() || text_it == err->end() ||
+            !text_it->is_string()) {
+          m.error = "reply " + std::to_string(m.id) + "'s error is not {code: integer, message: string}: '" +
+                    detail::excerpt(text) + "'";
+        } else {
+          m.ec = make_error_code(errc::cdp_error);
+          m.value = std::move(*err);
+        }
+      } else if (res != msg.end()) {
+        if (!res->is_object()) {
+          m.error = std::string("reply ") + std::to_string(m.id) + "'s result is a " + res->type_name() +
+                    ", not an object";
+        } else {
+          m.value = std::move(*res);
+        }
+      } else {
+        m.error = "reply " + std::to_string(m.id) + " has neither result nor error";
+      }
+      if (!m.error.empty()) {
+        m.ec = make_error_code(errc::protocol_error);
+        m.value = json{{"message", m.error}};
+      }
+      return m;
+    }
+    const auto method = msg.find("method");
+    if (method == msg.end() || !method->is_string() || method->get_ref<const std::string&>().empty()) {
+      return detail::invalid_message("DevTools frame is neither a reply (id) nor an event (method): '" +
+                                     detail::excerpt(text) + "'");
+    }
+    m.method = method->get<std::string>();
+    if (auto params = msg.find("params"); params != msg.end()) {
+      if (!params->is_object()) {
+        return detail::invalid_message("event " + m.method + "'s params is a " + params->type_name() +
+                                       ", not an object");
+      }
+      m.value = std::move(*params);
+    } else {
+      m.value = json::object();
+    }
+    m.what = message::kind::event;
+    return m;
+  } catch (const std::exception& e) {  // allocation failure
+    return detail::invalid_message(std::string("DevTools frame could not be read: ") + e.what());
+  }
 }
 
 class connection;
@@ -241,8 +424,21 @@ class connection : public std::enable_shared_from_this<connection> {
     });
   }
 
-  /// Calls sent and messages received so far (for diagnostics and benches).
+  /// Calls sent so far (for diagnostics and benches).
   [[nodiscard]] std::uint64_t calls_sent() const noexcept { return next_id_.load() - 1; }
+
+  /// `handler(what)` runs on the strand for every frame that is not a CDP
+  /// message, every malformed reply (its call completes with
+  /// errc::protocol_error) and every exception an event handler throws; `what`
+  /// says what was wrong and what was seen. The connection stays open.
+  void on_protocol_error(std::function<void(const std::string&)> handler) {
+    asio::post(strand_, [self = shared_from_this(), handler = std::move(handler)]() mutable {
+      self->protocol_error_handler_ = std::move(handler);
+    });
+  }
+
+  /// Frames and handler failures reported to on_protocol_error() so far.
+  [[nodiscard]] std::uint64_t protocol_errors() const noexcept { return protocol_errors_.load(); }
 
  private:
   friend class subscription;
@@ -351,34 +547,39 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   void on_message(std::string_view text) {
-    json msg = json::parse(text, nullptr, false);
-    if (msg.is_discarded() || !msg.is_object()) return;  // not CDP: ignore the frame
-    if (auto id = msg.find("id"); id != msg.end() && id->is_number_unsigned()) {
-      if (auto err = msg.find("error"); err != msg.end()) {
-        finish(id->get<std::uint64_t>(), make_error_code(errc::cdp_error), std::move(*err));
-      } else if (auto res = msg.find("result"); res != msg.end()) {
-        finish(id->get<std::uint64_t>(), {}, std::move(*res));
-      } else {
-        finish(id->get<std::uint64_t>(), {}, json::object());
-      }
-      return;
+    message m = parse_message(text);
+    switch (m.what) {
+      case message::kind::reply:
+        if (!m.error.empty()) protocol_error(m.error);
+        finish(m.id, m.ec, std::move(m.value));
+        return;
+      case message::kind::invalid:
+        protocol_error(std::move(m.error));
+        return;
+      case message::kind::event:
+        break;
     }
-    auto method = msg.find("method");
-    if (method == msg.end() || !method->is_string()) return;
-    std::string session;
-    if (auto s = msg.find("sessionId"); s != msg.end() && s->is_string()) session = s->get<std::string>();
     std::vector<std::shared_ptr<entry>> targets;
     {
       std::lock_guard lock(subs_mutex_);
-      auto it = subs_.find(event_key(session, method->get_ref<const std::string&>()));
+      auto it = subs_.find(event_key(m.session_id, m.method));
       if (it == subs_.end()) return;
       targets = it->second;
     }
-    static const json empty = json::object();
-    auto params = msg.find("params");
     for (auto& e : targets) {
-      if (e->id.load() != 0) e->handler(params != msg.end() ? *params : empty);
+      if (e->id.load() == 0) continue;
+      try {
+        e->handler(m.value);
+      } catch (const std::exception& ex) {
+        // The read loop goes on: one bad handler must not take every page down.
+        protocol_error("handler of " + m.method + " threw: " + ex.what());
+      }
     }
+  }
+
+  void protocol_error(std::string what) {
+    protocol_errors_.fetch_add(1, std::memory_order_relaxed);
+    if (protocol_error_handler_) protocol_error_handler_(what);
   }
 
   void fail_all() {
@@ -401,6 +602,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::deque<std::string> out_;
   std::unordered_map<std::uint64_t, pending> pending_;
   std::vector<close_handler> close_handlers_;
+  std::function<void(const std::string&)> protocol_error_handler_;
+  std::atomic<std::uint64_t> protocol_errors_{0};
   std::mutex subs_mutex_;
   std::unordered_map<std::string, std::vector<std::shared_ptr<entry>>> subs_;
   std::atomic<std::uint64_t> next_id_{1};

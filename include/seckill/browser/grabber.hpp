@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,7 +103,7 @@ class priority_strategy {
       const sku_offer* best = nullptr;
       for (const auto& o : snap.offers) {
         if (o.stock <= 0) continue;
-        if (cfg_.max_price && o.price > *cfg_.max_price) continue;
+        if (cfg_.max_price && !(o.price <= *cfg_.max_price)) continue;  // an unknown (NaN) price too
         const bool match = w.what == wanted_item::kind::sku ? o.sku == w.value : o.category == w.value;
         if (match && (best == nullptr || o.price < best->price)) best = &o;
       }
@@ -324,18 +325,30 @@ inline std::string snapshot_script(std::string_view status_selector, std::string
          js_string(status_selector) + ", " + js_string(sku_selector) + ")";
 }
 
+/// The snapshot script's value as a shop_snapshot. Never throws: an offer that
+/// is not an object is skipped; a price that is not a number is NaN (above
+/// every cap); a stock that is not a number counts as none, and one beyond
+/// int's range as int's maximum.
 inline shop_snapshot to_snapshot(const json& v) {
   shop_snapshot s;
   if (!v.is_object()) return s;
-  s.status = v.value("status", std::string());
+  s.status = string_member(v, "status");
   if (auto it = v.find("offers"); it != v.end() && it->is_array()) {
     for (const auto& o : *it) {
+      if (!o.is_object()) continue;
       sku_offer off;
-      off.sku = o.value("sku", std::string());
-      off.name = o.value("name", std::string());
-      off.category = o.value("category", std::string());
-      off.price = o.contains("price") && o["price"].is_number() ? o["price"].get<double>() : 0.0;
-      off.stock = o.contains("stock") && o["stock"].is_number() ? o["stock"].get<int>() : 0;
+      off.sku = string_member(o, "sku");
+      off.name = string_member(o, "name");
+      off.category = string_member(o, "category");
+      const auto price = o.find("price");
+      off.price = price != o.end() && price->is_number() ? price->get<double>()
+                                                         : std::numeric_limits<double>::quiet_NaN();
+      const auto stock = o.find("stock");
+      if (stock != o.end() && stock->is_number()) {
+        const double n = stock->get<double>();  // NaN fails both tests: none
+        if (n >= static_cast<double>(std::numeric_limits<int>::max())) off.stock = std::numeric_limits<int>::max();
+        else if (n > 0) off.stock = static_cast<int>(n);
+      }
       s.offers.push_back(std::move(off));
     }
   }

@@ -21,10 +21,13 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -198,6 +201,75 @@ inline std::error_code script_status(const json& v) {
   if (s == "missing" || s == "no-option") return make_error_code(errc::element_not_found);
   if (s == "disabled") return make_error_code(errc::element_not_actionable);
   return make_error_code(errc::invalid_argument);
+}
+
+// Members read without throwing: missing or of another type gives the fallback.
+inline std::string string_member(const json& o, const char* key) {
+  if (!o.is_object()) return {};
+  const auto it = o.find(key);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+inline std::int64_t int_member(const json& o, const char* key, std::int64_t fallback) {
+  if (!o.is_object()) return fallback;
+  const auto it = o.find(key);
+  if (it == o.end() || !it->is_number_integer()) return fallback;
+  if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return fallback;
+  return it->get<std::int64_t>();
+}
+inline bool bool_member(const json& o, const char* key) {
+  if (!o.is_object()) return false;
+  const auto it = o.find(key);
+  return it != o.end() && it->is_boolean() && it->get<bool>();
+}
+
+/// Runtime.evaluate's reply (returnByValue) as (error_code, value): the value
+/// (null for undefined); errc::javascript_exception and the exceptionDetails
+/// object for a throw or a rejection; errc::protocol_error and
+/// {"message": why} for a reply without a RemoteObject.
+inline result<json> evaluation_result(json reply) {
+  if (!reply.is_object()) {
+    return {make_error_code(errc::protocol_error),
+            json{{"message", std::string("Runtime.evaluate replied a ") + reply.type_name() + ", not an object"}}};
+  }
+  if (auto ex = reply.find("exceptionDetails"); ex != reply.end()) {
+    if (!ex->is_object()) {
+      return {make_error_code(errc::protocol_error),
+              json{{"message", std::string("Runtime.evaluate's exceptionDetails is a ") + ex->type_name()}}};
+    }
+    return {make_error_code(errc::javascript_exception), std::move(*ex)};
+  }
+  auto res = reply.find("result");
+  if (res == reply.end() || !res->is_object()) {
+    return {make_error_code(errc::protocol_error),
+            json{{"message", "Runtime.evaluate replied without a result object"}}};
+  }
+  auto v = res->find("value");
+  return {std::error_code{}, v != res->end() ? std::move(*v) : json()};
+}
+
+/// A Runtime.bindingCalled event of `binding` carrying an observer's report:
+/// (observer id, record); none for another binding or a payload that is not one.
+inline std::optional<std::pair<std::uint64_t, mutation_record>> binding_report(const json& params,
+                                                                               std::string_view binding) {
+  if (string_member(params, "name") != binding) return std::nullopt;
+  const json r = json::parse(string_member(params, "payload"), nullptr, false);
+  if (r.is_discarded() || !r.is_object()) return std::nullopt;
+  const auto id = r.find("id");
+  if (id == r.end() || !id->is_number_unsigned() || id->get<std::uint64_t>() == 0) return std::nullopt;
+  return std::pair{id->get<std::uint64_t>(),
+                   mutation_record{bool_member(r, "present"), string_member(r, "text"), bool_member(r, "initial")}};
+}
+
+/// The id of the context a Runtime.executionContextCreated event announces if
+/// it is the world `world` of frame `frame`; 0 otherwise.
+inline std::int64_t created_context(const json& params, std::string_view world, std::string_view frame) {
+  if (!params.is_object()) return 0;
+  const auto c = params.find("context");
+  if (c == params.end() || !c->is_object() || string_member(*c, "name") != world) return 0;
+  const auto aux = c->find("auxData");
+  if (aux == c->end() || string_member(*aux, "frameId") != frame) return 0;
+  const std::int64_t id = int_member(*c, "id", 0);
+  return id > 0 ? id : 0;
 }
 
 }  // namespace detail
@@ -481,31 +553,28 @@ class page {
         }));
       };
       on("Page.lifecycleEvent", [](impl& s, const json& p) {
-        if (p.value("name", std::string()) != "load") return;
-        s.loaded.push_back(p.value("loaderId", std::string()));
+        if (detail::string_member(p, "name") != "load") return;
+        s.loaded.push_back(detail::string_member(p, "loaderId"));
         if (s.loaded.size() > 32) s.loaded.pop_front();
         s.notify();
       });
       on("Runtime.executionContextCreated", [](impl& s, const json& p) {
-        const json& c = p["context"];
-        if (c.value("name", std::string()) != s.opts.world_name) return;
-        const auto aux = c.find("auxData");
-        if (aux == c.end() || aux->value("frameId", std::string()) != s.main_frame) return;
-        s.isolated_context = c.value("id", 0);
+        const std::int64_t id = detail::created_context(p, s.opts.world_name, s.main_frame);
+        if (id == 0) return;
+        s.isolated_context = id;
         s.notify();
       });
       on("Runtime.executionContextDestroyed", [](impl& s, const json& p) {
-        if (p.value("executionContextId", std::int64_t{-1}) == s.isolated_context) s.isolated_context = 0;
+        if (detail::int_member(p, "executionContextId", -1) == s.isolated_context) s.isolated_context = 0;
       });
       on("Runtime.executionContextsCleared", [](impl& s, const json&) { s.isolated_context = 0; });
       on("Runtime.bindingCalled", [](impl& s, const json& p) {
-        if (p.value("name", std::string()) != s.binding) return;
-        const json r = json::parse(p.value("payload", std::string()), nullptr, false);
-        if (r.is_discarded() || !r.is_object()) return;
-        auto it = s.observers.find(r.value("id", std::uint64_t{0}));
+        auto report = detail::binding_report(p, s.binding);
+        if (!report) return;
+        auto it = s.observers.find(report->first);
         if (it == s.observers.end()) return;
         auto fn = it->second;  // the callback may end its own subscription
-        fn(mutation_record{r.value("present", false), r.value("text", std::string()), r.value("initial", false)});
+        fn(report->second);
       });
       conn->on_close([weak](std::error_code) {
         if (auto self = weak.lock()) {
@@ -521,10 +590,7 @@ class page {
       if (context != 0) params["contextId"] = context;
       auto [ec, r] = co_await self->call("Runtime.evaluate", std::move(params), timeout);
       if (ec) co_return detail::result<json>{ec, std::move(r)};
-      if (auto ex = r.find("exceptionDetails"); ex != r.end()) {
-        co_return detail::result<json>{make_error_code(errc::javascript_exception), std::move(*ex)};
-      }
-      co_return detail::result<json>{{}, r["result"].value("value", json())};
+      co_return detail::evaluation_result(std::move(r));
     }
 
     // Evaluates in the current isolated world, waiting for one to exist (during
@@ -560,7 +626,7 @@ class page {
     }
 
     static std::chrono::milliseconds remaining(clock::time_point until) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());  // up: never end early
       return std::max(left, std::chrono::milliseconds(1));
     }
 
@@ -625,7 +691,7 @@ class page {
                                       v.value("height", 0.0)}};
         }
         matched = state != "missing";
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());  // up: never end early
         if (left.count() <= 0) break;
         if (!co_await sleep(std::min(left, self->opts.poll_interval))) co_return R{make_error_code(errc::operation_aborted), {}};
       }
