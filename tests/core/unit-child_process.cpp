@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 using seckill::detail::child_process;
@@ -68,6 +69,46 @@ TEST_SUITE("unit") {
     CHECK_THROWS_WITH_AS(child_process({{"/nonexistent/seckill-no-such-program"}, "", {}}),
                          doctest::Contains("seckill-no-such-program"), seckill::error);
     CHECK_THROWS_AS(child_process({{}, "", {}}), seckill::error);
+  }
+
+  TEST_CASE("child_process with die_with_parent runs and captures like the default") {
+    seckill::detail::temp_dir dir("seckill-test");
+    const auto log = (dir.path() / "out.log").string();
+    child_process p({{"sh", "-c", "echo \"$SECKILL_X\"; echo oops >&2; exit 4"}, log, {"SECKILL_X=hello"}, true});
+    REQUIRE(p.wait_for(5s));
+    CHECK(WIFEXITED(p.wait_status()));
+    CHECK(WEXITSTATUS(p.wait_status()) == 4);
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    CHECK(text.str() == "hello\noops\n");
+  }
+
+  TEST_CASE("child_process with die_with_parent is killed when the thread that started it ends") {
+    child_process p;
+    std::thread starter([&] { p = child_process({{"sleep", "30"}, "", {}, true}); });
+    starter.join();
+    // the kernel sends SIGKILL as the starting thread exits, with no call from here
+    REQUIRE(p.wait_for(5s));
+    CHECK(WIFSIGNALED(p.wait_status()));
+    CHECK(WTERMSIG(p.wait_status()) == SIGKILL);
+
+    child_process kept({{"sleep", "30"}, "", {}, false});
+    std::thread other([&] { child_process moved = std::move(kept); kept = std::move(moved); });
+    other.join();
+    CHECK(kept.running());  // without the option, nothing happens to it
+  }
+
+  TEST_CASE("child_process with die_with_parent reports a program that cannot start") {
+    seckill::detail::temp_dir dir("seckill-test");
+    CHECK_THROWS_WITH_AS(child_process({{"seckill-no-such-program"}, "", {}, true}),
+                         doctest::Contains("seckill-no-such-program"), seckill::error);
+    const auto not_executable = dir.path() / "data.txt";
+    std::ofstream(not_executable) << "x";
+    CHECK_THROWS_WITH_AS(child_process({{not_executable.string()}, "", {}, true}),
+                         doctest::Contains("Permission denied"), seckill::error);
+    CHECK_THROWS_WITH_AS(child_process({{"sh"}, (dir.path() / "no/such/dir/log").string(), {}, true}),
+                         doctest::Contains("no/such/dir/log"), seckill::error);
   }
 
   TEST_CASE("temp_dir is removed with its contents") {

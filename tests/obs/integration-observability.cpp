@@ -106,7 +106,8 @@ class prometheus {
                      "--storage.tsdb.path=" + data_.string(),
                      "--web.listen-address=127.0.0.1:" + std::to_string(port_)},
                     log_.string(),
-                    {}});
+                    {},
+                    true});  // dies with the test process, even a crashed one
   }
   ~prometheus() { process_.terminate(); }
 
@@ -151,7 +152,8 @@ child_process start_simulation(unsigned short port, const std::filesystem::path&
                          "--skus", "3", "--stock", "100", "--arrival", "poisson", "--arrival-rate", "1000",
                          "--payment-latency", "2ms", "--no-progress"},
                         log.string(),
-                        {}});
+                        {},
+                        true});
 }
 
 }  // namespace integration_observability

@@ -155,7 +155,8 @@ class redis_server {
                                   "--enable-debug-command", "local",
                                   "--logfile", (dir_.path() / "redis.log").string()};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
-    process_.start({argv, (dir_.path() / "stdout.log").string(), {}});
+    // killed by the kernel if the test process dies: no server outlives a crashed test
+    process_.start({argv, (dir_.path() / "stdout.log").string(), {}, true});
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < until) {
       if (!process_.running()) return false;  // e.g. the port was taken meanwhile

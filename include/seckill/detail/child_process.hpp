@@ -15,8 +15,13 @@
 #include <utility>
 #include <vector>
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <spawn.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,13 +31,19 @@ namespace seckill::detail {
 
 /// @brief Owns one child process (and its process group).
 ///
-/// Thread-safety: none; one owner. Cost: a fork/exec at start, a waitpid per query.
+/// Thread-safety: none; one owner. Cost: a posix_spawn (or, with
+/// `die_with_parent`, a fork and exec) at start, a waitpid per query.
 class child_process {
  public:
   struct options {
     std::vector<std::string> argv;  ///< argv[0] is looked up on PATH
     std::string output_path;        ///< stdout and stderr appended here; empty: inherited
     std::vector<std::string> extra_env;  ///< "NAME=value" added to the environment
+    /// Linux: the kernel kills the child (SIGKILL) when the thread that
+    /// started it ends, crashes and kills included, so a test that dies
+    /// leaves no server behind. Start it from a thread that lives as long as
+    /// the child should. Elsewhere: ignored.
+    bool die_with_parent = false;
   };
 
   child_process() = default;
@@ -60,6 +71,12 @@ class child_process {
   void start(const options& opts) {
     if (opts.argv.empty()) throw error(errc::invalid_argument, "child_process: empty argv");
     kill_and_wait();
+#if defined(__linux__)
+    if (opts.die_with_parent) {
+      start_forked(opts);
+      return;
+    }
+#endif
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
     ::posix_spawn_file_actions_init(&actions);
@@ -151,6 +168,101 @@ class child_process {
   [[nodiscard]] int wait_status() const noexcept { return status_; }
 
  private:
+#if defined(__linux__)
+  // PATH lookup done before fork(): the child may only make async-signal-safe calls.
+  static std::string find_program(const std::string& name) {
+    if (name.find('/') != std::string::npos) return name;
+    const char* path = std::getenv("PATH");
+    std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+    for (std::size_t begin = 0; begin <= dirs.size();) {
+      std::size_t end = dirs.find(':', begin);
+      if (end == std::string::npos) end = dirs.size();
+      std::string candidate = dirs.substr(begin, end - begin);
+      candidate = (candidate.empty() ? std::string(".") : candidate) + "/" + name;
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+      begin = end + 1;
+    }
+    return {};
+  }
+
+  // fork + PR_SET_PDEATHSIG + execve, with exec's errno sent back over a
+  // close-on-exec pipe so that a program that cannot start is reported here.
+  void start_forked(const options& opts) {
+    const std::string program = find_program(opts.argv[0]);
+    if (program.empty()) {
+      throw error(errc::invalid_argument,
+                  "cannot start '" + opts.argv[0] + "': " + std::strerror(ENOENT) + " (not on PATH)");
+    }
+    std::vector<char*> argv;
+    for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (char** e = environ; e && *e; ++e) envp.push_back(*e);
+    for (const auto& e : opts.extra_env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    int in = -1, out = -1;
+    int report[2] = {-1, -1};
+    auto close_all = [&] {
+      for (int fd : {in, out, report[0], report[1]})
+        if (fd >= 0) ::close(fd);
+    };
+    auto fail = [&](int e, const std::string& what) {
+      close_all();
+      throw error(errc::invalid_argument, "cannot start '" + opts.argv[0] + "': " + what + std::strerror(e));
+    };
+    if ((in = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) fail(errno, "/dev/null: ");
+    if (!opts.output_path.empty() &&
+        (out = ::open(opts.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0) {
+      fail(errno, opts.output_path + ": ");
+    }
+    if (::pipe2(report, O_CLOEXEC) != 0) fail(errno, "pipe: ");
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      // the child: async-signal-safe calls only, up to execve
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+      ::dup2(in, STDIN_FILENO);
+      if (out >= 0) {
+        ::dup2(out, STDOUT_FILENO);
+        ::dup2(out, STDERR_FILENO);
+      }
+      ::execve(program.c_str(), argv.data(), envp.data());
+      const int e = errno;
+      [[maybe_unused]] const auto n = ::write(report[1], &e, sizeof e);
+      ::_exit(127);
+    }
+    const int fork_errno = errno;
+    if (pid > 0) {
+      ::close(report[1]);
+      report[1] = -1;
+    }
+    if (pid < 0) fail(fork_errno, "fork: ");
+    ::setpgid(pid, pid);  // also here: no race with a signal sent to the group right away
+    int exec_errno = 0;
+    ssize_t n = 0;
+    while ((n = ::read(report[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
+    }
+    if (n == static_cast<ssize_t>(sizeof exec_errno)) {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      fail(exec_errno, "");
+    }
+    close_all();
+    pid_ = pid;
+    group_ = pid;
+    status_ = 0;
+  }
+#endif
+
   pid_t pid_ = -1;
   pid_t group_ = -1;
   int status_ = 0;
