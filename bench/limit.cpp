@@ -14,11 +14,6 @@
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
 
-// The counter replaces operator new with malloc and operator delete with
-// free; once inlined, GCC sees `free` on a `new` pointer and warns falsely.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include <support/alloc_counter.hpp>
 
 #include <benchmark/benchmark.h>

@@ -5,11 +5,6 @@
 #include <seckill/obs/metrics.hpp>
 #include <seckill/obs/trace.hpp>
 
-// GCC 12 at -O2 inlines the replaced operator delete (free) into code whose
-// allocation it sees as operator new and warns (a false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include "support/alloc_counter.hpp"
 
 #include <benchmark/benchmark.h>

@@ -6,12 +6,6 @@
 // race, reserve, commit and persist.
 //
 //   build/purchase-rel/bench/seckill_bench_purchase
-// GCC 12 at -O2 inlines the replaced operator delete (free) into code whose
-// allocation it sees as operator new and warns: a false positive, the
-// replaced operator new allocates with malloc.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include "support/alloc_counter.hpp"
 
 #include <seckill/id/snowflake.hpp>

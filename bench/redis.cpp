@@ -15,9 +15,6 @@
 //   reserve/pool_2_threads/inflight:64     pooled_redis_store (2 connections), 2 threads
 // `of_ceiling` is a client's reserves per second over the -P 16 ceiling;
 // `allocs_per_reserve` counts heap allocations of the whole process.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include "support/alloc_counter.hpp"
 
 #include <seckill/detail/child_process.hpp>

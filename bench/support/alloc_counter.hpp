@@ -6,12 +6,6 @@
 // multi-threaded row wants, since the framework's other threads allocate too)
 // before and after its loop and reports the difference per iteration.
 
-// GCC 12 pairs the inlined replacement operators below with the library's own
-// and warns about a mismatch that is not one (both sides use malloc/free).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 #include <atomic>
 #include <cstddef>
 #include <cstdlib>

@@ -1,11 +1,6 @@
 // This file replaces the global operator new for the core test binary (through
 // bench/support/alloc_counter.hpp) so tests can count heap allocations;
 // core_alloc_probe::allocations() gives the count to other files of the binary.
-// GCC 12 with optimisation inlines the counting operator new/delete and then
-// flags free() on memory from "operator new": a matched malloc/free pair here.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include "../../bench/support/alloc_counter.hpp"
 
 #include <seckill/error.hpp>

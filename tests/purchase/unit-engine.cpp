@@ -1,13 +1,5 @@
 // purchase_engine with manual_clock, scripted payment, store and sink policies.
 
-// GCC 12 at -O1 (the sanitizer presets) warns that Asio's awaitable frames are
-// freed by a mismatched operator delete: a false positive, the frame's
-// class-specific new and delete are a pair. A push/pop around the engine does
-// not silence it (the warning comes from the optimiser), so it is off for this
-// translation unit.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include <seckill/clock.hpp>
 #include <seckill/id/snowflake.hpp>
 #include <seckill/limit/token_bucket.hpp>
