@@ -7,7 +7,7 @@
 // counted by a global operator new (support/alloc_counter.hpp), and uses real
 // time, so `items_per_second` of a 2-thread run is the aggregate throughput.
 //
-//   build/limit-rel/bench/seckill_bench_limit --benchmark_min_time=0.5
+//   build/release/bench/seckill_bench_limit --benchmark_min_time=0.5
 
 #include <seckill/clock.hpp>
 #include <seckill/limit/bulkhead.hpp>
@@ -147,11 +147,17 @@ void bm_reject(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(admitted), benchmark::Counter::kAvgThreads);
 }
 
-// Breaker closed path: try_acquire + on_success with the permit.
+// Breaker closed path: try_acquire + on_success with the permit. With a
+// count window (the last 100 calls) and with a time window (the last 10 s:
+// every outcome reads the clock).
 template <class Clock>
+using count_breaker = seckill::circuit_breaker<seckill::count_window<100>, Clock>;
+template <class Clock>
+using time_breaker = seckill::circuit_breaker<seckill::time_window<10>, Clock>;
+
+template <class Breaker>
 void bm_breaker_closed(benchmark::State& state) {
-  using breaker = seckill::circuit_breaker<seckill::count_window<100>, Clock>;
-  static breaker b{seckill::breaker_options{}};
+  static Breaker b{seckill::breaker_options{}};
   alloc_probe probe(state);
   for (auto _ : state) {
     auto permit = b.try_acquire();
@@ -161,21 +167,6 @@ void bm_breaker_closed(benchmark::State& state) {
   probe.finish();
   state.SetItemsProcessed(state.iterations());
   if (b.state() != seckill::breaker_state::closed) state.SkipWithError("breaker left the closed state");
-}
-
-// Breaker with a time window: every outcome reads the clock.
-template <class Clock>
-void bm_breaker_closed_time_window(benchmark::State& state) {
-  using breaker = seckill::circuit_breaker<seckill::time_window<10>, Clock>;
-  static breaker b{seckill::breaker_options{}};
-  alloc_probe probe(state);
-  for (auto _ : state) {
-    auto permit = b.try_acquire();
-    benchmark::DoNotOptimize(permit);
-    b.on_success(permit, std::chrono::microseconds(50));
-  }
-  probe.finish();
-  state.SetItemsProcessed(state.iterations());
 }
 
 void bm_bulkhead(benchmark::State& state) {
@@ -213,9 +204,9 @@ SECKILL_LIMIT_BENCH(bm_reject<mutex_token_bucket<coarse_steady_clock>>);
 SECKILL_LIMIT_BENCH(bm_reject<seckill::token_bucket<steady>>);
 SECKILL_LIMIT_BENCH(bm_reject<mutex_token_bucket<steady>>);
 
-SECKILL_LIMIT_BENCH(bm_breaker_closed<coarse_steady_clock>);
-SECKILL_LIMIT_BENCH(bm_breaker_closed<steady>);
-SECKILL_LIMIT_BENCH(bm_breaker_closed_time_window<coarse_steady_clock>);
+SECKILL_LIMIT_BENCH(bm_breaker_closed<count_breaker<coarse_steady_clock>>);
+SECKILL_LIMIT_BENCH(bm_breaker_closed<count_breaker<steady>>);
+SECKILL_LIMIT_BENCH(bm_breaker_closed<time_breaker<coarse_steady_clock>>);
 
 SECKILL_LIMIT_BENCH(bm_bulkhead);
 

@@ -1,7 +1,7 @@
 // Metrics hot path: counter increment and histogram observe, on 1 and 2
 // threads, each thread on its own cached handle of the same child (the shared
 // case that striping exists for). Allocations per operation are counted.
-//   build/obs-rel/bench/seckill_bench_obs
+//   build/release/bench/seckill_bench_obs
 #include <seckill/obs/metrics.hpp>
 #include <seckill/obs/trace.hpp>
 

@@ -5,7 +5,7 @@
 // figures are the engine's own cost: admission, a Snowflake id, the deadline
 // race, reserve, commit and persist.
 //
-//   build/purchase-rel/bench/seckill_bench_purchase
+//   build/release/bench/seckill_bench_purchase
 #include "support/alloc_counter.hpp"
 
 #include <seckill/id/snowflake.hpp>

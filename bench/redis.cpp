@@ -2,8 +2,8 @@
 // ceiling: redis-benchmark (the server's own C client) running the very same
 // EVALSHA in the same run, 50 clients, unpipelined and with -P 16.
 //
-//   build/redis-rel/bench/seckill_bench_redis
-//   SECKILL_BENCH_REDIS_PORT=6379 build/redis-rel/bench/seckill_bench_redis   # an existing
+//   build/release/bench/seckill_bench_redis
+//   SECKILL_BENCH_REDIS_PORT=6379 build/release/bench/seckill_bench_redis   # an existing
 //                                    # server on 127.0.0.1 (no password); its data is kept
 //
 // Without SECKILL_BENCH_REDIS_PORT the bench starts its own redis-server on

@@ -385,6 +385,20 @@ TEST_SUITE("unit") {
     CHECK(b.counts().calls == 1);
   }
 
+  TEST_CASE("breaker: a time_window bucket counts millions of calls without wrapping") {
+    // 2^21 + 1000 successes in one bucket: more than a packed 21-bit field
+    // holds, which once wrapped into the failure count and opened the breaker.
+    seckill::manual_clock clock;
+    auto o = small_options();
+    o.window_duration = 10s;
+    timed b{o, clock};
+    constexpr std::uint64_t n = (std::uint64_t{1} << 21) + 1000;
+    for (std::uint64_t i = 0; i < n; ++i) b.on_success(b.try_acquire());
+    CHECK(b.counts().calls == n);
+    CHECK(b.counts().failures == 0);
+    CHECK(b.state() == breaker_state::closed);
+  }
+
   TEST_CASE("breaker: every bad option is refused with its name and value") {
     CHECK(bad_option_message([](auto& o) { o.failure_rate_threshold = 0; }) ==
           "breaker_options: failure_rate_threshold 0 out of range (0, 1]");

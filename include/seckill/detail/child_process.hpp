@@ -95,13 +95,8 @@ class child_process {
                                          O_WRONLY | O_CREAT | O_APPEND, 0644);
       ::posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
     }
-    std::vector<char*> argv;
-    for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (char** e = environ; e && *e; ++e) envp.push_back(*e);
-    for (const auto& e : opts.extra_env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
+    std::vector<char*> argv = c_strings(opts.argv, nullptr);
+    std::vector<char*> envp = c_strings(opts.extra_env, environ);
     pid_t pid = -1;
     const int rc = ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
     ::posix_spawn_file_actions_destroy(&actions);
@@ -168,6 +163,16 @@ class child_process {
   [[nodiscard]] int wait_status() const noexcept { return status_; }
 
  private:
+  // The null-terminated char* array exec wants: `first` (a null-terminated
+  // array, may be null) followed by `more`. The strings stay owned by the caller.
+  static std::vector<char*> c_strings(const std::vector<std::string>& more, char** first) {
+    std::vector<char*> out;
+    for (char** p = first; p != nullptr && *p != nullptr; ++p) out.push_back(*p);
+    for (const auto& m : more) out.push_back(const_cast<char*>(m.c_str()));
+    out.push_back(nullptr);
+    return out;
+  }
+
 #if defined(__linux__)
   // PATH lookup done before fork(): the child may only make async-signal-safe calls.
   static std::string find_program(const std::string& name) {
@@ -193,13 +198,8 @@ class child_process {
       throw error(errc::invalid_argument,
                   "cannot start '" + opts.argv[0] + "': " + std::strerror(ENOENT) + " (not on PATH)");
     }
-    std::vector<char*> argv;
-    for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (char** e = environ; e && *e; ++e) envp.push_back(*e);
-    for (const auto& e : opts.extra_env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
+    std::vector<char*> argv = c_strings(opts.argv, nullptr);
+    std::vector<char*> envp = c_strings(opts.extra_env, environ);
     int in = -1, out = -1;
     int report[2] = {-1, -1};
     auto close_all = [&] {

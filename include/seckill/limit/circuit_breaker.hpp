@@ -84,9 +84,9 @@ struct breaker_options {
 
 /// @brief Calls, failures and slow calls in a breaker's window.
 struct window_counts {
-  std::uint32_t calls = 0;
-  std::uint32_t failures = 0;
-  std::uint32_t slow = 0;
+  std::uint64_t calls = 0;
+  std::uint64_t failures = 0;
+  std::uint64_t slow = 0;
 };
 
 namespace detail {
@@ -177,9 +177,10 @@ class count_window {
 ///        `Buckets` buckets (resilience4j's TIME_BASED window).
 ///
 /// Lock-free: a record is a load of the bucket's index, a fetch_add on its
-/// packed counters and, once per bucket period, a CAS that recycles the
-/// bucket. Reading the counts sums the live buckets (O(Buckets)). A bucket
-/// holds up to 2^20 - 1 calls. Clock readings must be >= 0.
+/// call counter (one more for a failure or a slow call) and, once per bucket
+/// period, a CAS that recycles the bucket. Reading the counts sums the live
+/// buckets (O(Buckets)). The counters are 64-bit: no rate of calls overflows
+/// them. Clock readings must be >= 0.
 template <std::size_t Buckets = 10>
 class time_window {
   static_assert(Buckets >= 1 && Buckets <= 1024, "time_window<Buckets>: Buckets in [1, 1024]");
@@ -208,10 +209,17 @@ class time_window {
       if (!b.index.compare_exchange_strong(seen, recycling, std::memory_order_acquire,
                                            std::memory_order_relaxed))
         return {false, {}};
-      b.counts.store(0, std::memory_order_relaxed);
+      b.calls.store(0, std::memory_order_relaxed);
+      b.failures.store(0, std::memory_order_relaxed);
+      b.slow.store(0, std::memory_order_relaxed);
       b.index.store(index, std::memory_order_release);
     }
-    b.counts.fetch_add(detail::breaker_pack(outcome), std::memory_order_relaxed);
+    // The call first; a failure or slow mark after it with release, so a
+    // reader that sees the mark (acquire) sees its call too: a rate read
+    // while calls land is never above the true one.
+    b.calls.fetch_add(1, std::memory_order_relaxed);
+    if (outcome & detail::outcome_failure) b.failures.fetch_add(1, std::memory_order_release);
+    if (outcome & detail::outcome_slow) b.slow.fetch_add(1, std::memory_order_release);
     return {true, counts(now_ns)};
   }
 
@@ -221,10 +229,9 @@ class time_window {
     for (const auto& b : buckets_) {
       const std::int64_t i = b.index.load(std::memory_order_acquire);
       if (i < 0 || i > current || i <= current - static_cast<std::int64_t>(Buckets)) continue;
-      const window_counts c = detail::breaker_unpack(b.counts.load(std::memory_order_relaxed));
-      total.calls += c.calls;
-      total.failures += c.failures;
-      total.slow += c.slow;
+      total.failures += b.failures.load(std::memory_order_acquire);
+      total.slow += b.slow.load(std::memory_order_acquire);
+      total.calls += b.calls.load(std::memory_order_relaxed);
     }
     return total;
   }
@@ -232,7 +239,9 @@ class time_window {
   void clear() noexcept {
     for (auto& b : buckets_) {
       b.index.store(empty, std::memory_order_relaxed);
-      b.counts.store(0, std::memory_order_relaxed);
+      b.calls.store(0, std::memory_order_relaxed);
+      b.failures.store(0, std::memory_order_relaxed);
+      b.slow.store(0, std::memory_order_relaxed);
     }
   }
 
@@ -241,7 +250,9 @@ class time_window {
   static constexpr std::int64_t recycling = -2;
   struct bucket {
     std::atomic<std::int64_t> index{empty};
-    std::atomic<std::uint64_t> counts{0};
+    std::atomic<std::uint64_t> calls{0};
+    std::atomic<std::uint64_t> failures{0};
+    std::atomic<std::uint64_t> slow{0};
   };
   std::int64_t width_ns_ = 1;
   std::array<bucket, Buckets> buckets_{};
