@@ -30,6 +30,13 @@ struct memory_fixture {
   std::string sku(std::string_view name) { return "sku:" + std::string(name); }
 };
 
+/// A store that forgets settled orders one second after they settle.
+struct retention_fixture : memory_fixture {
+  seckill::memory_store<seckill::manual_clock> short_memory{
+      context.get_executor(), {.orders_per_sku = 4, .order_retention = 1s}, clock};
+  seckill::memory_store<seckill::manual_clock>& store() { return short_memory; }
+};
+
 }  // namespace concurrent_memory_store
 
 TEST_SUITE("concurrent") {
@@ -74,5 +81,61 @@ TEST_SUITE("unit") {
     CHECK_FALSE(ran);
     fx.io().run();
     CHECK(ran);
+  }
+
+  TEST_CASE("memory_store: settled and refused orders are forgotten after order_retention") {
+    concurrent_memory_store::retention_fixture fx;
+    namespace c = seckill::test::conformance;
+    using seckill::reserve_status;
+    REQUIRE(c::set_stock(fx, "tea", 10) == c::no_error);
+    REQUIRE(c::reserve_ok(fx, "tea", 2, 1).status == reserve_status::reserved);
+    REQUIRE(c::reserve_ok(fx, "tea", 100, 2).status == reserve_status::sold_out);
+    REQUIRE(c::reserve_ok(fx, "tea", 1, 3).status == reserve_status::reserved);  // stays held
+    REQUIRE(std::get<0>(c::commit(fx, "tea", 1)) == c::no_error);
+    CHECK(fx.store().recorded_orders("tea") == 3);
+    fx.clock.advance(999ms);
+    auto replay = c::reserve_ok(fx, "tea", 2, 1);
+    CHECK(replay.replayed);  // still within the retention: the first answer
+    CHECK(c::reserve_ok(fx, "tea", 100, 2).replayed);
+    fx.clock.advance(1ms);
+    CHECK(std::get<1>(c::reap(fx, "tea", 10)) == 0u);  // any operation forgets what is due
+    CHECK(fx.store().recorded_orders("tea") == 1);      // order 3 is held: never forgotten
+    CHECK(std::get<0>(c::commit(fx, "tea", 1)) == seckill::errc::unknown_order);
+    const auto again = c::reserve_ok(fx, "tea", 2, 1);  // the id is new again
+    CHECK(again.status == reserve_status::reserved);
+    CHECK_FALSE(again.replayed);
+    CHECK(std::get<0>(c::commit(fx, "tea", 3)) == c::no_error);  // held past the retention, still good
+    c::check_level(c::stock_ok(fx, "tea"), 5, 2, 3);
+    CHECK(fx.store().recorded_orders("tea") == 2);
+  }
+
+  TEST_CASE("memory_store: memory follows the orders of the last retention period") {
+    concurrent_memory_store::retention_fixture fx;  // 1 s retention, tables sized for 4
+    namespace c = seckill::test::conformance;
+    REQUIRE(c::set_stock(fx, "flow", 1'000'000) == c::no_error);
+    std::size_t most = 0;
+    for (std::int64_t id = 1; id <= 20'000; ++id) {
+      REQUIRE(c::reserve_ok(fx, "flow", 1, id).status == seckill::reserve_status::reserved);
+      if (id % 2 == 0) REQUIRE(std::get<0>(c::commit(fx, "flow", id)) == c::no_error);
+      else REQUIRE(std::get<0>(c::rollback(fx, "flow", id)) == c::no_error);
+      fx.clock.advance(1ms);  // 1000 orders settle per retention period
+      if (id > 600 && id % 97 == 0) {
+        // an order 500 ms old answers as it did; one 1.5 s old is forgotten
+        auto [e1, s1] = c::commit(fx, "flow", id - 500 - (id % 2));
+        CHECK(e1 == c::no_error);
+        CHECK(s1.status == seckill::settle_status::already);
+        if (id > 1600) CHECK(std::get<0>(c::commit(fx, "flow", id - 1500)) == seckill::errc::unknown_order);
+      }
+      most = std::max(most, fx.store().recorded_orders("flow"));
+    }
+    CHECK(most <= 1001);
+    CHECK(most >= 999);
+    c::check_level(c::stock_ok(fx, "flow"), 1'000'000 - 10'000, 0, 10'000);
+  }
+
+  TEST_CASE("memory_store: a negative order_retention is refused") {
+    boost::asio::io_context io;
+    CHECK_THROWS_WITH_AS(seckill::memory_store<>(io.get_executor(), {.order_retention = -1ms}),
+                         doctest::Contains("order_retention -1 ms"), seckill::error);
   }
 }

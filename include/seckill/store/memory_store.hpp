@@ -35,13 +35,20 @@ struct memory_store_options {
   /// table doubles when it is three quarters full, so a store that has seen
   /// its peak allocates nothing more.
   std::size_t orders_per_sku = 1024;
+  /// How long a settled order (committed, rolled back, expired) or a refused
+  /// one stays recorded: within it a repeated reserve, commit or rollback
+  /// answers as the first one did; after it the order id is forgotten and
+  /// its record's memory reused (24 h, as `redis_store` keeps them). Zero
+  /// keeps every record for the store's lifetime. Held orders are never
+  /// forgotten. Negative: `errc::invalid_argument` from the constructor.
+  std::chrono::milliseconds order_retention = std::chrono::hours(24);
 };
 
 namespace detail {
 
-/// An open-addressing table of order records keyed by order id, plus a
-/// min-heap of hold expiries: one SKU's bookkeeping. Not thread-safe; the
-/// owning shard's mutex guards it.
+/// An open-addressing table of order records keyed by order id, a min-heap
+/// of hold expiries and a queue of settled records to forget: one SKU's
+/// bookkeeping. Not thread-safe; the owning shard's mutex guards it.
 template <class TimePoint>
 class sku_book {
  public:
@@ -55,11 +62,15 @@ class sku_book {
     order_state state = order_state::empty;
   };
 
-  explicit sku_book(std::size_t capacity) {
+  using duration = typename TimePoint::duration;
+
+  /// `retention` zero: records are never forgotten.
+  sku_book(std::size_t capacity, duration retention) : retention_(retention) {
     std::size_t cap = 16;
     while (cap < capacity * 4 / 3 + 1) cap *= 2;
     slots_.resize(cap);
     expiries_.reserve(capacity);
+    if (retention_ > duration::zero()) retired_.resize(cap);
   }
 
   std::int64_t remaining = 0;
@@ -97,17 +108,53 @@ class sku_book {
       order* o = find(id);
       // Entries of settled orders are stale: skip them.
       if (o == nullptr || o->state != order_state::held || o->expires > now) continue;
-      give_back(*o);
+      give_back(*o, now);
       ++reaped;
     }
     return reaped;
   }
 
-  void give_back(order& o) noexcept {
+  void give_back(order& o, TimePoint now) {
     o.state = order_state::rolled_back;
     reserved -= o.quantity;
     remaining += o.quantity;
+    retire(o, now);
   }
+
+  void commit(order& o, TimePoint now) {
+    o.state = order_state::committed;
+    reserved -= o.quantity;
+    committed += o.quantity;
+    retire(o, now);
+  }
+
+  /// `o` was refused or settled at `now`: it is forgotten `retention` later.
+  void retire(const order& o, TimePoint now) {
+    if (retention_ <= duration::zero()) return;
+    if (retired_count_ == retired_.size()) grow_retired();
+    retired_[(retired_head_ + retired_count_) & (retired_.size() - 1)] = {now + retention_, o.id};
+    ++retired_count_;
+  }
+
+  /// Forgets the records whose retention has passed at `now`, and drops the
+  /// expiry entries of orders settled before their hold ended. Amortised
+  /// O(1) per order over its life; called by every operation on the book.
+  void forget_expired(TimePoint now) noexcept {
+    while (retired_count_ > 0 && retired_[retired_head_].at <= now) {
+      if (order* o = find(retired_[retired_head_].id); o != nullptr && o->state != order_state::held) erase(*o);
+      retired_head_ = (retired_head_ + 1) & (retired_.size() - 1);
+      --retired_count_;
+    }
+    while (!expiries_.empty() && expiries_.front().at <= now) {
+      const order* o = find(expiries_.front().id);
+      if (o != nullptr && o->state == order_state::held && o->expires == expiries_.front().at) break;
+      std::pop_heap(expiries_.begin(), expiries_.end(), later);  // stale: settled, or forgotten
+      expiries_.pop_back();
+    }
+  }
+
+  /// Records held now (live, settled or refused, not yet forgotten).
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
  private:
   struct expiry {
@@ -115,6 +162,32 @@ class sku_book {
     std::int64_t id;
   };
   static bool later(const expiry& a, const expiry& b) noexcept { return a.at > b.at; }
+
+  // Linear probing's deletion without tombstones: later records of the same
+  // probe run move back into the hole when their home slot allows it.
+  void erase(order& o) noexcept {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t hole = static_cast<std::size_t>(&o - slots_.data());
+    slots_[hole].state = order_state::empty;
+    --size_;
+    for (std::size_t j = (hole + 1) & mask; slots_[j].state != order_state::empty; j = (j + 1) & mask) {
+      const std::size_t home = hash(slots_[j].id) & mask;
+      // stays when its home lies cyclically in (hole, j]
+      const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+      if (stays) continue;
+      slots_[hole] = slots_[j];
+      slots_[j].state = order_state::empty;
+      hole = j;
+    }
+  }
+
+  void grow_retired() {
+    std::vector<expiry> bigger(retired_.size() * 2);
+    for (std::size_t i = 0; i < retired_count_; ++i)
+      bigger[i] = retired_[(retired_head_ + i) & (retired_.size() - 1)];
+    retired_.swap(bigger);
+    retired_head_ = 0;
+  }
 
   static std::size_t hash(std::int64_t id) noexcept {
     auto x = static_cast<std::uint64_t>(id);  // splitmix64 finaliser
@@ -139,9 +212,15 @@ class sku_book {
       if (o.state != order_state::empty) place(o.id) = o;
   }
 
-  std::vector<order> slots_;  // power-of-two size; records are never erased
+  std::vector<order> slots_;  // power-of-two size
   std::size_t size_ = 0;
   std::vector<expiry> expiries_;
+  // A ring (power-of-two size) of (forget at, order id), in settling order;
+  // the retention is one constant, so its front is always the first due.
+  std::vector<expiry> retired_;
+  std::size_t retired_head_ = 0;
+  std::size_t retired_count_ = 0;
+  duration retention_;
 };
 
 struct string_hash {
@@ -166,8 +245,10 @@ inline bool is_valid_sku(std::string_view sku) noexcept { return !sku.empty(); }
 /// per operation; after warm-up (each SKU's order table at its peak size)
 /// an operation allocates nothing but what the completion token does (with
 /// Asio's default handler allocator, recycled per thread). Each order stays
-/// recorded (about 40 bytes) for the store's lifetime, which is what makes a
-/// replayed reserve, commit or rollback answer as the first one did.
+/// recorded (about 40 bytes, plus 16 in the forgetting queue) while it is
+/// held and for `memory_store_options::order_retention` after it settles,
+/// which is what makes a replayed reserve, commit or rollback answer as the
+/// first one did; memory follows the orders of the last retention period.
 template <class Clock = std::chrono::steady_clock>
 class memory_store {
  public:
@@ -175,7 +256,7 @@ class memory_store {
   using clock_type = Clock;
 
   explicit memory_store(executor_type ex, memory_store_options options = {}, Clock clock = {})
-      : ex_(std::move(ex)), options_(options), clock_(std::move(clock)),
+      : ex_(std::move(ex)), options_(checked(options)), clock_(std::move(clock)),
         shards_(std::make_unique<std::array<shard, shard_count>>()) {}
 
   memory_store(const memory_store&) = delete;
@@ -192,7 +273,7 @@ class memory_store {
       std::lock_guard lock(sh.mutex);
       auto it = sh.books.find(sku);
       if (it == sh.books.end())
-        it = sh.books.emplace(std::string(sku), std::make_unique<book>(options_.orders_per_sku)).first;
+        it = sh.books.emplace(std::string(sku), std::make_unique<book>(options_.orders_per_sku, retention())).first;
       it->second->remaining = quantity;
       return std::error_code{};
     });
@@ -241,8 +322,19 @@ class memory_store {
       std::lock_guard lock(sh.mutex);
       const auto it = sh.books.find(sku);
       if (it == sh.books.end()) return std::pair{std::error_code{}, std::size_t{0}};
-      return std::pair{std::error_code{}, it->second->reap(clock_.now(), limit)};
+      const auto now = clock_.now();
+      it->second->forget_expired(now);
+      return std::pair{std::error_code{}, it->second->reap(now, limit)};
     });
+  }
+
+  /// The order records kept for `sku` now (held, and settled or refused ones
+  /// within their retention): what the store's memory for it follows.
+  [[nodiscard]] std::size_t recorded_orders(std::string_view sku) const {
+    auto& sh = (*shards_)[detail::string_hash{}(sku) % shard_count];
+    std::lock_guard lock(sh.mutex);
+    const auto it = sh.books.find(sku);
+    return it == sh.books.end() ? 0 : it->second->size();
   }
 
  private:
@@ -260,6 +352,19 @@ class memory_store {
     return (*shards_)[detail::string_hash{}(sku) % shard_count];
   }
 
+  static memory_store_options checked(memory_store_options o) {
+    if (o.order_retention < std::chrono::milliseconds::zero()) {
+      throw error(errc::invalid_argument, "memory_store_options: order_retention " +
+                                              std::to_string(o.order_retention.count()) +
+                                              " ms must be >= 0 (0 keeps every order)");
+    }
+    return o;
+  }
+
+  typename Clock::duration retention() const {
+    return std::chrono::duration_cast<typename Clock::duration>(options_.order_retention);
+  }
+
   std::pair<std::error_code, reserve_result> reserve(std::string_view sku, std::int64_t quantity,
                                                      std::int64_t order_id, std::chrono::milliseconds hold) {
     reserve_result r;
@@ -273,6 +378,8 @@ class memory_store {
       return {{}, r};
     }
     book& b = *it->second;
+    const auto now = clock_.now();
+    b.forget_expired(now);
     if (auto* o = b.find(order_id)) {  // idempotent: the first answer
       r.status = o->state == order_state::refused ? reserve_status::sold_out : reserve_status::reserved;
       r.remaining = o->remaining_answer;
@@ -283,12 +390,13 @@ class memory_store {
     o.quantity = quantity;
     if (b.remaining < quantity) {
       o.state = order_state::refused;
+      b.retire(o, now);
       r.status = reserve_status::sold_out;
     } else {
       b.remaining -= quantity;
       b.reserved += quantity;
       o.state = order_state::held;
-      o.expires = clock_.now() + std::chrono::duration_cast<typename Clock::duration>(hold);
+      o.expires = now + std::chrono::duration_cast<typename Clock::duration>(hold);
       b.push_expiry(o.expires, order_id);
       r.status = reserve_status::reserved;
     }
@@ -305,20 +413,20 @@ class memory_store {
     const auto it = sh.books.find(sku);
     if (it == sh.books.end()) return {errc::unknown_order, r};
     book& b = *it->second;
+    const auto now = clock_.now();
+    b.forget_expired(now);
     auto* o = b.find(order_id);
     if (o == nullptr || o->state == order_state::refused) return {errc::unknown_order, r};
-    if (commit && o->state == order_state::held && o->expires <= clock_.now()) {
-      b.give_back(*o);  // the hold passed: the units go back, as the reaper would do
+    if (commit && o->state == order_state::held && o->expires <= now) {
+      b.give_back(*o, now);  // the hold passed: the units go back, as the reaper would do
       return {errc::order_rolled_back, r};
     }
     switch (o->state) {
       case order_state::held:
         if (commit) {
-          o->state = order_state::committed;
-          b.reserved -= o->quantity;
-          b.committed += o->quantity;
+          b.commit(*o, now);
         } else {
-          b.give_back(*o);
+          b.give_back(*o, now);
         }
         return {{}, r};
       case order_state::committed:
