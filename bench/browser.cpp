@@ -1,7 +1,12 @@
 // Reaction time of the grabber in a real headless Chromium: from the moment the
 // demo shop pushes a restock to the page (the page's stock flips) to the moment
 // the order request arrives at the shop server. Both instants are read by the
-// shop server on one steady clock. Also: the cost of one evaluate round trip.
+// shop server on one steady clock. The stages, on the same clock, from the
+// grabber's events: the flip reaching C++ (seen_ms: push, page, observer,
+// binding, DevTools), the decision (decide_ms: the offers' snapshot and the
+// strategy), and the actions up to the request's arrival (act_ms: select, fill,
+// the click's checks, moves, press gap and release, the page's fetch).
+// Also: the cost of one evaluate round trip.
 //
 //   build/browser-rel/bench/seckill_bench_browser
 // The counter replaces operator new with malloc/free; GCC 12 sees the inlined
@@ -25,6 +30,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -70,7 +76,7 @@ double percentile(std::vector<double> v, double p) {
 void BM_reaction_stock_flip_to_order(benchmark::State& state) {
   session s;
   const int trials = static_cast<int>(state.range(0));
-  std::vector<double> ms;
+  std::vector<double> ms, seen_ms, decide_ms, act_ms;
   std::size_t allocations = 0;
   seckill::token_bucket<> pace(50, 10);  // the pace never delays a single order here
   const sb::priority_strategy strategy(sb::parse_strategy("want = sku:veg-box\n"));
@@ -81,12 +87,17 @@ void BM_reaction_stock_flip_to_order(benchmark::State& state) {
       std::this_thread::sleep_for(50ms);  // the page shows "Out of stock"
       std::promise<void> watching;
       auto ready = watching.get_future();
+      std::optional<std::chrono::steady_clock::time_point> seen, decided;  // written on the page's strand
       sb::grabber_options opts;
-      opts.on_event = [&watching, armed = true](const sb::grab_event& e) mutable {
+      opts.on_event = [&watching, &seen, &decided, armed = true](const sb::grab_event& e) mutable {
         if (armed && e.step == sb::grab_step::watching) {
           armed = false;
           watching.set_value();
         }
+        if (!armed && !seen && e.step == sb::grab_step::stock_changed && e.detail.find("'In stock'") != std::string::npos) {
+          seen = e.at;
+        }
+        if (!decided && e.step == sb::grab_step::decided) decided = e.at;
       };
       sb::grabber g(s.page, strategy, pace, opts);
       auto run = g.async_run(10s, asio::use_future);
@@ -106,7 +117,13 @@ void BM_reaction_stock_flip_to_order(benchmark::State& state) {
         state.SkipWithError("grab failed");
         return;
       }
-      ms.push_back(std::chrono::duration<double, std::milli>(orders[0].received - *flip).count());
+      auto span = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
+      ms.push_back(span(*flip, orders[0].received));
+      if (seen && decided) {  // run.get() above: the run and its events are over
+        seen_ms.push_back(span(*flip, *seen));
+        decide_ms.push_back(span(*seen, *decided));
+        act_ms.push_back(span(*decided, orders[0].received));
+      }
     }
   }
   state.counters["trials"] = static_cast<double>(ms.size());
@@ -114,6 +131,12 @@ void BM_reaction_stock_flip_to_order(benchmark::State& state) {
   state.counters["p99_ms"] = percentile(ms, 0.99);
   state.counters["min_ms"] = percentile(ms, 0.0);
   state.counters["max_ms"] = percentile(ms, 1.0);
+  if (!seen_ms.empty()) {
+    state.counters["seen_p50_ms"] = percentile(seen_ms, 0.50);
+    state.counters["decide_p50_ms"] = percentile(decide_ms, 0.50);
+    state.counters["act_p50_ms"] = percentile(act_ms, 0.50);
+    state.counters["act_p99_ms"] = percentile(act_ms, 0.99);
+  }
   state.counters["allocs_per_grab"] = static_cast<double>(allocations) / static_cast<double>(ms.size());
 }
 BENCHMARK(BM_reaction_stock_flip_to_order)->Arg(40)->Iterations(1)->Unit(benchmark::kMillisecond);

@@ -178,4 +178,30 @@ TEST_SUITE("unit") {
     REQUIRE(d.has_value());
     CHECK(d->quantity == 2);
   }
+
+  TEST_CASE("less in stock than asked: the intent says so - and partial = no skips the offer") {
+    auto cfg = parse_strategy("want = sku:veg-box, sku:eggs-12\nquantity = 3\n");
+    CHECK(cfg.partial);
+    const auto fewer = priority_strategy(cfg).decide(shelf());  // veg-box: 1 in stock
+    REQUIRE(fewer.has_value());
+    CHECK(fewer->sku == "veg-box");
+    CHECK(fewer->quantity == 1);
+    CHECK(fewer->requested == 3);
+    CHECK(seckill::browser::detail::describe_intent(*fewer) == "1 x veg-box at 18.50 (fewer than the 3 asked: 1 in stock)");
+
+    cfg = parse_strategy("want = sku:veg-box, sku:eggs-12\nquantity = 3\npartial = no\n");
+    CHECK_FALSE(cfg.partial);
+    const auto whole = priority_strategy(cfg).decide(shelf());  // eggs: 9 in stock
+    REQUIRE(whole.has_value());
+    CHECK(whole->sku == "eggs-12");
+    CHECK(whole->quantity == 3);
+    CHECK(whole->requested == 3);
+    CHECK(seckill::browser::detail::describe_intent(*whole) == "3 x eggs-12 at 4.10");
+    cfg.quantity = 10;
+    CHECK_FALSE(priority_strategy(cfg).decide(shelf()).has_value());  // nothing has 10
+
+    CHECK(parse_strategy("want = sku:a\npartial = yes\n").partial);
+    CHECK_THROWS_WITH_AS(parse_strategy("want = sku:a\npartial = maybe\n"),
+                         doctest::Contains("line 2: partial must be yes or no, got 'maybe'"), seckill::error);
+  }
 }

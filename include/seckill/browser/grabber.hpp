@@ -14,6 +14,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <fmt/format.h>
@@ -31,6 +33,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -56,6 +59,7 @@ struct order_intent {
   std::string sku;
   int quantity = 1;
   double price = 0;
+  int requested = 0;  ///< what was asked for (0: quantity); more than quantity when less was in stock
 };
 
 /// @brief A Strategy turns a snapshot into a decision (or none).
@@ -83,7 +87,8 @@ struct wanted_item {
 struct strategy_config {
   std::vector<wanted_item> want;          ///< in priority order
   std::optional<double> max_price;        ///< per unit; none: no cap
-  int quantity = 1;                       ///< per order (less if less is in stock)
+  int quantity = 1;                       ///< per order
+  bool partial = true;                    ///< fewer if fewer are in stock (reported); false: skip such offers
   std::chrono::milliseconds deadline{std::chrono::minutes(10)};  ///< give up after
   double actions_per_second = 3;          ///< the human pace
   double burst = 3;                       ///< actions allowed back to back
@@ -91,7 +96,10 @@ struct strategy_config {
 
 /// @brief The default strategy: the first wanted entry (in priority order)
 ///        with an in-stock offer at or under the price cap; the cheapest offer
-///        within a wanted category. Skips out-of-stock offers.
+///        within a wanted category. Skips out-of-stock offers. When an offer
+///        has fewer in stock than `quantity`, it buys what there is (the
+///        intent's quantity is less than its `requested`; the grabber says so)
+///        or, with `partial = false`, skips the offer.
 ///
 /// Thread-safety: immutable after construction. Cost: O(wanted x offers).
 class priority_strategy {
@@ -102,12 +110,14 @@ class priority_strategy {
     for (const auto& w : cfg_.want) {
       const sku_offer* best = nullptr;
       for (const auto& o : snap.offers) {
-        if (o.stock <= 0) continue;
+        if (o.stock <= 0 || (!cfg_.partial && o.stock < cfg_.quantity)) continue;
         if (cfg_.max_price && !(o.price <= *cfg_.max_price)) continue;  // an unknown (NaN) price too
         const bool match = w.what == wanted_item::kind::sku ? o.sku == w.value : o.category == w.value;
         if (match && (best == nullptr || o.price < best->price)) best = &o;
       }
-      if (best != nullptr) return order_intent{best->sku, std::min(cfg_.quantity, best->stock), best->price};
+      if (best != nullptr) {
+        return order_intent{best->sku, std::min(cfg_.quantity, best->stock), best->price, cfg_.quantity};
+      }
     }
     return std::nullopt;
   }
@@ -166,6 +176,7 @@ inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t 
 /// deadline  = 10m                            # ms, s, m, h
 /// pace      = 3/s                            # actions per second
 /// burst     = 3
+/// partial   = yes                            # fewer if fewer are in stock; no: skip
 /// ```
 /// Throws seckill::error (errc::invalid_argument) naming the line, the key and
 /// the value that was wrong.
@@ -229,13 +240,17 @@ inline strategy_config parse_strategy(std::string_view text) {
         detail::strategy_error(line_no, fmt::format("pace must be in (0, 50] actions per second, got {}", value));
       }
       cfg.actions_per_second = r;
+    } else if (key == "partial") {
+      if (value == "yes" || value == "true") cfg.partial = true;
+      else if (value == "no" || value == "false") cfg.partial = false;
+      else detail::strategy_error(line_no, fmt::format("partial must be yes or no, got '{}'", value));
     } else if (key == "burst") {
       const double b = detail::parse_number(value, line_no, key);
       if (b < 1 || b > 100) detail::strategy_error(line_no, fmt::format("burst must be in [1, 100], got {}", value));
       cfg.burst = b;
     } else {
       detail::strategy_error(
-          line_no, fmt::format("unknown key '{}' (known: want, max_price, quantity, deadline, pace, burst)", key));
+          line_no, fmt::format("unknown key '{}' (known: want, max_price, quantity, partial, deadline, pace, burst)", key));
     }
   }
   if (!saw_want) throw error(errc::invalid_argument, "strategy: no 'want' line: nothing to buy");
@@ -300,12 +315,23 @@ struct grab_result {
   bool ordered = false;
   std::string sku;
   int quantity = 0;
+  int requested = 0;         ///< what the strategy was asked for; more than quantity when less was in stock
   std::string confirmation;  ///< the shop's result text
   int attempts = 0;          ///< buy presses
   std::vector<grab_event> events;
 };
 
 namespace detail {
+
+/// The `decided` step's words: "2 x veg-box at 18.50", and when less is in
+/// stock than was asked, "(fewer than the 3 asked: 2 in stock)".
+inline std::string describe_intent(const order_intent& i) {
+  std::string s = fmt::format("{} x {} at {:.2f}", i.quantity, i.sku, i.price);
+  if (i.requested > i.quantity) {
+    s += fmt::format(" (fewer than the {} asked: {} in stock)", i.requested, i.quantity);
+  }
+  return s;
+}
 
 inline bool contains_nocase(std::string_view hay, std::string_view needle) {
   if (needle.empty()) return true;
@@ -373,8 +399,9 @@ inline shop_snapshot to_snapshot(const json& v) {
 /// reference: one bucket can pace several grabbers).
 ///
 /// Thread-safety: one run at a time per grabber; the run lives on the driver's
-/// strand. Cost: one snapshot evaluate, one select, one fill and one click per
-/// attempt; idle while nothing changes (no polling).
+/// strand. Cost per attempt: the snapshot evaluate with a look at the buy
+/// button, then select and fill together, then the click (about six round
+/// trips and the press); idle while nothing changes (no polling).
 template <class Driver = page, grab_strategy Strategy = priority_strategy,
           action_limiter Limiter = token_bucket<>>
 class grabber {
@@ -396,8 +423,13 @@ class grabber {
  private:
   using clock = std::chrono::steady_clock;
   using R = detail::result<grab_result>;
+  static constexpr std::chrono::milliseconds look_timeout{100};  // the buy button's early check
 
   struct state {
+    struct look {  // the buy button's first look, running while the grabber goes on
+      bool done = false;
+      boost::asio::steady_timer* wake = nullptr;
+    };
     std::deque<mutation_record> status;
     std::optional<mutation_record> outcome;
     boost::asio::steady_timer* wake = nullptr;
@@ -497,6 +529,17 @@ class grabber {
       }
       if (in_stock && !awaiting && attempted != generation) {
         attempted = generation;
+        // A first look at the buy button goes out with the snapshot, and the
+        // click below waits for it: its wait for an animation frame (is the
+        // button stable?) overlaps the snapshot, the decision, select and fill,
+        // and the click finds the button already seen stable where it still
+        // is. A short look, not a wait: the click waits (and reports) if need be.
+        auto look = std::make_shared<typename state::look>();
+        d.async_wait_for(o.buy_selector, std::min(o.action_timeout, look_timeout),
+                         [look](std::error_code, const element_box&) {
+                           look->done = true;
+                           if (look->wake) look->wake->cancel();
+                         });
         auto [es, snap_json] = co_await d.async_evaluate_isolated(
             detail::snapshot_script(o.status_selector, o.sku_selector), as_tuple(use_awaitable));
         if (es == errc::browser_closed || es == errc::operation_aborted) co_return R{es, std::move(res)};
@@ -511,28 +554,45 @@ class grabber {
                        fmt::format("{} offers, none wanted in stock within the limits", snap.offers.size()));
           continue;
         }
-        self->report(res, grab_step::decided,
-                     fmt::format("{} x {} at {:.2f}", intent->quantity, intent->sku, intent->price));
+        self->report(res, grab_step::decided, detail::describe_intent(*intent));
+        // One token per action: select, fill (when there is a quantity field), click.
+        const bool fill = !o.quantity_selector.empty();
         if (!co_await self->pace(res, deadline)) continue;  // the deadline check ends the run
-        auto [e_sel] = co_await d.async_select_option(o.sku_selector, intent->sku, o.action_timeout,
-                                                      as_tuple(use_awaitable));
+        if (fill && !co_await self->pace(res, deadline)) continue;
+        // Select and fill go out together (the page runs them in that order).
+        using boost::asio::deferred;
+        using boost::asio::experimental::make_parallel_group;
+        using boost::asio::experimental::wait_for_all;
+        std::error_code e_sel, e_qty;
+        if (fill) {
+          auto [order, es_, eq_] =
+              co_await make_parallel_group(
+                  d.async_select_option(o.sku_selector, intent->sku, o.action_timeout, deferred),
+                  d.async_fill(o.quantity_selector, std::to_string(intent->quantity), o.action_timeout, deferred))
+                  .async_wait(wait_for_all(), use_awaitable);
+          e_sel = es_;
+          e_qty = eq_;
+        } else {
+          std::tie(e_sel) = co_await d.async_select_option(o.sku_selector, intent->sku, o.action_timeout,
+                                                            as_tuple(use_awaitable));
+        }
         if (e_sel) {
           if (e_sel == errc::browser_closed) co_return R{e_sel, std::move(res)};
           self->report(res, grab_step::failed, fmt::format("selecting {}: {}", intent->sku, e_sel.message()));
           continue;
         }
-        if (!o.quantity_selector.empty()) {
-          if (!co_await self->pace(res, deadline)) continue;
-          auto [e_qty] = co_await d.async_fill(o.quantity_selector, std::to_string(intent->quantity),
-                                               o.action_timeout, as_tuple(use_awaitable));
-          if (e_qty == errc::browser_closed) co_return R{e_qty, std::move(res)};
-          if (e_qty && !(e_qty == errc::element_not_found && intent->quantity == 1)) {
-            self->report(res, grab_step::failed, fmt::format("setting quantity {}: {}", intent->quantity,
-                                                             e_qty.message()));
-            continue;
-          }
+        if (e_qty == errc::browser_closed) co_return R{e_qty, std::move(res)};
+        if (e_qty && !(e_qty == errc::element_not_found && intent->quantity == 1)) {
+          self->report(res, grab_step::failed, fmt::format("setting quantity {}: {}", intent->quantity, e_qty.message()));
+          continue;
         }
         if (!co_await self->pace(res, deadline)) continue;
+        if (!look->done) {
+          boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, look_timeout);
+          look->wake = &t;
+          co_await t.async_wait(as_tuple(use_awaitable));
+          look->wake = nullptr;
+        }
         auto [e_click] = co_await d.async_click(o.buy_selector, o.click, as_tuple(use_awaitable));
         if (e_click) {
           if (e_click == errc::browser_closed) co_return R{e_click, std::move(res)};
@@ -542,6 +602,7 @@ class grabber {
         ++res.attempts;
         res.sku = intent->sku;
         res.quantity = intent->quantity;
+        res.requested = std::max(intent->requested, intent->quantity);
         awaiting = true;
         confirm_until = clock::now() + o.confirm_timeout;
         self->report(res, grab_step::ordered, fmt::format("pressed '{}' for {} x {}", o.buy_selector,

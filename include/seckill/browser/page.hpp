@@ -8,6 +8,7 @@
 #include <seckill/error.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -108,32 +109,51 @@ auto spawn_op(Executor ex, boost::asio::awaitable<result<T>> op, Token&& token) 
 
 inline std::string js_string(std::string_view s) { return json(std::string(s)).dump(); }
 
-// Checks one element for actionability; resolves to {state, ...}.
-inline std::string actionability_script(std::string_view selector) {
-  return "(async (sel) => {"
+// Checks one element for actionability; resolves to {state, ...}. Stable means
+// the same box one animation frame apart, or the same box as `stable_box`
+// ([x, y, width, height], centre form), seen stable by an earlier check.
+inline std::string actionability_script(std::string_view selector, const element_box* stable_box = nullptr) {
+  return "(async (sel, prev) => {"
          "const el = document.querySelector(sel);"
          "if (!el || !el.isConnected) return {state: 'missing'};"
-         "const box = () => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; };"
+         "const box = () => { const r = el.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2, r.width, r.height]; };"
          "const st = getComputedStyle(el);"
          "let a = box();"
          "if (st.visibility !== 'visible' || st.display === 'none' || a[2] === 0 || a[3] === 0) return {state: 'hidden'};"
-         "if (a[0] + a[2] <= 0 || a[1] + a[3] <= 0 || a[0] >= innerWidth || a[1] >= innerHeight) {"
+         "if (a[0] + a[2] / 2 <= 0 || a[1] + a[3] / 2 <= 0 || a[0] - a[2] / 2 >= innerWidth || a[1] - a[3] / 2 >= innerHeight) {"
          "  el.scrollIntoView({block: 'center', inline: 'center'}); a = box(); }"
-         "await new Promise(r => { let done = false; requestAnimationFrame(() => { done = true; r(); });"
-         "  setTimeout(() => { if (!done) r(); }, 50); });"
-         "if (!el.isConnected) return {state: 'missing'};"
-         "const b = box();"
-         "if (a.some((v, i) => v !== b[i])) return {state: 'moving'};"
+         "let b = a;"
+         "if (!prev || a.some((v, i) => v !== prev[i])) {"
+         "  await new Promise(r => { let done = false; requestAnimationFrame(() => { done = true; r(); });"
+         "    setTimeout(() => { if (!done) r(); }, 50); });"
+         "  if (!el.isConnected) return {state: 'missing'};"
+         "  b = box();"
+         "  if (a.some((v, i) => v !== b[i])) return {state: 'moving'}; }"
          "if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||"
          "    (el.closest && el.closest('fieldset[disabled]'))) return {state: 'disabled'};"
-         "const x = b[0] + b[2] / 2, y = b[1] + b[3] / 2;"
+         "const x = b[0], y = b[1];"
          "const hit = document.elementFromPoint(x, y);"
          "if (!hit || (hit !== el && !el.contains(hit)))"
          "  return {state: 'covered', by: hit ? hit.tagName.toLowerCase() + (hit.id ? '#' + hit.id : '') : ''};"
          "return {state: 'ok', x, y, width: b[2], height: b[3]};"
          "})(" +
-         js_string(selector) + ")";
+         js_string(selector) + ", " +
+         (stable_box != nullptr
+              ? json::array({stable_box->x, stable_box->y, stable_box->width, stable_box->height}).dump()
+              : std::string("null")) +
+         ")";
 }
+
+// The checks select_option and fill make before setting a value (attached,
+// visible, enabled: a value is not set by pointer, so neither stability nor a
+// hit test applies), as the start of a function of (sel, value) with `el`.
+inline constexpr std::string_view set_value_prelude =
+    "const el = document.querySelector(sel);"
+    "if (!el || !el.isConnected) return 'missing';"
+    "const st = getComputedStyle(el), r = el.getBoundingClientRect();"
+    "if (st.visibility !== 'visible' || st.display === 'none' || r.width === 0 || r.height === 0) return 'hidden';"
+    "if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||"
+    "    (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';";
 
 // Installs (once per document and id) a MutationObserver reporting the first
 // match of `selector` through the binding whenever its presence or text changes.
@@ -168,13 +188,12 @@ inline std::string stop_observer_script(std::uint64_t id) {
 }
 
 inline std::string select_script(std::string_view selector, std::string_view value) {
-  return "((sel, value) => { const el = document.querySelector(sel);"
-         "if (!el) return 'missing';"
+  return "((sel, value) => {" + std::string(set_value_prelude) +
          "if (el.tagName !== 'SELECT') return 'not-select';"
          "const opt = Array.from(el.options).find(o => o.value === value) ||"
          "            Array.from(el.options).find(o => o.label === value);"
          "if (!opt) return 'no-option';"
-         "if (el.disabled || opt.disabled) return 'disabled';"
+         "if (opt.disabled) return 'option-disabled';"
          "el.value = opt.value;"
          "el.dispatchEvent(new Event('input', {bubbles: true}));"
          "el.dispatchEvent(new Event('change', {bubbles: true}));"
@@ -183,10 +202,9 @@ inline std::string select_script(std::string_view selector, std::string_view val
 }
 
 inline std::string fill_script(std::string_view selector, std::string_view text) {
-  return "((sel, text) => { const el = document.querySelector(sel);"
-         "if (!el) return 'missing';"
+  return "((sel, text) => {" + std::string(set_value_prelude) +
          "if (!('value' in el)) return 'not-input';"
-         "if (el.disabled || el.readOnly) return 'disabled';"
+         "if (el.readOnly) return 'disabled';"
          "el.focus(); el.value = text;"
          "el.dispatchEvent(new Event('input', {bubbles: true}));"
          "el.dispatchEvent(new Event('change', {bubbles: true}));"
@@ -194,13 +212,22 @@ inline std::string fill_script(std::string_view selector, std::string_view text)
          js_string(selector) + ", " + js_string(text) + ")";
 }
 
-inline std::error_code script_status(const json& v) {
+/// What a select/fill script's answer means: {} done; element_not_found or
+/// element_not_actionable with `retry` while the element may still become
+/// ready (missing, hidden, disabled); the same without `retry` when it cannot
+/// (no such option, a disabled option); invalid_argument for the wrong kind of
+/// element; protocol_error for an answer that is none of these.
+inline std::error_code script_status(const json& v, bool* retry = nullptr) {
+  if (retry != nullptr) *retry = false;
   if (!v.is_string()) return make_error_code(errc::protocol_error);
   const auto& s = v.get_ref<const std::string&>();
+  const bool waitable = s == "missing" || s == "hidden" || s == "disabled";
+  if (retry != nullptr) *retry = waitable;
   if (s == "ok") return {};
   if (s == "missing" || s == "no-option") return make_error_code(errc::element_not_found);
-  if (s == "disabled") return make_error_code(errc::element_not_actionable);
-  return make_error_code(errc::invalid_argument);
+  if (s == "hidden" || s == "disabled" || s == "option-disabled") return make_error_code(errc::element_not_actionable);
+  if (s == "not-select" || s == "not-input") return make_error_code(errc::invalid_argument);
+  return make_error_code(errc::protocol_error);
 }
 
 // Members read without throwing: missing or of another type gives the fallback.
@@ -215,6 +242,11 @@ inline std::int64_t int_member(const json& o, const char* key, std::int64_t fall
   if (it == o.end() || !it->is_number_integer()) return fallback;
   if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return fallback;
   return it->get<std::int64_t>();
+}
+inline double number_member(const json& o, const char* key) {
+  if (!o.is_object()) return 0;
+  const auto it = o.find(key);
+  return it != o.end() && it->is_number() ? it->get<double>() : 0;
 }
 inline bool bool_member(const json& o, const char* key) {
   if (!o.is_object()) return false;
@@ -320,7 +352,8 @@ class mutation_subscription {
 /// the connection's strand, where callbacks are invoked too. Operations may run
 /// concurrently (a hundred evaluates in flight is fine). Cost: one DevTools
 /// round trip per evaluate; wait_for re-checks every poll_interval (one round
-/// trip and one animation frame each) until the element is actionable.
+/// trip and one animation frame each) until the element is actionable; a click
+/// on an element just seen stable costs two round trips and the press.
 class page {
  public:
   using executor_type = cdp::connection::executor_type;
@@ -398,6 +431,10 @@ class page {
   /// for actionability, moves the mouse in a few steps, presses, waits a
   /// human-scale moment, releases. Never clicks an element that is covered
   /// or disabled: errc::element_not_actionable after the timeout instead.
+  /// A box that wait_for found stable less than 250 ms before, in the same
+  /// document, counts as stable if the element is still exactly there (no
+  /// animation frame to wait for); the moves and the press go out back to
+  /// back (one round trip); the press lasts press_duration.
   template <class CompletionToken>
   auto async_click(std::string selector, click_options opts, CompletionToken&& token) {
     return detail::spawn_op<void(std::error_code), std::monostate>(
@@ -409,7 +446,10 @@ class page {
   }
 
   /// Picks the option of a native <select> whose value (or else label) is
-  /// `value`, firing input and change like a user's choice.
+  /// `value`, firing input and change like a user's choice. Waits until the
+  /// select is attached, visible and enabled (one round trip when it is);
+  /// errc::element_not_found at once for no such option,
+  /// errc::element_not_actionable at once for a disabled one.
   template <class CompletionToken>
   auto async_select_option(std::string selector, std::string value, std::chrono::milliseconds timeout,
                            CompletionToken&& token) {
@@ -419,7 +459,8 @@ class page {
         std::forward<CompletionToken>(token));
   }
 
-  /// Sets an input's value, firing input and change.
+  /// Sets an input's value, firing input and change. Waits until the input is
+  /// attached, visible, enabled and writable (one round trip when it is).
   template <class CompletionToken>
   auto async_fill(std::string selector, std::string text, std::chrono::milliseconds timeout,
                   CompletionToken&& token) {
@@ -465,6 +506,14 @@ class page {
     std::uint64_t next_observer = 1;
     double mouse_x = 0, mouse_y = 0;
     bool closed = false;
+    // The last box wait_for found actionable, per selector (click reuses it).
+    struct stable_box {
+      element_box box;
+      clock::time_point at;
+      std::int64_t context = 0;  // the isolated world (so: the document) it was seen in
+    };
+    static constexpr std::chrono::milliseconds stable_reuse{250};
+    std::map<std::string, stable_box> stable;
     std::vector<cdp::subscription> subs;
 
     // Wakes every coroutine parked in wait_event().
@@ -673,23 +722,38 @@ class page {
       }
     }
 
+    // Waits until `selector` is actionable. With `reuse`, a box found stable by
+    // an earlier check of the same selector in this document, less than
+    // stable_reuse ago, counts as stable when the element is still exactly
+    // there: no animation frame to wait for.
     static boost::asio::awaitable<detail::result<element_box>> wait_for(std::shared_ptr<impl> self,
                                                                           std::string selector,
-                                                                          std::chrono::milliseconds timeout) {
+                                                                          std::chrono::milliseconds timeout,
+                                                                          bool reuse = false) {
       using R = detail::result<element_box>;
       const auto until = clock::now() + timeout;
-      const std::string script = detail::actionability_script(selector);
+      std::optional<element_box> seen;
+      if (auto it = self->stable.find(selector); reuse && it != self->stable.end() &&
+                                                 it->second.context == self->isolated_context &&
+                                                 clock::now() - it->second.at < stable_reuse) {
+        seen = it->second.box;
+      }
       bool matched = false;
       for (;;) {
         if (clock::now() >= until) break;
+        const std::string script = detail::actionability_script(selector, seen ? &*seen : nullptr);
+        seen.reset();  // a second look waits for a frame
         auto [ec, v] = co_await evaluate_isolated(self, script, remaining(until));
         if (ec == make_error_code(errc::timed_out)) break;
         if (ec) co_return R{ec, {}};  // closed, cancelled, a bad selector
-        const std::string state = v.value("state", std::string());
+        const std::string state = detail::string_member(v, "state");
         if (state == "ok") {
-          co_return R{{}, element_box{v.value("x", 0.0), v.value("y", 0.0), v.value("width", 0.0),
-                                      v.value("height", 0.0)}};
+          const element_box box{detail::number_member(v, "x"), detail::number_member(v, "y"),
+                                detail::number_member(v, "width"), detail::number_member(v, "height")};
+          self->stable[selector] = stable_box{box, clock::now(), self->isolated_context};
+          co_return R{{}, box};
         }
+        self->stable.erase(selector);
         matched = state != "missing";
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());  // up: never end early
         if (left.count() <= 0) break;
@@ -698,33 +762,65 @@ class page {
       co_return R{make_error_code(matched ? errc::element_not_actionable : errc::element_not_found), {}};
     }
 
+    // Sends `calls` back to back without waiting for each reply (the browser
+    // runs a session's commands in order) and completes when every reply is in:
+    // the first failure in call order, or {}.
+    boost::asio::awaitable<std::error_code> call_all(std::vector<std::pair<std::string, json>> calls) {
+      struct state {
+        explicit state(executor_type ex, std::size_t n)
+            : timer(ex, boost::asio::steady_timer::time_point::max()), errors(n), left(n) {}
+        boost::asio::steady_timer timer;
+        std::vector<std::error_code> errors;
+        std::size_t left;
+      };
+      auto st = std::make_shared<state>(conn->get_executor(), calls.size());
+      for (std::size_t i = 0; i < calls.size(); ++i) {
+        conn->async_call(std::move(calls[i].first), std::move(calls[i].second), session, opts.call_timeout,
+                         boost::asio::bind_executor(conn->get_executor(), [st, i](std::error_code ec, json) {
+                           st->errors[i] = ec;
+                           if (--st->left == 0) st->timer.cancel();
+                         }));
+      }
+      if (st->left > 0) {
+        co_await st->timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (cancelled(co_await boost::asio::this_coro::cancellation_state)) {
+          co_return make_error_code(errc::operation_aborted);
+        }
+      }
+      for (const auto& e : st->errors) {
+        if (e) co_return e;
+      }
+      co_return std::error_code{};
+    }
+
     static boost::asio::awaitable<detail::result<std::monostate>> click(std::shared_ptr<impl> self,
                                                                           std::string selector,
                                                                           click_options o) {
       using R = detail::result<std::monostate>;
-      auto [ec, box] = co_await wait_for(self, std::move(selector), o.timeout);
+      auto [ec, box] = co_await wait_for(self, std::move(selector), o.timeout, true);
       if (ec) co_return R{ec, {}};
       const int steps = std::max(1, o.move_steps);
       const double x0 = self->mouse_x, y0 = self->mouse_y;
       auto mouse = [&](const char* type, double x, double y, const char* button, int buttons) {
         json p{{"type", type}, {"x", x}, {"y", y}, {"button", button}, {"buttons", buttons}, {"pointerType", "mouse"}};
         if (std::string_view(type) != "mouseMoved") p["clickCount"] = 1;
-        return self->call("Input.dispatchMouseEvent", std::move(p));
+        return std::pair<std::string, json>{"Input.dispatchMouseEvent", std::move(p)};
       };
+      // The moves and the press go out back to back: one round trip, not one each.
+      std::vector<std::pair<std::string, json>> approach;
       for (int i = 1; i <= steps; ++i) {
-        const double x = x0 + (box.x - x0) * i / steps, y = y0 + (box.y - y0) * i / steps;
-        auto [e, r] = co_await mouse("mouseMoved", x, y, "none", 0);
-        if (e) co_return R{e, {}};
+        approach.push_back(mouse("mouseMoved", x0 + (box.x - x0) * i / steps, y0 + (box.y - y0) * i / steps, "none", 0));
       }
+      approach.push_back(mouse("mousePressed", box.x, box.y, "left", 1));
       self->mouse_x = box.x;
       self->mouse_y = box.y;
-      {
-        auto [e, r] = co_await mouse("mousePressed", box.x, box.y, "left", 1);
-        if (e) co_return R{e, {}};
-      }
-      const bool slept = co_await sleep(o.press_duration);
-      // Release even when cancelled: a button left pressed would confuse the page.
-      auto [e, r] = co_await mouse("mouseReleased", box.x, box.y, "left", 0);
+      const std::error_code pressed = co_await self->call_all(std::move(approach));
+      const bool slept = !pressed && co_await sleep(o.press_duration);
+      // Release even when cancelled or when the press failed: a button left
+      // pressed would confuse the page.
+      auto [e, r] = co_await self->call("Input.dispatchMouseEvent",
+                                        std::move(mouse("mouseReleased", box.x, box.y, "left", 0).second));
+      if (pressed) co_return R{pressed, {}};
       if (!slept) co_return R{make_error_code(errc::operation_aborted), {}};
       co_return R{e, {}};
     }
@@ -733,11 +829,22 @@ class page {
         std::shared_ptr<impl> self, std::string selector, std::string (*script)(std::string_view, std::string_view),
         std::string value, std::chrono::milliseconds timeout) {
       using R = detail::result<std::monostate>;
-      auto [ec, box] = co_await wait_for(self, selector, timeout);
-      if (ec) co_return R{ec, {}};
-      auto [e, v] = co_await evaluate_isolated(self, script(selector, value), self->opts.call_timeout);
-      if (e) co_return R{e, {}};
-      co_return R{detail::script_status(v), {}};
+      const auto until = clock::now() + timeout;
+      const std::string source = script(selector, value);
+      bool matched = false;
+      for (;;) {
+        auto [e, v] = co_await evaluate_isolated(self, source, remaining(until));
+        if (e == make_error_code(errc::timed_out)) break;
+        if (e) co_return R{e, {}};
+        bool retry = false;
+        const std::error_code status = detail::script_status(v, &retry);
+        if (!retry) co_return R{status, {}};
+        matched = matched || status == errc::element_not_actionable;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());  // up: never end early
+        if (left.count() <= 0) break;
+        if (!co_await sleep(std::min(left, self->opts.poll_interval))) co_return R{make_error_code(errc::operation_aborted), {}};
+      }
+      co_return R{make_error_code(matched ? errc::element_not_actionable : errc::element_not_found), {}};
     }
 
     static boost::asio::awaitable<detail::result<mutation_subscription>> on_mutation(
