@@ -17,11 +17,14 @@ using seckill::obs::purchase_outcome;
 
 namespace unit_purchase_hooks {
 
-/// Fails the payment of every order whose id is in `fail`; completes at once otherwise.
+/// Fails the payment of every order whose id is in `fail`; completes at once
+/// otherwise. Keeps the traceparent each payment call carried.
 struct picky_payment {
   std::vector<std::int64_t> fail;
+  std::vector<std::string> traceparents{};
   template <class Token>
   auto async_pay(const seckill::payment_request& r, Token&& token) {
+    traceparents.emplace_back(r.traceparent);
     return boost::asio::async_initiate<Token, void(std::error_code)>(
         [this](auto handler, std::int64_t id) {
           std::error_code ec;
@@ -140,5 +143,36 @@ TEST_SUITE("unit") {
     CHECK(std::get<std::int64_t>(attr(spans[1], "seckill.order_id")) == 2);
     CHECK(std::get<std::string>(attr(spans[3], "seckill.result")) == "sold_out");
     CHECK(std::get<std::string>(attr(spans[0], "seckill.sku")) == "sku");
+    // the payment calls carry the purchase span's context: the payment's span is its child
+    REQUIRE(payment.traceparents.size() == 3);  // orders 1, 2 and 3 reached payment
+    CHECK(payment.traceparents[0] == seckill::obs::format_traceparent(spans[0].context));
+    CHECK(payment.traceparents[0].substr(3, 32) == "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK(payment.traceparents[0].substr(36, 16) != "00f067aa0ba902b7");
+    CHECK(payment.traceparents[1] == seckill::obs::format_traceparent(spans[1].context));
+    CHECK(payment.traceparents[2] == seckill::obs::format_traceparent(spans[2].context));
+  }
+
+  TEST_CASE("purchase_hooks without a tracer hand the request's traceparent to the payment unchanged") {
+    boost::asio::io_context io;
+    seckill::memory_store<> store{io.get_executor()};
+    seckill::unlimited limiter;
+    seckill::no_breaker breaker;
+    unit_purchase_hooks::counting_ids ids;
+    unit_purchase_hooks::picky_payment payment{{}};
+    seckill::memory_orders orders;
+    seckill::obs::registry reg;
+    seckill::obs::purchase_metrics metrics(reg);
+    seckill::purchase_engine<seckill::memory_store<>, seckill::unlimited, seckill::no_breaker,
+                             unit_purchase_hooks::counting_ids, unit_purchase_hooks::picky_payment, seckill::memory_orders,
+                             seckill::obs::purchase_hooks<>>
+        engine{store, limiter, breaker, ids, payment, orders, {}, seckill::obs::purchase_hooks<>(metrics)};
+    store.async_set_stock("sku", 2, [](std::error_code) {});
+    io.run();
+    io.restart();
+    constexpr std::string_view parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    engine.async_purchase({.sku = "sku", .traceparent = parent}, [](std::error_code, seckill::purchase_result) {});
+    io.run();
+    REQUIRE(payment.traceparents.size() == 1);
+    CHECK(payment.traceparents[0] == parent);
   }
 }

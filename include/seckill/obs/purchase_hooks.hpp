@@ -162,7 +162,8 @@ class purchase_metrics {
 /// @brief The purchase engine's `Hooks` policy: counts every purchase in
 ///        `purchase_metrics` and, given a tracer, makes one server span per
 ///        admitted purchase, a child of the request's `traceparent` when it
-///        carries a valid one. The span records the SKU, quantity, order id,
+///        carries a valid one, whose context the payment call carries on
+///        (`payment_request::traceparent`). The span records the SKU, quantity, order id,
 ///        the step timings, the result, store errors, and an error status
 ///        with the error's message.
 ///
@@ -176,6 +177,7 @@ class purchase_hooks {
   /// Per-purchase state the engine keeps in its context.
   struct span {
     basic_span<Clock> s;
+    std::array<char, 55> traceparent{};  ///< this span's context, for the payment call
   };
 
   explicit purchase_hooks(purchase_metrics& metrics, const basic_tracer<Clock>* tracer = nullptr)
@@ -192,6 +194,16 @@ class purchase_hooks {
     ctx.span.s.set_attribute("seckill.sku", std::string(ctx.request.sku));
     ctx.span.s.set_attribute("seckill.quantity", attribute_value(ctx.request.quantity));
     ctx.span.s.set_attribute("seckill.order_id", attribute_value(ctx.order_id));
+    // sampled or not, the context goes on (W3C: the callee follows the sampled flag)
+    if (ctx.span.s.context().valid()) format_traceparent(ctx.span.s.context(), ctx.span.traceparent);
+  }
+
+  /// The purchase span's own traceparent, which the engine hands to the
+  /// payment call: the payment service's span becomes its child. Empty
+  /// without a tracer (the request's traceparent goes on unchanged).
+  std::string_view outgoing_traceparent(purchase_context<span>& ctx) const noexcept {
+    if (ctx.span.traceparent[0] == '\0') return {};
+    return {ctx.span.traceparent.data(), ctx.span.traceparent.size()};
   }
 
   void on_store_error(purchase_context<span>& ctx, std::string_view operation, std::error_code ec) const {

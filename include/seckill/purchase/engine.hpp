@@ -252,6 +252,9 @@ struct purchase_context {
 ///                     std::error_code);                // "reserve", "commit", "rollback"
 /// void on_complete(purchase_context<span>& ctx, std::error_code,
 ///                  const purchase_result&);            // after the last transition, with timings
+/// std::string_view outgoing_traceparent(purchase_context<span>& ctx);
+///     // the traceparent the payment call carries (valid while ctx lives), so
+///     // the payment's span is a child of the purchase's; empty: the request's own
 /// ```
 struct no_purchase_hooks {};
 
@@ -280,6 +283,10 @@ concept has_on_store_error = requires(H& h, Ctx& c, std::error_code ec) {
 template <class H, class Ctx>
 concept has_on_complete = requires(H& h, Ctx& c, std::error_code ec, const purchase_result& r) {
   h.on_complete(c, ec, r);
+};
+template <class H, class Ctx>
+concept has_outgoing_traceparent = requires(H& h, Ctx& c) {
+  { h.outgoing_traceparent(c) } -> std::convertible_to<std::string_view>;
 };
 template <class H>
 concept has_on_rejected = requires(H& h, const purchase_request& q, std::error_code ec, const purchase_result& r) {
@@ -516,9 +523,13 @@ class purchase_engine {
     }
     auto prepared = m.fire(idle, events::reserve_ok);
     ph.prepared = prepared;
+    std::string_view traceparent = req.traceparent;
+    if constexpr (detail::has_outgoing_traceparent<Hooks, context_type>) {
+      if (const std::string_view own = hooks_.outgoing_traceparent(ctx); !own.empty()) traceparent = own;
+    }
+    const payment_request pay_request{result.order_id, req.sku, req.quantity, traceparent};
     const auto t1 = clock_.now();
-    auto [pay_ec] = co_await payment_.async_pay(
-        payment_request{result.order_id, req.sku, req.quantity, req.traceparent}, tuple_awaitable);
+    auto [pay_ec] = co_await payment_.async_pay(pay_request, tuple_awaitable);
     result.timings.payment = since(t1, clock_.now());
     if (cancel_state.cancelled() != boost::asio::cancellation_type::none && pay_ec)
       co_return;  // cancelled while paying: the outer flow times it out
