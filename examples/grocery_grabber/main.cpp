@@ -85,7 +85,9 @@ int main(int argc, char** argv) {
     }
     auto [ec, res] = run.get();
     if (res.ordered) {
-      std::printf("bought %d x %s: %s\n", res.quantity, res.sku.c_str(), res.confirmation.c_str());
+      std::printf("bought %d x %s%s: %s\n", res.quantity, res.sku.c_str(),
+                  res.requested > res.quantity ? (" (" + std::to_string(res.requested) + " asked)").c_str() : "",
+                  res.confirmation.c_str());
       status = 0;
     } else {
       std::printf("no order: %s\n", ec.message().c_str());
