@@ -19,6 +19,7 @@
 #include <ostream>
 #include <sstream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -139,6 +140,31 @@ TEST_SUITE("integration") {
     CHECK_FALSE(std::filesystem::exists(profile));
     CHECK_FALSE(std::filesystem::exists(profile.parent_path()));
     CHECK(::kill(pid, 0) != 0);
+  }
+
+  TEST_CASE("chromium dies with the thread that launched it unless told otherwise") {
+    io_thread io;
+    std::optional<seckill::browser::chromium> kept, killed;
+    std::thread launcher([&] {
+      seckill::browser::chromium_options outlive;
+      outlive.die_with_launching_thread = false;
+      kept.emplace(seckill::browser::chromium::launch(io.io.get_executor(), outlive));
+      killed.emplace(seckill::browser::chromium::launch(io.io.get_executor()));
+    });
+    launcher.join();  // as if the program had crashed: no destructor ran
+    REQUIRE(kept);
+    REQUIRE(killed);
+    bool gone = false;
+    for (int i = 0; i < 500 && !gone; ++i) {
+      std::ifstream stat("/proc/" + std::to_string(killed->pid()) + "/stat");
+      std::string pid, comm, state;
+      stat >> pid >> comm >> state;
+      gone = !stat || state == "Z";  // a zombie until reaped: dead all the same
+      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(gone);
+    auto [ec, v] = get(kept->connection()->async_call("Browser.getVersion", json::object(), "", asio::use_future));
+    CHECK(!ec);  // the other one still answers
   }
 
   TEST_CASE("chromium::connect attaches to a running browser by ws:// and http:// URL") {

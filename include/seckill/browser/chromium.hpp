@@ -34,6 +34,11 @@ struct chromium_options {
   std::vector<std::string> extra_args;            ///< appended after seckill's flags
   std::chrono::milliseconds launch_timeout{std::chrono::seconds(30)};  ///< until the endpoint shows
   std::chrono::milliseconds call_timeout{std::chrono::seconds(10)};    ///< default per-call timeout
+  /// Linux: the kernel kills the browser when the thread that called
+  /// `launch` ends, a crash or a kill -9 of the program included, so no
+  /// headless Chromium outlives its owner. Turn it off to launch from a
+  /// thread that ends before the browser should.
+  bool die_with_launching_thread = true;
 };
 
 /// @brief The flags seckill starts Chromium with (a sandbox-less root machine
@@ -133,7 +138,7 @@ class chromium {
     const auto log = c.dir_->path() / "chromium.log";
     std::filesystem::create_directories(profile);
     c.process_.emplace(seckill::detail::child_process::options{
-        chromium_arguments(opts, profile), log.string(), {}});
+        chromium_arguments(opts, profile), log.string(), {}, opts.die_with_launching_thread});
     const auto until = std::chrono::steady_clock::now() + opts.launch_timeout;
     std::string url;
     while (url.empty()) {
