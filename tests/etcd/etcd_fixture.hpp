@@ -14,7 +14,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <future>
 #include <fstream>
@@ -23,11 +26,76 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
 
 namespace seckill::test {
+
+/// The process groups of the servers and helpers the tests started: killed if
+/// the test binary dies on a signal (doctest reports the crash, then re-raises
+/// it into this handler), so a crashed test leaves no etcd running.
+class crash_cleanup {
+ public:
+  static void add(pid_t group) noexcept {
+    for (auto& g : groups) {
+      pid_t none = 0;
+      if (g.compare_exchange_strong(none, group)) return;
+    }
+  }
+  static void remove(pid_t group) noexcept {
+    if (group <= 0) return;
+    for (auto& g : groups) {
+      pid_t mine = group;
+      if (g.compare_exchange_strong(mine, 0)) return;
+    }
+  }
+  static bool install() noexcept {
+    for (int sig : {SIGSEGV, SIGABRT, SIGILL, SIGBUS, SIGFPE, SIGTERM, SIGINT}) {
+      struct sigaction sa {};
+      sa.sa_handler = &on_signal;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = SA_ONSTACK;
+      ::sigaction(sig, &sa, nullptr);
+    }
+    return true;
+  }
+
+ private:
+  static void on_signal(int sig) {
+    for (auto& g : groups) {
+      const pid_t p = g.exchange(0);
+      if (p > 0) ::kill(-p, SIGKILL);
+    }
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+  }
+  static inline std::array<std::atomic<pid_t>, 64> groups{};
+};
+// before main, hence before doctest's per-test handlers, which chain to it
+inline const bool crash_cleanup_installed = crash_cleanup::install();
+
+/// A helper process (its own process group) that a crash of the test binary kills too.
+class test_process {
+ public:
+  explicit test_process(const detail::child_process::options& o) : proc_(o), group_(proc_.pid()) {
+    crash_cleanup::add(group_);
+  }
+  test_process(const test_process&) = delete;
+  test_process& operator=(const test_process&) = delete;
+  ~test_process() { kill_and_wait(); }
+  /// kill -9 of the whole group, reaped.
+  void kill_and_wait() noexcept {
+    crash_cleanup::remove(std::exchange(group_, 0));
+    proc_.kill_and_wait();
+  }
+  [[nodiscard]] bool running() noexcept { return proc_.running(); }
+
+ private:
+  detail::child_process proc_;
+  pid_t group_ = 0;
+};
 
 /// Runs `fn(client)` to completion on a private io_context: for fixtures and checks.
 template <class F>
@@ -47,6 +115,7 @@ class etcd_cluster {
     std::filesystem::path data_dir;
     std::filesystem::path log;
     detail::child_process process;
+    pid_t group = 0;
   };
 
   explicit etcd_cluster(int members = 1, std::string token_prefix = "seckill-test")
@@ -61,8 +130,18 @@ class etcd_cluster {
       m.data_dir = dir_.path() / m.name;
       m.log = dir_.path() / (m.name + ".log");
     }
-    for (std::size_t i = 0; i < members_.size(); ++i) start(i);
-    wait_ready();
+    try {
+      for (std::size_t i = 0; i < members_.size(); ++i) start(i);
+      wait_ready();
+    } catch (...) {
+      for (auto& m : members_) kill_member(m);
+      throw;
+    }
+  }
+  etcd_cluster(const etcd_cluster&) = delete;
+  etcd_cluster& operator=(const etcd_cluster&) = delete;
+  ~etcd_cluster() {
+    for (auto& m : members_) kill_member(m);
   }
 
   [[nodiscard]] std::size_t size() const { return members_.size(); }
@@ -85,10 +164,12 @@ class etcd_cluster {
                       "--election-timeout", "500", "--log-level", "warn"},
                      m.log.string(),
                      {}});
+    m.group = m.process.pid();
+    crash_cleanup::add(m.group);
   }
 
   /// kill -9 of one member.
-  void kill(std::size_t i) { members_.at(i).process.kill_and_wait(); }
+  void kill(std::size_t i) { kill_member(members_.at(i)); }
 
   void restart(std::size_t i) {
     kill(i);
@@ -162,6 +243,11 @@ class etcd_cluster {
   }
 
  private:
+  static void kill_member(member& m) noexcept {
+    crash_cleanup::remove(std::exchange(m.group, 0));
+    m.process.kill_and_wait();
+  }
+
   static boost::asio::awaitable<void> member_list(std::shared_ptr<etcd::client> c,
                                                   std::shared_ptr<std::promise<nlohmann::json>> p) {
     nlohmann::json out;

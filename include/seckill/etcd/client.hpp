@@ -172,6 +172,12 @@ auto async_run(const asio::any_io_executor& ex, Fn fn, Token&& token) {
       token, std::move(fn));
 }
 
+/// Read the state into a named local first (`const asio::cancellation_state
+/// cs = co_await asio::this_coro::cancellation_state;`), never as
+/// `if (is_cancelled(co_await ...))`: GCC 12 lays out the frame of a coroutine
+/// with a co_await inside an if condition and no local in its outermost scope
+/// with the resume pointer 8 bytes in, so the handle Asio makes from the
+/// promise resumes a garbage index (SIGILL or a corrupted frame).
 inline bool is_cancelled(asio::cancellation_state st) {
   return st.cancelled() != asio::cancellation_type::none;
 }
@@ -418,7 +424,8 @@ class client {
           rec = cec;
         }
         if (rec) {
-          if (detail::is_cancelled(co_await asio::this_coro::cancellation_state)) continue;
+          const asio::cancellation_state now = co_await asio::this_coro::cancellation_state;
+          if (detail::is_cancelled(now)) continue;
           move_on(rec == beast::error::timeout ? errc::timed_out : errc::connection_refused,
                   "cannot connect to etcd at " + ep.to_string() + ": " + rec.message());
           if (failovers >= 2 * n) {
@@ -451,8 +458,8 @@ class client {
         got_bytes = rn > 0 || parser.got_some();
       }
       if (ioec) {
-        if (detail::is_cancelled(co_await asio::this_coro::cancellation_state) ||
-            ioec == asio::error::operation_aborted) {
+        const asio::cancellation_state now = co_await asio::this_coro::cancellation_state;
+        if (detail::is_cancelled(now) || ioec == asio::error::operation_aborted) {
           message = "etcd call " + target + " to " + ep.to_string() + " cancelled";
           co_return errc::operation_aborted;
         }

@@ -230,11 +230,15 @@ class session {
               continue;
             }
             ++s->failures;
-            s->keepalive_done(false);
             if (kec == errc::lease_not_found) {
+              // etcd answered: the lease is gone, not the link. Report the
+              // loss before the failed attempt, so listeners grading the link
+              // (attach_health) see the loss first.
               s->become_lost(kec);
+              s->keepalive_done(false);
               continue;
             }
+            s->keepalive_done(false);
             if (kec == errc::operation_aborted) co_return;
           } else {
             ++s->failures;
@@ -273,7 +277,8 @@ class session {
       const auto gen = s->generation;
       while (s->st == session_state::alive && s->generation == gen) {
         co_await s->lost_timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (detail::is_cancelled(co_await asio::this_coro::cancellation_state)) {
+        const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+        if (detail::is_cancelled(cs)) {
           co_return std::pair{make_error_code(errc::operation_aborted), s->lease};
         }
       }
@@ -286,7 +291,8 @@ class session {
       while (s->st != session_state::alive) {
         if (s->st == session_state::closed) break;
         co_await s->alive_timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (detail::is_cancelled(co_await asio::this_coro::cancellation_state)) break;
+        const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+        if (detail::is_cancelled(cs)) break;
       }
       if (s->st != session_state::alive) co_return std::pair{make_error_code(errc::operation_aborted), s->lease};
       co_return std::pair{std::error_code{}, s->lease};

@@ -356,6 +356,13 @@ class watcher {
         }
         if (m.compact_revision > 0) {
           if (w->opts.resync_on_compaction) {
+            // etcd 3.4 keeps a watch id it cancelled for compaction on the
+            // stream and refuses to create it again (duplicate id, answered
+            // with watch_id -1): free it, and go on under a new id
+            if (conn && conn->open) conn->send(w->cancel_message());
+            watches.erase(it);
+            w->id = next_id++;
+            watches[w->id] = w;
             w->resyncing = true;
             asio::co_spawn(c.get_executor(), resync(this->shared_from_this(), w, m.compact_revision),
                            asio::detached);
@@ -479,7 +486,8 @@ class watch_stream {
                             watch_response{}};
       }
       co_await w->notify.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (detail::is_cancelled(co_await asio::this_coro::cancellation_state)) {
+      const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+      if (detail::is_cancelled(cs)) {
         co_return std::pair{make_error_code(errc::operation_aborted), watch_response{}};
       }
     }
@@ -513,7 +521,8 @@ inline asio::awaitable<std::pair<std::error_code, watch_stream>> watcher::do_wat
       co_return std::pair{make_error_code(errc::timed_out), watch_stream{}};
     }
     co_await w->notify.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (detail::is_cancelled(co_await asio::this_coro::cancellation_state)) {
+    const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+    if (detail::is_cancelled(cs)) {
       co_return std::pair{make_error_code(errc::operation_aborted), watch_stream{}};
     }
   }
@@ -648,7 +657,8 @@ class prefix_cache {
       while (s->revision < rev) {
         if (s->stopped) co_return std::pair{make_error_code(errc::operation_aborted), s->revision};
         co_await s->notify.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (detail::is_cancelled(co_await asio::this_coro::cancellation_state)) {
+        const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+        if (detail::is_cancelled(cs)) {
           co_return std::pair{make_error_code(errc::operation_aborted), s->revision};
         }
       }

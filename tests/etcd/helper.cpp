@@ -1,0 +1,111 @@
+// A helper process for the etcd integration tests, so that a test can kill -9
+// (or stop) a real participant:
+//   seckill_etcd_helper elect    <endpoints> <election prefix> <ttl s> <guard key> <name>
+//     campaigns; once leading, every 20 ms writes "<token> <name> <seq>" to the
+//     guard key in a transaction fenced by its leader key and guarded by the
+//     guard's mod revision; prints "LEADER <token>", "ACT <token> OK|FAIL" and
+//     "LOST" (then exits 3) when its session is lost.
+//   seckill_etcd_helper register <endpoints> <service prefix> <ttl s> <id> <endpoint>
+//     registers an instance and stays until killed; prints "REGISTERED <rev>".
+#include <seckill/etcd/client.hpp>
+#include <seckill/etcd/election.hpp>
+#include <seckill/etcd/registry.hpp>
+#include <seckill/etcd/session.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace {
+namespace asio = boost::asio;
+using namespace seckill::etcd;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+void say(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+asio::awaitable<void> elect(client& c, std::string prefix, long ttl, std::string guard, std::string name) {
+  session s(c, {.ttl = std::chrono::seconds(ttl), .renew_after_loss = false});
+  auto [sec, lease] = co_await s.async_start(tuple_awaitable);
+  if (sec) {
+    say("ERROR session " + sec.message());
+    std::exit(2);
+  }
+  election e(s, prefix);
+  auto [ec, me] = co_await e.async_campaign(name, tuple_awaitable);
+  if (ec) {
+    say("ERROR campaign " + ec.message());
+    std::exit(2);
+  }
+  const auto token = me.create_revision;
+  say("LEADER " + std::to_string(token));
+  asio::steady_timer timer(c.get_executor());
+  for (long seq = 0;; ++seq) {
+    auto [gec, g] = co_await c.async_get(guard, tuple_awaitable);
+    if (!gec) {
+      txn_request t;
+      t.compares.push_back(e.fence());
+      t.compares.push_back(compare::mod_revision(guard, compare::result::equal,
+                                                 g.kvs.empty() ? 0 : g.kvs.front().mod_revision));
+      t.success.push_back(put_request{guard, std::to_string(token) + " " + name + " " + std::to_string(seq), {}});
+      auto [tec, tr] = co_await c.async_txn(t, tuple_awaitable);
+      say("ACT " + std::to_string(token) + (!tec && tr.succeeded ? " OK" : " FAIL"));
+    }
+    if (!e.is_leader()) {
+      say("LOST");
+      std::exit(3);
+    }
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(tuple_awaitable);
+  }
+}
+
+asio::awaitable<void> enroll(client& c, std::string prefix, long ttl, std::string id, std::string endpoint) {
+  static session s(c, {.ttl = std::chrono::seconds(ttl)});
+  auto [sec, lease] = co_await s.async_start(tuple_awaitable);
+  if (sec) {
+    say("ERROR session " + sec.message());
+    std::exit(2);
+  }
+  static registration r(s, prefix, service_instance{.id = id, .endpoint = endpoint});
+  auto [ec, rev] = co_await r.async_register(tuple_awaitable);
+  if (ec) {
+    say("ERROR register " + ec.message());
+    std::exit(2);
+  }
+  say("REGISTERED " + std::to_string(rev));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 7) {
+    std::fprintf(stderr, "usage: %s elect|register <endpoints> <prefix> <ttl> <guard|id> <name|endpoint>\n", argv[0]);
+    return 1;
+  }
+  const std::string mode = argv[1];
+  asio::io_context io;
+  client_options o;
+  o.endpoints = parse_endpoints(argv[2]);
+  o.call_timeout = std::chrono::milliseconds(1500);
+  client c(io.get_executor(), o);
+  const long ttl = std::strtol(argv[4], nullptr, 10);
+  if (mode == "elect") {
+    asio::co_spawn(io, elect(c, argv[3], ttl, argv[5], argv[6]), asio::detached);
+  } else if (mode == "register") {
+    asio::co_spawn(io, enroll(c, argv[3], ttl, argv[5], argv[6]), asio::detached);
+  } else {
+    return 1;
+  }
+  io.run();
+  return 0;
+}

@@ -1,0 +1,179 @@
+#include "etcd_fixture.hpp"
+#include "test_util.hpp"
+
+#include <seckill/etcd/client.hpp>
+#include <seckill/etcd/watch.hpp>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <doctest/doctest.h>
+
+#include <ostream>
+#include <vector>
+
+namespace integration_watch {
+using namespace seckill::etcd;
+using seckill::test::tuple_awaitable;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+/// Takes responses until `n` events arrived (or `timeout`).
+asio::awaitable<std::vector<event>> take(watch_stream& s, std::size_t n, std::chrono::milliseconds timeout = 5s) {
+  using namespace asio::experimental::awaitable_operators;
+  std::vector<event> out;
+  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+  while (out.size() < n) {
+    auto r = co_await (s.async_next(tuple_awaitable) || timer.async_wait(tuple_awaitable));
+    if (r.index() == 1) break;  // timed out
+    auto& [ec, resp] = std::get<0>(r);
+    if (ec) break;
+    for (auto& e : resp.events) out.push_back(std::move(e));
+  }
+  co_return out;
+}
+
+}  // namespace integration_watch
+
+
+TEST_SUITE("integration") {
+  using namespace integration_watch;
+  TEST_CASE("prefix watches deliver puts and deletes in order - several share one socket - cancel stops one") {
+    seckill::test::etcd_cluster etcd(1);
+    seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
+      client c(io.get_executor(), etcd.options());
+      watcher w(c);
+      watch_options prefix;
+      prefix.prefix = true;
+      prefix.prev_kv = true;
+      auto [ec, a] = co_await w.async_watch("inv/", prefix, tuple_awaitable);
+      REQUIRE_FALSE(ec);
+      const watch_options single_key;  // a named local: GCC 12 destroys a braced temporary in co_await twice
+      auto [ec2, b] = co_await w.async_watch("cfg", single_key, tuple_awaitable);
+      REQUIRE_FALSE(ec2);
+      CHECK(w.connections() == 1u);
+      CHECK(w.active() == 2u);
+      co_await c.async_put("inv/1", "10", tuple_awaitable);
+      co_await c.async_put("other", "x", tuple_awaitable);
+      co_await c.async_put("cfg", "on", tuple_awaitable);
+      co_await c.async_put("inv/1", "9", tuple_awaitable);
+      const delete_options one;
+      co_await c.async_delete("inv/1", one, tuple_awaitable);
+      auto ev = co_await take(a, 3);
+      REQUIRE(ev.size() == 3);
+      CHECK(ev[0].type == event::kind::put);
+      CHECK(ev[0].kv.value == "10");
+      CHECK(ev[1].kv.value == "9");
+      REQUIRE(ev[1].prev_kv.has_value());
+      CHECK(ev[1].prev_kv->value == "10");
+      CHECK(ev[2].type == event::kind::del);
+      CHECK(ev[0].kv.mod_revision < ev[1].kv.mod_revision);
+      CHECK(ev[1].kv.mod_revision < ev[2].kv.mod_revision);
+      auto evb = co_await take(b, 1);
+      REQUIRE(evb.size() == 1);
+      CHECK(evb[0].kv.key == "cfg");
+      b.cancel();
+      auto [nec, none] = co_await b.async_next(tuple_awaitable);
+      CHECK(nec == seckill::errc::operation_aborted);
+      CHECK(co_await seckill::test::eventually([&] { return w.active() == 1u; }, 2000ms));
+      co_await c.async_put("inv/2", "5", tuple_awaitable);
+      ev = co_await take(a, 1);
+      REQUIRE(ev.size() == 1);
+      CHECK(ev[0].kv.key == "inv/2");
+      CHECK(w.connections() == 1u);
+    });
+  }
+
+  TEST_CASE("a watch from a compacted revision is resynchronised - a snapshot then the changes after it") {
+    seckill::test::etcd_cluster etcd(1);
+    seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
+      client c(io.get_executor(), etcd.options());
+      auto [e1, first] = co_await c.async_put("inv/a", "1", tuple_awaitable);
+      co_await c.async_put("inv/b", "2", tuple_awaitable);
+      auto [e3, last] = co_await c.async_put("inv/a", "3", tuple_awaitable);
+      co_await c.async_compact(last.header.revision, true, tuple_awaitable);
+      watcher w(c);
+      watch_options o;
+      o.prefix = true;
+      o.start_revision = first.header.revision;
+      auto [ec, s] = co_await w.async_watch("inv/", o, tuple_awaitable);
+      REQUIRE_FALSE(ec);
+      auto [nec, r] = co_await s.async_next(tuple_awaitable);
+      REQUIRE_FALSE(nec);
+      CHECK(r.resynced);
+      CHECK(r.compact_revision == last.header.revision);
+      REQUIRE(r.snapshot.size() == 2);
+      CHECK(r.snapshot[0].value == "3");
+      CHECK(r.snapshot[1].value == "2");
+      auto [pe, next] = co_await c.async_put("inv/c", "4", tuple_awaitable);
+      auto ev = co_await take(s, 1);
+      REQUIRE(ev.size() == 1);
+      CHECK(ev[0].kv.mod_revision == next.header.revision);
+
+      // without resync the watch ends with errc::compacted
+      o.resync_on_compaction = false;
+      auto [ec2, s2] = co_await w.async_watch("inv/", o, tuple_awaitable);
+      if (!ec2) {
+        auto [n2, r2] = co_await s2.async_next(tuple_awaitable);
+        CHECK_FALSE(n2);
+        CHECK(r2.compact_revision == last.header.revision);
+        std::tie(n2, r2) = co_await s2.async_next(tuple_awaitable);
+        CHECK(n2 == seckill::errc::compacted);
+      } else {
+        CHECK(ec2 == seckill::errc::compacted);
+      }
+    });
+  }
+
+  TEST_CASE("prefix_cache follows a prefix - initial load puts deletes") {
+    seckill::test::etcd_cluster etcd(1);
+    seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
+      client c(io.get_executor(), etcd.options());
+      co_await c.async_put("stock/apple", "10", tuple_awaitable);
+      co_await c.async_put("stock/pear", "4", tuple_awaitable);
+      co_await c.async_put("stocking", "not mine", tuple_awaitable);
+      watcher w(c);
+      prefix_cache cache(w, "stock/");
+      int changes = 0;
+      cache.on_change([&](const event&) { ++changes; });
+      auto [ec, rev] = co_await cache.async_start(tuple_awaitable);
+      REQUIRE_FALSE(ec);
+      CHECK(cache.items().size() == 2);
+      CHECK(cache.get("stock/apple")->value == "10");
+      auto [pe, p] = co_await c.async_put("stock/apple", "9", tuple_awaitable);
+      const delete_options one;
+      auto [de, d] = co_await c.async_delete("stock/pear", one, tuple_awaitable);
+      auto [we, seen] = co_await cache.async_wait_revision(d.header.revision, tuple_awaitable);
+      REQUIRE_FALSE(we);
+      CHECK(cache.get("stock/apple")->value == "9");
+      CHECK_FALSE(cache.get("stock/pear").has_value());
+      CHECK_FALSE(cache.get("stocking").has_value());
+      CHECK(changes == 2);
+      CHECK(cache.revision() == d.header.revision);
+    });
+  }
+
+  TEST_CASE("watcher - an HTTP server that is not etcd refuses the upgrade and async_watch times out") {
+    seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
+      asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+      const auto port = acceptor.local_endpoint().port();
+      asio::co_spawn(io, [](asio::ip::tcp::acceptor& acc) -> asio::awaitable<void> {
+        for (;;) {
+          auto [ec, sock] = co_await acc.async_accept(tuple_awaitable);
+          if (ec) co_return;
+          const std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+          co_await asio::async_write(sock, asio::buffer(reply), tuple_awaitable);
+        }
+      }(acceptor), asio::detached);
+      client_options o;
+      o.endpoints = {{"127.0.0.1", port}};
+      o.call_timeout = 700ms;
+      client c(io.get_executor(), o);
+      watcher w(c);
+      const watch_options single_key;
+      auto [ec, s] = co_await w.async_watch("k", single_key, tuple_awaitable);
+      CHECK(ec == seckill::errc::timed_out);
+      CHECK(w.connections() == 0u);
+      acceptor.close();
+    });
+  }
+}
