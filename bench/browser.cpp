@@ -8,10 +8,7 @@
 // the click's checks, moves, press gap and release, the page's fetch).
 // Also: the cost of one evaluate round trip.
 //
-//   build/browser-rel/bench/seckill_bench_browser
-// The counter replaces operator new with malloc/free; GCC 12 sees the inlined
-// pair as mismatched in optimised builds.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+//   build/release/bench/seckill_bench_browser   (or scripts/bench browser)
 #include "support/alloc_counter.hpp"
 #include "../examples/shop/shop_server.hpp"
 

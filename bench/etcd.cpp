@@ -5,10 +5,7 @@
 //   election_crash       leader's process stops keeping its lease alive -> the next leads (TTL 1 s)
 //   store_reserve/1      etcd_store reserves, one caller waiting for each answer
 //   store_reserve/16     16 reserves in flight on 16 SKUs
-// Run: build/etcd-rel/bench/seckill_bench_etcd
-// The counting operator new/delete pair is malloc/free on purpose; g++ cannot
-// see that through inlining.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+// Run: build/release/bench/seckill_bench_etcd   (or scripts/bench etcd)
 #include "support/alloc_counter.hpp"
 
 #include "etcd/etcd_fixture.hpp"

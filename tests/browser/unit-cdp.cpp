@@ -111,7 +111,7 @@ TEST_SUITE("unit") {
                           bad{R"({"id":-4,"result":{}})", "reply id is not a positive integer"},
                           bad{R"({"id":0,"result":{}})", "reply id is not a positive integer"},
                           bad{R"({"id":1.5,"result":{}})", "reply id is not a positive integer"},
-                          bad{R"({"id":1,"result":{},"sessionId":7})", "sessionId is a number, not a string"},
+                          bad{R"({"method":"Page.x","sessionId":7})", "sessionId is a number, not a string"},
                           bad{R"({"params":{}})", "neither a reply (id) nor an event (method)"},
                           bad{R"({"method":""})", "neither a reply (id) nor an event (method)"},
                           bad{R"({"method":["Page.x"]})", "neither a reply (id) nor an event (method)"},
@@ -147,6 +147,7 @@ TEST_SUITE("unit") {
           bad{R"({"id":6,"error":{"code":1}})", 6, "reply 6's error is not {code: integer, message: string}"},
           bad{R"({"id":8,"result":[1,2]})", 8, "reply 8's result is a array, not an object"},
           bad{R"({"id":9})", 9, "reply 9 has neither result nor error"},
+          bad{R"({"id":1,"result":{},"sessionId":7})", 1, "reply 1: DevTools frame's sessionId is a number"},
           bad{R"({"id":10,"result":{"result":{"type":"string","value":"\ud800"}}})", 10, "reply 10 is not JSON"},
           bad{R"({"id":11})" "\xff", 11, "reply 11 is not JSON"}}) {
       CAPTURE(b.frame);

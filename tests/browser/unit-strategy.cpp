@@ -177,6 +177,20 @@ TEST_SUITE("unit") {
     const auto d = priority_strategy(cfg).decide(snap);
     REQUIRE(d.has_value());
     CHECK(d->quantity == 2);
+
+    // without a cap, an unknown price ranks after every known one in the same category
+    seckill::browser::shop_snapshot mixed;
+    mixed.offers = {{"mystery", "Mystery box", "vegetables", std::numeric_limits<double>::quiet_NaN(), 5},
+                    {"carrots", "Carrots", "vegetables", 9.5, 5},
+                    {"leeks", "Leeks", "vegetables", 4.0, 5}};
+    cfg.want = {{wanted_item::kind::category, "vegetables"}};
+    const auto cheapest = priority_strategy(cfg).decide(mixed);
+    REQUIRE(cheapest.has_value());
+    CHECK(cheapest->sku == "leeks");
+    mixed.offers.resize(1);
+    const auto only = priority_strategy(cfg).decide(mixed);
+    REQUIRE(only.has_value());
+    CHECK(only->sku == "mystery");  // the only one: still bought, as no cap was set
   }
 
   TEST_CASE("less in stock than asked: the intent says so - and partial = no skips the offer") {

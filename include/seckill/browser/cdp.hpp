@@ -85,6 +85,9 @@ inline ws_endpoint parse_ws_url(std::string_view url) {
 
 /// @brief One incoming DevTools frame, classified: a reply to call `id`, an
 ///        event, or a frame that is not a CDP message.
+///
+/// A plain value (thread-safety: that of its members). Cost: what
+/// `parse_message` spends on it, one JSON parse of the frame.
 struct message {
   enum class kind {
     reply,   ///< {id, result} or {id, error}; `ec` and `value` are what the call completes with
@@ -197,12 +200,14 @@ inline message parse_message(std::string_view text) noexcept {
                                      ", not an object: '" + detail::excerpt(text) + "'");
     }
     message m;
+    std::string bad_session;  // a reply with it still completes its call, with the reason
     if (auto s = msg.find("sessionId"); s != msg.end()) {
-      if (!s->is_string()) {
-        return detail::invalid_message(std::string("DevTools frame's sessionId is a ") + s->type_name() +
-                                       ", not a string: '" + detail::excerpt(text) + "'");
+      if (s->is_string()) {
+        m.session_id = s->get<std::string>();
+      } else {
+        bad_session = std::string("DevTools frame's sessionId is a ") + s->type_name() +
+                      ", not a string: '" + detail::excerpt(text) + "'";
       }
-      m.session_id = s->get<std::string>();
     }
     if (auto id = msg.find("id"); id != msg.end()) {
       if (!id->is_number_unsigned() || id->get<std::uint64_t>() == 0) {
@@ -212,7 +217,9 @@ inline message parse_message(std::string_view text) noexcept {
       m.id = id->get<std::uint64_t>();
       const auto err = msg.find("error");
       const auto res = msg.find("result");
-      if (err != msg.end() && res != msg.end()) {
+      if (!bad_session.empty()) {
+        m.error = "reply " + std::to_string(m.id) + ": " + bad_session;
+      } else if (err != msg.end() && res != msg.end()) {
         m.error = "reply " + std::to_string(m.id) + " has both result and error";
       } else if (err != msg.end()) {
         const auto code = err->is_object() ? err->find("code") : err->end();
@@ -241,6 +248,7 @@ inline message parse_message(std::string_view text) noexcept {
       }
       return m;
     }
+    if (!bad_session.empty()) return detail::invalid_message(std::move(bad_session));
     const auto method = msg.find("method");
     if (method == msg.end() || !method->is_string() || method->get_ref<const std::string&>().empty()) {
       return detail::invalid_message("DevTools frame is neither a reply (id) nor an event (method): '" +
@@ -549,10 +557,12 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_message(std::string_view text) {
     message m = parse_message(text);
     switch (m.what) {
-      case message::kind::reply:
-        if (!m.error.empty()) protocol_error(m.error);
-        finish(m.id, m.ec, std::move(m.value));
+      case message::kind::reply: {
+        std::string error = std::move(m.error);
+        finish(m.id, m.ec, std::move(m.value));  // the call first: a report must not delay it
+        if (!error.empty()) protocol_error(std::move(error));
         return;
+      }
       case message::kind::invalid:
         protocol_error(std::move(m.error));
         return;
@@ -573,13 +583,20 @@ class connection : public std::enable_shared_from_this<connection> {
       } catch (const std::exception& ex) {
         // The read loop goes on: one bad handler must not take every page down.
         protocol_error("handler of " + m.method + " threw: " + ex.what());
+      } catch (...) {
+        protocol_error("handler of " + m.method + " threw a non-standard exception");
       }
     }
   }
 
-  void protocol_error(std::string what) {
+  void protocol_error(std::string what) noexcept {
     protocol_errors_.fetch_add(1, std::memory_order_relaxed);
-    if (protocol_error_handler_) protocol_error_handler_(what);
+    if (!protocol_error_handler_) return;
+    try {
+      protocol_error_handler_(what);
+    } catch (...) {
+      // a throwing report must not stop the read loop either; it was counted
+    }
   }
 
   void fail_all() {

@@ -24,6 +24,7 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <concepts>
 #include <cstdint>
 #include <deque>
@@ -113,7 +114,7 @@ class priority_strategy {
         if (o.stock <= 0 || (!cfg_.partial && o.stock < cfg_.quantity)) continue;
         if (cfg_.max_price && !(o.price <= *cfg_.max_price)) continue;  // an unknown (NaN) price too
         const bool match = w.what == wanted_item::kind::sku ? o.sku == w.value : o.category == w.value;
-        if (match && (best == nullptr || o.price < best->price)) best = &o;
+        if (match && (best == nullptr || cheaper(o.price, best->price))) best = &o;
       }
       if (best != nullptr) {
         return order_intent{best->sku, std::min(cfg_.quantity, best->stock), best->price, cfg_.quantity};
@@ -125,6 +126,12 @@ class priority_strategy {
   [[nodiscard]] const strategy_config& config() const noexcept { return cfg_; }
 
  private:
+  // An unknown (NaN) price ranks after every known one.
+  static bool cheaper(double a, double b) noexcept {
+    if (std::isnan(a)) return false;
+    return std::isnan(b) || a < b;
+  }
+
   strategy_config cfg_;
 };
 

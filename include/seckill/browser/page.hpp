@@ -783,9 +783,9 @@ class page {
       }
       if (st->left > 0) {
         co_await st->timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-        if (cancelled(co_await boost::asio::this_coro::cancellation_state)) {
-          co_return make_error_code(errc::operation_aborted);
-        }
+        // a named local, never a co_await in the condition (GCC 12 misplaces such a frame)
+        const auto cancel_state = co_await boost::asio::this_coro::cancellation_state;
+        if (cancelled(cancel_state)) co_return make_error_code(errc::operation_aborted);
       }
       for (const auto& e : st->errors) {
         if (e) co_return e;
