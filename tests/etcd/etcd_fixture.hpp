@@ -170,6 +170,13 @@ class etcd_cluster {
 
   /// kill -9 of one member.
   void kill(std::size_t i) { kill_member(members_.at(i)); }
+  /// kill -STOP / -CONT of one member: alive for the kernel, silent for its peers and clients.
+  void freeze(std::size_t i) {
+    if (members_.at(i).group > 0) ::kill(-members_.at(i).group, SIGSTOP);
+  }
+  void thaw(std::size_t i) {
+    if (members_.at(i).group > 0) ::kill(-members_.at(i).group, SIGCONT);
+  }
 
   void restart(std::size_t i) {
     kill(i);
