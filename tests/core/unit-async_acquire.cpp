@@ -243,9 +243,9 @@ TEST_SUITE("concurrent") {
           failed.fetch_add(1);
           return;
         }
-        granted.fetch_add(1);
         std::lock_guard lock(handed_mutex);
         handed.push_back(std::move(p));
+        granted.fetch_add(1);  // after the hand-over: the releaser's last sweep then finds it
       });
     }
     std::thread releaser([&] {

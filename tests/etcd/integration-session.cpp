@@ -92,7 +92,9 @@ TEST_SUITE("integration") {
       auto [wec, which] = co_await s.async_wait_lost(tuple_awaitable);
       const auto lost_after = std::chrono::steady_clock::now() - t0;
       CHECK(wec == seckill::errc::session_lost);
-      CHECK(lost_after <= 2s);  // no later than etcd would expire the lease
+      // no later than etcd would expire the lease (TTL after the last keepalive,
+      // which was just before the kill), give or take a timer's wake-up on a busy machine
+      CHECK(lost_after <= 2s + 300ms);
       CHECK_FALSE(s.alive());
       CHECK(s.state_now() == session_state::lost);
       etcd.restart(0);

@@ -133,9 +133,12 @@ TEST_SUITE("unit") {
     c::check_level(c::stock_ok(fx, "flow"), 1'000'000 - 10'000, 0, 10'000);
   }
 
-  TEST_CASE("memory_store: a negative order_retention is refused") {
+  TEST_CASE("memory_store: an order_retention out of range is refused") {
     boost::asio::io_context io;
     CHECK_THROWS_WITH_AS(seckill::memory_store<>(io.get_executor(), {.order_retention = -1ms}),
-                         doctest::Contains("order_retention -1 ms"), seckill::error);
+                         doctest::Contains("order_retention -1 ms out of [0, "), seckill::error);
+    CHECK_THROWS_AS(seckill::memory_store<>(io.get_executor(), {.order_retention = std::chrono::milliseconds::max()}),
+                    seckill::error);
+    CHECK_NOTHROW(seckill::memory_store<>(io.get_executor(), {.order_retention = std::chrono::hours(24 * 365 * 50)}));
   }
 }

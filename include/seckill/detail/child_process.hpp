@@ -217,18 +217,23 @@ class child_process {
     }
     if (::pipe2(report, O_CLOEXEC) != 0) fail(errno, "pipe: ");
     const pid_t parent = ::getpid();
+    // Every signal blocked across fork: none may run the parent's handlers
+    // in the child before they are reset to their defaults.
+    sigset_t all, before;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &before);
     const pid_t pid = ::fork();
     if (pid == 0) {
       // the child: async-signal-safe calls only, up to execve
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
       struct sigaction dfl {};
       dfl.sa_handler = SIG_DFL;
       for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
       ::dup2(in, STDIN_FILENO);
       if (out >= 0) {
         ::dup2(out, STDOUT_FILENO);
@@ -240,6 +245,7 @@ class child_process {
       ::_exit(127);
     }
     const int fork_errno = errno;
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
     if (pid > 0) {
       ::close(report[1]);
       report[1] = -1;

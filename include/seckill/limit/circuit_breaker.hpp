@@ -209,6 +209,9 @@ class time_window {
       if (!b.index.compare_exchange_strong(seen, recycling, std::memory_order_acquire,
                                            std::memory_order_relaxed))
         return {false, {}};
+      // A seqlock's write side: a reader that sees one of the resets below
+      // also sees the index change and skips the bucket.
+      std::atomic_thread_fence(std::memory_order_release);
       b.calls.store(0, std::memory_order_relaxed);
       b.failures.store(0, std::memory_order_relaxed);
       b.slow.store(0, std::memory_order_relaxed);
@@ -229,9 +232,16 @@ class time_window {
     for (const auto& b : buckets_) {
       const std::int64_t i = b.index.load(std::memory_order_acquire);
       if (i < 0 || i > current || i <= current - static_cast<std::int64_t>(Buckets)) continue;
-      total.failures += b.failures.load(std::memory_order_acquire);
-      total.slow += b.slow.load(std::memory_order_acquire);
-      total.calls += b.calls.load(std::memory_order_relaxed);
+      const std::uint64_t failures = b.failures.load(std::memory_order_acquire);
+      const std::uint64_t slow = b.slow.load(std::memory_order_acquire);
+      const std::uint64_t calls = b.calls.load(std::memory_order_relaxed);
+      // A seqlock's read side: recycled while being read, the bucket is
+      // skipped, so no count from before a reset meets one from after it.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (b.index.load(std::memory_order_relaxed) != i) continue;
+      total.calls += calls;
+      total.failures += std::min(failures, calls);
+      total.slow += std::min(slow, calls);
     }
     return total;
   }

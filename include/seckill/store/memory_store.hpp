@@ -40,7 +40,9 @@ struct memory_store_options {
   /// answers as the first one did; after it the order id is forgotten and
   /// its record's memory reused (24 h, as `redis_store` keeps them). Zero
   /// keeps every record for the store's lifetime. Held orders are never
-  /// forgotten. Negative: `errc::invalid_argument` from the constructor.
+  /// forgotten. Negative, or beyond a quarter of what the clock's duration
+  /// holds (some 73 years in nanoseconds): `errc::invalid_argument` from the
+  /// constructor.
   std::chrono::milliseconds order_retention = std::chrono::hours(24);
 };
 
@@ -248,7 +250,8 @@ inline bool is_valid_sku(std::string_view sku) noexcept { return !sku.empty(); }
 /// recorded (about 40 bytes, plus 16 in the forgetting queue) while it is
 /// held and for `memory_store_options::order_retention` after it settles,
 /// which is what makes a replayed reserve, commit or rollback answer as the
-/// first one did; memory follows the orders of the last retention period.
+/// first one did. Memory grows to what the busiest retention period needs,
+/// then its slots are reused (the tables do not shrink).
 template <class Clock = std::chrono::steady_clock>
 class memory_store {
  public:
@@ -353,10 +356,13 @@ class memory_store {
   }
 
   static memory_store_options checked(memory_store_options o) {
-    if (o.order_retention < std::chrono::milliseconds::zero()) {
+    // a quarter of what the clock's duration holds leaves room for now + retention
+    constexpr auto longest =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::duration::max()) / 4;
+    if (o.order_retention < std::chrono::milliseconds::zero() || o.order_retention > longest) {
       throw error(errc::invalid_argument, "memory_store_options: order_retention " +
-                                              std::to_string(o.order_retention.count()) +
-                                              " ms must be >= 0 (0 keeps every order)");
+                                              std::to_string(o.order_retention.count()) + " ms out of [0, " +
+                                              std::to_string(longest.count()) + "] (0 keeps every order)");
     }
     return o;
   }
