@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -32,6 +33,80 @@ asio::awaitable<std::vector<event>> take(watch_stream& s, std::size_t n, std::ch
     for (auto& e : resp.events) out.push_back(std::move(e));
   }
   co_return out;
+}
+
+// What both failover tests share: a prefix watch on the client's current
+// member; a writer that talks to the other members first and puts 60 keys,
+// with `fault(member)` done to the watch's member after a third of them. The
+// watch must resume on another member with every confirmed revision exactly
+// once and in order. Returns the member the fault was done to.
+asio::awaitable<std::size_t> watch_through_member_fault(seckill::test::etcd_cluster& etcd, asio::io_context& io,
+                                                        const std::string& prefix_key,
+                                                        const std::function<void(std::size_t)>& fault) {
+  client c(io.get_executor(), etcd.options());
+  watcher w(c);
+  watch_options prefix;
+  prefix.prefix = true;
+  auto [ec, s] = co_await w.async_watch(prefix_key, prefix, tuple_awaitable);
+  REQUIRE_FALSE(ec);
+  const std::size_t victim = c.current_endpoint();
+  // the writer talks to the other members first
+  client_options wo = etcd.options();
+  wo.endpoints.clear();
+  for (std::size_t i = 1; i <= 3; ++i) wo.endpoints.push_back(etcd.endpoint_of((victim + i) % 3));
+  client writer(io.get_executor(), wo);
+
+  constexpr int total = 60;
+  std::vector<std::int64_t> written;  // revisions of the puts etcd confirmed
+  std::int64_t last_rev = 0;
+  bool writer_done = false;
+  // a named closure: the coroutine refers to its captures, which must outlive it
+  auto write_all = [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < total; ++i) {
+      if (i == total / 3) fault(victim);
+      const std::string key = prefix_key + std::to_string(i);
+      const std::string value = std::to_string(i);
+      const auto until = std::chrono::steady_clock::now() + 20s;
+      for (;;) {
+        auto [pe, r] = co_await writer.async_put(key, value, tuple_awaitable);
+        if (!pe) {
+          written.push_back(r.header.revision);
+          last_rev = r.header.revision;
+          break;
+        }
+        if (std::chrono::steady_clock::now() > until) co_return;
+        co_await seckill::test::sleep_for(50ms);
+      }
+      co_await seckill::test::sleep_for(10ms);
+    }
+    writer_done = true;
+  };
+  asio::co_spawn(io, write_all(), asio::detached);
+
+  using namespace asio::experimental::awaitable_operators;
+  std::vector<std::int64_t> seen;
+  const auto deadline = std::chrono::steady_clock::now() + 40s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (writer_done && !seen.empty() && seen.back() >= last_rev) break;
+    asio::steady_timer tick(io, 250ms);  // rechecks the writer and the deadline
+    auto r = co_await (s.async_next(tuple_awaitable) || tick.async_wait(tuple_awaitable));
+    if (r.index() == 1) continue;
+    auto& [nec, resp] = std::get<0>(r);
+    REQUIRE_FALSE(nec);
+    for (const auto& e : resp.events) seen.push_back(e.kv.mod_revision);
+  }
+  REQUIRE(writer_done);
+  INFO("watch connections: " << w.connections() << ", seen " << seen.size() << " of " << written.size());
+  REQUIRE(!seen.empty());
+  CHECK(seen.back() == last_rev);
+  CHECK(w.connections() >= 2u);
+  bool contiguous = true;
+  for (std::size_t i = 1; i < seen.size(); ++i) contiguous = contiguous && seen[i] == seen[i - 1] + 1;
+  CHECK(contiguous);  // strictly increasing, no gap, no repeat (only this test writes)
+  CHECK(seen.front() <= written.front());
+  for (const auto rev : written) CHECK(std::binary_search(seen.begin(), seen.end(), rev));
+  CHECK(c.current_endpoint() != victim);
+  co_return victim;
 }
 
 }  // namespace integration_watch
@@ -182,139 +257,19 @@ TEST_SUITE("integration") {
   TEST_CASE("3 members - kill -9 the member a watch uses - the watch resumes on another member and every revision arrives once in order") {
     seckill::test::etcd_cluster etcd(3);
     seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
-      client c(io.get_executor(), etcd.options());
-      watcher w(c);
-      watch_options prefix;
-      prefix.prefix = true;
-      auto [ec, s] = co_await w.async_watch("kill9/", prefix, tuple_awaitable);
-      REQUIRE_FALSE(ec);
-      const std::size_t victim = c.current_endpoint();
-      // the writer talks to the other members first
-      client_options wo = etcd.options();
-      wo.endpoints.clear();
-      for (std::size_t i = 1; i <= 3; ++i) wo.endpoints.push_back(etcd.endpoint_of((victim + i) % 3));
-      client writer(io.get_executor(), wo);
-
-      constexpr int total = 60;
-      std::vector<std::int64_t> written;  // revisions of the puts etcd confirmed
-      std::int64_t last_rev = 0;
-      bool writer_done = false;
-      // a named closure: the coroutine refers to its captures, which must outlive it
-      auto write_all = [&]() -> asio::awaitable<void> {
-        for (int i = 0; i < total; ++i) {
-          if (i == total / 3) etcd.kill(victim);
-          const std::string key = "kill9/" + std::to_string(i);
-          const std::string value = std::to_string(i);
-          const auto until = std::chrono::steady_clock::now() + 20s;
-          for (;;) {
-            auto [pe, r] = co_await writer.async_put(key, value, tuple_awaitable);
-            if (!pe) {
-              written.push_back(r.header.revision);
-              last_rev = r.header.revision;
-              break;
-            }
-            if (std::chrono::steady_clock::now() > until) co_return;
-            co_await seckill::test::sleep_for(50ms);
-          }
-          co_await seckill::test::sleep_for(10ms);
-        }
-        writer_done = true;
-      };
-      asio::co_spawn(io, write_all(), asio::detached);
-
-      using namespace asio::experimental::awaitable_operators;
-      std::vector<std::int64_t> seen;
-      const auto deadline = std::chrono::steady_clock::now() + 40s;
-      while (std::chrono::steady_clock::now() < deadline) {
-        if (writer_done && !seen.empty() && seen.back() >= last_rev) break;
-        asio::steady_timer tick(io, 250ms);  // rechecks the writer and the deadline
-        auto r = co_await (s.async_next(tuple_awaitable) || tick.async_wait(tuple_awaitable));
-        if (r.index() == 1) continue;
-        auto& [nec, resp] = std::get<0>(r);
-        REQUIRE_FALSE(nec);
-        for (const auto& e : resp.events) seen.push_back(e.kv.mod_revision);
-      }
-      REQUIRE(writer_done);
-      INFO("watch connections: " << w.connections() << ", seen " << seen.size() << " of " << written.size());
-      REQUIRE(!seen.empty());
-      CHECK(seen.back() == last_rev);
-      CHECK(w.connections() >= 2u);
-      bool contiguous = true;
-      for (std::size_t i = 1; i < seen.size(); ++i) contiguous = contiguous && seen[i] == seen[i - 1] + 1;
-      CHECK(contiguous);  // strictly increasing, no gap, no repeat (only this test writes)
-      CHECK(seen.front() <= written.front());
-      for (const auto rev : written) CHECK(std::binary_search(seen.begin(), seen.end(), rev));
-      CHECK(c.current_endpoint() != victim);
+      const std::string prefix_key = "kill9/";
+      const std::function<void(std::size_t)> kill = [&](std::size_t member) { etcd.kill(member); };
+      co_await watch_through_member_fault(etcd, io, prefix_key, kill);
     });
   }
 
   TEST_CASE("3 members - kill -STOP the member a watch uses - the silent socket is given up and every revision arrives once in order") {
     seckill::test::etcd_cluster etcd(3);
     seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
-      client c(io.get_executor(), etcd.options());
-      watcher w(c);
-      watch_options prefix;
-      prefix.prefix = true;
-      auto [ec, s] = co_await w.async_watch("stop9/", prefix, tuple_awaitable);
-      REQUIRE_FALSE(ec);
-      const std::size_t victim = c.current_endpoint();
-      // the writer talks to the other members first
-      client_options wo = etcd.options();
-      wo.endpoints.clear();
-      for (std::size_t i = 1; i <= 3; ++i) wo.endpoints.push_back(etcd.endpoint_of((victim + i) % 3));
-      client writer(io.get_executor(), wo);
-
-      constexpr int total = 60;
-      std::vector<std::int64_t> written;  // revisions of the puts etcd confirmed
-      std::int64_t last_rev = 0;
-      bool writer_done = false;
-      // a named closure: the coroutine refers to its captures, which must outlive it
-      auto write_all = [&]() -> asio::awaitable<void> {
-        for (int i = 0; i < total; ++i) {
-          if (i == total / 3) etcd.freeze(victim);
-          const std::string key = "stop9/" + std::to_string(i);
-          const std::string value = std::to_string(i);
-          const auto until = std::chrono::steady_clock::now() + 20s;
-          for (;;) {
-            auto [pe, r] = co_await writer.async_put(key, value, tuple_awaitable);
-            if (!pe) {
-              written.push_back(r.header.revision);
-              last_rev = r.header.revision;
-              break;
-            }
-            if (std::chrono::steady_clock::now() > until) co_return;
-            co_await seckill::test::sleep_for(50ms);
-          }
-          co_await seckill::test::sleep_for(10ms);
-        }
-        writer_done = true;
-      };
-      asio::co_spawn(io, write_all(), asio::detached);
-
-      using namespace asio::experimental::awaitable_operators;
-      std::vector<std::int64_t> seen;
-      const auto deadline = std::chrono::steady_clock::now() + 40s;
-      while (std::chrono::steady_clock::now() < deadline) {
-        if (writer_done && !seen.empty() && seen.back() >= last_rev) break;
-        asio::steady_timer tick(io, 250ms);  // rechecks the writer and the deadline
-        auto r = co_await (s.async_next(tuple_awaitable) || tick.async_wait(tuple_awaitable));
-        if (r.index() == 1) continue;
-        auto& [nec, resp] = std::get<0>(r);
-        REQUIRE_FALSE(nec);
-        for (const auto& e : resp.events) seen.push_back(e.kv.mod_revision);
-      }
-      REQUIRE(writer_done);
-      INFO("watch connections: " << w.connections() << ", seen " << seen.size() << " of " << written.size());
-      REQUIRE(!seen.empty());
-      CHECK(seen.back() == last_rev);
-      CHECK(w.connections() >= 2u);
-      bool contiguous = true;
-      for (std::size_t i = 1; i < seen.size(); ++i) contiguous = contiguous && seen[i] == seen[i - 1] + 1;
-      CHECK(contiguous);  // strictly increasing, no gap, no repeat (only this test writes)
-      CHECK(seen.front() <= written.front());
-      for (const auto rev : written) CHECK(std::binary_search(seen.begin(), seen.end(), rev));
-      CHECK(c.current_endpoint() != victim);
-      etcd.thaw(victim);
+      const std::string prefix_key = "stop9/";
+      const std::function<void(std::size_t)> freeze = [&](std::size_t member) { etcd.freeze(member); };
+      const std::size_t frozen = co_await watch_through_member_fault(etcd, io, prefix_key, freeze);
+      etcd.thaw(frozen);
     });
   }
 }

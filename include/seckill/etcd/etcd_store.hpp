@@ -308,12 +308,7 @@ class etcd_store {
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now().time_since_epoch()).count();
   }
 
-  static std::error_code transport(std::error_code ec) {
-    if (ec == errc::connection_refused || ec == errc::not_connected || ec == errc::no_leader) {
-      return errc::store_unavailable;
-    }
-    return ec;
-  }
+  static std::error_code transport(std::error_code ec) { return seckill::detail::store_error(ec); }
 
   /// Holds this store's per-SKU lock for the scope of an operation.
   class lock_guard {

@@ -453,6 +453,9 @@ class watch_stream {
   [[nodiscard]] bool valid() const noexcept { return w_ != nullptr; }
   /// The revision the watch resumes from after a reconnection.
   [[nodiscard]] std::int64_t next_revision() const noexcept { return w_ ? w_->next_rev : 0; }
+  /// The watch id etcd knows it by now (0 when invalid). It changes when the
+  /// watch is created again: after a reconnect and after a compaction resync
+  /// (etcd 3.4 refuses to reuse a cancelled id).
   [[nodiscard]] std::int64_t id() const noexcept { return w_ ? w_->id : 0; }
 
   /// The next response, waiting for it. Errors: `errc::operation_aborted`

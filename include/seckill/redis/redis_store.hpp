@@ -179,8 +179,7 @@ struct store_op {
   }
   template <class Self>
   void operator()(Self& self, std::error_code ec, value v) {
-    // the contract's word for a backend that cannot be reached, as every store says it
-    if (ec == errc::not_connected || ec == errc::connection_refused) ec = make_error_code(errc::store_unavailable);
+    ec = seckill::detail::store_error(ec);  // the contract's word for a backend out of reach
     if constexpr (std::is_same_v<Signature, void(std::error_code)>) {
       if (!ec) decode(v, ec);
       self.complete(ec);

@@ -45,6 +45,8 @@
 /// `use_awaitable`, `use_future`, `deferred`). The `sku` view is only read
 /// while the operation starts; backends copy what they keep.
 
+#include <seckill/error.hpp>
+
 #include <boost/asio/deferred.hpp>
 
 #include <chrono>
@@ -52,8 +54,23 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <system_error>
 
 namespace seckill {
+
+namespace detail {
+
+/// The contract's word for a backend that cannot be reached: each network
+/// store maps its transport's errors through this.
+inline std::error_code store_error(std::error_code ec) noexcept {
+  if (ec == errc::connection_refused || ec == errc::not_connected || ec == errc::no_leader) {
+    return make_error_code(errc::store_unavailable);
+  }
+  return ec;
+}
+
+}  // namespace detail
+
 
 /// @brief What a reservation attempt found.
 enum class reserve_status : std::uint8_t {
