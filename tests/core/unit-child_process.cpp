@@ -14,18 +14,29 @@
 using namespace std::chrono_literals;
 using seckill::detail::child_process;
 
+namespace unit_child_process {
+
+// Runs `o` (its output into a fresh file) to its end within 5 s; checks that
+// it exited with `code` and returns what it wrote to stdout and stderr.
+std::string output_of(child_process::options o, int code) {
+  seckill::detail::temp_dir dir("seckill-test");
+  o.output_path = (dir.path() / "out.log").string();
+  child_process p(o);
+  REQUIRE(p.wait_for(5s));
+  CHECK(WIFEXITED(p.wait_status()));
+  CHECK(WEXITSTATUS(p.wait_status()) == code);
+  std::ifstream in(o.output_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace unit_child_process
+
 TEST_SUITE("unit") {
+  using unit_child_process::output_of;
   TEST_CASE("child_process runs a program and captures its output") {
-    seckill::detail::temp_dir dir("seckill-test");
-    const auto log = (dir.path() / "out.log").string();
-    child_process p({{"sh", "-c", "echo hello; echo oops >&2; exit 3"}, log, {}});
-    REQUIRE(p.wait_for(5s));
-    CHECK(WIFEXITED(p.wait_status()));
-    CHECK(WEXITSTATUS(p.wait_status()) == 3);
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
-    CHECK(text.str() == "hello\noops\n");
+    CHECK(output_of({{"sh", "-c", "echo hello; echo oops >&2; exit 3"}, "", {}}, 3) == "hello\noops\n");
   }
 
   TEST_CASE("child_process kills its whole process group") {
@@ -72,16 +83,8 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("child_process with die_with_parent runs and captures like the default") {
-    seckill::detail::temp_dir dir("seckill-test");
-    const auto log = (dir.path() / "out.log").string();
-    child_process p({{"sh", "-c", "echo \"$SECKILL_X\"; echo oops >&2; exit 4"}, log, {"SECKILL_X=hello"}, true});
-    REQUIRE(p.wait_for(5s));
-    CHECK(WIFEXITED(p.wait_status()));
-    CHECK(WEXITSTATUS(p.wait_status()) == 4);
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
-    CHECK(text.str() == "hello\noops\n");
+    CHECK(output_of({{"sh", "-c", "echo \"$SECKILL_X\"; echo oops >&2; exit 4"}, "", {"SECKILL_X=hello"}, true}, 4) ==
+          "hello\noops\n");
   }
 
   TEST_CASE("child_process with die_with_parent is killed when the thread that started it ends") {

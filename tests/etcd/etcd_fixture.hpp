@@ -14,8 +14,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include <array>
-#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -33,68 +31,21 @@
 
 namespace seckill::test {
 
-/// The process groups of the servers and helpers the tests started: killed if
-/// the test binary dies on a signal (doctest reports the crash, then re-raises
-/// it into this handler), so a crashed test leaves no etcd running.
-class crash_cleanup {
- public:
-  static void add(pid_t group) noexcept {
-    for (auto& g : groups) {
-      pid_t none = 0;
-      if (g.compare_exchange_strong(none, group)) return;
-    }
-  }
-  static void remove(pid_t group) noexcept {
-    if (group <= 0) return;
-    for (auto& g : groups) {
-      pid_t mine = group;
-      if (g.compare_exchange_strong(mine, 0)) return;
-    }
-  }
-  static bool install() noexcept {
-    for (int sig : {SIGSEGV, SIGABRT, SIGILL, SIGBUS, SIGFPE, SIGTERM, SIGINT}) {
-      struct sigaction sa {};
-      sa.sa_handler = &on_signal;
-      sigemptyset(&sa.sa_mask);
-      sa.sa_flags = SA_ONSTACK;
-      ::sigaction(sig, &sa, nullptr);
-    }
-    return true;
-  }
-
- private:
-  static void on_signal(int sig) {
-    for (auto& g : groups) {
-      const pid_t p = g.exchange(0);
-      if (p > 0) ::kill(-p, SIGKILL);
-    }
-    ::signal(sig, SIG_DFL);
-    ::raise(sig);
-  }
-  static inline std::array<std::atomic<pid_t>, 64> groups{};
-};
-// before main, hence before doctest's per-test handlers, which chain to it
-inline const bool crash_cleanup_installed = crash_cleanup::install();
-
-/// A helper process (its own process group) that a crash of the test binary kills too.
+/// A helper process that dies with the test binary, a crash or a kill -9
+/// included (`child_process`'s die_with_parent): start it from the test's thread.
 class test_process {
  public:
-  explicit test_process(const detail::child_process::options& o) : proc_(o), group_(proc_.pid()) {
-    crash_cleanup::add(group_);
-  }
-  test_process(const test_process&) = delete;
-  test_process& operator=(const test_process&) = delete;
-  ~test_process() { kill_and_wait(); }
+  explicit test_process(detail::child_process::options o) : proc_(with_parent(std::move(o))) {}
   /// kill -9 of the whole group, reaped.
-  void kill_and_wait() noexcept {
-    crash_cleanup::remove(std::exchange(group_, 0));
-    proc_.kill_and_wait();
-  }
+  void kill_and_wait() noexcept { proc_.kill_and_wait(); }
   [[nodiscard]] bool running() noexcept { return proc_.running(); }
 
  private:
+  static detail::child_process::options with_parent(detail::child_process::options o) {
+    o.die_with_parent = true;
+    return o;
+  }
   detail::child_process proc_;
-  pid_t group_ = 0;
 };
 
 /// Runs `fn(client)` to completion on a private io_context: for fixtures and checks.
@@ -114,8 +65,7 @@ class etcd_cluster {
     unsigned short peer_port = 0;
     std::filesystem::path data_dir;
     std::filesystem::path log;
-    detail::child_process process;
-    pid_t group = 0;
+    detail::child_process process;  ///< dies with the test binary (die_with_parent)
   };
 
   explicit etcd_cluster(int members = 1, std::string token_prefix = "seckill-test")
@@ -163,20 +113,15 @@ class etcd_cluster {
                       "--initial-cluster-state", "new", "--heartbeat-interval", "50",
                       "--election-timeout", "500", "--log-level", "warn"},
                      m.log.string(),
-                     {}});
-    m.group = m.process.pid();
-    crash_cleanup::add(m.group);
+                     {},
+                     true});
   }
 
   /// kill -9 of one member.
   void kill(std::size_t i) { kill_member(members_.at(i)); }
   /// kill -STOP / -CONT of one member: alive for the kernel, silent for its peers and clients.
-  void freeze(std::size_t i) {
-    if (members_.at(i).group > 0) ::kill(-members_.at(i).group, SIGSTOP);
-  }
-  void thaw(std::size_t i) {
-    if (members_.at(i).group > 0) ::kill(-members_.at(i).group, SIGCONT);
-  }
+  void freeze(std::size_t i) { members_.at(i).process.signal(SIGSTOP); }
+  void thaw(std::size_t i) { members_.at(i).process.signal(SIGCONT); }
 
   void restart(std::size_t i) {
     kill(i);
@@ -250,10 +195,7 @@ class etcd_cluster {
   }
 
  private:
-  static void kill_member(member& m) noexcept {
-    crash_cleanup::remove(std::exchange(m.group, 0));
-    m.process.kill_and_wait();
-  }
+  static void kill_member(member& m) noexcept { m.process.kill_and_wait(); }
 
   static boost::asio::awaitable<void> member_list(std::shared_ptr<etcd::client> c,
                                                   std::shared_ptr<std::promise<nlohmann::json>> p) {
