@@ -137,6 +137,48 @@ TEST_SUITE("integration") {
     CHECK(counter(server, "ordered") == 2000);
   }
 
+  TEST_CASE("requests issued while a read's replies are handled keep their order at every early_write_threshold") {
+    // 64 coroutines, each a chain of INCRs on its own key: every reply wakes
+    // a coroutine that issues the next request, so requests are written while
+    // the replies of one read are still being handled (early when the
+    // threshold allows). Each chain must see 1, 2, 3... and nothing is lost.
+    for (const std::size_t threshold : {std::size_t{0}, std::size_t{1}, std::size_t{4}}) {
+      CAPTURE(threshold);
+      redis_server server;
+      asio::io_context io;
+      auto cfg = seckill::test::config_for<connection_config>(server);
+      cfg.early_write_threshold = threshold;
+      connection conn(io.get_executor(), cfg);
+      constexpr int chains = 64, each = 100;
+      std::atomic<int> in_order{0};
+      run_test(io, [&]() -> asio::awaitable<void> {
+        auto [ec] = co_await conn.async_connect(tuple_awaitable);
+        REQUIRE(!ec);
+        std::atomic<int> left{chains};
+        asio::steady_timer all_done(co_await asio::this_coro::executor,
+                                    std::chrono::steady_clock::time_point::max());
+        for (int c = 0; c < chains; ++c) {
+          asio::co_spawn(io, [&, c]() -> asio::awaitable<void> {
+            const auto incr = cmd("INCR", "chain:" + std::to_string(c));
+            bool ok = true;
+            for (int i = 1; i <= each; ++i) {
+              auto [e, v] = co_await exec1(conn, incr);
+              ok = ok && !e && v.integer == i;
+            }
+            if (ok) ++in_order;
+          }, [&](std::exception_ptr) {
+            if (--left == 0) all_done.cancel();
+          });
+        }
+        co_await all_done.async_wait(tuple_awaitable);
+        conn.close();
+      });
+      CHECK(in_order == chains);
+      CHECK(counter(server, "chain:0") == each);
+      CHECK(counter(server, "chain:63") == each);
+    }
+  }
+
   TEST_CASE("RESP2 fallback with AUTH when the server does not know HELLO") {
     redis_server server({"--requirepass", "pw", "--rename-command", "HELLO", ""}, "pw");
     asio::io_context io;

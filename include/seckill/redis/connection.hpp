@@ -89,6 +89,12 @@ struct connection_config {
   bool reconnect = true;                   ///< reconnect after a loss (after a successful connect)
   bool queue_while_reconnecting = false;   ///< keep new requests waiting instead of failing fast
   std::size_t max_write_batch = 256u << 10;  ///< bytes gathered into one write
+  /// Requests waiting to be written that make the connection write them
+  /// while it is still handling the replies of one read (which may hold
+  /// many): the server works on them instead of idling until the client has
+  /// handled every reply. 0: write only once the read is handled. Lower is
+  /// fewer idle server cycles, higher is fewer write calls.
+  std::size_t early_write_threshold = 4;
   parser_limits limits;                    ///< bounds on replies (resp.hpp)
   request setup;  ///< sent after the handshake on every (re)connect; an error reply fails it
 };
@@ -583,6 +589,14 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         if (parser_.done()) {
           if (auto e = on_reply(parser_.take())) co_return e;
           if (closed_) co_return make_error_code(errc::operation_aborted);
+          // Requests issued by the completions just run go out before the
+          // rest of this read's replies are handled: the server starts on them
+          // instead of idling until the whole batch is done.
+          if (cfg_.early_write_threshold != 0 && queued_.size() >= cfg_.early_write_threshold &&
+              rbegin_ < rend_) {
+            co_await asio::post(strand_, asio::use_awaitable);
+            if (closed_) co_return make_error_code(errc::operation_aborted);
+          }
         }
       }
       rbegin_ = rend_ = 0;
