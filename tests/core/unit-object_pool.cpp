@@ -6,6 +6,8 @@
 #include <seckill/error.hpp>
 #include <seckill/pool/object_pool.hpp>
 
+#include "support/error_message.hpp"
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -50,14 +52,7 @@ struct counting_reset {
   }
 };
 
-std::string message_of(auto&& f) {
-  try {
-    f();
-  } catch (const seckill::error& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+using seckill::test::message_of;
 
 #if defined(__SANITIZE_THREAD__)
 #define UNIT_OBJECT_POOL_TSAN 1

@@ -2,6 +2,8 @@
 #include <seckill/error.hpp>
 #include <seckill/id/snowflake.hpp>
 
+#include "support/error_message.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -52,14 +54,7 @@ struct stepping_clock {
 
 constexpr std::int64_t epoch_ms = seckill::default_epoch.count();
 
-std::string message_of(auto&& f) {
-  try {
-    f();
-  } catch (const seckill::error& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+using seckill::test::message_of;
 
 seckill::errc code_of(auto&& f) {
   try {

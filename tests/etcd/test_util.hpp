@@ -2,6 +2,8 @@
 // Shared helpers of the etcd integration tests: run a test coroutine to
 // completion, wait with a deadline, read a helper process's output.
 
+#include "support/coro.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -19,7 +21,6 @@
 namespace seckill::test {
 
 namespace asio = boost::asio;
-inline constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 /// Runs the coroutine `f(io)` returns to completion (with everything it
 /// spawned), rethrowing what it threw.
@@ -36,11 +37,6 @@ void run_test(F&& f) {
   io.run();
   if (failure) std::rethrow_exception(failure);
   if (!done) throw std::runtime_error("the test coroutine did not finish");
-}
-
-inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(tuple_awaitable);
 }
 
 /// Polls `pred()` every 10 ms until it holds or `timeout` passes; returns whether it held.

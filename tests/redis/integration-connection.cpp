@@ -30,6 +30,7 @@ using seckill::test::admin_client;
 using seckill::test::exec1;
 using seckill::test::redis_server;
 using seckill::test::run_test;
+using seckill::test::sleep_for;
 using seckill::test::tuple_awaitable;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -42,10 +43,6 @@ request cmd(auto... args) {
   return r;
 }
 
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(tuple_awaitable);
-}
 
 // PINGs every 20 ms until the connection answers PONG (it reconnects by
 // itself); false if it has not within `limit`.

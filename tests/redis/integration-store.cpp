@@ -28,6 +28,7 @@ using seckill::redis::connection_state;
 using seckill::redis::redis_store;
 using seckill::redis::redis_store_options;
 using seckill::test::redis_server;
+using seckill::test::sleep_for;
 using seckill::test::tuple_awaitable;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -73,10 +74,6 @@ class redis_fixture {
   redis_store store_;
 };
 
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(tuple_awaitable);
-}
 
 // What the server holds for `sku`, read with the admin client.
 struct server_view {

@@ -4,6 +4,8 @@
 
 #include <seckill/redis/connection.hpp>
 
+#include "support/coro.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,7 +27,6 @@ namespace seckill::test {
 
 namespace asio = boost::asio;
 using asio::awaitable;
-inline constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 /// Runs `make()`'s coroutine on `io` until everything on `io` is done (the
 /// coroutine must close what it opened); fails the test after `limit`.
