@@ -182,9 +182,10 @@ void bm_bulkhead(benchmark::State& state) {
 }
 
 // The machine's own scaling: a few nanoseconds of arithmetic per operation on
-// each thread's own registers, nothing shared. A reject path that shares no
-// written line scales as this does; on a virtual machine whose two CPUs share
-// one core's execution units it is well below 2x.
+// each thread's own registers, nothing shared, nothing read from memory. Next
+// to it, the clock reads alone and the reject path on a still clock show how
+// much of a read-only path's scaling is the machine's (on a shared virtual
+// machine, short read-only loops can run faster while the other CPU idles).
 void bm_nothing_shared(benchmark::State& state) {
   // four independent xorshift states: bound by the core's throughput, as
   // the reject path is, not by one chain's latency

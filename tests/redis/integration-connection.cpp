@@ -43,7 +43,6 @@ request cmd(auto... args) {
   return r;
 }
 
-
 // PINGs every 20 ms until the connection answers PONG (it reconnects by
 // itself); false if it has not within `limit`.
 asio::awaitable<bool> answers_ping_within(connection& conn, std::chrono::milliseconds limit) {

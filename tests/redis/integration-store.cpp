@@ -74,7 +74,6 @@ class redis_fixture {
   redis_store store_;
 };
 
-
 // What the server holds for `sku`, read with the admin client.
 struct server_view {
   std::int64_t remaining = 0, reserved = 0, committed = 0;
