@@ -98,6 +98,14 @@ void connect_and_stock(asio::io_context& io, Store& store, const std::string& sk
   io.restart();
 }
 
+// Closes the store and runs what its close left on `io`.
+template <class Store>
+void close_and_drain(asio::io_context& io, Store& store) {
+  store.close();
+  io.restart();
+  io.run_for(std::chrono::seconds(2));
+}
+
 // One batch: `inflight` coroutines, each reserving `reserves_per_coroutine` times.
 template <class Store>
 void run_batch(asio::io_context& io, Store& store, const std::string& sku, int threads,
@@ -163,9 +171,7 @@ void prepare_ceiling(const std::string& sku) {
   asio::io_context io(1);
   seckill::redis::redis_store store(io.get_executor(), server_env::get().config());
   connect_and_stock(io, store, sku);
-  store.close();
-  io.restart();
-  io.run_for(std::chrono::seconds(2));
+  close_and_drain(io, store);
 }
 
 double median(std::vector<double> v) {
@@ -226,9 +232,7 @@ void BM_reserve_one_connection(benchmark::State& state) {
   const std::string sku = "bench-one";
   connect_and_stock(io, store, sku);
   reserve_bench(state, 1, store, io, sku);
-  store.close();
-  io.restart();
-  io.run_for(std::chrono::seconds(2));
+  close_and_drain(io, store);
 }
 
 void BM_reserve_pool_2_threads(benchmark::State& state) {
@@ -240,9 +244,7 @@ void BM_reserve_pool_2_threads(benchmark::State& state) {
   const std::string sku = "bench-pool";
   connect_and_stock(io, store, sku);
   reserve_bench(state, 2, store, io, sku);
-  store.close();
-  io.restart();
-  io.run_for(std::chrono::seconds(2));
+  close_and_drain(io, store);
 }
 
 // redis-benchmark alone, unpipelined and with -P 16.

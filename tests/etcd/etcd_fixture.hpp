@@ -31,23 +31,6 @@
 
 namespace seckill::test {
 
-/// A helper process that dies with the test binary, a crash or a kill -9
-/// included (`child_process`'s die_with_parent): start it from the test's thread.
-class test_process {
- public:
-  explicit test_process(detail::child_process::options o) : proc_(with_parent(std::move(o))) {}
-  /// kill -9 of the whole group, reaped.
-  void kill_and_wait() noexcept { proc_.kill_and_wait(); }
-  [[nodiscard]] bool running() noexcept { return proc_.running(); }
-
- private:
-  static detail::child_process::options with_parent(detail::child_process::options o) {
-    o.die_with_parent = true;
-    return o;
-  }
-  detail::child_process proc_;
-};
-
 /// Runs `fn(client)` to completion on a private io_context: for fixtures and checks.
 template <class F>
 auto run_sync(F&& fn) {

@@ -57,11 +57,12 @@ asio::awaitable<void> record(watch_stream& s, std::vector<std::string>& values) 
   }
 }
 
-/// A helper process campaigning in the election.
+/// A helper process campaigning in the election; it dies with the test binary
+/// (die_with_parent: started from the test's thread).
 struct candidate {
   std::string name;
   std::string log;
-  std::unique_ptr<seckill::test::test_process> proc;
+  std::unique_ptr<seckill::detail::child_process> proc;
 };
 
 /// The next response of `s`, or errc::timed_out when none came within `timeout`.
@@ -246,8 +247,11 @@ TEST_SUITE("integration") {
       }
       const std::string log = (logs.path() / (name + ".log")).string();
       const seckill::detail::child_process::options args{
-          {SECKILL_ETCD_HELPER, "elect", endpoints, "lead", std::to_string(ttl.count()), "guard", name}, log, {}};
-      candidates.emplace(name, candidate{name, log, std::make_unique<seckill::test::test_process>(args)});
+          {SECKILL_ETCD_HELPER, "elect", endpoints, "lead", std::to_string(ttl.count()), "guard", name},
+          log,
+          {},
+          true};
+      candidates.emplace(name, candidate{name, log, std::make_unique<seckill::detail::child_process>(args)});
     };
     for (int i = 0; i < 3; ++i) spawn();
 

@@ -79,10 +79,12 @@ TEST_SUITE("integration") {
     seckill::test::etcd_cluster etcd(3);
     seckill::detail::temp_dir logs("seckill-registry");
     const std::string log = (logs.path() / "registrant.log").string();
-    seckill::test::test_process registrant({{SECKILL_ETCD_HELPER, "register", etcd.endpoint_list(), "services/pay",
+    // dies with the test binary, a crash included (die_with_parent, from this thread)
+    seckill::detail::child_process registrant({{SECKILL_ETCD_HELPER, "register", etcd.endpoint_list(), "services/pay",
                                                 "2", "pay-1", "127.0.0.1:9001"},
                                                log,
-                                               {}});
+                                               {},
+                                               true});
     seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
       client c(io.get_executor(), etcd.options());
       watcher w(c);

@@ -308,8 +308,6 @@ class etcd_store {
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now().time_since_epoch()).count();
   }
 
-  static std::error_code transport(std::error_code ec) { return seckill::detail::store_error(ec); }
-
   /// Holds this store's per-SKU lock for the scope of an operation.
   class lock_guard {
    public:
@@ -341,7 +339,7 @@ class etcd_store {
     auto [ec, r] = co_await client_.async_txn(t, asio::as_tuple(asio::use_awaitable));
     if (ec) {
       message = r.error_message;
-      co_return transport(ec);
+      co_return seckill::detail::store_error(ec);
     }
     stock = {};
     order.reset();
@@ -382,7 +380,7 @@ class etcd_store {
       t.compares.push_back(unchanged(stock_key(sku), s.mod_revision));
       t.success.push_back(put_request{stock_key(sku), detail::encode_stock(next), {}});
       auto [ec, r] = co_await client_.async_txn(t, asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return std::pair{transport(ec), std::int64_t{0}};
+      if (ec) co_return std::pair{seckill::detail::store_error(ec), std::int64_t{0}};
       if (r.succeeded) co_return std::pair{std::error_code{}, r.header.revision};
       ++conflicts_;
     }
@@ -444,7 +442,7 @@ class etcd_store {
       }
       t.success.push_back(put_request{order_key(sku, order_id), detail::encode_order(rec), {}});
       auto [ec, r] = co_await client_.async_txn(t, asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return std::pair{transport(ec), out};
+      if (ec) co_return std::pair{seckill::detail::store_error(ec), out};
       if (!r.succeeded) {
         ++conflicts_;
         continue;
@@ -511,7 +509,7 @@ class etcd_store {
       }
       t.success.push_back(put_request{stock_key(sku), detail::encode_stock(level), {}});
       auto [ec, r] = co_await client_.async_txn(t, asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return std::pair{transport(ec), out};
+      if (ec) co_return std::pair{seckill::detail::store_error(ec), out};
       if (!r.succeeded) {
         ++conflicts_;
         continue;
@@ -535,7 +533,7 @@ class etcd_store {
       ro.limit = static_cast<std::int64_t>(std::min(limit - reaped, opts_.reap_batch));
       ro.keys_only = true;
       auto [ec, holds] = co_await client_.async_range(hold_prefix(sku), ro, asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return std::pair{transport(ec), reaped};
+      if (ec) co_return std::pair{seckill::detail::store_error(ec), reaped};
       if (holds.kvs.empty()) break;
       // read the stock and the orders at one revision, then give them all back in one txn
       txn_request read;
@@ -553,7 +551,7 @@ class etcd_store {
         read.success.push_back(range_request{order_key(sku, id), {}});
       }
       auto [rec, rr] = co_await client_.async_txn(read, asio::as_tuple(asio::use_awaitable));
-      if (rec) co_return std::pair{transport(rec), reaped};
+      if (rec) co_return std::pair{seckill::detail::store_error(rec), reaped};
       const auto& skv = std::get<range_result>(rr.responses.at(0)).kvs;
       if (skv.empty()) break;
       stock_level level;
@@ -584,7 +582,7 @@ class etcd_store {
       }
       t.success.push_back(put_request{stock_key(sku), detail::encode_stock(level), {}});
       auto [tec, tr] = co_await client_.async_txn(t, asio::as_tuple(asio::use_awaitable));
-      if (tec) co_return std::pair{transport(tec), reaped};
+      if (tec) co_return std::pair{seckill::detail::store_error(tec), reaped};
       if (!tr.succeeded) {
         ++conflicts_;
         if (++attempts >= opts_.max_attempts) co_return std::pair{make_error_code(errc::txn_conflict), reaped};

@@ -71,7 +71,6 @@ inline std::error_code store_error(std::error_code ec) noexcept {
 
 }  // namespace detail
 
-
 /// @brief What a reservation attempt found.
 enum class reserve_status : std::uint8_t {
   reserved,     ///< the units are held for the order
