@@ -41,6 +41,10 @@
 /// Invariant, per SKU, at every moment: remaining >= 0, and remaining +
 /// reserved + committed == the sum of the quantities set.
 ///
+/// Range: a hold is in (0, `max_hold`]; a `set_stock` that would make
+/// remaining + reserved + committed exceed `max_units` is refused with
+/// `errc::invalid_argument`, as is a quantity above it.
+///
 /// Operations complete through Asio completion tokens (callbacks,
 /// `use_awaitable`, `use_future`, `deferred`). The `sku` view is only read
 /// while the operation starts; backends copy what they keep.
@@ -70,6 +74,14 @@ inline std::error_code store_error(std::error_code ec) noexcept {
 }
 
 }  // namespace detail
+
+/// @brief The longest hold a store accepts (one year): every backend adds it
+///        to its clock's now without overflow.
+inline constexpr std::chrono::milliseconds max_hold = std::chrono::hours(24 * 366);
+
+/// @brief The most units one SKU may count (2^53): what every backend,
+///        Redis' Lua numbers (doubles) included, holds exactly.
+inline constexpr std::int64_t max_units = std::int64_t{1} << 53;
 
 /// @brief What a reservation attempt found.
 enum class reserve_status : std::uint8_t {
