@@ -54,6 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   limits.max_aggregate_size = 1024;
   limits.max_reply_bytes = 1 << 16;
   limits.max_line_length = 512;
+  limits.max_reply_elements = 2048;
 
   const outcome whole = parse_stream(data, data.size(), limits);
   const std::size_t split = size == 0 ? 0 : bytes[0] % (size + 1);

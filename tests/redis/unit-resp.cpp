@@ -249,6 +249,53 @@ TEST_SUITE("unit") {
     CHECK(p.error_message().find("max_depth 3") != std::string::npos);
   }
 
+  TEST_CASE("a reply of many tiny values is refused at its header by max_reply_elements") {
+    // 48 MB of three-byte nulls fits max_reply_bytes but would cost
+    // 16 million values of sizeof(value) bytes each: refused by its header,
+    // before one element is parsed or allocated.
+    constexpr std::size_t n = 16'000'000;
+    const std::string header = "*" + std::to_string(n) + "\r\n";
+    std::string bytes = header;
+    bytes.reserve(header.size() + 3 * n);
+    for (std::size_t i = 0; i < n; ++i) bytes += "_\r\n";
+    CHECK(bytes.size() < parser_limits{}.max_reply_bytes);
+    CHECK(n <= parser_limits{}.max_aggregate_size);
+    parser p;
+    std::error_code ec;
+    CHECK(p.consume(bytes, ec) == header.size());
+    CHECK(ec == errc::message_too_large);
+    CHECK(!p.done());
+    CHECK(!p.in_progress());  // nothing was started for it
+    CHECK(p.error_message().find("max_reply_elements " + std::to_string(parser_limits{}.max_reply_elements)) !=
+          std::string::npos);
+    CHECK(p.error_message().find(std::to_string(n)) != std::string::npos);
+    // the same with RESP2's null bulk strings
+    CHECK(failure("*" + std::to_string(n) + "\r\n$-1\r\n") == errc::message_too_large);
+
+    // nested aggregates count together, a map's keys and values and an
+    // attribute's too; the count starts again with the next reply
+    parser_limits limits;
+    limits.max_reply_elements = 4;
+    CHECK(failure("*2\r\n*1\r\n:1\r\n*1\r\n:1\r\n", limits) == std::error_code{});  // 2 + 1 + 1
+    CHECK(failure("*2\r\n*1\r\n:1\r\n*2\r\n", limits) == errc::message_too_large);      // 2 + 1 + 2
+    CHECK(failure("*5\r\n", limits) == errc::message_too_large);
+    CHECK(failure("%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n", limits) == std::error_code{});  // 2 pairs: 4
+    CHECK(failure("%1\r\n+a\r\n*3\r\n", limits) == errc::message_too_large);             // 2 + 3
+    CHECK(failure("|1\r\n+a\r\n+b\r\n*3\r\n", limits) == errc::message_too_large);     // 2 + 3
+    std::error_code e2;
+    const auto replies = parse_all("*4\r\n_\r\n_\r\n_\r\n_\r\n*4\r\n_\r\n_\r\n_\r\n_\r\n", 1, e2, limits);
+    CHECK(!e2);
+    CHECK(replies.size() == 2);
+    // the same error however reads split the reply
+    const std::string over = "*2\r\n*2\r\n_\r\n_\r\n*1\r\n_\r\n";  // 2 + 2 + 1
+    for (std::size_t chunk = 1; chunk <= over.size(); ++chunk) {
+      CAPTURE(chunk);
+      std::error_code e3;
+      parse_all(over, chunk, e3, limits);
+      CHECK(e3 == errc::message_too_large);
+    }
+  }
+
   TEST_CASE("a bad or oversized reply fails with the same error however reads split it") {
     parser_limits limits;
     limits.max_bulk_length = 32;

@@ -13,8 +13,9 @@
 /// sends them.
 ///
 /// Every limit is checked before anything is allocated for it: a bulk length
-/// above `max_bulk_length` or a reply above `max_reply_bytes` ends the parse
-/// with `errc::message_too_large`, an aggregate nested deeper than
+/// above `max_bulk_length`, a reply above `max_reply_bytes` or one whose
+/// aggregates declare more than `max_reply_elements` values in all ends the
+/// parse with `errc::message_too_large`, an aggregate nested deeper than
 /// `max_depth` with `errc::nesting_too_deep`, and anything malformed with
 /// `errc::protocol_error`; `parser::error_message()` says what was seen. A
 /// parser that failed stays failed until `reset()`: a byte stream cannot be
@@ -116,12 +117,23 @@ inline value array(std::vector<value> e) { return aggregate(resp_type::array, st
 }  // namespace make
 
 /// @brief The parser's bounds. The defaults suit a client of a trusted server.
+///
+/// Bytes on the wire and memory in the client differ most for small values:
+/// every value costs `sizeof(value)` (112 bytes with libstdc++ on 64 bits)
+/// however few bytes it took on the wire, so 48 MB of three-byte nulls
+/// (`_\r\n`) would become 1.8 GB of values. `max_reply_elements` bounds
+/// that: the default keeps one reply's values under about 235 MB, as
+/// `max_reply_bytes` keeps its bytes under 256 MB.
 struct parser_limits {
   std::size_t max_depth = 32;                   ///< aggregates nested deeper fail: nesting_too_deep
   std::size_t max_bulk_length = 64u << 20;      ///< one string's bytes: message_too_large above
   std::size_t max_aggregate_size = 1u << 24;    ///< elements in one aggregate: message_too_large above
   std::size_t max_reply_bytes = 256u << 20;     ///< bytes of one top-level reply: message_too_large above
   std::size_t max_line_length = 64u << 10;      ///< a `+`, `-`, `:`... line: message_too_large above
+  /// Values inside one top-level reply's aggregates, at every depth (a
+  /// map's keys and values, an attribute's too), counted as each aggregate's
+  /// header declares them, before any is allocated: message_too_large above.
+  std::size_t max_reply_elements = 1u << 21;
 };
 
 // ---------------------------------------------------------------- encoding
@@ -309,6 +321,7 @@ class parser {
     root_ = value{};
     done_ = false;
     reply_bytes_ = 0;
+    reply_elements_ = 0;
     return v;
   }
 
@@ -325,6 +338,7 @@ class parser {
     failure_.clear();
     message_.clear();
     reply_bytes_ = 0;
+    reply_elements_ = 0;
   }
 
   /// Why the parse failed, with the value seen; empty when it has not.
@@ -603,6 +617,16 @@ class parser {
                    " above max_aggregate_size " + std::to_string(limits_.max_aggregate_size));
           return;
         }
+        const std::size_t count = static_cast<std::size_t>(n) * (pairs ? 2 : 1);
+        // the values this header declares are counted before any exists: a
+        // reply of many tiny values costs sizeof(value) each, not its bytes
+        if (count > limits_.max_reply_elements - reply_elements_) {
+          fail(ec, errc::message_too_large,
+               "aggregate of " + std::to_string(count) + " values brings the reply to " +
+                   std::to_string(reply_elements_ + count) + " values, above max_reply_elements " +
+                   std::to_string(limits_.max_reply_elements));
+          return;
+        }
         if (stack_.size() >= limits_.max_depth) {
           fail(ec, errc::nesting_too_deep,
                "aggregate nested deeper than max_depth " + std::to_string(limits_.max_depth));
@@ -613,7 +637,7 @@ class parser {
                  : type == '%' ? resp_type::map
                  : type == '~' ? resp_type::set
                  : type == '>' ? resp_type::push : resp_type::attribute;
-        const std::size_t count = static_cast<std::size_t>(n) * (pairs ? 2 : 1);
+        reply_elements_ += count;
         if (count == 0) {
           complete(&v);
           return;
@@ -682,6 +706,7 @@ class parser {
   value* bulk_ = nullptr;
   std::size_t bulk_remaining_ = 0;
   std::size_t reply_bytes_ = 0;
+  std::size_t reply_elements_ = 0;  // values the current reply's aggregates declared
   bool bulk_pending_ = false;
   bool done_ = false;
   bool failed_ = false;
