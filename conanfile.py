@@ -15,6 +15,8 @@ class SeckillConan(ConanFile):
     settings = "os", "arch", "compiler", "build_type"
     exports_sources = "CMakeLists.txt", "LICENSE", "cmake/*", "include/*"
     no_copy_source = True
+    # Boost.URL parses the redis:// and etcd:// URLs; it is a compiled Boost library.
+    default_options = {"boost/*:header_only": False, "boost/*:without_url": False}
 
     def requirements(self):
         self.requires("boost/[>=1.81 <2]")
@@ -49,6 +51,6 @@ class SeckillConan(ConanFile):
         self.cpp_info.set_property("cmake_target_name", "seckill::seckill")
         self.cpp_info.bindirs = []
         self.cpp_info.libdirs = []
-        self.cpp_info.requires = ["boost::headers", "fmt::fmt", "nlohmann_json::nlohmann_json"]
+        self.cpp_info.requires = ["boost::headers", "boost::url", "fmt::fmt", "nlohmann_json::nlohmann_json"]
         if self.settings.os in ("Linux", "FreeBSD"):
             self.cpp_info.system_libs = ["pthread"]

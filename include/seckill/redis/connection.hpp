@@ -32,6 +32,8 @@
 
 #include <seckill/error.hpp>
 #include <seckill/redis/resp.hpp>
+#include <seckill/redis/connection_config.hpp>
+#include <seckill/redis/url.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_completion_executor.hpp>
@@ -72,103 +74,6 @@
 #include <vector>
 
 namespace seckill::redis {
-
-/// @brief Where and how to connect, and the policies of one connection.
-struct connection_config {
-  std::string host = "127.0.0.1";
-  std::string port = "6379";
-  std::string username;     ///< ACL user; empty: "default" when a password is set
-  std::string password;     ///< empty: no AUTH
-  int database = 0;         ///< SELECTed after AUTH when not 0
-  std::string client_name;  ///< CLIENT SETNAME (through HELLO) when not empty
-  int protocol = 3;         ///< 3: HELLO 3 with a RESP2 fallback; 2: RESP2 only
-  std::chrono::milliseconds connect_timeout{2000};    ///< TCP connect plus handshake
-  std::chrono::milliseconds request_timeout{5000};    ///< default per request; 0: none
-  std::chrono::milliseconds reconnect_initial_delay{50};
-  std::chrono::milliseconds reconnect_max_delay{2000};
-  bool reconnect = true;                   ///< reconnect after a loss (after a successful connect)
-  bool queue_while_reconnecting = false;   ///< keep new requests waiting instead of failing fast
-  std::size_t max_write_batch = 256u << 10;  ///< bytes gathered into one write
-  /// Requests waiting to be written that make the connection write them
-  /// while it is still handling the replies of one read (which may hold
-  /// many): the server works on them instead of idling until the client has
-  /// handled every reply. 0: write only once the read is handled. Lower is
-  /// fewer idle server cycles, higher is fewer write calls.
-  std::size_t early_write_threshold = 4;
-  parser_limits limits;                    ///< bounds on replies (resp.hpp)
-  request setup;  ///< sent after the handshake on every (re)connect; an error reply fails it
-};
-
-/// @brief Fills `cfg` from `redis://[user:password@]host[:port][/db]`
-///        (also `redis://:password@host`). Returns `errc::invalid_argument`
-///        on anything else; `message` says what was wrong.
-inline std::error_code parse_url(std::string_view url, connection_config& cfg,
-                                 std::string* message = nullptr) {
-  auto bad = [&](std::string why) {
-    if (message) *message = "bad redis url '" + std::string(url) + "': " + why;
-    return make_error_code(errc::invalid_argument);
-  };
-  constexpr std::string_view scheme = "redis://";
-  if (url.substr(0, scheme.size()) != scheme) return bad("expected it to start with redis://");
-  std::string_view rest = url.substr(scheme.size());
-  connection_config out = cfg;
-  out.username.clear();
-  out.password.clear();
-  out.database = 0;
-  out.port = "6379";
-  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
-    const std::string_view auth = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    const auto colon = auth.find(':');
-    if (colon == std::string_view::npos) {
-      out.password = std::string(auth);  // redis://password@host, as redis-cli reads it
-    } else {
-      out.username = std::string(auth.substr(0, colon));
-      out.password = std::string(auth.substr(colon + 1));
-    }
-    if (out.password.empty()) return bad("empty password before '@'");
-  }
-  std::string_view hostport = rest;
-  if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
-    hostport = rest.substr(0, slash);
-    const std::string_view db = rest.substr(slash + 1);
-    if (!db.empty()) {
-      int n = -1;
-      const auto r = std::from_chars(db.data(), db.data() + db.size(), n);
-      if (r.ec != std::errc{} || r.ptr != db.data() + db.size() || n < 0)
-        return bad("database '" + std::string(db) + "' is not a number >= 0");
-      out.database = n;
-    }
-  }
-  std::string_view host = hostport;
-  std::string_view port;
-  if (!hostport.empty() && hostport.front() == '[') {
-    const auto close = hostport.find(']');
-    if (close == std::string_view::npos) return bad("unterminated '[' in the host");
-    host = hostport.substr(1, close - 1);
-    const std::string_view after = hostport.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return bad("expected ':' after ']'");
-      port = after.substr(1);
-      if (port.empty()) return bad("empty port");
-    }
-  } else if (const auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
-    host = hostport.substr(0, colon);
-    port = hostport.substr(colon + 1);
-    if (port.empty()) return bad("empty port");
-  }
-  if (host.empty()) return bad("no host");
-  if (!port.empty()) {
-    unsigned n = 0;
-    const auto r = std::from_chars(port.data(), port.data() + port.size(), n);
-    if (r.ec != std::errc{} || r.ptr != port.data() + port.size() || n == 0 || n > 65535)
-      return bad("port '" + std::string(port) + "' is not in [1, 65535]");
-    out.port = std::string(port);
-  }
-  out.host = std::string(host);
-  cfg = std::move(out);
-  return {};
-}
 
 /// @brief Where a connection is in its life cycle.
 enum class connection_state : std::uint8_t {

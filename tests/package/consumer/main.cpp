@@ -29,12 +29,15 @@
 #include <seckill/purchase/engine.hpp>
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/redis/connection.hpp>
+#include <seckill/redis/connection_config.hpp>
 #include <seckill/redis/redis_store.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/script.hpp>
+#include <seckill/redis/url.hpp>
 #include <seckill/seckill.hpp>
 #include <seckill/store/memory_store.hpp>
 #include <seckill/store/store.hpp>
+#include <seckill/url.hpp>
 #include <seckill/version.hpp>
 
 #include <cstdio>
@@ -42,6 +45,7 @@
 int main() {
   const std::error_code ec = seckill::errc::sold_out;
   if (ec.message() != "sold out") return 1;
+  if (seckill::redact_url("redis://u:secret@127.0.0.1:6379") != "redis://u:***@127.0.0.1:6379") return 1;
   std::printf("seckill %s from an installed package\n", seckill::version.string);
   return 0;
 }
