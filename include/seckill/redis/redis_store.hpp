@@ -24,7 +24,17 @@
 /// errors (`errc::timed_out`, `errc::operation_aborted`, ...) pass through.
 /// A reserve that failed with `store_unavailable` or `timed_out` may or may
 /// not have run: retrying it with the same order id is safe (idempotent) and
-/// tells.
+/// tells. `last_error()` says in words what the store itself refused or could
+/// not read (an argument out of range, an error reply, a reply of the wrong
+/// shape), with the value seen; the connection's `last_error()` tells about
+/// the transport.
+///
+/// Range (the contract's, which Lua's numbers, doubles, hold exactly):
+/// quantities up to `max_units` (2^53) and holds in (0, `max_hold`] are
+/// checked before anything is sent; a `set_stock` that would make remaining
+/// + reserved + committed pass `max_units` is refused by the script, which
+/// sees the units reserved and committed at that moment. Both complete with
+/// `errc::invalid_argument`.
 
 #include <seckill/error.hpp>
 #include <seckill/redis/connection.hpp>
@@ -39,10 +49,12 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -66,7 +78,17 @@ local function give_back(qty)
   redis.call('HINCRBY', stock, 'remaining', qty)
   redis.call('HINCRBY', stock, 'reserved', -qty)
 end
-if op == 'reserve' then
+if op == 'set' then
+  -- ARGV[2]: the new remaining, ARGV[3]: max_units. reserved + committed
+  -- never pass max_units (2^53), so every number here is exact.
+  local s = redis.call('HMGET', stock, 'reserved', 'committed')
+  local reserved, committed = tonumber(s[1]) or 0, tonumber(s[2]) or 0
+  if tonumber(ARGV[2]) > tonumber(ARGV[3]) - (reserved + committed) then
+    return {'too_many', reserved, committed}
+  end
+  redis.call('HSET', stock, 'remaining', ARGV[2])
+  return {'done', reserved, committed}
+elseif op == 'reserve' then
   local qty, hold, keep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
   local rem = redis.call('HGET', stock, 'remaining')
   if not rem then return {'unknown_sku', 0, 0} end
@@ -140,7 +162,9 @@ return redis.error_reply('ERR seckill store script: unknown operation ' .. tostr
 
 /// @brief Tuning of a `redis_store`.
 struct redis_store_options {
-  /// How long a settled or refused order record is kept (see the file comment).
+  /// How long a settled or refused order record is kept (see the file
+  /// comment): from one second to `max_units` (2^53) ms, what the script's
+  /// numbers hold exactly.
   std::chrono::milliseconds order_retention = std::chrono::hours(24);
   /// Connections in the pool (`pooled_redis_store` only).
   std::size_t pool_size = 2;
@@ -148,13 +172,46 @@ struct redis_store_options {
 
 namespace detail {
 
+/// The last failure a store found itself, in words. Thread-safe (a mutex
+/// taken on failures and reads only).
+class store_note {
+ public:
+  void set(std::string message) {
+    std::lock_guard lock(mutex_);
+    text_ = std::move(message);
+  }
+  [[nodiscard]] std::string get() const {
+    std::lock_guard lock(mutex_);
+    return text_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::string text_;
+};
+
+/// A reply's shape in a few words, for messages.
+inline std::string describe_reply(const value& v) {
+  static constexpr const char* names[] = {
+      "simple string", "simple error", "integer", "bulk string", "array", "null", "boolean",
+      "double", "big number", "blob error", "verbatim string", "map", "set", "push", "attribute"};
+  std::string out = names[static_cast<std::size_t>(v.type)];
+  if (v.is_aggregate()) out += " of " + std::to_string(v.elements.size()) + " elements";
+  if (v.type == resp_type::integer) out += " " + std::to_string(v.integer);
+  if (!v.text.empty()) out += " '" + v.text.substr(0, 80) + (v.text.size() > 80 ? "...'" : "'");
+  return out;
+}
+
 /// The composed operation behind every `basic_redis_store` operation: sends
 /// the request (through the script's NOSCRIPT recovery when `scripted`),
-/// decodes the reply with `decode(value, ec)`, completes with (ec[, result]).
+/// decodes the reply with `decode(value, ec, message)`, completes with
+/// (ec[, result]); an error reply, or a decoding failure, is noted in words.
 template <class Signature, class Connection, class Decode>
 struct store_op {
   Connection& conn;
   const script& lua;
+  store_note& note;
+  const char* what;
   request req;
   bool scripted;
   std::error_code bad;
@@ -180,15 +237,30 @@ struct store_op {
   template <class Self>
   void operator()(Self& self, std::error_code ec, value v) {
     ec = seckill::detail::store_error(ec);  // the contract's word for a backend out of reach
+    std::string message;
+    if (!ec && v.is_error()) {
+      ec = make_error_code(errc::server_error);
+      message = std::string("redis_store: ") + what + " failed on the server: " + v.text;
+    }
     if constexpr (std::is_same_v<Signature, void(std::error_code)>) {
-      if (!ec) decode(v, ec);
+      if (!ec) decode(v, ec, message);
+      noted(ec, message, v);
       self.complete(ec);
     } else {
-      using result_type = decltype(decode(v, ec));
+      using result_type = decltype(decode(v, ec, message));
       result_type r{};
-      if (!ec) r = decode(v, ec);
+      if (!ec) r = decode(v, ec, message);
+      noted(ec, message, v);
       self.complete(ec, r);
     }
+  }
+
+ private:
+  void noted(const std::error_code& ec, std::string& message, const value& v) {
+    if (!ec) return;
+    if (message.empty() && ec == errc::protocol_error)
+      message = std::string("redis_store: ") + what + " got a reply it cannot read: " + describe_reply(v);
+    if (!message.empty()) note.set(std::move(message));
   }
 };
 
@@ -197,15 +269,15 @@ struct store_op {
 /// @brief The `stock_store` in Redis over `Connection` (`connection` or
 ///        `connection_pool`), which it owns.
 ///
-/// Every operation is one EVALSHA of `store_lua` (or HSET/HMGET for
-/// set_stock and stock): atomic on the server, idempotent per order id,
+/// Every operation is one EVALSHA of `store_lua` (or an HMGET for
+/// stock): atomic on the server, idempotent per order id,
 /// auto-pipelined with the other operations in flight on the connection.
 /// The script is loaded on every (re)connect.
 ///
 /// Thread-safety: as the connection's (any thread). Cost: one round trip
 /// shared with the requests pipelined with it, a request of about 150 bytes
 /// and the connection's per-request allocation; the SKU is copied into the
-/// keys.
+/// keys. A failure's message costs a lock and a string, on failures only.
 template <class Connection>
 class basic_redis_store {
  public:
@@ -213,20 +285,22 @@ class basic_redis_store {
   using connection_type = Connection;
 
   /// Connects nothing yet: call `async_connect`. Throws `seckill::error`
-  /// (invalid_argument) on a retention below one second.
+  /// (invalid_argument) on a retention outside [1 s, 2^53 ms], or a
+  /// connection_config the connection refuses.
   basic_redis_store(const executor_type& ex, connection_config cfg, redis_store_options options = {})
-      : options_(options), script_(std::string(store_lua)),
-        conn_(make_connection(ex, std::move(cfg), options)) {
-    if (options_.order_retention < std::chrono::seconds(1))
-      throw error(errc::invalid_argument,
-                  "redis_store: order_retention " + std::to_string(options_.order_retention.count()) +
-                      " ms; want >= 1000 ms");
-  }
+      : options_(checked(options)), script_(std::string(store_lua)),
+        conn_(make_connection(ex, std::move(cfg), options)) {}
 
   [[nodiscard]] executor_type get_executor() const noexcept { return conn_.get_executor(); }
   [[nodiscard]] Connection& connection() noexcept { return conn_; }
   [[nodiscard]] const script& lua() const noexcept { return script_; }
   [[nodiscard]] const redis_store_options& options() const noexcept { return options_; }
+  /// The last failure the store found itself (an argument out of range, an
+  /// error reply, a reply it cannot read), in words with the value seen;
+  /// empty when there was none. Transport failures are in
+  /// `connection().last_error()`. With failures on several threads at once,
+  /// one of them.
+  [[nodiscard]] std::string last_error() const { return note_.get(); }
 
   /// The keys of `sku` (see the file comment).
   static std::string stock_key(std::string_view sku) { return "seckill:{" + std::string(sku) + "}:stock"; }
@@ -242,29 +316,52 @@ class basic_redis_store {
 
   void close() { conn_.close(); }
 
+  /// Refused with `errc::invalid_argument` when `quantity` is outside
+  /// [0, max_units] or, on the server, when the units reserved and committed
+  /// leave less room than `quantity` below `max_units`.
   template <class Token>
   auto async_set_stock(std::string_view sku, std::int64_t quantity, Token&& token) {
     request req;
-    std::error_code bad = check_sku(sku);
-    if (!bad && quantity < 0) bad = make_error_code(errc::invalid_argument);
-    if (!bad) req.push("HSET", stock_key(sku), "remaining", quantity);
-    return run<void(std::error_code)>(std::move(req), false, bad, std::forward<Token>(token),
-                                      [](const value& v, std::error_code& ec) {
-                                        if (v.is_error()) ec = make_error_code(errc::server_error);
-                                      });
+    std::error_code bad = check_sku(sku, "set_stock");
+    if (!bad && (quantity < 0 || quantity > max_units))
+      bad = refuse("set_stock quantity " + std::to_string(quantity) + " for sku '" + std::string(sku) +
+                   "' out of range [0, max_units " + std::to_string(max_units) + "]");
+    if (!bad)
+      script_.evalsha(req, 3, stock_key(sku), order_key(sku, 0), holds_key(sku), "set", quantity,
+                      max_units);
+    return run<void(std::error_code)>(
+        "set_stock", std::move(req), true, bad, std::forward<Token>(token),
+        [quantity, sku = bad ? std::string() : std::string(sku)](const value& v, std::error_code& ec,
+                                                                 std::string& message) {
+          if (v.type != resp_type::array || v.elements.size() != 3 || !v.elements[0].is_string()) {
+            ec = make_error_code(errc::protocol_error);
+            return;
+          }
+          if (v.elements[0].text == "done") return;
+          if (v.elements[0].text != "too_many") {
+            ec = make_error_code(errc::protocol_error);
+            return;
+          }
+          ec = make_error_code(errc::invalid_argument);
+          message = "redis_store: set_stock quantity " + std::to_string(quantity) + " for sku '" + sku +
+                    "' refused: with " + std::to_string(to_int(v.elements[1], ec)) + " units reserved and " +
+                    std::to_string(to_int(v.elements[2], ec)) +
+                    " committed, remaining + reserved + committed would pass max_units " +
+                    std::to_string(max_units);
+        });
   }
 
   template <class Token>
   auto async_stock(std::string_view sku, Token&& token) {
     request req;
-    const std::error_code bad = check_sku(sku);
+    const std::error_code bad = check_sku(sku, "stock");
     if (!bad) req.push("HMGET", stock_key(sku), "remaining", "reserved", "committed");
     return run<void(std::error_code, stock_level)>(
-        std::move(req), false, bad, std::forward<Token>(token),
-        [](const value& v, std::error_code& ec) {
+        "stock", std::move(req), false, bad, std::forward<Token>(token),
+        [](const value& v, std::error_code& ec, std::string&) {
           stock_level level;
-          if (v.is_error() || v.elements.size() != 3) {
-            ec = make_error_code(v.is_error() ? errc::server_error : errc::protocol_error);
+          if (v.type != resp_type::array || v.elements.size() != 3) {
+            ec = make_error_code(errc::protocol_error);
             return level;
           }
           if (v.elements[0].is_null()) {
@@ -278,23 +375,28 @@ class basic_redis_store {
         });
   }
 
+  /// Refused with `errc::invalid_argument` when `quantity` is outside
+  /// [1, max_units] or `hold` outside (0, max_hold].
   template <class Token>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
                      std::chrono::milliseconds hold, Token&& token) {
     request req;
-    std::error_code bad = check_sku(sku);
-    if (!bad && (quantity <= 0 || hold.count() <= 0)) bad = make_error_code(errc::invalid_argument);
+    std::error_code bad = check_sku(sku, "reserve");
+    if (!bad && (quantity <= 0 || quantity > max_units))
+      bad = refuse("reserve quantity " + std::to_string(quantity) + " of sku '" + std::string(sku) +
+                   "' for order " + std::to_string(order_id) + " out of range [1, max_units " +
+                   std::to_string(max_units) + "]");
+    if (!bad && (hold.count() <= 0 || hold > max_hold))
+      bad = refuse("reserve hold " + std::to_string(hold.count()) + " ms of sku '" + std::string(sku) +
+                   "' for order " + std::to_string(order_id) + " out of range (0, max_hold " +
+                   std::to_string(max_hold.count()) + " ms]");
     if (!bad)
       script_.evalsha(req, 3, stock_key(sku), order_key(sku, order_id), holds_key(sku), "reserve",
                       order_id, quantity, hold.count(), options_.order_retention.count());
     return run<void(std::error_code, reserve_result)>(
-        std::move(req), true, bad, std::forward<Token>(token),
-        [](const value& v, std::error_code& ec) {
+        "reserve", std::move(req), true, bad, std::forward<Token>(token),
+        [](const value& v, std::error_code& ec, std::string&) {
           reserve_result r;
-          if (v.is_error()) {
-            ec = make_error_code(errc::server_error);
-            return r;
-          }
           if (v.type != resp_type::array || v.elements.size() != 3 || !v.elements[0].is_string()) {
             ec = make_error_code(errc::protocol_error);
             return r;
@@ -320,21 +422,21 @@ class basic_redis_store {
     return settle("rollback", sku, order_id, std::forward<Token>(token));
   }
 
+  /// A `limit` above `max_units` (2^53, what the script's numbers hold
+  /// exactly) is taken as `max_units`: `SIZE_MAX` reaps every expired hold.
+  /// One call runs as one script: a large limit over many expired holds
+  /// keeps the server busy that long.
   template <class Token>
   auto async_reap_expired(std::string_view sku, std::size_t limit, Token&& token) {
     request req;
-    const std::error_code bad = check_sku(sku);
+    const std::error_code bad = check_sku(sku, "reap_expired");
+    const std::uint64_t clamped = std::min<std::uint64_t>(limit, static_cast<std::uint64_t>(max_units));
     if (!bad)
-      script_.evalsha(req, 3, stock_key(sku), order_key(sku, 0), holds_key(sku), "reap",
-                      static_cast<std::uint64_t>(limit), options_.order_retention.count(),
-                      "seckill:{" + std::string(sku) + "}:order:");
+      script_.evalsha(req, 3, stock_key(sku), order_key(sku, 0), holds_key(sku), "reap", clamped,
+                      options_.order_retention.count(), "seckill:{" + std::string(sku) + "}:order:");
     return run<void(std::error_code, std::size_t)>(
-        std::move(req), true, bad, std::forward<Token>(token),
-        [](const value& v, std::error_code& ec) {
-          if (v.is_error()) {
-            ec = make_error_code(errc::server_error);
-            return std::size_t{0};
-          }
+        "reap_expired", std::move(req), true, bad, std::forward<Token>(token),
+        [](const value& v, std::error_code& ec, std::string&) {
           const auto n = to_int(v, ec);
           return n < 0 ? std::size_t{0} : static_cast<std::size_t>(n);
         });
@@ -356,9 +458,26 @@ class basic_redis_store {
     return make_connection(ex, std::move(cfg), options, script(std::string(store_lua)));
   }
 
-  static std::error_code check_sku(std::string_view sku) {
-    if (sku.empty() || sku.find_first_of("{}") != std::string_view::npos)
-      return make_error_code(errc::invalid_argument);  // a brace would break the hash tag
+  static redis_store_options checked(const redis_store_options& options) {
+    const auto ms = options.order_retention.count();
+    if (ms < 1000 || ms > max_units)
+      throw error(errc::invalid_argument, "redis_store: order_retention " + std::to_string(ms) +
+                                              " ms out of range [1000, " + std::to_string(max_units) +
+                                              "] ms");
+    return options;
+  }
+
+  // Notes `message` and returns invalid_argument.
+  std::error_code refuse(std::string message) {
+    note_.set("redis_store: " + std::move(message));
+    return make_error_code(errc::invalid_argument);
+  }
+
+  std::error_code check_sku(std::string_view sku, const char* what) {
+    if (sku.empty()) return refuse(std::string(what) + ": empty sku");
+    if (sku.find_first_of("{}") != std::string_view::npos)  // a brace would break the hash tag
+      return refuse(std::string(what) + ": sku '" + std::string(sku) +
+                    "' contains '{' or '}', which would break its keys' hash tag");
     return {};
   }
 
@@ -377,16 +496,16 @@ class basic_redis_store {
   template <class Token>
   auto settle(const char* op, std::string_view sku, std::int64_t order_id, Token&& token) {
     request req;
-    const std::error_code bad = check_sku(sku);
+    const std::error_code bad = check_sku(sku, op);
     if (!bad)
       script_.evalsha(req, 3, stock_key(sku), order_key(sku, order_id), holds_key(sku), op,
                       order_id, options_.order_retention.count());
     return run<void(std::error_code, settle_result)>(
-        std::move(req), true, bad, std::forward<Token>(token),
-        [](const value& v, std::error_code& ec) {
+        op, std::move(req), true, bad, std::forward<Token>(token),
+        [](const value& v, std::error_code& ec, std::string&) {
           settle_result r;
-          if (v.is_error()) {
-            ec = make_error_code(errc::server_error);
+          if (!v.is_string()) {
+            ec = make_error_code(errc::protocol_error);
             return r;
           }
           const std::string_view s = v.text;
@@ -401,14 +520,18 @@ class basic_redis_store {
   }
 
   // Sends `req` (through the script's NOSCRIPT recovery when `scripted`),
-  // decodes the reply with `decode(value, ec)`, completes with (ec[, result]).
+  // decodes the reply with `decode(value, ec, message)`, completes with
+  // (ec[, result]).
   template <class Signature, class Token, class Decode>
-  auto run(request req, bool scripted, std::error_code bad, Token&& token, Decode decode) {
+  auto run(const char* what, request req, bool scripted, std::error_code bad, Token&& token,
+           Decode decode) {
     return boost::asio::async_compose<Token, Signature>(
-        detail::store_op<Signature, Connection, Decode>{conn_, script_, std::move(req), scripted, bad, std::move(decode)},
+        detail::store_op<Signature, Connection, Decode>{conn_, script_, note_, what, std::move(req), scripted,
+                                                        bad, std::move(decode)},
         token, conn_);
   }
 
+  detail::store_note note_;
   redis_store_options options_;
   script script_;
   Connection conn_;
