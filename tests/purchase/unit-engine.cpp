@@ -115,6 +115,20 @@ struct scripted_payment {
   }
 };
 
+// A payment that also refunds (and whose refund fails, to show the hook gets its answer).
+struct refunding_payment : scripted_payment {
+  int refunds = 0;
+  std::int64_t refunded_order = 0;
+  template <class Token>
+  auto async_refund(const seckill::payment_request& r, Token&& token) {
+    ++refunds;
+    refunded_order = r.order_id;
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler) { complete_later(io->get_executor(), std::move(handler), errc::payment_failed); },
+        token);
+  }
+};
+
 // A memory_store with faults to inject.
 struct scripted_store {
   using inner_type = seckill::memory_store<seckill::manual_clock>;
@@ -125,6 +139,8 @@ struct scripted_store {
   std::error_code commit_error{};
   std::error_code rollback_error{};
   std::chrono::milliseconds advance_before_commit{0};
+  int failures_left = -1;                            // -1: fail for ever; n: fail n more calls
+  int commits = 0;
   int rollbacks = 0;
 
   scripted_store(asio::io_context& io, seckill::manual_clock c) : inner(io.get_executor(), {}, c), clock(c) {}
@@ -135,8 +151,12 @@ struct scripted_store {
   auto maybe_fail(std::error_code ec, Token&& token, Inner inner_start) {
     return asio::async_initiate<Token, void(std::error_code, T)>(
         [this, ec, inner_start](auto handler) mutable {
-          if (ec) asio::post(get_executor(), asio::append(std::move(handler), ec, T{}));
-          else inner_start(std::move(handler));
+          if (ec && failures_left != 0) {
+            if (failures_left > 0) --failures_left;
+            asio::post(get_executor(), asio::append(std::move(handler), ec, T{}));
+          } else {
+            inner_start(std::move(handler));
+          }
         },
         token);
   }
@@ -158,6 +178,7 @@ struct scripted_store {
   template <class Token>
   auto async_commit(std::string_view sku, std::int64_t id, Token&& t) {
     clock.advance(advance_before_commit);
+    ++commits;
     return maybe_fail<seckill::settle_result>(commit_error, std::forward<Token>(t), [=, this](auto h) {
       inner.async_commit(sku, id, std::move(h));
     });
@@ -211,6 +232,10 @@ struct recording_hooks {
   void on_store_error(seckill::purchase_context<span>& ctx, std::string_view op, std::error_code ec) {
     log->push_back("#" + std::to_string(ctx.span.number) + " store " + std::string(op) + ": " + ec.message());
   }
+  void on_compensation(seckill::purchase_context<span>& ctx, std::error_code why, std::error_code refund) {
+    log->push_back("#" + std::to_string(ctx.span.number) + " compensate: " + why.message() +
+                   (refund ? "; refund: " + refund.message() : std::string()));
+  }
   void on_complete(seckill::purchase_context<span>& ctx, std::error_code ec, const seckill::purchase_result& r) {
     log->push_back("#" + std::to_string(ctx.span.number) + " complete " + std::string(to_string(r.final_state)) +
                    (ec ? ": " + ec.message() : std::string()));
@@ -249,6 +274,21 @@ struct fixture {
     engine.async_purchase(r, [&](std::error_code ec, seckill::purchase_result res) { out.emplace(ec, res); });
     io.restart();
     io.run();
+    REQUIRE(out.has_value());
+    return *out;
+  }
+
+  // Runs one purchase to completion while time runs: the manual clock moves
+  // `step` per millisecond of real time, so retry pauses pass.
+  std::pair<std::error_code, seckill::purchase_result> buy_while_time_runs(std::chrono::milliseconds step) {
+    std::optional<std::pair<std::error_code, seckill::purchase_result>> out;
+    engine.async_purchase({.sku = "sku"},
+                          [&](std::error_code ec, seckill::purchase_result res) { out.emplace(ec, res); });
+    for (int i = 0; !out && i < 100'000; ++i) {
+      io.restart();
+      io.run_for(1ms);
+      clock.advance(step);
+    }
     REQUIRE(out.has_value());
     return *out;
   }
@@ -455,15 +495,113 @@ TEST_SUITE("unit") {
     CHECK(fx.log[1] == "#1 store reserve: stock store unavailable");
   }
 
-  TEST_CASE("engine: a commit refused after payment fails the order and reports it") {
+  TEST_CASE("engine: a commit refused after payment fails the order and compensates it") {
     fixture<> fx;
     fx.store.advance_before_commit = 31s;  // the 30 s hold passes between payment and commit
     auto [ec, r] = fx.buy();
     CHECK(ec == errc::order_rolled_back);
     CHECK(r.final_state == purchase_state::failed);
+    CHECK(r.compensated);
+    CHECK(fx.store.commits == 1);  // a refusal is an answer: no retry
     check_level(fx.level(), 5, 0, 0);
     CHECK(fx.orders.size() == 0u);
-    CHECK(fx.log[fx.log.size() - 3] == "#1 store commit: order is rolled back and cannot be committed");
+    CHECK(fx.log[fx.log.size() - 4] == "#1 store commit: order is rolled back and cannot be committed");
+    CHECK(fx.log[fx.log.size() - 2] == "#1 compensate: order is rolled back and cannot be committed");
+  }
+
+  TEST_CASE("engine: a commit without an answer is retried with the same order id until the store answers") {
+    fixture<> fx;
+    fx.store.commit_error = errc::timed_out;
+    fx.store.failures_left = 3;
+    auto [ec, r] = fx.buy_while_time_runs(5ms);
+    CHECK(ec == no_error);
+    CHECK(r.final_state == purchase_state::succeeded);
+    CHECK_FALSE(r.compensated);
+    CHECK(fx.store.commits == 4);
+    check_level(fx.level(), 4, 0, 1);
+    REQUIRE(fx.orders.size() == 1u);
+    CHECK(fx.orders.orders()[0].order_id == r.order_id);
+    CHECK(std::count(fx.log.begin(), fx.log.end(), "#1 store commit: " + std::error_code(errc::timed_out).message()) ==
+          3);
+    CHECK(fx.breaker.failures == 0);  // the reserve answered: the store was healthy then
+  }
+
+  TEST_CASE("engine: a commit the store never answers gives up at the hold and compensates") {
+    fixture<> fx;
+    fx.store.commit_error = errc::store_unavailable;
+    auto [ec, r] = fx.buy_while_time_runs(50ms);
+    CHECK(ec == errc::store_unavailable);
+    CHECK(r.final_state == purchase_state::failed);
+    CHECK(r.compensated);
+    CHECK(r.timings.commit >= 30s);  // retried for the whole hold
+    CHECK(fx.store.commits >= 20);
+    CHECK(fx.store.commits <= 80);  // pauses of 0.5 to 1 s once the backoff is capped
+    CHECK(fx.orders.size() == 0u);
+    CHECK(fx.log[fx.log.size() - 2] == "#1 compensate: stock store unavailable");
+  }
+
+  TEST_CASE("engine: a reserve without an answer is rolled back, and a lost answer's units come back") {
+    fixture<> fx;
+    // the reserve ran in the store but its answer was lost: the engine must give the units back
+    fx.store.reserve_error = errc::timed_out;
+    fx.store.failures_left = 1;
+    // run the reserve for real first, as the store would have before the answer was lost
+    std::optional<std::error_code> ran;
+    fx.store.inner.async_reserve("sku", 1, 1001, 30s, [&](std::error_code e, seckill::reserve_result) { ran = e; });
+    fx.io.restart();
+    fx.io.run();
+    REQUIRE(ran == no_error);
+    check_level(fx.level(), 4, 1, 0);
+    auto [ec, r] = fx.buy();  // order 1001, the same id
+    CHECK(ec == errc::timed_out);
+    CHECK(r.final_state == purchase_state::failed);
+    CHECK_FALSE(r.compensated);
+    CHECK(fx.payment.calls == 0);
+    CHECK(fx.store.rollbacks == 1);
+    check_level(fx.level(), 5, 0, 0);
+  }
+
+  TEST_CASE("engine: a rollback without an answer is retried until the store answers") {
+    fixture<> fx;
+    fx.payment.how = scripted_payment::mode::fail;
+    fx.store.rollback_error = errc::store_unavailable;
+    fx.store.failures_left = 2;
+    auto [ec, r] = fx.buy_while_time_runs(5ms);
+    CHECK(ec == errc::payment_failed);
+    CHECK(r.final_state == purchase_state::rolled_back);
+    CHECK(fx.store.rollbacks == 3);
+    check_level(fx.level(), 5, 0, 0);
+  }
+
+  TEST_CASE("engine: a refund policy is called once for a paid order the store refuses") {
+    asio::io_context io;
+    seckill::manual_clock clock;
+    scripted_store store{io, clock};
+    test_limiter limiter;
+    recording_breaker breaker;
+    counter_ids ids;
+    refunding_payment payment{{&io, clock}};
+    seckill::memory_orders orders;
+    std::vector<std::string> log;
+    int started = 0;
+    seckill::purchase_engine<scripted_store, test_limiter, recording_breaker, counter_ids, refunding_payment,
+                             seckill::memory_orders, recording_hooks, seckill::manual_clock>
+        engine(store, limiter, breaker, ids, payment, orders, {}, recording_hooks{&log, &started}, clock);
+    store.async_set_stock("sku", 1, [](std::error_code) {});
+    io.run();
+    store.advance_before_commit = 31s;
+    std::optional<std::pair<std::error_code, seckill::purchase_result>> out;
+    engine.async_purchase({.sku = "sku"}, [&](std::error_code e, seckill::purchase_result res) { out.emplace(e, res); });
+    io.restart();
+    io.run();
+    REQUIRE(out.has_value());
+    CHECK(out->first == errc::order_rolled_back);
+    CHECK(out->second.compensated);
+    CHECK(payment.refunds == 1);
+    CHECK(payment.refunded_order == out->second.order_id);
+    CHECK(log[log.size() - 2] ==
+          "#1 compensate: order is rolled back and cannot be committed; refund: " +
+              std::error_code(errc::payment_failed).message());
   }
 
   TEST_CASE("engine: a sink failure fails the order after the units were committed") {
@@ -474,15 +612,17 @@ TEST_SUITE("unit") {
     check_level(fx.level(), 4, 0, 1);
   }
 
-  TEST_CASE("engine: a failed rollback is reported and left to the hold") {
+  TEST_CASE("engine: a rollback that never gets an answer is retried for the hold, then left to the reaper") {
     fixture<> fx;
     fx.payment.how = scripted_payment::mode::fail;
     fx.store.rollback_error = errc::store_unavailable;
-    auto [ec, r] = fx.buy();
+    auto [ec, r] = fx.buy_while_time_runs(50ms);
     CHECK(ec == errc::payment_failed);
     CHECK(r.final_state == purchase_state::rolled_back);
+    CHECK(fx.store.rollbacks > 5);
+    CHECK(r.timings.total >= 30s);
     check_level(fx.level(), 4, 1, 0);
-    fx.clock.advance(31s);
+    fx.clock.advance(1s);
     std::optional<std::size_t> reaped;
     fx.store.async_reap_expired("sku", 10, [&](std::error_code, std::size_t n) { reaped = n; });
     fx.io.restart();
@@ -516,6 +656,16 @@ TEST_SUITE("unit") {
     CHECK_THROWS_WITH_AS(fixture<>(seckill::purchase_options{.deadline = 800ms, .hold = 500ms}),
                          "reservation hold 500 ms must exceed the deadline 800 ms: invalid argument",
                          seckill::error);
+    CHECK_THROWS_WITH_AS(fixture<>(seckill::purchase_options{.hold = std::chrono::milliseconds::max()}),
+                         ("reservation hold " + std::to_string(std::chrono::milliseconds::max().count()) +
+                          " ms exceeds the longest a store keeps, 31622400000 ms: invalid argument")
+                             .c_str(),
+                         seckill::error);
+    CHECK_THROWS_AS(fixture<>(seckill::purchase_options{.settle_retry_initial = 0ms}), seckill::error);
+    CHECK_THROWS_WITH_AS(
+        fixture<>(seckill::purchase_options{.settle_retry_initial = 50ms, .settle_retry_max = 10ms}),
+        "settle retry pauses 50 ms to 10 ms: want 0 < initial <= max <= 31622400000 ms: invalid argument",
+        seckill::error);
   }
 
   TEST_CASE("engine: snowflake ids on the default policies") {

@@ -7,11 +7,23 @@
 /// ```
 /// request -> Limiter (errc::rate_limited) -> Breaker (errc::circuit_open) -> Ids
 ///   -> reserve --> payment --> commit --> persist            (succeeded)
-///        |            |          \-- refused/failed         (failed)
+///        |            |          \-- refused: compensated   (failed)
 ///        |            \-- failed: reservation rolled back   (rolled_back)
-///        \-- sold out / unknown sku / store error           (failed)
+///        \-- sold out / unknown sku                         (failed)
+///        \-- no answer (timeout, lost connection): rolled back (failed)
 ///   deadline before payment completes: reservation rolled back (timed_out)
 /// ```
+///
+/// Every purchase ends in a state that matches the store. Commit and
+/// rollback are idempotent per order id, so when one gets no definite answer
+/// (a timeout, a lost connection) the engine retries it with the same id,
+/// with a jittered, capped backoff, until the store answers or the hold
+/// runs out. The commit starts in the same step that sees the payment
+/// succeed, before the deadline and so well within the hold. A paid order
+/// the store refuses (its hold passed, or it was rolled back) or never
+/// answers for within the hold goes to the compensation path: the
+/// Payment's `async_refund` when it has one, and the `on_compensation` hook;
+/// the buyer is told it failed, with `purchase_result::compensated` set.
 ///
 /// Policies, all passed by reference and shared with whoever else uses them:
 /// - `Limiter`: `bool try_acquire(double tokens)` (`token_bucket`, `unlimited`).
@@ -24,6 +36,8 @@
 /// - `Ids`: `std::int64_t next(std::error_code&)` (`snowflake`).
 /// - `Payment`: `async_pay(const payment_request&, token)` completing with
 ///   `void(std::error_code)`; must honour cancellation (the deadline cancels it).
+///   Optionally `async_refund(const payment_request&, token)` (same
+///   signature), called once for a paid order the store would not commit.
 /// - `Orders`: `async_persist(const order_record&, token)` completing with
 ///   `void(std::error_code)` (`memory_orders` by default).
 /// - `Hooks`: metrics and tracing, see `no_purchase_hooks`.
@@ -52,6 +66,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -93,6 +108,10 @@ struct purchase_result {
   std::int64_t order_id = 0;  ///< 0 when refused before an id was taken
   purchase_state final_state = purchase_state::idle;
   purchase_timings timings;
+  /// The payment was taken but the order could not be committed: it went to
+  /// the compensation path (`Payment::async_refund` when the policy has one,
+  /// and the `on_compensation` hook). Never set on a succeeded purchase.
+  bool compensated = false;
 };
 
 /// @brief What the Payment policy is asked to charge.
@@ -112,12 +131,19 @@ struct order_record {
 
 /// @brief Engine settings.
 struct purchase_options {
-  /// The whole lifecycle's deadline, unless a request brings its own.
+  /// Reserve and payment must finish within it, unless a request brings its own.
   std::chrono::milliseconds deadline{800};
-  /// How long the store holds reserved units; longer than any deadline, so a
-  /// purchase that paid in time commits in time. The store gives the units
-  /// back after it if this process dies before committing.
+  /// How long the store holds reserved units: longer than any deadline and
+  /// at most `max_hold`. The store gives the units back after it (through
+  /// its reaper) if this process dies before settling them. It also bounds
+  /// how long the engine retries a commit or a rollback that got no
+  /// definite answer.
   std::chrono::milliseconds hold{30'000};
+  /// The first pause between two attempts of a commit or a rollback that got
+  /// no definite answer (a timeout, a lost connection); it doubles up to
+  /// `settle_retry_max`, with jitter drawn from the order id.
+  std::chrono::milliseconds settle_retry_initial{20};
+  std::chrono::milliseconds settle_retry_max{1'000};
 };
 
 template <class P>
@@ -250,6 +276,9 @@ struct purchase_context {
 ///                    purchase_event event, purchase_state to);
 /// void on_store_error(purchase_context<span>& ctx, std::string_view operation,
 ///                     std::error_code);                // "reserve", "commit", "rollback"
+/// void on_compensation(purchase_context<span>& ctx, std::error_code why,
+///                      std::error_code refund);       // paid but not committed: `why` is the
+///     // commit's last error, `refund` the Payment's async_refund answer (none without one)
 /// void on_complete(purchase_context<span>& ctx, std::error_code,
 ///                  const purchase_result&);            // after the last transition, with timings
 /// std::string_view outgoing_traceparent(purchase_context<span>& ctx);
@@ -288,6 +317,10 @@ template <class H, class Ctx>
 concept has_outgoing_traceparent = requires(H& h, Ctx& c) {
   { h.outgoing_traceparent(c) } -> std::convertible_to<std::string_view>;
 };
+template <class H, class Ctx>
+concept has_on_compensation = requires(H& h, Ctx& c, std::error_code ec) { h.on_compensation(c, ec, ec); };
+template <class P>
+concept has_async_refund = requires(P& p, const payment_request& r) { p.async_refund(r, boost::asio::deferred); };
 template <class H>
 concept has_on_rejected = requires(H& h, const purchase_request& q, std::error_code ec, const purchase_result& r) {
   h.on_rejected(q, ec, r);
@@ -307,6 +340,14 @@ struct transition_forwarder {
 inline bool is_store_answer(const std::error_code& ec) noexcept {
   return !ec || ec == errc::invalid_argument || ec == errc::unknown_sku || ec == errc::unknown_order ||
          ec == errc::order_committed || ec == errc::order_rolled_back || ec == errc::sold_out;
+}
+
+// splitmix64's finaliser: a cheap, well-spread hash for retry jitter.
+constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
 }
 
 // Adapts co_spawn's (exception_ptr, pair) completion to (error_code, purchase_result),
@@ -356,13 +397,15 @@ namespace seckill {
 /// | payment failed | the payment's error | rolled_back |
 /// | deadline before payment completed | timed_out | timed_out |
 /// | cancelled by the caller before payment completed | operation_aborted | timed_out |
-/// | commit refused or failed after payment | the store's error | failed |
+/// | reserve without a definite answer (timeout, lost connection) | the store's error | failed |
+/// | commit refused after payment, or no answer within the hold | the store's error | failed, `compensated` |
 /// | sink failed | the sink's error | failed |
 ///
-/// On rolled_back and timed_out the reservation is given back (a rollback
-/// that fails is reported to `on_store_error` and left to the store's hold
-/// and reaper). Once the payment is taken the deadline no longer applies:
-/// commit and persist run to completion, uncancellable.
+/// On failed (no answer to the reserve), rolled_back and timed_out the
+/// reservation is given back, retried until the store answers or the hold
+/// passes (then the store's reaper gives it back); each failed attempt is
+/// reported to `on_store_error`. Once the payment is taken the deadline no
+/// longer applies: commit and persist run to completion, uncancellable.
 ///
 /// Thread-safety: `async_purchase` may be called from any thread at once if
 /// the policies allow it (the library's do; Payment, Orders and Hooks are
@@ -393,6 +436,16 @@ class purchase_engine {
       throw error(errc::invalid_argument, "reservation hold " + std::to_string(options_.hold.count()) +
                                               " ms must exceed the deadline " +
                                               std::to_string(options_.deadline.count()) + " ms");
+    if (options_.hold > max_hold)
+      throw error(errc::invalid_argument, "reservation hold " + std::to_string(options_.hold.count()) +
+                                              " ms exceeds the longest a store keeps, " +
+                                              std::to_string(max_hold.count()) + " ms");
+    if (options_.settle_retry_initial <= std::chrono::milliseconds::zero() ||
+        options_.settle_retry_max < options_.settle_retry_initial || options_.settle_retry_max > max_hold)
+      throw error(errc::invalid_argument, "settle retry pauses " + std::to_string(options_.settle_retry_initial.count()) +
+                                              " ms to " + std::to_string(options_.settle_retry_max.count()) +
+                                              " ms: want 0 < initial <= max <= " + std::to_string(max_hold.count()) +
+                                              " ms");
   }
 
   purchase_engine(const purchase_engine&) = delete;
@@ -482,15 +535,16 @@ class purchase_engine {
     return {};
   }
 
-  // What the cancellable phase (reserve, payment) leaves behind.
+  // What the cancellable phase (reserve, payment, and a commit it started) leaves behind.
   struct phase {
     std::error_code ec;
     permit_type permit{};
     bool reserve_sent = false;
+    bool reserve_uncertain = false;  // sent, and the store gave no definite answer
     bool breaker_fed = false;
+    time_point reserve_start{};
     std::optional<purchase_step<purchase_state::idle>> idle;
     std::optional<purchase_step<purchase_state::prepared>> prepared;
-    std::optional<purchase_step<purchase_state::committed>> committed;
   };
 
   template <class Machine>
@@ -499,6 +553,7 @@ class purchase_engine {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     auto idle = *ph.idle;
     const auto t0 = clock_.now();
+    ph.reserve_start = t0;
     ph.reserve_sent = true;
     auto [ec, r] = co_await store_.async_reserve(req.sku, req.quantity, result.order_id, options_.hold,
                                                  tuple_awaitable);
@@ -513,6 +568,7 @@ class purchase_engine {
     if (ec) {
       if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, "reserve", ec);
       ph.ec = ec;
+      ph.reserve_uncertain = !detail::is_store_answer(ec);  // it may have run: the outer flow gives it back
       m.fire(idle, events::reserve_failed);
       co_return;
     }
@@ -538,7 +594,92 @@ class purchase_engine {
       m.fire(prepared, events::payment_failed);
       co_return;
     }
-    ph.committed = m.fire(prepared, events::payment_ok);
+    // Paid: the commit starts in this very step, before the deadline and so
+    // within the hold, and nothing cancels it from here on.
+    auto committed = m.fire(prepared, events::payment_ok);
+    co_await finish_paid(pay_request, m, committed, ph, ctx, result);
+  }
+
+  // Commits a paid order (retried until the store answers) and persists it;
+  // a commit the store refuses, or never answers within the hold, is compensated.
+  template <class Machine>
+  boost::asio::awaitable<void> finish_paid(const payment_request& paid, Machine& m,
+                                           purchase_step<purchase_state::committed> committed, phase& ph,
+                                           context_type& ctx, purchase_result& result) {
+    const auto c0 = clock_.now();
+    const auto until = c0 + std::chrono::duration_cast<typename Clock::duration>(options_.hold);
+    const std::error_code cec = co_await settle(true, paid.sku, paid.order_id, until, ctx);
+    result.timings.commit = since(c0, clock_.now());
+    if (cec) {
+      if constexpr (detail::has_on_store_error<Hooks, context_type>) {
+        if (detail::is_store_answer(cec)) hooks_.on_store_error(ctx, "commit", cec);  // a refusal, reported once
+      }
+      ph.ec = cec;
+      m.fire(committed, events::persist_failed);
+      co_await compensate(paid, cec, ctx, result);
+      co_return;
+    }
+    const auto p0 = clock_.now();
+    const order_record record{paid.order_id, paid.sku, paid.quantity};
+    auto [pec] = co_await orders_.async_persist(record, uncancellable());
+    result.timings.persist = since(p0, clock_.now());
+    if (pec) {
+      ph.ec = pec;
+      m.fire(committed, events::persist_failed);
+    } else {
+      m.fire(committed, events::persist_ok);
+    }
+  }
+
+  // Hands a paid, uncommitted order to the compensation path.
+  boost::asio::awaitable<void> compensate(const payment_request& paid, std::error_code why, context_type& ctx,
+                                          purchase_result& result) {
+    result.compensated = true;
+    std::error_code refund_ec;
+    if constexpr (detail::has_async_refund<Payment>) {
+      auto [rec] = co_await payment_.async_refund(paid, uncancellable());
+      refund_ec = rec;
+    }
+    if constexpr (detail::has_on_compensation<Hooks, context_type>) hooks_.on_compensation(ctx, why, refund_ec);
+    (void)why;
+    (void)ctx;
+  }
+
+  // Commits or rolls back `order_id`, retrying with the same id while the
+  // store gives no definite answer and `until` has not passed; every failed
+  // attempt goes to on_store_error. Completes with the last answer or error.
+  boost::asio::awaitable<std::error_code> settle(bool commit, std::string_view sku, std::int64_t order_id,
+                                                 time_point until, context_type& ctx) {
+    const std::string_view operation = commit ? "commit" : "rollback";
+    std::chrono::milliseconds pause = options_.settle_retry_initial;
+    for (std::uint64_t attempt = 0;; ++attempt) {
+      std::error_code ec;
+      if (commit) {
+        auto [e, settled] = co_await store_.async_commit(sku, order_id, uncancellable());
+        ec = e;
+        (void)settled;
+      } else {
+        auto [e, settled] = co_await store_.async_rollback(sku, order_id, uncancellable());
+        ec = e;
+        (void)settled;
+      }
+      if (detail::is_store_answer(ec)) co_return ec;
+      if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, operation, ec);
+      const auto now = clock_.now();
+      if (now >= until) co_return ec;
+      // jitter: a pause in [pause/2, pause], drawn from the order id and the attempt
+      const auto half = pause / 2;
+      const auto spread = static_cast<std::uint64_t>(half.count()) + 1;
+      const auto wait = std::min<typename Clock::duration>(
+          std::chrono::duration_cast<typename Clock::duration>(
+              half + std::chrono::milliseconds(detail::mix64(static_cast<std::uint64_t>(order_id) ^ attempt) % spread)),
+          until - now);
+      basic_deadline_timer<Clock> timer(co_await boost::asio::this_coro::executor, clock_);
+      timer.expires_after(wait);
+      auto [timer_ec] = co_await timer.async_wait(uncancellable());
+      (void)timer_ec;
+      pause = std::min(pause * 2, options_.settle_retry_max);
+    }
   }
 
   awaitable_pair run(purchase_request req, purchase_result result, time_point t0, permit_type permit) {
@@ -568,42 +709,25 @@ class purchase_engine {
     const auto cancel_state = co_await asio::this_coro::cancellation_state;
     const bool caller_cancelled = cancel_state.cancelled() != asio::cancellation_type::none;
 
-    // From here on nothing is cancellable: give back, or finish what was paid for.
+    // From here on nothing is cancellable: give back what may be held.
     std::error_code ec = ph.ec;
     const auto state = m.state();
+    const auto hold_ends = ph.reserve_start + std::chrono::duration_cast<typename Clock::duration>(options_.hold);
     if (state == purchase_state::idle || state == purchase_state::prepared) {
       ec = caller_cancelled ? std::error_code(errc::operation_aborted) : std::error_code(errc::timed_out);
       if (!ph.breaker_fed)  // the store did not answer in time (a caller's cancel is not its fault)
         feed_breaker(ph.permit, !caller_cancelled, since(t0, clock_.now()));
       if (state == purchase_state::idle) {
-        if (ph.reserve_sent) co_await give_back(req, result, ctx, uncancellable(), true);
+        if (ph.reserve_sent) co_await give_back(req.sku, result.order_id, hold_ends, ctx, true);
         m.fire(*ph.idle, events::deadline);
       } else {
-        co_await give_back(req, result, ctx, uncancellable(), false);
+        co_await give_back(req.sku, result.order_id, hold_ends, ctx, false);
         m.fire(*ph.prepared, events::deadline);
       }
     } else if (state == purchase_state::rolled_back) {
-      co_await give_back(req, result, ctx, uncancellable(), false);
-    } else if (state == purchase_state::committed) {
-      const auto c0 = clock_.now();
-      auto [cec, settled] = co_await store_.async_commit(req.sku, result.order_id, uncancellable());
-      result.timings.commit = since(c0, clock_.now());
-      if (cec) {
-        if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, "commit", cec);
-        ec = cec;
-        m.fire(*ph.committed, events::persist_failed);
-      } else {
-        const auto p0 = clock_.now();
-        auto [pec] = co_await orders_.async_persist(order_record{result.order_id, req.sku, req.quantity},
-                                                    uncancellable());
-        result.timings.persist = since(p0, clock_.now());
-        if (pec) {
-          ec = pec;
-          m.fire(*ph.committed, events::persist_failed);
-        } else {
-          m.fire(*ph.committed, events::persist_ok);
-        }
-      }
+      co_await give_back(req.sku, result.order_id, hold_ends, ctx, false);
+    } else if (state == purchase_state::failed && ph.reserve_uncertain) {
+      co_await give_back(req.sku, result.order_id, hold_ends, ctx, true);
     }
     result.final_state = m.state();
     result.timings.total = since(t0, clock_.now());
@@ -611,12 +735,13 @@ class purchase_engine {
     co_return std::pair{ec, result};
   }
 
-  template <class Token>
-  boost::asio::awaitable<void> give_back(const purchase_request& req, const purchase_result& result,
-                                         context_type& ctx, Token token, bool maybe_unknown) {
-    auto [ec, settled] = co_await store_.async_rollback(req.sku, result.order_id, std::move(token));
-    (void)settled;
-    if (ec && !(maybe_unknown && ec == errc::unknown_order)) {
+  // Gives the units of `order_id` back, retried until the store answers or
+  // the hold ends (then the store's reaper gives them back). `maybe_unknown`:
+  // the reserve may never have run, so unknown_order is the expected answer.
+  boost::asio::awaitable<void> give_back(std::string_view sku, std::int64_t order_id, time_point until,
+                                         context_type& ctx, bool maybe_unknown) {
+    const std::error_code ec = co_await settle(false, sku, order_id, until, ctx);
+    if (ec && detail::is_store_answer(ec) && !(maybe_unknown && ec == errc::unknown_order)) {
       if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, "rollback", ec);
     }
     (void)ctx;

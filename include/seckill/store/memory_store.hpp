@@ -271,10 +271,13 @@ class memory_store {
   template <class Token>
   auto async_set_stock(std::string_view sku, std::int64_t quantity, Token&& token) {
     return start<void(std::error_code)>(std::forward<Token>(token), [this, sku, quantity]() {
-      if (!detail::is_valid_sku(sku) || quantity < 0) return std::error_code(errc::invalid_argument);
+      if (!detail::is_valid_sku(sku) || quantity < 0 || quantity > max_units)
+        return std::error_code(errc::invalid_argument);
       auto& sh = shard_of(sku);
       std::lock_guard lock(sh.mutex);
       auto it = sh.books.find(sku);
+      if (it != sh.books.end() && quantity > max_units - it->second->reserved - it->second->committed)
+        return std::error_code(errc::invalid_argument);  // the SKU's units would pass max_units
       if (it == sh.books.end())
         it = sh.books.emplace(std::string(sku), std::make_unique<book>(options_.orders_per_sku, retention())).first;
       it->second->remaining = quantity;
@@ -374,7 +377,8 @@ class memory_store {
   std::pair<std::error_code, reserve_result> reserve(std::string_view sku, std::int64_t quantity,
                                                      std::int64_t order_id, std::chrono::milliseconds hold) {
     reserve_result r;
-    if (!detail::is_valid_sku(sku) || quantity <= 0 || hold <= std::chrono::milliseconds::zero())
+    if (!detail::is_valid_sku(sku) || quantity <= 0 || quantity > max_units ||
+        hold <= std::chrono::milliseconds::zero() || hold > max_hold)
       return {errc::invalid_argument, r};
     auto& sh = shard_of(sku);
     std::lock_guard lock(sh.mutex);
