@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -53,6 +54,26 @@ struct stepping_clock {
 };
 
 constexpr std::int64_t epoch_ms = seckill::default_epoch.count();
+
+// A clock counting whole `Period`s that a test sets to any value, extremes
+// included; copies share one reading.
+template <class Period>
+struct settable_clock {
+  using rep = std::int64_t;
+  using period = Period;
+  using duration = std::chrono::duration<rep, period>;
+  using time_point = std::chrono::time_point<settable_clock, duration>;
+  static constexpr bool is_steady = false;
+
+  std::shared_ptr<std::atomic<rep>> ticks = std::make_shared<std::atomic<rep>>(0);
+
+  explicit settable_clock(rep start) { ticks->store(start); }
+  time_point now() const noexcept { return time_point{duration{ticks->load()}}; }
+  void set(rep t) const noexcept { ticks->store(t); }
+};
+
+constexpr std::int64_t i64_min = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
 
 using seckill::test::message_of;
 
@@ -335,6 +356,114 @@ TEST_SUITE("unit") {
     CHECK_FALSE(ec);
     CHECK(id > prev);
     CHECK(gen_t::decompose(id).timestamp.count() == ms0 + 3);
+  }
+
+  TEST_CASE("snowflake: epochs at the ends of the 64-bit range are refused with the value seen - no overflow") {
+    using gen_t = seckill::snowflake<seckill::twitter_layout, seckill::manual_clock>;
+    seckill::manual_clock clock;  // 2025-01-01: 1735689600000 ms since the Unix epoch
+    // The clock's reading minus INT64_MIN does not fit 64 bits.
+    const auto lowest = message_of([&] { gen_t g(0, 0, std::chrono::milliseconds{i64_min}, clock); });
+    CHECK(lowest.find("snowflake epoch -9223372036854775808 ms") != std::string::npos);
+    CHECK(lowest.find("the clock reads 1735689600000 ms since its own epoch") != std::string::npos);
+    CHECK(lowest.find("does not fit 64 bits") != std::string::npos);
+    CHECK(code_of([&] { gen_t g(0, 0, std::chrono::milliseconds{i64_min}, clock); }) ==
+          seckill::errc::invalid_argument);
+    CHECK(code_of([&] { gen_t g(0, 0, std::chrono::milliseconds{i64_min + 1}, clock); }) ==
+          seckill::errc::invalid_argument);
+    // INT64_MAX and an epoch a year ahead: ids would have negative timestamps.
+    const auto highest = message_of([&] { gen_t g(0, 0, std::chrono::milliseconds{i64_max}, clock); });
+    CHECK(highest.find("snowflake epoch 9223372036854775807 ms") != std::string::npos);
+    CHECK(highest.find("reads -9223370301165175807 ms since it") != std::string::npos);
+    const auto ahead = message_of([&] { gen_t g(0, 0, 1'735'689'600'000ms + 365 * 24h, clock); });
+    CHECK(ahead.find("reads -31536000000 ms since it, outside the 41-bit timestamp range [0, 2199023255551]") !=
+          std::string::npos);
+    // An epoch longer ago than 41 bits of milliseconds (69 years).
+    const auto behind = message_of([&] { gen_t g(0, 0, 1'735'689'600'000ms - 2'199'023'255'552ms, clock); });
+    CHECK(behind.find("reads 2199023255552 ms since it") != std::string::npos);
+    CHECK_NOTHROW(gen_t(0, 0, 1'735'689'600'000ms - 2'199'023'255'551ms, clock));
+    // A clock counting seconds whose reading does not fit 64-bit milliseconds.
+    using secs = settable_clock<std::ratio<1>>;
+    using sec_gen = seckill::snowflake<seckill::twitter_layout, secs>;
+    const auto coarse = message_of([] { sec_gen g(0, 0, seckill::default_epoch, secs(i64_max / 10)); });
+    CHECK(coarse.find("does not fit 64-bit milliseconds") != std::string::npos);
+    CHECK(code_of([] { sec_gen g(0, 0, seckill::default_epoch, secs(i64_min)); }) ==
+          seckill::errc::invalid_argument);
+    // Node ids at the ends of unsigned's range.
+    CHECK(message_of([&] { gen_t g(0, std::numeric_limits<unsigned>::max(), seckill::default_epoch, clock); }) ==
+          "worker_id 4294967295 out of range [0, 31]: invalid argument");
+    CHECK(message_of([&] { gen_t g(std::numeric_limits<unsigned>::max(), 0, seckill::default_epoch, clock); }) ==
+          "datacenter_id 4294967295 out of range [0, 31]: invalid argument");
+  }
+
+  TEST_CASE("snowflake: a clock that jumps to the ends of its range gives timestamp_out_of_range - no overflow") {
+    // Milliseconds, epoch before the clock's zero: INT64_MAX minus it overflows.
+    using millis = settable_clock<std::milli>;
+    millis clock(0);
+    seckill::snowflake<seckill::twitter_layout, millis> gen(0, 0, -1000ms, clock);
+    CHECK(seckill::snowflake<seckill::twitter_layout, millis>::decompose(gen.next()).timestamp == 1000ms);
+    clock.set(i64_max - 10);
+    std::error_code ec;
+    CHECK(gen.next(ec) == -1);
+    CHECK(ec == seckill::errc::timestamp_out_of_range);
+    const auto msg = message_of([&] { (void)gen.next(); });
+    CHECK(msg.find("the clock's reading minus the epoch at -1000 ms does not fit 64 bits") != std::string::npos);
+    // The lowest reading, epoch after the clock's zero: the difference overflows the other way.
+    millis low(5000);
+    seckill::snowflake<seckill::twitter_layout, millis, seckill::logical_clock<>> logical(1, 1, 1000ms, low);
+    CHECK(logical.next() >= 0);
+    low.set(i64_min);
+    CHECK(logical.next(ec) == -1);
+    CHECK(ec == seckill::errc::timestamp_out_of_range);
+    // Seconds: INT64_MAX seconds do not fit 64-bit milliseconds.
+    using secs = settable_clock<std::ratio<1>>;
+    secs coarse(1'735'689'600);
+    seckill::snowflake<seckill::twitter_layout, secs, seckill::fail_on_rollback> by_seconds(0, 0, seckill::default_epoch,
+                                                                                           coarse);
+    CHECK(by_seconds.next() >= 0);
+    coarse.set(i64_max);
+    CHECK(by_seconds.next(ec) == -1);
+    CHECK(ec == seckill::errc::timestamp_out_of_range);
+    coarse.set(1'735'689'601);  // and back in range: ids again
+    CHECK(by_seconds.next(ec) >= 0);
+    CHECK_FALSE(ec);
+  }
+
+  TEST_CASE("snowflake: decompose, compose and time_of at the ends of the id range - no overflow") {
+    using gen_t = seckill::snowflake<seckill::twitter_layout, seckill::manual_clock>;
+    const auto top = gen_t::decompose(i64_max);
+    CHECK(top.timestamp.count() == seckill::twitter_layout::max_timestamp);
+    CHECK(top.datacenter == 31);
+    CHECK(top.worker == 31);
+    CHECK(top.sequence == 4095);
+    CHECK(gen_t::compose(top) == i64_max);
+    CHECK(message_of([] { (void)gen_t::decompose(i64_min); }) ==
+          "snowflake id -9223372036854775808 is negative: not a snowflake id: invalid argument");
+    CHECK(message_of([] { (void)gen_t::compose({std::chrono::milliseconds{i64_min}, 0, 0, 0}); }) ==
+          "timestamp -9223372036854775808 out of range [0, 2199023255551]: invalid argument");
+    CHECK(message_of([] { (void)gen_t::compose({std::chrono::milliseconds{i64_max}, 0, 0, 0}); }) ==
+          "timestamp 9223372036854775807 out of range [0, 2199023255551]: invalid argument");
+    CHECK(code_of([] { (void)gen_t::compose({0ms, std::numeric_limits<std::uint32_t>::max(), 0, 0}); }) ==
+          seckill::errc::invalid_argument);
+
+    // time_of: the largest id of a 55-bit layout is 2^55 ms after the epoch, which
+    // does not fit manual_clock's nanoseconds.
+    using wide = seckill::snowflake<seckill::snowflake_layout<55, 0, 0, 8>, seckill::manual_clock>;
+    seckill::manual_clock clock;
+    wide w(0, 0, seckill::default_epoch, clock);
+    CHECK(w.time_of(w.next()) ==
+          seckill::manual_clock::time_point{std::chrono::floor<std::chrono::milliseconds>(clock.now().time_since_epoch())});
+    const auto far = message_of([&] { (void)w.time_of(i64_max); });
+    CHECK(far.find("snowflake id 9223372036854775807: its time, 36028797018963967 ms after the epoch at "
+                   "1704067200000 ms, does not fit the clock's duration") != std::string::npos);
+    CHECK(code_of([&] { (void)w.time_of(-1); }) == seckill::errc::invalid_argument);
+    // time_of: an epoch near INT64_MAX plus the largest timestamp overflows 64 bits.
+    using millis = settable_clock<std::milli>;
+    seckill::snowflake<seckill::twitter_layout, millis> late(0, 0, std::chrono::milliseconds{i64_max - 10},
+                                                             millis(i64_max - 5));
+    const auto id = late.next();
+    CHECK(late.time_of(id).time_since_epoch().count() == i64_max - 5);
+    CHECK(message_of([&] { (void)late.time_of(i64_max); }).find("does not fit the clock's duration") !=
+          std::string::npos);
   }
 
   TEST_CASE("snowflake: next(error_code&) clears a previous error on success") {

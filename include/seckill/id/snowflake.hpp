@@ -13,7 +13,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <limits>
+#include <ratio>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -140,6 +143,117 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+/// `a + b` into `out`; false (and `out` unspecified) when it does not fit 64 bits.
+inline bool checked_add(std::int64_t a, std::int64_t b, std::int64_t& out) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  return !__builtin_add_overflow(a, b, &out);
+#else
+  if ((b > 0 && a > std::numeric_limits<std::int64_t>::max() - b) ||
+      (b < 0 && a < std::numeric_limits<std::int64_t>::min() - b)) {
+    return false;
+  }
+  out = a + b;
+  return true;
+#endif
+}
+
+/// `a - b` into `out`; false when it does not fit 64 bits.
+inline bool checked_sub(std::int64_t a, std::int64_t b, std::int64_t& out) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  return !__builtin_sub_overflow(a, b, &out);
+#else
+  if ((b < 0 && a > std::numeric_limits<std::int64_t>::max() + b) ||
+      (b > 0 && a < std::numeric_limits<std::int64_t>::min() + b)) {
+    return false;
+  }
+  out = a - b;
+  return true;
+#endif
+}
+
+/// `a * b` into `out`, for `b > 0`; false when it does not fit 64 bits.
+inline bool checked_mul(std::int64_t a, std::int64_t b, std::int64_t& out) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  return !__builtin_mul_overflow(a, b, &out);
+#else
+  if (a > std::numeric_limits<std::int64_t>::max() / b || a < std::numeric_limits<std::int64_t>::min() / b) {
+    return false;
+  }
+  out = a * b;
+  return true;
+#endif
+}
+
+/// `d` in whole milliseconds, floored (as `std::chrono::floor` does), into
+/// `out`; false when that does not fit 64 bits (a clock counting seconds near
+/// its range's end, a floating-point clock reading NaN or beyond 2^63 ms).
+/// Costs one division for clocks at millisecond resolution or finer.
+template <class Rep, class Period>
+bool floor_millis(std::chrono::duration<Rep, Period> d, std::int64_t& out) noexcept {
+  using per_tick = std::ratio_divide<Period, std::milli>;  // ms per tick: num / den
+  constexpr std::int64_t num = per_tick::num;
+  constexpr std::int64_t den = per_tick::den;
+  if constexpr (std::is_floating_point_v<Rep>) {
+    const long double ms = std::floor(static_cast<long double>(d.count()) * num / den);
+    if (!(ms >= -0x1p63L && ms < 0x1p63L)) return false;  // NaN fails too
+    out = static_cast<std::int64_t>(ms);
+    return true;
+  } else if constexpr (std::is_integral_v<Rep>) {
+    if (!std::in_range<std::int64_t>(d.count())) return false;
+    const auto c = static_cast<std::int64_t>(d.count());
+    std::int64_t q = c / den;  // floor(c / den) and the remainder in [0, den)
+    std::int64_t r = c % den;
+    if (r < 0) {
+      --q;
+      r += den;
+    }
+    if constexpr (num == 1) {
+      out = q;
+      return true;
+    } else {
+      std::int64_t whole = 0, part = 0;
+      return checked_mul(q, num, whole) && checked_mul(r, num, part) && checked_add(whole, part / den, out);
+    }
+  } else {
+    out = std::chrono::floor<std::chrono::milliseconds>(d).count();
+    return true;
+  }
+}
+
+/// `ms` milliseconds as a `Duration` (truncated towards zero, as
+/// `std::chrono::duration_cast` does) into `out`; false when it does not fit
+/// the duration's representation.
+template <class Duration>
+bool millis_to(std::int64_t ms, Duration& out) noexcept {
+  using rep = typename Duration::rep;
+  using per_ms = std::ratio_divide<std::milli, typename Duration::period>;  // ticks per ms
+  constexpr std::int64_t num = per_ms::num;
+  constexpr std::int64_t den = per_ms::den;
+  if constexpr (std::is_floating_point_v<rep>) {
+    out = Duration{static_cast<rep>(static_cast<long double>(ms) * num / den)};
+    return true;
+  } else if constexpr (std::is_integral_v<rep>) {
+    std::int64_t ticks = 0;
+    if constexpr (den == 1) {
+      if (!checked_mul(ms, num, ticks)) return false;
+    } else if constexpr (num == 1) {
+      ticks = ms / den;
+    } else {
+      std::int64_t whole = 0, part = 0;
+      if (!checked_mul(ms / den, num, whole) || !checked_mul(ms % den, num, part) ||
+          !checked_add(whole, part / den, ticks)) {
+        return false;
+      }
+    }
+    if (!std::in_range<rep>(ticks)) return false;
+    out = Duration{static_cast<rep>(ticks)};
+    return true;
+  } else {
+    out = std::chrono::duration_cast<Duration>(std::chrono::milliseconds{ms});
+    return true;
+  }
+}
+
 /// What a failed `next()` saw, for the throwing overload's message.
 struct snowflake_failure {
   std::error_code ec;
@@ -186,8 +300,12 @@ class snowflake {
   /// @param datacenter_id in [0, Layout::max_datacenter]
   /// @param worker_id     in [0, Layout::max_worker]
   /// @param epoch         the ids' time zero, as time since the clock's epoch
-  /// @throws seckill::error (`errc::invalid_argument`) when an id is out of range
-  ///         or the clock now reads before `epoch` or beyond the timestamp range.
+  /// @throws seckill::error (`errc::invalid_argument`) when an id is out of range,
+  ///         or the clock now reads before `epoch` or beyond the timestamp range
+  ///         (an epoch so far off, such as `milliseconds::min()`, that the
+  ///         clock's reading minus it does not fit 64 bits included), or the
+  ///         clock's reading does not fit 64-bit milliseconds. The message has
+  ///         the values seen.
   snowflake(unsigned datacenter_id, unsigned worker_id,
             std::chrono::milliseconds epoch = default_epoch, Clock clock = {})
       : epoch_ms_(epoch.count()), clock_(std::move(clock)),
@@ -198,13 +316,24 @@ class snowflake {
     check_range("worker_id", worker_id, Layout::max_worker);
     node_bits_ = (std::uint64_t{datacenter_id} << Layout::datacenter_shift) |
                  (std::uint64_t{worker_id} << Layout::worker_shift);
-    const std::int64_t now = tick();
-    if (now < 0 || now > Layout::max_timestamp) {
+    const std::string range = "the " + std::to_string(Layout::timestamp_bits) +
+                              "-bit timestamp range [0, " + std::to_string(Layout::max_timestamp) + "]";
+    std::int64_t clock_ms = 0;
+    if (!detail::floor_millis(clock_.now().time_since_epoch(), clock_ms)) {
+      throw error(errc::invalid_argument, "snowflake epoch " + std::to_string(epoch_ms_) +
+                                              " ms: the clock's reading does not fit 64-bit milliseconds");
+    }
+    std::int64_t now = 0;
+    if (!detail::checked_sub(clock_ms, epoch_ms_, now)) {
       throw error(errc::invalid_argument,
                   "snowflake epoch " + std::to_string(epoch_ms_) + " ms: the clock reads " +
-                      std::to_string(now) + " ms since it, outside the " +
-                      std::to_string(Layout::timestamp_bits) + "-bit timestamp range [0, " +
-                      std::to_string(Layout::max_timestamp) + "]");
+                      std::to_string(clock_ms) + " ms since its own epoch, and the time between " +
+                      "the two does not fit 64 bits, far outside " + range);
+    }
+    if (now < 0 || now > Layout::max_timestamp) {
+      throw error(errc::invalid_argument, "snowflake epoch " + std::to_string(epoch_ms_) +
+                                              " ms: the clock reads " + std::to_string(now) +
+                                              " ms since it, outside " + range);
     }
   }
 
@@ -263,10 +392,21 @@ class snowflake {
   }
 
   /// The time an id was issued at, on this generator's clock (its epoch added back).
+  /// @throws seckill::error (`errc::invalid_argument`) for a negative id, or an
+  ///         id whose time does not fit the clock's duration (an id from another
+  ///         layout or epoch, decoded far past the clock's range).
   [[nodiscard]] typename Clock::time_point time_of(std::int64_t id) const {
-    const auto since_clock_epoch = decompose(id).timestamp + std::chrono::milliseconds{epoch_ms_};
-    return typename Clock::time_point{
-        std::chrono::duration_cast<typename Clock::duration>(since_clock_epoch)};
+    const std::int64_t ts = decompose(id).timestamp.count();
+    std::int64_t since_clock_epoch = 0;
+    typename Clock::duration d{};
+    if (!detail::checked_add(ts, epoch_ms_, since_clock_epoch) ||
+        !detail::millis_to(since_clock_epoch, d)) {
+      throw error(errc::invalid_argument,
+                  "snowflake id " + std::to_string(id) + ": its time, " + std::to_string(ts) +
+                      " ms after the epoch at " + std::to_string(epoch_ms_) +
+                      " ms, does not fit the clock's duration");
+    }
+    return typename Clock::time_point{d};
   }
 
   [[nodiscard]] unsigned datacenter_id() const noexcept { return datacenter_; }
@@ -293,11 +433,20 @@ class snowflake {
     }
   }
 
+  // What tick() returns when the clock's reading minus the epoch does not fit
+  // 64 bits: out of every layout's timestamp range, so next() fails with
+  // timestamp_out_of_range.
+  static constexpr std::int64_t tick_overflow = std::numeric_limits<std::int64_t>::min();
+
   // The clock, in whole milliseconds since the epoch (floored, so negative
-  // sub-millisecond offsets stay before the epoch).
+  // sub-millisecond offsets stay before the epoch), or tick_overflow.
   std::int64_t tick() const noexcept {
-    return std::chrono::floor<std::chrono::milliseconds>(clock_.now().time_since_epoch()).count() -
-           epoch_ms_;
+    std::int64_t clock_ms = 0, since_epoch = 0;
+    if (!detail::floor_millis(clock_.now().time_since_epoch(), clock_ms) ||
+        !detail::checked_sub(clock_ms, epoch_ms_, since_epoch)) {
+      return tick_overflow;
+    }
+    return since_epoch;
   }
 
   std::int64_t make_id(std::uint64_t state) const noexcept {
@@ -380,7 +529,7 @@ class snowflake {
     }
   }
 
-  static std::string describe(const detail::snowflake_failure& f) {
+  std::string describe(const detail::snowflake_failure& f) const {
     const auto ms = [](std::int64_t v) { return std::to_string(v) + " ms"; };
     if (f.ec == errc::clock_rollback) {
       std::string s = "clock moved backwards by " + ms(f.last - f.now) + " (last id at " +
@@ -399,6 +548,11 @@ class snowflake {
         s += " (maximum drift " + ms(OnRollback::max_drift.count()) + ")";
       }
       return s;
+    }
+    if (f.now == tick_overflow) {
+      return "the clock's reading minus the epoch at " + ms(epoch_ms_) +
+             " does not fit 64 bits, outside the " + std::to_string(Layout::timestamp_bits) +
+             "-bit timestamp range [0, " + std::to_string(Layout::max_timestamp) + "]";
     }
     return "clock at " + ms(f.now) + " since the epoch (or the id timestamp " + ms(f.last) +
            ") is outside the " + std::to_string(Layout::timestamp_bits) +
