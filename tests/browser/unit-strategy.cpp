@@ -103,6 +103,66 @@ TEST_SUITE("unit") {
     }
   }
 
+  TEST_CASE("parse_strategy refuses numbers at the edges of their range - NaN, inf, overflowing durations") {
+    struct bad {
+      std::string text;
+      const char* message;
+    };
+    for (const bad& b : {
+             // durations whose milliseconds (or the grabber's nanoseconds) overflow 64 bits
+             bad{"want = sku:a\ndeadline = 9223372036854775807s\n",
+                 "line 2: deadline must be at most 31536000000 ms (365 days), got '9223372036854775807s'"},
+             bad{"want = sku:a\ndeadline = 9223372036854775807ms\n", "got '9223372036854775807ms'"},
+             bad{"want = sku:a\ndeadline = 9300000000000ms\n", "got '9300000000000ms'"},
+             bad{"want = sku:a\ndeadline = 18446744073709551616h\n", "got '18446744073709551616h'"},
+             bad{"want = sku:a\ndeadline = 8761h\n", "at most 31536000000 ms (365 days), got '8761h'"},
+             bad{"want = sku:a\n# a\ndeadline = 1" + std::string(400, '0') + "ms\n",
+                 "line 3: deadline is out of range, got '1000"},
+             bad{"want = sku:a\ndeadline = 0.5ms\n", "deadline must be at least 1 ms, got '0.5ms'"},
+             bad{"want = sku:a\ndeadline = 0s\n", "deadline must be a positive duration"},
+             bad{"want = sku:a\ndeadline = nan s\n", "got 'nan s'"},
+             bad{"want = sku:a\ndeadline = infms\n", "got 'infms'"},
+             bad{"want = sku:a\ndeadline = -5s\n", "got '-5s'"},
+             // quantities: NaN, infinities, negative, fractions, beyond the bound
+             bad{"want = sku:a\nquantity = nan\n", "line 2: quantity must be a whole number in [1, 1000], got nan"},
+             bad{"want = sku:a\nquantity = -nan\n", "got -nan"},
+             bad{"want = sku:a\nquantity = inf\n", "quantity must be a whole number in [1, 1000], got inf"},
+             bad{"want = sku:a\nquantity = -infinity\n", "got -infinity"},
+             bad{"want = sku:a\nquantity = -2\n", "got -2"},
+             bad{"want = sku:a\nquantity = 2.5\n", "got 2.5"},
+             bad{"want = sku:a\nquantity = 1001\n", "got 1001"},
+             bad{"want = sku:a\nquantity = 1e300\n", "got 1e300"},
+             bad{"want = sku:a\nquantity = 1e999\n", "line 2: quantity is out of range, got '1e999'"},
+             bad{"want = sku:a\nquantity = 2147483648\n", "got 2147483648"},
+             // prices
+             bad{"want = sku:a\nmax_price = nan\n", "line 2: max_price must be a finite number, got nan"},
+             bad{"want = sku:a\nmax_price = inf\n", "max_price must be a finite number, got inf"},
+             bad{"want = sku:a\nmax_price = -inf\n", "got -inf"},
+             bad{"want = sku:a\nmax_price = 1e999\n", "max_price is out of range, got '1e999'"},
+             bad{"want = sku:a\nmax_price = 0\n", "max_price must be > 0, got 0"},
+             // pace and burst
+             bad{"want = sku:a\npace = nan/s\n", "pace must be in (0, 50] actions per second, got nan/s"},
+             bad{"want = sku:a\npace = inf\n", "got inf"},
+             bad{"want = sku:a\nburst = nan\n", "line 2: burst must be in [1, 100], got nan"},
+             bad{"want = sku:a\nburst = inf\n", "burst must be in [1, 100], got inf"},
+             bad{"want = sku:a\nburst = -1\n", "got -1"},
+         }) {
+      CAPTURE(b.text);
+      CHECK_THROWS_WITH_AS(parse_strategy(b.text), doctest::Contains(b.message), seckill::error);
+    }
+    // The bounds themselves are accepted.
+    CHECK(parse_strategy("want = sku:a\ndeadline = 8760h\n").deadline == seckill::browser::max_strategy_deadline);
+    CHECK(parse_strategy("want = sku:a\ndeadline = 31536000000ms\n").deadline == std::chrono::hours(24 * 365));
+    CHECK(parse_strategy("want = sku:a\ndeadline = 1ms\n").deadline == std::chrono::milliseconds(1));
+    CHECK(parse_strategy("want = sku:a\ndeadline = 1.5s\n").deadline == std::chrono::milliseconds(1500));
+    CHECK(parse_strategy("want = sku:a\nquantity = 1000\n").quantity == 1000);
+    CHECK(parse_strategy("want = sku:a\nquantity = 1e3\n").quantity == 1000);
+    CHECK(parse_strategy("want = sku:a\nquantity = 7.0\n").quantity == 7);
+    CHECK(*parse_strategy("want = sku:a\nmax_price = 1.7976931348623157e308\n").max_price ==
+          std::numeric_limits<double>::max());
+    CHECK(parse_strategy("want = sku:a\nburst = 100\n").burst == doctest::Approx(100));
+  }
+
   TEST_CASE("priority_strategy takes the first wanted entry that is in stock and within the cap") {
     auto cfg = parse_strategy("want = sku:pears-1kg, category:fruit, sku:eggs-12\nquantity = 3\n");
     priority_strategy s(cfg);

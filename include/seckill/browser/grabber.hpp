@@ -95,6 +95,11 @@ struct strategy_config {
   double burst = 3;                       ///< actions allowed back to back
 };
 
+/// @brief The longest deadline a strategy file may give: a year. Longer ones
+///        (up to `9223372036854775807s`) are refused by `parse_strategy`
+///        rather than overflowing when the grabber adds them to its clock.
+inline constexpr std::chrono::milliseconds max_strategy_deadline{std::chrono::hours(24 * 365)};
+
 /// @brief The default strategy: the first wanted entry (in priority order)
 ///        with an in-stock offer at or under the price cap; the cheapest offer
 ///        within a wanted category. Skips out-of-stock offers. When an offer
@@ -147,15 +152,23 @@ inline std::string_view trim(std::string_view s) {
   throw error(errc::invalid_argument, fmt::format("strategy line {}: {}", line, what));
 }
 
+/// A number as `std::from_chars` reads it: `nan` and `inf` included (the
+/// callers range-check what they read, NaN failing every check); a number
+/// beyond double's range is an error.
 inline double parse_number(std::string_view v, std::size_t line, std::string_view key) {
   double d = 0;
   const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  if (ec == std::errc::result_out_of_range && p == v.data() + v.size()) {
+    strategy_error(line, fmt::format("{} is out of range, got '{}'", key, v));
+  }
   if (ec != std::errc() || p != v.data() + v.size() || v.empty()) {
     strategy_error(line, fmt::format("{} must be a number, got '{}'", key, v));
   }
   return d;
 }
 
+/// A duration in [1 ms, max_strategy_deadline]: checked as a double before
+/// it becomes an integer, so no value overflows.
 inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t line, std::string_view key) {
   std::size_t digits = 0;
   while (digits < v.size() && (std::isdigit(static_cast<unsigned char>(v[digits])) || v[digits] == '.')) ++digits;
@@ -166,9 +179,14 @@ inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t 
   else if (unit == "s") ms = n * 1000;
   else if (unit == "m" || unit == "min") ms = n * 60'000;
   else if (unit == "h") ms = n * 3'600'000;
-  if (n <= 0 || ms <= 0) {
+  if (!(n > 0 && ms > 0)) {
     strategy_error(line, fmt::format("{} must be a positive duration like 500ms, 30s, 10m or 1h, got '{}'", key, v));
   }
+  if (!(ms <= static_cast<double>(max_strategy_deadline.count()))) {
+    strategy_error(line, fmt::format("{} must be at most {} ms (365 days), got '{}'", key,
+                                     max_strategy_deadline.count(), v));
+  }
+  if (ms < 1) strategy_error(line, fmt::format("{} must be at least 1 ms, got '{}'", key, v));
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 
@@ -185,6 +203,9 @@ inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t 
 /// burst     = 3
 /// partial   = yes                            # fewer if fewer are in stock; no: skip
 /// ```
+/// Ranges: quantity a whole number in [1, 1000]; max_price finite and > 0;
+/// deadline in [1 ms, max_strategy_deadline]; pace in (0, 50] per second;
+/// burst in [1, 100]. `nan`, `inf` and numbers beyond them are refused.
 /// Throws seckill::error (errc::invalid_argument) naming the line, the key and
 /// the value that was wrong.
 inline strategy_config parse_strategy(std::string_view text) {
@@ -229,11 +250,14 @@ inline strategy_config parse_strategy(std::string_view text) {
       }
     } else if (key == "max_price") {
       const double p = detail::parse_number(value, line_no, key);
+      if (!std::isfinite(p)) {
+        detail::strategy_error(line_no, fmt::format("max_price must be a finite number, got {}", value));
+      }
       if (!(p > 0)) detail::strategy_error(line_no, fmt::format("max_price must be > 0, got {}", value));
       cfg.max_price = p;
     } else if (key == "quantity") {
       const double q = detail::parse_number(value, line_no, key);
-      if (q < 1 || q > 1000 || q != static_cast<int>(q)) {
+      if (!(q >= 1 && q <= 1000) || q != std::floor(q)) {  // NaN fails the first test: no cast of it
         detail::strategy_error(line_no, fmt::format("quantity must be a whole number in [1, 1000], got {}", value));
       }
       cfg.quantity = static_cast<int>(q);
@@ -253,7 +277,9 @@ inline strategy_config parse_strategy(std::string_view text) {
       else detail::strategy_error(line_no, fmt::format("partial must be yes or no, got '{}'", value));
     } else if (key == "burst") {
       const double b = detail::parse_number(value, line_no, key);
-      if (b < 1 || b > 100) detail::strategy_error(line_no, fmt::format("burst must be in [1, 100], got {}", value));
+      if (!(b >= 1 && b <= 100)) {
+        detail::strategy_error(line_no, fmt::format("burst must be in [1, 100], got {}", value));
+      }
       cfg.burst = b;
     } else {
       detail::strategy_error(
