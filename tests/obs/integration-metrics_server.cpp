@@ -11,11 +11,18 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <nlohmann/json.hpp>
 
+#include <poll.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <fstream>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <thread>
+#include <utility>
+#include <vector>
 
 using namespace std::chrono_literals;
 namespace http = boost::beast::http;
@@ -70,6 +77,105 @@ std::pair<int, std::string> promtool_check_metrics(const std::string& text) {
   REQUIRE(p.wait_for(30s));
   REQUIRE(WIFEXITED(p.wait_status()));
   return {WEXITSTATUS(p.wait_status()), read_file(log)};
+}
+
+using clock = std::chrono::steady_clock;
+
+/// A status, body and whether the server closed the connection after it.
+struct raw_answer {
+  unsigned status = 0;
+  std::string content_type;
+  std::string body;
+  bool closed_after = false;
+};
+
+/// Writes `request` as is on a fresh connection, reads one answer, then
+/// whether the server closes the connection (within 5 s).
+raw_answer raw_exchange(unsigned short port, const std::string& request) {
+  boost::asio::io_context io;
+  boost::beast::tcp_stream stream(io);
+  stream.expires_after(10s);
+  stream.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  boost::asio::write(stream.socket(), boost::asio::buffer(request));
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  raw_answer a{res.result_int(), std::string(res[http::field::content_type]), res.body()};
+  if (!res.keep_alive()) {
+    boost::system::error_code ec;
+    http::response<http::string_body> more;
+    stream.expires_after(5s);
+    http::read(stream, buffer, more, ec);
+    a.closed_after = ec == http::error::end_of_stream || ec == boost::asio::error::eof ||
+                     ec == boost::asio::error::connection_reset;
+  }
+  return a;
+}
+
+/// A client that connects and sends nothing, or (dribbling) sends the start
+/// of a request a byte at a time when told to; closed_at is when it saw the
+/// server close the connection.
+struct slow_client {
+  slow_client(unsigned short port, bool dribble) : dribbling(dribble) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    if (dribbling) step();
+  }
+  slow_client(slow_client&& o) noexcept
+      : fd(std::exchange(o.fd, -1)), dribbling(o.dribbling), sent(o.sent), closed_at(o.closed_at) {}
+  slow_client& operator=(slow_client&&) = delete;
+  ~slow_client() {
+    if (fd >= 0) ::close(fd);
+  }
+
+  /// Sends the next byte of "GET /metrics HTTP/1.1\r\nHost: ..." (never the end of the headers).
+  void step() {
+    static const std::string head = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + std::string(256, 's');
+    if (closed_at || sent >= head.size()) return;
+    if (::send(fd, head.data() + sent, 1, MSG_NOSIGNAL) == 1) ++sent;
+  }
+
+  int fd = -1;
+  bool dribbling = false;
+  std::size_t sent = 0;
+  std::optional<clock::time_point> closed_at;
+};
+
+/// Polls the clients until every one saw its connection closed, or `until`;
+/// the dribbling ones send a byte every 100 ms meanwhile.
+void wait_closed(std::vector<slow_client>& clients, clock::time_point until) {
+  auto next_byte = clock::now() + 100ms;
+  for (;;) {
+    std::vector<pollfd> fds;
+    std::vector<slow_client*> open;
+    for (auto& c : clients) {
+      if (c.closed_at) continue;
+      fds.push_back({c.fd, POLLIN, 0});
+      open.push_back(&c);
+    }
+    const auto now = clock::now();
+    if (fds.empty() || now >= until) return;
+    if (now >= next_byte) {
+      for (auto* c : open) {
+        if (c->dribbling) c->step();
+      }
+      next_byte = now + 100ms;
+    }
+    const auto wait = std::min(next_byte, until) - now;
+    ::poll(fds.data(), fds.size(),
+           static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) + 1);
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      char byte = 0;
+      const auto n = ::recv(fds[i].fd, &byte, 1, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) open[i]->closed_at = clock::now();
+    }
+  }
 }
 
 }  // namespace integration_metrics_server
@@ -166,17 +272,125 @@ TEST_SUITE("integration") {
     CHECK(ec);  // the server closed the connection without an answer
   }
 
-  TEST_CASE("an oversized request is refused by closing the connection") {
+  TEST_CASE("a body over the limit gets 413 Payload Too Large - then the connection closes") {
     integration_metrics_server::fixture f;
-    boost::system::error_code ec;
+    // Content-Length over the limit: refused before the body is read, and the
+    // answer still reaches a client that sends all of it first.
+    const auto big = seckill::test::http_request(f.server.port(), "/metrics", http::verb::post,
+                                                 std::string(64 * 1024, 'x'), "text/plain");
+    CHECK(big.status == 413);
+    CHECK(big.content_type == "text/plain; charset=utf-8");
+    CHECK(big.body == "payload too large: 65536 bytes, the limit is 8192\n");
+    // A chunked body that grows past the limit.
+    const auto chunked = integration_metrics_server::raw_exchange(
+        f.server.port(), "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "2328\r\n" + std::string(9000, 'y') + "\r\n0\r\n\r\n");
+    CHECK(chunked.status == 413);
+    CHECK(chunked.body == "payload too large: over 8192 bytes\n");
+    CHECK(chunked.closed_after);
+    // Just under the limit: an answer (405, as /metrics takes no POST), and the connection stays.
+    const auto fits = seckill::test::http_request(f.server.port(), "/metrics", http::verb::post,
+                                                  std::string(8 * 1024, 'x'), "text/plain");
+    CHECK(fits.status == 405);
+  }
+
+  TEST_CASE("headers over the limit get 431 Request Header Fields Too Large - then the connection closes") {
+    integration_metrics_server::fixture f;
+    const auto filler = integration_metrics_server::raw_exchange(
+        f.server.port(), "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + std::string(16 * 1024, 'a') +
+                             "\r\n\r\n");
+    CHECK(filler.status == 431);
+    CHECK(filler.content_type == "text/plain; charset=utf-8");
+    CHECK(filler.body == "request header fields too large: over 8192 bytes\n");
+    CHECK(filler.closed_after);
+    std::string many = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    for (int i = 0; i < 200; ++i) many += "X-Header-" + std::to_string(i) + ": " + std::string(60, 'b') + "\r\n";
+    CHECK(integration_metrics_server::raw_exchange(f.server.port(), many + "\r\n").status == 431);
+    const auto long_target = integration_metrics_server::raw_exchange(
+        f.server.port(), "GET /metrics?" + std::string(10 * 1024, 'q') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    CHECK(long_target.status == 431);
+    // Just under the limit: served.
+    const auto fits = integration_metrics_server::raw_exchange(
+        f.server.port(), "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + std::string(7 * 1024, 'a') +
+                             "\r\nConnection: close\r\n\r\n");
+    CHECK(fits.status == 200);
+    CHECK(fits.body == seckill::obs::to_text(f.reg));
+  }
+
+  TEST_CASE("100 slow connections do not lock out a scrape - they are closed after the header timeout") {
+    using integration_metrics_server::clock;
+    seckill::obs::registry reg;
+    reg.add_counter("scrapes_total", "Scrapes.").inc(3);
+    boost::asio::io_context io;
+    // The default cap (64); a short header timeout so that the test is quick.
+    seckill::obs::metrics_server server(io.get_executor(), reg, {.header_timeout = 1000ms});
+    server.start();
+    std::thread runner([&] { io.run(); });
+    const auto port = server.port();
+
+    // 84 clients that connect and send nothing, then 16 that send their headers a byte every 100 ms.
+    const auto opened = clock::now();
+    std::vector<integration_metrics_server::slow_client> slow;
+    for (int i = 0; i < 100; ++i) slow.emplace_back(port, i >= 84);
+    std::this_thread::sleep_for(200ms);  // the server has accepted them: at its cap
+
+    const auto asked = clock::now();
+    seckill::test::http_answer scrape;
+    std::string failure;
     try {
-      (void)seckill::test::http_request(f.server.port(), "/metrics", http::verb::get,
-                                        std::string(64 * 1024, 'x'), "text/plain");
-      FAIL("the server answered an oversized request");
-    } catch (const boost::system::system_error& e) {
-      ec = e.code();
+      scrape = seckill::test::http_request(port, "/metrics");
+    } catch (const std::exception& e) {
+      failure = e.what();
     }
-    CHECK(ec);
+    const auto waited = clock::now() - asked;
+    MESSAGE("scrape with 100 slow connections open: ", failure.empty() ? "answered" : failure, " after ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(), " ms");
+    CHECK(failure.empty());
+    CHECK(scrape.status == 200);
+    CHECK(scrape.body == seckill::obs::to_text(reg));
+    CHECK(waited < 3s);
+
+    // Every slow client is closed: those beyond the cap at once, the rest at the header timeout.
+    integration_metrics_server::wait_closed(slow, opened + 10s);
+    int closed = 0, early = 0;
+    clock::duration last{};
+    for (const auto& c : slow) {
+      if (!c.closed_at) continue;
+      ++closed;
+      const auto after = *c.closed_at - opened;
+      if (after < 900ms) ++early;
+      last = std::max(last, after);
+      if (c.dribbling) CHECK(after >= 900ms);  // dribbling does not reset the header timeout, nor close earlier
+    }
+    MESSAGE(closed, " of 100 slow connections closed, ", early, " before 900 ms, the last after ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(last).count(), " ms");
+    CHECK(closed == 100);
+    CHECK(early >= 36);   // the cap made room for the later ones and the scrape
+    CHECK(last < 4s);     // the 1 s header timeout, with room for a noisy machine
+    CHECK(seckill::test::http_request(port, "/health").status == 200);
+    server.stop();
+    runner.join();
+  }
+
+  TEST_CASE("at the connection cap a new connection closes the least recently active idle one") {
+    using integration_metrics_server::clock;
+    seckill::obs::registry reg;
+    boost::asio::io_context io;
+    seckill::obs::metrics_server server(io.get_executor(), reg, {.max_connections = 2, .header_timeout = 30000ms});
+    server.start();
+    std::thread runner([&] { io.run(); });
+    std::vector<integration_metrics_server::slow_client> slow;
+    slow.emplace_back(server.port(), false);
+    std::this_thread::sleep_for(50ms);
+    slow.emplace_back(server.port(), false);
+    std::this_thread::sleep_for(50ms);
+    const auto asked = clock::now();
+    CHECK(seckill::test::http_request(server.port(), "/metrics").status == 200);
+    integration_metrics_server::wait_closed(slow, asked + 2s);
+    CHECK(slow[0].closed_at.has_value());        // the oldest made room at once
+    CHECK_FALSE(slow[1].closed_at.has_value());  // the other waits for its 30 s header timeout
+    server.stop();
+    runner.join();
   }
 
   TEST_CASE("a port in use is reported - stop() closes open connections") {

@@ -2,6 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
 #include <limits>
 #include <ostream>
 #include <string>
@@ -110,5 +113,40 @@ TEST_SUITE("unit") {
     auto [s3, b3] = seckill::obs::health_json({});
     CHECK(s3 == 200);
     CHECK(b3 == R"({"status":"ok","stores":[]})");
+  }
+
+  TEST_CASE("metrics_server options: slow-client guards by default - bad values refused with the value seen") {
+    using options = seckill::obs::metrics_server::options;
+    const options o;
+    CHECK(o.header_timeout == std::chrono::seconds(5));
+    CHECK(o.request_timeout == std::chrono::seconds(10));
+    CHECK(o.idle_timeout == std::chrono::seconds(30));
+    CHECK(o.max_connections == 64);
+    CHECK(o.max_header_bytes == 8 * 1024);
+    CHECK(o.max_body_bytes == 8 * 1024);
+    CHECK(seckill::obs::metrics_server::linger_time == std::chrono::seconds(1));
+
+    registry reg;
+    boost::asio::io_context io;
+    const auto refused = [&](options bad) -> std::string {
+      seckill::obs::metrics_server server(io.get_executor(), reg, std::move(bad));
+      try {
+        server.start();
+      } catch (const seckill::error& e) {
+        CHECK(e.code() == seckill::errc::invalid_argument);
+        return e.what();
+      }
+      return "(started)";
+    };
+    CHECK(refused({.header_timeout = std::chrono::milliseconds(0)}).find(
+              "metrics_server: header_timeout must be > 0, got 0 ms") == 0);
+    CHECK(refused({.request_timeout = std::chrono::milliseconds(-5)}).find("request_timeout must be > 0, got -5 ms") !=
+          std::string::npos);
+    CHECK(refused({.idle_timeout = std::chrono::milliseconds::min()}).find(
+              "idle_timeout must be > 0, got -9223372036854775808 ms") != std::string::npos);
+    CHECK(refused({.max_header_bytes = 0}).find("max_header_bytes 0 out of range [1, 4294967295]") !=
+          std::string::npos);
+    CHECK(refused({.max_body_bytes = std::size_t{1} << 40}).find(
+              "max_body_bytes 1099511627776 out of range [1, 4294967295]") != std::string::npos);
   }
 }

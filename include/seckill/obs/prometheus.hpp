@@ -13,6 +13,7 @@
 
 #include <seckill/error.hpp>
 #include <seckill/obs/metrics.hpp>
+#include <seckill/url.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -28,8 +29,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <tuple>
 #include <functional>
 #include <list>
 #include <memory>
@@ -173,7 +179,7 @@ inline std::string to_text(const registry& reg) {
 
 /// @brief Reachability of one backend, as `/health` reports it.
 struct store_health {
-  std::string name;        ///< e.g. "redis://127.0.0.1:6379"
+  std::string name;        ///< e.g. "redis://127.0.0.1:6379"; shown through redact_url
   bool reachable = false;
   std::string detail;      ///< why not, when not (empty otherwise)
 };
@@ -193,7 +199,7 @@ struct health_report {
 inline std::pair<unsigned, std::string> health_json(const health_report& r) {
   nlohmann::json stores = nlohmann::json::array();
   for (const auto& s : r.stores) {
-    nlohmann::json j{{"name", s.name}, {"reachable", s.reachable}};
+    nlohmann::json j{{"name", redact_url(s.name)}, {"reachable", s.reachable}};  // a store URL may hold a password
     if (!s.detail.empty()) j["detail"] = s.detail;
     stores.push_back(std::move(j));
   }
@@ -206,15 +212,27 @@ inline std::pair<unsigned, std::string> health_json(const health_report& r) {
 ///        `GET /metrics` (the text exposition of a registry) and `GET /health`
 ///        (JSON from a callback the application supplies; 200 when every
 ///        store is reachable, 503 otherwise). HEAD works on both; other
-///        methods get 405, other paths 404. Keep-alive, bounded request sizes,
-///        an idle timeout per connection.
+///        methods get 405, other paths 404; headers over the limit 431 and a
+///        body over it 413 (then the connection closes). Keep-alive.
+///
+/// Slow clients cannot lock it out (as Beast's own servers guard against):
+/// a request's headers must arrive within `header_timeout` and the whole
+/// request and its answer within `request_timeout`, both counted from the
+/// request's first byte (from the accept, for a connection's first request);
+/// a keep-alive connection may wait `idle_timeout` for its next request. At
+/// `max_connections`, a new connection closes the least recently active one
+/// that is not being answered (a silent or dribbling client, an idle
+/// keep-alive), so a scrape gets its answer while any number of slow
+/// connections are open; when every connection is being answered, the new
+/// one is closed at once.
 ///
 /// Thread-safety: `start()`, `stop()` and `port()` from any thread; all the
 /// serving runs on a strand of the given executor, so the health callback is
 /// never called concurrently with itself. The callback must not block (report
 /// state the application already knows). The registry must outlive the server.
 /// Cost: one scrape collects every family (a mutex per family, no lock on the
-/// increment path) and formats it into one string.
+/// increment path) and formats it into one string; a connection costs a
+/// socket, a timer and its buffer (at most max_header_bytes + max_body_bytes).
 class metrics_server {
  public:
   using health_callback = std::function<health_report()>;
@@ -222,9 +240,19 @@ class metrics_server {
   struct options {
     std::string address = "127.0.0.1";  ///< where to listen
     unsigned short port = 0;             ///< 0: a free port, see port()
-    std::chrono::milliseconds idle_timeout{30000};  ///< closes quiet connections
-    std::size_t max_connections = 64;    ///< beyond this, new connections are closed at once
+    std::chrono::milliseconds idle_timeout{30000};  ///< keep-alive: the wait for the next request's first byte
+    std::size_t max_connections = 64;    ///< at the cap, a new connection closes the least recently active idle one
+    std::chrono::milliseconds header_timeout{5000};    ///< a request's first byte (or the accept) to its headers' end
+    std::chrono::milliseconds request_timeout{10000};  ///< a request's first byte (or the accept) to its answer's end
+    std::size_t max_header_bytes = 8 * 1024;  ///< beyond: 431 Request Header Fields Too Large, then close
+    std::size_t max_body_bytes = 8 * 1024;    ///< beyond: 413 Payload Too Large, then close
   };
+
+  /// After a 431 or 413, how long the server reads (and drops) what the client
+  /// still sends before closing, so that the client reads the answer instead
+  /// of a reset (a lingering close); at most linger_bytes are read.
+  static constexpr std::chrono::milliseconds linger_time{1000};
+  static constexpr std::size_t linger_bytes = 1024 * 1024;
 
   metrics_server(boost::asio::any_io_executor ex, const registry& reg, options opts,
                  health_callback health = {})
@@ -235,10 +263,12 @@ class metrics_server {
   ~metrics_server() { stop(); }
 
   /// Binds and listens, then serves on the executor. Throws seckill::error
-  /// (invalid_argument) when the address does not parse or the port cannot be bound.
+  /// (invalid_argument) when the address does not parse, the port cannot be
+  /// bound, a timeout is not positive or a size limit is 0 or above 4 GiB.
   void start() {
     namespace asio = boost::asio;
     auto& st = *state_;
+    check_options(st.opts);
     boost::system::error_code ec;
     const auto addr = asio::ip::make_address(st.opts.address, ec);
     if (ec) throw error(errc::invalid_argument, "metrics_server: bad address '" + st.opts.address + "'");
@@ -264,11 +294,19 @@ class metrics_server {
     boost::asio::post(st->strand, [st] {
       boost::system::error_code ignored;
       st->acceptor.close(ignored);
-      for (auto* s : st->connections) s->socket().close(ignored);
+      for (auto& c : st->connections) close_connection(*st, c);
     });
   }
 
  private:
+  struct connection {
+    explicit connection(boost::asio::ip::tcp::socket s) : stream(std::move(s)) {}
+    boost::beast::tcp_stream stream;
+    bool answering = false;  // writing an answer: never closed to make room
+    bool closed = false;     // its socket is closed (made room, stopped, or done)
+  };
+  using connection_list = std::list<connection>;  // least recently active first
+
   struct state {
     state(boost::asio::strand<boost::asio::any_io_executor> s, const registry& r, options o,
           health_callback h)
@@ -278,8 +316,49 @@ class metrics_server {
     const registry* reg;
     options opts;
     health_callback health;
-    std::list<boost::beast::tcp_stream*> connections;
+    connection_list connections;
+    std::size_t open = 0;  // connections not closed
   };
+
+  static void check_options(const options& o) {
+    const auto positive = [](const char* what, std::chrono::milliseconds v) {
+      if (v.count() <= 0) {
+        throw error(errc::invalid_argument, fmt::format("metrics_server: {} must be > 0, got {} ms", what, v.count()));
+      }
+    };
+    positive("idle_timeout", o.idle_timeout);
+    positive("header_timeout", o.header_timeout);
+    positive("request_timeout", o.request_timeout);
+    const auto size = [](const char* what, std::size_t v) {
+      if (v == 0 || v > std::numeric_limits<std::uint32_t>::max()) {
+        throw error(errc::invalid_argument,
+                    fmt::format("metrics_server: {} {} out of range [1, {}]", what, v,
+                                std::numeric_limits<std::uint32_t>::max()));
+      }
+    };
+    size("max_header_bytes", o.max_header_bytes);
+    size("max_body_bytes", o.max_body_bytes);
+  }
+
+  static void close_connection(state& st, connection& c) {
+    if (c.closed) return;
+    c.closed = true;
+    --st.open;
+    boost::system::error_code ignored;
+    c.stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+    c.stream.socket().close(ignored);  // its pending read or write completes with an error
+  }
+
+  // Closes the least recently active connection not being answered; false when there is none.
+  static bool make_room(state& st) {
+    for (auto& c : st.connections) {
+      if (!c.closed && !c.answering) {
+        close_connection(st, c);
+        return true;
+      }
+    }
+    return false;
+  }
 
   static boost::asio::awaitable<void> accept_loop(std::shared_ptr<state> st) {
     namespace asio = boost::asio;
@@ -287,42 +366,108 @@ class metrics_server {
       auto [ec, socket] = co_await st->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
       if (ec == asio::error::operation_aborted || !st->acceptor.is_open()) co_return;
       if (ec) continue;  // e.g. a connection reset before accept; keep serving
-      if (st->connections.size() >= st->opts.max_connections) {
+      if (st->open >= st->opts.max_connections && !make_room(*st)) {
         boost::system::error_code ignored;
         socket.close(ignored);
         continue;
       }
-      asio::co_spawn(st->strand, session(st, std::move(socket)), asio::detached);
+      // Counted now, not when its session starts: a burst of accepts stays within the cap.
+      const auto self = st->connections.emplace(st->connections.end(), std::move(socket));
+      ++st->open;
+      asio::co_spawn(st->strand, session(st, self), asio::detached);
     }
   }
 
-  static boost::asio::awaitable<void> session(std::shared_ptr<state> st,
-                                              boost::asio::ip::tcp::socket socket) {
+  static boost::asio::awaitable<void> session(std::shared_ptr<state> st, connection_list::iterator self) {
     namespace asio = boost::asio;
     namespace beast = boost::beast;
     namespace http = beast::http;
-    beast::tcp_stream stream(std::move(socket));
-    const auto self = st->connections.insert(st->connections.end(), &stream);
+    using clock = std::chrono::steady_clock;
+    auto& stream = self->stream;
+    const auto& o = st->opts;
     beast::flat_buffer buffer;
-    for (;;) {
+    auto start = clock::now();  // the accept stands for the first request's first byte
+    for (bool first = true; !self->closed; first = false) {
+      if (!first) {
+        if (buffer.size() == 0) {  // keep-alive: wait for the next request's first byte
+          stream.expires_after(o.idle_timeout);
+          auto [ec, n] = co_await stream.async_read_some(buffer.prepare(1024), asio::as_tuple(asio::use_awaitable));
+          if (ec) break;
+          buffer.commit(n);
+        }
+        start = clock::now();
+        st->connections.splice(st->connections.end(), st->connections, self);  // the most recently active
+      }
       http::request_parser<http::string_body> parser;
-      parser.header_limit(8 * 1024);
-      parser.body_limit(8 * 1024);
-      stream.expires_after(st->opts.idle_timeout);
-      auto [rec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-      (void)n;
-      if (rec) break;  // end of stream, timeout, oversize or malformed: close
-      auto req = parser.release();
-      auto res = handle(*st, req);
-      stream.expires_after(st->opts.idle_timeout);
+      parser.header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
+      parser.body_limit(o.max_body_bytes);
+      stream.expires_at(start + std::min(o.header_timeout, o.request_timeout));
+      auto [rec, n] = co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      if (!rec) {
+        stream.expires_at(start + o.request_timeout);
+        std::tie(rec, n) = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      }
+      if (self->closed) break;
+      if (rec == http::error::header_limit || rec == http::error::body_limit) {
+        co_await refuse_too_large(*st, self, parser, rec == http::error::header_limit, start);
+        break;
+      }
+      if (rec) break;  // end of stream, timeout, or malformed: close
+      self->answering = true;
+      auto res = handle(*st, parser.get());
+      stream.expires_at(start + o.request_timeout);
       auto [wec, m] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
       (void)m;
+      self->answering = false;
       if (wec || !res.keep_alive()) break;
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    stream.socket().close(ignored);
+    close_connection(*st, *self);
     st->connections.erase(self);
+  }
+
+  // Answers 431 (headers) or 413 (body) with a short text, then reads and
+  // drops what the client still sends for at most linger_time, so that it
+  // sees the answer rather than a reset.
+  static boost::asio::awaitable<void> refuse_too_large(
+      state& st, connection_list::iterator self,
+      const boost::beast::http::request_parser<boost::beast::http::string_body>& parser, bool headers,
+      std::chrono::steady_clock::time_point start) {
+    namespace asio = boost::asio;
+    namespace http = boost::beast::http;
+    auto& stream = self->stream;
+    http::response<http::string_body> res;
+    res.version(parser.get().version() == 10 ? 10 : 11);  // 11 too when the request line never came
+    res.keep_alive(false);
+    res.set(http::field::server, "seckill");
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    if (headers) {
+      res.result(http::status::request_header_fields_too_large);
+      res.body() = fmt::format("request header fields too large: over {} bytes\n", st.opts.max_header_bytes);
+    } else {
+      res.result(http::status::payload_too_large);
+      // The parser refuses a Content-Length over the limit before the header is
+      // done (so content_length() may not be asked); the field is there, checked.
+      const std::string_view length = parser.get()[http::field::content_length];
+      res.body() = !length.empty() && length.size() <= 20
+                       ? fmt::format("payload too large: {} bytes, the limit is {}\n", length, st.opts.max_body_bytes)
+                       : fmt::format("payload too large: over {} bytes\n", st.opts.max_body_bytes);
+    }
+    res.prepare_payload();
+    self->answering = true;
+    stream.expires_at(start + st.opts.request_timeout);
+    auto [wec, m] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    (void)m;
+    self->answering = false;
+    if (wec || self->closed) co_return;
+    boost::system::error_code ignored;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    stream.expires_after(linger_time);
+    std::array<char, 4096> sink{};
+    for (std::size_t drained = 0; drained < linger_bytes && !self->closed;) {
+      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+      if (rec) break;  // the client closed (eof), or linger_time passed
+      drained += n;
+    }
   }
 
   static boost::beast::http::response<boost::beast::http::string_body> handle(
