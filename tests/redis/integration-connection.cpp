@@ -259,6 +259,97 @@ TEST_SUITE("integration") {
     }
   }
 
+  TEST_CASE("no password appears in last_error whatever the server answers") {
+    const std::string secret = "hunter2-do-not-print";
+    auto check_no_secret = [&](connection& conn) {
+      const auto text = conn.last_error();
+      CAPTURE(text);
+      CHECK(!text.empty());
+      CHECK(text.find(secret) == std::string::npos);
+      CHECK(text.find("hunter2") == std::string::npos);  // not even a part of it
+    };
+    // 1. a wrong password on a password-protected server, both protocols
+    {
+      redis_server server({"--requirepass", "right-password"}, "right-password");
+      for (int protocol : {3, 2}) {
+        CAPTURE(protocol);
+        asio::io_context io;
+        auto cfg = seckill::test::config_for<connection_config>(server);
+        cfg.password = secret;
+        cfg.protocol = protocol;
+        connection conn(io.get_executor(), cfg);
+        run_test(io, [&]() -> asio::awaitable<void> {
+          auto [ec] = co_await conn.async_connect(tuple_awaitable);
+          CHECK(ec == errc::auth_failed);
+          check_no_secret(conn);
+          conn.close();
+        });
+      }
+    }
+    // 2. a server that does not know HELLO or AUTH: Redis echoes the
+    //    arguments of an unknown command ("with args beginning with: ...")
+    {
+      redis_server server({"--rename-command", "HELLO", "", "--rename-command", "AUTH", ""});
+      asio::io_context io;
+      auto cfg = seckill::test::config_for<connection_config>(server);
+      cfg.password = secret;
+      connection conn(io.get_executor(), cfg);
+      run_test(io, [&]() -> asio::awaitable<void> {
+        auto [ec] = co_await conn.async_connect(tuple_awaitable);
+        CHECK(ec == errc::server_error);
+        check_no_secret(conn);
+        CHECK(conn.last_error().find("unknown command") != std::string::npos);  // still says why
+        conn.close();
+      });
+    }
+    // 3. a server that quotes the password in its own words: masked
+    {
+      asio::io_context io;
+      seckill::test::fake_server quoting(io, "-ERR this server does not take HELLO 3 AUTH default " + secret +
+                                                 " here\r\n");
+      connection_config cfg;
+      cfg.port = std::to_string(quoting.port());
+      cfg.connect_timeout = 2s;
+      cfg.password = secret;
+      run_test(io, [&]() -> asio::awaitable<void> {
+        connection conn(co_await asio::this_coro::executor, cfg);
+        auto [ec] = co_await conn.async_connect(tuple_awaitable);
+        CHECK(ec == errc::server_error);
+        check_no_secret(conn);
+        CHECK(conn.last_error().find("AUTH default *** here") != std::string::npos);
+        conn.close();
+        quoting.close();
+      });
+    }
+  }
+
+  TEST_CASE("a reply of more values than max_reply_elements fails with message_too_large and the connection recovers") {
+    redis_server server;
+    asio::io_context io;
+    auto cfg = seckill::test::config_for<connection_config>(server);
+    cfg.limits.max_reply_elements = 1000;
+    connection conn(io.get_executor(), cfg);
+    run_test(io, [&]() -> asio::awaitable<void> {
+      auto [ec] = co_await conn.async_connect(tuple_awaitable);
+      REQUIRE(!ec);
+      // 5000 nulls: 15 KB on the wire, 5000 values in the client
+      const auto nulls = [](int n) {
+        return cmd("EVAL", "local t = {} for i = 1, tonumber(ARGV[1]) do t[i] = false end return t", "0",
+                   std::to_string(n));
+      };
+      auto [e1, small] = co_await exec1(conn, nulls(1000));
+      CHECK(!e1);
+      CHECK(small.elements.size() == 1000);
+      auto [e2, big] = co_await exec1(conn, nulls(5000));
+      CHECK(e2 == errc::message_too_large);
+      CHECK(conn.last_error().find("max_reply_elements 1000") != std::string::npos);
+      CHECK(conn.last_error().find("5000") != std::string::npos);
+      CHECK(co_await answers_ping_within(conn, 2s));
+      CHECK(conn.connect_count() == 2);
+      conn.close();
+    });
+  }
+
   TEST_CASE("wrong port gives connection_refused and a server that is not Redis protocol_error or timed_out") {
     asio::io_context io;
     seckill::test::fake_server http(io, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");

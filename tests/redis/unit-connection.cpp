@@ -2,6 +2,10 @@
 #include <seckill/redis/redis_store.hpp>
 #include <seckill/redis/script.hpp>
 
+#include "support/error_message.hpp"
+
+#include <boost/asio/io_context.hpp>
+
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -63,6 +67,45 @@ TEST_SUITE("unit") {
     CHECK(backoff_delay(1000, 100ms, 2000ms, 1.0) == 2000ms);  // no overflow
     CHECK(backoff_delay(2, 0ms, 2000ms, 1.0) == 0ms);
     CHECK(backoff_delay(0, 100ms, 2000ms, 7.0) == 100ms);  // jitter clamped
+  }
+
+  TEST_CASE("connection_config durations are validated and a refusal names the field and its value") {
+    connection_config defaults;
+    CHECK(!validate(defaults));
+    CHECK(defaults.dead_peer_timeout == 5000ms);
+    CHECK(defaults.health_check_interval == 1000ms);
+    struct bad_case {
+      const char* field;
+      void (*spoil)(connection_config&);
+      const char* value;
+    };
+    const bad_case cases[] = {
+        {"dead_peer_timeout", [](connection_config& c) { c.dead_peer_timeout = -1ms; }, "-1 ms"},
+        {"health_check_interval", [](connection_config& c) { c.health_check_interval = -5ms; }, "-5 ms"},
+        {"request_timeout", [](connection_config& c) { c.request_timeout = std::chrono::milliseconds::max(); },
+         "9223372036854775807 ms"},
+        {"dead_peer_timeout", [](connection_config& c) { c.dead_peer_timeout = max_config_duration + 1ms; },
+         "31622400001 ms"},
+        {"connect_timeout", [](connection_config& c) { c.connect_timeout = 0ms; }, "0 ms"},
+        {"reconnect_max_delay", [](connection_config& c) { c.reconnect_max_delay = -2ms; }, "-2 ms"},
+    };
+    for (const auto& c : cases) {
+      const std::string field = c.field;
+      CAPTURE(field);
+      connection_config cfg;
+      c.spoil(cfg);
+      std::string why;
+      CHECK(validate(cfg, &why) == errc::invalid_argument);
+      CHECK(why.find(std::string(c.field) + " " + c.value) != std::string::npos);
+      boost::asio::io_context io;
+      CHECK(seckill::test::message_of([&] { connection conn(io.get_executor(), cfg); }).find(why) == 0);
+    }
+    // 0 turns the checks off and the year is allowed
+    connection_config off;
+    off.dead_peer_timeout = 0ms;
+    off.health_check_interval = 0ms;
+    off.request_timeout = max_config_duration;
+    CHECK(!validate(off));
   }
 
   TEST_CASE("sha1_hex matches the FIPS 180 test vectors") {

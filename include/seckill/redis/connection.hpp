@@ -19,6 +19,14 @@
 ///   (`request_timeout` or its own) and honours per-operation cancellation:
 ///   a request still queued is dropped and never sent; a request already
 ///   written completes at once and its reply is discarded when it arrives.
+///   Either way its memory goes at once: a request not yet written leaves
+///   the write queue, one already written leaves only a placeholder of a
+///   few bytes that counts the replies to drop (`pending()` shows them).
+/// - A server that keeps the socket open but stops answering (a frozen
+///   host, a lost route) is taken for dead after `dead_peer_timeout` of
+///   silence while a reply is due; an idle connection PINGs after
+///   `health_check_interval` so that this is found before a request needs
+///   it. The connection then closes the socket and reconnects as below.
 /// - When the connection is lost, every request written and not answered
 ///   fails with `errc::not_connected` and is never sent again (the server may
 ///   or may not have executed it: only the caller can tell whether a retry is
@@ -29,6 +37,10 @@
 ///
 /// RESP3 push messages are counted and dropped: this client does not
 /// subscribe.
+///
+/// Messages (`last_error()`) never hold the configured password: every
+/// occurrence is replaced by `***`, and the arguments a server echoes in an
+/// error reply to the handshake are left out.
 
 #include <seckill/error.hpp>
 #include <seckill/redis/resp.hpp>
@@ -71,6 +83,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace seckill::redis {
@@ -100,6 +113,51 @@ inline std::chrono::milliseconds backoff_delay(unsigned attempt, std::chrono::mi
   return std::chrono::milliseconds(d - half + static_cast<std::int64_t>(jitter * static_cast<double>(half)));
 }
 
+/// @brief The longest duration a `connection_config` may hold (one year):
+///        every deadline is computed on the steady clock without overflow.
+inline constexpr std::chrono::milliseconds max_config_duration = std::chrono::hours(24 * 366);
+
+/// @brief Checks `cfg`: `connect_timeout` in (0, max_config_duration],
+///        `request_timeout`, the reconnect delays, `dead_peer_timeout` and
+///        `health_check_interval` in [0, max_config_duration]. Returns
+///        `errc::invalid_argument` when one is not; `message` then names it
+///        and its value. `connection` (and so the pool and the store) throws
+///        `seckill::error` with that message. Thread-safety: a pure function.
+inline std::error_code validate(const connection_config& cfg, std::string* message = nullptr) {
+  struct field {
+    const char* name;
+    std::chrono::milliseconds value;
+    std::int64_t min;
+  };
+  const field fields[] = {{"connect_timeout", cfg.connect_timeout, 1},
+                          {"request_timeout", cfg.request_timeout, 0},
+                          {"reconnect_initial_delay", cfg.reconnect_initial_delay, 0},
+                          {"reconnect_max_delay", cfg.reconnect_max_delay, 0},
+                          {"dead_peer_timeout", cfg.dead_peer_timeout, 0},
+                          {"health_check_interval", cfg.health_check_interval, 0}};
+  for (const field& f : fields) {
+    if (f.value.count() >= f.min && f.value <= max_config_duration) continue;
+    if (message != nullptr)
+      *message = "connection_config: " + std::string(f.name) + " " + std::to_string(f.value.count()) +
+                 " ms out of range [" + std::to_string(f.min) + ", " +
+                 std::to_string(max_config_duration.count()) + "] ms" +
+                 (f.min == 0 ? " (0: none)" : "");
+    return make_error_code(errc::invalid_argument);
+  }
+  return {};
+}
+
+/// @brief What a connection holds for requests at one moment (`connection::pending()`).
+struct pending_requests {
+  std::size_t queued = 0;        ///< waiting to be written
+  std::size_t queued_bytes = 0;  ///< their encoded bytes
+  std::size_t in_flight = 0;     ///< written, with replies due
+  /// Of `in_flight`, those whose caller is gone (timed out, cancelled) and
+  /// the connection's own health PINGs: placeholders of a few bytes each
+  /// that only count the replies to drop.
+  std::size_t discarding = 0;
+};
+
 namespace detail {
 
 namespace asio = boost::asio;
@@ -108,13 +166,22 @@ using exec_signature = void(std::error_code, std::vector<value>);
 struct exec_op {
   std::string payload;
   std::size_t expected = 0;
-  std::size_t received = 0;
   std::vector<value> replies;
   asio::any_completion_handler<exec_signature> handler;
   asio::any_completion_executor work;  // keeps the handler's executor busy until completion
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  std::uint64_t seq = 0;  // its place among the requests written (see connection_impl::inflight_base_)
   bool written = false;
   bool finished = false;  // the handler was called; replies still due are discarded
+};
+
+// A request written whose replies are (partly) due. `op` is null once its
+// caller is gone (timed out, cancelled) and for the connection's own PING:
+// then only the count of replies to drop is kept.
+struct inflight_entry {
+  std::shared_ptr<exec_op> op;
+  std::size_t replies_due = 0;
+  std::chrono::steady_clock::time_point written_at = std::chrono::steady_clock::time_point::max();
 };
 
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
@@ -141,6 +208,15 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   [[nodiscard]] std::uint64_t connects() const noexcept { return connects_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t pushes() const noexcept { return pushes_.load(std::memory_order_relaxed); }
   [[nodiscard]] bool resp3() const noexcept { return resp3_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t dead_peers() const noexcept { return dead_peers_.load(std::memory_order_relaxed); }
+  [[nodiscard]] pending_requests pending() const noexcept {
+    pending_requests p;
+    p.queued = queued_count_.load(std::memory_order_relaxed);
+    p.queued_bytes = queued_bytes_pub_.load(std::memory_order_relaxed);
+    p.in_flight = inflight_count_.load(std::memory_order_relaxed);
+    p.discarding = discarding_pub_.load(std::memory_order_relaxed);
+    return p;
+  }
   [[nodiscard]] std::string last_error() const {
     std::lock_guard lock(message_mutex_);
     return last_error_;
@@ -176,10 +252,12 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       return;
     }
     if (timeout.count() > 0) {
-      op->deadline = clock::now() + timeout;
-      arm_deadline(op->deadline);
+      op->deadline = deadline_after(timeout);
+      if (op->deadline != clock::time_point::max()) arm_deadline(op->deadline);
     }
+    queued_bytes_ += op->payload.size();
     queued_.push_back(std::move(op));
+    publish();
     if (writer_idle_ && s == connection_state::ready) {
       writer_idle_ = false;
       wake_.cancel();
@@ -187,7 +265,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   void cancel_op(const std::shared_ptr<exec_op>& op) {
-    if (!op->finished) finish(op, make_error_code(errc::operation_aborted), false);
+    if (op->finished) return;
+    forget(op);
+    finish(op, make_error_code(errc::operation_aborted), false);
+    publish();
   }
 
   void close() {
@@ -221,9 +302,68 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   void set_state(connection_state s) noexcept { state_.store(s, std::memory_order_release); }
 
+  // Every message goes through here, so none holds the password.
   void set_error(std::string message) {
+    redact(message);
     std::lock_guard lock(message_mutex_);
     last_error_ = std::move(message);
+  }
+
+  void redact(std::string& text) const {
+    const std::string& secret = cfg_.password;
+    if (secret.empty()) return;
+    constexpr std::string_view mask = "***";
+    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at + mask.size()))
+      text.replace(at, secret.size(), mask);
+  }
+
+  // A server's error text for a message. Redis echoes the arguments of a
+  // command it does not know ("with args beginning with: ..."), cut at 128
+  // bytes, which may cut a password short of what redact() recognises:
+  // during the handshake, whose commands carry the password, they are left
+  // out.
+  std::string server_text(const value& v) const {
+    std::string text = v.text;
+    if (!cfg_.password.empty()) {
+      constexpr std::string_view echo = "with args beginning with:";
+      if (const auto at = text.find(echo); at != std::string::npos)
+        text = text.substr(0, at) + "with arguments (not shown)";
+    }
+    return text;
+  }
+
+  static clock::time_point deadline_after(std::chrono::milliseconds timeout) {
+    const auto now = clock::now();
+    if (timeout >= std::chrono::duration_cast<std::chrono::milliseconds>(clock::time_point::max() - now))
+      return clock::time_point::max();  // as good as none
+    return now + timeout;
+  }
+
+  // The figures pending() reads, from the strand's own counts.
+  void publish() noexcept {
+    queued_count_.store(queued_.size(), std::memory_order_relaxed);
+    queued_bytes_pub_.store(queued_bytes_, std::memory_order_relaxed);
+    inflight_count_.store(inflight_.size(), std::memory_order_relaxed);
+    discarding_pub_.store(discarding_, std::memory_order_relaxed);
+  }
+
+  // Lets go of what the connection keeps for `op`, whose caller is gone
+  // (call before finish(), which drops the payload): a request not written
+  // leaves the write queue; one written becomes a placeholder that only
+  // drops its replies. O(1) when written, a search of the queue otherwise.
+  void forget(const std::shared_ptr<exec_op>& op) {
+    if (!op->written) {
+      const auto it = std::find(queued_.begin(), queued_.end(), op);
+      if (it == queued_.end()) return;  // still on its way to enqueue()
+      queued_bytes_ -= op->payload.size();
+      queued_.erase(it);
+      return;
+    }
+    if (op->seq < inflight_base_ || op->seq - inflight_base_ >= inflight_.size()) return;
+    auto& entry = inflight_[static_cast<std::size_t>(op->seq - inflight_base_)];
+    if (entry.op != op) return;
+    entry.op.reset();
+    ++discarding_;
   }
 
   std::string endpoint_text() const { return cfg_.host + ":" + cfg_.port; }
@@ -237,15 +377,22 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       asio::dispatch(strand_, asio::append(std::move(h), ec));
   }
 
+  // Completes `op` and drops everything it held but the few fields that
+  // name it.
   void finish(const std::shared_ptr<exec_op>& op, std::error_code ec, bool defer) {
     op->finished = true;
+    std::string().swap(op->payload);
     auto h = std::move(op->handler);
-    if (!h) return;
+    if (!h) {
+      std::vector<value>().swap(op->replies);
+      op->work = asio::any_completion_executor();
+      return;
+    }
     auto slot = asio::get_associated_cancellation_slot(h);
     if (slot.is_connected()) slot.clear();
     std::vector<value> replies;
     if (!ec) replies = std::move(op->replies);
-    op->replies.clear();
+    std::vector<value>().swap(op->replies);
     if (defer)
       asio::post(strand_, asio::append(std::move(h), ec, std::move(replies)));
     else
@@ -258,20 +405,41 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void fail_all(std::error_code ec) {
     std::vector<std::shared_ptr<exec_op>> ops;
     ops.reserve(queued_.size() + inflight_.size());
-    for (auto& o : inflight_) ops.push_back(std::move(o));
+    for (auto& e : inflight_)
+      if (e.op) ops.push_back(std::move(e.op));
     for (auto& o : queued_) ops.push_back(std::move(o));
-    inflight_.clear();
+    clear_inflight();
     queued_.clear();
+    queued_bytes_ = 0;
+    publish();
     for (auto& o : ops)
       if (!o->finished) finish(o, ec, false);
   }
 
   void fail_inflight(std::error_code ec) {
-    std::vector<std::shared_ptr<exec_op>> ops(std::make_move_iterator(inflight_.begin()),
-                                              std::make_move_iterator(inflight_.end()));
-    inflight_.clear();
+    std::vector<std::shared_ptr<exec_op>> ops;
+    ops.reserve(inflight_.size());
+    for (auto& e : inflight_)
+      if (e.op) ops.push_back(std::move(e.op));
+    clear_inflight();
+    publish();
     for (auto& o : ops)
       if (!o->finished) finish(o, ec, false);
+  }
+
+  void clear_inflight() noexcept {
+    inflight_.clear();
+    inflight_base_ = next_seq_;
+    discarding_ = 0;
+  }
+
+  // Removes the front entry and returns its op (null for a placeholder).
+  std::shared_ptr<exec_op> pop_inflight() {
+    auto op = std::move(inflight_.front().op);
+    if (!op) --discarding_;
+    inflight_.pop_front();
+    ++inflight_base_;
+    return op;
   }
 
   void arm_deadline(clock::time_point deadline) {
@@ -285,28 +453,47 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         }));
   }
 
+  // Times out every request whose deadline passed: out of the write queue
+  // when not written, down to a placeholder when written.
   void on_deadline() {
     armed_until_ = clock::time_point::max();
     const auto now = clock::now();
     std::vector<std::shared_ptr<exec_op>> expired;
     auto next = clock::time_point::max();
-    auto scan = [&](std::deque<std::shared_ptr<exec_op>>& q) {
-      for (auto& o : q) {
-        if (o->finished) continue;
-        if (o->deadline <= now) expired.push_back(o);
-        else next = std::min(next, o->deadline);
+    std::size_t unsent = 0;
+    std::erase_if(queued_, [&](const std::shared_ptr<exec_op>& o) {
+      if (o->finished || o->deadline <= now) {
+        queued_bytes_ -= o->payload.size();
+        if (!o->finished) {
+          expired.push_back(o);
+          ++unsent;
+        }
+        return true;
       }
-    };
-    scan(queued_);
-    scan(inflight_);
-    for (auto& o : expired) {
-      if (!o->finished) {
-        set_error("request timed out after " +
-                  std::string(o->written ? "it was sent" : "waiting to be sent") + " to " +
-                  endpoint_text());
-        finish(o, make_error_code(errc::timed_out), false);
+      next = std::min(next, o->deadline);
+      return false;
+    });
+    for (auto& e : inflight_) {
+      if (!e.op) continue;
+      if (e.op->finished || e.op->deadline <= now) {
+        if (!e.op->finished) expired.push_back(std::move(e.op));
+        e.op.reset();
+        ++discarding_;
+      } else {
+        next = std::min(next, e.op->deadline);
       }
     }
+    publish();
+    if (!expired.empty()) {
+      const std::size_t sent = expired.size() - unsent;
+      set_error(expired.size() == 1
+                    ? "request timed out after " + std::string(sent ? "it was sent" : "waiting to be sent") +
+                          " to " + endpoint_text()
+                    : std::to_string(expired.size()) + " requests timed out (" + std::to_string(unsent) +
+                          " waiting to be sent, " + std::to_string(sent) + " after they were sent) to " +
+                          endpoint_text());
+    }
+    for (auto& o : expired) finish(o, make_error_code(errc::timed_out), false);
     if (next != clock::time_point::max()) arm_deadline(next);
   }
 
@@ -372,10 +559,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (code == "WRONGPASS" || code == "NOAUTH" || code == "NOPERM" ||
         v.text.find("invalid password") != std::string::npos ||
         v.text.find("invalid username-password") != std::string::npos) {
-      set_error(std::string(what) + " refused by " + endpoint_text() + ": " + v.text);
+      set_error(std::string(what) + " refused by " + endpoint_text() + ": " + server_text(v));
       return make_error_code(errc::auth_failed);
     }
-    set_error(std::string(what) + " failed on " + endpoint_text() + ": " + v.text);
+    set_error(std::string(what) + " failed on " + endpoint_text() + ": " + server_text(v));
     return make_error_code(errc::server_error);
   }
 
@@ -473,11 +660,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       return make_error_code(errc::protocol_error);
     }
     auto& front = inflight_.front();
-    if (!front->finished) front->replies.push_back(std::move(v));
-    if (++front->received == front->expected) {
-      auto op = std::move(front);
-      inflight_.pop_front();
-      if (!op->finished) finish(op, {}, false);
+    if (front.op && !front.op->finished) front.op->replies.push_back(std::move(v));
+    if (--front.replies_due == 0) {
+      auto op = pop_inflight();
+      publish();
+      if (op && !op->finished) finish(op, {}, false);
     }
     return {};
   }
@@ -507,26 +694,44 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       rbegin_ = rend_ = 0;
       auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_), asio::as_tuple(asio::use_awaitable));
       if (ec) {
-        set_error("connection to " + endpoint_text() + " lost: " + ec.message());
+        // (aborted: closed, or another loop ended the connection and said why)
+        if (ec != asio::error::operation_aborted)
+          set_error("connection to " + endpoint_text() + " lost: " + ec.message());
         co_return io_error(ec);
       }
+      last_read_ = clock::now();
       rend_ = n;
     }
   }
 
   awaitable_ec write_loop() {
+    static constexpr std::string_view ping = "*1\r\n$4\r\nPING\r\n";
     for (;;) {
       if (closed_) co_return make_error_code(errc::operation_aborted);
       wbuf_.clear();
+      std::size_t batch = 0;
+      if (ping_due_) {  // the health check's, answered and dropped like a cancelled request's
+        ping_due_ = false;
+        wbuf_ += ping;
+        inflight_.push_back({nullptr, 1});
+        ++next_seq_;
+        ++discarding_;
+        ++batch;
+      }
       while (!queued_.empty() && wbuf_.size() < cfg_.max_write_batch) {
         auto op = std::move(queued_.front());
         queued_.pop_front();
+        queued_bytes_ -= op->payload.size();
         if (op->finished) continue;
         wbuf_ += op->payload;
         op->written = true;
-        op->payload = std::string();
-        inflight_.push_back(std::move(op));
+        std::string().swap(op->payload);
+        op->seq = next_seq_++;
+        const std::size_t due = op->expected;
+        inflight_.push_back({std::move(op), due});
+        ++batch;
       }
+      publish();
       if (wbuf_.empty()) {
         writer_idle_ = true;
         wake_.expires_at(clock::time_point::max());
@@ -537,13 +742,88 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
           co_return make_error_code(errc::operation_aborted);
         continue;
       }
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(wbuf_), asio::as_tuple(asio::use_awaitable));
-      (void)n;
-      if (ec) {
-        set_error("cannot write to " + endpoint_text() + ": " + ec.message());
-        co_return io_error(ec);
+      // written piece by piece, so that the health check sees a write the
+      // server does not take (write_progress_)
+      writing_ = true;
+      write_progress_ = clock::now();
+      for (std::size_t done = 0; done < wbuf_.size();) {
+        auto [ec, n] = co_await socket_.async_write_some(asio::buffer(wbuf_.data() + done, wbuf_.size() - done),
+                                                         asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+          writing_ = false;
+          if (ec != asio::error::operation_aborted)
+            set_error("cannot write to " + endpoint_text() + ": " + ec.message());
+          co_return io_error(ec);
+        }
+        done += n;
+        write_progress_ = clock::now();
       }
+      writing_ = false;
+      // the replies of this batch are due from now (some may have come
+      // already: the batch's entries still here are the last ones)
+      const std::size_t here = std::min(batch, inflight_.size());
+      for (auto it = inflight_.end() - static_cast<std::ptrdiff_t>(here); it != inflight_.end(); ++it)
+        it->written_at = write_progress_;
     }
+  }
+
+  // Takes a silent server for dead (see connection_config::dead_peer_timeout)
+  // and sends the idle connection's health PING. Wakes at least four times
+  // per the shorter of the two periods.
+  awaitable_ec health_loop() {
+    const auto dead = std::chrono::duration_cast<clock::duration>(cfg_.dead_peer_timeout);
+    const auto every = std::chrono::duration_cast<clock::duration>(cfg_.health_check_interval);
+    auto tick = clock::duration::max();
+    if (dead.count() > 0) tick = dead / 4;
+    if (every.count() > 0) tick = std::min(tick, every / 4);
+    if (tick != clock::duration::max()) tick = std::max<clock::duration>(tick, std::chrono::milliseconds(1));
+    asio::steady_timer timer(strand_);
+    for (;;) {
+      const auto now = clock::now();
+      auto wake = tick == clock::duration::max() ? clock::time_point::max() : now + tick;
+      if (dead.count() > 0) {
+        if (writing_ && now - write_progress_ >= dead) {
+          set_error(endpoint_text() + " took no byte of a write of " + std::to_string(wbuf_.size()) +
+                    " bytes for " + std::to_string(to_ms(now - write_progress_)) + " ms (dead_peer_timeout " +
+                    std::to_string(cfg_.dead_peer_timeout.count()) +
+                    " ms): taken for dead; the connection is made again");
+          dead_peers_.fetch_add(1, std::memory_order_relaxed);
+          co_return make_error_code(errc::not_connected);
+        }
+        if (!inflight_.empty() && inflight_.front().written_at != clock::time_point::max()) {
+          const auto since = std::max(last_read_, inflight_.front().written_at);
+          if (now - since >= dead) {
+            set_error(endpoint_text() + " sent nothing for " + std::to_string(to_ms(now - since)) + " ms with " +
+                      std::to_string(inflight_.size()) + " requests awaiting replies (dead_peer_timeout " +
+                      std::to_string(cfg_.dead_peer_timeout.count()) +
+                      " ms): taken for dead; the connection is made again");
+            dead_peers_.fetch_add(1, std::memory_order_relaxed);
+            co_return make_error_code(errc::not_connected);
+          }
+          wake = std::min(wake, since + dead);
+        }
+      }
+      if (every.count() > 0 && inflight_.empty() && queued_.empty() && !writing_ && !ping_due_) {
+        if (now - last_read_ >= every) {
+          ping_due_ = true;
+          if (writer_idle_) {
+            writer_idle_ = false;
+            wake_.cancel();
+          }
+        } else {
+          wake = std::min(wake, last_read_ + every);
+        }
+      }
+      timer.expires_at(wake);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (closed_) co_return make_error_code(errc::operation_aborted);
+      const auto cs = co_await asio::this_coro::cancellation_state;
+      if (cs.cancelled() != asio::cancellation_type::none) co_return make_error_code(errc::operation_aborted);
+    }
+  }
+
+  static std::int64_t to_ms(clock::duration d) noexcept {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   }
 
   asio::awaitable<void> run(std::shared_ptr<connection_impl> self) {
@@ -577,10 +857,13 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       if (!ec) {
         attempt = 0;
         writer_idle_ = false;
+        writing_ = false;
+        ping_due_ = false;
+        last_read_ = clock::now();
         std::error_code lost = make_error_code(errc::not_connected);
         try {
-          auto which = co_await (read_loop() || write_loop());
-          lost = which.index() == 0 ? std::get<0>(which) : std::get<1>(which);
+          auto which = co_await (read_loop() || write_loop() || health_loop());
+          lost = std::visit([](std::error_code e) { return e; }, which);
         } catch (const std::exception& e) {
           set_error(std::string("connection loop failed: ") + e.what());
         }
@@ -592,9 +875,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         if (lost == errc::protocol_error || lost == errc::message_too_large ||
             lost == errc::nesting_too_deep) {
           if (!inflight_.empty()) {
-            auto front = std::move(inflight_.front());
-            inflight_.pop_front();
-            if (!front->finished) finish(front, lost, false);
+            auto front = pop_inflight();
+            if (front && !front->finished) finish(front, lost, false);
           }
         }
         fail_inflight(make_error_code(errc::not_connected));
@@ -630,7 +912,15 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::size_t rend_ = 0;
   std::string wbuf_;
   std::deque<std::shared_ptr<exec_op>> queued_;
-  std::deque<std::shared_ptr<exec_op>> inflight_;
+  std::size_t queued_bytes_ = 0;          // payload bytes in queued_
+  std::deque<inflight_entry> inflight_;
+  std::uint64_t next_seq_ = 0;            // the seq the next request written gets
+  std::uint64_t inflight_base_ = 0;       // the seq of inflight_.front()
+  std::size_t discarding_ = 0;            // entries of inflight_ without an op
+  clock::time_point last_read_{};         // the last read that brought bytes
+  clock::time_point write_progress_{};    // the last write that took bytes (or the write's start)
+  bool writing_ = false;                  // a write is under way
+  bool ping_due_ = false;                 // the health check wants a PING written
   asio::any_completion_handler<void(std::error_code)> connect_handler_;
   std::minstd_rand rng_;
   bool writer_idle_ = false;
@@ -638,6 +928,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::atomic<connection_state> state_{connection_state::idle};
   std::atomic<std::uint64_t> connects_{0};
   std::atomic<std::uint64_t> pushes_{0};
+  std::atomic<std::uint64_t> dead_peers_{0};
+  std::atomic<std::size_t> queued_count_{0};
+  std::atomic<std::size_t> queued_bytes_pub_{0};
+  std::atomic<std::size_t> inflight_count_{0};
+  std::atomic<std::size_t> discarding_pub_{0};
   std::atomic<bool> resp3_{false};
   mutable std::mutex message_mutex_;
   std::string last_error_;
@@ -653,14 +948,20 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 /// Completions run on the handler's associated executor (the strand when it
 /// has none). Cost: one allocation and one copy of the request's bytes per
 /// `async_exec`; requests queued while a write is under way share the next
-/// write and the replies share reads. The connection closes on destruction
-/// (pending requests complete with `errc::operation_aborted`).
+/// write and the replies share reads; a clock read per read and per write
+/// call, and a timer wake-up every quarter of the shorter of
+/// `dead_peer_timeout` and `health_check_interval` for the health check. A
+/// request that timed out or was cancelled holds nothing once it completed
+/// but, when it was written, a placeholder of about 32 bytes until its
+/// replies came (or the connection was made again). The connection closes
+/// on destruction (pending requests complete with `errc::operation_aborted`).
 class connection {
  public:
   using executor_type = boost::asio::any_io_executor;
 
+  /// Throws `seckill::error` (invalid_argument) when `validate(cfg)` refuses `cfg`.
   connection(const executor_type& ex, connection_config cfg)
-      : impl_(std::make_shared<detail::connection_impl>(ex, std::move(cfg))) {}
+      : impl_(std::make_shared<detail::connection_impl>(ex, checked(std::move(cfg)))) {}
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
   ~connection() { close(); }
@@ -674,6 +975,11 @@ class connection {
   [[nodiscard]] bool resp3() const noexcept { return impl_->resp3(); }
   /// RESP3 push messages received (and dropped).
   [[nodiscard]] std::uint64_t push_count() const noexcept { return impl_->pushes(); }
+  /// Times the server was taken for dead (`connection_config::dead_peer_timeout`).
+  [[nodiscard]] std::uint64_t dead_peer_count() const noexcept { return impl_->dead_peers(); }
+  /// What the connection holds for requests now (a snapshot of relaxed
+  /// counters, each exact on its own): the write queue and the replies due.
+  [[nodiscard]] pending_requests pending() const noexcept { return impl_->pending(); }
   /// The last failure, in words, with the value seen (server text, parser message).
   [[nodiscard]] std::string last_error() const { return impl_->last_error(); }
 
@@ -755,6 +1061,12 @@ class connection {
       });
     }
   };
+
+  static connection_config checked(connection_config cfg) {
+    std::string message;
+    if (validate(cfg, &message)) throw error(errc::invalid_argument, message);
+    return cfg;
+  }
 
   std::shared_ptr<detail::connection_impl> impl_;
 };

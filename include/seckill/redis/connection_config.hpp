@@ -34,6 +34,24 @@ struct connection_config {
   /// handled every reply. 0: write only once the read is handled. Lower is
   /// fewer idle server cycles, higher is fewer write calls.
   std::size_t early_write_threshold = 4;
+  /// A server that stays silent this long while a reply is due is taken
+  /// for dead (a frozen host or a lost route keeps the socket open, and
+  /// nothing else would ever end it): the connection closes the socket,
+  /// fails the requests in flight with `errc::not_connected` and reconnects
+  /// through its backoff. "Silent": nothing read since the oldest unanswered
+  /// request was fully written (or since the last read, if later), or no
+  /// byte of a write taken for this long. Found within this bound plus a
+  /// quarter of the shorter of it and `health_check_interval`. A server busy
+  /// longer than this with one command (a slow script, `DEBUG SLEEP`, a
+  /// blocking `BLPOP` with a longer timeout) is taken for dead too: raise it
+  /// for such commands. 0: never. See `validate` (connection.hpp).
+  std::chrono::milliseconds dead_peer_timeout{5000};
+  /// A ready connection that has read nothing for this long and has no
+  /// request outstanding sends a PING (its reply is dropped), so that a dead
+  /// server is found within `health_check_interval + dead_peer_timeout` even
+  /// while no request needs it. 0: no PING; a dead server is then found only
+  /// once a request waits on it.
+  std::chrono::milliseconds health_check_interval{1000};
   parser_limits limits;                    ///< bounds on replies (resp.hpp)
   request setup;  ///< sent after the handshake on every (re)connect; an error reply fails it
 };
