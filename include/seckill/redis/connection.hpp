@@ -147,7 +147,9 @@ inline std::error_code validate(const connection_config& cfg, std::string* messa
   return {};
 }
 
-/// @brief What a connection holds for requests at one moment (`connection::pending()`).
+/// @brief What a connection holds for requests at one moment
+///        (`connection::pending()`): to watch a connection's memory and
+///        backlog. Thread-safety: a plain value.
 struct pending_requests {
   std::size_t queued = 0;        ///< waiting to be written
   std::size_t queued_bytes = 0;  ///< their encoded bytes
