@@ -21,10 +21,12 @@
 /// `order_retention / retention_buckets` (granted lazily on the first such
 /// write of a window, with a TTL of the retention plus one window, rounded up
 /// to whole seconds), so the cost is one LeaseGrant per window, not one per
-/// order. A settled or refused record therefore lives from `order_retention`
-/// after its write was sent up to `order_retention + order_retention /
-/// retention_buckets` + 1 s after it, plus the time etcd takes to revoke an
-/// expired lease (its lessor checks every 500 ms). etcd raises a TTL below
+/// order (per store object: each node's store grants its own, so etcd holds
+/// about `retention_buckets + 1` leases per node). A settled or refused
+/// record therefore lives from `order_retention` after its write was sent up
+/// to `order_retention + order_retention / retention_buckets` + 1 s after it,
+/// plus the time etcd takes to revoke an expired lease (its lessor checks
+/// every 500 ms). etcd raises a TTL below
 /// its minimum (1.5 election timeouts rounded up to seconds: 2 s with the
 /// default 1 s election timeout) to that minimum, and a new etcd leader
 /// restarts every lease's TTL: both only make records live longer.
