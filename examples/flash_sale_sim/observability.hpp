@@ -9,6 +9,7 @@
 
 #include <seckill/obs/prometheus.hpp>
 #include <seckill/obs/purchase_hooks.hpp>
+#include <seckill/url.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -33,7 +34,8 @@ namespace flash_sale_sim {
 class observability {
  public:
   /// Starts the server when --metrics-port is given; throws seckill::error when it cannot listen.
-  explicit observability(const options& o) : metrics_(registry_), store_name_(o.store) {
+  /// /health names the store by its URL with the password redacted.
+  explicit observability(const options& o) : metrics_(registry_), store_name_(seckill::redact_url(o.store)) {
     if (!o.metrics_port) return;
     server_.emplace(io_.get_executor(), registry_, seckill::obs::metrics_server::options{.port = *o.metrics_port},
                     [this] {

@@ -63,7 +63,10 @@ oversell check. Exit status: 0 when the stock adds up, 1 when it does not
 
   --store URL              stock backend (default {}): memory://,
                            redis://[user:password@]host:port[/db], or
-                           etcd://host:port[,host:port...]
+                           etcd://host:port[,host:port...]; IPv6 as [::1],
+                           @ : / ? # % in a password percent-encoded
+                           (%40 %3A %2F %3F %23 %25); shown with the
+                           password as ***
   --buyers N               simulated buyers, one purchase each (default {})
   --skus M                 SKUs on sale (default {})
   --stock S                units of each SKU (default {})

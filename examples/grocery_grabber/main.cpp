@@ -10,11 +10,16 @@
 #include <seckill/browser/grabber.hpp>
 #include <seckill/browser/page.hpp>
 #include <seckill/limit/token_bucket.hpp>
+#include <seckill/url.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/url/grammar/ci_string.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -22,10 +27,49 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 
 namespace asio = boost::asio;
 namespace sb = seckill::browser;
+
+namespace {
+
+/// What is wrong with `text` as a shop URL (an absolute http:// or https://
+/// URL with a host), parsed with Boost.URL; empty when nothing is. Never
+/// echoes the user info.
+std::string shop_url_problem(std::string_view text) {
+  namespace urls = boost::urls;
+  const auto r = urls::parse_uri(text);
+  if (!r) {
+    return "not an absolute URL like http://127.0.0.1:8080/ (RFC 3986; spaces and the like must be "
+           "percent-encoded)";
+  }
+  const urls::url_view& u = *r;
+  if (!urls::grammar::ci_is_equal(u.scheme(), "http") && !urls::grammar::ci_is_equal(u.scheme(), "https")) {
+    // (a scheme has no ':' or '@': it never holds a password)
+    return "unsupported scheme '" + std::string(u.scheme()) + "' (expected http:// or https://)";
+  }
+  const std::string_view path = u.encoded_path();
+  if (!path.empty() && path.front() != '/') {
+    // Boost.URL reads "h:abc" as host h, path "abc"; and "u:p#ss@h" (an
+    // unencoded '#' in a password) as host u, path "p": nothing is echoed.
+    return "a bad port or unexpected text after the host (a password's @ : / ? # must be "
+           "percent-encoded as %40 %3A %2F %3F %23)";
+  }
+  if (!u.has_authority() || u.host_address().empty()) return "no host";
+  if (u.has_port()) {
+    const std::string_view port = u.port();
+    unsigned n = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || n == 0 || n > 65535)
+      return "port '" + std::string(port) + "' is not in [1, 65535]";
+  }
+  return {};
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3 && !(argc == 5 && std::string(argv[3]) == "--chromium")) {
@@ -53,7 +97,11 @@ int main(int argc, char** argv) {
     demo.emplace();
     url = demo->url();
     std::printf("demo shop at %s\n", url.c_str());
+  } else if (const std::string why = shop_url_problem(url); !why.empty()) {
+    std::fprintf(stderr, "bad shop url '%s': %s\n", seckill::redact_url(url).c_str(), why.c_str());
+    return 2;
   }
+  const std::string shown = seckill::redact_url(url);  // what is printed: no password, no token
 
   asio::io_context io;
   auto work = asio::make_work_guard(io);
@@ -66,8 +114,8 @@ int main(int argc, char** argv) {
     auto [eo, page] = sb::page::async_open(browser.connection(), asio::use_future).get();
     if (eo) throw seckill::error(eo, "opening a tab");
     auto [en, nav] = page.async_navigate(url, asio::use_future).get();
-    if (en) throw seckill::error(en, "loading " + url + ": " + nav.value("errorText", std::string()));
-    std::printf("watching %s\n", url.c_str());
+    if (en) throw seckill::error(en, "loading " + shown + ": " + nav.value("errorText", std::string()));
+    std::printf("watching %s\n", shown.c_str());
     std::fflush(stdout);
 
     seckill::token_bucket<> pace(cfg.actions_per_second, cfg.burst);

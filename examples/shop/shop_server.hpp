@@ -9,6 +9,8 @@
 // Thread-safety: the server runs its own thread; every public member may be
 // called from any thread.
 
+#include <seckill/url.hpp>
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +18,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -314,7 +318,10 @@ class shop_server {
   }
 
   response handle(const request& r) {
-    const std::string path = r.target.substr(0, r.target.find('?'));
+    // The request target (origin-form: /path?query), parsed with Boost.URL.
+    const auto target = boost::urls::parse_origin_form(r.target);
+    if (!target) return {400, "text/plain", "bad request target (expected /path[?query])\n", false};
+    const std::string path = target->path();  // percent-decoded
     if (r.method == "GET" && path == "/") return {200, "text/html; charset=utf-8", page_html(), false};
     if (r.method == "GET" && path == "/events") {
       std::lock_guard lock(mutex_);
@@ -326,7 +333,7 @@ class shop_server {
     }
     if (r.method == "POST" && path == "/order") return order(r);
     if (r.method == "POST" && path == "/restock") {  // ?sku=<id>&qty=<n>, for trying the shop by hand
-      const auto q = parse_query(r.target);
+      const auto q = parse_query(*target);
       const auto sku_it = q.find("sku");
       const auto qty_it = q.find("qty");
       if (sku_it == q.end() || qty_it == q.end() || stock(sku_it->second) < 0) {
@@ -335,21 +342,14 @@ class shop_server {
       set_stock(sku_it->second, std::atoi(qty_it->second.c_str()));
       return {200, "text/plain", "ok\n", false};
     }
-    return {404, "text/plain", "no such page: " + r.target + "\n", false};
+    return {404, "text/plain", "no such page: " + seckill::redact_url(r.target) + "\n", false};
   }
 
-  static std::map<std::string, std::string> parse_query(const std::string& target) {
+  /// The query's parameters, percent-decoded (the last of a repeated name wins).
+  static std::map<std::string, std::string> parse_query(const boost::urls::url_view& target) {
     std::map<std::string, std::string> out;
-    const auto q = target.find('?');
-    if (q == std::string::npos) return out;
-    std::size_t at = q + 1;
-    while (at < target.size()) {
-      auto amp = target.find('&', at);
-      if (amp == std::string::npos) amp = target.size();
-      const std::string kv = target.substr(at, amp - at);
-      const auto eq = kv.find('=');
-      if (eq != std::string::npos) out[kv.substr(0, eq)] = kv.substr(eq + 1);
-      at = amp + 1;
+    for (const auto& p : target.params()) {
+      if (p.has_value) out[std::string(p.key)] = std::string(p.value);
     }
     return out;
   }
