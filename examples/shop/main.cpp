@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGINT, [](int) { stop = 1; });
   std::signal(SIGTERM, [](int) { stop = 1; });
-  shop::shop_server server({}, static_cast<unsigned short>(port));
+  shop::shop_server server(shop::default_catalogue(), static_cast<unsigned short>(port));
   std::printf("Fresh Market open at %s (restock every %d s)\n", server.url().c_str(), every);
   std::fflush(stdout);
   const auto catalogue = shop::default_catalogue();
