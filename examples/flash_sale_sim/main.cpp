@@ -9,6 +9,7 @@
 #include <seckill/purchase/engine.hpp>
 #include <seckill/redis/redis_store.hpp>
 #include <seckill/store/memory_store.hpp>
+#include <seckill/url.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -35,7 +36,8 @@ std::string ms(std::chrono::nanoseconds d) { return fmt::format("{:.2f} ms", sta
 
 void print_table(const report& r, const options& o) {
   fmt::print("flash sale: {} buyers, {} SKUs x {} units, {} arrival, store {}\n\n", o.buyers, o.skus, o.stock,
-             o.arrival == arrival_kind::burst ? "burst" : fmt::format("poisson {:g}/s", o.arrival_rate), o.store);
+             o.arrival == arrival_kind::burst ? "burst" : fmt::format("poisson {:g}/s", o.arrival_rate),
+             seckill::redact_url(o.store));
   auto row = [](std::string_view name, std::int64_t n, std::int64_t of) {
     fmt::print("  {:<16}{:>10}  {:>6.2f}%\n", name, n, of ? 100.0 * static_cast<double>(n) / static_cast<double>(of) : 0.0);
   };
@@ -47,13 +49,22 @@ void print_table(const report& r, const options& o) {
   row("timed out", r.timed_out, r.attempts);
   row("rolled back", r.rolled_back, r.attempts);
   row("failed", r.failed, r.attempts);
+  if (r.compensated > 0) row("  compensated", r.compensated, r.attempts);
+  if (r.not_started > 0) fmt::print("  {:<16}{:>10}  (interrupted before they came)\n", "not started", r.not_started);
   fmt::print("\n  {:<16}{:>10.0f} attempts/s  ({:.0f} orders/s, {:.3f} s)\n", "throughput",
              static_cast<double>(r.attempts) / r.seconds, static_cast<double>(r.succeeded) / r.seconds, r.seconds);
   fmt::print("  {:<16}p50 {}  p90 {}  p99 {}  max {}\n", "latency", ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max));
-  fmt::print("\n  {:<16}initial {}  sold {}  remaining {}  reserved {}\n", "stock", r.initial, r.sold, r.remaining,
-             r.reserved);
+  if (r.read_error.empty())
+    fmt::print("\n  {:<16}initial {}  sold {}  committed {}  remaining {}  reserved {}\n", "stock", r.initial, r.sold,
+               r.committed, r.remaining, r.reserved);
+  else
+    fmt::print("\n  {:<16}initial {}  sold {}  (the store could not be read back)\n", "stock", r.initial, r.sold);
+  if (r.reaped > 0 || r.settle_wait > std::chrono::seconds(1))
+    fmt::print("  {:<16}{} expired holds given back; the end waited {} ms for holds to settle\n", "reaper", r.reaped,
+               r.settle_wait.count());
   if (r.stock_ok)
-    fmt::print("  {:<16}OK: sold == initial - remaining, nothing negative, nothing left reserved\n", "oversell check");
+    fmt::print("  {:<16}OK: committed == sold == initial - remaining, nothing negative, nothing left reserved\n",
+               "oversell check");
   else
     fmt::print("  {:<16}FAILED: {}\n", "oversell check", r.stock_error);
 }
@@ -62,7 +73,7 @@ void print_json(const report& r, const options& o) {
   auto ns = [](std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; };
   nlohmann::ordered_json j = {
       {"config",
-       {{"store", o.store},
+       {{"store", seckill::redact_url(o.store)},
         {"buyers", o.buyers},
         {"skus", o.skus},
         {"stock_per_sku", o.stock},
@@ -76,6 +87,7 @@ void print_json(const report& r, const options& o) {
         {"admission_burst", o.admission_burst},
         {"deadline_ms", o.deadline.count()},
         {"hold_ms", o.hold.count()},
+        {"reaper_period_ms", o.reaper_period.count()},
         {"threads", o.threads},
         {"seed", o.seed}}},
       {"attempts", r.attempts},
@@ -86,13 +98,16 @@ void print_json(const report& r, const options& o) {
       {"timed_out", r.timed_out},
       {"rolled_back", r.rolled_back},
       {"failed", r.failed},
+      {"compensated", r.compensated},
+      {"not_started", r.not_started},
       {"seconds", r.seconds},
       {"attempts_per_second", static_cast<double>(r.attempts) / r.seconds},
       {"orders_per_second", static_cast<double>(r.succeeded) / r.seconds},
       {"latency_ms", {{"p50", ns(r.p50)}, {"p90", ns(r.p90)}, {"p99", ns(r.p99)}, {"max", ns(r.max)}}},
       {"stock",
        {{"initial", r.initial}, {"sold", r.sold}, {"remaining", r.remaining}, {"reserved", r.reserved},
-        {"committed", r.committed}}},
+        {"committed", r.committed}, {"read_error", r.read_error}}},
+      {"reaper", {{"reaped", r.reaped}, {"settle_wait_ms", r.settle_wait.count()}}},
       {"oversell_check", {{"ok", r.stock_ok}, {"error", r.stock_error}}},
   };
   fmt::print("{}\n", j.dump(2));
@@ -106,6 +121,36 @@ report run_with_admission(Store& store, boost::asio::io_context& io, const optio
   }
   seckill::unlimited everyone;
   return run_simulation(store, io, everyone, o, progress);
+}
+
+// Deletes every key of `sku` (stock, holds, and the order records an
+// interrupted run may have left held), with SCAN over its hash tag.
+template <class Connection>
+void clear_sku_keys(Connection& conn, const std::string& sku) {
+  const std::string pattern = "seckill:{" + sku + "}:*";
+  std::string cursor = "0";
+  do {
+    seckill::redis::request scan;
+    scan.push("SCAN", cursor, "MATCH", pattern, "COUNT", 1000);
+    std::promise<std::pair<std::error_code, std::vector<seckill::redis::value>>> scanned;
+    conn.async_exec(scan, [&](std::error_code ec, std::vector<seckill::redis::value> v) {
+      scanned.set_value({ec, std::move(v)});
+    });
+    auto [ec, replies] = scanned.get_future().get();
+    if (!ec && (replies.size() != 1 || replies[0].elements.size() != 2))
+      ec = make_error_code(seckill::errc::protocol_error);
+    if (ec) throw seckill::error(ec, "clearing the keys of " + sku);
+    cursor = replies[0].elements[0].text;
+    const auto& keys = replies[0].elements[1].elements;
+    if (keys.empty()) continue;
+    std::vector<std::string> names;
+    for (const auto& k : keys) names.push_back(k.text);
+    seckill::redis::request del;
+    del.push_range("DEL", names);
+    std::promise<std::error_code> deleted;
+    conn.async_exec(del, [&](std::error_code e, std::vector<seckill::redis::value>) { deleted.set_value(e); });
+    if (const auto e = deleted.get_future().get()) throw seckill::error(e, "clearing the keys of " + sku);
+  } while (cursor != "0");
 }
 
 // Redis: the store runs on a thread of its own (its connection always has a
@@ -130,16 +175,9 @@ report run_on_redis(boost::asio::io_context& io, const seckill::redis::connectio
   std::promise<std::error_code> connected;
   store.async_connect([&](std::error_code ec) { connected.set_value(ec); });
   if (const auto ec = connected.get_future().get())
-    throw seckill::error(ec, fmt::format("--store {}: {}", o.store, store.connection().last_error()));
-  seckill::redis::request clear;
-  for (std::int64_t i = 0; i < o.skus; ++i)
-    clear.push("DEL", seckill::redis::redis_store::stock_key(sku_name(i)),
-               seckill::redis::redis_store::holds_key(sku_name(i)));
-  std::promise<std::error_code> cleared;
-  store.connection().async_exec(clear, [&](std::error_code ec, std::vector<seckill::redis::value>) {
-    cleared.set_value(ec);
-  });
-  if (const auto ec = cleared.get_future().get()) throw seckill::error(ec, "clearing the SKUs' keys");
+    throw seckill::error(ec, fmt::format("--store {}: {}", seckill::redact_url(o.store),
+                                         store.connection().last_error()));
+  for (std::int64_t i = 0; i < o.skus; ++i) clear_sku_keys(store.connection(), sku_name(i));
   return run_with_admission(store, io, o, progress);
 }
 
@@ -162,7 +200,8 @@ report run_on_etcd(boost::asio::io_context& io, const options& o, bool progress)
   io.restart();
   while (!cleared) io.run_one();
   io.restart();
-  if (cleared->first) throw seckill::error(cleared->first, fmt::format("--store {}: {}", o.store, cleared->second));
+  if (cleared->first)
+    throw seckill::error(cleared->first, fmt::format("--store {}: {}", seckill::redact_url(o.store), cleared->second));
   return run_with_admission(store, io, o, progress);
 }
 
@@ -173,7 +212,7 @@ report open_store_and_run(boost::asio::io_context& io, const options& o, bool pr
   if (scheme == "memory") {
     if (o.store.size() != sep + 3)
       throw seckill::error(seckill::errc::invalid_argument,
-                           fmt::format("--store {}: memory:// takes no host or path", o.store));
+                           fmt::format("--store {}: memory:// takes no host or path", seckill::redact_url(o.store)));
     seckill::memory_store<> store{io.get_executor(),
                                   {.orders_per_sku = static_cast<std::size_t>(o.buyers / o.skus + 16)}};
     return run_with_admission(store, io, o, progress);
@@ -189,7 +228,7 @@ report open_store_and_run(boost::asio::io_context& io, const options& o, bool pr
   throw seckill::error(seckill::errc::invalid_argument,
                        fmt::format("--store {}: unknown store; this build knows memory://, "
                                    "redis://[user:password@]host:port[/db] and "
-                                   "etcd://host:port[,host:port...]", o.store));
+                                   "etcd://host:port[,host:port...]", seckill::redact_url(o.store)));
 }
 
 }  // namespace
@@ -225,6 +264,7 @@ int main(int argc, char** argv) {
   else print_table(r, o);
   std::fflush(stdout);
   obs->linger(o.linger);
+  if (!r.read_error.empty()) return store_failure;
   return r.stock_ok ? ok : stock_mismatch;
 }
 

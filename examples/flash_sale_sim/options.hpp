@@ -35,6 +35,7 @@ struct options {
   double admission_burst = 1'000;
   std::chrono::milliseconds deadline{800};
   std::chrono::milliseconds hold{30'000};
+  std::chrono::milliseconds reaper_period{1'000};  // how often expired holds are given back
   int threads = 2;
   std::uint64_t seed = 42;
   bool json = false;
@@ -81,6 +82,9 @@ oversell check. Exit status: 0 when the stock adds up, 1 when it does not
   --admission-burst B      token bucket burst (default {})
   --deadline D             purchase deadline (default {}ms)
   --hold D                 how long the store holds a reservation (default {}ms)
+  --reaper-period D        how often the reaper gives back expired holds
+                           (default {}ms); the end of a run waits at most the
+                           hold plus two periods for them
   --threads T              threads running the purchases, 1..64 (default {})
   --seed N                 random seed (default {})
   --json                   print the report as JSON on stdout
@@ -95,7 +99,7 @@ oversell check. Exit status: 0 when the stock adds up, 1 when it does not
 )",
       program, d.store, d.buyers, d.skus, d.stock, d.quantity, d.arrival_rate, d.payment_latency.count(),
       d.payment_failure, d.payment_hang, d.admission_rate, d.admission_burst, d.deadline.count(),
-      d.hold.count(), d.threads, d.seed);
+      d.hold.count(), d.reaper_period.count(), d.threads, d.seed);
 }
 
 namespace detail {
@@ -224,6 +228,14 @@ inline parse_result parse_options(int argc, const char* const* argv) {
         if (d % std::chrono::milliseconds(1) != std::chrono::microseconds::zero())
           return bad(args[i], "a whole number of milliseconds");
         (flag == "--deadline" ? o.deadline : o.hold) = std::chrono::duration_cast<std::chrono::milliseconds>(d);
+      }
+    } else if (flag == "--reaper-period") {
+      std::chrono::microseconds d{};
+      err = duration(std::chrono::milliseconds(1), std::chrono::hours(1), d);
+      if (!err) {
+        if (d % std::chrono::milliseconds(1) != std::chrono::microseconds::zero())
+          return bad(args[i], "a whole number of milliseconds");
+        o.reaper_period = std::chrono::duration_cast<std::chrono::milliseconds>(d);
       }
     } else if (flag == "--threads") {
       std::int64_t t = 0;

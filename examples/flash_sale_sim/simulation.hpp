@@ -8,6 +8,7 @@
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/purchase/engine.hpp>
+#include <seckill/store/reaper.hpp>
 #include <seckill/store/store.hpp>
 
 #include <boost/asio/append.hpp>
@@ -17,6 +18,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -47,6 +50,8 @@ struct report {
   std::int64_t timed_out = 0;
   std::int64_t rolled_back = 0;  // payment failed, units given back
   std::int64_t failed = 0;       // anything else (store errors, commit refused, ...)
+  std::int64_t compensated = 0;  // of the failed: paid, then refused by the store (refund due)
+  std::int64_t not_started = 0;  // buyers that never came: the run was interrupted (SIGINT, SIGTERM)
   double seconds = 0;
   std::chrono::nanoseconds p50{}, p90{}, p99{}, max{};
   // Stock, summed over the SKUs, read from the store after the run.
@@ -58,6 +63,9 @@ struct report {
   bool negative_seen = false;
   bool stock_ok = false;
   std::string stock_error;  // why the check failed, empty when it passed
+  std::string read_error;   // what could not be read back from the store, empty when all was
+  std::uint64_t reaped = 0;           // expired holds the reaper gave back
+  std::chrono::milliseconds settle_wait{0};  // how long the end waited for holds to pass and be reaped
 };
 
 /// Payments that take a random time, fail or never answer, each drawn from
@@ -111,7 +119,7 @@ namespace detail {
 // Counts outcomes as purchases complete; read by the progress bar.
 struct tally {
   std::atomic<std::int64_t> done{0}, succeeded{0}, sold_out{0}, rate_limited{0}, circuit_open{0}, timed_out{0},
-      rolled_back{0}, failed{0};
+      rolled_back{0}, failed{0}, compensated{0}, started{0};
   std::atomic<bool> negative_seen{false};
 };
 
@@ -134,6 +142,83 @@ inline void progress_bar(const tally& t, std::int64_t total, const std::atomic<b
 }
 
 }  // namespace detail
+
+/// The end of a run: reads every SKU back (retrying a store that is still
+/// recovering); while units are still reserved, lets the holds pass and the
+/// reaper give them back (at most the hold plus two reaper periods); then
+/// checks the stock against what the buyers were told. A SKU that cannot be
+/// read is named in `rep.read_error`, and the check fails with it.
+template <class Store>
+void settle_and_check(Store& store, asio::io_context& io, seckill::hold_reaper<Store>& reaper,
+                      const std::vector<std::string>& skus, const options& o, observability& obs, report& rep) {
+  const auto settle_start = std::chrono::steady_clock::now();
+  const auto settle_limit = settle_start + o.hold + 2 * o.reaper_period;
+  const auto read_limit = std::chrono::seconds(10);
+  auto read_all = [&](report& into) -> asio::awaitable<void> {
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    into.remaining = into.reserved = into.committed = 0;
+    into.negative_seen = false;
+    into.read_error.clear();
+    for (const auto& sku : skus) {
+      const auto first_try = std::chrono::steady_clock::now();
+      for (;;) {
+        auto [ec, level] = co_await store.async_stock(sku, asio::as_tuple(asio::use_awaitable));
+        if (!ec) {
+          if (level.remaining < 0 || level.reserved < 0 || level.committed < 0) into.negative_seen = true;
+          into.remaining += level.remaining;
+          into.reserved += level.reserved;
+          into.committed += level.committed;
+          obs.stock_read(sku, {}, level.remaining);
+          break;
+        }
+        obs.stock_read(sku, ec, 0);
+        if (std::chrono::steady_clock::now() - first_try >= read_limit) {
+          into.read_error = fmt::format("could not read the stock of {} back: {} (retried for {} s)", sku,
+                                        ec.message(), read_limit.count());
+          co_return;
+        }
+        pause.expires_after(std::chrono::milliseconds(200));
+        auto [wait_ec] = co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        (void)wait_ec;
+      }
+    }
+  };
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer pause(co_await asio::this_coro::executor);
+        for (;;) {
+          co_await read_all(rep);
+          if (!rep.read_error.empty() || rep.reserved == 0 || std::chrono::steady_clock::now() >= settle_limit)
+            co_return;
+          pause.expires_after(o.reaper_period);
+          auto [wait_ec] = co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+          (void)wait_ec;
+          auto [reap_ec, n] = co_await reaper.async_reap_once(asio::as_tuple(asio::use_awaitable));
+          (void)reap_ec;
+          (void)n;
+        }
+      },
+      asio::detached);
+  io.restart();
+  io.run();
+  io.restart();
+  rep.settle_wait = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                          settle_start);
+
+  if (!rep.read_error.empty()) rep.stock_error = rep.read_error;
+  else if (rep.negative_seen) rep.stock_error = "a SKU's stock went negative";
+  else if (rep.committed != rep.sold)
+    rep.stock_error = fmt::format("the store committed {} units but buyers were sold {}", rep.committed, rep.sold);
+  else if (rep.sold != rep.initial - rep.remaining - rep.reserved)
+    rep.stock_error = fmt::format("sold {} != initial {} - remaining {} - reserved {}", rep.sold, rep.initial,
+                                  rep.remaining, rep.reserved);
+  else if (rep.reserved != 0)
+    rep.stock_error = fmt::format("{} units are still reserved {} ms after every purchase ended (hold {} ms, "
+                                  "reaper period {} ms)",
+                                  rep.reserved, rep.settle_wait.count(), o.hold.count(), o.reaper_period.count());
+  rep.stock_ok = rep.stock_error.empty();
+}
 
 /// Runs the sale described by `o` on `store`, whose completions run on `io`.
 /// Sets each SKU's stock first; returns the report, stock check included.
@@ -176,6 +261,19 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
              seckill::obs::purchase_hooks<>(obs.metrics())};
 
   detail::tally t;
+  std::atomic<bool> arrivals_over{false}, interrupted{false}, finished{false};
+  auto background = asio::make_strand(io);  // the reaper, the signal wait and their stop
+  asio::cancellation_signal stop_reaper;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  seckill::hold_reaper<Store> reaper(store, skus, {.period = o.reaper_period});
+  // Once every buyer that came has finished: the sale's background work stops.
+  auto stop_background = [&] {
+    if (finished.exchange(true)) return;
+    asio::post(background, [&] {
+      stop_reaper.emit(asio::cancellation_type::terminal);
+      signals.cancel();
+    });
+  };
   std::vector<std::int64_t> latencies(static_cast<std::size_t>(o.buyers), 0);
   std::mt19937_64 rng(o.seed);
   std::uniform_int_distribution<std::int64_t> pick(0, o.skus - 1);
@@ -196,7 +294,8 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
     else if (r.final_state == seckill::purchase_state::timed_out) ++t.timed_out;
     else if (r.final_state == seckill::purchase_state::rolled_back) ++t.rolled_back;
     else ++t.failed;
-    ++t.done;
+    if (r.compensated) ++t.compensated;
+    if (++t.done == t.started.load() && arrivals_over.load()) stop_background();
   };
 
   // Arrivals: everyone at t=0, or a Poisson process at --arrival-rate.
@@ -215,18 +314,31 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
       io,
       [&]() -> asio::awaitable<void> {
         asio::steady_timer timer(co_await asio::this_coro::executor);
-        for (std::int64_t i = 0; i < o.buyers; ++i) {
+        for (std::int64_t i = 0; i < o.buyers && !interrupted.load(); ++i) {
           const auto due = start + arrival[static_cast<std::size_t>(i)];
           if (due > std::chrono::steady_clock::now() + std::chrono::microseconds(200)) {
             timer.expires_at(due);
-            co_await timer.async_wait(asio::use_awaitable);
+            auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec || interrupted.load()) break;
           }
+          ++t.started;
           asio::co_spawn(io, buyer(i), asio::detached);
         }
+        arrivals_over = true;
+        if (t.done.load() == t.started.load()) stop_background();
       },
       asio::detached);
 
-  asio::co_spawn(io, obs.sample(store, breaker, skus, [&] { return t.done.load() >= o.buyers; }), asio::detached);
+  // The reaper gives back the holds of purchases that could not give them
+  // back themselves (a store that stayed silent past the hold).
+  reaper.async_run(asio::bind_cancellation_slot(
+      stop_reaper.slot(), asio::bind_executor(background, [](std::error_code) {})));
+  // SIGINT or SIGTERM: no new buyers; those in flight finish and the report follows.
+  signals.async_wait(asio::bind_executor(background, [&](boost::system::error_code ec, int) {
+    if (ec) return;
+    interrupted = true;
+  }));
+  asio::co_spawn(io, obs.sample(store, breaker, skus, [&] { return finished.load(); }), asio::detached);
   std::atomic<bool> stop_progress{false};
   std::thread progress;
   if (show_progress) progress = std::thread([&] { detail::progress_bar(t, o.buyers, stop_progress); });
@@ -240,6 +352,8 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   io.restart();
 
   rep.seconds = std::chrono::duration<double>(stop - start).count();
+  rep.attempts = t.started;
+  rep.not_started = o.buyers - t.started;
   rep.succeeded = t.succeeded;
   rep.sold_out = t.sold_out;
   rep.rate_limited = t.rate_limited;
@@ -247,8 +361,10 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   rep.timed_out = t.timed_out;
   rep.rolled_back = t.rolled_back;
   rep.failed = t.failed;
+  rep.compensated = t.compensated;
   rep.sold = rep.succeeded * o.quantity;
 
+  latencies.resize(static_cast<std::size_t>(std::max<std::int64_t>(rep.attempts, 1)));  // arrivals came in order
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) {
     const auto idx = static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies.size()))) - 1;
@@ -259,39 +375,8 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   rep.p99 = pct(0.99);
   rep.max = std::chrono::nanoseconds(latencies.back());
 
-  // The stock check: read every SKU back from the store.
-  std::error_code read_error;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        for (const auto& sku : skus) {
-          auto [ec, level] = co_await store.async_stock(sku, asio::as_tuple(asio::use_awaitable));
-          if (ec) {
-            read_error = ec;
-            obs.stock_read(sku, ec, 0);
-            co_return;
-          }
-          if (level.remaining < 0 || level.reserved < 0 || level.committed < 0) rep.negative_seen = true;
-          rep.remaining += level.remaining;
-          rep.reserved += level.reserved;
-          rep.committed += level.committed;
-          obs.stock_read(sku, {}, level.remaining);
-        }
-      },
-      asio::detached);
-  io.run();
-  io.restart();
-  if (read_error) throw seckill::error(read_error, "reading the stock back");
-
-  if (rep.negative_seen) rep.stock_error = "a SKU's stock went negative";
-  else if (rep.committed != rep.sold)
-    rep.stock_error = fmt::format("the store committed {} units but buyers were sold {}", rep.committed, rep.sold);
-  else if (rep.sold != rep.initial - rep.remaining - rep.reserved)
-    rep.stock_error = fmt::format("sold {} != initial {} - remaining {} - reserved {}", rep.sold, rep.initial,
-                                  rep.remaining, rep.reserved);
-  else if (rep.reserved != 0)
-    rep.stock_error = fmt::format("{} units are still reserved after every purchase ended", rep.reserved);
-  rep.stock_ok = rep.stock_error.empty();
+  settle_and_check(store, io, reaper, skus, o, obs, rep);
+  rep.reaped = reaper.reaped();
   return rep;
 }
 

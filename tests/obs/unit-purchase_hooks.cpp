@@ -1,9 +1,11 @@
+#include <seckill/clock.hpp>
 #include <seckill/obs/prometheus.hpp>
 #include <seckill/obs/purchase_hooks.hpp>
 #include <seckill/store/memory_store.hpp>
 
 #include <doctest/doctest.h>
 
+#include <boost/asio/append.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
@@ -34,6 +36,23 @@ struct picky_payment {
           boost::asio::post(ex, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
         },
         token, r.order_id);
+  }
+};
+
+/// Advances a manual clock by `takes` before succeeding: the store's hold can
+/// pass while the buyer pays.
+struct slow_payment {
+  seckill::manual_clock clock;
+  std::chrono::milliseconds takes;
+  template <class Token>
+  auto async_pay(const seckill::payment_request&, Token&& token) {
+    clock.advance(takes);
+    return boost::asio::async_initiate<Token, void(std::error_code)>(
+        [](auto handler) {
+          auto ex = boost::asio::get_associated_executor(handler);
+          boost::asio::post(ex, boost::asio::append(std::move(handler), std::error_code{}));
+        },
+        token);
   }
 };
 
@@ -74,6 +93,10 @@ TEST_SUITE("unit") {
     CHECK(text.find("seckill_breaker_state{state=\"open\"} 0\n") != std::string::npos);
     CHECK(text.find("seckill_store_errors_total{operation=\"reserve\"} 0\n") != std::string::npos);
     CHECK(text.find("seckill_rate_limited_total 0\n") != std::string::npos);
+    for (const char* refund : {"ok", "failed", "none"})
+      CHECK_MESSAGE(text.find(std::string("seckill_compensations_total{refund=\"") + refund + "\"} 0\n") !=
+                        std::string::npos,
+                    refund);
     CHECK(text.find("seckill_purchase_duration_seconds_count 0\n") != std::string::npos);
     m.set_breaker_state(seckill::breaker_state::open);
     CHECK(m.breaker(seckill::breaker_state::open).value() == 1);
@@ -174,5 +197,46 @@ TEST_SUITE("unit") {
     io.run();
     REQUIRE(payment.traceparents.size() == 1);
     CHECK(payment.traceparents[0] == parent);
+  }
+
+  TEST_CASE("purchase_hooks count a paid order the store would not commit as a compensation") {
+    boost::asio::io_context io;
+    seckill::manual_clock clock;
+    seckill::memory_store<seckill::manual_clock> store{io.get_executor(), {}, clock};
+    seckill::unlimited limiter;
+    seckill::no_breaker breaker;
+    unit_purchase_hooks::counting_ids ids;
+    unit_purchase_hooks::slow_payment payment{clock, std::chrono::seconds(31)};  // past the 30 s hold
+    seckill::memory_orders orders;
+    seckill::obs::registry reg;
+    seckill::obs::purchase_metrics metrics(reg);
+    seckill::obs::in_memory_exporter exporter;
+    seckill::obs::tracer tracer(exporter);
+    seckill::purchase_engine<seckill::memory_store<seckill::manual_clock>, seckill::unlimited, seckill::no_breaker,
+                             unit_purchase_hooks::counting_ids, unit_purchase_hooks::slow_payment,
+                             seckill::memory_orders, seckill::obs::purchase_hooks<>>
+        engine{store, limiter, breaker, ids, payment, orders, {}, seckill::obs::purchase_hooks<>(metrics, &tracer)};
+    store.async_set_stock("sku", 1, [](std::error_code) {});
+    io.run();
+    io.restart();
+    std::error_code got;
+    bool compensated = false;
+    engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result r) {
+      got = ec;
+      compensated = r.compensated;
+    });
+    io.run();
+    CHECK(got == errc::order_rolled_back);
+    CHECK(compensated);
+    CHECK(metrics.compensations("none").value() == 1);
+    CHECK(metrics.compensations("ok").value() == 0);
+    CHECK(metrics.purchases(purchase_outcome::failed).value() == 1);
+    CHECK(orders.size() == 0u);
+    const auto spans = exporter.take();
+    REQUIRE(spans.size() == 1);
+    bool found = false;
+    for (const auto& [k, v] : spans[0].attributes)
+      if (k == "seckill.compensation") found = std::get<std::string>(v) == got.message();
+    CHECK(found);
   }
 }

@@ -232,9 +232,10 @@ struct recording_hooks {
   void on_store_error(seckill::purchase_context<span>& ctx, std::string_view op, std::error_code ec) {
     log->push_back("#" + std::to_string(ctx.span.number) + " store " + std::string(op) + ": " + ec.message());
   }
-  void on_compensation(seckill::purchase_context<span>& ctx, std::error_code why, std::error_code refund) {
+  void on_compensation(seckill::purchase_context<span>& ctx, std::error_code why,
+                       std::optional<std::error_code> refund) {
     log->push_back("#" + std::to_string(ctx.span.number) + " compensate: " + why.message() +
-                   (refund ? "; refund: " + refund.message() : std::string()));
+                   (refund ? "; refund: " + (*refund ? refund->message() : std::string("ok")) : std::string()));
   }
   void on_complete(seckill::purchase_context<span>& ctx, std::error_code ec, const seckill::purchase_result& r) {
     log->push_back("#" + std::to_string(ctx.span.number) + " complete " + std::string(to_string(r.final_state)) +

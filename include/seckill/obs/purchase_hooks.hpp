@@ -15,6 +15,7 @@
 /// | `seckill_breaker_state` | gauge (1 for the current state) | `state`: closed, open, half_open, forced_open, disabled |
 /// | `seckill_rate_limited_total` | counter | |
 /// | `seckill_store_errors_total` | counter | `operation`: reserve, commit, rollback, stock |
+/// | `seckill_compensations_total` | counter | `refund`: ok, failed, none (paid orders the store would not commit) |
 ///
 /// @code
 /// seckill::obs::registry reg;
@@ -31,6 +32,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -104,6 +106,11 @@ class purchase_metrics {
                                         std::move(latency_buckets))
                    .get();
     rate_limited_ = reg.add_counter("seckill_rate_limited_total", "Purchases refused by the token bucket.");
+    auto& compensations = reg.add_counter_family(
+        "seckill_compensations_total",
+        "Paid orders the stock store would not commit, handed to the compensation path, by refund outcome.",
+        {"refund"});
+    compensations_ = {compensations.with({"ok"}), compensations.with({"failed"}), compensations.with({"none"})};
     for (auto s : {breaker_state::closed, breaker_state::open, breaker_state::half_open,
                    breaker_state::forced_open, breaker_state::disabled})
       breaker_states_[static_cast<std::size_t>(s)] = breaker_.with({to_string(s)});
@@ -115,6 +122,12 @@ class purchase_metrics {
     by_outcome_[static_cast<std::size_t>(o)].inc();
     if (o == purchase_outcome::rate_limited) rate_limited_.inc();
     if (admitted) latency_.observe(std::chrono::duration<double>(total).count());
+  }
+
+  /// Counts a paid order the store would not commit: `refunded` says how
+  /// the Payment's refund went (nullopt: the policy has none).
+  void compensation(std::optional<bool> refunded) const noexcept {
+    compensations_[!refunded ? 2 : (*refunded ? 0 : 1)].inc();
   }
 
   /// Sets the `seckill_stock_units{sku}` gauge.
@@ -142,6 +155,10 @@ class purchase_metrics {
   }
   [[nodiscard]] histogram latency() const noexcept { return latency_; }
   [[nodiscard]] counter rate_limited() const noexcept { return rate_limited_; }
+  /// `seckill_compensations_total{refund}`: "ok", "failed" or "none".
+  [[nodiscard]] counter compensations(std::string_view refund) const noexcept {
+    return compensations_[refund == "ok" ? 0 : refund == "failed" ? 1 : 2];
+  }
   [[nodiscard]] gauge breaker(breaker_state s) const noexcept {
     return breaker_states_[static_cast<std::size_t>(s)];
   }
@@ -154,6 +171,7 @@ class purchase_metrics {
   std::array<counter, purchase_outcome_count> by_outcome_{};
   histogram latency_;
   counter rate_limited_;
+  std::array<counter, 3> compensations_{};  // refund ok, failed, none
   std::array<gauge, 5> breaker_states_{};
   std::array<counter, 4> store_error_handles_{store_errors_.with({"reserve"}), store_errors_.with({"commit"}),
                                               store_errors_.with({"rollback"}), store_errors_.with({"stock"})};
@@ -210,6 +228,16 @@ class purchase_hooks {
     metrics_->store_error(operation);
     if (ctx.span.s.recording())
       ctx.span.s.set_attribute("seckill.store_error." + std::string(operation), ec.message());
+  }
+
+  /// Counts the compensation by the refund's outcome and records it on the span.
+  void on_compensation(purchase_context<span>& ctx, std::error_code why,
+                       std::optional<std::error_code> refund) const {
+    metrics_->compensation(refund ? std::optional<bool>(!*refund) : std::nullopt);
+    if (ctx.span.s.recording()) {
+      ctx.span.s.set_attribute("seckill.compensation", why.message());
+      if (refund && *refund) ctx.span.s.set_attribute("seckill.refund_error", refund->message());
+    }
   }
 
   void on_complete(purchase_context<span>& ctx, std::error_code ec, const purchase_result& r) const {

@@ -46,6 +46,7 @@
 #include <seckill/id/snowflake.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
+#include <seckill/detail/spawned_completion.hpp>
 #include <seckill/purchase/deadline.hpp>
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/store/store.hpp>
@@ -277,8 +278,9 @@ struct purchase_context {
 /// void on_store_error(purchase_context<span>& ctx, std::string_view operation,
 ///                     std::error_code);                // "reserve", "commit", "rollback"
 /// void on_compensation(purchase_context<span>& ctx, std::error_code why,
-///                      std::error_code refund);       // paid but not committed: `why` is the
-///     // commit's last error, `refund` the Payment's async_refund answer (none without one)
+///                      std::optional<std::error_code> refund);
+///     // paid but not committed: `why` is the commit's last error, `refund` the
+///     // Payment's async_refund answer (nullopt when the policy has no refund)
 /// void on_complete(purchase_context<span>& ctx, std::error_code,
 ///                  const purchase_result&);            // after the last transition, with timings
 /// std::string_view outgoing_traceparent(purchase_context<span>& ctx);
@@ -318,7 +320,9 @@ concept has_outgoing_traceparent = requires(H& h, Ctx& c) {
   { h.outgoing_traceparent(c) } -> std::convertible_to<std::string_view>;
 };
 template <class H, class Ctx>
-concept has_on_compensation = requires(H& h, Ctx& c, std::error_code ec) { h.on_compensation(c, ec, ec); };
+concept has_on_compensation = requires(H& h, Ctx& c, std::error_code ec, std::optional<std::error_code> r) {
+  h.on_compensation(c, ec, r);
+};
 template <class P>
 concept has_async_refund = requires(P& p, const payment_request& r) { p.async_refund(r, boost::asio::deferred); };
 template <class H>
@@ -350,34 +354,7 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
   return x ^ (x >> 31);
 }
 
-// Adapts co_spawn's (exception_ptr, pair) completion to (error_code, purchase_result),
-// keeping the handler's associated executor, allocator and cancellation slot.
-template <class Handler>
-struct purchase_completion {
-  Handler handler;
-  void operator()(std::exception_ptr e, std::pair<std::error_code, purchase_result> r) {
-    if (e) std::rethrow_exception(e);
-    std::move(handler)(r.first, r.second);
-  }
-};
-
 }  // namespace detail
-}  // namespace seckill
-
-template <template <class, class> class Associator, class Handler, class DefaultCandidate>
-struct boost::asio::associator<Associator, seckill::detail::purchase_completion<Handler>, DefaultCandidate>
-    : Associator<Handler, DefaultCandidate> {
-  static typename Associator<Handler, DefaultCandidate>::type get(
-      const seckill::detail::purchase_completion<Handler>& h) noexcept {
-    return Associator<Handler, DefaultCandidate>::get(h.handler);
-  }
-  static auto get(const seckill::detail::purchase_completion<Handler>& h, const DefaultCandidate& c) noexcept
-      -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler, c)) {
-    return Associator<Handler, DefaultCandidate>::get(h.handler, c);
-  }
-};
-
-namespace seckill {
 
 /// @brief Runs purchases: admission, an order id, then the state machine over
 ///        `Store` with a payment step and an order sink, under a deadline.
@@ -501,7 +478,7 @@ class purchase_engine {
     result.timings.admission = since(t0, clock_.now());
     auto ex = boost::asio::get_associated_executor(handler, store_.get_executor());
     boost::asio::co_spawn(ex, run(request, result, t0, permit),
-                          detail::purchase_completion<Handler>{std::move(handler)});
+                          detail::spawned_completion<Handler>{std::move(handler)});
   }
 
   using permit_type = detail::permit_t<Breaker>;
@@ -543,6 +520,7 @@ class purchase_engine {
     bool reserve_uncertain = false;  // sent, and the store gave no definite answer
     bool breaker_fed = false;
     time_point reserve_start{};
+    time_point deadline_at{};
     std::optional<purchase_step<purchase_state::idle>> idle;
     std::optional<purchase_step<purchase_state::prepared>> prepared;
   };
@@ -579,6 +557,10 @@ class purchase_engine {
     }
     auto prepared = m.fire(idle, events::reserve_ok);
     ph.prepared = prepared;
+    // An answer that comes after the deadline (a busy process runs completions
+    // late, whichever was due first) must not start a payment that would
+    // finish too late to commit: the outer flow times it out.
+    if (clock_.now() >= ph.deadline_at) co_return;
     std::string_view traceparent = req.traceparent;
     if constexpr (detail::has_outgoing_traceparent<Hooks, context_type>) {
       if (const std::string_view own = hooks_.outgoing_traceparent(ctx); !own.empty()) traceparent = own;
@@ -635,7 +617,7 @@ class purchase_engine {
   boost::asio::awaitable<void> compensate(const payment_request& paid, std::error_code why, context_type& ctx,
                                           purchase_result& result) {
     result.compensated = true;
-    std::error_code refund_ec;
+    std::optional<std::error_code> refund_ec;
     if constexpr (detail::has_async_refund<Payment>) {
       auto [rec] = co_await payment_.async_refund(paid, uncancellable());
       refund_ec = rec;
@@ -703,8 +685,9 @@ class purchase_engine {
     ph.permit = permit;
     ph.idle = m.start();
     const auto budget = req.deadline.count() > 0 ? req.deadline : options_.deadline;
+    ph.deadline_at = t0 + std::chrono::duration_cast<typename Clock::duration>(budget);
     basic_deadline_timer<Clock> timer(co_await asio::this_coro::executor, clock_);
-    timer.expires_at(t0 + std::chrono::duration_cast<typename Clock::duration>(budget));
+    timer.expires_at(ph.deadline_at);
     co_await (reserve_and_pay(req, m, ph, ctx, result) || timer.async_wait(tuple_awaitable));
     const auto cancel_state = co_await asio::this_coro::cancellation_state;
     const bool caller_cancelled = cancel_state.cancelled() != asio::cancellation_type::none;
