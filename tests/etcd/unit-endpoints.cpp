@@ -23,7 +23,7 @@ std::string endpoints_refusal(const char* list) {
 }  // namespace
 
 TEST_SUITE("unit") {
-  TEST_CASE("parse_endpoints takes host:port, etcd:// and http:// entries") {
+  TEST_CASE("parse_endpoints takes host:port and etcd:// and http:// entries") {
     using seckill::etcd::endpoint;
     using seckill::etcd::parse_endpoints;
     CHECK(parse_endpoints("127.0.0.1:2379") == std::vector<endpoint>{{"127.0.0.1", 2379}});
@@ -56,7 +56,7 @@ TEST_SUITE("unit") {
     CHECK(endpoints_refusal("grpc://h:2379").find("unsupported scheme 'grpc'") != std::string::npos);
   }
 
-  TEST_CASE("parse_endpoints refuses missing hosts, bad ports and extra parts") {
+  TEST_CASE("parse_endpoints refuses missing hosts and bad ports and extra parts") {
     CHECK(endpoints_refusal("").find("empty") != std::string::npos);
     CHECK(endpoints_refusal("a:1,,b:2").find("empty entry") != std::string::npos);
     CHECK(endpoints_refusal("a:1,").find("empty entry") != std::string::npos);

@@ -89,7 +89,7 @@ TEST_SUITE("unit") {
     CHECK(cfg.password == "pw");
   }
 
-  TEST_CASE("parse_url reads hosts, IPv6 literals, ports and databases") {
+  TEST_CASE("parse_url reads hosts and IPv6 literals and ports and databases") {
     connection_config cfg;
     cfg.client_name = "kept";
     REQUIRE(!parse_url("redis://[::1]:6380", cfg));
@@ -124,7 +124,7 @@ TEST_SUITE("unit") {
     CHECK(refusal("").find("expected redis://") != std::string::npos);
   }
 
-  TEST_CASE("parse_url refuses a missing host, bad ports and bad databases") {
+  TEST_CASE("parse_url refuses a missing host and bad ports and bad databases") {
     CHECK(refusal("redis://").find("no host") != std::string::npos);
     CHECK(refusal("redis://:6379").find("no host") != std::string::npos);
     CHECK(refusal("redis://u:secret@:6379").find("no host") != std::string::npos);
@@ -143,7 +143,7 @@ TEST_SUITE("unit") {
     CHECK(refusal("redis://[::1]x").find("unexpected 'x'") != std::string::npos);
   }
 
-  TEST_CASE("parse_url refuses queries, fragments and empty passwords") {
+  TEST_CASE("parse_url refuses queries and fragments and empty passwords") {
     CHECK(refusal("redis://h/0?db=1").find("query") != std::string::npos);
     CHECK(refusal("redis://h#frag").find("fragment") != std::string::npos);
     CHECK(refusal("redis://u:@h:1").find("empty password") != std::string::npos);
