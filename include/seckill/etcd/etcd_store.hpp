@@ -255,8 +255,8 @@ class keyed_lock {
 /// forgotten by etcd's lease clock.
 ///
 /// Ranges: a quantity (set or reserved) and a SKU's total (remaining +
-/// reserved + committed) are at most `max_quantity` (2^53 - 1, the largest
-/// integer every JSON reader of the records keeps exact, so no sum of them
+/// reserved + committed) are at most `max_quantity` (2^53, `seckill::max_units`:
+/// every JSON reader of the records keeps it exact, and no sum of them
 /// overflows); a hold is in (0, `max_hold`]. Values outside are
 /// `errc::invalid_argument`, and `last_error()` says which value was seen.
 ///
@@ -280,10 +280,10 @@ class etcd_store {
   using executor_type = asio::any_io_executor;
 
   /// The largest quantity, and the largest total (remaining + reserved +
-  /// committed) of a SKU: 2^53 - 1.
-  static constexpr std::int64_t max_quantity = (std::int64_t{1} << 53) - 1;
-  /// The longest hold a reserve accepts: 365 days.
-  static constexpr std::chrono::milliseconds max_hold = std::chrono::hours(24 * 365);
+  /// committed) of a SKU: the contract's `seckill::max_units` (2^53).
+  static constexpr std::int64_t max_quantity = seckill::max_units;
+  /// The longest hold a reserve accepts: the contract's `seckill::max_hold`.
+  static constexpr std::chrono::milliseconds max_hold = seckill::max_hold;
   /// The longest `order_retention`: 36500 days (a lease TTL well within
   /// etcd's limit of 9e9 s).
   static constexpr std::chrono::milliseconds max_order_retention = std::chrono::hours(24 * 36500);
