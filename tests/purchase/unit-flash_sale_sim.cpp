@@ -1,11 +1,16 @@
 // flash_sale_sim, run as a program: flags are validated with clear messages
 // and exit status 2, a small sale passes its own oversell check.
+#include "support/flash_sale_run.hpp"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
 #include <sys/wait.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <thread>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -69,6 +74,12 @@ TEST_SUITE("unit") {
     check_usage_error("--deadline 1500us", "--deadline: expected a whole number of milliseconds, saw '1500us'");
     check_usage_error("--deadline 2s --hold 1s",
                       "--hold 1000ms must exceed --deadline 2000ms: a paid order must still find its units");
+    check_usage_error("--reaper-period 0", "--reaper-period: expected a duration in [1000us, 3600000000us] like "
+                                           "250ms, 1.5s or 300us, saw '0'");
+    check_usage_error("--reaper-period 2h", "--reaper-period: expected a duration in [1000us, 3600000000us] like "
+                                            "250ms, 1.5s or 300us, saw '2h'");
+    check_usage_error("--reaper-period 1500us",
+                      "--reaper-period: expected a whole number of milliseconds, saw '1500us'");
     check_usage_error("--threads 65", "--threads: expected an integer in [1, 64], saw '65'");
     check_usage_error("--seed -1", "--seed: expected an integer in [0, 9223372036854775807], saw '-1'");
     check_usage_error("--json=yes", "--json takes no value (saw 'yes')");
@@ -87,7 +98,7 @@ TEST_SUITE("unit") {
     CHECK(out.status == 0);
     for (const char* flag : {"--store", "--buyers", "--skus", "--stock", "--quantity", "--arrival ", "--arrival-rate",
                              "--payment-latency", "--payment-failure", "--payment-hang", "--admission-rate",
-                             "--admission-burst", "--deadline", "--hold", "--threads", "--seed", "--json",
+                             "--admission-burst", "--deadline", "--hold", "--reaper-period", "--threads", "--seed", "--json",
                              "--progress", "--no-progress"}) {
       CAPTURE(flag);
       CHECK(out.output.find(flag) != std::string::npos);
@@ -136,6 +147,21 @@ TEST_SUITE("unit") {
     CHECK(succeeded <= 110);  // the burst, plus one token a second
     CHECK(j["rate_limited"].get<std::int64_t>() == 2000 - succeeded);
     CHECK(j["stock"]["remaining"].get<std::int64_t>() == 2000 - succeeded);
+  }
+
+  TEST_CASE("flash_sale_sim: SIGINT stops the arrivals and lets purchases in flight finish and report") {
+    using namespace std::chrono_literals;
+    seckill::test::flash_sale_run sale(SECKILL_FLASH_SALE_SIM,
+                                       {"--buyers", "100000", "--arrival", "poisson", "--arrival-rate", "2000",
+                                        "--payment-latency", "20ms", "--admission-rate", "0"});
+    std::this_thread::sleep_for(1s);
+    sale.signal(SIGINT);
+    const auto out = sale.wait(30s);
+    seckill::test::check_buyers_match_store(out);
+    const auto attempts = out.report["attempts"].get<std::int64_t>();
+    CHECK(attempts > 0);
+    CHECK(attempts < 100000);
+    CHECK(out.report["not_started"].get<std::int64_t>() == 100000 - attempts);
   }
 
   TEST_CASE("flash_sale_sim: the table has every row and the progress bar stays off a pipe") {

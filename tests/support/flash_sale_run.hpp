@@ -41,6 +41,9 @@ class flash_sale_run {
     process_.start(o);
   }
 
+  /// Sends `sig` (SIGINT, SIGTERM, ...) to the run.
+  void signal(int sig) noexcept { process_.signal(sig); }
+
   /// Waits for the run to end (killing it after `timeout`) and reads its report.
   sale_outcome wait(std::chrono::seconds timeout) {
     sale_outcome out;
