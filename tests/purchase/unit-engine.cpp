@@ -21,6 +21,7 @@
 #include <ostream>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -667,6 +668,36 @@ TEST_SUITE("unit") {
         fixture<>(seckill::purchase_options{.settle_retry_initial = 50ms, .settle_retry_max = 10ms}),
         "settle retry pauses 50 ms to 10 ms: want 0 < initial <= max <= 31622400000 ms: invalid argument",
         seckill::error);
+  }
+
+  TEST_CASE("engine: the policies are deduced from the constructor's arguments") {
+    asio::io_context io;
+    seckill::memory_store<> store{io.get_executor()};
+    seckill::unlimited limiter;
+    seckill::no_breaker breaker;
+    counter_ids ids;
+    seckill::no_payment payment;
+    seckill::memory_orders orders;
+    seckill::purchase_engine engine{store, limiter, breaker, ids, payment, orders};
+    static_assert(std::is_same_v<decltype(engine),
+                                 seckill::purchase_engine<seckill::memory_store<>, seckill::unlimited, seckill::no_breaker,
+                                                          counter_ids, seckill::no_payment, seckill::memory_orders>>);
+    seckill::purchase_engine timed{store, limiter, breaker, ids, payment, orders, {.deadline = 100ms}};
+    CHECK(timed.options().deadline == 100ms);
+    store.async_set_stock("sku", 1, [](std::error_code) {});
+    io.run();
+    std::optional<std::error_code> got;
+    engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result) { got = ec; });
+    io.restart();
+    io.run();
+    CHECK(got == no_error);
+    // what the concepts refuse
+    static_assert(!seckill::purchase_limiter<int>);
+    static_assert(!seckill::purchase_breaker<seckill::unlimited>);
+    static_assert(!seckill::order_id_source<seckill::no_payment>);
+    static_assert(!seckill::payment_policy<seckill::memory_orders>);
+    static_assert(!seckill::orders_sink<seckill::no_payment>);
+    static_assert(!seckill::stock_store<seckill::memory_orders>);
   }
 
   TEST_CASE("engine: snowflake ids on the default policies") {

@@ -41,6 +41,10 @@
 /// - `Orders`: `async_persist(const order_record&, token)` completing with
 ///   `void(std::error_code)` (`memory_orders` by default).
 /// - `Hooks`: metrics and tracing, see `no_purchase_hooks`.
+///
+/// The request and result types are in purchase/request.hpp, the policy
+/// concepts and the default policies in purchase/policies.hpp, the hooks in
+/// purchase/hooks.hpp; this header includes them all.
 
 #include <seckill/error.hpp>
 #include <seckill/id/snowflake.hpp>
@@ -48,6 +52,9 @@
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/purchase/deadline.hpp>
+#include <seckill/purchase/hooks.hpp>
+#include <seckill/purchase/policies.hpp>
+#include <seckill/purchase/request.hpp>
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/store/store.hpp>
 
@@ -73,272 +80,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 namespace seckill {
 
-/// @brief One buyer's purchase. The views must stay valid until the purchase completes.
-struct purchase_request {
-  std::string_view sku{};
-  std::int64_t quantity = 1;
-  /// This purchase's deadline; zero means the engine's (`purchase_options::deadline`).
-  std::chrono::milliseconds deadline{0};
-  /// The incoming W3C `traceparent` header, if any, for tracing hooks.
-  std::string_view traceparent{};
-};
-
-/// @brief Where a purchase spent its time. Steps that did not run stay zero.
-struct purchase_timings {
-  std::chrono::nanoseconds admission{};  ///< validation, limiter, breaker, order id
-  std::chrono::nanoseconds reserve{};
-  std::chrono::nanoseconds payment{};
-  std::chrono::nanoseconds commit{};
-  std::chrono::nanoseconds persist{};
-  std::chrono::nanoseconds total{};
-};
-
-/// @brief How a purchase ended. `final_state` is `idle` when admission refused it.
-struct purchase_result {
-  std::int64_t order_id = 0;  ///< 0 when refused before an id was taken
-  purchase_state final_state = purchase_state::idle;
-  purchase_timings timings;
-  /// The payment was taken but the order could not be committed: it went to
-  /// the compensation path (`Payment::async_refund` when the policy has one,
-  /// and the `on_compensation` hook). Never set on a succeeded purchase.
-  bool compensated = false;
-};
-
-/// @brief What the Payment policy is asked to charge.
-struct payment_request {
-  std::int64_t order_id = 0;
-  std::string_view sku{};
-  std::int64_t quantity = 0;
-  std::string_view traceparent{};
-};
-
-/// @brief What the Orders sink is asked to record. The views live until the sink completes.
-struct order_record {
-  std::int64_t order_id = 0;
-  std::string_view sku{};
-  std::int64_t quantity = 0;
-};
-
-/// @brief Engine settings.
-struct purchase_options {
-  /// Reserve and payment must finish within it, unless a request brings its own.
-  std::chrono::milliseconds deadline{800};
-  /// How long the store holds reserved units: longer than any deadline and
-  /// at most `max_hold`. The store gives the units back after it (through
-  /// its reaper) if this process dies before settling them. It also bounds
-  /// how long the engine retries a commit or a rollback that got no
-  /// definite answer.
-  std::chrono::milliseconds hold{30'000};
-  /// The first pause between two attempts of a commit or a rollback that got
-  /// no definite answer (a timeout, a lost connection); it doubles up to
-  /// `settle_retry_max`, with jitter drawn from the order id.
-  std::chrono::milliseconds settle_retry_initial{20};
-  std::chrono::milliseconds settle_retry_max{1'000};
-};
-
-template <class P>
-concept purchase_limiter = requires(P& p) {
-  { p.try_acquire(1.0) } -> std::convertible_to<bool>;
-};
-template <class B>
-concept purchase_breaker = requires(B& b, std::chrono::nanoseconds d) {
-  { b.try_acquire() } -> std::convertible_to<bool>;
-  b.on_success(d);
-  b.on_failure(d);
-};
-
 namespace detail {
-template <class B>
-using permit_t = std::remove_cvref_t<decltype(std::declval<B&>().try_acquire())>;
-template <class B>
-concept takes_permit_back = requires(B& b, permit_t<B> p, std::chrono::nanoseconds d) {
-  b.on_success(p, d);
-  b.on_failure(p, d);
-};
-}  // namespace detail
-template <class I>
-concept order_id_source = requires(I& i, std::error_code& ec) {
-  { i.next(ec) } -> std::convertible_to<std::int64_t>;
-};
-template <class P>
-concept payment_policy = requires(P& p, const payment_request& r) { p.async_pay(r, boost::asio::deferred); };
-template <class O>
-concept orders_sink = requires(O& o, const order_record& r) { o.async_persist(r, boost::asio::deferred); };
-
-/// @brief A Limiter that admits everything: admission off. Free.
-struct unlimited {
-  constexpr bool try_acquire(double = 1) const noexcept { return true; }
-};
-
-/// @brief A Breaker that never opens: circuit breaking off. Free.
-struct no_breaker {
-  constexpr bool try_acquire() const noexcept { return true; }
-  template <class D>
-  constexpr void on_success(D) const noexcept {}
-  template <class D>
-  constexpr void on_failure(D) const noexcept {}
-};
-
-/// @brief A Payment policy for goods that need none (vouchers, free samples,
-///        benchmarks): succeeds at once. Completes through the token's
-///        associated executor, never inside the call.
-struct no_payment {
-  template <class Token>
-  auto async_pay(const payment_request&, Token&& token) {
-    return boost::asio::async_initiate<Token, void(std::error_code)>(
-        [](auto handler) {
-          auto ex = boost::asio::get_associated_executor(handler);
-          boost::asio::post(ex, boost::asio::append(std::move(handler), std::error_code{}));
-        },
-        token);
-  }
-};
-
-/// @brief The default Orders sink: keeps every persisted order in memory.
-///
-/// Thread-safety: `async_persist` and the readers may be called from any
-/// thread (one mutex). Cost: one lock and one `push_back`; no allocation
-/// while the reserved capacity lasts and SKUs fit the small-string buffer
-/// (15 characters with libstdc++).
-class memory_orders {
- public:
-  struct stored_order {
-    std::int64_t order_id;
-    std::string sku;
-    std::int64_t quantity;
-  };
-
-  explicit memory_orders(std::size_t capacity = 0) { orders_.reserve(capacity); }
-
-  template <class Token>
-  auto async_persist(const order_record& order, Token&& token) {
-    return boost::asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler, order_record o) {
-          {
-            std::lock_guard lock(mutex_);
-            orders_.push_back({o.order_id, std::string(o.sku), o.quantity});
-          }
-          auto ex = boost::asio::get_associated_executor(handler);
-          boost::asio::post(ex, boost::asio::append(std::move(handler), std::error_code{}));
-        },
-        token, order);
-  }
-
-  [[nodiscard]] std::size_t size() const {
-    std::lock_guard lock(mutex_);
-    return orders_.size();
-  }
-  /// A copy of what was persisted, oldest first.
-  [[nodiscard]] std::vector<stored_order> orders() const {
-    std::lock_guard lock(mutex_);
-    return orders_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<stored_order> orders_;
-};
-
-/// @brief The per-purchase span of hooks that define none. Empty.
-struct no_span {};
-
-/// @brief What hooks see of a purchase in flight. `Span` is the hooks' own
-///        per-purchase state (`Hooks::span` when defined), made at `on_start`.
-template <class Span = no_span>
-struct purchase_context {
-  const purchase_request& request;
-  std::int64_t order_id = 0;
-  Span span{};
-};
-
-/// @brief Hooks that observe nothing: the default, compiled away.
-///
-/// A Hooks type defines any of these (each is optional; every call may come
-/// from any thread at once, so they must be thread-safe), plus optionally a
-/// default-constructible `span` type kept per purchase in `ctx.span`:
-///
-/// ```
-/// void on_rejected(const purchase_request&, std::error_code, const purchase_result&);
-///     // refused before the state machine started: invalid_argument, rate_limited,
-///     // circuit_open, or the id source's error
-/// void on_start(purchase_context<span>& ctx);          // admitted; ctx.order_id set
-/// void on_transition(purchase_context<span>& ctx, purchase_state from,
-///                    purchase_event event, purchase_state to);
-/// void on_store_error(purchase_context<span>& ctx, std::string_view operation,
-///                     std::error_code);                // "reserve", "commit", "rollback"
-/// void on_compensation(purchase_context<span>& ctx, std::error_code why,
-///                      std::optional<std::error_code> refund);
-///     // paid but not committed: `why` is the commit's last error, `refund` the
-///     // Payment's async_refund answer (nullopt when the policy has no refund)
-/// void on_complete(purchase_context<span>& ctx, std::error_code,
-///                  const purchase_result&);            // after the last transition, with timings
-/// std::string_view outgoing_traceparent(purchase_context<span>& ctx);
-///     // the traceparent the payment call carries (valid while ctx lives), so
-///     // the payment's span is a child of the purchase's; empty: the request's own
-/// ```
-struct no_purchase_hooks {};
-
-namespace detail {
-
-template <class H>
-struct span_of {
-  using type = seckill::no_span;
-};
-template <class H>
-  requires requires { typename H::span; }
-struct span_of<H> {
-  using type = typename H::span;
-};
-
-template <class H, class Ctx>
-concept has_on_start = requires(H& h, Ctx& c) { h.on_start(c); };
-template <class H, class Ctx>
-concept has_on_transition = requires(H& h, Ctx& c, purchase_state s, purchase_event e) {
-  h.on_transition(c, s, e, s);
-};
-template <class H, class Ctx>
-concept has_on_store_error = requires(H& h, Ctx& c, std::error_code ec) {
-  h.on_store_error(c, std::string_view{}, ec);
-};
-template <class H, class Ctx>
-concept has_on_complete = requires(H& h, Ctx& c, std::error_code ec, const purchase_result& r) {
-  h.on_complete(c, ec, r);
-};
-template <class H, class Ctx>
-concept has_outgoing_traceparent = requires(H& h, Ctx& c) {
-  { h.outgoing_traceparent(c) } -> std::convertible_to<std::string_view>;
-};
-template <class H, class Ctx>
-concept has_on_compensation = requires(H& h, Ctx& c, std::error_code ec, std::optional<std::error_code> r) {
-  h.on_compensation(c, ec, r);
-};
-template <class P>
-concept has_async_refund = requires(P& p, const payment_request& r) { p.async_refund(r, boost::asio::deferred); };
-template <class H>
-concept has_on_rejected = requires(H& h, const purchase_request& q, std::error_code ec, const purchase_result& r) {
-  h.on_rejected(q, ec, r);
-};
-
-// Feeds the engine's on_transition hook from the machine's exit/entry hooks.
-template <class Hooks, class Ctx>
-struct transition_forwarder {
-  Hooks* hooks;
-  Ctx* ctx;
-  purchase_state from = purchase_state::idle;
-  void on_exit(purchase_state s, purchase_event) noexcept { from = s; }
-  void on_entry(purchase_state to, purchase_event e) { hooks->on_transition(*ctx, from, e, to); }
-};
 
 // Answers that are the store doing its job, not the store failing.
 inline bool is_store_answer(const std::error_code& ec) noexcept {
@@ -391,8 +142,8 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// read; an admitted purchase is one coroutine, one deadline race (an Asio
 /// parallel group) and the store, payment and sink calls. See the
 /// README's benchmark for what allocates.
-template <class Store, class Limiter = token_bucket<>, class Breaker = circuit_breaker<>,
-          class Ids = snowflake<>, class Payment = no_payment, class Orders = memory_orders,
+template <stock_store Store, purchase_limiter Limiter = token_bucket<>, purchase_breaker Breaker = circuit_breaker<>,
+          order_id_source Ids = snowflake<>, payment_policy Payment = no_payment, orders_sink Orders = memory_orders,
           class Hooks = no_purchase_hooks, class Clock = std::chrono::steady_clock>
 class purchase_engine {
  public:
@@ -740,5 +491,22 @@ class purchase_engine {
   [[no_unique_address]] Hooks hooks_;
   Clock clock_;
 };
+
+/// Deduces the policies from the constructor's arguments:
+/// `purchase_engine engine{store, limiter, breaker, ids, payment, orders};`
+/// (plus, optionally, the options, the hooks and the clock).
+template <class Store, class Limiter, class Breaker, class Ids, class Payment, class Orders>
+purchase_engine(Store&, Limiter&, Breaker&, Ids&, Payment&, Orders&)
+    -> purchase_engine<Store, Limiter, Breaker, Ids, Payment, Orders>;
+template <class Store, class Limiter, class Breaker, class Ids, class Payment, class Orders>
+purchase_engine(Store&, Limiter&, Breaker&, Ids&, Payment&, Orders&, purchase_options)
+    -> purchase_engine<Store, Limiter, Breaker, Ids, Payment, Orders>;
+template <class Store, class Limiter, class Breaker, class Ids, class Payment, class Orders, class Hooks>
+purchase_engine(Store&, Limiter&, Breaker&, Ids&, Payment&, Orders&, purchase_options, Hooks)
+    -> purchase_engine<Store, Limiter, Breaker, Ids, Payment, Orders, Hooks>;
+template <class Store, class Limiter, class Breaker, class Ids, class Payment, class Orders, class Hooks,
+          class Clock>
+purchase_engine(Store&, Limiter&, Breaker&, Ids&, Payment&, Orders&, purchase_options, Hooks, Clock)
+    -> purchase_engine<Store, Limiter, Breaker, Ids, Payment, Orders, Hooks, Clock>;
 
 }  // namespace seckill

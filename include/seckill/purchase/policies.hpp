@@ -1,0 +1,136 @@
+#pragma once
+/// @file
+/// @brief The purchase engine's policies: the concepts each one meets
+///        (`purchase_limiter`, `purchase_breaker`, `order_id_source`,
+///        `payment_policy`, `orders_sink`) and the trivial or default ones
+///        (`unlimited`, `no_breaker`, `no_payment`, `memory_orders`).
+
+#include <seckill/purchase/request.hpp>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/post.hpp>
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace seckill {
+
+template <class P>
+concept purchase_limiter = requires(P& p) {
+  { p.try_acquire(1.0) } -> std::convertible_to<bool>;
+};
+template <class B>
+concept purchase_breaker = requires(B& b, std::chrono::nanoseconds d) {
+  { b.try_acquire() } -> std::convertible_to<bool>;
+  b.on_success(d);
+  b.on_failure(d);
+};
+
+namespace detail {
+template <class B>
+using permit_t = std::remove_cvref_t<decltype(std::declval<B&>().try_acquire())>;
+template <class B>
+concept takes_permit_back = requires(B& b, permit_t<B> p, std::chrono::nanoseconds d) {
+  b.on_success(p, d);
+  b.on_failure(p, d);
+};
+/// `Payment::async_refund(const payment_request&, token)`, optional.
+template <class P>
+concept has_async_refund = requires(P& p, const payment_request& r) { p.async_refund(r, boost::asio::deferred); };
+}  // namespace detail
+
+template <class I>
+concept order_id_source = requires(I& i, std::error_code& ec) {
+  { i.next(ec) } -> std::convertible_to<std::int64_t>;
+};
+template <class P>
+concept payment_policy = requires(P& p, const payment_request& r) { p.async_pay(r, boost::asio::deferred); };
+template <class O>
+concept orders_sink = requires(O& o, const order_record& r) { o.async_persist(r, boost::asio::deferred); };
+
+/// @brief A Limiter that admits everything: admission off. Free.
+struct unlimited {
+  constexpr bool try_acquire(double = 1) const noexcept { return true; }
+};
+
+/// @brief A Breaker that never opens: circuit breaking off. Free.
+struct no_breaker {
+  constexpr bool try_acquire() const noexcept { return true; }
+  template <class D>
+  constexpr void on_success(D) const noexcept {}
+  template <class D>
+  constexpr void on_failure(D) const noexcept {}
+};
+
+/// @brief A Payment policy for goods that need none (vouchers, free samples,
+///        benchmarks): succeeds at once. Completes through the token's
+///        associated executor, never inside the call.
+struct no_payment {
+  template <class Token>
+  auto async_pay(const payment_request&, Token&& token) {
+    return boost::asio::async_initiate<Token, void(std::error_code)>(
+        [](auto handler) {
+          auto ex = boost::asio::get_associated_executor(handler);
+          boost::asio::post(ex, boost::asio::append(std::move(handler), std::error_code{}));
+        },
+        token);
+  }
+};
+
+/// @brief The default Orders sink: keeps every persisted order in memory.
+///
+/// Thread-safety: `async_persist` and the readers may be called from any
+/// thread (one mutex). Cost: one lock and one `push_back`; no allocation
+/// while the reserved capacity lasts and SKUs fit the small-string buffer
+/// (15 characters with libstdc++).
+class memory_orders {
+ public:
+  struct stored_order {
+    std::int64_t order_id;
+    std::string sku;
+    std::int64_t quantity;
+  };
+
+  explicit memory_orders(std::size_t capacity = 0) { orders_.reserve(capacity); }
+
+  template <class Token>
+  auto async_persist(const order_record& order, Token&& token) {
+    return boost::asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler, order_record o) {
+          {
+            std::lock_guard lock(mutex_);
+            orders_.push_back({o.order_id, std::string(o.sku), o.quantity});
+          }
+          auto ex = boost::asio::get_associated_executor(handler);
+          boost::asio::post(ex, boost::asio::append(std::move(handler), std::error_code{}));
+        },
+        token, order);
+  }
+
+  [[nodiscard]] std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    return orders_.size();
+  }
+  /// A copy of what was persisted, oldest first.
+  [[nodiscard]] std::vector<stored_order> orders() const {
+    std::lock_guard lock(mutex_);
+    return orders_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<stored_order> orders_;
+};
+
+}  // namespace seckill
