@@ -8,6 +8,7 @@
 
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include <doctest/doctest.h>
@@ -16,6 +17,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <ostream>
 #include <sstream>
 #include <mutex>
@@ -55,7 +57,7 @@ std::vector<int> processes_mentioning(const std::string& needle) {
 // Test.badError gets a reply whose error is a string, Test.afterGarbage gets a
 // frame that is not JSON and then a good reply, Test.events gets two events
 // and a good reply, Test.loneSurrogate a reply JSON cannot hold; anything else
-// gets {"echo": method}.
+// gets {"echo": method}. handshake() is the upgrade request's target and Host.
 class fake_devtools {
  public:
   fake_devtools() : acceptor_(io_, {boost::asio::ip::address_v4::loopback(), 0}) {
@@ -64,17 +66,25 @@ class fake_devtools {
   fake_devtools(const fake_devtools&) = delete;
   fake_devtools& operator=(const fake_devtools&) = delete;
   ~fake_devtools() { thread_.join(); }  // ends when the client closes
-  [[nodiscard]] std::string url() const {
-    return "ws://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/devtools/browser/fake";
-  }
+  [[nodiscard]] std::string port() const { return std::to_string(acceptor_.local_endpoint().port()); }
+  [[nodiscard]] std::string url() const { return "ws://127.0.0.1:" + port() + "/devtools/browser/fake"; }
+  struct request_seen {
+    std::string target, host;
+  };
+  std::future<request_seen> handshake() { return seen_.get_future(); }
 
  private:
   void serve() {
+    namespace http = boost::beast::http;
     namespace websocket = boost::beast::websocket;
     boost::asio::ip::tcp::socket socket(io_);
     acceptor_.accept(socket);
+    boost::beast::flat_buffer upgrade_buffer;
+    http::request<http::empty_body> upgrade;
+    http::read(socket, upgrade_buffer, upgrade);
+    seen_.set_value({std::string(upgrade.target()), std::string(upgrade[http::field::host])});
     websocket::stream<boost::asio::ip::tcp::socket> ws(std::move(socket));
-    ws.accept();
+    ws.accept(upgrade);
     ws.text(true);
     boost::beast::flat_buffer buffer;
     auto send = [&](const std::string& text) { ws.write(boost::asio::buffer(text)); };
@@ -109,6 +119,7 @@ class fake_devtools {
 
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  std::promise<request_seen> seen_;
   std::thread thread_;
 };
 
@@ -176,6 +187,10 @@ TEST_SUITE("integration") {
       auto by_ws = seckill::browser::chromium::connect(io.io.get_executor(), ws);
       auto by_http = seckill::browser::chromium::connect(io.io.get_executor(), "http://127.0.0.1:" + port);
       CHECK(by_http.ws_url() == ws);
+      // The scheme is case-insensitive; a path in an http:// URL is not what is asked.
+      auto by_upper = seckill::browser::chromium::connect(io.io.get_executor(),
+                                                          "HTTP://127.0.0.1:" + port + "/json/list?x=1#top");
+      CHECK(by_upper.ws_url() == ws);
       CHECK(by_ws.pid() == -1);
       auto [ec, targets] =
           get(by_http.connection()->async_call("Target.getTargets", json::object(), "", asio::use_future));
@@ -200,8 +215,42 @@ TEST_SUITE("integration") {
                     seckill::error);
     CHECK_THROWS_AS(seckill::browser::chromium::connect(io.io.get_executor(), "http://127.0.0.1:" + dead),
                     seckill::error);
-    CHECK_THROWS_AS(seckill::browser::chromium::connect(io.io.get_executor(), "wss://127.0.0.1:1/x"),
-                    seckill::error);
+    CHECK_THROWS_WITH_AS(seckill::browser::chromium::connect(io.io.get_executor(), "wss://127.0.0.1:1/x"),
+                         doctest::Contains("TLS not supported (wss://)"), seckill::error);
+    CHECK_THROWS_WITH_AS(seckill::browser::chromium::connect(io.io.get_executor(), "https://127.0.0.1:1"),
+                         doctest::Contains("TLS not supported (https://)"), seckill::error);
+    // A token in the URL is not repeated in the error.
+    const std::string token = "s3cr3t-t0k3n";
+    for (const std::string& url : {"ws://127.0.0.1:" + dead + "/devtools/browser/x?token=" + token,
+                                   "http://127.0.0.1:" + dead + "/?token=" + token}) {
+      CAPTURE(url);
+      try {
+        (void)seckill::browser::chromium::connect(io.io.get_executor(), url);
+        FAIL("no exception");
+      } catch (const seckill::error& e) {
+        const std::string what = e.what();
+        CHECK(e.code() == errc::connection_refused);
+        CHECK_MESSAGE(what.find(token) == std::string::npos, what);
+        CHECK_MESSAGE(what.find("token=***") != std::string::npos, what);
+      }
+    }
+  }
+
+  TEST_CASE("the DevTools handshake asks for the URL's path and query with host:port as Host") {
+    fake_devtools server;
+    io_thread io;
+    auto seen = server.handshake();
+    auto conn = seckill::browser::cdp::connection::connect(io.io.get_executor(),
+                                                           server.url() + "?token=t0k&x=%20y");
+    REQUIRE(seen.wait_for(5s) == std::future_status::ready);
+    const auto request = seen.get();
+    CHECK(request.target == "/devtools/browser/fake?token=t0k&x=%20y");
+    CHECK(request.host == "127.0.0.1:" + server.port());
+    CHECK(conn->url() == server.url() + "?token=t0k&x=%20y");
+    auto [ec, v] = get(conn->async_call("Test.echo", json::object(), "", 10s, asio::use_future));
+    CHECK(!ec);
+    CHECK(v == json{{"echo", "Test.echo"}});
+    conn->close();
   }
 
   TEST_CASE("a protocol error and a JavaScript exception are distinct errors") {

@@ -3,6 +3,9 @@
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/cdp.hpp>
 #include <seckill/browser/page.hpp>
+#include <seckill/url.hpp>
+
+#include <boost/asio/io_context.hpp>
 
 #include <doctest/doctest.h>
 
@@ -10,6 +13,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 TEST_SUITE("unit") {
   TEST_CASE("parse_ws_url splits host - port and path") {
@@ -20,14 +24,184 @@ TEST_SUITE("unit") {
     CHECK(seckill::browser::cdp::parse_ws_url("ws://localhost:1").target == "/");
   }
 
-  TEST_CASE("parse_ws_url rejects what is not a ws://host:port URL") {
+  TEST_CASE("DevTools ws and http URLs are read with their port - IPv6 host - path and query") {
     using seckill::browser::cdp::parse_ws_url;
-    CHECK_THROWS_WITH_AS(parse_ws_url("http://127.0.0.1:9222/x"), doctest::Contains("'http://127.0.0.1:9222/x'"),
+    using seckill::browser::detail::parse_http_url;
+    struct good {
+      std::string url, host, port, target, host_header;
+    };
+    for (const auto& g : {
+             good{"ws://127.0.0.1:9222/devtools/browser/abc", "127.0.0.1", "9222", "/devtools/browser/abc",
+                  "127.0.0.1:9222"},
+             good{"ws://localhost:1", "localhost", "1", "/", "localhost:1"},
+             good{"ws://127.0.0.1/devtools/page/F00", "127.0.0.1", "80", "/devtools/page/F00", "127.0.0.1:80"},
+             good{"ws://[::1]:9222/devtools/browser/abc", "::1", "9222", "/devtools/browser/abc", "[::1]:9222"},
+             good{"ws://[::1]/x", "::1", "80", "/x", "[::1]:80"},
+             good{"ws://[::ffff:127.0.0.1]:65535/", "::ffff:127.0.0.1", "65535", "/", "[::ffff:127.0.0.1]:65535"},
+             good{"ws://localhost:3000?token=abc", "localhost", "3000", "/?token=abc", "localhost:3000"},
+             good{"ws://chrome.internal:9222/a/b?x=1&y=2", "chrome.internal", "9222", "/a/b?x=1&y=2",
+                  "chrome.internal:9222"},
+             good{"WS://Chrome-1:9222/a%20b", "Chrome-1", "9222", "/a%20b", "Chrome-1:9222"},
+         }) {
+      CAPTURE(g.url);
+      std::error_code ec;
+      std::string message;
+      const auto ep = parse_ws_url(g.url, ec, &message);
+      REQUIRE_MESSAGE(!ec, message);
+      CHECK(message.empty());
+      CHECK(ep.host == g.host);
+      CHECK(ep.port == g.port);
+      CHECK(ep.target == g.target);
+      CHECK(ep.host_header() == g.host_header);
+      CHECK(parse_ws_url(g.url).target == g.target);  // the throwing overload agrees
+    }
+    for (const auto& g : {
+             good{"http://127.0.0.1:9222", "127.0.0.1", "9222", "/", "127.0.0.1:9222"},
+             good{"http://127.0.0.1", "127.0.0.1", "80", "/", "127.0.0.1:80"},
+             good{"http://[::1]:9222/json/version", "::1", "9222", "/json/version", "[::1]:9222"},
+             good{"HTTP://localhost:9222/?a=b#top", "localhost", "9222", "/?a=b", "localhost:9222"},
+         }) {
+      CAPTURE(g.url);
+      std::error_code ec;
+      std::string message;
+      const auto ep = parse_http_url(g.url, ec, &message);
+      REQUIRE_MESSAGE(!ec, message);
+      CHECK(ep.host == g.host);
+      CHECK(ep.port == g.port);
+      CHECK(ep.target == g.target);
+      CHECK(ep.host_header() == g.host_header);
+    }
+  }
+
+  TEST_CASE("parse_ws_url and parse_http_url say what is wrong with a URL they cannot use") {
+    using seckill::browser::cdp::parse_ws_url;
+    using seckill::browser::detail::parse_http_url;
+    const std::string ws_form = "expected ws://host[:port]/path, as in ws://127.0.0.1:9222/devtools/browser/<id>";
+    const std::string http_form = "expected http://host[:port], as in http://127.0.0.1:9222";
+    struct bad {
+      std::string url, message;
+    };
+    for (const auto& b : {
+             bad{"wss://127.0.0.1:9222/devtools/browser/abc", "TLS not supported (wss://); use ws://"},
+             bad{"WSS://[::1/x", "TLS not supported (wss://); use ws://"},
+             bad{"http://127.0.0.1:9222/x", "unsupported scheme 'http'; " + ws_form},
+             bad{"", ws_form},
+             bad{"garbage", ws_form},
+             bad{"127.0.0.1:9222", ws_form},
+             bad{"ws:/devtools/browser/abc", ws_form},
+             bad{"ws://:9222/x", "no host; " + ws_form},
+             bad{"ws:///devtools/browser/abc", "no host; " + ws_form},
+             bad{"ws://h:0/x", "port '0' is not a number in [1, 65535]"},
+             bad{"ws://h:65536/x", "port '65536' is not a number in [1, 65535]"},
+             bad{"ws://h:99999999999999999999/x", "port '99999999999999999999' is not a number in [1, 65535]"},
+             bad{"ws://h:abc/x", "port 'abc' is not a number in [1, 65535]"},
+             bad{"ws://h:92a2/x", "port '92a2' is not a number in [1, 65535]"},
+             bad{"ws://h:1:2/x", "port '1:2' is not a number in [1, 65535]"},
+             bad{"ws://h:/x", "empty port after ':'"},
+             bad{"ws://::1:9222/x", "an IPv6 address must be written in brackets, as in ws://[::1]:9222/"},
+             bad{"ws://[::1/x", "unterminated '[' in the host (an IPv6 address is written [::1])"},
+             bad{"ws://[v1.x]:9222/", "IPvFuture addresses are not supported"},
+             bad{"ws://h%0A:9222/", "host 'h%0A' is not a host name or an IP address"},
+             bad{"ws://a b:9222/", "not a valid URL (RFC 3986); " + ws_form},
+             bad{"ws://h:9222/x#frag", "a fragment ('#...') is not allowed; " + ws_form},
+             bad{"ws://alice@h:9222/x", "user info ('...@') is not supported; " + ws_form},
+         }) {
+      CAPTURE(b.url);
+      std::error_code ec;
+      std::string message;
+      const auto ep = parse_ws_url(b.url, ec, &message);
+      CHECK(ec == seckill::errc::invalid_argument);
+      CHECK(ep.host.empty());
+      const std::string whole = "bad DevTools WebSocket URL '" + seckill::redact_url(b.url) + "': " + b.message;
+      CHECK(message == whole);
+      CHECK_THROWS_WITH_AS(parse_ws_url(b.url), doctest::Contains(whole.c_str()), seckill::error);
+      try {
+        (void)parse_ws_url(b.url);
+      } catch (const seckill::error& e) {
+        CHECK(e.code() == seckill::errc::invalid_argument);
+      }
+    }
+    for (const auto& b : {
+             bad{"https://127.0.0.1:9222", "TLS not supported (https://); use http://"},
+             bad{"ws://127.0.0.1:9222/x", "unsupported scheme 'ws'; " + http_form},
+             bad{"http://:9222", "no host; " + http_form},
+             bad{"http://127.0.0.1:0", "port '0' is not a number in [1, 65535]"},
+             bad{"http://127.0.0.1:65536", "port '65536' is not a number in [1, 65535]"},
+             bad{"http://127.0.0.1:abc", "port 'abc' is not a number in [1, 65535]"},
+             bad{"http:/127.0.0.1:9222", http_form},
+             bad{"http://[::1:9222", "unterminated '[' in the host (an IPv6 address is written [::1])"},
+         }) {
+      CAPTURE(b.url);
+      std::error_code ec;
+      std::string message;
+      (void)parse_http_url(b.url, ec, &message);
+      CHECK(ec == seckill::errc::invalid_argument);
+      CHECK(message == "bad browser URL '" + seckill::redact_url(b.url) + "': " + b.message);
+    }
+  }
+
+  TEST_CASE("a token in a DevTools URL never shows in the error about it") {
+    using seckill::browser::cdp::parse_ws_url;
+    using seckill::browser::detail::parse_http_url;
+    const std::string token = "s3cr3t-t0k3n";
+    for (const std::string& url : {
+             "wss://127.0.0.1:9222/devtools/browser/abc?token=" + token,
+             "ws://127.0.0.1:0/devtools/browser/abc?token=" + token,
+             "ws://127.0.0.1:abc/?token=" + token,
+             "ws://:9222/?apikey=" + token,
+             "ws://h:9222/x?token=" + token + "#frag",
+             "ws://user:" + token + "@127.0.0.1:9222/x",
+             "ws://" + token + "@127.0.0.1:9222/x",
+             "ws://user:" + token + "@[::1/x",
+             "ftp://127.0.0.1/?token=" + token,
+         }) {
+      CAPTURE(url);
+      std::error_code ec;
+      std::string message;
+      (void)parse_ws_url(url, ec, &message);
+      CHECK(ec == seckill::errc::invalid_argument);
+      CHECK(message.find(token) == std::string::npos);
+      CHECK(message.find("***") != std::string::npos);
+      try {
+        (void)parse_ws_url(url);
+        FAIL("no exception");
+      } catch (const seckill::error& e) {
+        CHECK(std::string(e.what()).find(token) == std::string::npos);
+      }
+    }
+    for (const std::string& url : {"https://127.0.0.1:9222/?token=" + token, "http://u:" + token + "@127.0.0.1:9222",
+                                   "http://127.0.0.1:0/?access_token=" + token}) {
+      CAPTURE(url);
+      std::error_code ec;
+      std::string message;
+      (void)parse_http_url(url, ec, &message);
+      CHECK(ec == seckill::errc::invalid_argument);
+      CHECK(message.find(token) == std::string::npos);
+    }
+    // chromium::connect refuses these before it opens any socket.
+    boost::asio::io_context io;
+    for (const std::string& url : {"wss://127.0.0.1:9222/devtools/browser/abc?token=" + token,
+                                   "https://127.0.0.1:9222/?token=" + token, "ftp://127.0.0.1/?token=" + token,
+                                   "ws://127.0.0.1:65536/x?token=" + token, "127.0.0.1:9222?token=" + token}) {
+      CAPTURE(url);
+      try {
+        (void)seckill::browser::chromium::connect(io.get_executor(), url);
+        FAIL("no exception");
+      } catch (const seckill::error& e) {
+        CHECK(e.code() == seckill::errc::invalid_argument);
+        const std::string what = e.what();
+        CHECK_MESSAGE(what.find(token) == std::string::npos, what);
+        CHECK_MESSAGE(what.find("bad ") != std::string::npos, what);
+      }
+    }
+    CHECK_THROWS_WITH_AS(seckill::browser::chromium::connect(io.get_executor(), "ftp://127.0.0.1/"),
+                         doctest::Contains("bad browser URL 'ftp://127.0.0.1/': unsupported scheme 'ftp'; expected "
+                                           "ws://host[:port]/path or http://host[:port]"),
                          seckill::error);
-    CHECK_THROWS_WITH_AS(parse_ws_url("ws://127.0.0.1/x"), doctest::Contains("host:port"), seckill::error);
-    CHECK_THROWS_WITH_AS(parse_ws_url("ws://:9222/x"), doctest::Contains("host:port"), seckill::error);
-    CHECK_THROWS_WITH_AS(parse_ws_url("ws://h:92a2/x"), doctest::Contains("not a number"), seckill::error);
-    CHECK_THROWS_AS(parse_ws_url(""), seckill::error);
+    CHECK_THROWS_WITH_AS(seckill::browser::chromium::connect(io.get_executor(), "https://127.0.0.1:9222"),
+                         doctest::Contains("TLS not supported (https://)"), seckill::error);
+    CHECK_THROWS_WITH_AS(seckill::browser::chromium::connect(io.get_executor(), "wss://127.0.0.1:9222/x"),
+                         doctest::Contains("TLS not supported (wss://)"), seckill::error);
   }
 
   TEST_CASE("DevToolsActivePort and the 'DevTools listening on' line give the endpoint") {

@@ -4,6 +4,7 @@
 ///        sessions, replies routed by id, events routed by (sessionId, method).
 
 #include <seckill/error.hpp>
+#include <seckill/url.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
@@ -19,11 +20,17 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <boost/url/grammar/ci_string.hpp>
+#include <boost/url/host_type.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -35,6 +42,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -48,38 +56,146 @@ namespace cdp {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
-/// @brief The parts of a `ws://host:port/path` DevTools endpoint.
+/// @brief The parts of a `ws://host[:port]/path[?query]` DevTools endpoint
+///        (or of an `http://` one: the same shape).
 struct ws_endpoint {
-  std::string host;
-  std::string port;
-  std::string target;  ///< path, starting with '/'
+  std::string host;    ///< what the resolver takes: an IPv6 address without its brackets
+  std::string port;    ///< 1..65535 ("80" when the URL has none)
+  std::string target;  ///< path and query, starting with '/' ("/" when the URL has none)
+
+  /// The HTTP Host header's value: `host:port`, an IPv6 address in brackets (`[::1]:9222`).
+  [[nodiscard]] std::string host_header() const {
+    const bool ipv6 = host.find(':') != std::string::npos && host.front() != '[';
+    return (ipv6 ? "[" + host + "]" : host) + ":" + port;
+  }
 };
 
-/// Splits `ws://127.0.0.1:9222/devtools/browser/<id>`; throws seckill::error on anything else.
-inline ws_endpoint parse_ws_url(std::string_view url) {
-  constexpr std::string_view scheme = "ws://";
-  if (url.substr(0, scheme.size()) != scheme) {
-    throw error(errc::invalid_argument,
-                "DevTools endpoint must start with ws://, got '" + std::string(url) + "'");
+namespace detail {
+
+/// The scheme of `url` (what comes before "://" when it is an RFC 3986
+/// scheme), or empty.
+inline std::string_view url_scheme(std::string_view url) noexcept {
+  const std::size_t sep = url.find("://");
+  if (sep == std::string_view::npos || !seckill::detail::is_scheme(url.substr(0, sep))) return {};
+  return url.substr(0, sep);
+}
+
+/// What a message may say about a scheme the caller did not expect: its name
+/// when it is a short RFC 3986 scheme (anything else may be part of a secret).
+inline std::string unexpected_scheme(std::string_view url) {
+  const std::string_view scheme = url_scheme(url);
+  if (scheme.empty() || scheme.size() > 16) return {};
+  return "unsupported scheme '" + std::string(scheme) + "'; ";
+}
+
+/// Reads `<scheme>://host[:port][/path][?query][#fragment]` with Boost.URL
+/// (RFC 3986) into `out`: the scheme is case-insensitive, the port defaults to
+/// 80, an IPv6 host is written in brackets (`[::1]`), the target is the path
+/// and query. `tls_scheme` (wss, https) gets its own "TLS not supported"
+/// answer; user info, a fragment (unless `fragment_ok`), a host that is not a
+/// host name or an IP address, and a port outside [1, 65535] are refused.
+/// Otherwise returns errc::invalid_argument, sets `message` (when given) to
+/// "bad <what> '<url through redact_url>': <why>" and leaves `out` as it was.
+inline std::error_code parse_endpoint_url(std::string_view url, std::string_view scheme,
+                                          std::string_view tls_scheme, std::string_view what,
+                                          std::string_view form, bool fragment_ok, ws_endpoint& out,
+                                          std::string* message) {
+  namespace urls = boost::urls;
+  auto bad = [&](std::string_view why) {
+    if (message != nullptr) *message = "bad " + std::string(what) + " '" + redact_url(url) + "': " + std::string(why);
+    return make_error_code(errc::invalid_argument);
+  };
+  const std::string expected = "expected " + std::string(form);
+
+  // The scheme first, from the text: a TLS scheme deserves its own answer
+  // even when the rest would not parse.
+  const std::string_view given = url_scheme(url);
+  if (urls::grammar::ci_is_equal(given, tls_scheme)) {
+    return bad("TLS not supported (" + std::string(tls_scheme) + "://); use " + std::string(scheme) + "://");
   }
-  const std::string_view rest = url.substr(scheme.size());
-  const auto slash = rest.find('/');
-  const std::string_view authority = rest.substr(0, slash);
-  const auto colon = authority.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == authority.size()) {
-    throw error(errc::invalid_argument,
-                "DevTools endpoint needs host:port, got '" + std::string(url) + "'");
+  if (!urls::grammar::ci_is_equal(given, scheme)) return bad(unexpected_scheme(url) + expected);
+
+  // The authority as written: what follows "://" up to the path, query or fragment.
+  const std::string_view rest = url.substr(given.size() + 3);
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.find('@') != std::string_view::npos)
+    return bad("user info ('...@') is not supported; " + expected);
+  if (authority.find('[') == std::string_view::npos && authority.find(':') != authority.rfind(':') &&
+      authority.find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos) {
+    return bad("an IPv6 address must be written in brackets, as in " + std::string(scheme) + "://[::1]:9222/");
   }
-  ws_endpoint ep;
-  ep.host = std::string(authority.substr(0, colon));
-  ep.port = std::string(authority.substr(colon + 1));
-  for (char c : ep.port) {
-    if (c < '0' || c > '9') {
-      throw error(errc::invalid_argument,
-                  "DevTools endpoint port is not a number in '" + std::string(url) + "'");
+
+  const auto parsed = urls::parse_uri(url);
+  if (!parsed) {
+    if (const std::size_t open = authority.find('[');
+        open != std::string_view::npos && authority.find(']', open) == std::string_view::npos) {
+      return bad("unterminated '[' in the host (an IPv6 address is written [::1])");
     }
+    return bad("not a valid URL (RFC 3986); " + expected);
   }
-  ep.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  const urls::url_view& u = *parsed;
+  if (u.has_fragment() && !fragment_ok) return bad("a fragment ('#...') is not allowed; " + expected);
+
+  std::string_view path = u.encoded_path();
+  std::string port = u.has_port() ? std::string(u.port()) : std::string();
+  if (!path.empty() && path.front() != '/') {
+    // RFC 3986 has no such URL; Boost.URL reads what follows the authority as a path.
+    if (!u.has_port()) return bad("unexpected '" + std::string(path) + "' after the host; " + expected);
+    port += std::string(path.substr(0, path.find('/')));  // the port as written
+  }
+
+  if (u.host_type() == urls::host_type::ipvfuture) return bad("IPvFuture addresses are not supported");
+  std::string host = u.host_address();  // decoded; an IPv6 address without its brackets
+  if (host.empty()) return bad("no host; " + expected);
+  if (u.host_type() == urls::host_type::name &&
+      !std::all_of(host.begin(), host.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_';
+      })) {
+    return bad("host '" + std::string(u.encoded_host()) + "' is not a host name or an IP address");
+  }
+
+  if (!u.has_port()) {
+    port = "80";
+  } else if (port.empty()) {
+    return bad("empty port after ':'");
+  } else {
+    unsigned n = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+    if (ec != std::errc{} || end != port.data() + port.size() || n == 0 || n > 65535)
+      return bad("port '" + port + "' is not a number in [1, 65535]");
+  }
+
+  std::string target = u.has_query() ? std::string(u.encoded_target()) : std::string(path);
+  if (target.empty() || target.front() != '/') target.insert(0, "/");
+  out.host = std::move(host);
+  out.port = std::move(port);
+  out.target = std::move(target);
+  return {};
+}
+
+}  // namespace detail
+
+/// @brief Splits a DevTools WebSocket URL, `ws://host[:port]/path[?query]`
+///        (`ws://127.0.0.1:9222/devtools/browser/<id>`, `ws://[::1]:9222/...`),
+///        with Boost.URL. The scheme is case-insensitive and the port defaults
+///        to 80. On anything else (wss://: TLS is not supported; user info, a
+///        fragment, no host, a port outside [1, 65535], not a URL) returns
+///        errc::invalid_argument and sets `message` to what was wrong, with
+///        the URL shown through `seckill::redact_url`.
+inline ws_endpoint parse_ws_url(std::string_view url, std::error_code& ec, std::string* message = nullptr) {
+  ws_endpoint ep;
+  ec = detail::parse_endpoint_url(url, "ws", "wss", "DevTools WebSocket URL",
+                                  "ws://host[:port]/path, as in ws://127.0.0.1:9222/devtools/browser/<id>",
+                                  false, ep, message);
+  return ep;
+}
+
+/// Throwing overload of parse_ws_url: throws seckill::error (errc::invalid_argument).
+inline ws_endpoint parse_ws_url(std::string_view url) {
+  std::error_code ec;
+  std::string message;
+  ws_endpoint ep = parse_ws_url(url, ec, &message);
+  if (ec) throw error(ec, message);
   return ep;
 }
 
@@ -329,14 +445,14 @@ class connection : public std::enable_shared_from_this<connection> {
     auto conn = std::shared_ptr<connection>(new connection(std::move(ex)));
     try {
       asio::ip::tcp::resolver resolver(conn->strand_);
-      auto results = resolver.resolve(ep.host, ep.port);
-      beast::get_lowest_layer(conn->ws_).socket().connect(results.begin()->endpoint());
+      // Every address the name resolves to, in turn (localhost may be ::1 first).
+      beast::get_lowest_layer(conn->ws_).connect(resolver.resolve(ep.host, ep.port));
       beast::get_lowest_layer(conn->ws_).socket().set_option(asio::ip::tcp::no_delay(true));
       conn->ws_.read_message_max(256u << 20);
-      conn->ws_.handshake(ep.host + ":" + ep.port, ep.target);
+      conn->ws_.handshake(ep.host_header(), ep.target);
     } catch (const boost::system::system_error& e) {
       throw error(errc::connection_refused,
-                  "cannot open DevTools WebSocket '" + std::string(ws_url) + "': " + e.what());
+                  "cannot open DevTools WebSocket '" + redact_url(ws_url) + "': " + e.what());
     }
     conn->url_ = std::string(ws_url);
     asio::post(conn->strand_, [self = conn] { self->do_read(); });

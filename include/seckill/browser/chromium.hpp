@@ -7,10 +7,12 @@
 #include <seckill/detail/child_process.hpp>
 #include <seckill/detail/temp_dir.hpp>
 #include <seckill/error.hpp>
+#include <seckill/url.hpp>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/url/grammar/ci_string.hpp>
 
 #include <chrono>
 #include <csignal>
@@ -21,6 +23,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -94,6 +97,19 @@ inline std::string endpoint_from_log(std::string_view log) {
   return std::string(log.substr(start, end - start));
 }
 
+/// The parts of a browser's DevTools HTTP endpoint, `http://host[:port]`
+/// (`http://127.0.0.1:9222`, `http://[::1]:9222`), read like cdp::parse_ws_url
+/// (port 80 when absent; https:// refused: TLS is not supported). Its path,
+/// query and fragment are kept in `target` but chromium::connect asks
+/// /json/version whatever they are. On a URL it cannot use, returns
+/// errc::invalid_argument and sets `message` (the URL through redact_url).
+inline cdp::ws_endpoint parse_http_url(std::string_view url, std::error_code& ec, std::string* message = nullptr) {
+  cdp::ws_endpoint ep;
+  ec = cdp::detail::parse_endpoint_url(url, "http", "https", "browser URL",
+                                       "http://host[:port], as in http://127.0.0.1:9222", true, ep, message);
+  return ep;
+}
+
 inline std::string tail(const std::string& s, std::size_t n = 2000) {
   return s.size() <= n ? s : s.substr(s.size() - n);
 }
@@ -164,14 +180,25 @@ class chromium {
     return c;
   }
 
-  /// Connects to a running browser: a `ws://` DevTools URL, or `http://host:port`
-  /// whose /json/version names it. Blocks; throws seckill::error.
+  /// Connects to a running browser: a `ws://host[:port]/path` DevTools URL
+  /// (`ws://127.0.0.1:9222/devtools/browser/<id>`), or `http://host[:port]`
+  /// whose /json/version names it (a path in it is ignored). The port
+  /// defaults to 80; an IPv6 host is written in brackets (`http://[::1]:9222`).
+  /// Blocks; throws seckill::error: errc::invalid_argument for a URL it cannot
+  /// use (wss:// and https:// included: TLS is not supported), the URL shown
+  /// through redact_url.
   static chromium connect(boost::asio::any_io_executor ex, std::string_view url) {
+    namespace urls = boost::urls;
+    const std::string_view scheme = cdp::detail::url_scheme(url);
     chromium c;
-    if (url.substr(0, 7) == "http://") {
+    if (urls::grammar::ci_is_equal(scheme, "http") || urls::grammar::ci_is_equal(scheme, "https")) {
       c.url_ = discover_ws_url(url);
-    } else {
+    } else if (urls::grammar::ci_is_equal(scheme, "ws") || urls::grammar::ci_is_equal(scheme, "wss")) {
       c.url_ = std::string(url);
+    } else {
+      throw error(errc::invalid_argument, "bad browser URL '" + redact_url(url) + "': " +
+                                              cdp::detail::unexpected_scheme(url) +
+                                              "expected ws://host[:port]/path or http://host[:port]");
     }
     c.conn_ = cdp::connection::connect(std::move(ex), c.url_);
     return c;
@@ -220,34 +247,32 @@ class chromium {
 
   static std::string discover_ws_url(std::string_view http_url) {
     namespace http = boost::beast::http;
-    std::string_view rest = http_url.substr(7);
-    if (const auto slash = rest.find('/'); slash != std::string_view::npos) rest = rest.substr(0, slash);
-    const auto colon = rest.rfind(':');
-    if (colon == std::string_view::npos) {
-      throw error(errc::invalid_argument,
-                  "browser URL needs host:port, got '" + std::string(http_url) + "'");
-    }
-    const std::string host(rest.substr(0, colon)), port(rest.substr(colon + 1));
+    std::error_code ec;
+    std::string message;
+    const cdp::ws_endpoint ep = detail::parse_http_url(http_url, ec, &message);
+    if (ec) throw error(ec, message);
+    const std::string shown = redact_url(http_url);
     try {
       boost::asio::io_context io;
       boost::asio::ip::tcp::resolver resolver(io);
       boost::beast::tcp_stream stream(io);
-      stream.connect(resolver.resolve(host, port));
+      stream.connect(resolver.resolve(ep.host, ep.port));
       http::request<http::empty_body> req{http::verb::get, "/json/version", 11};
-      req.set(http::field::host, host + ":" + port);
+      req.set(http::field::host, ep.host_header());
       http::write(stream, req);
       boost::beast::flat_buffer buf;
       http::response<http::string_body> res;
       http::read(stream, buf, res);
       const json body = json::parse(res.body(), nullptr, false);
-      if (body.is_discarded() || !body.contains("webSocketDebuggerUrl")) {
-        throw error(errc::protocol_error, "no webSocketDebuggerUrl in " + std::string(http_url) +
-                                              "/json/version: '" + res.body() + "'");
+      const auto found = body.is_object() ? body.find("webSocketDebuggerUrl") : body.end();
+      if (!body.is_object() || found == body.end() || !found->is_string()) {
+        throw error(errc::protocol_error, "no webSocketDebuggerUrl string in the answer to GET /json/version from '" +
+                                              shown + "' (HTTP " + std::to_string(res.result_int()) + "): '" +
+                                              cdp::detail::excerpt(res.body()) + "'");
       }
-      return body["webSocketDebuggerUrl"].get<std::string>();
+      return found->get<std::string>();
     } catch (const boost::system::system_error& e) {
-      throw error(errc::connection_refused,
-                  "cannot reach browser at '" + std::string(http_url) + "': " + e.what());
+      throw error(errc::connection_refused, "cannot reach browser at '" + shown + "': " + e.what());
     }
   }
 

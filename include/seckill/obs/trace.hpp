@@ -602,7 +602,9 @@ class otlp_http_exporter final : public span_exporter {
     (void)ep;
     if (cec) co_return map_error(cec);
     http::request<http::string_body> req{http::verb::post, st.opts.target, 11};
-    req.set(http::field::host, st.opts.host + ":" + st.opts.port);
+    const std::string& host = st.opts.host;  // an IPv6 address goes in brackets: [::1]:4318
+    req.set(http::field::host, (host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host) +
+                                   ":" + st.opts.port);
     req.set(http::field::content_type, "application/json");
     req.set(http::field::user_agent, std::string("seckill/") + version.string);
     req.body() = to_otlp_json(batch, st.opts.service_name).dump(-1, ' ', false,
