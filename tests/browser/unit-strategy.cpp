@@ -103,7 +103,7 @@ TEST_SUITE("unit") {
     }
   }
 
-  TEST_CASE("parse_strategy refuses numbers at the edges of their range - NaN, inf, overflowing durations") {
+  TEST_CASE("parse_strategy refuses numbers at the edges of their range - NaN and inf and overflowing durations") {
     struct bad {
       std::string text;
       const char* message;

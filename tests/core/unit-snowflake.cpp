@@ -428,7 +428,7 @@ TEST_SUITE("unit") {
     CHECK_FALSE(ec);
   }
 
-  TEST_CASE("snowflake: decompose, compose and time_of at the ends of the id range - no overflow") {
+  TEST_CASE("snowflake: decompose and compose and time_of at the ends of the id range - no overflow") {
     using gen_t = seckill::snowflake<seckill::twitter_layout, seckill::manual_clock>;
     const auto top = gen_t::decompose(i64_max);
     CHECK(top.timestamp.count() == seckill::twitter_layout::max_timestamp);

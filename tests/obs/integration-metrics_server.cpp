@@ -112,11 +112,15 @@ raw_answer raw_exchange(unsigned short port, const std::string& request) {
   return a;
 }
 
-/// A client that connects and sends nothing, or (dribbling) sends the start
-/// of a request a byte at a time when told to; closed_at is when it saw the
-/// server close the connection.
+/// A client that connects and sends nothing, or (dribbling) sends `text` a
+/// byte at a time when told to, after its first `at_once` bytes; by default
+/// the start of a request that never ends its headers. closed_at is when it
+/// saw the server close the connection, received what the server sent.
 struct slow_client {
-  slow_client(unsigned short port, bool dribble) : dribbling(dribble) {
+  slow_client(unsigned short port, bool dribble, std::string what = {}, std::size_t at_once = 1)
+      : dribbling(dribble),
+        text(what.empty() ? "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + std::string(256, 's')
+                          : std::move(what)) {
     fd = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(fd >= 0);
     sockaddr_in addr{};
@@ -124,25 +128,30 @@ struct slow_client {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(port);
     REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    if (dribbling) step();
+    if (dribbling) {
+      REQUIRE(::send(fd, text.data(), at_once, MSG_NOSIGNAL) == static_cast<ssize_t>(at_once));
+      sent = at_once;
+    }
   }
   slow_client(slow_client&& o) noexcept
-      : fd(std::exchange(o.fd, -1)), dribbling(o.dribbling), sent(o.sent), closed_at(o.closed_at) {}
+      : fd(std::exchange(o.fd, -1)), dribbling(o.dribbling), text(std::move(o.text)), sent(o.sent),
+        received(o.received), closed_at(o.closed_at) {}
   slow_client& operator=(slow_client&&) = delete;
   ~slow_client() {
     if (fd >= 0) ::close(fd);
   }
 
-  /// Sends the next byte of "GET /metrics HTTP/1.1\r\nHost: ..." (never the end of the headers).
+  /// Sends the next byte of the text.
   void step() {
-    static const std::string head = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + std::string(256, 's');
-    if (closed_at || sent >= head.size()) return;
-    if (::send(fd, head.data() + sent, 1, MSG_NOSIGNAL) == 1) ++sent;
+    if (closed_at || sent >= text.size()) return;
+    if (::send(fd, text.data() + sent, 1, MSG_NOSIGNAL) == 1) ++sent;
   }
 
   int fd = -1;
   bool dribbling = false;
+  std::string text;
   std::size_t sent = 0;
+  std::size_t received = 0;
   std::optional<clock::time_point> closed_at;
 };
 
@@ -173,6 +182,7 @@ void wait_closed(std::vector<slow_client>& clients, clock::time_point until) {
       if (fds[i].revents == 0) continue;
       char byte = 0;
       const auto n = ::recv(fds[i].fd, &byte, 1, MSG_DONTWAIT);
+      if (n > 0) ++open[i]->received;
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) open[i]->closed_at = clock::now();
     }
   }
@@ -361,6 +371,7 @@ TEST_SUITE("integration") {
       if (after < 900ms) ++early;
       last = std::max(last, after);
       if (c.dribbling) CHECK(after >= 900ms);  // dribbling does not reset the header timeout, nor close earlier
+      CHECK(c.received == 0);                  // closed without an answer
     }
     MESSAGE(closed, " of 100 slow connections closed, ", early, " before 900 ms, the last after ",
             std::chrono::duration_cast<std::chrono::milliseconds>(last).count(), " ms");
@@ -368,6 +379,30 @@ TEST_SUITE("integration") {
     CHECK(early >= 36);   // the cap made room for the later ones and the scrape
     CHECK(last < 4s);     // the 1 s header timeout, with room for a noisy machine
     CHECK(seckill::test::http_request(port, "/health").status == 200);
+    server.stop();
+    runner.join();
+  }
+
+  TEST_CASE("a body dribbled past the request timeout closes the connection") {
+    using integration_metrics_server::clock;
+    seckill::obs::registry reg;
+    boost::asio::io_context io;
+    seckill::obs::metrics_server server(io.get_executor(), reg,
+                                        {.header_timeout = 1000ms, .request_timeout = 1500ms});
+    server.start();
+    std::thread runner([&] { io.run(); });
+    const std::string head = "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n";
+    const auto opened = clock::now();
+    std::vector<integration_metrics_server::slow_client> slow;
+    slow.emplace_back(server.port(), true, head + std::string(1000, 'z'), head.size());  // then a byte every 100 ms
+    integration_metrics_server::wait_closed(slow, opened + 10s);
+    REQUIRE(slow[0].closed_at.has_value());
+    const auto after = *slow[0].closed_at - opened;
+    MESSAGE("dribbled body closed after ", std::chrono::duration_cast<std::chrono::milliseconds>(after).count(),
+            " ms, ", slow[0].sent - head.size(), " body bytes sent");
+    CHECK(after >= 1400ms);  // the headers came in time: the request timeout, not the header one
+    CHECK(after < 4s);
+    CHECK(slow[0].received == 0);
     server.stop();
     runner.join();
   }
