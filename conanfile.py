@@ -1,7 +1,22 @@
 from conan import ConanFile
+from conan.errors import ConanInvalidConfiguration
 from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
 from conan.tools.files import copy
 import os
+
+
+# seckill's components (docs/cmake.md; cmake/SeckillComponents.cmake is the
+# source): what each builds on, and the Conan components it requires itself.
+# seckill::core needs the standard library only and is always there; every
+# other component is an option, with_<component>, on by default.
+COMPONENTS = {
+    "core": ([], []),
+    "asio": (["core"], ["boost::headers"]),
+    "redis": (["asio"], ["boost::headers", "boost::url"]),
+    "etcd": (["asio"], ["boost::headers", "boost::url", "nlohmann_json::nlohmann_json"]),
+    "browser": (["asio"], ["boost::headers", "boost::url", "nlohmann_json::nlohmann_json", "fmt::fmt"]),
+    "obs": (["asio"], ["boost::headers", "boost::url", "nlohmann_json::nlohmann_json", "fmt::fmt"]),
+}
 
 
 class SeckillConan(ConanFile):
@@ -13,15 +28,45 @@ class SeckillConan(ConanFile):
     topics = ("flash-sale", "rate-limiting", "snowflake", "redis", "etcd", "header-only")
     package_type = "header-library"
     settings = "os", "arch", "compiler", "build_type"
+    options = {
+        "with_asio": [True, False],
+        "with_redis": [True, False],
+        "with_etcd": [True, False],
+        "with_browser": [True, False],
+        "with_obs": [True, False],
+    }
+    # Boost.URL parses the redis:// and etcd:// URLs; it is a compiled Boost library.
+    default_options = {
+        "with_asio": True,
+        "with_redis": True,
+        "with_etcd": True,
+        "with_browser": True,
+        "with_obs": True,
+        "boost/*:header_only": False,
+        "boost/*:without_url": False,
+    }
     exports_sources = "CMakeLists.txt", "LICENSE", "cmake/*", "include/*"
     no_copy_source = True
-    # Boost.URL parses the redis:// and etcd:// URLs; it is a compiled Boost library.
-    default_options = {"boost/*:header_only": False, "boost/*:without_url": False}
+
+    def _enabled(self):
+        return [c for c in COMPONENTS if c == "core" or self.options.get_safe(f"with_{c}")]
+
+    def validate(self):
+        enabled = self._enabled()
+        for c in enabled:
+            for r in COMPONENTS[c][0]:
+                if r not in enabled:
+                    raise ConanInvalidConfiguration(
+                        f"seckill:with_{c}=True needs seckill:with_{r}=True: seckill::{c} builds on seckill::{r}")
 
     def requirements(self):
-        self.requires("boost/[>=1.81 <2]")
-        self.requires("fmt/[>=9 <12]")
-        self.requires("nlohmann_json/[>=3.11 <4]")
+        needed = {dep.split("::")[0] for c in self._enabled() for dep in COMPONENTS[c][1]}
+        if "boost" in needed:
+            self.requires("boost/[>=1.81 <2]")
+        if "fmt" in needed:
+            self.requires("fmt/[>=9 <12]")
+        if "nlohmann_json" in needed:
+            self.requires("nlohmann_json/[>=3.11 <4]")
 
     def build_requirements(self):
         self.test_requires("doctest/2.4.11")
@@ -36,6 +81,9 @@ class SeckillConan(ConanFile):
         tc.cache_variables["SECKILL_BUILD_BENCH"] = False
         tc.cache_variables["SECKILL_BUILD_EXAMPLES"] = False
         tc.cache_variables["SECKILL_INSTALL"] = True
+        for c in COMPONENTS:
+            if c != "core":
+                tc.cache_variables[f"SECKILL_WITH_{c.upper()}"] = bool(self.options.get_safe(f"with_{c}"))
         tc.generate()
 
     def package(self):
@@ -44,6 +92,8 @@ class SeckillConan(ConanFile):
              os.path.join(self.package_folder, "include"))
 
     def package_id(self):
+        # The same headers whatever the options: one package for every
+        # configuration; the options choose the components package_info declares.
         self.info.clear()
 
     def package_info(self):
@@ -51,6 +101,11 @@ class SeckillConan(ConanFile):
         self.cpp_info.set_property("cmake_target_name", "seckill::seckill")
         self.cpp_info.bindirs = []
         self.cpp_info.libdirs = []
-        self.cpp_info.requires = ["boost::headers", "boost::url", "fmt::fmt", "nlohmann_json::nlohmann_json"]
-        if self.settings.os in ("Linux", "FreeBSD"):
-            self.cpp_info.system_libs = ["pthread"]
+        for c in self._enabled():
+            component = self.cpp_info.components[c]
+            component.set_property("cmake_target_name", f"seckill::{c}")
+            component.bindirs = []
+            component.libdirs = []
+            component.requires = COMPONENTS[c][0] + COMPONENTS[c][1]
+            if c == "core" and self.settings.os in ("Linux", "FreeBSD"):
+                component.system_libs = ["pthread"]

@@ -27,6 +27,9 @@
 #include <seckill/obs/trace.hpp>
 #include <seckill/purchase/deadline.hpp>
 #include <seckill/purchase/engine.hpp>
+#include <seckill/purchase/hooks.hpp>
+#include <seckill/purchase/policies.hpp>
+#include <seckill/purchase/request.hpp>
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/redis/connection.hpp>
 #include <seckill/redis/connection_config.hpp>
@@ -36,6 +39,7 @@
 #include <seckill/redis/url.hpp>
 #include <seckill/seckill.hpp>
 #include <seckill/store/memory_store.hpp>
+#include <seckill/store/reaper.hpp>
 #include <seckill/store/store.hpp>
 #include <seckill/url.hpp>
 #include <seckill/version.hpp>

@@ -1,0 +1,136 @@
+# seckill's components, in one place (docs/cmake.md shows them as a table).
+#
+# For each component <c>:
+#   SECKILL_<c>_REQUIRES  the components it builds on (their targets are linked)
+#   SECKILL_<c>_DEPENDS   what it needs itself, beyond what those bring:
+#                         Threads, Boost.asio, Boost.beast (both Boost::headers),
+#                         Boost.url (Boost::url, a compiled library), fmt,
+#                         nlohmann_json
+#   SECKILL_<c>_HEADERS   the public headers it provides, under include/
+#
+# A header belongs to the component of its folder. core also carries the two
+# standard-library-only headers that the umbrella seckill.hpp includes
+# (redis/resp.hpp, obs/metrics.hpp); url.hpp (redact_url, Boost.URL only) is
+# listed under each component that uses it. detail/ headers go with the
+# component whose headers include them.
+#
+# CMakeLists.txt makes the targets from this; seckillConfig.cmake re-finds the
+# dependencies of the components asked for; tests/package checks that every
+# header includes nothing its component does not declare, and that the vcpkg
+# port and the Conan recipe offer the same components.
+# It sets variables and defines two functions; -P scripts include it too.
+
+set(SECKILL_COMPONENTS core asio redis etcd browser obs)
+
+set(SECKILL_core_REQUIRES "")
+set(SECKILL_core_DEPENDS Threads)
+set(SECKILL_core_HEADERS
+  seckill/seckill.hpp
+  seckill/version.hpp
+  seckill/error.hpp
+  seckill/clock.hpp
+  seckill/limit/token_bucket.hpp
+  seckill/limit/circuit_breaker.hpp
+  seckill/limit/bulkhead.hpp
+  seckill/id/snowflake.hpp
+  seckill/pool/object_pool.hpp
+  seckill/pool/wire_record.hpp
+  seckill/purchase/state_machine.hpp
+  seckill/purchase/request.hpp
+  seckill/purchase/hooks.hpp
+  seckill/redis/resp.hpp
+  seckill/obs/metrics.hpp)
+
+set(SECKILL_asio_REQUIRES core)
+set(SECKILL_asio_DEPENDS Boost.asio)
+set(SECKILL_asio_HEADERS
+  seckill/limit/async_acquire.hpp
+  seckill/purchase/deadline.hpp
+  seckill/purchase/policies.hpp
+  seckill/purchase/engine.hpp
+  seckill/store/store.hpp
+  seckill/store/memory_store.hpp
+  seckill/store/reaper.hpp
+  seckill/detail/spawned_completion.hpp)
+
+set(SECKILL_redis_REQUIRES asio)
+set(SECKILL_redis_DEPENDS Boost.url)
+set(SECKILL_redis_HEADERS
+  seckill/redis/connection_config.hpp
+  seckill/redis/connection.hpp
+  seckill/redis/script.hpp
+  seckill/redis/redis_store.hpp
+  seckill/redis/url.hpp
+  seckill/url.hpp)
+
+set(SECKILL_etcd_REQUIRES asio)
+set(SECKILL_etcd_DEPENDS Boost.beast Boost.url nlohmann_json)
+set(SECKILL_etcd_HEADERS
+  seckill/etcd/codec.hpp
+  seckill/etcd/client.hpp
+  seckill/etcd/session.hpp
+  seckill/etcd/watch.hpp
+  seckill/etcd/election.hpp
+  seckill/etcd/registry.hpp
+  seckill/etcd/health.hpp
+  seckill/etcd/etcd_store.hpp
+  seckill/url.hpp)
+
+set(SECKILL_browser_REQUIRES asio)
+set(SECKILL_browser_DEPENDS Boost.beast Boost.url nlohmann_json fmt)
+set(SECKILL_browser_HEADERS
+  seckill/browser/cdp.hpp
+  seckill/browser/chromium.hpp
+  seckill/browser/page.hpp
+  seckill/browser/grabber.hpp
+  seckill/detail/child_process.hpp
+  seckill/detail/temp_dir.hpp
+  seckill/url.hpp)
+
+set(SECKILL_obs_REQUIRES asio)
+set(SECKILL_obs_DEPENDS Boost.beast Boost.url nlohmann_json fmt)
+set(SECKILL_obs_HEADERS
+  seckill/obs/prometheus.hpp
+  seckill/obs/trace.hpp
+  seckill/obs/purchase_hooks.hpp
+  seckill/url.hpp)
+
+# The minimum versions, for find_package here and find_dependency in the
+# package config.
+set(SECKILL_Boost_VERSION 1.81)
+set(SECKILL_fmt_VERSION 9)
+set(SECKILL_nlohmann_json_VERSION 3.11)
+
+# seckill_component_closure(<out> <component>...): the components named and
+# every one they build on, each after the ones it builds on.
+function(seckill_component_closure out)
+  set(done "")
+  set(todo ${ARGN})
+  while(todo)
+    list(GET todo 0 c)
+    set(ready TRUE)
+    foreach(r IN LISTS SECKILL_${c}_REQUIRES)
+      if(NOT r IN_LIST done)
+        list(PREPEND todo ${r})
+        set(ready FALSE)
+      endif()
+    endforeach()
+    if(ready)
+      list(REMOVE_ITEM todo ${c})
+      list(APPEND done ${c})
+    endif()
+  endwhile()
+  set(${out} ${done} PARENT_SCOPE)
+endfunction()
+
+# seckill_component_depends(<out> <component>...): the dependencies of the
+# components named and of every one they build on.
+function(seckill_component_depends out)
+  seckill_component_closure(closure ${ARGN})
+  set(deps "")
+  foreach(c IN LISTS closure)
+    list(APPEND deps ${SECKILL_${c}_DEPENDS})
+  endforeach()
+  list(REMOVE_DUPLICATES deps)
+  set(${out} ${deps} PARENT_SCOPE)
+endfunction()
