@@ -542,7 +542,7 @@ TEST_SUITE("unit") {
     CHECK(fx.log[fx.log.size() - 2] == "#1 compensate: stock store unavailable");
   }
 
-  TEST_CASE("engine: a reserve without an answer is rolled back, and a lost answer's units come back") {
+  TEST_CASE("engine: a reserve without an answer is rolled back and a lost answer's units come back") {
     fixture<> fx;
     // the reserve ran in the store but its answer was lost: the engine must give the units back
     fx.store.reserve_error = errc::timed_out;
@@ -614,7 +614,7 @@ TEST_SUITE("unit") {
     check_level(fx.level(), 4, 0, 1);
   }
 
-  TEST_CASE("engine: a rollback that never gets an answer is retried for the hold, then left to the reaper") {
+  TEST_CASE("engine: a rollback that never gets an answer is retried for the hold and then left to the reaper") {
     fixture<> fx;
     fx.payment.how = scripted_payment::mode::fail;
     fx.store.rollback_error = errc::store_unavailable;

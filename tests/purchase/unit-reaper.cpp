@@ -82,7 +82,7 @@ struct flaky_store : store_type {
 using namespace unit_reaper;
 
 TEST_SUITE("unit") {
-  TEST_CASE("hold_reaper: a pass gives back expired holds only, draining batches") {
+  TEST_CASE("hold_reaper: a pass gives back expired holds only and drains full batches") {
     fixture fx;
     fx.stock("a", 10);
     fx.stock("b", 10);
