@@ -234,6 +234,7 @@ report open_store_and_run(boost::asio::io_context& io, const options& o, bool pr
 }  // namespace
 
 int main(int argc, char** argv) {
+  catch_interrupts();  // before anything: a SIGINT during the set-up still gets its report
   const auto parsed = parse_options(argc, argv);
   if (std::holds_alternative<help_requested>(parsed)) {
     fmt::print("{}", help_text(argc > 0 ? argv[0] : "flash_sale_sim"));

@@ -18,7 +18,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -27,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -113,6 +113,16 @@ class simulated_payment {
 };
 
 inline std::string sku_name(std::int64_t i) { return fmt::format("sku-{:04}", i); }
+
+/// Set by SIGINT and SIGTERM once `catch_interrupts()` ran (main does it
+/// first thing): no new buyers come; those in flight finish, then the report.
+inline std::atomic<bool> interrupted{false};
+inline void catch_interrupts() {
+  static_assert(std::atomic<bool>::is_always_lock_free);  // so the handler may store it
+  auto handler = [](int) { interrupted.store(true); };
+  std::signal(SIGINT, handler);
+  std::signal(SIGTERM, handler);
+}
 
 namespace detail {
 
@@ -261,18 +271,14 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
              seckill::obs::purchase_hooks<>(obs.metrics())};
 
   detail::tally t;
-  std::atomic<bool> arrivals_over{false}, interrupted{false}, finished{false};
-  auto background = asio::make_strand(io);  // the reaper, the signal wait and their stop
+  std::atomic<bool> arrivals_over{false}, finished{false};
+  auto background = asio::make_strand(io);  // the reaper and its stop
   asio::cancellation_signal stop_reaper;
-  asio::signal_set signals(io, SIGINT, SIGTERM);
   seckill::hold_reaper<Store> reaper(store, skus, {.period = o.reaper_period});
   // Once every buyer that came has finished: the sale's background work stops.
   auto stop_background = [&] {
     if (finished.exchange(true)) return;
-    asio::post(background, [&] {
-      stop_reaper.emit(asio::cancellation_type::terminal);
-      signals.cancel();
-    });
+    asio::post(background, [&] { stop_reaper.emit(asio::cancellation_type::terminal); });
   };
   std::vector<std::int64_t> latencies(static_cast<std::size_t>(o.buyers), 0);
   std::mt19937_64 rng(o.seed);
@@ -333,11 +339,6 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   // back themselves (a store that stayed silent past the hold).
   reaper.async_run(asio::bind_cancellation_slot(
       stop_reaper.slot(), asio::bind_executor(background, [](std::error_code) {})));
-  // SIGINT or SIGTERM: no new buyers; those in flight finish and the report follows.
-  signals.async_wait(asio::bind_executor(background, [&](boost::system::error_code ec, int) {
-    if (ec) return;
-    interrupted = true;
-  }));
   asio::co_spawn(io, obs.sample(store, breaker, skus, [&] { return finished.load(); }), asio::detached);
   std::atomic<bool> stop_progress{false};
   std::thread progress;

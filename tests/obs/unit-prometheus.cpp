@@ -139,11 +139,14 @@ TEST_SUITE("unit") {
       return "(started)";
     };
     CHECK(refused({.header_timeout = std::chrono::milliseconds(0)}).find(
-              "metrics_server: header_timeout must be > 0, got 0 ms") == 0);
-    CHECK(refused({.request_timeout = std::chrono::milliseconds(-5)}).find("request_timeout must be > 0, got -5 ms") !=
-          std::string::npos);
+              "metrics_server: header_timeout 0 ms out of range [1, 31622400000] ms") == 0);
+    CHECK(refused({.request_timeout = std::chrono::milliseconds(-5)}).find(
+              "request_timeout -5 ms out of range [1, 31622400000] ms") != std::string::npos);
     CHECK(refused({.idle_timeout = std::chrono::milliseconds::min()}).find(
-              "idle_timeout must be > 0, got -9223372036854775808 ms") != std::string::npos);
+              "idle_timeout -9223372036854775808 ms out of range") != std::string::npos);
+    CHECK(refused({.request_timeout = std::chrono::milliseconds::max()}).find(
+              "request_timeout 9223372036854775807 ms out of range [1, 31622400000] ms") != std::string::npos);
+    CHECK(refused({.max_connections = 0}).find("max_connections 0: want at least 1") != std::string::npos);
     CHECK(refused({.max_header_bytes = 0}).find("max_header_bytes 0 out of range [1, 4294967295]") !=
           std::string::npos);
     CHECK(refused({.max_body_bytes = std::size_t{1} << 40}).find(

@@ -119,8 +119,10 @@ TEST_SUITE("unit") {
     asio::cancellation_signal stop;
     std::optional<std::error_code> done;
     reaper.async_run(asio::bind_cancellation_slot(stop.slot(), [&](std::error_code ec) { done = ec; }));
-    fx.io.restart();
-    fx.io.run_for(20ms);
+    for (int i = 0; i < 2000 && reaper.passes() == 0; ++i) {
+      fx.io.restart();
+      fx.io.run_for(1ms);
+    }
     CHECK(reaper.passes() == 1u);
     CHECK(fx.level("sku").reserved == 1);
     fx.clock.advance(1500ms);  // the hold passed, and a period
@@ -160,6 +162,24 @@ TEST_SUITE("unit") {
     io.restart();
     io.run();
     CHECK(n == 1u);
+  }
+
+  TEST_CASE("hold_reaper: a cancelled pass ends early with operation_aborted and counts no error") {
+    fixture fx;
+    fx.stock("sku", 10);
+    for (int i = 1; i <= 4; ++i) fx.hold("sku", i, 1s);
+    fx.clock.advance(2s);
+    seckill::hold_reaper<store_type, seckill::manual_clock> reaper(fx.store, {"sku"}, {.batch = 1}, fx.clock);
+    asio::cancellation_signal stop;
+    std::optional<std::pair<std::error_code, std::uint64_t>> got;
+    reaper.async_reap_once(asio::bind_cancellation_slot(
+        stop.slot(), [&](std::error_code ec, std::uint64_t n) { got.emplace(ec, n); }));
+    stop.emit(asio::cancellation_type::terminal);  // before the first batch comes back
+    fx.drain();
+    REQUIRE(got.has_value());
+    CHECK(got->first == seckill::errc::operation_aborted);
+    CHECK(got->second < 4u);
+    CHECK(reaper.errors() == 0u);
   }
 
   TEST_CASE("hold_reaper: bad options are refused with the value seen") {

@@ -337,10 +337,12 @@ TEST_SUITE("integration") {
         return cmd("EVAL", "local t = {} for i = 1, tonumber(ARGV[1]) do t[i] = false end return t", "0",
                    std::to_string(n));
       };
-      auto [e1, small] = co_await exec1(conn, nulls(1000));
+      const auto req6 = nulls(1000);  // a named local: GCC 12 and temporaries in co_await
+      auto [e1, small] = co_await exec1(conn, req6);
       CHECK(!e1);
       CHECK(small.elements.size() == 1000);
-      auto [e2, big] = co_await exec1(conn, nulls(5000));
+      const auto req7 = nulls(5000);  // a named local: GCC 12 and temporaries in co_await
+      auto [e2, big] = co_await exec1(conn, req7);
       CHECK(e2 == errc::message_too_large);
       CHECK(conn.last_error().find("max_reply_elements 1000") != std::string::npos);
       CHECK(conn.last_error().find("5000") != std::string::npos);

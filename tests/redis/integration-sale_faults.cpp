@@ -64,6 +64,26 @@ TEST_SUITE("integration") {
     seckill::test::check_buyers_match_store(out);
   }
 
+  TEST_CASE("flash_sale_sim on redis - a server gone for good still gets a report naming what could not be read") {
+    seckill::test::redis_server server;
+    seckill::test::flash_sale_run sale(
+        SECKILL_FLASH_SALE_SIM, {"--store", "redis://127.0.0.1:" + server.port_string(), "--buyers", "2000", "--skus",
+                                 "2", "--stock", "5000", "--arrival", "poisson", "--arrival-rate", "1000",
+                                 "--admission-rate", "0", "--deadline", "500ms", "--hold", "2s", "--reaper-period",
+                                 "500ms"});
+    std::this_thread::sleep_for(700ms);
+    server.kill();  // and it never comes back
+    const auto out = sale.wait(120s);
+    INFO(out.output);
+    CHECK(out.exit_code == 3);
+    REQUIRE(out.report.is_object());
+    CHECK(out.report["succeeded"].get<std::int64_t>() > 0);  // the report keeps what happened before
+    CHECK(out.report["stock"]["read_error"].get<std::string>().starts_with(
+        "could not read the stock of sku-0000 back: "));
+    CHECK_FALSE(out.report["oversell_check"]["ok"].get<bool>());
+    CHECK(out.report["oversell_check"]["error"] == out.report["stock"]["read_error"]);
+  }
+
   TEST_CASE("flash_sale_sim on redis - the password appears nowhere in what it prints") {
     const std::string password = "s3cr%t/pa:ss";  // needs percent-encoding in the URL
     seckill::test::redis_server server({"--requirepass", password}, password);

@@ -198,7 +198,8 @@ TEST_SUITE("integration") {
       run_test(io, [&]() -> asio::awaitable<void> {
         auto [ec] = co_await conn.async_connect(tuple_awaitable);
         REQUIRE_MESSAGE(!ec, conn.last_error());
-        auto [e1, pong] = co_await seckill::test::exec1(conn, request().push("PING"));
+        const request req1 = request().push("PING");  // a named local: GCC 12 and temporaries in co_await
+        auto [e1, pong] = co_await seckill::test::exec1(conn, req1);
         REQUIRE(pong.text == "PONG");
         server.go_silent(how);
         const auto req = set_of(payload);
@@ -291,7 +292,8 @@ TEST_SUITE("integration") {
         CHECK(conn.connect_count() == 2);
         CHECK(conn.last_error().find("dead_peer_timeout 500 ms") != std::string::npos);
         // the new connection answers; nothing of the old one is held
-        auto [e2, pong] = co_await seckill::test::exec1(conn, request().push("PING"));
+        const request req2 = request().push("PING");  // a named local: GCC 12 and temporaries in co_await
+        auto [e2, pong] = co_await seckill::test::exec1(conn, req2);
         CHECK(!e2);
         CHECK(pong.text == "PONG");
         co_await sleep_for(50ms);
@@ -367,12 +369,14 @@ TEST_SUITE("integration") {
       // while it is stopped the handshake cannot finish: no connection is ready
       co_await sleep_for(200ms);
       CHECK(conn.state() == connection_state::reconnecting);
-      auto [e1, v1] = co_await seckill::test::exec1(conn, request().push("PING"));
+      const request req3 = request().push("PING");  // a named local: GCC 12 and temporaries in co_await
+      auto [e1, v1] = co_await seckill::test::exec1(conn, req3);
       CHECK(e1 == errc::not_connected);  // fails fast instead of queueing forever
       REQUIRE(::kill(server.pid(), SIGCONT) == 0);
       const auto back = co_await wait_until([&] { return conn.state() == connection_state::ready; }, 15s);
       MESSAGE("SIGCONT: ready again after ", back.count(), " ms");
-      auto [e2, pong] = co_await seckill::test::exec1(conn, request().push("PING"), 5000ms);
+      const request req4 = request().push("PING");  // a named local: GCC 12 and temporaries in co_await
+      auto [e2, pong] = co_await seckill::test::exec1(conn, req4, 5000ms);
       CHECK(!e2);
       CHECK(pong.text == "PONG");
       CHECK(conn.connect_count() >= 2);
@@ -399,7 +403,8 @@ TEST_SUITE("integration") {
         conn.async_exec(incr, [&](std::error_code e, std::vector<value>) { timed_out += e == errc::timed_out; });
         co_await sleep_for(10ms);
       }
-      auto [e1, v] = co_await seckill::test::exec1(conn, request().push("GET", "n"), 5000ms);
+      const request req5 = request().push("GET", "n");  // a named local: GCC 12 and temporaries in co_await
+      auto [e1, v] = co_await seckill::test::exec1(conn, req5, 5000ms);
       CHECK(!e1);
       CHECK(timed_out > 0);
       CHECK(conn.dead_peer_count() == 0);

@@ -241,7 +241,7 @@ class metrics_server {
     std::string address = "127.0.0.1";  ///< where to listen
     unsigned short port = 0;             ///< 0: a free port, see port()
     std::chrono::milliseconds idle_timeout{30000};  ///< keep-alive: the wait for the next request's first byte
-    std::size_t max_connections = 64;    ///< at the cap, a new connection closes the least recently active idle one
+    std::size_t max_connections = 64;    ///< at the cap, a new connection closes the least recently active one not being answered
     std::chrono::milliseconds header_timeout{5000};    ///< a request's first byte (or the accept) to its headers' end
     std::chrono::milliseconds request_timeout{10000};  ///< a request's first byte (or the accept) to its answer's end
     std::size_t max_header_bytes = 8 * 1024;  ///< beyond: 431 Request Header Fields Too Large, then close
@@ -321,9 +321,12 @@ class metrics_server {
   };
 
   static void check_options(const options& o) {
-    const auto positive = [](const char* what, std::chrono::milliseconds v) {
-      if (v.count() <= 0) {
-        throw error(errc::invalid_argument, fmt::format("metrics_server: {} must be > 0, got {} ms", what, v.count()));
+    // at most a year: added to a nanosecond clock's now without overflow
+    constexpr std::chrono::milliseconds longest = std::chrono::hours(24 * 366);
+    const auto positive = [&](const char* what, std::chrono::milliseconds v) {
+      if (v.count() <= 0 || v > longest) {
+        throw error(errc::invalid_argument, fmt::format("metrics_server: {} {} ms out of range [1, {}] ms", what,
+                                                        v.count(), longest.count()));
       }
     };
     positive("idle_timeout", o.idle_timeout);
@@ -338,6 +341,8 @@ class metrics_server {
     };
     size("max_header_bytes", o.max_header_bytes);
     size("max_body_bytes", o.max_body_bytes);
+    if (o.max_connections == 0)
+      throw error(errc::invalid_argument, "metrics_server: max_connections 0: want at least 1");
   }
 
   static void close_connection(state& st, connection& c) {

@@ -22,8 +22,11 @@
 /// succeed, before the deadline and so well within the hold. A paid order
 /// the store refuses (its hold passed, or it was rolled back) or never
 /// answers for within the hold goes to the compensation path: the
-/// Payment's `async_refund` when it has one, and the `on_compensation` hook;
-/// the buyer is told it failed, with `purchase_result::compensated` set.
+/// Payment's `async_refund` when it has one (for a refusal only: after a
+/// commit that never got an answer an earlier attempt may have run, so that
+/// case goes to the hook alone), and the `on_compensation` hook; the buyer
+/// is told it failed, with `purchase_result::compensated` set. A store that
+/// was closed (operation_aborted) ends the retries at once.
 ///
 /// Policies, all passed by reference and shared with whoever else uses them:
 /// - `Limiter`: `bool try_acquire(double tokens)` (`token_bucket`, `unlimited`).
@@ -95,6 +98,12 @@ namespace detail {
 inline bool is_store_answer(const std::error_code& ec) noexcept {
   return !ec || ec == errc::invalid_argument || ec == errc::unknown_sku || ec == errc::unknown_order ||
          ec == errc::order_committed || ec == errc::order_rolled_back || ec == errc::sold_out;
+}
+
+// The store's own object was closed (shutdown): retrying cannot help. The
+// engine's calls carry no cancellation slot, so an abort means that.
+inline bool is_closed(const std::error_code& ec) noexcept {
+  return ec == errc::operation_aborted || ec == std::errc::operation_canceled;
 }
 
 // splitmix64's finaliser: a cheap, well-spread hash for retry jitter.
@@ -364,14 +373,19 @@ class purchase_engine {
     }
   }
 
-  // Hands a paid, uncommitted order to the compensation path.
+  // Hands a paid, uncommitted order to the compensation path. The refund
+  // runs only when the store refused the commit: after a commit that never
+  // got an answer an earlier attempt may have run, so that case goes to the
+  // hook alone, for a refund that checks the order first.
   boost::asio::awaitable<void> compensate(const payment_request& paid, std::error_code why, context_type& ctx,
                                           purchase_result& result) {
     result.compensated = true;
     std::optional<std::error_code> refund_ec;
     if constexpr (detail::has_async_refund<Payment>) {
-      auto [rec] = co_await payment_.async_refund(paid, uncancellable());
-      refund_ec = rec;
+      if (detail::is_store_answer(why)) {
+        auto [rec] = co_await payment_.async_refund(paid, uncancellable());
+        refund_ec = rec;
+      }
     }
     if constexpr (detail::has_on_compensation<Hooks, context_type>) hooks_.on_compensation(ctx, why, refund_ec);
     (void)why;
@@ -398,6 +412,7 @@ class purchase_engine {
       }
       if (detail::is_store_answer(ec)) co_return ec;
       if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, operation, ec);
+      if (detail::is_closed(ec)) co_return ec;  // the store was closed: no attempt can get through
       const auto now = clock_.now();
       if (now >= until) co_return ec;
       // jitter: a pause in [pause/2, pause], drawn from the order id and the attempt

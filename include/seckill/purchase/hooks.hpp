@@ -45,7 +45,8 @@ struct purchase_context {
 /// void on_compensation(purchase_context<span>& ctx, std::error_code why,
 ///                      std::optional<std::error_code> refund);
 ///     // paid but not committed: `why` is the commit's last error, `refund` the
-///     // Payment's async_refund answer (nullopt when the policy has no refund)
+///     // Payment's async_refund answer (nullopt when the policy has none, or when the
+///     // commit never got an answer: an earlier attempt may have run; check before refunding)
 /// void on_complete(purchase_context<span>& ctx, std::error_code,
 ///                  const purchase_result&);            // after the last transition, with timings
 /// std::string_view outgoing_traceparent(purchase_context<span>& ctx);

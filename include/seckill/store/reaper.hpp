@@ -112,7 +112,7 @@ class hold_reaper {
     return boost::asio::async_initiate<Token, void(std::error_code, std::uint64_t)>(
         [this](auto handler) {
           auto ex = boost::asio::get_associated_executor(handler, store_.get_executor());
-          boost::asio::co_spawn(ex, pass(), detail::spawned_completion<decltype(handler)>{std::move(handler)});
+          boost::asio::co_spawn(ex, pass_once(), detail::spawned_completion<decltype(handler)>{std::move(handler)});
         },
         token);
   }
@@ -126,6 +126,16 @@ class hold_reaper {
     return o;
   }
 
+  // async_reap_once's coroutine: a cancelled pass ends early and reports
+  // operation_aborted (with what it reaped), never an exception.
+  boost::asio::awaitable<std::pair<std::error_code, std::uint64_t>> pass_once() {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    auto [ec, n] = co_await pass();
+    co_return std::pair{ec, n};
+  }
+
+  // One pass over the SKUs; stops early (operation_aborted) once cancelled.
+  // The caller has turned throw_if_cancelled off.
   boost::asio::awaitable<std::pair<std::error_code, std::uint64_t>> pass() {
     std::vector<std::string> skus;
     {
@@ -135,8 +145,14 @@ class hold_reaper {
     std::uint64_t total = 0;
     for (const auto& sku : skus) {
       for (;;) {
+        const auto before = co_await boost::asio::this_coro::cancellation_state;
+        if (before.cancelled() != boost::asio::cancellation_type::none)
+          co_return std::pair{std::error_code(errc::operation_aborted), total};
         auto [ec, n] = co_await store_.async_reap_expired(sku, options_.batch,
                                                           boost::asio::as_tuple(boost::asio::use_awaitable));
+        const auto after = co_await boost::asio::this_coro::cancellation_state;
+        if (after.cancelled() != boost::asio::cancellation_type::none && ec)
+          co_return std::pair{std::error_code(errc::operation_aborted), total};  // not the store's fault
         if (ec) {
           errors_.fetch_add(1, std::memory_order_relaxed);
           std::lock_guard lock(mutex_);
@@ -146,8 +162,6 @@ class hold_reaper {
         total += n;
         reaped_.fetch_add(n, std::memory_order_relaxed);
         if (n < options_.batch) break;
-        const auto cs = co_await boost::asio::this_coro::cancellation_state;
-        if (cs.cancelled() != boost::asio::cancellation_type::none) break;
       }
     }
     passes_.fetch_add(1, std::memory_order_relaxed);
