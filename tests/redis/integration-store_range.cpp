@@ -42,7 +42,7 @@ bool contains(const std::string& text, const std::string& part) {
 using namespace integration_store_range;
 
 TEST_SUITE("integration") {
-  TEST_CASE("redis store refuses quantities above max_units and holds outside (0 max_hold] and says which value") {
+  TEST_CASE("redis store refuses quantities above max_units and holds outside 1 ms to max_hold and says which value") {
     redis_server server;
     asio::io_context io;
     redis_store store(io.get_executor(), seckill::test::config_for<connection_config>(server));
