@@ -29,6 +29,7 @@ set(SECKILL_core_HEADERS
   seckill/version.hpp
   seckill/error.hpp
   seckill/clock.hpp
+  seckill/backoff.hpp
   seckill/limit/token_bucket.hpp
   seckill/limit/circuit_breaker.hpp
   seckill/limit/bulkhead.hpp

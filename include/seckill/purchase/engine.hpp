@@ -49,6 +49,7 @@
 /// concepts and the default policies in purchase/policies.hpp, the hooks in
 /// purchase/hooks.hpp; this header includes them all.
 
+#include <seckill/backoff.hpp>
 #include <seckill/error.hpp>
 #include <seckill/id/snowflake.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
@@ -398,8 +399,7 @@ class purchase_engine {
   boost::asio::awaitable<std::error_code> settle(bool commit, std::string_view sku, std::int64_t order_id,
                                                  time_point until, context_type& ctx) {
     const std::string_view operation = commit ? "commit" : "rollback";
-    std::chrono::milliseconds pause = options_.settle_retry_initial;
-    for (std::uint64_t attempt = 0;; ++attempt) {
+    for (unsigned attempt = 0;; ++attempt) {
       std::error_code ec;
       if (commit) {
         auto [e, settled] = co_await store_.async_commit(sku, order_id, uncancellable());
@@ -415,18 +415,15 @@ class purchase_engine {
       if (detail::is_closed(ec)) co_return ec;  // the store was closed: no attempt can get through
       const auto now = clock_.now();
       if (now >= until) co_return ec;
-      // jitter: a pause in [pause/2, pause], drawn from the order id and the attempt
-      const auto half = pause / 2;
-      const auto spread = static_cast<std::uint64_t>(half.count()) + 1;
+      // jitter drawn from the order id and the attempt, so retries of many orders spread out
+      const double jitter = static_cast<double>(detail::mix64(static_cast<std::uint64_t>(order_id) ^ attempt) >> 11) *
+                            0x1.0p-53;
       const auto wait = std::min<typename Clock::duration>(
-          std::chrono::duration_cast<typename Clock::duration>(
-              half + std::chrono::milliseconds(detail::mix64(static_cast<std::uint64_t>(order_id) ^ attempt) % spread)),
-          until - now);
+          backoff_delay(attempt, options_.settle_retry_initial, options_.settle_retry_max, jitter), until - now);
       basic_deadline_timer<Clock> timer(co_await boost::asio::this_coro::executor, clock_);
       timer.expires_after(wait);
       auto [timer_ec] = co_await timer.async_wait(uncancellable());
       (void)timer_ec;
-      pause = std::min(pause * 2, options_.settle_retry_max);
     }
   }
 

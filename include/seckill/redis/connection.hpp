@@ -42,6 +42,7 @@
 /// occurrence is replaced by `***`, and the arguments a server echoes in an
 /// error reply to the handshake are left out.
 
+#include <seckill/backoff.hpp>
 #include <seckill/error.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/connection_config.hpp>
@@ -97,21 +98,8 @@ enum class connection_state : std::uint8_t {
   closed,        ///< close() was called
 };
 
-/// @brief The delay before reconnect attempt `attempt` (0-based): the capped
-///        exponential `min(max, initial * 2^attempt)`, of which a random half
-///        is jitter (`jitter` in [0, 1]): many clients cut off at once do not
-///        come back at once.
-inline std::chrono::milliseconds backoff_delay(unsigned attempt, std::chrono::milliseconds initial,
-                                               std::chrono::milliseconds max,
-                                               double jitter) noexcept {
-  if (initial.count() <= 0) return std::chrono::milliseconds(0);
-  std::int64_t d = initial.count();
-  for (unsigned i = 0; i < attempt && d < max.count(); ++i) d *= 2;
-  d = std::min<std::int64_t>(d, max.count());
-  jitter = std::clamp(jitter, 0.0, 1.0);
-  const auto half = d / 2;
-  return std::chrono::milliseconds(d - half + static_cast<std::int64_t>(jitter * static_cast<double>(half)));
-}
+/// The reconnect pause: the library's one backoff policy (backoff.hpp).
+using seckill::backoff_delay;
 
 /// @brief The longest duration a `connection_config` may hold (one year):
 ///        every deadline is computed on the steady clock without overflow.
