@@ -151,7 +151,7 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// purchase. Cost: admission is the limiter and breaker calls plus one clock
 /// read; an admitted purchase is one coroutine, one deadline race (an Asio
 /// parallel group) and the store, payment and sink calls. See the
-/// README's benchmark for what allocates.
+/// benchmark in bench/README.md for what allocates.
 template <stock_store Store, purchase_limiter Limiter = token_bucket<>, purchase_breaker Breaker = circuit_breaker<>,
           order_id_source Ids = snowflake<>, payment_policy Payment = no_payment, orders_sink Orders = memory_orders,
           class Hooks = no_purchase_hooks, class Clock = std::chrono::steady_clock>
