@@ -1,5 +1,6 @@
 // A consumer of the installed package: includes every public header and uses
 // the library, built against a moved install prefix.
+#include <seckill/backoff.hpp>
 #include <seckill/browser/cdp.hpp>
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/grabber.hpp>
