@@ -1,11 +1,14 @@
 #pragma once
 /// @file
-/// @brief seckill's error codes (`seckill::errc`), their `std::error_category`
-///        and `seckill::error`, the exception thrown by the throwing overloads.
+/// @brief seckill's error codes (`seckill::errc`), their `std::error_category`,
+///        the conditions every code maps to (`seckill::condition`) and
+///        `seckill::error`, the exception thrown by the throwing overloads.
 ///
-/// Every asynchronous operation completes with a `std::error_code`; the codes
-/// below compare equal to themselves through `make_error_code`, so callers
-/// write `if (ec == seckill::errc::sold_out)`.
+/// Every asynchronous operation completes with a `std::error_code`. Test a
+/// precise code with `ec == seckill::errc::sold_out`; test what kind of
+/// failure it is, whichever layer produced it, with a condition:
+/// `ec == seckill::condition::aborted` holds for seckill's `operation_aborted`,
+/// for Asio's `operation_aborted` and for `std::errc::operation_canceled` alike.
 
 #include <string>
 #include <system_error>
@@ -63,7 +66,108 @@ enum class errc {
   timestamp_out_of_range, ///< the clock reads outside the id layout's timestamp range
 };
 
+/// @brief What kind of failure a code is: the questions callers ask of an
+///        error whichever layer (core, Redis, etcd, browser, the OS, Asio)
+///        produced it. Compare with `ec == seckill::condition::timed_out`.
+enum class condition {
+  invalid_input = 1,  ///< a value out of its documented range: nothing ran
+  timed_out,          ///< no answer in time: the operation may have run
+  aborted,            ///< cancelled by the caller, or its object was closed
+  rejected,           ///< a policy or the stock said no: admission, a pool, sold out, a payment
+  not_found,          ///< no such SKU, order, lease or element
+  conflict,           ///< the current state forbids it: an order already settled, not the leader
+  unavailable,        ///< cannot be reached or used now (unreachable, contended): retrying later may work
+  protocol,           ///< a peer sent bytes that break the protocol or its limits
+  server,             ///< the peer answered with an error of its own (credentials included)
+  /// The peer evaluated the request and refused it for good: the same request
+  /// gets the same answer, so retrying cannot help (invalid_input, rejected,
+  /// not_found and conflict).
+  refused,
+};
+
 namespace detail {
+
+class condition_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "seckill.condition"; }
+
+  std::string message(int value) const override {
+    switch (static_cast<condition>(value)) {
+      case condition::invalid_input: return "invalid input";
+      case condition::timed_out: return "timed out";
+      case condition::aborted: return "aborted";
+      case condition::rejected: return "rejected";
+      case condition::not_found: return "not found";
+      case condition::conflict: return "conflict";
+      case condition::unavailable: return "unavailable";
+      case condition::protocol: return "protocol error";
+      case condition::server: return "server error";
+      case condition::refused: return "refused";
+    }
+    return "unknown seckill condition " + std::to_string(value);
+  }
+
+  bool equivalent(const std::error_code& code, int value) const noexcept override;
+};
+
+}  // namespace detail
+
+/// @brief The category of every `seckill::condition`. Thread-safe; a function-local static.
+inline const std::error_category& condition_category() noexcept {
+  static const detail::condition_category_impl instance;
+  return instance;
+}
+
+inline std::error_condition make_error_condition(condition c) noexcept {
+  return {static_cast<int>(c), condition_category()};
+}
+
+namespace detail {
+
+/// The condition of each core code (`seckill::errc`).
+constexpr condition condition_of(errc e) noexcept {
+  switch (e) {
+    case errc::invalid_argument: return condition::invalid_input;
+    case errc::timed_out: return condition::timed_out;
+    case errc::operation_aborted: return condition::aborted;
+    case errc::rate_limited:
+    case errc::circuit_open:
+    case errc::bulkhead_full:
+    case errc::pool_exhausted:
+    case errc::payment_failed:
+    case errc::sold_out: return condition::rejected;
+    case errc::unknown_sku:
+    case errc::unknown_order:
+    case errc::lease_not_found:
+    case errc::element_not_found: return condition::not_found;
+    case errc::invalid_transition:
+    case errc::order_committed:
+    case errc::order_rolled_back:
+    case errc::not_leader:
+    case errc::compacted:
+    case errc::element_not_actionable: return condition::conflict;
+    case errc::clock_rollback:
+    case errc::clock_drift_exceeded:
+    case errc::timestamp_out_of_range:
+    case errc::persist_failed:
+    case errc::store_unavailable:
+    case errc::txn_conflict:
+    case errc::not_connected:
+    case errc::connection_refused:
+    case errc::no_leader:
+    case errc::session_lost:
+    case errc::browser_closed: return condition::unavailable;
+    case errc::protocol_error:
+    case errc::message_too_large:
+    case errc::nesting_too_deep:
+    case errc::cdp_error: return condition::protocol;
+    case errc::server_error:
+    case errc::auth_failed:
+    case errc::javascript_exception:
+    case errc::navigation_failed: return condition::server;
+  }
+  return condition::server;
+}
 
 class seckill_category_impl final : public std::error_category {
  public:
@@ -112,6 +216,11 @@ class seckill_category_impl final : public std::error_category {
     }
     return "unknown seckill error " + std::to_string(value);
   }
+
+  std::error_condition default_error_condition(int value) const noexcept override {
+    if (value < 1 || value > static_cast<int>(errc::timestamp_out_of_range)) return {value, *this};
+    return make_error_condition(condition_of(static_cast<errc>(value)));
+  }
 };
 
 }  // namespace detail
@@ -125,6 +234,43 @@ inline const std::error_category& seckill_category() noexcept {
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), seckill_category()};
 }
+
+namespace detail {
+
+// A code from any category is compared through its default condition; codes
+// that name the same failure in the OS's words (Asio's included, as
+// std::error_code) are mapped here.
+inline bool condition_category_impl::equivalent(const std::error_code& code, int value) const noexcept {
+  const auto wanted = static_cast<condition>(value);
+  if (wanted == condition::refused) {
+    return code == make_error_condition(condition::invalid_input) ||
+           code == make_error_condition(condition::rejected) || code == make_error_condition(condition::not_found) ||
+           code == make_error_condition(condition::conflict);
+  }
+  const std::error_condition mapped = code.default_error_condition();
+  if (mapped.category() == *this) return mapped.value() == value;
+  if (mapped.category() != std::generic_category()) return false;
+  switch (static_cast<std::errc>(mapped.value())) {
+    case std::errc::operation_canceled: return wanted == condition::aborted;
+    case std::errc::timed_out: return wanted == condition::timed_out;
+    case std::errc::invalid_argument: return wanted == condition::invalid_input;
+    case std::errc::connection_refused:
+    case std::errc::connection_reset:
+    case std::errc::connection_aborted:
+    case std::errc::not_connected:
+    case std::errc::broken_pipe:
+    case std::errc::host_unreachable:
+    case std::errc::network_unreachable:
+    case std::errc::network_down:
+    case std::errc::address_not_available: return wanted == condition::unavailable;
+    case std::errc::protocol_error:
+    case std::errc::bad_message:
+    case std::errc::message_size: return wanted == condition::protocol;
+    default: return false;
+  }
+}
+
+}  // namespace detail
 
 /// @brief The exception thrown by seckill's throwing overloads: an error code plus
 ///        a message that says what was wrong and which value was seen.
@@ -144,3 +290,5 @@ inline void throw_if(const std::error_code& ec, const char* what) {
 
 template <>
 struct std::is_error_code_enum<seckill::errc> : std::true_type {};
+template <>
+struct std::is_error_condition_enum<seckill::condition> : std::true_type {};

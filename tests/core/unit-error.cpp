@@ -4,6 +4,7 @@
 
 #include <ostream>
 #include <set>
+#include <cerrno>
 #include <string>
 
 TEST_SUITE("unit") {
@@ -35,5 +36,50 @@ TEST_SUITE("unit") {
     }
     CHECK_NOTHROW(seckill::throw_if({}, "nothing"));
     CHECK_THROWS_AS(seckill::throw_if(seckill::errc::timed_out, "reserve"), seckill::error);
+  }
+}
+
+TEST_SUITE("unit") {
+  TEST_CASE("every code maps to a condition and refused covers the final answers") {
+    using seckill::condition;
+    using seckill::errc;
+    CHECK(std::error_code(errc::operation_aborted) == condition::aborted);
+    CHECK(std::error_code(errc::sold_out) == condition::rejected);
+    CHECK(std::error_code(errc::sold_out) == condition::refused);
+    CHECK(std::error_code(errc::unknown_order) == condition::not_found);
+    CHECK(std::error_code(errc::unknown_order) == condition::refused);
+    CHECK(std::error_code(errc::order_committed) == condition::conflict);
+    CHECK(std::error_code(errc::invalid_argument) == condition::refused);
+    CHECK(std::error_code(errc::timed_out) == condition::timed_out);
+    CHECK(std::error_code(errc::timed_out) != condition::refused);
+    CHECK(std::error_code(errc::store_unavailable) == condition::unavailable);
+    CHECK(std::error_code(errc::store_unavailable) != condition::refused);
+    CHECK(std::error_code(errc::protocol_error) == condition::protocol);
+    CHECK(std::error_code(errc::server_error) == condition::server);
+    CHECK(std::error_code() != condition::refused);
+    for (int v = 1; v <= static_cast<int>(errc::timestamp_out_of_range); ++v) {
+      const std::error_code ec(v, seckill::seckill_category());
+      CHECK_MESSAGE(ec.default_error_condition().category() == seckill::condition_category(), "code ", v);
+    }
+  }
+
+  TEST_CASE("the OS's codes meet the same conditions") {
+    using seckill::condition;
+    CHECK(std::make_error_code(std::errc::operation_canceled) == condition::aborted);
+    CHECK(std::make_error_code(std::errc::timed_out) == condition::timed_out);
+    CHECK(std::make_error_code(std::errc::connection_refused) == condition::unavailable);
+    CHECK(std::make_error_code(std::errc::connection_reset) == condition::unavailable);
+    CHECK(std::make_error_code(std::errc::connection_reset) != condition::aborted);
+    CHECK(std::error_code(ECANCELED, std::system_category()) == condition::aborted);
+    CHECK(std::make_error_code(std::errc::no_such_file_or_directory) != condition::not_found);
+  }
+
+  TEST_CASE("conditions have their own messages") {
+    std::set<std::string> seen;
+    for (int v = 1; v <= static_cast<int>(seckill::condition::refused); ++v) {
+      const auto msg = seckill::condition_category().message(v);
+      CHECK_MESSAGE(msg.find("unknown") == std::string::npos, "condition ", v);
+      CHECK_MESSAGE(seen.insert(msg).second, "duplicate message '", msg, "'");
+    }
   }
 }

@@ -95,18 +95,6 @@ namespace seckill {
 
 namespace detail {
 
-// Answers that are the store doing its job, not the store failing.
-inline bool is_store_answer(const std::error_code& ec) noexcept {
-  return !ec || ec == errc::invalid_argument || ec == errc::unknown_sku || ec == errc::unknown_order ||
-         ec == errc::order_committed || ec == errc::order_rolled_back || ec == errc::sold_out;
-}
-
-// The store's own object was closed (shutdown): retrying cannot help. The
-// engine's calls carry no cancellation slot, so an abort means that.
-inline bool is_closed(const std::error_code& ec) noexcept {
-  return ec == errc::operation_aborted || ec == std::errc::operation_canceled;
-}
-
 // splitmix64's finaliser: a cheap, well-spread hash for retry jitter.
 constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
   x += 0x9e3779b97f4a7c15ULL;
@@ -212,6 +200,10 @@ class purchase_engine {
                                                boost::asio::as_tuple(boost::asio::use_awaitable));
   }
 
+  // The store did its job: success, or a refusal that the same request would
+  // get again. Anything else (timed out, unavailable, protocol) may have run.
+  static bool definite(const std::error_code& ec) noexcept { return !ec || ec == condition::refused; }
+
   static std::chrono::nanoseconds since(time_point t0, time_point t1) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0);
   }
@@ -300,14 +292,14 @@ class purchase_engine {
     const auto cancel_state = co_await boost::asio::this_coro::cancellation_state;
     const bool cancelled = cancel_state.cancelled() != boost::asio::cancellation_type::none;
     if (!(cancelled && ec)) {  // an answer (not an abort): the store's health, reported once
-      feed_breaker(ph.permit, !detail::is_store_answer(ec), result.timings.reserve);
+      feed_breaker(ph.permit, !definite(ec), result.timings.reserve);
       ph.breaker_fed = true;
     }
     if (cancelled) co_return;  // the deadline or the caller: the outer flow decides
     if (ec) {
       if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, "reserve", ec);
       ph.ec = ec;
-      ph.reserve_uncertain = !detail::is_store_answer(ec);  // it may have run: the outer flow gives it back
+      ph.reserve_uncertain = !definite(ec);  // it may have run: the outer flow gives it back
       m.fire(idle, events::reserve_failed);
       co_return;
     }
@@ -355,7 +347,7 @@ class purchase_engine {
     result.timings.commit = since(c0, clock_.now());
     if (cec) {
       if constexpr (detail::has_on_store_error<Hooks, context_type>) {
-        if (detail::is_store_answer(cec)) hooks_.on_store_error(ctx, "commit", cec);  // a refusal, reported once
+        if (definite(cec)) hooks_.on_store_error(ctx, "commit", cec);  // a refusal, reported once
       }
       ph.ec = cec;
       m.fire(committed, events::persist_failed);
@@ -383,7 +375,7 @@ class purchase_engine {
     result.compensated = true;
     std::optional<std::error_code> refund_ec;
     if constexpr (detail::has_async_refund<Payment>) {
-      if (detail::is_store_answer(why)) {
+      if (definite(why)) {
         auto [rec] = co_await payment_.async_refund(paid, uncancellable());
         refund_ec = rec;
       }
@@ -410,9 +402,11 @@ class purchase_engine {
         ec = e;
         (void)settled;
       }
-      if (detail::is_store_answer(ec)) co_return ec;
+      if (definite(ec)) co_return ec;
       if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, operation, ec);
-      if (detail::is_closed(ec)) co_return ec;  // the store was closed: no attempt can get through
+      // The engine's store calls carry no cancellation slot: an abort means
+      // the store was closed, and no attempt can get through.
+      if (ec == condition::aborted) co_return ec;
       const auto now = clock_.now();
       if (now >= until) co_return ec;
       // jitter drawn from the order id and the attempt, so retries of many orders spread out
@@ -487,7 +481,7 @@ class purchase_engine {
   boost::asio::awaitable<void> give_back(std::string_view sku, std::int64_t order_id, time_point until,
                                          context_type& ctx, bool maybe_unknown) {
     const std::error_code ec = co_await settle(false, sku, order_id, until, ctx);
-    if (ec && detail::is_store_answer(ec) && !(maybe_unknown && ec == errc::unknown_order)) {
+    if (ec && definite(ec) && !(maybe_unknown && ec == errc::unknown_order)) {
       if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, "rollback", ec);
     }
     (void)ctx;
