@@ -335,6 +335,45 @@ TEST_SUITE("unit") {
     }
   }
 
+  // A policy of the user's own: a rollback of up to 3 ms is bridged by issuing
+  // ahead (as logical_clock does); a longer one fails with bulkhead_full, say,
+  // because this service would rather shed the request than wait.
+  struct bridge_small_rollbacks {
+    static constexpr seckill::rollback_decision on_clock_behind(std::int64_t last, std::int64_t now,
+                                                                bool exhausted) noexcept {
+      if (exhausted) return {seckill::rollback_action::wait_for_clock, seckill::errc::clock_rollback};
+      if (last - now > 3) return {seckill::rollback_action::fail, seckill::errc::bulkhead_full};
+      return {seckill::rollback_action::issue_ahead, seckill::errc::clock_rollback};
+    }
+    static std::string describe() { return "bridge_small_rollbacks bridges at most 3 ms"; }
+  };
+  static_assert(seckill::rollback_policy<bridge_small_rollbacks>);
+  static_assert(!seckill::rollback_policy<int>);
+
+  TEST_CASE("snowflake: a rollback policy of the user's own decides what a rollback does") {
+    seckill::manual_clock clock;
+    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, bridge_small_rollbacks> gen(
+        0, 0, seckill::default_epoch, clock);
+    using gen_t = decltype(gen);
+    const auto before = gen.next();
+    clock.advance(-2ms);
+    std::error_code ec;
+    const auto bridged = gen.next(ec);
+    CHECK_FALSE(ec);
+    CHECK(bridged == before + 1);  // issued at the last timestamp, no wait
+    CHECK(gen_t::decompose(bridged).timestamp == gen_t::decompose(before).timestamp);
+    clock.advance(-5ms);
+    CHECK(gen.next(ec) == -1);
+    CHECK(ec == seckill::errc::bulkhead_full);
+    const auto msg = message_of([&] { (void)gen.next(); });
+    CHECK(msg.find("clock moved backwards by 7 ms") != std::string::npos);
+    CHECK(msg.find("bridge_small_rollbacks bridges at most 3 ms") != std::string::npos);
+    clock.advance(10ms);
+    const auto after = gen.next(ec);
+    CHECK_FALSE(ec);
+    CHECK(after > bridged);
+  }
+
   TEST_CASE("snowflake: logical_clock borrows future milliseconds when the sequence runs out") {
     seckill::manual_clock clock;
     seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, seckill::logical_clock<2>> gen(

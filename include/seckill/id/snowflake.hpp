@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <limits>
 #include <ratio>
@@ -82,6 +83,37 @@ struct system_millis {
 /// The default epoch of a snowflake: 2024-01-01T00:00:00Z, as time since the Unix epoch.
 inline constexpr std::chrono::milliseconds default_epoch{1'704'067'200'000};
 
+/// @brief What a rollback policy tells a `snowflake` to do.
+enum class rollback_action {
+  wait_for_clock,  ///< spin, then yield, until the clock passes the last id's timestamp
+  issue_ahead,     ///< issue the id at the last timestamp (the next one once its sequence is used up)
+  fail,            ///< issue no id: `next()` fails with the decision's error
+};
+
+/// @brief A rollback policy's answer: an action, and the error when it is `fail`.
+struct rollback_decision {
+  rollback_action action = rollback_action::wait_for_clock;
+  errc error = errc::clock_rollback;
+};
+
+/// @brief The policy a `snowflake` asks when it cannot simply issue an id at
+///        the clock's millisecond: the clock reads behind the last id's
+///        timestamp (`now < last`), or that millisecond's sequence is used up
+///        (`exhausted`, with `now <= last`). Only this slow path asks it, so it
+///        costs nothing on the fast path.
+///
+/// `P::on_clock_behind(last, now, exhausted)` (milliseconds since the epoch,
+/// noexcept, called from any thread at once: a stateless static function)
+/// returns the decision; `P::describe()` says in a few words what the policy
+/// does, for the messages of the errors it causes. Any type that meets this
+/// works: seckill's `wait_up_to`, `fail_on_rollback` and `logical_clock`, or
+/// your own.
+template <class P>
+concept rollback_policy = requires(std::int64_t ms, bool exhausted) {
+  { P::on_clock_behind(ms, ms, exhausted) } noexcept -> std::same_as<rollback_decision>;
+  { P::describe() } -> std::convertible_to<std::string>;
+};
+
 /// @brief Rollback policy: wait out a clock that went back by at most `Ms`
 ///        milliseconds (spin, then yield, until it catches up); fail with
 ///        `errc::clock_rollback` beyond that.
@@ -89,11 +121,23 @@ template <std::int64_t Ms>
 struct wait_up_to {
   static_assert(Ms >= 0, "wait_up_to needs a non-negative number of milliseconds");
   static constexpr std::chrono::milliseconds max_wait{Ms};
+
+  static constexpr rollback_decision on_clock_behind(std::int64_t last, std::int64_t now, bool) noexcept {
+    if (last - now > Ms) return {rollback_action::fail, errc::clock_rollback};
+    return {rollback_action::wait_for_clock, errc::clock_rollback};
+  }
+  static std::string describe() { return "wait_up_to waits out at most " + std::to_string(Ms) + " ms"; }
 };
 
 /// @brief Rollback policy: any backwards step of the clock fails with
 ///        `errc::clock_rollback` until the clock is back where it was.
-struct fail_on_rollback {};
+struct fail_on_rollback {
+  static constexpr rollback_decision on_clock_behind(std::int64_t last, std::int64_t now, bool) noexcept {
+    if (now < last) return {rollback_action::fail, errc::clock_rollback};
+    return {rollback_action::wait_for_clock, errc::clock_rollback};  // the sequence ran out: the next ms
+  }
+  static std::string describe() { return "fail_on_rollback issues no id until the clock catches up"; }
+};
 
 /// @brief Rollback policy: time never goes back. Ids keep the last timestamp when
 ///        the clock is behind it, and borrow the next millisecond when the
@@ -104,6 +148,14 @@ template <std::int64_t MaxDriftMs = 1000>
 struct logical_clock {
   static_assert(MaxDriftMs >= 1, "logical_clock needs a maximum drift of at least 1 ms");
   static constexpr std::chrono::milliseconds max_drift{MaxDriftMs};
+
+  static constexpr rollback_decision on_clock_behind(std::int64_t last, std::int64_t now,
+                                                     bool exhausted) noexcept {
+    const std::int64_t issued_at = exhausted ? last + 1 : last;
+    if (issued_at - now > MaxDriftMs) return {rollback_action::fail, errc::clock_drift_exceeded};
+    return {rollback_action::issue_ahead, errc::clock_drift_exceeded};
+  }
+  static std::string describe() { return "maximum drift " + std::to_string(MaxDriftMs) + " ms"; }
 };
 
 /// @brief The fields of a snowflake id.
@@ -117,20 +169,6 @@ struct snowflake_parts {
 };
 
 namespace detail {
-
-template <class P>
-struct is_wait_up_to : std::false_type {};
-template <std::int64_t Ms>
-struct is_wait_up_to<wait_up_to<Ms>> : std::true_type {};
-
-template <class P>
-struct is_logical_clock : std::false_type {};
-template <std::int64_t Ms>
-struct is_logical_clock<logical_clock<Ms>> : std::true_type {};
-
-template <class P>
-inline constexpr bool is_rollback_policy =
-    is_wait_up_to<P>::value || is_logical_clock<P>::value || std::is_same_v<P, fail_on_rollback>;
 
 /// One pause of a spin-wait loop: the CPU's spin hint, nothing where there is none.
 inline void cpu_relax() noexcept {
@@ -257,8 +295,9 @@ bool millis_to(std::int64_t ms, Duration& out) noexcept {
 /// What a failed `next()` saw, for the throwing overload's message.
 struct snowflake_failure {
   std::error_code ec;
-  std::int64_t last = 0;  // the last id's timestamp (ms since the epoch), or the wanted one
-  std::int64_t now = 0;   // the clock (ms since the epoch)
+  std::int64_t last = 0;   // the last id's timestamp (ms since the epoch), or the wanted one
+  std::int64_t now = 0;    // the clock (ms since the epoch)
+  bool exhausted = false;  // the last timestamp's sequence was used up
 };
 
 }  // namespace detail
@@ -271,8 +310,9 @@ struct snowflake_failure {
 /// compare-and-swap, so any number of threads may share a generator. When a
 /// millisecond's sequence is exhausted, `next()` waits for the next millisecond
 /// (spinning, then yielding), except under `logical_clock`, which borrows it.
-/// A clock that goes backwards is handled by `OnRollback`: `wait_up_to<Ms>`,
-/// `fail_on_rollback` or `logical_clock<MaxDriftMs>`. Never a duplicate.
+/// A clock that goes backwards is handled by `OnRollback`, any
+/// `rollback_policy`: `wait_up_to<Ms>`, `fail_on_rollback`,
+/// `logical_clock<MaxDriftMs>` or a type of your own. Never a duplicate.
 ///
 /// `Clock` is any clock with `now()`; its `time_since_epoch()`, floored to
 /// milliseconds, minus `epoch` is the id's timestamp. `seckill::manual_clock`
@@ -281,11 +321,8 @@ struct snowflake_failure {
 /// Thread-safety: `next()` from any number of threads. Cost: one clock read and
 /// one CAS per id (about 10 ns uncontended plus the clock); at most
 /// 2^sequence_bits ids per millisecond (4,096,000 per second by default).
-template <class Layout = twitter_layout, class Clock = system_millis,
-          class OnRollback = wait_up_to<15>>
+template <class Layout = twitter_layout, class Clock = system_millis, rollback_policy OnRollback = wait_up_to<15>>
 class snowflake {
-  static_assert(detail::is_rollback_policy<OnRollback>,
-                "OnRollback must be wait_up_to<Ms>, fail_on_rollback or logical_clock<MaxDriftMs>");
   static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
                 "snowflake needs a lock-free 64-bit atomic");
 
@@ -455,11 +492,12 @@ class snowflake {
                                      node_bits_ | (state & seq_mask));
   }
 
-  static std::int64_t fail(detail::snowflake_failure& f, errc e, std::int64_t last,
-                           std::int64_t now) noexcept {
+  static std::int64_t fail(detail::snowflake_failure& f, errc e, std::int64_t last, std::int64_t now,
+                           bool exhausted = false) noexcept {
     f.ec = make_error_code(e);
     f.last = last;
     f.now = now;
+    f.exhausted = exhausted;
     return -1;
   }
 
@@ -494,32 +532,25 @@ class snowflake {
         now = tick();
         fresh = true;
         continue;
-      } else if constexpr (detail::is_logical_clock<OnRollback>::value) {
-        // Behind the last id, or this millisecond is used up: never go back,
-        // borrow the next millisecond when the sequence runs out.
-        const std::int64_t ts = seq < seq_mask ? last : last + 1;
-        if (ts - now > OnRollback::max_drift.count()) {
-          return fail(f, errc::clock_drift_exceeded, ts, now);
-        }
-        if (ts > Layout::max_timestamp) return fail(f, errc::timestamp_out_of_range, ts, now);
-        desired = seq < seq_mask ? cur + 1 : static_cast<std::uint64_t>(ts) << seq_bits;
       } else {
-        if (now < last) {
-          if constexpr (detail::is_wait_up_to<OnRollback>::value) {
-            if (last - now > OnRollback::max_wait.count()) {
-              return fail(f, errc::clock_rollback, last, now);
-            }
-          } else {
-            return fail(f, errc::clock_rollback, last, now);
-          }
+        // Behind the last id, or this millisecond is used up: the policy decides.
+        const bool exhausted = seq >= seq_mask;
+        const rollback_decision decision = OnRollback::on_clock_behind(last, now, exhausted);
+        if (decision.action == rollback_action::fail) return fail(f, decision.error, last, now, exhausted);
+        if (decision.action == rollback_action::wait_for_clock) {
+          // Wait for the clock to pass `last` (sequence exhausted) or to catch
+          // up with it, re-reading the state other threads move.
+          backoff(spins);
+          cur = state_.load(std::memory_order_acquire);
+          now = tick();
+          fresh = true;
+          continue;
         }
-        // Wait for the clock to pass `last` (sequence exhausted) or to catch up
-        // with it (a small rollback), re-reading the state other threads move.
-        backoff(spins);
-        cur = state_.load(std::memory_order_acquire);
-        now = tick();
-        fresh = true;
-        continue;
+        const std::int64_t issued_at = exhausted ? last + 1 : last;
+        if (issued_at > Layout::max_timestamp) {
+          return fail(f, errc::timestamp_out_of_range, issued_at, now, false);
+        }
+        desired = exhausted ? static_cast<std::uint64_t>(issued_at) << seq_bits : cur + 1;
       }
       if (state_.compare_exchange_weak(cur, desired, std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
@@ -531,23 +562,16 @@ class snowflake {
 
   std::string describe(const detail::snowflake_failure& f) const {
     const auto ms = [](std::int64_t v) { return std::to_string(v) + " ms"; };
-    if (f.ec == errc::clock_rollback) {
-      std::string s = "clock moved backwards by " + ms(f.last - f.now) + " (last id at " +
-                      ms(f.last) + " since the epoch, clock at " + ms(f.now) + ")";
-      if constexpr (detail::is_wait_up_to<OnRollback>::value) {
-        s += "; wait_up_to waits out at most " + ms(OnRollback::max_wait.count());
-      } else {
-        s += "; fail_on_rollback issues no id until the clock catches up";
-      }
-      return s;
-    }
     if (f.ec == errc::clock_drift_exceeded) {
-      std::string s = "logical clock would issue an id at " + ms(f.last) + " since the epoch, " +
-                      ms(f.last - f.now) + " ahead of the clock at " + ms(f.now);
-      if constexpr (detail::is_logical_clock<OnRollback>::value) {
-        s += " (maximum drift " + ms(OnRollback::max_drift.count()) + ")";
-      }
-      return s;
+      const std::int64_t issued_at = f.exhausted ? f.last + 1 : f.last;
+      return "logical clock would issue an id at " + ms(issued_at) + " since the epoch, " +
+             ms(issued_at - f.now) + " ahead of the clock at " + ms(f.now) + " (" + OnRollback::describe() + ")";
+    }
+    if (f.ec != errc::timestamp_out_of_range) {  // clock_rollback, or a code of the policy's own
+      std::string s = f.now < f.last ? "clock moved backwards by " + ms(f.last - f.now) + " (last id at " +
+                                           ms(f.last) + " since the epoch, clock at " + ms(f.now) + ")"
+                                     : "no id at " + ms(f.now) + " since the epoch (last id at " + ms(f.last) + ")";
+      return s + "; " + OnRollback::describe();
     }
     if (f.now == tick_overflow) {
       return "the clock's reading minus the epoch at " + ms(epoch_ms_) +
