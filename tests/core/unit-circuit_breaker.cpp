@@ -521,3 +521,9 @@ TEST_SUITE("concurrent") {
     CHECK(b.state() == breaker_state::closed);
   }
 }
+
+// The windows meet the concept the breaker asks for; other types do not.
+static_assert(seckill::breaker_window<seckill::count_window<10>>);
+static_assert(seckill::breaker_window<seckill::time_window<10>>);
+static_assert(!seckill::breaker_window<int>);
+static_assert(!seckill::breaker_window<seckill::window_counts>);

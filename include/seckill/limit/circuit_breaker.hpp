@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -89,6 +90,13 @@ struct window_counts {
   std::uint64_t slow = 0;
 };
 
+/// @brief What recording one outcome did to a window: whether its counts
+///        changed, and the counts after (valid when they changed).
+struct window_update {
+  bool changed = false;
+  window_counts counts;
+};
+
 namespace detail {
 
 /// One call's outcome in a window: bit 0 a call, bit 1 failed, bit 2 slow.
@@ -127,6 +135,31 @@ inline std::string breaker_ns(std::chrono::nanoseconds d) {
 
 }  // namespace detail
 
+/// @brief What a `circuit_breaker` needs of its window (`count_window`,
+///        `time_window`, or a type of your own).
+///
+/// - `W::capacity`: the most calls it holds (0 when bounded by time), and
+///   `W::uses_clock`: whether `record` and `counts` read the `now_ns` passed;
+/// - `configure(options)`: called once, before any other call;
+/// - `record(outcome, now_ns)`: adds one call's outcome (bit 0 a call, bit 1
+///   failed, bit 2 slow) and returns a `window_update`;
+/// - `counts(now_ns)`: the calls, failures and slow calls in the window;
+/// - `clear()`: forgets every call (the breaker closing again).
+///
+/// Every member is `noexcept` and safe from any number of threads at once:
+/// the breaker calls them on its lock-free path.
+template <class W>
+concept breaker_window = std::default_initializable<W> &&
+    requires(W& window, const W& const_window, const breaker_options& options, std::uint8_t outcome,
+             std::int64_t now_ns) {
+      { W::capacity } -> std::convertible_to<std::size_t>;
+      { W::uses_clock } -> std::convertible_to<bool>;
+      { window.configure(options) } noexcept;
+      { window.record(outcome, now_ns) } noexcept -> std::same_as<window_update>;
+      { const_window.counts(now_ns) } noexcept -> std::same_as<window_counts>;
+      { window.clear() } noexcept;
+    };
+
 /// @brief The last N calls (resilience4j's COUNT_BASED window).
 ///
 /// Lock-free: a record is one fetch_add on the slot index, one exchange of
@@ -140,10 +173,7 @@ class count_window {
   static constexpr std::size_t capacity = N;
   static constexpr bool uses_clock = false;
 
-  struct recorded {
-    bool changed;
-    window_counts counts;
-  };
+  using recorded = window_update;
 
   void configure(const breaker_options&) noexcept {}
 
@@ -189,10 +219,7 @@ class time_window {
   static constexpr std::size_t capacity = 0;  // bounded by time, not by count
   static constexpr bool uses_clock = true;
 
-  struct recorded {
-    bool changed;
-    window_counts counts;
-  };
+  using recorded = window_update;
 
   void configure(const breaker_options& o) noexcept {
     width_ns_ = std::max<std::int64_t>(1, o.window_duration.count() / static_cast<std::int64_t>(Buckets));
@@ -279,7 +306,7 @@ class breaker_permit {
   constexpr operator bool() const noexcept { return word_ != 0; }  // NOLINT(google-explicit-constructor)
 
  private:
-  template <class, class>
+  template <breaker_window, class>
   friend class circuit_breaker;
   constexpr explicit breaker_permit(std::uint64_t word) noexcept : word_(word) {}
   std::uint64_t word_ = 0;
@@ -300,7 +327,7 @@ class breaker_permit {
 ///
 /// `state()` reports the stored state: an open breaker whose open duration
 /// has passed reads `open` until the next `try_acquire()` moves it to half_open.
-template <class Window = count_window<100>, class Clock = std::chrono::steady_clock>
+template <breaker_window Window = count_window<100>, class Clock = std::chrono::steady_clock>
 class circuit_breaker {
  public:
   using clock_type = Clock;
