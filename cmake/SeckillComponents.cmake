@@ -30,6 +30,7 @@ set(SECKILL_core_HEADERS
   seckill/error.hpp
   seckill/clock.hpp
   seckill/backoff.hpp
+  seckill/detail/cache_line.hpp
   seckill/limit/token_bucket.hpp
   seckill/limit/circuit_breaker.hpp
   seckill/limit/bulkhead.hpp

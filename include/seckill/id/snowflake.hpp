@@ -9,6 +9,7 @@
 /// custom epoch, the generator's datacenter and worker ids, and a counter within
 /// the millisecond. Ids from one generator strictly increase, in every thread.
 
+#include <seckill/detail/cache_line.hpp>
 #include <seckill/error.hpp>
 
 #include <atomic>
@@ -584,9 +585,9 @@ class snowflake {
   }
 
   // Hot: written by every next(), alone on its cache line.
-  alignas(64) std::atomic<std::uint64_t> state_{0};
+  alignas(detail::cache_line_size) std::atomic<std::uint64_t> state_{0};
   // Read-only after construction, on a line of their own.
-  alignas(64) std::uint64_t node_bits_ = 0;
+  alignas(detail::cache_line_size) std::uint64_t node_bits_ = 0;
   std::int64_t epoch_ms_;
   Clock clock_;
   unsigned datacenter_;

@@ -7,6 +7,7 @@
 /// `async_acquire(bulkhead, max_wait, executor, token)`, lives in
 /// `<seckill/limit/async_acquire.hpp>`.
 
+#include <seckill/detail/cache_line.hpp>
 #include <seckill/error.hpp>
 
 #include <atomic>
@@ -193,10 +194,10 @@ class bulkhead {
     waiting_.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  alignas(64) std::atomic<std::size_t> in_flight_{0};
+  alignas(detail::cache_line_size) std::atomic<std::size_t> in_flight_{0};
   std::atomic<std::size_t> waiting_{0};
   const std::size_t max_;
-  alignas(64) std::mutex mutex_;
+  alignas(detail::cache_line_size) std::mutex mutex_;
   detail::bulkhead_waiter* head_ = nullptr;
   detail::bulkhead_waiter* tail_ = nullptr;
 };

@@ -9,6 +9,7 @@
 /// the last `breaker_options::window_duration`). Needs only the standard library.
 
 #include <seckill/clock.hpp>
+#include <seckill/detail/cache_line.hpp>
 #include <seckill/error.hpp>
 
 #include <algorithm>
@@ -592,13 +593,13 @@ class circuit_breaker {
   }
 
   // Hot: read on every call.
-  alignas(64) std::atomic<std::uint64_t> word_{std::uint64_t{1} << state_bits};  // generation 1, closed
+  alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{std::uint64_t{1} << state_bits};  // generation 1, closed
   std::atomic<std::int64_t> open_until_ns_{0};
   std::atomic<std::int64_t> half_open_until_ns_{0};
   std::atomic<std::uint32_t> trials_out_{0};  // written under mutex_, read without it
   breaker_options options_;
   [[no_unique_address]] Clock clock_;
-  alignas(64) Window window_;
+  alignas(detail::cache_line_size) Window window_;
   // Under mutex_.
   mutable std::mutex mutex_;
   std::uint32_t opens_in_a_row_ = 0;

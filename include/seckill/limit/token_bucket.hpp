@@ -7,6 +7,7 @@
 /// `<seckill/limit/async_acquire.hpp>`.
 
 #include <seckill/clock.hpp>
+#include <seckill/detail/cache_line.hpp>
 #include <seckill/error.hpp>
 
 #include <algorithm>
@@ -67,12 +68,12 @@ inline void limit_pause(int& spins) noexcept {
 /// Thread-safety: every member may be called from any number of threads at
 /// once, `reset()` included. Cost: `try_acquire()` is one clock read, three
 /// relaxed loads and, on admission, one CAS; the object is one cache line
-/// (`alignas(64)`, static_asserted) so neighbours never share it.
+/// (`alignas(detail::cache_line_size)`, static_asserted) so neighbours never share it.
 ///
 /// Use a steady clock: if `Clock` goes back, the bucket admits nothing until
 /// it has caught up again.
 template <class Clock = std::chrono::steady_clock>
-class alignas(64) token_bucket {
+class alignas(detail::cache_line_size) token_bucket {
  public:
   using clock_type = Clock;
   using duration = typename Clock::duration;

@@ -5,6 +5,7 @@
 ///        a lock-free free list, so the hot path allocates nothing and shares no
 ///        written cache line between threads.
 
+#include <seckill/detail/cache_line.hpp>
 #include <seckill/error.hpp>
 
 #include <algorithm>
@@ -67,7 +68,7 @@ class pool_core;
 
 /// One pooled object and its bookkeeping, a cache line apart from its neighbours.
 template <class T>
-struct alignas(64) pool_slot {
+struct alignas(detail::cache_line_size) pool_slot {
   T value{};
   pool_core<T>* owner = nullptr;
   std::uint32_t index = 0;
@@ -78,7 +79,7 @@ struct alignas(64) pool_slot {
 /// owning thread pushes and takes at the bottom without contention; when the
 /// shared free list is empty, other threads steal from the top, so an object
 /// cached by one thread is never lost to the others.
-struct alignas(64) pool_cache {
+struct alignas(detail::cache_line_size) pool_cache {
   explicit pool_cache(std::size_t size)
       : mask(static_cast<std::int64_t>(size) - 1), items(new std::atomic<void*>[size]) {
     for (std::size_t i = 0; i < size; ++i) items[i].store(nullptr, std::memory_order_relaxed);
@@ -421,9 +422,9 @@ class pool_core {
   }
 
   // Hot and shared: the free list's head, alone on its cache line.
-  alignas(64) std::atomic<std::uint64_t> head_{empty_index};
+  alignas(detail::cache_line_size) std::atomic<std::uint64_t> head_{empty_index};
   // Read-mostly.
-  alignas(64) pool_hub* hub_ = nullptr;
+  alignas(detail::cache_line_size) pool_hub* hub_ = nullptr;
   std::vector<slot*> table_;  // index -> slot; sized once, filled as the pool grows
   std::atomic<std::size_t> capacity_{0};
   std::size_t max_capacity_ = 0;

@@ -2,6 +2,7 @@
 /// @file
 /// @brief `memory_store`: the embedded, in-process `stock_store`, sharded by SKU.
 
+#include <seckill/detail/cache_line.hpp>
 #include <seckill/error.hpp>
 #include <seckill/store/store.hpp>
 
@@ -349,7 +350,7 @@ class memory_store {
   using order_state = typename book::order_state;
   static constexpr std::size_t shard_count = 64;
 
-  struct alignas(64) shard {
+  struct alignas(detail::cache_line_size) shard {
     std::mutex mutex;
     std::unordered_map<std::string, std::unique_ptr<book>, detail::string_hash, std::equal_to<>> books;
   };
