@@ -24,6 +24,7 @@
 #include <limits>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -39,7 +40,7 @@ enum class breaker_state : std::uint8_t {
 };
 
 /// The state's name: "closed", "open", "half_open", "forced_open", "disabled".
-constexpr const char* to_string(breaker_state s) noexcept {
+constexpr std::string_view to_string(breaker_state s) noexcept {
   switch (s) {
     case breaker_state::closed: return "closed";
     case breaker_state::open: return "open";
