@@ -164,9 +164,10 @@ struct bulkhead_acquire_op {
 /// allocation (the timer) per wait, none when the tokens are there at once
 /// besides Asio's post.
 template <class Clock, detail::limit_executor Executor,
-          class CompletionToken = boost::asio::default_completion_token_t<Executor>>
+          boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+              boost::asio::default_completion_token_t<Executor>>
 auto async_acquire(token_bucket<Clock>& bucket, double tokens, const Executor& ex,
-                   CompletionToken&& token = boost::asio::default_completion_token_t<Executor>{}) {
+                   CompletionToken&& token = CompletionToken()) {
   return boost::asio::async_compose<CompletionToken, void(std::error_code)>(
       detail::bucket_acquire_op<Clock, Executor>{
           &bucket, tokens, Clock::duration::max(),
@@ -178,10 +179,11 @@ auto async_acquire(token_bucket<Clock>& bucket, double tokens, const Executor& e
 ///        completes at once with `errc::rate_limited` when the wait would
 ///        exceed `max_wait`.
 template <class Clock, detail::limit_executor Executor,
-          class CompletionToken = boost::asio::default_completion_token_t<Executor>>
+          boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+              boost::asio::default_completion_token_t<Executor>>
 auto async_acquire(token_bucket<Clock>& bucket, double tokens, typename Clock::duration max_wait,
                    const Executor& ex,
-                   CompletionToken&& token = boost::asio::default_completion_token_t<Executor>{}) {
+                   CompletionToken&& token = CompletionToken()) {
   return boost::asio::async_compose<CompletionToken, void(std::error_code)>(
       detail::bucket_acquire_op<Clock, Executor>{
           &bucket, tokens, max_wait, std::make_unique<detail::limit_timer<Executor>>(ex)},
@@ -198,9 +200,10 @@ auto async_acquire(token_bucket<Clock>& bucket, double tokens, typename Clock::d
 /// bulkhead must outlive the operation; `ex` must not run this operation's
 /// handlers on two threads at once (an io_context run by one thread, or a strand).
 template <detail::limit_executor Executor,
-          class CompletionToken = boost::asio::default_completion_token_t<Executor>>
+          boost::asio::completion_token_for<void(std::error_code, bulkhead_permit)> CompletionToken =
+              boost::asio::default_completion_token_t<Executor>>
 auto async_acquire(bulkhead& b, std::chrono::steady_clock::duration max_wait, const Executor& ex,
-                   CompletionToken&& token = boost::asio::default_completion_token_t<Executor>{}) {
+                   CompletionToken&& token = CompletionToken()) {
   return boost::asio::async_compose<CompletionToken, void(std::error_code, bulkhead_permit)>(
       detail::bulkhead_acquire_op<Executor>{
           &b, max_wait, std::make_shared<detail::bulkhead_wait_state<Executor>>(b, ex)},

@@ -70,9 +70,10 @@ class basic_deadline_timer {
   /// Cancels a pending wait: it completes with `operation_aborted`.
   void cancel() { timer_.cancel(); }
 
-  template <class Token>
-  auto async_wait(Token&& token) {
-    return boost::asio::async_compose<Token, void(std::error_code)>(waiter{this}, token, timer_);
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_wait(CompletionToken&& token = CompletionToken()) {
+    return boost::asio::async_compose<CompletionToken, void(std::error_code)>(waiter{this}, token, timer_);
   }
 
  private:

@@ -182,9 +182,10 @@ class purchase_engine {
   Hooks& hooks() noexcept { return hooks_; }
   Store& store() noexcept { return store_; }
 
-  template <class Token>
-  auto async_purchase(const purchase_request& request, Token&& token) {
-    return boost::asio::async_initiate<Token, void(std::error_code, purchase_result)>(initiation{this}, token,
+  template <boost::asio::completion_token_for<void(std::error_code, purchase_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_purchase(const purchase_request& request, CompletionToken&& token = CompletionToken()) {
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code, purchase_result)>(initiation{this}, token,
                                                                                       request);
   }
 
@@ -229,8 +230,9 @@ class purchase_engine {
       return;
     }
     result.timings.admission = since(t0, clock_.now());
-    auto ex = boost::asio::get_associated_executor(handler, store_.get_executor());
-    boost::asio::co_spawn(ex, run(request, result, t0, permit),
+    // The purchase runs on the engine's executor; its completion goes to the
+    // handler's associated executor (a strand, or use_future's own).
+    boost::asio::co_spawn(store_.get_executor(), run(request, result, t0, permit),
                           detail::spawned_completion<Handler>{std::move(handler)});
   }
 

@@ -77,9 +77,9 @@ struct no_breaker {
 ///        benchmarks): succeeds at once. Completes through the token's
 ///        associated executor, never inside the call.
 struct no_payment {
-  template <class Token>
-  auto async_pay(const payment_request&, Token&& token) {
-    return boost::asio::async_initiate<Token, void(std::error_code)>(
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken>
+  auto async_pay(const payment_request&, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code)>(
         [](auto handler) {
           auto ex = boost::asio::get_associated_executor(handler);
           boost::asio::post(ex, boost::asio::append(std::move(handler), std::error_code{}));
@@ -104,9 +104,9 @@ class memory_orders {
 
   explicit memory_orders(std::size_t capacity = 0) { orders_.reserve(capacity); }
 
-  template <class Token>
-  auto async_persist(const order_record& order, Token&& token) {
-    return boost::asio::async_initiate<Token, void(std::error_code)>(
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken>
+  auto async_persist(const order_record& order, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code)>(
         [this](auto handler, order_record o) {
           {
             std::lock_guard lock(mutex_);

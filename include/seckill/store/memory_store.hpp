@@ -269,9 +269,10 @@ class memory_store {
   executor_type get_executor() const noexcept { return ex_; }
   const Clock& clock() const noexcept { return clock_; }
 
-  template <class Token>
-  auto async_set_stock(std::string_view sku, std::int64_t quantity, Token&& token) {
-    return start<void(std::error_code)>(std::forward<Token>(token), [this, sku, quantity]() {
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_set_stock(std::string_view sku, std::int64_t quantity, CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code)>(std::forward<CompletionToken>(token), [this, sku, quantity]() {
       if (!detail::is_valid_sku(sku) || quantity < 0 || quantity > max_units)
         return std::error_code(errc::invalid_argument);
       auto& sh = shard_of(sku);
@@ -286,9 +287,10 @@ class memory_store {
     });
   }
 
-  template <class Token>
-  auto async_stock(std::string_view sku, Token&& token) {
-    return start<void(std::error_code, stock_level)>(std::forward<Token>(token), [this, sku]() {
+  template <boost::asio::completion_token_for<void(std::error_code, stock_level)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_stock(std::string_view sku, CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code, stock_level)>(std::forward<CompletionToken>(token), [this, sku]() {
       stock_level level;
       if (!detail::is_valid_sku(sku)) return std::pair{std::error_code(errc::invalid_argument), level};
       auto& sh = shard_of(sku);
@@ -300,30 +302,34 @@ class memory_store {
     });
   }
 
-  template <class Token>
+  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
-                     std::chrono::milliseconds hold, Token&& token) {
+                     std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
     return start<void(std::error_code, reserve_result)>(
-        std::forward<Token>(token), [this, sku, quantity, order_id, hold]() {
+        std::forward<CompletionToken>(token), [this, sku, quantity, order_id, hold]() {
           return reserve(sku, quantity, order_id, hold);
         });
   }
 
-  template <class Token>
-  auto async_commit(std::string_view sku, std::int64_t order_id, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_commit(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
     return start<void(std::error_code, settle_result)>(
-        std::forward<Token>(token), [this, sku, order_id]() { return settle(sku, order_id, true); });
+        std::forward<CompletionToken>(token), [this, sku, order_id]() { return settle(sku, order_id, true); });
   }
 
-  template <class Token>
-  auto async_rollback(std::string_view sku, std::int64_t order_id, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_rollback(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
     return start<void(std::error_code, settle_result)>(
-        std::forward<Token>(token), [this, sku, order_id]() { return settle(sku, order_id, false); });
+        std::forward<CompletionToken>(token), [this, sku, order_id]() { return settle(sku, order_id, false); });
   }
 
-  template <class Token>
-  auto async_reap_expired(std::string_view sku, std::size_t limit, Token&& token) {
-    return start<void(std::error_code, std::size_t)>(std::forward<Token>(token), [this, sku, limit]() {
+  template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_reap_expired(std::string_view sku, std::size_t limit, CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code, std::size_t)>(std::forward<CompletionToken>(token), [this, sku, limit]() {
       if (!detail::is_valid_sku(sku)) return std::pair{std::error_code(errc::invalid_argument), std::size_t{0}};
       auto& sh = shard_of(sku);
       std::lock_guard lock(sh.mutex);
@@ -453,9 +459,9 @@ class memory_store {
   }
 
   // Does the work now, completes through the handler's executor later.
-  template <class Signature, class Token, class Work>
-  auto start(Token&& token, Work work) {
-    return boost::asio::async_initiate<Token, Signature>(
+  template <class Signature, class CompletionToken, class Work>
+  auto start(CompletionToken&& token, Work work) {
+    return boost::asio::async_initiate<CompletionToken, Signature>(
         [this](auto handler, Work w) {
           // post(ex_, h) runs h through its associated executor (ex_ by default).
           if constexpr (std::is_same_v<Signature, void(std::error_code)>) {

@@ -95,26 +95,19 @@ class hold_reaper {
   /// Reaps now and then every period, until the operation is cancelled
   /// (per-operation cancellation, any type); then completes with
   /// `errc::operation_aborted`. Never completes otherwise.
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_run(Token&& token = {}) {
-    return boost::asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler) {
-          auto ex = boost::asio::get_associated_executor(handler, store_.get_executor());
-          boost::asio::co_spawn(ex, run(), detail::spawned_completion<decltype(handler)>{std::move(handler)});
-        },
-        token);
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_run(CompletionToken&& token = CompletionToken()) {
+    return detail::async_spawn<void(std::error_code)>(store_.get_executor(), run(), std::forward<CompletionToken>(token));
   }
 
   /// One pass over the SKUs now; completes with the holds it gave back (a
   /// failed call is counted and the pass goes on with the next SKU).
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_reap_once(Token&& token = {}) {
-    return boost::asio::async_initiate<Token, void(std::error_code, std::uint64_t)>(
-        [this](auto handler) {
-          auto ex = boost::asio::get_associated_executor(handler, store_.get_executor());
-          boost::asio::co_spawn(ex, pass_once(), detail::spawned_completion<decltype(handler)>{std::move(handler)});
-        },
-        token);
+  template <boost::asio::completion_token_for<void(std::error_code, std::uint64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_reap_once(CompletionToken&& token = CompletionToken()) {
+    return detail::async_spawn<void(std::error_code, std::uint64_t)>(store_.get_executor(), pass_once(),
+                                                                     std::forward<CompletionToken>(token));
   }
 
  private:
