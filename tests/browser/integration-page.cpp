@@ -19,7 +19,7 @@ namespace integration_page {
 using namespace std::chrono_literals;
 using browser_support::get;
 using seckill::errc;
-using seckill::browser::json;
+using json = nlohmann::json;
 namespace asio = boost::asio;
 
 const std::map<std::string, std::string>& pages() {

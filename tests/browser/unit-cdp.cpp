@@ -238,7 +238,7 @@ TEST_SUITE("unit") {
   TEST_CASE("parse_message routes replies - error replies and events with their session") {
     using seckill::browser::cdp::message;
     using seckill::browser::cdp::parse_message;
-    using seckill::browser::json;
+    using json = nlohmann::json;
     const auto ok = parse_message(R"({"id":12,"result":{"frameId":"F"},"sessionId":"S1"})");
     CHECK(ok.what == message::kind::reply);
     CHECK(ok.id == 12);
@@ -307,7 +307,7 @@ TEST_SUITE("unit") {
   TEST_CASE("a malformed reply still completes its call - with a protocol error that says why") {
     using seckill::browser::cdp::message;
     using seckill::browser::cdp::parse_message;
-    using seckill::browser::json;
+    using json = nlohmann::json;
     struct bad {
       std::string frame;
       std::uint64_t id;
@@ -340,7 +340,7 @@ TEST_SUITE("unit") {
 
   TEST_CASE("the page's decoders read what Runtime sends and ignore what it does not") {
     namespace d = seckill::browser::detail;
-    using seckill::browser::json;
+    using json = nlohmann::json;
     // Runtime.evaluate: a value, undefined, a throw, and replies without a RemoteObject.
     auto [e1, v1] = d::evaluation_result(json::parse(R"({"result":{"type":"number","value":2}})"));
     CHECK_FALSE(e1);
