@@ -83,8 +83,13 @@ set(SECKILL_browser_DEPENDS Boost.beast Boost.url nlohmann_json fmt)
 set(SECKILL_browser_HEADERS
   seckill/browser/cdp.hpp
   seckill/browser/chromium.hpp
+  seckill/browser/page_types.hpp
   seckill/browser/page.hpp
+  seckill/browser/strategy.hpp
   seckill/browser/grabber.hpp
+  seckill/browser/detail/page_replies.hpp
+  seckill/browser/detail/page_scripts.hpp
+  seckill/browser/detail/page_session.hpp
   seckill/detail/child_process.hpp
   seckill/detail/temp_dir.hpp
   seckill/url.hpp)

@@ -32,7 +32,7 @@ using namespace std::chrono_literals;
 using browser_support::get;
 using browser_support::io_thread;
 using seckill::errc;
-using seckill::browser::json;
+using json = nlohmann::json;
 namespace asio = boost::asio;
 
 // Live (non-zombie) processes whose command line mentions `needle`.

@@ -19,7 +19,7 @@ namespace integration_page {
 using namespace std::chrono_literals;
 using browser_support::get;
 using seckill::errc;
-using seckill::browser::json;
+using json = nlohmann::json;
 namespace asio = boost::asio;
 
 const std::map<std::string, std::string>& pages() {
@@ -258,5 +258,70 @@ TEST_SUITE("integration") {
     CHECK(get(f.page.async_select_option("#s", "c", 2s, asio::use_future)) == errc::element_not_actionable);
     CHECK(get(f.page.async_select_option("#nope", "a", 300ms, asio::use_future)) == errc::element_not_found);
     CHECK(f.eval("changes") == json::array({"b", "a"}));
+  }
+
+  TEST_CASE("selectors and values are data - quotes and backslashes and script tags and U+2028 are matched literally") {
+    fixture f;
+    f.go("/select");
+    // Everything that once could end a string literal or a script, or that
+    // JSON leaves raw (U+2028): it must arrive as data, never as code.
+    const std::string odd = "a'b\"c\\d</script><script>window.__pwned=1</script>\u2028e\u2029`${window.__pwned=1}`"
+                            "');window.__pwned=1;('\")//";
+    const std::string make = R"js((v) => {
+      const b = document.createElement('button');
+      b.setAttribute('data-k', v);
+      b.textContent = v;
+      const s = document.createElement('select');
+      s.setAttribute('data-k', v);
+      s.add(new Option('first', 'first'));
+      s.add(new Option('odd', v));
+      const i = document.createElement('input');
+      i.setAttribute('data-k', v);
+      document.body.append(b, s, i);
+      return v;
+    })js";
+    auto [ec, echoed] = get(f.page.async_call_function(make, json::array({odd}), asio::use_future));
+    REQUIRE_MESSAGE(!ec, ec.message() << " " << echoed.dump());
+    CHECK(echoed == odd);  // the value round-trips unchanged
+
+    // A CSS string holding `odd`: only \ and " need escaping there.
+    std::string css;
+    for (char c : odd) {
+      if (c == '\\' || c == '"') css.push_back('\\');
+      css.push_back(c);
+    }
+    const std::string attr = "[data-k=\"" + css + "\"]";
+
+    auto [ew, box] = get(f.page.async_wait_for("button" + attr, 5s, asio::use_future));
+    CHECK_MESSAGE(!ew, ew.message());
+    CHECK(box.width > 0);
+
+    recorder rec;
+    auto [em, sub] = get(f.page.async_on_mutation("button" + attr, std::ref(rec), asio::use_future));
+    REQUIRE_MESSAGE(!em, em.message());
+    REQUIRE(rec.wait_size(1));
+    CHECK(rec.copy()[0].present);
+    CHECK(rec.copy()[0].text == odd);
+
+    CHECK(!get(f.page.async_select_option("select" + attr, odd, 2s, asio::use_future)));
+    CHECK(!get(f.page.async_fill("input" + attr, odd, 2s, asio::use_future)));
+    CHECK(!get(f.page.async_click("button" + attr, asio::use_future)));
+    const std::string read = "(sel) => document.querySelector(sel).value";
+    auto [es, selected] = get(f.page.async_call_function(read, json::array({"select" + attr}), asio::use_future));
+    CHECK_FALSE(es);
+    CHECK(selected == odd);
+    auto [ef, filled] = get(f.page.async_call_function_isolated(read, json::array({"input" + attr}), asio::use_future));
+    CHECK_FALSE(ef);
+    CHECK(filled == odd);
+
+    // No value was ever run as code, in either world.
+    CHECK(f.eval("typeof window.__pwned") == "undefined");
+    auto [ei, isolated] = get(f.page.async_evaluate_isolated("typeof window.__pwned", asio::use_future));
+    CHECK_FALSE(ei);
+    CHECK(isolated == "undefined");
+
+    // Arguments must be an array.
+    auto [ea, va] = get(f.page.async_call_function(read, json{{"not", "an array"}}, asio::use_future));
+    CHECK(ea == errc::invalid_argument);
   }
 }

@@ -238,7 +238,7 @@ TEST_SUITE("unit") {
   TEST_CASE("parse_message routes replies - error replies and events with their session") {
     using seckill::browser::cdp::message;
     using seckill::browser::cdp::parse_message;
-    using seckill::browser::json;
+    using json = nlohmann::json;
     const auto ok = parse_message(R"({"id":12,"result":{"frameId":"F"},"sessionId":"S1"})");
     CHECK(ok.what == message::kind::reply);
     CHECK(ok.id == 12);
@@ -307,7 +307,7 @@ TEST_SUITE("unit") {
   TEST_CASE("a malformed reply still completes its call - with a protocol error that says why") {
     using seckill::browser::cdp::message;
     using seckill::browser::cdp::parse_message;
-    using seckill::browser::json;
+    using json = nlohmann::json;
     struct bad {
       std::string frame;
       std::uint64_t id;
@@ -340,7 +340,7 @@ TEST_SUITE("unit") {
 
   TEST_CASE("the page's decoders read what Runtime sends and ignore what it does not") {
     namespace d = seckill::browser::detail;
-    using seckill::browser::json;
+    using json = nlohmann::json;
     // Runtime.evaluate: a value, undefined, a throw, and replies without a RemoteObject.
     auto [e1, v1] = d::evaluation_result(json::parse(R"({"result":{"type":"number","value":2}})"));
     CHECK_FALSE(e1);
@@ -387,5 +387,34 @@ TEST_SUITE("unit") {
     CHECK(d::created_context(json::object(), "w", "F") == 0);
     CHECK(d::int_member(json{{"executionContextId", "x"}}, "executionContextId", -1) == -1);
     CHECK(d::int_member(json{{"executionContextId", 18446744073709551615ull}}, "executionContextId", -1) == -1);
+
+    // The page's own world: the frame's default context, whatever its name.
+    const json main_ctx = json::parse(R"({"context":{"id":3,"name":"","auxData":{"frameId":"F","isDefault":true}}})");
+    CHECK(d::created_context(main_ctx, "", "F") == 3);
+    CHECK(d::created_context(main_ctx, "w", "F") == 0);
+    CHECK(d::created_context(ctx, "", "F") == 0);
+
+    // Runtime.callFunctionOn's reply says which method replied when it is malformed.
+    auto [ef, vf] = d::evaluation_result(json::array(), "Runtime.callFunctionOn");
+    CHECK(ef == seckill::errc::protocol_error);
+    CHECK(vf["message"].get<std::string>().find("Runtime.callFunctionOn") != std::string::npos);
+  }
+
+  TEST_CASE("the actionability answer is read only when it has the expected shape") {
+    namespace d = seckill::browser::detail;
+    using json = nlohmann::json;
+    d::actionability a;
+    CHECK_FALSE(d::read_actionability(json::parse(R"({"state":"ok","x":10,"y":20.5,"width":4,"height":2})"), a));
+    CHECK(a.state == "ok");
+    CHECK(a.box.center_x == 10);
+    CHECK(a.box.center_y == 20.5);
+    CHECK(a.box.width == 4);
+    CHECK_FALSE(d::read_actionability(json::parse(R"({"state":"covered","by":"div#overlay"})"), a));
+    CHECK(a.state == "covered");
+    for (const char* bad : {R"("ok")", R"(null)", R"({})", R"({"state":1})", R"({"state":"ok","x":1,"y":2,"width":3})",
+                            R"({"state":"ok","x":"1","y":2,"width":3,"height":4})"}) {
+      CAPTURE(bad);
+      CHECK(d::read_actionability(json::parse(bad), a) == seckill::errc::protocol_error);
+    }
   }
 }

@@ -195,7 +195,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("the grabber's pieces: snapshot parsing and the limiter concept") {
-    using seckill::browser::json;
+    using json = nlohmann::json;
     const json v = {{"status", "In stock"},
                     {"offers", json::array({json{{"sku", "a"}, {"name", "A"}, {"category", "c"}, {"price", 1.5}, {"stock", 2}},
                                             json{{"sku", "b"}, {"price", nullptr}, {"stock", "x"}}})}};
@@ -213,7 +213,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("an offer whose price is unknown is above any cap - and a huge stock does not overflow") {
-    using seckill::browser::json;
+    using json = nlohmann::json;
     const json v = {{"status", "In stock"},
                     {"offers", json::array({json{{"sku", "veg-box"}, {"category", "vegetables"}, {"price", nullptr},
                                                  {"stock", 1e300}},

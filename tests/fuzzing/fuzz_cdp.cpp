@@ -18,6 +18,8 @@
 #include <seckill/browser/grabber.hpp>
 #include <seckill/browser/page.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +33,7 @@ namespace {
 namespace cdp = seckill::browser::cdp;
 namespace sb = seckill::browser;
 using seckill::errc;
-using sb::json;
+using json = nlohmann::json;
 
 void check(bool ok) {
   if (!ok) std::abort();

@@ -48,13 +48,7 @@
 #include <vector>
 
 namespace seckill::browser {
-
-using json = nlohmann::json;
-
 namespace cdp {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
 
 /// @brief The parts of a `ws://host[:port]/path[?query]` DevTools endpoint
 ///        (or of an `http://` one: the same shape).
@@ -213,15 +207,25 @@ struct message {
   kind what = kind::invalid;
   std::uint64_t id = 0;    ///< reply: the call's id
   std::error_code ec;      ///< reply: {} | errc::cdp_error | errc::protocol_error; invalid: errc::protocol_error
-  json value;              ///< reply: result, error object, or {"message": error}; event: params
+  nlohmann::json value;              ///< reply: result, error object, or {"message": error}; event: params
   std::string method;      ///< event
   std::string session_id;  ///< the flat session ("" for the browser)
   std::string error;       ///< why the frame (or the reply) is malformed; empty when well formed
 };
 
+/// The name of a message kind: "reply", "event" or "invalid".
+constexpr std::string_view to_string(message::kind k) noexcept {
+  switch (k) {
+    case message::kind::reply: return "reply";
+    case message::kind::event: return "event";
+    case message::kind::invalid: return "invalid";
+  }
+  return "unknown";
+}
+
 namespace detail {
 
-/// At most this deep: every nlohmann::json copy, comparison and dump recurses.
+/// At most this deep: every JSON value's copy, comparison and dump recurses.
 inline constexpr std::size_t max_message_depth = 512;
 
 // The deepest nesting of [ and { outside strings (a pre-scan, so that json::parse
@@ -298,7 +302,7 @@ inline message parse_message(std::string_view text) noexcept {
       return detail::invalid_message("DevTools frame nested " + std::to_string(d) + " deep (limit " +
                                      std::to_string(detail::max_message_depth) + ")");
     }
-    json msg = json::parse(text, nullptr, false);
+    nlohmann::json msg = nlohmann::json::parse(text, nullptr, false);
     if (msg.is_discarded()) {
       message m = detail::invalid_message("DevTools frame is not JSON: '" + detail::excerpt(text) + "'");
       if (const std::uint64_t id = detail::leading_id(text); id != 0) {
@@ -307,7 +311,7 @@ inline message parse_message(std::string_view text) noexcept {
         m.what = message::kind::reply;
         m.id = id;
         m.error = "reply " + std::to_string(id) + " is not JSON: '" + detail::excerpt(text) + "'";
-        m.value = json{{"message", m.error}};
+        m.value = nlohmann::json{{"message", m.error}};
       }
       return m;
     }
@@ -360,7 +364,7 @@ inline message parse_message(std::string_view text) noexcept {
       }
       if (!m.error.empty()) {
         m.ec = make_error_code(errc::protocol_error);
-        m.value = json{{"message", m.error}};
+        m.value = nlohmann::json{{"message", m.error}};
       }
       return m;
     }
@@ -378,7 +382,7 @@ inline message parse_message(std::string_view text) noexcept {
       }
       m.value = std::move(*params);
     } else {
-      m.value = json::object();
+      m.value = nlohmann::json::object();
     }
     m.what = message::kind::event;
     return m;
@@ -433,21 +437,21 @@ class subscription {
 /// parse per message; one timer per pending call.
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  using executor_type = asio::strand<asio::any_io_executor>;
-  using event_handler = std::function<void(const json& params)>;
+  using executor_type = boost::asio::strand<boost::asio::any_io_executor>;
+  using event_handler = std::function<void(const nlohmann::json& params)>;
   using close_handler = std::function<void(std::error_code)>;
   using clock = std::chrono::steady_clock;
 
   /// Connects (blocking: a TCP connect and the WebSocket handshake) to a
   /// `ws://` DevTools URL and starts reading on `ex`. Throws seckill::error.
-  static std::shared_ptr<connection> connect(asio::any_io_executor ex, std::string_view ws_url) {
+  static std::shared_ptr<connection> connect(boost::asio::any_io_executor ex, std::string_view ws_url) {
     const ws_endpoint ep = parse_ws_url(ws_url);
     auto conn = std::shared_ptr<connection>(new connection(std::move(ex)));
     try {
-      asio::ip::tcp::resolver resolver(conn->strand_);
+      boost::asio::ip::tcp::resolver resolver(conn->strand_);
       // Every address the name resolves to, in turn (localhost may be ::1 first).
-      beast::get_lowest_layer(conn->ws_).connect(resolver.resolve(ep.host, ep.port));
-      beast::get_lowest_layer(conn->ws_).socket().set_option(asio::ip::tcp::no_delay(true));
+      boost::beast::get_lowest_layer(conn->ws_).connect(resolver.resolve(ep.host, ep.port));
+      boost::beast::get_lowest_layer(conn->ws_).socket().set_option(boost::asio::ip::tcp::no_delay(true));
       conn->ws_.read_message_max(256u << 20);
       conn->ws_.handshake(ep.host_header(), ep.target);
     } catch (const boost::system::system_error& e) {
@@ -455,7 +459,7 @@ class connection : public std::enable_shared_from_this<connection> {
                   "cannot open DevTools WebSocket '" + redact_url(ws_url) + "': " + e.what());
     }
     conn->url_ = std::string(ws_url);
-    asio::post(conn->strand_, [self = conn] { self->do_read(); });
+    boost::asio::post(conn->strand_, [self = conn] { self->do_read(); });
     return conn;
   }
 
@@ -478,27 +482,28 @@ class connection : public std::enable_shared_from_this<connection> {
   /// browser when empty) and completes with (error_code, json): the `result`
   /// member, or on errc::cdp_error the `error` member ({code, message}).
   /// Honours per-operation cancellation (errc::operation_aborted).
-  template <class CompletionToken>
-  auto async_call(std::string method, json params, std::string session_id,
-                  std::chrono::milliseconds timeout, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(std::error_code, json)>(
-        [self = shared_from_this()](auto handler, std::string method, json params,
+  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_call(std::string method, nlohmann::json params, std::string session_id,
+                  std::chrono::milliseconds timeout, CompletionToken&& token = CompletionToken()) {
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code, nlohmann::json)>(
+        [self = shared_from_this()](auto handler, std::string method, nlohmann::json params,
                                     std::string session_id, std::chrono::milliseconds timeout) {
           const std::uint64_t id = self->next_id_.fetch_add(1, std::memory_order_relaxed);
           // Type-erase first: any_completion_handler installs its own handler on the
           // caller's slot and exposes a slot of its own, which is the one to use.
           any_handler h(std::move(handler));
-          auto slot = asio::get_associated_cancellation_slot(h);
+          auto slot = boost::asio::get_associated_cancellation_slot(h);
           if (slot.is_connected()) {
-            slot.assign([weak = std::weak_ptr<connection>(self), id](asio::cancellation_type) {
+            slot.assign([weak = std::weak_ptr<connection>(self), id](boost::asio::cancellation_type) {
               if (auto s = weak.lock()) {
-                asio::post(s->strand_, [s, id] {
-                  s->finish(id, make_error_code(errc::operation_aborted), json());
+                boost::asio::post(s->strand_, [s, id] {
+                  s->finish(id, make_error_code(errc::operation_aborted), nlohmann::json());
                 });
               }
             });
           }
-          asio::post(self->strand_, [self, id, method = std::move(method), params = std::move(params),
+          boost::asio::post(self->strand_, [self, id, method = std::move(method), params = std::move(params),
                                      session_id = std::move(session_id), timeout,
                                      h = std::move(h)]() mutable {
             self->start_call(id, std::move(method), std::move(params), std::move(session_id),
@@ -509,8 +514,10 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   /// async_call with the default timeout.
-  template <class CompletionToken>
-  auto async_call(std::string method, json params, std::string session_id, CompletionToken&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_call(std::string method, nlohmann::json params, std::string session_id,
+                  CompletionToken&& token = CompletionToken()) {
     return async_call(std::move(method), std::move(params), std::move(session_id),
                       default_timeout(), std::forward<CompletionToken>(token));
   }
@@ -529,7 +536,7 @@ class connection : public std::enable_shared_from_this<connection> {
   /// `handler(ec)` runs once on the strand when the socket closes
   /// (errc::browser_closed); at once if it already has.
   void on_close(close_handler handler) {
-    asio::post(strand_, [self = shared_from_this(), handler = std::move(handler)]() mutable {
+    boost::asio::post(strand_, [self = shared_from_this(), handler = std::move(handler)]() mutable {
       if (!self->open_) {
         handler(make_error_code(errc::browser_closed));
       } else {
@@ -540,10 +547,10 @@ class connection : public std::enable_shared_from_this<connection> {
 
   /// Closes the socket: every pending call fails with errc::browser_closed.
   void close() {
-    asio::post(strand_, [self = shared_from_this()] {
+    boost::asio::post(strand_, [self = shared_from_this()] {
       boost::system::error_code ignored;
-      beast::get_lowest_layer(self->ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-      beast::get_lowest_layer(self->ws_).socket().close(ignored);
+      boost::beast::get_lowest_layer(self->ws_).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+      boost::beast::get_lowest_layer(self->ws_).socket().close(ignored);
       self->fail_all();
     });
   }
@@ -556,7 +563,7 @@ class connection : public std::enable_shared_from_this<connection> {
   /// errc::protocol_error) and every exception an event handler throws; `what`
   /// says what was wrong and what was seen. The connection stays open.
   void on_protocol_error(std::function<void(const std::string&)> handler) {
-    asio::post(strand_, [self = shared_from_this(), handler = std::move(handler)]() mutable {
+    boost::asio::post(strand_, [self = shared_from_this(), handler = std::move(handler)]() mutable {
       self->protocol_error_handler_ = std::move(handler);
     });
   }
@@ -566,11 +573,11 @@ class connection : public std::enable_shared_from_this<connection> {
 
  private:
   friend class subscription;
-  using any_handler = asio::any_completion_handler<void(std::error_code, json)>;
+  using any_handler = boost::asio::any_completion_handler<void(std::error_code, nlohmann::json)>;
 
   struct pending {
     any_handler handler;
-    std::unique_ptr<asio::steady_timer> timer;
+    std::unique_ptr<boost::asio::steady_timer> timer;
   };
   struct entry {
     entry(std::uint64_t i, event_handler h) : id(i), handler(std::move(h)) {}
@@ -578,7 +585,7 @@ class connection : public std::enable_shared_from_this<connection> {
     event_handler handler;
   };
 
-  explicit connection(asio::any_io_executor ex) : strand_(asio::make_strand(ex)), ws_(strand_) {}
+  explicit connection(boost::asio::any_io_executor ex) : strand_(boost::asio::make_strand(ex)), ws_(strand_) {}
 
   static std::string event_key(std::string_view session, std::string_view method) {
     std::string k;
@@ -603,26 +610,26 @@ class connection : public std::enable_shared_from_this<connection> {
     }
   }
 
-  void start_call(std::uint64_t id, std::string method, json params, std::string session_id,
+  void start_call(std::uint64_t id, std::string method, nlohmann::json params, std::string session_id,
                   std::chrono::milliseconds timeout, any_handler h) {
     if (!open_) {
-      deliver(std::move(h), make_error_code(errc::browser_closed), json());
+      deliver(std::move(h), make_error_code(errc::browser_closed), nlohmann::json());
       return;
     }
-    json msg = {{"id", id}, {"method", std::move(method)}, {"params", std::move(params)}};
-    if (msg["params"].is_null()) msg["params"] = json::object();
+    nlohmann::json msg = {{"id", id}, {"method", std::move(method)}, {"params", std::move(params)}};
+    if (msg["params"].is_null()) msg["params"] = nlohmann::json::object();
     if (!session_id.empty()) msg["sessionId"] = std::move(session_id);
-    auto timer = std::make_unique<asio::steady_timer>(strand_, timeout);
+    auto timer = std::make_unique<boost::asio::steady_timer>(strand_, timeout);
     timer->async_wait([weak = weak_from_this(), id](boost::system::error_code ec) {
       if (ec) return;
-      if (auto s = weak.lock()) s->finish(id, make_error_code(errc::timed_out), json());
+      if (auto s = weak.lock()) s->finish(id, make_error_code(errc::timed_out), nlohmann::json());
     });
     pending_.emplace(id, pending{std::move(h), std::move(timer)});
     write(msg.dump());
   }
 
   // Completes call `id` if it is still pending (on the strand).
-  void finish(std::uint64_t id, std::error_code ec, json value) {
+  void finish(std::uint64_t id, std::error_code ec, nlohmann::json value) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;
     pending p = std::move(it->second);
@@ -631,11 +638,11 @@ class connection : public std::enable_shared_from_this<connection> {
     deliver(std::move(p.handler), ec, std::move(value));
   }
 
-  void deliver(any_handler h, std::error_code ec, json value) {
-    auto slot = asio::get_associated_cancellation_slot(h);
+  void deliver(any_handler h, std::error_code ec, nlohmann::json value) {
+    auto slot = boost::asio::get_associated_cancellation_slot(h);
     if (slot.is_connected()) slot.clear();
     // Runs on the handler's own executor (post hands it over from the strand).
-    asio::post(strand_, asio::append(std::move(h), ec, std::move(value)));
+    boost::asio::post(strand_, boost::asio::append(std::move(h), ec, std::move(value)));
   }
 
   void write(std::string text) {
@@ -645,7 +652,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
   void do_write() {
     ws_.text(true);
-    ws_.async_write(asio::buffer(out_.front()),
+    ws_.async_write(boost::asio::buffer(out_.front()),
                     [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                       if (ec) {
                         self->out_.clear();
@@ -722,7 +729,7 @@ class connection : public std::enable_shared_from_this<connection> {
     pending_.clear();
     for (auto& [id, p] : pending) {
       if (p.timer) p.timer->cancel();
-      deliver(std::move(p.handler), make_error_code(errc::browser_closed), json());
+      deliver(std::move(p.handler), make_error_code(errc::browser_closed), nlohmann::json());
     }
     auto handlers = std::move(close_handlers_);
     close_handlers_.clear();
@@ -730,8 +737,8 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   executor_type strand_;
-  beast::websocket::stream<beast::tcp_stream> ws_;
-  beast::flat_buffer in_;
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer in_;
   std::deque<std::string> out_;
   std::unordered_map<std::uint64_t, pending> pending_;
   std::vector<close_handler> close_handlers_;

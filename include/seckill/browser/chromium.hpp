@@ -263,7 +263,7 @@ class chromium {
       boost::beast::flat_buffer buf;
       http::response<http::string_body> res;
       http::read(stream, buf, res);
-      const json body = json::parse(res.body(), nullptr, false);
+      const nlohmann::json body = nlohmann::json::parse(res.body(), nullptr, false);
       const auto found = body.is_object() ? body.find("webSocketDebuggerUrl") : body.end();
       if (!body.is_object() || found == body.end() || !found->is_string()) {
         throw error(errc::protocol_error, "no webSocketDebuggerUrl string in the answer to GET /json/version from '" +

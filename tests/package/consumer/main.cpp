@@ -5,6 +5,8 @@
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/grabber.hpp>
 #include <seckill/browser/page.hpp>
+#include <seckill/browser/page_types.hpp>
+#include <seckill/browser/strategy.hpp>
 #include <seckill/clock.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>

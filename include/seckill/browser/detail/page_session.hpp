@@ -1,0 +1,577 @@
+#pragma once
+/// @file
+/// @brief What a page is behind its handle: the state of one attached tab
+///        (its session, its documents' execution contexts, its observers) and
+///        the coroutines its operations run. browser/page.hpp is the public
+///        face; everything here runs on the connection's strand.
+
+#include <seckill/browser/cdp.hpp>
+#include <seckill/browser/detail/page_replies.hpp>
+#include <seckill/browser/detail/page_scripts.hpp>
+#include <seckill/browser/page_types.hpp>
+#include <seckill/error.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace seckill::browser::detail {
+
+/// @brief One attached tab: its state and the bodies of page's operations.
+///
+/// Thread-safety: every member is used on the connection's strand only (the
+/// operations are spawned there, the events arrive there). Cost: a few
+/// strings and maps; one timer per parked coroutine.
+struct page_session : std::enable_shared_from_this<page_session> {
+  using clock = std::chrono::steady_clock;
+  using awaitable_json = boost::asio::awaitable<result<json>>;
+  using awaitable_code = boost::asio::awaitable<std::error_code>;
+
+  /// Where a script runs: the page's own world, or seckill's isolated one.
+  enum class world { main, isolated };
+
+  struct observer {
+    std::string selector;
+    std::function<void(const mutation_record&)> callback;
+  };
+
+  // The last box wait_for found actionable, per selector (click reuses it).
+  struct stable_box {
+    element_box box;
+    clock::time_point at;
+    std::int64_t context = 0;  // the isolated world (so: the document) it was seen in
+  };
+  static constexpr std::chrono::milliseconds stable_reuse{250};
+
+  std::shared_ptr<cdp::connection> conn;
+  page_options opts;
+  std::string session, target, main_frame, binding;
+  std::int64_t main_context = 0, isolated_context = 0;
+  std::deque<std::string> loaded;  // loaderIds whose `load` fired (most recent last)
+  std::list<boost::asio::steady_timer*> waiters;
+  std::map<std::uint64_t, observer> observers;
+  std::uint64_t next_observer = 1;
+  double mouse_x = 0, mouse_y = 0;
+  bool closed = false;
+  std::map<std::string, stable_box> stable;
+  std::vector<cdp::subscription> subs;
+
+  // ---- waiting -------------------------------------------------------------
+
+  static bool cancelled(const boost::asio::cancellation_state& s) {
+    return s.cancelled() != boost::asio::cancellation_type::none;
+  }
+
+  static boost::asio::awaitable<bool> cancel_requested() {
+    const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
+    co_return cancelled(cs);
+  }
+
+  static std::chrono::milliseconds remaining(clock::time_point until) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());  // up: never end early
+    return std::max(left, std::chrono::milliseconds(1));
+  }
+
+  // Wakes every coroutine parked in wait_event().
+  void notify() {
+    for (auto* t : waiters) t->cancel();
+  }
+
+  // Parks until notify() or `until`; false when the caller's op was cancelled.
+  static boost::asio::awaitable<bool> wait_event(std::shared_ptr<page_session> self, clock::time_point until) {
+    const auto ex = co_await boost::asio::this_coro::executor;
+    boost::asio::steady_timer timer(ex, until);
+    auto it = self->waiters.insert(self->waiters.end(), &timer);
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    self->waiters.erase(it);
+    const bool stop = co_await cancel_requested();
+    co_return !stop;
+  }
+
+  // Sleeps `d`; false when the caller's op was cancelled.
+  static boost::asio::awaitable<bool> sleep(std::chrono::milliseconds d) {
+    const auto ex = co_await boost::asio::this_coro::executor;
+    boost::asio::steady_timer timer(ex, d);
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    const bool stop = co_await cancel_requested();
+    co_return !stop;
+  }
+
+  // ---- calls -----------------------------------------------------------------
+
+  awaitable_json call(std::string method, json params, std::chrono::milliseconds timeout = {}) {
+    const std::chrono::milliseconds t = timeout.count() > 0 ? timeout : opts.call_timeout;
+    auto [ec, v] = co_await conn->async_call(std::move(method), std::move(params), session, t,
+                                             boost::asio::as_tuple(boost::asio::use_awaitable));
+    co_return result<json>{ec, std::move(v)};
+  }
+
+  // Sends `calls` back to back without waiting for each reply (the browser
+  // runs a session's commands in order) and completes when every reply is in:
+  // the first failure in call order, or {}.
+  awaitable_code call_all(std::vector<std::pair<std::string, json>> calls) {
+    struct state {
+      explicit state(cdp::connection::executor_type ex, std::size_t n)
+          : timer(ex, boost::asio::steady_timer::time_point::max()), errors(n), left(n) {}
+      boost::asio::steady_timer timer;
+      std::vector<std::error_code> errors;
+      std::size_t left;
+    };
+    auto st = std::make_shared<state>(conn->get_executor(), calls.size());
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      conn->async_call(std::move(calls[i].first), std::move(calls[i].second), session, opts.call_timeout,
+                       boost::asio::bind_executor(conn->get_executor(), [st, i](std::error_code ec, const json&) {
+                         st->errors[i] = ec;
+                         if (--st->left == 0) st->timer.cancel();
+                       }));
+    }
+    if (st->left > 0) {
+      co_await st->timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      const bool stop = co_await cancel_requested();
+      if (stop) co_return make_error_code(errc::operation_aborted);
+    }
+    for (const auto& e : st->errors) {
+      if (e) co_return e;
+    }
+    co_return std::error_code{};
+  }
+
+  // Fire and forget (the reply is of no use): cleanup, and observers installed
+  // in a new document.
+  void send(std::string method, json params) {
+    conn->async_call(std::move(method), std::move(params), session, opts.call_timeout, boost::asio::detached);
+  }
+
+  static json call_arguments(const json& values) {
+    json args = json::array();
+    if (values.is_array()) {
+      for (const auto& v : values) args.push_back(json{{"value", v}});
+    }
+    return args;
+  }
+
+  static json function_call(std::string_view function, const json& values, std::int64_t context) {
+    json params{{"functionDeclaration", std::string(function)},
+                {"arguments", call_arguments(values)},
+                {"returnByValue", true},
+                {"awaitPromise", true}};
+    if (context != 0) params["executionContextId"] = context;
+    return params;
+  }
+
+  std::int64_t& context_of(world w) noexcept { return w == world::main ? main_context : isolated_context; }
+
+  // A DevTools error that says the context is gone ("Cannot find context with
+  // specified id", "Execution context was destroyed.").
+  static bool context_lost(const json& error) {
+    const std::string message = string_member(error, "message");
+    return message.find("context") != std::string::npos || message.find("Context") != std::string::npos;
+  }
+
+  // Sends `method` with `params` to world `w` of the current document (its
+  // context id under `context_key`), waiting for the world to exist (during a
+  // navigation) and retrying when it went away under the call.
+  static awaitable_json run_in_world(std::shared_ptr<page_session> self, world w, std::string method, json params,
+                                     std::string context_key, std::chrono::milliseconds timeout) {
+    const auto until = clock::now() + timeout;
+    for (;;) {
+      const bool stop = co_await cancel_requested();
+      if (stop) co_return result<json>{make_error_code(errc::operation_aborted), json()};
+      if (self->closed) co_return result<json>{make_error_code(errc::browser_closed), json()};
+      if (clock::now() >= until) co_return result<json>{make_error_code(errc::timed_out), json()};
+      const std::int64_t ctx = self->context_of(w);
+      if (ctx == 0) {
+        const auto wake = std::min(until, clock::now() + std::chrono::milliseconds(250));
+        const bool woke = co_await wait_event(self, wake);
+        if (!woke) co_return result<json>{make_error_code(errc::operation_aborted), json()};
+        if (w == world::isolated && self->isolated_context == 0 && !self->closed && clock::now() < until) {
+          // No world announced itself: make one in the current document.
+          const std::string create = "Page.createIsolatedWorld";
+          json world_params{{"frameId", self->main_frame}, {"worldName", self->opts.world_name}};
+          auto [ec, made] = co_await self->call(create, std::move(world_params), remaining(until));
+          const std::int64_t id = int_member(made, "executionContextId", 0);
+          if (!ec && self->isolated_context == 0 && id > 0) self->isolated_context = id;
+        }
+        continue;
+      }
+      json sent = params;
+      sent[context_key] = ctx;
+      auto [ec, reply] = co_await self->call(method, std::move(sent), remaining(until));
+      if (ec == errc::cdp_error && (self->context_of(w) != ctx || context_lost(reply))) {
+        if (self->context_of(w) == ctx) self->context_of(w) = 0;
+        continue;
+      }
+      if (ec) co_return result<json>{ec, std::move(reply)};
+      co_return evaluation_result(std::move(reply), method);
+    }
+  }
+
+  // Calls `function` (a JavaScript function's source) in world `w` with
+  // `values` (a JSON array) as its arguments, awaiting a promise, by value.
+  static awaitable_json call_function(std::shared_ptr<page_session> self, world w, std::string_view function,
+                                      json values, std::chrono::milliseconds timeout) {
+    json params = function_call(function, values, 0);
+    const std::string method = "Runtime.callFunctionOn";
+    const std::string key = "executionContextId";
+    auto r = co_await run_in_world(std::move(self), w, method, std::move(params), key, timeout);
+    co_return r;
+  }
+
+  // Evaluates `expression` in the page's own world (the browser picks the
+  // main frame's) or in the isolated one.
+  static awaitable_json evaluate(std::shared_ptr<page_session> self, std::string expression, world w,
+                                 std::chrono::milliseconds timeout) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    json params{{"expression", std::move(expression)}, {"awaitPromise", true}, {"returnByValue", true}};
+    const std::string method = "Runtime.evaluate";
+    if (w == world::main) {
+      auto [ec, reply] = co_await self->call(method, std::move(params), timeout);
+      if (ec) co_return result<json>{ec, std::move(reply)};
+      co_return evaluation_result(std::move(reply), method);
+    }
+    const std::string key = "contextId";
+    auto r = co_await run_in_world(std::move(self), w, method, std::move(params), key, timeout);
+    co_return r;
+  }
+
+  static awaitable_json call_function_op(std::shared_ptr<page_session> self, world w, std::string function,
+                                         json values, std::chrono::milliseconds timeout) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    if (!values.is_array()) {
+      co_return result<json>{make_error_code(errc::invalid_argument),
+                             json{{"message", std::string("arguments must be a JSON array, got a ") +
+                                                  values.type_name()}}};
+    }
+    auto r = co_await call_function(std::move(self), w, function, std::move(values), timeout);
+    co_return r;
+  }
+
+  // ---- opening -----------------------------------------------------------------
+
+  static boost::asio::awaitable<result<std::shared_ptr<page_session>>> open(std::shared_ptr<cdp::connection> conn,
+                                                                            page_options opts) {
+    using R = result<std::shared_ptr<page_session>>;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    auto self = std::make_shared<page_session>();
+    self->conn = conn;
+    self->opts = std::move(opts);
+    const std::string create = "Target.createTarget";
+    json create_params{{"url", "about:blank"}};
+    const std::string browser;  // the browser's own session
+    auto [ec1, created] = co_await conn->async_call(create, std::move(create_params), browser, self->opts.call_timeout,
+                                                    boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (ec1) co_return R{ec1, nullptr};
+    self->target = string_member(created, "targetId");
+    if (self->target.empty()) co_return R{make_error_code(errc::protocol_error), nullptr};
+    const std::string attach = "Target.attachToTarget";
+    json attach_params{{"targetId", self->target}, {"flatten", true}};
+    auto [ec2, attached] = co_await conn->async_call(attach, std::move(attach_params), browser, self->opts.call_timeout,
+                                                     boost::asio::as_tuple(boost::asio::use_awaitable));
+    self->session = string_member(attached, "sessionId");
+    std::error_code failed = ec2 ? ec2 : self->session.empty() ? make_error_code(errc::protocol_error) : std::error_code{};
+    if (!failed) failed = co_await self->set_up();
+    if (failed) {
+      json close_params{{"targetId", self->target}};
+      conn->async_call("Target.closeTarget", std::move(close_params), browser, boost::asio::detached);
+      co_return R{failed, nullptr};
+    }
+    co_return R{{}, std::move(self)};
+  }
+
+  // Subscribes to the session's events and enables the domains it needs.
+  awaitable_code set_up() {
+    binding = opts.world_name + "_report";
+    // The main frame first: the contexts Runtime.enable announces are matched against it.
+    const std::string get_tree = "Page.getFrameTree";
+    json no_params = json::object();
+    auto [ec, tree] = co_await call(get_tree, std::move(no_params));
+    if (ec) co_return ec;
+    const auto frame_tree = tree.is_object() ? tree.find("frameTree") : tree.end();
+    if (frame_tree != tree.end() && frame_tree->is_object()) {
+      if (const auto frame = frame_tree->find("frame"); frame != frame_tree->end()) main_frame = string_member(*frame, "id");
+    }
+    if (main_frame.empty()) co_return make_error_code(errc::protocol_error);
+    subscribe_events();
+    std::vector<std::pair<std::string, json>> setup{
+        {"Page.enable", json::object()},
+        {"Runtime.enable", json::object()},
+        {"Page.setLifecycleEventsEnabled", json{{"enabled", true}}},
+        {"Runtime.addBinding", json{{"name", binding}, {"executionContextName", opts.world_name}}},
+        // The isolated world in every new document (observers are installed there).
+        {"Page.addScriptToEvaluateOnNewDocument", json{{"source", "void 0;"}, {"worldName", opts.world_name}}}};
+    for (auto& step : setup) {
+      auto [e, r] = co_await call(std::move(step.first), std::move(step.second));
+      if (e) co_return e;
+    }
+    const std::string create_world = "Page.createIsolatedWorld";
+    json world_params{{"frameId", main_frame}, {"worldName", opts.world_name}};
+    auto [e, made] = co_await call(create_world, std::move(world_params));
+    if (e) co_return e;
+    const std::int64_t id = int_member(made, "executionContextId", 0);
+    if (isolated_context == 0 && id > 0) isolated_context = id;
+    co_return std::error_code{};
+  }
+
+  void subscribe_events() {
+    std::weak_ptr<page_session> weak = shared_from_this();
+    auto on = [&](const char* method, auto fn) {
+      subs.push_back(conn->subscribe(session, method, [weak, fn](const json& p) {
+        if (auto self = weak.lock()) fn(*self, p);
+      }));
+    };
+    on("Page.lifecycleEvent", [](page_session& s, const json& p) {
+      if (string_member(p, "name") != "load") return;
+      s.loaded.push_back(string_member(p, "loaderId"));
+      if (s.loaded.size() > 32) s.loaded.pop_front();
+      s.notify();
+    });
+    on("Runtime.executionContextCreated", [](page_session& s, const json& p) {
+      if (const std::int64_t id = created_context(p, s.opts.world_name, s.main_frame); id != 0) {
+        s.isolated_context = id;
+        s.install_observers();
+        s.notify();
+      } else if (const std::int64_t main = created_context(p, "", s.main_frame); main != 0) {
+        s.main_context = main;
+        s.notify();
+      }
+    });
+    on("Runtime.executionContextDestroyed", [](page_session& s, const json& p) {
+      const std::int64_t id = int_member(p, "executionContextId", -1);
+      if (id == s.isolated_context) s.isolated_context = 0;
+      if (id == s.main_context) s.main_context = 0;
+    });
+    on("Runtime.executionContextsCleared", [](page_session& s, const json&) {
+      s.isolated_context = 0;
+      s.main_context = 0;
+    });
+    on("Runtime.bindingCalled", [](page_session& s, const json& p) {
+      auto report = binding_report(p, s.binding);
+      if (!report) return;
+      auto it = s.observers.find(report->first);
+      if (it == s.observers.end()) return;
+      auto fn = it->second.callback;  // the callback may end its own subscription
+      fn(report->second);
+    });
+    conn->on_close([weak](std::error_code) {
+      if (auto self = weak.lock()) {
+        self->closed = true;
+        self->notify();
+      }
+    });
+  }
+
+  // ---- navigation --------------------------------------------------------------
+
+  awaitable_code wait_loaded(std::string loader) {
+    const auto until = clock::now() + opts.navigation_timeout;
+    auto self = shared_from_this();
+    for (;;) {
+      if (std::find(loaded.begin(), loaded.end(), loader) != loaded.end()) co_return std::error_code{};
+      if (closed) co_return make_error_code(errc::browser_closed);
+      if (clock::now() >= until) co_return make_error_code(errc::timed_out);
+      const bool woke = co_await wait_event(self, until);
+      if (!woke) co_return make_error_code(errc::operation_aborted);
+    }
+  }
+
+  static awaitable_json navigate(std::shared_ptr<page_session> self, std::string url) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    const std::string method = "Page.navigate";
+    json params{{"url", std::move(url)}};
+    auto [ec, r] = co_await self->call(method, std::move(params));
+    if (ec) co_return result<json>{ec, std::move(r)};
+    if (!string_member(r, "errorText").empty()) co_return result<json>{make_error_code(errc::navigation_failed), std::move(r)};
+    const std::string loader = string_member(r, "loaderId");
+    if (loader.empty()) co_return result<json>{{}, std::move(r)};  // same-document
+    const std::error_code e = co_await self->wait_loaded(loader);
+    co_return result<json>{e, std::move(r)};
+  }
+
+  static awaitable_json reload(std::shared_ptr<page_session> self) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    // Page.reload names no loaderId: wait for the first `load` of a loader not seen before.
+    const std::deque<std::string> seen = self->loaded;
+    const std::string method = "Page.reload";
+    json params = json::object();
+    auto [ec, r] = co_await self->call(method, std::move(params));
+    if (ec) co_return result<json>{ec, std::move(r)};
+    const auto until = clock::now() + self->opts.navigation_timeout;
+    for (;;) {
+      for (const auto& l : self->loaded) {
+        if (std::find(seen.begin(), seen.end(), l) == seen.end()) co_return result<json>{{}, json{{"loaderId", l}}};
+      }
+      if (self->closed) co_return result<json>{make_error_code(errc::browser_closed), json()};
+      if (clock::now() >= until) co_return result<json>{make_error_code(errc::timed_out), json()};
+      const bool woke = co_await wait_event(self, until);
+      if (!woke) co_return result<json>{make_error_code(errc::operation_aborted), json()};
+    }
+  }
+
+  // ---- elements ----------------------------------------------------------------
+
+  // Waits until `selector` is actionable. With `reuse`, a box found stable by
+  // an earlier check of the same selector in this document, less than
+  // stable_reuse ago, counts as stable when the element is still exactly
+  // there: no animation frame to wait for.
+  static boost::asio::awaitable<result<element_box>> wait_for(std::shared_ptr<page_session> self, std::string selector,
+                                                              std::chrono::milliseconds timeout, bool reuse = false) {
+    using R = result<element_box>;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    const auto until = clock::now() + timeout;
+    std::optional<element_box> seen;
+    if (auto it = self->stable.find(selector); reuse && it != self->stable.end() &&
+                                               it->second.context == self->isolated_context &&
+                                               clock::now() - it->second.at < stable_reuse) {
+      seen = it->second.box;
+    }
+    bool matched = false;
+    for (;;) {
+      if (clock::now() >= until) break;
+      json args = json::array({selector, seen ? json::array({seen->center_x, seen->center_y, seen->width, seen->height})
+                                              : json()});
+      seen.reset();  // a second look waits for a frame
+      auto [ec, v] = co_await call_function(self, world::isolated, scripts::actionability, std::move(args),
+                                            remaining(until));
+      if (ec == errc::timed_out) break;
+      if (ec) co_return R{ec, {}};  // closed, cancelled, a bad selector
+      actionability seen_now;
+      if (const std::error_code bad = read_actionability(v, seen_now)) co_return R{bad, {}};
+      if (seen_now.state == "ok") {
+        self->stable[selector] = stable_box{seen_now.box, clock::now(), self->isolated_context};
+        co_return R{{}, seen_now.box};
+      }
+      self->stable.erase(selector);
+      matched = seen_now.state != "missing";
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());  // up: never end early
+      if (left.count() <= 0) break;
+      const bool slept = co_await sleep(std::min(left, self->opts.poll_interval));
+      if (!slept) co_return R{make_error_code(errc::operation_aborted), {}};
+    }
+    co_return R{make_error_code(matched ? errc::element_not_actionable : errc::element_not_found), {}};
+  }
+
+  static std::pair<std::string, json> mouse_event(std::string_view type, double x, double y, std::string_view button,
+                                                  int buttons) {
+    json p{{"type", type}, {"x", x}, {"y", y}, {"button", button}, {"buttons", buttons}, {"pointerType", "mouse"}};
+    if (type != "mouseMoved") p["clickCount"] = 1;
+    return {"Input.dispatchMouseEvent", std::move(p)};
+  }
+
+  static awaitable_code click(std::shared_ptr<page_session> self, std::string selector, click_options o) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    auto [ec, box] = co_await wait_for(self, std::move(selector), o.timeout, true);
+    if (ec) co_return ec;
+    const int steps = std::max(1, o.move_steps);
+    const double x0 = self->mouse_x, y0 = self->mouse_y;
+    // The moves and the press go out back to back: one round trip, not one each.
+    std::vector<std::pair<std::string, json>> approach;
+    for (int i = 1; i <= steps; ++i) {
+      approach.push_back(mouse_event("mouseMoved", x0 + (box.center_x - x0) * i / steps,
+                                     y0 + (box.center_y - y0) * i / steps, "none", 0));
+    }
+    approach.push_back(mouse_event("mousePressed", box.center_x, box.center_y, "left", 1));
+    self->mouse_x = box.center_x;
+    self->mouse_y = box.center_y;
+    const std::error_code pressed = co_await self->call_all(std::move(approach));
+    bool slept = false;
+    if (!pressed) slept = co_await sleep(o.press_duration);
+    // Release even when cancelled or when the press failed: a button left
+    // pressed would confuse the page.
+    auto release = mouse_event("mouseReleased", box.center_x, box.center_y, "left", 0);
+    auto [e, r] = co_await self->call(std::move(release.first), std::move(release.second));
+    if (pressed) co_return pressed;
+    if (!slept) co_return make_error_code(errc::operation_aborted);
+    co_return e;
+  }
+
+  // Runs a select/fill script (`script`, with (selector, value)) until the
+  // element is ready or `timeout` passes.
+  static awaitable_code set_value(std::shared_ptr<page_session> self, std::string selector, std::string_view script,
+                                  std::string value, std::chrono::milliseconds timeout) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    const auto until = clock::now() + timeout;
+    bool matched = false;
+    for (;;) {
+      json args = json::array({selector, value});
+      auto [e, v] = co_await call_function(self, world::isolated, script, std::move(args), remaining(until));
+      if (e == errc::timed_out) break;
+      if (e) co_return e;
+      bool retry = false;
+      const std::error_code status = script_status(v, &retry);
+      if (!retry) co_return status;
+      matched = matched || status == errc::element_not_actionable;
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());  // up: never end early
+      if (left.count() <= 0) break;
+      const bool slept = co_await sleep(std::min(left, self->opts.poll_interval));
+      if (!slept) co_return make_error_code(errc::operation_aborted);
+    }
+    co_return make_error_code(matched ? errc::element_not_actionable : errc::element_not_found);
+  }
+
+  // ---- observers -----------------------------------------------------------------
+
+  json observer_arguments(std::uint64_t id, const std::string& selector) const {
+    return json::array({id, binding, selector});
+  }
+
+  // Installs every observer in a document's new isolated world.
+  void install_observers() {
+    for (const auto& [id, o] : observers) {
+      send("Runtime.callFunctionOn", function_call(scripts::install_observer, observer_arguments(id, o.selector),
+                                                   isolated_context));
+    }
+  }
+
+  static boost::asio::awaitable<result<mutation_subscription>> on_mutation(
+      std::shared_ptr<page_session> self, std::string selector, std::function<void(const mutation_record&)> callback) {
+    using R = result<mutation_subscription>;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    const std::uint64_t id = self->next_observer++;
+    json args = self->observer_arguments(id, selector);
+    // Registered first: a document that starts meanwhile installs it too (installing is idempotent).
+    self->observers.emplace(id, observer{std::move(selector), std::move(callback)});
+    auto [e, v] = co_await call_function(self, world::isolated, scripts::install_observer, std::move(args),
+                                         self->opts.call_timeout);
+    auto remove = [weak = std::weak_ptr<page_session>(self), id] {
+      if (auto s = weak.lock()) {
+        boost::asio::post(s->conn->get_executor(), [s, id] {
+          s->observers.erase(id);
+          if (s->isolated_context != 0) {
+            json ids = json::array({id});
+            s->send("Runtime.callFunctionOn", function_call(scripts::remove_observer, ids, s->isolated_context));
+          }
+        });
+      }
+    };
+    if (e) {
+      remove();
+      co_return R{e, mutation_subscription{}};
+    }
+    co_return R{std::error_code{}, mutation_subscription(std::function<void()>(std::move(remove)))};
+  }
+};
+
+}  // namespace seckill::browser::detail

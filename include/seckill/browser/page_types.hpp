@@ -1,0 +1,86 @@
+#pragma once
+/// @file
+/// @brief The plain values a page takes and gives: its options, a click's
+///        options, an element's box, a mutation report, and the handle that
+///        keeps a mutation callback registered. Standard library only.
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <utility>
+
+namespace seckill::browser {
+
+/// @brief Limits and names a page uses.
+///
+/// A plain value. Cost: none.
+struct page_options {
+  std::chrono::milliseconds call_timeout{std::chrono::seconds(10)};        ///< per DevTools call
+  std::chrono::milliseconds navigation_timeout{std::chrono::seconds(30)};  ///< until `load`
+  std::chrono::milliseconds poll_interval{std::chrono::milliseconds(10)};  ///< wait_for's re-check
+  std::string world_name = "__seckill_world";  ///< the isolated world seckill's scripts run in
+};
+
+/// @brief How click() moves and presses the mouse.
+///
+/// A plain value. Cost: none.
+struct click_options {
+  int move_steps = 3;                                          ///< mouseMoved events on the way
+  std::chrono::milliseconds press_duration{std::chrono::milliseconds(60)};  ///< press to release
+  std::chrono::milliseconds timeout{std::chrono::seconds(5)};  ///< waiting for actionability
+};
+
+/// @brief An element's box in CSS pixels of the viewport, by its centre.
+///
+/// A plain value. Cost: none.
+struct element_box {
+  double center_x = 0;  ///< the centre's distance from the viewport's left edge
+  double center_y = 0;  ///< the centre's distance from the viewport's top edge
+  double width = 0;
+  double height = 0;
+};
+
+/// @brief What on_mutation() reports: the first element matching the selector
+///        (present or not) and its trimmed text. `initial` marks the report a
+///        new document makes of its state once its DOM is parsed.
+///
+/// A plain value. Cost: that of its text.
+struct mutation_record {
+  bool present = false;
+  std::string text;
+  bool initial = false;
+};
+
+/// @brief Keeps an on_mutation() callback registered; ends it on destruction.
+///
+/// Thread-safety: one owner; destruction from any thread (the callback may run
+/// once more if it was already queued on the page's strand). Cost: one map
+/// entry, and the observer installed in every new document, until reset.
+class mutation_subscription {
+ public:
+  mutation_subscription() = default;
+  /// Adopts `reset`, called once when the subscription ends (page::async_on_mutation makes these).
+  explicit mutation_subscription(std::function<void()> reset) : reset_(std::move(reset)) {}
+  mutation_subscription(mutation_subscription&& o) noexcept : reset_(std::exchange(o.reset_, nullptr)) {}
+  mutation_subscription& operator=(mutation_subscription&& o) noexcept {
+    if (this != &o) {
+      reset();
+      reset_ = std::exchange(o.reset_, nullptr);
+    }
+    return *this;
+  }
+  mutation_subscription(const mutation_subscription&) = delete;
+  mutation_subscription& operator=(const mutation_subscription&) = delete;
+  ~mutation_subscription() { reset(); }
+
+  /// Ends the subscription (no-op when it has ended).
+  void reset() noexcept {
+    if (reset_) std::exchange(reset_, nullptr)();
+  }
+  [[nodiscard]] bool active() const noexcept { return static_cast<bool>(reset_); }
+
+ private:
+  std::function<void()> reset_;
+};
+
+}  // namespace seckill::browser

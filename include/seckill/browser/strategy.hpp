@@ -1,0 +1,285 @@
+#pragma once
+/// @file
+/// @brief What a buyer wants and how the choice is made: the offers a shop
+///        page shows, a strategy file's parser (`parse_strategy`), and the
+///        default strategy (`priority_strategy`). Standard library only: no
+///        browser is needed to read a strategy or to test a decision.
+
+#include <seckill/error.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace seckill::browser {
+
+/// @brief One SKU as the page offers it.
+struct sku_offer {
+  std::string sku;
+  std::string name;
+  std::string category;
+  double price = 0;
+  int stock = 0;  ///< what the page says; 0 = out of stock
+};
+
+/// @brief What the page showed when the grabber looked.
+struct shop_snapshot {
+  std::string status;  ///< the stock-status text
+  std::vector<sku_offer> offers;
+};
+
+/// @brief What a strategy decided to buy.
+struct order_intent {
+  std::string sku;
+  int quantity = 1;
+  double price = 0;
+  int requested = 0;  ///< what was asked for (0: quantity); more than quantity when less was in stock
+};
+
+/// @brief A Strategy turns a snapshot into a decision (or none).
+template <class S>
+concept grab_strategy = requires(const S& s, const shop_snapshot& snap) {
+  { s.decide(snap) } -> std::convertible_to<std::optional<order_intent>>;
+};
+
+/// @brief One wanted entry: a SKU id or a whole category.
+struct wanted_item {
+  enum class kind { sku, category };
+  kind what = kind::sku;
+  std::string value;
+  friend bool operator==(const wanted_item&, const wanted_item&) = default;
+};
+
+/// The name of a wanted entry's kind, as a strategy file writes it: "sku" or "category".
+constexpr std::string_view to_string(wanted_item::kind k) noexcept {
+  switch (k) {
+    case wanted_item::kind::sku: return "sku";
+    case wanted_item::kind::category: return "category";
+  }
+  return "unknown";
+}
+
+/// @brief A strategy file, parsed: what to buy, in priority order, and the limits.
+struct strategy_config {
+  std::vector<wanted_item> want;          ///< in priority order
+  std::optional<double> max_price;        ///< per unit; none: no cap
+  int quantity = 1;                       ///< per order
+  bool partial = true;                    ///< fewer if fewer are in stock (reported); false: skip such offers
+  std::chrono::milliseconds deadline{std::chrono::minutes(10)};  ///< give up after
+  double actions_per_second = 3;          ///< the human pace
+  double burst = 3;                       ///< actions allowed back to back
+};
+
+/// @brief The longest deadline a strategy file may give: a year. Longer ones
+///        (up to `9223372036854775807s`) are refused by `parse_strategy`
+///        rather than overflowing when the grabber adds them to its clock.
+inline constexpr std::chrono::milliseconds max_strategy_deadline{std::chrono::hours(24 * 365)};
+
+/// @brief The default strategy: the first wanted entry (in priority order)
+///        with an in-stock offer at or under the price cap; the cheapest offer
+///        within a wanted category. Skips out-of-stock offers. When an offer
+///        has fewer in stock than `quantity`, it buys what there is (the
+///        intent's quantity is less than its `requested`; the grabber says so)
+///        or, with `partial = false`, skips the offer.
+///
+/// Thread-safety: immutable after construction. Cost: O(wanted x offers).
+class priority_strategy {
+ public:
+  explicit priority_strategy(strategy_config cfg) : cfg_(std::move(cfg)) {}
+
+  [[nodiscard]] std::optional<order_intent> decide(const shop_snapshot& snap) const {
+    for (const auto& w : cfg_.want) {
+      const sku_offer* best = nullptr;
+      for (const auto& o : snap.offers) {
+        if (o.stock <= 0 || (!cfg_.partial && o.stock < cfg_.quantity)) continue;
+        if (cfg_.max_price && !(o.price <= *cfg_.max_price)) continue;  // an unknown (NaN) price too
+        const bool match = w.what == wanted_item::kind::sku ? o.sku == w.value : o.category == w.value;
+        if (match && (best == nullptr || cheaper(o.price, best->price))) best = &o;
+      }
+      if (best != nullptr) {
+        return order_intent{best->sku, std::min(cfg_.quantity, best->stock), best->price, cfg_.quantity};
+      }
+    }
+    return std::nullopt;
+  }
+
+  [[nodiscard]] const strategy_config& config() const noexcept { return cfg_; }
+
+ private:
+  // An unknown (NaN) price ranks after every known one.
+  static bool cheaper(double a, double b) noexcept {
+    if (std::isnan(a)) return false;
+    return std::isnan(b) || a < b;
+  }
+
+  strategy_config cfg_;
+};
+
+namespace detail {
+
+/// The pieces, one after the other (the messages of parse_strategy).
+template <class... Pieces>
+std::string cat(const Pieces&... pieces) {
+  std::string out;
+  (out.append(std::string_view(pieces)), ...);
+  return out;
+}
+
+inline std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+[[noreturn]] inline void strategy_error(std::size_t line, const std::string& what) {
+  throw error(errc::invalid_argument, "strategy line " + std::to_string(line) + ": " + what);
+}
+
+/// A number as `std::from_chars` reads it: `nan` and `inf` included (the
+/// callers range-check what they read, NaN failing every check); a number
+/// beyond double's range is an error.
+inline double parse_number(std::string_view v, std::size_t line, std::string_view key) {
+  double d = 0;
+  const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  if (ec == std::errc::result_out_of_range && p == v.data() + v.size()) {
+    strategy_error(line, cat(key, " is out of range, got '", v, "'"));
+  }
+  if (ec != std::errc() || p != v.data() + v.size() || v.empty()) {
+    strategy_error(line, cat(key, " must be a number, got '", v, "'"));
+  }
+  return d;
+}
+
+/// A duration in [1 ms, max_strategy_deadline]: checked as a double before
+/// it becomes an integer, so no value overflows.
+inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t line, std::string_view key) {
+  std::size_t digits = 0;
+  while (digits < v.size() && (std::isdigit(static_cast<unsigned char>(v[digits])) || v[digits] == '.')) ++digits;
+  const std::string_view unit = trim(v.substr(digits));
+  const double n = digits == 0 ? -1 : parse_number(v.substr(0, digits), line, key);
+  double ms = -1;
+  if (unit == "ms") ms = n;
+  else if (unit == "s") ms = n * 1000;
+  else if (unit == "m" || unit == "min") ms = n * 60'000;
+  else if (unit == "h") ms = n * 3'600'000;
+  if (!(n > 0 && ms > 0)) {
+    strategy_error(line, cat(key, " must be a positive duration like 500ms, 30s, 10m or 1h, got '", v, "'"));
+  }
+  if (!(ms <= static_cast<double>(max_strategy_deadline.count()))) {
+    strategy_error(line, cat(key, " must be at most ", std::to_string(max_strategy_deadline.count()),
+                               " ms (365 days), got '", v, "'"));
+  }
+  if (ms < 1) strategy_error(line, cat(key, " must be at least 1 ms, got '", v, "'"));
+  return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+}
+
+}  // namespace detail
+
+/// @brief Parses a strategy file: `key = value` lines, `#` comments, blank lines.
+///
+/// ```
+/// want      = sku:veg-box, category:fruit   # priority order
+/// max_price = 20.00                          # per unit, optional
+/// quantity  = 2
+/// deadline  = 10m                            # ms, s, m, h
+/// pace      = 3/s                            # actions per second
+/// burst     = 3
+/// partial   = yes                            # fewer if fewer are in stock; no: skip
+/// ```
+/// Ranges: quantity a whole number in [1, 1000]; max_price finite and > 0;
+/// deadline in [1 ms, max_strategy_deadline]; pace in (0, 50] per second;
+/// burst in [1, 100]. `nan`, `inf` and numbers beyond them are refused.
+/// Throws seckill::error (errc::invalid_argument) naming the line, the key and
+/// the value that was wrong.
+inline strategy_config parse_strategy(std::string_view text) {
+  strategy_config cfg;
+  bool saw_want = false;
+  std::size_t line_no = 0;
+  std::vector<std::string> seen;
+  while (!text.empty()) {
+    ++line_no;
+    const auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    line = detail::trim(line);
+    if (line.empty()) continue;
+    const auto eq = line.find('=');
+    if (eq == std::string_view::npos) {
+      detail::strategy_error(line_no, detail::cat("expected 'key = value', got '", line, "'"));
+    }
+    const std::string key(detail::trim(line.substr(0, eq)));
+    const std::string_view value = detail::trim(line.substr(eq + 1));
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      detail::strategy_error(line_no, detail::cat("'", key, "' given twice"));
+    }
+    seen.push_back(key);
+    if (value.empty()) detail::strategy_error(line_no, detail::cat("'", key, "' has no value"));
+    if (key == "want") {
+      saw_want = true;
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        const auto comma = rest.find(',');
+        const std::string_view item = detail::trim(rest.substr(0, comma));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        const auto colon = item.find(':');
+        const std::string_view kind = colon == std::string_view::npos ? std::string_view() : item.substr(0, colon);
+        const std::string_view name = colon == std::string_view::npos ? item : detail::trim(item.substr(colon + 1));
+        if ((kind != "sku" && kind != "category") || name.empty()) {
+          detail::strategy_error(line_no,
+                                 detail::cat("want entries are sku:<id> or category:<name>, got '", item, "'"));
+        }
+        cfg.want.push_back({kind == "sku" ? wanted_item::kind::sku : wanted_item::kind::category, std::string(name)});
+      }
+    } else if (key == "max_price") {
+      const double p = detail::parse_number(value, line_no, key);
+      if (!std::isfinite(p)) {
+        detail::strategy_error(line_no, detail::cat("max_price must be a finite number, got ", value));
+      }
+      if (!(p > 0)) detail::strategy_error(line_no, detail::cat("max_price must be > 0, got ", value));
+      cfg.max_price = p;
+    } else if (key == "quantity") {
+      const double q = detail::parse_number(value, line_no, key);
+      if (!(q >= 1 && q <= 1000) || q != std::floor(q)) {  // NaN fails the first test: no cast of it
+        detail::strategy_error(line_no, detail::cat("quantity must be a whole number in [1, 1000], got ", value));
+      }
+      cfg.quantity = static_cast<int>(q);
+    } else if (key == "deadline") {
+      cfg.deadline = detail::parse_duration(value, line_no, key);
+    } else if (key == "pace") {
+      std::string_view v = value;
+      if (v.size() > 2 && v.substr(v.size() - 2) == "/s") v = detail::trim(v.substr(0, v.size() - 2));
+      const double r = detail::parse_number(v, line_no, key);
+      if (!(r > 0) || r > 50) {
+        detail::strategy_error(line_no, detail::cat("pace must be in (0, 50] actions per second, got ", value));
+      }
+      cfg.actions_per_second = r;
+    } else if (key == "partial") {
+      if (value == "yes" || value == "true") cfg.partial = true;
+      else if (value == "no" || value == "false") cfg.partial = false;
+      else detail::strategy_error(line_no, detail::cat("partial must be yes or no, got '", value, "'"));
+    } else if (key == "burst") {
+      const double b = detail::parse_number(value, line_no, key);
+      if (!(b >= 1 && b <= 100)) {
+        detail::strategy_error(line_no, detail::cat("burst must be in [1, 100], got ", value));
+      }
+      cfg.burst = b;
+    } else {
+      detail::strategy_error(
+          line_no, detail::cat("unknown key '", key, "' (known: want, max_price, quantity, partial, deadline, pace, burst)"));
+    }
+  }
+  if (!saw_want) throw error(errc::invalid_argument, "strategy: no 'want' line: nothing to buy");
+  return cfg;
+}
+
+}  // namespace seckill::browser
