@@ -31,6 +31,7 @@
 /// default 1 s election timeout) to that minimum, and a new etcd leader
 /// restarts every lease's TTL: both only make records live longer.
 
+#include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/detail/etcd_store_txn.hpp>
@@ -84,7 +85,7 @@ namespace seckill::etcd {
 template <class Clock = std::chrono::system_clock>
 class etcd_store {
  public:
-  using executor_type = asio::any_io_executor;
+  using executor_type = boost::asio::any_io_executor;
 
   /// The largest quantity, and the largest total (remaining + reserved +
   /// committed) of a SKU: the contract's `seckill::max_units` (2^53).
@@ -100,7 +101,7 @@ class etcd_store {
   /// `order_retention` or `retention_buckets` out of range (see
   /// `etcd_store_options`), and `client`'s error when `copts` has no endpoint.
   etcd_store(executor_type ex, client_options copts, etcd_store_options opts = {}, Clock clock = {})
-      : ex_(ex), strand_(asio::make_strand(ex)),
+      : ex_(ex), strand_(boost::asio::make_strand(ex)),
         txns_(strand_, std::move(copts), std::move(opts), std::move(clock)) {}
 
   [[nodiscard]] executor_type get_executor() const noexcept { return ex_; }
@@ -117,65 +118,60 @@ class etcd_store {
   [[nodiscard]] std::string last_error() const { return txns_.last_error(); }
 
 
-  /// -> void(error_code)
-  template <class Token>
-  auto async_set_stock(std::string_view sku, std::int64_t quantity, Token&& token) {
-    return asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler, std::string s, std::int64_t q) {
-          detail::async_run<std::int64_t>(
-              strand_, [t = &txns_, s = std::move(s), q]() { return t->set_stock(s, q); },
-              [h = std::move(handler)](std::error_code ec, std::int64_t) mutable { std::move(h)(ec); });
-        },
-        token, std::string(sku), quantity);
+  /// Sets a SKU's remaining stock (creating the SKU). -> void(error_code)
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_set_stock(std::string_view sku, std::int64_t quantity, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code)>(strand_, txns_.set_stock(std::string(sku), quantity),
+                                                               token);
   }
 
   /// -> void(error_code, stock_level)
-  template <class Token>
-  auto async_stock(std::string_view sku, Token&& token) {
-    return detail::async_run<stock_level>(
-        strand_, [t = &txns_, s = std::string(sku)]() { return t->stock(s); }, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, stock_level)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_stock(std::string_view sku, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, stock_level)>(strand_, txns_.stock(std::string(sku)),
+                                                                           token);
   }
 
   /// -> void(error_code, reserve_result)
-  template <class Token>
+  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
-                     std::chrono::milliseconds hold, Token&& token) {
-    return detail::async_run<reserve_result>(
-        strand_, [t = &txns_, s = std::string(sku), quantity, order_id, hold]() {
-          return t->reserve(s, quantity, order_id, hold);
-        },
-        std::forward<Token>(token));
+                     std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, reserve_result)>(
+        strand_, txns_.reserve(std::string(sku), quantity, order_id, hold), token);
   }
 
   /// -> void(error_code, settle_result)
-  template <class Token>
-  auto async_commit(std::string_view sku, std::int64_t order_id, Token&& token) {
-    return detail::async_run<settle_result>(
-        strand_, [t = &txns_, s = std::string(sku), order_id]() { return t->settle(s, order_id, true); },
-        std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_commit(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, settle_result)>(
+        strand_, txns_.settle(std::string(sku), order_id, true), token);
   }
 
   /// -> void(error_code, settle_result)
-  template <class Token>
-  auto async_rollback(std::string_view sku, std::int64_t order_id, Token&& token) {
-    return detail::async_run<settle_result>(
-        strand_, [t = &txns_, s = std::string(sku), order_id]() { return t->settle(s, order_id, false); },
-        std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_rollback(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, settle_result)>(
+        strand_, txns_.settle(std::string(sku), order_id, false), token);
   }
 
   /// -> void(error_code, std::size_t reaped). Any `limit` is accepted: one
   /// above the number of expired holds (`SIZE_MAX` included) reaps them all,
   /// `reap_batch` per transaction; 0 reaps nothing.
-  template <class Token>
-  auto async_reap_expired(std::string_view sku, std::size_t limit, Token&& token) {
-    return detail::async_run<std::size_t>(
-        strand_, [t = &txns_, s = std::string(sku), limit]() { return t->reap(s, limit); },
-        std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_reap_expired(std::string_view sku, std::size_t limit, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::size_t)>(strand_,
+                                                                           txns_.reap(std::string(sku), limit), token);
   }
 
  private:
   executor_type ex_;
-  asio::strand<executor_type> strand_;
+  boost::asio::strand<executor_type> strand_;
   detail::etcd_stock_txns<Clock> txns_;
 };
 

@@ -3,12 +3,15 @@
 /// @brief `prefix_cache`: a local copy of every key under a prefix, kept
 ///        current by a watch.
 
+#include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/types.hpp>
 #include <seckill/etcd/watcher.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -37,6 +40,7 @@ namespace seckill::etcd {
 /// client's executor. Cost: the keys and values in memory; one watch.
 class prefix_cache {
  public:
+  using executor_type = watcher::executor_type;
   using change_handler = std::function<void(const event&)>;
 
   prefix_cache(watcher& w, std::string prefix) : st_(std::make_shared<state>(w, std::move(prefix))) {}
@@ -44,19 +48,22 @@ class prefix_cache {
   prefix_cache& operator=(const prefix_cache&) = delete;
   ~prefix_cache() { stop(); }
 
+  [[nodiscard]] executor_type get_executor() const noexcept { return st_->source.get_executor(); }
+
   /// Loads the prefix and starts following it. -> (ec, revision loaded)
-  template <class Token>
-  auto async_start(Token&& token) {
-    return detail::async_run<std::int64_t>(
-        st_->w.get_executor(), [s = st_]() { return state::start(s); }, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_start(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::start(st_),
+                                                                            token);
   }
 
   /// Completes once the copy has caught up with `revision`. -> (ec, revision)
-  template <class Token>
-  auto async_wait_revision(std::int64_t revision, Token&& token) {
-    return detail::async_run<std::int64_t>(
-        st_->w.get_executor(), [s = st_, revision]() { return state::wait_revision(s, revision); },
-        std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_wait_revision(std::int64_t revision, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(
+        get_executor(), state::wait_revision(st_, revision), token);
   }
 
   [[nodiscard]] std::optional<key_value> get(const std::string& key) const {
@@ -79,17 +86,17 @@ class prefix_cache {
 
  private:
   struct state {
-    state(watcher& wa, std::string p) : w(wa), prefix(std::move(p)), notify(wa.get_executor()) {
+    state(watcher& w, std::string p) : source(w), prefix(std::move(p)), notify(w.get_executor()) {
       notify.expires_at(std::chrono::steady_clock::time_point::max());
     }
-    watcher& w;
+    watcher& source;
     std::string prefix;
     std::map<std::string, key_value> items;
     std::int64_t revision = 0;
     std::uint64_t resyncs = 0;
     bool stopped = false;
     watch_stream stream;
-    asio::steady_timer notify;
+    boost::asio::steady_timer notify;
     change_handler on_change;
     std::function<void()> on_resync;
 
@@ -98,10 +105,11 @@ class prefix_cache {
       notify.expires_at(std::chrono::steady_clock::time_point::max());
     }
 
-    static asio::awaitable<std::pair<std::error_code, std::int64_t>> start(std::shared_ptr<state> s) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> start(std::shared_ptr<state> s) {
+      co_await detail::honour_any_cancellation();
       range_options o;
       o.prefix = true;
-      auto [ec, r] = co_await s->w.get_client().async_range(s->prefix, o, asio::as_tuple(asio::use_awaitable));
+      auto [ec, r] = co_await s->source.get_client().async_range(s->prefix, o, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec) co_return std::pair{ec, std::int64_t{0}};
       s->items.clear();
       for (auto& kv : r.kvs) s->items[kv.key] = std::move(kv);
@@ -109,17 +117,17 @@ class prefix_cache {
       watch_options wo;
       wo.prefix = true;
       wo.start_revision = r.header.revision + 1;
-      auto [wec, stream] = co_await s->w.async_watch(s->prefix, wo, asio::as_tuple(asio::use_awaitable));
+      auto [wec, stream] = co_await s->source.async_watch(s->prefix, wo, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (wec) co_return std::pair{wec, std::int64_t{0}};
       s->stream = std::move(stream);
-      asio::co_spawn(s->w.get_executor(), follow(s), asio::detached);
+      boost::asio::co_spawn(s->source.get_executor(), follow(s), boost::asio::detached);
       s->wake();
       co_return std::pair{std::error_code{}, s->revision};
     }
 
-    static asio::awaitable<void> follow(std::shared_ptr<state> s) {
+    static boost::asio::awaitable<void> follow(std::shared_ptr<state> s) {
       while (!s->stopped) {
-        auto [ec, r] = co_await s->stream.async_next(asio::as_tuple(asio::use_awaitable));
+        auto [ec, r] = co_await s->stream.async_next(boost::asio::as_tuple(boost::asio::use_awaitable));
         if (ec || s->stopped) co_return;
         if (r.resynced) {
           s->items.clear();
@@ -142,12 +150,13 @@ class prefix_cache {
       }
     }
 
-    static asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_revision(std::shared_ptr<state> s,
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_revision(std::shared_ptr<state> s,
                                                                                   std::int64_t rev) {
+      co_await detail::honour_any_cancellation();
       while (s->revision < rev) {
         if (s->stopped) co_return std::pair{make_error_code(errc::operation_aborted), s->revision};
-        co_await s->notify.async_wait(asio::as_tuple(asio::use_awaitable));
-        const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+        co_await s->notify.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
         if (detail::is_cancelled(cs)) {
           co_return std::pair{make_error_code(errc::operation_aborted), s->revision};
         }

@@ -7,6 +7,7 @@
 ///        has-leader requirement is sent so a member cut off from its leader
 ///        ends the stream instead of stalling it.
 
+#include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/detail/watch_hub.hpp>
@@ -14,6 +15,8 @@
 #include <seckill/etcd/watch_stream.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -55,19 +58,25 @@ class watcher {
 
   /// Creates a watch and completes once etcd confirmed it (or after the
   /// client's call timeout, `errc::timed_out`). -> (ec, watch_stream)
-  template <class Token>
-  auto async_watch(std::string key, watch_options opts, Token&& token);
+  template <boost::asio::completion_token_for<void(std::error_code, watch_stream)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_watch(std::string key, watch_options options, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, watch_stream)>(
+        get_executor(), do_watch(hub_, std::move(key), std::move(options)), token);
+  }
 
+ private:
   friend class watch_stream;
 
-  static asio::awaitable<std::pair<std::error_code, watch_stream>> do_watch(
+  static boost::asio::awaitable<std::pair<std::error_code, watch_stream>> do_watch(
       std::shared_ptr<detail::watch_hub> h, std::string key, watch_options opts);
 
   std::shared_ptr<detail::watch_hub> hub_;
 };
 
-inline asio::awaitable<std::pair<std::error_code, watch_stream>> watcher::do_watch(
+inline boost::asio::awaitable<std::pair<std::error_code, watch_stream>> watcher::do_watch(
     std::shared_ptr<detail::watch_hub> h, std::string key, watch_options opts) {
+  co_await detail::honour_any_cancellation();
   if (h->stopped) co_return std::pair{make_error_code(errc::operation_aborted), watch_stream{}};
   auto w = std::make_shared<detail::watch_state>(h->etcd.get_executor());
   w->id = h->next_id++;
@@ -78,7 +87,7 @@ inline asio::awaitable<std::pair<std::error_code, watch_stream>> watcher::do_wat
   h->add(w);
   watch_stream stream(h, w);
   const auto deadline = std::chrono::steady_clock::now() + h->etcd.options().call_timeout;
-  asio::steady_timer timeout(h->etcd.get_executor(), deadline);
+  boost::asio::steady_timer timeout(h->etcd.get_executor(), deadline);
   timeout.async_wait([w](boost::system::error_code ec) {
     if (!ec) w->wake();
   });
@@ -86,22 +95,14 @@ inline asio::awaitable<std::pair<std::error_code, watch_stream>> watcher::do_wat
     if (std::chrono::steady_clock::now() >= deadline) {
       co_return std::pair{make_error_code(errc::timed_out), watch_stream{}};
     }
-    co_await w->notify.async_wait(asio::as_tuple(asio::use_awaitable));
-    const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+    co_await w->notify.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
     if (detail::is_cancelled(cs)) {
       co_return std::pair{make_error_code(errc::operation_aborted), watch_stream{}};
     }
   }
   if (w->final_error) co_return std::pair{w->final_error, watch_stream{}};
   co_return std::pair{std::error_code{}, std::move(stream)};
-}
-
-template <class Token>
-auto watcher::async_watch(std::string key, watch_options opts, Token&& token) {
-  return detail::async_run<watch_stream>(
-      hub_->etcd.get_executor(),
-      [h = hub_, key = std::move(key), opts = std::move(opts)]() { return do_watch(h, key, opts); },
-      std::forward<Token>(token));
 }
 
 }  // namespace seckill::etcd

@@ -48,14 +48,15 @@ inline std::string padded(std::int64_t v) {
 
 enum class order_state : std::uint8_t { held, committed, rolled_back, refused };
 
-inline const char* order_state_name(order_state s) {
+/// The state's name, as the order records store it ("rolled_back").
+constexpr std::string_view to_string(order_state s) noexcept {
   switch (s) {
     case order_state::held: return "held";
     case order_state::committed: return "committed";
     case order_state::rolled_back: return "rolled_back";
     case order_state::refused: return "refused";
   }
-  return "?";
+  return "unknown";
 }
 
 struct stock_record {
@@ -94,7 +95,7 @@ inline bool decode_stock(const std::string& text, stock_level& l, std::string& m
 
 inline std::string encode_order(const order_record& o) {
   json j = {{"qty", o.qty},
-            {"state", order_state_name(o.state)},
+            {"state", std::string(to_string(o.state))},
             {"expires", o.expires_ms},
             {"remaining", o.remaining}};
   return j.dump();
@@ -133,14 +134,14 @@ inline bool decode_order(const std::string& text, order_record& o, std::string& 
 class keyed_lock {
  public:
   struct waiter {
-    explicit waiter(const asio::any_io_executor& ex) : timer(ex) {
+    explicit waiter(const boost::asio::any_io_executor& ex) : timer(ex) {
       timer.expires_at(std::chrono::steady_clock::time_point::max());
     }
-    asio::steady_timer timer;
+    boost::asio::steady_timer timer;
     bool granted = false;
   };
 
-  asio::awaitable<bool> acquire(asio::any_io_executor ex, std::string key) {
+  boost::asio::awaitable<bool> acquire(boost::asio::any_io_executor ex, std::string key) {
     auto& e = entries_[key];
     if (!e.held) {
       e.held = true;
@@ -148,7 +149,7 @@ class keyed_lock {
     }
     auto w = std::make_shared<waiter>(ex);
     e.waiters.push_back(w);
-    co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await w->timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     if (w->granted) co_return true;
     auto& again = entries_[key];
     for (auto it = again.waiters.begin(); it != again.waiters.end(); ++it) {

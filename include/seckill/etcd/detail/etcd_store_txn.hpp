@@ -8,6 +8,7 @@
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/detail/etcd_store_records.hpp>
+#include <seckill/etcd/detail/json_codec.hpp>
 #include <seckill/etcd/etcd_store_options.hpp>
 #include <seckill/etcd/types.hpp>
 #include <seckill/store/store.hpp>
@@ -42,7 +43,7 @@ class etcd_stock_txns {
   static constexpr std::chrono::milliseconds max_hold = ::seckill::max_hold;
   static constexpr std::chrono::milliseconds max_order_retention = std::chrono::hours(24 * 36500);
 
-  etcd_stock_txns(asio::strand<asio::any_io_executor> strand, client_options copts, etcd_store_options opts,
+  etcd_stock_txns(boost::asio::strand<boost::asio::any_io_executor> strand, client_options copts, etcd_store_options opts,
                   Clock clock)
       : strand_(std::move(strand)), opts_(checked(std::move(opts))), client_(strand_, std::move(copts)),
         clock_(std::move(clock)) {
@@ -129,8 +130,8 @@ class etcd_stock_txns {
     bool owned;
   };
 
-  asio::awaitable<lock_guard> lock(const std::string& sku) {
-    const asio::any_io_executor ex = strand_;
+  boost::asio::awaitable<lock_guard> lock(const std::string& sku) {
+    const boost::asio::any_io_executor ex = strand_;
     const bool ok = co_await locks_.acquire(ex, sku);
     co_return lock_guard(&locks_, sku, ok);
   }
@@ -138,12 +139,12 @@ class etcd_stock_txns {
   /// The lease for a record settled or refused now (0: records are kept
   /// forever). The current window's lease when it has one; else one granted
   /// now, at most one grant in flight (the other callers wait for it).
-  asio::awaitable<std::pair<std::error_code, std::int64_t>> retention_lease(const std::string& what) {
+  boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> retention_lease(const std::string& what) {
     if (lease_ttl_s_ == 0) co_return std::pair{std::error_code{}, std::int64_t{0}};
     if (lease_id_ != 0 && std::chrono::steady_clock::now() < lease_usable_until_) {
       co_return std::pair{std::error_code{}, lease_id_};
     }
-    const asio::any_io_executor ex = strand_;
+    const boost::asio::any_io_executor ex = strand_;
     const std::string key;  // the one key of lease_lock_
     const bool ok = co_await lease_lock_.acquire(ex, key);
     lock_guard guard(&lease_lock_, key, ok);
@@ -154,7 +155,7 @@ class etcd_stock_txns {
     }
     const auto asked_at = std::chrono::steady_clock::now();
     if (lease_id_ != 0 && asked_at < lease_usable_until_) co_return std::pair{std::error_code{}, lease_id_};
-    auto [ec, r] = co_await client_.async_lease_grant(lease_ttl_s_, asio::as_tuple(asio::use_awaitable));
+    auto [ec, r] = co_await client_.async_lease_grant(lease_ttl_s_, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) {
       co_return std::pair{transport(ec, what + ": granting a retention lease of " + std::to_string(lease_ttl_s_) + " s",
                                     r.error_message),
@@ -185,18 +186,25 @@ class etcd_stock_txns {
   }
 
   /// A consistent read of the stock record and (when `order_id` is set) one order record.
-  asio::awaitable<std::error_code> snapshot(const std::string& sku, std::optional<std::int64_t> order_id,
+  boost::asio::awaitable<std::error_code> snapshot(const std::string& sku, std::optional<std::int64_t> order_id,
                                             stock_record& stock, std::optional<order_record>& order,
                                             const std::string& what) {
     txn_request t;
     t.success.push_back(range_request{stock_key(sku), {}});
     if (order_id) t.success.push_back(range_request{order_key(sku, *order_id), {}});
-    auto [ec, r] = co_await client_.async_txn(t, asio::as_tuple(asio::use_awaitable));
+    auto [ec, r] = co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return transport(ec, what + ": reading its records", r.error_message);
     stock = {};
     order.reset();
     std::string message;
-    const auto& skv = std::get<range_result>(r.responses.at(0)).kvs;
+    const range_result* stock_range = range_at(r, 0);
+    const range_result* order_range = order_id ? range_at(r, 1) : nullptr;
+    if (stock_range == nullptr || (order_id && order_range == nullptr)) {
+      co_return failed(make_error_code(errc::protocol_error),
+                       "etcd_store: " + what + ": etcd answered a read of " + std::to_string(t.success.size()) +
+                           " ranges with " + std::to_string(r.responses.size()) + " range results");
+    }
+    const auto& skv = stock_range->kvs;
     if (!skv.empty()) {
       if (!decode_stock(skv.front().value, stock.level, message)) {
         co_return failed(make_error_code(errc::protocol_error), message + " (" + what + ")");
@@ -204,7 +212,7 @@ class etcd_stock_txns {
       stock.mod_revision = skv.front().mod_revision;
     }
     if (order_id) {
-      const auto& okv = std::get<range_result>(r.responses.at(1)).kvs;
+      const auto& okv = order_range->kvs;
       if (!okv.empty()) {
         auto& o = order.emplace();
         if (!decode_order(okv.front().value, o, message)) {
@@ -229,54 +237,53 @@ class etcd_stock_txns {
   }
 
  public:
-  asio::awaitable<std::pair<std::error_code, std::int64_t>> set_stock(std::string sku, std::int64_t qty) {
+  boost::asio::awaitable<std::error_code> set_stock(std::string sku, std::int64_t qty) {
+    co_await honour_any_cancellation();
     const std::string what = "set_stock of sku '" + sku + "' to " + std::to_string(qty);
     if (sku.empty()) {
-      co_return std::pair{failed(make_error_code(errc::invalid_argument), "etcd_store: " + what + ": empty sku"),
-                          std::int64_t{0}};
+      co_return failed(make_error_code(errc::invalid_argument), "etcd_store: " + what + ": empty sku");
     }
     if (qty < 0 || qty > max_quantity) {
-      co_return std::pair{failed(make_error_code(errc::invalid_argument),
+      co_return failed(make_error_code(errc::invalid_argument),
                                  "etcd_store: " + what + ": quantity " + std::to_string(qty) + " out of [0, " +
-                                     std::to_string(max_quantity) + "]"),
-                          std::int64_t{0}};
+                                     std::to_string(max_quantity) + "]");
     }
     auto guard = co_await lock(sku);
     if (!guard.owned) {
-      co_return std::pair{failed(make_error_code(errc::operation_aborted), "etcd_store: " + what + ": cancelled"),
-                          std::int64_t{0}};
+      co_return failed(make_error_code(errc::operation_aborted), "etcd_store: " + what + ": cancelled");
     }
     for (unsigned attempt = 0; attempt < opts_.max_attempts; ++attempt) {
       stock_record s;
       std::optional<order_record> none;
-      if (auto ec = co_await snapshot(sku, std::nullopt, s, none, what)) co_return std::pair{ec, std::int64_t{0}};
+      const std::error_code read_error = co_await snapshot(sku, std::nullopt, s, none, what);
+      if (read_error) co_return read_error;
       // the total must stay within max_quantity, so no later sum overflows
       const std::int64_t held = s.level.reserved, sold = s.level.committed;
       if (held < 0 || sold < 0 || held > max_quantity - qty || sold > max_quantity - qty - held) {
         const std::int64_t room = held < 0 || sold < 0 || held > max_quantity || sold > max_quantity - held
                                       ? 0
                                       : max_quantity - held - sold;
-        co_return std::pair{failed(make_error_code(errc::invalid_argument),
+        co_return failed(make_error_code(errc::invalid_argument),
                                    "etcd_store: " + what + ": with " + std::to_string(held) + " reserved and " +
                                        std::to_string(sold) + " committed the total would exceed " +
                                        std::to_string(max_quantity) + "; at most " + std::to_string(room) +
-                                       " can be set"),
-                            std::int64_t{0}};
+                                       " can be set");
       }
       stock_level next = s.level;
       next.remaining = qty;
       txn_request t;
       t.compares.push_back(unchanged(stock_key(sku), s.mod_revision));
       t.success.push_back(put_request{stock_key(sku), encode_stock(next), {}});
-      auto [ec, r] = co_await client_.async_txn(t, asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return std::pair{transport(ec, what, r.error_message), std::int64_t{0}};
-      if (r.succeeded) co_return std::pair{std::error_code{}, r.header.revision};
+      auto [ec, r] = co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
+      if (ec) co_return transport(ec, what, r.error_message);
+      if (r.succeeded) co_return std::error_code{};
       conflicts_.fetch_add(1, std::memory_order_relaxed);
     }
-    co_return std::pair{conflict(what), std::int64_t{0}};
+    co_return conflict(what);
   }
 
-  asio::awaitable<std::pair<std::error_code, stock_level>> stock(std::string sku) {
+  boost::asio::awaitable<std::pair<std::error_code, stock_level>> stock(std::string sku) {
+    co_await honour_any_cancellation();
     const std::string what = "stock of sku '" + sku + "'";
     if (sku.empty()) {
       co_return std::pair{failed(make_error_code(errc::invalid_argument), "etcd_store: " + what + ": empty sku"),
@@ -284,7 +291,8 @@ class etcd_stock_txns {
     }
     stock_record s;
     std::optional<order_record> none;
-    if (auto ec = co_await snapshot(sku, std::nullopt, s, none, what)) co_return std::pair{ec, stock_level{}};
+    const std::error_code read_error = co_await snapshot(sku, std::nullopt, s, none, what);
+    if (read_error) co_return std::pair{read_error, stock_level{}};
     if (s.mod_revision == 0) {
       co_return std::pair{failed(make_error_code(errc::unknown_sku),
                                  "etcd_store: " + what + ": no stock record at '" + stock_key(sku) + "'"),
@@ -293,9 +301,10 @@ class etcd_stock_txns {
     co_return std::pair{std::error_code{}, s.level};
   }
 
-  asio::awaitable<std::pair<std::error_code, reserve_result>> reserve(std::string sku, std::int64_t qty,
+  boost::asio::awaitable<std::pair<std::error_code, reserve_result>> reserve(std::string sku, std::int64_t qty,
                                                                       std::int64_t order_id,
                                                                       std::chrono::milliseconds hold) {
+    co_await honour_any_cancellation();
     reserve_result out;
     const std::string what = op_name("reserve", sku, order_id);
     auto bad = [&](std::string why) {
@@ -317,7 +326,8 @@ class etcd_stock_txns {
     for (unsigned attempt = 0; attempt < opts_.max_attempts; ++attempt) {
       stock_record s;
       std::optional<order_record> o;
-      if (auto ec = co_await snapshot(sku, order_id, s, o, what)) co_return std::pair{ec, out};
+      const std::error_code read_error = co_await snapshot(sku, order_id, s, o, what);
+      if (read_error) co_return std::pair{read_error, out};
       if (o) {  // a replay: the first answer
         out.status = o->state == order_state::refused ? reserve_status::sold_out : reserve_status::reserved;
         out.remaining = o->remaining;
@@ -359,7 +369,7 @@ class etcd_stock_txns {
       put_options po;
       po.lease = lease;  // held: none, never forgotten while held
       t.success.push_back(put_request{order_key(sku, order_id), encode_order(rec), po});
-      auto [ec, r] = co_await client_.async_txn(t, asio::as_tuple(asio::use_awaitable));
+      auto [ec, r] = co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec == errc::lease_not_found && lease != 0) {
         forget_lease(lease);
         continue;
@@ -392,8 +402,9 @@ class etcd_stock_txns {
   }
 
  public:
-  asio::awaitable<std::pair<std::error_code, settle_result>> settle(std::string sku, std::int64_t order_id,
+  boost::asio::awaitable<std::pair<std::error_code, settle_result>> settle(std::string sku, std::int64_t order_id,
                                                                     bool commit) {
+    co_await honour_any_cancellation();
     settle_result out;
     const std::string what = op_name(commit ? "commit" : "rollback", sku, order_id);
     if (sku.empty()) {
@@ -408,7 +419,8 @@ class etcd_stock_txns {
     for (unsigned attempt = 0; attempt < opts_.max_attempts; ++attempt) {
       stock_record s;
       std::optional<order_record> o;
-      if (auto ec = co_await snapshot(sku, order_id, s, o, what)) co_return std::pair{ec, out};
+      const std::error_code read_error = co_await snapshot(sku, order_id, s, o, what);
+      if (read_error) co_return std::pair{read_error, out};
       if (!o || o->state == order_state::refused || s.mod_revision == 0) {
         co_return std::pair{failed(make_error_code(errc::unknown_order),
                                    "etcd_store: " + what + ": " +
@@ -458,7 +470,7 @@ class etcd_stock_txns {
         if (commit) answer = errc::order_rolled_back;  // the hold passed: as the reaper would do
       }
       t.success.push_back(put_request{stock_key(sku), encode_stock(level), {}});
-      auto [ec, r] = co_await client_.async_txn(t, asio::as_tuple(asio::use_awaitable));
+      auto [ec, r] = co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec == errc::lease_not_found && lease != 0) {
         forget_lease(lease);
         continue;
@@ -478,7 +490,8 @@ class etcd_stock_txns {
     co_return std::pair{conflict(what), out};
   }
 
-  asio::awaitable<std::pair<std::error_code, std::size_t>> reap(std::string sku, std::size_t limit) {
+  boost::asio::awaitable<std::pair<std::error_code, std::size_t>> reap(std::string sku, std::size_t limit) {
+    co_await honour_any_cancellation();
     const std::string what = "reap_expired of sku '" + sku + "' (limit " + std::to_string(limit) + ")";
     if (sku.empty()) {
       co_return std::pair{failed(make_error_code(errc::invalid_argument), "etcd_store: " + what + ": empty sku"),
@@ -497,7 +510,7 @@ class etcd_stock_txns {
       ro.range_end = hold_prefix(sku) + padded(now + 1);  // expiry <= now
       ro.limit = static_cast<std::int64_t>(std::min(limit - reaped, opts_.reap_batch));
       ro.keys_only = true;
-      auto [ec, holds] = co_await client_.async_range(hold_prefix(sku), ro, asio::as_tuple(asio::use_awaitable));
+      auto [ec, holds] = co_await client_.async_range(hold_prefix(sku), ro, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec) co_return std::pair{transport(ec, what + ": listing expired holds", holds.error_message), reaped};
       if (holds.kvs.empty()) break;
       // read the stock and the orders at one revision, then give them all back in one txn
@@ -518,9 +531,18 @@ class etcd_stock_txns {
         ids.push_back(id);
         read.success.push_back(range_request{order_key(sku, id), {}});
       }
-      auto [rec, rr] = co_await client_.async_txn(read, asio::as_tuple(asio::use_awaitable));
+      auto [rec, rr] = co_await client_.async_txn(read, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (rec) co_return std::pair{transport(rec, what + ": reading the held orders", rr.error_message), reaped};
-      const auto& skv = std::get<range_result>(rr.responses.at(0)).kvs;
+      bool complete = rr.responses.size() == ids.size() + 1;
+      for (std::size_t i = 0; complete && i <= ids.size(); ++i) complete = range_at(rr, i) != nullptr;
+      if (!complete) {
+        co_return std::pair{failed(make_error_code(errc::protocol_error),
+                                   "etcd_store: " + what + ": etcd answered a read of " +
+                                       std::to_string(ids.size() + 1) + " ranges with " +
+                                       std::to_string(rr.responses.size()) + " results"),
+                            reaped};
+      }
+      const auto& skv = range_at(rr, 0)->kvs;
       if (skv.empty()) break;
       stock_level level;
       std::string message;
@@ -530,7 +552,7 @@ class etcd_stock_txns {
       std::vector<order_record> orders(ids.size());
       bool any_held = false;
       for (std::size_t i = 0; i < ids.size(); ++i) {
-        const auto& okv = std::get<range_result>(rr.responses.at(i + 1)).kvs;
+        const auto& okv = range_at(rr, i + 1)->kvs;
         if (okv.empty()) continue;
         if (!decode_order(okv.front().value, orders[i], message)) {
           co_return std::pair{failed(make_error_code(errc::protocol_error), message + " (" + what + ")"), reaped};
@@ -561,7 +583,7 @@ class etcd_stock_txns {
         ++batch;
       }
       t.success.push_back(put_request{stock_key(sku), encode_stock(level), {}});
-      auto [tec, tr] = co_await client_.async_txn(t, asio::as_tuple(asio::use_awaitable));
+      auto [tec, tr] = co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (tec == errc::lease_not_found && lease != 0) {
         forget_lease(lease);
         if (++attempts >= opts_.max_attempts) co_return std::pair{conflict(what), reaped};
@@ -579,7 +601,7 @@ class etcd_stock_txns {
   }
 
  private:
-  asio::strand<asio::any_io_executor> strand_;
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
   etcd_store_options opts_;
   client client_;
   Clock clock_;

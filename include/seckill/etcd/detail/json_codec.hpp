@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <system_error>
@@ -26,6 +27,14 @@
 #include <vector>
 
 namespace seckill::etcd::detail {
+
+/// The range result at `index` of a transaction's responses, or nullptr when
+/// the server answered fewer operations or another kind there (bad peer data,
+/// which callers report as `errc::protocol_error`).
+inline const range_result* range_at(const txn_result& t, std::size_t index) noexcept {
+  if (index >= t.responses.size()) return nullptr;
+  return std::get_if<range_result>(&t.responses[index]);
+}
 
 /// Sets `r`'s message and returns `errc::protocol_error`.
 template <class Result>

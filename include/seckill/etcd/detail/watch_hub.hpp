@@ -8,6 +8,7 @@
 /// Thread-safety: on the client's executor only. Cost: one socket, one JSON
 /// parse per message.
 
+#include <seckill/backoff.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/detail/json_codec.hpp>
@@ -30,6 +31,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,7 +41,7 @@ namespace seckill::etcd::detail {
 /// One watch as the hub keeps it: what it watches, where it resumes, and the
 /// responses its stream has not taken yet.
 struct watch_state {
-  explicit watch_state(const asio::any_io_executor& ex) : notify(ex) {
+  explicit watch_state(const boost::asio::any_io_executor& ex) : notify(ex) {
     notify.expires_at(std::chrono::steady_clock::time_point::max());
   }
   std::int64_t id = 0;
@@ -53,7 +55,7 @@ struct watch_state {
   std::error_code final_error;
   std::string final_message;
   std::deque<watch_response> queue;
-  asio::steady_timer notify;
+  boost::asio::steady_timer notify;
   void wake() {
     notify.cancel();
     notify.expires_at(std::chrono::steady_clock::time_point::max());
@@ -78,12 +80,12 @@ struct watch_state {
 
 /// One socket of the hub and its queue of messages to send.
 struct watch_connection {
-  explicit watch_connection(const asio::any_io_executor& ex) : ws(ex), out_notify(ex) {
+  explicit watch_connection(const boost::asio::any_io_executor& ex) : ws(ex), out_notify(ex) {
     out_notify.expires_at(std::chrono::steady_clock::time_point::max());
   }
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws;
   std::deque<std::string> outbox;
-  asio::steady_timer out_notify;
+  boost::asio::steady_timer out_notify;
   bool open = false;
   void send(std::string msg) {
     outbox.push_back(std::move(msg));
@@ -104,13 +106,22 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
   std::shared_ptr<watch_connection> conn;
   bool running = false;
   bool stopped = false;
+  unsigned failures = 0;  // connection attempts that failed in a row
+  std::minstd_rand rng{std::random_device{}()};  // the jitter of the retry pauses
   std::uint64_t connections = 0;
-  asio::steady_timer wake_timer;  // wakes the run loop's pause when a watch is added
-  asio::cancellation_signal stop_signal;
+  boost::asio::steady_timer wake_timer;  // wakes the run loop's pause when a watch is added
+  boost::asio::cancellation_signal stop_signal;
+
+  /// The pause before retry `attempt` (0 for the first): the shared jittered,
+  /// capped backoff.
+  std::chrono::milliseconds retry_delay(unsigned attempt) {
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    return backoff_delay(attempt, opts.reconnect_interval, opts.reconnect_max_interval, jitter(rng));
+  }
 
   void stop() {
     stopped = true;
-    stop_signal.emit(asio::cancellation_type::terminal);
+    stop_signal.emit(boost::asio::cancellation_type::terminal);
     if (conn) {
       boost::beast::error_code ignored;
       boost::beast::get_lowest_layer(conn->ws).socket().close(ignored);
@@ -128,8 +139,8 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
     if (conn && conn->open) conn->send(w->create_message());
     if (!running) {
       running = true;
-      asio::co_spawn(etcd.get_executor(), run(this->shared_from_this()),
-                     asio::bind_cancellation_slot(stop_signal.slot(), asio::detached));
+      boost::asio::co_spawn(etcd.get_executor(), run(this->shared_from_this()),
+                     boost::asio::bind_cancellation_slot(stop_signal.slot(), boost::asio::detached));
     }
   }
 
@@ -148,7 +159,7 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
     }
   }
 
-  static asio::awaitable<void> run(std::shared_ptr<watch_hub> h) {
+  static boost::asio::awaitable<void> run(std::shared_ptr<watch_hub> h) {
     namespace beast = boost::beast;
     namespace websocket = beast::websocket;
     while (!h->stopped && !h->watches.empty()) {
@@ -157,15 +168,15 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
       auto conn = std::make_shared<watch_connection>(h->etcd.get_executor());
       boost::system::error_code ec;
       {
-        asio::ip::tcp::resolver resolver(h->etcd.get_executor());
+        boost::asio::ip::tcp::resolver resolver(h->etcd.get_executor());
         const std::string port = std::to_string(ep.port);
         auto [rec, results] = co_await resolver.async_resolve(ep.host, port,
-                                                              asio::as_tuple(asio::use_awaitable));
+                                                              boost::asio::as_tuple(boost::asio::use_awaitable));
         ec = rec;
         if (!ec) {
           beast::get_lowest_layer(conn->ws).expires_after(h->etcd.options().connect_timeout);
           auto [cec, e] = co_await beast::get_lowest_layer(conn->ws).async_connect(
-              results, asio::as_tuple(asio::use_awaitable));
+              results, boost::asio::as_tuple(boost::asio::use_awaitable));
           ec = cec;
         }
       }
@@ -183,13 +194,15 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
         conn->ws.read_message_max(h->etcd.options().max_response_bytes);
         conn->ws.text(true);
         const std::string host = ep.to_string();
-        auto [hec] = co_await conn->ws.async_handshake(host, "/v3/watch",
-                                                       asio::as_tuple(asio::use_awaitable));
+        const std::string target = "/v3/watch";
+        auto [hec] = co_await conn->ws.async_handshake(host, target,
+                                                       boost::asio::as_tuple(boost::asio::use_awaitable));
         ec = hec;
       }
       if (h->stopped) co_return;
       if (!ec) {
         ++h->connections;
+        h->failures = 0;
         conn->open = true;
         h->conn = conn;
         for (auto it = h->watches.begin(); it != h->watches.end();) {
@@ -202,7 +215,7 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
           if (!w->resyncing) conn->send(w->create_message());
           ++it;
         }
-        asio::co_spawn(h->etcd.get_executor(), writer(h, conn), asio::detached);
+        boost::asio::co_spawn(h->etcd.get_executor(), writer(h, conn), boost::asio::detached);
         co_await reader(h, conn);
         conn->open = false;
         conn->out_notify.cancel();
@@ -214,21 +227,21 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
       if (h->watches.empty()) break;
       // the member failed, refused or broke the stream: try the next one
       h->etcd.rotate_endpoint(idx);
-      asio::steady_timer pause(h->etcd.get_executor(), h->opts.reconnect_interval);
-      auto [pec] = co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      boost::asio::steady_timer pause(h->etcd.get_executor(), h->retry_delay(h->failures++));
+      auto [pec] = co_await pause.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
       if (pec && h->stopped) co_return;
     }
     h->running = false;
   }
 
-  static asio::awaitable<void> writer(std::shared_ptr<watch_hub> h, std::shared_ptr<watch_connection> conn) {
+  static boost::asio::awaitable<void> writer(std::shared_ptr<watch_hub> h, std::shared_ptr<watch_connection> conn) {
     while (conn->open && !h->stopped) {
       if (conn->outbox.empty()) {
-        co_await conn->out_notify.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await conn->out_notify.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
         continue;
       }
-      auto [ec, n] = co_await conn->ws.async_write(asio::buffer(conn->outbox.front()),
-                                                   asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] = co_await conn->ws.async_write(boost::asio::buffer(conn->outbox.front()),
+                                                   boost::asio::as_tuple(boost::asio::use_awaitable));
       (void)n;
       if (ec) {
         boost::beast::error_code ignored;
@@ -239,11 +252,11 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
     }
   }
 
-  static asio::awaitable<void> reader(std::shared_ptr<watch_hub> h, std::shared_ptr<watch_connection> conn) {
+  static boost::asio::awaitable<void> reader(std::shared_ptr<watch_hub> h, std::shared_ptr<watch_connection> conn) {
     boost::beast::flat_buffer buffer;
     for (;;) {
       buffer.clear();
-      auto [ec, n] = co_await conn->ws.async_read(buffer, asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] = co_await conn->ws.async_read(buffer, boost::asio::as_tuple(boost::asio::use_awaitable));
       (void)n;
       if (ec || h->stopped) co_return;
       const auto data = buffer.cdata();
@@ -257,7 +270,7 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
       if (h->watches.empty()) {
         // nothing left to watch: close the socket politely
         co_await conn->ws.async_close(boost::beast::websocket::close_code::normal,
-                                      asio::as_tuple(asio::use_awaitable));
+                                      boost::asio::as_tuple(boost::asio::use_awaitable));
         co_return;
       }
     }
@@ -288,8 +301,8 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
           w->id = next_id++;
           watches[w->id] = w;
           w->resyncing = true;
-          asio::co_spawn(etcd.get_executor(), resync(this->shared_from_this(), w, m.compact_revision),
-                         asio::detached);
+          boost::asio::co_spawn(etcd.get_executor(), resync(this->shared_from_this(), w, m.compact_revision),
+                         boost::asio::detached);
         } else {
           watch_response r;
           r.revision = m.header.revision;
@@ -327,13 +340,13 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
     }
   }
 
-  static asio::awaitable<void> resync(std::shared_ptr<watch_hub> h, std::shared_ptr<watch_state> w,
+  static boost::asio::awaitable<void> resync(std::shared_ptr<watch_hub> h, std::shared_ptr<watch_state> w,
                                       std::int64_t compact_revision) {
-    for (;;) {
+    for (unsigned attempt = 0;; ++attempt) {
       if (h->stopped || w->user_cancelled) co_return;
       range_options o;
       o.range_end = w->range_end;
-      auto [ec, r] = co_await h->etcd.async_range(w->key, o, asio::as_tuple(asio::use_awaitable));
+      auto [ec, r] = co_await h->etcd.async_range(w->key, o, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (h->stopped || w->user_cancelled) co_return;
       if (!ec) {
         watch_response resp;
@@ -348,8 +361,8 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
         if (h->conn && h->conn->open) h->conn->send(w->create_message());
         co_return;
       }
-      asio::steady_timer pause(h->etcd.get_executor(), h->opts.reconnect_interval);
-      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      boost::asio::steady_timer pause(h->etcd.get_executor(), h->retry_delay(attempt));
+      co_await pause.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     }
   }
 };
