@@ -68,14 +68,26 @@ set(SECKILL_redis_HEADERS
 set(SECKILL_etcd_REQUIRES asio)
 set(SECKILL_etcd_DEPENDS Boost.beast Boost.url nlohmann_json)
 set(SECKILL_etcd_HEADERS
+  seckill/etcd/types.hpp
   seckill/etcd/codec.hpp
+  seckill/etcd/endpoint.hpp
   seckill/etcd/client.hpp
   seckill/etcd/session.hpp
+  seckill/etcd/watch_stream.hpp
+  seckill/etcd/watcher.hpp
+  seckill/etcd/prefix_cache.hpp
   seckill/etcd/watch.hpp
   seckill/etcd/election.hpp
   seckill/etcd/registry.hpp
   seckill/etcd/health.hpp
+  seckill/etcd/etcd_store_options.hpp
   seckill/etcd/etcd_store.hpp
+  seckill/etcd/detail/base64.hpp
+  seckill/etcd/detail/json_fields.hpp
+  seckill/etcd/detail/json_codec.hpp
+  seckill/etcd/detail/watch_hub.hpp
+  seckill/etcd/detail/etcd_store_records.hpp
+  seckill/etcd/detail/etcd_store_txn.hpp
   seckill/url.hpp)
 
 set(SECKILL_browser_REQUIRES asio)

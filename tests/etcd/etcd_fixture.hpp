@@ -217,4 +217,12 @@ class etcd_cluster {
   std::vector<member> members_;
 };
 
+/// One single-member etcd for the whole test binary, started on first use
+/// and killed at exit: for tests that only need a server and keep to their
+/// own key prefix.
+inline etcd_cluster& shared_single_node() {
+  static etcd_cluster node(1, "seckill-shared");
+  return node;
+}
+
 }  // namespace seckill::test

@@ -5,19 +5,17 @@
 ///        leases, compaction and status, with failover across several members,
 ///        per-call timeouts and per-operation cancellation.
 
+#include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
-#include <seckill/etcd/codec.hpp>
-#include <seckill/url.hpp>
+#include <seckill/etcd/detail/json_codec.hpp>
+#include <seckill/etcd/endpoint.hpp>
+#include <seckill/etcd/types.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/dispatch.hpp>
-#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -26,132 +24,18 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/url/grammar/ci_string.hpp>
-#include <boost/url/host_type.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 
-#include <charconv>
 #include <chrono>
 #include <cstdint>
-#include <exception>
 #include <memory>
-#include <new>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace seckill::etcd {
-
-namespace asio = boost::asio;
-
-/// @brief One etcd member's client address.
-struct endpoint {
-  std::string host;  ///< a name or an address; an IPv6 address without brackets
-  std::uint16_t port = 2379;
-  /// The host as a URL or a Host header writes it: `[::1]` for an IPv6 address.
-  [[nodiscard]] std::string uri_host() const {
-    return host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  }
-  [[nodiscard]] std::string to_string() const { return uri_host() + ":" + std::to_string(port); }
-  friend bool operator==(const endpoint&, const endpoint&) = default;
-};
-
-/// @brief Parses a comma-separated list of members, each `host:port`,
-///        `etcd://host:port` or `http://host:port` (a scheme on the first
-///        entry only is fine: `etcd://a:2379,b:2379`), an IPv6 address in
-///        brackets (`[::1]:2379`), an optional trailing `/`; each entry is
-///        parsed with Boost.URL. Sets `errc::invalid_argument` on failure and
-///        says which entry was wrong and why: `https://` (TLS is not supported
-///        yet), another scheme, credentials (not taken: and never echoed,
-///        the entry is shown through `redact_url`), no host, no port or one
-///        outside 1..65535, a path, query or fragment, an empty entry.
-inline std::vector<endpoint> parse_endpoints(std::string_view list, std::error_code& ec,
-                                             std::string* message = nullptr) {
-  namespace urls = boost::urls;
-  std::vector<endpoint> out;
-  ec.clear();
-  auto bad = [&](std::string what) {
-    ec = errc::invalid_argument;
-    if (message != nullptr) *message = std::move(what);
-    out.clear();
-    return out;
-  };
-  if (list.empty()) return bad("etcd endpoint list is empty");
-  constexpr std::string_view ipv6_hint = " (an IPv6 address is written [::1]:2379)";
-  std::size_t pos = 0;
-  while (pos <= list.size()) {
-    std::size_t comma = list.find(',', pos);
-    if (comma == std::string_view::npos) comma = list.size();
-    const std::string_view item = list.substr(pos, comma - pos);
-    pos = comma + 1;
-    if (item.empty())
-      return bad("etcd endpoint list '" + redact_url(list) + "' has an empty entry");
-    auto bad_item = [&](std::string_view why) {
-      return bad("etcd endpoint '" + redact_url(item) + "' " + std::string(why));
-    };
-    if (item.find('@') != std::string_view::npos)
-      return bad_item("carries credentials; etcd endpoints take none (host:port)");
-
-    std::string text;
-    if (const std::size_t sep = item.find("://"); sep == std::string_view::npos) {
-      text = "etcd://" + std::string(item);
-    } else {
-      const std::string_view scheme = item.substr(0, sep);
-      if (urls::grammar::ci_is_equal(scheme, "https"))
-        return bad_item("uses https://: TLS is not supported yet; use http:// or etcd://");
-      if (!urls::grammar::ci_is_equal(scheme, "etcd") && !urls::grammar::ci_is_equal(scheme, "http")) {
-        return bad_item(seckill::detail::is_scheme(scheme) && scheme.size() <= 16
-                            ? "has an unsupported scheme '" + std::string(scheme) +
-                                  "' (expected host:port, etcd://host:port or http://host:port)"
-                            : std::string("is not host:port"));
-      }
-      text = std::string(item);
-    }
-    if (std::string_view rest = std::string_view(text).substr(text.find("://") + 3);
-        (rest = rest.substr(0, rest.find('/'))).find('[') == std::string_view::npos &&
-        rest.find(':') != rest.rfind(':'))
-      return bad_item("is not host:port" + std::string(ipv6_hint));  // an IPv6 address without brackets
-    const auto parsed = urls::parse_uri(text);
-    if (!parsed) return bad_item("is not host:port" + std::string(ipv6_hint));
-    const urls::url_view& u = *parsed;
-    if (u.has_query() || u.has_fragment()) return bad_item("has a query or fragment; expected host:port");
-    const std::string_view path = u.encoded_path();
-    if (!path.empty() && path.front() != '/') {
-      // RFC 3986 has no such URL; Boost.URL reads what follows the authority as a path.
-      if (u.has_port() && u.port().empty())
-        return bad_item("has a bad port '" + std::string(path.substr(0, path.find('/'))) +
-                        "' (expected 1..65535)");
-      return bad_item("is not host:port" + std::string(ipv6_hint));
-    }
-    if (path.find_first_not_of('/') != std::string_view::npos)
-      return bad_item("has a path; expected host:port");
-    if (u.host_type() == urls::host_type::ipvfuture) return bad_item("is an IPvFuture address, not supported");
-    std::string host = u.host_address();  // decoded; an IPv6 address without its brackets
-    if (host.empty()) return bad_item("is not host:port (no host)");
-    if (!u.has_port()) return bad_item("is not host:port (no port)");
-    const std::string_view port_text = u.port();
-    unsigned port = 0;
-    const auto [p, perr] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || perr != std::errc{} || p != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
-      return bad_item("has a bad port '" + std::string(port_text) + "' (expected 1..65535)");
-    }
-    out.push_back({std::move(host), static_cast<std::uint16_t>(port)});
-  }
-  return out;
-}
-
-/// @brief Throwing overload of parse_endpoints.
-inline std::vector<endpoint> parse_endpoints(std::string_view list) {
-  std::error_code ec;
-  std::string message;
-  auto out = parse_endpoints(list, ec, &message);
-  if (ec) throw error(ec, message);
-  return out;
-}
 
 /// @brief Settings of a `client`.
 struct client_options {
@@ -177,61 +61,25 @@ struct compact_result : response {};
 
 namespace detail {
 
-template <class Result, class Awaitable>
-asio::awaitable<std::pair<std::error_code, Result>> run_guarded(Awaitable a) {
-  co_await asio::this_coro::throw_if_cancelled(false);
-  co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
-  co_return co_await std::move(a);
+/// The first thing a coroutine body that honours every cancellation type
+/// awaits (`seckill::detail::async_spawn` lets only terminal cancellation
+/// through by default): total and partial signals then reach it too, and a
+/// cancelled operation inside it completes with its error code instead of
+/// throwing, so the body reports the cancellation itself
+/// (`errc::operation_aborted`).
+inline boost::asio::awaitable<void> honour_any_cancellation() {
+  co_await boost::asio::this_coro::throw_if_cancelled(false);
+  co_await boost::asio::this_coro::reset_cancellation_state(boost::asio::enable_total_cancellation());
 }
 
-/// Runs `fn()` (a function returning an awaitable of std::pair<error_code,
-/// Result>; called at initiation) on `ex` and completes `token` with
-/// (error_code, Result). The completion handler's cancellation slot cancels
-/// the coroutine (any cancellation type).
-template <class Result, class Token, class Fn>
-auto async_run(const asio::any_io_executor& ex, Fn fn, Token&& token) {
-  return asio::async_initiate<Token, void(std::error_code, Result)>(
-      [ex](auto handler, Fn f) mutable {
-        auto slot = asio::get_associated_cancellation_slot(handler);
-        auto work = asio::make_work_guard(asio::get_associated_executor(handler, ex));
-        asio::co_spawn(
-            ex, run_guarded<Result>(f()),
-            asio::bind_cancellation_slot(
-                slot, [h = std::move(handler), work = std::move(work)](
-                          std::exception_ptr e, std::pair<std::error_code, Result> r) mutable {
-                  if (e) {
-                    try {
-                      std::rethrow_exception(e);
-                    } catch (const std::bad_alloc&) {
-                      r.first = std::make_error_code(std::errc::not_enough_memory);
-                    } catch (const boost::system::system_error& se) {
-                      r.first = se.code() == asio::error::operation_aborted
-                                    ? make_error_code(errc::operation_aborted)
-                                    : std::error_code(se.code());
-                    } catch (const std::system_error& se) {
-                      r.first = se.code();
-                    } catch (...) {
-                      r.first = errc::server_error;
-                    }
-                  }
-                  auto hex = work.get_executor();
-                  work.reset();
-                  asio::dispatch(hex, [h = std::move(h), r = std::move(r)]() mutable {
-                    std::move(h)(r.first, std::move(r.second));
-                  });
-                }));
-      },
-      token, std::move(fn));
-}
-
-/// Read the state into a named local first (`const asio::cancellation_state
-/// cs = co_await asio::this_coro::cancellation_state;`), never as
+/// Read the state into a named local first (`const boost::asio::cancellation_state
+/// cs = co_await boost::asio::this_coro::cancellation_state;`), never as
 /// `if (is_cancelled(co_await ...))`: GCC 12 lays out the frame of a coroutine
 /// with a co_await inside an if condition and no local in its outermost scope
 /// with the resume pointer 8 bytes in, so the handle Asio makes from the
 /// promise resumes a garbage index (SIGILL or a corrupted frame).
-inline bool is_cancelled(asio::cancellation_state st) {
-  return st.cancelled() != asio::cancellation_type::none;
+inline bool is_cancelled(boost::asio::cancellation_state st) {
+  return st.cancelled() != boost::asio::cancellation_type::none;
 }
 
 }  // namespace detail
@@ -258,7 +106,7 @@ inline bool is_cancelled(asio::cancellation_state st) {
 /// reused.
 class client {
  public:
-  using executor_type = asio::any_io_executor;
+  using executor_type = boost::asio::any_io_executor;
 
   client(executor_type ex, client_options opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
     if (opts_.endpoints.empty()) {
@@ -281,136 +129,117 @@ class client {
   // ------------------------------------------------------------------- KV
 
   /// Reads one key, a range, or a prefix (`options.prefix`). -> (ec, range_result)
-  template <class Token>
-  auto async_range(std::string key, range_options o, Token&& token) {
-    return detail::async_run<range_result>(
-        ex_, [this, r = range_request{std::move(key), std::move(o)}]() {
-          return call_parsed<range_result>("/v3/kv/range", detail::to_json(r), true,
-                                           &detail::parse_range);
-        },
-        std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, range_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_range(std::string key, range_options options, CompletionToken&& token = CompletionToken()) {
+    const range_request request{std::move(key), std::move(options)};
+    return start<range_result>("/v3/kv/range", detail::to_json(request), true, &detail::parse_range,
+                               std::forward<CompletionToken>(token));
   }
-  template <class Token>
-  auto async_get(std::string key, Token&& token) {
-    return async_range(std::move(key), range_options{}, std::forward<Token>(token));
+  /// Reads one key. -> (ec, range_result)
+  template <boost::asio::completion_token_for<void(std::error_code, range_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_get(std::string key, CompletionToken&& token = CompletionToken()) {
+    return async_range(std::move(key), range_options{}, std::forward<CompletionToken>(token));
   }
 
   /// Writes one key. -> (ec, put_result)
-  template <class Token>
-  auto async_put(std::string key, std::string value, put_options o, Token&& token) {
-    return detail::async_run<put_result>(
-        ex_, [this, r = put_request{std::move(key), std::move(value), o}]() {
-          return call_parsed<put_result>("/v3/kv/put", detail::to_json(r), false, &detail::parse_put);
-        },
-        std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, put_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_put(std::string key, std::string value, put_options options,
+                 CompletionToken&& token = CompletionToken()) {
+    const put_request request{std::move(key), std::move(value), options};
+    return start<put_result>("/v3/kv/put", detail::to_json(request), false, &detail::parse_put,
+                             std::forward<CompletionToken>(token));
   }
-  template <class Token>
-  auto async_put(std::string key, std::string value, Token&& token) {
-    return async_put(std::move(key), std::move(value), put_options{}, std::forward<Token>(token));
+  /// Writes one key with the default options. -> (ec, put_result)
+  template <boost::asio::completion_token_for<void(std::error_code, put_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_put(std::string key, std::string value, CompletionToken&& token = CompletionToken()) {
+    return async_put(std::move(key), std::move(value), put_options{}, std::forward<CompletionToken>(token));
   }
 
   /// Deletes one key, a range or a prefix. -> (ec, delete_result)
-  template <class Token>
-  auto async_delete(std::string key, delete_options o, Token&& token) {
-    return detail::async_run<delete_result>(
-        ex_, [this, r = delete_request{std::move(key), std::move(o)}]() {
-          return call_parsed<delete_result>("/v3/kv/deleterange", detail::to_json(r), false,
-                                            &detail::parse_delete);
-        },
-        std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, delete_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_delete(std::string key, delete_options options, CompletionToken&& token = CompletionToken()) {
+    const delete_request request{std::move(key), std::move(options)};
+    return start<delete_result>("/v3/kv/deleterange", detail::to_json(request), false, &detail::parse_delete,
+                                std::forward<CompletionToken>(token));
   }
 
   /// A transaction; `succeeded` tells which branch ran. -> (ec, txn_result)
-  template <class Token>
-  auto async_txn(txn_request t, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, txn_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_txn(txn_request transaction, CompletionToken&& token = CompletionToken()) {
     bool read_only = true;
-    for (const auto* branch : {&t.success, &t.failure}) {
+    for (const auto* branch : {&transaction.success, &transaction.failure}) {
       for (const auto& op : *branch) read_only = read_only && std::holds_alternative<range_request>(op);
     }
-    return detail::async_run<txn_result>(
-        ex_, [this, body = detail::to_json(t), read_only]() {
-          return call_parsed<txn_result>("/v3/kv/txn", body, read_only, &detail::parse_txn);
-        },
-        std::forward<Token>(token));
+    return start<txn_result>("/v3/kv/txn", detail::to_json(transaction), read_only, &detail::parse_txn,
+                             std::forward<CompletionToken>(token));
   }
 
   /// Compacts the key-value history up to `revision`. -> (ec, compact_result)
-  template <class Token>
-  auto async_compact(std::int64_t revision, bool physical, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, compact_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_compact(std::int64_t revision, bool physical, CompletionToken&& token = CompletionToken()) {
     detail::json body = detail::json::object();
     body["revision"] = std::to_string(revision);
     if (physical) body["physical"] = true;
-    return detail::async_run<compact_result>(
-        ex_, [this, body = std::move(body)]() {
-          return call_parsed<compact_result>("/v3/kv/compaction", body, false, &parse_plain<compact_result>);
-        },
-        std::forward<Token>(token));
+    return start<compact_result>("/v3/kv/compaction", std::move(body), false, &parse_plain<compact_result>,
+                                 std::forward<CompletionToken>(token));
   }
 
   // --------------------------------------------------------------- leases
 
   /// Grants a lease of `ttl_seconds`. -> (ec, lease_grant_result)
-  template <class Token>
-  auto async_lease_grant(std::int64_t ttl_seconds, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, lease_grant_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_lease_grant(std::int64_t ttl_seconds, CompletionToken&& token = CompletionToken()) {
     detail::json body = detail::json::object();
     body["TTL"] = std::to_string(ttl_seconds);
-    return detail::async_run<lease_grant_result>(
-        ex_, [this, body = std::move(body)]() {
-          return call_parsed<lease_grant_result>("/v3/lease/grant", body, false,
-                                                 &detail::parse_lease_grant);
-        },
-        std::forward<Token>(token));
+    return start<lease_grant_result>("/v3/lease/grant", std::move(body), false, &detail::parse_lease_grant,
+                                     std::forward<CompletionToken>(token));
   }
 
   /// Renews a lease once; `errc::lease_not_found` when it has expired. -> (ec, lease_keepalive_result)
-  template <class Token>
-  auto async_lease_keepalive(std::int64_t id, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, lease_keepalive_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_lease_keepalive(std::int64_t id, CompletionToken&& token = CompletionToken()) {
     detail::json body = detail::json::object();
     body["ID"] = std::to_string(id);
-    return detail::async_run<lease_keepalive_result>(
-        ex_, [this, body = std::move(body)]() {
-          return call_parsed<lease_keepalive_result>("/v3/lease/keepalive", body, true,
-                                                     &detail::parse_lease_keepalive);
-        },
-        std::forward<Token>(token));
+    return start<lease_keepalive_result>("/v3/lease/keepalive", std::move(body), true,
+                                         &detail::parse_lease_keepalive, std::forward<CompletionToken>(token));
   }
 
   /// Revokes a lease, deleting every key attached to it. -> (ec, lease_revoke_result)
-  template <class Token>
-  auto async_lease_revoke(std::int64_t id, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, lease_revoke_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_lease_revoke(std::int64_t id, CompletionToken&& token = CompletionToken()) {
     detail::json body = detail::json::object();
     body["ID"] = std::to_string(id);
-    return detail::async_run<lease_revoke_result>(
-        ex_, [this, body = std::move(body)]() {
-          return call_parsed<lease_revoke_result>("/v3/lease/revoke", body, true,
-                                                  &detail::parse_lease_revoke);
-        },
-        std::forward<Token>(token));
+    return start<lease_revoke_result>("/v3/lease/revoke", std::move(body), true, &detail::parse_lease_revoke,
+                                      std::forward<CompletionToken>(token));
   }
 
   /// A lease's remaining time (ttl -1 when it does not exist). -> (ec, lease_ttl_result)
-  template <class Token>
-  auto async_lease_time_to_live(std::int64_t id, bool with_keys, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, lease_ttl_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_lease_time_to_live(std::int64_t id, bool with_keys, CompletionToken&& token = CompletionToken()) {
     detail::json body = detail::json::object();
     body["ID"] = std::to_string(id);
     if (with_keys) body["keys"] = true;
-    return detail::async_run<lease_ttl_result>(
-        ex_, [this, body = std::move(body)]() {
-          return call_parsed<lease_ttl_result>("/v3/lease/timetolive", body, true,
-                                               &detail::parse_lease_ttl);
-        },
-        std::forward<Token>(token));
+    return start<lease_ttl_result>("/v3/lease/timetolive", std::move(body), true, &detail::parse_lease_ttl,
+                                   std::forward<CompletionToken>(token));
   }
 
   /// The status of the member the client talks to. -> (ec, status_result)
-  template <class Token>
-  auto async_status(Token&& token) {
-    return detail::async_run<status_result>(
-        ex_, [this]() {
-          return call_parsed<status_result>("/v3/maintenance/status", detail::json::object(), true,
-                                            &parse_status);
-        },
-        std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, status_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_status(CompletionToken&& token = CompletionToken()) {
+    return start<status_result>("/v3/maintenance/status", detail::json::object(), true, &parse_status,
+                                std::forward<CompletionToken>(token));
   }
 
   /// Closes the idle keep-alive connections (calls in flight keep theirs).
@@ -423,7 +252,7 @@ class client {
   /// One POST to the gateway with failover, timeouts and cancellation; the
   /// JSON document of the answer (error documents included) in `out`.
   /// `repeatable`: the request may be sent again after a broken connection.
-  asio::awaitable<std::error_code> call(std::string target, const detail::json& body,
+  boost::asio::awaitable<std::error_code> call(std::string target, const detail::json& body,
                                         bool repeatable, detail::json& out, std::string& message) {
     namespace beast = boost::beast;
     namespace http = beast::http;
@@ -436,7 +265,7 @@ class client {
     for (;;) {
       const std::size_t idx = current_;
       const endpoint& ep = opts_.endpoints[idx];
-      auto cs = co_await asio::this_coro::cancellation_state;
+      auto cs = co_await boost::asio::this_coro::cancellation_state;
       if (detail::is_cancelled(cs)) {
         message = "etcd call " + target + " cancelled";
         co_return errc::operation_aborted;
@@ -466,17 +295,17 @@ class client {
       };
 
       if (!reused) {
-        asio::ip::tcp::resolver resolver(ex_);
+        boost::asio::ip::tcp::resolver resolver(ex_);
         const std::string port = std::to_string(ep.port);
         auto [rec, results] = co_await resolver.async_resolve(ep.host, port,
-                                                              asio::as_tuple(asio::use_awaitable));
+                                                              boost::asio::as_tuple(boost::asio::use_awaitable));
         if (!rec) {
           conn->stream.expires_at(std::min(deadline, std::chrono::steady_clock::now() + opts_.connect_timeout));
-          auto [cec, e] = co_await conn->stream.async_connect(results, asio::as_tuple(asio::use_awaitable));
+          auto [cec, e] = co_await conn->stream.async_connect(results, boost::asio::as_tuple(boost::asio::use_awaitable));
           rec = cec;
         }
         if (rec) {
-          const asio::cancellation_state now = co_await asio::this_coro::cancellation_state;
+          const boost::asio::cancellation_state now = co_await boost::asio::this_coro::cancellation_state;
           if (detail::is_cancelled(now)) continue;
           move_on(rec == beast::error::timeout ? errc::timed_out : errc::connection_refused,
                   "cannot connect to etcd at " + ep.to_string() + ": " + rec.message());
@@ -496,7 +325,7 @@ class client {
       req.keep_alive(true);
       req.body() = payload;
       req.prepare_payload();
-      auto [wec, wn] = co_await http::async_write(conn->stream, req, asio::as_tuple(asio::use_awaitable));
+      auto [wec, wn] = co_await http::async_write(conn->stream, req, boost::asio::as_tuple(boost::asio::use_awaitable));
       (void)wn;
       boost::system::error_code ioec = wec;
       http::response_parser<http::string_body> parser;
@@ -505,13 +334,13 @@ class client {
       bool got_bytes = false;
       if (!ioec) {
         auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, parser,
-                                                   asio::as_tuple(asio::use_awaitable));
+                                                   boost::asio::as_tuple(boost::asio::use_awaitable));
         ioec = rec;
         got_bytes = rn > 0 || parser.got_some();
       }
       if (ioec) {
-        const asio::cancellation_state now = co_await asio::this_coro::cancellation_state;
-        if (detail::is_cancelled(now) || ioec == asio::error::operation_aborted) {
+        const boost::asio::cancellation_state now = co_await boost::asio::this_coro::cancellation_state;
+        if (detail::is_cancelled(now) || ioec == boost::asio::error::operation_aborted) {
           message = "etcd call " + target + " to " + ep.to_string() + " cancelled";
           co_return errc::operation_aborted;
         }
@@ -573,7 +402,7 @@ class client {
 
  private:
   struct connection {
-    explicit connection(const asio::any_io_executor& ex) : stream(ex) {}
+    explicit connection(const boost::asio::any_io_executor& ex) : stream(ex) {}
     boost::beast::tcp_stream stream;
     boost::beast::flat_buffer buffer;
   };
@@ -597,9 +426,20 @@ class client {
   }
 
   template <class Result>
-  asio::awaitable<std::pair<std::error_code, Result>> call_parsed(
-      std::string target, detail::json body, bool repeatable,
-      std::error_code (*parse)(const detail::json&, Result&)) {
+  using parse_function = std::error_code (*)(const detail::json&, Result&);
+
+  /// Every call: one gateway POST and its parse, as an operation of the client.
+  template <class Result, class CompletionToken>
+  auto start(std::string target, detail::json body, bool repeatable, parse_function<Result> parse,
+             CompletionToken&& token) {
+    return seckill::detail::async_spawn<void(std::error_code, Result)>(
+        ex_, call_parsed<Result>(std::move(target), std::move(body), repeatable, parse), token);
+  }
+
+  template <class Result>
+  boost::asio::awaitable<std::pair<std::error_code, Result>> call_parsed(std::string target, detail::json body,
+                                                                         bool repeatable, parse_function<Result> parse) {
+    co_await detail::honour_any_cancellation();
     Result r;
     detail::json doc;
     std::string message;

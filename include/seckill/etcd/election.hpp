@@ -6,12 +6,15 @@
 ///        next lower create revision) to go; the leader key's create revision
 ///        is the fencing token; leadership ends with the session.
 
+#include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/session.hpp>
 #include <seckill/etcd/watch.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -60,16 +63,19 @@ inline leader_info to_leader(const key_value& kv) {
 /// predecessor only (no herd on a leader change).
 class election {
  public:
+  using executor_type = session::executor_type;
+
   election(session& s, std::string prefix)
-      : s_(s), prefix_(std::move(prefix)), w_(std::make_unique<watcher>(s.get_client())) {
+      : session_(s), prefix_(std::move(prefix)), watcher_(std::make_unique<watcher>(s.get_client())) {
     if (prefix_.empty() || prefix_.back() != '/') prefix_ += '/';
   }
 
+  [[nodiscard]] executor_type get_executor() const noexcept { return session_.get_executor(); }
   [[nodiscard]] const std::string& prefix() const noexcept { return prefix_; }
   /// This candidate's key (empty before the first campaign).
   [[nodiscard]] const std::string& key() const noexcept { return key_; }
   [[nodiscard]] bool is_leader() const noexcept {
-    return leading_ && s_.alive() && s_.generation() == generation_ && s_.lease() == lease_;
+    return leading_ && session_.alive() && session_.generation() == generation_ && session_.lease() == lease_;
   }
   /// The create revision of the leader key while leading; 0 otherwise.
   [[nodiscard]] std::int64_t fencing_token() const noexcept { return is_leader() ? rev_ : 0; }
@@ -81,64 +87,66 @@ class election {
   }
 
   /// Campaigns with `value` and waits to lead. -> (ec, leader_info of this candidate)
-  template <class Token>
-  auto async_campaign(std::string value, Token&& token) {
-    return detail::async_run<leader_info>(
-        s_.get_executor(), [this, value = std::move(value)]() { return campaign(value); },
-        std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, leader_info)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_campaign(std::string value, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, leader_info)>(get_executor(),
+                                                                           campaign(std::move(value)), token);
   }
 
   /// Replaces the leader's value; `errc::not_leader` when this candidate does
   /// not lead. -> (ec, mod revision)
-  template <class Token>
-  auto async_proclaim(std::string value, Token&& token) {
-    return detail::async_run<std::int64_t>(
-        s_.get_executor(), [this, value = std::move(value)]() { return proclaim(value); },
-        std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_proclaim(std::string value, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(),
+                                                                            guarded_proclaim(std::move(value)), token);
   }
 
   /// Gives up leadership (deletes the key if it is still ours). -> (ec, revision)
-  template <class Token>
-  auto async_resign(Token&& token) {
-    return detail::async_run<std::int64_t>(
-        s_.get_executor(), [this]() { return resign(); }, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_resign(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), resign(), token);
   }
 
   /// The current leader of the election, if any. -> (ec, std::optional<leader_info>)
-  template <class Token>
-  auto async_leader(Token&& token) {
-    return detail::async_run<std::optional<leader_info>>(
-        s_.get_executor(), [c = &s_.get_client(), p = prefix_]() { return current_leader(*c, p); },
-        std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::optional<leader_info>)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_leader(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::optional<leader_info>)>(
+        get_executor(), current_leader(session_.get_client(), prefix_), token);
   }
 
   /// The first candidate (lowest create revision) under `prefix`, if any.
-  static asio::awaitable<std::pair<std::error_code, std::optional<leader_info>>> current_leader(
+  static boost::asio::awaitable<std::pair<std::error_code, std::optional<leader_info>>> current_leader(
       client& c, std::string prefix) {
+    co_await detail::honour_any_cancellation();
     range_options o;
     o.prefix = true;
     o.limit = 1;
     o.order = sort_order::ascend;
     o.target = sort_target::create;
-    auto [ec, r] = co_await c.async_range(prefix, o, asio::as_tuple(asio::use_awaitable));
+    auto [ec, r] = co_await c.async_range(prefix, o, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return std::pair{ec, std::optional<leader_info>{}};
     if (r.kvs.empty()) co_return std::pair{std::error_code{}, std::optional<leader_info>{}};
     co_return std::pair{std::error_code{}, std::optional<leader_info>{detail::to_leader(r.kvs.front())}};
   }
 
  private:
-  asio::awaitable<std::pair<std::error_code, leader_info>> campaign(std::string value) {
-    using namespace asio::experimental::awaitable_operators;
-    if (!s_.alive()) co_return std::pair{make_error_code(errc::session_lost), leader_info{}};
-    client& c = s_.get_client();
-    const std::int64_t lease = s_.lease();
-    const std::uint64_t gen = s_.generation();
+  boost::asio::awaitable<std::pair<std::error_code, leader_info>> campaign(std::string value) {
+    using namespace boost::asio::experimental::awaitable_operators;
+    co_await detail::honour_any_cancellation();
+    if (!session_.alive()) co_return std::pair{make_error_code(errc::session_lost), leader_info{}};
+    client& c = session_.get_client();
+    const std::int64_t lease = session_.lease();
+    const std::uint64_t gen = session_.generation();
     const std::string key = prefix_ + detail::lease_hex(lease);
     txn_request t;
     t.compares = {compare::missing(key)};
     t.success = {put_request{key, value, {.lease = lease}}};
     t.failure = {range_request{key, {}}};
-    auto [ec, tr] = co_await c.async_txn(t, asio::as_tuple(asio::use_awaitable));
+    auto [ec, tr] = co_await c.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return std::pair{ec, leader_info{}};
     key_ = key;
     lease_ = lease;
@@ -146,7 +154,9 @@ class election {
     leading_ = false;
     std::int64_t rev = tr.header.revision;
     if (!tr.succeeded) {
-      const auto& kvs = std::get<range_result>(tr.responses.at(0)).kvs;
+      const range_result* existing = detail::range_at(tr, 0);
+      if (existing == nullptr) co_return std::pair{make_error_code(errc::protocol_error), leader_info{}};
+      const auto& kvs = existing->kvs;
       if (kvs.empty()) co_return std::pair{make_error_code(errc::txn_conflict), leader_info{}};
       rev = kvs.front().create_revision;
       if (kvs.front().value != value) {
@@ -166,7 +176,7 @@ class election {
       o.order = sort_order::descend;
       o.target = sort_target::create;
       o.max_create_revision = rev - 1;
-      auto [rec, r] = co_await c.async_range(prefix_, o, asio::as_tuple(asio::use_awaitable));
+      auto [rec, r] = co_await c.async_range(prefix_, o, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (rec) {
         co_await give_up();
         co_return std::pair{rec, leader_info{}};
@@ -174,15 +184,15 @@ class election {
       if (r.kvs.empty()) break;
       watch_options wo;
       wo.start_revision = r.header.revision + 1;
-      auto [wec, stream] = co_await w_->async_watch(r.kvs.front().key, wo, asio::as_tuple(asio::use_awaitable));
+      auto [wec, stream] = co_await watcher_->async_watch(r.kvs.front().key, wo, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (wec) {
         co_await give_up();
         co_return std::pair{wec, leader_info{}};
       }
       bool deleted = false;
       while (!deleted) {
-        auto res = co_await (stream.async_next(asio::as_tuple(asio::use_awaitable)) ||
-                             s_.async_wait_lost(asio::as_tuple(asio::use_awaitable)));
+        auto res = co_await (stream.async_next(boost::asio::as_tuple(boost::asio::use_awaitable)) ||
+                             session_.async_wait_lost(boost::asio::as_tuple(boost::asio::use_awaitable)));
         if (res.index() == 1) {
           co_return std::pair{make_error_code(errc::session_lost), leader_info{}};
         }
@@ -198,11 +208,11 @@ class election {
         }
       }
     }
-    if (!s_.alive() || s_.generation() != gen) {
+    if (!session_.alive() || session_.generation() != gen) {
       co_return std::pair{make_error_code(errc::session_lost), leader_info{}};
     }
     leading_ = true;
-    auto [gec, got] = co_await c.async_get(key_, asio::as_tuple(asio::use_awaitable));
+    auto [gec, got] = co_await c.async_get(key_, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (!gec && !got.kvs.empty()) co_return std::pair{std::error_code{}, detail::to_leader(got.kvs.front())};
     if (!gec) {
       leading_ = false;
@@ -211,21 +221,26 @@ class election {
     co_return std::pair{std::error_code{}, leader_info{key_, value, rev_, rev_, lease}};
   }
 
-  asio::awaitable<void> give_up() {
+  boost::asio::awaitable<void> give_up() {
     if (key_.empty()) co_return;
     // delete our key even when the campaign was cancelled, as Go's does
-    co_await asio::this_coro::reset_cancellation_state();
+    co_await boost::asio::this_coro::reset_cancellation_state();
     const delete_options just_the_key;
-    co_await s_.get_client().async_delete(key_, just_the_key, asio::as_tuple(asio::use_awaitable));
+    co_await session_.get_client().async_delete(key_, just_the_key, boost::asio::as_tuple(boost::asio::use_awaitable));
     leading_ = false;
   }
 
-  asio::awaitable<std::pair<std::error_code, std::int64_t>> proclaim(std::string value) {
+  boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> guarded_proclaim(std::string value) {
+    co_await detail::honour_any_cancellation();
+    co_return co_await proclaim(std::move(value));
+  }
+
+  boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> proclaim(std::string value) {
     if (!is_leader()) co_return std::pair{make_error_code(errc::not_leader), std::int64_t{0}};
     txn_request t;
     t.compares = {fence()};
     t.success = {put_request{key_, value, {.lease = lease_}}};
-    auto [ec, tr] = co_await s_.get_client().async_txn(t, asio::as_tuple(asio::use_awaitable));
+    auto [ec, tr] = co_await session_.get_client().async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return std::pair{ec, std::int64_t{0}};
     if (!tr.succeeded) {
       leading_ = false;
@@ -234,19 +249,20 @@ class election {
     co_return std::pair{std::error_code{}, tr.header.revision};
   }
 
-  asio::awaitable<std::pair<std::error_code, std::int64_t>> resign() {
+  boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> resign() {
+    co_await detail::honour_any_cancellation();
     if (key_.empty()) co_return std::pair{std::error_code{}, std::int64_t{0}};
     txn_request t;
     t.compares = {fence()};
     t.success = {delete_request{key_, {}}};
     leading_ = false;
-    auto [ec, tr] = co_await s_.get_client().async_txn(t, asio::as_tuple(asio::use_awaitable));
+    auto [ec, tr] = co_await session_.get_client().async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
     co_return std::pair{ec, tr.header.revision};
   }
 
-  session& s_;
+  session& session_;
   std::string prefix_;
-  std::unique_ptr<watcher> w_;
+  std::unique_ptr<watcher> watcher_;
   std::string key_;
   std::int64_t rev_ = 0;
   std::int64_t lease_ = 0;
@@ -261,45 +277,51 @@ class election {
 /// Thread-safety: like the client. Cost: one prefix watch; a range per change.
 class election_observer {
  public:
-  election_observer(watcher& w, std::string prefix) : w_(w), prefix_(std::move(prefix)) {
+  using executor_type = watcher::executor_type;
+
+  election_observer(watcher& w, std::string prefix) : watcher_(w), prefix_(std::move(prefix)) {
     if (prefix_.empty() || prefix_.back() != '/') prefix_ += '/';
   }
 
+  [[nodiscard]] executor_type get_executor() const noexcept { return watcher_.get_executor(); }
+
   /// -> (ec, std::optional<leader_info>)
-  template <class Token>
-  auto async_next(Token&& token) {
-    return detail::async_run<std::optional<leader_info>>(
-        w_.get_executor(), [this]() { return next(); }, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::optional<leader_info>)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_next(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::optional<leader_info>)>(get_executor(), next(),
+                                                                                          token);
   }
 
  private:
-  asio::awaitable<std::pair<std::error_code, std::optional<leader_info>>> next() {
+  boost::asio::awaitable<std::pair<std::error_code, std::optional<leader_info>>> next() {
+    co_await detail::honour_any_cancellation();
     for (;;) {
       // the watch first: a change after the range below is then never missed
       if (!stream_.valid()) {
         if (auto wec = co_await open_watch()) co_return std::pair{wec, std::optional<leader_info>{}};
       }
-      auto [ec, cur] = co_await election::current_leader(w_.get_client(), prefix_);
+      auto [ec, cur] = co_await election::current_leader(watcher_.get_client(), prefix_);
       if (ec) co_return std::pair{ec, std::optional<leader_info>{}};
       if (!started_ || cur != last_) {
         started_ = true;
         last_ = cur;
         co_return std::pair{std::error_code{}, cur};
       }
-      auto [nec, resp] = co_await stream_.async_next(asio::as_tuple(asio::use_awaitable));
+      auto [nec, resp] = co_await stream_.async_next(boost::asio::as_tuple(boost::asio::use_awaitable));
       if (nec) co_return std::pair{nec, std::optional<leader_info>{}};
     }
   }
 
-  asio::awaitable<std::error_code> open_watch() {
+  boost::asio::awaitable<std::error_code> open_watch() {
     watch_options o;
     o.prefix = true;
-    auto [ec, s] = co_await w_.async_watch(prefix_, o, asio::as_tuple(asio::use_awaitable));
+    auto [ec, s] = co_await watcher_.async_watch(prefix_, o, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (!ec) stream_ = std::move(s);
     co_return ec;
   }
 
-  watcher& w_;
+  watcher& watcher_;
   std::string prefix_;
   watch_stream stream_;
   bool started_ = false;

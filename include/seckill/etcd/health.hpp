@@ -28,7 +28,7 @@ enum class health_state : std::uint8_t {
   offline,    ///< its lease is gone: not in the registry
 };
 
-inline std::string_view to_string(health_state s) noexcept {
+constexpr std::string_view to_string(health_state s) noexcept {
   switch (s) {
     case health_state::healthy: return "healthy";
     case health_state::degraded: return "degraded";

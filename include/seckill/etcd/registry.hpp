@@ -6,6 +6,7 @@
 ///        service prefix through a watch and keeps the live instance list; a
 ///        `weighted_picker` spreads calls by effective weight.
 
+#include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/health.hpp>
@@ -13,6 +14,8 @@
 #include <seckill/etcd/watch.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -122,45 +125,48 @@ inline std::string service_dir(std::string prefix) {
 /// per (re)registration or update.
 class registration {
  public:
+  using executor_type = session::executor_type;
+
   registration(session& s, std::string service_prefix, service_instance inst)
-      : s_(s), st_(std::make_shared<state>(s, detail::service_dir(std::move(service_prefix)), std::move(inst))) {
-    if (st_->inst.id.empty() || st_->inst.id.find('/') != std::string::npos) {
-      throw error(errc::invalid_argument, "service instance id '" + st_->inst.id + "' is empty or has a '/'");
+      : session_(s), st_(std::make_shared<state>(s, detail::service_dir(std::move(service_prefix)), std::move(inst))) {
+    if (st_->instance.id.empty() || st_->instance.id.find('/') != std::string::npos) {
+      throw error(errc::invalid_argument, "service instance id '" + st_->instance.id + "' is empty or has a '/'");
     }
-    if (!(st_->inst.weight > 0) || !std::isfinite(st_->inst.weight)) {
+    if (!(st_->instance.weight > 0) || !std::isfinite(st_->instance.weight)) {
       throw error(errc::invalid_argument,
-                  "service instance weight " + std::to_string(st_->inst.weight) + " is not > 0");
+                  "service instance weight " + std::to_string(st_->instance.weight) + " is not > 0");
     }
-    st_->inst.effective_weight = st_->inst.weight;
+    st_->instance.effective_weight = st_->instance.weight;
     std::weak_ptr<state> weak = st_;
     s.on_renewed([weak](std::int64_t) {
       if (auto p = weak.lock(); p && p->registered) {
-        asio::co_spawn(p->s.get_executor(), state::put(p), asio::detached);
+        boost::asio::co_spawn(p->owner.get_executor(), state::put(p), boost::asio::detached);
       }
     });
   }
   ~registration() { st_->registered = false; }
 
-  [[nodiscard]] std::string key() const { return st_->prefix + st_->inst.id; }
-  [[nodiscard]] const service_instance& instance() const noexcept { return st_->inst; }
+  [[nodiscard]] executor_type get_executor() const noexcept { return session_.get_executor(); }
+  [[nodiscard]] std::string key() const { return st_->prefix + st_->instance.id; }
+  [[nodiscard]] const service_instance& instance() const noexcept { return st_->instance; }
 
   /// Writes the record under the session's lease. -> (ec, revision)
-  template <class Token>
-  auto async_register(Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_register(CompletionToken&& token = CompletionToken()) {
     st_->registered = true;
-    return detail::async_run<std::int64_t>(
-        s_.get_executor(), [p = st_]() { return state::put(p); }, std::forward<Token>(token));
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::put(st_), token);
   }
 
   /// Publishes a new health grade; the effective weight is the weight times
   /// `factor` (0 for read-only and offline). -> (ec, revision)
-  template <class Token>
-  auto async_set_health(health_state h, double factor, Token&& token) {
-    st_->inst.health = h;
-    st_->inst.effective_weight =
-        (h == health_state::healthy || h == health_state::degraded) ? st_->inst.weight * factor : 0.0;
-    return detail::async_run<std::int64_t>(
-        s_.get_executor(), [p = st_]() { return state::put(p); }, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_set_health(health_state h, double factor, CompletionToken&& token = CompletionToken()) {
+    st_->instance.health = h;
+    st_->instance.effective_weight =
+        (h == health_state::healthy || h == health_state::degraded) ? st_->instance.weight * factor : 0.0;
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::put(st_), token);
   }
 
   /// Publishes every grade change of `m` (best effort: a failed write is
@@ -171,47 +177,50 @@ class registration {
     m.on_transition([weak, &m](const auto& t) {
       auto p = weak.lock();
       if (!p) return;
-      p->inst.health = t.to;
-      p->inst.effective_weight = p->inst.weight * m.weight_factor();
+      p->instance.health = t.to;
+      p->instance.effective_weight = p->instance.weight * m.weight_factor();
       if (p->registered && t.to != health_state::offline) {
-        asio::co_spawn(p->s.get_executor(), state::put(p), asio::detached);
+        boost::asio::co_spawn(p->owner.get_executor(), state::put(p), boost::asio::detached);
       }
     });
   }
 
   /// Deletes the record (the lease stays). -> (ec, revision)
-  template <class Token>
-  auto async_deregister(Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_deregister(CompletionToken&& token = CompletionToken()) {
     st_->registered = false;
-    return detail::async_run<std::int64_t>(
-        s_.get_executor(), [p = st_]() { return state::remove(p); }, std::forward<Token>(token));
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::remove(st_),
+                                                                            token);
   }
 
  private:
   struct state {
-    state(session& se, std::string p, service_instance i) : s(se), prefix(std::move(p)), inst(std::move(i)) {}
-    session& s;
+    state(session& s, std::string p, service_instance i) : owner(s), prefix(std::move(p)), instance(std::move(i)) {}
+    session& owner;
     std::string prefix;
-    service_instance inst;
+    service_instance instance;
     bool registered = false;
 
-    static asio::awaitable<std::pair<std::error_code, std::int64_t>> put(std::shared_ptr<state> p) {
-      if (!p->s.alive()) co_return std::pair{make_error_code(errc::session_lost), std::int64_t{0}};
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> put(std::shared_ptr<state> p) {
+      co_await detail::honour_any_cancellation();
+      if (!p->owner.alive()) co_return std::pair{make_error_code(errc::session_lost), std::int64_t{0}};
       put_options o;
-      o.lease = p->s.lease();
-      auto [ec, r] = co_await p->s.get_client().async_put(p->prefix + p->inst.id, detail::encode_instance(p->inst), o,
-                                                          asio::as_tuple(asio::use_awaitable));
+      o.lease = p->owner.lease();
+      auto [ec, r] = co_await p->owner.get_client().async_put(p->prefix + p->instance.id, detail::encode_instance(p->instance), o,
+                                                          boost::asio::as_tuple(boost::asio::use_awaitable));
       co_return std::pair{ec, r.header.revision};
     }
-    static asio::awaitable<std::pair<std::error_code, std::int64_t>> remove(std::shared_ptr<state> p) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> remove(std::shared_ptr<state> p) {
+      co_await detail::honour_any_cancellation();
       const delete_options just_the_key;
-      auto [ec, r] = co_await p->s.get_client().async_delete(p->prefix + p->inst.id, just_the_key,
-                                                             asio::as_tuple(asio::use_awaitable));
+      auto [ec, r] = co_await p->owner.get_client().async_delete(p->prefix + p->instance.id, just_the_key,
+                                                             boost::asio::as_tuple(boost::asio::use_awaitable));
       co_return std::pair{ec, r.header.revision};
     }
   };
 
-  session& s_;
+  session& session_;
   std::shared_ptr<state> st_;
 };
 
@@ -222,10 +231,11 @@ class registration {
 /// per change.
 class resolver {
  public:
+  using executor_type = watcher::executor_type;
   using change_handler = std::function<void(const std::map<std::string, service_instance>&)>;
 
   resolver(watcher& w, std::string service_prefix)
-      : w_(w), prefix_(detail::service_dir(std::move(service_prefix))), cache_(w, prefix_) {
+      : watcher_(w), prefix_(detail::service_dir(std::move(service_prefix))), cache_(w, prefix_) {
     cache_.on_change([this](const event& e) {
       apply(e.kv, e.type == event::kind::del);
       if (on_change_) on_change_(instances_);
@@ -236,17 +246,20 @@ class resolver {
     });
   }
 
+  [[nodiscard]] executor_type get_executor() const noexcept { return watcher_.get_executor(); }
+
   /// Loads the service and starts following it. -> (ec, revision)
-  template <class Token>
-  auto async_start(Token&& token) {
-    return detail::async_run<std::int64_t>(
-        w_.get_executor(), [this]() { return start(); }, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_start(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), start(), token);
   }
 
   /// Completes when changes up to `revision` are applied. -> (ec, revision)
-  template <class Token>
-  auto async_wait_revision(std::int64_t revision, Token&& token) {
-    return cache_.async_wait_revision(revision, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_wait_revision(std::int64_t revision, CompletionToken&& token = CompletionToken()) {
+    return cache_.async_wait_revision(revision, std::forward<CompletionToken>(token));
   }
 
   /// The instances by id.
@@ -259,8 +272,9 @@ class resolver {
   void stop() { cache_.stop(); }
 
  private:
-  asio::awaitable<std::pair<std::error_code, std::int64_t>> start() {
-    auto [ec, rev] = co_await cache_.async_start(asio::as_tuple(asio::use_awaitable));
+  boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> start() {
+    co_await detail::honour_any_cancellation();
+    auto [ec, rev] = co_await cache_.async_start(boost::asio::as_tuple(boost::asio::use_awaitable));
     if (!ec) rebuild();
     co_return std::pair{ec, rev};
   }
@@ -290,7 +304,7 @@ class resolver {
     instances_[id] = std::move(inst);
   }
 
-  watcher& w_;
+  watcher& watcher_;
   std::string prefix_;
   prefix_cache cache_;
   std::map<std::string, service_instance> instances_;

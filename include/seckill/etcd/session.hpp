@@ -4,10 +4,13 @@
 ///        reported (callback and awaitable) when no keepalive succeeded within
 ///        the TTL, and an optional renewal with a fresh lease afterwards.
 
+#include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -22,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <string_view>
 #include <vector>
 
 namespace seckill::etcd {
@@ -41,6 +45,17 @@ struct session_options {
 
 /// @brief The state a session reports.
 enum class session_state : std::uint8_t { idle, alive, lost, closed };
+
+/// The state's name ("alive").
+constexpr std::string_view to_string(session_state s) noexcept {
+  switch (s) {
+    case session_state::idle: return "idle";
+    case session_state::alive: return "alive";
+    case session_state::lost: return "lost";
+    case session_state::closed: return "closed";
+  }
+  return "unknown";
+}
 
 /// @brief A lease kept alive every TTL/3 (etcd Go `concurrency.Session`).
 ///
@@ -68,12 +83,12 @@ class session {
   session& operator=(const session&) = delete;
   ~session() { st_->stop(); }
 
-  [[nodiscard]] executor_type get_executor() const noexcept { return st_->c.get_executor(); }
-  [[nodiscard]] client& get_client() const noexcept { return st_->c; }
+  [[nodiscard]] executor_type get_executor() const noexcept { return st_->etcd.get_executor(); }
+  [[nodiscard]] client& get_client() const noexcept { return st_->etcd; }
   /// The lease id (0 before the first grant). Read it on the executor.
   [[nodiscard]] std::int64_t lease() const noexcept { return st_->lease; }
-  [[nodiscard]] session_state state_now() const noexcept { return st_->st; }
-  [[nodiscard]] bool alive() const noexcept { return st_->st == session_state::alive; }
+  [[nodiscard]] session_state state_now() const noexcept { return st_->current; }
+  [[nodiscard]] bool alive() const noexcept { return st_->current == session_state::alive; }
   /// 1 for the first lease, incremented by each renewal after a loss.
   [[nodiscard]] std::uint64_t generation() const noexcept { return st_->generation; }
   [[nodiscard]] std::chrono::seconds ttl() const noexcept { return st_->opts.ttl; }
@@ -88,39 +103,43 @@ class session {
   void on_keepalive(std::function<void(bool, unsigned)> h) { st_->keepalive_cb.push_back(std::move(h)); }
 
   /// Grants the lease and starts the keepalives. -> (ec, lease id)
-  template <class Token>
-  auto async_start(Token&& token) {
-    return detail::async_run<std::int64_t>(
-        st_->c.get_executor(), [s = st_]() { return state::start(s); }, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_start(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::start(st_),
+                                                                            token);
   }
 
   /// Completes with `errc::session_lost` when the current lease is lost (at
   /// once when it already is), `errc::operation_aborted` when cancelled or
   /// closed. -> (ec, lost lease id)
-  template <class Token>
-  auto async_wait_lost(Token&& token) {
-    return detail::async_run<std::int64_t>(
-        st_->c.get_executor(), [s = st_]() { return state::wait_lost(s); }, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_wait_lost(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::wait_lost(st_),
+                                                                            token);
   }
 
   /// Completes when the session is alive (at once when it is). -> (ec, lease id)
-  template <class Token>
-  auto async_wait_alive(Token&& token) {
-    return detail::async_run<std::int64_t>(
-        st_->c.get_executor(), [s = st_]() { return state::wait_alive(s); }, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_wait_alive(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::wait_alive(st_),
+                                                                            token);
   }
 
   /// Stops the keepalives and revokes the lease (its keys go at once). -> (ec, lease id)
-  template <class Token>
-  auto async_close(Token&& token) {
-    return detail::async_run<std::int64_t>(
-        st_->c.get_executor(), [s = st_]() { return state::close(s); }, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_close(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::close(st_),
+                                                                            token);
   }
 
  private:
   struct state {
-    state(client& cl, session_options o)
-        : c(cl), opts(o), lost_timer(cl.get_executor()), alive_timer(cl.get_executor()) {
+    state(client& c, session_options o)
+        : etcd(c), opts(o), lost_timer(c.get_executor()), alive_timer(c.get_executor()) {
       if (opts.ttl < std::chrono::seconds(1)) {
         throw error(errc::invalid_argument,
                     "session ttl " + std::to_string(opts.ttl.count()) + " s is below 1 s");
@@ -132,16 +151,16 @@ class session {
       alive_timer.expires_at(std::chrono::steady_clock::time_point::max());
     }
 
-    client& c;
+    client& etcd;
     session_options opts;
-    session_state st = session_state::idle;
+    session_state current = session_state::idle;
     std::int64_t lease = 0;
     std::uint64_t generation = 0;
     unsigned failures = 0;
     bool loop_running = false;
-    asio::steady_timer lost_timer;   // cancelled to wake async_wait_lost
-    asio::steady_timer alive_timer;  // cancelled to wake async_wait_alive
-    asio::cancellation_signal stop_signal;
+    boost::asio::steady_timer lost_timer;   // cancelled to wake async_wait_lost
+    boost::asio::steady_timer alive_timer;  // cancelled to wake async_wait_alive
+    boost::asio::cancellation_signal stop_signal;
     std::vector<lost_handler> lost_cb;
     std::vector<renewed_handler> renewed_cb;
     std::vector<std::function<void(bool, unsigned)>> keepalive_cb;
@@ -149,32 +168,33 @@ class session {
       for (auto& f : keepalive_cb) f(ok, failures);
     }
 
-    static void wake(asio::steady_timer& t) {
+    static void wake(boost::asio::steady_timer& t) {
       t.cancel();
       t.expires_at(std::chrono::steady_clock::time_point::max());
     }
 
     void stop() {
-      if (st != session_state::closed) st = session_state::closed;
-      stop_signal.emit(asio::cancellation_type::terminal);
+      if (current != session_state::closed) current = session_state::closed;
+      stop_signal.emit(boost::asio::cancellation_type::terminal);
       wake(lost_timer);
       wake(alive_timer);
     }
 
-    static asio::awaitable<std::pair<std::error_code, std::int64_t>> start(std::shared_ptr<state> s) {
-      if (s->st == session_state::closed) co_return std::pair{make_error_code(errc::operation_aborted), 0};
-      if (s->st == session_state::alive) co_return std::pair{std::error_code{}, s->lease};
-      auto [ec, g] = co_await s->c.async_lease_grant(s->opts.ttl.count(), asio::as_tuple(asio::use_awaitable));
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> start(std::shared_ptr<state> s) {
+      co_await detail::honour_any_cancellation();
+      if (s->current == session_state::closed) co_return std::pair{make_error_code(errc::operation_aborted), 0};
+      if (s->current == session_state::alive) co_return std::pair{std::error_code{}, s->lease};
+      auto [ec, g] = co_await s->etcd.async_lease_grant(s->opts.ttl.count(), boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec) co_return std::pair{ec, std::int64_t{0}};
-      if (s->st == session_state::closed) {
-        co_await s->c.async_lease_revoke(g.id, asio::as_tuple(asio::use_awaitable));
+      if (s->current == session_state::closed) {
+        co_await s->etcd.async_lease_revoke(g.id, boost::asio::as_tuple(boost::asio::use_awaitable));
         co_return std::pair{make_error_code(errc::operation_aborted), std::int64_t{0}};
       }
       s->become_alive(g.id, std::chrono::steady_clock::now());
       if (!s->loop_running) {
         s->loop_running = true;
-        asio::co_spawn(s->c.get_executor(), keepalive_loop(s),
-                       asio::bind_cancellation_slot(s->stop_signal.slot(), asio::detached));
+        boost::asio::co_spawn(s->etcd.get_executor(), keepalive_loop(s),
+                       boost::asio::bind_cancellation_slot(s->stop_signal.slot(), boost::asio::detached));
       }
       co_return std::pair{std::error_code{}, g.id};
     }
@@ -183,7 +203,7 @@ class session {
       lease = id;
       ++generation;
       failures = 0;
-      st = session_state::alive;
+      current = session_state::alive;
       last_ok_sent = sent;
       wake(alive_timer);
     }
@@ -191,25 +211,25 @@ class session {
     std::chrono::steady_clock::time_point last_ok_sent{};
 
     void become_lost(std::error_code why) {
-      if (st != session_state::alive) return;
-      st = session_state::lost;
+      if (current != session_state::alive) return;
+      current = session_state::lost;
       const auto old = lease;
       wake(lost_timer);
       for (auto& f : lost_cb) f(why, old);
     }
 
-    static asio::awaitable<void> keepalive_loop(std::shared_ptr<state> s) {
-      using namespace asio::experimental::awaitable_operators;
+    static boost::asio::awaitable<void> keepalive_loop(std::shared_ptr<state> s) {
+      using namespace boost::asio::experimental::awaitable_operators;
       using clock = std::chrono::steady_clock;
-      asio::steady_timer timer(s->c.get_executor());
+      boost::asio::steady_timer timer(s->etcd.get_executor());
       auto next = clock::now() + s->opts.keepalive_interval;
       for (;;) {
-        if (s->st == session_state::closed) co_return;
-        if (s->st == session_state::alive) {
+        if (s->current == session_state::closed) co_return;
+        if (s->current == session_state::alive) {
           const auto deadline = s->last_ok_sent + s->opts.ttl;
           timer.expires_at(std::min(next, deadline));
-          auto [wec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-          if (s->st == session_state::closed || wec) co_return;
+          auto [wec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+          if (s->current == session_state::closed || wec) co_return;
           if (clock::now() >= deadline) {
             s->become_lost(make_error_code(errc::session_lost));
             continue;
@@ -217,9 +237,9 @@ class session {
           const auto sent = clock::now();
           timer.expires_at(deadline);
           auto result = co_await (
-              s->c.async_lease_keepalive(s->lease, asio::as_tuple(asio::use_awaitable)) ||
-              timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-          if (s->st == session_state::closed) co_return;
+              s->etcd.async_lease_keepalive(s->lease, boost::asio::as_tuple(boost::asio::use_awaitable)) ||
+              timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable)));
+          if (s->current == session_state::closed) co_return;
           if (result.index() == 0) {
             auto& [kec, k] = std::get<0>(result);
             if (!kec) {
@@ -245,17 +265,17 @@ class session {
             s->keepalive_done(false);
           }
           next = clock::now() + s->opts.retry_interval;
-        } else if (s->st == session_state::lost) {
+        } else if (s->current == session_state::lost) {
           if (!s->opts.renew_after_loss) co_return;
           // best effort: the old lease may still exist (its keys too)
           const auto old = s->lease;
           const auto sent = clock::now();
-          auto [gec, g] = co_await s->c.async_lease_grant(s->opts.ttl.count(), asio::as_tuple(asio::use_awaitable));
-          if (s->st == session_state::closed) co_return;
+          auto [gec, g] = co_await s->etcd.async_lease_grant(s->opts.ttl.count(), boost::asio::as_tuple(boost::asio::use_awaitable));
+          if (s->current == session_state::closed) co_return;
           if (!gec) {
-            co_await s->c.async_lease_revoke(old, asio::as_tuple(asio::use_awaitable));
-            if (s->st == session_state::closed) {
-              co_await s->c.async_lease_revoke(g.id, asio::as_tuple(asio::use_awaitable));
+            co_await s->etcd.async_lease_revoke(old, boost::asio::as_tuple(boost::asio::use_awaitable));
+            if (s->current == session_state::closed) {
+              co_await s->etcd.async_lease_revoke(g.id, boost::asio::as_tuple(boost::asio::use_awaitable));
               co_return;
             }
             s->become_alive(g.id, sent);
@@ -265,7 +285,7 @@ class session {
           }
           if (gec == errc::operation_aborted) co_return;
           timer.expires_after(s->opts.retry_interval);
-          auto [wec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+          auto [wec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
           if (wec) co_return;
         } else {
           co_return;
@@ -273,37 +293,40 @@ class session {
       }
     }
 
-    static asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_lost(std::shared_ptr<state> s) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_lost(std::shared_ptr<state> s) {
+      co_await detail::honour_any_cancellation();
       const auto gen = s->generation;
-      while (s->st == session_state::alive && s->generation == gen) {
-        co_await s->lost_timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+      while (s->current == session_state::alive && s->generation == gen) {
+        co_await s->lost_timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
         if (detail::is_cancelled(cs)) {
           co_return std::pair{make_error_code(errc::operation_aborted), s->lease};
         }
       }
-      if (s->st == session_state::closed) co_return std::pair{make_error_code(errc::operation_aborted), s->lease};
-      if (s->st == session_state::idle) co_return std::pair{make_error_code(errc::session_lost), std::int64_t{0}};
+      if (s->current == session_state::closed) co_return std::pair{make_error_code(errc::operation_aborted), s->lease};
+      if (s->current == session_state::idle) co_return std::pair{make_error_code(errc::session_lost), std::int64_t{0}};
       co_return std::pair{make_error_code(errc::session_lost), s->lease};
     }
 
-    static asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_alive(std::shared_ptr<state> s) {
-      while (s->st != session_state::alive) {
-        if (s->st == session_state::closed) break;
-        co_await s->alive_timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_alive(std::shared_ptr<state> s) {
+      co_await detail::honour_any_cancellation();
+      while (s->current != session_state::alive) {
+        if (s->current == session_state::closed) break;
+        co_await s->alive_timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
         if (detail::is_cancelled(cs)) break;
       }
-      if (s->st != session_state::alive) co_return std::pair{make_error_code(errc::operation_aborted), s->lease};
+      if (s->current != session_state::alive) co_return std::pair{make_error_code(errc::operation_aborted), s->lease};
       co_return std::pair{std::error_code{}, s->lease};
     }
 
-    static asio::awaitable<std::pair<std::error_code, std::int64_t>> close(std::shared_ptr<state> s) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> close(std::shared_ptr<state> s) {
+      co_await detail::honour_any_cancellation();
       const auto id = s->lease;
-      const bool had = s->st == session_state::alive || s->st == session_state::lost;
+      const bool had = s->current == session_state::alive || s->current == session_state::lost;
       s->stop();
       if (!had || id == 0) co_return std::pair{std::error_code{}, id};
-      auto [ec, r] = co_await s->c.async_lease_revoke(id, asio::as_tuple(asio::use_awaitable));
+      auto [ec, r] = co_await s->etcd.async_lease_revoke(id, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec == errc::lease_not_found) ec = {};
       co_return std::pair{ec, id};
     }

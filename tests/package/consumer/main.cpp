@@ -12,11 +12,17 @@
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/codec.hpp>
 #include <seckill/etcd/election.hpp>
+#include <seckill/etcd/endpoint.hpp>
 #include <seckill/etcd/etcd_store.hpp>
+#include <seckill/etcd/etcd_store_options.hpp>
 #include <seckill/etcd/health.hpp>
+#include <seckill/etcd/prefix_cache.hpp>
 #include <seckill/etcd/registry.hpp>
 #include <seckill/etcd/session.hpp>
+#include <seckill/etcd/types.hpp>
 #include <seckill/etcd/watch.hpp>
+#include <seckill/etcd/watch_stream.hpp>
+#include <seckill/etcd/watcher.hpp>
 #include <seckill/id/snowflake.hpp>
 #include <seckill/pool/object_pool.hpp>
 #include <seckill/pool/wire_record.hpp>
