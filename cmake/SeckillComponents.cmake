@@ -58,7 +58,12 @@ set(SECKILL_redis_REQUIRES asio)
 set(SECKILL_redis_DEPENDS Boost.url)
 set(SECKILL_redis_HEADERS
   seckill/redis/connection_config.hpp
+  seckill/redis/connection_state.hpp
+  seckill/redis/server_version.hpp
+  seckill/redis/detail/handshake.hpp
+  seckill/redis/detail/connection_impl.hpp
   seckill/redis/connection.hpp
+  seckill/redis/connection_pool.hpp
   seckill/redis/script.hpp
   seckill/redis/redis_store.hpp
   seckill/redis/url.hpp

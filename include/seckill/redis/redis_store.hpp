@@ -40,6 +40,7 @@
 #include <seckill/redis/connection.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/script.hpp>
+#include <seckill/redis/server_version.hpp>
 #include <seckill/store/store.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -160,6 +161,17 @@ end
 return redis.error_reply('ERR seckill store script: unknown operation ' .. tostring(op))
 )lua";
 
+/// @brief The oldest Redis server `store_lua` runs on: 5.0. The script
+///        reads `TIME` and then writes, which a server replicating whole
+///        scripts (the default before 5.0) refuses; and it sets several hash
+///        fields in one `HSET` (4.0). Everything else it and the store send
+///        (EVALSHA, SCRIPT LOAD, PEXPIRE, TIME, ZADD, ZRANGEBYSCORE ...
+///        LIMIT, HMGET, HINCRBY) is 2.6 or older. The store raises its
+///        connection's `min_server_version` to this, so an older server is
+///        refused at connect time (`errc::server_error`) instead of failing
+///        halfway through a script.
+inline constexpr server_version store_min_server_version{5, 0, 0};
+
 /// @brief Tuning of a `redis_store`.
 struct redis_store_options {
   /// How long a settled or refused order record is kept (see the file
@@ -192,10 +204,7 @@ class store_note {
 
 /// A reply's shape in a few words, for messages.
 inline std::string describe_reply(const value& v) {
-  static constexpr const char* names[] = {
-      "simple string", "simple error", "integer", "bulk string", "array", "null", "boolean",
-      "double", "big number", "blob error", "verbatim string", "map", "set", "push", "attribute"};
-  std::string out = names[static_cast<std::size_t>(v.type)];
+  std::string out(to_string(v.type));
   if (v.is_aggregate()) out += " of " + std::to_string(v.elements.size()) + " elements";
   if (v.type == resp_type::integer) out += " " + std::to_string(v.integer);
   if (!v.text.empty()) out += " '" + v.text.substr(0, 80) + (v.text.size() > 80 ? "...'" : "'");
@@ -446,6 +455,7 @@ class basic_redis_store {
   static Connection make_connection(const executor_type& ex, connection_config cfg,
                                     const redis_store_options& options, const script& s) {
     s.load_into(cfg);
+    if (cfg.min_server_version < store_min_server_version) cfg.min_server_version = store_min_server_version;
     if constexpr (std::is_same_v<Connection, connection_pool>) {
       return Connection(ex, std::move(cfg), options.pool_size);
     } else {

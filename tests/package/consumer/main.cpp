@@ -34,9 +34,12 @@
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/redis/connection.hpp>
 #include <seckill/redis/connection_config.hpp>
+#include <seckill/redis/connection_pool.hpp>
+#include <seckill/redis/connection_state.hpp>
 #include <seckill/redis/redis_store.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/script.hpp>
+#include <seckill/redis/server_version.hpp>
 #include <seckill/redis/url.hpp>
 #include <seckill/seckill.hpp>
 #include <seckill/store/memory_store.hpp>
