@@ -56,9 +56,15 @@
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -66,6 +72,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -95,7 +102,9 @@ class connection {
 
   /// Throws `seckill::error` (invalid_argument) when `validate(cfg)` refuses `cfg`.
   connection(const executor_type& ex, connection_config cfg)
-      : impl_(std::make_shared<detail::connection_impl>(ex, checked(std::move(cfg)))) {}
+      : impl_(std::make_shared<detail::connection_impl>(ex, checked(std::move(cfg)))) {
+    impl_->set_unblocker(&connection::unblock);
+  }
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
   ~connection() { close(); }
@@ -121,19 +130,19 @@ class connection {
   /// The last failure, in words, with the value seen (server text, parser message).
   [[nodiscard]] std::string last_error() const { return impl_->last_error(); }
 
+  /// Times the connection unblocked the server after a cancelled request
+  /// (see `async_exec`).
+  [[nodiscard]] std::uint64_t unblock_count() const noexcept { return impl_->unblocks(); }
+
   /// Connects and handshakes once; `void(std::error_code)`. After success the
-  /// connection reconnects by itself when lost.
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_connect(Token&& token = {}) {
-    return boost::asio::async_initiate<Token, void(std::error_code)>(
-        [impl = impl_](auto handler) {
-          // (captures the concrete handler: an any_completion_handler member
-          // would make the lambda look copyable to Asio 1.81)
-          boost::asio::dispatch(impl->strand(), [impl, h = std::move(handler)]() mutable {
-            impl->start_connect(boost::asio::any_completion_handler<void(std::error_code)>(std::move(h)));
-          });
-        },
-        token);
+  /// connection reconnects by itself when lost. Honours per-operation
+  /// cancellation: the attempt stops, the operation completes with
+  /// `errc::operation_aborted` and the connection is idle again (it may be
+  /// connected anew).
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_connect(CompletionToken&& token = CompletionToken()) {
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code)>(initiate_connect{impl_}, token);
   }
 
   /// Sends every command of `req` and completes with their replies, in
@@ -141,27 +150,64 @@ class connection {
   /// values (check `value::is_error()`); the error code is for transport
   /// failures: not_connected, timed_out, operation_aborted, protocol_error,
   /// message_too_large, nesting_too_deep.
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_exec(const request& req, Token&& token = {}) {
-    return async_exec(req, impl_->config().request_timeout, std::forward<Token>(token));
+  ///
+  /// Per-operation cancellation (any type): a request not written yet is
+  /// dropped unsent; one written completes at once and its reply is dropped
+  /// when it comes. A blocking command that was written (BLPOP, XREAD BLOCK,
+  /// WAIT ...) would keep the server from answering anything else on this
+  /// connection, so once it is the oldest request in flight the connection
+  /// sends `CLIENT UNBLOCK <id>` for itself on a short-lived connection of
+  /// its own (same address and credentials; the user needs the permission),
+  /// and the requests behind it go on. A timeout does not unblock: give a
+  /// blocking command a `timeout` longer than its own.
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, CompletionToken&& token = CompletionToken()) {
+    return async_exec(req, impl_->config().request_timeout, std::forward<CompletionToken>(token));
   }
 
   /// As above with this request's own timeout (0: none).
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_exec(const request& req, std::chrono::milliseconds timeout, Token&& token = {}) {
-    return boost::asio::async_initiate<Token, detail::exec_signature>(
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, std::chrono::milliseconds timeout, CompletionToken&& token = CompletionToken()) {
+    return boost::asio::async_initiate<CompletionToken, detail::exec_signature>(
         initiate_exec{impl_}, token, std::string(req.payload()), req.size(), timeout);
   }
 
   /// Stops reconnecting, closes the socket and fails every pending request
   /// with `errc::operation_aborted`. Final.
-  void close() {
-    boost::asio::dispatch(impl_->strand(), [impl = impl_] { impl->close(); });
-  }
+  void close() { boost::asio::dispatch(impl_->strand(), boost::asio::append(&close_impl, impl_)); }
 
  private:
+  using impl_ptr = std::shared_ptr<detail::connection_impl>;
+
+  static void close_impl(const impl_ptr& impl) { impl->close(); }
+
+  // On the strand: the handler, still of its own type, becomes the pending connect's.
+  template <class Handler>
+  static void start_connect(const impl_ptr& impl, Handler handler) {
+    impl->start_connect(boost::asio::any_completion_handler<void(std::error_code)>(std::move(handler)));
+  }
+
+  static void enqueue(const impl_ptr& impl, std::shared_ptr<detail::exec_op> op, std::chrono::milliseconds timeout) {
+    impl->enqueue(std::move(op), timeout);
+  }
+
+  struct initiate_connect {
+    impl_ptr impl;
+
+    template <class Handler>
+    void operator()(Handler&& handler) const {
+      // The handler crosses to the strand as it is (appended, with everything
+      // associated with it), and is type-erased there.
+      boost::asio::dispatch(impl->strand(),
+                            boost::asio::append(&connection::start_connect<std::decay_t<Handler>>, impl,
+                                                std::forward<Handler>(handler)));
+    }
+  };
+
   struct initiate_exec {
-    std::shared_ptr<detail::connection_impl> impl;
+    impl_ptr impl;
 
     template <class Handler>
     void operator()(Handler&& handler, std::string payload, std::size_t commands,
@@ -194,11 +240,39 @@ class connection {
           });
         });
       }
-      boost::asio::dispatch(impl->strand(), [impl = impl, op = std::move(op), timeout]() mutable {
-        impl->enqueue(std::move(op), timeout);
-      });
+      boost::asio::dispatch(impl->strand(), boost::asio::append(&connection::enqueue, impl, std::move(op), timeout));
     }
   };
+
+  // The connection's unblocker (detail::connection_impl::maybe_unblock): a
+  // connection of its own, same address and credentials, no setup.
+  static void unblock(std::shared_ptr<detail::connection_impl> impl, std::int64_t client_id) {
+    connection_config side = impl->config();
+    side.setup = request();
+    side.min_server_version = {};
+    side.client_name.clear();
+    side.reconnect = false;
+    side.health_check_interval = std::chrono::milliseconds(0);
+    boost::asio::co_spawn(impl->strand(), send_unblock(std::move(side), client_id, impl), boost::asio::detached);
+  }
+
+  static boost::asio::awaitable<void> send_unblock(connection_config side, std::int64_t client_id,
+                                                   std::weak_ptr<detail::connection_impl> owner) {
+    constexpr auto tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+    request req;
+    req.push("CLIENT", "UNBLOCK", client_id);
+    const auto ex = co_await boost::asio::this_coro::executor;
+    {
+      connection helper(ex, std::move(side));
+      auto [ec] = co_await helper.async_connect(tuple);
+      if (!ec) {
+        auto [exec_ec, replies] = co_await helper.async_exec(req, tuple);
+        (void)exec_ec;
+        (void)replies;
+      }
+    }
+    if (auto impl = owner.lock()) impl->unblock_done();  // (on its strand: spawned there)
+  }
 
   static connection_config checked(connection_config cfg) {
     std::string message;

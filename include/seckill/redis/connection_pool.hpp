@@ -3,23 +3,24 @@
 /// @brief `redis::connection_pool`: a few Redis connections used
 ///        round-robin, so that several threads make progress at once.
 
+#include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/redis/connection.hpp>
 #include <seckill/redis/connection_config.hpp>
 #include <seckill/redis/connection_state.hpp>
 #include <seckill/redis/resp.hpp>
 
-#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/append.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -47,46 +48,26 @@ class connection_pool {
   [[nodiscard]] connection& at(std::size_t i) { return *conns_.at(i); }
   [[nodiscard]] const connection_config& config() const noexcept { return conns_.front()->config(); }
 
-  /// Connects every connection; completes with the first error, if any.
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_connect(Token&& token = {}) {
-    return boost::asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler) {
-          struct state {
-            std::mutex m;
-            std::size_t left;
-            std::error_code first;
-            boost::asio::any_completion_handler<void(std::error_code)> h;
-            executor_type ex;
-          };
-          auto st = std::make_shared<state>();
-          st->left = conns_.size();
-          boost::asio::any_completion_handler<void(std::error_code)> h(std::move(handler));
-          st->h.swap(h);
-          st->ex = ex_;
-          for (auto& c : conns_) {
-            c->async_connect([st](std::error_code ec) {
-              std::unique_lock lock(st->m);
-              if (ec && !st->first) st->first = ec;
-              if (--st->left != 0) return;
-              auto h = std::move(st->h);
-              const auto result = st->first;
-              lock.unlock();
-              boost::asio::post(st->ex, boost::asio::append(std::move(h), result));
-            });
-          }
-        },
-        token);
+  /// Connects every connection, one after the other; completes with the
+  /// first error, if any. Honours per-operation cancellation: the connect
+  /// under way stops and the ones not started are not.
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_connect(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code)>(ex_, connect_all(), token);
   }
 
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_exec(const request& req, Token&& token = {}) {
-    return pick().async_exec(req, std::forward<Token>(token));
+  /// `connection::async_exec` on the next connection (ready ones first).
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, CompletionToken&& token = CompletionToken()) {
+    return pick().async_exec(req, std::forward<CompletionToken>(token));
   }
 
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_exec(const request& req, std::chrono::milliseconds timeout, Token&& token = {}) {
-    return pick().async_exec(req, timeout, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, std::chrono::milliseconds timeout, CompletionToken&& token = CompletionToken()) {
+    return pick().async_exec(req, timeout, std::forward<CompletionToken>(token));
   }
 
   void close() {
@@ -94,6 +75,18 @@ class connection_pool {
   }
 
  private:
+  boost::asio::awaitable<std::error_code> connect_all() {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    std::error_code first;
+    for (auto& c : conns_) {
+      const auto cs = co_await boost::asio::this_coro::cancellation_state;
+      if (cs.cancelled() != boost::asio::cancellation_type::none) co_return make_error_code(errc::operation_aborted);
+      auto [ec] = co_await c->async_connect(boost::asio::as_tuple(boost::asio::use_awaitable));
+      if (ec && !first) first = ec;
+    }
+    co_return first;
+  }
+
   connection& pick() noexcept {
     const std::size_t n = conns_.size();
     const std::size_t start = next_.fetch_add(1, std::memory_order_relaxed) % n;

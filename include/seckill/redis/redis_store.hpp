@@ -318,9 +318,12 @@ class basic_redis_store {
     return "seckill:{" + std::string(sku) + "}:order:" + std::to_string(order_id);
   }
 
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_connect(Token&& token = {}) {
-    return conn_.async_connect(std::forward<Token>(token));
+  /// The connection's `async_connect` (which refuses a server older than
+  /// `store_min_server_version`).
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_connect(CompletionToken&& token = CompletionToken()) {
+    return conn_.async_connect(std::forward<CompletionToken>(token));
   }
 
   void close() { conn_.close(); }
@@ -328,8 +331,9 @@ class basic_redis_store {
   /// Refused with `errc::invalid_argument` when `quantity` is outside
   /// [0, max_units] or, on the server, when the units reserved and committed
   /// leave less room than `quantity` below `max_units`.
-  template <class Token>
-  auto async_set_stock(std::string_view sku, std::int64_t quantity, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_set_stock(std::string_view sku, std::int64_t quantity, CompletionToken&& token = CompletionToken()) {
     request req;
     std::error_code bad = check_sku(sku, "set_stock");
     if (!bad && (quantity < 0 || quantity > max_units))
@@ -339,7 +343,7 @@ class basic_redis_store {
       script_.evalsha(req, 3, stock_key(sku), order_key(sku, 0), holds_key(sku), "set", quantity,
                       max_units);
     return run<void(std::error_code)>(
-        "set_stock", std::move(req), true, bad, std::forward<Token>(token),
+        "set_stock", std::move(req), true, bad, std::forward<CompletionToken>(token),
         [quantity, sku = bad ? std::string() : std::string(sku)](const value& v, std::error_code& ec,
                                                                  std::string& message) {
           if (v.type != resp_type::array || v.elements.size() != 3 || !v.elements[0].is_string()) {
@@ -360,13 +364,14 @@ class basic_redis_store {
         });
   }
 
-  template <class Token>
-  auto async_stock(std::string_view sku, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, stock_level)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_stock(std::string_view sku, CompletionToken&& token = CompletionToken()) {
     request req;
     const std::error_code bad = check_sku(sku, "stock");
     if (!bad) req.push("HMGET", stock_key(sku), "remaining", "reserved", "committed");
     return run<void(std::error_code, stock_level)>(
-        "stock", std::move(req), false, bad, std::forward<Token>(token),
+        "stock", std::move(req), false, bad, std::forward<CompletionToken>(token),
         [](const value& v, std::error_code& ec, std::string&) {
           stock_level level;
           if (v.type != resp_type::array || v.elements.size() != 3) {
@@ -386,9 +391,10 @@ class basic_redis_store {
 
   /// Refused with `errc::invalid_argument` when `quantity` is outside
   /// [1, max_units] or `hold` outside (0, max_hold].
-  template <class Token>
+  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
-                     std::chrono::milliseconds hold, Token&& token) {
+                     std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
     request req;
     std::error_code bad = check_sku(sku, "reserve");
     if (!bad && (quantity <= 0 || quantity > max_units))
@@ -403,7 +409,7 @@ class basic_redis_store {
       script_.evalsha(req, 3, stock_key(sku), order_key(sku, order_id), holds_key(sku), "reserve",
                       order_id, quantity, hold.count(), options_.order_retention.count());
     return run<void(std::error_code, reserve_result)>(
-        "reserve", std::move(req), true, bad, std::forward<Token>(token),
+        "reserve", std::move(req), true, bad, std::forward<CompletionToken>(token),
         [](const value& v, std::error_code& ec, std::string&) {
           reserve_result r;
           if (v.type != resp_type::array || v.elements.size() != 3 || !v.elements[0].is_string()) {
@@ -421,22 +427,25 @@ class basic_redis_store {
         });
   }
 
-  template <class Token>
-  auto async_commit(std::string_view sku, std::int64_t order_id, Token&& token) {
-    return settle("commit", sku, order_id, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_commit(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
+    return settle("commit", sku, order_id, std::forward<CompletionToken>(token));
   }
 
-  template <class Token>
-  auto async_rollback(std::string_view sku, std::int64_t order_id, Token&& token) {
-    return settle("rollback", sku, order_id, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_rollback(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
+    return settle("rollback", sku, order_id, std::forward<CompletionToken>(token));
   }
 
   /// A `limit` above `max_units` (2^53, what the script's numbers hold
   /// exactly) is taken as `max_units`: `SIZE_MAX` reaps every expired hold.
   /// One call runs as one script: a large limit over many expired holds
   /// keeps the server busy that long.
-  template <class Token>
-  auto async_reap_expired(std::string_view sku, std::size_t limit, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_reap_expired(std::string_view sku, std::size_t limit, CompletionToken&& token = CompletionToken()) {
     request req;
     const std::error_code bad = check_sku(sku, "reap_expired");
     const std::uint64_t clamped = std::min<std::uint64_t>(limit, static_cast<std::uint64_t>(max_units));
@@ -444,7 +453,7 @@ class basic_redis_store {
       script_.evalsha(req, 3, stock_key(sku), order_key(sku, 0), holds_key(sku), "reap", clamped,
                       options_.order_retention.count(), "seckill:{" + std::string(sku) + "}:order:");
     return run<void(std::error_code, std::size_t)>(
-        "reap_expired", std::move(req), true, bad, std::forward<Token>(token),
+        "reap_expired", std::move(req), true, bad, std::forward<CompletionToken>(token),
         [](const value& v, std::error_code& ec, std::string&) {
           const auto n = to_int(v, ec);
           return n < 0 ? std::size_t{0} : static_cast<std::size_t>(n);

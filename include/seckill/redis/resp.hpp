@@ -373,8 +373,8 @@ class parser {
 
  private:
   struct frame {
-    value* v;
-    std::size_t remaining;
+    value* aggregate;       // the aggregate being filled
+    std::size_t remaining;  // elements still due
   };
 
   static std::string printable(std::string_view s) {
@@ -482,7 +482,7 @@ class parser {
     } else if (stack_.empty()) {
       slot = &root_;
     } else {
-      slot = &stack_.back().v->elements.emplace_back();
+      slot = &stack_.back().aggregate->elements.emplace_back();
     }
     return *slot;
   }
@@ -500,7 +500,7 @@ class parser {
       }
       frame& top = stack_.back();
       if (--top.remaining > 0) return;
-      v = top.v;
+      v = top.aggregate;
       stack_.pop_back();
     }
   }

@@ -73,12 +73,16 @@ struct inflight_entry {
   std::shared_ptr<exec_op> op;
   std::size_t replies_due = 0;
   std::chrono::steady_clock::time_point written_at = std::chrono::steady_clock::time_point::max();
+  bool unblock = false;  // its caller cancelled it: unblock the server once it is the oldest
 };
 
 class connection_impl : public std::enable_shared_from_this<connection_impl> {
  public:
   using clock = std::chrono::steady_clock;
   using strand_type = asio::strand<asio::any_io_executor>;
+  /// Sends `CLIENT UNBLOCK <client id>` for the connection on a connection of
+  /// its own, then calls `unblock_done()` on the strand (connection.hpp).
+  using unblocker = void (*)(std::shared_ptr<connection_impl>, std::int64_t client_id);
 
   connection_impl(const asio::any_io_executor& ex, connection_config cfg)
       : strand_(asio::make_strand(ex)),
@@ -116,6 +120,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     std::lock_guard lock(message_mutex_);
     return last_error_;
   }
+  [[nodiscard]] std::uint64_t unblocks() const noexcept { return unblocks_.load(std::memory_order_relaxed); }
+  void set_unblocker(unblocker u) noexcept { unblocker_ = u; }
 
   // ---- everything below runs on the strand
 
@@ -134,8 +140,32 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       return;
     }
     set_state(connection_state::connecting);
+    connect_cancelled_ = false;
+    // the type-erased handler's own slot, fed by the caller's
+    if (auto slot = h.get_cancellation_slot(); slot.is_connected()) {
+      slot.assign([w = weak_from_this()](asio::cancellation_type) {
+        // post, never inline: completing clears the slot whose handler this is
+        if (auto self = w.lock()) asio::post(self->strand_, asio::append(&connection_impl::cancel_connect_of, self));
+      });
+    }
     connect_handler_.swap(h);  // (Asio 1.81's move assignment recurses: swap instead)
     asio::co_spawn(strand_, run(shared_from_this()), asio::detached);
+  }
+
+  // The first connect's cancellation: what it waits on is closed, so that
+  // it completes with operation_aborted and the connection is idle again.
+  static void cancel_connect_of(const std::shared_ptr<connection_impl>& self) { self->cancel_connect(); }
+  void cancel_connect() {
+    if (!connect_handler_ || state() != connection_state::connecting) return;
+    connect_cancelled_ = true;
+    shutdown_socket();
+    resolver_.cancel();
+  }
+
+  // The side connection that unblocked the server is done.
+  void unblock_done() {
+    unblocking_ = false;
+    maybe_unblock();
   }
 
   void enqueue(std::shared_ptr<exec_op> op, std::chrono::milliseconds timeout) {
@@ -161,9 +191,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   void cancel_op(const std::shared_ptr<exec_op>& op) {
     if (op->finished) return;
-    forget(op);
+    forget(op, true);
     finish(op, make_error_code(errc::operation_aborted), false);
     publish();
+    maybe_unblock();
   }
 
   void close() {
@@ -235,7 +266,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // (call before finish(), which drops the payload): a request not written
   // leaves the write queue; one written becomes a placeholder that only
   // drops its replies. O(1) when written, a search of the queue otherwise.
-  void forget(const std::shared_ptr<exec_op>& op) {
+  // `unblock`: the caller cancelled it, so the server is unblocked once it
+  // is the oldest request in flight (maybe_unblock).
+  void forget(const std::shared_ptr<exec_op>& op, bool unblock = false) {
     if (!op->written) {
       const auto it = std::find(queued_.begin(), queued_.end(), op);
       if (it == queued_.end()) return;  // still on its way to enqueue()
@@ -247,13 +280,34 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     auto& entry = inflight_[static_cast<std::size_t>(op->seq - inflight_base_)];
     if (entry.op != op) return;
     entry.op.reset();
+    entry.unblock = unblock;
     ++discarding_;
+  }
+
+  // A blocking command (BLPOP, XREAD BLOCK, WAIT ...) whose caller cancelled
+  // it would hold the connection until the server answers it, which may be
+  // never: once it is the oldest request in flight and fully written, the
+  // connection sends `CLIENT UNBLOCK <its id>` from a connection of its own
+  // (the server then answers it as if it had timed out, and the reply is
+  // dropped). One at a time; a no-op on the server for a command that does
+  // not block. Needs the client id the handshake read (HELLO 3, CLIENT ID).
+  void maybe_unblock() {
+    if (unblocking_ || unblocker_ == nullptr || inflight_.empty() || state() != connection_state::ready) return;
+    inflight_entry& front = inflight_.front();
+    if (front.op || !front.unblock || front.written_at == clock::time_point::max()) return;
+    front.unblock = false;
+    const std::int64_t id = client_id_.load(std::memory_order_relaxed);
+    if (id <= 0) return;
+    unblocking_ = true;
+    unblocks_.fetch_add(1, std::memory_order_relaxed);
+    unblocker_(shared_from_this(), id);
   }
 
   std::string endpoint_text() const { return cfg_.host + ":" + cfg_.port; }
 
   void complete_connect(asio::any_completion_handler<void(std::error_code)> h, std::error_code ec,
                         bool defer) {
+    if (auto slot = h.get_cancellation_slot(); slot.is_connected()) slot.clear();
     // post/dispatch through the strand run the handler on its associated executor
     if (defer)
       asio::post(strand_, asio::append(std::move(h), ec));
@@ -570,6 +624,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       auto op = pop_inflight();
       publish();
       if (op && !op->finished) finish(op, {}, false);
+      maybe_unblock();
     }
     return {};
   }
@@ -669,6 +724,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       const std::size_t here = std::min(batch, inflight_.size());
       for (auto it = inflight_.end() - static_cast<std::ptrdiff_t>(here); it != inflight_.end(); ++it)
         it->written_at = write_progress_;
+      maybe_unblock();
     }
   }
 
@@ -745,6 +801,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       if (closed_) co_return;
       if (connect_handler_) {  // the first attempt: its result is async_connect's
         auto h = std::move(connect_handler_);
+        if (connect_cancelled_) {
+          connect_cancelled_ = false;
+          ec = make_error_code(errc::operation_aborted);
+          set_error("connecting to " + endpoint_text() + " was cancelled");
+        }
         if (ec) {
           shutdown_socket();
           set_state(connection_state::idle);
@@ -830,6 +891,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::minstd_rand rng_;
   bool writer_idle_ = false;
   bool closed_ = false;
+  bool connect_cancelled_ = false;  // the first connect's caller cancelled it
+  bool unblocking_ = false;         // a CLIENT UNBLOCK is under way
+  unblocker unblocker_ = nullptr;
   std::atomic<connection_state> state_{connection_state::idle};
   std::atomic<std::uint64_t> connects_{0};
   std::atomic<std::uint64_t> pushes_{0};
@@ -841,6 +905,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::atomic<bool> resp3_{false};
   server_version server_version_;  // guarded by message_mutex_
   std::atomic<std::int64_t> client_id_{0};
+  std::atomic<std::uint64_t> unblocks_{0};
   mutable std::mutex message_mutex_;
   std::string last_error_;
 };
