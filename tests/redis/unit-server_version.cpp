@@ -1,3 +1,4 @@
+#include <seckill/redis/connection_state.hpp>
 #include <seckill/redis/detail/handshake.hpp>
 #include <seckill/redis/redis_store.hpp>
 #include <seckill/redis/server_version.hpp>
@@ -105,6 +106,12 @@ TEST_SUITE("unit") {
     CHECK(read_hello(text(resp_type::simple_error, "WRONGPASS invalid username-password pair")).outcome ==
           hello_answer::kind::refused);
     CHECK(read_hello(text(resp_type::simple_string, "OK")).outcome == hello_answer::kind::unexpected);
+  }
+
+  TEST_CASE("connection states and RESP types have constexpr names") {
+    static_assert(to_string(seckill::redis::connection_state::reconnecting) == "reconnecting");
+    static_assert(to_string(seckill::redis::resp_type::bulk_string) == "bulk string");
+    CHECK(to_string(seckill::redis::connection_state::ready) == "ready");
   }
 
   TEST_CASE("the store needs Redis 5.0 and asks its connection for it") {
