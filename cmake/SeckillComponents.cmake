@@ -8,9 +8,10 @@
 #                         nlohmann_json
 #   SECKILL_<c>_HEADERS   the public headers it provides, under include/
 #
-# A header belongs to the component of its folder. core also carries the two
-# standard-library-only headers that the umbrella seckill.hpp includes
-# (redis/resp.hpp, obs/metrics.hpp); url.hpp (redact_url, Boost.URL only) is
+# A header belongs to the component of its folder. core also carries the
+# standard-library-only headers of the other folders, which the umbrella
+# seckill.hpp includes (redis/resp.hpp, obs/metrics.hpp, obs/exposition.hpp,
+# obs/traceparent.hpp, obs/span.hpp); url.hpp (redact_url, Boost.URL only) is
 # listed under each component that uses it. detail/ headers go with the
 # component whose headers include them.
 #
@@ -41,7 +42,10 @@ set(SECKILL_core_HEADERS
   seckill/purchase/request.hpp
   seckill/purchase/hooks.hpp
   seckill/redis/resp.hpp
-  seckill/obs/metrics.hpp)
+  seckill/obs/metrics.hpp
+  seckill/obs/exposition.hpp
+  seckill/obs/traceparent.hpp
+  seckill/obs/span.hpp)
 
 set(SECKILL_asio_REQUIRES core)
 set(SECKILL_asio_DEPENDS Boost.asio)
@@ -53,13 +57,19 @@ set(SECKILL_asio_HEADERS
   seckill/store/store.hpp
   seckill/store/memory_store.hpp
   seckill/store/reaper.hpp
+  seckill/purchase/metrics_hooks.hpp
   seckill/detail/spawned_completion.hpp)
 
 set(SECKILL_redis_REQUIRES asio)
 set(SECKILL_redis_DEPENDS Boost.url)
 set(SECKILL_redis_HEADERS
   seckill/redis/connection_config.hpp
+  seckill/redis/connection_state.hpp
+  seckill/redis/server_version.hpp
+  seckill/redis/detail/handshake.hpp
+  seckill/redis/detail/connection_impl.hpp
   seckill/redis/connection.hpp
+  seckill/redis/connection_pool.hpp
   seckill/redis/script.hpp
   seckill/redis/redis_store.hpp
   seckill/redis/url.hpp
@@ -109,7 +119,9 @@ set(SECKILL_browser_HEADERS
 set(SECKILL_obs_REQUIRES asio)
 set(SECKILL_obs_DEPENDS Boost.beast Boost.url nlohmann_json fmt)
 set(SECKILL_obs_HEADERS
+  seckill/obs/metrics_server.hpp
   seckill/obs/prometheus.hpp
+  seckill/obs/otlp_exporter.hpp
   seckill/obs/trace.hpp
   seckill/obs/purchase_hooks.hpp
   seckill/url.hpp)

@@ -12,7 +12,10 @@
 #include <seckill/limit/bulkhead.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
-#include <seckill/obs/metrics.hpp>  // metrics alone: no Asio
+#include <seckill/obs/exposition.hpp>  // the Prometheus text format alone: no Beast
+#include <seckill/obs/metrics.hpp>     // metrics alone: no Asio
+#include <seckill/obs/span.hpp>        // spans and the tracer alone: no Beast, no JSON
+#include <seckill/obs/traceparent.hpp>
 #include <seckill/purchase/state_machine.hpp>
 #include <seckill/redis/resp.hpp>  // the RESP codec alone: no Asio
 #include <seckill/version.hpp>

@@ -6,7 +6,11 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -311,6 +315,60 @@ TEST_SUITE("integration") {
     CHECK(completed);
     CHECK(result == seckill::errc::operation_aborted);
     CHECK(slow.dropped() == 1);
+  }
+
+  TEST_CASE("OTLP exporter: async_flush completes through a callback use_awaitable and deferred") {
+    integration_otlp::receiver rx;
+    boost::asio::io_context io;
+    seckill::obs::otlp_http_exporter exporter(io.get_executor(), integration_otlp::options_for(rx.port()));
+    seckill::obs::tracer tracer(exporter);
+    tracer.start_span("by-callback").end();
+    std::error_code by_callback = seckill::errc::not_connected;
+    exporter.async_flush([&](std::error_code ec) { by_callback = ec; });
+    io.run();
+    CHECK_FALSE(by_callback);
+    CHECK(exporter.exported() == 1);
+
+    tracer.start_span("by-awaitable").end();
+    std::error_code awaited = seckill::errc::not_connected;
+    boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> {
+      awaited = co_await exporter.async_flush(boost::asio::use_awaitable);
+    }, boost::asio::detached);
+    io.restart();
+    io.run();
+    CHECK_FALSE(awaited);
+    CHECK(exporter.exported() == 2);
+
+    tracer.start_span("by-deferred").end();
+    auto later = exporter.async_flush(boost::asio::deferred);
+    io.restart();
+    io.run();
+    CHECK(exporter.queued() == 1);  // not launched: nothing sent
+    std::error_code deferred_result = seckill::errc::not_connected;
+    std::move(later)([&](std::error_code ec) { deferred_result = ec; });
+    io.restart();
+    io.run();
+    CHECK_FALSE(deferred_result);
+    CHECK(exporter.exported() == 3);
+    CHECK(rx.bodies().size() == 3);
+  }
+
+  TEST_CASE("OTLP exporter: after a cancelled flush the spans queued meanwhile stay for the next flush") {
+    integration_otlp::receiver rx(integration_otlp::receiver::mode::never_answer);
+    boost::asio::io_context io;
+    seckill::obs::otlp_http_exporter exporter(io.get_executor(), integration_otlp::options_for(rx.port()));
+    seckill::obs::tracer tracer(exporter);
+    tracer.start_span("lost").end();
+    boost::asio::cancellation_signal cancel;
+    std::error_code result;
+    exporter.async_flush(boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec) { result = ec; }));
+    io.run_for(100ms);
+    tracer.start_span("kept").end();
+    cancel.emit(boost::asio::cancellation_type::terminal);
+    io.run_for(1s);
+    CHECK(result == seckill::errc::operation_aborted);
+    CHECK(exporter.dropped() == 1);
+    CHECK(exporter.queued() == 1);
   }
 
   TEST_CASE("OTLP exporter: a full queue drops and counts") {

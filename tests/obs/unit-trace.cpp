@@ -198,4 +198,11 @@ TEST_SUITE("unit") {
     CHECK(sp.at("status").at("code") == 2);
     CHECK(sp.at("status").at("message") == "sold out");
   }
+
+  TEST_CASE("enum names are constexpr string_views") {
+    static_assert(seckill::obs::to_string(seckill::obs::traceparent_fault::version_ff) == "version ff is invalid");
+    static_assert(seckill::obs::to_string(seckill::obs::span_kind::server) == "server");
+    static_assert(seckill::obs::to_string(seckill::obs::span_status::error) == "error");
+    CHECK(seckill::obs::to_string(seckill::obs::traceparent_fault::none) == "valid");
+  }
 }

@@ -44,891 +44,42 @@
 
 #include <seckill/backoff.hpp>
 #include <seckill/error.hpp>
-#include <seckill/redis/resp.hpp>
 #include <seckill/redis/connection_config.hpp>
+#include <seckill/redis/connection_state.hpp>
+#include <seckill/redis/detail/connection_impl.hpp>
+#include <seckill/redis/resp.hpp>
+#include <seckill/redis/server_version.hpp>
 #include <seckill/redis/url.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
-#include <boost/asio/any_completion_executor.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/append.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
-#include <algorithm>
-#include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <random>
 #include <string>
-#include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace seckill::redis {
 
-/// @brief Where a connection is in its life cycle.
-enum class connection_state : std::uint8_t {
-  idle,          ///< not connected yet (or the first connect failed)
-  connecting,    ///< first connect and handshake in progress
-  ready,         ///< requests are sent
-  reconnecting,  ///< lost; waiting out the backoff or handshaking again
-  closed,        ///< close() was called
-};
-
 /// The reconnect pause: the library's one backoff policy (backoff.hpp).
 using seckill::backoff_delay;
-
-/// @brief The longest duration a `connection_config` may hold (one year):
-///        every deadline is computed on the steady clock without overflow.
-inline constexpr std::chrono::milliseconds max_config_duration = std::chrono::hours(24 * 366);
-
-/// @brief Checks `cfg`: `connect_timeout` in (0, max_config_duration],
-///        `request_timeout`, the reconnect delays, `dead_peer_timeout` and
-///        `health_check_interval` in [0, max_config_duration]. Returns
-///        `errc::invalid_argument` when one is not; `message` then names it
-///        and its value. `connection` (and so the pool and the store) throws
-///        `seckill::error` with that message. Thread-safety: a pure function.
-inline std::error_code validate(const connection_config& cfg, std::string* message = nullptr) {
-  struct field {
-    const char* name;
-    std::chrono::milliseconds value;
-    std::int64_t min;
-  };
-  const field fields[] = {{"connect_timeout", cfg.connect_timeout, 1},
-                          {"request_timeout", cfg.request_timeout, 0},
-                          {"reconnect_initial_delay", cfg.reconnect_initial_delay, 0},
-                          {"reconnect_max_delay", cfg.reconnect_max_delay, 0},
-                          {"dead_peer_timeout", cfg.dead_peer_timeout, 0},
-                          {"health_check_interval", cfg.health_check_interval, 0}};
-  for (const field& f : fields) {
-    if (f.value.count() >= f.min && f.value <= max_config_duration) continue;
-    if (message != nullptr)
-      *message = "connection_config: " + std::string(f.name) + " " + std::to_string(f.value.count()) +
-                 " ms out of range [" + std::to_string(f.min) + ", " +
-                 std::to_string(max_config_duration.count()) + "] ms" +
-                 (f.min == 0 ? " (0: none)" : "");
-    return make_error_code(errc::invalid_argument);
-  }
-  return {};
-}
-
-/// @brief What a connection holds for requests at one moment
-///        (`connection::pending()`): to watch a connection's memory and
-///        backlog. Thread-safety: a plain value.
-struct pending_requests {
-  std::size_t queued = 0;        ///< waiting to be written
-  std::size_t queued_bytes = 0;  ///< their encoded bytes
-  std::size_t in_flight = 0;     ///< written, with replies due
-  /// Of `in_flight`, those whose caller is gone (timed out, cancelled) and
-  /// the connection's own health PINGs: placeholders of a few bytes each
-  /// that only count the replies to drop.
-  std::size_t discarding = 0;
-};
-
-namespace detail {
-
-namespace asio = boost::asio;
-using exec_signature = void(std::error_code, std::vector<value>);
-
-struct exec_op {
-  std::string payload;
-  std::size_t expected = 0;
-  std::vector<value> replies;
-  asio::any_completion_handler<exec_signature> handler;
-  asio::any_completion_executor work;  // keeps the handler's executor busy until completion
-  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-  std::uint64_t seq = 0;  // its place among the requests written (see connection_impl::inflight_base_)
-  bool written = false;
-  bool finished = false;  // the handler was called; replies still due are discarded
-};
-
-// A request written whose replies are (partly) due. `op` is null once its
-// caller is gone (timed out, cancelled) and for the connection's own PING:
-// then only the count of replies to drop is kept.
-struct inflight_entry {
-  std::shared_ptr<exec_op> op;
-  std::size_t replies_due = 0;
-  std::chrono::steady_clock::time_point written_at = std::chrono::steady_clock::time_point::max();
-};
-
-class connection_impl : public std::enable_shared_from_this<connection_impl> {
- public:
-  using clock = std::chrono::steady_clock;
-  using strand_type = asio::strand<asio::any_io_executor>;
-
-  connection_impl(const asio::any_io_executor& ex, connection_config cfg)
-      : strand_(asio::make_strand(ex)),
-        cfg_(std::move(cfg)),
-        socket_(strand_),
-        resolver_(strand_),
-        wake_(strand_),
-        deadline_timer_(strand_),
-        backoff_timer_(strand_),
-        parser_(cfg_.limits),
-        rng_(std::random_device{}()) {
-    rbuf_.resize(64u << 10);
-  }
-
-  [[nodiscard]] const strand_type& strand() const noexcept { return strand_; }
-  [[nodiscard]] const connection_config& config() const noexcept { return cfg_; }
-  [[nodiscard]] connection_state state() const noexcept { return state_.load(std::memory_order_acquire); }
-  [[nodiscard]] std::uint64_t connects() const noexcept { return connects_.load(std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t pushes() const noexcept { return pushes_.load(std::memory_order_relaxed); }
-  [[nodiscard]] bool resp3() const noexcept { return resp3_.load(std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t dead_peers() const noexcept { return dead_peers_.load(std::memory_order_relaxed); }
-  [[nodiscard]] pending_requests pending() const noexcept {
-    pending_requests p;
-    p.queued = queued_count_.load(std::memory_order_relaxed);
-    p.queued_bytes = queued_bytes_pub_.load(std::memory_order_relaxed);
-    p.in_flight = inflight_count_.load(std::memory_order_relaxed);
-    p.discarding = discarding_pub_.load(std::memory_order_relaxed);
-    return p;
-  }
-  [[nodiscard]] std::string last_error() const {
-    std::lock_guard lock(message_mutex_);
-    return last_error_;
-  }
-
-  // ---- everything below runs on the strand
-
-  void start_connect(asio::any_completion_handler<void(std::error_code)> h) {
-    const auto s = state();
-    if (s == connection_state::ready) {
-      complete_connect(std::move(h), {}, true);
-      return;
-    }
-    if (s != connection_state::idle) {
-      set_error("async_connect while " + std::string(state_name(s)));
-      complete_connect(std::move(h),
-                       make_error_code(s == connection_state::closed ? errc::not_connected
-                                                                     : errc::invalid_argument),
-                       true);
-      return;
-    }
-    set_state(connection_state::connecting);
-    connect_handler_.swap(h);  // (Asio 1.81's move assignment recurses: swap instead)
-    asio::co_spawn(strand_, run(shared_from_this()), asio::detached);
-  }
-
-  void enqueue(std::shared_ptr<exec_op> op, std::chrono::milliseconds timeout) {
-    if (op->finished) return;  // cancelled on its way here
-    const auto s = state();
-    if (s == connection_state::idle || s == connection_state::closed ||
-        (s == connection_state::reconnecting && !cfg_.queue_while_reconnecting)) {
-      finish(op, make_error_code(errc::not_connected), true);
-      return;
-    }
-    if (timeout.count() > 0) {
-      op->deadline = deadline_after(timeout);
-      if (op->deadline != clock::time_point::max()) arm_deadline(op->deadline);
-    }
-    queued_bytes_ += op->payload.size();
-    queued_.push_back(std::move(op));
-    publish();
-    if (writer_idle_ && s == connection_state::ready) {
-      writer_idle_ = false;
-      wake_.cancel();
-    }
-  }
-
-  void cancel_op(const std::shared_ptr<exec_op>& op) {
-    if (op->finished) return;
-    forget(op);
-    finish(op, make_error_code(errc::operation_aborted), false);
-    publish();
-  }
-
-  void close() {
-    if (state() == connection_state::closed) return;
-    closed_ = true;
-    set_state(connection_state::closed);
-    shutdown_socket();
-    resolver_.cancel();
-    wake_.cancel();
-    deadline_timer_.cancel();
-    backoff_timer_.cancel();
-    if (connect_timer_) connect_timer_->cancel();
-    fail_all(make_error_code(errc::operation_aborted));
-    if (connect_handler_) {
-      auto h = std::move(connect_handler_);
-      complete_connect(std::move(h), make_error_code(errc::operation_aborted), true);
-    }
-  }
-
- private:
-  static const char* state_name(connection_state s) noexcept {
-    switch (s) {
-      case connection_state::idle: return "idle";
-      case connection_state::connecting: return "connecting";
-      case connection_state::ready: return "ready";
-      case connection_state::reconnecting: return "reconnecting";
-      case connection_state::closed: return "closed";
-    }
-    return "?";
-  }
-
-  void set_state(connection_state s) noexcept { state_.store(s, std::memory_order_release); }
-
-  // Every message goes through here, so none holds the password.
-  void set_error(std::string message) {
-    redact(message);
-    std::lock_guard lock(message_mutex_);
-    last_error_ = std::move(message);
-  }
-
-  void redact(std::string& text) const {
-    const std::string& secret = cfg_.password;
-    if (secret.empty()) return;
-    constexpr std::string_view mask = "***";
-    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at + mask.size()))
-      text.replace(at, secret.size(), mask);
-  }
-
-  // A server's error text for a message. Redis echoes the arguments of a
-  // command it does not know ("with args beginning with: ..."), cut at 128
-  // bytes, which may cut a password short of what redact() recognises:
-  // during the handshake, whose commands carry the password, they are left
-  // out.
-  std::string server_text(const value& v) const {
-    std::string text = v.text;
-    if (!cfg_.password.empty()) {
-      constexpr std::string_view echo = "with args beginning with:";
-      if (const auto at = text.find(echo); at != std::string::npos)
-        text = text.substr(0, at) + "with arguments (not shown)";
-    }
-    return text;
-  }
-
-  static clock::time_point deadline_after(std::chrono::milliseconds timeout) {
-    const auto now = clock::now();
-    if (timeout >= std::chrono::duration_cast<std::chrono::milliseconds>(clock::time_point::max() - now))
-      return clock::time_point::max();  // as good as none
-    return now + timeout;
-  }
-
-  // The figures pending() reads, from the strand's own counts.
-  void publish() noexcept {
-    queued_count_.store(queued_.size(), std::memory_order_relaxed);
-    queued_bytes_pub_.store(queued_bytes_, std::memory_order_relaxed);
-    inflight_count_.store(inflight_.size(), std::memory_order_relaxed);
-    discarding_pub_.store(discarding_, std::memory_order_relaxed);
-  }
-
-  // Lets go of what the connection keeps for `op`, whose caller is gone
-  // (call before finish(), which drops the payload): a request not written
-  // leaves the write queue; one written becomes a placeholder that only
-  // drops its replies. O(1) when written, a search of the queue otherwise.
-  void forget(const std::shared_ptr<exec_op>& op) {
-    if (!op->written) {
-      const auto it = std::find(queued_.begin(), queued_.end(), op);
-      if (it == queued_.end()) return;  // still on its way to enqueue()
-      queued_bytes_ -= op->payload.size();
-      queued_.erase(it);
-      return;
-    }
-    if (op->seq < inflight_base_ || op->seq - inflight_base_ >= inflight_.size()) return;
-    auto& entry = inflight_[static_cast<std::size_t>(op->seq - inflight_base_)];
-    if (entry.op != op) return;
-    entry.op.reset();
-    ++discarding_;
-  }
-
-  std::string endpoint_text() const { return cfg_.host + ":" + cfg_.port; }
-
-  void complete_connect(asio::any_completion_handler<void(std::error_code)> h, std::error_code ec,
-                        bool defer) {
-    // post/dispatch through the strand run the handler on its associated executor
-    if (defer)
-      asio::post(strand_, asio::append(std::move(h), ec));
-    else
-      asio::dispatch(strand_, asio::append(std::move(h), ec));
-  }
-
-  // Completes `op` and drops everything it held but the few fields that
-  // name it.
-  void finish(const std::shared_ptr<exec_op>& op, std::error_code ec, bool defer) {
-    op->finished = true;
-    std::string().swap(op->payload);
-    auto h = std::move(op->handler);
-    if (!h) {
-      std::vector<value>().swap(op->replies);
-      op->work = asio::any_completion_executor();
-      return;
-    }
-    auto slot = asio::get_associated_cancellation_slot(h);
-    if (slot.is_connected()) slot.clear();
-    std::vector<value> replies;
-    if (!ec) replies = std::move(op->replies);
-    std::vector<value>().swap(op->replies);
-    if (defer)
-      asio::post(strand_, asio::append(std::move(h), ec, std::move(replies)));
-    else
-      asio::dispatch(strand_, asio::append(std::move(h), ec, std::move(replies)));
-    op->work = asio::any_completion_executor();  // the completion is queued or done
-  }
-
-  // Fails every request queued or in flight. Collects first: a completion
-  // may run inline and enqueue again.
-  void fail_all(std::error_code ec) {
-    std::vector<std::shared_ptr<exec_op>> ops;
-    ops.reserve(queued_.size() + inflight_.size());
-    for (auto& e : inflight_)
-      if (e.op) ops.push_back(std::move(e.op));
-    for (auto& o : queued_) ops.push_back(std::move(o));
-    clear_inflight();
-    queued_.clear();
-    queued_bytes_ = 0;
-    publish();
-    for (auto& o : ops)
-      if (!o->finished) finish(o, ec, false);
-  }
-
-  void fail_inflight(std::error_code ec) {
-    std::vector<std::shared_ptr<exec_op>> ops;
-    ops.reserve(inflight_.size());
-    for (auto& e : inflight_)
-      if (e.op) ops.push_back(std::move(e.op));
-    clear_inflight();
-    publish();
-    for (auto& o : ops)
-      if (!o->finished) finish(o, ec, false);
-  }
-
-  void clear_inflight() noexcept {
-    inflight_.clear();
-    inflight_base_ = next_seq_;
-    discarding_ = 0;
-  }
-
-  // Removes the front entry and returns its op (null for a placeholder).
-  std::shared_ptr<exec_op> pop_inflight() {
-    auto op = std::move(inflight_.front().op);
-    if (!op) --discarding_;
-    inflight_.pop_front();
-    ++inflight_base_;
-    return op;
-  }
-
-  void arm_deadline(clock::time_point deadline) {
-    if (deadline >= armed_until_) return;
-    armed_until_ = deadline;
-    deadline_timer_.expires_at(deadline);
-    deadline_timer_.async_wait(asio::bind_executor(
-        strand_, [w = weak_from_this()](boost::system::error_code ec) {
-          if (ec) return;
-          if (auto self = w.lock()) self->on_deadline();
-        }));
-  }
-
-  // Times out every request whose deadline passed: out of the write queue
-  // when not written, down to a placeholder when written.
-  void on_deadline() {
-    armed_until_ = clock::time_point::max();
-    const auto now = clock::now();
-    std::vector<std::shared_ptr<exec_op>> expired;
-    auto next = clock::time_point::max();
-    std::size_t unsent = 0;
-    std::erase_if(queued_, [&](const std::shared_ptr<exec_op>& o) {
-      if (o->finished || o->deadline <= now) {
-        queued_bytes_ -= o->payload.size();
-        if (!o->finished) {
-          expired.push_back(o);
-          ++unsent;
-        }
-        return true;
-      }
-      next = std::min(next, o->deadline);
-      return false;
-    });
-    for (auto& e : inflight_) {
-      if (!e.op) continue;
-      if (e.op->finished || e.op->deadline <= now) {
-        if (!e.op->finished) expired.push_back(std::move(e.op));
-        e.op.reset();
-        ++discarding_;
-      } else {
-        next = std::min(next, e.op->deadline);
-      }
-    }
-    publish();
-    if (!expired.empty()) {
-      const std::size_t sent = expired.size() - unsent;
-      set_error(expired.size() == 1
-                    ? "request timed out after " + std::string(sent ? "it was sent" : "waiting to be sent") +
-                          " to " + endpoint_text()
-                    : std::to_string(expired.size()) + " requests timed out (" + std::to_string(unsent) +
-                          " waiting to be sent, " + std::to_string(sent) + " after they were sent) to " +
-                          endpoint_text());
-    }
-    for (auto& o : expired) finish(o, make_error_code(errc::timed_out), false);
-    if (next != clock::time_point::max()) arm_deadline(next);
-  }
-
-  void shutdown_socket() {
-    boost::system::error_code ignored;
-    if (socket_.is_open()) {
-      socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-      socket_.close(ignored);
-    }
-  }
-
-  // ---- coroutines
-
-  using awaitable_ec = asio::awaitable<std::error_code>;
-
-  static std::error_code io_error(const boost::system::error_code& ec) {
-    if (ec == asio::error::operation_aborted) return make_error_code(errc::operation_aborted);
-    return make_error_code(errc::not_connected);
-  }
-
-  // Reads one complete reply during the handshake.
-  asio::awaitable<std::pair<std::error_code, value>> read_reply() {
-    for (;;) {
-      if (rbegin_ < rend_) {
-        std::error_code ec;
-        rbegin_ += parser_.consume({rbuf_.data() + rbegin_, rend_ - rbegin_}, ec);
-        if (ec) {
-          set_error(endpoint_text() + " sent a reply that is not valid RESP (is it a Redis server?): " +
-                    parser_.error_message());
-          co_return std::pair{ec, value{}};
-        }
-        if (parser_.done()) co_return std::pair{std::error_code{}, parser_.take()};
-      }
-      rbegin_ = rend_ = 0;
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_), asio::as_tuple(asio::use_awaitable));
-      if (ec) {
-        set_error("connection to " + endpoint_text() + " lost during the handshake: " + ec.message());
-        co_return std::pair{io_error(ec), value{}};
-      }
-      rend_ = n;
-    }
-  }
-
-  asio::awaitable<std::pair<std::error_code, std::vector<value>>> roundtrip(const request& req) {
-    std::vector<value> replies;
-    auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(req.payload()),
-                                                asio::as_tuple(asio::use_awaitable));
-    (void)wn;
-    if (wec) {
-      set_error("cannot write to " + endpoint_text() + ": " + wec.message());
-      co_return std::pair{io_error(wec), std::move(replies)};
-    }
-    for (std::size_t i = 0; i < req.size(); ++i) {
-      auto [ec, v] = co_await read_reply();
-      if (ec) co_return std::pair{ec, std::move(replies)};
-      replies.push_back(std::move(v));
-    }
-    co_return std::pair{std::error_code{}, std::move(replies)};
-  }
-
-  std::error_code auth_error(const value& v, std::string_view what) {
-    const auto code = v.error_code();
-    if (code == "WRONGPASS" || code == "NOAUTH" || code == "NOPERM" ||
-        v.text.find("invalid password") != std::string::npos ||
-        v.text.find("invalid username-password") != std::string::npos) {
-      set_error(std::string(what) + " refused by " + endpoint_text() + ": " + server_text(v));
-      return make_error_code(errc::auth_failed);
-    }
-    set_error(std::string(what) + " failed on " + endpoint_text() + ": " + server_text(v));
-    return make_error_code(errc::server_error);
-  }
-
-  awaitable_ec handshake() {
-    const std::string user = cfg_.username.empty() ? std::string("default") : cfg_.username;
-    bool resp3 = false;
-    if (cfg_.protocol == 3) {
-      std::vector<std::string> args{"3"};
-      if (!cfg_.password.empty()) {
-        args.insert(args.end(), {"AUTH", user, cfg_.password});
-      }
-      if (!cfg_.client_name.empty()) args.insert(args.end(), {"SETNAME", cfg_.client_name});
-      request hello;
-      hello.push_range("HELLO", args);
-      auto [ec, replies] = co_await roundtrip(hello);
-      if (ec) co_return ec;
-      const value& v = replies.front();
-      if (v.is_error()) {
-        const bool fallback = v.error_code() == "NOPROTO" ||
-                              v.text.find("unknown command") != std::string::npos;
-        if (!fallback) co_return auth_error(v, "HELLO 3");
-      } else if (v.type == resp_type::map) {
-        resp3 = true;
-      } else {
-        set_error("unexpected reply to HELLO 3 from " + endpoint_text());
-        co_return make_error_code(errc::protocol_error);
-      }
-    }
-    request rest;
-    if (!resp3 && !cfg_.password.empty()) {
-      if (cfg_.username.empty()) rest.push("AUTH", cfg_.password);
-      else rest.push("AUTH", cfg_.username, cfg_.password);
-    }
-    if (!resp3 && !cfg_.client_name.empty()) rest.push("CLIENT", "SETNAME", cfg_.client_name);
-    if (cfg_.database != 0) rest.push("SELECT", cfg_.database);
-    rest.append(cfg_.setup);
-    if (!rest.empty()) {
-      auto [ec, replies] = co_await roundtrip(rest);
-      if (ec) co_return ec;
-      for (const auto& v : replies) {
-        if (v.is_error()) co_return auth_error(v, "the handshake");
-      }
-    }
-    resp3_.store(resp3, std::memory_order_relaxed);
-    co_return std::error_code{};
-  }
-
-  awaitable_ec connect_once() {
-    shutdown_socket();
-    parser_.reset();
-    rbegin_ = rend_ = 0;
-    auto [rec, endpoints] = co_await resolver_.async_resolve(cfg_.host, cfg_.port,
-                                                             asio::as_tuple(asio::use_awaitable));
-    if (rec) {
-      set_error("cannot resolve " + endpoint_text() + ": " + rec.message());
-      co_return make_error_code(errc::connection_refused);
-    }
-    auto [cec, ep] = co_await asio::async_connect(socket_, endpoints, asio::as_tuple(asio::use_awaitable));
-    (void)ep;
-    if (cec) {
-      set_error("cannot connect to " + endpoint_text() + ": " + cec.message());
-      co_return cec == asio::error::operation_aborted ? make_error_code(errc::operation_aborted)
-                                                      : make_error_code(errc::connection_refused);
-    }
-    boost::system::error_code ignored;
-    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-    socket_.set_option(asio::socket_base::keep_alive(true), ignored);
-    co_return co_await handshake();
-  }
-
-  awaitable_ec connect_with_timeout() {
-    using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer timer(strand_);
-    connect_timer_ = &timer;
-    timer.expires_after(cfg_.connect_timeout);
-    auto result = co_await (connect_once() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-    connect_timer_ = nullptr;
-    if (closed_) co_return make_error_code(errc::operation_aborted);
-    if (result.index() == 1) {
-      shutdown_socket();
-      set_error("connecting to " + endpoint_text() + " took longer than connect_timeout " +
-                std::to_string(cfg_.connect_timeout.count()) + " ms");
-      co_return make_error_code(errc::timed_out);
-    }
-    co_return std::get<0>(result);
-  }
-
-  std::error_code on_reply(value v) {
-    if (v.type == resp_type::push) {
-      pushes_.fetch_add(1, std::memory_order_relaxed);
-      return {};
-    }
-    if (inflight_.empty()) {
-      set_error(endpoint_text() + " sent a reply to no request");
-      return make_error_code(errc::protocol_error);
-    }
-    auto& front = inflight_.front();
-    if (front.op && !front.op->finished) front.op->replies.push_back(std::move(v));
-    if (--front.replies_due == 0) {
-      auto op = pop_inflight();
-      publish();
-      if (op && !op->finished) finish(op, {}, false);
-    }
-    return {};
-  }
-
-  awaitable_ec read_loop() {
-    for (;;) {
-      while (rbegin_ < rend_) {
-        std::error_code ec;
-        rbegin_ += parser_.consume({rbuf_.data() + rbegin_, rend_ - rbegin_}, ec);
-        if (ec) {
-          set_error(endpoint_text() + " sent an invalid reply: " + parser_.error_message());
-          co_return ec;
-        }
-        if (parser_.done()) {
-          if (auto e = on_reply(parser_.take())) co_return e;
-          if (closed_) co_return make_error_code(errc::operation_aborted);
-          // Requests issued by the completions just run go out before the
-          // rest of this read's replies are handled: the server starts on them
-          // instead of idling until the whole batch is done.
-          if (cfg_.early_write_threshold != 0 && queued_.size() >= cfg_.early_write_threshold &&
-              rbegin_ < rend_) {
-            co_await asio::post(strand_, asio::use_awaitable);
-            if (closed_) co_return make_error_code(errc::operation_aborted);
-          }
-        }
-      }
-      rbegin_ = rend_ = 0;
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_), asio::as_tuple(asio::use_awaitable));
-      if (ec) {
-        // (aborted: closed, or another loop ended the connection and said why)
-        if (ec != asio::error::operation_aborted)
-          set_error("connection to " + endpoint_text() + " lost: " + ec.message());
-        co_return io_error(ec);
-      }
-      last_read_ = clock::now();
-      rend_ = n;
-    }
-  }
-
-  awaitable_ec write_loop() {
-    static constexpr std::string_view ping = "*1\r\n$4\r\nPING\r\n";
-    for (;;) {
-      if (closed_) co_return make_error_code(errc::operation_aborted);
-      wbuf_.clear();
-      std::size_t batch = 0;
-      if (ping_due_) {  // the health check's, answered and dropped like a cancelled request's
-        ping_due_ = false;
-        wbuf_ += ping;
-        inflight_.push_back({nullptr, 1});
-        ++next_seq_;
-        ++discarding_;
-        ++batch;
-      }
-      while (!queued_.empty() && wbuf_.size() < cfg_.max_write_batch) {
-        auto op = std::move(queued_.front());
-        queued_.pop_front();
-        queued_bytes_ -= op->payload.size();
-        if (op->finished) continue;
-        wbuf_ += op->payload;
-        op->written = true;
-        std::string().swap(op->payload);
-        op->seq = next_seq_++;
-        const std::size_t due = op->expected;
-        inflight_.push_back({std::move(op), due});
-        ++batch;
-      }
-      publish();
-      if (wbuf_.empty()) {
-        writer_idle_ = true;
-        wake_.expires_at(clock::time_point::max());
-        co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
-        writer_idle_ = false;
-        const auto cs = co_await asio::this_coro::cancellation_state;
-        if (cs.cancelled() != asio::cancellation_type::none)
-          co_return make_error_code(errc::operation_aborted);
-        continue;
-      }
-      // written piece by piece, so that the health check sees a write the
-      // server does not take (write_progress_)
-      writing_ = true;
-      write_progress_ = clock::now();
-      for (std::size_t done = 0; done < wbuf_.size();) {
-        auto [ec, n] = co_await socket_.async_write_some(asio::buffer(wbuf_.data() + done, wbuf_.size() - done),
-                                                         asio::as_tuple(asio::use_awaitable));
-        if (ec) {
-          writing_ = false;
-          if (ec != asio::error::operation_aborted)
-            set_error("cannot write to " + endpoint_text() + ": " + ec.message());
-          co_return io_error(ec);
-        }
-        done += n;
-        write_progress_ = clock::now();
-      }
-      writing_ = false;
-      // the replies of this batch are due from now (some may have come
-      // already: the batch's entries still here are the last ones)
-      const std::size_t here = std::min(batch, inflight_.size());
-      for (auto it = inflight_.end() - static_cast<std::ptrdiff_t>(here); it != inflight_.end(); ++it)
-        it->written_at = write_progress_;
-    }
-  }
-
-  // Takes a silent server for dead (see connection_config::dead_peer_timeout)
-  // and sends the idle connection's health PING. Wakes at least four times
-  // per the shorter of the two periods.
-  awaitable_ec health_loop() {
-    const auto dead = std::chrono::duration_cast<clock::duration>(cfg_.dead_peer_timeout);
-    const auto every = std::chrono::duration_cast<clock::duration>(cfg_.health_check_interval);
-    auto tick = clock::duration::max();
-    if (dead.count() > 0) tick = dead / 4;
-    if (every.count() > 0) tick = std::min(tick, every / 4);
-    if (tick != clock::duration::max()) tick = std::max<clock::duration>(tick, std::chrono::milliseconds(1));
-    asio::steady_timer timer(strand_);
-    for (;;) {
-      const auto now = clock::now();
-      auto wake = tick == clock::duration::max() ? clock::time_point::max() : now + tick;
-      if (dead.count() > 0) {
-        if (writing_ && now - write_progress_ >= dead) {
-          set_error(endpoint_text() + " took no byte of a write of " + std::to_string(wbuf_.size()) +
-                    " bytes for " + std::to_string(to_ms(now - write_progress_)) + " ms (dead_peer_timeout " +
-                    std::to_string(cfg_.dead_peer_timeout.count()) +
-                    " ms): taken for dead; the connection is made again");
-          dead_peers_.fetch_add(1, std::memory_order_relaxed);
-          co_return make_error_code(errc::not_connected);
-        }
-        if (!inflight_.empty() && inflight_.front().written_at != clock::time_point::max()) {
-          const auto since = std::max(last_read_, inflight_.front().written_at);
-          if (now - since >= dead) {
-            set_error(endpoint_text() + " sent nothing for " + std::to_string(to_ms(now - since)) + " ms with " +
-                      std::to_string(inflight_.size()) + " requests awaiting replies (dead_peer_timeout " +
-                      std::to_string(cfg_.dead_peer_timeout.count()) +
-                      " ms): taken for dead; the connection is made again");
-            dead_peers_.fetch_add(1, std::memory_order_relaxed);
-            co_return make_error_code(errc::not_connected);
-          }
-          wake = std::min(wake, since + dead);
-        }
-      }
-      if (every.count() > 0 && inflight_.empty() && queued_.empty() && !writing_ && !ping_due_) {
-        if (now - last_read_ >= every) {
-          ping_due_ = true;
-          if (writer_idle_) {
-            writer_idle_ = false;
-            wake_.cancel();
-          }
-        } else {
-          wake = std::min(wake, last_read_ + every);
-        }
-      }
-      timer.expires_at(wake);
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (closed_) co_return make_error_code(errc::operation_aborted);
-      const auto cs = co_await asio::this_coro::cancellation_state;
-      if (cs.cancelled() != asio::cancellation_type::none) co_return make_error_code(errc::operation_aborted);
-    }
-  }
-
-  static std::int64_t to_ms(clock::duration d) noexcept {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-  }
-
-  asio::awaitable<void> run(std::shared_ptr<connection_impl> self) {
-    using namespace asio::experimental::awaitable_operators;
-    unsigned attempt = 0;
-    for (;;) {
-      std::error_code ec = make_error_code(errc::not_connected);
-      try {
-        ec = co_await connect_with_timeout();
-      } catch (const std::exception& e) {
-        shutdown_socket();
-        set_error(std::string("connect failed: ") + e.what());
-      }
-      if (closed_) co_return;
-      if (connect_handler_) {  // the first attempt: its result is async_connect's
-        auto h = std::move(connect_handler_);
-        if (ec) {
-          shutdown_socket();
-          set_state(connection_state::idle);
-          fail_all(ec);
-          complete_connect(std::move(h), ec, false);
-          co_return;
-        }
-        set_state(connection_state::ready);
-        connects_.fetch_add(1, std::memory_order_relaxed);
-        complete_connect(std::move(h), {}, false);
-      } else if (!ec) {
-        set_state(connection_state::ready);
-        connects_.fetch_add(1, std::memory_order_relaxed);
-      }
-      if (!ec) {
-        attempt = 0;
-        writer_idle_ = false;
-        writing_ = false;
-        ping_due_ = false;
-        last_read_ = clock::now();
-        std::error_code lost = make_error_code(errc::not_connected);
-        try {
-          auto which = co_await (read_loop() || write_loop() || health_loop());
-          lost = std::visit([](std::error_code e) { return e; }, which);
-        } catch (const std::exception& e) {
-          set_error(std::string("connection loop failed: ") + e.what());
-        }
-        if (closed_) co_return;
-        shutdown_socket();
-        set_state(connection_state::reconnecting);
-        // A reply that could not be parsed fails its request with the parser's
-        // error; every other request in flight was merely cut off.
-        if (lost == errc::protocol_error || lost == errc::message_too_large ||
-            lost == errc::nesting_too_deep) {
-          if (!inflight_.empty()) {
-            auto front = pop_inflight();
-            if (front && !front->finished) finish(front, lost, false);
-          }
-        }
-        fail_inflight(make_error_code(errc::not_connected));
-        if (!cfg_.queue_while_reconnecting) fail_all(make_error_code(errc::not_connected));
-        if (!cfg_.reconnect) {
-          set_state(connection_state::idle);
-          fail_all(make_error_code(errc::not_connected));
-          co_return;
-        }
-        if (closed_) co_return;
-      }
-      std::uniform_real_distribution<double> jitter(0.0, 1.0);
-      backoff_timer_.expires_after(backoff_delay(attempt++, cfg_.reconnect_initial_delay,
-                                                 cfg_.reconnect_max_delay, jitter(rng_)));
-      co_await backoff_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (closed_) co_return;
-    }
-    (void)self;
-  }
-
-  strand_type strand_;
-  connection_config cfg_;
-  asio::ip::tcp::socket socket_;
-  asio::ip::tcp::resolver resolver_;
-  asio::steady_timer wake_;
-  asio::steady_timer deadline_timer_;
-  asio::steady_timer backoff_timer_;
-  asio::steady_timer* connect_timer_ = nullptr;
-  clock::time_point armed_until_ = clock::time_point::max();
-  parser parser_;
-  std::vector<char> rbuf_;
-  std::size_t rbegin_ = 0;
-  std::size_t rend_ = 0;
-  std::string wbuf_;
-  std::deque<std::shared_ptr<exec_op>> queued_;
-  std::size_t queued_bytes_ = 0;          // payload bytes in queued_
-  std::deque<inflight_entry> inflight_;
-  std::uint64_t next_seq_ = 0;            // the seq the next request written gets
-  std::uint64_t inflight_base_ = 0;       // the seq of inflight_.front()
-  std::size_t discarding_ = 0;            // entries of inflight_ without an op
-  clock::time_point last_read_{};         // the last read that brought bytes
-  clock::time_point write_progress_{};    // the last write that took bytes (or the write's start)
-  bool writing_ = false;                  // a write is under way
-  bool ping_due_ = false;                 // the health check wants a PING written
-  asio::any_completion_handler<void(std::error_code)> connect_handler_;
-  std::minstd_rand rng_;
-  bool writer_idle_ = false;
-  bool closed_ = false;
-  std::atomic<connection_state> state_{connection_state::idle};
-  std::atomic<std::uint64_t> connects_{0};
-  std::atomic<std::uint64_t> pushes_{0};
-  std::atomic<std::uint64_t> dead_peers_{0};
-  std::atomic<std::size_t> queued_count_{0};
-  std::atomic<std::size_t> queued_bytes_pub_{0};
-  std::atomic<std::size_t> inflight_count_{0};
-  std::atomic<std::size_t> discarding_pub_{0};
-  std::atomic<bool> resp3_{false};
-  mutable std::mutex message_mutex_;
-  std::string last_error_;
-};
-
-}  // namespace detail
 
 /// @brief One Redis connection: auto-pipelined requests, timeouts,
 ///        cancellation, reconnection (see the file comment).
@@ -951,7 +102,9 @@ class connection {
 
   /// Throws `seckill::error` (invalid_argument) when `validate(cfg)` refuses `cfg`.
   connection(const executor_type& ex, connection_config cfg)
-      : impl_(std::make_shared<detail::connection_impl>(ex, checked(std::move(cfg)))) {}
+      : impl_(std::make_shared<detail::connection_impl>(ex, checked(std::move(cfg)))) {
+    impl_->set_unblocker(&connection::unblock);
+  }
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
   ~connection() { close(); }
@@ -961,6 +114,10 @@ class connection {
   [[nodiscard]] connection_state state() const noexcept { return impl_->state(); }
   /// Successful handshakes so far (1 after connect, +1 per reconnection).
   [[nodiscard]] std::uint64_t connect_count() const noexcept { return impl_->connects(); }
+  /// The server's version as the last handshake read it (HELLO's
+  /// `version`, or `INFO server` on RESP2 when `min_server_version` is set);
+  /// 0.0.0 when unknown.
+  [[nodiscard]] redis::server_version server_version() const { return impl_->version(); }
   /// True when the handshake settled on RESP3.
   [[nodiscard]] bool resp3() const noexcept { return impl_->resp3(); }
   /// RESP3 push messages received (and dropped).
@@ -973,19 +130,19 @@ class connection {
   /// The last failure, in words, with the value seen (server text, parser message).
   [[nodiscard]] std::string last_error() const { return impl_->last_error(); }
 
+  /// Times the connection unblocked the server after a cancelled request
+  /// (see `async_exec`).
+  [[nodiscard]] std::uint64_t unblock_count() const noexcept { return impl_->unblocks(); }
+
   /// Connects and handshakes once; `void(std::error_code)`. After success the
-  /// connection reconnects by itself when lost.
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_connect(Token&& token = {}) {
-    return boost::asio::async_initiate<Token, void(std::error_code)>(
-        [impl = impl_](auto handler) {
-          // (captures the concrete handler: an any_completion_handler member
-          // would make the lambda look copyable to Asio 1.81)
-          boost::asio::dispatch(impl->strand(), [impl, h = std::move(handler)]() mutable {
-            impl->start_connect(boost::asio::any_completion_handler<void(std::error_code)>(std::move(h)));
-          });
-        },
-        token);
+  /// connection reconnects by itself when lost. Honours per-operation
+  /// cancellation: the attempt stops, the operation completes with
+  /// `errc::operation_aborted` and the connection is idle again (it may be
+  /// connected anew).
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_connect(CompletionToken&& token = CompletionToken()) {
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code)>(initiate_connect{impl_}, token);
   }
 
   /// Sends every command of `req` and completes with their replies, in
@@ -993,27 +150,64 @@ class connection {
   /// values (check `value::is_error()`); the error code is for transport
   /// failures: not_connected, timed_out, operation_aborted, protocol_error,
   /// message_too_large, nesting_too_deep.
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_exec(const request& req, Token&& token = {}) {
-    return async_exec(req, impl_->config().request_timeout, std::forward<Token>(token));
+  ///
+  /// Per-operation cancellation (any type): a request not written yet is
+  /// dropped unsent; one written completes at once and its reply is dropped
+  /// when it comes. A blocking command that was written (BLPOP, XREAD BLOCK,
+  /// WAIT ...) would keep the server from answering anything else on this
+  /// connection, so once it is the oldest request in flight the connection
+  /// sends `CLIENT UNBLOCK <id>` for itself on a short-lived connection of
+  /// its own (same address and credentials; the user needs the permission),
+  /// and the requests behind it go on. A timeout does not unblock: give a
+  /// blocking command a `timeout` longer than its own.
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, CompletionToken&& token = CompletionToken()) {
+    return async_exec(req, impl_->config().request_timeout, std::forward<CompletionToken>(token));
   }
 
   /// As above with this request's own timeout (0: none).
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_exec(const request& req, std::chrono::milliseconds timeout, Token&& token = {}) {
-    return boost::asio::async_initiate<Token, detail::exec_signature>(
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, std::chrono::milliseconds timeout, CompletionToken&& token = CompletionToken()) {
+    return boost::asio::async_initiate<CompletionToken, detail::exec_signature>(
         initiate_exec{impl_}, token, std::string(req.payload()), req.size(), timeout);
   }
 
   /// Stops reconnecting, closes the socket and fails every pending request
   /// with `errc::operation_aborted`. Final.
-  void close() {
-    boost::asio::dispatch(impl_->strand(), [impl = impl_] { impl->close(); });
-  }
+  void close() { boost::asio::dispatch(impl_->strand(), boost::asio::append(&close_impl, impl_)); }
 
  private:
+  using impl_ptr = std::shared_ptr<detail::connection_impl>;
+
+  static void close_impl(const impl_ptr& impl) { impl->close(); }
+
+  // On the strand: the handler, still of its own type, becomes the pending connect's.
+  template <class Handler>
+  static void start_connect(const impl_ptr& impl, Handler handler) {
+    impl->start_connect(boost::asio::any_completion_handler<void(std::error_code)>(std::move(handler)));
+  }
+
+  static void enqueue(const impl_ptr& impl, std::shared_ptr<detail::exec_op> op, std::chrono::milliseconds timeout) {
+    impl->enqueue(std::move(op), timeout);
+  }
+
+  struct initiate_connect {
+    impl_ptr impl;
+
+    template <class Handler>
+    void operator()(Handler&& handler) const {
+      // The handler crosses to the strand as it is (appended, with everything
+      // associated with it), and is type-erased there.
+      boost::asio::dispatch(impl->strand(),
+                            boost::asio::append(&connection::start_connect<std::decay_t<Handler>>, impl,
+                                                std::forward<Handler>(handler)));
+    }
+  };
+
   struct initiate_exec {
-    std::shared_ptr<detail::connection_impl> impl;
+    impl_ptr impl;
 
     template <class Handler>
     void operator()(Handler&& handler, std::string payload, std::size_t commands,
@@ -1046,11 +240,39 @@ class connection {
           });
         });
       }
-      boost::asio::dispatch(impl->strand(), [impl = impl, op = std::move(op), timeout]() mutable {
-        impl->enqueue(std::move(op), timeout);
-      });
+      boost::asio::dispatch(impl->strand(), boost::asio::append(&connection::enqueue, impl, std::move(op), timeout));
     }
   };
+
+  // The connection's unblocker (detail::connection_impl::maybe_unblock): a
+  // connection of its own, same address and credentials, no setup.
+  static void unblock(std::shared_ptr<detail::connection_impl> impl, std::int64_t client_id) {
+    connection_config side = impl->config();
+    side.setup = request();
+    side.min_server_version = {};
+    side.client_name.clear();
+    side.reconnect = false;
+    side.health_check_interval = std::chrono::milliseconds(0);
+    boost::asio::co_spawn(impl->strand(), send_unblock(std::move(side), client_id, impl), boost::asio::detached);
+  }
+
+  static boost::asio::awaitable<void> send_unblock(connection_config side, std::int64_t client_id,
+                                                   std::weak_ptr<detail::connection_impl> owner) {
+    constexpr auto tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+    request req;
+    req.push("CLIENT", "UNBLOCK", client_id);
+    const auto ex = co_await boost::asio::this_coro::executor;
+    {
+      connection helper(ex, std::move(side));
+      auto [ec] = co_await helper.async_connect(tuple);
+      if (!ec) {
+        auto [exec_ec, replies] = co_await helper.async_exec(req, tuple);
+        (void)exec_ec;
+        (void)replies;
+      }
+    }
+    if (auto impl = owner.lock()) impl->unblock_done();  // (on its strand: spawned there)
+  }
 
   static connection_config checked(connection_config cfg) {
     std::string message;
@@ -1061,87 +283,7 @@ class connection {
   std::shared_ptr<detail::connection_impl> impl_;
 };
 
-/// @brief A few connections used round-robin, for many threads: each
-///        connection has its own strand, so up to `size()` threads make
-///        progress at once.
-///
-/// Thread-safety: every member function may be called from any thread.
-/// Cost: one relaxed atomic increment per request to pick a connection
-/// (ready connections first), then what `connection::async_exec` costs.
-class connection_pool {
- public:
-  using executor_type = boost::asio::any_io_executor;
-
-  connection_pool(const executor_type& ex, connection_config cfg, std::size_t size) : ex_(ex) {
-    if (size == 0) throw error(errc::invalid_argument, "connection_pool: size 0; want >= 1");
-    for (std::size_t i = 0; i < size; ++i) conns_.push_back(std::make_unique<connection>(ex, cfg));
-  }
-
-  [[nodiscard]] executor_type get_executor() const noexcept { return ex_; }
-  [[nodiscard]] std::size_t size() const noexcept { return conns_.size(); }
-  [[nodiscard]] connection& at(std::size_t i) { return *conns_.at(i); }
-  [[nodiscard]] const connection_config& config() const noexcept { return conns_.front()->config(); }
-
-  /// Connects every connection; completes with the first error, if any.
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_connect(Token&& token = {}) {
-    return boost::asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler) {
-          struct state {
-            std::mutex m;
-            std::size_t left;
-            std::error_code first;
-            boost::asio::any_completion_handler<void(std::error_code)> h;
-            executor_type ex;
-          };
-          auto st = std::make_shared<state>();
-          st->left = conns_.size();
-          boost::asio::any_completion_handler<void(std::error_code)> h(std::move(handler));
-          st->h.swap(h);
-          st->ex = ex_;
-          for (auto& c : conns_) {
-            c->async_connect([st](std::error_code ec) {
-              std::unique_lock lock(st->m);
-              if (ec && !st->first) st->first = ec;
-              if (--st->left != 0) return;
-              auto h = std::move(st->h);
-              const auto result = st->first;
-              lock.unlock();
-              boost::asio::post(st->ex, boost::asio::append(std::move(h), result));
-            });
-          }
-        },
-        token);
-  }
-
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_exec(const request& req, Token&& token = {}) {
-    return pick().async_exec(req, std::forward<Token>(token));
-  }
-
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_exec(const request& req, std::chrono::milliseconds timeout, Token&& token = {}) {
-    return pick().async_exec(req, timeout, std::forward<Token>(token));
-  }
-
-  void close() {
-    for (auto& c : conns_) c->close();
-  }
-
- private:
-  connection& pick() noexcept {
-    const std::size_t n = conns_.size();
-    const std::size_t start = next_.fetch_add(1, std::memory_order_relaxed) % n;
-    for (std::size_t i = 0; i < n; ++i) {
-      connection& c = *conns_[(start + i) % n];
-      if (c.state() == connection_state::ready) return c;
-    }
-    return *conns_[start];
-  }
-
-  executor_type ex_;
-  std::vector<std::unique_ptr<connection>> conns_;
-  std::atomic<std::size_t> next_{0};
-};
-
 }  // namespace seckill::redis
+
+// The pool was declared here before it had a header of its own.
+#include <seckill/redis/connection_pool.hpp>

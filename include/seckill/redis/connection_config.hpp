@@ -1,14 +1,19 @@
 #pragma once
 /// @file
 /// @brief `connection_config`: where a Redis connection goes and the policies
-///        it runs with (timeouts, reconnection, batching, reply limits). Plain
-///        data; `parse_url` (url.hpp) fills it from a `redis://` URL.
+///        it runs with (timeouts, reconnection, batching, reply limits), and
+///        `validate`, which checks it. Plain data; `parse_url` (url.hpp)
+///        fills it from a `redis://` URL.
 
+#include <seckill/error.hpp>
 #include <seckill/redis/resp.hpp>
+#include <seckill/redis/server_version.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <system_error>
 
 namespace seckill::redis {
 
@@ -44,7 +49,7 @@ struct connection_config {
   /// quarter of the shorter of it and `health_check_interval`. A server busy
   /// longer than this with one command (a slow script, `DEBUG SLEEP`, a
   /// blocking `BLPOP` with a longer timeout) is taken for dead too: raise it
-  /// for such commands. 0: never. See `validate` (connection.hpp).
+  /// for such commands. 0: never. See `validate`.
   std::chrono::milliseconds dead_peer_timeout{5000};
   /// A ready connection that has read nothing for this long and has no
   /// request outstanding sends a PING (its reply is dropped), so that a dead
@@ -54,6 +59,47 @@ struct connection_config {
   std::chrono::milliseconds health_check_interval{1000};
   parser_limits limits;                    ///< bounds on replies (resp.hpp)
   request setup;  ///< sent after the handshake on every (re)connect; an error reply fails it
+  /// The oldest server the connection accepts (0.0.0: any). The version is
+  /// read from HELLO's reply (RESP3) or `INFO server` (RESP2, sent only when
+  /// this is set); an older server fails the handshake with
+  /// `errc::server_error` before `setup` is sent, and `last_error()` names
+  /// both versions. A server that does not tell (INFO refused by its ACL)
+  /// is not checked. `redis_store` raises it to what its script needs.
+  server_version min_server_version;
 };
+
+/// @brief The longest duration a `connection_config` may hold (one year):
+///        every deadline is computed on the steady clock without overflow.
+inline constexpr std::chrono::milliseconds max_config_duration = std::chrono::hours(24 * 366);
+
+/// @brief Checks `cfg`: `connect_timeout` in (0, max_config_duration],
+///        `request_timeout`, the reconnect delays, `dead_peer_timeout` and
+///        `health_check_interval` in [0, max_config_duration]. Returns
+///        `errc::invalid_argument` when one is not; `message` then names it
+///        and its value. `connection` (and so the pool and the store) throws
+///        `seckill::error` with that message. Thread-safety: a pure function.
+inline std::error_code validate(const connection_config& cfg, std::string* message = nullptr) {
+  struct field {
+    const char* name;
+    std::chrono::milliseconds value;
+    std::int64_t min;
+  };
+  const field fields[] = {{"connect_timeout", cfg.connect_timeout, 1},
+                          {"request_timeout", cfg.request_timeout, 0},
+                          {"reconnect_initial_delay", cfg.reconnect_initial_delay, 0},
+                          {"reconnect_max_delay", cfg.reconnect_max_delay, 0},
+                          {"dead_peer_timeout", cfg.dead_peer_timeout, 0},
+                          {"health_check_interval", cfg.health_check_interval, 0}};
+  for (const field& f : fields) {
+    if (f.value.count() >= f.min && f.value <= max_config_duration) continue;
+    if (message != nullptr)
+      *message = "connection_config: " + std::string(f.name) + " " + std::to_string(f.value.count()) +
+                 " ms out of range [" + std::to_string(f.min) + ", " +
+                 std::to_string(max_config_duration.count()) + "] ms" +
+                 (f.min == 0 ? " (0: none)" : "");
+    return make_error_code(errc::invalid_argument);
+  }
+  return {};
+}
 
 }  // namespace seckill::redis

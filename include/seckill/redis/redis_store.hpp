@@ -40,6 +40,7 @@
 #include <seckill/redis/connection.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/script.hpp>
+#include <seckill/redis/server_version.hpp>
 #include <seckill/store/store.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -160,6 +161,17 @@ end
 return redis.error_reply('ERR seckill store script: unknown operation ' .. tostring(op))
 )lua";
 
+/// @brief The oldest Redis server `store_lua` runs on: 5.0. The script
+///        reads `TIME` and then writes, which a server replicating whole
+///        scripts (the default before 5.0) refuses; and it sets several hash
+///        fields in one `HSET` (4.0). Everything else it and the store send
+///        (EVALSHA, SCRIPT LOAD, PEXPIRE, TIME, ZADD, ZRANGEBYSCORE ...
+///        LIMIT, HMGET, HINCRBY) is 2.6 or older. The store raises its
+///        connection's `min_server_version` to this, so an older server is
+///        refused at connect time (`errc::server_error`) instead of failing
+///        halfway through a script.
+inline constexpr server_version store_min_server_version{5, 0, 0};
+
 /// @brief Tuning of a `redis_store`.
 struct redis_store_options {
   /// How long a settled or refused order record is kept (see the file
@@ -192,10 +204,7 @@ class store_note {
 
 /// A reply's shape in a few words, for messages.
 inline std::string describe_reply(const value& v) {
-  static constexpr const char* names[] = {
-      "simple string", "simple error", "integer", "bulk string", "array", "null", "boolean",
-      "double", "big number", "blob error", "verbatim string", "map", "set", "push", "attribute"};
-  std::string out = names[static_cast<std::size_t>(v.type)];
+  std::string out(to_string(v.type));
   if (v.is_aggregate()) out += " of " + std::to_string(v.elements.size()) + " elements";
   if (v.type == resp_type::integer) out += " " + std::to_string(v.integer);
   if (!v.text.empty()) out += " '" + v.text.substr(0, 80) + (v.text.size() > 80 ? "...'" : "'");
@@ -309,9 +318,12 @@ class basic_redis_store {
     return "seckill:{" + std::string(sku) + "}:order:" + std::to_string(order_id);
   }
 
-  template <class Token = boost::asio::default_completion_token_t<executor_type>>
-  auto async_connect(Token&& token = {}) {
-    return conn_.async_connect(std::forward<Token>(token));
+  /// The connection's `async_connect` (which refuses a server older than
+  /// `store_min_server_version`).
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_connect(CompletionToken&& token = CompletionToken()) {
+    return conn_.async_connect(std::forward<CompletionToken>(token));
   }
 
   void close() { conn_.close(); }
@@ -319,8 +331,9 @@ class basic_redis_store {
   /// Refused with `errc::invalid_argument` when `quantity` is outside
   /// [0, max_units] or, on the server, when the units reserved and committed
   /// leave less room than `quantity` below `max_units`.
-  template <class Token>
-  auto async_set_stock(std::string_view sku, std::int64_t quantity, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_set_stock(std::string_view sku, std::int64_t quantity, CompletionToken&& token = CompletionToken()) {
     request req;
     std::error_code bad = check_sku(sku, "set_stock");
     if (!bad && (quantity < 0 || quantity > max_units))
@@ -330,7 +343,7 @@ class basic_redis_store {
       script_.evalsha(req, 3, stock_key(sku), order_key(sku, 0), holds_key(sku), "set", quantity,
                       max_units);
     return run<void(std::error_code)>(
-        "set_stock", std::move(req), true, bad, std::forward<Token>(token),
+        "set_stock", std::move(req), true, bad, std::forward<CompletionToken>(token),
         [quantity, sku = bad ? std::string() : std::string(sku)](const value& v, std::error_code& ec,
                                                                  std::string& message) {
           if (v.type != resp_type::array || v.elements.size() != 3 || !v.elements[0].is_string()) {
@@ -351,13 +364,14 @@ class basic_redis_store {
         });
   }
 
-  template <class Token>
-  auto async_stock(std::string_view sku, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, stock_level)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_stock(std::string_view sku, CompletionToken&& token = CompletionToken()) {
     request req;
     const std::error_code bad = check_sku(sku, "stock");
     if (!bad) req.push("HMGET", stock_key(sku), "remaining", "reserved", "committed");
     return run<void(std::error_code, stock_level)>(
-        "stock", std::move(req), false, bad, std::forward<Token>(token),
+        "stock", std::move(req), false, bad, std::forward<CompletionToken>(token),
         [](const value& v, std::error_code& ec, std::string&) {
           stock_level level;
           if (v.type != resp_type::array || v.elements.size() != 3) {
@@ -377,9 +391,10 @@ class basic_redis_store {
 
   /// Refused with `errc::invalid_argument` when `quantity` is outside
   /// [1, max_units] or `hold` outside (0, max_hold].
-  template <class Token>
+  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
-                     std::chrono::milliseconds hold, Token&& token) {
+                     std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
     request req;
     std::error_code bad = check_sku(sku, "reserve");
     if (!bad && (quantity <= 0 || quantity > max_units))
@@ -394,7 +409,7 @@ class basic_redis_store {
       script_.evalsha(req, 3, stock_key(sku), order_key(sku, order_id), holds_key(sku), "reserve",
                       order_id, quantity, hold.count(), options_.order_retention.count());
     return run<void(std::error_code, reserve_result)>(
-        "reserve", std::move(req), true, bad, std::forward<Token>(token),
+        "reserve", std::move(req), true, bad, std::forward<CompletionToken>(token),
         [](const value& v, std::error_code& ec, std::string&) {
           reserve_result r;
           if (v.type != resp_type::array || v.elements.size() != 3 || !v.elements[0].is_string()) {
@@ -412,22 +427,25 @@ class basic_redis_store {
         });
   }
 
-  template <class Token>
-  auto async_commit(std::string_view sku, std::int64_t order_id, Token&& token) {
-    return settle("commit", sku, order_id, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_commit(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
+    return settle("commit", sku, order_id, std::forward<CompletionToken>(token));
   }
 
-  template <class Token>
-  auto async_rollback(std::string_view sku, std::int64_t order_id, Token&& token) {
-    return settle("rollback", sku, order_id, std::forward<Token>(token));
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_rollback(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
+    return settle("rollback", sku, order_id, std::forward<CompletionToken>(token));
   }
 
   /// A `limit` above `max_units` (2^53, what the script's numbers hold
   /// exactly) is taken as `max_units`: `SIZE_MAX` reaps every expired hold.
   /// One call runs as one script: a large limit over many expired holds
   /// keeps the server busy that long.
-  template <class Token>
-  auto async_reap_expired(std::string_view sku, std::size_t limit, Token&& token) {
+  template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_reap_expired(std::string_view sku, std::size_t limit, CompletionToken&& token = CompletionToken()) {
     request req;
     const std::error_code bad = check_sku(sku, "reap_expired");
     const std::uint64_t clamped = std::min<std::uint64_t>(limit, static_cast<std::uint64_t>(max_units));
@@ -435,7 +453,7 @@ class basic_redis_store {
       script_.evalsha(req, 3, stock_key(sku), order_key(sku, 0), holds_key(sku), "reap", clamped,
                       options_.order_retention.count(), "seckill:{" + std::string(sku) + "}:order:");
     return run<void(std::error_code, std::size_t)>(
-        "reap_expired", std::move(req), true, bad, std::forward<Token>(token),
+        "reap_expired", std::move(req), true, bad, std::forward<CompletionToken>(token),
         [](const value& v, std::error_code& ec, std::string&) {
           const auto n = to_int(v, ec);
           return n < 0 ? std::size_t{0} : static_cast<std::size_t>(n);
@@ -446,6 +464,7 @@ class basic_redis_store {
   static Connection make_connection(const executor_type& ex, connection_config cfg,
                                     const redis_store_options& options, const script& s) {
     s.load_into(cfg);
+    if (cfg.min_server_version < store_min_server_version) cfg.min_server_version = store_min_server_version;
     if constexpr (std::is_same_v<Connection, connection_pool>) {
       return Connection(ex, std::move(cfg), options.pool_size);
     } else {

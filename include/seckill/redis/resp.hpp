@@ -58,6 +58,28 @@ enum class resp_type : std::uint8_t {
   attribute,        ///< `|` (only while parsing; attached to the next value)
 };
 
+/// @brief The type's name in words ("bulk string", "map", ...), for messages.
+constexpr std::string_view to_string(resp_type t) noexcept {
+  switch (t) {
+    case resp_type::simple_string: return "simple string";
+    case resp_type::simple_error: return "simple error";
+    case resp_type::integer: return "integer";
+    case resp_type::bulk_string: return "bulk string";
+    case resp_type::array: return "array";
+    case resp_type::null: return "null";
+    case resp_type::boolean: return "boolean";
+    case resp_type::double_number: return "double";
+    case resp_type::big_number: return "big number";
+    case resp_type::blob_error: return "blob error";
+    case resp_type::verbatim_string: return "verbatim string";
+    case resp_type::map: return "map";
+    case resp_type::set: return "set";
+    case resp_type::push: return "push";
+    case resp_type::attribute: return "attribute";
+  }
+  return "unknown";
+}
+
 /// @brief One RESP value, a tree for aggregates.
 ///
 /// Scalars use `text` (strings, errors, big numbers, verbatim text),
@@ -351,8 +373,8 @@ class parser {
 
  private:
   struct frame {
-    value* v;
-    std::size_t remaining;
+    value* aggregate;       // the aggregate being filled
+    std::size_t remaining;  // elements still due
   };
 
   static std::string printable(std::string_view s) {
@@ -460,7 +482,7 @@ class parser {
     } else if (stack_.empty()) {
       slot = &root_;
     } else {
-      slot = &stack_.back().v->elements.emplace_back();
+      slot = &stack_.back().aggregate->elements.emplace_back();
     }
     return *slot;
   }
@@ -478,7 +500,7 @@ class parser {
       }
       frame& top = stack_.back();
       if (--top.remaining > 0) return;
-      v = top.v;
+      v = top.aggregate;
       stack_.pop_back();
     }
   }

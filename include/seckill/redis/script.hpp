@@ -8,7 +8,8 @@
 ///
 /// - It works on every server a shop may run: Redis from 2.6, and the
 ///   servers that speak its protocol (Valkey, KeyDB, Dragonfly, managed
-///   offerings that lag behind); Functions need Redis 7.
+///   offerings that lag behind); Functions need Redis 7. (A script may need
+///   more: the store's needs 5.0, see redis_store.hpp.)
 /// - Loading is side-effect free. SCRIPT LOAD only fills the node's script
 ///   cache; FUNCTION LOAD REPLACE is a write that is persisted in RDB/AOF,
 ///   replicated, refused on a read-only replica, and needs the `@write`
@@ -90,7 +91,7 @@ inline std::string sha1_hex(std::string_view data) {
 template <class Connection, class Script>
 struct run_script_op {
   Connection& conn;
-  const Script& s;
+  const Script& lua;
   request req;
   int stage = 0;
 
@@ -112,7 +113,7 @@ struct run_script_op {
     if (stage == 0 && last.is_error() && last.error_code() == "NOSCRIPT") {
       stage = 1;
       request retry;
-      retry.push("SCRIPT", "LOAD", s.body());
+      retry.push("SCRIPT", "LOAD", lua.body());
       retry.append(req);
       req = std::move(retry);
       conn.async_exec(req, std::move(self));
@@ -149,10 +150,13 @@ class script {
   /// Runs `evalsha_request` (one EVALSHA built by `evalsha`) on `conn`; on a
   /// NOSCRIPT reply, sends `SCRIPT LOAD` and the same EVALSHA again in one
   /// round trip. Completes with `void(std::error_code, value)`: the script's
-  /// reply, which may be an error value (`value::is_error()`).
-  template <class Connection, class Token>
-  auto async_run(Connection& conn, request evalsha_request, Token&& token) const {
-    return boost::asio::async_compose<Token, void(std::error_code, value)>(
+  /// reply, which may be an error value (`value::is_error()`). Cancellation
+  /// is the connection's (`connection::async_exec`).
+  template <class Connection,
+            boost::asio::completion_token_for<void(std::error_code, value)> CompletionToken =
+                boost::asio::default_completion_token_t<typename Connection::executor_type>>
+  auto async_run(Connection& conn, request evalsha_request, CompletionToken&& token = CompletionToken()) const {
+    return boost::asio::async_compose<CompletionToken, void(std::error_code, value)>(
         detail::run_script_op<Connection, script>{conn, *this, std::move(evalsha_request)}, token, conn);
   }
 
