@@ -9,8 +9,8 @@
 // Also: the cost of one evaluate round trip.
 //
 //   build/release/bench/seckill_bench_browser   (or scripts/bench browser)
-#include "support/alloc_counter.hpp"
 #include "../examples/shop/shop_server.hpp"
+#include "support/alloc_counter.hpp"
 
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/grabber.hpp>
@@ -84,14 +84,16 @@ void BM_reaction_stock_flip_to_order(benchmark::State& state) {
       std::this_thread::sleep_for(50ms);  // the page shows "Out of stock"
       std::promise<void> watching;
       auto ready = watching.get_future();
-      std::optional<std::chrono::steady_clock::time_point> seen, decided;  // written on the page's strand
+      std::optional<std::chrono::steady_clock::time_point> seen,
+          decided;  // written on the page's strand
       sb::grabber_options opts;
       opts.on_event = [&watching, &seen, &decided, armed = true](const sb::grab_event& e) mutable {
         if (armed && e.step == sb::grab_step::watching) {
           armed = false;
           watching.set_value();
         }
-        if (!armed && !seen && e.step == sb::grab_step::stock_changed && e.detail.find("'In stock'") != std::string::npos) {
+        if (!armed && !seen && e.step == sb::grab_step::stock_changed &&
+            e.detail.find("'In stock'") != std::string::npos) {
           seen = e.at;
         }
         if (!decided && e.step == sb::grab_step::decided) decided = e.at;
@@ -114,7 +116,9 @@ void BM_reaction_stock_flip_to_order(benchmark::State& state) {
         state.SkipWithError("grab failed");
         return;
       }
-      auto span = [](auto from, auto to) { return std::chrono::duration<double, std::milli>(to - from).count(); };
+      auto span = [](auto from, auto to) {
+        return std::chrono::duration<double, std::milli>(to - from).count();
+      };
       ms.push_back(span(*flip, orders[0].received));
       if (seen && decided) {  // run.get() above: the run and its events are over
         seen_ms.push_back(span(*flip, *seen));
@@ -134,7 +138,8 @@ void BM_reaction_stock_flip_to_order(benchmark::State& state) {
     state.counters["act_p50_ms"] = percentile(act_ms, 0.50);
     state.counters["act_p99_ms"] = percentile(act_ms, 0.99);
   }
-  state.counters["allocs_per_grab"] = static_cast<double>(allocations) / static_cast<double>(ms.size());
+  state.counters["allocs_per_grab"] =
+      static_cast<double>(allocations) / static_cast<double>(ms.size());
 }
 BENCHMARK(BM_reaction_stock_flip_to_order)->Arg(40)->Iterations(1)->Unit(benchmark::kMillisecond);
 
@@ -145,7 +150,8 @@ void BM_evaluate_round_trip(benchmark::State& state) {
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     auto [ec, v] = s.page.async_evaluate("1 + 1", asio::use_future).get();
-    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    us.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     if (ec) {
       state.SkipWithError("evaluate failed");
       return;

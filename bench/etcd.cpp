@@ -20,9 +20,9 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -88,7 +88,8 @@ asio::awaitable<void> watch_latency(asio::io_context& io, benchmark::State& stat
     us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
   }
   set_latency_counters(state, us);
-  state.counters["allocs_per_op"] = static_cast<double>(allocs) / static_cast<double>(std::max<std::size_t>(1, us.size()));
+  state.counters["allocs_per_op"] =
+      static_cast<double>(allocs) / static_cast<double>(std::max<std::size_t>(1, us.size()));
 }
 
 void BM_watch_latency(benchmark::State& state) {
@@ -101,7 +102,8 @@ asio::awaitable<void> handoff(asio::io_context& io, benchmark::State& state, boo
   std::vector<double> ms;
   int round = 0;
   for (auto _ : state) {
-    const std::string prefix = "bench/elect/" + std::to_string(crash) + "/" + std::to_string(round++);
+    const std::string prefix =
+        "bench/elect/" + std::to_string(crash) + "/" + std::to_string(round++);
     auto sa = std::make_unique<session>(c, session_options{.ttl = 1s, .renew_after_loss = false});
     session sb(c, {.ttl = 5s});
     co_await sa->async_start(tuple_awaitable);
@@ -110,11 +112,15 @@ asio::awaitable<void> handoff(asio::io_context& io, benchmark::State& state, boo
     co_await a.async_campaign("a", tuple_awaitable);
     bool b_leads = false;
     std::chrono::steady_clock::time_point led;
-    asio::co_spawn(io, [](election& e, bool& flag, std::chrono::steady_clock::time_point& at) -> asio::awaitable<void> {
-      auto [ec, info] = co_await e.async_campaign("b", tuple_awaitable);
-      flag = !ec;
-      at = std::chrono::steady_clock::now();
-    }(b, b_leads, led), asio::detached);
+    asio::co_spawn(
+        io,
+        [](election& e, bool& flag,
+           std::chrono::steady_clock::time_point& at) -> asio::awaitable<void> {
+          auto [ec, info] = co_await e.async_campaign("b", tuple_awaitable);
+          flag = !ec;
+          at = std::chrono::steady_clock::now();
+        }(b, b_leads, led),
+        asio::detached);
     {
       asio::steady_timer settle(io, 100ms);  // b is waiting on a's key by now
       co_await settle.async_wait(tuple_awaitable);
@@ -158,7 +164,8 @@ void BM_store_reserve(benchmark::State& state) {
   static int generation = 0;
   const std::string run_tag = std::to_string(++generation);
   for (int s = 0; s < in_flight; ++s) {
-    store.async_set_stock("sku" + run_tag + "-" + std::to_string(s), 1'000'000, [](std::error_code) {});
+    store.async_set_stock("sku" + run_tag + "-" + std::to_string(s), 1'000'000,
+                          [](std::error_code) {});
   }
   io.run();
   io.restart();
@@ -180,7 +187,12 @@ void BM_store_reserve(benchmark::State& state) {
   if (errors) state.SkipWithError("reserve failed");
   state.SetItemsProcessed(done);
 }
-BENCHMARK(BM_store_reserve)->Arg(1)->Arg(16)->MinTime(3)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_store_reserve)
+    ->Arg(1)
+    ->Arg(16)
+    ->MinTime(3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

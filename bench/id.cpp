@@ -96,7 +96,8 @@ BENCHMARK(mutex_system_clock)->Threads(1)->Threads(2)->UseRealTime()->MinTime(1.
 
 void snowflake_manual_clock(benchmark::State& state) {
   seckill::manual_clock clock;
-  seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(1, 1, seckill::default_epoch, clock);
+  seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(
+      1, 1, seckill::default_epoch, clock);
   std::uint32_t n = 0;
   for (auto _ : state) {
     if ((++n & 4095) == 0) clock.advance(1ms);
@@ -120,7 +121,9 @@ BENCHMARK(mutex_manual_clock);
 
 void snowflake_logical_clock(benchmark::State& state) {
   // One hour of drift allowed: the bench borrows ~10 s of milliseconds per second.
-  seckill::snowflake<seckill::twitter_layout, seckill::system_millis, seckill::logical_clock<3'600'000>> gen(1, 1);
+  seckill::snowflake<seckill::twitter_layout, seckill::system_millis,
+                     seckill::logical_clock<3'600'000>>
+      gen(1, 1);
   for (auto _ : state) benchmark::DoNotOptimize(gen.next());
   state.SetItemsProcessed(state.iterations());
 }

@@ -41,7 +41,8 @@ class mutex_token_bucket {
     const auto now = Clock::now();
     std::lock_guard lock(mutex_);
     if (now > last_) {
-      tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
+      tokens_ =
+          std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
       last_ = now;
     }
     if (tokens_ < n) return false;
@@ -87,7 +88,8 @@ class alloc_probe {
       allocs_per_op_ = static_cast<double>(allocs) / std::max(1.0, ops);
     }
     line_up(state_);
-    if (state_.thread_index() == 0) state_.counters["allocs/op"] = benchmark::Counter(allocs_per_op_);
+    if (state_.thread_index() == 0)
+      state_.counters["allocs/op"] = benchmark::Counter(allocs_per_op_);
   }
 
  private:
@@ -167,7 +169,8 @@ void bm_breaker_closed(benchmark::State& state) {
   }
   probe.finish();
   state.SetItemsProcessed(state.iterations());
-  if (b.state() != seckill::breaker_state::closed) state.SkipWithError("breaker left the closed state");
+  if (b.state() != seckill::breaker_state::closed)
+    state.SkipWithError("breaker left the closed state");
 }
 
 void bm_bulkhead(benchmark::State& state) {
@@ -190,7 +193,8 @@ void bm_nothing_shared(benchmark::State& state) {
   // four independent xorshift states: bound by the core's throughput, as
   // the reject path is, not by one chain's latency
   std::uint64_t x[4];
-  for (std::uint64_t i = 0; i < 4; ++i) x[i] = 0x9e3779b97f4a7c15u * (i + 1) + static_cast<std::uint64_t>(state.thread_index());
+  for (std::uint64_t i = 0; i < 4; ++i)
+    x[i] = 0x9e3779b97f4a7c15u * (i + 1) + static_cast<std::uint64_t>(state.thread_index());
   for (auto _ : state) {
     for (auto& v : x) {
       v ^= v << 13;
@@ -224,7 +228,9 @@ struct still_clock {
   using duration = std::chrono::nanoseconds;
   using time_point = std::chrono::time_point<still_clock, duration>;
   static constexpr bool is_steady = true;
-  static time_point now() noexcept { return time_point{duration{instant.value.load(std::memory_order_relaxed)}}; }
+  static time_point now() noexcept {
+    return time_point{duration{instant.value.load(std::memory_order_relaxed)}};
+  }
   static inline still_instant instant{};
 };
 

@@ -22,9 +22,10 @@ seckill::obs::registry& shared_registry() {
 // and reporting allocate while this one runs, and the count is process-wide.
 void report_allocations(benchmark::State& state, std::size_t before) {
   if (state.threads() != 1) return;
-  state.counters["allocs/op"] = benchmark::Counter(
-      static_cast<double>(seckill::bench::allocations() - before) / static_cast<double>(state.iterations()),
-      benchmark::Counter::kDefaults);
+  state.counters["allocs/op"] =
+      benchmark::Counter(static_cast<double>(seckill::bench::allocations() - before) /
+                             static_cast<double>(state.iterations()),
+                         benchmark::Counter::kDefaults);
 }
 
 void counter_inc(benchmark::State& state) {

@@ -34,9 +34,9 @@ static_assert(sizeof(request) == 1200);
 // in the first iteration, after the thread made its cache (a thread's first
 // use of a pool allocates it).
 void report_allocs(benchmark::State& state, std::size_t before) {
-  state.counters["allocs"] = benchmark::Counter(
-      static_cast<double>(seckill::bench::thread_allocations() - before),
-      benchmark::Counter::kAvgIterations);
+  state.counters["allocs"] =
+      benchmark::Counter(static_cast<double>(seckill::bench::thread_allocations() - before),
+                         benchmark::Counter::kAvgIterations);
 }
 
 seckill::object_pool<request> shared_pool(1024);

@@ -30,10 +30,11 @@ namespace {
 
 namespace asio = boost::asio;
 
-constexpr int batch = 1000;           // purchases in flight per iteration
-constexpr int iterations = 100;       // fixed, so every order fits the pre-sized tables
+constexpr int batch = 1000;      // purchases in flight per iteration
+constexpr int iterations = 100;  // fixed, so every order fits the pre-sized tables
 constexpr int warmup_batches = 5;
-constexpr std::size_t capacity = static_cast<std::size_t>(batch) * (iterations + warmup_batches + 8);
+constexpr std::size_t capacity =
+    static_cast<std::size_t>(batch) * (iterations + warmup_batches + 8);
 
 struct admission_on {
   seckill::token_bucket<> limiter{1e9, 1e9};  // admits everything, but pays for its CAS
@@ -53,8 +54,9 @@ void bm_purchase(benchmark::State& state) {
   seckill::snowflake<> ids{0, 1};
   seckill::no_payment payment;
   seckill::memory_orders orders{capacity};
-  seckill::purchase_engine<seckill::memory_store<>, decltype(admission.limiter), decltype(admission.breaker)> engine{
-      store, admission.limiter, admission.breaker, ids, payment, orders};
+  seckill::purchase_engine<seckill::memory_store<>, decltype(admission.limiter),
+                           decltype(admission.breaker)>
+      engine{store, admission.limiter, admission.breaker, ids, payment, orders};
   store.async_set_stock("sku-0001", 1'000'000'000, [](std::error_code) {});
   io.run();
   io.restart();
@@ -73,7 +75,8 @@ void bm_purchase(benchmark::State& state) {
         done.fetch_add(1, std::memory_order_release);
       });
     }
-    while (done.load(std::memory_order_acquire) < batch) io.run_one_for(std::chrono::milliseconds(1));
+    while (done.load(std::memory_order_acquire) < batch)
+      io.run_one_for(std::chrono::milliseconds(1));
   };
   for (int i = 0; i < warmup_batches; ++i) run_batch();
 
@@ -94,8 +97,9 @@ void bm_purchase(benchmark::State& state) {
 void bm_state_machine_happy_path(benchmark::State& state) {
   for (auto _ : state) {
     seckill::purchase_machine<> m;
-    auto s = m.fire(m.fire(m.fire(m.start(), seckill::events::reserve_ok), seckill::events::payment_ok),
-                    seckill::events::persist_ok);
+    auto s =
+        m.fire(m.fire(m.fire(m.start(), seckill::events::reserve_ok), seckill::events::payment_ok),
+               seckill::events::persist_ok);
     benchmark::DoNotOptimize(s);
     benchmark::DoNotOptimize(m);
   }
@@ -117,10 +121,22 @@ void bm_state_machine_process(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(bm_purchase<admission_off>)->Name("purchase/admission_off")->Arg(1)->Arg(2)->ArgName("threads")
-    ->Iterations(iterations)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(bm_purchase<admission_on>)->Name("purchase/admission_on")->Arg(1)->Arg(2)->ArgName("threads")
-    ->Iterations(iterations)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(bm_purchase<admission_off>)
+    ->Name("purchase/admission_off")
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("threads")
+    ->Iterations(iterations)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(bm_purchase<admission_on>)
+    ->Name("purchase/admission_on")
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("threads")
+    ->Iterations(iterations)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK(bm_state_machine_happy_path);
 BENCHMARK(bm_state_machine_process);
 

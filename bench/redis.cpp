@@ -112,15 +112,18 @@ void run_batch(asio::io_context& io, Store& store, const std::string& sku, int t
                std::atomic<std::int64_t>& failures) {
   std::atomic<int> left{inflight};
   for (int c = 0; c < inflight; ++c) {
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      for (int i = 0; i < reserves_per_coroutine; ++i) {
-        auto [ec, r] = co_await store.async_reserve(sku, 1, next_order++, hold,
-                                                    asio::as_tuple(asio::use_awaitable));
-        if (ec || r.status != seckill::reserve_status::reserved) ++failures;
-      }
-    }, [&](std::exception_ptr) {
-      if (--left == 0) io.stop();
-    });
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (int i = 0; i < reserves_per_coroutine; ++i) {
+            auto [ec, r] = co_await store.async_reserve(sku, 1, next_order++, hold,
+                                                        asio::as_tuple(asio::use_awaitable));
+            if (ec || r.status != seckill::reserve_status::reserved) ++failures;
+          }
+        },
+        [&](std::exception_ptr) {
+          if (--left == 0) io.stop();
+        });
   }
   std::vector<std::thread> extra;
   for (int t = 1; t < threads; ++t) extra.emplace_back([&] { io.run(); });
@@ -143,16 +146,33 @@ double redis_benchmark(const std::string& sku, int pipeline, int requests) {
   // order id is a cheap idempotent replay, not a reserve).
   static int runs = 0;
   const std::string run = "b" + std::to_string(++runs) + "-";
-  seckill::detail::child_process p({{"/usr/bin/redis-benchmark", "-h", "127.0.0.1", "-p",
-                                     std::to_string(env.port), "-c", "50", "-n",
-                                     std::to_string(requests), "-P", std::to_string(pipeline),
-                                     "-r", "1000000000", "-q", "EVALSHA", lua.sha1(), "3",
+  seckill::detail::child_process p({{"/usr/bin/redis-benchmark",
+                                     "-h",
+                                     "127.0.0.1",
+                                     "-p",
+                                     std::to_string(env.port),
+                                     "-c",
+                                     "50",
+                                     "-n",
+                                     std::to_string(requests),
+                                     "-P",
+                                     std::to_string(pipeline),
+                                     "-r",
+                                     "1000000000",
+                                     "-q",
+                                     "EVALSHA",
+                                     lua.sha1(),
+                                     "3",
                                      store_t::stock_key(sku),
                                      "seckill:{" + sku + "}:order:" + run + "__rand_int__",
-                                     store_t::holds_key(sku), "reserve", run + "__rand_int__", "1",
+                                     store_t::holds_key(sku),
+                                     "reserve",
+                                     run + "__rand_int__",
+                                     "1",
                                      std::to_string(std::chrono::milliseconds(hold).count()),
                                      "86400000"},
-                                    out, {}});
+                                    out,
+                                    {}});
   if (!p.wait_for(std::chrono::minutes(5)) || !WIFEXITED(p.wait_status()) ||
       WEXITSTATUS(p.wait_status()) != 0)
     throw std::runtime_error("redis-benchmark failed (is redis-tools installed?)");
@@ -161,7 +181,8 @@ double redis_benchmark(const std::string& sku, int pipeline, int requests) {
   text << in.rdbuf();
   const std::string s = text.str();
   const auto at = s.rfind(" requests per second");
-  if (at == std::string::npos) throw std::runtime_error("cannot read redis-benchmark's output: " + s);
+  if (at == std::string::npos)
+    throw std::runtime_error("cannot read redis-benchmark's output: " + s);
   const auto begin = s.rfind(' ', at - 1);
   return std::stod(s.substr(begin + 1, at - begin - 1));
 }
@@ -215,7 +236,8 @@ void reserve_bench(benchmark::State& state, int threads, Store& store, asio::io_
     ceiling.push_back(c);
     ratio.push_back(rate / c);
   }
-  const double reserves = static_cast<double>(round_reserves) * static_cast<double>(state.iterations());
+  const double reserves =
+      static_cast<double>(round_reserves) * static_cast<double>(state.iterations());
   state.SetItemsProcessed(static_cast<std::int64_t>(reserves));
   state.counters["allocs_per_reserve"] = static_cast<double>(allocs) / reserves;
   state.counters["failures"] = static_cast<double>(failures.load());
@@ -269,11 +291,22 @@ void BM_redis_benchmark_ceiling(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_redis_benchmark_ceiling)
-    ->Name("ceiling/redis-benchmark")->ArgName("P")->Arg(1)->Arg(16)
-    ->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+    ->Name("ceiling/redis-benchmark")
+    ->ArgName("P")
+    ->Arg(1)
+    ->Arg(16)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_reserve_one_connection)
-    ->Name("reserve/one_connection/inflight:64")->Iterations(9)->UseManualTime()->Unit(benchmark::kMillisecond);
+    ->Name("reserve/one_connection/inflight:64")
+    ->Iterations(9)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_reserve_pool_2_threads)
-    ->Name("reserve/pool_2_threads/inflight:64")->Iterations(9)->UseManualTime()->Unit(benchmark::kMillisecond);
+    ->Name("reserve/pool_2_threads/inflight:64")
+    ->Iterations(9)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -11,7 +11,8 @@
 # A header belongs to the component of its folder. core also carries the
 # standard-library-only headers of the other folders, which the umbrella
 # seckill.hpp includes (redis/resp.hpp, obs/metrics.hpp, obs/exposition.hpp,
-# obs/traceparent.hpp, obs/span.hpp); url.hpp (redact_url, Boost.URL only) is
+# obs/traceparent.hpp, obs/span.hpp, and redis/error.hpp, which resp.hpp
+# needs); url.hpp (redact_url, Boost.URL only) is
 # listed under each component that uses it. detail/ headers go with the
 # component whose headers include them.
 #
@@ -41,6 +42,7 @@ set(SECKILL_core_HEADERS
   seckill/purchase/state_machine.hpp
   seckill/purchase/request.hpp
   seckill/purchase/hooks.hpp
+  seckill/redis/error.hpp
   seckill/redis/resp.hpp
   seckill/obs/metrics.hpp
   seckill/obs/exposition.hpp
@@ -51,7 +53,7 @@ set(SECKILL_asio_REQUIRES core)
 set(SECKILL_asio_DEPENDS Boost.asio)
 set(SECKILL_asio_HEADERS
   seckill/limit/async_acquire.hpp
-  seckill/purchase/deadline.hpp
+  seckill/clock_timer.hpp
   seckill/purchase/policies.hpp
   seckill/purchase/engine.hpp
   seckill/store/store.hpp
@@ -78,6 +80,7 @@ set(SECKILL_redis_HEADERS
 set(SECKILL_etcd_REQUIRES asio)
 set(SECKILL_etcd_DEPENDS Boost.beast Boost.url nlohmann_json)
 set(SECKILL_etcd_HEADERS
+  seckill/etcd/error.hpp
   seckill/etcd/types.hpp
   seckill/etcd/codec.hpp
   seckill/etcd/endpoint.hpp
@@ -103,6 +106,7 @@ set(SECKILL_etcd_HEADERS
 set(SECKILL_browser_REQUIRES asio)
 set(SECKILL_browser_DEPENDS Boost.beast Boost.url nlohmann_json fmt)
 set(SECKILL_browser_HEADERS
+  seckill/browser/error.hpp
   seckill/browser/cdp.hpp
   seckill/browser/chromium.hpp
   seckill/browser/page_types.hpp

@@ -32,17 +32,17 @@
 #include <seckill/error.hpp>
 #include <seckill/store/store.hpp>
 
+#include <doctest/doctest.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <algorithm>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -68,7 +68,8 @@ std::tuple<Ts...> wait(Fx& fx, Start start) {
   auto& io = fx.io();
   const auto give_up = std::chrono::steady_clock::now() + 30s;
   while (!out) {
-    if (std::chrono::steady_clock::now() > give_up) FAIL("the store's operation did not complete within 30 s");
+    if (std::chrono::steady_clock::now() > give_up)
+      FAIL("the store's operation did not complete within 30 s");
     if (io.stopped()) io.restart();
     io.run_one_for(10ms);
   }
@@ -77,7 +78,8 @@ std::tuple<Ts...> wait(Fx& fx, Start start) {
 
 template <class Fx>
 std::error_code set_stock(Fx& fx, std::string_view sku, std::int64_t qty) {
-  return std::get<0>(wait<std::error_code>(fx, [&](auto h) { fx.store().async_set_stock(sku, qty, h); }));
+  return std::get<0>(
+      wait<std::error_code>(fx, [&](auto h) { fx.store().async_set_stock(sku, qty, h); }));
 }
 template <class Fx>
 std::tuple<std::error_code, stock_level> stock(Fx& fx, std::string_view sku) {
@@ -91,7 +93,8 @@ stock_level stock_ok(Fx& fx, std::string_view sku) {
 }
 template <class Fx>
 std::tuple<std::error_code, reserve_result> reserve(Fx& fx, std::string_view sku, std::int64_t qty,
-                                                    std::int64_t order, std::chrono::milliseconds hold) {
+                                                    std::int64_t order,
+                                                    std::chrono::milliseconds hold) {
   return wait<std::error_code, reserve_result>(
       fx, [&](auto h) { fx.store().async_reserve(sku, qty, order, hold, h); });
 }
@@ -102,16 +105,21 @@ reserve_result reserve_ok(Fx& fx, std::string_view sku, std::int64_t qty, std::i
   return r;
 }
 template <class Fx>
-std::tuple<std::error_code, settle_result> commit(Fx& fx, std::string_view sku, std::int64_t order) {
-  return wait<std::error_code, settle_result>(fx, [&](auto h) { fx.store().async_commit(sku, order, h); });
+std::tuple<std::error_code, settle_result> commit(Fx& fx, std::string_view sku,
+                                                  std::int64_t order) {
+  return wait<std::error_code, settle_result>(
+      fx, [&](auto h) { fx.store().async_commit(sku, order, h); });
 }
 template <class Fx>
-std::tuple<std::error_code, settle_result> rollback(Fx& fx, std::string_view sku, std::int64_t order) {
-  return wait<std::error_code, settle_result>(fx, [&](auto h) { fx.store().async_rollback(sku, order, h); });
+std::tuple<std::error_code, settle_result> rollback(Fx& fx, std::string_view sku,
+                                                    std::int64_t order) {
+  return wait<std::error_code, settle_result>(
+      fx, [&](auto h) { fx.store().async_rollback(sku, order, h); });
 }
 template <class Fx>
 std::tuple<std::error_code, std::size_t> reap(Fx& fx, std::string_view sku, std::size_t limit) {
-  return wait<std::error_code, std::size_t>(fx, [&](auto h) { fx.store().async_reap_expired(sku, limit, h); });
+  return wait<std::error_code, std::size_t>(
+      fx, [&](auto h) { fx.store().async_reap_expired(sku, limit, h); });
 }
 
 inline void check_level(const stock_level& l, std::int64_t remaining, std::int64_t reserved,
@@ -199,7 +207,8 @@ void reserve_is_idempotent() {
   REQUIRE(first.status == reserve_status::reserved);
   CHECK(first.remaining == 3);
   CHECK_FALSE(first.replayed);
-  for (std::int64_t qty : {2, 4, 1}) {  // the same order id, whatever the quantity: the first answer
+  for (std::int64_t qty :
+       {2, 4, 1}) {  // the same order id, whatever the quantity: the first answer
     auto again = reserve_ok(fx, sku, qty, 1);
     CHECK(again.status == reserve_status::reserved);
     CHECK(again.remaining == 3);
@@ -378,7 +387,8 @@ void concurrent_no_oversell() {
   Fx fx;
   constexpr int coroutines = 64;
   constexpr int attempts_each = 8;
-  const std::vector<std::int64_t> initial{10, 50, 128, 200};  // below, at and above the 128 attempts per SKU
+  const std::vector<std::int64_t> initial{10, 50, 128,
+                                          200};  // below, at and above the 128 attempts per SKU
   const auto skus_n = static_cast<int>(initial.size());
   std::vector<std::string> skus;
   for (int i = 0; i < skus_n; ++i) skus.push_back(fx.sku("race-" + std::to_string(i)));
@@ -422,7 +432,8 @@ void concurrent_no_oversell() {
       }
       tallies[s].reserved.fetch_add(1);
       if (order % 3 == 0) {
-        auto [ec2, st] = co_await fx.store().async_rollback(skus[s], order, asio::as_tuple(asio::use_awaitable));
+        auto [ec2, st] =
+            co_await fx.store().async_rollback(skus[s], order, asio::as_tuple(asio::use_awaitable));
         if (ec2 || st.status != settle_status::done) {
           errors.fetch_add(1);
           note("rollback: " + ec2.message());
@@ -430,7 +441,8 @@ void concurrent_no_oversell() {
           tallies[s].rolled_back.fetch_add(1);
         }
       } else if (order % 3 == 1) {
-        auto [ec2, st] = co_await fx.store().async_commit(skus[s], order, asio::as_tuple(asio::use_awaitable));
+        auto [ec2, st] =
+            co_await fx.store().async_commit(skus[s], order, asio::as_tuple(asio::use_awaitable));
         if (ec2 || st.status != settle_status::done) {
           errors.fetch_add(1);
           note("commit: " + ec2.message());
@@ -440,9 +452,11 @@ void concurrent_no_oversell() {
       }  // else: left held
       // A snapshot taken mid-race is consistent. Rolled-back units may be re-reserved,
       // so only the invariant is checked, not the counts.
-      auto [ec3, level] = co_await fx.store().async_stock(skus[s], asio::as_tuple(asio::use_awaitable));
+      auto [ec3, level] =
+          co_await fx.store().async_stock(skus[s], asio::as_tuple(asio::use_awaitable));
       if (ec3 || level.remaining < 0 || level.reserved < 0 ||
-          level.remaining + level.reserved + level.committed != initial[static_cast<std::size_t>(s)])
+          level.remaining + level.reserved + level.committed !=
+              initial[static_cast<std::size_t>(s)])
         snapshots_bad.fetch_add(1);
     }
   };
@@ -517,8 +531,10 @@ void concurrent_exact_reservations() {
       auto [ec, r] = co_await fx.store().async_reserve(skus[static_cast<std::size_t>(s)], 1,
                                                        1 + k * attempts_each + a, 60s,
                                                        asio::as_tuple(asio::use_awaitable));
-      if (ec || r.remaining < 0) errors.fetch_add(1);
-      else if (r.status == reserve_status::reserved) reserved[static_cast<std::size_t>(s)].fetch_add(1);
+      if (ec || r.remaining < 0)
+        errors.fetch_add(1);
+      else if (r.status == reserve_status::reserved)
+        reserved[static_cast<std::size_t>(s)].fetch_add(1);
     }
   };
   for (int k = 0; k < coroutines; ++k)
@@ -546,46 +562,48 @@ void concurrent_exact_reservations() {
 }  // namespace seckill::test::conformance
 
 /// Expands to the conformance TEST_CASEs for `Fixture`, named "<name> store: ...".
-#define SECKILL_STORE_CONFORMANCE_TESTS(Fixture, name)                                                      \
-  TEST_CASE(name " store: set_stock and stock and an unknown sku") {                                              \
-    ::seckill::test::conformance::set_and_stock<Fixture>();                                                 \
-  }                                                                                                         \
-  TEST_CASE(name " store: set_stock keeps holds and committed orders") {                                    \
-    ::seckill::test::conformance::set_keeps_holds_and_commits<Fixture>();                                   \
-  }                                                                                                         \
-  TEST_CASE(name " store: reserve on an unknown sku") {                                                     \
-    ::seckill::test::conformance::reserve_unknown_sku<Fixture>();                                           \
-  }                                                                                                         \
-  TEST_CASE(name " store: reserve is all or nothing") {                                                     \
-    ::seckill::test::conformance::reserve_all_or_nothing<Fixture>();                                        \
-  }                                                                                                         \
-  TEST_CASE(name " store: reserve is idempotent per order id") {                                            \
-    ::seckill::test::conformance::reserve_is_idempotent<Fixture>();                                         \
-  }                                                                                                         \
-  TEST_CASE(name " store: commit then a repeated commit then a rollback after commit") {                                \
-    ::seckill::test::conformance::commit_then_refusals<Fixture>();                                          \
-  }                                                                                                         \
-  TEST_CASE(name " store: rollback then a repeated rollback then a commit after rollback") {                            \
-    ::seckill::test::conformance::rollback_then_refusals<Fixture>();                                        \
-  }                                                                                                         \
-  TEST_CASE(name " store: commit and rollback of unknown orders") {                                         \
-    ::seckill::test::conformance::unknown_orders<Fixture>();                                                \
-  }                                                                                                         \
-  TEST_CASE(name " store: commit after the hold passed is refused and the units return") {                  \
-    ::seckill::test::conformance::commit_after_hold_refused<Fixture>();                                     \
-  }                                                                                                         \
-  TEST_CASE(name " store: rollback after the hold passed gives back once") {                                \
-    ::seckill::test::conformance::rollback_after_hold_gives_back_once<Fixture>();                           \
-  }                                                                                                         \
-  TEST_CASE(name " store: the reaper gives back expired holds at most limit at a time") {                  \
-    ::seckill::test::conformance::reaper_with_limit<Fixture>();                                             \
-  }                                                                                                         \
-  TEST_CASE(name " store: bad arguments are refused with invalid_argument") {                               \
-    ::seckill::test::conformance::bad_arguments<Fixture>();                                                 \
-  }                                                                                                         \
-  TEST_CASE(name " store: K coroutines on 2 threads reserve exactly the minimum of stock and attempts") {                \
-    ::seckill::test::conformance::concurrent_exact_reservations<Fixture>();                                 \
-  }                                                                                                         \
-  TEST_CASE(name " store: a race with commits and rollbacks never oversells") {                             \
-    ::seckill::test::conformance::concurrent_no_oversell<Fixture>();                                        \
+#define SECKILL_STORE_CONFORMANCE_TESTS(Fixture, name)                                         \
+  TEST_CASE(name " store: set_stock and stock and an unknown sku") {                           \
+    ::seckill::test::conformance::set_and_stock<Fixture>();                                    \
+  }                                                                                            \
+  TEST_CASE(name " store: set_stock keeps holds and committed orders") {                       \
+    ::seckill::test::conformance::set_keeps_holds_and_commits<Fixture>();                      \
+  }                                                                                            \
+  TEST_CASE(name " store: reserve on an unknown sku") {                                        \
+    ::seckill::test::conformance::reserve_unknown_sku<Fixture>();                              \
+  }                                                                                            \
+  TEST_CASE(name " store: reserve is all or nothing") {                                        \
+    ::seckill::test::conformance::reserve_all_or_nothing<Fixture>();                           \
+  }                                                                                            \
+  TEST_CASE(name " store: reserve is idempotent per order id") {                               \
+    ::seckill::test::conformance::reserve_is_idempotent<Fixture>();                            \
+  }                                                                                            \
+  TEST_CASE(name " store: commit then a repeated commit then a rollback after commit") {       \
+    ::seckill::test::conformance::commit_then_refusals<Fixture>();                             \
+  }                                                                                            \
+  TEST_CASE(name " store: rollback then a repeated rollback then a commit after rollback") {   \
+    ::seckill::test::conformance::rollback_then_refusals<Fixture>();                           \
+  }                                                                                            \
+  TEST_CASE(name " store: commit and rollback of unknown orders") {                            \
+    ::seckill::test::conformance::unknown_orders<Fixture>();                                   \
+  }                                                                                            \
+  TEST_CASE(name " store: commit after the hold passed is refused and the units return") {     \
+    ::seckill::test::conformance::commit_after_hold_refused<Fixture>();                        \
+  }                                                                                            \
+  TEST_CASE(name " store: rollback after the hold passed gives back once") {                   \
+    ::seckill::test::conformance::rollback_after_hold_gives_back_once<Fixture>();              \
+  }                                                                                            \
+  TEST_CASE(name " store: the reaper gives back expired holds at most limit at a time") {      \
+    ::seckill::test::conformance::reaper_with_limit<Fixture>();                                \
+  }                                                                                            \
+  TEST_CASE(name " store: bad arguments are refused with invalid_argument") {                  \
+    ::seckill::test::conformance::bad_arguments<Fixture>();                                    \
+  }                                                                                            \
+  TEST_CASE(                                                                                   \
+      name                                                                                     \
+      " store: K coroutines on 2 threads reserve exactly the minimum of stock and attempts") { \
+    ::seckill::test::conformance::concurrent_exact_reservations<Fixture>();                    \
+  }                                                                                            \
+  TEST_CASE(name " store: a race with commits and rollbacks never oversells") {                \
+    ::seckill::test::conformance::concurrent_no_oversell<Fixture>();                           \
   }

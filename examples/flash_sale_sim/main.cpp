@@ -11,17 +11,17 @@
 #include <seckill/store/memory_store.hpp>
 #include <seckill/url.hpp>
 
+#include <fmt/format.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
 
 #include <cstdio>
 #include <exception>
-#include <optional>
 #include <future>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -32,14 +32,19 @@ namespace {
 
 enum exit_code { ok = 0, stock_mismatch = 1, usage = 2, store_failure = 3 };
 
-std::string ms(std::chrono::nanoseconds d) { return fmt::format("{:.2f} ms", static_cast<double>(d.count()) / 1e6); }
+std::string ms(std::chrono::nanoseconds d) {
+  return fmt::format("{:.2f} ms", static_cast<double>(d.count()) / 1e6);
+}
 
 void print_table(const report& r, const options& o) {
-  fmt::print("flash sale: {} buyers, {} SKUs x {} units, {} arrival, store {}\n\n", o.buyers, o.skus, o.stock,
-             o.arrival == arrival_kind::burst ? "burst" : fmt::format("poisson {:g}/s", o.arrival_rate),
-             seckill::redact_url(o.store));
+  fmt::print(
+      "flash sale: {} buyers, {} SKUs x {} units, {} arrival, store {}\n\n", o.buyers, o.skus,
+      o.stock,
+      o.arrival == arrival_kind::burst ? "burst" : fmt::format("poisson {:g}/s", o.arrival_rate),
+      seckill::redact_url(o.store));
   auto row = [](std::string_view name, std::int64_t n, std::int64_t of) {
-    fmt::print("  {:<16}{:>10}  {:>6.2f}%\n", name, n, of ? 100.0 * static_cast<double>(n) / static_cast<double>(of) : 0.0);
+    fmt::print("  {:<16}{:>10}  {:>6.2f}%\n", name, n,
+               of ? 100.0 * static_cast<double>(n) / static_cast<double>(of) : 0.0);
   };
   row("attempts", r.attempts, r.attempts);
   row("succeeded", r.succeeded, r.attempts);
@@ -50,21 +55,27 @@ void print_table(const report& r, const options& o) {
   row("rolled back", r.rolled_back, r.attempts);
   row("failed", r.failed, r.attempts);
   if (r.compensated > 0) row("  compensated", r.compensated, r.attempts);
-  if (r.not_started > 0) fmt::print("  {:<16}{:>10}  (interrupted before they came)\n", "not started", r.not_started);
+  if (r.not_started > 0)
+    fmt::print("  {:<16}{:>10}  (interrupted before they came)\n", "not started", r.not_started);
   fmt::print("\n  {:<16}{:>10.0f} attempts/s  ({:.0f} orders/s, {:.3f} s)\n", "throughput",
-             static_cast<double>(r.attempts) / r.seconds, static_cast<double>(r.succeeded) / r.seconds, r.seconds);
-  fmt::print("  {:<16}p50 {}  p90 {}  p99 {}  max {}\n", "latency", ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max));
+             static_cast<double>(r.attempts) / r.seconds,
+             static_cast<double>(r.succeeded) / r.seconds, r.seconds);
+  fmt::print("  {:<16}p50 {}  p90 {}  p99 {}  max {}\n", "latency", ms(r.p50), ms(r.p90), ms(r.p99),
+             ms(r.max));
   if (r.read_error.empty())
-    fmt::print("\n  {:<16}initial {}  sold {}  committed {}  remaining {}  reserved {}\n", "stock", r.initial, r.sold,
-               r.committed, r.remaining, r.reserved);
+    fmt::print("\n  {:<16}initial {}  sold {}  committed {}  remaining {}  reserved {}\n", "stock",
+               r.initial, r.sold, r.committed, r.remaining, r.reserved);
   else
-    fmt::print("\n  {:<16}initial {}  sold {}  (the store could not be read back)\n", "stock", r.initial, r.sold);
+    fmt::print("\n  {:<16}initial {}  sold {}  (the store could not be read back)\n", "stock",
+               r.initial, r.sold);
   if (r.reaped > 0 || r.settle_wait > std::chrono::seconds(1))
-    fmt::print("  {:<16}{} expired holds given back; the end waited {} ms for holds to settle\n", "reaper", r.reaped,
-               r.settle_wait.count());
+    fmt::print("  {:<16}{} expired holds given back; the end waited {} ms for holds to settle\n",
+               "reaper", r.reaped, r.settle_wait.count());
   if (r.stock_ok)
-    fmt::print("  {:<16}OK: committed == sold == initial - remaining, nothing negative, nothing left reserved\n",
-               "oversell check");
+    fmt::print(
+        "  {:<16}OK: committed == sold == initial - remaining, nothing negative, nothing left "
+        "reserved\n",
+        "oversell check");
   else
     fmt::print("  {:<16}FAILED: {}\n", "oversell check", r.stock_error);
 }
@@ -103,10 +114,15 @@ void print_json(const report& r, const options& o) {
       {"seconds", r.seconds},
       {"attempts_per_second", static_cast<double>(r.attempts) / r.seconds},
       {"orders_per_second", static_cast<double>(r.succeeded) / r.seconds},
-      {"latency_ms", {{"p50", ns(r.p50)}, {"p90", ns(r.p90)}, {"p99", ns(r.p99)}, {"max", ns(r.max)}}},
+      {"latency_ms",
+       {{"p50", ns(r.p50)}, {"p90", ns(r.p90)}, {"p99", ns(r.p99)}, {"max", ns(r.max)}}},
       {"stock",
-       {{"initial", r.initial}, {"sold", r.sold}, {"remaining", r.remaining}, {"reserved", r.reserved},
-        {"committed", r.committed}, {"read_error", r.read_error}}},
+       {{"initial", r.initial},
+        {"sold", r.sold},
+        {"remaining", r.remaining},
+        {"reserved", r.reserved},
+        {"committed", r.committed},
+        {"read_error", r.read_error}}},
       {"reaper", {{"reaped", r.reaped}, {"settle_wait_ms", r.settle_wait.count()}}},
       {"oversell_check", {{"ok", r.stock_ok}, {"error", r.stock_error}}},
   };
@@ -114,7 +130,8 @@ void print_json(const report& r, const options& o) {
 }
 
 template <class Store>
-report run_with_admission(Store& store, boost::asio::io_context& io, const options& o, bool progress) {
+report run_with_admission(Store& store, boost::asio::io_context& io, const options& o,
+                          bool progress) {
   if (o.admission_rate > 0) {
     seckill::token_bucket<> bucket{o.admission_rate, o.admission_burst};
     return run_simulation(store, io, bucket, o, progress);
@@ -148,8 +165,10 @@ void clear_sku_keys(Connection& conn, const std::string& sku) {
     seckill::redis::request del;
     del.push_range("DEL", names);
     std::promise<std::error_code> deleted;
-    conn.async_exec(del, [&](std::error_code e, std::vector<seckill::redis::value>) { deleted.set_value(e); });
-    if (const auto e = deleted.get_future().get()) throw seckill::error(e, "clearing the keys of " + sku);
+    conn.async_exec(
+        del, [&](std::error_code e, std::vector<seckill::redis::value>) { deleted.set_value(e); });
+    if (const auto e = deleted.get_future().get())
+      throw seckill::error(e, "clearing the keys of " + sku);
   } while (cursor != "0");
 }
 
@@ -201,7 +220,8 @@ report run_on_etcd(boost::asio::io_context& io, const options& o, bool progress)
   while (!cleared) io.run_one();
   io.restart();
   if (cleared->first)
-    throw seckill::error(cleared->first, fmt::format("--store {}: {}", seckill::redact_url(o.store), cleared->second));
+    throw seckill::error(cleared->first, fmt::format("--store {}: {}", seckill::redact_url(o.store),
+                                                     cleared->second));
   return run_with_admission(store, io, o, progress);
 }
 
@@ -211,10 +231,11 @@ report open_store_and_run(boost::asio::io_context& io, const options& o, bool pr
   const std::string scheme = sep == std::string::npos ? std::string() : o.store.substr(0, sep);
   if (scheme == "memory") {
     if (o.store.size() != sep + 3)
-      throw seckill::error(seckill::errc::invalid_argument,
-                           fmt::format("--store {}: memory:// takes no host or path", seckill::redact_url(o.store)));
-    seckill::memory_store<> store{io.get_executor(),
-                                  {.orders_per_sku = static_cast<std::size_t>(o.buyers / o.skus + 16)}};
+      throw seckill::error(
+          seckill::errc::invalid_argument,
+          fmt::format("--store {}: memory:// takes no host or path", seckill::redact_url(o.store)));
+    seckill::memory_store<> store{
+        io.get_executor(), {.orders_per_sku = static_cast<std::size_t>(o.buyers / o.skus + 16)}};
     return run_with_admission(store, io, o, progress);
   }
   if (scheme == "redis") {
@@ -228,7 +249,8 @@ report open_store_and_run(boost::asio::io_context& io, const options& o, bool pr
   throw seckill::error(seckill::errc::invalid_argument,
                        fmt::format("--store {}: unknown store; this build knows memory://, "
                                    "redis://[user:password@]host:port[/db] and "
-                                   "etcd://host:port[,host:port...]", seckill::redact_url(o.store)));
+                                   "etcd://host:port[,host:port...]",
+                                   seckill::redact_url(o.store)));
 }
 
 }  // namespace
@@ -250,7 +272,8 @@ int main(int argc, char** argv) {
   std::optional<observability> obs;
   try {
     obs.emplace(o);  // with --metrics-port, serves /metrics and /health from now on
-    if (obs->serving()) fmt::print(stderr, "flash_sale_sim: metrics on http://127.0.0.1:{}/metrics\n", obs->port());
+    if (obs->serving())
+      fmt::print(stderr, "flash_sale_sim: metrics on http://127.0.0.1:{}/metrics\n", obs->port());
     const observability::scope current(*obs);
     boost::asio::io_context io{o.threads};
     r = open_store_and_run(io, o, progress);
@@ -261,8 +284,10 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "flash_sale_sim: {}\n", e.what());
     return store_failure;
   }
-  if (o.json) print_json(r, o);
-  else print_table(r, o);
+  if (o.json)
+    print_json(r, o);
+  else
+    print_table(r, o);
   std::fflush(stdout);
   obs->linger(o.linger);
   if (!r.read_error.empty()) return store_failure;

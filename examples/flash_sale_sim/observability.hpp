@@ -35,14 +35,16 @@ class observability {
  public:
   /// Starts the server when --metrics-port is given; throws seckill::error when it cannot listen.
   /// /health names the store by its URL with the password redacted.
-  explicit observability(const options& o) : metrics_(registry_), store_name_(seckill::redact_url(o.store)) {
+  explicit observability(const options& o)
+      : metrics_(registry_), store_name_(seckill::redact_url(o.store)) {
     if (!o.metrics_port) return;
-    server_.emplace(io_.get_executor(), registry_, seckill::obs::metrics_server::options{.port = *o.metrics_port},
-                    [this] {
-                      const bool ok = store_ok_.load();
-                      return seckill::obs::health_report{
-                          {{store_name_, ok, ok ? "" : "the last stock read from the store failed"}}};
-                    });
+    server_.emplace(
+        io_.get_executor(), registry_,
+        seckill::obs::metrics_server::options{.port = *o.metrics_port}, [this] {
+          const bool ok = store_ok_.load();
+          return seckill::obs::health_report{
+              {{store_name_, ok, ok ? "" : "the last stock read from the store failed"}}};
+        });
     server_->start();
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -80,8 +82,10 @@ class observability {
   /// Records a stock read: the SKU's gauge, or a store error.
   void stock_read(const std::string& sku, std::error_code ec, std::int64_t remaining) {
     store_ok_ = !ec;
-    if (ec) metrics_.store_error("stock");
-    else metrics_.set_stock(sku, remaining);
+    if (ec)
+      metrics_.store_error("stock");
+    else
+      metrics_.set_stock(sku, remaining);
   }
 
   /// Keeps serving for `d`, or until SIGINT or SIGTERM.
@@ -100,14 +104,15 @@ class observability {
   /// While the sale runs (until `done()`), samples the breaker's state and every
   /// SKU's stock into the metrics every 100 ms; only when serving.
   template <class Store, class Breaker, class Done>
-  boost::asio::awaitable<void> sample(Store& store, const Breaker& breaker, const std::vector<std::string>& skus,
-                                      Done done) {
+  boost::asio::awaitable<void> sample(Store& store, const Breaker& breaker,
+                                      const std::vector<std::string>& skus, Done done) {
     if (!server_) co_return;
     boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
     while (!done()) {
       metrics_.set_breaker_state(breaker.state());
       for (const auto& sku : skus) {
-        auto [ec, level] = co_await store.async_stock(sku, boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec, level] =
+            co_await store.async_stock(sku, boost::asio::as_tuple(boost::asio::use_awaitable));
         stock_read(sku, ec, level.remaining);
       }
       timer.expires_after(std::chrono::milliseconds(100));

@@ -6,8 +6,8 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <string>
@@ -28,10 +28,11 @@ struct options {
   std::int64_t quantity = 1;
   arrival_kind arrival = arrival_kind::burst;
   double arrival_rate = 50'000;  // buyers per second, Poisson only
-  std::chrono::microseconds payment_latency{20'000};  // mean; each payment draws uniformly in [0.5, 1.5] x mean
-  double payment_failure = 0.05;                      // share of payments that fail
-  double payment_hang = 0.01;                         // share of payments that never answer (they time out)
-  double admission_rate = 10'000;                     // tokens per second; 0 turns admission off
+  std::chrono::microseconds payment_latency{
+      20'000};                     // mean; each payment draws uniformly in [0.5, 1.5] x mean
+  double payment_failure = 0.05;   // share of payments that fail
+  double payment_hang = 0.01;      // share of payments that never answer (they time out)
+  double admission_rate = 10'000;  // tokens per second; 0 turns admission off
   double admission_burst = 1'000;
   std::chrono::milliseconds deadline{800};
   std::chrono::milliseconds hold{30'000};
@@ -40,8 +41,10 @@ struct options {
   std::uint64_t seed = 42;
   bool json = false;
   std::optional<bool> progress;  // unset: only when stderr is a terminal
-  std::optional<unsigned short> metrics_port;  // serve /metrics and /health on 127.0.0.1 (0: a free port)
-  std::chrono::milliseconds linger{0};         // with metrics_port: keep serving that long after the report
+  std::optional<unsigned short>
+      metrics_port;  // serve /metrics and /health on 127.0.0.1 (0: a free port)
+  std::chrono::milliseconds linger{
+      0};  // with metrics_port: keep serving that long after the report
 };
 
 struct help_requested {};
@@ -97,9 +100,10 @@ oversell check. Exit status: 0 when the stock adds up, 1 when it does not
                            (default: on when stderr is a terminal)
   -h, --help               this text
 )",
-      program, d.store, d.buyers, d.skus, d.stock, d.quantity, d.arrival_rate, d.payment_latency.count(),
-      d.payment_failure, d.payment_hang, d.admission_rate, d.admission_burst, d.deadline.count(),
-      d.hold.count(), d.reaper_period.count(), d.threads, d.seed);
+      program, d.store, d.buyers, d.skus, d.stock, d.quantity, d.arrival_rate,
+      d.payment_latency.count(), d.payment_failure, d.payment_hang, d.admission_rate,
+      d.admission_burst, d.deadline.count(), d.hold.count(), d.reaper_period.count(), d.threads,
+      d.seed);
 }
 
 namespace detail {
@@ -150,7 +154,8 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       flag = flag.substr(0, eq);
     }
     auto no_value = [&]() -> std::optional<usage_error> {
-      if (inline_value) return usage_error{fmt::format("{} takes no value (saw '{}')", flag, *inline_value)};
+      if (inline_value)
+        return usage_error{fmt::format("{} takes no value (saw '{}')", flag, *inline_value)};
       return std::nullopt;
     };
     auto value = [&]() -> std::optional<std::string_view> {
@@ -162,7 +167,8 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     auto bad = [&](std::string_view v, std::string_view expected) {
       return usage_error{fmt::format("{}: expected {}, saw '{}'", flag, expected, v)};
     };
-    auto integer = [&](std::int64_t lo, std::int64_t hi, std::int64_t& out) -> std::optional<usage_error> {
+    auto integer = [&](std::int64_t lo, std::int64_t hi,
+                       std::int64_t& out) -> std::optional<usage_error> {
       const auto v = value();
       if (!v) return missing();
       const auto n = detail::parse_int(*v);
@@ -184,7 +190,8 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       if (!v) return missing();
       const auto d = detail::parse_duration(*v);
       if (!d || *d < lo || *d > hi)
-        return bad(*v, fmt::format("a duration in [{}us, {}us] like 250ms, 1.5s or 300us", lo.count(), hi.count()));
+        return bad(*v, fmt::format("a duration in [{}us, {}us] like 250ms, 1.5s or 300us",
+                                   lo.count(), hi.count()));
       out = *d;
       return std::nullopt;
     };
@@ -206,9 +213,12 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     } else if (flag == "--arrival") {
       const auto v = value();
       if (!v) return missing();
-      if (*v == "burst") o.arrival = arrival_kind::burst;
-      else if (*v == "poisson") o.arrival = arrival_kind::poisson;
-      else return bad(*v, "burst or poisson");
+      if (*v == "burst")
+        o.arrival = arrival_kind::burst;
+      else if (*v == "poisson")
+        o.arrival = arrival_kind::poisson;
+      else
+        return bad(*v, "burst or poisson");
     } else if (flag == "--arrival-rate") {
       err = real(1e-3, 1e9, o.arrival_rate);
     } else if (flag == "--payment-latency") {
@@ -227,7 +237,8 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       if (!err) {
         if (d % std::chrono::milliseconds(1) != std::chrono::microseconds::zero())
           return bad(args[i], "a whole number of milliseconds");
-        (flag == "--deadline" ? o.deadline : o.hold) = std::chrono::duration_cast<std::chrono::milliseconds>(d);
+        (flag == "--deadline" ? o.deadline : o.hold) =
+            std::chrono::duration_cast<std::chrono::milliseconds>(d);
       }
     } else if (flag == "--reaper-period") {
       std::chrono::microseconds d{};
@@ -268,13 +279,14 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     if (err) return *err;
   }
   if (o.payment_failure + o.payment_hang > 1)
-    return usage_error{fmt::format("--payment-failure {} plus --payment-hang {} exceed 1", o.payment_failure,
-                                   o.payment_hang)};
+    return usage_error{fmt::format("--payment-failure {} plus --payment-hang {} exceed 1",
+                                   o.payment_failure, o.payment_hang)};
   if (o.linger > std::chrono::milliseconds::zero() && !o.metrics_port)
     return usage_error{"--linger needs --metrics-port"};
   if (o.hold <= o.deadline)
-    return usage_error{fmt::format("--hold {}ms must exceed --deadline {}ms: a paid order must still find its units",
-                                   o.hold.count(), o.deadline.count())};
+    return usage_error{fmt::format(
+        "--hold {}ms must exceed --deadline {}ms: a paid order must still find its units",
+        o.hold.count(), o.deadline.count())};
   return o;
 }
 

@@ -18,8 +18,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -51,7 +51,8 @@ struct report {
   std::int64_t rolled_back = 0;  // payment failed, units given back
   std::int64_t failed = 0;       // anything else (store errors, commit refused, ...)
   std::int64_t compensated = 0;  // of the failed: paid, then refused by the store (refund due)
-  std::int64_t not_started = 0;  // buyers that never came: the run was interrupted (SIGINT, SIGTERM)
+  std::int64_t not_started =
+      0;  // buyers that never came: the run was interrupted (SIGINT, SIGTERM)
   double seconds = 0;
   std::chrono::nanoseconds p50{}, p90{}, p99{}, max{};
   // Stock, summed over the SKUs, read from the store after the run.
@@ -62,10 +63,11 @@ struct report {
   std::int64_t sold = 0;  // units of the succeeded purchases
   bool negative_seen = false;
   bool stock_ok = false;
-  std::string stock_error;  // why the check failed, empty when it passed
-  std::string read_error;   // what could not be read back from the store, empty when all was
-  std::uint64_t reaped = 0;           // expired holds the reaper gave back
-  std::chrono::milliseconds settle_wait{0};  // how long the end waited for holds to pass and be reaped
+  std::string stock_error;   // why the check failed, empty when it passed
+  std::string read_error;    // what could not be read back from the store, empty when all was
+  std::uint64_t reaped = 0;  // expired holds the reaper gave back
+  std::chrono::milliseconds settle_wait{
+      0};  // how long the end waited for holds to pass and be reaped
 };
 
 /// Payments that take a random time, fail or never answer, each drawn from
@@ -83,8 +85,10 @@ class simulated_payment {
           auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
               o_.payment_latency * (0.5 + u1));
           std::error_code outcome;
-          if (u2 < o_.payment_hang) wait = std::chrono::hours(1);  // the deadline will cancel it
-          else if (u3 < o_.payment_failure) outcome = seckill::errc::payment_failed;
+          if (u2 < o_.payment_hang)
+            wait = std::chrono::hours(1);  // the deadline will cancel it
+          else if (u3 < o_.payment_failure)
+            outcome = seckill::errc::payment_failed;
           auto timer = std::make_unique<asio::steady_timer>(ex_, wait);
           auto& t = *timer;
           auto slot = asio::get_associated_cancellation_slot(handler);
@@ -128,8 +132,8 @@ namespace detail {
 
 // Counts outcomes as purchases complete; read by the progress bar.
 struct tally {
-  std::atomic<std::int64_t> done{0}, succeeded{0}, sold_out{0}, rate_limited{0}, circuit_open{0}, timed_out{0},
-      rolled_back{0}, failed{0}, compensated{0}, started{0};
+  std::atomic<std::int64_t> done{0}, succeeded{0}, sold_out{0}, rate_limited{0}, circuit_open{0},
+      timed_out{0}, rolled_back{0}, failed{0}, compensated{0}, started{0};
   std::atomic<bool> negative_seen{false};
 };
 
@@ -138,9 +142,11 @@ inline void progress_bar(const tally& t, std::int64_t total, const std::atomic<b
     const auto done = t.done.load();
     const int width = 40;
     const int filled = static_cast<int>(width * done / std::max<std::int64_t>(total, 1));
-    std::fprintf(stderr, "\r[%s%s] %lld/%lld  sold %lld", std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                 std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), static_cast<long long>(done),
-                 static_cast<long long>(total), static_cast<long long>(t.succeeded.load()));
+    std::fprintf(stderr, "\r[%s%s] %lld/%lld  sold %lld",
+                 std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 std::string(static_cast<std::size_t>(width - filled), ' ').c_str(),
+                 static_cast<long long>(done), static_cast<long long>(total),
+                 static_cast<long long>(t.succeeded.load()));
     std::fflush(stderr);
   };
   while (!stop.load()) {
@@ -160,7 +166,8 @@ inline void progress_bar(const tally& t, std::int64_t total, const std::atomic<b
 /// read is named in `rep.read_error`, and the check fails with it.
 template <class Store>
 void settle_and_check(Store& store, asio::io_context& io, seckill::hold_reaper<Store>& reaper,
-                      const std::vector<std::string>& skus, const options& o, observability& obs, report& rep) {
+                      const std::vector<std::string>& skus, const options& o, observability& obs,
+                      report& rep) {
   const auto settle_start = std::chrono::steady_clock::now();
   const auto settle_limit = settle_start + o.hold + 2 * o.reaper_period;
   const auto read_limit = std::chrono::seconds(10);
@@ -174,7 +181,8 @@ void settle_and_check(Store& store, asio::io_context& io, seckill::hold_reaper<S
       for (;;) {
         auto [ec, level] = co_await store.async_stock(sku, asio::as_tuple(asio::use_awaitable));
         if (!ec) {
-          if (level.remaining < 0 || level.reserved < 0 || level.committed < 0) into.negative_seen = true;
+          if (level.remaining < 0 || level.reserved < 0 || level.committed < 0)
+            into.negative_seen = true;
           into.remaining += level.remaining;
           into.reserved += level.reserved;
           into.committed += level.committed;
@@ -183,8 +191,9 @@ void settle_and_check(Store& store, asio::io_context& io, seckill::hold_reaper<S
         }
         obs.stock_read(sku, ec, 0);
         if (std::chrono::steady_clock::now() - first_try >= read_limit) {
-          into.read_error = fmt::format("could not read the stock of {} back: {} (retried for {} s)", sku,
-                                        ec.message(), read_limit.count());
+          into.read_error =
+              fmt::format("could not read the stock of {} back: {} (retried for {} s)", sku,
+                          ec.message(), read_limit.count());
           co_return;
         }
         pause.expires_after(std::chrono::milliseconds(200));
@@ -199,7 +208,8 @@ void settle_and_check(Store& store, asio::io_context& io, seckill::hold_reaper<S
         asio::steady_timer pause(co_await asio::this_coro::executor);
         for (;;) {
           co_await read_all(rep);
-          if (!rep.read_error.empty() || rep.reserved == 0 || std::chrono::steady_clock::now() >= settle_limit)
+          if (!rep.read_error.empty() || rep.reserved == 0 ||
+              std::chrono::steady_clock::now() >= settle_limit)
             co_return;
           pause.expires_after(o.reaper_period);
           auto [wait_ec] = co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -213,27 +223,32 @@ void settle_and_check(Store& store, asio::io_context& io, seckill::hold_reaper<S
   io.restart();
   io.run();
   io.restart();
-  rep.settle_wait = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                          settle_start);
+  rep.settle_wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - settle_start);
 
-  if (!rep.read_error.empty()) rep.stock_error = rep.read_error;
-  else if (rep.negative_seen) rep.stock_error = "a SKU's stock went negative";
+  if (!rep.read_error.empty())
+    rep.stock_error = rep.read_error;
+  else if (rep.negative_seen)
+    rep.stock_error = "a SKU's stock went negative";
   else if (rep.committed != rep.sold)
-    rep.stock_error = fmt::format("the store committed {} units but buyers were sold {}", rep.committed, rep.sold);
+    rep.stock_error = fmt::format("the store committed {} units but buyers were sold {}",
+                                  rep.committed, rep.sold);
   else if (rep.sold != rep.initial - rep.remaining - rep.reserved)
-    rep.stock_error = fmt::format("sold {} != initial {} - remaining {} - reserved {}", rep.sold, rep.initial,
-                                  rep.remaining, rep.reserved);
+    rep.stock_error = fmt::format("sold {} != initial {} - remaining {} - reserved {}", rep.sold,
+                                  rep.initial, rep.remaining, rep.reserved);
   else if (rep.reserved != 0)
-    rep.stock_error = fmt::format("{} units are still reserved {} ms after every purchase ended (hold {} ms, "
-                                  "reaper period {} ms)",
-                                  rep.reserved, rep.settle_wait.count(), o.hold.count(), o.reaper_period.count());
+    rep.stock_error = fmt::format(
+        "{} units are still reserved {} ms after every purchase ended (hold {} ms, "
+        "reaper period {} ms)",
+        rep.reserved, rep.settle_wait.count(), o.hold.count(), o.reaper_period.count());
   rep.stock_ok = rep.stock_error.empty();
 }
 
 /// Runs the sale described by `o` on `store`, whose completions run on `io`.
 /// Sets each SKU's stock first; returns the report, stock check included.
 template <class Store, class Limiter>
-report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, const options& o, bool show_progress) {
+report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, const options& o,
+                      bool show_progress) {
   static_assert(seckill::stock_store<Store>);
   report rep;
   rep.attempts = o.buyers;
@@ -248,7 +263,8 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
       io,
       [&]() -> asio::awaitable<void> {
         for (const auto& sku : skus) {
-          auto [ec] = co_await store.async_set_stock(sku, o.stock, asio::as_tuple(asio::use_awaitable));
+          auto [ec] =
+              co_await store.async_set_stock(sku, o.stock, asio::as_tuple(asio::use_awaitable));
           if (ec) {
             setup_error = ec;
             co_return;
@@ -263,11 +279,19 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   seckill::circuit_breaker<> breaker{seckill::breaker_options{}};
   seckill::snowflake<> ids{0, 1};
   simulated_payment payment{io.get_executor(), o};
-  seckill::memory_orders orders{static_cast<std::size_t>(std::min<std::int64_t>(o.buyers, o.skus * o.stock))};
+  seckill::memory_orders orders{
+      static_cast<std::size_t>(std::min<std::int64_t>(o.buyers, o.skus * o.stock))};
   observability& obs = observability::current();
-  seckill::purchase_engine<Store, Limiter, seckill::circuit_breaker<>, seckill::snowflake<>, simulated_payment,
-                           seckill::memory_orders, seckill::obs::purchase_hooks<>>
-      engine{store, limiter, breaker, ids, payment, orders, {.deadline = o.deadline, .hold = o.hold},
+  seckill::purchase_engine<Store, Limiter, seckill::circuit_breaker<>, seckill::snowflake<>,
+                           simulated_payment, seckill::memory_orders,
+                           seckill::obs::purchase_hooks<>>
+      engine{store,
+             limiter,
+             breaker,
+             ids,
+             payment,
+             orders,
+             {.deadline = o.deadline, .hold = o.hold},
              seckill::obs::purchase_hooks<>(obs.metrics())};
 
   detail::tally t;
@@ -288,18 +312,26 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
 
   auto buyer = [&](std::int64_t i) -> asio::awaitable<void> {
     const auto t0 = std::chrono::steady_clock::now();
-    seckill::purchase_request req{.sku = skus[static_cast<std::size_t>(choice[static_cast<std::size_t>(i)])],
-                                  .quantity = o.quantity};
+    seckill::purchase_request req{
+        .sku = skus[static_cast<std::size_t>(choice[static_cast<std::size_t>(i)])],
+        .quantity = o.quantity};
     auto [ec, r] = co_await engine.async_purchase(req, asio::as_tuple(asio::use_awaitable));
     latencies[static_cast<std::size_t>(i)] = (std::chrono::steady_clock::now() - t0).count();
     using seckill::errc;
-    if (!ec && r.final_state == seckill::purchase_state::succeeded) ++t.succeeded;
-    else if (ec == errc::sold_out) ++t.sold_out;
-    else if (ec == errc::rate_limited) ++t.rate_limited;
-    else if (ec == errc::circuit_open) ++t.circuit_open;
-    else if (r.final_state == seckill::purchase_state::timed_out) ++t.timed_out;
-    else if (r.final_state == seckill::purchase_state::rolled_back) ++t.rolled_back;
-    else ++t.failed;
+    if (!ec && r.final_state == seckill::purchase_state::succeeded)
+      ++t.succeeded;
+    else if (ec == errc::sold_out)
+      ++t.sold_out;
+    else if (ec == errc::rate_limited)
+      ++t.rate_limited;
+    else if (ec == errc::circuit_open)
+      ++t.circuit_open;
+    else if (r.final_state == seckill::purchase_state::timed_out)
+      ++t.timed_out;
+    else if (r.final_state == seckill::purchase_state::rolled_back)
+      ++t.rolled_back;
+    else
+      ++t.failed;
     if (r.compensated) ++t.compensated;
     if (++t.done == t.started.load() && arrivals_over.load()) stop_background();
   };
@@ -339,10 +371,12 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   // back themselves (a store that stayed silent past the hold).
   reaper.async_run(asio::bind_cancellation_slot(
       stop_reaper.slot(), asio::bind_executor(background, [](std::error_code) {})));
-  asio::co_spawn(io, obs.sample(store, breaker, skus, [&] { return finished.load(); }), asio::detached);
+  asio::co_spawn(io, obs.sample(store, breaker, skus, [&] { return finished.load(); }),
+                 asio::detached);
   std::atomic<bool> stop_progress{false};
   std::thread progress;
-  if (show_progress) progress = std::thread([&] { detail::progress_bar(t, o.buyers, stop_progress); });
+  if (show_progress)
+    progress = std::thread([&] { detail::progress_bar(t, o.buyers, stop_progress); });
   std::vector<std::thread> threads;
   for (int i = 1; i < o.threads; ++i) threads.emplace_back([&] { io.run(); });
   io.run();
@@ -365,10 +399,12 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   rep.compensated = t.compensated;
   rep.sold = rep.succeeded * o.quantity;
 
-  latencies.resize(static_cast<std::size_t>(std::max<std::int64_t>(rep.attempts, 1)));  // arrivals came in order
+  latencies.resize(
+      static_cast<std::size_t>(std::max<std::int64_t>(rep.attempts, 1)));  // arrivals came in order
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) {
-    const auto idx = static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies.size()))) - 1;
+    const auto idx =
+        static_cast<std::size_t>(std::ceil(p * static_cast<double>(latencies.size()))) - 1;
     return std::chrono::nanoseconds(latencies[std::min(idx, latencies.size() - 1)]);
   };
   rep.p50 = pct(0.50);

@@ -47,7 +47,8 @@ std::string shop_url_problem(std::string_view text) {
            "percent-encoded)";
   }
   const urls::url_view& u = *r;
-  if (!urls::grammar::ci_is_equal(u.scheme(), "http") && !urls::grammar::ci_is_equal(u.scheme(), "https")) {
+  if (!urls::grammar::ci_is_equal(u.scheme(), "http") &&
+      !urls::grammar::ci_is_equal(u.scheme(), "https")) {
     // (a scheme has no ':' or '@': it never holds a password)
     return "unsupported scheme '" + std::string(u.scheme()) + "' (expected http:// or https://)";
   }
@@ -63,7 +64,8 @@ std::string shop_url_problem(std::string_view text) {
     const std::string_view port = u.port();
     unsigned n = 0;
     const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
-    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || n == 0 || n > 65535)
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || n == 0 ||
+        n > 65535)
       return "port '" + std::string(port) + "' is not in [1, 65535]";
   }
   return {};
@@ -73,7 +75,8 @@ std::string shop_url_problem(std::string_view text) {
 
 int main(int argc, char** argv) {
   if (argc != 3 && !(argc == 5 && std::string(argv[3]) == "--chromium")) {
-    std::fprintf(stderr, "usage: %s <shop-url | demo> <strategy-file> [--chromium PATH]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s <shop-url | demo> <strategy-file> [--chromium PATH]\n",
+                 argv[0]);
     return 2;
   }
   std::ifstream in(argv[2]);
@@ -114,7 +117,8 @@ int main(int argc, char** argv) {
     auto [eo, page] = sb::page::async_open(browser.connection(), asio::use_future).get();
     if (eo) throw seckill::error(eo, "opening a tab");
     auto [en, nav] = page.async_navigate(url, asio::use_future).get();
-    if (en) throw seckill::error(en, "loading " + shown + ": " + nav.value("errorText", std::string()));
+    if (en)
+      throw seckill::error(en, "loading " + shown + ": " + nav.value("errorText", std::string()));
     std::printf("watching %s\n", shown.c_str());
     std::fflush(stdout);
 
@@ -134,7 +138,9 @@ int main(int argc, char** argv) {
     auto [ec, res] = run.get();
     if (res.ordered) {
       std::printf("bought %d x %s%s: %s\n", res.quantity, res.sku.c_str(),
-                  res.requested > res.quantity ? (" (" + std::to_string(res.requested) + " asked)").c_str() : "",
+                  res.requested > res.quantity
+                      ? (" (" + std::to_string(res.requested) + " asked)").c_str()
+                      : "",
                   res.confirmation.c_str());
       status = 0;
     } else {

@@ -33,12 +33,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (i + 1 >= argc) {
-      std::fprintf(stderr, "usage: %s [--port N] [--restock-every SECONDS] [--for SECONDS]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--port N] [--restock-every SECONDS] [--for SECONDS]\n",
+                   argv[0]);
       return 2;
     }
-    if (a == "--port") port = parse_int("--port", argv[++i], 0, 65535);
-    else if (a == "--restock-every") every = parse_int("--restock-every", argv[++i], 1, 3600);
-    else if (a == "--for") run_for = parse_int("--for", argv[++i], 1, 86400);
+    if (a == "--port")
+      port = parse_int("--port", argv[++i], 0, 65535);
+    else if (a == "--restock-every")
+      every = parse_int("--restock-every", argv[++i], 1, 3600);
+    else if (a == "--for")
+      run_for = parse_int("--for", argv[++i], 1, 86400);
     else {
       std::fprintf(stderr, "unknown option '%s'\n", argv[i]);
       return 2;

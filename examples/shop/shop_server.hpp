@@ -23,14 +23,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fmt/format.h>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
-#include <future>
 #include <deque>
-#include <fmt/format.h>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,7 +72,8 @@ class http_server {
   using handler_type = std::function<response(const request&)>;
 
   explicit http_server(handler_type handler, unsigned short port = 0)
-      : handler_(std::move(handler)), acceptor_(io_, tcp::endpoint(asio::ip::address_v4::loopback(), port)) {
+      : handler_(std::move(handler)),
+        acceptor_(io_, tcp::endpoint(asio::ip::address_v4::loopback(), port)) {
     port_ = acceptor_.local_endpoint().port();
     accept();
     thread_ = std::thread([this] { io_.run(); });
@@ -153,13 +154,15 @@ class http_server {
 
     void read() {
       req = {};
-      http::async_read(stream, buffer, req, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        if (ec) return;
-        self->handle();
-      });
+      http::async_read(stream, buffer, req,
+                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                         if (ec) return;
+                         self->handle();
+                       });
     }
     void handle() {
-      request r{std::string(req.method_string()), std::string(req.target()), req.body(), clock::now()};
+      request r{std::string(req.method_string()), std::string(req.target()), req.body(),
+                clock::now()};
       response out;
       try {
         out = server.handler_(r);
@@ -170,7 +173,8 @@ class http_server {
         auto s = std::make_shared<event_stream>(stream.release_socket());
         auto header = std::make_shared<std::string>(
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-            "Connection: keep-alive\r\n\r\n" + out.body);
+            "Connection: keep-alive\r\n\r\n" +
+            out.body);
         s->send(std::move(header));
         server.streams_.push_back(std::move(s));
         std::erase_if(server.streams_, [](const auto& x) { return x->dead; });
@@ -184,14 +188,15 @@ class http_server {
       res.keep_alive(req.keep_alive());
       res.body() = std::move(out.body);
       res.prepare_payload();
-      http::async_write(stream, res, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        if (ec || !self->res.keep_alive()) {
-          beast::error_code ignored;
-          self->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-          return;
-        }
-        self->read();
-      });
+      http::async_write(stream, res,
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                          if (ec || !self->res.keep_alive()) {
+                            beast::error_code ignored;
+                            self->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                            return;
+                          }
+                          self->read();
+                        });
     }
   };
 
@@ -245,7 +250,8 @@ inline std::vector<sku> default_catalogue() {
 class shop_server {
  public:
   explicit shop_server(std::vector<sku> catalogue = default_catalogue(), unsigned short port = 0)
-      : catalogue_(std::move(catalogue)), server_([this](const request& r) { return handle(r); }, port) {}
+      : catalogue_(std::move(catalogue)),
+        server_([this](const request& r) { return handle(r); }, port) {}
 
   [[nodiscard]] unsigned short port() const noexcept { return server_.port(); }
   [[nodiscard]] std::string url() const { return server_.url("/"); }
@@ -311,7 +317,10 @@ class shop_server {
   nlohmann::json state_json() const {
     nlohmann::json skus = nlohmann::json::array();
     for (const auto& s : catalogue_) {
-      skus.push_back({{"sku", s.id}, {"name", s.name}, {"category", s.category}, {"price", s.price},
+      skus.push_back({{"sku", s.id},
+                      {"name", s.name},
+                      {"category", s.category},
+                      {"price", s.price},
                       {"stock", s.stock}});
     }
     return {{"skus", skus}};
@@ -322,7 +331,8 @@ class shop_server {
     const auto target = boost::urls::parse_origin_form(r.target);
     if (!target) return {400, "text/plain", "bad request target (expected /path[?query])\n", false};
     const std::string path = target->path();  // percent-decoded
-    if (r.method == "GET" && path == "/") return {200, "text/html; charset=utf-8", page_html(), false};
+    if (r.method == "GET" && path == "/")
+      return {200, "text/html; charset=utf-8", page_html(), false};
     if (r.method == "GET" && path == "/events") {
       std::lock_guard lock(mutex_);
       return {200, "", "retry: 100\ndata: " + state_json().dump() + "\n\n", true};
@@ -332,7 +342,8 @@ class shop_server {
       return {200, "application/json", state_json().dump(), false};
     }
     if (r.method == "POST" && path == "/order") return order(r);
-    if (r.method == "POST" && path == "/restock") {  // ?sku=<id>&qty=<n>, for trying the shop by hand
+    if (r.method == "POST" &&
+        path == "/restock") {  // ?sku=<id>&qty=<n>, for trying the shop by hand
       const auto q = parse_query(*target);
       const auto sku_it = q.find("sku");
       const auto qty_it = q.find("qty");
@@ -359,10 +370,12 @@ class shop_server {
     order_record rec;
     rec.body = r.body;
     rec.received = r.received;
-    if (body.is_discarded() || !body.is_object() || !body.contains("sku") || !body["sku"].is_string() ||
-        !body.contains("quantity") || !body["quantity"].is_number_integer()) {
+    if (body.is_discarded() || !body.is_object() || !body.contains("sku") ||
+        !body["sku"].is_string() || !body.contains("quantity") ||
+        !body["quantity"].is_number_integer()) {
       record(std::move(rec));
-      return {400, "application/json", nlohmann::json{{"error", "bad order: " + r.body}}.dump(), false};
+      return {400, "application/json", nlohmann::json{{"error", "bad order: " + r.body}}.dump(),
+              false};
     }
     rec.sku = body["sku"].get<std::string>();
     rec.quantity = body["quantity"].get<int>();
@@ -374,17 +387,22 @@ class shop_server {
       for (auto& s : catalogue_)
         if (s.id == rec.sku) item = &s;
       if (item == nullptr) {
-        out = {404, "application/json", nlohmann::json{{"error", "unknown sku " + rec.sku}}.dump(), false};
-      } else if (rec.quantity <= 0 || item->stock < rec.quantity) {
-        out = {409, "application/json",
-               nlohmann::json{{"error", fmt::format("sold out: {} left of {}", item->stock, rec.sku)}}.dump(),
+        out = {404, "application/json", nlohmann::json{{"error", "unknown sku " + rec.sku}}.dump(),
                false};
+      } else if (rec.quantity <= 0 || item->stock < rec.quantity) {
+        out = {
+            409, "application/json",
+            nlohmann::json{{"error", fmt::format("sold out: {} left of {}", item->stock, rec.sku)}}
+                .dump(),
+            false};
       } else {
         item->stock -= rec.quantity;
         rec.accepted = true;
         const auto id = ++next_order_;
-        out = {200, "application/json",
-               nlohmann::json{{"order_id", id}, {"sku", rec.sku}, {"quantity", rec.quantity}}.dump(), false};
+        out = {
+            200, "application/json",
+            nlohmann::json{{"order_id", id}, {"sku", rec.sku}, {"quantity", rec.quantity}}.dump(),
+            false};
         state = state_json().dump();
       }
     }
@@ -407,7 +425,8 @@ class shop_server {
       std::lock_guard lock(mutex_);
       for (const auto& s : catalogue_) {
         options += fmt::format(
-            "<option value=\"{}\" data-price=\"{:.2f}\" data-category=\"{}\" data-stock=\"{}\">{} - {:.2f}</option>",
+            "<option value=\"{}\" data-price=\"{:.2f}\" data-category=\"{}\" data-stock=\"{}\">{} "
+            "- {:.2f}</option>",
             s.id, s.price, s.category, s.stock, s.name, s.price);
       }
     }

@@ -17,14 +17,16 @@ namespace seckill {
 ///        [d/2, d]. Zero when `initial` is not positive. Free: no state, no
 ///        allocation, thread-safe.
 inline std::chrono::milliseconds backoff_delay(unsigned attempt, std::chrono::milliseconds initial,
-                                               std::chrono::milliseconds max, double jitter) noexcept {
+                                               std::chrono::milliseconds max,
+                                               double jitter) noexcept {
   if (initial.count() <= 0) return std::chrono::milliseconds(0);
   std::int64_t d = initial.count();
   for (unsigned i = 0; i < attempt && d < max.count(); ++i) d *= 2;
   d = std::min<std::int64_t>(d, max.count());
   jitter = std::clamp(jitter, 0.0, 1.0);
   const auto half = d / 2;
-  return std::chrono::milliseconds(d - half + static_cast<std::int64_t>(jitter * static_cast<double>(half)));
+  return std::chrono::milliseconds(d - half +
+                                   static_cast<std::int64_t>(jitter * static_cast<double>(half)));
 }
 
 }  // namespace seckill

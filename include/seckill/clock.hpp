@@ -88,8 +88,8 @@ struct coarse_steady_clock {
     ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return time_point{duration{static_cast<rep>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec}};
 #else
-    return time_point{std::chrono::duration_cast<duration>(
-        std::chrono::steady_clock::now().time_since_epoch())};
+    return time_point{
+        std::chrono::duration_cast<duration>(std::chrono::steady_clock::now().time_since_epoch())};
 #endif
   }
 

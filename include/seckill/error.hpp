@@ -16,7 +16,11 @@
 
 namespace seckill {
 
-/// @brief Why a seckill operation did not succeed.
+/// @brief Why a seckill operation did not succeed: the codes of the core and
+///        those every backend shares. Each backend's own codes live in its
+///        domain (`seckill::redis::errc`, `seckill::etcd::errc`,
+///        `seckill::browser::errc`); every code of every domain maps to a
+///        `seckill::condition`.
 enum class errc {
   // general
   invalid_argument = 1,  ///< a value out of its documented range
@@ -27,43 +31,28 @@ enum class errc {
   circuit_open,   ///< the circuit breaker rejects calls
   bulkhead_full,  ///< too many calls in flight
   // ids and pools
-  clock_rollback,        ///< the clock went back further than the policy allows
-  clock_drift_exceeded,  ///< a logical clock ran too far ahead of the real one
-  pool_exhausted,        ///< every pooled object is in use
+  clock_rollback,          ///< the clock went back further than the policy allows
+  clock_drift_exceeded,    ///< a logical clock ran too far ahead of the real one
+  timestamp_out_of_range,  ///< the clock reads outside the id layout's timestamp range
+  pool_exhausted,          ///< every pooled object is in use
   // purchase
   invalid_transition,  ///< an event that the purchase state machine does not accept here
   payment_failed,      ///< the payment step reported failure
   persist_failed,      ///< the order could not be persisted
   // stock
-  sold_out,              ///< no stock left for the requested quantity
-  unknown_sku,           ///< the store holds no stock record for this SKU
-  unknown_order,         ///< no reservation with this order id
-  order_committed,       ///< rollback refused: the order was committed
-  order_rolled_back,     ///< commit refused: the order was rolled back (or expired)
-  store_unavailable,     ///< the backend could not be reached
-  // wire protocols
-  protocol_error,        ///< malformed bytes from a peer
-  message_too_large,     ///< a reply above the configured limit
-  nesting_too_deep,      ///< an aggregate nested beyond the configured depth
-  not_connected,         ///< no connection, or it was lost with the request in flight
-  connection_refused,    ///< the peer refused or could not be reached
-  server_error,          ///< the server answered with an error
-  auth_failed,           ///< the server refused the credentials
-  // etcd
-  no_leader,            ///< the etcd cluster has no leader
-  compacted,            ///< the requested revision was compacted away
-  lease_not_found,      ///< the lease expired or was revoked
-  session_lost,         ///< the etcd session's lease could not be kept alive
-  not_leader,           ///< the caller does not hold leadership
-  txn_conflict,         ///< a compare-and-swap lost against a concurrent writer
-  // browser
-  browser_closed,       ///< the browser process or its connection went away
-  cdp_error,            ///< the DevTools protocol answered with an error
-  javascript_exception, ///< page JavaScript threw
-  navigation_failed,    ///< a navigation reported a net error
-  element_not_found,    ///< no element matches the selector
-  element_not_actionable, ///< the element is hidden, covered, moving or disabled
-  timestamp_out_of_range, ///< the clock reads outside the id layout's timestamp range
+  sold_out,           ///< no stock left for the requested quantity
+  unknown_sku,        ///< the store holds no stock record for this SKU
+  unknown_order,      ///< no reservation with this order id
+  order_committed,    ///< rollback refused: the order was committed
+  order_rolled_back,  ///< commit refused: the order was rolled back (or expired)
+  store_unavailable,  ///< the backend could not be reached
+  // what every network peer may do
+  protocol_error,      ///< malformed bytes from a peer
+  message_too_large,   ///< a message above the configured limit
+  not_connected,       ///< no connection, or it was lost with the request in flight
+  connection_refused,  ///< the peer refused or could not be reached
+  server_error,        ///< the server answered with an error
+  auth_failed,         ///< the server refused the credentials
 };
 
 /// @brief What kind of failure a code is: the questions callers ask of an
@@ -76,9 +65,9 @@ enum class condition {
   rejected,           ///< a policy or the stock said no: admission, a pool, sold out, a payment
   not_found,          ///< no such SKU, order, lease or element
   conflict,           ///< the current state forbids it: an order already settled, not the leader
-  unavailable,        ///< cannot be reached or used now (unreachable, contended): retrying later may work
-  protocol,           ///< a peer sent bytes that break the protocol or its limits
-  server,             ///< the peer answered with an error of its own (credentials included)
+  unavailable,  ///< cannot be reached or used now (unreachable, contended): retrying later may work
+  protocol,     ///< a peer sent bytes that break the protocol or its limits
+  server,       ///< the peer answered with an error of its own (credentials included)
   /// The peer evaluated the request and refused it for good: the same request
   /// gets the same answer, so retrying cannot help (invalid_input, rejected,
   /// not_found and conflict).
@@ -93,16 +82,26 @@ class condition_category_impl final : public std::error_category {
 
   std::string message(int value) const override {
     switch (static_cast<condition>(value)) {
-      case condition::invalid_input: return "invalid input";
-      case condition::timed_out: return "timed out";
-      case condition::aborted: return "aborted";
-      case condition::rejected: return "rejected";
-      case condition::not_found: return "not found";
-      case condition::conflict: return "conflict";
-      case condition::unavailable: return "unavailable";
-      case condition::protocol: return "protocol error";
-      case condition::server: return "server error";
-      case condition::refused: return "refused";
+      case condition::invalid_input:
+        return "invalid input";
+      case condition::timed_out:
+        return "timed out";
+      case condition::aborted:
+        return "aborted";
+      case condition::rejected:
+        return "rejected";
+      case condition::not_found:
+        return "not found";
+      case condition::conflict:
+        return "conflict";
+      case condition::unavailable:
+        return "unavailable";
+      case condition::protocol:
+        return "protocol error";
+      case condition::server:
+        return "server error";
+      case condition::refused:
+        return "refused";
     }
     return "unknown seckill condition " + std::to_string(value);
   }
@@ -124,111 +123,136 @@ inline std::error_condition make_error_condition(condition c) noexcept {
 
 namespace detail {
 
-/// The condition of each core code (`seckill::errc`).
-constexpr condition condition_of(errc e) noexcept {
+/// The category of a domain's error enum `E`. The domain provides, found by
+/// argument-dependent lookup: `error_domain_name(E)` (the category's name),
+/// `error_message(E)` (nullptr for a value it does not know) and
+/// `error_condition_of(E)`. Thread-safe; one instance per enum.
+template <class E>
+class domain_category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return error_domain_name(E{}); }
+
+  std::string message(int value) const override {
+    if (const char* text = error_message(static_cast<E>(value))) return text;
+    return std::string("unknown ") + name() + " error " + std::to_string(value);
+  }
+
+  std::error_condition default_error_condition(int value) const noexcept override {
+    if (error_message(static_cast<E>(value)) == nullptr) return {value, *this};
+    return make_error_condition(error_condition_of(static_cast<E>(value)));
+  }
+};
+
+/// The one `domain_category<E>`: a function-local static.
+template <class E>
+const std::error_category& category_of() noexcept {
+  static const domain_category<E> instance;
+  return instance;
+}
+
+}  // namespace detail
+
+constexpr const char* error_domain_name(errc) noexcept { return "seckill"; }
+
+constexpr const char* error_message(errc e) noexcept {
   switch (e) {
-    case errc::invalid_argument: return condition::invalid_input;
-    case errc::timed_out: return condition::timed_out;
-    case errc::operation_aborted: return condition::aborted;
+    case errc::invalid_argument:
+      return "invalid argument";
+    case errc::timed_out:
+      return "timed out";
+    case errc::operation_aborted:
+      return "operation aborted";
+    case errc::rate_limited:
+      return "rate limited";
+    case errc::circuit_open:
+      return "circuit open";
+    case errc::bulkhead_full:
+      return "bulkhead full";
+    case errc::clock_rollback:
+      return "clock moved backwards";
+    case errc::clock_drift_exceeded:
+      return "logical clock drifted too far ahead";
+    case errc::timestamp_out_of_range:
+      return "clock outside the id timestamp range";
+    case errc::pool_exhausted:
+      return "object pool exhausted";
+    case errc::invalid_transition:
+      return "invalid purchase state transition";
+    case errc::payment_failed:
+      return "payment failed";
+    case errc::persist_failed:
+      return "order persistence failed";
+    case errc::sold_out:
+      return "sold out";
+    case errc::unknown_sku:
+      return "unknown sku";
+    case errc::unknown_order:
+      return "unknown order";
+    case errc::order_committed:
+      return "order is committed and cannot be rolled back";
+    case errc::order_rolled_back:
+      return "order is rolled back and cannot be committed";
+    case errc::store_unavailable:
+      return "stock store unavailable";
+    case errc::protocol_error:
+      return "protocol error";
+    case errc::message_too_large:
+      return "message too large";
+    case errc::not_connected:
+      return "not connected";
+    case errc::connection_refused:
+      return "connection refused";
+    case errc::server_error:
+      return "server error";
+    case errc::auth_failed:
+      return "authentication failed";
+  }
+  return nullptr;
+}
+
+constexpr condition error_condition_of(errc e) noexcept {
+  switch (e) {
+    case errc::invalid_argument:
+      return condition::invalid_input;
+    case errc::timed_out:
+      return condition::timed_out;
+    case errc::operation_aborted:
+      return condition::aborted;
     case errc::rate_limited:
     case errc::circuit_open:
     case errc::bulkhead_full:
     case errc::pool_exhausted:
     case errc::payment_failed:
-    case errc::sold_out: return condition::rejected;
+    case errc::sold_out:
+      return condition::rejected;
     case errc::unknown_sku:
     case errc::unknown_order:
-    case errc::lease_not_found:
-    case errc::element_not_found: return condition::not_found;
+      return condition::not_found;
     case errc::invalid_transition:
     case errc::order_committed:
     case errc::order_rolled_back:
-    case errc::not_leader:
-    case errc::compacted:
-    case errc::element_not_actionable: return condition::conflict;
+      return condition::conflict;
     case errc::clock_rollback:
     case errc::clock_drift_exceeded:
     case errc::timestamp_out_of_range:
     case errc::persist_failed:
     case errc::store_unavailable:
-    case errc::txn_conflict:
     case errc::not_connected:
     case errc::connection_refused:
-    case errc::no_leader:
-    case errc::session_lost:
-    case errc::browser_closed: return condition::unavailable;
+      return condition::unavailable;
     case errc::protocol_error:
     case errc::message_too_large:
-    case errc::nesting_too_deep:
-    case errc::cdp_error: return condition::protocol;
+      return condition::protocol;
     case errc::server_error:
     case errc::auth_failed:
-    case errc::javascript_exception:
-    case errc::navigation_failed: return condition::server;
+      return condition::server;
   }
   return condition::server;
 }
 
-class seckill_category_impl final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "seckill"; }
-
-  std::string message(int value) const override {
-    switch (static_cast<errc>(value)) {
-      case errc::invalid_argument: return "invalid argument";
-      case errc::timed_out: return "timed out";
-      case errc::operation_aborted: return "operation aborted";
-      case errc::rate_limited: return "rate limited";
-      case errc::circuit_open: return "circuit open";
-      case errc::bulkhead_full: return "bulkhead full";
-      case errc::clock_rollback: return "clock moved backwards";
-      case errc::clock_drift_exceeded: return "logical clock drifted too far ahead";
-      case errc::pool_exhausted: return "object pool exhausted";
-      case errc::invalid_transition: return "invalid purchase state transition";
-      case errc::payment_failed: return "payment failed";
-      case errc::persist_failed: return "order persistence failed";
-      case errc::sold_out: return "sold out";
-      case errc::unknown_sku: return "unknown sku";
-      case errc::unknown_order: return "unknown order";
-      case errc::order_committed: return "order is committed and cannot be rolled back";
-      case errc::order_rolled_back: return "order is rolled back and cannot be committed";
-      case errc::store_unavailable: return "stock store unavailable";
-      case errc::protocol_error: return "protocol error";
-      case errc::message_too_large: return "message too large";
-      case errc::nesting_too_deep: return "nesting too deep";
-      case errc::not_connected: return "not connected";
-      case errc::connection_refused: return "connection refused";
-      case errc::server_error: return "server error";
-      case errc::auth_failed: return "authentication failed";
-      case errc::no_leader: return "etcd cluster has no leader";
-      case errc::compacted: return "revision compacted";
-      case errc::lease_not_found: return "lease not found";
-      case errc::session_lost: return "session lost";
-      case errc::not_leader: return "not the leader";
-      case errc::txn_conflict: return "transaction conflict";
-      case errc::browser_closed: return "browser closed";
-      case errc::cdp_error: return "DevTools protocol error";
-      case errc::javascript_exception: return "JavaScript exception";
-      case errc::navigation_failed: return "navigation failed";
-      case errc::element_not_found: return "element not found";
-      case errc::element_not_actionable: return "element not actionable";
-      case errc::timestamp_out_of_range: return "clock outside the id timestamp range";
-    }
-    return "unknown seckill error " + std::to_string(value);
-  }
-
-  std::error_condition default_error_condition(int value) const noexcept override {
-    if (value < 1 || value > static_cast<int>(errc::timestamp_out_of_range)) return {value, *this};
-    return make_error_condition(condition_of(static_cast<errc>(value)));
-  }
-};
-
-}  // namespace detail
-
-/// @brief The category of every `seckill::errc`. Thread-safe; a function-local static.
+/// @brief The category of every `seckill::errc` (named "seckill"). Thread-safe.
 inline const std::error_category& seckill_category() noexcept {
-  static const detail::seckill_category_impl instance;
-  return instance;
+  return detail::category_of<errc>();
 }
 
 inline std::error_code make_error_code(errc e) noexcept {
@@ -240,20 +264,25 @@ namespace detail {
 // A code from any category is compared through its default condition; codes
 // that name the same failure in the OS's words (Asio's included, as
 // std::error_code) are mapped here.
-inline bool condition_category_impl::equivalent(const std::error_code& code, int value) const noexcept {
+inline bool condition_category_impl::equivalent(const std::error_code& code,
+                                                int value) const noexcept {
   const auto wanted = static_cast<condition>(value);
   if (wanted == condition::refused) {
     return code == make_error_condition(condition::invalid_input) ||
-           code == make_error_condition(condition::rejected) || code == make_error_condition(condition::not_found) ||
+           code == make_error_condition(condition::rejected) ||
+           code == make_error_condition(condition::not_found) ||
            code == make_error_condition(condition::conflict);
   }
   const std::error_condition mapped = code.default_error_condition();
   if (mapped.category() == *this) return mapped.value() == value;
   if (mapped.category() != std::generic_category()) return false;
   switch (static_cast<std::errc>(mapped.value())) {
-    case std::errc::operation_canceled: return wanted == condition::aborted;
-    case std::errc::timed_out: return wanted == condition::timed_out;
-    case std::errc::invalid_argument: return wanted == condition::invalid_input;
+    case std::errc::operation_canceled:
+      return wanted == condition::aborted;
+    case std::errc::timed_out:
+      return wanted == condition::timed_out;
+    case std::errc::invalid_argument:
+      return wanted == condition::invalid_input;
     case std::errc::connection_refused:
     case std::errc::connection_reset:
     case std::errc::connection_aborted:
@@ -262,11 +291,14 @@ inline bool condition_category_impl::equivalent(const std::error_code& code, int
     case std::errc::host_unreachable:
     case std::errc::network_unreachable:
     case std::errc::network_down:
-    case std::errc::address_not_available: return wanted == condition::unavailable;
+    case std::errc::address_not_available:
+      return wanted == condition::unavailable;
     case std::errc::protocol_error:
     case std::errc::bad_message:
-    case std::errc::message_size: return wanted == condition::protocol;
-    default: return false;
+    case std::errc::message_size:
+      return wanted == condition::protocol;
+    default:
+      return false;
   }
 }
 

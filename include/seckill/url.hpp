@@ -41,11 +41,13 @@ inline bool is_scheme(std::string_view s) noexcept {
 /// password, token, secret, key, signature, session, credential and the like.
 inline bool is_secret_param(std::string_view key) {
   std::string k(key);
-  for (char& c : k) c = c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  static constexpr std::array<std::string_view, 6> exact = {"key", "sig", "auth", "pass", "pwd", "code"};
+  for (char& c : k)
+    c = c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static constexpr std::array<std::string_view, 6> exact = {"key",  "sig", "auth",
+                                                            "pass", "pwd", "code"};
   static constexpr std::array<std::string_view, 11> inside = {
-      "password", "passwd", "secret", "token", "apikey", "api_key", "_key",
-      "signature", "credential", "session", "authorization"};
+      "password", "passwd",    "secret",     "token",   "apikey",       "api_key",
+      "_key",     "signature", "credential", "session", "authorization"};
   if (std::find(exact.begin(), exact.end(), k) != exact.end()) return true;
   return std::any_of(inside.begin(), inside.end(),
                      [&](std::string_view s) { return k.find(s) != std::string::npos; });
@@ -82,7 +84,8 @@ inline void redact_tail(std::string_view tail, std::string& out) {
   }
   out.append(tail.substr(0, first + 1));
   if (q < f) {  // a query, then maybe a fragment
-    const std::string_view query = tail.substr(q + 1, f == std::string_view::npos ? std::string_view::npos : f - q - 1);
+    const std::string_view query =
+        tail.substr(q + 1, f == std::string_view::npos ? std::string_view::npos : f - q - 1);
     redact_params(query, out);
     if (f == std::string_view::npos) return;
     out.push_back('#');
@@ -106,7 +109,8 @@ inline std::string redact_url(std::string_view url) {
   out.reserve(url.size());
   // What follows "scheme://" may be user info; without a scheme, all of the text may be.
   const std::size_t sep = url.find("://");
-  const std::size_t start = sep != std::string_view::npos && detail::is_scheme(url.substr(0, sep)) ? sep + 3 : 0;
+  const std::size_t start =
+      sep != std::string_view::npos && detail::is_scheme(url.substr(0, sep)) ? sep + 3 : 0;
   const std::size_t last_at = url.rfind('@');
   const bool has_at = last_at != std::string_view::npos && last_at >= start;
 
@@ -116,7 +120,8 @@ inline std::string redact_url(std::string_view url) {
     // end the user info early, and the rest of the password would show.
     const boost::urls::url_view& u = *r;
     const std::string_view info = u.encoded_userinfo();
-    if (info.data() != nullptr && static_cast<std::size_t>(info.data() - url.data()) + info.size() == last_at) {
+    if (info.data() != nullptr &&
+        static_cast<std::size_t>(info.data() - url.data()) + info.size() == last_at) {
       std::string_view secret = u.has_password() ? std::string_view(u.encoded_password())
                                                  : std::string_view(u.encoded_user());
       if (secret.empty()) {

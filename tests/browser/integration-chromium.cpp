@@ -18,10 +18,10 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <ostream>
-#include <sstream>
 #include <mutex>
 #include <optional>
+#include <ostream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -66,8 +66,12 @@ class fake_devtools {
   fake_devtools(const fake_devtools&) = delete;
   fake_devtools& operator=(const fake_devtools&) = delete;
   ~fake_devtools() { thread_.join(); }  // ends when the client closes
-  [[nodiscard]] std::string port() const { return std::to_string(acceptor_.local_endpoint().port()); }
-  [[nodiscard]] std::string url() const { return "ws://127.0.0.1:" + port() + "/devtools/browser/fake"; }
+  [[nodiscard]] std::string port() const {
+    return std::to_string(acceptor_.local_endpoint().port());
+  }
+  [[nodiscard]] std::string url() const {
+    return "ws://127.0.0.1:" + port() + "/devtools/browser/fake";
+  }
   struct request_seen {
     std::string target, host;
   };
@@ -142,8 +146,8 @@ TEST_SUITE("integration") {
       CHECK(browser.ws_url().rfind("ws://127.0.0.1:", 0) == 0);
       CHECK(processes_mentioning(profile.string()).size() >= 2);  // browser and its helpers
       // The browser answering is the one we started: its version over DevTools.
-      auto [ec, version] =
-          get(browser.connection()->async_call("Browser.getVersion", json::object(), "", asio::use_future));
+      auto [ec, version] = get(browser.connection()->async_call(
+          "Browser.getVersion", json::object(), "", asio::use_future));
       REQUIRE(!ec);
       CHECK(version.value("product", "").find("Chrome") != std::string::npos);
     }
@@ -174,7 +178,8 @@ TEST_SUITE("integration") {
       if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     CHECK(gone);
-    auto [ec, v] = get(kept->connection()->async_call("Browser.getVersion", json::object(), "", asio::use_future));
+    auto [ec, v] = get(
+        kept->connection()->async_call("Browser.getVersion", json::object(), "", asio::use_future));
     CHECK(!ec);  // the other one still answers
   }
 
@@ -185,20 +190,22 @@ TEST_SUITE("integration") {
     const std::string port = ws.substr(15, ws.find('/', 15) - 15);
     {
       auto by_ws = seckill::browser::chromium::connect(io.io.get_executor(), ws);
-      auto by_http = seckill::browser::chromium::connect(io.io.get_executor(), "http://127.0.0.1:" + port);
+      auto by_http =
+          seckill::browser::chromium::connect(io.io.get_executor(), "http://127.0.0.1:" + port);
       CHECK(by_http.ws_url() == ws);
       // The scheme is case-insensitive; a path in an http:// URL is not what is asked.
-      auto by_upper = seckill::browser::chromium::connect(io.io.get_executor(),
-                                                          "HTTP://127.0.0.1:" + port + "/json/list?x=1#top");
+      auto by_upper = seckill::browser::chromium::connect(
+          io.io.get_executor(), "HTTP://127.0.0.1:" + port + "/json/list?x=1#top");
       CHECK(by_upper.ws_url() == ws);
       CHECK(by_ws.pid() == -1);
-      auto [ec, targets] =
-          get(by_http.connection()->async_call("Target.getTargets", json::object(), "", asio::use_future));
+      auto [ec, targets] = get(by_http.connection()->async_call("Target.getTargets", json::object(),
+                                                                "", asio::use_future));
       REQUIRE(!ec);
       CHECK(targets["targetInfos"].is_array());
     }
     // Dropping a connection does not stop a browser it did not start.
-    auto [ec, v] = get(owner.connection()->async_call("Browser.getVersion", json::object(), "", asio::use_future));
+    auto [ec, v] = get(
+        owner.connection()->async_call("Browser.getVersion", json::object(), "", asio::use_future));
     CHECK(!ec);
   }
 
@@ -211,14 +218,18 @@ TEST_SUITE("integration") {
     CHECK_THROWS_WITH_AS(seckill::browser::chromium::launch(io.io.get_executor(), opts),
                          doctest::Contains("exited before it listened"), seckill::error);
     const auto dead = std::to_string(seckill::test::free_loopback_port());
-    CHECK_THROWS_AS(seckill::browser::chromium::connect(io.io.get_executor(), "ws://127.0.0.1:" + dead + "/x"),
-                    seckill::error);
-    CHECK_THROWS_AS(seckill::browser::chromium::connect(io.io.get_executor(), "http://127.0.0.1:" + dead),
-                    seckill::error);
-    CHECK_THROWS_WITH_AS(seckill::browser::chromium::connect(io.io.get_executor(), "wss://127.0.0.1:1/x"),
-                         doctest::Contains("TLS not supported (wss://)"), seckill::error);
-    CHECK_THROWS_WITH_AS(seckill::browser::chromium::connect(io.io.get_executor(), "https://127.0.0.1:1"),
-                         doctest::Contains("TLS not supported (https://)"), seckill::error);
+    CHECK_THROWS_AS(
+        seckill::browser::chromium::connect(io.io.get_executor(), "ws://127.0.0.1:" + dead + "/x"),
+        seckill::error);
+    CHECK_THROWS_AS(
+        seckill::browser::chromium::connect(io.io.get_executor(), "http://127.0.0.1:" + dead),
+        seckill::error);
+    CHECK_THROWS_WITH_AS(
+        seckill::browser::chromium::connect(io.io.get_executor(), "wss://127.0.0.1:1/x"),
+        doctest::Contains("TLS not supported (wss://)"), seckill::error);
+    CHECK_THROWS_WITH_AS(
+        seckill::browser::chromium::connect(io.io.get_executor(), "https://127.0.0.1:1"),
+        doctest::Contains("TLS not supported (https://)"), seckill::error);
     // A token in the URL is not repeated in the error.
     const std::string token = "s3cr3t-t0k3n";
     for (const std::string& url : {"ws://127.0.0.1:" + dead + "/devtools/browser/x?token=" + token,
@@ -255,29 +266,31 @@ TEST_SUITE("integration") {
 
   TEST_CASE("a protocol error and a JavaScript exception are distinct errors") {
     browser_support::browser_fixture f;
-    auto [ec1, err] = get(f.browser.connection()->async_call("Nonexistent.method", json::object(), "",
-                                                             asio::use_future));
-    CHECK(ec1 == errc::cdp_error);
+    auto [ec1, err] = get(f.browser.connection()->async_call("Nonexistent.method", json::object(),
+                                                             "", asio::use_future));
+    CHECK(ec1 == seckill::browser::errc::cdp_error);
     CHECK(err.value("message", "").find("Nonexistent.method") != std::string::npos);
 
-    auto [ec2, details] = get(f.page.async_evaluate("(() => { throw new Error('boom-42'); })()", asio::use_future));
-    CHECK(ec2 == errc::javascript_exception);
+    auto [ec2, details] =
+        get(f.page.async_evaluate("(() => { throw new Error('boom-42'); })()", asio::use_future));
+    CHECK(ec2 == seckill::browser::errc::javascript_exception);
     CHECK(details.dump().find("boom-42") != std::string::npos);
 
-    auto [ec3, rejected] = get(f.page.async_evaluate("Promise.reject(new Error('nope-7'))", asio::use_future));
-    CHECK(ec3 == errc::javascript_exception);
+    auto [ec3, rejected] =
+        get(f.page.async_evaluate("Promise.reject(new Error('nope-7'))", asio::use_future));
+    CHECK(ec3 == seckill::browser::errc::javascript_exception);
     CHECK(rejected.dump().find("nope-7") != std::string::npos);
 
     auto [ec4, syntax] = get(f.page.async_evaluate("1 +* 2", asio::use_future));
-    CHECK(ec4 == errc::javascript_exception);
+    CHECK(ec4 == seckill::browser::errc::javascript_exception);
 
     // A bad parameter is the protocol's error, not the page's.
-    auto [ec5, bad] = get(f.browser.connection()->async_call("Runtime.evaluate", json{{"expression", 5}},
-                                                             f.page.session_id(), asio::use_future));
-    CHECK(ec5 == errc::cdp_error);
+    auto [ec5, bad] = get(f.browser.connection()->async_call(
+        "Runtime.evaluate", json{{"expression", 5}}, f.page.session_id(), asio::use_future));
+    CHECK(ec5 == seckill::browser::errc::cdp_error);
 
-    auto [ec6, ok] = get(f.page.async_evaluate("new Promise(r => setTimeout(() => r({a: [1, 'x']}), 10))",
-                                               asio::use_future));
+    auto [ec6, ok] = get(f.page.async_evaluate(
+        "new Promise(r => setTimeout(() => r({a: [1, 'x']}), 10))", asio::use_future));
     CHECK(!ec6);
     CHECK(ok == json{{"a", json::array({1, "x"})}});
   }
@@ -287,10 +300,10 @@ TEST_SUITE("integration") {
     std::vector<std::future<std::tuple<std::error_code, json>>> futures;
     for (int i = 0; i < 100; ++i) {
       // Later ones resolve sooner: replies come back out of order.
-      futures.push_back(f.page.async_evaluate(
-          "new Promise(r => setTimeout(() => r(" + std::to_string(i) + " * 3), " + std::to_string((100 - i) % 17) +
-              "))",
-          asio::use_future));
+      futures.push_back(f.page.async_evaluate("new Promise(r => setTimeout(() => r(" +
+                                                  std::to_string(i) + " * 3), " +
+                                                  std::to_string((100 - i) % 17) + "))",
+                                              asio::use_future));
     }
     int right = 0;
     for (int i = 0; i < 100; ++i) {
@@ -339,14 +352,14 @@ TEST_SUITE("integration") {
     ::kill(-f.browser.pid(), SIGKILL);
     for (auto& p : pending) {
       auto [ec, v] = get(p, 5s);
-      CHECK(ec == errc::browser_closed);
+      CHECK(ec == seckill::browser::errc::browser_closed);
     }
     auto [ec_wait, box] = get(waiting, 5s);
-    CHECK(ec_wait == errc::browser_closed);
+    CHECK(ec_wait == seckill::browser::errc::browser_closed);
     CHECK(std::chrono::steady_clock::now() - t0 < 2s);
     // Later calls fail immediately too.
     auto [ec_late, v_late] = get(f.page.async_evaluate("1", asio::use_future), 2s);
-    CHECK(ec_late == errc::browser_closed);
+    CHECK(ec_late == seckill::browser::errc::browser_closed);
   }
 
   TEST_CASE("malformed frames get a clear error at once and lose no other call or event") {
@@ -371,21 +384,26 @@ TEST_SUITE("integration") {
 
     // A reply with a malformed error completes its call now, not at its timeout.
     const auto t0 = std::chrono::steady_clock::now();
-    auto [ec1, v1] = get(conn->async_call("Test.badError", json::object(), "", 10s, asio::use_future));
+    auto [ec1, v1] =
+        get(conn->async_call("Test.badError", json::object(), "", 10s, asio::use_future));
     CHECK(ec1 == errc::protocol_error);
-    CHECK(v1.value("message", "").find("error is not {code: integer, message: string}") != std::string::npos);
-    auto [ec2, v2] = get(conn->async_call("Test.loneSurrogate", json::object(), "", 10s, asio::use_future));
+    CHECK(v1.value("message", "").find("error is not {code: integer, message: string}") !=
+          std::string::npos);
+    auto [ec2, v2] =
+        get(conn->async_call("Test.loneSurrogate", json::object(), "", 10s, asio::use_future));
     CHECK(ec2 == errc::protocol_error);
     CHECK(v2.value("message", "").find("is not JSON") != std::string::npos);
     CHECK(std::chrono::steady_clock::now() - t0 < 5s);
 
     // A frame that is not CDP is reported; the reply after it still arrives.
-    auto [ec3, v3] = get(conn->async_call("Test.afterGarbage", json::object(), "", 10s, asio::use_future));
+    auto [ec3, v3] =
+        get(conn->async_call("Test.afterGarbage", json::object(), "", 10s, asio::use_future));
     CHECK(!ec3);
     CHECK(v3 == json{{"after", "garbage"}});
 
     // A handler that throws is reported; the next event is still delivered.
-    auto [ec4, v4] = get(conn->async_call("Test.events", json::object(), "", 10s, asio::use_future));
+    auto [ec4, v4] =
+        get(conn->async_call("Test.events", json::object(), "", 10s, asio::use_future));
     CHECK(!ec4);
     auto [ec5, v5] = get(conn->async_call("Test.echo", json::object(), "", 10s, asio::use_future));
     CHECK(!ec5);

@@ -49,7 +49,8 @@ shop::response serve(const shop::request& r) {
       <div class="stock-status">Out of stock</div>
       <select id="sku"><option value="veg-box" data-price="18.5" data-stock="0" disabled>Veg box</option></select>
       <input id="quantity" value="1"><button id="buy">Buy</button><div class="order-result"></div>
-      </body>)PG", false};
+      </body>)PG",
+            false};
   }
   return {200, "text/html; charset=utf-8", "<!doctype html><body><p>plain</p></body>", false};
 }
@@ -67,7 +68,8 @@ struct fixture : browser_support::browser_fixture {
   }
   // A DevTools call on the page's session: Runtime.evaluate of `expr`.
   std::pair<std::string, json> runtime_evaluate(const std::string& expr) const {
-    return {"Runtime.evaluate", json{{"expression", expr}, {"returnByValue", true}, {"awaitPromise", true}}};
+    return {"Runtime.evaluate",
+            json{{"expression", expr}, {"returnByValue", true}, {"awaitPromise", true}}};
   }
 };
 
@@ -82,12 +84,14 @@ struct canceller {
 // Starts `start(token)` with a slot bound to a use_future token, cancels it
 // after `after`, and checks it ends with operation_aborted within a second.
 template <class Start>
-void check_cancelled(fixture& f, const char* what, Start start, std::chrono::milliseconds after = 300ms) {
+void check_cancelled(fixture& f, const char* what, Start start,
+                     std::chrono::milliseconds after = 300ms) {
   CAPTURE(what);
   canceller c;
   auto fut = start(asio::bind_cancellation_slot(c.signal.slot(), asio::use_future));
   std::this_thread::sleep_for(after);
-  REQUIRE_MESSAGE(fut.wait_for(0s) == std::future_status::timeout, "it ended before it was cancelled");
+  REQUIRE_MESSAGE(fut.wait_for(0s) == std::future_status::timeout,
+                  "it ended before it was cancelled");
   const auto t0 = std::chrono::steady_clock::now();
   c.emit_on(f.io.io);
   const auto outcome = get(fut, 5s);
@@ -109,14 +113,16 @@ void check_cancelled(fixture& f, const char* what, Start start, std::chrono::mil
 using namespace integration_completion_tokens;
 
 TEST_SUITE("integration") {
-  TEST_CASE("a page operation completes through a callback - use_awaitable - deferred and use_future") {
+  TEST_CASE(
+      "a page operation completes through a callback - use_awaitable - deferred and use_future") {
     fixture f;
     // A callback: it runs on the page's strand.
     std::promise<std::pair<std::error_code, json>> called;
-    f.page.async_call_function("(a, b) => a + b", json::array({40, 2}), [&](std::error_code ec, json v) {
-      CHECK(f.page.get_executor().running_in_this_thread());
-      called.set_value({ec, std::move(v)});
-    });
+    f.page.async_call_function("(a, b) => a + b", json::array({40, 2}),
+                               [&](std::error_code ec, json v) {
+                                 CHECK(f.page.get_executor().running_in_this_thread());
+                                 called.set_value({ec, std::move(v)});
+                               });
     auto [ec1, v1] = get(called.get_future());
     CHECK_FALSE(ec1);
     CHECK(v1 == 42);
@@ -140,20 +146,24 @@ TEST_SUITE("integration") {
     CHECK(v3 == 1);
 
     // use_future: a std::future of (std::error_code, json).
-    std::future<std::tuple<std::error_code, json>> fut = f.page.async_evaluate("'future'", asio::use_future);
+    std::future<std::tuple<std::error_code, json>> fut =
+        f.page.async_evaluate("'future'", asio::use_future);
     auto [ec4, v4] = get(fut);
     CHECK_FALSE(ec4);
     CHECK(v4 == "future");
 
     // A void(std::error_code) operation through a callback and a future.
     std::promise<std::error_code> clicked;
-    f.page.async_select_option("#none", "x", 100ms, [&](std::error_code ec) { clicked.set_value(ec); });
-    CHECK(get(clicked.get_future()) == errc::element_not_found);
+    f.page.async_select_option("#none", "x", 100ms,
+                               [&](std::error_code ec) { clicked.set_value(ec); });
+    CHECK(get(clicked.get_future()) == seckill::browser::errc::element_not_found);
     std::future<std::error_code> filled = f.page.async_fill("#none", "x", 100ms, asio::use_future);
-    CHECK(get(filled) == errc::element_not_found);
+    CHECK(get(filled) == seckill::browser::errc::element_not_found);
   }
 
-  TEST_CASE("a DevTools session call completes through a callback - use_awaitable - deferred and use_future") {
+  TEST_CASE(
+      "a DevTools session call completes through a callback - use_awaitable - deferred and "
+      "use_future") {
     fixture f;
     auto conn = f.browser.connection();
     const std::string session = f.page.session_id();
@@ -191,24 +201,34 @@ TEST_SUITE("integration") {
     CHECK(v4["result"]["value"] == "future");
   }
 
-  TEST_CASE("per-operation cancellation ends every waiting page operation promptly and leaves the page usable") {
+  TEST_CASE(
+      "per-operation cancellation ends every waiting page operation promptly and leaves the page "
+      "usable") {
     fixture f;
-    check_cancelled(f, "wait_for", [&](auto token) { return f.page.async_wait_for("#never", 30s, token); });
+    check_cancelled(f, "wait_for",
+                    [&](auto token) { return f.page.async_wait_for("#never", 30s, token); });
     check_cancelled(f, "click", [&](auto token) {
       sb::click_options o;
       o.timeout = 30s;
       return f.page.async_click("#never", o, token);
     });
-    check_cancelled(f, "select_option", [&](auto token) { return f.page.async_select_option("#never", "a", 30s, token); });
-    check_cancelled(f, "fill", [&](auto token) { return f.page.async_fill("#never", "a", 30s, token); });
-    check_cancelled(f, "evaluate", [&](auto token) { return f.page.async_evaluate("new Promise(() => {})", token); });
-    check_cancelled(f, "evaluate_isolated",
-                    [&](auto token) { return f.page.async_evaluate_isolated("new Promise(() => {})", token); });
+    check_cancelled(f, "select_option", [&](auto token) {
+      return f.page.async_select_option("#never", "a", 30s, token);
+    });
+    check_cancelled(f, "fill",
+                    [&](auto token) { return f.page.async_fill("#never", "a", 30s, token); });
+    check_cancelled(f, "evaluate", [&](auto token) {
+      return f.page.async_evaluate("new Promise(() => {})", token);
+    });
+    check_cancelled(f, "evaluate_isolated", [&](auto token) {
+      return f.page.async_evaluate_isolated("new Promise(() => {})", token);
+    });
     check_cancelled(f, "call_function", [&](auto token) {
       return f.page.async_call_function("() => new Promise(() => {})", json::array(), token);
     });
     check_cancelled(f, "call_function_isolated", [&](auto token) {
-      return f.page.async_call_function_isolated("() => new Promise(() => {})", json::array(), token);
+      return f.page.async_call_function_isolated("() => new Promise(() => {})", json::array(),
+                                                 token);
     });
     // The same operation still works after its cancellations.
     f.eval("document.body.insertAdjacentHTML('beforeend', '<button id=\"late\">late</button>')");
@@ -228,7 +248,9 @@ TEST_SUITE("integration") {
     auto [en, nav] = get(f.page.async_navigate(f.server.url("/shop"), asio::use_future));
     REQUIRE_MESSAGE(!en, en.message());
     seckill::token_bucket<> pace(10, 3);
-    sb::grabber grab(f.page, sb::priority_strategy(sb::parse_strategy("want = sku:veg-box\n")), pace);
-    check_cancelled(f, "grabber run", [&](auto token) { return grab.async_run(30s, token); }, 500ms);
+    sb::grabber grab(f.page, sb::priority_strategy(sb::parse_strategy("want = sku:veg-box\n")),
+                     pace);
+    check_cancelled(
+        f, "grabber run", [&](auto token) { return grab.async_run(30s, token); }, 500ms);
   }
 }

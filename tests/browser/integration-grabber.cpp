@@ -58,11 +58,13 @@ TEST_SUITE("integration") {
   TEST_CASE("a restock leads to exactly one POST /order for the strategy's SKU") {
     fixture f;
     seckill::token_bucket<> pace(5, 3);
-    sb::grabber g(f.page, sb::priority_strategy(sb::parse_strategy("want = sku:veg-box, sku:eggs-12\nquantity = 2\n")),
+    sb::grabber g(f.page,
+                  sb::priority_strategy(
+                      sb::parse_strategy("want = sku:veg-box, sku:eggs-12\nquantity = 2\n")),
                   pace, f.options());
     auto run = g.async_run(90s, asio::use_future);
     std::this_thread::sleep_for(300ms);
-    CHECK(f.shop.orders().empty());  // nothing in stock: nothing bought
+    CHECK(f.shop.orders().empty());      // nothing in stock: nothing bought
     f.shop.set_stock("apples-1kg", 10);  // first in the list, not wanted
     f.shop.set_stock("veg-box", 5);
     auto [ec, res] = get(run, 100s);
@@ -89,7 +91,8 @@ TEST_SUITE("integration") {
   TEST_CASE("a flapping stock status still gives exactly one order") {
     fixture f;
     seckill::token_bucket<> pace(5, 3);
-    sb::grabber g(f.page, sb::priority_strategy(sb::parse_strategy("want = category:dairy\n")), pace, f.options());
+    sb::grabber g(f.page, sb::priority_strategy(sb::parse_strategy("want = category:dairy\n")),
+                  pace, f.options());
     auto run = g.async_run(90s, asio::use_future);
     std::this_thread::sleep_for(300ms);
     for (int i = 0; i < 3; ++i) {
@@ -116,11 +119,13 @@ TEST_SUITE("integration") {
     CHECK(changes >= 2);  // the page load and at least one flip
   }
 
-  TEST_CASE("nothing wanted within the price cap: no order - and the deadline ends the run on time") {
+  TEST_CASE(
+      "nothing wanted within the price cap: no order - and the deadline ends the run on time") {
     fixture f;
     seckill::token_bucket<> pace(5, 3);
-    sb::grabber g(f.page, sb::priority_strategy(sb::parse_strategy("want = sku:rice-5kg\nmax_price = 10\n")), pace,
-                  f.options());
+    sb::grabber g(
+        f.page, sb::priority_strategy(sb::parse_strategy("want = sku:rice-5kg\nmax_price = 10\n")),
+        pace, f.options());
     const auto t0 = std::chrono::steady_clock::now();
     auto run = g.async_run(1500ms, asio::use_future);
     std::this_thread::sleep_for(300ms);

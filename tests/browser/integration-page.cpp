@@ -33,8 +33,10 @@ const std::map<std::string, std::string>& pages() {
         else setTimeout(() => { const d = document.createElement('div'); d.id = 'after-reload';
                                 d.textContent = 'second document'; document.body.appendChild(d); }, 200);
         </script></body>)PG"},
-      {"/hidden", R"PG(<!doctype html><body><div id="h" style="display:none">hidden</div></body>)PG"},
-      {"/mutate", R"PG(<!doctype html><body><div class="stock-status">Out of stock</div><span id="other">x</span>
+      {"/hidden",
+       R"PG(<!doctype html><body><div id="h" style="display:none">hidden</div></body>)PG"},
+      {"/mutate",
+       R"PG(<!doctype html><body><div class="stock-status">Out of stock</div><span id="other">x</span>
         <script>
         window.pageSeen = 0;
         new MutationObserver((records) => { window.pageSeen += records.length; })
@@ -119,8 +121,9 @@ TEST_SUITE("integration") {
     CHECK(f.eval("location.pathname") == "/late");
 
     const auto dead = seckill::test::free_loopback_port();
-    auto [ec, r] = get(f.page.async_navigate("http://127.0.0.1:" + std::to_string(dead) + "/", asio::use_future));
-    CHECK(ec == errc::navigation_failed);
+    auto [ec, r] = get(
+        f.page.async_navigate("http://127.0.0.1:" + std::to_string(dead) + "/", asio::use_future));
+    CHECK(ec == seckill::browser::errc::navigation_failed);
     CHECK(r.value("errorText", "").find("ERR_CONNECTION_REFUSED") != std::string::npos);
 
     auto [ec2, r2] = get(f.page.async_navigate("not a url at all", asio::use_future));
@@ -155,25 +158,27 @@ TEST_SUITE("integration") {
       const auto t0 = std::chrono::steady_clock::now();
       auto [ec, box] = get(f.page.async_wait_for("#never", timeout, asio::use_future));
       const auto took = std::chrono::steady_clock::now() - t0;
-      CHECK(ec == errc::element_not_found);
+      CHECK(ec == seckill::browser::errc::element_not_found);
       CHECK(took >= timeout);
       CHECK(took < timeout + 1000ms);  // generous: the machine may be loaded
     }
     auto [ec2, b2] = get(f.page.async_wait_for("#h", 1500ms, asio::use_future));
-    CHECK(ec2 == errc::element_not_actionable);
+    CHECK(ec2 == seckill::browser::errc::element_not_actionable);
     auto [ec3, b3] = get(f.page.async_wait_for("##bad[", 300ms, asio::use_future));
-    CHECK(ec3 == errc::javascript_exception);
+    CHECK(ec3 == seckill::browser::errc::javascript_exception);
   }
 
-  TEST_CASE("on_mutation reports once per change - survives a reload and stays invisible to the page") {
+  TEST_CASE(
+      "on_mutation reports once per change - survives a reload and stays invisible to the page") {
     fixture f;
     f.go("/mutate");
     recorder rec;
-    auto [ec, sub] = get(f.page.async_on_mutation(".stock-status", std::ref(rec), asio::use_future));
+    auto [ec, sub] =
+        get(f.page.async_on_mutation(".stock-status", std::ref(rec), asio::use_future));
     REQUIRE(!ec);
     REQUIRE(rec.wait_size(1));
     f.eval("setStatus('In stock')");
-    f.eval("setStatus('In stock')");  // same text: no change
+    f.eval("setStatus('In stock')");                                         // same text: no change
     f.eval("document.getElementById('other').setAttribute('data-x', '1')");  // another element
     f.eval("setStatus('Out of stock')");
     REQUIRE(rec.wait_size(3));
@@ -217,11 +222,12 @@ TEST_SUITE("integration") {
     f.go("/mutate");
     recorder rec;
     auto [ec, sub] = get(f.page.async_on_mutation("..nope", std::ref(rec), asio::use_future));
-    CHECK(ec == errc::javascript_exception);
+    CHECK(ec == seckill::browser::errc::javascript_exception);
     CHECK_FALSE(sub.active());
   }
 
-  TEST_CASE("click sends trusted mouse events in order and never clicks a covered or disabled button") {
+  TEST_CASE(
+      "click sends trusted mouse events in order and never clicks a covered or disabled button") {
     fixture f;
     f.go("/click");
     auto ec = get(f.page.async_click("#b", asio::use_future));
@@ -241,9 +247,12 @@ TEST_SUITE("integration") {
 
     seckill::browser::click_options quick;
     quick.timeout = 1500ms;  // long enough to see the element at least once on a loaded machine
-    CHECK(get(f.page.async_click("#dis", quick, asio::use_future)) == errc::element_not_actionable);
-    CHECK(get(f.page.async_click("#cov", quick, asio::use_future)) == errc::element_not_actionable);
-    CHECK(get(f.page.async_click("#absent", quick, asio::use_future)) == errc::element_not_found);
+    CHECK(get(f.page.async_click("#dis", quick, asio::use_future)) ==
+          seckill::browser::errc::element_not_actionable);
+    CHECK(get(f.page.async_click("#cov", quick, asio::use_future)) ==
+          seckill::browser::errc::element_not_actionable);
+    CHECK(get(f.page.async_click("#absent", quick, asio::use_future)) ==
+          seckill::browser::errc::element_not_found);
     CHECK(f.eval("clicks") == json{{"dis", 0}, {"cov", 0}, {"overlay", 0}, {"downs", 1}});
   }
 
@@ -254,19 +263,25 @@ TEST_SUITE("integration") {
     CHECK(f.eval("document.getElementById('s').value") == "b");
     CHECK(!get(f.page.async_select_option("#s", "A", 2s, asio::use_future)));  // by label
     CHECK(f.eval("changes") == json::array({"b", "a"}));
-    CHECK(get(f.page.async_select_option("#s", "zzz", 2s, asio::use_future)) == errc::element_not_found);  // no such option
-    CHECK(get(f.page.async_select_option("#s", "c", 2s, asio::use_future)) == errc::element_not_actionable);
-    CHECK(get(f.page.async_select_option("#nope", "a", 300ms, asio::use_future)) == errc::element_not_found);
+    CHECK(get(f.page.async_select_option("#s", "zzz", 2s, asio::use_future)) ==
+          seckill::browser::errc::element_not_found);  // no such option
+    CHECK(get(f.page.async_select_option("#s", "c", 2s, asio::use_future)) ==
+          seckill::browser::errc::element_not_actionable);
+    CHECK(get(f.page.async_select_option("#nope", "a", 300ms, asio::use_future)) ==
+          seckill::browser::errc::element_not_found);
     CHECK(f.eval("changes") == json::array({"b", "a"}));
   }
 
-  TEST_CASE("selectors and values are data - quotes and backslashes and script tags and U+2028 are matched literally") {
+  TEST_CASE(
+      "selectors and values are data - quotes and backslashes and script tags and U+2028 are "
+      "matched literally") {
     fixture f;
     f.go("/select");
     // Everything that once could end a string literal or a script, or that
     // JSON leaves raw (U+2028): it must arrive as data, never as code.
-    const std::string odd = "a'b\"c\\d</script><script>window.__pwned=1</script>\u2028e\u2029`${window.__pwned=1}`"
-                            "');window.__pwned=1;('\")//";
+    const std::string odd =
+        "a'b\"c\\d</script><script>window.__pwned=1</script>\u2028e\u2029`${window.__pwned=1}`"
+        "');window.__pwned=1;('\")//";
     const std::string make = R"js((v) => {
       const b = document.createElement('button');
       b.setAttribute('data-k', v);
@@ -297,7 +312,8 @@ TEST_SUITE("integration") {
     CHECK(box.width > 0);
 
     recorder rec;
-    auto [em, sub] = get(f.page.async_on_mutation("button" + attr, std::ref(rec), asio::use_future));
+    auto [em, sub] =
+        get(f.page.async_on_mutation("button" + attr, std::ref(rec), asio::use_future));
     REQUIRE_MESSAGE(!em, em.message());
     REQUIRE(rec.wait_size(1));
     CHECK(rec.copy()[0].present);
@@ -307,21 +323,25 @@ TEST_SUITE("integration") {
     CHECK(!get(f.page.async_fill("input" + attr, odd, 2s, asio::use_future)));
     CHECK(!get(f.page.async_click("button" + attr, asio::use_future)));
     const std::string read = "(sel) => document.querySelector(sel).value";
-    auto [es, selected] = get(f.page.async_call_function(read, json::array({"select" + attr}), asio::use_future));
+    auto [es, selected] =
+        get(f.page.async_call_function(read, json::array({"select" + attr}), asio::use_future));
     CHECK_FALSE(es);
     CHECK(selected == odd);
-    auto [ef, filled] = get(f.page.async_call_function_isolated(read, json::array({"input" + attr}), asio::use_future));
+    auto [ef, filled] = get(
+        f.page.async_call_function_isolated(read, json::array({"input" + attr}), asio::use_future));
     CHECK_FALSE(ef);
     CHECK(filled == odd);
 
     // No value was ever run as code, in either world.
     CHECK(f.eval("typeof window.__pwned") == "undefined");
-    auto [ei, isolated] = get(f.page.async_evaluate_isolated("typeof window.__pwned", asio::use_future));
+    auto [ei, isolated] =
+        get(f.page.async_evaluate_isolated("typeof window.__pwned", asio::use_future));
     CHECK_FALSE(ei);
     CHECK(isolated == "undefined");
 
     // Arguments must be an array.
-    auto [ea, va] = get(f.page.async_call_function(read, json{{"not", "an array"}}, asio::use_future));
+    auto [ea, va] =
+        get(f.page.async_call_function(read, json{{"not", "an array"}}, asio::use_future));
     CHECK(ea == errc::invalid_argument);
   }
 }

@@ -1,7 +1,7 @@
 // Parsers of the DevTools endpoint (ws:// URLs, DevToolsActivePort, the log
 // line) and of the frames that come over it, with the decoders the page applies.
-#include <seckill/browser/chromium.hpp>
 #include <seckill/browser/cdp.hpp>
+#include <seckill/browser/chromium.hpp>
 #include <seckill/browser/page.hpp>
 #include <seckill/url.hpp>
 
@@ -31,16 +31,20 @@ TEST_SUITE("unit") {
       std::string url, host, port, target, host_header;
     };
     for (const auto& g : {
-             good{"ws://127.0.0.1:9222/devtools/browser/abc", "127.0.0.1", "9222", "/devtools/browser/abc",
-                  "127.0.0.1:9222"},
+             good{"ws://127.0.0.1:9222/devtools/browser/abc", "127.0.0.1", "9222",
+                  "/devtools/browser/abc", "127.0.0.1:9222"},
              good{"ws://localhost:1", "localhost", "1", "/", "localhost:1"},
-             good{"ws://127.0.0.1/devtools/page/F00", "127.0.0.1", "80", "/devtools/page/F00", "127.0.0.1:80"},
-             good{"ws://[::1]:9222/devtools/browser/abc", "::1", "9222", "/devtools/browser/abc", "[::1]:9222"},
+             good{"ws://127.0.0.1/devtools/page/F00", "127.0.0.1", "80", "/devtools/page/F00",
+                  "127.0.0.1:80"},
+             good{"ws://[::1]:9222/devtools/browser/abc", "::1", "9222", "/devtools/browser/abc",
+                  "[::1]:9222"},
              good{"ws://[::1]/x", "::1", "80", "/x", "[::1]:80"},
-             good{"ws://[::ffff:127.0.0.1]:65535/", "::ffff:127.0.0.1", "65535", "/", "[::ffff:127.0.0.1]:65535"},
-             good{"ws://localhost:3000?token=abc", "localhost", "3000", "/?token=abc", "localhost:3000"},
-             good{"ws://chrome.internal:9222/a/b?x=1&y=2", "chrome.internal", "9222", "/a/b?x=1&y=2",
-                  "chrome.internal:9222"},
+             good{"ws://[::ffff:127.0.0.1]:65535/", "::ffff:127.0.0.1", "65535", "/",
+                  "[::ffff:127.0.0.1]:65535"},
+             good{"ws://localhost:3000?token=abc", "localhost", "3000", "/?token=abc",
+                  "localhost:3000"},
+             good{"ws://chrome.internal:9222/a/b?x=1&y=2", "chrome.internal", "9222",
+                  "/a/b?x=1&y=2", "chrome.internal:9222"},
              good{"WS://Chrome-1:9222/a%20b", "Chrome-1", "9222", "/a%20b", "Chrome-1:9222"},
          }) {
       CAPTURE(g.url);
@@ -76,13 +80,15 @@ TEST_SUITE("unit") {
   TEST_CASE("parse_ws_url and parse_http_url say what is wrong with a URL they cannot use") {
     using seckill::browser::cdp::parse_ws_url;
     using seckill::browser::detail::parse_http_url;
-    const std::string ws_form = "expected ws://host[:port]/path, as in ws://127.0.0.1:9222/devtools/browser/<id>";
+    const std::string ws_form =
+        "expected ws://host[:port]/path, as in ws://127.0.0.1:9222/devtools/browser/<id>";
     const std::string http_form = "expected http://host[:port], as in http://127.0.0.1:9222";
     struct bad {
       std::string url, message;
     };
     for (const auto& b : {
-             bad{"wss://127.0.0.1:9222/devtools/browser/abc", "TLS not supported (wss://); use ws://"},
+             bad{"wss://127.0.0.1:9222/devtools/browser/abc",
+                 "TLS not supported (wss://); use ws://"},
              bad{"WSS://[::1/x", "TLS not supported (wss://); use ws://"},
              bad{"http://127.0.0.1:9222/x", "unsupported scheme 'http'; " + ws_form},
              bad{"", ws_form},
@@ -93,12 +99,14 @@ TEST_SUITE("unit") {
              bad{"ws:///devtools/browser/abc", "no host; " + ws_form},
              bad{"ws://h:0/x", "port '0' is not a number in [1, 65535]"},
              bad{"ws://h:65536/x", "port '65536' is not a number in [1, 65535]"},
-             bad{"ws://h:99999999999999999999/x", "port '99999999999999999999' is not a number in [1, 65535]"},
+             bad{"ws://h:99999999999999999999/x",
+                 "port '99999999999999999999' is not a number in [1, 65535]"},
              bad{"ws://h:abc/x", "port 'abc' is not a number in [1, 65535]"},
              bad{"ws://h:92a2/x", "port '92a2' is not a number in [1, 65535]"},
              bad{"ws://h:1:2/x", "port '1:2' is not a number in [1, 65535]"},
              bad{"ws://h:/x", "empty port after ':'"},
-             bad{"ws://::1:9222/x", "an IPv6 address must be written in brackets, as in ws://[::1]:9222/"},
+             bad{"ws://::1:9222/x",
+                 "an IPv6 address must be written in brackets, as in ws://[::1]:9222/"},
              bad{"ws://[::1/x", "unterminated '[' in the host (an IPv6 address is written [::1])"},
              bad{"ws://[v1.x]:9222/", "IPvFuture addresses are not supported"},
              bad{"ws://h%0A:9222/", "host 'h%0A' is not a host name or an IP address"},
@@ -112,7 +120,8 @@ TEST_SUITE("unit") {
       const auto ep = parse_ws_url(b.url, ec, &message);
       CHECK(ec == seckill::errc::invalid_argument);
       CHECK(ep.host.empty());
-      const std::string whole = "bad DevTools WebSocket URL '" + seckill::redact_url(b.url) + "': " + b.message;
+      const std::string whole =
+          "bad DevTools WebSocket URL '" + seckill::redact_url(b.url) + "': " + b.message;
       CHECK(message == whole);
       CHECK_THROWS_WITH_AS(parse_ws_url(b.url), doctest::Contains(whole.c_str()), seckill::error);
       try {
@@ -129,7 +138,8 @@ TEST_SUITE("unit") {
              bad{"http://127.0.0.1:65536", "port '65536' is not a number in [1, 65535]"},
              bad{"http://127.0.0.1:abc", "port 'abc' is not a number in [1, 65535]"},
              bad{"http:/127.0.0.1:9222", http_form},
-             bad{"http://[::1:9222", "unterminated '[' in the host (an IPv6 address is written [::1])"},
+             bad{"http://[::1:9222",
+                 "unterminated '[' in the host (an IPv6 address is written [::1])"},
          }) {
       CAPTURE(b.url);
       std::error_code ec;
@@ -169,8 +179,9 @@ TEST_SUITE("unit") {
         CHECK(std::string(e.what()).find(token) == std::string::npos);
       }
     }
-    for (const std::string& url : {"https://127.0.0.1:9222/?token=" + token, "http://u:" + token + "@127.0.0.1:9222",
-                                   "http://127.0.0.1:0/?access_token=" + token}) {
+    for (const std::string& url :
+         {"https://127.0.0.1:9222/?token=" + token, "http://u:" + token + "@127.0.0.1:9222",
+          "http://127.0.0.1:0/?access_token=" + token}) {
       CAPTURE(url);
       std::error_code ec;
       std::string message;
@@ -180,9 +191,10 @@ TEST_SUITE("unit") {
     }
     // chromium::connect refuses these before it opens any socket.
     boost::asio::io_context io;
-    for (const std::string& url : {"wss://127.0.0.1:9222/devtools/browser/abc?token=" + token,
-                                   "https://127.0.0.1:9222/?token=" + token, "ftp://127.0.0.1/?token=" + token,
-                                   "ws://127.0.0.1:65536/x?token=" + token, "127.0.0.1:9222?token=" + token}) {
+    for (const std::string& url :
+         {"wss://127.0.0.1:9222/devtools/browser/abc?token=" + token,
+          "https://127.0.0.1:9222/?token=" + token, "ftp://127.0.0.1/?token=" + token,
+          "ws://127.0.0.1:65536/x?token=" + token, "127.0.0.1:9222?token=" + token}) {
       CAPTURE(url);
       try {
         (void)seckill::browser::chromium::connect(io.get_executor(), url);
@@ -194,28 +206,35 @@ TEST_SUITE("unit") {
         CHECK_MESSAGE(what.find("bad ") != std::string::npos, what);
       }
     }
-    CHECK_THROWS_WITH_AS(seckill::browser::chromium::connect(io.get_executor(), "ftp://127.0.0.1/"),
-                         doctest::Contains("bad browser URL 'ftp://127.0.0.1/': unsupported scheme 'ftp'; expected "
-                                           "ws://host[:port]/path or http://host[:port]"),
-                         seckill::error);
-    CHECK_THROWS_WITH_AS(seckill::browser::chromium::connect(io.get_executor(), "https://127.0.0.1:9222"),
-                         doctest::Contains("TLS not supported (https://)"), seckill::error);
-    CHECK_THROWS_WITH_AS(seckill::browser::chromium::connect(io.get_executor(), "wss://127.0.0.1:9222/x"),
-                         doctest::Contains("TLS not supported (wss://)"), seckill::error);
+    CHECK_THROWS_WITH_AS(
+        seckill::browser::chromium::connect(io.get_executor(), "ftp://127.0.0.1/"),
+        doctest::Contains("bad browser URL 'ftp://127.0.0.1/': unsupported scheme 'ftp'; expected "
+                          "ws://host[:port]/path or http://host[:port]"),
+        seckill::error);
+    CHECK_THROWS_WITH_AS(
+        seckill::browser::chromium::connect(io.get_executor(), "https://127.0.0.1:9222"),
+        doctest::Contains("TLS not supported (https://)"), seckill::error);
+    CHECK_THROWS_WITH_AS(
+        seckill::browser::chromium::connect(io.get_executor(), "wss://127.0.0.1:9222/x"),
+        doctest::Contains("TLS not supported (wss://)"), seckill::error);
   }
 
   TEST_CASE("DevToolsActivePort and the 'DevTools listening on' line give the endpoint") {
     using seckill::browser::detail::endpoint_from_active_port;
     using seckill::browser::detail::endpoint_from_log;
-    CHECK(endpoint_from_active_port("40941\n/devtools/browser/2d0c\n") == "ws://127.0.0.1:40941/devtools/browser/2d0c");
-    CHECK(endpoint_from_active_port("40941\n/devtools/browser/2d0c") == "ws://127.0.0.1:40941/devtools/browser/2d0c");
+    CHECK(endpoint_from_active_port("40941\n/devtools/browser/2d0c\n") ==
+          "ws://127.0.0.1:40941/devtools/browser/2d0c");
+    CHECK(endpoint_from_active_port("40941\n/devtools/browser/2d0c") ==
+          "ws://127.0.0.1:40941/devtools/browser/2d0c");
     CHECK(endpoint_from_active_port("").empty());
     CHECK(endpoint_from_active_port("40941\n").empty());  // half written
     CHECK(endpoint_from_active_port("4a941\n/devtools/x\n").empty());
     CHECK(endpoint_from_active_port("\n/devtools/x\n").empty());
-    CHECK(endpoint_from_log("[1:2:ERROR:bus.cc] noise\n\nDevTools listening on ws://127.0.0.1:5/devtools/browser/q\n") ==
+    CHECK(endpoint_from_log("[1:2:ERROR:bus.cc] noise\n\nDevTools listening on "
+                            "ws://127.0.0.1:5/devtools/browser/q\n") ==
           "ws://127.0.0.1:5/devtools/browser/q");
-    CHECK(endpoint_from_log("DevTools listening on ws://127.0.0.1:5/devtools/brow").empty());  // line incomplete
+    CHECK(endpoint_from_log("DevTools listening on ws://127.0.0.1:5/devtools/brow")
+              .empty());  // line incomplete
     CHECK(endpoint_from_log("nothing here\n").empty());
   }
 
@@ -223,11 +242,14 @@ TEST_SUITE("unit") {
     seckill::browser::chromium_options opts;
     opts.extra_args = {"--window-size=800,600"};
     const auto args = seckill::browser::chromium_arguments(opts, "/tmp/p");
-    auto has = [&](const std::string& a) { return std::find(args.begin(), args.end(), a) != args.end(); };
+    auto has = [&](const std::string& a) {
+      return std::find(args.begin(), args.end(), a) != args.end();
+    };
     CHECK(args.front() == "/usr/bin/chromium");
-    for (const char* flag : {"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                             "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                             "--remote-debugging-port=0", "--user-data-dir=/tmp/p", "--window-size=800,600"}) {
+    for (const char* flag :
+         {"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+          "--disable-background-networking", "--disable-component-update", "--no-first-run",
+          "--remote-debugging-port=0", "--user-data-dir=/tmp/p", "--window-size=800,600"}) {
       CHECK_MESSAGE(has(flag), flag);
     }
     opts.headless = false;
@@ -247,9 +269,10 @@ TEST_SUITE("unit") {
     CHECK(ok.session_id == "S1");
     CHECK(ok.error.empty());
 
-    const auto err = parse_message(R"({"id":3,"error":{"code":-32601,"message":"'X.y' wasn't found"}})");
+    const auto err =
+        parse_message(R"({"id":3,"error":{"code":-32601,"message":"'X.y' wasn't found"}})");
     CHECK(err.what == message::kind::reply);
-    CHECK(err.ec == seckill::errc::cdp_error);
+    CHECK(err.ec == seckill::browser::errc::cdp_error);
     CHECK(err.value["code"] == -32601);
     CHECK(err.value["message"] == "'X.y' wasn't found");
     CHECK(err.error.empty());
@@ -276,21 +299,21 @@ TEST_SUITE("unit") {
       std::string says;
     };
     const std::string deep = std::string(600, '[') + std::string(600, ']');
-    for (const auto& b : {bad{"", "empty DevTools frame"},
-                          bad{"{\"method\":", "not JSON: '{\"method\":'"},
-                          bad{"hello", "not JSON: 'hello'"},
-                          bad{R"([{"id":1}])", "is a JSON array, not an object"},
-                          bad{"42", "is a JSON number, not an object"},
-                          bad{R"({"id":"1","result":{}})", "reply id is not a positive integer"},
-                          bad{R"({"id":-4,"result":{}})", "reply id is not a positive integer"},
-                          bad{R"({"id":0,"result":{}})", "reply id is not a positive integer"},
-                          bad{R"({"id":1.5,"result":{}})", "reply id is not a positive integer"},
-                          bad{R"({"method":"Page.x","sessionId":7})", "sessionId is a number, not a string"},
-                          bad{R"({"params":{}})", "neither a reply (id) nor an event (method)"},
-                          bad{R"({"method":""})", "neither a reply (id) nor an event (method)"},
-                          bad{R"({"method":["Page.x"]})", "neither a reply (id) nor an event (method)"},
-                          bad{R"({"method":"Page.x","params":[1]})", "event Page.x's params is a array, not an object"},
-                          bad{deep, "nested 600 deep (limit 512)"}}) {
+    for (const auto& b :
+         {bad{"", "empty DevTools frame"}, bad{"{\"method\":", "not JSON: '{\"method\":'"},
+          bad{"hello", "not JSON: 'hello'"}, bad{R"([{"id":1}])", "is a JSON array, not an object"},
+          bad{"42", "is a JSON number, not an object"},
+          bad{R"({"id":"1","result":{}})", "reply id is not a positive integer"},
+          bad{R"({"id":-4,"result":{}})", "reply id is not a positive integer"},
+          bad{R"({"id":0,"result":{}})", "reply id is not a positive integer"},
+          bad{R"({"id":1.5,"result":{}})", "reply id is not a positive integer"},
+          bad{R"({"method":"Page.x","sessionId":7})", "sessionId is a number, not a string"},
+          bad{R"({"params":{}})", "neither a reply (id) nor an event (method)"},
+          bad{R"({"method":""})", "neither a reply (id) nor an event (method)"},
+          bad{R"({"method":["Page.x"]})", "neither a reply (id) nor an event (method)"},
+          bad{R"({"method":"Page.x","params":[1]})",
+              "event Page.x's params is a array, not an object"},
+          bad{deep, "nested 600 deep (limit 512)"}}) {
       CAPTURE(b.frame);
       const message m = parse_message(b.frame);
       CHECK(m.what == message::kind::invalid);
@@ -314,16 +337,25 @@ TEST_SUITE("unit") {
       std::string says;
     };
     for (const auto& b :
-         {bad{R"({"id":5,"result":{},"error":{"code":1,"message":"m"}})", 5, "reply 5 has both result and error"},
-          bad{R"({"id":6,"error":"boom"})", 6, "reply 6's error is not {code: integer, message: string}"},
-          bad{R"({"id":6,"error":{"message":"no code"}})", 6, "reply 6's error is not {code: integer"},
-          bad{R"({"id":6,"error":{"code":"1","message":"m"}})", 6, "reply 6's error is not {code: integer"},
-          bad{R"({"id":6,"error":{"code":1}})", 6, "reply 6's error is not {code: integer, message: string}"},
+         {bad{R"({"id":5,"result":{},"error":{"code":1,"message":"m"}})", 5,
+              "reply 5 has both result and error"},
+          bad{R"({"id":6,"error":"boom"})", 6,
+              "reply 6's error is not {code: integer, message: string}"},
+          bad{R"({"id":6,"error":{"message":"no code"}})", 6,
+              "reply 6's error is not {code: integer"},
+          bad{R"({"id":6,"error":{"code":"1","message":"m"}})", 6,
+              "reply 6's error is not {code: integer"},
+          bad{R"({"id":6,"error":{"code":1}})", 6,
+              "reply 6's error is not {code: integer, message: string}"},
           bad{R"({"id":8,"result":[1,2]})", 8, "reply 8's result is a array, not an object"},
           bad{R"({"id":9})", 9, "reply 9 has neither result nor error"},
-          bad{R"({"id":1,"result":{},"sessionId":7})", 1, "reply 1: DevTools frame's sessionId is a number"},
-          bad{R"({"id":10,"result":{"result":{"type":"string","value":"\ud800"}}})", 10, "reply 10 is not JSON"},
-          bad{R"({"id":11})" "\xff", 11, "reply 11 is not JSON"}}) {
+          bad{R"({"id":1,"result":{},"sessionId":7})", 1,
+              "reply 1: DevTools frame's sessionId is a number"},
+          bad{R"({"id":10,"result":{"result":{"type":"string","value":"\ud800"}}})", 10,
+              "reply 10 is not JSON"},
+          bad{R"({"id":11})"
+              "\xff",
+              11, "reply 11 is not JSON"}}) {
       CAPTURE(b.frame);
       const message m = parse_message(b.frame);
       CHECK(m.what == message::kind::reply);
@@ -350,7 +382,7 @@ TEST_SUITE("unit") {
     CHECK(v2.is_null());
     auto [e3, v3] = d::evaluation_result(json::parse(
         R"({"result":{"type":"object","subtype":"error"},"exceptionDetails":{"text":"Uncaught","lineNumber":0}})"));
-    CHECK(e3 == seckill::errc::javascript_exception);
+    CHECK(e3 == seckill::browser::errc::javascript_exception);
     CHECK(v3["text"] == "Uncaught");
     for (const char* bad : {R"({})", R"({"result":3})", R"({"exceptionDetails":"x"})", "[]"}) {
       CAPTURE(bad);
@@ -361,7 +393,9 @@ TEST_SUITE("unit") {
 
     // Runtime.bindingCalled: the observer's report, or nothing.
     const auto r = d::binding_report(
-        json{{"name", "w_report"}, {"payload", R"({"id":3,"present":true,"text":"In stock","initial":true})"}}, "w_report");
+        json{{"name", "w_report"},
+             {"payload", R"({"id":3,"present":true,"text":"In stock","initial":true})"}},
+        "w_report");
     REQUIRE(r.has_value());
     CHECK(r->first == 3);
     CHECK(r->second.present);
@@ -369,10 +403,12 @@ TEST_SUITE("unit") {
     CHECK(r->second.initial);
     CHECK_FALSE(d::binding_report(json{{"name", "other"}, {"payload", R"({"id":3})"}}, "w_report"));
     CHECK_FALSE(d::binding_report(json{{"name", "w_report"}, {"payload", "not json"}}, "w_report"));
-    CHECK_FALSE(d::binding_report(json{{"name", "w_report"}, {"payload", R"({"id":"3"})"}}, "w_report"));
+    CHECK_FALSE(
+        d::binding_report(json{{"name", "w_report"}, {"payload", R"({"id":"3"})"}}, "w_report"));
     CHECK_FALSE(d::binding_report(json{{"name", 1}, {"payload", 2}}, "w_report"));
     const auto odd = d::binding_report(
-        json{{"name", "w_report"}, {"payload", R"({"id":4,"present":"yes","text":5})"}}, "w_report");
+        json{{"name", "w_report"}, {"payload", R"({"id":4,"present":"yes","text":5})"}},
+        "w_report");
     REQUIRE(odd.has_value());
     CHECK_FALSE(odd->second.present);
     CHECK(odd->second.text.empty());
@@ -382,14 +418,18 @@ TEST_SUITE("unit") {
     CHECK(d::created_context(ctx, "w", "F") == 4);
     CHECK(d::created_context(ctx, "w", "G") == 0);
     CHECK(d::created_context(ctx, "v", "F") == 0);
-    CHECK(d::created_context(json::parse(R"({"context":{"id":"4","name":"w","auxData":{"frameId":"F"}}})"), "w", "F") == 0);
+    CHECK(d::created_context(
+              json::parse(R"({"context":{"id":"4","name":"w","auxData":{"frameId":"F"}}})"), "w",
+              "F") == 0);
     CHECK(d::created_context(json::parse(R"({"context":[]})"), "w", "F") == 0);
     CHECK(d::created_context(json::object(), "w", "F") == 0);
     CHECK(d::int_member(json{{"executionContextId", "x"}}, "executionContextId", -1) == -1);
-    CHECK(d::int_member(json{{"executionContextId", 18446744073709551615ull}}, "executionContextId", -1) == -1);
+    CHECK(d::int_member(json{{"executionContextId", 18446744073709551615ull}}, "executionContextId",
+                        -1) == -1);
 
     // The page's own world: the frame's default context, whatever its name.
-    const json main_ctx = json::parse(R"({"context":{"id":3,"name":"","auxData":{"frameId":"F","isDefault":true}}})");
+    const json main_ctx =
+        json::parse(R"({"context":{"id":3,"name":"","auxData":{"frameId":"F","isDefault":true}}})");
     CHECK(d::created_context(main_ctx, "", "F") == 3);
     CHECK(d::created_context(main_ctx, "w", "F") == 0);
     CHECK(d::created_context(ctx, "", "F") == 0);
@@ -404,14 +444,16 @@ TEST_SUITE("unit") {
     namespace d = seckill::browser::detail;
     using json = nlohmann::json;
     d::actionability a;
-    CHECK_FALSE(d::read_actionability(json::parse(R"({"state":"ok","x":10,"y":20.5,"width":4,"height":2})"), a));
+    CHECK_FALSE(d::read_actionability(
+        json::parse(R"({"state":"ok","x":10,"y":20.5,"width":4,"height":2})"), a));
     CHECK(a.state == "ok");
     CHECK(a.box.center_x == 10);
     CHECK(a.box.center_y == 20.5);
     CHECK(a.box.width == 4);
     CHECK_FALSE(d::read_actionability(json::parse(R"({"state":"covered","by":"div#overlay"})"), a));
     CHECK(a.state == "covered");
-    for (const char* bad : {R"("ok")", R"(null)", R"({})", R"({"state":1})", R"({"state":"ok","x":1,"y":2,"width":3})",
+    for (const char* bad : {R"("ok")", R"(null)", R"({})", R"({"state":1})",
+                            R"({"state":"ok","x":1,"y":2,"width":3})",
                             R"({"state":"ok","x":"1","y":2,"width":3,"height":4})"}) {
       CAPTURE(bad);
       CHECK(d::read_actionability(json::parse(bad), a) == seckill::errc::protocol_error);

@@ -80,15 +80,18 @@ TEST_SUITE("unit") {
              bad{"want = sku:a, brand:x\n", "got 'brand:x'"},
              bad{"want = sku:\n", "got 'sku:'"},
              bad{"want = sku:a,,sku:b\n", "got ''"},
-             bad{"want = sku:a\nmax_price = cheap\n", "line 2: max_price must be a number, got 'cheap'"},
+             bad{"want = sku:a\nmax_price = cheap\n",
+                 "line 2: max_price must be a number, got 'cheap'"},
              bad{"want = sku:a\nmax_price = -3\n", "max_price must be > 0, got -3"},
-             bad{"want = sku:a\nquantity = 0\n", "quantity must be a whole number in [1, 1000], got 0"},
+             bad{"want = sku:a\nquantity = 0\n",
+                 "quantity must be a whole number in [1, 1000], got 0"},
              bad{"want = sku:a\nquantity = 1.5\n", "got 1.5"},
              bad{"want = sku:a\nquantity = 2x\n", "quantity must be a number, got '2x'"},
              bad{"want = sku:a\ndeadline = 10\n", "deadline must be a positive duration"},
              bad{"want = sku:a\ndeadline = 10 days\n", "got '10 days'"},
              bad{"want = sku:a\ndeadline = s\n", "got 's'"},
-             bad{"want = sku:a\npace = 0/s\n", "pace must be in (0, 50] actions per second, got 0/s"},
+             bad{"want = sku:a\npace = 0/s\n",
+                 "pace must be in (0, 50] actions per second, got 0/s"},
              bad{"want = sku:a\npace = 100\n", "got 100"},
              bad{"want = sku:a\nburst = 0\n", "burst must be in [1, 100], got 0"},
          }) {
@@ -103,7 +106,9 @@ TEST_SUITE("unit") {
     }
   }
 
-  TEST_CASE("parse_strategy refuses numbers at the edges of their range - NaN and inf and overflowing durations") {
+  TEST_CASE(
+      "parse_strategy refuses numbers at the edges of their range - NaN and inf and overflowing "
+      "durations") {
     struct bad {
       std::string text;
       const char* message;
@@ -111,11 +116,13 @@ TEST_SUITE("unit") {
     for (const bad& b : {
              // durations whose milliseconds (or the grabber's nanoseconds) overflow 64 bits
              bad{"want = sku:a\ndeadline = 9223372036854775807s\n",
-                 "line 2: deadline must be at most 31536000000 ms (365 days), got '9223372036854775807s'"},
+                 "line 2: deadline must be at most 31536000000 ms (365 days), got "
+                 "'9223372036854775807s'"},
              bad{"want = sku:a\ndeadline = 9223372036854775807ms\n", "got '9223372036854775807ms'"},
              bad{"want = sku:a\ndeadline = 9300000000000ms\n", "got '9300000000000ms'"},
              bad{"want = sku:a\ndeadline = 18446744073709551616h\n", "got '18446744073709551616h'"},
-             bad{"want = sku:a\ndeadline = 8761h\n", "at most 31536000000 ms (365 days), got '8761h'"},
+             bad{"want = sku:a\ndeadline = 8761h\n",
+                 "at most 31536000000 ms (365 days), got '8761h'"},
              bad{"want = sku:a\n# a\ndeadline = 1" + std::string(400, '0') + "ms\n",
                  "line 3: deadline is out of range, got '1000"},
              bad{"want = sku:a\ndeadline = 0.5ms\n", "deadline must be at least 1 ms, got '0.5ms'"},
@@ -124,24 +131,29 @@ TEST_SUITE("unit") {
              bad{"want = sku:a\ndeadline = infms\n", "got 'infms'"},
              bad{"want = sku:a\ndeadline = -5s\n", "got '-5s'"},
              // quantities: NaN, infinities, negative, fractions, beyond the bound
-             bad{"want = sku:a\nquantity = nan\n", "line 2: quantity must be a whole number in [1, 1000], got nan"},
+             bad{"want = sku:a\nquantity = nan\n",
+                 "line 2: quantity must be a whole number in [1, 1000], got nan"},
              bad{"want = sku:a\nquantity = -nan\n", "got -nan"},
-             bad{"want = sku:a\nquantity = inf\n", "quantity must be a whole number in [1, 1000], got inf"},
+             bad{"want = sku:a\nquantity = inf\n",
+                 "quantity must be a whole number in [1, 1000], got inf"},
              bad{"want = sku:a\nquantity = -infinity\n", "got -infinity"},
              bad{"want = sku:a\nquantity = -2\n", "got -2"},
              bad{"want = sku:a\nquantity = 2.5\n", "got 2.5"},
              bad{"want = sku:a\nquantity = 1001\n", "got 1001"},
              bad{"want = sku:a\nquantity = 1e300\n", "got 1e300"},
-             bad{"want = sku:a\nquantity = 1e999\n", "line 2: quantity is out of range, got '1e999'"},
+             bad{"want = sku:a\nquantity = 1e999\n",
+                 "line 2: quantity is out of range, got '1e999'"},
              bad{"want = sku:a\nquantity = 2147483648\n", "got 2147483648"},
              // prices
-             bad{"want = sku:a\nmax_price = nan\n", "line 2: max_price must be a finite number, got nan"},
+             bad{"want = sku:a\nmax_price = nan\n",
+                 "line 2: max_price must be a finite number, got nan"},
              bad{"want = sku:a\nmax_price = inf\n", "max_price must be a finite number, got inf"},
              bad{"want = sku:a\nmax_price = -inf\n", "got -inf"},
              bad{"want = sku:a\nmax_price = 1e999\n", "max_price is out of range, got '1e999'"},
              bad{"want = sku:a\nmax_price = 0\n", "max_price must be > 0, got 0"},
              // pace and burst
-             bad{"want = sku:a\npace = nan/s\n", "pace must be in (0, 50] actions per second, got nan/s"},
+             bad{"want = sku:a\npace = nan/s\n",
+                 "pace must be in (0, 50] actions per second, got nan/s"},
              bad{"want = sku:a\npace = inf\n", "got inf"},
              bad{"want = sku:a\nburst = nan\n", "line 2: burst must be in [1, 100], got nan"},
              bad{"want = sku:a\nburst = inf\n", "burst must be in [1, 100], got inf"},
@@ -151,10 +163,14 @@ TEST_SUITE("unit") {
       CHECK_THROWS_WITH_AS(parse_strategy(b.text), doctest::Contains(b.message), seckill::error);
     }
     // The bounds themselves are accepted.
-    CHECK(parse_strategy("want = sku:a\ndeadline = 8760h\n").deadline == seckill::browser::max_strategy_deadline);
-    CHECK(parse_strategy("want = sku:a\ndeadline = 31536000000ms\n").deadline == std::chrono::hours(24 * 365));
-    CHECK(parse_strategy("want = sku:a\ndeadline = 1ms\n").deadline == std::chrono::milliseconds(1));
-    CHECK(parse_strategy("want = sku:a\ndeadline = 1.5s\n").deadline == std::chrono::milliseconds(1500));
+    CHECK(parse_strategy("want = sku:a\ndeadline = 8760h\n").deadline ==
+          seckill::browser::max_strategy_deadline);
+    CHECK(parse_strategy("want = sku:a\ndeadline = 31536000000ms\n").deadline ==
+          std::chrono::hours(24 * 365));
+    CHECK(parse_strategy("want = sku:a\ndeadline = 1ms\n").deadline ==
+          std::chrono::milliseconds(1));
+    CHECK(parse_strategy("want = sku:a\ndeadline = 1.5s\n").deadline ==
+          std::chrono::milliseconds(1500));
     CHECK(parse_strategy("want = sku:a\nquantity = 1000\n").quantity == 1000);
     CHECK(parse_strategy("want = sku:a\nquantity = 1e3\n").quantity == 1000);
     CHECK(parse_strategy("want = sku:a\nquantity = 7.0\n").quantity == 7);
@@ -196,9 +212,12 @@ TEST_SUITE("unit") {
 
   TEST_CASE("the grabber's pieces: snapshot parsing and the limiter concept") {
     using json = nlohmann::json;
-    const json v = {{"status", "In stock"},
-                    {"offers", json::array({json{{"sku", "a"}, {"name", "A"}, {"category", "c"}, {"price", 1.5}, {"stock", 2}},
-                                            json{{"sku", "b"}, {"price", nullptr}, {"stock", "x"}}})}};
+    const json v = {
+        {"status", "In stock"},
+        {"offers",
+         json::array(
+             {json{{"sku", "a"}, {"name", "A"}, {"category", "c"}, {"price", 1.5}, {"stock", 2}},
+              json{{"sku", "b"}, {"price", nullptr}, {"stock", "x"}}})}};
     const auto snap = seckill::browser::detail::to_snapshot(v);
     CHECK(snap.status == "In stock");
     REQUIRE(snap.offers.size() == 2);
@@ -212,14 +231,20 @@ TEST_SUITE("unit") {
     static_assert(seckill::browser::grab_strategy<priority_strategy>);
   }
 
-  TEST_CASE("an offer whose price is unknown is above any cap - and a huge stock does not overflow") {
+  TEST_CASE(
+      "an offer whose price is unknown is above any cap - and a huge stock does not overflow") {
     using json = nlohmann::json;
-    const json v = {{"status", "In stock"},
-                    {"offers", json::array({json{{"sku", "veg-box"}, {"category", "vegetables"}, {"price", nullptr},
-                                                 {"stock", 1e300}},
-                                            "not an offer",
-                                            json{{"sku", "veg-box"}, {"category", "vegetables"}, {"price", 30}, {"stock", -2}},
-                                            json{{"sku", 7}, {"stock", true}}})}};
+    const json v = {
+        {"status", "In stock"},
+        {"offers",
+         json::array(
+             {json{{"sku", "veg-box"},
+                   {"category", "vegetables"},
+                   {"price", nullptr},
+                   {"stock", 1e300}},
+              "not an offer",
+              json{{"sku", "veg-box"}, {"category", "vegetables"}, {"price", 30}, {"stock", -2}},
+              json{{"sku", 7}, {"stock", true}}})}};
     const auto snap = seckill::browser::detail::to_snapshot(v);
     REQUIRE(snap.offers.size() == 3);
     CHECK(std::isnan(snap.offers[0].price));
@@ -232,7 +257,8 @@ TEST_SUITE("unit") {
     cfg.want = {{wanted_item::kind::sku, "veg-box"}};
     cfg.quantity = 2;
     cfg.max_price = 20;
-    CHECK_FALSE(priority_strategy(cfg).decide(snap).has_value());  // the price is not known to be within 20
+    CHECK_FALSE(
+        priority_strategy(cfg).decide(snap).has_value());  // the price is not known to be within 20
     cfg.max_price.reset();
     const auto d = priority_strategy(cfg).decide(snap);
     REQUIRE(d.has_value());
@@ -240,9 +266,10 @@ TEST_SUITE("unit") {
 
     // without a cap, an unknown price ranks after every known one in the same category
     seckill::browser::shop_snapshot mixed;
-    mixed.offers = {{"mystery", "Mystery box", "vegetables", std::numeric_limits<double>::quiet_NaN(), 5},
-                    {"carrots", "Carrots", "vegetables", 9.5, 5},
-                    {"leeks", "Leeks", "vegetables", 4.0, 5}};
+    mixed.offers = {
+        {"mystery", "Mystery box", "vegetables", std::numeric_limits<double>::quiet_NaN(), 5},
+        {"carrots", "Carrots", "vegetables", 9.5, 5},
+        {"leeks", "Leeks", "vegetables", 4.0, 5}};
     cfg.want = {{wanted_item::kind::category, "vegetables"}};
     const auto cheapest = priority_strategy(cfg).decide(mixed);
     REQUIRE(cheapest.has_value());
@@ -261,7 +288,8 @@ TEST_SUITE("unit") {
     CHECK(fewer->sku == "veg-box");
     CHECK(fewer->quantity == 1);
     CHECK(fewer->requested == 3);
-    CHECK(seckill::browser::detail::describe_intent(*fewer) == "1 x veg-box at 18.50 (fewer than the 3 asked: 1 in stock)");
+    CHECK(seckill::browser::detail::describe_intent(*fewer) ==
+          "1 x veg-box at 18.50 (fewer than the 3 asked: 1 in stock)");
 
     cfg = parse_strategy("want = sku:veg-box, sku:eggs-12\nquantity = 3\npartial = no\n");
     CHECK_FALSE(cfg.partial);
@@ -276,6 +304,7 @@ TEST_SUITE("unit") {
 
     CHECK(parse_strategy("want = sku:a\npartial = yes\n").partial);
     CHECK_THROWS_WITH_AS(parse_strategy("want = sku:a\npartial = maybe\n"),
-                         doctest::Contains("line 2: partial must be yes or no, got 'maybe'"), seckill::error);
+                         doctest::Contains("line 2: partial must be yes or no, got 'maybe'"),
+                         seckill::error);
   }
 }

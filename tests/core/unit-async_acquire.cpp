@@ -84,8 +84,9 @@ TEST_SUITE("unit") {
     CHECK(b.try_acquire());
     asio::cancellation_signal signal;
     std::optional<std::error_code> result;
-    seckill::async_acquire(b, 1, ctx.get_executor(),
-                           asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec) { result = ec; }));
+    seckill::async_acquire(
+        b, 1, ctx.get_executor(),
+        asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec) { result = ec; }));
     CHECK(b.time_until() == 2h);
     ctx.poll();
     CHECK_FALSE(result.has_value());
@@ -105,14 +106,16 @@ TEST_SUITE("unit") {
     std::optional<std::error_code> short_enough;
     seckill::async_acquire(b, 3, ctx.get_executor(), [&](std::error_code ec) { too_many = ec; });
     CHECK(b.try_acquire(2));
-    seckill::async_acquire(b, 1, 999ms, ctx.get_executor(), [&](std::error_code ec) { too_long = ec; });
+    seckill::async_acquire(b, 1, 999ms, ctx.get_executor(),
+                           [&](std::error_code ec) { too_long = ec; });
     CHECK(b.time_until() == 1s);  // the refused wait took nothing
     ctx.run();
     CHECK(*too_many == seckill::errc::invalid_argument);
     CHECK(*too_long == seckill::errc::rate_limited);
     clock.advance(1s);
     ctx.restart();
-    seckill::async_acquire(b, 1, 0ns, ctx.get_executor(), [&](std::error_code ec) { short_enough = ec; });
+    seckill::async_acquire(b, 1, 0ns, ctx.get_executor(),
+                           [&](std::error_code ec) { short_enough = ec; });
     ctx.run();
     REQUIRE(short_enough.has_value());
     CHECK_FALSE(*short_enough);
@@ -173,7 +176,8 @@ TEST_SUITE("unit") {
     auto held = b.try_acquire();
     asio::cancellation_signal signal;
     outcome o;
-    seckill::async_acquire(b, 1h, ctx.get_executor(), asio::bind_cancellation_slot(signal.slot(), store(o)));
+    seckill::async_acquire(b, 1h, ctx.get_executor(),
+                           asio::bind_cancellation_slot(signal.slot(), store(o)));
     ctx.poll();
     CHECK(b.waiting() == 1);
     signal.emit(asio::cancellation_type::terminal);
@@ -191,11 +195,12 @@ TEST_SUITE("unit") {
     std::vector<int> order;
     std::vector<seckill::bulkhead_permit> permits;
     for (int i = 0; i < 3; ++i) {
-      seckill::async_acquire(b, 1h, ctx.get_executor(), [&, i](std::error_code ec, seckill::bulkhead_permit p) {
-        CHECK_FALSE(ec);
-        order.push_back(i);
-        permits.push_back(std::move(p));
-      });
+      seckill::async_acquire(b, 1h, ctx.get_executor(),
+                             [&, i](std::error_code ec, seckill::bulkhead_permit p) {
+                               CHECK_FALSE(ec);
+                               order.push_back(i);
+                               permits.push_back(std::move(p));
+                             });
     }
     ctx.poll();
     CHECK(b.waiting() == 3);
@@ -215,7 +220,8 @@ TEST_SUITE("unit") {
     auto held = b.try_acquire();
     {
       asio::io_context ctx;
-      seckill::async_acquire(b, 1h, ctx.get_executor(), [](std::error_code, seckill::bulkhead_permit) {});
+      seckill::async_acquire(b, 1h, ctx.get_executor(),
+                             [](std::error_code, seckill::bulkhead_permit) {});
       ctx.poll();
       CHECK(b.waiting() == 1);
     }  // destroyed with the wait pending
@@ -238,15 +244,16 @@ TEST_SUITE("concurrent") {
     std::mutex handed_mutex;
     std::vector<seckill::bulkhead_permit> handed;  // the releaser drops these
     for (int i = 0; i < waiters; ++i) {
-      seckill::async_acquire(b, 1min, ctx.get_executor(), [&](std::error_code ec, seckill::bulkhead_permit p) {
-        if (ec) {
-          failed.fetch_add(1);
-          return;
-        }
-        std::lock_guard lock(handed_mutex);
-        handed.push_back(std::move(p));
-        granted.fetch_add(1);  // after the hand-over: the releaser's last sweep then finds it
-      });
+      seckill::async_acquire(
+          b, 1min, ctx.get_executor(), [&](std::error_code ec, seckill::bulkhead_permit p) {
+            if (ec) {
+              failed.fetch_add(1);
+              return;
+            }
+            std::lock_guard lock(handed_mutex);
+            handed.push_back(std::move(p));
+            granted.fetch_add(1);  // after the hand-over: the releaser's last sweep then finds it
+          });
     }
     std::thread releaser([&] {
       for (auto& p : held) p.release();

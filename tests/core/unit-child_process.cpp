@@ -36,7 +36,8 @@ std::string output_of(child_process::options o, int code) {
 TEST_SUITE("unit") {
   using unit_child_process::output_of;
   TEST_CASE("child_process runs a program and captures its output") {
-    CHECK(output_of({{"sh", "-c", "echo hello; echo oops >&2; exit 3"}, "", {}}, 3) == "hello\noops\n");
+    CHECK(output_of({{"sh", "-c", "echo hello; echo oops >&2; exit 3"}, "", {}}, 3) ==
+          "hello\noops\n");
   }
 
   TEST_CASE("child_process kills its whole process group") {
@@ -55,7 +56,8 @@ TEST_SUITE("unit") {
     }  // destructor: SIGKILL to the group
     bool gone = false;
     for (int i = 0; i < 200 && !gone; ++i) {
-      gone = ::kill(grandchild, 0) != 0 || std::filesystem::exists("/proc/" + std::to_string(grandchild)) == false;
+      gone = ::kill(grandchild, 0) != 0 ||
+             std::filesystem::exists("/proc/" + std::to_string(grandchild)) == false;
       if (!gone) {
         // a zombie reparented to init counts as gone once its state is Z
         std::ifstream stat("/proc/" + std::to_string(grandchild) + "/stat");
@@ -83,8 +85,11 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("child_process with die_with_parent runs and captures like the default") {
-    CHECK(output_of({{"sh", "-c", "echo \"$SECKILL_X\"; echo oops >&2; exit 4"}, "", {"SECKILL_X=hello"}, true}, 4) ==
-          "hello\noops\n");
+    CHECK(output_of({{"sh", "-c", "echo \"$SECKILL_X\"; echo oops >&2; exit 4"},
+                     "",
+                     {"SECKILL_X=hello"},
+                     true},
+                    4) == "hello\noops\n");
   }
 
   TEST_CASE("child_process with die_with_parent is killed when the thread that started it ends") {
@@ -111,8 +116,9 @@ TEST_SUITE("unit") {
     std::ofstream(not_executable) << "x";
     CHECK_THROWS_WITH_AS(child_process({{not_executable.string()}, "", {}, true}),
                          doctest::Contains("Permission denied"), seckill::error);
-    CHECK_THROWS_WITH_AS(child_process({{"sh"}, (dir.path() / "no/such/dir/log").string(), {}, true}),
-                         doctest::Contains("no/such/dir/log"), seckill::error);
+    CHECK_THROWS_WITH_AS(
+        child_process({{"sh"}, (dir.path() / "no/such/dir/log").string(), {}, true}),
+        doctest::Contains("no/such/dir/log"), seckill::error);
   }
 
   TEST_CASE("temp_dir is removed with its contents") {

@@ -72,7 +72,8 @@ std::string bad_option_message(const std::function<void(seckill::breaker_options
   } catch (const seckill::error& e) {
     CHECK(e.code() == seckill::errc::invalid_argument);
     std::string what = e.what();
-    const std::string suffix = ": invalid argument";  // std::system_error appends the code's message
+    const std::string suffix =
+        ": invalid argument";  // std::system_error appends the code's message
     REQUIRE(what.size() > suffix.size());
     CHECK(what.substr(what.size() - suffix.size()) == suffix);
     return what.substr(0, what.size() - suffix.size());
@@ -148,7 +149,7 @@ TEST_SUITE("unit") {
     call(999ms);  // not slow
     call(1s);     // slow: at slow_call_duration
     call(5s);
-    call(10ms);   // 2 of 4
+    call(10ms);  // 2 of 4
     CHECK(b.counts().slow == 2);
     call(2s);  // 3 of 5
     call(2s);  // 4 of 6
@@ -413,7 +414,8 @@ TEST_SUITE("unit") {
     CHECK(bad_option_message([](auto& o) { o.minimum_calls = 0; }) ==
           "breaker_options: minimum_calls 0 must be >= 1");
     CHECK(bad_option_message([](auto& o) { o.minimum_calls = 11; }) ==
-          "breaker_options: minimum_calls 11 exceeds the window's 10 calls: the breaker could never open");
+          "breaker_options: minimum_calls 11 exceeds the window's 10 calls: the breaker could "
+          "never open");
     CHECK(bad_option_message([](auto& o) { o.open_duration = -1s; }) ==
           "breaker_options: open_duration -1000000000 ns must be > 0");
     CHECK(bad_option_message([](auto& o) { o.open_backoff_multiplier = 0.5; }) ==
@@ -421,7 +423,8 @@ TEST_SUITE("unit") {
     CHECK(bad_option_message([](auto& o) { o.open_backoff_multiplier = INFINITY; }) ==
           "breaker_options: open_backoff_multiplier inf must be a finite number >= 1");
     CHECK(bad_option_message([](auto& o) { o.max_open_duration = 5s; }) ==
-          "breaker_options: max_open_duration 5000000000 ns below open_duration 10000000000 ns (0 means no cap)");
+          "breaker_options: max_open_duration 5000000000 ns below open_duration 10000000000 ns (0 "
+          "means no cap)");
     CHECK(bad_option_message([](auto& o) { o.half_open_permits = 0; }) ==
           "breaker_options: half_open_permits 0 must be >= 1");
     CHECK(bad_option_message([](auto& o) { o.half_open_permits = 1u << 20; }) ==
@@ -437,7 +440,8 @@ TEST_SUITE("unit") {
       timed t{o};
       FAIL("accepted window_duration 0");
     } catch (const seckill::error& e) {
-      CHECK(std::string(e.what()) == "breaker_options: window_duration 0 ns must be > 0: invalid argument");
+      CHECK(std::string(e.what()) ==
+            "breaker_options: window_duration 0 ns must be > 0: invalid argument");
     }
   }
 }
@@ -500,7 +504,8 @@ TEST_SUITE("concurrent") {
     seckill::breaker_options o;
     o.minimum_calls = 1000;
     o.failure_rate_threshold = 1.0;
-    seckill::circuit_breaker<seckill::count_window<1000>, seckill::manual_clock> b{o, seckill::manual_clock{}};
+    seckill::circuit_breaker<seckill::count_window<1000>, seckill::manual_clock> b{
+        o, seckill::manual_clock{}};
     std::vector<std::thread> threads;
     for (int t = 0; t < 2; ++t) {
       threads.emplace_back([&, t] {

@@ -1,10 +1,13 @@
+#include <seckill/browser/error.hpp>
 #include <seckill/error.hpp>
+#include <seckill/etcd/error.hpp>
+#include <seckill/redis/error.hpp>
 
 #include <doctest/doctest.h>
 
+#include <cerrno>
 #include <ostream>
 #include <set>
-#include <cerrno>
 #include <string>
 
 TEST_SUITE("unit") {
@@ -19,7 +22,7 @@ TEST_SUITE("unit") {
 
   TEST_CASE("every errc has its own message") {
     std::set<std::string> seen;
-    for (int v = 1; v <= static_cast<int>(seckill::errc::element_not_actionable); ++v) {
+    for (int v = 1; v <= static_cast<int>(seckill::browser::errc::element_not_actionable); ++v) {
       const auto msg = seckill::seckill_category().message(v);
       CHECK_MESSAGE(msg.find("unknown seckill error") == std::string::npos, "code ", v);
       CHECK_MESSAGE(seen.insert(msg).second, "duplicate message '", msg, "'");
@@ -57,9 +60,10 @@ TEST_SUITE("unit") {
     CHECK(std::error_code(errc::protocol_error) == condition::protocol);
     CHECK(std::error_code(errc::server_error) == condition::server);
     CHECK(std::error_code() != condition::refused);
-    for (int v = 1; v <= static_cast<int>(errc::timestamp_out_of_range); ++v) {
+    for (int v = 1; v <= static_cast<int>(errc::auth_failed); ++v) {
       const std::error_code ec(v, seckill::seckill_category());
-      CHECK_MESSAGE(ec.default_error_condition().category() == seckill::condition_category(), "code ", v);
+      CHECK_MESSAGE(ec.default_error_condition().category() == seckill::condition_category(),
+                    "code ", v);
     }
   }
 
@@ -81,5 +85,35 @@ TEST_SUITE("unit") {
       CHECK_MESSAGE(msg.find("unknown") == std::string::npos, "condition ", v);
       CHECK_MESSAGE(seen.insert(msg).second, "duplicate message '", msg, "'");
     }
+  }
+}
+
+TEST_SUITE("unit") {
+  TEST_CASE("each domain has its own category and its codes meet the shared conditions") {
+    using seckill::condition;
+    const std::error_code redis = seckill::redis::errc::nesting_too_deep;
+    const std::error_code etcd = seckill::etcd::errc::no_leader;
+    const std::error_code browser = seckill::browser::errc::element_not_found;
+    CHECK(std::string(redis.category().name()) == "seckill.redis");
+    CHECK(std::string(etcd.category().name()) == "seckill.etcd");
+    CHECK(std::string(browser.category().name()) == "seckill.browser");
+    CHECK(redis.message() == "nesting too deep");
+    CHECK(etcd.message() == "etcd cluster has no leader");
+    CHECK(browser.message() == "element not found");
+    CHECK(redis == condition::protocol);
+    CHECK(std::error_code(seckill::redis::errc::unsupported_server) == condition::server);
+    CHECK(etcd == condition::unavailable);
+    CHECK(std::error_code(seckill::etcd::errc::txn_conflict) == condition::unavailable);
+    CHECK(std::error_code(seckill::etcd::errc::txn_conflict) !=
+          condition::refused);  // retrying may succeed
+    CHECK(std::error_code(seckill::etcd::errc::not_leader) == condition::conflict);
+    CHECK(browser == condition::not_found);
+    CHECK(browser == condition::refused);
+    CHECK(std::error_code(seckill::browser::errc::browser_closed) == condition::unavailable);
+    // A code of one domain never equals a code of another with the same value.
+    CHECK(redis != std::error_code(1, seckill::etcd::etcd_category()));
+    CHECK(redis != std::error_code(1, seckill::seckill_category()));
+    CHECK(std::error_code(99, seckill::redis::redis_category()).message() ==
+          "unknown seckill.redis error 99");
   }
 }

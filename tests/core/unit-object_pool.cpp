@@ -127,7 +127,8 @@ TEST_SUITE("unit") {
       CHECK_FALSE(pool.acquire(ec));
       CHECK(ec == seckill::errc::pool_exhausted);
       CHECK(message_of([&] { (void)pool.acquire(); }) ==
-            "object_pool exhausted: all 4 objects in use (maximum capacity 4): object pool exhausted");
+            "object_pool exhausted: all 4 objects in use (maximum capacity 4): object pool "
+            "exhausted");
       held.pop_back();  // one comes back
       auto again = pool.acquire(ec);
       CHECK(again);
@@ -150,7 +151,10 @@ TEST_SUITE("unit") {
 
     int calls = 0;
     seckill::object_pool<request, counting_reset> custom(2, {}, counting_reset{&calls});
-    { auto a = custom.acquire(); auto b = custom.acquire(); }
+    {
+      auto a = custom.acquire();
+      auto b = custom.acquire();
+    }
     CHECK(calls == 2);
     CHECK(custom.acquire()->payload == 7);
     CHECK(calls == 3);
@@ -174,7 +178,8 @@ TEST_SUITE("unit") {
     CHECK(pool.capacity() == 5);
     CHECK(constructed == 5);
     CHECK_FALSE(pool.try_acquire());
-    CHECK(message_of([&] { (void)pool.acquire(); }).find("all 5 objects in use") != std::string::npos);
+    CHECK(message_of([&] { (void)pool.acquire(); }).find("all 5 objects in use") !=
+          std::string::npos);
     held.clear();
     CHECK(pool.capacity() == 5);  // it never shrinks
     // A pool may also start empty and grow on demand.
@@ -189,7 +194,8 @@ TEST_SUITE("unit") {
     CHECK(message_of([] { seckill::object_pool<int, seckill::no_reset> p(0); }) ==
           "object_pool capacity 0 out of range [1, 4294967294]: invalid argument");
     CHECK(message_of([] {
-            seckill::object_pool<int, seckill::no_reset> p(8, {.growth = seckill::growth_policy::by(4, 6)});
+            seckill::object_pool<int, seckill::no_reset> p(
+                8, {.growth = seckill::growth_policy::by(4, 6)});
           }) == "growth max_capacity 6 is below the capacity 8: invalid argument");
   }
 
@@ -207,7 +213,8 @@ TEST_SUITE("unit") {
       held[static_cast<std::size_t>(i) % held.size()] = std::move(r);  // some held, some released
     }
     for (auto& h : held) h.reset();
-    for (int i = 0; i < 1000; ++i) {  // exhaust and recover: the error path allocates nothing either
+    for (int i = 0; i < 1000;
+         ++i) {  // exhaust and recover: the error path allocates nothing either
       std::array<seckill::pooled<request>, 16> all;
       for (auto& a : all) a = pool.try_acquire();
       std::error_code ec;

@@ -109,10 +109,12 @@ TEST_SUITE("unit") {
     CHECK(sizeof(seckill::snowflake<>) == 128);  // the state's cache line + the config's
   }
 
-  TEST_CASE("snowflake: ids carry the clock's millisecond since the epoch plus node ids and a sequence") {
+  TEST_CASE(
+      "snowflake: ids carry the clock's millisecond since the epoch plus node ids and a sequence") {
     seckill::manual_clock clock;
     clock.advance(1234567us);  // 1234.567 ms past 2025-01-01
-    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(3, 17, seckill::default_epoch, clock);
+    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(
+        3, 17, seckill::default_epoch, clock);
     const auto expected_ms = 1735689600000 + 1234 - epoch_ms;
     const auto a = gen.next();
     const auto b = gen.next();
@@ -150,7 +152,8 @@ TEST_SUITE("unit") {
       CHECK(p.worker == 8000);
       CHECK(p.sequence <= 255);
       CHECK(gen_t::compose(p) == id);
-      CHECK(p.timestamp == std::chrono::floor<std::chrono::milliseconds>(clock.now().time_since_epoch()) - epoch);
+      CHECK(p.timestamp ==
+            std::chrono::floor<std::chrono::milliseconds>(clock.now().time_since_epoch()) - epoch);
     }
     const seckill::snowflake_parts parts{123456789ms, 7, 8191, 255};
     CHECK(gen_t::decompose(gen_t::compose(parts)) == parts);
@@ -159,7 +162,8 @@ TEST_SUITE("unit") {
 
   TEST_CASE("snowflake: the default generator runs on the system clock") {
     seckill::snowflake<> gen(1, 2);
-    const auto before = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    const auto before =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     const auto id = gen.next();
     const auto after = std::chrono::system_clock::now();
     CHECK(gen.time_of(id) >= before);
@@ -176,7 +180,8 @@ TEST_SUITE("unit") {
           "datacenter_id 32 out of range [0, 31]: invalid argument");
     CHECK(code_of([&] { gen_t g(0, 4000000000u, seckill::default_epoch, clock); }) ==
           seckill::errc::invalid_argument);
-    using no_dc = seckill::snowflake<seckill::snowflake_layout<41, 0, 10, 12>, seckill::manual_clock>;
+    using no_dc =
+        seckill::snowflake<seckill::snowflake_layout<41, 0, 10, 12>, seckill::manual_clock>;
     CHECK(message_of([&] { no_dc g(1, 0, seckill::default_epoch, clock); }) ==
           "datacenter_id 1 out of range [0, 0]: invalid argument");
     CHECK_NOTHROW(no_dc(0, 1023, seckill::default_epoch, clock));
@@ -184,21 +189,28 @@ TEST_SUITE("unit") {
     const auto msg = message_of([&] { gen_t g(0, 0, 1'735'689'600'001ms, clock); });
     CHECK(msg.find("reads -1 ms since it") != std::string::npos);
     // An epoch so early that 20 timestamp bits (17 minutes) are already used up.
-    using short_ts = seckill::snowflake<seckill::snowflake_layout<20, 5, 5, 33>, seckill::manual_clock>;
+    using short_ts =
+        seckill::snowflake<seckill::snowflake_layout<20, 5, 5, 33>, seckill::manual_clock>;
     CHECK(code_of([&] { short_ts g(0, 0, 1'735'689'600'000ms - 1'048'576ms, clock); }) ==
           seckill::errc::invalid_argument);
     CHECK_NOTHROW(short_ts(0, 0, 1'735'689'600'000ms - 1'048'575ms, clock));
     // Ids no generator issues, fields out of range.
     CHECK(message_of([] { (void)gen_t::decompose(-5); }) ==
           "snowflake id -5 is negative: not a snowflake id: invalid argument");
-    CHECK(message_of([] { (void)gen_t::compose({1ms, 0, 0, 4096}); }) ==
-          "sequence 4096 out of range [0, 4095]: invalid argument");
-    CHECK(code_of([] { (void)gen_t::compose({-1ms, 0, 0, 0}); }) == seckill::errc::invalid_argument);
-    CHECK(code_of([] { (void)gen_t::compose({0ms, 32, 0, 0}); }) == seckill::errc::invalid_argument);
+    CHECK(message_of([] {
+            (void)gen_t::compose({1ms, 0, 0, 4096});
+          }) == "sequence 4096 out of range [0, 4095]: invalid argument");
+    CHECK(code_of([] {
+            (void)gen_t::compose({-1ms, 0, 0, 0});
+          }) == seckill::errc::invalid_argument);
+    CHECK(code_of([] {
+            (void)gen_t::compose({0ms, 32, 0, 0});
+          }) == seckill::errc::invalid_argument);
   }
 
   TEST_CASE("snowflake: the timestamp running out of bits is an error and not a wrap-around") {
-    using short_ts = seckill::snowflake<seckill::snowflake_layout<20, 5, 5, 33>, seckill::manual_clock>;
+    using short_ts =
+        seckill::snowflake<seckill::snowflake_layout<20, 5, 5, 33>, seckill::manual_clock>;
     seckill::manual_clock clock;
     short_ts gen(0, 0, 1'735'689'600'000ms - 1'048'570ms, clock);
     CHECK(gen.next() > 0);
@@ -215,7 +227,8 @@ TEST_SUITE("unit") {
 
   TEST_CASE("snowflake: ids strictly increase within and across milliseconds") {
     seckill::manual_clock clock;
-    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(0, 0, seckill::default_epoch, clock);
+    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(
+        0, 0, seckill::default_epoch, clock);
     std::int64_t prev = gen.next();
     for (int i = 0; i < 20000; ++i) {
       if (i % 1000 == 0) clock.advance(std::chrono::microseconds(1 + (i * 37) % 3000));
@@ -227,7 +240,8 @@ TEST_SUITE("unit") {
 
   TEST_CASE("snowflake: an exhausted sequence waits for the next millisecond and never repeats") {
     stepping_clock clock;
-    seckill::snowflake<seckill::twitter_layout, stepping_clock> gen(1, 1, seckill::default_epoch, clock);
+    seckill::snowflake<seckill::twitter_layout, stepping_clock> gen(1, 1, seckill::default_epoch,
+                                                                    clock);
     using gen_t = decltype(gen);
     const auto ms0 = clock.millis() - epoch_ms;
     std::int64_t prev = -1;
@@ -274,8 +288,9 @@ TEST_SUITE("unit") {
         CHECK(id == -1);
         CHECK(clock.reads() - reads_before <= 2);  // refused at once
         clock.step_every(0);
-        CHECK(message_of([&] { (void)gen.next(); }).rfind(
-                  "clock moved backwards by " + std::to_string(back) + " ms", 0) == 0);
+        CHECK(message_of([&] {
+                (void)gen.next();
+              }).rfind("clock moved backwards by " + std::to_string(back) + " ms", 0) == 0);
       }
     }
     // The default policy is wait_up_to<15>.
@@ -286,15 +301,16 @@ TEST_SUITE("unit") {
     for (const int back : {1, 10, 50}) {
       CAPTURE(back);
       seckill::manual_clock clock;
-      seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, seckill::fail_on_rollback> gen(
-          0, 0, seckill::default_epoch, clock);
+      seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, seckill::fail_on_rollback>
+          gen(0, 0, seckill::default_epoch, clock);
       const auto before = gen.next();
       clock.advance(-std::chrono::milliseconds(back));
       std::error_code ec;
       CHECK(gen.next(ec) == -1);
       CHECK(ec == seckill::errc::clock_rollback);
       const auto msg = message_of([&] { (void)gen.next(); });
-      CHECK(msg.find("clock moved backwards by " + std::to_string(back) + " ms") != std::string::npos);
+      CHECK(msg.find("clock moved backwards by " + std::to_string(back) + " ms") !=
+            std::string::npos);
       CHECK(msg.find("fail_on_rollback") != std::string::npos);
       // Once the clock is back where it was, ids continue.
       clock.advance(std::chrono::milliseconds(back));
@@ -341,7 +357,8 @@ TEST_SUITE("unit") {
   struct bridge_small_rollbacks {
     static constexpr seckill::rollback_decision on_clock_behind(std::int64_t last, std::int64_t now,
                                                                 bool exhausted) noexcept {
-      if (exhausted) return {seckill::rollback_action::wait_for_clock, seckill::errc::clock_rollback};
+      if (exhausted)
+        return {seckill::rollback_action::wait_for_clock, seckill::errc::clock_rollback};
       if (last - now > 3) return {seckill::rollback_action::fail, seckill::errc::bulkhead_full};
       return {seckill::rollback_action::issue_ahead, seckill::errc::clock_rollback};
     }
@@ -376,10 +393,12 @@ TEST_SUITE("unit") {
 
   TEST_CASE("snowflake: logical_clock borrows future milliseconds when the sequence runs out") {
     seckill::manual_clock clock;
-    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, seckill::logical_clock<2>> gen(
-        0, 0, seckill::default_epoch, clock);
+    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, seckill::logical_clock<2>>
+        gen(0, 0, seckill::default_epoch, clock);
     using gen_t = decltype(gen);
-    const auto ms0 = std::chrono::floor<std::chrono::milliseconds>(clock.now().time_since_epoch()).count() - epoch_ms;
+    const auto ms0 =
+        std::chrono::floor<std::chrono::milliseconds>(clock.now().time_since_epoch()).count() -
+        epoch_ms;
     std::int64_t prev = -1;
     for (int i = 0; i < 3 * 4096; ++i) {  // this millisecond and two borrowed ones
       const auto id = gen.next();
@@ -397,11 +416,14 @@ TEST_SUITE("unit") {
     CHECK(gen_t::decompose(id).timestamp.count() == ms0 + 3);
   }
 
-  TEST_CASE("snowflake: epochs at the ends of the 64-bit range are refused with the value seen - no overflow") {
+  TEST_CASE(
+      "snowflake: epochs at the ends of the 64-bit range are refused with the value seen - no "
+      "overflow") {
     using gen_t = seckill::snowflake<seckill::twitter_layout, seckill::manual_clock>;
     seckill::manual_clock clock;  // 2025-01-01: 1735689600000 ms since the Unix epoch
     // The clock's reading minus INT64_MIN does not fit 64 bits.
-    const auto lowest = message_of([&] { gen_t g(0, 0, std::chrono::milliseconds{i64_min}, clock); });
+    const auto lowest =
+        message_of([&] { gen_t g(0, 0, std::chrono::milliseconds{i64_min}, clock); });
     CHECK(lowest.find("snowflake epoch -9223372036854775808 ms") != std::string::npos);
     CHECK(lowest.find("the clock reads 1735689600000 ms since its own epoch") != std::string::npos);
     CHECK(lowest.find("does not fit 64 bits") != std::string::npos);
@@ -410,45 +432,55 @@ TEST_SUITE("unit") {
     CHECK(code_of([&] { gen_t g(0, 0, std::chrono::milliseconds{i64_min + 1}, clock); }) ==
           seckill::errc::invalid_argument);
     // INT64_MAX and an epoch a year ahead: ids would have negative timestamps.
-    const auto highest = message_of([&] { gen_t g(0, 0, std::chrono::milliseconds{i64_max}, clock); });
+    const auto highest =
+        message_of([&] { gen_t g(0, 0, std::chrono::milliseconds{i64_max}, clock); });
     CHECK(highest.find("snowflake epoch 9223372036854775807 ms") != std::string::npos);
     CHECK(highest.find("reads -9223370301165175807 ms since it") != std::string::npos);
     const auto ahead = message_of([&] { gen_t g(0, 0, 1'735'689'600'000ms + 365 * 24h, clock); });
-    CHECK(ahead.find("reads -31536000000 ms since it, outside the 41-bit timestamp range [0, 2199023255551]") !=
-          std::string::npos);
+    CHECK(ahead.find("reads -31536000000 ms since it, outside the 41-bit timestamp range [0, "
+                     "2199023255551]") != std::string::npos);
     // An epoch longer ago than 41 bits of milliseconds (69 years).
-    const auto behind = message_of([&] { gen_t g(0, 0, 1'735'689'600'000ms - 2'199'023'255'552ms, clock); });
+    const auto behind =
+        message_of([&] { gen_t g(0, 0, 1'735'689'600'000ms - 2'199'023'255'552ms, clock); });
     CHECK(behind.find("reads 2199023255552 ms since it") != std::string::npos);
     CHECK_NOTHROW(gen_t(0, 0, 1'735'689'600'000ms - 2'199'023'255'551ms, clock));
     // A clock counting seconds whose reading does not fit 64-bit milliseconds.
     using secs = settable_clock<std::ratio<1>>;
     using sec_gen = seckill::snowflake<seckill::twitter_layout, secs>;
-    const auto coarse = message_of([] { sec_gen g(0, 0, seckill::default_epoch, secs(i64_max / 10)); });
+    const auto coarse =
+        message_of([] { sec_gen g(0, 0, seckill::default_epoch, secs(i64_max / 10)); });
     CHECK(coarse.find("does not fit 64-bit milliseconds") != std::string::npos);
     CHECK(code_of([] { sec_gen g(0, 0, seckill::default_epoch, secs(i64_min)); }) ==
           seckill::errc::invalid_argument);
     // Node ids at the ends of unsigned's range.
-    CHECK(message_of([&] { gen_t g(0, std::numeric_limits<unsigned>::max(), seckill::default_epoch, clock); }) ==
-          "worker_id 4294967295 out of range [0, 31]: invalid argument");
-    CHECK(message_of([&] { gen_t g(std::numeric_limits<unsigned>::max(), 0, seckill::default_epoch, clock); }) ==
-          "datacenter_id 4294967295 out of range [0, 31]: invalid argument");
+    CHECK(message_of([&] {
+            gen_t g(0, std::numeric_limits<unsigned>::max(), seckill::default_epoch, clock);
+          }) == "worker_id 4294967295 out of range [0, 31]: invalid argument");
+    CHECK(message_of([&] {
+            gen_t g(std::numeric_limits<unsigned>::max(), 0, seckill::default_epoch, clock);
+          }) == "datacenter_id 4294967295 out of range [0, 31]: invalid argument");
   }
 
-  TEST_CASE("snowflake: a clock that jumps to the ends of its range gives timestamp_out_of_range - no overflow") {
+  TEST_CASE(
+      "snowflake: a clock that jumps to the ends of its range gives timestamp_out_of_range - no "
+      "overflow") {
     // Milliseconds, epoch before the clock's zero: INT64_MAX minus it overflows.
     using millis = settable_clock<std::milli>;
     millis clock(0);
     seckill::snowflake<seckill::twitter_layout, millis> gen(0, 0, -1000ms, clock);
-    CHECK(seckill::snowflake<seckill::twitter_layout, millis>::decompose(gen.next()).timestamp == 1000ms);
+    CHECK(seckill::snowflake<seckill::twitter_layout, millis>::decompose(gen.next()).timestamp ==
+          1000ms);
     clock.set(i64_max - 10);
     std::error_code ec;
     CHECK(gen.next(ec) == -1);
     CHECK(ec == seckill::errc::timestamp_out_of_range);
     const auto msg = message_of([&] { (void)gen.next(); });
-    CHECK(msg.find("the clock's reading minus the epoch at -1000 ms does not fit 64 bits") != std::string::npos);
+    CHECK(msg.find("the clock's reading minus the epoch at -1000 ms does not fit 64 bits") !=
+          std::string::npos);
     // The lowest reading, epoch after the clock's zero: the difference overflows the other way.
     millis low(5000);
-    seckill::snowflake<seckill::twitter_layout, millis, seckill::logical_clock<>> logical(1, 1, 1000ms, low);
+    seckill::snowflake<seckill::twitter_layout, millis, seckill::logical_clock<>> logical(
+        1, 1, 1000ms, low);
     CHECK(logical.next() >= 0);
     low.set(i64_min);
     CHECK(logical.next(ec) == -1);
@@ -456,8 +488,8 @@ TEST_SUITE("unit") {
     // Seconds: INT64_MAX seconds do not fit 64-bit milliseconds.
     using secs = settable_clock<std::ratio<1>>;
     secs coarse(1'735'689'600);
-    seckill::snowflake<seckill::twitter_layout, secs, seckill::fail_on_rollback> by_seconds(0, 0, seckill::default_epoch,
-                                                                                           coarse);
+    seckill::snowflake<seckill::twitter_layout, secs, seckill::fail_on_rollback> by_seconds(
+        0, 0, seckill::default_epoch, coarse);
     CHECK(by_seconds.next() >= 0);
     coarse.set(i64_max);
     CHECK(by_seconds.next(ec) == -1);
@@ -467,7 +499,8 @@ TEST_SUITE("unit") {
     CHECK_FALSE(ec);
   }
 
-  TEST_CASE("snowflake: decompose and compose and time_of at the ends of the id range - no overflow") {
+  TEST_CASE(
+      "snowflake: decompose and compose and time_of at the ends of the id range - no overflow") {
     using gen_t = seckill::snowflake<seckill::twitter_layout, seckill::manual_clock>;
     const auto top = gen_t::decompose(i64_max);
     CHECK(top.timestamp.count() == seckill::twitter_layout::max_timestamp);
@@ -477,12 +510,15 @@ TEST_SUITE("unit") {
     CHECK(gen_t::compose(top) == i64_max);
     CHECK(message_of([] { (void)gen_t::decompose(i64_min); }) ==
           "snowflake id -9223372036854775808 is negative: not a snowflake id: invalid argument");
-    CHECK(message_of([] { (void)gen_t::compose({std::chrono::milliseconds{i64_min}, 0, 0, 0}); }) ==
-          "timestamp -9223372036854775808 out of range [0, 2199023255551]: invalid argument");
-    CHECK(message_of([] { (void)gen_t::compose({std::chrono::milliseconds{i64_max}, 0, 0, 0}); }) ==
-          "timestamp 9223372036854775807 out of range [0, 2199023255551]: invalid argument");
-    CHECK(code_of([] { (void)gen_t::compose({0ms, std::numeric_limits<std::uint32_t>::max(), 0, 0}); }) ==
-          seckill::errc::invalid_argument);
+    CHECK(message_of([] {
+            (void)gen_t::compose({std::chrono::milliseconds{i64_min}, 0, 0, 0});
+          }) == "timestamp -9223372036854775808 out of range [0, 2199023255551]: invalid argument");
+    CHECK(message_of([] {
+            (void)gen_t::compose({std::chrono::milliseconds{i64_max}, 0, 0, 0});
+          }) == "timestamp 9223372036854775807 out of range [0, 2199023255551]: invalid argument");
+    CHECK(code_of([] {
+            (void)gen_t::compose({0ms, std::numeric_limits<std::uint32_t>::max(), 0, 0});
+          }) == seckill::errc::invalid_argument);
 
     // time_of: the largest id of a 55-bit layout is 2^55 ms after the epoch, which
     // does not fit manual_clock's nanoseconds.
@@ -490,24 +526,28 @@ TEST_SUITE("unit") {
     seckill::manual_clock clock;
     wide w(0, 0, seckill::default_epoch, clock);
     CHECK(w.time_of(w.next()) ==
-          seckill::manual_clock::time_point{std::chrono::floor<std::chrono::milliseconds>(clock.now().time_since_epoch())});
+          seckill::manual_clock::time_point{
+              std::chrono::floor<std::chrono::milliseconds>(clock.now().time_since_epoch())});
     const auto far = message_of([&] { (void)w.time_of(i64_max); });
-    CHECK(far.find("snowflake id 9223372036854775807: its time, 36028797018963967 ms after the epoch at "
-                   "1704067200000 ms, does not fit the clock's duration") != std::string::npos);
+    CHECK(far.find(
+              "snowflake id 9223372036854775807: its time, 36028797018963967 ms after the epoch at "
+              "1704067200000 ms, does not fit the clock's duration") != std::string::npos);
     CHECK(code_of([&] { (void)w.time_of(-1); }) == seckill::errc::invalid_argument);
     // time_of: an epoch near INT64_MAX plus the largest timestamp overflows 64 bits.
     using millis = settable_clock<std::milli>;
-    seckill::snowflake<seckill::twitter_layout, millis> late(0, 0, std::chrono::milliseconds{i64_max - 10},
-                                                             millis(i64_max - 5));
+    seckill::snowflake<seckill::twitter_layout, millis> late(
+        0, 0, std::chrono::milliseconds{i64_max - 10}, millis(i64_max - 5));
     const auto id = late.next();
     CHECK(late.time_of(id).time_since_epoch().count() == i64_max - 5);
-    CHECK(message_of([&] { (void)late.time_of(i64_max); }).find("does not fit the clock's duration") !=
-          std::string::npos);
+    CHECK(message_of([&] {
+            (void)late.time_of(i64_max);
+          }).find("does not fit the clock's duration") != std::string::npos);
   }
 
   TEST_CASE("snowflake: next(error_code&) clears a previous error on success") {
     seckill::manual_clock clock;
-    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(0, 0, seckill::default_epoch, clock);
+    seckill::snowflake<seckill::twitter_layout, seckill::manual_clock> gen(
+        0, 0, seckill::default_epoch, clock);
     std::error_code ec = seckill::errc::clock_rollback;
     CHECK(gen.next(ec) >= 0);
     CHECK_FALSE(ec);
@@ -545,12 +585,13 @@ struct race_result {
 // a millisecond at a time and, every `period` milliseconds, back by `back_ms`.
 // The clock moves once the threads have taken half a millisecond's ids since
 // the last move, or at once when none was issued since the driver last looked
-// (all waiting or refused), so both full and part-used milliseconds occur. Every thread retries a failed next() until it
-// has its ids.
+// (all waiting or refused), so both full and part-used milliseconds occur. Every thread retries a
+// failed next() until it has its ids.
 template <class Policy>
 race_result race(int back_ms, int period) {
   seckill::manual_clock clock;
-  seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, Policy> gen(2, 9, seckill::default_epoch, clock);
+  seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, Policy> gen(
+      2, 9, seckill::default_epoch, clock);
   std::atomic<int> running{threads};
   struct alignas(64) progress {
     std::atomic<std::size_t> ids{0};
@@ -567,9 +608,12 @@ race_result race(int back_ms, int period) {
       while (r.ids.size() < ids_per_thread) {
         const auto id = gen.next(ec);
         if (ec) {
-          if (ec == seckill::errc::clock_rollback) ++r.rollback_errors;
-          else if (ec == seckill::errc::clock_drift_exceeded) ++r.drift_errors;
-          else ++r.other_errors;
+          if (ec == seckill::errc::clock_rollback)
+            ++r.rollback_errors;
+          else if (ec == seckill::errc::clock_drift_exceeded)
+            ++r.drift_errors;
+          else
+            ++r.other_errors;
           std::this_thread::yield();
           continue;
         }

@@ -151,17 +151,20 @@ TEST_SUITE("unit") {
     seckill::manual_clock clock;
     CHECK(contains(invalid_message([&] { bucket b(0, 10, clock); }), "rate_per_second 0 "));
     CHECK(contains(invalid_message([&] { bucket b(-5, 10, clock); }), "rate_per_second -5 "));
-    CHECK(contains(invalid_message([&] { bucket b(std::nan(""), 10, clock); }), "rate_per_second nan"));
-    CHECK(contains(invalid_message([&] {
-                     bucket b(std::numeric_limits<double>::infinity(), 10, clock);
-                   }),
-                   "rate_per_second inf"));
-    CHECK(contains(invalid_message([&] { bucket b(2e9, 10, clock); }), "rate_per_second 2e+09 above 1e9"));
-    CHECK(contains(invalid_message([&] { bucket b(1e-12, 1, clock); }), "rate_per_second 1e-12 below"));
+    CHECK(contains(invalid_message([&] { bucket b(std::nan(""), 10, clock); }),
+                   "rate_per_second nan"));
+    CHECK(contains(
+        invalid_message([&] { bucket b(std::numeric_limits<double>::infinity(), 10, clock); }),
+        "rate_per_second inf"));
+    CHECK(contains(invalid_message([&] { bucket b(2e9, 10, clock); }),
+                   "rate_per_second 2e+09 above 1e9"));
+    CHECK(contains(invalid_message([&] { bucket b(1e-12, 1, clock); }),
+                   "rate_per_second 1e-12 below"));
     CHECK(contains(invalid_message([&] { bucket b(100, 0.5, clock); }), "burst 0.5 must be"));
     CHECK(contains(invalid_message([&] { bucket b(100, 0, clock); }), "burst 0 must be"));
     CHECK(contains(invalid_message([&] { bucket b(100, std::nan(""), clock); }), "burst nan"));
-    CHECK(contains(invalid_message([&] { bucket b(1.0 / 3600, 1e7, clock); }), "burst 1e+07 at rate"));
+    CHECK(contains(invalid_message([&] { bucket b(1.0 / 3600, 1e7, clock); }),
+                   "burst 1e+07 at rate"));
     CHECK_NOTHROW(bucket(1e9, 1, clock));
     CHECK_NOTHROW(bucket(1.0 / 3600, 1e6, clock));
   }

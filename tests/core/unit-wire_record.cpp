@@ -85,8 +85,8 @@ TEST_SUITE("unit") {
     const purchase_wire back = record::read(std::span<const std::byte>(frame).subspan(3), ec);
     CHECK_FALSE(ec);
     CHECK(same(back, sample()));
-    CHECK(frame[2] == std::byte{0xEE});        // nothing written before
-    CHECK(frame[3 + 64] == std::byte{0xEE});   // nor after
+    CHECK(frame[2] == std::byte{0xEE});       // nothing written before
+    CHECK(frame[3 + 64] == std::byte{0xEE});  // nor after
   }
 
   TEST_CASE("wire_record: short spans are refused with the sizes seen and nothing touched") {

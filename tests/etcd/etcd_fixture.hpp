@@ -9,16 +9,16 @@
 
 #include <support/net.hpp>
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <chrono>
 #include <csignal>
 #include <filesystem>
-#include <future>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <memory>
 #include <stdexcept>
@@ -89,12 +89,31 @@ class etcd_cluster {
     }
     const std::string client_url = "http://127.0.0.1:" + std::to_string(m.client_port);
     const std::string peer_url = "http://127.0.0.1:" + std::to_string(m.peer_port);
-    m.process.start({{"/usr/bin/etcd", "--name", m.name, "--data-dir", m.data_dir.string(),
-                      "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-                      "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-                      "--initial-cluster", initial, "--initial-cluster-token", token_,
-                      "--initial-cluster-state", "new", "--heartbeat-interval", "50",
-                      "--election-timeout", "500", "--log-level", "warn"},
+    m.process.start({{"/usr/bin/etcd",
+                      "--name",
+                      m.name,
+                      "--data-dir",
+                      m.data_dir.string(),
+                      "--listen-client-urls",
+                      client_url,
+                      "--advertise-client-urls",
+                      client_url,
+                      "--listen-peer-urls",
+                      peer_url,
+                      "--initial-advertise-peer-urls",
+                      peer_url,
+                      "--initial-cluster",
+                      initial,
+                      "--initial-cluster-token",
+                      token_,
+                      "--initial-cluster-state",
+                      "new",
+                      "--heartbeat-interval",
+                      "50",
+                      "--election-timeout",
+                      "500",
+                      "--log-level",
+                      "warn"},
                      m.log.string(),
                      {},
                      true});
@@ -110,7 +129,8 @@ class etcd_cluster {
     kill(i);
     start(i);
     if (!wait_until_accepting(members_.at(i).client_port, std::chrono::seconds(10))) {
-      throw std::runtime_error("etcd member " + members_.at(i).name + " did not come back: " + log_tail(i));
+      throw std::runtime_error("etcd member " + members_.at(i).name +
+                               " did not come back: " + log_tail(i));
     }
   }
 
@@ -148,7 +168,8 @@ class etcd_cluster {
     for (std::size_t i = 0; i < members_.size(); ++i) {
       if (!members_[i].process.running()) continue;
       if (!wait_until_accepting(members_[i].client_port, timeout)) {
-        throw std::runtime_error("etcd member " + members_[i].name + " does not accept: " + log_tail(i));
+        throw std::runtime_error("etcd member " + members_[i].name +
+                                 " does not accept: " + log_tail(i));
       }
       for (;;) {
         etcd::client_options o;
@@ -156,14 +177,16 @@ class etcd_cluster {
         o.call_timeout = std::chrono::seconds(2);
         const auto status = run_sync([&](boost::asio::io_context& io) {
           auto c = std::make_shared<etcd::client>(io.get_executor(), o);
-          return c->async_status(boost::asio::use_future([c](std::error_code ec, etcd::status_result r) {
-            return std::pair{ec, r};
-          }));
+          return c->async_status(
+              boost::asio::use_future([c](std::error_code ec, etcd::status_result r) {
+                return std::pair{ec, r};
+              }));
         });
         if (!status.first && status.second.leader != 0) {
           if (status.second.version.rfind("3.4.", 0) != 0) {
-            throw std::runtime_error("the server on port " + std::to_string(members_[i].client_port) +
-                                     " is etcd " + status.second.version + ", expected 3.4.x");
+            throw std::runtime_error("the server on port " +
+                                     std::to_string(members_[i].client_port) + " is etcd " +
+                                     status.second.version + ", expected 3.4.x");
           }
           check_membership(i);
           break;
@@ -184,7 +207,8 @@ class etcd_cluster {
                                                   std::shared_ptr<std::promise<nlohmann::json>> p) {
     nlohmann::json out;
     std::string message;
-    auto ec = co_await c->call("/v3/cluster/member/list", nlohmann::json::object(), true, out, message);
+    auto ec =
+        co_await c->call("/v3/cluster/member/list", nlohmann::json::object(), true, out, message);
     if (ec) out = nlohmann::json{{"failed", message}};
     p->set_value(out);
   }

@@ -33,7 +33,8 @@ void say(const std::string& line) {
   std::fflush(stdout);
 }
 
-asio::awaitable<void> elect(client& c, std::string prefix, long ttl, std::string guard, std::string name) {
+asio::awaitable<void> elect(client& c, std::string prefix, long ttl, std::string guard,
+                            std::string name) {
   session s(c, {.ttl = std::chrono::seconds(ttl), .renew_after_loss = false});
   auto [sec, lease] = co_await s.async_start(tuple_awaitable);
   if (sec) {
@@ -56,7 +57,8 @@ asio::awaitable<void> elect(client& c, std::string prefix, long ttl, std::string
       t.compares.push_back(e.fence());
       t.compares.push_back(compare::mod_revision(guard, compare::result::equal,
                                                  g.kvs.empty() ? 0 : g.kvs.front().mod_revision));
-      t.success.push_back(put_request{guard, std::to_string(token) + " " + name + " " + std::to_string(seq), {}});
+      t.success.push_back(
+          put_request{guard, std::to_string(token) + " " + name + " " + std::to_string(seq), {}});
       auto [tec, tr] = co_await c.async_txn(t, tuple_awaitable);
       say("ACT " + std::to_string(token) + (!tec && tr.succeeded ? " OK" : " FAIL"));
     }
@@ -69,7 +71,8 @@ asio::awaitable<void> elect(client& c, std::string prefix, long ttl, std::string
   }
 }
 
-asio::awaitable<void> enroll(client& c, std::string prefix, long ttl, std::string id, std::string endpoint) {
+asio::awaitable<void> enroll(client& c, std::string prefix, long ttl, std::string id,
+                             std::string endpoint) {
   static session s(c, {.ttl = std::chrono::seconds(ttl)});
   auto [sec, lease] = co_await s.async_start(tuple_awaitable);
   if (sec) {
@@ -89,7 +92,9 @@ asio::awaitable<void> enroll(client& c, std::string prefix, long ttl, std::strin
 
 int main(int argc, char** argv) {
   if (argc != 7) {
-    std::fprintf(stderr, "usage: %s elect|register <endpoints> <prefix> <ttl> <guard|id> <name|endpoint>\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s elect|register <endpoints> <prefix> <ttl> <guard|id> <name|endpoint>\n",
+                 argv[0]);
     return 1;
   }
   const std::string mode = argv[1];

@@ -42,7 +42,8 @@ struct fake_http {
   asio::ip::tcp::acceptor acceptor;
   unsigned short port;
   fake_http(asio::io_context& io, std::string reply)
-      : acceptor(io, {asio::ip::make_address("127.0.0.1"), 0}), port(acceptor.local_endpoint().port()) {
+      : acceptor(io, {asio::ip::make_address("127.0.0.1"), 0}),
+        port(acceptor.local_endpoint().port()) {
     asio::co_spawn(io, serve(std::move(reply)), asio::detached);
   }
   asio::awaitable<void> serve(std::string reply) {
@@ -68,12 +69,11 @@ struct fake_http {
 };
 
 std::string json_reply(const std::string& body) {
-  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\nConnection: close\r\n\r\n" + body;
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
 }
 
 }  // namespace integration_client
-
 
 TEST_SUITE("integration") {
   using namespace integration_client;
@@ -84,10 +84,12 @@ TEST_SUITE("integration") {
       auto [ec, put] = co_await c.async_put("app/a", std::string("v\0a", 3), tuple_awaitable);
       REQUIRE_FALSE(ec);
       CHECK(put.header.revision > 0);
-      std::tie(ec, put) = co_await c.async_put("app/b", "vb", put_options{.prev_kv = true}, tuple_awaitable);
+      std::tie(ec, put) =
+          co_await c.async_put("app/b", "vb", put_options{.prev_kv = true}, tuple_awaitable);
       REQUIRE_FALSE(ec);
       CHECK_FALSE(put.prev_kv.has_value());
-      std::tie(ec, put) = co_await c.async_put("app/b", "vb2", put_options{.prev_kv = true}, tuple_awaitable);
+      std::tie(ec, put) =
+          co_await c.async_put("app/b", "vb2", put_options{.prev_kv = true}, tuple_awaitable);
       REQUIRE(put.prev_kv.has_value());
       CHECK(put.prev_kv->value == "vb");
       co_await c.async_put("apq", "outside", tuple_awaitable);
@@ -163,15 +165,15 @@ TEST_SUITE("integration") {
       auto [gec, got] = co_await c.async_get("leased", tuple_awaitable);
       CHECK(got.kvs.empty());
       std::tie(rec, rv) = co_await c.async_lease_revoke(g.id, tuple_awaitable);
-      CHECK(rec == seckill::errc::lease_not_found);
+      CHECK(rec == seckill::etcd::errc::lease_not_found);
       CHECK(rv.error_message.find("lease not found") != std::string::npos);
       std::tie(kec, k) = co_await c.async_lease_keepalive(g.id, tuple_awaitable);
-      CHECK(kec == seckill::errc::lease_not_found);
+      CHECK(kec == seckill::etcd::errc::lease_not_found);
       std::tie(tec, ttl) = co_await c.async_lease_time_to_live(g.id, false, tuple_awaitable);
       REQUIRE_FALSE(tec);
       CHECK(ttl.ttl == -1);
       auto [pec, p] = co_await c.async_put("k", "v", put_options{.lease = 12345}, tuple_awaitable);
-      CHECK(pec == seckill::errc::lease_not_found);
+      CHECK(pec == seckill::etcd::errc::lease_not_found);
       CHECK(p.error_message.find("lease not found") != std::string::npos);
     });
   }
@@ -188,7 +190,7 @@ TEST_SUITE("integration") {
       range_options old;
       old.revision = p.header.revision - 1;
       auto [rec, r] = co_await c.async_range("k", old, tuple_awaitable);
-      CHECK(rec == seckill::errc::compacted);
+      CHECK(rec == seckill::etcd::errc::compacted);
       CHECK(r.error_message.find("compacted") != std::string::npos);
       old.revision = p.header.revision + 100;
       std::tie(rec, r) = co_await c.async_range("k", old, tuple_awaitable);
@@ -197,7 +199,8 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("unreachable endpoints fail with connection_refused - a live one after dead ones is used") {
+  TEST_CASE(
+      "unreachable endpoints fail with connection_refused - a live one after dead ones is used") {
     seckill::test::etcd_cluster etcd(1);
     const auto dead1 = seckill::test::free_loopback_port();
     const auto dead2 = seckill::test::free_loopback_port();
@@ -224,8 +227,9 @@ TEST_SUITE("integration") {
 
   TEST_CASE("an HTTP server that is not etcd and malformed JSON are protocol errors") {
     run([&](asio::io_context& io) -> asio::awaitable<void> {
-      fake_http html(io, "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 21\r\n"
-                         "Connection: close\r\n\r\n<html>nothing</html>\n");
+      fake_http html(io,
+                     "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 21\r\n"
+                     "Connection: close\r\n\r\n<html>nothing</html>\n");
       fake_http truncated(io, json_reply(R"({"header":{"revision":"1")"));
       fake_http wrong_types(io, json_reply(R"({"kvs":[{"key":12}]})"));
       fake_http not_http(io, "SSH-2.0-OpenSSH_9.2\r\n\r\n");
@@ -264,7 +268,8 @@ TEST_SUITE("integration") {
       asio::steady_timer timer(io, std::chrono::milliseconds(100));
       timer.async_wait([&](auto) { cancel.emit(asio::cancellation_type::terminal); });
       const auto t1 = std::chrono::steady_clock::now();
-      std::tie(ec, r) = co_await slow.async_get("k", asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
+      std::tie(ec, r) = co_await slow.async_get(
+          "k", asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
       CHECK(ec == seckill::errc::operation_aborted);
       CHECK(std::chrono::steady_clock::now() - t1 < std::chrono::seconds(2));
       silent.close();

@@ -61,8 +61,9 @@ struct slow_gateway {
   }
   static asio::awaitable<void> answer(asio::ip::tcp::socket sock, std::chrono::milliseconds delay) {
     const std::string body = R"({"header":{"revision":"7"},"count":"0"})";
-    const std::string reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string reply =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     const std::string end_of_head = "\r\n\r\n";
     for (;;) {
       asio::streambuf buf;
@@ -76,8 +77,8 @@ struct slow_gateway {
         length = std::stoul(head.substr(at + 16));
       }
       if (buf.size() < length) {
-        auto [rec, rn] = co_await asio::async_read(sock, buf, asio::transfer_exactly(length - buf.size()),
-                                                   tuple_awaitable);
+        auto [rec, rn] = co_await asio::async_read(
+            sock, buf, asio::transfer_exactly(length - buf.size()), tuple_awaitable);
         if (rec) co_return;
       }
       co_await seckill::test::sleep_for(delay);
@@ -163,7 +164,9 @@ TEST_SUITE("integration") {
     CHECK(ar.kvs.front().value == "v2");
   }
 
-  TEST_CASE("session and election calls complete through a callback - use_awaitable - deferred and use_future") {
+  TEST_CASE(
+      "session and election calls complete through a callback - use_awaitable - deferred and "
+      "use_future") {
     asio::io_context io;
     client c(io.get_executor(), shared_options());
     session s(c, {.ttl = 5s});
@@ -222,7 +225,8 @@ TEST_SUITE("integration") {
     CHECK(closed_lease == lease);
   }
 
-  TEST_CASE("etcd_store calls complete through a callback - use_awaitable - deferred and use_future") {
+  TEST_CASE(
+      "etcd_store calls complete through a callback - use_awaitable - deferred and use_future") {
     asio::io_context io;
     etcd_store_options o;
     o.prefix = "tokens/store/";
@@ -290,8 +294,8 @@ TEST_SUITE("integration") {
       const auto began = std::chrono::steady_clock::now();
       const std::string key = "k";
       const range_options just_the_key;
-      auto [ec, r] = co_await c.async_range(key, just_the_key,
-                                            asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
+      auto [ec, r] = co_await c.async_range(
+          key, just_the_key, asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
       CHECK(ec == seckill::errc::operation_aborted);
       CHECK(std::chrono::steady_clock::now() - began < 400ms);
       CHECK_FALSE(r.error_message.empty());
@@ -313,7 +317,8 @@ TEST_SUITE("integration") {
       asio::cancellation_signal cancel;
       asio::steady_timer t(io, 100ms);
       t.async_wait([&](auto) { cancel.emit(asio::cancellation_type::total); });
-      auto [nec, nothing] = co_await stream.async_next(asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
+      auto [nec, nothing] =
+          co_await stream.async_next(asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
       CHECK(nec == seckill::errc::operation_aborted);
       CHECK(nothing.events.empty());
       CHECK(stream.valid());
@@ -341,8 +346,8 @@ TEST_SUITE("integration") {
       asio::steady_timer t(io, 200ms);
       t.async_wait([&](auto) { cancel.emit(asio::cancellation_type::terminal); });
       const std::string value = "second";
-      auto [cec, none] = co_await second.async_campaign(value,
-                                                        asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
+      auto [cec, none] = co_await second.async_campaign(
+          value, asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
       CHECK(cec == seckill::errc::operation_aborted);
       CHECK_FALSE(second.is_leader());
       CHECK(first.is_leader());
@@ -373,7 +378,8 @@ TEST_SUITE("integration") {
       asio::cancellation_signal cancel;
       asio::steady_timer t(io, 100ms);
       t.async_wait([&](auto) { cancel.emit(asio::cancellation_type::total); });
-      auto [lec, lost] = co_await s.async_wait_lost(asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
+      auto [lec, lost] =
+          co_await s.async_wait_lost(asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
       CHECK(lec == seckill::errc::operation_aborted);
       CHECK(lost == lease);
       CHECK(s.alive());

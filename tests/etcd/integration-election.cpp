@@ -6,19 +6,19 @@
 #include <seckill/etcd/session.hpp>
 #include <seckill/etcd/watch.hpp>
 
+#include <doctest/doctest.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <csignal>
 #include <map>
 #include <memory>
-#include <set>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -43,7 +43,8 @@ asio::awaitable<void> campaign(election& e, std::string value, campaign_result& 
 
 asio::awaitable<void> campaign_cancellable(election& e, std::string value, campaign_result& out,
                                            asio::cancellation_signal& cancel) {
-  auto [ec, info] = co_await e.async_campaign(value, asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
+  auto [ec, info] = co_await e.async_campaign(
+      value, asio::bind_cancellation_slot(cancel.slot(), tuple_awaitable));
   out.ec = ec;
   out.info = info;
   out.done = true;
@@ -66,8 +67,8 @@ struct candidate {
 };
 
 /// The next response of `s`, or errc::timed_out when none came within `timeout`.
-asio::awaitable<std::pair<std::error_code, watch_response>> next_within(watch_stream& s,
-                                                                        std::chrono::milliseconds timeout) {
+asio::awaitable<std::pair<std::error_code, watch_response>> next_within(
+    watch_stream& s, std::chrono::milliseconds timeout) {
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
   auto r = co_await (s.async_next(tuple_awaitable) || timer.async_wait(tuple_awaitable));
@@ -93,7 +94,6 @@ action parse_action(const std::string& value) {
   return a;
 }
 }  // namespace integration_election
-
 
 TEST_SUITE("integration") {
   using namespace integration_election;
@@ -127,7 +127,7 @@ TEST_SUITE("integration") {
       CHECK_FALSE(br.done);  // b waits for a
       CHECK_FALSE(b.is_leader());
       auto [pbe, pb] = co_await b.async_proclaim("b-now", tuple_awaitable);
-      CHECK(pbe == seckill::errc::not_leader);
+      CHECK(pbe == seckill::etcd::errc::not_leader);
 
       auto [pae, pa] = co_await a.async_proclaim("node-a v2", tuple_awaitable);
       CHECK_FALSE(pae);
@@ -167,7 +167,8 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("each candidate waits for its predecessor only - a cancelled campaign deletes its key") {
+  TEST_CASE(
+      "each candidate waits for its predecessor only - a cancelled campaign deletes its key") {
     seckill::test::etcd_cluster etcd(1);
     seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
       client c(io.get_executor(), etcd.options());
@@ -204,7 +205,9 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("leadership ends with the session - a revoked lease deposes the leader and the next one leads") {
+  TEST_CASE(
+      "leadership ends with the session - a revoked lease deposes the leader and the next one "
+      "leads") {
     seckill::test::etcd_cluster etcd(1);
     seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
       client c(io.get_executor(), etcd.options());
@@ -222,14 +225,16 @@ TEST_SUITE("integration") {
       CHECK(co_await seckill::test::eventually([&] { return !a.is_leader(); }, 2000ms));
       CHECK(a.fencing_token() == 0);
       auto [pe, p] = co_await a.async_proclaim("still me?", tuple_awaitable);
-      CHECK(pe == seckill::errc::not_leader);
+      CHECK(pe == seckill::etcd::errc::not_leader);
       auto [ce, again] = co_await a.async_campaign("a", tuple_awaitable);
-      CHECK(ce == seckill::errc::session_lost);
+      CHECK(ce == seckill::etcd::errc::session_lost);
       co_await sb.async_close(tuple_awaitable);
     });
   }
 
-  TEST_CASE("3 members - kill -9 the leading helper 20 times - a new leader within TTL + 1 s and never two acting at once") {
+  TEST_CASE(
+      "3 members - kill -9 the leading helper 20 times - a new leader within TTL + 1 s and never "
+      "two acting at once") {
     seckill::test::etcd_cluster etcd(3);
     seckill::detail::temp_dir logs("seckill-election");
     constexpr int rounds = 20;
@@ -247,11 +252,13 @@ TEST_SUITE("integration") {
       }
       const std::string log = (logs.path() / (name + ".log")).string();
       const seckill::detail::child_process::options args{
-          {SECKILL_ETCD_HELPER, "elect", endpoints, "lead", std::to_string(ttl.count()), "guard", name},
+          {SECKILL_ETCD_HELPER, "elect", endpoints, "lead", std::to_string(ttl.count()), "guard",
+           name},
           log,
           {},
           true};
-      candidates.emplace(name, candidate{name, log, std::make_unique<seckill::detail::child_process>(args)});
+      candidates.emplace(
+          name, candidate{name, log, std::make_unique<seckill::detail::child_process>(args)});
     };
     for (int i = 0; i < 3; ++i) spawn();
 
@@ -337,9 +344,11 @@ TEST_SUITE("integration") {
     }
     CHECK(in_order);
     CHECK(fenced);
-    CHECK(acted.size() == static_cast<std::size_t>(rounds + 1));  // one leadership per round, each acted
+    CHECK(acted.size() ==
+          static_cast<std::size_t>(rounds + 1));  // one leadership per round, each acted
 
-    // every action a helper saw succeed is in the history (a killed one may not have logged its last)
+    // every action a helper saw succeed is in the history (a killed one may not have logged its
+    // last)
     std::map<std::int64_t, int> logged;
     for (const auto& [name, cand] : candidates) {
       std::istringstream in(seckill::test::read_file(cand.log));

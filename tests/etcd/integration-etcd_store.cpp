@@ -11,12 +11,12 @@
 
 #include "support/error_message.hpp"
 
+#include <doctest/doctest.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>
@@ -172,10 +172,11 @@ class answer_dropping_proxy {
       } else if (l->seen.size() > 64) {
         l->seen.erase(0, l->seen.size() - 64);
       }
-      asio::async_write(l->server, asio::buffer(l->up, n), [this, l](std::error_code wec, std::size_t) {
-        if (wec) return l->close();
-        pump_up(l);
-      });
+      asio::async_write(l->server, asio::buffer(l->up, n),
+                        [this, l](std::error_code wec, std::size_t) {
+                          if (wec) return l->close();
+                          pump_up(l);
+                        });
     });
   }
 
@@ -190,10 +191,11 @@ class answer_dropping_proxy {
                           [l](std::error_code, std::size_t) { l->close(); });
         return;
       }
-      asio::async_write(l->client, asio::buffer(l->down, n), [this, l](std::error_code wec, std::size_t) {
-        if (wec) return l->close();
-        pump_down(l);
-      });
+      asio::async_write(l->client, asio::buffer(l->down, n),
+                        [this, l](std::error_code wec, std::size_t) {
+                          if (wec) return l->close();
+                          pump_down(l);
+                        });
     });
   }
 
@@ -205,7 +207,6 @@ class answer_dropping_proxy {
   std::thread thread_;
 };
 }  // namespace integration_etcd_store
-
 
 TEST_SUITE("integration") {
   using namespace integration_etcd_store;
@@ -234,15 +235,16 @@ TEST_SUITE("integration") {
       seckill::etcd::etcd_store<> s(io.get_executor(), etcd.options());
       // one node's calls queue per SKU; racing on several coroutines anyway
       for (int i = 0; i < per_node; ++i) {
-        s.async_reserve("hot", 1, index * 1000 + i + 1, 60s, [&](std::error_code ec, seckill::reserve_result r) {
-          if (ec) {
-            errors.fetch_add(1);
-          } else if (r.status == seckill::reserve_status::reserved) {
-            reserved.fetch_add(1);
-          } else {
-            sold_out.fetch_add(1);
-          }
-        });
+        s.async_reserve("hot", 1, index * 1000 + i + 1, 60s,
+                        [&](std::error_code ec, seckill::reserve_result r) {
+                          if (ec) {
+                            errors.fetch_add(1);
+                          } else if (r.status == seckill::reserve_status::reserved) {
+                            reserved.fetch_add(1);
+                          } else {
+                            sold_out.fetch_add(1);
+                          }
+                        });
       }
       io.run();
       std::lock_guard lock(m);
@@ -279,7 +281,9 @@ TEST_SUITE("integration") {
     io.run();
     CHECK(got == seckill::errc::store_unavailable);
   }
-  TEST_CASE("etcd store - order_retention and retention_buckets out of range are refused naming the value") {
+  TEST_CASE(
+      "etcd store - order_retention and retention_buckets out of range are refused naming the "
+      "value") {
     asio::io_context io;
     seckill::etcd::client_options o;
     o.endpoints = {{"127.0.0.1", seckill::test::free_loopback_port()}};  // never contacted
@@ -301,7 +305,8 @@ TEST_SUITE("integration") {
       etcd_store_options opts;
       opts.retention_buckets = buckets;
       CHECK(seckill::test::message_of([&] { make(opts); })
-                .starts_with("etcd_store_options: retention_buckets " + std::to_string(buckets) + " out of [1, 100]"));
+                .starts_with("etcd_store_options: retention_buckets " + std::to_string(buckets) +
+                             " out of [1, 100]"));
     }
     CHECK_NOTHROW(make(with_retention(0ms)));  // keep every record
     CHECK_NOTHROW(make(with_retention(1s)));
@@ -309,7 +314,9 @@ TEST_SUITE("integration") {
     CHECK(store_type(io.get_executor(), o).options().order_retention == 24h);
   }
 
-  TEST_CASE("etcd store - settled and refused records are forgotten after the retention and held ones stay") {
+  TEST_CASE(
+      "etcd store - settled and refused records are forgotten after the retention and held ones "
+      "stay") {
     seckill::test::etcd_cluster etcd(1);
     etcd_store_options opts;
     opts.order_retention = 3s;
@@ -319,7 +326,8 @@ TEST_SUITE("integration") {
     const std::string orders = "seckill/" + sku + "/order/";
     REQUIRE(cf::set_stock(fx, sku, 4) == cf::no_error);
     const auto written = std::chrono::steady_clock::now();  // before any settled or refused write
-    REQUIRE(cf::reserve_ok(fx, sku, 1, 1).status == seckill::reserve_status::reserved);  // stays held
+    REQUIRE(cf::reserve_ok(fx, sku, 1, 1).status ==
+            seckill::reserve_status::reserved);  // stays held
     REQUIRE(cf::reserve_ok(fx, sku, 1, 2).status == seckill::reserve_status::reserved);
     REQUIRE(std::get<0>(cf::commit(fx, sku, 2)) == cf::no_error);
     REQUIRE(cf::reserve_ok(fx, sku, 1, 3).status == seckill::reserve_status::reserved);
@@ -374,7 +382,8 @@ TEST_SUITE("integration") {
     }
     gone_after = std::chrono::steady_clock::now() - written;
     MESSAGE("settled and refused records gone after "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(gone_after).count() << " ms (retention 3000 ms)");
+            << std::chrono::duration_cast<std::chrono::milliseconds>(gone_after).count()
+            << " ms (retention 3000 ms)");
     REQUIRE(kvs.size() == 1u);
     CHECK(kvs.front().key == orders + "1");
     CHECK(gone_after >= 3s);
@@ -392,7 +401,9 @@ TEST_SUITE("integration") {
     CHECK(fx.store().last_error().find("forgotten after the retention") != std::string::npos);
   }
 
-  TEST_CASE("etcd store - refused attempts share a lease per window and leave no keys after the retention") {
+  TEST_CASE(
+      "etcd store - refused attempts share a lease per window and leave no keys after the "
+      "retention") {
     seckill::test::etcd_cluster etcd(1);
     constexpr int attempts = 300;
     auto run = [&](std::chrono::milliseconds retention, const std::string& sku) {
@@ -419,9 +430,10 @@ TEST_SUITE("integration") {
     CHECK(kept_leases == 0u);
     const auto [during, after, leases, took] = run(2s, "forgotten");
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
-    MESSAGE(attempts << " refused attempts in " << ms << " ms: keys with order_retention 0: " << kept_during
-                     << " during, " << kept_after << " after; with order_retention 2 s: " << during
-                     << " during, " << after << " after, " << leases << " leases granted (window 500 ms)");
+    MESSAGE(attempts << " refused attempts in " << ms
+                     << " ms: keys with order_retention 0: " << kept_during << " during, "
+                     << kept_after << " after; with order_retention 2 s: " << during << " during, "
+                     << after << " after, " << leases << " leases granted (window 500 ms)");
     CHECK(during == attempts + 1u);
     CHECK(after == 1u);  // the stock record alone
     CHECK(leases >= 1u);
@@ -429,7 +441,8 @@ TEST_SUITE("integration") {
     CHECK(lease_count(etcd.options()) == 0u);  // every window's lease expired and was revoked
   }
 
-  TEST_CASE("etcd store - range edges are refused with invalid_argument and a message naming the value") {
+  TEST_CASE(
+      "etcd store - range edges are refused with invalid_argument and a message naming the value") {
     seckill::test::etcd_cluster etcd(1);
     store_fixture fx(etcd.options(), {});
     auto& store = fx.store();
@@ -443,8 +456,10 @@ TEST_SUITE("integration") {
     };
     // set_stock beyond what a record keeps exact, or with the holds beyond it
     CHECK(cf::set_stock(fx, sku, int64_max) == seckill::errc::invalid_argument);
-    last_error_has("set_stock of sku 'edges' to 9223372036854775807: quantity 9223372036854775807 out of [0, " +
-                   std::to_string(max_q) + "]");
+    last_error_has(
+        "set_stock of sku 'edges' to 9223372036854775807: quantity 9223372036854775807 out of "
+        "[0, " +
+        std::to_string(max_q) + "]");
     CHECK(std::get<0>(cf::stock(fx, sku)) == seckill::errc::unknown_sku);  // nothing written
     REQUIRE(cf::set_stock(fx, sku, max_q) == cf::no_error);
     REQUIRE(cf::reserve_ok(fx, sku, 5, 1).status == seckill::reserve_status::reserved);
@@ -453,8 +468,9 @@ TEST_SUITE("integration") {
     cf::check_level(cf::stock_ok(fx, sku), max_q - 7, 5, 2);
     CHECK(cf::set_stock(fx, sku, int64_max) == seckill::errc::invalid_argument);
     CHECK(cf::set_stock(fx, sku, max_q) == seckill::errc::invalid_argument);
-    last_error_has("with 5 reserved and 2 committed the total would exceed " + std::to_string(max_q) +
-                   "; at most " + std::to_string(max_q - 7) + " can be set");
+    last_error_has("with 5 reserved and 2 committed the total would exceed " +
+                   std::to_string(max_q) + "; at most " + std::to_string(max_q - 7) +
+                   " can be set");
     CHECK(cf::set_stock(fx, sku, max_q - 6) == seckill::errc::invalid_argument);
     CHECK(cf::set_stock(fx, sku, max_q - 7) == cf::no_error);
     cf::check_level(cf::stock_ok(fx, sku), max_q - 7, 5, 2);
@@ -471,27 +487,34 @@ TEST_SUITE("integration") {
     // reserve: quantity and hold out of range
     const std::string small = "edges-small";
     REQUIRE(cf::set_stock(fx, small, 10) == cf::no_error);
-    CHECK(std::get<0>(cf::reserve(fx, small, int64_max, 10, 30s)) == seckill::errc::invalid_argument);
-    last_error_has("reserve of order 10 on sku 'edges-small': quantity 9223372036854775807 out of [1, " +
-                   std::to_string(max_q) + "]");
-    CHECK(std::get<0>(cf::reserve(fx, small, max_q + 1, 10, 30s)) == seckill::errc::invalid_argument);
+    CHECK(std::get<0>(cf::reserve(fx, small, int64_max, 10, 30s)) ==
+          seckill::errc::invalid_argument);
+    last_error_has(
+        "reserve of order 10 on sku 'edges-small': quantity 9223372036854775807 out of [1, " +
+        std::to_string(max_q) + "]");
+    CHECK(std::get<0>(cf::reserve(fx, small, max_q + 1, 10, 30s)) ==
+          seckill::errc::invalid_argument);
     CHECK(std::get<0>(cf::reserve(fx, small, 1, 11, std::chrono::milliseconds::max())) ==
           seckill::errc::invalid_argument);
-    last_error_has("reserve of order 11 on sku 'edges-small': hold 9223372036854775807 ms out of [1, " +
-                   std::to_string(store_type::max_hold.count()) + "] ms");
-    CHECK(std::get<0>(cf::reserve(fx, small, 1, 11, store_type::max_hold + 1ms)) == seckill::errc::invalid_argument);
+    last_error_has(
+        "reserve of order 11 on sku 'edges-small': hold 9223372036854775807 ms out of [1, " +
+        std::to_string(store_type::max_hold.count()) + "] ms");
+    CHECK(std::get<0>(cf::reserve(fx, small, 1, 11, store_type::max_hold + 1ms)) ==
+          seckill::errc::invalid_argument);
     CHECK(std::get<0>(cf::reserve(fx, small, 1, 11, std::chrono::milliseconds::min())) ==
           seckill::errc::invalid_argument);
     last_error_has("hold -9223372036854775808 ms out of [1, ");
     cf::check_level(cf::stock_ok(fx, small), 10, 0, 0);  // refusals recorded nothing
     {
-      auto [ec, r] = cf::reserve(fx, small, 1, 10, store_type::max_hold);  // the documented maximum is fine
+      auto [ec, r] =
+          cf::reserve(fx, small, 1, 10, store_type::max_hold);  // the documented maximum is fine
       CHECK(!ec);
       CHECK(r.status == seckill::reserve_status::reserved);
       CHECK_FALSE(r.replayed);
     }
     // order ids 0 and negative are ids like any other: idempotent
-    for (std::int64_t id : {std::int64_t{0}, std::int64_t{-7}, std::numeric_limits<std::int64_t>::min()}) {
+    for (std::int64_t id :
+         {std::int64_t{0}, std::int64_t{-7}, std::numeric_limits<std::int64_t>::min()}) {
       CAPTURE(id);
       auto [ec, first] = cf::reserve(fx, small, 1, id, 30s);
       REQUIRE(!ec);
@@ -519,7 +542,9 @@ TEST_SUITE("integration") {
     last_error_has("reap_expired of sku '' (limit 1): empty sku");
   }
 
-  TEST_CASE("etcd store - a reserve commit or rollback whose answer was lost answers as the first one on retry") {
+  TEST_CASE(
+      "etcd store - a reserve commit or rollback whose answer was lost answers as the first one on "
+      "retry") {
     seckill::test::etcd_cluster etcd(1);
     answer_dropping_proxy proxy(etcd.endpoint_of(0));
     store_fixture fx(proxy.options(), {});

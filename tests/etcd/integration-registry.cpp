@@ -18,7 +18,6 @@ using namespace std::chrono_literals;
 namespace asio = boost::asio;
 }  // namespace integration_registry
 
-
 TEST_SUITE("integration") {
   using namespace integration_registry;
   TEST_CASE("register resolve grade and deregister instances - malformed records are skipped") {
@@ -32,15 +31,17 @@ TEST_SUITE("integration") {
       auto [ec, rev0] = co_await res.async_start(tuple_awaitable);
       REQUIRE_FALSE(ec);
       CHECK(res.instances().empty());
-      registration a(s, "services/shop", {.id = "a", .endpoint = "127.0.0.1:8001", .weight = 2,
-                                          .metadata = {{"zone", "east"}}});
+      registration a(
+          s, "services/shop",
+          {.id = "a", .endpoint = "127.0.0.1:8001", .weight = 2, .metadata = {{"zone", "east"}}});
       registration b(s, "services/shop", {.id = "b", .endpoint = "127.0.0.1:8002"});
       auto [ra, reva] = co_await a.async_register(tuple_awaitable);
       REQUIRE_FALSE(ra);
       auto [rb, revb] = co_await b.async_register(tuple_awaitable);
       REQUIRE_FALSE(rb);
       auto [pe, junk] = co_await c.async_put("services/shop/junk", "{not json", tuple_awaitable);
-      REQUIRE(co_await seckill::test::eventually([&] { return res.revision() >= junk.header.revision; }, 5000ms));
+      REQUIRE(co_await seckill::test::eventually(
+          [&] { return res.revision() >= junk.header.revision; }, 5000ms));
       REQUIRE(res.instances().size() == 2);
       const auto& ia = res.instances().at("a");
       CHECK(ia.endpoint == "127.0.0.1:8001");
@@ -61,7 +62,8 @@ TEST_SUITE("integration") {
       REQUIRE(co_await seckill::test::eventually([&] { return res.revision() >= hrev; }, 5000ms));
       CHECK(res.instances().at("a").health == health_state::degraded);
       CHECK(res.instances().at("a").effective_weight == doctest::Approx(0.6));
-      std::tie(he, hrev) = co_await b.async_set_health(health_state::read_only, 0.3, tuple_awaitable);
+      std::tie(he, hrev) =
+          co_await b.async_set_health(health_state::read_only, 0.3, tuple_awaitable);
       REQUIRE(co_await seckill::test::eventually([&] { return res.revision() >= hrev; }, 5000ms));
       picker.update(res.instances());
       for (int i = 0; i < 10; ++i) CHECK(picker.pick(true)->id == "a");
@@ -80,17 +82,19 @@ TEST_SUITE("integration") {
     seckill::detail::temp_dir logs("seckill-registry");
     const std::string log = (logs.path() / "registrant.log").string();
     // dies with the test binary, a crash included (die_with_parent, from this thread)
-    seckill::detail::child_process registrant({{SECKILL_ETCD_HELPER, "register", etcd.endpoint_list(), "services/pay",
-                                                "2", "pay-1", "127.0.0.1:9001"},
-                                               log,
-                                               {},
-                                               true});
+    seckill::detail::child_process registrant(
+        {{SECKILL_ETCD_HELPER, "register", etcd.endpoint_list(), "services/pay", "2", "pay-1",
+          "127.0.0.1:9001"},
+         log,
+         {},
+         true});
     seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
       client c(io.get_executor(), etcd.options());
       watcher w(c);
       resolver res(w, "services/pay/");
       co_await res.async_start(tuple_awaitable);
-      REQUIRE(co_await seckill::test::eventually([&] { return res.instances().count("pay-1") == 1; }, 5000ms));
+      REQUIRE(co_await seckill::test::eventually(
+          [&] { return res.instances().count("pay-1") == 1; }, 5000ms));
       CHECK(res.instances().at("pay-1").endpoint == "127.0.0.1:9001");
       co_await seckill::test::sleep_for(1000ms);  // it keeps its lease alive meanwhile
       CHECK(res.instances().count("pay-1") == 1);
@@ -98,8 +102,10 @@ TEST_SUITE("integration") {
       const auto t0 = std::chrono::steady_clock::now();
       REQUIRE(co_await seckill::test::eventually([&] { return res.instances().empty(); }, 6000ms));
       const auto gone_after = std::chrono::steady_clock::now() - t0;
-      MESSAGE("endpoint gone " << std::chrono::duration<double>(gone_after).count() << " s after kill -9 (TTL 2 s)");
-      // the lease expires at most TTL after the last keepalive; etcd sweeps expired leases every 500 ms
+      MESSAGE("endpoint gone " << std::chrono::duration<double>(gone_after).count()
+                               << " s after kill -9 (TTL 2 s)");
+      // the lease expires at most TTL after the last keepalive; etcd sweeps expired leases every
+      // 500 ms
       CHECK(gone_after <= 2500ms);
     });
     CHECK(seckill::test::read_file(log).find("REGISTERED") != std::string::npos);
@@ -124,16 +130,20 @@ TEST_SUITE("integration") {
       co_await res.async_start(tuple_awaitable);
       const auto first_lease = s.lease();
       co_await c.async_lease_revoke(first_lease, tuple_awaitable);  // the record goes with it
-      // lost -> offline, renewed -> read_only (record written again), keepalive -> degraded -> healthy
-      REQUIRE(co_await seckill::test::eventually([&] { return monitor.state() == health_state::healthy && s.lease() != first_lease; },
-                                                 5000ms));
+      // lost -> offline, renewed -> read_only (record written again), keepalive -> degraded ->
+      // healthy
+      REQUIRE(co_await seckill::test::eventually(
+          [&] { return monitor.state() == health_state::healthy && s.lease() != first_lease; },
+          5000ms));
       REQUIRE(co_await seckill::test::eventually(
           [&] {
-            return res.instances().count("n1") == 1 && res.instances().at("n1").health == health_state::healthy &&
+            return res.instances().count("n1") == 1 &&
+                   res.instances().at("n1").health == health_state::healthy &&
                    res.instances().at("n1").lease == s.lease();
           },
           5000ms));
-      const std::vector<health_state> expected{health_state::healthy, health_state::offline, health_state::read_only, health_state::degraded,
+      const std::vector<health_state> expected{health_state::healthy, health_state::offline,
+                                               health_state::read_only, health_state::degraded,
                                                health_state::healthy};
       CHECK(grades == expected);
       CHECK(monitor.transitions() == 4u);

@@ -15,15 +15,39 @@
 #ifdef SECKILL_FLASH_SALE_SIM
 
 TEST_SUITE("integration") {
-  TEST_CASE("flash_sale_sim on etcd - three kill -9 of etcd mid-sale end with every buyer's answer in the store") {
+  TEST_CASE(
+      "flash_sale_sim on etcd - three kill -9 of etcd mid-sale end with every buyer's answer in "
+      "the store") {
     using namespace std::chrono_literals;
     seckill::test::etcd_cluster etcd(1);
-    seckill::test::flash_sale_run sale(
-        SECKILL_FLASH_SALE_SIM,
-        {"--store", "etcd://" + etcd.endpoint_list(), "--buyers", "1500", "--skus", "3", "--stock", "150",
-         "--arrival", "poisson", "--arrival-rate", "300", "--admission-rate", "0", "--payment-latency", "5ms",
-         "--payment-failure", "0.05", "--payment-hang", "0.01", "--deadline", "1500ms", "--hold", "12s",
-         "--reaper-period", "500ms", "--threads", "2"});
+    seckill::test::flash_sale_run sale(SECKILL_FLASH_SALE_SIM, {"--store",
+                                                                "etcd://" + etcd.endpoint_list(),
+                                                                "--buyers",
+                                                                "1500",
+                                                                "--skus",
+                                                                "3",
+                                                                "--stock",
+                                                                "150",
+                                                                "--arrival",
+                                                                "poisson",
+                                                                "--arrival-rate",
+                                                                "300",
+                                                                "--admission-rate",
+                                                                "0",
+                                                                "--payment-latency",
+                                                                "5ms",
+                                                                "--payment-failure",
+                                                                "0.05",
+                                                                "--payment-hang",
+                                                                "0.01",
+                                                                "--deadline",
+                                                                "1500ms",
+                                                                "--hold",
+                                                                "12s",
+                                                                "--reaper-period",
+                                                                "500ms",
+                                                                "--threads",
+                                                                "2"});
     for (int i = 0; i < 3; ++i) {
       std::this_thread::sleep_for(900ms);
       etcd.kill(0);
@@ -34,7 +58,9 @@ TEST_SUITE("integration") {
     const auto out = sale.wait(180s);
     seckill::test::check_buyers_match_store(out);
     // the faults were felt: purchases failed or met an open breaker
-    CHECK(out.report["failed"].get<std::int64_t>() + out.report["circuit_open"].get<std::int64_t>() > 0);
+    CHECK(out.report["failed"].get<std::int64_t>() +
+              out.report["circuit_open"].get<std::int64_t>() >
+          0);
   }
 }
 

@@ -15,7 +15,6 @@ using namespace std::chrono_literals;
 namespace asio = boost::asio;
 }  // namespace integration_session
 
-
 TEST_SUITE("integration") {
   using namespace integration_session;
   TEST_CASE("a session keeps its lease alive past its TTL and revokes it on close") {
@@ -62,11 +61,11 @@ TEST_SUITE("integration") {
       co_await c.async_lease_revoke(lease, tuple_awaitable);
       const auto t0 = std::chrono::steady_clock::now();
       auto [wec, which] = co_await s.async_wait_lost(tuple_awaitable);
-      CHECK(wec == seckill::errc::session_lost);
+      CHECK(wec == seckill::etcd::errc::session_lost);
       CHECK(which == lease);
       CHECK(std::chrono::steady_clock::now() - t0 < 1500ms);  // the next keepalive (TTL/3) says so
       CHECK(lost_lease == lease);
-      CHECK(lost_why == seckill::errc::lease_not_found);
+      CHECK(lost_why == seckill::etcd::errc::lease_not_found);
       auto [aec, fresh] = co_await s.async_wait_alive(tuple_awaitable);
       REQUIRE_FALSE(aec);
       CHECK(fresh != lease);
@@ -91,7 +90,7 @@ TEST_SUITE("integration") {
       const auto t0 = std::chrono::steady_clock::now();
       auto [wec, which] = co_await s.async_wait_lost(tuple_awaitable);
       const auto lost_after = std::chrono::steady_clock::now() - t0;
-      CHECK(wec == seckill::errc::session_lost);
+      CHECK(wec == seckill::etcd::errc::session_lost);
       // no later than etcd would expire the lease (TTL after the last keepalive,
       // which was just before the kill), give or take a timer's wake-up on a busy machine
       CHECK(lost_after <= 2s + 300ms);

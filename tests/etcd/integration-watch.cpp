@@ -4,9 +4,9 @@
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/watch.hpp>
 
+#include <doctest/doctest.h>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <functional>
@@ -21,7 +21,8 @@ using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
 /// Takes responses until `n` events arrived (or `timeout`).
-asio::awaitable<std::vector<event>> take(watch_stream& s, std::size_t n, std::chrono::milliseconds timeout = 5s) {
+asio::awaitable<std::vector<event>> take(watch_stream& s, std::size_t n,
+                                         std::chrono::milliseconds timeout = 5s) {
   using namespace asio::experimental::awaitable_operators;
   std::vector<event> out;
   asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
@@ -40,9 +41,9 @@ asio::awaitable<std::vector<event>> take(watch_stream& s, std::size_t n, std::ch
 // with `fault(member)` done to the watch's member after a third of them. The
 // watch must resume on another member with every confirmed revision exactly
 // once and in order. Returns the member the fault was done to.
-asio::awaitable<std::size_t> watch_through_member_fault(seckill::test::etcd_cluster& etcd, asio::io_context& io,
-                                                        const std::string& prefix_key,
-                                                        const std::function<void(std::size_t)>& fault) {
+asio::awaitable<std::size_t> watch_through_member_fault(
+    seckill::test::etcd_cluster& etcd, asio::io_context& io, const std::string& prefix_key,
+    const std::function<void(std::size_t)>& fault) {
   client c(io.get_executor(), etcd.options());
   watcher w(c);
   watch_options prefix;
@@ -96,12 +97,14 @@ asio::awaitable<std::size_t> watch_through_member_fault(seckill::test::etcd_clus
     for (const auto& e : resp.events) seen.push_back(e.kv.mod_revision);
   }
   REQUIRE(writer_done);
-  INFO("watch connections: " << w.connections() << ", seen " << seen.size() << " of " << written.size());
+  INFO("watch connections: " << w.connections() << ", seen " << seen.size() << " of "
+                             << written.size());
   REQUIRE(!seen.empty());
   CHECK(seen.back() == last_rev);
   CHECK(w.connections() >= 2u);
   bool contiguous = true;
-  for (std::size_t i = 1; i < seen.size(); ++i) contiguous = contiguous && seen[i] == seen[i - 1] + 1;
+  for (std::size_t i = 1; i < seen.size(); ++i)
+    contiguous = contiguous && seen[i] == seen[i - 1] + 1;
   CHECK(contiguous);  // strictly increasing, no gap, no repeat (only this test writes)
   CHECK(seen.front() <= written.front());
   for (const auto rev : written) CHECK(std::binary_search(seen.begin(), seen.end(), rev));
@@ -111,10 +114,11 @@ asio::awaitable<std::size_t> watch_through_member_fault(seckill::test::etcd_clus
 
 }  // namespace integration_watch
 
-
 TEST_SUITE("integration") {
   using namespace integration_watch;
-  TEST_CASE("prefix watches deliver puts and deletes in order - several share one socket - cancel stops one") {
+  TEST_CASE(
+      "prefix watches deliver puts and deletes in order - several share one socket - cancel stops "
+      "one") {
     seckill::test::etcd_cluster etcd(1);
     seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
       client c(io.get_executor(), etcd.options());
@@ -124,7 +128,8 @@ TEST_SUITE("integration") {
       prefix.prev_kv = true;
       auto [ec, a] = co_await w.async_watch("inv/", prefix, tuple_awaitable);
       REQUIRE_FALSE(ec);
-      const watch_options single_key;  // a named local: GCC 12 destroys a braced temporary in co_await twice
+      const watch_options
+          single_key;  // a named local: GCC 12 destroys a braced temporary in co_await twice
       auto [ec2, b] = co_await w.async_watch("cfg", single_key, tuple_awaitable);
       REQUIRE_FALSE(ec2);
       CHECK(w.connections() == 1u);
@@ -160,7 +165,9 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("a watch from a compacted revision is resynchronised - a snapshot then the changes after it") {
+  TEST_CASE(
+      "a watch from a compacted revision is resynchronised - a snapshot then the changes after "
+      "it") {
     seckill::test::etcd_cluster etcd(1);
     seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
       client c(io.get_executor(), etcd.options());
@@ -194,9 +201,9 @@ TEST_SUITE("integration") {
         CHECK_FALSE(n2);
         CHECK(r2.compact_revision == last.header.revision);
         std::tie(n2, r2) = co_await s2.async_next(tuple_awaitable);
-        CHECK(n2 == seckill::errc::compacted);
+        CHECK(n2 == seckill::etcd::errc::compacted);
       } else {
-        CHECK(ec2 == seckill::errc::compacted);
+        CHECK(ec2 == seckill::etcd::errc::compacted);
       }
     });
   }
@@ -229,18 +236,23 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("watcher - an HTTP server that is not etcd refuses the upgrade and async_watch times out") {
+  TEST_CASE(
+      "watcher - an HTTP server that is not etcd refuses the upgrade and async_watch times out") {
     seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
       asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
       const auto port = acceptor.local_endpoint().port();
-      asio::co_spawn(io, [](asio::ip::tcp::acceptor& acc) -> asio::awaitable<void> {
-        for (;;) {
-          auto [ec, sock] = co_await acc.async_accept(tuple_awaitable);
-          if (ec) co_return;
-          const std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-          co_await asio::async_write(sock, asio::buffer(reply), tuple_awaitable);
-        }
-      }(acceptor), asio::detached);
+      asio::co_spawn(
+          io,
+          [](asio::ip::tcp::acceptor& acc) -> asio::awaitable<void> {
+            for (;;) {
+              auto [ec, sock] = co_await acc.async_accept(tuple_awaitable);
+              if (ec) co_return;
+              const std::string reply =
+                  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+              co_await asio::async_write(sock, asio::buffer(reply), tuple_awaitable);
+            }
+          }(acceptor),
+          asio::detached);
       client_options o;
       o.endpoints = {{"127.0.0.1", port}};
       o.call_timeout = 700ms;
@@ -254,7 +266,9 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("3 members - kill -9 the member a watch uses - the watch resumes on another member and every revision arrives once in order") {
+  TEST_CASE(
+      "3 members - kill -9 the member a watch uses - the watch resumes on another member and every "
+      "revision arrives once in order") {
     seckill::test::etcd_cluster etcd(3);
     seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
       const std::string prefix_key = "kill9/";
@@ -263,11 +277,15 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("3 members - kill -STOP the member a watch uses - the silent socket is given up and every revision arrives once in order") {
+  TEST_CASE(
+      "3 members - kill -STOP the member a watch uses - the silent socket is given up and every "
+      "revision arrives once in order") {
     seckill::test::etcd_cluster etcd(3);
     seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
       const std::string prefix_key = "stop9/";
-      const std::function<void(std::size_t)> freeze = [&](std::size_t member) { etcd.freeze(member); };
+      const std::function<void(std::size_t)> freeze = [&](std::size_t member) {
+        etcd.freeze(member);
+      };
       const std::size_t frozen = co_await watch_through_member_fault(etcd, io, prefix_key, freeze);
       etcd.thaw(frozen);
     });

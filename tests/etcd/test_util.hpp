@@ -40,7 +40,8 @@ void run_test(F&& f) {
 }
 
 /// Polls `pred()` every 10 ms until it holds or `timeout` passes; returns whether it held.
-inline asio::awaitable<bool> eventually(std::function<bool()> pred, std::chrono::milliseconds timeout) {
+inline asio::awaitable<bool> eventually(std::function<bool()> pred,
+                                        std::chrono::milliseconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   while (!pred()) {
     if (std::chrono::steady_clock::now() > until) co_return false;

@@ -11,7 +11,6 @@ using namespace seckill::etcd;
 using nlohmann::json;
 }  // namespace unit_codec
 
-
 TEST_SUITE("unit") {
   using namespace unit_codec;
   TEST_CASE("base64 round-trips every length and rejects bad input") {
@@ -68,58 +67,66 @@ TEST_SUITE("unit") {
 
   TEST_CASE("malformed responses are protocol errors naming the field") {
     range_result r;
-    CHECK(detail::parse_range(json::parse(R"({"kvs":[{"key":"!!!"}]})"), r) == seckill::errc::protocol_error);
+    CHECK(detail::parse_range(json::parse(R"({"kvs":[{"key":"!!!"}]})"), r) ==
+          seckill::errc::protocol_error);
     CHECK(r.error_message.find("'key'") != std::string::npos);
     r = {};
-    CHECK(detail::parse_range(json::parse(R"({"count":"12x"})"), r) == seckill::errc::protocol_error);
+    CHECK(detail::parse_range(json::parse(R"({"count":"12x"})"), r) ==
+          seckill::errc::protocol_error);
     CHECK(r.error_message.find("12x") != std::string::npos);
     r = {};
     CHECK(detail::parse_range(json::parse(R"({"kvs":{}})"), r) == seckill::errc::protocol_error);
     r = {};
-    CHECK(detail::parse_range(json::parse(R"({"header":{"revision":"99999999999999999999"}})"), r) ==
-          seckill::errc::protocol_error);
+    CHECK(detail::parse_range(json::parse(R"({"header":{"revision":"99999999999999999999"}})"),
+                              r) == seckill::errc::protocol_error);
     r = {};
     CHECK(detail::parse_range(json::parse(R"([1,2])"), r) == seckill::errc::protocol_error);
     txn_result t;
-    CHECK(detail::parse_txn(json::parse(R"({"succeeded":true,"responses":[{"response_foo":{}}]})"), t) ==
-          seckill::errc::protocol_error);
+    CHECK(detail::parse_txn(json::parse(R"({"succeeded":true,"responses":[{"response_foo":{}}]})"),
+                            t) == seckill::errc::protocol_error);
     t = {};
-    CHECK(detail::parse_txn(json::parse(R"({"succeeded":"yes"})"), t) == seckill::errc::protocol_error);
+    CHECK(detail::parse_txn(json::parse(R"({"succeeded":"yes"})"), t) ==
+          seckill::errc::protocol_error);
     watch_message m;
     std::string msg;
-    CHECK(detail::parse_watch_message(json::parse(R"({"result":{"events":[{"type":"BOGUS","kv":{}}]}})"), m,
-                                      msg) == seckill::errc::protocol_error);
-    CHECK(msg.find("BOGUS") != std::string::npos);
-    CHECK(detail::parse_watch_message(json::parse(R"({"result":{"events":[{"type":"PUT"}]}})"), m, msg) ==
+    CHECK(detail::parse_watch_message(
+              json::parse(R"({"result":{"events":[{"type":"BOGUS","kv":{}}]}})"), m, msg) ==
           seckill::errc::protocol_error);
-    CHECK(detail::parse_watch_message(json::parse(R"({"nothing":1})"), m, msg) == seckill::errc::protocol_error);
+    CHECK(msg.find("BOGUS") != std::string::npos);
+    CHECK(detail::parse_watch_message(json::parse(R"({"result":{"events":[{"type":"PUT"}]}})"), m,
+                                      msg) == seckill::errc::protocol_error);
+    CHECK(detail::parse_watch_message(json::parse(R"({"nothing":1})"), m, msg) ==
+          seckill::errc::protocol_error);
   }
 
   TEST_CASE("gateway errors map to seckill codes and keep the server's message") {
     range_result r;
-    CHECK(detail::parse_range(json::parse(R"({"error":"etcdserver: mvcc: required revision has been compacted",
-      "message":"etcdserver: mvcc: required revision has been compacted","code":11})"), r) ==
-          seckill::errc::compacted);
+    CHECK(detail::parse_range(
+              json::parse(R"({"error":"etcdserver: mvcc: required revision has been compacted",
+      "message":"etcdserver: mvcc: required revision has been compacted","code":11})"),
+              r) == seckill::etcd::errc::compacted);
     CHECK(r.error_message == "etcdserver: mvcc: required revision has been compacted");
     lease_revoke_result l;
-    CHECK(detail::parse_lease_revoke(json::parse(R"({"error":"etcdserver: requested lease not found","code":5,
-      "message":"etcdserver: requested lease not found"})"), l) == seckill::errc::lease_not_found);
+    CHECK(detail::parse_lease_revoke(
+              json::parse(R"({"error":"etcdserver: requested lease not found","code":5,
+      "message":"etcdserver: requested lease not found"})"),
+              l) == seckill::etcd::errc::lease_not_found);
     std::string msg;
     watch_message m;
     CHECK(detail::parse_watch_message(json::parse(R"({"error":{"grpc_code":14,"http_code":503,
-      "message":"etcdserver: no leader","http_status":"Service Unavailable"}})"), m, msg) ==
-          seckill::errc::no_leader);
+      "message":"etcdserver: no leader","http_status":"Service Unavailable"}})"),
+                                      m, msg) == seckill::etcd::errc::no_leader);
     CHECK(msg == "etcdserver: no leader");
     put_result p;
-    CHECK(detail::parse_put(json::parse(R"({"error":"bad","code":3,"message":"invalid key"})"), p) ==
-          seckill::errc::invalid_argument);
+    CHECK(detail::parse_put(json::parse(R"({"error":"bad","code":3,"message":"invalid key"})"),
+                            p) == seckill::errc::invalid_argument);
     CHECK(detail::parse_put(json::parse(R"({"error":"x","code":16,"message":"auth"})"), p) ==
           seckill::errc::auth_failed);
     CHECK(detail::parse_put(json::parse(R"({"error":"x","code":13,"message":"internal"})"), p) ==
           seckill::errc::server_error);
     lease_keepalive_result k;
     CHECK(detail::parse_lease_keepalive(json::parse(R"({"result":{"ID":"123"}})"), k) ==
-          seckill::errc::lease_not_found);
+          seckill::etcd::errc::lease_not_found);
     CHECK(detail::parse_lease_keepalive(json::parse(R"({"result":{"ID":"123","TTL":"4"}})"), k) ==
           std::error_code{});
     CHECK(k.ttl == 4);

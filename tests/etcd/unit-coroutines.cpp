@@ -39,7 +39,7 @@ TEST_SUITE("unit") {
 
       session s(c, {.ttl = 2s});
       auto [lec, lost] = co_await s.async_wait_lost(tuple_awaitable);
-      CHECK(lec == seckill::errc::session_lost);  // never started
+      CHECK(lec == seckill::etcd::errc::session_lost);  // never started
       CHECK(lost == 0);
       co_await s.async_close(tuple_awaitable);
       auto [aec, alive] = co_await s.async_wait_alive(tuple_awaitable);

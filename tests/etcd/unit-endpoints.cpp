@@ -32,7 +32,8 @@ TEST_SUITE("unit") {
     CHECK(parse_endpoints("ETCD://Node-1.local:2379,HTTP://node-2:2380") ==
           std::vector<endpoint>{{"Node-1.local", 2379}, {"node-2", 2380}});
     CHECK(parse_endpoints("http://h:65535//") == std::vector<endpoint>{{"h", 65535}});
-    CHECK(parse_endpoints("etcd:2379") == std::vector<endpoint>{{"etcd", 2379}});  // a host named etcd
+    CHECK(parse_endpoints("etcd:2379") ==
+          std::vector<endpoint>{{"etcd", 2379}});  // a host named etcd
   }
 
   TEST_CASE("parse_endpoints takes IPv6 literals in brackets") {
@@ -50,10 +51,13 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("parse_endpoints refuses unsupported schemes") {
-    CHECK(endpoints_refusal("https://h:2379").find("TLS is not supported yet") != std::string::npos);
+    CHECK(endpoints_refusal("https://h:2379").find("TLS is not supported yet") !=
+          std::string::npos);
     CHECK(endpoints_refusal("a:1,https://h:2379").find("'https://h:2379'") != std::string::npos);
-    CHECK(endpoints_refusal("redis://h:2379").find("unsupported scheme 'redis'") != std::string::npos);
-    CHECK(endpoints_refusal("grpc://h:2379").find("unsupported scheme 'grpc'") != std::string::npos);
+    CHECK(endpoints_refusal("redis://h:2379").find("unsupported scheme 'redis'") !=
+          std::string::npos);
+    CHECK(endpoints_refusal("grpc://h:2379").find("unsupported scheme 'grpc'") !=
+          std::string::npos);
   }
 
   TEST_CASE("parse_endpoints refuses missing hosts and bad ports and extra parts") {
@@ -78,15 +82,17 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("parse_endpoints refuses credentials and never echoes them") {
-    for (const char* list : {"etcd://root:hunter2@h:2379", "http://hunter2@h:2379", "root:hunter2@h:2379",
-                             "a:1,http://root:hunter2@h:2379", "http://root:hun@ter2@h:1",
-                             "https://root:hunter2@h:1", "x+y://root:hunter2@h:1", "etcd://root:hunter2@h:0"}) {
+    for (const char* list :
+         {"etcd://root:hunter2@h:2379", "http://hunter2@h:2379", "root:hunter2@h:2379",
+          "a:1,http://root:hunter2@h:2379", "http://root:hun@ter2@h:1", "https://root:hunter2@h:1",
+          "x+y://root:hunter2@h:1", "etcd://root:hunter2@h:0"}) {
       CAPTURE(list);
       const std::string message = endpoints_refusal(list);
       CAPTURE(message);
       CHECK(message.find("hunter2") == std::string::npos);
       CHECK(message.find("ter2") == std::string::npos);
     }
-    CHECK(endpoints_refusal("etcd://root:pw@h:2379").find("etcd://root:***@h:2379") != std::string::npos);
+    CHECK(endpoints_refusal("etcd://root:pw@h:2379").find("etcd://root:***@h:2379") !=
+          std::string::npos);
   }
 }

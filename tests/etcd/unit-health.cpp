@@ -26,7 +26,6 @@ service_instance inst(std::string id, double weight, health_state h = health_sta
 }
 }  // namespace unit_health
 
-
 TEST_SUITE("unit") {
   using namespace unit_health;
   TEST_CASE("health grades down with keepalive failures and up with successes") {
@@ -60,9 +59,12 @@ TEST_SUITE("unit") {
     m.keepalive_succeeded();
     CHECK(m.state() == health_state::healthy);
     const std::vector<std::pair<health_state, health_state>> expected{
-        {health_state::healthy, health_state::degraded},  {health_state::degraded, health_state::read_only},
-        {health_state::read_only, health_state::offline}, {health_state::offline, health_state::read_only},
-        {health_state::read_only, health_state::degraded}, {health_state::degraded, health_state::healthy}};
+        {health_state::healthy, health_state::degraded},
+        {health_state::degraded, health_state::read_only},
+        {health_state::read_only, health_state::offline},
+        {health_state::offline, health_state::read_only},
+        {health_state::read_only, health_state::degraded},
+        {health_state::degraded, health_state::healthy}};
     CHECK(seen == expected);
     CHECK(m.transitions() == 6);
   }
@@ -93,16 +95,19 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("bad health thresholds are refused naming the values") {
-    CHECK_THROWS_WITH_AS(monitor({.degraded_after_failures = 0}), doctest::Contains("degraded after 0"),
+    CHECK_THROWS_WITH_AS(monitor({.degraded_after_failures = 0}),
+                         doctest::Contains("degraded after 0"), seckill::error);
+    CHECK_THROWS_AS(monitor({.degraded_after_failures = 3, .read_only_after_failures = 2}),
+                    seckill::error);
+    CHECK_THROWS_WITH_AS(monitor({.degraded_weight_factor = 1.5}), doctest::Contains("1.5"),
                          seckill::error);
-    CHECK_THROWS_AS(monitor({.degraded_after_failures = 3, .read_only_after_failures = 2}), seckill::error);
-    CHECK_THROWS_WITH_AS(monitor({.degraded_weight_factor = 1.5}), doctest::Contains("1.5"), seckill::error);
     CHECK_THROWS_AS(monitor({.degraded_weight_factor = 0.0}), seckill::error);
   }
 
   TEST_CASE("smooth weighted round robin spreads picks by effective weight") {
     weighted_picker p;
-    std::map<std::string, service_instance> all{{"a", inst("a", 5)}, {"b", inst("b", 1)}, {"c", inst("c", 1)}};
+    std::map<std::string, service_instance> all{
+        {"a", inst("a", 5)}, {"b", inst("b", 1)}, {"c", inst("c", 1)}};
     p.update(all);
     std::string order;
     for (int i = 0; i < 7; ++i) order += p.pick()->id;
@@ -116,11 +121,10 @@ TEST_SUITE("unit") {
 
   TEST_CASE("the picker honours health - degraded weight read-only for reads only offline never") {
     weighted_picker p;
-    std::map<std::string, service_instance> all{
-        {"a", inst("a", 1, health_state::degraded, 0.3)},
-        {"b", inst("b", 1, health_state::healthy)},
-        {"r", inst("r", 1, health_state::read_only, 0)},
-        {"o", inst("o", 1, health_state::offline, 0)}};
+    std::map<std::string, service_instance> all{{"a", inst("a", 1, health_state::degraded, 0.3)},
+                                                {"b", inst("b", 1, health_state::healthy)},
+                                                {"r", inst("r", 1, health_state::read_only, 0)},
+                                                {"o", inst("o", 1, health_state::offline, 0)}};
     p.update(all);
     std::map<std::string, int> writes;
     for (int i = 0; i < 1300; ++i) ++writes[p.pick(true)->id];
@@ -146,9 +150,11 @@ TEST_SUITE("unit") {
     REQUIRE(detail::decode_instance(detail::encode_instance(s), back, why));
     back.id = s.id;
     CHECK(back == s);
-    for (const char* bad : {"not json", "[]", R"({"weight":1})", R"({"endpoint":""})", R"({"endpoint":"a","weight":-1})",
-                            R"({"endpoint":"a","weight":"heavy"})", R"({"endpoint":"a","health":"sick"})",
-                            R"({"endpoint":"a","metadata":[1]})", R"({"endpoint":"a","metadata":{"k":1}})"}) {
+    for (const char* bad :
+         {"not json", "[]", R"({"weight":1})", R"({"endpoint":""})",
+          R"({"endpoint":"a","weight":-1})", R"({"endpoint":"a","weight":"heavy"})",
+          R"({"endpoint":"a","health":"sick"})", R"({"endpoint":"a","metadata":[1]})",
+          R"({"endpoint":"a","metadata":{"k":1}})"}) {
       CAPTURE(bad);
       why.clear();
       CHECK_FALSE(detail::decode_instance(bad, back, why));

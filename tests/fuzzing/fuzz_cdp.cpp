@@ -40,8 +40,8 @@ void check(bool ok) {
 }
 
 bool same(const cdp::message& a, const cdp::message& b) {
-  return a.what == b.what && a.id == b.id && a.ec == b.ec && a.value == b.value && a.method == b.method &&
-         a.session_id == b.session_id && a.error == b.error;
+  return a.what == b.what && a.id == b.id && a.ec == b.ec && a.value == b.value &&
+         a.method == b.method && a.session_id == b.session_id && a.error == b.error;
 }
 
 void check_message(const cdp::message& m) {
@@ -53,11 +53,13 @@ void check_message(const cdp::message& m) {
       check(m.id != 0 && m.method.empty());
       if (!m.ec) {
         check(m.error.empty() && m.value.is_object());
-      } else if (m.ec == errc::cdp_error) {
-        check(m.error.empty() && m.value.is_object() && m.value.contains("code") && m.value["code"].is_number_integer() &&
-              m.value.contains("message") && m.value["message"].is_string());
+      } else if (m.ec == seckill::browser::errc::cdp_error) {
+        check(m.error.empty() && m.value.is_object() && m.value.contains("code") &&
+              m.value["code"].is_number_integer() && m.value.contains("message") &&
+              m.value["message"].is_string());
       } else {
-        check(m.ec == errc::protocol_error && !m.error.empty() && m.value == json{{"message", m.error}});
+        check(m.ec == errc::protocol_error && !m.error.empty() &&
+              m.value == json{{"message", m.error}});
       }
       break;
     case cdp::message::kind::event:
@@ -95,7 +97,8 @@ void check_strategy(const json& value) {
     check(intent->price <= *cfg.max_price);
     bool found = false;
     for (const auto& o : snap.offers) {
-      if (o.sku == intent->sku && o.price == intent->price && o.stock >= intent->quantity) found = true;
+      if (o.sku == intent->sku && o.price == intent->price && o.stock >= intent->quantity)
+        found = true;
     }
     check(found);
   }
@@ -122,14 +125,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         pending.erase(it);
         auto [ec, value] = sb::detail::evaluation_result(m.ec ? json() : m.value);
         if (!m.ec) {
-          check(!ec || ec == errc::javascript_exception || ec == errc::protocol_error);
-          if (ec == errc::javascript_exception) check(value.is_object());
+          check(!ec || ec == seckill::browser::errc::javascript_exception ||
+                ec == errc::protocol_error);
+          if (ec == seckill::browser::errc::javascript_exception) check(value.is_object());
           if (ec == errc::protocol_error) check(value.contains("message"));
           if (!ec) check_strategy(value);
         }
       }
     } else if (m.what == cdp::message::kind::event) {
-      if (auto report = sb::detail::binding_report(m.value, "__seckill_world_report")) check(report->first != 0);
+      if (auto report = sb::detail::binding_report(m.value, "__seckill_world_report"))
+        check(report->first != 0);
       check(sb::detail::created_context(m.value, "__seckill_world", "F00D") >= 0);
       (void)sb::detail::int_member(m.value, "executionContextId", -1);
       (void)sb::detail::string_member(m.value, "loaderId");

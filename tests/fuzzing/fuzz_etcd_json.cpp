@@ -44,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto j = detail::to_json(put_request{kv.key, kv.value, {}});
         std::string key, value;
         if (!detail::base64_decode(j["key"].get<std::string>(), key) || key != kv.key) std::abort();
-        if (!detail::base64_decode(j["value"].get<std::string>(), value) || value != kv.value) std::abort();
+        if (!detail::base64_decode(j["value"].get<std::string>(), value) || value != kv.value)
+          std::abort();
       }
     }
   }

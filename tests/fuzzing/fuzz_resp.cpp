@@ -37,8 +37,10 @@ outcome parse_stream(std::string_view data, std::size_t split, const parser_limi
       }
       if (used > part.size()) std::abort();
       part.remove_prefix(used);
-      if (p.done()) out.values.push_back(p.take());
-      else if (used == 0) std::abort();  // no progress without a value or an error
+      if (p.done())
+        out.values.push_back(p.take());
+      else if (used == 0)
+        std::abort();  // no progress without a value or an error
     }
   }
   return out;

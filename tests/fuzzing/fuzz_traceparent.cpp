@@ -30,7 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (input.substr(0, 2) == "ff" || !ctx->valid()) std::abort();
   const auto text = seckill::obs::format_traceparent(*ctx);
   const auto again = seckill::obs::parse_traceparent(text);
-  if (!again || again->trace != ctx->trace || again->span != ctx->span || again->flags != ctx->flags)
+  if (!again || again->trace != ctx->trace || again->span != ctx->span ||
+      again->flags != ctx->flags)
     std::abort();
   if (input.substr(0, 2) == "00" && text != input) std::abort();
   return 0;

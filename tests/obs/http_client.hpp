@@ -24,7 +24,8 @@ struct http_answer {
 /// One request on a fresh connection; throws boost::system::system_error on network errors.
 inline http_answer http_request(unsigned short port, const std::string& target,
                                 boost::beast::http::verb method = boost::beast::http::verb::get,
-                                const std::string& body = {}, const std::string& content_type = {}) {
+                                const std::string& body = {},
+                                const std::string& content_type = {}) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   boost::asio::io_context io;

@@ -7,8 +7,8 @@
 
 #include <doctest/doctest.h>
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
 #include <poll.h>
@@ -34,22 +34,26 @@ struct fixture {
   seckill::obs::registry reg;
   boost::asio::io_context io;
   std::atomic<bool> store_up{true};
-  seckill::obs::metrics_server server{io.get_executor(), reg, {}, [this] {
-                                        return seckill::obs::health_report{
-                                            {{"memory://", true, ""},
-                                             {"redis://127.0.0.1:6379", store_up.load(),
-                                              store_up.load() ? "" : "connection refused"}}};
-                                      }};
+  seckill::obs::metrics_server server{
+      io.get_executor(), reg, {}, [this] {
+        return seckill::obs::health_report{{{"memory://", true, ""},
+                                            {"redis://127.0.0.1:6379", store_up.load(),
+                                             store_up.load() ? "" : "connection refused"}}};
+      }};
   std::thread runner;
 
   fixture() {
-    auto& purchases = reg.add_counter_family("seckill_purchases_total", "Purchases by result.\nFinal state.", {"result"});
+    auto& purchases = reg.add_counter_family("seckill_purchases_total",
+                                             "Purchases by result.\nFinal state.", {"result"});
     purchases.with({"succeeded"}).inc(7);
     purchases.with({"sold_out"}).inc(2);
     purchases.with({"quote\"back\\slash"}).inc();
-    auto& lat = reg.add_histogram_family("seckill_purchase_duration_seconds", "Purchase latency.", {"result"});
+    auto& lat = reg.add_histogram_family("seckill_purchase_duration_seconds", "Purchase latency.",
+                                         {"result"});
     for (double v : {0.0004, 0.003, 0.02, 0.2, 3.0, 20.0}) lat.with({"succeeded"}).observe(v);
-    reg.add_gauge_family("seckill_stock_units", "Stock left per SKU.", {"sku"}).with({"sku-1"}).set(95);
+    reg.add_gauge_family("seckill_stock_units", "Stock left per SKU.", {"sku"})
+        .with({"sku-1"})
+        .set(95);
     server.start();
     runner = std::thread([this] { io.run(); });
   }
@@ -119,7 +123,8 @@ raw_answer raw_exchange(unsigned short port, const std::string& request) {
 struct slow_client {
   slow_client(unsigned short port, bool dribble, std::string what = {}, std::size_t at_once = 1)
       : dribbling(dribble),
-        text(what.empty() ? "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + std::string(256, 's')
+        text(what.empty() ? "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " +
+                                std::string(256, 's')
                           : std::move(what)) {
     fd = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(fd >= 0);
@@ -134,8 +139,12 @@ struct slow_client {
     }
   }
   slow_client(slow_client&& o) noexcept
-      : fd(std::exchange(o.fd, -1)), dribbling(o.dribbling), text(std::move(o.text)), sent(o.sent),
-        received(o.received), closed_at(o.closed_at) {}
+      : fd(std::exchange(o.fd, -1)),
+        dribbling(o.dribbling),
+        text(std::move(o.text)),
+        sent(o.sent),
+        received(o.received),
+        closed_at(o.closed_at) {}
   slow_client& operator=(slow_client&&) = delete;
   ~slow_client() {
     if (fd >= 0) ::close(fd);
@@ -176,14 +185,16 @@ void wait_closed(std::vector<slow_client>& clients, clock::time_point until) {
       next_byte = now + 100ms;
     }
     const auto wait = std::min(next_byte, until) - now;
-    ::poll(fds.data(), fds.size(),
-           static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) + 1);
+    ::poll(
+        fds.data(), fds.size(),
+        static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) + 1);
     for (std::size_t i = 0; i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;
       char byte = 0;
       const auto n = ::recv(fds[i].fd, &byte, 1, MSG_DONTWAIT);
       if (n > 0) ++open[i]->received;
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) open[i]->closed_at = clock::now();
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+        open[i]->closed_at = clock::now();
     }
   }
 }
@@ -197,7 +208,8 @@ TEST_SUITE("integration") {
     CHECK(a.status == 200);
     CHECK(a.content_type == "text/plain; version=0.0.4; charset=utf-8");
     CHECK(a.body == seckill::obs::to_text(f.reg));
-    CHECK(a.body.find("seckill_purchase_duration_seconds_bucket{result=\"succeeded\",le=\"+Inf\"} 6\n") !=
+    CHECK(a.body.find(
+              "seckill_purchase_duration_seconds_bucket{result=\"succeeded\",le=\"+Inf\"} 6\n") !=
           std::string::npos);
     const auto [status, output] = integration_metrics_server::promtool_check_metrics(a.body);
     INFO(output);
@@ -234,8 +246,9 @@ TEST_SUITE("integration") {
   TEST_CASE("a health callback that throws gives 500 with the message") {
     seckill::obs::registry reg;
     boost::asio::io_context io;
-    seckill::obs::metrics_server server(io.get_executor(), reg, {},
-                                        []() -> seckill::obs::health_report { throw std::runtime_error("probe broke"); });
+    seckill::obs::metrics_server server(
+        io.get_executor(), reg, {},
+        []() -> seckill::obs::health_report { throw std::runtime_error("probe broke"); });
     server.start();
     std::thread t([&] { io.run(); });
     const auto a = seckill::test::http_request(server.port(), "/health");
@@ -248,7 +261,8 @@ TEST_SUITE("integration") {
   TEST_CASE("unknown paths get 404 / other methods 405 / HEAD the headers only") {
     integration_metrics_server::fixture f;
     CHECK(seckill::test::http_request(f.server.port(), "/nothing").status == 404);
-    const auto post = seckill::test::http_request(f.server.port(), "/metrics", http::verb::post, "x", "text/plain");
+    const auto post = seckill::test::http_request(f.server.port(), "/metrics", http::verb::post,
+                                                  "x", "text/plain");
     CHECK(post.status == 405);
     CHECK(post.allow == "GET, HEAD");
     const auto get = seckill::test::http_request(f.server.port(), "/metrics");
@@ -293,8 +307,10 @@ TEST_SUITE("integration") {
     CHECK(big.body == "payload too large: 65536 bytes, the limit is 8192\n");
     // A chunked body that grows past the limit.
     const auto chunked = integration_metrics_server::raw_exchange(
-        f.server.port(), "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         "2328\r\n" + std::string(9000, 'y') + "\r\n0\r\n\r\n");
+        f.server.port(),
+        "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "2328\r\n" +
+            std::string(9000, 'y') + "\r\n0\r\n\r\n");
     CHECK(chunked.status == 413);
     CHECK(chunked.body == "payload too large: over 8192 bytes\n");
     CHECK(chunked.closed_after);
@@ -304,30 +320,35 @@ TEST_SUITE("integration") {
     CHECK(fits.status == 405);
   }
 
-  TEST_CASE("headers over the limit get 431 Request Header Fields Too Large - then the connection closes") {
+  TEST_CASE(
+      "headers over the limit get 431 Request Header Fields Too Large - then the connection "
+      "closes") {
     integration_metrics_server::fixture f;
     const auto filler = integration_metrics_server::raw_exchange(
-        f.server.port(), "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + std::string(16 * 1024, 'a') +
-                             "\r\n\r\n");
+        f.server.port(), "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " +
+                             std::string(16 * 1024, 'a') + "\r\n\r\n");
     CHECK(filler.status == 431);
     CHECK(filler.content_type == "text/plain; charset=utf-8");
     CHECK(filler.body == "request header fields too large: over 8192 bytes\n");
     CHECK(filler.closed_after);
     std::string many = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-    for (int i = 0; i < 200; ++i) many += "X-Header-" + std::to_string(i) + ": " + std::string(60, 'b') + "\r\n";
+    for (int i = 0; i < 200; ++i)
+      many += "X-Header-" + std::to_string(i) + ": " + std::string(60, 'b') + "\r\n";
     CHECK(integration_metrics_server::raw_exchange(f.server.port(), many + "\r\n").status == 431);
     const auto long_target = integration_metrics_server::raw_exchange(
-        f.server.port(), "GET /metrics?" + std::string(10 * 1024, 'q') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        f.server.port(),
+        "GET /metrics?" + std::string(10 * 1024, 'q') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     CHECK(long_target.status == 431);
     // Just under the limit: served.
     const auto fits = integration_metrics_server::raw_exchange(
-        f.server.port(), "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + std::string(7 * 1024, 'a') +
-                             "\r\nConnection: close\r\n\r\n");
+        f.server.port(), "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " +
+                             std::string(7 * 1024, 'a') + "\r\nConnection: close\r\n\r\n");
     CHECK(fits.status == 200);
     CHECK(fits.body == seckill::obs::to_text(f.reg));
   }
 
-  TEST_CASE("100 slow connections do not lock out a scrape - they are closed after the header timeout") {
+  TEST_CASE(
+      "100 slow connections do not lock out a scrape - they are closed after the header timeout") {
     using integration_metrics_server::clock;
     seckill::obs::registry reg;
     reg.add_counter("scrapes_total", "Scrapes.").inc(3);
@@ -338,7 +359,8 @@ TEST_SUITE("integration") {
     std::thread runner([&] { io.run(); });
     const auto port = server.port();
 
-    // 84 clients that connect and send nothing, then 16 that send their headers a byte every 100 ms.
+    // 84 clients that connect and send nothing, then 16 that send their headers a byte every 100
+    // ms.
     const auto opened = clock::now();
     std::vector<integration_metrics_server::slow_client> slow;
     for (int i = 0; i < 100; ++i) slow.emplace_back(port, i >= 84);
@@ -353,8 +375,9 @@ TEST_SUITE("integration") {
       failure = e.what();
     }
     const auto waited = clock::now() - asked;
-    MESSAGE("scrape with 100 slow connections open: ", failure.empty() ? "answered" : failure, " after ",
-            std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(), " ms");
+    MESSAGE("scrape with 100 slow connections open: ", failure.empty() ? "answered" : failure,
+            " after ", std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(),
+            " ms");
     CHECK(failure.empty());
     CHECK(scrape.status == 200);
     CHECK(scrape.body == seckill::obs::to_text(reg));
@@ -370,14 +393,15 @@ TEST_SUITE("integration") {
       const auto after = *c.closed_at - opened;
       if (after < 900ms) ++early;
       last = std::max(last, after);
-      if (c.dribbling) CHECK(after >= 900ms);  // dribbling does not reset the header timeout, nor close earlier
-      CHECK(c.received == 0);                  // closed without an answer
+      if (c.dribbling)
+        CHECK(after >= 900ms);  // dribbling does not reset the header timeout, nor close earlier
+      CHECK(c.received == 0);   // closed without an answer
     }
     MESSAGE(closed, " of 100 slow connections closed, ", early, " before 900 ms, the last after ",
             std::chrono::duration_cast<std::chrono::milliseconds>(last).count(), " ms");
     CHECK(closed == 100);
-    CHECK(early >= 36);   // the cap made room for the later ones and the scrape
-    CHECK(last < 4s);     // the 1 s header timeout, with room for a noisy machine
+    CHECK(early >= 36);  // the cap made room for the later ones and the scrape
+    CHECK(last < 4s);    // the 1 s header timeout, with room for a noisy machine
     CHECK(seckill::test::http_request(port, "/health").status == 200);
     server.stop();
     runner.join();
@@ -391,15 +415,18 @@ TEST_SUITE("integration") {
                                         {.header_timeout = 1000ms, .request_timeout = 1500ms});
     server.start();
     std::thread runner([&] { io.run(); });
-    const std::string head = "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n";
+    const std::string head =
+        "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n";
     const auto opened = clock::now();
     std::vector<integration_metrics_server::slow_client> slow;
-    slow.emplace_back(server.port(), true, head + std::string(1000, 'z'), head.size());  // then a byte every 100 ms
+    slow.emplace_back(server.port(), true, head + std::string(1000, 'z'),
+                      head.size());  // then a byte every 100 ms
     integration_metrics_server::wait_closed(slow, opened + 10s);
     REQUIRE(slow[0].closed_at.has_value());
     const auto after = *slow[0].closed_at - opened;
-    MESSAGE("dribbled body closed after ", std::chrono::duration_cast<std::chrono::milliseconds>(after).count(),
-            " ms, ", slow[0].sent - head.size(), " body bytes sent");
+    MESSAGE("dribbled body closed after ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(after).count(), " ms, ",
+            slow[0].sent - head.size(), " body bytes sent");
     CHECK(after >= 1400ms);  // the headers came in time: the request timeout, not the header one
     CHECK(after < 4s);
     CHECK(slow[0].received == 0);
@@ -411,7 +438,8 @@ TEST_SUITE("integration") {
     using integration_metrics_server::clock;
     seckill::obs::registry reg;
     boost::asio::io_context io;
-    seckill::obs::metrics_server server(io.get_executor(), reg, {.max_connections = 2, .header_timeout = 30000ms});
+    seckill::obs::metrics_server server(io.get_executor(), reg,
+                                        {.max_connections = 2, .header_timeout = 30000ms});
     server.start();
     std::thread runner([&] { io.run(); });
     std::vector<integration_metrics_server::slow_client> slow;

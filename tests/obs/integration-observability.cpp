@@ -28,7 +28,8 @@ using seckill::detail::child_process;
 
 namespace integration_observability {
 
-const std::filesystem::path examples = std::filesystem::path(SECKILL_SOURCE_DIR) / "examples" / "observability";
+const std::filesystem::path examples =
+    std::filesystem::path(SECKILL_SOURCE_DIR) / "examples" / "observability";
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -75,7 +76,8 @@ std::vector<std::string> dashboard_expressions(const json& dashboard) {
     for (const auto& target : panel.value("targets", json::array())) {
       std::string e = target.at("expr").get<std::string>();
       for (const std::string var : {"$__rate_interval", "$__interval", "$__range"}) {
-        for (auto pos = e.find(var); pos != std::string::npos; pos = e.find(var)) e.replace(pos, var.size(), "1m");
+        for (auto pos = e.find(var); pos != std::string::npos; pos = e.find(var))
+          e.replace(pos, var.size(), "1m");
       }
       exprs.push_back(e);
     }
@@ -85,16 +87,17 @@ std::vector<std::string> dashboard_expressions(const json& dashboard) {
 
 /// Prometheus's instant query API; the parsed answer (status "success" or "error").
 json instant_query(unsigned short port, const std::string& expr) {
-  const auto a = seckill::test::http_request(port, "/api/v1/query", boost::beast::http::verb::post,
-                                             "query=" + url_encode(expr),
-                                             "application/x-www-form-urlencoded");
+  const auto a =
+      seckill::test::http_request(port, "/api/v1/query", boost::beast::http::verb::post,
+                                  "query=" + url_encode(expr), "application/x-www-form-urlencoded");
   return json::parse(a.body);
 }
 
 /// A Prometheus started on 127.0.0.1 with its own config and data directory.
 class prometheus {
  public:
-  prometheus(unsigned short target_port, const seckill::detail::temp_dir& dir) : port_(seckill::test::free_loopback_port()) {
+  prometheus(unsigned short target_port, const seckill::detail::temp_dir& dir)
+      : port_(seckill::test::free_loopback_port()) {
     config_ = dir.path() / "prometheus.yml";
     data_ = dir.path() / "data";
     log_ = dir.path() / "prometheus.log";
@@ -122,7 +125,8 @@ class prometheus {
     json last;
     while (std::chrono::steady_clock::now() < until) {
       last = instant_query(port_, expr);
-      if (last.value("status", "") == "success" && !last.at("data").at("result").empty()) return last;
+      if (last.value("status", "") == "success" && !last.at("data").at("result").empty())
+        return last;
       std::this_thread::sleep_for(250ms);
     }
     return last;
@@ -148,12 +152,13 @@ child_process start_simulation(unsigned short port, const std::filesystem::path&
   const std::string program;
   FAIL("built without examples: no flash_sale_sim to scrape");
 #endif
-  return child_process({{program, "--metrics-port", std::to_string(port), "--linger", "120s", "--buyers", "3000",
-                         "--skus", "3", "--stock", "100", "--arrival", "poisson", "--arrival-rate", "1000",
-                         "--payment-latency", "2ms", "--no-progress"},
-                        log.string(),
-                        {},
-                        true});
+  return child_process(
+      {{program, "--metrics-port", std::to_string(port), "--linger", "120s", "--buyers", "3000",
+        "--skus", "3", "--stock", "100", "--arrival", "poisson", "--arrival-rate", "1000",
+        "--payment-latency", "2ms", "--no-progress"},
+       log.string(),
+       {},
+       true});
 }
 
 }  // namespace integration_observability
@@ -177,8 +182,9 @@ TEST_SUITE("integration") {
     using namespace integration_observability;
     const std::string rules = read_file(examples / "alerts.yml");
     const std::string tests = read_file(examples / "alerts_test.yml");
-    for (const std::string alert : {"SeckillPurchaseFailureRateHigh", "SeckillPurchaseLatencyP99High",
-                                    "SeckillStockLow", "SeckillCircuitBreakerOpen", "SeckillPaidOrdersCompensated"}) {
+    for (const std::string alert :
+         {"SeckillPurchaseFailureRateHigh", "SeckillPurchaseLatencyP99High", "SeckillStockLow",
+          "SeckillCircuitBreakerOpen", "SeckillPaidOrdersCompensated"}) {
       CHECK(rules.find("alert: " + alert) != std::string::npos);
       // each alert appears in the tests at least once with exp_alerts: [] and once with alerts
       std::size_t silent = 0, firing = 0;
@@ -195,13 +201,15 @@ TEST_SUITE("integration") {
     std::filesystem::copy_file(examples / "alerts.yml", dir.path() / "alerts.yml");
     std::ofstream(dir.path() / "wrong_test.yml")
         << "rule_files: [alerts.yml]\nevaluation_interval: 15s\ntests:\n  - interval: 15s\n"
-           "    input_series:\n      - series: 'seckill_stock_units{sku=\"s\"}'\n        values: '1x10'\n"
+           "    input_series:\n      - series: 'seckill_stock_units{sku=\"s\"}'\n        values: "
+           "'1x10'\n"
            "    alert_rule_test:\n      - eval_time: 2m\n        alertname: SeckillStockLow\n"
            "        exp_alerts: []\n";
     auto r = run({"promtool", "test", "rules", (dir.path() / "wrong_test.yml").string()});
     INFO(r.output);
     CHECK(r.status != 0);
-    std::ofstream(dir.path() / "broken.yml") << "groups:\n  - name: x\n    rules:\n      - alert: A\n        expr: rate(x[\n";
+    std::ofstream(dir.path() / "broken.yml")
+        << "groups:\n  - name: x\n    rules:\n      - alert: A\n        expr: rate(x[\n";
     r = run({"promtool", "check", "rules", (dir.path() / "broken.yml").string()});
     CHECK(r.status != 0);
   }
@@ -222,8 +230,9 @@ TEST_SUITE("integration") {
       for (const auto& t : p.at("targets")) CHECK(t.at("refId").is_string());
     }
     CHECK(ids.size() == d.at("panels").size());  // unique panel ids
-    for (const std::string want : {"Purchases per second (QPS)", "Failure rate", "Purchase latency p50 / p99",
-                                   "Stock per SKU", "Circuit breaker state"})
+    for (const std::string want :
+         {"Purchases per second (QPS)", "Failure rate", "Purchase latency p50 / p99",
+          "Stock per SKU", "Circuit breaker state"})
       CHECK_MESSAGE(titles.count(want) == 1, want);
     // the datasource variable makes it importable without editing
     CHECK(d.at("templating").at("list").at(0).at("type") == "datasource");
@@ -235,12 +244,15 @@ TEST_SUITE("integration") {
 }
 
 TEST_SUITE("integration") {
-  TEST_CASE("a real Prometheus scrapes the running simulation - the series and every dashboard query answer") {
+  TEST_CASE(
+      "a real Prometheus scrapes the running simulation - the series and every dashboard query "
+      "answer") {
     using namespace integration_observability;
     seckill::detail::temp_dir dir("seckill-prometheus");
     const auto target_port = seckill::test::free_loopback_port();
     auto sim = start_simulation(target_port, dir.path() / "sim.log");
-    REQUIRE_MESSAGE(seckill::test::wait_until_accepting(target_port, 20s), read_file(dir.path() / "sim.log"));
+    REQUIRE_MESSAGE(seckill::test::wait_until_accepting(target_port, 20s),
+                    read_file(dir.path() / "sim.log"));
     const auto own = seckill::test::http_request(target_port, "/metrics");
     REQUIRE(own.status == 200);
     REQUIRE(own.body.find("seckill_purchases_total") != std::string::npos);
@@ -254,7 +266,8 @@ TEST_SUITE("integration") {
     }
     REQUIRE_MESSAGE(ready, prom.log());
     // The Prometheus answering is the one started here: its data directory is ours.
-    const auto flags = json::parse(seckill::test::http_request(prom.port(), "/api/v1/status/flags").body);
+    const auto flags =
+        json::parse(seckill::test::http_request(prom.port(), "/api/v1/status/flags").body);
     REQUIRE(flags.at("data").at("storage.tsdb.path") == prom.data_dir().string());
 
     const auto up = prom.wait_for_series("up{job=\"seckill\"} == 1");
@@ -265,22 +278,29 @@ TEST_SUITE("integration") {
 
     const auto purchases = prom.wait_for_series("seckill_purchases_total");
     const auto results = label_values(purchases, "result");
-    for (const std::string r : {"succeeded", "sold_out", "rate_limited", "circuit_open", "timed_out", "rolled_back", "failed"})
+    for (const std::string r : {"succeeded", "sold_out", "rate_limited", "circuit_open",
+                                "timed_out", "rolled_back", "failed"})
       CHECK_MESSAGE(results.count(r) == 1, r);
-    const auto succeeded = prom.wait_for_series("seckill_purchases_total{result=\"succeeded\"} > 0");
+    const auto succeeded =
+        prom.wait_for_series("seckill_purchases_total{result=\"succeeded\"} > 0");
     CHECK(succeeded.at("data").at("result").size() == 1);
     const auto stock = prom.wait_for_series("seckill_stock_units");
     CHECK(label_values(stock, "sku").size() == 3);
-    const auto buckets = prom.wait_for_series("seckill_purchase_duration_seconds_bucket{le=\"+Inf\"} > 0");
+    const auto buckets =
+        prom.wait_for_series("seckill_purchase_duration_seconds_bucket{le=\"+Inf\"} > 0");
     CHECK(buckets.at("data").at("result").size() == 1);
     const auto breaker = prom.wait_for_series("seckill_breaker_state");
     CHECK(label_values(breaker, "state").count("open") == 1);
-    CHECK(prom.wait_for_series("sum(seckill_breaker_state) == 1").at("data").at("result").size() == 1);
+    CHECK(prom.wait_for_series("sum(seckill_breaker_state) == 1").at("data").at("result").size() ==
+          1);
     CHECK_FALSE(prom.wait_for_series("seckill_store_errors_total").at("data").at("result").empty());
     CHECK_FALSE(prom.wait_for_series("seckill_rate_limited_total").at("data").at("result").empty());
 
     // Two scrapes at least, so that rate() has points; then every dashboard query.
-    REQUIRE_FALSE(prom.wait_for_series("sum(rate(seckill_purchases_total[1m]))").at("data").at("result").empty());
+    REQUIRE_FALSE(prom.wait_for_series("sum(rate(seckill_purchases_total[1m]))")
+                      .at("data")
+                      .at("result")
+                      .empty());
     const json dashboard = json::parse(read_file(examples / "grafana-dashboard.json"));
     for (const auto& expr : dashboard_expressions(dashboard)) {
       const auto answer = instant_query(prom.port(), expr);
@@ -290,7 +310,8 @@ TEST_SUITE("integration") {
       CHECK_FALSE(answer.at("data").at("result").empty());
     }
     // Prometheus rejects a broken expression: the check above can fail.
-    CHECK(instant_query(prom.port(), "sum(rate(seckill_purchases_total[1m])").at("status") == "error");
+    CHECK(instant_query(prom.port(), "sum(rate(seckill_purchases_total[1m])").at("status") ==
+          "error");
 
     // The alert rules loaded and evaluate.
     const auto rules = json::parse(seckill::test::http_request(prom.port(), "/api/v1/rules").body);

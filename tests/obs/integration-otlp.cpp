@@ -52,7 +52,8 @@ bool is_decimal(const json& v) {
 std::vector<std::string> check_otlp(const json& body) {
   std::vector<std::string> problems;
   const auto bad = [&](const std::string& what) { problems.push_back(what); };
-  if (!body.contains("resourceSpans") || !body["resourceSpans"].is_array() || body["resourceSpans"].empty()) {
+  if (!body.contains("resourceSpans") || !body["resourceSpans"].is_array() ||
+      body["resourceSpans"].empty()) {
     bad("no resourceSpans array");
     return problems;
   }
@@ -66,14 +67,18 @@ std::vector<std::string> check_otlp(const json& body) {
     if (!has_service) bad("resource without service.name");
     if (!rs.contains("scopeSpans") || !rs["scopeSpans"].is_array()) bad("no scopeSpans");
     for (const auto& ss : rs.value("scopeSpans", json::array())) {
-      if (!ss.contains("scope") || !ss["scope"].value("name", json()).is_string()) bad("scope without name");
+      if (!ss.contains("scope") || !ss["scope"].value("name", json()).is_string())
+        bad("scope without name");
       for (const auto& sp : ss.value("spans", json::array())) {
-        if (!is_hex(sp.value("traceId", json()), 32)) bad("bad traceId " + sp.value("traceId", json()).dump());
+        if (!is_hex(sp.value("traceId", json()), 32))
+          bad("bad traceId " + sp.value("traceId", json()).dump());
         if (!is_hex(sp.value("spanId", json()), 16)) bad("bad spanId");
         if (sp.contains("parentSpanId") && !is_hex(sp["parentSpanId"], 16)) bad("bad parentSpanId");
-        if (!sp.value("name", json()).is_string() || sp["name"].get<std::string>().empty()) bad("no name");
+        if (!sp.value("name", json()).is_string() || sp["name"].get<std::string>().empty())
+          bad("no name");
         const auto kind = sp.value("kind", json());
-        if (!kind.is_number_integer() || kind.get<int>() < 0 || kind.get<int>() > 5) bad("bad kind");
+        if (!kind.is_number_integer() || kind.get<int>() < 0 || kind.get<int>() > 5)
+          bad("bad kind");
         const auto start = sp.value("startTimeUnixNano", json());
         const auto end = sp.value("endTimeUnixNano", json());
         if (!is_decimal(start) || !is_decimal(end)) {
@@ -82,7 +87,8 @@ std::vector<std::string> check_otlp(const json& body) {
           bad("ends before it starts");
         }
         for (const auto& a : sp.value("attributes", json::array())) {
-          if (!a.value("key", json()).is_string() || !a.contains("value") || a["value"].size() != 1) {
+          if (!a.value("key", json()).is_string() || !a.contains("value") ||
+              a["value"].size() != 1) {
             bad("malformed attribute " + a.dump());
             continue;
           }
@@ -94,7 +100,8 @@ std::vector<std::string> check_otlp(const json& body) {
           if (!ok) bad("attribute value of no OTLP type: " + v.dump());
         }
         const auto code = sp.value("/status/code"_json_pointer, json());
-        if (!code.is_number_integer() || code.get<int>() < 0 || code.get<int>() > 2) bad("bad status code");
+        if (!code.is_number_integer() || code.get<int>() < 0 || code.get<int>() > 2)
+          bad("bad status code");
       }
     }
   }
@@ -141,7 +148,8 @@ class receiver {
       http::read(stream, buffer, req, ec);
       if (ec) continue;
       std::vector<std::string> found;
-      if (req.method() != http::verb::post) found.push_back("method " + std::string(req.method_string()));
+      if (req.method() != http::verb::post)
+        found.push_back("method " + std::string(req.method_string()));
       if (req.target() != "/v1/traces") found.push_back("target " + std::string(req.target()));
       if (req[http::field::content_type] != "application/json") found.push_back("content type");
       json body;
@@ -160,11 +168,11 @@ class receiver {
         std::this_thread::sleep_for(1500ms);
         continue;
       }
-      http::response<http::string_body> res{
-          mode_ == mode::fail_500 ? http::status::internal_server_error
-          : found.empty()          ? http::status::ok
-                                   : http::status::bad_request,
-          11};
+      http::response<http::string_body> res{mode_ == mode::fail_500
+                                                ? http::status::internal_server_error
+                                            : found.empty() ? http::status::ok
+                                                            : http::status::bad_request,
+                                            11};
       res.set(http::field::content_type, "application/json");
       res.body() = "{}";
       res.prepare_payload();
@@ -227,7 +235,8 @@ TEST_SUITE("integration") {
     REQUIRE(bodies.size() == 2);  // batches of 2: 2 + 1
     std::vector<json> spans;
     for (const auto& b : bodies) {
-      CHECK(b["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"] == "flash-sale");
+      CHECK(b["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"] ==
+            "flash-sale");
       for (const auto& s : b["resourceSpans"][0]["scopeSpans"][0]["spans"]) spans.push_back(s);
     }
     REQUIRE(spans.size() == 3);
@@ -263,7 +272,8 @@ TEST_SUITE("integration") {
   TEST_CASE("OTLP exporter: a 500 answer is errc::server_error and the batch is counted dropped") {
     integration_otlp::receiver rx(integration_otlp::receiver::mode::fail_500);
     boost::asio::io_context io;
-    seckill::obs::otlp_http_exporter exporter(io.get_executor(), integration_otlp::options_for(rx.port()));
+    seckill::obs::otlp_http_exporter exporter(io.get_executor(),
+                                              integration_otlp::options_for(rx.port()));
     seckill::obs::tracer tracer(exporter);
     tracer.start_span("a").end();
     auto done = exporter.async_flush(boost::asio::use_future);
@@ -275,8 +285,8 @@ TEST_SUITE("integration") {
 
   TEST_CASE("OTLP exporter: nobody listening is errc::connection_refused") {
     boost::asio::io_context io;
-    seckill::obs::otlp_http_exporter exporter(io.get_executor(),
-                                              integration_otlp::options_for(seckill::test::free_loopback_port()));
+    seckill::obs::otlp_http_exporter exporter(
+        io.get_executor(), integration_otlp::options_for(seckill::test::free_loopback_port()));
     seckill::obs::tracer tracer(exporter);
     tracer.start_span("a").end();
     auto done = exporter.async_flush(boost::asio::use_future);
@@ -320,7 +330,8 @@ TEST_SUITE("integration") {
   TEST_CASE("OTLP exporter: async_flush completes through a callback use_awaitable and deferred") {
     integration_otlp::receiver rx;
     boost::asio::io_context io;
-    seckill::obs::otlp_http_exporter exporter(io.get_executor(), integration_otlp::options_for(rx.port()));
+    seckill::obs::otlp_http_exporter exporter(io.get_executor(),
+                                              integration_otlp::options_for(rx.port()));
     seckill::obs::tracer tracer(exporter);
     tracer.start_span("by-callback").end();
     std::error_code by_callback = seckill::errc::not_connected;
@@ -331,9 +342,12 @@ TEST_SUITE("integration") {
 
     tracer.start_span("by-awaitable").end();
     std::error_code awaited = seckill::errc::not_connected;
-    boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> {
-      awaited = co_await exporter.async_flush(boost::asio::use_awaitable);
-    }, boost::asio::detached);
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+          awaited = co_await exporter.async_flush(boost::asio::use_awaitable);
+        },
+        boost::asio::detached);
     io.restart();
     io.run();
     CHECK_FALSE(awaited);
@@ -353,15 +367,18 @@ TEST_SUITE("integration") {
     CHECK(rx.bodies().size() == 3);
   }
 
-  TEST_CASE("OTLP exporter: after a cancelled flush the spans queued meanwhile stay for the next flush") {
+  TEST_CASE(
+      "OTLP exporter: after a cancelled flush the spans queued meanwhile stay for the next flush") {
     integration_otlp::receiver rx(integration_otlp::receiver::mode::never_answer);
     boost::asio::io_context io;
-    seckill::obs::otlp_http_exporter exporter(io.get_executor(), integration_otlp::options_for(rx.port()));
+    seckill::obs::otlp_http_exporter exporter(io.get_executor(),
+                                              integration_otlp::options_for(rx.port()));
     seckill::obs::tracer tracer(exporter);
     tracer.start_span("lost").end();
     boost::asio::cancellation_signal cancel;
     std::error_code result;
-    exporter.async_flush(boost::asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec) { result = ec; }));
+    exporter.async_flush(boost::asio::bind_cancellation_slot(
+        cancel.slot(), [&](std::error_code ec) { result = ec; }));
     io.run_for(100ms);
     tracer.start_span("kept").end();
     cancel.emit(boost::asio::cancellation_type::terminal);

@@ -99,18 +99,22 @@ TEST_SUITE("unit") {
     auto& a = reg.add_counter_family("x_total", "X", {"l"});
     auto& b = reg.add_counter_family("x_total", "X", {"l"});
     CHECK(&a == &b);
-    CHECK(unit_metrics::thrown_message([&] { reg.add_gauge_family("x_total", "X", {"l"}); })
-              .find("another type") != std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { reg.add_counter_family("x_total", "Y", {"l"}); })
-              .find("other help") != std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { reg.add_counter_family("x_total", "X", {"m"}); })
-              .find("other help, labels") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_gauge_family("x_total", "X", {"l"});
+          }).find("another type") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_counter_family("x_total", "Y", {"l"});
+          }).find("other help") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_counter_family("x_total", "X", {"m"});
+          }).find("other help, labels") != std::string::npos);
     reg.add_histogram_family("lat", "L", {}, {1});
-    CHECK(unit_metrics::thrown_message([&] { reg.add_counter("lat_count", "c"); })
-              .find("clashes") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_counter("lat_count", "c");
+          }).find("clashes") != std::string::npos);
     reg.add_gauge("g_sum", "g");
-    CHECK(unit_metrics::thrown_message([&] { reg.add_histogram("g", "h", {1}); })
-              .find("clashes") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] { reg.add_histogram("g", "h", {1}); }).find("clashes") !=
+          std::string::npos);
   }
 
   TEST_CASE("invalid names / labels / buckets and label values are rejected with the value seen") {
@@ -121,34 +125,45 @@ TEST_SUITE("unit") {
           std::string::npos);
     CHECK(unit_metrics::thrown_message([&] { reg.add_counter(std::string(), "h"); }).find("''") !=
           std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { reg.add_counter_family("a", "h", {"__x"}); })
-              .find("'__x'") != std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { reg.add_counter_family("a", "h", {"a:b"}); })
-              .find("'a:b'") != std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { reg.add_counter_family("a", "h", {"l", "l"}); })
-              .find("twice") != std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { reg.add_histogram_family("h", "h", {"le"}, {1}); })
-              .find("'le'") != std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { reg.add_histogram("h", "h", {1, 1}); })
-              .find("strictly increasing") != std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { reg.add_histogram("h", "h", {2, 1}); })
-              .find("at index 1") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_counter_family("a", "h", {"__x"});
+          }).find("'__x'") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_counter_family("a", "h", {"a:b"});
+          }).find("'a:b'") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_counter_family("a", "h", {"l", "l"});
+          }).find("twice") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_histogram_family("h", "h", {"le"}, {1});
+          }).find("'le'") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_histogram("h", "h", {1, 1});
+          }).find("strictly increasing") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_histogram("h", "h", {2, 1});
+          }).find("at index 1") != std::string::npos);
     CHECK(unit_metrics::thrown_message([&] {
             reg.add_histogram("h", "h", {1, std::numeric_limits<double>::quiet_NaN()});
           }).find("finite") != std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { reg.add_histogram("h", "h", {}); })
-              .find("at least one") != std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { reg.add_counter("a", "bad \xff help"); })
-              .find("UTF-8") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_histogram("h", "h", {});
+          }).find("at least one") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            reg.add_counter("a", "bad \xff help");
+          }).find("UTF-8") != std::string::npos);
     auto& fam = reg.add_counter_family("ok_total", "h", {"a", "b"});
     CHECK(unit_metrics::thrown_message([&] { fam.with({"only-one"}); }).find("2 label(s), saw 1") !=
           std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { fam.with({"x", "\xc3"}); }).find("UTF-8") !=
-          std::string::npos);
-    CHECK(unit_metrics::thrown_message([&] { fam.with({"x", "\xed\xa0\x80"}); }).find("UTF-8") !=
-          std::string::npos);  // a surrogate
-    CHECK(unit_metrics::thrown_message([&] { fam.with({"x", "\xc0\xaf"}); }).find("UTF-8") !=
-          std::string::npos);  // overlong
+    CHECK(unit_metrics::thrown_message([&] {
+            fam.with({"x", "\xc3"});
+          }).find("UTF-8") != std::string::npos);
+    CHECK(unit_metrics::thrown_message([&] {
+            fam.with({"x", "\xed\xa0\x80"});
+          }).find("UTF-8") != std::string::npos);  // a surrogate
+    CHECK(unit_metrics::thrown_message([&] {
+            fam.with({"x", "\xc0\xaf"});
+          }).find("UTF-8") != std::string::npos);                // overlong
     CHECK_NOTHROW(fam.with({"x", "\xe7\xa7\x92\xe6\x9d\x80"}));  // 秒杀
   }
 

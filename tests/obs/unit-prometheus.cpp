@@ -105,17 +105,21 @@ TEST_SUITE("unit") {
     auto [s1, b1] = seckill::obs::health_json(ok);
     CHECK(s1 == 200);
     CHECK(b1 == R"({"status":"ok","stores":[{"name":"memory://","reachable":true}]})");
-    seckill::obs::health_report bad{{{"memory://", true, ""}, {"redis://127.0.0.1:1", false, "connection refused"}}};
+    seckill::obs::health_report bad{
+        {{"memory://", true, ""}, {"redis://127.0.0.1:1", false, "connection refused"}}};
     auto [s2, b2] = seckill::obs::health_json(bad);
     CHECK(s2 == 503);
-    CHECK(b2 == R"({"status":"unavailable","stores":[{"name":"memory://","reachable":true},)"
-                R"({"detail":"connection refused","name":"redis://127.0.0.1:1","reachable":false}]})");
+    CHECK(b2 ==
+          R"({"status":"unavailable","stores":[{"name":"memory://","reachable":true},)"
+          R"({"detail":"connection refused","name":"redis://127.0.0.1:1","reachable":false}]})");
     auto [s3, b3] = seckill::obs::health_json({});
     CHECK(s3 == 200);
     CHECK(b3 == R"({"status":"ok","stores":[]})");
   }
 
-  TEST_CASE("metrics_server options: slow-client guards by default - bad values refused with the value seen") {
+  TEST_CASE(
+      "metrics_server options: slow-client guards by default - bad values refused with the value "
+      "seen") {
     using options = seckill::obs::metrics_server::options;
     const options o;
     CHECK(o.header_timeout == std::chrono::seconds(5));
@@ -138,18 +142,22 @@ TEST_SUITE("unit") {
       }
       return "(started)";
     };
-    CHECK(refused({.header_timeout = std::chrono::milliseconds(0)}).find(
-              "metrics_server: header_timeout 0 ms out of range [1, 31622400000] ms") == 0);
-    CHECK(refused({.request_timeout = std::chrono::milliseconds(-5)}).find(
-              "request_timeout -5 ms out of range [1, 31622400000] ms") != std::string::npos);
-    CHECK(refused({.idle_timeout = std::chrono::milliseconds::min()}).find(
-              "idle_timeout -9223372036854775808 ms out of range") != std::string::npos);
-    CHECK(refused({.request_timeout = std::chrono::milliseconds::max()}).find(
-              "request_timeout 9223372036854775807 ms out of range [1, 31622400000] ms") != std::string::npos);
-    CHECK(refused({.max_connections = 0}).find("max_connections 0: want at least 1") != std::string::npos);
-    CHECK(refused({.max_header_bytes = 0}).find("max_header_bytes 0 out of range [1, 4294967295]") !=
+    CHECK(refused({.header_timeout = std::chrono::milliseconds(0)})
+              .find("metrics_server: header_timeout 0 ms out of range [1, 31622400000] ms") == 0);
+    CHECK(refused({.request_timeout = std::chrono::milliseconds(-5)})
+              .find("request_timeout -5 ms out of range [1, 31622400000] ms") != std::string::npos);
+    CHECK(refused({.idle_timeout = std::chrono::milliseconds::min()})
+              .find("idle_timeout -9223372036854775808 ms out of range") != std::string::npos);
+    CHECK(refused({.request_timeout = std::chrono::milliseconds::max()})
+              .find("request_timeout 9223372036854775807 ms out of range [1, 31622400000] ms") !=
           std::string::npos);
-    CHECK(refused({.max_body_bytes = std::size_t{1} << 40}).find(
-              "max_body_bytes 1099511627776 out of range [1, 4294967295]") != std::string::npos);
+    CHECK(refused({.max_connections = 0}).find("max_connections 0: want at least 1") !=
+          std::string::npos);
+    CHECK(
+        refused({.max_header_bytes = 0}).find("max_header_bytes 0 out of range [1, 4294967295]") !=
+        std::string::npos);
+    CHECK(refused({.max_body_bytes = std::size_t{1} << 40})
+              .find("max_body_bytes 1099511627776 out of range [1, 4294967295]") !=
+          std::string::npos);
   }
 }

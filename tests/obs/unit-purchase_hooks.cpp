@@ -75,27 +75,33 @@ TEST_SUITE("unit") {
     CHECK(classify(errc::sold_out, purchase_state::failed) == purchase_outcome::sold_out);
     CHECK(classify(errc::unknown_sku, purchase_state::failed) == purchase_outcome::unknown_sku);
     CHECK(classify(errc::timed_out, purchase_state::timed_out) == purchase_outcome::timed_out);
-    CHECK(classify(errc::operation_aborted, purchase_state::timed_out) == purchase_outcome::cancelled);
-    CHECK(classify(errc::payment_failed, purchase_state::rolled_back) == purchase_outcome::rolled_back);
+    CHECK(classify(errc::operation_aborted, purchase_state::timed_out) ==
+          purchase_outcome::cancelled);
+    CHECK(classify(errc::payment_failed, purchase_state::rolled_back) ==
+          purchase_outcome::rolled_back);
     CHECK(classify(errc::store_unavailable, purchase_state::failed) == purchase_outcome::failed);
     CHECK(classify(errc::persist_failed, purchase_state::failed) == purchase_outcome::failed);
     CHECK(seckill::obs::to_string(purchase_outcome::rolled_back) == "rolled_back");
     CHECK(seckill::obs::to_string(purchase_outcome::failed) == "failed");
   }
 
-  TEST_CASE("purchase_metrics: every series exists before the first purchase - breaker is one-hot") {
+  TEST_CASE(
+      "purchase_metrics: every series exists before the first purchase - breaker is one-hot") {
     seckill::obs::registry reg;
     seckill::obs::purchase_metrics m(reg);
     const auto text = seckill::obs::to_text(reg);
-    for (const char* result : {"succeeded", "sold_out", "rate_limited", "circuit_open", "timed_out", "rolled_back", "failed"})
-      CHECK_MESSAGE(text.find(std::string("seckill_purchases_total{result=\"") + result + "\"} 0\n") != std::string::npos, result);
+    for (const char* result : {"succeeded", "sold_out", "rate_limited", "circuit_open", "timed_out",
+                               "rolled_back", "failed"})
+      CHECK_MESSAGE(text.find(std::string("seckill_purchases_total{result=\"") + result +
+                              "\"} 0\n") != std::string::npos,
+                    result);
     CHECK(text.find("seckill_breaker_state{state=\"closed\"} 1\n") != std::string::npos);
     CHECK(text.find("seckill_breaker_state{state=\"open\"} 0\n") != std::string::npos);
     CHECK(text.find("seckill_store_errors_total{operation=\"reserve\"} 0\n") != std::string::npos);
     CHECK(text.find("seckill_rate_limited_total 0\n") != std::string::npos);
     for (const char* refund : {"ok", "failed", "none"})
-      CHECK_MESSAGE(text.find(std::string("seckill_compensations_total{refund=\"") + refund + "\"} 0\n") !=
-                        std::string::npos,
+      CHECK_MESSAGE(text.find(std::string("seckill_compensations_total{refund=\"") + refund +
+                              "\"} 0\n") != std::string::npos,
                     refund);
     CHECK(text.find("seckill_purchase_duration_seconds_count 0\n") != std::string::npos);
     m.set_breaker_state(seckill::breaker_state::open);
@@ -107,13 +113,17 @@ TEST_SUITE("unit") {
     const auto after = seckill::obs::to_text(reg);
     CHECK(after.find("seckill_stock_units{sku=\"sku-1\"} 42\n") != std::string::npos);
     CHECK(after.find("seckill_store_errors_total{operation=\"commit\"} 1\n") != std::string::npos);
-    CHECK(after.find("seckill_store_errors_total{operation=\"something_else\"} 1\n") != std::string::npos);
+    CHECK(after.find("seckill_store_errors_total{operation=\"something_else\"} 1\n") !=
+          std::string::npos);
   }
 
-  TEST_CASE("purchase_hooks count results / time admitted purchases and trace them under the caller's traceparent") {
+  TEST_CASE(
+      "purchase_hooks count results / time admitted purchases and trace them under the caller's "
+      "traceparent") {
     boost::asio::io_context io;
     seckill::memory_store<> store{io.get_executor()};
-    seckill::token_bucket<seckill::manual_clock> limiter{1.0, 5.0, seckill::manual_clock{}};  // 5 tokens, no refill
+    seckill::token_bucket<seckill::manual_clock> limiter{
+        1.0, 5.0, seckill::manual_clock{}};  // 5 tokens, no refill
     seckill::no_breaker breaker;
     unit_purchase_hooks::counting_ids ids;
     unit_purchase_hooks::picky_payment payment{{2}};  // order 2's payment fails
@@ -122,10 +132,12 @@ TEST_SUITE("unit") {
     seckill::obs::purchase_metrics metrics(reg);
     seckill::obs::in_memory_exporter exporter;
     seckill::obs::tracer tracer(exporter);
-    seckill::purchase_engine<seckill::memory_store<>, seckill::token_bucket<seckill::manual_clock>, seckill::no_breaker,
-                             unit_purchase_hooks::counting_ids, unit_purchase_hooks::picky_payment, seckill::memory_orders,
+    seckill::purchase_engine<seckill::memory_store<>, seckill::token_bucket<seckill::manual_clock>,
+                             seckill::no_breaker, unit_purchase_hooks::counting_ids,
+                             unit_purchase_hooks::picky_payment, seckill::memory_orders,
                              seckill::obs::purchase_hooks<>>
-        engine{store, limiter, breaker, ids, payment, orders, {}, seckill::obs::purchase_hooks<>(metrics, &tracer)};
+        engine{store,   limiter, breaker, ids,
+               payment, orders,  {},      seckill::obs::purchase_hooks<>(metrics, &tracer)};
     store.async_set_stock("sku", 2, [](std::error_code) {});
     io.run();
     io.restart();
@@ -138,7 +150,8 @@ TEST_SUITE("unit") {
       io.restart();
     }
     CHECK(done == 7);
-    // 1: succeeded, 2: payment failed (rolled back), 3: succeeded (stock 2), 4, 5: sold out, 6, 7: rate limited
+    // 1: succeeded, 2: payment failed (rolled back), 3: succeeded (stock 2), 4, 5: sold out, 6, 7:
+    // rate limited
     CHECK(metrics.purchases(purchase_outcome::succeeded).value() == 2);
     CHECK(metrics.purchases(purchase_outcome::rolled_back).value() == 1);
     CHECK(metrics.purchases(purchase_outcome::sold_out).value() == 2);
@@ -157,7 +170,8 @@ TEST_SUITE("unit") {
     CHECK(spans[1].context.trace != spans[0].context.trace);
     CHECK(spans[1].status == seckill::obs::span_status::error);
     CHECK(spans[1].status_message == seckill::make_error_code(errc::payment_failed).message());
-    const auto attr = [](const seckill::obs::span_data& s, const std::string& key) -> seckill::obs::attribute_value {
+    const auto attr = [](const seckill::obs::span_data& s,
+                         const std::string& key) -> seckill::obs::attribute_value {
       for (const auto& [k, v] : s.attributes)
         if (k == key) return v;
       return std::string("<missing>");
@@ -175,7 +189,8 @@ TEST_SUITE("unit") {
     CHECK(payment.traceparents[2] == seckill::obs::format_traceparent(spans[2].context));
   }
 
-  TEST_CASE("purchase_hooks without a tracer hand the request's traceparent to the payment unchanged") {
+  TEST_CASE(
+      "purchase_hooks without a tracer hand the request's traceparent to the payment unchanged") {
     boost::asio::io_context io;
     seckill::memory_store<> store{io.get_executor()};
     seckill::unlimited limiter;
@@ -186,14 +201,16 @@ TEST_SUITE("unit") {
     seckill::obs::registry reg;
     seckill::obs::purchase_metrics metrics(reg);
     seckill::purchase_engine<seckill::memory_store<>, seckill::unlimited, seckill::no_breaker,
-                             unit_purchase_hooks::counting_ids, unit_purchase_hooks::picky_payment, seckill::memory_orders,
-                             seckill::obs::purchase_hooks<>>
-        engine{store, limiter, breaker, ids, payment, orders, {}, seckill::obs::purchase_hooks<>(metrics)};
+                             unit_purchase_hooks::counting_ids, unit_purchase_hooks::picky_payment,
+                             seckill::memory_orders, seckill::obs::purchase_hooks<>>
+        engine{store,   limiter, breaker, ids,
+               payment, orders,  {},      seckill::obs::purchase_hooks<>(metrics)};
     store.async_set_stock("sku", 2, [](std::error_code) {});
     io.run();
     io.restart();
     constexpr std::string_view parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    engine.async_purchase({.sku = "sku", .traceparent = parent}, [](std::error_code, seckill::purchase_result) {});
+    engine.async_purchase({.sku = "sku", .traceparent = parent},
+                          [](std::error_code, seckill::purchase_result) {});
     io.run();
     REQUIRE(payment.traceparents.size() == 1);
     CHECK(payment.traceparents[0] == parent);
@@ -206,16 +223,19 @@ TEST_SUITE("unit") {
     seckill::unlimited limiter;
     seckill::no_breaker breaker;
     unit_purchase_hooks::counting_ids ids;
-    unit_purchase_hooks::slow_payment payment{clock, std::chrono::seconds(31)};  // past the 30 s hold
+    unit_purchase_hooks::slow_payment payment{clock,
+                                              std::chrono::seconds(31)};  // past the 30 s hold
     seckill::memory_orders orders;
     seckill::obs::registry reg;
     seckill::obs::purchase_metrics metrics(reg);
     seckill::obs::in_memory_exporter exporter;
     seckill::obs::tracer tracer(exporter);
-    seckill::purchase_engine<seckill::memory_store<seckill::manual_clock>, seckill::unlimited, seckill::no_breaker,
-                             unit_purchase_hooks::counting_ids, unit_purchase_hooks::slow_payment,
-                             seckill::memory_orders, seckill::obs::purchase_hooks<>>
-        engine{store, limiter, breaker, ids, payment, orders, {}, seckill::obs::purchase_hooks<>(metrics, &tracer)};
+    seckill::purchase_engine<seckill::memory_store<seckill::manual_clock>, seckill::unlimited,
+                             seckill::no_breaker, unit_purchase_hooks::counting_ids,
+                             unit_purchase_hooks::slow_payment, seckill::memory_orders,
+                             seckill::obs::purchase_hooks<>>
+        engine{store,   limiter, breaker, ids,
+               payment, orders,  {},      seckill::obs::purchase_hooks<>(metrics, &tracer)};
     store.async_set_stock("sku", 1, [](std::error_code) {});
     io.run();
     io.restart();

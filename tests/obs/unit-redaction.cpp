@@ -7,9 +7,10 @@
 
 TEST_SUITE("unit") {
   TEST_CASE("health JSON shows store URLs with their passwords redacted") {
-    const seckill::obs::health_report report{{{"redis://alice:hunter2@127.0.0.1:6379/0", false, "timed out"},
-                                              {"redis://:hunter2@[::1]:6380", true, ""},
-                                              {"redis://127.0.0.1:6379", true, ""}}};
+    const seckill::obs::health_report report{
+        {{"redis://alice:hunter2@127.0.0.1:6379/0", false, "timed out"},
+         {"redis://:hunter2@[::1]:6380", true, ""},
+         {"redis://127.0.0.1:6379", true, ""}}};
     const auto [status, body] = seckill::obs::health_json(report);
     CHECK(status == 503);
     CHECK(body.find("hunter2") == std::string::npos);

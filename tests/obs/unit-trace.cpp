@@ -35,7 +35,8 @@ TEST_SUITE("unit") {
     CHECK(ctx->flags == 1);
     CHECK(ctx->sampled());
     CHECK(seckill::obs::format_traceparent(*ctx) == unit_trace::valid);
-    const auto unsampled = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+    const auto unsampled =
+        parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
     REQUIRE(unsampled);
     CHECK_FALSE(unsampled->sampled());
   }
@@ -43,27 +44,46 @@ TEST_SUITE("unit") {
   TEST_CASE("traceparent: every rejection with its reason") {
     using unit_trace::fault_of;
     CHECK(fault_of("") == traceparent_fault::bad_length);
-    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0") == traceparent_fault::bad_length);
-    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-") == traceparent_fault::bad_length);
-    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ") == traceparent_fault::bad_length);
-    CHECK(fault_of("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") == traceparent_fault::version_ff);
-    CHECK(fault_of("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01") == traceparent_fault::uppercase_hex);
-    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01") == traceparent_fault::uppercase_hex);
-    CHECK(fault_of("0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") == traceparent_fault::uppercase_hex);
-    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A") == traceparent_fault::uppercase_hex);
-    CHECK(fault_of("00-00000000000000000000000000000000-00f067aa0ba902b7-01") == traceparent_fault::zero_trace_id);
-    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01") == traceparent_fault::zero_parent_id);
-    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01") == traceparent_fault::not_hex);
-    CHECK(fault_of("0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") == traceparent_fault::not_hex);
-    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz") == traceparent_fault::not_hex);
-    CHECK(fault_of("00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") == traceparent_fault::bad_delimiter);
-    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01") == traceparent_fault::bad_delimiter);
-    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01") == traceparent_fault::bad_delimiter);
+    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0") ==
+          traceparent_fault::bad_length);
+    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-") ==
+          traceparent_fault::bad_length);
+    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ") ==
+          traceparent_fault::bad_length);
+    CHECK(fault_of("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") ==
+          traceparent_fault::version_ff);
+    CHECK(fault_of("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01") ==
+          traceparent_fault::uppercase_hex);
+    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01") ==
+          traceparent_fault::uppercase_hex);
+    CHECK(fault_of("0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") ==
+          traceparent_fault::uppercase_hex);
+    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A") ==
+          traceparent_fault::uppercase_hex);
+    CHECK(fault_of("00-00000000000000000000000000000000-00f067aa0ba902b7-01") ==
+          traceparent_fault::zero_trace_id);
+    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01") ==
+          traceparent_fault::zero_parent_id);
+    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01") ==
+          traceparent_fault::not_hex);
+    CHECK(fault_of("0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") ==
+          traceparent_fault::not_hex);
+    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz") ==
+          traceparent_fault::not_hex);
+    CHECK(fault_of("00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") ==
+          traceparent_fault::bad_delimiter);
+    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01") ==
+          traceparent_fault::bad_delimiter);
+    CHECK(fault_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01") ==
+          traceparent_fault::bad_delimiter);
     // a later version may carry more fields, after a '-' only
-    CHECK(fault_of("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x") == traceparent_fault::bad_delimiter);
-    CHECK(fault_of("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-holds") ==
+    CHECK(fault_of("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x") ==
+          traceparent_fault::bad_delimiter);
+    CHECK(
+        fault_of("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-holds") ==
+        traceparent_fault::none);
+    CHECK(fault_of("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09") ==
           traceparent_fault::none);
-    CHECK(fault_of("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09") == traceparent_fault::none);
   }
 
   TEST_CASE("traceparent: a later version is parsed and sent back as version 00") {
@@ -78,7 +98,8 @@ TEST_SUITE("unit") {
 
   TEST_CASE("traceparent: the throwing parser names the fault and the value") {
     try {
-      (void)seckill::obs::parse_traceparent_or_throw("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+      (void)seckill::obs::parse_traceparent_or_throw(
+          "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
       FAIL("no exception");
     } catch (const seckill::error& e) {
       CHECK(e.code() == seckill::errc::invalid_argument);
@@ -134,7 +155,8 @@ TEST_SUITE("unit") {
   TEST_CASE("tracer: a remote parent's trace id and sampled flag are kept") {
     seckill::obs::in_memory_exporter exporter;
     seckill::obs::tracer tracer(exporter);
-    const auto remote = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+    const auto remote =
+        parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
     {
       auto s = tracer.start_span("handle", seckill::obs::span_kind::server, remote);
       CHECK(seckill::obs::to_hex(s.context().trace) == "4bf92f3577b34da6a3ce929d0e0e4736");
@@ -168,7 +190,9 @@ TEST_SUITE("unit") {
     CHECK(ids.size() == 1000);
   }
 
-  TEST_CASE("OTLP JSON: resource / scope / ids in hex / times as strings / kinds and statuses as numbers") {
+  TEST_CASE(
+      "OTLP JSON: resource / scope / ids in hex / times as strings / kinds and statuses as "
+      "numbers") {
     seckill::obs::span_data s;
     s.name = "purchase";
     s.context = *parse_traceparent(unit_trace::valid);
@@ -176,7 +200,8 @@ TEST_SUITE("unit") {
     s.kind = seckill::obs::span_kind::server;
     s.start_unix_nanos = 1735689600000000001ULL;
     s.end_unix_nanos = 1735689600000000002ULL;
-    s.attributes = {{"sku", std::string("s1")}, {"qty", std::int64_t{2}}, {"ok", true}, {"ratio", 0.5}};
+    s.attributes = {
+        {"sku", std::string("s1")}, {"qty", std::int64_t{2}}, {"ok", true}, {"ratio", 0.5}};
     s.status = seckill::obs::span_status::error;
     s.status_message = "sold out";
     const auto j = seckill::obs::to_otlp_json({s}, "shop");
@@ -200,7 +225,8 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("enum names are constexpr string_views") {
-    static_assert(seckill::obs::to_string(seckill::obs::traceparent_fault::version_ff) == "version ff is invalid");
+    static_assert(seckill::obs::to_string(seckill::obs::traceparent_fault::version_ff) ==
+                  "version ff is invalid");
     static_assert(seckill::obs::to_string(seckill::obs::span_kind::server) == "server");
     static_assert(seckill::obs::to_string(seckill::obs::span_status::error) == "error");
     CHECK(seckill::obs::to_string(seckill::obs::traceparent_fault::none) == "valid");

@@ -5,8 +5,8 @@
 
 #include "store_conformance.hpp"
 
-#include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>
+#include <boost/asio/io_context.hpp>
 
 #include <chrono>
 #include <ostream>
@@ -21,7 +21,8 @@ using namespace std::chrono_literals;
 struct memory_fixture {
   boost::asio::io_context context;
   seckill::manual_clock clock;
-  seckill::memory_store<seckill::manual_clock> store_{context.get_executor(), {.orders_per_sku = 4}, clock};
+  seckill::memory_store<seckill::manual_clock> store_{
+      context.get_executor(), {.orders_per_sku = 4}, clock};
 
   seckill::memory_store<seckill::manual_clock>& store() { return store_; }
   boost::asio::io_context& io() { return context; }
@@ -50,8 +51,10 @@ TEST_SUITE("unit") {
     concurrent_memory_store::memory_fixture fx;
     namespace c = seckill::test::conformance;
     REQUIRE(c::set_stock(fx, "edge", 3) == c::no_error);
-    REQUIRE(std::get<1>(c::reserve(fx, "edge", 1, 1, 100ms)).status == seckill::reserve_status::reserved);
-    REQUIRE(std::get<1>(c::reserve(fx, "edge", 1, 2, 100ms)).status == seckill::reserve_status::reserved);
+    REQUIRE(std::get<1>(c::reserve(fx, "edge", 1, 1, 100ms)).status ==
+            seckill::reserve_status::reserved);
+    REQUIRE(std::get<1>(c::reserve(fx, "edge", 1, 2, 100ms)).status ==
+            seckill::reserve_status::reserved);
     fx.clock.advance(99ms);
     CHECK(std::get<1>(c::reap(fx, "edge", 10)) == 0u);
     CHECK(std::get<0>(c::commit(fx, "edge", 1)) == c::no_error);  // still inside its hold
@@ -99,12 +102,13 @@ TEST_SUITE("unit") {
     CHECK(c::reserve_ok(fx, "tea", 100, 2).replayed);
     fx.clock.advance(1ms);
     CHECK(std::get<1>(c::reap(fx, "tea", 10)) == 0u);  // any operation forgets what is due
-    CHECK(fx.store().recorded_orders("tea") == 1);      // order 3 is held: never forgotten
+    CHECK(fx.store().recorded_orders("tea") == 1);     // order 3 is held: never forgotten
     CHECK(std::get<0>(c::commit(fx, "tea", 1)) == seckill::errc::unknown_order);
     const auto again = c::reserve_ok(fx, "tea", 2, 1);  // the id is new again
     CHECK(again.status == reserve_status::reserved);
     CHECK_FALSE(again.replayed);
-    CHECK(std::get<0>(c::commit(fx, "tea", 3)) == c::no_error);  // held past the retention, still good
+    CHECK(std::get<0>(c::commit(fx, "tea", 3)) ==
+          c::no_error);  // held past the retention, still good
     c::check_level(c::stock_ok(fx, "tea"), 5, 2, 3);
     CHECK(fx.store().recorded_orders("tea") == 2);
   }
@@ -116,15 +120,18 @@ TEST_SUITE("unit") {
     std::size_t most = 0;
     for (std::int64_t id = 1; id <= 20'000; ++id) {
       REQUIRE(c::reserve_ok(fx, "flow", 1, id).status == seckill::reserve_status::reserved);
-      if (id % 2 == 0) REQUIRE(std::get<0>(c::commit(fx, "flow", id)) == c::no_error);
-      else REQUIRE(std::get<0>(c::rollback(fx, "flow", id)) == c::no_error);
+      if (id % 2 == 0)
+        REQUIRE(std::get<0>(c::commit(fx, "flow", id)) == c::no_error);
+      else
+        REQUIRE(std::get<0>(c::rollback(fx, "flow", id)) == c::no_error);
       fx.clock.advance(1ms);  // 1000 orders settle per retention period
       if (id > 600 && id % 97 == 0) {
         // an order 500 ms old answers as it did; one 1.5 s old is forgotten
         auto [e1, s1] = c::commit(fx, "flow", id - 500 - (id % 2));
         CHECK(e1 == c::no_error);
         CHECK(s1.status == seckill::settle_status::already);
-        if (id > 1600) CHECK(std::get<0>(c::commit(fx, "flow", id - 1500)) == seckill::errc::unknown_order);
+        if (id > 1600)
+          CHECK(std::get<0>(c::commit(fx, "flow", id - 1500)) == seckill::errc::unknown_order);
       }
       most = std::max(most, fx.store().recorded_orders("flow"));
     }
@@ -137,8 +144,10 @@ TEST_SUITE("unit") {
     boost::asio::io_context io;
     CHECK_THROWS_WITH_AS(seckill::memory_store<>(io.get_executor(), {.order_retention = -1ms}),
                          doctest::Contains("order_retention -1 ms out of [0, "), seckill::error);
-    CHECK_THROWS_AS(seckill::memory_store<>(io.get_executor(), {.order_retention = std::chrono::milliseconds::max()}),
+    CHECK_THROWS_AS(seckill::memory_store<>(io.get_executor(),
+                                            {.order_retention = std::chrono::milliseconds::max()}),
                     seckill::error);
-    CHECK_NOTHROW(seckill::memory_store<>(io.get_executor(), {.order_retention = std::chrono::hours(24 * 365 * 50)}));
+    CHECK_NOTHROW(seckill::memory_store<>(io.get_executor(),
+                                          {.order_retention = std::chrono::hours(24 * 365 * 50)}));
   }
 }

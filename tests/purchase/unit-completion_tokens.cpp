@@ -4,11 +4,12 @@
 // executor, and honours per-operation cancellation where it documents it.
 
 #include <seckill/clock.hpp>
-#include <seckill/purchase/deadline.hpp>
+#include <seckill/clock_timer.hpp>
 #include <seckill/purchase/engine.hpp>
 #include <seckill/store/memory_store.hpp>
 #include <seckill/store/reaper.hpp>
 
+#include <doctest/doctest.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -20,7 +21,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <optional>
@@ -50,8 +50,8 @@ struct engine_fixture {
   } order_ids;
   seckill::no_payment payment;
   seckill::memory_orders orders;
-  seckill::purchase_engine<seckill::memory_store<>, seckill::unlimited, seckill::no_breaker, ids, seckill::no_payment,
-                           seckill::memory_orders>
+  seckill::purchase_engine<seckill::memory_store<>, seckill::unlimited, seckill::no_breaker, ids,
+                           seckill::no_payment, seckill::memory_orders>
       engine{store, limiter, breaker, order_ids, payment, orders};
 
   engine_fixture() {
@@ -75,7 +75,8 @@ TEST_SUITE("unit") {
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
-          auto [ec, r] = co_await store.async_reserve("sku", 1, 1, 10s, asio::as_tuple(asio::use_awaitable));
+          auto [ec, r] =
+              co_await store.async_reserve("sku", 1, 1, 10s, asio::as_tuple(asio::use_awaitable));
           CHECK_FALSE(ec);
           by_coroutine = r;
         },
@@ -122,7 +123,8 @@ TEST_SUITE("unit") {
     const seckill::purchase_request request{.sku = "sku"};
 
     std::optional<std::error_code> by_callback;
-    fx.engine.async_purchase(request, [&](std::error_code ec, seckill::purchase_result) { by_callback = ec; });
+    fx.engine.async_purchase(
+        request, [&](std::error_code ec, seckill::purchase_result) { by_callback = ec; });
     fx.io.run();
     REQUIRE(by_callback.has_value());
     CHECK_FALSE(*by_callback);
@@ -131,7 +133,8 @@ TEST_SUITE("unit") {
     asio::co_spawn(
         fx.io,
         [&]() -> asio::awaitable<void> {
-          auto [ec, r] = co_await fx.engine.async_purchase(request, asio::as_tuple(asio::use_awaitable));
+          auto [ec, r] =
+              co_await fx.engine.async_purchase(request, asio::as_tuple(asio::use_awaitable));
           CHECK_FALSE(ec);
           by_coroutine = r;
         },
@@ -143,7 +146,8 @@ TEST_SUITE("unit") {
 
     auto deferred_purchase = fx.engine.async_purchase(request, asio::deferred);
     std::optional<std::error_code> by_deferred;
-    std::move(deferred_purchase)([&](std::error_code ec, seckill::purchase_result) { by_deferred = ec; });
+    std::move(deferred_purchase)(
+        [&](std::error_code ec, seckill::purchase_result) { by_deferred = ec; });
     fx.io.restart();
     fx.io.run();
     REQUIRE(by_deferred.has_value());
@@ -163,9 +167,10 @@ TEST_SUITE("unit") {
     auto strand = asio::make_strand(fx.io);
     bool on_strand = false;
     const seckill::purchase_request request{.sku = "sku"};
-    fx.engine.async_purchase(request, asio::bind_executor(strand, [&](std::error_code, seckill::purchase_result) {
-                               on_strand = strand.running_in_this_thread();
-                             }));
+    fx.engine.async_purchase(
+        request, asio::bind_executor(strand, [&](std::error_code, seckill::purchase_result) {
+          on_strand = strand.running_in_this_thread();
+        }));
     fx.io.run();
     CHECK(on_strand);
   }
@@ -198,7 +203,8 @@ TEST_SUITE("unit") {
 
     asio::cancellation_signal stop;
     std::optional<std::error_code> ended;
-    reaper.async_run(asio::bind_cancellation_slot(stop.slot(), [&](std::error_code ec) { ended = ec; }));
+    reaper.async_run(
+        asio::bind_cancellation_slot(stop.slot(), [&](std::error_code ec) { ended = ec; }));
     io.restart();
     io.run_for(50ms);
     REQUIRE_FALSE(ended.has_value());
@@ -208,10 +214,10 @@ TEST_SUITE("unit") {
     CHECK(*ended == seckill::condition::aborted);
   }
 
-  TEST_CASE("basic_deadline_timer completes through every token and cancels per operation") {
+  TEST_CASE("clock_timer completes through every token and cancels per operation") {
     asio::io_context io;
     seckill::manual_clock clock;
-    seckill::basic_deadline_timer<seckill::manual_clock> timer(io.get_executor(), clock);
+    seckill::clock_timer<seckill::manual_clock> timer(io.get_executor(), clock);
 
     timer.expires_after(0ms);
     auto future = timer.async_wait(asio::use_future);
@@ -230,7 +236,8 @@ TEST_SUITE("unit") {
     timer.expires_after(1h);
     asio::cancellation_signal cancel;
     std::optional<std::error_code> cancelled;
-    timer.async_wait(asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec) { cancelled = ec; }));
+    timer.async_wait(
+        asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec) { cancelled = ec; }));
     io.restart();
     io.run_for(10ms);
     REQUIRE_FALSE(cancelled.has_value());

@@ -6,12 +6,12 @@
 #include <seckill/purchase/engine.hpp>
 #include <seckill/store/memory_store.hpp>
 
+#include <doctest/doctest.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
@@ -101,13 +101,16 @@ struct scripted_payment {
           last_order = req.order_id;
           last_traceparent = std::string(req.traceparent);
           clock.advance(takes);
-          if (how == mode::succeed) return complete_later(io->get_executor(), std::move(handler), {});
-          if (how == mode::fail) return complete_later(io->get_executor(), std::move(handler), errc::payment_failed);
+          if (how == mode::succeed)
+            return complete_later(io->get_executor(), std::move(handler), {});
+          if (how == mode::fail)
+            return complete_later(io->get_executor(), std::move(handler), errc::payment_failed);
           auto& timer = hanging.emplace_back(*io, std::chrono::hours(1));
           auto slot = asio::get_associated_cancellation_slot(handler);
           auto ex = asio::get_associated_executor(handler, io->get_executor());
           timer.async_wait(asio::bind_cancellation_slot(
-              slot, asio::bind_executor(ex, [this, h = std::move(handler)](boost::system::error_code ec) mutable {
+              slot, asio::bind_executor(ex, [this, h = std::move(handler)](
+                                                boost::system::error_code ec) mutable {
                 if (ec == asio::error::operation_aborted) ++cancelled;
                 std::move(h)(ec ? std::error_code(errc::operation_aborted) : std::error_code{});
               })));
@@ -125,7 +128,9 @@ struct refunding_payment : scripted_payment {
     ++refunds;
     refunded_order = r.order_id;
     return asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler) { complete_later(io->get_executor(), std::move(handler), errc::payment_failed); },
+        [this](auto handler) {
+          complete_later(io->get_executor(), std::move(handler), errc::payment_failed);
+        },
         token);
   }
 };
@@ -140,11 +145,12 @@ struct scripted_store {
   std::error_code commit_error{};
   std::error_code rollback_error{};
   std::chrono::milliseconds advance_before_commit{0};
-  int failures_left = -1;                            // -1: fail for ever; n: fail n more calls
+  int failures_left = -1;  // -1: fail for ever; n: fail n more calls
   int commits = 0;
   int rollbacks = 0;
 
-  scripted_store(asio::io_context& io, seckill::manual_clock c) : inner(io.get_executor(), {}, c), clock(c) {}
+  scripted_store(asio::io_context& io, seckill::manual_clock c)
+      : inner(io.get_executor(), {}, c), clock(c) {}
   executor_type get_executor() const { return inner.get_executor(); }
 
   // Completes with `ec` when set, else runs the inner store's operation.
@@ -170,26 +176,26 @@ struct scripted_store {
     return inner.async_stock(sku, std::forward<Token>(t));
   }
   template <class Token>
-  auto async_reserve(std::string_view sku, std::int64_t q, std::int64_t id, std::chrono::milliseconds hold,
-                     Token&& t) {
-    return maybe_fail<seckill::reserve_result>(reserve_error, std::forward<Token>(t), [=, this](auto h) {
-      inner.async_reserve(sku, q, id, hold, std::move(h));
-    });
+  auto async_reserve(std::string_view sku, std::int64_t q, std::int64_t id,
+                     std::chrono::milliseconds hold, Token&& t) {
+    return maybe_fail<seckill::reserve_result>(
+        reserve_error, std::forward<Token>(t),
+        [=, this](auto h) { inner.async_reserve(sku, q, id, hold, std::move(h)); });
   }
   template <class Token>
   auto async_commit(std::string_view sku, std::int64_t id, Token&& t) {
     clock.advance(advance_before_commit);
     ++commits;
-    return maybe_fail<seckill::settle_result>(commit_error, std::forward<Token>(t), [=, this](auto h) {
-      inner.async_commit(sku, id, std::move(h));
-    });
+    return maybe_fail<seckill::settle_result>(
+        commit_error, std::forward<Token>(t),
+        [=, this](auto h) { inner.async_commit(sku, id, std::move(h)); });
   }
   template <class Token>
   auto async_rollback(std::string_view sku, std::int64_t id, Token&& t) {
     ++rollbacks;
-    return maybe_fail<seckill::settle_result>(rollback_error, std::forward<Token>(t), [=, this](auto h) {
-      inner.async_rollback(sku, id, std::move(h));
-    });
+    return maybe_fail<seckill::settle_result>(
+        rollback_error, std::forward<Token>(t),
+        [=, this](auto h) { inner.async_rollback(sku, id, std::move(h)); });
   }
   template <class Token>
   auto async_reap_expired(std::string_view sku, std::size_t limit, Token&& t) {
@@ -217,29 +223,35 @@ struct recording_hooks {
   };
   std::vector<std::string>* log;
   int* started;
-  void on_rejected(const seckill::purchase_request& r, std::error_code ec, const seckill::purchase_result&) {
+  void on_rejected(const seckill::purchase_request& r, std::error_code ec,
+                   const seckill::purchase_result&) {
     log->push_back("rejected " + std::string(r.sku) + ": " + ec.message());
   }
   void on_start(seckill::purchase_context<span>& ctx) {
     ctx.span.number = ++*started;
-    log->push_back("start #" + std::to_string(ctx.span.number) + " order " + std::to_string(ctx.order_id) +
-                   " trace " + std::string(ctx.request.traceparent));
+    log->push_back("start #" + std::to_string(ctx.span.number) + " order " +
+                   std::to_string(ctx.order_id) + " trace " + std::string(ctx.request.traceparent));
   }
-  void on_transition(seckill::purchase_context<span>& ctx, purchase_state from, seckill::purchase_event e,
-                     purchase_state to) {
-    log->push_back("#" + std::to_string(ctx.span.number) + " " + std::string(to_string(from)) + " -" +
-                   std::string(to_string(e)) + "-> " + std::string(to_string(to)));
+  void on_transition(seckill::purchase_context<span>& ctx, purchase_state from,
+                     seckill::purchase_event e, purchase_state to) {
+    log->push_back("#" + std::to_string(ctx.span.number) + " " + std::string(to_string(from)) +
+                   " -" + std::string(to_string(e)) + "-> " + std::string(to_string(to)));
   }
-  void on_store_error(seckill::purchase_context<span>& ctx, std::string_view op, std::error_code ec) {
-    log->push_back("#" + std::to_string(ctx.span.number) + " store " + std::string(op) + ": " + ec.message());
+  void on_store_error(seckill::purchase_context<span>& ctx, std::string_view op,
+                      std::error_code ec) {
+    log->push_back("#" + std::to_string(ctx.span.number) + " store " + std::string(op) + ": " +
+                   ec.message());
   }
   void on_compensation(seckill::purchase_context<span>& ctx, std::error_code why,
                        std::optional<std::error_code> refund) {
     log->push_back("#" + std::to_string(ctx.span.number) + " compensate: " + why.message() +
-                   (refund ? "; refund: " + (*refund ? refund->message() : std::string("ok")) : std::string()));
+                   (refund ? "; refund: " + (*refund ? refund->message() : std::string("ok"))
+                           : std::string()));
   }
-  void on_complete(seckill::purchase_context<span>& ctx, std::error_code ec, const seckill::purchase_result& r) {
-    log->push_back("#" + std::to_string(ctx.span.number) + " complete " + std::string(to_string(r.final_state)) +
+  void on_complete(seckill::purchase_context<span>& ctx, std::error_code ec,
+                   const seckill::purchase_result& r) {
+    log->push_back("#" + std::to_string(ctx.span.number) + " complete " +
+                   std::string(to_string(r.final_state)) +
                    (ec ? ": " + ec.message() : std::string()));
   }
 };
@@ -256,13 +268,14 @@ struct fixture {
   Orders orders;
   std::vector<std::string> log;
   int started = 0;
-  seckill::purchase_engine<scripted_store, Limiter, recording_breaker, counter_ids, scripted_payment, Orders,
-                           recording_hooks, seckill::manual_clock>
+  seckill::purchase_engine<scripted_store, Limiter, recording_breaker, counter_ids,
+                           scripted_payment, Orders, recording_hooks, seckill::manual_clock>
       engine;
 
   explicit fixture(seckill::purchase_options options = {}, Limiter l = Limiter{})
       : limiter(std::move(l)),
-        engine(store, limiter, breaker, ids, payment, orders, options, recording_hooks{&log, &started}, clock) {
+        engine(store, limiter, breaker, ids, payment, orders, options,
+               recording_hooks{&log, &started}, clock) {
     std::optional<std::error_code> done;
     store.async_set_stock("sku", 5, [&](std::error_code ec) { done = ec; });
     io.run();
@@ -271,9 +284,11 @@ struct fixture {
   }
 
   // Runs one purchase to completion.
-  std::pair<std::error_code, seckill::purchase_result> buy(seckill::purchase_request r = {.sku = "sku"}) {
+  std::pair<std::error_code, seckill::purchase_result> buy(seckill::purchase_request r = {
+                                                               .sku = "sku"}) {
     std::optional<std::pair<std::error_code, seckill::purchase_result>> out;
-    engine.async_purchase(r, [&](std::error_code ec, seckill::purchase_result res) { out.emplace(ec, res); });
+    engine.async_purchase(
+        r, [&](std::error_code ec, seckill::purchase_result res) { out.emplace(ec, res); });
     io.restart();
     io.run();
     REQUIRE(out.has_value());
@@ -282,10 +297,12 @@ struct fixture {
 
   // Runs one purchase to completion while time runs: the manual clock moves
   // `step` per millisecond of real time, so retry pauses pass.
-  std::pair<std::error_code, seckill::purchase_result> buy_while_time_runs(std::chrono::milliseconds step) {
+  std::pair<std::error_code, seckill::purchase_result> buy_while_time_runs(
+      std::chrono::milliseconds step) {
     std::optional<std::pair<std::error_code, seckill::purchase_result>> out;
-    engine.async_purchase({.sku = "sku"},
-                          [&](std::error_code ec, seckill::purchase_result res) { out.emplace(ec, res); });
+    engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result res) {
+      out.emplace(ec, res);
+    });
     for (int i = 0; !out && i < 100'000; ++i) {
       io.restart();
       io.run_for(1ms);
@@ -323,7 +340,10 @@ TEST_SUITE("unit") {
   TEST_CASE("engine: a purchase walks reserve then payment then commit then persist") {
     fixture<> fx;
     fx.payment.takes = 30ms;
-    auto [ec, r] = fx.buy({.sku = "sku", .quantity = 2, .traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"});
+    auto [ec, r] =
+        fx.buy({.sku = "sku",
+                .quantity = 2,
+                .traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"});
     CHECK(ec == no_error);
     CHECK(r.final_state == purchase_state::succeeded);
     CHECK(r.order_id == 1001);
@@ -339,10 +359,11 @@ TEST_SUITE("unit") {
     CHECK(fx.payment.last_traceparent == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     CHECK(fx.breaker.successes == 1);
     CHECK(fx.breaker.failures == 0);
-    CHECK(fx.log == std::vector<std::string>{
-                        "start #1 order 1001 trace 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-                        "#1 idle -reserve_ok-> prepared", "#1 prepared -payment_ok-> committed",
-                        "#1 committed -persist_ok-> succeeded", "#1 complete succeeded"});
+    CHECK(fx.log ==
+          std::vector<std::string>{
+              "start #1 order 1001 trace 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+              "#1 idle -reserve_ok-> prepared", "#1 prepared -payment_ok-> committed",
+              "#1 committed -persist_ok-> succeeded", "#1 complete succeeded"});
   }
 
   TEST_CASE("engine: sold out and unknown sku fail without paying") {
@@ -390,7 +411,9 @@ TEST_SUITE("unit") {
     fx.payment.how = scripted_payment::mode::hang;
     fx.payment.takes = 790ms;  // inside the 800 ms default
     std::optional<std::pair<std::error_code, seckill::purchase_result>> out;
-    fx.engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result r) { out.emplace(ec, r); });
+    fx.engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result r) {
+      out.emplace(ec, r);
+    });
     fx.io.restart();
     fx.io.run_for(30ms);  // the deadline timer polls the manual clock every millisecond
     CHECK_FALSE(out.has_value());
@@ -413,10 +436,11 @@ TEST_SUITE("unit") {
     fx.payment.how = scripted_payment::mode::hang;
     asio::cancellation_signal signal;
     std::optional<std::pair<std::error_code, seckill::purchase_result>> out;
-    fx.engine.async_purchase({.sku = "sku"}, asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec,
-                                                                                           seckill::purchase_result r) {
-                               out.emplace(ec, r);
-                             }));
+    fx.engine.async_purchase(
+        {.sku = "sku"}, asio::bind_cancellation_slot(
+                            signal.slot(), [&](std::error_code ec, seckill::purchase_result r) {
+                              out.emplace(ec, r);
+                            }));
     fx.io.restart();
     fx.io.run_for(20ms);
     REQUIRE_FALSE(out.has_value());
@@ -453,13 +477,16 @@ TEST_SUITE("unit") {
     counter_ids ids;
     seckill::no_payment payment;
     seckill::memory_orders orders;
-    seckill::purchase_engine<decltype(store), bucket, recording_breaker, counter_ids, seckill::no_payment,
-                             seckill::memory_orders, seckill::no_purchase_hooks, seckill::manual_clock>
+    seckill::purchase_engine<decltype(store), bucket, recording_breaker, counter_ids,
+                             seckill::no_payment, seckill::memory_orders,
+                             seckill::no_purchase_hooks, seckill::manual_clock>
         engine{store, limiter, breaker, ids, payment, orders, {}, {}, clock};
     store.async_set_stock("sku", 10, [](std::error_code) {});
     std::vector<std::error_code> results;
     auto buy = [&] {
-      engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result) { results.push_back(ec); });
+      engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result) {
+        results.push_back(ec);
+      });
       io.restart();
       io.run();
     };
@@ -507,11 +534,15 @@ TEST_SUITE("unit") {
     CHECK(fx.store.commits == 1);  // a refusal is an answer: no retry
     check_level(fx.level(), 5, 0, 0);
     CHECK(fx.orders.size() == 0u);
-    CHECK(fx.log[fx.log.size() - 4] == "#1 store commit: order is rolled back and cannot be committed");
-    CHECK(fx.log[fx.log.size() - 2] == "#1 compensate: order is rolled back and cannot be committed");
+    CHECK(fx.log[fx.log.size() - 4] ==
+          "#1 store commit: order is rolled back and cannot be committed");
+    CHECK(fx.log[fx.log.size() - 2] ==
+          "#1 compensate: order is rolled back and cannot be committed");
   }
 
-  TEST_CASE("engine: a commit without an answer is retried with the same order id until the store answers") {
+  TEST_CASE(
+      "engine: a commit without an answer is retried with the same order id until the store "
+      "answers") {
     fixture<> fx;
     fx.store.commit_error = errc::timed_out;
     fx.store.failures_left = 3;
@@ -523,8 +554,8 @@ TEST_SUITE("unit") {
     check_level(fx.level(), 4, 0, 1);
     REQUIRE(fx.orders.size() == 1u);
     CHECK(fx.orders.orders()[0].order_id == r.order_id);
-    CHECK(std::count(fx.log.begin(), fx.log.end(), "#1 store commit: " + std::error_code(errc::timed_out).message()) ==
-          3);
+    CHECK(std::count(fx.log.begin(), fx.log.end(),
+                     "#1 store commit: " + std::error_code(errc::timed_out).message()) == 3);
     CHECK(fx.breaker.failures == 0);  // the reserve answered: the store was healthy then
   }
 
@@ -542,14 +573,16 @@ TEST_SUITE("unit") {
     CHECK(fx.log[fx.log.size() - 2] == "#1 compensate: stock store unavailable");
   }
 
-  TEST_CASE("engine: a reserve without an answer is rolled back and a lost answer's units come back") {
+  TEST_CASE(
+      "engine: a reserve without an answer is rolled back and a lost answer's units come back") {
     fixture<> fx;
     // the reserve ran in the store but its answer was lost: the engine must give the units back
     fx.store.reserve_error = errc::timed_out;
     fx.store.failures_left = 1;
     // run the reserve for real first, as the store would have before the answer was lost
     std::optional<std::error_code> ran;
-    fx.store.inner.async_reserve("sku", 1, 1001, 30s, [&](std::error_code e, seckill::reserve_result) { ran = e; });
+    fx.store.inner.async_reserve("sku", 1, 1001, 30s,
+                                 [&](std::error_code e, seckill::reserve_result) { ran = e; });
     fx.io.restart();
     fx.io.run();
     REQUIRE(ran == no_error);
@@ -586,14 +619,18 @@ TEST_SUITE("unit") {
     seckill::memory_orders orders;
     std::vector<std::string> log;
     int started = 0;
-    seckill::purchase_engine<scripted_store, test_limiter, recording_breaker, counter_ids, refunding_payment,
-                             seckill::memory_orders, recording_hooks, seckill::manual_clock>
-        engine(store, limiter, breaker, ids, payment, orders, {}, recording_hooks{&log, &started}, clock);
+    seckill::purchase_engine<scripted_store, test_limiter, recording_breaker, counter_ids,
+                             refunding_payment, seckill::memory_orders, recording_hooks,
+                             seckill::manual_clock>
+        engine(store, limiter, breaker, ids, payment, orders, {}, recording_hooks{&log, &started},
+               clock);
     store.async_set_stock("sku", 1, [](std::error_code) {});
     io.run();
     store.advance_before_commit = 31s;
     std::optional<std::pair<std::error_code, seckill::purchase_result>> out;
-    engine.async_purchase({.sku = "sku"}, [&](std::error_code e, seckill::purchase_result res) { out.emplace(e, res); });
+    engine.async_purchase({.sku = "sku"}, [&](std::error_code e, seckill::purchase_result res) {
+      out.emplace(e, res);
+    });
     io.restart();
     io.run();
     REQUIRE(out.has_value());
@@ -614,7 +651,9 @@ TEST_SUITE("unit") {
     check_level(fx.level(), 4, 0, 1);
   }
 
-  TEST_CASE("engine: a rollback that never gets an answer is retried for the hold and then left to the reaper") {
+  TEST_CASE(
+      "engine: a rollback that never gets an answer is retried for the hold and then left to the "
+      "reaper") {
     fixture<> fx;
     fx.payment.how = scripted_payment::mode::fail;
     fx.store.rollback_error = errc::store_unavailable;
@@ -631,7 +670,8 @@ TEST_SUITE("unit") {
     fx.io.run();
     CHECK(reaped == 1u);
     check_level(fx.level(), 5, 0, 0);
-    CHECK(std::find(fx.log.begin(), fx.log.end(), "#1 store rollback: stock store unavailable") != fx.log.end());
+    CHECK(std::find(fx.log.begin(), fx.log.end(), "#1 store rollback: stock store unavailable") !=
+          fx.log.end());
   }
 
   TEST_CASE("engine: an id source failure refuses the purchase") {
@@ -651,23 +691,29 @@ TEST_SUITE("unit") {
     CHECK(fx.buy({.sku = "sku", .quantity = -1}).first == errc::invalid_argument);
     CHECK(fx.buy({.sku = ""}).first == errc::invalid_argument);
     CHECK(fx.buy({.sku = "sku", .deadline = -1ms}).first == errc::invalid_argument);
-    CHECK(fx.buy({.sku = "sku", .deadline = 30s}).first == errc::invalid_argument);  // not below the hold
+    CHECK(fx.buy({.sku = "sku", .deadline = 30s}).first ==
+          errc::invalid_argument);  // not below the hold
     CHECK(fx.limiter.calls == 0);
     CHECK_THROWS_WITH_AS(fixture<>(seckill::purchase_options{.deadline = 0ms}),
-                         "purchase deadline 0 ms is not positive: invalid argument", seckill::error);
-    CHECK_THROWS_WITH_AS(fixture<>(seckill::purchase_options{.deadline = 800ms, .hold = 500ms}),
-                         "reservation hold 500 ms must exceed the deadline 800 ms: invalid argument",
+                         "purchase deadline 0 ms is not positive: invalid argument",
                          seckill::error);
-    CHECK_THROWS_WITH_AS(fixture<>(seckill::purchase_options{.hold = std::chrono::milliseconds::max()}),
-                         ("reservation hold " + std::to_string(std::chrono::milliseconds::max().count()) +
-                          " ms exceeds the longest a store keeps, 31622400000 ms: invalid argument")
-                             .c_str(),
-                         seckill::error);
-    CHECK_THROWS_AS(fixture<>(seckill::purchase_options{.settle_retry_initial = 0ms}), seckill::error);
     CHECK_THROWS_WITH_AS(
-        fixture<>(seckill::purchase_options{.settle_retry_initial = 50ms, .settle_retry_max = 10ms}),
-        "settle retry pauses 50 ms to 10 ms: want 0 < initial <= max <= 31622400000 ms: invalid argument",
+        fixture<>(seckill::purchase_options{.deadline = 800ms, .hold = 500ms}),
+        "reservation hold 500 ms must exceed the deadline 800 ms: invalid argument",
         seckill::error);
+    CHECK_THROWS_WITH_AS(
+        fixture<>(seckill::purchase_options{.hold = std::chrono::milliseconds::max()}),
+        ("reservation hold " + std::to_string(std::chrono::milliseconds::max().count()) +
+         " ms exceeds the longest a store keeps, 31622400000 ms: invalid argument")
+            .c_str(),
+        seckill::error);
+    CHECK_THROWS_AS(fixture<>(seckill::purchase_options{.settle_retry_initial = 0ms}),
+                    seckill::error);
+    CHECK_THROWS_WITH_AS(fixture<>(seckill::purchase_options{.settle_retry_initial = 50ms,
+                                                             .settle_retry_max = 10ms}),
+                         "settle retry pauses 50 ms to 10 ms: want 0 < initial <= max <= "
+                         "31622400000 ms: invalid argument",
+                         seckill::error);
   }
 
   TEST_CASE("engine: the policies are deduced from the constructor's arguments") {
@@ -679,15 +725,19 @@ TEST_SUITE("unit") {
     seckill::no_payment payment;
     seckill::memory_orders orders;
     seckill::purchase_engine engine{store, limiter, breaker, ids, payment, orders};
-    static_assert(std::is_same_v<decltype(engine),
-                                 seckill::purchase_engine<seckill::memory_store<>, seckill::unlimited, seckill::no_breaker,
-                                                          counter_ids, seckill::no_payment, seckill::memory_orders>>);
-    seckill::purchase_engine timed{store, limiter, breaker, ids, payment, orders, {.deadline = 100ms}};
+    static_assert(
+        std::is_same_v<decltype(engine),
+                       seckill::purchase_engine<seckill::memory_store<>, seckill::unlimited,
+                                                seckill::no_breaker, counter_ids,
+                                                seckill::no_payment, seckill::memory_orders>>);
+    seckill::purchase_engine timed{
+        store, limiter, breaker, ids, payment, orders, {.deadline = 100ms}};
     CHECK(timed.options().deadline == 100ms);
     store.async_set_stock("sku", 1, [](std::error_code) {});
     io.run();
     std::optional<std::error_code> got;
-    engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result) { got = ec; });
+    engine.async_purchase({.sku = "sku"},
+                          [&](std::error_code ec, seckill::purchase_result) { got = ec; });
     io.restart();
     io.run();
     CHECK(got == no_error);
@@ -708,11 +758,14 @@ TEST_SUITE("unit") {
     seckill::snowflake<> ids{1, 2};
     seckill::no_payment payment;
     seckill::memory_orders orders;
-    seckill::purchase_engine<seckill::memory_store<>> engine{store, limiter, breaker, ids, payment, orders};
+    seckill::purchase_engine<seckill::memory_store<>> engine{store, limiter, breaker,
+                                                             ids,   payment, orders};
     store.async_set_stock("sku", 3, [](std::error_code) {});
     std::vector<std::pair<std::error_code, seckill::purchase_result>> out;
     for (int i = 0; i < 4; ++i)
-      engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result r) { out.emplace_back(ec, r); });
+      engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result r) {
+        out.emplace_back(ec, r);
+      });
     io.run();
     REQUIRE(out.size() == 4u);
     int ok = 0, sold_out = 0;
@@ -737,19 +790,23 @@ TEST_SUITE("concurrent") {
     seckill::snowflake<> ids{0, 0};
     seckill::no_payment payment;
     seckill::memory_orders orders{400};
-    seckill::purchase_engine<seckill::memory_store<>, seckill::unlimited, seckill::no_breaker> engine{
-        store, limiter, breaker, ids, payment, orders};
+    seckill::purchase_engine<seckill::memory_store<>, seckill::unlimited, seckill::no_breaker>
+        engine{store, limiter, breaker, ids, payment, orders};
     store.async_set_stock("a", 20, [](std::error_code) {});
     store.async_set_stock("b", 30, [](std::error_code) {});
     io.run();
     io.restart();
     std::atomic<int> ok{0}, sold_out{0}, other{0};
     for (int i = 0; i < 400; ++i) {
-      engine.async_purchase({.sku = i % 2 ? "a" : "b"}, [&](std::error_code ec, seckill::purchase_result r) {
-        if (!ec && r.final_state == purchase_state::succeeded) ++ok;
-        else if (ec == errc::sold_out) ++sold_out;
-        else ++other;
-      });
+      engine.async_purchase({.sku = i % 2 ? "a" : "b"},
+                            [&](std::error_code ec, seckill::purchase_result r) {
+                              if (!ec && r.final_state == purchase_state::succeeded)
+                                ++ok;
+                              else if (ec == errc::sold_out)
+                                ++sold_out;
+                              else
+                                ++other;
+                            });
     }
     std::thread t([&] { io.run(); });
     io.run();

@@ -10,9 +10,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <thread>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <utility>
 
 #ifdef SECKILL_FLASH_SALE_SIM
@@ -55,66 +55,102 @@ TEST_SUITE("unit") {
     check_usage_error("--bogus", "unknown option '--bogus' (see --help)");
     check_usage_error("--buyers", "--buyers needs a value");
     check_usage_error("--buyers 0", "--buyers: expected an integer in [1, 10000000], saw '0'");
-    check_usage_error("--buyers 12abc", "--buyers: expected an integer in [1, 10000000], saw '12abc'");
+    check_usage_error("--buyers 12abc",
+                      "--buyers: expected an integer in [1, 10000000], saw '12abc'");
     check_usage_error("--skus -3", "--skus: expected an integer in [1, 100000], saw '-3'");
     check_usage_error("--stock=-1", "--stock: expected an integer in [0, 1000000000], saw '-1'");
     check_usage_error("--quantity 0", "--quantity: expected an integer in [1, 1000000], saw '0'");
-    check_usage_error("--arrival sometimes", "--arrival: expected burst or poisson, saw 'sometimes'");
-    check_usage_error("--arrival-rate 0", "--arrival-rate: expected a number in [0.001, 1000000000], saw '0'");
+    check_usage_error("--arrival sometimes",
+                      "--arrival: expected burst or poisson, saw 'sometimes'");
+    check_usage_error("--arrival-rate 0",
+                      "--arrival-rate: expected a number in [0.001, 1000000000], saw '0'");
     check_usage_error("--payment-latency 20parsecs",
-                      "--payment-latency: expected a duration in [0us, 60000000us] like 250ms, 1.5s or 300us, saw "
+                      "--payment-latency: expected a duration in [0us, 60000000us] like 250ms, "
+                      "1.5s or 300us, saw "
                       "'20parsecs'");
-    check_usage_error("--payment-failure 1.5", "--payment-failure: expected a number in [0, 1], saw '1.5'");
-    check_usage_error("--payment-hang nan", "--payment-hang: expected a number in [0, 1], saw 'nan'");
-    check_usage_error("--payment-failure 0.6 --payment-hang 0.5", "--payment-failure 0.6 plus --payment-hang 0.5 exceed 1");
-    check_usage_error("--admission-rate -5", "--admission-rate: expected a number in [0, 1000000000], saw '-5'");
-    check_usage_error("--admission-burst 0.5", "--admission-burst: expected a number in [1, 1000000000], saw '0.5'");
-    check_usage_error("--deadline 0", "--deadline: expected a duration in [1000us, 86400000000us] like 250ms, 1.5s or "
-                                      "300us, saw '0'");
-    check_usage_error("--deadline 1500us", "--deadline: expected a whole number of milliseconds, saw '1500us'");
-    check_usage_error("--deadline 2s --hold 1s",
-                      "--hold 1000ms must exceed --deadline 2000ms: a paid order must still find its units");
-    check_usage_error("--reaper-period 0", "--reaper-period: expected a duration in [1000us, 3600000000us] like "
-                                           "250ms, 1.5s or 300us, saw '0'");
-    check_usage_error("--reaper-period 2h", "--reaper-period: expected a duration in [1000us, 3600000000us] like "
-                                            "250ms, 1.5s or 300us, saw '2h'");
+    check_usage_error("--payment-failure 1.5",
+                      "--payment-failure: expected a number in [0, 1], saw '1.5'");
+    check_usage_error("--payment-hang nan",
+                      "--payment-hang: expected a number in [0, 1], saw 'nan'");
+    check_usage_error("--payment-failure 0.6 --payment-hang 0.5",
+                      "--payment-failure 0.6 plus --payment-hang 0.5 exceed 1");
+    check_usage_error("--admission-rate -5",
+                      "--admission-rate: expected a number in [0, 1000000000], saw '-5'");
+    check_usage_error("--admission-burst 0.5",
+                      "--admission-burst: expected a number in [1, 1000000000], saw '0.5'");
+    check_usage_error(
+        "--deadline 0",
+        "--deadline: expected a duration in [1000us, 86400000000us] like 250ms, 1.5s or "
+        "300us, saw '0'");
+    check_usage_error("--deadline 1500us",
+                      "--deadline: expected a whole number of milliseconds, saw '1500us'");
+    check_usage_error(
+        "--deadline 2s --hold 1s",
+        "--hold 1000ms must exceed --deadline 2000ms: a paid order must still find its units");
+    check_usage_error("--reaper-period 0",
+                      "--reaper-period: expected a duration in [1000us, 3600000000us] like "
+                      "250ms, 1.5s or 300us, saw '0'");
+    check_usage_error("--reaper-period 2h",
+                      "--reaper-period: expected a duration in [1000us, 3600000000us] like "
+                      "250ms, 1.5s or 300us, saw '2h'");
     check_usage_error("--reaper-period 1500us",
                       "--reaper-period: expected a whole number of milliseconds, saw '1500us'");
     check_usage_error("--threads 65", "--threads: expected an integer in [1, 64], saw '65'");
-    check_usage_error("--seed -1", "--seed: expected an integer in [0, 9223372036854775807], saw '-1'");
+    check_usage_error("--seed -1",
+                      "--seed: expected an integer in [0, 9223372036854775807], saw '-1'");
     check_usage_error("--json=yes", "--json takes no value (saw 'yes')");
     {
       // The list of known schemes grows with the backends: check what it starts with.
       const auto out = run("--store redis-ish");
       CHECK(out.status == 2);
-      CHECK(out.output.starts_with("flash_sale_sim: --store redis-ish: unknown store; this build knows memory://"));
+      CHECK(out.output.starts_with(
+          "flash_sale_sim: --store redis-ish: unknown store; this build knows memory://"));
     }
-    check_usage_error("--store memory://elsewhere",
-                      "--store memory://elsewhere: memory:// takes no host or path: invalid argument");
+    check_usage_error(
+        "--store memory://elsewhere",
+        "--store memory://elsewhere: memory:// takes no host or path: invalid argument");
   }
 
   TEST_CASE("flash_sale_sim: --help lists every flag and exits 0") {
     const auto out = run("--help");
     CHECK(out.status == 0);
-    for (const char* flag : {"--store", "--buyers", "--skus", "--stock", "--quantity", "--arrival ", "--arrival-rate",
-                             "--payment-latency", "--payment-failure", "--payment-hang", "--admission-rate",
-                             "--admission-burst", "--deadline", "--hold", "--reaper-period", "--threads", "--seed", "--json",
-                             "--progress", "--no-progress"}) {
+    for (const char* flag : {"--store",
+                             "--buyers",
+                             "--skus",
+                             "--stock",
+                             "--quantity",
+                             "--arrival ",
+                             "--arrival-rate",
+                             "--payment-latency",
+                             "--payment-failure",
+                             "--payment-hang",
+                             "--admission-rate",
+                             "--admission-burst",
+                             "--deadline",
+                             "--hold",
+                             "--reaper-period",
+                             "--threads",
+                             "--seed",
+                             "--json",
+                             "--progress",
+                             "--no-progress"}) {
       CAPTURE(flag);
       CHECK(out.output.find(flag) != std::string::npos);
     }
   }
 
   TEST_CASE("flash_sale_sim: a small sale adds up and reports JSON") {
-    const auto out = run("--buyers 3000 --skus 3 --stock 200 --payment-latency 2ms --payment-failure 0.1 "
-                         "--payment-hang 0.02 --deadline 100ms --admission-rate 0 --json",
-                         false);
+    const auto out =
+        run("--buyers 3000 --skus 3 --stock 200 --payment-latency 2ms --payment-failure 0.1 "
+            "--payment-hang 0.02 --deadline 100ms --admission-rate 0 --json",
+            false);
     REQUIRE(out.status == 0);
     const auto j = nlohmann::json::parse(out.output);
     const auto attempts = j["attempts"].get<std::int64_t>();
     CHECK(attempts == 3000);
     std::int64_t sum = 0;
-    for (const char* k : {"succeeded", "sold_out", "rate_limited", "circuit_open", "timed_out", "rolled_back", "failed"})
+    for (const char* k : {"succeeded", "sold_out", "rate_limited", "circuit_open", "timed_out",
+                          "rolled_back", "failed"})
       sum += j[k].get<std::int64_t>();
     CHECK(sum == attempts);
     // 3000 buyers for 600 units: everything sells, except units given back after
@@ -123,8 +159,8 @@ TEST_SUITE("unit") {
     // any of them.
     const auto succeeded = j["succeeded"].get<std::int64_t>();
     CHECK(succeeded <= 600);
-    CHECK(succeeded >= 600 - j["timed_out"].get<std::int64_t>() -
-                           j["rolled_back"].get<std::int64_t>());
+    CHECK(succeeded >=
+          600 - j["timed_out"].get<std::int64_t>() - j["rolled_back"].get<std::int64_t>());
     CHECK(j["rolled_back"].get<std::int64_t>() > 0);
     CHECK(j["timed_out"].get<std::int64_t>() > 0);
     CHECK(j["rate_limited"].get<std::int64_t>() == 0);
@@ -137,9 +173,10 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("flash_sale_sim: a tight token bucket rejects most of a burst") {
-    const auto out = run("--buyers 2000 --skus 2 --stock 1000 --payment-latency 1ms --payment-failure 0 "
-                         "--payment-hang 0 --admission-rate 1 --admission-burst 100 --json",
-                         false);
+    const auto out =
+        run("--buyers 2000 --skus 2 --stock 1000 --payment-latency 1ms --payment-failure 0 "
+            "--payment-hang 0 --admission-rate 1 --admission-burst 100 --json",
+            false);
     REQUIRE(out.status == 0);
     const auto j = nlohmann::json::parse(out.output);
     const auto succeeded = j["succeeded"].get<std::int64_t>();
@@ -149,11 +186,12 @@ TEST_SUITE("unit") {
     CHECK(j["stock"]["remaining"].get<std::int64_t>() == 2000 - succeeded);
   }
 
-  TEST_CASE("flash_sale_sim: SIGINT stops the arrivals and lets purchases in flight finish and report") {
+  TEST_CASE(
+      "flash_sale_sim: SIGINT stops the arrivals and lets purchases in flight finish and report") {
     using namespace std::chrono_literals;
-    seckill::test::flash_sale_run sale(SECKILL_FLASH_SALE_SIM,
-                                       {"--buyers", "100000", "--arrival", "poisson", "--arrival-rate", "2000",
-                                        "--payment-latency", "20ms", "--admission-rate", "0"});
+    seckill::test::flash_sale_run sale(
+        SECKILL_FLASH_SALE_SIM, {"--buyers", "100000", "--arrival", "poisson", "--arrival-rate",
+                                 "2000", "--payment-latency", "20ms", "--admission-rate", "0"});
     std::this_thread::sleep_for(1s);
     sale.signal(SIGINT);
     const auto out = sale.wait(30s);
@@ -167,8 +205,9 @@ TEST_SUITE("unit") {
   TEST_CASE("flash_sale_sim: the table has every row and the progress bar stays off a pipe") {
     const auto out = run("--buyers 500 --skus 2 --stock 10 --payment-latency 1ms", true);
     CHECK(out.status == 0);
-    for (const char* row : {"attempts", "succeeded", "sold out", "rate limited", "circuit open", "timed out",
-                            "rolled back", "throughput", "p50", "p90", "p99", "max", "oversell check  OK"}) {
+    for (const char* row :
+         {"attempts", "succeeded", "sold out", "rate limited", "circuit open", "timed out",
+          "rolled back", "throughput", "p50", "p90", "p99", "max", "oversell check  OK"}) {
       CAPTURE(row);
       CHECK(out.output.find(row) != std::string::npos);
     }

@@ -5,10 +5,10 @@
 #include <seckill/store/memory_store.hpp>
 #include <seckill/store/reaper.hpp>
 
+#include <doctest/doctest.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <optional>
@@ -69,7 +69,8 @@ struct flaky_store : store_type {
       return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
           [this](auto handler) {
             asio::post(get_executor(),
-                       asio::append(std::move(handler), std::error_code(seckill::errc::store_unavailable), 0u));
+                       asio::append(std::move(handler),
+                                    std::error_code(seckill::errc::store_unavailable), 0u));
           },
           token);
     }
@@ -89,8 +90,8 @@ TEST_SUITE("unit") {
     for (int i = 1; i <= 5; ++i) fx.hold("a", i, 1s);
     fx.hold("b", 100, 1s);
     fx.hold("b", 101, 60s);
-    seckill::hold_reaper<store_type, seckill::manual_clock> reaper(fx.store, {"a", "b"}, {.period = 100ms, .batch = 2},
-                                                                   fx.clock);
+    seckill::hold_reaper<store_type, seckill::manual_clock> reaper(
+        fx.store, {"a", "b"}, {.period = 100ms, .batch = 2}, fx.clock);
     std::optional<std::uint64_t> n;
     reaper.async_reap_once([&](std::error_code ec, std::uint64_t k) {
       CHECK_FALSE(ec);
@@ -113,12 +114,14 @@ TEST_SUITE("unit") {
     fixture fx;
     fx.stock("sku", 10);
     fx.hold("sku", 1, 1s);
-    seckill::hold_reaper<store_type, seckill::manual_clock> reaper(fx.store, {}, {.period = 500ms}, fx.clock);
+    seckill::hold_reaper<store_type, seckill::manual_clock> reaper(fx.store, {}, {.period = 500ms},
+                                                                   fx.clock);
     reaper.add_sku("sku");
     reaper.add_sku("sku");  // known already
     asio::cancellation_signal stop;
     std::optional<std::error_code> done;
-    reaper.async_run(asio::bind_cancellation_slot(stop.slot(), [&](std::error_code ec) { done = ec; }));
+    reaper.async_run(
+        asio::bind_cancellation_slot(stop.slot(), [&](std::error_code ec) { done = ec; }));
     for (int i = 0; i < 2000 && reaper.passes() == 0; ++i) {
       fx.io.restart();
       fx.io.run_for(1ms);
@@ -169,7 +172,8 @@ TEST_SUITE("unit") {
     fx.stock("sku", 10);
     for (int i = 1; i <= 4; ++i) fx.hold("sku", i, 1s);
     fx.clock.advance(2s);
-    seckill::hold_reaper<store_type, seckill::manual_clock> reaper(fx.store, {"sku"}, {.batch = 1}, fx.clock);
+    seckill::hold_reaper<store_type, seckill::manual_clock> reaper(fx.store, {"sku"}, {.batch = 1},
+                                                                   fx.clock);
     asio::cancellation_signal stop;
     std::optional<std::pair<std::error_code, std::uint64_t>> got;
     reaper.async_reap_once(asio::bind_cancellation_slot(
@@ -186,8 +190,9 @@ TEST_SUITE("unit") {
     fixture fx;
     using reaper_type = seckill::hold_reaper<store_type, seckill::manual_clock>;
     CHECK_THROWS_WITH_AS(reaper_type(fx.store, {}, {.period = 0ms}),
-                         "reaper period 0 ms out of (0, 31622400000] ms: invalid argument", seckill::error);
-    CHECK_THROWS_WITH_AS(reaper_type(fx.store, {}, {.batch = 0}), "reaper batch 0: want at least 1: invalid argument",
+                         "reaper period 0 ms out of (0, 31622400000] ms: invalid argument",
                          seckill::error);
+    CHECK_THROWS_WITH_AS(reaper_type(fx.store, {}, {.batch = 0}),
+                         "reaper batch 0: want at least 1: invalid argument", seckill::error);
   }
 }

@@ -4,8 +4,8 @@
 
 #include <ostream>
 #include <set>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -15,14 +15,14 @@ using seckill::purchase_event;
 using seckill::purchase_state;
 namespace events = seckill::events;
 
-constexpr purchase_state all_states[] = {
-    purchase_state::idle,        purchase_state::prepared,  purchase_state::committed,
-    purchase_state::succeeded,   purchase_state::rolled_back, purchase_state::timed_out,
-    purchase_state::failed};
-constexpr purchase_event all_events[] = {
-    purchase_event::reserve_ok,     purchase_event::reserve_failed, purchase_event::payment_ok,
-    purchase_event::payment_failed, purchase_event::persist_ok,     purchase_event::persist_failed,
-    purchase_event::deadline};
+constexpr purchase_state all_states[] = {purchase_state::idle,        purchase_state::prepared,
+                                         purchase_state::committed,   purchase_state::succeeded,
+                                         purchase_state::rolled_back, purchase_state::timed_out,
+                                         purchase_state::failed};
+constexpr purchase_event all_events[] = {purchase_event::reserve_ok, purchase_event::reserve_failed,
+                                         purchase_event::payment_ok, purchase_event::payment_failed,
+                                         purchase_event::persist_ok, purchase_event::persist_failed,
+                                         purchase_event::deadline};
 
 // The edges the design allows, written out independently of the table.
 const std::set<std::tuple<purchase_state, purchase_event, purchase_state>> expected_edges{
@@ -43,13 +43,30 @@ void drive_to(M& m, purchase_state target) {
   using E = purchase_event;
   auto must = [&](E e) { REQUIRE_FALSE(m.process(e)); };
   switch (target) {
-    case S::idle: break;
-    case S::prepared: must(E::reserve_ok); break;
-    case S::committed: must(E::reserve_ok); must(E::payment_ok); break;
-    case S::succeeded: must(E::reserve_ok); must(E::payment_ok); must(E::persist_ok); break;
-    case S::rolled_back: must(E::reserve_ok); must(E::payment_failed); break;
-    case S::timed_out: must(E::deadline); break;
-    case S::failed: must(E::reserve_failed); break;
+    case S::idle:
+      break;
+    case S::prepared:
+      must(E::reserve_ok);
+      break;
+    case S::committed:
+      must(E::reserve_ok);
+      must(E::payment_ok);
+      break;
+    case S::succeeded:
+      must(E::reserve_ok);
+      must(E::payment_ok);
+      must(E::persist_ok);
+      break;
+    case S::rolled_back:
+      must(E::reserve_ok);
+      must(E::payment_failed);
+      break;
+    case S::timed_out:
+      must(E::deadline);
+      break;
+    case S::failed:
+      must(E::reserve_failed);
+      break;
   }
   REQUIRE(m.state() == target);
 }
@@ -70,7 +87,9 @@ struct entry_only_hooks {
 };
 
 template <class M, class Step, class Event>
-concept can_fire = requires(M& m, Step s, Event e) { m.fire(s, e); };
+concept can_fire = requires(M& m, Step s, Event e) {
+  m.fire(s, e);
+};
 
 using machine = seckill::purchase_machine<>;
 using idle_step = seckill::purchase_step<purchase_state::idle>;
@@ -98,7 +117,7 @@ static_assert(!can_fire<machine, succeeded_step, decltype(events::deadline)>);
 static_assert(!can_fire<machine, succeeded_step, decltype(events::persist_ok)>);
 static_assert(!can_fire<machine, timed_out_step, decltype(events::reserve_ok)>);
 static_assert(std::is_same_v<decltype(std::declval<machine&>().fire(std::declval<idle_step>(),
-                                                                     events::reserve_ok)),
+                                                                    events::reserve_ok)),
                              prepared_step>);
 // Tokens cannot be forged by users.
 static_assert(!std::is_default_constructible_v<prepared_step>);
@@ -153,8 +172,8 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("terminal states stay terminal") {
-    for (auto s : {purchase_state::succeeded, purchase_state::rolled_back, purchase_state::timed_out,
-                   purchase_state::failed}) {
+    for (auto s : {purchase_state::succeeded, purchase_state::rolled_back,
+                   purchase_state::timed_out, purchase_state::failed}) {
       CAPTURE(to_string(s));
       CHECK(seckill::is_terminal(s));
       machine m;
@@ -190,7 +209,8 @@ TEST_SUITE("unit") {
     }
     {
       machine m;
-      m.fire(m.fire(m.fire(m.start(), events::reserve_ok), events::payment_ok), events::persist_failed);
+      m.fire(m.fire(m.fire(m.start(), events::reserve_ok), events::payment_ok),
+             events::persist_failed);
       CHECK(m.state() == purchase_state::failed);
     }
   }
@@ -203,7 +223,8 @@ TEST_SUITE("unit") {
     CHECK_FALSE(m.process(purchase_event::deadline));
     CHECK(m.process(purchase_event::deadline) == seckill::errc::invalid_transition);
     CHECK(log == std::vector<std::string>{"exit idle on reserve_ok", "enter prepared on reserve_ok",
-                                          "exit prepared on deadline", "enter timed_out on deadline"});
+                                          "exit prepared on deadline",
+                                          "enter timed_out on deadline"});
     log.clear();
     seckill::purchase_machine<recording_hooks> s{recording_hooks{&log}};
     s.fire(s.fire(s.start(), events::reserve_ok), events::payment_failed);

@@ -62,7 +62,9 @@ bool run_until(asio::io_context& io, Done done, std::chrono::milliseconds limit 
 }
 
 TEST_SUITE("integration") {
-  TEST_CASE("connection async_connect and async_exec complete through a callback use_awaitable deferred and use_future") {
+  TEST_CASE(
+      "connection async_connect and async_exec complete through a callback use_awaitable deferred "
+      "and use_future") {
     redis_server server;
     asio::io_context io;
     connection conn(io.get_executor(), seckill::test::config_for<connection_config>(server));
@@ -84,16 +86,20 @@ TEST_SUITE("integration") {
     CHECK(by_callback[0].integer == 1);
     // use_awaitable: the error code comes back in a tuple (it is a std::error_code)
     long long awaited = 0;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      auto [ec, r] = co_await conn.async_exec(cmd("INCR", "n"), asio::use_awaitable);
-      CHECK(!ec);
-      awaited = r.at(0).integer;
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          auto [ec, r] = co_await conn.async_exec(cmd("INCR", "n"), asio::use_awaitable);
+          CHECK(!ec);
+          awaited = r.at(0).integer;
+        },
+        asio::detached);
     REQUIRE(run_until(io, [&] { return awaited != 0; }));
     CHECK(awaited == 2);
     // deferred: nothing is sent before the operation is launched
     auto later = conn.async_exec(cmd("INCR", "n"), asio::deferred);
-    run_until(io, [] { return false; }, 100ms);
+    run_until(
+        io, [] { return false; }, 100ms);
     CHECK(server.admin().command("GET", "n").text == "2");
     long long deferred_result = 0;
     std::move(later)([&](std::error_code ec, std::vector<value> r) {
@@ -118,10 +124,12 @@ TEST_SUITE("integration") {
     runner.join();
   }
 
-  TEST_CASE("redis_store operations complete through a callback use_awaitable deferred and use_future") {
+  TEST_CASE(
+      "redis_store operations complete through a callback use_awaitable deferred and use_future") {
     redis_server server;
     asio::io_context io;
-    seckill::redis::redis_store store(io.get_executor(), seckill::test::config_for<connection_config>(server));
+    seckill::redis::redis_store store(io.get_executor(),
+                                      seckill::test::config_for<connection_config>(server));
     bool connected = false;
     std::error_code connect_result = make_error_code(errc::not_connected);
     store.async_connect([&](std::error_code ec) {
@@ -140,18 +148,24 @@ TEST_SUITE("integration") {
     CHECK(!set);
     seckill::reserve_result awaited{};
     bool awaited_done = false;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      auto [ec, r] = co_await store.async_reserve("tea", 2, 1, std::chrono::seconds(30), asio::use_awaitable);
-      CHECK(!ec);
-      awaited = r;
-      awaited_done = true;
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          auto [ec, r] = co_await store.async_reserve("tea", 2, 1, std::chrono::seconds(30),
+                                                      asio::use_awaitable);
+          CHECK(!ec);
+          awaited = r;
+          awaited_done = true;
+        },
+        asio::detached);
     REQUIRE(run_until(io, [&] { return awaited_done; }));
     CHECK(awaited.status == seckill::reserve_status::reserved);
     CHECK(awaited.remaining == 8);
     auto later = store.async_reserve("tea", 3, 2, std::chrono::seconds(30), asio::deferred);
-    run_until(io, [] { return false; }, 100ms);
-    CHECK(server.admin().command("HGET", "seckill:{tea}:stock", "remaining").text == "8");  // not launched yet
+    run_until(
+        io, [] { return false; }, 100ms);
+    CHECK(server.admin().command("HGET", "seckill:{tea}:stock", "remaining").text ==
+          "8");  // not launched yet
     seckill::reserve_result deferred_result{};
     bool deferred_done = false;
     std::move(later)([&](std::error_code ec, seckill::reserve_result r) {
@@ -176,11 +190,14 @@ TEST_SUITE("integration") {
     runner.join();
   }
 
-  TEST_CASE("cancelling a BLPOP that never returns unblocks the server and leaves the connection usable") {
+  TEST_CASE(
+      "cancelling a BLPOP that never returns unblocks the server and leaves the connection "
+      "usable") {
     redis_server server;
     asio::io_context io;
     auto cfg = seckill::test::config_for<connection_config>(server);
-    cfg.dead_peer_timeout = 60s;  // the connection must come back by unblocking, not by reconnecting
+    cfg.dead_peer_timeout =
+        60s;  // the connection must come back by unblocking, not by reconnecting
     cfg.request_timeout = 60s;
     connection conn(io.get_executor(), cfg);
     run_test(io, [&]() -> asio::awaitable<void> {
@@ -189,11 +206,12 @@ TEST_SUITE("integration") {
       asio::cancellation_signal cancel;
       std::error_code blpop_result;
       bool blpop_done = false;
-      conn.async_exec(cmd("BLPOP", "nothing-ever", 0),
-                      asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code e, std::vector<value>) {
-                        blpop_result = e;
-                        blpop_done = true;
-                      }));
+      conn.async_exec(
+          cmd("BLPOP", "nothing-ever", 0),
+          asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code e, std::vector<value>) {
+            blpop_result = e;
+            blpop_done = true;
+          }));
       co_await sleep_for(200ms);
       CHECK(!blpop_done);
       const auto start = std::chrono::steady_clock::now();
@@ -214,7 +232,9 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("cancelling a connect to a server that never answers leaves the connection idle and connectable") {
+  TEST_CASE(
+      "cancelling a connect to a server that never answers leaves the connection idle and "
+      "connectable") {
     asio::io_context io;
     seckill::test::fake_server silent(io, "");
     run_test(io, [&]() -> asio::awaitable<void> {
@@ -246,10 +266,12 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("cancelling a store operation and a pool connect completes them with operation_aborted") {
+  TEST_CASE(
+      "cancelling a store operation and a pool connect completes them with operation_aborted") {
     redis_server server;
     asio::io_context io;
-    seckill::redis::redis_store store(io.get_executor(), seckill::test::config_for<connection_config>(server));
+    seckill::redis::redis_store store(io.get_executor(),
+                                      seckill::test::config_for<connection_config>(server));
     seckill::test::admin_client sleeper = server.admin();
     run_test(io, [&]() -> asio::awaitable<void> {
       auto [ec] = co_await store.async_connect(tuple_awaitable);
@@ -261,10 +283,11 @@ TEST_SUITE("integration") {
       asio::cancellation_signal cancel;
       std::error_code result;
       bool done = false;
-      store.async_stock("tea", asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code e, seckill::stock_level) {
-        result = e;
-        done = true;
-      }));
+      store.async_stock("tea", asio::bind_cancellation_slot(
+                                   cancel.slot(), [&](std::error_code e, seckill::stock_level) {
+                                     result = e;
+                                     done = true;
+                                   }));
       co_await sleep_for(50ms);
       cancel.emit(asio::cancellation_type::terminal);
       co_await sleep_for(20ms);

@@ -92,7 +92,8 @@ TEST_SUITE("integration") {
       constexpr int n = 2000;
       std::vector<std::int64_t> seen;
       std::atomic<int> left{n};
-      asio::steady_timer all_done(co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max());
+      asio::steady_timer all_done(co_await asio::this_coro::executor,
+                                  std::chrono::steady_clock::time_point::max());
       const auto incr = cmd("INCR", "ordered");
       for (int i = 0; i < n; ++i) {
         conn.async_exec(incr, [&](std::error_code e, std::vector<value> r) {
@@ -133,7 +134,9 @@ TEST_SUITE("integration") {
     CHECK(counter(server, "ordered") == 2000);
   }
 
-  TEST_CASE("requests issued while a read's replies are handled keep their order at every early_write_threshold") {
+  TEST_CASE(
+      "requests issued while a read's replies are handled keep their order at every "
+      "early_write_threshold") {
     // 64 coroutines, each a chain of INCRs on its own key: every reply wakes
     // a coroutine that issues the next request, so requests are written while
     // the replies of one read are still being handled (early when the
@@ -154,17 +157,20 @@ TEST_SUITE("integration") {
         asio::steady_timer all_done(co_await asio::this_coro::executor,
                                     std::chrono::steady_clock::time_point::max());
         for (int c = 0; c < chains; ++c) {
-          asio::co_spawn(io, [&, c]() -> asio::awaitable<void> {
-            const auto incr = cmd("INCR", "chain:" + std::to_string(c));
-            bool ok = true;
-            for (int i = 1; i <= each; ++i) {
-              auto [e, v] = co_await exec1(conn, incr);
-              ok = ok && !e && v.integer == i;
-            }
-            if (ok) ++in_order;
-          }, [&](std::exception_ptr) {
-            if (--left == 0) all_done.cancel();
-          });
+          asio::co_spawn(
+              io,
+              [&, c]() -> asio::awaitable<void> {
+                const auto incr = cmd("INCR", "chain:" + std::to_string(c));
+                bool ok = true;
+                for (int i = 1; i <= each; ++i) {
+                  auto [e, v] = co_await exec1(conn, incr);
+                  ok = ok && !e && v.integer == i;
+                }
+                if (ok) ++in_order;
+              },
+              [&](std::exception_ptr) {
+                if (--left == 0) all_done.cancel();
+              });
         }
         co_await all_done.async_wait(tuple_awaitable);
         conn.close();
@@ -203,8 +209,9 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE("protocol 2 on request and an ACL user with a password") {
-    redis_server server({"--user", "alice", "on", ">alice-pw", "~*", "&*", "+@all", "--requirepass", "admin-pw"},
-                        "admin-pw");
+    redis_server server(
+        {"--user", "alice", "on", ">alice-pw", "~*", "&*", "+@all", "--requirepass", "admin-pw"},
+        "admin-pw");
     asio::io_context io;
     for (int protocol : {3, 2}) {
       CAPTURE(protocol);
@@ -227,15 +234,17 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE("wrong credentials fail with auth_failed and say why") {
-    redis_server server({"--user", "alice", "on", ">alice-pw", "~*", "+@all", "--requirepass", "admin-pw"},
-                        "admin-pw");
+    redis_server server(
+        {"--user", "alice", "on", ">alice-pw", "~*", "+@all", "--requirepass", "admin-pw"},
+        "admin-pw");
     struct attempt {
       const char* user;
       const char* password;
       int protocol;
     };
-    for (const attempt a : {attempt{"", "wrong", 3}, attempt{"alice", "wrong", 3}, attempt{"bob", "x", 3},
-                            attempt{"", "", 3}, attempt{"", "wrong", 2}, attempt{"alice", "wrong", 2}}) {
+    for (const attempt a :
+         {attempt{"", "wrong", 3}, attempt{"alice", "wrong", 3}, attempt{"bob", "x", 3},
+          attempt{"", "", 3}, attempt{"", "wrong", 2}, attempt{"alice", "wrong", 2}}) {
       CAPTURE(a.user);
       CAPTURE(a.password);
       CAPTURE(a.protocol);
@@ -305,8 +314,8 @@ TEST_SUITE("integration") {
     // 3. a server that quotes the password in its own words: masked
     {
       asio::io_context io;
-      seckill::test::fake_server quoting(io, "-ERR this server does not take HELLO 3 AUTH default " + secret +
-                                                 " here\r\n");
+      seckill::test::fake_server quoting(
+          io, "-ERR this server does not take HELLO 3 AUTH default " + secret + " here\r\n");
       connection_config cfg;
       cfg.port = std::to_string(quoting.port());
       cfg.connect_timeout = 2s;
@@ -323,7 +332,9 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("a reply of more values than max_reply_elements fails with message_too_large and the connection recovers") {
+  TEST_CASE(
+      "a reply of more values than max_reply_elements fails with message_too_large and the "
+      "connection recovers") {
     redis_server server;
     asio::io_context io;
     auto cfg = seckill::test::config_for<connection_config>(server);
@@ -334,8 +345,8 @@ TEST_SUITE("integration") {
       REQUIRE(!ec);
       // 5000 nulls: 15 KB on the wire, 5000 values in the client
       const auto nulls = [](int n) {
-        return cmd("EVAL", "local t = {} for i = 1, tonumber(ARGV[1]) do t[i] = false end return t", "0",
-                   std::to_string(n));
+        return cmd("EVAL", "local t = {} for i = 1, tonumber(ARGV[1]) do t[i] = false end return t",
+                   "0", std::to_string(n));
       };
       const auto req6 = nulls(1000);  // a named local: GCC 12 and temporaries in co_await
       auto [e1, small] = co_await exec1(conn, req6);
@@ -352,7 +363,9 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("wrong port gives connection_refused and a server that is not Redis protocol_error or timed_out") {
+  TEST_CASE(
+      "wrong port gives connection_refused and a server that is not Redis protocol_error or "
+      "timed_out") {
     asio::io_context io;
     seckill::test::fake_server http(io, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
     seckill::test::fake_server silent(io, "");
@@ -446,10 +459,10 @@ TEST_SUITE("integration") {
       asio::cancellation_signal before;
       std::error_code queued_result;
       conn.async_connect([](std::error_code) {});
-      conn.async_exec(cmd("INCR", "never"), asio::bind_cancellation_slot(
-                                                before.slot(), [&](std::error_code e, std::vector<value>) {
-                                                  queued_result = e;
-                                                }));
+      conn.async_exec(
+          cmd("INCR", "never"),
+          asio::bind_cancellation_slot(
+              before.slot(), [&](std::error_code e, std::vector<value>) { queued_result = e; }));
       before.emit(asio::cancellation_type::terminal);
       co_await sleep_for(300ms);
       CHECK(queued_result == errc::operation_aborted);
@@ -460,11 +473,12 @@ TEST_SUITE("integration") {
       asio::cancellation_signal during;
       std::error_code written_result;
       bool written_done = false;
-      conn.async_exec(cmd("INCR", "written"),
-                      asio::bind_cancellation_slot(during.slot(), [&](std::error_code e, std::vector<value>) {
-                        written_result = e;
-                        written_done = true;
-                      }));
+      conn.async_exec(
+          cmd("INCR", "written"),
+          asio::bind_cancellation_slot(during.slot(), [&](std::error_code e, std::vector<value>) {
+            written_result = e;
+            written_done = true;
+          }));
       co_await sleep_for(50ms);
       during.emit(asio::cancellation_type::terminal);
       co_await sleep_for(20ms);
@@ -479,7 +493,9 @@ TEST_SUITE("integration") {
     sleeper.read();
   }
 
-  TEST_CASE("CLIENT KILL mid-run fails in-flight requests with not_connected and the connection reconnects") {
+  TEST_CASE(
+      "CLIENT KILL mid-run fails in-flight requests with not_connected and the connection "
+      "reconnects") {
     redis_server server;
     asio::io_context io;
     connection conn(io.get_executor(), seckill::test::config_for<connection_config>(server));
@@ -493,16 +509,19 @@ TEST_SUITE("integration") {
         const auto incr = cmd("INCR", "n");
         while (std::chrono::steady_clock::now() < deadline) {
           auto [e, r] = co_await conn.async_exec(incr, tuple_awaitable);
-          if (!e) ++ok;
+          if (!e)
+            ++ok;
           else if (e == errc::not_connected) {
             ++lost;
             co_await sleep_for(5ms);
-          } else ++other;
+          } else
+            ++other;
         }
       };
       int running = 16;
       for (int i = 0; i < 16; ++i)
-        asio::co_spawn(co_await asio::this_coro::executor, worker(), [&](std::exception_ptr) { --running; });
+        asio::co_spawn(co_await asio::this_coro::executor, worker(),
+                       [&](std::exception_ptr) { --running; });
       co_await sleep_for(300ms);
       auto killed = server.admin().command("CLIENT", "KILL", "ID", std::to_string(id.integer));
       CHECK(killed.integer == 1);
@@ -525,7 +544,8 @@ TEST_SUITE("integration") {
     CHECK(conn.connect_count() >= 3);
   }
 
-  TEST_CASE("server restart mid-run fails requests fast while it is down and the connection comes back") {
+  TEST_CASE(
+      "server restart mid-run fails requests fast while it is down and the connection comes back") {
     redis_server server;
     asio::io_context io;
     auto cfg = seckill::test::config_for<connection_config>(server);
@@ -602,7 +622,8 @@ TEST_SUITE("integration") {
   TEST_CASE("a pool on two threads spreads requests over its connections") {
     redis_server server;
     asio::io_context io(2);
-    connection_pool pool(io.get_executor(), seckill::test::config_for<connection_config>(server), 2);
+    connection_pool pool(io.get_executor(), seckill::test::config_for<connection_config>(server),
+                         2);
     std::atomic<int> ok{0};
     std::atomic<int> left{0};
     std::error_code connected = make_error_code(errc::timed_out);
@@ -611,15 +632,18 @@ TEST_SUITE("integration") {
       constexpr int coroutines = 32, each = 200;
       left = coroutines;
       for (int c = 0; c < coroutines; ++c) {
-        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-          const auto incr = cmd("INCR", "pooled");
-          for (int i = 0; i < each; ++i) {
-            auto [e, r] = co_await pool.async_exec(incr, tuple_awaitable);
-            if (!e) ++ok;
-          }
-        }, [&](std::exception_ptr) {
-          if (--left == 0) pool.close();
-        });
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+              const auto incr = cmd("INCR", "pooled");
+              for (int i = 0; i < each; ++i) {
+                auto [e, r] = co_await pool.async_exec(incr, tuple_awaitable);
+                if (!e) ++ok;
+              }
+            },
+            [&](std::exception_ptr) {
+              if (--left == 0) pool.close();
+            });
       }
     });
     std::thread second([&] { io.run_for(60s); });

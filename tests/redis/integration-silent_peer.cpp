@@ -87,7 +87,8 @@ class fake_redis {
  private:
   struct session {
     explicit session(asio::ip::tcp::socket s)
-        : socket(std::move(s)), parked(socket.get_executor(), std::chrono::steady_clock::time_point::max()) {}
+        : socket(std::move(s)),
+          parked(socket.get_executor(), std::chrono::steady_clock::time_point::max()) {}
     asio::ip::tcp::socket socket;
     asio::steady_timer parked;  // a stalled session waits here, reading nothing
     bool silent = false;
@@ -107,7 +108,8 @@ class fake_redis {
   static std::string answer(const value& command) {
     if (command.elements.empty()) return "-ERR empty command\r\n";
     std::string name = command.elements.front().text;
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::toupper(c); });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::toupper(c); });
     if (name == "HELLO") return "%2\r\n+server\r\n+fake\r\n+proto\r\n:3\r\n";
     if (name == "PING") return "+PONG\r\n";
     return "+OK\r\n";
@@ -158,10 +160,12 @@ std::size_t heap_in_use() {
 /// Waits until `done()` or `limit` passed; returns how long it took (or
 /// `limit`).
 template <class Predicate>
-asio::awaitable<std::chrono::milliseconds> wait_until(Predicate done, std::chrono::milliseconds limit) {
+asio::awaitable<std::chrono::milliseconds> wait_until(Predicate done,
+                                                      std::chrono::milliseconds limit) {
   const auto start = std::chrono::steady_clock::now();
   while (!done() && std::chrono::steady_clock::now() - start < limit) co_await sleep_for(10ms);
-  co_return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  co_return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start);
 }
 
 /// Sends the process `pid` SIGCONT when destroyed: a test that fails while
@@ -198,14 +202,17 @@ TEST_SUITE("integration") {
       run_test(io, [&]() -> asio::awaitable<void> {
         auto [ec] = co_await conn.async_connect(tuple_awaitable);
         REQUIRE_MESSAGE(!ec, conn.last_error());
-        const request req1 = request().push("PING");  // a named local: GCC 12 and temporaries in co_await
+        const request req1 =
+            request().push("PING");  // a named local: GCC 12 and temporaries in co_await
         auto [e1, pong] = co_await seckill::test::exec1(conn, req1);
         REQUIRE(pong.text == "PONG");
         server.go_silent(how);
         const auto req = set_of(payload);
         auto on_done = [&](std::error_code e, std::vector<value>) {
-          if (e == errc::timed_out) ++timed_out;
-          else ++other;
+          if (e == errc::timed_out)
+            ++timed_out;
+          else
+            ++other;
         };
         // a warm-up second, so that the socket buffers fill (stall) and
         // every container reached its working size
@@ -221,14 +228,15 @@ TEST_SUITE("integration") {
           max_in_flight = std::max(max_in_flight, p.in_flight);
           max_live = std::max(max_live, p.queued + p.in_flight - p.discarding);
         }
-        heap_growth = static_cast<std::ptrdiff_t>(heap_in_use()) - static_cast<std::ptrdiff_t>(heap_before);
+        heap_growth =
+            static_cast<std::ptrdiff_t>(heap_in_use()) - static_cast<std::ptrdiff_t>(heap_before);
         const auto elapsed = std::chrono::steady_clock::now() - start;
         co_await sleep_for(300ms);  // the last ones time out too
         MESSAGE("silent (", mode, ") for ",
-                std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), " ms: ", issued,
-                " requests of ", payload, " bytes; heap growth over the last 3 s ", heap_growth,
-                " bytes; max queued ", max_queued, " (", max_queued_bytes, " bytes), max in flight ",
-                max_in_flight, ", max live ", max_live);
+                std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(),
+                " ms: ", issued, " requests of ", payload, " bytes; heap growth over the last 3 s ",
+                heap_growth, " bytes; max queued ", max_queued, " (", max_queued_bytes,
+                " bytes), max in flight ", max_in_flight, ", max live ", max_live);
         CHECK(conn.state() == connection_state::ready);  // (nothing ends it: detection is off)
         conn.close();
         server.close();
@@ -252,7 +260,9 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("a server silent after the handshake is taken for dead within dead_peer_timeout and the connection reconnects") {
+  TEST_CASE(
+      "a server silent after the handshake is taken for dead within dead_peer_timeout and the "
+      "connection reconnects") {
     for (const silence how : {silence::swallow, silence::stall}) {
       const std::string mode = how == silence::swallow ? "swallow" : "stall";
       CAPTURE(mode);
@@ -273,18 +283,23 @@ TEST_SUITE("integration") {
         // a steady trickle of requests, each timing out, until it is found
         bool stop = false;
         std::size_t lost = 0;
-        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-          const auto req = set_of(4096);
-          while (!stop) {
-            conn.async_exec(req, [&](std::error_code e, std::vector<value>) { lost += e == errc::not_connected; });
-            co_await sleep_for(5ms);
-          }
-        }, asio::detached);
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+              const auto req = set_of(4096);
+              while (!stop) {
+                conn.async_exec(req, [&](std::error_code e, std::vector<value>) {
+                  lost += e == errc::not_connected;
+                });
+                co_await sleep_for(5ms);
+              }
+            },
+            asio::detached);
         const auto found = co_await wait_until([&] { return conn.dead_peer_count() >= 1; }, 10s);
         const auto back = co_await wait_until([&] { return conn.connect_count() >= 2; }, 10s);
         stop = true;
-        MESSAGE("silent (", mode, "): taken for dead after ",
-                found.count(), " ms (dead_peer_timeout 500 ms), connected again ", back.count(),
+        MESSAGE("silent (", mode, "): taken for dead after ", found.count(),
+                " ms (dead_peer_timeout 500 ms), connected again ", back.count(),
                 " ms later; last_error: ", conn.last_error());
         CHECK(conn.dead_peer_count() == 1);
         CHECK(found <= 500ms + 3s);  // the bound is 500 ms + 125 ms; the machine is noisy
@@ -292,7 +307,8 @@ TEST_SUITE("integration") {
         CHECK(conn.connect_count() == 2);
         CHECK(conn.last_error().find("dead_peer_timeout 500 ms") != std::string::npos);
         // the new connection answers; nothing of the old one is held
-        const request req2 = request().push("PING");  // a named local: GCC 12 and temporaries in co_await
+        const request req2 =
+            request().push("PING");  // a named local: GCC 12 and temporaries in co_await
         auto [e2, pong] = co_await seckill::test::exec1(conn, req2);
         CHECK(!e2);
         CHECK(pong.text == "PONG");
@@ -328,7 +344,8 @@ TEST_SUITE("integration") {
       // no request at all: only the health PING can find it, within
       // health_check_interval + dead_peer_timeout (+ a tick)
       const auto back = co_await wait_until([&] { return conn.connect_count() >= 2; }, 10s);
-      MESSAGE("idle: connected again ", back.count(), " ms after the server went silent (bound 200 + 400 ms)");
+      MESSAGE("idle: connected again ", back.count(),
+              " ms after the server went silent (bound 200 + 400 ms)");
       CHECK(conn.connect_count() == 2);
       CHECK(conn.dead_peer_count() == 1);
       CHECK(back <= 600ms + 3s);
@@ -337,7 +354,9 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("a redis-server stopped with SIGSTOP is taken for dead and the connection is back after SIGCONT") {
+  TEST_CASE(
+      "a redis-server stopped with SIGSTOP is taken for dead and the connection is back after "
+      "SIGCONT") {
     redis_server server;
     asio::io_context io;
     auto cfg = seckill::test::config_for<connection_config>(server);
@@ -352,30 +371,36 @@ TEST_SUITE("integration") {
       REQUIRE(::kill(server.pid(), SIGSTOP) == 0);
       bool stop = false;
       std::size_t sent = 0;
-      asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        const request incr = request().push("INCR", "n");
-        while (!stop) {
-          conn.async_exec(incr, [](std::error_code, std::vector<value>) {});
-          ++sent;
-          co_await sleep_for(10ms);
-        }
-      }, asio::detached);
+      asio::co_spawn(
+          io,
+          [&]() -> asio::awaitable<void> {
+            const request incr = request().push("INCR", "n");
+            while (!stop) {
+              conn.async_exec(incr, [](std::error_code, std::vector<value>) {});
+              ++sent;
+              co_await sleep_for(10ms);
+            }
+          },
+          asio::detached);
       const auto found = co_await wait_until([&] { return conn.dead_peer_count() >= 1; }, 15s);
       stop = true;
-      MESSAGE("SIGSTOP: taken for dead after ", found.count(), " ms (dead_peer_timeout 1000 ms); ", sent,
-              " requests sent meanwhile");
+      MESSAGE("SIGSTOP: taken for dead after ", found.count(), " ms (dead_peer_timeout 1000 ms); ",
+              sent, " requests sent meanwhile");
       CHECK(conn.dead_peer_count() >= 1);
       CHECK(found <= 1000ms + 4s);
       // while it is stopped the handshake cannot finish: no connection is ready
       co_await sleep_for(200ms);
       CHECK(conn.state() == connection_state::reconnecting);
-      const request req3 = request().push("PING");  // a named local: GCC 12 and temporaries in co_await
+      const request req3 =
+          request().push("PING");  // a named local: GCC 12 and temporaries in co_await
       auto [e1, v1] = co_await seckill::test::exec1(conn, req3);
       CHECK(e1 == errc::not_connected);  // fails fast instead of queueing forever
       REQUIRE(::kill(server.pid(), SIGCONT) == 0);
-      const auto back = co_await wait_until([&] { return conn.state() == connection_state::ready; }, 15s);
+      const auto back =
+          co_await wait_until([&] { return conn.state() == connection_state::ready; }, 15s);
       MESSAGE("SIGCONT: ready again after ", back.count(), " ms");
-      const request req4 = request().push("PING");  // a named local: GCC 12 and temporaries in co_await
+      const request req4 =
+          request().push("PING");  // a named local: GCC 12 and temporaries in co_await
       auto [e2, pong] = co_await seckill::test::exec1(conn, req4, 5000ms);
       CHECK(!e2);
       CHECK(pong.text == "PONG");
@@ -400,10 +425,13 @@ TEST_SUITE("integration") {
       std::size_t timed_out = 0;
       const request incr = request().push("INCR", "n");
       for (int i = 0; i < 100; ++i) {  // 1 s of requests, each timing out while the server sleeps
-        conn.async_exec(incr, [&](std::error_code e, std::vector<value>) { timed_out += e == errc::timed_out; });
+        conn.async_exec(incr, [&](std::error_code e, std::vector<value>) {
+          timed_out += e == errc::timed_out;
+        });
         co_await sleep_for(10ms);
       }
-      const request req5 = request().push("GET", "n");  // a named local: GCC 12 and temporaries in co_await
+      const request req5 =
+          request().push("GET", "n");  // a named local: GCC 12 and temporaries in co_await
       auto [e1, v] = co_await seckill::test::exec1(conn, req5, 5000ms);
       CHECK(!e1);
       CHECK(timed_out > 0);

@@ -58,7 +58,9 @@ class redis_fixture {
   asio::io_context& io() { return io_; }
   void let_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
   std::chrono::milliseconds hold() { return 300ms; }
-  std::string sku(std::string_view name) { return std::string(name) + "-" + std::to_string(::getpid()); }
+  std::string sku(std::string_view name) {
+    return std::string(name) + "-" + std::to_string(::getpid());
+  }
   redis_server& server() { return server_; }
 
  private:
@@ -84,7 +86,8 @@ struct server_view {
 server_view inspect(const redis_server& server, const std::string& sku) {
   auto admin = server.admin();
   server_view v;
-  auto stock = admin.command("HMGET", redis_store::stock_key(sku), "remaining", "reserved", "committed");
+  auto stock =
+      admin.command("HMGET", redis_store::stock_key(sku), "remaining", "reserved", "committed");
   auto num = [](const seckill::redis::value& x) { return x.is_null() ? 0 : std::stoll(x.text); };
   v.remaining = num(stock.elements.at(0));
   v.reserved = num(stock.elements.at(1));
@@ -161,12 +164,16 @@ void run_sale(redis_fixture& fx, const std::string& sku, std::int64_t initial,
       ++stats.reserved;
       if (order % 3 != 0) {
         auto [ec2, s] = co_await store.async_commit(sku, order, tuple_awaitable);
-        if (ec2) note(ec2);
-        else ++stats.committed;
+        if (ec2)
+          note(ec2);
+        else
+          ++stats.committed;
       } else {
         auto [ec2, s] = co_await store.async_rollback(sku, order, tuple_awaitable);
-        if (ec2) note(ec2);
-        else ++stats.rolled_back;
+        if (ec2)
+          note(ec2);
+        else
+          ++stats.rolled_back;
       }
     }
   };
@@ -177,7 +184,8 @@ void run_sale(redis_fixture& fx, const std::string& sku, std::int64_t initial,
   bool fault_done = false;
   asio::co_spawn(io, fault(), [&](std::exception_ptr) { fault_done = true; });
   const auto give_up = std::chrono::steady_clock::now() + duration + 60s;
-  while ((running > 0 || !fault_done) && std::chrono::steady_clock::now() < give_up) io.run_one_for(10ms);
+  while ((running > 0 || !fault_done) && std::chrono::steady_clock::now() < give_up)
+    io.run_one_for(10ms);
   REQUIRE(running == 0);
   REQUIRE(fault_done);
 }
@@ -188,7 +196,8 @@ void wait_recovered(redis_fixture& fx, const std::string& sku) {
   for (;;) {
     auto [ec, level] = seckill::test::conformance::stock(fx, sku);
     if (!ec) return;
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < give_up, "the store did not recover: ", ec.message());
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < give_up,
+                    "the store did not recover: ", ec.message());
     std::this_thread::sleep_for(20ms);
   }
 }
@@ -216,9 +225,12 @@ TEST_SUITE("integration") {
     redis_fixture fx;
     const std::string sku = "tea";
     REQUIRE(seckill::test::conformance::set_stock(fx, sku, 10) == std::error_code{});
-    REQUIRE(seckill::test::conformance::reserve_ok(fx, sku, 2, 41).status == reserve_status::reserved);
-    REQUIRE(seckill::test::conformance::reserve_ok(fx, sku, 2, 42).status == reserve_status::reserved);
-    REQUIRE(seckill::test::conformance::reserve_ok(fx, sku, 99, 43).status == reserve_status::sold_out);
+    REQUIRE(seckill::test::conformance::reserve_ok(fx, sku, 2, 41).status ==
+            reserve_status::reserved);
+    REQUIRE(seckill::test::conformance::reserve_ok(fx, sku, 2, 42).status ==
+            reserve_status::reserved);
+    REQUIRE(seckill::test::conformance::reserve_ok(fx, sku, 99, 43).status ==
+            reserve_status::sold_out);
     auto admin = fx.server().admin();
     CHECK(admin.command("TYPE", "seckill:{tea}:stock").text == "hash");
     CHECK(admin.command("TYPE", "seckill:{tea}:holds").text == "zset");
@@ -229,7 +241,8 @@ TEST_SUITE("integration") {
     // a held record has no TTL; its hold is scored by the server's clock
     CHECK(admin.command("PTTL", "seckill:{tea}:order:41").integer == -1);
     const auto time = admin.command("TIME");
-    const auto now_ms = std::stoll(time.elements.at(0).text) * 1000 + std::stoll(time.elements.at(1).text) / 1000;
+    const auto now_ms =
+        std::stoll(time.elements.at(0).text) * 1000 + std::stoll(time.elements.at(1).text) / 1000;
     const auto expires = std::stoll(admin.command("ZSCORE", "seckill:{tea}:holds", "41").text);
     CHECK(expires > now_ms);
     CHECK(expires <= now_ms + fx.hold().count());
@@ -237,7 +250,8 @@ TEST_SUITE("integration") {
     REQUIRE(!std::get<0>(seckill::test::conformance::commit(fx, sku, 41)));
     REQUIRE(!std::get<0>(seckill::test::conformance::rollback(fx, sku, 42)));
     const std::int64_t day = 24 * 3600 * 1000;
-    for (const char* key : {"seckill:{tea}:order:41", "seckill:{tea}:order:42", "seckill:{tea}:order:43"}) {
+    for (const char* key :
+         {"seckill:{tea}:order:41", "seckill:{tea}:order:42", "seckill:{tea}:order:43"}) {
       CAPTURE(key);
       const auto pttl = admin.command("PTTL", key).integer;
       CHECK(pttl > day - 60'000);
@@ -255,7 +269,8 @@ TEST_SUITE("integration") {
   TEST_CASE("redis store refuses skus that would break the hash tag") {
     redis_fixture fx;
     CHECK(seckill::test::conformance::set_stock(fx, "a}b", 1) == errc::invalid_argument);
-    CHECK(std::get<0>(seckill::test::conformance::reserve(fx, "{x", 1, 1, 1s)) == errc::invalid_argument);
+    CHECK(std::get<0>(seckill::test::conformance::reserve(fx, "{x", 1, 1, 1s)) ==
+          errc::invalid_argument);
     CHECK(std::get<0>(seckill::test::conformance::commit(fx, "", 1)) == errc::invalid_argument);
     redis_store_options bad;
     bad.order_retention = 10ms;

@@ -42,7 +42,9 @@ bool contains(const std::string& text, const std::string& part) {
 using namespace integration_store_range;
 
 TEST_SUITE("integration") {
-  TEST_CASE("redis store refuses quantities above max_units and holds outside 1 ms to max_hold and says which value") {
+  TEST_CASE(
+      "redis store refuses quantities above max_units and holds outside 1 ms to max_hold and says "
+      "which value") {
     redis_server server;
     asio::io_context io;
     redis_store store(io.get_executor(), seckill::test::config_for<connection_config>(server));
@@ -56,19 +58,21 @@ TEST_SUITE("integration") {
       CHECK(e1 == errc::invalid_argument);
       CHECK(contains(store.last_error(), "reserve quantity 9007199254740993"));
       CHECK(contains(store.last_error(), "max_units 9007199254740992"));
-      auto [e2, r2] = co_await store.async_reserve("big", std::numeric_limits<std::int64_t>::max(), 2, 1s,
-                                                   tuple_awaitable);
+      auto [e2, r2] = co_await store.async_reserve("big", std::numeric_limits<std::int64_t>::max(),
+                                                   2, 1s, tuple_awaitable);
       CHECK(e2 == errc::invalid_argument);
       CHECK(contains(store.last_error(), std::to_string(std::numeric_limits<std::int64_t>::max())));
 
       auto [e3] = co_await store.async_set_stock("big", max_units + 1, tuple_awaitable);
       CHECK(e3 == errc::invalid_argument);
       CHECK(contains(store.last_error(), "set_stock quantity 9007199254740993"));
-      auto [e4] = co_await store.async_set_stock("big", std::numeric_limits<std::int64_t>::max(), tuple_awaitable);
+      auto [e4] = co_await store.async_set_stock("big", std::numeric_limits<std::int64_t>::max(),
+                                                 tuple_awaitable);
       CHECK(e4 == errc::invalid_argument);
       CHECK(contains(store.last_error(), "9223372036854775807"));
 
-      auto [e5, r5] = co_await store.async_reserve("big", 1, 3, std::chrono::milliseconds::max(), tuple_awaitable);
+      auto [e5, r5] = co_await store.async_reserve("big", 1, 3, std::chrono::milliseconds::max(),
+                                                   tuple_awaitable);
       CHECK(e5 == errc::invalid_argument);
       CHECK(contains(store.last_error(), "hold 9223372036854775807 ms"));
       CHECK(contains(store.last_error(), "max_hold " + std::to_string(max_hold.count())));
@@ -98,7 +102,9 @@ TEST_SUITE("integration") {
     });
   }
 
-  TEST_CASE("redis store set_stock refuses what would pass max_units with units reserved and holds 2^53 exactly") {
+  TEST_CASE(
+      "redis store set_stock refuses what would pass max_units with units reserved and holds 2^53 "
+      "exactly") {
     redis_server server;
     asio::io_context io;
     redis_store store(io.get_executor(), seckill::test::config_for<connection_config>(server));
@@ -188,7 +194,8 @@ TEST_SUITE("integration") {
     asio::io_context io;
     seckill::redis::redis_store_options options;
     options.order_retention = std::chrono::milliseconds::max();
-    const auto why = seckill::test::message_of([&] { redis_store store(io.get_executor(), connection_config{}, options); });
+    const auto why = seckill::test::message_of(
+        [&] { redis_store store(io.get_executor(), connection_config{}, options); });
     CHECK(contains(why, "order_retention 9223372036854775807 ms"));
     CHECK(contains(why, "9007199254740992"));
     options.order_retention = std::chrono::milliseconds(max_units);

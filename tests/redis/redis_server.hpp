@@ -31,7 +31,8 @@ namespace seckill::test {
 /// A blocking RESP client for the tests' admin commands (RESP2, 10 s timeout).
 class admin_client {
  public:
-  admin_client(unsigned short port, const std::string& user = {}, const std::string& password = {}) {
+  admin_client(unsigned short port, const std::string& user = {},
+               const std::string& password = {}) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd_ < 0) throw std::runtime_error("admin_client: socket() failed");
     timeval tv{10, 0};
@@ -102,7 +103,8 @@ class redis_server {
   /// how the admin client authenticates when the extra arguments require it.
   explicit redis_server(std::vector<std::string> extra = {}, std::string admin_password = {},
                         std::string admin_user = {})
-      : extra_(std::move(extra)), admin_user_(std::move(admin_user)),
+      : extra_(std::move(extra)),
+        admin_user_(std::move(admin_user)),
         admin_password_(std::move(admin_password)) {
     for (int attempt = 0; attempt < 5; ++attempt) {
       port_ = free_loopback_port();
@@ -124,7 +126,8 @@ class redis_server {
       if (try_start()) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    throw std::runtime_error("redis_server: restart on port " + port_string() + " failed; log:\n" + log());
+    throw std::runtime_error("redis_server: restart on port " + port_string() + " failed; log:\n" +
+                             log());
   }
 
   /// Starts it again on the same port with `more` arguments added.
@@ -147,13 +150,20 @@ class redis_server {
  private:
   bool try_start() {
     std::vector<std::string> argv{"/usr/bin/redis-server",
-                                  "--port", std::to_string(port_),
-                                  "--bind", "127.0.0.1",
-                                  "--dir", dir_.path().string(),
-                                  "--save", "",
-                                  "--appendonly", "no",
-                                  "--enable-debug-command", "local",
-                                  "--logfile", (dir_.path() / "redis.log").string()};
+                                  "--port",
+                                  std::to_string(port_),
+                                  "--bind",
+                                  "127.0.0.1",
+                                  "--dir",
+                                  dir_.path().string(),
+                                  "--save",
+                                  "",
+                                  "--appendonly",
+                                  "no",
+                                  "--enable-debug-command",
+                                  "local",
+                                  "--logfile",
+                                  (dir_.path() / "redis.log").string()};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     // killed by the kernel if the test process dies: no server outlives a crashed test
     process_.start({argv, (dir_.path() / "stdout.log").string(), {}, true});

@@ -78,13 +78,15 @@ class fake_server {
       auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(s));
       sockets_.push_back(sock);
       auto buf = std::make_shared<std::array<char, 1024>>();
-      sock->async_read_some(asio::buffer(*buf), [this, sock, buf](boost::system::error_code e, std::size_t) {
-        if (e || reply_.empty()) return;
-        asio::async_write(*sock, asio::buffer(reply_), [sock](boost::system::error_code, std::size_t) {
-          boost::system::error_code ignored;
-          sock->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-        });
-      });
+      sock->async_read_some(
+          asio::buffer(*buf), [this, sock, buf](boost::system::error_code e, std::size_t) {
+            if (e || reply_.empty()) return;
+            asio::async_write(*sock, asio::buffer(reply_),
+                              [sock](boost::system::error_code, std::size_t) {
+                                boost::system::error_code ignored;
+                                sock->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+                              });
+          });
       accept();
     });
   }

@@ -42,10 +42,10 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("parse_url refuses malformed urls and says why") {
-    for (const char* bad : {"http://h:1", "redis:/h", "redis://", "redis://h:", "redis://h:0",
-                            "redis://h:65536", "redis://h:12x", "redis://h:1/x", "redis://h:1/-1",
-                            "redis://u:@h:1", "redis://@h", "redis://[::1", "redis://[::1]x",
-                            "redis://:1"}) {
+    for (const char* bad :
+         {"http://h:1", "redis:/h", "redis://", "redis://h:", "redis://h:0", "redis://h:65536",
+          "redis://h:12x", "redis://h:1/x", "redis://h:1/-1", "redis://u:@h:1", "redis://@h",
+          "redis://[::1", "redis://[::1]x", "redis://:1"}) {
       CAPTURE(bad);
       connection_config cfg;
       cfg.host = "unchanged";
@@ -69,7 +69,8 @@ TEST_SUITE("unit") {
     CHECK(backoff_delay(0, 100ms, 2000ms, 7.0) == 100ms);  // jitter clamped
   }
 
-  TEST_CASE("connection_config durations are validated and a refusal names the field and its value") {
+  TEST_CASE(
+      "connection_config durations are validated and a refusal names the field and its value") {
     connection_config defaults;
     CHECK(!validate(defaults));
     CHECK(defaults.dead_peer_timeout == 5000ms);
@@ -81,13 +82,17 @@ TEST_SUITE("unit") {
     };
     const bad_case cases[] = {
         {"dead_peer_timeout", [](connection_config& c) { c.dead_peer_timeout = -1ms; }, "-1 ms"},
-        {"health_check_interval", [](connection_config& c) { c.health_check_interval = -5ms; }, "-5 ms"},
-        {"request_timeout", [](connection_config& c) { c.request_timeout = std::chrono::milliseconds::max(); },
+        {"health_check_interval", [](connection_config& c) { c.health_check_interval = -5ms; },
+         "-5 ms"},
+        {"request_timeout",
+         [](connection_config& c) { c.request_timeout = std::chrono::milliseconds::max(); },
          "9223372036854775807 ms"},
-        {"dead_peer_timeout", [](connection_config& c) { c.dead_peer_timeout = max_config_duration + 1ms; },
+        {"dead_peer_timeout",
+         [](connection_config& c) { c.dead_peer_timeout = max_config_duration + 1ms; },
          "31622400001 ms"},
         {"connect_timeout", [](connection_config& c) { c.connect_timeout = 0ms; }, "0 ms"},
-        {"reconnect_max_delay", [](connection_config& c) { c.reconnect_max_delay = -2ms; }, "-2 ms"},
+        {"reconnect_max_delay", [](connection_config& c) { c.reconnect_max_delay = -2ms; },
+         "-2 ms"},
     };
     for (const auto& c : cases) {
       const std::string field = c.field;
@@ -98,7 +103,8 @@ TEST_SUITE("unit") {
       CHECK(validate(cfg, &why) == errc::invalid_argument);
       CHECK(why.find(std::string(c.field) + " " + c.value) != std::string::npos);
       boost::asio::io_context io;
-      CHECK(seckill::test::message_of([&] { connection conn(io.get_executor(), cfg); }).find(why) == 0);
+      CHECK(seckill::test::message_of([&] { connection conn(io.get_executor(), cfg); }).find(why) ==
+            0);
     }
     // 0 turns the checks off and the year is allowed
     connection_config off;
@@ -126,7 +132,8 @@ TEST_SUITE("unit") {
     request r;
     s.evalsha(r, 1, "k", "arg");
     CHECK(r.payload() ==
-          "*5\r\n$7\r\nEVALSHA\r\n$40\r\ne0e1f9fabfc9d4800c877a703b823ac0578ff8db\r\n$1\r\n1\r\n$1\r\nk\r\n$3\r\narg\r\n");
+          "*5\r\n$7\r\nEVALSHA\r\n$40\r\ne0e1f9fabfc9d4800c877a703b823ac0578ff8db\r\n$1\r\n1\r\n$"
+          "1\r\nk\r\n$3\r\narg\r\n");
     connection_config cfg;
     s.load_into(cfg);
     CHECK(cfg.setup.size() == 1);

@@ -5,10 +5,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <limits>
 #include <map>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -73,7 +73,8 @@ TEST_SUITE("unit") {
     CHECK(r.payload().empty());
     request n;
     n.push("X", -7, std::int64_t{-9223372036854775807LL - 1}, 1.5);
-    CHECK(n.payload() == "*4\r\n$1\r\nX\r\n$2\r\n-7\r\n$20\r\n-9223372036854775808\r\n$3\r\n1.5\r\n");
+    CHECK(n.payload() ==
+          "*4\r\n$1\r\nX\r\n$2\r\n-7\r\n$20\r\n-9223372036854775808\r\n$3\r\n1.5\r\n");
   }
 
   TEST_CASE("RESP2 scalars") {
@@ -126,7 +127,8 @@ TEST_SUITE("unit") {
     REQUIRE(m.type == resp_type::map);
     REQUIRE(m.elements.size() == 2);
     CHECK(m.elements[0] == make::simple("k"));
-    CHECK(m.elements[1] == make::aggregate(resp_type::set, {make::boolean(true), make::number(0.5)}));
+    CHECK(m.elements[1] ==
+          make::aggregate(resp_type::set, {make::boolean(true), make::number(0.5)}));
     const value push = parse(">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
     CHECK(push.type == resp_type::push);
     CHECK(push.elements.size() == 3);
@@ -184,11 +186,12 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("encode then parse gives the same value") {
-    value v = make::array({make::simple("s"), make::error("ERR e"), make::integer(-5),
-                           make::bulk(std::string("bin\0\r\n", 6)), make::null(), make::boolean(true),
-                           make::number(-0.125), make::number(std::numeric_limits<double>::infinity()),
-                           make::aggregate(resp_type::map, {make::bulk("k"), make::integer(1)}),
-                           make::aggregate(resp_type::set, {}), make::aggregate(resp_type::push, {make::null()})});
+    value v = make::array(
+        {make::simple("s"), make::error("ERR e"), make::integer(-5),
+         make::bulk(std::string("bin\0\r\n", 6)), make::null(), make::boolean(true),
+         make::number(-0.125), make::number(std::numeric_limits<double>::infinity()),
+         make::aggregate(resp_type::map, {make::bulk("k"), make::integer(1)}),
+         make::aggregate(resp_type::set, {}), make::aggregate(resp_type::push, {make::null()})});
     value verb;
     verb.type = resp_type::verbatim_string;
     verb.format = {'m', 'k', 'd'};
@@ -211,11 +214,19 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("malformed input fails with protocol_error") {
-    for (const char* bad : {"?\r\n", "HTTP/1.1 400 Bad Request\r\n", "hello", "+OK\n", "\r\n",
-                            ":12a\r\n", ":\r\n", ":99999999999999999999\r\n", "$abc\r\n", "$-2\r\n",
-                            "*-5\r\n", "$3\r\nabcd\r\n", "$3\r\nabc\n\n", "#x\r\n", "#\r\n",
-                            ",1.2.3\r\n", ",\r\n", "_x\r\n", "(12x\r\n", "(\r\n", "=3\r\ntxt\r\n",
-                            "=5\r\ntxtab\r\n", "$?\r\n", "*?\r\n", "%-1\r\n", "~-1\r\n"}) {
+    for (const char* bad : {"?\r\n",         "HTTP/1.1 400 Bad Request\r\n",
+                            "hello",         "+OK\n",
+                            "\r\n",          ":12a\r\n",
+                            ":\r\n",         ":99999999999999999999\r\n",
+                            "$abc\r\n",      "$-2\r\n",
+                            "*-5\r\n",       "$3\r\nabcd\r\n",
+                            "$3\r\nabc\n\n", "#x\r\n",
+                            "#\r\n",         ",1.2.3\r\n",
+                            ",\r\n",         "_x\r\n",
+                            "(12x\r\n",      "(\r\n",
+                            "=3\r\ntxt\r\n", "=5\r\ntxtab\r\n",
+                            "$?\r\n",        "*?\r\n",
+                            "%-1\r\n",       "~-1\r\n"}) {
       CAPTURE(bad);
       CHECK(failure(bad) == errc::protocol_error);
     }
@@ -235,14 +246,16 @@ TEST_SUITE("unit") {
     CHECK(failure("$9223372036854775807\r\n", limits) == errc::message_too_large);
     CHECK(failure("+0123456789abcdefgh\r\n", limits) == errc::message_too_large);
     CHECK(failure("+0123456789abcdefgh", limits) == errc::message_too_large);  // no LF yet
-    const std::string four = "*4\r\n$8\r\n12345678\r\n$8\r\n12345678\r\n$8\r\n12345678\r\n$8\r\n12345678\r\n";
+    const std::string four =
+        "*4\r\n$8\r\n12345678\r\n$8\r\n12345678\r\n$8\r\n12345678\r\n$8\r\n12345678\r\n";
     CHECK(failure(four, limits) == std::error_code{});  // 60 bytes
     parser_limits small = limits;
     small.max_reply_bytes = 59;
     CHECK(failure(four, small) == errc::message_too_large);
     CHECK(failure("*1\r\n*1\r\n*1\r\n:1\r\n", limits) == std::error_code{});
-    CHECK(failure("*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", limits) == errc::nesting_too_deep);
-    CHECK(failure("|1\r\n*1\r\n*1\r\n*1\r\n", limits) == errc::nesting_too_deep);
+    CHECK(failure("*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", limits) ==
+          seckill::redis::errc::nesting_too_deep);
+    CHECK(failure("|1\r\n*1\r\n*1\r\n*1\r\n", limits) == seckill::redis::errc::nesting_too_deep);
     parser p(limits);
     std::error_code ec;
     p.consume("*1\r\n*1\r\n*1\r\n*1\r\n", ec);
@@ -266,7 +279,8 @@ TEST_SUITE("unit") {
     CHECK(ec == errc::message_too_large);
     CHECK(!p.done());
     CHECK(!p.in_progress());  // nothing was started for it
-    CHECK(p.error_message().find("max_reply_elements " + std::to_string(parser_limits{}.max_reply_elements)) !=
+    CHECK(p.error_message().find("max_reply_elements " +
+                                 std::to_string(parser_limits{}.max_reply_elements)) !=
           std::string::npos);
     CHECK(p.error_message().find(std::to_string(n)) != std::string::npos);
     // the same with RESP2's null bulk strings
@@ -277,13 +291,14 @@ TEST_SUITE("unit") {
     parser_limits limits;
     limits.max_reply_elements = 4;
     CHECK(failure("*2\r\n*1\r\n:1\r\n*1\r\n:1\r\n", limits) == std::error_code{});  // 2 + 1 + 1
-    CHECK(failure("*2\r\n*1\r\n:1\r\n*2\r\n", limits) == errc::message_too_large);      // 2 + 1 + 2
+    CHECK(failure("*2\r\n*1\r\n:1\r\n*2\r\n", limits) == errc::message_too_large);  // 2 + 1 + 2
     CHECK(failure("*5\r\n", limits) == errc::message_too_large);
     CHECK(failure("%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n", limits) == std::error_code{});  // 2 pairs: 4
-    CHECK(failure("%1\r\n+a\r\n*3\r\n", limits) == errc::message_too_large);             // 2 + 3
-    CHECK(failure("|1\r\n+a\r\n+b\r\n*3\r\n", limits) == errc::message_too_large);     // 2 + 3
+    CHECK(failure("%1\r\n+a\r\n*3\r\n", limits) == errc::message_too_large);        // 2 + 3
+    CHECK(failure("|1\r\n+a\r\n+b\r\n*3\r\n", limits) == errc::message_too_large);  // 2 + 3
     std::error_code e2;
-    const auto replies = parse_all("*4\r\n_\r\n_\r\n_\r\n_\r\n*4\r\n_\r\n_\r\n_\r\n_\r\n", 1, e2, limits);
+    const auto replies =
+        parse_all("*4\r\n_\r\n_\r\n_\r\n_\r\n*4\r\n_\r\n_\r\n_\r\n_\r\n", 1, e2, limits);
     CHECK(!e2);
     CHECK(replies.size() == 2);
     // the same error however reads split the reply
@@ -302,13 +317,13 @@ TEST_SUITE("unit") {
     limits.max_line_length = 16;
     limits.max_reply_bytes = 40;
     const std::string cases[] = {
-        "?" + std::string(30, 'x') + "\r\n",           // unknown type byte on an over-long line
-        "+0123456789abcde\r\n",                        // exactly max_line_length: fits
-        "+0123456789abcdef\r\n",                       // one byte over
+        "?" + std::string(30, 'x') + "\r\n",  // unknown type byte on an over-long line
+        "+0123456789abcde\r\n",               // exactly max_line_length: fits
+        "+0123456789abcdef\r\n",              // one byte over
         "*2\r\n$20\r\n01234567890123456789\r\n+0123456789\r\n",  // reply too large
-        "*2\r\n$30\r\n012345678901234567890123456789xx",  // too large, before the bad CRLF
-        "*1\r\n$10\r\n0123456789xx",                      // bad CRLF within the limit
-        "+OK\r\n+0123456789abcdef\n",                      // LF without CR at the longest line
+        "*2\r\n$30\r\n012345678901234567890123456789xx",         // too large, before the bad CRLF
+        "*1\r\n$10\r\n0123456789xx",                             // bad CRLF within the limit
+        "+OK\r\n+0123456789abcdef\n",  // LF without CR at the longest line
     };
     for (const std::string& bytes : cases) {
       CAPTURE(bytes);
@@ -361,7 +376,8 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("every reply captured from a real redis-server parses") {
-    const std::filesystem::path dir = std::filesystem::path(SECKILL_SOURCE_DIR) / "tests/fuzzing/corpus/resp";
+    const std::filesystem::path dir =
+        std::filesystem::path(SECKILL_SOURCE_DIR) / "tests/fuzzing/corpus/resp";
     std::map<std::string, std::vector<value>> replies;
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
       std::ifstream in(entry.path(), std::ios::binary);

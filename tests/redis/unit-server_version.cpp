@@ -24,8 +24,9 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("parse_server_version refuses what is not a version") {
-    for (const char* bad : {"", "7", "7.", ".7", "7..0", "7.0.", "7.0.15.1", "x.y.z", "7.a.1", "v7.0.15", " 7.0.15",
-                            "7.0.15 ", "7.0.15\r", "-7.0.15", "123456.0.0", "7.0.1234567", "7,0,15"}) {
+    for (const char* bad :
+         {"", "7", "7.", ".7", "7..0", "7.0.", "7.0.15.1", "x.y.z", "7.a.1", "v7.0.15", " 7.0.15",
+          "7.0.15 ", "7.0.15\r", "-7.0.15", "123456.0.0", "7.0.1234567", "7,0,15"}) {
       CAPTURE(std::string(bad));
       CHECK(!parse_server_version(bad).has_value());
     }
@@ -47,8 +48,9 @@ TEST_SUITE("unit") {
     CHECK(server_version_from_info(info) == server_version{7, 0, 15});
     CHECK(server_version_from_info("redis_version:5.0.7") == server_version{5, 0, 7});
     // a field that merely ends with the name does not count
-    CHECK(server_version_from_info("# Server\r\nmy_redis_version:9.9.9\r\nredis_version:6.2.1\r\n") ==
-          server_version{6, 2, 1});
+    CHECK(
+        server_version_from_info("# Server\r\nmy_redis_version:9.9.9\r\nredis_version:6.2.1\r\n") ==
+        server_version{6, 2, 1});
     CHECK(!server_version_from_info("").has_value());
     CHECK(!server_version_from_info("# Server\r\nredis_mode:standalone\r\n").has_value());
     CHECK(!server_version_from_info("# Server\r\nredis_version:\r\n").has_value());
@@ -59,7 +61,7 @@ TEST_SUITE("unit") {
     using seckill::redis::detail::check_server_version;
     std::string message;
     const auto ec = check_server_version({4, 0, 14}, {5, 0, 0}, "127.0.0.1:6379", message);
-    CHECK(ec == seckill::errc::server_error);
+    CHECK(ec == seckill::redis::errc::unsupported_server);
     CHECK(message.find("4.0.14") != std::string::npos);
     CHECK(message.find("5.0.0") != std::string::npos);
     CHECK(message.find("127.0.0.1:6379") != std::string::npos);
@@ -67,7 +69,7 @@ TEST_SUITE("unit") {
     CHECK(!check_server_version({5, 0, 0}, {5, 0, 0}, "h:1", message));
     CHECK(!check_server_version({7, 0, 15}, {5, 0, 0}, "h:1", message));
     CHECK(!check_server_version({}, {5, 0, 0}, "h:1", message));  // a server that does not tell
-    CHECK(!check_server_version({2, 8, 0}, {}, "h:1", message));   // nothing needed
+    CHECK(!check_server_version({2, 8, 0}, {}, "h:1", message));  // nothing needed
     CHECK(message.empty());
   }
 
@@ -101,11 +103,13 @@ TEST_SUITE("unit") {
     CHECK(read_hello(map).version == server_version{});
     CHECK(read_hello(text(resp_type::simple_error, "ERR unknown command 'HELLO'")).outcome ==
           hello_answer::kind::fallback);
-    CHECK(read_hello(text(resp_type::simple_error, "NOPROTO unsupported protocol version")).outcome ==
-          hello_answer::kind::fallback);
-    CHECK(read_hello(text(resp_type::simple_error, "WRONGPASS invalid username-password pair")).outcome ==
-          hello_answer::kind::refused);
-    CHECK(read_hello(text(resp_type::simple_string, "OK")).outcome == hello_answer::kind::unexpected);
+    CHECK(
+        read_hello(text(resp_type::simple_error, "NOPROTO unsupported protocol version")).outcome ==
+        hello_answer::kind::fallback);
+    CHECK(read_hello(text(resp_type::simple_error, "WRONGPASS invalid username-password pair"))
+              .outcome == hello_answer::kind::refused);
+    CHECK(read_hello(text(resp_type::simple_string, "OK")).outcome ==
+          hello_answer::kind::unexpected);
   }
 
   TEST_CASE("connection states and RESP types have constexpr names") {

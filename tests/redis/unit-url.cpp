@@ -34,13 +34,14 @@ TEST_SUITE("unit") {
     CHECK(redact_url("redis://:secret@h") == "redis://:***@h");
     CHECK(redact_url("redis://secret@h") == "redis://***@h");
     CHECK(redact_url("redis://u:p%40ss%3Aword@[::1]:6380/2") == "redis://u:***@[::1]:6380/2");
-    CHECK(redact_url("http://u:pw@h:8080/pay?amount=3#top") == "http://u:***@h:8080/pay?amount=3#top");
+    CHECK(redact_url("http://u:pw@h:8080/pay?amount=3#top") ==
+          "http://u:***@h:8080/pay?amount=3#top");
   }
 
   TEST_CASE("redact_url leaves a url without credentials unchanged") {
-    for (const char* url : {"redis://host:6379/0", "redis://[::1]:6379", "etcd://a:1,b:2", "http://h/x?sku=tea",
-                            "memory://", "127.0.0.1:2379", "", "redis://u:@h", "redis://@h", "not a url",
-                            "http://h/path?key"}) {
+    for (const char* url : {"redis://host:6379/0", "redis://[::1]:6379", "etcd://a:1,b:2",
+                            "http://h/x?sku=tea", "memory://", "127.0.0.1:2379", "", "redis://u:@h",
+                            "redis://@h", "not a url", "http://h/path?key"}) {
       CAPTURE(url);
       CHECK(redact_url(url) == url);
     }
@@ -64,7 +65,8 @@ TEST_SUITE("unit") {
     CHECK(redact_url("redis://u:p ss@h") == "redis://***@h");
     CHECK(redact_url("etcd://u:p@a:1,etcd://v:q@b:2") == "etcd://***@b:2");
     CHECK(redact_url("u:secret@host:1") == "***@host:1");  // no scheme
-    for (const char* url : {"redis://u:p@ss@h:1", "redis://u:p#ss@h", "redis://u:p ss@h", "x://a:p@ss@b"}) {
+    for (const char* url :
+         {"redis://u:p@ss@h:1", "redis://u:p#ss@h", "redis://u:p ss@h", "x://a:p@ss@b"}) {
       CAPTURE(url);
       CHECK(redact_url(url).find("ss") == std::string::npos);
     }
@@ -79,7 +81,9 @@ TEST_SUITE("unit") {
     CHECK(cfg.port == "7000");
     CHECK(cfg.database == 3);
     REQUIRE(!parse_url("redis://b%C3%B6b:%2F%23%3F%25@h", cfg));
-    CHECK(cfg.username == "b\xC3\xB6" "b");
+    CHECK(cfg.username ==
+          "b\xC3\xB6"
+          "b");
     CHECK(cfg.password == "/#?%");
     REQUIRE(!parse_url("redis://s%3Acret@h", cfg));  // a lone user info is the password
     CHECK(cfg.username.empty());
@@ -130,7 +134,8 @@ TEST_SUITE("unit") {
     CHECK(refusal("redis://u:secret@:6379").find("no host") != std::string::npos);
     CHECK(refusal("redis://h:0").find("port '0' is not in [1, 65535]") != std::string::npos);
     CHECK(refusal("redis://h:65536").find("port '65536'") != std::string::npos);
-    CHECK(refusal("redis://h:99999999999999999999").find("is not in [1, 65535]") != std::string::npos);
+    CHECK(refusal("redis://h:99999999999999999999").find("is not in [1, 65535]") !=
+          std::string::npos);
     CHECK(refusal("redis://h:abc").find("port 'abc'") != std::string::npos);
     CHECK(refusal("redis://h:abc/0").find("port 'abc'") != std::string::npos);
     CHECK(refusal("redis://h:").find("empty port") != std::string::npos);
@@ -155,24 +160,19 @@ TEST_SUITE("unit") {
       const char* url;
       const char* secret;
     };
-    for (const probe p : {probe{"rediss://alice:hunter2@h", "hunter2"},
-                          probe{"http://alice:hunter2@h", "hunter2"},
-                          probe{"redis://alice:hunter2@h:0", "hunter2"},
-                          probe{"redis://alice:hunter2@h:abc", "hunter2"},
-                          probe{"redis://alice:hunter2@h/x", "hunter2"},
-                          probe{"redis://alice:hunter2@h/0?x=1", "hunter2"},
-                          probe{"redis://alice:hunter2@:1", "hunter2"},
-                          probe{"redis://hunter2@h:70000", "hunter2"},
-                          probe{"redis://:hunter2@h/0/1", "hunter2"},
-                          probe{"redis://alice:hun%40ter2@h:0", "hun%40ter2"},
-                          probe{"redis://alice:hun@ter2@h", "ter2"},
-                          probe{"redis://alice:hun#ter2@h", "ter2"},
-                          probe{"redis://alice:hun/ter2@h", "ter2"},
-                          probe{"redis://alice:hun?ter2@h", "ter2"},
-                          probe{"redis://alice:hun ter2@h", "ter2"},
-                          probe{"redis://alice:hun[ter2@h", "ter2"},
-                          probe{"hunter2:x@h://y", "hunter2"},
-                          probe{"redis://alice:hunter2@[::1", "hunter2"}}) {
+    for (const probe p :
+         {probe{"rediss://alice:hunter2@h", "hunter2"}, probe{"http://alice:hunter2@h", "hunter2"},
+          probe{"redis://alice:hunter2@h:0", "hunter2"},
+          probe{"redis://alice:hunter2@h:abc", "hunter2"},
+          probe{"redis://alice:hunter2@h/x", "hunter2"},
+          probe{"redis://alice:hunter2@h/0?x=1", "hunter2"},
+          probe{"redis://alice:hunter2@:1", "hunter2"}, probe{"redis://hunter2@h:70000", "hunter2"},
+          probe{"redis://:hunter2@h/0/1", "hunter2"},
+          probe{"redis://alice:hun%40ter2@h:0", "hun%40ter2"},
+          probe{"redis://alice:hun@ter2@h", "ter2"}, probe{"redis://alice:hun#ter2@h", "ter2"},
+          probe{"redis://alice:hun/ter2@h", "ter2"}, probe{"redis://alice:hun?ter2@h", "ter2"},
+          probe{"redis://alice:hun ter2@h", "ter2"}, probe{"redis://alice:hun[ter2@h", "ter2"},
+          probe{"hunter2:x@h://y", "hunter2"}, probe{"redis://alice:hunter2@[::1", "hunter2"}}) {
       CAPTURE(p.url);
       const std::string why = refusal(p.url);
       CAPTURE(why);

@@ -21,9 +21,9 @@
 namespace seckill::test {
 
 struct sale_outcome {
-  int exit_code = -1;      // -1: it did not exit in time (then it was killed)
-  std::string output;      // stdout and stderr
-  nlohmann::json report;   // the --json report (null when none was printed)
+  int exit_code = -1;     // -1: it did not exit in time (then it was killed)
+  std::string output;     // stdout and stderr
+  nlohmann::json report;  // the --json report (null when none was printed)
 };
 
 /// One flash_sale_sim run in the background.
@@ -86,7 +86,8 @@ inline void check_buyers_match_store(const sale_outcome& out) {
   CHECK(stock["initial"].get<std::int64_t>() ==
         stock["remaining"].get<std::int64_t>() + stock["committed"].get<std::int64_t>());
   std::int64_t outcomes = 0;
-  for (const char* k : {"succeeded", "sold_out", "rate_limited", "circuit_open", "timed_out", "rolled_back", "failed"})
+  for (const char* k : {"succeeded", "sold_out", "rate_limited", "circuit_open", "timed_out",
+                        "rolled_back", "failed"})
     outcomes += r[k].get<std::int64_t>();
   CHECK(outcomes == r["attempts"].get<std::int64_t>());
 }

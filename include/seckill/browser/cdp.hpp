@@ -3,6 +3,7 @@
 /// @brief A Chrome DevTools Protocol client: one WebSocket per browser, flat
 ///        sessions, replies routed by id, events routed by (sessionId, method).
 
+#include <seckill/browser/error.hpp>
 #include <seckill/error.hpp>
 #include <seckill/url.hpp>
 
@@ -96,8 +97,9 @@ inline std::error_code parse_endpoint_url(std::string_view url, std::string_view
                                           std::string* message) {
   namespace urls = boost::urls;
   auto bad = [&](std::string_view why) {
-    if (message != nullptr) *message = "bad " + std::string(what) + " '" + redact_url(url) + "': " + std::string(why);
-    return make_error_code(errc::invalid_argument);
+    if (message != nullptr)
+      *message = "bad " + std::string(what) + " '" + redact_url(url) + "': " + std::string(why);
+    return make_error_code(seckill::errc::invalid_argument);
   };
   const std::string expected = "expected " + std::string(form);
 
@@ -105,7 +107,8 @@ inline std::error_code parse_endpoint_url(std::string_view url, std::string_view
   // even when the rest would not parse.
   const std::string_view given = url_scheme(url);
   if (urls::grammar::ci_is_equal(given, tls_scheme)) {
-    return bad("TLS not supported (" + std::string(tls_scheme) + "://); use " + std::string(scheme) + "://");
+    return bad("TLS not supported (" + std::string(tls_scheme) + "://); use " +
+               std::string(scheme) + "://");
   }
   if (!urls::grammar::ci_is_equal(given, scheme)) return bad(unexpected_scheme(url) + expected);
 
@@ -114,9 +117,11 @@ inline std::error_code parse_endpoint_url(std::string_view url, std::string_view
   const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
   if (authority.find('@') != std::string_view::npos)
     return bad("user info ('...@') is not supported; " + expected);
-  if (authority.find('[') == std::string_view::npos && authority.find(':') != authority.rfind(':') &&
+  if (authority.find('[') == std::string_view::npos &&
+      authority.find(':') != authority.rfind(':') &&
       authority.find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos) {
-    return bad("an IPv6 address must be written in brackets, as in " + std::string(scheme) + "://[::1]:9222/");
+    return bad("an IPv6 address must be written in brackets, as in " + std::string(scheme) +
+               "://[::1]:9222/");
   }
 
   const auto parsed = urls::parse_uri(url);
@@ -128,21 +133,23 @@ inline std::error_code parse_endpoint_url(std::string_view url, std::string_view
     return bad("not a valid URL (RFC 3986); " + expected);
   }
   const urls::url_view& u = *parsed;
-  if (u.has_fragment() && !fragment_ok) return bad("a fragment ('#...') is not allowed; " + expected);
+  if (u.has_fragment() && !fragment_ok)
+    return bad("a fragment ('#...') is not allowed; " + expected);
 
   std::string_view path = u.encoded_path();
   std::string port = u.has_port() ? std::string(u.port()) : std::string();
   if (!path.empty() && path.front() != '/') {
     // RFC 3986 has no such URL; Boost.URL reads what follows the authority as a path.
-    if (!u.has_port()) return bad("unexpected '" + std::string(path) + "' after the host; " + expected);
+    if (!u.has_port())
+      return bad("unexpected '" + std::string(path) + "' after the host; " + expected);
     port += std::string(path.substr(0, path.find('/')));  // the port as written
   }
 
-  if (u.host_type() == urls::host_type::ipvfuture) return bad("IPvFuture addresses are not supported");
+  if (u.host_type() == urls::host_type::ipvfuture)
+    return bad("IPvFuture addresses are not supported");
   std::string host = u.host_address();  // decoded; an IPv6 address without its brackets
   if (host.empty()) return bad("no host; " + expected);
-  if (u.host_type() == urls::host_type::name &&
-      !std::all_of(host.begin(), host.end(), [](char c) {
+  if (u.host_type() == urls::host_type::name && !std::all_of(host.begin(), host.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_';
       })) {
     return bad("host '" + std::string(u.encoded_host()) + "' is not a host name or an IP address");
@@ -176,11 +183,12 @@ inline std::error_code parse_endpoint_url(std::string_view url, std::string_view
 ///        fragment, no host, a port outside [1, 65535], not a URL) returns
 ///        errc::invalid_argument and sets `message` to what was wrong, with
 ///        the URL shown through `seckill::redact_url`.
-inline ws_endpoint parse_ws_url(std::string_view url, std::error_code& ec, std::string* message = nullptr) {
+inline ws_endpoint parse_ws_url(std::string_view url, std::error_code& ec,
+                                std::string* message = nullptr) {
   ws_endpoint ep;
-  ec = detail::parse_endpoint_url(url, "ws", "wss", "DevTools WebSocket URL",
-                                  "ws://host[:port]/path, as in ws://127.0.0.1:9222/devtools/browser/<id>",
-                                  false, ep, message);
+  ec = detail::parse_endpoint_url(
+      url, "ws", "wss", "DevTools WebSocket URL",
+      "ws://host[:port]/path, as in ws://127.0.0.1:9222/devtools/browser/<id>", false, ep, message);
   return ep;
 }
 
@@ -205,10 +213,11 @@ struct message {
     invalid  ///< neither: `error` says what was wrong and what was seen
   };
   kind what = kind::invalid;
-  std::uint64_t id = 0;    ///< reply: the call's id
-  std::error_code ec;      ///< reply: {} | errc::cdp_error | errc::protocol_error; invalid: errc::protocol_error
-  nlohmann::json value;              ///< reply: result, error object, or {"message": error}; event: params
-  std::string method;      ///< event
+  std::uint64_t id = 0;  ///< reply: the call's id
+  std::error_code ec;    ///< reply: {} | errc::cdp_error | seckill::errc::protocol_error; invalid:
+                         ///< seckill::errc::protocol_error
+  nlohmann::json value;  ///< reply: result, error object, or {"message": error}; event: params
+  std::string method;    ///< event
   std::string session_id;  ///< the flat session ("" for the browser)
   std::string error;       ///< why the frame (or the reply) is malformed; empty when well formed
 };
@@ -216,9 +225,12 @@ struct message {
 /// The name of a message kind: "reply", "event" or "invalid".
 constexpr std::string_view to_string(message::kind k) noexcept {
   switch (k) {
-    case message::kind::reply: return "reply";
-    case message::kind::event: return "event";
-    case message::kind::invalid: return "invalid";
+    case message::kind::reply:
+      return "reply";
+    case message::kind::event:
+      return "event";
+    case message::kind::invalid:
+      return "invalid";
   }
   return "unknown";
 }
@@ -235,9 +247,12 @@ inline std::size_t nesting_depth(std::string_view text) noexcept {
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -277,7 +292,7 @@ inline std::uint64_t leading_id(std::string_view text) noexcept {
 
 inline message invalid_message(std::string why) {
   message m;
-  m.ec = make_error_code(errc::protocol_error);
+  m.ec = make_error_code(seckill::errc::protocol_error);
   m.error = std::move(why);
   return m;
 }
@@ -299,12 +314,14 @@ inline message parse_message(std::string_view text) noexcept {
   try {
     if (text.empty()) return detail::invalid_message("empty DevTools frame");
     if (const auto d = detail::nesting_depth(text); d > detail::max_message_depth) {
-      return detail::invalid_message("DevTools frame nested " + std::to_string(d) + " deep (limit " +
-                                     std::to_string(detail::max_message_depth) + ")");
+      return detail::invalid_message("DevTools frame nested " + std::to_string(d) +
+                                     " deep (limit " + std::to_string(detail::max_message_depth) +
+                                     ")");
     }
     nlohmann::json msg = nlohmann::json::parse(text, nullptr, false);
     if (msg.is_discarded()) {
-      message m = detail::invalid_message("DevTools frame is not JSON: '" + detail::excerpt(text) + "'");
+      message m =
+          detail::invalid_message("DevTools frame is not JSON: '" + detail::excerpt(text) + "'");
       if (const std::uint64_t id = detail::leading_id(text); id != 0) {
         // A reply JSON cannot hold (a lone surrogate from a page string, say):
         // its call fails now rather than at its timeout.
@@ -331,7 +348,8 @@ inline message parse_message(std::string_view text) noexcept {
     }
     if (auto id = msg.find("id"); id != msg.end()) {
       if (!id->is_number_unsigned() || id->get<std::uint64_t>() == 0) {
-        return detail::invalid_message("DevTools reply id is not a positive integer: '" + detail::excerpt(text) + "'");
+        return detail::invalid_message("DevTools reply id is not a positive integer: '" +
+                                       detail::excerpt(text) + "'");
       }
       m.what = message::kind::reply;
       m.id = id->get<std::uint64_t>();
@@ -344,18 +362,19 @@ inline message parse_message(std::string_view text) noexcept {
       } else if (err != msg.end()) {
         const auto code = err->is_object() ? err->find("code") : err->end();
         const auto text_it = err->is_object() ? err->find("message") : err->end();
-        if (!err->is_object() || code == err->end() || !code->is_number_integer() || text_it == err->end() ||
-            !text_it->is_string()) {
-          m.error = "reply " + std::to_string(m.id) + "'s error is not {code: integer, message: string}: '" +
-                    detail::excerpt(text) + "'";
+        if (!err->is_object() || code == err->end() || !code->is_number_integer() ||
+            text_it == err->end() || !text_it->is_string()) {
+          m.error = "reply " + std::to_string(m.id) +
+                    "'s error is not {code: integer, message: string}: '" + detail::excerpt(text) +
+                    "'";
         } else {
           m.ec = make_error_code(errc::cdp_error);
           m.value = std::move(*err);
         }
       } else if (res != msg.end()) {
         if (!res->is_object()) {
-          m.error = std::string("reply ") + std::to_string(m.id) + "'s result is a " + res->type_name() +
-                    ", not an object";
+          m.error = std::string("reply ") + std::to_string(m.id) + "'s result is a " +
+                    res->type_name() + ", not an object";
         } else {
           m.value = std::move(*res);
         }
@@ -363,22 +382,24 @@ inline message parse_message(std::string_view text) noexcept {
         m.error = "reply " + std::to_string(m.id) + " has neither result nor error";
       }
       if (!m.error.empty()) {
-        m.ec = make_error_code(errc::protocol_error);
+        m.ec = make_error_code(seckill::errc::protocol_error);
         m.value = nlohmann::json{{"message", m.error}};
       }
       return m;
     }
     if (!bad_session.empty()) return detail::invalid_message(std::move(bad_session));
     const auto method = msg.find("method");
-    if (method == msg.end() || !method->is_string() || method->get_ref<const std::string&>().empty()) {
-      return detail::invalid_message("DevTools frame is neither a reply (id) nor an event (method): '" +
-                                     detail::excerpt(text) + "'");
+    if (method == msg.end() || !method->is_string() ||
+        method->get_ref<const std::string&>().empty()) {
+      return detail::invalid_message(
+          "DevTools frame is neither a reply (id) nor an event (method): '" +
+          detail::excerpt(text) + "'");
     }
     m.method = method->get<std::string>();
     if (auto params = msg.find("params"); params != msg.end()) {
       if (!params->is_object()) {
-        return detail::invalid_message("event " + m.method + "'s params is a " + params->type_name() +
-                                       ", not an object");
+        return detail::invalid_message("event " + m.method + "'s params is a " +
+                                       params->type_name() + ", not an object");
       }
       m.value = std::move(*params);
     } else {
@@ -401,8 +422,10 @@ class connection;
 class subscription {
  public:
   subscription() = default;
-  subscription(std::weak_ptr<connection> conn, std::uint64_t id) : conn_(std::move(conn)), id_(id) {}
-  subscription(subscription&& o) noexcept : conn_(std::move(o.conn_)), id_(std::exchange(o.id_, 0)) {}
+  subscription(std::weak_ptr<connection> conn, std::uint64_t id)
+      : conn_(std::move(conn)), id_(id) {}
+  subscription(subscription&& o) noexcept
+      : conn_(std::move(o.conn_)), id_(std::exchange(o.id_, 0)) {}
   subscription& operator=(subscription&& o) noexcept {
     if (this != &o) {
       reset();
@@ -444,18 +467,20 @@ class connection : public std::enable_shared_from_this<connection> {
 
   /// Connects (blocking: a TCP connect and the WebSocket handshake) to a
   /// `ws://` DevTools URL and starts reading on `ex`. Throws seckill::error.
-  static std::shared_ptr<connection> connect(boost::asio::any_io_executor ex, std::string_view ws_url) {
+  static std::shared_ptr<connection> connect(boost::asio::any_io_executor ex,
+                                             std::string_view ws_url) {
     const ws_endpoint ep = parse_ws_url(ws_url);
     auto conn = std::shared_ptr<connection>(new connection(std::move(ex)));
     try {
       boost::asio::ip::tcp::resolver resolver(conn->strand_);
       // Every address the name resolves to, in turn (localhost may be ::1 first).
       boost::beast::get_lowest_layer(conn->ws_).connect(resolver.resolve(ep.host, ep.port));
-      boost::beast::get_lowest_layer(conn->ws_).socket().set_option(boost::asio::ip::tcp::no_delay(true));
+      boost::beast::get_lowest_layer(conn->ws_).socket().set_option(
+          boost::asio::ip::tcp::no_delay(true));
       conn->ws_.read_message_max(256u << 20);
       conn->ws_.handshake(ep.host_header(), ep.target);
     } catch (const boost::system::system_error& e) {
-      throw error(errc::connection_refused,
+      throw error(seckill::errc::connection_refused,
                   "cannot open DevTools WebSocket '" + redact_url(ws_url) + "': " + e.what());
     }
     conn->url_ = std::string(ws_url);
@@ -473,7 +498,9 @@ class connection : public std::enable_shared_from_this<connection> {
   [[nodiscard]] bool is_open() const noexcept { return open_.load(std::memory_order_acquire); }
 
   /// The timeout of calls made without one (default 10 s).
-  void set_default_timeout(std::chrono::milliseconds t) noexcept { default_timeout_ms_ = t.count(); }
+  void set_default_timeout(std::chrono::milliseconds t) noexcept {
+    default_timeout_ms_ = t.count();
+  }
   [[nodiscard]] std::chrono::milliseconds default_timeout() const noexcept {
     return std::chrono::milliseconds(default_timeout_ms_.load());
   }
@@ -482,8 +509,8 @@ class connection : public std::enable_shared_from_this<connection> {
   /// browser when empty) and completes with (error_code, json): the `result`
   /// member, or on errc::cdp_error the `error` member ({code, message}).
   /// Honours per-operation cancellation (errc::operation_aborted).
-  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_call(std::string method, nlohmann::json params, std::string session_id,
                   std::chrono::milliseconds timeout, CompletionToken&& token = CompletionToken()) {
     return boost::asio::async_initiate<CompletionToken, void(std::error_code, nlohmann::json)>(
@@ -495,27 +522,30 @@ class connection : public std::enable_shared_from_this<connection> {
           any_handler h(std::move(handler));
           auto slot = boost::asio::get_associated_cancellation_slot(h);
           if (slot.is_connected()) {
-            slot.assign([weak = std::weak_ptr<connection>(self), id](boost::asio::cancellation_type) {
-              if (auto s = weak.lock()) {
-                boost::asio::post(s->strand_, [s, id] {
-                  s->finish(id, make_error_code(errc::operation_aborted), nlohmann::json());
+            slot.assign(
+                [weak = std::weak_ptr<connection>(self), id](boost::asio::cancellation_type) {
+                  if (auto s = weak.lock()) {
+                    boost::asio::post(s->strand_, [s, id] {
+                      s->finish(id, make_error_code(seckill::errc::operation_aborted),
+                                nlohmann::json());
+                    });
+                  }
                 });
-              }
-            });
           }
-          boost::asio::post(self->strand_, [self, id, method = std::move(method), params = std::move(params),
-                                     session_id = std::move(session_id), timeout,
-                                     h = std::move(h)]() mutable {
-            self->start_call(id, std::move(method), std::move(params), std::move(session_id),
-                             timeout, std::move(h));
-          });
+          boost::asio::post(
+              self->strand_,
+              [self, id, method = std::move(method), params = std::move(params),
+               session_id = std::move(session_id), timeout, h = std::move(h)]() mutable {
+                self->start_call(id, std::move(method), std::move(params), std::move(session_id),
+                                 timeout, std::move(h));
+              });
         },
         token, std::move(method), std::move(params), std::move(session_id), timeout);
   }
 
   /// async_call with the default timeout.
-  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_call(std::string method, nlohmann::json params, std::string session_id,
                   CompletionToken&& token = CompletionToken()) {
     return async_call(std::move(method), std::move(params), std::move(session_id),
@@ -549,7 +579,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void close() {
     boost::asio::post(strand_, [self = shared_from_this()] {
       boost::system::error_code ignored;
-      boost::beast::get_lowest_layer(self->ws_).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+      boost::beast::get_lowest_layer(self->ws_).socket().shutdown(
+          boost::asio::ip::tcp::socket::shutdown_both, ignored);
       boost::beast::get_lowest_layer(self->ws_).socket().close(ignored);
       self->fail_all();
     });
@@ -585,7 +616,8 @@ class connection : public std::enable_shared_from_this<connection> {
     event_handler handler;
   };
 
-  explicit connection(boost::asio::any_io_executor ex) : strand_(boost::asio::make_strand(ex)), ws_(strand_) {}
+  explicit connection(boost::asio::any_io_executor ex)
+      : strand_(boost::asio::make_strand(ex)), ws_(strand_) {}
 
   static std::string event_key(std::string_view session, std::string_view method) {
     std::string k;
@@ -610,8 +642,8 @@ class connection : public std::enable_shared_from_this<connection> {
     }
   }
 
-  void start_call(std::uint64_t id, std::string method, nlohmann::json params, std::string session_id,
-                  std::chrono::milliseconds timeout, any_handler h) {
+  void start_call(std::uint64_t id, std::string method, nlohmann::json params,
+                  std::string session_id, std::chrono::milliseconds timeout, any_handler h) {
     if (!open_) {
       deliver(std::move(h), make_error_code(errc::browser_closed), nlohmann::json());
       return;
@@ -622,7 +654,8 @@ class connection : public std::enable_shared_from_this<connection> {
     auto timer = std::make_unique<boost::asio::steady_timer>(strand_, timeout);
     timer->async_wait([weak = weak_from_this(), id](boost::system::error_code ec) {
       if (ec) return;
-      if (auto s = weak.lock()) s->finish(id, make_error_code(errc::timed_out), nlohmann::json());
+      if (auto s = weak.lock())
+        s->finish(id, make_error_code(seckill::errc::timed_out), nlohmann::json());
     });
     pending_.emplace(id, pending{std::move(h), std::move(timer)});
     write(msg.dump());
@@ -670,8 +703,8 @@ class connection : public std::enable_shared_from_this<connection> {
         self->fail_all();
         return;
       }
-      self->on_message(std::string_view(static_cast<const char*>(self->in_.data().data()),
-                                        self->in_.size()));
+      self->on_message(
+          std::string_view(static_cast<const char*>(self->in_.data().data()), self->in_.size()));
       self->in_.consume(self->in_.size());
       self->do_read();
     });

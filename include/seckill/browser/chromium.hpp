@@ -4,6 +4,7 @@
 ///        running browser) and owns the DevTools connection to it.
 
 #include <seckill/browser/cdp.hpp>
+#include <seckill/browser/error.hpp>
 #include <seckill/detail/child_process.hpp>
 #include <seckill/detail/temp_dir.hpp>
 #include <seckill/error.hpp>
@@ -34,7 +35,7 @@ namespace seckill::browser {
 struct chromium_options {
   std::string executable = "/usr/bin/chromium";  ///< a path, or a name looked up on PATH
   bool headless = true;
-  std::vector<std::string> extra_args;            ///< appended after seckill's flags
+  std::vector<std::string> extra_args;  ///< appended after seckill's flags
   std::chrono::milliseconds launch_timeout{std::chrono::seconds(30)};  ///< until the endpoint shows
   std::chrono::milliseconds call_timeout{std::chrono::seconds(10)};    ///< default per-call timeout
   /// Linux: the kernel kills the browser when the thread that called
@@ -52,10 +53,10 @@ inline std::vector<std::string> chromium_arguments(const chromium_options& opts,
   std::vector<std::string> args{opts.executable};
   if (opts.headless) args.emplace_back("--headless");
   for (const char* flag :
-       {"--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-        "--disable-extensions", "--mute-audio", "--remote-debugging-port=0",
-        "--remote-debugging-address=127.0.0.1"}) {
+       {"--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--mute-audio",
+        "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1"}) {
     args.emplace_back(flag);
   }
   args.push_back("--user-data-dir=" + profile.string());
@@ -103,10 +104,12 @@ inline std::string endpoint_from_log(std::string_view log) {
 /// query and fragment are kept in `target` but chromium::connect asks
 /// /json/version whatever they are. On a URL it cannot use, returns
 /// errc::invalid_argument and sets `message` (the URL through redact_url).
-inline cdp::ws_endpoint parse_http_url(std::string_view url, std::error_code& ec, std::string* message = nullptr) {
+inline cdp::ws_endpoint parse_http_url(std::string_view url, std::error_code& ec,
+                                       std::string* message = nullptr) {
   cdp::ws_endpoint ep;
   ec = cdp::detail::parse_endpoint_url(url, "http", "https", "browser URL",
-                                       "http://host[:port], as in http://127.0.0.1:9222", true, ep, message);
+                                       "http://host[:port], as in http://127.0.0.1:9222", true, ep,
+                                       message);
   return ep;
 }
 
@@ -167,7 +170,7 @@ class chromium {
                                               detail::tail(detail::read_file(log)));
       }
       if (std::chrono::steady_clock::now() >= until) {
-        throw error(errc::timed_out,
+        throw error(seckill::errc::timed_out,
                     "chromium did not report a DevTools endpoint within " +
                         std::to_string(opts.launch_timeout.count()) + " ms; its output:\n" +
                         detail::tail(detail::read_file(log)));
@@ -193,19 +196,23 @@ class chromium {
     chromium c;
     if (urls::grammar::ci_is_equal(scheme, "http") || urls::grammar::ci_is_equal(scheme, "https")) {
       c.url_ = discover_ws_url(url);
-    } else if (urls::grammar::ci_is_equal(scheme, "ws") || urls::grammar::ci_is_equal(scheme, "wss")) {
+    } else if (urls::grammar::ci_is_equal(scheme, "ws") ||
+               urls::grammar::ci_is_equal(scheme, "wss")) {
       c.url_ = std::string(url);
     } else {
-      throw error(errc::invalid_argument, "bad browser URL '" + redact_url(url) + "': " +
-                                              cdp::detail::unexpected_scheme(url) +
-                                              "expected ws://host[:port]/path or http://host[:port]");
+      throw error(seckill::errc::invalid_argument,
+                  "bad browser URL '" + redact_url(url) +
+                      "': " + cdp::detail::unexpected_scheme(url) +
+                      "expected ws://host[:port]/path or http://host[:port]");
     }
     c.conn_ = cdp::connection::connect(std::move(ex), c.url_);
     return c;
   }
 
   /// The DevTools connection (shared with every page opened on it).
-  [[nodiscard]] const std::shared_ptr<cdp::connection>& connection() const noexcept { return conn_; }
+  [[nodiscard]] const std::shared_ptr<cdp::connection>& connection() const noexcept {
+    return conn_;
+  }
   [[nodiscard]] const std::string& ws_url() const noexcept { return url_; }
   /// The browser's pid, or -1 when connected to a browser this object did not start.
   [[nodiscard]] pid_t pid() const noexcept { return process_ ? process_->pid() : -1; }
@@ -266,13 +273,15 @@ class chromium {
       const nlohmann::json body = nlohmann::json::parse(res.body(), nullptr, false);
       const auto found = body.is_object() ? body.find("webSocketDebuggerUrl") : body.end();
       if (!body.is_object() || found == body.end() || !found->is_string()) {
-        throw error(errc::protocol_error, "no webSocketDebuggerUrl string in the answer to GET /json/version from '" +
-                                              shown + "' (HTTP " + std::to_string(res.result_int()) + "): '" +
-                                              cdp::detail::excerpt(res.body()) + "'");
+        throw error(seckill::errc::protocol_error,
+                    "no webSocketDebuggerUrl string in the answer to GET /json/version from '" +
+                        shown + "' (HTTP " + std::to_string(res.result_int()) + "): '" +
+                        cdp::detail::excerpt(res.body()) + "'");
       }
       return found->get<std::string>();
     } catch (const boost::system::system_error& e) {
-      throw error(errc::connection_refused, "cannot reach browser at '" + shown + "': " + e.what());
+      throw error(seckill::errc::connection_refused,
+                  "cannot reach browser at '" + shown + "': " + e.what());
     }
   }
 

@@ -8,6 +8,7 @@
 /// browser/strategy.hpp, included here), execution (select the SKU, set the
 /// quantity, press buy with trusted input), paced by a token bucket.
 
+#include <seckill/browser/error.hpp>
 #include <seckill/browser/page.hpp>
 #include <seckill/browser/strategy.hpp>
 #include <seckill/detail/spawned_completion.hpp>
@@ -50,7 +51,7 @@ namespace seckill::browser {
 template <class L>
 concept action_limiter = requires(L& l) {
   { l.try_acquire(1.0) } -> std::convertible_to<bool>;
-  { l.time_until(1.0) };
+  {l.time_until(1.0)};
 };
 
 /// @brief What the grabber did, step by step.
@@ -70,16 +71,26 @@ enum class grab_step {
 /// The step's name as the log writes it ("stock-changed", "gave-up", ...).
 constexpr std::string_view to_string(grab_step s) noexcept {
   switch (s) {
-    case grab_step::watching: return "watching";
-    case grab_step::stock_changed: return "stock-changed";
-    case grab_step::decided: return "decided";
-    case grab_step::skipped: return "skipped";
-    case grab_step::paced: return "paced";
-    case grab_step::ordered: return "ordered";
-    case grab_step::confirmed: return "confirmed";
-    case grab_step::rejected: return "rejected";
-    case grab_step::failed: return "failed";
-    case grab_step::gave_up: return "gave-up";
+    case grab_step::watching:
+      return "watching";
+    case grab_step::stock_changed:
+      return "stock-changed";
+    case grab_step::decided:
+      return "decided";
+    case grab_step::skipped:
+      return "skipped";
+    case grab_step::paced:
+      return "paced";
+    case grab_step::ordered:
+      return "ordered";
+    case grab_step::confirmed:
+      return "confirmed";
+    case grab_step::rejected:
+      return "rejected";
+    case grab_step::failed:
+      return "failed";
+    case grab_step::gave_up:
+      return "gave-up";
   }
   return "unknown";
 }
@@ -94,12 +105,12 @@ struct grab_event {
 /// @brief How the grabber finds its way around the shop page.
 struct grabber_options {
   std::string status_selector = ".stock-status";
-  std::string in_stock_text = "in stock";     ///< case-insensitive, in the status text
-  std::string sku_selector = "#sku";          ///< a native <select> of SKUs
+  std::string in_stock_text = "in stock";       ///< case-insensitive, in the status text
+  std::string sku_selector = "#sku";            ///< a native <select> of SKUs
   std::string quantity_selector = "#quantity";  ///< empty: no quantity field
   std::string buy_selector = "#buy";
   std::string result_selector = ".order-result";
-  std::string success_text = "confirmed";     ///< case-insensitive, in the result text
+  std::string success_text = "confirmed";  ///< case-insensitive, in the result text
   std::chrono::milliseconds action_timeout{std::chrono::seconds(3)};
   std::chrono::milliseconds confirm_timeout{std::chrono::seconds(5)};
   click_options click{2, std::chrono::milliseconds(15), std::chrono::seconds(3)};
@@ -112,7 +123,8 @@ struct grab_result {
   bool ordered = false;
   std::string sku;
   int quantity = 0;
-  int requested = 0;         ///< what the strategy was asked for; more than quantity when less was in stock
+  int requested =
+      0;  ///< what the strategy was asked for; more than quantity when less was in stock
   std::string confirmation;  ///< the shop's result text
   int attempts = 0;          ///< buy presses
   std::vector<grab_event> events;
@@ -133,7 +145,8 @@ inline std::string describe_intent(const order_intent& i) {
 inline bool contains_nocase(std::string_view hay, std::string_view needle) {
   if (needle.empty()) return true;
   auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+    return std::tolower(static_cast<unsigned char>(a)) ==
+           std::tolower(static_cast<unsigned char>(b));
   });
   return it != hay.end();
 }
@@ -174,8 +187,10 @@ inline shop_snapshot to_snapshot(const nlohmann::json& v) {
       const auto stock = o.find("stock");
       if (stock != o.end() && stock->is_number()) {
         const double n = stock->get<double>();  // NaN fails both tests: none
-        if (n >= static_cast<double>(std::numeric_limits<int>::max())) off.stock = std::numeric_limits<int>::max();
-        else if (n > 0) off.stock = static_cast<int>(n);
+        if (n >= static_cast<double>(std::numeric_limits<int>::max()))
+          off.stock = std::numeric_limits<int>::max();
+        else if (n > 0)
+          off.stock = static_cast<int>(n);
       }
       s.offers.push_back(std::move(off));
     }
@@ -211,7 +226,10 @@ class grabber {
   using executor_type = typename Driver::executor_type;
 
   grabber(Driver& driver, Strategy strategy, Limiter& limiter, grabber_options opts = {})
-      : driver_(driver), strategy_(std::move(strategy)), limiter_(limiter), opts_(std::move(opts)) {}
+      : driver_(driver),
+        strategy_(std::move(strategy)),
+        limiter_(limiter),
+        opts_(std::move(opts)) {}
 
   /// The driver's executor, where the run lives.
   [[nodiscard]] executor_type get_executor() const { return driver_.get_executor(); }
@@ -223,8 +241,8 @@ class grabber {
   template <boost::asio::completion_token_for<void(std::error_code, grab_result)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_run(std::chrono::milliseconds deadline, CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, grab_result)>(get_executor(), run(this, deadline),
-                                                                            token);
+    return seckill::detail::async_spawn<void(std::error_code, grab_result)>(
+        get_executor(), run(this, deadline), token);
   }
 
   [[nodiscard]] const Strategy& strategy() const noexcept { return strategy_; }
@@ -264,10 +282,12 @@ class grabber {
   boost::asio::awaitable<bool> pace(grab_result& res, clock::time_point until) {
     bool waited = false;
     while (!limiter_.try_acquire(1.0)) {
-      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(limiter_.time_until(1.0)) +
-                        std::chrono::milliseconds(1);
+      const auto wait =
+          std::chrono::duration_cast<std::chrono::milliseconds>(limiter_.time_until(1.0)) +
+          std::chrono::milliseconds(1);
       if (clock::now() + wait > until) co_return false;
-      if (!waited) report(res, grab_step::paced, fmt::format("waiting {} ms for the pace", wait.count()));
+      if (!waited)
+        report(res, grab_step::paced, fmt::format("waiting {} ms for the pace", wait.count()));
       waited = true;
       const auto ex = co_await boost::asio::this_coro::executor;
       boost::asio::steady_timer t(ex, wait);
@@ -307,21 +327,23 @@ class grabber {
     auto [ec2, result_sub] = co_await d.async_on_mutation(o.result_selector, std::move(on_outcome),
                                                           as_tuple(use_awaitable));
     if (ec2) co_return R{ec2, std::move(res)};
-    self->report(res, grab_step::watching, fmt::format("'{}' until '{}' shows", o.status_selector, o.in_stock_text));
+    self->report(res, grab_step::watching,
+                 fmt::format("'{}' until '{}' shows", o.status_selector, o.in_stock_text));
 
     std::uint64_t generation = 0, attempted = 0;
     bool in_stock = false, awaiting = false;
     clock::time_point confirm_until{};
     for (;;) {
       const bool stop = co_await cancel_requested();
-      if (stop) co_return R{make_error_code(errc::operation_aborted), std::move(res)};
+      if (stop) co_return R{make_error_code(seckill::errc::operation_aborted), std::move(res)};
       while (!st->status.empty()) {
         const mutation_record r = std::move(st->status.front());
         st->status.pop_front();
         ++generation;
         in_stock = r.present && detail::contains_nocase(r.text, o.in_stock_text);
-        self->report(res, grab_step::stock_changed,
-                     fmt::format("#{} '{}'{}", generation, r.text, r.initial ? " (page loaded)" : ""));
+        self->report(
+            res, grab_step::stock_changed,
+            fmt::format("#{} '{}'{}", generation, r.text, r.initial ? " (page loaded)" : ""));
       }
       if (st->outcome) {
         const mutation_record r = std::move(*st->outcome);
@@ -343,8 +365,9 @@ class grabber {
         self->report(res, grab_step::failed, "no answer from the shop after pressing buy");
       }
       if (now >= deadline) {
-        self->report(res, grab_step::gave_up, fmt::format("deadline of {} ms passed", deadline_in.count()));
-        co_return R{make_error_code(errc::timed_out), std::move(res)};
+        self->report(res, grab_step::gave_up,
+                     fmt::format("deadline of {} ms passed", deadline_in.count()));
+        co_return R{make_error_code(seckill::errc::timed_out), std::move(res)};
       }
       if (in_stock && !awaiting && attempted != generation) {
         attempted = generation;
@@ -361,10 +384,11 @@ class grabber {
                          });
         std::string snapshot_function(detail::snapshot_script);
         nlohmann::json selectors = nlohmann::json::array({o.status_selector, o.sku_selector});
-        auto [es, snap_json] = co_await d.async_call_function_isolated(std::move(snapshot_function),
-                                                                       std::move(selectors), as_tuple(use_awaitable));
-        if (es == errc::browser_closed || es == errc::operation_aborted) co_return R{es, std::move(res)};
-        if (!es && !snap_json.is_object()) es = make_error_code(errc::protocol_error);
+        auto [es, snap_json] = co_await d.async_call_function_isolated(
+            std::move(snapshot_function), std::move(selectors), as_tuple(use_awaitable));
+        if (es == errc::browser_closed || es == seckill::errc::operation_aborted)
+          co_return R{es, std::move(res)};
+        if (!es && !snap_json.is_object()) es = make_error_code(seckill::errc::protocol_error);
         if (es) {
           self->report(res, grab_step::failed, fmt::format("reading the offers: {}", es.message()));
           continue;
@@ -372,8 +396,9 @@ class grabber {
         const shop_snapshot snap = detail::to_snapshot(snap_json);
         const std::optional<order_intent> intent = self->strategy_.decide(snap);
         if (!intent) {
-          self->report(res, grab_step::skipped,
-                       fmt::format("{} offers, none wanted in stock within the limits", snap.offers.size()));
+          self->report(
+              res, grab_step::skipped,
+              fmt::format("{} offers, none wanted in stock within the limits", snap.offers.size()));
           continue;
         }
         self->report(res, grab_step::decided, detail::describe_intent(*intent));
@@ -392,26 +417,29 @@ class grabber {
         using boost::asio::experimental::wait_for_all;
         std::error_code e_sel, e_qty;
         if (fill) {
-          auto select = d.async_select_option(o.sku_selector, intent->sku, o.action_timeout, deferred);
-          auto quantity = d.async_fill(o.quantity_selector, std::to_string(intent->quantity), o.action_timeout,
-                                       deferred);
+          auto select =
+              d.async_select_option(o.sku_selector, intent->sku, o.action_timeout, deferred);
+          auto quantity = d.async_fill(o.quantity_selector, std::to_string(intent->quantity),
+                                       o.action_timeout, deferred);
           auto both = make_parallel_group(std::move(select), std::move(quantity));
           const wait_for_all all;
           auto [order, es_, eq_] = co_await both.async_wait(all, use_awaitable);
           e_sel = es_;
           e_qty = eq_;
         } else {
-          std::tie(e_sel) = co_await d.async_select_option(o.sku_selector, intent->sku, o.action_timeout,
-                                                            as_tuple(use_awaitable));
+          std::tie(e_sel) = co_await d.async_select_option(
+              o.sku_selector, intent->sku, o.action_timeout, as_tuple(use_awaitable));
         }
         if (e_sel) {
           if (e_sel == errc::browser_closed) co_return R{e_sel, std::move(res)};
-          self->report(res, grab_step::failed, fmt::format("selecting {}: {}", intent->sku, e_sel.message()));
+          self->report(res, grab_step::failed,
+                       fmt::format("selecting {}: {}", intent->sku, e_sel.message()));
           continue;
         }
         if (e_qty == errc::browser_closed) co_return R{e_qty, std::move(res)};
         if (e_qty && !(e_qty == errc::element_not_found && intent->quantity == 1)) {
-          self->report(res, grab_step::failed, fmt::format("setting quantity {}: {}", intent->quantity, e_qty.message()));
+          self->report(res, grab_step::failed,
+                       fmt::format("setting quantity {}: {}", intent->quantity, e_qty.message()));
           continue;
         }
         const bool paced_click = co_await self->pace(res, deadline);
@@ -426,7 +454,8 @@ class grabber {
         auto [e_click] = co_await d.async_click(o.buy_selector, o.click, as_tuple(use_awaitable));
         if (e_click) {
           if (e_click == errc::browser_closed) co_return R{e_click, std::move(res)};
-          self->report(res, grab_step::failed, fmt::format("pressing '{}': {}", o.buy_selector, e_click.message()));
+          self->report(res, grab_step::failed,
+                       fmt::format("pressing '{}': {}", o.buy_selector, e_click.message()));
           continue;
         }
         ++res.attempts;
@@ -435,8 +464,9 @@ class grabber {
         res.requested = std::max(intent->requested, intent->quantity);
         awaiting = true;
         confirm_until = clock::now() + o.confirm_timeout;
-        self->report(res, grab_step::ordered, fmt::format("pressed '{}' for {} x {}", o.buy_selector,
-                                                          intent->quantity, intent->sku));
+        self->report(
+            res, grab_step::ordered,
+            fmt::format("pressed '{}' for {} x {}", o.buy_selector, intent->quantity, intent->sku));
         continue;
       }
       if (clock::now() >= deadline) continue;

@@ -10,6 +10,7 @@
 
 #include <seckill/browser/cdp.hpp>
 #include <seckill/browser/detail/page_session.hpp>
+#include <seckill/browser/error.hpp>
 #include <seckill/browser/page_types.hpp>
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
@@ -63,13 +64,14 @@ class page {
   static auto async_open(std::shared_ptr<cdp::connection> conn, page_options opts,
                          CompletionToken&& token = CompletionToken()) {
     const executor_type ex = conn->get_executor();
-    return seckill::detail::async_spawn<void(std::error_code, page)>(ex, open(std::move(conn), std::move(opts)),
-                                                                     token);
+    return seckill::detail::async_spawn<void(std::error_code, page)>(
+        ex, open(std::move(conn), std::move(opts)), token);
   }
   /// async_open with default page_options.
   template <boost::asio::completion_token_for<void(std::error_code, page)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  static auto async_open(std::shared_ptr<cdp::connection> conn, CompletionToken&& token = CompletionToken()) {
+  static auto async_open(std::shared_ptr<cdp::connection> conn,
+                         CompletionToken&& token = CompletionToken()) {
     return async_open(std::move(conn), page_options{}, std::forward<CompletionToken>(token));
   }
 
@@ -82,16 +84,16 @@ class page {
   /// Navigates and waits for the `load` of the new document (the loaderId
   /// Page.navigate returned). A net error (refused, DNS, ...) completes with
   /// errc::navigation_failed and Page.navigate's result ({errorText, ...}).
-  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_navigate(std::string url, CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, nlohmann::json)>(
         get_executor(), detail::page_session::navigate(state_, std::move(url)), token);
   }
 
   /// Reloads and waits for the new document's `load`.
-  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reload(CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, nlohmann::json)>(
         get_executor(), detail::page_session::reload(state_), token);
@@ -102,24 +104,27 @@ class page {
   /// with errc::javascript_exception and the exceptionDetails object; a
   /// protocol-level failure with errc::cdp_error and the error object.
   /// To pass values, prefer async_call_function: no quoting to get wrong.
-  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_evaluate(std::string expression, CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, nlohmann::json)>(
         get_executor(),
-        detail::page_session::evaluate(state_, std::move(expression), detail::page_session::world::main,
+        detail::page_session::evaluate(state_, std::move(expression),
+                                       detail::page_session::world::main,
                                        state_->opts.call_timeout),
         token);
   }
 
   /// Like async_evaluate, in seckill's isolated world: the page's DOM, none of
   /// its globals, and nothing the page can observe besides DOM changes made.
-  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_evaluate_isolated(std::string expression, CompletionToken&& token = CompletionToken()) {
+  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_evaluate_isolated(std::string expression,
+                               CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, nlohmann::json)>(
         get_executor(),
-        detail::page_session::evaluate(state_, std::move(expression), detail::page_session::world::isolated,
+        detail::page_session::evaluate(state_, std::move(expression),
+                                       detail::page_session::world::isolated,
                                        state_->opts.call_timeout),
         token);
   }
@@ -130,26 +135,28 @@ class page {
   /// (Runtime.callFunctionOn): values reach the function as data, never as
   /// source. Awaits a promise and completes like async_evaluate;
   /// errc::invalid_argument when `arguments` is not an array.
-  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_call_function(std::string function, nlohmann::json arguments,
                            CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, nlohmann::json)>(
         get_executor(),
-        detail::page_session::call_function_op(state_, detail::page_session::world::main, std::move(function),
-                                               std::move(arguments), state_->opts.call_timeout),
+        detail::page_session::call_function_op(state_, detail::page_session::world::main,
+                                               std::move(function), std::move(arguments),
+                                               state_->opts.call_timeout),
         token);
   }
 
   /// Like async_call_function, in seckill's isolated world.
-  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_call_function_isolated(std::string function, nlohmann::json arguments,
                                     CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, nlohmann::json)>(
         get_executor(),
-        detail::page_session::call_function_op(state_, detail::page_session::world::isolated, std::move(function),
-                                               std::move(arguments), state_->opts.call_timeout),
+        detail::page_session::call_function_op(state_, detail::page_session::world::isolated,
+                                               std::move(function), std::move(arguments),
+                                               state_->opts.call_timeout),
         token);
   }
 
@@ -164,7 +171,8 @@ class page {
   auto async_wait_for(std::string selector, std::chrono::milliseconds timeout,
                       CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, element_box)>(
-        get_executor(), detail::page_session::wait_for(state_, std::move(selector), timeout), token);
+        get_executor(), detail::page_session::wait_for(state_, std::move(selector), timeout),
+        token);
   }
 
   /// Clicks the element with trusted input (Input.dispatchMouseEvent): waits
@@ -178,7 +186,8 @@ class page {
   /// the press, it still releases the button.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  auto async_click(std::string selector, click_options opts, CompletionToken&& token = CompletionToken()) {
+  auto async_click(std::string selector, click_options opts,
+                   CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code)>(
         get_executor(), detail::page_session::click(state_, std::move(selector), opts), token);
   }
@@ -196,7 +205,8 @@ class page {
   /// errc::element_not_actionable at once for a disabled one.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  auto async_select_option(std::string selector, std::string value, std::chrono::milliseconds timeout,
+  auto async_select_option(std::string selector, std::string value,
+                           std::chrono::milliseconds timeout,
                            CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code)>(
         get_executor(),
@@ -213,8 +223,8 @@ class page {
                   CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code)>(
         get_executor(),
-        detail::page_session::set_value(state_, std::move(selector), detail::scripts::fill, std::move(text),
-                                        timeout),
+        detail::page_session::set_value(state_, std::move(selector), detail::scripts::fill,
+                                        std::move(text), timeout),
         token);
   }
 
@@ -224,17 +234,18 @@ class page {
   /// world and reports over a binding only that world has; it is installed
   /// again in every new document, so it survives reloads. Completes with
   /// (error_code, mutation_subscription).
-  template <boost::asio::completion_token_for<void(std::error_code, mutation_subscription)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, mutation_subscription)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_on_mutation(std::string selector, std::function<void(const mutation_record&)> callback,
                          CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, mutation_subscription)>(
-        get_executor(), detail::page_session::on_mutation(state_, std::move(selector), std::move(callback)), token);
+        get_executor(),
+        detail::page_session::on_mutation(state_, std::move(selector), std::move(callback)), token);
   }
 
   /// Closes the tab: completes with Target.closeTarget's (error_code, result).
-  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_close(CompletionToken&& token = CompletionToken()) {
     nlohmann::json params{{"targetId", state_->target}};
     return state_->conn->async_call("Target.closeTarget", std::move(params), std::string(),
@@ -242,8 +253,8 @@ class page {
   }
 
  private:
-  static boost::asio::awaitable<std::pair<std::error_code, page>> open(std::shared_ptr<cdp::connection> conn,
-                                                                       page_options opts) {
+  static boost::asio::awaitable<std::pair<std::error_code, page>> open(
+      std::shared_ptr<cdp::connection> conn, page_options opts) {
     auto [ec, state] = co_await detail::page_session::open(std::move(conn), std::move(opts));
     page p;
     p.state_ = std::move(state);

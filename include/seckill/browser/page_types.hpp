@@ -25,7 +25,7 @@ struct page_options {
 ///
 /// A plain value. Cost: none.
 struct click_options {
-  int move_steps = 3;                                          ///< mouseMoved events on the way
+  int move_steps = 3;  ///< mouseMoved events on the way
   std::chrono::milliseconds press_duration{std::chrono::milliseconds(60)};  ///< press to release
   std::chrono::milliseconds timeout{std::chrono::seconds(5)};  ///< waiting for actionability
 };
@@ -61,7 +61,8 @@ class mutation_subscription {
   mutation_subscription() = default;
   /// Adopts `reset`, called once when the subscription ends (page::async_on_mutation makes these).
   explicit mutation_subscription(std::function<void()> reset) : reset_(std::move(reset)) {}
-  mutation_subscription(mutation_subscription&& o) noexcept : reset_(std::exchange(o.reset_, nullptr)) {}
+  mutation_subscription(mutation_subscription&& o) noexcept
+      : reset_(std::exchange(o.reset_, nullptr)) {}
   mutation_subscription& operator=(mutation_subscription&& o) noexcept {
     if (this != &o) {
       reset();

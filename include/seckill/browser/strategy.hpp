@@ -42,7 +42,8 @@ struct order_intent {
   std::string sku;
   int quantity = 1;
   double price = 0;
-  int requested = 0;  ///< what was asked for (0: quantity); more than quantity when less was in stock
+  int requested =
+      0;  ///< what was asked for (0: quantity); more than quantity when less was in stock
 };
 
 /// @brief A Strategy turns a snapshot into a decision (or none).
@@ -62,21 +63,23 @@ struct wanted_item {
 /// The name of a wanted entry's kind, as a strategy file writes it: "sku" or "category".
 constexpr std::string_view to_string(wanted_item::kind k) noexcept {
   switch (k) {
-    case wanted_item::kind::sku: return "sku";
-    case wanted_item::kind::category: return "category";
+    case wanted_item::kind::sku:
+      return "sku";
+    case wanted_item::kind::category:
+      return "category";
   }
   return "unknown";
 }
 
 /// @brief A strategy file, parsed: what to buy, in priority order, and the limits.
 struct strategy_config {
-  std::vector<wanted_item> want;          ///< in priority order
-  std::optional<double> max_price;        ///< per unit; none: no cap
-  int quantity = 1;                       ///< per order
-  bool partial = true;                    ///< fewer if fewer are in stock (reported); false: skip such offers
+  std::vector<wanted_item> want;    ///< in priority order
+  std::optional<double> max_price;  ///< per unit; none: no cap
+  int quantity = 1;                 ///< per order
+  bool partial = true;  ///< fewer if fewer are in stock (reported); false: skip such offers
   std::chrono::milliseconds deadline{std::chrono::minutes(10)};  ///< give up after
-  double actions_per_second = 3;          ///< the human pace
-  double burst = 3;                       ///< actions allowed back to back
+  double actions_per_second = 3;                                 ///< the human pace
+  double burst = 3;                                              ///< actions allowed back to back
 };
 
 /// @brief The longest deadline a strategy file may give: a year. Longer ones
@@ -101,12 +104,15 @@ class priority_strategy {
       const sku_offer* best = nullptr;
       for (const auto& o : snap.offers) {
         if (o.stock <= 0 || (!cfg_.partial && o.stock < cfg_.quantity)) continue;
-        if (cfg_.max_price && !(o.price <= *cfg_.max_price)) continue;  // an unknown (NaN) price too
-        const bool match = w.what == wanted_item::kind::sku ? o.sku == w.value : o.category == w.value;
+        if (cfg_.max_price && !(o.price <= *cfg_.max_price))
+          continue;  // an unknown (NaN) price too
+        const bool match =
+            w.what == wanted_item::kind::sku ? o.sku == w.value : o.category == w.value;
         if (match && (best == nullptr || cheaper(o.price, best->price))) best = &o;
       }
       if (best != nullptr) {
-        return order_intent{best->sku, std::min(cfg_.quantity, best->stock), best->price, cfg_.quantity};
+        return order_intent{best->sku, std::min(cfg_.quantity, best->stock), best->price,
+                            cfg_.quantity};
       }
     }
     return std::nullopt;
@@ -141,7 +147,8 @@ inline std::string_view trim(std::string_view s) {
 }
 
 [[noreturn]] inline void strategy_error(std::size_t line, const std::string& what) {
-  throw error(errc::invalid_argument, "strategy line " + std::to_string(line) + ": " + what);
+  throw error(seckill::errc::invalid_argument,
+              "strategy line " + std::to_string(line) + ": " + what);
 }
 
 /// A number as `std::from_chars` reads it: `nan` and `inf` included (the
@@ -161,22 +168,31 @@ inline double parse_number(std::string_view v, std::size_t line, std::string_vie
 
 /// A duration in [1 ms, max_strategy_deadline]: checked as a double before
 /// it becomes an integer, so no value overflows.
-inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t line, std::string_view key) {
+inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t line,
+                                                std::string_view key) {
   std::size_t digits = 0;
-  while (digits < v.size() && (std::isdigit(static_cast<unsigned char>(v[digits])) || v[digits] == '.')) ++digits;
+  while (digits < v.size() &&
+         (std::isdigit(static_cast<unsigned char>(v[digits])) || v[digits] == '.'))
+    ++digits;
   const std::string_view unit = trim(v.substr(digits));
   const double n = digits == 0 ? -1 : parse_number(v.substr(0, digits), line, key);
   double ms = -1;
-  if (unit == "ms") ms = n;
-  else if (unit == "s") ms = n * 1000;
-  else if (unit == "m" || unit == "min") ms = n * 60'000;
-  else if (unit == "h") ms = n * 3'600'000;
+  if (unit == "ms")
+    ms = n;
+  else if (unit == "s")
+    ms = n * 1000;
+  else if (unit == "m" || unit == "min")
+    ms = n * 60'000;
+  else if (unit == "h")
+    ms = n * 3'600'000;
   if (!(n > 0 && ms > 0)) {
-    strategy_error(line, cat(key, " must be a positive duration like 500ms, 30s, 10m or 1h, got '", v, "'"));
+    strategy_error(
+        line, cat(key, " must be a positive duration like 500ms, 30s, 10m or 1h, got '", v, "'"));
   }
   if (!(ms <= static_cast<double>(max_strategy_deadline.count()))) {
-    strategy_error(line, cat(key, " must be at most ", std::to_string(max_strategy_deadline.count()),
-                               " ms (365 days), got '", v, "'"));
+    strategy_error(line,
+                   cat(key, " must be at most ", std::to_string(max_strategy_deadline.count()),
+                       " ms (365 days), got '", v, "'"));
   }
   if (ms < 1) strategy_error(line, cat(key, " must be at least 1 ms, got '", v, "'"));
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
@@ -210,7 +226,8 @@ inline strategy_config parse_strategy(std::string_view text) {
     const auto nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    if (const auto hash = line.find('#'); hash != std::string_view::npos)
+      line = line.substr(0, hash);
     line = detail::trim(line);
     if (line.empty()) continue;
     const auto eq = line.find('=');
@@ -232,41 +249,55 @@ inline strategy_config parse_strategy(std::string_view text) {
         const std::string_view item = detail::trim(rest.substr(0, comma));
         rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
         const auto colon = item.find(':');
-        const std::string_view kind = colon == std::string_view::npos ? std::string_view() : item.substr(0, colon);
-        const std::string_view name = colon == std::string_view::npos ? item : detail::trim(item.substr(colon + 1));
+        const std::string_view kind =
+            colon == std::string_view::npos ? std::string_view() : item.substr(0, colon);
+        const std::string_view name =
+            colon == std::string_view::npos ? item : detail::trim(item.substr(colon + 1));
         if ((kind != "sku" && kind != "category") || name.empty()) {
-          detail::strategy_error(line_no,
-                                 detail::cat("want entries are sku:<id> or category:<name>, got '", item, "'"));
+          detail::strategy_error(
+              line_no,
+              detail::cat("want entries are sku:<id> or category:<name>, got '", item, "'"));
         }
-        cfg.want.push_back({kind == "sku" ? wanted_item::kind::sku : wanted_item::kind::category, std::string(name)});
+        cfg.want.push_back({kind == "sku" ? wanted_item::kind::sku : wanted_item::kind::category,
+                            std::string(name)});
       }
     } else if (key == "max_price") {
       const double p = detail::parse_number(value, line_no, key);
       if (!std::isfinite(p)) {
-        detail::strategy_error(line_no, detail::cat("max_price must be a finite number, got ", value));
+        detail::strategy_error(line_no,
+                               detail::cat("max_price must be a finite number, got ", value));
       }
-      if (!(p > 0)) detail::strategy_error(line_no, detail::cat("max_price must be > 0, got ", value));
+      if (!(p > 0))
+        detail::strategy_error(line_no, detail::cat("max_price must be > 0, got ", value));
       cfg.max_price = p;
     } else if (key == "quantity") {
       const double q = detail::parse_number(value, line_no, key);
-      if (!(q >= 1 && q <= 1000) || q != std::floor(q)) {  // NaN fails the first test: no cast of it
-        detail::strategy_error(line_no, detail::cat("quantity must be a whole number in [1, 1000], got ", value));
+      if (!(q >= 1 && q <= 1000) ||
+          q != std::floor(q)) {  // NaN fails the first test: no cast of it
+        detail::strategy_error(
+            line_no, detail::cat("quantity must be a whole number in [1, 1000], got ", value));
       }
       cfg.quantity = static_cast<int>(q);
     } else if (key == "deadline") {
       cfg.deadline = detail::parse_duration(value, line_no, key);
     } else if (key == "pace") {
       std::string_view v = value;
-      if (v.size() > 2 && v.substr(v.size() - 2) == "/s") v = detail::trim(v.substr(0, v.size() - 2));
+      if (v.size() > 2 && v.substr(v.size() - 2) == "/s")
+        v = detail::trim(v.substr(0, v.size() - 2));
       const double r = detail::parse_number(v, line_no, key);
       if (!(r > 0) || r > 50) {
-        detail::strategy_error(line_no, detail::cat("pace must be in (0, 50] actions per second, got ", value));
+        detail::strategy_error(
+            line_no, detail::cat("pace must be in (0, 50] actions per second, got ", value));
       }
       cfg.actions_per_second = r;
     } else if (key == "partial") {
-      if (value == "yes" || value == "true") cfg.partial = true;
-      else if (value == "no" || value == "false") cfg.partial = false;
-      else detail::strategy_error(line_no, detail::cat("partial must be yes or no, got '", value, "'"));
+      if (value == "yes" || value == "true")
+        cfg.partial = true;
+      else if (value == "no" || value == "false")
+        cfg.partial = false;
+      else
+        detail::strategy_error(line_no,
+                               detail::cat("partial must be yes or no, got '", value, "'"));
     } else if (key == "burst") {
       const double b = detail::parse_number(value, line_no, key);
       if (!(b >= 1 && b <= 100)) {
@@ -275,10 +306,13 @@ inline strategy_config parse_strategy(std::string_view text) {
       cfg.burst = b;
     } else {
       detail::strategy_error(
-          line_no, detail::cat("unknown key '", key, "' (known: want, max_price, quantity, partial, deadline, pace, burst)"));
+          line_no,
+          detail::cat("unknown key '", key,
+                      "' (known: want, max_price, quantity, partial, deadline, pace, burst)"));
     }
   }
-  if (!saw_want) throw error(errc::invalid_argument, "strategy: no 'want' line: nothing to buy");
+  if (!saw_want)
+    throw error(seckill::errc::invalid_argument, "strategy: no 'want' line: nothing to buy");
   return cfg;
 }
 

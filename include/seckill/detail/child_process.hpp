@@ -36,8 +36,8 @@ namespace seckill::detail {
 class child_process {
  public:
   struct options {
-    std::vector<std::string> argv;  ///< argv[0] is looked up on PATH
-    std::string output_path;        ///< stdout and stderr appended here; empty: inherited
+    std::vector<std::string> argv;       ///< argv[0] is looked up on PATH
+    std::string output_path;             ///< stdout and stderr appended here; empty: inherited
     std::vector<std::string> extra_env;  ///< "NAME=value" added to the environment
     /// Linux: the kernel kills the child (SIGKILL) when the thread that
     /// started it ends, crashes and kills included, so a test that dies
@@ -49,7 +49,8 @@ class child_process {
   child_process() = default;
   explicit child_process(const options& opts) { start(opts); }
   child_process(child_process&& other) noexcept
-      : pid_(std::exchange(other.pid_, -1)), group_(std::exchange(other.group_, -1)),
+      : pid_(std::exchange(other.pid_, -1)),
+        group_(std::exchange(other.group_, -1)),
         status_(other.status_) {}
   child_process& operator=(child_process&& other) noexcept {
     if (this != &other) {
@@ -81,8 +82,8 @@ class child_process {
     posix_spawnattr_t attr;
     ::posix_spawn_file_actions_init(&actions);
     ::posix_spawnattr_init(&attr);
-    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                          POSIX_SPAWN_SETSIGDEF);
+    ::posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     ::posix_spawnattr_setpgroup(&attr, 0);
     sigset_t none, all;
     sigemptyset(&none);
@@ -195,8 +196,8 @@ class child_process {
   void start_forked(const options& opts) {
     const std::string program = find_program(opts.argv[0]);
     if (program.empty()) {
-      throw error(errc::invalid_argument,
-                  "cannot start '" + opts.argv[0] + "': " + std::strerror(ENOENT) + " (not on PATH)");
+      throw error(errc::invalid_argument, "cannot start '" + opts.argv[0] +
+                                              "': " + std::strerror(ENOENT) + " (not on PATH)");
     }
     std::vector<char*> argv = c_strings(opts.argv, nullptr);
     std::vector<char*> envp = c_strings(opts.extra_env, environ);
@@ -208,11 +209,13 @@ class child_process {
     };
     auto fail = [&](int e, const std::string& what) {
       close_all();
-      throw error(errc::invalid_argument, "cannot start '" + opts.argv[0] + "': " + what + std::strerror(e));
+      throw error(errc::invalid_argument,
+                  "cannot start '" + opts.argv[0] + "': " + what + std::strerror(e));
     };
     if ((in = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) fail(errno, "/dev/null: ");
     if (!opts.output_path.empty() &&
-        (out = ::open(opts.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0) {
+        (out = ::open(opts.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) <
+            0) {
       fail(errno, opts.output_path + ": ");
     }
     if (::pipe2(report, O_CLOEXEC) != 0) fail(errno, "pipe: ");

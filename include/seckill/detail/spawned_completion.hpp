@@ -47,7 +47,9 @@
 namespace seckill::detail {
 
 template <class T>
-concept tuple_like = requires { std::tuple_size<std::remove_cvref_t<T>>::value; };
+concept tuple_like = requires {
+  std::tuple_size<std::remove_cvref_t<T>>::value;
+};
 
 /// The error code an escaped exception stands for, or rethrows it (the
 /// policy above).
@@ -91,8 +93,9 @@ struct spawned_completion {
  private:
   template <class Tuple>
   void complete(Tuple&& t) {
-    std::apply([this](auto&&... args) { std::move(handler)(std::forward<decltype(args)>(args)...); },
-               std::forward<Tuple>(t));
+    std::apply(
+        [this](auto&&... args) { std::move(handler)(std::forward<decltype(args)>(args)...); },
+        std::forward<Tuple>(t));
   }
 };
 
@@ -114,13 +117,14 @@ auto async_spawn(const Executor& ex, Awaitable body, Token&& token) {
 }  // namespace seckill::detail
 
 template <template <class, class> class Associator, class Handler, class DefaultCandidate>
-struct boost::asio::associator<Associator, seckill::detail::spawned_completion<Handler>, DefaultCandidate>
-    : Associator<Handler, DefaultCandidate> {
+struct boost::asio::associator<Associator, seckill::detail::spawned_completion<Handler>,
+                               DefaultCandidate> : Associator<Handler, DefaultCandidate> {
   static typename Associator<Handler, DefaultCandidate>::type get(
       const seckill::detail::spawned_completion<Handler>& h) noexcept {
     return Associator<Handler, DefaultCandidate>::get(h.handler);
   }
-  static auto get(const seckill::detail::spawned_completion<Handler>& h, const DefaultCandidate& c) noexcept
+  static auto get(const seckill::detail::spawned_completion<Handler>& h,
+                  const DefaultCandidate& c) noexcept
       -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler, c)) {
     return Associator<Handler, DefaultCandidate>::get(h.handler, c);
   }

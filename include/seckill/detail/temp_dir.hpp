@@ -20,8 +20,7 @@ namespace seckill::detail {
 class temp_dir {
  public:
   explicit temp_dir(const std::string& prefix = "seckill") {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr) {
       throw error(errc::invalid_argument,
                   "cannot create a temporary directory '" + pattern + "': " + std::strerror(errno));

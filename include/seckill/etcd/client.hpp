@@ -9,6 +9,7 @@
 #include <seckill/error.hpp>
 #include <seckill/etcd/detail/json_codec.hpp>
 #include <seckill/etcd/endpoint.hpp>
+#include <seckill/etcd/error.hpp>
 #include <seckill/etcd/types.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -69,7 +70,8 @@ namespace detail {
 /// (`errc::operation_aborted`).
 inline boost::asio::awaitable<void> honour_any_cancellation() {
   co_await boost::asio::this_coro::throw_if_cancelled(false);
-  co_await boost::asio::this_coro::reset_cancellation_state(boost::asio::enable_total_cancellation());
+  co_await boost::asio::this_coro::reset_cancellation_state(
+      boost::asio::enable_total_cancellation());
 }
 
 /// Read the state into a named local first (`const boost::asio::cancellation_state
@@ -110,7 +112,7 @@ class client {
 
   client(executor_type ex, client_options opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
     if (opts_.endpoints.empty()) {
-      throw error(errc::invalid_argument, "etcd client: no endpoints given");
+      throw error(seckill::errc::invalid_argument, "etcd client: no endpoints given");
     }
     idle_.resize(opts_.endpoints.size());
   }
@@ -131,7 +133,8 @@ class client {
   /// Reads one key, a range, or a prefix (`options.prefix`). -> (ec, range_result)
   template <boost::asio::completion_token_for<void(std::error_code, range_result)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  auto async_range(std::string key, range_options options, CompletionToken&& token = CompletionToken()) {
+  auto async_range(std::string key, range_options options,
+                   CompletionToken&& token = CompletionToken()) {
     const range_request request{std::move(key), std::move(options)};
     return start<range_result>("/v3/kv/range", detail::to_json(request), true, &detail::parse_range,
                                std::forward<CompletionToken>(token));
@@ -156,16 +159,18 @@ class client {
   template <boost::asio::completion_token_for<void(std::error_code, put_result)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_put(std::string key, std::string value, CompletionToken&& token = CompletionToken()) {
-    return async_put(std::move(key), std::move(value), put_options{}, std::forward<CompletionToken>(token));
+    return async_put(std::move(key), std::move(value), put_options{},
+                     std::forward<CompletionToken>(token));
   }
 
   /// Deletes one key, a range or a prefix. -> (ec, delete_result)
-  template <boost::asio::completion_token_for<void(std::error_code, delete_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_delete(std::string key, delete_options options, CompletionToken&& token = CompletionToken()) {
+  template <boost::asio::completion_token_for<void(std::error_code, delete_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_delete(std::string key, delete_options options,
+                    CompletionToken&& token = CompletionToken()) {
     const delete_request request{std::move(key), std::move(options)};
-    return start<delete_result>("/v3/kv/deleterange", detail::to_json(request), false, &detail::parse_delete,
-                                std::forward<CompletionToken>(token));
+    return start<delete_result>("/v3/kv/deleterange", detail::to_json(request), false,
+                                &detail::parse_delete, std::forward<CompletionToken>(token));
   }
 
   /// A transaction; `succeeded` tells which branch ran. -> (ec, txn_result)
@@ -174,72 +179,80 @@ class client {
   auto async_txn(txn_request transaction, CompletionToken&& token = CompletionToken()) {
     bool read_only = true;
     for (const auto* branch : {&transaction.success, &transaction.failure}) {
-      for (const auto& op : *branch) read_only = read_only && std::holds_alternative<range_request>(op);
+      for (const auto& op : *branch)
+        read_only = read_only && std::holds_alternative<range_request>(op);
     }
-    return start<txn_result>("/v3/kv/txn", detail::to_json(transaction), read_only, &detail::parse_txn,
-                             std::forward<CompletionToken>(token));
+    return start<txn_result>("/v3/kv/txn", detail::to_json(transaction), read_only,
+                             &detail::parse_txn, std::forward<CompletionToken>(token));
   }
 
   /// Compacts the key-value history up to `revision`. -> (ec, compact_result)
-  template <boost::asio::completion_token_for<void(std::error_code, compact_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_compact(std::int64_t revision, bool physical, CompletionToken&& token = CompletionToken()) {
+  template <boost::asio::completion_token_for<void(std::error_code, compact_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_compact(std::int64_t revision, bool physical,
+                     CompletionToken&& token = CompletionToken()) {
     detail::json body = detail::json::object();
     body["revision"] = std::to_string(revision);
     if (physical) body["physical"] = true;
-    return start<compact_result>("/v3/kv/compaction", std::move(body), false, &parse_plain<compact_result>,
+    return start<compact_result>("/v3/kv/compaction", std::move(body), false,
+                                 &parse_plain<compact_result>,
                                  std::forward<CompletionToken>(token));
   }
 
   // --------------------------------------------------------------- leases
 
   /// Grants a lease of `ttl_seconds`. -> (ec, lease_grant_result)
-  template <boost::asio::completion_token_for<void(std::error_code, lease_grant_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, lease_grant_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_lease_grant(std::int64_t ttl_seconds, CompletionToken&& token = CompletionToken()) {
     detail::json body = detail::json::object();
     body["TTL"] = std::to_string(ttl_seconds);
-    return start<lease_grant_result>("/v3/lease/grant", std::move(body), false, &detail::parse_lease_grant,
+    return start<lease_grant_result>("/v3/lease/grant", std::move(body), false,
+                                     &detail::parse_lease_grant,
                                      std::forward<CompletionToken>(token));
   }
 
-  /// Renews a lease once; `errc::lease_not_found` when it has expired. -> (ec, lease_keepalive_result)
-  template <boost::asio::completion_token_for<void(std::error_code, lease_keepalive_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  /// Renews a lease once; `errc::lease_not_found` when it has expired. -> (ec,
+  /// lease_keepalive_result)
+  template <boost::asio::completion_token_for<void(std::error_code, lease_keepalive_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_lease_keepalive(std::int64_t id, CompletionToken&& token = CompletionToken()) {
     detail::json body = detail::json::object();
     body["ID"] = std::to_string(id);
     return start<lease_keepalive_result>("/v3/lease/keepalive", std::move(body), true,
-                                         &detail::parse_lease_keepalive, std::forward<CompletionToken>(token));
+                                         &detail::parse_lease_keepalive,
+                                         std::forward<CompletionToken>(token));
   }
 
   /// Revokes a lease, deleting every key attached to it. -> (ec, lease_revoke_result)
-  template <boost::asio::completion_token_for<void(std::error_code, lease_revoke_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, lease_revoke_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_lease_revoke(std::int64_t id, CompletionToken&& token = CompletionToken()) {
     detail::json body = detail::json::object();
     body["ID"] = std::to_string(id);
-    return start<lease_revoke_result>("/v3/lease/revoke", std::move(body), true, &detail::parse_lease_revoke,
+    return start<lease_revoke_result>("/v3/lease/revoke", std::move(body), true,
+                                      &detail::parse_lease_revoke,
                                       std::forward<CompletionToken>(token));
   }
 
   /// A lease's remaining time (ttl -1 when it does not exist). -> (ec, lease_ttl_result)
-  template <boost::asio::completion_token_for<void(std::error_code, lease_ttl_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_lease_time_to_live(std::int64_t id, bool with_keys, CompletionToken&& token = CompletionToken()) {
+  template <boost::asio::completion_token_for<void(std::error_code, lease_ttl_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_lease_time_to_live(std::int64_t id, bool with_keys,
+                                CompletionToken&& token = CompletionToken()) {
     detail::json body = detail::json::object();
     body["ID"] = std::to_string(id);
     if (with_keys) body["keys"] = true;
-    return start<lease_ttl_result>("/v3/lease/timetolive", std::move(body), true, &detail::parse_lease_ttl,
-                                   std::forward<CompletionToken>(token));
+    return start<lease_ttl_result>("/v3/lease/timetolive", std::move(body), true,
+                                   &detail::parse_lease_ttl, std::forward<CompletionToken>(token));
   }
 
   /// The status of the member the client talks to. -> (ec, status_result)
-  template <boost::asio::completion_token_for<void(std::error_code, status_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, status_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_status(CompletionToken&& token = CompletionToken()) {
-    return start<status_result>("/v3/maintenance/status", detail::json::object(), true, &parse_status,
-                                std::forward<CompletionToken>(token));
+    return start<status_result>("/v3/maintenance/status", detail::json::object(), true,
+                                &parse_status, std::forward<CompletionToken>(token));
   }
 
   /// Closes the idle keep-alive connections (calls in flight keep theirs).
@@ -253,7 +266,8 @@ class client {
   /// JSON document of the answer (error documents included) in `out`.
   /// `repeatable`: the request may be sent again after a broken connection.
   boost::asio::awaitable<std::error_code> call(std::string target, const detail::json& body,
-                                        bool repeatable, detail::json& out, std::string& message) {
+                                               bool repeatable, detail::json& out,
+                                               std::string& message) {
     namespace beast = boost::beast;
     namespace http = beast::http;
     const auto deadline = std::chrono::steady_clock::now() + opts_.call_timeout;
@@ -261,19 +275,19 @@ class client {
     const std::string payload = body.dump();
     std::size_t failovers = 0;
     std::string tried;
-    std::error_code last = errc::connection_refused;
+    std::error_code last = seckill::errc::connection_refused;
     for (;;) {
       const std::size_t idx = current_;
       const endpoint& ep = opts_.endpoints[idx];
       auto cs = co_await boost::asio::this_coro::cancellation_state;
       if (detail::is_cancelled(cs)) {
         message = "etcd call " + target + " cancelled";
-        co_return errc::operation_aborted;
+        co_return seckill::errc::operation_aborted;
       }
       if (std::chrono::steady_clock::now() >= deadline) {
         message = "etcd call " + target + " timed out after " +
                   std::to_string(opts_.call_timeout.count()) + " ms (tried " + tried + ")";
-        co_return errc::timed_out;
+        co_return seckill::errc::timed_out;
       }
       std::unique_ptr<connection> conn;
       bool reused = false;
@@ -297,17 +311,21 @@ class client {
       if (!reused) {
         boost::asio::ip::tcp::resolver resolver(ex_);
         const std::string port = std::to_string(ep.port);
-        auto [rec, results] = co_await resolver.async_resolve(ep.host, port,
-                                                              boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [rec, results] = co_await resolver.async_resolve(
+            ep.host, port, boost::asio::as_tuple(boost::asio::use_awaitable));
         if (!rec) {
-          conn->stream.expires_at(std::min(deadline, std::chrono::steady_clock::now() + opts_.connect_timeout));
-          auto [cec, e] = co_await conn->stream.async_connect(results, boost::asio::as_tuple(boost::asio::use_awaitable));
+          conn->stream.expires_at(
+              std::min(deadline, std::chrono::steady_clock::now() + opts_.connect_timeout));
+          auto [cec, e] = co_await conn->stream.async_connect(
+              results, boost::asio::as_tuple(boost::asio::use_awaitable));
           rec = cec;
         }
         if (rec) {
-          const boost::asio::cancellation_state now = co_await boost::asio::this_coro::cancellation_state;
+          const boost::asio::cancellation_state now =
+              co_await boost::asio::this_coro::cancellation_state;
           if (detail::is_cancelled(now)) continue;
-          move_on(rec == beast::error::timeout ? errc::timed_out : errc::connection_refused,
+          move_on(rec == beast::error::timeout ? seckill::errc::timed_out
+                                               : seckill::errc::connection_refused,
                   "cannot connect to etcd at " + ep.to_string() + ": " + rec.message());
           if (failovers >= 2 * n) {
             message += " (tried " + tried + ")";
@@ -325,7 +343,8 @@ class client {
       req.keep_alive(true);
       req.body() = payload;
       req.prepare_payload();
-      auto [wec, wn] = co_await http::async_write(conn->stream, req, boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [wec, wn] = co_await http::async_write(
+          conn->stream, req, boost::asio::as_tuple(boost::asio::use_awaitable));
       (void)wn;
       boost::system::error_code ioec = wec;
       http::response_parser<http::string_body> parser;
@@ -333,31 +352,33 @@ class client {
       parser.header_limit(64 * 1024);
       bool got_bytes = false;
       if (!ioec) {
-        auto [rec, rn] = co_await http::async_read(conn->stream, conn->buffer, parser,
-                                                   boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [rec, rn] = co_await http::async_read(
+            conn->stream, conn->buffer, parser, boost::asio::as_tuple(boost::asio::use_awaitable));
         ioec = rec;
         got_bytes = rn > 0 || parser.got_some();
       }
       if (ioec) {
-        const boost::asio::cancellation_state now = co_await boost::asio::this_coro::cancellation_state;
+        const boost::asio::cancellation_state now =
+            co_await boost::asio::this_coro::cancellation_state;
         if (detail::is_cancelled(now) || ioec == boost::asio::error::operation_aborted) {
           message = "etcd call " + target + " to " + ep.to_string() + " cancelled";
-          co_return errc::operation_aborted;
+          co_return seckill::errc::operation_aborted;
         }
         if (ioec == beast::error::timeout) {
           message = "etcd call " + target + " to " + ep.to_string() + " timed out after " +
                     std::to_string(opts_.call_timeout.count()) + " ms";
-          co_return errc::timed_out;
+          co_return seckill::errc::timed_out;
         }
         if (ioec == http::error::body_limit) {
           message = "etcd response to " + target + " is larger than " +
                     std::to_string(opts_.max_response_bytes) + " bytes";
-          co_return errc::message_too_large;
+          co_return seckill::errc::message_too_large;
         }
         if (ioec.category() == http::make_error_code(http::error::bad_target).category() &&
             ioec != http::error::end_of_stream && ioec != http::error::partial_message) {
-          message = "etcd at " + ep.to_string() + " answered something that is not HTTP: " + ioec.message();
-          co_return errc::protocol_error;
+          message = "etcd at " + ep.to_string() +
+                    " answered something that is not HTTP: " + ioec.message();
+          co_return seckill::errc::protocol_error;
         }
         // A keep-alive connection the member closed while idle: nothing was
         // processed; open a fresh one to the same member.
@@ -365,10 +386,11 @@ class client {
         const std::string what = "connection to etcd at " + ep.to_string() + " broke during " +
                                  target + ": " + ioec.message();
         if (!repeatable) {
-          move_on(errc::not_connected, what + " (not repeated: the write may have been applied)");
+          move_on(seckill::errc::not_connected,
+                  what + " (not repeated: the write may have been applied)");
           co_return last;
         }
-        move_on(errc::not_connected, what);
+        move_on(seckill::errc::not_connected, what);
         if (failovers >= 2 * n) co_return last;
         continue;
       }
@@ -378,14 +400,15 @@ class client {
       if (out.is_discarded() || !out.is_object()) {
         std::string excerpt = res.body().substr(0, 80);
         message = "etcd at " + ep.to_string() + " answered " + target + " with HTTP " +
-                  std::to_string(res.result_int()) + " and a body that is not an etcd JSON object: '" +
-                  excerpt + "'";
-        co_return errc::protocol_error;
+                  std::to_string(res.result_int()) +
+                  " and a body that is not an etcd JSON object: '" + excerpt + "'";
+        co_return seckill::errc::protocol_error;
       }
-      if (res.result_int() != 200 && out.find("error") == out.end() && out.find("code") == out.end()) {
+      if (res.result_int() != 200 && out.find("error") == out.end() &&
+          out.find("code") == out.end()) {
         message = "etcd at " + ep.to_string() + " answered " + target + " with HTTP " +
                   std::to_string(res.result_int()) + ": '" + res.body().substr(0, 80) + "'";
-        co_return errc::protocol_error;
+        co_return seckill::errc::protocol_error;
       }
       if (keep && idle_[idx].size() < opts_.max_idle_per_endpoint) {
         idle_[idx].push_back(std::move(conn));
@@ -418,8 +441,10 @@ class client {
   static std::error_code parse_status(const detail::json& doc, status_result& r) {
     if (auto ec = detail::check_error(doc, r.error_message)) return ec;
     std::string err;
-    if (!detail::parse_header(doc, r.header, err) || !detail::read_string(doc, "version", r.version, err) ||
-        !detail::read_int(doc, "leader", r.leader, err) || !detail::read_int(doc, "dbSize", r.db_size, err)) {
+    if (!detail::parse_header(doc, r.header, err) ||
+        !detail::read_string(doc, "version", r.version, err) ||
+        !detail::read_int(doc, "leader", r.leader, err) ||
+        !detail::read_int(doc, "dbSize", r.db_size, err)) {
       return detail::fail(r, "status response: " + err);
     }
     return {};
@@ -437,8 +462,8 @@ class client {
   }
 
   template <class Result>
-  boost::asio::awaitable<std::pair<std::error_code, Result>> call_parsed(std::string target, detail::json body,
-                                                                         bool repeatable, parse_function<Result> parse) {
+  boost::asio::awaitable<std::pair<std::error_code, Result>> call_parsed(
+      std::string target, detail::json body, bool repeatable, parse_function<Result> parse) {
     co_await detail::honour_any_cancellation();
     Result r;
     detail::json doc;

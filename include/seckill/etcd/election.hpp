@@ -9,6 +9,7 @@
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
+#include <seckill/etcd/error.hpp>
 #include <seckill/etcd/session.hpp>
 #include <seckill/etcd/watch.hpp>
 
@@ -66,7 +67,9 @@ class election {
   using executor_type = session::executor_type;
 
   election(session& s, std::string prefix)
-      : session_(s), prefix_(std::move(prefix)), watcher_(std::make_unique<watcher>(s.get_client())) {
+      : session_(s),
+        prefix_(std::move(prefix)),
+        watcher_(std::make_unique<watcher>(s.get_client())) {
     if (prefix_.empty() || prefix_.back() != '/') prefix_ += '/';
   }
 
@@ -75,7 +78,8 @@ class election {
   /// This candidate's key (empty before the first campaign).
   [[nodiscard]] const std::string& key() const noexcept { return key_; }
   [[nodiscard]] bool is_leader() const noexcept {
-    return leading_ && session_.alive() && session_.generation() == generation_ && session_.lease() == lease_;
+    return leading_ && session_.alive() && session_.generation() == generation_ &&
+           session_.lease() == lease_;
   }
   /// The create revision of the leader key while leading; 0 otherwise.
   [[nodiscard]] std::int64_t fencing_token() const noexcept { return is_leader() ? rev_ : 0; }
@@ -90,8 +94,8 @@ class election {
   template <boost::asio::completion_token_for<void(std::error_code, leader_info)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_campaign(std::string value, CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, leader_info)>(get_executor(),
-                                                                           campaign(std::move(value)), token);
+    return seckill::detail::async_spawn<void(std::error_code, leader_info)>(
+        get_executor(), campaign(std::move(value)), token);
   }
 
   /// Replaces the leader's value; `errc::not_leader` when this candidate does
@@ -99,38 +103,41 @@ class election {
   template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_proclaim(std::string value, CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(),
-                                                                            guarded_proclaim(std::move(value)), token);
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(
+        get_executor(), guarded_proclaim(std::move(value)), token);
   }
 
   /// Gives up leadership (deletes the key if it is still ours). -> (ec, revision)
   template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_resign(CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), resign(), token);
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(),
+                                                                             resign(), token);
   }
 
   /// The current leader of the election, if any. -> (ec, std::optional<leader_info>)
-  template <boost::asio::completion_token_for<void(std::error_code, std::optional<leader_info>)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, std::optional<leader_info>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_leader(CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, std::optional<leader_info>)>(
         get_executor(), current_leader(session_.get_client(), prefix_), token);
   }
 
   /// The first candidate (lowest create revision) under `prefix`, if any.
-  static boost::asio::awaitable<std::pair<std::error_code, std::optional<leader_info>>> current_leader(
-      client& c, std::string prefix) {
+  static boost::asio::awaitable<std::pair<std::error_code, std::optional<leader_info>>>
+  current_leader(client& c, std::string prefix) {
     co_await detail::honour_any_cancellation();
     range_options o;
     o.prefix = true;
     o.limit = 1;
     o.order = sort_order::ascend;
     o.target = sort_target::create;
-    auto [ec, r] = co_await c.async_range(prefix, o, boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec, r] =
+        co_await c.async_range(prefix, o, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return std::pair{ec, std::optional<leader_info>{}};
     if (r.kvs.empty()) co_return std::pair{std::error_code{}, std::optional<leader_info>{}};
-    co_return std::pair{std::error_code{}, std::optional<leader_info>{detail::to_leader(r.kvs.front())}};
+    co_return std::pair{std::error_code{},
+                        std::optional<leader_info>{detail::to_leader(r.kvs.front())}};
   }
 
  private:
@@ -155,7 +162,8 @@ class election {
     std::int64_t rev = tr.header.revision;
     if (!tr.succeeded) {
       const range_result* existing = detail::range_at(tr, 0);
-      if (existing == nullptr) co_return std::pair{make_error_code(errc::protocol_error), leader_info{}};
+      if (existing == nullptr)
+        co_return std::pair{make_error_code(seckill::errc::protocol_error), leader_info{}};
       const auto& kvs = existing->kvs;
       if (kvs.empty()) co_return std::pair{make_error_code(errc::txn_conflict), leader_info{}};
       rev = kvs.front().create_revision;
@@ -176,7 +184,8 @@ class election {
       o.order = sort_order::descend;
       o.target = sort_target::create;
       o.max_create_revision = rev - 1;
-      auto [rec, r] = co_await c.async_range(prefix_, o, boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [rec, r] =
+          co_await c.async_range(prefix_, o, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (rec) {
         co_await give_up();
         co_return std::pair{rec, leader_info{}};
@@ -184,15 +193,17 @@ class election {
       if (r.kvs.empty()) break;
       watch_options wo;
       wo.start_revision = r.header.revision + 1;
-      auto [wec, stream] = co_await watcher_->async_watch(r.kvs.front().key, wo, boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [wec, stream] = co_await watcher_->async_watch(
+          r.kvs.front().key, wo, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (wec) {
         co_await give_up();
         co_return std::pair{wec, leader_info{}};
       }
       bool deleted = false;
       while (!deleted) {
-        auto res = co_await (stream.async_next(boost::asio::as_tuple(boost::asio::use_awaitable)) ||
-                             session_.async_wait_lost(boost::asio::as_tuple(boost::asio::use_awaitable)));
+        auto res =
+            co_await (stream.async_next(boost::asio::as_tuple(boost::asio::use_awaitable)) ||
+                      session_.async_wait_lost(boost::asio::as_tuple(boost::asio::use_awaitable)));
         if (res.index() == 1) {
           co_return std::pair{make_error_code(errc::session_lost), leader_info{}};
         }
@@ -213,7 +224,8 @@ class election {
     }
     leading_ = true;
     auto [gec, got] = co_await c.async_get(key_, boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (!gec && !got.kvs.empty()) co_return std::pair{std::error_code{}, detail::to_leader(got.kvs.front())};
+    if (!gec && !got.kvs.empty())
+      co_return std::pair{std::error_code{}, detail::to_leader(got.kvs.front())};
     if (!gec) {
       leading_ = false;
       co_return std::pair{make_error_code(errc::session_lost), leader_info{}};
@@ -226,11 +238,13 @@ class election {
     // delete our key even when the campaign was cancelled, as Go's does
     co_await boost::asio::this_coro::reset_cancellation_state();
     const delete_options just_the_key;
-    co_await session_.get_client().async_delete(key_, just_the_key, boost::asio::as_tuple(boost::asio::use_awaitable));
+    co_await session_.get_client().async_delete(key_, just_the_key,
+                                                boost::asio::as_tuple(boost::asio::use_awaitable));
     leading_ = false;
   }
 
-  boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> guarded_proclaim(std::string value) {
+  boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> guarded_proclaim(
+      std::string value) {
     co_await detail::honour_any_cancellation();
     co_return co_await proclaim(std::move(value));
   }
@@ -240,7 +254,8 @@ class election {
     txn_request t;
     t.compares = {fence()};
     t.success = {put_request{key_, value, {.lease = lease_}}};
-    auto [ec, tr] = co_await session_.get_client().async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec, tr] = co_await session_.get_client().async_txn(
+        t, boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return std::pair{ec, std::int64_t{0}};
     if (!tr.succeeded) {
       leading_ = false;
@@ -256,7 +271,8 @@ class election {
     t.compares = {fence()};
     t.success = {delete_request{key_, {}}};
     leading_ = false;
-    auto [ec, tr] = co_await session_.get_client().async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec, tr] = co_await session_.get_client().async_txn(
+        t, boost::asio::as_tuple(boost::asio::use_awaitable));
     co_return std::pair{ec, tr.header.revision};
   }
 
@@ -286,11 +302,11 @@ class election_observer {
   [[nodiscard]] executor_type get_executor() const noexcept { return watcher_.get_executor(); }
 
   /// -> (ec, std::optional<leader_info>)
-  template <boost::asio::completion_token_for<void(std::error_code, std::optional<leader_info>)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, std::optional<leader_info>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_next(CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, std::optional<leader_info>)>(get_executor(), next(),
-                                                                                          token);
+    return seckill::detail::async_spawn<void(std::error_code, std::optional<leader_info>)>(
+        get_executor(), next(), token);
   }
 
  private:
@@ -299,7 +315,8 @@ class election_observer {
     for (;;) {
       // the watch first: a change after the range below is then never missed
       if (!stream_.valid()) {
-        if (auto wec = co_await open_watch()) co_return std::pair{wec, std::optional<leader_info>{}};
+        if (auto wec = co_await open_watch())
+          co_return std::pair{wec, std::optional<leader_info>{}};
       }
       auto [ec, cur] = co_await election::current_leader(watcher_.get_client(), prefix_);
       if (ec) co_return std::pair{ec, std::optional<leader_info>{}};
@@ -308,7 +325,8 @@ class election_observer {
         last_ = cur;
         co_return std::pair{std::error_code{}, cur};
       }
-      auto [nec, resp] = co_await stream_.async_next(boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [nec, resp] =
+          co_await stream_.async_next(boost::asio::as_tuple(boost::asio::use_awaitable));
       if (nec) co_return std::pair{nec, std::optional<leader_info>{}};
     }
   }
@@ -316,7 +334,8 @@ class election_observer {
   boost::asio::awaitable<std::error_code> open_watch() {
     watch_options o;
     o.prefix = true;
-    auto [ec, s] = co_await watcher_.async_watch(prefix_, o, boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec, s] = co_await watcher_.async_watch(prefix_, o,
+                                                 boost::asio::as_tuple(boost::asio::use_awaitable));
     if (!ec) stream_ = std::move(s);
     co_return ec;
   }

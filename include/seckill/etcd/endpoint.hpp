@@ -49,7 +49,7 @@ inline std::vector<endpoint> parse_endpoints(std::string_view list, std::error_c
   std::vector<endpoint> out;
   ec.clear();
   auto bad = [&](std::string what) {
-    ec = errc::invalid_argument;
+    ec = seckill::errc::invalid_argument;
     if (message != nullptr) *message = std::move(what);
     out.clear();
     return out;
@@ -77,7 +77,8 @@ inline std::vector<endpoint> parse_endpoints(std::string_view list, std::error_c
       const std::string_view scheme = item.substr(0, sep);
       if (urls::grammar::ci_is_equal(scheme, "https"))
         return bad_item("uses https://: TLS is not supported yet; use http:// or etcd://");
-      if (!urls::grammar::ci_is_equal(scheme, "etcd") && !urls::grammar::ci_is_equal(scheme, "http")) {
+      if (!urls::grammar::ci_is_equal(scheme, "etcd") &&
+          !urls::grammar::ci_is_equal(scheme, "http")) {
         return bad_item(seckill::detail::is_scheme(scheme) && scheme.size() <= 16
                             ? "has an unsupported scheme '" + std::string(scheme) +
                                   "' (expected host:port, etcd://host:port or http://host:port)"
@@ -88,11 +89,13 @@ inline std::vector<endpoint> parse_endpoints(std::string_view list, std::error_c
     if (std::string_view rest = std::string_view(text).substr(text.find("://") + 3);
         (rest = rest.substr(0, rest.find('/'))).find('[') == std::string_view::npos &&
         rest.find(':') != rest.rfind(':'))
-      return bad_item("is not host:port" + std::string(ipv6_hint));  // an IPv6 address without brackets
+      return bad_item("is not host:port" +
+                      std::string(ipv6_hint));  // an IPv6 address without brackets
     const auto parsed = urls::parse_uri(text);
     if (!parsed) return bad_item("is not host:port" + std::string(ipv6_hint));
     const urls::url_view& u = *parsed;
-    if (u.has_query() || u.has_fragment()) return bad_item("has a query or fragment; expected host:port");
+    if (u.has_query() || u.has_fragment())
+      return bad_item("has a query or fragment; expected host:port");
     const std::string_view path = u.encoded_path();
     if (!path.empty() && path.front() != '/') {
       // RFC 3986 has no such URL; Boost.URL reads what follows the authority as a path.
@@ -103,15 +106,17 @@ inline std::vector<endpoint> parse_endpoints(std::string_view list, std::error_c
     }
     if (path.find_first_not_of('/') != std::string_view::npos)
       return bad_item("has a path; expected host:port");
-    if (u.host_type() == urls::host_type::ipvfuture) return bad_item("is an IPvFuture address, not supported");
+    if (u.host_type() == urls::host_type::ipvfuture)
+      return bad_item("is an IPvFuture address, not supported");
     std::string host = u.host_address();  // decoded; an IPv6 address without its brackets
     if (host.empty()) return bad_item("is not host:port (no host)");
     if (!u.has_port()) return bad_item("is not host:port (no port)");
     const std::string_view port_text = u.port();
     unsigned port = 0;
-    const auto [p, perr] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || perr != std::errc{} || p != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
+    const auto [p, perr] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_text.empty() || perr != std::errc{} || p != port_text.data() + port_text.size() ||
+        port == 0 || port > 65535) {
       return bad_item("has a bad port '" + std::string(port_text) + "' (expected 1..65535)");
     }
     out.push_back({std::move(host), static_cast<std::uint16_t>(port)});

@@ -9,8 +9,9 @@
 /// Keys, under `options.prefix` (default "seckill/"), with the SKU
 /// percent-encoded ('/' and '%'):
 ///   <prefix><sku>/stock                      {"remaining":R,"reserved":H,"committed":C}
-///   <prefix><sku>/order/<order id>           {"qty":Q,"state":"held",...,"expires":ms,"remaining":R}
-///   <prefix><sku>/hold/<expiry ms, 20 digits>/<order id, 20 digits>   index of open holds (the reaper's)
+///   <prefix><sku>/order/<order id> {"qty":Q,"state":"held",...,"expires":ms,"remaining":R}
+///   <prefix><sku>/hold/<expiry ms, 20 digits>/<order id, 20 digits>   index of open holds (the
+///   reaper's)
 ///
 /// Order records of settled (committed, rolled back, expired) and refused
 /// orders are written with an etcd lease, so etcd deletes them
@@ -101,7 +102,8 @@ class etcd_store {
   /// `order_retention` or `retention_buckets` out of range (see
   /// `etcd_store_options`), and `client`'s error when `copts` has no endpoint.
   etcd_store(executor_type ex, client_options copts, etcd_store_options opts = {}, Clock clock = {})
-      : ex_(ex), strand_(boost::asio::make_strand(ex)),
+      : ex_(ex),
+        strand_(boost::asio::make_strand(ex)),
         txns_(strand_, std::move(copts), std::move(opts), std::move(clock)) {}
 
   [[nodiscard]] executor_type get_executor() const noexcept { return ex_; }
@@ -117,26 +119,26 @@ class etcd_store {
   /// several threads overwrite each other's message: the last one stays.
   [[nodiscard]] std::string last_error() const { return txns_.last_error(); }
 
-
   /// Sets a SKU's remaining stock (creating the SKU). -> void(error_code)
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  auto async_set_stock(std::string_view sku, std::int64_t quantity, CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code)>(strand_, txns_.set_stock(std::string(sku), quantity),
-                                                               token);
+  auto async_set_stock(std::string_view sku, std::int64_t quantity,
+                       CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code)>(
+        strand_, txns_.set_stock(std::string(sku), quantity), token);
   }
 
   /// -> void(error_code, stock_level)
   template <boost::asio::completion_token_for<void(std::error_code, stock_level)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_stock(std::string_view sku, CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, stock_level)>(strand_, txns_.stock(std::string(sku)),
-                                                                           token);
+    return seckill::detail::async_spawn<void(std::error_code, stock_level)>(
+        strand_, txns_.stock(std::string(sku)), token);
   }
 
   /// -> void(error_code, reserve_result)
-  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
                      std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, reserve_result)>(
@@ -144,17 +146,19 @@ class etcd_store {
   }
 
   /// -> void(error_code, settle_result)
-  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_commit(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_commit(std::string_view sku, std::int64_t order_id,
+                    CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, settle_result)>(
         strand_, txns_.settle(std::string(sku), order_id, true), token);
   }
 
   /// -> void(error_code, settle_result)
-  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_rollback(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_rollback(std::string_view sku, std::int64_t order_id,
+                      CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, settle_result)>(
         strand_, txns_.settle(std::string(sku), order_id, false), token);
   }
@@ -164,9 +168,10 @@ class etcd_store {
   /// `reap_batch` per transaction; 0 reaps nothing.
   template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  auto async_reap_expired(std::string_view sku, std::size_t limit, CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, std::size_t)>(strand_,
-                                                                           txns_.reap(std::string(sku), limit), token);
+  auto async_reap_expired(std::string_view sku, std::size_t limit,
+                          CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::size_t)>(
+        strand_, txns_.reap(std::string(sku), limit), token);
   }
 
  private:

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <seckill/etcd/error.hpp>
 #include <string>
 
 namespace seckill::etcd {

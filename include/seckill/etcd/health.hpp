@@ -30,10 +30,14 @@ enum class health_state : std::uint8_t {
 
 constexpr std::string_view to_string(health_state s) noexcept {
   switch (s) {
-    case health_state::healthy: return "healthy";
-    case health_state::degraded: return "degraded";
-    case health_state::read_only: return "read_only";
-    case health_state::offline: return "offline";
+    case health_state::healthy:
+      return "healthy";
+    case health_state::degraded:
+      return "degraded";
+    case health_state::read_only:
+      return "read_only";
+    case health_state::offline:
+      return "offline";
   }
   return "unknown";
 }
@@ -56,7 +60,7 @@ struct health_thresholds {
   unsigned read_only_after_failures = 3;  ///< consecutive keepalive failures
   /// No successful keepalive for this long also means read-only (zero: off).
   std::chrono::milliseconds read_only_after_silence{0};
-  double degraded_weight_factor = 0.3;    ///< weight multiplier while degraded
+  double degraded_weight_factor = 0.3;  ///< weight multiplier while degraded
   /// Successes in a row needed to climb back one grade.
   unsigned recover_after_successes = 1;
 };
@@ -81,16 +85,18 @@ class health_monitor {
 
   explicit health_monitor(health_thresholds t = {}, Clock clock = {})
       : t_(t), clock_(std::move(clock)), last_success_(clock_.now()) {
-    if (t_.degraded_after_failures == 0 || t_.read_only_after_failures < t_.degraded_after_failures) {
-      throw error(errc::invalid_argument,
-                  "health thresholds: degraded after " + std::to_string(t_.degraded_after_failures) +
-                      " and read-only after " + std::to_string(t_.read_only_after_failures) +
+    if (t_.degraded_after_failures == 0 ||
+        t_.read_only_after_failures < t_.degraded_after_failures) {
+      throw error(seckill::errc::invalid_argument,
+                  "health thresholds: degraded after " +
+                      std::to_string(t_.degraded_after_failures) + " and read-only after " +
+                      std::to_string(t_.read_only_after_failures) +
                       " failures (need 1 <= degraded <= read-only)");
     }
     if (!(t_.degraded_weight_factor > 0.0 && t_.degraded_weight_factor <= 1.0)) {
-      throw error(errc::invalid_argument, "health thresholds: degraded weight factor " +
-                                              std::to_string(t_.degraded_weight_factor) +
-                                              " outside (0, 1]");
+      throw error(seckill::errc::invalid_argument, "health thresholds: degraded weight factor " +
+                                                       std::to_string(t_.degraded_weight_factor) +
+                                                       " outside (0, 1]");
     }
     if (t_.recover_after_successes == 0) t_.recover_after_successes = 1;
   }
@@ -101,9 +107,12 @@ class health_monitor {
   /// The weight multiplier of the current grade (0 when read-only or offline).
   [[nodiscard]] double weight_factor() const noexcept {
     switch (state_) {
-      case health_state::healthy: return 1.0;
-      case health_state::degraded: return t_.degraded_weight_factor;
-      default: return 0.0;
+      case health_state::healthy:
+        return 1.0;
+      case health_state::degraded:
+        return t_.degraded_weight_factor;
+      default:
+        return 0.0;
     }
   }
   /// Whether the instance may take writes (purchases) now.
@@ -123,9 +132,14 @@ class health_monitor {
     successes_ = 0;
     // one grade per streak of successes: offline climbs only through lease_renewed()
     switch (state_) {
-      case health_state::read_only: move(health_state::degraded); break;
-      case health_state::degraded: move(health_state::healthy); break;
-      default: break;
+      case health_state::read_only:
+        move(health_state::degraded);
+        break;
+      case health_state::degraded:
+        move(health_state::healthy);
+        break;
+      default:
+        break;
     }
   }
 

@@ -43,7 +43,8 @@ class prefix_cache {
   using executor_type = watcher::executor_type;
   using change_handler = std::function<void(const event&)>;
 
-  prefix_cache(watcher& w, std::string prefix) : st_(std::make_shared<state>(w, std::move(prefix))) {}
+  prefix_cache(watcher& w, std::string prefix)
+      : st_(std::make_shared<state>(w, std::move(prefix))) {}
   prefix_cache(const prefix_cache&) = delete;
   prefix_cache& operator=(const prefix_cache&) = delete;
   ~prefix_cache() { stop(); }
@@ -54,8 +55,8 @@ class prefix_cache {
   template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_start(CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::start(st_),
-                                                                            token);
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(
+        get_executor(), state::start(st_), token);
   }
 
   /// Completes once the copy has caught up with `revision`. -> (ec, revision)
@@ -71,7 +72,9 @@ class prefix_cache {
     if (it == st_->items.end()) return std::nullopt;
     return it->second;
   }
-  [[nodiscard]] const std::map<std::string, key_value>& items() const noexcept { return st_->items; }
+  [[nodiscard]] const std::map<std::string, key_value>& items() const noexcept {
+    return st_->items;
+  }
   /// The revision of the newest change applied (or of the last full load).
   [[nodiscard]] std::int64_t revision() const noexcept { return st_->revision; }
   [[nodiscard]] std::uint64_t resyncs() const noexcept { return st_->resyncs; }
@@ -105,11 +108,13 @@ class prefix_cache {
       notify.expires_at(std::chrono::steady_clock::time_point::max());
     }
 
-    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> start(std::shared_ptr<state> s) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> start(
+        std::shared_ptr<state> s) {
       co_await detail::honour_any_cancellation();
       range_options o;
       o.prefix = true;
-      auto [ec, r] = co_await s->source.get_client().async_range(s->prefix, o, boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [ec, r] = co_await s->source.get_client().async_range(
+          s->prefix, o, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec) co_return std::pair{ec, std::int64_t{0}};
       s->items.clear();
       for (auto& kv : r.kvs) s->items[kv.key] = std::move(kv);
@@ -117,7 +122,8 @@ class prefix_cache {
       watch_options wo;
       wo.prefix = true;
       wo.start_revision = r.header.revision + 1;
-      auto [wec, stream] = co_await s->source.async_watch(s->prefix, wo, boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [wec, stream] = co_await s->source.async_watch(
+          s->prefix, wo, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (wec) co_return std::pair{wec, std::int64_t{0}};
       s->stream = std::move(stream);
       boost::asio::co_spawn(s->source.get_executor(), follow(s), boost::asio::detached);
@@ -127,7 +133,8 @@ class prefix_cache {
 
     static boost::asio::awaitable<void> follow(std::shared_ptr<state> s) {
       while (!s->stopped) {
-        auto [ec, r] = co_await s->stream.async_next(boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec, r] =
+            co_await s->stream.async_next(boost::asio::as_tuple(boost::asio::use_awaitable));
         if (ec || s->stopped) co_return;
         if (r.resynced) {
           s->items.clear();
@@ -150,15 +157,17 @@ class prefix_cache {
       }
     }
 
-    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_revision(std::shared_ptr<state> s,
-                                                                                  std::int64_t rev) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_revision(
+        std::shared_ptr<state> s, std::int64_t rev) {
       co_await detail::honour_any_cancellation();
       while (s->revision < rev) {
-        if (s->stopped) co_return std::pair{make_error_code(errc::operation_aborted), s->revision};
+        if (s->stopped)
+          co_return std::pair{make_error_code(seckill::errc::operation_aborted), s->revision};
         co_await s->notify.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-        const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
+        const boost::asio::cancellation_state cs =
+            co_await boost::asio::this_coro::cancellation_state;
         if (detail::is_cancelled(cs)) {
-          co_return std::pair{make_error_code(errc::operation_aborted), s->revision};
+          co_return std::pair{make_error_code(seckill::errc::operation_aborted), s->revision};
         }
       }
       co_return std::pair{std::error_code{}, s->revision};

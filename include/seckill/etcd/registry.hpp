@@ -9,6 +9,7 @@
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
+#include <seckill/etcd/error.hpp>
 #include <seckill/etcd/health.hpp>
 #include <seckill/etcd/session.hpp>
 #include <seckill/etcd/watch.hpp>
@@ -36,7 +37,7 @@ namespace seckill::etcd {
 struct service_instance {
   std::string id{};        ///< unique within the service; the last part of the key
   std::string endpoint{};  ///< where to reach it, e.g. "10.0.0.7:8080"
-  double weight = 1.0;   ///< its share of the traffic when healthy (> 0)
+  double weight = 1.0;     ///< its share of the traffic when healthy (> 0)
   health_state health = health_state::healthy;
   double effective_weight = 1.0;  ///< weight after the health grade (what pickers use)
   std::map<std::string, std::string> metadata{};
@@ -128,13 +129,17 @@ class registration {
   using executor_type = session::executor_type;
 
   registration(session& s, std::string service_prefix, service_instance inst)
-      : session_(s), st_(std::make_shared<state>(s, detail::service_dir(std::move(service_prefix)), std::move(inst))) {
+      : session_(s),
+        st_(std::make_shared<state>(s, detail::service_dir(std::move(service_prefix)),
+                                    std::move(inst))) {
     if (st_->instance.id.empty() || st_->instance.id.find('/') != std::string::npos) {
-      throw error(errc::invalid_argument, "service instance id '" + st_->instance.id + "' is empty or has a '/'");
+      throw error(seckill::errc::invalid_argument,
+                  "service instance id '" + st_->instance.id + "' is empty or has a '/'");
     }
     if (!(st_->instance.weight > 0) || !std::isfinite(st_->instance.weight)) {
-      throw error(errc::invalid_argument,
-                  "service instance weight " + std::to_string(st_->instance.weight) + " is not > 0");
+      throw error(
+          seckill::errc::invalid_argument,
+          "service instance weight " + std::to_string(st_->instance.weight) + " is not > 0");
     }
     st_->instance.effective_weight = st_->instance.weight;
     std::weak_ptr<state> weak = st_;
@@ -155,18 +160,22 @@ class registration {
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_register(CompletionToken&& token = CompletionToken()) {
     st_->registered = true;
-    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::put(st_), token);
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(
+        get_executor(), state::put(st_), token);
   }
 
   /// Publishes a new health grade; the effective weight is the weight times
   /// `factor` (0 for read-only and offline). -> (ec, revision)
   template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  auto async_set_health(health_state h, double factor, CompletionToken&& token = CompletionToken()) {
+  auto async_set_health(health_state h, double factor,
+                        CompletionToken&& token = CompletionToken()) {
     st_->instance.health = h;
-    st_->instance.effective_weight =
-        (h == health_state::healthy || h == health_state::degraded) ? st_->instance.weight * factor : 0.0;
-    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::put(st_), token);
+    st_->instance.effective_weight = (h == health_state::healthy || h == health_state::degraded)
+                                         ? st_->instance.weight * factor
+                                         : 0.0;
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(
+        get_executor(), state::put(st_), token);
   }
 
   /// Publishes every grade change of `m` (best effort: a failed write is
@@ -190,32 +199,38 @@ class registration {
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_deregister(CompletionToken&& token = CompletionToken()) {
     st_->registered = false;
-    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::remove(st_),
-                                                                            token);
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(
+        get_executor(), state::remove(st_), token);
   }
 
  private:
   struct state {
-    state(session& s, std::string p, service_instance i) : owner(s), prefix(std::move(p)), instance(std::move(i)) {}
+    state(session& s, std::string p, service_instance i)
+        : owner(s), prefix(std::move(p)), instance(std::move(i)) {}
     session& owner;
     std::string prefix;
     service_instance instance;
     bool registered = false;
 
-    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> put(std::shared_ptr<state> p) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> put(
+        std::shared_ptr<state> p) {
       co_await detail::honour_any_cancellation();
-      if (!p->owner.alive()) co_return std::pair{make_error_code(errc::session_lost), std::int64_t{0}};
+      if (!p->owner.alive())
+        co_return std::pair{make_error_code(errc::session_lost), std::int64_t{0}};
       put_options o;
       o.lease = p->owner.lease();
-      auto [ec, r] = co_await p->owner.get_client().async_put(p->prefix + p->instance.id, detail::encode_instance(p->instance), o,
-                                                          boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [ec, r] = co_await p->owner.get_client().async_put(
+          p->prefix + p->instance.id, detail::encode_instance(p->instance), o,
+          boost::asio::as_tuple(boost::asio::use_awaitable));
       co_return std::pair{ec, r.header.revision};
     }
-    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> remove(std::shared_ptr<state> p) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> remove(
+        std::shared_ptr<state> p) {
       co_await detail::honour_any_cancellation();
       const delete_options just_the_key;
-      auto [ec, r] = co_await p->owner.get_client().async_delete(p->prefix + p->instance.id, just_the_key,
-                                                             boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [ec, r] = co_await p->owner.get_client().async_delete(
+          p->prefix + p->instance.id, just_the_key,
+          boost::asio::as_tuple(boost::asio::use_awaitable));
       co_return std::pair{ec, r.header.revision};
     }
   };
@@ -252,7 +267,8 @@ class resolver {
   template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_start(CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), start(), token);
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(),
+                                                                             start(), token);
   }
 
   /// Completes when changes up to `revision` are applied. -> (ec, revision)
@@ -263,7 +279,9 @@ class resolver {
   }
 
   /// The instances by id.
-  [[nodiscard]] const std::map<std::string, service_instance>& instances() const noexcept { return instances_; }
+  [[nodiscard]] const std::map<std::string, service_instance>& instances() const noexcept {
+    return instances_;
+  }
   /// Records skipped because they did not parse (with the last reason).
   [[nodiscard]] std::size_t malformed() const noexcept { return malformed_; }
   [[nodiscard]] const std::string& last_error() const noexcept { return last_error_; }
@@ -362,9 +380,15 @@ class weighted_picker {
     double w = 0;
     switch (s.health) {
       case health_state::healthy:
-      case health_state::degraded: w = s.effective_weight; break;
-      case health_state::read_only: w = for_write ? 0.0 : s.weight; break;
-      case health_state::offline: w = 0; break;
+      case health_state::degraded:
+        w = s.effective_weight;
+        break;
+      case health_state::read_only:
+        w = for_write ? 0.0 : s.weight;
+        break;
+      case health_state::offline:
+        w = 0;
+        break;
     }
     return static_cast<std::int64_t>(std::llround(w * 1000.0));
   }

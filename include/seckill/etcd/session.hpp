@@ -7,6 +7,7 @@
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
+#include <seckill/etcd/error.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
@@ -24,8 +25,8 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <utility>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace seckill::etcd {
@@ -49,10 +50,14 @@ enum class session_state : std::uint8_t { idle, alive, lost, closed };
 /// The state's name ("alive").
 constexpr std::string_view to_string(session_state s) noexcept {
   switch (s) {
-    case session_state::idle: return "idle";
-    case session_state::alive: return "alive";
-    case session_state::lost: return "lost";
-    case session_state::closed: return "closed";
+    case session_state::idle:
+      return "idle";
+    case session_state::alive:
+      return "alive";
+    case session_state::lost:
+      return "lost";
+    case session_state::closed:
+      return "closed";
   }
   return "unknown";
 }
@@ -77,8 +82,7 @@ class session {
   using lost_handler = std::function<void(std::error_code, std::int64_t old_lease)>;
   using renewed_handler = std::function<void(std::int64_t new_lease)>;
 
-  explicit session(client& c, session_options opts = {})
-      : st_(std::make_shared<state>(c, opts)) {}
+  explicit session(client& c, session_options opts = {}) : st_(std::make_shared<state>(c, opts)) {}
   session(const session&) = delete;
   session& operator=(const session&) = delete;
   ~session() { st_->stop(); }
@@ -100,14 +104,16 @@ class session {
   /// Adds a listener called with each new lease granted after a loss.
   void on_renewed(renewed_handler h) { st_->renewed_cb.push_back(std::move(h)); }
   /// Adds a listener called after every keepalive attempt: (ok, consecutive failures).
-  void on_keepalive(std::function<void(bool, unsigned)> h) { st_->keepalive_cb.push_back(std::move(h)); }
+  void on_keepalive(std::function<void(bool, unsigned)> h) {
+    st_->keepalive_cb.push_back(std::move(h));
+  }
 
   /// Grants the lease and starts the keepalives. -> (ec, lease id)
   template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_start(CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::start(st_),
-                                                                            token);
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(
+        get_executor(), state::start(st_), token);
   }
 
   /// Completes with `errc::session_lost` when the current lease is lost (at
@@ -116,24 +122,24 @@ class session {
   template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_wait_lost(CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::wait_lost(st_),
-                                                                            token);
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(
+        get_executor(), state::wait_lost(st_), token);
   }
 
   /// Completes when the session is alive (at once when it is). -> (ec, lease id)
   template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_wait_alive(CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::wait_alive(st_),
-                                                                            token);
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(
+        get_executor(), state::wait_alive(st_), token);
   }
 
   /// Stops the keepalives and revokes the lease (its keys go at once). -> (ec, lease id)
   template <boost::asio::completion_token_for<void(std::error_code, std::int64_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_close(CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(get_executor(), state::close(st_),
-                                                                            token);
+    return seckill::detail::async_spawn<void(std::error_code, std::int64_t)>(
+        get_executor(), state::close(st_), token);
   }
 
  private:
@@ -141,11 +147,12 @@ class session {
     state(client& c, session_options o)
         : etcd(c), opts(o), lost_timer(c.get_executor()), alive_timer(c.get_executor()) {
       if (opts.ttl < std::chrono::seconds(1)) {
-        throw error(errc::invalid_argument,
+        throw error(seckill::errc::invalid_argument,
                     "session ttl " + std::to_string(opts.ttl.count()) + " s is below 1 s");
       }
       if (opts.keepalive_interval <= std::chrono::milliseconds::zero()) {
-        opts.keepalive_interval = std::chrono::duration_cast<std::chrono::milliseconds>(opts.ttl) / 3;
+        opts.keepalive_interval =
+            std::chrono::duration_cast<std::chrono::milliseconds>(opts.ttl) / 3;
       }
       lost_timer.expires_at(std::chrono::steady_clock::time_point::max());
       alive_timer.expires_at(std::chrono::steady_clock::time_point::max());
@@ -180,21 +187,26 @@ class session {
       wake(alive_timer);
     }
 
-    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> start(std::shared_ptr<state> s) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> start(
+        std::shared_ptr<state> s) {
       co_await detail::honour_any_cancellation();
-      if (s->current == session_state::closed) co_return std::pair{make_error_code(errc::operation_aborted), 0};
+      if (s->current == session_state::closed)
+        co_return std::pair{make_error_code(seckill::errc::operation_aborted), 0};
       if (s->current == session_state::alive) co_return std::pair{std::error_code{}, s->lease};
-      auto [ec, g] = co_await s->etcd.async_lease_grant(s->opts.ttl.count(), boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [ec, g] = co_await s->etcd.async_lease_grant(
+          s->opts.ttl.count(), boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec) co_return std::pair{ec, std::int64_t{0}};
       if (s->current == session_state::closed) {
-        co_await s->etcd.async_lease_revoke(g.id, boost::asio::as_tuple(boost::asio::use_awaitable));
-        co_return std::pair{make_error_code(errc::operation_aborted), std::int64_t{0}};
+        co_await s->etcd.async_lease_revoke(g.id,
+                                            boost::asio::as_tuple(boost::asio::use_awaitable));
+        co_return std::pair{make_error_code(seckill::errc::operation_aborted), std::int64_t{0}};
       }
       s->become_alive(g.id, std::chrono::steady_clock::now());
       if (!s->loop_running) {
         s->loop_running = true;
-        boost::asio::co_spawn(s->etcd.get_executor(), keepalive_loop(s),
-                       boost::asio::bind_cancellation_slot(s->stop_signal.slot(), boost::asio::detached));
+        boost::asio::co_spawn(
+            s->etcd.get_executor(), keepalive_loop(s),
+            boost::asio::bind_cancellation_slot(s->stop_signal.slot(), boost::asio::detached));
       }
       co_return std::pair{std::error_code{}, g.id};
     }
@@ -236,9 +248,10 @@ class session {
           }
           const auto sent = clock::now();
           timer.expires_at(deadline);
-          auto result = co_await (
-              s->etcd.async_lease_keepalive(s->lease, boost::asio::as_tuple(boost::asio::use_awaitable)) ||
-              timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable)));
+          auto result =
+              co_await (s->etcd.async_lease_keepalive(
+                            s->lease, boost::asio::as_tuple(boost::asio::use_awaitable)) ||
+                        timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable)));
           if (s->current == session_state::closed) co_return;
           if (result.index() == 0) {
             auto& [kec, k] = std::get<0>(result);
@@ -259,7 +272,7 @@ class session {
               continue;
             }
             s->keepalive_done(false);
-            if (kec == errc::operation_aborted) co_return;
+            if (kec == seckill::errc::operation_aborted) co_return;
           } else {
             ++s->failures;
             s->keepalive_done(false);
@@ -270,12 +283,15 @@ class session {
           // best effort: the old lease may still exist (its keys too)
           const auto old = s->lease;
           const auto sent = clock::now();
-          auto [gec, g] = co_await s->etcd.async_lease_grant(s->opts.ttl.count(), boost::asio::as_tuple(boost::asio::use_awaitable));
+          auto [gec, g] = co_await s->etcd.async_lease_grant(
+              s->opts.ttl.count(), boost::asio::as_tuple(boost::asio::use_awaitable));
           if (s->current == session_state::closed) co_return;
           if (!gec) {
-            co_await s->etcd.async_lease_revoke(old, boost::asio::as_tuple(boost::asio::use_awaitable));
+            co_await s->etcd.async_lease_revoke(old,
+                                                boost::asio::as_tuple(boost::asio::use_awaitable));
             if (s->current == session_state::closed) {
-              co_await s->etcd.async_lease_revoke(g.id, boost::asio::as_tuple(boost::asio::use_awaitable));
+              co_await s->etcd.async_lease_revoke(
+                  g.id, boost::asio::as_tuple(boost::asio::use_awaitable));
               co_return;
             }
             s->become_alive(g.id, sent);
@@ -283,7 +299,7 @@ class session {
             for (auto& f : s->renewed_cb) f(g.id);
             continue;
           }
-          if (gec == errc::operation_aborted) co_return;
+          if (gec == seckill::errc::operation_aborted) co_return;
           timer.expires_after(s->opts.retry_interval);
           auto [wec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
           if (wec) co_return;
@@ -293,40 +309,49 @@ class session {
       }
     }
 
-    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_lost(std::shared_ptr<state> s) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_lost(
+        std::shared_ptr<state> s) {
       co_await detail::honour_any_cancellation();
       const auto gen = s->generation;
       while (s->current == session_state::alive && s->generation == gen) {
         co_await s->lost_timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-        const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
+        const boost::asio::cancellation_state cs =
+            co_await boost::asio::this_coro::cancellation_state;
         if (detail::is_cancelled(cs)) {
-          co_return std::pair{make_error_code(errc::operation_aborted), s->lease};
+          co_return std::pair{make_error_code(seckill::errc::operation_aborted), s->lease};
         }
       }
-      if (s->current == session_state::closed) co_return std::pair{make_error_code(errc::operation_aborted), s->lease};
-      if (s->current == session_state::idle) co_return std::pair{make_error_code(errc::session_lost), std::int64_t{0}};
+      if (s->current == session_state::closed)
+        co_return std::pair{make_error_code(seckill::errc::operation_aborted), s->lease};
+      if (s->current == session_state::idle)
+        co_return std::pair{make_error_code(errc::session_lost), std::int64_t{0}};
       co_return std::pair{make_error_code(errc::session_lost), s->lease};
     }
 
-    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_alive(std::shared_ptr<state> s) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> wait_alive(
+        std::shared_ptr<state> s) {
       co_await detail::honour_any_cancellation();
       while (s->current != session_state::alive) {
         if (s->current == session_state::closed) break;
         co_await s->alive_timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-        const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
+        const boost::asio::cancellation_state cs =
+            co_await boost::asio::this_coro::cancellation_state;
         if (detail::is_cancelled(cs)) break;
       }
-      if (s->current != session_state::alive) co_return std::pair{make_error_code(errc::operation_aborted), s->lease};
+      if (s->current != session_state::alive)
+        co_return std::pair{make_error_code(seckill::errc::operation_aborted), s->lease};
       co_return std::pair{std::error_code{}, s->lease};
     }
 
-    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> close(std::shared_ptr<state> s) {
+    static boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> close(
+        std::shared_ptr<state> s) {
       co_await detail::honour_any_cancellation();
       const auto id = s->lease;
       const bool had = s->current == session_state::alive || s->current == session_state::lost;
       s->stop();
       if (!had || id == 0) co_return std::pair{std::error_code{}, id};
-      auto [ec, r] = co_await s->etcd.async_lease_revoke(id, boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [ec, r] = co_await s->etcd.async_lease_revoke(
+          id, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec == errc::lease_not_found) ec = {};
       co_return std::pair{ec, id};
     }

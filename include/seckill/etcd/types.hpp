@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <seckill/etcd/error.hpp>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -55,9 +56,12 @@ enum class sort_target : std::uint8_t { key, version, create, mod, value };
 /// The enumerator's name ("ascend").
 constexpr std::string_view to_string(sort_order o) noexcept {
   switch (o) {
-    case sort_order::none: return "none";
-    case sort_order::ascend: return "ascend";
-    case sort_order::descend: return "descend";
+    case sort_order::none:
+      return "none";
+    case sort_order::ascend:
+      return "ascend";
+    case sort_order::descend:
+      return "descend";
   }
   return "unknown";
 }
@@ -65,21 +69,26 @@ constexpr std::string_view to_string(sort_order o) noexcept {
 /// The enumerator's name ("create").
 constexpr std::string_view to_string(sort_target t) noexcept {
   switch (t) {
-    case sort_target::key: return "key";
-    case sort_target::version: return "version";
-    case sort_target::create: return "create";
-    case sort_target::mod: return "mod";
-    case sort_target::value: return "value";
+    case sort_target::key:
+      return "key";
+    case sort_target::version:
+      return "version";
+    case sort_target::create:
+      return "create";
+    case sort_target::mod:
+      return "mod";
+    case sort_target::value:
+      return "value";
   }
   return "unknown";
 }
 
 /// @brief Options of a range (get) request.
 struct range_options {
-  std::string range_end{};   ///< empty: the single key; see prefix_end()
-  bool prefix = false;       ///< range over every key starting with `key`
-  std::int64_t limit = 0;    ///< 0: no limit
-  std::int64_t revision = 0; ///< 0: the newest
+  std::string range_end{};    ///< empty: the single key; see prefix_end()
+  bool prefix = false;        ///< range over every key starting with `key`
+  std::int64_t limit = 0;     ///< 0: no limit
+  std::int64_t revision = 0;  ///< 0: the newest
   bool keys_only = false;
   bool count_only = false;
   bool serializable = false;  ///< served by the member alone (not linearizable)
@@ -150,17 +159,24 @@ struct compare {
     return {target::value, r, std::move(key), {}, 0, std::move(v)};
   }
   /// The key does not exist (its create revision is 0).
-  static compare missing(std::string key) { return create_revision(std::move(key), result::equal, 0); }
+  static compare missing(std::string key) {
+    return create_revision(std::move(key), result::equal, 0);
+  }
 };
 
 /// The enumerator's name ("mod").
 constexpr std::string_view to_string(compare::target t) noexcept {
   switch (t) {
-    case compare::target::version: return "version";
-    case compare::target::create: return "create";
-    case compare::target::mod: return "mod";
-    case compare::target::value: return "value";
-    case compare::target::lease: return "lease";
+    case compare::target::version:
+      return "version";
+    case compare::target::create:
+      return "create";
+    case compare::target::mod:
+      return "mod";
+    case compare::target::value:
+      return "value";
+    case compare::target::lease:
+      return "lease";
   }
   return "unknown";
 }
@@ -168,10 +184,14 @@ constexpr std::string_view to_string(compare::target t) noexcept {
 /// The enumerator's name ("not_equal").
 constexpr std::string_view to_string(compare::result r) noexcept {
   switch (r) {
-    case compare::result::equal: return "equal";
-    case compare::result::greater: return "greater";
-    case compare::result::less: return "less";
-    case compare::result::not_equal: return "not_equal";
+    case compare::result::equal:
+      return "equal";
+    case compare::result::greater:
+      return "greater";
+    case compare::result::less:
+      return "less";
+    case compare::result::not_equal:
+      return "not_equal";
   }
   return "unknown";
 }
@@ -238,8 +258,10 @@ struct event {
 /// The enumerator's name ("put" or "del").
 constexpr std::string_view to_string(event::kind k) noexcept {
   switch (k) {
-    case event::kind::put: return "put";
-    case event::kind::del: return "del";
+    case event::kind::put:
+      return "put";
+    case event::kind::del:
+      return "del";
   }
   return "unknown";
 }
@@ -273,9 +295,9 @@ struct watch_options {
 struct watch_response {
   std::int64_t revision = 0;  ///< the header revision of the message
   std::vector<event> events;
-  bool resynced = false;            ///< `snapshot` replaces everything seen so far
+  bool resynced = false;              ///< `snapshot` replaces everything seen so far
   std::int64_t compact_revision = 0;  ///< set when a compaction was detected
-  std::vector<key_value> snapshot;  ///< the watched keys at `revision` (resynced only)
+  std::vector<key_value> snapshot;    ///< the watched keys at `revision` (resynced only)
 };
 
 /// @brief Settings of a `watcher`.

@@ -7,6 +7,7 @@
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/detail/watch_hub.hpp>
+#include <seckill/etcd/error.hpp>
 #include <seckill/etcd/types.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -52,7 +53,9 @@ class watch_stream {
   }
   [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
   /// The revision the watch resumes from after a reconnection.
-  [[nodiscard]] std::int64_t next_revision() const noexcept { return state_ ? state_->next_rev : 0; }
+  [[nodiscard]] std::int64_t next_revision() const noexcept {
+    return state_ ? state_->next_rev : 0;
+  }
   /// The watch id etcd knows it by now (0 when invalid). It changes when the
   /// watch is created again: after a reconnect and after a compaction resync
   /// (etcd 3.4 refuses to reuse a cancelled id).
@@ -61,10 +64,11 @@ class watch_stream {
   /// The next response, waiting for it. Errors: `errc::operation_aborted`
   /// (cancelled), `errc::compacted` (without resync), `errc::server_error`
   /// (etcd cancelled the watch). -> (ec, watch_response)
-  template <boost::asio::completion_token_for<void(std::error_code, watch_response)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, watch_response)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_next(CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, watch_response)>(get_executor(), next(state_), token);
+    return seckill::detail::async_spawn<void(std::error_code, watch_response)>(get_executor(),
+                                                                               next(state_), token);
   }
 
   /// Stops the watch; a pending async_next completes with operation_aborted.
@@ -83,16 +87,18 @@ class watch_stream {
   static boost::asio::awaitable<std::pair<std::error_code, watch_response>> next(
       std::shared_ptr<detail::watch_state> w) {
     co_await detail::honour_any_cancellation();
-    if (!w) co_return std::pair{make_error_code(errc::invalid_argument), watch_response{}};
+    if (!w) co_return std::pair{make_error_code(seckill::errc::invalid_argument), watch_response{}};
     while (w->queue.empty()) {
       if (w->final_error || w->user_cancelled) {
-        co_return std::pair{w->final_error ? w->final_error : make_error_code(errc::operation_aborted),
-                            watch_response{}};
+        co_return std::pair{
+            w->final_error ? w->final_error : make_error_code(seckill::errc::operation_aborted),
+            watch_response{}};
       }
       co_await w->notify.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-      const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
+      const boost::asio::cancellation_state cs =
+          co_await boost::asio::this_coro::cancellation_state;
       if (detail::is_cancelled(cs)) {
-        co_return std::pair{make_error_code(errc::operation_aborted), watch_response{}};
+        co_return std::pair{make_error_code(seckill::errc::operation_aborted), watch_response{}};
       }
     }
     auto r = std::move(w->queue.front());

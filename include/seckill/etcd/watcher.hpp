@@ -44,7 +44,8 @@ class watcher {
  public:
   using executor_type = client::executor_type;
 
-  explicit watcher(client& c, watcher_options opts = {}) : hub_(std::make_shared<detail::watch_hub>(c, opts)) {}
+  explicit watcher(client& c, watcher_options opts = {})
+      : hub_(std::make_shared<detail::watch_hub>(c, opts)) {}
   watcher(const watcher&) = delete;
   watcher& operator=(const watcher&) = delete;
   ~watcher() { hub_->stop(); }
@@ -60,7 +61,8 @@ class watcher {
   /// client's call timeout, `errc::timed_out`). -> (ec, watch_stream)
   template <boost::asio::completion_token_for<void(std::error_code, watch_stream)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  auto async_watch(std::string key, watch_options options, CompletionToken&& token = CompletionToken()) {
+  auto async_watch(std::string key, watch_options options,
+                   CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, watch_stream)>(
         get_executor(), do_watch(hub_, std::move(key), std::move(options)), token);
   }
@@ -77,7 +79,8 @@ class watcher {
 inline boost::asio::awaitable<std::pair<std::error_code, watch_stream>> watcher::do_watch(
     std::shared_ptr<detail::watch_hub> h, std::string key, watch_options opts) {
   co_await detail::honour_any_cancellation();
-  if (h->stopped) co_return std::pair{make_error_code(errc::operation_aborted), watch_stream{}};
+  if (h->stopped)
+    co_return std::pair{make_error_code(seckill::errc::operation_aborted), watch_stream{}};
   auto w = std::make_shared<detail::watch_state>(h->etcd.get_executor());
   w->id = h->next_id++;
   w->range_end = opts.prefix ? prefix_end(key) : opts.range_end;
@@ -93,12 +96,12 @@ inline boost::asio::awaitable<std::pair<std::error_code, watch_stream>> watcher:
   });
   while (!w->created && !w->final_error && !w->user_cancelled) {
     if (std::chrono::steady_clock::now() >= deadline) {
-      co_return std::pair{make_error_code(errc::timed_out), watch_stream{}};
+      co_return std::pair{make_error_code(seckill::errc::timed_out), watch_stream{}};
     }
     co_await w->notify.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
     if (detail::is_cancelled(cs)) {
-      co_return std::pair{make_error_code(errc::operation_aborted), watch_stream{}};
+      co_return std::pair{make_error_code(seckill::errc::operation_aborted), watch_stream{}};
     }
   }
   if (w->final_error) co_return std::pair{w->final_error, watch_stream{}};

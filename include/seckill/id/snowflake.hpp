@@ -87,8 +87,8 @@ inline constexpr std::chrono::milliseconds default_epoch{1'704'067'200'000};
 /// @brief What a rollback policy tells a `snowflake` to do.
 enum class rollback_action {
   wait_for_clock,  ///< spin, then yield, until the clock passes the last id's timestamp
-  issue_ahead,     ///< issue the id at the last timestamp (the next one once its sequence is used up)
-  fail,            ///< issue no id: `next()` fails with the decision's error
+  issue_ahead,  ///< issue the id at the last timestamp (the next one once its sequence is used up)
+  fail,         ///< issue no id: `next()` fails with the decision's error
 };
 
 /// @brief A rollback policy's answer: an action, and the error when it is `fail`.
@@ -111,7 +111,8 @@ struct rollback_decision {
 /// your own.
 template <class P>
 concept rollback_policy = requires(std::int64_t ms, bool exhausted) {
-  { P::on_clock_behind(ms, ms, exhausted) } noexcept -> std::same_as<rollback_decision>;
+  { P::on_clock_behind(ms, ms, exhausted) }
+  noexcept->std::same_as<rollback_decision>;
   { P::describe() } -> std::convertible_to<std::string>;
 };
 
@@ -123,21 +124,28 @@ struct wait_up_to {
   static_assert(Ms >= 0, "wait_up_to needs a non-negative number of milliseconds");
   static constexpr std::chrono::milliseconds max_wait{Ms};
 
-  static constexpr rollback_decision on_clock_behind(std::int64_t last, std::int64_t now, bool) noexcept {
+  static constexpr rollback_decision on_clock_behind(std::int64_t last, std::int64_t now,
+                                                     bool) noexcept {
     if (last - now > Ms) return {rollback_action::fail, errc::clock_rollback};
     return {rollback_action::wait_for_clock, errc::clock_rollback};
   }
-  static std::string describe() { return "wait_up_to waits out at most " + std::to_string(Ms) + " ms"; }
+  static std::string describe() {
+    return "wait_up_to waits out at most " + std::to_string(Ms) + " ms";
+  }
 };
 
 /// @brief Rollback policy: any backwards step of the clock fails with
 ///        `errc::clock_rollback` until the clock is back where it was.
 struct fail_on_rollback {
-  static constexpr rollback_decision on_clock_behind(std::int64_t last, std::int64_t now, bool) noexcept {
+  static constexpr rollback_decision on_clock_behind(std::int64_t last, std::int64_t now,
+                                                     bool) noexcept {
     if (now < last) return {rollback_action::fail, errc::clock_rollback};
-    return {rollback_action::wait_for_clock, errc::clock_rollback};  // the sequence ran out: the next ms
+    return {rollback_action::wait_for_clock,
+            errc::clock_rollback};  // the sequence ran out: the next ms
   }
-  static std::string describe() { return "fail_on_rollback issues no id until the clock catches up"; }
+  static std::string describe() {
+    return "fail_on_rollback issues no id until the clock catches up";
+  }
 };
 
 /// @brief Rollback policy: time never goes back. Ids keep the last timestamp when
@@ -215,7 +223,8 @@ inline bool checked_mul(std::int64_t a, std::int64_t b, std::int64_t& out) noexc
 #if defined(__GNUC__) || defined(__clang__)
   return !__builtin_mul_overflow(a, b, &out);
 #else
-  if (a > std::numeric_limits<std::int64_t>::max() / b || a < std::numeric_limits<std::int64_t>::min() / b) {
+  if (a > std::numeric_limits<std::int64_t>::max() / b ||
+      a < std::numeric_limits<std::int64_t>::min() / b) {
     return false;
   }
   out = a * b;
@@ -251,7 +260,8 @@ bool floor_millis(std::chrono::duration<Rep, Period> d, std::int64_t& out) noexc
       return true;
     } else {
       std::int64_t whole = 0, part = 0;
-      return checked_mul(q, num, whole) && checked_mul(r, num, part) && checked_add(whole, part / den, out);
+      return checked_mul(q, num, whole) && checked_mul(r, num, part) &&
+             checked_add(whole, part / den, out);
     }
   } else {
     out = std::chrono::floor<std::chrono::milliseconds>(d).count();
@@ -322,7 +332,8 @@ struct snowflake_failure {
 /// Thread-safety: `next()` from any number of threads. Cost: one clock read and
 /// one CAS per id (about 10 ns uncontended plus the clock); at most
 /// 2^sequence_bits ids per millisecond (4,096,000 per second by default).
-template <class Layout = twitter_layout, class Clock = system_millis, rollback_policy OnRollback = wait_up_to<15>>
+template <class Layout = twitter_layout, class Clock = system_millis,
+          rollback_policy OnRollback = wait_up_to<15>>
 class snowflake {
   static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
                 "snowflake needs a lock-free 64-bit atomic");
@@ -346,8 +357,10 @@ class snowflake {
   ///         the values seen.
   snowflake(unsigned datacenter_id, unsigned worker_id,
             std::chrono::milliseconds epoch = default_epoch, Clock clock = {})
-      : epoch_ms_(epoch.count()), clock_(std::move(clock)),
-        datacenter_(datacenter_id), worker_(worker_id) {
+      : epoch_ms_(epoch.count()),
+        clock_(std::move(clock)),
+        datacenter_(datacenter_id),
+        worker_(worker_id) {
     static_assert(sizeof(state_) == sizeof(std::uint64_t),
                   "a snowflake's state is one 64-bit atomic");
     check_range("datacenter_id", datacenter_id, Layout::max_datacenter);
@@ -355,18 +368,20 @@ class snowflake {
     node_bits_ = (std::uint64_t{datacenter_id} << Layout::datacenter_shift) |
                  (std::uint64_t{worker_id} << Layout::worker_shift);
     const std::string range = "the " + std::to_string(Layout::timestamp_bits) +
-                              "-bit timestamp range [0, " + std::to_string(Layout::max_timestamp) + "]";
+                              "-bit timestamp range [0, " + std::to_string(Layout::max_timestamp) +
+                              "]";
     std::int64_t clock_ms = 0;
     if (!detail::floor_millis(clock_.now().time_since_epoch(), clock_ms)) {
-      throw error(errc::invalid_argument, "snowflake epoch " + std::to_string(epoch_ms_) +
-                                              " ms: the clock's reading does not fit 64-bit milliseconds");
+      throw error(errc::invalid_argument,
+                  "snowflake epoch " + std::to_string(epoch_ms_) +
+                      " ms: the clock's reading does not fit 64-bit milliseconds");
     }
     std::int64_t now = 0;
     if (!detail::checked_sub(clock_ms, epoch_ms_, now)) {
-      throw error(errc::invalid_argument,
-                  "snowflake epoch " + std::to_string(epoch_ms_) + " ms: the clock reads " +
-                      std::to_string(clock_ms) + " ms since its own epoch, and the time between " +
-                      "the two does not fit 64 bits, far outside " + range);
+      throw error(errc::invalid_argument, "snowflake epoch " + std::to_string(epoch_ms_) +
+                                              " ms: the clock reads " + std::to_string(clock_ms) +
+                                              " ms since its own epoch, and the time between " +
+                                              "the two does not fit 64 bits, far outside " + range);
     }
     if (now < 0 || now > Layout::max_timestamp) {
       throw error(errc::invalid_argument, "snowflake epoch " + std::to_string(epoch_ms_) +
@@ -405,8 +420,10 @@ class snowflake {
     }
     const auto u = static_cast<std::uint64_t>(id);
     snowflake_parts p;
-    p.timestamp = std::chrono::milliseconds{static_cast<std::int64_t>(u >> Layout::timestamp_shift)};
-    p.datacenter = static_cast<std::uint32_t>((u >> Layout::datacenter_shift) & Layout::max_datacenter);
+    p.timestamp =
+        std::chrono::milliseconds{static_cast<std::int64_t>(u >> Layout::timestamp_shift)};
+    p.datacenter =
+        static_cast<std::uint32_t>((u >> Layout::datacenter_shift) & Layout::max_datacenter);
     p.worker = static_cast<std::uint32_t>((u >> Layout::worker_shift) & Layout::max_worker);
     p.sequence = static_cast<std::uint32_t>(u & Layout::max_sequence);
     return p;
@@ -439,10 +456,10 @@ class snowflake {
     typename Clock::duration d{};
     if (!detail::checked_add(ts, epoch_ms_, since_clock_epoch) ||
         !detail::millis_to(since_clock_epoch, d)) {
-      throw error(errc::invalid_argument,
-                  "snowflake id " + std::to_string(id) + ": its time, " + std::to_string(ts) +
-                      " ms after the epoch at " + std::to_string(epoch_ms_) +
-                      " ms, does not fit the clock's duration");
+      throw error(errc::invalid_argument, "snowflake id " + std::to_string(id) + ": its time, " +
+                                              std::to_string(ts) + " ms after the epoch at " +
+                                              std::to_string(epoch_ms_) +
+                                              " ms, does not fit the clock's duration");
     }
     return typename Clock::time_point{d};
   }
@@ -489,12 +506,13 @@ class snowflake {
 
   std::int64_t make_id(std::uint64_t state) const noexcept {
     // state = timestamp << seq_bits | sequence; the node bits go between them.
-    return static_cast<std::int64_t>(((state & ~seq_mask) << (Layout::datacenter_bits + Layout::worker_bits)) |
-                                     node_bits_ | (state & seq_mask));
+    return static_cast<std::int64_t>(
+        ((state & ~seq_mask) << (Layout::datacenter_bits + Layout::worker_bits)) | node_bits_ |
+        (state & seq_mask));
   }
 
-  static std::int64_t fail(detail::snowflake_failure& f, errc e, std::int64_t last, std::int64_t now,
-                           bool exhausted = false) noexcept {
+  static std::int64_t fail(detail::snowflake_failure& f, errc e, std::int64_t last,
+                           std::int64_t now, bool exhausted = false) noexcept {
     f.ec = make_error_code(e);
     f.last = last;
     f.now = now;
@@ -518,7 +536,8 @@ class snowflake {
     unsigned spins = 0;
     for (;;) {
       if (now < 0 || now > Layout::max_timestamp) {
-        return fail(f, errc::timestamp_out_of_range, static_cast<std::int64_t>(cur >> seq_bits), now);
+        return fail(f, errc::timestamp_out_of_range, static_cast<std::int64_t>(cur >> seq_bits),
+                    now);
       }
       const auto last = static_cast<std::int64_t>(cur >> seq_bits);
       const std::uint64_t seq = cur & seq_mask;
@@ -537,7 +556,8 @@ class snowflake {
         // Behind the last id, or this millisecond is used up: the policy decides.
         const bool exhausted = seq >= seq_mask;
         const rollback_decision decision = OnRollback::on_clock_behind(last, now, exhausted);
-        if (decision.action == rollback_action::fail) return fail(f, decision.error, last, now, exhausted);
+        if (decision.action == rollback_action::fail)
+          return fail(f, decision.error, last, now, exhausted);
         if (decision.action == rollback_action::wait_for_clock) {
           // Wait for the clock to pass `last` (sequence exhausted) or to catch
           // up with it, re-reading the state other threads move.
@@ -566,12 +586,15 @@ class snowflake {
     if (f.ec == errc::clock_drift_exceeded) {
       const std::int64_t issued_at = f.exhausted ? f.last + 1 : f.last;
       return "logical clock would issue an id at " + ms(issued_at) + " since the epoch, " +
-             ms(issued_at - f.now) + " ahead of the clock at " + ms(f.now) + " (" + OnRollback::describe() + ")";
+             ms(issued_at - f.now) + " ahead of the clock at " + ms(f.now) + " (" +
+             OnRollback::describe() + ")";
     }
     if (f.ec != errc::timestamp_out_of_range) {  // clock_rollback, or a code of the policy's own
-      std::string s = f.now < f.last ? "clock moved backwards by " + ms(f.last - f.now) + " (last id at " +
-                                           ms(f.last) + " since the epoch, clock at " + ms(f.now) + ")"
-                                     : "no id at " + ms(f.now) + " since the epoch (last id at " + ms(f.last) + ")";
+      std::string s =
+          f.now < f.last
+              ? "clock moved backwards by " + ms(f.last - f.now) + " (last id at " + ms(f.last) +
+                    " since the epoch, clock at " + ms(f.now) + ")"
+              : "no id at " + ms(f.now) + " since the epoch (last id at " + ms(f.last) + ")";
       return s + "; " + OnRollback::describe();
     }
     if (f.now == tick_overflow) {

@@ -33,8 +33,8 @@ namespace seckill {
 namespace detail {
 
 template <class Executor>
-concept limit_executor =
-    boost::asio::execution::is_executor<Executor>::value || boost::asio::is_executor<Executor>::value;
+concept limit_executor = boost::asio::execution::is_executor<Executor>::value ||
+    boost::asio::is_executor<Executor>::value;
 
 template <class Executor>
 using limit_timer = boost::asio::basic_waitable_timer<
@@ -64,8 +64,7 @@ struct bucket_acquire_op {
           return;
         }
         at = step::waiting;
-        timer->expires_after(
-            std::chrono::ceil<std::chrono::steady_clock::duration>(held.delay()));
+        timer->expires_after(std::chrono::ceil<std::chrono::steady_clock::duration>(held.delay()));
         auto& t = *timer;
         t.async_wait(std::move(self));
         return;
@@ -78,7 +77,9 @@ struct bucket_acquire_op {
         }
         self.complete(std::error_code{});
         return;
-      case step::done: self.complete(result); return;
+      case step::done:
+        self.complete(result);
+        return;
     }
   }
 };
@@ -100,7 +101,8 @@ struct bulkhead_wait_state final : bulkhead_waiter,
   void on_granted() noexcept override {
     // Under the bulkhead's lock, on the releasing thread: wake the waiting
     // operation on its own executor.
-    boost::asio::post(timer.get_executor(), [self = this->shared_from_this()] { self->timer.cancel(); });
+    boost::asio::post(timer.get_executor(),
+                      [self = this->shared_from_this()] { self->timer.cancel(); });
   }
 };
 
@@ -145,7 +147,9 @@ struct bulkhead_acquire_op {
         }
         self.complete(std::error_code{}, bulkhead_permit{*owner, adopt_slot_t{}});
         return;
-      case step::done: self.complete(result, std::move(permit)); return;
+      case step::done:
+        self.complete(result, std::move(permit));
+        return;
     }
   }
 };
@@ -182,8 +186,7 @@ template <class Clock, detail::limit_executor Executor,
           boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
               boost::asio::default_completion_token_t<Executor>>
 auto async_acquire(token_bucket<Clock>& bucket, double tokens, typename Clock::duration max_wait,
-                   const Executor& ex,
-                   CompletionToken&& token = CompletionToken()) {
+                   const Executor& ex, CompletionToken&& token = CompletionToken()) {
   return boost::asio::async_compose<CompletionToken, void(std::error_code)>(
       detail::bucket_acquire_op<Clock, Executor>{
           &bucket, tokens, max_wait, std::make_unique<detail::limit_timer<Executor>>(ex)},
@@ -200,8 +203,8 @@ auto async_acquire(token_bucket<Clock>& bucket, double tokens, typename Clock::d
 /// bulkhead must outlive the operation; `ex` must not run this operation's
 /// handlers on two threads at once (an io_context run by one thread, or a strand).
 template <detail::limit_executor Executor,
-          boost::asio::completion_token_for<void(std::error_code, bulkhead_permit)> CompletionToken =
-              boost::asio::default_completion_token_t<Executor>>
+          boost::asio::completion_token_for<void(std::error_code, bulkhead_permit)>
+              CompletionToken = boost::asio::default_completion_token_t<Executor>>
 auto async_acquire(bulkhead& b, std::chrono::steady_clock::duration max_wait, const Executor& ex,
                    CompletionToken&& token = CompletionToken()) {
   return boost::asio::async_compose<CompletionToken, void(std::error_code, bulkhead_permit)>(

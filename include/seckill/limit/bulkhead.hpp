@@ -57,7 +57,8 @@ class bulkhead_permit {
   bulkhead_permit() noexcept = default;
   /// Takes ownership of a slot already counted in `owner`'s in-flight total.
   bulkhead_permit(bulkhead& owner, detail::adopt_slot_t) noexcept : owner_(&owner) {}
-  bulkhead_permit(bulkhead_permit&& other) noexcept : owner_(std::exchange(other.owner_, nullptr)) {}
+  bulkhead_permit(bulkhead_permit&& other) noexcept
+      : owner_(std::exchange(other.owner_, nullptr)) {}
   bulkhead_permit& operator=(bulkhead_permit&& other) noexcept {
     if (this != &other) {
       release();

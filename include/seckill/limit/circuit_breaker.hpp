@@ -42,11 +42,16 @@ enum class breaker_state : std::uint8_t {
 /// The state's name: "closed", "open", "half_open", "forced_open", "disabled".
 constexpr std::string_view to_string(breaker_state s) noexcept {
   switch (s) {
-    case breaker_state::closed: return "closed";
-    case breaker_state::open: return "open";
-    case breaker_state::half_open: return "half_open";
-    case breaker_state::forced_open: return "forced_open";
-    case breaker_state::disabled: return "disabled";
+    case breaker_state::closed:
+      return "closed";
+    case breaker_state::open:
+      return "open";
+    case breaker_state::half_open:
+      return "half_open";
+    case breaker_state::forced_open:
+      return "forced_open";
+    case breaker_state::disabled:
+      return "disabled";
   }
   return "unknown";
 }
@@ -154,13 +159,17 @@ template <class W>
 concept breaker_window = std::default_initializable<W> &&
     requires(W& window, const W& const_window, const breaker_options& options, std::uint8_t outcome,
              std::int64_t now_ns) {
-      { W::capacity } -> std::convertible_to<std::size_t>;
-      { W::uses_clock } -> std::convertible_to<bool>;
-      { window.configure(options) } noexcept;
-      { window.record(outcome, now_ns) } noexcept -> std::same_as<window_update>;
-      { const_window.counts(now_ns) } noexcept -> std::same_as<window_counts>;
-      { window.clear() } noexcept;
-    };
+  { W::capacity } -> std::convertible_to<std::size_t>;
+  { W::uses_clock } -> std::convertible_to<bool>;
+  { window.configure(options) }
+  noexcept;
+  { window.record(outcome, now_ns) }
+  noexcept->std::same_as<window_update>;
+  { const_window.counts(now_ns) }
+  noexcept->std::same_as<window_counts>;
+  { window.clear() }
+  noexcept;
+};
 
 /// @brief The last N calls (resilience4j's COUNT_BASED window).
 ///
@@ -224,7 +233,8 @@ class time_window {
   using recorded = window_update;
 
   void configure(const breaker_options& o) noexcept {
-    width_ns_ = std::max<std::int64_t>(1, o.window_duration.count() / static_cast<std::int64_t>(Buckets));
+    width_ns_ =
+        std::max<std::int64_t>(1, o.window_duration.count() / static_cast<std::int64_t>(Buckets));
   }
 
   recorded record(std::uint8_t outcome, std::int64_t now_ns) noexcept {
@@ -305,7 +315,9 @@ class time_window {
 class breaker_permit {
  public:
   constexpr breaker_permit() noexcept = default;
-  constexpr operator bool() const noexcept { return word_ != 0; }  // NOLINT(google-explicit-constructor)
+  constexpr operator bool() const noexcept {
+    return word_ != 0;
+  }  // NOLINT(google-explicit-constructor)
 
  private:
   template <breaker_window, class>
@@ -482,7 +494,8 @@ class circuit_breaker {
   std::uint8_t outcome_of(bool failed, duration elapsed) const noexcept {
     std::uint8_t o = detail::outcome_call;
     if (failed) o |= detail::outcome_failure;
-    if (std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed) >= options_.slow_call_duration)
+    if (std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed) >=
+        options_.slow_call_duration)
       o |= detail::outcome_slow;
     return o;
   }
@@ -523,8 +536,10 @@ class circuit_breaker {
     const std::int64_t now = now_ns();
     switch (state_of(w)) {
       case breaker_state::closed:
-      case breaker_state::disabled: return breaker_permit{w};
-      case breaker_state::forced_open: return {};
+      case breaker_state::disabled:
+        return breaker_permit{w};
+      case breaker_state::forced_open:
+        return {};
       case breaker_state::open:
         if (now < open_until_ns_.load(std::memory_order_relaxed)) return {};
         w = transition_locked(w, breaker_state::half_open, now);
@@ -545,7 +560,8 @@ class circuit_breaker {
 
   std::int64_t open_span_ns(std::uint32_t opens_before) const noexcept {
     const double base = static_cast<double>(options_.open_duration.count());
-    double span = base * std::pow(options_.open_backoff_multiplier, static_cast<double>(opens_before));
+    double span =
+        base * std::pow(options_.open_backoff_multiplier, static_cast<double>(opens_before));
     if (options_.max_open_duration.count() > 0)
       span = std::min(span, static_cast<double>(options_.max_open_duration.count()));
     span = std::min(span, static_cast<double>(std::int64_t{1} << 62));
@@ -555,7 +571,8 @@ class circuit_breaker {
   /// Publishes a new generation in state `to`; returns the new word. Needs mutex_.
   std::uint64_t transition_locked(std::uint64_t w, breaker_state to, std::int64_t now) noexcept {
     const breaker_state from = state_of(w);
-    const std::uint64_t next = (((w >> state_bits) + 1) << state_bits) | static_cast<std::uint64_t>(to);
+    const std::uint64_t next =
+        (((w >> state_bits) + 1) << state_bits) | static_cast<std::uint64_t>(to);
     switch (to) {
       case breaker_state::open:
         open_until_ns_.store(now + open_span_ns(opens_in_a_row_), std::memory_order_relaxed);
@@ -575,7 +592,8 @@ class circuit_breaker {
         opens_in_a_row_ = 0;
         break;
       case breaker_state::forced_open:
-      case breaker_state::disabled: break;
+      case breaker_state::disabled:
+        break;
     }
     word_.store(next, std::memory_order_release);
     if (options_.on_state_change && from != to) {
@@ -594,7 +612,8 @@ class circuit_breaker {
   }
 
   // Hot: read on every call.
-  alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{std::uint64_t{1} << state_bits};  // generation 1, closed
+  alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{
+      std::uint64_t{1} << state_bits};  // generation 1, closed
   std::atomic<std::int64_t> open_until_ns_{0};
   std::atomic<std::int64_t> half_open_until_ns_{0};
   std::atomic<std::uint32_t> trials_out_{0};  // written under mutex_, read without it

@@ -138,9 +138,8 @@ class alignas(detail::cache_line_size) token_bucket {
         if (empty == resetting) {
           detail::limit_pause(spins);
           empty = bucket->empty_at_.load(std::memory_order_relaxed);
-        } else if (bucket->empty_at_.compare_exchange_weak(empty, empty - cost,
-                                                           std::memory_order_relaxed,
-                                                           std::memory_order_relaxed)) {
+        } else if (bucket->empty_at_.compare_exchange_weak(
+                       empty, empty - cost, std::memory_order_relaxed, std::memory_order_relaxed)) {
           return true;
         }
       }
@@ -262,12 +261,11 @@ class alignas(detail::cache_line_size) token_bucket {
 
   /// Changes rate and burst while other threads acquire. The tokens in the
   /// bucket are kept (capped at the new burst; a debt stays a debt). While
-  /// it publishes (two stores) the other members wait for it. A call that loaded the state before a reset and lands
-  /// its CAS after a second reset that republished the very same nanosecond
-  /// value (an ABA) is judged by the old parameters: at most a fraction of a
-  /// token per reset. Reset is for configuration changes, not a hot path.
-  /// Throws `seckill::error` on the values the constructor refuses, changing
-  /// nothing.
+  /// it publishes (two stores) the other members wait for it. A call that loaded the state before a
+  /// reset and lands its CAS after a second reset that republished the very same nanosecond value
+  /// (an ABA) is judged by the old parameters: at most a fraction of a token per reset. Reset is
+  /// for configuration changes, not a hot path. Throws `seckill::error` on the values the
+  /// constructor refuses, changing nothing.
   void reset(double rate_per_second, double burst) {
     std::error_code ec;
     reset(rate_per_second, burst, ec);
@@ -332,7 +330,8 @@ class alignas(detail::cache_line_size) token_bucket {
   static std::pair<std::int64_t, std::int64_t> checked(double rate, double burst) {
     std::int64_t per = 0;
     std::int64_t span = 0;
-    if (!params_of(rate, burst, per, span)) throw error(errc::invalid_argument, invalid_message(rate, burst));
+    if (!params_of(rate, burst, per, span))
+      throw error(errc::invalid_argument, invalid_message(rate, burst));
     return {per, span};
   }
 

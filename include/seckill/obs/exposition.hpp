@@ -6,7 +6,8 @@
 ///
 /// @code
 /// seckill::obs::registry reg;
-/// std::string body = seckill::obs::to_text(reg);   // Content-Type: seckill::obs::text_content_type
+/// std::string body = seckill::obs::to_text(reg);   // Content-Type:
+/// seckill::obs::text_content_type
 /// @endcode
 
 #include <seckill/obs/metrics.hpp>
@@ -44,7 +45,8 @@ inline void append_value(std::string& out, double v) {
     const std::string_view sci(buf.data(), static_cast<std::size_t>(r.ptr - buf.data()));
     int exponent = 0;
     const auto e = sci.find('e');
-    std::from_chars(sci.data() + e + (sci[e + 1] == '+' ? 2 : 1), sci.data() + sci.size(), exponent);
+    std::from_chars(sci.data() + e + (sci[e + 1] == '+' ? 2 : 1), sci.data() + sci.size(),
+                    exponent);
     if (exponent >= -4 && exponent < 16)
       r = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::fixed);
     out.append(buf.data(), r.ptr);
@@ -138,7 +140,8 @@ inline void write_text(const std::vector<family_snapshot>& families, std::string
       for (std::size_t i = 0; i < c.cumulative.size(); ++i) {
         out += f.name;
         out += "_bucket";
-        const double le = i < f.bounds.size() ? f.bounds[i] : std::numeric_limits<double>::infinity();
+        const double le =
+            i < f.bounds.size() ? f.bounds[i] : std::numeric_limits<double>::infinity();
         detail::append_labels(out, f.label_names, c.label_values, "le", le);
         out += ' ';
         detail::append_value(out, c.cumulative[i]);

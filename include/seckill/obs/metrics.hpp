@@ -14,8 +14,8 @@
 ///
 /// @code
 /// seckill::obs::registry reg;
-/// auto& purchases = reg.add_counter_family("shop_purchases_total", "Purchases by result", {"result"});
-/// seckill::obs::counter ok = purchases.with({"succeeded"});   // cache this handle
+/// auto& purchases = reg.add_counter_family("shop_purchases_total", "Purchases by result",
+/// {"result"}); seckill::obs::counter ok = purchases.with({"succeeded"});   // cache this handle
 /// ok.inc();                                                   // ~1 ns, lock-free
 /// @endcode
 
@@ -122,12 +122,12 @@ class aligned_block {
  public:
   explicit aligned_block(std::size_t bytes)
       : bytes_(bytes),
-        data_(static_cast<std::byte*>(::operator new(bytes, std::align_val_t{cache_line}))) {
+        data_(static_cast<std::byte*>(::operator new (bytes, std::align_val_t{cache_line}))) {
     std::fill(data_, data_ + bytes, std::byte{0});
   }
   aligned_block(const aligned_block&) = delete;
   aligned_block& operator=(const aligned_block&) = delete;
-  ~aligned_block() { ::operator delete(data_, bytes_, std::align_val_t{cache_line}); }
+  ~aligned_block() { ::operator delete (data_, bytes_, std::align_val_t{cache_line}); }
   [[nodiscard]] std::byte* data() const noexcept { return data_; }
 
  private:
@@ -208,8 +208,8 @@ class histogram_cells {
     return (words + per_line - 1) / per_line * per_line;
   }
   std::atomic<std::uint64_t>* count_at(unsigned slot, std::size_t i) const noexcept {
-    return std::launder(reinterpret_cast<std::atomic<std::uint64_t>*>(
-        block_.data() + (slot * row_words_ + i) * 8));
+    return std::launder(
+        reinterpret_cast<std::atomic<std::uint64_t>*>(block_.data() + (slot * row_words_ + i) * 8));
   }
   std::atomic<double>* sum_at(unsigned slot) const noexcept {
     return std::launder(
@@ -367,9 +367,9 @@ class histogram {
 /// @brief What a scrape sees of one child: its label values and its value(s).
 struct child_snapshot {
   std::vector<std::string> label_values;
-  double value = 0;                          ///< counter and gauge
-  std::vector<std::uint64_t> cumulative;     ///< histogram: per bucket, the last is +Inf
-  double sum = 0;                            ///< histogram
+  double value = 0;                       ///< counter and gauge
+  std::vector<std::uint64_t> cumulative;  ///< histogram: per bucket, the last is +Inf
+  double sum = 0;                         ///< histogram
 };
 
 /// @brief What a scrape sees of one family; children sorted by label values.
@@ -489,7 +489,9 @@ class family final : public detail::family_base {
 
   [[nodiscard]] const std::string& name() const noexcept override { return name_; }
   [[nodiscard]] const std::string& help() const noexcept { return help_; }
-  [[nodiscard]] const std::vector<std::string>& label_names() const noexcept { return label_names_; }
+  [[nodiscard]] const std::vector<std::string>& label_names() const noexcept {
+    return label_names_;
+  }
   [[nodiscard]] const std::vector<double>& bounds() const noexcept { return bounds_; }
   [[nodiscard]] metric_type type() const noexcept override {
     return detail::metric_traits<Metric>::type;
@@ -508,7 +510,8 @@ class family final : public detail::family_base {
         c.value = cells->value.load(std::memory_order_relaxed);
       } else {
         cells->read(c.cumulative, c.sum);
-        for (std::size_t i = 1; i < c.cumulative.size(); ++i) c.cumulative[i] += c.cumulative[i - 1];
+        for (std::size_t i = 1; i < c.cumulative.size(); ++i)
+          c.cumulative[i] += c.cumulative[i - 1];
       }
       s.children.push_back(std::move(c));
     }
@@ -553,26 +556,31 @@ class registry {
                                   std::vector<std::string> label_names = {}) {
     return add<gauge>(std::move(name), std::move(help), std::move(label_names), {});
   }
-  /// `bounds`: strictly increasing finite upper bounds; +Inf is implicit (a trailing +Inf is dropped).
+  /// `bounds`: strictly increasing finite upper bounds; +Inf is implicit (a trailing +Inf is
+  /// dropped).
   family<histogram>& add_histogram_family(std::string name, std::string help,
                                           std::vector<std::string> label_names,
                                           std::vector<double> bounds = default_latency_buckets()) {
     if (!bounds.empty() && bounds.back() == std::numeric_limits<double>::infinity())
       bounds.pop_back();
     if (bounds.empty())
-      throw error(errc::invalid_argument, "histogram '" + name + "' needs at least one finite bucket bound");
+      throw error(errc::invalid_argument,
+                  "histogram '" + name + "' needs at least one finite bucket bound");
     for (std::size_t i = 0; i < bounds.size(); ++i) {
       if (!std::isfinite(bounds[i]) || (i > 0 && !(bounds[i] > bounds[i - 1]))) {
         throw error(errc::invalid_argument,
-                    "histogram '" + name + "': bucket bounds must be finite and strictly increasing; saw " +
+                    "histogram '" + name +
+                        "': bucket bounds must be finite and strictly increasing; saw " +
                         std::to_string(bounds[i]) + " at index " + std::to_string(i));
       }
     }
     for (const auto& l : label_names) {
       if (l == "le")
-        throw error(errc::invalid_argument, "histogram '" + name + "' cannot have a label named 'le'");
+        throw error(errc::invalid_argument,
+                    "histogram '" + name + "' cannot have a label named 'le'");
     }
-    return add<histogram>(std::move(name), std::move(help), std::move(label_names), std::move(bounds));
+    return add<histogram>(std::move(name), std::move(help), std::move(label_names),
+                          std::move(bounds));
   }
 
   /// An unlabelled counter (its family's only child).
@@ -628,8 +636,9 @@ class registry {
                     "metric '" + name + "' is already registered with another type");
       if (existing->help() != help || existing->label_names() != label_names ||
           existing->bounds() != bounds)
-        throw error(errc::invalid_argument,
-                    "metric '" + name + "' is already registered with other help, labels or buckets");
+        throw error(
+            errc::invalid_argument,
+            "metric '" + name + "' is already registered with other help, labels or buckets");
       return *existing;
     }
     // The exposition's histogram series would clash with these names.
@@ -646,7 +655,8 @@ class registry {
   }
 
   template <class Metric>
-  static bool clashes(const std::string& name, Metric, const std::string& other, metric_type other_type) {
+  static bool clashes(const std::string& name, Metric, const std::string& other,
+                      metric_type other_type) {
     const auto derived = [](const std::string& base, const std::string& n) {
       return n == base + "_bucket" || n == base + "_sum" || n == base + "_count";
     };

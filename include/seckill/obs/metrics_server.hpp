@@ -17,6 +17,7 @@
 #include <seckill/obs/metrics.hpp>
 #include <seckill/url.hpp>
 
+#include <fmt/format.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -29,7 +30,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -50,9 +50,9 @@ namespace seckill::obs {
 
 /// @brief Reachability of one backend, as `/health` reports it.
 struct store_health {
-  std::string name;        ///< e.g. "redis://127.0.0.1:6379"; shown through redact_url
+  std::string name;  ///< e.g. "redis://127.0.0.1:6379"; shown through redact_url
   bool reachable = false;
-  std::string detail;      ///< why not, when not (empty otherwise)
+  std::string detail;  ///< why not, when not (empty otherwise)
 };
 
 /// @brief What the application's health callback returns.
@@ -70,7 +70,8 @@ struct health_report {
 inline std::pair<unsigned, std::string> health_json(const health_report& r) {
   nlohmann::json stores = nlohmann::json::array();
   for (const auto& s : r.stores) {
-    nlohmann::json j{{"name", redact_url(s.name)}, {"reachable", s.reachable}};  // a store URL may hold a password
+    nlohmann::json j{{"name", redact_url(s.name)},
+                     {"reachable", s.reachable}};  // a store URL may hold a password
     if (!s.detail.empty()) j["detail"] = s.detail;
     stores.push_back(std::move(j));
   }
@@ -110,13 +111,18 @@ class metrics_server {
 
   struct options {
     std::string address = "127.0.0.1";  ///< where to listen
-    unsigned short port = 0;             ///< 0: a free port, see port()
-    std::chrono::milliseconds idle_timeout{30000};  ///< keep-alive: the wait for the next request's first byte
-    std::size_t max_connections = 64;    ///< at the cap, a new connection closes the least recently active one not being answered
-    std::chrono::milliseconds header_timeout{5000};    ///< a request's first byte (or the accept) to its headers' end
-    std::chrono::milliseconds request_timeout{10000};  ///< a request's first byte (or the accept) to its answer's end
-    std::size_t max_header_bytes = 8 * 1024;  ///< beyond: 431 Request Header Fields Too Large, then close
-    std::size_t max_body_bytes = 8 * 1024;    ///< beyond: 413 Payload Too Large, then close
+    unsigned short port = 0;            ///< 0: a free port, see port()
+    std::chrono::milliseconds idle_timeout{
+        30000};                        ///< keep-alive: the wait for the next request's first byte
+    std::size_t max_connections = 64;  ///< at the cap, a new connection closes the least recently
+                                       ///< active one not being answered
+    std::chrono::milliseconds header_timeout{
+        5000};  ///< a request's first byte (or the accept) to its headers' end
+    std::chrono::milliseconds request_timeout{
+        10000};  ///< a request's first byte (or the accept) to its answer's end
+    std::size_t max_header_bytes =
+        8 * 1024;  ///< beyond: 431 Request Header Fields Too Large, then close
+    std::size_t max_body_bytes = 8 * 1024;  ///< beyond: 413 Payload Too Large, then close
   };
 
   /// After a 431 or 413, how long the server reads (and drops) what the client
@@ -142,15 +148,17 @@ class metrics_server {
     check_options(st.opts);
     boost::system::error_code ec;
     const auto addr = asio::ip::make_address(st.opts.address, ec);
-    if (ec) throw error(errc::invalid_argument, "metrics_server: bad address '" + st.opts.address + "'");
+    if (ec)
+      throw error(errc::invalid_argument, "metrics_server: bad address '" + st.opts.address + "'");
     const asio::ip::tcp::endpoint ep(addr, st.opts.port);
     st.acceptor.open(ep.protocol(), ec);
     if (!ec) st.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) st.acceptor.bind(ep, ec);
     if (!ec) st.acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      throw error(errc::invalid_argument, "metrics_server: cannot listen on " + st.opts.address + ":" +
-                                              std::to_string(st.opts.port) + ": " + ec.message());
+      throw error(errc::invalid_argument, "metrics_server: cannot listen on " + st.opts.address +
+                                              ":" + std::to_string(st.opts.port) + ": " +
+                                              ec.message());
     }
     port_ = st.acceptor.local_endpoint().port();
     asio::co_spawn(st.strand, accept_loop(state_), asio::detached);
@@ -181,7 +189,11 @@ class metrics_server {
   struct state {
     state(boost::asio::strand<boost::asio::any_io_executor> s, const registry& r, options o,
           health_callback h)
-        : strand(std::move(s)), acceptor(strand), reg(&r), opts(std::move(o)), health(std::move(h)) {}
+        : strand(std::move(s)),
+          acceptor(strand),
+          reg(&r),
+          opts(std::move(o)),
+          health(std::move(h)) {}
     boost::asio::strand<boost::asio::any_io_executor> strand;
     boost::asio::ip::tcp::acceptor acceptor;
     const registry* reg;
@@ -196,8 +208,9 @@ class metrics_server {
     constexpr std::chrono::milliseconds longest = std::chrono::hours(24 * 366);
     const auto positive = [&](const char* what, std::chrono::milliseconds v) {
       if (v.count() <= 0 || v > longest) {
-        throw error(errc::invalid_argument, fmt::format("metrics_server: {} {} ms out of range [1, {}] ms", what,
-                                                        v.count(), longest.count()));
+        throw error(errc::invalid_argument,
+                    fmt::format("metrics_server: {} {} ms out of range [1, {}] ms", what, v.count(),
+                                longest.count()));
       }
     };
     positive("idle_timeout", o.idle_timeout);
@@ -254,7 +267,8 @@ class metrics_server {
     }
   }
 
-  static boost::asio::awaitable<void> session(std::shared_ptr<state> st, connection_list::iterator self) {
+  static boost::asio::awaitable<void> session(std::shared_ptr<state> st,
+                                              connection_list::iterator self) {
     namespace asio = boost::asio;
     namespace beast = boost::beast;
     namespace http = beast::http;
@@ -267,21 +281,25 @@ class metrics_server {
       if (!first) {
         if (buffer.size() == 0) {  // keep-alive: wait for the next request's first byte
           stream.expires_after(o.idle_timeout);
-          auto [ec, n] = co_await stream.async_read_some(buffer.prepare(1024), asio::as_tuple(asio::use_awaitable));
+          auto [ec, n] = co_await stream.async_read_some(buffer.prepare(1024),
+                                                         asio::as_tuple(asio::use_awaitable));
           if (ec) break;
           buffer.commit(n);
         }
         start = clock::now();
-        st->connections.splice(st->connections.end(), st->connections, self);  // the most recently active
+        st->connections.splice(st->connections.end(), st->connections,
+                               self);  // the most recently active
       }
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
       parser.body_limit(o.max_body_bytes);
       stream.expires_at(start + std::min(o.header_timeout, o.request_timeout));
-      auto [rec, n] = co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      auto [rec, n] = co_await http::async_read_header(stream, buffer, parser,
+                                                       asio::as_tuple(asio::use_awaitable));
       if (!rec) {
         stream.expires_at(start + o.request_timeout);
-        std::tie(rec, n) = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        std::tie(rec, n) =
+            co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       }
       if (self->closed) break;
       if (rec == http::error::header_limit || rec == http::error::body_limit) {
@@ -306,8 +324,8 @@ class metrics_server {
   // sees the answer rather than a reset.
   static boost::asio::awaitable<void> refuse_too_large(
       state& st, connection_list::iterator self,
-      const boost::beast::http::request_parser<boost::beast::http::string_body>& parser, bool headers,
-      std::chrono::steady_clock::time_point start) {
+      const boost::beast::http::request_parser<boost::beast::http::string_body>& parser,
+      bool headers, std::chrono::steady_clock::time_point start) {
     namespace asio = boost::asio;
     namespace http = boost::beast::http;
     auto& stream = self->stream;
@@ -318,14 +336,16 @@ class metrics_server {
     res.set(http::field::content_type, "text/plain; charset=utf-8");
     if (headers) {
       res.result(http::status::request_header_fields_too_large);
-      res.body() = fmt::format("request header fields too large: over {} bytes\n", st.opts.max_header_bytes);
+      res.body() =
+          fmt::format("request header fields too large: over {} bytes\n", st.opts.max_header_bytes);
     } else {
       res.result(http::status::payload_too_large);
       // The parser refuses a Content-Length over the limit before the header is
       // done (so content_length() may not be asked); the field is there, checked.
       const std::string_view length = parser.get()[http::field::content_length];
       res.body() = !length.empty() && length.size() <= 20
-                       ? fmt::format("payload too large: {} bytes, the limit is {}\n", length, st.opts.max_body_bytes)
+                       ? fmt::format("payload too large: {} bytes, the limit is {}\n", length,
+                                     st.opts.max_body_bytes)
                        : fmt::format("payload too large: over {} bytes\n", st.opts.max_body_bytes);
     }
     res.prepare_payload();
@@ -340,7 +360,8 @@ class metrics_server {
     stream.expires_after(linger_time);
     std::array<char, 4096> sink{};
     for (std::size_t drained = 0; drained < linger_bytes && !self->closed;) {
-      auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+      auto [rec, n] =
+          co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
       if (rec) break;  // the client closed (eof), or linger_time passed
       drained += n;
     }

@@ -41,16 +41,21 @@ namespace seckill::obs {
 /// @brief The OTLP/JSON body (ExportTraceServiceRequest) for `spans` of one
 ///        service: ids as lowercase hex, times as decimal strings of Unix
 ///        nanoseconds, kind and status as OTLP's numbers.
-inline nlohmann::json to_otlp_json(const std::vector<span_data>& spans, const std::string& service_name) {
+inline nlohmann::json to_otlp_json(const std::vector<span_data>& spans,
+                                   const std::string& service_name) {
   using nlohmann::json;
   const auto attr = [](const std::string& key, const attribute_value& v) {
     json value = std::visit(
         [](const auto& x) -> json {
           using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, std::string>) return {{"stringValue", x}};
-          else if constexpr (std::is_same_v<T, bool>) return {{"boolValue", x}};
-          else if constexpr (std::is_same_v<T, std::int64_t>) return {{"intValue", std::to_string(x)}};
-          else return {{"doubleValue", x}};
+          if constexpr (std::is_same_v<T, std::string>)
+            return {{"stringValue", x}};
+          else if constexpr (std::is_same_v<T, bool>)
+            return {{"boolValue", x}};
+          else if constexpr (std::is_same_v<T, std::int64_t>)
+            return {{"intValue", std::to_string(x)}};
+          else
+            return {{"doubleValue", x}};
         },
         v);
     return json{{"key", key}, {"value", std::move(value)}};
@@ -72,11 +77,13 @@ inline nlohmann::json to_otlp_json(const std::vector<span_data>& spans, const st
     if (!s.status_message.empty()) j["status"]["message"] = s.status_message;
     out_spans.push_back(std::move(j));
   }
-  return json{{"resourceSpans",
-               json::array({json{
-                   {"resource", {{"attributes", json::array({attr("service.name", service_name)})}}},
-                   {"scopeSpans", json::array({json{{"scope", {{"name", "seckill"}, {"version", version.string}}},
-                                                     {"spans", std::move(out_spans)}}})}}})}};
+  return json{
+      {"resourceSpans",
+       json::array(
+           {json{{"resource", {{"attributes", json::array({attr("service.name", service_name)})}}},
+                 {"scopeSpans",
+                  json::array({json{{"scope", {{"name", "seckill"}, {"version", version.string}}},
+                                    {"spans", std::move(out_spans)}}})}}})}};
 }
 
 /// @brief Sends spans to an OpenTelemetry collector over OTLP/HTTP with the
@@ -146,7 +153,8 @@ class otlp_http_exporter final : public span_exporter {
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_flush(CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code)>(state_->strand, flush_all(state_), token);
+    return seckill::detail::async_spawn<void(std::error_code)>(state_->strand, flush_all(state_),
+                                                               token);
   }
 
  private:
@@ -182,7 +190,8 @@ class otlp_http_exporter final : public span_exporter {
     }
   }
 
-  static boost::asio::awaitable<std::error_code> send(state& st, const std::vector<span_data>& batch) {
+  static boost::asio::awaitable<std::error_code> send(state& st,
+                                                      const std::vector<span_data>& batch) {
     namespace asio = boost::asio;
     namespace beast = boost::beast;
     namespace http = beast::http;
@@ -197,12 +206,13 @@ class otlp_http_exporter final : public span_exporter {
     if (cec) co_return map_error(cec);
     http::request<http::string_body> req{http::verb::post, st.opts.target, 11};
     const std::string& host = st.opts.host;  // an IPv6 address goes in brackets: [::1]:4318
-    req.set(http::field::host, (host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host) +
-                                   ":" + st.opts.port);
+    req.set(http::field::host,
+            (host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host) +
+                ":" + st.opts.port);
     req.set(http::field::content_type, "application/json");
     req.set(http::field::user_agent, std::string("seckill/") + version.string);
-    req.body() = to_otlp_json(batch, st.opts.service_name).dump(-1, ' ', false,
-                                                                 nlohmann::json::error_handler_t::replace);
+    req.body() = to_otlp_json(batch, st.opts.service_name)
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     req.prepare_payload();
     auto [wec, wn] = co_await http::async_write(stream, req, tuple);
     (void)wn;
@@ -222,9 +232,12 @@ class otlp_http_exporter final : public span_exporter {
 
   static std::error_code map_error(const boost::system::error_code& ec) {
     if (ec == boost::beast::error::timeout) return make_error_code(errc::timed_out);
-    if (ec == boost::asio::error::operation_aborted) return make_error_code(errc::operation_aborted);
-    if (ec == boost::asio::error::connection_refused) return make_error_code(errc::connection_refused);
-    if (ec == boost::asio::error::host_not_found || ec == boost::asio::error::host_not_found_try_again)
+    if (ec == boost::asio::error::operation_aborted)
+      return make_error_code(errc::operation_aborted);
+    if (ec == boost::asio::error::connection_refused)
+      return make_error_code(errc::connection_refused);
+    if (ec == boost::asio::error::host_not_found ||
+        ec == boost::asio::error::host_not_found_try_again)
       return make_error_code(errc::connection_refused);
     return ec;
   }

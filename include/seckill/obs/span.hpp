@@ -34,7 +34,14 @@
 namespace seckill::obs {
 
 /// @brief Whose side of a call a span describes (OTLP's SpanKind, same numbers).
-enum class span_kind { unspecified = 0, internal = 1, server = 2, client = 3, producer = 4, consumer = 5 };
+enum class span_kind {
+  unspecified = 0,
+  internal = 1,
+  server = 2,
+  client = 3,
+  producer = 4,
+  consumer = 5
+};
 
 /// @brief A span's outcome (OTLP's StatusCode, same numbers).
 enum class span_status { unset = 0, ok = 1, error = 2 };
@@ -42,12 +49,18 @@ enum class span_status { unset = 0, ok = 1, error = 2 };
 /// @brief The kind's name as OTLP spells it without its prefix ("server").
 constexpr std::string_view to_string(span_kind k) noexcept {
   switch (k) {
-    case span_kind::unspecified: return "unspecified";
-    case span_kind::internal: return "internal";
-    case span_kind::server: return "server";
-    case span_kind::client: return "client";
-    case span_kind::producer: return "producer";
-    case span_kind::consumer: return "consumer";
+    case span_kind::unspecified:
+      return "unspecified";
+    case span_kind::internal:
+      return "internal";
+    case span_kind::server:
+      return "server";
+    case span_kind::client:
+      return "client";
+    case span_kind::producer:
+      return "producer";
+    case span_kind::consumer:
+      return "consumer";
   }
   return "unknown";
 }
@@ -55,9 +68,12 @@ constexpr std::string_view to_string(span_kind k) noexcept {
 /// @brief The status's name ("unset", "ok", "error").
 constexpr std::string_view to_string(span_status s) noexcept {
   switch (s) {
-    case span_status::unset: return "unset";
-    case span_status::ok: return "ok";
-    case span_status::error: return "error";
+    case span_status::unset:
+      return "unset";
+    case span_status::ok:
+      return "ok";
+    case span_status::error:
+      return "error";
   }
   return "unknown";
 }
@@ -68,8 +84,8 @@ using attribute_value = std::variant<std::string, bool, std::int64_t, double>;
 /// @brief A finished span, as exporters receive it.
 struct span_data {
   std::string name;
-  trace_context context;                ///< its own trace id, span id and flags
-  std::optional<span_id> parent;        ///< empty for a root span
+  trace_context context;          ///< its own trace id, span id and flags
+  std::optional<span_id> parent;  ///< empty for a root span
   span_kind kind = span_kind::internal;
   std::uint64_t start_unix_nanos = 0;
   std::uint64_t end_unix_nanos = 0;
@@ -111,8 +127,9 @@ namespace detail {
 inline std::mt19937_64& id_engine() {
   thread_local std::mt19937_64 engine = [] {
     std::random_device rd;
-    std::seed_seq seq{rd(), rd(), rd(), rd(),
-                      static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id()))};
+    std::seed_seq seq{
+        rd(), rd(), rd(), rd(),
+        static_cast<unsigned>(std::hash<std::thread::id>{}(std::this_thread::get_id()))};
     return std::mt19937_64(seq);
   }();
   return engine;
@@ -124,7 +141,8 @@ inline void random_id(std::array<std::uint8_t, N>& id) {
   do {
     for (std::size_t i = 0; i < N; i += 8) {
       const std::uint64_t r = e();
-      for (std::size_t k = 0; k < 8 && i + k < N; ++k) id[i + k] = static_cast<std::uint8_t>(r >> (8 * k));
+      for (std::size_t k = 0; k < 8 && i + k < N; ++k)
+        id[i + k] = static_cast<std::uint8_t>(r >> (8 * k));
     }
   } while (all_zero(id));
 }
@@ -132,7 +150,8 @@ inline void random_id(std::array<std::uint8_t, N>& id) {
 template <class Clock>
 inline std::uint64_t unix_nanos(const Clock& clock) {
   const auto d = clock.now().time_since_epoch();
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
 }
 
 }  // namespace detail
@@ -147,8 +166,10 @@ class basic_span {
  public:
   basic_span() = default;
   basic_span(basic_span&& o) noexcept
-      : data_(std::move(o.data_)), exporter_(std::exchange(o.exporter_, nullptr)),
-        clock_(std::move(o.clock_)), ended_(std::exchange(o.ended_, true)) {}
+      : data_(std::move(o.data_)),
+        exporter_(std::exchange(o.exporter_, nullptr)),
+        clock_(std::move(o.clock_)),
+        ended_(std::exchange(o.ended_, true)) {}
   basic_span& operator=(basic_span&& o) noexcept {
     if (this != &o) {
       end();
@@ -229,8 +250,9 @@ class basic_tracer {
                   "tracer sample_ratio must be in [0, 1]; saw " + std::to_string(sample_ratio));
     }
     // Compare the first 8 bytes of a trace id with a threshold: consistent per trace.
-    threshold_ = sample_ratio >= 1.0 ? UINT64_MAX
-                                     : static_cast<std::uint64_t>(sample_ratio * 18446744073709551616.0);
+    threshold_ = sample_ratio >= 1.0
+                     ? UINT64_MAX
+                     : static_cast<std::uint64_t>(sample_ratio * 18446744073709551616.0);
   }
 
   [[nodiscard]] span start_span(std::string name, span_kind kind = span_kind::internal,

@@ -42,26 +42,34 @@ struct trace_context {
 /// @brief Why a `traceparent` value was rejected (`none` when it was not).
 enum class traceparent_fault {
   none,
-  bad_length,       ///< version 00 must be exactly 55 characters; later versions at least 55
-  bad_delimiter,    ///< a '-' missing between fields (or after them, for later versions)
-  not_hex,          ///< a field character is not a hex digit
-  uppercase_hex,    ///< hex digits must be lowercase
-  version_ff,       ///< version ff is forbidden
-  zero_trace_id,    ///< the trace id is all zeros
-  zero_parent_id,   ///< the parent (span) id is all zeros
+  bad_length,      ///< version 00 must be exactly 55 characters; later versions at least 55
+  bad_delimiter,   ///< a '-' missing between fields (or after them, for later versions)
+  not_hex,         ///< a field character is not a hex digit
+  uppercase_hex,   ///< hex digits must be lowercase
+  version_ff,      ///< version ff is forbidden
+  zero_trace_id,   ///< the trace id is all zeros
+  zero_parent_id,  ///< the parent (span) id is all zeros
 };
 
 /// @brief A short text for a fault, for logs and error messages.
 constexpr std::string_view to_string(traceparent_fault f) noexcept {
   switch (f) {
-    case traceparent_fault::none: return "valid";
-    case traceparent_fault::bad_length: return "wrong length";
-    case traceparent_fault::bad_delimiter: return "missing '-' between fields";
-    case traceparent_fault::not_hex: return "not a hex digit";
-    case traceparent_fault::uppercase_hex: return "uppercase hex digit";
-    case traceparent_fault::version_ff: return "version ff is invalid";
-    case traceparent_fault::zero_trace_id: return "all-zero trace id";
-    case traceparent_fault::zero_parent_id: return "all-zero parent id";
+    case traceparent_fault::none:
+      return "valid";
+    case traceparent_fault::bad_length:
+      return "wrong length";
+    case traceparent_fault::bad_delimiter:
+      return "missing '-' between fields";
+    case traceparent_fault::not_hex:
+      return "not a hex digit";
+    case traceparent_fault::uppercase_hex:
+      return "uppercase hex digit";
+    case traceparent_fault::version_ff:
+      return "version ff is invalid";
+    case traceparent_fault::zero_trace_id:
+      return "all-zero trace id";
+    case traceparent_fault::zero_parent_id:
+      return "all-zero parent id";
   }
   return "unknown fault";
 }
@@ -80,7 +88,8 @@ constexpr int hex_value(char c) noexcept {
 
 /// Parses 2*N lowercase hex characters into bytes.
 template <std::size_t N>
-constexpr traceparent_fault parse_hex(std::string_view s, std::array<std::uint8_t, N>& out) noexcept {
+constexpr traceparent_fault parse_hex(std::string_view s,
+                                      std::array<std::uint8_t, N>& out) noexcept {
   for (std::size_t i = 0; i < N; ++i) {
     const int hi = hex_value(s[2 * i]);
     const int lo = hex_value(s[2 * i + 1]);
@@ -129,7 +138,8 @@ inline std::optional<trace_context> parse_traceparent(std::string_view s,
   }
   trace_context ctx;
   std::array<std::uint8_t, 1> one{};
-  if ((fault = detail::parse_hex(s.substr(0, 2), one)) != traceparent_fault::none) return std::nullopt;
+  if ((fault = detail::parse_hex(s.substr(0, 2), one)) != traceparent_fault::none)
+    return std::nullopt;
   ctx.version = one[0];
   if (ctx.version == 0xff) {
     fault = traceparent_fault::version_ff;
@@ -143,9 +153,12 @@ inline std::optional<trace_context> parse_traceparent(std::string_view s,
     fault = traceparent_fault::bad_delimiter;
     return std::nullopt;
   }
-  if ((fault = detail::parse_hex(s.substr(3, 32), ctx.trace)) != traceparent_fault::none) return std::nullopt;
-  if ((fault = detail::parse_hex(s.substr(36, 16), ctx.span)) != traceparent_fault::none) return std::nullopt;
-  if ((fault = detail::parse_hex(s.substr(53, 2), one)) != traceparent_fault::none) return std::nullopt;
+  if ((fault = detail::parse_hex(s.substr(3, 32), ctx.trace)) != traceparent_fault::none)
+    return std::nullopt;
+  if ((fault = detail::parse_hex(s.substr(36, 16), ctx.span)) != traceparent_fault::none)
+    return std::nullopt;
+  if ((fault = detail::parse_hex(s.substr(53, 2), one)) != traceparent_fault::none)
+    return std::nullopt;
   ctx.flags = one[0];
   if (detail::all_zero(ctx.trace)) {
     fault = traceparent_fault::zero_trace_id;
@@ -168,8 +181,8 @@ inline std::optional<trace_context> parse_traceparent(std::string_view s) noexce
 inline trace_context parse_traceparent_or_throw(std::string_view s) {
   traceparent_fault fault{};
   if (auto ctx = parse_traceparent(s, fault)) return *ctx;
-  throw error(errc::invalid_argument,
-              "invalid traceparent (" + std::string(to_string(fault)) + "): '" + std::string(s) + "'");
+  throw error(errc::invalid_argument, "invalid traceparent (" + std::string(to_string(fault)) +
+                                          "): '" + std::string(s) + "'");
 }
 
 /// @brief Writes the 55 characters of a `traceparent` (version 00, as this

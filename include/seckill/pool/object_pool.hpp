@@ -290,7 +290,8 @@ class pool_core {
     }
     if (max_capacity_ == 0 || max_capacity_ >= empty_index) {
       throw error(errc::invalid_argument, "object_pool capacity " + std::to_string(max_capacity_) +
-                                              " out of range [1, " + std::to_string(empty_index - 1) + "]");
+                                              " out of range [1, " +
+                                              std::to_string(empty_index - 1) + "]");
     }
     step_ = g.step;
     std::size_t cache_size = 0;
@@ -368,7 +369,8 @@ class pool_core {
 
   slot* steal() noexcept {
     if (hub_ == nullptr) return nullptr;
-    for (pool_cache* c = hub_->caches.load(std::memory_order_acquire); c != nullptr; c = c->next_cache) {
+    for (pool_cache* c = hub_->caches.load(std::memory_order_acquire); c != nullptr;
+         c = c->next_cache) {
       // A lost race means someone else got an object: try the same cache again.
       while (c->size() > 0) {
         if (void* p = c->steal()) return static_cast<slot*>(p);
@@ -414,7 +416,8 @@ class pool_core {
       ++n;
     }
     if (hub_ != nullptr) {
-      for (pool_cache* c = hub_->caches.load(std::memory_order_acquire); c != nullptr; c = c->next_cache) {
+      for (pool_cache* c = hub_->caches.load(std::memory_order_acquire); c != nullptr;
+           c = c->next_cache) {
         n += static_cast<std::size_t>(c->size());
       }
     }

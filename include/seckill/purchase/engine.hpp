@@ -50,12 +50,12 @@
 /// purchase/hooks.hpp; this header includes them all.
 
 #include <seckill/backoff.hpp>
+#include <seckill/clock_timer.hpp>
+#include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/id/snowflake.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
-#include <seckill/detail/spawned_completion.hpp>
-#include <seckill/purchase/deadline.hpp>
 #include <seckill/purchase/hooks.hpp>
 #include <seckill/purchase/policies.hpp>
 #include <seckill/purchase/request.hpp>
@@ -124,8 +124,8 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// | deadline before payment completed | timed_out | timed_out |
 /// | cancelled by the caller before payment completed | operation_aborted | timed_out |
 /// | reserve without a definite answer (timeout, lost connection) | the store's error | failed |
-/// | commit refused after payment, or no answer within the hold | the store's error | failed, `compensated` |
-/// | sink failed | the sink's error | failed |
+/// | commit refused after payment, or no answer within the hold | the store's error | failed,
+/// `compensated` | | sink failed | the sink's error | failed |
 ///
 /// On failed (no answer to the reserve), rolled_back and timed_out the
 /// reservation is given back, retried until the store answers or the hold
@@ -140,8 +140,9 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// read; an admitted purchase is one coroutine, one deadline race (an Asio
 /// parallel group) and the store, payment and sink calls. See the
 /// benchmark in bench/README.md for what allocates.
-template <stock_store Store, purchase_limiter Limiter = token_bucket<>, purchase_breaker Breaker = circuit_breaker<>,
-          order_id_source Ids = snowflake<>, payment_policy Payment = no_payment, orders_sink Orders = memory_orders,
+template <stock_store Store, purchase_limiter Limiter = token_bucket<>,
+          purchase_breaker Breaker = circuit_breaker<>, order_id_source Ids = snowflake<>,
+          payment_policy Payment = no_payment, orders_sink Orders = memory_orders,
           class Hooks = no_purchase_hooks, class Clock = std::chrono::steady_clock>
 class purchase_engine {
  public:
@@ -153,25 +154,37 @@ class purchase_engine {
   /// not positive or the hold does not exceed it.
   purchase_engine(Store& store, Limiter& limiter, Breaker& breaker, Ids& ids, Payment& payment,
                   Orders& orders, purchase_options options = {}, Hooks hooks = {}, Clock clock = {})
-      : store_(store), limiter_(limiter), breaker_(breaker), ids_(ids), payment_(payment),
-        orders_(orders), options_(options), hooks_(std::move(hooks)), clock_(std::move(clock)) {
+      : store_(store),
+        limiter_(limiter),
+        breaker_(breaker),
+        ids_(ids),
+        payment_(payment),
+        orders_(orders),
+        options_(options),
+        hooks_(std::move(hooks)),
+        clock_(std::move(clock)) {
     if (options_.deadline <= std::chrono::milliseconds::zero())
-      throw error(errc::invalid_argument,
-                  "purchase deadline " + std::to_string(options_.deadline.count()) + " ms is not positive");
+      throw error(
+          errc::invalid_argument,
+          "purchase deadline " + std::to_string(options_.deadline.count()) + " ms is not positive");
     if (options_.hold <= options_.deadline)
-      throw error(errc::invalid_argument, "reservation hold " + std::to_string(options_.hold.count()) +
+      throw error(errc::invalid_argument, "reservation hold " +
+                                              std::to_string(options_.hold.count()) +
                                               " ms must exceed the deadline " +
                                               std::to_string(options_.deadline.count()) + " ms");
     if (options_.hold > max_hold)
-      throw error(errc::invalid_argument, "reservation hold " + std::to_string(options_.hold.count()) +
+      throw error(errc::invalid_argument, "reservation hold " +
+                                              std::to_string(options_.hold.count()) +
                                               " ms exceeds the longest a store keeps, " +
                                               std::to_string(max_hold.count()) + " ms");
     if (options_.settle_retry_initial <= std::chrono::milliseconds::zero() ||
-        options_.settle_retry_max < options_.settle_retry_initial || options_.settle_retry_max > max_hold)
-      throw error(errc::invalid_argument, "settle retry pauses " + std::to_string(options_.settle_retry_initial.count()) +
-                                              " ms to " + std::to_string(options_.settle_retry_max.count()) +
-                                              " ms: want 0 < initial <= max <= " + std::to_string(max_hold.count()) +
-                                              " ms");
+        options_.settle_retry_max < options_.settle_retry_initial ||
+        options_.settle_retry_max > max_hold)
+      throw error(errc::invalid_argument,
+                  "settle retry pauses " + std::to_string(options_.settle_retry_initial.count()) +
+                      " ms to " + std::to_string(options_.settle_retry_max.count()) +
+                      " ms: want 0 < initial <= max <= " + std::to_string(max_hold.count()) +
+                      " ms");
   }
 
   purchase_engine(const purchase_engine&) = delete;
@@ -182,11 +195,12 @@ class purchase_engine {
   Hooks& hooks() noexcept { return hooks_; }
   Store& store() noexcept { return store_; }
 
-  template <boost::asio::completion_token_for<void(std::error_code, purchase_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_purchase(const purchase_request& request, CompletionToken&& token = CompletionToken()) {
-    return boost::asio::async_initiate<CompletionToken, void(std::error_code, purchase_result)>(initiation{this}, token,
-                                                                                      request);
+  template <boost::asio::completion_token_for<void(std::error_code, purchase_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_purchase(const purchase_request& request,
+                      CompletionToken&& token = CompletionToken()) {
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code, purchase_result)>(
+        initiation{this}, token, request);
   }
 
  private:
@@ -203,7 +217,9 @@ class purchase_engine {
 
   // The store did its job: success, or a refusal that the same request would
   // get again. Anything else (timed out, unavailable, protocol) may have run.
-  static bool definite(const std::error_code& ec) noexcept { return !ec || ec == condition::refused; }
+  static bool definite(const std::error_code& ec) noexcept {
+    return !ec || ec == condition::refused;
+  }
 
   static std::chrono::nanoseconds since(time_point t0, time_point t1) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0);
@@ -241,12 +257,16 @@ class purchase_engine {
   // Reports one admitted purchase's store outcome to the breaker.
   void feed_breaker(const permit_type& permit, bool failed, std::chrono::nanoseconds elapsed) {
     if constexpr (detail::takes_permit_back<Breaker>) {
-      if (failed) breaker_.on_failure(permit, elapsed);
-      else breaker_.on_success(permit, elapsed);
+      if (failed)
+        breaker_.on_failure(permit, elapsed);
+      else
+        breaker_.on_success(permit, elapsed);
     } else {
       (void)permit;
-      if (failed) breaker_.on_failure(elapsed);
-      else breaker_.on_success(elapsed);
+      if (failed)
+        breaker_.on_failure(elapsed);
+      else
+        breaker_.on_success(elapsed);
     }
   }
 
@@ -260,7 +280,9 @@ class purchase_engine {
     std::error_code ec;
     const std::int64_t id = ids_.next(ec);
     if (ec) {
-      feed_breaker(permit, false, std::chrono::nanoseconds::zero());  // not the store's doing: the permit goes back
+      feed_breaker(
+          permit, false,
+          std::chrono::nanoseconds::zero());  // not the store's doing: the permit goes back
       return ec;
     }
     result.order_id = id;
@@ -288,8 +310,8 @@ class purchase_engine {
     const auto t0 = clock_.now();
     ph.reserve_start = t0;
     ph.reserve_sent = true;
-    auto [ec, r] = co_await store_.async_reserve(req.sku, req.quantity, result.order_id, options_.hold,
-                                                 tuple_awaitable);
+    auto [ec, r] = co_await store_.async_reserve(req.sku, req.quantity, result.order_id,
+                                                 options_.hold, tuple_awaitable);
     result.timings.reserve = since(t0, clock_.now());
     const auto cancel_state = co_await boost::asio::this_coro::cancellation_state;
     const bool cancelled = cancel_state.cancelled() != boost::asio::cancellation_type::none;
@@ -299,7 +321,8 @@ class purchase_engine {
     }
     if (cancelled) co_return;  // the deadline or the caller: the outer flow decides
     if (ec) {
-      if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, "reserve", ec);
+      if constexpr (detail::has_on_store_error<Hooks, context_type>)
+        hooks_.on_store_error(ctx, "reserve", ec);
       ph.ec = ec;
       ph.reserve_uncertain = !definite(ec);  // it may have run: the outer flow gives it back
       m.fire(idle, events::reserve_failed);
@@ -318,7 +341,8 @@ class purchase_engine {
     if (clock_.now() >= ph.deadline_at) co_return;
     std::string_view traceparent = req.traceparent;
     if constexpr (detail::has_outgoing_traceparent<Hooks, context_type>) {
-      if (const std::string_view own = hooks_.outgoing_traceparent(ctx); !own.empty()) traceparent = own;
+      if (const std::string_view own = hooks_.outgoing_traceparent(ctx); !own.empty())
+        traceparent = own;
     }
     const payment_request pay_request{result.order_id, req.sku, req.quantity, traceparent};
     const auto t1 = clock_.now();
@@ -341,8 +365,8 @@ class purchase_engine {
   // a commit the store refuses, or never answers within the hold, is compensated.
   template <class Machine>
   boost::asio::awaitable<void> finish_paid(const payment_request& paid, Machine& m,
-                                           purchase_step<purchase_state::committed> committed, phase& ph,
-                                           context_type& ctx, purchase_result& result) {
+                                           purchase_step<purchase_state::committed> committed,
+                                           phase& ph, context_type& ctx, purchase_result& result) {
     const auto c0 = clock_.now();
     const auto until = c0 + std::chrono::duration_cast<typename Clock::duration>(options_.hold);
     const std::error_code cec = co_await settle(true, paid.sku, paid.order_id, until, ctx);
@@ -372,8 +396,8 @@ class purchase_engine {
   // runs only when the store refused the commit: after a commit that never
   // got an answer an earlier attempt may have run, so that case goes to the
   // hook alone, for a refund that checks the order first.
-  boost::asio::awaitable<void> compensate(const payment_request& paid, std::error_code why, context_type& ctx,
-                                          purchase_result& result) {
+  boost::asio::awaitable<void> compensate(const payment_request& paid, std::error_code why,
+                                          context_type& ctx, purchase_result& result) {
     result.compensated = true;
     std::optional<std::error_code> refund_ec;
     if constexpr (detail::has_async_refund<Payment>) {
@@ -382,7 +406,8 @@ class purchase_engine {
         refund_ec = rec;
       }
     }
-    if constexpr (detail::has_on_compensation<Hooks, context_type>) hooks_.on_compensation(ctx, why, refund_ec);
+    if constexpr (detail::has_on_compensation<Hooks, context_type>)
+      hooks_.on_compensation(ctx, why, refund_ec);
     (void)why;
     (void)ctx;
   }
@@ -390,8 +415,9 @@ class purchase_engine {
   // Commits or rolls back `order_id`, retrying with the same id while the
   // store gives no definite answer and `until` has not passed; every failed
   // attempt goes to on_store_error. Completes with the last answer or error.
-  boost::asio::awaitable<std::error_code> settle(bool commit, std::string_view sku, std::int64_t order_id,
-                                                 time_point until, context_type& ctx) {
+  boost::asio::awaitable<std::error_code> settle(bool commit, std::string_view sku,
+                                                 std::int64_t order_id, time_point until,
+                                                 context_type& ctx) {
     const std::string_view operation = commit ? "commit" : "rollback";
     for (unsigned attempt = 0;; ++attempt) {
       std::error_code ec;
@@ -405,25 +431,29 @@ class purchase_engine {
         (void)settled;
       }
       if (definite(ec)) co_return ec;
-      if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, operation, ec);
+      if constexpr (detail::has_on_store_error<Hooks, context_type>)
+        hooks_.on_store_error(ctx, operation, ec);
       // The engine's store calls carry no cancellation slot: an abort means
       // the store was closed, and no attempt can get through.
       if (ec == condition::aborted) co_return ec;
       const auto now = clock_.now();
       if (now >= until) co_return ec;
       // jitter drawn from the order id and the attempt, so retries of many orders spread out
-      const double jitter = static_cast<double>(detail::mix64(static_cast<std::uint64_t>(order_id) ^ attempt) >> 11) *
-                            0x1.0p-53;
+      const double jitter =
+          static_cast<double>(detail::mix64(static_cast<std::uint64_t>(order_id) ^ attempt) >> 11) *
+          0x1.0p-53;
       const auto wait = std::min<typename Clock::duration>(
-          backoff_delay(attempt, options_.settle_retry_initial, options_.settle_retry_max, jitter), until - now);
-      basic_deadline_timer<Clock> timer(co_await boost::asio::this_coro::executor, clock_);
+          backoff_delay(attempt, options_.settle_retry_initial, options_.settle_retry_max, jitter),
+          until - now);
+      clock_timer<Clock> timer(co_await boost::asio::this_coro::executor, clock_);
       timer.expires_after(wait);
       auto [timer_ec] = co_await timer.async_wait(uncancellable());
       (void)timer_ec;
     }
   }
 
-  awaitable_pair run(purchase_request req, purchase_result result, time_point t0, permit_type permit) {
+  awaitable_pair run(purchase_request req, purchase_result result, time_point t0,
+                     permit_type permit) {
     namespace asio = boost::asio;
     using namespace boost::asio::experimental::awaitable_operators;
     co_await asio::this_coro::throw_if_cancelled(false);
@@ -431,8 +461,9 @@ class purchase_engine {
 
     context_type ctx{req, result.order_id};
     if constexpr (detail::has_on_start<Hooks, context_type>) hooks_.on_start(ctx);
-    using machine_hooks = std::conditional_t<detail::has_on_transition<Hooks, context_type>,
-                                             detail::transition_forwarder<Hooks, context_type>, no_state_hooks>;
+    using machine_hooks =
+        std::conditional_t<detail::has_on_transition<Hooks, context_type>,
+                           detail::transition_forwarder<Hooks, context_type>, no_state_hooks>;
     purchase_machine<machine_hooks> m = [&] {
       if constexpr (detail::has_on_transition<Hooks, context_type>)
         return purchase_machine<machine_hooks>(machine_hooks{&hooks_, &ctx});
@@ -445,7 +476,7 @@ class purchase_engine {
     ph.idle = m.start();
     const auto budget = req.deadline.count() > 0 ? req.deadline : options_.deadline;
     ph.deadline_at = t0 + std::chrono::duration_cast<typename Clock::duration>(budget);
-    basic_deadline_timer<Clock> timer(co_await asio::this_coro::executor, clock_);
+    clock_timer<Clock> timer(co_await asio::this_coro::executor, clock_);
     timer.expires_at(ph.deadline_at);
     co_await (reserve_and_pay(req, m, ph, ctx, result) || timer.async_wait(tuple_awaitable));
     const auto cancel_state = co_await asio::this_coro::cancellation_state;
@@ -454,9 +485,11 @@ class purchase_engine {
     // From here on nothing is cancellable: give back what may be held.
     std::error_code ec = ph.ec;
     const auto state = m.state();
-    const auto hold_ends = ph.reserve_start + std::chrono::duration_cast<typename Clock::duration>(options_.hold);
+    const auto hold_ends =
+        ph.reserve_start + std::chrono::duration_cast<typename Clock::duration>(options_.hold);
     if (state == purchase_state::idle || state == purchase_state::prepared) {
-      ec = caller_cancelled ? std::error_code(errc::operation_aborted) : std::error_code(errc::timed_out);
+      ec = caller_cancelled ? std::error_code(errc::operation_aborted)
+                            : std::error_code(errc::timed_out);
       if (!ph.breaker_fed)  // the store did not answer in time (a caller's cancel is not its fault)
         feed_breaker(ph.permit, !caller_cancelled, since(t0, clock_.now()));
       if (state == purchase_state::idle) {
@@ -480,11 +513,12 @@ class purchase_engine {
   // Gives the units of `order_id` back, retried until the store answers or
   // the hold ends (then the store's reaper gives them back). `maybe_unknown`:
   // the reserve may never have run, so unknown_order is the expected answer.
-  boost::asio::awaitable<void> give_back(std::string_view sku, std::int64_t order_id, time_point until,
-                                         context_type& ctx, bool maybe_unknown) {
+  boost::asio::awaitable<void> give_back(std::string_view sku, std::int64_t order_id,
+                                         time_point until, context_type& ctx, bool maybe_unknown) {
     const std::error_code ec = co_await settle(false, sku, order_id, until, ctx);
     if (ec && definite(ec) && !(maybe_unknown && ec == errc::unknown_order)) {
-      if constexpr (detail::has_on_store_error<Hooks, context_type>) hooks_.on_store_error(ctx, "rollback", ec);
+      if constexpr (detail::has_on_store_error<Hooks, context_type>)
+        hooks_.on_store_error(ctx, "rollback", ec);
     }
     (void)ctx;
   }
@@ -509,11 +543,12 @@ purchase_engine(Store&, Limiter&, Breaker&, Ids&, Payment&, Orders&)
 template <class Store, class Limiter, class Breaker, class Ids, class Payment, class Orders>
 purchase_engine(Store&, Limiter&, Breaker&, Ids&, Payment&, Orders&, purchase_options)
     -> purchase_engine<Store, Limiter, Breaker, Ids, Payment, Orders>;
-template <class Store, class Limiter, class Breaker, class Ids, class Payment, class Orders, class Hooks>
+template <class Store, class Limiter, class Breaker, class Ids, class Payment, class Orders,
+          class Hooks>
 purchase_engine(Store&, Limiter&, Breaker&, Ids&, Payment&, Orders&, purchase_options, Hooks)
     -> purchase_engine<Store, Limiter, Breaker, Ids, Payment, Orders, Hooks>;
-template <class Store, class Limiter, class Breaker, class Ids, class Payment, class Orders, class Hooks,
-          class Clock>
+template <class Store, class Limiter, class Breaker, class Ids, class Payment, class Orders,
+          class Hooks, class Clock>
 purchase_engine(Store&, Limiter&, Breaker&, Ids&, Payment&, Orders&, purchase_options, Hooks, Clock)
     -> purchase_engine<Store, Limiter, Breaker, Ids, Payment, Orders, Hooks, Clock>;
 

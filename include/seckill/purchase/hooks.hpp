@@ -62,13 +62,15 @@ struct span_of {
   using type = seckill::no_span;
 };
 template <class H>
-  requires requires { typename H::span; }
+requires requires { typename H::span; }
 struct span_of<H> {
   using type = typename H::span;
 };
 
 template <class H, class Ctx>
-concept has_on_start = requires(H& h, Ctx& c) { h.on_start(c); };
+concept has_on_start = requires(H& h, Ctx& c) {
+  h.on_start(c);
+};
 template <class H, class Ctx>
 concept has_on_transition = requires(H& h, Ctx& c, purchase_state s, purchase_event e) {
   h.on_transition(c, s, e, s);
@@ -86,11 +88,13 @@ concept has_outgoing_traceparent = requires(H& h, Ctx& c) {
   { h.outgoing_traceparent(c) } -> std::convertible_to<std::string_view>;
 };
 template <class H, class Ctx>
-concept has_on_compensation = requires(H& h, Ctx& c, std::error_code ec, std::optional<std::error_code> r) {
+concept has_on_compensation = requires(H& h, Ctx& c, std::error_code ec,
+                                       std::optional<std::error_code> r) {
   h.on_compensation(c, ec, r);
 };
 template <class H>
-concept has_on_rejected = requires(H& h, const purchase_request& q, std::error_code ec, const purchase_result& r) {
+concept has_on_rejected = requires(H& h, const purchase_request& q, std::error_code ec,
+                                   const purchase_result& r) {
   h.on_rejected(q, ec, r);
 };
 

@@ -11,13 +11,15 @@
 ///
 /// | name | type | labels |
 /// |---|---|---|
-/// | `seckill_purchases_total` | counter | `result`: succeeded, sold_out, unknown_sku, rate_limited, circuit_open, invalid, rejected, timed_out, cancelled, rolled_back, failed |
-/// | `seckill_purchase_duration_seconds` | histogram | (admitted purchases, admission to the end) |
+/// | `seckill_purchases_total` | counter | `result`: succeeded, sold_out, unknown_sku,
+/// rate_limited, circuit_open, invalid, rejected, timed_out, cancelled, rolled_back, failed | |
+/// `seckill_purchase_duration_seconds` | histogram | (admitted purchases, admission to the end) |
 /// | `seckill_stock_units` | gauge | `sku` |
-/// | `seckill_breaker_state` | gauge (1 for the current state) | `state`: closed, open, half_open, forced_open, disabled |
-/// | `seckill_rate_limited_total` | counter | |
-/// | `seckill_store_errors_total` | counter | `operation`: reserve, commit, rollback, stock |
-/// | `seckill_compensations_total` | counter | `refund`: ok, failed, none (paid orders the store would not commit) |
+/// | `seckill_breaker_state` | gauge (1 for the current state) | `state`: closed, open, half_open,
+/// forced_open, disabled | | `seckill_rate_limited_total` | counter | | |
+/// `seckill_store_errors_total` | counter | `operation`: reserve, commit, rollback, stock | |
+/// `seckill_compensations_total` | counter | `refund`: ok, failed, none (paid orders the store
+/// would not commit) |
 ///
 /// @code
 /// seckill::obs::registry reg;
@@ -48,20 +50,20 @@ enum class purchase_outcome {
   unknown_sku,
   rate_limited,
   circuit_open,
-  invalid,       ///< the request was malformed (invalid_argument)
-  rejected,      ///< refused at admission for another reason (e.g. the id source failed)
+  invalid,   ///< the request was malformed (invalid_argument)
+  rejected,  ///< refused at admission for another reason (e.g. the id source failed)
   timed_out,
-  cancelled,     ///< the caller cancelled before payment completed
-  rolled_back,   ///< payment failed; the reservation was given back
-  failed,        ///< the store, the commit or the order sink failed
+  cancelled,    ///< the caller cancelled before payment completed
+  rolled_back,  ///< payment failed; the reservation was given back
+  failed,       ///< the store, the commit or the order sink failed
 };
 
 inline constexpr std::size_t purchase_outcome_count = 11;
 
 inline constexpr std::string_view to_string(purchase_outcome o) noexcept {
   constexpr std::array<std::string_view, purchase_outcome_count> names{
-      "succeeded", "sold_out", "unknown_sku", "rate_limited", "circuit_open", "invalid",
-      "rejected",  "timed_out", "cancelled",  "rolled_back",  "failed"};
+      "succeeded", "sold_out",  "unknown_sku", "rate_limited", "circuit_open", "invalid",
+      "rejected",  "timed_out", "cancelled",   "rolled_back",  "failed"};
   return names[static_cast<std::size_t>(o)];
 }
 
@@ -75,7 +77,8 @@ inline purchase_outcome classify(std::error_code ec, purchase_state final_state)
   if (ec == errc::sold_out) return purchase_outcome::sold_out;
   if (ec == errc::unknown_sku) return purchase_outcome::unknown_sku;
   if (final_state == purchase_state::timed_out)
-    return ec == errc::operation_aborted ? purchase_outcome::cancelled : purchase_outcome::timed_out;
+    return ec == errc::operation_aborted ? purchase_outcome::cancelled
+                                         : purchase_outcome::timed_out;
   if (final_state == purchase_state::rolled_back) return purchase_outcome::rolled_back;
   return purchase_outcome::failed;
 }
@@ -90,29 +93,35 @@ inline purchase_outcome classify(std::error_code ec, purchase_state final_state)
 /// from a sampler, not per purchase).
 class purchase_metrics {
  public:
-  explicit purchase_metrics(registry& reg, std::vector<double> latency_buckets = default_latency_buckets())
-      : purchases_(reg.add_counter_family("seckill_purchases_total",
-                                          "Purchases by final result.", {"result"})),
-        stock_(reg.add_gauge_family("seckill_stock_units", "Units left in the stock store, per SKU.",
-                                    {"sku"})),
-        breaker_(reg.add_gauge_family("seckill_breaker_state",
-                                      "The stock store's circuit breaker: 1 for its current state, 0 for the others.",
-                                      {"state"})),
-        store_errors_(reg.add_counter_family("seckill_store_errors_total",
-                                             "Stock store calls that failed (not answers such as sold out), by operation.",
-                                             {"operation"})) {
+  explicit purchase_metrics(registry& reg,
+                            std::vector<double> latency_buckets = default_latency_buckets())
+      : purchases_(reg.add_counter_family("seckill_purchases_total", "Purchases by final result.",
+                                          {"result"})),
+        stock_(reg.add_gauge_family("seckill_stock_units",
+                                    "Units left in the stock store, per SKU.", {"sku"})),
+        breaker_(reg.add_gauge_family(
+            "seckill_breaker_state",
+            "The stock store's circuit breaker: 1 for its current state, 0 for the others.",
+            {"state"})),
+        store_errors_(reg.add_counter_family(
+            "seckill_store_errors_total",
+            "Stock store calls that failed (not answers such as sold out), by operation.",
+            {"operation"})) {
     for (std::size_t i = 0; i < purchase_outcome_count; ++i)
       by_outcome_[i] = purchases_.with({to_string(static_cast<purchase_outcome>(i))});
     latency_ = reg.add_histogram_family("seckill_purchase_duration_seconds",
-                                        "Admitted purchases, from admission to their final state.", {},
-                                        std::move(latency_buckets))
+                                        "Admitted purchases, from admission to their final state.",
+                                        {}, std::move(latency_buckets))
                    .get();
-    rate_limited_ = reg.add_counter("seckill_rate_limited_total", "Purchases refused by the token bucket.");
-    auto& compensations = reg.add_counter_family(
-        "seckill_compensations_total",
-        "Paid orders the stock store would not commit, handed to the compensation path, by refund outcome.",
-        {"refund"});
-    compensations_ = {compensations.with({"ok"}), compensations.with({"failed"}), compensations.with({"none"})};
+    rate_limited_ =
+        reg.add_counter("seckill_rate_limited_total", "Purchases refused by the token bucket.");
+    auto& compensations =
+        reg.add_counter_family("seckill_compensations_total",
+                               "Paid orders the stock store would not commit, handed to the "
+                               "compensation path, by refund outcome.",
+                               {"refund"});
+    compensations_ = {compensations.with({"ok"}), compensations.with({"failed"}),
+                      compensations.with({"none"})};
     for (auto s : {breaker_state::closed, breaker_state::open, breaker_state::half_open,
                    breaker_state::forced_open, breaker_state::disabled})
       breaker_states_[static_cast<std::size_t>(s)] = breaker_.with({to_string(s)});
@@ -175,8 +184,9 @@ class purchase_metrics {
   counter rate_limited_;
   std::array<counter, 3> compensations_{};  // refund ok, failed, none
   std::array<gauge, 5> breaker_states_{};
-  std::array<counter, 4> store_error_handles_{store_errors_.with({"reserve"}), store_errors_.with({"commit"}),
-                                              store_errors_.with({"rollback"}), store_errors_.with({"stock"})};
+  std::array<counter, 4> store_error_handles_{
+      store_errors_.with({"reserve"}), store_errors_.with({"commit"}),
+      store_errors_.with({"rollback"}), store_errors_.with({"stock"})};
 };
 
 /// @brief The purchase engine's `Hooks` policy: counts every purchase in
@@ -215,7 +225,8 @@ class purchase_hooks {
     ctx.span.s.set_attribute("seckill.quantity", attribute_value(ctx.request.quantity));
     ctx.span.s.set_attribute("seckill.order_id", attribute_value(ctx.order_id));
     // sampled or not, the context goes on (W3C: the callee follows the sampled flag)
-    if (ctx.span.s.context().valid()) format_traceparent(ctx.span.s.context(), ctx.span.traceparent);
+    if (ctx.span.s.context().valid())
+      format_traceparent(ctx.span.s.context(), ctx.span.traceparent);
   }
 
   /// The purchase span's own traceparent, which the engine hands to the
@@ -226,7 +237,8 @@ class purchase_hooks {
     return {ctx.span.traceparent.data(), ctx.span.traceparent.size()};
   }
 
-  void on_store_error(purchase_context<span>& ctx, std::string_view operation, std::error_code ec) const {
+  void on_store_error(purchase_context<span>& ctx, std::string_view operation,
+                      std::error_code ec) const {
     metrics_->store_error(operation);
     if (ctx.span.s.recording())
       ctx.span.s.set_attribute("seckill.store_error." + std::string(operation), ec.message());
@@ -242,14 +254,17 @@ class purchase_hooks {
     }
   }
 
-  void on_complete(purchase_context<span>& ctx, std::error_code ec, const purchase_result& r) const {
+  void on_complete(purchase_context<span>& ctx, std::error_code ec,
+                   const purchase_result& r) const {
     const auto outcome = classify(ec, r.final_state);
     metrics_->record(outcome, r.timings.total, true);
     auto& s = ctx.span.s;
     if (!s.recording()) return;
     s.set_attribute("seckill.result", std::string(to_string(outcome)));
     s.set_attribute("seckill.final_state", std::string(to_string(r.final_state)));
-    const auto ns = [](std::chrono::nanoseconds d) { return attribute_value(static_cast<std::int64_t>(d.count())); };
+    const auto ns = [](std::chrono::nanoseconds d) {
+      return attribute_value(static_cast<std::int64_t>(d.count()));
+    };
     s.set_attribute("seckill.reserve_ns", ns(r.timings.reserve));
     s.set_attribute("seckill.payment_ns", ns(r.timings.payment));
     s.set_attribute("seckill.commit_ns", ns(r.timings.commit));

@@ -47,7 +47,9 @@ concept takes_permit_back = requires(B& b, permit_t<B> p, std::chrono::nanosecon
 };
 /// `Payment::async_refund(const payment_request&, token)`, optional.
 template <class P>
-concept has_async_refund = requires(P& p, const payment_request& r) { p.async_refund(r, boost::asio::deferred); };
+concept has_async_refund = requires(P& p, const payment_request& r) {
+  p.async_refund(r, boost::asio::deferred);
+};
 }  // namespace detail
 
 template <class I>
@@ -55,9 +57,13 @@ concept order_id_source = requires(I& i, std::error_code& ec) {
   { i.next(ec) } -> std::convertible_to<std::int64_t>;
 };
 template <class P>
-concept payment_policy = requires(P& p, const payment_request& r) { p.async_pay(r, boost::asio::deferred); };
+concept payment_policy = requires(P& p, const payment_request& r) {
+  p.async_pay(r, boost::asio::deferred);
+};
 template <class O>
-concept orders_sink = requires(O& o, const order_record& r) { o.async_persist(r, boost::asio::deferred); };
+concept orders_sink = requires(O& o, const order_record& r) {
+  o.async_persist(r, boost::asio::deferred);
+};
 
 /// @brief A Limiter that admits everything: admission off. Free.
 struct unlimited {

@@ -38,7 +38,8 @@ enum class purchase_state : std::uint8_t {
   succeeded,    ///< terminal: units sold and the order persisted
   rolled_back,  ///< terminal: payment failed, the reservation given back
   timed_out,    ///< terminal: the deadline passed before payment; reservation given back
-  failed,       ///< terminal: nothing reserved (sold out, store error) or the order could not be made final
+  failed,  ///< terminal: nothing reserved (sold out, store error) or the order could not be made
+           ///< final
 };
 
 /// @brief What happened to a purchase.
@@ -70,18 +71,19 @@ using E = purchase_event;
 /// @brief The purchase transition table: every legal edge, and only those.
 inline constexpr std::array<purchase_transition, 8> purchase_transitions{{
     //  from                   + event                       = to
-    {detail::S::idle,      detail::E::reserve_ok,     detail::S::prepared},
-    {detail::S::idle,      detail::E::reserve_failed, detail::S::failed},
-    {detail::S::idle,      detail::E::deadline,       detail::S::timed_out},
-    {detail::S::prepared,  detail::E::payment_ok,     detail::S::committed},
-    {detail::S::prepared,  detail::E::payment_failed, detail::S::rolled_back},
-    {detail::S::prepared,  detail::E::deadline,       detail::S::timed_out},
-    {detail::S::committed, detail::E::persist_ok,     detail::S::succeeded},
+    {detail::S::idle, detail::E::reserve_ok, detail::S::prepared},
+    {detail::S::idle, detail::E::reserve_failed, detail::S::failed},
+    {detail::S::idle, detail::E::deadline, detail::S::timed_out},
+    {detail::S::prepared, detail::E::payment_ok, detail::S::committed},
+    {detail::S::prepared, detail::E::payment_failed, detail::S::rolled_back},
+    {detail::S::prepared, detail::E::deadline, detail::S::timed_out},
+    {detail::S::committed, detail::E::persist_ok, detail::S::succeeded},
     {detail::S::committed, detail::E::persist_failed, detail::S::failed},
 }};
 
 /// The state `event` leads to from `from`, or nothing when the table has no such edge.
-constexpr std::optional<purchase_state> next_state(purchase_state from, purchase_event event) noexcept {
+constexpr std::optional<purchase_state> next_state(purchase_state from,
+                                                   purchase_event event) noexcept {
   for (const auto& t : purchase_transitions)
     if (t.from == from && t.event == event) return t.to;
   return std::nullopt;
@@ -96,26 +98,40 @@ constexpr bool is_terminal(purchase_state s) noexcept {
 
 constexpr std::string_view to_string(purchase_state s) noexcept {
   switch (s) {
-    case purchase_state::idle: return "idle";
-    case purchase_state::prepared: return "prepared";
-    case purchase_state::committed: return "committed";
-    case purchase_state::succeeded: return "succeeded";
-    case purchase_state::rolled_back: return "rolled_back";
-    case purchase_state::timed_out: return "timed_out";
-    case purchase_state::failed: return "failed";
+    case purchase_state::idle:
+      return "idle";
+    case purchase_state::prepared:
+      return "prepared";
+    case purchase_state::committed:
+      return "committed";
+    case purchase_state::succeeded:
+      return "succeeded";
+    case purchase_state::rolled_back:
+      return "rolled_back";
+    case purchase_state::timed_out:
+      return "timed_out";
+    case purchase_state::failed:
+      return "failed";
   }
   return "?";
 }
 
 constexpr std::string_view to_string(purchase_event e) noexcept {
   switch (e) {
-    case purchase_event::reserve_ok: return "reserve_ok";
-    case purchase_event::reserve_failed: return "reserve_failed";
-    case purchase_event::payment_ok: return "payment_ok";
-    case purchase_event::payment_failed: return "payment_failed";
-    case purchase_event::persist_ok: return "persist_ok";
-    case purchase_event::persist_failed: return "persist_failed";
-    case purchase_event::deadline: return "deadline";
+    case purchase_event::reserve_ok:
+      return "reserve_ok";
+    case purchase_event::reserve_failed:
+      return "reserve_failed";
+    case purchase_event::payment_ok:
+      return "payment_ok";
+    case purchase_event::payment_failed:
+      return "payment_failed";
+    case purchase_event::persist_ok:
+      return "persist_ok";
+    case purchase_event::persist_failed:
+      return "persist_failed";
+    case purchase_event::deadline:
+      return "deadline";
   }
   return "?";
 }
@@ -139,7 +155,8 @@ inline constexpr event_c<purchase_event::deadline> deadline{};
 
 /// True when the table has an edge `From + E`.
 template <purchase_state From, purchase_event E>
-concept valid_transition = next_state(From, E).has_value();
+concept valid_transition = next_state(From, E)
+.has_value();
 
 /// @brief Proof that a machine is in state `S`: returned by `purchase_machine::start`
 ///        and `fire`, consumed by `fire`. Empty; only the machine makes them.
@@ -159,9 +176,13 @@ struct no_state_hooks {};
 
 namespace detail {
 template <class H>
-concept has_on_exit = requires(H& h, purchase_state s, purchase_event e) { h.on_exit(s, e); };
+concept has_on_exit = requires(H& h, purchase_state s, purchase_event e) {
+  h.on_exit(s, e);
+};
 template <class H>
-concept has_on_entry = requires(H& h, purchase_state s, purchase_event e) { h.on_entry(s, e); };
+concept has_on_entry = requires(H& h, purchase_state s, purchase_event e) {
+  h.on_entry(s, e);
+};
 }  // namespace detail
 
 /// @brief One purchase's state, moved only along `purchase_transitions`.
@@ -200,7 +221,7 @@ class purchase_machine {
   /// Moves `From + E` statically: only the table's edges compile.
   /// Precondition: the machine is in `From` (holds when tokens are used once each).
   template <purchase_state From, purchase_event E>
-    requires valid_transition<From, E>
+  requires valid_transition<From, E>
   constexpr purchase_step<*next_state(From, E)> fire(purchase_step<From>, event_c<E>) {
     assert(state_ == From);
     move(From, E, *next_state(From, E));

@@ -54,9 +54,9 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/append.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -142,7 +142,8 @@ class connection {
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_connect(CompletionToken&& token = CompletionToken()) {
-    return boost::asio::async_initiate<CompletionToken, void(std::error_code)>(initiate_connect{impl_}, token);
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code)>(
+        initiate_connect{impl_}, token);
   }
 
   /// Sends every command of `req` and completes with their replies, in
@@ -160,16 +161,17 @@ class connection {
   /// its own (same address and credentials; the user needs the permission),
   /// and the requests behind it go on. A timeout does not unblock: give a
   /// blocking command a `timeout` longer than its own.
-  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_exec(const request& req, CompletionToken&& token = CompletionToken()) {
     return async_exec(req, impl_->config().request_timeout, std::forward<CompletionToken>(token));
   }
 
   /// As above with this request's own timeout (0: none).
-  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_exec(const request& req, std::chrono::milliseconds timeout, CompletionToken&& token = CompletionToken()) {
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, std::chrono::milliseconds timeout,
+                  CompletionToken&& token = CompletionToken()) {
     return boost::asio::async_initiate<CompletionToken, detail::exec_signature>(
         initiate_exec{impl_}, token, std::string(req.payload()), req.size(), timeout);
   }
@@ -186,10 +188,12 @@ class connection {
   // On the strand: the handler, still of its own type, becomes the pending connect's.
   template <class Handler>
   static void start_connect(const impl_ptr& impl, Handler handler) {
-    impl->start_connect(boost::asio::any_completion_handler<void(std::error_code)>(std::move(handler)));
+    impl->start_connect(
+        boost::asio::any_completion_handler<void(std::error_code)>(std::move(handler)));
   }
 
-  static void enqueue(const impl_ptr& impl, std::shared_ptr<detail::exec_op> op, std::chrono::milliseconds timeout) {
+  static void enqueue(const impl_ptr& impl, std::shared_ptr<detail::exec_op> op,
+                      std::chrono::milliseconds timeout) {
     impl->enqueue(std::move(op), timeout);
   }
 
@@ -201,8 +205,8 @@ class connection {
       // The handler crosses to the strand as it is (appended, with everything
       // associated with it), and is type-erased there.
       boost::asio::dispatch(impl->strand(),
-                            boost::asio::append(&connection::start_connect<std::decay_t<Handler>>, impl,
-                                                std::forward<Handler>(handler)));
+                            boost::asio::append(&connection::start_connect<std::decay_t<Handler>>,
+                                                impl, std::forward<Handler>(handler)));
     }
   };
 
@@ -217,30 +221,32 @@ class connection {
       op->expected = commands;
       boost::asio::any_completion_handler<detail::exec_signature> h(std::forward<Handler>(handler));
       op->handler.swap(h);  // (Asio 1.81's move assignment recurses: swap instead)
-      op->work = boost::asio::prefer(boost::asio::get_associated_executor(op->handler, impl->strand()),
-                                     boost::asio::execution::outstanding_work.tracked);
+      op->work =
+          boost::asio::prefer(boost::asio::get_associated_executor(op->handler, impl->strand()),
+                              boost::asio::execution::outstanding_work.tracked);
       // the type-erased handler's own slot, fed by the caller's
       auto slot = op->handler.get_cancellation_slot();
       if (commands == 0) {
         boost::asio::post(impl->strand(),
                           boost::asio::append(std::move(op->handler),
-                                              make_error_code(errc::invalid_argument),
+                                              make_error_code(seckill::errc::invalid_argument),
                                               std::vector<value>{}));
         return;
       }
       if (slot.is_connected()) {
-        slot.assign([w = std::weak_ptr<detail::exec_op>(op),
-                     wi = std::weak_ptr<detail::connection_impl>(impl)](
-                        boost::asio::cancellation_type) {
-          auto i = wi.lock();
-          if (!i) return;
-          // post, never inline: finishing clears the slot whose handler this is
-          boost::asio::post(i->strand(), [i, w] {
-            if (auto o = w.lock()) i->cancel_op(o);
-          });
-        });
+        slot.assign(
+            [w = std::weak_ptr<detail::exec_op>(op),
+             wi = std::weak_ptr<detail::connection_impl>(impl)](boost::asio::cancellation_type) {
+              auto i = wi.lock();
+              if (!i) return;
+              // post, never inline: finishing clears the slot whose handler this is
+              boost::asio::post(i->strand(), [i, w] {
+                if (auto o = w.lock()) i->cancel_op(o);
+              });
+            });
       }
-      boost::asio::dispatch(impl->strand(), boost::asio::append(&connection::enqueue, impl, std::move(op), timeout));
+      boost::asio::dispatch(
+          impl->strand(), boost::asio::append(&connection::enqueue, impl, std::move(op), timeout));
     }
   };
 
@@ -253,7 +259,8 @@ class connection {
     side.client_name.clear();
     side.reconnect = false;
     side.health_check_interval = std::chrono::milliseconds(0);
-    boost::asio::co_spawn(impl->strand(), send_unblock(std::move(side), client_id, impl), boost::asio::detached);
+    boost::asio::co_spawn(impl->strand(), send_unblock(std::move(side), client_id, impl),
+                          boost::asio::detached);
   }
 
   static boost::asio::awaitable<void> send_unblock(connection_config side, std::int64_t client_id,
@@ -276,7 +283,7 @@ class connection {
 
   static connection_config checked(connection_config cfg) {
     std::string message;
-    if (validate(cfg, &message)) throw error(errc::invalid_argument, message);
+    if (validate(cfg, &message)) throw error(seckill::errc::invalid_argument, message);
     return cfg;
   }
 

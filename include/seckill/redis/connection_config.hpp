@@ -26,12 +26,12 @@ struct connection_config {
   int database = 0;         ///< SELECTed after AUTH when not 0
   std::string client_name;  ///< CLIENT SETNAME (through HELLO) when not empty
   int protocol = 3;         ///< 3: HELLO 3 with a RESP2 fallback; 2: RESP2 only
-  std::chrono::milliseconds connect_timeout{2000};    ///< TCP connect plus handshake
-  std::chrono::milliseconds request_timeout{5000};    ///< default per request; 0: none
+  std::chrono::milliseconds connect_timeout{2000};  ///< TCP connect plus handshake
+  std::chrono::milliseconds request_timeout{5000};  ///< default per request; 0: none
   std::chrono::milliseconds reconnect_initial_delay{50};
   std::chrono::milliseconds reconnect_max_delay{2000};
-  bool reconnect = true;                   ///< reconnect after a loss (after a successful connect)
-  bool queue_while_reconnecting = false;   ///< keep new requests waiting instead of failing fast
+  bool reconnect = true;                  ///< reconnect after a loss (after a successful connect)
+  bool queue_while_reconnecting = false;  ///< keep new requests waiting instead of failing fast
   std::size_t max_write_batch = 256u << 10;  ///< bytes gathered into one write
   /// Requests waiting to be written that make the connection write them
   /// while it is still handling the replies of one read (which may hold
@@ -57,8 +57,8 @@ struct connection_config {
   /// while no request needs it. 0: no PING; a dead server is then found only
   /// once a request waits on it.
   std::chrono::milliseconds health_check_interval{1000};
-  parser_limits limits;                    ///< bounds on replies (resp.hpp)
-  request setup;  ///< sent after the handshake on every (re)connect; an error reply fails it
+  parser_limits limits;  ///< bounds on replies (resp.hpp)
+  request setup;         ///< sent after the handshake on every (re)connect; an error reply fails it
   /// The oldest server the connection accepts (0.0.0: any). The version is
   /// read from HELLO's reply (RESP3) or `INFO server` (RESP2, sent only when
   /// this is set); an older server fails the handshake with
@@ -93,11 +93,11 @@ inline std::error_code validate(const connection_config& cfg, std::string* messa
   for (const field& f : fields) {
     if (f.value.count() >= f.min && f.value <= max_config_duration) continue;
     if (message != nullptr)
-      *message = "connection_config: " + std::string(f.name) + " " + std::to_string(f.value.count()) +
-                 " ms out of range [" + std::to_string(f.min) + ", " +
-                 std::to_string(max_config_duration.count()) + "] ms" +
+      *message = "connection_config: " + std::string(f.name) + " " +
+                 std::to_string(f.value.count()) + " ms out of range [" + std::to_string(f.min) +
+                 ", " + std::to_string(max_config_duration.count()) + "] ms" +
                  (f.min == 0 ? " (0: none)" : "");
-    return make_error_code(errc::invalid_argument);
+    return make_error_code(seckill::errc::invalid_argument);
   }
   return {};
 }

@@ -39,14 +39,17 @@ class connection_pool {
   using executor_type = boost::asio::any_io_executor;
 
   connection_pool(const executor_type& ex, connection_config cfg, std::size_t size) : ex_(ex) {
-    if (size == 0) throw error(errc::invalid_argument, "connection_pool: size 0; want >= 1");
+    if (size == 0)
+      throw error(seckill::errc::invalid_argument, "connection_pool: size 0; want >= 1");
     for (std::size_t i = 0; i < size; ++i) conns_.push_back(std::make_unique<connection>(ex, cfg));
   }
 
   [[nodiscard]] executor_type get_executor() const noexcept { return ex_; }
   [[nodiscard]] std::size_t size() const noexcept { return conns_.size(); }
   [[nodiscard]] connection& at(std::size_t i) { return *conns_.at(i); }
-  [[nodiscard]] const connection_config& config() const noexcept { return conns_.front()->config(); }
+  [[nodiscard]] const connection_config& config() const noexcept {
+    return conns_.front()->config();
+  }
 
   /// Connects every connection, one after the other; completes with the
   /// first error, if any. Honours per-operation cancellation: the connect
@@ -58,15 +61,16 @@ class connection_pool {
   }
 
   /// `connection::async_exec` on the next connection (ready ones first).
-  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_exec(const request& req, CompletionToken&& token = CompletionToken()) {
     return pick().async_exec(req, std::forward<CompletionToken>(token));
   }
 
-  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_exec(const request& req, std::chrono::milliseconds timeout, CompletionToken&& token = CompletionToken()) {
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(const request& req, std::chrono::milliseconds timeout,
+                  CompletionToken&& token = CompletionToken()) {
     return pick().async_exec(req, timeout, std::forward<CompletionToken>(token));
   }
 
@@ -80,7 +84,8 @@ class connection_pool {
     std::error_code first;
     for (auto& c : conns_) {
       const auto cs = co_await boost::asio::this_coro::cancellation_state;
-      if (cs.cancelled() != boost::asio::cancellation_type::none) co_return make_error_code(errc::operation_aborted);
+      if (cs.cancelled() != boost::asio::cancellation_type::none)
+        co_return make_error_code(seckill::errc::operation_aborted);
       auto [ec] = co_await c->async_connect(boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec && !first) first = ec;
     }

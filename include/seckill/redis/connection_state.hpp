@@ -22,11 +22,16 @@ enum class connection_state : std::uint8_t {
 /// @brief The state's name ("idle", "connecting", ...), for logs and messages.
 constexpr std::string_view to_string(connection_state s) noexcept {
   switch (s) {
-    case connection_state::idle: return "idle";
-    case connection_state::connecting: return "connecting";
-    case connection_state::ready: return "ready";
-    case connection_state::reconnecting: return "reconnecting";
-    case connection_state::closed: return "closed";
+    case connection_state::idle:
+      return "idle";
+    case connection_state::connecting:
+      return "connecting";
+    case connection_state::ready:
+      return "ready";
+    case connection_state::reconnecting:
+      return "reconnecting";
+    case connection_state::closed:
+      return "closed";
   }
   return "unknown";
 }

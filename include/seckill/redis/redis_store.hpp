@@ -8,8 +8,10 @@
 /// | key                                 | type   | content |
 /// |-------------------------------------|--------|---------|
 /// | `seckill:{<sku>}:stock`             | hash   | `remaining`, `reserved`, `committed` |
-/// | `seckill:{<sku>}:order:<order_id>`  | hash   | `state` (held, committed, rolled_back, refused), `qty`, `remaining` (the first answer), `expires` (server ms) |
-/// | `seckill:{<sku>}:holds`             | zset   | order ids of held reservations, scored by expiry (server ms) |
+/// | `seckill:{<sku>}:order:<order_id>`  | hash   | `state` (held, committed, rolled_back,
+/// refused), `qty`, `remaining` (the first answer), `expires` (server ms) | |
+/// `seckill:{<sku>}:holds`             | zset   | order ids of held reservations, scored by expiry
+/// (server ms) |
 ///
 /// Hold expiry is measured by the server's clock (`TIME` inside the script),
 /// so clients with skewed clocks agree. An order record has no TTL while it
@@ -240,7 +242,7 @@ struct store_op {
   }
   template <class Self>
   void operator()(Self& self, std::error_code ec, std::vector<value> replies) {
-    if (!ec && replies.size() != 1) ec = make_error_code(errc::protocol_error);
+    if (!ec && replies.size() != 1) ec = make_error_code(seckill::errc::protocol_error);
     (*this)(self, ec, ec ? value{} : std::move(replies.front()));
   }
   template <class Self>
@@ -248,7 +250,7 @@ struct store_op {
     ec = seckill::detail::store_error(ec);  // the contract's word for a backend out of reach
     std::string message;
     if (!ec && v.is_error()) {
-      ec = make_error_code(errc::server_error);
+      ec = make_error_code(seckill::errc::server_error);
       message = std::string("redis_store: ") + what + " failed on the server: " + v.text;
     }
     if constexpr (std::is_same_v<Signature, void(std::error_code)>) {
@@ -267,8 +269,9 @@ struct store_op {
  private:
   void noted(const std::error_code& ec, std::string& message, const value& v) {
     if (!ec) return;
-    if (message.empty() && ec == errc::protocol_error)
-      message = std::string("redis_store: ") + what + " got a reply it cannot read: " + describe_reply(v);
+    if (message.empty() && ec == seckill::errc::protocol_error)
+      message =
+          std::string("redis_store: ") + what + " got a reply it cannot read: " + describe_reply(v);
     if (!message.empty()) note.set(std::move(message));
   }
 };
@@ -296,8 +299,10 @@ class basic_redis_store {
   /// Connects nothing yet: call `async_connect`. Throws `seckill::error`
   /// (invalid_argument) on a retention outside [1 s, 2^53 ms], or a
   /// connection_config the connection refuses.
-  basic_redis_store(const executor_type& ex, connection_config cfg, redis_store_options options = {})
-      : options_(checked(options)), script_(std::string(store_lua)),
+  basic_redis_store(const executor_type& ex, connection_config cfg,
+                    redis_store_options options = {})
+      : options_(checked(options)),
+        script_(std::string(store_lua)),
         conn_(make_connection(ex, std::move(cfg), options)) {}
 
   [[nodiscard]] executor_type get_executor() const noexcept { return conn_.get_executor(); }
@@ -312,8 +317,12 @@ class basic_redis_store {
   [[nodiscard]] std::string last_error() const { return note_.get(); }
 
   /// The keys of `sku` (see the file comment).
-  static std::string stock_key(std::string_view sku) { return "seckill:{" + std::string(sku) + "}:stock"; }
-  static std::string holds_key(std::string_view sku) { return "seckill:{" + std::string(sku) + "}:holds"; }
+  static std::string stock_key(std::string_view sku) {
+    return "seckill:{" + std::string(sku) + "}:stock";
+  }
+  static std::string holds_key(std::string_view sku) {
+    return "seckill:{" + std::string(sku) + "}:holds";
+  }
   static std::string order_key(std::string_view sku, std::int64_t order_id) {
     return "seckill:{" + std::string(sku) + "}:order:" + std::to_string(order_id);
   }
@@ -333,32 +342,34 @@ class basic_redis_store {
   /// leave less room than `quantity` below `max_units`.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  auto async_set_stock(std::string_view sku, std::int64_t quantity, CompletionToken&& token = CompletionToken()) {
+  auto async_set_stock(std::string_view sku, std::int64_t quantity,
+                       CompletionToken&& token = CompletionToken()) {
     request req;
     std::error_code bad = check_sku(sku, "set_stock");
     if (!bad && (quantity < 0 || quantity > max_units))
-      bad = refuse("set_stock quantity " + std::to_string(quantity) + " for sku '" + std::string(sku) +
-                   "' out of range [0, max_units " + std::to_string(max_units) + "]");
+      bad = refuse("set_stock quantity " + std::to_string(quantity) + " for sku '" +
+                   std::string(sku) + "' out of range [0, max_units " + std::to_string(max_units) +
+                   "]");
     if (!bad)
       script_.evalsha(req, 3, stock_key(sku), order_key(sku, 0), holds_key(sku), "set", quantity,
                       max_units);
     return run<void(std::error_code)>(
         "set_stock", std::move(req), true, bad, std::forward<CompletionToken>(token),
-        [quantity, sku = bad ? std::string() : std::string(sku)](const value& v, std::error_code& ec,
-                                                                 std::string& message) {
+        [quantity, sku = bad ? std::string() : std::string(sku)](
+            const value& v, std::error_code& ec, std::string& message) {
           if (v.type != resp_type::array || v.elements.size() != 3 || !v.elements[0].is_string()) {
-            ec = make_error_code(errc::protocol_error);
+            ec = make_error_code(seckill::errc::protocol_error);
             return;
           }
           if (v.elements[0].text == "done") return;
           if (v.elements[0].text != "too_many") {
-            ec = make_error_code(errc::protocol_error);
+            ec = make_error_code(seckill::errc::protocol_error);
             return;
           }
-          ec = make_error_code(errc::invalid_argument);
-          message = "redis_store: set_stock quantity " + std::to_string(quantity) + " for sku '" + sku +
-                    "' refused: with " + std::to_string(to_int(v.elements[1], ec)) + " units reserved and " +
-                    std::to_string(to_int(v.elements[2], ec)) +
+          ec = make_error_code(seckill::errc::invalid_argument);
+          message = "redis_store: set_stock quantity " + std::to_string(quantity) + " for sku '" +
+                    sku + "' refused: with " + std::to_string(to_int(v.elements[1], ec)) +
+                    " units reserved and " + std::to_string(to_int(v.elements[2], ec)) +
                     " committed, remaining + reserved + committed would pass max_units " +
                     std::to_string(max_units);
         });
@@ -375,11 +386,11 @@ class basic_redis_store {
         [](const value& v, std::error_code& ec, std::string&) {
           stock_level level;
           if (v.type != resp_type::array || v.elements.size() != 3) {
-            ec = make_error_code(errc::protocol_error);
+            ec = make_error_code(seckill::errc::protocol_error);
             return level;
           }
           if (v.elements[0].is_null()) {
-            ec = make_error_code(errc::unknown_sku);
+            ec = make_error_code(seckill::errc::unknown_sku);
             return level;
           }
           level.remaining = to_int(v.elements[0], ec);
@@ -391,8 +402,8 @@ class basic_redis_store {
 
   /// Refused with `errc::invalid_argument` when `quantity` is outside
   /// [1, max_units] or `hold` outside (0, max_hold].
-  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
                      std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
     request req;
@@ -402,9 +413,9 @@ class basic_redis_store {
                    "' for order " + std::to_string(order_id) + " out of range [1, max_units " +
                    std::to_string(max_units) + "]");
     if (!bad && (hold.count() <= 0 || hold > max_hold))
-      bad = refuse("reserve hold " + std::to_string(hold.count()) + " ms of sku '" + std::string(sku) +
-                   "' for order " + std::to_string(order_id) + " out of range (0, max_hold " +
-                   std::to_string(max_hold.count()) + " ms]");
+      bad = refuse("reserve hold " + std::to_string(hold.count()) + " ms of sku '" +
+                   std::string(sku) + "' for order " + std::to_string(order_id) +
+                   " out of range (0, max_hold " + std::to_string(max_hold.count()) + " ms]");
     if (!bad)
       script_.evalsha(req, 3, stock_key(sku), order_key(sku, order_id), holds_key(sku), "reserve",
                       order_id, quantity, hold.count(), options_.order_retention.count());
@@ -413,29 +424,35 @@ class basic_redis_store {
         [](const value& v, std::error_code& ec, std::string&) {
           reserve_result r;
           if (v.type != resp_type::array || v.elements.size() != 3 || !v.elements[0].is_string()) {
-            ec = make_error_code(errc::protocol_error);
+            ec = make_error_code(seckill::errc::protocol_error);
             return r;
           }
           const std::string& status = v.elements[0].text;
-          if (status == "reserved") r.status = reserve_status::reserved;
-          else if (status == "sold_out") r.status = reserve_status::sold_out;
-          else if (status == "unknown_sku") r.status = reserve_status::unknown_sku;
-          else ec = make_error_code(errc::protocol_error);
+          if (status == "reserved")
+            r.status = reserve_status::reserved;
+          else if (status == "sold_out")
+            r.status = reserve_status::sold_out;
+          else if (status == "unknown_sku")
+            r.status = reserve_status::unknown_sku;
+          else
+            ec = make_error_code(seckill::errc::protocol_error);
           r.remaining = to_int(v.elements[1], ec);
           r.replayed = to_int(v.elements[2], ec) != 0;
           return r;
         });
   }
 
-  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_commit(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_commit(std::string_view sku, std::int64_t order_id,
+                    CompletionToken&& token = CompletionToken()) {
     return settle("commit", sku, order_id, std::forward<CompletionToken>(token));
   }
 
-  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_rollback(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_rollback(std::string_view sku, std::int64_t order_id,
+                      CompletionToken&& token = CompletionToken()) {
     return settle("rollback", sku, order_id, std::forward<CompletionToken>(token));
   }
 
@@ -445,13 +462,16 @@ class basic_redis_store {
   /// keeps the server busy that long.
   template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  auto async_reap_expired(std::string_view sku, std::size_t limit, CompletionToken&& token = CompletionToken()) {
+  auto async_reap_expired(std::string_view sku, std::size_t limit,
+                          CompletionToken&& token = CompletionToken()) {
     request req;
     const std::error_code bad = check_sku(sku, "reap_expired");
-    const std::uint64_t clamped = std::min<std::uint64_t>(limit, static_cast<std::uint64_t>(max_units));
+    const std::uint64_t clamped =
+        std::min<std::uint64_t>(limit, static_cast<std::uint64_t>(max_units));
     if (!bad)
       script_.evalsha(req, 3, stock_key(sku), order_key(sku, 0), holds_key(sku), "reap", clamped,
-                      options_.order_retention.count(), "seckill:{" + std::string(sku) + "}:order:");
+                      options_.order_retention.count(),
+                      "seckill:{" + std::string(sku) + "}:order:");
     return run<void(std::error_code, std::size_t)>(
         "reap_expired", std::move(req), true, bad, std::forward<CompletionToken>(token),
         [](const value& v, std::error_code& ec, std::string&) {
@@ -464,7 +484,8 @@ class basic_redis_store {
   static Connection make_connection(const executor_type& ex, connection_config cfg,
                                     const redis_store_options& options, const script& s) {
     s.load_into(cfg);
-    if (cfg.min_server_version < store_min_server_version) cfg.min_server_version = store_min_server_version;
+    if (cfg.min_server_version < store_min_server_version)
+      cfg.min_server_version = store_min_server_version;
     if constexpr (std::is_same_v<Connection, connection_pool>) {
       return Connection(ex, std::move(cfg), options.pool_size);
     } else {
@@ -480,16 +501,16 @@ class basic_redis_store {
   static redis_store_options checked(const redis_store_options& options) {
     const auto ms = options.order_retention.count();
     if (ms < 1000 || ms > max_units)
-      throw error(errc::invalid_argument, "redis_store: order_retention " + std::to_string(ms) +
-                                              " ms out of range [1000, " + std::to_string(max_units) +
-                                              "] ms");
+      throw error(seckill::errc::invalid_argument,
+                  "redis_store: order_retention " + std::to_string(ms) +
+                      " ms out of range [1000, " + std::to_string(max_units) + "] ms");
     return options;
   }
 
   // Notes `message` and returns invalid_argument.
   std::error_code refuse(std::string message) {
     note_.set("redis_store: " + std::move(message));
-    return make_error_code(errc::invalid_argument);
+    return make_error_code(seckill::errc::invalid_argument);
   }
 
   std::error_code check_sku(std::string_view sku, const char* what) {
@@ -508,7 +529,7 @@ class basic_redis_store {
       const auto r = std::from_chars(v.text.data(), v.text.data() + v.text.size(), n);
       if (r.ec == std::errc{} && r.ptr == v.text.data() + v.text.size()) return n;
     }
-    if (!ec) ec = make_error_code(errc::protocol_error);
+    if (!ec) ec = make_error_code(seckill::errc::protocol_error);
     return 0;
   }
 
@@ -524,16 +545,22 @@ class basic_redis_store {
         [](const value& v, std::error_code& ec, std::string&) {
           settle_result r;
           if (!v.is_string()) {
-            ec = make_error_code(errc::protocol_error);
+            ec = make_error_code(seckill::errc::protocol_error);
             return r;
           }
           const std::string_view s = v.text;
-          if (s == "done") r.status = settle_status::done;
-          else if (s == "already") r.status = settle_status::already;
-          else if (s == "unknown_order") ec = make_error_code(errc::unknown_order);
-          else if (s == "order_committed") ec = make_error_code(errc::order_committed);
-          else if (s == "order_rolled_back") ec = make_error_code(errc::order_rolled_back);
-          else ec = make_error_code(errc::protocol_error);
+          if (s == "done")
+            r.status = settle_status::done;
+          else if (s == "already")
+            r.status = settle_status::already;
+          else if (s == "unknown_order")
+            ec = make_error_code(seckill::errc::unknown_order);
+          else if (s == "order_committed")
+            ec = make_error_code(seckill::errc::order_committed);
+          else if (s == "order_rolled_back")
+            ec = make_error_code(seckill::errc::order_rolled_back);
+          else
+            ec = make_error_code(seckill::errc::protocol_error);
           return r;
         });
   }
@@ -545,8 +572,8 @@ class basic_redis_store {
   auto run(const char* what, request req, bool scripted, std::error_code bad, Token&& token,
            Decode decode) {
     return boost::asio::async_compose<Token, Signature>(
-        detail::store_op<Signature, Connection, Decode>{conn_, script_, note_, what, std::move(req), scripted,
-                                                        bad, std::move(decode)},
+        detail::store_op<Signature, Connection, Decode>{conn_, script_, note_, what, std::move(req),
+                                                        scripted, bad, std::move(decode)},
         token, conn_);
   }
 

@@ -22,6 +22,7 @@
 /// resynchronised, so the connection that owns it is closed.
 
 #include <seckill/error.hpp>
+#include <seckill/redis/error.hpp>
 
 #include <array>
 #include <charconv>
@@ -61,21 +62,36 @@ enum class resp_type : std::uint8_t {
 /// @brief The type's name in words ("bulk string", "map", ...), for messages.
 constexpr std::string_view to_string(resp_type t) noexcept {
   switch (t) {
-    case resp_type::simple_string: return "simple string";
-    case resp_type::simple_error: return "simple error";
-    case resp_type::integer: return "integer";
-    case resp_type::bulk_string: return "bulk string";
-    case resp_type::array: return "array";
-    case resp_type::null: return "null";
-    case resp_type::boolean: return "boolean";
-    case resp_type::double_number: return "double";
-    case resp_type::big_number: return "big number";
-    case resp_type::blob_error: return "blob error";
-    case resp_type::verbatim_string: return "verbatim string";
-    case resp_type::map: return "map";
-    case resp_type::set: return "set";
-    case resp_type::push: return "push";
-    case resp_type::attribute: return "attribute";
+    case resp_type::simple_string:
+      return "simple string";
+    case resp_type::simple_error:
+      return "simple error";
+    case resp_type::integer:
+      return "integer";
+    case resp_type::bulk_string:
+      return "bulk string";
+    case resp_type::array:
+      return "array";
+    case resp_type::null:
+      return "null";
+    case resp_type::boolean:
+      return "boolean";
+    case resp_type::double_number:
+      return "double";
+    case resp_type::big_number:
+      return "big number";
+    case resp_type::blob_error:
+      return "blob error";
+    case resp_type::verbatim_string:
+      return "verbatim string";
+    case resp_type::map:
+      return "map";
+    case resp_type::set:
+      return "set";
+    case resp_type::push:
+      return "push";
+    case resp_type::attribute:
+      return "attribute";
   }
   return "unknown";
 }
@@ -117,8 +133,8 @@ struct value {
   }
 
   friend bool operator==(const value& a, const value& b) {
-    if (a.type != b.type || a.text != b.text || a.integer != b.integer ||
-        a.format != b.format || a.elements != b.elements || a.attributes != b.attributes)
+    if (a.type != b.type || a.text != b.text || a.integer != b.integer || a.format != b.format ||
+        a.elements != b.elements || a.attributes != b.attributes)
       return false;
     if (std::isnan(a.number) && std::isnan(b.number)) return true;
     return a.number == b.number;
@@ -127,14 +143,49 @@ struct value {
 
 /// @brief Makes values for tests and callers that build replies by hand.
 namespace make {
-inline value simple(std::string s) { value v; v.type = resp_type::simple_string; v.text = std::move(s); return v; }
-inline value error(std::string s) { value v; v.type = resp_type::simple_error; v.text = std::move(s); return v; }
-inline value bulk(std::string s) { value v; v.type = resp_type::bulk_string; v.text = std::move(s); return v; }
-inline value integer(std::int64_t i) { value v; v.type = resp_type::integer; v.integer = i; return v; }
+inline value simple(std::string s) {
+  value v;
+  v.type = resp_type::simple_string;
+  v.text = std::move(s);
+  return v;
+}
+inline value error(std::string s) {
+  value v;
+  v.type = resp_type::simple_error;
+  v.text = std::move(s);
+  return v;
+}
+inline value bulk(std::string s) {
+  value v;
+  v.type = resp_type::bulk_string;
+  v.text = std::move(s);
+  return v;
+}
+inline value integer(std::int64_t i) {
+  value v;
+  v.type = resp_type::integer;
+  v.integer = i;
+  return v;
+}
 inline value null() { return {}; }
-inline value boolean(bool b) { value v; v.type = resp_type::boolean; v.integer = b ? 1 : 0; return v; }
-inline value number(double d) { value v; v.type = resp_type::double_number; v.number = d; return v; }
-inline value aggregate(resp_type t, std::vector<value> e) { value v; v.type = t; v.elements = std::move(e); return v; }
+inline value boolean(bool b) {
+  value v;
+  v.type = resp_type::boolean;
+  v.integer = b ? 1 : 0;
+  return v;
+}
+inline value number(double d) {
+  value v;
+  v.type = resp_type::double_number;
+  v.number = d;
+  return v;
+}
+inline value aggregate(resp_type t, std::vector<value> e) {
+  value v;
+  v.type = t;
+  v.elements = std::move(e);
+  return v;
+}
 inline value array(std::vector<value> e) { return aggregate(resp_type::array, std::move(e)); }
 }  // namespace make
 
@@ -147,11 +198,13 @@ inline value array(std::vector<value> e) { return aggregate(resp_type::array, st
 /// that: the default keeps one reply's values under about 235 MB, as
 /// `max_reply_bytes` keeps its bytes under 256 MB.
 struct parser_limits {
-  std::size_t max_depth = 32;                   ///< aggregates nested deeper fail: nesting_too_deep
-  std::size_t max_bulk_length = 64u << 20;      ///< one string's bytes: message_too_large above
-  std::size_t max_aggregate_size = 1u << 24;    ///< elements in one aggregate: message_too_large above
-  std::size_t max_reply_bytes = 256u << 20;     ///< bytes of one top-level reply: message_too_large above
-  std::size_t max_line_length = 64u << 10;      ///< a `+`, `-`, `:`... line: message_too_large above
+  std::size_t max_depth = 32;               ///< aggregates nested deeper fail: nesting_too_deep
+  std::size_t max_bulk_length = 64u << 20;  ///< one string's bytes: message_too_large above
+  std::size_t max_aggregate_size = 1u
+                                   << 24;  ///< elements in one aggregate: message_too_large above
+  std::size_t max_reply_bytes = 256u
+                                << 20;  ///< bytes of one top-level reply: message_too_large above
+  std::size_t max_line_length = 64u << 10;  ///< a `+`, `-`, `:`... line: message_too_large above
   /// Values inside one top-level reply's aggregates, at every depth (a
   /// map's keys and values, an attribute's too), counted as each aggregate's
   /// header declares them, before any is allocated: message_too_large above.
@@ -219,7 +272,10 @@ class request {
   template <class Range>
   request& push_range(std::string_view name, const Range& args) {
     std::size_t n = 1;
-    for (const auto& a : args) { (void)a; ++n; }
+    for (const auto& a : args) {
+      (void)a;
+      ++n;
+    }
     payload_.push_back('*');
     detail::append_decimal(payload_, static_cast<std::int64_t>(n));
     payload_.append("\r\n");
@@ -239,7 +295,10 @@ class request {
   [[nodiscard]] std::size_t size() const noexcept { return commands_; }
   [[nodiscard]] bool empty() const noexcept { return commands_ == 0; }
   [[nodiscard]] std::string_view payload() const noexcept { return payload_; }
-  void clear() noexcept { payload_.clear(); commands_ = 0; }
+  void clear() noexcept {
+    payload_.clear();
+    commands_ = 0;
+  }
 
  private:
   std::string payload_;
@@ -261,16 +320,36 @@ inline void encode(const value& v, std::string& out) {
   if (!v.attributes.empty()) detail::encode_aggregate_header(out, '|', v.attributes.size() / 2);
   for (const auto& a : v.attributes) encode(a, out);
   switch (v.type) {
-    case resp_type::simple_string: out += '+'; out += v.text; out += "\r\n"; break;
-    case resp_type::simple_error: out += '-'; out += v.text; out += "\r\n"; break;
-    case resp_type::integer: out += ':'; detail::append_decimal(out, v.integer); out += "\r\n"; break;
-    case resp_type::bulk_string: detail::append_bulk(out, v.text); break;
-    case resp_type::null: out += "_\r\n"; break;
-    case resp_type::boolean: out += v.integer ? "#t\r\n" : "#f\r\n"; break;
+    case resp_type::simple_string:
+      out += '+';
+      out += v.text;
+      out += "\r\n";
+      break;
+    case resp_type::simple_error:
+      out += '-';
+      out += v.text;
+      out += "\r\n";
+      break;
+    case resp_type::integer:
+      out += ':';
+      detail::append_decimal(out, v.integer);
+      out += "\r\n";
+      break;
+    case resp_type::bulk_string:
+      detail::append_bulk(out, v.text);
+      break;
+    case resp_type::null:
+      out += "_\r\n";
+      break;
+    case resp_type::boolean:
+      out += v.integer ? "#t\r\n" : "#f\r\n";
+      break;
     case resp_type::double_number: {
       out += ',';
-      if (std::isnan(v.number)) out += "nan";
-      else if (std::isinf(v.number)) out += v.number > 0 ? "inf" : "-inf";
+      if (std::isnan(v.number))
+        out += "nan";
+      else if (std::isinf(v.number))
+        out += v.number > 0 ? "inf" : "-inf";
       else {
         char buf[64];
         const auto r = std::to_chars(buf, buf + sizeof buf, v.number);
@@ -279,26 +358,41 @@ inline void encode(const value& v, std::string& out) {
       out += "\r\n";
       break;
     }
-    case resp_type::big_number: out += '('; out += v.text; out += "\r\n"; break;
+    case resp_type::big_number:
+      out += '(';
+      out += v.text;
+      out += "\r\n";
+      break;
     case resp_type::blob_error:
-      out += '!'; detail::append_decimal(out, static_cast<std::int64_t>(v.text.size()));
-      out += "\r\n"; out += v.text; out += "\r\n";
+      out += '!';
+      detail::append_decimal(out, static_cast<std::int64_t>(v.text.size()));
+      out += "\r\n";
+      out += v.text;
+      out += "\r\n";
       break;
     case resp_type::verbatim_string:
-      out += '='; detail::append_decimal(out, static_cast<std::int64_t>(v.text.size() + 4));
-      out += "\r\n"; out.append(v.format.data(), 3); out += ':'; out += v.text; out += "\r\n";
+      out += '=';
+      detail::append_decimal(out, static_cast<std::int64_t>(v.text.size() + 4));
+      out += "\r\n";
+      out.append(v.format.data(), 3);
+      out += ':';
+      out += v.text;
+      out += "\r\n";
       break;
     case resp_type::map:
     case resp_type::attribute:
-      detail::encode_aggregate_header(out, v.type == resp_type::map ? '%' : '|', v.elements.size() / 2);
+      detail::encode_aggregate_header(out, v.type == resp_type::map ? '%' : '|',
+                                      v.elements.size() / 2);
       for (const auto& e : v.elements) encode(e, out);
       break;
     case resp_type::array:
     case resp_type::set:
     case resp_type::push:
-      detail::encode_aggregate_header(
-          out, v.type == resp_type::array ? '*' : v.type == resp_type::set ? '~' : '>',
-          v.elements.size());
+      detail::encode_aggregate_header(out,
+                                      v.type == resp_type::array ? '*'
+                                      : v.type == resp_type::set ? '~'
+                                                                 : '>',
+                                      v.elements.size());
       for (const auto& e : v.elements) encode(e, out);
       break;
   }
@@ -322,12 +416,17 @@ class parser {
   /// failing) on malformed or oversized input.
   std::size_t consume(std::string_view data, std::error_code& ec) {
     ec.clear();
-    if (failed_) { ec = failure_; return 0; }
+    if (failed_) {
+      ec = failure_;
+      return 0;
+    }
     std::size_t used = 0;
     while (used < data.size() && !done_) {
       std::size_t n = 0;
-      if (bulk_pending_) n = consume_bulk(data.substr(used), ec);
-      else n = consume_line(data.substr(used), ec);
+      if (bulk_pending_)
+        n = consume_bulk(data.substr(used), ec);
+      else
+        n = consume_line(data.substr(used), ec);
       used += n;
       if (ec) return used;
     }
@@ -408,14 +507,15 @@ class parser {
     // type byte, then length, then the reply's size, then the CRLF.
     const std::size_t lf = data.find('\n');
     if (line_.empty() && !valid_type_byte(data[0])) {
-      fail(ec, errc::protocol_error, "unknown RESP type byte in '" + printable(data.substr(0, lf)) + "'");
+      fail(ec, seckill::errc::protocol_error,
+           "unknown RESP type byte in '" + printable(data.substr(0, lf)) + "'");
       return lf == std::string_view::npos ? data.size() : lf + 1;
     }
     if (lf == std::string_view::npos) {
       // a piece that already holds max_line_length + 2 bytes without its LF
       // can only end in a line that is too long
       if (line_.size() + data.size() > limits_.max_line_length + 1) {
-        fail(ec, errc::message_too_large,
+        fail(ec, seckill::errc::message_too_large,
              "line longer than max_line_length " + std::to_string(limits_.max_line_length) +
                  " starting '" + printable(line_.empty() ? data : std::string_view(line_)) + "'");
         return data.size();
@@ -431,14 +531,14 @@ class parser {
       line = line_;
     }
     if (line.size() > limits_.max_line_length + 2) {
-      fail(ec, errc::message_too_large,
+      fail(ec, seckill::errc::message_too_large,
            "line longer than max_line_length " + std::to_string(limits_.max_line_length) +
                " starting '" + printable(line) + "'");
       return lf + 1;
     }
     if (!count_reply_bytes(line.size(), ec)) return lf + 1;
     if (line.size() < 3 || line[line.size() - 2] != '\r') {
-      fail(ec, errc::protocol_error, "line not ended by CRLF: '" + printable(line) + "'");
+      fail(ec, seckill::errc::protocol_error, "line not ended by CRLF: '" + printable(line) + "'");
       return lf + 1;
     }
     process_line(line.substr(0, line.size() - 2), ec);
@@ -452,15 +552,28 @@ class parser {
   bool count_reply_bytes(std::size_t n, std::error_code& ec) {
     reply_bytes_ += n;
     if (reply_bytes_ <= limits_.max_reply_bytes) return true;
-    fail(ec, errc::message_too_large,
+    fail(ec, seckill::errc::message_too_large,
          "reply larger than max_reply_bytes " + std::to_string(limits_.max_reply_bytes));
     return false;
   }
 
   static bool valid_type_byte(char c) noexcept {
     switch (c) {
-      case '+': case '-': case ':': case '$': case '*': case '_': case '#': case ',':
-      case '(': case '!': case '=': case '%': case '~': case '>': case '|':
+      case '+':
+      case '-':
+      case ':':
+      case '$':
+      case '*':
+      case '_':
+      case '#':
+      case ',':
+      case '(':
+      case '!':
+      case '=':
+      case '%':
+      case '~':
+      case '>':
+      case '|':
         return true;
       default:
         return false;
@@ -509,7 +622,7 @@ class parser {
                     std::error_code& ec) {
     const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), out);
     if (digits.empty() || r.ec != std::errc{} || r.ptr != digits.data() + digits.size()) {
-      fail(ec, errc::protocol_error, "bad length in '" + printable(line) + "'");
+      fail(ec, seckill::errc::protocol_error, "bad length in '" + printable(line) + "'");
       return false;
     }
     return true;
@@ -519,14 +632,17 @@ class parser {
     const char type = line[0];
     const std::string_view body = line.substr(1);
     switch (type) {
-      case '+': case '-': case '(': {
+      case '+':
+      case '-':
+      case '(': {
         if (type == '(' && !valid_big_number(body)) {
-          fail(ec, errc::protocol_error, "bad big number '" + printable(line) + "'");
+          fail(ec, seckill::errc::protocol_error, "bad big number '" + printable(line) + "'");
           return;
         }
         value& v = begin_slot();
-        v.type = type == '+' ? resp_type::simple_string
-                 : type == '-' ? resp_type::simple_error : resp_type::big_number;
+        v.type = type == '+'   ? resp_type::simple_string
+                 : type == '-' ? resp_type::simple_error
+                               : resp_type::big_number;
         v.text.assign(body);
         complete(&v);
         return;
@@ -535,7 +651,7 @@ class parser {
         std::int64_t n = 0;
         const auto r = std::from_chars(body.data(), body.data() + body.size(), n);
         if (body.empty() || r.ec != std::errc{} || r.ptr != body.data() + body.size()) {
-          fail(ec, errc::protocol_error, "bad integer '" + printable(line) + "'");
+          fail(ec, seckill::errc::protocol_error, "bad integer '" + printable(line) + "'");
           return;
         }
         value& v = begin_slot();
@@ -546,7 +662,7 @@ class parser {
       }
       case '_': {
         if (!body.empty()) {
-          fail(ec, errc::protocol_error, "bad null '" + printable(line) + "'");
+          fail(ec, seckill::errc::protocol_error, "bad null '" + printable(line) + "'");
           return;
         }
         complete(&begin_slot());
@@ -554,7 +670,7 @@ class parser {
       }
       case '#': {
         if (body != "t" && body != "f") {
-          fail(ec, errc::protocol_error, "bad boolean '" + printable(line) + "'");
+          fail(ec, seckill::errc::protocol_error, "bad boolean '" + printable(line) + "'");
           return;
         }
         value& v = begin_slot();
@@ -565,14 +681,17 @@ class parser {
       }
       case ',': {
         double d = 0;
-        if (body == "inf" || body == "+inf") d = std::numeric_limits<double>::infinity();
-        else if (body == "-inf") d = -std::numeric_limits<double>::infinity();
-        else if (body == "nan" || body == "-nan") d = std::numeric_limits<double>::quiet_NaN();
+        if (body == "inf" || body == "+inf")
+          d = std::numeric_limits<double>::infinity();
+        else if (body == "-inf")
+          d = -std::numeric_limits<double>::infinity();
+        else if (body == "nan" || body == "-nan")
+          d = std::numeric_limits<double>::quiet_NaN();
         else {
           const auto r = std::from_chars(body.data(), body.data() + body.size(), d);
           if (body.empty() || r.ec != std::errc{} || r.ptr != body.data() + body.size() ||
               std::isnan(d) || std::isinf(d)) {
-            fail(ec, errc::protocol_error, "bad double '" + printable(line) + "'");
+            fail(ec, seckill::errc::protocol_error, "bad double '" + printable(line) + "'");
             return;
           }
         }
@@ -582,9 +701,12 @@ class parser {
         complete(&v);
         return;
       }
-      case '$': case '!': case '=': {
+      case '$':
+      case '!':
+      case '=': {
         if (body == "?") {
-          fail(ec, errc::protocol_error, "streamed strings are not supported: '" + printable(line) + "'");
+          fail(ec, seckill::errc::protocol_error,
+               "streamed strings are not supported: '" + printable(line) + "'");
           return;
         }
         std::int64_t n = 0;
@@ -594,32 +716,39 @@ class parser {
           return;
         }
         if (n < 0) {
-          fail(ec, errc::protocol_error, "negative length in '" + printable(line) + "'");
+          fail(ec, seckill::errc::protocol_error, "negative length in '" + printable(line) + "'");
           return;
         }
         if (static_cast<std::uint64_t>(n) > limits_.max_bulk_length) {
-          fail(ec, errc::message_too_large,
+          fail(ec, seckill::errc::message_too_large,
                "bulk length " + std::to_string(n) + " above max_bulk_length " +
                    std::to_string(limits_.max_bulk_length));
           return;
         }
         if (!count_reply_bytes(static_cast<std::size_t>(n) + 2, ec)) return;
         if (type == '=' && n < 4) {
-          fail(ec, errc::protocol_error, "verbatim string shorter than its format: '" + printable(line) + "'");
+          fail(ec, seckill::errc::protocol_error,
+               "verbatim string shorter than its format: '" + printable(line) + "'");
           return;
         }
         value& v = begin_slot();
-        v.type = type == '$' ? resp_type::bulk_string
-                 : type == '!' ? resp_type::blob_error : resp_type::verbatim_string;
+        v.type = type == '$'   ? resp_type::bulk_string
+                 : type == '!' ? resp_type::blob_error
+                               : resp_type::verbatim_string;
         v.text.reserve(static_cast<std::size_t>(n) < 4096 ? static_cast<std::size_t>(n) : 4096);
         bulk_ = &v;
         bulk_remaining_ = static_cast<std::size_t>(n) + 2;
         bulk_pending_ = true;
         return;
       }
-      case '*': case '%': case '~': case '>': case '|': {
+      case '*':
+      case '%':
+      case '~':
+      case '>':
+      case '|': {
         if (body == "?") {
-          fail(ec, errc::protocol_error, "streamed aggregates are not supported: '" + printable(line) + "'");
+          fail(ec, seckill::errc::protocol_error,
+               "streamed aggregates are not supported: '" + printable(line) + "'");
           return;
         }
         std::int64_t n = 0;
@@ -629,12 +758,12 @@ class parser {
           return;
         }
         if (n < 0) {
-          fail(ec, errc::protocol_error, "negative count in '" + printable(line) + "'");
+          fail(ec, seckill::errc::protocol_error, "negative count in '" + printable(line) + "'");
           return;
         }
         const bool pairs = type == '%' || type == '|';
         if (static_cast<std::uint64_t>(n) > limits_.max_aggregate_size / (pairs ? 2 : 1)) {
-          fail(ec, errc::message_too_large,
+          fail(ec, seckill::errc::message_too_large,
                "aggregate of " + std::to_string(n) + (pairs ? " pairs" : " elements") +
                    " above max_aggregate_size " + std::to_string(limits_.max_aggregate_size));
           return;
@@ -643,7 +772,7 @@ class parser {
         // the values this header declares are counted before any exists: a
         // reply of many tiny values costs sizeof(value) each, not its bytes
         if (count > limits_.max_reply_elements - reply_elements_) {
-          fail(ec, errc::message_too_large,
+          fail(ec, seckill::errc::message_too_large,
                "aggregate of " + std::to_string(count) + " values brings the reply to " +
                    std::to_string(reply_elements_ + count) + " values, above max_reply_elements " +
                    std::to_string(limits_.max_reply_elements));
@@ -655,10 +784,11 @@ class parser {
           return;
         }
         value& v = begin_slot();
-        v.type = type == '*' ? resp_type::array
+        v.type = type == '*'   ? resp_type::array
                  : type == '%' ? resp_type::map
                  : type == '~' ? resp_type::set
-                 : type == '>' ? resp_type::push : resp_type::attribute;
+                 : type == '>' ? resp_type::push
+                               : resp_type::attribute;
         reply_elements_ += count;
         if (count == 0) {
           complete(&v);
@@ -669,7 +799,8 @@ class parser {
         return;
       }
       default:
-        fail(ec, errc::protocol_error, "unknown RESP type byte in '" + printable(line) + "'");
+        fail(ec, seckill::errc::protocol_error,
+             "unknown RESP type byte in '" + printable(line) + "'");
         return;
     }
   }
@@ -694,7 +825,7 @@ class parser {
     while (used < data.size() && bulk_remaining_ > 0) {
       const char expected = bulk_remaining_ == 2 ? '\r' : '\n';
       if (data[used] != expected) {
-        fail(ec, errc::protocol_error,
+        fail(ec, seckill::errc::protocol_error,
              "bulk string of " + std::to_string(bulk_->text.size()) +
                  " bytes not followed by CRLF: saw '" + printable(data.substr(used, 8)) + "'");
         return used + 1;
@@ -708,7 +839,7 @@ class parser {
       bulk_ = nullptr;
       if (v->type == resp_type::verbatim_string) {
         if (v->text[3] != ':') {
-          fail(ec, errc::protocol_error,
+          fail(ec, seckill::errc::protocol_error,
                "verbatim string without 'fmt:' prefix: '" + printable(v->text) + "'");
           return used;
         }
@@ -743,7 +874,7 @@ inline value parse_one(std::string_view bytes, std::error_code& ec, parser_limit
   const std::size_t used = p.consume(bytes, ec);
   if (ec) return {};
   if (!p.done() || used != bytes.size()) {
-    ec = make_error_code(errc::protocol_error);
+    ec = make_error_code(seckill::errc::protocol_error);
     return {};
   }
   return p.take();

@@ -59,18 +59,36 @@ inline std::string sha1_hex(std::string_view data) {
     std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
     for (int i = 0; i < 80; ++i) {
       std::uint32_t f, k;
-      if (i < 20) { f = (b & c) | (~b & d); k = 0x5A827999u; }
-      else if (i < 40) { f = b ^ c ^ d; k = 0x6ED9EBA1u; }
-      else if (i < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8F1BBCDCu; }
-      else { f = b ^ c ^ d; k = 0xCA62C1D6u; }
+      if (i < 20) {
+        f = (b & c) | (~b & d);
+        k = 0x5A827999u;
+      } else if (i < 40) {
+        f = b ^ c ^ d;
+        k = 0x6ED9EBA1u;
+      } else if (i < 60) {
+        f = (b & c) | (b & d) | (c & d);
+        k = 0x8F1BBCDCu;
+      } else {
+        f = b ^ c ^ d;
+        k = 0xCA62C1D6u;
+      }
       const std::uint32_t t = rotl(a, 5) + f + e + k + w[i];
-      e = d; d = c; c = rotl(b, 30); b = a; a = t;
+      e = d;
+      d = c;
+      c = rotl(b, 30);
+      b = a;
+      a = t;
     }
-    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
   };
   const std::uint64_t bits = static_cast<std::uint64_t>(data.size()) * 8;
   std::size_t i = 0;
-  for (; i + 64 <= data.size(); i += 64) block(reinterpret_cast<const unsigned char*>(data.data() + i));
+  for (; i + 64 <= data.size(); i += 64)
+    block(reinterpret_cast<const unsigned char*>(data.data() + i));
   unsigned char tail[128] = {};
   const std::size_t rest = data.size() - i;
   for (std::size_t j = 0; j < rest; ++j) tail[j] = static_cast<unsigned char>(data[i + j]);
@@ -106,7 +124,7 @@ struct run_script_op {
       return;
     }
     if (replies.empty()) {
-      self.complete(make_error_code(errc::protocol_error), value{});
+      self.complete(make_error_code(seckill::errc::protocol_error), value{});
       return;
     }
     value& last = replies.back();
@@ -155,9 +173,11 @@ class script {
   template <class Connection,
             boost::asio::completion_token_for<void(std::error_code, value)> CompletionToken =
                 boost::asio::default_completion_token_t<typename Connection::executor_type>>
-  auto async_run(Connection& conn, request evalsha_request, CompletionToken&& token = CompletionToken()) const {
+  auto async_run(Connection& conn, request evalsha_request,
+                 CompletionToken&& token = CompletionToken()) const {
     return boost::asio::async_compose<CompletionToken, void(std::error_code, value)>(
-        detail::run_script_op<Connection, script>{conn, *this, std::move(evalsha_request)}, token, conn);
+        detail::run_script_op<Connection, script>{conn, *this, std::move(evalsha_request)}, token,
+        conn);
   }
 
  private:

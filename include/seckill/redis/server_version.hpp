@@ -21,7 +21,9 @@ struct server_version {
   unsigned patch = 0;
 
   /// False for 0.0.0, which stands for "unknown" or "no requirement".
-  [[nodiscard]] constexpr bool known() const noexcept { return major != 0 || minor != 0 || patch != 0; }
+  [[nodiscard]] constexpr bool known() const noexcept {
+    return major != 0 || minor != 0 || patch != 0;
+  }
   friend constexpr auto operator<=>(const server_version&, const server_version&) = default;
 };
 
@@ -35,7 +37,8 @@ inline std::string to_string(const server_version& v) {
 ///        1 to 5 decimal digits. Empty when `text` is anything else (empty,
 ///        "7", "7.", "x.y.z", "7.0.15.1", "7.0.15 ", a part over 5 digits).
 constexpr std::optional<server_version> parse_server_version(std::string_view text) noexcept {
-  if (const auto cut = text.find_first_of("-+"); cut != std::string_view::npos) text = text.substr(0, cut);
+  if (const auto cut = text.find_first_of("-+"); cut != std::string_view::npos)
+    text = text.substr(0, cut);
   unsigned parts[3] = {0, 0, 0};
   std::size_t count = 0;
   std::size_t digits = 0;

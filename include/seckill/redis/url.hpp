@@ -39,8 +39,9 @@ inline std::error_code parse_url(std::string_view url, connection_config& cfg,
                                  std::string* message = nullptr) {
   namespace urls = boost::urls;
   auto bad = [&](std::string_view why) {
-    if (message != nullptr) *message = "bad redis url '" + redact_url(url) + "': " + std::string(why);
-    return make_error_code(errc::invalid_argument);
+    if (message != nullptr)
+      *message = "bad redis url '" + redact_url(url) + "': " + std::string(why);
+    return make_error_code(seckill::errc::invalid_argument);
   };
   constexpr std::string_view expected = "expected redis://[[user]:password@]host[:port][/db]";
 
@@ -77,8 +78,10 @@ inline std::error_code parse_url(std::string_view url, connection_config& cfg,
   const auto holds_at = [](std::string_view s) { return s.find('@') != std::string_view::npos; };
   if (holds_at(u.encoded_path()) || holds_at(u.encoded_query()) || holds_at(u.encoded_fragment()))
     return bad("an '@' after the host; " + std::string(encode_hint));
-  if (u.has_query()) return bad("query parameters ('?...') are not supported; " + std::string(expected));
-  if (u.has_fragment()) return bad("a fragment ('#...') is not supported; " + std::string(expected));
+  if (u.has_query())
+    return bad("query parameters ('?...') are not supported; " + std::string(expected));
+  if (u.has_fragment())
+    return bad("a fragment ('#...') is not supported; " + std::string(expected));
 
   connection_config out = cfg;
   out.username.clear();
@@ -93,10 +96,12 @@ inline std::error_code parse_url(std::string_view url, connection_config& cfg,
       const std::string_view port_text = path.substr(0, path.find('/'));
       return bad("port '" + std::string(port_text) + "' is not a number in [1, 65535]");
     }
-    return bad("unexpected '" + std::string(path) + "' after the host and port; " + std::string(expected));
+    return bad("unexpected '" + std::string(path) + "' after the host and port; " +
+               std::string(expected));
   }
 
-  if (u.host_type() == urls::host_type::ipvfuture) return bad("IPvFuture addresses are not supported");
+  if (u.host_type() == urls::host_type::ipvfuture)
+    return bad("IPvFuture addresses are not supported");
   std::string host = u.host_address();  // decoded; an IPv6 address without its brackets
   if (host.empty()) return bad("no host; " + std::string(expected));
 
@@ -114,7 +119,8 @@ inline std::error_code parse_url(std::string_view url, connection_config& cfg,
     if (u.has_password()) {
       out.username = u.user();
       out.password = u.password();
-      if (out.password.empty()) return bad("empty password after ':' (leave out the user info when there is none)");
+      if (out.password.empty())
+        return bad("empty password after ':' (leave out the user info when there is none)");
     } else {
       out.password = u.user();  // redis://password@host, as redis-cli reads it
       if (out.password.empty()) return bad("empty password before '@'");

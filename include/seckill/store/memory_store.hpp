@@ -144,13 +144,16 @@ class sku_book {
   /// O(1) per order over its life; called by every operation on the book.
   void forget_expired(TimePoint now) noexcept {
     while (retired_count_ > 0 && retired_[retired_head_].at <= now) {
-      if (order* o = find(retired_[retired_head_].id); o != nullptr && o->state != order_state::held) erase(*o);
+      if (order* o = find(retired_[retired_head_].id);
+          o != nullptr && o->state != order_state::held)
+        erase(*o);
       retired_head_ = (retired_head_ + 1) & (retired_.size() - 1);
       --retired_count_;
     }
     while (!expiries_.empty() && expiries_.front().at <= now) {
       const order* o = find(expiries_.front().id);
-      if (o != nullptr && o->state == order_state::held && o->expires == expiries_.front().at) break;
+      if (o != nullptr && o->state == order_state::held && o->expires == expiries_.front().at)
+        break;
       std::pop_heap(expiries_.begin(), expiries_.end(), later);  // stale: settled, or forgotten
       expiries_.pop_back();
     }
@@ -173,7 +176,8 @@ class sku_book {
     std::size_t hole = static_cast<std::size_t>(&o - slots_.data());
     slots_[hole].state = order_state::empty;
     --size_;
-    for (std::size_t j = (hole + 1) & mask; slots_[j].state != order_state::empty; j = (j + 1) & mask) {
+    for (std::size_t j = (hole + 1) & mask; slots_[j].state != order_state::empty;
+         j = (j + 1) & mask) {
       const std::size_t home = hash(slots_[j].id) & mask;
       // stays when its home lies cyclically in (hole, j]
       const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
@@ -228,7 +232,9 @@ class sku_book {
 
 struct string_hash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
 };
 
 inline bool is_valid_sku(std::string_view sku) noexcept { return !sku.empty(); }
@@ -260,7 +266,9 @@ class memory_store {
   using clock_type = Clock;
 
   explicit memory_store(executor_type ex, memory_store_options options = {}, Clock clock = {})
-      : ex_(std::move(ex)), options_(checked(options)), clock_(std::move(clock)),
+      : ex_(std::move(ex)),
+        options_(checked(options)),
+        clock_(std::move(clock)),
         shards_(std::make_unique<std::array<shard, shard_count>>()) {}
 
   memory_store(const memory_store&) = delete;
@@ -271,74 +279,88 @@ class memory_store {
 
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  auto async_set_stock(std::string_view sku, std::int64_t quantity, CompletionToken&& token = CompletionToken()) {
-    return start<void(std::error_code)>(std::forward<CompletionToken>(token), [this, sku, quantity]() {
-      if (!detail::is_valid_sku(sku) || quantity < 0 || quantity > max_units)
-        return std::error_code(errc::invalid_argument);
-      auto& sh = shard_of(sku);
-      std::lock_guard lock(sh.mutex);
-      auto it = sh.books.find(sku);
-      if (it != sh.books.end() && quantity > max_units - it->second->reserved - it->second->committed)
-        return std::error_code(errc::invalid_argument);  // the SKU's units would pass max_units
-      if (it == sh.books.end())
-        it = sh.books.emplace(std::string(sku), std::make_unique<book>(options_.orders_per_sku, retention())).first;
-      it->second->remaining = quantity;
-      return std::error_code{};
-    });
+  auto async_set_stock(std::string_view sku, std::int64_t quantity,
+                       CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code)>(
+        std::forward<CompletionToken>(token), [this, sku, quantity]() {
+          if (!detail::is_valid_sku(sku) || quantity < 0 || quantity > max_units)
+            return std::error_code(errc::invalid_argument);
+          auto& sh = shard_of(sku);
+          std::lock_guard lock(sh.mutex);
+          auto it = sh.books.find(sku);
+          if (it != sh.books.end() &&
+              quantity > max_units - it->second->reserved - it->second->committed)
+            return std::error_code(errc::invalid_argument);  // the SKU's units would pass max_units
+          if (it == sh.books.end())
+            it = sh.books
+                     .emplace(std::string(sku),
+                              std::make_unique<book>(options_.orders_per_sku, retention()))
+                     .first;
+          it->second->remaining = quantity;
+          return std::error_code{};
+        });
   }
 
   template <boost::asio::completion_token_for<void(std::error_code, stock_level)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_stock(std::string_view sku, CompletionToken&& token = CompletionToken()) {
-    return start<void(std::error_code, stock_level)>(std::forward<CompletionToken>(token), [this, sku]() {
-      stock_level level;
-      if (!detail::is_valid_sku(sku)) return std::pair{std::error_code(errc::invalid_argument), level};
-      auto& sh = shard_of(sku);
-      std::lock_guard lock(sh.mutex);
-      const auto it = sh.books.find(sku);
-      if (it == sh.books.end()) return std::pair{std::error_code(errc::unknown_sku), level};
-      level = {it->second->remaining, it->second->reserved, it->second->committed};
-      return std::pair{std::error_code{}, level};
-    });
-  }
-
-  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
-                     std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
-    return start<void(std::error_code, reserve_result)>(
-        std::forward<CompletionToken>(token), [this, sku, quantity, order_id, hold]() {
-          return reserve(sku, quantity, order_id, hold);
+    return start<void(std::error_code, stock_level)>(
+        std::forward<CompletionToken>(token), [this, sku]() {
+          stock_level level;
+          if (!detail::is_valid_sku(sku))
+            return std::pair{std::error_code(errc::invalid_argument), level};
+          auto& sh = shard_of(sku);
+          std::lock_guard lock(sh.mutex);
+          const auto it = sh.books.find(sku);
+          if (it == sh.books.end()) return std::pair{std::error_code(errc::unknown_sku), level};
+          level = {it->second->remaining, it->second->reserved, it->second->committed};
+          return std::pair{std::error_code{}, level};
         });
   }
 
-  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_commit(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
-    return start<void(std::error_code, settle_result)>(
-        std::forward<CompletionToken>(token), [this, sku, order_id]() { return settle(sku, order_id, true); });
+  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
+                     std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code, reserve_result)>(
+        std::forward<CompletionToken>(token),
+        [this, sku, quantity, order_id, hold]() { return reserve(sku, quantity, order_id, hold); });
   }
 
-  template <boost::asio::completion_token_for<void(std::error_code, settle_result)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
-  auto async_rollback(std::string_view sku, std::int64_t order_id, CompletionToken&& token = CompletionToken()) {
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_commit(std::string_view sku, std::int64_t order_id,
+                    CompletionToken&& token = CompletionToken()) {
     return start<void(std::error_code, settle_result)>(
-        std::forward<CompletionToken>(token), [this, sku, order_id]() { return settle(sku, order_id, false); });
+        std::forward<CompletionToken>(token),
+        [this, sku, order_id]() { return settle(sku, order_id, true); });
+  }
+
+  template <boost::asio::completion_token_for<void(std::error_code, settle_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_rollback(std::string_view sku, std::int64_t order_id,
+                      CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code, settle_result)>(
+        std::forward<CompletionToken>(token),
+        [this, sku, order_id]() { return settle(sku, order_id, false); });
   }
 
   template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-  auto async_reap_expired(std::string_view sku, std::size_t limit, CompletionToken&& token = CompletionToken()) {
-    return start<void(std::error_code, std::size_t)>(std::forward<CompletionToken>(token), [this, sku, limit]() {
-      if (!detail::is_valid_sku(sku)) return std::pair{std::error_code(errc::invalid_argument), std::size_t{0}};
-      auto& sh = shard_of(sku);
-      std::lock_guard lock(sh.mutex);
-      const auto it = sh.books.find(sku);
-      if (it == sh.books.end()) return std::pair{std::error_code{}, std::size_t{0}};
-      const auto now = clock_.now();
-      it->second->forget_expired(now);
-      return std::pair{std::error_code{}, it->second->reap(now, limit)};
-    });
+  auto async_reap_expired(std::string_view sku, std::size_t limit,
+                          CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code, std::size_t)>(
+        std::forward<CompletionToken>(token), [this, sku, limit]() {
+          if (!detail::is_valid_sku(sku))
+            return std::pair{std::error_code(errc::invalid_argument), std::size_t{0}};
+          auto& sh = shard_of(sku);
+          std::lock_guard lock(sh.mutex);
+          const auto it = sh.books.find(sku);
+          if (it == sh.books.end()) return std::pair{std::error_code{}, std::size_t{0}};
+          const auto now = clock_.now();
+          it->second->forget_expired(now);
+          return std::pair{std::error_code{}, it->second->reap(now, limit)};
+        });
   }
 
   /// The order records kept for `sku` now (held, and settled or refused ones
@@ -358,7 +380,8 @@ class memory_store {
 
   struct alignas(detail::cache_line_size) shard {
     std::mutex mutex;
-    std::unordered_map<std::string, std::unique_ptr<book>, detail::string_hash, std::equal_to<>> books;
+    std::unordered_map<std::string, std::unique_ptr<book>, detail::string_hash, std::equal_to<>>
+        books;
   };
 
   shard& shard_of(std::string_view sku) noexcept {
@@ -371,8 +394,9 @@ class memory_store {
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::duration::max()) / 4;
     if (o.order_retention < std::chrono::milliseconds::zero() || o.order_retention > longest) {
       throw error(errc::invalid_argument, "memory_store_options: order_retention " +
-                                              std::to_string(o.order_retention.count()) + " ms out of [0, " +
-                                              std::to_string(longest.count()) + "] (0 keeps every order)");
+                                              std::to_string(o.order_retention.count()) +
+                                              " ms out of [0, " + std::to_string(longest.count()) +
+                                              "] (0 keeps every order)");
     }
     return o;
   }
@@ -382,7 +406,8 @@ class memory_store {
   }
 
   std::pair<std::error_code, reserve_result> reserve(std::string_view sku, std::int64_t quantity,
-                                                     std::int64_t order_id, std::chrono::milliseconds hold) {
+                                                     std::int64_t order_id,
+                                                     std::chrono::milliseconds hold) {
     reserve_result r;
     if (!detail::is_valid_sku(sku) || quantity <= 0 || quantity > max_units ||
         hold <= std::chrono::milliseconds::zero() || hold > max_hold)
@@ -398,7 +423,8 @@ class memory_store {
     const auto now = clock_.now();
     b.forget_expired(now);
     if (auto* o = b.find(order_id)) {  // idempotent: the first answer
-      r.status = o->state == order_state::refused ? reserve_status::sold_out : reserve_status::reserved;
+      r.status =
+          o->state == order_state::refused ? reserve_status::sold_out : reserve_status::reserved;
       r.remaining = o->remaining_answer;
       r.replayed = true;
       return {{}, r};
@@ -422,7 +448,8 @@ class memory_store {
     return {{}, r};
   }
 
-  std::pair<std::error_code, settle_result> settle(std::string_view sku, std::int64_t order_id, bool commit) {
+  std::pair<std::error_code, settle_result> settle(std::string_view sku, std::int64_t order_id,
+                                                   bool commit) {
     settle_result r;
     if (!detail::is_valid_sku(sku)) return {errc::invalid_argument, r};
     auto& sh = shard_of(sku);
@@ -454,7 +481,8 @@ class memory_store {
         if (commit) return {errc::order_rolled_back, r};
         r.status = settle_status::already;
         return {{}, r};
-      default: return {errc::unknown_order, r};
+      default:
+        return {errc::unknown_order, r};
     }
   }
 

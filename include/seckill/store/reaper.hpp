@@ -4,9 +4,9 @@
 ///        schedule, so that a buyer (or a process) that vanished after
 ///        reserving leaks no stock for longer than the hold plus one period.
 
+#include <seckill/clock_timer.hpp>
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
-#include <seckill/purchase/deadline.hpp>
 #include <seckill/store/store.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -57,9 +57,12 @@ class hold_reaper {
 
   /// Throws `seckill::error` (invalid_argument) for a period outside
   /// (0, max_hold] or a batch of 0.
-  explicit hold_reaper(Store& store, std::vector<std::string> skus = {}, reaper_options options = {},
-                       Clock clock = {})
-      : store_(store), options_(checked(options)), clock_(std::move(clock)), skus_(std::move(skus)) {}
+  explicit hold_reaper(Store& store, std::vector<std::string> skus = {},
+                       reaper_options options = {}, Clock clock = {})
+      : store_(store),
+        options_(checked(options)),
+        clock_(std::move(clock)),
+        skus_(std::move(skus)) {}
 
   hold_reaper(const hold_reaper&) = delete;
   hold_reaper& operator=(const hold_reaper&) = delete;
@@ -81,11 +84,17 @@ class hold_reaper {
   }
 
   /// Holds given back so far.
-  [[nodiscard]] std::uint64_t reaped() const noexcept { return reaped_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t reaped() const noexcept {
+    return reaped_.load(std::memory_order_relaxed);
+  }
   /// Passes over the SKUs completed so far.
-  [[nodiscard]] std::uint64_t passes() const noexcept { return passes_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t passes() const noexcept {
+    return passes_.load(std::memory_order_relaxed);
+  }
   /// Store calls that failed so far.
-  [[nodiscard]] std::uint64_t errors() const noexcept { return errors_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t errors() const noexcept {
+    return errors_.load(std::memory_order_relaxed);
+  }
   /// The last failed call's error (none before the first).
   [[nodiscard]] std::error_code last_error() const {
     std::lock_guard lock(mutex_);
@@ -98,23 +107,25 @@ class hold_reaper {
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_run(CompletionToken&& token = CompletionToken()) {
-    return detail::async_spawn<void(std::error_code)>(store_.get_executor(), run(), std::forward<CompletionToken>(token));
+    return detail::async_spawn<void(std::error_code)>(store_.get_executor(), run(),
+                                                      std::forward<CompletionToken>(token));
   }
 
   /// One pass over the SKUs now; completes with the holds it gave back (a
   /// failed call is counted and the pass goes on with the next SKU).
-  template <boost::asio::completion_token_for<void(std::error_code, std::uint64_t)> CompletionToken =
-                boost::asio::default_completion_token_t<executor_type>>
+  template <boost::asio::completion_token_for<void(std::error_code, std::uint64_t)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reap_once(CompletionToken&& token = CompletionToken()) {
-    return detail::async_spawn<void(std::error_code, std::uint64_t)>(store_.get_executor(), pass_once(),
-                                                                     std::forward<CompletionToken>(token));
+    return detail::async_spawn<void(std::error_code, std::uint64_t)>(
+        store_.get_executor(), pass_once(), std::forward<CompletionToken>(token));
   }
 
  private:
   static reaper_options checked(reaper_options o) {
     if (o.period <= std::chrono::milliseconds::zero() || o.period > max_hold)
       throw error(errc::invalid_argument, "reaper period " + std::to_string(o.period.count()) +
-                                              " ms out of (0, " + std::to_string(max_hold.count()) + "] ms");
+                                              " ms out of (0, " + std::to_string(max_hold.count()) +
+                                              "] ms");
     if (o.batch == 0) throw error(errc::invalid_argument, "reaper batch 0: want at least 1");
     return o;
   }
@@ -141,11 +152,12 @@ class hold_reaper {
         const auto before = co_await boost::asio::this_coro::cancellation_state;
         if (before.cancelled() != boost::asio::cancellation_type::none)
           co_return std::pair{std::error_code(errc::operation_aborted), total};
-        auto [ec, n] = co_await store_.async_reap_expired(sku, options_.batch,
-                                                          boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec, n] = co_await store_.async_reap_expired(
+            sku, options_.batch, boost::asio::as_tuple(boost::asio::use_awaitable));
         const auto after = co_await boost::asio::this_coro::cancellation_state;
         if (after.cancelled() != boost::asio::cancellation_type::none && ec)
-          co_return std::pair{std::error_code(errc::operation_aborted), total};  // not the store's fault
+          co_return std::pair{std::error_code(errc::operation_aborted),
+                              total};  // not the store's fault
         if (ec) {
           errors_.fetch_add(1, std::memory_order_relaxed);
           std::lock_guard lock(mutex_);
@@ -163,8 +175,9 @@ class hold_reaper {
 
   boost::asio::awaitable<std::error_code> run() {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    co_await boost::asio::this_coro::reset_cancellation_state(boost::asio::enable_total_cancellation());
-    basic_deadline_timer<Clock> timer(co_await boost::asio::this_coro::executor, clock_);
+    co_await boost::asio::this_coro::reset_cancellation_state(
+        boost::asio::enable_total_cancellation());
+    clock_timer<Clock> timer(co_await boost::asio::this_coro::executor, clock_);
     for (;;) {
       const auto started = clock_.now();
       auto [ec, n] = co_await pass();
@@ -172,7 +185,8 @@ class hold_reaper {
       (void)n;
       const auto cs = co_await boost::asio::this_coro::cancellation_state;
       if (cs.cancelled() != boost::asio::cancellation_type::none) break;
-      timer.expires_at(started + std::chrono::duration_cast<typename Clock::duration>(options_.period));
+      timer.expires_at(started +
+                       std::chrono::duration_cast<typename Clock::duration>(options_.period));
       auto [wait_ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
       if (wait_ec) break;
     }

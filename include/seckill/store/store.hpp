@@ -67,9 +67,7 @@ namespace detail {
 /// The contract's word for a backend that cannot be reached: each network
 /// store maps its transport's errors through this.
 inline std::error_code store_error(std::error_code ec) noexcept {
-  if (ec == errc::connection_refused || ec == errc::not_connected || ec == errc::no_leader) {
-    return make_error_code(errc::store_unavailable);
-  }
+  if (ec == condition::unavailable) return make_error_code(errc::store_unavailable);
   return ec;
 }
 

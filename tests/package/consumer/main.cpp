@@ -3,16 +3,19 @@
 #include <seckill/backoff.hpp>
 #include <seckill/browser/cdp.hpp>
 #include <seckill/browser/chromium.hpp>
+#include <seckill/browser/error.hpp>
 #include <seckill/browser/grabber.hpp>
 #include <seckill/browser/page.hpp>
 #include <seckill/browser/page_types.hpp>
 #include <seckill/browser/strategy.hpp>
 #include <seckill/clock.hpp>
+#include <seckill/clock_timer.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/codec.hpp>
 #include <seckill/etcd/election.hpp>
 #include <seckill/etcd/endpoint.hpp>
+#include <seckill/etcd/error.hpp>
 #include <seckill/etcd/etcd_store.hpp>
 #include <seckill/etcd/etcd_store_options.hpp>
 #include <seckill/etcd/health.hpp>
@@ -24,8 +27,6 @@
 #include <seckill/etcd/watch_stream.hpp>
 #include <seckill/etcd/watcher.hpp>
 #include <seckill/id/snowflake.hpp>
-#include <seckill/pool/object_pool.hpp>
-#include <seckill/pool/wire_record.hpp>
 #include <seckill/limit/async_acquire.hpp>
 #include <seckill/limit/bulkhead.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
@@ -39,7 +40,8 @@
 #include <seckill/obs/span.hpp>
 #include <seckill/obs/trace.hpp>
 #include <seckill/obs/traceparent.hpp>
-#include <seckill/purchase/deadline.hpp>
+#include <seckill/pool/object_pool.hpp>
+#include <seckill/pool/wire_record.hpp>
 #include <seckill/purchase/engine.hpp>
 #include <seckill/purchase/hooks.hpp>
 #include <seckill/purchase/metrics_hooks.hpp>
@@ -50,6 +52,7 @@
 #include <seckill/redis/connection_config.hpp>
 #include <seckill/redis/connection_pool.hpp>
 #include <seckill/redis/connection_state.hpp>
+#include <seckill/redis/error.hpp>
 #include <seckill/redis/redis_store.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/script.hpp>
@@ -67,7 +70,8 @@
 int main() {
   const std::error_code ec = seckill::errc::sold_out;
   if (ec.message() != "sold out") return 1;
-  if (seckill::redact_url("redis://u:secret@127.0.0.1:6379") != "redis://u:***@127.0.0.1:6379") return 1;
+  if (seckill::redact_url("redis://u:secret@127.0.0.1:6379") != "redis://u:***@127.0.0.1:6379")
+    return 1;
   std::printf("seckill %s from an installed package\n", seckill::version.string);
   return 0;
 }

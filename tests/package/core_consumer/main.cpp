@@ -37,7 +37,9 @@ int main() {
 
   using seckill::purchase_event;
   using seckill::purchase_state;
-  if (seckill::next_state(purchase_state::idle, purchase_event::reserve_ok) != purchase_state::prepared) return 4;
+  if (seckill::next_state(purchase_state::idle, purchase_event::reserve_ok) !=
+      purchase_state::prepared)
+    return 4;
 
   const std::error_code ec = seckill::errc::sold_out;
   if (ec.message() != "sold out") return 5;

@@ -13,7 +13,9 @@ int main() {
   seckill::redis::connection_config cfg;
   if (seckill::redis::parse_url("redis://shop:s3cret@127.0.0.1:6390/2", cfg)) return 1;
   if (cfg.port != "6390" || cfg.database != 2 || cfg.password != "s3cret") return 2;
-  if (seckill::redact_url("redis://shop:s3cret@127.0.0.1:6390/2") != "redis://shop:***@127.0.0.1:6390/2") return 3;
+  if (seckill::redact_url("redis://shop:s3cret@127.0.0.1:6390/2") !=
+      "redis://shop:***@127.0.0.1:6390/2")
+    return 3;
 
   boost::asio::io_context io;
   seckill::redis::redis_store store(io.get_executor(), cfg);

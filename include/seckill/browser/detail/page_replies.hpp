@@ -5,6 +5,7 @@
 ///        these throws: a value of the wrong shape is an error code (or is
 ///        ignored, for an event), never an exception.
 
+#include <seckill/browser/error.hpp>
 #include <seckill/browser/page_types.hpp>
 #include <seckill/error.hpp>
 
@@ -36,7 +37,8 @@ inline std::int64_t int_member(const json& o, const char* key, std::int64_t fall
   const auto it = o.find(key);
   if (it == o.end() || !it->is_number_integer()) return fallback;
   if (it->is_number_unsigned() &&
-      it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      it->get<std::uint64_t>() >
+          static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
     return fallback;
   }
   return it->get<std::int64_t>();
@@ -54,7 +56,8 @@ inline bool bool_member(const json& o, const char* key) {
 
 /// A protocol_error result saying what `method` replied instead of what was expected.
 inline result<json> malformed(std::string_view method, const std::string& why) {
-  return {make_error_code(errc::protocol_error), json{{"message", std::string(method) + " " + why}}};
+  return {make_error_code(seckill::errc::protocol_error),
+          json{{"message", std::string(method) + " " + why}}};
 }
 
 /// Runtime.evaluate's or Runtime.callFunctionOn's reply (returnByValue) as
@@ -63,13 +66,17 @@ inline result<json> malformed(std::string_view method, const std::string& why) {
 /// a rejection; errc::protocol_error and {"message": why} for a reply without
 /// a RemoteObject.
 inline result<json> evaluation_result(json reply, std::string_view method = "Runtime.evaluate") {
-  if (!reply.is_object()) return malformed(method, std::string("replied a ") + reply.type_name() + ", not an object");
+  if (!reply.is_object())
+    return malformed(method, std::string("replied a ") + reply.type_name() + ", not an object");
   if (auto ex = reply.find("exceptionDetails"); ex != reply.end()) {
-    if (!ex->is_object()) return malformed(method, std::string("replied an exceptionDetails that is a ") + ex->type_name());
+    if (!ex->is_object())
+      return malformed(method,
+                       std::string("replied an exceptionDetails that is a ") + ex->type_name());
     return {make_error_code(errc::javascript_exception), std::move(*ex)};
   }
   auto res = reply.find("result");
-  if (res == reply.end() || !res->is_object()) return malformed(method, "replied without a result object");
+  if (res == reply.end() || !res->is_object())
+    return malformed(method, "replied without a result object");
   auto v = res->find("value");
   return {std::error_code{}, v != res->end() ? std::move(*v) : json()};
 }
@@ -81,15 +88,17 @@ inline result<json> evaluation_result(json reply, std::string_view method = "Run
 /// element; protocol_error for an answer that is none of these.
 inline std::error_code script_status(const json& v, bool* retry = nullptr) {
   if (retry != nullptr) *retry = false;
-  if (!v.is_string()) return make_error_code(errc::protocol_error);
+  if (!v.is_string()) return make_error_code(seckill::errc::protocol_error);
   const auto& s = v.get_ref<const std::string&>();
   const bool waitable = s == "missing" || s == "hidden" || s == "disabled";
   if (retry != nullptr) *retry = waitable;
   if (s == "ok") return {};
   if (s == "missing" || s == "no-option") return make_error_code(errc::element_not_found);
-  if (s == "hidden" || s == "disabled" || s == "option-disabled") return make_error_code(errc::element_not_actionable);
-  if (s == "not-select" || s == "not-input") return make_error_code(errc::invalid_argument);
-  return make_error_code(errc::protocol_error);
+  if (s == "hidden" || s == "disabled" || s == "option-disabled")
+    return make_error_code(errc::element_not_actionable);
+  if (s == "not-select" || s == "not-input")
+    return make_error_code(seckill::errc::invalid_argument);
+  return make_error_code(seckill::errc::protocol_error);
 }
 
 /// What the actionability script saw: its state ("ok", "missing", "hidden",
@@ -103,14 +112,15 @@ struct actionability {
 /// {state: string} or, for "ok", lacks a finite numeric x, y, width or height.
 inline std::error_code read_actionability(const json& v, actionability& out) {
   out = actionability{};
-  if (!v.is_object()) return make_error_code(errc::protocol_error);
+  if (!v.is_object()) return make_error_code(seckill::errc::protocol_error);
   const auto state = v.find("state");
-  if (state == v.end() || !state->is_string()) return make_error_code(errc::protocol_error);
+  if (state == v.end() || !state->is_string())
+    return make_error_code(seckill::errc::protocol_error);
   out.state = state->get<std::string>();
   if (out.state != "ok") return {};
   for (const char* key : {"x", "y", "width", "height"}) {
     const auto it = v.find(key);
-    if (it == v.end() || !it->is_number()) return make_error_code(errc::protocol_error);
+    if (it == v.end() || !it->is_number()) return make_error_code(seckill::errc::protocol_error);
   }
   out.box = element_box{number_member(v, "x"), number_member(v, "y"), number_member(v, "width"),
                         number_member(v, "height")};
@@ -119,27 +129,31 @@ inline std::error_code read_actionability(const json& v, actionability& out) {
 
 /// A Runtime.bindingCalled event of `binding` carrying an observer's report:
 /// (observer id, record); none for another binding or a payload that is not one.
-inline std::optional<std::pair<std::uint64_t, mutation_record>> binding_report(const json& params,
-                                                                               std::string_view binding) {
+inline std::optional<std::pair<std::uint64_t, mutation_record>> binding_report(
+    const json& params, std::string_view binding) {
   if (string_member(params, "name") != binding) return std::nullopt;
   const json r = json::parse(string_member(params, "payload"), nullptr, false);
   if (r.is_discarded() || !r.is_object()) return std::nullopt;
   const auto id = r.find("id");
-  if (id == r.end() || !id->is_number_unsigned() || id->get<std::uint64_t>() == 0) return std::nullopt;
+  if (id == r.end() || !id->is_number_unsigned() || id->get<std::uint64_t>() == 0)
+    return std::nullopt;
   return std::pair{id->get<std::uint64_t>(),
-                   mutation_record{bool_member(r, "present"), string_member(r, "text"), bool_member(r, "initial")}};
+                   mutation_record{bool_member(r, "present"), string_member(r, "text"),
+                                   bool_member(r, "initial")}};
 }
 
 /// The id of the context a Runtime.executionContextCreated event announces if
 /// it is the world `world` of frame `frame` (an empty `world`: the frame's
 /// default world, the page's own); 0 otherwise.
-inline std::int64_t created_context(const json& params, std::string_view world, std::string_view frame) {
+inline std::int64_t created_context(const json& params, std::string_view world,
+                                    std::string_view frame) {
   if (!params.is_object()) return 0;
   const auto c = params.find("context");
   if (c == params.end() || !c->is_object()) return 0;
   const auto aux = c->find("auxData");
   if (aux == c->end() || string_member(*aux, "frameId") != frame) return 0;
-  if (world.empty() ? !bool_member(*aux, "isDefault") : string_member(*c, "name") != world) return 0;
+  if (world.empty() ? !bool_member(*aux, "isDefault") : string_member(*c, "name") != world)
+    return 0;
   const std::int64_t id = int_member(*c, "id", 0);
   return id > 0 ? id : 0;
 }

@@ -8,6 +8,7 @@
 #include <seckill/browser/cdp.hpp>
 #include <seckill/browser/detail/page_replies.hpp>
 #include <seckill/browser/detail/page_scripts.hpp>
+#include <seckill/browser/error.hpp>
 #include <seckill/browser/page_types.hpp>
 #include <seckill/error.hpp>
 
@@ -91,7 +92,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
   }
 
   static std::chrono::milliseconds remaining(clock::time_point until) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());  // up: never end early
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());  // up: never end early
     return std::max(left, std::chrono::milliseconds(1));
   }
 
@@ -101,7 +103,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
   }
 
   // Parks until notify() or `until`; false when the caller's op was cancelled.
-  static boost::asio::awaitable<bool> wait_event(std::shared_ptr<page_session> self, clock::time_point until) {
+  static boost::asio::awaitable<bool> wait_event(std::shared_ptr<page_session> self,
+                                                 clock::time_point until) {
     const auto ex = co_await boost::asio::this_coro::executor;
     boost::asio::steady_timer timer(ex, until);
     auto it = self->waiters.insert(self->waiters.end(), &timer);
@@ -142,16 +145,18 @@ struct page_session : std::enable_shared_from_this<page_session> {
     };
     auto st = std::make_shared<state>(conn->get_executor(), calls.size());
     for (std::size_t i = 0; i < calls.size(); ++i) {
-      conn->async_call(std::move(calls[i].first), std::move(calls[i].second), session, opts.call_timeout,
-                       boost::asio::bind_executor(conn->get_executor(), [st, i](std::error_code ec, const json&) {
-                         st->errors[i] = ec;
-                         if (--st->left == 0) st->timer.cancel();
-                       }));
+      conn->async_call(std::move(calls[i].first), std::move(calls[i].second), session,
+                       opts.call_timeout,
+                       boost::asio::bind_executor(conn->get_executor(),
+                                                  [st, i](std::error_code ec, const json&) {
+                                                    st->errors[i] = ec;
+                                                    if (--st->left == 0) st->timer.cancel();
+                                                  }));
     }
     if (st->left > 0) {
       co_await st->timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
       const bool stop = co_await cancel_requested();
-      if (stop) co_return make_error_code(errc::operation_aborted);
+      if (stop) co_return make_error_code(seckill::errc::operation_aborted);
     }
     for (const auto& e : st->errors) {
       if (e) co_return e;
@@ -162,7 +167,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
   // Fire and forget (the reply is of no use): cleanup, and observers installed
   // in a new document.
   void send(std::string method, json params) {
-    conn->async_call(std::move(method), std::move(params), session, opts.call_timeout, boost::asio::detached);
+    conn->async_call(std::move(method), std::move(params), session, opts.call_timeout,
+                     boost::asio::detached);
   }
 
   static json call_arguments(const json& values) {
@@ -182,32 +188,39 @@ struct page_session : std::enable_shared_from_this<page_session> {
     return params;
   }
 
-  std::int64_t& context_of(world w) noexcept { return w == world::main ? main_context : isolated_context; }
+  std::int64_t& context_of(world w) noexcept {
+    return w == world::main ? main_context : isolated_context;
+  }
 
   // A DevTools error that says the context is gone ("Cannot find context with
   // specified id", "Execution context was destroyed.").
   static bool context_lost(const json& error) {
     const std::string message = string_member(error, "message");
-    return message.find("context") != std::string::npos || message.find("Context") != std::string::npos;
+    return message.find("context") != std::string::npos ||
+           message.find("Context") != std::string::npos;
   }
 
   // Sends `method` with `params` to world `w` of the current document (its
   // context id under `context_key`), waiting for the world to exist (during a
   // navigation) and retrying when it went away under the call.
-  static awaitable_json run_in_world(std::shared_ptr<page_session> self, world w, std::string method, json params,
-                                     std::string context_key, std::chrono::milliseconds timeout) {
+  static awaitable_json run_in_world(std::shared_ptr<page_session> self, world w,
+                                     std::string method, json params, std::string context_key,
+                                     std::chrono::milliseconds timeout) {
     const auto until = clock::now() + timeout;
     for (;;) {
       const bool stop = co_await cancel_requested();
-      if (stop) co_return result<json>{make_error_code(errc::operation_aborted), json()};
+      if (stop) co_return result<json>{make_error_code(seckill::errc::operation_aborted), json()};
       if (self->closed) co_return result<json>{make_error_code(errc::browser_closed), json()};
-      if (clock::now() >= until) co_return result<json>{make_error_code(errc::timed_out), json()};
+      if (clock::now() >= until)
+        co_return result<json>{make_error_code(seckill::errc::timed_out), json()};
       const std::int64_t ctx = self->context_of(w);
       if (ctx == 0) {
         const auto wake = std::min(until, clock::now() + std::chrono::milliseconds(250));
         const bool woke = co_await wait_event(self, wake);
-        if (!woke) co_return result<json>{make_error_code(errc::operation_aborted), json()};
-        if (w == world::isolated && self->isolated_context == 0 && !self->closed && clock::now() < until) {
+        if (!woke)
+          co_return result<json>{make_error_code(seckill::errc::operation_aborted), json()};
+        if (w == world::isolated && self->isolated_context == 0 && !self->closed &&
+            clock::now() < until) {
           // No world announced itself: make one in the current document.
           const std::string create = "Page.createIsolatedWorld";
           json world_params{{"frameId", self->main_frame}, {"worldName", self->opts.world_name}};
@@ -231,8 +244,9 @@ struct page_session : std::enable_shared_from_this<page_session> {
 
   // Calls `function` (a JavaScript function's source) in world `w` with
   // `values` (a JSON array) as its arguments, awaiting a promise, by value.
-  static awaitable_json call_function(std::shared_ptr<page_session> self, world w, std::string_view function,
-                                      json values, std::chrono::milliseconds timeout) {
+  static awaitable_json call_function(std::shared_ptr<page_session> self, world w,
+                                      std::string_view function, json values,
+                                      std::chrono::milliseconds timeout) {
     json params = function_call(function, values, 0);
     const std::string method = "Runtime.callFunctionOn";
     const std::string key = "executionContextId";
@@ -242,10 +256,11 @@ struct page_session : std::enable_shared_from_this<page_session> {
 
   // Evaluates `expression` in the page's own world (the browser picks the
   // main frame's) or in the isolated one.
-  static awaitable_json evaluate(std::shared_ptr<page_session> self, std::string expression, world w,
-                                 std::chrono::milliseconds timeout) {
+  static awaitable_json evaluate(std::shared_ptr<page_session> self, std::string expression,
+                                 world w, std::chrono::milliseconds timeout) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    json params{{"expression", std::move(expression)}, {"awaitPromise", true}, {"returnByValue", true}};
+    json params{
+        {"expression", std::move(expression)}, {"awaitPromise", true}, {"returnByValue", true}};
     const std::string method = "Runtime.evaluate";
     if (w == world::main) {
       auto [ec, reply] = co_await self->call(method, std::move(params), timeout);
@@ -257,13 +272,15 @@ struct page_session : std::enable_shared_from_this<page_session> {
     co_return r;
   }
 
-  static awaitable_json call_function_op(std::shared_ptr<page_session> self, world w, std::string function,
-                                         json values, std::chrono::milliseconds timeout) {
+  static awaitable_json call_function_op(std::shared_ptr<page_session> self, world w,
+                                         std::string function, json values,
+                                         std::chrono::milliseconds timeout) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     if (!values.is_array()) {
-      co_return result<json>{make_error_code(errc::invalid_argument),
-                             json{{"message", std::string("arguments must be a JSON array, got a ") +
-                                                  values.type_name()}}};
+      co_return result<json>{
+          make_error_code(seckill::errc::invalid_argument),
+          json{{"message",
+                std::string("arguments must be a JSON array, got a ") + values.type_name()}}};
     }
     auto r = co_await call_function(std::move(self), w, function, std::move(values), timeout);
     co_return r;
@@ -271,8 +288,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
 
   // ---- opening -----------------------------------------------------------------
 
-  static boost::asio::awaitable<result<std::shared_ptr<page_session>>> open(std::shared_ptr<cdp::connection> conn,
-                                                                            page_options opts) {
+  static boost::asio::awaitable<result<std::shared_ptr<page_session>>> open(
+      std::shared_ptr<cdp::connection> conn, page_options opts) {
     using R = result<std::shared_ptr<page_session>>;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     auto self = std::make_shared<page_session>();
@@ -281,21 +298,27 @@ struct page_session : std::enable_shared_from_this<page_session> {
     const std::string create = "Target.createTarget";
     json create_params{{"url", "about:blank"}};
     const std::string browser;  // the browser's own session
-    auto [ec1, created] = co_await conn->async_call(create, std::move(create_params), browser, self->opts.call_timeout,
-                                                    boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec1, created] = co_await conn->async_call(
+        create, std::move(create_params), browser, self->opts.call_timeout,
+        boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec1) co_return R{ec1, nullptr};
     self->target = string_member(created, "targetId");
-    if (self->target.empty()) co_return R{make_error_code(errc::protocol_error), nullptr};
+    if (self->target.empty()) co_return R{make_error_code(seckill::errc::protocol_error), nullptr};
     const std::string attach = "Target.attachToTarget";
     json attach_params{{"targetId", self->target}, {"flatten", true}};
-    auto [ec2, attached] = co_await conn->async_call(attach, std::move(attach_params), browser, self->opts.call_timeout,
-                                                     boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec2, attached] = co_await conn->async_call(
+        attach, std::move(attach_params), browser, self->opts.call_timeout,
+        boost::asio::as_tuple(boost::asio::use_awaitable));
     self->session = string_member(attached, "sessionId");
-    std::error_code failed = ec2 ? ec2 : self->session.empty() ? make_error_code(errc::protocol_error) : std::error_code{};
+    std::error_code failed = ec2 ? ec2
+                             : self->session.empty()
+                                 ? make_error_code(seckill::errc::protocol_error)
+                                 : std::error_code{};
     if (!failed) failed = co_await self->set_up();
     if (failed) {
       json close_params{{"targetId", self->target}};
-      conn->async_call("Target.closeTarget", std::move(close_params), browser, boost::asio::detached);
+      conn->async_call("Target.closeTarget", std::move(close_params), browser,
+                       boost::asio::detached);
       co_return R{failed, nullptr};
     }
     co_return R{{}, std::move(self)};
@@ -311,9 +334,10 @@ struct page_session : std::enable_shared_from_this<page_session> {
     if (ec) co_return ec;
     const auto frame_tree = tree.is_object() ? tree.find("frameTree") : tree.end();
     if (frame_tree != tree.end() && frame_tree->is_object()) {
-      if (const auto frame = frame_tree->find("frame"); frame != frame_tree->end()) main_frame = string_member(*frame, "id");
+      if (const auto frame = frame_tree->find("frame"); frame != frame_tree->end())
+        main_frame = string_member(*frame, "id");
     }
-    if (main_frame.empty()) co_return make_error_code(errc::protocol_error);
+    if (main_frame.empty()) co_return make_error_code(seckill::errc::protocol_error);
     subscribe_events();
     std::vector<std::pair<std::string, json>> setup{
         {"Page.enable", json::object()},
@@ -321,7 +345,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
         {"Page.setLifecycleEventsEnabled", json{{"enabled", true}}},
         {"Runtime.addBinding", json{{"name", binding}, {"executionContextName", opts.world_name}}},
         // The isolated world in every new document (observers are installed there).
-        {"Page.addScriptToEvaluateOnNewDocument", json{{"source", "void 0;"}, {"worldName", opts.world_name}}}};
+        {"Page.addScriptToEvaluateOnNewDocument",
+         json{{"source", "void 0;"}, {"worldName", opts.world_name}}}};
     for (auto& step : setup) {
       auto [e, r] = co_await call(std::move(step.first), std::move(step.second));
       if (e) co_return e;
@@ -389,11 +414,12 @@ struct page_session : std::enable_shared_from_this<page_session> {
     const auto until = clock::now() + opts.navigation_timeout;
     auto self = shared_from_this();
     for (;;) {
-      if (std::find(loaded.begin(), loaded.end(), loader) != loaded.end()) co_return std::error_code{};
+      if (std::find(loaded.begin(), loaded.end(), loader) != loaded.end())
+        co_return std::error_code{};
       if (closed) co_return make_error_code(errc::browser_closed);
-      if (clock::now() >= until) co_return make_error_code(errc::timed_out);
+      if (clock::now() >= until) co_return make_error_code(seckill::errc::timed_out);
       const bool woke = co_await wait_event(self, until);
-      if (!woke) co_return make_error_code(errc::operation_aborted);
+      if (!woke) co_return make_error_code(seckill::errc::operation_aborted);
     }
   }
 
@@ -403,7 +429,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
     json params{{"url", std::move(url)}};
     auto [ec, r] = co_await self->call(method, std::move(params));
     if (ec) co_return result<json>{ec, std::move(r)};
-    if (!string_member(r, "errorText").empty()) co_return result<json>{make_error_code(errc::navigation_failed), std::move(r)};
+    if (!string_member(r, "errorText").empty())
+      co_return result<json>{make_error_code(errc::navigation_failed), std::move(r)};
     const std::string loader = string_member(r, "loaderId");
     if (loader.empty()) co_return result<json>{{}, std::move(r)};  // same-document
     const std::error_code e = co_await self->wait_loaded(loader);
@@ -421,12 +448,14 @@ struct page_session : std::enable_shared_from_this<page_session> {
     const auto until = clock::now() + self->opts.navigation_timeout;
     for (;;) {
       for (const auto& l : self->loaded) {
-        if (std::find(seen.begin(), seen.end(), l) == seen.end()) co_return result<json>{{}, json{{"loaderId", l}}};
+        if (std::find(seen.begin(), seen.end(), l) == seen.end())
+          co_return result<json>{{}, json{{"loaderId", l}}};
       }
       if (self->closed) co_return result<json>{make_error_code(errc::browser_closed), json()};
-      if (clock::now() >= until) co_return result<json>{make_error_code(errc::timed_out), json()};
+      if (clock::now() >= until)
+        co_return result<json>{make_error_code(seckill::errc::timed_out), json()};
       const bool woke = co_await wait_event(self, until);
-      if (!woke) co_return result<json>{make_error_code(errc::operation_aborted), json()};
+      if (!woke) co_return result<json>{make_error_code(seckill::errc::operation_aborted), json()};
     }
   }
 
@@ -436,8 +465,10 @@ struct page_session : std::enable_shared_from_this<page_session> {
   // an earlier check of the same selector in this document, less than
   // stable_reuse ago, counts as stable when the element is still exactly
   // there: no animation frame to wait for.
-  static boost::asio::awaitable<result<element_box>> wait_for(std::shared_ptr<page_session> self, std::string selector,
-                                                              std::chrono::milliseconds timeout, bool reuse = false) {
+  static boost::asio::awaitable<result<element_box>> wait_for(std::shared_ptr<page_session> self,
+                                                              std::string selector,
+                                                              std::chrono::milliseconds timeout,
+                                                              bool reuse = false) {
     using R = result<element_box>;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     const auto until = clock::now() + timeout;
@@ -450,12 +481,13 @@ struct page_session : std::enable_shared_from_this<page_session> {
     bool matched = false;
     for (;;) {
       if (clock::now() >= until) break;
-      json args = json::array({selector, seen ? json::array({seen->center_x, seen->center_y, seen->width, seen->height})
-                                              : json()});
+      json args = json::array(
+          {selector, seen ? json::array({seen->center_x, seen->center_y, seen->width, seen->height})
+                          : json()});
       seen.reset();  // a second look waits for a frame
-      auto [ec, v] = co_await call_function(self, world::isolated, scripts::actionability, std::move(args),
-                                            remaining(until));
-      if (ec == errc::timed_out) break;
+      auto [ec, v] = co_await call_function(self, world::isolated, scripts::actionability,
+                                            std::move(args), remaining(until));
+      if (ec == seckill::errc::timed_out) break;
       if (ec) co_return R{ec, {}};  // closed, cancelled, a bad selector
       actionability seen_now;
       if (const std::error_code bad = read_actionability(v, seen_now)) co_return R{bad, {}};
@@ -465,22 +497,26 @@ struct page_session : std::enable_shared_from_this<page_session> {
       }
       self->stable.erase(selector);
       matched = seen_now.state != "missing";
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());  // up: never end early
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+          until - clock::now());  // up: never end early
       if (left.count() <= 0) break;
       const bool slept = co_await sleep(std::min(left, self->opts.poll_interval));
-      if (!slept) co_return R{make_error_code(errc::operation_aborted), {}};
+      if (!slept) co_return R{make_error_code(seckill::errc::operation_aborted), {}};
     }
-    co_return R{make_error_code(matched ? errc::element_not_actionable : errc::element_not_found), {}};
+    co_return R{make_error_code(matched ? errc::element_not_actionable : errc::element_not_found),
+                {}};
   }
 
-  static std::pair<std::string, json> mouse_event(std::string_view type, double x, double y, std::string_view button,
-                                                  int buttons) {
-    json p{{"type", type}, {"x", x}, {"y", y}, {"button", button}, {"buttons", buttons}, {"pointerType", "mouse"}};
+  static std::pair<std::string, json> mouse_event(std::string_view type, double x, double y,
+                                                  std::string_view button, int buttons) {
+    json p{{"type", type},          {"x", x}, {"y", y}, {"button", button}, {"buttons", buttons},
+           {"pointerType", "mouse"}};
     if (type != "mouseMoved") p["clickCount"] = 1;
     return {"Input.dispatchMouseEvent", std::move(p)};
   }
 
-  static awaitable_code click(std::shared_ptr<page_session> self, std::string selector, click_options o) {
+  static awaitable_code click(std::shared_ptr<page_session> self, std::string selector,
+                              click_options o) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     auto [ec, box] = co_await wait_for(self, std::move(selector), o.timeout, true);
     if (ec) co_return ec;
@@ -503,30 +539,33 @@ struct page_session : std::enable_shared_from_this<page_session> {
     auto release = mouse_event("mouseReleased", box.center_x, box.center_y, "left", 0);
     auto [e, r] = co_await self->call(std::move(release.first), std::move(release.second));
     if (pressed) co_return pressed;
-    if (!slept) co_return make_error_code(errc::operation_aborted);
+    if (!slept) co_return make_error_code(seckill::errc::operation_aborted);
     co_return e;
   }
 
   // Runs a select/fill script (`script`, with (selector, value)) until the
   // element is ready or `timeout` passes.
-  static awaitable_code set_value(std::shared_ptr<page_session> self, std::string selector, std::string_view script,
-                                  std::string value, std::chrono::milliseconds timeout) {
+  static awaitable_code set_value(std::shared_ptr<page_session> self, std::string selector,
+                                  std::string_view script, std::string value,
+                                  std::chrono::milliseconds timeout) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     const auto until = clock::now() + timeout;
     bool matched = false;
     for (;;) {
       json args = json::array({selector, value});
-      auto [e, v] = co_await call_function(self, world::isolated, script, std::move(args), remaining(until));
-      if (e == errc::timed_out) break;
+      auto [e, v] =
+          co_await call_function(self, world::isolated, script, std::move(args), remaining(until));
+      if (e == seckill::errc::timed_out) break;
       if (e) co_return e;
       bool retry = false;
       const std::error_code status = script_status(v, &retry);
       if (!retry) co_return status;
       matched = matched || status == errc::element_not_actionable;
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - clock::now());  // up: never end early
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+          until - clock::now());  // up: never end early
       if (left.count() <= 0) break;
       const bool slept = co_await sleep(std::min(left, self->opts.poll_interval));
-      if (!slept) co_return make_error_code(errc::operation_aborted);
+      if (!slept) co_return make_error_code(seckill::errc::operation_aborted);
     }
     co_return make_error_code(matched ? errc::element_not_actionable : errc::element_not_found);
   }
@@ -540,28 +579,32 @@ struct page_session : std::enable_shared_from_this<page_session> {
   // Installs every observer in a document's new isolated world.
   void install_observers() {
     for (const auto& [id, o] : observers) {
-      send("Runtime.callFunctionOn", function_call(scripts::install_observer, observer_arguments(id, o.selector),
-                                                   isolated_context));
+      send("Runtime.callFunctionOn",
+           function_call(scripts::install_observer, observer_arguments(id, o.selector),
+                         isolated_context));
     }
   }
 
   static boost::asio::awaitable<result<mutation_subscription>> on_mutation(
-      std::shared_ptr<page_session> self, std::string selector, std::function<void(const mutation_record&)> callback) {
+      std::shared_ptr<page_session> self, std::string selector,
+      std::function<void(const mutation_record&)> callback) {
     using R = result<mutation_subscription>;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     const std::uint64_t id = self->next_observer++;
     json args = self->observer_arguments(id, selector);
-    // Registered first: a document that starts meanwhile installs it too (installing is idempotent).
+    // Registered first: a document that starts meanwhile installs it too (installing is
+    // idempotent).
     self->observers.emplace(id, observer{std::move(selector), std::move(callback)});
-    auto [e, v] = co_await call_function(self, world::isolated, scripts::install_observer, std::move(args),
-                                         self->opts.call_timeout);
+    auto [e, v] = co_await call_function(self, world::isolated, scripts::install_observer,
+                                         std::move(args), self->opts.call_timeout);
     auto remove = [weak = std::weak_ptr<page_session>(self), id] {
       if (auto s = weak.lock()) {
         boost::asio::post(s->conn->get_executor(), [s, id] {
           s->observers.erase(id);
           if (s->isolated_context != 0) {
             json ids = json::array({id});
-            s->send("Runtime.callFunctionOn", function_call(scripts::remove_observer, ids, s->isolated_context));
+            s->send("Runtime.callFunctionOn",
+                    function_call(scripts::remove_observer, ids, s->isolated_context));
           }
         });
       }

@@ -31,7 +31,8 @@ inline std::string encode_sku(std::string_view sku) {
   for (char c : sku) {
     if (c == '/' || c == '%') {
       char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      std::snprintf(buf, sizeof buf, "%%%02X",
+                    static_cast<unsigned>(static_cast<unsigned char>(c)));
       out += buf;
     } else {
       out += c;
@@ -51,10 +52,14 @@ enum class order_state : std::uint8_t { held, committed, rolled_back, refused };
 /// The state's name, as the order records store it ("rolled_back").
 constexpr std::string_view to_string(order_state s) noexcept {
   switch (s) {
-    case order_state::held: return "held";
-    case order_state::committed: return "committed";
-    case order_state::rolled_back: return "rolled_back";
-    case order_state::refused: return "refused";
+    case order_state::held:
+      return "held";
+    case order_state::committed:
+      return "committed";
+    case order_state::rolled_back:
+      return "rolled_back";
+    case order_state::refused:
+      return "refused";
   }
   return "unknown";
 }
@@ -85,8 +90,8 @@ inline bool decode_stock(const std::string& text, stock_level& l, std::string& m
     out = it->get<std::int64_t>();
     return true;
   };
-  if (j.is_discarded() || !j.is_object() || !num("remaining", l.remaining) || !num("reserved", l.reserved) ||
-      !num("committed", l.committed)) {
+  if (j.is_discarded() || !j.is_object() || !num("remaining", l.remaining) ||
+      !num("reserved", l.reserved) || !num("committed", l.committed)) {
     message = "etcd_store: a stock record does not parse: '" + text.substr(0, 80) + "'";
     return false;
   }
@@ -118,11 +123,16 @@ inline bool decode_order(const std::string& text, order_record& o, std::string& 
     ok = s != j.end() && s->is_string();
     if (ok) {
       const auto& name = s->get_ref<const std::string&>();
-      if (name == "held") o.state = order_state::held;
-      else if (name == "committed") o.state = order_state::committed;
-      else if (name == "rolled_back") o.state = order_state::rolled_back;
-      else if (name == "refused") o.state = order_state::refused;
-      else ok = false;
+      if (name == "held")
+        o.state = order_state::held;
+      else if (name == "committed")
+        o.state = order_state::committed;
+      else if (name == "rolled_back")
+        o.state = order_state::rolled_back;
+      else if (name == "refused")
+        o.state = order_state::refused;
+      else
+        ok = false;
     }
   }
   if (!ok) message = "etcd_store: an order record does not parse: '" + text.substr(0, 80) + "'";

@@ -13,6 +13,7 @@
 #include <seckill/error.hpp>
 #include <seckill/etcd/detail/base64.hpp>
 #include <seckill/etcd/detail/json_fields.hpp>
+#include <seckill/etcd/error.hpp>
 #include <seckill/etcd/types.hpp>
 
 #include <nlohmann/json.hpp>
@@ -40,7 +41,7 @@ inline const range_result* range_at(const txn_result& t, std::size_t index) noex
 template <class Result>
 std::error_code fail(Result& r, std::string message) {
   r.error_message = std::move(message);
-  return errc::protocol_error;
+  return seckill::errc::protocol_error;
 }
 
 inline std::error_code parse_range(const json& doc, range_result& r) {
@@ -88,7 +89,8 @@ inline std::error_code parse_txn(const json& doc, txn_result& r) {
   r.responses.clear();
   if (arr == nullptr) return {};
   for (const auto& op : *arr) {
-    if (!op.is_object()) return fail(r, "txn response: an op response is not an object: " + excerpt(op));
+    if (!op.is_object())
+      return fail(r, "txn response: an op response is not an object: " + excerpt(op));
     const json* body = nullptr;
     std::error_code ec;
     if (!sub_object(op, "response_range", body, err)) return fail(r, "txn response: " + err);
@@ -133,7 +135,7 @@ inline std::error_code parse_lease_grant(const json& doc, lease_grant_result& r)
   }
   if (!grant_error.empty()) {
     r.error_message = grant_error;
-    return errc::server_error;
+    return seckill::errc::server_error;
   }
   if (r.id == 0) return fail(r, "lease grant response without a lease ID: " + excerpt(doc));
   return {};
@@ -196,7 +198,7 @@ inline std::error_code parse_watch_message(const json& doc, watch_message& m,
   const json* body = nullptr;
   if (!sub_object(doc, "result", body, err) || body == nullptr) {
     message = "watch message without a result object: " + excerpt(doc);
-    return errc::protocol_error;
+    return seckill::errc::protocol_error;
   }
   const json* events = nullptr;
   if (!parse_header(*body, m.header, err) || !read_int(*body, "watch_id", m.watch_id, err) ||
@@ -206,7 +208,7 @@ inline std::error_code parse_watch_message(const json& doc, watch_message& m,
       !read_string(*body, "cancel_reason", m.cancel_reason, err) ||
       !sub_array(*body, "events", events, err)) {
     message = "watch message: " + err;
-    return errc::protocol_error;
+    return seckill::errc::protocol_error;
   }
   m.events.clear();
   if (events != nullptr) {
@@ -214,7 +216,7 @@ inline std::error_code parse_watch_message(const json& doc, watch_message& m,
     for (const auto& e : *events) {
       if (!e.is_object()) {
         message = "watch event is not an object: " + excerpt(e);
-        return errc::protocol_error;
+        return seckill::errc::protocol_error;
       }
       auto& ev = m.events.emplace_back();
       std::string type;
@@ -223,7 +225,7 @@ inline std::error_code parse_watch_message(const json& doc, watch_message& m,
       if (!read_string(e, "type", type, err) || !sub_object(e, "kv", kv, err) ||
           !sub_object(e, "prev_kv", prev, err)) {
         message = "watch event: " + err;
-        return errc::protocol_error;
+        return seckill::errc::protocol_error;
       }
       if (type.empty() || type == "PUT") {
         ev.type = event::kind::put;
@@ -231,15 +233,16 @@ inline std::error_code parse_watch_message(const json& doc, watch_message& m,
         ev.type = event::kind::del;
       } else {
         message = "watch event of unknown type '" + type + "'";
-        return errc::protocol_error;
+        return seckill::errc::protocol_error;
       }
       if (kv == nullptr) {
         message = "watch event without a kv: " + excerpt(e);
-        return errc::protocol_error;
+        return seckill::errc::protocol_error;
       }
-      if (!parse_kv(*kv, ev.kv, err) || (prev != nullptr && !parse_kv(*prev, ev.prev_kv.emplace(), err))) {
+      if (!parse_kv(*kv, ev.kv, err) ||
+          (prev != nullptr && !parse_kv(*prev, ev.prev_kv.emplace(), err))) {
         message = "watch event: " + err;
-        return errc::protocol_error;
+        return seckill::errc::protocol_error;
       }
     }
   }
@@ -307,11 +310,21 @@ inline json to_json(const compare& c) {
   j["target"] = targets[static_cast<int>(c.what)];
   j["result"] = results[static_cast<int>(c.op)];
   switch (c.what) {
-    case compare::target::version: j["version"] = std::to_string(c.number); break;
-    case compare::target::create: j["create_revision"] = std::to_string(c.number); break;
-    case compare::target::mod: j["mod_revision"] = std::to_string(c.number); break;
-    case compare::target::lease: j["lease"] = std::to_string(c.number); break;
-    case compare::target::value: j["value"] = base64_encode(c.value); break;
+    case compare::target::version:
+      j["version"] = std::to_string(c.number);
+      break;
+    case compare::target::create:
+      j["create_revision"] = std::to_string(c.number);
+      break;
+    case compare::target::mod:
+      j["mod_revision"] = std::to_string(c.number);
+      break;
+    case compare::target::lease:
+      j["lease"] = std::to_string(c.number);
+      break;
+    case compare::target::value:
+      j["value"] = base64_encode(c.value);
+      break;
   }
   return j;
 }
@@ -339,6 +352,5 @@ inline json to_json(const txn_request& t) {
   for (const auto& x : t.failure) f.push_back(to_json(x));
   return j;
 }
-
 
 }  // namespace seckill::etcd::detail

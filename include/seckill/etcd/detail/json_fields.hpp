@@ -10,6 +10,7 @@
 
 #include <seckill/error.hpp>
 #include <seckill/etcd/detail/base64.hpp>
+#include <seckill/etcd/error.hpp>
 #include <seckill/etcd/types.hpp>
 
 #include <nlohmann/json.hpp>
@@ -174,15 +175,23 @@ inline errc map_grpc_status(std::int64_t code, std::string_view message) {
   if (message.find("compacted") != std::string_view::npos) return errc::compacted;
   if (message.find("lease not found") != std::string_view::npos) return errc::lease_not_found;
   switch (code) {
-    case 1: return errc::operation_aborted;  // Canceled
-    case 3: return errc::invalid_argument;   // InvalidArgument
-    case 4: return errc::timed_out;          // DeadlineExceeded
-    case 5: return errc::lease_not_found;    // NotFound: etcd's only one is a lease
-    case 7:                                  // PermissionDenied
-    case 16: return errc::auth_failed;       // Unauthenticated
-    case 11: return errc::invalid_argument;  // OutOfRange: future revision
-    case 14: return errc::not_connected;     // Unavailable
-    default: return errc::server_error;
+    case 1:
+      return seckill::errc::operation_aborted;  // Canceled
+    case 3:
+      return seckill::errc::invalid_argument;  // InvalidArgument
+    case 4:
+      return seckill::errc::timed_out;  // DeadlineExceeded
+    case 5:
+      return errc::lease_not_found;  // NotFound: etcd's only one is a lease
+    case 7:                          // PermissionDenied
+    case 16:
+      return seckill::errc::auth_failed;  // Unauthenticated
+    case 11:
+      return seckill::errc::invalid_argument;  // OutOfRange: future revision
+    case 14:
+      return seckill::errc::not_connected;  // Unavailable
+    default:
+      return seckill::errc::server_error;
   }
 }
 
@@ -193,7 +202,7 @@ inline errc map_grpc_status(std::int64_t code, std::string_view message) {
 inline std::error_code check_error(const json& doc, std::string& message) {
   if (!doc.is_object()) {
     message = "etcd response is not a JSON object: " + excerpt(doc);
-    return errc::protocol_error;
+    return seckill::errc::protocol_error;
   }
   const auto it = doc.find("error");
   if (it == doc.end() || it->is_null()) return {};

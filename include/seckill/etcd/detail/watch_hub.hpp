@@ -12,6 +12,7 @@
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/detail/json_codec.hpp>
+#include <seckill/etcd/error.hpp>
 #include <seckill/etcd/types.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -106,7 +107,7 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
   std::shared_ptr<watch_connection> conn;
   bool running = false;
   bool stopped = false;
-  unsigned failures = 0;  // connection attempts that failed in a row
+  unsigned failures = 0;                         // connection attempts that failed in a row
   std::minstd_rand rng{std::random_device{}()};  // the jitter of the retry pauses
   std::uint64_t connections = 0;
   boost::asio::steady_timer wake_timer;  // wakes the run loop's pause when a watch is added
@@ -116,7 +117,8 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
   /// capped backoff.
   std::chrono::milliseconds retry_delay(unsigned attempt) {
     std::uniform_real_distribution<double> jitter(0.0, 1.0);
-    return backoff_delay(attempt, opts.reconnect_interval, opts.reconnect_max_interval, jitter(rng));
+    return backoff_delay(attempt, opts.reconnect_interval, opts.reconnect_max_interval,
+                         jitter(rng));
   }
 
   void stop() {
@@ -127,7 +129,7 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
       boost::beast::get_lowest_layer(conn->ws).socket().close(ignored);
     }
     for (auto& [id, w] : watches) {
-      w->final_error = errc::operation_aborted;
+      w->final_error = seckill::errc::operation_aborted;
       w->final_message = "watcher destroyed";
       w->wake();
     }
@@ -139,8 +141,9 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
     if (conn && conn->open) conn->send(w->create_message());
     if (!running) {
       running = true;
-      boost::asio::co_spawn(etcd.get_executor(), run(this->shared_from_this()),
-                     boost::asio::bind_cancellation_slot(stop_signal.slot(), boost::asio::detached));
+      boost::asio::co_spawn(
+          etcd.get_executor(), run(this->shared_from_this()),
+          boost::asio::bind_cancellation_slot(stop_signal.slot(), boost::asio::detached));
     }
   }
 
@@ -148,7 +151,7 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
     if (w->user_cancelled) return;
     w->user_cancelled = true;
     if (!w->final_error) {
-      w->final_error = errc::operation_aborted;
+      w->final_error = seckill::errc::operation_aborted;
       w->final_message = "watch cancelled";
     }
     w->wake();
@@ -170,8 +173,8 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
       {
         boost::asio::ip::tcp::resolver resolver(h->etcd.get_executor());
         const std::string port = std::to_string(ep.port);
-        auto [rec, results] = co_await resolver.async_resolve(ep.host, port,
-                                                              boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [rec, results] = co_await resolver.async_resolve(
+            ep.host, port, boost::asio::as_tuple(boost::asio::use_awaitable));
         ec = rec;
         if (!ec) {
           beast::get_lowest_layer(conn->ws).expires_after(h->etcd.options().connect_timeout);
@@ -188,15 +191,16 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
         t.keep_alive_pings = true;
         conn->ws.set_option(t);
         const bool require_leader = h->etcd.options().require_leader;
-        conn->ws.set_option(websocket::stream_base::decorator([require_leader](websocket::request_type& req) {
-          if (require_leader) req.set("Grpc-Metadata-hasleader", "true");
-        }));
+        conn->ws.set_option(
+            websocket::stream_base::decorator([require_leader](websocket::request_type& req) {
+              if (require_leader) req.set("Grpc-Metadata-hasleader", "true");
+            }));
         conn->ws.read_message_max(h->etcd.options().max_response_bytes);
         conn->ws.text(true);
         const std::string host = ep.to_string();
         const std::string target = "/v3/watch";
-        auto [hec] = co_await conn->ws.async_handshake(host, target,
-                                                       boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [hec] = co_await conn->ws.async_handshake(
+            host, target, boost::asio::as_tuple(boost::asio::use_awaitable));
         ec = hec;
       }
       if (h->stopped) co_return;
@@ -234,14 +238,16 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
     h->running = false;
   }
 
-  static boost::asio::awaitable<void> writer(std::shared_ptr<watch_hub> h, std::shared_ptr<watch_connection> conn) {
+  static boost::asio::awaitable<void> writer(std::shared_ptr<watch_hub> h,
+                                             std::shared_ptr<watch_connection> conn) {
     while (conn->open && !h->stopped) {
       if (conn->outbox.empty()) {
         co_await conn->out_notify.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
         continue;
       }
-      auto [ec, n] = co_await conn->ws.async_write(boost::asio::buffer(conn->outbox.front()),
-                                                   boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [ec, n] =
+          co_await conn->ws.async_write(boost::asio::buffer(conn->outbox.front()),
+                                        boost::asio::as_tuple(boost::asio::use_awaitable));
       (void)n;
       if (ec) {
         boost::beast::error_code ignored;
@@ -252,11 +258,13 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
     }
   }
 
-  static boost::asio::awaitable<void> reader(std::shared_ptr<watch_hub> h, std::shared_ptr<watch_connection> conn) {
+  static boost::asio::awaitable<void> reader(std::shared_ptr<watch_hub> h,
+                                             std::shared_ptr<watch_connection> conn) {
     boost::beast::flat_buffer buffer;
     for (;;) {
       buffer.clear();
-      auto [ec, n] = co_await conn->ws.async_read(buffer, boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [ec, n] =
+          co_await conn->ws.async_read(buffer, boost::asio::as_tuple(boost::asio::use_awaitable));
       (void)n;
       if (ec || h->stopped) co_return;
       const auto data = buffer.cdata();
@@ -265,7 +273,8 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
       watch_message m;
       std::string message;
       if (doc.is_discarded()) co_return;  // not the gateway: reconnect elsewhere
-      if (auto perr = parse_watch_message(doc, m, message)) co_return;  // stream error (no leader...)
+      if (auto perr = parse_watch_message(doc, m, message))
+        co_return;  // stream error (no leader...)
       h->dispatch(m);
       if (h->watches.empty()) {
         // nothing left to watch: close the socket politely
@@ -301,8 +310,9 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
           w->id = next_id++;
           watches[w->id] = w;
           w->resyncing = true;
-          boost::asio::co_spawn(etcd.get_executor(), resync(this->shared_from_this(), w, m.compact_revision),
-                         boost::asio::detached);
+          boost::asio::co_spawn(etcd.get_executor(),
+                                resync(this->shared_from_this(), w, m.compact_revision),
+                                boost::asio::detached);
         } else {
           watch_response r;
           r.revision = m.header.revision;
@@ -310,15 +320,17 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
           w->queue.push_back(std::move(r));
           w->final_error = errc::compacted;
           w->final_message = "watch of revision " + std::to_string(w->next_rev) +
-                             " failed: compacted up to revision " + std::to_string(m.compact_revision);
+                             " failed: compacted up to revision " +
+                             std::to_string(m.compact_revision);
           watches.erase(it);
           w->wake();
         }
         return;
       }
-      w->final_error = errc::server_error;
-      w->final_message = "etcd cancelled the watch: " +
-                         (m.cancel_reason.empty() ? std::string("no reason given") : m.cancel_reason);
+      w->final_error = seckill::errc::server_error;
+      w->final_message =
+          "etcd cancelled the watch: " +
+          (m.cancel_reason.empty() ? std::string("no reason given") : m.cancel_reason);
       watches.erase(it);
       w->wake();
       return;
@@ -340,13 +352,15 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
     }
   }
 
-  static boost::asio::awaitable<void> resync(std::shared_ptr<watch_hub> h, std::shared_ptr<watch_state> w,
-                                      std::int64_t compact_revision) {
+  static boost::asio::awaitable<void> resync(std::shared_ptr<watch_hub> h,
+                                             std::shared_ptr<watch_state> w,
+                                             std::int64_t compact_revision) {
     for (unsigned attempt = 0;; ++attempt) {
       if (h->stopped || w->user_cancelled) co_return;
       range_options o;
       o.range_end = w->range_end;
-      auto [ec, r] = co_await h->etcd.async_range(w->key, o, boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [ec, r] = co_await h->etcd.async_range(
+          w->key, o, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (h->stopped || w->user_cancelled) co_return;
       if (!ec) {
         watch_response resp;

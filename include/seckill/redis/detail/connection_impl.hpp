@@ -10,8 +10,9 @@
 #include <seckill/redis/connection_config.hpp>
 #include <seckill/redis/connection_state.hpp>
 #include <seckill/redis/detail/handshake.hpp>
-#include <seckill/redis/server_version.hpp>
+#include <seckill/redis/error.hpp>
 #include <seckill/redis/resp.hpp>
+#include <seckill/redis/server_version.hpp>
 
 #include <boost/asio/any_completion_executor.hpp>
 #include <boost/asio/any_completion_handler.hpp>
@@ -61,7 +62,8 @@ struct exec_op {
   asio::any_completion_handler<exec_signature> handler;
   asio::any_completion_executor work;  // keeps the handler's executor busy until completion
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-  std::uint64_t seq = 0;  // its place among the requests written (see connection_impl::inflight_base_)
+  std::uint64_t seq =
+      0;  // its place among the requests written (see connection_impl::inflight_base_)
   bool written = false;
   bool finished = false;  // the handler was called; replies still due are discarded
 };
@@ -99,15 +101,23 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   [[nodiscard]] const strand_type& strand() const noexcept { return strand_; }
   [[nodiscard]] const connection_config& config() const noexcept { return cfg_; }
-  [[nodiscard]] connection_state state() const noexcept { return state_.load(std::memory_order_acquire); }
-  [[nodiscard]] std::uint64_t connects() const noexcept { return connects_.load(std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t pushes() const noexcept { return pushes_.load(std::memory_order_relaxed); }
+  [[nodiscard]] connection_state state() const noexcept {
+    return state_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] std::uint64_t connects() const noexcept {
+    return connects_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t pushes() const noexcept {
+    return pushes_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] bool resp3() const noexcept { return resp3_.load(std::memory_order_relaxed); }
   [[nodiscard]] server_version version() const {
     std::lock_guard lock(message_mutex_);
     return server_version_;
   }
-  [[nodiscard]] std::uint64_t dead_peers() const noexcept { return dead_peers_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t dead_peers() const noexcept {
+    return dead_peers_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] pending_requests pending() const noexcept {
     pending_requests p;
     p.queued = queued_count_.load(std::memory_order_relaxed);
@@ -120,7 +130,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     std::lock_guard lock(message_mutex_);
     return last_error_;
   }
-  [[nodiscard]] std::uint64_t unblocks() const noexcept { return unblocks_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t unblocks() const noexcept {
+    return unblocks_.load(std::memory_order_relaxed);
+  }
   void set_unblocker(unblocker u) noexcept { unblocker_ = u; }
 
   // ---- everything below runs on the strand
@@ -133,10 +145,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     }
     if (s != connection_state::idle) {
       set_error("async_connect while " + std::string(to_string(s)));
-      complete_connect(std::move(h),
-                       make_error_code(s == connection_state::closed ? errc::not_connected
-                                                                     : errc::invalid_argument),
-                       true);
+      complete_connect(
+          std::move(h),
+          make_error_code(s == connection_state::closed ? seckill::errc::not_connected
+                                                        : seckill::errc::invalid_argument),
+          true);
       return;
     }
     set_state(connection_state::connecting);
@@ -145,7 +158,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (auto slot = h.get_cancellation_slot(); slot.is_connected()) {
       slot.assign([w = weak_from_this()](asio::cancellation_type) {
         // post, never inline: completing clears the slot whose handler this is
-        if (auto self = w.lock()) asio::post(self->strand_, asio::append(&connection_impl::cancel_connect_of, self));
+        if (auto self = w.lock())
+          asio::post(self->strand_, asio::append(&connection_impl::cancel_connect_of, self));
       });
     }
     connect_handler_.swap(h);  // (Asio 1.81's move assignment recurses: swap instead)
@@ -154,7 +168,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   // The first connect's cancellation: what it waits on is closed, so that
   // it completes with operation_aborted and the connection is idle again.
-  static void cancel_connect_of(const std::shared_ptr<connection_impl>& self) { self->cancel_connect(); }
+  static void cancel_connect_of(const std::shared_ptr<connection_impl>& self) {
+    self->cancel_connect();
+  }
   void cancel_connect() {
     if (!connect_handler_ || state() != connection_state::connecting) return;
     connect_cancelled_ = true;
@@ -173,7 +189,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     const auto s = state();
     if (s == connection_state::idle || s == connection_state::closed ||
         (s == connection_state::reconnecting && !cfg_.queue_while_reconnecting)) {
-      finish(op, make_error_code(errc::not_connected), true);
+      finish(op, make_error_code(seckill::errc::not_connected), true);
       return;
     }
     if (timeout.count() > 0) {
@@ -192,7 +208,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void cancel_op(const std::shared_ptr<exec_op>& op) {
     if (op->finished) return;
     forget(op, true);
-    finish(op, make_error_code(errc::operation_aborted), false);
+    finish(op, make_error_code(seckill::errc::operation_aborted), false);
     publish();
     maybe_unblock();
   }
@@ -207,10 +223,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     deadline_timer_.cancel();
     backoff_timer_.cancel();
     if (connect_timer_) connect_timer_->cancel();
-    fail_all(make_error_code(errc::operation_aborted));
+    fail_all(make_error_code(seckill::errc::operation_aborted));
     if (connect_handler_) {
       auto h = std::move(connect_handler_);
-      complete_connect(std::move(h), make_error_code(errc::operation_aborted), true);
+      complete_connect(std::move(h), make_error_code(seckill::errc::operation_aborted), true);
     }
   }
 
@@ -228,7 +244,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     const std::string& secret = cfg_.password;
     if (secret.empty()) return;
     constexpr std::string_view mask = "***";
-    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at + mask.size()))
+    for (auto at = text.find(secret); at != std::string::npos;
+         at = text.find(secret, at + mask.size()))
       text.replace(at, secret.size(), mask);
   }
 
@@ -249,7 +266,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   static clock::time_point deadline_after(std::chrono::milliseconds timeout) {
     const auto now = clock::now();
-    if (timeout >= std::chrono::duration_cast<std::chrono::milliseconds>(clock::time_point::max() - now))
+    if (timeout >=
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock::time_point::max() - now))
       return clock::time_point::max();  // as good as none
     return now + timeout;
   }
@@ -292,7 +310,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // dropped). One at a time; a no-op on the server for a command that does
   // not block. Needs the client id the handshake read (HELLO 3, CLIENT ID).
   void maybe_unblock() {
-    if (unblocking_ || unblocker_ == nullptr || inflight_.empty() || state() != connection_state::ready) return;
+    if (unblocking_ || unblocker_ == nullptr || inflight_.empty() ||
+        state() != connection_state::ready)
+      return;
     inflight_entry& front = inflight_.front();
     if (front.op || !front.unblock || front.written_at == clock::time_point::max()) return;
     front.unblock = false;
@@ -384,8 +404,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (deadline >= armed_until_) return;
     armed_until_ = deadline;
     deadline_timer_.expires_at(deadline);
-    deadline_timer_.async_wait(asio::bind_executor(
-        strand_, [w = weak_from_this()](boost::system::error_code ec) {
+    deadline_timer_.async_wait(
+        asio::bind_executor(strand_, [w = weak_from_this()](boost::system::error_code ec) {
           if (ec) return;
           if (auto self = w.lock()) self->on_deadline();
         }));
@@ -425,13 +445,14 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (!expired.empty()) {
       const std::size_t sent = expired.size() - unsent;
       set_error(expired.size() == 1
-                    ? "request timed out after " + std::string(sent ? "it was sent" : "waiting to be sent") +
-                          " to " + endpoint_text()
-                    : std::to_string(expired.size()) + " requests timed out (" + std::to_string(unsent) +
-                          " waiting to be sent, " + std::to_string(sent) + " after they were sent) to " +
-                          endpoint_text());
+                    ? "request timed out after " +
+                          std::string(sent ? "it was sent" : "waiting to be sent") + " to " +
+                          endpoint_text()
+                    : std::to_string(expired.size()) + " requests timed out (" +
+                          std::to_string(unsent) + " waiting to be sent, " + std::to_string(sent) +
+                          " after they were sent) to " + endpoint_text());
     }
-    for (auto& o : expired) finish(o, make_error_code(errc::timed_out), false);
+    for (auto& o : expired) finish(o, make_error_code(seckill::errc::timed_out), false);
     if (next != clock::time_point::max()) arm_deadline(next);
   }
 
@@ -448,8 +469,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   using awaitable_ec = asio::awaitable<std::error_code>;
 
   static std::error_code io_error(const boost::system::error_code& ec) {
-    if (ec == asio::error::operation_aborted) return make_error_code(errc::operation_aborted);
-    return make_error_code(errc::not_connected);
+    if (ec == asio::error::operation_aborted)
+      return make_error_code(seckill::errc::operation_aborted);
+    return make_error_code(seckill::errc::not_connected);
   }
 
   // Reads one complete reply during the handshake.
@@ -459,16 +481,19 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         std::error_code ec;
         rbegin_ += parser_.consume({rbuf_.data() + rbegin_, rend_ - rbegin_}, ec);
         if (ec) {
-          set_error(endpoint_text() + " sent a reply that is not valid RESP (is it a Redis server?): " +
+          set_error(endpoint_text() +
+                    " sent a reply that is not valid RESP (is it a Redis server?): " +
                     parser_.error_message());
           co_return std::pair{ec, value{}};
         }
         if (parser_.done()) co_return std::pair{std::error_code{}, parser_.take()};
       }
       rbegin_ = rend_ = 0;
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_), asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_),
+                                                      asio::as_tuple(asio::use_awaitable));
       if (ec) {
-        set_error("connection to " + endpoint_text() + " lost during the handshake: " + ec.message());
+        set_error("connection to " + endpoint_text() +
+                  " lost during the handshake: " + ec.message());
         co_return std::pair{io_error(ec), value{}};
       }
       rend_ = n;
@@ -495,10 +520,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::error_code auth_error(const value& v, std::string_view what) {
     if (is_auth_refusal(v)) {
       set_error(std::string(what) + " refused by " + endpoint_text() + ": " + server_text(v));
-      return make_error_code(errc::auth_failed);
+      return make_error_code(seckill::errc::auth_failed);
     }
     set_error(std::string(what) + " failed on " + endpoint_text() + ": " + server_text(v));
-    return make_error_code(errc::server_error);
+    return make_error_code(seckill::errc::server_error);
   }
 
   // HELLO 3 (or the RESP2 prelude), the version check, then SELECT and the
@@ -525,7 +550,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         case hello_answer::kind::unexpected:
           set_error("unexpected reply to HELLO 3 from " + endpoint_text() + ": " +
                     std::string(to_string(replies.front().type)));
-          co_return make_error_code(errc::protocol_error);
+          co_return make_error_code(seckill::errc::protocol_error);
       }
     }
     if (!resp3) {
@@ -551,7 +576,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     }
     client_id_.store(client_id, std::memory_order_relaxed);
     std::string too_old;
-    if (auto ec = check_server_version(version, cfg_.min_server_version, endpoint_text(), too_old)) {
+    if (auto ec =
+            check_server_version(version, cfg_.min_server_version, endpoint_text(), too_old)) {
       set_error(std::move(too_old));
       co_return ec;
     }
@@ -573,18 +599,20 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     shutdown_socket();
     parser_.reset();
     rbegin_ = rend_ = 0;
-    auto [rec, endpoints] = co_await resolver_.async_resolve(cfg_.host, cfg_.port,
-                                                             asio::as_tuple(asio::use_awaitable));
+    auto [rec, endpoints] =
+        co_await resolver_.async_resolve(cfg_.host, cfg_.port, asio::as_tuple(asio::use_awaitable));
     if (rec) {
       set_error("cannot resolve " + endpoint_text() + ": " + rec.message());
-      co_return make_error_code(errc::connection_refused);
+      co_return make_error_code(seckill::errc::connection_refused);
     }
-    auto [cec, ep] = co_await asio::async_connect(socket_, endpoints, asio::as_tuple(asio::use_awaitable));
+    auto [cec, ep] =
+        co_await asio::async_connect(socket_, endpoints, asio::as_tuple(asio::use_awaitable));
     (void)ep;
     if (cec) {
       set_error("cannot connect to " + endpoint_text() + ": " + cec.message());
-      co_return cec == asio::error::operation_aborted ? make_error_code(errc::operation_aborted)
-                                                      : make_error_code(errc::connection_refused);
+      co_return cec == asio::error::operation_aborted
+          ? make_error_code(seckill::errc::operation_aborted)
+          : make_error_code(seckill::errc::connection_refused);
     }
     boost::system::error_code ignored;
     socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
@@ -597,14 +625,15 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     asio::steady_timer timer(strand_);
     connect_timer_ = &timer;
     timer.expires_after(cfg_.connect_timeout);
-    auto result = co_await (connect_once() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    auto result =
+        co_await (connect_once() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     connect_timer_ = nullptr;
-    if (closed_) co_return make_error_code(errc::operation_aborted);
+    if (closed_) co_return make_error_code(seckill::errc::operation_aborted);
     if (result.index() == 1) {
       shutdown_socket();
       set_error("connecting to " + endpoint_text() + " took longer than connect_timeout " +
                 std::to_string(cfg_.connect_timeout.count()) + " ms");
-      co_return make_error_code(errc::timed_out);
+      co_return make_error_code(seckill::errc::timed_out);
     }
     co_return std::get<0>(result);
   }
@@ -616,7 +645,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     }
     if (inflight_.empty()) {
       set_error(endpoint_text() + " sent a reply to no request");
-      return make_error_code(errc::protocol_error);
+      return make_error_code(seckill::errc::protocol_error);
     }
     auto& front = inflight_.front();
     if (front.op && !front.op->finished) front.op->replies.push_back(std::move(v));
@@ -640,19 +669,20 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         }
         if (parser_.done()) {
           if (auto e = on_reply(parser_.take())) co_return e;
-          if (closed_) co_return make_error_code(errc::operation_aborted);
+          if (closed_) co_return make_error_code(seckill::errc::operation_aborted);
           // Requests issued by the completions just run go out before the
           // rest of this read's replies are handled: the server starts on them
           // instead of idling until the whole batch is done.
           if (cfg_.early_write_threshold != 0 && queued_.size() >= cfg_.early_write_threshold &&
               rbegin_ < rend_) {
             co_await asio::post(strand_, asio::use_awaitable);
-            if (closed_) co_return make_error_code(errc::operation_aborted);
+            if (closed_) co_return make_error_code(seckill::errc::operation_aborted);
           }
         }
       }
       rbegin_ = rend_ = 0;
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_), asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_),
+                                                      asio::as_tuple(asio::use_awaitable));
       if (ec) {
         // (aborted: closed, or another loop ended the connection and said why)
         if (ec != asio::error::operation_aborted)
@@ -667,7 +697,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   awaitable_ec write_loop() {
     static constexpr std::string_view ping = "*1\r\n$4\r\nPING\r\n";
     for (;;) {
-      if (closed_) co_return make_error_code(errc::operation_aborted);
+      if (closed_) co_return make_error_code(seckill::errc::operation_aborted);
       wbuf_.clear();
       std::size_t batch = 0;
       if (ping_due_) {  // the health check's, answered and dropped like a cancelled request's
@@ -699,7 +729,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         writer_idle_ = false;
         const auto cs = co_await asio::this_coro::cancellation_state;
         if (cs.cancelled() != asio::cancellation_type::none)
-          co_return make_error_code(errc::operation_aborted);
+          co_return make_error_code(seckill::errc::operation_aborted);
         continue;
       }
       // written piece by piece, so that the health check sees a write the
@@ -707,8 +737,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       writing_ = true;
       write_progress_ = clock::now();
       for (std::size_t done = 0; done < wbuf_.size();) {
-        auto [ec, n] = co_await socket_.async_write_some(asio::buffer(wbuf_.data() + done, wbuf_.size() - done),
-                                                         asio::as_tuple(asio::use_awaitable));
+        auto [ec, n] = co_await socket_.async_write_some(
+            asio::buffer(wbuf_.data() + done, wbuf_.size() - done),
+            asio::as_tuple(asio::use_awaitable));
         if (ec) {
           writing_ = false;
           if (ec != asio::error::operation_aborted)
@@ -722,7 +753,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       // the replies of this batch are due from now (some may have come
       // already: the batch's entries still here are the last ones)
       const std::size_t here = std::min(batch, inflight_.size());
-      for (auto it = inflight_.end() - static_cast<std::ptrdiff_t>(here); it != inflight_.end(); ++it)
+      for (auto it = inflight_.end() - static_cast<std::ptrdiff_t>(here); it != inflight_.end();
+           ++it)
         it->written_at = write_progress_;
       maybe_unblock();
     }
@@ -737,29 +769,32 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     auto tick = clock::duration::max();
     if (dead.count() > 0) tick = dead / 4;
     if (every.count() > 0) tick = std::min(tick, every / 4);
-    if (tick != clock::duration::max()) tick = std::max<clock::duration>(tick, std::chrono::milliseconds(1));
+    if (tick != clock::duration::max())
+      tick = std::max<clock::duration>(tick, std::chrono::milliseconds(1));
     asio::steady_timer timer(strand_);
     for (;;) {
       const auto now = clock::now();
       auto wake = tick == clock::duration::max() ? clock::time_point::max() : now + tick;
       if (dead.count() > 0) {
         if (writing_ && now - write_progress_ >= dead) {
-          set_error(endpoint_text() + " took no byte of a write of " + std::to_string(wbuf_.size()) +
-                    " bytes for " + std::to_string(to_ms(now - write_progress_)) + " ms (dead_peer_timeout " +
+          set_error(endpoint_text() + " took no byte of a write of " +
+                    std::to_string(wbuf_.size()) + " bytes for " +
+                    std::to_string(to_ms(now - write_progress_)) + " ms (dead_peer_timeout " +
                     std::to_string(cfg_.dead_peer_timeout.count()) +
                     " ms): taken for dead; the connection is made again");
           dead_peers_.fetch_add(1, std::memory_order_relaxed);
-          co_return make_error_code(errc::not_connected);
+          co_return make_error_code(seckill::errc::not_connected);
         }
         if (!inflight_.empty() && inflight_.front().written_at != clock::time_point::max()) {
           const auto since = std::max(last_read_, inflight_.front().written_at);
           if (now - since >= dead) {
-            set_error(endpoint_text() + " sent nothing for " + std::to_string(to_ms(now - since)) + " ms with " +
-                      std::to_string(inflight_.size()) + " requests awaiting replies (dead_peer_timeout " +
+            set_error(endpoint_text() + " sent nothing for " + std::to_string(to_ms(now - since)) +
+                      " ms with " + std::to_string(inflight_.size()) +
+                      " requests awaiting replies (dead_peer_timeout " +
                       std::to_string(cfg_.dead_peer_timeout.count()) +
                       " ms): taken for dead; the connection is made again");
             dead_peers_.fetch_add(1, std::memory_order_relaxed);
-            co_return make_error_code(errc::not_connected);
+            co_return make_error_code(seckill::errc::not_connected);
           }
           wake = std::min(wake, since + dead);
         }
@@ -777,9 +812,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       }
       timer.expires_at(wake);
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (closed_) co_return make_error_code(errc::operation_aborted);
+      if (closed_) co_return make_error_code(seckill::errc::operation_aborted);
       const auto cs = co_await asio::this_coro::cancellation_state;
-      if (cs.cancelled() != asio::cancellation_type::none) co_return make_error_code(errc::operation_aborted);
+      if (cs.cancelled() != asio::cancellation_type::none)
+        co_return make_error_code(seckill::errc::operation_aborted);
     }
   }
 
@@ -791,7 +827,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     using namespace asio::experimental::awaitable_operators;
     unsigned attempt = 0;
     for (;;) {
-      std::error_code ec = make_error_code(errc::not_connected);
+      std::error_code ec = make_error_code(seckill::errc::not_connected);
       try {
         ec = co_await connect_with_timeout();
       } catch (const std::exception& e) {
@@ -803,7 +839,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         auto h = std::move(connect_handler_);
         if (connect_cancelled_) {
           connect_cancelled_ = false;
-          ec = make_error_code(errc::operation_aborted);
+          ec = make_error_code(seckill::errc::operation_aborted);
           set_error("connecting to " + endpoint_text() + " was cancelled");
         }
         if (ec) {
@@ -826,7 +862,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         writing_ = false;
         ping_due_ = false;
         last_read_ = clock::now();
-        std::error_code lost = make_error_code(errc::not_connected);
+        std::error_code lost = make_error_code(seckill::errc::not_connected);
         try {
           auto which = co_await (read_loop() || write_loop() || health_loop());
           lost = std::visit([](std::error_code e) { return e; }, which);
@@ -838,18 +874,18 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         set_state(connection_state::reconnecting);
         // A reply that could not be parsed fails its request with the parser's
         // error; every other request in flight was merely cut off.
-        if (lost == errc::protocol_error || lost == errc::message_too_large ||
+        if (lost == seckill::errc::protocol_error || lost == seckill::errc::message_too_large ||
             lost == errc::nesting_too_deep) {
           if (!inflight_.empty()) {
             auto front = pop_inflight();
             if (front && !front->finished) finish(front, lost, false);
           }
         }
-        fail_inflight(make_error_code(errc::not_connected));
-        if (!cfg_.queue_while_reconnecting) fail_all(make_error_code(errc::not_connected));
+        fail_inflight(make_error_code(seckill::errc::not_connected));
+        if (!cfg_.queue_while_reconnecting) fail_all(make_error_code(seckill::errc::not_connected));
         if (!cfg_.reconnect) {
           set_state(connection_state::idle);
-          fail_all(make_error_code(errc::not_connected));
+          fail_all(make_error_code(seckill::errc::not_connected));
           co_return;
         }
         if (closed_) co_return;
@@ -878,15 +914,15 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::size_t rend_ = 0;
   std::string wbuf_;
   std::deque<std::shared_ptr<exec_op>> queued_;
-  std::size_t queued_bytes_ = 0;          // payload bytes in queued_
+  std::size_t queued_bytes_ = 0;  // payload bytes in queued_
   std::deque<inflight_entry> inflight_;
-  std::uint64_t next_seq_ = 0;            // the seq the next request written gets
-  std::uint64_t inflight_base_ = 0;       // the seq of inflight_.front()
-  std::size_t discarding_ = 0;            // entries of inflight_ without an op
-  clock::time_point last_read_{};         // the last read that brought bytes
-  clock::time_point write_progress_{};    // the last write that took bytes (or the write's start)
-  bool writing_ = false;                  // a write is under way
-  bool ping_due_ = false;                 // the health check wants a PING written
+  std::uint64_t next_seq_ = 0;          // the seq the next request written gets
+  std::uint64_t inflight_base_ = 0;     // the seq of inflight_.front()
+  std::size_t discarding_ = 0;          // entries of inflight_ without an op
+  clock::time_point last_read_{};       // the last read that brought bytes
+  clock::time_point write_progress_{};  // the last write that took bytes (or the write's start)
+  bool writing_ = false;                // a write is under way
+  bool ping_due_ = false;               // the health check wants a PING written
   asio::any_completion_handler<void(std::error_code)> connect_handler_;
   std::minstd_rand rng_;
   bool writer_idle_ = false;

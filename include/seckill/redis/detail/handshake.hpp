@@ -12,6 +12,7 @@
 
 #include <seckill/error.hpp>
 #include <seckill/redis/connection_config.hpp>
+#include <seckill/redis/error.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/server_version.hpp>
 
@@ -50,14 +51,15 @@ struct hello_answer {
     unexpected,  ///< neither a map nor an error
   };
   kind outcome = kind::unexpected;
-  server_version version;  ///< from the map's `version` (0.0.0 when missing)
+  server_version version;      ///< from the map's `version` (0.0.0 when missing)
   std::int64_t client_id = 0;  ///< from the map's `id` (0 when missing)
 };
 
 inline hello_answer read_hello(const value& v) {
   hello_answer a;
   if (v.is_error()) {
-    const bool fallback = v.error_code() == "NOPROTO" || v.text.find("unknown command") != std::string::npos;
+    const bool fallback =
+        v.error_code() == "NOPROTO" || v.text.find("unknown command") != std::string::npos;
     a.outcome = fallback ? hello_answer::kind::fallback : hello_answer::kind::refused;
     return a;
   }
@@ -88,8 +90,10 @@ struct resp2_prelude {
 inline resp2_prelude make_resp2_prelude(const connection_config& cfg) {
   resp2_prelude p;
   if (!cfg.password.empty()) {
-    if (cfg.username.empty()) p.commands.push("AUTH", cfg.password);
-    else p.commands.push("AUTH", cfg.username, cfg.password);
+    if (cfg.username.empty())
+      p.commands.push("AUTH", cfg.password);
+    else
+      p.commands.push("AUTH", cfg.username, cfg.password);
   }
   if (!cfg.client_name.empty()) p.commands.push("CLIENT", "SETNAME", cfg.client_name);
   p.client_id_at = p.commands.size();
@@ -109,16 +113,17 @@ inline bool is_auth_refusal(const value& v) {
          v.text.find("invalid username-password") != std::string::npos;
 }
 
-/// `errc::server_error` with `message` set when `seen` is known and older
+/// `redis::errc::unsupported_server` with `message` set when `seen` is known and older
 /// than `needed`; success otherwise (nothing needed, or a server that does
 /// not tell its version: it cannot be checked).
-inline std::error_code check_server_version(const server_version& seen, const server_version& needed,
-                                            std::string_view endpoint, std::string& message) {
+inline std::error_code check_server_version(const server_version& seen,
+                                            const server_version& needed, std::string_view endpoint,
+                                            std::string& message) {
   if (!needed.known() || !seen.known() || seen >= needed) return {};
   message = "the server at " + std::string(endpoint) + " is Redis " + to_string(seen) +
             "; at least " + to_string(needed) +
             " is needed (connection_config::min_server_version); refused before the setup commands";
-  return make_error_code(errc::server_error);
+  return make_error_code(errc::unsupported_server);
 }
 
 }  // namespace seckill::redis::detail

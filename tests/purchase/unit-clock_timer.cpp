@@ -1,10 +1,10 @@
 #include <seckill/clock.hpp>
-#include <seckill/purchase/deadline.hpp>
+#include <seckill/clock_timer.hpp>
 
+#include <doctest/doctest.h>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
-#include <doctest/doctest.h>
 
 #include <chrono>
 #include <optional>
@@ -19,10 +19,10 @@ namespace asio = boost::asio;
 using namespace unit_deadline;
 
 TEST_SUITE("unit") {
-  TEST_CASE("deadline timer: fires when the manual clock reaches the expiry and not before") {
+  TEST_CASE("clock_timer: fires when the manual clock reaches the expiry and not before") {
     asio::io_context io;
     seckill::manual_clock clock;
-    seckill::basic_deadline_timer<seckill::manual_clock> timer(io.get_executor(), clock);
+    seckill::clock_timer<seckill::manual_clock> timer(io.get_executor(), clock);
     timer.expires_after(800ms);
     CHECK(timer.remaining() == 800ms);
     std::optional<std::error_code> result;
@@ -41,10 +41,10 @@ TEST_SUITE("unit") {
     CHECK(timer.remaining() == 0ns);
   }
 
-  TEST_CASE("deadline timer: an expired deadline completes but never inside async_wait") {
+  TEST_CASE("clock_timer: an expired deadline completes but never inside async_wait") {
     asio::io_context io;
     seckill::manual_clock clock;
-    seckill::basic_deadline_timer<seckill::manual_clock> timer(io.get_executor(), clock);
+    seckill::clock_timer<seckill::manual_clock> timer(io.get_executor(), clock);
     timer.expires_at(clock.now() - 1s);
     bool done = false;
     timer.async_wait([&](std::error_code ec) {
@@ -56,10 +56,10 @@ TEST_SUITE("unit") {
     CHECK(done);
   }
 
-  TEST_CASE("deadline timer: cancel and per-operation cancellation abort the wait") {
+  TEST_CASE("clock_timer: cancel and per-operation cancellation abort the wait") {
     asio::io_context io;
     seckill::manual_clock clock;
-    seckill::basic_deadline_timer<seckill::manual_clock> timer(io.get_executor(), clock);
+    seckill::clock_timer<seckill::manual_clock> timer(io.get_executor(), clock);
     timer.expires_after(1h);
     std::optional<std::error_code> first;
     timer.async_wait([&](std::error_code ec) { first = ec; });
@@ -72,7 +72,8 @@ TEST_SUITE("unit") {
     io.restart();
     asio::cancellation_signal signal;
     std::optional<std::error_code> second;
-    timer.async_wait(asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec) { second = ec; }));
+    timer.async_wait(
+        asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec) { second = ec; }));
     io.run_for(5ms);
     CHECK_FALSE(second.has_value());
     signal.emit(asio::cancellation_type::terminal);
@@ -81,9 +82,9 @@ TEST_SUITE("unit") {
     CHECK(*second == std::error_code(boost::system::error_code(asio::error::operation_aborted)));
   }
 
-  TEST_CASE("deadline timer: the steady clock waits in one slice") {
+  TEST_CASE("clock_timer: the steady clock waits in one slice") {
     asio::io_context io;
-    seckill::basic_deadline_timer<> timer(io.get_executor());
+    seckill::clock_timer<> timer(io.get_executor());
     timer.expires_after(2ms);
     const auto t0 = std::chrono::steady_clock::now();
     std::optional<std::error_code> result;

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// @brief `basic_deadline_timer<Clock>`: an Asio timer that expires by any
+/// @brief `clock_timer<Clock>`: an Asio timer that expires by any
 ///        seckill Clock, `manual_clock` included, so deadlines are testable
 ///        without sleeping.
 ///
@@ -27,7 +27,7 @@
 
 namespace seckill {
 
-/// @brief The longest real time a `basic_deadline_timer<Clock>` sleeps before
+/// @brief The longest real time a `clock_timer<Clock>` sleeps before
 ///        reading `Clock` again. Specialise it for a virtual clock of your own.
 template <class Clock>
 struct clock_poll_interval {
@@ -48,14 +48,14 @@ struct clock_poll_interval<manual_clock> {
 /// one object is not for concurrent use. Cost: one `steady_timer` wait per
 /// poll slice; no allocation beyond the handler's (Asio's recycling allocator).
 template <class Clock = std::chrono::steady_clock>
-class basic_deadline_timer {
+class clock_timer {
  public:
   using executor_type = boost::asio::any_io_executor;
   using clock_type = Clock;
   using time_point = typename Clock::time_point;
   using duration = typename Clock::duration;
 
-  explicit basic_deadline_timer(executor_type ex, Clock clock = {})
+  explicit clock_timer(executor_type ex, Clock clock = {})
       : timer_(std::move(ex)), clock_(std::move(clock)) {}
 
   executor_type get_executor() noexcept { return timer_.get_executor(); }
@@ -65,7 +65,9 @@ class basic_deadline_timer {
   [[nodiscard]] time_point expiry() const noexcept { return expiry_; }
   [[nodiscard]] bool expired() const { return clock_.now() >= expiry_; }
   /// Time left until the expiry, zero once it passed.
-  [[nodiscard]] duration remaining() const { return std::max(expiry_ - clock_.now(), duration::zero()); }
+  [[nodiscard]] duration remaining() const {
+    return std::max(expiry_ - clock_.now(), duration::zero());
+  }
 
   /// Cancels a pending wait: it completes with `operation_aborted`.
   void cancel() { timer_.cancel(); }
@@ -73,18 +75,20 @@ class basic_deadline_timer {
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_wait(CompletionToken&& token = CompletionToken()) {
-    return boost::asio::async_compose<CompletionToken, void(std::error_code)>(waiter{this}, token, timer_);
+    return boost::asio::async_compose<CompletionToken, void(std::error_code)>(waiter{this}, token,
+                                                                              timer_);
   }
 
  private:
   struct waiter {
-    basic_deadline_timer* self;
+    clock_timer* self;
     bool first = true;
     template <class Self>
     void operator()(Self& op, std::error_code ec = {}) {
       if (ec) return op.complete(ec);
       if (op.cancelled() != boost::asio::cancellation_type::none)
-        return op.complete(std::error_code(boost::system::error_code(boost::asio::error::operation_aborted)));
+        return op.complete(
+            std::error_code(boost::system::error_code(boost::asio::error::operation_aborted)));
       const auto left = self->expiry_ - self->clock_.now();
       // The first step always waits (zero when due) so the completion never
       // runs inside the initiating call.
@@ -93,7 +97,8 @@ class basic_deadline_timer {
       const auto slice = std::min<std::chrono::nanoseconds>(
           std::chrono::duration_cast<std::chrono::nanoseconds>(std::max(left, duration::zero())),
           clock_poll_interval<Clock>::value);
-      self->timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(slice));
+      self->timer_.expires_after(
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(slice));
       self->timer_.async_wait(std::move(op));
     }
   };

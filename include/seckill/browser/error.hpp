@@ -1,0 +1,72 @@
+#pragma once
+/// @file
+/// @brief `seckill::browser::errc`: what only the browser driver reports, in
+///        the "seckill.browser" category. Failures every peer shares (timed
+///        out, connection refused, protocol error) are `seckill::errc`.
+
+#include <seckill/error.hpp>
+
+#include <system_error>
+
+namespace seckill::browser {
+
+/// @brief Why a browser operation did not succeed, beyond the shared codes.
+enum class errc {
+  browser_closed = 1,      ///< the browser process or its connection went away
+  cdp_error,               ///< the DevTools protocol answered with an error
+  javascript_exception,    ///< page JavaScript threw
+  navigation_failed,       ///< a navigation reported a net error
+  element_not_found,       ///< no element matches the selector
+  element_not_actionable,  ///< the element is hidden, covered, moving or disabled
+};
+
+constexpr const char* error_domain_name(errc) noexcept { return "seckill.browser"; }
+
+constexpr const char* error_message(errc e) noexcept {
+  switch (e) {
+    case errc::browser_closed:
+      return "browser closed";
+    case errc::cdp_error:
+      return "DevTools protocol error";
+    case errc::javascript_exception:
+      return "JavaScript exception";
+    case errc::navigation_failed:
+      return "navigation failed";
+    case errc::element_not_found:
+      return "element not found";
+    case errc::element_not_actionable:
+      return "element not actionable";
+  }
+  return nullptr;
+}
+
+constexpr condition error_condition_of(errc e) noexcept {
+  switch (e) {
+    case errc::browser_closed:
+      return condition::unavailable;
+    case errc::cdp_error:
+      return condition::protocol;
+    case errc::javascript_exception:
+    case errc::navigation_failed:
+      return condition::server;
+    case errc::element_not_found:
+      return condition::not_found;
+    case errc::element_not_actionable:
+      return condition::conflict;
+  }
+  return condition::server;
+}
+
+/// @brief The category of every `seckill::browser::errc`. Thread-safe.
+inline const std::error_category& browser_category() noexcept {
+  return seckill::detail::category_of<errc>();
+}
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), browser_category()};
+}
+
+}  // namespace seckill::browser
+
+template <>
+struct std::is_error_code_enum<seckill::browser::errc> : std::true_type {};
