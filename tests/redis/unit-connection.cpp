@@ -50,7 +50,7 @@ TEST_SUITE("unit") {
       connection_config cfg;
       cfg.host = "unchanged";
       std::string why;
-      CHECK(parse_url(bad, cfg, &why) == errc::invalid_argument);
+      CHECK(parse_url(bad, cfg, &why) == seckill::errc::invalid_argument);
       CHECK(why.find(bad) != std::string::npos);
       CHECK(cfg.host == "unchanged");
     }
@@ -100,7 +100,7 @@ TEST_SUITE("unit") {
       connection_config cfg;
       c.spoil(cfg);
       std::string why;
-      CHECK(validate(cfg, &why) == errc::invalid_argument);
+      CHECK(validate(cfg, &why) == seckill::errc::invalid_argument);
       CHECK(why.find(std::string(c.field) + " " + c.value) != std::string::npos);
       boost::asio::io_context io;
       CHECK(seckill::test::message_of([&] { connection conn(io.get_executor(), cfg); }).find(why) ==

@@ -228,7 +228,7 @@ TEST_SUITE("unit") {
                             "$?\r\n",        "*?\r\n",
                             "%-1\r\n",       "~-1\r\n"}) {
       CAPTURE(bad);
-      CHECK(failure(bad) == errc::protocol_error);
+      CHECK(failure(bad) == seckill::errc::protocol_error);
     }
   }
 
@@ -239,19 +239,19 @@ TEST_SUITE("unit") {
     limits.max_line_length = 16;
     limits.max_reply_bytes = 64;
     limits.max_depth = 3;
-    CHECK(failure("$9\r\n", limits) == errc::message_too_large);
+    CHECK(failure("$9\r\n", limits) == seckill::errc::message_too_large);
     CHECK(failure("$8\r\n12345678\r\n", limits) == std::error_code{});
-    CHECK(failure("*5\r\n", limits) == errc::message_too_large);
-    CHECK(failure("%3\r\n", limits) == errc::message_too_large);  // 3 pairs = 6 elements
-    CHECK(failure("$9223372036854775807\r\n", limits) == errc::message_too_large);
-    CHECK(failure("+0123456789abcdefgh\r\n", limits) == errc::message_too_large);
-    CHECK(failure("+0123456789abcdefgh", limits) == errc::message_too_large);  // no LF yet
+    CHECK(failure("*5\r\n", limits) == seckill::errc::message_too_large);
+    CHECK(failure("%3\r\n", limits) == seckill::errc::message_too_large);  // 3 pairs = 6 elements
+    CHECK(failure("$9223372036854775807\r\n", limits) == seckill::errc::message_too_large);
+    CHECK(failure("+0123456789abcdefgh\r\n", limits) == seckill::errc::message_too_large);
+    CHECK(failure("+0123456789abcdefgh", limits) == seckill::errc::message_too_large);  // no LF yet
     const std::string four =
         "*4\r\n$8\r\n12345678\r\n$8\r\n12345678\r\n$8\r\n12345678\r\n$8\r\n12345678\r\n";
     CHECK(failure(four, limits) == std::error_code{});  // 60 bytes
     parser_limits small = limits;
     small.max_reply_bytes = 59;
-    CHECK(failure(four, small) == errc::message_too_large);
+    CHECK(failure(four, small) == seckill::errc::message_too_large);
     CHECK(failure("*1\r\n*1\r\n*1\r\n:1\r\n", limits) == std::error_code{});
     CHECK(failure("*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", limits) ==
           seckill::redis::errc::nesting_too_deep);
@@ -276,7 +276,7 @@ TEST_SUITE("unit") {
     parser p;
     std::error_code ec;
     CHECK(p.consume(bytes, ec) == header.size());
-    CHECK(ec == errc::message_too_large);
+    CHECK(ec == seckill::errc::message_too_large);
     CHECK(!p.done());
     CHECK(!p.in_progress());  // nothing was started for it
     CHECK(p.error_message().find("max_reply_elements " +
@@ -284,18 +284,20 @@ TEST_SUITE("unit") {
           std::string::npos);
     CHECK(p.error_message().find(std::to_string(n)) != std::string::npos);
     // the same with RESP2's null bulk strings
-    CHECK(failure("*" + std::to_string(n) + "\r\n$-1\r\n") == errc::message_too_large);
+    CHECK(failure("*" + std::to_string(n) + "\r\n$-1\r\n") == seckill::errc::message_too_large);
 
     // nested aggregates count together, a map's keys and values and an
     // attribute's too; the count starts again with the next reply
     parser_limits limits;
     limits.max_reply_elements = 4;
     CHECK(failure("*2\r\n*1\r\n:1\r\n*1\r\n:1\r\n", limits) == std::error_code{});  // 2 + 1 + 1
-    CHECK(failure("*2\r\n*1\r\n:1\r\n*2\r\n", limits) == errc::message_too_large);  // 2 + 1 + 2
-    CHECK(failure("*5\r\n", limits) == errc::message_too_large);
-    CHECK(failure("%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n", limits) == std::error_code{});  // 2 pairs: 4
-    CHECK(failure("%1\r\n+a\r\n*3\r\n", limits) == errc::message_too_large);        // 2 + 3
-    CHECK(failure("|1\r\n+a\r\n+b\r\n*3\r\n", limits) == errc::message_too_large);  // 2 + 3
+    CHECK(failure("*2\r\n*1\r\n:1\r\n*2\r\n", limits) ==
+          seckill::errc::message_too_large);  // 2 + 1 + 2
+    CHECK(failure("*5\r\n", limits) == seckill::errc::message_too_large);
+    CHECK(failure("%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n", limits) == std::error_code{});     // 2 pairs: 4
+    CHECK(failure("%1\r\n+a\r\n*3\r\n", limits) == seckill::errc::message_too_large);  // 2 + 3
+    CHECK(failure("|1\r\n+a\r\n+b\r\n*3\r\n", limits) ==
+          seckill::errc::message_too_large);  // 2 + 3
     std::error_code e2;
     const auto replies =
         parse_all("*4\r\n_\r\n_\r\n_\r\n_\r\n*4\r\n_\r\n_\r\n_\r\n_\r\n", 1, e2, limits);
@@ -307,7 +309,7 @@ TEST_SUITE("unit") {
       CAPTURE(chunk);
       std::error_code e3;
       parse_all(over, chunk, e3, limits);
-      CHECK(e3 == errc::message_too_large);
+      CHECK(e3 == seckill::errc::message_too_large);
     }
   }
 
@@ -339,25 +341,25 @@ TEST_SUITE("unit") {
     }
     std::error_code ec;
     parse_all(cases[0], 4, ec, limits);
-    CHECK(ec == errc::protocol_error);
+    CHECK(ec == seckill::errc::protocol_error);
     parse_all(cases[1], 3, ec, limits);
     CHECK(!ec);
     parse_all(cases[2], 3, ec, limits);
-    CHECK(ec == errc::message_too_large);
+    CHECK(ec == seckill::errc::message_too_large);
     parse_all(cases[4], 5, ec, limits);
-    CHECK(ec == errc::message_too_large);
+    CHECK(ec == seckill::errc::message_too_large);
     parse_all(cases[5], 5, ec, limits);
-    CHECK(ec == errc::protocol_error);
+    CHECK(ec == seckill::errc::protocol_error);
   }
 
   TEST_CASE("a failed parser stays failed until reset") {
     parser p;
     std::error_code ec;
     p.consume("!oops\r\n", ec);
-    CHECK(ec == errc::protocol_error);
+    CHECK(ec == seckill::errc::protocol_error);
     CHECK(p.error_message().find("!oops") != std::string::npos);
     CHECK(p.consume("+OK\r\n", ec) == 0);
-    CHECK(ec == errc::protocol_error);
+    CHECK(ec == seckill::errc::protocol_error);
     p.reset();
     CHECK(p.error_message().empty());
     p.consume("+OK\r\n", ec);
@@ -368,11 +370,11 @@ TEST_SUITE("unit") {
   TEST_CASE("parse_one refuses trailing or missing bytes") {
     std::error_code ec;
     parse_one("+OK\r\n+OK\r\n", ec);
-    CHECK(ec == errc::protocol_error);
+    CHECK(ec == seckill::errc::protocol_error);
     parse_one("$5\r\nhel", ec);
-    CHECK(ec == errc::protocol_error);
+    CHECK(ec == seckill::errc::protocol_error);
     parse_one("", ec);
-    CHECK(ec == errc::protocol_error);
+    CHECK(ec == seckill::errc::protocol_error);
   }
 
   TEST_CASE("every reply captured from a real redis-server parses") {

@@ -97,9 +97,9 @@ inline bool is_cancelled(boost::asio::cancellation_state st) {
 /// (it may or may not have been applied). Each call has one deadline across
 /// all its attempts (`call_timeout`, `errc::timed_out`) and honours
 /// per-operation cancellation (`errc::operation_aborted`). etcd's errors map
-/// to `seckill::errc` (no_leader, compacted, lease_not_found, invalid_argument,
-/// timed_out, auth_failed, server_error); the server's message is kept in the
-/// result's `error_message`.
+/// to `seckill::etcd::errc` (no_leader, compacted, lease_not_found) or to the
+/// shared `seckill::errc` (invalid_argument, timed_out, auth_failed,
+/// server_error); the server's message is kept in the result's `error_message`.
 ///
 /// Thread-safety: operations may be started from any thread; they run on the
 /// client's executor, which must not run two handlers at once (an io_context

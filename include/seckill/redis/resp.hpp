@@ -493,9 +493,9 @@ class parser {
     return out;
   }
 
-  void fail(std::error_code& ec, errc e, std::string message) {
+  void fail(std::error_code& ec, std::error_code e, std::string message) {
     failed_ = true;
-    failure_ = make_error_code(e);
+    failure_ = e;
     ec = failure_;
     message_ = std::move(message);
   }

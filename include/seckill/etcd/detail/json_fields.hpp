@@ -169,8 +169,9 @@ inline bool parse_kvs(const json& obj, const char* name, std::vector<key_value>&
   return true;
 }
 
-/// Maps a gRPC status code and message (as the gateway reports them) to errc.
-inline errc map_grpc_status(std::int64_t code, std::string_view message) {
+/// Maps a gRPC status code and message (as the gateway reports them) to a
+/// code of etcd's own (`etcd::errc`) or a shared one (`seckill::errc`).
+inline std::error_code map_grpc_status(std::int64_t code, std::string_view message) {
   if (message.find("no leader") != std::string_view::npos) return errc::no_leader;
   if (message.find("compacted") != std::string_view::npos) return errc::compacted;
   if (message.find("lease not found") != std::string_view::npos) return errc::lease_not_found;
