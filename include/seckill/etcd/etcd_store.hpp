@@ -9,9 +9,8 @@
 /// Keys, under `options.prefix` (default "seckill/"), with the SKU
 /// percent-encoded ('/' and '%'):
 ///   <prefix><sku>/stock                      {"remaining":R,"reserved":H,"committed":C}
-///   <prefix><sku>/order/<order id> {"qty":Q,"state":"held",...,"expires":ms,"remaining":R}
-///   <prefix><sku>/hold/<expiry ms, 20 digits>/<order id, 20 digits>   index of open holds (the
-///   reaper's)
+///   <prefix><sku>/order/<order id>   {"qty":Q,"state":"held",...,"expires":ms,"remaining":R}
+///   <prefix><sku>/hold/<expiry ms, 20 digits>/<order id, 20 digits>   (the reaper's index)
 ///
 /// Order records of settled (committed, rolled back, expired) and refused
 /// orders are written with an etcd lease, so etcd deletes them
