@@ -147,8 +147,20 @@ TEST_SUITE("integration") {
 
     f.go("/reload");
     auto [ec2, box2] = get(f.page.async_wait_for("#after-reload", 10s, asio::use_future));
-    CHECK(!ec2);
+    CHECK_MESSAGE(!ec2, ec2.message());
     CHECK(f.eval("sessionStorage.getItem('n')") == "2");  // found in the second document
+  }
+
+  TEST_CASE("a call whose document goes away while it runs is run again in the next one") {
+    // The document reloads 200 ms after its load; the call's promise settles
+    // only after 600 ms, so the reload always lands while it is pending.
+    fixture f;
+    f.go("/reload");
+    const std::string slow =
+        "() => new Promise(r => setTimeout(() => r(sessionStorage.getItem('n')), 600))";
+    auto [ec, v] = get(f.page.async_call_function_isolated(slow, json::array(), asio::use_future));
+    CHECK_MESSAGE(!ec, ec.message() << " " << v.dump());
+    CHECK(v == "2");
   }
 
   TEST_CASE("wait_for times out on time and tells missing from not actionable") {

@@ -134,7 +134,9 @@ class page {
   /// elements of `arguments` (a JSON array) as its arguments
   /// (Runtime.callFunctionOn): values reach the function as data, never as
   /// source. Awaits a promise and completes like async_evaluate;
-  /// errc::invalid_argument when `arguments` is not an array.
+  /// errc::invalid_argument when `arguments` is not an array. A call whose
+  /// document goes away while it runs (a navigation, a reload) runs again in
+  /// the next document, within call_timeout: write functions safe to repeat.
   template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_call_function(std::string function, nlohmann::json arguments,

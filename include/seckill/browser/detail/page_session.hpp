@@ -192,12 +192,16 @@ struct page_session : std::enable_shared_from_this<page_session> {
     return w == world::main ? main_context : isolated_context;
   }
 
-  // A DevTools error that says the context is gone ("Cannot find context with
-  // specified id", "Execution context was destroyed.").
+  // A DevTools error that says the document the call ran in is gone: "Cannot
+  // find context with specified id", "Execution context was destroyed." (the
+  // context went first), "Inspected target navigated or closed" (a pending
+  // promise ended by a navigation or reload) and "Promise was collected".
   static bool context_lost(const json& error) {
     const std::string message = string_member(error, "message");
     return message.find("context") != std::string::npos ||
-           message.find("Context") != std::string::npos;
+           message.find("Context") != std::string::npos ||
+           message.find("navigated or closed") != std::string::npos ||
+           message.find("Promise was collected") != std::string::npos;
   }
 
   // Sends `method` with `params` to world `w` of the current document (its
