@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -262,6 +263,42 @@ TEST_SUITE("unit") {
 }
 
 TEST_SUITE("concurrent") {
+  TEST_CASE("hot_param_limiter: threads inserting the same new value at once leave one bucket") {
+    // Burst 1, one token per hour: each value admits exactly one call, unless
+    // two threads each inserted it into a slot of its own.
+    constexpr int threads = 4;
+    constexpr int rounds = 3000;
+    seckill::manual_clock clock;
+    limiter l{options(1.0 / 3600, 1, 4), clock};  // every slot a candidate
+    std::vector<std::string> values;
+    for (int r = 0; r < rounds; ++r) values.push_back("new-user-" + std::to_string(r));
+    std::vector<std::atomic<int>> admitted(rounds);
+    std::barrier line_up(threads);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        for (int r = 0; r < rounds; ++r) {
+          // Every call of a round sees the round's time: the values of earlier
+          // rounds are older, so no value is evicted in its own round.
+          line_up.arrive_and_wait();
+          if (t == 0) clock.advance(2ms);
+          line_up.arrive_and_wait();
+          // Half the threads first insert a value of their own, so the
+          // candidates' ages change under the others' scans.
+          if (t % 2 == 1) (void)l.try_acquire("own-" + std::to_string(t) + "-" + std::to_string(r));
+          if (l.try_acquire(values[static_cast<std::size_t>(r)]))
+            admitted[static_cast<std::size_t>(r)].fetch_add(1);
+        }
+      });
+    }
+    for (auto& w : workers) w.join();
+    int wrong = 0;
+    for (int r = 0; r < rounds; ++r)
+      if (admitted[static_cast<std::size_t>(r)].load() != 1) ++wrong;
+    CHECK(wrong == 0);
+    CHECK(l.stats().admitted == static_cast<std::uint64_t>(rounds) * (1 + threads / 2));
+  }
+
   TEST_CASE("hot_param_limiter: threads never admit a hot value more than its bucket allows") {
     constexpr std::size_t capacity = 512;
     constexpr double rate = 100;

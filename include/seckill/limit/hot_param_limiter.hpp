@@ -404,10 +404,9 @@ class hot_param_limiter {
   void check_exception(std::string_view value, double rate, double burst, std::int64_t& per,
                        std::int64_t& span) const {
     if (value.size() > max_value_size_)
-      throw error(errc::invalid_argument, "hot_param_limiter exception value of " +
-                                              std::to_string(value.size()) +
-                                              " bytes is longer than max_value_size " +
-                                              std::to_string(max_value_size_));
+      throw error(errc::invalid_argument,
+                  "hot_param_limiter exception value of " + std::to_string(value.size()) +
+                      " bytes is longer than max_value_size " + std::to_string(max_value_size_));
     if (!detail::limit_params(rate, burst, per, span))
       throw error(errc::invalid_argument,
                   detail::limit_invalid_message(
@@ -418,8 +417,8 @@ class hot_param_limiter {
   /// instant forward by the cost, or nothing written. Relaxed: the bucket is
   /// a single atomic, and the modification order of its RMWs is what makes
   /// the count exact; no other data is published through it.
-  static take_result take(std::atomic<std::int64_t>& empty_at, std::int64_t per,
-                          std::int64_t span, double tokens, std::int64_t now) noexcept {
+  static take_result take(std::atomic<std::int64_t>& empty_at, std::int64_t per, std::int64_t span,
+                          double tokens, std::int64_t now) noexcept {
     std::int64_t cost = per;
     if (tokens != 1.0 || per > span) [[unlikely]] {
       if (!detail::limit_cost(tokens, per, span, cost)) return take_result::invalid;
