@@ -288,10 +288,10 @@ class hot_param_limiter {
     auto& e = exceptions_[at];
     write_begin(e.seq);
     write_key(exception_keys_.get() + at * words_, value);
-    e.hash.store(h, std::memory_order_relaxed);
-    e.len.store(static_cast<std::uint32_t>(value.size()), std::memory_order_relaxed);
-    e.per.store(per, std::memory_order_relaxed);
-    e.span.store(span, std::memory_order_relaxed);
+    e.hash.store(h, std::memory_order_release);
+    e.len.store(static_cast<std::uint32_t>(value.size()), std::memory_order_release);
+    e.per.store(per, std::memory_order_release);
+    e.span.store(span, std::memory_order_release);
     e.empty_at.store(now_ns() - span, std::memory_order_relaxed);
     write_end(e.seq);
     // Release: a reader that sees the new high-water mark sees the entry's
@@ -313,7 +313,7 @@ class hot_param_limiter {
           !equals(exception_keys_.get() + i * words_, len, value))
         continue;
       write_begin(e.seq);
-      e.len.store(free_len, std::memory_order_relaxed);
+      e.len.store(free_len, std::memory_order_release);
       write_end(e.seq);
       return true;
     }
@@ -460,14 +460,17 @@ class hot_param_limiter {
         detail::limit_pause(spins);
         continue;
       }
-      const auto len = e.len.load(std::memory_order_relaxed);
-      bool same = len != free_len && e.hash.load(std::memory_order_relaxed) == h &&
+      // Acquire loads of the data, release stores by the writer (no fences:
+      // GCC's ThreadSanitizer does not model them). A load that sees a
+      // writer's new data synchronizes with that store, so the writer's odd
+      // seq, stored before it, is visible to the second read of seq below,
+      // which the acquire loads also keep after them: an unchanged seq means
+      // no writer overlapped the reads.
+      const auto len = e.len.load(std::memory_order_acquire);
+      bool same = len != free_len && e.hash.load(std::memory_order_acquire) == h &&
                   equals(exception_keys_.get() + i * words_, len, value);
-      per = e.per.load(std::memory_order_relaxed);
-      span = e.span.load(std::memory_order_relaxed);
-      // The acquire fence orders the relaxed reads above before the second
-      // read of seq: if seq is unchanged, no writer overlapped them.
-      std::atomic_thread_fence(std::memory_order_acquire);
+      per = e.per.load(std::memory_order_acquire);
+      span = e.span.load(std::memory_order_acquire);
       if (e.seq.load(std::memory_order_relaxed) == v1) return same;
     }
   }
@@ -485,10 +488,9 @@ class hot_param_limiter {
       detail::limit_pause(spins);
       v1 = s.seq.load(std::memory_order_acquire);
     }
-    const auto len = s.len.load(std::memory_order_relaxed);
-    const bool same = len != free_len && s.hash.load(std::memory_order_relaxed) == h &&
+    const auto len = s.len.load(std::memory_order_acquire);  // orders: as in read_exception
+    const bool same = len != free_len && s.hash.load(std::memory_order_acquire) == h &&
                       equals(keys_.get() + i * words_, len, value);
-    std::atomic_thread_fence(std::memory_order_acquire);  // as in read_exception
     if (s.seq.load(std::memory_order_relaxed) != v1) return match::changed;
     seq = v1;
     return same ? match::yes : match::no;
@@ -561,14 +563,13 @@ class hot_param_limiter {
         if (found != capacity_) return found;
         continue;
       }
-      // Seqlock writer: the odd seq, a release fence, the data (relaxed), the
-      // even seq (release). A reader whose relaxed loads see any of the new
-      // data then sees, through its acquire fence, seq odd or moved on.
-      std::atomic_thread_fence(std::memory_order_release);
+      // Seqlock writer: the odd seq (the claim), the key data as release
+      // stores, the even seq (release). A reader's acquire load that sees
+      // any of the new data then sees seq odd or moved on (read_exception).
       const bool occupied = v.len.load(std::memory_order_relaxed) != free_len;
       write_key(keys_.get() + victim * words_, value);
-      v.hash.store(h, std::memory_order_relaxed);
-      v.len.store(static_cast<std::uint32_t>(value.size()), std::memory_order_relaxed);
+      v.hash.store(h, std::memory_order_release);
+      v.len.store(static_cast<std::uint32_t>(value.size()), std::memory_order_release);
       v.empty_at.store(now - span_, std::memory_order_relaxed);
       v.last_used.store(now, std::memory_order_relaxed);
       // Release: a reader that sees the new even seq sees all of the above.
@@ -579,12 +580,10 @@ class hot_param_limiter {
     }
   }
 
-  /// Makes `seq` odd (only writers of exceptions call it, under `writers_`).
+  /// Makes `seq` odd (only writers of exceptions call it, under `writers_`);
+  /// the release stores of the data that follow keep it before them.
   static void write_begin(std::atomic<std::uint64_t>& seq) noexcept {
     seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    // Keeps the relaxed data stores that follow after the odd seq, for
-    // readers that see any of them (they then see seq odd or changed).
-    std::atomic_thread_fence(std::memory_order_release);
   }
   static void write_end(std::atomic<std::uint64_t>& seq) noexcept {
     seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
@@ -592,7 +591,7 @@ class hot_param_limiter {
 
   void write_key(std::atomic<std::uint64_t>* words, std::string_view value) const noexcept {
     for (std::size_t k = 0; k < words_; ++k)
-      words[k].store(detail::hot_word(value, k), std::memory_order_relaxed);
+      words[k].store(detail::hot_word(value, k), std::memory_order_release);
   }
 
   bool equals(const std::atomic<std::uint64_t>* words, std::uint32_t len,
@@ -600,7 +599,7 @@ class hot_param_limiter {
     if (len != value.size()) return false;
     const std::size_t n = (value.size() + 7) / 8;
     for (std::size_t k = 0; k < n; ++k)
-      if (words[k].load(std::memory_order_relaxed) != detail::hot_word(value, k)) return false;
+      if (words[k].load(std::memory_order_acquire) != detail::hot_word(value, k)) return false;
     return true;
   }
 
