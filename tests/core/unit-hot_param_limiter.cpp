@@ -195,6 +195,27 @@ TEST_SUITE("unit") {
     CHECK(l.stats().throttled == static_cast<std::uint64_t>(1000 - bot_admitted));
   }
 
+  TEST_CASE("hot_param_limiter: hottest lists the most drained values first") {
+    seckill::manual_clock clock;
+    limiter l{options(10, 10, 64), clock};
+    CHECK(l.hottest(5).empty());
+    while (l.try_acquire("bot")) {
+    }
+    clock.advance(5ms);
+    for (int i = 0; i < 6; ++i) CHECK(l.try_acquire("busy-user"));
+    for (int u = 0; u < 10; ++u) CHECK(l.try_acquire("user-" + std::to_string(u)));
+    clock.advance(5ms);
+    const auto top = l.hottest(2);
+    REQUIRE(top.size() == 2);
+    CHECK(top[0].value == "bot");
+    CHECK(top[0].available == doctest::Approx(0.1));  // 10 ms at 10/s
+    CHECK(top[0].idle == 10ms);
+    CHECK(top[1].value == "busy-user");
+    CHECK(top[1].available == doctest::Approx(4.05));
+    CHECK(top[1].idle == 5ms);
+    CHECK(l.hottest(100).size() == 12);
+  }
+
   TEST_CASE("hot_param_limiter: bad options are refused with the value seen") {
     auto m = invalid_message([] { limiter{options(0, 1)}; });
     CHECK(contains(m, "hot_param_limiter rate_per_second 0"));

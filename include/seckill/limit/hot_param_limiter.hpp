@@ -58,6 +58,13 @@ struct hot_param_stats {
   std::uint64_t invalid = 0;    ///< calls refused for a bad argument (value too long, bad count)
 };
 
+/// A tracked value as `hot_param_limiter::hottest()` reports it.
+struct hot_param_entry {
+  std::string value;
+  double available = 0;              ///< tokens in its bucket at the time of the call
+  std::chrono::nanoseconds idle{0};  ///< since its last use (kept to `lru_resolution`)
+};
+
 namespace detail {
 
 /// 64-bit hash of a value, 8 bytes at a time, finished with murmur3's fmix64.
@@ -137,6 +144,9 @@ inline std::size_t hot_stripe() noexcept {
 /// call compares its hash with each exception's first. Memory:
 /// `capacity * (64 + max_value_size rounded up to 8)` bytes plus the
 /// exception table, allocated at construction; nothing is allocated after.
+///
+/// Observability: `stats()` (admitted, throttled, evicted, invalid) and
+/// `hottest(n)`, the tracked values with the fewest tokens left.
 ///
 /// Use a steady clock: if `Clock` goes back, tracked values are admitted
 /// nothing until it has caught up again.
@@ -351,6 +361,41 @@ class hot_param_limiter {
     return false;
   }
 
+  /// Up to `n` tracked values (exceptions aside) with the fewest tokens
+  /// left, the most drained first (ties: the most recently used first): the
+  /// values consuming their rate, approximately the hottest. A snapshot
+  /// taken slot by slot while others go on. Costs a pass over the table and
+  /// allocates the result: for dashboards and logs, not the request path.
+  [[nodiscard]] std::vector<hot_param_entry> hottest(std::size_t n) const {
+    const std::int64_t now = now_ns();
+    struct seen {
+      std::int64_t have;
+      std::int64_t used;
+      std::size_t slot;
+    };
+    std::vector<seen> all;
+    for (std::size_t i = 0; i < capacity_; ++i) {
+      const slot& s = slots_[i];
+      if (s.len.load(std::memory_order_relaxed) == free_len) continue;
+      all.push_back({std::min(now - s.empty_at.load(std::memory_order_relaxed), span_),
+                     s.last_used.load(std::memory_order_relaxed), i});
+    }
+    const auto before = [](const seen& a, const seen& b) {
+      return a.have != b.have ? a.have < b.have : a.used > b.used;
+    };
+    const std::size_t k = std::min(n, all.size());
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(), before);
+    std::vector<hot_param_entry> out;
+    out.reserve(k);
+    for (std::size_t j = 0; j < k; ++j) {
+      std::string value;
+      if (!read_value(all[j].slot, value)) continue;  // evicted meanwhile
+      out.push_back({std::move(value), static_cast<double>(all[j].have) / static_cast<double>(per_),
+                     std::chrono::nanoseconds{std::max<std::int64_t>(0, now - all[j].used)}});
+    }
+    return out;
+  }
+
   /// Values tracked at once.
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   /// The longest value accepted, in bytes.
@@ -472,6 +517,24 @@ class hot_param_limiter {
       per = e.per.load(std::memory_order_acquire);
       span = e.span.load(std::memory_order_acquire);
       if (e.seq.load(std::memory_order_relaxed) == v1) return same;
+    }
+  }
+
+  /// Seqlock copy of the value slot `i` holds; false when it holds none.
+  bool read_value(std::size_t i, std::string& out) const {
+    const slot& s = slots_[i];
+    for (int spins = 0;; detail::limit_pause(spins)) {
+      const std::uint64_t v1 = s.seq.load(std::memory_order_acquire);
+      if (v1 & 1) continue;
+      const auto len = s.len.load(std::memory_order_acquire);  // orders: as in read_exception
+      if (len == free_len) return false;
+      out.assign(len, '\0');
+      const auto* words = keys_.get() + i * words_;
+      for (std::size_t k = 0; k * 8 < len; ++k) {
+        const std::uint64_t w = words[k].load(std::memory_order_acquire);
+        std::memcpy(out.data() + k * 8, &w, std::min<std::size_t>(8, len - k * 8));
+      }
+      if (s.seq.load(std::memory_order_relaxed) == v1) return true;
     }
   }
 
