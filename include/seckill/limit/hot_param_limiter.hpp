@@ -122,7 +122,11 @@ inline std::size_t hot_stripe() noexcept {
 /// evicted value's debt: that value was the least recently used of its
 /// candidates, so it is not the one hammering; if it comes back it gets one
 /// fresh burst, which bounds what forgetting can cost. Values are compared in
-/// full (up to `max_value_size` bytes); the hash only chooses slots.
+/// full (up to `max_value_size` bytes); the hash only chooses slots. The
+/// hash has no secret seed: a client can craft values that share candidate
+/// slots and evict one another, which gains it no more than sending many
+/// distinct values does (a fresh burst each); a global `token_bucket` in
+/// front bounds both.
 /// Exceptions (a rate and burst for a named value) live in a table of their
 /// own, are never evicted, and are exact while they exist; `set_exception`
 /// gives the value a fresh bucket at the new rate.
