@@ -269,6 +269,17 @@ TEST_SUITE("unit") {
     CHECK(l.try_acquire("12345678", 2));
   }
 
+  TEST_CASE("hot_param_limiter: 0 to 8 bytes of a value are read as one little-endian word") {
+    const char bytes[8] = {'\x01', '\x82', '\x03', '\xf4', '\x05', '\x06', '\x77', '\x88'};
+    for (std::size_t n = 0; n <= 8; ++n) {
+      std::uint64_t expected = 0;  // the bytes as a little-endian word
+      for (std::size_t i = 0; i < n; ++i)
+        expected |= std::uint64_t{static_cast<unsigned char>(bytes[i])} << (8 * i);
+      INFO("n = " << n);
+      CHECK(seckill::detail::hot_load(bytes, n) == expected);
+    }
+  }
+
   TEST_CASE("hot_param_limiter: values sharing a hash prefix or a length are told apart") {
     seckill::manual_clock clock;
     limiter l{options(1, 1, 4), clock};

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -67,22 +68,44 @@ struct hot_param_entry {
 
 namespace detail {
 
+/// Bytes [p, p + n) as one little-endian word, n in [0, 8], zero-padded.
+/// Fixed-size loads only: a variable-length memcpy into a local is a library
+/// call, or byte stores that the next 8-byte load cannot forward from (a
+/// stall of a dozen cycles).
+inline std::uint64_t hot_load(const char* p, std::size_t n) noexcept {
+  const auto byte = [p](std::size_t i) { return std::uint64_t{static_cast<unsigned char>(p[i])}; };
+  if constexpr (std::endian::native != std::endian::little) {
+    std::uint64_t w = 0;
+    for (std::size_t i = 0; i < n && i < 8; ++i) w |= byte(i) << (8 * i);
+    return w;
+  } else {
+    if (n >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      return w;
+    }
+    if (n >= 4) {  // two overlapping 4-byte loads; the shared bytes agree
+      std::uint32_t lo;
+      std::uint32_t hi;
+      std::memcpy(&lo, p, 4);
+      std::memcpy(&hi, p + n - 4, 4);
+      return std::uint64_t{lo} | (std::uint64_t{hi} << (8 * (n - 4)));
+    }
+    if (n == 0) return 0;
+    return byte(0) | (byte(n / 2) << (8 * (n / 2))) | (byte(n - 1) << (8 * (n - 1)));
+  }
+}
+
 /// 64-bit hash of a value, 8 bytes at a time, finished with murmur3's fmix64.
 /// Deterministic (no seed): it picks slots, identity is the full value.
 inline std::uint64_t hot_hash(std::string_view v) noexcept {
   std::uint64_t h = 0x9e3779b97f4a7c15u ^ (v.size() * 0xff51afd7ed558ccdu);
   std::size_t i = 0;
   for (; i + 8 <= v.size(); i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, v.data() + i, 8);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    h = (h ^ hot_load(v.data() + i, 8)) * 0xc4ceb9fe1a85ec53u;
     h ^= h >> 29;
   }
-  if (i < v.size()) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, v.data() + i, v.size() - i);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
-  }
+  if (i < v.size()) h = (h ^ hot_load(v.data() + i, v.size() - i)) * 0xc4ceb9fe1a85ec53u;
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdu;
   h ^= h >> 33;
@@ -93,10 +116,8 @@ inline std::uint64_t hot_hash(std::string_view v) noexcept {
 
 /// Word `k` of a value, zero-padded.
 inline std::uint64_t hot_word(std::string_view v, std::size_t k) noexcept {
-  std::uint64_t w = 0;
   const std::size_t at = k * 8;
-  if (at < v.size()) std::memcpy(&w, v.data() + at, std::min<std::size_t>(8, v.size() - at));
-  return w;
+  return at < v.size() ? hot_load(v.data() + at, v.size() - at) : 0;
 }
 
 /// The stripe of the counters this thread adds to (round-robin at first use).
