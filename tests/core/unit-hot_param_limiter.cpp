@@ -269,6 +269,21 @@ TEST_SUITE("unit") {
     CHECK(l.try_acquire("12345678", 2));
   }
 
+  TEST_CASE("hot_param_limiter: a refused call evicts nothing") {
+    seckill::manual_clock clock;
+    auto o = options(10, 2, 4);
+    o.max_value_size = 8;
+    limiter l{o, clock};
+    for (const char* v : {"a", "b", "c", "d"}) CHECK(l.try_acquire(v));
+    CHECK_FALSE(l.try_acquire("e", 3));  // above the burst
+    CHECK_FALSE(l.try_acquire("e", -1));
+    CHECK_FALSE(l.try_acquire("123456789"));  // too long
+    CHECK(l.stats().evicted == 0);
+    CHECK(l.stats().invalid == 3);
+    CHECK_FALSE(l.tracked("e"));
+    for (const char* v : {"a", "b", "c", "d"}) CHECK(l.tracked(v));
+  }
+
   TEST_CASE("hot_param_limiter: 0 to 8 bytes of a value are read as one little-endian word") {
     const char bytes[8] = {'\x01', '\x82', '\x03', '\xf4', '\x05', '\x06', '\x77', '\x88'};
     for (std::size_t n = 0; n <= 8; ++n) {

@@ -261,6 +261,12 @@ class hot_param_limiter {
     if (exception_high_.load(std::memory_order_acquire) != 0) [[unlikely]]
       found = take_exception(value, h, tokens, now, r);
     if (!found) {
+      std::int64_t cost = per_;
+      if (tokens != 1.0 && !detail::limit_cost(tokens, per_, span_, cost)) [[unlikely]] {
+        c.invalid.fetch_add(1, std::memory_order_relaxed);  // before it could evict anything
+        ec = errc::invalid_argument;
+        return false;
+      }
       slot& s = slots_[find_or_insert(value, h, now)];
       // If another thread evicts this value between the lookup and the CAS
       // below, the CAS lands on the new value's fresh bucket only if its
