@@ -1,7 +1,9 @@
 // Admission policies: token_bucket against a std::mutex token bucket written
 // here as the baseline (same workloads, same binary), the circuit breaker's
 // closed path and the bulkhead's acquire/release, with steady_clock and
-// coarse_steady_clock, on 1 and 2 threads.
+// coarse_steady_clock, on 1 and 2 threads; the hot-parameter limiter
+// against a std::mutex-guarded std::unordered_map of per-value buckets, for a
+// few hot values and for more values than the limiter's capacity.
 //
 // Every benchmark reports `allocs/op`, the heap allocations per operation
 // counted by a global operator new (support/alloc_counter.hpp), and uses real
@@ -12,6 +14,7 @@
 #include <seckill/clock.hpp>
 #include <seckill/limit/bulkhead.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
+#include <seckill/limit/hot_param_limiter.hpp>
 #include <seckill/limit/token_bucket.hpp>
 
 #include <support/alloc_counter.hpp>
@@ -24,7 +27,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 namespace {
 
@@ -56,6 +63,53 @@ class mutex_token_bucket {
   double burst_;
   double tokens_;
   typename Clock::time_point last_;
+};
+
+/// The obvious per-value limiter: a map from value to the textbook bucket
+/// (tokens and last update, as mutex_token_bucket), behind one mutex. It
+/// remembers every value it has seen (memory grows with them).
+template <class Clock>
+class mutex_map_limiter {
+ public:
+  mutex_map_limiter(double rate_per_second, double burst, std::size_t /*capacity*/)
+      : rate_(rate_per_second), burst_(burst) {}
+
+  bool try_acquire(std::string_view value, double n = 1) {
+    const auto now = Clock::now();
+    std::lock_guard lock(mutex_);
+    auto [it, fresh] = map_.try_emplace(std::string(value), state{burst_, now});
+    state& s = it->second;
+    if (!fresh && now > s.last) {
+      s.tokens =
+          std::min(burst_, s.tokens + std::chrono::duration<double>(now - s.last).count() * rate_);
+      s.last = now;
+    }
+    if (s.tokens < n) return false;
+    s.tokens -= n;
+    return true;
+  }
+
+ private:
+  struct state {
+    double tokens;
+    typename Clock::time_point last;
+  };
+  std::mutex mutex_;
+  double rate_;
+  double burst_;
+  std::unordered_map<std::string, state> map_;
+};
+
+template <class Clock>
+struct seckill_hot_limiter : seckill::hot_param_limiter<Clock> {
+  seckill_hot_limiter(double rate_per_second, double burst, std::size_t capacity)
+      : seckill::hot_param_limiter<Clock>([&] {
+          seckill::hot_param_options o;
+          o.rate_per_second = rate_per_second;
+          o.burst = burst;
+          o.capacity = capacity;
+          return o;
+        }()) {}
 };
 
 // Lines up the threads of one benchmark run (a sense-reversing barrier).
@@ -148,6 +202,46 @@ void bm_reject(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.counters["admitted"] =
       benchmark::Counter(static_cast<double>(admitted), benchmark::Counter::kAvgThreads);
+}
+
+enum which_mix { hot_mix, wide_mix };
+
+/// Values of one parameter, as a service sees them: 8 hot values ("a few
+/// users hammering"), or 65,536 values cycled through (more than the
+/// limiter's 4,096 slots: almost every call is a miss that evicts).
+const std::vector<std::string>& mix_values(which_mix mix) {
+  static const auto make = [](std::size_t n, const char* prefix) {
+    std::vector<std::string> v;
+    for (std::size_t i = 0; i < n; ++i) v.push_back(prefix + std::to_string(i));
+    return v;
+  };
+  static const std::vector<std::string> hot = make(8, "hot-user-");
+  static const std::vector<std::string> wide = make(65'536, "user-");
+  return mix == hot_mix ? hot : wide;
+}
+
+// Each call takes one token for the next value of the mix (threads start at
+// different places). 1,000 tokens/s and a burst of 100 per value: the hot
+// values are throttled almost always (the hammering case), the wide mix's
+// values almost always admitted (each comes back every 65,536 calls).
+template <class Limiter, which_mix Mix>
+void bm_hot_param(benchmark::State& state) {
+  auto& limiter = shared<Limiter, Mix>(1000.0, 100.0, std::size_t{4096});
+  const auto& values = mix_values(Mix);
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 7919;
+  alloc_probe probe(state);
+  std::size_t admitted = 0;
+  for (auto _ : state) {
+    const bool ok = limiter.try_acquire(values[i % values.size()]);
+    benchmark::DoNotOptimize(ok);
+    admitted += ok ? 1 : 0;
+    ++i;
+  }
+  probe.finish();
+  state.SetItemsProcessed(state.iterations());
+  state.counters["admitted"] =
+      benchmark::Counter(static_cast<double>(admitted) / static_cast<double>(state.iterations()),
+                         benchmark::Counter::kAvgThreads);
 }
 
 // Breaker closed path: try_acquire + on_success with the permit. With a
@@ -253,6 +347,12 @@ SECKILL_LIMIT_BENCH(bm_reject<seckill::token_bucket<steady>>);
 SECKILL_LIMIT_BENCH(bm_reject<mutex_token_bucket<steady>>);
 // The bucket's own reject work: the clock is one load from a line no one writes.
 SECKILL_LIMIT_BENCH(bm_reject<seckill::token_bucket<still_clock>>);
+
+// The hot-parameter limiter against a mutex-guarded map, both sides in this run.
+SECKILL_LIMIT_BENCH(bm_hot_param<seckill_hot_limiter<coarse_steady_clock>, hot_mix>);
+SECKILL_LIMIT_BENCH(bm_hot_param<mutex_map_limiter<coarse_steady_clock>, hot_mix>);
+SECKILL_LIMIT_BENCH(bm_hot_param<seckill_hot_limiter<coarse_steady_clock>, wide_mix>);
+SECKILL_LIMIT_BENCH(bm_hot_param<mutex_map_limiter<coarse_steady_clock>, wide_mix>);
 
 SECKILL_LIMIT_BENCH(bm_breaker_closed<count_breaker<coarse_steady_clock>>);
 SECKILL_LIMIT_BENCH(bm_breaker_closed<count_breaker<steady>>);

@@ -34,6 +34,7 @@ set(SECKILL_core_HEADERS
   seckill/backoff.hpp
   seckill/detail/cache_line.hpp
   seckill/limit/token_bucket.hpp
+  seckill/limit/hot_param_limiter.hpp
   seckill/limit/circuit_breaker.hpp
   seckill/limit/bulkhead.hpp
   seckill/id/snowflake.hpp

@@ -9,6 +9,7 @@
 #include <seckill/id/snowflake.hpp>
 #include <seckill/limit/bulkhead.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
+#include <seckill/limit/hot_param_limiter.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/obs/exposition.hpp>  // the Prometheus text format alone: no Beast
 #include <seckill/obs/metrics.hpp>     // metrics alone: no Asio

@@ -37,6 +37,52 @@ inline std::string limit_number(double v) {
 /// about 146 years): keeps every sum of two clock readings and spans in range.
 inline constexpr std::int64_t limit_max_span_ns = std::int64_t{1} << 62;
 
+/// A bucket's parameters in integer nanoseconds: `per` a token, `span` the
+/// burst. False when the rate is not in (0, 1e9], the burst is below 1, either
+/// is NaN or infinite, or a span exceeds 2^62 ns.
+inline bool limit_params(double rate, double burst, std::int64_t& per,
+                         std::int64_t& span) noexcept {
+  if (!(rate > 0) || !std::isfinite(rate) || rate > 1e9) return false;
+  const double per_d = std::round(1e9 / rate);
+  if (per_d > static_cast<double>(limit_max_span_ns)) return false;
+  if (!(burst >= 1) || !std::isfinite(burst)) return false;
+  const double span_d = std::round(burst * per_d);
+  if (span_d > static_cast<double>(limit_max_span_ns)) return false;
+  per = static_cast<std::int64_t>(per_d);
+  span = static_cast<std::int64_t>(span_d);
+  return true;
+}
+
+/// The price of `tokens` in nanoseconds; false when it can never be paid
+/// (negative, NaN, or above the burst).
+inline bool limit_cost(double tokens, std::int64_t per, std::int64_t burst,
+                       std::int64_t& cost) noexcept {
+  if (tokens == 1.0) {
+    cost = per;
+    return per <= burst;
+  }
+  if (!(tokens >= 0)) return false;  // negative or NaN
+  const double c = std::round(tokens * static_cast<double>(per));
+  if (c > static_cast<double>(burst)) return false;
+  cost = static_cast<std::int64_t>(c);
+  return true;
+}
+
+/// Why `limit_params` refused `rate` and `burst`, naming `who` and the values seen.
+inline std::string limit_invalid_message(const std::string& who, double rate, double burst) {
+  if (!(rate > 0) || !std::isfinite(rate))
+    return who + " rate_per_second " + limit_number(rate) + " must be a finite number > 0";
+  if (rate > 1e9)
+    return who + " rate_per_second " + limit_number(rate) + " above 1e9 (one token per nanosecond)";
+  if (1e9 / rate > static_cast<double>(limit_max_span_ns))
+    return who + " rate_per_second " + limit_number(rate) +
+           " below one token per 2^62 ns (146 years)";
+  if (!(burst >= 1) || !std::isfinite(burst))
+    return who + " burst " + limit_number(burst) + " must be a finite number >= 1";
+  return who + " burst " + limit_number(burst) + " at rate " + limit_number(rate) +
+         " per second spans more than 2^62 ns (146 years)";
+}
+
 /// Waits a moment for another thread to finish a few-nanosecond update:
 /// spins with a pause instruction, then yields if that thread was preempted.
 inline void limit_pause(int& spins) noexcept {
@@ -336,45 +382,16 @@ class alignas(detail::cache_line_size) token_bucket {
   }
 
   static std::string invalid_message(double rate, double burst) {
-    if (!(rate > 0) || !std::isfinite(rate))
-      return "token_bucket rate_per_second " + detail::limit_number(rate) +
-             " must be a finite number > 0";
-    if (rate > 1e9)
-      return "token_bucket rate_per_second " + detail::limit_number(rate) +
-             " above 1e9 (one token per nanosecond)";
-    if (1e9 / rate > static_cast<double>(detail::limit_max_span_ns))
-      return "token_bucket rate_per_second " + detail::limit_number(rate) +
-             " below one token per 2^62 ns (146 years)";
-    if (!(burst >= 1) || !std::isfinite(burst))
-      return "token_bucket burst " + detail::limit_number(burst) + " must be a finite number >= 1";
-    return "token_bucket burst " + detail::limit_number(burst) + " at rate " +
-           detail::limit_number(rate) + " per second spans more than 2^62 ns (146 years)";
+    return detail::limit_invalid_message("token_bucket", rate, burst);
   }
 
   static bool params_of(double rate, double burst, std::int64_t& per, std::int64_t& span) noexcept {
-    if (!(rate > 0) || !std::isfinite(rate) || rate > 1e9) return false;
-    const double per_d = std::round(1e9 / rate);
-    if (per_d > static_cast<double>(detail::limit_max_span_ns)) return false;
-    if (!(burst >= 1) || !std::isfinite(burst)) return false;
-    const double span_d = std::round(burst * per_d);
-    if (span_d > static_cast<double>(detail::limit_max_span_ns)) return false;
-    per = static_cast<std::int64_t>(per_d);
-    span = static_cast<std::int64_t>(span_d);
-    return true;
+    return detail::limit_params(rate, burst, per, span);
   }
 
-  /// The price of `tokens` in nanoseconds; false when it can never be paid.
   static bool cost_of(double tokens, std::int64_t per, std::int64_t burst,
                       std::int64_t& cost) noexcept {
-    if (tokens == 1.0) {
-      cost = per;
-      return per <= burst;
-    }
-    if (!(tokens >= 0)) return false;  // negative or NaN
-    const double c = std::round(tokens * static_cast<double>(per));
-    if (c > static_cast<double>(burst)) return false;
-    cost = static_cast<std::int64_t>(c);
-    return true;
+    return detail::limit_cost(tokens, per, burst, cost);
   }
 
   static std::int64_t to_ns_saturated(duration d) noexcept {

@@ -30,6 +30,7 @@
 #include <seckill/limit/async_acquire.hpp>
 #include <seckill/limit/bulkhead.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
+#include <seckill/limit/hot_param_limiter.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/obs/exposition.hpp>
 #include <seckill/obs/metrics.hpp>
