@@ -32,9 +32,11 @@ namespace seckill {
 
 /// @brief Tuning of a `memory_store`.
 struct memory_store_options {
-  /// Order records each SKU's table is sized for before it first grows. The
-  /// table doubles when it is three quarters full, so a store that has seen
-  /// its peak allocates nothing more.
+  /// Order records each SKU's table is sized for before it first grows, and
+  /// committed orders its list of sales holds before it first grows (about
+  /// 80 bytes each). The table doubles when it is three quarters full, so a
+  /// store that has seen its peak allocates nothing more for it; the list
+  /// keeps every committed order and doubles when full.
   std::size_t orders_per_sku = 1024;
   /// How long a settled order (committed, rolled back, expired) or a refused
   /// one stays recorded: within it a repeated reserve, commit or rollback
@@ -89,6 +91,7 @@ class sku_book {
     while (cap < capacity * 4 / 3 + 1) cap *= 2;
     slots_.resize(cap);
     expiries_.reserve(capacity);
+    sales_.reserve(capacity);
     if (retention_ > duration::zero()) retired_.resize(cap);
   }
 
@@ -226,7 +229,7 @@ class sku_book {
   /// Forgets the records whose retention has passed at `now`, and drops the
   /// expiry entries of orders settled before their hold ended. Amortised
   /// O(1) per order over its life; called by every operation on the book.
-  void forget_expired(TimePoint now) noexcept {
+  void forget_expired(TimePoint now) {
     while (retired_count_ > 0 && retired_[retired_head_].at <= now) {
       if (order* o = find(retired_[retired_head_].id);
           o != nullptr && o->state != order_state::held) {
@@ -691,13 +694,14 @@ class memory_store {
     }
     const bool named = !req.user.empty();
     if (named && !req.request_id.empty()) {
-      if (const std::int64_t bound = b.bound_order(req.user, req.request_id); bound != 0) {
-        auto* o = b.find(bound);  // a binding lives as long as its order's record
+      const std::int64_t bound = b.bound_order(req.user, req.request_id);
+      // a binding lives as long as its order's record: both are forgotten together
+      if (auto* o = bound != 0 ? b.find(bound) : nullptr; o != nullptr) {
         r.status = reserve_status::reserved;
-        r.remaining = b.remaining;
         r.replayed = true;
         r.order_id = bound;
-        r.state = state_now(b, *o, now);
+        r.state = state_now(b, *o, now);  // first: a hold that passed goes back to stock
+        r.remaining = b.remaining;
         return {{}, r};
       }
     }
