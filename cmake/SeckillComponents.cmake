@@ -59,6 +59,7 @@ set(SECKILL_asio_HEADERS
   seckill/store/store.hpp
   seckill/store/memory_store.hpp
   seckill/store/reaper.hpp
+  seckill/store/reconcile.hpp
   seckill/purchase/metrics_hooks.hpp
   seckill/detail/spawned_completion.hpp)
 

@@ -47,7 +47,7 @@
 ///   with the same pair, whatever its order id, takes nothing and answers
 ///   `replayed` with the bound order's id and where that order stands now
 ///   (`order_state`). A refused reserve (sold out, limited) binds nothing:
-///   it took nothing, so a retry is a fresh attempt. The two-argument form
+///   it took nothing, so a retry is a fresh attempt. The four-argument form
 ///   `async_reserve(sku, quantity, order_id, hold, token)` is this one with
 ///   no user and no request id.
 /// - `async_set_policy(sku, sku_policy, token)` -> `void(error_code)`: the
