@@ -100,6 +100,7 @@ set(SECKILL_etcd_HEADERS
   seckill/etcd/detail/json_fields.hpp
   seckill/etcd/detail/json_codec.hpp
   seckill/etcd/detail/watch_hub.hpp
+  seckill/etcd/detail/etcd_store_buyer_records.hpp
   seckill/etcd/detail/etcd_store_records.hpp
   seckill/etcd/detail/etcd_store_txn.hpp
   seckill/url.hpp)
