@@ -39,8 +39,8 @@ std::error_code set_policy(Fx& fx, std::string_view sku, std::int64_t per_user) 
 }
 template <class Fx>
 std::tuple<std::error_code, sku_policy> get_policy(Fx& fx, std::string_view sku) {
-  return wait<std::error_code, sku_policy>(
-      fx, [&](auto h) { fx.store().async_get_policy(sku, h); });
+  return wait<std::error_code, sku_policy>(fx,
+                                           [&](auto h) { fx.store().async_get_policy(sku, h); });
 }
 template <class Fx>
 std::tuple<std::error_code, order_entry> get_order(Fx& fx, std::string_view sku,
@@ -255,8 +255,7 @@ void buyer_bad_arguments() {
   CHECK(std::get<0>(list_orders(fx, sku, -1, 10)) == errc::invalid_argument);
   check_level(stock_ok(fx, sku), 5, 0, 0);
   // Every allowed character, at the longest length, goes through.
-  const std::string longest =
-      std::string("azAZ09._:@-") + std::string(max_key_length - 11, 'x');
+  const std::string longest = std::string("azAZ09._:@-") + std::string(max_key_length - 11, 'x');
   CHECK(buy(fx, sku, 1, longest, 1, longest).status == reserve_status::reserved);
   REQUIRE(std::get<0>(commit(fx, sku, 1)) == no_error);
   auto [ec, entry] = get_order(fx, sku, 1);
@@ -373,8 +372,8 @@ void concurrent_per_user_limit() {
       } else if (result.status == reserve_status::reserved) {
         held[static_cast<std::size_t>(u)].fetch_add(1);
         if (a % 2 == 0) {  // half are bought, half stay held
-          auto [cec, c] =
-              co_await fx.store().async_commit(sku, r.order_id, asio::as_tuple(asio::use_awaitable));
+          auto [cec, c] = co_await fx.store().async_commit(sku, r.order_id,
+                                                           asio::as_tuple(asio::use_awaitable));
           if (cec) errors.fetch_add(1);
         }
       } else if (result.status != reserve_status::limited) {
@@ -413,25 +412,25 @@ void concurrent_per_user_limit() {
 }  // namespace seckill::test::conformance
 
 /// The buyer cases, expanded by SECKILL_STORE_CONFORMANCE_TESTS.
-#define SECKILL_STORE_CONFORMANCE_BUYER_TESTS(Fixture, name)                                  \
-  TEST_CASE(name " store: one unit per user by default and users are independent") {          \
-    ::seckill::test::conformance::per_user_limit_default<Fixture>();                          \
-  }                                                                                           \
-  TEST_CASE(name " store: a per-user limit set on the sku and zero for none") {               \
-    ::seckill::test::conformance::per_user_limit_policy<Fixture>();                           \
-  }                                                                                           \
-  TEST_CASE(name " store: rollback and expiry and the reaper give the allowance back") {      \
-    ::seckill::test::conformance::per_user_limit_released<Fixture>();                         \
-  }                                                                                           \
-  TEST_CASE(name " store: a request id binds to the first order that took units") {           \
-    ::seckill::test::conformance::request_idempotency<Fixture>();                             \
-  }                                                                                           \
-  TEST_CASE(name " store: bad users and request ids and pages are refused") {                 \
-    ::seckill::test::conformance::buyer_bad_arguments<Fixture>();                             \
-  }                                                                                           \
-  TEST_CASE(name " store: committed orders are recorded and listed in pages") {               \
-    ::seckill::test::conformance::orders_recorded<Fixture>();                                 \
-  }                                                                                           \
-  TEST_CASE(name " store: racing buyers never exceed the per-user limit") {                   \
-    ::seckill::test::conformance::concurrent_per_user_limit<Fixture>();                       \
+#define SECKILL_STORE_CONFORMANCE_BUYER_TESTS(Fixture, name)                             \
+  TEST_CASE(name " store: one unit per user by default and users are independent") {     \
+    ::seckill::test::conformance::per_user_limit_default<Fixture>();                     \
+  }                                                                                      \
+  TEST_CASE(name " store: a per-user limit set on the sku and zero for none") {          \
+    ::seckill::test::conformance::per_user_limit_policy<Fixture>();                      \
+  }                                                                                      \
+  TEST_CASE(name " store: rollback and expiry and the reaper give the allowance back") { \
+    ::seckill::test::conformance::per_user_limit_released<Fixture>();                    \
+  }                                                                                      \
+  TEST_CASE(name " store: a request id binds to the first order that took units") {      \
+    ::seckill::test::conformance::request_idempotency<Fixture>();                        \
+  }                                                                                      \
+  TEST_CASE(name " store: bad users and request ids and pages are refused") {            \
+    ::seckill::test::conformance::buyer_bad_arguments<Fixture>();                        \
+  }                                                                                      \
+  TEST_CASE(name " store: committed orders are recorded and listed in pages") {          \
+    ::seckill::test::conformance::orders_recorded<Fixture>();                            \
+  }                                                                                      \
+  TEST_CASE(name " store: racing buyers never exceed the per-user limit") {              \
+    ::seckill::test::conformance::concurrent_per_user_limit<Fixture>();                  \
   }

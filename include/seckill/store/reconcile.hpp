@@ -89,13 +89,14 @@ boost::asio::awaitable<std::pair<std::error_code, reconcile_report>> reconcile_b
 ///
 /// Thread-safety: as the store's operations. Cost: one round trip per page of
 /// orders plus two, memory for one page and one counter per user.
-template <stock_store Store,
-          boost::asio::completion_token_for<void(std::error_code, reconcile_report)>
-              CompletionToken = boost::asio::default_completion_token_t<typename Store::executor_type>>
-auto async_reconcile(Store& store, std::string_view sku, CompletionToken&& token = CompletionToken()) {
+template <
+    stock_store Store,
+    boost::asio::completion_token_for<void(std::error_code, reconcile_report)> CompletionToken =
+        boost::asio::default_completion_token_t<typename Store::executor_type>>
+auto async_reconcile(Store& store, std::string_view sku,
+                     CompletionToken&& token = CompletionToken()) {
   return detail::async_spawn<void(std::error_code, reconcile_report)>(
-      store.get_executor(), detail::reconcile_body(store, std::string(sku), max_order_page),
-      token);
+      store.get_executor(), detail::reconcile_body(store, std::string(sku), max_order_page), token);
 }
 
 }  // namespace seckill
