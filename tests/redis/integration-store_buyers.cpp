@@ -209,6 +209,81 @@ std::size_t retry_commits(two_nodes& fx, const std::string& sku,
 using namespace integration_store_buyers;
 
 TEST_SUITE("integration") {
+  TEST_CASE("redis store keeps the buyer keys and their TTLs as documented") {
+    two_nodes fx;
+    const std::string sku = "buyer-keys";
+    REQUIRE(conf::set_policy(fx, sku, 2) == std::error_code{});
+    REQUIRE(conf::set_stock(fx, sku, 10) == std::error_code{});
+    auto admin = fx.server().admin();
+    CHECK(admin.command("HGET", redis_store::stock_key(sku), "per_user_limit").text == "2");
+    REQUIRE(conf::buy(fx, sku, 1, "alice", 1, "r-1").status == reserve_status::reserved);
+    const auto users = redis_store::users_key(sku);
+    const auto r1 = redis_store::request_key(sku, "alice", "r-1");
+    CHECK(r1 == "seckill:{buyer-keys}:request:alice/r-1");
+    CHECK(admin.command("HGET", users, "alice").text == "1");
+    CHECK(admin.command("GET", r1).text == "1");
+    CHECK(admin.command("PTTL", r1).integer == -1);  // bound while held: no TTL
+    CHECK(admin.command("HGET", redis_store::order_key(sku, 1), "user").text == "alice");
+    CHECK(admin.command("HGET", redis_store::order_key(sku, 1), "request").text == "r-1");
+    const std::int64_t day = 24 * 3600 * 1000;
+    auto kept_a_day = [&](const std::string& key) {
+      const auto pttl = admin.command("PTTL", key).integer;
+      return pttl > day - 60'000 && pttl <= day;
+    };
+    REQUIRE(std::get<0>(conf::rollback(fx, sku, 1)) == std::error_code{});
+    CHECK(admin.command("HEXISTS", users, "alice").integer == 0);  // back to zero: deleted
+    CHECK(kept_a_day(r1));
+    REQUIRE(conf::buy(fx, sku, 2, "alice", 1, "r-2").status == reserve_status::reserved);
+    REQUIRE(std::get<0>(conf::commit(fx, sku, 2)) == std::error_code{});
+    CHECK(admin.command("HGET", users, "alice").text == "1");  // a sold unit still counts
+    CHECK(kept_a_day(redis_store::request_key(sku, "alice", "r-2")));
+    CHECK(admin.command("PTTL", redis_store::order_key(sku, 2)).integer == -1);  // sold: kept
+    CHECK(admin.command("PTTL", redis_store::sold_key(sku)).integer == -1);
+    CHECK(admin.command("PTTL", redis_store::orders_key(sku)).integer == -1);
+    REQUIRE(conf::buy(fx, sku, 3, "alice", 2).status == reserve_status::limited);
+    CHECK(admin.command("HGET", redis_store::order_key(sku, 3), "why").text == "limited");
+    auto replay = conf::buy(fx, sku, 3, "alice", 2);  // a refused order id replays refused
+    CHECK(replay.replayed);
+    CHECK(replay.status == reserve_status::limited);
+    CHECK(replay.order_id == 0);
+    CHECK(replay.state == order_state::refused);
+  }
+
+  TEST_CASE("redis store says which buyer argument it refused and the value seen") {
+    two_nodes fx;
+    const std::string sku = "buyer-words";
+    auto said = [&](const std::string& words) {
+      const auto text = fx.store().last_error();
+      INFO(text);
+      return text.find(words) != std::string::npos;
+    };
+    CHECK(conf::set_policy(fx, sku, -1) == errc::invalid_argument);
+    CHECK(said("per_user_limit -1 for sku 'buyer-words'"));
+    reserve_request r;
+    r.order_id = 5;
+    r.hold = 1s;
+    r.user = "al ice";
+    CHECK(std::get<0>(conf::reserve_as(fx, sku, r)) == errc::invalid_argument);
+    CHECK(said("user 'al ice'"));
+    r.user = "alice";
+    r.request_id = "r#1";
+    CHECK(std::get<0>(conf::reserve_as(fx, sku, r)) == errc::invalid_argument);
+    CHECK(said("request id 'r#1'"));
+    r.user = {};
+    r.request_id = "r-1";
+    CHECK(std::get<0>(conf::reserve_as(fx, sku, r)) == errc::invalid_argument);
+    CHECK(said("request id 'r-1' of sku 'buyer-words' for order 5 has no user"));
+    CHECK(std::get<0>(conf::list_orders(fx, sku, 0, seckill::max_order_page + 1)) ==
+          errc::invalid_argument);
+    CHECK(said("limit " + std::to_string(seckill::max_order_page + 1)));
+    CHECK(std::get<0>(conf::list_orders(fx, sku, -3, 1)) == errc::invalid_argument);
+    CHECK(said("after -3"));
+    CHECK(std::get<0>(conf::get_order(fx, sku, -7)) == errc::invalid_argument);
+    CHECK(said("order id -7"));
+    // Nothing was written.
+    CHECK(fx.server().admin().command("KEYS", "seckill:{buyer-words}:*").elements.empty());
+  }
+
   TEST_CASE("redis store on two nodes: racing buyers stay within the per-user limit") {
     two_nodes fx;
     const std::string sku = "two-nodes-limit";
