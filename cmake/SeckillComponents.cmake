@@ -60,6 +60,7 @@ set(SECKILL_asio_HEADERS
   seckill/store/store.hpp
   seckill/store/memory_store.hpp
   seckill/store/reaper.hpp
+  seckill/store/reconcile.hpp
   seckill/purchase/metrics_hooks.hpp
   seckill/detail/spawned_completion.hpp)
 
@@ -100,6 +101,7 @@ set(SECKILL_etcd_HEADERS
   seckill/etcd/detail/json_fields.hpp
   seckill/etcd/detail/json_codec.hpp
   seckill/etcd/detail/watch_hub.hpp
+  seckill/etcd/detail/etcd_store_buyer_records.hpp
   seckill/etcd/detail/etcd_store_records.hpp
   seckill/etcd/detail/etcd_store_txn.hpp
   seckill/url.hpp)

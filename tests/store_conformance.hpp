@@ -561,6 +561,8 @@ void concurrent_exact_reservations() {
 
 }  // namespace seckill::test::conformance
 
+#include "store_conformance_buyers.hpp"  // IWYU pragma: export
+
 /// Expands to the conformance TEST_CASEs for `Fixture`, named "<name> store: ...".
 #define SECKILL_STORE_CONFORMANCE_TESTS(Fixture, name)                                         \
   TEST_CASE(name " store: set_stock and stock and an unknown sku") {                           \
@@ -606,4 +608,5 @@ void concurrent_exact_reservations() {
   }                                                                                            \
   TEST_CASE(name " store: a race with commits and rollbacks never oversells") {                \
     ::seckill::test::conformance::concurrent_no_oversell<Fixture>();                           \
-  }
+  }                                                                                            \
+  SECKILL_STORE_CONFORMANCE_BUYER_TESTS(Fixture, name)

@@ -49,6 +49,7 @@ void print_table(const report& r, const options& o) {
   row("attempts", r.attempts, r.attempts);
   row("succeeded", r.succeeded, r.attempts);
   row("sold out", r.sold_out, r.attempts);
+  if (o.users > 0) row("limited", r.limited, r.attempts);
   row("rate limited", r.rate_limited, r.attempts);
   row("circuit open", r.circuit_open, r.attempts);
   row("timed out", r.timed_out, r.attempts);
@@ -78,6 +79,15 @@ void print_table(const report& r, const options& o) {
         "oversell check");
   else
     fmt::print("  {:<16}FAILED: {}\n", "oversell check", r.stock_error);
+  if (!r.read_error.empty()) return;
+  if (r.orders_ok)
+    fmt::print(
+        "  {:<16}OK: {} orders recorded, {} units == {} committed; {} users over the "
+        "per-user limit\n",
+        "orders audit", r.orders_recorded, r.recorded_units, r.audited_committed,
+        r.users_over_limit);
+  else
+    fmt::print("  {:<16}FAILED: {}\n", "orders audit", r.orders_error);
 }
 
 void print_json(const report& r, const options& o) {
@@ -89,6 +99,8 @@ void print_json(const report& r, const options& o) {
         {"skus", o.skus},
         {"stock_per_sku", o.stock},
         {"quantity", o.quantity},
+        {"users", o.users},
+        {"per_user", o.per_user},
         {"arrival", o.arrival == arrival_kind::burst ? "burst" : "poisson"},
         {"arrival_rate", o.arrival_rate},
         {"payment_latency_ms", static_cast<double>(o.payment_latency.count()) / 1e3},
@@ -104,6 +116,7 @@ void print_json(const report& r, const options& o) {
       {"attempts", r.attempts},
       {"succeeded", r.succeeded},
       {"sold_out", r.sold_out},
+      {"limited", r.limited},
       {"rate_limited", r.rate_limited},
       {"circuit_open", r.circuit_open},
       {"timed_out", r.timed_out},
@@ -125,6 +138,13 @@ void print_json(const report& r, const options& o) {
         {"read_error", r.read_error}}},
       {"reaper", {{"reaped", r.reaped}, {"settle_wait_ms", r.settle_wait.count()}}},
       {"oversell_check", {{"ok", r.stock_ok}, {"error", r.stock_error}}},
+      {"orders_audit",
+       {{"ok", r.orders_ok},
+        {"orders_recorded", r.orders_recorded},
+        {"recorded_units", r.recorded_units},
+        {"committed", r.audited_committed},
+        {"users_over_limit", r.users_over_limit},
+        {"error", r.orders_error}}},
   };
   fmt::print("{}\n", j.dump(2));
 }
@@ -291,7 +311,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   obs->linger(o.linger);
   if (!r.read_error.empty()) return store_failure;
-  return r.stock_ok ? ok : stock_mismatch;
+  return r.stock_ok && r.orders_ok ? ok : stock_mismatch;
 }
 
 }  // namespace flash_sale_sim

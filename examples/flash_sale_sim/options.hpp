@@ -26,6 +26,8 @@ struct options {
   std::int64_t skus = 10;
   std::int64_t stock = 100;  // per SKU
   std::int64_t quantity = 1;
+  std::int64_t users = 0;     // named buyers drawn from this many users; 0: anonymous buyers
+  std::int64_t per_user = 1;  // each SKU's per-user limit (units); 0: none
   arrival_kind arrival = arrival_kind::burst;
   double arrival_rate = 50'000;  // buyers per second, Poisson only
   std::chrono::microseconds payment_latency{
@@ -62,8 +64,10 @@ inline std::string help_text(std::string_view program) {
 A flash sale in one process: buyers (coroutines) race for the stock of a few
 SKUs through the purchase engine (token bucket, circuit breaker, Snowflake ids,
 reserve -> payment -> commit -> persist under a deadline), then a report and an
-oversell check. Exit status: 0 when the stock adds up, 1 when it does not
-(oversold or negative), 2 for bad flags, 3 when the store cannot be used.
+oversell check and an audit of the orders the store recorded. Exit status: 0
+when the stock and the orders add up, 1 when they do not (oversold, negative,
+an order missing or a user over the limit), 2 for bad flags, 3 when the store
+cannot be used.
 
   --store URL              stock backend (default {}): memory://,
                            redis://[user:password@]host:port[/db], or
@@ -75,6 +79,11 @@ oversell check. Exit status: 0 when the stock adds up, 1 when it does not
   --skus M                 SKUs on sale (default {})
   --stock S                units of each SKU (default {})
   --quantity Q             units per purchase (default {})
+  --users U                buyers are drawn from U users, each purchase with a
+                           request id of its own; 0 for anonymous buyers, to
+                           whom no per-user limit applies (default {})
+  --per-user N             each SKU's per-user limit in units, 0 for none
+                           (default {}); the end audits every user against it
   --arrival burst|poisson  everyone at t=0, or a Poisson process (default burst)
   --arrival-rate R         buyers per second for --arrival poisson (default {})
   --payment-latency D      mean payment time, e.g. 20ms, 1.5s, 300us (default {}us);
@@ -100,7 +109,7 @@ oversell check. Exit status: 0 when the stock adds up, 1 when it does not
                            (default: on when stderr is a terminal)
   -h, --help               this text
 )",
-      program, d.store, d.buyers, d.skus, d.stock, d.quantity, d.arrival_rate,
+      program, d.store, d.buyers, d.skus, d.stock, d.quantity, d.users, d.per_user, d.arrival_rate,
       d.payment_latency.count(), d.payment_failure, d.payment_hang, d.admission_rate,
       d.admission_burst, d.deadline.count(), d.hold.count(), d.reaper_period.count(), d.threads,
       d.seed);
@@ -210,6 +219,10 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       err = integer(0, 1'000'000'000, o.stock);
     } else if (flag == "--quantity") {
       err = integer(1, 1'000'000, o.quantity);
+    } else if (flag == "--users") {
+      err = integer(0, 10'000'000, o.users);
+    } else if (flag == "--per-user") {
+      err = integer(0, 1'000'000'000, o.per_user);
     } else if (flag == "--arrival") {
       const auto v = value();
       if (!v) return missing();

@@ -9,6 +9,7 @@
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/purchase/engine.hpp>
 #include <seckill/store/reaper.hpp>
+#include <seckill/store/reconcile.hpp>
 #include <seckill/store/store.hpp>
 
 #include <boost/asio/append.hpp>
@@ -45,6 +46,7 @@ struct report {
   std::int64_t attempts = 0;
   std::int64_t succeeded = 0;
   std::int64_t sold_out = 0;
+  std::int64_t limited = 0;  // refused: the buyer's per-user limit for the SKU was reached
   std::int64_t rate_limited = 0;
   std::int64_t circuit_open = 0;
   std::int64_t timed_out = 0;
@@ -68,6 +70,14 @@ struct report {
   std::uint64_t reaped = 0;  // expired holds the reaper gave back
   std::chrono::milliseconds settle_wait{
       0};  // how long the end waited for holds to pass and be reaped
+  // The audit of the store's recorded orders (async_reconcile, summed over the SKUs).
+  std::int64_t orders_recorded = 0;    // committed orders the store recorded
+  std::int64_t recorded_units = 0;     // their units
+  std::int64_t audited_committed = 0;  // the units committed, read after the orders
+  std::int64_t users_over_limit = 0;   // users whose recorded units exceed --per-user
+  std::string first_over_limit;        // the first of them, "sku user units", for the report
+  bool orders_ok = false;
+  std::string orders_error;  // why the audit failed, empty when it passed
 };
 
 /// Payments that take a random time, fail or never answer, each drawn from
@@ -132,8 +142,8 @@ namespace detail {
 
 // Counts outcomes as purchases complete; read by the progress bar.
 struct tally {
-  std::atomic<std::int64_t> done{0}, succeeded{0}, sold_out{0}, rate_limited{0}, circuit_open{0},
-      timed_out{0}, rolled_back{0}, failed{0}, compensated{0}, started{0};
+  std::atomic<std::int64_t> done{0}, succeeded{0}, sold_out{0}, limited{0}, rate_limited{0},
+      circuit_open{0}, timed_out{0}, rolled_back{0}, failed{0}, compensated{0}, started{0};
   std::atomic<bool> negative_seen{false};
 };
 
@@ -244,6 +254,49 @@ void settle_and_check(Store& store, asio::io_context& io, seckill::hold_reaper<S
   rep.stock_ok = rep.stock_error.empty();
 }
 
+/// The audit of the orders: async_reconcile on every SKU once nothing is in
+/// flight. The units committed must equal those of the recorded orders, and
+/// no user may have bought more than the SKU's per-user limit.
+template <class Store>
+void reconcile_orders(Store& store, asio::io_context& io, const std::vector<std::string>& skus,
+                      report& rep) {
+  std::string error;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (const auto& sku : skus) {
+          auto [ec, audit] =
+              co_await seckill::async_reconcile(store, sku, asio::as_tuple(asio::use_awaitable));
+          if (ec) {
+            error = fmt::format("could not audit the orders of {}: {}", sku, ec.message());
+            co_return;
+          }
+          rep.orders_recorded += static_cast<std::int64_t>(audit.orders);
+          rep.recorded_units += audit.recorded_units;
+          rep.audited_committed += audit.committed_units;
+          rep.users_over_limit += static_cast<std::int64_t>(audit.users_over_limit.size());
+          if (!audit.users_over_limit.empty() && rep.first_over_limit.empty())
+            rep.first_over_limit =
+                fmt::format("{} {} bought {} (limit {})", sku, audit.users_over_limit[0].first,
+                            audit.users_over_limit[0].second, audit.per_user_limit);
+        }
+      },
+      asio::detached);
+  io.restart();
+  io.run();
+  io.restart();
+  if (!error.empty())
+    rep.orders_error = error;
+  else if (rep.recorded_units != rep.audited_committed)
+    rep.orders_error =
+        fmt::format("the store committed {} units but its {} recorded orders hold {}",
+                    rep.audited_committed, rep.orders_recorded, rep.recorded_units);
+  else if (rep.users_over_limit > 0)
+    rep.orders_error = fmt::format("{} users bought more than the per-user limit, e.g. {}",
+                                   rep.users_over_limit, rep.first_over_limit);
+  rep.orders_ok = rep.orders_error.empty();
+}
+
 /// Runs the sale described by `o` on `store`, whose completions run on `io`.
 /// Sets each SKU's stock first; returns the report, stock check included.
 template <class Store, class Limiter>
@@ -257,12 +310,20 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   std::vector<std::string> skus;
   for (std::int64_t i = 0; i < o.skus; ++i) skus.push_back(sku_name(i));
 
-  // Set the stock (and fail loudly when the store refuses).
+  // Set the policy and the stock (and fail loudly when the store refuses).
   std::error_code setup_error;
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
+        seckill::sku_policy policy;
+        policy.per_user_limit = o.per_user;
         for (const auto& sku : skus) {
+          auto [pec] =
+              co_await store.async_set_policy(sku, policy, asio::as_tuple(asio::use_awaitable));
+          if (pec) {
+            setup_error = pec;
+            co_return;
+          }
           auto [ec] =
               co_await store.async_set_stock(sku, o.stock, asio::as_tuple(asio::use_awaitable));
           if (ec) {
@@ -309,12 +370,25 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   std::uniform_int_distribution<std::int64_t> pick(0, o.skus - 1);
   std::vector<std::int32_t> choice(static_cast<std::size_t>(o.buyers));
   for (auto& c : choice) c = static_cast<std::int32_t>(pick(rng));
+  // Named buyers: each purchase by one of --users users, with a request id of its own.
+  std::vector<std::int32_t> who(o.users > 0 ? static_cast<std::size_t>(o.buyers) : 0);
+  if (o.users > 0) {
+    std::uniform_int_distribution<std::int64_t> pick_user(0, o.users - 1);
+    for (auto& u : who) u = static_cast<std::int32_t>(pick_user(rng));
+  }
 
   auto buyer = [&](std::int64_t i) -> asio::awaitable<void> {
     const auto t0 = std::chrono::steady_clock::now();
     seckill::purchase_request req{
         .sku = skus[static_cast<std::size_t>(choice[static_cast<std::size_t>(i)])],
         .quantity = o.quantity};
+    std::string user, request_id;  // live in this frame until the purchase completes
+    if (o.users > 0) {
+      user = fmt::format("user-{}", who[static_cast<std::size_t>(i)]);
+      request_id = fmt::format("req-{}", i);
+      req.user = user;
+      req.request_id = request_id;
+    }
     auto [ec, r] = co_await engine.async_purchase(req, asio::as_tuple(asio::use_awaitable));
     latencies[static_cast<std::size_t>(i)] = (std::chrono::steady_clock::now() - t0).count();
     using seckill::errc;
@@ -322,6 +396,8 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
       ++t.succeeded;
     else if (ec == errc::sold_out)
       ++t.sold_out;
+    else if (ec == errc::purchase_limited)
+      ++t.limited;
     else if (ec == errc::rate_limited)
       ++t.rate_limited;
     else if (ec == errc::circuit_open)
@@ -391,6 +467,7 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   rep.not_started = o.buyers - t.started;
   rep.succeeded = t.succeeded;
   rep.sold_out = t.sold_out;
+  rep.limited = t.limited;
   rep.rate_limited = t.rate_limited;
   rep.circuit_open = t.circuit_open;
   rep.timed_out = t.timed_out;
@@ -414,6 +491,7 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
 
   settle_and_check(store, io, reaper, skus, o, obs, rep);
   rep.reaped = reaper.reaped();
+  if (rep.read_error.empty()) reconcile_orders(store, io, skus, rep);
   return rep;
 }
 

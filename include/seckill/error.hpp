@@ -39,6 +39,10 @@ enum class errc {
   invalid_transition,  ///< an event that the purchase state machine does not accept here
   payment_failed,      ///< the payment step reported failure
   persist_failed,      ///< the order could not be persisted
+  purchase_limited,    ///< the buyer's per-user limit for this SKU is reached
+  /// A retry of a request whose first order is still held: its outcome is not
+  /// known yet; retrying later tells it.
+  purchase_in_progress,
   // stock
   sold_out,           ///< no stock left for the requested quantity
   unknown_sku,        ///< the store holds no stock record for this SKU
@@ -182,6 +186,10 @@ constexpr const char* error_message(errc e) noexcept {
       return "payment failed";
     case errc::persist_failed:
       return "order persistence failed";
+    case errc::purchase_limited:
+      return "the per-user limit for this SKU is reached";
+    case errc::purchase_in_progress:
+      return "an earlier attempt of this request is still in progress";
     case errc::sold_out:
       return "sold out";
     case errc::unknown_sku:
@@ -223,6 +231,7 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::bulkhead_full:
     case errc::pool_exhausted:
     case errc::payment_failed:
+    case errc::purchase_limited:
     case errc::sold_out:
       return condition::rejected;
     case errc::unknown_sku:
@@ -236,6 +245,7 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::clock_drift_exceeded:
     case errc::timestamp_out_of_range:
     case errc::persist_failed:
+    case errc::purchase_in_progress:
     case errc::store_unavailable:
     case errc::not_connected:
     case errc::connection_refused:

@@ -58,6 +58,13 @@ TEST_SUITE("unit") {
     CHECK(std::error_code(errc::store_unavailable) == condition::unavailable);
     CHECK(std::error_code(errc::store_unavailable) != condition::refused);
     CHECK(std::error_code(errc::protocol_error) == condition::protocol);
+    // a limit is a refusal the same request gets again; "in progress" may change on a retry
+    CHECK(std::error_code(errc::purchase_limited) == condition::rejected);
+    CHECK(std::error_code(errc::purchase_limited) == condition::refused);
+    CHECK(std::error_code(errc::purchase_in_progress) == condition::unavailable);
+    CHECK(std::error_code(errc::purchase_in_progress) != condition::refused);
+    CHECK(std::error_code(errc::purchase_limited).message() ==
+          "the per-user limit for this SKU is reached");
     CHECK(std::error_code(errc::server_error) == condition::server);
     CHECK(std::error_code() != condition::refused);
     for (int v = 1; v <= static_cast<int>(errc::auth_failed); ++v) {

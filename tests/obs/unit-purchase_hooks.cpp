@@ -83,6 +83,10 @@ TEST_SUITE("unit") {
     CHECK(classify(errc::persist_failed, purchase_state::failed) == purchase_outcome::failed);
     CHECK(seckill::obs::to_string(purchase_outcome::rolled_back) == "rolled_back");
     CHECK(seckill::obs::to_string(purchase_outcome::failed) == "failed");
+    CHECK(classify(errc::purchase_limited, purchase_state::failed) == purchase_outcome::limited);
+    CHECK(classify(errc::purchase_in_progress, purchase_state::idle) ==
+          purchase_outcome::in_progress);
+    CHECK(seckill::obs::to_string(purchase_outcome::in_progress) == "in_progress");
   }
 
   TEST_CASE(

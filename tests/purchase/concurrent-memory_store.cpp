@@ -140,6 +140,58 @@ TEST_SUITE("unit") {
     c::check_level(c::stock_ok(fx, "flow"), 1'000'000 - 10'000, 0, 10'000);
   }
 
+  TEST_CASE("memory_store: a request binding is forgotten with its order and sales are kept") {
+    concurrent_memory_store::retention_fixture fx;  // 1 s retention
+    namespace c = seckill::test::conformance;
+    using seckill::reserve_status;
+    REQUIRE(c::set_stock(fx, "jam", 10) == c::no_error);
+    REQUIRE(c::set_policy(fx, "jam", 0) == c::no_error);
+    REQUIRE(c::buy(fx, "jam", 1, "alice", 2, "r-1").status == reserve_status::reserved);
+    REQUIRE(std::get<0>(c::commit(fx, "jam", 1)) == c::no_error);
+    REQUIRE(c::buy(fx, "jam", 2, "bob", 1, "r-1").status == reserve_status::reserved);
+    REQUIRE(std::get<0>(c::rollback(fx, "jam", 2)) == c::no_error);
+    fx.clock.advance(999ms);
+    CHECK(c::buy(fx, "jam", 3, "alice", 2, "r-1").replayed);  // still bound
+    CHECK(c::buy(fx, "jam", 4, "bob", 1, "r-1").state == seckill::order_state::rolled_back);
+    fx.clock.advance(1ms);
+    // The records are forgotten, and their bindings with them: the same request is new.
+    const auto again = c::buy(fx, "jam", 5, "alice", 2, "r-1");
+    CHECK(again.status == reserve_status::reserved);
+    CHECK_FALSE(again.replayed);
+    CHECK(again.order_id == 5);
+    CHECK(fx.store().recorded_orders("jam") == 1);
+    // The committed order stays recorded, with its buyer, whatever the retention.
+    auto [ec, one] = c::get_order(fx, "jam", 1);
+    CHECK(ec == c::no_error);
+    CHECK(one.user == "alice");
+    CHECK(one.request_id == "r-1");
+    CHECK(one.quantity == 2);
+    // alice's committed units still count: 2 bought + 2 held.
+    REQUIRE(c::set_policy(fx, "jam", 4) == c::no_error);
+    CHECK(c::buy(fx, "jam", 6, "alice").status == reserve_status::limited);
+    auto [rec, report] = c::reconcile(fx, "jam");
+    CHECK(rec == c::no_error);
+    CHECK(report.ok());
+    CHECK(report.orders == 1u);
+  }
+
+  TEST_CASE("memory_store: a replay of an order whose hold passed gives its units back") {
+    concurrent_memory_store::memory_fixture fx;
+    namespace c = seckill::test::conformance;
+    REQUIRE(c::set_stock(fx, "fig", 3) == c::no_error);
+    REQUIRE(c::buy(fx, "fig", 1, "alice", 1, "r-1").status == seckill::reserve_status::reserved);
+    fx.clock.advance(fx.hold());
+    const auto retry = c::buy(fx, "fig", 2, "alice", 1, "r-1");
+    CHECK(retry.replayed);
+    CHECK(retry.order_id == 1);
+    CHECK(retry.state == seckill::order_state::rolled_back);
+    c::check_level(c::stock_ok(fx, "fig"), 3, 0, 0);
+    CHECK(std::get<0>(c::commit(fx, "fig", 1)) == seckill::errc::order_rolled_back);
+    CHECK(c::buy(fx, "fig", 3, "alice").status ==
+          seckill::reserve_status::reserved);  // allowance back
+    CHECK(std::get<1>(c::reap(fx, "fig", 10)) == 0u);
+  }
+
   TEST_CASE("memory_store: an order_retention out of range is refused") {
     boost::asio::io_context io;
     CHECK_THROWS_WITH_AS(seckill::memory_store<>(io.get_executor(), {.order_retention = -1ms}),

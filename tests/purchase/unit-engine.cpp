@@ -146,6 +146,7 @@ struct scripted_store {
   std::error_code rollback_error{};
   std::chrono::milliseconds advance_before_commit{0};
   int failures_left = -1;  // -1: fail for ever; n: fail n more calls
+  int reserves = 0;
   int commits = 0;
   int rollbacks = 0;
 
@@ -181,6 +182,29 @@ struct scripted_store {
     return maybe_fail<seckill::reserve_result>(
         reserve_error, std::forward<Token>(t),
         [=, this](auto h) { inner.async_reserve(sku, q, id, hold, std::move(h)); });
+  }
+  template <class Token>
+  auto async_reserve(std::string_view sku, const seckill::reserve_request& r, Token&& t) {
+    ++reserves;
+    return maybe_fail<seckill::reserve_result>(
+        reserve_error, std::forward<Token>(t),
+        [=, this](auto h) { inner.async_reserve(sku, r, std::move(h)); });
+  }
+  template <class Token>
+  auto async_set_policy(std::string_view sku, seckill::sku_policy p, Token&& t) {
+    return inner.async_set_policy(sku, p, std::forward<Token>(t));
+  }
+  template <class Token>
+  auto async_get_policy(std::string_view sku, Token&& t) {
+    return inner.async_get_policy(sku, std::forward<Token>(t));
+  }
+  template <class Token>
+  auto async_get_order(std::string_view sku, std::int64_t id, Token&& t) {
+    return inner.async_get_order(sku, id, std::forward<Token>(t));
+  }
+  template <class Token>
+  auto async_list_orders(std::string_view sku, std::int64_t after, std::size_t limit, Token&& t) {
+    return inner.async_list_orders(sku, after, limit, std::forward<Token>(t));
   }
   template <class Token>
   auto async_commit(std::string_view sku, std::int64_t id, Token&& t) {
@@ -379,6 +403,128 @@ TEST_SUITE("unit") {
     CHECK(fx.breaker.successes == 2);  // the store answered: not a failure
     check_level(fx.level(), 5, 0, 0);
     CHECK(fx.log.back() == "#2 complete failed: unknown sku");
+  }
+
+  TEST_CASE("engine: a retry of a request after success answers its order and pays once") {
+    fixture<> fx;
+    const seckill::purchase_request req{.sku = "sku", .user = "alice", .request_id = "r-1"};
+    auto [ec, r] = fx.buy(req);
+    REQUIRE(ec == no_error);
+    CHECK(r.final_state == purchase_state::succeeded);
+    CHECK(r.order_id == 1001);
+    REQUIRE(fx.orders.size() == 1u);
+    CHECK(fx.orders.orders()[0].user == "alice");
+    CHECK(fx.orders.orders()[0].request_id == "r-1");
+    auto [ec2, r2] = fx.buy(req);  // the buyer did not hear the answer and retries
+    CHECK(ec2 == no_error);
+    CHECK(r2.final_state == purchase_state::succeeded);
+    CHECK(r2.order_id == 1001);
+    CHECK(fx.ids.last == 1002);  // the retry drew an id of its own, and used none of it
+    CHECK(fx.payment.calls == 1);
+    CHECK(fx.store.commits == 1);
+    CHECK(fx.orders.size() == 1u);
+    check_level(fx.level(), 4, 0, 1);
+    CHECK(fx.log.back() == "#2 complete succeeded");
+    CHECK(fx.log[fx.log.size() - 2] == "start #2 order 1002 trace ");  // no transition ran
+  }
+
+  TEST_CASE("engine: a retry while the first attempt is held answers in progress") {
+    fixture<> fx;
+    fx.payment.how = scripted_payment::mode::hang;
+    const seckill::purchase_request req{.sku = "sku", .user = "alice", .request_id = "r-1"};
+    std::optional<std::pair<std::error_code, seckill::purchase_result>> first, second;
+    fx.engine.async_purchase(
+        req, [&](std::error_code ec, seckill::purchase_result r) { first.emplace(ec, r); });
+    fx.io.restart();
+    fx.io.run_for(20ms);
+    REQUIRE(fx.payment.calls == 1);  // the first attempt is paying, its units held
+    REQUIRE_FALSE(first.has_value());
+    fx.engine.async_purchase(
+        req, [&](std::error_code ec, seckill::purchase_result r) { second.emplace(ec, r); });
+    for (int i = 0; i < 200 && !second; ++i) fx.io.run_for(1ms);
+    REQUIRE(second.has_value());
+    CHECK(second->first == errc::purchase_in_progress);
+    CHECK(second->first == seckill::condition::unavailable);
+    CHECK(second->second.final_state == purchase_state::idle);
+    CHECK(second->second.order_id == 1001);
+    CHECK(fx.payment.calls == 1);
+    CHECK(fx.store.rollbacks == 0);  // nothing of the first attempt touched
+    CHECK_FALSE(first.has_value());
+    // The first attempt times out and gives its units back; a retry now hears that.
+    fx.clock.advance(1s);
+    fx.io.run();
+    REQUIRE(first.has_value());
+    CHECK(first->first == errc::timed_out);
+    check_level(fx.level(), 5, 0, 0);
+    auto [ec3, r3] = fx.buy(req);
+    CHECK(ec3 == errc::order_rolled_back);
+    CHECK(r3.final_state == purchase_state::failed);
+    CHECK(r3.order_id == 1001);
+    CHECK(fx.payment.calls == 1);
+    check_level(fx.level(), 5, 0, 0);
+    // A new request id is a new purchase.
+    fx.payment.how = scripted_payment::mode::succeed;
+    auto [ec4, r4] = fx.buy({.sku = "sku", .user = "alice", .request_id = "r-2"});
+    CHECK(ec4 == no_error);
+    CHECK(r4.order_id == 1004);
+    check_level(fx.level(), 4, 0, 1);
+  }
+
+  TEST_CASE("engine: the per-user limit refuses a purchase without paying") {
+    fixture<> fx;  // the SKU's default policy: one unit per user
+    auto [ec, r] = fx.buy({.sku = "sku", .user = "alice"});
+    REQUIRE(ec == no_error);
+    auto [ec2, r2] = fx.buy({.sku = "sku", .user = "alice"});
+    CHECK(ec2 == errc::purchase_limited);
+    CHECK(ec2 == seckill::condition::rejected);
+    CHECK(r2.final_state == purchase_state::failed);
+    CHECK(r2.order_id == 1002);
+    auto [ec3, r3] = fx.buy({.sku = "sku", .quantity = 2, .user = "bob"});
+    CHECK(ec3 == errc::purchase_limited);
+    CHECK(fx.payment.calls == 1);
+    CHECK(fx.breaker.failures == 0);  // the store answered
+    check_level(fx.level(), 4, 0, 1);
+    CHECK(fx.log.back() == "#3 complete failed: the per-user limit for this SKU is reached");
+    // A limited attempt bound nothing: the same request id may buy once there is room.
+    std::optional<std::error_code> set;
+    fx.store.async_set_policy("sku", seckill::sku_policy{.per_user_limit = 3},
+                              [&](std::error_code e) { set = e; });
+    fx.io.restart();
+    fx.io.run();
+    REQUIRE(set == no_error);
+    auto [ec4, r4] = fx.buy({.sku = "sku", .quantity = 2, .user = "bob"});
+    CHECK(ec4 == no_error);
+    check_level(fx.level(), 2, 0, 3);
+  }
+
+  TEST_CASE("engine: anonymous purchases are not limited and bad buyers are refused") {
+    fixture<> fx;
+    auto [ec, r] = fx.buy({.sku = "sku", .quantity = 2});
+    CHECK(ec == no_error);
+    auto [ec2, r2] = fx.buy({.sku = "sku", .quantity = 2});
+    CHECK(ec2 == no_error);
+    CHECK(r2.order_id == 1002);
+    REQUIRE(fx.orders.size() == 2u);
+    CHECK(fx.orders.orders()[1].user.empty());
+    CHECK(fx.orders.orders()[1].request_id.empty());
+    const std::string too_long(seckill::max_key_length + 1, 'a');
+    for (const seckill::purchase_request& bad :
+         {seckill::purchase_request{.sku = "sku", .user = "al ice"},
+          seckill::purchase_request{.sku = "sku", .user = "alice\n"},
+          seckill::purchase_request{.sku = "sku", .user = too_long},
+          seckill::purchase_request{.sku = "sku", .request_id = "r-1"},
+          seckill::purchase_request{.sku = "sku", .user = "alice", .request_id = "r/1"},
+          seckill::purchase_request{.sku = "sku", .user = "alice", .request_id = too_long}}) {
+      CAPTURE(bad.user);
+      CAPTURE(bad.request_id);
+      auto [bec, br] = fx.buy(bad);
+      CHECK(bec == errc::invalid_argument);
+      CHECK(br.final_state == purchase_state::idle);
+      CHECK(br.order_id == 0);
+    }
+    CHECK(fx.limiter.calls == 2);  // refused before admission
+    CHECK(fx.store.reserves == 2);
+    check_level(fx.level(), 1, 0, 4);
   }
 
   TEST_CASE("engine: a failed payment rolls the reservation back") {

@@ -99,6 +99,13 @@ TEST_SUITE("unit") {
     check_usage_error("--seed -1",
                       "--seed: expected an integer in [0, 9223372036854775807], saw '-1'");
     check_usage_error("--json=yes", "--json takes no value (saw 'yes')");
+    check_usage_error("--users", "--users needs a value");
+    check_usage_error("--users -1", "--users: expected an integer in [0, 10000000], saw '-1'");
+    check_usage_error("--users 10k", "--users: expected an integer in [0, 10000000], saw '10k'");
+    check_usage_error("--per-user=-2",
+                      "--per-user: expected an integer in [0, 1000000000], saw '-2'");
+    check_usage_error("--per-user one",
+                      "--per-user: expected an integer in [0, 1000000000], saw 'one'");
     {
       // The list of known schemes grows with the backends: check what it starts with.
       const auto out = run("--store redis-ish");
@@ -119,6 +126,8 @@ TEST_SUITE("unit") {
                              "--skus",
                              "--stock",
                              "--quantity",
+                             "--users",
+                             "--per-user",
                              "--arrival ",
                              "--arrival-rate",
                              "--payment-latency",
@@ -172,6 +181,50 @@ TEST_SUITE("unit") {
     CHECK(j["latency_ms"]["max"].get<double>() >= j["latency_ms"]["p99"].get<double>());
   }
 
+  TEST_CASE("flash_sale_sim: named buyers meet the per-user limit and the orders audit agrees") {
+    // 2000 purchases by 50 users over 2 SKUs of 1000 units, 2 units per user
+    // and SKU: the limit, not the stock, ends the sale.
+    const auto out =
+        run("--buyers 2000 --skus 2 --stock 1000 --users 50 --per-user 2 --payment-latency 1ms "
+            "--payment-failure 0 --payment-hang 0 --admission-rate 0 --json",
+            false);
+    REQUIRE(out.status == 0);
+    const auto j = nlohmann::json::parse(out.output);
+    CHECK(j["config"]["users"].get<std::int64_t>() == 50);
+    CHECK(j["config"]["per_user"].get<std::int64_t>() == 2);
+    std::int64_t sum = 0;
+    for (const char* k : {"succeeded", "sold_out", "limited", "rate_limited", "circuit_open",
+                          "timed_out", "rolled_back", "failed"})
+      sum += j[k].get<std::int64_t>();
+    CHECK(sum == 2000);
+    const auto succeeded = j["succeeded"].get<std::int64_t>();
+    CHECK(succeeded <= 50 * 2 * 2);
+    CHECK(j["limited"].get<std::int64_t>() >=
+          2000 - 50 * 2 * 2 - j["timed_out"].get<std::int64_t>());
+    CHECK(j["sold_out"].get<std::int64_t>() == 0);
+    CHECK(j["oversell_check"]["ok"].get<bool>());
+    const auto& audit = j["orders_audit"];
+    CHECK(audit["ok"].get<bool>());
+    CHECK(audit["error"].get<std::string>().empty());
+    CHECK(audit["orders_recorded"].get<std::int64_t>() == succeeded);
+    CHECK(audit["recorded_units"].get<std::int64_t>() == succeeded);
+    CHECK(audit["committed"].get<std::int64_t>() == succeeded);
+    CHECK(audit["users_over_limit"].get<std::int64_t>() == 0);
+
+    // --per-user 0: no limit, so the stock ends the sale (1 unit per purchase, 500 units).
+    const auto open =
+        run("--buyers 1000 --skus 1 --stock 500 --users 10 --per-user 0 --payment-latency 1ms "
+            "--payment-failure 0 --payment-hang 0 --admission-rate 0 --json",
+            false);
+    REQUIRE(open.status == 0);
+    const auto k = nlohmann::json::parse(open.output);
+    CHECK(k["limited"].get<std::int64_t>() == 0);
+    CHECK(k["sold_out"].get<std::int64_t>() > 0);
+    CHECK(k["orders_audit"]["ok"].get<bool>());
+    CHECK(k["orders_audit"]["recorded_units"].get<std::int64_t>() ==
+          k["succeeded"].get<std::int64_t>());
+  }
+
   TEST_CASE("flash_sale_sim: a tight token bucket rejects most of a burst") {
     const auto out =
         run("--buyers 2000 --skus 2 --stock 1000 --payment-latency 1ms --payment-failure 0 "
@@ -205,9 +258,9 @@ TEST_SUITE("unit") {
   TEST_CASE("flash_sale_sim: the table has every row and the progress bar stays off a pipe") {
     const auto out = run("--buyers 500 --skus 2 --stock 10 --payment-latency 1ms", true);
     CHECK(out.status == 0);
-    for (const char* row :
-         {"attempts", "succeeded", "sold out", "rate limited", "circuit open", "timed out",
-          "rolled back", "throughput", "p50", "p90", "p99", "max", "oversell check  OK"}) {
+    for (const char* row : {"attempts", "succeeded", "sold out", "rate limited", "circuit open",
+                            "timed out", "rolled back", "throughput", "p50", "p90", "p99", "max",
+                            "oversell check  OK", "orders audit    OK: "}) {
       CAPTURE(row);
       CHECK(out.output.find(row) != std::string::npos);
     }

@@ -246,12 +246,17 @@ TEST_SUITE("integration") {
     const auto expires = std::stoll(admin.command("ZSCORE", "seckill:{tea}:holds", "41").text);
     CHECK(expires > now_ms);
     CHECK(expires <= now_ms + fx.hold().count());
-    // settled or refused: kept for order_retention (24 h by default)
+    // rolled back or refused: kept for order_retention (24 h by default); committed: kept
     REQUIRE(!std::get<0>(seckill::test::conformance::commit(fx, sku, 41)));
     REQUIRE(!std::get<0>(seckill::test::conformance::rollback(fx, sku, 42)));
+    CHECK(admin.command("PTTL", "seckill:{tea}:order:41").integer == -1);
+    CHECK(admin.command("TYPE", "seckill:{tea}:sold").text == "zset");
+    CHECK(admin.command("ZRANGE", "seckill:{tea}:sold", "0", "-1").elements.at(0).text ==
+          "0000000000000000041");
+    CHECK(admin.command("TYPE", "seckill:{tea}:orders").text == "stream");
+    CHECK(admin.command("XLEN", "seckill:{tea}:orders").integer == 1);
     const std::int64_t day = 24 * 3600 * 1000;
-    for (const char* key :
-         {"seckill:{tea}:order:41", "seckill:{tea}:order:42", "seckill:{tea}:order:43"}) {
+    for (const char* key : {"seckill:{tea}:order:42", "seckill:{tea}:order:43"}) {
       CAPTURE(key);
       const auto pttl = admin.command("PTTL", key).integer;
       CHECK(pttl > day - 60'000);

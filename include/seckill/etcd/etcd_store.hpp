@@ -11,6 +11,11 @@
 ///   <prefix><sku>/stock                      {"remaining":R,"reserved":H,"committed":C}
 ///   <prefix><sku>/order/<order id>   {"qty":Q,"state":"held",...,"expires":ms,"remaining":R}
 ///   <prefix><sku>/hold/<expiry ms, 20 digits>/<order id, 20 digits>   (the reaper's index)
+///   <prefix><sku>/policy                     {"per_user_limit":N}   (absent: the default)
+///   <prefix><sku>/user/<user>                {"units":U}   (held + committed; deleted at 0)
+///   <prefix><sku>/request/<user>/<request>   {"order":id}   (kept as the order record)
+///   <prefix><sku>/orders/<order id, 19 digits>   {"qty":Q,...}   (committed; never expires)
+/// The failure model of each step is in docs/etcd.md.
 ///
 /// Order records of settled (committed, rolled back, expired) and refused
 /// orders are written with an etcd lease, so etcd deletes them
@@ -79,7 +84,10 @@ namespace seckill::etcd {
 /// `last_error()`, `conflicts()` and `leases_granted()` may be read from any
 /// thread.
 /// Cost: a reserve, commit or rollback is two round trips (a consistent read
-/// of the SKU's records and the guarded write); `async_stock` is one. Once
+/// of the SKU's records and the guarded write); a reserve replayed by its
+/// request id, and a rollback or expired commit of a user's order, one more
+/// read. `async_stock`, the policy calls, `async_get_order` and
+/// `async_list_orders` are one. Once
 /// per `order_retention / retention_buckets` window, the first settled or
 /// refused order also waits for one LeaseGrant.
 template <class Clock = std::chrono::system_clock>
@@ -135,13 +143,64 @@ class etcd_store {
         strand_, txns_.stock(std::string(sku)), token);
   }
 
-  /// -> void(error_code, reserve_result)
+  /// The reserve without a buyer: `async_reserve(sku, reserve_request{order_id,
+  /// quantity, hold})`. -> void(error_code, reserve_result)
   template <boost::asio::completion_token_for<void(std::error_code, reserve_result)>
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
                      std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
+    reserve_request r;
+    r.order_id = order_id;
+    r.quantity = quantity;
+    r.hold = hold;
+    return async_reserve(sku, r, token);
+  }
+
+  /// A reserve for a buyer: the SKU's per-user limit and the request binding
+  /// are checked and written in the reserve's transaction (see the file
+  /// comment). -> void(error_code, reserve_result)
+  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_reserve(std::string_view sku, const reserve_request& request,
+                     CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, reserve_result)>(
-        strand_, txns_.reserve(std::string(sku), quantity, order_id, hold), token);
+        strand_, txns_.reserve(std::string(sku), detail::reserve_args(request)), token);
+  }
+
+  /// Sets the SKU's policy (one put). -> void(error_code)
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_set_policy(std::string_view sku, sku_policy policy,
+                        CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code)>(
+        strand_, txns_.set_policy(std::string(sku), policy), token);
+  }
+
+  /// The SKU's policy, the default one when never set. -> void(error_code, sku_policy)
+  template <boost::asio::completion_token_for<void(std::error_code, sku_policy)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_get_policy(std::string_view sku, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, sku_policy)>(
+        strand_, txns_.get_policy(std::string(sku)), token);
+  }
+
+  /// A committed order's record (one read). -> void(error_code, order_entry)
+  template <boost::asio::completion_token_for<void(std::error_code, order_entry)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_get_order(std::string_view sku, std::int64_t order_id,
+                       CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, order_entry)>(
+        strand_, txns_.get_order(std::string(sku), order_id), token);
+  }
+
+  /// A page of committed orders with ids above `after` (one range read of
+  /// `limit` + 1 keys). -> void(error_code, order_page)
+  template <boost::asio::completion_token_for<void(std::error_code, order_page)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_list_orders(std::string_view sku, std::int64_t after, std::size_t limit,
+                         CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, order_page)>(
+        strand_, txns_.list_orders(std::string(sku), after, limit), token);
   }
 
   /// -> void(error_code, settle_result)

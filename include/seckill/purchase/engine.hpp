@@ -114,18 +114,33 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// | outcome | error | final_state |
 /// |---|---|---|
 /// | bought | none | succeeded |
-/// | bad request (quantity <= 0, empty sku, deadline > hold) | invalid_argument | idle |
-/// | limiter empty | rate_limited | idle |
-/// | breaker open | circuit_open | idle |
-/// | id source failed | its error (e.g. clock_rollback) | idle |
-/// | sold out / unknown sku | sold_out / unknown_sku | failed |
-/// | store error on reserve | the store's error | failed |
-/// | payment failed | the payment's error | rolled_back |
-/// | deadline before payment completed | timed_out | timed_out |
-/// | cancelled by the caller before payment completed | operation_aborted | timed_out |
-/// | reserve without a definite answer (timeout, lost connection) | the store's error | failed |
-/// | commit refused after payment, or no answer within the hold | the store's error | failed,
-/// `compensated` | | sink failed | the sink's error | failed |
+/// | bad request (quantity <= 0, empty sku, deadline > hold, bad user or request id, request id
+/// without user) | invalid_argument | idle | | limiter empty | rate_limited | idle | | breaker open
+/// | circuit_open | idle | | id source failed | its error (e.g. clock_rollback) | idle | | sold out
+/// / unknown sku | sold_out / unknown_sku | failed | | the user's per-user limit reached |
+/// purchase_limited | failed | | retry of a request whose first order was committed | none (its
+/// order id; no payment) | succeeded | | retry of a request whose first order is still held |
+/// purchase_in_progress (its order id) | idle | | retry of a request whose first order was rolled
+/// back or expired | order_rolled_back (its order id) | failed | | store error on reserve | the
+/// store's error | failed | | payment failed | the payment's error | rolled_back | | deadline
+/// before payment completed | timed_out | timed_out | | cancelled by the caller before payment
+/// completed | operation_aborted | timed_out | | reserve without a definite answer (timeout, lost
+/// connection) | the store's error | failed | | commit refused after payment, or no answer within
+/// the hold | the store's error | failed, `compensated` | | sink failed | the sink's error | failed
+/// |
+///
+/// A purchase with a `request_id` is idempotent per (user, request_id): the
+/// store binds the pair to the first order that took units, and a retry
+/// (same pair, any node, after a crash) takes nothing, pays nothing and
+/// commits nothing; it answers with the bound order's id and what became of
+/// it. A retry while that order is still held answers `purchase_in_progress`
+/// instead of waiting for it: the first attempt may run on another node or
+/// have died with it, and only its hold bounds how long it can stay
+/// undecided; retrying after a while tells the outcome. A retry does not run
+/// the state machine (no `on_transition`), and does not call the Orders sink
+/// again: the first attempt did, and the store's recorded orders
+/// (`async_list_orders`) are the record that a crash cannot split from the
+/// stock. A refused attempt (sold out, limited) binds nothing.
 ///
 /// On failed (no answer to the reserve), rolled_back and timed_out the
 /// reservation is given back, retried until the store answers or the hold
@@ -271,8 +286,10 @@ class purchase_engine {
   }
 
   std::error_code admit(const purchase_request& r, purchase_result& result, permit_type& permit) {
-    if (r.sku.empty() || r.quantity <= 0 || r.deadline < std::chrono::milliseconds::zero() ||
-        r.deadline >= options_.hold)
+    if (r.sku.empty() || r.quantity <= 0 || r.quantity > max_units ||
+        r.deadline < std::chrono::milliseconds::zero() || r.deadline >= options_.hold ||
+        (!r.user.empty() && !valid_buyer_key(r.user)) ||
+        (!r.request_id.empty() && (r.user.empty() || !valid_buyer_key(r.request_id))))
       return errc::invalid_argument;
     if (!limiter_.try_acquire(1.0)) return errc::rate_limited;
     permit = breaker_.try_acquire();
@@ -298,6 +315,9 @@ class purchase_engine {
     bool breaker_fed = false;
     time_point reserve_start{};
     time_point deadline_at{};
+    // Set when the reserve replayed an earlier attempt of the request: how the
+    // purchase ends, with no transition of this machine and nothing to give back.
+    std::optional<purchase_state> replayed_end;
     std::optional<purchase_step<purchase_state::idle>> idle;
     std::optional<purchase_step<purchase_state::prepared>> prepared;
   };
@@ -310,8 +330,13 @@ class purchase_engine {
     const auto t0 = clock_.now();
     ph.reserve_start = t0;
     ph.reserve_sent = true;
-    auto [ec, r] = co_await store_.async_reserve(req.sku, req.quantity, result.order_id,
-                                                 options_.hold, tuple_awaitable);
+    reserve_request to_reserve;
+    to_reserve.order_id = result.order_id;
+    to_reserve.quantity = req.quantity;
+    to_reserve.hold = options_.hold;
+    to_reserve.user = req.user;
+    to_reserve.request_id = req.request_id;
+    auto [ec, r] = co_await store_.async_reserve(req.sku, to_reserve, tuple_awaitable);
     result.timings.reserve = since(t0, clock_.now());
     const auto cancel_state = co_await boost::asio::this_coro::cancellation_state;
     const bool cancelled = cancel_state.cancelled() != boost::asio::cancellation_type::none;
@@ -329,8 +354,27 @@ class purchase_engine {
       co_return;
     }
     if (r.status != reserve_status::reserved) {
-      ph.ec = r.status == reserve_status::sold_out ? errc::sold_out : errc::unknown_sku;
+      ph.ec = r.status == reserve_status::sold_out  ? errc::sold_out
+              : r.status == reserve_status::limited ? errc::purchase_limited
+                                                    : errc::unknown_sku;
       m.fire(idle, events::reserve_failed);
+      co_return;
+    }
+    if (r.replayed) {  // an earlier attempt of this request took the units: say what became of it
+      result.order_id = r.order_id;
+      switch (r.state) {
+        case order_state::committed:
+          ph.replayed_end = purchase_state::succeeded;
+          break;
+        case order_state::held:
+          ph.ec = errc::purchase_in_progress;
+          ph.replayed_end = purchase_state::idle;
+          break;
+        default:  // rolled back, or its hold passed
+          ph.ec = errc::order_rolled_back;
+          ph.replayed_end = purchase_state::failed;
+          break;
+      }
       co_return;
     }
     auto prepared = m.fire(idle, events::reserve_ok);
@@ -358,13 +402,14 @@ class purchase_engine {
     // Paid: the commit starts in this very step, before the deadline and so
     // within the hold, and nothing cancels it from here on.
     auto committed = m.fire(prepared, events::payment_ok);
-    co_await finish_paid(pay_request, m, committed, ph, ctx, result);
+    co_await finish_paid(req, pay_request, m, committed, ph, ctx, result);
   }
 
   // Commits a paid order (retried until the store answers) and persists it;
   // a commit the store refuses, or never answers within the hold, is compensated.
   template <class Machine>
-  boost::asio::awaitable<void> finish_paid(const payment_request& paid, Machine& m,
+  boost::asio::awaitable<void> finish_paid(const purchase_request& req, const payment_request& paid,
+                                           Machine& m,
                                            purchase_step<purchase_state::committed> committed,
                                            phase& ph, context_type& ctx, purchase_result& result) {
     const auto c0 = clock_.now();
@@ -381,7 +426,7 @@ class purchase_engine {
       co_return;
     }
     const auto p0 = clock_.now();
-    const order_record record{paid.order_id, paid.sku, paid.quantity};
+    const order_record record{paid.order_id, paid.sku, paid.quantity, req.user, req.request_id};
     auto [pec] = co_await orders_.async_persist(record, uncancellable());
     result.timings.persist = since(p0, clock_.now());
     if (pec) {
@@ -484,10 +529,12 @@ class purchase_engine {
 
     // From here on nothing is cancellable: give back what may be held.
     std::error_code ec = ph.ec;
-    const auto state = m.state();
+    const auto state = ph.replayed_end ? *ph.replayed_end : m.state();
     const auto hold_ends =
         ph.reserve_start + std::chrono::duration_cast<typename Clock::duration>(options_.hold);
-    if (state == purchase_state::idle || state == purchase_state::prepared) {
+    if (ph.replayed_end) {
+      // the request's first attempt holds or settled the units: nothing of this one to give back
+    } else if (state == purchase_state::idle || state == purchase_state::prepared) {
       ec = caller_cancelled ? std::error_code(errc::operation_aborted)
                             : std::error_code(errc::timed_out);
       if (!ph.breaker_fed)  // the store did not answer in time (a caller's cancel is not its fault)
@@ -504,7 +551,7 @@ class purchase_engine {
     } else if (state == purchase_state::failed && ph.reserve_uncertain) {
       co_await give_back(req.sku, result.order_id, hold_ends, ctx, true);
     }
-    result.final_state = m.state();
+    result.final_state = ph.replayed_end ? *ph.replayed_end : m.state();
     result.timings.total = since(t0, clock_.now());
     if constexpr (detail::has_on_complete<Hooks, context_type>) hooks_.on_complete(ctx, ec, result);
     co_return std::pair{ec, result};

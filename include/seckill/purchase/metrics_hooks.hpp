@@ -56,14 +56,17 @@ enum class purchase_outcome {
   cancelled,    ///< the caller cancelled before payment completed
   rolled_back,  ///< payment failed; the reservation was given back
   failed,       ///< the store, the commit or the order sink failed
+  limited,      ///< the buyer's per-user limit for the SKU was reached (purchase_limited)
+  in_progress,  ///< a retry of a request whose first attempt is still held (purchase_in_progress)
 };
 
-inline constexpr std::size_t purchase_outcome_count = 11;
+inline constexpr std::size_t purchase_outcome_count = 13;
 
 inline constexpr std::string_view to_string(purchase_outcome o) noexcept {
   constexpr std::array<std::string_view, purchase_outcome_count> names{
-      "succeeded", "sold_out",  "unknown_sku", "rate_limited", "circuit_open", "invalid",
-      "rejected",  "timed_out", "cancelled",   "rolled_back",  "failed"};
+      "succeeded", "sold_out", "unknown_sku", "rate_limited", "circuit_open",
+      "invalid",   "rejected", "timed_out",   "cancelled",    "rolled_back",
+      "failed",    "limited",  "in_progress"};
   return names[static_cast<std::size_t>(o)];
 }
 
@@ -72,6 +75,8 @@ inline purchase_outcome classify(std::error_code ec, purchase_state final_state)
   if (final_state == purchase_state::succeeded && !ec) return purchase_outcome::succeeded;
   if (ec == errc::rate_limited) return purchase_outcome::rate_limited;
   if (ec == errc::circuit_open) return purchase_outcome::circuit_open;
+  if (ec == errc::purchase_limited) return purchase_outcome::limited;
+  if (ec == errc::purchase_in_progress) return purchase_outcome::in_progress;
   if (final_state == purchase_state::idle)
     return ec == errc::invalid_argument ? purchase_outcome::invalid : purchase_outcome::rejected;
   if (ec == errc::sold_out) return purchase_outcome::sold_out;

@@ -106,6 +106,8 @@ class memory_orders {
     std::int64_t order_id;
     std::string sku;
     std::int64_t quantity;
+    std::string user;
+    std::string request_id;
   };
 
   explicit memory_orders(std::size_t capacity = 0) { orders_.reserve(capacity); }
@@ -116,7 +118,8 @@ class memory_orders {
         [this](auto handler, order_record o) {
           {
             std::lock_guard lock(mutex_);
-            orders_.push_back({o.order_id, std::string(o.sku), o.quantity});
+            orders_.push_back({o.order_id, std::string(o.sku), o.quantity, std::string(o.user),
+                               std::string(o.request_id)});
           }
           auto ex = boost::asio::get_associated_executor(handler);
           boost::asio::post(ex, boost::asio::append(std::move(handler), std::error_code{}));

@@ -21,6 +21,14 @@ struct purchase_request {
   std::chrono::milliseconds deadline{0};
   /// The incoming W3C `traceparent` header, if any, for tracing hooks.
   std::string_view traceparent{};
+  /// The buyer, for the SKU's per-user limit: empty for an anonymous
+  /// purchase (no limit applies); else 1 to `max_key_length` characters of
+  /// [A-Za-z0-9._:@-] (`valid_buyer_key`).
+  std::string_view user{};
+  /// The buyer's idempotency key for this purchase (needs a user), same
+  /// characters: a retry with the same (user, request_id) never buys twice
+  /// and answers what became of the first attempt (see purchase_engine).
+  std::string_view request_id{};
 };
 
 /// @brief Where a purchase spent its time. Steps that did not run stay zero.
@@ -57,6 +65,8 @@ struct order_record {
   std::int64_t order_id = 0;
   std::string_view sku{};
   std::int64_t quantity = 0;
+  std::string_view user{};        ///< empty for an anonymous purchase
+  std::string_view request_id{};  ///< empty when the request carried none
 };
 
 /// @brief Engine settings.

@@ -32,9 +32,11 @@ namespace seckill {
 
 /// @brief Tuning of a `memory_store`.
 struct memory_store_options {
-  /// Order records each SKU's table is sized for before it first grows. The
-  /// table doubles when it is three quarters full, so a store that has seen
-  /// its peak allocates nothing more.
+  /// Order records each SKU's table is sized for before it first grows, and
+  /// committed orders its list of sales holds before it first grows (about
+  /// 80 bytes each). The table doubles when it is three quarters full, so a
+  /// store that has seen its peak allocates nothing more for it; the list
+  /// keeps every committed order and doubles when full.
   std::size_t orders_per_sku = 1024;
   /// How long a settled order (committed, rolled back, expired) or a refused
   /// one stays recorded: within it a repeated reserve, commit or rollback
@@ -48,6 +50,13 @@ struct memory_store_options {
 };
 
 namespace detail {
+
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
 
 /// An open-addressing table of order records keyed by order id, a min-heap
 /// of hold expiries and a queue of settled records to forget: one SKU's
@@ -63,6 +72,15 @@ class sku_book {
     std::int64_t remaining_answer = 0;  // `remaining` of the first reserve answer
     TimePoint expires{};
     order_state state = order_state::empty;
+    bool limited = false;     // refused by the per-user limit (else sold out)
+    std::uint32_t buyer = 0;  // index + 1 into buyers_; 0: reserved with no user
+  };
+
+  /// Who reserved a live order record: its user (for the allowance) and its
+  /// request id (for the binding and the order entry).
+  struct buyer_record {
+    std::string user;
+    std::string request_id;
   };
 
   using duration = typename TimePoint::duration;
@@ -73,12 +91,15 @@ class sku_book {
     while (cap < capacity * 4 / 3 + 1) cap *= 2;
     slots_.resize(cap);
     expiries_.reserve(capacity);
+    sales_.reserve(capacity);
     if (retention_ > duration::zero()) retired_.resize(cap);
   }
 
   std::int64_t remaining = 0;
   std::int64_t reserved = 0;
   std::int64_t committed = 0;
+  bool stocked = false;  // set_stock ran: a policy alone does not make the SKU known
+  sku_policy policy{};
 
   order* find(std::int64_t id) noexcept {
     const std::size_t mask = slots_.size() - 1;
@@ -121,6 +142,7 @@ class sku_book {
     o.state = order_state::rolled_back;
     reserved -= o.quantity;
     remaining += o.quantity;
+    if (o.buyer != 0) release_units(buyers_[o.buyer - 1].user, o.quantity);
     retire(o, now);
   }
 
@@ -128,7 +150,72 @@ class sku_book {
     o.state = order_state::committed;
     reserved -= o.quantity;
     committed += o.quantity;
+    order_entry& e = sales_.emplace_back();
+    e.order_id = o.id;
+    e.quantity = o.quantity;
+    if (o.buyer != 0) {
+      e.user = buyers_[o.buyer - 1].user;
+      e.request_id = buyers_[o.buyer - 1].request_id;
+    }
+    if (sorted_ + 1 == sales_.size() && (sorted_ == 0 || sales_[sorted_ - 1].order_id < o.id))
+      ++sorted_;
     retire(o, now);
+  }
+
+  /// The units `user` holds or bought of this SKU.
+  [[nodiscard]] std::int64_t units_of(std::string_view user) const {
+    const auto it = user_units_.find(user);
+    return it == user_units_.end() ? 0 : it->second;
+  }
+
+  /// The order `user` bound `request_id` to, or 0.
+  [[nodiscard]] std::int64_t bound_order(std::string_view user, std::string_view request) const {
+    const auto it = bindings_.find(std::pair{user, request});
+    return it == bindings_.end() ? 0 : it->second;
+  }
+
+  /// `o`, just reserved by `user` (with `request`, possibly empty): counts its
+  /// units against the user and binds the request to it.
+  void attach_buyer(order& o, std::string_view user, std::string_view request) {
+    std::uint32_t index;
+    if (!free_buyers_.empty()) {
+      index = free_buyers_.back();
+      free_buyers_.pop_back();
+    } else {
+      buyers_.emplace_back();
+      index = static_cast<std::uint32_t>(buyers_.size());
+    }
+    buyer_record& b = buyers_[index - 1];
+    b.user.assign(user);
+    b.request_id.assign(request);
+    o.buyer = index;
+    if (auto it = user_units_.find(user); it != user_units_.end()) {
+      it->second += o.quantity;
+    } else {
+      user_units_.emplace(std::string(user), o.quantity);
+    }
+    if (!request.empty()) bindings_.emplace(binding_key{b.user, b.request_id}, o.id);
+  }
+
+  /// The committed orders with ids above `after`, at most `limit`, in id order.
+  order_page list(std::int64_t after, std::size_t limit) {
+    sort_sales();
+    order_page page;
+    auto it =
+        std::upper_bound(sales_.begin(), sales_.end(), after,
+                         [](std::int64_t id, const order_entry& e) { return id < e.order_id; });
+    for (; it != sales_.end() && page.orders.size() < limit; ++it) page.orders.push_back(*it);
+    if (it != sales_.end()) page.next = page.orders.back().order_id;
+    return page;
+  }
+
+  /// The committed order `id`, or nullptr.
+  const order_entry* sale(std::int64_t id) {
+    sort_sales();
+    const auto it =
+        std::lower_bound(sales_.begin(), sales_.end(), id,
+                         [](const order_entry& e, std::int64_t v) { return e.order_id < v; });
+    return it != sales_.end() && it->order_id == id ? &*it : nullptr;
   }
 
   /// `o` was refused or settled at `now`: it is forgotten `retention` later.
@@ -142,11 +229,13 @@ class sku_book {
   /// Forgets the records whose retention has passed at `now`, and drops the
   /// expiry entries of orders settled before their hold ended. Amortised
   /// O(1) per order over its life; called by every operation on the book.
-  void forget_expired(TimePoint now) noexcept {
+  void forget_expired(TimePoint now) {
     while (retired_count_ > 0 && retired_[retired_head_].at <= now) {
       if (order* o = find(retired_[retired_head_].id);
-          o != nullptr && o->state != order_state::held)
+          o != nullptr && o->state != order_state::held) {
+        drop_buyer(*o);
         erase(*o);
+      }
       retired_head_ = (retired_head_ + 1) & (retired_.size() - 1);
       --retired_count_;
     }
@@ -168,6 +257,65 @@ class sku_book {
     std::int64_t id;
   };
   static bool later(const expiry& a, const expiry& b) noexcept { return a.at > b.at; }
+
+  // (user, request id), looked up by views without building a key.
+  struct binding_key {
+    std::string user;
+    std::string request_id;
+  };
+  using binding_view = std::pair<std::string_view, std::string_view>;
+  struct binding_hash {
+    using is_transparent = void;
+    std::size_t operator()(binding_view k) const noexcept {
+      const std::size_t h = std::hash<std::string_view>{}(k.first);
+      return h ^ (std::hash<std::string_view>{}(k.second) + 0x9e3779b97f4a7c15ULL + (h << 6) +
+                  (h >> 2));
+    }
+    std::size_t operator()(const binding_key& k) const noexcept {
+      return (*this)(binding_view{k.user, k.request_id});
+    }
+  };
+  struct binding_equal {
+    using is_transparent = void;
+    static binding_view view(const binding_key& k) noexcept { return {k.user, k.request_id}; }
+    static binding_view view(binding_view k) noexcept { return k; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      return view(a) == view(b);
+    }
+  };
+
+  void release_units(const std::string& user, std::int64_t quantity) {
+    const auto it = user_units_.find(user);
+    if (it == user_units_.end()) return;
+    it->second -= quantity;
+    if (it->second <= 0) user_units_.erase(it);
+  }
+
+  // The record of `o` is forgotten: so are its binding and its buyer slot.
+  void drop_buyer(order& o) {
+    if (o.buyer == 0) return;
+    buyer_record& b = buyers_[o.buyer - 1];
+    if (!b.request_id.empty()) {
+      const auto it = bindings_.find(binding_view{b.user, b.request_id});
+      if (it != bindings_.end() && it->second == o.id) bindings_.erase(it);
+    }
+    free_buyers_.push_back(o.buyer);
+    o.buyer = 0;
+  }
+
+  // Commits arrive in about increasing id order: the unsorted tail is sorted
+  // and merged in when the orders are read.
+  void sort_sales() {
+    if (sorted_ == sales_.size()) return;
+    const auto by_id = [](const order_entry& a, const order_entry& b) {
+      return a.order_id < b.order_id;
+    };
+    const auto mid = sales_.begin() + static_cast<std::ptrdiff_t>(sorted_);
+    std::sort(mid, sales_.end(), by_id);
+    std::inplace_merge(sales_.begin(), mid, sales_.end(), by_id);
+    sorted_ = sales_.size();
+  }
 
   // Linear probing's deletion without tombstones: later records of the same
   // probe run move back into the hole when their home slot allows it.
@@ -228,13 +376,12 @@ class sku_book {
   std::size_t retired_head_ = 0;
   std::size_t retired_count_ = 0;
   duration retention_;
-};
-
-struct string_hash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
+  std::vector<buyer_record> buyers_;        // slots of live records reserved by a user
+  std::vector<std::uint32_t> free_buyers_;  // reusable slots (index + 1)
+  std::unordered_map<std::string, std::int64_t, string_hash, std::equal_to<>> user_units_;
+  std::unordered_map<binding_key, std::int64_t, binding_hash, binding_equal> bindings_;
+  std::vector<order_entry> sales_;  // committed orders: kept for the store's lifetime
+  std::size_t sorted_ = 0;          // sales_[0, sorted_) is in increasing id order
 };
 
 inline bool is_valid_sku(std::string_view sku) noexcept { return !sku.empty(); }
@@ -259,6 +406,15 @@ inline bool is_valid_sku(std::string_view sku) noexcept { return !sku.empty(); }
 /// which is what makes a replayed reserve, commit or rollback answer as the
 /// first one did. Memory grows to what the busiest retention period needs,
 /// then its slots are reused (the tables do not shrink).
+///
+/// Buyers: a reserve without a user costs what it always did. With a user it
+/// adds a lookup of the user's units (a node per user with units held or
+/// bought, kept while they have any), a buyer slot per live order record
+/// (reused), and with a request id a binding to the order, forgotten with
+/// the order's record after `order_retention`. Every committed order is
+/// kept for the store's lifetime (about 80 bytes, plus the user's and the
+/// request id's text beyond 15 characters), appended in commit order and
+/// sorted by id when read (`async_get_order`, `async_list_orders`).
 template <class Clock = std::chrono::steady_clock>
 class memory_store {
  public:
@@ -291,12 +447,9 @@ class memory_store {
           if (it != sh.books.end() &&
               quantity > max_units - it->second->reserved - it->second->committed)
             return std::error_code(errc::invalid_argument);  // the SKU's units would pass max_units
-          if (it == sh.books.end())
-            it = sh.books
-                     .emplace(std::string(sku),
-                              std::make_unique<book>(options_.orders_per_sku, retention()))
-                     .first;
+          if (it == sh.books.end()) it = add_book(sh, sku);
           it->second->remaining = quantity;
+          it->second->stocked = true;
           return std::error_code{};
         });
   }
@@ -312,7 +465,8 @@ class memory_store {
           auto& sh = shard_of(sku);
           std::lock_guard lock(sh.mutex);
           const auto it = sh.books.find(sku);
-          if (it == sh.books.end()) return std::pair{std::error_code(errc::unknown_sku), level};
+          if (it == sh.books.end() || !it->second->stocked)
+            return std::pair{std::error_code(errc::unknown_sku), level};
           level = {it->second->remaining, it->second->reserved, it->second->committed};
           return std::pair{std::error_code{}, level};
         });
@@ -322,9 +476,92 @@ class memory_store {
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
                      std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
+    reserve_request request;
+    request.order_id = order_id;
+    request.quantity = quantity;
+    request.hold = hold;
+    return async_reserve(sku, request, std::forward<CompletionToken>(token));
+  }
+
+  /// The reserve of a named buyer (store/store.hpp, "Buyers"). Without a
+  /// user it costs what the four-argument form always did; with one, a
+  /// lookup of the user's units and, with a request id, of its binding.
+  template <boost::asio::completion_token_for<void(std::error_code, reserve_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_reserve(std::string_view sku, const reserve_request& request,
+                     CompletionToken&& token = CompletionToken()) {
     return start<void(std::error_code, reserve_result)>(
         std::forward<CompletionToken>(token),
-        [this, sku, quantity, order_id, hold]() { return reserve(sku, quantity, order_id, hold); });
+        [this, sku, request]() { return reserve(sku, request); });
+  }
+
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_set_policy(std::string_view sku, sku_policy policy,
+                        CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code)>(
+        std::forward<CompletionToken>(token), [this, sku, policy]() {
+          if (!detail::is_valid_sku(sku) || policy.per_user_limit < 0 ||
+              policy.per_user_limit > max_units)
+            return std::error_code(errc::invalid_argument);
+          auto& sh = shard_of(sku);
+          std::lock_guard lock(sh.mutex);
+          auto it = sh.books.find(sku);
+          if (it == sh.books.end()) it = add_book(sh, sku);
+          it->second->policy = policy;
+          return std::error_code{};
+        });
+  }
+
+  template <boost::asio::completion_token_for<void(std::error_code, sku_policy)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_get_policy(std::string_view sku, CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code, sku_policy)>(std::forward<CompletionToken>(token), [this,
+                                                                                           sku]() {
+      if (!detail::is_valid_sku(sku))
+        return std::pair{std::error_code(errc::invalid_argument), sku_policy{}};
+      auto& sh = shard_of(sku);
+      std::lock_guard lock(sh.mutex);
+      const auto it = sh.books.find(sku);
+      return std::pair{std::error_code{}, it == sh.books.end() ? sku_policy{} : it->second->policy};
+    });
+  }
+
+  /// Cost: a binary search of the SKU's committed orders (and a sort of
+  /// those committed out of id order since the last read).
+  template <boost::asio::completion_token_for<void(std::error_code, order_entry)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_get_order(std::string_view sku, std::int64_t order_id,
+                       CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code, order_entry)>(
+        std::forward<CompletionToken>(token), [this, sku, order_id]() {
+          if (!detail::is_valid_sku(sku) || order_id <= 0)
+            return std::pair{std::error_code(errc::invalid_argument), order_entry{}};
+          auto& sh = shard_of(sku);
+          std::lock_guard lock(sh.mutex);
+          const auto it = sh.books.find(sku);
+          const order_entry* e = it == sh.books.end() ? nullptr : it->second->sale(order_id);
+          if (e == nullptr) return std::pair{std::error_code(errc::unknown_order), order_entry{}};
+          return std::pair{std::error_code{}, *e};
+        });
+  }
+
+  /// Cost: as `async_get_order`, plus a copy of the page. A SKU never set
+  /// has no orders: an empty page.
+  template <boost::asio::completion_token_for<void(std::error_code, order_page)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_list_orders(std::string_view sku, std::int64_t after, std::size_t limit,
+                         CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code, order_page)>(
+        std::forward<CompletionToken>(token), [this, sku, after, limit]() {
+          if (!detail::is_valid_sku(sku) || after < 0 || limit == 0 || limit > max_order_page)
+            return std::pair{std::error_code(errc::invalid_argument), order_page{}};
+          auto& sh = shard_of(sku);
+          std::lock_guard lock(sh.mutex);
+          const auto it = sh.books.find(sku);
+          if (it == sh.books.end()) return std::pair{std::error_code{}, order_page{}};
+          return std::pair{std::error_code{}, it->second->list(after, limit)};
+        });
   }
 
   template <boost::asio::completion_token_for<void(std::error_code, settle_result)>
@@ -384,6 +621,12 @@ class memory_store {
         books;
   };
 
+  auto add_book(shard& sh, std::string_view sku) {
+    return sh.books
+        .emplace(std::string(sku), std::make_unique<book>(options_.orders_per_sku, retention()))
+        .first;
+  }
+
   shard& shard_of(std::string_view sku) noexcept {
     return (*shards_)[detail::string_hash{}(sku) % shard_count];
   }
@@ -405,43 +648,83 @@ class memory_store {
     return std::chrono::duration_cast<typename Clock::duration>(options_.order_retention);
   }
 
-  std::pair<std::error_code, reserve_result> reserve(std::string_view sku, std::int64_t quantity,
-                                                     std::int64_t order_id,
-                                                     std::chrono::milliseconds hold) {
+  // Where order `o` stands now; a hold that passed is given back first, as
+  // a commit would do.
+  static seckill::order_state state_now(book& b, typename book::order& o, time_point now) {
+    switch (o.state) {
+      case order_state::held:
+        if (o.expires > now) return seckill::order_state::held;
+        b.give_back(o, now);
+        return seckill::order_state::rolled_back;
+      case order_state::committed:
+        return seckill::order_state::committed;
+      case order_state::rolled_back:
+        return seckill::order_state::rolled_back;
+      default:
+        return seckill::order_state::refused;
+    }
+  }
+
+  std::pair<std::error_code, reserve_result> reserve(std::string_view sku,
+                                                     const reserve_request& req) {
     reserve_result r;
-    if (!detail::is_valid_sku(sku) || quantity <= 0 || quantity > max_units ||
-        hold <= std::chrono::milliseconds::zero() || hold > max_hold)
+    if (!detail::is_valid_sku(sku) || check_reserve_request(req))
       return {errc::invalid_argument, r};
     auto& sh = shard_of(sku);
     std::lock_guard lock(sh.mutex);
     const auto it = sh.books.find(sku);
-    if (it == sh.books.end()) {
+    if (it == sh.books.end() || !it->second->stocked) {
       r.status = reserve_status::unknown_sku;
       return {{}, r};
     }
     book& b = *it->second;
     const auto now = clock_.now();
     b.forget_expired(now);
-    if (auto* o = b.find(order_id)) {  // idempotent: the first answer
-      r.status =
-          o->state == order_state::refused ? reserve_status::sold_out : reserve_status::reserved;
-      r.remaining = o->remaining_answer;
+    if (auto* o = b.find(req.order_id)) {  // idempotent: the first answer
       r.replayed = true;
+      r.remaining = o->remaining_answer;
+      if (o->state == order_state::refused) {
+        r.status = o->limited ? reserve_status::limited : reserve_status::sold_out;
+        return {{}, r};
+      }
+      r.status = reserve_status::reserved;
+      r.order_id = o->id;
+      r.state = state_now(b, *o, now);
       return {{}, r};
     }
-    auto& o = b.insert(order_id);
-    o.quantity = quantity;
-    if (b.remaining < quantity) {
+    const bool named = !req.user.empty();
+    if (named && !req.request_id.empty()) {
+      const std::int64_t bound = b.bound_order(req.user, req.request_id);
+      // a binding lives as long as its order's record: both are forgotten together
+      if (auto* o = bound != 0 ? b.find(bound) : nullptr; o != nullptr) {
+        r.status = reserve_status::reserved;
+        r.replayed = true;
+        r.order_id = bound;
+        r.state = state_now(b, *o, now);  // first: a hold that passed goes back to stock
+        r.remaining = b.remaining;
+        return {{}, r};
+      }
+    }
+    const std::int64_t limit = b.policy.per_user_limit;
+    const bool over =
+        named && limit > 0 && req.quantity > limit - b.units_of(req.user);  // no overflow
+    auto& o = b.insert(req.order_id);
+    o.quantity = req.quantity;
+    if (b.remaining < req.quantity || over) {
       o.state = order_state::refused;
+      o.limited = b.remaining >= req.quantity;  // sold out wins when both hold
       b.retire(o, now);
-      r.status = reserve_status::sold_out;
+      r.status = o.limited ? reserve_status::limited : reserve_status::sold_out;
     } else {
-      b.remaining -= quantity;
-      b.reserved += quantity;
+      b.remaining -= req.quantity;
+      b.reserved += req.quantity;
       o.state = order_state::held;
-      o.expires = now + std::chrono::duration_cast<typename Clock::duration>(hold);
-      b.push_expiry(o.expires, order_id);
+      o.expires = now + std::chrono::duration_cast<typename Clock::duration>(req.hold);
+      b.push_expiry(o.expires, req.order_id);
+      if (named) b.attach_buyer(o, req.user, req.request_id);
       r.status = reserve_status::reserved;
+      r.order_id = req.order_id;
+      r.state = seckill::order_state::held;
     }
     o.remaining_answer = b.remaining;
     r.remaining = b.remaining;

@@ -32,6 +32,42 @@
 ///   passed, and reports how many it reaped. A buyer that crashes after
 ///   reserving leaks no stock.
 ///
+/// Buyers (what a flash sale enforces per person):
+///
+/// - `async_reserve(sku, reserve_request, token)` -> `void(error_code,
+///   reserve_result)`: the reserve above for a named buyer. With a `user`,
+///   the SKU's `per_user_limit` holds: the user's units in held and committed
+///   orders of this SKU, plus `quantity`, must not exceed it, else
+///   `reserve_status::limited` and nothing is taken. The check, the count and
+///   the deduction are one atomic step, across every node sharing the store;
+///   a rollback, an expired hold and a reap give the units back to the user's
+///   allowance as to the stock. With a `request_id` (the buyer's idempotency
+///   key, which needs a user), the first reservation that took units binds
+///   (user, request_id) to its order for the retention period: a later reserve
+///   with the same pair, whatever its order id, takes nothing and answers
+///   `replayed` with the bound order's id and where that order stands now
+///   (`order_state`). A refused reserve (sold out, limited) binds nothing:
+///   it took nothing, so a retry is a fresh attempt. The four-argument form
+///   `async_reserve(sku, quantity, order_id, hold, token)` is this one with
+///   no user and no request id.
+/// - `async_set_policy(sku, sku_policy, token)` -> `void(error_code)`: the
+///   SKU's per-user limit (and later settings). A SKU never given a policy
+///   has the default one (per_user_limit 1). Allowed before `set_stock`; a
+///   lower limit never takes back units already held or sold.
+///   `async_get_policy(sku, token)` -> `void(error_code, sku_policy)` reads it
+///   back (the default for a SKU never given one).
+/// - `async_get_order(sku, order_id, token)` -> `void(error_code,
+///   order_entry)`: a committed order as the commit recorded it, in the same
+///   atomic step as the stock (no crash between "paid" and "recorded" can
+///   lose it); `errc::unknown_order` for an order not committed (held, rolled
+///   back, refused or never seen).
+/// - `async_list_orders(sku, after, limit, token)` -> `void(error_code,
+///   order_page)`: the committed orders of `sku` with ids greater than
+///   `after`, in increasing id order, at most `limit` (1..max_order_page);
+///   `next` is the cursor for the following page, 0 after the last.
+///   The sum of their quantities equals `stock_level::committed` once the
+///   SKU has no commit in flight (see store/reconcile.hpp).
+///
 /// Errors every backend shares: `errc::store_unavailable` when the backend
 /// cannot be reached (refused, or the connection lost with the operation in
 /// flight), `errc::timed_out` when an operation's own timeout passed. Either
@@ -59,6 +95,7 @@
 #include <cstdint>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace seckill {
 
@@ -86,14 +123,96 @@ enum class reserve_status : std::uint8_t {
   reserved,     ///< the units are held for the order
   sold_out,     ///< fewer units left than asked for; nothing taken
   unknown_sku,  ///< the store holds no stock record for this SKU
+  limited,      ///< the user's units would exceed the SKU's per-user limit; nothing taken
+};
+
+/// @brief Where an order stands in the store.
+enum class order_state : std::uint8_t {
+  held,         ///< reserved, neither committed nor given back yet
+  committed,    ///< sold
+  rolled_back,  ///< given back: rolled back, or its hold passed
+  refused,      ///< the reserve took nothing (sold out, limited)
 };
 
 /// @brief The answer to `async_reserve`.
 struct reserve_result {
   reserve_status status = reserve_status::sold_out;
   std::int64_t remaining = 0;  ///< units left after this reservation (or now, when refused)
-  bool replayed = false;       ///< the stored answer of an earlier reserve with this order id
+  /// The stored answer of an earlier reserve with this order id, or with
+  /// this (user, request_id): nothing was taken by this call.
+  bool replayed = false;
+  /// The order these units belong to: the order id asked for, or on a replay
+  /// by request id, the order the request was first bound to. 0 when refused.
+  std::int64_t order_id = 0;
+  /// Where `order_id` stands now: `held` for a fresh reservation; on a replay
+  /// it tells a retrying buyer what became of the first attempt.
+  order_state state = order_state::refused;
 };
+
+/// @brief Who reserves, for the per-user limit and request idempotency.
+///        The views are read while the operation starts.
+struct reserve_request {
+  std::int64_t order_id = 0;               ///< > 0, unique per SKU
+  std::int64_t quantity = 1;               ///< in [1, max_units]
+  std::chrono::milliseconds hold{30'000};  ///< in (0, max_hold]
+  /// The buyer: empty for none (no per-user limit applies); else 1 to
+  /// max_key_length characters of [A-Za-z0-9._:@-].
+  std::string_view user{};
+  /// The idempotency key: empty for none; else as `user` (and needs one).
+  std::string_view request_id{};
+};
+
+/// @brief The longest `user` or `request_id` a store accepts.
+inline constexpr std::size_t max_key_length = 64;
+
+/// @brief The most orders one `async_list_orders` page returns.
+inline constexpr std::size_t max_order_page = 1000;
+
+/// @brief A SKU's rules for buyers.
+struct sku_policy {
+  /// The most units of this SKU one user may hold and buy together; 0 means
+  /// no limit. In [0, max_units].
+  std::int64_t per_user_limit = 1;
+};
+
+/// @brief A committed order, as the commit recorded it.
+struct order_entry {
+  std::int64_t order_id = 0;
+  std::int64_t quantity = 0;
+  std::string user;        ///< empty when the reserve named none
+  std::string request_id;  ///< empty when the reserve carried none
+};
+
+/// @brief One page of `async_list_orders`.
+struct order_page {
+  std::vector<order_entry> orders;  ///< increasing order id
+  std::int64_t next = 0;            ///< the `after` of the next page; 0 after the last
+};
+
+/// @brief Whether `key` is a valid `user` or `request_id`: 1 to
+///        max_key_length characters of [A-Za-z0-9._:@-]. Keys go into store
+///        keys and scripts verbatim, so nothing else is let through.
+[[nodiscard]] constexpr bool valid_buyer_key(std::string_view key) noexcept {
+  if (key.empty() || key.size() > max_key_length) return false;
+  for (const char c : key) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/// @brief The checks every backend makes of a reserve_request before it
+///        sends anything: errc::invalid_argument for an order id <= 0, a
+///        quantity outside [1, max_units], a hold outside (0, max_hold], an
+///        invalid user or request id, or a request id without a user.
+[[nodiscard]] inline std::error_code check_reserve_request(const reserve_request& r) noexcept {
+  const bool bad = r.order_id <= 0 || r.quantity <= 0 || r.quantity > max_units ||
+                   r.hold <= std::chrono::milliseconds::zero() || r.hold > max_hold ||
+                   (!r.user.empty() && !valid_buyer_key(r.user)) ||
+                   (!r.request_id.empty() && (r.user.empty() || !valid_buyer_key(r.request_id)));
+  return bad ? make_error_code(errc::invalid_argument) : std::error_code();
+}
 
 /// @brief The answer to `async_commit` and `async_rollback`.
 enum class settle_status : std::uint8_t {
@@ -125,6 +244,11 @@ concept stock_store = requires(S& store, std::string_view sku, std::int64_t quan
   store.async_commit(sku, order_id, boost::asio::deferred);
   store.async_rollback(sku, order_id, boost::asio::deferred);
   store.async_reap_expired(sku, limit, boost::asio::deferred);
+  store.async_reserve(sku, reserve_request{}, boost::asio::deferred);
+  store.async_set_policy(sku, sku_policy{}, boost::asio::deferred);
+  store.async_get_policy(sku, boost::asio::deferred);
+  store.async_get_order(sku, order_id, boost::asio::deferred);
+  store.async_list_orders(sku, order_id, limit, boost::asio::deferred);
 };
 
 }  // namespace seckill

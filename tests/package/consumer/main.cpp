@@ -62,6 +62,7 @@
 #include <seckill/seckill.hpp>
 #include <seckill/store/memory_store.hpp>
 #include <seckill/store/reaper.hpp>
+#include <seckill/store/reconcile.hpp>
 #include <seckill/store/store.hpp>
 #include <seckill/url.hpp>
 #include <seckill/version.hpp>

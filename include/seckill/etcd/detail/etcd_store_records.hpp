@@ -1,6 +1,7 @@
 #pragma once
 /// @file
-/// @brief The records `etcd_store` keeps in etcd (a SKU's stock, an order)
+/// @brief The records `etcd_store` keeps in etcd (a SKU's stock, an order, with
+///        the buyer it was reserved for)
 ///        as JSON, its key encoding, and `keyed_lock`, the FIFO async lock per
 ///        SKU that queues one store's own operations on a SKU.
 
@@ -47,7 +48,7 @@ inline std::string padded(std::int64_t v) {
   return buf;
 }
 
-enum class order_state : std::uint8_t { held, committed, rolled_back, refused };
+using ::seckill::order_state;
 
 /// The state's name, as the order records store it ("rolled_back").
 constexpr std::string_view to_string(order_state s) noexcept {
@@ -74,6 +75,9 @@ struct order_record {
   order_state state = order_state::held;
   std::int64_t expires_ms = 0;
   std::int64_t remaining = 0;  // the answer given to the reserve
+  bool limited = false;        // refused by the per-user limit (else sold out)
+  std::string user;            // empty: none
+  std::string request_id;      // empty: none
   std::int64_t mod_revision = 0;
 };
 
@@ -103,6 +107,9 @@ inline std::string encode_order(const order_record& o) {
             {"state", std::string(to_string(o.state))},
             {"expires", o.expires_ms},
             {"remaining", o.remaining}};
+  if (o.limited) j["refused"] = "limited";
+  if (!o.user.empty()) j["user"] = o.user;
+  if (!o.request_id.empty()) j["request"] = o.request_id;
   return j.dump();
 }
 
@@ -134,6 +141,18 @@ inline bool decode_order(const std::string& text, order_record& o, std::string& 
       else
         ok = false;
     }
+  }
+  auto key = [&](const char* name, std::string& out) {
+    const auto it = ok ? j.find(name) : j.end();
+    if (it == j.end()) return;
+    ok = it->is_string() && valid_buyer_key(it->get_ref<const std::string&>());
+    if (ok) out = it->get<std::string>();
+  };
+  key("user", o.user);
+  key("request", o.request_id);
+  if (ok) {
+    const auto r = j.find("refused");
+    o.limited = r != j.end() && r->is_string() && r->get_ref<const std::string&>() == "limited";
   }
   if (!ok) message = "etcd_store: an order record does not parse: '" + text.substr(0, 80) + "'";
   return ok;

@@ -7,6 +7,7 @@
 
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
+#include <seckill/etcd/detail/etcd_store_buyer_records.hpp>
 #include <seckill/etcd/detail/etcd_store_records.hpp>
 #include <seckill/etcd/detail/json_codec.hpp>
 #include <seckill/etcd/error.hpp>
@@ -26,13 +27,31 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace seckill::etcd::detail {
+
+/// A reserve's arguments, owned: the views of a `reserve_request` are read
+/// once, when the operation starts.
+struct reserve_args {
+  explicit reserve_args(const reserve_request& r)
+      : order_id(r.order_id),
+        quantity(r.quantity),
+        hold(r.hold),
+        user(r.user),
+        request_id(r.request_id) {}
+  std::int64_t order_id;
+  std::int64_t quantity;
+  std::chrono::milliseconds hold;
+  std::string user;
+  std::string request_id;
+};
 
 /// The state and the transactions of one `etcd_store`; every coroutine runs
 /// on the store's strand. Thread-safety: the counters and `last_error()` from
@@ -100,6 +119,18 @@ class etcd_stock_txns {
   std::string hold_key(const std::string& sku, std::int64_t expires_ms, std::int64_t id) const {
     return hold_prefix(sku) + padded(expires_ms) + "/" + padded(id);
   }
+  std::string policy_key(const std::string& sku) const { return base(sku) + "policy"; }
+  std::string user_key(const std::string& sku, const std::string& user) const {
+    return base(sku) + "user/" + user;
+  }
+  std::string request_key(const std::string& sku, const std::string& user,
+                          const std::string& request_id) const {
+    return base(sku) + "request/" + user + "/" + request_id;
+  }
+  std::string recorded_prefix(const std::string& sku) const { return base(sku) + "orders/"; }
+  std::string recorded_key(const std::string& sku, std::int64_t id) const {
+    return recorded_prefix(sku) + padded19(id);
+  }
   std::int64_t now_ms() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now().time_since_epoch())
         .count();
@@ -144,6 +175,24 @@ class etcd_stock_txns {
     const boost::asio::any_io_executor ex = strand_;
     const bool ok = co_await locks_.acquire(ex, sku);
     co_return lock_guard(&locks_, sku, ok);
+  }
+
+  /// The prologue of every change of a SKU: an empty `sku` is
+  /// `invalid_argument`; else this store's lock on it (`operation_aborted`
+  /// when cancelled while waiting for it).
+  boost::asio::awaitable<std::pair<std::error_code, lock_guard>> enter(const std::string& sku,
+                                                                       const std::string& what) {
+    if (sku.empty()) {
+      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
+                                 "etcd_store: " + what + ": empty sku"),
+                          lock_guard(&locks_, std::string(), false)};
+    }
+    auto guard = co_await lock(sku);
+    std::error_code ec;
+    if (!guard.owned)
+      ec = failed(make_error_code(seckill::errc::operation_aborted),
+                  "etcd_store: " + what + ": cancelled");
+    co_return std::pair{ec, std::move(guard)};
   }
 
   /// The lease for a record settled or refused now (0: records are kept
@@ -203,47 +252,71 @@ class etcd_stock_txns {
     if (lease_id_ == lease) lease_id_ = 0;
   }
 
-  /// A consistent read of the stock record and (when `order_id` is set) one order record.
+  /// A key to read and, once read, its value and mod revision (0: absent).
+  struct read_value {
+    std::string key;
+    std::string value{};
+    std::int64_t mod_revision = 0;
+  };
+
+  /// Reads `kvs` at one revision (one transaction of ranges).
+  boost::asio::awaitable<std::error_code> read(std::vector<read_value>& kvs,
+                                               const std::string& what) {
+    txn_request t;
+    for (const auto& kv : kvs) t.success.push_back(range_request{kv.key, {}});
+    auto [ec, r] = co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (ec) co_return transport(ec, what + ": reading its records", r.error_message);
+    for (std::size_t i = 0; i < kvs.size(); ++i) {
+      const range_result* range = range_at(r, i);
+      if (range == nullptr) {
+        co_return failed(make_error_code(seckill::errc::protocol_error),
+                         "etcd_store: " + what + ": etcd answered a read of " +
+                             std::to_string(kvs.size()) + " ranges with " +
+                             std::to_string(r.responses.size()) + " results");
+      }
+      kvs[i].value.clear();
+      kvs[i].mod_revision = 0;
+      if (!range->kvs.empty()) {
+        kvs[i].value = range->kvs.front().value;
+        kvs[i].mod_revision = range->kvs.front().mod_revision;
+      }
+    }
+    co_return std::error_code{};
+  }
+
+  /// A record that does not parse: `message` says which, `what` for which operation.
+  std::error_code corrupt(const std::string& message, const std::string& what) {
+    return failed(make_error_code(seckill::errc::protocol_error), message + " (" + what + ")");
+  }
+
+  /// A consistent read of the stock record, (when `order_id` is set) one order
+  /// record and (when `extra` is set) the keys in `extra`, all at one revision.
   boost::asio::awaitable<std::error_code> snapshot(const std::string& sku,
                                                    std::optional<std::int64_t> order_id,
                                                    stock_record& stock,
                                                    std::optional<order_record>& order,
-                                                   const std::string& what) {
-    txn_request t;
-    t.success.push_back(range_request{stock_key(sku), {}});
-    if (order_id) t.success.push_back(range_request{order_key(sku, *order_id), {}});
-    auto [ec, r] = co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (ec) co_return transport(ec, what + ": reading its records", r.error_message);
+                                                   const std::string& what,
+                                                   std::vector<read_value>* extra = nullptr) {
+    std::vector<read_value> kvs;
+    kvs.push_back(read_value{stock_key(sku)});
+    if (order_id) kvs.push_back(read_value{order_key(sku, *order_id)});
+    const std::size_t first_extra = kvs.size();
+    if (extra != nullptr) kvs.insert(kvs.end(), extra->begin(), extra->end());
+    const std::error_code read_error = co_await read(kvs, what);
+    if (read_error) co_return read_error;
     stock = {};
     order.reset();
     std::string message;
-    const range_result* stock_range = range_at(r, 0);
-    const range_result* order_range = order_id ? range_at(r, 1) : nullptr;
-    if (stock_range == nullptr || (order_id && order_range == nullptr)) {
-      co_return failed(make_error_code(seckill::errc::protocol_error),
-                       "etcd_store: " + what + ": etcd answered a read of " +
-                           std::to_string(t.success.size()) + " ranges with " +
-                           std::to_string(r.responses.size()) + " range results");
+    if (kvs[0].mod_revision != 0) {
+      if (!decode_stock(kvs[0].value, stock.level, message)) co_return corrupt(message, what);
+      stock.mod_revision = kvs[0].mod_revision;
     }
-    const auto& skv = stock_range->kvs;
-    if (!skv.empty()) {
-      if (!decode_stock(skv.front().value, stock.level, message)) {
-        co_return failed(make_error_code(seckill::errc::protocol_error),
-                         message + " (" + what + ")");
-      }
-      stock.mod_revision = skv.front().mod_revision;
+    if (order_id && kvs[1].mod_revision != 0) {
+      auto& o = order.emplace();
+      if (!decode_order(kvs[1].value, o, message)) co_return corrupt(message, what);
+      o.mod_revision = kvs[1].mod_revision;
     }
-    if (order_id) {
-      const auto& okv = order_range->kvs;
-      if (!okv.empty()) {
-        auto& o = order.emplace();
-        if (!decode_order(okv.front().value, o, message)) {
-          co_return failed(make_error_code(seckill::errc::protocol_error),
-                           message + " (" + what + ")");
-        }
-        o.mod_revision = okv.front().mod_revision;
-      }
-    }
+    if (extra != nullptr) std::copy(kvs.begin() + first_extra, kvs.end(), extra->begin());
     co_return std::error_code{};
   }
 
@@ -264,20 +337,13 @@ class etcd_stock_txns {
   boost::asio::awaitable<std::error_code> set_stock(std::string sku, std::int64_t qty) {
     co_await honour_any_cancellation();
     const std::string what = "set_stock of sku '" + sku + "' to " + std::to_string(qty);
-    if (sku.empty()) {
-      co_return failed(make_error_code(seckill::errc::invalid_argument),
-                       "etcd_store: " + what + ": empty sku");
-    }
     if (qty < 0 || qty > max_quantity) {
       co_return failed(make_error_code(seckill::errc::invalid_argument),
                        "etcd_store: " + what + ": quantity " + std::to_string(qty) +
                            " out of [0, " + std::to_string(max_quantity) + "]");
     }
-    auto guard = co_await lock(sku);
-    if (!guard.owned) {
-      co_return failed(make_error_code(seckill::errc::operation_aborted),
-                       "etcd_store: " + what + ": cancelled");
-    }
+    auto [entered, guard] = co_await enter(sku, what);
+    if (entered) co_return entered;
     for (unsigned attempt = 0; attempt < opts_.max_attempts; ++attempt) {
       stock_record s;
       std::optional<order_record> none;
@@ -331,55 +397,109 @@ class etcd_stock_txns {
     co_return std::pair{std::error_code{}, s.level};
   }
 
-  boost::asio::awaitable<std::pair<std::error_code, reserve_result>> reserve(
-      std::string sku, std::int64_t qty, std::int64_t order_id, std::chrono::milliseconds hold) {
+ private:
+  /// The answer a reserve gave (or gives) for order `id` recorded as `o`.
+  static reserve_result answer_of(std::int64_t id, const order_record& o, bool replayed) {
+    reserve_result r;
+    const bool refused = o.state == order_state::refused;
+    r.status = !refused    ? reserve_status::reserved
+               : o.limited ? reserve_status::limited
+                           : reserve_status::sold_out;
+    r.remaining = o.remaining;
+    r.replayed = replayed;
+    r.order_id = refused ? 0 : id;
+    r.state = o.state;
+    return r;
+  }
+
+  static std::string quoted(const std::string& key) {
+    return json(key).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+
+ public:
+  boost::asio::awaitable<std::pair<std::error_code, reserve_result>> reserve(std::string sku,
+                                                                             reserve_args a) {
     co_await honour_any_cancellation();
     reserve_result out;
-    const std::string what = op_name("reserve", sku, order_id);
+    const std::string what = op_name("reserve", sku, a.order_id);
     auto bad = [&](std::string why) {
       return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
                               "etcd_store: " + what + ": " + why),
                        out};
     };
-    if (sku.empty()) co_return bad("empty sku");
-    if (qty <= 0 || qty > max_quantity) {
-      co_return bad("quantity " + std::to_string(qty) + " out of [1, " +
+    const std::string key_rule =
+        " is not 1 to " + std::to_string(max_key_length) + " characters of [A-Za-z0-9._:@-]";
+    if (a.order_id <= 0) co_return bad("order id " + std::to_string(a.order_id) + " is not > 0");
+    if (a.quantity <= 0 || a.quantity > max_quantity) {
+      co_return bad("quantity " + std::to_string(a.quantity) + " out of [1, " +
                     std::to_string(max_quantity) + "]");
     }
-    if (hold <= std::chrono::milliseconds::zero() || hold > max_hold) {
-      co_return bad("hold " + std::to_string(hold.count()) + " ms out of [1, " +
+    if (a.hold <= std::chrono::milliseconds::zero() || a.hold > max_hold) {
+      co_return bad("hold " + std::to_string(a.hold.count()) + " ms out of [1, " +
                     std::to_string(max_hold.count()) + "] ms");
     }
-    auto guard = co_await lock(sku);
-    if (!guard.owned) {
-      co_return std::pair{failed(make_error_code(seckill::errc::operation_aborted),
-                                 "etcd_store: " + what + ": cancelled"),
-                          out};
+    if (!a.user.empty() && !valid_buyer_key(a.user))
+      co_return bad("user " + quoted(a.user) + key_rule);
+    if (!a.request_id.empty() && !valid_buyer_key(a.request_id))
+      co_return bad("request id " + quoted(a.request_id) + key_rule);
+    if (!a.request_id.empty() && a.user.empty())
+      co_return bad("request id " + quoted(a.request_id) + " without a user");
+    auto [entered, guard] = co_await enter(sku, what);
+    if (entered) co_return std::pair{entered, out};
+    // extra records: the policy and the user's units with a user, the binding with a request id
+    std::vector<read_value> extra;
+    if (!a.user.empty()) {
+      extra.push_back(read_value{policy_key(sku)});
+      extra.push_back(read_value{user_key(sku, a.user)});
     }
+    if (!a.request_id.empty()) extra.push_back(read_value{request_key(sku, a.user, a.request_id)});
     for (unsigned attempt = 0; attempt < opts_.max_attempts; ++attempt) {
       stock_record s;
       std::optional<order_record> o;
-      const std::error_code read_error = co_await snapshot(sku, order_id, s, o, what);
+      const std::error_code read_error = co_await snapshot(sku, a.order_id, s, o, what, &extra);
       if (read_error) co_return std::pair{read_error, out};
-      if (o) {  // a replay: the first answer
-        out.status =
-            o->state == order_state::refused ? reserve_status::sold_out : reserve_status::reserved;
-        out.remaining = o->remaining;
-        out.replayed = true;
-        co_return std::pair{std::error_code{}, out};
+      if (o) co_return std::pair{std::error_code{}, answer_of(a.order_id, *o, true)};
+      std::string message;
+      if (!a.request_id.empty() && extra[2].mod_revision != 0) {  // bound: where that order stands
+        std::int64_t bound = 0;
+        if (!decode_binding(extra[2].value, bound, message))
+          co_return std::pair{corrupt(message, what), out};
+        stock_record unused;
+        std::optional<order_record> b;
+        const std::error_code bound_error = co_await snapshot(sku, bound, unused, b, what);
+        if (bound_error) co_return std::pair{bound_error, out};
+        if (b) co_return std::pair{std::error_code{}, answer_of(bound, *b, true)};
+        if (attempt + 1 < opts_.max_attempts) continue;  // both forgotten since the first read
+        co_return std::pair{
+            corrupt("etcd_store: request " + quoted(a.request_id) + " of user " + quoted(a.user) +
+                        " is bound to order " + std::to_string(bound) + ", which has no record",
+                    what),
+            out};
       }
       if (s.mod_revision == 0) {
         out.status = reserve_status::unknown_sku;
-        out.remaining = 0;
         co_return std::pair{std::error_code{}, out};
       }
+      sku_policy policy;
+      std::int64_t units = 0;
+      if (!a.user.empty()) {
+        if (extra[0].mod_revision != 0 && !decode_policy(extra[0].value, policy, message))
+          co_return std::pair{corrupt(message, what), out};
+        if (extra[1].mod_revision != 0 && !decode_units(extra[1].value, units, message))
+          co_return std::pair{corrupt(message, what), out};
+      }
+      const std::int64_t limit = policy.per_user_limit;
       order_record rec;
-      rec.qty = qty;
+      rec.qty = a.quantity;
+      rec.user = a.user;
+      rec.request_id = a.request_id;
+      rec.limited = !a.user.empty() && limit > 0 && (units > limit || a.quantity > limit - units);
       std::int64_t lease = 0;
       txn_request t;
       t.compares.push_back(unchanged(stock_key(sku), s.mod_revision));
-      t.compares.push_back(compare::missing(order_key(sku, order_id)));
-      if (s.level.remaining < qty) {
+      t.compares.push_back(compare::missing(order_key(sku, a.order_id)));
+      for (const auto& kv : extra) t.compares.push_back(unchanged(kv.key, kv.mod_revision));
+      if (rec.limited || s.level.remaining < a.quantity) {
         rec.state = order_state::refused;
         rec.remaining = s.level.remaining;
         auto [lec, id] = co_await retention_lease(what);
@@ -387,23 +507,28 @@ class etcd_stock_txns {
         lease = id;
       } else {
         const std::int64_t now = now_ms();
-        if (now < 0 || now > std::numeric_limits<std::int64_t>::max() - hold.count()) {
+        if (now < 0 || now > std::numeric_limits<std::int64_t>::max() - a.hold.count()) {
           co_return bad("the clock reads " + std::to_string(now) +
-                        " ms since its epoch; a hold of " + std::to_string(hold.count()) +
+                        " ms since its epoch; a hold of " + std::to_string(a.hold.count()) +
                         " ms from then does not fit in [0, INT64_MAX] ms");
         }
         stock_level next = s.level;
-        next.remaining -= qty;
-        next.reserved += qty;
+        next.remaining -= a.quantity;
+        next.reserved += a.quantity;
         rec.state = order_state::held;
         rec.remaining = next.remaining;
-        rec.expires_ms = now + hold.count();
+        rec.expires_ms = now + a.hold.count();
         t.success.push_back(put_request{stock_key(sku), encode_stock(next), {}});
-        t.success.push_back(put_request{hold_key(sku, rec.expires_ms, order_id), "", {}});
+        t.success.push_back(put_request{hold_key(sku, rec.expires_ms, a.order_id), "", {}});
+        if (!a.user.empty()) write_units(t, user_key(sku, a.user), units + a.quantity);
+        if (!a.request_id.empty()) {  // no lease while held: kept as the order record is
+          t.success.push_back(
+              put_request{request_key(sku, a.user, a.request_id), encode_binding(a.order_id), {}});
+        }
       }
       put_options po;
       po.lease = lease;  // held: none, never forgotten while held
-      t.success.push_back(put_request{order_key(sku, order_id), encode_order(rec), po});
+      t.success.push_back(put_request{order_key(sku, a.order_id), encode_order(rec), po});
       auto [ec, r] =
           co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (ec == errc::lease_not_found && lease != 0) {
@@ -415,27 +540,66 @@ class etcd_stock_txns {
         conflicts_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      out.status =
-          rec.state == order_state::refused ? reserve_status::sold_out : reserve_status::reserved;
-      out.remaining = rec.remaining;
-      out.replayed = false;
-      co_return std::pair{std::error_code{}, out};
+      co_return std::pair{std::error_code{}, answer_of(a.order_id, rec, false)};
     }
     co_return std::pair{conflict(what), out};
   }
 
  private:
-  /// Adds to `t` the writes that give a held order's units back; its record
-  /// is kept with `lease`.
+  /// Adds to `t` the write of a user's units of a SKU: the record, or its
+  /// deletion at 0 (a user who holds and bought nothing leaves no key).
+  static void write_units(txn_request& t, std::string key, std::int64_t units) {
+    if (units <= 0)
+      t.success.push_back(delete_request{std::move(key), {}});
+    else
+      t.success.push_back(put_request{std::move(key), encode_units(units), {}});
+  }
+
+  /// Adds to `t` the binding of a settling order's request (if any), written
+  /// again with `lease`: it is forgotten with the order record.
+  void rebind(const std::string& sku, std::int64_t order_id, const order_record& o,
+              std::int64_t lease, txn_request& t) const {
+    if (o.request_id.empty()) return;
+    put_options po;
+    po.lease = lease;
+    t.success.push_back(
+        put_request{request_key(sku, o.user, o.request_id), encode_binding(order_id), po});
+  }
+
+  /// Adds to `t` the writes that give a held order's units back to the
+  /// stock (not to its user: the caller writes the user's units); its record
+  /// and binding are kept with `lease`.
   void give_back(const std::string& sku, std::int64_t order_id, order_record o, stock_level& level,
                  std::int64_t lease, txn_request& t) {
     level.remaining += o.qty;
     level.reserved -= o.qty;
     t.success.push_back(delete_request{hold_key(sku, o.expires_ms, order_id), {}});
+    rebind(sku, order_id, o, lease, t);
     o.state = order_state::rolled_back;
     put_options po;
     po.lease = lease;
     t.success.push_back(put_request{order_key(sku, order_id), encode_order(o), po});
+  }
+
+  /// Reads the units of `users` (each key's record, or absent: 0).
+  boost::asio::awaitable<std::error_code> read_units(const std::string& sku,
+                                                     std::map<std::string, read_value>& users,
+                                                     std::map<std::string, std::int64_t>& units,
+                                                     const std::string& what) {
+    std::vector<read_value> kvs;
+    for (const auto& [user, kv] : users) kvs.push_back(read_value{user_key(sku, user)});
+    const std::error_code read_error = co_await read(kvs, what);
+    if (read_error) co_return read_error;
+    std::size_t i = 0;
+    std::string message;
+    for (auto& [user, kv] : users) {
+      kv = kvs[i++];
+      std::int64_t n = 0;
+      if (kv.mod_revision != 0 && !decode_units(kv.value, n, message))
+        co_return corrupt(message, what);
+      units[user] = n;
+    }
+    co_return std::error_code{};
   }
 
  public:
@@ -445,29 +609,22 @@ class etcd_stock_txns {
     co_await honour_any_cancellation();
     settle_result out;
     const std::string what = op_name(commit ? "commit" : "rollback", sku, order_id);
-    if (sku.empty()) {
-      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
-                                 "etcd_store: " + what + ": empty sku"),
-                          out};
-    }
-    auto guard = co_await lock(sku);
-    if (!guard.owned) {
-      co_return std::pair{failed(make_error_code(seckill::errc::operation_aborted),
-                                 "etcd_store: " + what + ": cancelled"),
-                          out};
-    }
+    auto [entered, guard] = co_await enter(sku, what);
+    if (entered) co_return std::pair{entered, out};
     for (unsigned attempt = 0; attempt < opts_.max_attempts; ++attempt) {
       stock_record s;
       std::optional<order_record> o;
       const std::error_code read_error = co_await snapshot(sku, order_id, s, o, what);
       if (read_error) co_return std::pair{read_error, out};
       if (!o || o->state == order_state::refused || s.mod_revision == 0) {
+        const std::string refusal = o && o->limited ? "limited" : "sold out";
         co_return std::pair{
             failed(make_error_code(seckill::errc::unknown_order),
                    "etcd_store: " + what + ": " +
                        (!o ? "no order record (never reserved, or forgotten after the retention)"
-                        : o->state == order_state::refused ? "the reserve was refused (sold out)"
-                                                           : "the sku has no stock record")),
+                        : o->state == order_state::refused
+                            ? "the reserve was refused (" + refusal + ")"
+                            : std::string("the sku has no stock record"))),
             out};
       }
       switch (o->state) {
@@ -491,15 +648,23 @@ class etcd_stock_txns {
         default:
           break;
       }
+      const bool expired = o->expires_ms <= now_ms();
+      const bool giving_back = !commit || expired;
+      std::map<std::string, read_value> users;  // the order's user, when units go back
+      std::map<std::string, std::int64_t> units;
+      if (giving_back && !o->user.empty()) {
+        users[o->user] = read_value{};
+        const std::error_code units_error = co_await read_units(sku, users, units, what);
+        if (units_error) co_return std::pair{units_error, out};
+      }
       auto [lec, lease] = co_await retention_lease(what);
       if (lec) co_return std::pair{lec, out};
       txn_request t;
       t.compares.push_back(unchanged(stock_key(sku), s.mod_revision));
       t.compares.push_back(unchanged(order_key(sku, order_id), o->mod_revision));
       stock_level level = s.level;
-      const bool expired = o->expires_ms <= now_ms();
       std::error_code answer;
-      if (commit && !expired) {
+      if (!giving_back) {
         level.reserved -= o->qty;
         level.committed += o->qty;
         t.success.push_back(delete_request{hold_key(sku, o->expires_ms, order_id), {}});
@@ -508,8 +673,18 @@ class etcd_stock_txns {
         put_options po;
         po.lease = lease;
         t.success.push_back(put_request{order_key(sku, order_id), encode_order(done), po});
+        rebind(sku, order_id, done, lease, t);
+        order_entry entry;  // the durable record: never expires
+        entry.quantity = o->qty;
+        entry.user = o->user;
+        entry.request_id = o->request_id;
+        t.success.push_back(put_request{recorded_key(sku, order_id), encode_entry(entry), {}});
       } else {
         give_back(sku, order_id, *o, level, lease, t);
+        for (const auto& [user, kv] : users) {
+          t.compares.push_back(unchanged(kv.key, kv.mod_revision));
+          write_units(t, kv.key, units[user] - o->qty);
+        }
         if (commit)
           answer = seckill::errc::order_rolled_back;  // the hold passed: as the reaper would do
       }
@@ -536,23 +711,18 @@ class etcd_stock_txns {
     co_return std::pair{conflict(what), out};
   }
 
+  /// The most operations etcd takes in one branch of a transaction (its
+  /// default --max-txn-ops): a reaper batch stops before it.
+  static constexpr std::size_t max_txn_ops = 128;
+
   boost::asio::awaitable<std::pair<std::error_code, std::size_t>> reap(std::string sku,
                                                                        std::size_t limit) {
     co_await honour_any_cancellation();
     const std::string what =
         "reap_expired of sku '" + sku + "' (limit " + std::to_string(limit) + ")";
-    if (sku.empty()) {
-      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
-                                 "etcd_store: " + what + ": empty sku"),
-                          std::size_t{0}};
-    }
-    auto guard = co_await lock(sku);
-    if (!guard.owned) {
-      co_return std::pair{failed(make_error_code(seckill::errc::operation_aborted),
-                                 "etcd_store: " + what + ": cancelled"),
-                          std::size_t{0}};
-    }
     std::size_t reaped = 0;
+    auto [entered, guard] = co_await enter(sku, what);
+    if (entered) co_return std::pair{entered, reaped};
     unsigned attempts = 0;
     while (reaped < limit) {
       const std::int64_t now = now_ms();
@@ -567,8 +737,8 @@ class etcd_stock_txns {
                             reaped};
       if (holds.kvs.empty()) break;
       // read the stock and the orders at one revision, then give them all back in one txn
-      txn_request read;
-      read.success.push_back(range_request{stock_key(sku), {}});
+      std::vector<read_value> kvs;
+      kvs.push_back(read_value{stock_key(sku)});
       std::vector<std::int64_t> ids;
       for (const auto& kv : holds.kvs) {
         const auto slash = kv.key.rfind('/');
@@ -583,44 +753,31 @@ class etcd_stock_txns {
               reaped};
         }
         ids.push_back(id);
-        read.success.push_back(range_request{order_key(sku, id), {}});
+        kvs.push_back(read_value{order_key(sku, id)});
       }
-      auto [rec, rr] =
-          co_await client_.async_txn(read, boost::asio::as_tuple(boost::asio::use_awaitable));
-      if (rec)
-        co_return std::pair{transport(rec, what + ": reading the held orders", rr.error_message),
-                            reaped};
-      bool complete = rr.responses.size() == ids.size() + 1;
-      for (std::size_t i = 0; complete && i <= ids.size(); ++i)
-        complete = range_at(rr, i) != nullptr;
-      if (!complete) {
-        co_return std::pair{failed(make_error_code(seckill::errc::protocol_error),
-                                   "etcd_store: " + what + ": etcd answered a read of " +
-                                       std::to_string(ids.size() + 1) + " ranges with " +
-                                       std::to_string(rr.responses.size()) + " results"),
-                            reaped};
-      }
-      const auto& skv = range_at(rr, 0)->kvs;
-      if (skv.empty()) break;
+      const std::error_code read_error = co_await read(kvs, what);
+      if (read_error) co_return std::pair{read_error, reaped};
+      if (kvs[0].mod_revision == 0) break;
       stock_level level;
       std::string message;
-      if (!decode_stock(skv.front().value, level, message)) {
-        co_return std::pair{
-            failed(make_error_code(seckill::errc::protocol_error), message + " (" + what + ")"),
-            reaped};
-      }
+      if (!decode_stock(kvs[0].value, level, message))
+        co_return std::pair{corrupt(message, what), reaped};
       std::vector<order_record> orders(ids.size());
+      std::map<std::string, read_value> users;  // of the held orders
       bool any_held = false;
       for (std::size_t i = 0; i < ids.size(); ++i) {
-        const auto& okv = range_at(rr, i + 1)->kvs;
-        if (okv.empty()) continue;
-        if (!decode_order(okv.front().value, orders[i], message)) {
-          co_return std::pair{
-              failed(make_error_code(seckill::errc::protocol_error), message + " (" + what + ")"),
-              reaped};
-        }
-        orders[i].mod_revision = okv.front().mod_revision;
-        any_held = any_held || orders[i].state == order_state::held;
+        if (kvs[i + 1].mod_revision == 0) continue;
+        if (!decode_order(kvs[i + 1].value, orders[i], message))
+          co_return std::pair{corrupt(message, what), reaped};
+        orders[i].mod_revision = kvs[i + 1].mod_revision;
+        if (orders[i].state != order_state::held) continue;
+        any_held = true;
+        if (!orders[i].user.empty()) users[orders[i].user] = read_value{};
+      }
+      std::map<std::string, std::int64_t> units;
+      if (!users.empty()) {
+        const std::error_code units_error = co_await read_units(sku, users, units, what);
+        if (units_error) co_return std::pair{units_error, reaped};
       }
       std::int64_t lease = 0;
       if (any_held) {
@@ -629,20 +786,37 @@ class etcd_stock_txns {
         lease = id;
       }
       txn_request t;
-      t.compares.push_back(unchanged(stock_key(sku), skv.front().mod_revision));
+      t.compares.push_back(unchanged(stock_key(sku), kvs[0].mod_revision));
+      std::size_t ops = 1;  // the stock's put
+      std::set<std::string> touched;
       std::size_t batch = 0;
       for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (orders[i].mod_revision == 0) {
+        const order_record& o = orders[i];
+        const bool held = o.mod_revision != 0 && o.state == order_state::held;
+        const bool new_user = held && !o.user.empty() && !touched.contains(o.user);
+        const std::size_t needed =
+            held ? 2 + (o.request_id.empty() ? 0 : 1) + (new_user ? 1 : 0) : 1;
+        if (ops + needed > max_txn_ops) break;  // the rest in the next round
+        ops += needed;
+        if (o.mod_revision == 0) {
           t.success.push_back(delete_request{holds.kvs[i].key, {}});  // a stray index entry
           continue;
         }
-        t.compares.push_back(unchanged(order_key(sku, ids[i]), orders[i].mod_revision));
-        if (orders[i].state != order_state::held) {
+        t.compares.push_back(unchanged(order_key(sku, ids[i]), o.mod_revision));
+        if (!held) {
           t.success.push_back(delete_request{holds.kvs[i].key, {}});
           continue;
         }
-        give_back(sku, ids[i], orders[i], level, lease, t);
+        give_back(sku, ids[i], o, level, lease, t);
+        if (!o.user.empty()) {
+          touched.insert(o.user);
+          units[o.user] -= o.qty;
+        }
         ++batch;
+      }
+      for (const auto& user : touched) {
+        t.compares.push_back(unchanged(users[user].key, users[user].mod_revision));
+        write_units(t, users[user].key, units[user]);
       }
       t.success.push_back(put_request{stock_key(sku), encode_stock(level), {}});
       auto [tec, tr] =
@@ -661,6 +835,121 @@ class etcd_stock_txns {
       reaped += batch;
     }
     co_return std::pair{std::error_code{}, reaped};
+  }
+
+  boost::asio::awaitable<std::error_code> set_policy(std::string sku, sku_policy p) {
+    co_await honour_any_cancellation();
+    const std::string what =
+        "set_policy of sku '" + sku + "' to per_user_limit " + std::to_string(p.per_user_limit);
+    if (sku.empty()) {
+      co_return failed(make_error_code(seckill::errc::invalid_argument),
+                       "etcd_store: " + what + ": empty sku");
+    }
+    if (p.per_user_limit < 0 || p.per_user_limit > max_quantity) {
+      co_return failed(make_error_code(seckill::errc::invalid_argument),
+                       "etcd_store: " + what + ": per_user_limit " +
+                           std::to_string(p.per_user_limit) + " out of [0, " +
+                           std::to_string(max_quantity) + "]");
+    }
+    const std::string key = policy_key(sku);
+    const std::string value = encode_policy(p);
+    auto [ec, r] =
+        co_await client_.async_put(key, value, boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (ec) co_return transport(ec, what, r.error_message);
+    co_return std::error_code{};
+  }
+
+  boost::asio::awaitable<std::pair<std::error_code, sku_policy>> get_policy(std::string sku) {
+    co_await honour_any_cancellation();
+    const std::string what = "get_policy of sku '" + sku + "'";
+    sku_policy p;
+    if (sku.empty()) {
+      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
+                                 "etcd_store: " + what + ": empty sku"),
+                          p};
+    }
+    std::vector<read_value> kvs;
+    kvs.push_back(read_value{policy_key(sku)});
+    const std::error_code read_error = co_await read(kvs, what);
+    if (read_error) co_return std::pair{read_error, p};
+    std::string message;
+    if (kvs[0].mod_revision != 0 && !decode_policy(kvs[0].value, p, message))
+      co_return std::pair{corrupt(message, what), sku_policy{}};
+    co_return std::pair{std::error_code{}, p};  // absent: the default
+  }
+
+  boost::asio::awaitable<std::pair<std::error_code, order_entry>> get_order(std::string sku,
+                                                                            std::int64_t id) {
+    co_await honour_any_cancellation();
+    const std::string what = op_name("get_order", sku, id);
+    order_entry entry;
+    if (sku.empty() || id <= 0) {
+      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
+                                 "etcd_store: " + what + ": " +
+                                     (sku.empty() ? "empty sku" : "the order id is not > 0")),
+                          entry};
+    }
+    std::vector<read_value> kvs;
+    kvs.push_back(read_value{recorded_key(sku, id)});
+    const std::error_code read_error = co_await read(kvs, what);
+    if (read_error) co_return std::pair{read_error, entry};
+    if (kvs[0].mod_revision == 0) {
+      co_return std::pair{failed(make_error_code(seckill::errc::unknown_order),
+                                 "etcd_store: " + what + ": no recorded order at '" + kvs[0].key +
+                                     "' (held, rolled back, refused or never reserved)"),
+                          entry};
+    }
+    std::string message;
+    if (!decode_entry(kvs[0].value, entry, message))
+      co_return std::pair{corrupt(message, what), order_entry{}};
+    entry.order_id = id;
+    co_return std::pair{std::error_code{}, std::move(entry)};
+  }
+
+  boost::asio::awaitable<std::pair<std::error_code, order_page>> list_orders(std::string sku,
+                                                                             std::int64_t after,
+                                                                             std::size_t limit) {
+    co_await honour_any_cancellation();
+    const std::string what = "list_orders of sku '" + sku + "' after " + std::to_string(after) +
+                             " (limit " + std::to_string(limit) + ")";
+    order_page page;
+    std::string why = sku.empty() ? "empty sku" : after < 0 ? "after is negative" : "";
+    if (why.empty() && (limit == 0 || limit > max_order_page))
+      why = "limit out of [1, " + std::to_string(max_order_page) + "]";
+    if (!why.empty()) {
+      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
+                                 "etcd_store: " + what + ": " + why),
+                          page};
+    }
+    if (after == std::numeric_limits<std::int64_t>::max())
+      co_return std::pair{std::error_code{}, page};
+    const std::string from = recorded_key(sku, after + 1);
+    range_options ro;
+    ro.range_end = prefix_end(recorded_prefix(sku));
+    ro.limit = static_cast<std::int64_t>(limit) + 1;  // one more: whether a next page exists
+    auto [ec, r] =
+        co_await client_.async_range(from, ro, boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (ec) co_return std::pair{transport(ec, what, r.error_message), page};
+    std::string message;
+    for (const auto& kv : r.kvs) {
+      if (page.orders.size() == limit) {
+        page.next = page.orders.back().order_id;
+        break;
+      }
+      order_entry entry;
+      entry.order_id = recorded_id(kv.key);
+      if (entry.order_id <= after) {
+        co_return std::pair{corrupt("etcd_store: a recorded order's key does not end in an id "
+                                    "above the cursor: '" +
+                                        kv.key + "'",
+                                    what),
+                            order_page{}};
+      }
+      if (!decode_entry(kv.value, entry, message))
+        co_return std::pair{corrupt(message, what), order_page{}};
+      page.orders.push_back(std::move(entry));
+    }
+    co_return std::pair{std::error_code{}, std::move(page)};
   }
 
  private:
