@@ -53,14 +53,16 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("lease_window: a margin the TTL cannot hold is refused with the values") {
-    CHECK(message_of([] { lease_window w(3000ms, 0ms); })
-              .rfind("worker claim safety margin 0 ms is not positive", 0) == 0);
+    CHECK(message_of([] {
+            lease_window w(3000ms, 0ms);
+          }).rfind("worker claim safety margin 0 ms is not positive", 0) == 0);
     CHECK(message_of([] { lease_window w(3000ms, 2000ms); })
               .rfind("worker claim safety margin 2000 ms leaves 1000 ms of the 3000 ms lease TTL, "
                      "not more than one keepalive interval (1000 ms)",
                      0) == 0);
-    CHECK(message_of([] { lease_window w(3000ms, 5000ms); })
-              .rfind("worker claim safety margin 5000 ms leaves -2000 ms", 0) == 0);
+    CHECK(message_of([] {
+            lease_window w(3000ms, 5000ms);
+          }).rfind("worker claim safety margin 5000 ms leaves -2000 ms", 0) == 0);
     CHECK_NOTHROW((void)lease_window(3000ms, 1999ms));
   }
 
@@ -84,8 +86,9 @@ TEST_SUITE("unit") {
     CHECK(ids.next(ec) == -1);
     CHECK(ec == errc::worker_lost);
     CHECK(ec == seckill::condition::unavailable);
-    CHECK(message_of([&] { (void)ids.next(); })
-              .rfind("worker 17 of datacenter 3: the claim's lease is no longer known alive", 0) ==
+    CHECK(message_of([&] {
+            (void)ids.next();
+          }).rfind("worker 17 of datacenter 3: the claim's lease is no longer known alive", 0) ==
           0);
     // a window that ran out is closed too
     w->open(steady::now() - 2000ms);
@@ -129,14 +132,16 @@ TEST_SUITE("unit") {
       {
         auto o = opts();
         o.node_name.clear();
-        CHECK(message_of([&] { worker_claim w(s, o); })
-                  .rfind("worker claim node name is empty", 0) == 0);
+        CHECK(message_of([&] {
+                worker_claim w(s, o);
+              }).rfind("worker claim node name is empty", 0) == 0);
       }
       {
         auto o = opts();
         o.datacenter = 32;
-        CHECK(message_of([&] { worker_claim w(s, o); })
-                  .rfind("worker claim datacenter 32 out of the layout's range [0, 31]", 0) == 0);
+        CHECK(message_of([&] {
+                worker_claim w(s, o);
+              }).rfind("worker claim datacenter 32 out of the layout's range [0, 31]", 0) == 0);
         o.any_datacenter = true;  // the datacenter is then not used
         CHECK_NOTHROW((void)worker_claim(s, o));
       }
@@ -144,12 +149,14 @@ TEST_SUITE("unit") {
         auto o = opts();
         o.first_worker = 5;
         o.last_worker = 40;
-        CHECK(message_of([&] { worker_claim w(s, o); })
-                  .rfind("worker claim workers [5, 40] not a range within the layout's [0, 31]",
-                         0) == 0);
+        CHECK(message_of([&] {
+                worker_claim w(s, o);
+              }).rfind("worker claim workers [5, 40] not a range within the layout's [0, 31]", 0) ==
+              0);
         o.last_worker = 4;
-        CHECK(message_of([&] { worker_claim w(s, o); })
-                  .rfind("worker claim workers [5, 4] not a range", 0) == 0);
+        CHECK(message_of([&] {
+                worker_claim w(s, o);
+              }).rfind("worker claim workers [5, 4] not a range", 0) == 0);
         o.layout = worker_space::of<seckill::snowflake_layout<41, 0, 10, 12>>();
         o.last_worker = 1023;
         CHECK_NOTHROW((void)worker_claim(s, o));
@@ -157,9 +164,9 @@ TEST_SUITE("unit") {
       {
         auto o = opts();
         o.safety_margin = 2500ms;
-        CHECK(message_of([&] { worker_claim w(s, o); })
-                  .rfind("worker claim safety margin 2500 ms leaves 500 ms of the 3000 ms", 0) ==
-              0);
+        CHECK(message_of([&] {
+                worker_claim w(s, o);
+              }).rfind("worker claim safety margin 2500 ms leaves 500 ms of the 3000 ms", 0) == 0);
       }
       worker_claim w(s, opts());
       CHECK(w.pair_count() == 32);
@@ -169,13 +176,13 @@ TEST_SUITE("unit") {
       auto [ec, p] = co_await w.async_claim(tuple_awaitable);
       CHECK(ec == errc::session_lost);
       CHECK(w.last_error() == "worker claim needs a live session; it is idle");
-      CHECK(message_of([&] { leased_snowflake<> ids(w); })
-                .rfind("leased_snowflake needs a valid worker claim; 'node-a' holds none", 0) == 0);
       CHECK(message_of([&] {
-              leased_snowflake<seckill::snowflake_layout<41, 0, 10, 12>> ids(w);
-            }).rfind("worker claim made for datacenters [0, 31] and workers [0, 31], the "
-                     "generator's layout has [0, 0] and [0, 1023]",
-                     0) == 0);
+              leased_snowflake<> ids(w);
+            }).rfind("leased_snowflake needs a valid worker claim; 'node-a' holds none", 0) == 0);
+      CHECK(message_of([&] { leased_snowflake<seckill::snowflake_layout<41, 0, 10, 12>> ids(w); })
+                .rfind("worker claim made for datacenters [0, 31] and workers [0, 31], the "
+                       "generator's layout has [0, 0] and [0, 1023]",
+                       0) == 0);
       worker_claim all(s, [&] {
         auto o = opts();
         o.any_datacenter = true;

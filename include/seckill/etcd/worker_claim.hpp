@@ -42,8 +42,8 @@
 
 #include <atomic>
 #include <charconv>
-#include <compare>
 #include <chrono>
+#include <compare>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -107,15 +107,14 @@ class lease_window {
   lease_window(std::chrono::milliseconds ttl, std::chrono::milliseconds margin)
       : span_(ttl - margin) {
     if (margin <= std::chrono::milliseconds::zero()) {
-      throw error(seckill::errc::invalid_argument,
-                  "worker claim safety margin " + std::to_string(margin.count()) +
-                      " ms is not positive");
+      throw error(
+          seckill::errc::invalid_argument,
+          "worker claim safety margin " + std::to_string(margin.count()) + " ms is not positive");
     }
     if (span_ <= ttl / 3) {
       throw error(seckill::errc::invalid_argument,
-                  "worker claim safety margin " + std::to_string(margin.count()) +
-                      " ms leaves " + std::to_string(span_.count()) + " ms of the " +
-                      std::to_string(ttl.count()) +
+                  "worker claim safety margin " + std::to_string(margin.count()) + " ms leaves " +
+                      std::to_string(span_.count()) + " ms of the " + std::to_string(ttl.count()) +
                       " ms lease TTL, not more than one keepalive interval (" +
                       std::to_string((ttl / 3).count()) +
                       " ms): raise the TTL or lower the margin");
@@ -188,13 +187,18 @@ inline bool parse_unsigned(std::string_view s, std::uint64_t& out) noexcept {
 /// `async_claim` lists the taken pairs, then tries the free ones with a
 /// create-only transaction (the key's create revision is 0), starting at a
 /// hash of the node name; it completes with the pair it won, or
-/// `errc::no_free_worker` (`last_error()` says how many pairs there are).
+/// `errc::no_free_worker` (`last_error()` says how many pairs there are), or
+/// `errc::worker_lost` when the lease is not known alive (its last renewal is
+/// older than TTL - margin: claim again after a keepalive; a pair already won
+/// under this lease is found again).
 /// `pair()` and `valid()` hold only while the lease is known alive, and turn
 /// false `TTL - safety_margin` after the last successful renewal (see the
 /// file comment for the hand-over); a lost lease voids the claim: claim again
 /// once the session has a new lease (maybe another pair). `async_release`
 /// stores the last id timestamp and deletes the key (the session's lease
 /// stays); a killed node's pair is free once etcd expires its lease.
+/// Destroying the claim without a release stops its ids and leaves the key
+/// until the session's lease goes (`session::async_close` revokes it).
 ///
 /// Thread-safety: the async operations on the session's executor, one at a
 /// time; `valid`, `valid_until`, `pair` and `window` from any thread. The
@@ -208,8 +212,7 @@ class worker_claim {
   ///         a datacenter or worker range outside the layout, or a margin the
   ///         session's TTL cannot hold (see `lease_window`); with the values.
   worker_claim(session& s, worker_claim_options o)
-      : session_(s),
-        st_(std::make_shared<state>(s, std::move(o))) {
+      : session_(s), st_(std::make_shared<state>(s, std::move(o))) {
     std::weak_ptr<state> weak = st_;
     s.on_keepalive([weak, &s](bool ok, unsigned) {
       auto p = weak.lock();
@@ -284,8 +287,7 @@ class worker_claim {
       if (!opts.any_datacenter && opts.datacenter > l.max_datacenter) {
         throw error(seckill::errc::invalid_argument,
                     "worker claim datacenter " + std::to_string(opts.datacenter) +
-                        " out of the layout's range [0, " + std::to_string(l.max_datacenter) +
-                        "]");
+                        " out of the layout's range [0, " + std::to_string(l.max_datacenter) + "]");
       }
       const unsigned last = opts.last_worker.value_or(l.max_worker);
       if (last > l.max_worker || opts.first_worker > last) {
@@ -346,6 +348,19 @@ class worker_claim {
       return true;
     }
 
+    // The lease is not known alive when its last renewal is older than the
+    // window's span (a keepalive is due or failing): no claim can be used yet.
+    std::error_code renewal_too_old(const std::string& when) {
+      const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(
+          lease_window::clock::now() - owner.last_renewal());
+      if (since < window->span()) return {};
+      window->revoke();
+      message = "worker claim " + when + ": the session's last renewal was " +
+                std::to_string(since.count()) + " ms ago, not within TTL - margin (" +
+                std::to_string(window->span().count()) + " ms); claim again after a keepalive";
+      return make_error_code(errc::worker_lost);
+    }
+
     void won(worker_pair p, std::int64_t lease_id, std::int64_t create_rev) {
       window->revoke();
       lease = lease_id;
@@ -372,12 +387,12 @@ class worker_claim {
                                         static_cast<unsigned>(packed & 0xffffffffu)}};
       }
       s->window->revoke();
+      if (auto lec = s->renewal_too_old("before claiming")) co_return std::pair{lec, worker_pair{}};
       client& c = s->owner.get_client();
       range_options listing;
       listing.prefix = true;
-      listing.keys_only = true;
-      auto [lec, taken_now] =
-          co_await c.async_range(s->scope, listing, boost::asio::as_tuple(boost::asio::use_awaitable));
+      auto [lec, taken_now] = co_await c.async_range(
+          s->scope, listing, boost::asio::as_tuple(boost::asio::use_awaitable));
       if (lec) {
         s->message = "worker claim could not list '" + s->scope + "': " + lec.message();
         co_return std::pair{lec, worker_pair{}};
@@ -385,7 +400,9 @@ class worker_claim {
       std::set<worker_pair> taken;
       for (const auto& kv : taken_now.kvs) {
         worker_pair p;
-        if (s->parse_key(kv.key, p)) taken.insert(p);
+        // a pair already ours (same lease and name) is tried, and recognised below
+        const bool ours = kv.lease == lease && kv.value == s->opts.node_name;
+        if (!ours && s->parse_key(kv.key, p)) taken.insert(p);
       }
       const std::size_t n = s->candidates.size();
       const std::size_t start = static_cast<std::size_t>(detail::node_hash(s->opts.node_name) % n);
@@ -407,8 +424,8 @@ class worker_claim {
           co_return std::pair{tec, worker_pair{}};
         }
         if (!s->owner.alive() || s->owner.lease() != lease) {
-          s->message = "worker claim: the session lost lease " + std::to_string(lease) +
-                       " while claiming";
+          s->message =
+              "worker claim: the session lost lease " + std::to_string(lease) + " while claiming";
           co_return std::pair{make_error_code(errc::session_lost), worker_pair{}};
         }
         if (tr.succeeded) {
@@ -421,22 +438,23 @@ class worker_claim {
           }
           std::uint64_t ms = 0;
           if (!released->kvs.empty() && !detail::parse_unsigned(released->kvs.front().value, ms)) {
-            s->message = "worker claim: '" + s->released_key(p) +
-                         "' holds no timestamp: '" + released->kvs.front().value.substr(0, 40) +
-                         "'";
+            s->message = "worker claim: '" + s->released_key(p) + "' holds no timestamp: '" +
+                         released->kvs.front().value.substr(0, 40) + "'";
             co_return std::pair{make_error_code(seckill::errc::protocol_error), worker_pair{}};
           }
           s->released_ms = static_cast<std::int64_t>(ms);
           s->won(p, lease, mine->kvs.front().create_revision);
+          if (auto wec = s->renewal_too_old("after winning '" + k + "'"))
+            co_return std::pair{wec, worker_pair{}};
           co_return std::pair{std::error_code{}, p};
         }
         // taken meanwhile; ours already when it carries our name and lease
         const range_result* existing = detail::range_at(tr, 0);
-        if (existing != nullptr && !existing->kvs.empty() &&
-            existing->kvs.front().lease == lease &&
+        if (existing != nullptr && !existing->kvs.empty() && existing->kvs.front().lease == lease &&
             existing->kvs.front().value == s->opts.node_name) {
-          s->released_ms = 0;
           s->won(p, lease, existing->kvs.front().create_revision);
+          if (auto wec = s->renewal_too_old("after finding '" + k + "' ours already"))
+            co_return std::pair{wec, worker_pair{}};
           co_return std::pair{std::error_code{}, p};
         }
       }
@@ -508,8 +526,8 @@ class leased_snowflake {
   /// made for another layout (or as `snowflake` throws).
   explicit leased_snowflake(const worker_claim& c, std::chrono::milliseconds epoch = default_epoch,
                             Clock clock = {})
-      : leased_snowflake(c.window(), checked_pair(c), c.released_at_ms(), epoch,
-                         std::move(clock)) {}
+      : leased_snowflake(c.window(), checked_pair(c), c.released_at_ms(), epoch, std::move(clock)) {
+  }
 
   /// On `pair` while `window` is valid, after `released_at_ms` (ms since the
   /// Unix epoch; 0: none). @throws seckill::error as `snowflake` throws.
