@@ -275,4 +275,39 @@ TEST_SUITE("integration") {
       co_await sb.async_close(tuple_awaitable);
     });
   }
+
+  TEST_CASE(
+      "worker claim - a lease not renewed within TTL minus the margin claims nothing until a "
+      "keepalive succeeds") {
+    seckill::test::etcd_cluster etcd(1);  // its own: the test stops it
+    seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
+      auto copts = etcd.options();
+      copts.call_timeout = 500ms;
+      client c(io.get_executor(), copts);
+      session s(c, {.ttl = 3s});
+      auto [sec, lease] = co_await s.async_start(tuple_awaitable);
+      REQUIRE_FALSE(sec);
+      worker_claim_options o;
+      o.prefix = "stale";
+      o.node_name = "n";
+      o.safety_margin = 1000ms;
+      worker_claim w(s, o);
+      etcd.freeze(0);
+      REQUIRE(co_await seckill::test::eventually(
+          [&] { return steady::now() - s.last_renewal() > 2050ms; }, 3000ms));
+      CHECK(s.alive());  // the session is not lost yet: that comes at the TTL
+      auto [ec, p] = co_await w.async_claim(tuple_awaitable);
+      CHECK(ec == errc::worker_lost);
+      CHECK(w.last_error().rfind("worker claim before claiming: the session's last renewal was ",
+                                 0) == 0);
+      CHECK(w.last_error().find("ms ago, not within TTL - margin (2000 ms)") != std::string::npos);
+      CHECK_FALSE(w.pair().has_value());
+      etcd.thaw(0);
+      const auto cec = co_await claim_within(w, 5000ms);
+      REQUIRE_FALSE(cec);
+      CHECK(w.valid());
+      CHECK(s.lease() == lease);  // the same lease, renewed in time
+      co_await s.async_close(tuple_awaitable);
+    });
+  }
 }
