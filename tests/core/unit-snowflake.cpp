@@ -721,4 +721,36 @@ TEST_SUITE("concurrent") {
     check_unique(r);
     CHECK(r.rollback_errors == 0);
   }
+
+  TEST_CASE("snowflake: resume_after puts every later id past a timestamp another generator used") {
+    seckill::manual_clock clock;
+    using gen_t =
+        seckill::snowflake<seckill::twitter_layout, seckill::manual_clock, seckill::wait_up_to<15>>;
+    gen_t gen(1, 2, seckill::default_epoch, clock);
+    CHECK(gen.last_timestamp() == 0ms);
+    const auto first = gen.next();
+    const auto now = gen_t::decompose(first).timestamp;
+    CHECK(gen.last_timestamp() == now);
+    // the previous owner of the pair used timestamps up to now + 40 ms: 40 ms
+    // is beyond wait_up_to<15>, so ids fail as after a rollback, with the gap
+    const auto previous = now + 40ms;
+    gen.resume_after(previous);
+    CHECK(gen.last_timestamp() == previous);
+    std::error_code ec;
+    CHECK(gen.next(ec) == -1);
+    CHECK(ec == seckill::errc::clock_rollback);
+    CHECK(message_of([&] { (void)gen.next(); }).rfind("clock moved backwards by 40 ms", 0) == 0);
+    // once the clock passes it, ids resume strictly after it
+    clock.advance(41ms);
+    const auto id = gen.next(ec);
+    CHECK_FALSE(ec);
+    CHECK(gen_t::decompose(id).timestamp > previous);
+    // an older timestamp changes nothing; one outside the layout is refused
+    gen.resume_after(now);
+    CHECK(gen.last_timestamp() == gen_t::decompose(id).timestamp);
+    CHECK(message_of([&] {
+            gen.resume_after(-1ms);
+          }).rfind("snowflake resume_after timestamp -1 ms out of range [0, 2199023255551]", 0) ==
+          0);
+  }
 }

@@ -7,10 +7,14 @@
 //     "LOST" (then exits 3) when its session is lost.
 //   seckill_etcd_helper register <endpoints> <service prefix> <ttl s> <id> <endpoint>
 //     registers an instance and stays until killed; prints "REGISTERED <rev>".
+//   seckill_etcd_helper claim    <endpoints> <prefix> <ttl s> <node name> <datacenter>
+//     claims a worker id in the datacenter and stays until killed; prints
+//     "CLAIMED <datacenter> <worker>" or "ERROR claim <message>".
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/election.hpp>
 #include <seckill/etcd/registry.hpp>
 #include <seckill/etcd/session.hpp>
+#include <seckill/etcd/worker_claim.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -88,12 +92,34 @@ asio::awaitable<void> enroll(client& c, std::string prefix, long ttl, std::strin
   say("REGISTERED " + std::to_string(rev));
 }
 
+asio::awaitable<void> claim(client& c, std::string prefix, long ttl, std::string name,
+                            unsigned datacenter) {
+  static session s(c, {.ttl = std::chrono::seconds(ttl)});
+  auto [sec, lease] = co_await s.async_start(tuple_awaitable);
+  if (sec) {
+    say("ERROR session " + sec.message());
+    std::exit(2);
+  }
+  worker_claim_options o;
+  o.prefix = prefix;
+  o.node_name = name;
+  o.datacenter = datacenter;
+  static worker_claim w(s, o);
+  auto [ec, pair] = co_await w.async_claim(tuple_awaitable);
+  if (ec) {
+    say("ERROR claim " + w.last_error());
+    std::exit(2);
+  }
+  say("CLAIMED " + std::to_string(pair.datacenter) + " " + std::to_string(pair.worker));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 7) {
     std::fprintf(stderr,
-                 "usage: %s elect|register <endpoints> <prefix> <ttl> <guard|id> <name|endpoint>\n",
+                 "usage: %s elect|register|claim <endpoints> <prefix> <ttl> <guard|id|name> "
+                 "<name|endpoint|datacenter>\n",
                  argv[0]);
     return 1;
   }
@@ -108,6 +134,9 @@ int main(int argc, char** argv) {
     asio::co_spawn(io, elect(c, argv[3], ttl, argv[5], argv[6]), asio::detached);
   } else if (mode == "register") {
     asio::co_spawn(io, enroll(c, argv[3], ttl, argv[5], argv[6]), asio::detached);
+  } else if (mode == "claim") {
+    const auto dc = static_cast<unsigned>(std::strtoul(argv[6], nullptr, 10));
+    asio::co_spawn(io, claim(c, argv[3], ttl, argv[5], dc), asio::detached);
   } else {
     return 1;
   }

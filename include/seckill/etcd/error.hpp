@@ -18,6 +18,8 @@ enum class errc {
   session_lost,     ///< the session's lease could not be kept alive
   not_leader,       ///< the caller does not hold leadership
   txn_conflict,     ///< a compare-and-swap lost against concurrent writers, every attempt
+  worker_lost,      ///< a worker id claim's lease is no longer known alive: issue no id
+  no_free_worker,   ///< every (datacenter, worker) pair a claim may take is taken
 };
 
 constexpr const char* error_domain_name(errc) noexcept { return "seckill.etcd"; }
@@ -36,6 +38,10 @@ constexpr const char* error_message(errc e) noexcept {
       return "not the leader";
     case errc::txn_conflict:
       return "transaction conflict";
+    case errc::worker_lost:
+      return "worker id claim lost";
+    case errc::no_free_worker:
+      return "no free worker id";
   }
   return nullptr;
 }
@@ -45,6 +51,8 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::no_leader:
     case errc::session_lost:
     case errc::txn_conflict:
+    case errc::worker_lost:
+    case errc::no_free_worker:
       return condition::unavailable;
     case errc::compacted:
     case errc::not_leader:

@@ -96,6 +96,12 @@ class session {
   /// 1 for the first lease, incremented by each renewal after a loss.
   [[nodiscard]] std::uint64_t generation() const noexcept { return st_->generation; }
   [[nodiscard]] std::chrono::seconds ttl() const noexcept { return st_->opts.ttl; }
+  /// When the last successful keepalive (or the grant) of the current lease
+  /// was sent, on the steady clock: etcd expires the lease no earlier than one
+  /// TTL after it. Read it on the executor.
+  [[nodiscard]] std::chrono::steady_clock::time_point last_renewal() const noexcept {
+    return st_->last_ok_sent;
+  }
   /// Keepalives that failed since the last success (for health grading).
   [[nodiscard]] unsigned consecutive_failures() const noexcept { return st_->failures; }
 

@@ -464,6 +464,36 @@ class snowflake {
     return typename Clock::time_point{d};
   }
 
+  /// The timestamp (ms since the epoch) of the last id issued, or the one set
+  /// by `resume_after`; 0 before either.
+  [[nodiscard]] std::chrono::milliseconds last_timestamp() const noexcept {
+    return std::chrono::milliseconds{
+        static_cast<std::int64_t>(state_.load(std::memory_order_acquire) >> seq_bits)};
+  }
+
+  /// Makes every later id's timestamp greater than `timestamp` (ms since the
+  /// epoch): for a generator taking over a (datacenter, worker) pair that
+  /// another one used up to `timestamp`. While the clock reads at or before
+  /// it, `OnRollback` decides, as after a clock rollback (`wait_up_to` waits
+  /// out a few ms and fails beyond, `logical_clock` issues ahead). A timestamp
+  /// at or below the last one changes nothing. Thread-safe.
+  /// @throws seckill::error (`errc::invalid_argument`) when `timestamp` is
+  ///         outside the layout's timestamp range.
+  void resume_after(std::chrono::milliseconds timestamp) {
+    if (timestamp.count() < 0 || timestamp.count() > Layout::max_timestamp) {
+      throw error(errc::invalid_argument,
+                  "snowflake resume_after timestamp " + std::to_string(timestamp.count()) +
+                      " ms out of range [0, " + std::to_string(Layout::max_timestamp) + "]");
+    }
+    // that millisecond with its sequence used up: the next id is in a later one
+    const std::uint64_t floor =
+        (static_cast<std::uint64_t>(timestamp.count()) << seq_bits) | seq_mask;
+    std::uint64_t cur = state_.load(std::memory_order_acquire);
+    while (cur < floor && !state_.compare_exchange_weak(cur, floor, std::memory_order_acq_rel,
+                                                        std::memory_order_acquire)) {
+    }
+  }
+
   [[nodiscard]] unsigned datacenter_id() const noexcept { return datacenter_; }
   [[nodiscard]] unsigned worker_id() const noexcept { return worker_; }
   [[nodiscard]] std::chrono::milliseconds epoch() const noexcept {

@@ -26,6 +26,7 @@
 #include <seckill/etcd/watch.hpp>
 #include <seckill/etcd/watch_stream.hpp>
 #include <seckill/etcd/watcher.hpp>
+#include <seckill/etcd/worker_claim.hpp>
 #include <seckill/id/snowflake.hpp>
 #include <seckill/limit/async_acquire.hpp>
 #include <seckill/limit/bulkhead.hpp>
