@@ -114,9 +114,9 @@ void per_user_limit_default() {
   const auto other = fx.sku("limit-default-other");
   REQUIRE(set_stock(fx, other, 1) == no_error);
   CHECK(buy(fx, other, 1, "alice").status == reserve_status::reserved);
-  // Sold out wins over a limit the user has room under; limited over sold out
-  // is not promised either way, so only the first is checked.
+  // The stock is checked first: sold out, whether or not the user has room.
   CHECK(buy(fx, other, 2, "carol").status == reserve_status::sold_out);
+  CHECK(buy(fx, other, 3, "alice").status == reserve_status::sold_out);
 }
 
 // A policy set on the SKU: N units, 0 for none, lowered below what is held.
@@ -186,6 +186,7 @@ void request_idempotency() {
   CHECK(retry.replayed);
   CHECK(retry.order_id == 1);
   CHECK(retry.state == order_state::held);
+  CHECK(retry.remaining == 8);  // the first answer
   check_level(stock_ok(fx, sku), 8, 2, 0);
   // The retry's order id was not used: it settles nothing.
   CHECK(std::get<0>(commit(fx, sku, 2)) == errc::unknown_order);

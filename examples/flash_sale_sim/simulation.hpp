@@ -274,6 +274,11 @@ void reconcile_orders(Store& store, asio::io_context& io, const std::vector<std:
           rep.orders_recorded += static_cast<std::int64_t>(audit.orders);
           rep.recorded_units += audit.recorded_units;
           rep.audited_committed += audit.committed_units;
+          // Per SKU: one SKU's missing order must not hide behind another's extra one.
+          if (audit.committed_units != audit.recorded_units && error.empty())
+            error =
+                fmt::format("{}: the store committed {} units but its {} recorded orders hold {}",
+                            sku, audit.committed_units, audit.orders, audit.recorded_units);
           rep.users_over_limit += static_cast<std::int64_t>(audit.users_over_limit.size());
           if (!audit.users_over_limit.empty() && rep.first_over_limit.empty())
             rep.first_over_limit =

@@ -75,6 +75,12 @@ TEST_SUITE("unit") {
     CHECK(classify(errc::sold_out, purchase_state::failed) == purchase_outcome::sold_out);
     CHECK(classify(errc::unknown_sku, purchase_state::failed) == purchase_outcome::unknown_sku);
     CHECK(classify(errc::timed_out, purchase_state::timed_out) == purchase_outcome::timed_out);
+    // A retry's answer is no second sale and no store failure.
+    CHECK(classify({}, purchase_state::succeeded, true) == purchase_outcome::replayed);
+    CHECK(classify(errc::order_rolled_back, purchase_state::failed, true) ==
+          purchase_outcome::replayed);
+    CHECK(classify(errc::purchase_in_progress, purchase_state::idle, true) ==
+          purchase_outcome::in_progress);
     CHECK(classify(errc::operation_aborted, purchase_state::timed_out) ==
           purchase_outcome::cancelled);
     CHECK(classify(errc::payment_failed, purchase_state::rolled_back) ==

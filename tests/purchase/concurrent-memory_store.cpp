@@ -103,14 +103,20 @@ TEST_SUITE("unit") {
     fx.clock.advance(1ms);
     CHECK(std::get<1>(c::reap(fx, "tea", 10)) == 0u);  // any operation forgets what is due
     CHECK(fx.store().recorded_orders("tea") == 1);     // order 3 is held: never forgotten
-    CHECK(std::get<0>(c::commit(fx, "tea", 1)) == seckill::errc::unknown_order);
-    const auto again = c::reserve_ok(fx, "tea", 2, 1);  // the id is new again
-    CHECK(again.status == reserve_status::reserved);
-    CHECK_FALSE(again.replayed);
+    // The refused id is new again.
+    CHECK_FALSE(c::reserve_ok(fx, "tea", 100, 2).replayed);
+    // The committed one is sold for good: its record is gone, its sale answers.
+    auto [ec1, s1] = c::commit(fx, "tea", 1);
+    CHECK(ec1 == c::no_error);
+    CHECK(s1.status == seckill::settle_status::already);
+    CHECK(std::get<0>(c::rollback(fx, "tea", 1)) == seckill::errc::order_committed);
+    const auto again = c::reserve_ok(fx, "tea", 2, 1);
+    CHECK(again.replayed);
+    CHECK(again.state == seckill::order_state::committed);
     CHECK(std::get<0>(c::commit(fx, "tea", 3)) ==
           c::no_error);  // held past the retention, still good
-    c::check_level(c::stock_ok(fx, "tea"), 5, 2, 3);
-    CHECK(fx.store().recorded_orders("tea") == 2);
+    c::check_level(c::stock_ok(fx, "tea"), 7, 0, 3);
+    CHECK(fx.store().recorded_orders("tea") == 2);  // 2 (refused again) and 3
   }
 
   TEST_CASE("memory_store: memory follows the orders of the last retention period") {
@@ -130,8 +136,12 @@ TEST_SUITE("unit") {
         auto [e1, s1] = c::commit(fx, "flow", id - 500 - (id % 2));
         CHECK(e1 == c::no_error);
         CHECK(s1.status == seckill::settle_status::already);
-        if (id > 1600)
+        // forgotten: a rolled-back id is unknown, a committed one is a sale for good
+        if (id > 1600 && (id - 1500) % 2 != 0)
           CHECK(std::get<0>(c::commit(fx, "flow", id - 1500)) == seckill::errc::unknown_order);
+        if (id > 1600 && (id - 1500) % 2 == 0)
+          CHECK(std::get<1>(c::commit(fx, "flow", id - 1500)).status ==
+                seckill::settle_status::already);
       }
       most = std::max(most, fx.store().recorded_orders("flow"));
     }
@@ -140,7 +150,7 @@ TEST_SUITE("unit") {
     c::check_level(c::stock_ok(fx, "flow"), 1'000'000 - 10'000, 0, 10'000);
   }
 
-  TEST_CASE("memory_store: a request binding is forgotten with its order and sales are kept") {
+  TEST_CASE("memory_store: a request binding is forgotten with its order unless it was sold") {
     concurrent_memory_store::retention_fixture fx;  // 1 s retention
     namespace c = seckill::test::conformance;
     using seckill::reserve_status;
@@ -154,11 +164,17 @@ TEST_SUITE("unit") {
     CHECK(c::buy(fx, "jam", 3, "alice", 2, "r-1").replayed);  // still bound
     CHECK(c::buy(fx, "jam", 4, "bob", 1, "r-1").state == seckill::order_state::rolled_back);
     fx.clock.advance(1ms);
-    // The records are forgotten, and their bindings with them: the same request is new.
-    const auto again = c::buy(fx, "jam", 5, "alice", 2, "r-1");
+    // The rolled-back order's record is forgotten, and its binding with it:
+    // the same request is new.
+    const auto again = c::buy(fx, "jam", 5, "bob", 1, "r-1");
     CHECK(again.status == reserve_status::reserved);
     CHECK_FALSE(again.replayed);
     CHECK(again.order_id == 5);
+    // The committed order's binding stays: a late retry still hears "committed".
+    const auto late = c::buy(fx, "jam", 7, "alice", 2, "r-1");
+    CHECK(late.replayed);
+    CHECK(late.order_id == 1);
+    CHECK(late.state == seckill::order_state::committed);
     CHECK(fx.store().recorded_orders("jam") == 1);
     // The committed order stays recorded, with its buyer, whatever the retention.
     auto [ec, one] = c::get_order(fx, "jam", 1);
@@ -166,8 +182,8 @@ TEST_SUITE("unit") {
     CHECK(one.user == "alice");
     CHECK(one.request_id == "r-1");
     CHECK(one.quantity == 2);
-    // alice's committed units still count: 2 bought + 2 held.
-    REQUIRE(c::set_policy(fx, "jam", 4) == c::no_error);
+    // alice's committed units still count.
+    REQUIRE(c::set_policy(fx, "jam", 2) == c::no_error);
     CHECK(c::buy(fx, "jam", 6, "alice").status == reserve_status::limited);
     auto [rec, report] = c::reconcile(fx, "jam");
     CHECK(rec == c::no_error);

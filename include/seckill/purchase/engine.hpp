@@ -105,6 +105,7 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 
 }  // namespace detail
 
+// clang-format off
 /// @brief Runs purchases: admission, an order id, then the state machine over
 ///        `Store` with a payment step and an order sink, under a deadline.
 ///
@@ -114,20 +115,22 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// | outcome | error | final_state |
 /// |---|---|---|
 /// | bought | none | succeeded |
-/// | bad request (quantity <= 0, empty sku, deadline > hold, bad user or request id, request id
-/// without user) | invalid_argument | idle | | limiter empty | rate_limited | idle | | breaker open
-/// | circuit_open | idle | | id source failed | its error (e.g. clock_rollback) | idle | | sold out
-/// / unknown sku | sold_out / unknown_sku | failed | | the user's per-user limit reached |
-/// purchase_limited | failed | | retry of a request whose first order was committed | none (its
-/// order id; no payment) | succeeded | | retry of a request whose first order is still held |
-/// purchase_in_progress (its order id) | idle | | retry of a request whose first order was rolled
-/// back or expired | order_rolled_back (its order id) | failed | | store error on reserve | the
-/// store's error | failed | | payment failed | the payment's error | rolled_back | | deadline
-/// before payment completed | timed_out | timed_out | | cancelled by the caller before payment
-/// completed | operation_aborted | timed_out | | reserve without a definite answer (timeout, lost
-/// connection) | the store's error | failed | | commit refused after payment, or no answer within
-/// the hold | the store's error | failed, `compensated` | | sink failed | the sink's error | failed
-/// |
+/// | bad request (quantity <= 0, empty sku, deadline > hold, bad user or request id, request id without user) | invalid_argument | idle |
+/// | limiter empty | rate_limited | idle |
+/// | breaker open | circuit_open | idle |
+/// | id source failed | its error (e.g. clock_rollback) | idle |
+/// | sold out / unknown sku | sold_out / unknown_sku | failed |
+/// | the user's per-user limit reached | purchase_limited | failed |
+/// | retry of a request whose first order was committed | none (its order id; no payment; `replayed`) | succeeded |
+/// | retry of a request whose first order is still held | purchase_in_progress (its order id) | idle |
+/// | retry of a request whose first order was rolled back or expired | order_rolled_back (its order id; `replayed`) | failed |
+/// | store error on reserve | the store's error | failed |
+/// | payment failed | the payment's error | rolled_back |
+/// | deadline before payment completed | timed_out | timed_out |
+/// | cancelled by the caller before payment completed | operation_aborted | timed_out |
+/// | reserve without a definite answer (timeout, lost connection) | the store's error | failed |
+/// | commit refused after payment, or no answer within the hold | the store's error | failed, `compensated` |
+/// | sink failed | the sink's error | failed |
 ///
 /// A purchase with a `request_id` is idempotent per (user, request_id): the
 /// store binds the pair to the first order that took units, and a retry
@@ -155,6 +158,7 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// read; an admitted purchase is one coroutine, one deadline race (an Asio
 /// parallel group) and the store, payment and sink calls. See the
 /// benchmark in bench/README.md for what allocates.
+// clang-format on
 template <stock_store Store, purchase_limiter Limiter = token_bucket<>,
           purchase_breaker Breaker = circuit_breaker<>, order_id_source Ids = snowflake<>,
           payment_policy Payment = no_payment, orders_sink Orders = memory_orders,
@@ -362,6 +366,7 @@ class purchase_engine {
     }
     if (r.replayed) {  // an earlier attempt of this request took the units: say what became of it
       result.order_id = r.order_id;
+      result.replayed = true;
       switch (r.state) {
         case order_state::committed:
           ph.replayed_end = purchase_state::succeeded;

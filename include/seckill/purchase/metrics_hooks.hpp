@@ -1,4 +1,5 @@
 #pragma once
+// clang-format off
 /// @file
 /// @brief The purchase engine, observed: `purchase_metrics` (the metric
 ///        handles a shop exports) and `purchase_hooks`, the engine's `Hooks`
@@ -11,15 +12,13 @@
 ///
 /// | name | type | labels |
 /// |---|---|---|
-/// | `seckill_purchases_total` | counter | `result`: succeeded, sold_out, unknown_sku,
-/// rate_limited, circuit_open, invalid, rejected, timed_out, cancelled, rolled_back, failed | |
-/// `seckill_purchase_duration_seconds` | histogram | (admitted purchases, admission to the end) |
+/// | `seckill_purchases_total` | counter | `result`: succeeded, sold_out, unknown_sku, rate_limited, circuit_open, invalid, rejected, timed_out, cancelled, rolled_back, failed, limited, in_progress, replayed |
+/// | `seckill_purchase_duration_seconds` | histogram | (admitted purchases, admission to the end) |
 /// | `seckill_stock_units` | gauge | `sku` |
-/// | `seckill_breaker_state` | gauge (1 for the current state) | `state`: closed, open, half_open,
-/// forced_open, disabled | | `seckill_rate_limited_total` | counter | | |
-/// `seckill_store_errors_total` | counter | `operation`: reserve, commit, rollback, stock | |
-/// `seckill_compensations_total` | counter | `refund`: ok, failed, none (paid orders the store
-/// would not commit) |
+/// | `seckill_breaker_state` | gauge (1 for the current state) | `state`: closed, open, half_open, forced_open, disabled |
+/// | `seckill_rate_limited_total` | counter | |
+/// | `seckill_store_errors_total` | counter | `operation`: reserve, commit, rollback, stock |
+/// | `seckill_compensations_total` | counter | `refund`: ok, failed, none (paid orders the store would not commit) |
 ///
 /// @code
 /// seckill::obs::registry reg;
@@ -27,6 +26,7 @@
 /// seckill::obs::purchase_hooks hooks(metrics, &tracer);   // tracer optional
 /// seckill::purchase_engine<..., seckill::obs::purchase_hooks<>> engine(..., hooks);
 /// @endcode
+// clang-format on
 
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/obs/metrics.hpp>
@@ -58,20 +58,25 @@ enum class purchase_outcome {
   failed,       ///< the store, the commit or the order sink failed
   limited,      ///< the buyer's per-user limit for the SKU was reached (purchase_limited)
   in_progress,  ///< a retry of a request whose first attempt is still held (purchase_in_progress)
+  replayed,     ///< a retry answered with its first attempt's settled outcome: no new sale
 };
 
-inline constexpr std::size_t purchase_outcome_count = 13;
+inline constexpr std::size_t purchase_outcome_count = 14;
 
 inline constexpr std::string_view to_string(purchase_outcome o) noexcept {
   constexpr std::array<std::string_view, purchase_outcome_count> names{
       "succeeded", "sold_out", "unknown_sku", "rate_limited", "circuit_open",
       "invalid",   "rejected", "timed_out",   "cancelled",    "rolled_back",
-      "failed",    "limited",  "in_progress"};
+      "failed",    "limited",  "in_progress", "replayed"};
   return names[static_cast<std::size_t>(o)];
 }
 
-/// @brief The outcome of a purchase from the engine's answer.
-inline purchase_outcome classify(std::error_code ec, purchase_state final_state) noexcept {
+/// @brief The outcome of a purchase from the engine's answer. A replayed
+///        answer (`purchase_result::replayed`) is counted apart, so a retry
+///        is never counted as a second sale or a store failure.
+inline purchase_outcome classify(std::error_code ec, purchase_state final_state,
+                                 bool replayed = false) noexcept {
+  if (replayed && ec != errc::purchase_in_progress) return purchase_outcome::replayed;
   if (final_state == purchase_state::succeeded && !ec) return purchase_outcome::succeeded;
   if (ec == errc::rate_limited) return purchase_outcome::rate_limited;
   if (ec == errc::circuit_open) return purchase_outcome::circuit_open;
@@ -219,7 +224,7 @@ class purchase_hooks {
       : metrics_(&metrics), tracer_(tracer) {}
 
   void on_rejected(const purchase_request&, std::error_code ec, const purchase_result& r) const {
-    metrics_->record(classify(ec, r.final_state), r.timings.total, false);
+    metrics_->record(classify(ec, r.final_state, r.replayed), r.timings.total, false);
   }
 
   void on_start(purchase_context<span>& ctx) const {
@@ -261,7 +266,7 @@ class purchase_hooks {
 
   void on_complete(purchase_context<span>& ctx, std::error_code ec,
                    const purchase_result& r) const {
-    const auto outcome = classify(ec, r.final_state);
+    const auto outcome = classify(ec, r.final_state, r.replayed);
     metrics_->record(outcome, r.timings.total, true);
     auto& s = ctx.span.s;
     if (!s.recording()) return;

@@ -50,6 +50,10 @@ struct purchase_result {
   /// the compensation path (`Payment::async_refund` when the policy has one,
   /// and the `on_compensation` hook). Never set on a succeeded purchase.
   bool compensated = false;
+  /// A retry of a request whose first attempt took the units: `order_id`,
+  /// `final_state` and the error tell what became of that first order; this
+  /// call took, paid and committed nothing.
+  bool replayed = false;
 };
 
 /// @brief What the Payment policy is asked to charge.

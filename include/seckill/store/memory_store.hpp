@@ -39,13 +39,15 @@ struct memory_store_options {
   /// keeps every committed order and doubles when full.
   std::size_t orders_per_sku = 1024;
   /// How long a settled order (committed, rolled back, expired) or a refused
-  /// one stays recorded: within it a repeated reserve, commit or rollback
-  /// answers as the first one did; after it the order id is forgotten and
-  /// its record's memory reused (24 h, as `redis_store` keeps them). Zero
-  /// keeps every record for the store's lifetime. Held orders are never
-  /// forgotten. Negative, or beyond a quarter of what the clock's duration
-  /// holds (some 73 years in nanoseconds): `errc::invalid_argument` from the
-  /// constructor.
+  /// one keeps its record: within it a repeated reserve, commit or rollback
+  /// answers as the first one did; after it a rolled-back or refused order
+  /// id, and its request binding, are forgotten and the record's memory
+  /// reused (24 h, as `redis_store` keeps those). A committed order is never
+  /// forgotten: its sale, and the binding of the request that bought it,
+  /// stay, so a late retry still answers "committed". Zero keeps every
+  /// record for the store's lifetime. Held orders are never forgotten. Negative, or beyond a
+  /// quarter of what the clock's duration holds (some 73 years in nanoseconds):
+  /// `errc::invalid_argument` from the constructor.
   std::chrono::milliseconds order_retention = std::chrono::hours(24);
 };
 
@@ -233,6 +235,7 @@ class sku_book {
     while (retired_count_ > 0 && retired_[retired_head_].at <= now) {
       if (order* o = find(retired_[retired_head_].id);
           o != nullptr && o->state != order_state::held) {
+        forgot_sales_ = forgot_sales_ || o->state == order_state::committed;
         drop_buyer(*o);
         erase(*o);
       }
@@ -250,6 +253,10 @@ class sku_book {
 
   /// Records held now (live, settled or refused, not yet forgotten).
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+  /// The committed order `id` whose record was forgotten (its sale is kept
+  /// for good), or nullptr. Free until a committed record is first forgotten.
+  const order_entry* forgotten_sale(std::int64_t id) { return forgot_sales_ ? sale(id) : nullptr; }
 
  private:
   struct expiry {
@@ -292,11 +299,13 @@ class sku_book {
     if (it->second <= 0) user_units_.erase(it);
   }
 
-  // The record of `o` is forgotten: so are its binding and its buyer slot.
+  // The record of `o` is forgotten: so are its buyer slot and, unless the
+  // order was committed (a sale is kept for good, and so is what bought it),
+  // its binding.
   void drop_buyer(order& o) {
     if (o.buyer == 0) return;
     buyer_record& b = buyers_[o.buyer - 1];
-    if (!b.request_id.empty()) {
+    if (!b.request_id.empty() && o.state != order_state::committed) {
       const auto it = bindings_.find(binding_view{b.user, b.request_id});
       if (it != bindings_.end() && it->second == o.id) bindings_.erase(it);
     }
@@ -382,6 +391,7 @@ class sku_book {
   std::unordered_map<binding_key, std::int64_t, binding_hash, binding_equal> bindings_;
   std::vector<order_entry> sales_;  // committed orders: kept for the store's lifetime
   std::size_t sorted_ = 0;          // sales_[0, sorted_) is in increasing id order
+  bool forgot_sales_ = false;       // a committed order's record was forgotten
 };
 
 inline bool is_valid_sku(std::string_view sku) noexcept { return !sku.empty(); }
@@ -692,16 +702,29 @@ class memory_store {
       r.state = state_now(b, *o, now);
       return {{}, r};
     }
+    if (b.forgotten_sale(req.order_id) != nullptr) {  // sold, its record forgotten
+      r.replayed = true;
+      r.status = reserve_status::reserved;
+      r.order_id = req.order_id;
+      r.state = seckill::order_state::committed;
+      r.remaining = b.remaining;
+      return {{}, r};
+    }
     const bool named = !req.user.empty();
     if (named && !req.request_id.empty()) {
-      const std::int64_t bound = b.bound_order(req.user, req.request_id);
-      // a binding lives as long as its order's record: both are forgotten together
-      if (auto* o = bound != 0 ? b.find(bound) : nullptr; o != nullptr) {
+      // A binding lives as long as its order's record, or for good once the
+      // order was committed.
+      if (const std::int64_t bound = b.bound_order(req.user, req.request_id); bound != 0) {
         r.status = reserve_status::reserved;
         r.replayed = true;
         r.order_id = bound;
-        r.state = state_now(b, *o, now);  // first: a hold that passed goes back to stock
-        r.remaining = b.remaining;
+        if (auto* o = b.find(bound); o != nullptr) {
+          r.state = state_now(b, *o, now);  // first: a hold that passed goes back to stock
+          r.remaining = o->remaining_answer;
+        } else {
+          r.state = seckill::order_state::committed;
+          r.remaining = b.remaining;
+        }
         return {{}, r};
       }
     }
@@ -743,6 +766,11 @@ class memory_store {
     const auto now = clock_.now();
     b.forget_expired(now);
     auto* o = b.find(order_id);
+    if (o == nullptr && b.forgotten_sale(order_id) != nullptr) {  // sold, record forgotten
+      if (!commit) return {errc::order_committed, r};
+      r.status = settle_status::already;
+      return {{}, r};
+    }
     if (o == nullptr || o->state == order_state::refused) return {errc::unknown_order, r};
     if (commit && o->state == order_state::held && o->expires <= now) {
       b.give_back(*o, now);  // the hold passed: the units go back, as the reaper would do
