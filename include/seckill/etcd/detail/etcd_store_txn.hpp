@@ -398,8 +398,12 @@ class etcd_stock_txns {
   }
 
  private:
-  /// The answer a reserve gave (or gives) for order `id` recorded as `o`.
-  static reserve_result answer_of(std::int64_t id, const order_record& o, bool replayed) {
+  /// The answer a reserve gave (or gives) for order `id` recorded as `o`, at
+  /// `now_ms`: a held order whose hold has passed stands rolled back (its
+  /// units are due back; the reaper or a commit gives them back), as the
+  /// other stores answer.
+  static reserve_result answer_of(std::int64_t id, const order_record& o, bool replayed,
+                                  std::int64_t now_ms) {
     reserve_result r;
     const bool refused = o.state == order_state::refused;
     r.status = !refused    ? reserve_status::reserved
@@ -408,7 +412,21 @@ class etcd_stock_txns {
     r.remaining = o.remaining;
     r.replayed = replayed;
     r.order_id = refused ? 0 : id;
-    r.state = o.state;
+    r.state =
+        o.state == order_state::held && o.expires_ms <= now_ms ? order_state::rolled_back : o.state;
+    return r;
+  }
+
+  /// The answer to a reserve of order `id` whose retained record is gone but
+  /// whose durable record (`orders/<id>`) says it was committed: replayed,
+  /// committed, nothing taken; `remaining` is the stock's now.
+  static reserve_result recorded_answer(std::int64_t id, std::int64_t remaining) {
+    reserve_result r;
+    r.status = reserve_status::reserved;
+    r.remaining = remaining;
+    r.replayed = true;
+    r.order_id = id;
+    r.state = order_state::committed;
     return r;
   }
 
@@ -446,8 +464,12 @@ class etcd_stock_txns {
       co_return bad("request id " + quoted(a.request_id) + " without a user");
     auto [entered, guard] = co_await enter(sku, what);
     if (entered) co_return std::pair{entered, out};
-    // extra records: the policy and the user's units with a user, the binding with a request id
+    // extra records: the order's durable record (committed once, kept after the
+    // retained order record is forgotten); the policy and the user's units with
+    // a user, the binding with a request id
     std::vector<read_value> extra;
+    extra.push_back(read_value{recorded_key(sku, a.order_id)});
+    constexpr std::size_t recorded_at = 0, policy_at = 1, units_at = 2, binding_at = 3;
     if (!a.user.empty()) {
       extra.push_back(read_value{policy_key(sku)});
       extra.push_back(read_value{user_key(sku, a.user)});
@@ -458,17 +480,20 @@ class etcd_stock_txns {
       std::optional<order_record> o;
       const std::error_code read_error = co_await snapshot(sku, a.order_id, s, o, what, &extra);
       if (read_error) co_return std::pair{read_error, out};
-      if (o) co_return std::pair{std::error_code{}, answer_of(a.order_id, *o, true)};
+      if (o) co_return std::pair{std::error_code{}, answer_of(a.order_id, *o, true, now_ms())};
+      if (extra[recorded_at].mod_revision != 0) {  // committed, its retained record forgotten
+        co_return std::pair{std::error_code{}, recorded_answer(a.order_id, s.level.remaining)};
+      }
       std::string message;
-      if (!a.request_id.empty() && extra[2].mod_revision != 0) {  // bound: where that order stands
+      if (!a.request_id.empty() && extra[binding_at].mod_revision != 0) {  // bound: where it stands
         std::int64_t bound = 0;
-        if (!decode_binding(extra[2].value, bound, message))
+        if (!decode_binding(extra[binding_at].value, bound, message))
           co_return std::pair{corrupt(message, what), out};
         stock_record unused;
         std::optional<order_record> b;
         const std::error_code bound_error = co_await snapshot(sku, bound, unused, b, what);
         if (bound_error) co_return std::pair{bound_error, out};
-        if (b) co_return std::pair{std::error_code{}, answer_of(bound, *b, true)};
+        if (b) co_return std::pair{std::error_code{}, answer_of(bound, *b, true, now_ms())};
         if (attempt + 1 < opts_.max_attempts) continue;  // both forgotten since the first read
         co_return std::pair{
             corrupt("etcd_store: request " + quoted(a.request_id) + " of user " + quoted(a.user) +
@@ -483,30 +508,35 @@ class etcd_stock_txns {
       sku_policy policy;
       std::int64_t units = 0;
       if (!a.user.empty()) {
-        if (extra[0].mod_revision != 0 && !decode_policy(extra[0].value, policy, message))
+        if (extra[policy_at].mod_revision != 0 &&
+            !decode_policy(extra[policy_at].value, policy, message))
           co_return std::pair{corrupt(message, what), out};
-        if (extra[1].mod_revision != 0 && !decode_units(extra[1].value, units, message))
+        if (extra[units_at].mod_revision != 0 &&
+            !decode_units(extra[units_at].value, units, message))
           co_return std::pair{corrupt(message, what), out};
       }
       const std::int64_t limit = policy.per_user_limit;
+      const bool over =
+          !a.user.empty() && limit > 0 && (units > limit || a.quantity > limit - units);
+      const bool sold_out = s.level.remaining < a.quantity;
       order_record rec;
       rec.qty = a.quantity;
       rec.user = a.user;
       rec.request_id = a.request_id;
-      rec.limited = !a.user.empty() && limit > 0 && (units > limit || a.quantity > limit - units);
+      rec.limited = over && !sold_out;  // stock is checked first: sold out wins
       std::int64_t lease = 0;
       txn_request t;
       t.compares.push_back(unchanged(stock_key(sku), s.mod_revision));
       t.compares.push_back(compare::missing(order_key(sku, a.order_id)));
       for (const auto& kv : extra) t.compares.push_back(unchanged(kv.key, kv.mod_revision));
-      if (rec.limited || s.level.remaining < a.quantity) {
+      const std::int64_t now = now_ms();
+      if (over || sold_out) {
         rec.state = order_state::refused;
         rec.remaining = s.level.remaining;
         auto [lec, id] = co_await retention_lease(what);
         if (lec) co_return std::pair{lec, out};
         lease = id;
       } else {
-        const std::int64_t now = now_ms();
         if (now < 0 || now > std::numeric_limits<std::int64_t>::max() - a.hold.count()) {
           co_return bad("the clock reads " + std::to_string(now) +
                         " ms since its epoch; a hold of " + std::to_string(a.hold.count()) +
@@ -540,7 +570,7 @@ class etcd_stock_txns {
         conflicts_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      co_return std::pair{std::error_code{}, answer_of(a.order_id, rec, false)};
+      co_return std::pair{std::error_code{}, answer_of(a.order_id, rec, false, now)};
     }
     co_return std::pair{conflict(what), out};
   }
@@ -611,11 +641,25 @@ class etcd_stock_txns {
     const std::string what = op_name(commit ? "commit" : "rollback", sku, order_id);
     auto [entered, guard] = co_await enter(sku, what);
     if (entered) co_return std::pair{entered, out};
+    // the order's durable record: it says "committed" once the retained one is forgotten
+    std::vector<read_value> recorded{read_value{recorded_key(sku, order_id)}};
     for (unsigned attempt = 0; attempt < opts_.max_attempts; ++attempt) {
       stock_record s;
       std::optional<order_record> o;
-      const std::error_code read_error = co_await snapshot(sku, order_id, s, o, what);
+      const std::error_code read_error = co_await snapshot(sku, order_id, s, o, what, &recorded);
       if (read_error) co_return std::pair{read_error, out};
+      if (!o && recorded[0].mod_revision != 0) {
+        if (!commit) {
+          co_return std::pair{
+              failed(make_error_code(seckill::errc::order_committed),
+                     "etcd_store: " + what + ": the order is committed (recorded at '" +
+                         recorded[0].key +
+                         "'; its order record was forgotten after the retention)"),
+              out};
+        }
+        out.status = settle_status::already;
+        co_return std::pair{std::error_code{}, out};
+      }
       if (!o || o->state == order_state::refused || s.mod_revision == 0) {
         const std::string refusal = o && o->limited ? "limited" : "sold out";
         co_return std::pair{
@@ -662,6 +706,7 @@ class etcd_stock_txns {
       txn_request t;
       t.compares.push_back(unchanged(stock_key(sku), s.mod_revision));
       t.compares.push_back(unchanged(order_key(sku, order_id), o->mod_revision));
+      t.compares.push_back(unchanged(recorded[0].key, recorded[0].mod_revision));
       stock_level level = s.level;
       std::error_code answer;
       if (!giving_back) {
