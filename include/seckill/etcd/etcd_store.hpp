@@ -39,6 +39,8 @@
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
+#include <seckill/etcd/detail/etcd_store_orders.hpp>
+#include <seckill/etcd/detail/etcd_store_reap.hpp>
 #include <seckill/etcd/detail/etcd_store_txn.hpp>
 #include <seckill/etcd/etcd_store_options.hpp>
 #include <seckill/store/store.hpp>

@@ -3,7 +3,10 @@
 /// @brief The transactions behind `etcd_store`: each operation reads a SKU's
 ///        records and writes them back in one etcd transaction guarded by
 ///        their mod revisions, retried when another writer won; and the
-///        retention leases of settled and refused orders.
+///        retention leases of settled and refused orders. The reaper's batch
+///        is defined in detail/etcd_store_reap.hpp, the buyer calls outside
+///        transactions (policy, get_order, list_orders) in
+///        detail/etcd_store_orders.hpp; etcd_store.hpp includes all three.
 
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
@@ -760,244 +763,35 @@ class etcd_stock_txns {
   /// default --max-txn-ops): a reaper batch stops before it.
   static constexpr std::size_t max_txn_ops = 128;
 
+  /// Gives back the holds of `sku` that passed, `reap_batch` per transaction
+  /// (defined in detail/etcd_store_reap.hpp).
   boost::asio::awaitable<std::pair<std::error_code, std::size_t>> reap(std::string sku,
-                                                                       std::size_t limit) {
-    co_await honour_any_cancellation();
-    const std::string what =
-        "reap_expired of sku '" + sku + "' (limit " + std::to_string(limit) + ")";
-    std::size_t reaped = 0;
-    auto [entered, guard] = co_await enter(sku, what);
-    if (entered) co_return std::pair{entered, reaped};
-    unsigned attempts = 0;
-    while (reaped < limit) {
-      const std::int64_t now = now_ms();
-      range_options ro;
-      ro.range_end = hold_prefix(sku) + padded(now + 1);  // expiry <= now
-      ro.limit = static_cast<std::int64_t>(std::min(limit - reaped, opts_.reap_batch));
-      ro.keys_only = true;
-      auto [ec, holds] = co_await client_.async_range(
-          hold_prefix(sku), ro, boost::asio::as_tuple(boost::asio::use_awaitable));
-      if (ec)
-        co_return std::pair{transport(ec, what + ": listing expired holds", holds.error_message),
-                            reaped};
-      if (holds.kvs.empty()) break;
-      // read the stock and the orders at one revision, then give them all back in one txn
-      std::vector<read_value> kvs;
-      kvs.push_back(read_value{stock_key(sku)});
-      std::vector<std::int64_t> ids;
-      for (const auto& kv : holds.kvs) {
-        const auto slash = kv.key.rfind('/');
-        std::int64_t id = 0;
-        const auto* first = kv.key.data() + slash + 1;
-        const auto* last = kv.key.data() + kv.key.size();
-        if (slash == std::string::npos || std::from_chars(first, last, id).ptr != last) {
-          co_return std::pair{
-              failed(make_error_code(seckill::errc::protocol_error),
-                     "etcd_store: " + what + ": a hold index key does not end in an order id: '" +
-                         kv.key + "'"),
-              reaped};
-        }
-        ids.push_back(id);
-        kvs.push_back(read_value{order_key(sku, id)});
-      }
-      const std::error_code read_error = co_await read(kvs, what);
-      if (read_error) co_return std::pair{read_error, reaped};
-      if (kvs[0].mod_revision == 0) break;
-      stock_level level;
-      std::string message;
-      if (!decode_stock(kvs[0].value, level, message))
-        co_return std::pair{corrupt(message, what), reaped};
-      std::vector<order_record> orders(ids.size());
-      std::map<std::string, read_value> users;  // of the held orders
-      bool any_held = false;
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (kvs[i + 1].mod_revision == 0) continue;
-        if (!decode_order(kvs[i + 1].value, orders[i], message))
-          co_return std::pair{corrupt(message, what), reaped};
-        orders[i].mod_revision = kvs[i + 1].mod_revision;
-        if (orders[i].state != order_state::held) continue;
-        any_held = true;
-        if (!orders[i].user.empty()) users[orders[i].user] = read_value{};
-      }
-      std::map<std::string, std::int64_t> units;
-      if (!users.empty()) {
-        const std::error_code units_error = co_await read_units(sku, users, units, what);
-        if (units_error) co_return std::pair{units_error, reaped};
-      }
-      std::int64_t lease = 0;
-      if (any_held) {
-        auto [lec, id] = co_await retention_lease(what);
-        if (lec) co_return std::pair{lec, reaped};
-        lease = id;
-      }
-      txn_request t;
-      t.compares.push_back(unchanged(stock_key(sku), kvs[0].mod_revision));
-      std::size_t ops = 1;  // the stock's put
-      std::set<std::string> touched;
-      std::size_t batch = 0;
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        const order_record& o = orders[i];
-        const bool held = o.mod_revision != 0 && o.state == order_state::held;
-        const bool new_user = held && !o.user.empty() && !touched.contains(o.user);
-        const std::size_t needed =
-            held ? 2 + (o.request_id.empty() ? 0 : 1) + (new_user ? 1 : 0) : 1;
-        if (ops + needed > max_txn_ops) break;  // the rest in the next round
-        ops += needed;
-        if (o.mod_revision == 0) {
-          t.success.push_back(delete_request{holds.kvs[i].key, {}});  // a stray index entry
-          continue;
-        }
-        t.compares.push_back(unchanged(order_key(sku, ids[i]), o.mod_revision));
-        if (!held) {
-          t.success.push_back(delete_request{holds.kvs[i].key, {}});
-          continue;
-        }
-        give_back(sku, ids[i], o, level, lease, t);
-        if (!o.user.empty()) {
-          touched.insert(o.user);
-          units[o.user] -= o.qty;
-        }
-        ++batch;
-      }
-      for (const auto& user : touched) {
-        t.compares.push_back(unchanged(users[user].key, users[user].mod_revision));
-        write_units(t, users[user].key, units[user]);
-      }
-      t.success.push_back(put_request{stock_key(sku), encode_stock(level), {}});
-      auto [tec, tr] =
-          co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
-      if (tec == errc::lease_not_found && lease != 0) {
-        forget_lease(lease);
-        if (++attempts >= opts_.max_attempts) co_return std::pair{conflict(what), reaped};
-        continue;
-      }
-      if (tec) co_return std::pair{transport(tec, what, tr.error_message), reaped};
-      if (!tr.succeeded) {
-        conflicts_.fetch_add(1, std::memory_order_relaxed);
-        if (++attempts >= opts_.max_attempts) co_return std::pair{conflict(what), reaped};
-        continue;
-      }
-      reaped += batch;
-    }
-    co_return std::pair{std::error_code{}, reaped};
-  }
+                                                                       std::size_t limit);
 
-  boost::asio::awaitable<std::error_code> set_policy(std::string sku, sku_policy p) {
-    co_await honour_any_cancellation();
-    const std::string what =
-        "set_policy of sku '" + sku + "' to per_user_limit " + std::to_string(p.per_user_limit);
-    if (sku.empty()) {
-      co_return failed(make_error_code(seckill::errc::invalid_argument),
-                       "etcd_store: " + what + ": empty sku");
-    }
-    if (p.per_user_limit < 0 || p.per_user_limit > max_quantity) {
-      co_return failed(make_error_code(seckill::errc::invalid_argument),
-                       "etcd_store: " + what + ": per_user_limit " +
-                           std::to_string(p.per_user_limit) + " out of [0, " +
-                           std::to_string(max_quantity) + "]");
-    }
-    const std::string key = policy_key(sku);
-    const std::string value = encode_policy(p);
-    auto [ec, r] =
-        co_await client_.async_put(key, value, boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (ec) co_return transport(ec, what, r.error_message);
-    co_return std::error_code{};
-  }
-
-  boost::asio::awaitable<std::pair<std::error_code, sku_policy>> get_policy(std::string sku) {
-    co_await honour_any_cancellation();
-    const std::string what = "get_policy of sku '" + sku + "'";
-    sku_policy p;
-    if (sku.empty()) {
-      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
-                                 "etcd_store: " + what + ": empty sku"),
-                          p};
-    }
-    std::vector<read_value> kvs;
-    kvs.push_back(read_value{policy_key(sku)});
-    const std::error_code read_error = co_await read(kvs, what);
-    if (read_error) co_return std::pair{read_error, p};
-    std::string message;
-    if (kvs[0].mod_revision != 0 && !decode_policy(kvs[0].value, p, message))
-      co_return std::pair{corrupt(message, what), sku_policy{}};
-    co_return std::pair{std::error_code{}, p};  // absent: the default
-  }
-
+  // The buyer calls outside transactions: one put or one read each (defined
+  // in detail/etcd_store_orders.hpp).
+  boost::asio::awaitable<std::error_code> set_policy(std::string sku, sku_policy p);
+  boost::asio::awaitable<std::pair<std::error_code, sku_policy>> get_policy(std::string sku);
   boost::asio::awaitable<std::pair<std::error_code, order_entry>> get_order(std::string sku,
-                                                                            std::int64_t id) {
-    co_await honour_any_cancellation();
-    const std::string what = op_name("get_order", sku, id);
-    order_entry entry;
-    if (sku.empty() || id <= 0) {
-      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
-                                 "etcd_store: " + what + ": " +
-                                     (sku.empty() ? "empty sku" : "the order id is not > 0")),
-                          entry};
-    }
-    std::vector<read_value> kvs;
-    kvs.push_back(read_value{recorded_key(sku, id)});
-    const std::error_code read_error = co_await read(kvs, what);
-    if (read_error) co_return std::pair{read_error, entry};
-    if (kvs[0].mod_revision == 0) {
-      co_return std::pair{failed(make_error_code(seckill::errc::unknown_order),
-                                 "etcd_store: " + what + ": no recorded order at '" + kvs[0].key +
-                                     "' (held, rolled back, refused or never reserved)"),
-                          entry};
-    }
-    std::string message;
-    if (!decode_entry(kvs[0].value, entry, message))
-      co_return std::pair{corrupt(message, what), order_entry{}};
-    entry.order_id = id;
-    co_return std::pair{std::error_code{}, std::move(entry)};
-  }
-
+                                                                            std::int64_t id);
   boost::asio::awaitable<std::pair<std::error_code, order_page>> list_orders(std::string sku,
                                                                              std::int64_t after,
-                                                                             std::size_t limit) {
-    co_await honour_any_cancellation();
-    const std::string what = "list_orders of sku '" + sku + "' after " + std::to_string(after) +
-                             " (limit " + std::to_string(limit) + ")";
-    order_page page;
-    std::string why = sku.empty() ? "empty sku" : after < 0 ? "after is negative" : "";
-    if (why.empty() && (limit == 0 || limit > max_order_page))
-      why = "limit out of [1, " + std::to_string(max_order_page) + "]";
-    if (!why.empty()) {
-      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
-                                 "etcd_store: " + what + ": " + why),
-                          page};
-    }
-    if (after == std::numeric_limits<std::int64_t>::max())
-      co_return std::pair{std::error_code{}, page};
-    const std::string from = recorded_key(sku, after + 1);
-    range_options ro;
-    ro.range_end = prefix_end(recorded_prefix(sku));
-    ro.limit = static_cast<std::int64_t>(limit) + 1;  // one more: whether a next page exists
-    auto [ec, r] =
-        co_await client_.async_range(from, ro, boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (ec) co_return std::pair{transport(ec, what, r.error_message), page};
-    std::string message;
-    for (const auto& kv : r.kvs) {
-      if (page.orders.size() == limit) {
-        page.next = page.orders.back().order_id;
-        break;
-      }
-      order_entry entry;
-      entry.order_id = recorded_id(kv.key);
-      if (entry.order_id <= after) {
-        co_return std::pair{corrupt("etcd_store: a recorded order's key does not end in an id "
-                                    "above the cursor: '" +
-                                        kv.key + "'",
-                                    what),
-                            order_page{}};
-      }
-      if (!decode_entry(kv.value, entry, message))
-        co_return std::pair{corrupt(message, what), order_page{}};
-      page.orders.push_back(std::move(entry));
-    }
-    co_return std::pair{std::error_code{}, std::move(page)};
-  }
+                                                                             std::size_t limit);
 
  private:
+  /// The order ids at the end of the hold index keys in `holds`.
+  std::error_code hold_ids(const range_result& holds, std::vector<std::int64_t>& ids,
+                           const std::string& what);
+  /// Adds to `t` the give-back of the held orders among `orders` (and the
+  /// deletion of index entries left by settled or forgotten ones), stopping
+  /// before etcd's `max_txn_ops`; returns how many holds it gives back.
+  std::size_t add_give_backs(const std::string& sku, const range_result& holds,
+                             const std::vector<std::int64_t>& ids,
+                             const std::vector<order_record>& orders,
+                             std::map<std::string, read_value>& users,
+                             std::map<std::string, std::int64_t>& units, std::int64_t lease,
+                             stock_level& level, txn_request& t);
+
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   etcd_store_options opts_;
   client client_;
