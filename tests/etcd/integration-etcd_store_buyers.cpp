@@ -222,8 +222,9 @@ TEST_SUITE("integration") {
     auto sold = keys();
     CHECK(sold.count(base + "orders/0000000000000000007") == 1u);
     CHECK(sold[base + "orders/0000000000000000007"] == 0);  // recorded orders never expire
-    CHECK(sold[base + "request/bob/r-7"] != 0);             // forgotten with the order record
-    CHECK(sold[base + "request/bob/r-7"] == sold[base + "order/7"]);
+    CHECK(sold[base + "order/7"] != 0);  // the order record has the retention lease
+    CHECK(sold.count(base + "request/bob/r-7") == 1u);
+    CHECK(sold[base + "request/bob/r-7"] == 0);  // a sold order's binding is kept for good
     CHECK(sold.count(base + "user/bob") == 1u);  // bought units count for good
     // A rollback gives the user's units back: the counter goes at 0.
     REQUIRE(buy(fx, sku, 8, "carol").status == seckill::reserve_status::reserved);
@@ -302,14 +303,18 @@ TEST_SUITE("integration") {
     REQUIRE(std::get<0>(cf::commit(fx, sku, 1)) == cf::no_error);
     cf::check_level(cf::stock_ok(fx, sku), 9, 0, 1);
     const auto start = std::chrono::steady_clock::now();
-    while ((!keys_under(etcd.options(), base + "order/").empty() ||
-            !keys_under(etcd.options(), base + "request/").empty()) &&
+    while (!keys_under(etcd.options(), base + "order/").empty() &&
            std::chrono::steady_clock::now() < start + 15s) {
       std::this_thread::sleep_for(100ms);
     }
     REQUIRE(keys_under(etcd.options(), base + "order/").empty());
-    REQUIRE(keys_under(etcd.options(), base + "request/").empty());
+    // The sold order's durable record and its request's binding stay for good.
     REQUIRE(keys_under(etcd.options(), base + "orders/").size() == 1u);
+    REQUIRE(keys_under(etcd.options(), base + "request/").size() == 1u);
+    auto retry = buy(fx, sku, 5, "dave", "pay-1");
+    CHECK(retry.replayed);
+    CHECK(retry.order_id == 1);
+    CHECK(retry.state == seckill::order_state::committed);
 
     // The same order id again, with or without a buyer: committed, nothing taken.
     auto anonymous = cf::reserve_ok(fx, sku, 1, 1);
@@ -326,7 +331,7 @@ TEST_SUITE("integration") {
     CHECK(keys_under(etcd.options(), base + "order/").empty());  // nothing written
     CHECK(keys_under(etcd.options(), base + "hold/").empty());
     CHECK(keys_under(etcd.options(), base + "user/erin").empty());
-    CHECK(keys_under(etcd.options(), base + "request/").empty());
+    CHECK(keys_under(etcd.options(), base + "request/").size() == 1u);  // dave's, nothing new
 
     // A commit answers already, a rollback that the order is committed.
     auto [cec, c] = cf::commit(fx, sku, 1);

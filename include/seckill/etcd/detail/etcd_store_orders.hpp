@@ -27,7 +27,8 @@
 namespace seckill::etcd::detail {
 
 template <class Clock>
-boost::asio::awaitable<std::error_code> etcd_stock_txns<Clock>::set_policy(std::string sku, sku_policy p) {
+boost::asio::awaitable<std::error_code> etcd_stock_txns<Clock>::set_policy(std::string sku,
+                                                                           sku_policy p) {
   co_await honour_any_cancellation();
   const std::string what =
       "set_policy of sku '" + sku + "' to per_user_limit " + std::to_string(p.per_user_limit);
@@ -50,7 +51,8 @@ boost::asio::awaitable<std::error_code> etcd_stock_txns<Clock>::set_policy(std::
 }
 
 template <class Clock>
-boost::asio::awaitable<std::pair<std::error_code, sku_policy>> etcd_stock_txns<Clock>::get_policy(std::string sku) {
+boost::asio::awaitable<std::pair<std::error_code, sku_policy>> etcd_stock_txns<Clock>::get_policy(
+    std::string sku) {
   co_await honour_any_cancellation();
   const std::string what = "get_policy of sku '" + sku + "'";
   sku_policy p;
@@ -70,7 +72,8 @@ boost::asio::awaitable<std::pair<std::error_code, sku_policy>> etcd_stock_txns<C
 }
 
 template <class Clock>
-boost::asio::awaitable<std::pair<std::error_code, order_entry>> etcd_stock_txns<Clock>::get_order(std::string sku, std::int64_t id) {
+boost::asio::awaitable<std::pair<std::error_code, order_entry>> etcd_stock_txns<Clock>::get_order(
+    std::string sku, std::int64_t id) {
   co_await honour_any_cancellation();
   const std::string what = op_name("get_order", sku, id);
   order_entry entry;
@@ -98,7 +101,8 @@ boost::asio::awaitable<std::pair<std::error_code, order_entry>> etcd_stock_txns<
 }
 
 template <class Clock>
-boost::asio::awaitable<std::pair<std::error_code, order_page>> etcd_stock_txns<Clock>::list_orders(std::string sku, std::int64_t after, std::size_t limit) {
+boost::asio::awaitable<std::pair<std::error_code, order_page>> etcd_stock_txns<Clock>::list_orders(
+    std::string sku, std::int64_t after, std::size_t limit) {
   co_await honour_any_cancellation();
   const std::string what = "list_orders of sku '" + sku + "' after " + std::to_string(after) +
                            " (limit " + std::to_string(limit) + ")";

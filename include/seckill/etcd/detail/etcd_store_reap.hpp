@@ -49,14 +49,11 @@ std::error_code etcd_stock_txns<Clock>::hold_ids(const range_result& holds,
 }
 
 template <class Clock>
-std::size_t etcd_stock_txns<Clock>::add_give_backs(const std::string& sku,
-                                                   const range_result& holds,
-                                                   const std::vector<std::int64_t>& ids,
-                                                   const std::vector<order_record>& orders,
-                                                   std::map<std::string, read_value>& users,
-                                                   std::map<std::string, std::int64_t>& units,
-                                                   std::int64_t lease, stock_level& level,
-                                                   txn_request& t) {
+std::size_t etcd_stock_txns<Clock>::add_give_backs(
+    const std::string& sku, const range_result& holds, const std::vector<std::int64_t>& ids,
+    const std::vector<order_record>& orders, std::map<std::string, read_value>& users,
+    std::map<std::string, std::int64_t>& units, std::int64_t lease, stock_level& level,
+    txn_request& t) {
   std::size_t ops = 1;  // the stock's put, which the caller adds
   std::set<std::string> touched;
   std::size_t batch = 0;
@@ -153,7 +150,8 @@ boost::asio::awaitable<std::pair<std::error_code, std::size_t>> etcd_stock_txns<
     // give them all back in one transaction
     txn_request t;
     t.compares.push_back(unchanged(stock_key(sku), kvs[0].mod_revision));
-    const std::size_t batch = add_give_backs(sku, holds, ids, orders, users, units, lease, level, t);
+    const std::size_t batch =
+        add_give_backs(sku, holds, ids, orders, users, units, lease, level, t);
     t.success.push_back(put_request{stock_key(sku), encode_stock(level), {}});
     auto [tec, tr] =
         co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));

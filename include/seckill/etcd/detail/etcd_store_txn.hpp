@@ -494,9 +494,13 @@ class etcd_stock_txns {
           co_return std::pair{corrupt(message, what), out};
         stock_record unused;
         std::optional<order_record> b;
-        const std::error_code bound_error = co_await snapshot(sku, bound, unused, b, what);
+        std::vector<read_value> bound_recorded{read_value{recorded_key(sku, bound)}};
+        const std::error_code bound_error =
+            co_await snapshot(sku, bound, unused, b, what, &bound_recorded);
         if (bound_error) co_return std::pair{bound_error, out};
         if (b) co_return std::pair{std::error_code{}, answer_of(bound, *b, true, now_ms())};
+        if (bound_recorded[0].mod_revision != 0)  // sold: its retained record forgotten
+          co_return std::pair{std::error_code{}, recorded_answer(bound, s.level.remaining)};
         if (attempt + 1 < opts_.max_attempts) continue;  // both forgotten since the first read
         co_return std::pair{
             corrupt("etcd_store: request " + quoted(a.request_id) + " of user " + quoted(a.user) +
@@ -589,7 +593,9 @@ class etcd_stock_txns {
   }
 
   /// Adds to `t` the binding of a settling order's request (if any), written
-  /// again with `lease`: it is forgotten with the order record.
+  /// again with `lease`: it is forgotten with the order record (lease 0, for
+  /// a commit: the binding of a sold order is kept for good, as its durable
+  /// record is, so a late retry still answers committed).
   void rebind(const std::string& sku, std::int64_t order_id, const order_record& o,
               std::int64_t lease, txn_request& t) const {
     if (o.request_id.empty()) return;
@@ -721,7 +727,7 @@ class etcd_stock_txns {
         put_options po;
         po.lease = lease;
         t.success.push_back(put_request{order_key(sku, order_id), encode_order(done), po});
-        rebind(sku, order_id, done, lease, t);
+        rebind(sku, order_id, done, 0, t);
         order_entry entry;  // the durable record: never expires
         entry.quantity = o->qty;
         entry.user = o->user;
