@@ -105,6 +105,8 @@ set(SECKILL_etcd_HEADERS
   seckill/etcd/detail/etcd_store_buyer_records.hpp
   seckill/etcd/detail/etcd_store_records.hpp
   seckill/etcd/detail/etcd_store_txn.hpp
+  seckill/etcd/detail/etcd_store_reap.hpp
+  seckill/etcd/detail/etcd_store_orders.hpp
   seckill/url.hpp)
 
 set(SECKILL_browser_REQUIRES asio)

@@ -222,8 +222,9 @@ TEST_SUITE("integration") {
     auto sold = keys();
     CHECK(sold.count(base + "orders/0000000000000000007") == 1u);
     CHECK(sold[base + "orders/0000000000000000007"] == 0);  // recorded orders never expire
-    CHECK(sold[base + "request/bob/r-7"] != 0);             // forgotten with the order record
-    CHECK(sold[base + "request/bob/r-7"] == sold[base + "order/7"]);
+    CHECK(sold[base + "order/7"] != 0);  // the order record has the retention lease
+    CHECK(sold.count(base + "request/bob/r-7") == 1u);
+    CHECK(sold[base + "request/bob/r-7"] == 0);  // a sold order's binding is kept for good
     CHECK(sold.count(base + "user/bob") == 1u);  // bought units count for good
     // A rollback gives the user's units back: the counter goes at 0.
     REQUIRE(buy(fx, sku, 8, "carol").status == seckill::reserve_status::reserved);
@@ -284,5 +285,121 @@ TEST_SUITE("integration") {
     CHECK(old.replayed);
     CHECK(old.order_id == 2);
     CHECK(old.state == seckill::order_state::rolled_back);
+  }
+
+  TEST_CASE(
+      "etcd store buyers - a committed order id stays committed after its order record is "
+      "forgotten") {
+    const auto& etcd = seckill::test::shared_single_node();
+    etcd_store_options opts;
+    opts.order_retention = 1s;
+    opts.retention_buckets = 1;  // records live 1 s to 2 s (+ etcd's minimum TTL and revocation)
+    store_fixture fx(etcd.options(), opts);
+    const std::string sku = "buyers-forgotten";
+    const std::string base = "seckill/" + sku + "/";
+    REQUIRE(cf::set_stock(fx, sku, 10) == cf::no_error);
+    REQUIRE(cf::set_policy(fx, sku, 0) == cf::no_error);  // no per-user limit in the way
+    REQUIRE(buy(fx, sku, 1, "dave", "pay-1").status == seckill::reserve_status::reserved);
+    REQUIRE(std::get<0>(cf::commit(fx, sku, 1)) == cf::no_error);
+    cf::check_level(cf::stock_ok(fx, sku), 9, 0, 1);
+    const auto start = std::chrono::steady_clock::now();
+    while (!keys_under(etcd.options(), base + "order/").empty() &&
+           std::chrono::steady_clock::now() < start + 15s) {
+      std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(keys_under(etcd.options(), base + "order/").empty());
+    // The sold order's durable record and its request's binding stay for good.
+    REQUIRE(keys_under(etcd.options(), base + "orders/").size() == 1u);
+    REQUIRE(keys_under(etcd.options(), base + "request/").size() == 1u);
+    auto retry = buy(fx, sku, 5, "dave", "pay-1");
+    CHECK(retry.replayed);
+    CHECK(retry.order_id == 1);
+    CHECK(retry.state == seckill::order_state::committed);
+
+    // The same order id again, with or without a buyer: committed, nothing taken.
+    auto anonymous = cf::reserve_ok(fx, sku, 1, 1);
+    CHECK(anonymous.status == seckill::reserve_status::reserved);
+    CHECK(anonymous.replayed);
+    CHECK(anonymous.order_id == 1);
+    CHECK(anonymous.state == seckill::order_state::committed);
+    CHECK(anonymous.remaining == 9);
+    auto named = buy(fx, sku, 1, "erin", "pay-9");
+    CHECK(named.replayed);
+    CHECK(named.order_id == 1);
+    CHECK(named.state == seckill::order_state::committed);
+    cf::check_level(cf::stock_ok(fx, sku), 9, 0, 1);
+    CHECK(keys_under(etcd.options(), base + "order/").empty());  // nothing written
+    CHECK(keys_under(etcd.options(), base + "hold/").empty());
+    CHECK(keys_under(etcd.options(), base + "user/erin").empty());
+    CHECK(keys_under(etcd.options(), base + "request/").size() == 1u);  // dave's, nothing new
+
+    // A commit answers already, a rollback that the order is committed.
+    auto [cec, c] = cf::commit(fx, sku, 1);
+    CHECK(cec == cf::no_error);
+    CHECK(c.status == seckill::settle_status::already);
+    CHECK(std::get<0>(cf::rollback(fx, sku, 1)) == seckill::errc::order_committed);
+    CHECK(fx.store().last_error().find("the order is committed (recorded at '" + base +
+                                       "orders/0000000000000000001'") != std::string::npos);
+    cf::check_level(cf::stock_ok(fx, sku), 9, 0, 1);
+    const auto orders = cf::all_orders(fx, sku);
+    REQUIRE(orders.size() == 1u);
+    CHECK(orders.front().user == "dave");
+    auto [ec, report] = cf::reconcile(fx, sku);
+    REQUIRE(ec == cf::no_error);
+    CHECK(report.ok());
+    CHECK(report.committed_units == 1);
+    CHECK(report.recorded_units == 1);
+
+    // Other order ids are unaffected.
+    CHECK_FALSE(cf::reserve_ok(fx, sku, 1, 2).replayed);
+    cf::check_level(cf::stock_ok(fx, sku), 8, 1, 1);
+  }
+
+  TEST_CASE("etcd store buyers - a replay of an order whose hold passed answers rolled back") {
+    const auto& etcd = seckill::test::shared_single_node();
+    store_fixture fx(etcd.options(), {});
+    const std::string sku = "buyers-passed";
+    REQUIRE(cf::set_stock(fx, sku, 5) == cf::no_error);
+    auto first = buy(fx, sku, 1, "frank", "pay-1");
+    REQUIRE(first.status == seckill::reserve_status::reserved);
+    CHECK(first.state == seckill::order_state::held);
+    fx.clock.advance(29s);  // the hold is 30 s: still held
+    CHECK(buy(fx, sku, 1, "frank").state == seckill::order_state::held);
+    CHECK(buy(fx, sku, 2, "frank", "pay-1").state == seckill::order_state::held);
+    fx.clock.advance(1s);  // the hold passed; nobody reaped it yet
+    auto by_id = buy(fx, sku, 1, "frank");
+    CHECK(by_id.replayed);
+    CHECK(by_id.status == seckill::reserve_status::reserved);
+    CHECK(by_id.order_id == 1);
+    CHECK(by_id.state == seckill::order_state::rolled_back);
+    auto by_request = buy(fx, sku, 3, "frank", "pay-1");
+    CHECK(by_request.replayed);
+    CHECK(by_request.order_id == 1);
+    CHECK(by_request.state == seckill::order_state::rolled_back);
+    // The units are due back: a commit gives them back and says so.
+    CHECK(std::get<0>(cf::commit(fx, sku, 1)) == seckill::errc::order_rolled_back);
+    cf::check_level(cf::stock_ok(fx, sku), 5, 0, 0);
+    CHECK(buy(fx, sku, 1, "frank").state == seckill::order_state::rolled_back);
+  }
+
+  TEST_CASE("etcd store buyers - sold out and limited at once answers sold out") {
+    const auto& etcd = seckill::test::shared_single_node();
+    store_fixture fx(etcd.options(), {});
+    const std::string sku = "buyers-sold-out-first";
+    REQUIRE(cf::set_stock(fx, sku, 1) == cf::no_error);  // the default limit: 1 per user
+    REQUIRE(buy(fx, sku, 1, "grace").status == seckill::reserve_status::reserved);
+    auto both = buy(fx, sku, 2, "grace");  // over her limit, and nothing left
+    CHECK(both.status == seckill::reserve_status::sold_out);
+    CHECK(both.remaining == 0);
+    CHECK_FALSE(both.replayed);
+    auto replay = buy(fx, sku, 2, "grace");
+    CHECK(replay.replayed);
+    CHECK(replay.status == seckill::reserve_status::sold_out);
+    CHECK(std::get<0>(cf::commit(fx, sku, 2)) == seckill::errc::unknown_order);
+    CHECK(fx.store().last_error().find("the reserve was refused (sold out)") != std::string::npos);
+    // With stock left, the limit is what refuses.
+    REQUIRE(cf::set_stock(fx, sku, 3) == cf::no_error);
+    CHECK(buy(fx, sku, 3, "grace").status == seckill::reserve_status::limited);
+    cf::check_level(cf::stock_ok(fx, sku), 3, 1, 0);
   }
 }

@@ -39,6 +39,8 @@
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
+#include <seckill/etcd/detail/etcd_store_orders.hpp>
+#include <seckill/etcd/detail/etcd_store_reap.hpp>
 #include <seckill/etcd/detail/etcd_store_txn.hpp>
 #include <seckill/etcd/etcd_store_options.hpp>
 #include <seckill/store/store.hpp>
@@ -77,7 +79,10 @@ namespace seckill::etcd {
 /// (`errc::store_unavailable` or `errc::timed_out` after its transaction was
 /// sent) is retried safely with the same id, and answers as the first one
 /// would have (a reserve `replayed`, a commit or rollback `already`), within
-/// `order_retention` of the first call.
+/// `order_retention` of the first call. A committed order id stays committed
+/// after that: its recorded order (`orders/<id>`, never expiring) answers a
+/// reserve `replayed` with `order_state::committed` (nothing taken), a commit
+/// `already` and a rollback `errc::order_committed`.
 ///
 /// Thread-safety: operations may be started from any thread and the
 /// executor may be run by several threads: the store works on a strand of it.

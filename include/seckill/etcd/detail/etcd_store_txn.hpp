@@ -3,7 +3,10 @@
 /// @brief The transactions behind `etcd_store`: each operation reads a SKU's
 ///        records and writes them back in one etcd transaction guarded by
 ///        their mod revisions, retried when another writer won; and the
-///        retention leases of settled and refused orders.
+///        retention leases of settled and refused orders. The reaper's batch
+///        is defined in detail/etcd_store_reap.hpp, the buyer calls outside
+///        transactions (policy, get_order, list_orders) in
+///        detail/etcd_store_orders.hpp; etcd_store.hpp includes all three.
 
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
@@ -398,8 +401,12 @@ class etcd_stock_txns {
   }
 
  private:
-  /// The answer a reserve gave (or gives) for order `id` recorded as `o`.
-  static reserve_result answer_of(std::int64_t id, const order_record& o, bool replayed) {
+  /// The answer a reserve gave (or gives) for order `id` recorded as `o`, at
+  /// `now_ms`: a held order whose hold has passed stands rolled back (its
+  /// units are due back; the reaper or a commit gives them back), as the
+  /// other stores answer.
+  static reserve_result answer_of(std::int64_t id, const order_record& o, bool replayed,
+                                  std::int64_t now_ms) {
     reserve_result r;
     const bool refused = o.state == order_state::refused;
     r.status = !refused    ? reserve_status::reserved
@@ -408,7 +415,21 @@ class etcd_stock_txns {
     r.remaining = o.remaining;
     r.replayed = replayed;
     r.order_id = refused ? 0 : id;
-    r.state = o.state;
+    r.state =
+        o.state == order_state::held && o.expires_ms <= now_ms ? order_state::rolled_back : o.state;
+    return r;
+  }
+
+  /// The answer to a reserve of order `id` whose retained record is gone but
+  /// whose durable record (`orders/<id>`) says it was committed: replayed,
+  /// committed, nothing taken; `remaining` is the stock's now.
+  static reserve_result recorded_answer(std::int64_t id, std::int64_t remaining) {
+    reserve_result r;
+    r.status = reserve_status::reserved;
+    r.remaining = remaining;
+    r.replayed = true;
+    r.order_id = id;
+    r.state = order_state::committed;
     return r;
   }
 
@@ -446,8 +467,12 @@ class etcd_stock_txns {
       co_return bad("request id " + quoted(a.request_id) + " without a user");
     auto [entered, guard] = co_await enter(sku, what);
     if (entered) co_return std::pair{entered, out};
-    // extra records: the policy and the user's units with a user, the binding with a request id
+    // extra records: the order's durable record (committed once, kept after the
+    // retained order record is forgotten); the policy and the user's units with
+    // a user, the binding with a request id
     std::vector<read_value> extra;
+    extra.push_back(read_value{recorded_key(sku, a.order_id)});
+    constexpr std::size_t recorded_at = 0, policy_at = 1, units_at = 2, binding_at = 3;
     if (!a.user.empty()) {
       extra.push_back(read_value{policy_key(sku)});
       extra.push_back(read_value{user_key(sku, a.user)});
@@ -458,17 +483,24 @@ class etcd_stock_txns {
       std::optional<order_record> o;
       const std::error_code read_error = co_await snapshot(sku, a.order_id, s, o, what, &extra);
       if (read_error) co_return std::pair{read_error, out};
-      if (o) co_return std::pair{std::error_code{}, answer_of(a.order_id, *o, true)};
+      if (o) co_return std::pair{std::error_code{}, answer_of(a.order_id, *o, true, now_ms())};
+      if (extra[recorded_at].mod_revision != 0) {  // committed, its retained record forgotten
+        co_return std::pair{std::error_code{}, recorded_answer(a.order_id, s.level.remaining)};
+      }
       std::string message;
-      if (!a.request_id.empty() && extra[2].mod_revision != 0) {  // bound: where that order stands
+      if (!a.request_id.empty() && extra[binding_at].mod_revision != 0) {  // bound: where it stands
         std::int64_t bound = 0;
-        if (!decode_binding(extra[2].value, bound, message))
+        if (!decode_binding(extra[binding_at].value, bound, message))
           co_return std::pair{corrupt(message, what), out};
         stock_record unused;
         std::optional<order_record> b;
-        const std::error_code bound_error = co_await snapshot(sku, bound, unused, b, what);
+        std::vector<read_value> bound_recorded{read_value{recorded_key(sku, bound)}};
+        const std::error_code bound_error =
+            co_await snapshot(sku, bound, unused, b, what, &bound_recorded);
         if (bound_error) co_return std::pair{bound_error, out};
-        if (b) co_return std::pair{std::error_code{}, answer_of(bound, *b, true)};
+        if (b) co_return std::pair{std::error_code{}, answer_of(bound, *b, true, now_ms())};
+        if (bound_recorded[0].mod_revision != 0)  // sold: its retained record forgotten
+          co_return std::pair{std::error_code{}, recorded_answer(bound, s.level.remaining)};
         if (attempt + 1 < opts_.max_attempts) continue;  // both forgotten since the first read
         co_return std::pair{
             corrupt("etcd_store: request " + quoted(a.request_id) + " of user " + quoted(a.user) +
@@ -483,30 +515,35 @@ class etcd_stock_txns {
       sku_policy policy;
       std::int64_t units = 0;
       if (!a.user.empty()) {
-        if (extra[0].mod_revision != 0 && !decode_policy(extra[0].value, policy, message))
+        if (extra[policy_at].mod_revision != 0 &&
+            !decode_policy(extra[policy_at].value, policy, message))
           co_return std::pair{corrupt(message, what), out};
-        if (extra[1].mod_revision != 0 && !decode_units(extra[1].value, units, message))
+        if (extra[units_at].mod_revision != 0 &&
+            !decode_units(extra[units_at].value, units, message))
           co_return std::pair{corrupt(message, what), out};
       }
       const std::int64_t limit = policy.per_user_limit;
+      const bool over =
+          !a.user.empty() && limit > 0 && (units > limit || a.quantity > limit - units);
+      const bool sold_out = s.level.remaining < a.quantity;
       order_record rec;
       rec.qty = a.quantity;
       rec.user = a.user;
       rec.request_id = a.request_id;
-      rec.limited = !a.user.empty() && limit > 0 && (units > limit || a.quantity > limit - units);
+      rec.limited = over && !sold_out;  // stock is checked first: sold out wins
       std::int64_t lease = 0;
       txn_request t;
       t.compares.push_back(unchanged(stock_key(sku), s.mod_revision));
       t.compares.push_back(compare::missing(order_key(sku, a.order_id)));
       for (const auto& kv : extra) t.compares.push_back(unchanged(kv.key, kv.mod_revision));
-      if (rec.limited || s.level.remaining < a.quantity) {
+      const std::int64_t now = now_ms();
+      if (over || sold_out) {
         rec.state = order_state::refused;
         rec.remaining = s.level.remaining;
         auto [lec, id] = co_await retention_lease(what);
         if (lec) co_return std::pair{lec, out};
         lease = id;
       } else {
-        const std::int64_t now = now_ms();
         if (now < 0 || now > std::numeric_limits<std::int64_t>::max() - a.hold.count()) {
           co_return bad("the clock reads " + std::to_string(now) +
                         " ms since its epoch; a hold of " + std::to_string(a.hold.count()) +
@@ -540,7 +577,7 @@ class etcd_stock_txns {
         conflicts_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      co_return std::pair{std::error_code{}, answer_of(a.order_id, rec, false)};
+      co_return std::pair{std::error_code{}, answer_of(a.order_id, rec, false, now)};
     }
     co_return std::pair{conflict(what), out};
   }
@@ -556,7 +593,9 @@ class etcd_stock_txns {
   }
 
   /// Adds to `t` the binding of a settling order's request (if any), written
-  /// again with `lease`: it is forgotten with the order record.
+  /// again with `lease`: it is forgotten with the order record (lease 0, for
+  /// a commit: the binding of a sold order is kept for good, as its durable
+  /// record is, so a late retry still answers committed).
   void rebind(const std::string& sku, std::int64_t order_id, const order_record& o,
               std::int64_t lease, txn_request& t) const {
     if (o.request_id.empty()) return;
@@ -611,11 +650,25 @@ class etcd_stock_txns {
     const std::string what = op_name(commit ? "commit" : "rollback", sku, order_id);
     auto [entered, guard] = co_await enter(sku, what);
     if (entered) co_return std::pair{entered, out};
+    // the order's durable record: it says "committed" once the retained one is forgotten
+    std::vector<read_value> recorded{read_value{recorded_key(sku, order_id)}};
     for (unsigned attempt = 0; attempt < opts_.max_attempts; ++attempt) {
       stock_record s;
       std::optional<order_record> o;
-      const std::error_code read_error = co_await snapshot(sku, order_id, s, o, what);
+      const std::error_code read_error = co_await snapshot(sku, order_id, s, o, what, &recorded);
       if (read_error) co_return std::pair{read_error, out};
+      if (!o && recorded[0].mod_revision != 0) {
+        if (!commit) {
+          co_return std::pair{
+              failed(make_error_code(seckill::errc::order_committed),
+                     "etcd_store: " + what + ": the order is committed (recorded at '" +
+                         recorded[0].key +
+                         "'; its order record was forgotten after the retention)"),
+              out};
+        }
+        out.status = settle_status::already;
+        co_return std::pair{std::error_code{}, out};
+      }
       if (!o || o->state == order_state::refused || s.mod_revision == 0) {
         const std::string refusal = o && o->limited ? "limited" : "sold out";
         co_return std::pair{
@@ -662,6 +715,7 @@ class etcd_stock_txns {
       txn_request t;
       t.compares.push_back(unchanged(stock_key(sku), s.mod_revision));
       t.compares.push_back(unchanged(order_key(sku, order_id), o->mod_revision));
+      t.compares.push_back(unchanged(recorded[0].key, recorded[0].mod_revision));
       stock_level level = s.level;
       std::error_code answer;
       if (!giving_back) {
@@ -673,7 +727,7 @@ class etcd_stock_txns {
         put_options po;
         po.lease = lease;
         t.success.push_back(put_request{order_key(sku, order_id), encode_order(done), po});
-        rebind(sku, order_id, done, lease, t);
+        rebind(sku, order_id, done, 0, t);
         order_entry entry;  // the durable record: never expires
         entry.quantity = o->qty;
         entry.user = o->user;
@@ -715,244 +769,35 @@ class etcd_stock_txns {
   /// default --max-txn-ops): a reaper batch stops before it.
   static constexpr std::size_t max_txn_ops = 128;
 
+  /// Gives back the holds of `sku` that passed, `reap_batch` per transaction
+  /// (defined in detail/etcd_store_reap.hpp).
   boost::asio::awaitable<std::pair<std::error_code, std::size_t>> reap(std::string sku,
-                                                                       std::size_t limit) {
-    co_await honour_any_cancellation();
-    const std::string what =
-        "reap_expired of sku '" + sku + "' (limit " + std::to_string(limit) + ")";
-    std::size_t reaped = 0;
-    auto [entered, guard] = co_await enter(sku, what);
-    if (entered) co_return std::pair{entered, reaped};
-    unsigned attempts = 0;
-    while (reaped < limit) {
-      const std::int64_t now = now_ms();
-      range_options ro;
-      ro.range_end = hold_prefix(sku) + padded(now + 1);  // expiry <= now
-      ro.limit = static_cast<std::int64_t>(std::min(limit - reaped, opts_.reap_batch));
-      ro.keys_only = true;
-      auto [ec, holds] = co_await client_.async_range(
-          hold_prefix(sku), ro, boost::asio::as_tuple(boost::asio::use_awaitable));
-      if (ec)
-        co_return std::pair{transport(ec, what + ": listing expired holds", holds.error_message),
-                            reaped};
-      if (holds.kvs.empty()) break;
-      // read the stock and the orders at one revision, then give them all back in one txn
-      std::vector<read_value> kvs;
-      kvs.push_back(read_value{stock_key(sku)});
-      std::vector<std::int64_t> ids;
-      for (const auto& kv : holds.kvs) {
-        const auto slash = kv.key.rfind('/');
-        std::int64_t id = 0;
-        const auto* first = kv.key.data() + slash + 1;
-        const auto* last = kv.key.data() + kv.key.size();
-        if (slash == std::string::npos || std::from_chars(first, last, id).ptr != last) {
-          co_return std::pair{
-              failed(make_error_code(seckill::errc::protocol_error),
-                     "etcd_store: " + what + ": a hold index key does not end in an order id: '" +
-                         kv.key + "'"),
-              reaped};
-        }
-        ids.push_back(id);
-        kvs.push_back(read_value{order_key(sku, id)});
-      }
-      const std::error_code read_error = co_await read(kvs, what);
-      if (read_error) co_return std::pair{read_error, reaped};
-      if (kvs[0].mod_revision == 0) break;
-      stock_level level;
-      std::string message;
-      if (!decode_stock(kvs[0].value, level, message))
-        co_return std::pair{corrupt(message, what), reaped};
-      std::vector<order_record> orders(ids.size());
-      std::map<std::string, read_value> users;  // of the held orders
-      bool any_held = false;
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (kvs[i + 1].mod_revision == 0) continue;
-        if (!decode_order(kvs[i + 1].value, orders[i], message))
-          co_return std::pair{corrupt(message, what), reaped};
-        orders[i].mod_revision = kvs[i + 1].mod_revision;
-        if (orders[i].state != order_state::held) continue;
-        any_held = true;
-        if (!orders[i].user.empty()) users[orders[i].user] = read_value{};
-      }
-      std::map<std::string, std::int64_t> units;
-      if (!users.empty()) {
-        const std::error_code units_error = co_await read_units(sku, users, units, what);
-        if (units_error) co_return std::pair{units_error, reaped};
-      }
-      std::int64_t lease = 0;
-      if (any_held) {
-        auto [lec, id] = co_await retention_lease(what);
-        if (lec) co_return std::pair{lec, reaped};
-        lease = id;
-      }
-      txn_request t;
-      t.compares.push_back(unchanged(stock_key(sku), kvs[0].mod_revision));
-      std::size_t ops = 1;  // the stock's put
-      std::set<std::string> touched;
-      std::size_t batch = 0;
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        const order_record& o = orders[i];
-        const bool held = o.mod_revision != 0 && o.state == order_state::held;
-        const bool new_user = held && !o.user.empty() && !touched.contains(o.user);
-        const std::size_t needed =
-            held ? 2 + (o.request_id.empty() ? 0 : 1) + (new_user ? 1 : 0) : 1;
-        if (ops + needed > max_txn_ops) break;  // the rest in the next round
-        ops += needed;
-        if (o.mod_revision == 0) {
-          t.success.push_back(delete_request{holds.kvs[i].key, {}});  // a stray index entry
-          continue;
-        }
-        t.compares.push_back(unchanged(order_key(sku, ids[i]), o.mod_revision));
-        if (!held) {
-          t.success.push_back(delete_request{holds.kvs[i].key, {}});
-          continue;
-        }
-        give_back(sku, ids[i], o, level, lease, t);
-        if (!o.user.empty()) {
-          touched.insert(o.user);
-          units[o.user] -= o.qty;
-        }
-        ++batch;
-      }
-      for (const auto& user : touched) {
-        t.compares.push_back(unchanged(users[user].key, users[user].mod_revision));
-        write_units(t, users[user].key, units[user]);
-      }
-      t.success.push_back(put_request{stock_key(sku), encode_stock(level), {}});
-      auto [tec, tr] =
-          co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
-      if (tec == errc::lease_not_found && lease != 0) {
-        forget_lease(lease);
-        if (++attempts >= opts_.max_attempts) co_return std::pair{conflict(what), reaped};
-        continue;
-      }
-      if (tec) co_return std::pair{transport(tec, what, tr.error_message), reaped};
-      if (!tr.succeeded) {
-        conflicts_.fetch_add(1, std::memory_order_relaxed);
-        if (++attempts >= opts_.max_attempts) co_return std::pair{conflict(what), reaped};
-        continue;
-      }
-      reaped += batch;
-    }
-    co_return std::pair{std::error_code{}, reaped};
-  }
+                                                                       std::size_t limit);
 
-  boost::asio::awaitable<std::error_code> set_policy(std::string sku, sku_policy p) {
-    co_await honour_any_cancellation();
-    const std::string what =
-        "set_policy of sku '" + sku + "' to per_user_limit " + std::to_string(p.per_user_limit);
-    if (sku.empty()) {
-      co_return failed(make_error_code(seckill::errc::invalid_argument),
-                       "etcd_store: " + what + ": empty sku");
-    }
-    if (p.per_user_limit < 0 || p.per_user_limit > max_quantity) {
-      co_return failed(make_error_code(seckill::errc::invalid_argument),
-                       "etcd_store: " + what + ": per_user_limit " +
-                           std::to_string(p.per_user_limit) + " out of [0, " +
-                           std::to_string(max_quantity) + "]");
-    }
-    const std::string key = policy_key(sku);
-    const std::string value = encode_policy(p);
-    auto [ec, r] =
-        co_await client_.async_put(key, value, boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (ec) co_return transport(ec, what, r.error_message);
-    co_return std::error_code{};
-  }
-
-  boost::asio::awaitable<std::pair<std::error_code, sku_policy>> get_policy(std::string sku) {
-    co_await honour_any_cancellation();
-    const std::string what = "get_policy of sku '" + sku + "'";
-    sku_policy p;
-    if (sku.empty()) {
-      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
-                                 "etcd_store: " + what + ": empty sku"),
-                          p};
-    }
-    std::vector<read_value> kvs;
-    kvs.push_back(read_value{policy_key(sku)});
-    const std::error_code read_error = co_await read(kvs, what);
-    if (read_error) co_return std::pair{read_error, p};
-    std::string message;
-    if (kvs[0].mod_revision != 0 && !decode_policy(kvs[0].value, p, message))
-      co_return std::pair{corrupt(message, what), sku_policy{}};
-    co_return std::pair{std::error_code{}, p};  // absent: the default
-  }
-
+  // The buyer calls outside transactions: one put or one read each (defined
+  // in detail/etcd_store_orders.hpp).
+  boost::asio::awaitable<std::error_code> set_policy(std::string sku, sku_policy p);
+  boost::asio::awaitable<std::pair<std::error_code, sku_policy>> get_policy(std::string sku);
   boost::asio::awaitable<std::pair<std::error_code, order_entry>> get_order(std::string sku,
-                                                                            std::int64_t id) {
-    co_await honour_any_cancellation();
-    const std::string what = op_name("get_order", sku, id);
-    order_entry entry;
-    if (sku.empty() || id <= 0) {
-      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
-                                 "etcd_store: " + what + ": " +
-                                     (sku.empty() ? "empty sku" : "the order id is not > 0")),
-                          entry};
-    }
-    std::vector<read_value> kvs;
-    kvs.push_back(read_value{recorded_key(sku, id)});
-    const std::error_code read_error = co_await read(kvs, what);
-    if (read_error) co_return std::pair{read_error, entry};
-    if (kvs[0].mod_revision == 0) {
-      co_return std::pair{failed(make_error_code(seckill::errc::unknown_order),
-                                 "etcd_store: " + what + ": no recorded order at '" + kvs[0].key +
-                                     "' (held, rolled back, refused or never reserved)"),
-                          entry};
-    }
-    std::string message;
-    if (!decode_entry(kvs[0].value, entry, message))
-      co_return std::pair{corrupt(message, what), order_entry{}};
-    entry.order_id = id;
-    co_return std::pair{std::error_code{}, std::move(entry)};
-  }
-
+                                                                            std::int64_t id);
   boost::asio::awaitable<std::pair<std::error_code, order_page>> list_orders(std::string sku,
                                                                              std::int64_t after,
-                                                                             std::size_t limit) {
-    co_await honour_any_cancellation();
-    const std::string what = "list_orders of sku '" + sku + "' after " + std::to_string(after) +
-                             " (limit " + std::to_string(limit) + ")";
-    order_page page;
-    std::string why = sku.empty() ? "empty sku" : after < 0 ? "after is negative" : "";
-    if (why.empty() && (limit == 0 || limit > max_order_page))
-      why = "limit out of [1, " + std::to_string(max_order_page) + "]";
-    if (!why.empty()) {
-      co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
-                                 "etcd_store: " + what + ": " + why),
-                          page};
-    }
-    if (after == std::numeric_limits<std::int64_t>::max())
-      co_return std::pair{std::error_code{}, page};
-    const std::string from = recorded_key(sku, after + 1);
-    range_options ro;
-    ro.range_end = prefix_end(recorded_prefix(sku));
-    ro.limit = static_cast<std::int64_t>(limit) + 1;  // one more: whether a next page exists
-    auto [ec, r] =
-        co_await client_.async_range(from, ro, boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (ec) co_return std::pair{transport(ec, what, r.error_message), page};
-    std::string message;
-    for (const auto& kv : r.kvs) {
-      if (page.orders.size() == limit) {
-        page.next = page.orders.back().order_id;
-        break;
-      }
-      order_entry entry;
-      entry.order_id = recorded_id(kv.key);
-      if (entry.order_id <= after) {
-        co_return std::pair{corrupt("etcd_store: a recorded order's key does not end in an id "
-                                    "above the cursor: '" +
-                                        kv.key + "'",
-                                    what),
-                            order_page{}};
-      }
-      if (!decode_entry(kv.value, entry, message))
-        co_return std::pair{corrupt(message, what), order_page{}};
-      page.orders.push_back(std::move(entry));
-    }
-    co_return std::pair{std::error_code{}, std::move(page)};
-  }
+                                                                             std::size_t limit);
 
  private:
+  /// The order ids at the end of the hold index keys in `holds`.
+  std::error_code hold_ids(const range_result& holds, std::vector<std::int64_t>& ids,
+                           const std::string& what);
+  /// Adds to `t` the give-back of the held orders among `orders` (and the
+  /// deletion of index entries left by settled or forgotten ones), stopping
+  /// before etcd's `max_txn_ops`; returns how many holds it gives back.
+  std::size_t add_give_backs(const std::string& sku, const range_result& holds,
+                             const std::vector<std::int64_t>& ids,
+                             const std::vector<order_record>& orders,
+                             std::map<std::string, read_value>& users,
+                             std::map<std::string, std::int64_t>& units, std::int64_t lease,
+                             stock_level& level, txn_request& t);
+
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   etcd_store_options opts_;
   client client_;

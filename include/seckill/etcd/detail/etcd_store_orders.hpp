@@ -1,0 +1,149 @@
+#pragma once
+/// @file
+/// @brief The buyer calls of `etcd_store` outside transactions
+///        (`etcd_stock_txns::set_policy`, `get_policy`, `get_order`,
+///        `list_orders`): one put or one read each.
+
+#include <seckill/error.hpp>
+#include <seckill/etcd/client.hpp>
+#include <seckill/etcd/detail/etcd_store_buyer_records.hpp>
+#include <seckill/etcd/detail/etcd_store_records.hpp>
+#include <seckill/etcd/detail/etcd_store_txn.hpp>
+#include <seckill/etcd/types.hpp>
+#include <seckill/store/store.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace seckill::etcd::detail {
+
+template <class Clock>
+boost::asio::awaitable<std::error_code> etcd_stock_txns<Clock>::set_policy(std::string sku,
+                                                                           sku_policy p) {
+  co_await honour_any_cancellation();
+  const std::string what =
+      "set_policy of sku '" + sku + "' to per_user_limit " + std::to_string(p.per_user_limit);
+  if (sku.empty()) {
+    co_return failed(make_error_code(seckill::errc::invalid_argument),
+                     "etcd_store: " + what + ": empty sku");
+  }
+  if (p.per_user_limit < 0 || p.per_user_limit > max_quantity) {
+    co_return failed(make_error_code(seckill::errc::invalid_argument),
+                     "etcd_store: " + what + ": per_user_limit " +
+                         std::to_string(p.per_user_limit) + " out of [0, " +
+                         std::to_string(max_quantity) + "]");
+  }
+  const std::string key = policy_key(sku);
+  const std::string value = encode_policy(p);
+  auto [ec, r] =
+      co_await client_.async_put(key, value, boost::asio::as_tuple(boost::asio::use_awaitable));
+  if (ec) co_return transport(ec, what, r.error_message);
+  co_return std::error_code{};
+}
+
+template <class Clock>
+boost::asio::awaitable<std::pair<std::error_code, sku_policy>> etcd_stock_txns<Clock>::get_policy(
+    std::string sku) {
+  co_await honour_any_cancellation();
+  const std::string what = "get_policy of sku '" + sku + "'";
+  sku_policy p;
+  if (sku.empty()) {
+    co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
+                               "etcd_store: " + what + ": empty sku"),
+                        p};
+  }
+  std::vector<read_value> kvs;
+  kvs.push_back(read_value{policy_key(sku)});
+  const std::error_code read_error = co_await read(kvs, what);
+  if (read_error) co_return std::pair{read_error, p};
+  std::string message;
+  if (kvs[0].mod_revision != 0 && !decode_policy(kvs[0].value, p, message))
+    co_return std::pair{corrupt(message, what), sku_policy{}};
+  co_return std::pair{std::error_code{}, p};  // absent: the default
+}
+
+template <class Clock>
+boost::asio::awaitable<std::pair<std::error_code, order_entry>> etcd_stock_txns<Clock>::get_order(
+    std::string sku, std::int64_t id) {
+  co_await honour_any_cancellation();
+  const std::string what = op_name("get_order", sku, id);
+  order_entry entry;
+  if (sku.empty() || id <= 0) {
+    co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
+                               "etcd_store: " + what + ": " +
+                                   (sku.empty() ? "empty sku" : "the order id is not > 0")),
+                        entry};
+  }
+  std::vector<read_value> kvs;
+  kvs.push_back(read_value{recorded_key(sku, id)});
+  const std::error_code read_error = co_await read(kvs, what);
+  if (read_error) co_return std::pair{read_error, entry};
+  if (kvs[0].mod_revision == 0) {
+    co_return std::pair{failed(make_error_code(seckill::errc::unknown_order),
+                               "etcd_store: " + what + ": no recorded order at '" + kvs[0].key +
+                                   "' (held, rolled back, refused or never reserved)"),
+                        entry};
+  }
+  std::string message;
+  if (!decode_entry(kvs[0].value, entry, message))
+    co_return std::pair{corrupt(message, what), order_entry{}};
+  entry.order_id = id;
+  co_return std::pair{std::error_code{}, std::move(entry)};
+}
+
+template <class Clock>
+boost::asio::awaitable<std::pair<std::error_code, order_page>> etcd_stock_txns<Clock>::list_orders(
+    std::string sku, std::int64_t after, std::size_t limit) {
+  co_await honour_any_cancellation();
+  const std::string what = "list_orders of sku '" + sku + "' after " + std::to_string(after) +
+                           " (limit " + std::to_string(limit) + ")";
+  order_page page;
+  std::string why = sku.empty() ? "empty sku" : after < 0 ? "after is negative" : "";
+  if (why.empty() && (limit == 0 || limit > max_order_page))
+    why = "limit out of [1, " + std::to_string(max_order_page) + "]";
+  if (!why.empty()) {
+    co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
+                               "etcd_store: " + what + ": " + why),
+                        page};
+  }
+  if (after == std::numeric_limits<std::int64_t>::max())
+    co_return std::pair{std::error_code{}, page};
+  const std::string from = recorded_key(sku, after + 1);
+  range_options ro;
+  ro.range_end = prefix_end(recorded_prefix(sku));
+  ro.limit = static_cast<std::int64_t>(limit) + 1;  // one more: whether a next page exists
+  auto [ec, r] =
+      co_await client_.async_range(from, ro, boost::asio::as_tuple(boost::asio::use_awaitable));
+  if (ec) co_return std::pair{transport(ec, what, r.error_message), page};
+  std::string message;
+  for (const auto& kv : r.kvs) {
+    if (page.orders.size() == limit) {
+      page.next = page.orders.back().order_id;
+      break;
+    }
+    order_entry entry;
+    entry.order_id = recorded_id(kv.key);
+    if (entry.order_id <= after) {
+      co_return std::pair{corrupt("etcd_store: a recorded order's key does not end in an id "
+                                  "above the cursor: '" +
+                                      kv.key + "'",
+                                  what),
+                          order_page{}};
+    }
+    if (!decode_entry(kv.value, entry, message))
+      co_return std::pair{corrupt(message, what), order_page{}};
+    page.orders.push_back(std::move(entry));
+  }
+  co_return std::pair{std::error_code{}, std::move(page)};
+}
+
+}  // namespace seckill::etcd::detail
