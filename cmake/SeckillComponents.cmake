@@ -75,6 +75,7 @@ set(SECKILL_redis_HEADERS
   seckill/redis/connection.hpp
   seckill/redis/connection_pool.hpp
   seckill/redis/script.hpp
+  seckill/redis/detail/store_script.hpp
   seckill/redis/redis_store.hpp
   seckill/redis/url.hpp
   seckill/url.hpp)

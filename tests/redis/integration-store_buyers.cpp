@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -236,7 +237,7 @@ TEST_SUITE("integration") {
     REQUIRE(conf::buy(fx, sku, 2, "alice", 1, "r-2").status == reserve_status::reserved);
     REQUIRE(std::get<0>(conf::commit(fx, sku, 2)) == std::error_code{});
     CHECK(admin.command("HGET", users, "alice").text == "1");  // a sold unit still counts
-    CHECK(kept_a_day(redis_store::request_key(sku, "alice", "r-2")));
+    CHECK(admin.command("PTTL", redis_store::request_key(sku, "alice", "r-2")).integer == -1);
     CHECK(admin.command("PTTL", redis_store::order_key(sku, 2)).integer == -1);  // sold: kept
     CHECK(admin.command("PTTL", redis_store::sold_key(sku)).integer == -1);
     CHECK(admin.command("PTTL", redis_store::orders_key(sku)).integer == -1);
@@ -247,6 +248,157 @@ TEST_SUITE("integration") {
     CHECK(replay.status == reserve_status::limited);
     CHECK(replay.order_id == 0);
     CHECK(replay.state == order_state::refused);
+  }
+
+  TEST_CASE("redis store keeps a sold order's request binding for good, a given-back one a while") {
+    two_nodes fx;
+    const std::string sku = "binding-ttl";
+    REQUIRE(conf::set_policy(fx, sku, 0) == std::error_code{});
+    REQUIRE(conf::set_stock(fx, sku, 10) == std::error_code{});
+    auto admin = fx.server().admin();
+    const std::int64_t day = 24 * 3600 * 1000;
+    auto pttl = [&](const std::string& key) { return admin.command("PTTL", key).integer; };
+    auto kept_a_day = [&](const std::string& key) {
+      const auto ms = pttl(key);
+      INFO(key, " PTTL ", ms);
+      return ms > day - 60'000 && ms <= day;
+    };
+    auto short_hold = [&](std::int64_t id, const std::string& request) {
+      reserve_request r;
+      r.order_id = id;
+      r.hold = 50ms;
+      r.user = "bob";
+      r.request_id = request;
+      auto [ec, result] = conf::reserve_as(fx, sku, r);
+      REQUIRE(ec == std::error_code{});
+      REQUIRE(result.status == reserve_status::reserved);
+    };
+    // Committed: record and binding without a TTL.
+    REQUIRE(conf::buy(fx, sku, 1, "bob", 1, "sold").status == reserve_status::reserved);
+    REQUIRE(std::get<0>(conf::commit(fx, sku, 1)) == std::error_code{});
+    CHECK(pttl(redis_store::order_key(sku, 1)) == -1);
+    CHECK(pttl(redis_store::request_key(sku, "bob", "sold")) == -1);
+    // Rolled back: both kept for the retention.
+    REQUIRE(conf::buy(fx, sku, 2, "bob", 1, "back").status == reserve_status::reserved);
+    REQUIRE(std::get<0>(conf::rollback(fx, sku, 2)) == std::error_code{});
+    CHECK(kept_a_day(redis_store::order_key(sku, 2)));
+    CHECK(kept_a_day(redis_store::request_key(sku, "bob", "back")));
+    // A commit refused once the hold passed, and a reap: the same.
+    short_hold(3, "late");
+    short_hold(4, "reaped");
+    std::this_thread::sleep_for(120ms);
+    CHECK(std::get<0>(conf::commit(fx, sku, 3)) == errc::order_rolled_back);
+    CHECK(kept_a_day(redis_store::order_key(sku, 3)));
+    CHECK(kept_a_day(redis_store::request_key(sku, "bob", "late")));
+    auto [rec, reaped] = conf::reap(fx, sku, 10);
+    CHECK(rec == std::error_code{});
+    CHECK(reaped == 1);
+    CHECK(kept_a_day(redis_store::order_key(sku, 4)));
+    CHECK(kept_a_day(redis_store::request_key(sku, "bob", "reaped")));
+    conf::check_level(conf::stock_ok(fx, sku), 9, 0, 1);
+    CHECK(admin.command("HGET", redis_store::users_key(sku), "bob").text == "1");
+  }
+
+  TEST_CASE("redis store replays a sold request id after the retention has passed") {
+    two_nodes fx;
+    const std::string sku = "binding-late";
+    seckill::redis::redis_store_options options;
+    options.order_retention = 1s;  // the shortest allowed
+    redis_store store(fx.io().get_executor(),
+                      seckill::test::config_for<connection_config>(fx.server()), options);
+    struct on_store {  // the conformance helpers' fixture, on `store`
+      redis_store& s;
+      asio::io_context& i;
+      redis_store& store() { return s; }
+      asio::io_context& io() { return i; }
+      std::chrono::milliseconds hold() { return 60s; }
+    } short_fx{store, fx.io()};
+    REQUIRE(std::get<0>(conf::wait<std::error_code>(
+                short_fx, [&](auto h) { store.async_connect(h); })) == std::error_code{});
+    REQUIRE(conf::set_policy(short_fx, sku, 0) == std::error_code{});
+    REQUIRE(conf::set_stock(short_fx, sku, 10) == std::error_code{});
+    REQUIRE(conf::buy(short_fx, sku, 1, "carol", 2, "once").status == reserve_status::reserved);
+    REQUIRE(std::get<0>(conf::commit(short_fx, sku, 1)) == std::error_code{});
+    REQUIRE(conf::buy(short_fx, sku, 2, "carol", 1, "given-back").status ==
+            reserve_status::reserved);
+    REQUIRE(std::get<0>(conf::rollback(short_fx, sku, 2)) == std::error_code{});
+    std::this_thread::sleep_for(1500ms);
+    auto admin = fx.server().admin();
+    // The given-back order and its binding are forgotten: the request id buys afresh.
+    CHECK(admin.command("EXISTS", redis_store::request_key(sku, "carol", "given-back")).integer ==
+          0);
+    auto fresh = conf::buy(short_fx, sku, 3, "carol", 1, "given-back");
+    CHECK_FALSE(fresh.replayed);
+    CHECK(fresh.order_id == 3);
+    // The sold one still replays, under any order id, and takes nothing.
+    auto retry = conf::buy(short_fx, sku, 4, "carol", 2, "once");
+    CHECK(retry.replayed);
+    CHECK(retry.order_id == 1);
+    CHECK(retry.state == order_state::committed);
+    conf::check_level(conf::stock_ok(short_fx, sku), 7, 1, 2);
+    store.close();
+    fx.io().restart();
+    fx.io().run_for(1s);
+  }
+
+  TEST_CASE("redis store answers sold_out when stock and the per-user limit both refuse") {
+    two_nodes fx;
+    const std::string sku = "both-refuse";
+    REQUIRE(conf::set_policy(fx, sku, 1) == std::error_code{});
+    REQUIRE(conf::set_stock(fx, sku, 1) == std::error_code{});
+    REQUIRE(conf::buy(fx, sku, 1, "dave").status == reserve_status::reserved);
+    auto both = conf::buy(fx, sku, 2, "dave");  // no stock left, and dave is at his limit
+    CHECK(both.status == reserve_status::sold_out);
+    CHECK(fx.server().admin().command("HGET", redis_store::order_key(sku, 2), "why").text ==
+          "sold_out");
+  }
+
+  TEST_CASE("redis store refuses a reserve request exactly when check_reserve_request does") {
+    two_nodes fx;
+    const std::string sku = "request-grid";  // never set: an accepted reserve answers unknown_sku
+    const std::string long_key(seckill::max_key_length + 1, 'a');
+    int refused = 0, accepted = 0;
+    for (std::int64_t id : {-1, 0, 1})
+      for (std::int64_t qty :
+           {std::int64_t{0}, std::int64_t{1}, seckill::max_units, seckill::max_units + 1})
+        for (std::chrono::milliseconds hold : std::initializer_list<std::chrono::milliseconds>{
+                 0ms, 1ms, seckill::max_hold, seckill::max_hold + 1ms})
+          for (const std::string& user :
+               {std::string(), std::string("alice"), std::string("al ice"), long_key})
+            for (const std::string& request :
+                 {std::string(), std::string("r-1"), std::string("r#1"), long_key}) {
+              reserve_request r;
+              r.order_id = id;
+              r.quantity = qty;
+              r.hold = hold;
+              r.user = user;
+              r.request_id = request;
+              CAPTURE(id);
+              CAPTURE(qty);
+              CAPTURE(hold.count());
+              CAPTURE(user);
+              CAPTURE(request);
+              auto [ec, result] = conf::reserve_as(fx, sku, r);
+              if (seckill::check_reserve_request(r)) {
+                ++refused;
+                CHECK(ec == errc::invalid_argument);
+                CHECK(fx.store().last_error().find("refused by check_reserve_request") ==
+                      std::string::npos);  // a message that names the field
+              } else {
+                ++accepted;
+                CHECK(ec == std::error_code{});
+                CHECK(result.status == reserve_status::unknown_sku);
+              }
+            }
+    CHECK(accepted > 0);
+    CHECK(refused > 0);
+    // redis_store's own rule, on a request the contract accepts.
+    reserve_request ok;
+    ok.order_id = 1;
+    ok.hold = 1s;
+    CHECK(std::get<0>(conf::reserve_as(fx, "a{b", ok)) == errc::invalid_argument);
+    CHECK(fx.store().last_error().find("sku 'a{b' contains '{' or '}'") != std::string::npos);
+    CHECK(std::get<0>(conf::reserve_as(fx, "a}b", ok)) == errc::invalid_argument);
   }
 
   TEST_CASE("redis store says which buyer argument it refused and the value seen") {

@@ -19,14 +19,23 @@
 /// - `seckill:{<sku>}:orders`, stream: one entry per committed order
 ///   (`order_id`, `quantity`, `user`, `request_id`) for downstream consumers.
 ///
+/// The script (`store_lua`), the oldest server it runs on and the decoders
+/// of the replies are in redis/detail/store_script.hpp.
+///
 /// Hold expiry is measured by the server's clock (`TIME` inside the script),
 /// so clients with skewed clocks agree. An order record has no TTL while it
 /// is held (a held record is never lost, so its units are always given
 /// back) nor once committed (it is the sold order); once it is rolled back,
-/// expired or refused it lives `order_retention` more (24 h by default), as
-/// does a settled order's request binding: within that window a repeated
-/// reserve, commit or rollback answers as the first one did; after it, the
-/// order id (and the request id) is forgotten.
+/// expired or refused it lives `order_retention` more (24 h by default).
+/// An order's request binding follows its record: no TTL while held or once
+/// committed (a retry with the same request id, however late, replays the
+/// sale and never buys again), `order_retention` once given back. Within
+/// that window a repeated reserve, commit or rollback answers as the first
+/// one did; after it, the order id (and the request id) is forgotten.
+///
+/// SKUs: not empty, and redis_store's own rule, no `{` or `}` (they would
+/// break the hash tag); every operation refuses others with
+/// `errc::invalid_argument`.
 ///
 /// Errors: a connection that is down or refused gives
 /// `errc::store_unavailable`, as the contract says; the connection's other
@@ -47,6 +56,7 @@
 
 #include <seckill/error.hpp>
 #include <seckill/redis/connection.hpp>
+#include <seckill/redis/detail/store_script.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/script.hpp>
 #include <seckill/redis/server_version.hpp>
@@ -60,7 +70,6 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -73,181 +82,6 @@
 #include <vector>
 
 namespace seckill::redis {
-
-/// @brief The Lua behind `redis_store`: KEYS = stock, order, holds, users,
-///        sold, orders (the stream), request (the binding); ARGV[1] names the
-///        operation, and the operations that reach other orders' keys take
-///        the SKU's key prefix (`seckill:{<sku>}:`, same hash slot) last.
-///        Exposed so operators can read it and benchmarks can run it.
-inline constexpr std::string_view store_lua = R"lua(-- seckill stock store
-local stock, order, holds, users, sold, stream, request =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local op = ARGV[1]
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
--- Gives a held order's units back to the stock and to its user's allowance.
-local function give_back(qty, user)
-  redis.call('HINCRBY', stock, 'remaining', qty)
-  redis.call('HINCRBY', stock, 'reserved', -qty)
-  if user and user ~= '' then
-    if redis.call('HINCRBY', users, user, -qty) <= 0 then redis.call('HDEL', users, user) end
-  end
-end
--- A settled order's request binding lives as long as a settled record.
-local function settle_binding(prefix, user, req, keep)
-  if user and user ~= '' and req and req ~= '' then
-    redis.call('PEXPIRE', prefix .. 'request:' .. user .. '/' .. req, keep)
-  end
-end
--- Where an order record stands now: a held one whose hold passed is given back.
-local function state_now(state, expires)
-  if state == 'held' and tonumber(expires) <= now_ms() then return 'rolled_back' end
-  return state
-end
-if op == 'set' then
-  -- ARGV[2]: the new remaining, ARGV[3]: max_units. reserved + committed
-  -- never pass max_units (2^53), so every number here is exact.
-  local s = redis.call('HMGET', stock, 'reserved', 'committed')
-  local reserved, committed = tonumber(s[1]) or 0, tonumber(s[2]) or 0
-  if tonumber(ARGV[2]) > tonumber(ARGV[3]) - (reserved + committed) then
-    return {'too_many', reserved, committed}
-  end
-  redis.call('HSET', stock, 'remaining', ARGV[2])
-  return {'done', reserved, committed}
-elseif op == 'reserve' then
-  -- ARGV: order id, qty, hold, keep, user, request id, prefix. Replies
-  -- {status, remaining, replayed, order id, state}.
-  local id, qty, hold, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-  local user, req = ARGV[6], ARGV[7]
-  local s = redis.call('HMGET', stock, 'remaining', 'per_user_limit')
-  if not s[1] then return {'unknown_sku', 0, 0, '0', 'refused'} end
-  local o = redis.call('HMGET', order, 'state', 'remaining', 'why', 'expires')
-  if o[1] then
-    if o[1] == 'refused' then return {o[3] or 'sold_out', tonumber(o[2]), 1, '0', 'refused'} end
-    return {'reserved', tonumber(o[2]), 1, id, state_now(o[1], o[4])}
-  end
-  if req ~= '' then
-    local bound = redis.call('GET', request)
-    if bound then
-      local b = redis.call('HMGET', ARGV[8] .. 'order:' .. bound, 'state', 'remaining', 'expires')
-      if b[1] then return {'reserved', tonumber(b[2]), 1, bound, state_now(b[1], b[3])} end
-    end
-  end
-  local rem = tonumber(s[1])
-  local why = nil
-  if rem < qty then
-    why = 'sold_out'
-  elseif user ~= '' then
-    local limit = tonumber(s[2] or '1')
-    if limit > 0 and (tonumber(redis.call('HGET', users, user)) or 0) + qty > limit then
-      why = 'limited'
-    end
-  end
-  if why then
-    redis.call('HSET', order, 'state', 'refused', 'qty', qty, 'remaining', rem, 'why', why)
-    redis.call('PEXPIRE', order, keep)
-    return {why, rem, 0, '0', 'refused'}
-  end
-  rem = redis.call('HINCRBY', stock, 'remaining', -qty)
-  redis.call('HINCRBY', stock, 'reserved', qty)
-  local expires = now_ms() + hold
-  redis.call('HSET', order, 'state', 'held', 'qty', qty, 'remaining', rem, 'expires', expires,
-             'user', user, 'request', req)
-  redis.call('ZADD', holds, expires, id)
-  if user ~= '' then redis.call('HINCRBY', users, user, qty) end
-  if req ~= '' then redis.call('SET', request, id) end
-  return {'reserved', rem, 0, id, 'held'}
-elseif op == 'commit' or op == 'rollback' then
-  -- ARGV: order id, keep, prefix.
-  local id, keep, prefix = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-  local o = redis.call('HMGET', order, 'state', 'qty', 'expires', 'user', 'request')
-  local state = o[1]
-  if not state or state == 'refused' then return 'unknown_order' end
-  if state == 'committed' then
-    if op == 'commit' then return 'already' end
-    return 'order_committed'
-  end
-  if state == 'rolled_back' then
-    if op == 'commit' then return 'order_rolled_back' end
-    return 'already'
-  end
-  local qty, user, req = tonumber(o[2]), o[4] or '', o[5] or ''
-  redis.call('ZREM', holds, id)
-  settle_binding(prefix, user, req, keep)
-  if op == 'commit' and tonumber(o[3]) <= now_ms() then
-    give_back(qty, user)
-    redis.call('HSET', order, 'state', 'rolled_back')
-    redis.call('PEXPIRE', order, keep)
-    return 'order_rolled_back'
-  end
-  if op == 'rollback' then
-    give_back(qty, user)
-    redis.call('HSET', order, 'state', 'rolled_back')
-    redis.call('PEXPIRE', order, keep)
-    return 'done'
-  end
-  -- Sold: the record stays (no TTL), indexed by its zero-padded id, and streamed.
-  redis.call('HINCRBY', stock, 'reserved', -qty)
-  redis.call('HINCRBY', stock, 'committed', qty)
-  redis.call('HSET', order, 'state', 'committed')
-  redis.call('ZADD', sold, 0, string.rep('0', 19 - #id) .. id)
-  redis.call('XADD', stream, '*', 'order_id', id, 'quantity', o[2], 'user', user,
-             'request_id', req)
-  return 'done'
-elseif op == 'reap' then
-  -- ARGV: limit, keep, prefix.
-  local limit, keep, prefix = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-  local ids = redis.call('ZRANGEBYSCORE', holds, '-inf', now_ms(), 'LIMIT', 0, limit)
-  local reaped = 0
-  for _, id in ipairs(ids) do
-    local key = prefix .. 'order:' .. id
-    local o = redis.call('HMGET', key, 'state', 'qty', 'user', 'request')
-    if o[1] == 'held' then
-      give_back(tonumber(o[2]), o[3])
-      settle_binding(prefix, o[3], o[4], keep)
-      redis.call('HSET', key, 'state', 'rolled_back')
-      redis.call('PEXPIRE', key, keep)
-      reaped = reaped + 1
-    end
-    redis.call('ZREM', holds, id)
-  end
-  return reaped
-elseif op == 'list' then
-  -- ARGV: after (zero-padded), limit, prefix. Replies {more, {id, qty, user,
-  -- request id, ...}}; qty '' for an indexed order without its record.
-  local limit, prefix = tonumber(ARGV[3]), ARGV[4]
-  local ids = redis.call('ZRANGEBYLEX', sold, '(' .. ARGV[2], '+', 'LIMIT', 0, limit + 1)
-  local out = {}
-  for i = 1, math.min(#ids, limit) do
-    local id = (string.gsub(ids[i], '^0+', ''))
-    local o = redis.call('HMGET', prefix .. 'order:' .. id, 'state', 'qty', 'user', 'request')
-    local qty = o[2] or ''
-    if o[1] ~= 'committed' then qty = '' end
-    table.insert(out, id)
-    table.insert(out, qty)
-    table.insert(out, o[3] or '')
-    table.insert(out, o[4] or '')
-  end
-  local more = 0
-  if #ids > limit then more = 1 end
-  return {more, out}
-end
-return redis.error_reply('ERR seckill store script: unknown operation ' .. tostring(op))
-)lua";
-
-/// @brief The oldest Redis server `store_lua` runs on: 5.0. The script
-///        reads `TIME` and then writes, which a server replicating whole
-///        scripts (the default before 5.0) refuses; it appends committed
-///        orders with `XADD` (5.0); and it sets several hash fields in one
-///        `HSET` (4.0). Everything else it and the store send
-///        (EVALSHA, SCRIPT LOAD, PEXPIRE, TIME, ZADD, ZRANGEBYSCORE ...
-///        LIMIT, ZRANGEBYLEX, HMGET, HINCRBY) is 2.8.9 or older. The store raises its
-///        connection's `min_server_version` to this, so an older server is
-///        refused at connect time (`errc::server_error`) instead of failing
-///        halfway through a script.
-inline constexpr server_version store_min_server_version{5, 0, 0};
 
 /// @brief Tuning of a `redis_store`.
 struct redis_store_options {
@@ -278,15 +112,6 @@ class store_note {
   mutable std::mutex mutex_;
   std::string text_;
 };
-
-/// A reply's shape in a few words, for messages.
-inline std::string describe_reply(const value& v) {
-  std::string out(to_string(v.type));
-  if (v.is_aggregate()) out += " of " + std::to_string(v.elements.size()) + " elements";
-  if (v.type == resp_type::integer) out += " " + std::to_string(v.integer);
-  if (!v.text.empty()) out += " '" + v.text.substr(0, 80) + (v.text.size() > 80 ? "...'" : "'");
-  return out;
-}
 
 /// The composed operation behind every `basic_redis_store` operation: sends
 /// the request (through the script's NOSCRIPT recovery when `scripted`),
@@ -449,21 +274,7 @@ class basic_redis_store {
         "set_stock", std::move(req), true, bad, std::forward<CompletionToken>(token),
         [quantity, sku = bad ? std::string() : std::string(sku)](
             const value& v, std::error_code& ec, std::string& message) {
-          if (v.type != resp_type::array || v.elements.size() != 3 || !v.elements[0].is_string()) {
-            ec = make_error_code(seckill::errc::protocol_error);
-            return;
-          }
-          if (v.elements[0].text == "done") return;
-          if (v.elements[0].text != "too_many") {
-            ec = make_error_code(seckill::errc::protocol_error);
-            return;
-          }
-          ec = make_error_code(seckill::errc::invalid_argument);
-          message = "redis_store: set_stock quantity " + std::to_string(quantity) + " for sku '" +
-                    sku + "' refused: with " + std::to_string(to_int(v.elements[1], ec)) +
-                    " units reserved and " + std::to_string(to_int(v.elements[2], ec)) +
-                    " committed, remaining + reserved + committed would pass max_units " +
-                    std::to_string(max_units);
+          detail::decode_set_stock(v, ec, message, quantity, sku);
         });
   }
 
@@ -473,27 +284,14 @@ class basic_redis_store {
     request req;
     const std::error_code bad = check_sku(sku, "stock");
     if (!bad) req.push("HMGET", stock_key(sku), "remaining", "reserved", "committed");
-    return run<void(std::error_code, stock_level)>(
-        "stock", std::move(req), false, bad, std::forward<CompletionToken>(token),
-        [](const value& v, std::error_code& ec, std::string&) {
-          stock_level level;
-          if (v.type != resp_type::array || v.elements.size() != 3) {
-            ec = make_error_code(seckill::errc::protocol_error);
-            return level;
-          }
-          if (v.elements[0].is_null()) {
-            ec = make_error_code(seckill::errc::unknown_sku);
-            return level;
-          }
-          level.remaining = to_int(v.elements[0], ec);
-          level.reserved = to_int(v.elements[1], ec);
-          level.committed = to_int(v.elements[2], ec);
-          return level;
-        });
+    return run<void(std::error_code, stock_level)>("stock", std::move(req), false, bad,
+                                                   std::forward<CompletionToken>(token),
+                                                   &detail::decode_stock);
   }
 
-  /// Refused with `errc::invalid_argument` when `quantity` is outside
-  /// [1, max_units] or `hold` outside (0, max_hold]. No user: no per-user limit.
+  /// The reserve below with no user (no per-user limit) and no request id:
+  /// refused as it is, for an order id <= 0, a `quantity` outside
+  /// [1, max_units] or a `hold` outside (0, max_hold].
   template <boost::asio::completion_token_for<void(std::error_code, reserve_result)>
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
@@ -508,8 +306,11 @@ class basic_redis_store {
   /// The reserve for a named buyer (store/store.hpp, "Buyers"): one script
   /// checks the order id, the (user, request_id) binding, the stock and the
   /// user's units against the SKU's `per_user_limit`, then takes the units.
-  /// Refused with `errc::invalid_argument`, before anything is sent, as
-  /// `check_reserve_request` says.
+  /// Refused with `errc::invalid_argument`, before anything is sent, exactly
+  /// when `check_reserve_request(r)` refuses it, and for an empty SKU or one
+  /// holding `{` or `}` (redis_store's own rule, as for every operation: a
+  /// brace would break the keys' hash tag); `last_error()` names the field
+  /// and the value seen.
   template <boost::asio::completion_token_for<void(std::error_code, reserve_result)>
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, const reserve_request& r,
@@ -520,32 +321,9 @@ class basic_redis_store {
     if (!bad)
       eval(req, sku, r.order_id, r.user, r.request_id, "reserve", r.order_id, r.quantity,
            r.hold.count(), options_.order_retention.count(), r.user, r.request_id, prefix(sku));
-    return run<void(std::error_code, reserve_result)>(
-        "reserve", std::move(req), true, bad, std::forward<CompletionToken>(token),
-        [](const value& v, std::error_code& ec, std::string&) {
-          reserve_result r;
-          if (v.type != resp_type::array || v.elements.size() != 5 || !v.elements[0].is_string() ||
-              !v.elements[4].is_string()) {
-            ec = make_error_code(seckill::errc::protocol_error);
-            return r;
-          }
-          const std::string& status = v.elements[0].text;
-          if (status == "reserved")
-            r.status = reserve_status::reserved;
-          else if (status == "sold_out")
-            r.status = reserve_status::sold_out;
-          else if (status == "unknown_sku")
-            r.status = reserve_status::unknown_sku;
-          else if (status == "limited")
-            r.status = reserve_status::limited;
-          else
-            ec = make_error_code(seckill::errc::protocol_error);
-          r.remaining = to_int(v.elements[1], ec);
-          r.replayed = to_int(v.elements[2], ec) != 0;
-          r.order_id = to_int(v.elements[3], ec);
-          r.state = to_state(v.elements[4].text, ec);
-          return r;
-        });
+    return run<void(std::error_code, reserve_result)>("reserve", std::move(req), true, bad,
+                                                      std::forward<CompletionToken>(token),
+                                                      &detail::decode_reserve);
   }
 
   /// Refused with `errc::invalid_argument` for a limit outside [0,
@@ -564,10 +342,7 @@ class basic_redis_store {
     if (!bad) req.push("HSET", stock_key(sku), "per_user_limit", policy.per_user_limit);
     return run<void(std::error_code)>("set_policy", std::move(req), false, bad,
                                       std::forward<CompletionToken>(token),
-                                      [](const value& v, std::error_code& ec, std::string&) {
-                                        if (v.type != resp_type::integer)
-                                          ec = make_error_code(seckill::errc::protocol_error);
-                                      });
+                                      &detail::decode_set_policy);
   }
 
   /// The default policy (per_user_limit 1) for a SKU never given one.
@@ -577,13 +352,9 @@ class basic_redis_store {
     request req;
     const std::error_code bad = check_sku(sku, "get_policy");
     if (!bad) req.push("HGET", stock_key(sku), "per_user_limit");
-    return run<void(std::error_code, sku_policy)>(
-        "get_policy", std::move(req), false, bad, std::forward<CompletionToken>(token),
-        [](const value& v, std::error_code& ec, std::string&) {
-          sku_policy p;
-          if (!v.is_null()) p.per_user_limit = to_int(v, ec);
-          return p;
-        });
+    return run<void(std::error_code, sku_policy)>("get_policy", std::move(req), false, bad,
+                                                  std::forward<CompletionToken>(token),
+                                                  &detail::decode_policy);
   }
 
   /// A committed order's record (one HMGET); `errc::unknown_order` for any
@@ -601,20 +372,7 @@ class basic_redis_store {
     return run<void(std::error_code, order_entry)>(
         "get_order", std::move(req), false, bad, std::forward<CompletionToken>(token),
         [order_id](const value& v, std::error_code& ec, std::string&) {
-          order_entry o;
-          if (v.type != resp_type::array || v.elements.size() != 4) {
-            ec = make_error_code(seckill::errc::protocol_error);
-            return o;
-          }
-          if (!v.elements[0].is_string() || v.elements[0].text != "committed") {
-            ec = make_error_code(seckill::errc::unknown_order);
-            return o;
-          }
-          o.order_id = order_id;
-          o.quantity = to_int(v.elements[1], ec);
-          o.user = v.elements[2].text;
-          o.request_id = v.elements[3].text;
-          return o;
+          return detail::decode_order(v, ec, order_id);
         });
   }
 
@@ -640,30 +398,7 @@ class basic_redis_store {
         "list_orders", std::move(req), true, bad, std::forward<CompletionToken>(token),
         [sku = bad ? std::string() : std::string(sku)](const value& v, std::error_code& ec,
                                                        std::string& message) {
-          order_page page;
-          if (v.type != resp_type::array || v.elements.size() != 2 ||
-              v.elements[1].type != resp_type::array || v.elements[1].elements.size() % 4 != 0) {
-            ec = make_error_code(seckill::errc::protocol_error);
-            return page;
-          }
-          const auto& flat = v.elements[1].elements;
-          for (std::size_t i = 0; i + 3 < flat.size(); i += 4) {
-            order_entry o;
-            o.order_id = to_int(flat[i], ec);
-            if (flat[i + 1].is_string() && flat[i + 1].text.empty()) {
-              ec = make_error_code(seckill::errc::protocol_error);
-              message = "redis_store: list_orders: order " + flat[i].text + " of sku '" + sku +
-                        "' is in the sold index but its record is missing or not committed";
-              return order_page{};
-            }
-            o.quantity = to_int(flat[i + 1], ec);
-            o.user = flat[i + 2].text;
-            o.request_id = flat[i + 3].text;
-            page.orders.push_back(std::move(o));
-          }
-          if (to_int(v.elements[0], ec) != 0 && !page.orders.empty())
-            page.next = page.orders.back().order_id;
-          return page;
+          return detail::decode_order_page(v, ec, message, sku);
         });
   }
 
@@ -695,12 +430,9 @@ class basic_redis_store {
         std::min<std::uint64_t>(limit, static_cast<std::uint64_t>(max_units));
     if (!bad)
       eval(req, sku, 0, {}, {}, "reap", clamped, options_.order_retention.count(), prefix(sku));
-    return run<void(std::error_code, std::size_t)>(
-        "reap_expired", std::move(req), true, bad, std::forward<CompletionToken>(token),
-        [](const value& v, std::error_code& ec, std::string&) {
-          const auto n = to_int(v, ec);
-          return n < 0 ? std::size_t{0} : static_cast<std::size_t>(n);
-        });
+    return run<void(std::error_code, std::size_t)>("reap_expired", std::move(req), true, bad,
+                                                   std::forward<CompletionToken>(token),
+                                                   &detail::decode_reaped);
   }
 
  private:
@@ -747,16 +479,8 @@ class basic_redis_store {
                     request_key(sku, user, request_id), args...);
   }
 
-  static order_state to_state(std::string_view s, std::error_code& ec) {
-    if (s == "held") return order_state::held;
-    if (s == "committed") return order_state::committed;
-    if (s == "rolled_back") return order_state::rolled_back;
-    if (s == "refused") return order_state::refused;
-    if (!ec) ec = make_error_code(seckill::errc::protocol_error);
-    return order_state::refused;
-  }
-
-  // The contract's checks of a reserve_request (check_reserve_request), in words.
+  // Refuses `r` exactly when the contract's check_reserve_request does (no
+  // rule of redis_store's own), saying which field and the value seen.
   std::error_code check_request(std::string_view sku, const reserve_request& r) {
     if (!check_reserve_request(r)) return {};
     const std::string of =
@@ -772,12 +496,17 @@ class basic_redis_store {
                     " out of range (0, max_hold " + std::to_string(max_hold.count()) + " ms]");
     if (!r.request_id.empty() && r.user.empty())
       return refuse("reserve request id '" + std::string(r.request_id) + "'" + of + " has no user");
-    const bool user_bad = !r.user.empty() && !valid_buyer_key(r.user);
-    const std::string_view key = user_bad ? r.user : r.request_id;
-    return refuse(std::string("reserve ") + (user_bad ? "user" : "request id") + " '" +
-                  std::string(key.substr(0, 2 * max_key_length)) + "' (" +
-                  std::to_string(key.size()) + " characters)" + of + " is not 1 to " +
-                  std::to_string(max_key_length) + " characters of [A-Za-z0-9._:@-]");
+    if (!r.user.empty() && !valid_buyer_key(r.user)) return refuse(bad_key("user", r.user, of));
+    if (!r.request_id.empty() && !valid_buyer_key(r.request_id))
+      return refuse(bad_key("request id", r.request_id, of));
+    // Only if check_reserve_request gained a rule not told above.
+    return refuse("reserve" + of + " refused by check_reserve_request");
+  }
+
+  static std::string bad_key(const char* what, std::string_view key, const std::string& of) {
+    return std::string("reserve ") + what + " '" + std::string(key.substr(0, 2 * max_key_length)) +
+           "' (" + std::to_string(key.size()) + " characters)" + of + " is not 1 to " +
+           std::to_string(max_key_length) + " characters of [A-Za-z0-9._:@-]";
   }
 
   // Notes `message` and returns invalid_argument.
@@ -786,24 +515,14 @@ class basic_redis_store {
     return make_error_code(seckill::errc::invalid_argument);
   }
 
+  // Every operation's SKU: not empty (as every store), and redis_store's own
+  // rule: no '{' or '}', which would break its keys' hash tag.
   std::error_code check_sku(std::string_view sku, const char* what) {
     if (sku.empty()) return refuse(std::string(what) + ": empty sku");
     if (sku.find_first_of("{}") != std::string_view::npos)  // a brace would break the hash tag
       return refuse(std::string(what) + ": sku '" + std::string(sku) +
                     "' contains '{' or '}', which would break its keys' hash tag");
     return {};
-  }
-
-  static std::int64_t to_int(const value& v, std::error_code& ec) {
-    if (v.type == resp_type::integer) return v.integer;
-    if (v.type == resp_type::null) return 0;  // a stock field never written
-    if (v.is_string()) {
-      std::int64_t n = 0;
-      const auto r = std::from_chars(v.text.data(), v.text.data() + v.text.size(), n);
-      if (r.ec == std::errc{} && r.ptr == v.text.data() + v.text.size()) return n;
-    }
-    if (!ec) ec = make_error_code(seckill::errc::protocol_error);
-    return 0;
   }
 
   template <class Token>
@@ -813,28 +532,7 @@ class basic_redis_store {
     if (!bad)
       eval(req, sku, order_id, {}, {}, op, order_id, options_.order_retention.count(), prefix(sku));
     return run<void(std::error_code, settle_result)>(
-        op, std::move(req), true, bad, std::forward<Token>(token),
-        [](const value& v, std::error_code& ec, std::string&) {
-          settle_result r;
-          if (!v.is_string()) {
-            ec = make_error_code(seckill::errc::protocol_error);
-            return r;
-          }
-          const std::string_view s = v.text;
-          if (s == "done")
-            r.status = settle_status::done;
-          else if (s == "already")
-            r.status = settle_status::already;
-          else if (s == "unknown_order")
-            ec = make_error_code(seckill::errc::unknown_order);
-          else if (s == "order_committed")
-            ec = make_error_code(seckill::errc::order_committed);
-          else if (s == "order_rolled_back")
-            ec = make_error_code(seckill::errc::order_rolled_back);
-          else
-            ec = make_error_code(seckill::errc::protocol_error);
-          return r;
-        });
+        op, std::move(req), true, bad, std::forward<Token>(token), &detail::decode_settle);
   }
 
   // Sends `req` (through the script's NOSCRIPT recovery when `scripted`),

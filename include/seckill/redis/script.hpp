@@ -9,7 +9,7 @@
 /// - It works on every server a shop may run: Redis from 2.6, and the
 ///   servers that speak its protocol (Valkey, KeyDB, Dragonfly, managed
 ///   offerings that lag behind); Functions need Redis 7. (A script may need
-///   more: the store's needs 5.0, see redis_store.hpp.)
+///   more: the store's needs 5.0, see detail/store_script.hpp.)
 /// - Loading is side-effect free. SCRIPT LOAD only fills the node's script
 ///   cache; FUNCTION LOAD REPLACE is a write that is persisted in RDB/AOF,
 ///   replicated, refused on a read-only replica, and needs the `@write`

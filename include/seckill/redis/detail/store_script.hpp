@@ -1,0 +1,401 @@
+#pragma once
+/// @file
+/// @brief What `redis_store` sends Redis and how it reads the answers:
+///        the store's Lua script (`store_lua`), the oldest server it runs on,
+///        and the decoders of every reply the store gets. Pure: no I/O
+///        (redis_store.hpp sends the requests).
+///
+/// A decoder takes (reply, ec, message): it sets `ec` (protocol_error for a
+/// reply of the wrong shape, or the contract's error the reply means) and
+/// may put a failure in words into `message`; it returns the result.
+
+#include <seckill/error.hpp>
+#include <seckill/redis/resp.hpp>
+#include <seckill/redis/server_version.hpp>
+#include <seckill/store/store.hpp>
+
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace seckill::redis {
+
+/// @brief The Lua behind `redis_store`: KEYS = stock, order, holds, users,
+///        sold, orders (the stream), request (the binding); ARGV[1] names the
+///        operation, and the operations that reach other orders' keys take
+///        the SKU's key prefix (`seckill:{<sku>}:`, same hash slot) last.
+///        Exposed so operators can read it and benchmarks can run it.
+inline constexpr std::string_view store_lua = R"lua(-- seckill stock store
+local stock, order, holds, users, sold, stream, request =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local op = ARGV[1]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- The key of an order's request binding, or nil when it has none.
+local function binding(prefix, user, req)
+  if user and user ~= '' and req and req ~= '' then
+    return prefix .. 'request:' .. user .. '/' .. req
+  end
+  return nil
+end
+-- Gives a held order back (rollback, a commit refused once the hold passed,
+-- reap): its units return to the stock and to its user's allowance, its
+-- record (at `key`) is marked rolled_back, and the record and its request
+-- binding live `keep` ms more. The only place a binding gets a TTL.
+local function give_back(key, qty, user, req, prefix, keep)
+  redis.call('HINCRBY', stock, 'remaining', qty)
+  redis.call('HINCRBY', stock, 'reserved', -qty)
+  if user and user ~= '' then
+    if redis.call('HINCRBY', users, user, -qty) <= 0 then redis.call('HDEL', users, user) end
+  end
+  redis.call('HSET', key, 'state', 'rolled_back')
+  redis.call('PEXPIRE', key, keep)
+  local b = binding(prefix, user, req)
+  if b then redis.call('PEXPIRE', b, keep) end
+end
+-- Where an order record stands now: a held one whose hold passed is given back.
+local function state_now(state, expires)
+  if state == 'held' and tonumber(expires) <= now_ms() then return 'rolled_back' end
+  return state
+end
+if op == 'set' then
+  -- ARGV[2]: the new remaining, ARGV[3]: max_units. reserved + committed
+  -- never pass max_units (2^53), so every number here is exact.
+  local s = redis.call('HMGET', stock, 'reserved', 'committed')
+  local reserved, committed = tonumber(s[1]) or 0, tonumber(s[2]) or 0
+  if tonumber(ARGV[2]) > tonumber(ARGV[3]) - (reserved + committed) then
+    return {'too_many', reserved, committed}
+  end
+  redis.call('HSET', stock, 'remaining', ARGV[2])
+  return {'done', reserved, committed}
+elseif op == 'reserve' then
+  -- ARGV: order id, qty, hold, keep, user, request id, prefix. Replies
+  -- {status, remaining, replayed, order id, state}.
+  local id, qty, hold, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+  local user, req = ARGV[6], ARGV[7]
+  local s = redis.call('HMGET', stock, 'remaining', 'per_user_limit')
+  if not s[1] then return {'unknown_sku', 0, 0, '0', 'refused'} end
+  local o = redis.call('HMGET', order, 'state', 'remaining', 'why', 'expires')
+  if o[1] then
+    if o[1] == 'refused' then return {o[3] or 'sold_out', tonumber(o[2]), 1, '0', 'refused'} end
+    return {'reserved', tonumber(o[2]), 1, id, state_now(o[1], o[4])}
+  end
+  if req ~= '' then
+    local bound = redis.call('GET', request)
+    if bound then
+      local b = redis.call('HMGET', ARGV[8] .. 'order:' .. bound, 'state', 'remaining', 'expires')
+      if b[1] then return {'reserved', tonumber(b[2]), 1, bound, state_now(b[1], b[3])} end
+    end
+  end
+  -- Stock first, then the user's allowance: when both would refuse, the
+  -- answer is sold_out (as memory_store answers).
+  local rem = tonumber(s[1])
+  local why = nil
+  if rem < qty then
+    why = 'sold_out'
+  elseif user ~= '' then
+    local limit = tonumber(s[2] or '1')
+    if limit > 0 and (tonumber(redis.call('HGET', users, user)) or 0) + qty > limit then
+      why = 'limited'
+    end
+  end
+  if why then
+    redis.call('HSET', order, 'state', 'refused', 'qty', qty, 'remaining', rem, 'why', why)
+    redis.call('PEXPIRE', order, keep)
+    return {why, rem, 0, '0', 'refused'}
+  end
+  rem = redis.call('HINCRBY', stock, 'remaining', -qty)
+  redis.call('HINCRBY', stock, 'reserved', qty)
+  local expires = now_ms() + hold
+  redis.call('HSET', order, 'state', 'held', 'qty', qty, 'remaining', rem, 'expires', expires,
+             'user', user, 'request', req)
+  redis.call('ZADD', holds, expires, id)
+  if user ~= '' then redis.call('HINCRBY', users, user, qty) end
+  if req ~= '' then redis.call('SET', request, id) end
+  return {'reserved', rem, 0, id, 'held'}
+elseif op == 'commit' or op == 'rollback' then
+  -- ARGV: order id, keep, prefix.
+  local id, keep, prefix = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+  local o = redis.call('HMGET', order, 'state', 'qty', 'expires', 'user', 'request')
+  local state = o[1]
+  if not state or state == 'refused' then return 'unknown_order' end
+  if state == 'committed' then
+    if op == 'commit' then return 'already' end
+    return 'order_committed'
+  end
+  if state == 'rolled_back' then
+    if op == 'commit' then return 'order_rolled_back' end
+    return 'already'
+  end
+  local qty, user, req = tonumber(o[2]), o[4] or '', o[5] or ''
+  redis.call('ZREM', holds, id)
+  if op == 'rollback' or tonumber(o[3]) <= now_ms() then
+    -- A held order replayed after its hold passed reads rolled_back
+    -- (state_now); a commit that late gives it back for good.
+    give_back(order, qty, user, req, prefix, keep)
+    if op == 'rollback' then return 'done' end
+    return 'order_rolled_back'
+  end
+  -- Sold: the record stays (no TTL), indexed by its zero-padded id, and
+  -- streamed; its request binding stays as long (PERSIST), so a retry with
+  -- the same (user, request id), however late, replays the sale and never
+  -- buys again.
+  redis.call('HINCRBY', stock, 'reserved', -qty)
+  redis.call('HINCRBY', stock, 'committed', qty)
+  redis.call('HSET', order, 'state', 'committed')
+  local b = binding(prefix, user, req)
+  if b then redis.call('PERSIST', b) end
+  redis.call('ZADD', sold, 0, string.rep('0', 19 - #id) .. id)
+  redis.call('XADD', stream, '*', 'order_id', id, 'quantity', o[2], 'user', user,
+             'request_id', req)
+  return 'done'
+elseif op == 'reap' then
+  -- ARGV: limit, keep, prefix.
+  local limit, keep, prefix = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+  local ids = redis.call('ZRANGEBYSCORE', holds, '-inf', now_ms(), 'LIMIT', 0, limit)
+  local reaped = 0
+  for _, id in ipairs(ids) do
+    local key = prefix .. 'order:' .. id
+    local o = redis.call('HMGET', key, 'state', 'qty', 'user', 'request')
+    if o[1] == 'held' then
+      give_back(key, tonumber(o[2]), o[3], o[4], prefix, keep)
+      reaped = reaped + 1
+    end
+    redis.call('ZREM', holds, id)
+  end
+  return reaped
+elseif op == 'list' then
+  -- ARGV: after (zero-padded), limit, prefix. Replies {more, {id, qty, user,
+  -- request id, ...}}; qty '' for an indexed order without its record.
+  local limit, prefix = tonumber(ARGV[3]), ARGV[4]
+  local ids = redis.call('ZRANGEBYLEX', sold, '(' .. ARGV[2], '+', 'LIMIT', 0, limit + 1)
+  local out = {}
+  for i = 1, math.min(#ids, limit) do
+    local id = (string.gsub(ids[i], '^0+', ''))
+    local o = redis.call('HMGET', prefix .. 'order:' .. id, 'state', 'qty', 'user', 'request')
+    local qty = o[2] or ''
+    if o[1] ~= 'committed' then qty = '' end
+    table.insert(out, id)
+    table.insert(out, qty)
+    table.insert(out, o[3] or '')
+    table.insert(out, o[4] or '')
+  end
+  local more = 0
+  if #ids > limit then more = 1 end
+  return {more, out}
+end
+return redis.error_reply('ERR seckill store script: unknown operation ' .. tostring(op))
+)lua";
+
+/// @brief The oldest Redis server `store_lua` runs on: 5.0. The script
+///        reads `TIME` and then writes, which a server replicating whole
+///        scripts (the default before 5.0) refuses; it appends committed
+///        orders with `XADD` (5.0); and it sets several hash fields in one
+///        `HSET` (4.0). Everything else it and the store send
+///        (EVALSHA, SCRIPT LOAD, PEXPIRE, TIME, ZADD, ZRANGEBYSCORE ...
+///        LIMIT, ZRANGEBYLEX, HMGET, HINCRBY) is 2.8.9 or older. The store raises its
+///        connection's `min_server_version` to this, so an older server is
+///        refused at connect time (`errc::server_error`) instead of failing
+///        halfway through a script.
+inline constexpr server_version store_min_server_version{5, 0, 0};
+
+namespace detail {
+
+/// A reply's shape in a few words, for messages.
+inline std::string describe_reply(const value& v) {
+  std::string out(to_string(v.type));
+  if (v.is_aggregate()) out += " of " + std::to_string(v.elements.size()) + " elements";
+  if (v.type == resp_type::integer) out += " " + std::to_string(v.integer);
+  if (!v.text.empty()) out += " '" + v.text.substr(0, 80) + (v.text.size() > 80 ? "...'" : "'");
+  return out;
+}
+
+/// An integer reply, or a string of one; null (a stock field never written)
+/// reads 0. Anything else sets protocol_error (unless `ec` is set already).
+inline std::int64_t reply_int(const value& v, std::error_code& ec) {
+  if (v.type == resp_type::integer) return v.integer;
+  if (v.type == resp_type::null) return 0;
+  if (v.is_string()) {
+    std::int64_t n = 0;
+    const auto r = std::from_chars(v.text.data(), v.text.data() + v.text.size(), n);
+    if (r.ec == std::errc{} && r.ptr == v.text.data() + v.text.size()) return n;
+  }
+  if (!ec) ec = make_error_code(seckill::errc::protocol_error);
+  return 0;
+}
+
+/// An order record's `state` field.
+inline order_state reply_state(std::string_view s, std::error_code& ec) {
+  if (s == "held") return order_state::held;
+  if (s == "committed") return order_state::committed;
+  if (s == "rolled_back") return order_state::rolled_back;
+  if (s == "refused") return order_state::refused;
+  if (!ec) ec = make_error_code(seckill::errc::protocol_error);
+  return order_state::refused;
+}
+
+/// The script's `set`: {done|too_many, reserved, committed}. A refusal is
+/// invalid_argument, told with `quantity`, `sku` and the units seen.
+inline void decode_set_stock(const value& v, std::error_code& ec, std::string& message,
+                             std::int64_t quantity, const std::string& sku) {
+  if (v.type != resp_type::array || v.elements.size() != 3 || !v.elements[0].is_string()) {
+    ec = make_error_code(seckill::errc::protocol_error);
+    return;
+  }
+  if (v.elements[0].text == "done") return;
+  if (v.elements[0].text != "too_many") {
+    ec = make_error_code(seckill::errc::protocol_error);
+    return;
+  }
+  ec = make_error_code(seckill::errc::invalid_argument);
+  message = "redis_store: set_stock quantity " + std::to_string(quantity) + " for sku '" + sku +
+            "' refused: with " + std::to_string(reply_int(v.elements[1], ec)) +
+            " units reserved and " + std::to_string(reply_int(v.elements[2], ec)) +
+            " committed, remaining + reserved + committed would pass max_units " +
+            std::to_string(max_units);
+}
+
+/// `HMGET stock remaining reserved committed`; unknown_sku for no record.
+inline stock_level decode_stock(const value& v, std::error_code& ec, std::string&) {
+  stock_level level;
+  if (v.type != resp_type::array || v.elements.size() != 3) {
+    ec = make_error_code(seckill::errc::protocol_error);
+    return level;
+  }
+  if (v.elements[0].is_null()) {
+    ec = make_error_code(seckill::errc::unknown_sku);
+    return level;
+  }
+  level.remaining = reply_int(v.elements[0], ec);
+  level.reserved = reply_int(v.elements[1], ec);
+  level.committed = reply_int(v.elements[2], ec);
+  return level;
+}
+
+/// The script's `reserve`: {status, remaining, replayed, order id, state}.
+inline reserve_result decode_reserve(const value& v, std::error_code& ec, std::string&) {
+  reserve_result r;
+  if (v.type != resp_type::array || v.elements.size() != 5 || !v.elements[0].is_string() ||
+      !v.elements[4].is_string()) {
+    ec = make_error_code(seckill::errc::protocol_error);
+    return r;
+  }
+  const std::string& status = v.elements[0].text;
+  if (status == "reserved")
+    r.status = reserve_status::reserved;
+  else if (status == "sold_out")
+    r.status = reserve_status::sold_out;
+  else if (status == "unknown_sku")
+    r.status = reserve_status::unknown_sku;
+  else if (status == "limited")
+    r.status = reserve_status::limited;
+  else
+    ec = make_error_code(seckill::errc::protocol_error);
+  r.remaining = reply_int(v.elements[1], ec);
+  r.replayed = reply_int(v.elements[2], ec) != 0;
+  r.order_id = reply_int(v.elements[3], ec);
+  r.state = reply_state(v.elements[4].text, ec);
+  return r;
+}
+
+/// `HSET stock per_user_limit n`: the count of fields added.
+inline void decode_set_policy(const value& v, std::error_code& ec, std::string&) {
+  if (v.type != resp_type::integer) ec = make_error_code(seckill::errc::protocol_error);
+}
+
+/// `HGET stock per_user_limit`: the default policy when never set.
+inline sku_policy decode_policy(const value& v, std::error_code& ec, std::string&) {
+  sku_policy p;
+  if (!v.is_null()) p.per_user_limit = reply_int(v, ec);
+  return p;
+}
+
+/// `HMGET order state qty user request` of `order_id`; unknown_order unless
+/// committed.
+inline order_entry decode_order(const value& v, std::error_code& ec, std::int64_t order_id) {
+  order_entry o;
+  if (v.type != resp_type::array || v.elements.size() != 4) {
+    ec = make_error_code(seckill::errc::protocol_error);
+    return o;
+  }
+  if (!v.elements[0].is_string() || v.elements[0].text != "committed") {
+    ec = make_error_code(seckill::errc::unknown_order);
+    return o;
+  }
+  o.order_id = order_id;
+  o.quantity = reply_int(v.elements[1], ec);
+  o.user = v.elements[2].text;
+  o.request_id = v.elements[3].text;
+  return o;
+}
+
+/// The script's `list`: {more, {id, qty, user, request id, ...}}. An
+/// indexed order without its committed record is protocol_error, named
+/// with `sku` in `message`.
+inline order_page decode_order_page(const value& v, std::error_code& ec, std::string& message,
+                                    const std::string& sku) {
+  order_page page;
+  if (v.type != resp_type::array || v.elements.size() != 2 ||
+      v.elements[1].type != resp_type::array || v.elements[1].elements.size() % 4 != 0) {
+    ec = make_error_code(seckill::errc::protocol_error);
+    return page;
+  }
+  const auto& flat = v.elements[1].elements;
+  for (std::size_t i = 0; i + 3 < flat.size(); i += 4) {
+    order_entry o;
+    o.order_id = reply_int(flat[i], ec);
+    if (flat[i + 1].is_string() && flat[i + 1].text.empty()) {
+      ec = make_error_code(seckill::errc::protocol_error);
+      message = "redis_store: list_orders: order " + flat[i].text + " of sku '" + sku +
+                "' is in the sold index but its record is missing or not committed";
+      return order_page{};
+    }
+    o.quantity = reply_int(flat[i + 1], ec);
+    o.user = flat[i + 2].text;
+    o.request_id = flat[i + 3].text;
+    page.orders.push_back(std::move(o));
+  }
+  if (reply_int(v.elements[0], ec) != 0 && !page.orders.empty())
+    page.next = page.orders.back().order_id;
+  return page;
+}
+
+/// The script's `commit` and `rollback`: done, already, or the contract's
+/// refusal.
+inline settle_result decode_settle(const value& v, std::error_code& ec, std::string&) {
+  settle_result r;
+  if (!v.is_string()) {
+    ec = make_error_code(seckill::errc::protocol_error);
+    return r;
+  }
+  const std::string_view s = v.text;
+  if (s == "done")
+    r.status = settle_status::done;
+  else if (s == "already")
+    r.status = settle_status::already;
+  else if (s == "unknown_order")
+    ec = make_error_code(seckill::errc::unknown_order);
+  else if (s == "order_committed")
+    ec = make_error_code(seckill::errc::order_committed);
+  else if (s == "order_rolled_back")
+    ec = make_error_code(seckill::errc::order_rolled_back);
+  else
+    ec = make_error_code(seckill::errc::protocol_error);
+  return r;
+}
+
+/// The script's `reap`: how many holds it gave back.
+inline std::size_t decode_reaped(const value& v, std::error_code& ec, std::string&) {
+  const auto n = reply_int(v, ec);
+  return n < 0 ? std::size_t{0} : static_cast<std::size_t>(n);
+}
+
+}  // namespace detail
+
+}  // namespace seckill::redis
