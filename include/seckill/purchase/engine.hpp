@@ -116,23 +116,28 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// `async_purchase(request, token)` completes with
 /// `void(std::error_code, purchase_result)`:
 ///
+// clang-format off
 /// | outcome | error | final_state |
 /// |---|---|---|
 /// | bought | none | succeeded |
-/// | bad request (quantity <= 0, empty sku, deadline > hold, bad user or request id, request id
-/// without user) | invalid_argument | idle | | limiter empty | rate_limited | idle | | breaker open
-/// | circuit_open | idle | | id source failed | its error (e.g. clock_rollback) | idle | | sold out
-/// / unknown sku | sold_out / unknown_sku | failed | | the user's per-user limit reached |
-/// purchase_limited | failed | | retry of a request whose first order was committed | none (its
-/// order id; no payment) | succeeded | | retry of a request whose first order is still held |
-/// purchase_in_progress (its order id) | idle | | retry of a request whose first order was rolled
-/// back or expired | order_rolled_back (its order id) | failed | | store error on reserve | the
-/// store's error | failed | | payment failed | the payment's error | rolled_back | | deadline
-/// before payment completed | timed_out | timed_out | | cancelled by the caller before payment
-/// completed | operation_aborted | timed_out | | reserve without a definite answer (timeout, lost
-/// connection) | the store's error | failed | | commit refused after payment, or no answer within
-/// the hold | the store's error | failed, `compensated` | | sink failed | the sink's error | failed
-/// |
+/// | bad request (quantity <= 0, empty sku, deadline > hold, bad user or request id, request id without user) | invalid_argument | idle |
+/// | the gate is closed (this node's health grade is read-only or offline) | read_only | idle |
+/// | limiter empty | rate_limited | idle |
+/// | breaker open | circuit_open | idle |
+/// | id source failed | its error (e.g. clock_rollback) | idle |
+/// | sold out / unknown sku | sold_out / unknown_sku | failed |
+/// | the user's per-user limit reached | purchase_limited | failed |
+/// | retry of a request whose first order was committed | none (its order id; no payment) | succeeded |
+/// | retry of a request whose first order is still held | purchase_in_progress (its order id) | idle |
+/// | retry of a request whose first order was rolled back or expired | order_rolled_back (its order id) | failed |
+/// | store error on reserve | the store's error | failed |
+/// | payment failed | the payment's error | rolled_back |
+/// | deadline before payment completed | timed_out | timed_out |
+/// | cancelled by the caller before payment completed | operation_aborted | timed_out |
+/// | reserve without a definite answer (timeout, lost connection) | the store's error | failed |
+/// | commit refused after payment, or no answer within the hold | the store's error | failed, `compensated` |
+/// | sink failed | the sink's error | failed |
+// clang-format on
 ///
 /// A purchase with a `request_id` is idempotent per (user, request_id): the
 /// store binds the pair to the first order that took units, and a retry

@@ -9,18 +9,17 @@
 /// Metrics (names fixed, so the alert rules and the dashboard in
 /// examples/observability work unchanged):
 ///
+// clang-format off
 /// | name | type | labels |
 /// |---|---|---|
-/// | `seckill_purchases_total` | counter | `result`: succeeded, sold_out, unknown_sku,
-/// rate_limited, circuit_open, invalid, rejected, timed_out, cancelled, rolled_back, failed,
-/// limited, in_progress, read_only | |
-/// `seckill_purchase_duration_seconds` | histogram | (admitted purchases, admission to the end) |
+/// | `seckill_purchases_total` | counter | `result`: succeeded, sold_out, unknown_sku, rate_limited, circuit_open, invalid, rejected, timed_out, cancelled, rolled_back, failed, limited, in_progress, read_only |
+/// | `seckill_purchase_duration_seconds` | histogram | (admitted purchases, admission to the end) |
 /// | `seckill_stock_units` | gauge | `sku` |
-/// | `seckill_breaker_state` | gauge (1 for the current state) | `state`: closed, open, half_open,
-/// forced_open, disabled | | `seckill_rate_limited_total` | counter | | |
-/// `seckill_store_errors_total` | counter | `operation`: reserve, commit, rollback, stock | |
-/// `seckill_compensations_total` | counter | `refund`: ok, failed, none (paid orders the store
-/// would not commit) |
+/// | `seckill_breaker_state` | gauge (1 for the current state) | `state`: closed, open, half_open, forced_open, disabled |
+/// | `seckill_rate_limited_total` | counter | |
+/// | `seckill_store_errors_total` | counter | `operation`: reserve, commit, rollback, stock |
+/// | `seckill_compensations_total` | counter | `refund`: ok, failed, none (paid orders the store would not commit) |
+// clang-format on
 ///
 /// @code
 /// seckill::obs::registry reg;
