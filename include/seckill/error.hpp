@@ -57,6 +57,8 @@ enum class errc {
   connection_refused,  ///< the peer refused or could not be reached
   server_error,        ///< the server answered with an error
   auth_failed,         ///< the server refused the credentials
+  // node health
+  read_only,  ///< this node takes no new purchases: its health grade is read-only or offline
 };
 
 /// @brief What kind of failure a code is: the questions callers ask of an
@@ -214,6 +216,8 @@ constexpr const char* error_message(errc e) noexcept {
       return "server error";
     case errc::auth_failed:
       return "authentication failed";
+    case errc::read_only:
+      return "this node takes no new purchases: its health grade is read-only";
   }
   return nullptr;
 }
@@ -249,6 +253,7 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::store_unavailable:
     case errc::not_connected:
     case errc::connection_refused:
+    case errc::read_only:
       return condition::unavailable;
     case errc::protocol_error:
     case errc::message_too_large:

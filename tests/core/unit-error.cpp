@@ -66,8 +66,12 @@ TEST_SUITE("unit") {
     CHECK(std::error_code(errc::purchase_limited).message() ==
           "the per-user limit for this SKU is reached");
     CHECK(std::error_code(errc::server_error) == condition::server);
+    CHECK(std::error_code(errc::read_only) == condition::unavailable);
+    CHECK(std::error_code(errc::read_only) != condition::refused);
+    CHECK(std::error_code(errc::read_only).message() ==
+          "this node takes no new purchases: its health grade is read-only");
     CHECK(std::error_code() != condition::refused);
-    for (int v = 1; v <= static_cast<int>(errc::auth_failed); ++v) {
+    for (int v = 1; v <= static_cast<int>(errc::read_only); ++v) {
       const std::error_code ec(v, seckill::seckill_category());
       CHECK_MESSAGE(ec.default_error_condition().category() == seckill::condition_category(),
                     "code ", v);

@@ -121,7 +121,7 @@ TEST_SUITE("integration") {
       std::vector<health_state> grades{health_state::healthy};
       registration reg(s, "services/api", {.id = "n1", .endpoint = "127.0.0.1:7000"});
       reg.follow(monitor);
-      attach_health(s, monitor, [&](health_state h) {
+      health_link link = attach_health(s, monitor, [&](health_state h) {
         if (grades.empty() || grades.back() != h) grades.push_back(h);
       });
       co_await reg.async_register(tuple_awaitable);
@@ -130,8 +130,8 @@ TEST_SUITE("integration") {
       co_await res.async_start(tuple_awaitable);
       const auto first_lease = s.lease();
       co_await c.async_lease_revoke(first_lease, tuple_awaitable);  // the record goes with it
-      // lost -> offline, renewed -> read_only (record written again), keepalive -> degraded ->
-      // healthy
+      // lost -> read_only (offline only after ttl + grace without a renewal), renewed (record
+      // written again), keepalives -> degraded -> healthy
       REQUIRE(co_await seckill::test::eventually(
           [&] { return monitor.state() == health_state::healthy && s.lease() != first_lease; },
           5000ms));
@@ -142,11 +142,10 @@ TEST_SUITE("integration") {
                    res.instances().at("n1").lease == s.lease();
           },
           5000ms));
-      const std::vector<health_state> expected{health_state::healthy, health_state::offline,
-                                               health_state::read_only, health_state::degraded,
-                                               health_state::healthy};
+      const std::vector<health_state> expected{health_state::healthy, health_state::read_only,
+                                               health_state::degraded, health_state::healthy};
       CHECK(grades == expected);
-      CHECK(monitor.transitions() == 4u);
+      CHECK(monitor.transitions() == 3u);
       co_await s.async_close(tuple_awaitable);
     });
   }

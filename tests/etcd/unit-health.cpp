@@ -1,6 +1,7 @@
 #include <seckill/clock.hpp>
 #include <seckill/etcd/health.hpp>
 #include <seckill/etcd/registry.hpp>
+#include <seckill/purchase/policies.hpp>
 
 #include <doctest/doctest.h>
 
@@ -48,7 +49,10 @@ TEST_SUITE("unit") {
     CHECK(m.state() == health_state::read_only);
     CHECK_FALSE(m.writable());
     CHECK(m.weight_factor() == 0.0);
-    m.lease_lost();
+    m.lease_lost();  // already read-only: offline waits for the silence threshold
+    CHECK(m.state() == health_state::read_only);
+    clock.advance(m.thresholds().offline_after());
+    m.poll();
     CHECK(m.state() == health_state::offline);
     m.keepalive_succeeded();  // offline only leaves through a new lease
     CHECK(m.state() == health_state::offline);
@@ -66,7 +70,96 @@ TEST_SUITE("unit") {
         {health_state::read_only, health_state::degraded},
         {health_state::degraded, health_state::healthy}};
     CHECK(seen == expected);
-    CHECK(m.transitions() == 6);
+    CHECK(m.transitions() == expected.size());
+  }
+
+  TEST_CASE("the default thresholds are the design's - 2 failures 4 failures ttl plus 5 s") {
+    seckill::manual_clock clock;
+    monitor m({}, clock);
+    const health_thresholds design{};
+    CHECK(design.degraded_after_failures == 2);
+    CHECK(design.read_only_after_failures == 4);
+    CHECK(design.offline_grace == 5s);
+    CHECK(design.degraded_weight_factor == doctest::Approx(0.3));
+    for (unsigned i = 1; i < design.degraded_after_failures; ++i) m.keepalive_failed();
+    CHECK(m.state() == health_state::healthy);
+    m.keepalive_failed();
+    CHECK(m.state() == health_state::degraded);
+    CHECK(m.weight_factor() == doctest::Approx(design.degraded_weight_factor));
+    while (m.consecutive_failures() + 1 < design.read_only_after_failures) {
+      m.keepalive_failed();
+      CHECK(m.state() == health_state::degraded);
+    }
+    m.keepalive_failed();
+    CHECK(m.state() == health_state::read_only);
+    CHECK_FALSE(m.writable());
+    // offline exactly at lease ttl + grace after the last success, not a millisecond before
+    m.set_lease_ttl(2s);
+    CHECK(m.thresholds().offline_after() == 2s + design.offline_grace);
+    clock.advance(m.thresholds().offline_after() - 1ms);
+    m.poll();
+    CHECK(m.state() == health_state::read_only);
+    clock.advance(1ms);
+    m.poll();
+    CHECK(m.state() == health_state::offline);
+    CHECK_FALSE(m.writable());
+    CHECK(m.weight_factor() == 0.0);
+  }
+
+  TEST_CASE("a lost lease makes a healthy node read-only at once and offline after the grace") {
+    seckill::manual_clock clock;
+    monitor m({}, clock);
+    clock.advance(1s);
+    m.keepalive_succeeded();
+    m.lease_lost();
+    CHECK(m.state() == health_state::read_only);
+    clock.advance(m.thresholds().offline_after() - 1ms);
+    m.keepalive_failed();  // a failed grant or keepalive re-grades too
+    CHECK(m.state() == health_state::read_only);
+    clock.advance(1ms);
+    m.keepalive_failed();
+    CHECK(m.state() == health_state::offline);
+    m.lease_renewed();
+    CHECK(m.state() == health_state::read_only);
+    CHECK(m.consecutive_failures() == 0u);
+    // a renewal restarts the silence: no relapse to offline right away
+    m.poll();
+    CHECK(m.state() == health_state::read_only);
+  }
+
+  TEST_CASE("a degraded node that stays silent goes straight to offline") {
+    seckill::manual_clock clock;
+    monitor m({}, clock);
+    std::vector<health_state> to;
+    m.on_transition([&](const monitor::transition& t) { to.push_back(t.to); });
+    m.keepalive_failed();
+    m.keepalive_failed();
+    clock.advance(m.thresholds().offline_after());
+    m.poll();
+    CHECK(to == std::vector<health_state>{health_state::degraded, health_state::offline});
+  }
+
+  TEST_CASE("the health gate admits while healthy or degraded and refuses otherwise") {
+    seckill::manual_clock clock;
+    monitor m({}, clock);
+    const health_gate<monitor> gate(m);
+    static_assert(seckill::purchase_gate<health_gate<monitor>>);
+    CHECK(gate.admits());
+    m.keepalive_failed();
+    m.keepalive_failed();
+    CHECK(gate.state() == health_state::degraded);
+    CHECK(gate.admits());
+    m.keepalive_failed();
+    m.keepalive_failed();
+    CHECK(gate.state() == health_state::read_only);
+    CHECK_FALSE(gate.admits());
+    clock.advance(m.thresholds().offline_after());
+    m.poll();
+    CHECK(gate.state() == health_state::offline);
+    CHECK_FALSE(gate.admits());
+    m.lease_renewed();
+    m.keepalive_succeeded();
+    CHECK(gate.admits());
   }
 
   TEST_CASE("health thresholds are configurable - weight factor silence recovery streak") {
@@ -97,11 +190,26 @@ TEST_SUITE("unit") {
   TEST_CASE("bad health thresholds are refused naming the values") {
     CHECK_THROWS_WITH_AS(monitor({.degraded_after_failures = 0}),
                          doctest::Contains("degraded after 0"), seckill::error);
-    CHECK_THROWS_AS(monitor({.degraded_after_failures = 3, .read_only_after_failures = 2}),
-                    seckill::error);
+    CHECK_THROWS_WITH_AS(monitor({.degraded_after_failures = 3, .read_only_after_failures = 2}),
+                         doctest::Contains("degraded after 3 and read-only after 2"),
+                         seckill::error);
     CHECK_THROWS_WITH_AS(monitor({.degraded_weight_factor = 1.5}), doctest::Contains("1.5"),
                          seckill::error);
     CHECK_THROWS_AS(monitor({.degraded_weight_factor = 0.0}), seckill::error);
+    CHECK_THROWS_WITH_AS(monitor({.lease_ttl = 500ms}), doctest::Contains("lease ttl 500 ms"),
+                         seckill::error);
+    CHECK_THROWS_WITH_AS(monitor({.offline_grace = -1ms}), doctest::Contains("grace -1 ms"),
+                         seckill::error);
+    CHECK_THROWS_WITH_AS(
+        monitor({.read_only_after_silence = 15s, .lease_ttl = 10s, .offline_grace = 5s}),
+        doctest::Contains("read-only after 15000 ms of silence, offline after 15000 ms"),
+        seckill::error);
+    CHECK_THROWS_WITH_AS(monitor({.recover_after_successes = 0}),
+                         doctest::Contains("recover after 0"), seckill::error);
+    monitor m;
+    const auto before = m.thresholds().lease_ttl;
+    CHECK_THROWS_WITH_AS(m.set_lease_ttl(0ms), doctest::Contains("lease ttl 0 ms"), seckill::error);
+    CHECK(m.thresholds().lease_ttl == before);
   }
 
   TEST_CASE("smooth weighted round robin spreads picks by effective weight") {

@@ -93,6 +93,8 @@ TEST_SUITE("unit") {
     CHECK(classify(errc::purchase_in_progress, purchase_state::idle) ==
           purchase_outcome::in_progress);
     CHECK(seckill::obs::to_string(purchase_outcome::in_progress) == "in_progress");
+    CHECK(classify(errc::read_only, purchase_state::idle) == purchase_outcome::read_only);
+    CHECK(seckill::obs::to_string(purchase_outcome::read_only) == "read_only");
   }
 
   TEST_CASE(

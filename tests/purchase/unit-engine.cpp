@@ -70,6 +70,14 @@ struct recording_breaker {
   }
 };
 
+// A Gate the test opens and closes (one acquire load, as the engine's contract asks).
+struct switch_gate {
+  const std::atomic<bool>* open;
+  bool admits() const noexcept { return open->load(std::memory_order_acquire); }
+};
+static_assert(seckill::purchase_gate<switch_gate>);
+static_assert(seckill::purchase_gate<seckill::open_gate>);
+
 struct counter_ids {
   std::int64_t last = 1000;
   std::error_code fail_with{};
@@ -611,6 +619,68 @@ TEST_SUITE("unit") {
     CHECK(fx.ids.last == 1000);
     CHECK(fx.log == std::vector<std::string>{"rejected sku: rate limited"});
     check_level(fx.level(), 5, 0, 0);
+  }
+
+  TEST_CASE("engine: a closed gate refuses new purchases read_only and admitted ones finish") {
+    fixture<> fx;
+    std::atomic<bool> open{true};
+    seckill::purchase_engine<scripted_store, test_limiter, recording_breaker, counter_ids,
+                             scripted_payment, seckill::memory_orders, recording_hooks,
+                             seckill::manual_clock, switch_gate>
+        engine(fx.store, fx.limiter, fx.breaker, fx.ids, fx.payment, fx.orders, {},
+               recording_hooks{&fx.log, &fx.started}, fx.clock, switch_gate{&open});
+    // admitted while open; the gate closes before it has run a single step
+    fx.payment.takes = 20ms;
+    std::optional<std::pair<std::error_code, seckill::purchase_result>> in_flight;
+    engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result res) {
+      in_flight.emplace(ec, res);
+    });
+    open.store(false, std::memory_order_release);
+    const int limiter_calls = fx.limiter.calls;
+    const int breaker_acquired = fx.breaker.acquired;
+    const std::int64_t last_id = fx.ids.last;
+    std::optional<std::pair<std::error_code, seckill::purchase_result>> refused;
+    engine.async_purchase(
+        {.sku = "sku", .quantity = 2},
+        [&](std::error_code ec, seckill::purchase_result res) { refused.emplace(ec, res); });
+    fx.io.restart();
+    fx.io.run();
+    REQUIRE(in_flight.has_value());
+    CHECK(in_flight->first == no_error);
+    CHECK(in_flight->second.final_state == purchase_state::succeeded);
+    REQUIRE(refused.has_value());
+    CHECK(refused->first == errc::read_only);
+    CHECK(refused->first == seckill::condition::unavailable);
+    CHECK(refused->second.final_state == purchase_state::idle);
+    CHECK(refused->second.order_id == 0);
+    // refused before the limiter, the breaker and the id source
+    CHECK(fx.limiter.calls == limiter_calls);
+    CHECK(fx.breaker.acquired == breaker_acquired);
+    CHECK(fx.ids.last == last_id);
+    CHECK(std::count(fx.log.begin(), fx.log.end(),
+                     "rejected sku: this node takes no new purchases: its health grade is "
+                     "read-only") == 1);
+    check_level(fx.level(), 4, 0, 1);
+    CHECK(fx.orders.size() == 1u);
+    // bad input is still invalid_argument first; an open gate sells again
+    std::optional<std::error_code> bad;
+    engine.async_purchase({.sku = ""},
+                          [&](std::error_code ec, seckill::purchase_result) { bad = ec; });
+    fx.io.restart();
+    fx.io.run();
+    REQUIRE(bad.has_value());
+    CHECK(*bad == errc::invalid_argument);
+    open.store(true, std::memory_order_release);
+    fx.payment.takes = 0ms;
+    std::optional<std::pair<std::error_code, seckill::purchase_result>> again;
+    engine.async_purchase({.sku = "sku"}, [&](std::error_code ec, seckill::purchase_result res) {
+      again.emplace(ec, res);
+    });
+    fx.io.restart();
+    fx.io.run();
+    REQUIRE(again.has_value());
+    CHECK(again->first == no_error);
+    check_level(fx.level(), 3, 0, 2);
   }
 
   TEST_CASE("engine: a token bucket on the manual clock admits its burst then refills") {

@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,33 @@ struct service_instance {
   std::int64_t mod_revision = 0;
   friend bool operator==(const service_instance&, const service_instance&) = default;
 };
+
+/// @brief A change of one instance as a `resolver` sees it: what other nodes
+///        learn about a node's health.
+struct instance_event {
+  enum class kind : std::uint8_t {
+    online,   ///< a record appeared (registered, or written again under a new lease)
+    changed,  ///< its grade, weight, endpoint or metadata changed
+    /// NODE_OFFLINE: its record went away (lease expired, revoked, or
+    /// deregistered) or says offline; `instance` is the last record seen.
+    offline,
+  };
+  kind what = kind::online;
+  service_instance instance{};
+  std::int64_t revision = 0;  ///< the etcd revision that carried it (0 after a resync)
+};
+
+constexpr std::string_view to_string(instance_event::kind k) noexcept {
+  switch (k) {
+    case instance_event::kind::online:
+      return "online";
+    case instance_event::kind::changed:
+      return "changed";
+    case instance_event::kind::offline:
+      return "offline";
+  }
+  return "unknown";
+}
 
 namespace detail {
 
@@ -248,15 +276,16 @@ class resolver {
  public:
   using executor_type = watcher::executor_type;
   using change_handler = std::function<void(const std::map<std::string, service_instance>&)>;
+  using event_handler = std::function<void(const instance_event&)>;
 
   resolver(watcher& w, std::string service_prefix)
       : watcher_(w), prefix_(detail::service_dir(std::move(service_prefix))), cache_(w, prefix_) {
     cache_.on_change([this](const event& e) {
-      apply(e.kv, e.type == event::kind::del);
+      apply(e.kv, e.type == event::kind::del, e.kv.mod_revision);
       if (on_change_) on_change_(instances_);
     });
     cache_.on_resync([this]() {
-      rebuild();
+      rebuild(true);
       if (on_change_) on_change_(instances_);
     });
   }
@@ -287,39 +316,83 @@ class resolver {
   [[nodiscard]] const std::string& last_error() const noexcept { return last_error_; }
   [[nodiscard]] std::int64_t revision() const noexcept { return cache_.revision(); }
   void on_change(change_handler h) { on_change_ = std::move(h); }
+  /// Adds a listener called with each instance that comes online, changes or
+  /// goes offline (after `instances()` reflects it; not for the initial load).
+  void on_event(event_handler h) { on_event_.push_back(std::move(h)); }
   void stop() { cache_.stop(); }
 
  private:
   boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> start() {
     co_await detail::honour_any_cancellation();
     auto [ec, rev] = co_await cache_.async_start(boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (!ec) rebuild();
+    if (!ec) rebuild(false);
     co_return std::pair{ec, rev};
   }
 
-  void rebuild() {
-    instances_.clear();
+  // Reloads from the cache; with `report`, the differences become events.
+  void rebuild(bool report) {
+    std::map<std::string, service_instance> before;
+    before.swap(instances_);
     malformed_ = 0;
-    for (const auto& [k, kv] : cache_.items()) apply(kv, false);
+    for (const auto& [k, kv] : cache_.items()) apply(kv, false, 0, false);
+    if (!report) return;
+    for (const auto& [id, old] : before) {
+      const auto it = instances_.find(id);
+      if (it == instances_.end()) {
+        emit(instance_event::kind::offline, old, 0);
+      } else {
+        report_update(&old, it->second, 0);
+      }
+    }
+    for (const auto& [id, now] : instances_) {
+      if (before.count(id) == 0) report_update(nullptr, now, 0);
+    }
   }
 
-  void apply(const key_value& kv, bool deleted) {
+  void apply(const key_value& kv, bool deleted, std::int64_t revision, bool report = true) {
     if (kv.key.size() <= prefix_.size()) return;
     const std::string id = kv.key.substr(prefix_.size());
+    std::optional<service_instance> old;
+    if (const auto it = instances_.find(id); it != instances_.end()) old = it->second;
     if (deleted) {
       instances_.erase(id);
+      if (report && old) emit(instance_event::kind::offline, *old, revision);
       return;
     }
     service_instance inst;
     if (!detail::decode_instance(kv.value, inst, last_error_)) {
       ++malformed_;
       instances_.erase(id);
+      if (report && old) emit(instance_event::kind::offline, *old, revision);
       return;
     }
     inst.id = id;
     inst.lease = kv.lease;
     inst.mod_revision = kv.mod_revision;
-    instances_[id] = std::move(inst);
+    instances_[id] = inst;
+    if (report) report_update(old ? &*old : nullptr, inst, revision);
+  }
+
+  void report_update(const service_instance* old, const service_instance& now,
+                     std::int64_t revision) {
+    if (now.health == health_state::offline) {
+      if (old == nullptr || old->health != health_state::offline)
+        emit(instance_event::kind::offline, now, revision);
+      return;
+    }
+    if (old == nullptr || old->health == health_state::offline || old->lease != now.lease) {
+      emit(instance_event::kind::online, now, revision);
+    } else if (!(old->endpoint == now.endpoint && old->weight == now.weight &&
+                 old->health == now.health && old->effective_weight == now.effective_weight &&
+                 old->metadata == now.metadata)) {
+      emit(instance_event::kind::changed, now, revision);
+    }
+  }
+
+  void emit(instance_event::kind k, const service_instance& inst, std::int64_t revision) {
+    if (on_event_.empty()) return;
+    const instance_event e{k, inst, revision};
+    for (auto& h : on_event_) h(e);
   }
 
   watcher& watcher_;
@@ -329,6 +402,7 @@ class resolver {
   std::size_t malformed_ = 0;
   std::string last_error_;
   change_handler on_change_;
+  std::vector<event_handler> on_event_;
 };
 
 /// @brief Smooth weighted round robin (nginx's): over any window, each

@@ -5,7 +5,8 @@
 ///        the purchase state machine.
 ///
 /// ```
-/// request -> Limiter (errc::rate_limited) -> Breaker (errc::circuit_open) -> Ids
+/// request -> Gate (errc::read_only) -> Limiter (errc::rate_limited)
+///   -> Breaker (errc::circuit_open) -> Ids
 ///   -> reserve --> payment --> commit --> persist            (succeeded)
 ///        |            |          \-- refused: compensated   (failed)
 ///        |            \-- failed: reservation rolled back   (rolled_back)
@@ -44,6 +45,10 @@
 /// - `Orders`: `async_persist(const order_record&, token)` completing with
 ///   `void(std::error_code)` (`memory_orders` by default).
 /// - `Hooks`: metrics and tracing, see `no_purchase_hooks`.
+/// - `Gate`: `admits()`, whether this node takes new purchases now (held by
+///   value; `open_gate` by default, `etcd::health_gate` follows the node's
+///   health grade). One atomic load per purchase; purchases already admitted
+///   finish normally when it closes.
 ///
 /// The request and result types are in purchase/request.hpp, the policy
 /// concepts and the default policies in purchase/policies.hpp, the hooks in
@@ -116,6 +121,7 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// |---|---|---|
 /// | bought | none | succeeded |
 /// | bad request (quantity <= 0, empty sku, deadline > hold, bad user or request id, request id without user) | invalid_argument | idle |
+/// | the gate is closed (this node's health grade is read-only or offline) | read_only | idle |
 /// | limiter empty | rate_limited | idle |
 /// | breaker open | circuit_open | idle |
 /// | id source failed | its error (e.g. clock_rollback) | idle |
@@ -154,15 +160,16 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// Thread-safety: `async_purchase` may be called from any thread at once if
 /// the policies allow it (the library's do; Payment, Orders and Hooks are
 /// yours). The engine, its policies and the store must outlive every
-/// purchase. Cost: admission is the limiter and breaker calls plus one clock
-/// read; an admitted purchase is one coroutine, one deadline race (an Asio
+/// purchase. Cost: admission is the gate's load, the limiter and breaker calls
+/// plus one clock read; an admitted purchase is one coroutine, one deadline race (an Asio
 /// parallel group) and the store, payment and sink calls. See the
 /// benchmark in bench/README.md for what allocates.
 // clang-format on
 template <stock_store Store, purchase_limiter Limiter = token_bucket<>,
           purchase_breaker Breaker = circuit_breaker<>, order_id_source Ids = snowflake<>,
           payment_policy Payment = no_payment, orders_sink Orders = memory_orders,
-          class Hooks = no_purchase_hooks, class Clock = std::chrono::steady_clock>
+          class Hooks = no_purchase_hooks, class Clock = std::chrono::steady_clock,
+          purchase_gate Gate = open_gate>
 class purchase_engine {
  public:
   using executor_type = typename Store::executor_type;
@@ -172,7 +179,8 @@ class purchase_engine {
   /// Throws `seckill::error` (`errc::invalid_argument`) when the deadline is
   /// not positive or the hold does not exceed it.
   purchase_engine(Store& store, Limiter& limiter, Breaker& breaker, Ids& ids, Payment& payment,
-                  Orders& orders, purchase_options options = {}, Hooks hooks = {}, Clock clock = {})
+                  Orders& orders, purchase_options options = {}, Hooks hooks = {}, Clock clock = {},
+                  Gate gate = {})
       : store_(store),
         limiter_(limiter),
         breaker_(breaker),
@@ -181,7 +189,8 @@ class purchase_engine {
         orders_(orders),
         options_(options),
         hooks_(std::move(hooks)),
-        clock_(std::move(clock)) {
+        clock_(std::move(clock)),
+        gate_(std::move(gate)) {
     if (options_.deadline <= std::chrono::milliseconds::zero())
       throw error(
           errc::invalid_argument,
@@ -212,6 +221,7 @@ class purchase_engine {
   executor_type get_executor() const noexcept { return store_.get_executor(); }
   const purchase_options& options() const noexcept { return options_; }
   Hooks& hooks() noexcept { return hooks_; }
+  const Gate& gate() const noexcept { return gate_; }
   Store& store() noexcept { return store_; }
 
   template <boost::asio::completion_token_for<void(std::error_code, purchase_result)>
@@ -295,6 +305,8 @@ class purchase_engine {
         (!r.user.empty() && !valid_buyer_key(r.user)) ||
         (!r.request_id.empty() && (r.user.empty() || !valid_buyer_key(r.request_id))))
       return errc::invalid_argument;
+    // a read-only node refuses before it spends a token, a permit or an id
+    if (!static_cast<bool>(gate_.admits())) return errc::read_only;
     if (!limiter_.try_acquire(1.0)) return errc::rate_limited;
     permit = breaker_.try_acquire();
     if (!static_cast<bool>(permit)) return errc::circuit_open;
@@ -584,11 +596,12 @@ class purchase_engine {
   purchase_options options_;
   [[no_unique_address]] Hooks hooks_;
   Clock clock_;
+  [[no_unique_address]] Gate gate_;
 };
 
 /// Deduces the policies from the constructor's arguments:
 /// `purchase_engine engine{store, limiter, breaker, ids, payment, orders};`
-/// (plus, optionally, the options, the hooks and the clock).
+/// (plus, optionally, the options, the hooks, the clock and the gate).
 template <class Store, class Limiter, class Breaker, class Ids, class Payment, class Orders>
 purchase_engine(Store&, Limiter&, Breaker&, Ids&, Payment&, Orders&)
     -> purchase_engine<Store, Limiter, Breaker, Ids, Payment, Orders>;
@@ -603,5 +616,10 @@ template <class Store, class Limiter, class Breaker, class Ids, class Payment, c
           class Hooks, class Clock>
 purchase_engine(Store&, Limiter&, Breaker&, Ids&, Payment&, Orders&, purchase_options, Hooks, Clock)
     -> purchase_engine<Store, Limiter, Breaker, Ids, Payment, Orders, Hooks, Clock>;
+template <class Store, class Limiter, class Breaker, class Ids, class Payment, class Orders,
+          class Hooks, class Clock, class Gate>
+purchase_engine(Store&, Limiter&, Breaker&, Ids&, Payment&, Orders&, purchase_options, Hooks, Clock,
+                Gate)
+    -> purchase_engine<Store, Limiter, Breaker, Ids, Payment, Orders, Hooks, Clock, Gate>;
 
 }  // namespace seckill

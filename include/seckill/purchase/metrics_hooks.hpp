@@ -12,7 +12,7 @@
 ///
 /// | name | type | labels |
 /// |---|---|---|
-/// | `seckill_purchases_total` | counter | `result`: succeeded, sold_out, unknown_sku, rate_limited, circuit_open, invalid, rejected, timed_out, cancelled, rolled_back, failed, limited, in_progress, replayed |
+/// | `seckill_purchases_total` | counter | `result`: succeeded, sold_out, unknown_sku, rate_limited, circuit_open, invalid, rejected, timed_out, cancelled, rolled_back, failed, limited, in_progress, replayed, read_only |
 /// | `seckill_purchase_duration_seconds` | histogram | (admitted purchases, admission to the end) |
 /// | `seckill_stock_units` | gauge | `sku` |
 /// | `seckill_breaker_state` | gauge (1 for the current state) | `state`: closed, open, half_open, forced_open, disabled |
@@ -59,15 +59,16 @@ enum class purchase_outcome {
   limited,      ///< the buyer's per-user limit for the SKU was reached (purchase_limited)
   in_progress,  ///< a retry of a request whose first attempt is still held (purchase_in_progress)
   replayed,     ///< a retry answered with its first attempt's settled outcome: no new sale
+  read_only,    ///< the node's gate refused it: its health grade is read-only or offline
 };
 
-inline constexpr std::size_t purchase_outcome_count = 14;
+inline constexpr std::size_t purchase_outcome_count = 15;
 
 inline constexpr std::string_view to_string(purchase_outcome o) noexcept {
   constexpr std::array<std::string_view, purchase_outcome_count> names{
       "succeeded", "sold_out", "unknown_sku", "rate_limited", "circuit_open",
       "invalid",   "rejected", "timed_out",   "cancelled",    "rolled_back",
-      "failed",    "limited",  "in_progress", "replayed"};
+      "failed",    "limited",  "in_progress", "replayed",     "read_only"};
   return names[static_cast<std::size_t>(o)];
 }
 
@@ -82,6 +83,7 @@ inline purchase_outcome classify(std::error_code ec, purchase_state final_state,
   if (ec == errc::circuit_open) return purchase_outcome::circuit_open;
   if (ec == errc::purchase_limited) return purchase_outcome::limited;
   if (ec == errc::purchase_in_progress) return purchase_outcome::in_progress;
+  if (ec == errc::read_only) return purchase_outcome::read_only;
   if (final_state == purchase_state::idle)
     return ec == errc::invalid_argument ? purchase_outcome::invalid : purchase_outcome::rejected;
   if (ec == errc::sold_out) return purchase_outcome::sold_out;

@@ -2,8 +2,9 @@
 /// @file
 /// @brief The purchase engine's policies: the concepts each one meets
 ///        (`purchase_limiter`, `purchase_breaker`, `order_id_source`,
-///        `payment_policy`, `orders_sink`) and the trivial or default ones
-///        (`unlimited`, `no_breaker`, `no_payment`, `memory_orders`).
+///        `payment_policy`, `orders_sink`, `purchase_gate`) and the trivial or
+///        default ones (`unlimited`, `no_breaker`, `no_payment`, `memory_orders`,
+///        `open_gate`).
 
 #include <seckill/purchase/request.hpp>
 
@@ -63,6 +64,19 @@ concept payment_policy = requires(P& p, const payment_request& r) {
 template <class O>
 concept orders_sink = requires(O& o, const order_record& r) {
   o.async_persist(r, boost::asio::deferred);
+};
+
+/// `Gate::admits()`: whether this node takes new purchases now (a health
+/// grade, a drain flag). Called once per purchase at admission, from any
+/// thread: it must be cheap and thread-safe (one atomic load).
+template <class G>
+concept purchase_gate = requires(const G& g) {
+  { g.admits() } -> std::convertible_to<bool>;
+};
+
+/// @brief A Gate that is always open: the node always takes purchases. Free.
+struct open_gate {
+  constexpr bool admits() const noexcept { return true; }
 };
 
 /// @brief A Limiter that admits everything: admission off. Free.
