@@ -94,7 +94,7 @@ elseif op == 'reserve' then
     end
   end
   -- Stock first, then the user's allowance: when both would refuse, the
-  -- answer is sold_out (as memory_store answers).
+  -- answer is sold_out (the stock_store contract: stock first).
   local rem = tonumber(s[1])
   local why = nil
   if rem < qty then
