@@ -250,7 +250,8 @@ TEST_SUITE("integration") {
     CHECK(replay.state == order_state::refused);
   }
 
-  TEST_CASE("redis store keeps a sold order's request binding for good, a given-back one a while") {
+  TEST_CASE(
+      "redis store keeps a sold order's request binding for good and a given-back one a while") {
     two_nodes fx;
     const std::string sku = "binding-ttl";
     REQUIRE(conf::set_policy(fx, sku, 0) == std::error_code{});
