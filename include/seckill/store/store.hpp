@@ -44,17 +44,18 @@
 ///   the store. Units go back to the user's allowance when they go back to
 ///   the stock: a rollback, a commit refused after the hold, a reap. A hold
 ///   that passed counts against the user until one of those gives it back
-///   (the reaper's period bounds that). With a `request_id` (the buyer's idempotency
-///   key, which needs a user), the first reservation that took units binds
-///   (user, request_id) to its order for the retention period: a later reserve
-///   with the same pair, whatever its order id, takes nothing and answers
-///   `replayed` with the bound order's id and where that order stands now
-///   (`order_state`), and the `remaining` of its first answer. A refused
-///   reserve (sold out, limited) binds nothing: it took nothing, so a retry
-///   is a fresh attempt. A committed order, and the binding of the request
-///   that bought it, are kept for good: after the retention period a retry
-///   by order id or by request still answers "committed"; the records and
-///   bindings of rolled-back and refused orders are forgotten then. The four-argument form
+///   (the reaper's period bounds that).
+///   With a `request_id` (the buyer's idempotency key, which needs a user),
+///   the first reservation that took units binds (user, request_id) to its
+///   order: a later reserve with the same pair, whatever its order id, takes
+///   nothing and answers `replayed` with the bound order's id, where that
+///   order stands now (`order_state`) and the `remaining` of its first
+///   answer. A refused reserve (sold out, limited) binds nothing: it took
+///   nothing, so a retry is a fresh attempt. A committed order, and the
+///   binding of the request that bought it, are kept for good: a retry by
+///   order id or by request answers "committed" however late. The records
+///   and bindings of rolled-back and refused orders are forgotten after the
+///   store's retention period. The four-argument form
 ///   `async_reserve(sku, quantity, order_id, hold, token)` is this one with
 ///   no user and no request id.
 /// - `async_set_policy(sku, sku_policy, token)` -> `void(error_code)`: the
