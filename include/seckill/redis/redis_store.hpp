@@ -387,12 +387,10 @@ class basic_redis_store {
                          CompletionToken&& token = CompletionToken()) {
     request req;
     std::error_code bad = check_sku(sku, "list_orders");
-    if (!bad && after < 0)
-      bad = refuse("list_orders after " + std::to_string(after) + " of sku '" + std::string(sku) +
-                   "' is negative");
-    if (!bad && (limit == 0 || limit > max_order_page))
-      bad = refuse("list_orders limit " + std::to_string(limit) + " of sku '" + std::string(sku) +
-                   "' out of range [1, max_order_page " + std::to_string(max_order_page) + "]");
+    if (!bad) {
+      if (const std::string why = order_page_problem(after, limit); !why.empty())
+        bad = refuse("list_orders of sku '" + std::string(sku) + "': " + why);
+    }
     if (!bad) eval(req, sku, 0, {}, {}, "list", padded(after), limit, prefix(sku));
     return run<void(std::error_code, order_page)>(
         "list_orders", std::move(req), true, bad, std::forward<CompletionToken>(token),

@@ -564,7 +564,7 @@ class memory_store {
                          CompletionToken&& token = CompletionToken()) {
     return start<void(std::error_code, order_page)>(
         std::forward<CompletionToken>(token), [this, sku, after, limit]() {
-          if (!detail::is_valid_sku(sku) || after < 0 || limit == 0 || limit > max_order_page)
+          if (!detail::is_valid_sku(sku) || !order_page_problem(after, limit).empty())
             return std::pair{std::error_code(errc::invalid_argument), order_page{}};
           auto& sh = shard_of(sku);
           std::lock_guard lock(sh.mutex);

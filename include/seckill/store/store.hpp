@@ -101,6 +101,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -175,6 +176,17 @@ inline constexpr std::size_t max_key_length = 64;
 
 /// @brief The most orders one `async_list_orders` page returns.
 inline constexpr std::size_t max_order_page = 1000;
+
+/// @brief Why `async_list_orders(sku, after, limit)` is refused (`after`
+///        below 0, `limit` outside [1, max_order_page]), naming the value
+///        seen; empty when it is not. Every backend's check, so all refuse
+///        the same calls.
+[[nodiscard]] inline std::string order_page_problem(std::int64_t after, std::size_t limit) {
+  if (after < 0) return "after " + std::to_string(after) + " is negative";
+  if (limit == 0 || limit > max_order_page)
+    return "limit " + std::to_string(limit) + " out of [1, " + std::to_string(max_order_page) + "]";
+  return {};
+}
 
 /// @brief A SKU's rules for buyers.
 struct sku_policy {

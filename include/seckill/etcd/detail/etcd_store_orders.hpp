@@ -107,9 +107,7 @@ boost::asio::awaitable<std::pair<std::error_code, order_page>> etcd_stock_txns<C
   const std::string what = "list_orders of sku '" + sku + "' after " + std::to_string(after) +
                            " (limit " + std::to_string(limit) + ")";
   order_page page;
-  std::string why = sku.empty() ? "empty sku" : after < 0 ? "after is negative" : "";
-  if (why.empty() && (limit == 0 || limit > max_order_page))
-    why = "limit out of [1, " + std::to_string(max_order_page) + "]";
+  const std::string why = sku.empty() ? "empty sku" : order_page_problem(after, limit);
   if (!why.empty()) {
     co_return std::pair{failed(make_error_code(seckill::errc::invalid_argument),
                                "etcd_store: " + what + ": " + why),
