@@ -61,6 +61,8 @@ set(SECKILL_asio_HEADERS
   seckill/store/memory_store.hpp
   seckill/store/reaper.hpp
   seckill/store/reconcile.hpp
+  seckill/store/stock_cache.hpp
+  seckill/store/cached_store.hpp
   seckill/purchase/metrics_hooks.hpp
   seckill/detail/spawned_completion.hpp)
 
@@ -77,6 +79,8 @@ set(SECKILL_redis_HEADERS
   seckill/redis/script.hpp
   seckill/redis/detail/store_script.hpp
   seckill/redis/redis_store.hpp
+  seckill/redis/subscriber.hpp
+  seckill/redis/stock_feed.hpp
   seckill/redis/url.hpp
   seckill/url.hpp)
 
@@ -92,6 +96,7 @@ set(SECKILL_etcd_HEADERS
   seckill/etcd/watch_stream.hpp
   seckill/etcd/watcher.hpp
   seckill/etcd/prefix_cache.hpp
+  seckill/etcd/stock_feed.hpp
   seckill/etcd/watch.hpp
   seckill/etcd/election.hpp
   seckill/etcd/registry.hpp

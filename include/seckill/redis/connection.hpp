@@ -35,8 +35,8 @@
 ///   itself with capped exponential backoff and jitter, repeating the whole
 ///   handshake (so scripts are loaded again), until `close()`.
 ///
-/// RESP3 push messages are counted and dropped: this client does not
-/// subscribe.
+/// RESP3 push messages are counted and, unless `on_push` was given a
+/// handler (what `redis::subscriber` does), dropped.
 ///
 /// Messages (`last_error()`) never hold the configured password: every
 /// occurrence is replaced by `***`, and the arguments a server echoes in an
@@ -69,6 +69,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -120,7 +121,13 @@ class connection {
   [[nodiscard]] redis::server_version server_version() const { return impl_->version(); }
   /// True when the handshake settled on RESP3.
   [[nodiscard]] bool resp3() const noexcept { return impl_->resp3(); }
-  /// RESP3 push messages received (and dropped).
+  /// Hands every RESP3 push (a subscription's message) to `h`, and every
+  /// state change to `on_state`'s handler, on the connection's strand. Set
+  /// both before `async_connect`; the handlers must not throw. For
+  /// `redis::subscriber`, which puts its SUBSCRIBE in `connection_config::setup`.
+  void on_push(std::function<void(const value&)> h) { impl_->set_push_hook(std::move(h)); }
+  void on_state(std::function<void(connection_state)> h) { impl_->set_state_hook(std::move(h)); }
+  /// RESP3 push messages received.
   [[nodiscard]] std::uint64_t push_count() const noexcept { return impl_->pushes(); }
   /// Times the server was taken for dead (`connection_config::dead_peer_timeout`).
   [[nodiscard]] std::uint64_t dead_peer_count() const noexcept { return impl_->dead_peers(); }

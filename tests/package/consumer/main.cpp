@@ -22,6 +22,7 @@
 #include <seckill/etcd/prefix_cache.hpp>
 #include <seckill/etcd/registry.hpp>
 #include <seckill/etcd/session.hpp>
+#include <seckill/etcd/stock_feed.hpp>
 #include <seckill/etcd/types.hpp>
 #include <seckill/etcd/watch.hpp>
 #include <seckill/etcd/watch_stream.hpp>
@@ -59,11 +60,15 @@
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/script.hpp>
 #include <seckill/redis/server_version.hpp>
+#include <seckill/redis/stock_feed.hpp>
+#include <seckill/redis/subscriber.hpp>
 #include <seckill/redis/url.hpp>
 #include <seckill/seckill.hpp>
+#include <seckill/store/cached_store.hpp>
 #include <seckill/store/memory_store.hpp>
 #include <seckill/store/reaper.hpp>
 #include <seckill/store/reconcile.hpp>
+#include <seckill/store/stock_cache.hpp>
 #include <seckill/store/store.hpp>
 #include <seckill/url.hpp>
 #include <seckill/version.hpp>

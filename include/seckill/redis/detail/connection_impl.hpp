@@ -40,6 +40,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -134,6 +135,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     return unblocks_.load(std::memory_order_relaxed);
   }
   void set_unblocker(unblocker u) noexcept { unblocker_ = u; }
+  // For a subscriber: set before connecting; both run on the strand.
+  void set_push_hook(std::function<void(const value&)> h) { push_hook_ = std::move(h); }
+  void set_state_hook(std::function<void(connection_state)> h) { state_hook_ = std::move(h); }
 
   // ---- everything below runs on the strand
 
@@ -231,7 +235,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
  private:
-  void set_state(connection_state s) noexcept { state_.store(s, std::memory_order_release); }
+  void set_state(connection_state s) noexcept {
+    state_.store(s, std::memory_order_release);
+    if (state_hook_) state_hook_(s);
+  }
 
   // Every message goes through here, so none holds the password.
   void set_error(std::string message) {
@@ -641,6 +648,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   std::error_code on_reply(value v) {
     if (v.type == resp_type::push) {
       pushes_.fetch_add(1, std::memory_order_relaxed);
+      if (push_hook_) push_hook_(v);
       return {};
     }
     if (inflight_.empty()) {
@@ -930,6 +938,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   bool connect_cancelled_ = false;  // the first connect's caller cancelled it
   bool unblocking_ = false;         // a CLIENT UNBLOCK is under way
   unblocker unblocker_ = nullptr;
+  std::function<void(const value&)> push_hook_;
+  std::function<void(connection_state)> state_hook_;
   std::atomic<connection_state> state_{connection_state::idle};
   std::atomic<std::uint64_t> connects_{0};
   std::atomic<std::uint64_t> pushes_{0};

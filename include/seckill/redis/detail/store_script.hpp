@@ -25,7 +25,9 @@
 namespace seckill::redis {
 
 /// @brief The Lua behind `redis_store`: KEYS = stock, order, holds, users,
-///        sold, orders (the stream), request (the binding); ARGV[1] names the
+///        sold, orders (the stream), request (the binding); the stock key is
+///        also the channel its remaining is published on (`stock_feed`) when
+///        set, when it reaches 0 and when it leaves 0; ARGV[1] names the
 ///        operation, and the operations that reach other orders' keys take
 ///        the SKU's key prefix (`seckill:{<sku>}:`, same hash slot) last.
 ///        Exposed so operators can read it and benchmarks can run it.
@@ -48,8 +50,12 @@ end
 -- reap): its units return to the stock and to its user's allowance, its
 -- record (at `key`) is marked rolled_back, and the record and its request
 -- binding live `keep` ms more. The only place a binding gets a TTL.
+local function announce(rem)
+  -- stock_feed: the SKU's remaining, when it is set, reaches 0 or leaves 0.
+  redis.call('PUBLISH', stock, rem)
+end
 local function give_back(key, qty, user, req, prefix, keep)
-  redis.call('HINCRBY', stock, 'remaining', qty)
+  if redis.call('HINCRBY', stock, 'remaining', qty) == qty then announce(qty) end
   redis.call('HINCRBY', stock, 'reserved', -qty)
   if user and user ~= '' then
     if redis.call('HINCRBY', users, user, -qty) <= 0 then redis.call('HDEL', users, user) end
@@ -73,6 +79,7 @@ if op == 'set' then
     return {'too_many', reserved, committed}
   end
   redis.call('HSET', stock, 'remaining', ARGV[2])
+  announce(ARGV[2])
   return {'done', reserved, committed}
 elseif op == 'reserve' then
   -- ARGV: order id, qty, hold, keep, user, request id, prefix. Replies
@@ -111,6 +118,7 @@ elseif op == 'reserve' then
     return {why, rem, 0, '0', 'refused'}
   end
   rem = redis.call('HINCRBY', stock, 'remaining', -qty)
+  if rem == 0 then announce(0) end
   redis.call('HINCRBY', stock, 'reserved', qty)
   local expires = now_ms() + hold
   redis.call('HSET', order, 'state', 'held', 'qty', qty, 'remaining', rem, 'expires', expires,
