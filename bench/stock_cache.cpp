@@ -42,14 +42,13 @@ namespace {
 namespace asio = boost::asio;
 using clock_type = std::chrono::steady_clock;
 
-constexpr int rounds = 200;                 // each: a restock to 1, then a sell-out
-constexpr std::int64_t last_word = 777;     // the stock the writer sets last: watchers exit
+constexpr int rounds = 200;              // each: a restock to 1, then a sell-out
+constexpr std::int64_t last_word = 777;  // the stock the writer sets last: watchers exit
 constexpr auto watcher_lifetime = std::chrono::seconds(120);  // a watcher stops by itself
 constexpr auto line_timeout_ms = 5000;
 
 std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             clock_type::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch())
       .count();
 }
 
@@ -90,7 +89,8 @@ int watch_redis(unsigned short port, const std::string& sku) {
     feed.async_start([&](std::error_code fec) { started = fec; });
   });
   const auto until = clock_type::now() + watcher_lifetime;
-  while (!started && clock_type::now() < until) io.run_one_for(std::chrono::milliseconds(10));
+  while (!(started && (*started || cache.live())) && clock_type::now() < until)
+    io.run_one_for(std::chrono::milliseconds(10));
   if (!started || *started || !cache.live()) return 2;
   std::printf("ready\n");
   std::fflush(stdout);
@@ -188,8 +188,8 @@ double percentile(std::vector<double> v, double q) {
 
 // The writer's rounds against `store` with two watchers; fills the counters.
 template <class Store>
-void run_rounds(benchmark::State& state, asio::io_context& io, Store& store,
-                const std::string& sku, const std::string& watcher_args) {
+void run_rounds(benchmark::State& state, asio::io_context& io, Store& store, const std::string& sku,
+                const std::string& watcher_args) {
   watcher_process w1(watcher_args);
   watcher_process w2(watcher_args);
   for (auto* w : {&w1, &w2}) {
@@ -203,9 +203,8 @@ void run_rounds(benchmark::State& state, asio::io_context& io, Store& store,
       std::int64_t answered = now_ns();
       for (auto* w : {&w1, &w2})
         delays_us.push_back(static_cast<double>(w->seen(1) - answered) / 1000.0);
-      await_done(io, [&](auto h) {
-        store.async_reserve(sku, 1, order++, std::chrono::seconds(600), h);
-      });
+      await_done(
+          io, [&](auto h) { store.async_reserve(sku, 1, order++, std::chrono::seconds(600), h); });
       answered = now_ns();
       for (auto* w : {&w1, &w2})
         delays_us.push_back(static_cast<double>(w->seen(0) - answered) / 1000.0);

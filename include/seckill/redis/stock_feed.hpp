@@ -42,7 +42,8 @@ namespace seckill::redis {
 /// and named in `last_error()`, and changes nothing.
 ///
 /// Thread-safety: construct, start and close from one thread; the counters
-/// may be read from any. The store and the cache must outlive the feed.
+/// may be read from any. The store and the cache must outlive the feed
+/// (after `close()` or destruction nothing touches them).
 /// Cost: one Redis connection; a hash lookup and a few atomic stores per
 /// message; after each reconnection one `async_stock` per SKU known.
 template <stock_store Store>
@@ -129,6 +130,7 @@ class stock_feed {
     }
 
     void on_message(std::string_view channel, std::string_view payload) {
+      if (stopped.load(std::memory_order_relaxed)) return;  // the cache may be gone
       const std::string_view sku = sku_of(channel);
       std::int64_t remaining = -1;
       const auto [end, ec] =
@@ -143,12 +145,12 @@ class stock_feed {
     }
 
     void on_state(connection_state s) {
+      if (stopped.load(std::memory_order_relaxed)) return;  // the cache may be gone
       const auto gen = generation.fetch_add(1, std::memory_order_acq_rel) + 1;
       if (s != connection_state::ready) {
         cache.set_live(false);
         return;
       }
-      if (stopped.load(std::memory_order_relaxed)) return;
       boost::asio::co_spawn(store.get_executor(), resync(this->shared_from_this(), gen),
                             boost::asio::detached);
     }
@@ -161,6 +163,7 @@ class stock_feed {
         if (st->stopped.load(std::memory_order_relaxed)) co_return;
         auto [ec, level] =
             co_await st->store.async_stock(sku, boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (st->stopped.load(std::memory_order_relaxed)) co_return;
         if (ec == make_error_code(seckill::errc::unknown_sku)) {
           st->cache.invalidate(sku);
         } else if (ec) {

@@ -37,6 +37,11 @@ namespace seckill {
 /// store, which checks the binding and the stock in one step: a lookup of the
 /// binding alone would cost the same round trip.
 ///
+/// A reserve repeated with the same order id but no request id is refused
+/// locally like any other: if its first attempt took units and the answer was
+/// lost, those units stay held until a rollback (what `purchase_engine` sends
+/// after any reserve without a definite answer) or the reaper gives them back.
+///
 /// The cache is fed by this decorator's own answers (a reserve's `remaining`,
 /// a stock read, a `set_stock`; a rollback, a commit refused after its hold
 /// and a reap forget the count, since units came back) and, across nodes, by
