@@ -186,6 +186,31 @@ TEST_SUITE("unit") {
     CHECK(fx.level("sku").committed == 1);
   }
 
+  TEST_CASE(
+      "cached_store: a repeated order id without request id is refused locally and given back") {
+    fixture fx;
+    node n(fx.shared);
+    fx.stock(n.store, "sku", 1);
+    CHECK(fx.buy(n.store, "sku", 1).status == reserve_status::reserved);
+    // The caller lost that answer and repeats order 1 with no request id:
+    // the cache answers, so it hears sold out, while the store holds order 1.
+    const auto again = fx.buy(n.store, "sku", 1);
+    CHECK(again.status == reserve_status::sold_out);
+    CHECK_FALSE(again.replayed);
+    CHECK(n.store.local_refusals() == 1u);
+    CHECK(fx.level("sku").reserved == 1);
+    // Its rollback (what the engine sends after any reserve without a
+    // definite answer) gives the unit back and re-opens the SKU.
+    std::optional<std::error_code> rolled;
+    n.store.async_rollback("sku", 1,
+                           [&](std::error_code ec, seckill::settle_result) { rolled = ec; });
+    fx.drain();
+    REQUIRE(rolled == std::error_code{});
+    CHECK(fx.level("sku").reserved == 0);
+    CHECK(fx.level("sku").remaining == 1);
+    CHECK_FALSE(n.cache.sold_out("sku"));
+  }
+
   TEST_CASE("cached_store: a restock and a rollback re-open the SKU") {
     fixture fx;
     node n(fx.shared);
