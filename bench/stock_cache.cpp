@@ -141,18 +141,24 @@ class watcher_process {
     if (pipe_ != nullptr) ::pclose(pipe_);
   }
 
-  // The next line, or throws after line_timeout_ms.
+  // The next line, or throws after line_timeout_ms. Reads the pipe's
+  // descriptor itself (no stdio buffer hiding bytes from poll).
   std::string line() {
-    std::string out;
     for (;;) {
+      const auto nl = buffered_.find('\n');
+      if (nl != std::string::npos) {
+        std::string out = buffered_.substr(0, nl);
+        buffered_.erase(0, nl + 1);
+        return out;
+      }
       pollfd p{::fileno(pipe_), POLLIN, 0};
       if (::poll(&p, 1, line_timeout_ms) <= 0)
         throw std::runtime_error("a watcher said nothing for " + std::to_string(line_timeout_ms) +
-                                 " ms (after '" + out + "')");
-      const int c = std::fgetc(pipe_);
-      if (c == EOF) throw std::runtime_error("a watcher ended (after '" + out + "')");
-      if (c == '\n') return out;
-      out += static_cast<char>(c);
+                                 " ms (after '" + buffered_ + "')");
+      std::array<char, 4096> chunk{};
+      const auto n = ::read(::fileno(pipe_), chunk.data(), chunk.size());
+      if (n <= 0) throw std::runtime_error("a watcher ended (after '" + buffered_ + "')");
+      buffered_.append(chunk.data(), static_cast<std::size_t>(n));
     }
   }
   // The time the watcher's cache took `remaining`, skipping other updates.
@@ -169,6 +175,7 @@ class watcher_process {
 
  private:
   FILE* pipe_ = nullptr;
+  std::string buffered_;
 };
 
 template <class Op>
