@@ -155,6 +155,9 @@ TEST_SUITE("integration") {
     o = good;
     o.reap_batch = 0;
     refused(o, "leader_duties: reap_batch 0: want at least 1");
+    o = good;
+    o.audit_attempts = 0;
+    refused(o, "leader_duties: audit_attempts 0: want at least 1");
     CHECK_NOTHROW(duties_type(c, store, {}, good));
   }
 
@@ -291,6 +294,8 @@ TEST_SUITE("integration") {
       CHECK(failed.front().second.recorded_units == 0);
       CHECK(a.failed_audits() >= 1u);
       CHECK_FALSE(a.last_audit(sku)->ok());
+      CHECK(a.last_audit(sku)->settled);
+      CHECK(a.last_audit(sku)->failed());
       ra.stop();
       CHECK(co_await seckill::test::eventually([&] { return ra.done.has_value(); }, 3000ms));
     });
@@ -439,7 +444,11 @@ TEST_SUITE("integration") {
     // no helper's audit failed, and no leadership reaped under a stale token
     for (const auto& [name, h] : helpers) {
       CAPTURE(name);
-      CHECK(lines_of(h.log, "AUDIT").empty());
+      const auto audits = lines_of(h.log, "AUDIT");
+      std::string said;
+      for (const auto& words : audits)
+        for (const auto& w : words) said += w + " ";
+      CHECK_MESSAGE(audits.empty(), said);
     }
     REQUIRE(recoveries.size() == static_cast<std::size_t>(rounds));
     const auto slowest = *std::max_element(recoveries.begin(), recoveries.end());

@@ -65,6 +65,8 @@ struct leader_duties_options {
   std::size_t reap_batch = 512;
   /// The pause between two audits of the SKUs, in (0, max_hold].
   std::chrono::milliseconds audit_period{10'000};
+  /// Audits of one SKU in a row while commits keep landing (at least 1).
+  unsigned audit_attempts = 3;
   /// The pause after a failed campaign or session start, in (0, max_hold].
   std::chrono::milliseconds retry_interval{500};
 };
@@ -74,8 +76,18 @@ struct audit_result {
   std::error_code error;    ///< the store's error; the report is empty then
   reconcile_report report;  ///< what the audit found
   std::int64_t token = 0;   ///< the leadership that ran it
+  /// Whether no commit landed while the audit read: the units committed were
+  /// the same before the order pages and after them. Only then does a gap
+  /// between committed and recorded units mean a fault (a commit in flight
+  /// shows its units before its order).
+  bool settled = true;
   /// Whether the audit ran and found every unit, order and limit right.
   [[nodiscard]] bool ok() const noexcept { return !error && report.ok(); }
+  /// Whether it found a fault: a store error, a user over the limit, or,
+  /// settled, units committed without their orders (or the reverse).
+  [[nodiscard]] bool failed() const noexcept {
+    return error || !report.users_over_limit.empty() || (settled && !report.ok());
+  }
 };
 
 /// @brief Runs the hold reaper and the audits of a `Store` on the node that
@@ -84,11 +96,12 @@ struct audit_result {
 /// `async_run` starts the session, campaigns and, while leading, runs both
 /// duties; it completes only when cancelled (`errc::operation_aborted`),
 /// resigning first so the next node need not wait out the TTL. An audit that
-/// fails (a store error, or a report that is not ok: units committed without
+/// fails (`audit_result::failed`: a store error, units committed without
 /// their orders, a user over the limit) is counted and passed to the
-/// `on_audit_failed` hook; a report with more units committed than recorded
-/// is read once more first, since a commit landing between the audit's reads
-/// looks the same.
+/// `on_audit_failed` hook. The audit reads the SKU's stock before
+/// `async_reconcile` too: when a commit landed meanwhile (committed moved),
+/// it is run again, up to `audit_attempts` times, and kept unsettled (not a
+/// failure) if commits never paused.
 ///
 /// Thread-safety: `set_skus`, `add_sku`, the counters, `is_leader`,
 /// `fencing_token`, `last_audit` and `last_error` from any thread; hooks are
@@ -97,7 +110,7 @@ struct audit_result {
 /// keepalive (one call per TTL / 3) on every node; one watch on the
 /// predecessor per follower; on the leader, one fenced reap per SKU per
 /// `reap_period` (etcd_store: a read and a compare-and-swap of the fence
-/// besides) and one audit (one read per page of orders plus two) per SKU per
+/// besides) and one audit (one read per page of orders plus three) per SKU per
 /// `audit_period`.
 template <fenced_stock_store Store>
 class leader_duties {
@@ -204,6 +217,7 @@ class leader_duties {
     period("audit_period", o.audit_period);
     period("retry_interval", o.retry_interval);
     if (o.reap_batch == 0) throw bad("reap_batch 0: want at least 1");
+    if (o.audit_attempts == 0) throw bad("audit_attempts 0: want at least 1");
     return o;
   }
 
@@ -317,18 +331,21 @@ class leader_duties {
         skus = skus_;
       }
       for (const auto& sku : skus) {
-        auto [ec, report] = co_await async_reconcile(store_, sku, tuple);
-        const boost::asio::cancellation_state cs =
-            co_await boost::asio::this_coro::cancellation_state;
-        if (cancelled(cs)) co_return make_error_code(seckill::errc::operation_aborted);
-        if (!ec && report.users_over_limit.empty() &&
-            report.committed_units > report.recorded_units) {
-          // a commit may have landed between the order pages and the stock read
-          auto [ec2, again] = co_await async_reconcile(store_, sku, tuple);
-          ec = ec2;
-          report = std::move(again);
+        audit_result result;
+        result.token = token;
+        for (unsigned attempt = 1;; ++attempt) {
+          // committed only grows: unchanged across the audit, no commit landed in it
+          auto [sec, before] = co_await store_.async_stock(sku, tuple);
+          auto [ec, report] = co_await async_reconcile(store_, sku, tuple);
+          const boost::asio::cancellation_state cs =
+              co_await boost::asio::this_coro::cancellation_state;
+          if (cancelled(cs)) co_return make_error_code(seckill::errc::operation_aborted);
+          result.error = sec ? sec : ec;
+          result.report = std::move(report);
+          result.settled = !result.error && before.committed == result.report.committed_units;
+          if (result.error || result.settled || attempt >= options_.audit_attempts) break;
         }
-        record(sku, audit_result{ec, std::move(report), token});
+        record(sku, std::move(result));
       }
       timer.expires_at(started + options_.audit_period);
       auto [wec] = co_await timer.async_wait(tuple);
@@ -338,7 +355,7 @@ class leader_duties {
 
   void record(const std::string& sku, audit_result r) {
     audits_.fetch_add(1);
-    const bool failed = !r.ok();
+    const bool failed = r.failed();
     if (failed) failed_audits_.fetch_add(1);
     {
       std::lock_guard lock(mutex_);
