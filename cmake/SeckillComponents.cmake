@@ -104,6 +104,7 @@ set(SECKILL_etcd_HEADERS
   seckill/etcd/etcd_store_options.hpp
   seckill/etcd/etcd_store.hpp
   seckill/etcd/worker_claim.hpp
+  seckill/etcd/leader_duties.hpp
   seckill/etcd/detail/base64.hpp
   seckill/etcd/detail/json_fields.hpp
   seckill/etcd/detail/json_codec.hpp

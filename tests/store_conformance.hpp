@@ -562,6 +562,7 @@ void concurrent_exact_reservations() {
 }  // namespace seckill::test::conformance
 
 #include "store_conformance_buyers.hpp"  // IWYU pragma: export
+#include "store_conformance_fence.hpp"   // IWYU pragma: export
 
 /// Expands to the conformance TEST_CASEs for `Fixture`, named "<name> store: ...".
 #define SECKILL_STORE_CONFORMANCE_TESTS(Fixture, name)                                         \
@@ -609,4 +610,5 @@ void concurrent_exact_reservations() {
   TEST_CASE(name " store: a race with commits and rollbacks never oversells") {                \
     ::seckill::test::conformance::concurrent_no_oversell<Fixture>();                           \
   }                                                                                            \
-  SECKILL_STORE_CONFORMANCE_BUYER_TESTS(Fixture, name)
+  SECKILL_STORE_CONFORMANCE_BUYER_TESTS(Fixture, name)                                         \
+  SECKILL_STORE_CONFORMANCE_FENCE_TESTS(Fixture, name)

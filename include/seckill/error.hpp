@@ -59,6 +59,10 @@ enum class errc {
   auth_failed,         ///< the server refused the credentials
   // node health
   read_only,  ///< this node takes no new purchases: its health grade is read-only or offline
+  // coordination
+  /// A fenced write refused: a newer leader (a higher fencing token) has
+  /// acted on this resource; the writer must stop acting as leader.
+  fenced_out,
 };
 
 /// @brief What kind of failure a code is: the questions callers ask of an
@@ -218,6 +222,8 @@ constexpr const char* error_message(errc e) noexcept {
       return "authentication failed";
     case errc::read_only:
       return "this node takes no new purchases: its health grade is read-only";
+    case errc::fenced_out:
+      return "fenced out: a newer leader has acted";
   }
   return nullptr;
 }
@@ -244,6 +250,7 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::invalid_transition:
     case errc::order_committed:
     case errc::order_rolled_back:
+    case errc::fenced_out:
       return condition::conflict;
     case errc::clock_rollback:
     case errc::clock_drift_exceeded:

@@ -70,8 +70,11 @@ TEST_SUITE("unit") {
     CHECK(std::error_code(errc::read_only) != condition::refused);
     CHECK(std::error_code(errc::read_only).message() ==
           "this node takes no new purchases: its health grade is read-only");
+    CHECK(std::error_code(errc::fenced_out) == condition::conflict);
+    CHECK(std::error_code(errc::fenced_out) == condition::refused);
+    CHECK(std::error_code(errc::fenced_out).message() == "fenced out: a newer leader has acted");
     CHECK(std::error_code() != condition::refused);
-    for (int v = 1; v <= static_cast<int>(errc::read_only); ++v) {
+    for (int v = 1; v <= static_cast<int>(errc::fenced_out); ++v) {
       const std::error_code ec(v, seckill::seckill_category());
       CHECK_MESSAGE(ec.default_error_condition().category() == seckill::condition_category(),
                     "code ", v);

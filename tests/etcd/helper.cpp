@@ -10,8 +10,15 @@
 //   seckill_etcd_helper claim    <endpoints> <prefix> <ttl s> <node name> <datacenter>
 //     claims a worker id in the datacenter and stays until killed; prints
 //     "CLAIMED <datacenter> <worker>" or "ERROR claim <message>".
+//   seckill_etcd_helper duties <endpoints> <election> <ttl s> <store prefix> <name> <sku>...
+//     runs leader_duties over an etcd_store (system clock) under <store prefix>
+//     for the SKUs (reap period 250 ms, audit period 500 ms); prints
+//     "LEADER <token>", "DEPOSED <token> <why>", "REAPED <n> <token>" (holds
+//     given back since the last line) and "AUDIT <sku> FAILED <what>".
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/election.hpp>
+#include <seckill/etcd/etcd_store.hpp>
+#include <seckill/etcd/leader_duties.hpp>
 #include <seckill/etcd/registry.hpp>
 #include <seckill/etcd/session.hpp>
 #include <seckill/etcd/worker_claim.hpp>
@@ -23,9 +30,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace {
 namespace asio = boost::asio;
@@ -113,17 +123,57 @@ asio::awaitable<void> claim(client& c, std::string prefix, long ttl, std::string
   say("CLAIMED " + std::to_string(pair.datacenter) + " " + std::to_string(pair.worker));
 }
 
+asio::awaitable<void> duties(client& c, std::string election_prefix, long ttl,
+                             std::string store_prefix, std::string name,
+                             std::vector<std::string> skus) {
+  using store_type = etcd_store<>;
+  static store_type store(c.get_executor(), c.options(), {.prefix = store_prefix});
+  leader_duties_options o;
+  o.election = election_prefix;
+  o.name = name;
+  o.ttl = std::chrono::seconds(ttl);
+  o.reap_period = std::chrono::milliseconds(250);
+  o.audit_period = std::chrono::milliseconds(500);
+  static leader_duties<store_type> d(c, store, skus, o);
+  d.on_term([](std::int64_t token, bool leading, std::error_code why) {
+    if (leading) {
+      say("LEADER " + std::to_string(token));
+    } else {
+      say("DEPOSED " + std::to_string(token) + " " + why.message());
+    }
+  });
+  d.on_audit_failed([](const std::string& sku, const audit_result& r) {
+    say("AUDIT " + sku + " FAILED " + (r.error ? r.error.message() : "report") + " committed " +
+        std::to_string(r.report.committed_units) + " recorded " +
+        std::to_string(r.report.recorded_units));
+  });
+  d.async_run(asio::detached);
+  asio::steady_timer timer(c.get_executor());
+  std::uint64_t said = 0;
+  for (;;) {
+    const std::uint64_t now = d.reaper().reaped();
+    if (now != said) {
+      say("REAPED " + std::to_string(now - said) + " " + std::to_string(d.fencing_token()));
+      said = now;
+    }
+    timer.expires_after(std::chrono::milliseconds(10));
+    co_await timer.async_wait(tuple_awaitable);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 7) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (argc != 7 && !(mode == "duties" && argc >= 7)) {
     std::fprintf(stderr,
                  "usage: %s elect|register|claim <endpoints> <prefix> <ttl> <guard|id|name> "
-                 "<name|endpoint|datacenter>\n",
-                 argv[0]);
+                 "<name|endpoint|datacenter>\n"
+                 "       %s duties <endpoints> <election prefix> <ttl> <store prefix> <name> "
+                 "<sku>...\n",
+                 argv[0], argv[0]);
     return 1;
   }
-  const std::string mode = argv[1];
   asio::io_context io;
   client_options o;
   o.endpoints = parse_endpoints(argv[2]);
@@ -137,6 +187,9 @@ int main(int argc, char** argv) {
   } else if (mode == "claim") {
     const auto dc = static_cast<unsigned>(std::strtoul(argv[6], nullptr, 10));
     asio::co_spawn(io, claim(c, argv[3], ttl, argv[5], dc), asio::detached);
+  } else if (mode == "duties") {
+    std::vector<std::string> skus(argv + 7, argv + argc);
+    asio::co_spawn(io, duties(c, argv[3], ttl, argv[5], argv[6], std::move(skus)), asio::detached);
   } else {
     return 1;
   }

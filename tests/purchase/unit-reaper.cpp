@@ -186,6 +186,46 @@ TEST_SUITE("unit") {
     CHECK(reaper.errors() == 0u);
   }
 
+  TEST_CASE("hold_reaper: a fenced reaper stops at once when a higher fence has reaped") {
+    fixture fx;
+    fx.stock("a", 10);
+    fx.stock("b", 10);
+    fx.hold("a", 1, 1s);
+    fx.hold("b", 2, 1s);
+    using reaper_type = seckill::hold_reaper<store_type, seckill::manual_clock>;
+    reaper_type old_leader(fx.store, {"a", "b"}, {.period = 100ms}, fx.clock);
+    reaper_type new_leader(fx.store, {"a"}, {.period = 100ms}, fx.clock);
+    old_leader.set_fence(1);
+    new_leader.set_fence(2);
+    CHECK(old_leader.fence() == 1);
+    fx.clock.advance(2s);
+    std::optional<std::pair<std::error_code, std::uint64_t>> got;
+    new_leader.async_reap_once([&](std::error_code ec, std::uint64_t n) { got.emplace(ec, n); });
+    fx.drain();
+    REQUIRE(got.has_value());
+    CHECK_FALSE(got->first);
+    CHECK(got->second == 1u);
+    // The deposed one is refused on "a" and does not go on to "b".
+    std::optional<std::error_code> done;
+    old_leader.async_run([&](std::error_code ec) { done = ec; });
+    for (int i = 0; i < 2000 && !done; ++i) {
+      fx.io.restart();
+      fx.io.run_for(1ms);
+    }
+    REQUIRE(done.has_value());
+    CHECK(*done == seckill::errc::fenced_out);
+    CHECK(old_leader.last_error() == seckill::errc::fenced_out);
+    CHECK(old_leader.reaped() == 0u);
+    CHECK(fx.level("b").reserved == 1);
+    // Unfenced again (0), it reaps as a reaper outside any election.
+    old_leader.set_fence(0);
+    old_leader.async_reap_once([&](std::error_code ec, std::uint64_t n) { got.emplace(ec, n); });
+    fx.drain();
+    CHECK_FALSE(got->first);
+    CHECK(got->second == 1u);
+    CHECK(fx.level("b").reserved == 0);
+  }
+
   TEST_CASE("hold_reaper: bad options are refused with the value seen") {
     fixture fx;
     using reaper_type = seckill::hold_reaper<store_type, seckill::manual_clock>;

@@ -15,6 +15,7 @@
 ///   <prefix><sku>/user/<user>                {"units":U}   (held + committed; deleted at 0)
 ///   <prefix><sku>/request/<user>/<request>   {"order":id}   (kept as the order record)
 ///   <prefix><sku>/orders/<order id, 19 digits>   {"qty":Q,...}   (committed; never expires)
+///   <prefix><sku>/fence                      N   (the highest fence a reap carried)
 /// The failure model of each step is in docs/etcd.md.
 ///
 /// Order records of settled (committed, rolled back, expired) and refused
@@ -237,6 +238,20 @@ class etcd_store {
         strand_, txns_.reap(std::string(sku), limit), token);
   }
 
+  /// The reap carrying a fencing token (`fence` >= 1): the fence is checked
+  /// against `<sku>/fence` and raised there (compare-and-swap) before the
+  /// first batch, and every batch's transaction holds only while that key is
+  /// unchanged, so a newer leader's reap in between refuses the rest with
+  /// `errc::fenced_out` (`last_error()` names the fence seen); holds given
+  /// back by earlier batches stay given back. -> void(error_code, std::size_t)
+  template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_reap_expired(std::string_view sku, std::size_t limit, std::int64_t fence,
+                          CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::size_t)>(
+        strand_, txns_.reap(std::string(sku), limit, fence), token);
+  }
+
  private:
   executor_type ex_;
   boost::asio::strand<executor_type> strand_;
@@ -244,5 +259,6 @@ class etcd_store {
 };
 
 static_assert(stock_store<etcd_store<>>);
+static_assert(fenced_stock_store<etcd_store<>>);
 
 }  // namespace seckill::etcd

@@ -427,10 +427,41 @@ class basic_redis_store {
     const std::uint64_t clamped =
         std::min<std::uint64_t>(limit, static_cast<std::uint64_t>(max_units));
     if (!bad)
-      eval(req, sku, 0, {}, {}, "reap", clamped, options_.order_retention.count(), prefix(sku));
-    return run<void(std::error_code, std::size_t)>("reap_expired", std::move(req), true, bad,
-                                                   std::forward<CompletionToken>(token),
-                                                   &detail::decode_reaped);
+      eval(req, sku, 0, {}, {}, "reap", clamped, options_.order_retention.count(), prefix(sku),
+           std::int64_t{0});
+    return run<void(std::error_code, std::size_t)>(
+        "reap_expired", std::move(req), true, bad, std::forward<CompletionToken>(token),
+        [](const value& v, std::error_code& ec, std::string& message) {
+          return detail::decode_reaped(v, ec, message);
+        });
+  }
+
+  /// The reap carrying a fencing token (`fence` >= 1): the script checks and
+  /// raises the SKU's fence (`<prefix>fence`, same hash slot) in the same
+  /// step as the reap; `errc::fenced_out`, taking nothing, below it, and
+  /// `last_error()` names the fence seen.
+  template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_reap_expired(std::string_view sku, std::size_t limit, std::int64_t fence,
+                          CompletionToken&& token = CompletionToken()) {
+    request req;
+    std::error_code bad = check_sku(sku, "reap_expired");
+    if (!bad && (fence <= 0 || fence > max_units))
+      bad =
+          refuse("reap_expired of sku '" + std::string(sku) + "': fence " + std::to_string(fence) +
+                 " out of range [1, max_units " + std::to_string(max_units) + "]");
+    const std::uint64_t clamped =
+        std::min<std::uint64_t>(limit, static_cast<std::uint64_t>(max_units));
+    if (!bad)
+      eval(req, sku, 0, {}, {}, "reap", clamped, options_.order_retention.count(), prefix(sku),
+           fence);
+    std::string what =
+        "reap_expired of sku '" + std::string(sku) + "' with fence " + std::to_string(fence);
+    return run<void(std::error_code, std::size_t)>(
+        "reap_expired", std::move(req), true, bad, std::forward<CompletionToken>(token),
+        [what = std::move(what)](const value& v, std::error_code& ec, std::string& message) {
+          return detail::decode_reaped(v, ec, message, what);
+        });
   }
 
  private:
@@ -559,5 +590,6 @@ using pooled_redis_store = basic_redis_store<connection_pool>;
 
 static_assert(stock_store<redis_store>);
 static_assert(stock_store<pooled_redis_store>);
+static_assert(fenced_stock_store<redis_store>);
 
 }  // namespace seckill::redis

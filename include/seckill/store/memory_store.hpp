@@ -610,6 +610,32 @@ class memory_store {
         });
   }
 
+  /// The reap carrying a fencing token (`fence` >= 1): `errc::fenced_out`,
+  /// taking nothing, when a reap of `sku` carried a higher fence before; the
+  /// check, the record of the fence and the reap hold the SKU's lock.
+  template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_reap_expired(std::string_view sku, std::size_t limit, std::int64_t fence,
+                          CompletionToken&& token = CompletionToken()) {
+    return start<void(std::error_code, std::size_t)>(
+        std::forward<CompletionToken>(token), [this, sku, limit, fence]() {
+          if (!detail::is_valid_sku(sku) || fence <= 0 || fence > max_units)
+            return std::pair{std::error_code(errc::invalid_argument), std::size_t{0}};
+          auto& sh = shard_of(sku);
+          std::lock_guard lock(sh.mutex);
+          auto seen = sh.fences.find(sku);
+          if (seen == sh.fences.end()) seen = sh.fences.emplace(std::string(sku), fence).first;
+          if (seen->second > fence)
+            return std::pair{std::error_code(errc::fenced_out), std::size_t{0}};
+          seen->second = fence;
+          const auto it = sh.books.find(sku);
+          if (it == sh.books.end()) return std::pair{std::error_code{}, std::size_t{0}};
+          const auto now = clock_.now();
+          it->second->forget_expired(now);
+          return std::pair{std::error_code{}, it->second->reap(now, limit)};
+        });
+  }
+
   /// The order records kept for `sku` now (held, and settled or refused ones
   /// within their retention): what the store's memory for it follows.
   [[nodiscard]] std::size_t recorded_orders(std::string_view sku) const {
@@ -629,6 +655,8 @@ class memory_store {
     std::mutex mutex;
     std::unordered_map<std::string, std::unique_ptr<book>, detail::string_hash, std::equal_to<>>
         books;
+    /// The highest fence a reap of each SKU carried.
+    std::unordered_map<std::string, std::int64_t, detail::string_hash, std::equal_to<>> fences;
   };
 
   auto add_book(shard& sh, std::string_view sku) {
@@ -820,5 +848,6 @@ class memory_store {
 };
 
 static_assert(stock_store<memory_store<>>);
+static_assert(fenced_stock_store<memory_store<>>);
 
 }  // namespace seckill

@@ -15,6 +15,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -24,11 +25,24 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 namespace seckill {
+
+namespace detail {
+
+/// Whether `Store` has the fenced reap. Only that call is checked, not all
+/// of `stock_store` (a test double may deduce its return types late).
+template <class Store>
+concept has_fenced_reap = requires(Store& s, std::string_view sku, std::size_t limit,
+                                   std::int64_t fence) {
+  s.async_reap_expired(sku, limit, fence, boost::asio::deferred);
+};
+
+}  // namespace detail
 
 /// @brief Settings of a `hold_reaper`.
 struct reaper_options {
@@ -44,10 +58,13 @@ struct reaper_options {
 ///        `period`, until cancelled.
 ///
 /// Faults do not stop it: a failed call is counted (`errors()`,
-/// `last_error()`) and the SKU is tried again on the next pass.
+/// `last_error()`) and the SKU is tried again on the next pass. With a fence
+/// (`set_fence`, a leader's fencing token) every reap carries it, and a reap
+/// refused with `errc::fenced_out` (a newer leader has acted) ends the pass
+/// and `async_run` at once: this reaper must stop acting.
 ///
-/// Thread-safety: `set_skus`, `add_sku` and the counters may be used from
-/// any thread while it runs; `async_run` once at a time. Cost per pass: one
+/// Thread-safety: `set_skus`, `add_sku`, `set_fence` and the counters may
+/// be used from any thread while it runs; `async_run` once at a time. Cost per pass: one
 /// store call per SKU (more while batches come back full) and one timer
 /// wait; the SKU list is copied once per pass.
 template <class Store, class Clock = std::chrono::steady_clock>
@@ -83,6 +100,17 @@ class hold_reaper {
     skus_.push_back(std::move(sku));
   }
 
+  /// Makes the reaps from now on carry `fence` (>= 1, the leadership's
+  /// fencing token; the store refuses one below the highest it has seen),
+  /// or none with 0. Needs a store with fenced reaps.
+  void set_fence(std::int64_t fence) noexcept requires detail::has_fenced_reap<Store> {
+    fence_.store(fence, std::memory_order_relaxed);
+  }
+  /// The fence the reaps carry (0: none).
+  [[nodiscard]] std::int64_t fence() const noexcept {
+    return fence_.load(std::memory_order_relaxed);
+  }
+
   /// Holds given back so far.
   [[nodiscard]] std::uint64_t reaped() const noexcept {
     return reaped_.load(std::memory_order_relaxed);
@@ -103,7 +131,9 @@ class hold_reaper {
 
   /// Reaps now and then every period, until the operation is cancelled
   /// (per-operation cancellation, any type); then completes with
-  /// `errc::operation_aborted`. Never completes otherwise.
+  /// `errc::operation_aborted`. With a fence, completes with
+  /// `errc::fenced_out` as soon as a reap is refused for it. Never completes
+  /// otherwise.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_run(CompletionToken&& token = CompletionToken()) {
@@ -112,7 +142,8 @@ class hold_reaper {
   }
 
   /// One pass over the SKUs now; completes with the holds it gave back (a
-  /// failed call is counted and the pass goes on with the next SKU).
+  /// failed call is counted and the pass goes on with the next SKU; a reap
+  /// refused for its fence ends the pass with `errc::fenced_out`).
   template <boost::asio::completion_token_for<void(std::error_code, std::uint64_t)>
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reap_once(CompletionToken&& token = CompletionToken()) {
@@ -152,16 +183,18 @@ class hold_reaper {
         const auto before = co_await boost::asio::this_coro::cancellation_state;
         if (before.cancelled() != boost::asio::cancellation_type::none)
           co_return std::pair{std::error_code(errc::operation_aborted), total};
-        auto [ec, n] = co_await store_.async_reap_expired(
-            sku, options_.batch, boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [ec, n] = co_await reap(sku);
         const auto after = co_await boost::asio::this_coro::cancellation_state;
         if (after.cancelled() != boost::asio::cancellation_type::none && ec)
           co_return std::pair{std::error_code(errc::operation_aborted),
                               total};  // not the store's fault
         if (ec) {
           errors_.fetch_add(1, std::memory_order_relaxed);
-          std::lock_guard lock(mutex_);
-          last_error_ = ec;
+          {
+            std::lock_guard lock(mutex_);
+            last_error_ = ec;
+          }
+          if (ec == errc::fenced_out) co_return std::pair{ec, total};  // a newer leader acts
           break;
         }
         total += n;
@@ -173,6 +206,20 @@ class hold_reaper {
     co_return std::pair{std::error_code{}, total};
   }
 
+  // One store call for `sku`, with the fence when one is set.
+  boost::asio::awaitable<std::pair<std::error_code, std::size_t>> reap(const std::string& sku) {
+    constexpr auto tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+    if constexpr (detail::has_fenced_reap<Store>) {
+      const std::int64_t fence = fence_.load(std::memory_order_relaxed);
+      if (fence != 0) {
+        auto [ec, n] = co_await store_.async_reap_expired(sku, options_.batch, fence, tuple);
+        co_return std::pair{ec, n};
+      }
+    }
+    auto [ec, n] = co_await store_.async_reap_expired(sku, options_.batch, tuple);
+    co_return std::pair{ec, n};
+  }
+
   boost::asio::awaitable<std::error_code> run() {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     co_await boost::asio::this_coro::reset_cancellation_state(
@@ -181,8 +228,8 @@ class hold_reaper {
     for (;;) {
       const auto started = clock_.now();
       auto [ec, n] = co_await pass();
-      (void)ec;
       (void)n;
+      if (ec == errc::fenced_out) co_return ec;
       const auto cs = co_await boost::asio::this_coro::cancellation_state;
       if (cs.cancelled() != boost::asio::cancellation_type::none) break;
       timer.expires_at(started +
@@ -202,6 +249,7 @@ class hold_reaper {
   std::atomic<std::uint64_t> reaped_{0};
   std::atomic<std::uint64_t> passes_{0};
   std::atomic<std::uint64_t> errors_{0};
+  std::atomic<std::int64_t> fence_{0};
 };
 
 }  // namespace seckill

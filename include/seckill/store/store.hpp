@@ -30,7 +30,20 @@
 /// - `async_reap_expired(sku, limit, token)` -> `void(error_code, std::size_t)`:
 ///   gives back the units of at most `limit` reservations whose hold has
 ///   passed, and reports how many it reaped. A buyer that crashes after
-///   reserving leaks no stock.
+///   reserving leaks no stock. Each hold is given back atomically, at most
+///   once: two reapers (or a reaper and a late commit or rollback) racing on
+///   the same hold return its units once, whatever their order.
+/// - `async_reap_expired(sku, limit, fence, token)` -> `void(error_code,
+///   std::size_t)`: the same reap carrying a fencing token (`fence` in [1, max_units],
+///   monotonic across leaderships: an etcd election's create revision). The
+///   store keeps the highest fence any reap of `sku` has carried (recorded
+///   even for a SKU never set) and, in the same atomic step as the reap,
+///   refuses one whose fence is lower with `errc::fenced_out`, taking
+///   nothing; an equal fence is accepted, a higher one raises the record. So
+///   a deposed leader stops acting as soon as the new one has reaped once.
+///   The three-argument form carries no fence: it is never refused and does
+///   not change the record (a reaper outside any election). A fence <= 0 is
+///   `errc::invalid_argument`, as is one above max_units.
 ///
 /// Buyers (what a flash sale enforces per person):
 ///
@@ -269,6 +282,15 @@ concept stock_store = requires(S& store, std::string_view sku, std::int64_t quan
   store.async_get_policy(sku, boost::asio::deferred);
   store.async_get_order(sku, order_id, boost::asio::deferred);
   store.async_list_orders(sku, order_id, limit, boost::asio::deferred);
+};
+
+/// @brief A stock backend whose reaps can carry a fencing token (the
+///        four-argument `async_reap_expired` of the contract above): the
+///        three stores of seckill are; a decorator may not be.
+template <class S>
+concept fenced_stock_store = stock_store<S> &&
+    requires(S& store, std::string_view sku, std::size_t limit, std::int64_t fence) {
+  store.async_reap_expired(sku, limit, fence, boost::asio::deferred);
 };
 
 }  // namespace seckill

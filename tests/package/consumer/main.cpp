@@ -19,6 +19,7 @@
 #include <seckill/etcd/etcd_store.hpp>
 #include <seckill/etcd/etcd_store_options.hpp>
 #include <seckill/etcd/health.hpp>
+#include <seckill/etcd/leader_duties.hpp>
 #include <seckill/etcd/prefix_cache.hpp>
 #include <seckill/etcd/registry.hpp>
 #include <seckill/etcd/session.hpp>

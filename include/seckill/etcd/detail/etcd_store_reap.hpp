@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <system_error>
@@ -88,14 +89,69 @@ std::size_t etcd_stock_txns<Clock>::add_give_backs(
 }
 
 template <class Clock>
+boost::asio::awaitable<std::pair<std::error_code, std::int64_t>>
+etcd_stock_txns<Clock>::raise_fence(const std::string& sku, std::int64_t fence,
+                                    const std::string& what) {
+  using R = std::pair<std::error_code, std::int64_t>;
+  const std::string key = fence_key(sku);
+  const std::string value = std::to_string(fence);
+  for (unsigned attempts = 0;;) {
+    std::vector<read_value> kvs;
+    kvs.push_back(read_value{key});
+    const std::error_code read_error = co_await read(kvs, what);
+    if (read_error) co_return R{read_error, 0};
+    std::int64_t seen = 0;
+    if (kvs[0].mod_revision != 0) {
+      const auto& text = kvs[0].value;
+      const auto* last = text.data() + text.size();
+      if (text.empty() || std::from_chars(text.data(), last, seen).ptr != last) {
+        co_return R{
+            corrupt("etcd_store: the fence record '" + key + "' holds '" + text + "', not a number",
+                    what),
+            0};
+      }
+    }
+    if (seen > fence) {
+      co_return R{failed(make_error_code(seckill::errc::fenced_out),
+                         "etcd_store: " + what + ": refused, a newer leader reaped with fence " +
+                             std::to_string(seen)),
+                  0};
+    }
+    if (seen == fence) co_return R{std::error_code{}, kvs[0].mod_revision};
+    txn_request t;
+    t.compares.push_back(unchanged(key, kvs[0].mod_revision));
+    t.success.push_back(put_request{key, value, {}});
+    auto [tec, tr] =
+        co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (tec) co_return R{transport(tec, what + ": recording the fence", tr.error_message), 0};
+    if (tr.succeeded) co_return R{std::error_code{}, tr.header.revision};
+    conflicts_.fetch_add(1, std::memory_order_relaxed);
+    if (++attempts >= opts_.max_attempts) co_return R{conflict(what), 0};
+  }
+}
+
+template <class Clock>
 boost::asio::awaitable<std::pair<std::error_code, std::size_t>> etcd_stock_txns<Clock>::reap(
-    std::string sku, std::size_t limit) {
+    std::string sku, std::size_t limit, std::optional<std::int64_t> fence) {
   co_await honour_any_cancellation();
-  const std::string what =
-      "reap_expired of sku '" + sku + "' (limit " + std::to_string(limit) + ")";
+  const std::string what = "reap_expired of sku '" + sku + "' (limit " + std::to_string(limit) +
+                           (fence ? ", fence " + std::to_string(*fence) : std::string()) + ")";
   std::size_t reaped = 0;
   auto [entered, guard] = co_await enter(sku, what);
   if (entered) co_return std::pair{entered, reaped};
+  if (fence && (*fence <= 0 || *fence > max_quantity)) {
+    co_return std::pair{
+        failed(make_error_code(seckill::errc::invalid_argument),
+               "etcd_store: " + what + ": fence " + std::to_string(*fence) +
+                   " out of range [1, max_units " + std::to_string(max_quantity) + "]"),
+        reaped};
+  }
+  std::int64_t fence_revision = 0;  // the fence key's, once raised
+  if (fence) {
+    auto [fec, rev] = co_await raise_fence(sku, *fence, what);
+    if (fec) co_return std::pair{fec, reaped};
+    fence_revision = rev;
+  }
   unsigned attempts = 0;
   while (reaped < limit) {
     // the holds that passed, oldest first
@@ -150,6 +206,7 @@ boost::asio::awaitable<std::pair<std::error_code, std::size_t>> etcd_stock_txns<
     // give them all back in one transaction
     txn_request t;
     t.compares.push_back(unchanged(stock_key(sku), kvs[0].mod_revision));
+    if (fence) t.compares.push_back(unchanged(fence_key(sku), fence_revision));
     const std::size_t batch =
         add_give_backs(sku, holds, ids, orders, users, units, lease, level, t);
     t.success.push_back(put_request{stock_key(sku), encode_stock(level), {}});
@@ -164,6 +221,12 @@ boost::asio::awaitable<std::pair<std::error_code, std::size_t>> etcd_stock_txns<
     if (!tr.succeeded) {
       conflicts_.fetch_add(1, std::memory_order_relaxed);
       if (++attempts >= opts_.max_attempts) co_return std::pair{conflict(what), reaped};
+      if (fence) {
+        // the fence may be what moved: a newer leader's reap refuses this one
+        auto [fec, rev] = co_await raise_fence(sku, *fence, what);
+        if (fec) co_return std::pair{fec, reaped};
+        fence_revision = rev;
+      }
       continue;
     }
     reaped += batch;

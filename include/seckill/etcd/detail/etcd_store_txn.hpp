@@ -770,9 +770,11 @@ class etcd_stock_txns {
   static constexpr std::size_t max_txn_ops = 128;
 
   /// Gives back the holds of `sku` that passed, `reap_batch` per transaction
-  /// (defined in detail/etcd_store_reap.hpp).
-  boost::asio::awaitable<std::pair<std::error_code, std::size_t>> reap(std::string sku,
-                                                                       std::size_t limit);
+  /// (defined in detail/etcd_store_reap.hpp). With a `fence` (>= 1) each
+  /// batch also holds only while `<sku>/fence` is the one this reap checked
+  /// and raised (none: no fence).
+  boost::asio::awaitable<std::pair<std::error_code, std::size_t>> reap(
+      std::string sku, std::size_t limit, std::optional<std::int64_t> fence = std::nullopt);
 
   // The buyer calls outside transactions: one put or one read each (defined
   // in detail/etcd_store_orders.hpp).
@@ -785,6 +787,12 @@ class etcd_stock_txns {
                                                                              std::size_t limit);
 
  private:
+  std::string fence_key(const std::string& sku) const { return base(sku) + "fence"; }
+  /// Checks `fence` against the highest one recorded for `sku`:
+  /// `errc::fenced_out` below it; else records it (a compare-and-swap) and
+  /// returns the fence key's mod revision, which the reap's batches compare.
+  boost::asio::awaitable<std::pair<std::error_code, std::int64_t>> raise_fence(
+      const std::string& sku, std::int64_t fence, const std::string& what);
   /// The order ids at the end of the hold index keys in `holds`.
   std::error_code hold_ids(const range_result& holds, std::vector<std::int64_t>& ids,
                            const std::string& what);

@@ -164,8 +164,15 @@ elseif op == 'commit' or op == 'rollback' then
              'request_id', req)
   return 'done'
 elseif op == 'reap' then
-  -- ARGV: limit, keep, prefix.
-  local limit, keep, prefix = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+  -- ARGV: limit, keep, prefix, fence (0: none). A fenced reap keeps the
+  -- highest fence seen at <prefix>fence and is refused, taking nothing,
+  -- below it: replies {'fenced_out', fence seen}.
+  local limit, keep, prefix, fence = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+  if fence ~= '0' then
+    local seen = redis.call('GET', prefix .. 'fence')
+    if seen and tonumber(seen) > tonumber(fence) then return {'fenced_out', seen} end
+    if seen ~= fence then redis.call('SET', prefix .. 'fence', fence) end
+  end
   local ids = redis.call('ZRANGEBYSCORE', holds, '-inf', now_ms(), 'LIMIT', 0, limit)
   local reaped = 0
   for _, id in ipairs(ids) do
@@ -398,8 +405,21 @@ inline settle_result decode_settle(const value& v, std::error_code& ec, std::str
   return r;
 }
 
-/// The script's `reap`: how many holds it gave back.
-inline std::size_t decode_reaped(const value& v, std::error_code& ec, std::string&) {
+/// The script's `reap`: how many holds it gave back, or `errc::fenced_out`
+/// with the fence seen named in `message` (for the reap described by `what`).
+inline std::size_t decode_reaped(const value& v, std::error_code& ec, std::string& message,
+                                 const std::string& what = {}) {
+  if (v.type == resp_type::array) {
+    if (v.elements.size() == 2 && v.elements[0].is_string() && v.elements[0].text == "fenced_out" &&
+        v.elements[1].is_string()) {
+      ec = make_error_code(seckill::errc::fenced_out);
+      message = "redis_store: " + what + ": refused, a newer leader reaped with fence " +
+                v.elements[1].text;
+    } else {
+      ec = make_error_code(seckill::errc::protocol_error);
+    }
+    return 0;
+  }
   const auto n = reply_int(v, ec);
   return n < 0 ? std::size_t{0} : static_cast<std::size_t>(n);
 }
