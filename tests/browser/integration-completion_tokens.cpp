@@ -55,9 +55,9 @@ shop::response serve(const shop::request& r) {
   return {200, "text/html; charset=utf-8", "<!doctype html><body><p>plain</p></body>", false};
 }
 
-struct fixture : browser_support::browser_fixture {
+struct tokens_fixture : browser_support::browser_fixture {
   shop::http_server server{serve};
-  fixture() {
+  tokens_fixture() {
     auto [ec, r] = get(page.async_navigate(server.url("/"), asio::use_future));
     REQUIRE_MESSAGE(!ec, ec.message() << " " << r.dump());
   }
@@ -84,7 +84,7 @@ struct canceller {
 // Starts `start(token)` with a slot bound to a use_future token, cancels it
 // after `after`, and checks it ends with operation_aborted within a second.
 template <class Start>
-void check_cancelled(fixture& f, const char* what, Start start,
+void check_cancelled(tokens_fixture& f, const char* what, Start start,
                      std::chrono::milliseconds after = 300ms) {
   CAPTURE(what);
   canceller c;
@@ -115,7 +115,7 @@ using namespace integration_completion_tokens;
 TEST_SUITE("integration") {
   TEST_CASE(
       "a page operation completes through a callback - use_awaitable - deferred and use_future") {
-    fixture f;
+    tokens_fixture f;
     // A callback: it runs on the page's strand.
     std::promise<std::pair<std::error_code, json>> called;
     f.page.async_call_function("(a, b) => a + b", json::array({40, 2}),
@@ -164,7 +164,7 @@ TEST_SUITE("integration") {
   TEST_CASE(
       "a DevTools session call completes through a callback - use_awaitable - deferred and "
       "use_future") {
-    fixture f;
+    tokens_fixture f;
     auto conn = f.browser.connection();
     const std::string session = f.page.session_id();
 
@@ -204,7 +204,7 @@ TEST_SUITE("integration") {
   TEST_CASE(
       "per-operation cancellation ends every waiting page operation promptly and leaves the page "
       "usable") {
-    fixture f;
+    tokens_fixture f;
     check_cancelled(f, "wait_for",
                     [&](auto token) { return f.page.async_wait_for("#never", 30s, token); });
     check_cancelled(f, "click", [&](auto token) {
@@ -238,7 +238,7 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE("per-operation cancellation reaches a DevTools call and a grabber's run") {
-    fixture f;
+    tokens_fixture f;
     auto conn = f.browser.connection();
     check_cancelled(f, "cdp call", [&](auto token) {
       auto [method, params] = f.runtime_evaluate("new Promise(() => {})");

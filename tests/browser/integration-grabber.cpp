@@ -21,12 +21,12 @@ using seckill::errc;
 namespace asio = boost::asio;
 namespace sb = seckill::browser;
 
-struct fixture : browser_support::browser_fixture {
+struct grabber_fixture : browser_support::browser_fixture {
   shop::shop_server shop;
   std::mutex log_mutex;
   std::vector<std::string> log;
 
-  fixture() {
+  grabber_fixture() {
     auto [ec, r] = get(page.async_navigate(shop.url(), asio::use_future));
     REQUIRE_MESSAGE(!ec, ec.message());
     for (int i = 0; i < 500 && shop.listeners() == 0; ++i) std::this_thread::sleep_for(10ms);
@@ -56,7 +56,7 @@ using namespace integration_grabber;
 
 TEST_SUITE("integration") {
   TEST_CASE("a restock leads to exactly one POST /order for the strategy's SKU") {
-    fixture f;
+    grabber_fixture f;
     seckill::token_bucket<> pace(5, 3);
     sb::grabber g(f.page,
                   sb::priority_strategy(
@@ -89,7 +89,7 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE("a flapping stock status still gives exactly one order") {
-    fixture f;
+    grabber_fixture f;
     seckill::token_bucket<> pace(5, 3);
     sb::grabber g(f.page, sb::priority_strategy(sb::parse_strategy("want = category:dairy\n")),
                   pace, f.options());
@@ -121,7 +121,7 @@ TEST_SUITE("integration") {
 
   TEST_CASE(
       "nothing wanted within the price cap: no order - and the deadline ends the run on time") {
-    fixture f;
+    grabber_fixture f;
     seckill::token_bucket<> pace(5, 3);
     sb::grabber g(
         f.page, sb::priority_strategy(sb::parse_strategy("want = sku:rice-5kg\nmax_price = 10\n")),

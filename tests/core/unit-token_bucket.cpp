@@ -35,10 +35,6 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-}  // namespace unit_token_bucket
-
-using namespace unit_token_bucket;
-
 TEST_SUITE("unit") {
   TEST_CASE("token_bucket is one cache line and starts full") {
     static_assert(sizeof(seckill::token_bucket<>) == 64);
@@ -323,3 +319,5 @@ TEST_SUITE("concurrent") {
     CHECK(admitted.load() <= 20'000);
   }
 }
+
+}  // namespace unit_token_bucket

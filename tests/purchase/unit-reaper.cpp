@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 namespace asio = boost::asio;
 using store_type = seckill::memory_store<seckill::manual_clock>;
 
-struct fixture {
+struct reaper_fixture {
   asio::io_context io;
   seckill::manual_clock clock;
   store_type store{io.get_executor(), {}, clock};
@@ -84,7 +84,7 @@ using namespace unit_reaper;
 
 TEST_SUITE("unit") {
   TEST_CASE("hold_reaper: a pass gives back expired holds only and drains full batches") {
-    fixture fx;
+    reaper_fixture fx;
     fx.stock("a", 10);
     fx.stock("b", 10);
     for (int i = 1; i <= 5; ++i) fx.hold("a", i, 1s);
@@ -111,7 +111,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("hold_reaper: run reaps every period until cancelled") {
-    fixture fx;
+    reaper_fixture fx;
     fx.stock("sku", 10);
     fx.hold("sku", 1, 1s);
     seckill::hold_reaper<store_type, seckill::manual_clock> reaper(fx.store, {}, {.period = 500ms},
@@ -168,7 +168,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("hold_reaper: a cancelled pass ends early with operation_aborted and counts no error") {
-    fixture fx;
+    reaper_fixture fx;
     fx.stock("sku", 10);
     for (int i = 1; i <= 4; ++i) fx.hold("sku", i, 1s);
     fx.clock.advance(2s);
@@ -227,7 +227,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("hold_reaper: bad options are refused with the value seen") {
-    fixture fx;
+    reaper_fixture fx;
     using reaper_type = seckill::hold_reaper<store_type, seckill::manual_clock>;
     CHECK_THROWS_WITH_AS(reaper_type(fx.store, {}, {.period = 0ms}),
                          "reaper period 0 ms out of (0, 31622400000] ms: invalid argument",

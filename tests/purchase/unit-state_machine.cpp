@@ -71,7 +71,7 @@ void drive_to(M& m, purchase_state target) {
   REQUIRE(m.state() == target);
 }
 
-struct recording_hooks {
+struct recording_machine_hooks {
   std::vector<std::string>* log;
   void on_exit(purchase_state s, purchase_event e) {
     log->push_back("exit " + std::string(to_string(s)) + " on " + std::string(to_string(e)));
@@ -217,7 +217,7 @@ TEST_SUITE("unit") {
 
   TEST_CASE("exit and entry hooks run around accepted transitions only") {
     std::vector<std::string> log;
-    seckill::purchase_machine<recording_hooks> m{recording_hooks{&log}};
+    seckill::purchase_machine<recording_machine_hooks> m{recording_machine_hooks{&log}};
     CHECK_FALSE(m.process(purchase_event::reserve_ok));
     CHECK(m.process(purchase_event::persist_ok) == seckill::errc::invalid_transition);
     CHECK_FALSE(m.process(purchase_event::deadline));
@@ -226,7 +226,7 @@ TEST_SUITE("unit") {
                                           "exit prepared on deadline",
                                           "enter timed_out on deadline"});
     log.clear();
-    seckill::purchase_machine<recording_hooks> s{recording_hooks{&log}};
+    seckill::purchase_machine<recording_machine_hooks> s{recording_machine_hooks{&log}};
     s.fire(s.fire(s.start(), events::reserve_ok), events::payment_failed);
     CHECK(log == std::vector<std::string>{"exit idle on reserve_ok", "enter prepared on reserve_ok",
                                           "exit prepared on payment_failed",

@@ -13,7 +13,15 @@
 #include <string>
 
 using seckill::errc;
-using namespace seckill::redis;
+using seckill::redis::backoff_delay;
+using seckill::redis::connection;
+using seckill::redis::connection_config;
+using seckill::redis::max_config_duration;
+using seckill::redis::parse_url;
+using seckill::redis::redis_store;
+using seckill::redis::request;
+using seckill::redis::script;
+using seckill::redis::validate;
 using namespace std::chrono_literals;
 
 TEST_SUITE("unit") {

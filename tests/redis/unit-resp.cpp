@@ -14,7 +14,14 @@
 #include <vector>
 
 using seckill::errc;
-using namespace seckill::redis;
+using seckill::redis::encode;
+using seckill::redis::parse_one;
+using seckill::redis::parser;
+using seckill::redis::parser_limits;
+using seckill::redis::request;
+using seckill::redis::resp_type;
+using seckill::redis::value;
+namespace make = seckill::redis::make;
 
 namespace unit_resp {
 
