@@ -187,7 +187,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("hold_reaper: a fenced reaper stops at once when a higher fence has reaped") {
-    fixture fx;
+    reaper_fixture fx;
     fx.stock("a", 10);
     fx.stock("b", 10);
     fx.hold("a", 1, 1s);

@@ -167,10 +167,19 @@ class cached_store {
                           CompletionToken&& token = CompletionToken()) {
     target s = target_of(sku);
     return store_.async_reap_expired(sku, limit, boost::asio::deferred)(
-        boost::asio::deferred([s = std::move(s)](std::error_code ec, std::size_t reaped) {
-          if (!ec && reaped > 0) s.update(-1);
-          return boost::asio::deferred.values(ec, reaped);
-        }))(std::forward<CompletionToken>(token));
+        reopen_after_reap(std::move(s)))(std::forward<CompletionToken>(token));
+  }
+
+  /// The fenced reap of a `fenced_stock_store` (store.hpp), forwarded; units
+  /// given back re-open the SKU as above.
+  template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+    requires fenced_stock_store<Store>
+  auto async_reap_expired(std::string_view sku, std::size_t limit, std::int64_t fence,
+                          CompletionToken&& token = CompletionToken()) {
+    target s = target_of(sku);
+    return store_.async_reap_expired(sku, limit, fence, boost::asio::deferred)(
+        reopen_after_reap(std::move(s)))(std::forward<CompletionToken>(token));
   }
 
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
@@ -222,6 +231,15 @@ class cached_store {
   };
 
   target target_of(std::string_view sku) { return target(cache_, sku); }
+
+  /// A reap that gave units back re-opens the SKU: its count is unknown (-1)
+  /// until the next answer says it.
+  static auto reopen_after_reap(target s) {
+    return boost::asio::deferred([s = std::move(s)](std::error_code ec, std::size_t reaped) {
+      if (!ec && reaped > 0) s.update(-1);
+      return boost::asio::deferred.values(ec, reaped);
+    });
+  }
 
   Store& store_;
   stock_cache& cache_;
