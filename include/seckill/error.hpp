@@ -59,6 +59,9 @@ enum class errc {
   auth_failed,         ///< the server refused the credentials
   // node health
   read_only,  ///< this node takes no new purchases: its health grade is read-only or offline
+  // sale window
+  sale_not_started,  ///< the SKU's sale window has not opened yet (store's clock)
+  sale_ended,        ///< the SKU's sale window has closed (store's clock)
 };
 
 /// @brief What kind of failure a code is: the questions callers ask of an
@@ -218,6 +221,10 @@ constexpr const char* error_message(errc e) noexcept {
       return "authentication failed";
     case errc::read_only:
       return "this node takes no new purchases: its health grade is read-only";
+    case errc::sale_not_started:
+      return "the sale of this SKU has not started";
+    case errc::sale_ended:
+      return "the sale of this SKU has ended";
   }
   return nullptr;
 }
@@ -237,6 +244,7 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::payment_failed:
     case errc::purchase_limited:
     case errc::sold_out:
+    case errc::sale_ended:
       return condition::rejected;
     case errc::unknown_sku:
     case errc::unknown_order:
@@ -254,6 +262,7 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::not_connected:
     case errc::connection_refused:
     case errc::read_only:
+    case errc::sale_not_started:  // retrying once the sale opens works
       return condition::unavailable;
     case errc::protocol_error:
     case errc::message_too_large:

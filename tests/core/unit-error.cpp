@@ -70,8 +70,13 @@ TEST_SUITE("unit") {
     CHECK(std::error_code(errc::read_only) != condition::refused);
     CHECK(std::error_code(errc::read_only).message() ==
           "this node takes no new purchases: its health grade is read-only");
+    // an early click may succeed later; a late one never will
+    CHECK(std::error_code(errc::sale_not_started) == condition::unavailable);
+    CHECK(std::error_code(errc::sale_not_started) != condition::refused);
+    CHECK(std::error_code(errc::sale_ended) == condition::rejected);
+    CHECK(std::error_code(errc::sale_ended) == condition::refused);
     CHECK(std::error_code() != condition::refused);
-    for (int v = 1; v <= static_cast<int>(errc::read_only); ++v) {
+    for (int v = 1; v <= static_cast<int>(errc::sale_ended); ++v) {
       const std::error_code ec(v, seckill::seckill_category());
       CHECK_MESSAGE(ec.default_error_condition().category() == seckill::condition_category(),
                     "code ", v);
