@@ -174,13 +174,13 @@ void sale_window_bad() {
 }  // namespace seckill::test::conformance
 
 /// The sale window cases, expanded by SECKILL_STORE_CONFORMANCE_TESTS.
-#define SECKILL_STORE_CONFORMANCE_WINDOW_TESTS(Fixture, name)                                \
+#define SECKILL_STORE_CONFORMANCE_WINDOW_TESTS(Fixture, name)                                   \
   TEST_CASE(name " store: the sale window refuses early and late reserves and takes nothing") { \
-    ::seckill::test::conformance::sale_window<Fixture>();                                    \
-  }                                                                                          \
-  TEST_CASE(name " store: a later policy replaces the sale window") {                        \
-    ::seckill::test::conformance::sale_window_replaced<Fixture>();                           \
-  }                                                                                          \
-  TEST_CASE(name " store: bad sale windows are refused and change nothing") {                \
-    ::seckill::test::conformance::sale_window_bad<Fixture>();                                \
+    ::seckill::test::conformance::sale_window<Fixture>();                                       \
+  }                                                                                             \
+  TEST_CASE(name " store: a later policy replaces the sale window") {                           \
+    ::seckill::test::conformance::sale_window_replaced<Fixture>();                              \
+  }                                                                                             \
+  TEST_CASE(name " store: bad sale windows are refused and change nothing") {                   \
+    ::seckill::test::conformance::sale_window_bad<Fixture>();                                   \
   }

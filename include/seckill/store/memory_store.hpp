@@ -429,6 +429,7 @@ inline bool is_valid_sku(std::string_view sku) noexcept { return !sku.empty(); }
 /// The sale window is judged by `SaleClock`, whose `time_since_epoch()` must
 /// count from the Unix epoch: the system clock when `Clock` is steady, else
 /// `Clock` itself (a `manual_clock` then drives holds and the window alike).
+/// A reserve reads it only when the SKU's policy has a window bound.
 template <class Clock = std::chrono::steady_clock,
           class SaleClock = std::conditional_t<Clock::is_steady, std::chrono::system_clock, Clock>>
 class memory_store {
@@ -740,13 +741,16 @@ class memory_store {
         return {{}, r};
       }
     }
-    // The window, after the replays and before the stock: a refusal records nothing.
-    const sale_time at{std::chrono::duration_cast<std::chrono::milliseconds>(
-        sale_clock_.now().time_since_epoch())};
-    if (at < b.policy.sale_start || at >= b.policy.sale_end) {
-      r.status = at < b.policy.sale_start ? reserve_status::not_started : reserve_status::ended;
-      r.remaining = b.remaining;
-      return {{}, r};
+    // The window, after the replays and before the stock: a refusal records
+    // nothing. No window, no clock read.
+    if (b.policy.sale_start > sale_time{} || b.policy.sale_end < max_sale_time) {
+      const sale_time at{std::chrono::duration_cast<std::chrono::milliseconds>(
+          sale_clock_.now().time_since_epoch())};
+      if (at < b.policy.sale_start || at >= b.policy.sale_end) {
+        r.status = at < b.policy.sale_start ? reserve_status::not_started : reserve_status::ended;
+        r.remaining = b.remaining;
+        return {{}, r};
+      }
     }
     const std::int64_t limit = b.policy.per_user_limit;
     const bool over =
