@@ -412,6 +412,8 @@ void concurrent_per_user_limit() {
 
 }  // namespace seckill::test::conformance
 
+#include "store_conformance_window.hpp"  // IWYU pragma: export
+
 /// The buyer cases, expanded by SECKILL_STORE_CONFORMANCE_TESTS.
 #define SECKILL_STORE_CONFORMANCE_BUYER_TESTS(Fixture, name)                             \
   TEST_CASE(name " store: one unit per user by default and users are independent") {     \
@@ -434,4 +436,5 @@ void concurrent_per_user_limit() {
   }                                                                                      \
   TEST_CASE(name " store: racing buyers never exceed the per-user limit") {              \
     ::seckill::test::conformance::concurrent_per_user_limit<Fixture>();                  \
-  }
+  }                                                                                      \
+  SECKILL_STORE_CONFORMANCE_WINDOW_TESTS(Fixture, name)

@@ -59,6 +59,9 @@ enum class errc {
   auth_failed,         ///< the server refused the credentials
   // node health
   read_only,  ///< this node takes no new purchases: its health grade is read-only or offline
+  // sale window
+  sale_not_started,  ///< the SKU's sale window has not opened yet (store's clock)
+  sale_ended,        ///< the SKU's sale window has closed (store's clock)
   // coordination
   /// A fenced write refused: a newer leader (a higher fencing token) has
   /// acted on this resource; the writer must stop acting as leader.
@@ -222,6 +225,10 @@ constexpr const char* error_message(errc e) noexcept {
       return "authentication failed";
     case errc::read_only:
       return "this node takes no new purchases: its health grade is read-only";
+    case errc::sale_not_started:
+      return "the sale of this SKU has not started";
+    case errc::sale_ended:
+      return "the sale of this SKU has ended";
     case errc::fenced_out:
       return "fenced out: a newer leader has acted";
   }
@@ -243,6 +250,7 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::payment_failed:
     case errc::purchase_limited:
     case errc::sold_out:
+    case errc::sale_ended:
       return condition::rejected;
     case errc::unknown_sku:
     case errc::unknown_order:
@@ -261,6 +269,7 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::not_connected:
     case errc::connection_refused:
     case errc::read_only:
+    case errc::sale_not_started:  // retrying once the sale opens works
       return condition::unavailable;
     case errc::protocol_error:
     case errc::message_too_large:

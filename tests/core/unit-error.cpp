@@ -70,6 +70,11 @@ TEST_SUITE("unit") {
     CHECK(std::error_code(errc::read_only) != condition::refused);
     CHECK(std::error_code(errc::read_only).message() ==
           "this node takes no new purchases: its health grade is read-only");
+    // an early click may succeed later; a late one never will
+    CHECK(std::error_code(errc::sale_not_started) == condition::unavailable);
+    CHECK(std::error_code(errc::sale_not_started) != condition::refused);
+    CHECK(std::error_code(errc::sale_ended) == condition::rejected);
+    CHECK(std::error_code(errc::sale_ended) == condition::refused);
     CHECK(std::error_code(errc::fenced_out) == condition::conflict);
     CHECK(std::error_code(errc::fenced_out) == condition::refused);
     CHECK(std::error_code(errc::fenced_out).message() == "fenced out: a newer leader has acted");

@@ -44,6 +44,16 @@ struct etcd_fixture {
   void let_time_pass(std::chrono::milliseconds d) { clock.advance(d); }
   std::chrono::milliseconds hold() { return 30s; }
   std::string sku(std::string_view name) { return "sku/" + std::string(name); }
+  // etcd's lease clock judges the sale window; set_policy turns its bounds
+  // into TTLs by this host's system clock
+  seckill::sale_time sale_now() {
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
+  }
+  void let_sale_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+  // opens up to 1 s (the start's TTL rounded up) + 500 ms (the lessor's
+  // period) late; closes up to 1 s early (rounded down) or 500 ms late
+  std::chrono::milliseconds sale_slack() { return 1600ms; }
 };
 
 namespace cf = seckill::test::conformance;

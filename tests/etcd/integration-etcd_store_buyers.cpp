@@ -402,4 +402,45 @@ TEST_SUITE("integration") {
     CHECK(buy(fx, sku, 3, "grace").status == seckill::reserve_status::limited);
     cf::check_level(cf::stock_ok(fx, sku), 3, 1, 0);
   }
+  TEST_CASE(
+      "etcd store buyers - the sale window lives in two leased keys a later policy replaces") {
+    const auto& etcd = seckill::test::shared_single_node();
+    store_fixture fx(etcd.options(), {});
+    const std::string sku = "buyers-window-keys";
+    const std::string base = "seckill/" + sku + "/window/";
+    auto leases = [&] {
+      std::map<std::string, std::int64_t> out;  // key -> lease
+      for (const auto& kv : keys_under(etcd.options(), base)) out[kv.key] = kv.lease;
+      return out;
+    };
+    const auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    const std::size_t leases_before = lease_count(etcd.options());
+    REQUIRE(cf::set_window(fx, sku, 1, now + 1h, now + 2h) == cf::no_error);
+    auto first = leases();
+    REQUIRE(first.size() == 2u);
+    CHECK(first[base + "not_before"] != 0);
+    CHECK(first[base + "until"] != 0);
+    CHECK(first[base + "not_before"] != first[base + "until"]);
+    CHECK(lease_count(etcd.options()) == leases_before + 2);
+    // Started already, ends in an hour: no not_before key; until on a new
+    // lease; the two replaced leases revoked.
+    REQUIRE(cf::set_window(fx, sku, 1, now - 1h, now + 1h) == cf::no_error);
+    auto second = leases();
+    REQUIRE(second.size() == 1u);
+    CHECK(second.count(base + "until") == 1u);
+    CHECK(second[base + "until"] != first[base + "until"]);
+    CHECK(lease_count(etcd.options()) == leases_before + 1);
+    // No window: no keys, no leases.
+    REQUIRE(cf::set_window(fx, sku, 1, seckill::sale_time{}, seckill::max_sale_time) ==
+            cf::no_error);
+    CHECK(leases().empty());
+    CHECK(lease_count(etcd.options()) == leases_before);
+    // A bad window names the values seen and writes nothing.
+    CHECK(cf::set_window(fx, sku, 1, now + 1h, now + 1h) == seckill::errc::invalid_argument);
+    CHECK(fx.store().last_error().find("sale_end " +
+                                       std::to_string((now + 1h).time_since_epoch().count()) +
+                                       " ms is not after sale_start") != std::string::npos);
+    CHECK(leases().empty());
+  }
 }

@@ -9,9 +9,11 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace concurrent_memory_store {
 
@@ -29,6 +31,13 @@ struct memory_fixture {
   void let_time_pass(std::chrono::milliseconds d) { clock.advance(d); }
   std::chrono::milliseconds hold() { return 30s; }
   std::string sku(std::string_view name) { return "sku:" + std::string(name); }
+  // the manual clock judges the sale window too, to the millisecond
+  seckill::sale_time sale_now() {
+    return seckill::sale_time{
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock.now().time_since_epoch())};
+  }
+  void let_sale_time_pass(std::chrono::milliseconds d) { clock.advance(d); }
+  std::chrono::milliseconds sale_slack() { return 0ms; }
 };
 
 /// A store that forgets settled orders one second after they settle.
@@ -61,6 +70,49 @@ TEST_SUITE("unit") {
     fx.clock.advance(1ms);
     CHECK(std::get<0>(c::commit(fx, "edge", 2)) == seckill::errc::order_rolled_back);
     c::check_level(c::stock_ok(fx, "edge"), 2, 0, 1);
+  }
+
+  TEST_CASE("memory_store: the sale window opens at its start and closes at its end exactly") {
+    concurrent_memory_store::memory_fixture fx;
+    namespace c = seckill::test::conformance;
+    const auto start = fx.sale_now() + 10s;
+    const auto end = start + 5s;
+    REQUIRE(c::set_stock(fx, "edges", 10) == c::no_error);
+    REQUIRE(c::set_window(fx, "edges", 0, start, end) == c::no_error);
+    fx.clock.advance(10s - 1ms);
+    CHECK(c::buy_in_window(fx, "edges", 1, "alice").status == seckill::reserve_status::not_started);
+    fx.clock.advance(1ms);
+    CHECK(c::buy_in_window(fx, "edges", 2, "alice").status == seckill::reserve_status::reserved);
+    fx.clock.advance(5s - 1ms);
+    CHECK(c::buy_in_window(fx, "edges", 3, "alice").status == seckill::reserve_status::reserved);
+    fx.clock.advance(1ms);
+    CHECK(c::buy_in_window(fx, "edges", 4, "alice").status == seckill::reserve_status::ended);
+    CHECK(fx.store().recorded_orders("edges") == 2u);  // the refusals recorded nothing
+    c::check_level(c::stock_ok(fx, "edges"), 8, 2, 0);
+  }
+
+  TEST_CASE("memory_store: with a steady clock the system clock judges the sale window") {
+    boost::asio::io_context io;
+    seckill::memory_store<> store(io.get_executor());
+    static_assert(
+        std::is_same_v<seckill::memory_store<>::sale_clock_type, std::chrono::system_clock>);
+    const auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    std::optional<seckill::reserve_result> early, late;
+    store.async_set_stock("s", 5, [](std::error_code) {});
+    store.async_set_policy("s", {.per_user_limit = 1, .sale_start = now + 1h, .sale_end = now + 2h},
+                           [](std::error_code) {});
+    store.async_reserve("s", 1, 1, 30s,
+                        [&](std::error_code, seckill::reserve_result r) { early = r; });
+    store.async_set_policy("s", {.per_user_limit = 1, .sale_start = now - 2h, .sale_end = now - 1h},
+                           [](std::error_code) {});
+    store.async_reserve("s", 1, 2, 30s,
+                        [&](std::error_code, seckill::reserve_result r) { late = r; });
+    io.run();
+    REQUIRE(early.has_value());
+    REQUIRE(late.has_value());
+    CHECK(early->status == seckill::reserve_status::not_started);
+    CHECK(late->status == seckill::reserve_status::ended);
   }
 
   TEST_CASE("memory_store: order tables grow past their initial size and keep every answer") {

@@ -4,6 +4,7 @@
 #include <seckill/id/snowflake.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/purchase/engine.hpp>
+#include <seckill/purchase/metrics_hooks.hpp>
 #include <seckill/store/memory_store.hpp>
 
 #include <doctest/doctest.h>
@@ -503,6 +504,52 @@ TEST_SUITE("unit") {
     auto [ec4, r4] = fx.buy({.sku = "sku", .quantity = 2, .user = "bob"});
     CHECK(ec4 == no_error);
     check_level(fx.level(), 2, 0, 3);
+  }
+
+  TEST_CASE("engine: the sale window refuses early and late purchases without paying") {
+    fixture<> fx;  // the store judges the window by the fixture's manual clock
+    const seckill::sale_time now{
+        std::chrono::duration_cast<std::chrono::milliseconds>(fx.clock.now().time_since_epoch())};
+    std::optional<std::error_code> set;
+    fx.store.async_set_policy(
+        "sku",
+        seckill::sku_policy{.per_user_limit = 1, .sale_start = now + 1s, .sale_end = now + 2s},
+        [&](std::error_code e) { set = e; });
+    fx.io.restart();
+    fx.io.run();
+    REQUIRE(set == no_error);
+    const seckill::purchase_request alice{.sku = "sku", .user = "alice", .request_id = "r-1"};
+    auto [early, r1] = fx.buy(alice);
+    CHECK(early == errc::sale_not_started);
+    CHECK(early == seckill::condition::unavailable);  // retrying once it opens may work
+    CHECK(r1.final_state == purchase_state::failed);
+    CHECK_FALSE(r1.replayed);
+    CHECK(seckill::obs::classify(early, r1.final_state) ==
+          seckill::obs::purchase_outcome::not_started);
+    CHECK(fx.payment.calls == 0);
+    check_level(fx.level(), 5, 0, 0);  // nothing taken
+    CHECK(fx.log.back() == "#1 complete failed: the sale of this SKU has not started");
+    // The early click bound nothing: the same request buys once the sale opens.
+    fx.clock.advance(1s);
+    auto [inside, r2] = fx.buy(alice);
+    CHECK(inside == no_error);
+    CHECK_FALSE(r2.replayed);
+    CHECK(r2.final_state == purchase_state::succeeded);
+    check_level(fx.level(), 4, 0, 1);
+    fx.clock.advance(1s);  // at the end: closed
+    auto [late, r3] = fx.buy({.sku = "sku", .user = "bob"});
+    CHECK(late == errc::sale_ended);
+    CHECK(late == seckill::condition::refused);
+    CHECK(r3.final_state == purchase_state::failed);
+    CHECK(seckill::obs::classify(late, r3.final_state) == seckill::obs::purchase_outcome::ended);
+    CHECK(seckill::obs::to_string(seckill::obs::purchase_outcome::ended) == "ended");
+    // A retry of the request bought inside the window still hears its sale.
+    auto [replay, r4] = fx.buy(alice);
+    CHECK(replay == no_error);
+    CHECK(r4.replayed);
+    CHECK(r4.order_id == r2.order_id);
+    CHECK(fx.payment.calls == 1);
+    check_level(fx.level(), 4, 0, 1);
   }
 
   TEST_CASE("engine: anonymous purchases are not limited and bad buyers are refused") {

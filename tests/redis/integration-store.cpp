@@ -58,6 +58,13 @@ class redis_fixture {
   asio::io_context& io() { return io_; }
   void let_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
   std::chrono::milliseconds hold() { return 300ms; }
+  // the server's TIME judges the sale window: the same host's clock as this one
+  seckill::sale_time sale_now() {
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
+  }
+  void let_sale_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+  std::chrono::milliseconds sale_slack() { return 100ms; }
   std::string sku(std::string_view name) {
     return std::string(name) + "-" + std::to_string(::getpid());
   }

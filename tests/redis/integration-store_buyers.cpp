@@ -411,7 +411,10 @@ TEST_SUITE("integration") {
       return text.find(words) != std::string::npos;
     };
     CHECK(conf::set_policy(fx, sku, -1) == errc::invalid_argument);
-    CHECK(said("per_user_limit -1 for sku 'buyer-words'"));
+    CHECK(said("set_policy of sku 'buyer-words': per_user_limit -1 out of"));
+    const seckill::sale_time start{std::chrono::milliseconds(1'800'000'000'000)};
+    CHECK(conf::set_window(fx, sku, 1, start, start - 1ms) == errc::invalid_argument);
+    CHECK(said("sale_end 1799999999999 ms is not after sale_start 1800000000000 ms"));
     reserve_request r;
     r.order_id = 5;
     r.hold = 1s;

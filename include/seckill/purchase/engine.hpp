@@ -127,6 +127,7 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// | id source failed | its error (e.g. clock_rollback) | idle |
 /// | sold out / unknown sku | sold_out / unknown_sku | failed |
 /// | the user's per-user limit reached | purchase_limited | failed |
+/// | before the SKU's sale window / from its end (store's clock) | sale_not_started / sale_ended | failed |
 /// | retry of a request whose first order was committed | none (its order id; no payment; `replayed`) | succeeded |
 /// | retry of a request whose first order is still held | purchase_in_progress (its order id) | idle |
 /// | retry of a request whose first order was rolled back or expired | order_rolled_back (its order id; `replayed`) | failed |
@@ -149,7 +150,10 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// the state machine (no `on_transition`), and does not call the Orders sink
 /// again: the first attempt did, and the store's recorded orders
 /// (`async_list_orders`) are the record that a crash cannot split from the
-/// stock. A refused attempt (sold out, limited) binds nothing.
+/// stock. A refused attempt (sold out, limited, outside the sale window)
+/// binds nothing. The store answers a replay before it judges the window: a
+/// retry after the end of a request bought inside it still answers with its
+/// order.
 ///
 /// On failed (no answer to the reserve), rolled_back and timed_out the
 /// reservation is given back, retried until the store answers or the hold
@@ -370,9 +374,23 @@ class purchase_engine {
       co_return;
     }
     if (r.status != reserve_status::reserved) {
-      ph.ec = r.status == reserve_status::sold_out  ? errc::sold_out
-              : r.status == reserve_status::limited ? errc::purchase_limited
-                                                    : errc::unknown_sku;
+      switch (r.status) {
+        case reserve_status::sold_out:
+          ph.ec = errc::sold_out;
+          break;
+        case reserve_status::limited:
+          ph.ec = errc::purchase_limited;
+          break;
+        case reserve_status::not_started:
+          ph.ec = errc::sale_not_started;
+          break;
+        case reserve_status::ended:
+          ph.ec = errc::sale_ended;
+          break;
+        default:
+          ph.ec = errc::unknown_sku;
+          break;
+      }
       m.fire(idle, events::reserve_failed);
       co_return;
     }

@@ -12,7 +12,7 @@
 ///
 /// | name | type | labels |
 /// |---|---|---|
-/// | `seckill_purchases_total` | counter | `result`: succeeded, sold_out, unknown_sku, rate_limited, circuit_open, invalid, rejected, timed_out, cancelled, rolled_back, failed, limited, in_progress, replayed, read_only |
+/// | `seckill_purchases_total` | counter | `result`: succeeded, sold_out, unknown_sku, rate_limited, circuit_open, invalid, rejected, timed_out, cancelled, rolled_back, failed, limited, in_progress, replayed, read_only, not_started, ended |
 /// | `seckill_purchase_duration_seconds` | histogram | (admitted purchases, admission to the end) |
 /// | `seckill_stock_units` | gauge | `sku` |
 /// | `seckill_breaker_state` | gauge (1 for the current state) | `state`: closed, open, half_open, forced_open, disabled |
@@ -60,15 +60,17 @@ enum class purchase_outcome {
   in_progress,  ///< a retry of a request whose first attempt is still held (purchase_in_progress)
   replayed,     ///< a retry answered with its first attempt's settled outcome: no new sale
   read_only,    ///< the node's gate refused it: its health grade is read-only or offline
+  not_started,  ///< before the SKU's sale window (sale_not_started)
+  ended,        ///< after the SKU's sale window (sale_ended)
 };
 
-inline constexpr std::size_t purchase_outcome_count = 15;
+inline constexpr std::size_t purchase_outcome_count = 17;
 
 inline constexpr std::string_view to_string(purchase_outcome o) noexcept {
   constexpr std::array<std::string_view, purchase_outcome_count> names{
-      "succeeded", "sold_out", "unknown_sku", "rate_limited", "circuit_open",
-      "invalid",   "rejected", "timed_out",   "cancelled",    "rolled_back",
-      "failed",    "limited",  "in_progress", "replayed",     "read_only"};
+      "succeeded",   "sold_out",  "unknown_sku", "rate_limited", "circuit_open", "invalid",
+      "rejected",    "timed_out", "cancelled",   "rolled_back",  "failed",       "limited",
+      "in_progress", "replayed",  "read_only",   "not_started",  "ended"};
   return names[static_cast<std::size_t>(o)];
 }
 
@@ -88,6 +90,8 @@ inline purchase_outcome classify(std::error_code ec, purchase_state final_state,
     return ec == errc::invalid_argument ? purchase_outcome::invalid : purchase_outcome::rejected;
   if (ec == errc::sold_out) return purchase_outcome::sold_out;
   if (ec == errc::unknown_sku) return purchase_outcome::unknown_sku;
+  if (ec == errc::sale_not_started) return purchase_outcome::not_started;
+  if (ec == errc::sale_ended) return purchase_outcome::ended;
   if (final_state == purchase_state::timed_out)
     return ec == errc::operation_aborted ? purchase_outcome::cancelled
                                          : purchase_outcome::timed_out;

@@ -326,32 +326,35 @@ class basic_redis_store {
                                                       &detail::decode_reserve);
   }
 
-  /// Refused with `errc::invalid_argument` for a limit outside [0,
-  /// max_units]. Kept in the SKU's stock hash (`per_user_limit`), before
-  /// `set_stock` too.
+  /// Refused with `errc::invalid_argument` when `sku_policy_problem` names
+  /// a value (`last_error()` says which). Kept in the SKU's stock hash
+  /// (`per_user_limit`, `sale_start`, `sale_end` in ms since the Unix
+  /// epoch), before `set_stock` too. The reserve script judges the window by
+  /// the server's `TIME`.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_set_policy(std::string_view sku, const sku_policy& policy,
                         CompletionToken&& token = CompletionToken()) {
     request req;
     std::error_code bad = check_sku(sku, "set_policy");
-    if (!bad && (policy.per_user_limit < 0 || policy.per_user_limit > max_units))
-      bad = refuse("set_policy per_user_limit " + std::to_string(policy.per_user_limit) +
-                   " for sku '" + std::string(sku) + "' out of range [0, max_units " +
-                   std::to_string(max_units) + "]");
-    if (!bad) req.push("HSET", stock_key(sku), "per_user_limit", policy.per_user_limit);
+    if (const std::string problem = sku_policy_problem(policy); !bad && !problem.empty())
+      bad = refuse("set_policy of sku '" + std::string(sku) + "': " + problem);
+    if (!bad)
+      req.push("HSET", stock_key(sku), "per_user_limit", policy.per_user_limit, "sale_start",
+               policy.sale_start.time_since_epoch().count(), "sale_end",
+               policy.sale_end.time_since_epoch().count());
     return run<void(std::error_code)>("set_policy", std::move(req), false, bad,
                                       std::forward<CompletionToken>(token),
                                       &detail::decode_set_policy);
   }
 
-  /// The default policy (per_user_limit 1) for a SKU never given one.
+  /// The default policy (per_user_limit 1, no window) for a SKU never given one.
   template <boost::asio::completion_token_for<void(std::error_code, sku_policy)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_get_policy(std::string_view sku, CompletionToken&& token = CompletionToken()) {
     request req;
     const std::error_code bad = check_sku(sku, "get_policy");
-    if (!bad) req.push("HGET", stock_key(sku), "per_user_limit");
+    if (!bad) req.push("HMGET", stock_key(sku), "per_user_limit", "sale_start", "sale_end");
     return run<void(std::error_code, sku_policy)>("get_policy", std::move(req), false, bad,
                                                   std::forward<CompletionToken>(token),
                                                   &detail::decode_policy);

@@ -425,16 +425,29 @@ inline bool is_valid_sku(std::string_view sku) noexcept { return !sku.empty(); }
 /// kept for the store's lifetime (about 80 bytes, plus the user's and the
 /// request id's text beyond 15 characters), appended in commit order and
 /// sorted by id when read (`async_get_order`, `async_list_orders`).
-template <class Clock = std::chrono::steady_clock>
+///
+/// The sale window is judged by `SaleClock`, whose `time_since_epoch()` must
+/// count from the Unix epoch: the system clock when `Clock` is steady, else
+/// `Clock` itself (a `manual_clock` then drives holds and the window alike).
+/// A reserve reads it only when the SKU's policy has a window bound.
+template <class Clock = std::chrono::steady_clock,
+          class SaleClock = std::conditional_t<Clock::is_steady, std::chrono::system_clock, Clock>>
 class memory_store {
  public:
   using executor_type = boost::asio::any_io_executor;
   using clock_type = Clock;
+  using sale_clock_type = SaleClock;
 
+  /// With `SaleClock` the same type as `Clock`, the window is judged by a
+  /// copy of `clock`.
   explicit memory_store(executor_type ex, memory_store_options options = {}, Clock clock = {})
+      : memory_store(ex, options, clock, default_sale_clock(clock)) {}
+
+  memory_store(executor_type ex, memory_store_options options, Clock clock, SaleClock sale_clock)
       : ex_(std::move(ex)),
         options_(checked(options)),
         clock_(std::move(clock)),
+        sale_clock_(std::move(sale_clock)),
         shards_(std::make_unique<std::array<shard, shard_count>>()) {}
 
   memory_store(const memory_store&) = delete;
@@ -442,6 +455,7 @@ class memory_store {
 
   executor_type get_executor() const noexcept { return ex_; }
   const Clock& clock() const noexcept { return clock_; }
+  const SaleClock& sale_clock() const noexcept { return sale_clock_; }
 
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
@@ -511,8 +525,7 @@ class memory_store {
                         CompletionToken&& token = CompletionToken()) {
     return start<void(std::error_code)>(
         std::forward<CompletionToken>(token), [this, sku, policy]() {
-          if (!detail::is_valid_sku(sku) || policy.per_user_limit < 0 ||
-              policy.per_user_limit > max_units)
+          if (!detail::is_valid_sku(sku) || !sku_policy_problem(policy).empty())
             return std::error_code(errc::invalid_argument);
           auto& sh = shard_of(sku);
           std::lock_guard lock(sh.mutex);
@@ -756,6 +769,17 @@ class memory_store {
         return {{}, r};
       }
     }
+    // The window, after the replays and before the stock: a refusal records
+    // nothing. No window, no clock read.
+    if (b.policy.sale_start > sale_time{} || b.policy.sale_end < max_sale_time) {
+      const sale_time at{std::chrono::duration_cast<std::chrono::milliseconds>(
+          sale_clock_.now().time_since_epoch())};
+      if (at < b.policy.sale_start || at >= b.policy.sale_end) {
+        r.status = at < b.policy.sale_start ? reserve_status::not_started : reserve_status::ended;
+        r.remaining = b.remaining;
+        return {{}, r};
+      }
+    }
     const std::int64_t limit = b.policy.per_user_limit;
     const bool over =
         named && limit > 0 && req.quantity > limit - b.units_of(req.user);  // no overflow
@@ -841,9 +865,18 @@ class memory_store {
         token, std::move(work));
   }
 
+  static SaleClock default_sale_clock(const Clock& clock) {
+    if constexpr (std::is_same_v<SaleClock, Clock>) {
+      return clock;
+    } else {
+      return SaleClock{};
+    }
+  }
+
   executor_type ex_;
   memory_store_options options_;
   Clock clock_;
+  SaleClock sale_clock_;
   std::unique_ptr<std::array<shard, shard_count>> shards_;
 };
 

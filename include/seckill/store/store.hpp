@@ -72,9 +72,11 @@
 ///   `async_reserve(sku, quantity, order_id, hold, token)` is this one with
 ///   no user and no request id.
 /// - `async_set_policy(sku, sku_policy, token)` -> `void(error_code)`: the
-///   SKU's per-user limit (and later settings). A SKU never given a policy
-///   has the default one (per_user_limit 1). Allowed before `set_stock`; a
-///   lower limit never takes back units already held or sold.
+///   SKU's per-user limit and sale window. A SKU never given a policy
+///   has the default one (per_user_limit 1, no window). Allowed before
+///   `set_stock`; a lower limit never takes back units already held or sold.
+///   Refused with `errc::invalid_argument` when `sku_policy_problem` names a
+///   value out of range.
 ///   `async_get_policy(sku, token)` -> `void(error_code, sku_policy)` reads it
 ///   back (the default for a SKU never given one).
 /// - `async_get_order(sku, order_id, token)` -> `void(error_code,
@@ -146,6 +148,8 @@ enum class reserve_status : std::uint8_t {
   sold_out,     ///< fewer units left than asked for; nothing taken
   unknown_sku,  ///< the store holds no stock record for this SKU
   limited,      ///< the user's units would exceed the SKU's per-user limit; nothing taken
+  not_started,  ///< before the SKU's sale_start; nothing taken, nothing recorded
+  ended,        ///< at or after the SKU's sale_end; nothing taken, nothing recorded
 };
 
 /// @brief Where an order stands in the store.
@@ -201,12 +205,39 @@ inline constexpr std::size_t max_order_page = 1000;
   return {};
 }
 
+/// @brief An instant of a sale window: milliseconds since the Unix epoch.
+using sale_time = std::chrono::sys_time<std::chrono::milliseconds>;
+
+/// @brief The latest sale_time a policy holds (9999-12-31T23:59:59.999Z).
+inline constexpr sale_time max_sale_time{std::chrono::milliseconds{253'402'300'799'999}};
+
 /// @brief A SKU's rules for buyers.
 struct sku_policy {
   /// The most units of this SKU one user may hold and buy together; 0 means
   /// no limit. In [0, max_units].
   std::int64_t per_user_limit = 1;
+  /// The sale window [sale_start, sale_end), in [epoch, max_sale_time], end
+  /// after start. The defaults (the epoch, max_sale_time) mean no bound.
+  sale_time sale_start{};
+  sale_time sale_end = max_sale_time;
 };
+
+/// @brief Why `p` is refused by `async_set_policy`, naming the value seen;
+///        empty when it is not. Every backend's check.
+[[nodiscard]] inline std::string sku_policy_problem(const sku_policy& p) {
+  const auto ms = [](sale_time t) { return std::to_string(t.time_since_epoch().count()) + " ms"; };
+  const std::string range = " out of [0, " + ms(max_sale_time) + "]";
+  if (p.per_user_limit < 0 || p.per_user_limit > max_units)
+    return "per_user_limit " + std::to_string(p.per_user_limit) + " out of [0, " +
+           std::to_string(max_units) + "]";
+  if (p.sale_start < sale_time{} || p.sale_start > max_sale_time)
+    return "sale_start " + ms(p.sale_start) + range;
+  if (p.sale_end < sale_time{} || p.sale_end > max_sale_time)
+    return "sale_end " + ms(p.sale_end) + range;
+  if (p.sale_end <= p.sale_start)
+    return "sale_end " + ms(p.sale_end) + " is not after sale_start " + ms(p.sale_start);
+  return {};
+}
 
 /// @brief A committed order, as the commit recorded it.
 struct order_entry {

@@ -9,11 +9,13 @@
 #include <seckill/store/store.hpp>
 
 #include <charconv>
+#include <chrono>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace seckill::etcd::detail {
 
@@ -59,15 +61,28 @@ inline std::string unparsable(const char* record, const std::string& text) {
 
 }  // namespace buyer_json
 
+/// A SKU's policy; the window's instants in ms since the Unix epoch.
 inline std::string encode_policy(const sku_policy& p) {
-  return json{{"per_user_limit", p.per_user_limit}}.dump();
+  return json{{"per_user_limit", p.per_user_limit},
+              {"sale_start", p.sale_start.time_since_epoch().count()},
+              {"sale_end", p.sale_end.time_since_epoch().count()}}
+      .dump();
 }
 
+/// A record without the window's fields (written before they existed) has no window.
 inline bool decode_policy(const std::string& text, sku_policy& p, std::string& message) {
   const json j = json::parse(text, nullptr, false);
-  const bool ok = !j.is_discarded() && j.is_object() &&
-                  buyer_json::integer(j, "per_user_limit", p.per_user_limit) &&
-                  p.per_user_limit >= 0 && p.per_user_limit <= max_units;
+  bool ok = !j.is_discarded() && j.is_object() &&
+            buyer_json::integer(j, "per_user_limit", p.per_user_limit);
+  for (auto [name, field] :
+       {std::pair{"sale_start", &p.sale_start}, std::pair{"sale_end", &p.sale_end}}) {
+    std::int64_t ms = 0;
+    if (ok && j.contains(name)) {
+      ok = buyer_json::integer(j, name, ms);
+      *field = sale_time{std::chrono::milliseconds{ms}};
+    }
+  }
+  ok = ok && sku_policy_problem(p).empty();
   if (!ok) message = buyer_json::unparsable("a policy record", text);
   return ok;
 }

@@ -16,6 +16,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -30,24 +32,93 @@ template <class Clock>
 boost::asio::awaitable<std::error_code> etcd_stock_txns<Clock>::set_policy(std::string sku,
                                                                            sku_policy p) {
   co_await honour_any_cancellation();
-  const std::string what =
-      "set_policy of sku '" + sku + "' to per_user_limit " + std::to_string(p.per_user_limit);
+  const auto ms = [](sale_time t) { return std::to_string(t.time_since_epoch().count()); };
+  const std::string what = "set_policy of sku '" + sku + "' to per_user_limit " +
+                           std::to_string(p.per_user_limit) + ", sale window [" + ms(p.sale_start) +
+                           ", " + ms(p.sale_end) + ") ms";
   if (sku.empty()) {
     co_return failed(make_error_code(seckill::errc::invalid_argument),
                      "etcd_store: " + what + ": empty sku");
   }
-  if (p.per_user_limit < 0 || p.per_user_limit > max_quantity) {
+  if (const std::string problem = sku_policy_problem(p); !problem.empty()) {
     co_return failed(make_error_code(seckill::errc::invalid_argument),
-                     "etcd_store: " + what + ": per_user_limit " +
-                         std::to_string(p.per_user_limit) + " out of [0, " +
-                         std::to_string(max_quantity) + "]");
+                     "etcd_store: " + what + ": " + problem);
   }
-  const std::string key = policy_key(sku);
-  const std::string value = encode_policy(p);
-  auto [ec, r] =
-      co_await client_.async_put(key, value, boost::asio::as_tuple(boost::asio::use_awaitable));
+  // This node's system clock turns the window's instants into lease TTLs,
+  // once; from then on etcd's lessor alone judges them. The start rounds up
+  // (the sale never opens early), the end down (it never closes late by the
+  // rounding).
+  const auto now =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  const bool has_start = p.sale_start > sale_time{};
+  const bool has_end = p.sale_end < max_sale_time;
+  const std::int64_t start_ttl =
+      has_start && p.sale_start > now ? ((p.sale_start - now).count() + 999) / 1000 : 0;
+  const std::int64_t end_ttl = has_end && p.sale_end > now ? (p.sale_end - now).count() / 1000 : 0;
+  const std::array<std::int64_t, 2> ttls{start_ttl, end_ttl};
+  const std::array<std::string, 2> names{"sale_start", "sale_end"};
+  for (std::size_t i = 0; i < ttls.size(); ++i) {
+    const std::int64_t ttl = ttls[i];
+    const std::string& name = names[i];
+    if (ttl > max_lease_ttl_s) {
+      co_return failed(make_error_code(seckill::errc::invalid_argument),
+                       "etcd_store: " + what + ": " + name + " is " + std::to_string(ttl) +
+                           " s from now (" + std::to_string(now.time_since_epoch().count()) +
+                           " ms on this node), beyond etcd's longest lease of " +
+                           std::to_string(max_lease_ttl_s) + " s");
+    }
+  }
+  // the leases of the window keys this call replaces: revoked once replaced
+  const std::string window_prefix = base(sku) + "window/";
+  range_options ro;
+  ro.prefix = true;
+  auto [rec, old] = co_await client_.async_range(window_prefix, ro,
+                                                 boost::asio::as_tuple(boost::asio::use_awaitable));
+  if (rec) co_return transport(rec, what + ": reading its window keys", old.error_message);
+  std::vector<std::int64_t> leases;  // granted here: 0 for none
+  for (const std::int64_t ttl : ttls) {
+    if (ttl == 0) {
+      leases.push_back(0);
+      continue;
+    }
+    auto [gec, g] =
+        co_await client_.async_lease_grant(ttl, boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (gec) {
+      for (const std::int64_t id : leases) co_await revoke_quietly(id);
+      co_return transport(gec, what + ": granting a window lease of " + std::to_string(ttl) + " s",
+                          g.error_message);
+    }
+    leases.push_back(g.id);
+  }
+  txn_request t;
+  t.success.push_back(put_request{policy_key(sku), encode_policy(p), {}});
+  const std::string not_before = window_prefix + "not_before", until = window_prefix + "until";
+  put_options start_lease, end_lease;
+  start_lease.lease = leases[0];
+  end_lease.lease = leases[1];
+  if (start_ttl > 0)
+    t.success.push_back(put_request{not_before, "", start_lease});
+  else
+    t.success.push_back(delete_request{not_before, {}});
+  if (end_ttl > 0)
+    t.success.push_back(put_request{until, "", end_lease});
+  else
+    t.success.push_back(delete_request{until, {}});
+  auto [ec, r] = co_await client_.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
+  // Not revoked on a lost answer: the transaction may have attached them.
   if (ec) co_return transport(ec, what, r.error_message);
+  for (const auto& kv : old.kvs) co_await revoke_quietly(kv.lease);
   co_return std::error_code{};
+}
+
+template <class Clock>
+boost::asio::awaitable<void> etcd_stock_txns<Clock>::revoke_quietly(std::int64_t lease) {
+  if (lease == 0) co_return;
+  // A lease that cannot be revoked now expires by its TTL, holding no key.
+  auto [ec, r] =
+      co_await client_.async_lease_revoke(lease, boost::asio::as_tuple(boost::asio::use_awaitable));
+  (void)ec;
+  (void)r;
 }
 
 template <class Clock>

@@ -123,6 +123,11 @@ class etcd_stock_txns {
     return hold_prefix(sku) + padded(expires_ms) + "/" + padded(id);
   }
   std::string policy_key(const std::string& sku) const { return base(sku) + "policy"; }
+  // present while the sale has not started / has not ended (see set_policy)
+  std::string not_before_key(const std::string& sku) const {
+    return base(sku) + "window/not_before";
+  }
+  std::string until_key(const std::string& sku) const { return base(sku) + "window/until"; }
   std::string user_key(const std::string& sku, const std::string& user) const {
     return base(sku) + "user/" + user;
   }
@@ -468,15 +473,16 @@ class etcd_stock_txns {
     auto [entered, guard] = co_await enter(sku, what);
     if (entered) co_return std::pair{entered, out};
     // extra records: the order's durable record (committed once, kept after the
-    // retained order record is forgotten); the policy and the user's units with
-    // a user, the binding with a request id
+    // retained order record is forgotten); the policy and its window keys; the
+    // user's units with a user, the binding with a request id
     std::vector<read_value> extra;
     extra.push_back(read_value{recorded_key(sku, a.order_id)});
-    constexpr std::size_t recorded_at = 0, policy_at = 1, units_at = 2, binding_at = 3;
-    if (!a.user.empty()) {
-      extra.push_back(read_value{policy_key(sku)});
-      extra.push_back(read_value{user_key(sku, a.user)});
-    }
+    extra.push_back(read_value{policy_key(sku)});
+    extra.push_back(read_value{not_before_key(sku)});
+    extra.push_back(read_value{until_key(sku)});
+    constexpr std::size_t recorded_at = 0, policy_at = 1, not_before_at = 2, until_at = 3,
+                          units_at = 4, binding_at = 5;
+    if (!a.user.empty()) extra.push_back(read_value{user_key(sku, a.user)});
     if (!a.request_id.empty()) extra.push_back(read_value{request_key(sku, a.user, a.request_id)});
     for (unsigned attempt = 0; attempt < opts_.max_attempts; ++attempt) {
       stock_record s;
@@ -514,14 +520,23 @@ class etcd_stock_txns {
       }
       sku_policy policy;
       std::int64_t units = 0;
-      if (!a.user.empty()) {
-        if (extra[policy_at].mod_revision != 0 &&
-            !decode_policy(extra[policy_at].value, policy, message))
-          co_return std::pair{corrupt(message, what), out};
-        if (extra[units_at].mod_revision != 0 &&
-            !decode_units(extra[units_at].value, units, message))
-          co_return std::pair{corrupt(message, what), out};
+      if (extra[policy_at].mod_revision != 0 &&
+          !decode_policy(extra[policy_at].value, policy, message))
+        co_return std::pair{corrupt(message, what), out};
+      // The window by etcd's lease clock: the start has passed once the
+      // not_before key is gone, the end once the until key is. A refusal
+      // writes nothing; an admitted reserve's transaction compares both keys
+      // unchanged, so a lease expiring in between makes it read again.
+      const bool early = policy.sale_start > sale_time{} && extra[not_before_at].mod_revision != 0;
+      const bool late = policy.sale_end < max_sale_time && extra[until_at].mod_revision == 0;
+      if (early || late) {
+        out.status = early ? reserve_status::not_started : reserve_status::ended;
+        out.remaining = s.level.remaining;
+        co_return std::pair{std::error_code{}, out};
       }
+      if (!a.user.empty() && extra[units_at].mod_revision != 0 &&
+          !decode_units(extra[units_at].value, units, message))
+        co_return std::pair{corrupt(message, what), out};
       const std::int64_t limit = policy.per_user_limit;
       const bool over =
           !a.user.empty() && limit > 0 && (units > limit || a.quantity > limit - units);
@@ -779,6 +794,8 @@ class etcd_stock_txns {
   // The buyer calls outside transactions: one put or one read each (defined
   // in detail/etcd_store_orders.hpp).
   boost::asio::awaitable<std::error_code> set_policy(std::string sku, sku_policy p);
+  /// etcd's longest lease TTL (MaxLeaseTTL), in seconds.
+  static constexpr std::int64_t max_lease_ttl_s = 9'000'000'000;
   boost::asio::awaitable<std::pair<std::error_code, sku_policy>> get_policy(std::string sku);
   boost::asio::awaitable<std::pair<std::error_code, order_entry>> get_order(std::string sku,
                                                                             std::int64_t id);
@@ -787,6 +804,8 @@ class etcd_stock_txns {
                                                                              std::size_t limit);
 
  private:
+  /// Revokes `lease` (0: none), ignoring a failure.
+  boost::asio::awaitable<void> revoke_quietly(std::int64_t lease);
   std::string fence_key(const std::string& sku) const { return base(sku) + "fence"; }
   /// Checks `fence` against the highest one recorded for `sku`:
   /// `errc::fenced_out` below it; else records it (a compare-and-swap) and

@@ -15,6 +15,7 @@
 #include <seckill/store/store.hpp>
 
 #include <charconv>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -86,7 +87,7 @@ elseif op == 'reserve' then
   -- {status, remaining, replayed, order id, state}.
   local id, qty, hold, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
   local user, req = ARGV[6], ARGV[7]
-  local s = redis.call('HMGET', stock, 'remaining', 'per_user_limit')
+  local s = redis.call('HMGET', stock, 'remaining', 'per_user_limit', 'sale_start', 'sale_end')
   if not s[1] then return {'unknown_sku', 0, 0, '0', 'refused'} end
   local o = redis.call('HMGET', order, 'state', 'remaining', 'why', 'expires')
   if o[1] then
@@ -99,6 +100,15 @@ elseif op == 'reserve' then
       local b = redis.call('HMGET', ARGV[8] .. 'order:' .. bound, 'state', 'remaining', 'expires')
       if b[1] then return {'reserved', tonumber(b[2]), 1, bound, state_now(b[1], b[3])} end
     end
+  end
+  -- The sale window, by this server's clock, after the replays and before
+  -- the stock: a refusal by it writes nothing (no record, no binding).
+  if s[3] or s[4] then
+    local now = now_ms()
+    local why = nil
+    if s[3] and now < tonumber(s[3]) then why = 'not_started' end
+    if s[4] and now >= tonumber(s[4]) then why = 'ended' end
+    if why then return {why, tonumber(s[1]), 0, '0', 'refused'} end
   end
   -- Stock first, then the user's allowance: when both would refuse, the
   -- answer is sold_out (the stock_store contract: stock first).
@@ -310,6 +320,10 @@ inline reserve_result decode_reserve(const value& v, std::error_code& ec, std::s
     r.status = reserve_status::unknown_sku;
   else if (status == "limited")
     r.status = reserve_status::limited;
+  else if (status == "not_started")
+    r.status = reserve_status::not_started;
+  else if (status == "ended")
+    r.status = reserve_status::ended;
   else
     ec = make_error_code(seckill::errc::protocol_error);
   r.remaining = reply_int(v.elements[1], ec);
@@ -319,15 +333,24 @@ inline reserve_result decode_reserve(const value& v, std::error_code& ec, std::s
   return r;
 }
 
-/// `HSET stock per_user_limit n`: the count of fields added.
+/// `HSET stock per_user_limit n sale_start ms sale_end ms`: the count of fields added.
 inline void decode_set_policy(const value& v, std::error_code& ec, std::string&) {
   if (v.type != resp_type::integer) ec = make_error_code(seckill::errc::protocol_error);
 }
 
-/// `HGET stock per_user_limit`: the default policy when never set.
+/// `HMGET stock per_user_limit sale_start sale_end`: the default policy (or
+/// bound) for each field never set.
 inline sku_policy decode_policy(const value& v, std::error_code& ec, std::string&) {
   sku_policy p;
-  if (!v.is_null()) p.per_user_limit = reply_int(v, ec);
+  if (v.type != resp_type::array || v.elements.size() != 3) {
+    ec = make_error_code(seckill::errc::protocol_error);
+    return p;
+  }
+  if (!v.elements[0].is_null()) p.per_user_limit = reply_int(v.elements[0], ec);
+  if (!v.elements[1].is_null())
+    p.sale_start = sale_time{std::chrono::milliseconds{reply_int(v.elements[1], ec)}};
+  if (!v.elements[2].is_null())
+    p.sale_end = sale_time{std::chrono::milliseconds{reply_int(v.elements[2], ec)}};
   return p;
 }
 
