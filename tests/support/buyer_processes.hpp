@@ -300,12 +300,13 @@ void per_user_limit_across_processes(Env& env) {
   std::map<std::string, std::int64_t> per_user;
   for (const auto& [id, o] : sold_one) per_user[o.user] += o.quantity;
   CHECK(per_user.size() == static_cast<std::size_t>(users));
-  for (const auto& [user, units] : per_user) CHECK_MESSAGE(units == 1, user << " bought " << units);
+  for (const auto& bought : per_user)
+    CHECK_MESSAGE(bought.second == 1, bought.first << " bought " << bought.second);
   // limit 2, fewer units than the users may take: sold out, nobody above 2
   per_user.clear();
   for (const auto& [id, o] : sold_two) per_user[o.user] += o.quantity;
-  for (const auto& [user, units] : per_user)
-    CHECK_MESSAGE(units <= limit_two, user << " bought " << units);
+  for (const auto& bought : per_user)
+    CHECK_MESSAGE(bought.second <= limit_two, bought.first << " bought " << bought.second);
   CHECK(view.stock(two).committed == stock_two);
 }
 
@@ -343,12 +344,15 @@ void same_request_across_processes(Env& env) {
   const auto recorded = check_answers_match_store(env, sku, initial, told);
   CHECK(recorded.size() == static_cast<std::size_t>(users));  // one order per request
   std::map<std::string, order_entry> order_of;
-  for (const auto& [id, o] : recorded) {
+  for (const auto& kv : recorded) {
+    const order_entry& o = kv.second;
     CHECK_MESSAGE(order_of.count(o.user) == 0, o.user << " has two orders");
     order_of[o.user] = o;
   }
   CHECK(view.stock(sku).committed == users);
-  for (const auto& [user, answers] : by_user) {
+  for (const auto& entry : by_user) {
+    const std::string& user = entry.first;
+    const std::vector<answer>& answers = entry.second;
     REQUIRE(answers.size() == static_cast<std::size_t>(processes));
     REQUIRE(order_of.count(user) == 1);
     const order_entry& o = order_of[user];
