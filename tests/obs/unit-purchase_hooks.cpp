@@ -95,6 +95,11 @@ TEST_SUITE("unit") {
     CHECK(seckill::obs::to_string(purchase_outcome::in_progress) == "in_progress");
     CHECK(classify(errc::read_only, purchase_state::idle) == purchase_outcome::read_only);
     CHECK(seckill::obs::to_string(purchase_outcome::read_only) == "read_only");
+    CHECK(classify(errc::sale_not_started, purchase_state::failed) ==
+          purchase_outcome::not_started);
+    CHECK(classify(errc::sale_ended, purchase_state::failed) == purchase_outcome::ended);
+    CHECK(seckill::obs::to_string(purchase_outcome::not_started) == "not_started");
+    CHECK(seckill::obs::to_string(purchase_outcome::ended) == "ended");
   }
 
   TEST_CASE(
@@ -102,8 +107,10 @@ TEST_SUITE("unit") {
     seckill::obs::registry reg;
     seckill::obs::purchase_metrics m(reg);
     const auto text = seckill::obs::to_text(reg);
-    for (const char* result : {"succeeded", "sold_out", "rate_limited", "circuit_open", "timed_out",
-                               "rolled_back", "failed"})
+    for (const char* result :
+         {"succeeded", "sold_out", "unknown_sku", "rate_limited", "circuit_open", "invalid",
+          "rejected", "timed_out", "cancelled", "rolled_back", "failed", "limited", "in_progress",
+          "replayed", "read_only", "not_started", "ended"})
       CHECK_MESSAGE(text.find(std::string("seckill_purchases_total{result=\"") + result +
                               "\"} 0\n") != std::string::npos,
                     result);

@@ -33,6 +33,13 @@ struct cached_fixture {
   void let_time_pass(std::chrono::milliseconds d) { clock.advance(d); }
   std::chrono::milliseconds hold() { return 30s; }
   std::string sku(std::string_view name) { return "sku:" + std::string(name); }
+  // the manual clock judges the sale window too, to the millisecond
+  seckill::sale_time sale_now() {
+    return seckill::sale_time{
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock.now().time_since_epoch())};
+  }
+  void let_sale_time_pass(std::chrono::milliseconds d) { clock.advance(d); }
+  std::chrono::milliseconds sale_slack() { return 0ms; }
 };
 
 }  // namespace concurrent_cached_store

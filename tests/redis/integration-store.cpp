@@ -64,7 +64,7 @@ class redis_fixture {
         std::chrono::system_clock::now());
   }
   void let_sale_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
-  std::chrono::milliseconds sale_slack() { return 100ms; }
+  std::chrono::milliseconds sale_slack() { return 1000ms; }
   std::string sku(std::string_view name) {
     return std::string(name) + "-" + std::to_string(::getpid());
   }

@@ -11,9 +11,10 @@
 ///   <prefix><sku>/stock                      {"remaining":R,"reserved":H,"committed":C}
 ///   <prefix><sku>/order/<order id>   {"qty":Q,"state":"held",...,"expires":ms,"remaining":R}
 ///   <prefix><sku>/hold/<expiry ms, 20 digits>/<order id, 20 digits>   (the reaper's index)
-///   <prefix><sku>/policy   {"per_user_limit":N,"sale_start":ms,"sale_end":ms}   (absent: the
-///   default) <prefix><sku>/window/not_before          ""   (on a lease that ends at the sale's
-///   start) <prefix><sku>/window/until               ""   (on a lease that ends at the sale's end)
+///   <prefix><sku>/policy                     {"per_user_limit":N,"sale_start":ms,"sale_end":ms}
+///                                            (absent: the default)
+///   <prefix><sku>/window/not_before          ""   (on a lease that ends at the sale's start)
+///   <prefix><sku>/window/until               ""   (on a lease that ends at the sale's end)
 ///   <prefix><sku>/user/<user>                {"units":U}   (held + committed; deleted at 0)
 ///   <prefix><sku>/request/<user>/<request>   {"order":id}   (kept as the order record)
 ///   <prefix><sku>/orders/<order id, 19 digits>   {"qty":Q,...}   (committed; never expires)
@@ -178,8 +179,8 @@ class etcd_store {
   /// Sets the SKU's policy: a read of the window keys, a LeaseGrant per
   /// bound still ahead, one transaction, and a LeaseRevoke per replaced
   /// window key. The window is judged by etcd's lease clock: this node's
-  /// system clock turns each bound into a TTL once, here (docs/store.md says
-  /// how precise that is). -> void(error_code)
+  /// system clock turns each bound into a TTL once, here (docs/failure-model.md,
+  /// "The sale window", says how precise that is). -> void(error_code)
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_set_policy(std::string_view sku, sku_policy policy,

@@ -42,8 +42,10 @@ namespace seckill::redis {
 /// and named in `last_error()`, and changes nothing.
 ///
 /// Thread-safety: construct, start and close from one thread; the counters
-/// may be read from any. The store and the cache must outlive the feed
-/// (after `close()` or destruction nothing touches them).
+/// may be read from any. After `close()` (or destruction) returns, no
+/// handler touches the cache again; a resync read already started in the
+/// store completes there, so the store must outlive the work on its
+/// executor, as for any Asio operation.
 /// Cost: one Redis connection; a hash lookup and a few atomic stores per
 /// message; after each reconnection one `async_stock` per SKU known.
 template <stock_store Store>
@@ -90,8 +92,12 @@ class stock_feed {
   }
 
   void close() {
-    st_->stopped.store(true, std::memory_order_relaxed);
-    st_->cache.set_live(false);
+    {
+      // waits for a handler using the cache or the store to finish
+      std::lock_guard lock(st_->use);
+      st_->stopped.store(true, std::memory_order_relaxed);
+      st_->cache.set_live(false);
+    }
     if (sub_) sub_->close();
   }
 
@@ -120,7 +126,13 @@ class stock_feed {
     std::atomic<std::uint64_t> generation{0};  // one per state change
     std::atomic<std::uint64_t> resyncs{0};
     std::atomic<std::uint64_t> bad{0};
-    mutable std::mutex mutex;
+    // Held by every use of `store` and `cache` from a handler, and by
+    // `close()`: handlers run on the subscriber's strand and the store's
+    // executor, so without it close() could return while one is past its
+    // `stopped` check. Also makes a resync's generation check and its
+    // set_live(true) one step against on_state's change.
+    std::mutex use;
+    mutable std::mutex mutex;  // last_error
     std::string last_error;
 
     void fail(std::string message) {
@@ -130,6 +142,7 @@ class stock_feed {
     }
 
     void on_message(std::string_view channel, std::string_view payload) {
+      std::lock_guard lock(use);
       if (stopped.load(std::memory_order_relaxed)) return;  // the cache may be gone
       const std::string_view sku = sku_of(channel);
       std::int64_t remaining = -1;
@@ -145,6 +158,7 @@ class stock_feed {
     }
 
     void on_state(connection_state s) {
+      std::lock_guard lock(use);
       if (stopped.load(std::memory_order_relaxed)) return;  // the cache may be gone
       const auto gen = generation.fetch_add(1, std::memory_order_acq_rel) + 1;
       if (s != connection_state::ready) {
@@ -158,11 +172,17 @@ class stock_feed {
     // Reads every known SKU again, then turns the cache live, unless the
     // connection changed state meanwhile (a later resync will).
     static boost::asio::awaitable<void> resync(std::shared_ptr<state> st, std::uint64_t gen) {
-      const std::vector<std::string> skus = st->cache.skus();
+      std::vector<std::string> skus;
+      {
+        std::lock_guard lock(st->use);
+        if (st->stopped.load(std::memory_order_relaxed)) co_return;
+        skus = st->cache.skus();
+      }
       for (const auto& sku : skus) {
         if (st->stopped.load(std::memory_order_relaxed)) co_return;
         auto [ec, level] =
             co_await st->store.async_stock(sku, boost::asio::as_tuple(boost::asio::use_awaitable));
+        std::lock_guard lock(st->use);  // never held across a suspension
         if (st->stopped.load(std::memory_order_relaxed)) co_return;
         if (ec == make_error_code(seckill::errc::unknown_sku)) {
           st->cache.invalidate(sku);
@@ -173,6 +193,7 @@ class stock_feed {
           st->cache.update(sku, level.remaining);
         }
       }
+      std::lock_guard lock(st->use);
       if (st->generation.load(std::memory_order_acquire) != gen) co_return;
       st->resyncs.fetch_add(1, std::memory_order_relaxed);
       if (!st->stopped.load(std::memory_order_relaxed)) st->cache.set_live(true);

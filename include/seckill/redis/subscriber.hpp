@@ -9,6 +9,7 @@
 #include <seckill/redis/connection_config.hpp>
 #include <seckill/redis/connection_state.hpp>
 #include <seckill/redis/resp.hpp>
+#include <seckill/redis/server_version.hpp>
 
 #include <boost/asio/async_result.hpp>
 
@@ -33,7 +34,8 @@ namespace seckill::redis {
 /// keeps nothing): the state handler sees every change, so its owner can
 /// stop trusting what it learnt and read the truth again once `ready`
 /// (what `stock_feed` does). Needs RESP3 (Redis 6 or newer): the
-/// configuration's `protocol` must be 3.
+/// configuration's `protocol` must be 3, and an older server fails the
+/// handshake with `errc::server_error` naming both versions.
 ///
 /// Thread-safety: the handlers run on the connection's strand, one at a
 /// time; the other members may be called from any thread. Cost: one socket;
@@ -57,6 +59,11 @@ class subscriber {
       throw seckill::error(seckill::errc::invalid_argument,
                            "subscriber: protocol " + std::to_string(cfg.protocol) +
                                " (pub/sub messages need RESP3: protocol 3)");
+    // A server without RESP3 (before 6.0) would answer HELLO 3 with an error,
+    // the connection would fall back to RESP2, and PSUBSCRIBE's messages
+    // would arrive as replies to nothing: refuse it at the handshake instead.
+    constexpr server_version resp3_since{6, 0, 0};
+    if (cfg.min_server_version < resp3_since) cfg.min_server_version = resp3_since;
     for (const auto& p : patterns) cfg.setup.push("PSUBSCRIBE", p);
     st_->on_message = std::move(on_message);
     conn_ = std::make_unique<connection>(ex, std::move(cfg));

@@ -114,11 +114,10 @@ class cached_store {
   auto async_reserve(std::string_view sku, const reserve_request& request,
                      CompletionToken&& token = CompletionToken()) {
     using signature = void(std::error_code, reserve_result);
-    const bool local =
-        request.request_id.empty() && cache_.sold_out(sku) && !check_reserve_request(request);
     return boost::asio::async_initiate<CompletionToken, signature>(
-        [this, sku, local](auto handler, const reserve_request& r) {
-          if (local) {
+        [this, sku](auto handler, const reserve_request& r) {
+          // decided when the operation starts (a deferred one may start later)
+          if (r.request_id.empty() && cache_.sold_out(sku) && !check_reserve_request(r)) {
             local_refusals_.fetch_add(1, std::memory_order_relaxed);
             reserve_result refused;  // sold_out, remaining 0, refused, order 0
             boost::asio::post(store_.get_executor(),
@@ -128,8 +127,15 @@ class cached_store {
           store_.async_reserve(sku, r, boost::asio::deferred)(boost::asio::deferred(
               [s = target_of(sku)](std::error_code ec, reserve_result answer) {
                 if (!ec && answer.status != reserve_status::unknown_sku) {
-                  // A replay's remaining is its first answer's, not now's.
-                  if (!answer.replayed) s.update(answer.remaining);
+                  // A replay's remaining is its first answer's, not now's. A
+                  // window refusal is the store's to give: were its remaining
+                  // (often 0 after a sell-out) cached, later buyers would hear
+                  // sold_out instead of not_started or ended.
+                  if (answer.status == reserve_status::not_started ||
+                      answer.status == reserve_status::ended)
+                    s.update(-1);
+                  else if (!answer.replayed)
+                    s.update(answer.remaining);
                 }
                 return boost::asio::deferred.values(ec, answer);
               }))(std::move(handler));
@@ -174,7 +180,7 @@ class cached_store {
   /// given back re-open the SKU as above.
   template <boost::asio::completion_token_for<void(std::error_code, std::size_t)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
-    requires fenced_stock_store<Store>
+  requires fenced_stock_store<Store>
   auto async_reap_expired(std::string_view sku, std::size_t limit, std::int64_t fence,
                           CompletionToken&& token = CompletionToken()) {
     target s = target_of(sku);

@@ -220,13 +220,14 @@ boost::asio::awaitable<std::pair<std::error_code, std::size_t>> etcd_stock_txns<
     if (tec) co_return std::pair{transport(tec, what, tr.error_message), reaped};
     if (!tr.succeeded) {
       conflicts_.fetch_add(1, std::memory_order_relaxed);
-      if (++attempts >= opts_.max_attempts) co_return std::pair{conflict(what), reaped};
       if (fence) {
         // the fence may be what moved: a newer leader's reap refuses this one
+        // (fenced_out, even on the last attempt: the caller must stop leading)
         auto [fec, rev] = co_await raise_fence(sku, *fence, what);
         if (fec) co_return std::pair{fec, reaped};
         fence_revision = rev;
       }
+      if (++attempts >= opts_.max_attempts) co_return std::pair{conflict(what), reaped};
       continue;
     }
     reaped += batch;
