@@ -158,13 +158,18 @@ class stock_feed {
     }
 
     void on_state(connection_state s) {
-      std::lock_guard lock(use);
-      if (stopped.load(std::memory_order_relaxed)) return;  // the cache may be gone
-      const auto gen = generation.fetch_add(1, std::memory_order_acq_rel) + 1;
-      if (s != connection_state::ready) {
-        cache.set_live(false);
-        return;
+      std::uint64_t gen = 0;
+      {
+        std::lock_guard lock(use);
+        if (stopped.load(std::memory_order_relaxed)) return;  // the cache may be gone
+        gen = generation.fetch_add(1, std::memory_order_acq_rel) + 1;
+        if (s != connection_state::ready) {
+          cache.set_live(false);
+          return;
+        }
       }
+      // Spawned without the lock: the resync may start at once on this
+      // thread, and it takes the lock itself.
       boost::asio::co_spawn(store.get_executor(), resync(this->shared_from_this(), gen),
                             boost::asio::detached);
     }
