@@ -1,5 +1,7 @@
+// Unit tests without a server: health grading, and the leader duties' audit verdict.
 #include <seckill/clock.hpp>
 #include <seckill/etcd/health.hpp>
+#include <seckill/etcd/leader_duties.hpp>
 #include <seckill/etcd/registry.hpp>
 #include <seckill/purchase/policies.hpp>
 
@@ -268,5 +270,22 @@ TEST_SUITE("unit") {
       CHECK_FALSE(detail::decode_instance(bad, back, why));
       CHECK_FALSE(why.empty());
     }
+  }
+}
+
+TEST_SUITE("unit") {
+  TEST_CASE("leader_duties - an audit of a SKU never stocked is no fault - a store error is") {
+    seckill::etcd::audit_result r;
+    r.error = make_error_code(seckill::errc::unknown_sku);
+    CHECK_FALSE(r.failed());
+    CHECK_FALSE(r.ok());
+    r.error = make_error_code(seckill::errc::store_unavailable);
+    CHECK(r.failed());
+    r.error = {};
+    r.report.committed_units = 2;
+    r.report.recorded_units = 1;
+    CHECK(r.failed());
+    r.settled = false;  // a commit landed during the audit
+    CHECK_FALSE(r.failed());
   }
 }
