@@ -158,11 +158,9 @@ class etcd_store {
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
                      std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
-    reserve_request r;
-    r.order_id = order_id;
-    r.quantity = quantity;
-    r.hold = hold;
-    return async_reserve(sku, r, token);
+    return async_reserve(sku,
+                         reserve_request{.order_id = order_id, .quantity = quantity, .hold = hold},
+                         std::forward<CompletionToken>(token));
   }
 
   /// A reserve for a buyer: the SKU's per-user limit and the request binding

@@ -500,11 +500,9 @@ class memory_store {
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, std::int64_t quantity, std::int64_t order_id,
                      std::chrono::milliseconds hold, CompletionToken&& token = CompletionToken()) {
-    reserve_request request;
-    request.order_id = order_id;
-    request.quantity = quantity;
-    request.hold = hold;
-    return async_reserve(sku, request, std::forward<CompletionToken>(token));
+    return async_reserve(sku,
+                         reserve_request{.order_id = order_id, .quantity = quantity, .hold = hold},
+                         std::forward<CompletionToken>(token));
   }
 
   /// The reserve of a named buyer (store/store.hpp, "Buyers"). Without a
