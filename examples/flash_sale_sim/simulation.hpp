@@ -4,6 +4,8 @@
 #include "observability.hpp"
 #include "options.hpp"
 
+#include "common/simulated_payment.hpp"
+
 #include <seckill/id/snowflake.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
 #include <seckill/limit/token_bucket.hpp>
@@ -80,51 +82,15 @@ struct report {
   std::string orders_error;  // why the audit failed, empty when it passed
 };
 
-/// Payments that take a random time, fail or never answer, each drawn from
-/// the order id and the seed (thread-safe, deterministic per order).
-class simulated_payment {
- public:
-  simulated_payment(asio::any_io_executor ex, const options& o) : ex_(std::move(ex)), o_(o) {}
-
-  template <class Token>
-  auto async_pay(const seckill::payment_request& r, Token&& token) {
-    return asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler, std::int64_t order_id) {
-          std::uint64_t x = mix(o_.seed ^ static_cast<std::uint64_t>(order_id));
-          const double u1 = unit(x), u2 = unit(x = mix(x)), u3 = unit(mix(x));
-          auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-              o_.payment_latency * (0.5 + u1));
-          std::error_code outcome;
-          if (u2 < o_.payment_hang)
-            wait = std::chrono::hours(1);  // the deadline will cancel it
-          else if (u3 < o_.payment_failure)
-            outcome = seckill::errc::payment_failed;
-          auto timer = std::make_unique<asio::steady_timer>(ex_, wait);
-          auto& t = *timer;
-          auto slot = asio::get_associated_cancellation_slot(handler);
-          auto ex = asio::get_associated_executor(handler, ex_);
-          t.async_wait(asio::bind_cancellation_slot(
-              slot, asio::bind_executor(ex, [timer = std::move(timer), h = std::move(handler),
-                                             outcome](boost::system::error_code ec) mutable {
-                timer.reset();
-                std::move(h)(ec ? std::error_code(seckill::errc::operation_aborted) : outcome);
-              })));
-        },
-        token, r.order_id);
-  }
-
- private:
-  static std::uint64_t mix(std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-  }
-  static double unit(std::uint64_t x) { return static_cast<double>(x >> 11) * 0x1.0p-53; }
-
-  asio::any_io_executor ex_;
-  const options& o_;
-};
+/// Payments that take a random time, fail or never answer (--payment-*).
+inline seckill_examples::simulated_payment make_payment(asio::any_io_executor ex,
+                                                        const options& o) {
+  return {std::move(ex),
+          {.latency = o.payment_latency,
+           .failure = o.payment_failure,
+           .hang = o.payment_hang,
+           .seed = o.seed}};
+}
 
 inline std::string sku_name(std::int64_t i) { return fmt::format("sku-{:04}", i); }
 
@@ -344,12 +310,12 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
 
   seckill::circuit_breaker<> breaker{seckill::breaker_options{}};
   seckill::snowflake<> ids{0, 1};
-  simulated_payment payment{io.get_executor(), o};
+  auto payment = make_payment(io.get_executor(), o);
   seckill::memory_orders orders{
       static_cast<std::size_t>(std::min<std::int64_t>(o.buyers, o.skus * o.stock))};
   observability& obs = observability::current();
   seckill::purchase_engine<Store, Limiter, seckill::circuit_breaker<>, seckill::snowflake<>,
-                           simulated_payment, seckill::memory_orders,
+                           seckill_examples::simulated_payment, seckill::memory_orders,
                            seckill::obs::purchase_hooks<>>
       engine{store,
              limiter,

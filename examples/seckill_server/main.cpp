@@ -1,0 +1,195 @@
+// seckill_server: the flash-sale service. Parses the flags, opens the store
+// named by --store, starts a node (node.hpp) behind the HTTP server
+// (http_server.hpp), prints "listening on http://HOST:PORT" and serves until
+// SIGTERM or SIGINT; then stops gracefully: no new connections or
+// purchases, those in flight finish, the background work stops, exit 0.
+#include "http_server.hpp"
+#include "node.hpp"
+#include "options.hpp"
+
+#include <seckill/etcd/etcd_store.hpp>
+#include <seckill/redis/redis_store.hpp>
+#include <seckill/redis/url.hpp>
+#include <seckill/store/memory_store.hpp>
+#include <seckill/url.hpp>
+
+#include <fmt/format.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace seckill_server {
+
+namespace {
+
+enum exit_code { ok = 0, start_failure = 1, usage = 2 };
+
+// The handler the HTTP server holds: a reference to the node.
+template <class Node>
+struct node_handler {
+  Node* n;
+  boost::asio::awaitable<answer> operator()(const request& r) const { return n->handle(r); }
+};
+
+std::string url_host(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+// Runs an io_context on `n` threads for its lifetime; stops and joins them
+// when it ends (so handlers never outlive what was declared before it).
+class io_threads {
+ public:
+  io_threads(boost::asio::io_context& io, int n) : io_(io), guard_(io.get_executor()) {
+    for (int i = 0; i < n; ++i) threads_.emplace_back([&io] { io.run(); });
+  }
+  io_threads(const io_threads&) = delete;
+  io_threads& operator=(const io_threads&) = delete;
+  ~io_threads() { stop(); }
+  void stop() {
+    guard_.reset();
+    io_.stop();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+ private:
+  boost::asio::io_context& io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::vector<std::thread> threads_;
+};
+
+// Serves with `store` until a signal, then stops gracefully.
+template <class Store>
+int serve(boost::asio::io_context& io, Store& store, const options& o, io_threads& threads) {
+  namespace asio = boost::asio;
+  const unsigned worker = o.worker_id < 0 ? 0U : static_cast<unsigned>(o.worker_id);
+  node<Store> n(io, store, o, worker, o.node);
+  using handler = node_handler<node<Store>>;
+  http_server<handler> server(
+      io.get_executor(),
+      {.address = o.listen.host,
+       .port = o.listen.port,
+       .max_connections = static_cast<std::size_t>(o.max_connections)},
+      handler{&n},
+      [&n](std::string_view route, unsigned status, double seconds) {
+        n.metrics().request(route, status, seconds);
+      });
+  server.listen();
+  const std::string url = fmt::format("http://{}:{}", url_host(o.listen.host), server.port());
+  if (o.node.empty()) n.set_name(fmt::format("{}:{}", url_host(o.listen.host), server.port()));
+  n.set_connection_source([&server] { return std::pair{server.connections(), server.refused()}; });
+
+  std::promise<int> signalled;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) signalled.set_value(sig);
+  });
+  n.start(/*leader_reaps=*/false);
+  server.start();
+  fmt::print("listening on {}\n", url);
+  std::fflush(stdout);
+  fmt::print(stderr, "seckill_server: node {} on store {}, {} threads\n", n.name(),
+             seckill::redact_url(o.store), o.threads);
+
+  const int sig = signalled.get_future().get();
+  fmt::print(stderr, "seckill_server: {}: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  n.stop_admitting();
+  server.stop();
+  // Purchases in flight end within the deadline, then commit.
+  const auto drain = o.deadline + std::chrono::seconds(5);
+  if (!server.wait_drained(drain))
+    fmt::print(stderr, "seckill_server: connections still open after {} ms; closing them\n",
+               drain.count());
+  n.stop();
+  if constexpr (requires { store.close(); }) store.close();
+  threads.stop();
+  fmt::print(stderr, "seckill_server: stopped\n");
+  return ok;
+}
+
+int run(const options& o) {
+  namespace asio = boost::asio;
+  asio::io_context io{o.threads};
+  const auto sep = o.store.find("://");
+  const std::string scheme = sep == std::string::npos ? std::string() : o.store.substr(0, sep);
+  if (scheme == "memory") {
+    if (o.store.size() != sep + 3)
+      throw seckill::error(
+          seckill::errc::invalid_argument,
+          fmt::format("--store {}: memory:// takes no host or path", seckill::redact_url(o.store)));
+    seckill::memory_store<> store{io.get_executor()};
+    io_threads threads(io, o.threads);
+    return serve(io, store, o, threads);
+  }
+  if (scheme == "redis") {
+    seckill::redis::connection_config cfg;
+    std::string why;
+    if (seckill::redis::parse_url(o.store, cfg, &why))
+      throw seckill::error(seckill::errc::invalid_argument, "--store: " + why);
+    seckill::redis::redis_store store(io.get_executor(), cfg);
+    io_threads threads(io, o.threads);
+    std::promise<std::error_code> connected;
+    store.async_connect([&](std::error_code ec) { connected.set_value(ec); });
+    if (const auto ec = connected.get_future().get()) {
+      const auto detail = store.connection().last_error();
+      store.close();
+      throw seckill::error(ec, fmt::format("--store {}: {}", seckill::redact_url(o.store), detail));
+    }
+    return serve(io, store, o, threads);
+  }
+  if (scheme == "etcd") {
+    std::error_code ec;
+    std::string why;
+    seckill::etcd::client_options co;
+    co.endpoints = seckill::etcd::parse_endpoints(o.store, ec, &why);
+    if (ec) throw seckill::error(ec, "--store: " + why);
+    seckill::etcd::etcd_store<> store(io.get_executor(), co, {.prefix = "seckill/"});
+    io_threads threads(io, o.threads);
+    return serve(io, store, o, threads);
+  }
+  throw seckill::error(seckill::errc::invalid_argument,
+                       fmt::format("--store {}: unknown store; this build knows memory://, "
+                                   "redis://[user:password@]host:port[/db] and "
+                                   "etcd://host:port[,host:port...]",
+                                   seckill::redact_url(o.store)));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto parsed = parse_options(argc, argv);
+  if (std::holds_alternative<help_requested>(parsed)) {
+    fmt::print("{}", help_text(argc > 0 ? argv[0] : "seckill_server"));
+    return ok;
+  }
+  if (const auto* e = std::get_if<usage_error>(&parsed)) {
+    fmt::print(stderr, "seckill_server: {}\n", e->message);
+    return usage;
+  }
+  const auto& o = std::get<options>(parsed);
+  if (o.worker_id < 0 && o.etcd.empty() && o.store.rfind("memory://", 0) != 0)
+    fmt::print(stderr,
+               "seckill_server: worker id 0: give each node sharing a store its own --worker-id "
+               "(or use --etcd) so that order ids never collide\n");
+  try {
+    return run(o);
+  } catch (const seckill::error& e) {
+    fmt::print(stderr, "seckill_server: {}\n", e.what());
+    return e.code() == seckill::errc::invalid_argument ? usage : start_failure;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "seckill_server: {}\n", e.what());
+    return start_failure;
+  }
+}
+
+}  // namespace seckill_server
+
+int main(int argc, char** argv) { return seckill_server::main(argc, argv); }

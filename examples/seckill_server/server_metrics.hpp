@@ -1,0 +1,126 @@
+#pragma once
+// server_metrics: what the service adds to the engine's purchase metrics:
+// requests by route and status and their latency, open and refused
+// connections, the node's health grade and leadership, and whether the
+// store and etcd are reachable, and how stale the sold-out cache is.
+//
+// Thread-safety: every member from any thread. Cost per request: one
+// counter and one histogram observation, no lock once the (route, status)
+// child exists.
+
+#include <seckill/obs/metrics.hpp>
+
+#include <array>
+#include <cstddef>
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace seckill_server {
+
+/// The routes, as metric labels (see api.hpp's route_of).
+inline constexpr std::array<std::string_view, 8> routes = {
+    "purchase", "admin_stock", "stock", "order", "metrics", "health", "ready", "other"};
+
+/// A node's health grades, as metric labels, best first.
+inline constexpr std::array<std::string_view, 4> grades = {"healthy", "degraded", "read_only",
+                                                           "unavailable"};
+
+class server_metrics {
+ public:
+  explicit server_metrics(seckill::obs::registry& reg)
+      : requests_(reg.add_counter_family("seckill_http_requests_total",
+                                         "HTTP requests answered, by route and status.",
+                                         {"route", "status"})),
+        connections_(reg.add_gauge_family("seckill_http_connections", "HTTP connections open.")
+                         .with(std::vector<std::string>{})),
+        refused_(reg.add_counter_family("seckill_http_connections_refused_total",
+                                        "Connections closed at once: the connection cap was reached.")
+                     .with(std::vector<std::string>{})),
+        leader_(reg.add_gauge_family("seckill_node_leader",
+                                     "1 while this node runs the leader duties (reaper, audits).")
+                    .with(std::vector<std::string>{})),
+        store_connected_(reg.add_gauge_family("seckill_store_connected",
+                                              "1 while the stock store answers.")
+                             .with(std::vector<std::string>{})),
+        etcd_connected_(reg.add_gauge_family("seckill_etcd_connected",
+                                             "1 while etcd answers (0 without --etcd).")
+                            .with(std::vector<std::string>{})),
+        cache_lag_(reg.add_gauge_family("seckill_stock_cache_lag_seconds",
+                                        "Age of the sold-out cache's view of the store.")
+                       .with(std::vector<std::string>{})) {
+    auto& latency = reg.add_histogram_family("seckill_http_request_duration_seconds",
+                                             "From a request's first byte to its answer.",
+                                             {"route"});
+    for (std::size_t i = 0; i < routes.size(); ++i)
+      latency_[i] = latency.with({std::string(routes[i])});
+    auto& grade = reg.add_gauge_family("seckill_node_health_grade",
+                                       "1 for this node's current health grade.", {"grade"});
+    for (std::size_t i = 0; i < grades.size(); ++i) grade_[i] = grade.with({std::string(grades[i])});
+    set_grade(0);
+  }
+
+  void request(std::string_view route, unsigned status, double seconds) {
+    std::size_t r = routes.size() - 1;
+    for (std::size_t i = 0; i < routes.size(); ++i)
+      if (routes[i] == route) r = i;
+    latency_[r].observe(seconds);
+    counter_for(r, status).inc();
+  }
+  void set_connections(std::size_t open, std::uint64_t refused_total) {
+    connections_.set(static_cast<double>(open));
+    std::lock_guard lock(mutex_);
+    const double seen = refused_.value();
+    if (static_cast<double>(refused_total) > seen)
+      refused_.inc(static_cast<double>(refused_total) - seen);
+  }
+  /// `index` into `grades`.
+  void set_grade(std::size_t index) {
+    for (std::size_t i = 0; i < grades.size(); ++i) grade_[i].set(i == index ? 1.0 : 0.0);
+  }
+  void set_leader(bool v) { leader_.set(v ? 1.0 : 0.0); }
+  void set_store_connected(bool v) { store_connected_.set(v ? 1.0 : 0.0); }
+  void set_etcd_connected(bool v) { etcd_connected_.set(v ? 1.0 : 0.0); }
+  void set_cache_lag(double seconds) { cache_lag_.set(seconds); }
+
+ private:
+  // The statuses the service answers; their children are made on first use
+  // and then read without a lock. Any other status takes the mutex.
+  static constexpr std::array<unsigned, 14> statuses = {200, 400, 401, 402, 404, 405, 409,
+                                                        413, 429, 431, 500, 502, 503, 504};
+  struct slot {
+    std::atomic<bool> ready{false};
+    seckill::obs::counter counter;
+  };
+
+  seckill::obs::counter counter_for(std::size_t route, unsigned status) {
+    std::size_t s = statuses.size();
+    for (std::size_t i = 0; i < statuses.size(); ++i)
+      if (statuses[i] == status) s = i;
+    if (s < statuses.size() && slots_[route][s].ready.load(std::memory_order_acquire))
+      return slots_[route][s].counter;
+    std::lock_guard lock(mutex_);
+    auto c = requests_.with({std::string(routes[route]), std::to_string(status)});
+    if (s < statuses.size()) {
+      slots_[route][s].counter = c;
+      slots_[route][s].ready.store(true, std::memory_order_release);
+    }
+    return c;
+  }
+
+  seckill::obs::family<seckill::obs::counter>& requests_;
+  std::array<seckill::obs::histogram, routes.size()> latency_;
+  std::array<seckill::obs::gauge, grades.size()> grade_;
+  seckill::obs::gauge connections_;
+  seckill::obs::counter refused_;
+  seckill::obs::gauge leader_;
+  seckill::obs::gauge store_connected_;
+  seckill::obs::gauge etcd_connected_;
+  seckill::obs::gauge cache_lag_;
+  std::array<std::array<slot, statuses.size()>, routes.size()> slots_;
+  std::mutex mutex_;  // making children; the refused count
+};
+
+}  // namespace seckill_server
