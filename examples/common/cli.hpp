@@ -130,8 +130,8 @@ class flag_cursor {
     if (!v) return missing();
     const auto d = parse_duration(*v);
     if (!d || *d < lo || *d > hi)
-      return bad(*v, fmt::format("a duration in [{}us, {}us] like 250ms, 1.5s or 300us",
-                                 lo.count(), hi.count()));
+      return bad(*v, fmt::format("a duration in [{}us, {}us] like 250ms, 1.5s or 300us", lo.count(),
+                                 hi.count()));
     out = *d;
     return std::nullopt;
   }

@@ -48,8 +48,8 @@ class simulated_payment {
         [this](auto handler, std::int64_t order_id) {
           std::uint64_t x = mix(p_.seed ^ static_cast<std::uint64_t>(order_id));
           const double u1 = unit(x), u2 = unit(x = mix(x)), u3 = unit(mix(x));
-          auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-              p_.latency * (0.5 + u1));
+          auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(p_.latency *
+                                                                                      (0.5 + u1));
           std::error_code outcome;
           const bool hangs = u2 < p_.hang;
           if (hangs)

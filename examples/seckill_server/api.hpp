@@ -187,9 +187,9 @@ inline reply error_reply(unsigned status, std::string_view error, std::string me
 /// | circuit_open | 503 | circuit_open, Retry-After 1 |
 /// | read_only | 503 | read_only, Retry-After 1 |
 /// | store unreachable or silent on reserve | 503 | store_unavailable, Retry-After 1 |
-/// | deadline passed (timed_out state) | 504 | timed_out |
-/// | paid but not committed (compensated) | 500 | not_committed |
-/// | anything else | 500 | internal |
+/// | another transient refusal before the reserve (the id source) | 503 | unavailable, Retry-After
+/// 1 | | deadline passed (timed_out state) | 504 | timed_out | | paid but not committed
+/// (compensated) | 500 | not_committed | | anything else | 500 | internal |
 ///
 /// Whenever an order id was taken the body names it ("order_id", a decimal
 /// string: JSON numbers lose precision above 2^53).
@@ -213,14 +213,18 @@ inline reply error_reply(unsigned status, std::string_view error, std::string me
     return x;
   };
   const auto hold_seconds = std::max<std::int64_t>(
-      1, std::chrono::duration_cast<std::chrono::seconds>(hold + std::chrono::milliseconds(999)).count());
-  if (ec == errc::invalid_argument) return error_reply(400, "invalid_argument", "refused by the engine");
+      1, std::chrono::duration_cast<std::chrono::seconds>(hold + std::chrono::milliseconds(999))
+             .count());
+  if (ec == errc::invalid_argument)
+    return error_reply(400, "invalid_argument", "refused by the engine");
   if (ec == errc::unknown_sku) return error_reply(404, "unknown_sku");
   if (ec == errc::sold_out) return error_reply(409, "sold_out");
   if (ec == errc::sale_not_started) return error_reply(409, "sale_not_started");
   if (ec == errc::sale_ended) return error_reply(409, "sale_ended");
-  if (ec == errc::purchase_in_progress) return with_order(again(error_reply(409, "in_progress"), 1));
-  if (ec == errc::order_rolled_back && r.replayed) return with_order(error_reply(409, "rolled_back"));
+  if (ec == errc::purchase_in_progress)
+    return with_order(again(error_reply(409, "in_progress"), 1));
+  if (ec == errc::order_rolled_back && r.replayed)
+    return with_order(error_reply(409, "rolled_back"));
   if (ec == errc::rate_limited) return again(error_reply(429, "rate_limited"), 1);
   if (ec == errc::purchase_limited) return again(error_reply(429, "user_limit"), hold_seconds);
   if (ec == errc::circuit_open) return again(error_reply(503, "circuit_open"), 1);
@@ -234,9 +238,11 @@ inline reply error_reply(unsigned status, std::string_view error, std::string me
   if (r.final_state == purchase_state::timed_out) return with_order(error_reply(504, "timed_out"));
   if (r.final_state == purchase_state::rolled_back)
     return with_order(error_reply(402, "payment_failed"));
-  if (ec == seckill::condition::unavailable || ec == seckill::condition::timed_out ||
-      ec == errc::store_unavailable || ec == errc::not_connected)
+  const bool transient =
+      ec == seckill::condition::unavailable || ec == seckill::condition::timed_out;
+  if (transient && r.final_state == purchase_state::failed)  // the store, at the reserve
     return with_order(again(error_reply(503, "store_unavailable"), 1));
+  if (transient) return again(error_reply(503, "unavailable", ec.message()), 1);  // e.g. the ids
   return with_order(error_reply(500, "internal", ec ? ec.message() : "the purchase failed"));
 }
 

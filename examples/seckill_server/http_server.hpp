@@ -36,10 +36,12 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -61,8 +63,8 @@ struct http_server_options {
   std::string address = "127.0.0.1";
   unsigned short port = 0;  ///< 0: a free port, see port()
   std::size_t max_connections = 10'000;
-  std::chrono::milliseconds idle_timeout{30'000};    ///< between requests on a keep-alive connection
-  std::chrono::milliseconds header_timeout{5'000};   ///< first byte to the end of the headers
+  std::chrono::milliseconds idle_timeout{30'000};   ///< between requests on a keep-alive connection
+  std::chrono::milliseconds header_timeout{5'000};  ///< first byte to the end of the headers
   std::chrono::milliseconds request_timeout{10'000};  ///< first byte to the end of the answer
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_body_bytes = 16 * 1024;
@@ -91,17 +93,18 @@ class http_server {
     if (st.acceptor.is_open()) return;
     boost::system::error_code ec;
     const auto addr = asio::ip::make_address(st.opts.address, ec);
-    if (ec) throw seckill::error(seckill::errc::invalid_argument,
-                                 fmt::format("cannot listen on '{}': not an IP address",
-                                             st.opts.address));
+    if (ec)
+      throw seckill::error(
+          seckill::errc::invalid_argument,
+          fmt::format("cannot listen on '{}': not an IP address", st.opts.address));
     const asio::ip::tcp::endpoint ep(addr, st.opts.port);
     st.acceptor.open(ep.protocol(), ec);
     if (!ec) st.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) st.acceptor.bind(ep, ec);
     if (!ec) st.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec)
-      throw seckill::error(seckill::errc::invalid_argument,
-                           fmt::format("cannot listen on {}: {}", endpoint_text(ep), ec.message()));
+    if (ec)  // taken, or not this machine's: a start failure, not a usage error
+      throw std::runtime_error(
+          fmt::format("cannot listen on {}: {}", endpoint_text(ep), ec.message()));
     port_ = st.acceptor.local_endpoint().port();
   }
 
@@ -143,8 +146,7 @@ class http_server {
 
  private:
   struct connection {
-    connection(boost::asio::ip::tcp::socket s)
-        : strand(s.get_executor()), stream(std::move(s)) {}
+    connection(boost::asio::ip::tcp::socket s) : strand(s.get_executor()), stream(std::move(s)) {}
     void close() {
       if (closed) return;
       closed = true;
@@ -209,9 +211,27 @@ class http_server {
     }
   }
 
-  static boost::asio::awaitable<void> session(
-      std::shared_ptr<state> st, connection_ptr c,
-      typename std::list<connection_ptr>::iterator self) {
+  // One connection: serve() its requests, then close it and forget it,
+  // whatever ended it (an exception from the handler is reported on stderr:
+  // it is a bug, and the connection closes without an answer).
+  static boost::asio::awaitable<void> session(std::shared_ptr<state> st, connection_ptr c,
+                                              typename std::list<connection_ptr>::iterator self) {
+    std::string failure;
+    try {
+      co_await serve(st, c);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty())
+      std::fprintf(stderr, "http_server: a connection failed: %s\n", failure.c_str());
+    c->close();
+    --st->open;
+    std::lock_guard lock(st->mutex);
+    st->list.erase(self);
+    if (st->list.empty()) st->drained.notify_all();
+  }
+
+  static boost::asio::awaitable<void> serve(std::shared_ptr<state> st, connection_ptr c) {
     namespace asio = boost::asio;
     namespace beast = boost::beast;
     using clock = std::chrono::steady_clock;
@@ -247,11 +267,13 @@ class http_server {
         break;
       }
       if (rec) {
-        if (rec != http::error::end_of_stream && rec != beast::error::timeout &&
-            rec != asio::error::eof && rec != asio::error::connection_reset && n > 0) {
-          co_await refuse_malformed(*st, *c, start, rec.message());
-        }
-        break;  // end of stream, timeout, reset: close
+        // Bytes that are not HTTP get a 400 before the close; an end of
+        // stream, a message cut short, a timeout or a reset just close.
+        const bool malformed =
+            rec.category() == http::make_error_code(http::error::bad_target).category() &&
+            rec != http::error::end_of_stream && rec != http::error::partial_message;
+        if (malformed) co_await refuse_malformed(*st, *c, start, rec.message());
+        break;
       }
       c->answering = true;
       answer a = co_await st->handler(parser.get());
@@ -260,7 +282,8 @@ class http_server {
       a.res.set(http::field::server, "seckill");
       a.res.prepare_payload();
       stream.expires_at(start + o.request_timeout);
-      auto [wec, m] = co_await http::async_write(stream, a.res, asio::as_tuple(asio::use_awaitable));
+      auto [wec, m] =
+          co_await http::async_write(stream, a.res, asio::as_tuple(asio::use_awaitable));
       (void)m;
       c->answering = false;
       if (st->observe)
@@ -268,15 +291,10 @@ class http_server {
                     std::chrono::duration<double>(clock::now() - start).count());
       if (wec || !keep) break;
     }
-    c->close();
-    --st->open;
-    std::lock_guard lock(st->mutex);
-    st->list.erase(self);
-    if (st->list.empty()) st->drained.notify_all();
   }
 
-  static boost::asio::awaitable<void> write_and_linger(state& st, connection& c, response& res,
-                                                       std::chrono::steady_clock::time_point start) {
+  static boost::asio::awaitable<void> write_and_linger(
+      state& st, connection& c, response& res, std::chrono::steady_clock::time_point start) {
     namespace asio = boost::asio;
     auto& stream = c.stream;
     res.keep_alive(false);
@@ -304,20 +322,22 @@ class http_server {
   }
 
   static boost::asio::awaitable<void> refuse_too_large(
-      state& st, connection& c, const http::request_parser<http::string_body>& parser,
-      bool headers, std::chrono::steady_clock::time_point start) {
+      state& st, connection& c, const http::request_parser<http::string_body>& parser, bool headers,
+      std::chrono::steady_clock::time_point start) {
     response res;
     res.version(11);
     res.set(http::field::content_type, "application/json");
     if (headers) {
       res.result(http::status::request_header_fields_too_large);
-      res.body() = fmt::format(R"({{"error":"headers_too_large","limit":{}}})" "\n",
+      res.body() = fmt::format(R"({{"error":"headers_too_large","limit":{}}})"
+                               "\n",
                                st.opts.max_header_bytes);
     } else {
       (void)parser;
       res.result(http::status::payload_too_large);
-      res.body() =
-          fmt::format(R"({{"error":"body_too_large","limit":{}}})" "\n", st.opts.max_body_bytes);
+      res.body() = fmt::format(R"({{"error":"body_too_large","limit":{}}})"
+                               "\n",
+                               st.opts.max_body_bytes);
     }
     co_await write_and_linger(st, c, res, start);
   }
@@ -330,7 +350,8 @@ class http_server {
     res.result(http::status::bad_request);
     res.set(http::field::content_type, "application/json");
     make_json_safe(why);
-    res.body() = fmt::format(R"({{"error":"bad_request","message":"malformed HTTP: {}"}})" "\n",
+    res.body() = fmt::format(R"({{"error":"bad_request","message":"malformed HTTP: {}"}})"
+                             "\n",
                              why);
     co_await write_and_linger(st, c, res, start);
   }

@@ -73,15 +73,17 @@ int serve(boost::asio::io_context& io, Store& store, const options& o, io_thread
   const unsigned worker = o.worker_id < 0 ? 0U : static_cast<unsigned>(o.worker_id);
   node<Store> n(io, store, o, worker, o.node);
   using handler = node_handler<node<Store>>;
-  http_server<handler> server(
-      io.get_executor(),
-      {.address = o.listen.host,
-       .port = o.listen.port,
-       .max_connections = static_cast<std::size_t>(o.max_connections)},
-      handler{&n},
-      [&n](std::string_view route, unsigned status, double seconds) {
-        n.metrics().request(route, status, seconds);
-      });
+  http_server<handler> server(io.get_executor(),
+                              {.address = o.listen.host,
+                               .port = o.listen.port,
+                               .max_connections = static_cast<std::size_t>(o.max_connections),
+                               .idle_timeout = o.idle_timeout,
+                               .header_timeout = o.header_timeout,
+                               .request_timeout = o.request_timeout},
+                              handler{&n},
+                              [&n](std::string_view route, unsigned status, double seconds) {
+                                n.metrics().request(route, status, seconds);
+                              });
   server.listen();
   const std::string url = fmt::format("http://{}:{}", url_host(o.listen.host), server.port());
   if (o.node.empty()) n.set_name(fmt::format("{}:{}", url_host(o.listen.host), server.port()));

@@ -122,9 +122,9 @@ class order_index {
 
 /// What the node is told by its coordinator (none without --etcd).
 struct node_status {
-  std::atomic<bool> admits{true};       ///< the gate: false when stopping or read-only
-  std::atomic<bool> store_ok{true};     ///< the last probe reached the store
-  std::atomic<int> grade{0};            ///< index into `grades`
+  std::atomic<bool> admits{true};    ///< the gate: false when stopping or read-only
+  std::atomic<bool> store_ok{true};  ///< the last probe reached the store
+  std::atomic<int> grade{0};         ///< index into `grades`
   std::atomic<bool> stopping{false};
 };
 
@@ -165,10 +165,11 @@ class node {
       exporter_.emplace(io.get_executor(), eo);
       tracer_.emplace(*exporter_);
     }
-    engine_.emplace(store_, admission_, breaker_, ids_, payment_, orders_,
-                    seckill::purchase_options{.deadline = o.deadline, .hold = o.hold},
-                    seckill::obs::purchase_hooks<>(purchase_metrics_, tracer_ ? &*tracer_ : nullptr),
-                    std::chrono::steady_clock{}, node_gate{&status_.admits});
+    engine_.emplace(
+        store_, admission_, breaker_, ids_, payment_, orders_,
+        seckill::purchase_options{.deadline = o.deadline, .hold = o.hold},
+        seckill::obs::purchase_hooks<>(purchase_metrics_, tracer_ ? &*tracer_ : nullptr),
+        std::chrono::steady_clock{}, node_gate{&status_.admits});
   }
   node(const node&) = delete;
   node& operator=(const node&) = delete;
@@ -228,8 +229,8 @@ class node {
     const auto method = req.method();
     const auto only = [&](http::verb v, std::string_view allow) -> std::optional<answer> {
       if (method == v || (v == http::verb::get && method == http::verb::head)) return std::nullopt;
-      auto a = json_answer(route, error_reply(405, "method_not_allowed",
-                                              fmt::format("{} takes {}", path, allow)));
+      auto a = json_answer(
+          route, error_reply(405, "method_not_allowed", fmt::format("{} takes {}", path, allow)));
       a.res.set(http::field::allow, allow);
       return a;
     };
@@ -340,17 +341,18 @@ class node {
     namespace asio = boost::asio;
     const auto tuple = asio::as_tuple(asio::use_awaitable);
     if (!bearer_matches(req[http::field::authorization], o_.admin_token)) {
-      auto a = json_answer("admin_stock",
-                           error_reply(401, "unauthorized",
-                                       o_.admin_token.empty()
-                                           ? "the admin API is off: start with --admin-token"
-                                           : "a valid Authorization: Bearer token is needed"));
+      auto a = json_answer(
+          "admin_stock",
+          error_reply(401, "unauthorized",
+                      o_.admin_token.empty() ? "the admin API is off: start with --admin-token"
+                                             : "a valid Authorization: Bearer token is needed"));
       a.res.set(http::field::www_authenticate, "Bearer");
       co_return a;
     }
     if (!valid_name(sku))
-      co_return json_answer("admin_stock",
-                            bad_request("the SKU must be 1 to 64 characters of A-Z a-z 0-9 . _ : @ -"));
+      co_return json_answer(
+          "admin_stock",
+          bad_request("the SKU must be 1 to 64 characters of A-Z a-z 0-9 . _ : @ -"));
     stock_input in;
     if (auto why = decode_stock(req.body(), in); !why.empty())
       co_return json_answer("admin_stock", bad_request(std::move(why)));
@@ -369,21 +371,20 @@ class node {
     auto [rec, level] = co_await store_.async_stock(name, tuple);
     if (rec) co_return json_answer("admin_stock", store_error_reply(rec));
     purchase_metrics_.set_stock(name, level.remaining);
-    co_return json_answer("admin_stock",
-                          reply{200,
-                                {{"sku", name},
-                                 {"available", level.remaining},
-                                 {"per_user", policy.per_user_limit}},
-                                {}});
+    co_return json_answer(
+        "admin_stock",
+        reply{200,
+              {{"sku", name}, {"available", level.remaining}, {"per_user", policy.per_user_limit}},
+              {}});
   }
 
   boost::asio::awaitable<answer> stock(std::string_view sku) {
-    if (!valid_name(sku))
-      co_return json_answer("stock", error_reply(404, "unknown_sku"));
+    if (!valid_name(sku)) co_return json_answer("stock", error_reply(404, "unknown_sku"));
     const std::string name(sku);
     auto [ec, level] =
         co_await store_.async_stock(name, boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (ec == seckill::errc::unknown_sku) co_return json_answer("stock", error_reply(404, "unknown_sku"));
+    if (ec == seckill::errc::unknown_sku)
+      co_return json_answer("stock", error_reply(404, "unknown_sku"));
     if (ec) co_return json_answer("stock", store_error_reply(ec));
     co_return json_answer("stock", reply{200,
                                          {{"sku", name},
@@ -396,7 +397,8 @@ class node {
   boost::asio::awaitable<answer> order(std::string_view id_text, std::string_view query) {
     const auto id = parse_order_id(id_text);
     if (!id)
-      co_return json_answer("order", bad_request("the order id must be a positive decimal integer"));
+      co_return json_answer("order",
+                            bad_request("the order id must be a positive decimal integer"));
     std::vector<std::string> candidates;
     if (query.starts_with("sku=")) {
       const auto sku = query.substr(4);
@@ -420,9 +422,10 @@ class node {
       if (!entry.request_id.empty()) body["request_id"] = entry.request_id;
       co_return json_answer("order", reply{200, std::move(body), {}});
     }
-    co_return json_answer("order", error_reply(404, "unknown_order",
-                                               "no committed order with this id (held, rolled "
-                                               "back or never made; add ?sku= to ask for one SKU)"));
+    co_return json_answer("order",
+                          error_reply(404, "unknown_order",
+                                      "no committed order with this id (held, rolled "
+                                      "back or never made; add ?sku= to ask for one SKU)"));
   }
 
   answer metrics_answer() {
@@ -450,8 +453,8 @@ class node {
       reason = "the health grade takes no purchases";
     if (reason.empty())
       return json_answer("ready", reply{200, {{"status", "ready"}, {"grade", grade}}, {}});
-    return json_answer("ready",
-                       reply{503, {{"status", "not_ready"}, {"grade", grade}, {"reason", reason}}, {}});
+    return json_answer(
+        "ready", reply{503, {{"status", "not_ready"}, {"grade", grade}, {"reason", reason}}, {}});
   }
 
   // Once a second: reach the store (a stock read of a SKU, or of a probe

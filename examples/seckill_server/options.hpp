@@ -49,6 +49,9 @@ struct options {
   int threads = 2;
   std::string otlp;  ///< an OTLP/HTTP traces endpoint; empty: no export
   std::int64_t max_connections = 10'000;
+  std::chrono::milliseconds header_timeout{5'000};  ///< a request's first byte to its headers' end
+  std::chrono::milliseconds request_timeout{10'000};  ///< a request's first byte to its answer
+  std::chrono::milliseconds idle_timeout{30'000};     ///< keep-alive: between two requests
   std::int64_t worker_id = -1;  ///< the Snowflake worker id; -1: 0, or claimed through --etcd
   std::uint64_t seed = 42;
 };
@@ -101,7 +104,12 @@ Exit status 2 for bad flags, 1 when it cannot start (port taken, store down).
   --threads N              threads serving, 1..64 (default {})
   --otlp URL               export traces to an OTLP/HTTP endpoint
                            (http://host:port/v1/traces)
-  --max-connections N      open connections at most (default {})
+  --max-connections N      open connections at most (default {}); beyond,
+                           a new connection is closed at once
+  --header-timeout D       a request's first byte to its headers' end (default {}ms)
+  --request-timeout D      a request's first byte to its answer's end (default {}ms)
+  --idle-timeout D         a keep-alive connection's wait for its next request
+                           (default {}ms)
   --worker-id N            Snowflake worker id, 0..1023, unique per node
                            sharing a store (default 0; with --etcd, leased)
   --seed N                 seed of the simulated payment (default {})
@@ -109,7 +117,8 @@ Exit status 2 for bad flags, 1 when it cannot start (port taken, store down).
 )",
       program, d.listen.host, d.listen.port, d.store, d.service, d.weight, d.per_user,
       d.admission_rate, d.admission_burst, d.deadline.count(), d.hold.count(),
-      d.reaper_period.count(), d.threads, d.max_connections, d.seed);
+      d.reaper_period.count(), d.threads, d.max_connections, d.header_timeout.count(),
+      d.request_timeout.count(), d.idle_timeout.count(), d.seed);
 }
 
 /// Parses "HOST:PORT" ("[v6]:PORT" for IPv6). Empty message on success.
@@ -126,7 +135,8 @@ inline std::string parse_listen(std::string_view text, listen_address& out) {
     if (colon == std::string_view::npos) return "expected HOST:PORT";
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) return "an IPv6 host goes in brackets: [::1]:PORT";
+    if (host.find(':') != std::string_view::npos)
+      return "an IPv6 host goes in brackets: [::1]:PORT";
   }
   if (host.empty()) return "the host is empty";
   const auto p = seckill_examples::parse_int(port);
@@ -149,7 +159,8 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       std::string text;
       err = c.text(text);
       if (!err) {
-        if (auto why = parse_listen(text, o.listen); !why.empty()) return c.bad(text, why);
+        if (auto why = parse_listen(text, o.listen); !why.empty())
+          return usage_error{fmt::format("--listen '{}': {}", text, why)};
       }
     } else if (flag == "--store") {
       err = c.text(o.store);
@@ -206,6 +217,12 @@ inline parse_result parse_options(int argc, const char* const* argv) {
         return c.bad(seckill::redact_url(o.otlp), "an http:// URL");
     } else if (flag == "--max-connections") {
       err = c.integer(1, 1'000'000, o.max_connections);
+    } else if (flag == "--header-timeout") {
+      err = c.millis(std::chrono::milliseconds(1), std::chrono::hours(1), o.header_timeout);
+    } else if (flag == "--request-timeout") {
+      err = c.millis(std::chrono::milliseconds(1), std::chrono::hours(1), o.request_timeout);
+    } else if (flag == "--idle-timeout") {
+      err = c.millis(std::chrono::milliseconds(1), std::chrono::hours(1), o.idle_timeout);
     } else if (flag == "--worker-id") {
       err = c.integer(0, 1023, o.worker_id);
     } else if (flag == "--seed") {
@@ -226,6 +243,10 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     return usage_error{fmt::format(
         "--hold {}ms must exceed --deadline {}ms: a paid order must still find its units",
         o.hold.count(), o.deadline.count())};
+  if (o.request_timeout <= o.deadline)
+    return usage_error{fmt::format(
+        "--request-timeout {}ms must exceed --deadline {}ms: a purchase must be answered",
+        o.request_timeout.count(), o.deadline.count())};
   if (o.worker_id >= 0 && !o.etcd.empty())
     return usage_error{"--worker-id and --etcd: with --etcd the worker id is leased, not given"};
   return o;

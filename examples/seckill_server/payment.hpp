@@ -49,7 +49,8 @@ inline std::string parse_http_url(std::string_view url, http_url& out) {
   std::string_view authority = url.substr(0, slash);
   http_url u;
   if (slash != std::string_view::npos) u.path = std::string(url.substr(slash));
-  if (authority.find('@') != std::string_view::npos) return "credentials in the URL are not supported";
+  if (authority.find('@') != std::string_view::npos)
+    return "credentials in the URL are not supported";
   if (authority.starts_with('[')) {
     const auto close = authority.find(']');
     if (close == std::string_view::npos) return "an unclosed [ in the host";
@@ -116,10 +117,9 @@ class payment_provider {
     req.set(http::field::content_type, "application/json");
     req.set(http::field::connection, "close");
     if (!traceparent.empty()) req.set("traceparent", traceparent);
-    req.body() = nlohmann::json{{"order_id", std::to_string(order_id)},
-                                {"sku", sku},
-                                {"quantity", quantity}}
-                     .dump();
+    req.body() =
+        nlohmann::json{{"order_id", std::to_string(order_id)}, {"sku", sku}, {"quantity", quantity}}
+            .dump();
     req.prepare_payload();
     auto [wec, wn] = co_await http::async_write(stream, req, tuple);
     (void)wn;

@@ -11,8 +11,8 @@
 #include <seckill/obs/metrics.hpp>
 
 #include <array>
-#include <cstddef>
 #include <atomic>
+#include <cstddef>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -36,29 +36,31 @@ class server_metrics {
                                          {"route", "status"})),
         connections_(reg.add_gauge_family("seckill_http_connections", "HTTP connections open.")
                          .with(std::vector<std::string>{})),
-        refused_(reg.add_counter_family("seckill_http_connections_refused_total",
-                                        "Connections closed at once: the connection cap was reached.")
-                     .with(std::vector<std::string>{})),
+        refused_(
+            reg.add_counter_family("seckill_http_connections_refused_total",
+                                   "Connections closed at once: the connection cap was reached.")
+                .with(std::vector<std::string>{})),
         leader_(reg.add_gauge_family("seckill_node_leader",
                                      "1 while this node runs the leader duties (reaper, audits).")
                     .with(std::vector<std::string>{})),
-        store_connected_(reg.add_gauge_family("seckill_store_connected",
-                                              "1 while the stock store answers.")
-                             .with(std::vector<std::string>{})),
+        store_connected_(
+            reg.add_gauge_family("seckill_store_connected", "1 while the stock store answers.")
+                .with(std::vector<std::string>{})),
         etcd_connected_(reg.add_gauge_family("seckill_etcd_connected",
                                              "1 while etcd answers (0 without --etcd).")
                             .with(std::vector<std::string>{})),
         cache_lag_(reg.add_gauge_family("seckill_stock_cache_lag_seconds",
                                         "Age of the sold-out cache's view of the store.")
                        .with(std::vector<std::string>{})) {
-    auto& latency = reg.add_histogram_family("seckill_http_request_duration_seconds",
-                                             "From a request's first byte to its answer.",
-                                             {"route"});
+    auto& latency =
+        reg.add_histogram_family("seckill_http_request_duration_seconds",
+                                 "From a request's first byte to its answer.", {"route"});
     for (std::size_t i = 0; i < routes.size(); ++i)
       latency_[i] = latency.with({std::string(routes[i])});
     auto& grade = reg.add_gauge_family("seckill_node_health_grade",
                                        "1 for this node's current health grade.", {"grade"});
-    for (std::size_t i = 0; i < grades.size(); ++i) grade_[i] = grade.with({std::string(grades[i])});
+    for (std::size_t i = 0; i < grades.size(); ++i)
+      grade_[i] = grade.with({std::string(grades[i])});
     set_grade(0);
   }
 

@@ -229,8 +229,9 @@ class purchase_machine {
   }
 
   /// Moves along `event` from the current state, or returns
-  /// `errc::invalid_transition` and changes nothing.
-  constexpr std::error_code process(purchase_event event) {
+  /// `errc::invalid_transition` and changes nothing. Not constexpr:
+  /// std::error_code is not a literal type.
+  std::error_code process(purchase_event event) {
     const auto to = next_state(state_, event);
     if (!to) return make_error_code(errc::invalid_transition);
     move(state_, event, *to);
