@@ -327,6 +327,7 @@ class load_run {
     r.nodes = stats_;
     r.send_seconds = std::chrono::duration<double>(send_end_ - start_).count();
     r.seconds = std::chrono::duration<double>(std::max(last_done_, send_end_) - start_).count();
+    r.interrupted = interrupted_;
     r.replays = ledger_.replays();
     r.idempotency_violations = ledger_.idempotency_violations();
     r.duplicate_order_ids = ledger_.duplicate_order_ids();

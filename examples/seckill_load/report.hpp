@@ -86,8 +86,9 @@ struct run_description {
 struct run_report {
   run_description config;
   std::map<std::string, node_stats> nodes;  ///< by node URL ("(none)": no node to send to)
-  double send_seconds = 0;  ///< from the start to the last request handed to a connection
-  double seconds = 0;       ///< from the start to the last outcome
+  double send_seconds = 0;   ///< from the start to the last request handed to a connection
+  double seconds = 0;        ///< from the start to the last outcome
+  bool interrupted = false;  ///< SIGINT or SIGTERM ended the sending early
   std::uint64_t replays = 0;
   std::uint64_t idempotency_violations = 0;
   std::uint64_t duplicate_order_ids = 0;
@@ -160,6 +161,7 @@ inline std::string latency_line(const histogram& h) {
   j["achieved_rate"] = r.seconds > 0 ? static_cast<double>(total.sent) / r.seconds : 0.0;
   j["send_rate"] = r.send_seconds > 0 ? static_cast<double>(total.sent) / r.send_seconds : 0.0;
   j["seconds"] = r.seconds;
+  j["interrupted"] = r.interrupted;
   j["total"] = detail::stats_json(total);
   j["idempotency"] = {{"replays", r.replays},
                       {"violations", r.idempotency_violations},
@@ -201,8 +203,9 @@ inline std::string latency_line(const histogram& h) {
   line(fmt::format("  {:<24}{} in {:.3f} s: {:.1f}/s achieved, {:g}/s requested", "requests",
                    total.sent, r.seconds,
                    r.seconds > 0 ? static_cast<double>(total.sent) / r.seconds : 0.0, c.rate));
-  line(fmt::format("  {:<24}{} answered, {} without an answer", "", total.answered,
-                   total.no_answer));
+  line(fmt::format("  {:<24}{} answered, {} without an answer{}", "", total.answered,
+                   total.no_answer,
+                   r.interrupted ? " (interrupted: the sending stopped early)" : ""));
   line("  answers");
   for (const auto& [label, n] : total.by_label)
     line(fmt::format(
