@@ -215,7 +215,6 @@ class http_pool : public std::enable_shared_from_this<http_pool> {
   void submit(http_job job) {
     boost::asio::post(strand_, [self = shared_from_this(), job = std::move(job)]() mutable {
       self->queue_.push_back(std::move(job));
-      if (self->queue_.size() > self->max_queued_) self->max_queued_ = self->queue_.size();
       self->wake_one();
     });
   }
@@ -229,8 +228,6 @@ class http_pool : public std::enable_shared_from_this<http_pool> {
   }
 
   [[nodiscard]] const endpoint_address& address() const noexcept { return to_; }
-  /// The most jobs that waited at once for a connection.
-  [[nodiscard]] std::size_t max_queued() const noexcept { return max_queued_; }
 
  private:
   using stream_type = boost::beast::tcp_stream;
@@ -286,7 +283,6 @@ class http_pool : public std::enable_shared_from_this<http_pool> {
   std::deque<http_job> queue_;
   std::vector<boost::asio::steady_timer*> idle_;
   std::size_t running_ = 0;
-  std::size_t max_queued_ = 0;
   bool closing_ = false;
   std::function<void()> finished_;
 };

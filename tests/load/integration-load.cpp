@@ -335,7 +335,7 @@ TEST_SUITE("integration") {
       std::this_thread::sleep_for(5ms);
     REQUIRE(b.purchases() >= 50u);
     reg.set_health("b", seckill::etcd::health_state::read_only);
-    std::this_thread::sleep_for(300ms);  // the watch brings the change
+    std::this_thread::sleep_for(500ms);  // the watch brings the change
     const auto b_after_change = b.purchases();
     const auto a_after_change = a.purchases();
     const auto r = running.get();
