@@ -22,10 +22,11 @@ struct http_answer {
 };
 
 /// One request on a fresh connection; throws boost::system::system_error on network errors.
+/// A non-empty `bearer_token` is sent as `Authorization: Bearer <token>`.
 inline http_answer http_request(unsigned short port, const std::string& target,
                                 boost::beast::http::verb method = boost::beast::http::verb::get,
-                                const std::string& body = {},
-                                const std::string& content_type = {}) {
+                                const std::string& body = {}, const std::string& content_type = {},
+                                const std::string& bearer_token = {}) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   boost::asio::io_context io;
@@ -35,6 +36,7 @@ inline http_answer http_request(unsigned short port, const std::string& target,
   http::request<http::string_body> req{method, target, 11};
   req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
   if (!content_type.empty()) req.set(http::field::content_type, content_type);
+  if (!bearer_token.empty()) req.set(http::field::authorization, "Bearer " + bearer_token);
   req.body() = body;
   req.prepare_payload();
   req.keep_alive(false);

@@ -1,11 +1,13 @@
 // examples/observability against the real tools: promtool checks and unit-tests
-// the alert rules, a real Prometheus (Debian's /usr/bin/prometheus) scrapes a
-// running program on 127.0.0.1, its query API returns the expected series, and
-// it accepts every expression of the Grafana dashboard.
+// the alert rules, a real Prometheus (Debian's /usr/bin/prometheus) scrapes the
+// flash-sale simulation and a seckill_server node on 127.0.0.1, its query API
+// returns the expected series, and every expression of the Grafana dashboard
+// answers. The dashboard and the rules name only metrics the programs export.
 #include <seckill/detail/child_process.hpp>
 #include <seckill/detail/temp_dir.hpp>
 
 #include "obs/http_client.hpp"
+#include "obs/monitoring.hpp"
 #include "support/net.hpp"
 
 #include <doctest/doctest.h>
@@ -16,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <ostream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -31,12 +34,7 @@ namespace integration_observability {
 const std::filesystem::path examples =
     std::filesystem::path(SECKILL_SOURCE_DIR) / "examples" / "observability";
 
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using seckill::test::read_text_file;
 
 struct outcome {
   int status = -1;
@@ -50,23 +48,7 @@ outcome run(const std::vector<std::string>& argv) {
   child_process p({argv, log.string(), {}});
   REQUIRE(p.wait_for(30s));
   REQUIRE(WIFEXITED(p.wait_status()));
-  return {WEXITSTATUS(p.wait_status()), read_file(log)};
-}
-
-std::string url_encode(std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
+  return {WEXITSTATUS(p.wait_status()), read_text_file(log)};
 }
 
 /// Every `expr` of the dashboard's panels, with Grafana's interval variables replaced.
@@ -85,58 +67,62 @@ std::vector<std::string> dashboard_expressions(const json& dashboard) {
   return exprs;
 }
 
-/// Prometheus's instant query API; the parsed answer (status "success" or "error").
-json instant_query(unsigned short port, const std::string& expr) {
-  const auto a =
-      seckill::test::http_request(port, "/api/v1/query", boost::beast::http::verb::post,
-                                  "query=" + url_encode(expr), "application/x-www-form-urlencoded");
-  return json::parse(a.body);
+/// Every metric the programs export (docs/observability.md): the purchase
+/// engine's and seckill_server's. Histograms are named without their suffixes.
+const std::set<std::string> engine_metrics = {
+    "seckill_purchases_total",   "seckill_purchase_duration_seconds", "seckill_stock_units",
+    "seckill_breaker_state",     "seckill_compensations_total",       "seckill_rate_limited_total",
+    "seckill_store_errors_total"};
+const std::set<std::string> server_metrics = {
+    "seckill_http_requests_total",    "seckill_http_request_duration_seconds",
+    "seckill_http_connections",       "seckill_http_connections_refused_total",
+    "seckill_node_health_grade",      "seckill_node_leader",
+    "seckill_store_connected",        "seckill_etcd_connected",
+    "seckill_stock_cache_lag_seconds"};
+const std::set<std::string> histograms = {"seckill_purchase_duration_seconds",
+                                          "seckill_http_request_duration_seconds"};
+
+/// The seckill_* metric names `text` refers to, histogram suffixes removed
+/// where the rest names a histogram.
+std::set<std::string> metric_names(const std::string& text) {
+  static const std::regex name("seckill_[a-z0-9_]*[a-z0-9]");
+  std::set<std::string> out;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), name); it != std::sregex_iterator();
+       ++it) {
+    std::string n = it->str();
+    for (const std::string suffix : {"_bucket", "_sum", "_count"}) {
+      if (n.size() > suffix.size() && n.ends_with(suffix) &&
+          histograms.count(n.substr(0, n.size() - suffix.size())) == 1)
+        n.resize(n.size() - suffix.size());
+    }
+    out.insert(n);
+  }
+  return out;
 }
 
-/// A Prometheus started on 127.0.0.1 with its own config and data directory.
-class prometheus {
- public:
-  prometheus(unsigned short target_port, const seckill::detail::temp_dir& dir)
-      : port_(seckill::test::free_loopback_port()) {
-    config_ = dir.path() / "prometheus.yml";
-    data_ = dir.path() / "data";
-    log_ = dir.path() / "prometheus.log";
-    std::ofstream(config_) << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                           << "rule_files:\n  - " << (examples / "alerts.yml").string() << "\n"
-                           << "scrape_configs:\n  - job_name: seckill\n    static_configs:\n"
-                           << "      - targets: ['127.0.0.1:" << target_port << "']\n";
-    process_.start({{"/usr/bin/prometheus", "--config.file=" + config_.string(),
-                     "--storage.tsdb.path=" + data_.string(),
-                     "--web.listen-address=127.0.0.1:" + std::to_string(port_)},
-                    log_.string(),
-                    {},
-                    true});  // dies with the test process, even a crashed one
-  }
-  ~prometheus() { process_.terminate(); }
-
-  [[nodiscard]] unsigned short port() const { return port_; }
-  [[nodiscard]] std::string log() const { return read_file(log_); }
-  [[nodiscard]] const std::filesystem::path& data_dir() const { return data_; }
-  bool running() { return process_.running(); }
-
-  /// Polls `expr` until it returns at least one series; the last answer.
-  json wait_for_series(const std::string& expr, std::chrono::seconds timeout = 30s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    json last;
-    while (std::chrono::steady_clock::now() < until) {
-      last = instant_query(port_, expr);
-      if (last.value("status", "") == "success" && !last.at("data").at("result").empty())
-        return last;
-      std::this_thread::sleep_for(250ms);
+/// The `expr:` values of a rule file, multi-line ones included.
+std::string rule_expressions(const std::string& yaml) {
+  std::istringstream in(yaml);
+  std::string line, out;
+  std::size_t expr_indent = std::string::npos;
+  while (std::getline(in, line)) {
+    const auto indent = line.find_first_not_of(' ');
+    if (indent == std::string::npos) continue;
+    if (line.compare(indent, 5, "expr:") == 0) {
+      expr_indent = indent;
+      out += line.substr(indent + 5) + "\n";
+    } else if (expr_indent != std::string::npos && indent > expr_indent) {
+      out += line + "\n";
+    } else {
+      expr_indent = std::string::npos;
     }
-    return last;
   }
+  return out;
+}
 
- private:
-  unsigned short port_;
-  std::filesystem::path config_, data_, log_;
-  child_process process_;
-};
+bool known_metric(const std::string& n) {
+  return engine_metrics.count(n) == 1 || server_metrics.count(n) == 1;
+}
 
 std::set<std::string> label_values(const json& answer, const std::string& label) {
   std::set<std::string> out;
@@ -161,6 +147,21 @@ child_process start_simulation(unsigned short port, const std::filesystem::path&
        true});
 }
 
+/// A seckill_server node on the memory store, serving on `port`.
+child_process start_server(unsigned short port, const std::filesystem::path& log) {
+#ifdef SECKILL_SERVER
+  const std::string program = SECKILL_SERVER;
+#else
+  const std::string program;
+  FAIL("built without examples: no seckill_server to scrape");
+#endif
+  return child_process({{program, "--listen", "127.0.0.1:" + std::to_string(port), "--store",
+                         "memory://", "--admin-token", "obs-test-token"},
+                        log.string(),
+                        {},
+                        true});
+}
+
 }  // namespace integration_observability
 
 TEST_SUITE("integration") {
@@ -169,7 +170,7 @@ TEST_SUITE("integration") {
     auto r = run({"promtool", "check", "rules", (examples / "alerts.yml").string()});
     INFO(r.output);
     CHECK(r.status == 0);
-    CHECK(r.output.find("SUCCESS: 5 rules found") != std::string::npos);
+    CHECK(r.output.find("SUCCESS: 13 rules found") != std::string::npos);
     r = run({"promtool", "test", "rules", (examples / "alerts_test.yml").string()});
     INFO(r.output);
     CHECK(r.status == 0);
@@ -180,11 +181,13 @@ TEST_SUITE("integration") {
 
   TEST_CASE("promtool: every alert is tested both firing and silent - a wrong expectation fails") {
     using namespace integration_observability;
-    const std::string rules = read_file(examples / "alerts.yml");
-    const std::string tests = read_file(examples / "alerts_test.yml");
+    const std::string rules = read_text_file(examples / "alerts.yml");
+    const std::string tests = read_text_file(examples / "alerts_test.yml");
     for (const std::string alert :
          {"SeckillPurchaseFailureRateHigh", "SeckillPurchaseLatencyP99High", "SeckillStockLow",
-          "SeckillCircuitBreakerOpen", "SeckillPaidOrdersCompensated"}) {
+          "SeckillCircuitBreakerOpen", "SeckillPaidOrdersCompensated", "SeckillTrafficHigh",
+          "SeckillTrafficStopped", "SeckillHttp5xxHigh", "SeckillNodeNotReady", "SeckillNoLeader",
+          "SeckillStoreDisconnected", "SeckillEtcdDisconnected", "SeckillStockCacheLagging"}) {
       CHECK(rules.find("alert: " + alert) != std::string::npos);
       // each alert appears in the tests at least once with exp_alerts: [] and once with alerts
       std::size_t silent = 0, firing = 0;
@@ -214,9 +217,26 @@ TEST_SUITE("integration") {
     CHECK(r.status != 0);
   }
 
+  TEST_CASE("the alert rules name only metrics the programs export") {
+    using namespace integration_observability;
+    const auto exprs = rule_expressions(read_text_file(examples / "alerts.yml"));
+    CHECK(exprs.find("seckill_http_requests_total{route=\"purchase\"}[2m]") != std::string::npos);
+    const auto names = metric_names(exprs);
+    for (const auto& n : names) CHECK_MESSAGE(known_metric(n), n);
+    for (const std::string n :
+         {"seckill_http_requests_total", "seckill_node_health_grade", "seckill_node_leader",
+          "seckill_store_connected", "seckill_etcd_connected", "seckill_stock_cache_lag_seconds"})
+      CHECK_MESSAGE(names.count(n) == 1, n);
+    // The check can fail: a misspelt or suffixed name is not a known metric.
+    CHECK(metric_names("rate(seckill_purchase_duration_seconds_bucket[1m])") ==
+          std::set<std::string>{"seckill_purchase_duration_seconds"});
+    CHECK_FALSE(known_metric(*metric_names("seckill_http_request_total").begin()));
+    CHECK_FALSE(known_metric(*metric_names("seckill_node_leader_bucket").begin()));
+  }
+
   TEST_CASE("the Grafana dashboard parses and has the panels operators need") {
     using namespace integration_observability;
-    const json d = json::parse(read_file(examples / "grafana-dashboard.json"));
+    const json d = json::parse(read_text_file(examples / "grafana-dashboard.json"));
     CHECK(d.at("title").is_string());
     CHECK(d.at("uid") == "seckill-flash-sale");
     CHECK(d.at("schemaVersion").is_number_integer());
@@ -226,101 +246,163 @@ TEST_SUITE("integration") {
       titles.insert(p.at("title").get<std::string>());
       ids.insert(p.at("id").get<int>());
       CHECK(p.at("gridPos").at("w").get<int>() > 0);
+      CHECK(p.at("gridPos").at("x").get<int>() + p.at("gridPos").at("w").get<int>() <= 24);
       CHECK(p.at("datasource").at("uid") == "${datasource}");
-      for (const auto& t : p.at("targets")) CHECK(t.at("refId").is_string());
+      CHECK_FALSE(p.at("targets").empty());
+      std::set<std::string> refs;
+      for (const auto& t : p.at("targets")) {
+        CHECK(t.at("refId").is_string());
+        refs.insert(t.at("refId").get<std::string>());
+      }
+      CHECK(refs.size() == p.at("targets").size());  // unique refIds within a panel
     }
     CHECK(ids.size() == d.at("panels").size());  // unique panel ids
     for (const std::string want :
          {"Purchases per second (QPS)", "Failure rate", "Purchase latency p50 / p99",
-          "Stock per SKU", "Circuit breaker state"})
+          "Stock per SKU", "Circuit breaker state", "HTTP requests by route and status",
+          "HTTP 5xx share", "HTTP latency p50 / p99 by route", "HTTP connections",
+          "Node health grade", "Leader", "Store and etcd connection", "Stock cache lag"})
       CHECK_MESSAGE(titles.count(want) == 1, want);
     // the datasource variable makes it importable without editing
     CHECK(d.at("templating").at("list").at(0).at("type") == "datasource");
     CHECK(d.at("templating").at("list").at(0).at("query") == "prometheus");
     const auto exprs = dashboard_expressions(d);
-    CHECK(exprs.size() >= 6);
-    for (const auto& e : exprs) CHECK(e.find('$') == std::string::npos);
+    CHECK(exprs.size() >= 18);
+    std::set<std::string> used;
+    for (const auto& e : exprs) {
+      CHECK(e.find('$') == std::string::npos);
+      const auto names = metric_names(e);
+      CHECK_MESSAGE(!names.empty(), e);
+      for (const auto& n : names) {
+        CHECK_MESSAGE(known_metric(n), (n + " in " + e));
+        used.insert(n);
+      }
+    }
+    // every metric seckill_server adds has a panel
+    for (const auto& n : server_metrics) CHECK_MESSAGE(used.count(n) == 1, n);
   }
 }
 
 TEST_SUITE("integration") {
   TEST_CASE(
-      "a real Prometheus scrapes the running simulation - the series and every dashboard query "
-      "answer") {
+      "a real Prometheus scrapes the running simulation and a seckill_server node - the series "
+      "and every dashboard query answer") {
     using namespace integration_observability;
     seckill::detail::temp_dir dir("seckill-prometheus");
     const auto target_port = seckill::test::free_loopback_port();
     auto sim = start_simulation(target_port, dir.path() / "sim.log");
+    const auto server_port = seckill::test::free_loopback_port();
+    auto server = start_server(server_port, dir.path() / "server.log");
     REQUIRE_MESSAGE(seckill::test::wait_until_accepting(target_port, 20s),
-                    read_file(dir.path() / "sim.log"));
+                    read_text_file(dir.path() / "sim.log"));
+    REQUIRE_MESSAGE(seckill::test::wait_until_accepting(server_port, 20s),
+                    read_text_file(dir.path() / "server.log"));
     const auto own = seckill::test::http_request(target_port, "/metrics");
     REQUIRE(own.status == 200);
     REQUIRE(own.body.find("seckill_purchases_total") != std::string::npos);
+    // The node sells something, so that its purchase route has traffic.
+    namespace http = boost::beast::http;
+    const auto stocked =
+        seckill::test::http_request(server_port, "/admin/stock/sku-obs", http::verb::put,
+                                    R"({"stock": 100})", "application/json", "obs-test-token");
+    REQUIRE_MESSAGE(stocked.status == 200, stocked.body);
+    const auto bought = seckill::test::http_request(
+        server_port, "/purchase", http::verb::post,
+        R"({"sku": "sku-obs", "user": "u-1", "request_id": "r-1"})", "application/json");
+    REQUIRE_MESSAGE(bought.status == 200, bought.body);
 
-    prometheus prom(target_port, dir);
-    REQUIRE_MESSAGE(seckill::test::wait_until_accepting(prom.port(), 30s), prom.log());
-    bool ready = false;  // it accepts connections before it is ready (503 until then)
-    for (int i = 0; i < 120 && !ready; ++i) {
-      ready = seckill::test::http_request(prom.port(), "/-/ready").status == 200;
-      if (!ready) std::this_thread::sleep_for(250ms);
-    }
-    REQUIRE_MESSAGE(ready, prom.log());
+    seckill::test::prometheus_process prom(
+        {{{"flash_sale_sim", target_port}, {"seckill_server", server_port}},
+         examples / "alerts.yml"},
+        dir);
+    REQUIRE_MESSAGE(prom.wait_until_ready(30s), prom.log());
     // The Prometheus answering is the one started here: its data directory is ours.
     const auto flags =
         json::parse(seckill::test::http_request(prom.port(), "/api/v1/status/flags").body);
     REQUIRE(flags.at("data").at("storage.tsdb.path") == prom.data_dir().string());
 
-    const auto up = prom.wait_for_series("up{job=\"seckill\"} == 1");
+    const auto up = prom.wait_for_series("up{job=\"flash_sale_sim\"} == 1");
     INFO(prom.log());
     REQUIRE(up.at("data").at("result").size() == 1);
     CHECK(up.at("data").at("result").at(0).at("metric").at("instance") ==
           "127.0.0.1:" + std::to_string(target_port));
+    const auto server_up = prom.wait_for_series("up{job=\"seckill_server\"} == 1");
+    REQUIRE(server_up.at("data").at("result").size() == 1);
 
-    const auto purchases = prom.wait_for_series("seckill_purchases_total");
+    const std::string sim_only = "{job=\"flash_sale_sim\"}";
+    const auto purchases = prom.wait_for_series("seckill_purchases_total" + sim_only);
     const auto results = label_values(purchases, "result");
     for (const std::string r : {"succeeded", "sold_out", "rate_limited", "circuit_open",
                                 "timed_out", "rolled_back", "failed"})
       CHECK_MESSAGE(results.count(r) == 1, r);
-    const auto succeeded =
-        prom.wait_for_series("seckill_purchases_total{result=\"succeeded\"} > 0");
+    const auto succeeded = prom.wait_for_series(
+        "seckill_purchases_total{job=\"flash_sale_sim\",result=\"succeeded\"} > 0");
     CHECK(succeeded.at("data").at("result").size() == 1);
-    const auto stock = prom.wait_for_series("seckill_stock_units");
+    const auto stock = prom.wait_for_series("seckill_stock_units" + sim_only);
     CHECK(label_values(stock, "sku").size() == 3);
-    const auto buckets =
-        prom.wait_for_series("seckill_purchase_duration_seconds_bucket{le=\"+Inf\"} > 0");
+    const auto buckets = prom.wait_for_series(
+        "seckill_purchase_duration_seconds_bucket{job=\"flash_sale_sim\",le=\"+Inf\"} > 0");
     CHECK(buckets.at("data").at("result").size() == 1);
-    const auto breaker = prom.wait_for_series("seckill_breaker_state");
+    const auto breaker = prom.wait_for_series("seckill_breaker_state" + sim_only);
     CHECK(label_values(breaker, "state").count("open") == 1);
-    CHECK(prom.wait_for_series("sum(seckill_breaker_state) == 1").at("data").at("result").size() ==
-          1);
+    CHECK(prom.wait_for_series("sum(seckill_breaker_state" + sim_only + ") == 1")
+              .at("data")
+              .at("result")
+              .size() == 1);
     CHECK_FALSE(prom.wait_for_series("seckill_store_errors_total").at("data").at("result").empty());
     CHECK_FALSE(prom.wait_for_series("seckill_rate_limited_total").at("data").at("result").empty());
+
+    // The node's own series, as the dashboard and the alerts read them.
+    const auto routes =
+        label_values(prom.wait_for_series("seckill_http_request_duration_seconds_count"), "route");
+    for (const std::string r :
+         {"purchase", "admin_stock", "stock", "order", "metrics", "health", "ready", "other"})
+      CHECK_MESSAGE(routes.count(r) == 1, r);
+    CHECK_FALSE(
+        prom.wait_for_series("seckill_http_requests_total{route=\"purchase\",status=\"200\"} == 1")
+            .at("data")
+            .at("result")
+            .empty());
+    CHECK(label_values(prom.wait_for_series("seckill_node_health_grade == 1"), "grade") ==
+          std::set<std::string>{"healthy"});
+    CHECK_FALSE(
+        prom.wait_for_series("seckill_store_connected == 1").at("data").at("result").empty());
+    for (const auto& n : server_metrics) {
+      const std::string series = histograms.count(n) == 1 ? n + "_count" : n;
+      CHECK_MESSAGE(!prom.wait_for_series(series).at("data").at("result").empty(), n);
+    }
 
     // Two scrapes at least, so that rate() has points; then every dashboard query.
     REQUIRE_FALSE(prom.wait_for_series("sum(rate(seckill_purchases_total[1m]))")
                       .at("data")
                       .at("result")
                       .empty());
-    const json dashboard = json::parse(read_file(examples / "grafana-dashboard.json"));
+    REQUIRE_FALSE(prom.wait_for_series("sum(rate(seckill_http_requests_total[1m]))")
+                      .at("data")
+                      .at("result")
+                      .empty());
+    const json dashboard = json::parse(read_text_file(examples / "grafana-dashboard.json"));
     for (const auto& expr : dashboard_expressions(dashboard)) {
-      const auto answer = instant_query(prom.port(), expr);
+      const auto answer = prom.query(expr);
       INFO(expr);
       INFO(answer.dump());
       CHECK(answer.at("status") == "success");
       CHECK_FALSE(answer.at("data").at("result").empty());
     }
     // Prometheus rejects a broken expression: the check above can fail.
-    CHECK(instant_query(prom.port(), "sum(rate(seckill_purchases_total[1m])").at("status") ==
-          "error");
+    CHECK(prom.query("sum(rate(seckill_purchases_total[1m])").at("status") == "error");
 
     // The alert rules loaded and evaluate.
     const auto rules = json::parse(seckill::test::http_request(prom.port(), "/api/v1/rules").body);
     std::size_t alerts = 0;
     for (const auto& g : rules.at("data").at("groups"))
-      for (const auto& r : g.at("rules"))
+      for (const auto& r : g.at("rules")) {
         if (r.at("type") == "alerting") ++alerts;
-    CHECK(alerts == 5);
+        CHECK_MESSAGE(r.at("health") != "err", r.dump());
+      }
+    CHECK(alerts == 13);
     CHECK(prom.running());
     sim.terminate();
+    server.terminate();
   }
 }
