@@ -112,9 +112,10 @@ std::string raw_exchange(unsigned short port, const std::string& bytes,
 
 }  // namespace integration_server
 
-using namespace integration_server;
-
 TEST_SUITE("integration") {
+  using namespace integration_server;  // inside the suite: other files of this unity build have
+                                       // helpers of the same names
+
   TEST_CASE(
       "seckill_server on memory: a sale over keep-alive connections sells exactly the "
       "stock and every 200 is a committed order") {
