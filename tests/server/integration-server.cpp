@@ -330,7 +330,7 @@ TEST_SUITE("integration") {
     const auto back = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (ready != 200 && std::chrono::steady_clock::now() < back) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      ready = c.get("/ready").status;
+      try { ready = c.get("/ready").status; } catch (...) { MESSAGE(server.output()); throw; }
     }
     CHECK(ready == 200);
     REQUIRE(put_stock(port, "sku-s", 20).status == 200);
