@@ -289,6 +289,14 @@ class http_server {
       if (st->observe)
         st->observe(a.route, a.res.result_int(),
                     std::chrono::duration<double>(clock::now() - start).count());
+      if (wec == beast::error::timeout) {
+        // The answer came after the request timeout: say so (the client saw a close).
+        std::fprintf(stderr, "http_server: an answer (%s, %u) was not sent: %lld ms after its request, past the request timeout\n",
+                     std::string(a.route).c_str(), a.res.result_int(),
+                     static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                clock::now() - start)
+                                                .count()));
+      }
       if (wec || !keep) break;
     }
   }

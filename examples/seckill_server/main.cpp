@@ -3,6 +3,7 @@
 // (http_server.hpp), prints "listening on http://HOST:PORT" and serves until
 // SIGTERM or SIGINT; then stops gracefully: no new connections or
 // purchases, those in flight finish, the background work stops, exit 0.
+#include "coordination.hpp"
 #include "http_server.hpp"
 #include "node.hpp"
 #include "options.hpp"
@@ -22,8 +23,10 @@
 #include <cstdio>
 #include <exception>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace seckill_server {
@@ -32,11 +35,11 @@ namespace {
 
 enum exit_code { ok = 0, start_failure = 1, usage = 2 };
 
-// The handler the HTTP server holds: a reference to the node.
+// The handler the HTTP server holds: the node, set before the server accepts.
 template <class Node>
 struct node_handler {
-  Node* n;
-  boost::asio::awaitable<answer> operator()(const request& r) const { return n->handle(r); }
+  Node* const* n;
+  boost::asio::awaitable<answer> operator()(const request& r) const { return (*n)->handle(r); }
 };
 
 std::string url_host(const std::string& host) {
@@ -66,40 +69,65 @@ class io_threads {
   std::vector<std::thread> threads_;
 };
 
-// Serves with `store` until a signal, then stops gracefully.
-template <class Store>
-int serve(boost::asio::io_context& io, Store& store, const options& o, io_threads& threads) {
+// Serves with `store` until a signal, then stops gracefully. With --etcd the
+// node joins the cluster (coordination.hpp) before it accepts, and leaves it
+// (deregistered first, so traffic moves) when it stops.
+template <class Store, bool Coordinated>
+int serve_node(boost::asio::io_context& io, Store& store, const options& o, io_threads& threads) {
   namespace asio = boost::asio;
-  const unsigned worker = o.worker_id < 0 ? 0U : static_cast<unsigned>(o.worker_id);
-  node<Store> n(io, store, o, worker, o.node);
-  using handler = node_handler<node<Store>>;
-  http_server<handler> server(io.get_executor(),
-                              {.address = o.listen.host,
-                               .port = o.listen.port,
-                               .max_connections = static_cast<std::size_t>(o.max_connections),
-                               .idle_timeout = o.idle_timeout,
-                               .header_timeout = o.header_timeout,
-                               .request_timeout = o.request_timeout},
-                              handler{&n},
-                              [&n](std::string_view route, unsigned status, double seconds) {
-                                n.metrics().request(route, status, seconds);
-                              });
+  using ids_type = std::conditional_t<Coordinated, cluster_ids, seckill::snowflake<>>;
+  using node_type = node<Store, ids_type>;
+  node_type* current = nullptr;
+  http_server<node_handler<node_type>> server(
+      io.get_executor(),
+      {.address = o.listen.host,
+       .port = o.listen.port,
+       .max_connections = static_cast<std::size_t>(o.max_connections),
+       .idle_timeout = o.idle_timeout,
+       .header_timeout = o.header_timeout,
+       .request_timeout = o.request_timeout},
+      node_handler<node_type>{&current},
+      [&current](std::string_view route, unsigned status, double seconds) {
+        current->metrics().request(route, status, seconds);
+      });
   server.listen();
-  const std::string url = fmt::format("http://{}:{}", url_host(o.listen.host), server.port());
-  if (o.node.empty()) n.set_name(fmt::format("{}:{}", url_host(o.listen.host), server.port()));
+  const std::string endpoint = fmt::format("{}:{}", url_host(o.listen.host), server.port());
+  const std::string url = "http://" + endpoint;
+  const std::string name = o.node.empty() ? endpoint : o.node;
+
+  std::optional<coordination<Store>> coord;
+  std::optional<seckill::snowflake<>> fixed_ids;
+  ids_type* ids = nullptr;
+  if constexpr (Coordinated) {
+    coord.emplace(io, store, o, name);
+    coord->start_session();
+    ids = &coord->ids();
+  } else {
+    const unsigned worker = o.worker_id < 0 ? 0U : static_cast<unsigned>(o.worker_id);
+    fixed_ids.emplace(worker / 32, worker % 32);
+    ids = &*fixed_ids;
+  }
+  node_type n(io, store, o, *ids, name);
+  current = &n;
   n.set_connection_source([&server] { return std::pair{server.connections(), server.refused()}; });
+  if constexpr (Coordinated) coord->join(n, endpoint, o.advertise.empty() ? url : o.advertise);
 
   std::promise<int> signalled;
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (!ec) signalled.set_value(sig);
   });
-  n.start(/*leader_reaps=*/false);
+  n.start(/*leader_reaps=*/Coordinated);
   server.start();
   fmt::print("listening on {}\n", url);
   std::fflush(stdout);
-  fmt::print(stderr, "seckill_server: node {} on store {}, {} threads\n", n.name(),
-             seckill::redact_url(o.store), o.threads);
+  if constexpr (Coordinated)
+    fmt::print(stderr, "seckill_server: node {} on store {}, {} threads, worker id {}, etcd {}\n",
+               name, seckill::redact_url(o.store), o.threads, coord->worker(),
+               seckill::redact_url(o.etcd));
+  else
+    fmt::print(stderr, "seckill_server: node {} on store {}, {} threads\n", name,
+               seckill::redact_url(o.store), o.threads);
 
   const int sig = signalled.get_future().get();
   fmt::print(stderr, "seckill_server: {}: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -111,10 +139,17 @@ int serve(boost::asio::io_context& io, Store& store, const options& o, io_thread
     fmt::print(stderr, "seckill_server: connections still open after {} ms; closing them\n",
                drain.count());
   n.stop();
+  if constexpr (Coordinated) coord->leave();
   if constexpr (requires { store.close(); }) store.close();
   threads.stop();
   fmt::print(stderr, "seckill_server: stopped\n");
   return ok;
+}
+
+template <class Store>
+int serve(boost::asio::io_context& io, Store& store, const options& o, io_threads& threads) {
+  if (o.etcd.empty()) return serve_node<Store, false>(io, store, o, threads);
+  return serve_node<Store, true>(io, store, o, threads);
 }
 
 int run(const options& o) {
@@ -153,7 +188,7 @@ int run(const options& o) {
     seckill::etcd::client_options co;
     co.endpoints = seckill::etcd::parse_endpoints(o.store, ec, &why);
     if (ec) throw seckill::error(ec, "--store: " + why);
-    seckill::etcd::etcd_store<> store(io.get_executor(), co, {.prefix = "seckill/"});
+    seckill::etcd::etcd_store<> store(io.get_executor(), co, {.prefix = "seckill/stock/"});
     io_threads threads(io, o.threads);
     return serve(io, store, o, threads);
   }

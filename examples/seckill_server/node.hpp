@@ -128,17 +128,17 @@ struct node_status {
   std::atomic<bool> stopping{false};
 };
 
-template <seckill::stock_store Store>
+/// `Ids` is the order id source: a snowflake with a fixed worker id, or with
+/// --etcd one on a leased worker id (coordination.hpp). It must outlive the node.
+template <seckill::stock_store Store, class Ids = seckill::snowflake<>>
 class node {
  public:
   using engine_type =
-      seckill::purchase_engine<Store, admission, seckill::circuit_breaker<>, seckill::snowflake<>,
-                               payment_provider, order_index, seckill::obs::purchase_hooks<>,
+      seckill::purchase_engine<Store, admission, seckill::circuit_breaker<>, Ids, payment_provider,
+                               order_index, seckill::obs::purchase_hooks<>,
                                std::chrono::steady_clock, node_gate>;
 
-  /// `worker` is the Snowflake worker id (0..1023: datacenter = worker / 32).
-  node(boost::asio::io_context& io, Store& store, const options& o, unsigned worker,
-       std::string name)
+  node(boost::asio::io_context& io, Store& store, const options& o, Ids& ids, std::string name)
       : io_(io),
         store_(store),
         o_(o),
@@ -147,7 +147,7 @@ class node {
         metrics_(registry_),
         admission_(o.admission_rate, o.admission_burst),
         breaker_(seckill::breaker_options{}),
-        ids_(worker / 32, worker % 32),
+        ids_(ids),
         payment_(make_payment(io, o)),
         orders_(1 << 20),
         background_(boost::asio::make_strand(io)),
@@ -185,6 +185,16 @@ class node {
   [[nodiscard]] std::vector<std::string> skus() const {
     std::shared_lock lock(skus_mutex_);
     return {skus_.begin(), skus_.end()};
+  }
+
+  /// Called once for each SKU this node learns about (stocked or bought here).
+  void on_new_sku(std::function<void(const std::string&)> f) { new_sku_ = std::move(f); }
+
+  /// The health grade (an index into `grades`) and whether it takes purchases.
+  void set_grade(std::size_t index, bool writable) {
+    status_.grade = static_cast<int>(index);
+    status_.admits = writable && !status_.stopping.load();
+    metrics_.set_grade(index);
   }
 
   /// Connection counts for /metrics (set by main once the server exists).
@@ -316,7 +326,9 @@ class node {
     }
     std::unique_lock lock(skus_mutex_);
     if (skus_.size() >= max_known_skus) return;
-    if (skus_.emplace(sku).second) reaper_.add_sku(std::string(sku));
+    if (!skus_.emplace(sku).second) return;
+    reaper_.add_sku(std::string(sku));
+    if (new_sku_) new_sku_(std::string(sku));
   }
 
   boost::asio::awaitable<answer> purchase(const request& req) {
@@ -510,7 +522,7 @@ class node {
   node_status status_;
   admission admission_;
   seckill::circuit_breaker<> breaker_;
-  seckill::snowflake<> ids_;
+  Ids& ids_;
   payment_provider payment_;
   order_index orders_;
   std::optional<seckill::obs::otlp_http_exporter> exporter_;
@@ -523,6 +535,7 @@ class node {
   mutable std::shared_mutex skus_mutex_;
   std::set<std::string, std::less<>> skus_;
   std::function<std::pair<std::size_t, std::uint64_t>()> connections_;
+  std::function<void(const std::string&)> new_sku_;
 };
 
 }  // namespace seckill_server

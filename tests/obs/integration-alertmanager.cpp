@@ -203,31 +203,32 @@ struct node_metrics {
 }  // namespace integration_alertmanager
 
 TEST_SUITE("integration") {
-  TEST_CASE("Alertmanager delivers an alert posted to its API v2 to the webhook - labels and "
-            "annotations intact") {
+  TEST_CASE(
+      "Alertmanager delivers an alert posted to its API v2 to the webhook - labels and "
+      "annotations intact") {
     using namespace integration_alertmanager;
     seckill::detail::temp_dir dir("seckill-alertmanager");
     webhook_receiver hook;
     seckill::test::alertmanager_process am(alertmanager_config(hook), dir);
     REQUIRE_MESSAGE(am.wait_until_ready(30s), am.log());
 
-    const json alerts = json::array({{{"labels",
-                                       {{"alertname", "SeckillStoreDisconnected"},
-                                        {"severity", "page"},
-                                        {"instance", "node-1:8080"}}},
-                                      {"annotations",
-                                       {{"summary", "Node node-1:8080 cannot reach the stock store"},
-                                        {"description", "posted by the test"}}}}});
+    const json alerts =
+        json::array({{{"labels",
+                       {{"alertname", "SeckillStoreDisconnected"},
+                        {"severity", "page"},
+                        {"instance", "node-1:8080"}}},
+                      {"annotations",
+                       {{"summary", "Node node-1:8080 cannot reach the stock store"},
+                        {"description", "posted by the test"}}}}});
     const auto posted =
         seckill::test::http_request(am.port(), "/api/v2/alerts", boost::beast::http::verb::post,
                                     alerts.dump(), "application/json");
     INFO(posted.body);
     REQUIRE(posted.status == 200);
     // The API can refuse: an alert without labels is a client error (422 here).
-    const auto refused =
-        seckill::test::http_request(am.port(), "/api/v2/alerts", boost::beast::http::verb::post,
-                                    R"([{"annotations": {"summary": "no labels"}}])",
-                                    "application/json");
+    const auto refused = seckill::test::http_request(
+        am.port(), "/api/v2/alerts", boost::beast::http::verb::post,
+        R"([{"annotations": {"summary": "no labels"}}])", "application/json");
     INFO(refused.body);
     CHECK(refused.status >= 400);
     CHECK(refused.status < 500);
@@ -249,8 +250,9 @@ TEST_SUITE("integration") {
     CHECK(am.running());
   }
 
-  TEST_CASE("Prometheus raises SeckillStoreDisconnected from alerts.yml and Alertmanager delivers "
-            "it - then its resolution") {
+  TEST_CASE(
+      "Prometheus raises SeckillStoreDisconnected from alerts.yml and Alertmanager delivers "
+      "it - then its resolution") {
     using namespace integration_alertmanager;
     seckill::detail::temp_dir dir("seckill-alertmanager");
     webhook_receiver hook;
@@ -260,7 +262,8 @@ TEST_SUITE("integration") {
     seckill::test::prometheus_process prom(
         {{{"seckill", node.server.port()}}, examples / "alerts.yml", am.port()}, dir);
     REQUIRE_MESSAGE(prom.wait_until_ready(60s), prom.log());
-    REQUIRE_FALSE(prom.wait_for_series("seckill_store_connected == 1").at("data").at("result").empty());
+    REQUIRE_FALSE(
+        prom.wait_for_series("seckill_store_connected == 1").at("data").at("result").empty());
 
     // The node loses its store: the alert is pending for its 30 seconds, then fires.
     node.store_connected.set(0);

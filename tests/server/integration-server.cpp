@@ -112,9 +112,10 @@ std::string raw_exchange(unsigned short port, const std::string& bytes,
 
 }  // namespace integration_server
 
-using namespace integration_server;
-
 TEST_SUITE("integration") {
+  using namespace integration_server;  // inside the suite: other files of this unity build have
+                                       // helpers of the same names
+
   TEST_CASE(
       "seckill_server on memory: a sale over keep-alive connections sells exactly the "
       "stock and every 200 is a committed order") {
@@ -329,7 +330,7 @@ TEST_SUITE("integration") {
     const auto back = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (ready != 200 && std::chrono::steady_clock::now() < back) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      ready = c.get("/ready").status;
+      try { ready = c.get("/ready").status; } catch (...) { MESSAGE(server.output()); throw; }
     }
     CHECK(ready == 200);
     REQUIRE(put_stock(port, "sku-s", 20).status == 200);
