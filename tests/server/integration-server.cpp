@@ -290,6 +290,9 @@ TEST_SUITE("integration") {
     server_process::expect_exit(SECKILL_SERVER,
                                 {"--store", fmt::format("redis://:hunter2@127.0.0.1:{}", port)}, 1,
                                 fmt::format("--store redis://:***@127.0.0.1:{}", port), "hunter2");
+    // etcd cannot be reached: exit 1, saying so.
+    server_process::expect_exit(SECKILL_SERVER, {"--etcd", fmt::format("127.0.0.1:{}", port)}, 1,
+                                "cannot start a session");
     // The port is taken: exit 1, saying so.
     server_process first(SECKILL_SERVER, {});
     server_process::expect_exit(SECKILL_SERVER,
