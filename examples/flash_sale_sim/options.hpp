@@ -1,6 +1,8 @@
 #pragma once
 // flash_sale_sim's command line: every flag, its default, its validation.
 
+#include "common/cli.hpp"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -117,38 +119,9 @@ cannot be used.
 
 namespace detail {
 
-inline std::optional<std::int64_t> parse_int(std::string_view s) {
-  std::int64_t v = 0;
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-inline std::optional<double> parse_double(std::string_view s) {
-  if (s.empty()) return std::nullopt;
-  std::string copy(s);
-  char* end = nullptr;
-  const double v = std::strtod(copy.c_str(), &end);
-  if (end != copy.c_str() + copy.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
-}
-
-// "250ms", "1.5s", "300us", or a bare number of milliseconds.
-inline std::optional<std::chrono::microseconds> parse_duration(std::string_view s) {
-  double scale = 1000.0;  // microseconds per unit
-  if (s.ends_with("us")) {
-    scale = 1.0;
-    s.remove_suffix(2);
-  } else if (s.ends_with("ms")) {
-    s.remove_suffix(2);
-  } else if (s.ends_with("s")) {
-    scale = 1e6;
-    s.remove_suffix(1);
-  }
-  const auto v = parse_double(s);
-  if (!v || *v < 0 || *v * scale > 1e12) return std::nullopt;
-  return std::chrono::microseconds(static_cast<std::int64_t>(std::llround(*v * scale)));
-}
+using seckill_examples::parse_double;
+using seckill_examples::parse_duration;
+using seckill_examples::parse_int;
 
 }  // namespace detail
 

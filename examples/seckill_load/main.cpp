@@ -3,6 +3,7 @@
 // they answer, sets the stock up, sends POST /purchase on the schedule
 // whatever the answers, then reports (and with --verify checks the answers
 // against the stock the nodes report).
+#include "common/io_threads.hpp"
 #include "http_pool.hpp"
 #include "ledger.hpp"
 #include "options.hpp"
@@ -57,27 +58,7 @@ struct unreachable_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Runs an io_context on `n` threads until stop() (or destruction).
-class io_threads {
- public:
-  io_threads(asio::io_context& io, int n) : io_(io), guard_(io.get_executor()) {
-    for (int i = 0; i < n; ++i) threads_.emplace_back([&io] { io.run(); });
-  }
-  io_threads(const io_threads&) = delete;
-  io_threads& operator=(const io_threads&) = delete;
-  ~io_threads() { stop(); }
-  void stop() {
-    guard_.reset();
-    io_.stop();
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-
- private:
-  asio::io_context& io_;
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
-  std::vector<std::thread> threads_;
-};
+using seckill_examples::io_threads;
 
 // Runs `f` on `ex` and waits for its result (from a thread not running `ex`).
 template <class Executor, class F>

@@ -3,6 +3,7 @@
 // (http_server.hpp), prints "listening on http://HOST:PORT" and serves until
 // SIGTERM or SIGINT; then stops gracefully: no new connections or
 // purchases, those in flight finish, the background work stops, exit 0.
+#include "common/io_threads.hpp"
 #include "coordination.hpp"
 #include "http_server.hpp"
 #include "node.hpp"
@@ -46,28 +47,7 @@ std::string url_host(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
 
-// Runs an io_context on `n` threads for its lifetime; stops and joins them
-// when it ends (so handlers never outlive what was declared before it).
-class io_threads {
- public:
-  io_threads(boost::asio::io_context& io, int n) : io_(io), guard_(io.get_executor()) {
-    for (int i = 0; i < n; ++i) threads_.emplace_back([&io] { io.run(); });
-  }
-  io_threads(const io_threads&) = delete;
-  io_threads& operator=(const io_threads&) = delete;
-  ~io_threads() { stop(); }
-  void stop() {
-    guard_.reset();
-    io_.stop();
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-
- private:
-  boost::asio::io_context& io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
-  std::vector<std::thread> threads_;
-};
+using seckill_examples::io_threads;
 
 // Serves with `store` until a signal, then stops gracefully. With --etcd the
 // node joins the cluster (coordination.hpp) before it accepts, and leaves it

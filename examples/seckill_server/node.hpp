@@ -120,7 +120,8 @@ class order_index {
   std::deque<std::int64_t> order_;
 };
 
-/// What the node is told by its coordinator (none without --etcd).
+/// The node's state as /ready and the gate read it: set by the node itself
+/// (the store probe, a stop) and, with --etcd, by its coordinator (the grade).
 struct node_status {
   std::atomic<bool> admits{true};    ///< the gate: false when stopping or read-only
   std::atomic<bool> store_ok{true};  ///< the last probe reached the store

@@ -50,7 +50,8 @@ class server_metrics {
                                              "1 while etcd answers (0 without --etcd).")
                             .with(std::vector<std::string>{})),
         cache_lag_(reg.add_gauge_family("seckill_stock_cache_lag_seconds",
-                                        "Age of the sold-out cache's view of the store.")
+                                        "Age of the sold-out cache's view of the store; 0 on a "
+                                        "node without a cache (every reserve asks the store).")
                        .with(std::vector<std::string>{})) {
     auto& latency =
         reg.add_histogram_family("seckill_http_request_duration_seconds",

@@ -14,6 +14,7 @@
 
 #include <csignal>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -37,7 +38,8 @@ const std::string token = "cluster-admin-t0ken";
 // The cluster, started on first use and kept for every case of this file.
 struct cluster {
   seckill::test::etcd_cluster etcd{3};
-  seckill::test::redis_server redis;
+  // Durable (every write fsynced), so that a restart keeps what was sold.
+  seckill::test::redis_server redis{{"--appendonly", "yes", "--appendfsync", "always"}};
   std::vector<std::unique_ptr<server_process>> nodes;
 
   cluster() {
@@ -299,6 +301,42 @@ TEST_SUITE("integration") {
           std::chrono::seconds(20)));
       check_against_store(c.port(2), "c-etcd", 30, told);
       c.etcd.restart(0);
+    }
+
+    SUBCASE(
+        "redis restarts mid-sale: buyers told 200 keep their orders and those told 503 "
+        "hold nothing") {
+      auto& c = shared();
+      put_stock(c.port(0), "c-redis", 200);
+      ledger told;
+      std::atomic<int> unavailable{0};
+      std::vector<std::thread> buyers;
+      for (int t = 0; t < 3; ++t)
+        buyers.emplace_back([&, t] {
+          for (int i = 0; i < 60; ++i) {
+            try {
+              http_connection conn(c.port(static_cast<std::size_t>(t)));
+              const auto a = conn.post("/purchase",
+                                       purchase_body("c-redis", fmt::format("x{}-{}", t, i), "r"));
+              if (a.status == 200) told.paid(a.json()["order_id"].get<std::string>());
+              if (a.status == 503) ++unavailable;
+            } catch (const std::exception&) {
+              ++unavailable;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+        });
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      c.redis.restart();
+      for (auto& b : buyers) b.join();
+      MESSAGE(fmt::format("{} paid, {} told the store was unavailable", told.units,
+                          unavailable.load()));
+      CHECK(told.units > 0);
+      // Every node reaches the store again.
+      for (std::size_t i = 0; i < 3; ++i)
+        CHECK(eventually([&] { return http_connection(c.port(i)).get("/ready").status == 200; },
+                         std::chrono::seconds(20)));
+      check_against_store(c.port(0), "c-redis", 200, told);
     }
   }
 }
