@@ -105,7 +105,7 @@ TEST_SUITE("unit") {
     CHECK(seckill_server::decode_stock("nope", in) == "the body is not valid JSON");
   }
 
-  TEST_CASE("seckill_server api: the admin token must match whole, with the Bearer scheme") {
+  TEST_CASE("seckill_server api: the admin token must match whole with the Bearer scheme") {
     CHECK(seckill_server::bearer_matches("Bearer s3cret", "s3cret"));
     CHECK_FALSE(seckill_server::bearer_matches("Bearer s3cre", "s3cret"));
     CHECK_FALSE(seckill_server::bearer_matches("Bearer s3cret2", "s3cret"));

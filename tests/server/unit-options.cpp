@@ -28,7 +28,7 @@ std::string error_of(std::vector<std::string> args) {
 using namespace unit_options;
 
 TEST_SUITE("unit") {
-  TEST_CASE("seckill_server options: the defaults, and every flag sets what it names") {
+  TEST_CASE("seckill_server options: the defaults and every flag sets what it names") {
     const auto d = std::get<seckill_server::options>(parse({}));
     CHECK(d.listen.host == "127.0.0.1");
     CHECK(d.listen.port == 8080);
@@ -163,7 +163,7 @@ TEST_SUITE("unit") {
     CHECK(message.find("***") != std::string::npos);
   }
 
-  TEST_CASE("seckill_server options: http URLs split into host, port and path") {
+  TEST_CASE("seckill_server options: http URLs split into host and port and path") {
     seckill_server::http_url u;
     CHECK(seckill_server::parse_http_url("http://127.0.0.1:8081/pay", u).empty());
     CHECK(u.host == "127.0.0.1");
