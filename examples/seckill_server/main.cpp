@@ -113,8 +113,10 @@ int serve_node(boost::asio::io_context& io, Store& store, const options& o, io_t
   fmt::print(stderr, "seckill_server: {}: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   n.stop_admitting();
   server.stop();
-  // Purchases in flight end within the deadline, then commit.
-  const auto drain = o.deadline + std::chrono::seconds(5);
+  // Purchases in flight end within the deadline, then commit; one whose
+  // reserve was lost with the store is answered once its units are given
+  // back, at the latest when its hold passes.
+  const auto drain = o.hold + std::chrono::seconds(5);
   if (!server.wait_drained(drain))
     fmt::print(stderr, "seckill_server: connections still open after {} ms; closing them\n",
                drain.count());
