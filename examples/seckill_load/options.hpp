@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <string>
@@ -159,7 +160,9 @@ requests
 set-up and checks
   --setup-stock N          before the run, PUT /admin/stock/sku-i {{"stock": N}}
                            on one node for every SKU (needs --admin-token)
-  --admin-token T          the admin API's bearer token (never printed)
+  --admin-token T          the admin API's bearer token (never printed); or the
+                           environment variable SECKILL_ADMIN_TOKEN, which
+                           keeps it out of the process list
   --verify                 after the run, read GET /stock/sku-i and check the
                            answers against it: units in distinct 200 orders ==
                            units sold during the run, no order id given to two
@@ -178,6 +181,8 @@ output
 
 inline parse_result parse_options(int argc, const char* const* argv) {
   options o;
+  // The token from the environment keeps it out of `ps`; --admin-token overrides it.
+  if (const char* env = std::getenv("SECKILL_ADMIN_TOKEN"); env != nullptr) o.admin_token = env;
   seckill_examples::flag_cursor c(argc, argv);
   bool duration_given = false;
   while (c.next()) {

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <initializer_list>
 #include <string>
 #include <variant>
@@ -267,6 +268,19 @@ TEST_SUITE("unit") {
           "--duration and --requests exclude each other: run for a time, or a count");
     CHECK(error({"--target", "http://a:1", "--setup-stock", "10"}) ==
           "--setup-stock needs --admin-token (the admin API's bearer token)");
+  }
+
+  TEST_CASE(
+      "options: the admin token may come from SECKILL_ADMIN_TOKEN and the flag overrides it") {
+    ::setenv("SECKILL_ADMIN_TOKEN", "from-env", 1);
+    const auto from_env = parse({"--target", "http://a:1", "--setup-stock", "10"});
+    const auto from_flag =
+        parse({"--target", "http://a:1", "--setup-stock", "10", "--admin-token", "from-flag"});
+    ::unsetenv("SECKILL_ADMIN_TOKEN");
+    REQUIRE(std::holds_alternative<seckill_load::options>(from_env));
+    CHECK(std::get<seckill_load::options>(from_env).admin_token == "from-env");
+    REQUIRE(std::holds_alternative<seckill_load::options>(from_flag));
+    CHECK(std::get<seckill_load::options>(from_flag).admin_token == "from-flag");
   }
 
   TEST_CASE("options: the admin token never appears in a message") {
