@@ -2,6 +2,7 @@
 // Parses the flags, opens the store named by --store, runs the sale and
 // prints the report (a table, or JSON with --json). Adding a backend is one
 // branch in open_store_and_run(); the simulation itself is store-agnostic.
+#include "common/store_url.hpp"
 #include "options.hpp"
 #include "simulation.hpp"
 
@@ -223,12 +224,8 @@ report run_on_redis(boost::asio::io_context& io, const seckill::redis::connectio
 // etcd: the store works on a strand of the simulation's io_context; the
 // simulation's keys (under "flash_sale_sim/") are deleted first.
 report run_on_etcd(boost::asio::io_context& io, const options& o, bool progress) {
-  std::error_code ec;
-  std::string why;
-  seckill::etcd::client_options co;
-  co.endpoints = seckill::etcd::parse_endpoints(o.store, ec, &why);
-  if (ec) throw seckill::error(ec, "--store: " + why);
-  seckill::etcd::etcd_store<> store(io.get_executor(), co, {.prefix = "flash_sale_sim/"});
+  seckill::etcd::etcd_store<> store(io.get_executor(), seckill_examples::etcd_options(o.store),
+                                    {.prefix = "flash_sale_sim/"});
   std::optional<std::pair<std::error_code, std::string>> cleared;
   seckill::etcd::delete_options everything;
   everything.prefix = true;
@@ -247,30 +244,18 @@ report run_on_etcd(boost::asio::io_context& io, const options& o, bool progress)
 
 // The URL-scheme dispatcher: one branch per backend.
 report open_store_and_run(boost::asio::io_context& io, const options& o, bool progress) {
-  const auto sep = o.store.find("://");
-  const std::string scheme = sep == std::string::npos ? std::string() : o.store.substr(0, sep);
-  if (scheme == "memory") {
-    if (o.store.size() != sep + 3)
-      throw seckill::error(
-          seckill::errc::invalid_argument,
-          fmt::format("--store {}: memory:// takes no host or path", seckill::redact_url(o.store)));
-    seckill::memory_store<> store{
-        io.get_executor(), {.orders_per_sku = static_cast<std::size_t>(o.buyers / o.skus + 16)}};
-    return run_with_admission(store, io, o, progress);
+  switch (seckill_examples::store_kind_of(o.store)) {
+    case seckill_examples::store_kind::memory: {
+      seckill::memory_store<> store{
+          io.get_executor(), {.orders_per_sku = static_cast<std::size_t>(o.buyers / o.skus + 16)}};
+      return run_with_admission(store, io, o, progress);
+    }
+    case seckill_examples::store_kind::redis:
+      return run_on_redis(io, seckill_examples::redis_config(o.store), o, progress);
+    case seckill_examples::store_kind::etcd:
+      return run_on_etcd(io, o, progress);
   }
-  if (scheme == "redis") {
-    seckill::redis::connection_config cfg;
-    std::string why;
-    if (seckill::redis::parse_url(o.store, cfg, &why))
-      throw seckill::error(seckill::errc::invalid_argument, "--store: " + why);
-    return run_on_redis(io, cfg, o, progress);
-  }
-  if (scheme == "etcd") return run_on_etcd(io, o, progress);
-  throw seckill::error(seckill::errc::invalid_argument,
-                       fmt::format("--store {}: unknown store; this build knows memory://, "
-                                   "redis://[user:password@]host:port[/db] and "
-                                   "etcd://host:port[,host:port...]",
-                                   seckill::redact_url(o.store)));
+  throw seckill::error(seckill::errc::invalid_argument, "--store: no such store");
 }
 
 }  // namespace

@@ -170,6 +170,23 @@ inline reply error_reply(unsigned status, std::string_view error, std::string me
   return r;
 }
 
+/// Whether `ec` says "not now" rather than "no": unreachable, or no answer in time.
+[[nodiscard]] inline bool transient(std::error_code ec) noexcept {
+  return ec == seckill::condition::unavailable || ec == seckill::condition::timed_out;
+}
+
+/// A store error while reading or stocking: 503 store_unavailable (Retry-After
+/// 1) when it may pass, else 500.
+inline reply store_error_reply(std::error_code ec) {
+  if (transient(ec)) {
+    auto r = error_reply(503, "store_unavailable");
+    r.retry_after = 1;
+    return r;
+  }
+  return error_reply(500, "internal", ec.message());
+}
+
+// clang-format off
 /// How a purchase that the engine finished is told to the buyer:
 ///
 /// | engine outcome | status | error |
@@ -187,12 +204,14 @@ inline reply error_reply(unsigned status, std::string_view error, std::string me
 /// | circuit_open | 503 | circuit_open, Retry-After 1 |
 /// | read_only | 503 | read_only, Retry-After 1 |
 /// | store unreachable or silent on reserve | 503 | store_unavailable, Retry-After 1 |
-/// | another transient refusal before the reserve (the id source) | 503 | unavailable, Retry-After
-/// 1 | | deadline passed (timed_out state) | 504 | timed_out | | paid but not committed
-/// (compensated) | 500 | not_committed | | anything else | 500 | internal |
+/// | another transient refusal before the reserve (the id source) | 503 | unavailable, Retry-After 1 |
+/// | deadline passed (timed_out state) | 504 | timed_out |
+/// | paid but not committed (compensated) | 500 | not_committed |
+/// | anything else | 500 | internal |
 ///
 /// Whenever an order id was taken the body names it ("order_id", a decimal
 /// string: JSON numbers lose precision above 2^53).
+// clang-format on
 [[nodiscard]] inline reply purchase_reply(std::error_code ec, const seckill::purchase_result& r,
                                           std::chrono::milliseconds hold) {
   using seckill::errc;
@@ -238,11 +257,10 @@ inline reply error_reply(unsigned status, std::string_view error, std::string me
   if (r.final_state == purchase_state::timed_out) return with_order(error_reply(504, "timed_out"));
   if (r.final_state == purchase_state::rolled_back)
     return with_order(error_reply(402, "payment_failed"));
-  const bool transient =
-      ec == seckill::condition::unavailable || ec == seckill::condition::timed_out;
-  if (transient && r.final_state == purchase_state::failed)  // the store, at the reserve
+  if (transient(ec) && r.final_state == purchase_state::failed)  // the store, at the reserve
     return with_order(again(error_reply(503, "store_unavailable"), 1));
-  if (transient) return again(error_reply(503, "unavailable", ec.message()), 1);  // e.g. the ids
+  if (transient(ec))
+    return again(error_reply(503, "unavailable", ec.message()), 1);  // e.g. the ids
   return with_order(error_reply(500, "internal", ec ? ec.message() : "the purchase failed"));
 }
 

@@ -20,6 +20,7 @@
 // registry write per grade change, one read of the SKU list per second, and
 // on the leader the reaps and audits.
 
+#include "common/store_url.hpp"
 #include "node.hpp"
 #include "options.hpp"
 
@@ -103,7 +104,7 @@ class coordination {
         strand_(boost::asio::make_strand(io)),
         o_(o),
         name_(std::move(name)),
-        client_(strand_, client_options(o)),
+        client_(strand_, seckill_examples::etcd_options(o.etcd, "--etcd")),
         session_(client_, {.ttl = std::chrono::seconds(5)}),
         claim_(session_,
                {.prefix = std::string(cluster_prefix), .node_name = name_, .any_datacenter = true}),
@@ -195,15 +196,6 @@ class coordination {
   }
 
  private:
-  static seckill::etcd::client_options client_options(const options& o) {
-    std::error_code ec;
-    std::string why;
-    seckill::etcd::client_options co;
-    co.endpoints = seckill::etcd::parse_endpoints(o.etcd, ec, &why);
-    if (ec) throw seckill::error(seckill::errc::invalid_argument, "--etcd: " + why);
-    return co;
-  }
-
   void claim_worker() {
     auto [ec, pair] = wait_for_completion<std::error_code, seckill::etcd::worker_pair>(
         [&](auto h) { claim_.async_claim(boost::asio::bind_executor(strand_, std::move(h))); });

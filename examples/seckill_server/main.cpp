@@ -4,6 +4,7 @@
 // SIGTERM or SIGINT; then stops gracefully: no new connections or
 // purchases, those in flight finish, the background work stops, exit 0.
 #include "common/io_threads.hpp"
+#include "common/store_url.hpp"
 #include "coordination.hpp"
 #include "http_server.hpp"
 #include "node.hpp"
@@ -137,48 +138,33 @@ int serve(boost::asio::io_context& io, Store& store, const options& o, io_thread
 int run(const options& o) {
   namespace asio = boost::asio;
   asio::io_context io{o.threads};
-  const auto sep = o.store.find("://");
-  const std::string scheme = sep == std::string::npos ? std::string() : o.store.substr(0, sep);
-  if (scheme == "memory") {
-    if (o.store.size() != sep + 3)
-      throw seckill::error(
-          seckill::errc::invalid_argument,
-          fmt::format("--store {}: memory:// takes no host or path", seckill::redact_url(o.store)));
-    seckill::memory_store<> store{io.get_executor()};
-    io_threads threads(io, o.threads);
-    return serve(io, store, o, threads);
-  }
-  if (scheme == "redis") {
-    seckill::redis::connection_config cfg;
-    std::string why;
-    if (seckill::redis::parse_url(o.store, cfg, &why))
-      throw seckill::error(seckill::errc::invalid_argument, "--store: " + why);
-    seckill::redis::redis_store store(io.get_executor(), cfg);
-    io_threads threads(io, o.threads);
-    std::promise<std::error_code> connected;
-    store.async_connect([&](std::error_code ec) { connected.set_value(ec); });
-    if (const auto ec = connected.get_future().get()) {
-      const auto detail = store.connection().last_error();
-      store.close();
-      throw seckill::error(ec, fmt::format("--store {}: {}", seckill::redact_url(o.store), detail));
+  switch (seckill_examples::store_kind_of(o.store)) {
+    case seckill_examples::store_kind::memory: {
+      seckill::memory_store<> store{io.get_executor()};
+      io_threads threads(io, o.threads);
+      return serve(io, store, o, threads);
     }
-    return serve(io, store, o, threads);
+    case seckill_examples::store_kind::redis: {
+      seckill::redis::redis_store store(io.get_executor(), seckill_examples::redis_config(o.store));
+      io_threads threads(io, o.threads);
+      std::promise<std::error_code> connected;
+      store.async_connect([&](std::error_code ec) { connected.set_value(ec); });
+      if (const auto ec = connected.get_future().get()) {
+        const auto detail = store.connection().last_error();
+        store.close();
+        throw seckill::error(ec,
+                             fmt::format("--store {}: {}", seckill::redact_url(o.store), detail));
+      }
+      return serve(io, store, o, threads);
+    }
+    case seckill_examples::store_kind::etcd: {
+      seckill::etcd::etcd_store<> store(io.get_executor(), seckill_examples::etcd_options(o.store),
+                                        {.prefix = "seckill/stock/"});
+      io_threads threads(io, o.threads);
+      return serve(io, store, o, threads);
+    }
   }
-  if (scheme == "etcd") {
-    std::error_code ec;
-    std::string why;
-    seckill::etcd::client_options co;
-    co.endpoints = seckill::etcd::parse_endpoints(o.store, ec, &why);
-    if (ec) throw seckill::error(ec, "--store: " + why);
-    seckill::etcd::etcd_store<> store(io.get_executor(), co, {.prefix = "seckill/stock/"});
-    io_threads threads(io, o.threads);
-    return serve(io, store, o, threads);
-  }
-  throw seckill::error(seckill::errc::invalid_argument,
-                       fmt::format("--store {}: unknown store; this build knows memory://, "
-                                   "redis://[user:password@]host:port[/db] and "
-                                   "etcd://host:port[,host:port...]",
-                                   seckill::redact_url(o.store)));
+  throw seckill::error(seckill::errc::invalid_argument, "--store: no such store");
 }
 
 }  // namespace

@@ -140,8 +140,7 @@ class node {
                                std::chrono::steady_clock, node_gate>;
 
   node(boost::asio::io_context& io, Store& store, const options& o, Ids& ids, std::string name)
-      : io_(io),
-        store_(store),
+      : store_(store),
         o_(o),
         name_(std::move(name)),
         purchase_metrics_(registry_),
@@ -307,17 +306,6 @@ class node {
 
   static reply bad_request(std::string message) {
     return error_reply(400, "invalid_argument", std::move(message));
-  }
-
-  // A store error while reading: unreachable or silent -> 503, else 500.
-  static reply store_error_reply(std::error_code ec) {
-    if (ec == seckill::condition::unavailable || ec == seckill::condition::timed_out ||
-        ec == seckill::errc::store_unavailable || ec == seckill::errc::not_connected) {
-      auto r = error_reply(503, "store_unavailable");
-      r.retry_after = 1;
-      return r;
-    }
-    return error_reply(500, "internal", ec.message());
   }
 
   void note_sku(std::string_view sku) {
@@ -513,7 +501,6 @@ class node {
 
   static constexpr std::size_t max_known_skus = 100'000;
 
-  boost::asio::io_context& io_;
   Store& store_;
   const options& o_;
   std::string name_;

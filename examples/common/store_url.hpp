@@ -1,0 +1,64 @@
+#pragma once
+// What the examples' --store URL names, and the settings of each backend,
+// with the same errors everywhere (seckill::error, errc::invalid_argument,
+// naming the flag; a password is shown as ***): memory://,
+// redis://[user:password@]host:port[/db], etcd://host:port[,host:port...].
+
+#include <seckill/error.hpp>
+#include <seckill/etcd/client.hpp>
+#include <seckill/etcd/endpoint.hpp>
+#include <seckill/redis/connection_config.hpp>
+#include <seckill/redis/url.hpp>
+#include <seckill/url.hpp>
+
+#include <fmt/format.h>
+
+#include <string>
+#include <system_error>
+
+namespace seckill_examples {
+
+enum class store_kind { memory, redis, etcd };
+
+/// The backend `url` names; throws for memory:// with a host or path, and for any other scheme.
+inline store_kind store_kind_of(const std::string& url) {
+  const auto sep = url.find("://");
+  const std::string scheme = sep == std::string::npos ? std::string() : url.substr(0, sep);
+  if (scheme == "memory") {
+    if (url.size() != sep + 3)
+      throw seckill::error(
+          seckill::errc::invalid_argument,
+          fmt::format("--store {}: memory:// takes no host or path", seckill::redact_url(url)));
+    return store_kind::memory;
+  }
+  if (scheme == "redis") return store_kind::redis;
+  if (scheme == "etcd") return store_kind::etcd;
+  throw seckill::error(seckill::errc::invalid_argument,
+                       fmt::format("--store {}: unknown store; this build knows memory://, "
+                                   "redis://[user:password@]host:port[/db] and "
+                                   "etcd://host:port[,host:port...]",
+                                   seckill::redact_url(url)));
+}
+
+/// A redis:// URL's connection settings; throws saying what is wrong with it.
+inline seckill::redis::connection_config redis_config(const std::string& url) {
+  seckill::redis::connection_config cfg;
+  std::string why;
+  if (seckill::redis::parse_url(url, cfg, &why))
+    throw seckill::error(seckill::errc::invalid_argument, "--store: " + why);
+  return cfg;
+}
+
+/// The etcd endpoints in `list` (etcd://host:port[,...] or host:port[,...])
+/// as client options; throws naming `flag` and what is wrong.
+inline seckill::etcd::client_options etcd_options(const std::string& list,
+                                                  const char* flag = "--store") {
+  std::error_code ec;
+  std::string why;
+  seckill::etcd::client_options co;
+  co.endpoints = seckill::etcd::parse_endpoints(list, ec, &why);
+  if (ec) throw seckill::error(ec, std::string(flag) + ": " + why);
+  return co;
+}
+
+}  // namespace seckill_examples
