@@ -10,23 +10,34 @@
 #include "node.hpp"
 #include "options.hpp"
 
+#include <seckill/etcd/client.hpp>
 #include <seckill/etcd/etcd_store.hpp>
+#include <seckill/etcd/stock_feed.hpp>
+#include <seckill/etcd/watcher.hpp>
 #include <seckill/redis/redis_store.hpp>
+#include <seckill/redis/stock_feed.hpp>
 #include <seckill/redis/url.hpp>
+#include <seckill/store/cached_store.hpp>
 #include <seckill/store/memory_store.hpp>
+#include <seckill/store/stock_cache.hpp>
 #include <seckill/url.hpp>
 
 #include <fmt/format.h>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <future>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -54,7 +65,8 @@ using seckill_examples::io_threads;
 // node joins the cluster (coordination.hpp) before it accepts, and leaves it
 // (deregistered first, so traffic moves) when it stops.
 template <class Store, bool Coordinated>
-int serve_node(boost::asio::io_context& io, Store& store, const options& o, io_threads& threads) {
+int serve_node(boost::asio::io_context& io, Store& store, const options& o, io_threads& threads,
+               const std::function<void()>& close_store) {
   namespace asio = boost::asio;
   using ids_type = std::conditional_t<Coordinated, cluster_ids, seckill::snowflake<>>;
   using node_type = node<Store, ids_type>;
@@ -123,45 +135,95 @@ int serve_node(boost::asio::io_context& io, Store& store, const options& o, io_t
                drain.count());
   n.stop();
   if constexpr (Coordinated) coord->leave();
-  if constexpr (requires { store.close(); }) store.close();
+  close_store();
   threads.stop();
   fmt::print(stderr, "seckill_server: stopped\n");
   return ok;
 }
 
 template <class Store>
-int serve(boost::asio::io_context& io, Store& store, const options& o, io_threads& threads) {
-  if (o.etcd.empty()) return serve_node<Store, false>(io, store, o, threads);
-  return serve_node<Store, true>(io, store, o, threads);
+int serve(boost::asio::io_context& io, Store& store, const options& o, io_threads& threads,
+          const std::function<void()>& close_store) {
+  if (o.etcd.empty()) return serve_node<Store, false>(io, store, o, threads, close_store);
+  return serve_node<Store, true>(io, store, o, threads, close_store);
 }
 
+// Runs `start(handler)` and waits for its (ec).
+template <class Start>
+std::error_code wait_started(Start&& start) {
+  std::promise<std::error_code> done;
+  std::forward<Start>(start)([&done](std::error_code ec) { done.set_value(ec); });
+  return done.get_future().get();
+}
+
+// Every node serves through a sold-out cache (seckill::cached_store): a
+// purchase without a request_id of a SKU the cache holds as sold out is
+// answered 409 with no store round trip (one with a request_id always asks
+// the store, which may hold its earlier attempt). The cache learns from the
+// store's answers on this node and, across nodes, from the store's feed:
+// Redis pub/sub (redis::stock_feed) or an etcd watch (etcd::stock_feed).
 int run(const options& o) {
   namespace asio = boost::asio;
   asio::io_context io{o.threads};
+  seckill::stock_cache cache;
   switch (seckill_examples::store_kind_of(o.store)) {
     case seckill_examples::store_kind::memory: {
-      seckill::memory_store<> store{io.get_executor()};
+      // One process: the node's own answers are the whole truth (live from the start).
+      seckill::memory_store<> backing{io.get_executor()};
+      seckill::cached_store<seckill::memory_store<>> store(backing, cache);
       io_threads threads(io, o.threads);
-      return serve(io, store, o, threads);
+      return serve(io, store, o, threads, [] {});
     }
     case seckill_examples::store_kind::redis: {
-      seckill::redis::redis_store store(io.get_executor(), seckill_examples::redis_config(o.store));
+      using redis_store = seckill::redis::redis_store;
+      const auto config = seckill_examples::redis_config(o.store);
+      redis_store backing(io.get_executor(), config);
+      seckill::cached_store<redis_store> store(backing, cache);
+      seckill::redis::stock_feed<redis_store> feed(io.get_executor(), backing, cache, config);
       io_threads threads(io, o.threads);
-      std::promise<std::error_code> connected;
-      store.async_connect([&](std::error_code ec) { connected.set_value(ec); });
-      if (const auto ec = connected.get_future().get()) {
-        const auto detail = store.connection().last_error();
-        store.close();
-        throw seckill::error(ec,
-                             fmt::format("--store {}: {}", seckill::redact_url(o.store), detail));
-      }
-      return serve(io, store, o, threads);
+      const auto fail = [&](std::error_code ec, const std::string& what,
+                            const std::string& detail) {
+        feed.close();
+        backing.close();
+        threads.stop();
+        return seckill::error(
+            ec, fmt::format("--store {}: {}: {}", seckill::redact_url(o.store), what, detail));
+      };
+      if (const auto ec = wait_started([&](auto h) { backing.async_connect(std::move(h)); }))
+        throw fail(ec, "cannot connect", backing.connection().last_error());
+      if (const auto ec = wait_started([&](auto h) { feed.async_start(std::move(h)); }))
+        throw fail(ec, "cannot subscribe to the stock feed", feed.source().last_error());
+      return serve(io, store, o, threads, [&] {
+        feed.close();
+        backing.close();
+      });
     }
     case seckill_examples::store_kind::etcd: {
-      seckill::etcd::etcd_store<> store(io.get_executor(), seckill_examples::etcd_options(o.store),
-                                        {.prefix = "seckill/stock/"});
+      using etcd_store = seckill::etcd::etcd_store<>;
+      const std::string prefix = "seckill/stock/";
+      etcd_store backing(io.get_executor(), seckill_examples::etcd_options(o.store),
+                         {.prefix = prefix});
+      seckill::cached_store<etcd_store> store(backing, cache);
+      // The feed's own client and watcher, on a strand (they are single-threaded).
+      auto feed_strand = asio::make_strand(io);
+      seckill::etcd::client feed_client(feed_strand, seckill_examples::etcd_options(o.store));
+      seckill::etcd::watcher watcher(feed_client);
+      seckill::etcd::stock_feed feed(watcher, prefix, cache);
       io_threads threads(io, o.threads);
-      return serve(io, store, o, threads);
+      if (const auto ec = wait_started(
+              [&](auto h) { feed.async_start(asio::bind_executor(feed_strand, std::move(h))); })) {
+        threads.stop();
+        throw seckill::error(ec, fmt::format("--store {}: cannot watch the stock: {}",
+                                             seckill::redact_url(o.store), feed.last_error()));
+      }
+      return serve(io, store, o, threads, [&] {
+        std::promise<void> stopped;
+        asio::post(feed_strand, [&] {
+          feed.stop();
+          stopped.set_value();
+        });
+        stopped.get_future().wait();
+      });
     }
   }
   throw seckill::error(seckill::errc::invalid_argument, "--store: no such store");

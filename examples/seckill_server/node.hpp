@@ -144,7 +144,7 @@ class node {
         o_(o),
         name_(std::move(name)),
         purchase_metrics_(registry_),
-        metrics_(registry_),
+        metrics_(registry_, !o.etcd.empty()),
         admission_(o.admission_rate, o.admission_burst),
         breaker_(seckill::breaker_options{}),
         ids_(ids),
@@ -434,6 +434,8 @@ class node {
       const auto [open, refused] = connections_();
       metrics_.set_connections(open, refused);
     }
+    if constexpr (requires { store_.local_refusals(); })
+      metrics_.set_cache_refusals(store_.local_refusals());
     answer a;
     a.route = "metrics";
     a.res.version(11);
@@ -480,10 +482,27 @@ class node {
       }
       status_.store_ok = reached;
       metrics_.set_store_connected(reached);
+      sample_cache(reached);
       purchase_metrics_.set_breaker_state(breaker_.state());
       probe_timer_->expires_after(std::chrono::seconds(1));
       auto [wec] = co_await probe_timer_->async_wait(tuple);
       if (wec) break;
+    }
+  }
+
+  // The sold-out cache's lag: 0 while its feed is live and the store
+  // answers, else how long since it last was (its view is that old).
+  // Nothing on a store without a cache.
+  void sample_cache(bool store_reached) {
+    if constexpr (requires { store_.cache().live(); }) {
+      const auto now = std::chrono::steady_clock::now();
+      if (store_.cache().live() && store_reached)
+        cache_stale_since_.reset();
+      else if (!cache_stale_since_)
+        cache_stale_since_ = now;
+      metrics_.set_cache_lag(cache_stale_since_
+                                 ? std::chrono::duration<double>(now - *cache_stale_since_).count()
+                                 : 0.0);
     }
   }
 
@@ -520,6 +539,7 @@ class node {
   seckill::hold_reaper<Store> reaper_;
   boost::asio::cancellation_signal stop_reaper_;
   std::optional<boost::asio::steady_timer> probe_timer_;
+  std::optional<std::chrono::steady_clock::time_point> cache_stale_since_;  // the probe's
   mutable std::shared_mutex skus_mutex_;
   std::set<std::string, std::less<>> skus_;
   std::function<std::pair<std::size_t, std::uint64_t>()> connections_;

@@ -2,7 +2,8 @@
 // server_metrics: what the service adds to the engine's purchase metrics:
 // requests by route and status and their latency, open and refused
 // connections, the node's health grade and leadership, and whether the
-// store and etcd are reachable, and how stale the sold-out cache is.
+// store and etcd (with --etcd) are reachable, and how stale the sold-out
+// cache is and how many purchases it refused.
 //
 // Thread-safety: every member from any thread. Cost per request: one
 // counter and one histogram observation, no lock once the (route, status)
@@ -13,7 +14,9 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,7 +33,10 @@ inline constexpr std::array<std::string_view, 4> grades = {"healthy", "degraded"
 
 class server_metrics {
  public:
-  explicit server_metrics(seckill::obs::registry& reg)
+  /// `coordinated`: the node runs with --etcd (only then is
+  /// seckill_etcd_connected exported: a node without etcd is not one that
+  /// lost it).
+  server_metrics(seckill::obs::registry& reg, bool coordinated)
       : requests_(reg.add_counter_family("seckill_http_requests_total",
                                          "HTTP requests answered, by route and status.",
                                          {"route", "status"})),
@@ -46,13 +52,19 @@ class server_metrics {
         store_connected_(
             reg.add_gauge_family("seckill_store_connected", "1 while the stock store answers.")
                 .with(std::vector<std::string>{})),
-        etcd_connected_(reg.add_gauge_family("seckill_etcd_connected",
-                                             "1 while etcd answers (0 without --etcd).")
-                            .with(std::vector<std::string>{})),
-        cache_lag_(reg.add_gauge_family("seckill_stock_cache_lag_seconds",
-                                        "Age of the sold-out cache's view of the store; 0 on a "
-                                        "node without a cache (every reserve asks the store).")
-                       .with(std::vector<std::string>{})) {
+        cache_lag_(
+            reg.add_gauge_family("seckill_stock_cache_lag_seconds",
+                                 "How long the sold-out cache's feed has been out of sync with the "
+                                 "store (0 while it is live).")
+                .with(std::vector<std::string>{})),
+        cache_refusals_(reg.add_counter_family("seckill_stock_cache_refusals_total",
+                                               "Purchases answered sold out by the node's "
+                                               "sold-out cache, without a store round trip.")
+                            .with(std::vector<std::string>{})) {
+    if (coordinated)
+      etcd_connected_ = reg.add_gauge_family("seckill_etcd_connected",
+                                             "1 while this node's etcd session is kept alive.")
+                            .with(std::vector<std::string>{});
     auto& latency =
         reg.add_histogram_family("seckill_http_request_duration_seconds",
                                  "From a request's first byte to its answer.", {"route"});
@@ -85,8 +97,17 @@ class server_metrics {
   }
   void set_leader(bool v) { leader_.set(v ? 1.0 : 0.0); }
   void set_store_connected(bool v) { store_connected_.set(v ? 1.0 : 0.0); }
-  void set_etcd_connected(bool v) { etcd_connected_.set(v ? 1.0 : 0.0); }
+  /// Only on a node made `coordinated`.
+  void set_etcd_connected(bool v) {
+    if (etcd_connected_) etcd_connected_->set(v ? 1.0 : 0.0);
+  }
   void set_cache_lag(double seconds) { cache_lag_.set(seconds); }
+  /// The cache's running total of local refusals.
+  void set_cache_refusals(std::uint64_t total) {
+    std::lock_guard lock(mutex_);
+    const double seen = cache_refusals_.value();
+    if (static_cast<double>(total) > seen) cache_refusals_.inc(static_cast<double>(total) - seen);
+  }
 
  private:
   // The statuses the service answers; their children are made on first use
@@ -120,8 +141,9 @@ class server_metrics {
   seckill::obs::counter refused_;
   seckill::obs::gauge leader_;
   seckill::obs::gauge store_connected_;
-  seckill::obs::gauge etcd_connected_;
+  std::optional<seckill::obs::gauge> etcd_connected_;
   seckill::obs::gauge cache_lag_;
+  seckill::obs::counter cache_refusals_;
   std::array<std::array<slot, statuses.size()>, routes.size()> slots_;
   std::mutex mutex_;  // making children; the refused count
 };

@@ -6,6 +6,7 @@
 #include <seckill/detail/child_process.hpp>
 #include <seckill/detail/temp_dir.hpp>
 
+#include "etcd/etcd_fixture.hpp"
 #include "obs/http_client.hpp"
 #include "obs/monitoring.hpp"
 #include "support/net.hpp"
@@ -74,11 +75,11 @@ const std::set<std::string> engine_metrics = {
     "seckill_breaker_state",     "seckill_compensations_total",       "seckill_rate_limited_total",
     "seckill_store_errors_total"};
 const std::set<std::string> server_metrics = {
-    "seckill_http_requests_total",    "seckill_http_request_duration_seconds",
-    "seckill_http_connections",       "seckill_http_connections_refused_total",
-    "seckill_node_health_grade",      "seckill_node_leader",
-    "seckill_store_connected",        "seckill_etcd_connected",
-    "seckill_stock_cache_lag_seconds"};
+    "seckill_http_requests_total",     "seckill_http_request_duration_seconds",
+    "seckill_http_connections",        "seckill_http_connections_refused_total",
+    "seckill_node_health_grade",       "seckill_node_leader",
+    "seckill_store_connected",         "seckill_etcd_connected",
+    "seckill_stock_cache_lag_seconds", "seckill_stock_cache_refusals_total"};
 const std::set<std::string> histograms = {"seckill_purchase_duration_seconds",
                                           "seckill_http_request_duration_seconds"};
 
@@ -147,8 +148,10 @@ child_process start_simulation(unsigned short port, const std::filesystem::path&
        true});
 }
 
-/// A seckill_server node on the memory store, serving on `port`.
-child_process start_server(unsigned short port, const std::filesystem::path& log) {
+/// A seckill_server node on the memory store, serving on `port`, joined to
+/// the etcd at `etcd` (so that its coordination series exist too).
+child_process start_server(unsigned short port, const std::string& etcd,
+                           const std::filesystem::path& log) {
 #ifdef SECKILL_SERVER
   const std::string program = SECKILL_SERVER;
 #else
@@ -156,7 +159,7 @@ child_process start_server(unsigned short port, const std::filesystem::path& log
   FAIL("built without examples: no seckill_server to scrape");
 #endif
   return child_process({{program, "--listen", "127.0.0.1:" + std::to_string(port), "--store",
-                         "memory://", "--admin-token", "obs-test-token"},
+                         "memory://", "--etcd", etcd, "--admin-token", "obs-test-token"},
                         log.string(),
                         {},
                         true});
@@ -292,7 +295,8 @@ TEST_SUITE("integration") {
     const auto target_port = seckill::test::free_loopback_port();
     auto sim = start_simulation(target_port, dir.path() / "sim.log");
     const auto server_port = seckill::test::free_loopback_port();
-    auto server = start_server(server_port, dir.path() / "server.log");
+    auto server = start_server(server_port, seckill::test::shared_single_node().endpoint_list(),
+                               dir.path() / "server.log");
     REQUIRE_MESSAGE(seckill::test::wait_until_accepting(target_port, 20s),
                     read_text_file(dir.path() / "sim.log"));
     REQUIRE_MESSAGE(seckill::test::wait_until_accepting(server_port, 20s),

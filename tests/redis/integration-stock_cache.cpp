@@ -164,6 +164,51 @@ TEST_SUITE("integration") {
     CHECK(n.wait([&] { return n.cache.sold_out(sku); }, propagation_bound));
   }
 
+  TEST_CASE("redis stock_feed: a resync read that fails is tried again until the store answers") {
+    // The feed subscribes on the shared server; its store reads from another
+    // one, down when the subscription comes up: the resync cannot read, the
+    // cache stays not live (nothing refused locally), and once the store's
+    // server is back the resync completes without a new subscription.
+    asio::io_context io;
+    redis_server other;
+    redis_store store(io.get_executor(), seckill::test::config_for<connection_config>(other));
+    std::optional<std::error_code> connected;
+    store.async_connect([&](std::error_code ec) { connected = ec; });
+    const auto run_until = [&](const std::function<bool()>& done, std::chrono::milliseconds limit) {
+      const auto until = std::chrono::steady_clock::now() + limit;
+      while (!done() && std::chrono::steady_clock::now() < until) {
+        io.restart();
+        io.run_for(2ms);
+      }
+      return done();
+    };
+    REQUIRE(run_until([&] { return connected.has_value(); }, 5s));
+    REQUIRE_FALSE(*connected);
+    seckill::stock_cache cache;
+    const std::string sku = fresh_sku();
+    cache.update(sku, 0);
+    other.kill();
+    feed_type feed(io.get_executor(), store, cache,
+                   seckill::test::config_for<connection_config>(shared_server()));
+    std::optional<std::error_code> started;
+    feed.async_start([&](std::error_code ec) { started = ec; });
+    REQUIRE(run_until([&] { return started.has_value(); }, 5s));
+    REQUIRE_FALSE(*started);
+    CHECK(run_until([&] { return feed.bad_messages() >= 2u; }, 5s));  // tried more than once
+    CHECK(feed.last_error().find("resync read of sku '" + sku + "'") != std::string::npos);
+    CHECK_FALSE(cache.live());
+    CHECK_FALSE(cache.sold_out(sku));
+    other.restart();
+    CHECK(run_until([&] { return cache.live(); }, 15s));
+    CHECK(feed.resyncs() == 1u);
+    CHECK(feed.source().connect_count() == 1u);
+    CHECK(cache.find(sku)->remaining == -1);  // the restarted server does not know it
+    feed.close();
+    store.close();
+    io.restart();
+    io.run_for(1s);
+  }
+
   TEST_CASE("redis stock_feed: a message that is not a count is counted named and ignored") {
     two_nodes n;
     const std::string sku = fresh_sku();

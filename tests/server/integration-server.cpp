@@ -90,6 +90,21 @@ sale_answers sale(unsigned short port, const std::string& sku, int buyers, int c
   return out;
 }
 
+// The value of an unlabelled sample in the node's /metrics; -1 when absent.
+double metric_value(unsigned short port, const std::string& name) {
+  http_connection c(port);
+  const auto a = c.get("/metrics");
+  REQUIRE(a.status == 200);
+  const std::string head = "\n" + name + " ";
+  const auto at = ("\n" + a.body).find(head);
+  if (at == std::string::npos) return -1;
+  return std::stod(a.body.substr(at + head.size() - 1));
+}
+
+std::string anonymous_purchase(const std::string& sku, const std::string& user) {
+  return nlohmann::json{{"sku", sku}, {"user", user}}.dump();
+}
+
 // Sends raw bytes on a fresh connection and reads until the server closes it
 // (or `limit` passes); what it answered.
 std::string raw_exchange(unsigned short port, const std::string& bytes,
@@ -301,6 +316,69 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE(
+      "seckill_server on memory: the sold-out cache answers purchases without a request id "
+      "and never a retry") {
+    server_process server(SECKILL_SERVER, {"--admin-token", token, "--per-user", "0"});
+    const auto port = server.port();
+    REQUIRE(put_stock(port, "sku-c", 1).status == 200);
+    http_connection c(port);
+    const auto first = c.post("/purchase", purchase_body("sku-c", "ann", "r-1"));
+    REQUIRE(first.status == 200);
+    CHECK(metric_value(port, "seckill_stock_cache_refusals_total") == 0);
+    // The node saw the last unit go: no round trip for an anonymous purchase.
+    const auto refused = c.post("/purchase", anonymous_purchase("sku-c", "bob"));
+    CHECK(refused.status == 409);
+    CHECK(refused.json()["error"] == "sold_out");
+    CHECK(metric_value(port, "seckill_stock_cache_refusals_total") == 1);
+    // A retry carrying its request id asks the store: the same order.
+    const auto again = c.post("/purchase", purchase_body("sku-c", "ann", "r-1"));
+    REQUIRE(again.status == 200);
+    CHECK(again.json()["order_id"] == first.json()["order_id"]);
+    CHECK(c.post("/purchase", purchase_body("sku-c", "cid", "r-2")).status == 409);
+    CHECK(metric_value(port, "seckill_stock_cache_refusals_total") == 1);
+    // A restock re-opens at once.
+    REQUIRE(put_stock(port, "sku-c", 1).status == 200);
+    CHECK(c.post("/purchase", anonymous_purchase("sku-c", "bob")).status == 200);
+    const auto level = stock_of(port, "sku-c");
+    CHECK(level["sold"] == 2);
+    CHECK(level["available"] == 0);
+    CHECK(metric_value(port, "seckill_stock_cache_lag_seconds") == 0);
+    CHECK(metric_value(port, "seckill_etcd_connected") == -1);  // no --etcd: not exported
+  }
+
+  TEST_CASE(
+      "seckill_server on Redis: a node learns a sell-out and a restock made on another node "
+      "from the store's feed") {
+    seckill::test::redis_server redis;
+    const auto url = fmt::format("redis://127.0.0.1:{}", redis.port());
+    server_process a(SECKILL_SERVER, {"--store", url, "--admin-token", token, "--worker-id", "1",
+                                      "--per-user", "0"});
+    server_process b(SECKILL_SERVER, {"--store", url, "--admin-token", token, "--worker-id", "2",
+                                      "--per-user", "0"});
+    REQUIRE(put_stock(a.port(), "sku-f", 1).status == 200);
+    http_connection ca(a.port());
+    http_connection cb(b.port());
+    REQUIRE(ca.post("/purchase", anonymous_purchase("sku-f", "ann")).status == 200);
+    // b never asked the store about sku-f: its first purchase is refused
+    // from what the feed said (a sold-out entry is believed for 1 s).
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto refused = cb.post("/purchase", anonymous_purchase("sku-f", "bob"));
+    CHECK(refused.status == 409);
+    CHECK(metric_value(b.port(), "seckill_stock_cache_refusals_total") == 1);
+    // A restock through a re-opens b at once (within the 1 s a stale
+    // sold-out entry would still be believed).
+    REQUIRE(put_stock(a.port(), "sku-f", 1).status == 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK(cb.post("/purchase", anonymous_purchase("sku-f", "bob")).status == 200);
+    const auto level = stock_of(b.port(), "sku-f");
+    CHECK(level["sold"] == 2);
+    CHECK(level["available"] == 0);
+    CHECK(metric_value(b.port(), "seckill_stock_cache_refusals_total") == 1);
+    // The feed is live: no lag.
+    CHECK(metric_value(b.port(), "seckill_stock_cache_lag_seconds") == 0);
+  }
+
+  TEST_CASE(
       "seckill_server on Redis: a sale, then the store goes away and comes back: "
       "buyers told 503 hold nothing, /ready follows the store") {
     seckill::test::redis_server redis({"--requirepass", "hunter2"}, "hunter2");
@@ -338,6 +416,14 @@ TEST_SUITE("integration") {
       ready = c.get("/ready").status;
     }
     CHECK(ready == 200);
+    // The sold-out cache's feed subscribed again and read back what it knew.
+    double lag = -1;
+    const auto synced = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (lag != 0 && std::chrono::steady_clock::now() < synced) {
+      lag = metric_value(port, "seckill_stock_cache_lag_seconds");
+      if (lag != 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    CHECK(lag == 0);
     REQUIRE(put_stock(port, "sku-s", 20).status == 200);
     // carol was told 503: she holds nothing, and buying again works.
     CHECK(c.post("/purchase", purchase_body("sku-s", "carol", "k-1")).status == 200);

@@ -15,10 +15,14 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -108,7 +112,8 @@ class stock_feed {
   }
   /// Messages that did not parse (not a stock channel, not a count), and
   /// resync reads that failed (the cache then stays not live, so nothing is
-  /// refused locally, until the next reconnection resyncs).
+  /// refused locally, until a later read succeeds: the resync tries again
+  /// after a pause, 100 ms doubling to 5 s, while the subscription lasts).
   [[nodiscard]] std::uint64_t bad_messages() const noexcept {
     return st_->bad.load(std::memory_order_relaxed);
   }
@@ -175,33 +180,56 @@ class stock_feed {
     }
 
     // Reads every known SKU again, then turns the cache live, unless the
-    // connection changed state meanwhile (a later resync will).
+    // connection changed state meanwhile (a later resync will). A read that
+    // fails (the store's own connection may come back after this one) is
+    // tried again after a pause (100 ms, doubling to 5 s) while this
+    // connection lasts: the cache stays not live meanwhile.
     static boost::asio::awaitable<void> resync(std::shared_ptr<state> st, std::uint64_t gen) {
+      const auto current = [&] {
+        return !st->stopped.load(std::memory_order_relaxed) &&
+               st->generation.load(std::memory_order_acquire) == gen;
+      };
+      std::chrono::milliseconds pause{100};
+      for (;;) {
+        if (co_await read_all(st, current)) break;
+        if (!current()) co_return;
+        boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, pause);
+        co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::seconds(5));
+        if (!current()) co_return;
+      }
+      std::lock_guard lock(st->use);
+      if (!current()) co_return;
+      st->resyncs.fetch_add(1, std::memory_order_relaxed);
+      st->cache.set_live(true);
+    }
+
+    // One pass over the known SKUs; false when a read failed (counted and
+    // named) or the feed moved on.
+    template <class Current>
+    static boost::asio::awaitable<bool> read_all(std::shared_ptr<state> st, Current& current) {
       std::vector<std::string> skus;
       {
         std::lock_guard lock(st->use);
-        if (st->stopped.load(std::memory_order_relaxed)) co_return;
+        if (!current()) co_return false;
         skus = st->cache.skus();
       }
       for (const auto& sku : skus) {
-        if (st->stopped.load(std::memory_order_relaxed)) co_return;
+        if (!current()) co_return false;
         auto [ec, level] =
             co_await st->store.async_stock(sku, boost::asio::as_tuple(boost::asio::use_awaitable));
         std::lock_guard lock(st->use);  // never held across a suspension
-        if (st->stopped.load(std::memory_order_relaxed)) co_return;
+        if (st->stopped.load(std::memory_order_relaxed)) co_return false;
         if (ec == make_error_code(seckill::errc::unknown_sku)) {
           st->cache.invalidate(sku);
         } else if (ec) {
           st->fail("stock_feed: resync read of sku '" + sku + "' failed: " + ec.message());
-          co_return;  // not live: the next reconnection tries again
+          co_return false;
         } else {
           st->cache.update(sku, level.remaining);
         }
       }
-      std::lock_guard lock(st->use);
-      if (st->generation.load(std::memory_order_acquire) != gen) co_return;
-      st->resyncs.fetch_add(1, std::memory_order_relaxed);
-      if (!st->stopped.load(std::memory_order_relaxed)) st->cache.set_live(true);
+      co_return true;
     }
   };
 
