@@ -19,9 +19,8 @@
 // rounds' ratios. `allocs_per_reserve` counts heap allocations of the whole
 // process during the client's rounds.
 #include "support/alloc_counter.hpp"
+#include "support/redis_ceiling.hpp"
 
-#include <seckill/detail/child_process.hpp>
-#include <seckill/detail/temp_dir.hpp>
 #include <seckill/redis/redis_store.hpp>
 
 #include "redis/redis_server.hpp"
@@ -37,10 +36,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -132,66 +129,15 @@ void run_batch(asio::io_context& io, Store& store, const std::string& sku, int t
   io.restart();
 }
 
-// redis-benchmark running the store's reserve by EVALSHA on `sku` (stocked and
-// the script loaded beforehand): the server's own ceiling. Returns requests per
-// second as redis-benchmark reports them.
+// redis-benchmark (50 clients) reserving on `sku` (stocked and the script
+// loaded beforehand): the server's own ceiling, requests per second.
 double redis_benchmark(const std::string& sku, int pipeline, int requests) {
-  auto& env = server_env::get();
-  const seckill::redis::script lua{std::string(seckill::redis::store_lua)};
-  using store_t = seckill::redis::redis_store;
-  seckill::detail::temp_dir dir("seckill-bench");
-  const auto out = (dir.path() / "redis-benchmark.log").string();
-  // redis-benchmark seeds its random ids with time ^ pid, which repeats from
-  // one run to another: a run prefix keeps every run's orders new (a repeated
-  // order id is a cheap idempotent replay, not a reserve).
-  static int runs = 0;
-  const std::string run = "b" + std::to_string(++runs) + "-";
-  seckill::detail::child_process p({{"/usr/bin/redis-benchmark",
-                                     "-h",
-                                     "127.0.0.1",
-                                     "-p",
-                                     std::to_string(env.port),
-                                     "-c",
-                                     "50",
-                                     "-n",
-                                     std::to_string(requests),
-                                     "-P",
-                                     std::to_string(pipeline),
-                                     "-r",
-                                     "1000000000",
-                                     "-q",
-                                     "EVALSHA",
-                                     lua.sha1(),
-                                     "7",
-                                     store_t::stock_key(sku),
-                                     "seckill:{" + sku + "}:order:" + run + "__rand_int__",
-                                     store_t::holds_key(sku),
-                                     store_t::users_key(sku),
-                                     store_t::sold_key(sku),
-                                     store_t::orders_key(sku),
-                                     store_t::request_key(sku, "", ""),
-                                     "reserve",
-                                     run + "__rand_int__",
-                                     "1",
-                                     std::to_string(std::chrono::milliseconds(hold).count()),
-                                     "86400000",
-                                     "",
-                                     "",
-                                     "seckill:{" + sku + "}:"},
-                                    out,
-                                    {}});
-  if (!p.wait_for(std::chrono::minutes(5)) || !WIFEXITED(p.wait_status()) ||
-      WEXITSTATUS(p.wait_status()) != 0)
-    throw std::runtime_error("redis-benchmark failed (is redis-tools installed?)");
-  std::ifstream in(out);
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string s = text.str();
-  const auto at = s.rfind(" requests per second");
-  if (at == std::string::npos)
-    throw std::runtime_error("cannot read redis-benchmark's output: " + s);
-  const auto begin = s.rfind(' ', at - 1);
-  return std::stod(s.substr(begin + 1, at - begin - 1));
+  return seckill::bench::redis_benchmark_reserve({.port = server_env::get().port,
+                                                  .sku = sku,
+                                                  .clients = 50,
+                                                  .pipeline = pipeline,
+                                                  .requests = requests,
+                                                  .hold = hold});
 }
 
 // Stocks a SKU for the ceiling and loads the script, through a store as a shop would.
