@@ -285,7 +285,8 @@ class node {
       if (auto why = parse_http_url(o.payment_url, u); !why.empty())
         throw seckill::error(seckill::errc::invalid_argument,
                              "--payment-url " + seckill::redact_url(o.payment_url) + ": " + why);
-      return payment_provider(io.get_executor(), std::move(u));
+      return payment_provider(io.get_executor(), std::move(u),
+                              static_cast<std::size_t>(o.payment_connections));
     }
     return payment_provider(io.get_executor(), {.latency = o.payment_latency,
                                                 .failure = o.payment_failure,

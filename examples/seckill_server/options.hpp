@@ -45,7 +45,8 @@ struct options {
   std::chrono::microseconds payment_latency{0};  ///< mean; 0: instant
   double payment_failure = 0;
   double payment_hang = 0;
-  std::string payment_url;  ///< a real provider: POST {order_id, sku, quantity}
+  std::string payment_url;                ///< a real provider: POST {order_id, sku, quantity}
+  std::int64_t payment_connections = 64;  ///< idle keep-alive connections kept to it
   int threads = 2;
   std::string otlp;  ///< an OTLP/HTTP traces endpoint; empty: no export
   std::int64_t max_connections = 10'000;
@@ -101,6 +102,8 @@ Exit status 2 for bad flags, 1 when it cannot start (port taken, store down).
   --payment-url URL        a real payment provider instead: POST
                            {{"order_id", "sku", "quantity"}} with traceparent;
                            2xx is paid, anything else failed
+  --payment-connections N  keep-alive connections to it kept idle for reuse,
+                           1..10000 (default {})
   --threads N              threads serving, 1..64 (default {})
   --otlp URL               export traces to an OTLP/HTTP endpoint
                            (http://host:port/v1/traces)
@@ -118,8 +121,8 @@ Exit status 2 for bad flags, 1 when it cannot start (port taken, store down).
 )",
       program, d.listen.host, d.listen.port, d.store, d.service, d.weight, d.per_user,
       d.admission_rate, d.admission_burst, d.deadline.count(), d.hold.count(),
-      d.reaper_period.count(), d.threads, d.max_connections, d.header_timeout.count(),
-      d.request_timeout.count(), d.idle_timeout.count(), d.seed);
+      d.reaper_period.count(), d.payment_connections, d.threads, d.max_connections,
+      d.header_timeout.count(), d.request_timeout.count(), d.idle_timeout.count(), d.seed);
 }
 
 /// Parses "HOST:PORT" ("[v6]:PORT" for IPv6). Empty message on success.
@@ -152,6 +155,7 @@ inline parse_result parse_options(int argc, const char* const* argv) {
   if (const char* env = std::getenv("SECKILL_ADMIN_TOKEN"); env != nullptr) o.admin_token = env;
   seckill_examples::flag_cursor c(argc, argv);
   bool simulated = false;
+  bool with_url_only = false;  // a flag that only --payment-url uses
   while (c.next()) {
     const auto flag = c.flag();
     std::optional<usage_error> err;
@@ -210,6 +214,9 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       err = c.text(o.payment_url);
       if (!err && !o.payment_url.starts_with("http://"))
         return c.bad(seckill::redact_url(o.payment_url), "an http:// URL");
+    } else if (flag == "--payment-connections") {
+      with_url_only = true;
+      err = c.integer(1, 10'000, o.payment_connections);
     } else if (flag == "--threads") {
       err = c.integer_as(1, 64, o.threads);
     } else if (flag == "--otlp") {
@@ -237,6 +244,10 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     return usage_error{
         "--payment-url calls a real provider: it takes no --payment-latency, --payment-failure "
         "or --payment-hang"};
+  if (with_url_only && o.payment_url.empty())
+    return usage_error{
+        "--payment-connections is for --payment-url: the simulated payment makes "
+        "no connections"};
   if (o.payment_failure + o.payment_hang > 1)
     return usage_error{fmt::format("--payment-failure {} plus --payment-hang {} exceed 1",
                                    o.payment_failure, o.payment_hang)};

@@ -38,6 +38,7 @@ TEST_SUITE("unit") {
     CHECK(d.deadline == std::chrono::milliseconds(800));
     CHECK(d.payment_latency == std::chrono::microseconds(0));
     CHECK(d.threads == 2);
+    CHECK(d.payment_connections == 64);
     const auto o = std::get<seckill_server::options>(parse({"--listen",
                                                             "[::1]:0",
                                                             "--store=redis://127.0.0.1:6379",
@@ -135,6 +136,17 @@ TEST_SUITE("unit") {
           "--payment-failure 0.7 plus --payment-hang 0.5 exceed 1");
     CHECK(error_of({"--payment-url", "ftp://x"}) ==
           "--payment-url: expected an http:// URL, saw 'ftp://x'");
+    {
+      const auto pooled =
+          parse({"--payment-url", "http://127.0.0.1:9/pay", "--payment-connections", "8"});
+      REQUIRE(std::holds_alternative<seckill_server::options>(pooled));
+      CHECK(std::get<seckill_server::options>(pooled).payment_connections == 8);
+    }
+    CHECK(error_of({"--payment-connections", "8"}) ==
+          "--payment-connections is for --payment-url: the simulated payment makes no "
+          "connections");
+    CHECK(error_of({"--payment-url", "http://127.0.0.1:9/pay", "--payment-connections", "0"}) ==
+          "--payment-connections: expected an integer in [1, 10000], saw '0'");
     CHECK(error_of({"--payment-url", "http://127.0.0.1:9/pay", "--payment-latency", "5ms"}) ==
           "--payment-url calls a real provider: it takes no --payment-latency, --payment-failure "
           "or --payment-hang");
