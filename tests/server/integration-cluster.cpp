@@ -29,8 +29,10 @@
 namespace integration_cluster {
 
 using seckill::test::http_connection;
+using seckill::test::metric_value;
 using seckill::test::server_answer;
 using seckill::test::server_process;
+using seckill::test::stock_of;
 namespace http = boost::beast::http;
 
 const std::string token = "cluster-admin-t0ken";
@@ -78,22 +80,6 @@ void put_stock(unsigned short port, const std::string& sku, std::int64_t stock) 
       c.send(http::verb::put, "/admin/stock/" + sku, nlohmann::json{{"stock", stock}}.dump(),
              {{"Authorization", "Bearer " + token}});
   REQUIRE(a.status == 200);
-}
-
-nlohmann::json stock_of(unsigned short port, const std::string& sku) {
-  http_connection c(port);
-  const auto a = c.get("/stock/" + sku);
-  REQUIRE(a.status == 200);
-  return a.json();
-}
-
-// The value of an unlabelled gauge in a node's /metrics, or -1.
-double gauge(unsigned short port, const std::string& name) {
-  http_connection c(port);
-  const auto body = c.get("/metrics").body;
-  const auto at = body.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(body.substr(at + name.size() + 2));
 }
 
 // Waits (at most `limit`) until `ok()`.
@@ -173,11 +159,13 @@ TEST_SUITE("integration") {
       CHECK(eventually(
           [&] {
             double leaders = 0;
-            for (std::size_t i = 0; i < 3; ++i) leaders += gauge(c.port(i), "seckill_node_leader");
+            for (std::size_t i = 0; i < 3; ++i)
+              leaders += metric_value(c.port(i), "seckill_node_leader");
             return leaders == 1;
           },
           std::chrono::seconds(15)));
-      for (std::size_t i = 0; i < 3; ++i) CHECK(gauge(c.port(i), "seckill_etcd_connected") == 1);
+      for (std::size_t i = 0; i < 3; ++i)
+        CHECK(metric_value(c.port(i), "seckill_etcd_connected") == 1);
 
       put_stock(c.port(0), "c-sale", 60);
       ledger told;
@@ -295,7 +283,8 @@ TEST_SUITE("integration") {
       CHECK(eventually(
           [&] {
             double leaders = 0;
-            for (std::size_t i = 0; i < 3; ++i) leaders += gauge(c.port(i), "seckill_node_leader");
+            for (std::size_t i = 0; i < 3; ++i)
+              leaders += metric_value(c.port(i), "seckill_node_leader");
             return leaders == 1;
           },
           std::chrono::seconds(20)));

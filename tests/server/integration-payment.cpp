@@ -37,6 +37,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using seckill::test::http_connection;
 using seckill::test::server_process;
+using seckill::test::stock_of;
 
 const std::string token = "payment-admin-token";
 
@@ -146,13 +147,6 @@ std::string purchase(const std::string& sku, int i) {
   return nlohmann::json{
       {"sku", sku}, {"user", fmt::format("user-{}", i)}, {"request_id", fmt::format("r-{}", i)}}
       .dump();
-}
-
-nlohmann::json stock_of(unsigned short port, const std::string& sku) {
-  http_connection c(port);
-  const auto a = c.get("/stock/" + sku);
-  REQUIRE(a.status == 200);
-  return a.json();
 }
 
 }  // namespace integration_payment

@@ -28,8 +28,10 @@
 namespace integration_server {
 
 using seckill::test::http_connection;
+using seckill::test::metric_value;
 using seckill::test::server_answer;
 using seckill::test::server_process;
+using seckill::test::stock_of;
 namespace http = boost::beast::http;
 
 const std::string token = "admin-t0ken-xyz";
@@ -49,13 +51,6 @@ std::string purchase_body(const std::string& sku, const std::string& user,
   return nlohmann::json{
       {"sku", sku}, {"user", user}, {"request_id", request_id}, {"quantity", quantity}}
       .dump();
-}
-
-nlohmann::json stock_of(unsigned short port, const std::string& sku) {
-  http_connection c(port);
-  const auto a = c.get("/stock/" + sku);
-  REQUIRE(a.status == 200);
-  return a.json();
 }
 
 struct sale_answers {
@@ -88,17 +83,6 @@ sale_answers sale(unsigned short port, const std::string& sku, int buyers, int c
   }
   for (auto& t : threads) t.join();
   return out;
-}
-
-// The value of an unlabelled sample in the node's /metrics; -1 when absent.
-double metric_value(unsigned short port, const std::string& name) {
-  http_connection c(port);
-  const auto a = c.get("/metrics");
-  REQUIRE(a.status == 200);
-  const std::string head = "\n" + name + " ";
-  const auto at = ("\n" + a.body).find(head);
-  if (at == std::string::npos) return -1;
-  return std::stod(a.body.substr(at + head.size() - 1));
 }
 
 std::string anonymous_purchase(const std::string& sku, const std::string& user) {

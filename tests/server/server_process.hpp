@@ -172,4 +172,24 @@ class http_connection {
   boost::beast::flat_buffer buffer_;
 };
 
+/// GET /stock/{sku} on the node at `port`, which must answer 200.
+inline nlohmann::json stock_of(unsigned short port, const std::string& sku) {
+  http_connection c(port);
+  const auto a = c.get("/stock/" + sku);
+  REQUIRE_MESSAGE(a.status == 200, a.body);
+  return a.json();
+}
+
+/// The value of an unlabelled sample (a gauge or a counter) in the /metrics
+/// of the node at `port`; -1 when it is not exported.
+inline double metric_value(unsigned short port, const std::string& name) {
+  http_connection c(port);
+  const auto a = c.get("/metrics");
+  REQUIRE(a.status == 200);
+  const std::string text = "\n" + a.body;
+  const auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
 }  // namespace seckill::test
