@@ -246,11 +246,17 @@ void bm_hot_param(benchmark::State& state) {
 
 // Breaker closed path: try_acquire + on_success with the permit. With a
 // count window (the last 100 calls) and with a time window (the last 10 s:
-// every outcome reads the clock).
+// every outcome reads the clock); each striped (the default: threads write
+// cache lines of their own) and with one stripe, the unstriped layout every
+// thread writes, as the baseline of the 2-thread scaling.
 template <class Clock>
 using count_breaker = seckill::circuit_breaker<seckill::count_window<100>, Clock>;
 template <class Clock>
 using time_breaker = seckill::circuit_breaker<seckill::time_window<10>, Clock>;
+template <class Clock>
+using unstriped_count_breaker = seckill::circuit_breaker<seckill::count_window<100, 1>, Clock>;
+template <class Clock>
+using unstriped_time_breaker = seckill::circuit_breaker<seckill::time_window<10, 1>, Clock>;
 
 template <class Breaker>
 void bm_breaker_closed(benchmark::State& state) {
@@ -355,8 +361,10 @@ SECKILL_LIMIT_BENCH(bm_hot_param<seckill_hot_limiter<coarse_steady_clock>, wide_
 SECKILL_LIMIT_BENCH(bm_hot_param<mutex_map_limiter<coarse_steady_clock>, wide_mix>);
 
 SECKILL_LIMIT_BENCH(bm_breaker_closed<count_breaker<coarse_steady_clock>>);
+SECKILL_LIMIT_BENCH(bm_breaker_closed<unstriped_count_breaker<coarse_steady_clock>>);
 SECKILL_LIMIT_BENCH(bm_breaker_closed<count_breaker<steady>>);
 SECKILL_LIMIT_BENCH(bm_breaker_closed<time_breaker<coarse_steady_clock>>);
+SECKILL_LIMIT_BENCH(bm_breaker_closed<unstriped_time_breaker<coarse_steady_clock>>);
 
 SECKILL_LIMIT_BENCH(bm_bulkhead);
 

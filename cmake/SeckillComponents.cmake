@@ -33,6 +33,7 @@ set(SECKILL_core_HEADERS
   seckill/clock.hpp
   seckill/backoff.hpp
   seckill/detail/cache_line.hpp
+  seckill/detail/thread_stripe.hpp
   seckill/limit/token_bucket.hpp
   seckill/limit/hot_param_limiter.hpp
   seckill/limit/circuit_breaker.hpp

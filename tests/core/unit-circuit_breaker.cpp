@@ -81,6 +81,46 @@ std::string bad_option_message(const std::function<void(seckill::breaker_options
   return "no exception";
 }
 
+// Each of two threads fails in a fixed pattern; the stripes' sum is the rate
+// of both threads' calls. At 60% (every prefix at least 50%) the breaker opens
+// as soon as both threads together made minimum_calls calls: not when one
+// stripe alone would have (twice as many). At 40% it never opens.
+template <class Window>
+void check_rate_across_threads() {
+  auto run = [](const char* pattern) {
+    seckill::breaker_options o;
+    o.failure_rate_threshold = 0.5;
+    o.minimum_calls = 100;
+    o.open_duration = 1h;
+    seckill::manual_clock clock;
+    seckill::circuit_breaker<Window, seckill::manual_clock> b{o, clock};
+    std::atomic<long> admitted{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 5000; ++i) {
+          auto p = b.try_acquire();
+          if (!p) return;
+          admitted.fetch_add(1);
+          if (pattern[i % 5] == 'F')
+            b.on_failure(p);
+          else
+            b.on_success(p);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    return std::pair{b.state(), admitted.load()};
+  };
+  const auto [over, admitted_over] = run("FSFSF");
+  CHECK(over == breaker_state::open);
+  CHECK(admitted_over >= 100);
+  CHECK(admitted_over <= 120);
+  const auto [under, admitted_under] = run("FSSFS");
+  CHECK(under == breaker_state::closed);
+  CHECK(admitted_under == 10'000);
+}
+
 }  // namespace unit_circuit_breaker
 
 using namespace unit_circuit_breaker;
@@ -386,6 +426,38 @@ TEST_SUITE("unit") {
     CHECK(b.counts().calls == 1);
   }
 
+  TEST_CASE("breaker: time_window - a success that brings the window to minimum_calls opens it") {
+    seckill::manual_clock clock;
+    auto o = small_options();
+    o.window_duration = 10s;
+    timed b{o, clock};
+    fail_n(b, 3);
+    succeed_n(b, 1);  // 3 of 4
+    CHECK(b.state() == breaker_state::open);
+    // Successes skip reading the window once it held minimum_calls in the
+    // current bucket period; once that period ended and the calls expired, a
+    // success is weighed again.
+    b.reset();
+    succeed_n(b, 10);
+    clock.advance(20s);
+    fail_n(b, 3);
+    CHECK(b.state() == breaker_state::closed);
+    succeed_n(b, 1);
+    CHECK(b.state() == breaker_state::open);
+  }
+
+  TEST_CASE("breaker: one stripe is the unstriped window - exactly the last N calls") {
+    seckill::circuit_breaker<seckill::count_window<10, 1>, seckill::manual_clock> b{
+        small_options()};
+    succeed_n(b, 10);
+    fail_n(b, 4);
+    CHECK(b.counts().calls == 10);
+    CHECK(b.counts().failures == 4);
+    CHECK(b.state() == breaker_state::closed);
+    fail_n(b, 1);
+    CHECK(b.state() == breaker_state::open);
+  }
+
   TEST_CASE("breaker: a time_window bucket counts millions of calls without wrapping") {
     // 2^21 + 1000 successes in one bucket: more than a packed 21-bit field
     // holds, which once wrapped into the failure count and opened the breaker.
@@ -498,6 +570,15 @@ TEST_SUITE("concurrent") {
     for (auto& th : threads) th.join();
     CHECK(trials.load() == 7);
     CHECK(b.state() == breaker_state::half_open);
+  }
+
+  TEST_CASE(
+      "breaker: two threads open a count_window at the failure rate threshold and not below") {
+    check_rate_across_threads<seckill::count_window<1000>>();
+  }
+
+  TEST_CASE("breaker: two threads open a time_window at the failure rate threshold and not below") {
+    check_rate_across_threads<seckill::time_window<10>>();
   }
 
   TEST_CASE("breaker: closed-state outcomes from two threads all land in the window") {

@@ -10,6 +10,7 @@
 
 #include <seckill/clock.hpp>
 #include <seckill/detail/cache_line.hpp>
+#include <seckill/detail/thread_stripe.hpp>
 #include <seckill/error.hpp>
 
 #include <algorithm>
@@ -97,8 +98,9 @@ struct window_counts {
   std::uint64_t slow = 0;
 };
 
-/// @brief What recording one outcome did to a window: whether its counts
-///        changed, and the counts after (valid when they changed).
+/// @brief What recording one outcome did to a window: whether it may have
+///        taken the rates over a threshold, and then the counts after (valid
+///        only when `changed`).
 struct window_update {
   bool changed = false;
   window_counts counts;
@@ -149,7 +151,11 @@ inline std::string breaker_ns(std::chrono::nanoseconds d) {
 ///   `W::uses_clock`: whether `record` and `counts` read the `now_ns` passed;
 /// - `configure(options)`: called once, before any other call;
 /// - `record(outcome, now_ns)`: adds one call's outcome (bit 0 a call, bit 1
-///   failed, bit 2 slow) and returns a `window_update`;
+///   failed, bit 2 slow) and returns a `window_update`: `changed` with the
+///   counts after whenever the record may have taken the window over a
+///   threshold. A window may answer `changed == false` for a success once it
+///   holds `minimum_calls` calls: such a success can only lower the rates,
+///   which is what lets the closed path skip reading the whole window;
 /// - `counts(now_ns)`: the calls, failures and slow calls in the window;
 /// - `clear()`: forgets every call (the breaker closing again).
 ///
@@ -171,14 +177,28 @@ concept breaker_window = std::default_initializable<W> &&
   noexcept;
 };
 
-/// @brief The last N calls (resilience4j's COUNT_BASED window).
+/// @brief The last N calls of each thread stripe (resilience4j's COUNT_BASED
+///        window, striped as LongAdder and Sentinel stripe their counters).
 ///
-/// Lock-free: a record is one fetch_add on the slot index, one exchange of
-/// the slot and, when the outcome differs from the one it replaces, one
-/// fetch_add on the packed counters. N <= 2^20.
-template <std::size_t N>
+/// Each of `Stripes` stripes is a ring of the last N outcomes with its packed
+/// counters, on cache lines of its own; a thread records into the stripe
+/// `detail::thread_stripe()` gives it, so threads on different stripes never
+/// write a shared line. The counts are the sum of the stripes: one thread
+/// sees exactly its last N calls; T threads on T stripes see the last N calls
+/// of each (between N and Stripes * N calls in all), so the rates are those of
+/// every thread's recent calls. `Stripes = 1` is the unstriped window: exactly
+/// the last N calls of the process, one shared ring.
+///
+/// Lock-free: a record is a fetch_add on its stripe's slot index, an exchange
+/// of the slot and, when the outcome differs from the one it replaces, a
+/// fetch_add on the stripe's counters. Only a failure, a slow call, or a
+/// success while the window holds fewer than `minimum_calls` calls reads the
+/// other stripes (O(Stripes)). Memory: about Stripes * (N + 16) bytes, so keep
+/// Stripes small for a large N. N <= 2^20.
+template <std::size_t N, std::size_t Stripes = 8>
 class count_window {
   static_assert(N >= 1 && N < (std::size_t{1} << 20), "count_window<N>: N in [1, 2^20)");
+  static_assert(Stripes >= 1 && Stripes <= 256, "count_window<N, Stripes>: Stripes in [1, 256]");
 
  public:
   static constexpr std::size_t capacity = N;
@@ -186,45 +206,80 @@ class count_window {
 
   using recorded = window_update;
 
-  void configure(const breaker_options&) noexcept {}
+  void configure(const breaker_options& o) noexcept { minimum_calls_ = o.minimum_calls; }
 
   recorded record(std::uint8_t outcome, std::int64_t /*now_ns*/) noexcept {
-    const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed) % N;
-    const std::uint8_t old = slots_[i].exchange(outcome, std::memory_order_relaxed);
+    stripe& s = stripes_[detail::thread_stripe() % Stripes];
+    const std::size_t i = s.next.fetch_add(1, std::memory_order_relaxed) % N;
+    const std::uint8_t old = s.slots[i].exchange(outcome, std::memory_order_relaxed);
     if (old == outcome) return {false, {}};
     const std::uint64_t delta = detail::breaker_pack(outcome) - detail::breaker_pack(old);
-    const std::uint64_t after = counts_.fetch_add(delta, std::memory_order_relaxed) + delta;
-    return {true, detail::breaker_unpack(after)};
+    s.counts.fetch_add(delta, std::memory_order_relaxed);
+    const bool marked = (outcome & (detail::outcome_failure | detail::outcome_slow)) != 0;
+    // A success in a window that holds minimum_calls can only lower the rates.
+    if (!marked && filled_.load(std::memory_order_relaxed)) return {false, {}};
+    const window_counts after = counts(0);
+    if (after.calls >= minimum_calls_ && !filled_.load(std::memory_order_relaxed))
+      filled_.store(true, std::memory_order_relaxed);
+    return {true, after};
   }
 
   window_counts counts(std::int64_t /*now_ns*/) const noexcept {
-    return detail::breaker_unpack(counts_.load(std::memory_order_relaxed));
+    window_counts total;
+    for (const auto& s : stripes_) {
+      const window_counts c = detail::breaker_unpack(s.counts.load(std::memory_order_relaxed));
+      total.calls += c.calls;
+      total.failures += c.failures;
+      total.slow += c.slow;
+    }
+    return total;
   }
 
   void clear() noexcept {
-    for (auto& slot : slots_) {
-      const std::uint8_t old = slot.exchange(0, std::memory_order_relaxed);
-      if (old != 0) counts_.fetch_sub(detail::breaker_pack(old), std::memory_order_relaxed);
+    filled_.store(false, std::memory_order_relaxed);
+    for (auto& s : stripes_) {
+      for (auto& slot : s.slots) {
+        const std::uint8_t old = slot.exchange(0, std::memory_order_relaxed);
+        if (old != 0) s.counts.fetch_sub(detail::breaker_pack(old), std::memory_order_relaxed);
+      }
     }
   }
 
  private:
-  std::atomic<std::size_t> next_{0};
-  std::atomic<std::uint64_t> counts_{0};
-  std::array<std::atomic<std::uint8_t>, N> slots_{};
+  struct alignas(detail::cache_line_size) stripe {
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::uint64_t> counts{0};
+    std::array<std::atomic<std::uint8_t>, N> slots{};
+  };
+  // Read on every success, written when the window first holds minimum_calls
+  // and when it is cleared.
+  alignas(detail::cache_line_size) std::atomic<bool> filled_{false};
+  std::uint32_t minimum_calls_ = 1;
+  std::array<stripe, Stripes> stripes_{};
 };
 
 /// @brief Calls in the last `breaker_options::window_duration`, kept in
-///        `Buckets` buckets (resilience4j's TIME_BASED window).
+///        `Buckets` buckets per thread stripe (resilience4j's TIME_BASED
+///        window, striped as Sentinel's LeapArray of LongAdders).
+///
+/// Each of `Stripes` stripes has its own buckets on cache lines of its own; a
+/// thread records into the stripe `detail::thread_stripe()` gives it, and the
+/// counts are the sum over every stripe's live buckets, so nothing is lost or
+/// approximated: only who writes which line changes. `Stripes = 1` is the
+/// unstriped window.
 ///
 /// Lock-free: a record is a load of the bucket's index, a fetch_add on its
 /// call counter (one more for a failure or a slow call) and, once per bucket
-/// period, a CAS that recycles the bucket. Reading the counts sums the live
-/// buckets (O(Buckets)). The counters are 64-bit: no rate of calls overflows
-/// them. Clock readings must be >= 0.
-template <std::size_t Buckets = 10>
+/// period and stripe, a CAS that recycles the bucket. Reading the counts sums
+/// the live buckets (O(Stripes * Buckets)); a record does so only for a
+/// failure, a slow call, or the first success of a bucket period until the
+/// window is seen to hold `minimum_calls` calls in that period. The counters
+/// are 64-bit: no rate of calls overflows them. Clock readings must be >= 0.
+template <std::size_t Buckets = 10, std::size_t Stripes = 8>
 class time_window {
   static_assert(Buckets >= 1 && Buckets <= 1024, "time_window<Buckets>: Buckets in [1, 1024]");
+  static_assert(Stripes >= 1 && Stripes <= 256,
+                "time_window<Buckets, Stripes>: Stripes in [1, 256]");
 
  public:
   static constexpr std::size_t capacity = 0;  // bounded by time, not by count
@@ -235,11 +290,13 @@ class time_window {
   void configure(const breaker_options& o) noexcept {
     width_ns_ =
         std::max<std::int64_t>(1, o.window_duration.count() / static_cast<std::int64_t>(Buckets));
+    minimum_calls_ = o.minimum_calls;
   }
 
   recorded record(std::uint8_t outcome, std::int64_t now_ns) noexcept {
     const std::int64_t index = now_ns / width_ns_;
-    auto& b = buckets_[static_cast<std::size_t>(index) % Buckets];
+    auto& b = stripes_[detail::thread_stripe() % Stripes]
+                  .buckets[static_cast<std::size_t>(index) % Buckets];
     std::int64_t seen = b.index.load(std::memory_order_acquire);
     if (seen != index) {
       // Recycle a bucket from an earlier period; drop the sample if another
@@ -260,37 +317,49 @@ class time_window {
     // reader that sees the mark (acquire) sees its call too: a rate read
     // while calls land is never above the true one.
     b.calls.fetch_add(1, std::memory_order_relaxed);
+    const bool marked = (outcome & (detail::outcome_failure | detail::outcome_slow)) != 0;
     if (outcome & detail::outcome_failure) b.failures.fetch_add(1, std::memory_order_release);
     if (outcome & detail::outcome_slow) b.slow.fetch_add(1, std::memory_order_release);
-    return {true, counts(now_ns)};
+    // The buckets read in this period stay live until it ends: once they held
+    // minimum_calls, a success in the same period can only lower the rates.
+    if (!marked && full_period_.load(std::memory_order_relaxed) == index) return {false, {}};
+    const window_counts after = counts(now_ns);
+    if (after.calls >= minimum_calls_ && full_period_.load(std::memory_order_relaxed) != index)
+      full_period_.store(index, std::memory_order_relaxed);
+    return {true, after};
   }
 
   window_counts counts(std::int64_t now_ns) const noexcept {
     const std::int64_t current = now_ns / width_ns_;
     window_counts total;
-    for (const auto& b : buckets_) {
-      const std::int64_t i = b.index.load(std::memory_order_acquire);
-      if (i < 0 || i > current || i <= current - static_cast<std::int64_t>(Buckets)) continue;
-      const std::uint64_t failures = b.failures.load(std::memory_order_acquire);
-      const std::uint64_t slow = b.slow.load(std::memory_order_acquire);
-      const std::uint64_t calls = b.calls.load(std::memory_order_relaxed);
-      // A seqlock's read side: recycled while being read, the bucket is
-      // skipped, so no count from before a reset meets one from after it.
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if (b.index.load(std::memory_order_relaxed) != i) continue;
-      total.calls += calls;
-      total.failures += std::min(failures, calls);
-      total.slow += std::min(slow, calls);
+    for (const auto& s : stripes_) {
+      for (const auto& b : s.buckets) {
+        const std::int64_t i = b.index.load(std::memory_order_acquire);
+        if (i < 0 || i > current || i <= current - static_cast<std::int64_t>(Buckets)) continue;
+        const std::uint64_t failures = b.failures.load(std::memory_order_acquire);
+        const std::uint64_t slow = b.slow.load(std::memory_order_acquire);
+        const std::uint64_t calls = b.calls.load(std::memory_order_relaxed);
+        // A seqlock's read side: recycled while being read, the bucket is
+        // skipped, so no count from before a reset meets one from after it.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (b.index.load(std::memory_order_relaxed) != i) continue;
+        total.calls += calls;
+        total.failures += std::min(failures, calls);
+        total.slow += std::min(slow, calls);
+      }
     }
     return total;
   }
 
   void clear() noexcept {
-    for (auto& b : buckets_) {
-      b.index.store(empty, std::memory_order_relaxed);
-      b.calls.store(0, std::memory_order_relaxed);
-      b.failures.store(0, std::memory_order_relaxed);
-      b.slow.store(0, std::memory_order_relaxed);
+    full_period_.store(empty, std::memory_order_relaxed);
+    for (auto& s : stripes_) {
+      for (auto& b : s.buckets) {
+        b.index.store(empty, std::memory_order_relaxed);
+        b.calls.store(0, std::memory_order_relaxed);
+        b.failures.store(0, std::memory_order_relaxed);
+        b.slow.store(0, std::memory_order_relaxed);
+      }
     }
   }
 
@@ -303,8 +372,14 @@ class time_window {
     std::atomic<std::uint64_t> failures{0};
     std::atomic<std::uint64_t> slow{0};
   };
+  struct alignas(detail::cache_line_size) stripe {
+    std::array<bucket, Buckets> buckets{};
+  };
   std::int64_t width_ns_ = 1;
-  std::array<bucket, Buckets> buckets_{};
+  std::uint32_t minimum_calls_ = 1;
+  // The bucket period in which the window was seen to hold minimum_calls.
+  alignas(detail::cache_line_size) std::atomic<std::int64_t> full_period_{empty};
+  std::array<stripe, Stripes> stripes_{};
 };
 
 /// @brief What `circuit_breaker::try_acquire()` returns: true when the call
@@ -337,7 +412,8 @@ class breaker_permit {
 /// (or half-open with every trial permit out) is a load and a clock read.
 /// Transitions, half-open admissions and outcomes, and the callback take a
 /// mutex. Cost in closed state: a few nanoseconds plus, for
-/// `time_window`, one clock read per outcome.
+/// `time_window`, one clock read per outcome; with the default striped
+/// windows, threads on different stripes write no shared cache line there.
 ///
 /// `state()` reports the stored state: an open breaker whose open duration
 /// has passed reads `open` until the next `try_acquire()` moves it to half_open.

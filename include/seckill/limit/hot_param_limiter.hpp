@@ -8,6 +8,7 @@
 
 #include <seckill/clock.hpp>
 #include <seckill/detail/cache_line.hpp>
+#include <seckill/detail/thread_stripe.hpp>
 #include <seckill/error.hpp>
 #include <seckill/limit/token_bucket.hpp>
 
@@ -118,13 +119,6 @@ inline std::uint64_t hot_hash(std::string_view v) noexcept {
 inline std::uint64_t hot_word(std::string_view v, std::size_t k) noexcept {
   const std::size_t at = k * 8;
   return at < v.size() ? hot_load(v.data() + at, v.size() - at) : 0;
-}
-
-/// The stripe of the counters this thread adds to (round-robin at first use).
-inline std::size_t hot_stripe() noexcept {
-  static std::atomic<std::size_t> next{0};
-  thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed);
-  return mine;
 }
 
 }  // namespace detail
@@ -248,7 +242,7 @@ class hot_param_limiter {
   /// longer than `max_value_size` or a count that could never be admitted.
   [[nodiscard]] bool try_acquire(std::string_view value, double tokens,
                                  std::error_code& ec) noexcept {
-    auto& c = counters_[detail::hot_stripe() % stripes];
+    auto& c = counters_[detail::thread_stripe() % stripes];
     if (value.size() > max_value_size_) [[unlikely]] {
       c.invalid.fetch_add(1, std::memory_order_relaxed);
       ec = errc::invalid_argument;
@@ -669,7 +663,8 @@ class hot_param_limiter {
       // Release: a reader that sees the new even seq sees all of the above.
       v.seq.store(victim_seq + 2, std::memory_order_release);
       if (occupied)
-        counters_[detail::hot_stripe() % stripes].evicted.fetch_add(1, std::memory_order_relaxed);
+        counters_[detail::thread_stripe() % stripes].evicted.fetch_add(1,
+                                                                       std::memory_order_relaxed);
       return victim;
     }
   }
