@@ -34,6 +34,8 @@ set(SECKILL_core_HEADERS
   seckill/backoff.hpp
   seckill/detail/cache_line.hpp
   seckill/detail/thread_stripe.hpp
+  seckill/detail/cpu_relax.hpp
+  seckill/detail/hybrid_mutex.hpp
   seckill/limit/token_bucket.hpp
   seckill/limit/hot_param_limiter.hpp
   seckill/limit/circuit_breaker.hpp

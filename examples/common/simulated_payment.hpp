@@ -61,7 +61,7 @@ class simulated_payment {
             asio::post(ex, asio::append(std::move(handler), outcome));
             return;
           }
-          auto timer = std::make_unique<asio::steady_timer>(ex_, wait);
+          auto timer = std::make_unique<asio::steady_timer>(ex, wait);  // on the caller's thread
           auto& t = *timer;
           auto slot = asio::get_associated_cancellation_slot(handler);
           t.async_wait(asio::bind_cancellation_slot(

@@ -280,7 +280,7 @@ int main(int argc, char** argv) {
     if (obs->serving())
       fmt::print(stderr, "flash_sale_sim: metrics on http://127.0.0.1:{}/metrics\n", obs->port());
     const observability::scope current(*obs);
-    boost::asio::io_context io{o.threads};
+    boost::asio::io_context io{1};  // lane 0; run_simulation adds one per further thread
     r = open_store_and_run(io, o, progress);
   } catch (const seckill::error& e) {
     fmt::print(stderr, "flash_sale_sim: {}\n", e.what());

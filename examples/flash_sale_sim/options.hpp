@@ -99,7 +99,8 @@ cannot be used.
   --reaper-period D        how often the reaper gives back expired holds
                            (default {}ms); the end of a run waits at most the
                            hold plus two periods for them
-  --threads T              threads running the purchases, 1..64 (default {})
+  --threads T              threads running the purchases, 1..64 (default {}):
+                           an io_context each, buyers spread over them
   --seed N                 random seed (default {})
   --json                   print the report as JSON on stdout
   --metrics-port P         serve Prometheus metrics (/metrics) and /health on

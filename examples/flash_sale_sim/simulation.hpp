@@ -20,9 +20,11 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -331,12 +333,26 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   auto background = asio::make_strand(io);  // the reaper and its stop
   asio::cancellation_signal stop_reaper;
   seckill::hold_reaper<Store> reaper(store, skus, {.period = o.reaper_period});
+  // Lanes: --threads N runs N io_contexts, one thread each (shard per core).
+  // The first is `io`, where the store, the reaper and the sampler live;
+  // buyer i runs on lane i % N, and its purchase with it (async_purchase on
+  // the lane's executor), so a purchase never crosses threads.
+  std::vector<std::unique_ptr<asio::io_context>> extra_lanes;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> lane_guards;
+  std::vector<asio::any_io_executor> lanes{io.get_executor()};
+  for (int i = 1; i < o.threads; ++i) {
+    extra_lanes.push_back(std::make_unique<asio::io_context>(1));
+    lane_guards.push_back(asio::make_work_guard(*extra_lanes.back()));
+    lanes.push_back(extra_lanes.back()->get_executor());
+  }
   // Once every buyer that came has finished: the sale's background work stops.
   auto stop_background = [&] {
     if (finished.exchange(true)) return;
     asio::post(background, [&] { stop_reaper.emit(asio::cancellation_type::terminal); });
+    for (auto& g : lane_guards) g.reset();  // the other lanes' threads end once idle
   };
-  std::vector<std::int64_t> latencies(static_cast<std::size_t>(o.buyers), 0);
+  // -1: the buyer never came (an interrupted run)
+  std::vector<std::int64_t> latencies(static_cast<std::size_t>(o.buyers), -1);
   std::mt19937_64 rng(o.seed);
   std::uniform_int_distribution<std::int64_t> pick(0, o.skus - 1);
   std::vector<std::int32_t> choice(static_cast<std::size_t>(o.buyers));
@@ -360,7 +376,8 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
       req.user = user;
       req.request_id = request_id;
     }
-    auto [ec, r] = co_await engine.async_purchase(req, asio::as_tuple(asio::use_awaitable));
+    auto [ec, r] = co_await engine.async_purchase(co_await asio::this_coro::executor, req,
+                                                  asio::as_tuple(asio::use_awaitable));
     latencies[static_cast<std::size_t>(i)] = (std::chrono::steady_clock::now() - t0).count();
     using seckill::errc;
     if (!ec && r.final_state == seckill::purchase_state::succeeded)
@@ -394,25 +411,33 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
     }
   }
 
+  // Each lane brings its own buyers (i % lanes == its index), so a buyer's
+  // coroutine frames are allocated and freed on one thread.
   const auto start = std::chrono::steady_clock::now();
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        asio::steady_timer timer(co_await asio::this_coro::executor);
-        for (std::int64_t i = 0; i < o.buyers && !interrupted.load(); ++i) {
-          const auto due = start + arrival[static_cast<std::size_t>(i)];
-          if (due > std::chrono::steady_clock::now() + std::chrono::microseconds(200)) {
-            timer.expires_at(due);
-            auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-            if (ec || interrupted.load()) break;
+  std::atomic<std::size_t> lanes_arriving{lanes.size()};
+  for (std::size_t lane = 0; lane < lanes.size(); ++lane) {
+    asio::co_spawn(
+        lanes[lane],
+        [&, lane]() -> asio::awaitable<void> {
+          asio::steady_timer timer(co_await asio::this_coro::executor);
+          for (auto i = static_cast<std::int64_t>(lane); i < o.buyers && !interrupted.load();
+               i += static_cast<std::int64_t>(lanes.size())) {
+            const auto due = start + arrival[static_cast<std::size_t>(i)];
+            if (due > std::chrono::steady_clock::now() + std::chrono::microseconds(200)) {
+              timer.expires_at(due);
+              auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+              if (ec || interrupted.load()) break;
+            }
+            ++t.started;
+            asio::co_spawn(lanes[lane], buyer(i), asio::detached);
           }
-          ++t.started;
-          asio::co_spawn(io, buyer(i), asio::detached);
-        }
-        arrivals_over = true;
-        if (t.done.load() == t.started.load()) stop_background();
-      },
-      asio::detached);
+          if (lanes_arriving.fetch_sub(1) == 1) {
+            arrivals_over = true;
+            if (t.done.load() == t.started.load()) stop_background();
+          }
+        },
+        asio::detached);
+  }
 
   // The reaper gives back the holds of purchases that could not give them
   // back themselves (a store that stayed silent past the hold).
@@ -425,7 +450,7 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   if (show_progress)
     progress = std::thread([&] { detail::progress_bar(t, o.buyers, stop_progress); });
   std::vector<std::thread> threads;
-  for (int i = 1; i < o.threads; ++i) threads.emplace_back([&] { io.run(); });
+  for (auto& lane : extra_lanes) threads.emplace_back([&lane] { lane->run(); });
   io.run();
   for (auto& th : threads) th.join();
   const auto stop = std::chrono::steady_clock::now();
@@ -447,8 +472,8 @@ report run_simulation(Store& store, asio::io_context& io, Limiter& limiter, cons
   rep.compensated = t.compensated;
   rep.sold = rep.succeeded * o.quantity;
 
-  latencies.resize(
-      static_cast<std::size_t>(std::max<std::int64_t>(rep.attempts, 1)));  // arrivals came in order
+  std::erase_if(latencies, [](std::int64_t l) { return l < 0; });
+  if (latencies.empty()) latencies.push_back(0);
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) {
     const auto idx =

@@ -118,6 +118,59 @@ TEST_SUITE("unit") {
     CHECK(on_strand);
   }
 
+  TEST_CASE("memory_store completes a coroutine's handler on its executor without the store's") {
+    // The store's io_context never runs: a handler whose executor is another
+    // context's (an any_io_executor, as a coroutine's is) completes there.
+    asio::io_context store_io;
+    asio::io_context caller_io;
+    seckill::memory_store<> store(store_io.get_executor());
+    std::optional<std::error_code> set;
+    std::optional<seckill::stock_level> level;
+    asio::co_spawn(
+        caller_io,
+        [&]() -> asio::awaitable<void> {
+          auto [ec] = co_await store.async_set_stock("sku", 7, asio::as_tuple(asio::use_awaitable));
+          set = ec;
+          auto [sec, l] = co_await store.async_stock("sku", asio::as_tuple(asio::use_awaitable));
+          CHECK_FALSE(sec);
+          level = l;
+        },
+        asio::detached);
+    caller_io.run();
+    REQUIRE(set.has_value());
+    CHECK_FALSE(*set);
+    REQUIRE(level.has_value());
+    CHECK(level->remaining == 7);
+    CHECK(store_io.poll() == 0);  // nothing went through the store's context
+  }
+
+  TEST_CASE("purchase_engine runs a purchase on the executor it is given") {
+    engine_fixture fx;  // the store's executor: fx.io, which does not run here
+    asio::io_context lane;
+    std::optional<seckill::purchase_result> result;
+    bool on_lane = false;
+    fx.engine.async_purchase(lane.get_executor(), {.sku = "sku", .quantity = 2},
+                             [&](std::error_code ec, seckill::purchase_result r) {
+                               CHECK_FALSE(ec);
+                               on_lane = lane.get_executor().running_in_this_thread();
+                               result = r;
+                             });
+    lane.run();
+    REQUIRE(result.has_value());
+    CHECK(on_lane);
+    CHECK(result->final_state == seckill::purchase_state::succeeded);
+    CHECK(fx.orders.size() == 1);
+    CHECK(fx.io.poll() == 0);  // reserve, commit and persist all completed on the lane
+    // A refusal at admission completes on the given executor too.
+    std::optional<std::error_code> refused;
+    fx.engine.async_purchase(lane.get_executor(), {.sku = ""},
+                             [&](std::error_code ec, seckill::purchase_result) { refused = ec; });
+    lane.restart();
+    lane.run();
+    REQUIRE(refused.has_value());
+    CHECK(*refused == errc::invalid_argument);
+  }
+
   TEST_CASE("purchase_engine completes through a callback use_awaitable deferred and use_future") {
     engine_fixture fx;
     const seckill::purchase_request request{.sku = "sku"};

@@ -1045,6 +1045,66 @@ TEST_SUITE("unit") {
 }
 
 TEST_SUITE("concurrent") {
+  TEST_CASE("engine: an io_context per thread - 2000 buyers never oversell 300 units over 3 SKUs") {
+    // Shard per core: each thread runs its own io_context and starts its
+    // purchases on it; they share the store, the ids and the sink.
+    asio::io_context home;
+    seckill::memory_store<> store{home.get_executor()};
+    seckill::unlimited limiter;
+    seckill::no_breaker breaker;
+    seckill::snowflake<> ids{0, 0};
+    seckill::no_payment payment;
+    seckill::memory_orders orders{2000};
+    seckill::purchase_engine<seckill::memory_store<>, seckill::unlimited, seckill::no_breaker>
+        engine{store, limiter, breaker, ids, payment, orders};
+    const std::vector<std::string> skus{"a", "b", "c"};
+    for (const auto& sku : skus) store.async_set_stock(sku, 100, [](std::error_code) {});
+    home.run();
+    std::atomic<int> ok{0}, sold_out{0}, other{0};
+    std::vector<std::vector<std::int64_t>> paid(2);
+    auto lane = [&](int index) {
+      asio::io_context io(1);
+      for (int i = 0; i < 1000; ++i) {
+        engine.async_purchase(io.get_executor(), {.sku = skus[static_cast<std::size_t>(i % 3)]},
+                              [&, index](std::error_code ec, seckill::purchase_result r) {
+                                if (!ec && r.final_state == purchase_state::succeeded) {
+                                  ++ok;
+                                  paid[static_cast<std::size_t>(index)].push_back(r.order_id);
+                                } else if (ec == errc::sold_out) {
+                                  ++sold_out;
+                                } else {
+                                  ++other;
+                                }
+                              });
+      }
+      io.run();
+    };
+    std::thread t(lane, 1);
+    lane(0);
+    t.join();
+    CHECK(ok.load() == 300);
+    CHECK(sold_out.load() == 1700);
+    CHECK(other.load() == 0);
+    // Every buyer told "succeeded" has an order in the sink, and no other.
+    std::vector<std::int64_t> told = paid[0];
+    told.insert(told.end(), paid[1].begin(), paid[1].end());
+    std::sort(told.begin(), told.end());
+    CHECK(std::adjacent_find(told.begin(), told.end()) == told.end());
+    std::vector<std::int64_t> kept;
+    for (const auto& o : orders.orders()) kept.push_back(o.order_id);
+    CHECK(kept == told);  // orders() comes in id order
+    home.restart();
+    for (const auto& sku : skus) {
+      store.async_stock(sku, [](std::error_code ec, seckill::stock_level l) {
+        CHECK(ec == no_error);
+        CHECK(l.remaining == 0);
+        CHECK(l.reserved == 0);
+        CHECK(l.committed == 100);
+      });
+    }
+    home.run();
+  }
+
   TEST_CASE("engine: 400 buyers on 2 threads never oversell 50 units over 2 SKUs") {
     asio::io_context io;
     seckill::memory_store<> store{io.get_executor()};

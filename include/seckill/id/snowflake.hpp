@@ -10,6 +10,7 @@
 /// the millisecond. Ids from one generator strictly increase, in every thread.
 
 #include <seckill/detail/cache_line.hpp>
+#include <seckill/detail/cpu_relax.hpp>
 #include <seckill/error.hpp>
 
 #include <atomic>
@@ -24,10 +25,6 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
-
-#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
-#include <intrin.h>
-#endif
 
 namespace seckill {
 
@@ -178,17 +175,6 @@ struct snowflake_parts {
 };
 
 namespace detail {
-
-/// One pause of a spin-wait loop: the CPU's spin hint, nothing where there is none.
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-  asm volatile("yield" ::: "memory");
-#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
-  _mm_pause();
-#endif
-}
 
 /// `a + b` into `out`; false (and `out` unspecified) when it does not fit 64 bits.
 inline bool checked_add(std::int64_t a, std::int64_t b, std::int64_t& out) noexcept {

@@ -228,12 +228,27 @@ class purchase_engine {
   const Gate& gate() const noexcept { return gate_; }
   Store& store() noexcept { return store_; }
 
+  /// Runs one purchase on the engine's executor (the store's).
   template <boost::asio::completion_token_for<void(std::error_code, purchase_result)>
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_purchase(const purchase_request& request,
                       CompletionToken&& token = CompletionToken()) {
     return boost::asio::async_initiate<CompletionToken, void(std::error_code, purchase_result)>(
-        initiation{this}, token, request);
+        initiation{this}, token, request, boost::asio::any_io_executor(store_.get_executor()));
+  }
+
+  /// Runs one purchase on `ex`: its coroutine, its deadline timer and the
+  /// store's completions (for stores that complete on the caller's executor,
+  /// as `memory_store` does) stay there. With one `io_context` per thread,
+  /// each thread passing its own, purchases never cross threads and share
+  /// only the store's state, the policies and the id source (shard per core;
+  /// see docs/purchase.md, "Scaling across cores").
+  template <boost::asio::completion_token_for<void(std::error_code, purchase_result)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_purchase(boost::asio::any_io_executor ex, const purchase_request& request,
+                      CompletionToken&& token = CompletionToken()) {
+    return boost::asio::async_initiate<CompletionToken, void(std::error_code, purchase_result)>(
+        initiation{this}, token, request, std::move(ex));
   }
 
  private:
@@ -261,13 +276,14 @@ class purchase_engine {
   struct initiation {
     purchase_engine* self;
     template <class Handler>
-    void operator()(Handler&& handler, const purchase_request& request) const {
-      self->start(std::forward<Handler>(handler), request);
+    void operator()(Handler&& handler, const purchase_request& request,
+                    boost::asio::any_io_executor ex) const {
+      self->start(std::forward<Handler>(handler), request, std::move(ex));
     }
   };
 
   template <class Handler>
-  void start(Handler handler, purchase_request request) {
+  void start(Handler handler, purchase_request request, boost::asio::any_io_executor ex) {
     const auto t0 = clock_.now();
     purchase_result result;
     permit_type permit{};
@@ -275,13 +291,13 @@ class purchase_engine {
     if (ec) {
       result.timings.admission = result.timings.total = since(t0, clock_.now());
       if constexpr (detail::has_on_rejected<Hooks>) hooks_.on_rejected(request, ec, result);
-      boost::asio::post(store_.get_executor(), boost::asio::append(std::move(handler), ec, result));
+      boost::asio::post(ex, boost::asio::append(std::move(handler), ec, result));
       return;
     }
     result.timings.admission = since(t0, clock_.now());
-    // The purchase runs on the engine's executor; its completion goes to the
-    // handler's associated executor (a strand, or use_future's own).
-    boost::asio::co_spawn(store_.get_executor(), run(request, result, t0, permit),
+    // The purchase runs on `ex`; its completion goes to the handler's
+    // associated executor (a strand, or use_future's own).
+    boost::asio::co_spawn(ex, run(request, result, t0, permit),
                           detail::spawned_completion<Handler>{std::move(handler)});
   }
 

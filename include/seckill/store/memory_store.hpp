@@ -3,11 +3,13 @@
 /// @brief `memory_store`: the embedded, in-process `stock_store`, sharded by SKU.
 
 #include <seckill/detail/cache_line.hpp>
+#include <seckill/detail/hybrid_mutex.hpp>
 #include <seckill/error.hpp>
 #include <seckill/store/store.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/append.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 
@@ -62,7 +64,7 @@ struct string_hash {
 
 /// An open-addressing table of order records keyed by order id, a min-heap
 /// of hold expiries and a queue of settled records to forget: one SKU's
-/// bookkeeping. Not thread-safe; the owning shard's mutex guards it.
+/// bookkeeping. Not thread-safe; the owning shard's lock guards it.
 template <class TimePoint>
 class sku_book {
  public:
@@ -399,15 +401,20 @@ inline bool is_valid_sku(std::string_view sku) noexcept { return !sku.empty(); }
 }  // namespace detail
 
 /// @brief The in-process `stock_store`: SKUs in 64 shards, each behind its own
-///        mutex, so purchases of different SKUs rarely contend.
+///        lock, so purchases of different SKUs rarely contend.
 ///
 /// Meets the whole contract of store/store.hpp. Holds expire by `Clock`, so
 /// tests drive expiry with `seckill::manual_clock`. Operations do their work
 /// when they start and complete through the handler's associated executor
-/// (the store's executor by default), never inside the initiating call.
+/// (the store's executor by default), never inside the initiating call; a
+/// handler whose executor is an `any_io_executor` (a coroutine's) is posted
+/// straight to it, so a caller with an io_context per thread is completed on
+/// its own thread without passing through the store's.
 ///
 /// Thread-safety: every operation may be started from any thread at once.
-/// Cost: one shard lock, one hash lookup of the SKU and one of the order id
+/// A shard's lock (`detail::hybrid_mutex`) spins briefly before it sleeps:
+/// threads buying one hot SKU at once take it in turn without a futex call
+/// each time. Cost: one shard lock, one hash lookup of the SKU and one of the order id
 /// per operation; after warm-up (each SKU's order table at its peak size)
 /// an operation allocates nothing but what the completion token does (with
 /// Asio's default handler allocator, recycled per thread). Each order stays
@@ -663,7 +670,7 @@ class memory_store {
   static constexpr std::size_t shard_count = 64;
 
   struct alignas(detail::cache_line_size) shard {
-    std::mutex mutex;
+    mutable detail::hybrid_mutex mutex;  // short critical sections: spins, then sleeps
     std::unordered_map<std::string, std::unique_ptr<book>, detail::string_hash, std::equal_to<>>
         books;
     /// The highest fence a reap of each SKU carried.
@@ -852,12 +859,24 @@ class memory_store {
   auto start(CompletionToken&& token, Work work) {
     return boost::asio::async_initiate<CompletionToken, Signature>(
         [this](auto handler, Work w) {
-          // post(ex_, h) runs h through its associated executor (ex_ by default).
+          // A handler whose executor is an any_io_executor (a coroutine's,
+          // say) is posted straight to it: one hop, so a caller on an
+          // io_context of its own is never completed through another
+          // thread's. Any other goes through ex_ to its own executor, as
+          // post(ex_, h) does (use_future's, say, then runs on ex_'s thread).
+          auto to = [&] {
+            if constexpr (std::is_same_v<
+                              boost::asio::associated_executor_t<decltype(handler), executor_type>,
+                              executor_type>)
+              return boost::asio::get_associated_executor(handler, ex_);
+            else
+              return ex_;
+          }();
           if constexpr (std::is_same_v<Signature, void(std::error_code)>) {
-            boost::asio::post(ex_, boost::asio::append(std::move(handler), w()));
+            boost::asio::post(to, boost::asio::append(std::move(handler), w()));
           } else {
             auto [ec, value] = w();
-            boost::asio::post(ex_, boost::asio::append(std::move(handler), ec, value));
+            boost::asio::post(to, boost::asio::append(std::move(handler), ec, value));
           }
         },
         token, std::move(work));
