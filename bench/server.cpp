@@ -21,6 +21,7 @@
 // servers, redis-server) and getrusage (seckill_load): `node_cpu_us` (all
 // nodes), `redis_cpu_us`, `load_cpu_us`; `redis_cpu_us_per_reserve` is
 // redis-server's CPU per reserve during the ceiling run.
+#include "support/read_file.hpp"
 #include "support/redis_ceiling.hpp"
 
 #include <seckill/detail/child_process.hpp>
@@ -37,7 +38,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
 #include <memory>
 #include <regex>
 #include <sstream>
@@ -61,12 +61,7 @@ constexpr double paced_share = 0.7;
 constexpr auto paced_duration = 5s;
 constexpr const char* admin_token = "bench-admin-token";
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using seckill::bench::read_file;
 
 /// CPU seconds (user + system) a live process has used so far.
 double process_cpu_seconds(pid_t pid) {

@@ -11,6 +11,8 @@
 // purchases go through, `attempts_per_s` and `orders_per_s` from the
 // report's own clock. Each repetition runs both thread counts (interleave
 // them with --benchmark_enable_random_interleaving=true).
+#include "support/read_file.hpp"
+
 #include <seckill/detail/child_process.hpp>
 #include <seckill/detail/temp_dir.hpp>
 
@@ -21,8 +23,6 @@
 #include <sys/wait.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -35,12 +35,7 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using seckill::bench::read_file;
 
 json run_sale(int threads) {
   seckill::detail::temp_dir dir("seckill-bench-simulation");
