@@ -17,7 +17,8 @@
 // round (25,600 reserves a side each): `reserves_per_s` and `ceiling_per_s`
 // are the medians of the two sides and `of_ceiling` the median of the
 // rounds' ratios. `allocs_per_reserve` counts heap allocations of the whole
-// process during the client's rounds.
+// process during the client's rounds, `client_cpu_us_per_reserve` its CPU
+// time (every thread) per reserve over the same rounds.
 #include "support/alloc_counter.hpp"
 #include "support/redis_ceiling.hpp"
 
@@ -30,6 +31,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -148,6 +151,14 @@ void prepare_ceiling(const std::string& sku) {
   close_and_drain(io, store);
 }
 
+// CPU seconds (user + system) of this process, every thread: the client's
+// side alone (redis-server and redis-benchmark are other processes).
+double process_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const auto n = v.size();
@@ -170,6 +181,7 @@ void reserve_bench(benchmark::State& state, int threads, Store& store, asio::io_
   run_batch(io, store, sku, threads, failures);  // warm-up
   std::vector<double> client, ceiling, ratio;
   std::size_t allocs = 0;
+  double cpu = 0;
   for (auto _ : state) {
     double c = 0;
     try {
@@ -179,9 +191,11 @@ void reserve_bench(benchmark::State& state, int threads, Store& store, asio::io_
       return;
     }
     const auto allocs_before = seckill::bench::allocations();
+    const double cpu_before = process_cpu_seconds();
     const auto start = std::chrono::steady_clock::now();
     for (int b = 0; b < batches_per_round; ++b) run_batch(io, store, sku, threads, failures);
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+    cpu += process_cpu_seconds() - cpu_before;
     allocs += seckill::bench::allocations() - allocs_before;
     state.SetIterationTime(elapsed.count());
     const double rate = round_reserves / elapsed.count();
@@ -193,6 +207,7 @@ void reserve_bench(benchmark::State& state, int threads, Store& store, asio::io_
       static_cast<double>(round_reserves) * static_cast<double>(state.iterations());
   state.SetItemsProcessed(static_cast<std::int64_t>(reserves));
   state.counters["allocs_per_reserve"] = static_cast<double>(allocs) / reserves;
+  state.counters["client_cpu_us_per_reserve"] = cpu * 1e6 / reserves;
   state.counters["failures"] = static_cast<double>(failures.load());
   state.counters["reserves_per_s"] = median(client);
   state.counters["ceiling_per_s"] = median(ceiling);
