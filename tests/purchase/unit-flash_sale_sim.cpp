@@ -149,9 +149,12 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("flash_sale_sim: a small sale adds up and reports JSON") {
+    // The burst of 3000 purchases queues on one thread: a debug build under
+    // load takes a few hundred milliseconds to serve it, so the deadline is
+    // far above that; only the hung payments should reach it.
     const auto out =
         run("--buyers 3000 --skus 3 --stock 200 --payment-latency 2ms --payment-failure 0.1 "
-            "--payment-hang 0.02 --deadline 100ms --admission-rate 0 --json",
+            "--payment-hang 0.02 --deadline 2s --admission-rate 0 --json",
             false);
     REQUIRE(out.status == 0);
     const auto j = nlohmann::json::parse(out.output);
