@@ -9,6 +9,7 @@
 #include "redis/redis_server.hpp"
 #include "redis/test_support.hpp"
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -22,6 +23,7 @@
 
 #include <chrono>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -48,6 +50,32 @@ request cmd(auto... args) {
   r.push(args...);
   return r;
 }
+
+// An allocator that counts what goes through it: a caller's arena.
+struct arena_counts {
+  std::size_t allocations = 0;
+  std::size_t deallocations = 0;
+};
+template <class T>
+struct counting_allocator {
+  using value_type = T;
+  arena_counts* counts;
+  explicit counting_allocator(arena_counts* c) noexcept : counts(c) {}
+  template <class U>
+  counting_allocator(const counting_allocator<U>& other) noexcept : counts(other.counts) {}
+  T* allocate(std::size_t n) {
+    ++counts->allocations;
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    ++counts->deallocations;
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <class U>
+  bool operator==(const counting_allocator<U>& other) const noexcept {
+    return counts == other.counts;
+  }
+};
 
 // Runs `io` until `done()` (true) or `limit` passes (false): a connected
 // connection keeps its io_context busy, so run() would not return.
@@ -188,6 +216,53 @@ TEST_SUITE("integration") {
     store.close();
     guard.reset();
     runner.join();
+  }
+
+  TEST_CASE(
+      "connection and redis_store take each request from the handler's associated allocator and "
+      "give all of it back") {
+    redis_server server;
+    asio::io_context io;
+    seckill::redis::redis_store store(io.get_executor(),
+                                      seckill::test::config_for<connection_config>(server));
+    std::optional<std::error_code> connected, stocked;
+    store.async_connect([&](std::error_code e) { connected = e; });
+    REQUIRE(run_until(io, [&] { return connected.has_value(); }));
+    REQUIRE_MESSAGE(!*connected, store.connection().last_error());
+    store.async_set_stock("tea", 100, [&](std::error_code e) { stocked = e; });
+    REQUIRE(run_until(io, [&] { return stocked.has_value(); }));
+    REQUIRE(!*stocked);
+    arena_counts arena;
+    constexpr int n = 20;
+    int done = 0;
+    int reserved = 0;
+    int pinged = 0;
+    for (int i = 1; i <= n; ++i) {
+      store.async_reserve(
+          "tea", 1, i, 60s,
+          asio::bind_allocator(counting_allocator<void>(&arena),
+                               [&](std::error_code e, seckill::reserve_result r) {
+                                 ++done;
+                                 if (!e && r.status == seckill::reserve_status::reserved)
+                                   ++reserved;
+                               }));
+      store.connection().async_exec(
+          cmd("PING"), asio::bind_allocator(counting_allocator<void>(&arena),
+                                            [&](std::error_code e, std::vector<value> r) {
+                                              ++done;
+                                              if (!e && r.at(0).text == "PONG") ++pinged;
+                                            }));
+    }
+    REQUIRE(run_until(io, [&] { return done == 2 * n; }));
+    CHECK(reserved == n);
+    CHECK(pinged == n);
+    // one block per request at least (the request and its handler), every one given back
+    CHECK(arena.allocations >= 2 * static_cast<std::size_t>(n));
+    CHECK(arena.deallocations == arena.allocations);
+    store.close();
+    run_until(
+        io, [] { return false; }, 100ms);
+    CHECK(arena.deallocations == arena.allocations);
   }
 
   TEST_CASE(

@@ -84,6 +84,26 @@ TEST_SUITE("unit") {
           "*4\r\n$1\r\nX\r\n$2\r\n-7\r\n$20\r\n-9223372036854775808\r\n$3\r\n1.5\r\n");
   }
 
+  TEST_CASE("joined writes one argument from strings and integers as the string would") {
+    const std::string_view sku = "tea";
+    const seckill::redis::joined key("seckill:{", sku, "}:order:", std::int64_t{-42}, "/", 7);
+    CHECK(key.str() == "seckill:{tea}:order:-42/7");
+    CHECK(key.size() == key.str().size());
+    request by_pieces, by_string;
+    by_pieces.push("HGET", key, seckill::redis::joined("", ""), 1);
+    by_string.push("HGET", key.str(), "", 1);
+    CHECK(by_pieces.payload() == by_string.payload());
+    CHECK(by_pieces.payload() ==
+          "*4\r\n$4\r\nHGET\r\n$25\r\nseckill:{tea}:order:-42/7\r\n$0\r\n\r\n"
+          "$1\r\n1\r\n");
+    // reserve() allocates once; what follows fits without moving the bytes
+    request r;
+    r.reserve(256);
+    const char* const before = r.payload().data();
+    r.push("SET", key, std::string(150, 'x'));
+    CHECK(r.payload().data() == before);
+  }
+
   TEST_CASE("RESP2 scalars") {
     CHECK(parse("+OK\r\n") == make::simple("OK"));
     CHECK(parse("-ERR wrong\r\n") == make::error("ERR wrong"));

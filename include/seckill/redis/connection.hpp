@@ -63,6 +63,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/recycling_allocator.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -88,15 +89,16 @@ using seckill::backoff_delay;
 /// Thread-safety: every member function may be called from any thread; the
 /// connection's work runs on a strand of the executor it was given.
 /// Completions run on the handler's associated executor (the strand when it
-/// has none). Cost: one allocation and one copy of the request's bytes per
-/// `async_exec`; requests queued while a write is under way share the next
-/// write and the replies share reads; a clock read per read and per write
-/// call, and a timer wake-up every quarter of the shorter of
-/// `dead_peer_timeout` and `health_check_interval` for the health check. A
-/// request that timed out or was cancelled holds nothing once it completed
-/// but, when it was written, a placeholder of about 32 bytes until its
-/// replies came (or the connection was made again). The connection closes
-/// on destruction (pending requests complete with `errc::operation_aborted`).
+/// has none). Cost: per `async_exec`, one allocation holding the request and
+/// its handler, from the handler's associated allocator (Asio's recycling
+/// allocator when it has none), one copy of the request's bytes and the
+/// replies' vector; no type-erased handler or executor. Requests queued
+/// while a write is under way share the next write and the replies share
+/// reads; a clock read per read and per write call, and a timer wake-up every quarter of the
+/// shorter of `dead_peer_timeout` and `health_check_interval` for the health check. A request that
+/// timed out or was cancelled holds nothing once it completed but, when it was written, a
+/// placeholder of about 32 bytes until its replies came (or the connection was made again). The
+/// connection closes on destruction (pending requests complete with `errc::operation_aborted`).
 class connection {
  public:
   using executor_type = boost::asio::any_io_executor;
@@ -110,7 +112,7 @@ class connection {
   connection& operator=(const connection&) = delete;
   ~connection() { close(); }
 
-  [[nodiscard]] executor_type get_executor() const noexcept { return impl_->strand(); }
+  [[nodiscard]] executor_type get_executor() const noexcept { return impl_->executor(); }
   [[nodiscard]] const connection_config& config() const noexcept { return impl_->config(); }
   [[nodiscard]] connection_state state() const noexcept { return impl_->state(); }
   /// Successful handshakes so far (1 after connect, +1 per reconnection).
@@ -223,37 +225,39 @@ class connection {
     template <class Handler>
     void operator()(Handler&& handler, std::string payload, std::size_t commands,
                     std::chrono::milliseconds timeout) const {
-      auto op = std::make_shared<detail::exec_op>();
-      op->payload = std::move(payload);
-      op->expected = commands;
-      boost::asio::any_completion_handler<detail::exec_signature> h(std::forward<Handler>(handler));
-      op->handler.swap(h);  // (Asio 1.81's move assignment recurses: swap instead)
-      op->work =
-          boost::asio::prefer(boost::asio::get_associated_executor(op->handler, impl->strand()),
-                              boost::asio::execution::outstanding_work.tracked);
-      // the type-erased handler's own slot, fed by the caller's
-      auto slot = op->handler.get_cancellation_slot();
+      namespace asio = boost::asio;
+      using handler_type = std::decay_t<Handler>;
       if (commands == 0) {
-        boost::asio::post(impl->strand(),
-                          boost::asio::append(std::move(op->handler),
-                                              make_error_code(seckill::errc::invalid_argument),
-                                              std::vector<value>{}));
+        asio::post(impl->executor(), asio::append(std::forward<Handler>(handler),
+                                                  make_error_code(seckill::errc::invalid_argument),
+                                                  std::vector<value>{}));
         return;
       }
+      // The request and the handler in one allocation, from the handler's
+      // allocator (Asio's recycling one when it has none).
+      using op_type = detail::exec_op_for<handler_type, executor_type>;
+      const auto alloc = asio::get_associated_allocator(handler, asio::recycling_allocator<void>());
+      using op_allocator = typename std::allocator_traits<
+          std::decay_t<decltype(alloc)>>::template rebind_alloc<op_type>;
+      auto slot = asio::get_associated_cancellation_slot(handler);
+      std::shared_ptr<detail::exec_op> op = std::allocate_shared<op_type>(
+          op_allocator(alloc), handler_type(std::forward<Handler>(handler)), impl->executor());
+      op->payload = std::move(payload);
+      op->expected = commands;
+      op->slot = slot;
       if (slot.is_connected()) {
-        slot.assign(
-            [w = std::weak_ptr<detail::exec_op>(op),
-             wi = std::weak_ptr<detail::connection_impl>(impl)](boost::asio::cancellation_type) {
-              auto i = wi.lock();
-              if (!i) return;
-              // post, never inline: finishing clears the slot whose handler this is
-              boost::asio::post(i->strand(), [i, w] {
-                if (auto o = w.lock()) i->cancel_op(o);
-              });
-            });
+        slot.assign([w = std::weak_ptr<detail::exec_op>(op),
+                     wi = std::weak_ptr<detail::connection_impl>(impl)](asio::cancellation_type) {
+          auto i = wi.lock();
+          if (!i) return;
+          // post, never inline: finishing clears the slot whose handler this is
+          asio::post(i->strand(), [i, w] {
+            if (auto o = w.lock()) i->cancel_op(o);
+          });
+        });
       }
-      boost::asio::dispatch(
-          impl->strand(), boost::asio::append(&connection::enqueue, impl, std::move(op), timeout));
+      asio::dispatch(impl->strand(),
+                     asio::append(&connection::enqueue, impl, std::move(op), timeout));
     }
   };
 

@@ -114,7 +114,7 @@ class store_note {
 };
 
 /// The composed operation behind every `basic_redis_store` operation: sends
-/// the request (through the script's NOSCRIPT recovery when `scripted`),
+/// the request (with the script's NOSCRIPT recovery when `scripted`),
 /// decodes the reply with `decode(value, ec, message)`, completes with
 /// (ec[, result]); an error reply, or a decoding failure, is noted in words.
 template <class Signature, class Connection, class Decode>
@@ -127,6 +127,7 @@ struct store_op {
   bool scripted;
   std::error_code bad;
   Decode decode;
+  bool reloaded = false;  // the script was loaded again after NOSCRIPT
 
   template <class Self>
   void operator()(Self& self) {
@@ -134,16 +135,18 @@ struct store_op {
       boost::asio::post(conn.get_executor(), boost::asio::append(std::move(self), bad, value{}));
       return;
     }
-    if (scripted) {
-      lua.async_run(conn, std::move(req), std::move(self));
-    } else {
-      conn.async_exec(req, std::move(self));
-    }
+    conn.async_exec(req, std::move(self));
   }
   template <class Self>
   void operator()(Self& self, std::error_code ec, std::vector<value> replies) {
-    if (!ec && replies.size() != 1) ec = make_error_code(seckill::errc::protocol_error);
-    (*this)(self, ec, ec ? value{} : std::move(replies.front()));
+    if (!ec && scripted && lua.reload_on_noscript(req, replies, reloaded)) {
+      conn.async_exec(req, std::move(self));
+      return;
+    }
+    // one reply, or two after the script was loaded again
+    if (!ec && replies.size() != (reloaded ? 2u : 1u))
+      ec = make_error_code(seckill::errc::protocol_error);
+    (*this)(self, ec, ec ? value{} : std::move(replies.back()));
   }
   template <class Self>
   void operator()(Self& self, std::error_code ec, value v) {
@@ -204,7 +207,8 @@ class basic_redis_store {
   /// connection_config the connection refuses.
   basic_redis_store(const executor_type& ex, connection_config cfg,
                     redis_store_options options = {})
-      : options_(checked(options)),
+      : ex_(ex),
+        options_(checked(options)),
         script_(std::string(store_lua)),
         conn_(make_connection(ex, std::move(cfg), options)) {}
 
@@ -220,30 +224,19 @@ class basic_redis_store {
   [[nodiscard]] std::string last_error() const { return note_.get(); }
 
   /// The keys of `sku` (see the file comment).
-  static std::string stock_key(std::string_view sku) {
-    return "seckill:{" + std::string(sku) + "}:stock";
-  }
-  static std::string holds_key(std::string_view sku) {
-    return "seckill:{" + std::string(sku) + "}:holds";
-  }
+  static std::string stock_key(std::string_view sku) { return stock_key_arg(sku).str(); }
+  static std::string holds_key(std::string_view sku) { return holds_key_arg(sku).str(); }
   static std::string order_key(std::string_view sku, std::int64_t order_id) {
-    return "seckill:{" + std::string(sku) + "}:order:" + std::to_string(order_id);
+    return order_key_arg(sku, order_id).str();
   }
-  static std::string users_key(std::string_view sku) {
-    return "seckill:{" + std::string(sku) + "}:users";
-  }
-  static std::string sold_key(std::string_view sku) {
-    return "seckill:{" + std::string(sku) + "}:sold";
-  }
+  static std::string users_key(std::string_view sku) { return users_key_arg(sku).str(); }
+  static std::string sold_key(std::string_view sku) { return sold_key_arg(sku).str(); }
   /// The stream of committed orders, for downstream consumers (docs/redis.md).
-  static std::string orders_key(std::string_view sku) {
-    return "seckill:{" + std::string(sku) + "}:orders";
-  }
+  static std::string orders_key(std::string_view sku) { return orders_key_arg(sku).str(); }
   /// The binding of (user, request_id): '/' separates them, as neither holds one.
   static std::string request_key(std::string_view sku, std::string_view user,
                                  std::string_view request_id) {
-    return "seckill:{" + std::string(sku) + "}:request:" + std::string(user) + "/" +
-           std::string(request_id);
+    return request_key_arg(sku, user, request_id).str();
   }
 
   /// The connection's `async_connect` (which refuses a server older than
@@ -283,7 +276,7 @@ class basic_redis_store {
   auto async_stock(std::string_view sku, CompletionToken&& token = CompletionToken()) {
     request req;
     const std::error_code bad = check_sku(sku, "stock");
-    if (!bad) req.push("HMGET", stock_key(sku), "remaining", "reserved", "committed");
+    if (!bad) req.push("HMGET", stock_key_arg(sku), "remaining", "reserved", "committed");
     return run<void(std::error_code, stock_level)>("stock", std::move(req), false, bad,
                                                    std::forward<CompletionToken>(token),
                                                    &detail::decode_stock);
@@ -338,7 +331,7 @@ class basic_redis_store {
     if (const std::string problem = sku_policy_problem(policy); !bad && !problem.empty())
       bad = refuse("set_policy of sku '" + std::string(sku) + "': " + problem);
     if (!bad)
-      req.push("HSET", stock_key(sku), "per_user_limit", policy.per_user_limit, "sale_start",
+      req.push("HSET", stock_key_arg(sku), "per_user_limit", policy.per_user_limit, "sale_start",
                policy.sale_start.time_since_epoch().count(), "sale_end",
                policy.sale_end.time_since_epoch().count());
     return run<void(std::error_code)>("set_policy", std::move(req), false, bad,
@@ -352,7 +345,7 @@ class basic_redis_store {
   auto async_get_policy(std::string_view sku, CompletionToken&& token = CompletionToken()) {
     request req;
     const std::error_code bad = check_sku(sku, "get_policy");
-    if (!bad) req.push("HMGET", stock_key(sku), "per_user_limit", "sale_start", "sale_end");
+    if (!bad) req.push("HMGET", stock_key_arg(sku), "per_user_limit", "sale_start", "sale_end");
     return run<void(std::error_code, sku_policy)>("get_policy", std::move(req), false, bad,
                                                   std::forward<CompletionToken>(token),
                                                   &detail::decode_policy);
@@ -369,7 +362,7 @@ class basic_redis_store {
     if (!bad && order_id <= 0)
       bad = refuse("get_order order id " + std::to_string(order_id) + " of sku '" +
                    std::string(sku) + "' is not positive");
-    if (!bad) req.push("HMGET", order_key(sku, order_id), "state", "qty", "user", "request");
+    if (!bad) req.push("HMGET", order_key_arg(sku, order_id), "state", "qty", "user", "request");
     return run<void(std::error_code, order_entry)>(
         "get_order", std::move(req), false, bad, std::forward<CompletionToken>(token),
         [order_id](const value& v, std::error_code& ec, std::string&) {
@@ -492,7 +485,22 @@ class basic_redis_store {
     return options;
   }
 
-  static std::string prefix(std::string_view sku) { return "seckill:{" + std::string(sku) + "}:"; }
+  // The keys as request arguments, written into the request without a
+  // string of their own.
+  static auto stock_key_arg(std::string_view sku) { return joined("seckill:{", sku, "}:stock"); }
+  static auto holds_key_arg(std::string_view sku) { return joined("seckill:{", sku, "}:holds"); }
+  static auto order_key_arg(std::string_view sku, std::int64_t order_id) {
+    return joined("seckill:{", sku, "}:order:", order_id);
+  }
+  static auto users_key_arg(std::string_view sku) { return joined("seckill:{", sku, "}:users"); }
+  static auto sold_key_arg(std::string_view sku) { return joined("seckill:{", sku, "}:sold"); }
+  static auto orders_key_arg(std::string_view sku) { return joined("seckill:{", sku, "}:orders"); }
+  static auto request_key_arg(std::string_view sku, std::string_view user,
+                              std::string_view request_id) {
+    return joined("seckill:{", sku, "}:request:", user, "/", request_id);
+  }
+  // What the script prefixes the keys it makes itself with.
+  static auto prefix(std::string_view sku) { return joined("seckill:{", sku, "}:"); }
 
   // `order_id` zero-padded to 19 digits: the `sold` index's members sort as the ids.
   static std::string padded(std::int64_t order_id) {
@@ -504,9 +512,12 @@ class basic_redis_store {
   template <class... Args>
   void eval(request& req, std::string_view sku, std::int64_t order_id, std::string_view user,
             std::string_view request_id, const Args&... args) const {
-    script_.evalsha(req, 7, stock_key(sku), order_key(sku, order_id), holds_key(sku),
-                    users_key(sku), sold_key(sku), orders_key(sku),
-                    request_key(sku, user, request_id), args...);
+    // One allocation: a reserve's EVALSHA is about 340 bytes, plus the SKU
+    // 8 times (7 keys and the prefix) and the user and request id twice.
+    req.reserve(400 + 8 * sku.size() + 2 * (user.size() + request_id.size()));
+    script_.evalsha(req, 7, stock_key_arg(sku), order_key_arg(sku, order_id), holds_key_arg(sku),
+                    users_key_arg(sku), sold_key_arg(sku), orders_key_arg(sku),
+                    request_key_arg(sku, user, request_id), args...);
   }
 
   // Refuses `r` exactly when the contract's check_reserve_request does (no
@@ -574,9 +585,12 @@ class basic_redis_store {
     return boost::asio::async_compose<Token, Signature>(
         detail::store_op<Signature, Connection, Decode>{conn_, script_, note_, what, std::move(req),
                                                         scripted, bad, std::move(decode)},
-        token, conn_);
+        // (the executor given, not the connection's strand: tracking work
+        // on a strand type-erased anew allocates)
+        token, ex_);
   }
 
+  executor_type ex_;  // completions without an executor of their own run there
   detail::store_note note_;
   redis_store_options options_;
   script script_;

@@ -34,6 +34,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -213,7 +214,63 @@ struct parser_limits {
 
 // ---------------------------------------------------------------- encoding
 
+/// @brief One argument made of pieces (strings and integers) written one
+///        after the other, straight into the request: `req.push("GET",
+///        joined("user:", id, ":name"))` sends `user:42:name` without
+///        building that string first.
+///
+/// Holds string views (the characters must outlive the `push`) and
+/// integers by value. Thread-safety: a plain value. Cost: none beyond the
+/// request's own bytes.
+template <class... Parts>
+class joined {
+ public:
+  explicit joined(const Parts&... parts) : parts_(stored(parts)...) {}
+
+  /// The bytes the argument is made of.
+  [[nodiscard]] std::size_t size() const noexcept {
+    return std::apply([](const auto&... p) { return (piece_size(p) + ... + std::size_t{0}); },
+                      parts_);
+  }
+  void append_to(std::string& out) const {
+    std::apply([&](const auto&... p) { (append_piece(out, p), ...); }, parts_);
+  }
+  /// The argument as a string.
+  [[nodiscard]] std::string str() const {
+    std::string out;
+    out.reserve(size());
+    append_to(out);
+    return out;
+  }
+
+ private:
+  template <class T>
+  static auto stored(const T& part) {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+      return static_cast<std::int64_t>(part);
+    else
+      return std::string_view(part);
+  }
+  static std::size_t piece_size(std::string_view s) noexcept { return s.size(); }
+  static std::size_t piece_size(std::int64_t n) noexcept {
+    char buf[24];
+    return static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf);
+  }
+  static void append_piece(std::string& out, std::string_view s) { out.append(s); }
+  static void append_piece(std::string& out, std::int64_t n) {
+    char buf[24];
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, n).ptr);
+  }
+
+  std::tuple<decltype(stored(std::declval<const Parts&>()))...> parts_;
+};
+
 namespace detail {
+
+template <class T>
+inline constexpr bool is_joined = false;
+template <class... Parts>
+inline constexpr bool is_joined<joined<Parts...>> = true;
 
 inline void append_decimal(std::string& out, std::int64_t n) {
   char buf[24];
@@ -231,7 +288,13 @@ inline void append_bulk(std::string& out, std::string_view s) {
 
 template <class T>
 void append_argument(std::string& out, const T& arg) {
-  if constexpr (std::is_same_v<T, bool>) {
+  if constexpr (is_joined<T>) {
+    out.push_back('$');
+    append_decimal(out, static_cast<std::int64_t>(arg.size()));
+    out.append("\r\n");
+    arg.append_to(out);
+    out.append("\r\n");
+  } else if constexpr (std::is_same_v<T, bool>) {
     append_bulk(out, arg ? "1" : "0");
   } else if constexpr (std::is_integral_v<T>) {
     char buf[24];
@@ -252,8 +315,9 @@ void append_argument(std::string& out, const T& arg) {
 ///        sent together and answered with one reply per command.
 ///
 /// Arguments are strings (anything convertible to `std::string_view`),
-/// integers or floating-point numbers. Thread-safety: a plain value. Cost:
-/// appends to one string; reuse a request (clear()) to avoid allocating.
+/// integers, floating-point numbers or `joined` pieces. Thread-safety: a
+/// plain value. Cost: appends to one string; `reserve` it, or reuse a
+/// request (clear()), to allocate once.
 class request {
  public:
   /// Appends the command `args...` (the first argument is the command name).
@@ -291,6 +355,9 @@ class request {
     commands_ += other.commands_;
     return *this;
   }
+
+  /// Makes room for `bytes` of encoded commands in one allocation.
+  void reserve(std::size_t bytes) { payload_.reserve(bytes); }
 
   [[nodiscard]] std::size_t size() const noexcept { return commands_; }
   [[nodiscard]] bool empty() const noexcept { return commands_ == 0; }

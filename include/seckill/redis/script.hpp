@@ -111,7 +111,7 @@ struct run_script_op {
   Connection& conn;
   const Script& lua;
   request req;
-  int stage = 0;
+  bool reloaded = false;
 
   template <class Self>
   void operator()(Self& self) {
@@ -127,17 +127,11 @@ struct run_script_op {
       self.complete(make_error_code(seckill::errc::protocol_error), value{});
       return;
     }
-    value& last = replies.back();
-    if (stage == 0 && last.is_error() && last.error_code() == "NOSCRIPT") {
-      stage = 1;
-      request retry;
-      retry.push("SCRIPT", "LOAD", lua.body());
-      retry.append(req);
-      req = std::move(retry);
+    if (lua.reload_on_noscript(req, replies, reloaded)) {
       conn.async_exec(req, std::move(self));
       return;
     }
-    self.complete(std::error_code{}, std::move(last));
+    self.complete(std::error_code{}, std::move(replies.back()));
   }
 };
 
@@ -163,6 +157,22 @@ class script {
   template <class... Args>
   request& evalsha(request& req, const Args&... keys_then_args) const {
     return req.push("EVALSHA", sha1_, keys_then_args...);
+  }
+
+  /// The NOSCRIPT recovery: when `replies` (to `evalsha_request`) end with
+  /// NOSCRIPT and `reloaded` is still false, rewrites the request as
+  /// `SCRIPT LOAD` + the same EVALSHA, sets `reloaded` and returns true:
+  /// send it again, and read the last reply. NOSCRIPT means the script did
+  /// not run, so this never runs a write twice.
+  bool reload_on_noscript(request& evalsha_request, const std::vector<value>& replies,
+                          bool& reloaded) const {
+    if (reloaded || replies.empty() || replies.back().error_code() != "NOSCRIPT") return false;
+    reloaded = true;
+    request retry;
+    retry.push("SCRIPT", "LOAD", body_);
+    retry.append(evalsha_request);
+    evalsha_request = std::move(retry);
+    return true;
   }
 
   /// Runs `evalsha_request` (one EVALSHA built by `evalsha`) on `conn`; on a

@@ -25,6 +25,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -43,6 +44,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -56,17 +58,53 @@ namespace seckill::redis::detail {
 namespace asio = boost::asio;
 using exec_signature = void(std::error_code, std::vector<value>);
 
+// A request and what completes it. Written to by the strand only, once
+// enqueued; `exec_op_for` holds the handler.
 struct exec_op {
   std::string payload;
   std::size_t expected = 0;
   std::vector<value> replies;
-  asio::any_completion_handler<exec_signature> handler;
-  asio::any_completion_executor work;  // keeps the handler's executor busy until completion
+  asio::cancellation_slot slot;  // the caller's: cleared when the handler is called
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   std::uint64_t seq =
       0;  // its place among the requests written (see connection_impl::inflight_base_)
   bool written = false;
   bool finished = false;  // the handler was called; replies still due are discarded
+
+  exec_op() = default;
+  exec_op(const exec_op&) = delete;
+  exec_op& operator=(const exec_op&) = delete;
+  virtual ~exec_op() = default;
+  // Calls the handler, once, on its associated executor: posted when `defer`,
+  // else dispatched (inline when already there).
+  virtual void complete(std::error_code ec, std::vector<value> replies, bool defer) = 0;
+};
+
+// The request of a handler of type `Handler`, whose type is kept (no
+// type-erased handler or executor, which would allocate), with the work
+// guard of its executor (`Fallback` when it has none) so that the executor's
+// context keeps running until the handler is called.
+template <class Handler, class Fallback>
+class exec_op_for final : public exec_op {
+ public:
+  exec_op_for(Handler handler, const Fallback& fallback)
+      : handler_(std::move(handler)), work_(asio::get_associated_executor(*handler_, fallback)) {}
+
+  void complete(std::error_code ec, std::vector<value> replies, bool defer) override {
+    if (!handler_) return;
+    Handler h(std::move(*handler_));
+    handler_.reset();
+    const auto ex = work_.get_executor();
+    if (defer)
+      asio::post(ex, asio::append(std::move(h), ec, std::move(replies)));
+    else
+      asio::dispatch(ex, asio::append(std::move(h), ec, std::move(replies)));
+    work_.reset();  // the completion is queued or done
+  }
+
+ private:
+  std::optional<Handler> handler_;
+  asio::executor_work_guard<asio::associated_executor_t<Handler, Fallback>> work_;
 };
 
 // A request written whose replies are (partly) due. `op` is null once its
@@ -89,6 +127,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   connection_impl(const asio::any_io_executor& ex, connection_config cfg)
       : strand_(asio::make_strand(ex)),
+        executor_(strand_),
         cfg_(std::move(cfg)),
         socket_(strand_),
         resolver_(strand_),
@@ -101,6 +140,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   [[nodiscard]] const strand_type& strand() const noexcept { return strand_; }
+  /// The strand, type-erased once: copying it only counts a reference,
+  /// where erasing the strand anew would allocate.
+  [[nodiscard]] const asio::any_io_executor& executor() const noexcept { return executor_; }
   [[nodiscard]] const connection_config& config() const noexcept { return cfg_; }
   [[nodiscard]] connection_state state() const noexcept {
     return state_.load(std::memory_order_acquire);
@@ -345,24 +387,15 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   // Completes `op` and drops everything it held but the few fields that
   // name it.
   void finish(const std::shared_ptr<exec_op>& op, std::error_code ec, bool defer) {
+    const bool first = !op->finished;
     op->finished = true;
     std::string().swap(op->payload);
-    auto h = std::move(op->handler);
-    if (!h) {
-      std::vector<value>().swap(op->replies);
-      op->work = asio::any_completion_executor();
-      return;
-    }
-    auto slot = asio::get_associated_cancellation_slot(h);
-    if (slot.is_connected()) slot.clear();
     std::vector<value> replies;
-    if (!ec) replies = std::move(op->replies);
+    if (first && !ec) replies = std::move(op->replies);
     std::vector<value>().swap(op->replies);
-    if (defer)
-      asio::post(strand_, asio::append(std::move(h), ec, std::move(replies)));
-    else
-      asio::dispatch(strand_, asio::append(std::move(h), ec, std::move(replies)));
-    op->work = asio::any_completion_executor();  // the completion is queued or done
+    if (!first) return;
+    if (op->slot.is_connected()) op->slot.clear();
+    op->complete(ec, std::move(replies), defer);
   }
 
   // Fails every request queued or in flight. Collects first: a completion
@@ -908,6 +941,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   strand_type strand_;
+  asio::any_io_executor executor_;  // strand_
   connection_config cfg_;
   asio::ip::tcp::socket socket_;
   asio::ip::tcp::resolver resolver_;
