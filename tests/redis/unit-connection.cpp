@@ -8,9 +8,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ostream>
 #include <string>
+#include <vector>
 
 using seckill::errc;
 using seckill::redis::backoff_delay;
@@ -146,6 +148,29 @@ TEST_SUITE("unit") {
     s.load_into(cfg);
     CHECK(cfg.setup.size() == 1);
     CHECK(cfg.setup.payload().find("SCRIPT") != std::string_view::npos);
+  }
+
+  TEST_CASE("request blocks are reused up to keep and larger requests are not kept") {
+    using seckill::redis::detail::request_blocks;
+    request_blocks blocks;
+    void* const a = blocks.take(100);
+    void* const b = blocks.take(request_blocks::block_size);
+    CHECK(a != b);
+    blocks.give(a, 100);
+    void* const reused = blocks.take(request_blocks::block_size);
+    CHECK(reused == a);  // any size up to a block fits one
+    blocks.give(reused, request_blocks::block_size);
+    // larger ones go back to the heap (the sanitizers see them freed)
+    blocks.give(blocks.take(request_blocks::block_size + 1), request_blocks::block_size + 1);
+    std::vector<void*> many;
+    for (std::size_t i = 0; i < request_blocks::keep + 8; ++i) many.push_back(blocks.take(64));
+    for (void* p : many) blocks.give(p, 64);  // keep of them kept, the rest freed
+    std::vector<void*> again;
+    for (std::size_t i = 0; i < request_blocks::keep; ++i) again.push_back(blocks.take(64));
+    std::sort(many.begin(), many.end());
+    for (void* p : again) CHECK(std::binary_search(many.begin(), many.end(), p));
+    for (void* p : again) blocks.give(p, 64);
+    blocks.give(b, request_blocks::block_size);
   }
 
   TEST_CASE("redis_store keys are hash-tagged per SKU") {

@@ -104,6 +104,47 @@ TEST_SUITE("unit") {
     CHECK(r.payload().data() == before);
   }
 
+  TEST_CASE("request keeps its first inline_bytes in itself and grows past them intact") {
+    request small;
+    small.push("GET", "key");
+    CHECK(!small.allocated());
+    request big;
+    std::string expected;
+    for (int i = 0; !big.allocated(); ++i) {
+      request one;
+      one.push("SET", "k" + std::to_string(i), i);
+      expected += one.payload();
+      big.push("SET", "k" + std::to_string(i), i);
+    }
+    CHECK(big.payload().size() > request::inline_bytes);
+    CHECK(big.payload() == expected);
+    // copies and moves keep the bytes and the count; a moved-from request is empty
+    for (request* r : {&small, &big}) {
+      const std::string bytes(r->payload());
+      const std::size_t commands = r->size();
+      request copy(*r);
+      CHECK(copy.payload() == bytes);
+      request moved(std::move(copy));
+      CHECK(moved.payload() == bytes);
+      CHECK(moved.size() == commands);
+      CHECK(copy.payload().empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+      request assigned;
+      assigned.push("PING");
+      assigned = moved;
+      CHECK(assigned.payload() == bytes);
+      assigned = std::move(moved);
+      CHECK(assigned.payload() == bytes);
+      assigned.append(*r);
+      CHECK(assigned.payload() == bytes + bytes);
+      CHECK(assigned.size() == 2 * commands);
+    }
+    big.release();
+    CHECK(big.empty());
+    CHECK(!big.allocated());
+    big.push("PING");
+    CHECK(big.payload() == "*1\r\n$4\r\nPING\r\n");
+  }
+
   TEST_CASE("RESP2 scalars") {
     CHECK(parse("+OK\r\n") == make::simple("OK"));
     CHECK(parse("-ERR wrong\r\n") == make::error("ERR wrong"));

@@ -63,7 +63,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/recycling_allocator.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -89,16 +88,20 @@ using seckill::backoff_delay;
 /// Thread-safety: every member function may be called from any thread; the
 /// connection's work runs on a strand of the executor it was given.
 /// Completions run on the handler's associated executor (the strand when it
-/// has none). Cost: per `async_exec`, one allocation holding the request and
-/// its handler, from the handler's associated allocator (Asio's recycling
+/// has none).
+///
+/// Cost: per `async_exec`, one allocation holding the request and its
+/// handler, from the handler's associated allocator (Asio's recycling
 /// allocator when it has none), one copy of the request's bytes and the
 /// replies' vector; no type-erased handler or executor. Requests queued
-/// while a write is under way share the next write and the replies share
-/// reads; a clock read per read and per write call, and a timer wake-up every quarter of the
-/// shorter of `dead_peer_timeout` and `health_check_interval` for the health check. A request that
-/// timed out or was cancelled holds nothing once it completed but, when it was written, a
-/// placeholder of about 32 bytes until its replies came (or the connection was made again). The
-/// connection closes on destruction (pending requests complete with `errc::operation_aborted`).
+/// while a write is under way share the next write, and the replies share
+/// reads; a clock read per read and per write call, and a timer wake-up
+/// every quarter of the shorter of `dead_peer_timeout` and
+/// `health_check_interval` for the health check. A request that timed out
+/// or was cancelled holds nothing once it completed but, when it was
+/// written, a placeholder of about 32 bytes until its replies came (or the
+/// connection was made again). The connection closes on destruction
+/// (pending requests complete with `errc::operation_aborted`).
 class connection {
  public:
   using executor_type = boost::asio::any_io_executor;
@@ -159,7 +162,8 @@ class connection {
   /// order: `void(std::error_code, std::vector<value>)`. Error replies are
   /// values (check `value::is_error()`); the error code is for transport
   /// failures: not_connected, timed_out, operation_aborted, protocol_error,
-  /// message_too_large, nesting_too_deep.
+  /// message_too_large, nesting_too_deep. The request's bytes are copied
+  /// before this returns; a `request&&` is kept instead.
   ///
   /// Per-operation cancellation (any type): a request not written yet is
   /// dropped unsent; one written completes at once and its reply is dropped
@@ -182,7 +186,23 @@ class connection {
   auto async_exec(const request& req, std::chrono::milliseconds timeout,
                   CompletionToken&& token = CompletionToken()) {
     return boost::asio::async_initiate<CompletionToken, detail::exec_signature>(
-        initiate_exec{impl_}, token, std::string(req.payload()), req.size(), timeout);
+        initiate_exec{impl_}, token, request(req), timeout);
+  }
+
+  /// As above, keeping the request's bytes instead of copying them.
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(request&& req, CompletionToken&& token = CompletionToken()) {
+    return async_exec(std::move(req), impl_->config().request_timeout,
+                      std::forward<CompletionToken>(token));
+  }
+
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(request&& req, std::chrono::milliseconds timeout,
+                  CompletionToken&& token = CompletionToken()) {
+    return boost::asio::async_initiate<CompletionToken, detail::exec_signature>(
+        initiate_exec{impl_}, token, std::move(req), timeout);
   }
 
   /// Stops reconnecting, closes the socket and fails every pending request
@@ -223,27 +243,38 @@ class connection {
     impl_ptr impl;
 
     template <class Handler>
-    void operator()(Handler&& handler, std::string payload, std::size_t commands,
-                    std::chrono::milliseconds timeout) const {
+    void operator()(Handler&& handler, request req, std::chrono::milliseconds timeout) const {
       namespace asio = boost::asio;
       using handler_type = std::decay_t<Handler>;
-      if (commands == 0) {
+      if (req.empty()) {
         asio::post(impl->executor(), asio::append(std::forward<Handler>(handler),
                                                   make_error_code(seckill::errc::invalid_argument),
                                                   std::vector<value>{}));
         return;
       }
-      // The request and the handler in one allocation, from the handler's
-      // allocator (Asio's recycling one when it has none).
+      // The request and the handler in one block, from the handler's
+      // allocator or, when it has none (or std::allocator, which composed
+      // operations report for none), from the connection's blocks kept for
+      // reuse.
       using op_type = detail::exec_op_for<handler_type, executor_type>;
-      const auto alloc = asio::get_associated_allocator(handler, asio::recycling_allocator<void>());
-      using op_allocator = typename std::allocator_traits<
-          std::decay_t<decltype(alloc)>>::template rebind_alloc<op_type>;
+      using default_allocator = detail::request_allocator<void>;
+      using handler_allocator = asio::associated_allocator_t<handler_type, default_allocator>;
       auto slot = asio::get_associated_cancellation_slot(handler);
-      std::shared_ptr<detail::exec_op> op = std::allocate_shared<op_type>(
-          op_allocator(alloc), handler_type(std::forward<Handler>(handler)), impl->executor());
-      op->payload = std::move(payload);
-      op->expected = commands;
+      std::shared_ptr<detail::exec_op> op;
+      if constexpr (std::is_same_v<handler_allocator, std::allocator<void>>) {
+        op = std::allocate_shared<op_type>(detail::request_allocator<op_type>(impl->blocks()),
+                                           handler_type(std::forward<Handler>(handler)),
+                                           impl->executor());
+      } else {
+        const handler_allocator alloc =
+            asio::get_associated_allocator(handler, default_allocator(impl->blocks()));
+        using op_allocator =
+            typename std::allocator_traits<handler_allocator>::template rebind_alloc<op_type>;
+        op = std::allocate_shared<op_type>(
+            op_allocator(alloc), handler_type(std::forward<Handler>(handler)), impl->executor());
+      }
+      op->expected = req.size();
+      op->req = std::move(req);
       op->slot = slot;
       if (slot.is_connected()) {
         slot.assign([w = std::weak_ptr<detail::exec_op>(op),
@@ -256,8 +287,15 @@ class connection {
           });
         });
       }
-      asio::dispatch(impl->strand(),
-                     asio::append(&connection::enqueue, impl, std::move(op), timeout));
+      // Already on the strand (a completion that sends the next request):
+      // enqueue at once. asio::dispatch would do the same, after asking the
+      // type-erased executor under the strand whether it may block, an
+      // answer Asio allocates.
+      if (impl->strand().running_in_this_thread())
+        connection::enqueue(impl, std::move(op), timeout);
+      else
+        asio::dispatch(impl->strand(),
+                       asio::append(&connection::enqueue, impl, std::move(op), timeout));
     }
   };
 

@@ -74,6 +74,19 @@ class connection_pool {
     return pick().async_exec(req, timeout, std::forward<CompletionToken>(token));
   }
 
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(request&& req, CompletionToken&& token = CompletionToken()) {
+    return pick().async_exec(std::move(req), std::forward<CompletionToken>(token));
+  }
+
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<value>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_exec(request&& req, std::chrono::milliseconds timeout,
+                  CompletionToken&& token = CompletionToken()) {
+    return pick().async_exec(std::move(req), timeout, std::forward<CompletionToken>(token));
+  }
+
   void close() {
     for (auto& c : conns_) c->close();
   }

@@ -113,17 +113,19 @@ class store_note {
   std::string text_;
 };
 
-/// The composed operation behind every `basic_redis_store` operation: sends
-/// the request (with the script's NOSCRIPT recovery when `scripted`),
-/// decodes the reply with `decode(value, ec, message)`, completes with
-/// (ec[, result]); an error reply, or a decoding failure, is noted in words.
-template <class Signature, class Connection, class Decode>
+/// The composed operation behind every `basic_redis_store` operation:
+/// builds the request with `build(request&)` and sends it (once more after
+/// `SCRIPT LOAD` on NOSCRIPT when `scripted`: `build` is called again, so it
+/// keeps what it needs), decodes the reply with `decode(value, ec,
+/// message)`, completes with (ec[, result]); an error reply, or a decoding
+/// failure, is noted in words.
+template <class Signature, class Connection, class Build, class Decode>
 struct store_op {
   Connection& conn;
   const script& lua;
   store_note& note;
   const char* what;
-  request req;
+  Build build;
   bool scripted;
   std::error_code bad;
   Decode decode;
@@ -135,12 +137,13 @@ struct store_op {
       boost::asio::post(conn.get_executor(), boost::asio::append(std::move(self), bad, value{}));
       return;
     }
-    conn.async_exec(req, std::move(self));
+    send(self);
   }
   template <class Self>
   void operator()(Self& self, std::error_code ec, std::vector<value> replies) {
-    if (!ec && scripted && lua.reload_on_noscript(req, replies, reloaded)) {
-      conn.async_exec(req, std::move(self));
+    if (!ec && scripted && !reloaded && script::noscript(replies)) {
+      reloaded = true;
+      send(self);
       return;
     }
     // one reply, or two after the script was loaded again
@@ -170,6 +173,14 @@ struct store_op {
   }
 
  private:
+  template <class Self>
+  void send(Self& self) {
+    request req;
+    if (reloaded) lua.load(req);
+    build(req);
+    conn.async_exec(std::move(req), std::move(self));
+  }
+
   void noted(const std::error_code& ec, std::string& message, const value& v) {
     if (!ec) return;
     if (message.empty() && ec == seckill::errc::protocol_error)
@@ -256,15 +267,16 @@ class basic_redis_store {
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_set_stock(std::string_view sku, std::int64_t quantity,
                        CompletionToken&& token = CompletionToken()) {
-    request req;
     std::error_code bad = check_sku(sku, "set_stock");
     if (!bad && (quantity < 0 || quantity > max_units))
       bad = refuse("set_stock quantity " + std::to_string(quantity) + " for sku '" +
                    std::string(sku) + "' out of range [0, max_units " + std::to_string(max_units) +
                    "]");
-    if (!bad) eval(req, sku, 0, {}, {}, "set", quantity, max_units);
-    return run<void(std::error_code)>(
-        "set_stock", std::move(req), true, bad, std::forward<CompletionToken>(token),
+    auto args = [this, sku = std::string(sku), quantity](request& req) {
+      eval(req, sku, 0, {}, {}, "set", quantity, max_units);
+    };
+    return run_script<void(std::error_code)>(
+        "set_stock", std::move(args), bad, std::forward<CompletionToken>(token),
         [quantity, sku = bad ? std::string() : std::string(sku)](
             const value& v, std::error_code& ec, std::string& message) {
           detail::decode_set_stock(v, ec, message, quantity, sku);
@@ -277,9 +289,8 @@ class basic_redis_store {
     request req;
     const std::error_code bad = check_sku(sku, "stock");
     if (!bad) req.push("HMGET", stock_key_arg(sku), "remaining", "reserved", "committed");
-    return run<void(std::error_code, stock_level)>("stock", std::move(req), false, bad,
-                                                   std::forward<CompletionToken>(token),
-                                                   &detail::decode_stock);
+    return run<void(std::error_code, stock_level)>(
+        "stock", std::move(req), bad, std::forward<CompletionToken>(token), &detail::decode_stock);
   }
 
   /// The reserve below with no user (no per-user limit) and no request id:
@@ -306,15 +317,19 @@ class basic_redis_store {
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_reserve(std::string_view sku, const reserve_request& r,
                      CompletionToken&& token = CompletionToken()) {
-    request req;
     std::error_code bad = check_sku(sku, "reserve");
     if (!bad) bad = check_request(sku, r);
-    if (!bad)
-      eval(req, sku, r.order_id, r.user, r.request_id, "reserve", r.order_id, r.quantity,
-           r.hold.count(), options_.order_retention.count(), r.user, r.request_id, prefix(sku));
-    return run<void(std::error_code, reserve_result)>("reserve", std::move(req), true, bad,
-                                                      std::forward<CompletionToken>(token),
-                                                      &detail::decode_reserve);
+    // (the strings are kept by value: a SKU, user and request id of up to
+    // 15 bytes each cost no allocation)
+    return run_script<void(std::error_code, reserve_result)>(
+        "reserve",
+        [this, sku = std::string(sku), order_id = r.order_id, quantity = r.quantity,
+         hold = r.hold.count(), user = std::string(r.user),
+         request_id = std::string(r.request_id)](request& req) {
+          eval(req, sku, order_id, user, request_id, "reserve", order_id, quantity, hold,
+               options_.order_retention.count(), user, request_id, prefix(sku));
+        },
+        bad, std::forward<CompletionToken>(token), &detail::decode_reserve);
   }
 
   /// Refused with `errc::invalid_argument` when `sku_policy_problem` names
@@ -334,7 +349,7 @@ class basic_redis_store {
       req.push("HSET", stock_key_arg(sku), "per_user_limit", policy.per_user_limit, "sale_start",
                policy.sale_start.time_since_epoch().count(), "sale_end",
                policy.sale_end.time_since_epoch().count());
-    return run<void(std::error_code)>("set_policy", std::move(req), false, bad,
+    return run<void(std::error_code)>("set_policy", std::move(req), bad,
                                       std::forward<CompletionToken>(token),
                                       &detail::decode_set_policy);
   }
@@ -346,7 +361,7 @@ class basic_redis_store {
     request req;
     const std::error_code bad = check_sku(sku, "get_policy");
     if (!bad) req.push("HMGET", stock_key_arg(sku), "per_user_limit", "sale_start", "sale_end");
-    return run<void(std::error_code, sku_policy)>("get_policy", std::move(req), false, bad,
+    return run<void(std::error_code, sku_policy)>("get_policy", std::move(req), bad,
                                                   std::forward<CompletionToken>(token),
                                                   &detail::decode_policy);
   }
@@ -364,7 +379,7 @@ class basic_redis_store {
                    std::string(sku) + "' is not positive");
     if (!bad) req.push("HMGET", order_key_arg(sku, order_id), "state", "qty", "user", "request");
     return run<void(std::error_code, order_entry)>(
-        "get_order", std::move(req), false, bad, std::forward<CompletionToken>(token),
+        "get_order", std::move(req), bad, std::forward<CompletionToken>(token),
         [order_id](const value& v, std::error_code& ec, std::string&) {
           return detail::decode_order(v, ec, order_id);
         });
@@ -379,15 +394,16 @@ class basic_redis_store {
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_list_orders(std::string_view sku, std::int64_t after, std::size_t limit,
                          CompletionToken&& token = CompletionToken()) {
-    request req;
     std::error_code bad = check_sku(sku, "list_orders");
     if (!bad) {
       if (const std::string why = order_page_problem(after, limit); !why.empty())
         bad = refuse("list_orders of sku '" + std::string(sku) + "': " + why);
     }
-    if (!bad) eval(req, sku, 0, {}, {}, "list", padded(after), limit, prefix(sku));
-    return run<void(std::error_code, order_page)>(
-        "list_orders", std::move(req), true, bad, std::forward<CompletionToken>(token),
+    auto args = [this, sku = std::string(sku), after, limit](request& req) {
+      eval(req, sku, 0, {}, {}, "list", padded(after), limit, prefix(sku));
+    };
+    return run_script<void(std::error_code, order_page)>(
+        "list_orders", std::move(args), bad, std::forward<CompletionToken>(token),
         [sku = bad ? std::string() : std::string(sku)](const value& v, std::error_code& ec,
                                                        std::string& message) {
           return detail::decode_order_page(v, ec, message, sku);
@@ -416,15 +432,9 @@ class basic_redis_store {
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_reap_expired(std::string_view sku, std::size_t limit,
                           CompletionToken&& token = CompletionToken()) {
-    request req;
     const std::error_code bad = check_sku(sku, "reap_expired");
-    const std::uint64_t clamped =
-        std::min<std::uint64_t>(limit, static_cast<std::uint64_t>(max_units));
-    if (!bad)
-      eval(req, sku, 0, {}, {}, "reap", clamped, options_.order_retention.count(), prefix(sku),
-           std::int64_t{0});
-    return run<void(std::error_code, std::size_t)>(
-        "reap_expired", std::move(req), true, bad, std::forward<CompletionToken>(token),
+    return run_script<void(std::error_code, std::size_t)>(
+        "reap_expired", reap_args(sku, limit, 0), bad, std::forward<CompletionToken>(token),
         [](const value& v, std::error_code& ec, std::string& message) {
           return detail::decode_reaped(v, ec, message);
         });
@@ -438,21 +448,15 @@ class basic_redis_store {
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_reap_expired(std::string_view sku, std::size_t limit, std::int64_t fence,
                           CompletionToken&& token = CompletionToken()) {
-    request req;
     std::error_code bad = check_sku(sku, "reap_expired");
     if (!bad && (fence <= 0 || fence > max_units))
       bad =
           refuse("reap_expired of sku '" + std::string(sku) + "': fence " + std::to_string(fence) +
                  " out of range [1, max_units " + std::to_string(max_units) + "]");
-    const std::uint64_t clamped =
-        std::min<std::uint64_t>(limit, static_cast<std::uint64_t>(max_units));
-    if (!bad)
-      eval(req, sku, 0, {}, {}, "reap", clamped, options_.order_retention.count(), prefix(sku),
-           fence);
     std::string what =
         "reap_expired of sku '" + std::string(sku) + "' with fence " + std::to_string(fence);
-    return run<void(std::error_code, std::size_t)>(
-        "reap_expired", std::move(req), true, bad, std::forward<CompletionToken>(token),
+    return run_script<void(std::error_code, std::size_t)>(
+        "reap_expired", reap_args(sku, limit, fence), bad, std::forward<CompletionToken>(token),
         [what = std::move(what)](const value& v, std::error_code& ec, std::string& message) {
           return detail::decode_reaped(v, ec, message, what);
         });
@@ -566,25 +570,54 @@ class basic_redis_store {
     return {};
   }
 
-  template <class Token>
-  auto settle(const char* op, std::string_view sku, std::int64_t order_id, Token&& token) {
-    request req;
-    const std::error_code bad = check_sku(sku, op);
-    if (!bad)
-      eval(req, sku, order_id, {}, {}, op, order_id, options_.order_retention.count(), prefix(sku));
-    return run<void(std::error_code, settle_result)>(
-        op, std::move(req), true, bad, std::forward<Token>(token), &detail::decode_settle);
+  // The reap's script arguments (fence 0: none); a `limit` above
+  // `max_units` is taken as `max_units`.
+  auto reap_args(std::string_view sku, std::size_t limit, std::int64_t fence) {
+    const std::uint64_t clamped =
+        std::min<std::uint64_t>(limit, static_cast<std::uint64_t>(max_units));
+    return [this, sku = std::string(sku), clamped, fence](request& req) {
+      eval(req, sku, 0, {}, {}, "reap", clamped, options_.order_retention.count(), prefix(sku),
+           fence);
+    };
   }
 
-  // Sends `req` (through the script's NOSCRIPT recovery when `scripted`),
-  // decodes the reply with `decode(value, ec, message)`, completes with
-  // (ec[, result]).
+  template <class Token>
+  auto settle(const char* op, std::string_view sku, std::int64_t order_id, Token&& token) {
+    const std::error_code bad = check_sku(sku, op);
+    return run_script<void(std::error_code, settle_result)>(
+        op,
+        [this, op, sku = std::string(sku), order_id](request& req) {
+          eval(req, sku, order_id, {}, {}, op, order_id, options_.order_retention.count(),
+               prefix(sku));
+        },
+        bad, std::forward<Token>(token), &detail::decode_settle);
+  }
+
+  // Sends a command built once: `req`, moved into the connection.
   template <class Signature, class Token, class Decode>
-  auto run(const char* what, request req, bool scripted, std::error_code bad, Token&& token,
-           Decode decode) {
+  auto run(const char* what, request req, std::error_code bad, Token&& token, Decode decode) {
+    return run_built<Signature>(
+        what, [req = std::move(req)](request& out) mutable { out = std::move(req); }, false, bad,
+        std::forward<Token>(token), std::move(decode));
+  }
+
+  // Sends the store's script with the arguments `eval_args(request&)`
+  // appends, built again for the NOSCRIPT recovery.
+  template <class Signature, class Token, class Build, class Decode>
+  auto run_script(const char* what, Build eval_args, std::error_code bad, Token&& token,
+                  Decode decode) {
+    return run_built<Signature>(what, std::move(eval_args), true, bad, std::forward<Token>(token),
+                                std::move(decode));
+  }
+
+  // Sends what `build(request&)` makes (see detail::store_op), decodes the
+  // reply with `decode(value, ec, message)`, completes with (ec[, result]).
+  template <class Signature, class Build, class Token, class Decode>
+  auto run_built(const char* what, Build build, bool scripted, std::error_code bad, Token&& token,
+                 Decode decode) {
     return boost::asio::async_compose<Token, Signature>(
-        detail::store_op<Signature, Connection, Decode>{conn_, script_, note_, what, std::move(req),
-                                                        scripted, bad, std::move(decode)},
+        detail::store_op<Signature, Connection, Build, Decode>{
+            conn_, script_, note_, what, std::move(build), scripted, bad, std::move(decode)},
         // (the executor given, not the connection's strand: tracking work
         // on a strand type-erased anew allocates)
         token, ex_);

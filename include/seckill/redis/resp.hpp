@@ -24,12 +24,14 @@
 #include <seckill/error.hpp>
 #include <seckill/redis/error.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -232,7 +234,9 @@ class joined {
     return std::apply([](const auto&... p) { return (piece_size(p) + ... + std::size_t{0}); },
                       parts_);
   }
-  void append_to(std::string& out) const {
+  /// Appends the bytes to `out` (a `std::string`, or a request's buffer).
+  template <class Out>
+  void append_to(Out& out) const {
     std::apply([&](const auto&... p) { (append_piece(out, p), ...); }, parts_);
   }
   /// The argument as a string.
@@ -256,10 +260,14 @@ class joined {
     char buf[24];
     return static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf);
   }
-  static void append_piece(std::string& out, std::string_view s) { out.append(s); }
-  static void append_piece(std::string& out, std::int64_t n) {
+  template <class Out>
+  static void append_piece(Out& out, std::string_view s) {
+    out.append(s.data(), s.size());
+  }
+  template <class Out>
+  static void append_piece(Out& out, std::int64_t n) {
     char buf[24];
-    out.append(buf, std::to_chars(buf, buf + sizeof buf, n).ptr);
+    out.append(buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, n).ptr - buf));
   }
 
   std::tuple<decltype(stored(std::declval<const Parts&>()))...> parts_;
@@ -272,28 +280,113 @@ inline constexpr bool is_joined = false;
 template <class... Parts>
 inline constexpr bool is_joined<joined<Parts...>> = true;
 
-inline void append_decimal(std::string& out, std::int64_t n) {
+/// Bytes of which the first `Inline` live in the object itself: a request
+/// of a usual size costs no allocation, and moving one copies at most
+/// `Inline` bytes.
+template <std::size_t Inline>
+class small_bytes {
+ public:
+  small_bytes() noexcept = default;
+  small_bytes(const small_bytes& other) { append(other.data(), other.size()); }
+  small_bytes(small_bytes&& other) noexcept { take(other); }
+  small_bytes& operator=(const small_bytes& other) {
+    if (this != &other) {
+      clear();
+      append(other.data(), other.size());
+    }
+    return *this;
+  }
+  small_bytes& operator=(small_bytes&& other) noexcept {
+    if (this != &other) {
+      release();
+      take(other);
+    }
+    return *this;
+  }
+  ~small_bytes() { delete[] heap_; }
+
+  [[nodiscard]] const char* data() const noexcept { return heap_ != nullptr ? heap_ : inline_; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::size_t capacity() const noexcept {
+    return heap_ != nullptr ? capacity_ : Inline;
+  }
+  [[nodiscard]] bool on_heap() const noexcept { return heap_ != nullptr; }
+
+  void clear() noexcept { size_ = 0; }
+  /// Clears and gives back the heap storage, if any.
+  void release() noexcept {
+    delete[] heap_;
+    heap_ = nullptr;
+    capacity_ = 0;
+    size_ = 0;
+  }
+  void reserve(std::size_t n) {
+    if (n > capacity()) grow_to(n);
+  }
+  void push_back(char c) {
+    make_room(1);
+    buffer()[size_++] = c;
+  }
+  void append(const char* p, std::size_t n) {
+    if (n == 0) return;
+    make_room(n);
+    std::memcpy(buffer() + size_, p, n);
+    size_ += n;
+  }
+  void append(std::string_view s) { append(s.data(), s.size()); }
+
+ private:
+  char* buffer() noexcept { return heap_ != nullptr ? heap_ : inline_; }
+  void make_room(std::size_t n) {
+    if (size_ + n > capacity()) grow_to(std::max(size_ + n, 2 * capacity()));
+  }
+  void grow_to(std::size_t n) {
+    char* const bigger = new char[n];
+    std::memcpy(bigger, data(), size_);
+    delete[] heap_;
+    heap_ = bigger;
+    capacity_ = n;
+  }
+  void take(small_bytes& other) noexcept {
+    if (other.heap_ != nullptr) {
+      heap_ = std::exchange(other.heap_, nullptr);
+      capacity_ = std::exchange(other.capacity_, 0);
+    } else {
+      std::memcpy(inline_, other.inline_, other.size_);
+    }
+    size_ = std::exchange(other.size_, 0);
+  }
+
+  char* heap_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;  // of heap_
+  char inline_[Inline];
+};
+
+template <class Out>
+void append_decimal(Out& out, std::int64_t n) {
   char buf[24];
   const auto r = std::to_chars(buf, buf + sizeof buf, n);
-  out.append(buf, r.ptr);
+  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
-inline void append_bulk(std::string& out, std::string_view s) {
+template <class Out>
+void append_bulk(Out& out, std::string_view s) {
   out.push_back('$');
   append_decimal(out, static_cast<std::int64_t>(s.size()));
-  out.append("\r\n");
-  out.append(s);
-  out.append("\r\n");
+  out.append("\r\n", 2);
+  out.append(s.data(), s.size());
+  out.append("\r\n", 2);
 }
 
-template <class T>
-void append_argument(std::string& out, const T& arg) {
+template <class Out, class T>
+void append_argument(Out& out, const T& arg) {
   if constexpr (is_joined<T>) {
     out.push_back('$');
     append_decimal(out, static_cast<std::int64_t>(arg.size()));
-    out.append("\r\n");
+    out.append("\r\n", 2);
     arg.append_to(out);
-    out.append("\r\n");
+    out.append("\r\n", 2);
   } else if constexpr (std::is_same_v<T, bool>) {
     append_bulk(out, arg ? "1" : "0");
   } else if constexpr (std::is_integral_v<T>) {
@@ -316,17 +409,22 @@ void append_argument(std::string& out, const T& arg) {
 ///
 /// Arguments are strings (anything convertible to `std::string_view`),
 /// integers, floating-point numbers or `joined` pieces. Thread-safety: a
-/// plain value. Cost: appends to one string; `reserve` it, or reuse a
-/// request (clear()), to allocate once.
+/// plain value. Cost: the first `inline_bytes` of encoded commands are kept
+/// in the object itself (a store's reserve, about 400 bytes, allocates
+/// nothing); beyond that one buffer on the heap, grown by doubling
+/// (`reserve` sizes it at once). Moving copies the inline bytes.
 class request {
  public:
+  /// Encoded bytes kept without an allocation.
+  static constexpr std::size_t inline_bytes = 768;
+
   /// Appends the command `args...` (the first argument is the command name).
   template <class... Args>
   request& push(const Args&... args) {
     static_assert(sizeof...(Args) > 0, "a command has a name");
     payload_.push_back('*');
     detail::append_decimal(payload_, static_cast<std::int64_t>(sizeof...(Args)));
-    payload_.append("\r\n");
+    payload_.append("\r\n", 2);
     (detail::append_argument(payload_, args), ...);
     ++commands_;
     return *this;
@@ -342,7 +440,7 @@ class request {
     }
     payload_.push_back('*');
     detail::append_decimal(payload_, static_cast<std::int64_t>(n));
-    payload_.append("\r\n");
+    payload_.append("\r\n", 2);
     detail::append_bulk(payload_, name);
     for (const auto& a : args) detail::append_argument(payload_, a);
     ++commands_;
@@ -351,24 +449,34 @@ class request {
 
   /// Appends every command of `other`.
   request& append(const request& other) {
-    payload_ += other.payload_;
+    payload_.append(other.payload_.data(), other.payload_.size());
     commands_ += other.commands_;
     return *this;
   }
 
-  /// Makes room for `bytes` of encoded commands in one allocation.
+  /// Makes room for `bytes` of encoded commands (one allocation above
+  /// `inline_bytes`, none below).
   void reserve(std::size_t bytes) { payload_.reserve(bytes); }
 
   [[nodiscard]] std::size_t size() const noexcept { return commands_; }
   [[nodiscard]] bool empty() const noexcept { return commands_ == 0; }
-  [[nodiscard]] std::string_view payload() const noexcept { return payload_; }
+  [[nodiscard]] std::string_view payload() const noexcept {
+    return {payload_.data(), payload_.size()};
+  }
+  /// True when the bytes outgrew `inline_bytes` and live on the heap.
+  [[nodiscard]] bool allocated() const noexcept { return payload_.on_heap(); }
   void clear() noexcept {
     payload_.clear();
     commands_ = 0;
   }
+  /// Clears and gives back the heap buffer, if any.
+  void release() noexcept {
+    payload_.release();
+    commands_ = 0;
+  }
 
  private:
-  std::string payload_;
+  detail::small_bytes<inline_bytes> payload_;
   std::size_t commands_ = 0;
 };
 

@@ -151,12 +151,21 @@ class script {
   [[nodiscard]] const std::string& sha1() const noexcept { return sha1_; }
 
   /// Adds `SCRIPT LOAD <body>` to the commands run on every (re)connect.
-  void load_into(connection_config& cfg) const { cfg.setup.push("SCRIPT", "LOAD", body_); }
+  void load_into(connection_config& cfg) const { load(cfg.setup); }
 
   /// Appends `EVALSHA sha numkeys keys... args...` to `req`.
   template <class... Args>
   request& evalsha(request& req, const Args&... keys_then_args) const {
     return req.push("EVALSHA", sha1_, keys_then_args...);
+  }
+
+  /// Appends `SCRIPT LOAD <body>` to `req`.
+  void load(request& req) const { req.push("SCRIPT", "LOAD", body_); }
+
+  /// True when `replies` end with NOSCRIPT: the script was not in the
+  /// server's cache, and did not run.
+  static bool noscript(const std::vector<value>& replies) noexcept {
+    return !replies.empty() && replies.back().error_code() == "NOSCRIPT";
   }
 
   /// The NOSCRIPT recovery: when `replies` (to `evalsha_request`) end with
@@ -166,10 +175,10 @@ class script {
   /// not run, so this never runs a write twice.
   bool reload_on_noscript(request& evalsha_request, const std::vector<value>& replies,
                           bool& reloaded) const {
-    if (reloaded || replies.empty() || replies.back().error_code() != "NOSCRIPT") return false;
+    if (reloaded || !noscript(replies)) return false;
     reloaded = true;
     request retry;
-    retry.push("SCRIPT", "LOAD", body_);
+    load(retry);
     retry.append(evalsha_request);
     evalsha_request = std::move(retry);
     return true;

@@ -58,10 +58,80 @@ namespace seckill::redis::detail {
 namespace asio = boost::asio;
 using exec_signature = void(std::error_code, std::vector<value>);
 
+// Memory for the requests whose handlers bring no allocator of their own:
+// blocks of `block_size` bytes, up to `keep` of them kept for reuse, so that
+// a steady flow of requests allocates nothing. Thread-safe (a mutex): a
+// block is taken on the caller's thread and given back wherever the last
+// reference to its request goes.
+class request_blocks {
+ public:
+  static constexpr std::size_t block_size = 2048;
+  static constexpr std::size_t keep = 64;
+
+  request_blocks() { free_.reserve(keep); }
+  request_blocks(const request_blocks&) = delete;
+  request_blocks& operator=(const request_blocks&) = delete;
+  ~request_blocks() {
+    for (void* p : free_) ::operator delete(p);
+  }
+
+  void* take(std::size_t n) {
+    if (n > block_size) return ::operator new(n);
+    {
+      std::lock_guard lock(mutex_);
+      if (!free_.empty()) {
+        void* const p = free_.back();
+        free_.pop_back();
+        return p;
+      }
+    }
+    return ::operator new(block_size);
+  }
+  void give(void* p, std::size_t n) noexcept {
+    if (n <= block_size) {
+      std::lock_guard lock(mutex_);
+      if (free_.size() < keep) {
+        free_.push_back(p);  // (reserved: never allocates)
+        return;
+      }
+    }
+    ::operator delete(p);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<void*> free_;
+};
+
+// The allocator over a connection's request_blocks.
+template <class T>
+class request_allocator {
+ public:
+  using value_type = T;
+  explicit request_allocator(std::shared_ptr<request_blocks> blocks) noexcept
+      : blocks_(std::move(blocks)) {}
+  template <class U>
+  request_allocator(const request_allocator<U>& other) noexcept : blocks_(other.blocks()) {}
+
+  T* allocate(std::size_t n) {
+    static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+    return static_cast<T*>(blocks_->take(n * sizeof(T)));
+  }
+  void deallocate(T* p, std::size_t n) noexcept { blocks_->give(p, n * sizeof(T)); }
+  [[nodiscard]] const std::shared_ptr<request_blocks>& blocks() const noexcept { return blocks_; }
+  template <class U>
+  bool operator==(const request_allocator<U>& other) const noexcept {
+    return blocks_ == other.blocks();
+  }
+
+ private:
+  std::shared_ptr<request_blocks> blocks_;
+};
+
 // A request and what completes it. Written to by the strand only, once
 // enqueued; `exec_op_for` holds the handler.
 struct exec_op {
-  std::string payload;
+  request req;  // given back (release()) once written
   std::size_t expected = 0;
   std::vector<value> replies;
   asio::cancellation_slot slot;  // the caller's: cleared when the handler is called
@@ -129,11 +199,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       : strand_(asio::make_strand(ex)),
         executor_(strand_),
         cfg_(std::move(cfg)),
-        socket_(strand_),
-        resolver_(strand_),
-        wake_(strand_),
-        deadline_timer_(strand_),
-        backoff_timer_(strand_),
+        socket_(strand_.get_inner_executor()),
+        resolver_(strand_.get_inner_executor()),
+        wake_(strand_.get_inner_executor()),
+        deadline_timer_(strand_.get_inner_executor()),
+        backoff_timer_(strand_.get_inner_executor()),
         parser_(cfg_.limits),
         rng_(std::random_device{}()) {
     rbuf_.resize(64u << 10);
@@ -143,6 +213,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   /// The strand, type-erased once: copying it only counts a reference,
   /// where erasing the strand anew would allocate.
   [[nodiscard]] const asio::any_io_executor& executor() const noexcept { return executor_; }
+  /// Where the requests of handlers without an allocator of their own live.
+  [[nodiscard]] const std::shared_ptr<request_blocks>& blocks() const noexcept { return blocks_; }
   [[nodiscard]] const connection_config& config() const noexcept { return cfg_; }
   [[nodiscard]] connection_state state() const noexcept {
     return state_.load(std::memory_order_acquire);
@@ -242,7 +314,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       op->deadline = deadline_after(timeout);
       if (op->deadline != clock::time_point::max()) arm_deadline(op->deadline);
     }
-    queued_bytes_ += op->payload.size();
+    queued_bytes_ += op->req.payload().size();
     queued_.push_back(std::move(op));
     publish();
     if (writer_idle_ && s == connection_state::ready) {
@@ -339,7 +411,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (!op->written) {
       const auto it = std::find(queued_.begin(), queued_.end(), op);
       if (it == queued_.end()) return;  // still on its way to enqueue()
-      queued_bytes_ -= op->payload.size();
+      queued_bytes_ -= op->req.payload().size();
       queued_.erase(it);
       return;
     }
@@ -389,7 +461,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   void finish(const std::shared_ptr<exec_op>& op, std::error_code ec, bool defer) {
     const bool first = !op->finished;
     op->finished = true;
-    std::string().swap(op->payload);
+    op->req.release();
     std::vector<value> replies;
     if (first && !ec) replies = std::move(op->replies);
     std::vector<value>().swap(op->replies);
@@ -461,7 +533,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     std::size_t unsent = 0;
     std::erase_if(queued_, [&](const std::shared_ptr<exec_op>& o) {
       if (o->finished || o->deadline <= now) {
-        queued_bytes_ -= o->payload.size();
+        queued_bytes_ -= o->req.payload().size();
         if (!o->finished) {
           expired.push_back(o);
           ++unsent;
@@ -506,7 +578,12 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   // ---- coroutines
 
-  using awaitable_ec = asio::awaitable<std::error_code>;
+  // The connection's coroutines run on the strand, whose type they keep:
+  // an executor type-erased anew for every operation would allocate.
+  template <class T>
+  using task = asio::awaitable<T, strand_type>;
+  using awaitable_ec = task<std::error_code>;
+  static constexpr asio::use_awaitable_t<strand_type> use_task{};
 
   static std::error_code io_error(const boost::system::error_code& ec) {
     if (ec == asio::error::operation_aborted)
@@ -515,7 +592,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   // Reads one complete reply during the handshake.
-  asio::awaitable<std::pair<std::error_code, value>> read_reply() {
+  task<std::pair<std::error_code, value>> read_reply() {
     for (;;) {
       if (rbegin_ < rend_) {
         std::error_code ec;
@@ -529,8 +606,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         if (parser_.done()) co_return std::pair{std::error_code{}, parser_.take()};
       }
       rbegin_ = rend_ = 0;
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_),
-                                                      asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await socket_.async_read_some(asio::buffer(rbuf_), asio::as_tuple(use_task));
       if (ec) {
         set_error("connection to " + endpoint_text() +
                   " lost during the handshake: " + ec.message());
@@ -540,10 +617,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     }
   }
 
-  asio::awaitable<std::pair<std::error_code, std::vector<value>>> roundtrip(const request& req) {
+  task<std::pair<std::error_code, std::vector<value>>> roundtrip(const request& req) {
     std::vector<value> replies;
-    auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(req.payload()),
-                                                asio::as_tuple(asio::use_awaitable));
+    auto [wec, wn] =
+        co_await asio::async_write(socket_, asio::buffer(req.payload()), asio::as_tuple(use_task));
     (void)wn;
     if (wec) {
       set_error("cannot write to " + endpoint_text() + ": " + wec.message());
@@ -640,13 +717,12 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     parser_.reset();
     rbegin_ = rend_ = 0;
     auto [rec, endpoints] =
-        co_await resolver_.async_resolve(cfg_.host, cfg_.port, asio::as_tuple(asio::use_awaitable));
+        co_await resolver_.async_resolve(cfg_.host, cfg_.port, asio::as_tuple(use_task));
     if (rec) {
       set_error("cannot resolve " + endpoint_text() + ": " + rec.message());
       co_return make_error_code(seckill::errc::connection_refused);
     }
-    auto [cec, ep] =
-        co_await asio::async_connect(socket_, endpoints, asio::as_tuple(asio::use_awaitable));
+    auto [cec, ep] = co_await asio::async_connect(socket_, endpoints, asio::as_tuple(use_task));
     (void)ep;
     if (cec) {
       set_error("cannot connect to " + endpoint_text() + ": " + cec.message());
@@ -662,11 +738,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   awaitable_ec connect_with_timeout() {
     using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer timer(strand_);
+    asio::steady_timer timer(strand_.get_inner_executor());
     connect_timer_ = &timer;
     timer.expires_after(cfg_.connect_timeout);
-    auto result =
-        co_await (connect_once() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    auto result = co_await (connect_once() || timer.async_wait(asio::as_tuple(use_task)));
     connect_timer_ = nullptr;
     if (closed_) co_return make_error_code(seckill::errc::operation_aborted);
     if (result.index() == 1) {
@@ -716,14 +791,14 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
           // instead of idling until the whole batch is done.
           if (cfg_.early_write_threshold != 0 && queued_.size() >= cfg_.early_write_threshold &&
               rbegin_ < rend_) {
-            co_await asio::post(strand_, asio::use_awaitable);
+            co_await asio::post(strand_, use_task);
             if (closed_) co_return make_error_code(seckill::errc::operation_aborted);
           }
         }
       }
       rbegin_ = rend_ = 0;
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_),
-                                                      asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] =
+          co_await socket_.async_read_some(asio::buffer(rbuf_), asio::as_tuple(use_task));
       if (ec) {
         // (aborted: closed, or another loop ended the connection and said why)
         if (ec != asio::error::operation_aborted)
@@ -752,11 +827,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       while (!queued_.empty() && wbuf_.size() < cfg_.max_write_batch) {
         auto op = std::move(queued_.front());
         queued_.pop_front();
-        queued_bytes_ -= op->payload.size();
+        queued_bytes_ -= op->req.payload().size();
         if (op->finished) continue;
-        wbuf_ += op->payload;
+        wbuf_ += op->req.payload();
         op->written = true;
-        std::string().swap(op->payload);
+        op->req.release();
         op->seq = next_seq_++;
         const std::size_t due = op->expected;
         inflight_.push_back({std::move(op), due});
@@ -766,7 +841,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       if (wbuf_.empty()) {
         writer_idle_ = true;
         wake_.expires_at(clock::time_point::max());
-        co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await wake_.async_wait(asio::as_tuple(use_task));
         writer_idle_ = false;
         const auto cs = co_await asio::this_coro::cancellation_state;
         if (cs.cancelled() != asio::cancellation_type::none)
@@ -779,8 +854,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       write_progress_ = clock::now();
       for (std::size_t done = 0; done < wbuf_.size();) {
         auto [ec, n] = co_await socket_.async_write_some(
-            asio::buffer(wbuf_.data() + done, wbuf_.size() - done),
-            asio::as_tuple(asio::use_awaitable));
+            asio::buffer(wbuf_.data() + done, wbuf_.size() - done), asio::as_tuple(use_task));
         if (ec) {
           writing_ = false;
           if (ec != asio::error::operation_aborted)
@@ -812,7 +886,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (every.count() > 0) tick = std::min(tick, every / 4);
     if (tick != clock::duration::max())
       tick = std::max<clock::duration>(tick, std::chrono::milliseconds(1));
-    asio::steady_timer timer(strand_);
+    asio::steady_timer timer(strand_.get_inner_executor());
     for (;;) {
       const auto now = clock::now();
       auto wake = tick == clock::duration::max() ? clock::time_point::max() : now + tick;
@@ -852,7 +926,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         }
       }
       timer.expires_at(wake);
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await timer.async_wait(asio::as_tuple(use_task));
       if (closed_) co_return make_error_code(seckill::errc::operation_aborted);
       const auto cs = co_await asio::this_coro::cancellation_state;
       if (cs.cancelled() != asio::cancellation_type::none)
@@ -864,7 +938,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   }
 
-  asio::awaitable<void> run(std::shared_ptr<connection_impl> self) {
+  task<void> run(std::shared_ptr<connection_impl> self) {
     using namespace asio::experimental::awaitable_operators;
     unsigned attempt = 0;
     for (;;) {
@@ -934,7 +1008,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       std::uniform_real_distribution<double> jitter(0.0, 1.0);
       backoff_timer_.expires_after(backoff_delay(attempt++, cfg_.reconnect_initial_delay,
                                                  cfg_.reconnect_max_delay, jitter(rng_)));
-      co_await backoff_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await backoff_timer_.async_wait(asio::as_tuple(use_task));
       if (closed_) co_return;
     }
     (void)self;
@@ -942,6 +1016,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   strand_type strand_;
   asio::any_io_executor executor_;  // strand_
+  std::shared_ptr<request_blocks> blocks_ = std::make_shared<request_blocks>();
   connection_config cfg_;
   asio::ip::tcp::socket socket_;
   asio::ip::tcp::resolver resolver_;
