@@ -58,17 +58,28 @@ class etcd_cluster {
     for (int i = 0; i < members; ++i) {
       auto& m = members_.emplace_back();
       m.name = "m" + std::to_string(i);
-      m.client_port = free_loopback_port();
-      m.peer_port = free_loopback_port();
       m.data_dir = dir_.path() / m.name;
       m.log = dir_.path() / (m.name + ".log");
     }
-    try {
-      for (std::size_t i = 0; i < members_.size(); ++i) start(i);
-      wait_ready();
-    } catch (...) {
-      for (auto& m : members_) kill_member(m);
-      throw;
+    // A free port may be taken by another test between the pick and etcd's
+    // bind: then the cluster starts again on new ports, from empty data.
+    for (int attempt = 1;; ++attempt) {
+      for (auto& m : members_) {
+        m.client_port = free_loopback_port();
+        m.peer_port = free_loopback_port();
+      }
+      try {
+        for (std::size_t i = 0; i < members_.size(); ++i) start(i);
+        wait_ready();
+        return;
+      } catch (...) {
+        for (auto& m : members_) kill_member(m);
+        if (attempt == 5 || !port_taken()) throw;
+        for (auto& m : members_) {
+          std::filesystem::remove_all(m.data_dir);
+          std::filesystem::remove(m.log);
+        }
+      }
     }
   }
   etcd_cluster(const etcd_cluster&) = delete;
@@ -167,7 +178,7 @@ class etcd_cluster {
     const auto until = std::chrono::steady_clock::now() + timeout;
     for (std::size_t i = 0; i < members_.size(); ++i) {
       if (!members_[i].process.running()) continue;
-      if (!wait_until_accepting(members_[i].client_port, timeout)) {
+      if (!wait_accepting_while_running(members_[i], until)) {
         throw std::runtime_error("etcd member " + members_[i].name +
                                  " does not accept: " + log_tail(i));
       }
@@ -202,6 +213,22 @@ class etcd_cluster {
 
  private:
   static void kill_member(member& m) noexcept { m.process.kill_and_wait(); }
+
+  // Whether a member's log says its port was taken.
+  bool port_taken() const {
+    for (std::size_t i = 0; i < members_.size(); ++i)
+      if (log_tail(i).find("address already in use") != std::string::npos) return true;
+    return false;
+  }
+
+  // Waits until `m` accepts connections; false at `until` or as soon as it exited.
+  static bool wait_accepting_while_running(member& m, std::chrono::steady_clock::time_point until) {
+    while (std::chrono::steady_clock::now() < until) {
+      if (wait_until_accepting(m.client_port, std::chrono::milliseconds(200))) return true;
+      if (!m.process.running()) return false;
+    }
+    return false;
+  }
 
   static boost::asio::awaitable<void> member_list(std::shared_ptr<etcd::client> c,
                                                   std::shared_ptr<std::promise<nlohmann::json>> p) {

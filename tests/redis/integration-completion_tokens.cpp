@@ -22,6 +22,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <future>
 #include <optional>
 #include <string>
@@ -220,7 +221,7 @@ TEST_SUITE("integration") {
 
   TEST_CASE(
       "connection and redis_store take each request from the handler's associated allocator and "
-      "give all of it back") {
+      "give all of it back - and an over-aligned handler gets an aligned block") {
     redis_server server;
     asio::io_context io;
     seckill::redis::redis_store store(io.get_executor(),
@@ -253,7 +254,19 @@ TEST_SUITE("integration") {
                                               if (!e && r.at(0).text == "PONG") ++pinged;
                                             }));
     }
-    REQUIRE(run_until(io, [&] { return done == 2 * n; }));
+    // a handler holding an over-aligned member: its block is aligned for it
+    struct aligned_handler {
+      alignas(64) char line[64] = {};
+      int* done;
+      void operator()(std::error_code e, std::vector<value> r) const {
+        if (!e && r.at(0).text == "PONG" &&
+            reinterpret_cast<std::uintptr_t>(static_cast<const void*>(line)) % 64 == 0)
+          ++*done;
+      }
+    };
+    int aligned_done = 0;
+    store.connection().async_exec(cmd("PING"), aligned_handler{.done = &aligned_done});
+    REQUIRE(run_until(io, [&] { return done == 2 * n && aligned_done == 1; }));
     CHECK(reserved == n);
     CHECK(pinged == n);
     // one block per request at least (the request and its handler), every one given back

@@ -90,10 +90,12 @@ using seckill::backoff_delay;
 /// Completions run on the handler's associated executor (the strand when it
 /// has none).
 ///
-/// Cost: per `async_exec`, one allocation holding the request and its
-/// handler, from the handler's associated allocator (Asio's recycling
-/// allocator when it has none), one copy of the request's bytes and the
-/// replies' vector; no type-erased handler or executor. Requests queued
+/// Cost: per `async_exec`, one block holding the request and its handler,
+/// from the handler's associated allocator or, when it has none, from
+/// blocks the connection keeps for reuse (a mutex, no allocation once warm);
+/// the request's bytes copied (moved from a `request&&`; on the heap only
+/// above `request::inline_bytes`); the replies' vector; no type-erased
+/// handler or executor. Requests queued
 /// while a write is under way share the next write, and the replies share
 /// reads; a clock read per read and per write call, and a timer wake-up
 /// every quarter of the shorter of `dead_peer_timeout` and

@@ -204,9 +204,12 @@ struct store_op {
 /// stores on separate connections (two nodes) enforce them together.
 ///
 /// Thread-safety: as the connection's (any thread). Cost: one round trip
-/// shared with the requests pipelined with it, a request of about 300 bytes
-/// and the connection's per-request allocation; the SKU is copied into the
-/// keys. A failure's message costs a lock and a string, on failures only.
+/// shared with the requests pipelined with it; a request of about 400
+/// bytes, written in place (no allocation below `request::inline_bytes`);
+/// the SKU, user and request id kept by value for the NOSCRIPT recovery (no
+/// allocation up to 15 bytes each); then what `connection::async_exec`
+/// costs: about 3 heap allocations per reserve in all (bench/README.md). A
+/// failure's message costs a lock and a string, on failures only.
 template <class Connection>
 class basic_redis_store {
  public:

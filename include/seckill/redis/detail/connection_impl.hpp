@@ -44,6 +44,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <random>
 #include <string>
@@ -114,10 +115,17 @@ class request_allocator {
   request_allocator(const request_allocator<U>& other) noexcept : blocks_(other.blocks()) {}
 
   T* allocate(std::size_t n) {
-    static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
-    return static_cast<T*>(blocks_->take(n * sizeof(T)));
+    if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__)  // (an over-aligned handler)
+      return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{alignof(T)}));
+    else
+      return static_cast<T*>(blocks_->take(n * sizeof(T)));
   }
-  void deallocate(T* p, std::size_t n) noexcept { blocks_->give(p, n * sizeof(T)); }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__)
+      ::operator delete (p, std::align_val_t{alignof(T)});
+    else
+      blocks_->give(p, n * sizeof(T));
+  }
   [[nodiscard]] const std::shared_ptr<request_blocks>& blocks() const noexcept { return blocks_; }
   template <class U>
   bool operator==(const request_allocator<U>& other) const noexcept {
