@@ -241,6 +241,19 @@ class connection {
     }
   };
 
+  // Where a request's block comes from: the handler's associated allocator
+  // or, when it has none (or std::allocator, which composed operations
+  // report for none), the connection's blocks kept for reuse.
+  template <class Handler>
+  static auto block_allocator(const Handler& handler, const impl_ptr& impl) {
+    using reused = detail::request_allocator<void>;
+    if constexpr (std::is_same_v<boost::asio::associated_allocator_t<Handler, reused>,
+                                 std::allocator<void>>)
+      return reused(impl->blocks());
+    else
+      return boost::asio::get_associated_allocator(handler, reused(impl->blocks()));
+  }
+
   struct initiate_exec {
     impl_ptr impl;
 
@@ -254,27 +267,14 @@ class connection {
                                                   std::vector<value>{}));
         return;
       }
-      // The request and the handler in one block, from the handler's
-      // allocator or, when it has none (or std::allocator, which composed
-      // operations report for none), from the connection's blocks kept for
-      // reuse.
+      // The request and the handler in one block (see block_allocator).
       using op_type = detail::exec_op_for<handler_type, executor_type>;
-      using default_allocator = detail::request_allocator<void>;
-      using handler_allocator = asio::associated_allocator_t<handler_type, default_allocator>;
+      const auto alloc = block_allocator(handler, impl);
+      using op_allocator = typename std::allocator_traits<
+          std::decay_t<decltype(alloc)>>::template rebind_alloc<op_type>;
       auto slot = asio::get_associated_cancellation_slot(handler);
-      std::shared_ptr<detail::exec_op> op;
-      if constexpr (std::is_same_v<handler_allocator, std::allocator<void>>) {
-        op = std::allocate_shared<op_type>(detail::request_allocator<op_type>(impl->blocks()),
-                                           handler_type(std::forward<Handler>(handler)),
-                                           impl->executor());
-      } else {
-        const handler_allocator alloc =
-            asio::get_associated_allocator(handler, default_allocator(impl->blocks()));
-        using op_allocator =
-            typename std::allocator_traits<handler_allocator>::template rebind_alloc<op_type>;
-        op = std::allocate_shared<op_type>(
-            op_allocator(alloc), handler_type(std::forward<Handler>(handler)), impl->executor());
-      }
+      std::shared_ptr<detail::exec_op> op = std::allocate_shared<op_type>(
+          op_allocator(alloc), handler_type(std::forward<Handler>(handler)), impl->executor());
       op->expected = req.size();
       op->req = std::move(req);
       op->slot = slot;
