@@ -37,6 +37,7 @@ set(SECKILL_core_HEADERS
   seckill/detail/cpu_relax.hpp
   seckill/detail/hybrid_mutex.hpp
   seckill/limit/token_bucket.hpp
+  seckill/limit/gcra.hpp
   seckill/limit/hot_param_limiter.hpp
   seckill/limit/circuit_breaker.hpp
   seckill/limit/bulkhead.hpp
