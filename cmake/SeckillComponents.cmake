@@ -80,6 +80,8 @@ set(SECKILL_redis_HEADERS
   seckill/redis/detail/connection_impl.hpp
   seckill/redis/connection.hpp
   seckill/redis/connection_pool.hpp
+  seckill/redis/cluster_slots.hpp
+  seckill/redis/cluster_client.hpp
   seckill/redis/script.hpp
   seckill/redis/detail/store_script.hpp
   seckill/redis/redis_store.hpp

@@ -55,6 +55,7 @@
 /// `errc::invalid_argument`.
 
 #include <seckill/error.hpp>
+#include <seckill/redis/cluster_client.hpp>
 #include <seckill/redis/connection.hpp>
 #include <seckill/redis/detail/store_script.hpp>
 #include <seckill/redis/resp.hpp>
@@ -91,6 +92,18 @@ struct redis_store_options {
   std::chrono::milliseconds order_retention = std::chrono::hours(24);
   /// Connections in the pool (`pooled_redis_store` only).
   std::size_t pool_size = 2;
+  /// Durability against a master's loss: every write (set_stock, reserve,
+  /// commit, rollback, reap, set_policy) is followed, in the same round trip,
+  /// by `WAIT replicas_to_wait replication_timeout`, and succeeds only when
+  /// that many replicas have it; otherwise it completes with
+  /// `errc::store_unavailable` (it ran on the master and may be lost with
+  /// it: retrying with the same order id tells). 0: no WAIT (the default).
+  /// With one replica per master, a write acknowledged survives a failover
+  /// to that replica. Cost: the connection waits for the replicas' answer
+  /// before the next request's reply (docs/redis.md, "Durability").
+  int replicas_to_wait = 0;
+  /// How long a WAIT waits for the replicas, in [1, 60000] ms.
+  std::chrono::milliseconds replication_timeout{1000};
 };
 
 namespace detail {
@@ -116,9 +129,10 @@ class store_note {
 /// The composed operation behind every `basic_redis_store` operation:
 /// builds the request with `build(request&)` and sends it (once more after
 /// `SCRIPT LOAD` on NOSCRIPT when `scripted`: `build` is called again, so it
-/// keeps what it needs), decodes the reply with `decode(value, ec,
-/// message)`, completes with (ec[, result]); an error reply, or a decoding
-/// failure, is noted in words.
+/// keeps what it needs), followed by `WAIT` when `wait_replicas` > 0 (a
+/// write with `replicas_to_wait`), decodes the reply with `decode(value,
+/// ec, message)`, completes with (ec[, result]); an error reply, a decoding
+/// failure or too few replicas is noted in words.
 template <class Signature, class Connection, class Build, class Decode>
 struct store_op {
   Connection& conn;
@@ -129,6 +143,8 @@ struct store_op {
   bool scripted;
   std::error_code bad;
   Decode decode;
+  int wait_replicas = 0;
+  std::int64_t wait_ms = 0;
   bool reloaded = false;  // the script was loaded again after NOSCRIPT
 
   template <class Self>
@@ -146,10 +162,22 @@ struct store_op {
       send(self);
       return;
     }
-    // one reply, or two after the script was loaded again
-    if (!ec && replies.size() != (reloaded ? 2u : 1u))
+    // one reply, after SCRIPT LOAD's when the script was loaded again, before WAIT's
+    const std::size_t at = reloaded ? 1u : 0u;
+    if (!ec && replies.size() != at + 1 + (wait_replicas > 0 ? 1u : 0u))
       ec = make_error_code(seckill::errc::protocol_error);
-    (*this)(self, ec, ec ? value{} : std::move(replies.back()));
+    if (!ec && wait_replicas > 0 && !replies[at].is_error()) {
+      const value& copies = replies.back();
+      if (copies.type != resp_type::integer || copies.integer < wait_replicas) {
+        note.set(std::string("redis_store: ") + what + " ran on the master but reached " +
+                 (copies.type == resp_type::integer ? std::to_string(copies.integer)
+                                                    : describe_reply(copies)) +
+                 " of the " + std::to_string(wait_replicas) + " replicas wanted within " +
+                 std::to_string(wait_ms) + " ms: it may be lost with the master");
+        ec = make_error_code(seckill::errc::store_unavailable);
+      }
+    }
+    (*this)(self, ec, ec ? value{} : std::move(replies[at]));
   }
   template <class Self>
   void operator()(Self& self, std::error_code ec, value v) {
@@ -178,6 +206,7 @@ struct store_op {
     request req;
     if (reloaded) lua.load(req);
     build(req);
+    if (wait_replicas > 0) req.push("WAIT", wait_replicas, wait_ms);
     conn.async_exec(std::move(req), std::move(self));
   }
 
@@ -215,12 +244,15 @@ class basic_redis_store {
  public:
   using executor_type = boost::asio::any_io_executor;
   using connection_type = Connection;
+  /// `connection_config`, or `cluster_config` for the store on a cluster.
+  using config_type = std::conditional_t<std::is_same_v<Connection, cluster_client>,
+                                         cluster_config, connection_config>;
 
   /// Connects nothing yet: call `async_connect`. Throws `seckill::error`
-  /// (invalid_argument) on a retention outside [1 s, 2^53 ms], or a
-  /// connection_config the connection refuses.
-  basic_redis_store(const executor_type& ex, connection_config cfg,
-                    redis_store_options options = {})
+  /// (invalid_argument) on a retention outside [1 s, 2^53 ms], a
+  /// `replicas_to_wait` outside [0, 16] or a `replication_timeout` outside
+  /// [1, 60000] ms, or a configuration the connection refuses.
+  basic_redis_store(const executor_type& ex, config_type cfg, redis_store_options options = {})
       : ex_(ex),
         options_(checked(options)),
         script_(std::string(store_lua)),
@@ -466,11 +498,16 @@ class basic_redis_store {
   }
 
  private:
-  static Connection make_connection(const executor_type& ex, connection_config cfg,
+  static Connection make_connection(const executor_type& ex, config_type cfg,
                                     const redis_store_options& options, const script& s) {
-    s.load_into(cfg);
-    if (cfg.min_server_version < store_min_server_version)
-      cfg.min_server_version = store_min_server_version;
+    connection_config* node = nullptr;
+    if constexpr (std::is_same_v<config_type, cluster_config>)
+      node = &cfg.node;
+    else
+      node = &cfg;
+    s.load_into(*node);
+    if (node->min_server_version < store_min_server_version)
+      node->min_server_version = store_min_server_version;
     if constexpr (std::is_same_v<Connection, connection_pool>) {
       return Connection(ex, std::move(cfg), options.pool_size);
     } else {
@@ -478,7 +515,7 @@ class basic_redis_store {
       return Connection(ex, std::move(cfg));
     }
   }
-  static Connection make_connection(const executor_type& ex, connection_config cfg,
+  static Connection make_connection(const executor_type& ex, config_type cfg,
                                     const redis_store_options& options) {
     return make_connection(ex, std::move(cfg), options, script(std::string(store_lua)));
   }
@@ -489,6 +526,15 @@ class basic_redis_store {
       throw error(seckill::errc::invalid_argument,
                   "redis_store: order_retention " + std::to_string(ms) +
                       " ms out of range [1000, " + std::to_string(max_units) + "] ms");
+    if (options.replicas_to_wait < 0 || options.replicas_to_wait > 16)
+      throw error(seckill::errc::invalid_argument,
+                  "redis_store: replicas_to_wait " + std::to_string(options.replicas_to_wait) +
+                      " out of range [0, 16]");
+    const auto wait = options.replication_timeout.count();
+    if (wait < 1 || wait > 60000)
+      throw error(seckill::errc::invalid_argument, "redis_store: replication_timeout " +
+                                                       std::to_string(wait) +
+                                                       " ms out of range [1, 60000] ms");
     return options;
   }
 
@@ -604,6 +650,12 @@ class basic_redis_store {
         std::forward<Token>(token), std::move(decode));
   }
 
+  // Whether the operation `what` writes (then it waits for replicas_to_wait).
+  static bool writes(std::string_view what) noexcept {
+    return what != "stock" && what != "get_policy" && what != "get_order" &&
+           what != "list_orders";
+  }
+
   // Sends the store's script with the arguments `eval_args(request&)`
   // appends, built again for the NOSCRIPT recovery.
   template <class Signature, class Token, class Build, class Decode>
@@ -620,7 +672,8 @@ class basic_redis_store {
                  Decode decode) {
     return boost::asio::async_compose<Token, Signature>(
         detail::store_op<Signature, Connection, Build, Decode>{
-            conn_, script_, note_, what, std::move(build), scripted, bad, std::move(decode)},
+            conn_, script_, note_, what, std::move(build), scripted, bad, std::move(decode),
+            writes(what) ? options_.replicas_to_wait : 0, options_.replication_timeout.count()},
         // (the executor given, not the connection's strand: tracking work
         // on a strand type-erased anew allocates)
         token, ex_);
@@ -638,9 +691,16 @@ class basic_redis_store {
 using redis_store = basic_redis_store<connection>;
 /// @brief The store on a pool of `pool_size` connections, for many threads.
 using pooled_redis_store = basic_redis_store<connection_pool>;
+/// @brief The store on a Redis Cluster (cluster_client.hpp): each SKU's
+///        keys share a slot, so every operation is still one script on one
+///        master. Pair it with `replicas_to_wait` = 1 for a write that
+///        survives its master's failover.
+using redis_cluster_store = basic_redis_store<cluster_client>;
 
 static_assert(stock_store<redis_store>);
 static_assert(stock_store<pooled_redis_store>);
 static_assert(fenced_stock_store<redis_store>);
+static_assert(stock_store<redis_cluster_store>);
+static_assert(fenced_stock_store<redis_cluster_store>);
 
 }  // namespace seckill::redis

@@ -1,0 +1,443 @@
+// The store on a real Redis Cluster (3 masters, 3 replicas on loopback,
+// started once per process): the whole conformance suite, routing and
+// redirections, a live slot migration during a sale, a master's kill -9
+// during a sale, and a cluster down then up. Every case is in the "cluster"
+// suite: CTest runs them as one test, "redis/cluster".
+
+#include <seckill/redis/cluster_client.hpp>
+#include <seckill/redis/redis_store.hpp>
+
+#include "redis/redis_cluster.hpp"
+#include "redis/test_support.hpp"
+#include "store_conformance.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+using seckill::errc;
+using seckill::reserve_status;
+using seckill::redis::cluster_client;
+using seckill::redis::cluster_config;
+using seckill::redis::redis_cluster_store;
+using seckill::redis::redis_store_options;
+using seckill::redis::request;
+using seckill::test::redis_cluster;
+using seckill::test::shared_cluster;
+using seckill::test::sleep_for;
+using seckill::test::tuple_awaitable;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+namespace integration_cluster {
+
+// The conformance suite's fixture: the shared cluster, a store per test case.
+class cluster_fixture {
+ public:
+  cluster_fixture() : cluster_fixture(redis_store_options{}, [](cluster_config&) {}) {}
+  cluster_fixture(redis_store_options options, const std::function<void(cluster_config&)>& tweak)
+      : store_(io_.get_executor(), tweaked(tweak), options) {
+    std::optional<std::error_code> connected;
+    store_.async_connect([&](std::error_code ec) { connected = ec; });
+    while (!connected) io_.run_one_for(10ms);
+    REQUIRE_MESSAGE(!*connected, store_.connection().last_error());
+  }
+  cluster_fixture(const cluster_fixture&) = delete;
+  cluster_fixture& operator=(const cluster_fixture&) = delete;
+  ~cluster_fixture() {
+    store_.close();
+    io_.restart();
+    io_.run_for(5s);
+  }
+
+  redis_cluster_store& store() { return store_; }
+  asio::io_context& io() { return io_; }
+  void let_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+  std::chrono::milliseconds hold() { return 300ms; }
+  seckill::sale_time sale_now() {
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
+  }
+  void let_sale_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+  std::chrono::milliseconds sale_slack() { return 1000ms; }
+  // The cases share the cluster: a SKU unique to this case of this process.
+  std::string sku(std::string_view name) {
+    return std::string(name) + "-" + std::to_string(::getpid()) + "-" + std::to_string(id_);
+  }
+
+ private:
+  static cluster_config tweaked(const std::function<void(cluster_config&)>& tweak) {
+    cluster_config cfg = shared_cluster().config();
+    tweak(cfg);
+    return cfg;
+  }
+
+  static inline std::atomic<int> next_id_{0};
+  int id_ = next_id_++;
+  asio::io_context io_;
+  redis_cluster_store store_;
+};
+
+// What the master of `sku`'s slot holds for it, read with an admin client.
+struct server_view {
+  std::int64_t remaining = 0, reserved = 0, committed = 0;
+  std::int64_t held_qty = 0, committed_qty = 0;
+  std::map<std::int64_t, std::string> states;  // order id -> state
+};
+
+server_view inspect(redis_cluster& cluster, const std::string& sku) {
+  const int master = cluster.master_of_slot(seckill::redis::key_slot(sku));
+  REQUIRE(master >= 0);
+  auto admin = cluster.node(master).admin();
+  server_view v;
+  auto stock = admin.command("HMGET", redis_cluster_store::stock_key(sku), "remaining", "reserved",
+                             "committed");
+  auto num = [](const seckill::redis::value& x) { return x.is_null() ? 0 : std::stoll(x.text); };
+  v.remaining = num(stock.elements.at(0));
+  v.reserved = num(stock.elements.at(1));
+  v.committed = num(stock.elements.at(2));
+  const std::string prefix = "seckill:{" + sku + "}:order:";
+  auto keys = admin.command("KEYS", prefix + "*");
+  for (const auto& k : keys.elements) {
+    auto o = admin.command("HMGET", k.text, "state", "qty");
+    const std::string state = o.elements.at(0).text;
+    v.states[std::stoll(k.text.substr(prefix.size()))] = state;
+    if (state == "held") v.held_qty += num(o.elements.at(1));
+    if (state == "committed") v.committed_qty += num(o.elements.at(1));
+  }
+  return v;
+}
+
+// What each buyer was told.
+enum class told { paid, rolled_back, sold_out, uncertain };
+
+struct sale {
+  std::map<std::int64_t, told> outcomes;
+  std::int64_t errors = 0;
+  std::string first_error;
+};
+
+// 24 buyers reserve (1..2 units) then commit two in three and roll back the
+// rest until `duration` passed; `fault` runs meanwhile. A reserve or commit
+// that failed is uncertain: settle() asks again with the same order id.
+void run_sale(cluster_fixture& fx, const std::string& sku, std::int64_t initial,
+              std::chrono::milliseconds duration, sale& out,
+              std::function<asio::awaitable<void>()> fault) {
+  auto& io = fx.io();
+  auto& store = fx.store();
+  REQUIRE(seckill::test::conformance::set_stock(fx, sku, initial) == std::error_code{});
+  io.restart();
+  const auto until = std::chrono::steady_clock::now() + duration;
+  std::int64_t next_order = 1;
+  int running = 0;
+  auto failed = [&](std::int64_t order, std::error_code ec) {
+    out.outcomes[order] = told::uncertain;
+    ++out.errors;
+    if (out.first_error.empty())
+      out.first_error =
+          ec.message() + ": " + store.last_error() + " / " + store.connection().last_error();
+  };
+  auto buyer = [&]() -> asio::awaitable<void> {
+    while (std::chrono::steady_clock::now() < until) {
+      const auto order = next_order++;
+      auto [ec, r] = co_await store.async_reserve(sku, 1 + order % 2, order, 60s, tuple_awaitable);
+      if (ec) {
+        failed(order, ec);
+        co_await sleep_for(5ms);
+        continue;
+      }
+      if (r.status == reserve_status::sold_out) {
+        out.outcomes[order] = told::sold_out;
+        continue;
+      }
+      if (order % 3 != 0) {
+        auto [ec2, s] = co_await store.async_commit(sku, order, tuple_awaitable);
+        if (ec2)
+          failed(order, ec2);
+        else
+          out.outcomes[order] = told::paid;
+      } else {
+        auto [ec2, s] = co_await store.async_rollback(sku, order, tuple_awaitable);
+        if (ec2)
+          failed(order, ec2);
+        else
+          out.outcomes[order] = told::rolled_back;
+      }
+    }
+  };
+  for (int i = 0; i < 24; ++i) {
+    ++running;
+    asio::co_spawn(io, buyer(), [&](std::exception_ptr) { --running; });
+  }
+  bool fault_done = false;
+  asio::co_spawn(io, fault(), [&](std::exception_ptr e) {
+    fault_done = true;
+    if (e) std::rethrow_exception(e);
+  });
+  const auto give_up = std::chrono::steady_clock::now() + duration + 60s;
+  while ((running > 0 || !fault_done) && std::chrono::steady_clock::now() < give_up)
+    io.run_one_for(10ms);
+  REQUIRE(running == 0);
+  REQUIRE(fault_done);
+}
+
+// Every uncertain buyer asks again with the same order id, as the engine
+// does: a reserve that had run is rolled back (or was committed: paid).
+void settle(cluster_fixture& fx, const std::string& sku, sale& s) {
+  for (auto& [order, outcome] : s.outcomes) {
+    if (outcome != told::uncertain) continue;
+    auto [ec, r] = seckill::test::conformance::reserve(fx, sku, 1 + order % 2, order, 60s);
+    REQUIRE_MESSAGE(!ec, ec.message(), ": ", fx.store().last_error());
+    if (r.status != reserve_status::reserved) {
+      outcome = told::sold_out;
+      continue;
+    }
+    auto [ec2, st] = seckill::test::conformance::rollback(fx, sku, order);
+    if (ec2 == errc::order_committed)
+      outcome = told::paid;
+    else {
+      REQUIRE_MESSAGE(!ec2, ec2.message());
+      outcome = told::rolled_back;
+    }
+  }
+}
+
+// The buyers' view and the store's agree: paid means committed on the
+// server, nothing else is kept, and the units add up.
+void check_buyers(redis_cluster& cluster, const std::string& sku, std::int64_t initial,
+                  const sale& s) {
+  const auto v = inspect(cluster, sku);
+  CAPTURE(v.remaining);
+  CAPTURE(v.reserved);
+  CAPTURE(v.committed);
+  CHECK(v.remaining >= 0);
+  CHECK(v.reserved == v.held_qty);
+  CHECK(v.committed == v.committed_qty);
+  CHECK(v.remaining + v.reserved + v.committed == initial);
+  std::int64_t paid_units = 0;
+  for (const auto& [order, outcome] : s.outcomes) {
+    const auto it = v.states.find(order);
+    const std::string state = it == v.states.end() ? "" : it->second;
+    CAPTURE(order);
+    if (outcome == told::paid) {
+      CHECK(state == "committed");
+      paid_units += 1 + order % 2;
+    } else {
+      CHECK(state != "committed");
+      CHECK(state != "held");
+    }
+  }
+  CHECK(paid_units == v.committed);
+}
+
+// Runs `body(client)` on a connected cluster_client of its own.
+template <class Body>
+void with_client(Body body, const std::function<void(cluster_config&)>& tweak = {}) {
+  asio::io_context io;
+  cluster_config cfg = shared_cluster().config();
+  if (tweak) tweak(cfg);
+  seckill::test::run_test(io, [&]() -> asio::awaitable<void> {
+    cluster_client client(io.get_executor(), cfg);
+    auto [ec] = co_await client.async_connect(tuple_awaitable);
+    REQUIRE_MESSAGE(!ec, client.last_error());
+    co_await body(client);
+    client.close();
+  });
+}
+
+asio::awaitable<seckill::redis::value> exec1(cluster_client& client, request req) {
+  auto [ec, replies] = co_await client.async_exec(std::move(req), tuple_awaitable);
+  REQUIRE_MESSAGE(!ec, ec.message(), ": ", client.last_error());
+  REQUIRE(replies.size() >= 1);
+  co_return replies.back();
+}
+
+// Moves `slot` from node `from` to node `to` by hand, the way redis-cli
+// --cluster reshard does, MIGRATE-ing keys `batch` at a time with a pause
+// between batches (so that requests meet the slot half moved).
+asio::awaitable<void> migrate_slot(redis_cluster& cluster, std::uint16_t slot, int from, int to,
+                                   std::chrono::milliseconds pause) {
+  auto src = cluster.node(from).admin();
+  auto dst = cluster.node(to).admin();
+  const std::string src_id = src.command("CLUSTER", "MYID").text;
+  const std::string dst_id = dst.command("CLUSTER", "MYID").text;
+  const long s = slot;
+  REQUIRE(!dst.command("CLUSTER", "SETSLOT", s, "IMPORTING", src_id).is_error());
+  REQUIRE(!src.command("CLUSTER", "SETSLOT", s, "MIGRATING", dst_id).is_error());
+  for (;;) {
+    auto keys = src.command("CLUSTER", "GETKEYSINSLOT", s, 200);
+    REQUIRE(!keys.is_error());
+    if (keys.elements.empty()) break;
+    // MIGRATE host port "" 0 timeout KEYS k1 k2 ...
+    std::vector<std::string> args{"127.0.0.1", std::to_string(cluster.port(to)), "", "0", "5000",
+                                  "KEYS"};
+    for (const auto& k : keys.elements) args.push_back(k.text);
+    request migrate;
+    migrate.push_range("MIGRATE", args);
+    src.send(migrate.payload());
+    const auto r = src.read();
+    REQUIRE_MESSAGE(!r.is_error(), r.text);
+    co_await sleep_for(pause);
+  }
+  for (int i = 0; i < cluster.size(); ++i)
+    if (cluster.alive(i))
+      (void)cluster.node(i).admin().command("CLUSTER", "SETSLOT", s, "NODE", dst_id);
+}
+
+}  // namespace integration_cluster
+
+using namespace integration_cluster;
+
+TEST_SUITE("cluster") {
+  SECKILL_STORE_CONFORMANCE_TESTS(integration_cluster::cluster_fixture, "redis cluster")
+
+  TEST_CASE("redis cluster: requests reach every master and need no redirection") {
+    with_client([](cluster_client& client) -> asio::awaitable<void> {
+      CHECK(client.masters().size() == 3);
+      std::map<std::string, int> per_master;
+      for (int i = 0; i < 60; ++i) {
+        const std::string key = "routing:" + std::to_string(i);
+        request set;
+        set.push("SET", key, i);
+        CHECK((co_await exec1(client, std::move(set))).text == "OK");
+        request get;
+        get.push("GET", key);
+        CHECK((co_await exec1(client, std::move(get))).text == std::to_string(i));
+        per_master[client.master_of(key)->port] += 1;
+      }
+      CHECK(per_master.size() == 3);
+      CHECK(client.moved_count() == 0);
+      // a request that names no key goes to any master
+      request ping;
+      ping.push("PING");
+      CHECK((co_await exec1(client, std::move(ping))).text == "PONG");
+      // keys of two slots in one request: refused, nothing sent
+      request spanning;
+      spanning.push("GET", "foo").push("GET", "bar");
+      auto [ec, replies] = co_await client.async_exec(std::move(spanning), tuple_awaitable);
+      CHECK(ec == seckill::redis::errc::cross_slot);
+      CHECK(client.last_error().find("different slots") != std::string::npos);
+    });
+  }
+
+  TEST_CASE("redis cluster: a stale slot map is corrected by MOVED") {
+    auto& cluster = shared_cluster();
+    const std::string key = "moved-" + std::to_string(::getpid());
+    const auto slot = seckill::redis::key_slot(key);
+    with_client([&](cluster_client& client) -> asio::awaitable<void> {
+      request set;
+      set.push("SET", key, "v1");
+      CHECK((co_await exec1(client, std::move(set))).text == "OK");
+      const int from = cluster.master_of_slot(slot);
+      co_await migrate_slot(cluster, slot, from, cluster.another_master(from), 0ms);
+      request get;
+      get.push("GET", key);
+      CHECK((co_await exec1(client, std::move(get))).text == "v1");
+      CHECK(client.moved_count() >= 1);
+      CHECK(client.master_of(key)->port ==
+            std::to_string(cluster.port(cluster.master_of_slot(slot))));
+    });
+  }
+
+  TEST_CASE("redis cluster: a sale goes on while its slot migrates") {
+    auto& cluster = shared_cluster();
+    cluster_fixture fx;
+    const std::string sku = fx.sku("migrating");
+    const auto slot = seckill::redis::key_slot(sku);
+    const int from = cluster.master_of_slot(slot);
+    const int to = cluster.another_master(from);
+    REQUIRE(to >= 0);
+    sale s;
+    run_sale(fx, sku, 300, 2500ms, s, [&]() -> asio::awaitable<void> {
+      co_await sleep_for(300ms);
+      co_await migrate_slot(cluster, slot, from, to, 50ms);
+    });
+    CHECK(cluster.master_of_slot(slot) == to);
+    const auto& client = fx.store().connection();
+    CHECK(client.moved_count() + client.ask_count() + client.retry_count() >= 1);
+    settle(fx, sku, s);
+    check_buyers(cluster, sku, 300, s);
+    MESSAGE("migration: ", s.outcomes.size(), " orders, moved ", client.moved_count(), ", asked ",
+            client.ask_count(), ", retried ", client.retry_count(), ", errors ", s.errors,
+            " (first: ", s.first_error, ")");
+  }
+
+  TEST_CASE("redis cluster: a master killed during a sale loses no paid order") {
+    auto& cluster = shared_cluster();
+    // every write waits for the master's one replica: what a buyer is told
+    // paid survives the failover to it
+    redis_store_options options;
+    options.replicas_to_wait = 1;
+    cluster_fixture fx(options, [](cluster_config&) {});
+    const std::string sku = fx.sku("failover");
+    const auto slot = seckill::redis::key_slot(sku);
+    const int master = cluster.master_of_slot(slot);
+    const auto replicas = cluster.replicas_of(master);
+    REQUIRE(replicas.size() == 1);
+    sale s;
+    run_sale(fx, sku, 400, 3000ms + 2 * std::chrono::milliseconds(redis_cluster::node_timeout_ms),
+             s, [&]() -> asio::awaitable<void> {
+               co_await sleep_for(500ms);
+               cluster.kill(master);
+               co_return;
+             });
+    cluster.wait_healthy();
+    CHECK(cluster.master_of_slot(slot) == replicas.front());
+    CHECK(s.errors >= 1);  // the buyers in flight when the master died were told so
+    MESSAGE("failover: ", s.outcomes.size(), " orders, ", s.errors,
+            " uncertain; first: ", s.first_error);
+    // the old master comes back as the new master's replica, so that writes
+    // can be copied again; then the uncertain buyers ask again
+    cluster.restart(master);
+    cluster.wait_healthy();
+    redis_cluster::wait_for("the old master to replicate the new one", [&] {
+      return cluster.info_field(master, "master_link_status", "replication") == "up";
+    });
+    settle(fx, sku, s);
+    check_buyers(cluster, sku, 400, s);
+  }
+
+  TEST_CASE("redis cluster: a slot without a master gives a clear error then recovers") {
+    auto& cluster = shared_cluster();
+    cluster_fixture fx(redis_store_options{},
+                       [](cluster_config& cfg) { cfg.retry_window = 1500ms; });
+    const std::string sku = fx.sku("down");
+    const auto slot = seckill::redis::key_slot(sku);
+    REQUIRE(seckill::test::conformance::set_stock(fx, sku, 5) == std::error_code{});
+    const int master = cluster.master_of_slot(slot);
+    const auto replicas = cluster.replicas_of(master);
+    for (int r : replicas) cluster.kill(r);
+    cluster.kill(master);
+    // the other nodes mark it failed after the node timeout: CLUSTERDOWN
+    redis_cluster::wait_for("the cluster to see the master fail", [&] {
+      for (int i = 0; i < cluster.size(); ++i)
+        if (cluster.alive(i)) return cluster.info_field(i, "cluster_state") == "fail";
+      return false;
+    });
+    fx.io().restart();
+    fx.io().run_for(300ms);  // the store's connection to the master sees it gone
+    auto [ec, level] = seckill::test::conformance::stock(fx, sku);
+    CAPTURE(ec.message());
+    CHECK(ec == errc::store_unavailable);
+    CHECK(ec == seckill::condition::unavailable);
+    const std::string why = fx.store().connection().last_error();
+    CAPTURE(why);
+    CHECK(why.find("slot " + std::to_string(slot)) != std::string::npos);
+    // back: the master restarts with its cluster config (its slots, no data)
+    cluster.restart(master);
+    for (int r : replicas) cluster.restart(r);
+    cluster.wait_healthy();
+    REQUIRE(seckill::test::conformance::set_stock(fx, sku, 5) == std::error_code{});
+    auto [ec2, level2] = seckill::test::conformance::stock(fx, sku);
+    CHECK(!ec2);
+    CHECK(level2.remaining == 5);
+  }
+}
