@@ -30,7 +30,13 @@
 /// was closed (operation_aborted) ends the retries at once.
 ///
 /// Policies, all passed by reference and shared with whoever else uses them:
-/// - `Limiter`: `bool try_acquire(double tokens)` (`token_bucket`, `unlimited`).
+/// - `Limiter`: either `bool try_acquire(double tokens)` (`token_bucket`,
+///   `unlimited`), asked synchronously, or `async_acquire(sku, user, tokens,
+///   token)` completing with `void(std::error_code, bool)`
+///   (`redis::gcra_limiter`, one count for every node), awaited inside the
+///   purchase's coroutine: a refusal then costs that coroutine, and a
+///   limiter that could not decide and refuses fails the purchase with its
+///   error instead of `rate_limited`.
 /// - `Breaker`: `try_acquire()` returning something that tests as bool, and
 ///   `on_success(d)` / `on_failure(d)`; when it also takes the permit back
 ///   (`on_success(permit, d)`, as `circuit_breaker` does) the engine hands it
@@ -169,7 +175,7 @@ constexpr std::uint64_t mix64(std::uint64_t x) noexcept {
 /// parallel group) and the store, payment and sink calls. See the
 /// benchmark in bench/README.md for what allocates.
 // clang-format on
-template <stock_store Store, purchase_limiter Limiter = token_bucket<>,
+template <stock_store Store, admission_limiter Limiter = token_bucket<>,
           purchase_breaker Breaker = circuit_breaker<>, order_id_source Ids = snowflake<>,
           payment_policy Payment = no_payment, orders_sink Orders = memory_orders,
           class Hooks = no_purchase_hooks, class Clock = std::chrono::steady_clock,
@@ -286,19 +292,33 @@ class purchase_engine {
   void start(Handler handler, purchase_request request, boost::asio::any_io_executor ex) {
     const auto t0 = clock_.now();
     purchase_result result;
-    permit_type permit{};
-    std::error_code ec = admit(request, result, permit);
-    if (ec) {
+    if constexpr (!purchase_limiter<Limiter>) {
+      // An asynchronous limiter: what needs no answer from it is checked
+      // here, the rest in the purchase's coroutine.
+      std::error_code ec = check_request(request);
+      if (!ec) {
+        boost::asio::co_spawn(ex, admit_then_run(request, t0),
+                              detail::spawned_completion<Handler>{std::move(handler)});
+        return;
+      }
       result.timings.admission = result.timings.total = since(t0, clock_.now());
       if constexpr (detail::has_on_rejected<Hooks>) hooks_.on_rejected(request, ec, result);
       boost::asio::post(ex, boost::asio::append(std::move(handler), ec, result));
-      return;
+    } else {
+      permit_type permit{};
+      std::error_code ec = admit(request, result, permit);
+      if (ec) {
+        result.timings.admission = result.timings.total = since(t0, clock_.now());
+        if constexpr (detail::has_on_rejected<Hooks>) hooks_.on_rejected(request, ec, result);
+        boost::asio::post(ex, boost::asio::append(std::move(handler), ec, result));
+        return;
+      }
+      result.timings.admission = since(t0, clock_.now());
+      // The purchase runs on `ex`; its completion goes to the handler's
+      // associated executor (a strand, or use_future's own).
+      boost::asio::co_spawn(ex, run(request, result, t0, permit),
+                            detail::spawned_completion<Handler>{std::move(handler)});
     }
-    result.timings.admission = since(t0, clock_.now());
-    // The purchase runs on `ex`; its completion goes to the handler's
-    // associated executor (a strand, or use_future's own).
-    boost::asio::co_spawn(ex, run(request, result, t0, permit),
-                          detail::spawned_completion<Handler>{std::move(handler)});
   }
 
   using permit_type = detail::permit_t<Breaker>;
@@ -319,7 +339,8 @@ class purchase_engine {
     }
   }
 
-  std::error_code admit(const purchase_request& r, purchase_result& result, permit_type& permit) {
+  // Admission before the limiter: the request's fields, then the gate.
+  std::error_code check_request(const purchase_request& r) {
     if (r.sku.empty() || r.quantity <= 0 || r.quantity > max_units ||
         r.deadline < std::chrono::milliseconds::zero() || r.deadline >= options_.hold ||
         (!r.user.empty() && !valid_buyer_key(r.user)) ||
@@ -327,7 +348,17 @@ class purchase_engine {
       return errc::invalid_argument;
     // a read-only node refuses before it spends a token, a permit or an id
     if (!static_cast<bool>(gate_.admits())) return errc::read_only;
+    return {};
+  }
+
+  std::error_code admit(const purchase_request& r, purchase_result& result, permit_type& permit) {
+    if (std::error_code ec = check_request(r)) return ec;
     if (!limiter_.try_acquire(1.0)) return errc::rate_limited;
+    return admit_after_limiter(result, permit);
+  }
+
+  // Admission after the limiter admitted: the breaker's permit, then an id.
+  std::error_code admit_after_limiter(purchase_result& result, permit_type& permit) {
     permit = breaker_.try_acquire();
     if (!static_cast<bool>(permit)) return errc::circuit_open;
     std::error_code ec;
@@ -340,6 +371,28 @@ class purchase_engine {
     }
     result.order_id = id;
     return {};
+  }
+
+  // The purchase with an asynchronous limiter: its answer, then the rest of
+  // the admission, then the purchase itself (`run`).
+  awaitable_pair admit_then_run(purchase_request req, time_point t0) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    purchase_result result;
+    permit_type permit{};
+    auto [limiter_ec, admitted] = co_await limiter_.async_acquire(
+        std::string_view(req.sku), std::string_view(req.user), 1.0, tuple_awaitable);
+    std::error_code ec;
+    if (!admitted)
+      ec = limiter_ec ? limiter_ec : std::error_code(errc::rate_limited);
+    else
+      ec = admit_after_limiter(result, permit);
+    if (ec) {
+      result.timings.admission = result.timings.total = since(t0, clock_.now());
+      if constexpr (detail::has_on_rejected<Hooks>) hooks_.on_rejected(req, ec, result);
+      co_return std::pair{ec, result};
+    }
+    result.timings.admission = since(t0, clock_.now());
+    co_return co_await run(std::move(req), result, t0, permit);
   }
 
   // What the cancellable phase (reserve, payment, and a commit it started) leaves behind.

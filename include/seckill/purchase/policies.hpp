@@ -1,7 +1,7 @@
 #pragma once
 /// @file
 /// @brief The purchase engine's policies: the concepts each one meets
-///        (`purchase_limiter`, `purchase_breaker`, `order_id_source`,
+///        (`purchase_limiter` or `async_purchase_limiter`, `purchase_breaker`, `order_id_source`,
 ///        `payment_policy`, `orders_sink`, `purchase_gate`) and the trivial or
 ///        default ones (`unlimited`, `no_breaker`, `no_payment`, `memory_orders`,
 ///        `open_gate`).
@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -31,10 +32,25 @@
 
 namespace seckill {
 
+/// A synchronous Limiter: `try_acquire(tokens)` answers at once (`token_bucket`, `unlimited`).
 template <class P>
 concept purchase_limiter = requires(P& p) {
   { p.try_acquire(1.0) } -> std::convertible_to<bool>;
 };
+/// An asynchronous Limiter: `async_acquire(sku, user, tokens, token)`
+/// completes with `void(std::error_code, bool admitted)` (a limiter whose
+/// count is elsewhere, `redis::gcra_limiter`). Refused is (no error, false);
+/// an error with false is a limiter that could not decide and refuses (the
+/// purchase fails with that error); it must never complete inside the call.
+template <class P>
+concept async_purchase_limiter = requires(P& p, std::string_view sku, std::string_view user,
+                                          double tokens) {
+  p.async_acquire(sku, user, tokens, boost::asio::deferred);
+};
+/// Either kind: what `purchase_engine` takes as its Limiter. A type that is
+/// both is used synchronously.
+template <class P>
+concept admission_limiter = purchase_limiter<P> || async_purchase_limiter<P>;
 template <class B>
 concept purchase_breaker = requires(B& b, std::chrono::nanoseconds d) {
   { b.try_acquire() } -> std::convertible_to<bool>;
