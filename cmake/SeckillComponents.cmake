@@ -73,6 +73,7 @@ set(SECKILL_asio_HEADERS
 set(SECKILL_redis_REQUIRES asio)
 set(SECKILL_redis_DEPENDS Boost.url)
 set(SECKILL_redis_HEADERS
+  seckill/redis/acl.hpp
   seckill/redis/connection_config.hpp
   seckill/redis/connection_state.hpp
   seckill/redis/server_version.hpp

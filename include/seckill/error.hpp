@@ -66,6 +66,12 @@ enum class errc {
   /// A fenced write refused: a newer leader (a higher fencing token) has
   /// acted on this resource; the writer must stop acting as leader.
   fenced_out,
+  // access control
+  /// The server knows who is asking but refused the operation: a Redis ACL
+  /// without the command, key or channel (NOPERM), an etcd user whose roles
+  /// do not cover the key (permission denied). Retrying cannot help until
+  /// an operator grants the right; the message names what was refused.
+  permission_denied,
 };
 
 /// @brief What kind of failure a code is: the questions callers ask of an
@@ -231,6 +237,8 @@ constexpr const char* error_message(errc e) noexcept {
       return "the sale of this SKU has ended";
     case errc::fenced_out:
       return "fenced out: a newer leader has acted";
+    case errc::permission_denied:
+      return "permission denied by the server's access control";
   }
   return nullptr;
 }
@@ -276,6 +284,7 @@ constexpr condition error_condition_of(errc e) noexcept {
       return condition::protocol;
     case errc::server_error:
     case errc::auth_failed:
+    case errc::permission_denied:
       return condition::server;
   }
   return condition::server;

@@ -78,8 +78,14 @@ TEST_SUITE("unit") {
     CHECK(std::error_code(errc::fenced_out) == condition::conflict);
     CHECK(std::error_code(errc::fenced_out) == condition::refused);
     CHECK(std::error_code(errc::fenced_out).message() == "fenced out: a newer leader has acted");
+    // a right an operator must grant: the server's word, not a refusal of the request
+    CHECK(std::error_code(errc::permission_denied) == condition::server);
+    CHECK(std::error_code(errc::permission_denied) != condition::refused);
+    CHECK(std::error_code(errc::permission_denied) != errc::auth_failed);
+    CHECK(std::error_code(errc::permission_denied).message() ==
+          "permission denied by the server's access control");
     CHECK(std::error_code() != condition::refused);
-    for (int v = 1; v <= static_cast<int>(errc::fenced_out); ++v) {
+    for (int v = 1; v <= static_cast<int>(errc::permission_denied); ++v) {
       const std::error_code ec(v, seckill::seckill_category());
       CHECK_MESSAGE(ec.default_error_condition().category() == seckill::condition_category(),
                     "code ", v);

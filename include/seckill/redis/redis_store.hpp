@@ -183,7 +183,14 @@ struct store_op {
   void operator()(Self& self, std::error_code ec, value v) {
     ec = seckill::detail::store_error(ec);  // the contract's word for a backend out of reach
     std::string message;
-    if (!ec && v.is_error()) {
+    if (!ec && v.is_error() && is_permission_refusal(v)) {  // the user's ACL lacks a right
+      ec = make_error_code(seckill::errc::permission_denied);
+      const std::string called = scripted ? script_command_at(v.text, lua.body()) : std::string();
+      message = std::string("redis_store: ") + what + (scripted ? " (EVALSHA)" : "") +
+                " refused by the server's ACL: " + v.text +
+                (called.empty() ? "" : " (the script's " + called + ")") +
+                " (redis::store_acl_rules lists the rights the store needs)";
+    } else if (!ec && v.is_error()) {
       ec = make_error_code(seckill::errc::server_error);
       message = std::string("redis_store: ") + what + " failed on the server: " + v.text;
     }

@@ -643,6 +643,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   }
 
   std::error_code auth_error(const value& v, std::string_view what) {
+    if (is_permission_refusal(v)) {  // the ACL lacks a right: say which command
+      set_error(std::string(what) + " refused by the ACL of " + endpoint_text() + ": " +
+                server_text(v) + " (redis::store_acl_rules lists the store's rights)");
+      return make_error_code(seckill::errc::permission_denied);
+    }
     if (is_auth_refusal(v)) {
       set_error(std::string(what) + " refused by " + endpoint_text() + ": " + server_text(v));
       return make_error_code(seckill::errc::auth_failed);
@@ -691,7 +696,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
             if (const auto parsed = server_version_from_info(v.text)) version = *parsed;
           }
         } else if (v.is_error()) {
-          co_return auth_error(v, "the handshake");
+          co_return auth_error(v, "the handshake's " + command_name(prelude.commands.payload(), i));
         }
       }
     }
@@ -712,8 +717,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (!rest.empty()) {
       auto [ec, replies] = co_await roundtrip(rest);
       if (ec) co_return ec;
-      for (const auto& v : replies) {
-        if (v.is_error()) co_return auth_error(v, "the handshake");
+      for (std::size_t i = 0; i < replies.size(); ++i) {
+        if (replies[i].is_error())
+          co_return auth_error(replies[i], "the handshake's " + command_name(rest.payload(), i));
       }
     }
     resp3_.store(resp3, std::memory_order_relaxed);

@@ -105,12 +105,91 @@ inline resp2_prelude make_resp2_prelude(const connection_config& cfg) {
   return p;
 }
 
-/// True for an error reply that says the credentials or the ACL refused.
+/// True for an error reply that says the credentials were refused (or are
+/// missing): the user is not known for who it says it is.
 inline bool is_auth_refusal(const value& v) {
   const auto code = v.error_code();
-  return code == "WRONGPASS" || code == "NOAUTH" || code == "NOPERM" ||
+  return code == "WRONGPASS" || code == "NOAUTH" ||
          v.text.find("invalid password") != std::string::npos ||
          v.text.find("invalid username-password") != std::string::npos;
+}
+
+/// True for an error reply that says the user's ACL lacks a right: `NOPERM`
+/// (a command, key or channel), or a script's `redis.call` refused by the
+/// ACL (Redis 7 answers `ERR The user executing the script can't run this
+/// command or subcommand` / `can't access at least one of the keys`).
+/// `seckill::errc::permission_denied`.
+inline bool is_permission_refusal(const value& v) {
+  return v.error_code() == "NOPERM" ||
+         v.text.find("The user executing the script can't") != std::string::npos;
+}
+
+/// For a script's command refused by the ACL (`... script: <sha>, on
+/// @user_script:<line>.`), the command the script calls on that line of
+/// `body` (`"HINCRBY"`); empty when the text or the line does not say.
+inline std::string script_command_at(std::string_view refusal, std::string_view body) {
+  constexpr std::string_view tag = "@user_script:";
+  const std::size_t at = refusal.find(tag);
+  if (at == std::string_view::npos) return {};
+  std::size_t line = 0;
+  for (std::size_t i = at + tag.size();
+       i < refusal.size() && refusal[i] >= '0' && refusal[i] <= '9'; ++i)
+    line = line * 10 + static_cast<std::size_t>(refusal[i] - '0');
+  if (line == 0) return {};
+  std::size_t begin = 0;
+  for (std::size_t n = 1; n < line; ++n) {
+    begin = body.find('\n', begin);
+    if (begin == std::string_view::npos) return {};
+    ++begin;
+  }
+  const std::string_view text = body.substr(begin, body.find('\n', begin) - begin);
+  constexpr std::string_view call = "call('";
+  const std::size_t c = text.find(call);
+  if (c == std::string_view::npos) return {};
+  const std::size_t name = c + call.size();
+  const std::size_t end = text.find('\'', name);
+  if (end == std::string_view::npos) return {};
+  return std::string(text.substr(name, end - name));
+}
+
+/// The name of command `index` of an encoded request (`payload()`: arrays
+/// of bulk strings), with its subcommand for the commands that have them
+/// (`SCRIPT LOAD`, `CLIENT SETNAME`): what a refusal names. Never an
+/// argument beyond those. Empty when the payload has no such command.
+inline std::string command_name(std::string_view payload, std::size_t index) {
+  std::size_t at = 0;
+  auto read_number = [&](char lead) -> long long {
+    if (at >= payload.size() || payload[at] != lead) return -1;
+    const std::size_t end = payload.find("\r\n", at);
+    if (end == std::string_view::npos) return -1;
+    long long n = 0;
+    for (std::size_t i = at + 1; i < end; ++i) {
+      if (payload[i] < '0' || payload[i] > '9') return -1;
+      n = n * 10 + (payload[i] - '0');
+    }
+    at = end + 2;
+    return n;
+  };
+  for (std::size_t i = 0;; ++i) {
+    const long long args = read_number('*');
+    if (args < 0) return {};
+    std::string name;
+    for (long long a = 0; a < args; ++a) {
+      const long long len = read_number('$');
+      if (len < 0 || at + static_cast<std::size_t>(len) + 2 > payload.size()) return {};
+      if (i == index && a < 2) {
+        const std::string_view arg = payload.substr(at, static_cast<std::size_t>(len));
+        if (a == 0) {
+          name = std::string(arg);
+        } else if (name == "SCRIPT" || name == "CLIENT" || name == "CLUSTER" || name == "CONFIG" ||
+                   name == "ACL") {
+          name += " " + std::string(arg);
+        }
+      }
+      at += static_cast<std::size_t>(len) + 2;
+    }
+    if (i == index) return name;
+  }
 }
 
 /// `redis::errc::unsupported_server` with `message` set when `seen` is known and older
