@@ -73,7 +73,6 @@ set(SECKILL_asio_HEADERS
 set(SECKILL_redis_REQUIRES asio)
 set(SECKILL_redis_DEPENDS Boost.url)
 set(SECKILL_redis_HEADERS
-  seckill/redis/acl.hpp
   seckill/redis/connection_config.hpp
   seckill/redis/connection_state.hpp
   seckill/redis/server_version.hpp
@@ -86,6 +85,7 @@ set(SECKILL_redis_HEADERS
   seckill/redis/script.hpp
   seckill/redis/detail/store_script.hpp
   seckill/redis/redis_store.hpp
+  seckill/redis/gcra_limiter.hpp
   seckill/redis/subscriber.hpp
   seckill/redis/stock_feed.hpp
   seckill/redis/url.hpp
