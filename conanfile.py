@@ -8,7 +8,9 @@ import os
 # seckill's components (docs/cmake.md; cmake/SeckillComponents.cmake is the
 # source): what each builds on, and the Conan components it requires itself.
 # seckill::core needs the standard library only and is always there; every
-# other component is an option, with_<component>, on by default.
+# other component is an option, with_<component>, on by default. tls (OpenSSL)
+# also defines SECKILL_HAS_TLS, which turns on the TLS code of the redis and
+# etcd headers.
 COMPONENTS = {
     "core": ([], []),
     "asio": (["core"], ["boost::headers"]),
@@ -16,6 +18,7 @@ COMPONENTS = {
     "etcd": (["asio"], ["boost::headers", "boost::url", "nlohmann_json::nlohmann_json"]),
     "browser": (["asio"], ["boost::headers", "boost::url", "nlohmann_json::nlohmann_json", "fmt::fmt"]),
     "obs": (["asio"], ["boost::headers", "boost::url", "nlohmann_json::nlohmann_json", "fmt::fmt"]),
+    "tls": (["asio"], ["openssl::ssl", "openssl::crypto"]),
 }
 
 
@@ -34,6 +37,7 @@ class SeckillConan(ConanFile):
         "with_etcd": [True, False],
         "with_browser": [True, False],
         "with_obs": [True, False],
+        "with_tls": [True, False],
     }
     # Boost.URL parses the redis:// and etcd:// URLs; it is a compiled Boost library.
     default_options = {
@@ -42,6 +46,7 @@ class SeckillConan(ConanFile):
         "with_etcd": True,
         "with_browser": True,
         "with_obs": True,
+        "with_tls": True,
         "boost/*:header_only": False,
         "boost/*:without_url": False,
     }
@@ -67,6 +72,8 @@ class SeckillConan(ConanFile):
             self.requires("fmt/[>=9 <12]")
         if "nlohmann_json" in needed:
             self.requires("nlohmann_json/[>=3.11 <4]")
+        if "openssl" in needed:
+            self.requires("openssl/[>=3.0 <4]")
 
     def build_requirements(self):
         self.test_requires("doctest/2.4.11")
@@ -109,3 +116,5 @@ class SeckillConan(ConanFile):
             component.requires = COMPONENTS[c][0] + COMPONENTS[c][1]
             if c == "core" and self.settings.os in ("Linux", "FreeBSD"):
                 component.system_libs = ["pthread"]
+            if c == "tls":
+                component.defines = ["SECKILL_HAS_TLS=1"]

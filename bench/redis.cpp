@@ -13,6 +13,11 @@
 //   reserve/one_connection/inflight:64     one redis_store connection, one thread,
 //                                          64 coroutines each with one reserve in flight
 //   reserve/pool_2_threads/inflight:64     pooled_redis_store (2 connections), 2 threads
+//   reserve/one_connection_tls/inflight:64 as one_connection, over TLS to a second
+//                                          redis-server of the bench's own (tls-port,
+//                                          certificates made by the openssl CLI); its
+//                                          ceiling is the plain server's. Skipped with
+//                                          SECKILL_BENCH_REDIS_PORT
 // The two client benchmarks alternate with redis-benchmark -P 16, round by
 // round (25,600 reserves a side each): `reserves_per_s` and `ceiling_per_s`
 // are the medians of the two sides and `of_ceiling` the median of the
@@ -25,6 +30,7 @@
 #include <seckill/redis/redis_store.hpp>
 
 #include "redis/redis_server.hpp"
+#include "support/tls_certs.hpp"
 
 #include <benchmark/benchmark.h>
 #include <boost/asio/as_tuple.hpp>
@@ -79,6 +85,29 @@ struct server_env {
     cfg.host = "127.0.0.1";
     cfg.port = std::to_string(port);
     cfg.request_timeout = std::chrono::seconds(30);
+    return cfg;
+  }
+};
+
+// A second redis-server of the bench's own, with a TLS port, for the TLS row.
+struct tls_server_env {
+  std::unique_ptr<seckill::test::redis_server> own;
+
+  static tls_server_env& get() {
+    static tls_server_env env = [] {
+      const auto& pki = seckill::test::test_pki::get();
+      tls_server_env e;
+      e.own = std::make_unique<seckill::test::redis_server>(
+          seckill::test::redis_tls{pki.server_cert(), pki.server_key(), pki.ca()});
+      return e;
+    }();
+    return env;
+  }
+
+  connection_config config() const {
+    connection_config cfg = server_env::get().config();
+    cfg.port = std::to_string(own->tls_port());
+    cfg.tls = seckill::tls_options{.ca_file = seckill::test::test_pki::get().ca()};
     return cfg;
   }
 };
@@ -237,6 +266,19 @@ void BM_reserve_pool_2_threads(benchmark::State& state) {
   close_and_drain(io, store);
 }
 
+void BM_reserve_one_connection_tls(benchmark::State& state) {
+  if (std::getenv("SECKILL_BENCH_REDIS_PORT") != nullptr) {
+    state.SkipWithError("the TLS row runs on the bench's own servers only");
+    return;
+  }
+  asio::io_context io(1);
+  seckill::redis::redis_store store(io.get_executor(), tls_server_env::get().config());
+  const std::string sku = "bench-tls";
+  connect_and_stock(io, store, sku);
+  reserve_bench(state, 1, store, io, sku);
+  close_and_drain(io, store);
+}
+
 // redis-benchmark alone, unpipelined and with -P 16.
 void BM_redis_benchmark_ceiling(benchmark::State& state) {
   const auto pipeline = static_cast<int>(state.range(0));
@@ -273,6 +315,11 @@ BENCHMARK(BM_reserve_one_connection)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_reserve_pool_2_threads)
     ->Name("reserve/pool_2_threads/inflight:64")
+    ->Iterations(9)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_reserve_one_connection_tls)
+    ->Name("reserve/one_connection_tls/inflight:64")
     ->Iterations(9)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);

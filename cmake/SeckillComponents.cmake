@@ -5,7 +5,7 @@
 #   SECKILL_<c>_DEPENDS   what it needs itself, beyond what those bring:
 #                         Threads, Boost.asio, Boost.beast (both Boost::headers),
 #                         Boost.url (Boost::url, a compiled library), fmt,
-#                         nlohmann_json
+#                         nlohmann_json, OpenSSL (OpenSSL::SSL and ::Crypto)
 #   SECKILL_<c>_HEADERS   the public headers it provides, under include/
 #
 # A header belongs to the component of its folder. core also carries the
@@ -16,13 +16,20 @@
 # listed under each component that uses it. detail/ headers go with the
 # component whose headers include them.
 #
+# TLS is the tls component: the one header that needs OpenSSL
+# (detail/tls_context.hpp) and a target that links OpenSSL and defines
+# SECKILL_HAS_TLS=1. The redis and etcd headers reach it only inside
+# `#if SECKILL_HAS_TLS` blocks (detail/tls_stream.hpp, etcd/detail/http_stream.hpp),
+# so a program that does not link seckill::tls compiles no TLS code and
+# needs no OpenSSL; tls_options (tls.hpp) is plain data in core.
+#
 # CMakeLists.txt makes the targets from this; seckillConfig.cmake re-finds the
 # dependencies of the components asked for; tests/package checks that every
 # header includes nothing its component does not declare, and that the vcpkg
 # port and the Conan recipe offer the same components.
 # It sets variables and defines two functions; -P scripts include it too.
 
-set(SECKILL_COMPONENTS core asio redis etcd browser obs)
+set(SECKILL_COMPONENTS core asio redis etcd browser obs tls)
 
 set(SECKILL_core_REQUIRES "")
 set(SECKILL_core_DEPENDS Threads)
@@ -32,6 +39,7 @@ set(SECKILL_core_HEADERS
   seckill/error.hpp
   seckill/clock.hpp
   seckill/backoff.hpp
+  seckill/tls.hpp
   seckill/detail/cache_line.hpp
   seckill/detail/thread_stripe.hpp
   seckill/detail/cpu_relax.hpp
@@ -68,7 +76,8 @@ set(SECKILL_asio_HEADERS
   seckill/store/stock_cache.hpp
   seckill/store/cached_store.hpp
   seckill/purchase/metrics_hooks.hpp
-  seckill/detail/spawned_completion.hpp)
+  seckill/detail/spawned_completion.hpp
+  seckill/detail/tls_stream.hpp)
 
 set(SECKILL_redis_REQUIRES asio)
 set(SECKILL_redis_DEPENDS Boost.url)
@@ -89,6 +98,7 @@ set(SECKILL_redis_HEADERS
   seckill/redis/subscriber.hpp
   seckill/redis/stock_feed.hpp
   seckill/redis/url.hpp
+  seckill/detail/tls_params.hpp
   seckill/url.hpp)
 
 set(SECKILL_etcd_REQUIRES asio)
@@ -116,11 +126,13 @@ set(SECKILL_etcd_HEADERS
   seckill/etcd/detail/json_fields.hpp
   seckill/etcd/detail/json_codec.hpp
   seckill/etcd/detail/watch_hub.hpp
+  seckill/etcd/detail/http_stream.hpp
   seckill/etcd/detail/etcd_store_buyer_records.hpp
   seckill/etcd/detail/etcd_store_records.hpp
   seckill/etcd/detail/etcd_store_txn.hpp
   seckill/etcd/detail/etcd_store_reap.hpp
   seckill/etcd/detail/etcd_store_orders.hpp
+  seckill/detail/tls_params.hpp
   seckill/url.hpp)
 
 set(SECKILL_browser_REQUIRES asio)
@@ -150,11 +162,17 @@ set(SECKILL_obs_HEADERS
   seckill/obs/purchase_hooks.hpp
   seckill/url.hpp)
 
+set(SECKILL_tls_REQUIRES asio)
+set(SECKILL_tls_DEPENDS OpenSSL)
+set(SECKILL_tls_HEADERS
+  seckill/detail/tls_context.hpp)
+
 # The minimum versions, for find_package here and find_dependency in the
 # package config.
 set(SECKILL_Boost_VERSION 1.81)
 set(SECKILL_fmt_VERSION 9)
 set(SECKILL_nlohmann_json_VERSION 3.11)
+set(SECKILL_OpenSSL_VERSION 3.0)
 
 # seckill_component_closure(<out> <component>...): the components named and
 # every one they build on, each after the ones it builds on.

@@ -2,7 +2,10 @@
 // What the examples' --store URL names, and the settings of each backend,
 // with the same errors everywhere (seckill::error, errc::invalid_argument,
 // naming the flag; a password is shown as ***): memory://,
-// redis://[user:password@]host:port[/db], etcd://host:port[,host:port...].
+// redis://[user:password@]host:port[/db] (rediss:// over TLS, with the TLS
+// settings as query keys: ?ca_file=...&cert_file=...&key_file=...),
+// etcd://host:port[,host:port...] (https://host:port[,...][?ca_file=...]: etcd
+// over TLS).
 
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
@@ -31,12 +34,13 @@ inline store_kind store_kind_of(const std::string& url) {
           fmt::format("--store {}: memory:// takes no host or path", seckill::redact_url(url)));
     return store_kind::memory;
   }
-  if (scheme == "redis") return store_kind::redis;
-  if (scheme == "etcd") return store_kind::etcd;
+  if (scheme == "redis" || scheme == "rediss") return store_kind::redis;
+  if (scheme == "etcd" || scheme == "https") return store_kind::etcd;  // (https: etcd over TLS)
   throw seckill::error(seckill::errc::invalid_argument,
                        fmt::format("--store {}: unknown store; this build knows memory://, "
-                                   "redis://[user:password@]host:port[/db] and "
-                                   "etcd://host:port[,host:port...]",
+                                   "redis://[user:password@]host:port[/db] (rediss:// over TLS), "
+                                   "etcd://host:port[,host:port...] and https://host:port[,...] "
+                                   "(etcd over TLS)",
                                    seckill::redact_url(url)));
 }
 
@@ -49,14 +53,15 @@ inline seckill::redis::connection_config redis_config(const std::string& url) {
   return cfg;
 }
 
-/// The etcd endpoints in `list` (etcd://host:port[,...] or host:port[,...])
+/// The etcd endpoints in `list` (etcd://host:port[,...] or host:port[,...];
+/// https://host:port[,...][?ca_file=...&cert_file=...&key_file=...] over TLS)
 /// as client options; throws naming `flag` and what is wrong.
 inline seckill::etcd::client_options etcd_options(const std::string& list,
                                                   const char* flag = "--store") {
   std::error_code ec;
   std::string why;
   seckill::etcd::client_options co;
-  co.endpoints = seckill::etcd::parse_endpoints(list, ec, &why);
+  co.endpoints = seckill::etcd::parse_endpoints(list, ec, &why, &co.tls);
   if (ec) throw seckill::error(ec, std::string(flag) + ": " + why);
   return co;
 }

@@ -76,7 +76,9 @@ cannot be used.
                            etcd://host:port[,host:port...]; IPv6 as [::1],
                            @ : / ? # % in a password percent-encoded
                            (%40 %3A %2F %3F %23 %25); shown with the
-                           password as ***
+                           password as ***. Over TLS: rediss://... and
+                           https://host:port[,...] (etcd), the TLS files as
+                           query keys (?ca_file=F&cert_file=F&key_file=F)
   --buyers N               simulated buyers, one purchase each (default {})
   --skus M                 SKUs on sale (default {})
   --stock S                units of each SKU (default {})

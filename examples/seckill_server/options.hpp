@@ -76,9 +76,12 @@ Exit status 2 for bad flags, 1 when it cannot start (port taken, store down).
   --store URL              stock backend (default {}): memory://,
                            redis://[user:password@]host:port[/db], or
                            etcd://host:port[,host:port...]; shown with the
-                           password as ***
+                           password as ***. Over TLS: rediss://... and
+                           https://host:port[,...], the TLS files as query
+                           keys (?ca_file=F&cert_file=F&key_file=F)
   --etcd HOST:PORT[,...]   coordination through etcd: registry, health,
-                           leader duties, Snowflake worker lease
+                           leader duties, Snowflake worker lease; over TLS
+                           https://HOST:PORT[,...][?ca_file=F&cert_file=F...]
   --node NAME              this node's name (default HOST:PORT)
   --service NAME           registry service name (default {})
   --advertise URL          the URL other processes reach this node at

@@ -1,7 +1,8 @@
 #pragma once
 // Real etcd 3.4 members for the integration tests: a single node or a static
 // cluster, each member on free 127.0.0.1 ports with a temporary data
-// directory, started and killed through seckill::detail::child_process.
+// directory, started and killed through seckill::detail::child_process. With
+// `etcd_tls`, the members serve clients on https:// (their peers stay plain).
 
 #include <seckill/detail/child_process.hpp>
 #include <seckill/detail/temp_dir.hpp>
@@ -21,6 +22,7 @@
 #include <future>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -40,6 +42,17 @@ auto run_sync(F&& fn) {
   return fut.get();
 }
 
+/// The TLS side of an `etcd_cluster`: the members' certificate and key, the
+/// CA they check client certificates against, `--client-cert-auth`, and the
+/// settings the fixture's own clients use.
+struct etcd_tls {
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_file;
+  bool client_cert_auth = false;
+  tls_options client;
+};
+
 class etcd_cluster {
  public:
   struct member {
@@ -51,8 +64,23 @@ class etcd_cluster {
     detail::child_process process;  ///< dies with the test binary (die_with_parent)
   };
 
-  explicit etcd_cluster(int members = 1, std::string token_prefix = "seckill-test")
-      : dir_("seckill-etcd") {
+  /// Serving clients over TLS.
+  explicit etcd_cluster(etcd_tls tls, int members = 1) : tls_(std::move(tls)) {
+    start_all(members, "seckill-tls");
+  }
+
+  explicit etcd_cluster(int members = 1, std::string token_prefix = "seckill-test") {
+    start_all(members, std::move(token_prefix));
+  }
+
+  /// With more etcd flags on every member (`--auth-token-ttl 2`, say).
+  etcd_cluster(int members, std::string token_prefix, std::vector<std::string> extra_args)
+      : extra_args_(std::move(extra_args)) {
+    start_all(members, std::move(token_prefix));
+  }
+
+ private:
+  void start_all(int members, std::string token_prefix) {
     static int counter = 0;
     token_ = token_prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
     for (int i = 0; i < members; ++i) {
@@ -82,6 +110,8 @@ class etcd_cluster {
       }
     }
   }
+
+ public:
   etcd_cluster(const etcd_cluster&) = delete;
   etcd_cluster& operator=(const etcd_cluster&) = delete;
   ~etcd_cluster() {
@@ -98,36 +128,43 @@ class etcd_cluster {
       if (!initial.empty()) initial += ",";
       initial += o.name + "=http://127.0.0.1:" + std::to_string(o.peer_port);
     }
-    const std::string client_url = "http://127.0.0.1:" + std::to_string(m.client_port);
+    const std::string client_url =
+        client_scheme() + "://127.0.0.1:" + std::to_string(m.client_port);
     const std::string peer_url = "http://127.0.0.1:" + std::to_string(m.peer_port);
-    m.process.start({{"/usr/bin/etcd",
-                      "--name",
-                      m.name,
-                      "--data-dir",
-                      m.data_dir.string(),
-                      "--listen-client-urls",
-                      client_url,
-                      "--advertise-client-urls",
-                      client_url,
-                      "--listen-peer-urls",
-                      peer_url,
-                      "--initial-advertise-peer-urls",
-                      peer_url,
-                      "--initial-cluster",
-                      initial,
-                      "--initial-cluster-token",
-                      token_,
-                      "--initial-cluster-state",
-                      "new",
-                      "--heartbeat-interval",
-                      "50",
-                      "--election-timeout",
-                      "500",
-                      "--log-level",
-                      "warn"},
-                     m.log.string(),
-                     {},
-                     true});
+    std::vector<std::string> tls_args;
+    if (tls_) {
+      tls_args = {"--cert-file",  tls_->cert_file,     "--key-file",
+                  tls_->key_file, "--trusted-ca-file", tls_->ca_file};
+      if (tls_->client_cert_auth) tls_args.push_back("--client-cert-auth");
+    }
+    std::vector<std::string> argv{"/usr/bin/etcd",
+                                  "--name",
+                                  m.name,
+                                  "--data-dir",
+                                  m.data_dir.string(),
+                                  "--listen-client-urls",
+                                  client_url,
+                                  "--advertise-client-urls",
+                                  client_url,
+                                  "--listen-peer-urls",
+                                  peer_url,
+                                  "--initial-advertise-peer-urls",
+                                  peer_url,
+                                  "--initial-cluster",
+                                  initial,
+                                  "--initial-cluster-token",
+                                  token_,
+                                  "--initial-cluster-state",
+                                  "new",
+                                  "--heartbeat-interval",
+                                  "50",
+                                  "--election-timeout",
+                                  "500",
+                                  "--log-level",
+                                  "warn"};
+    argv.insert(argv.end(), tls_args.begin(), tls_args.end());
+    argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+    m.process.start({argv, m.log.string(), {}, true});
   }
 
   /// kill -9 of one member.
@@ -146,8 +183,10 @@ class etcd_cluster {
   }
 
   [[nodiscard]] etcd::endpoint endpoint_of(std::size_t i) const {
-    return {"127.0.0.1", members_.at(i).client_port};
+    return {"127.0.0.1", members_.at(i).client_port, tls_.has_value()};
   }
+  /// "https" when the members serve clients over TLS, else "http".
+  [[nodiscard]] std::string client_scheme() const { return tls_ ? "https" : "http"; }
   [[nodiscard]] std::vector<etcd::endpoint> endpoints() const {
     std::vector<etcd::endpoint> out;
     for (std::size_t i = 0; i < members_.size(); ++i) out.push_back(endpoint_of(i));
@@ -162,6 +201,7 @@ class etcd_cluster {
     etcd::client_options o;
     o.endpoints = endpoints();
     o.call_timeout = std::chrono::seconds(5);
+    if (tls_) o.tls = tls_->client;
     return o;
   }
 
@@ -186,6 +226,7 @@ class etcd_cluster {
         etcd::client_options o;
         o.endpoints = {endpoint_of(i)};
         o.call_timeout = std::chrono::seconds(2);
+        if (tls_) o.tls = tls_->client;
         const auto status = run_sync([&](boost::asio::io_context& io) {
           auto c = std::make_shared<etcd::client>(io.get_executor(), o);
           return c->async_status(
@@ -243,6 +284,7 @@ class etcd_cluster {
   void check_membership(std::size_t i) {
     etcd::client_options o;
     o.endpoints = {endpoint_of(i)};
+    if (tls_) o.tls = tls_->client;
     const auto doc = run_sync([&](boost::asio::io_context& io) {
       auto c = std::make_shared<etcd::client>(io.get_executor(), o);
       auto p = std::make_shared<std::promise<nlohmann::json>>();
@@ -250,7 +292,8 @@ class etcd_cluster {
       boost::asio::co_spawn(io, member_list(c, p), boost::asio::detached);
       return fut;
     });
-    const std::string expected = "http://127.0.0.1:" + std::to_string(members_[i].client_port);
+    const std::string expected =
+        client_scheme() + "://127.0.0.1:" + std::to_string(members_[i].client_port);
     if (doc.contains("members")) {
       for (const auto& m : doc["members"]) {
         if (m.value("name", "") == members_[i].name && m.contains("clientURLs") &&
@@ -263,8 +306,10 @@ class etcd_cluster {
                              " is not the etcd member we started: " + doc.dump());
   }
 
-  detail::temp_dir dir_;
+  std::optional<etcd_tls> tls_;
+  detail::temp_dir dir_{"seckill-etcd"};
   std::string token_;
+  std::vector<std::string> extra_args_;
   std::vector<member> members_;
 };
 

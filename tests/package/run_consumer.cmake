@@ -173,7 +173,7 @@ elseif(STEP STREQUAL "find_components")
 elseif(STEP STREQUAL "core_only_install")
   install_seckill("${WORK_DIR}/prefix" ${no_third_party}
     -DSECKILL_WITH_ASIO=OFF -DSECKILL_WITH_REDIS=OFF -DSECKILL_WITH_ETCD=OFF
-    -DSECKILL_WITH_BROWSER=OFF -DSECKILL_WITH_OBS=OFF)
+    -DSECKILL_WITH_BROWSER=OFF -DSECKILL_WITH_OBS=OFF -DSECKILL_WITH_TLS=OFF)
   foreach(absent seckill/redis/connection.hpp seckill/purchase/engine.hpp seckill/url.hpp
                  share/cmake/seckill/seckill_asioTargets.cmake)
     if(absent MATCHES "^seckill/")

@@ -3,7 +3,9 @@
 // temporary directory and no persistence, checked to be the process we
 // started (INFO server's process_id and tcp_port), killed at the end. Plus a
 // small blocking client for the test's own admin commands (CLIENT KILL,
-// SHUTDOWN, DEBUG SLEEP, reading keys).
+// SHUTDOWN, DEBUG SLEEP, reading keys). With `redis_tls`, it also listens
+// for TLS on a second free port (tls-port), the admin client staying on the
+// plain one.
 
 #include <seckill/detail/child_process.hpp>
 #include <seckill/detail/temp_dir.hpp>
@@ -19,6 +21,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -96,6 +99,15 @@ class admin_client {
   std::size_t begin_ = 0;
 };
 
+/// The TLS side of a `redis_server`: its certificate and key, the CA it
+/// checks client certificates against, and `tls-auth-clients` (yes: mutual TLS).
+struct redis_tls {
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_file;
+  std::string auth_clients = "no";  // yes | no | optional
+};
+
 /// One redis-server process of our own.
 class redis_server {
  public:
@@ -106,14 +118,18 @@ class redis_server {
       : extra_(std::move(extra)),
         admin_user_(std::move(admin_user)),
         admin_password_(std::move(admin_password)) {
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      port_ = free_loopback_port();
-      if (try_start()) return;
-    }
-    throw std::runtime_error("redis_server: could not start redis-server; log:\n" + log());
+    start_on_free_ports();
+  }
+
+  /// Also listening for TLS on `tls_port()`.
+  explicit redis_server(redis_tls tls, std::vector<std::string> extra = {})
+      : extra_(std::move(extra)), tls_(std::move(tls)) {
+    start_on_free_ports();
   }
 
   [[nodiscard]] unsigned short port() const noexcept { return port_; }
+  /// The TLS port (0 without redis_tls).
+  [[nodiscard]] unsigned short tls_port() const noexcept { return tls_port_; }
   [[nodiscard]] std::string port_string() const { return std::to_string(port_); }
   [[nodiscard]] pid_t pid() const noexcept { return process_.pid(); }
 
@@ -148,6 +164,18 @@ class redis_server {
   }
 
  private:
+  void start_on_free_ports() {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      port_ = free_loopback_port();
+      if (tls_) {
+        do tls_port_ = free_loopback_port();
+        while (tls_port_ == port_);
+      }
+      if (try_start()) return;
+    }
+    throw std::runtime_error("redis_server: could not start redis-server; log:\n" + log());
+  }
+
   bool try_start() {
     std::vector<std::string> argv{"/usr/bin/redis-server",
                                   "--port",
@@ -164,13 +192,19 @@ class redis_server {
                                   "local",
                                   "--logfile",
                                   (dir_.path() / "redis.log").string()};
+    if (tls_) {
+      argv.insert(argv.end(),
+                  {"--tls-port", std::to_string(tls_port_), "--tls-cert-file", tls_->cert_file,
+                   "--tls-key-file", tls_->key_file, "--tls-ca-cert-file", tls_->ca_file,
+                   "--tls-auth-clients", tls_->auth_clients});
+    }
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     // killed by the kernel if the test process dies: no server outlives a crashed test
     process_.start({argv, (dir_.path() / "stdout.log").string(), {}, true});
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < until) {
       if (!process_.running()) return false;  // e.g. the port was taken meanwhile
-      if (accepts_connections(port_)) break;
+      if (accepts_connections(port_) && (!tls_ || accepts_connections(tls_port_))) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (!process_.running()) return false;
@@ -192,6 +226,8 @@ class redis_server {
   }
 
   std::vector<std::string> extra_;
+  std::optional<redis_tls> tls_;
+  unsigned short tls_port_ = 0;
   std::string admin_user_;
   std::string admin_password_;
   detail::temp_dir dir_{"seckill-redis"};

@@ -119,8 +119,9 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("parse_url refuses other schemes and says which") {
-    CHECK(refusal("rediss://h:6380").find("TLS") != std::string::npos);
-    CHECK(refusal("RedisS://u:secret@h").find("not supported yet") != std::string::npos);
+    CHECK(refusal("rediss://h:6380?x=1").find("unknown query key 'x'") != std::string::npos);
+    CHECK(refusal("RedisS://u:secret@h?key_password=p").find("not taken from a URL") !=
+          std::string::npos);
     CHECK(refusal("http://h:1").find("unsupported scheme 'http'") != std::string::npos);
     CHECK(refusal("unix:///tmp/redis.sock").find("unsupported scheme 'unix'") != std::string::npos);
     CHECK(refusal("localhost:6379").find("expected redis://") != std::string::npos);
@@ -161,8 +162,8 @@ TEST_SUITE("unit") {
       const char* secret;
     };
     for (const probe p :
-         {probe{"rediss://alice:hunter2@h", "hunter2"}, probe{"http://alice:hunter2@h", "hunter2"},
-          probe{"redis://alice:hunter2@h:0", "hunter2"},
+         {probe{"rediss://alice:hunter2@h?verify=maybe", "hunter2"},
+          probe{"http://alice:hunter2@h", "hunter2"}, probe{"redis://alice:hunter2@h:0", "hunter2"},
           probe{"redis://alice:hunter2@h:abc", "hunter2"},
           probe{"redis://alice:hunter2@h/x", "hunter2"},
           probe{"redis://alice:hunter2@h/0?x=1", "hunter2"},

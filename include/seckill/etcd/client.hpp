@@ -3,14 +3,17 @@
 /// @brief A client of etcd's v3 JSON gateway (`POST /v3/...`) over Boost.Beast
 ///        HTTP/1.1 keep-alive connections: range, put, delete, transactions,
 ///        leases, compaction and status, with failover across several members,
-///        per-call timeouts and per-operation cancellation.
+///        per-call timeouts and per-operation cancellation; `https://`
+///        members over TLS (`client_options::tls`).
 
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
+#include <seckill/etcd/detail/http_stream.hpp>
 #include <seckill/etcd/detail/json_codec.hpp>
 #include <seckill/etcd/endpoint.hpp>
 #include <seckill/etcd/error.hpp>
 #include <seckill/etcd/types.hpp>
+#include <seckill/tls.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -48,6 +51,12 @@ struct client_options {
   /// Sends `Grpc-Metadata-hasleader: true`: a member cut off from its leader
   /// answers "no leader" at once (and the client moves on) instead of stalling.
   bool require_leader = true;
+  /// The TLS settings of the `https://` endpoints (`endpoint::tls`): CA file,
+  /// client certificate and key (etcd's `--client-cert-auth`), the name
+  /// checked (the endpoint's host by default). Needs the `seckill::tls`
+  /// component; checked at construction (`validate`: files that exist and
+  /// can be read, then the context made from them).
+  tls_options tls{};
 };
 
 /// @brief What the maintenance status call reports about the member that served it.
@@ -110,9 +119,30 @@ class client {
  public:
   using executor_type = boost::asio::any_io_executor;
 
+  /// Throws `seckill::error` (invalid_argument) without endpoints, or when
+  /// an `https://` endpoint's TLS settings cannot be used (a file missing or
+  /// unreadable, not PEM, a key that does not match; TLS not built in).
   client(executor_type ex, client_options opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
     if (opts_.endpoints.empty()) {
       throw error(seckill::errc::invalid_argument, "etcd client: no endpoints given");
+    }
+    bool any_tls = false;
+    for (const endpoint& ep : opts_.endpoints) any_tls = any_tls || ep.tls;
+    if (any_tls) {
+      std::string why;
+      if (seckill::validate(opts_.tls, &why))
+        throw error(seckill::errc::invalid_argument, "etcd client: " + why);
+#if SECKILL_HAS_TLS
+      tls_.options = opts_.tls;
+      tls_.context = seckill::detail::make_tls_client_context(opts_.tls);
+#else
+      throw error(seckill::errc::invalid_argument,
+                  "etcd client: an https:// endpoint but this program was built without TLS: "
+                  "link seckill::tls (the tls component: OpenSSL), which defines SECKILL_HAS_TLS");
+#endif
+    } else if (opts_.tls != tls_options{}) {
+      throw error(seckill::errc::invalid_argument,
+                  "etcd client: tls options are set but no endpoint is https://");
     }
     idle_.resize(opts_.endpoints.size());
   }
@@ -121,6 +151,9 @@ class client {
 
   [[nodiscard]] executor_type get_executor() const noexcept { return ex_; }
   [[nodiscard]] const client_options& options() const noexcept { return opts_; }
+  /// The TLS context and settings of the https:// endpoints (the watcher's
+  /// sockets use them too).
+  [[nodiscard]] const detail::tls_setup& tls() const noexcept { return tls_; }
   /// The index in `options().endpoints` of the member calls go to now.
   [[nodiscard]] std::size_t current_endpoint() const noexcept { return current_; }
   /// Moves later calls to another member (used by watches that lost theirs).
@@ -309,24 +342,15 @@ class client {
       };
 
       if (!reused) {
-        boost::asio::ip::tcp::resolver resolver(ex_);
-        const std::string port = std::to_string(ep.port);
-        auto [rec, results] = co_await resolver.async_resolve(
-            ep.host, port, boost::asio::as_tuple(boost::asio::use_awaitable));
-        if (!rec) {
-          conn->stream.expires_at(
-              std::min(deadline, std::chrono::steady_clock::now() + opts_.connect_timeout));
-          auto [cec, e] = co_await conn->stream.async_connect(
-              results, boost::asio::as_tuple(boost::asio::use_awaitable));
-          rec = cec;
-        }
-        if (rec) {
+        std::string why;
+        const std::error_code cec = co_await detail::connect_http_stream(
+            conn->stream, ep, tls_,
+            std::min(deadline, std::chrono::steady_clock::now() + opts_.connect_timeout), why);
+        if (cec) {
           const boost::asio::cancellation_state now =
               co_await boost::asio::this_coro::cancellation_state;
           if (detail::is_cancelled(now)) continue;
-          move_on(rec == beast::error::timeout ? seckill::errc::timed_out
-                                               : seckill::errc::connection_refused,
-                  "cannot connect to etcd at " + ep.to_string() + ": " + rec.message());
+          move_on(cec, std::move(why));
           if (failovers >= 2 * n) {
             message += " (tried " + tried + ")";
             co_return last;
@@ -335,7 +359,7 @@ class client {
         }
       }
 
-      conn->stream.expires_at(deadline);
+      conn->stream.next_layer().expires_at(deadline);
       http::request<http::string_body> req{http::verb::post, target, 11};
       req.set(http::field::host, ep.uri_host());
       req.set(http::field::content_type, "application/json");
@@ -368,6 +392,14 @@ class client {
           message = "etcd call " + target + " to " + ep.to_string() + " timed out after " +
                     std::to_string(opts_.call_timeout.count()) + " ms";
           co_return seckill::errc::timed_out;
+        }
+        if (std::string why; !reused) {
+          // a member that refuses the client certificate says so here (TLS 1.3)
+          if (const auto tec = detail::tls_exchange_error(conn->stream, ioec, ep, tls_, why)) {
+            move_on(tec, std::move(why));  // (refused before anything was applied)
+            if (failovers >= 2 * n) co_return last;
+            continue;
+          }
         }
         if (ioec == http::error::body_limit) {
           message = "etcd response to " + target + " is larger than " +
@@ -426,7 +458,7 @@ class client {
  private:
   struct connection {
     explicit connection(const boost::asio::any_io_executor& ex) : stream(ex) {}
-    boost::beast::tcp_stream stream;
+    detail::http_stream stream;  // plain, or TLS for an https:// endpoint
     boost::beast::flat_buffer buffer;
   };
 
@@ -479,6 +511,7 @@ class client {
 
   executor_type ex_;
   client_options opts_;
+  detail::tls_setup tls_;
   std::size_t current_ = 0;
   std::vector<std::vector<std::unique_ptr<connection>>> idle_;
 };

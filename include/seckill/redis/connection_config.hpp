@@ -3,15 +3,17 @@
 /// @brief `connection_config`: where a Redis connection goes and the policies
 ///        it runs with (timeouts, reconnection, batching, reply limits), and
 ///        `validate`, which checks it. Plain data; `parse_url` (url.hpp)
-///        fills it from a `redis://` URL.
+///        fills it from a `redis://` or `rediss://` (TLS) URL.
 
 #include <seckill/error.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/server_version.hpp>
+#include <seckill/tls.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -66,6 +68,12 @@ struct connection_config {
   /// both versions. A server that does not tell (INFO refused by its ACL)
   /// is not checked. `redis_store` raises it to what its script needs.
   server_version min_server_version;
+  /// TLS (redis-server's `tls-port`) when set: the CA file, the client
+  /// certificate and key (mutual TLS), the name the server's certificate
+  /// must carry (the host by default). `rediss://` sets it. Needs the
+  /// `seckill::tls` component (`SECKILL_HAS_TLS`); without it `validate`
+  /// refuses a config that sets it. Unset: plain TCP.
+  std::optional<tls_options> tls{};
 };
 
 /// @brief The longest duration a `connection_config` may hold (one year):
@@ -74,7 +82,9 @@ inline constexpr std::chrono::milliseconds max_config_duration = std::chrono::ho
 
 /// @brief Checks `cfg`: `connect_timeout` in (0, max_config_duration],
 ///        `request_timeout`, the reconnect delays, `dead_peer_timeout` and
-///        `health_check_interval` in [0, max_config_duration]. Returns
+///        `health_check_interval` in [0, max_config_duration]; `tls`, when
+///        set, by `validate(tls_options)` (each file it names exists and can
+///        be read) and only in a program built with TLS. Returns
 ///        `errc::invalid_argument` when one is not; `message` then names it
 ///        and its value. `connection` (and so the pool and the store) throws
 ///        `seckill::error` with that message. Thread-safety: a pure function.
@@ -98,6 +108,21 @@ inline std::error_code validate(const connection_config& cfg, std::string* messa
                  ", " + std::to_string(max_config_duration.count()) + "] ms" +
                  (f.min == 0 ? " (0: none)" : "");
     return make_error_code(seckill::errc::invalid_argument);
+  }
+  if (cfg.tls) {
+#if !SECKILL_HAS_TLS
+    if (message != nullptr)
+      *message =
+          "connection_config: tls is set (rediss://) but this program was built without TLS: "
+          "link seckill::tls (the tls component: OpenSSL), which defines SECKILL_HAS_TLS";
+    return make_error_code(seckill::errc::invalid_argument);
+#else
+    std::string why;
+    if (auto ec = seckill::validate(*cfg.tls, &why)) {
+      if (message != nullptr) *message = "connection_config: " + why;
+      return ec;
+    }
+#endif
   }
   return {};
 }

@@ -1,13 +1,14 @@
 #pragma once
 /// @file
-/// @brief `parse_url`: a `connection_config` from a `redis://` URL, read the
-///        way `redis-cli -u` reads it (percent-encoded user and password, an
-///        IPv6 literal in brackets, an optional database number), parsed with
-///        Boost.URL (RFC 3986).
+/// @brief `parse_url`: a `connection_config` from a `redis://` or
+///        `rediss://` (TLS) URL, read the way `redis-cli -u` reads it
+///        (percent-encoded user and password, an IPv6 literal in brackets, an
+///        optional database number), parsed with Boost.URL (RFC 3986).
 ///
 /// Error messages show the URL through `seckill::redact_url`: they never
 /// contain the password. Thread-safety: a pure function. Cost: one parse.
 
+#include <seckill/detail/tls_params.hpp>
 #include <seckill/error.hpp>
 #include <seckill/redis/connection_config.hpp>
 #include <seckill/url.hpp>
@@ -18,6 +19,7 @@
 #include <boost/url/url_view.hpp>
 
 #include <charconv>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -30,11 +32,16 @@ namespace seckill::redis {
 ///        `redis://password@host` (a lone user info is the password, as for
 ///        redis-cli), `redis://[::1]:6379` (cfg.host is `::1`). The scheme is
 ///        case-insensitive; the port defaults to 6379 and the database to 0;
-///        user and password are percent-decoded. Returns
-///        `errc::invalid_argument` on anything else (`rediss://`: TLS is not
-///        supported yet; query, fragment, a path other than `/<db>`; a port
+///        user and password are percent-decoded. `rediss://` is the same over
+///        TLS (`cfg.tls` set), and takes the TLS settings as query keys:
+///        `rediss://cache:6380/0?ca_file=/etc/ca.pem&cert_file=/etc/c.pem&key_file=/etc/c.key`
+///        (`ca_file`, `cert_file`, `key_file`, `server_name`, `verify=false`;
+///        percent-decoded; never a passphrase). Returns
+///        `errc::invalid_argument` on anything else (a query on `redis://`, an
+///        unknown query key, a fragment, a path other than `/<db>`; a port
 ///        outside [1, 65535]) and leaves `cfg` as it was; `message` then says
-///        what was wrong, showing the URL with its password redacted.
+///        what was wrong, showing the URL with its password redacted. The
+///        files are checked by `validate` (when the connection is made).
 inline std::error_code parse_url(std::string_view url, connection_config& cfg,
                                  std::string* message = nullptr) {
   namespace urls = boost::urls;
@@ -43,16 +50,16 @@ inline std::error_code parse_url(std::string_view url, connection_config& cfg,
       *message = "bad redis url '" + redact_url(url) + "': " + std::string(why);
     return make_error_code(seckill::errc::invalid_argument);
   };
-  constexpr std::string_view expected = "expected redis://[[user]:password@]host[:port][/db]";
+  constexpr std::string_view expected =
+      "expected redis://[[user]:password@]host[:port][/db] or rediss://...[?ca_file=...]";
 
   // The scheme first, from the text: "rediss://" deserves its own answer even
   // when the rest would not parse.
   const std::size_t sep = url.find("://");
   if (sep == std::string_view::npos) return bad(expected);
   const std::string_view scheme = url.substr(0, sep);
-  if (urls::grammar::ci_is_equal(scheme, "rediss"))
-    return bad("rediss:// (Redis over TLS) is not supported yet; use redis://");
-  if (!urls::grammar::ci_is_equal(scheme, "redis")) {
+  const bool tls = urls::grammar::ci_is_equal(scheme, "rediss");
+  if (!tls && !urls::grammar::ci_is_equal(scheme, "redis")) {
     const bool plain = scheme.size() <= 16 && seckill::detail::is_scheme(scheme);
     // (a scheme that is not one may be part of a password: not echoed)
     return bad(plain ? "unsupported scheme '" + std::string(scheme) + "'; " + std::string(expected)
@@ -78,8 +85,15 @@ inline std::error_code parse_url(std::string_view url, connection_config& cfg,
   const auto holds_at = [](std::string_view s) { return s.find('@') != std::string_view::npos; };
   if (holds_at(u.encoded_path()) || holds_at(u.encoded_query()) || holds_at(u.encoded_fragment()))
     return bad("an '@' after the host; " + std::string(encode_hint));
-  if (u.has_query())
-    return bad("query parameters ('?...') are not supported; " + std::string(expected));
+  std::optional<tls_options> tls_settings;
+  if (tls) tls_settings.emplace();
+  if (u.has_query()) {
+    if (!tls)
+      return bad("query parameters ('?...') are TLS settings, taken by rediss:// only; " +
+                 std::string(expected));
+    if (std::string why = seckill::detail::read_tls_params(u.params(), *tls_settings); !why.empty())
+      return bad(why);
+  }
   if (u.has_fragment())
     return bad("a fragment ('#...') is not supported; " + std::string(expected));
 
@@ -139,6 +153,7 @@ inline std::error_code parse_url(std::string_view url, connection_config& cfg,
   }
 
   out.host = std::move(host);
+  out.tls = std::move(tls_settings);
   cfg = std::move(out);
   return {};
 }

@@ -71,6 +71,7 @@
 #include <seckill/store/reconcile.hpp>
 #include <seckill/store/stock_cache.hpp>
 #include <seckill/store/store.hpp>
+#include <seckill/tls.hpp>
 #include <seckill/url.hpp>
 #include <seckill/version.hpp>
 

@@ -16,6 +16,7 @@ vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
     etcd    SECKILL_WITH_ETCD
     browser SECKILL_WITH_BROWSER
     obs     SECKILL_WITH_OBS
+    tls     SECKILL_WITH_TLS
 )
 
 vcpkg_cmake_configure(
@@ -40,5 +41,5 @@ seckill provides CMake targets, one per component installed (its features):
   target_link_libraries(main PRIVATE seckill::seckill)
 
   find_package(seckill CONFIG REQUIRED COMPONENTS core)   # the standard library only
-  target_link_libraries(main PRIVATE seckill::core)       # or seckill::asio, ::redis, ::etcd, ::browser, ::obs
+  target_link_libraries(main PRIVATE seckill::core)       # or seckill::asio, ::redis, ::etcd, ::browser, ::obs, ::tls
 ]=])

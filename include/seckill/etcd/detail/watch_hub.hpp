@@ -11,6 +11,7 @@
 #include <seckill/backoff.hpp>
 #include <seckill/error.hpp>
 #include <seckill/etcd/client.hpp>
+#include <seckill/etcd/detail/http_stream.hpp>
 #include <seckill/etcd/detail/json_codec.hpp>
 #include <seckill/etcd/error.hpp>
 #include <seckill/etcd/types.hpp>
@@ -84,7 +85,7 @@ struct watch_connection {
   explicit watch_connection(const boost::asio::any_io_executor& ex) : ws(ex), out_notify(ex) {
     out_notify.expires_at(std::chrono::steady_clock::time_point::max());
   }
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws;
+  boost::beast::websocket::stream<http_stream> ws;  // over TLS for an https:// member
   std::deque<std::string> outbox;
   boost::asio::steady_timer out_notify;
   bool open = false;
@@ -171,17 +172,11 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
       auto conn = std::make_shared<watch_connection>(h->etcd.get_executor());
       boost::system::error_code ec;
       {
-        boost::asio::ip::tcp::resolver resolver(h->etcd.get_executor());
-        const std::string port = std::to_string(ep.port);
-        auto [rec, results] = co_await resolver.async_resolve(
-            ep.host, port, boost::asio::as_tuple(boost::asio::use_awaitable));
-        ec = rec;
-        if (!ec) {
-          beast::get_lowest_layer(conn->ws).expires_after(h->etcd.options().connect_timeout);
-          auto [cec, e] = co_await beast::get_lowest_layer(conn->ws).async_connect(
-              results, boost::asio::as_tuple(boost::asio::use_awaitable));
-          ec = cec;
-        }
+        std::string why;  // (the watcher retries; the client's calls report such failures)
+        const std::error_code cec = co_await connect_http_stream(
+            conn->ws.next_layer(), ep, h->etcd.tls(),
+            std::chrono::steady_clock::now() + h->etcd.options().connect_timeout, why);
+        if (cec) ec = boost::asio::error::connection_refused;
       }
       if (!ec) {
         beast::get_lowest_layer(conn->ws).expires_never();

@@ -6,6 +6,7 @@
 ///        health check and reconnection. Users include connection.hpp.
 
 #include <seckill/backoff.hpp>
+#include <seckill/detail/tls_stream.hpp>
 #include <seckill/error.hpp>
 #include <seckill/redis/connection_config.hpp>
 #include <seckill/redis/connection_state.hpp>
@@ -215,6 +216,9 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         parser_(cfg_.limits),
         rng_(std::random_device{}()) {
     rbuf_.resize(64u << 10);
+#if SECKILL_HAS_TLS
+    if (cfg_.tls) tls_ctx_ = seckill::detail::make_tls_client_context(*cfg_.tls);
+#endif
   }
 
   [[nodiscard]] const strand_type& strand() const noexcept { return strand_; }
@@ -578,9 +582,10 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 
   void shutdown_socket() {
     boost::system::error_code ignored;
-    if (socket_.is_open()) {
-      socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-      socket_.close(ignored);
+    auto& tcp = socket_.next_layer();
+    if (tcp.is_open()) {
+      tcp.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      tcp.close(ignored);
     }
   }
 
@@ -617,6 +622,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       auto [ec, n] =
           co_await socket_.async_read_some(asio::buffer(rbuf_), asio::as_tuple(use_task));
       if (ec) {
+        if (auto tls = tls_error(ec)) co_return std::pair{tls, value{}};
         set_error("connection to " + endpoint_text() +
                   " lost during the handshake: " + ec.message());
         co_return std::pair{io_error(ec), value{}};
@@ -631,6 +637,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
         co_await asio::async_write(socket_, asio::buffer(req.payload()), asio::as_tuple(use_task));
     (void)wn;
     if (wec) {
+      if (auto tls = tls_error(wec)) co_return std::pair{tls, std::move(replies)};
       set_error("cannot write to " + endpoint_text() + ": " + wec.message());
       co_return std::pair{io_error(wec), std::move(replies)};
     }
@@ -726,8 +733,60 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     co_return std::error_code{};
   }
 
+  // A TLS connection's failure during its handshake or first exchange (the
+  // server's refusal of a client certificate comes with the first reply,
+  // in TLS 1.3), in words (detail/tls_context.hpp); empty for a plain
+  // connection and for errors that are not TLS's.
+  std::error_code tls_error([[maybe_unused]] const boost::system::error_code& ec) {
+#if SECKILL_HAS_TLS
+    auto* tls = socket_.tls();
+    if (tls == nullptr || ec == asio::error::operation_aborted) return {};
+    if (ec.category() != asio::error::get_ssl_category() &&
+        ec != asio::ssl::error::stream_truncated && ec != asio::error::eof &&
+        ec != asio::error::connection_reset && ec != asio::error::broken_pipe)
+      return {};
+    std::string message;
+    const auto e = seckill::detail::tls_failure(ec, tls->native_handle(), *cfg_.tls, cfg_.host,
+                                                endpoint_text(), message, true);
+    set_error(std::move(message));
+    return e;
+#else
+    return {};
+#endif
+  }
+
+#if SECKILL_HAS_TLS
+  // The TLS handshake on the connected socket: SNI and the name check, then
+  // the certificate verification (detail/tls_context.hpp maps its failures).
+  awaitable_ec tls_handshake() {
+    auto& tls = socket_.start_tls(*tls_ctx_);
+    if (!seckill::detail::prepare_tls_client(tls.native_handle(), *cfg_.tls, cfg_.host)) {
+      ERR_clear_error();
+      set_error("TLS to " + endpoint_text() + ": OpenSSL refused the server name '" +
+                seckill::detail::tls_expected_name(*cfg_.tls, cfg_.host) + "'");
+      co_return make_error_code(tls_errc::handshake_failed);
+    }
+    tls_handshaking_ = true;
+    auto [ec] =
+        co_await tls.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(use_task));
+    if (!ec) {
+      tls_handshaking_ = false;  // (kept on failure: the timeout's message reads it)
+      co_return std::error_code{};
+    }
+    if (ec == asio::error::operation_aborted)
+      co_return make_error_code(seckill::errc::operation_aborted);
+    std::string message;
+    const auto e = seckill::detail::tls_failure(ec, tls.native_handle(), *cfg_.tls, cfg_.host,
+                                                endpoint_text(), message);
+    set_error(std::move(message));
+    co_return e;
+  }
+#endif
+
   awaitable_ec connect_once() {
+    tls_handshaking_ = false;
     shutdown_socket();
+    socket_.use_plain();  // (no operation is pending: the loops ended)
     parser_.reset();
     rbegin_ = rend_ = 0;
     auto [rec, endpoints] =
@@ -736,7 +795,8 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
       set_error("cannot resolve " + endpoint_text() + ": " + rec.message());
       co_return make_error_code(seckill::errc::connection_refused);
     }
-    auto [cec, ep] = co_await asio::async_connect(socket_, endpoints, asio::as_tuple(use_task));
+    auto [cec, ep] =
+        co_await asio::async_connect(socket_.next_layer(), endpoints, asio::as_tuple(use_task));
     (void)ep;
     if (cec) {
       set_error("cannot connect to " + endpoint_text() + ": " + cec.message());
@@ -745,8 +805,13 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
           : make_error_code(seckill::errc::connection_refused);
     }
     boost::system::error_code ignored;
-    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-    socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+    socket_.next_layer().set_option(asio::ip::tcp::no_delay(true), ignored);
+    socket_.next_layer().set_option(asio::socket_base::keep_alive(true), ignored);
+#if SECKILL_HAS_TLS
+    if (tls_ctx_) {
+      if (auto ec = co_await tls_handshake()) co_return ec;
+    }
+#endif
     co_return co_await handshake();
   }
 
@@ -760,8 +825,11 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
     if (closed_) co_return make_error_code(seckill::errc::operation_aborted);
     if (result.index() == 1) {
       shutdown_socket();
+      // (a plain port reads a TLS hello as an unfinished inline command: silence)
       set_error("connecting to " + endpoint_text() + " took longer than connect_timeout " +
-                std::to_string(cfg_.connect_timeout.count()) + " ms");
+                std::to_string(cfg_.connect_timeout.count()) + " ms" +
+                (tls_handshaking_ ? " in the TLS handshake (is " + cfg_.port + " a TLS port?)"
+                                  : std::string()));
       co_return make_error_code(seckill::errc::timed_out);
     }
     co_return std::get<0>(result);
@@ -1032,7 +1100,12 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   asio::any_io_executor executor_;  // strand_
   std::shared_ptr<request_blocks> blocks_ = std::make_shared<request_blocks>();
   connection_config cfg_;
-  asio::ip::tcp::socket socket_;
+  // The TCP socket, under TLS when cfg_.tls is set (one branch per read and
+  // write; no TLS code at all without SECKILL_HAS_TLS).
+  seckill::detail::maybe_tls_stream<asio::ip::tcp::socket> socket_;
+#if SECKILL_HAS_TLS
+  std::shared_ptr<asio::ssl::context> tls_ctx_;  // made once, from cfg_.tls
+#endif
   asio::ip::tcp::resolver resolver_;
   asio::steady_timer wake_;
   asio::steady_timer deadline_timer_;
@@ -1059,6 +1132,7 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
   bool writer_idle_ = false;
   bool closed_ = false;
   bool connect_cancelled_ = false;  // the first connect's caller cancelled it
+  bool tls_handshaking_ = false;    // connect_once waits on the TLS handshake
   bool unblocking_ = false;         // a CLIENT UNBLOCK is under way
   unblocker unblocker_ = nullptr;
   std::function<void(const value&)> push_hook_;
