@@ -133,9 +133,10 @@ class etcd_cluster {
     const std::string peer_url = "http://127.0.0.1:" + std::to_string(m.peer_port);
     std::vector<std::string> tls_args;
     if (tls_) {
-      tls_args = {"--cert-file",  tls_->cert_file,     "--key-file",
-                  tls_->key_file, "--trusted-ca-file", tls_->ca_file};
-      if (tls_->client_cert_auth) tls_args.push_back("--client-cert-auth");
+      tls_args = {"--cert-file", tls_->cert_file, "--key-file", tls_->key_file};
+      // (etcd 3.4 asks every client for a certificate once it has a trusted CA)
+      if (tls_->client_cert_auth)
+        tls_args.insert(tls_args.end(), {"--trusted-ca-file", tls_->ca_file, "--client-cert-auth"});
     }
     std::vector<std::string> argv{"/usr/bin/etcd",
                                   "--name",
