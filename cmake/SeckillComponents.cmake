@@ -82,6 +82,7 @@ set(SECKILL_asio_HEADERS
 set(SECKILL_redis_REQUIRES asio)
 set(SECKILL_redis_DEPENDS Boost.url)
 set(SECKILL_redis_HEADERS
+  seckill/redis/acl.hpp
   seckill/redis/connection_config.hpp
   seckill/redis/connection_state.hpp
   seckill/redis/server_version.hpp
@@ -108,6 +109,8 @@ set(SECKILL_etcd_HEADERS
   seckill/etcd/types.hpp
   seckill/etcd/codec.hpp
   seckill/etcd/endpoint.hpp
+  seckill/etcd/auth.hpp
+  seckill/etcd/detail/auth_state.hpp
   seckill/etcd/client.hpp
   seckill/etcd/session.hpp
   seckill/etcd/watch_stream.hpp
@@ -125,6 +128,7 @@ set(SECKILL_etcd_HEADERS
   seckill/etcd/detail/base64.hpp
   seckill/etcd/detail/json_fields.hpp
   seckill/etcd/detail/json_codec.hpp
+  seckill/etcd/detail/watch_post_stream.hpp
   seckill/etcd/detail/watch_hub.hpp
   seckill/etcd/detail/http_stream.hpp
   seckill/etcd/detail/etcd_store_buyer_records.hpp

@@ -4,10 +4,12 @@
 // naming the flag; a password is shown as ***): memory://,
 // redis://[user:password@]host:port[/db] (rediss:// over TLS, with the TLS
 // settings as query keys: ?ca_file=...&cert_file=...&key_file=...),
-// etcd://host:port[,host:port...] (https://host:port[,...][?ca_file=...]: etcd
-// over TLS).
+// etcd://[user:password@]host:port[,host:port...] (https://host:port[,...][?ca_file=...]:
+// etcd over TLS; the etcd user may also come from SECKILL_ETCD_USER and
+// SECKILL_ETCD_PASSWORD).
 
 #include <seckill/error.hpp>
+#include <seckill/etcd/auth.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/endpoint.hpp>
 #include <seckill/redis/connection_config.hpp>
@@ -16,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <string>
 #include <system_error>
 
@@ -55,13 +58,22 @@ inline seckill::redis::connection_config redis_config(const std::string& url) {
 
 /// The etcd endpoints in `list` (etcd://host:port[,...] or host:port[,...];
 /// https://host:port[,...][?ca_file=...&cert_file=...&key_file=...] over TLS)
-/// as client options; throws naming `flag` and what is wrong.
+/// as client options; throws naming `flag` and what is wrong. The etcd user
+/// comes from the list (etcd://user:password@host:port,...) or, out of the
+/// process list, from SECKILL_ETCD_USER and SECKILL_ETCD_PASSWORD.
 inline seckill::etcd::client_options etcd_options(const std::string& list,
                                                   const char* flag = "--store") {
   std::error_code ec;
   std::string why;
   seckill::etcd::client_options co;
-  co.endpoints = seckill::etcd::parse_endpoints(list, ec, &why, &co.tls);
+  if (const char* user = std::getenv("SECKILL_ETCD_USER"); user != nullptr && *user != '\0') {
+    co.auth.username = user;
+    const char* password = std::getenv("SECKILL_ETCD_PASSWORD");
+    co.auth.password = password != nullptr ? password : "";
+  }
+  const std::string endpoints = seckill::etcd::take_credentials(list, co.auth, ec, &why);
+  if (ec) throw seckill::error(ec, std::string(flag) + ": " + why);
+  co.endpoints = seckill::etcd::parse_endpoints(endpoints, ec, &why, &co.tls);
   if (ec) throw seckill::error(ec, std::string(flag) + ": " + why);
   return co;
 }

@@ -73,7 +73,9 @@ cannot be used.
 
   --store URL              stock backend (default {}): memory://,
                            redis://[user:password@]host:port[/db], or
-                           etcd://host:port[,host:port...]; IPv6 as [::1],
+                           etcd://[user:password@]host:port[,host:port...]
+                           (or the etcd user in SECKILL_ETCD_USER and
+                           SECKILL_ETCD_PASSWORD); IPv6 as [::1],
                            @ : / ? # % in a password percent-encoded
                            (%40 %3A %2F %3F %23 %25); shown with the
                            password as ***. Over TLS: rediss://... and

@@ -75,13 +75,17 @@ Exit status 2 for bad flags, 1 when it cannot start (port taken, store down).
                            one; IPv6 as [::1]:8080
   --store URL              stock backend (default {}): memory://,
                            redis://[user:password@]host:port[/db], or
-                           etcd://host:port[,host:port...]; shown with the
+                           etcd://[user:password@]host:port[,host:port...];
+                           shown with the
                            password as ***. Over TLS: rediss://... and
                            https://host:port[,...], the TLS files as query
                            keys (?ca_file=F&cert_file=F&key_file=F)
   --etcd HOST:PORT[,...]   coordination through etcd: registry, health,
                            leader duties, Snowflake worker lease; over TLS
-                           https://HOST:PORT[,...][?ca_file=F&cert_file=F...]
+                           https://HOST:PORT[,...][?ca_file=F&cert_file=F...];
+                           an etcd user as etcd://USER:PASSWORD@HOST:PORT,...
+                           or, out of the process list, in SECKILL_ETCD_USER
+                           and SECKILL_ETCD_PASSWORD (for --store etcd:// too)
   --node NAME              this node's name (default HOST:PORT)
   --service NAME           registry service name (default {})
   --advertise URL          the URL other processes reach this node at

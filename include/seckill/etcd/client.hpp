@@ -8,6 +8,8 @@
 
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
+#include <seckill/etcd/auth.hpp>
+#include <seckill/etcd/detail/auth_state.hpp>
 #include <seckill/etcd/detail/http_stream.hpp>
 #include <seckill/etcd/detail/json_codec.hpp>
 #include <seckill/etcd/endpoint.hpp>
@@ -57,6 +59,15 @@ struct client_options {
   /// component; checked at construction (`validate`: files that exist and
   /// can be read, then the context made from them).
   tls_options tls{};
+  /// The etcd user the client logs in as (etcd's `auth enable`); empty: no
+  /// login. The client logs in with `POST /v3/auth/authenticate` before its
+  /// first call, sends the token as `Authorization` on every call, and logs
+  /// in again once when etcd refuses the token (expired, forgotten by a
+  /// restarted member), then sends the refused call again: etcd refused it
+  /// before applying it. Calls refused at once share that one login. A
+  /// wrong password: `errc::auth_failed`; a key outside the user's roles:
+  /// `errc::permission_denied`. The password is never in a message.
+  credentials auth{};
 };
 
 /// @brief What the maintenance status call reports about the member that served it.
@@ -122,7 +133,8 @@ class client {
   /// Throws `seckill::error` (invalid_argument) without endpoints, or when
   /// an `https://` endpoint's TLS settings cannot be used (a file missing or
   /// unreadable, not PEM, a key that does not match; TLS not built in).
-  client(executor_type ex, client_options opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
+  client(executor_type ex, client_options opts)
+      : ex_(std::move(ex)), opts_(std::move(opts)), auth_(ex_) {
     if (opts_.endpoints.empty()) {
       throw error(seckill::errc::invalid_argument, "etcd client: no endpoints given");
     }
@@ -154,6 +166,12 @@ class client {
   /// The TLS context and settings of the https:// endpoints (the watcher's
   /// sockets use them too).
   [[nodiscard]] const detail::tls_setup& tls() const noexcept { return tls_; }
+  /// Logins sent so far (`client_options::auth`): the first, then one per
+  /// token etcd refused, however many calls it refused at once.
+  [[nodiscard]] std::uint64_t logins() const noexcept { return auth_.logins; }
+  /// The token of the current login and its generation (watches send it).
+  [[nodiscard]] const std::string& auth_token() const noexcept { return auth_.token; }
+  [[nodiscard]] std::uint64_t auth_generation() const noexcept { return auth_.generation; }
   /// The index in `options().endpoints` of the member calls go to now.
   [[nodiscard]] std::size_t current_endpoint() const noexcept { return current_; }
   /// Moves later calls to another member (used by watches that lost theirs).
@@ -309,6 +327,11 @@ class client {
     std::size_t failovers = 0;
     std::string tried;
     std::error_code last = seckill::errc::connection_refused;
+    const bool with_token = !opts_.auth.empty() && target != detail::authenticate_target;
+    bool logged_in_again = false;  // a call refused for its token is sent once more
+    if (with_token && auth_.generation == 0) {
+      if (auto lec = co_await login(auth_.generation, message)) co_return lec;
+    }
     for (;;) {
       const std::size_t idx = current_;
       const endpoint& ep = opts_.endpoints[idx];
@@ -364,6 +387,8 @@ class client {
       req.set(http::field::host, ep.uri_host());
       req.set(http::field::content_type, "application/json");
       if (opts_.require_leader) req.set("Grpc-Metadata-hasleader", "true");
+      const std::uint64_t sent_generation = auth_.generation;
+      if (with_token && !auth_.token.empty()) req.set(http::field::authorization, auth_.token);
       req.keep_alive(true);
       req.body() = payload;
       req.prepare_payload();
@@ -446,13 +471,77 @@ class client {
         idle_[idx].push_back(std::move(conn));
       }
       std::string emsg;
-      if (detail::check_error(out, emsg) == errc::no_leader) {
+      const std::error_code answered = detail::check_error(out, emsg);
+      if (answered && with_token && !logged_in_again && detail::token_refused(emsg)) {
+        logged_in_again = true;  // refused before it ran: log in (once for all) and send again
+        if (auto lec = co_await login(sent_generation, message)) co_return lec;
+        continue;
+      }
+      if (answered == errc::no_leader) {
         move_on(errc::no_leader, emsg + " (member " + ep.to_string() + ")");
         if (failovers >= 2 * n) co_return last;
         continue;
       }
       co_return std::error_code{};
     }
+  }
+
+  /// Logs in (`POST /v3/auth/authenticate`) unless a login newer than
+  /// `stale` (the generation whose token was refused) already succeeded;
+  /// while one is in flight, waits for it instead of sending another.
+  /// Sets `message` on failure: `auth_failed` for a wrong user or password
+  /// (never the password), or the call's own error.
+  boost::asio::awaitable<std::error_code> login(std::uint64_t stale, std::string& message) {
+    for (;;) {
+      if (auth_.generation != stale) co_return std::error_code{};  // done by another call
+      if (!auth_.refreshing) break;
+      auto [wec] =
+          co_await auth_.refreshed.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      const boost::asio::cancellation_state cs =
+          co_await boost::asio::this_coro::cancellation_state;
+      if (detail::is_cancelled(cs)) {
+        message = "etcd login of user '" + opts_.auth.username + "' cancelled";
+        co_return seckill::errc::operation_aborted;
+      }
+      (void)wec;
+      if (auth_.generation == stale && !auth_.refreshing &&
+          auth_.last_error == seckill::errc::auth_failed) {
+        message = auth_.last_message;  // a wrong password is not tried again at once
+        co_return auth_.last_error;
+      }
+    }
+    auth_.refreshing = true;
+    ++auth_.logins;
+    detail::json out;
+    std::string why;
+    std::error_code ec = co_await call(
+        std::string(detail::authenticate_target),
+        detail::authenticate_body(opts_.auth.username, opts_.auth.password), true, out, why);
+    std::string token;
+    if (!ec) {
+      ec = detail::check_error(out, why);
+      if (ec && why.find("authentication is not enabled") != std::string::npos) {
+        ec.clear();  // a cluster without auth: calls go without a token
+      } else if (!ec) {
+        std::string err;
+        if (!detail::read_string(out, "token", token, err) || token.empty()) {
+          why = "etcd answered the login without a token";
+          ec = seckill::errc::protocol_error;
+        }
+      }
+      if (ec == seckill::errc::invalid_argument) ec = seckill::errc::auth_failed;
+    }
+    if (ec) {
+      message = "etcd login of user '" + opts_.auth.username + "' failed: " + why;
+    } else {
+      auth_.token = std::move(token);
+      ++auth_.generation;
+    }
+    auth_.last_error = ec;
+    auth_.last_message = message;
+    auth_.refreshing = false;
+    auth_.wake();
+    co_return ec;
   }
 
  private:
@@ -506,12 +595,16 @@ class client {
       co_return std::pair{ec, std::move(r)};
     }
     ec = parse(doc, r);
+    if (ec == seckill::errc::permission_denied && !opts_.auth.empty())
+      r.error_message += " (etcd user '" + opts_.auth.username + "' has no role granting " +
+                         target + " on this key)";
     co_return std::pair{ec, std::move(r)};
   }
 
   executor_type ex_;
   client_options opts_;
   detail::tls_setup tls_;
+  detail::auth_state auth_;
   std::size_t current_ = 0;
   std::vector<std::vector<std::unique_ptr<connection>>> idle_;
 };

@@ -175,6 +175,13 @@ inline std::error_code map_grpc_status(std::int64_t code, std::string_view messa
   if (message.find("no leader") != std::string_view::npos) return errc::no_leader;
   if (message.find("compacted") != std::string_view::npos) return errc::compacted;
   if (message.find("lease not found") != std::string_view::npos) return errc::lease_not_found;
+  // etcd's auth errors (auth enabled): a role without the key, no or a bad
+  // login, a token etcd no longer knows ("invalid auth token", code 16)
+  if (message.find("etcdserver: permission denied") != std::string_view::npos)
+    return seckill::errc::permission_denied;
+  if (message.find("etcdserver: user name is empty") != std::string_view::npos ||
+      message.find("etcdserver: authentication failed") != std::string_view::npos)
+    return seckill::errc::auth_failed;
   switch (code) {
     case 1:
       return seckill::errc::operation_aborted;  // Canceled
@@ -184,7 +191,8 @@ inline std::error_code map_grpc_status(std::int64_t code, std::string_view messa
       return seckill::errc::timed_out;  // DeadlineExceeded
     case 5:
       return errc::lease_not_found;  // NotFound: etcd's only one is a lease
-    case 7:                          // PermissionDenied
+    case 7:
+      return seckill::errc::permission_denied;  // PermissionDenied
     case 16:
       return seckill::errc::auth_failed;  // Unauthenticated
     case 11:

@@ -13,6 +13,7 @@
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/detail/http_stream.hpp>
 #include <seckill/etcd/detail/json_codec.hpp>
+#include <seckill/etcd/detail/watch_post_stream.hpp>
 #include <seckill/etcd/error.hpp>
 #include <seckill/etcd/types.hpp>
 
@@ -89,7 +90,15 @@ struct watch_connection {
   std::deque<std::string> outbox;
   boost::asio::steady_timer out_notify;
   bool open = false;
+  bool streaming = false;  // a POST stream (a client that logs in): see watch_post_stream.hpp
+  bool reopen = false;     // the stream's watches changed: open it again at once
   void send(std::string msg) {
+    if (streaming) {  // a POST stream takes no more messages: open it again with the new set
+      reopen = true;
+      boost::beast::error_code ignored;
+      boost::beast::get_lowest_layer(ws).socket().close(ignored);
+      return;
+    }
     outbox.push_back(std::move(msg));
     out_notify.cancel();
     out_notify.expires_at(std::chrono::steady_clock::time_point::max());
@@ -177,6 +186,18 @@ struct watch_hub : std::enable_shared_from_this<watch_hub> {
             conn->ws.next_layer(), ep, h->etcd.tls(),
             std::chrono::steady_clock::now() + h->etcd.options().connect_timeout, why);
         if (cec) ec = boost::asio::error::connection_refused;
+      }
+      if (!ec && !h->etcd.options().auth.empty()) {  // logged in: a POST stream
+        conn->streaming = true;
+        const bool again = co_await run_watch_post_stream(h, conn, ep);
+        conn->open = false;
+        beast::error_code ignored;
+        beast::get_lowest_layer(conn->ws).socket().close(ignored);
+        if (h->conn == conn) h->conn.reset();
+        if (h->stopped) co_return;
+        if (again) continue;
+        ec =
+            boost::asio::error::connection_reset;  // the member failed: the next one, after a pause
       }
       if (!ec) {
         beast::get_lowest_layer(conn->ws).expires_never();
