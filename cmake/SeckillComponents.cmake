@@ -92,6 +92,7 @@ set(SECKILL_redis_HEADERS
   seckill/redis/connection_pool.hpp
   seckill/redis/cluster_slots.hpp
   seckill/redis/cluster_client.hpp
+  seckill/redis/cluster_url.hpp
   seckill/redis/script.hpp
   seckill/redis/detail/store_script.hpp
   seckill/redis/redis_store.hpp

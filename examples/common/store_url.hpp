@@ -4,6 +4,8 @@
 // naming the flag; a password is shown as ***): memory://,
 // redis://[user:password@]host:port[/db] (rediss:// over TLS, with the TLS
 // settings as query keys: ?ca_file=...&cert_file=...&key_file=...),
+// redis+cluster://[user:password@]host:port[,host:port...] (Redis Cluster;
+// rediss+cluster:// over TLS),
 // etcd://[user:password@]host:port[,host:port...] (https://host:port[,...][?ca_file=...]:
 // etcd over TLS; the etcd user may also come from SECKILL_ETCD_USER and
 // SECKILL_ETCD_PASSWORD).
@@ -12,6 +14,7 @@
 #include <seckill/etcd/auth.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/endpoint.hpp>
+#include <seckill/redis/cluster_url.hpp>
 #include <seckill/redis/connection_config.hpp>
 #include <seckill/redis/url.hpp>
 #include <seckill/url.hpp>
@@ -24,7 +27,7 @@
 
 namespace seckill_examples {
 
-enum class store_kind { memory, redis, etcd };
+enum class store_kind { memory, redis, redis_cluster, etcd };
 
 /// The backend `url` names; throws for memory:// with a host or path, and for any other scheme.
 inline store_kind store_kind_of(const std::string& url) {
@@ -38,10 +41,13 @@ inline store_kind store_kind_of(const std::string& url) {
     return store_kind::memory;
   }
   if (scheme == "redis" || scheme == "rediss") return store_kind::redis;
+  if (seckill::redis::is_cluster_url(url)) return store_kind::redis_cluster;
   if (scheme == "etcd" || scheme == "https") return store_kind::etcd;  // (https: etcd over TLS)
   throw seckill::error(seckill::errc::invalid_argument,
                        fmt::format("--store {}: unknown store; this build knows memory://, "
                                    "redis://[user:password@]host:port[/db] (rediss:// over TLS), "
+                                   "redis+cluster://[user:password@]host:port[,host:port...] "
+                                   "(rediss+cluster:// over TLS), "
                                    "etcd://host:port[,host:port...] and https://host:port[,...] "
                                    "(etcd over TLS)",
                                    seckill::redact_url(url)));
@@ -52,6 +58,15 @@ inline seckill::redis::connection_config redis_config(const std::string& url) {
   seckill::redis::connection_config cfg;
   std::string why;
   if (seckill::redis::parse_url(url, cfg, &why))
+    throw seckill::error(seckill::errc::invalid_argument, "--store: " + why);
+  return cfg;
+}
+
+/// A redis+cluster:// URL's settings; throws saying what is wrong with it.
+inline seckill::redis::cluster_config redis_cluster_config(const std::string& url) {
+  seckill::redis::cluster_config cfg;
+  std::string why;
+  if (seckill::redis::parse_cluster_url(url, cfg, &why))
     throw seckill::error(seckill::errc::invalid_argument, "--store: " + why);
   return cfg;
 }

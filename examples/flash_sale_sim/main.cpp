@@ -161,6 +161,25 @@ report run_with_admission(Store& store, boost::asio::io_context& io, const optio
   return run_simulation(store, io, everyone, o, progress);
 }
 
+// Deletes every key of `sku` on a Redis Cluster: one script on the master of
+// the SKU's slot SCANs that node for the hash tag and deletes what it finds.
+void clear_sku_keys(seckill::redis::cluster_client& conn, const std::string& sku) {
+  seckill::redis::request clear;
+  clear.push("EVAL",
+             "local cursor, n = '0', 0 repeat local r = redis.call('SCAN', cursor, 'MATCH', "
+             "ARGV[1], 'COUNT', 1000) cursor = r[1] for _, k in ipairs(r[2]) do "
+             "redis.call('DEL', k) n = n + 1 end until cursor == '0' return n",
+             1, "seckill:{" + sku + "}:stock", "seckill:{" + sku + "}:*");
+  std::promise<std::pair<std::error_code, std::vector<seckill::redis::value>>> cleared;
+  conn.async_exec(std::move(clear), [&](std::error_code ec, std::vector<seckill::redis::value> v) {
+    cleared.set_value({ec, std::move(v)});
+  });
+  auto [ec, replies] = cleared.get_future().get();
+  if (!ec && (replies.size() != 1 || replies[0].is_error()))
+    ec = make_error_code(seckill::errc::server_error);
+  if (ec) throw seckill::error(ec, "clearing the keys of " + sku);
+}
+
 // Deletes every key of `sku` (stock, holds, and the order records an
 // interrupted run may have left held), with SCAN over its hash tag.
 template <class Connection>
@@ -196,14 +215,16 @@ void clear_sku_keys(Connection& conn, const std::string& sku) {
 // Redis: the store runs on a thread of its own (its connection always has a
 // read pending); completions come back to the simulation's io_context. The
 // SKUs' stock and holds keys are cleared first, so a rerun starts afresh.
-report run_on_redis(boost::asio::io_context& io, const seckill::redis::connection_config& cfg,
+// The same on a Redis Cluster (redis_cluster_store).
+template <class Store>
+report run_on_redis(boost::asio::io_context& io, const typename Store::config_type& cfg,
                     const options& o, bool progress) {
   boost::asio::io_context store_io;
   auto guard = boost::asio::make_work_guard(store_io);
   std::thread store_thread([&] { store_io.run(); });
-  seckill::redis::redis_store store(store_io.get_executor(), cfg);
+  Store store(store_io.get_executor(), cfg);
   struct stopper {
-    seckill::redis::redis_store& store;
+    Store& store;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type>& guard;
     std::thread& thread;
     ~stopper() {
@@ -251,7 +272,11 @@ report open_store_and_run(boost::asio::io_context& io, const options& o, bool pr
       return run_with_admission(store, io, o, progress);
     }
     case seckill_examples::store_kind::redis:
-      return run_on_redis(io, seckill_examples::redis_config(o.store), o, progress);
+      return run_on_redis<seckill::redis::redis_store>(io, seckill_examples::redis_config(o.store),
+                                                       o, progress);
+    case seckill_examples::store_kind::redis_cluster:
+      return run_on_redis<seckill::redis::redis_cluster_store>(
+          io, seckill_examples::redis_cluster_config(o.store), o, progress);
     case seckill_examples::store_kind::etcd:
       return run_on_etcd(io, o, progress);
   }

@@ -156,6 +156,42 @@ std::error_code wait_started(Start&& start) {
   return done.get_future().get();
 }
 
+// Redis, one server or a cluster: the store, the sold-out cache in front of
+// it, and the cache fed by the store script's pub/sub messages (on a cluster,
+// a PUBLISH reaches every node: the feed listens on the first seed).
+template <class Store>
+int serve_on_redis(boost::asio::io_context& io, seckill::stock_cache& cache, const options& o,
+                   const typename Store::config_type& config) {
+  using redis_store = Store;
+  seckill::redis::connection_config feed_config;
+  if constexpr (std::is_same_v<typename Store::config_type, seckill::redis::cluster_config>) {
+    feed_config = config.node;
+    feed_config.host = config.seeds.front().host;
+    feed_config.port = config.seeds.front().port;
+  } else {
+    feed_config = config;
+  }
+  redis_store backing(io.get_executor(), config);
+  seckill::cached_store<redis_store> store(backing, cache);
+  seckill::redis::stock_feed<redis_store> feed(io.get_executor(), backing, cache, feed_config);
+  io_threads threads(io, o.threads);
+  const auto fail = [&](std::error_code ec, const std::string& what, const std::string& detail) {
+    feed.close();
+    backing.close();
+    threads.stop();
+    return seckill::error(
+        ec, fmt::format("--store {}: {}: {}", seckill::redact_url(o.store), what, detail));
+  };
+  if (const auto ec = wait_started([&](auto h) { backing.async_connect(std::move(h)); }))
+    throw fail(ec, "cannot connect", backing.connection().last_error());
+  if (const auto ec = wait_started([&](auto h) { feed.async_start(std::move(h)); }))
+    throw fail(ec, "cannot subscribe to the stock feed", feed.source().last_error());
+  return serve(io, store, o, threads, [&] {
+    feed.close();
+    backing.close();
+  });
+}
+
 // Every node serves through a sold-out cache (seckill::cached_store): a
 // purchase without a request_id of a SKU the cache holds as sold out is
 // answered 409 with no store round trip (one with a request_id always asks
@@ -174,30 +210,12 @@ int run(const options& o) {
       io_threads threads(io, o.threads);
       return serve(io, store, o, threads, [] {});
     }
-    case seckill_examples::store_kind::redis: {
-      using redis_store = seckill::redis::redis_store;
-      const auto config = seckill_examples::redis_config(o.store);
-      redis_store backing(io.get_executor(), config);
-      seckill::cached_store<redis_store> store(backing, cache);
-      seckill::redis::stock_feed<redis_store> feed(io.get_executor(), backing, cache, config);
-      io_threads threads(io, o.threads);
-      const auto fail = [&](std::error_code ec, const std::string& what,
-                            const std::string& detail) {
-        feed.close();
-        backing.close();
-        threads.stop();
-        return seckill::error(
-            ec, fmt::format("--store {}: {}: {}", seckill::redact_url(o.store), what, detail));
-      };
-      if (const auto ec = wait_started([&](auto h) { backing.async_connect(std::move(h)); }))
-        throw fail(ec, "cannot connect", backing.connection().last_error());
-      if (const auto ec = wait_started([&](auto h) { feed.async_start(std::move(h)); }))
-        throw fail(ec, "cannot subscribe to the stock feed", feed.source().last_error());
-      return serve(io, store, o, threads, [&] {
-        feed.close();
-        backing.close();
-      });
-    }
+    case seckill_examples::store_kind::redis:
+      return serve_on_redis<seckill::redis::redis_store>(io, cache, o,
+                                                         seckill_examples::redis_config(o.store));
+    case seckill_examples::store_kind::redis_cluster:
+      return serve_on_redis<seckill::redis::redis_cluster_store>(
+          io, cache, o, seckill_examples::redis_cluster_config(o.store));
     case seckill_examples::store_kind::etcd: {
       using etcd_store = seckill::etcd::etcd_store<>;
       const std::string prefix = "seckill/stock/";

@@ -4,12 +4,14 @@
 // during a sale, and a cluster down then up. Every case is in the "cluster"
 // suite: CTest runs them as one test, "redis/cluster".
 
+#include <seckill/redis/acl.hpp>
 #include <seckill/redis/cluster_client.hpp>
 #include <seckill/redis/redis_store.hpp>
 
 #include "redis/redis_cluster.hpp"
 #include "redis/test_support.hpp"
 #include "store_conformance.hpp"
+#include "support/flash_sale_run.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -19,6 +21,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -440,4 +443,81 @@ TEST_SUITE("cluster") {
     CHECK(!ec2);
     CHECK(level2.remaining == 5);
   }
+
+  TEST_CASE("redis cluster: a user with exactly store_cluster_acl_rules runs a sale") {
+    auto& cluster = shared_cluster();
+    const std::string user = "shop-" + std::to_string(::getpid());
+    std::vector<std::string> args{"SETUSER", user, "on", ">cluster-secret"};
+    std::istringstream rules{std::string(seckill::redis::store_cluster_acl_rules)};
+    for (std::string w; rules >> w;) args.push_back(w);
+    request setuser;
+    setuser.push_range("ACL", args);
+    for (int i = 0; i < cluster.size(); ++i) {  // ACL users are per node
+      if (!cluster.alive(i)) continue;
+      auto admin = cluster.node(i).admin();
+      admin.send(setuser.payload());
+      const auto r = admin.read();
+      REQUIRE_MESSAGE(!r.is_error(), r.text);
+    }
+    redis_store_options options;
+    options.replicas_to_wait = 1;
+    cluster_fixture fx(options, [&](cluster_config& cfg) {
+      cfg.node.username = user;
+      cfg.node.password = "cluster-secret";
+    });
+    const std::string sku = fx.sku("acl");
+    REQUIRE_MESSAGE(seckill::test::conformance::set_stock(fx, sku, 3) == std::error_code{},
+                    fx.store().last_error(), " / ", fx.store().connection().last_error());
+    CHECK(seckill::test::conformance::reserve_ok(fx, sku, 2, 1).status == reserve_status::reserved);
+    auto [ec, settled] = seckill::test::conformance::commit(fx, sku, 1);
+    CHECK_MESSAGE(!ec, ec.message(), ": ", fx.store().last_error());
+    CHECK(seckill::test::conformance::reserve_ok(fx, sku, 2, 2).status == reserve_status::sold_out);
+    CHECK(seckill::test::conformance::stock_ok(fx, sku).committed == 2);
+  }
+
+#ifdef SECKILL_FLASH_SALE_SIM
+  TEST_CASE(
+      "redis cluster: flash_sale_sim sells on the cluster and every buyer's answer is in it") {
+    auto& cluster = shared_cluster();
+    std::string url = "redis+cluster://";
+    for (int i = 0; i < 2; ++i)
+      url += (i ? "," : "") + std::string("127.0.0.1:") + cluster.node(i).port_string();
+    seckill::test::flash_sale_run sale(SECKILL_FLASH_SALE_SIM, {"--store",
+                                                                url,
+                                                                "--buyers",
+                                                                "3000",
+                                                                "--skus",
+                                                                "6",
+                                                                "--stock",
+                                                                "300",
+                                                                "--arrival",
+                                                                "poisson",
+                                                                "--arrival-rate",
+                                                                "1500",
+                                                                "--admission-rate",
+                                                                "0",
+                                                                "--payment-latency",
+                                                                "5ms",
+                                                                "--payment-failure",
+                                                                "0.05",
+                                                                "--deadline",
+                                                                "2000ms",
+                                                                "--hold",
+                                                                "5s",
+                                                                "--threads",
+                                                                "2"});
+    const auto out = sale.wait(std::chrono::seconds(120));
+    CHECK(out.exit_code == 0);
+    seckill::test::check_buyers_match_store(out);
+  }
+
+  TEST_CASE("redis cluster: flash_sale_sim refuses a bad cluster URL with the seed named") {
+    seckill::test::flash_sale_run sale(SECKILL_FLASH_SALE_SIM,
+                                       {"--store", "redis+cluster://:hunter2@127.0.0.1:1,,x"});
+    const auto out = sale.wait(std::chrono::seconds(30));
+    CHECK(out.exit_code != 0);
+    CHECK(out.output.find("seed 2 is empty") != std::string::npos);
+    CHECK(out.output.find("hunter2") == std::string::npos);
+  }
+#endif
 }

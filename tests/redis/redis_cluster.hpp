@@ -57,6 +57,9 @@ class redis_cluster {
                [&] { return !node(i).admin().command("CLUSTER", "REPLICATE", id).is_error(); });
     }
     wait_healthy();
+    for (int i = masters; i < total; ++i)
+      wait_for("a replica's link to its master",
+               [&] { return info_field(i, "master_link_status", "replication") == "up"; });
   }
 
   [[nodiscard]] int size() const noexcept { return static_cast<int>(nodes_.size()); }

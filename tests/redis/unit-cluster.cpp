@@ -1,5 +1,6 @@
 #include <seckill/redis/cluster_client.hpp>
 #include <seckill/redis/cluster_slots.hpp>
+#include <seckill/redis/cluster_url.hpp>
 
 #include <doctest/doctest.h>
 
@@ -200,5 +201,32 @@ TEST_SUITE("unit") {
     CHECK(message.find("connect_timeout") != std::string::npos);
     boost::asio::io_context io;
     CHECK_THROWS_AS(seckill::redis::cluster_client(io.get_executor(), cfg), seckill::error);
+  }
+
+  TEST_CASE("cluster url: seeds credentials and mistakes") {
+    cluster_config cfg;
+    std::string why;
+    REQUIRE(!seckill::redis::parse_cluster_url(
+        "redis+cluster://alice:p%40ss@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002,cache", cfg, &why));
+    REQUIRE(cfg.seeds.size() == 4);
+    CHECK(cfg.seeds[0].host == "10.0.0.1");
+    CHECK(cfg.seeds[0].port == "7000");
+    CHECK(cfg.seeds[2].host == "::1");
+    CHECK(cfg.seeds[3].port == "6379");
+    CHECK(cfg.node.username == "alice");
+    CHECK(cfg.node.password == "p@ss");
+    CHECK(seckill::redis::is_cluster_url("REDIS+CLUSTER://h:1"));
+    CHECK(!seckill::redis::is_cluster_url("redis://h:1"));
+
+    const cluster_config before = cfg;
+    for (const char* bad : {"redis://h:1", "redis+cluster://", "redis+cluster://h:1,,h:2",
+                            "redis+cluster://h:1/2", "redis+cluster://:secret@h:99999"}) {
+      CAPTURE(bad);
+      why.clear();
+      CHECK(seckill::redis::parse_cluster_url(bad, cfg, &why) == seckill::errc::invalid_argument);
+      CHECK(!why.empty());
+      CHECK(why.find("secret") == std::string::npos);
+      CHECK(cfg.seeds.size() == before.seeds.size());  // left as it was
+    }
   }
 }
