@@ -164,8 +164,13 @@ class cluster_state : public std::enable_shared_from_this<cluster_state> {
     return slots_[slot].load(std::memory_order_acquire);
   }
 
-  /// A connected master, for requests that name no key.
+  /// A connected master, for requests that name no key (a seed connected
+  /// only to read the map may be a replica: masters from the slot table first).
   [[nodiscard]] node* any_master() const {
+    for (std::size_t slot = 0; slot < cluster_slot_count; slot += 512)
+      if (node* n = slots_[slot].load(std::memory_order_acquire);
+          n != nullptr && n->conn.state() == connection_state::ready)
+        return n;
     std::lock_guard lock(nodes_mutex_);
     for (const auto& n : nodes_)
       if (n->conn.state() == connection_state::ready) return n.get();
@@ -181,14 +186,19 @@ class cluster_state : public std::enable_shared_from_this<cluster_state> {
   }
 
   /// A MOVED answer: the slot's master is `host:port` now. Recorded at once
-  /// when the node is known (and connected); the map is read again either way.
-  void moved(std::uint16_t slot, const std::string& host, const std::string& port) {
+  /// when the node is known and connected (true); otherwise it is connected
+  /// first (false). The map is read again either way.
+  bool moved(std::uint16_t slot, const std::string& host, const std::string& port) {
     moved_.fetch_add(1, std::memory_order_relaxed);
-    if (node* n = find(host, port); n != nullptr && n->conn.state() == connection_state::ready)
+    bool recorded = false;
+    if (node* n = find(host, port); n != nullptr && n->conn.state() == connection_state::ready) {
       slots_[slot].store(n, std::memory_order_release);
-    else
+      recorded = true;
+    } else {
       learn(host, port);
+    }
     request_refresh();
+    return recorded;
   }
 
   /// Makes (and connects) the node at host:port if it is new.
@@ -528,8 +538,10 @@ struct cluster_exec_op {
     }
     if (redirect->host.empty()) redirect->host = sent_to->conn.config().host;
     if (redirect->type == redirection::kind::moved) {
-      state->moved(redirect->slot, redirect->host, redirect->port);
-      send(self);
+      if (state->moved(redirect->slot, redirect->host, redirect->port))
+        send(self);
+      else
+        retry(self);  // once the new master is connected
       return;
     }
     state->asked_.fetch_add(1, std::memory_order_relaxed);
