@@ -252,8 +252,8 @@ class basic_redis_store {
   using executor_type = boost::asio::any_io_executor;
   using connection_type = Connection;
   /// `connection_config`, or `cluster_config` for the store on a cluster.
-  using config_type = std::conditional_t<std::is_same_v<Connection, cluster_client>,
-                                         cluster_config, connection_config>;
+  using config_type = std::conditional_t<std::is_same_v<Connection, cluster_client>, cluster_config,
+                                         connection_config>;
 
   /// Connects nothing yet: call `async_connect`. Throws `seckill::error`
   /// (invalid_argument) on a retention outside [1 s, 2^53 ms], a
@@ -534,9 +534,9 @@ class basic_redis_store {
                   "redis_store: order_retention " + std::to_string(ms) +
                       " ms out of range [1000, " + std::to_string(max_units) + "] ms");
     if (options.replicas_to_wait < 0 || options.replicas_to_wait > 16)
-      throw error(seckill::errc::invalid_argument,
-                  "redis_store: replicas_to_wait " + std::to_string(options.replicas_to_wait) +
-                      " out of range [0, 16]");
+      throw error(seckill::errc::invalid_argument, "redis_store: replicas_to_wait " +
+                                                       std::to_string(options.replicas_to_wait) +
+                                                       " out of range [0, 16]");
     const auto wait = options.replication_timeout.count();
     if (wait < 1 || wait > 60000)
       throw error(seckill::errc::invalid_argument, "redis_store: replication_timeout " +
@@ -659,8 +659,7 @@ class basic_redis_store {
 
   // Whether the operation `what` writes (then it waits for replicas_to_wait).
   static bool writes(std::string_view what) noexcept {
-    return what != "stock" && what != "get_policy" && what != "get_order" &&
-           what != "list_orders";
+    return what != "stock" && what != "get_policy" && what != "get_order" && what != "list_orders";
   }
 
   // Sends the store's script with the arguments `eval_args(request&)`
