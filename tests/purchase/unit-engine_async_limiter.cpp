@@ -61,21 +61,34 @@ static_assert(seckill::admission_limiter<seckill::unlimited>);
 static_assert(!seckill::async_purchase_limiter<seckill::unlimited>);
 static_assert(!seckill::admission_limiter<int>);
 
+// Also knows some refusals at once (a pre-filter).
+struct prefiltered_limiter : scripted_limiter {
+  bool refuse_now = false;
+  int asked_locally = 0;
+  bool refuses_locally(std::string_view, std::string_view, double) {
+    ++asked_locally;
+    return refuse_now;
+  }
+};
+
+static_assert(seckill::detail::refuses_locally<prefiltered_limiter>);
+static_assert(!seckill::detail::refuses_locally<scripted_limiter>);
+
 struct counting_ids {
   std::int64_t next_id = 1;
   std::int64_t next(std::error_code&) noexcept { return next_id++; }
 };
 
+template <class Limiter = scripted_limiter>
 struct fixture {
   asio::io_context io;
   seckill::memory_store<> store{io.get_executor()};
-  scripted_limiter limiter;
+  Limiter limiter;
   seckill::no_breaker breaker;
   counting_ids ids;
   seckill::no_payment payment;
   seckill::memory_orders orders;
-  seckill::purchase_engine<seckill::memory_store<>, scripted_limiter, seckill::no_breaker,
-                           counting_ids>
+  seckill::purchase_engine<seckill::memory_store<>, Limiter, seckill::no_breaker, counting_ids>
       engine{store, limiter, breaker, ids, payment, orders};
 
   fixture() {
@@ -96,7 +109,7 @@ struct fixture {
 
 TEST_SUITE("unit") {
   TEST_CASE("engine with an async limiter: admitted purchases buy and refusals are rate_limited") {
-    fixture f;
+    fixture<> f;
     f.limiter.answers = {{{}, true}, {{}, false}, {{}, true}};
     auto [ec1, r1] = f.buy({.sku = "sku", .user = "alice"});
     CHECK(!ec1);
@@ -121,7 +134,7 @@ TEST_SUITE("unit") {
   TEST_CASE(
       "engine with an async limiter: a limiter that fails closed fails the purchase with its "
       "error") {
-    fixture f;
+    fixture<> f;
     f.limiter.answers = {{make_error_code(errc::store_unavailable), false},
                          {make_error_code(errc::store_unavailable), true}};
     auto [ec1, r1] = f.buy({.sku = "sku"});
@@ -135,11 +148,29 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("engine with an async limiter: a bad request is refused before the limiter is asked") {
-    fixture f;
+    fixture<> f;
     auto [ec, r] = f.buy({.sku = "sku", .quantity = 0});
     CHECK(ec == errc::invalid_argument);
     CHECK(f.limiter.calls.empty());
     (void)r;
+  }
+
+  TEST_CASE(
+      "engine with an async limiter: a refusal it knows at once is rate_limited without asking "
+      "it") {
+    fixture<prefiltered_limiter> f;
+    f.limiter.refuse_now = true;
+    auto [ec1, r1] = f.buy({.sku = "sku", .user = "alice"});
+    CHECK(ec1 == errc::rate_limited);
+    CHECK(r1.final_state == purchase_state::idle);
+    CHECK(f.limiter.asked_locally == 1);
+    CHECK(f.limiter.calls.empty());  // no async_acquire
+    f.limiter.refuse_now = false;
+    auto [ec2, r2] = f.buy({.sku = "sku", .user = "alice"});
+    CHECK(!ec2);
+    CHECK(f.limiter.asked_locally == 2);
+    CHECK(f.limiter.calls.size() == 1);
+    (void)r2;
   }
 }
 

@@ -36,7 +36,9 @@
 ///   (`redis::gcra_limiter`, one count for every node), awaited inside the
 ///   purchase's coroutine: a refusal then costs that coroutine, and a
 ///   limiter that could not decide and refuses fails the purchase with its
-///   error instead of `rate_limited`.
+///   error instead of `rate_limited`. An asynchronous limiter that also has
+///   `refuses_locally(sku, user, tokens)` is asked that first: a refusal it
+///   knows at once costs no coroutine.
 /// - `Breaker`: `try_acquire()` returning something that tests as bool, and
 ///   `on_success(d)` / `on_failure(d)`; when it also takes the permit back
 ///   (`on_success(permit, d)`, as `circuit_breaker` does) the engine hands it
@@ -296,6 +298,10 @@ class purchase_engine {
       // An asynchronous limiter: what needs no answer from it is checked
       // here, the rest in the purchase's coroutine.
       std::error_code ec = check_request(request);
+      if constexpr (detail::refuses_locally<Limiter>) {
+        if (!ec && limiter_.refuses_locally(request.sku, request.user, 1.0))
+          ec = errc::rate_limited;
+      }
       if (!ec) {
         boost::asio::co_spawn(ex, admit_then_run(request, t0),
                               detail::spawned_completion<Handler>{std::move(handler)});

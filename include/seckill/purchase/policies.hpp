@@ -51,6 +51,17 @@ concept async_purchase_limiter = requires(P& p, std::string_view sku, std::strin
 /// both is used synchronously.
 template <class P>
 concept admission_limiter = purchase_limiter<P> || async_purchase_limiter<P>;
+
+namespace detail {
+/// An asynchronous Limiter's optional synchronous answer:
+/// `refuses_locally(sku, user, tokens)` true when it knows at once that it
+/// refuses (a pre-filter); the engine then refuses without starting a coroutine.
+template <class P>
+concept refuses_locally = requires(P& p, std::string_view sku, std::string_view user,
+                                   double tokens) {
+  { p.refuses_locally(sku, user, tokens) } -> std::convertible_to<bool>;
+};
+}  // namespace detail
 template <class B>
 concept purchase_breaker = requires(B& b, std::chrono::nanoseconds d) {
   { b.try_acquire() } -> std::convertible_to<bool>;
