@@ -11,6 +11,7 @@
 #include <seckill/clock.hpp>
 #include <seckill/clock_timer.hpp>
 #include <seckill/error.hpp>
+#include <seckill/etcd/auth.hpp>
 #include <seckill/etcd/client.hpp>
 #include <seckill/etcd/codec.hpp>
 #include <seckill/etcd/election.hpp>
@@ -33,6 +34,7 @@
 #include <seckill/limit/async_acquire.hpp>
 #include <seckill/limit/bulkhead.hpp>
 #include <seckill/limit/circuit_breaker.hpp>
+#include <seckill/limit/gcra.hpp>
 #include <seckill/limit/hot_param_limiter.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/obs/exposition.hpp>
@@ -52,11 +54,16 @@
 #include <seckill/purchase/policies.hpp>
 #include <seckill/purchase/request.hpp>
 #include <seckill/purchase/state_machine.hpp>
+#include <seckill/redis/acl.hpp>
+#include <seckill/redis/cluster_client.hpp>
+#include <seckill/redis/cluster_slots.hpp>
+#include <seckill/redis/cluster_url.hpp>
 #include <seckill/redis/connection.hpp>
 #include <seckill/redis/connection_config.hpp>
 #include <seckill/redis/connection_pool.hpp>
 #include <seckill/redis/connection_state.hpp>
 #include <seckill/redis/error.hpp>
+#include <seckill/redis/gcra_limiter.hpp>
 #include <seckill/redis/redis_store.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/script.hpp>
