@@ -6,11 +6,13 @@
 // picks key tags of its own, whose SKUs could not be stocked beforehand, and
 // a reserve on a SKU without stock is a cheaper script than a real one.
 //
-//   reserve/cluster/inflight:64          the store, one client thread, reserves
-//                                        spread over 3 SKUs (one per master)
-//   reserve/cluster_wait_1/inflight:64   the same with replicas_to_wait = 1
-//                                        (every reserve also waits for its
-//                                        master's replica)
+//   reserve/cluster/inflight:N         the store, one client thread, N reserves
+//                                      in flight spread over 3 SKUs (one per
+//                                      master): 64 as the one-server bench,
+//                                      192 for 64 per master
+//   reserve/cluster_wait_1/inflight:N  the same with replicas_to_wait = 1
+//                                      (every reserve also waits for its
+//                                      master's replica)
 //
 // Each round alternates the ceiling (untimed) and the client (timed) with as
 // many reserves; `of_ceiling` is the median of the rounds' ratios.
@@ -48,10 +50,7 @@ namespace {
 namespace asio = boost::asio;
 using seckill::redis::redis_cluster_store;
 
-constexpr int inflight = 64;
-constexpr int reserves_per_coroutine = 100;  // per batch: 6400 reserves
-constexpr int batches_per_round = 4;
-constexpr int round_reserves = batches_per_round * inflight * reserves_per_coroutine;
+constexpr int round_reserves = 24576;  // per round and side (64 x 384, 192 x 128)
 constexpr std::chrono::seconds hold{600};
 
 seckill::test::redis_cluster& cluster() {
@@ -108,10 +107,12 @@ void close_and_drain(asio::io_context& io, redis_cluster_store& store) {
 
 std::atomic<std::int64_t> next_order{1};
 
-// One batch: `inflight` coroutines, each reserving `reserves_per_coroutine`
-// times, on the SKUs in turn.
-void run_batch(asio::io_context& io, redis_cluster_store& store,
-               const std::vector<std::string>& skus, std::atomic<std::int64_t>& failures) {
+// One round: `inflight` coroutines, each reserving its share of
+// `round_reserves`, on the SKUs in turn.
+void run_round(asio::io_context& io, redis_cluster_store& store,
+               const std::vector<std::string>& skus, int inflight,
+               std::atomic<std::int64_t>& failures) {
+  const int reserves_per_coroutine = round_reserves / inflight;
   int left = inflight;
   for (int c = 0; c < inflight; ++c) {
     asio::co_spawn(
@@ -160,6 +161,7 @@ double median(std::vector<double> v) {
 }
 
 void reserve_bench(benchmark::State& state, int replicas_to_wait) {
+  const auto inflight = static_cast<int>(state.range(0));
   asio::io_context io(1);
   seckill::redis::redis_store_options options;
   options.replicas_to_wait = replicas_to_wait;
@@ -176,7 +178,7 @@ void reserve_bench(benchmark::State& state, int replicas_to_wait) {
     return;
   }
   std::atomic<std::int64_t> failures{0};
-  run_batch(io, store, skus, failures);  // warm-up
+  run_round(io, store, skus, inflight, failures);  // warm-up
   std::vector<double> client, top, ratio;
   std::size_t allocs = 0;
   for (auto _ : state) {
@@ -189,7 +191,7 @@ void reserve_bench(benchmark::State& state, int replicas_to_wait) {
     }
     const auto allocs_before = seckill::bench::allocations();
     const auto start = std::chrono::steady_clock::now();
-    for (int b = 0; b < batches_per_round; ++b) run_batch(io, store, skus, failures);
+    run_round(io, store, skus, inflight, failures);
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     allocs += seckill::bench::allocations() - allocs_before;
     state.SetIterationTime(elapsed.count());
@@ -217,12 +219,17 @@ void BM_reserve_cluster_wait_1(benchmark::State& state) { reserve_bench(state, 1
 }  // namespace
 
 BENCHMARK(BM_reserve_cluster)
-    ->Name("reserve/cluster/inflight:64")
+    ->Name("reserve/cluster")
+    ->ArgName("inflight")
+    ->Arg(64)
+    ->Arg(192)
     ->Iterations(7)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_reserve_cluster_wait_1)
-    ->Name("reserve/cluster_wait_1/inflight:64")
+    ->Name("reserve/cluster_wait_1")
+    ->ArgName("inflight")
+    ->Arg(192)
     ->Iterations(5)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
