@@ -13,6 +13,7 @@
 // shared one.
 
 #include "api.hpp"
+#include "common/store_url.hpp"
 #include "http_server.hpp"
 #include "options.hpp"
 #include "payment.hpp"
@@ -26,6 +27,7 @@
 #include <seckill/obs/span.hpp>
 #include <seckill/purchase/engine.hpp>
 #include <seckill/purchase/metrics_hooks.hpp>
+#include <seckill/redis/gcra_limiter.hpp>
 #include <seckill/store/reaper.hpp>
 #include <seckill/store/store.hpp>
 
@@ -47,6 +49,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -59,16 +62,62 @@
 
 namespace seckill_server {
 
-/// The engine's Limiter: a token bucket, or everyone when --admission-rate is 0.
+/// The engine's Limiter (asynchronous): this node's token bucket
+/// (--admission-rate), then, when --gcra-rate or --gcra-user-rate is set,
+/// the buckets every node shares in Redis (redis::gcra_limiter); everyone
+/// when neither is set. A purchase the local bucket refuses never reaches
+/// Redis. Cost without the Redis buckets: the bucket's CAS and a post.
 class admission {
  public:
-  admission(double rate, double burst) {
-    if (rate > 0) bucket_ = std::make_unique<seckill::token_bucket<>>(rate, burst);
+  admission(boost::asio::io_context& io, const options& o) : ex_(io.get_executor()) {
+    if (o.admission_rate > 0)
+      bucket_ = std::make_unique<seckill::token_bucket<>>(o.admission_rate, o.admission_burst);
+    if (o.gcra_rate > 0 || o.gcra_user_rate > 0)
+      gcra_ = std::make_unique<seckill::redis::gcra_limiter>(
+          io.get_executor(), seckill_examples::redis_config(gcra_url(o)),
+          seckill::redis::gcra_limiter_options{
+              .sku_rate = o.gcra_rate,
+              .sku_burst = o.gcra_burst,
+              .user_rate = o.gcra_user_rate,
+              .user_burst = o.gcra_user_burst,
+              .on_failure = o.gcra_fail_open ? seckill::redis::gcra_failure_policy::fail_open
+                                             : seckill::redis::gcra_failure_policy::fail_closed,
+              .timeout = o.gcra_timeout});
   }
-  bool try_acquire(double tokens) { return !bucket_ || bucket_->try_acquire(tokens); }
+
+  /// The Redis the shared buckets live in: --gcra-redis, else the store's.
+  static std::string gcra_url(const options& o) {
+    return o.gcra_redis.empty() ? o.store : o.gcra_redis;
+  }
+
+  [[nodiscard]] seckill::redis::gcra_limiter* gcra() noexcept { return gcra_.get(); }
+
+  /// The shared buckets' pre-filter: a refusal known here costs no round trip
+  /// (and no token of this node's bucket).
+  bool refuses_locally(std::string_view sku, std::string_view user, double tokens) noexcept {
+    return gcra_ && gcra_->refuses_locally(sku, user, tokens);
+  }
+
+  template <boost::asio::completion_token_for<void(std::error_code, bool)> Token>
+  auto async_acquire(std::string_view sku, std::string_view user, double tokens, Token&& token) {
+    return boost::asio::async_initiate<Token, void(std::error_code, bool)>(
+        [this](auto handler, std::string_view sku, std::string_view user, double tokens) {
+          const bool local_ok = !bucket_ || bucket_->try_acquire(tokens);
+          if (local_ok && gcra_) {
+            gcra_->async_acquire(sku, user, tokens, std::move(handler));
+            return;
+          }
+          auto ex = boost::asio::get_associated_executor(handler, ex_);
+          boost::asio::post(ex,
+                            boost::asio::append(std::move(handler), std::error_code{}, local_ok));
+        },
+        token, sku, user, tokens);
+  }
 
  private:
+  boost::asio::any_io_executor ex_;
   std::unique_ptr<seckill::token_bucket<>> bucket_;
+  std::unique_ptr<seckill::redis::gcra_limiter> gcra_;
 };
 
 /// The engine's Gate: open while this node takes purchases (not stopping,
@@ -145,7 +194,7 @@ class node {
         name_(std::move(name)),
         purchase_metrics_(registry_),
         metrics_(registry_, !o.etcd.empty()),
-        admission_(o.admission_rate, o.admission_burst),
+        admission_(io, o),
         breaker_(seckill::breaker_options{}),
         ids_(ids),
         payment_(make_payment(io, o)),
@@ -204,8 +253,17 @@ class node {
 
   /// Starts the background work: the probe, the trace export, and unless
   /// `leader_reaps` (a coordinator runs the reaper as a leader duty) the reaper.
+  /// Throws `seckill::error` when the Redis of --gcra-rate cannot be reached.
   void start(bool leader_reaps) {
     namespace asio = boost::asio;
+    if (auto* gcra = admission_.gcra()) {
+      std::promise<std::error_code> connected;
+      gcra->async_connect([&connected](std::error_code ec) { connected.set_value(ec); });
+      if (const auto ec = connected.get_future().get())
+        throw seckill::error(ec, fmt::format("--gcra-redis {}: cannot connect: {}",
+                                             seckill::redact_url(admission::gcra_url(o_)),
+                                             gcra->connection().last_error()));
+    }
     if (!leader_reaps)
       reaper_.async_run(asio::bind_cancellation_slot(
           stop_reaper_.slot(), asio::bind_executor(background_, [](std::error_code) {})));
@@ -227,6 +285,7 @@ class node {
       stop_reaper_.emit(asio::cancellation_type::terminal);
       if (probe_timer_) probe_timer_->cancel();
     });
+    if (auto* gcra = admission_.gcra()) gcra->close();
   }
 
   /// The HTTP handler: one request, one answer.
@@ -437,6 +496,7 @@ class node {
     }
     if constexpr (requires { store_.local_refusals(); })
       metrics_.set_cache_refusals(store_.local_refusals());
+    if (auto* gcra = admission_.gcra()) metrics_.set_gcra(gcra->counters());
     answer a;
     a.route = "metrics";
     a.res.version(11);

@@ -39,6 +39,13 @@ struct options {
   std::int64_t per_user = 1;        ///< each SKU's per-user limit set by the admin API; 0: none
   double admission_rate = 0;        ///< token bucket rate per second; 0: no admission
   double admission_burst = 1'000;
+  double gcra_rate = 0;  ///< the per-SKU bucket every node shares in Redis; 0: none
+  double gcra_burst = 100;
+  double gcra_user_rate = 0;  ///< each user's bucket per SKU, shared likewise; 0: none
+  double gcra_user_burst = 1;
+  bool gcra_fail_open = false;  ///< admit when that Redis does not answer (default: refuse)
+  std::chrono::milliseconds gcra_timeout{250};
+  std::string gcra_redis;  ///< the Redis of those buckets; empty: --store's
   std::chrono::milliseconds deadline{800};
   std::chrono::milliseconds hold{30'000};
   std::chrono::milliseconds reaper_period{1'000};
@@ -99,6 +106,18 @@ Exit status 2 for bad flags, 1 when it cannot start (port taken, store down).
   --admission-rate R       token bucket rate per second, 0 for no admission
                            (default {})
   --admission-burst B      token bucket burst (default {})
+  --gcra-rate R            a per-SKU rate shared by every node, per second
+                           (GCRA in Redis; 0 for none, the default): checked
+                           after this node's bucket; refusals are answered
+                           429, most without a round trip (a local pre-filter)
+  --gcra-burst B           its burst (default {})
+  --gcra-user-rate R       each user's rate per SKU, shared likewise (0: none)
+  --gcra-user-burst B      its burst (default {})
+  --gcra-fail-open         admit when that Redis does not answer; by default
+                           such purchases fail (503 unavailable)
+  --gcra-timeout D         how long a check waits for Redis (default {}ms)
+  --gcra-redis URL         the Redis of the shared buckets, redis:// or
+                           rediss:// (default: --store, which must then be one)
   --deadline D             purchase deadline (default {}ms)
   --hold D                 how long the store holds a reservation (default {}ms)
   --reaper-period D        how often expired holds are given back (default {}ms)
@@ -127,9 +146,10 @@ Exit status 2 for bad flags, 1 when it cannot start (port taken, store down).
   -h, --help               this text
 )",
       program, d.listen.host, d.listen.port, d.store, d.service, d.weight, d.per_user,
-      d.admission_rate, d.admission_burst, d.deadline.count(), d.hold.count(),
-      d.reaper_period.count(), d.payment_connections, d.threads, d.max_connections,
-      d.header_timeout.count(), d.request_timeout.count(), d.idle_timeout.count(), d.seed);
+      d.admission_rate, d.admission_burst, d.gcra_burst, d.gcra_user_burst, d.gcra_timeout.count(),
+      d.deadline.count(), d.hold.count(), d.reaper_period.count(), d.payment_connections, d.threads,
+      d.max_connections, d.header_timeout.count(), d.request_timeout.count(),
+      d.idle_timeout.count(), d.seed);
 }
 
 /// Parses "HOST:PORT" ("[v6]:PORT" for IPv6). Empty message on success.
@@ -202,6 +222,23 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       err = c.real(0, 1e9, o.admission_rate);
     } else if (flag == "--admission-burst") {
       err = c.real(1, 1e9, o.admission_burst);
+    } else if (flag == "--gcra-rate") {
+      err = c.real(0, 1e6, o.gcra_rate);
+    } else if (flag == "--gcra-burst") {
+      err = c.real(1, 1e9, o.gcra_burst);
+    } else if (flag == "--gcra-user-rate") {
+      err = c.real(0, 1e6, o.gcra_user_rate);
+    } else if (flag == "--gcra-user-burst") {
+      err = c.real(1, 1e9, o.gcra_user_burst);
+    } else if (flag == "--gcra-fail-open") {
+      err = c.no_value();
+      o.gcra_fail_open = true;
+    } else if (flag == "--gcra-timeout") {
+      err = c.millis(std::chrono::milliseconds(1), std::chrono::minutes(1), o.gcra_timeout);
+    } else if (flag == "--gcra-redis") {
+      err = c.text(o.gcra_redis);
+      if (!err && !o.gcra_redis.starts_with("redis://") && !o.gcra_redis.starts_with("rediss://"))
+        return c.bad(seckill::redact_url(o.gcra_redis), "a redis:// or rediss:// URL");
     } else if (flag == "--deadline") {
       err = c.millis(std::chrono::milliseconds(1), std::chrono::hours(1), o.deadline);
     } else if (flag == "--hold") {
@@ -262,6 +299,12 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     return usage_error{fmt::format(
         "--hold {}ms must exceed --deadline {}ms: a paid order must still find its units",
         o.hold.count(), o.deadline.count())};
+  if ((o.gcra_rate > 0 || o.gcra_user_rate > 0) && o.gcra_redis.empty() &&
+      !o.store.starts_with("redis://") && !o.store.starts_with("rediss://"))
+    return usage_error{fmt::format(
+        "--gcra-rate and --gcra-user-rate keep their buckets in one Redis: give --gcra-redis, "
+        "or a redis:// --store (saw --store {})",
+        seckill::redact_url(o.store))};
   if (o.worker_id >= 0 && !o.etcd.empty())
     return usage_error{"--worker-id and --etcd: with --etcd the worker id is leased, not given"};
   return o;

@@ -10,6 +10,7 @@
 // child exists.
 
 #include <seckill/obs/metrics.hpp>
+#include <seckill/redis/gcra_limiter.hpp>
 
 #include <array>
 #include <atomic>
@@ -37,7 +38,8 @@ class server_metrics {
   /// seckill_etcd_connected exported: a node without etcd is not one that
   /// lost it).
   server_metrics(seckill::obs::registry& reg, bool coordinated)
-      : requests_(reg.add_counter_family("seckill_http_requests_total",
+      : registry_(&reg),
+        requests_(reg.add_counter_family("seckill_http_requests_total",
                                          "HTTP requests answered, by route and status.",
                                          {"route", "status"})),
         connections_(reg.add_gauge_family("seckill_http_connections", "HTTP connections open.")
@@ -109,6 +111,31 @@ class server_metrics {
     if (static_cast<double>(total) > seen) cache_refusals_.inc(static_cast<double>(total) - seen);
   }
 
+  /// The shared Redis buckets' decisions (--gcra-rate): exported from the
+  /// first call on, so a node without them exports none.
+  void set_gcra(const seckill::redis::gcra_counters& c) {
+    std::lock_guard lock(mutex_);
+    if (!gcra_failures_) {
+      auto& decisions = registry_->add_counter_family(
+          "seckill_gcra_decisions_total",
+          "Purchases decided by the rate limits shared in Redis, by outcome: admitted, "
+          "refused_local (by the pre-filter, no round trip), refused_remote, failed_open "
+          "(Redis did not answer, admitted by --gcra-fail-open).",
+          {"outcome"});
+      for (std::size_t i = 0; i < gcra_outcomes_.size(); ++i)
+        gcra_outcomes_[i] = decisions.with({std::string(gcra_outcome_names[i])});
+      gcra_failures_ = registry_
+                           ->add_counter_family("seckill_gcra_failures_total",
+                                                "Checks of the shared rate limits that Redis did "
+                                                "not answer (or answered with an error).")
+                           .with(std::vector<std::string>{});
+    }
+    const std::array<std::uint64_t, 4> totals{c.admitted, c.refused_local, c.refused_remote,
+                                              c.failed_open};
+    for (std::size_t i = 0; i < totals.size(); ++i) catch_up(gcra_outcomes_[i], totals[i]);
+    catch_up(gcra_failures_, c.failures);
+  }
+
  private:
   // The statuses the service answers; their children are made on first use
   // and then read without a lock. Any other status takes the mutex.
@@ -134,6 +161,16 @@ class server_metrics {
     return c;
   }
 
+  // Raises `c` to `total` (a counter only goes up).
+  static void catch_up(const seckill::obs::counter& c, std::uint64_t total) {
+    const double seen = c.value();
+    if (static_cast<double>(total) > seen) c.inc(static_cast<double>(total) - seen);
+  }
+
+  static constexpr std::array<std::string_view, 4> gcra_outcome_names = {
+      "admitted", "refused_local", "refused_remote", "failed_open"};
+
+  seckill::obs::registry* registry_;
   seckill::obs::family<seckill::obs::counter>& requests_;
   std::array<seckill::obs::histogram, routes.size()> latency_;
   std::array<seckill::obs::gauge, grades.size()> grade_;
@@ -144,6 +181,8 @@ class server_metrics {
   std::optional<seckill::obs::gauge> etcd_connected_;
   seckill::obs::gauge cache_lag_;
   seckill::obs::counter cache_refusals_;
+  std::array<seckill::obs::counter, 4> gcra_outcomes_;
+  seckill::obs::counter gcra_failures_;
   std::array<std::array<slot, statuses.size()>, routes.size()> slots_;
   std::mutex mutex_;  // making children; the refused count
 };

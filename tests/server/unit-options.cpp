@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <string>
 #include <variant>
 #include <vector>
@@ -194,5 +195,34 @@ TEST_SUITE("unit") {
     CHECK(seckill_server::parse_http_url("http://u:p@h/", u) ==
           "credentials in the URL are not supported");
     CHECK(seckill_server::parse_http_url("http://[::1/", u) == "an unclosed [ in the host");
+  }
+
+  TEST_CASE("seckill_server options: the shared rate limits in Redis") {
+    const auto d = std::get<seckill_server::options>(parse({}));
+    CHECK(d.gcra_rate == 0);
+    CHECK(d.gcra_user_rate == 0);
+    CHECK_FALSE(d.gcra_fail_open);
+    CHECK(d.gcra_timeout == std::chrono::milliseconds(250));
+    const auto o = std::get<seckill_server::options>(
+        parse({"--store", "redis://127.0.0.1:6379", "--gcra-rate", "500", "--gcra-burst", "50",
+               "--gcra-user-rate", "0.5", "--gcra-user-burst", "2", "--gcra-fail-open",
+               "--gcra-timeout", "100ms"}));
+    CHECK(o.gcra_rate == 500);
+    CHECK(o.gcra_burst == 50);
+    CHECK(o.gcra_user_rate == 0.5);
+    CHECK(o.gcra_user_burst == 2);
+    CHECK(o.gcra_fail_open);
+    CHECK(o.gcra_timeout == std::chrono::milliseconds(100));
+    // any store, with a Redis of their own
+    const auto m = std::get<seckill_server::options>(
+        parse({"--gcra-user-rate", "1", "--gcra-redis", "redis://127.0.0.1:7000"}));
+    CHECK(m.gcra_redis == "redis://127.0.0.1:7000");
+    CHECK(error_of({"--gcra-rate", "5"})
+              .starts_with("--gcra-rate and --gcra-user-rate keep their buckets in one Redis: give "
+                           "--gcra-redis"));
+    CHECK(error_of({"--gcra-redis", "http://x"}) ==
+          "--gcra-redis: expected a redis:// or rediss:// URL, saw 'http://x'");
+    CHECK(error_of({"--gcra-rate", "2e6"}).starts_with("--gcra-rate: expected a number in"));
+    CHECK(error_of({"--gcra-fail-open=yes"}) == "--gcra-fail-open takes no value (saw 'yes')");
   }
 }
