@@ -29,12 +29,12 @@ class redis_cluster {
   explicit redis_cluster(int masters = 3, int replicas = 1) : masters_(masters) {
     const int total = masters * (1 + replicas);
     for (int i = 0; i < total; ++i) {
-      const unsigned short bus = free_loopback_port();
-      nodes_.push_back(std::make_unique<redis_server>(std::vector<std::string>{
-          "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-          "--cluster-node-timeout", std::to_string(node_timeout_ms), "--cluster-port",
-          std::to_string(bus), "--cluster-replica-validity-factor", "0"}));
-      buses_.push_back(bus);
+      nodes_.push_back(std::make_unique<redis_server>(
+          redis_server::cluster_node{},
+          std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file",
+                                   "nodes.conf", "--cluster-node-timeout",
+                                   std::to_string(node_timeout_ms),
+                                   "--cluster-replica-validity-factor", "0"}));
     }
     for (int m = 0; m < masters; ++m) {
       const auto first = static_cast<long>(cluster_slots_per(m));
@@ -43,7 +43,7 @@ class redis_cluster {
     }
     for (int i = 1; i < total; ++i)
       expect_ok(node(0).admin().command("CLUSTER", "MEET", "127.0.0.1", static_cast<long>(port(i)),
-                                        static_cast<long>(buses_[i])),
+                                        static_cast<long>(node(i).bus_port())),
                 "MEET");
     wait_for("every node to know every other", [&] {
       for (int i = 0; i < total; ++i)
@@ -197,7 +197,6 @@ class redis_cluster {
 
   int masters_;
   std::vector<std::unique_ptr<redis_server>> nodes_;
-  std::vector<unsigned short> buses_;
   std::vector<int> dead_;
 };
 

@@ -121,6 +121,15 @@ class redis_server {
     start_on_free_ports();
   }
 
+  /// A Redis Cluster node: `extra` plus its cluster bus on `bus_port()`, a
+  /// free port picked with the client port (and picked again with it when
+  /// either was taken).
+  struct cluster_node {};
+  redis_server(cluster_node, std::vector<std::string> extra)
+      : extra_(std::move(extra)), cluster_bus_(true) {
+    start_on_free_ports();
+  }
+
   /// Also listening for TLS on `tls_port()`.
   explicit redis_server(redis_tls tls, std::vector<std::string> extra = {})
       : extra_(std::move(extra)), tls_(std::move(tls)) {
@@ -130,6 +139,8 @@ class redis_server {
   [[nodiscard]] unsigned short port() const noexcept { return port_; }
   /// The TLS port (0 without redis_tls).
   [[nodiscard]] unsigned short tls_port() const noexcept { return tls_port_; }
+  /// The cluster bus port (0 unless made as a cluster_node).
+  [[nodiscard]] unsigned short bus_port() const noexcept { return bus_port_; }
   [[nodiscard]] std::string port_string() const { return std::to_string(port_); }
   [[nodiscard]] pid_t pid() const noexcept { return process_.pid(); }
 
@@ -171,6 +182,10 @@ class redis_server {
         do tls_port_ = free_loopback_port();
         while (tls_port_ == port_);
       }
+      if (cluster_bus_) {
+        do bus_port_ = free_loopback_port();
+        while (bus_port_ == port_ || bus_port_ == tls_port_);
+      }
       if (try_start()) return;
     }
     throw std::runtime_error("redis_server: could not start redis-server; log:\n" + log());
@@ -198,6 +213,7 @@ class redis_server {
                    "--tls-key-file", tls_->key_file, "--tls-ca-cert-file", tls_->ca_file,
                    "--tls-auth-clients", tls_->auth_clients});
     }
+    if (cluster_bus_) argv.insert(argv.end(), {"--cluster-port", std::to_string(bus_port_)});
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     // killed by the kernel if the test process dies: no server outlives a crashed test
     process_.start({argv, (dir_.path() / "stdout.log").string(), {}, true});
@@ -228,6 +244,8 @@ class redis_server {
   std::vector<std::string> extra_;
   std::optional<redis_tls> tls_;
   unsigned short tls_port_ = 0;
+  bool cluster_bus_ = false;
+  unsigned short bus_port_ = 0;
   std::string admin_user_;
   std::string admin_password_;
   detail::temp_dir dir_{"seckill-redis"};

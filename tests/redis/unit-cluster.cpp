@@ -78,6 +78,18 @@ TEST_SUITE("unit") {
     REQUIRE(route.slot);
     CHECK(*route.slot == key_slot("tea"));
 
+    // which commands name a key: only their answers decide a resend
+    CHECK(!route.keyed(0));
+    CHECK(route.keyed(1));
+    CHECK(!route.keyed(2));
+    CHECK(!route.keyed_beyond_mask);
+
+    request scan;  // a node's own keyspace: no key, any master
+    scan.push("SCAN", 0, "MATCH", "seckill:*").push("KEYS", "x*");
+    route = route_of(scan, ec);
+    CHECK(!ec);
+    CHECK(!route.slot);
+
     request streams;
     streams.push("XREAD", "COUNT", 10, "STREAMS", "seckill:{tea}:orders", "0");
     route = route_of(streams, ec);

@@ -420,7 +420,8 @@ class client {
         }
         if (std::string why; !reused) {
           // a member that refuses the client certificate says so here (TLS 1.3)
-          if (const auto tec = detail::tls_exchange_error(conn->stream, ioec, ep, tls_, why)) {
+          if (const auto tec =
+                  detail::tls_exchange_error(conn->stream, ioec, ep, tls_, why, repeatable)) {
             move_on(tec, std::move(why));  // (refused before anything was applied)
             if (failovers >= 2 * n) co_return last;
             continue;

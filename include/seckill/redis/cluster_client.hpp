@@ -235,9 +235,12 @@ class cluster_state : public std::enable_shared_from_this<cluster_state> {
     std::error_code first;
     boost::asio::steady_timer poll(strand_);
     for (node* n : masters()) {
-      while (n->connecting) {  // a connect started by a refresh meanwhile
+      // a connect started by a refresh meanwhile: it ends within connect_timeout
+      const auto until = std::chrono::steady_clock::now() + cfg_.node.connect_timeout;
+      while (n->connecting && !closed_ && std::chrono::steady_clock::now() < until) {
         poll.expires_after(std::chrono::milliseconds(5));
-        (void)co_await poll.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [pec] = co_await poll.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (pec) co_return make_error_code(seckill::errc::operation_aborted);
       }
       if (n->conn.state() == connection_state::ready) continue;
       std::error_code cec = make_error_code(seckill::errc::not_connected);
@@ -251,7 +254,11 @@ class cluster_state : public std::enable_shared_from_this<cluster_state> {
     co_return first;
   }
 
+  /// True once `close()` was called (requests are no longer sent).
+  [[nodiscard]] bool closing() const noexcept { return closing_.load(std::memory_order_acquire); }
+
   void close() {
+    closing_.store(true, std::memory_order_release);
     boost::asio::dispatch(strand_, [self = shared_from_this()] {
       self->closed_ = true;
       self->refresh_timer_.cancel();
@@ -455,6 +462,7 @@ class cluster_state : public std::enable_shared_from_this<cluster_state> {
   bool refreshing_ = false;  // (strand)
   bool again_ = false;       // (strand)
   bool closed_ = false;      // (strand)
+  std::atomic<bool> closing_{false};
   mutable std::mutex note_mutex_;
   std::string last_error_;
 };
@@ -506,12 +514,16 @@ struct cluster_exec_op {
       self.complete(ec, std::move(replies));
       return;
     }
-    std::size_t stopped = 0;  // replies after which the command did not run
+    // Sent again only when every command that names a key was answered with
+    // a redirection or a "later" (none of them ran); keyless commands (SCRIPT
+    // LOAD, WAIT) are harmless to repeat and their answers are not counted.
+    std::size_t stopped = 0;
     std::optional<redirection> redirect;
     bool later = false;
     bool down = false;
-    for (const value& r : replies) {
-      if (!r.is_error()) continue;
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+      const value& r = replies[i];
+      if (!r.is_error() || !route.keyed(i)) continue;
       if (auto red = parse_redirection(r)) {
         redirect = std::move(red);
         ++stopped;
@@ -521,7 +533,7 @@ struct cluster_exec_op {
         ++stopped;
       }
     }
-    if (stopped == 0 || route.keyed_commands == 0 || stopped < route.keyed_commands) {
+    if (stopped == 0 || route.keyed_beyond_mask || stopped < route.keyed_commands) {
       self.complete(ec, std::move(replies));
       return;
     }
@@ -567,6 +579,13 @@ struct cluster_exec_op {
  private:
   template <class Self>
   void send(Self& self) {
+    if (state->closing()) {               // (a request after close() is never sent)
+      const auto ex = state->executor();  // (before self, which holds state, moves)
+      boost::asio::post(ex, boost::asio::append(std::move(self),
+                                                make_error_code(seckill::errc::operation_aborted),
+                                                std::vector<value>{}));
+      return;
+    }
     cluster_state::node* n = ask_to;
     const bool ask = n != nullptr;
     ask_to = nullptr;

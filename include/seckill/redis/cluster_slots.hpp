@@ -68,6 +68,16 @@ constexpr std::uint16_t key_slot(std::string_view key) noexcept {
 struct request_route {
   std::optional<std::uint16_t> slot;
   std::size_t keyed_commands = 0;  ///< the commands that name a key
+  /// Bit i set: command i names a key (for the first 64 commands).
+  std::uint64_t keyed_mask = 0;
+  /// True when a command beyond the 64th names a key (then `keyed_mask`
+  /// does not tell them all).
+  bool keyed_beyond_mask = false;
+
+  /// True when command `i` names a key, as far as the mask tells.
+  [[nodiscard]] bool keyed(std::size_t i) const noexcept {
+    return i < 64 && ((keyed_mask >> i) & 1u) != 0;
+  }
 };
 
 namespace detail {
@@ -110,11 +120,12 @@ inline std::optional<std::string_view> first_key(const command_head& c) {
   const std::string_view name = c.args[0];
   // Commands that name no key: any node serves them.
   for (const std::string_view keyless :
-       {"PING",        "ECHO",         "SCRIPT",   "ASKING", "READONLY", "READWRITE", "WAIT",
-        "INFO",        "CLUSTER",      "HELLO",    "AUTH",   "SELECT",   "CLIENT",    "MULTI",
-        "EXEC",        "DISCARD",      "FUNCTION", "TIME",   "PUBLISH",  "SUBSCRIBE", "PSUBSCRIBE",
-        "UNSUBSCRIBE", "PUNSUBSCRIBE", "CONFIG",   "DBSIZE", "FLUSHALL", "FLUSHDB",   "ACL",
-        "COMMAND",     "DEBUG",        "QUIT",     "RESET"})
+       {"PING", "ECHO", "SCRIPT", "ASKING", "READONLY", "READWRITE", "WAIT", "INFO", "CLUSTER",
+        "HELLO", "AUTH", "SELECT", "CLIENT", "MULTI", "EXEC", "DISCARD", "FUNCTION", "TIME",
+        "PUBLISH", "SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "CONFIG", "DBSIZE",
+        "FLUSHALL", "FLUSHDB", "ACL", "COMMAND", "DEBUG", "QUIT", "RESET",
+        // a node's own keyspace, not a key: they run on whichever master gets them
+        "SCAN", "KEYS", "RANDOMKEY"})
     if (same_word(name, keyless)) return std::nullopt;
   // EVAL/EVALSHA/FCALL script numkeys key ...: the first key, if any.
   for (const std::string_view scripted :
@@ -144,7 +155,8 @@ inline request_route route_of(const request& req, std::error_code& ec) {
   request_route route;
   const std::string_view bytes = req.payload();
   std::size_t pos = 0;
-  while (pos < bytes.size() && bytes[pos] == '*') {
+  std::size_t index = 0;
+  for (; pos < bytes.size() && bytes[pos] == '*'; ++index) {
     std::size_t n = 0;
     std::size_t i = pos + 1;
     for (; i < bytes.size() && bytes[i] != '\r'; ++i)
@@ -163,6 +175,10 @@ inline request_route route_of(const request& req, std::error_code& ec) {
     if (!key) continue;
     const std::uint16_t slot = key_slot(*key);
     ++route.keyed_commands;
+    if (index < 64)
+      route.keyed_mask |= std::uint64_t{1} << index;
+    else
+      route.keyed_beyond_mask = true;
     if (route.slot && *route.slot != slot) {
       ec = make_error_code(errc::cross_slot);
       return route;

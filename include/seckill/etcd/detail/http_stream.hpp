@@ -136,19 +136,25 @@ inline boost::asio::awaitable<std::error_code> connect_http_stream(
 /// refuses the client certificate says so then, in TLS 1.3, or closes the
 /// connection); empty for a plain connection and for errors that are not
 /// TLS's or a closed connection's. Not for a reused connection, which a
-/// member may close while idle.
+/// member may close while idle. A close without a TLS alert counts only
+/// when `plain_close_counts` (a call that may be sent again: a member that
+/// applied a write and died closes the same way).
 inline std::error_code tls_exchange_error([[maybe_unused]] http_stream& stream,
                                           [[maybe_unused]] const boost::beast::error_code& ec,
                                           [[maybe_unused]] const endpoint& ep,
                                           [[maybe_unused]] const tls_setup& tls,
-                                          [[maybe_unused]] std::string& message) {
+                                          [[maybe_unused]] std::string& message,
+                                          [[maybe_unused]] bool plain_close_counts) {
 #if SECKILL_HAS_TLS
   auto* session = stream.tls();
   if (session == nullptr) return {};
-  if (ec.category() != boost::asio::error::get_ssl_category() &&
-      ec != boost::asio::ssl::error::stream_truncated && ec != boost::asio::error::eof &&
-      ec != boost::asio::error::connection_reset && ec != boost::asio::error::broken_pipe)
-    return {};
+  const bool alert = ec.category() == boost::asio::error::get_ssl_category();
+  const bool closed = ec == boost::asio::ssl::error::stream_truncated ||
+                      ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset ||
+                      ec == boost::asio::error::broken_pipe;
+  // A plain close may also be a member that applied the call and died: only
+  // a caller that may send the call again takes it for a refusal.
+  if (!alert && !(closed && plain_close_counts)) return {};
   return seckill::detail::tls_failure(ec, session->native_handle(), tls.options, ep.host,
                                       "etcd at " + ep.to_string(), message, true);
 #else

@@ -741,10 +741,13 @@ class connection_impl : public std::enable_shared_from_this<connection_impl> {
 #if SECKILL_HAS_TLS
     auto* tls = socket_.tls();
     if (tls == nullptr || ec == asio::error::operation_aborted) return {};
-    if (ec.category() != asio::error::get_ssl_category() &&
-        ec != asio::ssl::error::stream_truncated && ec != asio::error::eof &&
-        ec != asio::error::connection_reset && ec != asio::error::broken_pipe)
-      return {};
+    const bool alert = ec.category() == asio::error::get_ssl_category();
+    const bool closed = ec == asio::ssl::error::stream_truncated || ec == asio::error::eof ||
+                        ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+    // A close without an alert is taken for the refusal of a client
+    // certificate only when none was offered; otherwise it is an I/O
+    // failure (a server restarting, maxclients), which the caller may retry.
+    if (!alert && !(closed && cfg_.tls->cert_file.empty())) return {};
     std::string message;
     const auto e = seckill::detail::tls_failure(ec, tls->native_handle(), *cfg_.tls, cfg_.host,
                                                 endpoint_text(), message, true);
