@@ -162,7 +162,10 @@ struct gcra_counters {
 /// NOSCRIPT).
 ///
 /// Thread-safety: every member may be called from any thread (as the
-/// connection). Cost: a pre-filtered refusal is a hash, one clock read, a
+/// connection). Lifetime: as a store, the limiter must outlive the
+/// operations it started (close it and let them complete before destroying
+/// it): their completions use its counters and pre-filter. Cost: a
+/// pre-filtered refusal is a hash, one clock read, a
 /// few atomic loads and a post of the completion; anything else one EVALSHA
 /// round trip of about 120 bytes plus the connection's cost per request
 /// (auto-pipelined with the other calls in flight), and one clock read.
