@@ -41,7 +41,8 @@ const std::string token = "cluster-admin-t0ken";
 struct cluster {
   seckill::test::etcd_cluster etcd{3};
   // Durable (every write fsynced), so that a restart keeps what was sold.
-  seckill::test::redis_server redis{{"--appendonly", "yes", "--appendfsync", "always"}};
+  seckill::test::redis_server redis{
+      std::vector<std::string>{"--appendonly", "yes", "--appendfsync", "always"}};
   std::vector<std::unique_ptr<server_process>> nodes;
 
   cluster() {
