@@ -9,6 +9,7 @@
 
 #include <seckill/error.hpp>
 #include <seckill/redis/cluster_client.hpp>
+#include <seckill/redis/cluster_slots.hpp>
 #include <seckill/redis/url.hpp>
 #include <seckill/url.hpp>
 
@@ -25,16 +26,7 @@ inline bool is_cluster_url(std::string_view url) noexcept {
   const auto sep = url.find("://");
   if (sep == std::string_view::npos) return false;
   const std::string_view scheme = url.substr(0, sep);
-  const auto equal = [](std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      char c = a[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      if (c != b[i]) return false;
-    }
-    return true;
-  };
-  return equal(scheme, "redis+cluster") || equal(scheme, "rediss+cluster");
+  return detail::same_word(scheme, "REDIS+CLUSTER") || detail::same_word(scheme, "REDISS+CLUSTER");
 }
 
 /// @brief Fills `cfg` from
