@@ -149,10 +149,14 @@ set(SECKILL_browser_HEADERS
   seckill/browser/page_types.hpp
   seckill/browser/page.hpp
   seckill/browser/strategy.hpp
+  seckill/browser/site_profile.hpp
+  seckill/browser/shop_driver.hpp
+  seckill/browser/page_driver.hpp
   seckill/browser/grabber.hpp
   seckill/browser/detail/page_replies.hpp
   seckill/browser/detail/page_scripts.hpp
   seckill/browser/detail/page_session.hpp
+  seckill/browser/detail/shop_scripts.hpp
   seckill/detail/child_process.hpp
   seckill/detail/temp_dir.hpp
   seckill/url.hpp)

@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
 
     seckill::token_bucket<> pace(cfg.actions_per_second, cfg.burst);
     sb::grabber_options opts;
+    opts.retries = cfg.retries;
     opts.log = [](std::string_view line) {
       std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
       std::fflush(stdout);

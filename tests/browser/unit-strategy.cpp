@@ -62,6 +62,9 @@ TEST_SUITE("unit") {
     CHECK(parse_strategy("want=sku:a\ndeadline=2m").deadline == std::chrono::minutes(2));
     CHECK(parse_strategy("want=sku:a\ndeadline=1h").deadline == std::chrono::hours(1));
     CHECK(parse_strategy("want=sku:a\npace=4").actions_per_second == doctest::Approx(4));
+    CHECK(minimal.retries == 1);
+    CHECK(parse_strategy("want=sku:a\nretries=0").retries == 0);
+    CHECK(parse_strategy("want=sku:a\nretries = 10").retries == 10);
   }
 
   TEST_CASE("parse_strategy names the line - the key and the value that is wrong") {
@@ -94,6 +97,11 @@ TEST_SUITE("unit") {
                  "pace must be in (0, 50] actions per second, got 0/s"},
              bad{"want = sku:a\npace = 100\n", "got 100"},
              bad{"want = sku:a\nburst = 0\n", "burst must be in [1, 100], got 0"},
+             bad{"want = sku:a\nretries = 11\n",
+                 "line 2: retries must be a whole number in [0, 10], got 11"},
+             bad{"want = sku:a\nretries = -1\n", "got -1"},
+             bad{"want = sku:a\nretries = 0.5\n", "got 0.5"},
+             bad{"want = sku:a\nretries = many\n", "retries must be a number, got 'many'"},
          }) {
       CAPTURE(b.text);
       CHECK_THROWS_WITH_AS(parse_strategy(b.text), doctest::Contains(b.message), seckill::error);

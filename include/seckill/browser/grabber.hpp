@@ -1,15 +1,19 @@
 #pragma once
 /// @file
-/// @brief The buyer's side of a flash sale: watch a shop page, decide with a
+/// @brief The buyer's side of a flash sale: watch a shop, decide with a
 ///        strategy, buy the moment stock appears, at a human pace.
 ///
-/// Three layers: perception (a MutationObserver on the stock status, a snapshot
-/// of the SKUs on offer), decision (a Strategy picks a SKU and a quantity:
-/// browser/strategy.hpp, included here), execution (select the SKU, set the
-/// quantity, press buy with trusted input), paced by a token bucket.
+/// Three layers: perception (a shop_driver's events: the stock status, the
+/// offers, the order's outcome; a snapshot of the offers), decision (a
+/// Strategy picks a SKU and a quantity: browser/strategy.hpp, included here),
+/// execution (choose the offer, set the quantity, press buy), paced by a
+/// token bucket. browser/page_driver.hpp, included here, is the driver over a
+/// Chromium tab.
 
 #include <seckill/browser/error.hpp>
 #include <seckill/browser/page.hpp>
+#include <seckill/browser/page_driver.hpp>
+#include <seckill/browser/shop_driver.hpp>
 #include <seckill/browser/strategy.hpp>
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
@@ -19,29 +23,21 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_state.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <limits>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -95,31 +91,29 @@ constexpr std::string_view to_string(grab_step s) noexcept {
   return "unknown";
 }
 
-/// @brief One reported step.
-struct grab_event {
+/// @brief One reported step, stamped by the grabber's Clock.
+template <class Clock = std::chrono::steady_clock>
+struct basic_grab_event {
   grab_step step;
   std::string detail;
-  std::chrono::steady_clock::time_point at;
+  typename Clock::time_point at;
 };
+using grab_event = basic_grab_event<>;
 
-/// @brief How the grabber finds its way around the shop page.
-struct grabber_options {
-  std::string status_selector = ".stock-status";
-  std::string in_stock_text = "in stock";       ///< case-insensitive, in the status text
-  std::string sku_selector = "#sku";            ///< a native <select> of SKUs
-  std::string quantity_selector = "#quantity";  ///< empty: no quantity field
-  std::string buy_selector = "#buy";
-  std::string result_selector = ".order-result";
-  std::string success_text = "confirmed";  ///< case-insensitive, in the result text
-  std::chrono::milliseconds action_timeout{std::chrono::seconds(3)};
-  std::chrono::milliseconds confirm_timeout{std::chrono::seconds(5)};
-  click_options click{2, std::chrono::milliseconds(15), std::chrono::seconds(3)};
-  std::function<void(const grab_event&)> on_event;  ///< every step (on the page's strand)
-  std::function<void(std::string_view)> log;        ///< one human-readable line per step
+/// @brief How long the grabber waits for the shop, how often it tries, and
+///        where it reports.
+template <class Clock = std::chrono::steady_clock>
+struct basic_grabber_options {
+  std::chrono::milliseconds confirm_timeout{std::chrono::seconds(5)};  ///< press to answer
+  int retries = 1;  ///< more tries within one stock window after a refused or failed one
+  std::function<void(const basic_grab_event<Clock>&)> on_event;  ///< every step (driver's executor)
+  std::function<void(std::string_view)> log;  ///< one human-readable line per step
 };
+using grabber_options = basic_grabber_options<>;
 
 /// @brief How a grab ended.
-struct grab_result {
+template <class Clock = std::chrono::steady_clock>
+struct basic_grab_result {
   bool ordered = false;
   std::string sku;
   int quantity = 0;
@@ -127,8 +121,9 @@ struct grab_result {
       0;  ///< what the strategy was asked for; more than quantity when less was in stock
   std::string confirmation;  ///< the shop's result text
   int attempts = 0;          ///< buy presses
-  std::vector<grab_event> events;
+  std::vector<basic_grab_event<Clock>> events;
 };
+using grab_result = basic_grab_result<>;
 
 namespace detail {
 
@@ -142,134 +137,99 @@ inline std::string describe_intent(const order_intent& i) {
   return s;
 }
 
-inline bool contains_nocase(std::string_view hay, std::string_view needle) {
-  if (needle.empty()) return true;
-  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) ==
-           std::tolower(static_cast<unsigned char>(b));
-  });
-  return it != hay.end();
-}
-
-/// (statusSel, skuSel) -> {status, offers: [{sku, name, category, price, stock}]}:
-/// the stock-status text and the options of the SKU select, read in one call.
-inline constexpr std::string_view snapshot_script = R"js((statusSel, skuSel) => {
-  const st = document.querySelector(statusSel);
-  const sel = document.querySelector(skuSel);
-  const offers = sel ? Array.from(sel.options).map(o => ({
-    sku: o.value,
-    name: (o.textContent || '').trim(),
-    category: o.dataset.category || '',
-    price: Number(o.dataset.price || 'NaN'),
-    stock: o.disabled ? 0 : Number(o.dataset.stock === undefined ? 1 : o.dataset.stock)
-  })) : [];
-  return {status: st ? (st.textContent || '').trim() : '', offers};
-})js";
-
-/// The snapshot script's value as a shop_snapshot. Never throws: an offer that
-/// is not an object is skipped; a price that is not a number is NaN (above
-/// every cap); a stock that is not a number counts as none, and one beyond
-/// int's range as int's maximum.
-inline shop_snapshot to_snapshot(const nlohmann::json& v) {
-  shop_snapshot s;
-  if (!v.is_object()) return s;
-  s.status = string_member(v, "status");
-  if (auto it = v.find("offers"); it != v.end() && it->is_array()) {
-    for (const auto& o : *it) {
-      if (!o.is_object()) continue;
-      sku_offer off;
-      off.sku = string_member(o, "sku");
-      off.name = string_member(o, "name");
-      off.category = string_member(o, "category");
-      const auto price = o.find("price");
-      off.price = price != o.end() && price->is_number() ? price->get<double>()
-                                                         : std::numeric_limits<double>::quiet_NaN();
-      const auto stock = o.find("stock");
-      if (stock != o.end() && stock->is_number()) {
-        const double n = stock->get<double>();  // NaN fails both tests: none
-        if (n >= static_cast<double>(std::numeric_limits<int>::max()))
-          off.stock = std::numeric_limits<int>::max();
-        else if (n > 0)
-          off.stock = static_cast<int>(n);
-      }
-      s.offers.push_back(std::move(off));
-    }
-  }
-  return s;
-}
-
 }  // namespace detail
 
-/// @brief Buys the moment stock appears: watches the page's stock status,
-///        asks the Strategy what to buy, selects it, presses buy, and waits for
-///        the shop's answer.
+/// @brief Buys the moment stock appears: follows the shop's stock status
+///        through a shop_driver, asks the Strategy what to buy, chooses it,
+///        sets the quantity, presses buy, and waits for the shop's answer.
 ///
-/// At most one order per stock change: a status that flaps in/out/in while an
-/// order is in flight does not cause a second one, and a refused order is
-/// retried only on the next change. Stops after a confirmed order or at the
-/// deadline. Every action (select, fill, click) takes a token from the
-/// Limiter, so the page sees a human pace. Each step is reported to
-/// options.on_event and options.log and kept in the result.
+/// A stock window is the time the status says "in stock". Each change of the
+/// status (or of the offers) leads to at most one order; a refused order, an
+/// order the shop does not answer within confirm_timeout, or a failed action
+/// is tried again at once, up to `retries` more times in the same window; a
+/// new window starts the count again. A status that flaps while an order is
+/// in flight does not cause a second one; a change while the grabber waits
+/// for the pace drops that attempt (the next one decides on the new page).
+/// Stops after a confirmed order or at the deadline. Every action (choose,
+/// quantity, press) takes a token from the Limiter, so the shop sees a human
+/// pace. Each step is reported to options.on_event and options.log and kept
+/// in the result.
 ///
-/// Driver is seckill::browser::page or anything with its operations;
-/// Strategy models grab_strategy; Limiter models action_limiter (by
-/// reference: one bucket can pace several grabbers).
+/// Driver models shop_driver (browser::page_driver over a Chromium tab; a
+/// page given directly is driven by the demo shop's profile); Strategy
+/// models grab_strategy; Limiter models action_limiter (by reference: one
+/// bucket can pace several grabbers); Clock stamps the steps and measures the
+/// deadline and the pace (waits go through the driver, which a test double
+/// can run on a seckill::manual_clock).
 ///
 /// Thread-safety: one run at a time per grabber; the run lives on the driver's
-/// strand. Cost per attempt: the snapshot evaluate with a look at the buy
-/// button, then select and fill together, then the click (about six round
-/// trips and the press); idle while nothing changes (no polling).
-template <class Driver = page, grab_strategy Strategy = priority_strategy,
-          action_limiter Limiter = token_bucket<>>
+/// executor. Cost per attempt: the driver's snapshot, choice, quantity and
+/// press; idle while nothing changes (no polling).
+template <shop_driver Driver = page_driver, grab_strategy Strategy = priority_strategy,
+          action_limiter Limiter = token_bucket<>, class Clock = std::chrono::steady_clock>
 class grabber {
  public:
   using executor_type = typename Driver::executor_type;
+  using clock_type = Clock;
+  using event_type = basic_grab_event<Clock>;
+  using result_type = basic_grab_result<Clock>;
+  using options_type = basic_grabber_options<Clock>;
 
-  grabber(Driver& driver, Strategy strategy, Limiter& limiter, grabber_options opts = {})
-      : driver_(driver),
+  grabber(Driver driver, Strategy strategy, Limiter& limiter,
+          basic_grabber_options<Clock> opts = {}, Clock clock = {})
+      : driver_(std::move(driver)),
         strategy_(std::move(strategy)),
         limiter_(limiter),
-        opts_(std::move(opts)) {}
+        opts_(std::move(opts)),
+        clock_(std::move(clock)) {}
 
   /// The driver's executor, where the run lives.
   [[nodiscard]] executor_type get_executor() const { return driver_.get_executor(); }
 
   /// Runs until a confirmed order (error_code{}), the deadline (errc::timed_out)
-  /// or a failure of the page (errc::browser_closed, ...): completes with
-  /// (error_code, grab_result). Cancelled, it completes with
+  /// or a failure of the shop's page (errc::browser_closed, ...): completes with
+  /// (error_code, result_type). Cancelled, it completes with
   /// errc::operation_aborted and what was done so far.
-  template <boost::asio::completion_token_for<void(std::error_code, grab_result)> CompletionToken =
+  template <boost::asio::completion_token_for<void(std::error_code, result_type)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_run(std::chrono::milliseconds deadline, CompletionToken&& token = CompletionToken()) {
-    return seckill::detail::async_spawn<void(std::error_code, grab_result)>(
+    return seckill::detail::async_spawn<void(std::error_code, result_type)>(
         get_executor(), run(this, deadline), token);
   }
 
   [[nodiscard]] const Strategy& strategy() const noexcept { return strategy_; }
+  [[nodiscard]] Driver& driver() noexcept { return driver_; }
 
  private:
-  using clock = std::chrono::steady_clock;
-  using R = std::pair<std::error_code, grab_result>;
-  static constexpr std::chrono::milliseconds look_timeout{100};  // the buy button's early check
+  using time_point = typename Clock::time_point;
+  using R = std::pair<std::error_code, result_type>;
 
-  struct state {
-    struct look {  // the buy button's first look, running while the grabber goes on
-      bool done = false;
-      boost::asio::steady_timer* wake = nullptr;
-    };
-    std::deque<mutation_record> status;
-    std::optional<mutation_record> outcome;
-    boost::asio::steady_timer* wake = nullptr;
-    void notify() {
-      if (wake) wake->cancel();
-    }
+  // What one run knows between steps.
+  struct run_state {
+    result_type res;
+    time_point deadline{};
+    std::deque<shop_event> seen;  // events taken while waiting for the pace
+    std::uint64_t generation = 0, decided = 0;
+    bool in_stock = false, awaiting = false, retry = false;
+    int failures = 0;  // failed tries in this stock window
+    time_point confirm_until{};
   };
 
-  void report(grab_result& res, grab_step step, std::string detail) {
-    grab_event ev{step, std::move(detail), clock::now()};
+  // How a pace ended.
+  enum class paced { go, stop, changed };
+
+  void report(result_type& res, grab_step step, std::string detail) {
+    event_type ev{step, std::move(detail), clock_.now()};
     if (opts_.log) opts_.log(fmt::format("grabber: {}: {}", to_string(step), ev.detail));
     if (opts_.on_event) opts_.on_event(ev);
     res.events.push_back(std::move(ev));
+  }
+
+  // A failed try: reported, and tried again while the window allows.
+  void fail(run_state& st, grab_step step, std::string detail) {
+    report(st.res, step, std::move(detail));
+    ++st.failures;
+    st.retry = st.failures <= opts_.retries;
   }
 
   static boost::asio::awaitable<bool> cancel_requested() {
@@ -277,213 +237,207 @@ class grabber {
     co_return cs.cancelled() != boost::asio::cancellation_type::none;
   }
 
-  // Takes one token, waiting for it at most until `until`; false on timeout
-  // or cancellation.
-  boost::asio::awaitable<bool> pace(grab_result& res, clock::time_point until) {
+  static std::chrono::nanoseconds until(const Clock& c, time_point t) {
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(t - c.now());
+    return std::max(left, std::chrono::nanoseconds::zero());
+  }
+
+  // Takes an event in: true when the run is over (a confirmed order).
+  bool take(run_state& st, shop_event ev) {
+    switch (ev.kind) {
+      case shop_event_kind::status: {
+        ++st.generation;
+        if (ev.in_stock && !st.in_stock) {  // a new stock window
+          st.failures = 0;
+          st.retry = false;
+        }
+        st.in_stock = ev.in_stock;
+        report(
+            st.res, grab_step::stock_changed,
+            fmt::format("#{} '{}'{}", st.generation, ev.text, ev.initial ? " (page loaded)" : ""));
+        return false;
+      }
+      case shop_event_kind::offers:
+        ++st.generation;
+        report(st.res, grab_step::stock_changed,
+               fmt::format("#{} offers changed '{}'", st.generation, ev.text));
+        return false;
+      case shop_event_kind::outcome:
+        if (!st.awaiting) return false;  // not an answer to an order of this run
+        st.awaiting = false;
+        st.res.confirmation = ev.text;
+        if (ev.confirmed) {
+          st.res.ordered = true;
+          report(st.res, grab_step::confirmed, ev.text);
+          return true;
+        }
+        fail(st, grab_step::rejected, std::move(ev.text));
+        return false;
+    }
+    return false;
+  }
+
+  // Takes one token, waiting for it (through the driver, which reports
+  // events meanwhile) at most until the deadline: stop on the deadline, a
+  // cancellation or a driver failure (`ec`), changed when the page changed.
+  boost::asio::awaitable<paced> pace(run_state& st, std::error_code& ec) {
     bool waited = false;
     while (!limiter_.try_acquire(1.0)) {
-      const auto wait =
-          std::chrono::duration_cast<std::chrono::milliseconds>(limiter_.time_until(1.0)) +
-          std::chrono::milliseconds(1);
-      if (clock::now() + wait > until) co_return false;
-      if (!waited)
-        report(res, grab_step::paced, fmt::format("waiting {} ms for the pace", wait.count()));
+      const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::ceil<std::chrono::microseconds>(limiter_.time_until(1.0)));
+      if (clock_.now() + wait > st.deadline) co_return paced::stop;
+      if (!waited) {
+        report(st.res, grab_step::paced,
+               fmt::format("waiting {} ms for the pace",
+                           std::chrono::ceil<std::chrono::milliseconds>(wait).count()));
+      }
       waited = true;
-      const auto ex = co_await boost::asio::this_coro::executor;
-      boost::asio::steady_timer t(ex, wait);
-      co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-      const bool stop = co_await cancel_requested();
-      if (stop) co_return false;
+      const auto wake = clock_.now() + wait;
+      while (clock_.now() < wake) {
+        auto [e, ev] = co_await driver_.async_next_event(
+            until(clock_, wake), boost::asio::as_tuple(boost::asio::use_awaitable));
+        if (e) {
+          ec = e;
+          co_return paced::stop;
+        }
+        const bool stop = co_await cancel_requested();
+        if (stop) co_return paced::stop;
+        if (!ev) break;
+        const bool page_changed = ev->kind != shop_event_kind::outcome;
+        st.seen.push_back(std::move(*ev));
+        if (page_changed) co_return paced::changed;
+      }
     }
-    co_return true;
+    co_return paced::go;
+  }
+
+  // One try: snapshot, decision, choice, quantity, press. A non-empty error
+  // ends the run.
+  boost::asio::awaitable<std::error_code> attempt(run_state& st) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    auto ends = [](const std::error_code& e) {
+      return e == errc::browser_closed || e == seckill::errc::operation_aborted;
+    };
+    st.decided = st.generation;
+    st.retry = false;
+    auto [es, snap] = co_await driver_.async_snapshot(as_tuple(use_awaitable));
+    if (ends(es)) co_return es;
+    if (es) {
+      fail(st, grab_step::failed, fmt::format("reading the offers: {}", es.message()));
+      co_return std::error_code{};
+    }
+    const std::optional<order_intent> intent = strategy_.decide(snap);
+    if (!intent) {
+      report(st.res, grab_step::skipped,
+             fmt::format("{} offers, none wanted in stock within the limits", snap.offers.size()));
+      co_return std::error_code{};
+    }
+    report(st.res, grab_step::decided, detail::describe_intent(*intent));
+    // One token per action; a pace that ends early drops the try (the loop
+    // sees the deadline, the cancellation or the change).
+    std::error_code ec;
+    if (co_await pace(st, ec) != paced::go) co_return ec;
+    auto [e_choose] = co_await driver_.async_choose(intent->sku, as_tuple(use_awaitable));
+    if (ends(e_choose)) co_return e_choose;
+    if (e_choose) {
+      fail(st, grab_step::failed, fmt::format("choosing {}: {}", intent->sku, e_choose.message()));
+      co_return std::error_code{};
+    }
+    if (co_await pace(st, ec) != paced::go) co_return ec;
+    auto [e_qty] = co_await driver_.async_set_quantity(intent->quantity, as_tuple(use_awaitable));
+    if (ends(e_qty)) co_return e_qty;
+    if (e_qty) {
+      fail(st, grab_step::failed,
+           fmt::format("setting quantity {}: {}", intent->quantity, e_qty.message()));
+      co_return std::error_code{};
+    }
+    if (co_await pace(st, ec) != paced::go) co_return ec;
+    auto [e_press] = co_await driver_.async_press_buy(as_tuple(use_awaitable));
+    if (ends(e_press)) co_return e_press;
+    if (e_press) {
+      fail(st, grab_step::failed, fmt::format("pressing buy: {}", e_press.message()));
+      co_return std::error_code{};
+    }
+    ++st.res.attempts;
+    st.res.sku = intent->sku;
+    st.res.quantity = intent->quantity;
+    st.res.requested = std::max(intent->requested, intent->quantity);
+    st.awaiting = true;
+    st.confirm_until = clock_.now() + opts_.confirm_timeout;
+    report(st.res, grab_step::ordered,
+           fmt::format("pressed buy for {} x {}", intent->quantity, intent->sku));
+    co_return std::error_code{};
   }
 
   static boost::asio::awaitable<R> run(grabber* self, std::chrono::milliseconds deadline_in) {
     using boost::asio::as_tuple;
     using boost::asio::use_awaitable;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    grab_result res;
-    const auto deadline = clock::now() + deadline_in;
-    auto st = std::make_shared<state>();
+    run_state st;
+    st.deadline = self->clock_.now() + deadline_in;
     Driver& d = self->driver_;
-    const auto& o = self->opts_;
 
-    std::weak_ptr<state> weak = st;
-    std::function<void(const mutation_record&)> on_status = [weak](const mutation_record& r) {
-      if (auto s = weak.lock()) {
-        s->status.push_back(r);
-        s->notify();
-      }
-    };
-    std::function<void(const mutation_record&)> on_outcome = [weak](const mutation_record& r) {
-      if (auto s = weak.lock()) {
-        if (!r.initial) s->outcome = r;
-        s->notify();
-      }
-    };
-    auto [ec1, status_sub] = co_await d.async_on_mutation(o.status_selector, std::move(on_status),
-                                                          as_tuple(use_awaitable));
-    if (ec1) co_return R{ec1, std::move(res)};
-    auto [ec2, result_sub] = co_await d.async_on_mutation(o.result_selector, std::move(on_outcome),
-                                                          as_tuple(use_awaitable));
-    if (ec2) co_return R{ec2, std::move(res)};
-    self->report(res, grab_step::watching,
-                 fmt::format("'{}' until '{}' shows", o.status_selector, o.in_stock_text));
+    auto [ew] = co_await d.async_watch(as_tuple(use_awaitable));
+    if (ew) co_return R{ew, std::move(st.res)};
+    self->report(st.res, grab_step::watching, "the shop's stock status");
 
-    std::uint64_t generation = 0, attempted = 0;
-    bool in_stock = false, awaiting = false;
-    clock::time_point confirm_until{};
     for (;;) {
       const bool stop = co_await cancel_requested();
-      if (stop) co_return R{make_error_code(seckill::errc::operation_aborted), std::move(res)};
-      while (!st->status.empty()) {
-        const mutation_record r = std::move(st->status.front());
-        st->status.pop_front();
-        ++generation;
-        in_stock = r.present && detail::contains_nocase(r.text, o.in_stock_text);
-        self->report(
-            res, grab_step::stock_changed,
-            fmt::format("#{} '{}'{}", generation, r.text, r.initial ? " (page loaded)" : ""));
-      }
-      if (st->outcome) {
-        const mutation_record r = std::move(*st->outcome);
-        st->outcome.reset();
-        if (awaiting && !r.text.empty()) {
-          awaiting = false;
-          res.confirmation = r.text;
-          if (detail::contains_nocase(r.text, o.success_text)) {
-            res.ordered = true;
-            self->report(res, grab_step::confirmed, r.text);
-            co_return R{{}, std::move(res)};
-          }
-          self->report(res, grab_step::rejected, r.text);
-        }
-      }
-      const auto now = clock::now();
-      if (awaiting && now >= confirm_until) {
-        awaiting = false;
-        self->report(res, grab_step::failed, "no answer from the shop after pressing buy");
-      }
-      if (now >= deadline) {
-        self->report(res, grab_step::gave_up,
-                     fmt::format("deadline of {} ms passed", deadline_in.count()));
-        co_return R{make_error_code(seckill::errc::timed_out), std::move(res)};
-      }
-      if (in_stock && !awaiting && attempted != generation) {
-        attempted = generation;
-        // A first look at the buy button goes out with the snapshot, and the
-        // click below waits for it: its wait for an animation frame (is the
-        // button stable?) overlaps the snapshot, the decision, select and fill,
-        // and the click finds the button already seen stable where it still
-        // is. A short look, not a wait: the click waits (and reports) if need be.
-        auto look = std::make_shared<typename state::look>();
-        d.async_wait_for(o.buy_selector, std::min(o.action_timeout, look_timeout),
-                         [look](std::error_code, const element_box&) {
-                           look->done = true;
-                           if (look->wake) look->wake->cancel();
-                         });
-        std::string snapshot_function(detail::snapshot_script);
-        nlohmann::json selectors = nlohmann::json::array({o.status_selector, o.sku_selector});
-        auto [es, snap_json] = co_await d.async_call_function_isolated(
-            std::move(snapshot_function), std::move(selectors), as_tuple(use_awaitable));
-        if (es == errc::browser_closed || es == seckill::errc::operation_aborted)
-          co_return R{es, std::move(res)};
-        if (!es && !snap_json.is_object()) es = make_error_code(seckill::errc::protocol_error);
-        if (es) {
-          self->report(res, grab_step::failed, fmt::format("reading the offers: {}", es.message()));
-          continue;
-        }
-        const shop_snapshot snap = detail::to_snapshot(snap_json);
-        const std::optional<order_intent> intent = self->strategy_.decide(snap);
-        if (!intent) {
-          self->report(
-              res, grab_step::skipped,
-              fmt::format("{} offers, none wanted in stock within the limits", snap.offers.size()));
-          continue;
-        }
-        self->report(res, grab_step::decided, detail::describe_intent(*intent));
-        // One token per action: select, fill (when there is a quantity field), click.
-        const bool fill = !o.quantity_selector.empty();
-        // A false pace: the deadline (or a cancellation) ends the run at the loop's top.
-        const bool paced_select = co_await self->pace(res, deadline);
-        if (!paced_select) continue;
-        if (fill) {
-          const bool paced_fill = co_await self->pace(res, deadline);
-          if (!paced_fill) continue;
-        }
-        // Select and fill go out together (the page runs them in that order).
-        using boost::asio::deferred;
-        using boost::asio::experimental::make_parallel_group;
-        using boost::asio::experimental::wait_for_all;
-        std::error_code e_sel, e_qty;
-        if (fill) {
-          auto select =
-              d.async_select_option(o.sku_selector, intent->sku, o.action_timeout, deferred);
-          auto quantity = d.async_fill(o.quantity_selector, std::to_string(intent->quantity),
-                                       o.action_timeout, deferred);
-          auto both = make_parallel_group(std::move(select), std::move(quantity));
-          const wait_for_all all;
-          auto [order, es_, eq_] = co_await both.async_wait(all, use_awaitable);
-          e_sel = es_;
-          e_qty = eq_;
+      if (stop) co_return R{make_error_code(seckill::errc::operation_aborted), std::move(st.res)};
+      // Every event there is, before deciding anything.
+      for (;;) {
+        std::optional<shop_event> ev;
+        if (!st.seen.empty()) {
+          ev = std::move(st.seen.front());
+          st.seen.pop_front();
         } else {
-          std::tie(e_sel) = co_await d.async_select_option(
-              o.sku_selector, intent->sku, o.action_timeout, as_tuple(use_awaitable));
+          auto [e, next] = co_await d.async_next_event(std::chrono::nanoseconds::zero(),
+                                                       as_tuple(use_awaitable));
+          if (e) co_return R{e, std::move(st.res)};
+          ev = std::move(next);
         }
-        if (e_sel) {
-          if (e_sel == errc::browser_closed) co_return R{e_sel, std::move(res)};
-          self->report(res, grab_step::failed,
-                       fmt::format("selecting {}: {}", intent->sku, e_sel.message()));
-          continue;
-        }
-        if (e_qty == errc::browser_closed) co_return R{e_qty, std::move(res)};
-        if (e_qty && !(e_qty == errc::element_not_found && intent->quantity == 1)) {
-          self->report(res, grab_step::failed,
-                       fmt::format("setting quantity {}: {}", intent->quantity, e_qty.message()));
-          continue;
-        }
-        const bool paced_click = co_await self->pace(res, deadline);
-        if (!paced_click) continue;
-        if (!look->done) {
-          const auto ex = co_await boost::asio::this_coro::executor;
-          boost::asio::steady_timer t(ex, look_timeout);
-          look->wake = &t;
-          co_await t.async_wait(as_tuple(use_awaitable));
-          look->wake = nullptr;
-        }
-        auto [e_click] = co_await d.async_click(o.buy_selector, o.click, as_tuple(use_awaitable));
-        if (e_click) {
-          if (e_click == errc::browser_closed) co_return R{e_click, std::move(res)};
-          self->report(res, grab_step::failed,
-                       fmt::format("pressing '{}': {}", o.buy_selector, e_click.message()));
-          continue;
-        }
-        ++res.attempts;
-        res.sku = intent->sku;
-        res.quantity = intent->quantity;
-        res.requested = std::max(intent->requested, intent->quantity);
-        awaiting = true;
-        confirm_until = clock::now() + o.confirm_timeout;
-        self->report(
-            res, grab_step::ordered,
-            fmt::format("pressed '{}' for {} x {}", o.buy_selector, intent->quantity, intent->sku));
+        if (!ev) break;
+        if (self->take(st, std::move(*ev))) co_return R{{}, std::move(st.res)};
+      }
+      const auto now = self->clock_.now();
+      if (st.awaiting && now >= st.confirm_until) {
+        st.awaiting = false;
+        self->fail(st, grab_step::failed, "no answer from the shop after pressing buy");
+      }
+      if (now >= st.deadline) {
+        self->report(st.res, grab_step::gave_up,
+                     fmt::format("deadline of {} ms passed", deadline_in.count()));
+        co_return R{make_error_code(seckill::errc::timed_out), std::move(st.res)};
+      }
+      if (st.in_stock && !st.awaiting && (st.decided != st.generation || st.retry)) {
+        const std::error_code e = co_await self->attempt(st);
+        if (e) co_return R{e, std::move(st.res)};
         continue;
       }
-      if (clock::now() >= deadline) continue;
-      const auto ex = co_await boost::asio::this_coro::executor;
-      boost::asio::steady_timer wake(ex, awaiting ? std::min(deadline, confirm_until) : deadline);
-      st->wake = &wake;
-      if (st->status.empty() && !st->outcome) {
-        co_await wake.async_wait(as_tuple(use_awaitable));
-      }
-      st->wake = nullptr;
+      const time_point wake = st.awaiting ? std::min(st.deadline, st.confirm_until) : st.deadline;
+      auto [e, ev] =
+          co_await d.async_next_event(until(self->clock_, wake), as_tuple(use_awaitable));
+      if (e) co_return R{e, std::move(st.res)};
+      if (ev) st.seen.push_back(std::move(*ev));
     }
   }
 
-  Driver& driver_;
+  Driver driver_;
   Strategy strategy_;
   Limiter& limiter_;
-  grabber_options opts_;
+  options_type opts_;
+  Clock clock_;
 };
+
+/// A grabber given a page drives it by the demo shop's profile (page_driver's default).
+template <class Strategy, class Limiter>
+grabber(page, Strategy, Limiter&) -> grabber<page_driver, Strategy, Limiter>;
+template <class Strategy, class Limiter, class Clock>
+grabber(page, Strategy, Limiter&, basic_grabber_options<Clock>)
+    -> grabber<page_driver, Strategy, Limiter, Clock>;
+template <class Strategy, class Limiter, class Clock>
+grabber(page, Strategy, Limiter&, basic_grabber_options<Clock>, Clock)
+    -> grabber<page_driver, Strategy, Limiter, Clock>;
 
 }  // namespace seckill::browser

@@ -80,6 +80,7 @@ struct strategy_config {
   std::chrono::milliseconds deadline{std::chrono::minutes(10)};  ///< give up after
   double actions_per_second = 3;                                 ///< the human pace
   double burst = 3;                                              ///< actions allowed back to back
+  int retries = 1;  ///< more tries within one stock window after a refused or failed one
 };
 
 /// @brief The longest deadline a strategy file may give: a year. Longer ones
@@ -210,8 +211,10 @@ inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t 
 /// pace      = 3/s                            # actions per second
 /// burst     = 3
 /// partial   = yes                            # fewer if fewer are in stock; no: skip
+/// retries   = 1                              # more tries in one stock window
 /// ```
-/// Ranges: quantity a whole number in [1, 1000]; max_price finite and > 0;
+/// Ranges: quantity a whole number in [1, 1000]; retries a whole number in
+/// [0, 10]; max_price finite and > 0;
 /// deadline in [1 ms, max_strategy_deadline]; pace in (0, 50] per second;
 /// burst in [1, 100]. `nan`, `inf` and numbers beyond them are refused.
 /// Throws seckill::error (errc::invalid_argument) naming the line, the key and
@@ -278,6 +281,13 @@ inline strategy_config parse_strategy(std::string_view text) {
             line_no, detail::cat("quantity must be a whole number in [1, 1000], got ", value));
       }
       cfg.quantity = static_cast<int>(q);
+    } else if (key == "retries") {
+      const double r = detail::parse_number(value, line_no, key);
+      if (!(r >= 0 && r <= 10) || r != std::floor(r)) {
+        detail::strategy_error(
+            line_no, detail::cat("retries must be a whole number in [0, 10], got ", value));
+      }
+      cfg.retries = static_cast<int>(r);
     } else if (key == "deadline") {
       cfg.deadline = detail::parse_duration(value, line_no, key);
     } else if (key == "pace") {
@@ -307,8 +317,9 @@ inline strategy_config parse_strategy(std::string_view text) {
     } else {
       detail::strategy_error(
           line_no,
-          detail::cat("unknown key '", key,
-                      "' (known: want, max_price, quantity, partial, deadline, pace, burst)"));
+          detail::cat(
+              "unknown key '", key,
+              "' (known: want, max_price, quantity, partial, retries, deadline, pace, burst)"));
     }
   }
   if (!saw_want)

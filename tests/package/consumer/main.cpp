@@ -6,7 +6,10 @@
 #include <seckill/browser/error.hpp>
 #include <seckill/browser/grabber.hpp>
 #include <seckill/browser/page.hpp>
+#include <seckill/browser/page_driver.hpp>
 #include <seckill/browser/page_types.hpp>
+#include <seckill/browser/shop_driver.hpp>
+#include <seckill/browser/site_profile.hpp>
 #include <seckill/browser/strategy.hpp>
 #include <seckill/clock.hpp>
 #include <seckill/clock_timer.hpp>

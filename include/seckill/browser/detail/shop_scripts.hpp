@@ -1,0 +1,94 @@
+#pragma once
+/// @file
+/// @brief The JavaScript a page_driver sends to read a shop page by its
+///        site_profile. Like browser/detail/page_scripts.hpp, each script is
+///        one function's source and every value (the profile, a SKU) is a
+///        call argument, never part of the source. Standard library only.
+
+#include <string_view>
+
+namespace seckill::browser::detail::scripts {
+
+/// (p) -> {status, offers: [{sku, name, category, price, stock}]}, `p` the
+/// profile's selectors ({status, layout, offers, sku, name, price, stock,
+/// category, unavailable}, each field {child, attribute}). A select's options
+/// give value, label, data-price, data-stock and data-category; a list's
+/// elements give their fields as the profile says. A price or a count is the
+/// first number in its text ("¥12.50", "剩 3 件"); none is NaN (unknown price,
+/// no stock).
+inline constexpr std::string_view read_shop = R"js((p) => {
+  const text = (el) => (el ? (el.textContent || '') : '').trim();
+  const read = (el, f, fallback) => {
+    if (!f || (!f.child && !f.attribute)) return fallback;
+    const t = f.child ? el.querySelector(f.child) : el;
+    if (!t) return undefined;
+    if (!f.attribute) return text(t);
+    const v = t.getAttribute(f.attribute);
+    return v === null ? undefined : v.trim();
+  };
+  const num = (s) => {
+    if (s === undefined || s === null) return NaN;
+    const m = String(s).replace(/[,\s]/g, '').match(/-?\d+(\.\d+)?/);
+    return m ? Number(m[0]) : NaN;
+  };
+  const sel = (s) => document.querySelector(s);
+  let offers = [];
+  if (p.layout === 'select') {
+    const box = sel(p.offers);
+    offers = box && box.options ? Array.from(box.options).map(o => ({
+      sku: o.value,
+      name: text(o),
+      category: o.dataset.category || '',
+      price: Number(o.dataset.price || 'NaN'),
+      stock: o.disabled ? 0 : Number(o.dataset.stock === undefined ? 1 : o.dataset.stock)
+    })) : [];
+  } else {
+    offers = Array.from(document.querySelectorAll(p.offers)).map(el => {
+      const off = (p.unavailable && el.matches(p.unavailable)) || el.disabled === true ||
+                  el.getAttribute('aria-disabled') === 'true';
+      const count = read(el, p.stock, undefined);
+      const stock = off ? 0 : count === undefined ? 1 : num(count);
+      return {
+        sku: read(el, p.sku, '') || '',
+        name: read(el, p.name, text(el)) || '',
+        category: read(el, p.category, '') || '',
+        price: num(read(el, p.price, undefined)),
+        stock: Number.isNaN(stock) ? 0 : stock
+      };
+    });
+  }
+  return {status: text(sel(p.status)), offers};
+})js";
+
+/// (p, sku) -> {found: false} | {found: true, path}. The offer element of a
+/// list whose SKU field is `sku`, as a selector that names it alone (a chain
+/// of :nth-child steps from the root), so a trusted click can find it.
+inline constexpr std::string_view offer_path = R"js((p, sku) => {
+  const read = (el, f) => {
+    const t = f.child ? el.querySelector(f.child) : el;
+    if (!t) return undefined;
+    if (!f.attribute) return (t.textContent || '').trim();
+    const v = t.getAttribute(f.attribute);
+    return v === null ? undefined : v.trim();
+  };
+  const el = Array.from(document.querySelectorAll(p.offers)).find(e => read(e, p.sku) === sku);
+  if (!el) return {found: false};
+  const steps = [];
+  for (let e = el; e && e.parentElement; e = e.parentElement) {
+    const i = Array.prototype.indexOf.call(e.parentElement.children, e) + 1;
+    steps.unshift(e.tagName.toLowerCase() + ':nth-child(' + i + ')');
+  }
+  return {found: true, path: ':root > ' + steps.join(' > ')};
+})js";
+
+/// (sel) -> a number or null: the whole number an element shows (an input's
+/// value, else its text); null when there is no such element or no number.
+inline constexpr std::string_view read_count = R"js((sel) => {
+  const el = document.querySelector(sel);
+  if (!el) return null;
+  const s = 'value' in el && el.tagName !== 'BUTTON' ? String(el.value) : (el.textContent || '');
+  const m = s.match(/-?\d+/);
+  return m ? Number(m[0]) : null;
+})js";
+
+}  // namespace seckill::browser::detail::scripts

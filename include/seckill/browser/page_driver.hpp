@@ -1,0 +1,421 @@
+#pragma once
+/// @file
+/// @brief `page_driver`: a Chromium tab (browser::page) as a shop_driver, read
+///        by a site_profile: the status and result elements watched by
+///        MutationObservers, the offers read in one call, trusted clicks.
+
+#include <seckill/browser/detail/shop_scripts.hpp>
+#include <seckill/browser/error.hpp>
+#include <seckill/browser/page.hpp>
+#include <seckill/browser/shop_driver.hpp>
+#include <seckill/browser/site_profile.hpp>
+#include <seckill/browser/strategy.hpp>
+#include <seckill/detail/spawned_completion.hpp>
+#include <seckill/error.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace seckill::browser {
+
+/// @brief How long a page_driver's actions may wait, and how it clicks.
+///
+/// A plain value. Cost: none.
+struct page_driver_options {
+  std::chrono::milliseconds action_timeout{std::chrono::seconds(3)};  ///< per choose / fill
+  click_options click{2, std::chrono::milliseconds(15), std::chrono::seconds(3)};
+};
+
+namespace detail {
+
+inline bool contains_nocase(std::string_view hay, std::string_view needle) {
+  if (needle.empty()) return true;
+  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) ==
+           std::tolower(static_cast<unsigned char>(b));
+  });
+  return it != hay.end();
+}
+
+inline bool contains_any(std::string_view hay, const std::vector<std::string>& needles) {
+  return std::any_of(needles.begin(), needles.end(),
+                     [&](const std::string& n) { return contains_nocase(hay, n); });
+}
+
+/// Whether a status text says "in stock" by the profile: no out-of-stock
+/// text in it, and one of the in-stock texts (any text, when none is given).
+inline bool says_in_stock(const site_profile& p, std::string_view text) {
+  if (contains_any(text, p.out_of_stock)) return false;
+  return p.in_stock.empty() ? !text.empty() : contains_any(text, p.in_stock);
+}
+
+/// The read_shop script's value as a shop_snapshot. Never throws: an offer
+/// that is not an object is skipped; a price that is not a number is NaN
+/// (above every cap); a stock that is not a number counts as none, and one
+/// beyond int's range as int's maximum.
+inline shop_snapshot to_snapshot(const nlohmann::json& v) {
+  shop_snapshot s;
+  if (!v.is_object()) return s;
+  s.status = string_member(v, "status");
+  if (auto it = v.find("offers"); it != v.end() && it->is_array()) {
+    for (const auto& o : *it) {
+      if (!o.is_object()) continue;
+      sku_offer off;
+      off.sku = string_member(o, "sku");
+      off.name = string_member(o, "name");
+      off.category = string_member(o, "category");
+      const auto price = o.find("price");
+      off.price = price != o.end() && price->is_number() ? price->get<double>()
+                                                         : std::numeric_limits<double>::quiet_NaN();
+      const auto stock = o.find("stock");
+      if (stock != o.end() && stock->is_number()) {
+        const double n = stock->get<double>();  // NaN fails both tests: none
+        if (n >= static_cast<double>(std::numeric_limits<int>::max()))
+          off.stock = std::numeric_limits<int>::max();
+        else if (n > 0)
+          off.stock = static_cast<int>(n);
+      }
+      s.offers.push_back(std::move(off));
+    }
+  }
+  return s;
+}
+
+inline nlohmann::json to_json(const offer_field& f) {
+  return nlohmann::json{{"child", f.child}, {"attribute", f.attribute}};
+}
+
+/// The profile as the read_shop and offer_path scripts take it.
+inline nlohmann::json profile_argument(const site_profile& p) {
+  return nlohmann::json{
+      {"status", p.status},
+      {"layout", p.offers == site_profile::offer_layout::select ? "select" : "list"},
+      {"offers", p.offer_selector},
+      {"sku", to_json(p.sku)},
+      {"name", to_json(p.name)},
+      {"price", to_json(p.price)},
+      {"stock", to_json(p.stock)},
+      {"category", to_json(p.category)},
+      {"unavailable", p.unavailable}};
+}
+
+}  // namespace detail
+
+/// @brief A shop_driver over a Chromium tab: what the grabber needs of a shop
+///        page, found where a site_profile says.
+///
+/// Watching installs two MutationObservers (browser::page::async_on_mutation):
+/// the status element's changes become status events (in stock by the
+/// profile's texts), the result element's new texts become outcome events
+/// (confirmed when one of the success texts is in it); a new document whose
+/// URL contains `success_url` is a confirmed outcome too. Events wait in a
+/// queue until async_next_event takes them. A snapshot reads the status and
+/// every offer in one call and starts a first look at the buy button, which
+/// the press then finds already seen stable. Choosing picks a select's option
+/// or clicks a list's offer element with trusted input; a quantity is filled
+/// in, or reached with trusted clicks on + / -; buy is a trusted click.
+///
+/// A handle: copies share one state (the queue, the observers). Thread-safety:
+/// as browser::page; every operation and callback runs on the page's strand.
+/// Cost: a snapshot is one round trip; a choice, a quantity and a press a
+/// round trip or two and the clicks; idle while nothing changes (no polling).
+class page_driver {
+ public:
+  using executor_type = page::executor_type;
+
+  /// Drives `p` by `profile` (by default the demo shop's). Implicit, so a
+  /// grabber can be given a page.
+  page_driver(page p, site_profile profile = {},  // NOLINT(google-explicit-constructor)
+              page_driver_options opts = {})
+      : s_(std::make_shared<state>(std::move(p), std::move(profile), opts)) {}
+
+  [[nodiscard]] executor_type get_executor() const { return s_->pg.get_executor(); }
+  [[nodiscard]] const site_profile& profile() const noexcept { return s_->profile; }
+  [[nodiscard]] page& get_page() noexcept { return s_->pg; }
+
+  /// Starts watching the status and result elements: (error_code).
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_watch(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code)>(get_executor(), watch(s_), token);
+  }
+
+  /// The oldest unread event, waiting for one at most `max_wait`:
+  /// (error_code, optional<shop_event>), nullopt when none came.
+  template <boost::asio::completion_token_for<void(std::error_code, std::optional<shop_event>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_next_event(std::chrono::nanoseconds max_wait,
+                        CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::optional<shop_event>)>(
+        get_executor(), next_event(s_, max_wait), token);
+  }
+
+  /// The status text and every offer: (error_code, shop_snapshot).
+  template <boost::asio::completion_token_for<void(std::error_code, shop_snapshot)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_snapshot(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, shop_snapshot)>(get_executor(),
+                                                                              snapshot(s_), token);
+  }
+
+  /// Chooses the offer `sku`: errc::element_not_found when there is none.
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_choose(std::string sku, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code)>(get_executor(),
+                                                               choose(s_, std::move(sku)), token);
+  }
+
+  /// Sets the quantity to `n`. Without a quantity field, 1 is what the shop
+  /// takes (no action) and more is errc::element_not_found.
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_set_quantity(int n, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code)>(get_executor(), set_quantity(s_, n),
+                                                               token);
+  }
+
+  /// Presses buy with a trusted click; the shop's answer comes as an outcome event.
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_press_buy(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code)>(get_executor(), press_buy(s_),
+                                                               token);
+  }
+
+ private:
+  static constexpr std::chrono::milliseconds look_timeout{100};  // the buy button's early check
+
+  struct look {  // the buy button's first look, running while the grabber goes on
+    bool done = false;
+    boost::asio::steady_timer* wake = nullptr;
+  };
+
+  struct state {
+    state(page p, site_profile prof, page_driver_options o)
+        : pg(std::move(p)), profile(std::move(prof)), opts(o) {}
+    page pg;
+    site_profile profile;
+    page_driver_options opts;
+    std::deque<shop_event> events;
+    boost::asio::steady_timer* wake = nullptr;
+    mutation_subscription status_sub, result_sub;
+    std::shared_ptr<look> buy_look;
+    void push(shop_event e) {
+      events.push_back(std::move(e));
+      if (wake) wake->cancel();
+    }
+  };
+
+  static boost::asio::awaitable<bool> cancel_requested() {
+    const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
+    co_return cs.cancelled() != boost::asio::cancellation_type::none;
+  }
+
+  static boost::asio::awaitable<std::error_code> watch(std::shared_ptr<state> s) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    std::weak_ptr<state> weak = s;
+    std::function<void(const mutation_record&)> on_status = [weak](const mutation_record& r) {
+      if (auto st = weak.lock()) {
+        shop_event e;
+        e.kind = shop_event_kind::status;
+        e.text = r.text;
+        e.in_stock = r.present && detail::says_in_stock(st->profile, r.text);
+        e.initial = r.initial;
+        st->push(std::move(e));
+      }
+    };
+    std::function<void(const mutation_record&)> on_result = [weak](const mutation_record& r) {
+      auto st = weak.lock();
+      if (!st) return;
+      if (!r.initial && !r.text.empty()) {
+        shop_event e;
+        e.kind = shop_event_kind::outcome;
+        e.text = r.text;
+        e.confirmed = detail::contains_any(r.text, st->profile.success);
+        st->push(std::move(e));
+      }
+      if (r.initial && !st->profile.success_url.empty()) {  // a new document: where are we?
+        st->pg.async_evaluate_isolated(
+            "location.href",
+            boost::asio::bind_executor(
+                st->pg.get_executor(), [weak](std::error_code ec, const nlohmann::json& href) {
+                  auto st2 = weak.lock();
+                  if (!st2 || ec || !href.is_string()) return;
+                  const auto url = href.get<std::string>();
+                  if (url.find(st2->profile.success_url) == std::string::npos) return;
+                  shop_event e;
+                  e.kind = shop_event_kind::outcome;
+                  e.text = url;
+                  e.confirmed = true;
+                  st2->push(std::move(e));
+                }));
+      }
+    };
+    auto [e1, status_sub] = co_await s->pg.async_on_mutation(
+        s->profile.status, std::move(on_status), as_tuple(use_awaitable));
+    if (e1) co_return e1;
+    auto [e2, result_sub] = co_await s->pg.async_on_mutation(
+        s->profile.result, std::move(on_result), as_tuple(use_awaitable));
+    if (e2) co_return e2;
+    s->status_sub = std::move(status_sub);
+    s->result_sub = std::move(result_sub);
+    co_return std::error_code{};
+  }
+
+  static boost::asio::awaitable<std::pair<std::error_code, std::optional<shop_event>>> next_event(
+      std::shared_ptr<state> s, std::chrono::nanoseconds max_wait) {
+    using R = std::pair<std::error_code, std::optional<shop_event>>;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    const auto until = std::chrono::steady_clock::now() +
+                       std::min(max_wait, std::chrono::nanoseconds(std::chrono::hours(24 * 366)));
+    for (;;) {
+      if (!s->events.empty()) {
+        shop_event e = std::move(s->events.front());
+        s->events.pop_front();
+        co_return R{{}, std::move(e)};
+      }
+      if (std::chrono::steady_clock::now() >= until) co_return R{{}, std::nullopt};
+      const auto ex = co_await boost::asio::this_coro::executor;
+      boost::asio::steady_timer t(ex, until);
+      s->wake = &t;
+      co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      s->wake = nullptr;
+      const bool stop = co_await cancel_requested();
+      if (stop) co_return R{make_error_code(seckill::errc::operation_aborted), std::nullopt};
+    }
+  }
+
+  static boost::asio::awaitable<std::pair<std::error_code, shop_snapshot>> snapshot(
+      std::shared_ptr<state> s) {
+    using R = std::pair<std::error_code, shop_snapshot>;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    // A first look at the buy button goes out with the snapshot, and the
+    // press waits for it: its wait for an animation frame (is the button
+    // stable?) overlaps the snapshot, the decision and the choice, and the
+    // click finds the button already seen stable where it still is. A short
+    // look, not a wait: the click waits (and reports) if need be.
+    auto l = std::make_shared<look>();
+    s->buy_look = l;
+    s->pg.async_wait_for(s->profile.buy, std::min(s->opts.action_timeout, look_timeout),
+                         [l](std::error_code, const element_box&) {
+                           l->done = true;
+                           if (l->wake) l->wake->cancel();
+                         });
+    std::string fn(detail::scripts::read_shop);
+    nlohmann::json args = nlohmann::json::array({detail::profile_argument(s->profile)});
+    auto [ec, v] = co_await s->pg.async_call_function_isolated(
+        std::move(fn), std::move(args), boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (!ec && !v.is_object()) ec = make_error_code(seckill::errc::protocol_error);
+    if (ec) co_return R{ec, {}};
+    co_return R{{}, detail::to_snapshot(v)};
+  }
+
+  static boost::asio::awaitable<std::error_code> choose(std::shared_ptr<state> s, std::string sku) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    const site_profile& p = s->profile;
+    if (p.offers == site_profile::offer_layout::select) {
+      auto [e] = co_await s->pg.async_select_option(
+          p.offer_selector, std::move(sku), s->opts.action_timeout, as_tuple(use_awaitable));
+      co_return e;
+    }
+    std::string fn(detail::scripts::offer_path);
+    nlohmann::json args = nlohmann::json::array({detail::profile_argument(p), sku});
+    auto [ec, v] = co_await s->pg.async_call_function_isolated(std::move(fn), std::move(args),
+                                                               as_tuple(use_awaitable));
+    if (ec) co_return ec;
+    if (!detail::bool_member(v, "found")) co_return make_error_code(errc::element_not_found);
+    std::string target = detail::string_member(v, "path");
+    if (!p.choose_target.empty()) target += " " + p.choose_target;
+    auto [e] =
+        co_await s->pg.async_click(std::move(target), s->opts.click, as_tuple(use_awaitable));
+    co_return e;
+  }
+
+  static boost::asio::awaitable<std::error_code> set_quantity(std::shared_ptr<state> s, int n) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    const site_profile& p = s->profile;
+    if (p.quantity_by_buttons()) co_return co_await step_quantity(s, n);
+    if (p.quantity.empty()) {
+      co_return n == 1 ? std::error_code{} : make_error_code(errc::element_not_found);
+    }
+    auto [e] = co_await s->pg.async_fill(p.quantity, std::to_string(n), s->opts.action_timeout,
+                                         as_tuple(use_awaitable));
+    if (e == errc::element_not_found && n == 1) co_return std::error_code{};  // no field: one
+    co_return e;
+  }
+
+  // Reaches `n` with trusted clicks on + or -, reading the count before and after.
+  static boost::asio::awaitable<std::error_code> step_quantity(std::shared_ptr<state> s, int n) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    const site_profile& p = s->profile;
+    for (int round = 0; round < 2; ++round) {
+      std::string fn(detail::scripts::read_count);
+      nlohmann::json args = nlohmann::json::array({p.quantity_value});
+      auto [ec, v] = co_await s->pg.async_call_function_isolated(std::move(fn), std::move(args),
+                                                                 as_tuple(use_awaitable));
+      if (ec) co_return ec;
+      if (!v.is_number_integer()) co_return make_error_code(errc::element_not_found);
+      const int now = v.get<int>();
+      if (now == n) co_return std::error_code{};
+      if (round == 1) co_return make_error_code(errc::element_not_actionable);  // it did not move
+      const std::string& button = now < n ? p.quantity_plus : p.quantity_minus;
+      if (button.empty()) co_return make_error_code(errc::element_not_found);
+      for (int i = 0; i < std::abs(n - now); ++i) {
+        auto [e] = co_await s->pg.async_click(button, s->opts.click, as_tuple(use_awaitable));
+        if (e) co_return e;
+      }
+    }
+    co_return std::error_code{};
+  }
+
+  static boost::asio::awaitable<std::error_code> press_buy(std::shared_ptr<state> s) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    if (auto l = std::exchange(s->buy_look, nullptr); l && !l->done) {
+      const auto ex = co_await boost::asio::this_coro::executor;
+      boost::asio::steady_timer t(ex, look_timeout);
+      l->wake = &t;
+      co_await t.async_wait(as_tuple(use_awaitable));
+      l->wake = nullptr;
+    }
+    auto [e] = co_await s->pg.async_click(s->profile.buy, s->opts.click, as_tuple(use_awaitable));
+    co_return e;
+  }
+
+  std::shared_ptr<state> s_;
+};
+
+static_assert(shop_driver<page_driver>);
+
+}  // namespace seckill::browser

@@ -1,0 +1,104 @@
+#pragma once
+/// @file
+/// @brief What the grabber needs of a shop, in shop terms: the `shop_driver`
+///        concept (watch the stock status and the order's outcome, read the
+///        offers, choose one, set the quantity, press buy) and the events a
+///        driver reports. browser/page_driver.hpp implements it over a
+///        Chromium tab; a test double implements it over a scripted shop.
+
+#include <seckill/browser/strategy.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <concepts>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+
+namespace seckill::browser {
+
+/// @brief What changed on the shop's page.
+enum class shop_event_kind {
+  status,   ///< the stock status changed (text, presence, or a new document)
+  offers,   ///< the offers changed while the status did not (a count, a price)
+  outcome,  ///< the shop answered an order (confirmed or rejected)
+};
+
+/// The kind's name as logs write it ("status", "offers", "outcome").
+constexpr std::string_view to_string(shop_event_kind k) noexcept {
+  switch (k) {
+    case shop_event_kind::status:
+      return "status";
+    case shop_event_kind::offers:
+      return "offers";
+    case shop_event_kind::outcome:
+      return "outcome";
+  }
+  return "unknown";
+}
+
+/// @brief One change a shop_driver reports, already read in the shop's terms
+///        (the driver knows the site: which texts mean in stock, what a
+///        confirmation looks like).
+///
+/// A plain value. Cost: that of its text.
+struct shop_event {
+  shop_event_kind kind = shop_event_kind::status;
+  std::string text;        ///< the status or result text as the page shows it
+  bool in_stock = false;   ///< status: the page says there is stock
+  bool confirmed = false;  ///< outcome: the shop confirmed the order (else it refused it)
+  bool initial = false;    ///< status: the first report of a new document
+};
+
+/// @brief A shop the grabber can buy from. Every operation follows Asio's
+///        completion-token model; the grabber awaits them with
+///        `as_tuple(use_awaitable)`:
+///
+/// ```text
+/// get_executor()                        where the operations run
+/// async_watch(token)                    void(error_code): start reporting events
+/// async_next_event(max_wait, token)     void(error_code, optional<shop_event>):
+///                                       the oldest unread event, waiting for one at
+///                                       most max_wait (nanoseconds of the grabber's
+///                                       clock); nullopt when none came
+/// async_snapshot(token)                 void(error_code, shop_snapshot): status and offers
+/// async_choose(sku, token)              void(error_code): pick the offer
+/// async_set_quantity(n, token)          void(error_code): a shop with no quantity
+///                                       field accepts 1 and refuses more
+/// async_press_buy(token)                void(error_code): the order leaves; its
+///                                       answer comes as an outcome event
+/// ```
+/// Errors the grabber tells apart: errc::browser_closed and
+/// seckill::errc::operation_aborted end a run; any other failure of an
+/// action counts as a failed try.
+template <class D>
+concept shop_driver = requires(D& d, std::string sku, int quantity, std::chrono::nanoseconds wait) {
+  typename D::executor_type;
+  { d.get_executor() } -> std::convertible_to<typename D::executor_type>;
+  {
+    d.async_watch(boost::asio::as_tuple(boost::asio::use_awaitable))
+    } -> std::same_as<boost::asio::awaitable<std::tuple<std::error_code>>>;
+  {
+    d.async_next_event(wait, boost::asio::as_tuple(boost::asio::use_awaitable))
+    }
+    -> std::same_as<boost::asio::awaitable<std::tuple<std::error_code, std::optional<shop_event>>>>;
+  {
+    d.async_snapshot(boost::asio::as_tuple(boost::asio::use_awaitable))
+    } -> std::same_as<boost::asio::awaitable<std::tuple<std::error_code, shop_snapshot>>>;
+  {
+    d.async_choose(sku, boost::asio::as_tuple(boost::asio::use_awaitable))
+    } -> std::same_as<boost::asio::awaitable<std::tuple<std::error_code>>>;
+  {
+    d.async_set_quantity(quantity, boost::asio::as_tuple(boost::asio::use_awaitable))
+    } -> std::same_as<boost::asio::awaitable<std::tuple<std::error_code>>>;
+  {
+    d.async_press_buy(boost::asio::as_tuple(boost::asio::use_awaitable))
+    } -> std::same_as<boost::asio::awaitable<std::tuple<std::error_code>>>;
+};
+
+}  // namespace seckill::browser

@@ -1,0 +1,563 @@
+// The grabber's decision and execution loop against a scripted shop on a
+// manual clock: a test double of shop_driver that runs the shop's timeline
+// (restocks, sell-outs, answers to orders) when the grabber waits, so time
+// passes only as the grabber waits or acts, and nothing sleeps.
+#include <seckill/browser/grabber.hpp>
+#include <seckill/clock.hpp>
+#include <seckill/limit/token_bucket.hpp>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace unit_grabber {
+
+namespace asio = boost::asio;
+namespace sb = seckill::browser;
+using namespace std::chrono_literals;
+using ms = std::chrono::milliseconds;
+using clock_type = seckill::manual_clock;
+using time_point = clock_type::time_point;
+
+/// A shop whose page changes on a timeline: its stock, the status text the
+/// page would show ("In stock" while anything is), the orders it receives and
+/// how it answers them.
+struct fake_shop {
+  explicit fake_shop(asio::io_context& c) : io(c) {}
+
+  asio::io_context& io;
+  clock_type clock;
+  const time_point start = clock.now();
+  sb::shop_snapshot shelf{"Out of stock",
+                          {{"apples-1kg", "Apples", "fruit", 3.20, 0},
+                           {"veg-box", "Vegetable box", "vegetables", 18.50, 0},
+                           {"eggs-12", "Eggs", "dairy", 4.10, 0}}};
+  std::optional<ms> answer_after = 20ms;  ///< nullopt: the shop never answers
+  ms action_cost = 1ms;                   ///< each action takes this long
+  int refuse = 0;                         ///< refuse this many orders whatever the stock
+
+  struct change {
+    time_point at;
+    std::function<void(fake_shop&)> apply;
+  };
+  std::vector<change> timeline;  // by time; equal times in insertion order
+  std::deque<sb::shop_event> pending;
+  std::map<std::string, std::deque<std::error_code>> failures;  // per action: the next results
+  bool watching = false;
+  std::string chosen;
+  int quantity = 1;
+
+  struct order {
+    std::string sku;
+    int quantity;
+    ms at;
+  };
+  std::vector<order> presses;
+  std::vector<std::string> actions;  // "snapshot", "choose veg-box", "quantity 2", "press"
+
+  [[nodiscard]] ms elapsed() const { return std::chrono::duration_cast<ms>(clock.now() - start); }
+
+  void at(ms t, std::function<void(fake_shop&)> f) {
+    const time_point when = start + t;
+    auto it = std::upper_bound(timeline.begin(), timeline.end(), when,
+                               [](time_point a, const change& c) { return a < c.at; });
+    timeline.insert(it, change{when, std::move(f)});
+  }
+
+  /// Sets a SKU's stock as the shop would push it: a status event when the
+  /// status text changes, an offers event when only the offers do.
+  void set_stock(const std::string& sku, int n) {
+    for (auto& o : shelf.offers)
+      if (o.sku == sku) o.stock = n;
+    const bool any = std::any_of(shelf.offers.begin(), shelf.offers.end(),
+                                 [](const sb::sku_offer& o) { return o.stock > 0; });
+    const std::string status = any ? "In stock" : "Out of stock";
+    if (status != shelf.status) {
+      shelf.status = status;
+      emit({sb::shop_event_kind::status, status, any, false, false});
+    } else {
+      emit({sb::shop_event_kind::offers, sku, any, false, false});
+    }
+  }
+  void restock(ms t, std::string sku, int n) {
+    at(t, [sku = std::move(sku), n](fake_shop& s) { s.set_stock(sku, n); });
+  }
+  void sell_out(ms t) {
+    at(t, [](fake_shop& s) {
+      for (auto& o : s.shelf.offers) s.set_stock(o.sku, 0);
+    });
+  }
+
+  void emit(sb::shop_event e) {
+    if (watching) pending.push_back(std::move(e));
+  }
+
+  // The shop's answer to an order, at the time it arrives.
+  void answer(const std::string& sku, int qty) {
+    sb::sku_offer* item = nullptr;
+    for (auto& o : shelf.offers)
+      if (o.sku == sku) item = &o;
+    if (refuse > 0) {
+      --refuse;
+      emit({sb::shop_event_kind::outcome, "Order rejected: busy", false, false, false});
+    } else if (item == nullptr || item->stock < qty) {
+      emit({sb::shop_event_kind::outcome, "Order rejected: sold out", false, false, false});
+    } else {
+      emit({sb::shop_event_kind::outcome, "Order confirmed: " + std::to_string(qty) + " x " + sku,
+            false, true, false});
+      set_stock(sku, item->stock - qty);
+    }
+  }
+
+  // An action: its scripted failure, or done after action_cost.
+  std::error_code act(const std::string& what, const std::string& name) {
+    actions.push_back(what);
+    clock.advance(action_cost);
+    auto it = failures.find(name);
+    if (it != failures.end() && !it->second.empty()) {
+      const auto e = it->second.front();
+      it->second.pop_front();
+      return e;
+    }
+    return {};
+  }
+
+  // The driver's wait: the next event, running the timeline up to `max_wait`
+  // from now (the clock jumps to each change).
+  std::optional<sb::shop_event> next_event(std::chrono::nanoseconds max_wait) {
+    const time_point until = clock.now() + max_wait;
+    while (pending.empty() && !timeline.empty() && timeline.front().at <= until) {
+      change c = std::move(timeline.front());
+      timeline.erase(timeline.begin());
+      if (c.at > clock.now()) clock.set(c.at);
+      c.apply(*this);
+    }
+    if (!pending.empty()) {
+      sb::shop_event e = std::move(pending.front());
+      pending.pop_front();
+      return e;
+    }
+    if (until > clock.now()) clock.set(until);
+    return std::nullopt;
+  }
+};
+
+/// The test double: a shop_driver over a fake_shop. Every operation
+/// completes through the io_context, like a real driver's.
+class fake_driver {
+ public:
+  using executor_type = asio::io_context::executor_type;
+
+  explicit fake_driver(std::shared_ptr<fake_shop> s) : s_(std::move(s)) {}
+  [[nodiscard]] executor_type get_executor() const { return s_->io.get_executor(); }
+
+  template <class Token>
+  auto async_watch(Token&& token) {
+    return later<void(std::error_code)>(token, [s = s_] {
+      const auto e = s->act("watch", "watch");
+      if (!e) {
+        s->watching = true;
+        const bool any = s->shelf.status == "In stock";
+        s->emit({sb::shop_event_kind::status, s->shelf.status, any, false, true});
+      }
+      return std::make_tuple(e);
+    });
+  }
+  template <class Token>
+  auto async_next_event(std::chrono::nanoseconds max_wait, Token&& token) {
+    return later<void(std::error_code, std::optional<sb::shop_event>)>(token, [s = s_, max_wait] {
+      return std::make_tuple(std::error_code{}, s->next_event(max_wait));
+    });
+  }
+  template <class Token>
+  auto async_snapshot(Token&& token) {
+    return later<void(std::error_code, sb::shop_snapshot)>(token, [s = s_] {
+      const auto e = s->act("snapshot", "snapshot");
+      return std::make_tuple(e, e ? sb::shop_snapshot{} : s->shelf);
+    });
+  }
+  template <class Token>
+  auto async_choose(std::string sku, Token&& token) {
+    return later<void(std::error_code)>(token, [s = s_, sku = std::move(sku)] {
+      auto e = s->act("choose " + sku, "choose");
+      if (!e) s->chosen = sku;
+      return std::make_tuple(e);
+    });
+  }
+  template <class Token>
+  auto async_set_quantity(int n, Token&& token) {
+    return later<void(std::error_code)>(token, [s = s_, n] {
+      auto e = s->act("quantity " + std::to_string(n), "quantity");
+      if (!e) s->quantity = n;
+      return std::make_tuple(e);
+    });
+  }
+  template <class Token>
+  auto async_press_buy(Token&& token) {
+    return later<void(std::error_code)>(token, [s = s_] {
+      auto e = s->act("press", "press");
+      if (!e) {
+        s->presses.push_back({s->chosen, s->quantity, s->elapsed()});
+        if (s->answer_after) {
+          s->at(s->elapsed() + *s->answer_after,
+                [sku = s->chosen, q = s->quantity](fake_shop& shop) { shop.answer(sku, q); });
+        }
+      }
+      return std::make_tuple(e);
+    });
+  }
+
+ private:
+  // Runs `produce` when the operation starts and completes with its values
+  // through the io_context.
+  template <class Signature, class Token, class Produce>
+  auto later(Token& token, Produce produce) {
+    return asio::async_initiate<Token, Signature>(
+        [io = &s_->io](auto handler, Produce p) {
+          std::apply(
+              [&](auto&&... values) {
+                asio::post(*io, asio::append(std::move(handler), std::move(values)...));
+              },
+              p());
+        },
+        token, std::move(produce));
+  }
+
+  std::shared_ptr<fake_shop> s_;
+};
+
+static_assert(sb::shop_driver<fake_driver>);
+
+using test_grabber =
+    sb::grabber<fake_driver, sb::priority_strategy, seckill::token_bucket<clock_type>, clock_type>;
+
+/// A shop, a pace and a run: set the shop up, then run() the grabber to its end.
+struct harness {
+  asio::io_context io;
+  std::shared_ptr<fake_shop> shop = std::make_shared<fake_shop>(io);
+  double rate = 50, burst = 10;
+  sb::basic_grabber_options<clock_type> options;
+  std::vector<std::string> log;
+
+  harness() {
+    options.log = [this](std::string_view l) { log.emplace_back(l); };
+  }
+
+  std::pair<std::error_code, sb::basic_grab_result<clock_type>> run(const std::string& strategy,
+                                                                    ms deadline = 10s) {
+    seckill::token_bucket<clock_type> pace(rate, burst, shop->clock);
+    test_grabber g(fake_driver(shop), sb::priority_strategy(sb::parse_strategy(strategy)), pace,
+                   options, shop->clock);
+    std::optional<std::pair<std::error_code, sb::basic_grab_result<clock_type>>> out;
+    g.async_run(deadline, [&](std::error_code ec, sb::basic_grab_result<clock_type> r) {
+      out.emplace(ec, std::move(r));
+    });
+    io.run();
+    io.restart();
+    REQUIRE(out.has_value());
+    return std::move(*out);
+  }
+
+  [[nodiscard]] int count(sb::grab_step step, const sb::basic_grab_result<clock_type>& r) const {
+    return static_cast<int>(std::count_if(r.events.begin(), r.events.end(),
+                                          [&](const auto& e) { return e.step == step; }));
+  }
+  [[nodiscard]] bool logged(const std::string& needle) const {
+    return std::any_of(log.begin(), log.end(),
+                       [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+  }
+};
+
+}  // namespace unit_grabber
+
+using namespace unit_grabber;
+
+TEST_SUITE("unit") {
+  TEST_CASE("grabber loop: a restock gives one order of the wanted SKU - then it stops") {
+    harness h;
+    h.shop->restock(100ms, "apples-1kg", 10);  // in stock, not wanted
+    h.shop->restock(300ms, "veg-box", 5);
+    auto [ec, res] = h.run("want = sku:veg-box\nquantity = 2\n");
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    CHECK(res.sku == "veg-box");
+    CHECK(res.quantity == 2);
+    CHECK(res.attempts == 1);
+    CHECK(res.confirmation == "Order confirmed: 2 x veg-box");
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].sku == "veg-box");
+    CHECK(h.shop->presses[0].quantity == 2);
+    // The apples restock was looked at and skipped; the veg-box one bought at once:
+    // snapshot, choose, quantity, press (1 ms each) after the change at 300 ms.
+    CHECK(h.shop->presses[0].at == 304ms);
+    const std::vector<std::string> expected{"watch",          "snapshot",   "snapshot",
+                                            "choose veg-box", "quantity 2", "press"};
+    CHECK(h.shop->actions == expected);
+    CHECK(h.count(sb::grab_step::skipped, res) == 1);
+    CHECK(h.count(sb::grab_step::decided, res) == 1);
+    CHECK(h.shop->elapsed() == 324ms);  // the answer, 20 ms after the press
+    CHECK(h.shop->timeline.empty());
+    CHECK(h.logged("grabber: confirmed: Order confirmed: 2 x veg-box"));
+    // Events carry the grabber's clock.
+    CHECK(res.events.back().at == h.shop->clock.now());
+  }
+
+  TEST_CASE("grabber loop: a status that flaps before the grabber looks gives one decision") {
+    harness h;
+    h.shop->at(200ms, [](fake_shop& s) {
+      for (int i = 0; i < 3; ++i) {
+        s.set_stock("eggs-12", 4);
+        s.set_stock("eggs-12", 0);
+      }
+      s.set_stock("eggs-12", 4);
+    });
+    auto [ec, res] = h.run("want = category:dairy\n");
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    CHECK(h.shop->presses.size() == 1);
+    CHECK(h.count(sb::grab_step::stock_changed, res) == 8);  // the load and seven flips
+    CHECK(h.count(sb::grab_step::decided, res) == 1);
+  }
+
+  TEST_CASE("grabber loop: flaps while an order is in flight cause no second order") {
+    harness h;
+    h.shop->answer_after = 500ms;
+    h.shop->restock(100ms, "eggs-12", 4);
+    for (int i = 0; i < 3; ++i) {
+      h.shop->at(150ms + ms(50 * i), [](fake_shop& s) { s.set_stock("eggs-12", 0); });
+      h.shop->at(175ms + ms(50 * i), [](fake_shop& s) { s.set_stock("eggs-12", 4); });
+    }
+    auto [ec, res] = h.run("want = sku:eggs-12\n");
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    CHECK(res.attempts == 1);
+    CHECK(h.shop->presses.size() == 1);
+    CHECK(h.shop->elapsed() == 604ms);
+  }
+
+  TEST_CASE("grabber loop: a sold-out refusal waits for the next restock - which is bought") {
+    harness h;
+    h.options.retries = 0;
+    h.shop->restock(100ms, "veg-box", 1);
+    // Someone else buys it before our order arrives; then a restock.
+    h.shop->at(110ms, [](fake_shop& s) { s.set_stock("veg-box", 0); });
+    h.shop->restock(2s, "veg-box", 3);
+    auto [ec, res] = h.run("want = sku:veg-box\n");
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    CHECK(res.attempts == 2);
+    REQUIRE(h.shop->presses.size() == 2);
+    CHECK(h.shop->presses[1].at == 2004ms);
+    CHECK(h.count(sb::grab_step::rejected, res) == 1);
+    CHECK(h.logged("grabber: rejected: Order rejected: sold out"));
+  }
+
+  TEST_CASE(
+      "grabber loop: fewer in stock than asked buys what there is - or with partial no skips") {
+    {
+      harness h;
+      h.shop->restock(100ms, "veg-box", 2);
+      auto [ec, res] = h.run("want = sku:veg-box\nquantity = 3\n");
+      CHECK_FALSE(ec);
+      CHECK(res.ordered);
+      CHECK(res.quantity == 2);
+      CHECK(res.requested == 3);
+      CHECK(h.logged("decided: 2 x veg-box at 18.50 (fewer than the 3 asked: 2 in stock)"));
+      REQUIRE(h.shop->presses.size() == 1);
+      CHECK(h.shop->presses[0].quantity == 2);
+    }
+    {
+      harness h;
+      h.shop->restock(100ms, "veg-box", 2);
+      h.shop->restock(1s, "veg-box", 3);  // an offers change: the status stays "In stock"
+      auto [ec, res] = h.run("want = sku:veg-box\nquantity = 3\npartial = no\n");
+      CHECK_FALSE(ec);
+      CHECK(res.ordered);
+      CHECK(res.quantity == 3);
+      CHECK(h.count(sb::grab_step::skipped, res) == 1);
+      REQUIRE(h.shop->presses.size() == 1);
+      CHECK(h.shop->presses[0].at == 1004ms);
+    }
+  }
+
+  TEST_CASE("grabber loop: an offer above the price cap is never bought") {
+    harness h;
+    h.shop->restock(100ms, "veg-box", 5);  // 18.50
+    h.shop->at(400ms, [](fake_shop& s) {
+      s.shelf.offers[1].price = 9.90;
+      s.set_stock("veg-box", 6);
+    });
+    auto [ec, res] = h.run("want = sku:veg-box\nmax_price = 10\n");
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    CHECK(h.count(sb::grab_step::skipped, res) == 1);
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].at == 404ms);
+
+    harness never;
+    never.shop->restock(100ms, "veg-box", 5);
+    auto [ec2, res2] = never.run("want = sku:veg-box\nmax_price = 10\n", 2s);
+    CHECK(ec2 == seckill::errc::timed_out);
+    CHECK_FALSE(res2.ordered);
+    CHECK(never.shop->presses.empty());
+  }
+
+  TEST_CASE(
+      "grabber loop: retries within one stock window are counted - and a new window resets them") {
+    {
+      harness h;
+      h.options.retries = 2;
+      h.shop->refuse = 2;
+      h.shop->restock(100ms, "veg-box", 5);
+      auto [ec, res] = h.run("want = sku:veg-box\n");
+      CHECK_FALSE(ec);
+      CHECK(res.ordered);
+      CHECK(res.attempts == 3);
+      CHECK(h.count(sb::grab_step::rejected, res) == 2);
+      REQUIRE(h.shop->presses.size() == 3);
+      CHECK(h.shop->presses[1].at == 128ms);  // at once after the refusal at 124 ms
+    }
+    {
+      harness h;
+      h.options.retries = 1;
+      h.shop->refuse = 3;
+      h.shop->restock(100ms, "veg-box", 5);
+      h.shop->sell_out(1s);
+      h.shop->restock(2s, "veg-box", 5);
+      auto [ec, res] = h.run("want = sku:veg-box\n");
+      CHECK_FALSE(ec);
+      CHECK(res.ordered);
+      // Two tries in the first window, then the wait for a new one, whose
+      // first try is refused and whose retry is confirmed.
+      REQUIRE(h.shop->presses.size() == 4);
+      CHECK(h.shop->presses[1].at < 1s);
+      CHECK(h.shop->presses[2].at == 2004ms);
+      CHECK(h.shop->presses[3].at == 2028ms);
+    }
+    {
+      harness h;
+      h.options.retries = 0;
+      h.shop->refuse = 1;
+      h.shop->restock(100ms, "veg-box", 5);
+      auto [ec, res] = h.run("want = sku:veg-box\n", 3s);
+      CHECK(ec == seckill::errc::timed_out);
+      CHECK(h.shop->presses.size() == 1);
+    }
+  }
+
+  TEST_CASE("grabber loop: a failed action is a failed try - and browser_closed ends the run") {
+    {
+      harness h;
+      h.options.retries = 1;
+      h.shop->failures["choose"].push_back(make_error_code(sb::errc::element_not_found));
+      h.shop->restock(100ms, "veg-box", 5);
+      auto [ec, res] = h.run("want = sku:veg-box\n");
+      CHECK_FALSE(ec);
+      CHECK(res.ordered);
+      CHECK(h.count(sb::grab_step::failed, res) == 1);
+      CHECK(h.logged("grabber: failed: choosing veg-box:"));
+      CHECK(h.shop->presses.size() == 1);
+    }
+    {
+      harness h;
+      h.shop->failures["press"].push_back(make_error_code(sb::errc::browser_closed));
+      h.shop->restock(100ms, "veg-box", 5);
+      auto [ec, res] = h.run("want = sku:veg-box\n");
+      CHECK(ec == sb::errc::browser_closed);
+      CHECK_FALSE(res.ordered);
+      CHECK(h.shop->presses.empty());
+      CHECK(h.shop->elapsed() == 104ms);
+    }
+    {
+      harness h;
+      h.shop->failures["watch"].push_back(make_error_code(sb::errc::javascript_exception));
+      auto [ec, res] = h.run("want = sku:veg-box\n");
+      CHECK(ec == sb::errc::javascript_exception);
+      CHECK(res.events.empty());
+    }
+  }
+
+  TEST_CASE("grabber loop: the deadline ends the run on time - and an unanswered order times out") {
+    {
+      harness h;
+      auto [ec, res] = h.run("want = sku:veg-box\n", 1500ms);
+      CHECK(ec == seckill::errc::timed_out);
+      CHECK(h.shop->elapsed() == 1500ms);
+      CHECK(h.logged("grabber: gave-up: deadline of 1500 ms passed"));
+      CHECK(res.events.back().at == h.shop->start + 1500ms);
+    }
+    {
+      harness h;
+      h.shop->answer_after.reset();
+      h.options.confirm_timeout = 2s;
+      h.options.retries = 1;
+      h.shop->restock(100ms, "veg-box", 5);
+      auto [ec, res] = h.run("want = sku:veg-box\n", 10s);
+      CHECK(ec == seckill::errc::timed_out);
+      CHECK(h.count(sb::grab_step::failed, res) == 2);
+      CHECK(h.logged("no answer from the shop after pressing buy"));
+      REQUIRE(h.shop->presses.size() == 2);
+      CHECK(h.shop->presses[1].at == 2108ms);  // the first timed out at 2104 ms
+      CHECK(h.shop->elapsed() == 10000ms);
+    }
+    {
+      // The deadline falls while the order waits for its answer.
+      harness h;
+      h.shop->answer_after = 5s;
+      h.shop->restock(100ms, "veg-box", 5);
+      auto [ec, res] = h.run("want = sku:veg-box\n", 1s);
+      CHECK(ec == seckill::errc::timed_out);
+      CHECK(h.shop->presses.size() == 1);
+      CHECK(h.shop->elapsed() == 1000ms);
+    }
+  }
+
+  TEST_CASE("grabber loop: every action takes a token - so a slow pace spaces them") {
+    harness h;
+    h.rate = 2;  // one action every 500 ms
+    h.burst = 1;
+    h.shop->restock(100ms, "veg-box", 5);
+    auto [ec, res] = h.run("want = sku:veg-box\n");
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    REQUIRE(h.shop->presses.size() == 1);
+    // The choice takes the full bucket's token at 101 ms; the quantity waits
+    // for the next one (601 ms), the press for the one after (1101 ms).
+    CHECK(h.shop->presses[0].at == 1102ms);
+    CHECK(h.count(sb::grab_step::paced, res) == 2);
+    CHECK(h.logged("grabber: paced: waiting 499 ms for the pace"));
+  }
+
+  TEST_CASE("grabber loop: a sell-out during the pace drops the try before the press") {
+    harness h;
+    h.rate = 1;
+    h.burst = 1;
+    h.options.retries = 0;
+    h.shop->restock(100ms, "veg-box", 5);
+    h.shop->sell_out(600ms);  // while quantity waits for its token
+    h.shop->restock(5s, "veg-box", 5);
+    auto [ec, res] = h.run("want = sku:veg-box\n", 20s);
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].at > 5s);
+    CHECK(h.count(sb::grab_step::decided, res) == 2);
+  }
+}
