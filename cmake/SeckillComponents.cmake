@@ -157,6 +157,7 @@ set(SECKILL_browser_HEADERS
   seckill/browser/detail/page_scripts.hpp
   seckill/browser/detail/page_session.hpp
   seckill/browser/detail/shop_scripts.hpp
+  seckill/browser/detail/key_value.hpp
   seckill/detail/child_process.hpp
   seckill/detail/temp_dir.hpp
   seckill/url.hpp)

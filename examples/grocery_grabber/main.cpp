@@ -1,14 +1,21 @@
 // Watches a shop page in headless Chromium and buys what the strategy wants the
 // moment it is in stock.
 //
-//   seckill_example_grocery_grabber <shop-url | demo> <strategy-file> [--chromium PATH]
+//   seckill_example_grocery_grabber <shop-url | demo | demo-grid> <strategy-file>
+//                                   [--chromium PATH]
 //
-// "demo" starts the demo shop in this process and restocks it after a second.
+// "demo" starts the demo shop in this process and restocks it after a second;
+// "demo-grid" does the same and opens its button-grid page (strategy-grid.txt
+// names the profile for it). A strategy file describes the shop's page with a
+// site profile's keys, or names a profile file (`profile = <file>`, relative
+// to the strategy file).
 #include "shop/shop_server.hpp"
 
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/grabber.hpp>
 #include <seckill/browser/page.hpp>
+#include <seckill/browser/page_driver.hpp>
+#include <seckill/browser/site_profile.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/url.hpp>
 
@@ -22,6 +29,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -75,7 +83,8 @@ std::string shop_url_problem(std::string_view text) {
 
 int main(int argc, char** argv) {
   if (argc != 3 && !(argc == 5 && std::string(argv[3]) == "--chromium")) {
-    std::fprintf(stderr, "usage: %s <shop-url | demo> <strategy-file> [--chromium PATH]\n",
+    std::fprintf(stderr,
+                 "usage: %s <shop-url | demo | demo-grid> <strategy-file> [--chromium PATH]\n",
                  argv[0]);
     return 2;
   }
@@ -93,12 +102,30 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: %s\n", argv[2], e.what());
     return 2;
   }
+  sb::site_profile profile = cfg.profile.value_or(sb::site_profile{});
+  if (!cfg.profile_file.empty()) {
+    const std::filesystem::path file =
+        std::filesystem::path(argv[2]).parent_path() / cfg.profile_file;
+    std::ifstream pin(file);
+    if (!pin) {
+      std::fprintf(stderr, "%s: cannot read profile file '%s'\n", argv[2], file.c_str());
+      return 2;
+    }
+    std::stringstream ptext;
+    ptext << pin.rdbuf();
+    try {
+      profile = sb::parse_profile(ptext.str());
+    } catch (const seckill::error& e) {
+      std::fprintf(stderr, "%s: %s\n", file.c_str(), e.what());
+      return 2;
+    }
+  }
 
   std::optional<shop::shop_server> demo;
   std::string url = argv[1];
-  if (url == "demo") {
+  if (url == "demo" || url == "demo-grid") {
     demo.emplace();
-    url = demo->url();
+    url = url == "demo" ? demo->url() : demo->grid_url();
     std::printf("demo shop at %s\n", url.c_str());
   } else if (const std::string why = shop_url_problem(url); !why.empty()) {
     std::fprintf(stderr, "bad shop url '%s': %s\n", seckill::redact_url(url).c_str(), why.c_str());
@@ -129,7 +156,7 @@ int main(int argc, char** argv) {
       std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
       std::fflush(stdout);
     };
-    sb::grabber grab(page, sb::priority_strategy(cfg), pace, opts);
+    sb::grabber grab(sb::page_driver(page, profile), sb::priority_strategy(cfg), pace, opts);
     auto run = grab.async_run(cfg.deadline, asio::use_future);
     if (demo) {
       std::this_thread::sleep_for(std::chrono::seconds(1));

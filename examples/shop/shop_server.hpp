@@ -1,10 +1,14 @@
 #pragma once
 // A small local grocery shop for the browser driver: an HTTP/1.1 server
-// (Boost.Beast) on 127.0.0.1 serving one page with SKUs in a native <select>,
-// a `.stock-status` element, a quantity field, a buy button and an
-// `.order-result` line. The page learns about restocks over server-sent events
-// (/events); the buy button POSTs /order. Used by examples/shop, the grabber
-// example, the browser tests and the browser bench.
+// (Boost.Beast) on 127.0.0.1 serving two pages of one shop. `/` shows the SKUs
+// in a native <select>, a `.stock-status` element, a quantity field, a buy
+// button and an `.order-result` line. `/grid` is a shop of another shape, in
+// Chinese: one button per SKU (name, price, "剩 N 件" or 售罄), the status
+// 有货 / 售罄, the quantity behind - / + buttons, 立即抢购 and a #msg line; it
+// heeds trusted clicks only (event.isTrusted), as shops guarding against
+// scripts do. Both pages learn about restocks over server-sent events
+// (/events) and POST /order. Used by examples/shop, the grabber example, the
+// browser tests and the browser bench.
 //
 // Thread-safety: the server runs its own thread; every public member may be
 // called from any thread.
@@ -255,6 +259,8 @@ class shop_server {
 
   [[nodiscard]] unsigned short port() const noexcept { return server_.port(); }
   [[nodiscard]] std::string url() const { return server_.url("/"); }
+  /// The button-grid page of the same shop.
+  [[nodiscard]] std::string grid_url() const { return server_.url("/grid"); }
   [[nodiscard]] std::size_t listeners() { return server_.listeners(); }
 
   /// Sets `sku`'s stock and pushes the new state to every page. The time the
@@ -333,6 +339,8 @@ class shop_server {
     const std::string path = target->path();  // percent-decoded
     if (r.method == "GET" && path == "/")
       return {200, "text/html; charset=utf-8", page_html(), false};
+    if (r.method == "GET" && path == "/grid")
+      return {200, "text/html; charset=utf-8", grid_html(), false};
     if (r.method == "GET" && path == "/events") {
       std::lock_guard lock(mutex_);
       return {200, "", "retry: 100\ndata: " + state_json().dump() + "\n\n", true};
@@ -476,6 +484,90 @@ buy.addEventListener('click', async () => {
   const j = await r.json();
   result.textContent = r.ok ? `Order confirmed #${j.order_id}: ${j.quantity} x ${j.sku}`
                             : `Order rejected: ${j.error}`;
+});
+</script>
+</body></html>
+)";
+  }
+
+  std::string grid_html() const {
+    std::string buttons;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& s : catalogue_) {
+        const bool none = s.stock <= 0;
+        buttons += fmt::format(
+            "<button type=\"button\" class=\"sku{}\" data-sku=\"{}\" data-category=\"{}\"{}>"
+            "<span class=\"name\">{}</span><span class=\"price\">¥{:.2f}</span>"
+            "<span class=\"left\">{}</span></button>",
+            none ? " sold-out" : "", s.id, s.category, none ? " disabled" : "", s.name, s.price,
+            none ? std::string("售罄") : fmt::format("剩 {} 件", s.stock));
+      }
+    }
+    return R"(<!doctype html>
+<html lang="zh"><head><meta charset="utf-8"><title>鲜果铺</title>
+<style>
+body { font-family: sans-serif; margin: 2em; }
+.sku-grid { display: grid; grid-template-columns: repeat(2, 12em); gap: .5em; margin: 1em 0; }
+.sku { padding: .6em; text-align: left; }
+.sku span { display: block; }
+.sku.selected { outline: 3px solid #e60; }
+.qty button { width: 2.2em; }
+#submit { font-size: 1.2em; padding: .4em 1.2em; margin: 1em 0; }
+</style></head>
+<body>
+<h1>鲜果铺</h1>
+<p>库存：<span id="stock-flag">售罄</span></p>
+<div class="sku-grid">)" +
+           buttons + R"(</div>
+<div class="qty">数量 <button type="button" class="minus">-</button> <span class="count">1</span> <button type="button" class="plus">+</button></div>
+<button id="submit" type="button" disabled>立即抢购</button>
+<p id="msg"></p>
+<script>
+const grid = document.querySelector('.sku-grid');
+const flag = document.getElementById('stock-flag');
+const count = document.querySelector('.qty .count');
+const submit = document.getElementById('submit');
+const msg = document.getElementById('msg');
+let chosen = null;
+function render(state) {
+  let any = false;
+  for (const s of state.skus) {
+    const b = Array.from(grid.querySelectorAll('.sku')).find(x => x.dataset.sku === s.sku);
+    if (!b) continue;
+    const left = b.querySelector('.left');
+    const t = s.stock > 0 ? `剩 ${s.stock} 件` : '售罄';
+    if (left.textContent !== t) left.textContent = t;
+    b.disabled = s.stock <= 0;
+    b.classList.toggle('sold-out', s.stock <= 0);
+    if (s.stock > 0) any = true;
+  }
+  const text = any ? '有货' : '售罄';
+  if (flag.textContent !== text) flag.textContent = text;
+  submit.disabled = !any;
+}
+new EventSource('/events').onmessage = (e) => render(JSON.parse(e.data));
+// Only a person's clicks count here (a script's click() is not trusted).
+grid.addEventListener('click', (e) => {
+  const b = e.target.closest('.sku');
+  if (!e.isTrusted || !b || b.disabled) return;
+  for (const x of grid.querySelectorAll('.sku.selected')) x.classList.remove('selected');
+  b.classList.add('selected');
+  chosen = b.dataset.sku;
+});
+document.querySelector('.qty').addEventListener('click', (e) => {
+  if (!e.isTrusted) return;
+  const n = Number(count.textContent);
+  if (e.target.classList.contains('plus')) count.textContent = String(Math.min(n + 1, 99));
+  if (e.target.classList.contains('minus')) count.textContent = String(Math.max(n - 1, 1));
+});
+submit.addEventListener('click', async (e) => {
+  if (!e.isTrusted) return;
+  if (!chosen) { msg.textContent = '下单失败：请先选择商品'; return; }
+  const body = JSON.stringify({sku: chosen, quantity: Number(count.textContent)});
+  const r = await fetch('/order', {method: 'POST', headers: {'Content-Type': 'application/json'}, body});
+  const j = await r.json();
+  msg.textContent = r.ok ? `下单成功 #${j.order_id}：${j.quantity} x ${j.sku}` : `下单失败：${j.error}`;
 });
 </script>
 </body></html>

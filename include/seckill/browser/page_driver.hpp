@@ -104,7 +104,7 @@ inline shop_snapshot to_snapshot(const nlohmann::json& v) {
 }
 
 inline nlohmann::json to_json(const offer_field& f) {
-  return nlohmann::json{{"child", f.child}, {"attribute", f.attribute}};
+  return nlohmann::json{{"child", f.child}, {"attribute", f.attribute}, {"given", f.given}};
 }
 
 /// The profile as the read_shop and offer_path scripts take it.

@@ -3,9 +3,18 @@
 /// @brief Where a shop page shows what the grabber needs: the stock status
 ///        and its texts, the offers, the quantity, the buy button and how
 ///        success shows. The defaults describe the demo shop
-///        (examples/shop). Standard library only.
+///        (examples/shop). `parse_profile` reads a profile file (the same
+///        keys may stand in a strategy file). Standard library and
+///        seckill/error.hpp only.
 
+#include <seckill/browser/detail/key_value.hpp>
+#include <seckill/error.hpp>
+
+#include <cctype>
+#include <cstddef>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace seckill::browser {
@@ -17,16 +26,15 @@ namespace seckill::browser {
 struct offer_field {
   std::string child;      ///< a selector under the offer element; empty: the element itself
   std::string attribute;  ///< an attribute's name; empty: the text
-  [[nodiscard]] bool empty() const noexcept { return child.empty() && attribute.empty(); }
+  bool given = false;     ///< false: the profile does not say (the field's default applies)
   friend bool operator==(const offer_field&, const offer_field&) = default;
 };
 
 /// @brief How a shop's page is laid out, for browser::page_driver.
 ///
-/// Selectors are CSS selectors; `a >>> b` looks for `b` inside the element
-/// `a` found: in its open shadow root, or in its document when `a` is a
-/// same-origin iframe. Texts match case-insensitively as substrings (ASCII
-/// letters; other scripts, such as 有货, match exactly).
+/// Selectors are CSS selectors of the page's document. Texts match as
+/// substrings, case-insensitively for ASCII letters (other scripts, such as
+/// 有货, match exactly).
 ///
 /// A plain value. Cost: none.
 struct site_profile {
@@ -61,6 +69,220 @@ struct site_profile {
   std::string success_url;  ///< a new page whose URL contains this also confirms the order
 
   [[nodiscard]] bool quantity_by_buttons() const noexcept { return !quantity_plus.empty(); }
+  friend bool operator==(const site_profile&, const site_profile&) = default;
 };
+
+/// The keys a profile may have, as messages list them.
+inline constexpr std::string_view profile_keys =
+    "status, in_stock, out_of_stock, offers, offer.sku, offer.name, offer.price, offer.stock, "
+    "offer.category, offer.unavailable, offer.click, quantity.input, quantity.plus, "
+    "quantity.minus, "
+    "quantity.value, buy, result, success, success_url";
+
+namespace detail {
+
+/// Where the keys of a profile were seen (the whole-profile checks name them).
+struct profile_lines {
+  std::map<std::string, std::size_t, std::less<>> line;  ///< key -> its line
+  [[nodiscard]] bool has(std::string_view key) const { return line.find(key) != line.end(); }
+  [[nodiscard]] std::size_t at(std::string_view key) const {
+    const auto it = line.find(key);
+    return it == line.end() ? 0 : it->second;
+  }
+};
+
+/// `a | b | c`: each text trimmed, none empty.
+inline std::vector<std::string> parse_texts(std::string_view value, std::string_view source,
+                                            std::size_t line, std::string_view key) {
+  std::vector<std::string> out;
+  std::string_view rest = value;
+  for (;;) {
+    const auto bar = rest.find('|');
+    const std::string_view item = trim(rest.substr(0, bar));
+    if (item.empty()) {
+      line_error(source, line,
+                 cat(key, " is texts separated by |, got an empty one in '", value, "'"));
+    }
+    out.emplace_back(item);
+    if (bar == std::string_view::npos) break;
+    rest = rest.substr(bar + 1);
+  }
+  return out;
+}
+
+inline bool attribute_name(std::string_view a) {
+  if (a.empty()) return false;
+  for (const char c : a) {
+    const auto u = static_cast<unsigned char>(c);
+    if (!(std::isalnum(u) || c == '-' || c == '_' || c == ':' || c == '.')) return false;
+  }
+  return true;
+}
+
+/// An offer field: `text`, `@attr`, `<selector>` or `<selector> @attr`.
+inline offer_field parse_field(std::string_view value, std::string_view source, std::size_t line,
+                               std::string_view key) {
+  offer_field f;
+  f.given = true;
+  if (value == "text") return f;
+  std::string_view child = value, attr;
+  bool has_attr = true;
+  if (value.front() == '@') {
+    child = {};
+    attr = value.substr(1);
+  } else if (const auto at = value.rfind(" @"); at != std::string_view::npos) {
+    child = trim(value.substr(0, at));
+    attr = value.substr(at + 2);
+  } else {
+    has_attr = false;
+  }
+  if (has_attr && !attribute_name(attr)) {
+    line_error(
+        source, line,
+        cat(key, " names no attribute after @ (letters, digits, - _ : .), got '", value, "'"));
+  }
+  f.child = std::string(child);
+  f.attribute = std::string(attr);
+  return f;
+}
+
+/// Applies one profile key to `p`; false when `key` is no profile key.
+inline bool apply_profile_key(site_profile& p, profile_lines& seen, std::string_view key,
+                              std::string_view value, std::size_t line, std::string_view source) {
+  const auto selector = [&](std::string& out) { out = std::string(value); };
+  const auto field = [&](offer_field& out) { out = parse_field(value, source, line, key); };
+  if (key == "status")
+    selector(p.status);
+  else if (key == "in_stock")
+    p.in_stock = parse_texts(value, source, line, key);
+  else if (key == "out_of_stock")
+    p.out_of_stock = parse_texts(value, source, line, key);
+  else if (key == "offers") {
+    const auto space = value.find_first_of(" \t");
+    const std::string_view layout = value.substr(0, space);
+    const std::string_view sel =
+        space == std::string_view::npos ? std::string_view() : trim(value.substr(space));
+    if ((layout != "select" && layout != "list") || sel.empty()) {
+      line_error(source, line,
+                 cat("offers must be 'select <selector>' or 'list <selector>', got '", value, "'"));
+    }
+    p.offers =
+        layout == "select" ? site_profile::offer_layout::select : site_profile::offer_layout::list;
+    p.offer_selector = std::string(sel);
+  } else if (key == "offer.sku")
+    field(p.sku);
+  else if (key == "offer.name")
+    field(p.name);
+  else if (key == "offer.price")
+    field(p.price);
+  else if (key == "offer.stock")
+    field(p.stock);
+  else if (key == "offer.category")
+    field(p.category);
+  else if (key == "offer.unavailable")
+    selector(p.unavailable);
+  else if (key == "offer.click")
+    selector(p.choose_target);
+  else if (key == "quantity.input")
+    p.quantity = value == "none" ? std::string() : std::string(value);
+  else if (key == "quantity.plus")
+    selector(p.quantity_plus);
+  else if (key == "quantity.minus")
+    selector(p.quantity_minus);
+  else if (key == "quantity.value")
+    selector(p.quantity_value);
+  else if (key == "buy")
+    selector(p.buy);
+  else if (key == "result")
+    selector(p.result);
+  else if (key == "success")
+    p.success = parse_texts(value, source, line, key);
+  else if (key == "success_url")
+    p.success_url = std::string(value);
+  else
+    return false;
+  seen.line.emplace(std::string(key), line);
+  return true;
+}
+
+/// The checks of the profile as a whole, naming the line of the key at fault.
+inline void check_profile(site_profile& p, const profile_lines& seen, std::string_view source) {
+  if (p.offers == site_profile::offer_layout::list && !seen.has("offer.sku")) {
+    line_error(source, seen.at("offers"),
+               "offers = list needs offer.sku (where each offer's SKU is read)");
+  }
+  if (p.offers == site_profile::offer_layout::select) {
+    for (const char* k : {"offer.sku", "offer.name", "offer.price", "offer.stock", "offer.category",
+                          "offer.unavailable", "offer.click"}) {
+      if (seen.has(k)) {
+        line_error(source, seen.at(k),
+                   cat(k,
+                       " applies to offers = list only (a select's options give value, "
+                       "label and data-price, data-stock, data-category)"));
+      }
+    }
+  }
+  const bool buttons = seen.has("quantity.plus") || seen.has("quantity.minus");
+  if (buttons && seen.has("quantity.input")) {
+    line_error(
+        source, seen.at("quantity.input"),
+        "quantity.input (an input) and quantity.plus / quantity.minus (buttons) exclude each "
+        "other");
+  }
+  if (buttons && !seen.has("quantity.plus")) {
+    line_error(source, seen.at("quantity.minus"), "quantity.minus needs quantity.plus");
+  }
+  if (buttons && !seen.has("quantity.value")) {
+    line_error(source, seen.at("quantity.plus"),
+               "quantity.plus needs quantity.value (where the count shows)");
+  }
+  if (!buttons && seen.has("quantity.value")) {
+    line_error(source, seen.at("quantity.value"), "quantity.value needs quantity.plus");
+  }
+  if (buttons) p.quantity.clear();  // no input besides the buttons
+}
+
+}  // namespace detail
+
+/// @brief Parses a site profile: `key = value` lines, comments, blank lines.
+///
+/// ```text
+/// status            = .stock-status          # the stock-status element
+/// in_stock          = in stock | 有货          # texts, any of them
+/// out_of_stock      = out of stock | 售罄      # checked first
+/// offers            = list .sku-grid .sku    # or: select #sku
+/// offer.sku         = @data-sku              # text | @attr | <selector> | <selector> @attr
+/// offer.name        = .name
+/// offer.price       = .price                 # the first number in it
+/// offer.stock       = .left                  # the first whole number in it
+/// offer.category    = @data-category
+/// offer.unavailable = .sold-out              # such an offer element is out of stock
+/// offer.click       = .pick                  # what to click under it (default: itself)
+/// quantity.input    = #quantity              # an input, or none
+/// quantity.plus     = .qty .plus             # or + / - buttons, with
+/// quantity.minus    = .qty .minus
+/// quantity.value    = .qty .count            # where their count shows
+/// buy               = #buy
+/// result            = .order-result          # where the shop's answer shows
+/// success           = confirmed | 下单成功      # texts in the answer that mean success
+/// success_url       = /order/done            # or: a new page at such a URL
+/// ```
+/// Every key is optional; an absent one keeps the demo shop's value
+/// (site_profile's defaults). Throws seckill::error (errc::invalid_argument)
+/// naming the line, the key and the value at fault.
+inline site_profile parse_profile(std::string_view text) {
+  site_profile p;
+  detail::profile_lines seen;
+  constexpr std::string_view source = "profile";
+  detail::for_each_key(
+      text, source, [&](std::size_t line, const std::string& key, std::string_view value) {
+        if (!detail::apply_profile_key(p, seen, key, value, line, source)) {
+          detail::line_error(source, line,
+                             detail::cat("unknown key '", key, "' (known: ", profile_keys, ")"));
+        }
+      });
+  detail::check_profile(p, seen, source);
+  return p;
+}
 
 }  // namespace seckill::browser

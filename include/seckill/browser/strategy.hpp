@@ -5,6 +5,8 @@
 ///        default strategy (`priority_strategy`). Standard library only: no
 ///        browser is needed to read a strategy or to test a decision.
 
+#include <seckill/browser/detail/key_value.hpp>
+#include <seckill/browser/site_profile.hpp>
 #include <seckill/error.hpp>
 
 #include <algorithm>
@@ -81,6 +83,8 @@ struct strategy_config {
   double actions_per_second = 3;                                 ///< the human pace
   double burst = 3;                                              ///< actions allowed back to back
   int retries = 1;  ///< more tries within one stock window after a refused or failed one
+  std::optional<site_profile> profile;  ///< the profile keys of the strategy file, if any
+  std::string profile_file;  ///< `profile = <file>`: the caller reads it with parse_profile()
 };
 
 /// @brief The longest deadline a strategy file may give: a year. Longer ones
@@ -132,20 +136,6 @@ class priority_strategy {
 };
 
 namespace detail {
-
-/// The pieces, one after the other (the messages of parse_strategy).
-template <class... Pieces>
-std::string cat(const Pieces&... pieces) {
-  std::string out;
-  (out.append(std::string_view(pieces)), ...);
-  return out;
-}
-
-inline std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 [[noreturn]] inline void strategy_error(std::size_t line, const std::string& what) {
   throw error(seckill::errc::invalid_argument,
@@ -212,115 +202,122 @@ inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t 
 /// burst     = 3
 /// partial   = yes                            # fewer if fewer are in stock; no: skip
 /// retries   = 1                              # more tries in one stock window
+/// profile   = shops/grid.profile             # the site profile's file, or its keys here
 /// ```
 /// Ranges: quantity a whole number in [1, 1000]; retries a whole number in
 /// [0, 10]; max_price finite and > 0;
 /// deadline in [1 ms, max_strategy_deadline]; pace in (0, 50] per second;
 /// burst in [1, 100]. `nan`, `inf` and numbers beyond them are refused.
+/// The keys of a site profile (parse_profile) may stand in the strategy file
+/// itself (`profile` above then names no file). A `#` starts a comment at
+/// the start of a line or alone after a space, so `buy = #buy` is a selector.
 /// Throws seckill::error (errc::invalid_argument) naming the line, the key and
 /// the value that was wrong.
 inline strategy_config parse_strategy(std::string_view text) {
   strategy_config cfg;
   bool saw_want = false;
-  std::size_t line_no = 0;
-  std::vector<std::string> seen;
-  while (!text.empty()) {
-    ++line_no;
-    const auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (const auto hash = line.find('#'); hash != std::string_view::npos)
-      line = line.substr(0, hash);
-    line = detail::trim(line);
-    if (line.empty()) continue;
-    const auto eq = line.find('=');
-    if (eq == std::string_view::npos) {
-      detail::strategy_error(line_no, detail::cat("expected 'key = value', got '", line, "'"));
-    }
-    const std::string key(detail::trim(line.substr(0, eq)));
-    const std::string_view value = detail::trim(line.substr(eq + 1));
-    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
-      detail::strategy_error(line_no, detail::cat("'", key, "' given twice"));
-    }
-    seen.push_back(key);
-    if (value.empty()) detail::strategy_error(line_no, detail::cat("'", key, "' has no value"));
-    if (key == "want") {
-      saw_want = true;
-      std::string_view rest = value;
-      while (!rest.empty()) {
-        const auto comma = rest.find(',');
-        const std::string_view item = detail::trim(rest.substr(0, comma));
-        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-        const auto colon = item.find(':');
-        const std::string_view kind =
-            colon == std::string_view::npos ? std::string_view() : item.substr(0, colon);
-        const std::string_view name =
-            colon == std::string_view::npos ? item : detail::trim(item.substr(colon + 1));
-        if ((kind != "sku" && kind != "category") || name.empty()) {
+  site_profile profile;
+  detail::profile_lines profile_seen;
+  std::size_t profile_line = 0;
+  detail::for_each_key(
+      text, "strategy", [&](std::size_t line_no, const std::string& key, std::string_view value) {
+        if (detail::apply_profile_key(profile, profile_seen, key, value, line_no, "strategy"))
+          return;
+        if (key == "profile") {
+          cfg.profile_file = std::string(value);
+          profile_line = line_no;
+          return;
+        }
+        if (key == "want") {
+          saw_want = true;
+          std::string_view rest = value;
+          while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            const std::string_view item = detail::trim(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            const auto colon = item.find(':');
+            const std::string_view kind =
+                colon == std::string_view::npos ? std::string_view() : item.substr(0, colon);
+            const std::string_view name =
+                colon == std::string_view::npos ? item : detail::trim(item.substr(colon + 1));
+            if ((kind != "sku" && kind != "category") || name.empty()) {
+              detail::strategy_error(
+                  line_no,
+                  detail::cat("want entries are sku:<id> or category:<name>, got '", item, "'"));
+            }
+            cfg.want.push_back(
+                {kind == "sku" ? wanted_item::kind::sku : wanted_item::kind::category,
+                 std::string(name)});
+          }
+        } else if (key == "max_price") {
+          const double p = detail::parse_number(value, line_no, key);
+          if (!std::isfinite(p)) {
+            detail::strategy_error(line_no,
+                                   detail::cat("max_price must be a finite number, got ", value));
+          }
+          if (!(p > 0))
+            detail::strategy_error(line_no, detail::cat("max_price must be > 0, got ", value));
+          cfg.max_price = p;
+        } else if (key == "quantity") {
+          const double q = detail::parse_number(value, line_no, key);
+          if (!(q >= 1 && q <= 1000) ||
+              q != std::floor(q)) {  // NaN fails the first test: no cast of it
+            detail::strategy_error(
+                line_no, detail::cat("quantity must be a whole number in [1, 1000], got ", value));
+          }
+          cfg.quantity = static_cast<int>(q);
+        } else if (key == "retries") {
+          const double r = detail::parse_number(value, line_no, key);
+          if (!(r >= 0 && r <= 10) || r != std::floor(r)) {
+            detail::strategy_error(
+                line_no, detail::cat("retries must be a whole number in [0, 10], got ", value));
+          }
+          cfg.retries = static_cast<int>(r);
+        } else if (key == "deadline") {
+          cfg.deadline = detail::parse_duration(value, line_no, key);
+        } else if (key == "pace") {
+          std::string_view v = value;
+          if (v.size() > 2 && v.substr(v.size() - 2) == "/s")
+            v = detail::trim(v.substr(0, v.size() - 2));
+          const double r = detail::parse_number(v, line_no, key);
+          if (!(r > 0) || r > 50) {
+            detail::strategy_error(
+                line_no, detail::cat("pace must be in (0, 50] actions per second, got ", value));
+          }
+          cfg.actions_per_second = r;
+        } else if (key == "partial") {
+          if (value == "yes" || value == "true")
+            cfg.partial = true;
+          else if (value == "no" || value == "false")
+            cfg.partial = false;
+          else
+            detail::strategy_error(line_no,
+                                   detail::cat("partial must be yes or no, got '", value, "'"));
+        } else if (key == "burst") {
+          const double b = detail::parse_number(value, line_no, key);
+          if (!(b >= 1 && b <= 100)) {
+            detail::strategy_error(line_no, detail::cat("burst must be in [1, 100], got ", value));
+          }
+          cfg.burst = b;
+        } else {
           detail::strategy_error(
               line_no,
-              detail::cat("want entries are sku:<id> or category:<name>, got '", item, "'"));
+              detail::cat("unknown key '", key,
+                          "' (known: want, max_price, quantity, partial, retries, deadline, "
+                          "pace, burst, profile, and a site profile's: ",
+                          profile_keys, ")"));
         }
-        cfg.want.push_back({kind == "sku" ? wanted_item::kind::sku : wanted_item::kind::category,
-                            std::string(name)});
-      }
-    } else if (key == "max_price") {
-      const double p = detail::parse_number(value, line_no, key);
-      if (!std::isfinite(p)) {
-        detail::strategy_error(line_no,
-                               detail::cat("max_price must be a finite number, got ", value));
-      }
-      if (!(p > 0))
-        detail::strategy_error(line_no, detail::cat("max_price must be > 0, got ", value));
-      cfg.max_price = p;
-    } else if (key == "quantity") {
-      const double q = detail::parse_number(value, line_no, key);
-      if (!(q >= 1 && q <= 1000) ||
-          q != std::floor(q)) {  // NaN fails the first test: no cast of it
-        detail::strategy_error(
-            line_no, detail::cat("quantity must be a whole number in [1, 1000], got ", value));
-      }
-      cfg.quantity = static_cast<int>(q);
-    } else if (key == "retries") {
-      const double r = detail::parse_number(value, line_no, key);
-      if (!(r >= 0 && r <= 10) || r != std::floor(r)) {
-        detail::strategy_error(
-            line_no, detail::cat("retries must be a whole number in [0, 10], got ", value));
-      }
-      cfg.retries = static_cast<int>(r);
-    } else if (key == "deadline") {
-      cfg.deadline = detail::parse_duration(value, line_no, key);
-    } else if (key == "pace") {
-      std::string_view v = value;
-      if (v.size() > 2 && v.substr(v.size() - 2) == "/s")
-        v = detail::trim(v.substr(0, v.size() - 2));
-      const double r = detail::parse_number(v, line_no, key);
-      if (!(r > 0) || r > 50) {
-        detail::strategy_error(
-            line_no, detail::cat("pace must be in (0, 50] actions per second, got ", value));
-      }
-      cfg.actions_per_second = r;
-    } else if (key == "partial") {
-      if (value == "yes" || value == "true")
-        cfg.partial = true;
-      else if (value == "no" || value == "false")
-        cfg.partial = false;
-      else
-        detail::strategy_error(line_no,
-                               detail::cat("partial must be yes or no, got '", value, "'"));
-    } else if (key == "burst") {
-      const double b = detail::parse_number(value, line_no, key);
-      if (!(b >= 1 && b <= 100)) {
-        detail::strategy_error(line_no, detail::cat("burst must be in [1, 100], got ", value));
-      }
-      cfg.burst = b;
-    } else {
-      detail::strategy_error(
-          line_no,
-          detail::cat(
-              "unknown key '", key,
-              "' (known: want, max_price, quantity, partial, retries, deadline, pace, burst)"));
+      });
+  if (!profile_seen.line.empty()) {
+    if (!cfg.profile_file.empty()) {
+      detail::strategy_error(profile_line,
+                             "profile names a file, and profile keys stand in this file too "
+                             "(line " +
+                                 std::to_string(profile_seen.line.begin()->second) +
+                                 "): keep them in one place");
     }
+    detail::check_profile(profile, profile_seen, "strategy");
+    cfg.profile = std::move(profile);
   }
   if (!saw_want)
     throw error(seckill::errc::invalid_argument, "strategy: no 'want' line: nothing to buy");

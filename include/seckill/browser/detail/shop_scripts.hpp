@@ -11,7 +11,7 @@ namespace seckill::browser::detail::scripts {
 
 /// (p) -> {status, offers: [{sku, name, category, price, stock}]}, `p` the
 /// profile's selectors ({status, layout, offers, sku, name, price, stock,
-/// category, unavailable}, each field {child, attribute}). A select's options
+/// category, unavailable}, each field {child, attribute, given}). A select's options
 /// give value, label, data-price, data-stock and data-category; a list's
 /// elements give their fields as the profile says. A price or a count is the
 /// first number in its text ("¥12.50", "剩 3 件"); none is NaN (unknown price,
@@ -19,7 +19,7 @@ namespace seckill::browser::detail::scripts {
 inline constexpr std::string_view read_shop = R"js((p) => {
   const text = (el) => (el ? (el.textContent || '') : '').trim();
   const read = (el, f, fallback) => {
-    if (!f || (!f.child && !f.attribute)) return fallback;
+    if (!f || !f.given) return fallback;
     const t = f.child ? el.querySelector(f.child) : el;
     if (!t) return undefined;
     if (!f.attribute) return text(t);
