@@ -1,4 +1,4 @@
-// page: navigation, wait_for, on_mutation, click and select_option in a real
+// page: navigation, wait_for, on_mutation, click, select_option and fill in a real
 // headless Chromium, against pages this test serves on 127.0.0.1.
 #include "browser/support.hpp"
 #include "shop/shop_server.hpp"
@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <ostream>
@@ -59,9 +60,16 @@ const std::map<std::string, std::string>& pages() {
         document.addEventListener('mousedown', () => clicks.downs++);
         </script></body>)PG"},
       {"/select", R"PG(<!doctype html><body>
-        <select id="s"><option value="a">A</option><option value="b">Bee</option><option value="c" disabled>C</option></select>
-        <script>window.changes = [];
-        document.getElementById('s').addEventListener('change', (e) => changes.push(e.target.value));</script>
+        <select id="s"><option value="a">A</option><option value="b">Bee</option><option value="c" disabled>C</option><option value="d">Dee</option></select>
+        <input id="q" type="number" value="1">
+        <script>window.changes = []; window.untrusted = 0; window.qlog = [];
+        document.getElementById('s').addEventListener('change', (e) => {
+          changes.push(e.target.value); if (!e.isTrusted) untrusted++; });
+        document.getElementById('s').addEventListener('input', (e) => { if (!e.isTrusted) untrusted++; });
+        for (const t of ['input', 'change'])
+          document.getElementById('q').addEventListener(t, (e) => {
+            qlog.push(t + ':' + e.target.value); if (!e.isTrusted) untrusted++; });
+        </script>
         </body>)PG"},
   };
   return p;
@@ -268,20 +276,47 @@ TEST_SUITE("integration") {
     CHECK(f.eval("clicks") == json{{"dis", 0}, {"cov", 0}, {"overlay", 0}, {"downs", 1}});
   }
 
-  TEST_CASE("select_option picks a native option by value or label and fires change") {
+  TEST_CASE("select_option picks a native option by value or label with trusted keys") {
     fixture f;
     f.go("/select");
     CHECK(!get(f.page.async_select_option("#s", "b", 2s, asio::use_future)));
     CHECK(f.eval("document.getElementById('s').value") == "b");
     CHECK(!get(f.page.async_select_option("#s", "A", 2s, asio::use_future)));  // by label
     CHECK(f.eval("changes") == json::array({"b", "a"}));
+    // Past the disabled option (arrow keys skip it), and back.
+    CHECK(!get(f.page.async_select_option("#s", "d", 2s, asio::use_future)));
+    CHECK(!get(f.page.async_select_option("#s", "Bee", 2s, asio::use_future)));
+    CHECK(!get(f.page.async_select_option("#s", "b", 2s, asio::use_future)));  // chosen already
+    // Each arrow key is a change, as a person's are: a, b, (c skipped), d.
+    CHECK(f.eval("changes") == json::array({"b", "a", "b", "d", "b"}));
+    CHECK(f.eval("untrusted") == 0);
     CHECK(get(f.page.async_select_option("#s", "zzz", 2s, asio::use_future)) ==
           seckill::browser::errc::element_not_found);  // no such option
     CHECK(get(f.page.async_select_option("#s", "c", 2s, asio::use_future)) ==
           seckill::browser::errc::element_not_actionable);
     CHECK(get(f.page.async_select_option("#nope", "a", 300ms, asio::use_future)) ==
           seckill::browser::errc::element_not_found);
-    CHECK(f.eval("changes") == json::array({"b", "a"}));
+    CHECK(get(f.page.async_select_option("#q", "a", 300ms, asio::use_future)) ==
+          seckill::errc::invalid_argument);  // not a select
+    CHECK(f.eval("changes") == json::array({"b", "a", "b", "d", "b"}));
+  }
+
+  TEST_CASE("fill types with trusted keys - and a page that refuses the text is an error") {
+    fixture f;
+    f.go("/select");
+    CHECK(!get(f.page.async_fill("#q", "12", 2s, asio::use_future)));
+    CHECK(f.eval("document.getElementById('q').value") == "12");
+    CHECK(!get(f.page.async_fill("#q", "3", 2s, asio::use_future)));  // the old text replaced
+    CHECK(f.eval("document.getElementById('q').value") == "3");
+    const json log = f.eval("qlog");
+    CHECK(log.back() == "change:3");
+    CHECK(std::find(log.begin(), log.end(), json("change:12")) != log.end());
+    CHECK(f.eval("untrusted") == 0);
+    // A number input takes no letters: the value read back differs.
+    CHECK(get(f.page.async_fill("#q", "abc", 2s, asio::use_future)) ==
+          seckill::browser::errc::element_not_actionable);
+    CHECK(get(f.page.async_fill("#s", "x", 300ms, asio::use_future)) ==
+          seckill::errc::invalid_argument);  // a select is no text input
   }
 
   TEST_CASE(

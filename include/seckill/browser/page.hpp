@@ -3,7 +3,7 @@
 /// @brief One browser tab driven over a flat DevTools session: navigate,
 ///        evaluate, call functions with arguments, wait for actionable
 ///        elements, watch them in an isolated world, click with trusted mouse
-///        input, pick native select options, fill inputs.
+///        input, pick native select options and fill inputs with trusted keys.
 ///
 /// The values a page takes and gives are in browser/page_types.hpp (included
 /// here); the JavaScript it sends is in browser/detail/page_scripts.hpp.
@@ -201,10 +201,15 @@ class page {
   }
 
   /// Picks the option of a native <select> whose value (or else label) is
-  /// `value`, firing input and change like a user's choice. Waits until the
-  /// select is attached, visible and enabled (one round trip when it is);
-  /// errc::element_not_found at once for no such option,
-  /// errc::element_not_actionable at once for a disabled one.
+  /// `value` as a person does with the keyboard: the select gets the focus
+  /// and trusted arrow keys (Input.dispatchKeyEvent) move the choice there,
+  /// so the page's input and change events are trusted (one per key, as a
+  /// person's, for the options passed on the way); no script sets the
+  /// value or dispatches an event. Waits until the select is attached,
+  /// visible and enabled; errc::element_not_found at once for no such
+  /// option, errc::element_not_actionable at once for a disabled one, and
+  /// when the keys did not reach it. An option already chosen costs one
+  /// round trip and no key.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_select_option(std::string selector, std::string value,
@@ -212,22 +217,22 @@ class page {
                            CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code)>(
         get_executor(),
-        detail::page_session::set_value(state_, std::move(selector), detail::scripts::select_option,
-                                        std::move(value), timeout),
+        detail::page_session::select_option(state_, std::move(selector), std::move(value), timeout),
         token);
   }
 
-  /// Sets an input's value, firing input and change. Waits until the input is
-  /// attached, visible, enabled and writable (one round trip when it is).
+  /// Types `text` into an input with trusted keyboard input: focus, Ctrl+A,
+  /// Input.insertText (the page sees trusted beforeinput and input events),
+  /// Tab (change). Waits until the input is attached, visible, enabled and
+  /// writable; errc::element_not_actionable when the input then holds
+  /// another text (the page refused or rewrote it). Three round trips.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_fill(std::string selector, std::string text, std::chrono::milliseconds timeout,
                   CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code)>(
         get_executor(),
-        detail::page_session::set_value(state_, std::move(selector), detail::scripts::fill,
-                                        std::move(text), timeout),
-        token);
+        detail::page_session::fill(state_, std::move(selector), std::move(text), timeout), token);
   }
 
   /// Calls `callback(record)` on the strand each time the presence or the text

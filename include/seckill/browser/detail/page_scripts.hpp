@@ -49,12 +49,15 @@ inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
   return {state: 'ok', x, y, width: b[2], height: b[3]};
 })js";
 
-/// (sel, value) -> 'ok' | 'missing' | 'hidden' | 'disabled' | 'not-select'
-///               | 'no-option' | 'option-disabled'.
-/// Picks the option of a native select whose value (or else label) is
-/// `value`, after the checks a value set without a pointer needs (attached,
-/// visible, enabled), and fires input and change.
-inline constexpr std::string_view select_option = R"js((sel, value) => {
+/// (sel, value) -> 'missing' | 'hidden' | 'disabled' | 'not-select' | 'no-option'
+///               | 'option-disabled' | {status: 'ok', keys, key}.
+/// Prepares picking the option of a native select whose value (or else label)
+/// is `value` with the keyboard, after the checks a choice without a pointer
+/// needs (attached, visible, enabled): focuses the select and says how many
+/// presses of which arrow key reach the option (0 when it is selected). The
+/// keys themselves are trusted input (Input.dispatchKeyEvent); this script
+/// sets no value and dispatches no event.
+inline constexpr std::string_view select_prepare = R"js((sel, value) => {
   const el = document.querySelector(sel);
   if (!el || !el.isConnected) return 'missing';
   const st = getComputedStyle(el), r = el.getBoundingClientRect();
@@ -62,33 +65,53 @@ inline constexpr std::string_view select_option = R"js((sel, value) => {
   if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
       (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';
   if (el.tagName !== 'SELECT') return 'not-select';
-  const opt = Array.from(el.options).find(o => o.value === value) ||
-              Array.from(el.options).find(o => o.label === value);
+  const opts = Array.from(el.options);
+  const opt = opts.find(o => o.value === value) || opts.find(o => o.label === value);
   if (!opt) return 'no-option';
   if (opt.disabled) return 'option-disabled';
-  el.value = opt.value;
-  el.dispatchEvent(new Event('input', {bubbles: true}));
-  el.dispatchEvent(new Event('change', {bubbles: true}));
-  return 'ok';
+  if (document.activeElement !== el) el.focus();
+  const to = opt.index, from = el.selectedIndex;
+  if (from === to) return {status: 'ok', keys: 0, key: 'ArrowDown'};
+  // Arrow keys skip disabled options: count the enabled ones on the way.
+  const down = from < to;
+  const keys = opts.filter(o => !o.disabled &&
+                                (down ? o.index > from && o.index <= to : o.index >= to && o.index < from)).length;
+  return {status: 'ok', keys, key: down ? 'ArrowDown' : 'ArrowUp'};
 })js";
 
-/// (sel, text) -> 'ok' | 'missing' | 'hidden' | 'disabled' | 'not-input'.
-/// Sets an input's value after the same checks (a read-only input counts as
-/// disabled), and fires input and change.
-inline constexpr std::string_view fill = R"js((sel, text) => {
+/// (sel) -> 'missing' | 'hidden' | 'disabled' | 'not-input' | 'ok'.
+/// Prepares typing into an input after the same checks (a read-only input
+/// counts as disabled): focuses it. The text itself is trusted input (select
+/// all, Input.insertText, Tab); this script sets no value and dispatches no
+/// event.
+inline constexpr std::string_view fill_prepare = R"js((sel) => {
   const el = document.querySelector(sel);
   if (!el || !el.isConnected) return 'missing';
   const st = getComputedStyle(el), r = el.getBoundingClientRect();
   if (st.visibility !== 'visible' || st.display === 'none' || r.width === 0 || r.height === 0) return 'hidden';
   if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
       (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';
-  if (!('value' in el)) return 'not-input';
+  if (!('value' in el) || el.tagName === 'SELECT' || el.tagName === 'BUTTON') return 'not-input';
   if (el.readOnly) return 'disabled';
-  el.focus();
-  el.value = text;
-  el.dispatchEvent(new Event('input', {bubbles: true}));
-  el.dispatchEvent(new Event('change', {bubbles: true}));
+  if (document.activeElement !== el) el.focus();
   return 'ok';
+})js";
+
+/// (sel) -> the value of the first element matching `sel`, or null.
+inline constexpr std::string_view read_value = R"js((sel) => {
+  const el = document.querySelector(sel);
+  return el && 'value' in el ? String(el.value) : null;
+})js";
+
+/// (sel, value) -> true when the select's chosen option is the one whose
+/// value (or else label) is `value`.
+inline constexpr std::string_view option_chosen = R"js((sel, value) => {
+  const el = document.querySelector(sel);
+  if (!el || el.tagName !== 'SELECT' || el.selectedIndex < 0) return false;
+  const o = el.options[el.selectedIndex];
+  const opts = Array.from(el.options);
+  const want = opts.find(x => x.value === value) || opts.find(x => x.label === value);
+  return o === want;
 })js";
 
 /// (id, binding, sel) -> true. Installs (once per document and id) a

@@ -66,6 +66,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
     std::int64_t context = 0;  // the isolated world (so: the document) it was seen in
   };
   static constexpr std::chrono::milliseconds stable_reuse{250};
+  // The least time a read-back after trusted input gets, whatever is left of the timeout.
+  static constexpr std::chrono::milliseconds readback_floor{1000};
 
   std::shared_ptr<cdp::connection> conn;
   page_options opts;
@@ -547,31 +549,108 @@ struct page_session : std::enable_shared_from_this<page_session> {
     co_return e;
   }
 
-  // Runs a select/fill script (`script`, with (selector, value)) until the
-  // element is ready or `timeout` passes.
-  static awaitable_code set_value(std::shared_ptr<page_session> self, std::string selector,
-                                  std::string_view script, std::string value,
-                                  std::chrono::milliseconds timeout) {
-    co_await boost::asio::this_coro::throw_if_cancelled(false);
-    const auto until = clock::now() + timeout;
+  // Runs a preparing script (`script` with `args`) until the element is ready
+  // or `until` passes: its answer once it says ok ('ok', or {status: 'ok', ...}).
+  static awaitable_json prepare(std::shared_ptr<page_session> self, std::string_view script,
+                                json args, clock::time_point until) {
     bool matched = false;
     for (;;) {
-      json args = json::array({selector, value});
-      auto [e, v] =
-          co_await call_function(self, world::isolated, script, std::move(args), remaining(until));
+      auto [e, v] = co_await call_function(self, world::isolated, script, args, remaining(until));
       if (e == seckill::errc::timed_out) break;
-      if (e) co_return e;
+      if (e) co_return result<json>{e, json()};
+      const json status = v.is_object() && v.contains("status") ? v["status"] : v;
       bool retry = false;
-      const std::error_code status = script_status(v, &retry);
-      if (!retry) co_return status;
-      matched = matched || status == errc::element_not_actionable;
+      const std::error_code st = script_status(status, &retry);
+      if (!retry) co_return result<json>{st, std::move(v)};
+      matched = matched || st == errc::element_not_actionable;
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(
           until - clock::now());  // up: never end early
       if (left.count() <= 0) break;
       const bool slept = co_await sleep(std::min(left, self->opts.poll_interval));
-      if (!slept) co_return make_error_code(seckill::errc::operation_aborted);
+      if (!slept) co_return result<json>{make_error_code(seckill::errc::operation_aborted), json()};
     }
-    co_return make_error_code(matched ? errc::element_not_actionable : errc::element_not_found);
+    co_return result<json>{
+        make_error_code(matched ? errc::element_not_actionable : errc::element_not_found), json()};
+  }
+
+  // A key going down or up (Input.dispatchKeyEvent): trusted, like a person's.
+  static std::pair<std::string, json> key_event(bool down, std::string_view key,
+                                                std::string_view code, int key_code,
+                                                int modifiers = 0, std::string_view command = {}) {
+    json p{{"type", down ? "rawKeyDown" : "keyUp"},
+           {"key", key},
+           {"code", code},
+           {"windowsVirtualKeyCode", key_code},
+           {"nativeVirtualKeyCode", key_code},
+           {"modifiers", modifiers}};
+    if (down && !command.empty()) p["commands"] = json::array({command});
+    return {"Input.dispatchKeyEvent", std::move(p)};
+  }
+
+  // Picks a native select's option with arrow keys (trusted input): the
+  // select is focused, the keys go out back to back, and the choice is read
+  // back; a few rounds when the page moved it meanwhile.
+  static awaitable_code select_option(std::shared_ptr<page_session> self, std::string selector,
+                                      std::string value, std::chrono::milliseconds timeout) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    const auto until = clock::now() + timeout;
+    for (int round = 0;; ++round) {
+      // A read-back gets a moment of its own even when the wait used the timeout.
+      const auto by = round == 0 ? until : std::max(until, clock::now() + readback_floor);
+      json args = json::array({selector, value});  // (no braced list across a co_await: GCC)
+      auto [e, v] = co_await prepare(self, scripts::select_prepare, std::move(args), by);
+      if (e) co_return e;
+      const std::int64_t keys = int_member(v, "keys", -1);
+      if (keys == 0) co_return std::error_code{};
+      if (keys < 0) co_return make_error_code(seckill::errc::protocol_error);
+      if (round == 3) break;
+      const bool down = string_member(v, "key") == "ArrowDown";
+      const std::string_view key =
+          down ? std::string_view("ArrowDown") : std::string_view("ArrowUp");
+      const int code = down ? 40 : 38;
+      std::vector<std::pair<std::string, json>> presses;
+      for (std::int64_t i = 0; i < keys; ++i) {
+        presses.push_back(key_event(true, key, key, code));
+        presses.push_back(key_event(false, key, key, code));
+      }
+      const std::error_code pressed = co_await self->call_all(std::move(presses));
+      if (pressed) co_return pressed;
+    }
+    co_return make_error_code(errc::element_not_actionable);  // the keys did not get there
+  }
+
+  // Types `text` into an input with trusted input: the input is focused, its
+  // text selected (Ctrl+A) and replaced (Input.insertText; Backspace for an
+  // empty text), then Tab commits it (change fires); the value is read back.
+  static awaitable_code fill(std::shared_ptr<page_session> self, std::string selector,
+                             std::string text, std::chrono::milliseconds timeout) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    const auto until = clock::now() + timeout;
+    json args = json::array({selector});
+    auto [e, v] = co_await prepare(self, scripts::fill_prepare, std::move(args), until);
+    if (e) co_return e;
+    constexpr int ctrl = 2;
+    std::vector<std::pair<std::string, json>> typing{
+        key_event(true, "a", "KeyA", 65, ctrl, "selectAll"),
+        key_event(false, "a", "KeyA", 65, ctrl)};
+    if (text.empty()) {
+      typing.push_back(key_event(true, "Backspace", "Backspace", 8));
+      typing.push_back(key_event(false, "Backspace", "Backspace", 8));
+    } else {
+      typing.emplace_back("Input.insertText", json{{"text", text}});
+    }
+    typing.push_back(key_event(true, "Tab", "Tab", 9));
+    typing.push_back(key_event(false, "Tab", "Tab", 9));
+    const std::error_code typed = co_await self->call_all(std::move(typing));
+    if (typed) co_return typed;
+    json read_args = json::array({selector});
+    auto [er, now] =
+        co_await call_function(self, world::isolated, scripts::read_value, std::move(read_args),
+                               std::max(remaining(until), readback_floor));
+    if (er) co_return er;
+    if (!now.is_string() || now.get<std::string>() != text)
+      co_return make_error_code(errc::element_not_actionable);  // the page kept another text
+    co_return std::error_code{};
   }
 
   // ---- observers -----------------------------------------------------------------
