@@ -2,13 +2,15 @@
 // moment it is in stock.
 //
 //   seckill_example_grocery_grabber <shop-url | demo | demo-grid> <strategy-file>
-//                                   [--chromium PATH]
+//                                   [--chromium PATH] [--site-profile FILE]
 //
 // "demo" starts the demo shop in this process and restocks it after a second;
 // "demo-grid" does the same and opens its button-grid page (strategy-grid.txt
-// names the profile for it). A strategy file describes the shop's page with a
-// site profile's keys, or names a profile file (`profile = <file>`, relative
-// to the strategy file).
+// names the profile for it). The shop's page is described by a site profile:
+// --site-profile FILE, else the file the strategy names (`profile = <file>`,
+// relative to the strategy file), else the strategy's own profile keys, else
+// the demo shop's defaults. options.hpp reads the command line.
+#include "grocery_grabber/options.hpp"
 #include "shop/shop_server.hpp"
 
 #include <seckill/browser/chromium.hpp>
@@ -22,11 +24,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <boost/url/grammar/ci_string.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -38,59 +36,25 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <variant>
 
 namespace asio = boost::asio;
 namespace sb = seckill::browser;
 
-namespace {
-
-/// What is wrong with `text` as a shop URL (an absolute http:// or https://
-/// URL with a host), parsed with Boost.URL; empty when nothing is. Never
-/// echoes the user info.
-std::string shop_url_problem(std::string_view text) {
-  namespace urls = boost::urls;
-  const auto r = urls::parse_uri(text);
-  if (!r) {
-    return "not an absolute URL like http://127.0.0.1:8080/ (RFC 3986; spaces and the like must be "
-           "percent-encoded)";
-  }
-  const urls::url_view& u = *r;
-  if (!urls::grammar::ci_is_equal(u.scheme(), "http") &&
-      !urls::grammar::ci_is_equal(u.scheme(), "https")) {
-    // (a scheme has no ':' or '@': it never holds a password)
-    return "unsupported scheme '" + std::string(u.scheme()) + "' (expected http:// or https://)";
-  }
-  const std::string_view path = u.encoded_path();
-  if (!path.empty() && path.front() != '/') {
-    // Boost.URL reads "h:abc" as host h, path "abc"; and "u:p#ss@h" (an
-    // unencoded '#' in a password) as host u, path "p": nothing is echoed.
-    return "a bad port or unexpected text after the host (a password's @ : / ? # must be "
-           "percent-encoded as %40 %3A %2F %3F %23)";
-  }
-  if (!u.has_authority() || u.host_address().empty()) return "no host";
-  if (u.has_port()) {
-    const std::string_view port = u.port();
-    unsigned n = 0;
-    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
-    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || n == 0 ||
-        n > 65535)
-      return "port '" + std::string(port) + "' is not in [1, 65535]";
-  }
-  return {};
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  if (argc != 3 && !(argc == 5 && std::string(argv[3]) == "--chromium")) {
-    std::fprintf(stderr,
-                 "usage: %s <shop-url | demo | demo-grid> <strategy-file> [--chromium PATH]\n",
-                 argv[0]);
+  const grocery_grabber::parse_result parsed = grocery_grabber::parse_options(argc, argv);
+  if (std::holds_alternative<grocery_grabber::help_requested>(parsed)) {
+    std::printf("%s", grocery_grabber::usage(argv[0]).c_str());
+    return 0;
+  }
+  if (const auto* e = std::get_if<grocery_grabber::usage_error>(&parsed)) {
+    std::fprintf(stderr, "%s\n%s", e->message.c_str(), grocery_grabber::usage(argv[0]).c_str());
     return 2;
   }
-  std::ifstream in(argv[2]);
+  const auto& args = std::get<grocery_grabber::options>(parsed);
+  std::ifstream in(args.strategy_file);
   if (!in) {
-    std::fprintf(stderr, "cannot read strategy file '%s'\n", argv[2]);
+    std::fprintf(stderr, "cannot read strategy file '%s'\n", args.strategy_file.c_str());
     return 2;
   }
   std::stringstream text;
@@ -99,16 +63,21 @@ int main(int argc, char** argv) {
   try {
     cfg = sb::parse_strategy(text.str());
   } catch (const seckill::error& e) {
-    std::fprintf(stderr, "%s: %s\n", argv[2], e.what());
+    std::fprintf(stderr, "%s: %s\n", args.strategy_file.c_str(), e.what());
     return 2;
   }
+  // The page's profile: --site-profile, else the file the strategy names
+  // (relative to the strategy), else the strategy's own keys, else the defaults.
   sb::site_profile profile = cfg.profile.value_or(sb::site_profile{});
-  if (!cfg.profile_file.empty()) {
-    const std::filesystem::path file =
-        std::filesystem::path(argv[2]).parent_path() / cfg.profile_file;
-    std::ifstream pin(file);
+  std::filesystem::path profile_file;
+  if (!args.site_profile.empty())
+    profile_file = args.site_profile;
+  else if (!cfg.profile_file.empty())
+    profile_file = std::filesystem::path(args.strategy_file).parent_path() / cfg.profile_file;
+  if (!profile_file.empty()) {
+    std::ifstream pin(profile_file);
     if (!pin) {
-      std::fprintf(stderr, "%s: cannot read profile file '%s'\n", argv[2], file.c_str());
+      std::fprintf(stderr, "cannot read profile file '%s'\n", profile_file.c_str());
       return 2;
     }
     std::stringstream ptext;
@@ -116,20 +85,17 @@ int main(int argc, char** argv) {
     try {
       profile = sb::parse_profile(ptext.str());
     } catch (const seckill::error& e) {
-      std::fprintf(stderr, "%s: %s\n", file.c_str(), e.what());
+      std::fprintf(stderr, "%s: %s\n", profile_file.c_str(), e.what());
       return 2;
     }
   }
 
   std::optional<shop::shop_server> demo;
-  std::string url = argv[1];
+  std::string url = args.shop;
   if (url == "demo" || url == "demo-grid") {
     demo.emplace();
     url = url == "demo" ? demo->url() : demo->grid_url();
     std::printf("demo shop at %s\n", url.c_str());
-  } else if (const std::string why = shop_url_problem(url); !why.empty()) {
-    std::fprintf(stderr, "bad shop url '%s': %s\n", seckill::redact_url(url).c_str(), why.c_str());
-    return 2;
   }
   const std::string shown = seckill::redact_url(url);  // what is printed: no password, no token
 
@@ -139,7 +105,7 @@ int main(int argc, char** argv) {
   int status = 1;
   try {
     sb::chromium_options copts;
-    if (argc == 5) copts.executable = argv[4];
+    if (!args.chromium.empty()) copts.executable = args.chromium;
     auto browser = sb::chromium::launch(io.get_executor(), copts);
     auto [eo, page] = sb::page::async_open(browser.connection(), asio::use_future).get();
     if (eo) throw seckill::error(eo, "opening a tab");
