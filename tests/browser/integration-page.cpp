@@ -59,6 +59,23 @@ const std::map<std::string, std::string>& pages() {
         document.getElementById('overlay').addEventListener('click', () => clicks.overlay++);
         document.addEventListener('mousedown', () => clicks.downs++);
         </script></body>)PG"},
+      {"/deep", R"PG(<!doctype html><body style="margin:0">
+        <div id="host" style="position:absolute;left:10px;top:10px"></div>
+        <iframe id="fr" src="/deep-inner" style="position:absolute;left:60px;top:150px;width:400px;height:220px;border:3px solid #000;padding:7px"></iframe>
+        <script>
+        const root = document.getElementById('host').attachShadow({mode: 'open'});
+        root.innerHTML = '<span class="st">none</span> <button id="sb" style="width:100px;height:30px">in shadow</button>';
+        window.shadowClicks = [];
+        root.getElementById('sb').addEventListener('click', (e) => shadowClicks.push(e.isTrusted));
+        window.setShadow = (t) => { root.querySelector('.st').textContent = t; };
+        </script></body>)PG"},
+      {"/deep-inner", R"PG(<!doctype html><body style="margin:0"><span class="st">none</span>
+        <button id="ib" style="position:absolute;left:30px;top:50px;width:100px;height:30px">in frame</button>
+        <input id="iq" style="position:absolute;left:30px;top:120px">
+        <script>window.clicks = [];
+        document.getElementById('ib').addEventListener('click', (e) => clicks.push(e.isTrusted));
+        document.addEventListener('mousedown', (e) => clicks.push('down:' + e.clientX + ',' + e.clientY));
+        window.setStatus = (t) => { document.querySelector('.st').textContent = t; };</script></body>)PG"},
       {"/select", R"PG(<!doctype html><body>
         <select id="s"><option value="a">A</option><option value="b">Bee</option><option value="c" disabled>C</option><option value="d">Dee</option></select>
         <input id="q" type="number" value="1">
@@ -299,6 +316,47 @@ TEST_SUITE("integration") {
     CHECK(get(f.page.async_select_option("#q", "a", 300ms, asio::use_future)) ==
           seckill::errc::invalid_argument);  // not a select
     CHECK(f.eval("changes") == json::array({"b", "a", "b", "d", "b"}));
+  }
+
+  TEST_CASE("selectors reach into open shadow roots and same-origin frames with >>>") {
+    fixture f;
+    f.go("/deep");
+    // A click inside the shadow root, and one inside the frame: the frame's
+    // border and padding are added to the box, so the press lands on the button.
+    CHECK(!get(f.page.async_click("#host >>> #sb", asio::use_future)));
+    CHECK(f.eval("shadowClicks") == json::array({true}));
+    CHECK(!get(f.page.async_click("#fr >>> #ib", asio::use_future)));
+    const json inner = f.eval("document.getElementById('fr').contentWindow.clicks");
+    REQUIRE(inner.size() == 2);
+    CHECK(inner[1] == true);  // mousedown inside the button (30..130, 50..80), then the click
+    CHECK(!get(f.page.async_fill("#fr >>> #iq", "7", 2s, asio::use_future)));
+    CHECK(f.eval("document.getElementById('fr').contentDocument.getElementById('iq').value") ==
+          "7");
+    CHECK(get(f.page.async_click("#nohost >>> #sb", seckill::browser::click_options{1, 1ms, 300ms},
+                                 asio::use_future)) == seckill::browser::errc::element_not_found);
+
+    // Observers see changes inside the shadow root and inside the frame.
+    recorder shadow, framed;
+    auto [es, s1] =
+        get(f.page.async_on_mutation("#host >>> .st", std::ref(shadow), asio::use_future));
+    REQUIRE_MESSAGE(!es, es.message());
+    auto [ef, s2] =
+        get(f.page.async_on_mutation("#fr >>> .st", std::ref(framed), asio::use_future));
+    REQUIRE_MESSAGE(!ef, ef.message());
+    REQUIRE(shadow.wait_size(1));
+    REQUIRE(framed.wait_size(1));
+    CHECK(shadow.copy()[0].text == "none");
+    CHECK(framed.copy()[0].text == "none");
+    f.eval("setShadow('有货'); true");
+    f.eval("document.getElementById('fr').contentWindow.setStatus('In stock'); true");
+    REQUIRE(shadow.wait_size(2));
+    REQUIRE(framed.wait_size(2));
+    CHECK(shadow.copy()[1].text == "有货");
+    CHECK(framed.copy()[1].text == "In stock");
+    recorder bad;
+    auto [eb, sb] = get(f.page.async_on_mutation("#fr >>> ", std::ref(bad), asio::use_future));
+    CHECK(eb == seckill::browser::errc::javascript_exception);  // an empty part
+    CHECK_FALSE(sb.active());
   }
 
   TEST_CASE("fill types with trusted keys - and a page that refuses the text is an error") {

@@ -76,6 +76,8 @@ TEST_SUITE("unit") {
 
     CHECK(parse_profile("") == site_profile{});
     CHECK(parse_profile("quantity.input = none\n").quantity.empty());
+    const auto deep = parse_profile("status = #shop-frame >>> #host >>> .flag\n");
+    CHECK(deep.status == "#shop-frame >>> #host >>> .flag");
     CHECK(parse_profile("quantity.input = input[name=q]\n").quantity == "input[name=q]");
     const auto sel = parse_profile("offers = select  form #sku\n");
     CHECK(sel.offers == site_profile::offer_layout::select);
@@ -154,6 +156,13 @@ TEST_SUITE("unit") {
              bad{"quantity.plus = .p\n",
                  "profile line 1: quantity.plus needs quantity.value (where the count shows)"},
              bad{"quantity.value = .v\n", "profile line 1: quantity.value needs quantity.plus"},
+             bad{"status = #frame >>>\n",
+                 "profile line 1: status has an empty part around >>> (host >>> inner), got "
+                 "'#frame >>>'"},
+             bad{"buy = >>> #b\n", "profile line 1: buy has an empty part around >>>"},
+             bad{"offers = list #a >>>  >>> .sku\noffer.sku = @id\n",
+                 "profile line 1: offers has an empty part around >>>"},
+             bad{"quantity.input = #f >>>\n", "profile line 1: quantity.input has an empty part"},
          }) {
       CAPTURE(b.text);
       CHECK_THROWS_WITH_AS(parse_profile(b.text), doctest::Contains(b.message), seckill::error);

@@ -41,6 +41,11 @@ namespace seckill::browser {
 /// (a selector, a text) is a call argument of Runtime.callFunctionOn, never
 /// part of the script's source.
 ///
+/// A selector may reach into open shadow roots and same-origin iframes:
+/// `host >>> inner` looks for `inner` in the shadow root of the element
+/// `host` finds, or in its document when it is an iframe (any depth);
+/// clicks add the frames' offsets, observers watch every root on the way.
+///
 /// Every operation completes with `(std::error_code, T)` through any Asio
 /// completion token and honours per-operation (terminal) cancellation: it
 /// completes with errc::operation_aborted and leaves the page usable.

@@ -326,7 +326,7 @@ class page_driver {
                            l->done = true;
                            if (l->wake) l->wake->cancel();
                          });
-    std::string fn(detail::scripts::read_shop);
+    std::string fn(detail::scripts::deep<&detail::scripts::read_shop>());
     nlohmann::json args = nlohmann::json::array({detail::profile_argument(s->profile)});
     auto [ec, v] = co_await s->pg.async_call_function_isolated(
         std::move(fn), std::move(args), boost::asio::as_tuple(boost::asio::use_awaitable));
@@ -345,7 +345,7 @@ class page_driver {
           p.offer_selector, std::move(sku), s->opts.action_timeout, as_tuple(use_awaitable));
       co_return e;
     }
-    std::string fn(detail::scripts::offer_path);
+    std::string fn(detail::scripts::deep<&detail::scripts::offer_path>());
     nlohmann::json args = nlohmann::json::array({detail::profile_argument(p), sku});
     auto [ec, v] = co_await s->pg.async_call_function_isolated(std::move(fn), std::move(args),
                                                                as_tuple(use_awaitable));
@@ -379,7 +379,7 @@ class page_driver {
     using boost::asio::use_awaitable;
     const site_profile& p = s->profile;
     for (int round = 0; round < 2; ++round) {
-      std::string fn(detail::scripts::read_count);
+      std::string fn(detail::scripts::deep<&detail::scripts::read_count>());
       nlohmann::json args = nlohmann::json::array({p.quantity_value});
       auto [ec, v] = co_await s->pg.async_call_function_isolated(std::move(fn), std::move(args),
                                                                  as_tuple(use_awaitable));

@@ -32,7 +32,9 @@ struct offer_field {
 
 /// @brief How a shop's page is laid out, for browser::page_driver.
 ///
-/// Selectors are CSS selectors of the page's document. Texts match as
+/// Selectors are CSS selectors; `host >>> inner` looks for `inner` inside the
+/// element `host` finds: in its open shadow root, or in its document when it
+/// is a same-origin iframe (any depth: `a >>> b >>> c`). Texts match as
 /// substrings, case-insensitively for ASCII letters (other scripts, such as
 /// 有货, match exactly).
 ///
@@ -146,10 +148,26 @@ inline offer_field parse_field(std::string_view value, std::string_view source, 
   return f;
 }
 
+/// A selector, each part around `>>>` (into a shadow root or a frame) not empty.
+inline std::string parse_selector(std::string_view value, std::string_view source, std::size_t line,
+                                  std::string_view key) {
+  std::string_view rest = value;
+  for (;;) {
+    const auto deep = rest.find(">>>");
+    if (trim(rest.substr(0, deep)).empty()) {
+      line_error(source, line,
+                 cat(key, " has an empty part around >>> (host >>> inner), got '", value, "'"));
+    }
+    if (deep == std::string_view::npos) break;
+    rest = rest.substr(deep + 3);
+  }
+  return std::string(value);
+}
+
 /// Applies one profile key to `p`; false when `key` is no profile key.
 inline bool apply_profile_key(site_profile& p, profile_lines& seen, std::string_view key,
                               std::string_view value, std::size_t line, std::string_view source) {
-  const auto selector = [&](std::string& out) { out = std::string(value); };
+  const auto selector = [&](std::string& out) { out = parse_selector(value, source, line, key); };
   const auto field = [&](offer_field& out) { out = parse_field(value, source, line, key); };
   if (key == "status")
     selector(p.status);
@@ -168,7 +186,7 @@ inline bool apply_profile_key(site_profile& p, profile_lines& seen, std::string_
     }
     p.offers =
         layout == "select" ? site_profile::offer_layout::select : site_profile::offer_layout::list;
-    p.offer_selector = std::string(sel);
+    p.offer_selector = parse_selector(sel, source, line, key);
   } else if (key == "offer.sku")
     field(p.sku);
   else if (key == "offer.name")
@@ -184,7 +202,7 @@ inline bool apply_profile_key(site_profile& p, profile_lines& seen, std::string_
   else if (key == "offer.click")
     selector(p.choose_target);
   else if (key == "quantity.input")
-    p.quantity = value == "none" ? std::string() : std::string(value);
+    p.quantity = value == "none" ? std::string() : parse_selector(value, source, line, key);
   else if (key == "quantity.plus")
     selector(p.quantity_plus);
   else if (key == "quantity.minus")

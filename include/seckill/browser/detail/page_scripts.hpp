@@ -6,23 +6,104 @@
 ///        never as part of the source, so no value can change the code.
 ///        Standard library only.
 
+#include <string>
 #include <string_view>
 
 namespace seckill::browser::detail::scripts {
 
+/// What `deep<&script>()` puts in front of a script: selectors that reach
+/// into open shadow roots and same-origin frames (`host >>> inner`: `inner`
+/// in the shadow root of the element `host` finds, or in its document when
+/// it is an iframe), and the geometry across frames. Defines find(sel) (the
+/// first match or null), findAll(sel), roots(sel) (the documents and shadow
+/// roots the selector passes through), styleOf(el), offset(el) (where el's
+/// frame starts in the top viewport), hitAt(x, y) (the innermost element at
+/// a top-viewport point, through shadow roots and frames) and within(el, n)
+/// (n is el or inside it, across shadow boundaries).
+inline constexpr std::string_view finder = R"js(
+  const descend = (host) => host.shadowRoot ||
+      ((host.tagName === 'IFRAME' || host.tagName === 'FRAME') ? host.contentDocument : null);
+  const walk = (sel) => {
+    const parts = String(sel).split('>>>').map(s => s.trim());
+    const last = parts[parts.length - 1], seen = [document];
+    let root = document;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const host = root.querySelector(parts[i]);
+      root = host ? descend(host) : null;
+      if (!root) return {root: null, last, seen};
+      seen.push(root);
+    }
+    return {root, last, seen};
+  };
+  const find = (sel) => { const w = walk(sel); return w.root ? w.root.querySelector(w.last) : null; };
+  const findAll = (sel) => { const w = walk(sel); return w.root ? Array.from(w.root.querySelectorAll(w.last)) : []; };
+  const roots = (sel) => walk(sel).seen;
+  const styleOf = (el) => el.ownerDocument.defaultView.getComputedStyle(el);
+  const frameShift = (f) => {
+    const r = f.getBoundingClientRect(), cs = styleOf(f);
+    return [r.left + f.clientLeft + (parseFloat(cs.paddingLeft) || 0),
+            r.top + f.clientTop + (parseFloat(cs.paddingTop) || 0)];
+  };
+  const offset = (el) => {
+    let x = 0, y = 0;
+    for (let w = el.ownerDocument.defaultView; w && w.frameElement; w = w.frameElement.ownerDocument.defaultView) {
+      const [dx, dy] = frameShift(w.frameElement);
+      x += dx; y += dy;
+    }
+    return [x, y];
+  };
+  const hitAt = (x, y) => {
+    let hit = document.elementFromPoint(x, y);
+    for (let step = 0; hit && step < 64; step++) {
+      if (hit.shadowRoot) {
+        const inner = hit.shadowRoot.elementFromPoint(x, y);
+        if (inner && inner !== hit) { hit = inner; continue; }
+      }
+      if ((hit.tagName === 'IFRAME' || hit.tagName === 'FRAME') && hit.contentDocument) {
+        const [dx, dy] = frameShift(hit);
+        x -= dx; y -= dy;
+        const inner = hit.contentDocument.elementFromPoint(x, y);
+        if (!inner) break;
+        hit = inner;
+        continue;
+      }
+      break;
+    }
+    return hit;
+  };
+  const within = (el, n) => { for (; n; n = n.parentNode || n.host) if (n === el) return true; return false; };
+)js";
+
+/// `script` (a function's source) with the finder in front: the source of a
+/// function taking the same arguments. Built once per script.
+template <const std::string_view* Script>
+const std::string& deep() {
+  static const std::string source = [] {
+    std::string s = "(...args) => {";
+    s += finder;
+    s += "  return (";
+    s += *Script;
+    s += ")(...args);\n}";
+    return s;
+  }();
+  return source;
+}
+
 /// (sel, prev) -> {state: 'missing' | 'hidden' | 'moving' | 'disabled'}
 ///              | {state: 'covered', by} | {state: 'ok', x, y, width, height}.
-/// Checks the first element matching `sel` for actionability. Stable means the
-/// same box one animation frame apart, or the same box as `prev` ([x, y,
-/// width, height], centre form), seen stable by an earlier check.
+/// Checks the first element matching `sel` for actionability (run with the
+/// finder: deep<&actionability>()). Stable means the same box one animation
+/// frame apart, or the same box as `prev` ([x, y, width, height], centre
+/// form, in the top viewport), seen stable by an earlier check. The hit test
+/// goes through shadow roots and frames.
 inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
-  const el = document.querySelector(sel);
+  const el = find(sel);
   if (!el || !el.isConnected) return {state: 'missing'};
   const box = () => {
-    const r = el.getBoundingClientRect();
-    return [r.left + r.width / 2, r.top + r.height / 2, r.width, r.height];
+    const r = el.getBoundingClientRect(), [ox, oy] = offset(el);
+    return [ox + r.left + r.width / 2, oy + r.top + r.height / 2, r.width, r.height];
   };
-  const st = getComputedStyle(el);
+  const st = styleOf(el);
   let a = box();
   if (st.visibility !== 'visible' || st.display === 'none' || a[2] === 0 || a[3] === 0) return {state: 'hidden'};
   if (a[0] + a[2] / 2 <= 0 || a[1] + a[3] / 2 <= 0 || a[0] - a[2] / 2 >= innerWidth || a[1] - a[3] / 2 >= innerHeight) {
@@ -43,8 +124,8 @@ inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
   if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
       (el.closest && el.closest('fieldset[disabled]'))) return {state: 'disabled'};
   const x = b[0], y = b[1];
-  const hit = document.elementFromPoint(x, y);
-  if (!hit || (hit !== el && !el.contains(hit)))
+  const hit = hitAt(x, y);
+  if (!hit || !within(el, hit))
     return {state: 'covered', by: hit ? hit.tagName.toLowerCase() + (hit.id ? '#' + hit.id : '') : ''};
   return {state: 'ok', x, y, width: b[2], height: b[3]};
 })js";
@@ -58,9 +139,9 @@ inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
 /// keys themselves are trusted input (Input.dispatchKeyEvent); this script
 /// sets no value and dispatches no event.
 inline constexpr std::string_view select_prepare = R"js((sel, value) => {
-  const el = document.querySelector(sel);
+  const el = find(sel);
   if (!el || !el.isConnected) return 'missing';
-  const st = getComputedStyle(el), r = el.getBoundingClientRect();
+  const st = styleOf(el), r = el.getBoundingClientRect();
   if (st.visibility !== 'visible' || st.display === 'none' || r.width === 0 || r.height === 0) return 'hidden';
   if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
       (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';
@@ -69,7 +150,7 @@ inline constexpr std::string_view select_prepare = R"js((sel, value) => {
   const opt = opts.find(o => o.value === value) || opts.find(o => o.label === value);
   if (!opt) return 'no-option';
   if (opt.disabled) return 'option-disabled';
-  if (document.activeElement !== el) el.focus();
+  if (el.getRootNode().activeElement !== el) el.focus();
   const to = opt.index, from = el.selectedIndex;
   if (from === to) return {status: 'ok', keys: 0, key: 'ArrowDown'};
   // Arrow keys skip disabled options: count the enabled ones on the way.
@@ -85,49 +166,53 @@ inline constexpr std::string_view select_prepare = R"js((sel, value) => {
 /// all, Input.insertText, Tab); this script sets no value and dispatches no
 /// event.
 inline constexpr std::string_view fill_prepare = R"js((sel) => {
-  const el = document.querySelector(sel);
+  const el = find(sel);
   if (!el || !el.isConnected) return 'missing';
-  const st = getComputedStyle(el), r = el.getBoundingClientRect();
+  const st = styleOf(el), r = el.getBoundingClientRect();
   if (st.visibility !== 'visible' || st.display === 'none' || r.width === 0 || r.height === 0) return 'hidden';
   if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
       (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';
   if (!('value' in el) || el.tagName === 'SELECT' || el.tagName === 'BUTTON') return 'not-input';
   if (el.readOnly) return 'disabled';
-  if (document.activeElement !== el) el.focus();
+  if (el.getRootNode().activeElement !== el) el.focus();
   return 'ok';
 })js";
 
 /// (sel) -> the value of the first element matching `sel`, or null.
 inline constexpr std::string_view read_value = R"js((sel) => {
-  const el = document.querySelector(sel);
+  const el = find(sel);
   return el && 'value' in el ? String(el.value) : null;
 })js";
 
-/// (sel, value) -> true when the select's chosen option is the one whose
-/// value (or else label) is `value`.
-inline constexpr std::string_view option_chosen = R"js((sel, value) => {
-  const el = document.querySelector(sel);
-  if (!el || el.tagName !== 'SELECT' || el.selectedIndex < 0) return false;
-  const o = el.options[el.selectedIndex];
-  const opts = Array.from(el.options);
-  const want = opts.find(x => x.value === value) || opts.find(x => x.label === value);
-  return o === want;
-})js";
-
-/// (id, binding, sel) -> true. Installs (once per document and id) a
-/// MutationObserver reporting the first match of `sel` through the function
-/// `globalThis[binding]` whenever its presence or its text changes, and once
-/// when the document's DOM is parsed (`initial`). Throws on a bad selector.
+/// (id, binding, sel) -> true. Installs (once per document and id; run with
+/// the finder) a MutationObserver reporting the first match of `sel` through
+/// the function `globalThis[binding]` whenever its presence or its text
+/// changes, and once when the document's DOM is parsed (`initial`); it
+/// watches every shadow root and frame document the selector passes
+/// through. Throws on a bad selector.
 inline constexpr std::string_view install_observer = R"js((id, binding, sel) => {
   const report = globalThis[binding];
   if (typeof report !== 'function') throw new Error('no report binding in this world');
-  document.createDocumentFragment().querySelector(sel);
+  for (const part of String(sel).split('>>>')) document.createDocumentFragment().querySelector(part.trim());
   const reg = globalThis.__seckill_observers || (globalThis.__seckill_observers = {});
   if (reg[id]) return true;
-  reg[id] = {last: undefined, observer: null};
+  reg[id] = {last: undefined, observer: null, roots: []};
+  const options = {subtree: true, childList: true, characterData: true, attributes: true};
+  // Every document and shadow root on the selector's way is observed, and a
+  // frame's load looks again (its new document is observed from then on).
+  const follow = () => {
+    for (const r of roots(sel)) {
+      if (reg[id].roots.includes(r)) continue;
+      reg[id].roots.push(r);
+      reg[id].observer.observe(r, options);
+      if (r !== document && r.addEventListener) r.addEventListener('load', () => check(false), true);
+    }
+  };
   const check = (initial) => {
-    const el = document.querySelector(sel);
+    if (!reg[id]) return;
+    const el = find(sel);
     const s = el ? {present: true, text: (el.textContent || '').trim()} : {present: false, text: ''};
+    if (reg[id].observer) follow();
     const key = (s.present ? '1' : '0') + s.text;
     if (key === reg[id].last) return;
     reg[id].last = key;
@@ -135,9 +220,9 @@ inline constexpr std::string_view install_observer = R"js((id, binding, sel) => 
   };
   const start = () => {
     if (!reg[id]) return;
-    check(true);
     reg[id].observer = new MutationObserver(() => check(false));
-    reg[id].observer.observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
+    document.addEventListener('load', () => check(false), true);
+    check(true);
   };
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, {once: true});
   else start();

@@ -491,8 +491,9 @@ struct page_session : std::enable_shared_from_this<page_session> {
           {selector, seen ? json::array({seen->center_x, seen->center_y, seen->width, seen->height})
                           : json()});
       seen.reset();  // a second look waits for a frame
-      auto [ec, v] = co_await call_function(self, world::isolated, scripts::actionability,
-                                            std::move(args), remaining(until));
+      auto [ec, v] =
+          co_await call_function(self, world::isolated, scripts::deep<&scripts::actionability>(),
+                                 std::move(args), remaining(until));
       if (ec == seckill::errc::timed_out) break;
       if (ec) co_return R{ec, {}};  // closed, cancelled, a bad selector
       actionability seen_now;
@@ -598,7 +599,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
       // A read-back gets a moment of its own even when the wait used the timeout.
       const auto by = round == 0 ? until : std::max(until, clock::now() + readback_floor);
       json args = json::array({selector, value});  // (no braced list across a co_await: GCC)
-      auto [e, v] = co_await prepare(self, scripts::select_prepare, std::move(args), by);
+      auto [e, v] =
+          co_await prepare(self, scripts::deep<&scripts::select_prepare>(), std::move(args), by);
       if (e) co_return e;
       const std::int64_t keys = int_member(v, "keys", -1);
       if (keys == 0) co_return std::error_code{};
@@ -627,7 +629,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     const auto until = clock::now() + timeout;
     json args = json::array({selector});
-    auto [e, v] = co_await prepare(self, scripts::fill_prepare, std::move(args), until);
+    auto [e, v] =
+        co_await prepare(self, scripts::deep<&scripts::fill_prepare>(), std::move(args), until);
     if (e) co_return e;
     constexpr int ctrl = 2;
     std::vector<std::pair<std::string, json>> typing{
@@ -645,8 +648,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
     if (typed) co_return typed;
     json read_args = json::array({selector});
     auto [er, now] =
-        co_await call_function(self, world::isolated, scripts::read_value, std::move(read_args),
-                               std::max(remaining(until), readback_floor));
+        co_await call_function(self, world::isolated, scripts::deep<&scripts::read_value>(),
+                               std::move(read_args), std::max(remaining(until), readback_floor));
     if (er) co_return er;
     if (!now.is_string() || now.get<std::string>() != text)
       co_return make_error_code(errc::element_not_actionable);  // the page kept another text
@@ -663,8 +666,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
   void install_observers() {
     for (const auto& [id, o] : observers) {
       send("Runtime.callFunctionOn",
-           function_call(scripts::install_observer, observer_arguments(id, o.selector),
-                         isolated_context));
+           function_call(scripts::deep<&scripts::install_observer>(),
+                         observer_arguments(id, o.selector), isolated_context));
     }
   }
 
@@ -678,8 +681,9 @@ struct page_session : std::enable_shared_from_this<page_session> {
     // Registered first: a document that starts meanwhile installs it too (installing is
     // idempotent).
     self->observers.emplace(id, observer{std::move(selector), std::move(callback)});
-    auto [e, v] = co_await call_function(self, world::isolated, scripts::install_observer,
-                                         std::move(args), self->opts.call_timeout);
+    auto [e, v] =
+        co_await call_function(self, world::isolated, scripts::deep<&scripts::install_observer>(),
+                               std::move(args), self->opts.call_timeout);
     auto remove = [weak = std::weak_ptr<page_session>(self), id] {
       if (auto s = weak.lock()) {
         boost::asio::post(s->conn->get_executor(), [s, id] {

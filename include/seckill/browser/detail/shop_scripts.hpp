@@ -3,7 +3,11 @@
 /// @brief The JavaScript a page_driver sends to read a shop page by its
 ///        site_profile. Like browser/detail/page_scripts.hpp, each script is
 ///        one function's source and every value (the profile, a SKU) is a
-///        call argument, never part of the source. Standard library only.
+///        call argument, never part of the source; each runs with the finder
+///        in front (scripts::deep), so selectors reach into open shadow roots
+///        and same-origin frames. Standard library only.
+
+#include <seckill/browser/detail/page_scripts.hpp>
 
 #include <string_view>
 
@@ -31,10 +35,9 @@ inline constexpr std::string_view read_shop = R"js((p) => {
     const m = String(s).replace(/[,\s]/g, '').match(/-?\d+(\.\d+)?/);
     return m ? Number(m[0]) : NaN;
   };
-  const sel = (s) => document.querySelector(s);
   let offers = [];
   if (p.layout === 'select') {
-    const box = sel(p.offers);
+    const box = find(p.offers);
     offers = box && box.options ? Array.from(box.options).map(o => ({
       sku: o.value,
       name: text(o),
@@ -43,7 +46,7 @@ inline constexpr std::string_view read_shop = R"js((p) => {
       stock: o.disabled ? 0 : Number(o.dataset.stock === undefined ? 1 : o.dataset.stock)
     })) : [];
   } else {
-    offers = Array.from(document.querySelectorAll(p.offers)).map(el => {
+    offers = findAll(p.offers).map(el => {
       const off = (p.unavailable && el.matches(p.unavailable)) || el.disabled === true ||
                   el.getAttribute('aria-disabled') === 'true';
       const count = read(el, p.stock, undefined);
@@ -57,12 +60,13 @@ inline constexpr std::string_view read_shop = R"js((p) => {
       };
     });
   }
-  return {status: text(sel(p.status)), offers};
+  return {status: text(find(p.status)), offers};
 })js";
 
 /// (p, sku) -> {found: false} | {found: true, path}. The offer element of a
-/// list whose SKU field is `sku`, as a selector that names it alone (a chain
-/// of :nth-child steps from the root), so a trusted click can find it.
+/// list whose SKU field is `sku`, as a selector that names it (the hosts of
+/// the offers' selector, then a chain of :nth-child steps from its
+/// document's root or its shadow root's top), so a trusted click can find it.
 inline constexpr std::string_view offer_path = R"js((p, sku) => {
   const read = (el, f) => {
     const t = f.child ? el.querySelector(f.child) : el;
@@ -71,20 +75,30 @@ inline constexpr std::string_view offer_path = R"js((p, sku) => {
     const v = t.getAttribute(f.attribute);
     return v === null ? undefined : v.trim();
   };
-  const el = Array.from(document.querySelectorAll(p.offers)).find(e => read(e, p.sku) === sku);
+  const el = findAll(p.offers).find(e => read(e, p.sku) === sku);
   if (!el) return {found: false};
   const steps = [];
-  for (let e = el; e && e.parentElement; e = e.parentElement) {
+  let e = el;
+  for (; e.parentElement; e = e.parentElement) {
     const i = Array.prototype.indexOf.call(e.parentElement.children, e) + 1;
     steps.unshift(e.tagName.toLowerCase() + ':nth-child(' + i + ')');
   }
-  return {found: true, path: ':root > ' + steps.join(' > ')};
+  const top = e.parentNode;  // a document, or a shadow root (whose children have no parentElement)
+  if (top && top.nodeType === Node.DOCUMENT_FRAGMENT_NODE) {
+    const i = Array.prototype.indexOf.call(top.children, e) + 1;
+    steps.unshift(e.tagName.toLowerCase() + ':nth-child(' + i + ')');
+  } else {
+    steps.unshift(':root');
+  }
+  const parts = String(p.offers).split('>>>');
+  parts[parts.length - 1] = ' ' + steps.join(' > ');
+  return {found: true, path: parts.join('>>>')};
 })js";
 
 /// (sel) -> a number or null: the whole number an element shows (an input's
 /// value, else its text); null when there is no such element or no number.
 inline constexpr std::string_view read_count = R"js((sel) => {
-  const el = document.querySelector(sel);
+  const el = find(sel);
   if (!el) return null;
   const s = 'value' in el && el.tagName !== 'BUTTON' ? String(el.value) : (el.textContent || '');
   const m = s.match(/-?\d+/);
