@@ -17,6 +17,15 @@
 // Each round alternates the ceiling (untimed) and the client (timed) with as
 // many reserves; `of_ceiling` is the median of the rounds' ratios.
 //
+//   reserve/hot_sku/inflight:192       one hot SKU, every reserve on it, kept
+//                                      by sharded_redis_cluster_store whole
+//                                      (K = 1) and split over K = 2 and 4
+//                                      shards (each split SKU's shards on
+//                                      different masters), the three timed in
+//                                      turn in every iteration: `k<K>_per_s`
+//                                      the median rates, `k<K>_over_k1` the
+//                                      medians of the iterations' ratios.
+//
 //   build/release/bench/seckill_bench_redis_cluster
 
 #include "support/alloc_counter.hpp"
@@ -24,6 +33,7 @@
 
 #include <seckill/redis/cluster_client.hpp>
 #include <seckill/redis/redis_store.hpp>
+#include <seckill/redis/sharded_store.hpp>
 
 #include "redis/redis_cluster.hpp"
 
@@ -213,6 +223,100 @@ void reserve_bench(benchmark::State& state, int replicas_to_wait) {
   close_and_drain(io, store);
 }
 
+// A SKU name with `prefix` whose `shards` shards sit on min(shards, masters)
+// different masters.
+std::string spread_sku(const std::string& prefix, int shards) {
+  auto& c = cluster();
+  const auto wanted = static_cast<std::size_t>(std::min(shards, c.masters()));
+  for (int i = 0;; ++i) {
+    const std::string sku = prefix + std::to_string(i);
+    std::vector<int> masters;
+    for (int s = 0; s < shards; ++s) {
+      const auto shard = seckill::redis::sharded_redis_cluster_store::shard_sku(sku, s, shards);
+      const int m = c.master_of_slot(seckill::redis::key_slot("{" + shard + "}"));
+      if (std::find(masters.begin(), masters.end(), m) == masters.end()) masters.push_back(m);
+    }
+    if (masters.size() == wanted) return sku;
+  }
+}
+
+void hot_sku_bench(benchmark::State& state) {
+  using seckill::redis::sharded_redis_cluster_store;
+  const auto inflight = static_cast<int>(state.range(0));
+  const std::vector<int> splits{1, 2, 4};
+  std::vector<std::string> skus;
+  seckill::redis::split_options split;
+  for (const int k : splits) {
+    skus.push_back(spread_sku("bench-hot-" + std::to_string(k) + "-", k));
+    split.shards[skus.back()] = k;
+  }
+  asio::io_context io(1);
+  sharded_redis_cluster_store store(io.get_executor(), config(), split);
+  std::optional<std::error_code> done;
+  store.async_connect([&](std::error_code ec) { done = ec; });
+  run_until(io, [&] { return done.has_value(); });
+  for (const auto& sku : skus) {
+    if (*done) break;
+    done.reset();
+    store.async_set_stock(sku, std::int64_t{1} << 50, [&](std::error_code ec) { done = ec; });
+    run_until(io, [&] { return done.has_value(); });
+  }
+  if (*done) {
+    state.SkipWithError(("cannot stock the hot SKUs: " + store.last_error() + " " +
+                         store.store().connection().last_error())
+                            .c_str());
+    return;
+  }
+  std::atomic<std::int64_t> failures{0};
+  const auto round = [&](const std::string& sku) {
+    const int per_coroutine = round_reserves / inflight;
+    int left = inflight;
+    const auto start = std::chrono::steady_clock::now();
+    for (int c = 0; c < inflight; ++c) {
+      asio::co_spawn(
+          io,
+          [&]() -> asio::awaitable<void> {
+            for (int i = 0; i < per_coroutine; ++i) {
+              auto [ec, r] = co_await store.async_reserve(sku, 1, next_order++, hold,
+                                                          asio::as_tuple(asio::use_awaitable));
+              if (ec || r.status != seckill::reserve_status::reserved) ++failures;
+            }
+          },
+          [&](std::exception_ptr) {
+            if (--left == 0) io.stop();
+          });
+    }
+    io.run();
+    io.restart();
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+    return round_reserves / elapsed.count();
+  };
+  for (const auto& sku : skus) round(sku);  // warm-up: scripts, connections
+  std::vector<std::vector<double>> rates(splits.size()), ratios(splits.size());
+  for (auto _ : state) {
+    double total_time = 0;
+    std::vector<double> now;
+    for (std::size_t k = 0; k < splits.size(); ++k) {
+      now.push_back(round(skus[k]));
+      total_time += round_reserves / now.back();
+      rates[k].push_back(now.back());
+      ratios[k].push_back(now.back() / now.front());
+    }
+    state.SetIterationTime(total_time);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(round_reserves) * 3 * state.iterations());
+  for (std::size_t k = 0; k < splits.size(); ++k) {
+    const std::string name = "k" + std::to_string(splits[k]);
+    state.counters[name + "_per_s"] = median(rates[k]);
+    if (k > 0) state.counters[name + "_over_k1"] = median(ratios[k]);
+  }
+  state.counters["failures"] = static_cast<double>(failures.load());
+  if (failures.load() != 0) state.SkipWithError("some reserves failed");
+  store.close();
+  io.restart();
+  io.run_for(std::chrono::seconds(2));
+}
+
 void BM_reserve_cluster(benchmark::State& state) { reserve_bench(state, 0); }
 void BM_reserve_cluster_wait_1(benchmark::State& state) { reserve_bench(state, 1); }
 
@@ -228,6 +332,14 @@ BENCHMARK(BM_reserve_cluster)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_reserve_cluster_wait_1)
     ->Name("reserve/cluster_wait_1")
+    ->ArgName("inflight")
+    ->Arg(192)
+    ->Iterations(5)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(hot_sku_bench)
+    ->Name("reserve/hot_sku")
     ->ArgName("inflight")
     ->Arg(192)
     ->Iterations(5)

@@ -96,6 +96,7 @@ set(SECKILL_redis_HEADERS
   seckill/redis/script.hpp
   seckill/redis/detail/store_script.hpp
   seckill/redis/redis_store.hpp
+  seckill/redis/sharded_store.hpp
   seckill/redis/gcra_limiter.hpp
   seckill/redis/subscriber.hpp
   seckill/redis/stock_feed.hpp

@@ -9,6 +9,7 @@
 #include <seckill/etcd/etcd_store.hpp>
 #include <seckill/purchase/engine.hpp>
 #include <seckill/redis/redis_store.hpp>
+#include <seckill/redis/sharded_store.hpp>
 #include <seckill/store/memory_store.hpp>
 #include <seckill/url.hpp>
 
@@ -215,14 +216,18 @@ void clear_sku_keys(Connection& conn, const std::string& sku) {
 // Redis: the store runs on a thread of its own (its connection always has a
 // read pending); completions come back to the simulation's io_context. The
 // SKUs' stock and holds keys are cleared first, so a rerun starts afresh.
-// The same on a Redis Cluster (redis_cluster_store).
-template <class Store>
-report run_on_redis(boost::asio::io_context& io, const typename Store::config_type& cfg,
+// The same on a Redis Cluster (over cluster_client). With --shards K each
+// SKU's stock is split over K shards (sharded_store.hpp; K = 1 is
+// redis_store itself).
+template <class Connection>
+report run_on_redis(boost::asio::io_context& io,
+                    const typename seckill::redis::basic_redis_store<Connection>::config_type& cfg,
                     const options& o, bool progress) {
+  using Store = seckill::redis::basic_sharded_store<Connection>;
   boost::asio::io_context store_io;
   auto guard = boost::asio::make_work_guard(store_io);
   std::thread store_thread([&] { store_io.run(); });
-  Store store(store_io.get_executor(), cfg);
+  Store store(store_io.get_executor(), cfg, {.default_shards = o.shards, .shards = {}});
   struct stopper {
     Store& store;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type>& guard;
@@ -237,8 +242,10 @@ report run_on_redis(boost::asio::io_context& io, const typename Store::config_ty
   store.async_connect([&](std::error_code ec) { connected.set_value(ec); });
   if (const auto ec = connected.get_future().get())
     throw seckill::error(ec, fmt::format("--store {}: {}", seckill::redact_url(o.store),
-                                         store.connection().last_error()));
-  for (std::int64_t i = 0; i < o.skus; ++i) clear_sku_keys(store.connection(), sku_name(i));
+                                         store.store().connection().last_error()));
+  for (std::int64_t i = 0; i < o.skus; ++i)
+    for (int k = 0; k < o.shards; ++k)
+      clear_sku_keys(store.store().connection(), Store::shard_sku(sku_name(i), k, o.shards));
   return run_with_admission(store, io, o, progress);
 }
 
@@ -272,10 +279,10 @@ report open_store_and_run(boost::asio::io_context& io, const options& o, bool pr
       return run_with_admission(store, io, o, progress);
     }
     case seckill_examples::store_kind::redis:
-      return run_on_redis<seckill::redis::redis_store>(io, seckill_examples::redis_config(o.store),
-                                                       o, progress);
+      return run_on_redis<seckill::redis::connection>(io, seckill_examples::redis_config(o.store),
+                                                      o, progress);
     case seckill_examples::store_kind::redis_cluster:
-      return run_on_redis<seckill::redis::redis_cluster_store>(
+      return run_on_redis<seckill::redis::cluster_client>(
           io, seckill_examples::redis_cluster_config(o.store), o, progress);
     case seckill_examples::store_kind::etcd:
       return run_on_etcd(io, o, progress);

@@ -30,6 +30,7 @@ struct options {
   std::int64_t quantity = 1;
   std::int64_t users = 0;     // named buyers drawn from this many users; 0: anonymous buyers
   std::int64_t per_user = 1;  // each SKU's per-user limit (units); 0: none
+  int shards = 1;             // each SKU's stock split over this many shards (Redis only)
   arrival_kind arrival = arrival_kind::burst;
   double arrival_rate = 50'000;  // buyers per second, Poisson only
   std::chrono::microseconds payment_latency{
@@ -90,6 +91,9 @@ cannot be used.
                            whom no per-user limit applies (default {})
   --per-user N             each SKU's per-user limit in units, 0 for none
                            (default {}); the end audits every user against it
+  --shards K               split each SKU's stock over K shards, 1..64, each
+                           on its own hash slot (a Redis store only; on a
+                           cluster they spread over the masters) (default {})
   --arrival burst|poisson  everyone at t=0, or a Poisson process (default burst)
   --arrival-rate R         buyers per second for --arrival poisson (default {})
   --payment-latency D      mean payment time, e.g. 20ms, 1.5s, 300us (default {}us);
@@ -116,10 +120,10 @@ cannot be used.
                            (default: on when stderr is a terminal)
   -h, --help               this text
 )",
-      program, d.store, d.buyers, d.skus, d.stock, d.quantity, d.users, d.per_user, d.arrival_rate,
-      d.payment_latency.count(), d.payment_failure, d.payment_hang, d.admission_rate,
-      d.admission_burst, d.deadline.count(), d.hold.count(), d.reaper_period.count(), d.threads,
-      d.seed);
+      program, d.store, d.buyers, d.skus, d.stock, d.quantity, d.users, d.per_user, d.shards,
+      d.arrival_rate, d.payment_latency.count(), d.payment_failure, d.payment_hang,
+      d.admission_rate, d.admission_burst, d.deadline.count(), d.hold.count(),
+      d.reaper_period.count(), d.threads, d.seed);
 }
 
 namespace detail {
@@ -201,6 +205,10 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       err = integer(0, 10'000'000, o.users);
     } else if (flag == "--per-user") {
       err = integer(0, 1'000'000'000, o.per_user);
+    } else if (flag == "--shards") {
+      std::int64_t k = 0;
+      err = integer(1, 64, k);
+      o.shards = static_cast<int>(k);
     } else if (flag == "--arrival") {
       const auto v = value();
       if (!v) return missing();
@@ -274,6 +282,9 @@ inline parse_result parse_options(int argc, const char* const* argv) {
                                    o.payment_failure, o.payment_hang)};
   if (o.linger > std::chrono::milliseconds::zero() && !o.metrics_port)
     return usage_error{"--linger needs --metrics-port"};
+  if (o.shards > 1 && !o.store.starts_with("redis"))  // redis, rediss, redis(s)+cluster
+    return usage_error{fmt::format("--shards {} needs a Redis store, saw --store {}://...",
+                                   o.shards, o.store.substr(0, o.store.find(':')))};
   if (o.hold <= o.deadline)
     return usage_error{fmt::format(
         "--hold {}ms must exceed --deadline {}ms: a paid order must still find its units",

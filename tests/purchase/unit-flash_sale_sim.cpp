@@ -106,6 +106,11 @@ TEST_SUITE("unit") {
                       "--per-user: expected an integer in [0, 1000000000], saw '-2'");
     check_usage_error("--per-user one",
                       "--per-user: expected an integer in [0, 1000000000], saw 'one'");
+    check_usage_error("--shards 0", "--shards: expected an integer in [1, 64], saw '0'");
+    check_usage_error("--shards 65", "--shards: expected an integer in [1, 64], saw '65'");
+    check_usage_error("--shards 4", "--shards 4 needs a Redis store, saw --store memory://...");
+    check_usage_error("--shards 2 --store etcd://user:secret@127.0.0.1:2379",
+                      "--shards 2 needs a Redis store, saw --store etcd://...");
     {
       // The list of known schemes grows with the backends: check what it starts with.
       const auto out = run("--store redis-ish");
@@ -128,6 +133,7 @@ TEST_SUITE("unit") {
                              "--quantity",
                              "--users",
                              "--per-user",
+                             "--shards",
                              "--arrival ",
                              "--arrival-rate",
                              "--payment-latency",

@@ -1,13 +1,16 @@
 // The store on a real Redis Cluster (3 masters, 3 replicas on loopback,
 // started once per process): the whole conformance suite, routing and
 // redirections, a live slot migration during a sale, a master's kill -9
-// during a sale, and a cluster down then up. Every case is in the "cluster"
-// suite: CTest runs them as one test, "redis/cluster".
+// during a sale, a cluster down then up, and the GCRA limiter shared by two
+// nodes. Every case is in the "cluster" suite: CTest runs them as one test,
+// "redis/cluster".
 
 #include <seckill/redis/acl.hpp>
 #include <seckill/redis/cluster_client.hpp>
+#include <seckill/redis/gcra_limiter.hpp>
 #include <seckill/redis/redis_store.hpp>
 
+#include "redis/cluster_sale.hpp"
 #include "redis/redis_cluster.hpp"
 #include "redis/test_support.hpp"
 #include "store_conformance.hpp"
@@ -34,8 +37,12 @@ using seckill::redis::redis_cluster_store;
 using seckill::redis::redis_store_options;
 using seckill::redis::request;
 using seckill::test::redis_cluster;
+using seckill::test::run_sale;
+using seckill::test::sale;
+using seckill::test::settle_uncertain;
 using seckill::test::shared_cluster;
 using seckill::test::sleep_for;
+using seckill::test::told;
 using seckill::test::tuple_awaitable;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -62,6 +69,7 @@ class cluster_fixture {
   }
 
   redis_cluster_store& store() { return store_; }
+  std::string transport_error() { return store_.connection().last_error(); }
   asio::io_context& io() { return io_; }
   void let_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
   std::chrono::milliseconds hold() { return 300ms; }
@@ -117,100 +125,6 @@ server_view inspect(redis_cluster& cluster, const std::string& sku) {
     if (state == "committed") v.committed_qty += num(o.elements.at(1));
   }
   return v;
-}
-
-// What each buyer was told.
-enum class told { paid, rolled_back, sold_out, uncertain };
-
-struct sale {
-  std::map<std::int64_t, told> outcomes;
-  std::int64_t errors = 0;
-  std::string first_error;
-};
-
-// 24 buyers reserve (1..2 units) then commit two in three and roll back the
-// rest until `duration` passed; `fault` runs meanwhile. A reserve or commit
-// that failed is uncertain: settle() asks again with the same order id.
-void run_sale(cluster_fixture& fx, const std::string& sku, std::int64_t initial,
-              std::chrono::milliseconds duration, sale& out,
-              std::function<asio::awaitable<void>()> fault) {
-  auto& io = fx.io();
-  auto& store = fx.store();
-  REQUIRE(seckill::test::conformance::set_stock(fx, sku, initial) == std::error_code{});
-  io.restart();
-  const auto until = std::chrono::steady_clock::now() + duration;
-  std::int64_t next_order = 1;
-  int running = 0;
-  auto failed = [&](std::int64_t order, std::error_code ec) {
-    out.outcomes[order] = told::uncertain;
-    ++out.errors;
-    if (out.first_error.empty())
-      out.first_error =
-          ec.message() + ": " + store.last_error() + " / " + store.connection().last_error();
-  };
-  auto buyer = [&]() -> asio::awaitable<void> {
-    while (std::chrono::steady_clock::now() < until) {
-      const auto order = next_order++;
-      auto [ec, r] = co_await store.async_reserve(sku, 1 + order % 2, order, 60s, tuple_awaitable);
-      if (ec) {
-        failed(order, ec);
-        co_await sleep_for(5ms);
-        continue;
-      }
-      if (r.status == reserve_status::sold_out) {
-        out.outcomes[order] = told::sold_out;
-        continue;
-      }
-      if (order % 3 != 0) {
-        auto [ec2, s] = co_await store.async_commit(sku, order, tuple_awaitable);
-        if (ec2)
-          failed(order, ec2);
-        else
-          out.outcomes[order] = told::paid;
-      } else {
-        auto [ec2, s] = co_await store.async_rollback(sku, order, tuple_awaitable);
-        if (ec2)
-          failed(order, ec2);
-        else
-          out.outcomes[order] = told::rolled_back;
-      }
-    }
-  };
-  for (int i = 0; i < 24; ++i) {
-    ++running;
-    asio::co_spawn(io, buyer(), [&](std::exception_ptr) { --running; });
-  }
-  bool fault_done = false;
-  asio::co_spawn(io, fault(), [&](std::exception_ptr e) {
-    fault_done = true;
-    if (e) std::rethrow_exception(e);
-  });
-  const auto give_up = std::chrono::steady_clock::now() + duration + 60s;
-  while ((running > 0 || !fault_done) && std::chrono::steady_clock::now() < give_up)
-    io.run_one_for(10ms);
-  REQUIRE(running == 0);
-  REQUIRE(fault_done);
-}
-
-// Every uncertain buyer asks again with the same order id, as the engine
-// does: a reserve that had run is rolled back (or was committed: paid).
-void settle(cluster_fixture& fx, const std::string& sku, sale& s) {
-  for (auto& [order, outcome] : s.outcomes) {
-    if (outcome != told::uncertain) continue;
-    auto [ec, r] = seckill::test::conformance::reserve(fx, sku, 1 + order % 2, order, 60s);
-    REQUIRE_MESSAGE(!ec, ec.message(), ": ", fx.store().last_error());
-    if (r.status != reserve_status::reserved) {
-      outcome = told::sold_out;
-      continue;
-    }
-    auto [ec2, st] = seckill::test::conformance::rollback(fx, sku, order);
-    if (ec2 == errc::order_committed)
-      outcome = told::paid;
-    else {
-      REQUIRE_MESSAGE(!ec2, ec2.message());
-      outcome = told::rolled_back;
-    }
-  }
 }
 
 // The buyers' view and the store's agree: paid means committed on the
@@ -366,7 +280,7 @@ TEST_SUITE("cluster") {
     CHECK(cluster.master_of_slot(slot) == to);
     const auto& client = fx.store().connection();
     CHECK(client.moved_count() + client.ask_count() + client.retry_count() >= 1);
-    settle(fx, sku, s);
+    settle_uncertain(fx, sku, s);
     check_buyers(cluster, sku, 300, s);
     MESSAGE("migration: ", s.outcomes.size(), " orders, moved ", client.moved_count(), ", asked ",
             client.ask_count(), ", retried ", client.retry_count(), ", errors ", s.errors,
@@ -404,7 +318,7 @@ TEST_SUITE("cluster") {
     redis_cluster::wait_for("the old master to replicate the new one", [&] {
       return cluster.info_field(master, "master_link_status", "replication") == "up";
     });
-    settle(fx, sku, s);
+    settle_uncertain(fx, sku, s);
     check_buyers(cluster, sku, 400, s);
   }
 
@@ -445,6 +359,12 @@ TEST_SUITE("cluster") {
     cluster.restart(master);
     for (int r : replicas) cluster.restart(r);
     cluster.wait_healthy();
+    // (the cases after this one write with replicas_to_wait = 1: the
+    // replicas must be copying again)
+    for (int r : replicas)
+      redis_cluster::wait_for("a restarted replica to copy its master again", [&] {
+        return cluster.info_field(r, "master_link_status", "replication") == "up";
+      });
     REQUIRE(seckill::test::conformance::set_stock(fx, sku, 5) == std::error_code{});
     auto [ec2, level2] = seckill::test::conformance::stock(fx, sku);
     CHECK(!ec2);
@@ -480,6 +400,43 @@ TEST_SUITE("cluster") {
     CHECK_MESSAGE(!ec, ec.message(), ": ", fx.store().last_error());
     CHECK(seckill::test::conformance::reserve_ok(fx, sku, 2, 2).status == reserve_status::sold_out);
     CHECK(seckill::test::conformance::stock_ok(fx, sku).committed == 2);
+  }
+
+  TEST_CASE("redis cluster: two limiters on the cluster share its buckets and admit exactly them") {
+    // Two nodes' limiters, buckets that refill once in ~17 minutes: the
+    // admissions are exactly the bursts, whichever node asked.
+    asio::io_context io;
+    const seckill::redis::gcra_limiter_options options{
+        .sku_rate = 0.001, .sku_burst = 10, .user_rate = 0.001, .user_burst = 3};
+    seckill::redis::cluster_gcra_limiter a(io.get_executor(), shared_cluster().config(), options);
+    seckill::redis::cluster_gcra_limiter b(io.get_executor(), shared_cluster().config(), options);
+    const std::string sku = "gcra-" + std::to_string(::getpid());
+    std::map<std::string, int> admitted;
+    seckill::test::run_test(io, [&]() -> asio::awaitable<void> {
+      for (auto* l : {&a, &b}) {
+        auto [ec] = co_await l->async_connect(tuple_awaitable);
+        REQUIRE_MESSAGE(!ec, l->connection().last_error());
+      }
+      for (int round = 0; round < 10; ++round)
+        for (const char* user : {"alice", "bob", "carol"})
+          for (auto* l : {&a, &b}) {
+            auto [ec, ok] = co_await l->async_acquire(sku, user, 1.0, tuple_awaitable);
+            REQUIRE_MESSAGE(!ec, ec.message());
+            if (ok) ++admitted[user];
+          }
+      for (int i = 0; i < 5; ++i) {
+        auto [ec, ok] = co_await (i % 2 ? a : b).async_acquire(sku, "dave", 1.0, tuple_awaitable);
+        REQUIRE(!ec);
+        if (ok) ++admitted["dave"];
+      }
+      a.close();
+      b.close();
+    });
+    CHECK(admitted["alice"] == 3);
+    CHECK(admitted["bob"] == 3);
+    CHECK(admitted["carol"] == 3);
+    CHECK(admitted["dave"] == 1);  // what the SKU's burst of 10 had left
+    CHECK(a.counters().admitted + b.counters().admitted == 10);
   }
 
 #ifdef SECKILL_FLASH_SALE_SIM

@@ -80,14 +80,15 @@ inline void check_buyers_match_store(const sale_outcome& out) {
   REQUIRE(out.report.is_object());
   const auto& r = out.report;
   CHECK(r["oversell_check"]["ok"].get<bool>());
+  CHECK(r["orders_audit"]["ok"].get<bool>());  // every order recorded, no user over the limit
   const auto& stock = r["stock"];
   CHECK(stock["committed"].get<std::int64_t>() == stock["sold"].get<std::int64_t>());
   CHECK(stock["reserved"].get<std::int64_t>() == 0);
   CHECK(stock["initial"].get<std::int64_t>() ==
         stock["remaining"].get<std::int64_t>() + stock["committed"].get<std::int64_t>());
   std::int64_t outcomes = 0;
-  for (const char* k : {"succeeded", "sold_out", "rate_limited", "circuit_open", "timed_out",
-                        "rolled_back", "failed"})
+  for (const char* k : {"succeeded", "sold_out", "limited", "rate_limited", "circuit_open",
+                        "timed_out", "rolled_back", "failed"})
     outcomes += r[k].get<std::int64_t>();
   CHECK(outcomes == r["attempts"].get<std::int64_t>());
 }

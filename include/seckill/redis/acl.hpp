@@ -37,6 +37,8 @@ inline constexpr std::string_view store_acl_rules =
     // command")
     "+time +hget +hincrby +hdel +get +set +persist +pexpire "
     "+zadd +zrem +zrangebyscore +zrangebylex +xadd +publish "
+    // and, for a SKU split over shards (sharded_store.hpp), its transfers
+    "+hsetnx +hgetall "
     // redis_store_options::replicas_to_wait (WAIT after each write)
     "+wait "
     // stock_feed's subscriber: PSUBSCRIBE of its pattern
@@ -57,7 +59,7 @@ inline constexpr std::string_view store_cluster_acl_rules =
     "resetkeys resetchannels -@all "
     "+ping +evalsha +script|load +hmget +hset "
     "+time +hget +hincrby +hdel +get +set +persist +pexpire "
-    "+zadd +zrem +zrangebyscore +zrangebylex +xadd +publish "
+    "+zadd +zrem +zrangebyscore +zrangebylex +xadd +publish +hsetnx +hgetall "
     "+wait +psubscribe ~seckill:* &seckill:{*}:stock "
     // the cluster client's own commands
     "+cluster|shards +cluster|slots +asking";

@@ -30,6 +30,7 @@
 #include <seckill/error.hpp>
 #include <seckill/limit/gcra.hpp>
 #include <seckill/limit/token_bucket.hpp>
+#include <seckill/redis/cluster_client.hpp>
 #include <seckill/redis/connection.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/script.hpp>
@@ -49,6 +50,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -157,9 +159,10 @@ struct gcra_counters {
 /// `async_acquire(sku, user, tokens, token)` completes with
 /// `void(std::error_code, bool admitted)`; `async_check` with the full
 /// `gcra_decision`. A request is admitted only when every configured bucket
-/// admits it; a refusal by one takes nothing from the other. Owns one
-/// `connection`, the script loaded on every (re)connect (and again after a
-/// NOSCRIPT).
+/// admits it; a refusal by one takes nothing from the other. Owns its
+/// `Connection` (`connection`, or `cluster_client` on a Redis Cluster: a
+/// SKU's buckets share its hash slot), the script loaded on every
+/// (re)connect (and again after a NOSCRIPT).
 ///
 /// Thread-safety: every member may be called from any thread (as the
 /// connection). Lifetime: as a store, the limiter must outlive the
@@ -170,16 +173,20 @@ struct gcra_counters {
 /// round trip of about 120 bytes plus the connection's cost per request
 /// (auto-pipelined with the other calls in flight), and one clock read.
 /// bench/README.md has the figures.
-template <class Clock = std::chrono::steady_clock>
+template <class Clock = std::chrono::steady_clock, class Connection = redis::connection>
 class basic_gcra_limiter {
  public:
   using executor_type = boost::asio::any_io_executor;
+  using connection_type = Connection;
+  /// `connection_config`, or `cluster_config` on a cluster.
+  using config_type = std::conditional_t<std::is_same_v<Connection, cluster_client>, cluster_config,
+                                         connection_config>;
 
   /// Connects nothing yet: call `async_connect`. Throws `seckill::error`
   /// (invalid_argument) for a rate outside (0, 1e6] (other than 0: no such
   /// bucket), a burst below 1, or no bucket at all.
-  basic_gcra_limiter(const executor_type& ex, connection_config cfg,
-                     gcra_limiter_options options = {}, Clock clock = {})
+  basic_gcra_limiter(const executor_type& ex, config_type cfg, gcra_limiter_options options = {},
+                     Clock clock = {})
       : ex_(ex),
         options_(options),
         sku_rule_(rule_of("sku", options.sku_rate, options.sku_burst)),
@@ -200,7 +207,7 @@ class basic_gcra_limiter {
   basic_gcra_limiter& operator=(const basic_gcra_limiter&) = delete;
 
   [[nodiscard]] executor_type get_executor() const noexcept { return ex_; }
-  [[nodiscard]] redis::connection& connection() noexcept { return conn_; }
+  [[nodiscard]] Connection& connection() noexcept { return conn_; }
   [[nodiscard]] const gcra_limiter_options& options() const noexcept { return options_; }
   [[nodiscard]] const script& lua() const noexcept { return script_; }
   [[nodiscard]] gcra_rule sku_rule() const noexcept { return sku_rule_; }
@@ -300,8 +307,11 @@ class basic_gcra_limiter {
     return r;
   }
 
-  static connection_config loaded(connection_config cfg, const script& s) {
-    s.load_into(cfg);
+  static config_type loaded(config_type cfg, const script& s) {
+    if constexpr (std::is_same_v<config_type, cluster_config>)
+      s.load_into(cfg.node);
+    else
+      s.load_into(cfg);
     return cfg;
   }
 
@@ -477,10 +487,12 @@ class basic_gcra_limiter {
   script script_;
   gcra_prefilter<Clock> prefilter_;
   counter_block counters_;
-  redis::connection conn_;
+  Connection conn_;
 };
 
 /// @brief The limiter on the steady clock (the pre-filter's local time).
 using gcra_limiter = basic_gcra_limiter<>;
+/// @brief The limiter on a Redis Cluster.
+using cluster_gcra_limiter = basic_gcra_limiter<std::chrono::steady_clock, cluster_client>;
 
 }  // namespace seckill::redis

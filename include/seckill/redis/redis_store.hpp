@@ -361,17 +361,7 @@ class basic_redis_store {
                      CompletionToken&& token = CompletionToken()) {
     std::error_code bad = check_sku(sku, "reserve");
     if (!bad) bad = check_request(sku, r);
-    // (the strings are kept by value: a SKU, user and request id of up to
-    // 15 bytes each cost no allocation)
-    return run_script<void(std::error_code, reserve_result)>(
-        "reserve",
-        [this, sku = std::string(sku), order_id = r.order_id, quantity = r.quantity,
-         hold = r.hold.count(), user = std::string(r.user),
-         request_id = std::string(r.request_id)](request& req) {
-          eval(req, sku, order_id, user, request_id, "reserve", order_id, quantity, hold,
-               options_.order_retention.count(), user, request_id, prefix(sku));
-        },
-        bad, std::forward<CompletionToken>(token), &detail::decode_reserve);
+    return reserve_on(sku, r, bad, false, std::forward<CompletionToken>(token));
   }
 
   /// Refused with `errc::invalid_argument` when `sku_policy_problem` names
@@ -505,6 +495,82 @@ class basic_redis_store {
   }
 
  private:
+  template <class>
+  friend class basic_sharded_store;
+
+  // The reserve, refused with `bad` when set; `shard_of_split`: `sku` is a
+  // shard of a split SKU, which records no refusal when short of stock (its
+  // store brings units from the other shards and asks again).
+  template <class Token>
+  auto reserve_on(std::string_view sku, const reserve_request& r, std::error_code bad,
+                  bool shard_of_split, Token&& token) {
+    // (the strings are kept by value: a SKU, user and request id of up to
+    // 15 bytes each cost no allocation)
+    return run_script<void(std::error_code, reserve_result)>(
+        "reserve",
+        [this, sku = std::string(sku), order_id = r.order_id, quantity = r.quantity,
+         hold = r.hold.count(), user = std::string(r.user), request_id = std::string(r.request_id),
+         shard_of_split](request& req) {
+          if (shard_of_split)
+            eval(req, sku, order_id, user, request_id, "reserve", order_id, quantity, hold,
+                 options_.order_retention.count(), user, request_id, prefix(sku), 1);
+          else
+            eval(req, sku, order_id, user, request_id, "reserve", order_id, quantity, hold,
+                 options_.order_retention.count(), user, request_id, prefix(sku));
+        },
+        bad, std::forward<Token>(token), &detail::decode_reserve);
+  }
+
+  // A split SKU's transfers between its shards (the script's give, take,
+  // settled and pending: sharded_store.hpp).
+  template <class Token>
+  auto give(std::string_view shard, const std::string& transfer, std::int64_t wanted, int to,
+            bool exact, Token&& token) {
+    return run_script<void(std::error_code, std::int64_t)>(
+        "give",
+        [this, shard = std::string(shard), transfer, wanted, to, exact](request& req) {
+          eval(req, shard, 0, {}, {}, "give", transfer, wanted, to, prefix(shard), exact ? 1 : 0);
+        },
+        {}, std::forward<Token>(token), &detail::decode_given);
+  }
+  template <class Token>
+  auto take(std::string_view shard, const std::string& transfer, std::int64_t units,
+            Token&& token) {
+    return run_script<void(std::error_code)>(
+        "take",
+        [this, shard = std::string(shard), transfer, units](request& req) {
+          eval(req, shard, 0, {}, {}, "take", transfer, units, prefix(shard));
+        },
+        {}, std::forward<Token>(token), &detail::decode_integer_reply);
+  }
+  template <class Token>
+  auto settled(std::string_view shard, const std::string& transfer, Token&& token) {
+    return run_script<void(std::error_code)>(
+        "settled",
+        [this, shard = std::string(shard), transfer](request& req) {
+          eval(req, shard, 0, {}, {}, "settled", transfer, prefix(shard));
+        },
+        {}, std::forward<Token>(token), &detail::decode_integer_reply);
+  }
+  template <class Token>
+  auto pending(std::string_view shard, Token&& token) {
+    return run_script<void(std::error_code, std::vector<detail::transfer>)>(
+        "pending",
+        [this, shard = std::string(shard)](request& req) {
+          eval(req, shard, 0, {}, {}, "pending", prefix(shard));
+        },
+        {}, std::forward<Token>(token), &detail::decode_transfers);
+  }
+  // A shard's stock with what it gave and took (one HMGET).
+  template <class Token>
+  auto shard_level(std::string_view shard, Token&& token) {
+    request req;
+    req.push("HMGET", stock_key_arg(shard), "remaining", "reserved", "committed", "sent",
+             "received");
+    return run<void(std::error_code, detail::shard_level)>(
+        "stock", std::move(req), {}, std::forward<Token>(token), &detail::decode_shard_level);
+  }
+
   static Connection make_connection(const executor_type& ex, config_type cfg,
                                     const redis_store_options& options, const script& s) {
     connection_config* node = nullptr;
@@ -659,7 +725,8 @@ class basic_redis_store {
 
   // Whether the operation `what` writes (then it waits for replicas_to_wait).
   static bool writes(std::string_view what) noexcept {
-    return what != "stock" && what != "get_policy" && what != "get_order" && what != "list_orders";
+    return what != "stock" && what != "get_policy" && what != "get_order" &&
+           what != "list_orders" && what != "pending";
   }
 
   // Sends the store's script with the arguments `eval_args(request&)`

@@ -163,7 +163,10 @@ enum class order_state : std::uint8_t {
 /// @brief The answer to `async_reserve`.
 struct reserve_result {
   reserve_status status = reserve_status::sold_out;
-  std::int64_t remaining = 0;  ///< units left after this reservation (or now, when refused)
+  /// Units left after this reservation (or now, when refused); for a SKU
+  /// split over shards (redis/sharded_store.hpp), what the buyer's shard has
+  /// left, at most what the SKU has.
+  std::int64_t remaining = 0;
   /// The stored answer of an earlier reserve with this order id, or with
   /// this (user, request_id): nothing was taken by this call.
   bool replayed = false;

@@ -71,6 +71,7 @@
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/script.hpp>
 #include <seckill/redis/server_version.hpp>
+#include <seckill/redis/sharded_store.hpp>
 #include <seckill/redis/stock_feed.hpp>
 #include <seckill/redis/subscriber.hpp>
 #include <seckill/redis/url.hpp>

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace seckill::redis {
 
@@ -115,6 +116,9 @@ elseif op == 'reserve' then
   local rem = tonumber(s[1])
   local why = nil
   if rem < qty then
+    -- ARGV[9] '1': a shard of a split SKU, whose store brings units from the
+    -- other shards and asks again: short of stock, it records nothing.
+    if ARGV[9] == '1' then return {'sold_out', rem, 0, '0', 'refused'} end
     why = 'sold_out'
   elseif user ~= '' then
     local limit = tonumber(s[2] or '1')
@@ -195,6 +199,41 @@ elseif op == 'reap' then
     redis.call('ZREM', holds, id)
   end
   return reaped
+elseif op == 'give' then
+  -- A shard of a split SKU gives units to another (sharded_store.hpp).
+  -- ARGV: transfer id, wanted, recipient shard, prefix, exact ('1': the
+  -- wanted units at most). Gives the wanted units or half of what it has,
+  -- whichever is more (exact: the wanted ones), at most all of it, and
+  -- keeps the transfer at <prefix>transfers until the recipient has them
+  -- (`settled`); `sent` counts what it ever gave. Replies {given, remaining
+  -- left}; a transfer id seen before answers what it gave then.
+  local tid, want, to, prefix = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+  local seen = redis.call('HGET', prefix .. 'transfers', tid)
+  if seen then return {tonumber(string.match(seen, '^%d+')), -1} end
+  local rem = tonumber(redis.call('HGET', stock, 'remaining') or '0')
+  if rem <= 0 then return {0, rem} end
+  local n = math.min(rem, math.max(want, math.ceil(rem / 2)))
+  if ARGV[6] == '1' then n = math.min(rem, want) end
+  rem = redis.call('HINCRBY', stock, 'remaining', -n)
+  if rem == 0 then announce(0) end
+  redis.call('HINCRBY', stock, 'sent', n)
+  redis.call('HSET', prefix .. 'transfers', tid, n .. ' ' .. to)
+  return {n, rem}
+elseif op == 'take' then
+  -- The recipient's side: ARGV: transfer id, units, prefix. Once per
+  -- transfer id (<prefix>received); `received` counts what it ever took.
+  -- Replies 1 when it took them now, 0 when it had already.
+  local tid, n, prefix = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+  if redis.call('HSETNX', prefix .. 'received', tid, n) == 0 then return 0 end
+  if redis.call('HINCRBY', stock, 'remaining', n) == n then announce(n) end
+  redis.call('HINCRBY', stock, 'received', n)
+  return 1
+elseif op == 'settled' then
+  -- The giver forgets a transfer its recipient has: ARGV: transfer id, prefix.
+  return redis.call('HDEL', ARGV[3] .. 'transfers', ARGV[2])
+elseif op == 'pending' then
+  -- The transfers a giver keeps: ARGV: prefix. Replies {id, 'units to', ...}.
+  return redis.call('HGETALL', ARGV[2] .. 'transfers')
 elseif op == 'list' then
   -- ARGV: after (zero-padded), limit, prefix. Replies {more, {id, qty, user,
   -- request id, ...}}; qty '' for an indexed order without its record.
@@ -445,6 +484,75 @@ inline std::size_t decode_reaped(const value& v, std::error_code& ec, std::strin
   }
   const auto n = reply_int(v, ec);
   return n < 0 ? std::size_t{0} : static_cast<std::size_t>(n);
+}
+
+/// A shard's `HMGET stock remaining reserved committed sent received`
+/// (sharded_store.hpp): unknown_sku for no record.
+struct shard_level {
+  stock_level level;
+  std::int64_t sent = 0;      // units it ever gave to other shards
+  std::int64_t received = 0;  // units it ever took from them
+  bool known = false;         // the shard has a stock record
+};
+
+inline shard_level decode_shard_level(const value& v, std::error_code& ec, std::string&) {
+  shard_level s;
+  if (v.type != resp_type::array || v.elements.size() != 5) {
+    ec = make_error_code(seckill::errc::protocol_error);
+    return s;
+  }
+  s.known = !v.elements[0].is_null();
+  s.level.remaining = reply_int(v.elements[0], ec);
+  s.level.reserved = reply_int(v.elements[1], ec);
+  s.level.committed = reply_int(v.elements[2], ec);
+  s.sent = reply_int(v.elements[3], ec);
+  s.received = reply_int(v.elements[4], ec);
+  return s;
+}
+
+/// The script's `give`: {units given, remaining left}; the units.
+inline std::int64_t decode_given(const value& v, std::error_code& ec, std::string&) {
+  if (v.type != resp_type::array || v.elements.size() != 2) {
+    ec = make_error_code(seckill::errc::protocol_error);
+    return 0;
+  }
+  return reply_int(v.elements[0], ec);
+}
+
+/// The script's `take` and `settled`: an integer.
+inline void decode_integer_reply(const value& v, std::error_code& ec, std::string&) {
+  if (v.type != resp_type::integer) ec = make_error_code(seckill::errc::protocol_error);
+}
+
+/// A transfer a shard gave and keeps until its recipient has the units.
+struct transfer {
+  std::string id;
+  std::int64_t units = 0;
+  int to = 0;  // the recipient shard
+};
+
+/// The script's `pending`: {id, 'units to', ...}.
+inline std::vector<transfer> decode_transfers(const value& v, std::error_code& ec, std::string&) {
+  std::vector<transfer> out;
+  if (v.type != resp_type::array || v.elements.size() % 2 != 0) {
+    ec = make_error_code(seckill::errc::protocol_error);
+    return out;
+  }
+  for (std::size_t i = 0; i + 1 < v.elements.size(); i += 2) {
+    transfer t;
+    t.id = v.elements[i].text;
+    const std::string& what = v.elements[i + 1].text;
+    const char* end = what.data() + what.size();
+    auto r = std::from_chars(what.data(), end, t.units);
+    const bool spaced = r.ec == std::errc{} && r.ptr != end && *r.ptr == ' ';
+    if (spaced) r = std::from_chars(r.ptr + 1, end, t.to);
+    if (!spaced || r.ec != std::errc{} || r.ptr != end || t.units <= 0 || t.to < 0) {
+      ec = make_error_code(seckill::errc::protocol_error);
+      return {};
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
 }
 
 }  // namespace detail
