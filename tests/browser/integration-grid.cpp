@@ -151,6 +151,30 @@ TEST_SUITE("integration") {
     CHECK(f.logged("grabber: confirmed: 下单成功"));
   }
 
+  TEST_CASE("grid shop: a wanted SKU restocked while the status already says 有货 is bought") {
+    grid_fixture f;
+    seckill::token_bucket<> pace(10, 3);
+    sb::grabber g(f.driver, sb::priority_strategy(sb::parse_strategy("want = sku:eggs-12\n")), pace,
+                  f.options());
+    auto run = g.async_run(90s, asio::use_future);
+    std::this_thread::sleep_for(300ms);
+    f.shop.set_stock("rice-5kg", 4);  // 有货, but nothing wanted
+    for (int i = 0; i < 500 && !f.logged("grabber: skipped"); ++i)
+      std::this_thread::sleep_for(10ms);
+    REQUIRE(f.logged("grabber: skipped"));
+    f.shop.set_stock("eggs-12", 2);  // the status text stays 有货: only the offers change
+    auto [ec, res] = get(run, 100s);
+    CHECK_MESSAGE(!ec, ec.message());
+    CHECK(res.ordered);
+    CHECK(res.sku == "eggs-12");
+    CHECK(f.logged("the offers changed"));
+    std::this_thread::sleep_for(300ms);
+    const auto orders = f.shop.orders();
+    REQUIRE(orders.size() == 1);
+    CHECK(orders[0].sku == "eggs-12");
+    CHECK(orders[0].accepted);
+  }
+
   TEST_CASE("grid shop: + and - clicks reach a count - and buy without a choice is refused") {
     grid_fixture f;
     f.shop.set_stock("eggs-12", 3);

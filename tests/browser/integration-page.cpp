@@ -254,6 +254,31 @@ TEST_SUITE("integration") {
     CHECK(rec.size() == 5);
   }
 
+  TEST_CASE("on_markup reports a change of any match - an attribute - a text or their number") {
+    fixture f;
+    f.go("/select");
+    recorder rec;
+    auto [ec, sub] = get(f.page.async_on_markup("#s option", std::ref(rec), asio::use_future));
+    REQUIRE_MESSAGE(!ec, ec.message());
+    REQUIRE(rec.wait_size(1));
+    CHECK(rec.copy()[0].initial);
+    CHECK(rec.copy()[0].text.rfind("4:", 0) == 0);  // four options
+    f.eval("document.querySelectorAll('#s option')[3].dataset.stock = '5'; true");
+    REQUIRE(rec.wait_size(2));
+    f.eval("document.querySelectorAll('#s option')[1].textContent = 'Bees'; true");
+    REQUIRE(rec.wait_size(3));
+    f.eval("document.getElementById('s').add(new Option('E', 'e')); true");
+    REQUIRE(rec.wait_size(4));
+    f.eval("document.getElementById('q').value = '9'; document.body.dataset.x = 'y'; true");
+    std::this_thread::sleep_for(300ms);
+    const auto r = rec.copy();
+    CHECK(r.size() == 4);  // a change elsewhere is no change of the matches
+    CHECK(r[3].text.rfind("5:", 0) == 0);
+    CHECK(r[1].text != r[0].text);
+    CHECK(r[2].text != r[1].text);
+    CHECK_FALSE(r[3].initial);
+  }
+
   TEST_CASE("on_mutation rejects a bad selector") {
     fixture f;
     f.go("/mutate");

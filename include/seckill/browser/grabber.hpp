@@ -260,7 +260,9 @@ class grabber {
       case shop_event_kind::offers:
         ++st.generation;
         report(st.res, grab_step::stock_changed,
-               fmt::format("#{} offers changed '{}'", st.generation, ev.text));
+               ev.text.empty()
+                   ? fmt::format("#{} the offers changed", st.generation)
+                   : fmt::format("#{} the offers changed: '{}'", st.generation, ev.text));
         return false;
       case shop_event_kind::outcome:
         if (!st.awaiting) return false;  // not an answer to an order of this run

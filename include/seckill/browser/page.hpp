@@ -255,6 +255,21 @@ class page {
         detail::page_session::on_mutation(state_, std::move(selector), std::move(callback)), token);
   }
 
+  /// Like async_on_mutation, for every element matching `selector`: calls
+  /// `callback(record)` each time the markup of any of them changes (a text,
+  /// an attribute, a child), or how many match. record.text is then
+  /// "<count>:<hash of the markup>", empty when nothing matches: a value to
+  /// compare, not to read. Costs the matches' outerHTML per DOM change.
+  template <boost::asio::completion_token_for<void(std::error_code, mutation_subscription)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_on_markup(std::string selector, std::function<void(const mutation_record&)> callback,
+                       CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, mutation_subscription)>(
+        get_executor(),
+        detail::page_session::on_mutation(state_, std::move(selector), std::move(callback), true),
+        token);
+  }
+
   /// Closes the tab: completes with Target.closeTarget's (error_code, result).
   template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>

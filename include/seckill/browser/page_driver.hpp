@@ -126,11 +126,13 @@ inline nlohmann::json profile_argument(const site_profile& p) {
 /// @brief A shop_driver over a Chromium tab: what the grabber needs of a shop
 ///        page, found where a site_profile says.
 ///
-/// Watching installs two MutationObservers (browser::page::async_on_mutation):
-/// the status element's changes become status events (in stock by the
-/// profile's texts), the result element's new texts become outcome events
-/// (confirmed when one of the success texts is in it); a new document whose
-/// URL contains `success_url` is a confirmed outcome too. Events wait in a
+/// Watching installs three MutationObservers (browser::page::async_on_mutation
+/// and async_on_markup): the status element's changes become status events
+/// (in stock by the profile's texts), a change in the offers' markup (a
+/// count, a price, a disabled button) an offers event, and the result
+/// element's new texts outcome events (confirmed when one of the success
+/// texts is in it); a new document whose URL contains `success_url` is a
+/// confirmed outcome too. Events wait in a
 /// queue until async_next_event takes them. A snapshot reads the status and
 /// every offer in one call and starts a first look at the buy button, which
 /// the press then finds already seen stable. Choosing picks a select's option
@@ -221,7 +223,7 @@ class page_driver {
     page_driver_options opts;
     std::deque<shop_event> events;
     boost::asio::steady_timer* wake = nullptr;
-    mutation_subscription status_sub, result_sub;
+    mutation_subscription status_sub, result_sub, offers_sub;
     std::shared_ptr<look> buy_look;
     void push(shop_event e) {
       events.push_back(std::move(e));
@@ -282,8 +284,19 @@ class page_driver {
     auto [e2, result_sub] = co_await s->pg.async_on_mutation(
         s->profile.result, std::move(on_result), as_tuple(use_awaitable));
     if (e2) co_return e2;
+    std::function<void(const mutation_record&)> on_offers = [weak](const mutation_record& r) {
+      auto st = weak.lock();
+      if (!st || r.initial) return;
+      shop_event e;
+      e.kind = shop_event_kind::offers;  // (the record's text is a hash: nothing to show)
+      st->push(std::move(e));
+    };
+    auto [e3, offers_sub] = co_await s->pg.async_on_markup(
+        s->profile.offer_selector, std::move(on_offers), as_tuple(use_awaitable));
+    if (e3) co_return e3;
     s->status_sub = std::move(status_sub);
     s->result_sub = std::move(result_sub);
+    s->offers_sub = std::move(offers_sub);
     co_return std::error_code{};
   }
 

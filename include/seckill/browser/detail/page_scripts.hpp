@@ -184,13 +184,15 @@ inline constexpr std::string_view read_value = R"js((sel) => {
   return el && 'value' in el ? String(el.value) : null;
 })js";
 
-/// (id, binding, sel) -> true. Installs (once per document and id; run with
-/// the finder) a MutationObserver reporting the first match of `sel` through
-/// the function `globalThis[binding]` whenever its presence or its text
-/// changes, and once when the document's DOM is parsed (`initial`); it
+/// (id, binding, sel, markup) -> true. Installs (once per document and id;
+/// run with the finder) a MutationObserver reporting the first match of `sel`
+/// through the function `globalThis[binding]` whenever its presence or its
+/// text changes (with `markup`: whenever the markup of any match changes,
+/// its text then a count and a hash), and once when the document's DOM is
+/// parsed (`initial`); it
 /// watches every shadow root and frame document the selector passes
 /// through. Throws on a bad selector.
-inline constexpr std::string_view install_observer = R"js((id, binding, sel) => {
+inline constexpr std::string_view install_observer = R"js((id, binding, sel, markup) => {
   const report = globalThis[binding];
   if (typeof report !== 'function') throw new Error('no report binding in this world');
   for (const part of String(sel).split('>>>')) document.createDocumentFragment().querySelector(part.trim());
@@ -210,8 +212,20 @@ inline constexpr std::string_view install_observer = R"js((id, binding, sel) => 
   };
   const check = (initial) => {
     if (!reg[id]) return;
-    const el = find(sel);
-    const s = el ? {present: true, text: (el.textContent || '').trim()} : {present: false, text: ''};
+    let s;
+    if (markup) {  // every match's markup, as a short FNV-1a hash
+      const all = findAll(sel);
+      let h = 0x811c9dc5;
+      for (const e of all) {
+        const m = e.outerHTML;
+        for (let i = 0; i < m.length; i++) h = Math.imul(h ^ m.charCodeAt(i), 0x01000193) >>> 0;
+        h = Math.imul(h ^ 10, 0x01000193) >>> 0;
+      }
+      s = {present: all.length > 0, text: all.length ? all.length + ':' + h.toString(16) : ''};
+    } else {
+      const el = find(sel);
+      s = el ? {present: true, text: (el.textContent || '').trim()} : {present: false, text: ''};
+    }
     if (reg[id].observer) follow();
     const key = (s.present ? '1' : '0') + s.text;
     if (key === reg[id].last) return;

@@ -56,6 +56,7 @@ struct page_session : std::enable_shared_from_this<page_session> {
 
   struct observer {
     std::string selector;
+    bool markup = false;  // the markup of every match, not the first match's text
     std::function<void(const mutation_record&)> callback;
   };
 
@@ -658,8 +659,8 @@ struct page_session : std::enable_shared_from_this<page_session> {
 
   // ---- observers -----------------------------------------------------------------
 
-  json observer_arguments(std::uint64_t id, const std::string& selector) const {
-    return json::array({id, binding, selector});
+  json observer_arguments(std::uint64_t id, const std::string& selector, bool markup) const {
+    return json::array({id, binding, selector, markup});
   }
 
   // Installs every observer in a document's new isolated world.
@@ -667,20 +668,20 @@ struct page_session : std::enable_shared_from_this<page_session> {
     for (const auto& [id, o] : observers) {
       send("Runtime.callFunctionOn",
            function_call(scripts::deep<&scripts::install_observer>(),
-                         observer_arguments(id, o.selector), isolated_context));
+                         observer_arguments(id, o.selector, o.markup), isolated_context));
     }
   }
 
   static boost::asio::awaitable<result<mutation_subscription>> on_mutation(
       std::shared_ptr<page_session> self, std::string selector,
-      std::function<void(const mutation_record&)> callback) {
+      std::function<void(const mutation_record&)> callback, bool markup = false) {
     using R = result<mutation_subscription>;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     const std::uint64_t id = self->next_observer++;
-    json args = self->observer_arguments(id, selector);
+    json args = self->observer_arguments(id, selector, markup);
     // Registered first: a document that starts meanwhile installs it too (installing is
     // idempotent).
-    self->observers.emplace(id, observer{std::move(selector), std::move(callback)});
+    self->observers.emplace(id, observer{std::move(selector), markup, std::move(callback)});
     auto [e, v] =
         co_await call_function(self, world::isolated, scripts::deep<&scripts::install_observer>(),
                                std::move(args), self->opts.call_timeout);
