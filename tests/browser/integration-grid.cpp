@@ -175,6 +175,24 @@ TEST_SUITE("integration") {
     CHECK(orders[0].accepted);
   }
 
+  TEST_CASE("grid shop: a profile's logged-in sign that the page lacks ends the run at once") {
+    grid_fixture f;
+    sb::site_profile needs_login = grid_profile();
+    needs_login.logged_in = "header .user-name";  // the demo grid has no login
+    seckill::token_bucket<> pace(10, 3);
+    sb::grabber g(sb::page_driver(f.page, needs_login),
+                  sb::priority_strategy(sb::parse_strategy("want = sku:veg-box\n")), pace,
+                  f.options());
+    auto [ec, res] = get(g.async_run(90s, asio::use_future), 30s);
+    CHECK(ec == sb::errc::not_logged_in);
+    CHECK(ec.message() == "not logged in to the shop");
+    CHECK(res.events.empty());
+    sb::site_profile shown = grid_profile();
+    shown.logged_in = "h1";  // a sign the page does show
+    sb::page_driver ok(f.page, shown);
+    CHECK_FALSE(code_of([&](auto h) { ok.async_watch(h); }));
+  }
+
   TEST_CASE("grid shop: + and - clicks reach a count - and buy without a choice is refused") {
     grid_fixture f;
     f.shop.set_stock("eggs-12", 3);

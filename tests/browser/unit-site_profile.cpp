@@ -51,7 +51,8 @@ TEST_SUITE("unit") {
         "buy               = #submit\n"
         "result            = #msg\n"
         "success           = 下单成功 | ok\n"
-        "success_url       = /order/done\n");
+        "success_url       = /order/done\n"
+        "logged_in         = header .user-name\n");
     CHECK(p.status == "#stock-flag");
     CHECK(p.in_stock == std::vector<std::string>{"有货", "available"});
     CHECK(p.out_of_stock == std::vector<std::string>{"售罄", "sold out"});
@@ -73,6 +74,8 @@ TEST_SUITE("unit") {
     CHECK(p.result == "#msg");
     CHECK(p.success == std::vector<std::string>{"下单成功", "ok"});
     CHECK(p.success_url == "/order/done");
+    CHECK(p.logged_in == "header .user-name");
+    CHECK(site_profile{}.logged_in.empty());  // no check by default
 
     CHECK(parse_profile("") == site_profile{});
     CHECK(parse_profile("quantity.input = none\n").quantity.empty());
@@ -163,6 +166,8 @@ TEST_SUITE("unit") {
              bad{"offers = list #a >>>  >>> .sku\noffer.sku = @id\n",
                  "profile line 1: offers has an empty part around >>>"},
              bad{"quantity.input = #f >>>\n", "profile line 1: quantity.input has an empty part"},
+             bad{"logged_in = >>> .u\n", "profile line 1: logged_in has an empty part"},
+             bad{"logged_in =\n", "profile line 1: 'logged_in' has no value"},
          }) {
       CAPTURE(b.text);
       CHECK_THROWS_WITH_AS(parse_profile(b.text), doctest::Contains(b.message), seckill::error);

@@ -18,6 +18,7 @@ enum class errc {
   navigation_failed,       ///< a navigation reported a net error
   element_not_found,       ///< no element matches the selector
   element_not_actionable,  ///< the element is hidden, covered, moving or disabled
+  not_logged_in,           ///< the shop's page shows no sign of a logged-in session
 };
 
 constexpr const char* error_domain_name(errc) noexcept { return "seckill.browser"; }
@@ -36,6 +37,8 @@ constexpr const char* error_message(errc e) noexcept {
       return "element not found";
     case errc::element_not_actionable:
       return "element not actionable";
+    case errc::not_logged_in:
+      return "not logged in to the shop";
   }
   return nullptr;
 }
@@ -52,6 +55,7 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::element_not_found:
       return condition::not_found;
     case errc::element_not_actionable:
+    case errc::not_logged_in:
       return condition::conflict;
   }
   return condition::server;

@@ -157,7 +157,9 @@ class page_driver {
   [[nodiscard]] const site_profile& profile() const noexcept { return s_->profile; }
   [[nodiscard]] page& get_page() noexcept { return s_->pg; }
 
-  /// Starts watching the status and result elements: (error_code).
+  /// Starts watching the status, the offers and the result: (error_code);
+  /// errc::not_logged_in when the profile names a logged-in sign the page
+  /// does not show.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_watch(CompletionToken&& token = CompletionToken()) {
@@ -240,6 +242,14 @@ class page_driver {
     using boost::asio::as_tuple;
     using boost::asio::use_awaitable;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
+    if (!s->profile.logged_in.empty()) {
+      std::string fn(detail::scripts::deep<&detail::scripts::exists>());
+      nlohmann::json args = nlohmann::json::array({s->profile.logged_in});
+      auto [ec, there] = co_await s->pg.async_call_function_isolated(std::move(fn), std::move(args),
+                                                                     as_tuple(use_awaitable));
+      if (ec) co_return ec;
+      if (there != true) co_return make_error_code(errc::not_logged_in);
+    }
     std::weak_ptr<state> weak = s;
     std::function<void(const mutation_record&)> on_status = [weak](const mutation_record& r) {
       if (auto st = weak.lock()) {

@@ -105,4 +105,7 @@ inline constexpr std::string_view read_count = R"js((sel) => {
   return m ? Number(m[0]) : null;
 })js";
 
+/// (sel) -> true when an element matches `sel`.
+inline constexpr std::string_view exists = R"js((sel) => find(sel) !== null)js";
+
 }  // namespace seckill::browser::detail::scripts
