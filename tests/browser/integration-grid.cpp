@@ -193,6 +193,43 @@ TEST_SUITE("integration") {
     CHECK_FALSE(code_of([&](auto h) { ok.async_watch(h); }));
   }
 
+  TEST_CASE("grid shop: the order's own response can be its answer - success_response") {
+    grid_fixture f;
+    sb::site_profile by_response = grid_profile();
+    by_response.success_response = "/order";
+    sb::page_driver d(f.page, by_response);
+    f.shop.set_stock("veg-box", 3);
+    for (int i = 0; i < 200 && f.eval("document.getElementById('submit').disabled") != false; ++i)
+      std::this_thread::sleep_for(10ms);
+    REQUIRE_FALSE(code_of([&](auto h) { d.async_watch(h); }));
+    REQUIRE_FALSE(code_of([&](auto h) { d.async_choose("veg-box", h); }));
+    REQUIRE_FALSE(code_of([&](auto h) { d.async_press_buy(h); }));  // accepted: HTTP 200
+    REQUIRE(f.shop.wait_for_orders(1, 10s));
+    // Veg-box sells out while eggs come in: buy stays enabled, veg-box stays chosen.
+    f.shop.set_stock("eggs-12", 1);
+    f.shop.set_stock("veg-box", 0);
+    for (int i = 0;
+         i < 200 && f.eval("document.querySelector('[data-sku=\"veg-box\"]').disabled") != true;
+         ++i)
+      std::this_thread::sleep_for(10ms);
+    REQUIRE_FALSE(code_of([&](auto h) { d.async_press_buy(h); }));  // refused: HTTP 409
+    std::vector<sb::shop_event> outcomes;
+    for (int i = 0; i < 40 && outcomes.size() < 4; ++i) {
+      auto [en, ev] = get(d.async_next_event(1s, asio::use_future));
+      REQUIRE_MESSAGE(!en, en.message());
+      if (ev && ev->kind == sb::shop_event_kind::outcome) outcomes.push_back(*ev);
+    }
+    // Each order answered twice: by its response and by the #msg text.
+    int ok = 0, refused = 0;
+    for (const auto& o : outcomes) {
+      if (o.text.rfind("HTTP 200 ", 0) == 0 && o.confirmed) ++ok;
+      if (o.text.rfind("HTTP 409 ", 0) == 0 && !o.confirmed) ++refused;
+    }
+    CHECK(ok == 1);
+    CHECK(refused == 1);
+    CHECK(f.shop.orders().size() == 2);
+  }
+
   TEST_CASE("grid shop: + and - clicks reach a count - and buy without a choice is refused") {
     grid_fixture f;
     f.shop.set_stock("eggs-12", 3);

@@ -52,6 +52,7 @@ TEST_SUITE("unit") {
         "result            = #msg\n"
         "success           = 下单成功 | ok\n"
         "success_url       = /order/done\n"
+        "success_response  = /api/order\n"
         "logged_in         = header .user-name\n");
     CHECK(p.status == "#stock-flag");
     CHECK(p.in_stock == std::vector<std::string>{"有货", "available"});
@@ -75,6 +76,7 @@ TEST_SUITE("unit") {
     CHECK(p.success == std::vector<std::string>{"下单成功", "ok"});
     CHECK(p.success_url == "/order/done");
     CHECK(p.logged_in == "header .user-name");
+    CHECK(p.success_response == "/api/order");
     CHECK(site_profile{}.logged_in.empty());  // no check by default
 
     CHECK(parse_profile("") == site_profile{});

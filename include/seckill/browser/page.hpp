@@ -270,6 +270,19 @@ class page {
         token);
   }
 
+  /// Calls `callback(record)` on the strand for every response the page
+  /// receives whose URL contains `url_part` (a fetch, a navigation, an
+  /// image). The first call enables DevTools' Network domain for the tab.
+  /// Completes with (error_code, mutation_subscription): the same handle ends it.
+  template <boost::asio::completion_token_for<void(std::error_code, mutation_subscription)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_on_response(std::string url_part, std::function<void(const response_record&)> callback,
+                         CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, mutation_subscription)>(
+        get_executor(),
+        detail::page_session::on_response(state_, std::move(url_part), std::move(callback)), token);
+  }
+
   /// Closes the tab: completes with Target.closeTarget's (error_code, result).
   template <boost::asio::completion_token_for<void(std::error_code, nlohmann::json)>
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>

@@ -132,7 +132,9 @@ inline nlohmann::json profile_argument(const site_profile& p) {
 /// count, a price, a disabled button) an offers event, and the result
 /// element's new texts outcome events (confirmed when one of the success
 /// texts is in it); a new document whose URL contains `success_url` is a
-/// confirmed outcome too. Events wait in a
+/// confirmed outcome too, and with `success_response` a response to such a
+/// URL is the outcome (2xx confirmed, else refused). The first outcome
+/// after a press is the answer. Events wait in a
 /// queue until async_next_event takes them. A snapshot reads the status and
 /// every offer in one call and starts a first look at the buy button, which
 /// the press then finds already seen stable. Choosing picks a select's option
@@ -225,7 +227,7 @@ class page_driver {
     page_driver_options opts;
     std::deque<shop_event> events;
     boost::asio::steady_timer* wake = nullptr;
-    mutation_subscription status_sub, result_sub, offers_sub;
+    mutation_subscription status_sub, result_sub, offers_sub, response_sub;
     std::shared_ptr<look> buy_look;
     void push(shop_event e) {
       events.push_back(std::move(e));
@@ -304,6 +306,21 @@ class page_driver {
     auto [e3, offers_sub] = co_await s->pg.async_on_markup(
         s->profile.offer_selector, std::move(on_offers), as_tuple(use_awaitable));
     if (e3) co_return e3;
+    if (!s->profile.success_response.empty()) {  // the order's own response answers it
+      std::function<void(const response_record&)> on_response = [weak](const response_record& r) {
+        auto st = weak.lock();
+        if (!st) return;
+        shop_event e;
+        e.kind = shop_event_kind::outcome;
+        e.text = "HTTP " + std::to_string(r.status) + " " + r.url;
+        e.confirmed = r.status >= 200 && r.status < 300;
+        st->push(std::move(e));
+      };
+      auto [e4, response_sub] = co_await s->pg.async_on_response(
+          s->profile.success_response, std::move(on_response), as_tuple(use_awaitable));
+      if (e4) co_return e4;
+      s->response_sub = std::move(response_sub);
+    }
     s->status_sub = std::move(status_sub);
     s->result_sub = std::move(result_sub);
     s->offers_sub = std::move(offers_sub);

@@ -1,8 +1,9 @@
 #pragma once
 /// @file
 /// @brief The plain values a page takes and gives: its options, a click's
-///        options, an element's box, a mutation report, and the handle that
-///        keeps a mutation callback registered. Standard library only.
+///        options, an element's box, a mutation report, a response report,
+///        and the handle that keeps such a callback registered. Standard
+///        library only.
 
 #include <chrono>
 #include <functional>
@@ -51,7 +52,17 @@ struct mutation_record {
   bool initial = false;
 };
 
-/// @brief Keeps an on_mutation() callback registered; ends it on destruction.
+/// @brief What on_response() reports: a response the page received, by the
+///        URL it answered and its HTTP status.
+///
+/// A plain value. Cost: that of its URL.
+struct response_record {
+  std::string url;
+  int status = 0;
+};
+
+/// @brief Keeps an on_mutation() (or on_markup(), on_response()) callback
+///        registered; ends it on destruction.
 ///
 /// Thread-safety: one owner; destruction from any thread (the callback may run
 /// once more if it was already queued on the page's strand). Cost: one map

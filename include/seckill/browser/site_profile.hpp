@@ -68,8 +68,9 @@ struct site_profile {
   std::string buy = "#buy";
   std::string result = ".order-result";              ///< the element showing the shop's answer
   std::vector<std::string> success = {"confirmed"};  ///< any of these in the result: confirmed
-  std::string success_url;  ///< a new page whose URL contains this also confirms the order
-  std::string logged_in;    ///< an element only a logged-in session shows; empty: no check
+  std::string success_url;       ///< a new page whose URL contains this also confirms the order
+  std::string success_response;  ///< a response to a URL containing this answers the order
+  std::string logged_in;         ///< an element only a logged-in session shows; empty: no check
 
   [[nodiscard]] bool quantity_by_buttons() const noexcept { return !quantity_plus.empty(); }
   friend bool operator==(const site_profile&, const site_profile&) = default;
@@ -80,7 +81,7 @@ inline constexpr std::string_view profile_keys =
     "status, in_stock, out_of_stock, offers, offer.sku, offer.name, offer.price, offer.stock, "
     "offer.category, offer.unavailable, offer.click, quantity.input, quantity.plus, "
     "quantity.minus, "
-    "quantity.value, buy, result, success, success_url, logged_in";
+    "quantity.value, buy, result, success, success_url, success_response, logged_in";
 
 namespace detail {
 
@@ -218,6 +219,8 @@ inline bool apply_profile_key(site_profile& p, profile_lines& seen, std::string_
     p.success = parse_texts(value, source, line, key);
   else if (key == "success_url")
     p.success_url = std::string(value);
+  else if (key == "success_response")
+    p.success_response = std::string(value);
   else if (key == "logged_in")
     selector(p.logged_in);
   else
@@ -287,6 +290,7 @@ inline void check_profile(site_profile& p, const profile_lines& seen, std::strin
 /// result            = .order-result          # where the shop's answer shows
 /// success           = confirmed | 下单成功      # texts in the answer that mean success
 /// success_url       = /order/done            # or: a new page at such a URL
+/// success_response  = /api/order            # or: its response, 2xx success, else refused
 /// logged_in         = .user-name             # only a logged-in session shows it
 /// ```
 /// Every key is optional; an absent one keeps the demo shop's value

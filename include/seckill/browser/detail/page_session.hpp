@@ -77,6 +77,12 @@ struct page_session : std::enable_shared_from_this<page_session> {
   std::deque<std::string> loaded;  // loaderIds whose `load` fired (most recent last)
   std::list<boost::asio::steady_timer*> waiters;
   std::map<std::uint64_t, observer> observers;
+  struct response_watch {
+    std::string url_part;  // a response whose URL contains this is reported
+    std::function<void(const response_record&)> callback;
+  };
+  std::map<std::uint64_t, response_watch> responses;
+  bool network_enabled = false;
   std::uint64_t next_observer = 1;
   double mouse_x = 0, mouse_y = 0;
   bool closed = false;
@@ -399,6 +405,17 @@ struct page_session : std::enable_shared_from_this<page_session> {
       s.isolated_context = 0;
       s.main_context = 0;
     });
+    on("Network.responseReceived", [](page_session& s, const json& p) {
+      if (s.responses.empty() || !p.is_object()) return;
+      const auto r = p.find("response");
+      if (r == p.end() || !r->is_object()) return;
+      response_record rec{string_member(*r, "url"), static_cast<int>(int_member(*r, "status", 0))};
+      std::vector<std::function<void(const response_record&)>> calls;  // they may end themselves
+      for (const auto& [id, w] : s.responses) {
+        if (rec.url.find(w.url_part) != std::string::npos) calls.push_back(w.callback);
+      }
+      for (const auto& fn : calls) fn(rec);
+    });
     on("Runtime.bindingCalled", [](page_session& s, const json& p) {
       auto report = binding_report(p, s.binding);
       if (!report) return;
@@ -670,6 +687,30 @@ struct page_session : std::enable_shared_from_this<page_session> {
            function_call(scripts::deep<&scripts::install_observer>(),
                          observer_arguments(id, o.selector, o.markup), isolated_context));
     }
+  }
+
+  // Reports every response whose URL contains `url_part` (the Network domain
+  // is enabled on first use).
+  static boost::asio::awaitable<result<mutation_subscription>> on_response(
+      std::shared_ptr<page_session> self, std::string url_part,
+      std::function<void(const response_record&)> callback) {
+    using R = result<mutation_subscription>;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    if (!self->network_enabled) {
+      const std::string method = "Network.enable";
+      json params = json::object();
+      auto [e, r] = co_await self->call(method, std::move(params));
+      if (e) co_return R{e, mutation_subscription{}};
+      self->network_enabled = true;
+    }
+    const std::uint64_t id = self->next_observer++;
+    self->responses.emplace(id, response_watch{std::move(url_part), std::move(callback)});
+    auto remove = [weak = std::weak_ptr<page_session>(self), id] {
+      if (auto s = weak.lock()) {
+        boost::asio::post(s->conn->get_executor(), [s, id] { s->responses.erase(id); });
+      }
+    };
+    co_return R{std::error_code{}, mutation_subscription(std::function<void()>(std::move(remove)))};
   }
 
   static boost::asio::awaitable<result<mutation_subscription>> on_mutation(
