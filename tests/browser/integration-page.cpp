@@ -9,10 +9,13 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace integration_page {
@@ -76,6 +79,15 @@ const std::map<std::string, std::string>& pages() {
         document.getElementById('ib').addEventListener('click', (e) => clicks.push(e.isTrusted));
         document.addEventListener('mousedown', (e) => clicks.push('down:' + e.clientX + ',' + e.clientY));
         window.setStatus = (t) => { document.querySelector('.st').textContent = t; };</script></body>)PG"},
+      {"/track", R"PG(<!doctype html><body style="margin:0">
+        <button id="t" style="position:absolute;left:300px;top:200px;width:120px;height:40px">T</button>
+        <script>window.moves = []; window.presses = []; let down = 0;
+        document.addEventListener('pointermove', (e) => {
+          for (const c of (e.getCoalescedEvents ? e.getCoalescedEvents() : [e])) moves.push([c.clientX, c.clientY]);
+        });
+        document.getElementById('t').addEventListener('mousedown', (e) => { down = e.timeStamp; });
+        document.getElementById('t').addEventListener('mouseup', (e) => presses.push(e.timeStamp - down));
+        </script></body>)PG"},
       {"/select", R"PG(<!doctype html><body>
         <select id="s"><option value="a">A</option><option value="b">Bee</option><option value="c" disabled>C</option><option value="d">Dee</option></select>
         <input id="q" type="number" value="1">
@@ -382,6 +394,67 @@ TEST_SUITE("integration") {
     auto [eb, sb] = get(f.page.async_on_mutation("#fr >>> ", std::ref(bad), asio::use_future));
     CHECK(eb == seckill::browser::errc::javascript_exception);  // an empty part
     CHECK_FALSE(sb.active());
+  }
+
+  TEST_CASE("click jitter is drawn from the page's seed - the path strays and the press lands") {
+    fixture f;
+    auto open = [&](std::uint64_t seed) {
+      seckill::browser::page_options po;
+      po.input_seed = seed;
+      auto [ec, p] =
+          get(seckill::browser::page::async_open(f.browser.connection(), po, asio::use_future));
+      REQUIRE_MESSAGE(!ec, ec.message());
+      auto [en, r] = get(p.async_navigate(f.server.url("/track"), asio::use_future));
+      REQUIRE_MESSAGE(!en, en.message());
+      return p;
+    };
+    // Three clicks; the moves of the first (from the corner to the button's
+    // centre at (360, 220): four moves, none at the same place) and every
+    // press's duration, as the page saw them.
+    auto run = [&](seckill::browser::page& p, seckill::browser::click_options o) {
+      for (int i = 0; i < 3; ++i) CHECK(!get(p.async_click("#t", o, asio::use_future)));
+      auto [e1, moves] = get(p.async_evaluate("moves.slice(0, 4)", asio::use_future));
+      auto [e2, presses] = get(p.async_evaluate("presses", asio::use_future));
+      REQUIRE_FALSE(e1);
+      REQUIRE_FALSE(e2);
+      return std::make_pair(moves, presses);
+    };
+    const seckill::browser::click_options jittery{4, 20ms, 5s, 60ms, 30.0};
+    auto a = open(7), b = open(7), c = open(8), plain = open(7);
+    const auto [moves_a, presses_a] = run(a, jittery);
+    const auto [moves_b, presses_b] = run(b, jittery);
+    const auto [moves_c, presses_c] = run(c, jittery);
+    const auto [moves_p, presses_p] = run(plain, seckill::browser::click_options{4, 20ms, 5s});
+    REQUIRE(moves_a.size() == 4);
+    CHECK(moves_a == moves_b);  // the same seed: the same path
+    CHECK(moves_a != moves_c);  // another seed: another path
+    // Without jitter the moves are on the straight line; with it they stray,
+    // but the last one is on the centre.
+    auto strays = [](const json& moves) {
+      int n = 0;
+      for (std::size_t i = 0; i < moves.size(); ++i) {
+        const double k = static_cast<double>(i + 1) / 4;
+        const double dx = moves[i][0].get<double>() - 360 * k,
+                     dy = moves[i][1].get<double>() - 220 * k;
+        if (i == 3) {
+          CHECK(std::abs(dx) < 0.5);
+          CHECK(std::abs(dy) < 0.5);
+        }
+        if (std::abs(dx) > 0.5 || std::abs(dy) > 0.5) ++n;
+      }
+      return n;
+    };
+    REQUIRE(moves_p.size() == 4);
+    CHECK(strays(moves_p) == 0);
+    CHECK(strays(moves_a) > 0);
+    CHECK(strays(moves_c) > 0);
+    for (const auto& presses : {presses_a, presses_c, presses_p}) {
+      REQUIRE(presses.size() == 3);  // every press landed on the button
+      for (const auto& d : presses) {
+        CHECK(d.get<double>() >= 19.0);
+        CHECK(d.get<double>() < 80.0 + 250.0);  // generous: the machine may be loaded
+      }
+    }
   }
 
   TEST_CASE("fill types with trusted keys - and a page that refuses the text is an error") {

@@ -189,8 +189,10 @@ class page {
   /// A box that wait_for found stable less than 250 ms before, in the same
   /// document, counts as stable if the element is still exactly there (no
   /// animation frame to wait for); the moves and the press go out back to
-  /// back (one round trip); the press lasts press_duration. Cancelled after
-  /// the press, it still releases the button.
+  /// back (one round trip); the press lasts press_duration (plus up to
+  /// press_jitter), and the moves on the way stray up to path_jitter, drawn
+  /// from the page's seeded generator (page_options::input_seed). Cancelled
+  /// after the press, it still releases the button.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_click(std::string selector, click_options opts,

@@ -6,6 +6,7 @@
 ///        library only.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <utility>
@@ -20,15 +21,21 @@ struct page_options {
   std::chrono::milliseconds navigation_timeout{std::chrono::seconds(30)};  ///< until `load`
   std::chrono::milliseconds poll_interval{std::chrono::milliseconds(10)};  ///< wait_for's re-check
   std::string world_name = "__seckill_world";  ///< the isolated world seckill's scripts run in
+  std::uint64_t input_seed =
+      1;  ///< seeds the jitter of clicks (click_options): same seed, same input
 };
 
-/// @brief How click() moves and presses the mouse.
+/// @brief How click() moves and presses the mouse. The jitter, off by
+///        default, is drawn from the page's generator (page_options::input_seed):
+///        a run with the same seed and the same clicks sends the same input.
 ///
 /// A plain value. Cost: none.
 struct click_options {
   int move_steps = 3;  ///< mouseMoved events on the way
   std::chrono::milliseconds press_duration{std::chrono::milliseconds(60)};  ///< press to release
   std::chrono::milliseconds timeout{std::chrono::seconds(5)};  ///< waiting for actionability
+  std::chrono::milliseconds press_jitter{0};  ///< the press lasts up to this much longer
+  double path_jitter = 0;  ///< CSS pixels each move on the way may stray (the press never does)
 };
 
 /// @brief An element's box in CSS pixels of the viewport, by its centre.

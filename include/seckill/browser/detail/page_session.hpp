@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -85,6 +86,7 @@ struct page_session : std::enable_shared_from_this<page_session> {
   bool network_enabled = false;
   std::uint64_t next_observer = 1;
   double mouse_x = 0, mouse_y = 0;
+  std::mt19937_64 jitter;  // seeded by opts.input_seed at open
   bool closed = false;
   std::map<std::string, stable_box> stable;
   std::vector<cdp::subscription> subs;
@@ -308,6 +310,7 @@ struct page_session : std::enable_shared_from_this<page_session> {
     auto self = std::make_shared<page_session>();
     self->conn = conn;
     self->opts = std::move(opts);
+    self->jitter.seed(self->opts.input_seed);
     const std::string create = "Target.createTarget";
     json create_params{{"url", "about:blank"}};
     const std::string browser;  // the browser's own session
@@ -550,15 +553,25 @@ struct page_session : std::enable_shared_from_this<page_session> {
     // The moves and the press go out back to back: one round trip, not one each.
     std::vector<std::pair<std::string, json>> approach;
     for (int i = 1; i <= steps; ++i) {
-      approach.push_back(mouse_event("mouseMoved", x0 + (box.center_x - x0) * i / steps,
-                                     y0 + (box.center_y - y0) * i / steps, "none", 0));
+      double x = x0 + (box.center_x - x0) * i / steps, y = y0 + (box.center_y - y0) * i / steps;
+      if (i < steps && o.path_jitter > 0) {  // the last move is on target
+        std::uniform_real_distribution<double> stray(-o.path_jitter, o.path_jitter);
+        x += stray(self->jitter);
+        y += stray(self->jitter);
+      }
+      approach.push_back(mouse_event("mouseMoved", x, y, "none", 0));
+    }
+    std::chrono::milliseconds press = o.press_duration;
+    if (o.press_jitter.count() > 0) {
+      std::uniform_int_distribution<std::int64_t> longer(0, o.press_jitter.count());
+      press += std::chrono::milliseconds(longer(self->jitter));
     }
     approach.push_back(mouse_event("mousePressed", box.center_x, box.center_y, "left", 1));
     self->mouse_x = box.center_x;
     self->mouse_y = box.center_y;
     const std::error_code pressed = co_await self->call_all(std::move(approach));
     bool slept = false;
-    if (!pressed) slept = co_await sleep(o.press_duration);
+    if (!pressed) slept = co_await sleep(press);
     // Release even when cancelled or when the press failed: a button left
     // pressed would confuse the page.
     auto release = mouse_event("mouseReleased", box.center_x, box.center_y, "left", 0);
