@@ -64,25 +64,30 @@ namespace seckill_server {
 
 /// The engine's Limiter (asynchronous): this node's token bucket
 /// (--admission-rate), then, when --gcra-rate or --gcra-user-rate is set,
-/// the buckets every node shares in Redis (redis::gcra_limiter); everyone
-/// when neither is set. A purchase the local bucket refuses never reaches
-/// Redis. Cost without the Redis buckets: the bucket's CAS and a post.
+/// the buckets every node shares in Redis (redis::gcra_limiter, or
+/// redis::cluster_gcra_limiter on a cluster); everyone when neither is set.
+/// A purchase the local bucket refuses never reaches Redis. Cost without
+/// the Redis buckets: the bucket's CAS and a post.
 class admission {
  public:
   admission(boost::asio::io_context& io, const options& o) : ex_(io.get_executor()) {
     if (o.admission_rate > 0)
       bucket_ = std::make_unique<seckill::token_bucket<>>(o.admission_rate, o.admission_burst);
-    if (o.gcra_rate > 0 || o.gcra_user_rate > 0)
+    if (o.gcra_rate <= 0 && o.gcra_user_rate <= 0) return;
+    const seckill::redis::gcra_limiter_options gcra_options{
+        .sku_rate = o.gcra_rate,
+        .sku_burst = o.gcra_burst,
+        .user_rate = o.gcra_user_rate,
+        .user_burst = o.gcra_user_burst,
+        .on_failure = o.gcra_fail_open ? seckill::redis::gcra_failure_policy::fail_open
+                                       : seckill::redis::gcra_failure_policy::fail_closed,
+        .timeout = o.gcra_timeout};
+    if (seckill::redis::is_cluster_url(gcra_url(o)))
+      cluster_gcra_ = std::make_unique<seckill::redis::cluster_gcra_limiter>(
+          io.get_executor(), seckill_examples::redis_cluster_config(gcra_url(o)), gcra_options);
+    else
       gcra_ = std::make_unique<seckill::redis::gcra_limiter>(
-          io.get_executor(), seckill_examples::redis_config(gcra_url(o)),
-          seckill::redis::gcra_limiter_options{
-              .sku_rate = o.gcra_rate,
-              .sku_burst = o.gcra_burst,
-              .user_rate = o.gcra_user_rate,
-              .user_burst = o.gcra_user_burst,
-              .on_failure = o.gcra_fail_open ? seckill::redis::gcra_failure_policy::fail_open
-                                             : seckill::redis::gcra_failure_policy::fail_closed,
-              .timeout = o.gcra_timeout});
+          io.get_executor(), seckill_examples::redis_config(gcra_url(o)), gcra_options);
   }
 
   /// The Redis the shared buckets live in: --gcra-redis, else the store's.
@@ -90,12 +95,19 @@ class admission {
     return o.gcra_redis.empty() ? o.store : o.gcra_redis;
   }
 
-  [[nodiscard]] seckill::redis::gcra_limiter* gcra() noexcept { return gcra_.get(); }
+  /// Calls `f` with the shared buckets' limiter, when there is one.
+  template <class F>
+  void with_gcra(F&& f) {
+    if (gcra_) f(*gcra_);
+    if (cluster_gcra_) f(*cluster_gcra_);
+  }
 
   /// The shared buckets' pre-filter: a refusal known here costs no round trip
   /// (and no token of this node's bucket).
   bool refuses_locally(std::string_view sku, std::string_view user, double tokens) noexcept {
-    return gcra_ && gcra_->refuses_locally(sku, user, tokens);
+    bool refused = false;
+    with_gcra([&](auto& l) { refused = l.refuses_locally(sku, user, tokens); });
+    return refused;
   }
 
   template <boost::asio::completion_token_for<void(std::error_code, bool)> Token>
@@ -105,6 +117,10 @@ class admission {
           const bool local_ok = !bucket_ || bucket_->try_acquire(tokens);
           if (local_ok && gcra_) {
             gcra_->async_acquire(sku, user, tokens, std::move(handler));
+            return;
+          }
+          if (local_ok && cluster_gcra_) {
+            cluster_gcra_->async_acquire(sku, user, tokens, std::move(handler));
             return;
           }
           auto ex = boost::asio::get_associated_executor(handler, ex_);
@@ -118,6 +134,7 @@ class admission {
   boost::asio::any_io_executor ex_;
   std::unique_ptr<seckill::token_bucket<>> bucket_;
   std::unique_ptr<seckill::redis::gcra_limiter> gcra_;
+  std::unique_ptr<seckill::redis::cluster_gcra_limiter> cluster_gcra_;
 };
 
 /// The engine's Gate: open while this node takes purchases (not stopping,
@@ -256,14 +273,14 @@ class node {
   /// Throws `seckill::error` when the Redis of --gcra-rate cannot be reached.
   void start(bool leader_reaps) {
     namespace asio = boost::asio;
-    if (auto* gcra = admission_.gcra()) {
+    admission_.with_gcra([&](auto& gcra) {
       std::promise<std::error_code> connected;
-      gcra->async_connect([&connected](std::error_code ec) { connected.set_value(ec); });
+      gcra.async_connect([&connected](std::error_code ec) { connected.set_value(ec); });
       if (const auto ec = connected.get_future().get())
         throw seckill::error(ec, fmt::format("--gcra-redis {}: cannot connect: {}",
                                              seckill::redact_url(admission::gcra_url(o_)),
-                                             gcra->connection().last_error()));
-    }
+                                             gcra.connection().last_error()));
+    });
     if (!leader_reaps)
       reaper_.async_run(asio::bind_cancellation_slot(
           stop_reaper_.slot(), asio::bind_executor(background_, [](std::error_code) {})));
@@ -285,7 +302,7 @@ class node {
       stop_reaper_.emit(asio::cancellation_type::terminal);
       if (probe_timer_) probe_timer_->cancel();
     });
-    if (auto* gcra = admission_.gcra()) gcra->close();
+    admission_.with_gcra([](auto& gcra) { gcra.close(); });
   }
 
   /// The HTTP handler: one request, one answer.
@@ -496,7 +513,7 @@ class node {
     }
     if constexpr (requires { store_.local_refusals(); })
       metrics_.set_cache_refusals(store_.local_refusals());
-    if (auto* gcra = admission_.gcra()) metrics_.set_gcra(gcra->counters());
+    admission_.with_gcra([this](auto& gcra) { metrics_.set_gcra(gcra.counters()); });
     answer a;
     a.route = "metrics";
     a.res.version(11);

@@ -116,8 +116,9 @@ Exit status 2 for bad flags, 1 when it cannot start (port taken, store down).
   --gcra-fail-open         admit when that Redis does not answer; by default
                            such purchases fail (503 unavailable)
   --gcra-timeout D         how long a check waits for Redis (default {}ms)
-  --gcra-redis URL         the Redis of the shared buckets, redis:// or
-                           rediss:// (default: --store, which must then be one)
+  --gcra-redis URL         the Redis of the shared buckets, redis://, rediss://
+                           or a cluster's redis+cluster:// (default: --store,
+                           which must then be one of them)
   --deadline D             purchase deadline (default {}ms)
   --hold D                 how long the store holds a reservation (default {}ms)
   --reaper-period D        how often expired holds are given back (default {}ms)
@@ -175,6 +176,15 @@ inline std::string parse_listen(std::string_view text, listen_address& out) {
   out.host = std::string(host);
   out.port = static_cast<unsigned short>(*p);
   return {};
+}
+
+/// A URL of a Redis server or cluster: redis://, rediss://, redis+cluster://
+/// or rediss+cluster://.
+inline bool is_redis_url(std::string_view url) {
+  for (const std::string_view scheme :
+       {"redis://", "rediss://", "redis+cluster://", "rediss+cluster://"})
+    if (url.starts_with(scheme)) return true;
+  return false;
 }
 
 inline parse_result parse_options(int argc, const char* const* argv) {
@@ -237,8 +247,9 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       err = c.millis(std::chrono::milliseconds(1), std::chrono::minutes(1), o.gcra_timeout);
     } else if (flag == "--gcra-redis") {
       err = c.text(o.gcra_redis);
-      if (!err && !o.gcra_redis.starts_with("redis://") && !o.gcra_redis.starts_with("rediss://"))
-        return c.bad(seckill::redact_url(o.gcra_redis), "a redis:// or rediss:// URL");
+      if (!err && !is_redis_url(o.gcra_redis))
+        return c.bad(seckill::redact_url(o.gcra_redis),
+                     "a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL");
     } else if (flag == "--deadline") {
       err = c.millis(std::chrono::milliseconds(1), std::chrono::hours(1), o.deadline);
     } else if (flag == "--hold") {
@@ -299,11 +310,10 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     return usage_error{fmt::format(
         "--hold {}ms must exceed --deadline {}ms: a paid order must still find its units",
         o.hold.count(), o.deadline.count())};
-  if ((o.gcra_rate > 0 || o.gcra_user_rate > 0) && o.gcra_redis.empty() &&
-      !o.store.starts_with("redis://") && !o.store.starts_with("rediss://"))
+  if ((o.gcra_rate > 0 || o.gcra_user_rate > 0) && o.gcra_redis.empty() && !is_redis_url(o.store))
     return usage_error{fmt::format(
-        "--gcra-rate and --gcra-user-rate keep their buckets in one Redis: give --gcra-redis, "
-        "or a redis:// --store (saw --store {})",
+        "--gcra-rate and --gcra-user-rate keep their buckets in Redis: give --gcra-redis, "
+        "or a Redis --store (saw --store {})",
         seckill::redact_url(o.store))};
   if (o.worker_id >= 0 && !o.etcd.empty())
     return usage_error{"--worker-id and --etcd: with --etcd the worker id is leased, not given"};

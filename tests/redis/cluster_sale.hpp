@@ -58,7 +58,8 @@ void run_sale(Fixture& fx, const std::string& sku, std::int64_t initial,
   auto buyer = [&]() -> boost::asio::awaitable<void> {
     while (std::chrono::steady_clock::now() < until) {
       const auto order = next_order++;
-      auto [ec, r] = co_await store.async_reserve(sku, 1 + order % 2, order, std::chrono::seconds(60), tuple_awaitable);
+      auto [ec, r] = co_await store.async_reserve(sku, 1 + order % 2, order,
+                                                  std::chrono::seconds(60), tuple_awaitable);
       if (ec) {
         failed(order, ec);
         co_await sleep_for(std::chrono::milliseconds(5));
@@ -105,7 +106,8 @@ template <class Fixture>
 void settle_uncertain(Fixture& fx, const std::string& sku, sale& s) {
   for (auto& [order, outcome] : s.outcomes) {
     if (outcome != told::uncertain) continue;
-    auto [ec, r] = seckill::test::conformance::reserve(fx, sku, 1 + order % 2, order, std::chrono::seconds(60));
+    auto [ec, r] = seckill::test::conformance::reserve(fx, sku, 1 + order % 2, order,
+                                                       std::chrono::seconds(60));
     REQUIRE_MESSAGE(!ec, ec.message(), ": ", fx.store().last_error());
     if (r.status != seckill::reserve_status::reserved) {
       outcome = told::sold_out;

@@ -13,6 +13,7 @@
 #include "redis/cluster_sale.hpp"
 #include "redis/redis_cluster.hpp"
 #include "redis/test_support.hpp"
+#include "server/server_process.hpp"
 #include "store_conformance.hpp"
 #include "support/flash_sale_run.hpp"
 
@@ -370,6 +371,45 @@ TEST_SUITE("cluster") {
     CHECK(!ec2);
     CHECK(level2.remaining == 5);
   }
+
+#ifdef SECKILL_SERVER
+  TEST_CASE("redis cluster: two seckill_server nodes on the cluster share its GCRA buckets") {
+    namespace http = boost::beast::http;
+    using seckill::test::http_connection;
+    const std::string url = "redis+cluster://127.0.0.1:" + shared_cluster().node(0).port_string();
+    const std::string token = "cluster-gcra-t0ken";
+    // nothing comes back during the test: the bursts are what there is
+    auto args = [&](const char* worker) {
+      return std::vector<std::string>{"--store",           url,    "--admin-token",    token,
+                                      "--worker-id",       worker, "--gcra-rate",      "0.001",
+                                      "--gcra-burst",      "3",    "--gcra-user-rate", "0.001",
+                                      "--gcra-user-burst", "1"};
+    };
+    seckill::test::server_process a(SECKILL_SERVER, args("1"));
+    seckill::test::server_process b(SECKILL_SERVER, args("2"));
+    const std::string sku = "gcra-server-" + std::to_string(::getpid());
+    {
+      http_connection admin(a.port());
+      const nlohmann::json body{{"stock", 100}, {"per_user", 0}};
+      REQUIRE(admin
+                  .send(http::verb::put, "/admin/stock/" + sku, body.dump(),
+                        {{"Authorization", "Bearer " + token}})
+                  .status == 200);
+    }
+    http_connection ca(a.port());
+    http_connection cb(b.port());
+    auto buy_on = [&](http_connection& c, const char* user) {
+      return c.post("/purchase", nlohmann::json{{"sku", sku}, {"user", user}}.dump()).status;
+    };
+    CHECK(buy_on(ca, "ann") == 200);
+    CHECK(buy_on(cb, "ann") == 429);  // ann's bucket is shared by both nodes
+    CHECK(buy_on(cb, "bob") == 200);
+    CHECK(buy_on(ca, "cy") == 200);  // the SKU's third token
+    CHECK(buy_on(cb, "dee") == 429);
+    CHECK(buy_on(ca, "eve") == 429);
+    CHECK(seckill::test::stock_of(a.port(), sku)["sold"] == 3);
+  }
+#endif
 
   TEST_CASE("redis cluster: a user with exactly store_cluster_acl_rules runs a sale") {
     auto& cluster = shared_cluster();

@@ -99,11 +99,11 @@ seckill::stock_level shard_level(sharded_fixture& fx, const std::string& sku, in
 // (not named `buy`: argument-dependent lookup would offer it to the
 // conformance suite's own `buy` calls with this fixture)
 seckill::reserve_result reserve_for(sharded_fixture& fx, const std::string& sku, std::int64_t order,
-                            const std::string& user, std::int64_t qty = 1) {
+                                    const std::string& user, std::int64_t qty = 1) {
   auto [ec, r] = conformance::wait<std::error_code, seckill::reserve_result>(fx, [&](auto h) {
     fx.store().async_reserve(
-        sku, seckill::reserve_request{.order_id = order, .quantity = qty, .hold = 60s, .user = user},
-        h);
+        sku,
+        seckill::reserve_request{.order_id = order, .quantity = qty, .hold = 60s, .user = user}, h);
   });
   REQUIRE_MESSAGE(!ec, ec.message(), ": ", fx.store().last_error());
   return r;
@@ -118,7 +118,8 @@ TEST_SUITE("cluster") {
   SECKILL_STORE_CONFORMANCE_WINDOW_TESTS(integration_sharded::sharded_fixture, "sharded cluster")
   SECKILL_STORE_CONFORMANCE_FENCE_TESTS(integration_sharded::sharded_fixture, "sharded cluster")
 
-  TEST_CASE("sharded cluster: a split sku's shards sit on several masters and a sale empties each") {
+  TEST_CASE(
+      "sharded cluster: a split sku's shards sit on several masters and a sale empties each") {
     const int shards = 4;
     sharded_fixture fx(split_options{.default_shards = 1, .shards = {}});
     const std::string sku = fx.sku("split-four");
@@ -165,7 +166,8 @@ TEST_SUITE("cluster") {
       for (int i = 0; i < 10; ++i) {
         const std::int64_t order = next_order++;
         auto [ec, r] = co_await fx.store().async_reserve(
-            sku, seckill::reserve_request{.order_id = order, .quantity = 1, .hold = 60s, .user = user},
+            sku,
+            seckill::reserve_request{.order_id = order, .quantity = 1, .hold = 60s, .user = user},
             tuple_awaitable);
         REQUIRE_MESSAGE(!ec, ec.message());
         if (r.status == reserve_status::reserved) ++got[user];
@@ -215,13 +217,14 @@ TEST_SUITE("cluster") {
     conformance::check_level(conformance::stock_ok(fx, sku), 25, 15, 0);
     // A whole SKU has nothing to even out; a bad one is refused.
     sharded_fixture whole(split_options{});
-    CHECK(std::get<0>(conformance::wait<std::error_code>(
-              whole, [&](auto h) { whole.store().async_rebalance("anything", h); })) ==
-          std::error_code{});
+    CHECK(std::get<0>(conformance::wait<std::error_code>(whole, [&](auto h) {
+            whole.store().async_rebalance("anything", h);
+          })) == std::error_code{});
     CHECK(rebalance("bad#sku") == errc::invalid_argument);
   }
 
-  TEST_CASE("sharded cluster: a transfer lost halfway counts as stock and the reaper completes it") {
+  TEST_CASE(
+      "sharded cluster: a transfer lost halfway counts as stock and the reaper completes it") {
     const int shards = 2;
     sharded_fixture fx(split_options{.default_shards = shards, .shards = {}});
     const std::string sku = fx.sku("lost-transfer");
@@ -298,15 +301,39 @@ TEST_SUITE("cluster") {
   }
 
 #ifdef SECKILL_FLASH_SALE_SIM
-  TEST_CASE("sharded cluster: flash_sale_sim with --shards sells and every buyer's answer is kept") {
-    const std::string url =
-        "redis+cluster://127.0.0.1:" + shared_cluster().node(0).port_string();
-    seckill::test::flash_sale_run sale(
-        SECKILL_FLASH_SALE_SIM,
-        {"--store", url, "--shards", "3", "--buyers", "2000", "--skus", "2", "--stock", "300",
-         "--users", "400", "--per-user", "2", "--arrival", "poisson", "--arrival-rate", "1500",
-         "--admission-rate", "0", "--payment-latency", "5ms", "--payment-failure", "0.05",
-         "--deadline", "2000ms", "--hold", "5s", "--threads", "2"});
+  TEST_CASE(
+      "sharded cluster: flash_sale_sim with --shards sells and every buyer's answer is kept") {
+    const std::string url = "redis+cluster://127.0.0.1:" + shared_cluster().node(0).port_string();
+    seckill::test::flash_sale_run sale(SECKILL_FLASH_SALE_SIM, {"--store",
+                                                                url,
+                                                                "--shards",
+                                                                "3",
+                                                                "--buyers",
+                                                                "2000",
+                                                                "--skus",
+                                                                "2",
+                                                                "--stock",
+                                                                "300",
+                                                                "--users",
+                                                                "400",
+                                                                "--per-user",
+                                                                "2",
+                                                                "--arrival",
+                                                                "poisson",
+                                                                "--arrival-rate",
+                                                                "1500",
+                                                                "--admission-rate",
+                                                                "0",
+                                                                "--payment-latency",
+                                                                "5ms",
+                                                                "--payment-failure",
+                                                                "0.05",
+                                                                "--deadline",
+                                                                "2000ms",
+                                                                "--hold",
+                                                                "5s",
+                                                                "--threads",
+                                                                "2"});
     const auto out = sale.wait(std::chrono::seconds(120));
     CHECK(out.exit_code == 0);
     seckill::test::check_buyers_match_store(out);
@@ -327,7 +354,8 @@ TEST_SUITE("cluster") {
         CHECK_MESSAGE(std::string(e.what()).find(words) != std::string::npos, e.what());
       }
     };
-    refused(split_options{.default_shards = 0, .shards = {}}, "default_shards 0 out of range [1, 64]");
+    refused(split_options{.default_shards = 0, .shards = {}},
+            "default_shards 0 out of range [1, 64]");
     refused(split_options{.default_shards = 65, .shards = {}}, "default_shards 65");
     refused(split_options{.default_shards = 1, .shards = {{"hot", 70}}}, "shards of sku 'hot': 70");
     refused(split_options{.default_shards = 1, .shards = {{"a#1", 2}}}, "contains '{', '}' or '#'");

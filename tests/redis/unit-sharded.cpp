@@ -87,7 +87,8 @@ TEST_SUITE("unit") {
     CHECK(sharded_redis_store::shard_sku("rice", 3, 4) == "rice#3");
   }
 
-  TEST_CASE("sharded store: the transfer scripts' replies decode and bad ones are protocol errors") {
+  TEST_CASE(
+      "sharded store: the transfer scripts' replies decode and bad ones are protocol errors") {
     using namespace seckill::redis::detail;
     std::error_code ec;
     std::string message;
@@ -97,8 +98,9 @@ TEST_SUITE("unit") {
     CHECK(ec == seckill::errc::protocol_error);
 
     ec = {};
-    const auto kept = decode_transfers(
-        reply_array({reply_bulk("77.1"), reply_bulk("3 0"), reply_bulk("77.2"), reply_bulk("12 5")}), ec, message);
+    const auto kept = decode_transfers(reply_array({reply_bulk("77.1"), reply_bulk("3 0"),
+                                                    reply_bulk("77.2"), reply_bulk("12 5")}),
+                                       ec, message);
     CHECK(!ec);
     REQUIRE(kept.size() == 2);
     CHECK(kept[0].id == "77.1");
@@ -109,7 +111,8 @@ TEST_SUITE("unit") {
     for (const std::string bad : {"3", "3 ", "x 1", "3 1 2", "0 1", "-2 1", "3 -1", ""}) {
       CAPTURE(bad);
       ec = {};
-      CHECK(decode_transfers(reply_array({reply_bulk("id"), reply_bulk(bad)}), ec, message).empty());
+      CHECK(
+          decode_transfers(reply_array({reply_bulk("id"), reply_bulk(bad)}), ec, message).empty());
       CHECK(ec == seckill::errc::protocol_error);
     }
     ec = {};
@@ -118,7 +121,8 @@ TEST_SUITE("unit") {
 
     ec = {};
     const auto level = decode_shard_level(
-        reply_array({reply_bulk("4"), reply_bulk("1"), reply_bulk("2"), reply_bulk("7"), value{}}), ec, message);
+        reply_array({reply_bulk("4"), reply_bulk("1"), reply_bulk("2"), reply_bulk("7"), value{}}),
+        ec, message);
     CHECK(!ec);
     CHECK(level.known);
     CHECK(level.level.remaining == 4);

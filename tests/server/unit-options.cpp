@@ -218,10 +218,17 @@ TEST_SUITE("unit") {
         parse({"--gcra-user-rate", "1", "--gcra-redis", "redis://127.0.0.1:7000"}));
     CHECK(m.gcra_redis == "redis://127.0.0.1:7000");
     CHECK(error_of({"--gcra-rate", "5"})
-              .starts_with("--gcra-rate and --gcra-user-rate keep their buckets in one Redis: give "
+              .starts_with("--gcra-rate and --gcra-user-rate keep their buckets in Redis: give "
                            "--gcra-redis"));
     CHECK(error_of({"--gcra-redis", "http://x"}) ==
-          "--gcra-redis: expected a redis:// or rediss:// URL, saw 'http://x'");
+          "--gcra-redis: expected a redis://, rediss://, redis+cluster:// or rediss+cluster:// "
+          "URL, saw 'http://x'");
+    const auto on_cluster = std::get<seckill_server::options>(
+        parse({"--gcra-rate", "5", "--store", "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"}));
+    CHECK(on_cluster.gcra_redis.empty());  // the store's cluster
+    CHECK(std::get<seckill_server::options>(
+              parse({"--gcra-rate", "5", "--gcra-redis", "rediss+cluster://u:pw@127.0.0.1:7000"}))
+              .gcra_redis == "rediss+cluster://u:pw@127.0.0.1:7000");
     CHECK(error_of({"--gcra-rate", "2e6"}).starts_with("--gcra-rate: expected a number in"));
     CHECK(error_of({"--gcra-fail-open=yes"}) == "--gcra-fail-open takes no value (saw 'yes')");
   }

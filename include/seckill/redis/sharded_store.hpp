@@ -480,7 +480,8 @@ class basic_sharded_store {
     std::vector<decltype(store_.async_set_stock(sku, 0, boost::asio::deferred))> ops;
     for (int i = 0; i < shards; ++i) {
       const std::int64_t share = quantity / shards + (i < quantity % shards ? 1 : 0);
-      ops.push_back(store_.async_set_stock(shard_sku(sku, i, shards), share, boost::asio::deferred));
+      ops.push_back(
+          store_.async_set_stock(shard_sku(sku, i, shards), share, boost::asio::deferred));
     }
     auto [order, errors] = co_await all(std::move(ops));
     co_return first_error(errors);
@@ -530,7 +531,8 @@ class basic_sharded_store {
       for (int step = 1; step < shards && !brought; ++step) {
         const int giver = (home + step) % shards;
         if (empty[static_cast<std::size_t>(giver)]) continue;
-        auto [tec, moved] = co_await move_units(sku, shards, giver, home, r.quantity - res.remaining);
+        auto [tec, moved] =
+            co_await move_units(sku, shards, giver, home, r.quantity - res.remaining);
         if (tec) co_return std::pair{tec, reserve_result{}};
         if (moved == 0)
           empty[static_cast<std::size_t>(giver)] = 1;
@@ -548,8 +550,8 @@ class basic_sharded_store {
   // Moves units from shard `giver` to shard `to` (the file comment): how
   // many, 0 when the giver has none; `exact`: `wanted` at most, else at
   // least that or half the giver's. An error leaves them in transit.
-  awaitable<std::pair<std::error_code, std::int64_t>> move_units(const std::string& sku,
-                                                                 int shards, int giver, int to,
+  awaitable<std::pair<std::error_code, std::int64_t>> move_units(const std::string& sku, int shards,
+                                                                 int giver, int to,
                                                                  std::int64_t wanted,
                                                                  bool exact = false) {
     const std::string id = next_transfer_id();
@@ -602,8 +604,8 @@ class basic_sharded_store {
                                                                      std::int64_t order_id) {
     std::vector<decltype(store_.async_get_order(sku, order_id, boost::asio::deferred))> ops;
     for (int i = 0; i < shards; ++i)
-      ops.push_back(store_.async_get_order(shard_sku(sku, i, shards), order_id,
-                                           boost::asio::deferred));
+      ops.push_back(
+          store_.async_get_order(shard_sku(sku, i, shards), order_id, boost::asio::deferred));
     auto [order, errors, entries] = co_await all(std::move(ops));
     co_return one_answer(errors, entries);
   }
@@ -647,7 +649,8 @@ class basic_sharded_store {
   awaitable<std::error_code> set_policy_split(std::string sku, int shards, sku_policy policy) {
     std::vector<decltype(store_.async_set_policy(sku, policy, boost::asio::deferred))> ops;
     for (int i = 0; i < shards; ++i)
-      ops.push_back(store_.async_set_policy(shard_sku(sku, i, shards), policy, boost::asio::deferred));
+      ops.push_back(
+          store_.async_set_policy(shard_sku(sku, i, shards), policy, boost::asio::deferred));
     auto [order, errors] = co_await all(std::move(ops));
     co_return first_error(errors);
   }
@@ -725,11 +728,10 @@ class basic_sharded_store {
     if (ec) co_return ec;
     for (const auto& t : kept) {
       if (t.to >= shards) {
-        co_return store_.refuse("reap_expired of sku '" + sku + "': shard " +
-                                std::to_string(giver) + " keeps transfer " + t.id +
-                                " to shard " + std::to_string(t.to) + ", but the sku has " +
-                                std::to_string(shards) +
-                                " shards (is every process given the same split_options?)");
+        co_return store_.refuse(
+            "reap_expired of sku '" + sku + "': shard " + std::to_string(giver) +
+            " keeps transfer " + t.id + " to shard " + std::to_string(t.to) + ", but the sku has " +
+            std::to_string(shards) + " shards (is every process given the same split_options?)");
       }
       auto [tec] = co_await store_.take(shard_sku(sku, t.to, shards), t.id, t.units, tuple);
       if (tec) co_return tec;
