@@ -1055,8 +1055,11 @@ TEST_SUITE("concurrent") {
     seckill::snowflake<> ids{0, 0};
     seckill::no_payment payment;
     seckill::memory_orders orders{2000};
+    // (a deadline no slow machine reaches: a sanitizer build under load takes
+    // seconds to serve each lane's burst of 1000, which the 800 ms default
+    // cut short; the outcome counts below must see every purchase settle)
     seckill::purchase_engine<seckill::memory_store<>, seckill::unlimited, seckill::no_breaker>
-        engine{store, limiter, breaker, ids, payment, orders};
+        engine{store, limiter, breaker, ids, payment, orders, {.deadline = 20s, .hold = 60s}};
     const std::vector<std::string> skus{"a", "b", "c"};
     for (const auto& sku : skus) store.async_set_stock(sku, 100, [](std::error_code) {});
     home.run();

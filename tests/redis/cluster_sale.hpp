@@ -9,6 +9,7 @@
 
 #include "redis/test_support.hpp"
 #include "store_conformance.hpp"
+#include "support/flash_sale_run.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -22,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace seckill::test {
 
@@ -122,5 +124,36 @@ void settle_uncertain(Fixture& fx, const std::string& sku, sale& s) {
     }
   }
 }
+
+#ifdef SECKILL_FLASH_SALE_SIM
+// flash_sale_sim on the cluster at `url` (a Poisson crowd at 1,500 buyers/s,
+// payments of 5 ms of which 5% fail, no admission limit) with `flags` added;
+// its own audit must pass and every buyer's answer be in the store.
+inline void flash_sale_on_cluster(const std::string& url, const std::vector<std::string>& flags) {
+  std::vector<std::string> args{"--store",
+                                url,
+                                "--arrival",
+                                "poisson",
+                                "--arrival-rate",
+                                "1500",
+                                "--admission-rate",
+                                "0",
+                                "--payment-latency",
+                                "5ms",
+                                "--payment-failure",
+                                "0.05",
+                                "--deadline",
+                                "2000ms",
+                                "--hold",
+                                "5s",
+                                "--threads",
+                                "2"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  flash_sale_run sale(SECKILL_FLASH_SALE_SIM, args);
+  const auto out = sale.wait(std::chrono::seconds(120));
+  CHECK(out.exit_code == 0);
+  check_buyers_match_store(out);
+}
+#endif
 
 }  // namespace seckill::test

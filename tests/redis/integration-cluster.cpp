@@ -486,33 +486,8 @@ TEST_SUITE("cluster") {
     std::string url = "redis+cluster://";
     for (int i = 0; i < 2; ++i)
       url += (i ? "," : "") + std::string("127.0.0.1:") + cluster.node(i).port_string();
-    seckill::test::flash_sale_run sale(SECKILL_FLASH_SALE_SIM, {"--store",
-                                                                url,
-                                                                "--buyers",
-                                                                "3000",
-                                                                "--skus",
-                                                                "6",
-                                                                "--stock",
-                                                                "300",
-                                                                "--arrival",
-                                                                "poisson",
-                                                                "--arrival-rate",
-                                                                "1500",
-                                                                "--admission-rate",
-                                                                "0",
-                                                                "--payment-latency",
-                                                                "5ms",
-                                                                "--payment-failure",
-                                                                "0.05",
-                                                                "--deadline",
-                                                                "2000ms",
-                                                                "--hold",
-                                                                "5s",
-                                                                "--threads",
-                                                                "2"});
-    const auto out = sale.wait(std::chrono::seconds(120));
-    CHECK(out.exit_code == 0);
-    seckill::test::check_buyers_match_store(out);
+    seckill::test::flash_sale_on_cluster(url,
+                                         {"--buyers", "3000", "--skus", "6", "--stock", "300"});
   }
 
   TEST_CASE("redis cluster: flash_sale_sim refuses a bad cluster URL with the seed named") {

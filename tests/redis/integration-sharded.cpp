@@ -15,7 +15,6 @@
 #include "store_conformance.hpp"
 #include "store_conformance_fence.hpp"
 #include "store_conformance_window.hpp"
-#include "support/flash_sale_run.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -304,39 +303,9 @@ TEST_SUITE("cluster") {
   TEST_CASE(
       "sharded cluster: flash_sale_sim with --shards sells and every buyer's answer is kept") {
     const std::string url = "redis+cluster://127.0.0.1:" + shared_cluster().node(0).port_string();
-    seckill::test::flash_sale_run sale(SECKILL_FLASH_SALE_SIM, {"--store",
-                                                                url,
-                                                                "--shards",
-                                                                "3",
-                                                                "--buyers",
-                                                                "2000",
-                                                                "--skus",
-                                                                "2",
-                                                                "--stock",
-                                                                "300",
-                                                                "--users",
-                                                                "400",
-                                                                "--per-user",
-                                                                "2",
-                                                                "--arrival",
-                                                                "poisson",
-                                                                "--arrival-rate",
-                                                                "1500",
-                                                                "--admission-rate",
-                                                                "0",
-                                                                "--payment-latency",
-                                                                "5ms",
-                                                                "--payment-failure",
-                                                                "0.05",
-                                                                "--deadline",
-                                                                "2000ms",
-                                                                "--hold",
-                                                                "5s",
-                                                                "--threads",
-                                                                "2"});
-    const auto out = sale.wait(std::chrono::seconds(120));
-    CHECK(out.exit_code == 0);
-    seckill::test::check_buyers_match_store(out);
+    seckill::test::flash_sale_on_cluster(
+        url, {"--shards", "3", "--buyers", "2000", "--skus", "2", "--stock", "300", "--users",
+              "400", "--per-user", "2"});
   }
 #endif
 
