@@ -119,9 +119,9 @@ std::atomic<std::int64_t> next_order{1};
 
 // One round: `inflight` coroutines, each reserving its share of
 // `round_reserves`, on the SKUs in turn.
-void run_round(asio::io_context& io, redis_cluster_store& store,
-               const std::vector<std::string>& skus, int inflight,
-               std::atomic<std::int64_t>& failures) {
+template <class Store>
+void run_round(asio::io_context& io, Store& store, const std::vector<std::string>& skus,
+               int inflight, std::atomic<std::int64_t>& failures) {
   const int reserves_per_coroutine = round_reserves / inflight;
   int left = inflight;
   for (int c = 0; c < inflight; ++c) {
@@ -268,26 +268,10 @@ void hot_sku_bench(benchmark::State& state) {
     return;
   }
   std::atomic<std::int64_t> failures{0};
+  // One round on one SKU, timed: reserves per second.
   const auto round = [&](const std::string& sku) {
-    const int per_coroutine = round_reserves / inflight;
-    int left = inflight;
     const auto start = std::chrono::steady_clock::now();
-    for (int c = 0; c < inflight; ++c) {
-      asio::co_spawn(
-          io,
-          [&]() -> asio::awaitable<void> {
-            for (int i = 0; i < per_coroutine; ++i) {
-              auto [ec, r] = co_await store.async_reserve(sku, 1, next_order++, hold,
-                                                          asio::as_tuple(asio::use_awaitable));
-              if (ec || r.status != seckill::reserve_status::reserved) ++failures;
-            }
-          },
-          [&](std::exception_ptr) {
-            if (--left == 0) io.stop();
-          });
-    }
-    io.run();
-    io.restart();
+    run_round(io, store, {sku}, inflight, failures);
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     return round_reserves / elapsed.count();
   };

@@ -45,6 +45,8 @@
 ///   while it runs lands on top of the new figure, so set a split SKU's
 ///   stock before its sale or while it is paused.
 /// - `async_set_policy` writes every shard; `async_get_policy` reads shard 0.
+/// - `async_rebalance` evens out the shards' remaining units (a whole SKU
+///   has nothing to do).
 /// - `async_list_orders` merges the shards' pages in id order.
 /// - A fenced `async_reap_expired` reaps the shards in order and stops at the
 ///   first that refuses the fence (`errc::fenced_out`): a deposed leader may
@@ -610,14 +612,22 @@ class basic_sharded_store {
     co_return one_answer(errors, entries);
   }
 
-  // The answer of the shard that knows the order (not unknown_order); else
-  // a failure of a shard that could not tell (it may hold it); else
-  // unknown_order.
+  // The answer of the shard that holds the order (its result, or its
+  // refusal: order_committed, ...); else the failure of a shard that could
+  // not tell (unreachable, timed out: it may hold the order, so a retry is
+  // the buyer's way to know); else unknown_order.
   template <class R>
   static std::pair<std::error_code, R> one_answer(const std::vector<std::error_code>& errors,
                                                   std::vector<R>& results) {
+    const auto could_not_tell = [](const std::error_code& ec) {
+      return ec == seckill::condition::unavailable || ec == seckill::errc::timed_out ||
+             ec == seckill::errc::operation_aborted;
+    };
     for (std::size_t i = 0; i < errors.size(); ++i)
-      if (errors[i] != seckill::errc::unknown_order) return {errors[i], std::move(results[i])};
+      if (errors[i] != seckill::errc::unknown_order && !could_not_tell(errors[i]))
+        return {errors[i], std::move(results[i])};
+    for (const auto& ec : errors)
+      if (ec != seckill::errc::unknown_order) return {ec, R{}};
     return {make_error_code(seckill::errc::unknown_order), R{}};
   }
 
