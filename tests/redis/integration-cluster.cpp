@@ -51,7 +51,7 @@ namespace asio = boost::asio;
 namespace integration_cluster {
 
 // The conformance suite's fixture: the shared cluster, a store per test case.
-class cluster_fixture {
+class cluster_fixture : public seckill::test::real_time_fixture {
  public:
   cluster_fixture() : cluster_fixture(redis_store_options{}, [](cluster_config&) {}) {}
   cluster_fixture(redis_store_options options, const std::function<void(cluster_config&)>& tweak)
@@ -72,14 +72,6 @@ class cluster_fixture {
   redis_cluster_store& store() { return store_; }
   std::string transport_error() { return store_.connection().last_error(); }
   asio::io_context& io() { return io_; }
-  void let_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
-  std::chrono::milliseconds hold() { return 300ms; }
-  seckill::sale_time sale_now() {
-    return std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
-  }
-  void let_sale_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
-  std::chrono::milliseconds sale_slack() { return 1000ms; }
   // The cases share the cluster: a SKU unique to this case of this process.
   std::string sku(std::string_view name) {
     return std::string(name) + "-" + std::to_string(::getpid()) + "-" + std::to_string(id_);

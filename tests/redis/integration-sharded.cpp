@@ -43,7 +43,7 @@ namespace integration_sharded {
 
 // The conformance suite's fixture: the shared cluster, a store per test
 // case, every SKU split over `default_shards` shards.
-class sharded_fixture {
+class sharded_fixture : public seckill::test::real_time_fixture {
  public:
   static constexpr bool split_stock = true;
 
@@ -66,14 +66,6 @@ class sharded_fixture {
   sharded_redis_cluster_store& store() { return store_; }
   std::string transport_error() { return store_.store().connection().last_error(); }
   asio::io_context& io() { return io_; }
-  void let_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
-  std::chrono::milliseconds hold() { return 300ms; }
-  seckill::sale_time sale_now() {
-    return std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
-  }
-  void let_sale_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
-  std::chrono::milliseconds sale_slack() { return 1000ms; }
   std::string sku(std::string_view name) {
     return std::string(name) + "-" + std::to_string(::getpid()) + "-" + std::to_string(id_);
   }

@@ -36,7 +36,7 @@ namespace asio = boost::asio;
 namespace integration_store {
 
 // The conformance suite's fixture: a server and a connected store per test case.
-class redis_fixture {
+class redis_fixture : public seckill::test::real_time_fixture {
  public:
   redis_fixture() : redis_fixture([](connection_config&) {}) {}
   explicit redis_fixture(const std::function<void(connection_config&)>& tweak)
@@ -56,15 +56,6 @@ class redis_fixture {
 
   redis_store& store() { return store_; }
   asio::io_context& io() { return io_; }
-  void let_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
-  std::chrono::milliseconds hold() { return 300ms; }
-  // the server's TIME judges the sale window: the same host's clock as this one
-  seckill::sale_time sale_now() {
-    return std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
-  }
-  void let_sale_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
-  std::chrono::milliseconds sale_slack() { return 1000ms; }
   std::string sku(std::string_view name) {
     return std::string(name) + "-" + std::to_string(::getpid());
   }

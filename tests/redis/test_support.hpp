@@ -3,6 +3,7 @@
 // io_context with a time limit, and tiny servers that are not Redis.
 
 #include <seckill/redis/connection.hpp>
+#include <seckill/store/store.hpp>
 
 #include "support/coro.hpp"
 
@@ -20,6 +21,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -44,6 +46,20 @@ void run_test(asio::io_context& io, MakeCoroutine make,
   if (failure) std::rethrow_exception(failure);
   REQUIRE_MESSAGE(io.stopped(), "work left on the io_context: something did not close");
 }
+
+/// What the conformance suite asks of a fixture whose store runs on real
+/// servers on this host: time passes by sleeping, holds last 300 ms, and the
+/// sale window is judged by the servers' clock, which is this host's.
+struct real_time_fixture {
+  void let_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+  std::chrono::milliseconds hold() { return std::chrono::milliseconds(300); }
+  seckill::sale_time sale_now() {
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
+  }
+  void let_sale_time_pass(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+  std::chrono::milliseconds sale_slack() { return std::chrono::milliseconds(1000); }
+};
 
 /// Sends one command and returns (error_code, the reply).
 inline awaitable<std::pair<std::error_code, redis::value>> exec1(
