@@ -30,7 +30,6 @@
 #include <seckill/error.hpp>
 #include <seckill/limit/gcra.hpp>
 #include <seckill/limit/token_bucket.hpp>
-#include <seckill/redis/cluster_client.hpp>
 #include <seckill/redis/connection.hpp>
 #include <seckill/redis/resp.hpp>
 #include <seckill/redis/script.hpp>
@@ -55,6 +54,11 @@
 #include <vector>
 
 namespace seckill::redis {
+
+// Declared only: a program that limits on a cluster includes
+// redis/cluster_client.hpp itself (cluster_gcra_limiter needs it complete).
+class cluster_client;
+struct cluster_config;
 
 /// The limiter's script: GCRA over one or two buckets (KEYS), all or
 /// nothing, time from the server's TIME. ARGV: cost and span of each bucket
@@ -492,7 +496,7 @@ class basic_gcra_limiter {
 
 /// @brief The limiter on the steady clock (the pre-filter's local time).
 using gcra_limiter = basic_gcra_limiter<>;
-/// @brief The limiter on a Redis Cluster.
+/// @brief The limiter on a Redis Cluster (include redis/cluster_client.hpp to use it).
 using cluster_gcra_limiter = basic_gcra_limiter<std::chrono::steady_clock, cluster_client>;
 
 }  // namespace seckill::redis
