@@ -330,6 +330,33 @@ TEST_SUITE("integration") {
     CHECK(f.eval("clicks") == json{{"dis", 0}, {"cov", 0}, {"overlay", 0}, {"downs", 1}});
   }
 
+  TEST_CASE("a click without a pause sends its release with the press - and keeps every check") {
+    fixture f;
+    f.go("/click");
+    seckill::browser::click_options instant{1, 0ms, 1500ms};
+    REQUIRE(!get(f.page.async_click("#b", instant, asio::use_future)));
+    const json log = f.eval("log");
+    std::vector<std::string> order;
+    bool all_trusted = true;
+    for (const auto& e : log) {
+      const auto s = e.get<std::string>();
+      all_trusted = all_trusted && s.substr(s.find(':') + 1) == "true";
+      const auto type = s.substr(0, s.find(':'));
+      if (order.empty() || order.back() != type) order.push_back(type);
+    }
+    CHECK(all_trusted);
+    const std::vector<std::string> expected{"mousemove", "mousedown", "mouseup", "click"};
+    CHECK_MESSAGE(order == expected, log.dump());
+    CHECK(get(f.page.async_click("#dis", instant, asio::use_future)) ==
+          seckill::browser::errc::element_not_actionable);
+    CHECK(get(f.page.async_click("#cov", instant, asio::use_future)) ==
+          seckill::browser::errc::element_not_actionable);
+    CHECK(f.eval("clicks") == json{{"dis", 0}, {"cov", 0}, {"overlay", 0}, {"downs", 1}});
+    // The button is up again: a second click is a whole new press.
+    REQUIRE(!get(f.page.async_click("#b", instant, asio::use_future)));
+    CHECK(f.eval("log.filter(e => e === 'click:true').length") == 2);
+  }
+
   TEST_CASE("select_option picks a native option by value or label with trusted keys") {
     fixture f;
     f.go("/select");
@@ -468,6 +495,9 @@ TEST_SUITE("integration") {
     CHECK(log.back() == "change:3");
     CHECK(std::find(log.begin(), log.end(), json("change:12")) != log.end());
     CHECK(f.eval("untrusted") == 0);
+    // The text it already holds: no key, so no event.
+    CHECK(!get(f.page.async_fill("#q", "3", 2s, asio::use_future)));
+    CHECK(f.eval("qlog") == log);
     // A number input takes no letters: the value read back differs.
     CHECK(get(f.page.async_fill("#q", "abc", 2s, asio::use_future)) ==
           seckill::browser::errc::element_not_actionable);

@@ -191,8 +191,10 @@ class page {
   /// animation frame to wait for); the moves and the press go out back to
   /// back (one round trip); the press lasts press_duration (plus up to
   /// press_jitter), and the moves on the way stray up to path_jitter, drawn
-  /// from the page's seeded generator (page_options::input_seed). Cancelled
-  /// after the press, it still releases the button.
+  /// from the page's seeded generator (page_options::input_seed). A press of
+  /// no duration sends the release with the press (the whole click is one
+  /// round trip after the check). Cancelled after the press, it still
+  /// releases the button.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_click(std::string selector, click_options opts,
@@ -232,7 +234,8 @@ class page {
   /// Input.insertText (the page sees trusted beforeinput and input events),
   /// Tab (change). Waits until the input is attached, visible, enabled and
   /// writable; errc::element_not_actionable when the input then holds
-  /// another text (the page refused or rewrote it). Three round trips.
+  /// another text (the page refused or rewrote it). Three round trips; an
+  /// input that already holds `text` costs one round trip and no key.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_fill(std::string selector, std::string text, std::chrono::milliseconds timeout,

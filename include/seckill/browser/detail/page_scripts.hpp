@@ -160,12 +160,14 @@ inline constexpr std::string_view select_prepare = R"js((sel, value) => {
   return {status: 'ok', keys, key: down ? 'ArrowDown' : 'ArrowUp'};
 })js";
 
-/// (sel) -> 'missing' | 'hidden' | 'disabled' | 'not-input' | 'ok'.
-/// Prepares typing into an input after the same checks (a read-only input
-/// counts as disabled): focuses it. The text itself is trusted input (select
+/// (sel, text) -> 'missing' | 'hidden' | 'disabled' | 'not-input'
+///               | {status: 'ok', same}.
+/// Prepares typing `text` into an input after the same checks (a read-only
+/// input counts as disabled): focuses it, unless it already holds `text`
+/// (same: true, nothing to type). The text itself is trusted input (select
 /// all, Input.insertText, Tab); this script sets no value and dispatches no
 /// event.
-inline constexpr std::string_view fill_prepare = R"js((sel) => {
+inline constexpr std::string_view fill_prepare = R"js((sel, text) => {
   const el = find(sel);
   if (!el || !el.isConnected) return 'missing';
   const st = styleOf(el), r = el.getBoundingClientRect();
@@ -174,8 +176,9 @@ inline constexpr std::string_view fill_prepare = R"js((sel) => {
       (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';
   if (!('value' in el) || el.tagName === 'SELECT' || el.tagName === 'BUTTON') return 'not-input';
   if (el.readOnly) return 'disabled';
+  if (String(el.value) === text) return {status: 'ok', same: true};
   if (el.getRootNode().activeElement !== el) el.focus();
-  return 'ok';
+  return {status: 'ok', same: false};
 })js";
 
 /// (sel) -> the value of the first element matching `sel`, or null.

@@ -569,6 +569,10 @@ struct page_session : std::enable_shared_from_this<page_session> {
     approach.push_back(mouse_event("mousePressed", box.center_x, box.center_y, "left", 1));
     self->mouse_x = box.center_x;
     self->mouse_y = box.center_y;
+    if (press.count() <= 0) {  // no pause to keep: the release goes out with the press
+      approach.push_back(mouse_event("mouseReleased", box.center_x, box.center_y, "left", 0));
+      co_return co_await self->call_all(std::move(approach));
+    }
     const std::error_code pressed = co_await self->call_all(std::move(approach));
     bool slept = false;
     if (!pressed) slept = co_await sleep(press);
@@ -655,14 +659,16 @@ struct page_session : std::enable_shared_from_this<page_session> {
   // Types `text` into an input with trusted input: the input is focused, its
   // text selected (Ctrl+A) and replaced (Input.insertText; Backspace for an
   // empty text), then Tab commits it (change fires); the value is read back.
+  // An input that already holds `text` gets no key.
   static awaitable_code fill(std::shared_ptr<page_session> self, std::string selector,
                              std::string text, std::chrono::milliseconds timeout) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     const auto until = clock::now() + timeout;
-    json args = json::array({selector});
+    json args = json::array({selector, text});
     auto [e, v] =
         co_await prepare(self, scripts::deep<&scripts::fill_prepare>(), std::move(args), until);
     if (e) co_return e;
+    if (bool_member(v, "same")) co_return std::error_code{};
     constexpr int ctrl = 2;
     std::vector<std::pair<std::string, json>> typing{
         key_event(true, "a", "KeyA", 65, ctrl, "selectAll"),
