@@ -44,6 +44,7 @@ set(SECKILL_core_HEADERS
   seckill/detail/thread_stripe.hpp
   seckill/detail/cpu_relax.hpp
   seckill/detail/hybrid_mutex.hpp
+  seckill/detail/base64.hpp
   seckill/limit/token_bucket.hpp
   seckill/limit/gcra.hpp
   seckill/limit/hot_param_limiter.hpp
@@ -149,6 +150,7 @@ set(SECKILL_browser_HEADERS
   seckill/browser/chromium.hpp
   seckill/browser/page_types.hpp
   seckill/browser/page.hpp
+  seckill/browser/screenshot.hpp
   seckill/browser/strategy.hpp
   seckill/browser/site_profile.hpp
   seckill/browser/shop_driver.hpp

@@ -1,6 +1,7 @@
 #pragma once
 // Helpers for the browser tests: an io_context on a background thread, a
-// headless Chromium launched on it, and bounded waits on futures.
+// headless Chromium launched on it, bounded waits on futures, and a PNG's
+// size read from its header.
 
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/page.hpp>
@@ -15,10 +16,15 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <optional>
 #include <ostream>
+#include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -66,5 +72,31 @@ struct browser_fixture {
     return std::move(p);
   }
 };
+
+/// A PNG's width and height from its IHDR chunk, which must follow the
+/// signature; nullopt when `bytes` does not start like a PNG file.
+struct png_header {
+  std::uint32_t width = 0;
+  std::uint32_t height = 0;
+};
+inline std::optional<png_header> read_png_header(std::string_view bytes) {
+  constexpr std::string_view signature{"\x89PNG\r\n\x1a\n", 8};
+  if (bytes.size() < 33 || !bytes.starts_with(signature)) return std::nullopt;
+  auto be32 = [&](std::size_t at) {
+    std::uint32_t v = 0;
+    for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[at + i]);
+    return v;
+  };
+  if (be32(8) != 13 || bytes.substr(12, 4) != "IHDR") return std::nullopt;
+  return png_header{be32(16), be32(20)};
+}
+
+/// The whole content of `file` (empty when it cannot be read).
+inline std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 }  // namespace browser_support

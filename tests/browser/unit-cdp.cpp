@@ -3,6 +3,7 @@
 #include <seckill/browser/cdp.hpp>
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/page.hpp>
+#include <seckill/detail/base64.hpp>
 #include <seckill/url.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -438,6 +439,23 @@ TEST_SUITE("unit") {
     auto [ef, vf] = d::evaluation_result(json::array(), "Runtime.callFunctionOn");
     CHECK(ef == seckill::errc::protocol_error);
     CHECK(vf["message"].get<std::string>().find("Runtime.callFunctionOn") != std::string::npos);
+  }
+
+  TEST_CASE("a screenshot reply is decoded to PNG bytes - anything else is a protocol error") {
+    namespace d = seckill::browser::detail;
+    using json = nlohmann::json;
+    const std::string png = std::string(d::png_signature) + "IHDR-and-the-rest";
+    auto [ec, bytes] = d::screenshot_png(json{{"data", seckill::detail::base64_encode(png)}});
+    CHECK_FALSE(ec);
+    CHECK(bytes == png);
+    for (const json& bad : {json::object(), json{{"data", 3}}, json{{"data", "not base64!"}},
+                            json{{"data", seckill::detail::base64_encode("GIF89a, not a PNG")}},
+                            json{{"data", ""}}, json::array()}) {
+      CAPTURE(bad.dump());
+      auto [e, b] = d::screenshot_png(bad);
+      CHECK(e == seckill::errc::protocol_error);
+      CHECK(b.empty());
+    }
   }
 
   TEST_CASE("the actionability answer is read only when it has the expected shape") {

@@ -3,7 +3,8 @@
 /// @brief One browser tab driven over a flat DevTools session: navigate,
 ///        evaluate, call functions with arguments, wait for actionable
 ///        elements, watch them in an isolated world, click with trusted mouse
-///        input, pick native select options and fill inputs with trusted keys.
+///        input, pick native select options, fill inputs with trusted keys,
+///        and take screenshots.
 ///
 /// The values a page takes and gives are in browser/page_types.hpp (included
 /// here); the JavaScript it sends is in browser/detail/page_scripts.hpp.
@@ -286,6 +287,19 @@ class page {
     return seckill::detail::async_spawn<void(std::error_code, mutation_subscription)>(
         get_executor(),
         detail::page_session::on_response(state_, std::move(url_part), std::move(callback)), token);
+  }
+
+  /// Captures what the tab shows, its viewport, as a PNG
+  /// (Page.captureScreenshot): completes with (error_code, the PNG file's
+  /// bytes). errc::protocol_error when the browser's answer is not a PNG.
+  /// Cost: one round trip carrying the image in base64 (a few hundred kB
+  /// for a full-HD viewport) and the browser's rendering of a frame.
+  /// browser/screenshot.hpp writes one to a file.
+  template <boost::asio::completion_token_for<void(std::error_code, std::string)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_screenshot(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::string)>(
+        get_executor(), detail::page_session::screenshot(state_), token);
   }
 
   /// Closes the tab: completes with Target.closeTarget's (error_code, result).

@@ -23,6 +23,11 @@ struct page_options {
   std::string world_name = "__seckill_world";  ///< the isolated world seckill's scripts run in
   std::uint64_t input_seed =
       1;  ///< seeds the jitter of clicks (click_options): same seed, same input
+  /// Opens the tab in a window of its own, so that it is shown whatever
+  /// other tabs are open: a tab behind another in one window is hidden, and
+  /// Chromium then pauses its animation frames and throttles its timers
+  /// (clicks wait, screenshots stall). false: a tab in the current window.
+  bool new_window = true;
 };
 
 /// @brief How click() moves and presses the mouse. The jitter, off by

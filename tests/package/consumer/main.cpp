@@ -8,6 +8,7 @@
 #include <seckill/browser/page.hpp>
 #include <seckill/browser/page_driver.hpp>
 #include <seckill/browser/page_types.hpp>
+#include <seckill/browser/screenshot.hpp>
 #include <seckill/browser/shop_driver.hpp>
 #include <seckill/browser/site_profile.hpp>
 #include <seckill/browser/strategy.hpp>

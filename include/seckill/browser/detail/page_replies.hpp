@@ -7,6 +7,7 @@
 
 #include <seckill/browser/error.hpp>
 #include <seckill/browser/page_types.hpp>
+#include <seckill/detail/base64.hpp>
 #include <seckill/error.hpp>
 
 #include <nlohmann/json.hpp>
@@ -156,6 +157,22 @@ inline std::int64_t created_context(const json& params, std::string_view world,
     return 0;
   const std::int64_t id = int_member(*c, "id", 0);
   return id > 0 ? id : 0;
+}
+
+/// The eight bytes every PNG file starts with.
+inline constexpr std::string_view png_signature{"\x89PNG\r\n\x1a\n", 8};
+
+/// The image Page.captureScreenshot replied ({data: <base64 PNG>}), decoded:
+/// errc::protocol_error when `data` is missing, is not base64 or is not a PNG.
+inline result<std::string> screenshot_png(const json& reply) {
+  const auto data = reply.is_object() ? reply.find("data") : reply.end();
+  std::string png;
+  if (data == reply.end() || !data->is_string() ||
+      !seckill::detail::base64_decode(data->get_ref<const std::string&>(), png) ||
+      !png.starts_with(png_signature)) {
+    return {make_error_code(seckill::errc::protocol_error), std::string()};
+  }
+  return {std::error_code{}, std::move(png)};
 }
 
 }  // namespace seckill::browser::detail

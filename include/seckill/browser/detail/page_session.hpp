@@ -312,7 +312,7 @@ struct page_session : std::enable_shared_from_this<page_session> {
     self->opts = std::move(opts);
     self->jitter.seed(self->opts.input_seed);
     const std::string create = "Target.createTarget";
-    json create_params{{"url", "about:blank"}};
+    json create_params{{"url", "about:blank"}, {"newWindow", self->opts.new_window}};
     const std::string browser;  // the browser's own session
     auto [ec1, created] = co_await conn->async_call(
         create, std::move(create_params), browser, self->opts.call_timeout,
@@ -484,6 +484,17 @@ struct page_session : std::enable_shared_from_this<page_session> {
       const bool woke = co_await wait_event(self, until);
       if (!woke) co_return result<json>{make_error_code(seckill::errc::operation_aborted), json()};
     }
+  }
+
+  // Captures the viewport as a PNG (Page.captureScreenshot), decoded.
+  static boost::asio::awaitable<result<std::string>> screenshot(
+      std::shared_ptr<page_session> self) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    const std::string method = "Page.captureScreenshot";
+    json params{{"format", "png"}};
+    auto [ec, reply] = co_await self->call(method, std::move(params));
+    if (ec) co_return result<std::string>{ec, std::string()};
+    co_return screenshot_png(reply);
   }
 
   // ---- elements ----------------------------------------------------------------
