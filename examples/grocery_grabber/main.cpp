@@ -1,103 +1,91 @@
-// Watches a shop page in headless Chromium and buys what the strategy wants the
-// moment it is in stock.
+// Watches shop pages in headless Chromium and buys what each strategy wants
+// the moment it is in stock: one tab per <shop> <strategy-file> pair, all at
+// once in one browser.
 //
-//   seckill_example_grocery_grabber <shop-url | demo | demo-grid> <strategy-file>
+//   seckill_example_grocery_grabber <shop> <strategy-file> [<shop> <strategy-file> ...]
 //                                   [--chromium PATH] [--site-profile FILE]
+//                                   [--log FILE | --screenshots DIR]
 //
-// "demo" starts the demo shop in this process and restocks it after a second;
-// "demo-grid" does the same and opens its button-grid page (strategy-grid.txt
-// names the profile for it). The shop's page is described by a site profile:
-// --site-profile FILE, else the file the strategy names (`profile = <file>`,
-// relative to the strategy file), else the strategy's own profile keys, else
-// the demo shop's defaults. options.hpp reads the command line.
+// A shop is a URL, or "demo" / "demo-grid": the demo shop started in this
+// process (restocked after a second), its select page or its button grid
+// (strategy-grid.txt names the profile for it). Each tab's page is described
+// by a site profile: --site-profile FILE (one tab only), else the file its
+// strategy names (`profile = <file>`, relative to the strategy file), else the
+// strategy's own profile keys, else the demo shop's defaults. Every log line
+// names its tab; when a tab ends, a screenshot of its page is saved beside the
+// log file (--log), else in --screenshots DIR, else in the current directory;
+// then one summary line per tab. The exit status is 0 only if every tab
+// bought. options.hpp reads the command line, tabs.hpp runs a tab.
 #include "grocery_grabber/options.hpp"
+#include "grocery_grabber/tabs.hpp"
 #include "shop/shop_server.hpp"
 
 #include <seckill/browser/chromium.hpp>
-#include <seckill/browser/grabber.hpp>
 #include <seckill/browser/page.hpp>
-#include <seckill/browser/page_driver.hpp>
-#include <seckill/browser/site_profile.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/url.hpp>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
+#include <cstring>
+#include <future>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
-#include <string_view>
-#include <system_error>
 #include <thread>
 #include <variant>
+#include <vector>
 
 namespace asio = boost::asio;
 namespace sb = seckill::browser;
+namespace gg = grocery_grabber;
 
 int main(int argc, char** argv) {
-  const grocery_grabber::parse_result parsed = grocery_grabber::parse_options(argc, argv);
-  if (std::holds_alternative<grocery_grabber::help_requested>(parsed)) {
-    std::printf("%s", grocery_grabber::usage(argv[0]).c_str());
+  const gg::parse_result parsed = gg::parse_options(argc, argv);
+  if (std::holds_alternative<gg::help_requested>(parsed)) {
+    std::printf("%s", gg::usage(argv[0]).c_str());
     return 0;
   }
-  if (const auto* e = std::get_if<grocery_grabber::usage_error>(&parsed)) {
-    std::fprintf(stderr, "%s\n%s", e->message.c_str(), grocery_grabber::usage(argv[0]).c_str());
+  if (const auto* e = std::get_if<gg::usage_error>(&parsed)) {
+    std::fprintf(stderr, "%s\n%s", e->message.c_str(), gg::usage(argv[0]).c_str());
     return 2;
   }
-  const auto& args = std::get<grocery_grabber::options>(parsed);
-  std::ifstream in(args.strategy_file);
-  if (!in) {
-    std::fprintf(stderr, "cannot read strategy file '%s'\n", args.strategy_file.c_str());
-    return 2;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  sb::strategy_config cfg;
-  try {
-    cfg = sb::parse_strategy(text.str());
-  } catch (const seckill::error& e) {
-    std::fprintf(stderr, "%s: %s\n", args.strategy_file.c_str(), e.what());
-    return 2;
-  }
-  // The page's profile: --site-profile, else the file the strategy names
-  // (relative to the strategy), else the strategy's own keys, else the defaults.
-  sb::site_profile profile = cfg.profile.value_or(sb::site_profile{});
-  std::filesystem::path profile_file;
-  if (!args.site_profile.empty())
-    profile_file = args.site_profile;
-  else if (!cfg.profile_file.empty())
-    profile_file = std::filesystem::path(args.strategy_file).parent_path() / cfg.profile_file;
-  if (!profile_file.empty()) {
-    std::ifstream pin(profile_file);
-    if (!pin) {
-      std::fprintf(stderr, "cannot read profile file '%s'\n", profile_file.c_str());
-      return 2;
-    }
-    std::stringstream ptext;
-    ptext << pin.rdbuf();
-    try {
-      profile = sb::parse_profile(ptext.str());
-    } catch (const seckill::error& e) {
-      std::fprintf(stderr, "%s: %s\n", profile_file.c_str(), e.what());
+  const auto& args = std::get<gg::options>(parsed);
+  std::vector<gg::tab_plan> plans(args.tabs.size());
+  for (std::size_t i = 0; i < args.tabs.size(); ++i) {
+    plans[i].number = static_cast<int>(i) + 1;
+    if (const std::string why = gg::load_tab_plan(args.tabs[i], args.site_profile, plans[i]);
+        !why.empty()) {
+      std::fprintf(stderr, "%s\n", why.c_str());
       return 2;
     }
   }
+  gg::tab_log log;
+  if (!args.log_file.empty() && !log.open(args.log_file)) {
+    std::fprintf(stderr, "--log: cannot append to '%s': %s\n", args.log_file.c_str(),
+                 std::strerror(errno));
+    return 2;
+  }
+  const std::filesystem::path screenshots = gg::screenshot_directory(args);
 
   std::optional<shop::shop_server> demo;
-  std::string url = args.shop;
-  if (url == "demo" || url == "demo-grid") {
-    demo.emplace();
-    url = url == "demo" ? demo->url() : demo->grid_url();
-    std::printf("demo shop at %s\n", url.c_str());
+  for (auto& plan : plans) {
+    if (plan.url != "demo" && plan.url != "demo-grid") continue;
+    if (!demo) {
+      demo.emplace();
+      log.line(0, fmt::format("demo shop at {}", demo->url()));
+    }
+    plan.url = plan.url == "demo" ? demo->url() : demo->grid_url();
   }
-  const std::string shown = seckill::redact_url(url);  // what is printed: no password, no token
 
   asio::io_context io;
   auto work = asio::make_work_guard(io);
@@ -107,39 +95,55 @@ int main(int argc, char** argv) {
     sb::chromium_options copts;
     if (!args.chromium.empty()) copts.executable = args.chromium;
     auto browser = sb::chromium::launch(io.get_executor(), copts);
-    auto [eo, page] = sb::page::async_open(browser.connection(), asio::use_future).get();
-    if (eo) throw seckill::error(eo, "opening a tab");
-    auto [en, nav] = page.async_navigate(url, asio::use_future).get();
-    if (en)
-      throw seckill::error(en, "loading " + shown + ": " + nav.value("errorText", std::string()));
-    std::printf("watching %s\n", shown.c_str());
-    std::fflush(stdout);
-
-    seckill::token_bucket<> pace(cfg.actions_per_second, cfg.burst);
-    sb::grabber_options opts;
-    opts.retries = cfg.retries;
-    opts.log = [](std::string_view line) {
-      std::printf("%.*s\n", static_cast<int>(line.size()), line.data());
-      std::fflush(stdout);
-    };
-    sb::grabber grab(sb::page_driver(page, profile), sb::priority_strategy(cfg), pace, opts);
-    auto run = grab.async_run(cfg.deadline, asio::use_future);
+    // Every tab's page first, then every grabber at once. A tab that cannot
+    // load its page ends at once; the others still run.
+    std::vector<std::optional<sb::page>> pages(plans.size());
+    std::vector<std::optional<std::string>> unopened(plans.size());
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      const std::string shown = seckill::redact_url(plans[i].url);  // no password, no token
+      auto [eo, page] = sb::page::async_open(browser.connection(), asio::use_future).get();
+      if (eo) {
+        unopened[i] = fmt::format("opening a tab: {}", eo.message());
+      } else if (auto [en, nav] = page.async_navigate(plans[i].url, asio::use_future).get(); en) {
+        unopened[i] = fmt::format("loading {}: {} {}", shown, en.message(),
+                                  nav.value("errorText", std::string()));
+      } else {
+        pages[i] = std::move(page);
+        log.line(plans[i].number, fmt::format("watching {}", shown));
+        continue;
+      }
+      log.line(plans[i].number, *unopened[i]);
+    }
+    // Each tab at its own strategy's pace: the tabs do not wait for each other.
+    std::vector<std::unique_ptr<seckill::token_bucket<>>> paces;
+    std::vector<std::future<gg::tab_outcome>> runs(plans.size());
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      if (!pages[i]) continue;
+      paces.push_back(std::make_unique<seckill::token_bucket<>>(
+          plans[i].strategy.actions_per_second, plans[i].strategy.burst));
+      runs[i] = asio::co_spawn(pages[i]->get_executor(),
+                               gg::run_tab(*pages[i], plans[i], *paces.back(), log, screenshots),
+                               asio::use_future);
+    }
     if (demo) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
       demo->set_stock("apples-1kg", 4);
       demo->set_stock("veg-box", 1);
     }
-    auto [ec, res] = run.get();
-    if (res.ordered) {
-      std::printf("bought %d x %s%s: %s\n", res.quantity, res.sku.c_str(),
-                  res.requested > res.quantity
-                      ? (" (" + std::to_string(res.requested) + " asked)").c_str()
-                      : "",
-                  res.confirmation.c_str());
-      status = 0;
-    } else {
-      std::printf("no order: %s\n", ec.message().c_str());
+    bool all_bought = true;
+    std::vector<std::string> summaries;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      if (!pages[i]) {
+        summaries.push_back(fmt::format("tab {}: no order: {}", plans[i].number, *unopened[i]));
+        all_bought = false;
+        continue;
+      }
+      const gg::tab_outcome outcome = runs[i].get();
+      all_bought = all_bought && outcome.result.ordered;
+      summaries.push_back(gg::summary(plans[i], outcome));
     }
+    for (const auto& s : summaries) log.line(0, s);
+    status = all_bought ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
   }

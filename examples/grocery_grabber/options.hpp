@@ -1,10 +1,12 @@
 #pragma once
-// grocery_grabber's command line: the shop (a URL, or demo / demo-grid), the
-// strategy file, and the flags. Every bad argument is refused with a message
-// naming it, what it expects and what it saw; a URL's user info is never
-// echoed.
+// grocery_grabber's command line: one or more tabs, each a shop (a URL, or
+// demo / demo-grid) and its strategy file, and the flags. Every bad argument
+// is refused with a message naming it, what it expects and what it saw; a
+// URL's user info is never echoed.
 
 #include "common/cli.hpp"
+
+#include <seckill/url.hpp>
 
 #include <boost/url/grammar/ci_string.hpp>
 #include <boost/url/parse.hpp>
@@ -13,6 +15,9 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cstddef>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -24,24 +29,53 @@ namespace grocery_grabber {
 using seckill_examples::help_requested;
 using seckill_examples::usage_error;
 
-/// What the command line asks for.
-struct options {
+/// One tab of the browser: a shop page and the strategy that buys there.
+struct tab_options {
   std::string shop;           ///< an http(s) URL, "demo" or "demo-grid"
   std::string strategy_file;  ///< the strategy file
-  std::string chromium;       ///< --chromium: the browser to launch (empty: the default)
-  std::string site_profile;   ///< --site-profile: a profile file that replaces the strategy's
+};
+
+/// The most tabs one run opens: each is a grabber acting at a person's pace
+/// in one browser.
+inline constexpr std::size_t max_tabs = 8;
+
+/// What the command line asks for.
+struct options {
+  std::vector<tab_options> tabs;  ///< one grabber per tab, all at once, in one browser
+  std::string chromium;           ///< --chromium: the browser to launch (empty: the default)
+  std::string site_profile;       ///< --site-profile: a profile file that replaces the strategy's
+  std::string log_file;     ///< --log: the log is appended there too; screenshots go beside it
+  std::string screenshots;  ///< --screenshots: where screenshots go without --log
 };
 
 using parse_result = std::variant<options, help_requested, usage_error>;
 
 inline std::string usage(std::string_view program) {
   return fmt::format(
-      "usage: {} <shop-url | demo | demo-grid> <strategy-file> [--chromium PATH]\n"
-      "          [--site-profile FILE]\n"
-      "  demo, demo-grid    start the demo shop here (its select page, or its button grid)\n"
+      "usage: {} <shop> <strategy-file> [<shop> <strategy-file> ...] [--chromium PATH]\n"
+      "          [--site-profile FILE] [--log FILE | --screenshots DIR]\n"
+      "  <shop>             an http(s) URL, or demo / demo-grid: the demo shop started\n"
+      "                     here (its select page, or its button grid)\n"
+      "  each <shop> <strategy-file> pair is a tab: one grabber per tab, all at once in\n"
+      "  one browser (at most {}); the exit status is 0 only if every tab bought\n"
       "  --chromium PATH    the Chromium to launch (default: /usr/bin/chromium)\n"
-      "  --site-profile F   the shop page's profile file; replaces the strategy's profile\n",
-      program);
+      "  --site-profile F   the shop page's profile file; replaces the strategy's profile\n"
+      "                     (one tab only: with several, each strategy names its profile)\n"
+      "  --log FILE         append the log to FILE as well as printing it; the\n"
+      "                     screenshots taken when a tab ends go beside it\n"
+      "  --screenshots DIR  where the screenshots go when there is no --log\n"
+      "                     (default: the current directory)\n",
+      program, max_tabs);
+}
+
+/// Where the screenshots go: beside the log file, else in `screenshots`,
+/// else in the current directory.
+inline std::filesystem::path screenshot_directory(const options& o) {
+  if (!o.log_file.empty()) {
+    const auto dir = std::filesystem::path(o.log_file).parent_path();
+    return dir.empty() ? std::filesystem::path(".") : dir;
+  }
+  return o.screenshots.empty() ? std::filesystem::path(".") : std::filesystem::path(o.screenshots);
 }
 
 /// What is wrong with `text` as a shop URL (an absolute http:// or https://
@@ -79,6 +113,12 @@ inline std::string shop_url_problem(std::string_view text) {
   return {};
 }
 
+// The same file named twice ("a/s.txt" and "a/./s.txt"): compared as written,
+// made lexically normal; links are not followed.
+inline bool same_file(std::string_view a, std::string_view b) {
+  return std::filesystem::path(a).lexically_normal() == std::filesystem::path(b).lexically_normal();
+}
+
 inline parse_result parse_options(int argc, const char* const* argv) {
   options o;
   std::vector<std::string> positional;
@@ -93,6 +133,13 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     } else if (flag == "--site-profile") {
       if ((err = c.text(o.site_profile))) return *err;
       if (o.site_profile.empty()) return c.bad(o.site_profile, "the path of a profile file");
+    } else if (flag == "--log") {
+      if ((err = c.text(o.log_file))) return *err;
+      if (o.log_file.empty() || o.log_file.ends_with('/'))
+        return c.bad(o.log_file, "the path of a file to append the log to");
+    } else if (flag == "--screenshots") {
+      if ((err = c.text(o.screenshots))) return *err;
+      if (o.screenshots.empty()) return c.bad(o.screenshots, "a directory");
     } else if (flag.starts_with("-") && flag.size() > 1) {
       return c.unknown();
     } else {
@@ -103,14 +150,51 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     return usage_error{
         "needs the shop (a URL, demo or demo-grid) and the strategy file (see --help)"};
   }
-  if (positional.size() > 2) {
-    return usage_error{fmt::format("unexpected argument '{}' (see --help)", positional[2])};
+  if (positional.size() % 2 != 0) {
+    // The last shop has no strategy file (a URL's password is never echoed).
+    return usage_error{fmt::format(
+        "tab {} has the shop '{}' but no strategy file: give <shop> <strategy-file> pairs (see "
+        "--help)",
+        positional.size() / 2 + 1, seckill::redact_url(positional.back()))};
   }
-  o.shop = positional[0];
-  o.strategy_file = positional[1];
-  if (o.shop != "demo" && o.shop != "demo-grid") {
-    if (const std::string why = shop_url_problem(o.shop); !why.empty()) {
-      return usage_error{fmt::format("bad shop url: {}", why)};
+  if (positional.size() / 2 > max_tabs) {
+    return usage_error{fmt::format("at most {} tabs, saw {} <shop> <strategy-file> pairs", max_tabs,
+                                   positional.size() / 2)};
+  }
+  const bool several = positional.size() > 2;
+  for (std::size_t i = 0; i < positional.size(); i += 2) {
+    const std::size_t n = i / 2 + 1;
+    const std::string tab = several ? fmt::format("tab {}: ", n) : std::string();
+    tab_options t{positional[i], positional[i + 1]};
+    if (t.shop != "demo" && t.shop != "demo-grid") {
+      if (const std::string why = shop_url_problem(t.shop); !why.empty()) {
+        return usage_error{fmt::format("{}bad shop url: {}", tab, why)};
+      }
+    }
+    for (std::size_t j = 0; j < o.tabs.size(); ++j) {
+      if (o.tabs[j].shop == t.shop && same_file(o.tabs[j].strategy_file, t.strategy_file)) {
+        return usage_error{fmt::format(
+            "tab {} repeats tab {}: the same shop and strategy file would buy twice", n, j + 1)};
+      }
+    }
+    o.tabs.push_back(std::move(t));
+  }
+  if (several && !o.site_profile.empty()) {
+    return usage_error{fmt::format(
+        "--site-profile replaces the profile of a single tab; with {} tabs, name each tab's "
+        "profile in its strategy file (profile = FILE)",
+        o.tabs.size())};
+  }
+  if (!o.log_file.empty() && !o.screenshots.empty()) {
+    return usage_error{
+        "--log and --screenshots cannot both be given: with --log, the screenshots go beside the "
+        "log file"};
+  }
+  for (std::size_t j = 0; j < o.tabs.size() && !o.log_file.empty(); ++j) {
+    if (same_file(o.log_file, o.tabs[j].strategy_file)) {
+      return usage_error{
+          fmt::format("--log '{}' is the strategy file of tab {}: the log would be appended to it",
+                      o.log_file, j + 1)};
     }
   }
   return o;

@@ -41,14 +41,17 @@ using namespace unit_grabber_options;
 TEST_SUITE("unit") {
   TEST_CASE("grocery_grabber options: the shop and the strategy file in either order of flags") {
     const auto o = parsed({"demo", "strategy.txt"});
-    CHECK(o.shop == "demo");
-    CHECK(o.strategy_file == "strategy.txt");
+    REQUIRE(o.tabs.size() == 1);
+    CHECK(o.tabs[0].shop == "demo");
+    CHECK(o.tabs[0].strategy_file == "strategy.txt");
     CHECK(o.chromium.empty());
     CHECK(o.site_profile.empty());
-    CHECK(parsed({"demo-grid", "s.txt"}).shop == "demo-grid");
+    CHECK(o.log_file.empty());
+    CHECK(o.screenshots.empty());
+    CHECK(parsed({"demo-grid", "s.txt"}).tabs[0].shop == "demo-grid");
     const auto url =
         parsed({"--chromium", "/opt/c", "https://shop.example:8443/sale?x=1", "s.txt"});
-    CHECK(url.shop == "https://shop.example:8443/sale?x=1");
+    CHECK(url.tabs[0].shop == "https://shop.example:8443/sale?x=1");
     CHECK(url.chromium == "/opt/c");
     CHECK(std::holds_alternative<help_requested>(parse({"--help"})));
     CHECK(std::holds_alternative<help_requested>(parse({"demo", "-h"})));
@@ -76,7 +79,9 @@ TEST_SUITE("unit") {
     CHECK(error({}) ==
           "needs the shop (a URL, demo or demo-grid) and the strategy file (see --help)");
     CHECK(error({"demo"}).find("needs the shop") == 0);
-    CHECK(error({"demo", "s.txt", "more"}) == "unexpected argument 'more' (see --help)");
+    CHECK(error({"demo", "s.txt", "more"}) ==
+          "tab 2 has the shop 'more' but no strategy file: give <shop> <strategy-file> pairs "
+          "(see --help)");
     CHECK(error({"demo", "s.txt", "--profile", "x"}) == "unknown option '--profile' (see --help)");
     CHECK(error({"demo", "s.txt", "-x"}) == "unknown option '-x' (see --help)");
   }
@@ -90,5 +95,71 @@ TEST_SUITE("unit") {
     const std::string m = error({"http://user:s3cret@h:99999/", "s.txt"});
     CHECK(m.find("bad shop url") == 0);
     CHECK(m.find("s3cret") == std::string::npos);
+    // With several tabs, the message names the tab.
+    CHECK(error({"demo", "a.txt", "ftp://h/", "b.txt"}) ==
+          "tab 2: bad shop url: unsupported scheme 'ftp' (expected http:// or https://)");
+    // A last shop without its strategy file is echoed without its password.
+    const std::string odd = error({"demo", "a.txt", "http://user:s3cret@h/"});
+    CHECK(odd.find("tab 2 has the shop 'http://user:***@h/' but no strategy file") == 0);
+    CHECK(odd.find("s3cret") == std::string::npos);
+  }
+
+  TEST_CASE("grocery_grabber options: several shop and strategy pairs are several tabs") {
+    const auto o = parsed({"demo", "a.txt", "--chromium", "/opt/c", "demo-grid", "b.txt",
+                           "https://shop.example/sale", "c.txt"});
+    REQUIRE(o.tabs.size() == 3);
+    CHECK(o.tabs[0].shop == "demo");
+    CHECK(o.tabs[0].strategy_file == "a.txt");
+    CHECK(o.tabs[1].shop == "demo-grid");
+    CHECK(o.tabs[1].strategy_file == "b.txt");
+    CHECK(o.tabs[2].shop == "https://shop.example/sale");
+    CHECK(o.tabs[2].strategy_file == "c.txt");
+    CHECK(o.chromium == "/opt/c");
+    // One shop with two strategies, or one strategy on two shops: two tabs.
+    CHECK(parsed({"demo", "a.txt", "demo", "b.txt"}).tabs.size() == 2);
+    CHECK(parsed({"demo", "a.txt", "demo-grid", "a.txt"}).tabs.size() == 2);
+    CHECK(usage("gg").find("<shop> <strategy-file> [<shop> <strategy-file> ...]") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("grocery_grabber options: conflicting tabs and flags are refused with the reason") {
+    CHECK(error({"demo", "a.txt", "demo", "a.txt"}) ==
+          "tab 2 repeats tab 1: the same shop and strategy file would buy twice");
+    CHECK(error({"demo", "a.txt", "demo-grid", "b.txt", "demo", "./a.txt"}) ==
+          "tab 3 repeats tab 1: the same shop and strategy file would buy twice");
+    CHECK(error({"demo", "a.txt", "demo-grid", "b.txt", "--site-profile", "g.profile"}) ==
+          "--site-profile replaces the profile of a single tab; with 2 tabs, name each tab's "
+          "profile in its strategy file (profile = FILE)");
+    CHECK(error({"demo", "a.txt", "--log", "run.log", "--screenshots", "shots"}) ==
+          "--log and --screenshots cannot both be given: with --log, the screenshots go beside "
+          "the log file");
+    CHECK(error({"demo", "a.txt", "demo-grid", "dir/b.txt", "--log", "dir/./b.txt"}) ==
+          "--log 'dir/./b.txt' is the strategy file of tab 2: the log would be appended to it");
+    const std::vector<std::string> files{"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"};
+    std::vector<const char*> many{"grocery_grabber"};
+    for (const auto& f : files) {
+      many.push_back("demo");
+      many.push_back(f.c_str());
+    }
+    const auto r = parse_options(static_cast<int>(many.size()), many.data());
+    REQUIRE(std::holds_alternative<usage_error>(r));
+    CHECK(std::get<usage_error>(r).message == "at most 8 tabs, saw 9 <shop> <strategy-file> pairs");
+  }
+
+  TEST_CASE("grocery_grabber options: --log takes a file - --screenshots a directory") {
+    const auto o = parsed({"demo", "s.txt", "--log", "logs/run.log"});
+    CHECK(o.log_file == "logs/run.log");
+    CHECK(screenshot_directory(o) == "logs");
+    CHECK(screenshot_directory(parsed({"demo", "s.txt", "--log=run.log"})) == ".");
+    CHECK(screenshot_directory(parsed({"demo", "s.txt", "--screenshots", "shots"})) == "shots");
+    CHECK(screenshot_directory(parsed({"demo", "s.txt"})) == ".");
+    CHECK(error({"demo", "s.txt", "--log"}) == "--log needs a value");
+    CHECK(error({"demo", "s.txt", "--log="}) ==
+          "--log: expected the path of a file to append the log to, saw ''");
+    CHECK(error({"demo", "s.txt", "--log", "logs/"}) ==
+          "--log: expected the path of a file to append the log to, saw 'logs/'");
+    CHECK(error({"demo", "s.txt", "--screenshots"}) == "--screenshots needs a value");
+    CHECK(error({"demo", "s.txt", "--screenshots="}) ==
+          "--screenshots: expected a directory, saw ''");
   }
 }

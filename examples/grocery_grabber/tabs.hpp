@@ -1,0 +1,211 @@
+#pragma once
+// grocery_grabber's tabs: what each tab runs (its shop page, strategy and
+// site profile, read from the files the command line names), the log every
+// tab writes to (each line stamped and prefixed with its tab, printed and
+// appended to the --log file), and one tab's run: its grabber, then a
+// screenshot of how it ended, named with the time, the tab and the SKU.
+
+#include "grocery_grabber/options.hpp"
+
+#include <seckill/browser/grabber.hpp>
+#include <seckill/browser/page.hpp>
+#include <seckill/browser/page_driver.hpp>
+#include <seckill/browser/screenshot.hpp>
+#include <seckill/browser/site_profile.hpp>
+#include <seckill/browser/strategy.hpp>
+#include <seckill/error.hpp>
+#include <seckill/limit/token_bucket.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace grocery_grabber {
+
+namespace sb = seckill::browser;
+
+/// What one tab runs.
+struct tab_plan {
+  int number = 1;                ///< 1, 2, ...: the log's "[tab N]"
+  std::string url;               ///< the shop page to open
+  sb::strategy_config strategy;  ///< what to buy, the pace, the deadline
+  sb::site_profile profile;      ///< how the page shows it
+};
+
+/// Reads `t.strategy_file` and the profile it names (relative to it), or
+/// `site_profile` when given, into `out` (out.url is t.shop); returns what
+/// went wrong, naming the file, or an empty string.
+inline std::string load_tab_plan(const tab_options& t, const std::string& site_profile,
+                                 tab_plan& out) {
+  auto read = [](const std::filesystem::path& file, std::string& text) {
+    std::ifstream in(file);
+    if (!in) return false;
+    std::stringstream s;
+    s << in.rdbuf();
+    text = s.str();
+    return true;
+  };
+  std::string text;
+  if (!read(t.strategy_file, text))
+    return fmt::format("cannot read strategy file '{}'", t.strategy_file);
+  try {
+    out.strategy = sb::parse_strategy(text);
+  } catch (const seckill::error& e) {
+    return fmt::format("{}: {}", t.strategy_file, e.what());
+  }
+  // The page's profile: --site-profile, else the file the strategy names
+  // (relative to the strategy), else the strategy's own keys, else the defaults.
+  out.profile = out.strategy.profile.value_or(sb::site_profile{});
+  std::filesystem::path profile_file;
+  if (!site_profile.empty())
+    profile_file = site_profile;
+  else if (!out.strategy.profile_file.empty())
+    profile_file = std::filesystem::path(t.strategy_file).parent_path() / out.strategy.profile_file;
+  if (!profile_file.empty()) {
+    if (!read(profile_file, text))
+      return fmt::format("cannot read profile file '{}'", profile_file.string());
+    try {
+      out.profile = sb::parse_profile(text);
+    } catch (const seckill::error& e) {
+      return fmt::format("{}: {}", profile_file.string(), e.what());
+    }
+  }
+  out.url = t.shop;
+  return {};
+}
+
+/// `at` in UTC to the millisecond: "2026-12-04T14:05:12.345Z", or with
+/// `compact`, "20261204T140512.345Z" (fit for a file name).
+inline std::string utc_stamp(std::chrono::system_clock::time_point at, bool compact = false) {
+  const auto s = std::chrono::floor<std::chrono::seconds>(at);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(at - s).count();
+  return compact ? fmt::format("{:%Y%m%dT%H%M%S}.{:03}Z", s, ms)
+                 : fmt::format("{:%FT%T}.{:03}Z", s, ms);
+}
+
+/// The log of a run: every line stamped with the UTC time and prefixed with
+/// its tab ("2026-12-04T14:05:12.345Z [tab 2] grabber: ordered: ..."),
+/// written to the console and appended to the log file when there is one.
+/// Thread-safety: line() may be called from any thread (one mutex).
+/// Cost: a formatted line and a flush of each output per line.
+class tab_log {
+ public:
+  /// Logs to `console` (nullptr: nowhere) and, after open(), to a file too.
+  explicit tab_log(std::FILE* console = stdout) : console_(console) {}
+
+  /// Appends every line from now on to `file` as well; false when it cannot
+  /// be opened (errno says why).
+  bool open(const std::filesystem::path& file) {
+    std::lock_guard lock(mutex_);
+    file_.open(file, std::ios::app);
+    return static_cast<bool>(file_);
+  }
+
+  /// Writes `text` as one line of tab `tab` (0: the program's own, no prefix).
+  void line(int tab, std::string_view text) {
+    const std::string stamp = utc_stamp(std::chrono::system_clock::now());
+    const std::string out = tab > 0 ? fmt::format("{} [tab {}] {}\n", stamp, tab, text)
+                                    : fmt::format("{} {}\n", stamp, text);
+    std::lock_guard lock(mutex_);
+    if (console_ != nullptr) {
+      std::fwrite(out.data(), 1, out.size(), console_);
+      std::fflush(console_);
+    }
+    if (file_.is_open()) {
+      file_ << out;
+      file_.flush();
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::FILE* console_;
+  std::ofstream file_;
+};
+
+/// The name of a tab's screenshot: the UTC time, the tab, the SKU it ordered
+/// or last tried (any character but a letter, a digit, '.', '_' or '-'
+/// becomes '_'; "no-sku" when it tried none) and how it ended:
+/// "20261204T140512.345Z-tab2-veg-box-ordered.png", "...-no-order.png".
+inline std::string screenshot_name(std::chrono::system_clock::time_point at, int tab,
+                                   std::string_view sku, bool ordered) {
+  std::string safe;
+  for (const char c : sku.substr(0, 64)) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '.' || c == '_' || c == '-';
+    safe += plain ? c : '_';
+  }
+  if (safe.empty() || safe.front() == '.') safe.insert(0, safe.empty() ? "no-sku" : "_");
+  return fmt::format("{}-tab{}-{}-{}.png", utc_stamp(at, true), tab, safe,
+                     ordered ? "ordered" : "no-order");
+}
+
+/// How a tab ended: the grabber's error and result, and its screenshot.
+struct tab_outcome {
+  std::error_code ec;
+  sb::grab_result result;
+  std::filesystem::path screenshot;  ///< empty when none could be saved (the log says why)
+};
+
+/// The line that sums a tab up: "tab 1: bought 2 x veg-box: Order confirmed
+/// ..." or "tab 2: no order: the deadline passed".
+inline std::string summary(const tab_plan& plan, const tab_outcome& o) {
+  const auto& r = o.result;
+  if (r.ordered) {
+    const std::string fewer =
+        r.requested > r.quantity ? fmt::format(" ({} asked)", r.requested) : std::string();
+    return fmt::format("tab {}: bought {} x {}{}: {}", plan.number, r.quantity, r.sku, fewer,
+                       r.confirmation);
+  }
+  const std::string why = o.ec == seckill::errc::timed_out ? "the deadline passed"
+                          : o.ec                           ? o.ec.message()
+                                                           : "the run ended";
+  return fmt::format("tab {}: no order: {}", plan.number, why);
+}
+
+/// Runs one tab: a grabber over `page` (already showing the shop) driven by
+/// the plan's profile and strategy, paced by `pace`, logging to `log` as
+/// tab plan.number; then saves a screenshot of the page in `screenshot_dir`
+/// (screenshot_name), whether an order was confirmed or not. A screenshot
+/// that cannot be taken or written is logged, never fatal. `plan`, `pace`
+/// and `log` must outlive the run. Runs on the page's executor.
+inline boost::asio::awaitable<tab_outcome> run_tab(sb::page page, const tab_plan& plan,
+                                                   seckill::token_bucket<>& pace, tab_log& log,
+                                                   std::filesystem::path screenshot_dir) {
+  using boost::asio::as_tuple;
+  using boost::asio::use_awaitable;
+  sb::grabber_options opts;
+  opts.retries = plan.strategy.retries;
+  opts.log = [&log, n = plan.number](std::string_view line) { log.line(n, line); };
+  sb::grabber grab(sb::page_driver(page, plan.profile), sb::priority_strategy(plan.strategy), pace,
+                   std::move(opts));
+  tab_outcome out;
+  std::tie(out.ec, out.result) =
+      co_await grab.async_run(plan.strategy.deadline, as_tuple(use_awaitable));
+  const auto file = screenshot_dir / screenshot_name(std::chrono::system_clock::now(), plan.number,
+                                                     out.result.sku, out.result.ordered);
+  auto [shot] = co_await sb::async_save_screenshot(page, file, as_tuple(use_awaitable));
+  if (shot) {
+    log.line(plan.number, fmt::format("screenshot failed: {} ({})", shot.message(), file.string()));
+  } else {
+    out.screenshot = file;
+    log.line(plan.number, fmt::format("screenshot: {}", file.string()));
+  }
+  co_return out;
+}
+
+}  // namespace grocery_grabber
