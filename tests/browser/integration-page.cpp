@@ -15,6 +15,7 @@
 #include <mutex>
 #include <ostream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -87,6 +88,17 @@ const std::map<std::string, std::string>& pages() {
         });
         document.getElementById('t').addEventListener('mousedown', (e) => { down = e.timeStamp; });
         document.getElementById('t').addEventListener('mouseup', (e) => presses.push(e.timeStamp - down));
+        </script></body>)PG"},
+      {"/moving", R"PG(<!doctype html><head><style>
+        @keyframes slide { from { left: 40px } to { left: 440px } }
+        #mv { position: absolute; top: 100px; width: 120px; height: 40px;
+              animation: slide 730ms linear infinite }
+        </style></head><body style="margin:0">
+        <button id="mv">Moving</button><button id="still" style="position:absolute;left:40px;top:300px">Still</button>
+        <script>window.hits = {mv: 0, still: 0, downs: 0};
+        document.getElementById('mv').addEventListener('click', () => hits.mv++);
+        document.getElementById('still').addEventListener('click', () => hits.still++);
+        document.addEventListener('mousedown', () => hits.downs++);
         </script></body>)PG"},
       {"/select", R"PG(<!doctype html><body>
         <select id="s"><option value="a">A</option><option value="b">Bee</option><option value="c" disabled>C</option><option value="d">Dee</option></select>
@@ -328,6 +340,26 @@ TEST_SUITE("integration") {
     CHECK(get(f.page.async_click("#absent", quick, asio::use_future)) ==
           seckill::browser::errc::element_not_found);
     CHECK(f.eval("clicks") == json{{"dis", 0}, {"cov", 0}, {"overlay", 0}, {"downs", 1}});
+  }
+
+  TEST_CASE("a moving button is never clicked - not even by checks that share their frames") {
+    fixture f;
+    f.go("/moving");
+    const seckill::browser::click_options quick{1, 0ms, 1200ms};
+    // A look and a click at once, then a click right after the look: each
+    // check samples the button, and the next may reuse a sample a frame old
+    // only where the button still is.
+    auto look = f.page.async_wait_for("#mv", 1200ms, asio::use_future);
+    CHECK(get(f.page.async_click("#mv", quick, asio::use_future)) ==
+          seckill::browser::errc::element_not_actionable);
+    CHECK(std::get<0>(get(look)) == seckill::browser::errc::element_not_actionable);
+    CHECK(get(f.page.async_click("#mv", quick, asio::use_future)) ==
+          seckill::browser::errc::element_not_actionable);
+    // A still button beside it: a look, then a click that needs no frame of its own.
+    auto [el, box] = get(f.page.async_wait_for("#still", 5s, asio::use_future));
+    REQUIRE_MESSAGE(!el, el.message());
+    CHECK(!get(f.page.async_click("#still", quick, asio::use_future)));
+    CHECK(f.eval("hits") == json{{"mv", 0}, {"still", 1}, {"downs", 1}});
   }
 
   TEST_CASE("a click without a pause sends its release with the press - and keeps every check") {

@@ -170,7 +170,11 @@ class page {
 
   /// Waits until the first element matching `selector` is attached, visible,
   /// stable for an animation frame, enabled and the target of a hit test at its
-  /// centre; keeps waiting across navigations. Completes with (error_code,
+  /// centre; keeps waiting across navigations. Stable means the same box at
+  /// two animation times a frame apart; an element found in the box where an
+  /// earlier check of the same selector sampled it, one to three frames (at
+  /// most 50 ms) of animation time before, counts as stable without waiting
+  /// for another frame. Completes with (error_code,
   /// element_box); after `timeout`, errc::element_not_found when nothing
   /// matched, errc::element_not_actionable when something did;
   /// errc::javascript_exception for a selector the browser cannot parse.

@@ -136,10 +136,10 @@ inline nlohmann::json profile_argument(const site_profile& p) {
 /// URL is the outcome (2xx confirmed, else refused). The first outcome
 /// after a press is the answer. Events wait in a
 /// queue until async_next_event takes them. A snapshot reads the status and
-/// every offer in one call and starts a first look at the buy button, which
-/// the press then finds already seen stable. Choosing picks a select's option
-/// or clicks a list's offer element with trusted input; a quantity is filled
-/// in, or reached with trusted clicks on + / -; buy is a trusted click.
+/// every offer in one call and starts a first look at the buy button, whose
+/// animation frame the press's check then needs not wait for again. Choosing picks a select's
+/// option or clicks a list's offer element with trusted input; a quantity is filled in, or reached
+/// with trusted clicks on + / -; buy is a trusted click.
 ///
 /// A handle: copies share one state (the queue, the observers). Thread-safety:
 /// as browser::page; every operation and callback runs on the page's strand.
@@ -214,11 +214,6 @@ class page_driver {
  private:
   static constexpr std::chrono::milliseconds look_timeout{100};  // the buy button's early check
 
-  struct look {  // the buy button's first look, running while the grabber goes on
-    bool done = false;
-    boost::asio::steady_timer* wake = nullptr;
-  };
-
   struct state {
     state(page p, site_profile prof, page_driver_options o)
         : pg(std::move(p)), profile(std::move(prof)), opts(o) {}
@@ -228,7 +223,6 @@ class page_driver {
     std::deque<shop_event> events;
     boost::asio::steady_timer* wake = nullptr;
     mutation_subscription status_sub, result_sub, offers_sub, response_sub;
-    std::shared_ptr<look> buy_look;
     void push(shop_event e) {
       events.push_back(std::move(e));
       if (wake) wake->cancel();
@@ -354,25 +348,45 @@ class page_driver {
       std::shared_ptr<state> s) {
     using R = std::pair<std::error_code, shop_snapshot>;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    // A first look at the buy button goes out with the snapshot, and the
-    // press waits for it: its wait for an animation frame (is the button
-    // stable?) overlaps the snapshot, the decision and the choice, and the
-    // click finds the button already seen stable where it still is. A short
-    // look, not a wait: the click waits (and reports) if need be.
-    auto l = std::make_shared<look>();
-    s->buy_look = l;
-    s->pg.async_wait_for(s->profile.buy, std::min(s->opts.action_timeout, look_timeout),
-                         [l](std::error_code, const element_box&) {
-                           l->done = true;
-                           if (l->wake) l->wake->cancel();
-                         });
+    // The reading goes out first: it needs no layout, so the page answers it
+    // before the look below makes it lay the new state out.
+    struct reading {
+      bool done = false;
+      std::error_code ec;
+      nlohmann::json value;
+      boost::asio::steady_timer* wake = nullptr;
+    };
+    auto r = std::make_shared<reading>();
     std::string fn(detail::scripts::deep<&detail::scripts::read_shop>());
     nlohmann::json args = nlohmann::json::array({detail::profile_argument(s->profile)});
-    auto [ec, v] = co_await s->pg.async_call_function_isolated(
-        std::move(fn), std::move(args), boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (!ec && !v.is_object()) ec = make_error_code(seckill::errc::protocol_error);
+    s->pg.async_call_function_isolated(
+        std::move(fn), std::move(args),
+        boost::asio::bind_executor(s->pg.get_executor(), [r](std::error_code ec, nlohmann::json v) {
+          r->ec = ec;
+          r->value = std::move(v);
+          r->done = true;
+          if (r->wake) r->wake->cancel();
+        }));
+    // A first look at the buy button: its wait for an animation frame (is
+    // the button stable?) overlaps the decision and the choice, and the
+    // click's own check finds the button already sampled a frame before (or
+    // shares the look's frame). A short look, not a wait: the click waits
+    // (and reports) if need be.
+    s->pg.async_wait_for(s->profile.buy, std::min(s->opts.action_timeout, look_timeout),
+                         [](std::error_code, const element_box&) {});
+    if (!r->done) {
+      const auto ex = co_await boost::asio::this_coro::executor;
+      boost::asio::steady_timer t(ex, boost::asio::steady_timer::time_point::max());
+      r->wake = &t;
+      co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      r->wake = nullptr;
+      const bool stop = co_await cancel_requested();
+      if (stop) co_return R{make_error_code(seckill::errc::operation_aborted), {}};
+    }
+    std::error_code ec = r->ec;
+    if (!ec && !r->value.is_object()) ec = make_error_code(seckill::errc::protocol_error);
     if (ec) co_return R{ec, {}};
-    co_return R{{}, detail::to_snapshot(v)};
+    co_return R{{}, detail::to_snapshot(r->value)};
   }
 
   static boost::asio::awaitable<std::error_code> choose(std::shared_ptr<state> s, std::string sku) {
@@ -442,13 +456,6 @@ class page_driver {
     using boost::asio::as_tuple;
     using boost::asio::use_awaitable;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    if (auto l = std::exchange(s->buy_look, nullptr); l && !l->done) {
-      const auto ex = co_await boost::asio::this_coro::executor;
-      boost::asio::steady_timer t(ex, look_timeout);
-      l->wake = &t;
-      co_await t.async_wait(as_tuple(use_awaitable));
-      l->wake = nullptr;
-    }
     auto [e] = co_await s->pg.async_click(s->profile.buy, s->opts.click, as_tuple(use_awaitable));
     co_return e;
   }

@@ -92,10 +92,17 @@ const std::string& deep() {
 /// (sel, prev) -> {state: 'missing' | 'hidden' | 'moving' | 'disabled'}
 ///              | {state: 'covered', by} | {state: 'ok', x, y, width, height}.
 /// Checks the first element matching `sel` for actionability (run with the
-/// finder: deep<&actionability>()). Stable means the same box one animation
-/// frame apart, or the same box as `prev` ([x, y, width, height], centre
-/// form, in the top viewport), seen stable by an earlier check. The hit test
-/// goes through shadow roots and frames.
+/// finder: deep<&actionability>()). Stable means the same box at two
+/// animation times (the document timeline's: boxes read between two frames
+/// show the same time, so the check waits until the time moves on, a frame
+/// or two), or the same box as `prev` ([x, y, width, height], centre form, in
+/// the top viewport), seen stable by an earlier check. The world keeps each
+/// selector's last sample (the element, its box, its animation time): a
+/// check that finds the same element in the same box as a sample from an
+/// earlier animation time at most 50 ms before (a frame to three) waits for
+/// no frame (so a check beside another one shares its frame). A page that
+/// draws no frames (a tab in the background) is judged after 50 ms instead
+/// of a frame. The hit test goes through shadow roots and frames.
 inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
   const el = find(sel);
   if (!el || !el.isConnected) return {state: 'missing'};
@@ -103,24 +110,40 @@ inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
     const r = el.getBoundingClientRect(), [ox, oy] = offset(el);
     return [ox + r.left + r.width / 2, oy + r.top + r.height / 2, r.width, r.height];
   };
+  // The animation time the boxes show: it moves on only from one frame to the next.
+  const when = () => el.ownerDocument.timeline.currentTime;
   const st = styleOf(el);
-  let a = box();
+  let a = box(), ta = when();
   if (st.visibility !== 'visible' || st.display === 'none' || a[2] === 0 || a[3] === 0) return {state: 'hidden'};
   if (a[0] + a[2] / 2 <= 0 || a[1] + a[3] / 2 <= 0 || a[0] - a[2] / 2 >= innerWidth || a[1] - a[3] / 2 >= innerHeight) {
     el.scrollIntoView({block: 'center', inline: 'center'});
     a = box();
+    ta = when();
   }
+  const samples = globalThis.__seckill_samples || (globalThis.__seckill_samples = new Map());
+  const same = (p, q) => Array.isArray(p) && q.every((v, i) => v === p[i]);
+  const last = samples.get(sel);
+  const settled = last !== undefined && last.el === el && last.time < ta &&
+                  ta - last.time <= 50 && performance.now() - last.at < 250 && same(last.box, a);
   let b = a;
-  if (!Array.isArray(prev) || a.some((v, i) => v !== prev[i])) {
-    await new Promise(r => {
-      let done = false;
-      requestAnimationFrame(() => { done = true; r(); });
-      setTimeout(() => { if (!done) r(); }, 50);
-    });
+  if (!same(prev, a) && !settled) {
+    samples.set(sel, {el, box: a, time: ta, at: performance.now()});
+    for (let i = 0; i < 3 && !(when() > ta); i++) {
+      const framed = await new Promise(r => {
+        let done = false;
+        requestAnimationFrame(() => { done = true; r(true); });
+        setTimeout(() => { if (!done) r(false); }, 50);
+      });
+      if (!framed) break;
+    }
     if (!el.isConnected) return {state: 'missing'};
     b = box();
-    if (a.some((v, i) => v !== b[i])) return {state: 'moving'};
+    if (a.some((v, i) => v !== b[i])) {
+      samples.delete(sel);
+      return {state: 'moving'};
+    }
   }
+  samples.set(sel, {el, box: b, time: when(), at: performance.now()});
   if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
       (el.closest && el.closest('fieldset[disabled]'))) return {state: 'disabled'};
   const x = b[0], y = b[1];
