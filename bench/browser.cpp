@@ -113,16 +113,14 @@ bool on_path(const std::string& program) {
 }
 
 // The flags seckill starts Chromium with, less those naming its own debugging
-// endpoint and profile (Puppeteer picks its own) and the first page.
+// endpoint and profile (Puppeteer picks its own).
 std::vector<std::string> shared_chromium_flags() {
   const sb::chromium_options opts;
   const auto args = sb::chromium_arguments(opts, "/unused");
   std::vector<std::string> flags;
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a.starts_with("--remote-debugging-") || a.starts_with("--user-data-dir=") ||
-        a == "about:blank")
-      continue;
+    if (a.starts_with("--remote-debugging-") || a.starts_with("--user-data-dir=")) continue;
     flags.push_back(a);
   }
   return flags;

@@ -37,9 +37,13 @@ try {
     ignoreDefaultArgs: true,  // seckill's flags, not Puppeteer's own set
     args: config.args,
   });
+  // The browser's first tab (its window's only one): visible, so it draws
+  // frames; a second tab in the same window would be hidden.
   const [first] = await browser.pages();
   const page = first || (await browser.newPage());
   await page.goto(url, {waitUntil: 'load'});
+  const visibility = await page.evaluate(() => document.visibilityState);
+  if (visibility !== 'visible') throw new Error('the page is ' + visibility + ', not visible');
   say('ready');
 
   const trial = async (n) => {

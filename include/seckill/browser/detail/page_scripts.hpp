@@ -94,15 +94,16 @@ const std::string& deep() {
 /// Checks the first element matching `sel` for actionability (run with the
 /// finder: deep<&actionability>()). Stable means the same box at two
 /// animation times (the document timeline's: boxes read between two frames
-/// show the same time, so the check waits until the time moves on, a frame
-/// or two), or the same box as `prev` ([x, y, width, height], centre form, in
-/// the top viewport), seen stable by an earlier check. The world keeps each
-/// selector's last sample (the element, its box, its animation time): a
-/// check that finds the same element in the same box as a sample from an
-/// earlier animation time at most 50 ms before (a frame to three) waits for
-/// no frame (so a check beside another one shares its frame). A page that
-/// draws no frames (a tab in the background) is judged after 50 ms instead
-/// of a frame. The hit test goes through shadow roots and frames.
+/// may show the time of the next one, so the check waits until the time
+/// moves on, a frame or two), or the same box as `prev` ([x, y, width,
+/// height], centre form, in the top viewport), seen stable by an earlier
+/// check. The world keeps the selector's recent samples (the element, its
+/// box, its animation time): the same element in the same box as a sample
+/// from an earlier animation time at most 50 ms before (a frame to three)
+/// is stable without a wait, so a check beside another one shares its
+/// frame. A page that draws no frames (a tab in the background) is judged
+/// after 50 ms instead of a frame. The hit test goes through shadow roots
+/// and frames.
 inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
   const el = find(sel);
   if (!el || !el.isConnected) return {state: 'missing'};
@@ -120,30 +121,34 @@ inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
     a = box();
     ta = when();
   }
+  // This world's recent samples of the selector (the element, its box, its
+  // animation time): the same box one to three frames before proves
+  // stability without a wait of this check's own.
   const samples = globalThis.__seckill_samples || (globalThis.__seckill_samples = new Map());
   const same = (p, q) => Array.isArray(p) && q.every((v, i) => v === p[i]);
-  const last = samples.get(sel);
-  const settled = last !== undefined && last.el === el && last.time < ta &&
-                  ta - last.time <= 50 && performance.now() - last.at < 250 && same(last.box, a);
+  const recent = () => (samples.get(sel) || []).filter(s => s.el === el && performance.now() - s.at < 250);
+  const held = (bx, t) => recent().some(s => s.time < t && t - s.time <= 50 && same(s.box, bx));
+  const note = (bx, t) => samples.set(sel, [...recent(), {el, box: bx, time: t, at: performance.now()}].slice(-4));
   let b = a;
-  if (!same(prev, a) && !settled) {
-    samples.set(sel, {el, box: a, time: ta, at: performance.now()});
-    for (let i = 0; i < 3 && !(when() > ta); i++) {
+  if (!same(prev, a) && !held(a, ta)) {
+    note(a, ta);
+    for (let i = 0; i < 3; i++) {
       const framed = await new Promise(r => {
         let done = false;
         requestAnimationFrame(() => { done = true; r(true); });
         setTimeout(() => { if (!done) r(false); }, 50);
       });
-      if (!framed) break;
-    }
-    if (!el.isConnected) return {state: 'missing'};
-    b = box();
-    if (a.some((v, i) => v !== b[i])) {
-      samples.delete(sel);
-      return {state: 'moving'};
+      if (!el.isConnected) return {state: 'missing'};
+      b = box();
+      const tb = when();
+      if (a.some((v, i) => v !== b[i])) {
+        samples.delete(sel);
+        return {state: 'moving'};
+      }
+      if (tb > ta || held(b, tb) || !framed) break;
     }
   }
-  samples.set(sel, {el, box: b, time: when(), at: performance.now()});
+  note(b, when());
   if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
       (el.closest && el.closest('fieldset[disabled]'))) return {state: 'disabled'};
   const x = b[0], y = b[1];
