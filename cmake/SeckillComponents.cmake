@@ -152,6 +152,8 @@ set(SECKILL_browser_HEADERS
   seckill/browser/page.hpp
   seckill/browser/screenshot.hpp
   seckill/browser/strategy.hpp
+  seckill/browser/sale_time.hpp
+  seckill/browser/shop_clock.hpp
   seckill/browser/site_profile.hpp
   seckill/browser/shop_driver.hpp
   seckill/browser/page_driver.hpp

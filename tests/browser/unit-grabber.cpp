@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 #include <system_error>
 #include <tuple>
@@ -52,6 +53,13 @@ struct fake_shop {
   std::optional<ms> answer_after = 20ms;  ///< nullopt: the shop never answers
   ms action_cost = 1ms;                   ///< each action takes this long
   int refuse = 0;                         ///< refuse this many orders whatever the stock
+  bool live = true;  ///< false: the page shows stock changes only when it is reloaded
+  std::optional<std::string> countdown;  ///< the countdown element's text, if the page has one
+  std::chrono::nanoseconds local_minus_shop{0};  ///< how far the shop's clock is behind
+  std::chrono::nanoseconds clock_resolution{std::chrono::milliseconds(1)};
+  ms sample_round_trip = 4ms;  ///< each clock sample's round trip
+  int reloads = 0;
+  std::vector<ms> reload_times;
 
   struct change {
     time_point at;
@@ -73,6 +81,12 @@ struct fake_shop {
   std::vector<std::string> actions;  // "snapshot", "choose veg-box", "quantity 2", "press"
 
   [[nodiscard]] ms elapsed() const { return std::chrono::duration_cast<ms>(clock.now() - start); }
+  /// The local wall clock: the manual clock read as Unix time.
+  [[nodiscard]] std::chrono::system_clock::time_point wall() const {
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            clock.now().time_since_epoch()));
+  }
 
   void at(ms t, std::function<void(fake_shop&)> f) {
     const time_point when = start + t;
@@ -89,6 +103,10 @@ struct fake_shop {
     const bool any = std::any_of(shelf.offers.begin(), shelf.offers.end(),
                                  [](const sb::sku_offer& o) { return o.stock > 0; });
     const std::string status = any ? "In stock" : "Out of stock";
+    if (!live) {  // a static page: the change shows at the next load
+      shelf.status = status;
+      return;
+    }
     if (status != shelf.status) {
       shelf.status = status;
       emit({sb::shop_event_kind::status, status, any, false, false});
@@ -174,6 +192,8 @@ class fake_driver {
       const auto e = s->act("watch", "watch");
       if (!e) {
         s->watching = true;
+        if (s->countdown)
+          s->emit({sb::shop_event_kind::countdown, *s->countdown, false, false, false});
         const bool any = s->shelf.status == "In stock";
         s->emit({sb::shop_event_kind::status, s->shelf.status, any, false, true});
       }
@@ -207,6 +227,42 @@ class fake_driver {
       auto e = s->act("quantity " + std::to_string(n), "quantity");
       if (!e) s->quantity = n;
       return std::make_tuple(e);
+    });
+  }
+  template <class Token>
+  auto async_reload(Token&& token) {
+    return later<void(std::error_code)>(token, [s = s_] {
+      auto e = s->act("reload", "reload");
+      if (!e) {
+        ++s->reloads;
+        s->reload_times.push_back(s->elapsed());
+        const bool any = s->shelf.status == "In stock";
+        s->emit({sb::shop_event_kind::status, s->shelf.status, any, false, true});
+      }
+      return std::make_tuple(e);
+    });
+  }
+  template <class Token>
+  auto async_clock_samples(int n, Token&& token) {
+    return later<void(std::error_code, std::vector<sb::clock_sample>)>(token, [s = s_, n] {
+      auto e = s->act("clock", "clock");
+      std::vector<sb::clock_sample> out;
+      for (int i = 0; !e && i < n; ++i) {
+        // Later samples have longer round trips: the first is the best.
+        const auto rtt = s->sample_round_trip * (i + 1);
+        sb::clock_sample c;
+        c.sent = s->wall();
+        s->clock.advance(rtt / 2);
+        const auto shop_now = s->wall() - s->local_minus_shop;
+        c.shop = std::chrono::system_clock::time_point(
+            std::chrono::floor<std::chrono::system_clock::duration>(
+                shop_now.time_since_epoch() - shop_now.time_since_epoch() % s->clock_resolution));
+        s->clock.advance(rtt - rtt / 2);
+        c.received = s->wall();
+        c.resolution = s->clock_resolution;
+        out.push_back(c);
+      }
+      return std::make_tuple(e, std::move(out));
     });
   }
   template <class Token>
@@ -258,6 +314,7 @@ struct harness {
 
   harness() {
     options.log = [this](std::string_view l) { log.emplace_back(l); };
+    options.wall_clock = [s = shop] { return s->wall(); };
   }
 
   std::pair<std::error_code, sb::basic_grab_result<clock_type>> run(const std::string& strategy,
@@ -559,5 +616,218 @@ TEST_SUITE("unit") {
     REQUIRE(h.shop->presses.size() == 1);
     CHECK(h.shop->presses[0].at > 5s);
     CHECK(h.count(sb::grab_step::decided, res) == 2);
+  }
+
+  TEST_CASE("sale start: nothing is pressed before the start - then it is pressed at the start") {
+    harness h;
+    h.shop->restock(100ms, "veg-box", 5);  // in stock long before the start
+    h.options.start = sb::sale_time{h.shop->wall() + 2s, std::chrono::minutes(480)};
+    auto [ec, res] = h.run("want = sku:veg-box\n");
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    REQUIRE(h.shop->presses.size() == 1);
+    // The start on the local clock: 0.5 ms before (the middle of a 1 ms
+    // reading taken at the middle of its round trip); then snapshot,
+    // choice, quantity and press, 1 ms each.
+    CHECK(h.shop->presses[0].at >= 2002ms);
+    CHECK(h.shop->presses[0].at <= 2004ms);
+    const std::vector<std::string> expected{"watch",          "clock",      "snapshot",
+                                            "choose veg-box", "quantity 1", "press"};
+    CHECK(h.shop->actions == expected);
+    REQUIRE(res.clock.has_value());
+    CHECK(res.clock->samples == 5);
+    CHECK(res.clock->round_trip == 4ms);  // the best sample's
+    CHECK(h.count(sb::grab_step::started, res) == 1);
+    CHECK(h.logged("grabber: started: in stock at the start"));
+    CHECK(h.logged("shop time = local "));
+  }
+
+  TEST_CASE("sale start: a start that has passed acts at once") {
+    harness h;
+    h.shop->restock(100ms, "veg-box", 5);
+    h.options.start = sb::sale_time{h.shop->wall() - 1h, std::chrono::minutes(0)};
+    auto [ec, res] = h.run("want = sku:veg-box\n");
+    CHECK_FALSE(ec);
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].at == 104ms);
+    CHECK(h.logged("already passed"));
+  }
+
+  TEST_CASE("sale start: the shop clock's offset is applied to the start") {
+    harness h;
+    h.shop->local_minus_shop = 3s;  // the shop's clock is 3 s behind the local one
+    h.shop->restock(100ms, "veg-box", 5);
+    // The shop's clock reads now + 1 s at local now + 4 s.
+    h.options.start = sb::sale_time{h.shop->wall() + 1s, std::chrono::minutes(0)};
+    auto [ec, res] = h.run("want = sku:veg-box\n");
+    CHECK_FALSE(ec);
+    REQUIRE(res.clock.has_value());
+    CHECK(res.clock->offset == 3s - 500us);  // within its uncertainty of the truth
+    CHECK(res.clock->uncertainty == 2500us);
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].at >= 4002ms);
+    CHECK(h.shop->presses[0].at <= 4004ms);
+    CHECK(h.logged("offset +2.999 s ± 0.002 s"));
+  }
+
+  TEST_CASE("sale start: a Date header's whole seconds give an uncertainty that holds the truth") {
+    harness h;
+    h.shop->local_minus_shop = 1700ms;
+    h.shop->clock_resolution = 1s;
+    h.shop->restock(100ms, "veg-box", 5);
+    h.options.start = sb::sale_time{h.shop->wall() + 10s, std::chrono::minutes(0)};
+    auto [ec, res] = h.run("want = sku:veg-box\n", 30s);
+    CHECK_FALSE(ec);
+    REQUIRE(res.clock.has_value());
+    CHECK(res.clock->uncertainty == 502ms);
+    const auto error = res.clock->offset - std::chrono::nanoseconds(1700ms);
+    CHECK(std::chrono::abs(error) <= res.clock->uncertainty);
+    CHECK(h.logged("the shop's time in whole seconds"));
+  }
+
+  TEST_CASE("sale start: a countdown sets the start - and a new text of it moves the start") {
+    harness h;
+    h.shop->countdown = "还剩 0分2秒";
+    h.shop->set_stock("veg-box", 5);  // in stock from the beginning
+    h.shop->at(1000ms, [](fake_shop& s) {
+      s.emit({sb::shop_event_kind::countdown, "00:00:05", false, false, false});
+    });
+    auto [ec, res] = h.run("want = sku:veg-box\n");
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    REQUIRE(h.shop->presses.size() == 1);
+    // Watching at 1 ms: start at 2001 ms; at 1000 ms: 5 s left, start at 6000 ms.
+    CHECK(h.shop->presses[0].at == 6004ms);
+    CHECK(h.logged("countdown '还剩 0分2秒': start in 2.000 s"));
+    CHECK(h.logged("countdown '00:00:05': start in 5.000 s"));
+    CHECK_FALSE(res.clock.has_value());  // a countdown is relative: no clock to read
+  }
+
+  TEST_CASE("reload-poll: every reload takes a token - and a restock shows at a reload") {
+    harness h;
+    h.shop->live = false;  // the page shows the stock only as it loads
+    h.rate = 2;
+    h.burst = 1;
+    h.options.reload_every = 100ms;  // faster than the pace allows
+    h.shop->restock(3000ms, "veg-box", 5);
+    auto [ec, res] = h.run("want = sku:veg-box\n", 20s);
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].at > 3000ms);
+    CHECK(res.reloads == h.shop->reloads);
+    const auto before = std::count_if(h.shop->reload_times.begin(), h.shop->reload_times.end(),
+                                      [](ms t) { return t < 3000ms; });
+    // A bucket of 1 with 2 tokens a second gives at most 1 + 2 x 3 in 3 s,
+    // against 30 at reload_every alone; it is used to the full.
+    CHECK(before <= 7);
+    CHECK(before >= 6);
+    // Every token: the reloads and the three actions, within what the bucket gave.
+    const double seconds = std::chrono::duration<double>(h.shop->presses[0].at).count();
+    CHECK(static_cast<double>(h.shop->reloads + 3) <= 1 + 2 * seconds + 1e-9);
+    for (std::size_t i = 1; i < h.shop->reload_times.size(); ++i) {
+      CHECK(h.shop->reload_times[i] - h.shop->reload_times[i - 1] >= 100ms);
+    }
+  }
+
+  TEST_CASE("reload-poll: a failed reload is reported - and tried again at the next turn") {
+    harness h;
+    h.shop->live = false;
+    h.options.reload_every = 200ms;
+    h.shop->failures["reload"] = {make_error_code(sb::errc::navigation_failed)};
+    h.shop->restock(50ms, "veg-box", 5);
+    auto [ec, res] = h.run("want = sku:veg-box\n");
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    CHECK(h.count(sb::grab_step::reload_failed, res) == 1);
+    CHECK(h.shop->reloads == 1);  // the second reload showed the stock
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].at > 400ms);
+    CHECK(h.logged("grabber: reload-failed: "));
+  }
+
+  TEST_CASE("reload-poll: no reload before the start - the first at the start") {
+    harness h;
+    h.shop->live = false;
+    h.options.reload_every = 100ms;
+    h.options.start = sb::sale_time{h.shop->wall() + 1s, std::chrono::minutes(0)};
+    h.shop->restock(500ms, "veg-box", 5);
+    auto [ec, res] = h.run("want = sku:veg-box\n");
+    CHECK_FALSE(ec);
+    REQUIRE_FALSE(h.shop->reload_times.empty());
+    CHECK(h.shop->reload_times.front() >= 999ms);
+    CHECK(h.shop->reload_times.front() <= 1001ms);
+    CHECK(h.shop->reloads == 1);
+    CHECK(res.ordered);
+  }
+
+  TEST_CASE("pace_reaction = no: the try after a flip is not paced - its retry is") {
+    for (const bool exempt : {true, false}) {
+      CAPTURE(exempt);
+      harness h;
+      h.rate = 1;
+      h.burst = 1;
+      h.options.pace_reaction = !exempt;
+      h.options.delay = {40ms, 120ms};
+      h.shop->refuse = 1;  // the first order is refused: a retry
+      h.shop->restock(500ms, "veg-box", 5);
+      auto [ec, res] = h.run("want = sku:veg-box\n", 20s);
+      CHECK_FALSE(ec);
+      CHECK(res.ordered);
+      REQUIRE(h.shop->presses.size() == 2);
+      if (exempt) {
+        // Snapshot, choice, quantity, press: 1 ms each, no token, no pause.
+        CHECK(h.shop->presses[0].at == 504ms);
+        CHECK(h.logged("(the reaction: not paced)"));
+        // The retry: a pause before each action, and a token each (one in
+        // the bucket, then one a second).
+        CHECK(h.count(sb::grab_step::paused, res) == 3);
+        CHECK(h.count(sb::grab_step::paced, res) == 2);
+        CHECK(h.shop->presses[1].at - h.shop->presses[0].at > 2s);
+      } else {
+        CHECK(h.shop->presses[0].at > 2500ms);
+        CHECK(h.count(sb::grab_step::paused, res) == 6);
+      }
+    }
+  }
+
+  TEST_CASE("delays: a seeded pause before each action within the bounds - the same for a seed") {
+    const auto pauses = [](std::uint64_t seed) {
+      harness h;
+      h.options.delay = {40ms, 120ms};
+      h.options.delay_seed = seed;
+      h.options.retries = 3;
+      h.shop->refuse = 3;
+      h.shop->restock(100ms, "veg-box", 5);
+      auto [ec, res] = h.run("want = sku:veg-box\n", 20s);
+      CHECK_FALSE(ec);
+      CHECK(res.ordered);
+      CHECK(res.attempts == 4);
+      std::vector<long> out;
+      for (const auto& e : res.events) {
+        if (e.step == sb::grab_step::paused) out.push_back(std::stol(e.detail));
+      }
+      return out;
+    };
+    const auto a = pauses(7);
+    REQUIRE(a.size() == 12);  // 4 tries x (choose, quantity, press)
+    for (const long p : a) {
+      CHECK(p >= 40);
+      CHECK(p <= 120);
+    }
+    CHECK(pauses(7) == a);
+    CHECK(pauses(8) != a);
+    CHECK(std::set<long>(a.begin(), a.end()).size() > 3);  // they vary
+  }
+
+  TEST_CASE("delays: the pauses are waited - the press comes after them") {
+    harness h;
+    h.options.delay = {50ms, 50ms};
+    h.shop->restock(100ms, "veg-box", 5);
+    auto [ec, res] = h.run("want = sku:veg-box\n");
+    CHECK_FALSE(ec);
+    REQUIRE(h.shop->presses.size() == 1);
+    // Snapshot at 101, then 50 ms + 1 ms for each of the three actions.
+    CHECK(h.shop->presses[0].at == 254ms);
   }
 }

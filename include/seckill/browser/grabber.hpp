@@ -13,6 +13,8 @@
 #include <seckill/browser/error.hpp>
 #include <seckill/browser/page.hpp>
 #include <seckill/browser/page_driver.hpp>
+#include <seckill/browser/sale_time.hpp>
+#include <seckill/browser/shop_clock.hpp>
 #include <seckill/browser/shop_driver.hpp>
 #include <seckill/browser/strategy.hpp>
 #include <seckill/detail/spawned_completion.hpp>
@@ -62,6 +64,11 @@ enum class grab_step {
   rejected,       ///< the shop refused the order
   failed,         ///< an action failed (element missing, not actionable, ...)
   gave_up,        ///< the deadline passed
+  scheduled,      ///< the start, on the shop's clock and the local one
+  started,        ///< the start came: the grabber acts from now on
+  paused,         ///< a random pause before an action (delay)
+  reloaded,       ///< reload-poll: the page was loaded again
+  reload_failed,  ///< reload-poll: a reload failed (tried again at the next turn)
 };
 
 /// The step's name as the log writes it ("stock-changed", "gave-up", ...).
@@ -87,6 +94,16 @@ constexpr std::string_view to_string(grab_step s) noexcept {
       return "failed";
     case grab_step::gave_up:
       return "gave-up";
+    case grab_step::scheduled:
+      return "scheduled";
+    case grab_step::started:
+      return "started";
+    case grab_step::paused:
+      return "paused";
+    case grab_step::reloaded:
+      return "reloaded";
+    case grab_step::reload_failed:
+      return "reload-failed";
   }
   return "unknown";
 }
@@ -108,6 +125,21 @@ struct basic_grabber_options {
   int retries = 1;  ///< more tries within one stock window after a refused or failed one
   std::function<void(const basic_grab_event<Clock>&)> on_event;  ///< every step (driver's executor)
   std::function<void(std::string_view)> log;  ///< one human-readable line per step
+
+  /// When the sale opens, on the shop's clock: nothing is chosen or pressed
+  /// (and nothing reloaded) before; the deadline counts from it. None: at
+  /// once, or when a countdown the driver reports reaches zero.
+  std::optional<sale_time> start;
+  int clock_samples = 5;  ///< readings of the shop's clock taken for a start
+  /// The local wall clock the shop's clock is compared with; empty:
+  /// system_clock::now. A test on a manual Clock maps that clock here.
+  std::function<std::chrono::system_clock::time_point()> wall_clock;
+  /// Reload-poll: load the page again this often (each reload takes a token
+  /// of the pace). None: the page updates itself (live).
+  std::optional<std::chrono::milliseconds> reload_every;
+  delay_range delay;             ///< a random pause before each action, in these bounds
+  std::uint64_t delay_seed = 1;  ///< same seed, same pauses
+  bool pace_reaction = true;     ///< false: the first try after a flip takes no token and no pause
 };
 using grabber_options = basic_grabber_options<>;
 
@@ -119,8 +151,10 @@ struct basic_grab_result {
   int quantity = 0;
   int requested =
       0;  ///< what the strategy was asked for; more than quantity when less was in stock
-  std::string confirmation;  ///< the shop's result text
-  int attempts = 0;          ///< buy presses
+  std::string confirmation;           ///< the shop's result text
+  int attempts = 0;                   ///< buy presses
+  int reloads = 0;                    ///< reload-poll: the page loads asked for
+  std::optional<clock_offset> clock;  ///< the shop clock's estimate, when there was a start
   std::vector<basic_grab_event<Clock>> events;
 };
 using grab_result = basic_grab_result<>;
@@ -152,8 +186,21 @@ inline std::string describe_intent(const order_intent& i) {
 /// for the pace drops that attempt (the next one decides on the new page).
 /// Stops after a confirmed order or at the deadline. Every action (choose,
 /// quantity, press) takes a token from the Limiter, so the shop sees a human
-/// pace. Each step is reported to options.on_event and options.log and kept
-/// in the result.
+/// pace, after a random pause within options.delay (seeded: the same seed
+/// gives the same pauses); with pace_reaction = false, the first try after
+/// the stock flips to available (or after the start) takes neither: retries
+/// and later tries are paced.
+///
+/// Sale start: with options.start, the grabber watches from the beginning
+/// but acts only from the start, converted to the local clock by an
+/// estimate of the shop clock's offset (the driver's clock samples,
+/// estimate_clock_offset; logged as the `scheduled` step). Without one, a
+/// countdown the driver reports sets the start to now plus the time it
+/// shows, and each new text of it moves the start. Reload-poll
+/// (options.reload_every): from the start, the page is reloaded every
+/// reload_every, each reload taking a token, so polling never exceeds the
+/// pace; a failed reload is reported and tried again at the next turn. Each step is reported to
+/// options.on_event and options.log and kept in the result.
 ///
 /// Driver models shop_driver (browser::page_driver over a Chromium tab; a
 /// page given directly is driven by the demo shop's profile); Strategy
@@ -211,9 +258,34 @@ class grabber {
     std::deque<shop_event> seen;  // events taken while waiting for the pace
     std::uint64_t generation = 0, decided = 0;
     bool in_stock = false, awaiting = false, retry = false;
-    int failures = 0;  // failed tries in this stock window
+    bool reaction = false;  // the next try is the first after a flip (or the start)
+    bool started = true, acted = false;
+    std::optional<time_point> start;  // on the grabber's clock
+    std::chrono::milliseconds deadline_in{0};
+    time_point next_reload{};
+    std::uint64_t rng = 0;  // the pauses' generator (splitmix64)
+    std::string countdown;  // its last text
+    int failures = 0;       // failed tries in this stock window
     time_point confirm_until{};
   };
+
+  // Sets the start (on the grabber's clock) and the deadline from it.
+  void schedule(run_state& st, time_point at) {
+    const time_point now = clock_.now();
+    st.start = at;
+    st.started = now >= at;
+    st.deadline = std::max(at, now) + st.deadline_in;
+  }
+
+  // The next pause, uniform in [delay.min, delay.max] by the seeded generator.
+  std::chrono::milliseconds next_pause(run_state& st) {
+    std::uint64_t z = (st.rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    const auto span = static_cast<std::uint64_t>((opts_.delay.max - opts_.delay.min).count()) + 1;
+    return opts_.delay.min + std::chrono::milliseconds(static_cast<std::int64_t>(z % span));
+  }
 
   // How a pace ended.
   enum class paced { go, stop, changed };
@@ -250,6 +322,7 @@ class grabber {
         if (ev.in_stock && !st.in_stock) {  // a new stock window
           st.failures = 0;
           st.retry = false;
+          st.reaction = true;
         }
         st.in_stock = ev.in_stock;
         report(
@@ -275,8 +348,34 @@ class grabber {
         }
         fail(st, grab_step::rejected, std::move(ev.text));
         return false;
+      case shop_event_kind::countdown:
+        take_countdown(st, std::move(ev.text));
+        return false;
     }
     return false;
+  }
+
+  // A countdown's text moves the start while the grabber has not acted
+  // (and no fixed start was given).
+  void take_countdown(run_state& st, std::string text) {
+    if (opts_.start || st.acted || text == st.countdown) return;
+    st.countdown = std::move(text);
+    if (st.countdown.empty()) {
+      if (!st.start) return;  // no countdown was ever seen
+      schedule(st, clock_.now());
+      report(st.res, grab_step::scheduled, "the countdown is gone: starting now");
+      return;
+    }
+    const std::optional<std::chrono::milliseconds> left = parse_time_left(st.countdown);
+    if (!left) {
+      report(st.res, grab_step::scheduled,
+             fmt::format("the countdown shows no time left: '{}' (start unchanged)", st.countdown));
+      return;
+    }
+    schedule(st, clock_.now() + *left);
+    report(st.res, grab_step::scheduled,
+           fmt::format("countdown '{}': start in {:.3f} s", st.countdown,
+                       static_cast<double>(left->count()) / 1000.0));
   }
 
   // Takes one token, waiting for it (through the driver, which reports
@@ -294,23 +393,46 @@ class grabber {
                            std::chrono::ceil<std::chrono::milliseconds>(wait).count()));
       }
       waited = true;
-      const auto wake = clock_.now() + wait;
-      while (clock_.now() < wake) {
-        auto [e, ev] = co_await driver_.async_next_event(
-            until(clock_, wake), boost::asio::as_tuple(boost::asio::use_awaitable));
-        if (e) {
-          ec = e;
-          co_return paced::stop;
-        }
-        const bool stop = co_await cancel_requested();
-        if (stop) co_return paced::stop;
-        if (!ev) break;
-        const bool page_changed = ev->kind != shop_event_kind::outcome;
-        st.seen.push_back(std::move(*ev));
-        if (page_changed) co_return paced::changed;
-      }
+      const paced p = co_await wait_until(st, clock_.now() + wait, ec);
+      if (p != paced::go) co_return p;
     }
     co_return paced::go;
+  }
+
+  // Waits until `wake` through the driver, keeping the events for the loop:
+  // changed when the page changed, stop on a cancellation or a driver
+  // failure (`ec`).
+  boost::asio::awaitable<paced> wait_until(run_state& st, time_point wake, std::error_code& ec) {
+    while (clock_.now() < wake) {
+      auto [e, ev] = co_await driver_.async_next_event(
+          until(clock_, wake), boost::asio::as_tuple(boost::asio::use_awaitable));
+      if (e) {
+        ec = e;
+        co_return paced::stop;
+      }
+      const bool stop = co_await cancel_requested();
+      if (stop) co_return paced::stop;
+      if (!ev) break;
+      const bool page_changed =
+          ev->kind != shop_event_kind::outcome && ev->kind != shop_event_kind::countdown;
+      st.seen.push_back(std::move(*ev));
+      if (page_changed) co_return paced::changed;
+    }
+    co_return paced::go;
+  }
+
+  // Before an action: the random pause, then a token (neither for an exempt
+  // reaction). go, or why the try is dropped.
+  boost::asio::awaitable<paced> before_action(run_state& st, bool exempt, std::error_code& ec) {
+    if (exempt) co_return paced::go;
+    if (opts_.delay.any()) {
+      const std::chrono::milliseconds pause = next_pause(st);
+      if (clock_.now() + pause > st.deadline) co_return paced::stop;
+      report(st.res, grab_step::paused, fmt::format("{} ms before the action", pause.count()));
+      const paced p = co_await wait_until(st, clock_.now() + pause, ec);
+      if (p != paced::go) co_return p;
+    }
+    co_return co_await pace(st, ec);
   }
 
   // One try: snapshot, decision, choice, quantity, press. A non-empty error
@@ -322,7 +444,10 @@ class grabber {
       return e == errc::browser_closed || e == seckill::errc::operation_aborted;
     };
     st.decided = st.generation;
+    const bool exempt = !opts_.pace_reaction && st.reaction && !st.retry;
+    st.reaction = false;
     st.retry = false;
+    st.acted = true;
     auto [es, snap] = co_await driver_.async_snapshot(as_tuple(use_awaitable));
     if (ends(es)) co_return es;
     if (es) {
@@ -335,18 +460,19 @@ class grabber {
              fmt::format("{} offers, none wanted in stock within the limits", snap.offers.size()));
       co_return std::error_code{};
     }
-    report(st.res, grab_step::decided, detail::describe_intent(*intent));
+    report(st.res, grab_step::decided,
+           detail::describe_intent(*intent) + (exempt ? " (the reaction: not paced)" : ""));
     // One token per action; a pace that ends early drops the try (the loop
     // sees the deadline, the cancellation or the change).
     std::error_code ec;
-    if (co_await pace(st, ec) != paced::go) co_return ec;
+    if (co_await before_action(st, exempt, ec) != paced::go) co_return ec;
     auto [e_choose] = co_await driver_.async_choose(intent->sku, as_tuple(use_awaitable));
     if (ends(e_choose)) co_return e_choose;
     if (e_choose) {
       fail(st, grab_step::failed, fmt::format("choosing {}: {}", intent->sku, e_choose.message()));
       co_return std::error_code{};
     }
-    if (co_await pace(st, ec) != paced::go) co_return ec;
+    if (co_await before_action(st, exempt, ec) != paced::go) co_return ec;
     auto [e_qty] = co_await driver_.async_set_quantity(intent->quantity, as_tuple(use_awaitable));
     if (ends(e_qty)) co_return e_qty;
     if (e_qty) {
@@ -354,7 +480,7 @@ class grabber {
            fmt::format("setting quantity {}: {}", intent->quantity, e_qty.message()));
       co_return std::error_code{};
     }
-    if (co_await pace(st, ec) != paced::go) co_return ec;
+    if (co_await before_action(st, exempt, ec) != paced::go) co_return ec;
     auto [e_press] = co_await driver_.async_press_buy(as_tuple(use_awaitable));
     if (ends(e_press)) co_return e_press;
     if (e_press) {
@@ -377,12 +503,20 @@ class grabber {
     using boost::asio::use_awaitable;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     run_state st;
+    st.deadline_in = deadline_in;
     st.deadline = self->clock_.now() + deadline_in;
+    st.rng = self->opts_.delay_seed;
+    if (self->opts_.reload_every)
+      st.next_reload = st.deadline - deadline_in + *self->opts_.reload_every;
     Driver& d = self->driver_;
 
     auto [ew] = co_await d.async_watch(as_tuple(use_awaitable));
     if (ew) co_return R{ew, std::move(st.res)};
     self->report(st.res, grab_step::watching, "the shop's stock status");
+    if (self->opts_.start) {
+      const std::error_code e = co_await self->schedule_start(st);
+      if (e) co_return R{e, std::move(st.res)};
+    }
 
     for (;;) {
       const bool stop = co_await cancel_requested();
@@ -403,6 +537,13 @@ class grabber {
         if (self->take(st, std::move(*ev))) co_return R{{}, std::move(st.res)};
       }
       const auto now = self->clock_.now();
+      if (!st.started && st.start && now >= *st.start) {
+        st.started = true;
+        st.reaction = true;  // what the page shows at the start is the flip
+        st.next_reload = now;
+        self->report(st.res, grab_step::started,
+                     st.in_stock ? "in stock at the start" : "not in stock at the start");
+      }
       if (st.awaiting && now >= st.confirm_until) {
         st.awaiting = false;
         self->fail(st, grab_step::failed, "no answer from the shop after pressing buy");
@@ -412,17 +553,70 @@ class grabber {
                      fmt::format("deadline of {} ms passed", deadline_in.count()));
         co_return R{make_error_code(seckill::errc::timed_out), std::move(st.res)};
       }
-      if (st.in_stock && !st.awaiting && (st.decided != st.generation || st.retry)) {
+      const bool reloading = self->opts_.reload_every.has_value();
+      if (st.started && st.in_stock && !st.awaiting && (st.decided != st.generation || st.retry)) {
         const std::error_code e = co_await self->attempt(st);
         if (e) co_return R{e, std::move(st.res)};
         continue;
       }
-      const time_point wake = st.awaiting ? std::min(st.deadline, st.confirm_until) : st.deadline;
+      if (st.started && reloading && !st.awaiting && now >= st.next_reload) {
+        const std::error_code e = co_await self->reload(st);
+        if (e) co_return R{e, std::move(st.res)};
+        continue;
+      }
+      time_point wake = st.awaiting ? std::min(st.deadline, st.confirm_until) : st.deadline;
+      if (!st.started && st.start) wake = std::min(wake, *st.start);
+      if (st.started && reloading && !st.awaiting) wake = std::min(wake, st.next_reload);
       auto [e, ev] =
           co_await d.async_next_event(until(self->clock_, wake), as_tuple(use_awaitable));
       if (e) co_return R{e, std::move(st.res)};
       if (ev) st.seen.push_back(std::move(*ev));
     }
+  }
+
+  // Reads the shop's clock, converts options.start to the grabber's clock and
+  // logs both (the `scheduled` step). A failed reading leaves the local
+  // clock as the shop's, and says so.
+  boost::asio::awaitable<std::error_code> schedule_start(run_state& st) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    auto [e, samples] = co_await driver_.async_clock_samples(std::max(1, opts_.clock_samples),
+                                                             as_tuple(use_awaitable));
+    if (e == errc::browser_closed || e == seckill::errc::operation_aborted) co_return e;
+    if (!e) st.res.clock = estimate_clock_offset(samples);
+    const sale_time& start = *opts_.start;
+    std::string line = describe_start(start, st.res.clock);
+    if (e) line += fmt::format(" (reading the shop's clock failed: {})", e.message());
+    const auto wall_now = opts_.wall_clock ? opts_.wall_clock() : std::chrono::system_clock::now();
+    const auto local_start = st.res.clock ? st.res.clock->to_local(start.at) : start.at;
+    schedule(st, clock_.now() +
+                     std::chrono::duration_cast<typename Clock::duration>(local_start - wall_now));
+    if (st.started) line += ": already passed";
+    report(st.res, grab_step::scheduled, std::move(line));
+    co_return std::error_code{};
+  }
+
+  // One reload-poll turn: a token, then the reload (its page comes as events).
+  boost::asio::awaitable<std::error_code> reload(run_state& st) {
+    std::error_code ec;
+    const paced p = co_await pace(st, ec);
+    if (p == paced::stop) {
+      st.next_reload = st.deadline;  // no token before the deadline: no more reloads
+      co_return ec;
+    }
+    if (p == paced::changed) co_return std::error_code{};  // the loop looks at the change first
+    st.acted = true;
+    st.next_reload = clock_.now() + *opts_.reload_every;
+    ++st.res.reloads;
+    auto [e] = co_await driver_.async_reload(boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (e == errc::browser_closed || e == seckill::errc::operation_aborted) co_return e;
+    if (e) {
+      report(st.res, grab_step::reload_failed,
+             fmt::format("{} (tried again at the next turn)", e.message()));
+    } else {
+      report(st.res, grab_step::reloaded, fmt::format("#{}", st.res.reloads));
+    }
+    co_return std::error_code{};
   }
 
   Driver driver_;

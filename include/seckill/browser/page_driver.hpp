@@ -7,6 +7,7 @@
 #include <seckill/browser/detail/shop_scripts.hpp>
 #include <seckill/browser/error.hpp>
 #include <seckill/browser/page.hpp>
+#include <seckill/browser/shop_clock.hpp>
 #include <seckill/browser/shop_driver.hpp>
 #include <seckill/browser/site_profile.hpp>
 #include <seckill/browser/strategy.hpp>
@@ -103,6 +104,42 @@ inline shop_snapshot to_snapshot(const nlohmann::json& v) {
   return s;
 }
 
+/// The date_samples and clock_texts scripts' values as clock samples: a Date
+/// header has whole seconds; a page clock's text gives its own resolution
+/// (parse_clock_text). Entries that do not read are skipped. Never throws.
+inline std::vector<clock_sample> to_clock_samples(const nlohmann::json& dates,
+                                                  const nlohmann::json& clock_texts) {
+  using std::chrono::milliseconds;
+  using std::chrono::system_clock;
+  const auto local = [](const nlohmann::json& v) {
+    const double ms = v.is_number() ? v.get<double>() : -1;
+    return ms >= 0 && ms < 1e15 ? std::optional(system_clock::time_point(
+                                      milliseconds(static_cast<std::int64_t>(ms))))
+                                : std::nullopt;
+  };
+  std::vector<clock_sample> out;
+  if (dates.is_array()) {
+    for (const auto& d : dates) {
+      if (!d.is_object()) continue;
+      const auto sent = local(d.value("sent", nlohmann::json()));
+      const auto received = local(d.value("received", nlohmann::json()));
+      const auto shop = parse_http_date(string_member(d, "date"));
+      if (!sent || !received || !shop) continue;
+      out.push_back({*sent, *received, *shop, std::chrono::seconds(1)});
+    }
+  }
+  if (clock_texts.is_array()) {
+    for (const auto& c : clock_texts) {
+      if (!c.is_object()) continue;
+      const auto at = local(c.value("at", nlohmann::json()));
+      const auto shown = parse_clock_text(string_member(c, "text"));
+      if (!at || !shown) continue;
+      out.push_back({*at, *at, shown->first, shown->second});
+    }
+  }
+  return out;
+}
+
 inline nlohmann::json to_json(const offer_field& f) {
   return nlohmann::json{{"child", f.child}, {"attribute", f.attribute}, {"given", f.given}};
 }
@@ -133,7 +170,9 @@ inline nlohmann::json profile_argument(const site_profile& p) {
 /// element's new texts outcome events (confirmed when one of the success
 /// texts is in it); a new document whose URL contains `success_url` is a
 /// confirmed outcome too, and with `success_response` a response to such a
-/// URL is the outcome (2xx confirmed, else refused). The first outcome
+/// URL is the outcome (2xx confirmed, else refused). With a `countdown`
+/// element, its text is read as watching starts and each new text of it is
+/// a countdown event. The first outcome
 /// after a press is the answer. Events wait in a
 /// queue until async_next_event takes them. A snapshot reads the status and
 /// every offer in one call and starts a first look at the buy button, whose
@@ -203,6 +242,27 @@ class page_driver {
                                                                token);
   }
 
+  /// Loads the page again (reload-poll) and waits for its `load`:
+  /// (error_code). The new document's status comes as an event.
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_reload(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code)>(get_executor(), reload(s_), token);
+  }
+
+  /// Up to `n` readings of the shop's clock: (error_code, vector<clock_sample>).
+  /// `n` HEAD requests of the page's URL made by the page (in seckill's
+  /// isolated world; the page's own requests are left alone), each giving
+  /// the response's Date header (whole seconds) and the local times around
+  /// it; with a profile's `clock` element, `n` readings of its text too.
+  /// Costs n round trips to the shop, in one DevTools call (two with a clock).
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<clock_sample>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_clock_samples(int n, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::vector<clock_sample>)>(
+        get_executor(), clock_samples(s_, n), token);
+  }
+
   /// Presses buy with a trusted click; the shop's answer comes as an outcome event.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
@@ -222,7 +282,7 @@ class page_driver {
     page_driver_options opts;
     std::deque<shop_event> events;
     boost::asio::steady_timer* wake = nullptr;
-    mutation_subscription status_sub, result_sub, offers_sub, response_sub;
+    mutation_subscription status_sub, result_sub, offers_sub, response_sub, countdown_sub;
     void push(shop_event e) {
       events.push_back(std::move(e));
       if (wake) wake->cancel();
@@ -318,7 +378,66 @@ class page_driver {
     s->status_sub = std::move(status_sub);
     s->result_sub = std::move(result_sub);
     s->offers_sub = std::move(offers_sub);
+    if (!s->profile.countdown.empty()) co_return co_await watch_countdown(s);
     co_return std::error_code{};
+  }
+
+  // The countdown's text as watching starts, then each new one (empty: gone).
+  static boost::asio::awaitable<std::error_code> watch_countdown(std::shared_ptr<state> s) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    std::weak_ptr<state> weak = s;
+    auto countdown = [weak](std::string text) {
+      if (auto st = weak.lock()) {
+        shop_event e;
+        e.kind = shop_event_kind::countdown;
+        e.text = std::move(text);
+        st->push(std::move(e));
+      }
+    };
+    std::function<void(const mutation_record&)> on_countdown =
+        [countdown](const mutation_record& r) { countdown(r.present ? r.text : std::string()); };
+    auto [e, sub] = co_await s->pg.async_on_mutation(s->profile.countdown, std::move(on_countdown),
+                                                     as_tuple(use_awaitable));
+    if (e) co_return e;
+    s->countdown_sub = std::move(sub);
+    std::string fn(detail::scripts::deep<&detail::scripts::read_text>());
+    nlohmann::json args = nlohmann::json::array({s->profile.countdown});
+    auto [ec, v] = co_await s->pg.async_call_function_isolated(std::move(fn), std::move(args),
+                                                               as_tuple(use_awaitable));
+    if (ec) co_return ec;
+    countdown(v.is_string() ? v.get<std::string>() : std::string());
+    co_return std::error_code{};
+  }
+
+  static boost::asio::awaitable<std::error_code> reload(std::shared_ptr<state> s) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    auto [e, r] = co_await s->pg.async_reload(boost::asio::as_tuple(boost::asio::use_awaitable));
+    co_return e;
+  }
+
+  static boost::asio::awaitable<std::pair<std::error_code, std::vector<clock_sample>>>
+  clock_samples(std::shared_ptr<state> s, int n) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    using R = std::pair<std::error_code, std::vector<clock_sample>>;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    n = std::clamp(n, 1, 100);
+    std::string fn(detail::scripts::date_samples);
+    nlohmann::json args = nlohmann::json::array({n});
+    auto [ec, dates] = co_await s->pg.async_call_function_isolated(std::move(fn), std::move(args),
+                                                                   as_tuple(use_awaitable));
+    if (ec) co_return R{ec, {}};
+    nlohmann::json texts;
+    if (!s->profile.clock.empty()) {
+      std::string read(detail::scripts::deep<&detail::scripts::clock_texts>());
+      nlohmann::json read_args = nlohmann::json::array({s->profile.clock, n});
+      auto [e2, t] = co_await s->pg.async_call_function_isolated(
+          std::move(read), std::move(read_args), as_tuple(use_awaitable));
+      if (e2) co_return R{e2, {}};
+      texts = std::move(t);
+    }
+    co_return R{{}, detail::to_clock_samples(dates, texts)};
   }
 
   static boost::asio::awaitable<std::pair<std::error_code, std::optional<shop_event>>> next_event(

@@ -6,6 +6,7 @@
 ///        driver reports. browser/page_driver.hpp implements it over a
 ///        Chromium tab; a test double implements it over a scripted shop.
 
+#include <seckill/browser/shop_clock.hpp>
 #include <seckill/browser/strategy.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -19,17 +20,19 @@
 #include <string_view>
 #include <system_error>
 #include <tuple>
+#include <vector>
 
 namespace seckill::browser {
 
 /// @brief What changed on the shop's page.
 enum class shop_event_kind {
-  status,   ///< the stock status changed (text, presence, or a new document)
-  offers,   ///< the offers changed while the status did not (a count, a price)
-  outcome,  ///< the shop answered an order (confirmed or rejected)
+  status,     ///< the stock status changed (text, presence, or a new document)
+  offers,     ///< the offers changed while the status did not (a count, a price)
+  outcome,    ///< the shop answered an order (confirmed or rejected)
+  countdown,  ///< the countdown to the start shows a new text (empty: it is gone)
 };
 
-/// The kind's name as logs write it ("status", "offers", "outcome").
+/// The kind's name as logs write it ("status", "offers", "outcome", "countdown").
 constexpr std::string_view to_string(shop_event_kind k) noexcept {
   switch (k) {
     case shop_event_kind::status:
@@ -38,6 +41,8 @@ constexpr std::string_view to_string(shop_event_kind k) noexcept {
       return "offers";
     case shop_event_kind::outcome:
       return "outcome";
+    case shop_event_kind::countdown:
+      return "countdown";
   }
   return "unknown";
 }
@@ -49,7 +54,7 @@ constexpr std::string_view to_string(shop_event_kind k) noexcept {
 /// A plain value. Cost: that of its text.
 struct shop_event {
   shop_event_kind kind = shop_event_kind::status;
-  std::string text;        ///< the status or result text as the page shows it
+  std::string text;        ///< the status, result or countdown text as the page shows it
   bool in_stock = false;   ///< status: the page says there is stock
   bool confirmed = false;  ///< outcome: the shop confirmed the order (else it refused it)
   bool initial = false;    ///< status: the first report of a new document
@@ -61,7 +66,13 @@ struct shop_event {
 ///
 /// ```text
 /// get_executor()                        where the operations run
-/// async_watch(token)                    void(error_code): start reporting events
+/// async_watch(token)                    void(error_code): start reporting events;
+///                                       a countdown's text is reported (as a
+///                                       countdown event) before it completes
+/// async_clock_samples(n, token)         void(error_code, vector<clock_sample>):
+///                                       up to n readings of the shop's clock
+/// async_reload(token)                   void(error_code): load the page again
+///                                       (its new state comes as events)
 /// async_next_event(max_wait, token)     void(error_code, optional<shop_event>):
 ///                                       the oldest unread event, waiting for one at
 ///                                       most max_wait (nanoseconds of the grabber's
@@ -99,6 +110,13 @@ concept shop_driver = requires(D& d, std::string sku, int quantity, std::chrono:
   {
     d.async_press_buy(boost::asio::as_tuple(boost::asio::use_awaitable))
     } -> std::same_as<boost::asio::awaitable<std::tuple<std::error_code>>>;
+  {
+    d.async_reload(boost::asio::as_tuple(boost::asio::use_awaitable))
+    } -> std::same_as<boost::asio::awaitable<std::tuple<std::error_code>>>;
+  {
+    d.async_clock_samples(quantity, boost::asio::as_tuple(boost::asio::use_awaitable))
+    }
+    -> std::same_as<boost::asio::awaitable<std::tuple<std::error_code, std::vector<clock_sample>>>>;
 };
 
 }  // namespace seckill::browser

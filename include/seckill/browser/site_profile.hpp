@@ -11,7 +11,9 @@
 #include <seckill/error.hpp>
 
 #include <cctype>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -72,6 +74,16 @@ struct site_profile {
   std::string success_response;  ///< a response to a URL containing this answers the order
   std::string logged_in;         ///< an element only a logged-in session shows; empty: no check
 
+  /// How the page learns of changes.
+  enum class watch_mode {
+    live,    ///< the page updates itself (push, polling scripts): watch it
+    reload,  ///< it shows the stock only as it loads: reload it every reload_every
+  };
+  watch_mode watch = watch_mode::live;
+  std::chrono::milliseconds reload_every{500};  ///< reload: at most this often (and the pace)
+  std::string countdown;  ///< an element showing the time left to the start; empty: none
+  std::string clock;      ///< an element showing the shop's time; empty: the Date header only
+
   [[nodiscard]] bool quantity_by_buttons() const noexcept { return !quantity_plus.empty(); }
   friend bool operator==(const site_profile&, const site_profile&) = default;
 };
@@ -81,7 +93,8 @@ inline constexpr std::string_view profile_keys =
     "status, in_stock, out_of_stock, offers, offer.sku, offer.name, offer.price, offer.stock, "
     "offer.category, offer.unavailable, offer.click, quantity.input, quantity.plus, "
     "quantity.minus, "
-    "quantity.value, buy, result, success, success_url, success_response, logged_in";
+    "quantity.value, buy, result, success, success_url, success_response, logged_in, watch, "
+    "reload_every, countdown, clock";
 
 namespace detail {
 
@@ -112,6 +125,30 @@ inline std::vector<std::string> parse_texts(std::string_view value, std::string_
     rest = rest.substr(bar + 1);
   }
   return out;
+}
+
+/// `reload_every`: a whole number of ms or s (`500ms`, `2s`) in [50 ms, 1 h].
+inline std::chrono::milliseconds parse_interval(std::string_view value, std::string_view source,
+                                                std::size_t line, std::string_view key) {
+  std::size_t digits = 0;
+  while (digits < value.size() && std::isdigit(static_cast<unsigned char>(value[digits]))) ++digits;
+  const std::string_view unit = trim(value.substr(digits));
+  std::int64_t n = -1;
+  if (digits > 0 && digits <= 9) {
+    n = 0;
+    for (std::size_t i = 0; i < digits; ++i) n = n * 10 + (value[i] - '0');
+  }
+  std::int64_t ms = -1;
+  if (n >= 0 && unit == "ms") ms = n;
+  if (n >= 0 && unit == "s") ms = n * 1000;
+  if (ms < 0) {
+    line_error(source, line,
+               cat(key, " must be a whole number of ms or s like 500ms or 2s, got '", value, "'"));
+  }
+  if (ms < 50 || ms > 3'600'000) {
+    line_error(source, line, cat(key, " must be in [50ms, 3600s], got '", value, "'"));
+  }
+  return std::chrono::milliseconds(ms);
 }
 
 inline bool attribute_name(std::string_view a) {
@@ -223,6 +260,19 @@ inline bool apply_profile_key(site_profile& p, profile_lines& seen, std::string_
     p.success_response = std::string(value);
   else if (key == "logged_in")
     selector(p.logged_in);
+  else if (key == "watch") {
+    if (value == "live")
+      p.watch = site_profile::watch_mode::live;
+    else if (value == "reload")
+      p.watch = site_profile::watch_mode::reload;
+    else
+      line_error(source, line, cat("watch must be live or reload, got '", value, "'"));
+  } else if (key == "reload_every")
+    p.reload_every = parse_interval(value, source, line, key);
+  else if (key == "countdown")
+    selector(p.countdown);
+  else if (key == "clock")
+    selector(p.clock);
   else
     return false;
   seen.line.emplace(std::string(key), line);
@@ -263,6 +313,9 @@ inline void check_profile(site_profile& p, const profile_lines& seen, std::strin
   if (!buttons && seen.has("quantity.value")) {
     line_error(source, seen.at("quantity.value"), "quantity.value needs quantity.plus");
   }
+  if (seen.has("reload_every") && p.watch != site_profile::watch_mode::reload) {
+    line_error(source, seen.at("reload_every"), "reload_every needs watch = reload");
+  }
   if (buttons) p.quantity.clear();  // no input besides the buttons
 }
 
@@ -292,6 +345,10 @@ inline void check_profile(site_profile& p, const profile_lines& seen, std::strin
 /// success_url       = /order/done            # or: a new page at such a URL
 /// success_response  = /api/order            # or: its response, 2xx success, else refused
 /// logged_in         = .user-name             # only a logged-in session shows it
+/// watch             = reload                 # live (default): the page updates itself
+/// reload_every      = 500ms                  # reload: at most this often (ms or s)
+/// countdown         = .countdown             # the time left to the start: 01:02:03, 还剩 1分23秒
+/// clock             = #server-time           # the shop's time (ISO 8601 with offset, or ms)
 /// ```
 /// Every key is optional; an absent one keeps the demo shop's value
 /// (site_profile's defaults). Throws seckill::error (errc::invalid_argument)

@@ -6,6 +6,7 @@
 ///        browser is needed to read a strategy or to test a decision.
 
 #include <seckill/browser/detail/key_value.hpp>
+#include <seckill/browser/sale_time.hpp>
 #include <seckill/browser/site_profile.hpp>
 #include <seckill/error.hpp>
 
@@ -73,6 +74,17 @@ constexpr std::string_view to_string(wanted_item::kind k) noexcept {
   return "unknown";
 }
 
+/// @brief Bounds of the random pause before each action (choose, quantity,
+///        press): uniform in [min, max]; {0, 0}, the default, pauses not.
+///
+/// A plain value. Cost: none.
+struct delay_range {
+  std::chrono::milliseconds min{0};
+  std::chrono::milliseconds max{0};
+  [[nodiscard]] bool any() const noexcept { return max.count() > 0; }
+  friend bool operator==(const delay_range&, const delay_range&) = default;
+};
+
 /// @brief A strategy file, parsed: what to buy, in priority order, and the limits.
 struct strategy_config {
   std::vector<wanted_item> want;    ///< in priority order
@@ -83,6 +95,10 @@ struct strategy_config {
   double actions_per_second = 3;                                 ///< the human pace
   double burst = 3;                                              ///< actions allowed back to back
   int retries = 1;  ///< more tries within one stock window after a refused or failed one
+  std::optional<sale_time> start;           ///< when the sale opens, on the shop's clock; none: now
+  delay_range delay;                        ///< the random pause before each action
+  std::optional<std::uint64_t> delay_seed;  ///< seeds the pauses; none: the caller's input seed
+  bool pace_reaction = true;  ///< false: the first try after a flip takes no token and no pause
   std::optional<site_profile> profile;  ///< the profile keys of the strategy file, if any
   std::string profile_file;  ///< `profile = <file>`: the caller reads it with parse_profile()
 };
@@ -189,6 +205,31 @@ inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t 
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 
+/// `40ms..120ms` (or `0ms..80ms`, `1s..2s`): bounds in ms or s, min <= max <= 10 s.
+inline delay_range parse_delay(std::string_view v, std::size_t line, std::string_view key) {
+  const auto dots = v.find("..");
+  const auto bound = [&](std::string_view b) -> std::int64_t {
+    b = trim(b);
+    std::size_t digits = 0;
+    while (digits < b.size() && std::isdigit(static_cast<unsigned char>(b[digits]))) ++digits;
+    const std::string_view unit = trim(b.substr(digits));
+    if (digits == 0 || digits > 6 || (unit != "ms" && unit != "s")) return -1;
+    std::int64_t n = 0;
+    for (std::size_t i = 0; i < digits; ++i) n = n * 10 + (b[i] - '0');
+    return unit == "s" ? n * 1000 : n;
+  };
+  const std::int64_t lo = dots == std::string_view::npos ? -1 : bound(v.substr(0, dots));
+  const std::int64_t hi = dots == std::string_view::npos ? -1 : bound(v.substr(dots + 2));
+  if (lo < 0 || hi < 0) {
+    strategy_error(
+        line, cat(key, " must be two whole durations in ms or s like 40ms..120ms, got '", v, "'"));
+  }
+  if (lo > hi)
+    strategy_error(line, cat(key, " has its lower bound above the upper, got '", v, "'"));
+  if (hi > 10'000) strategy_error(line, cat(key, " must be at most 10s, got '", v, "'"));
+  return delay_range{std::chrono::milliseconds(lo), std::chrono::milliseconds(hi)};
+}
+
 }  // namespace detail
 
 /// @brief Parses a strategy file: `key = value` lines, `#` comments, blank lines.
@@ -203,6 +244,10 @@ inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t 
 /// partial   = yes                            # fewer if fewer are in stock; no: skip
 /// retries   = 1                              # more tries in one stock window
 /// profile   = shops/grid.profile             # the site profile's file, or its keys here
+/// start     = 2026-12-04T20:00:00+08:00      # the sale opens (ISO 8601 with offset)
+/// delay     = 40ms..120ms                    # a random pause before each action
+/// delay_seed = 7                             # the pauses' seed (default: the input seed)
+/// pace_reaction = no                         # the first try after a flip: no token, no pause
 /// ```
 /// Ranges: quantity a whole number in [1, 1000]; retries a whole number in
 /// [0, 10]; max_price finite and > 0;
@@ -293,6 +338,28 @@ inline strategy_config parse_strategy(std::string_view text) {
           else
             detail::strategy_error(line_no,
                                    detail::cat("partial must be yes or no, got '", value, "'"));
+        } else if (key == "start") {
+          std::string why;
+          cfg.start = try_parse_sale_time(value, &why);
+          if (!cfg.start) detail::strategy_error(line_no, detail::cat("start ", why));
+        } else if (key == "delay") {
+          cfg.delay = detail::parse_delay(value, line_no, key);
+        } else if (key == "delay_seed") {
+          std::uint64_t seed = 0;
+          const auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), seed);
+          if (ec != std::errc() || p != value.data() + value.size()) {
+            detail::strategy_error(
+                line_no, detail::cat("delay_seed must be a whole number >= 0, got '", value, "'"));
+          }
+          cfg.delay_seed = seed;
+        } else if (key == "pace_reaction") {
+          if (value == "yes" || value == "true")
+            cfg.pace_reaction = true;
+          else if (value == "no" || value == "false")
+            cfg.pace_reaction = false;
+          else
+            detail::strategy_error(
+                line_no, detail::cat("pace_reaction must be yes or no, got '", value, "'"));
         } else if (key == "burst") {
           const double b = detail::parse_number(value, line_no, key);
           if (!(b >= 1 && b <= 100)) {
@@ -304,7 +371,8 @@ inline strategy_config parse_strategy(std::string_view text) {
               line_no,
               detail::cat("unknown key '", key,
                           "' (known: want, max_price, quantity, partial, retries, deadline, "
-                          "pace, burst, profile, and a site profile's: ",
+                          "pace, burst, start, delay, delay_seed, pace_reaction, profile, and a "
+                          "site profile's: ",
                           profile_keys, ")"));
         }
       });

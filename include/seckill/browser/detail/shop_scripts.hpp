@@ -108,4 +108,41 @@ inline constexpr std::string_view read_count = R"js((sel) => {
 /// (sel) -> true when an element matches `sel`.
 inline constexpr std::string_view exists = R"js((sel) => find(sel) !== null)js";
 
+/// (sel) -> the trimmed text of the first element matching `sel`, or null.
+inline constexpr std::string_view read_text = R"js((sel) => {
+  const el = find(sel);
+  return el === null ? null : (el.textContent || '').trim();
+})js";
+
+/// (n) -> [{sent, received, date}]: n HEAD requests of the page's own URL
+/// (a request of seckill's, not one of the page's), each with the local
+/// times around it (Date.now(), ms) and the response's Date header. A
+/// request that fails or has no Date is left out.
+inline constexpr std::string_view date_samples = R"js(async (n) => {
+  const out = [];
+  for (let i = 0; i < n; ++i) {
+    try {
+      const sent = Date.now();
+      const r = await fetch(location.href, {method: 'HEAD', cache: 'no-store'});
+      const received = Date.now();
+      const date = r.headers.get('date');
+      if (date) out.push({sent, received, date});
+    } catch (e) {
+    }
+  }
+  return out;
+})js";
+
+/// (sel, n) -> [{at, text}]: the text of the first element matching `sel`
+/// read n times 20 ms apart, each with the local time it was read at.
+inline constexpr std::string_view clock_texts = R"js((sel, n) => new Promise((resolve) => {
+  const out = [];
+  const step = () => {
+    const el = find(sel);
+    out.push({at: Date.now(), text: el === null ? null : (el.textContent || '').trim()});
+    if (out.length >= n) resolve(out); else setTimeout(step, 20);
+  };
+  step();
+}))js";
+
 }  // namespace seckill::browser::detail::scripts
