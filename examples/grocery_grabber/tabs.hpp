@@ -189,8 +189,15 @@ inline boost::asio::awaitable<tab_outcome> run_tab(sb::page page, const tab_plan
   using boost::asio::as_tuple;
   using boost::asio::use_awaitable;
   sb::grabber_options opts;
-  opts.retries = plan.strategy.retries;
+  // Retries, the start (its offset to the shop's clock is logged), the
+  // pauses, the reaction's pace, reload-poll.
+  sb::apply_strategy(opts, plan.strategy, plan.profile, sb::page_options{}.input_seed);
   opts.log = [&log, n = plan.number](std::string_view line) { log.line(n, line); };
+  if (plan.strategy.start) {
+    log.line(plan.number, fmt::format("the sale starts at {} shop time: watching until then",
+                                      sb::format_time_of_day(plan.strategy.start->at,
+                                                             plan.strategy.start->utc_offset)));
+  }
   sb::grabber grab(sb::page_driver(page, plan.profile), sb::priority_strategy(plan.strategy), pace,
                    std::move(opts));
   tab_outcome out;

@@ -7,7 +7,13 @@
 // 有货 / 售罄, the quantity behind - / + buttons, 立即抢购 and a #msg line; it
 // heeds trusted clicks only (event.isTrusted), as shops guarding against
 // scripts do. Both pages learn about restocks over server-sent events
-// (/events) and POST /order. Used by examples/shop, the grabber example, the
+// (/events) and POST /order. `/static` is the select page of `/` rendered
+// on the server as it is loaded, with no push and no script updating it
+// (a page to reload), a `#shop-time` clock and, once set_sale_start()
+// named a start, a `.countdown` (还剩 M分S秒) that `/` then shows too, with
+// the clock. Every
+// response has a Date header on the shop's clock (set_clock_skew() moves
+// it away from this host's). Used by examples/shop, the grabber example, the
 // browser tests and the browser bench.
 //
 // Thread-safety: the server runs its own thread; every public member may be
@@ -28,10 +34,12 @@
 #include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <future>
@@ -101,6 +109,29 @@ class http_server {
   }
 
   [[nodiscard]] unsigned short port() const noexcept { return port_; }
+
+  /// The shop's clock: this host's plus the skew (the Date headers, the pages' clocks).
+  [[nodiscard]] std::chrono::system_clock::time_point now() const {
+    return std::chrono::system_clock::now() +
+           std::chrono::milliseconds(skew_ms_.load(std::memory_order_relaxed));
+  }
+  void set_clock_skew(std::chrono::milliseconds skew) {
+    skew_ms_.store(skew.count(), std::memory_order_relaxed);
+  }
+
+  /// `t` as an HTTP Date header writes it: "Fri, 04 Dec 2026 12:00:00 GMT".
+  static std::string http_date(std::chrono::system_clock::time_point t) {
+    const std::time_t secs =
+        std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    return fmt::format("{}, {:02} {} {} {:02}:{:02}:{:02} GMT", days[tm.tm_wday], tm.tm_mday,
+                       months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  }
+
   [[nodiscard]] std::string url(const std::string& path = "/") const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
@@ -165,15 +196,18 @@ class http_server {
                        });
     }
     void handle() {
-      request r{std::string(req.method_string()), std::string(req.target()), req.body(),
-                clock::now()};
+      // HEAD is answered as GET without the body.
+      const bool head = req.method() == http::verb::head;
+      request r{head ? std::string("GET") : std::string(req.method_string()),
+                std::string(req.target()), req.body(), clock::now()};
       response out;
       try {
         out = server.handler_(r);
       } catch (const std::exception& e) {
         out = response{500, "text/plain", e.what(), false};
       }
-      if (out.event_stream) {
+      if (head) out.body.clear();
+      if (out.event_stream && !head) {
         auto s = std::make_shared<event_stream>(stream.release_socket());
         auto header = std::make_shared<std::string>(
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -189,6 +223,7 @@ class http_server {
       res.result(out.status);
       res.set(http::field::content_type, out.content_type);
       res.set(http::field::cache_control, "no-store");
+      res.set(http::field::date, http_date(server.now()));
       res.keep_alive(req.keep_alive());
       res.body() = std::move(out.body);
       res.prepare_payload();
@@ -220,6 +255,7 @@ class http_server {
   asio::io_context io_;
   tcp::acceptor acceptor_;
   unsigned short port_ = 0;
+  std::atomic<std::int64_t> skew_ms_{0};
   std::vector<std::shared_ptr<event_stream>> streams_;
   std::vector<std::weak_ptr<session>> sessions_;
   std::thread thread_;
@@ -261,6 +297,19 @@ class shop_server {
   [[nodiscard]] std::string url() const { return server_.url("/"); }
   /// The button-grid page of the same shop.
   [[nodiscard]] std::string grid_url() const { return server_.url("/grid"); }
+  /// The page of `/` rendered as it loads: no push, nothing updates it.
+  [[nodiscard]] std::string static_url() const { return server_.url("/static"); }
+
+  /// The shop's clock runs `skew` ahead of this host's (behind when negative):
+  /// its Date headers, `#shop-time` and the countdown follow it.
+  void set_clock_skew(std::chrono::milliseconds skew) { server_.set_clock_skew(skew); }
+  /// The shop's clock now.
+  [[nodiscard]] std::chrono::system_clock::time_point shop_now() const { return server_.now(); }
+  /// From now on the pages show a `.countdown` to `start` (on the shop's clock).
+  void set_sale_start(std::chrono::system_clock::time_point start) {
+    std::lock_guard lock(mutex_);
+    sale_start_ = start;
+  }
   [[nodiscard]] std::size_t listeners() { return server_.listeners(); }
 
   /// Sets `sku`'s stock and pushes the new state to every page. The time the
@@ -338,7 +387,9 @@ class shop_server {
     if (!target) return {400, "text/plain", "bad request target (expected /path[?query])\n", false};
     const std::string path = target->path();  // percent-decoded
     if (r.method == "GET" && path == "/")
-      return {200, "text/html; charset=utf-8", page_html(), false};
+      return {200, "text/html; charset=utf-8", page_html(true), false};
+    if (r.method == "GET" && path == "/static")
+      return {200, "text/html; charset=utf-8", page_html(false), false};
     if (r.method == "GET" && path == "/grid")
       return {200, "text/html; charset=utf-8", grid_html(), false};
     if (r.method == "GET" && path == "/events") {
@@ -427,8 +478,11 @@ class shop_server {
     cv_.notify_all();
   }
 
-  std::string page_html() const {
+  // `/` (live: pushed updates) or `/static` (the state as it loads, a clock).
+  std::string page_html(bool live) const {
     std::string options;
+    bool any = false;
+    std::optional<std::chrono::system_clock::time_point> start;
     {
       std::lock_guard lock(mutex_);
       for (const auto& s : catalogue_) {
@@ -436,8 +490,52 @@ class shop_server {
             "<option value=\"{}\" data-price=\"{:.2f}\" data-category=\"{}\" data-stock=\"{}\">{} "
             "- {:.2f}</option>",
             s.id, s.price, s.category, s.stock, s.name, s.price);
+        any = any || s.stock > 0;
       }
+      start = sale_start_;
     }
+    const auto shop_now = server_.now();
+    const auto ms_of = [](std::chrono::system_clock::time_point t) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+    };
+    // The countdown counts down from what is left at render time; the clock
+    // runs from the shop's time at render time.
+    std::string extras;
+    std::string extras_script;
+    if (start) {
+      extras += R"(<p>Sale starts in <span class="countdown"></span></p>)";
+      extras_script += fmt::format(R"(
+const left0 = {}, t0 = performance.now();
+const countdown = document.querySelector('.countdown');
+function tick() {{
+  const left = Math.max(0, left0 - (performance.now() - t0));
+  const s = Math.ceil(left / 1000);
+  const text = `还剩 ${{Math.floor(s / 60)}}分${{s % 60}}秒`;
+  if (countdown.textContent !== text) countdown.textContent = text;
+  if (left > 0) setTimeout(tick, 50);
+}}
+tick();
+)",
+                                   std::max<std::int64_t>(0, ms_of(*start) - ms_of(shop_now)));
+    }
+    if (!live || start) {
+      extras += R"(<p>Shop time <span id="shop-time"></span></p>)";
+      extras_script += fmt::format(R"(
+const shop0 = {}, c0 = performance.now();
+const shopTime = document.getElementById('shop-time');
+setInterval(() => {{
+  shopTime.textContent = new Date(shop0 + (performance.now() - c0)).toISOString();
+}}, 10);
+)",
+                                   ms_of(shop_now));
+    }
+    const std::string status =
+        live ? R"(<div class="stock-status" data-state="out">Out of stock</div>)"
+             : fmt::format(R"(<div class="stock-status" data-state="{}">{}</div>)",
+                           any ? "in" : "out", any ? "In stock" : "Out of stock");
+    const std::string buy = live || !any
+                                ? R"(<button id="buy" type="button" disabled>Buy now</button>)"
+                                : R"(<button id="buy" type="button">Buy now</button>)";
     return R"(<!doctype html>
 <html><head><meta charset="utf-8"><title>Fresh Market</title>
 <style>
@@ -450,12 +548,15 @@ label { display: block; margin: .5em 0; }
 </style></head>
 <body>
 <h1>Fresh Market</h1>
-<div class="stock-status" data-state="out">Out of stock</div>
+)" + status +
+           R"(
 <label>Item <select id="sku">)" +
            options + R"(</select></label>
 <label>Quantity <input id="quantity" type="number" min="1" value="1"></label>
-<button id="buy" type="button" disabled>Buy now</button>
+)" + buy + R"(
 <p class="order-result"></p>
+)" + extras +
+           R"(
 <script>
 const sel = document.getElementById('sku');
 const qty = document.getElementById('quantity');
@@ -477,7 +578,10 @@ function render(state) {
   }
   buy.disabled = !any;
 }
-new EventSource('/events').onmessage = (e) => render(JSON.parse(e.data));
+if ()" + std::string(live ? "true" : "false") +
+           R"() new EventSource('/events').onmessage = (e) => render(JSON.parse(e.data));
+)" + extras_script +
+           R"(
 buy.addEventListener('click', async () => {
   const body = JSON.stringify({sku: sel.value, quantity: Number(qty.value)});
   const r = await fetch('/order', {method: 'POST', headers: {'Content-Type': 'application/json'}, body});
@@ -580,6 +684,7 @@ submit.addEventListener('click', async (e) => {
   std::vector<order_record> orders_;
   std::optional<clock::time_point> last_push_;
   std::uint64_t next_order_ = 0;
+  std::optional<std::chrono::system_clock::time_point> sale_start_;
   http_server server_;  // last: stopped first, while the state above is alive
 };
 

@@ -143,6 +143,21 @@ struct basic_grabber_options {
 };
 using grabber_options = basic_grabber_options<>;
 
+/// @brief Sets what a strategy file and a site profile say of the run:
+///        retries, the start, the pauses (seeded by delay_seed, else by
+///        `input_seed`, the page's: page_options::input_seed), whether the
+///        reaction is paced, and reload-poll (profile `watch = reload`).
+template <class Clock>
+void apply_strategy(basic_grabber_options<Clock>& o, const strategy_config& cfg,
+                    const site_profile& profile, std::uint64_t input_seed = 1) {
+  o.retries = cfg.retries;
+  o.start = cfg.start;
+  o.delay = cfg.delay;
+  o.delay_seed = cfg.delay_seed.value_or(input_seed);
+  o.pace_reaction = cfg.pace_reaction;
+  if (profile.watch == site_profile::watch_mode::reload) o.reload_every = profile.reload_every;
+}
+
 /// @brief How a grab ended.
 template <class Clock = std::chrono::steady_clock>
 struct basic_grab_result {

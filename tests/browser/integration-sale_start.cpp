@@ -1,0 +1,224 @@
+// The sale start and reload-poll end to end: a real headless Chromium on the
+// demo shop served on 127.0.0.1. The shop's Date headers and its page clock
+// give the offset; its countdown moves the start; its static page (no push,
+// the stock only as it loads) is reloaded at the pace.
+#include "browser/support.hpp"
+#include "shop/shop_server.hpp"
+
+#include <seckill/browser/grabber.hpp>
+#include <seckill/browser/page_driver.hpp>
+#include <seckill/browser/sale_time.hpp>
+#include <seckill/browser/shop_clock.hpp>
+#include <seckill/limit/token_bucket.hpp>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace integration_sale_start {
+
+using namespace std::chrono_literals;
+using browser_support::get;
+namespace asio = boost::asio;
+namespace sb = seckill::browser;
+using std::chrono::steady_clock;
+using std::chrono::system_clock;
+
+struct sale_fixture : browser_support::browser_fixture {
+  shop::shop_server shop;
+  std::mutex log_mutex;
+  std::vector<std::string> log;
+
+  void open(const std::string& url) {
+    auto [ec, r] = get(page.async_navigate(url, asio::use_future));
+    REQUIRE_MESSAGE(!ec, ec.message());
+  }
+
+  sb::grabber_options options() {
+    sb::grabber_options o;
+    o.log = [this](std::string_view line) {
+      std::lock_guard lock(log_mutex);
+      log.emplace_back(line);
+    };
+    return o;
+  }
+
+  int count(const std::string& needle) {
+    std::lock_guard lock(log_mutex);
+    int n = 0;
+    for (const auto& l : log) n += l.find(needle) != std::string::npos;
+    return n;
+  }
+};
+
+}  // namespace integration_sale_start
+
+using namespace integration_sale_start;
+
+TEST_SUITE("integration") {
+  TEST_CASE("the Date header estimate of the demo shop's clock holds zero within its uncertainty") {
+    sale_fixture f;
+    f.open(f.shop.url());
+    sb::page_driver d(f.page);
+    auto [ec, samples] = get(d.async_clock_samples(5, asio::use_future));
+    REQUIRE_MESSAGE(!ec, ec.message());
+    CHECK(samples.size() == 5);
+    const auto o = sb::estimate_clock_offset(samples);
+    REQUIRE(o.has_value());
+    CHECK(o->resolution == 1s);  // whole seconds
+    CHECK(o->uncertainty >= 500ms);
+    CHECK(o->uncertainty < 1s);  // half a second and half a local round trip
+    // Same host, same clock: zero is within the stated bound.
+    CHECK(std::chrono::abs(o->offset) <= o->uncertainty);
+  }
+
+  TEST_CASE("the Date header estimate finds a shop clock 3 s ahead - within its uncertainty") {
+    sale_fixture f;
+    f.shop.set_clock_skew(3000ms);
+    f.open(f.shop.url());
+    sb::page_driver d(f.page);
+    auto [ec, samples] = get(d.async_clock_samples(5, asio::use_future));
+    REQUIRE_MESSAGE(!ec, ec.message());
+    const auto o = sb::estimate_clock_offset(samples);
+    REQUIRE(o.has_value());
+    const std::chrono::nanoseconds truth = -3000ms;  // local minus shop
+    CHECK(std::chrono::abs(o->offset - truth) <= o->uncertainty);
+  }
+
+  TEST_CASE("a page clock element gives the offset to the millisecond") {
+    sale_fixture f;
+    f.shop.set_clock_skew(-2000ms);
+    f.open(f.shop.static_url());
+    sb::site_profile p;
+    p.clock = "#shop-time";
+    sb::page_driver d(f.page, p);
+    auto [ec, samples] = get(d.async_clock_samples(5, asio::use_future));
+    REQUIRE_MESSAGE(!ec, ec.message());
+    CHECK(samples.size() >= 6);  // the Date headers and the clock's readings
+    const auto o = sb::estimate_clock_offset(samples);
+    REQUIRE(o.has_value());
+    CHECK(o->resolution == 1ms);
+    CHECK(o->uncertainty < 5ms);
+    // The page clock shows the shop's time as of its last tick (every 10 ms,
+    // later on a loaded machine): what it shows lags, the offset comes out
+    // larger. Generous bounds: the shop is 2 s behind.
+    CHECK(o->offset >= 2000ms - 5ms);
+    CHECK(o->offset <= 2000ms + 500ms);
+  }
+
+  TEST_CASE("the countdown element is read as watching starts - and again as it changes") {
+    sale_fixture f;
+    f.shop.set_sale_start(f.shop.shop_now() + 4s);
+    f.open(f.shop.url());
+    sb::site_profile p;
+    p.countdown = ".countdown";
+    sb::page_driver d(f.page, p);
+    const std::error_code ec = get(d.async_watch(asio::use_future));
+    REQUIRE_MESSAGE(!ec, ec.message());
+    std::vector<std::string> texts;
+    const auto until = steady_clock::now() + 20s;
+    while (texts.size() < 2 && steady_clock::now() < until) {
+      auto [e, ev] = get(d.async_next_event(1s, asio::use_future));
+      REQUIRE_MESSAGE(!e, e.message());
+      if (ev && ev->kind == sb::shop_event_kind::countdown &&
+          (texts.empty() || texts.back() != ev->text))
+        texts.push_back(ev->text);
+    }
+    REQUIRE(texts.size() == 2);
+    const auto first = sb::parse_time_left(texts[0]);
+    const auto second = sb::parse_time_left(texts[1]);
+    REQUIRE(first.has_value());
+    REQUIRE(second.has_value());
+    CHECK(texts[0].find("还剩 0分") == 0);
+    CHECK(*first <= 4s);
+    CHECK(*first >= 1s);
+    CHECK(*second == *first - 1s);
+  }
+
+  TEST_CASE("a start 3 s ahead: no order before it - one order after it") {
+    sale_fixture f;
+    const auto start_sys = system_clock::now() + 3s;
+    const auto start_steady = steady_clock::now() + 3s;
+    f.shop.set_sale_start(start_sys);  // the page shows its clock and a countdown
+    f.shop.set_stock("veg-box", 5);    // in stock long before the start
+    f.open(f.shop.url());
+    sb::site_profile p;
+    p.clock = "#shop-time";
+    seckill::token_bucket<> pace(5, 3);
+    auto o = f.options();
+    o.start = sb::sale_time{start_sys, std::chrono::minutes(480)};
+    sb::grabber g(sb::page_driver(f.page, p),
+                  sb::priority_strategy(sb::parse_strategy("want = sku:veg-box\n")), pace, o);
+    auto run = g.async_run(60s, asio::use_future);
+    auto [ec, res] = get(run, 90s);
+    CHECK_MESSAGE(!ec, ec.message());
+    CHECK(res.ordered);
+    const auto orders = f.shop.orders();
+    REQUIRE(orders.size() == 1);
+    CHECK(orders[0].accepted);
+    // The shop's page clock is this host's: the start is within milliseconds,
+    // and the order leaves after it.
+    CHECK(orders[0].received >= start_steady);
+    REQUIRE(res.clock.has_value());
+    CHECK(res.clock->resolution == 1ms);
+    CHECK(f.count("grabber: scheduled: start ") == 1);
+    CHECK(f.count("grabber: started: in stock at the start") == 1);
+  }
+
+  TEST_CASE("a countdown start: no order before the countdown ends - one order after") {
+    sale_fixture f;
+    const auto start_steady = steady_clock::now() + 3s;
+    f.shop.set_sale_start(f.shop.shop_now() + 3s);
+    f.shop.set_stock("eggs-12", 5);
+    f.open(f.shop.url());
+    sb::site_profile p;
+    p.countdown = ".countdown";
+    seckill::token_bucket<> pace(5, 3);
+    sb::grabber g(sb::page_driver(f.page, p),
+                  sb::priority_strategy(sb::parse_strategy("want = sku:eggs-12\n")), pace,
+                  f.options());
+    auto [ec, res] = get(g.async_run(60s, asio::use_future), 90s);
+    CHECK_MESSAGE(!ec, ec.message());
+    CHECK(res.ordered);
+    const auto orders = f.shop.orders();
+    REQUIRE(orders.size() == 1);
+    // The countdown shows whole seconds, rounded up: each new text is exact
+    // as it appears.
+    CHECK(orders[0].received >= start_steady - 100ms);
+    CHECK(f.count("grabber: scheduled: countdown '还剩 0分") >= 2);
+  }
+
+  TEST_CASE("reload-poll on the static page: reloads at the pace - and a restock is bought") {
+    sale_fixture f;
+    f.open(f.shop.static_url());
+    seckill::token_bucket<> pace(4, 2);
+    auto o = f.options();
+    o.reload_every = 200ms;
+    sb::grabber g(f.page, sb::priority_strategy(sb::parse_strategy("want = sku:veg-box\n")), pace,
+                  o);
+    const auto t0 = steady_clock::now();
+    auto run = g.async_run(60s, asio::use_future);
+    // Wait for a few reloads of the out-of-stock page.
+    for (int i = 0; i < 2000 && f.count("grabber: reloaded") < 3; ++i)
+      std::this_thread::sleep_for(10ms);
+    REQUIRE(f.count("grabber: reloaded") >= 3);
+    CHECK(f.shop.orders().empty());
+    f.shop.set_stock("veg-box", 5);  // no push: only a reload shows it
+    auto [ec, res] = get(run, 90s);
+    const double seconds = std::chrono::duration<double>(steady_clock::now() - t0).count();
+    CHECK_MESSAGE(!ec, ec.message());
+    CHECK(res.ordered);
+    const auto orders = f.shop.orders();
+    REQUIRE(orders.size() == 1);
+    CHECK(orders[0].sku == "veg-box");
+    CHECK(res.reloads >= 4);
+    // Every reload and every action took a token: never more than the bucket gave.
+    CHECK(static_cast<double>(res.reloads + 3) <= 2 + 4 * seconds);
+    CHECK(f.count("grabber: reload-failed") == 0);
+  }
+}
