@@ -1,6 +1,7 @@
 // The sale start's pure parts: ISO 8601 start times, a countdown's time left,
 // HTTP dates and page clock texts, the shop clock's offset estimate, the
 // start's log line, and the strategy and profile keys that carry them.
+#include <seckill/browser/grabber.hpp>
 #include <seckill/browser/page_driver.hpp>
 #include <seckill/browser/sale_time.hpp>
 #include <seckill/browser/shop_clock.hpp>
@@ -338,5 +339,32 @@ TEST_SUITE("unit") {
       CAPTURE(b.text);
       CHECK_THROWS_WITH_AS(sb::parse_profile(b.text), doctest::Contains(b.message), seckill::error);
     }
+  }
+
+  TEST_CASE("apply_strategy sets the start - the pauses - the reaction - and reload-poll") {
+    const auto cfg = sb::parse_strategy(
+        "want = sku:a\n"
+        "retries = 3\n"
+        "start = 2026-12-04T12:00:00Z\n"
+        "delay = 10ms..20ms\n"
+        "pace_reaction = no\n"
+        "watch = reload\n"
+        "reload_every = 2s\n");
+    sb::grabber_options o;
+    sb::apply_strategy(o, cfg, *cfg.profile, 99);
+    CHECK(o.retries == 3);
+    REQUIRE(o.start.has_value());
+    CHECK(o.start->at == noon_utc());
+    CHECK(o.delay == sb::delay_range{10ms, 20ms});
+    CHECK(o.delay_seed == 99u);  // no delay_seed: the input seed
+    CHECK_FALSE(o.pace_reaction);
+    CHECK(o.reload_every == std::optional<std::chrono::milliseconds>(2s));
+    sb::grabber_options d;
+    const auto plain = sb::parse_strategy("want = sku:a\ndelay_seed = 5\n");
+    sb::apply_strategy(d, plain, sb::site_profile{}, 99);
+    CHECK_FALSE(d.start.has_value());
+    CHECK(d.delay_seed == 5u);
+    CHECK(d.pace_reaction);
+    CHECK_FALSE(d.reload_every.has_value());  // live
   }
 }

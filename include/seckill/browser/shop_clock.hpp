@@ -162,7 +162,7 @@ inline std::string describe_start(const sale_time& start, const std::optional<cl
   const auto local = o->to_local(start.at);
   line += " = local " + format_time_of_day(local, start.utc_offset) + ", offset " +
           secs(o->offset) + " ± " + secs(o->uncertainty, false);
-  line += " (best of " + std::to_string(o->samples) + " samples";
+  line += " (best of " + std::to_string(o->samples) + (o->samples == 1 ? " sample" : " samples");
   if (!source.empty()) line += std::string(" of the ") + std::string(source);
   line +=
       ", round trip " + std::to_string(duration_cast<milliseconds>(o->round_trip).count()) + " ms";
