@@ -2,9 +2,11 @@
 // read into its option, every bad argument refused with a message naming it;
 // a shop URL's user info never appears in a message.
 #include "grocery_grabber/options.hpp"
+#include "grocery_grabber/tabs.hpp"
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <initializer_list>
 #include <ostream>
 #include <string>
@@ -161,5 +163,40 @@ TEST_SUITE("unit") {
     CHECK(error({"demo", "s.txt", "--screenshots"}) == "--screenshots needs a value");
     CHECK(error({"demo", "s.txt", "--screenshots="}) ==
           "--screenshots: expected a directory, saw ''");
+  }
+
+  TEST_CASE("grocery_grabber screenshots: named by UTC time - tab - a file-safe SKU and outcome") {
+    using namespace std::chrono;
+    // 2026-12-04T14:05:12.345Z
+    const system_clock::time_point at =
+        sys_days{year{2026} / 12 / 4} + hours{14} + minutes{5} + seconds{12} + milliseconds{345};
+    CHECK(utc_stamp(at) == "2026-12-04T14:05:12.345Z");
+    CHECK(utc_stamp(at, true) == "20261204T140512.345Z");
+    CHECK(screenshot_name(at, 2, "veg-box", true) ==
+          "20261204T140512.345Z-tab2-veg-box-ordered.png");
+    CHECK(screenshot_name(at, 1, "", false) == "20261204T140512.345Z-tab1-no-sku-no-order.png");
+    CHECK(screenshot_name(at, 3, "../a b/c:d", false) ==
+          "20261204T140512.345Z-tab3-_.._a_b_c_d-no-order.png");
+    CHECK(screenshot_name(at, 1, std::string(100, 'x'), true) ==
+          "20261204T140512.345Z-tab1-" + std::string(64, 'x') + "-ordered.png");
+  }
+
+  TEST_CASE("grocery_grabber summary: one line per tab - what it bought or why not") {
+    tab_plan plan;
+    plan.number = 2;
+    tab_outcome bought;
+    bought.result.ordered = true;
+    bought.result.sku = "veg-box";
+    bought.result.quantity = 1;
+    bought.result.requested = 2;
+    bought.result.confirmation = "Order confirmed #1: 1 x veg-box";
+    CHECK(summary(plan, bought) ==
+          "tab 2: bought 1 x veg-box (2 asked): Order confirmed #1: 1 x veg-box");
+    tab_outcome late;
+    late.ec = seckill::errc::timed_out;
+    CHECK(summary(plan, late) == "tab 2: no order: the deadline passed");
+    tab_outcome closed;
+    closed.ec = seckill::browser::errc::browser_closed;
+    CHECK(summary(plan, closed) == "tab 2: no order: " + closed.ec.message());
   }
 }
