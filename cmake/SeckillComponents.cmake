@@ -147,6 +147,7 @@ set(SECKILL_browser_DEPENDS Boost.beast Boost.url nlohmann_json fmt)
 set(SECKILL_browser_HEADERS
   seckill/browser/error.hpp
   seckill/browser/cdp.hpp
+  seckill/browser/sandbox.hpp
   seckill/browser/chromium.hpp
   seckill/browser/page_types.hpp
   seckill/browser/page.hpp
@@ -163,6 +164,7 @@ set(SECKILL_browser_HEADERS
   seckill/browser/detail/page_session.hpp
   seckill/browser/detail/shop_scripts.hpp
   seckill/browser/detail/key_value.hpp
+  seckill/browser/detail/profile_lock.hpp
   seckill/detail/child_process.hpp
   seckill/detail/temp_dir.hpp
   seckill/url.hpp)

@@ -5,6 +5,8 @@
 //   seckill_example_grocery_grabber <shop> <strategy-file> [<shop> <strategy-file> ...]
 //                                   [--chromium PATH] [--site-profile FILE]
 //                                   [--log FILE | --screenshots DIR]
+//                                   [--sandbox auto|on|off] [--profile DIR [--login]]
+//                                   [--connect URL]
 //
 // A shop is a URL, or "demo" / "demo-grid": the demo shop started in this
 // process (restocked after a second), its select page or its button grid
@@ -15,7 +17,13 @@
 // names its tab; when a tab ends, a screenshot of its page is saved beside the
 // log file (--log), else in --screenshots DIR, else in the current directory;
 // then one summary line per tab. The exit status is 0 only if every tab
-// bought. options.hpp reads the command line, tabs.hpp runs a tab.
+// bought. The browser is launched (its sandbox as --sandbox says, a temporary
+// profile or --profile DIR) or, with --connect, one the user runs, where only
+// the tabs opened here are closed at the end. --login opens the one shop in a
+// visible window and waits until the profile's logged_in element shows.
+// options.hpp reads the command line, tabs.hpp runs a tab, browser_session.hpp
+// launches or connects and waits for a login.
+#include "grocery_grabber/browser_session.hpp"
 #include "grocery_grabber/options.hpp"
 #include "grocery_grabber/tabs.hpp"
 #include "shop/shop_server.hpp"
@@ -36,11 +44,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -60,6 +70,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto& args = std::get<gg::options>(parsed);
+  if (args.login) {
+    const std::string why =
+        gg::login_display_problem(std::getenv("DISPLAY"), std::getenv("WAYLAND_DISPLAY"));
+    if (!why.empty()) {
+      std::fprintf(stderr, "%s\n", why.c_str());
+      return 2;
+    }
+  }
   std::vector<gg::tab_plan> plans(args.tabs.size());
   for (std::size_t i = 0; i < args.tabs.size(); ++i) {
     plans[i].number = static_cast<int>(i) + 1;
@@ -68,6 +86,12 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", why.c_str());
       return 2;
     }
+  }
+  if (args.login && plans.front().profile.logged_in.empty()) {
+    std::fprintf(stderr,
+                 "--login waits for the site profile's logged_in element, and this profile has "
+                 "no logged_in key\n");
+    return 2;
   }
   gg::tab_log log;
   if (!args.log_file.empty() && !log.open(args.log_file)) {
@@ -92,12 +116,20 @@ int main(int argc, char** argv) {
   std::thread runner([&] { io.run(); });
   int status = 1;
   try {
-    sb::chromium_options copts;
-    if (!args.chromium.empty()) copts.executable = args.chromium;
-    auto browser = sb::chromium::launch(io.get_executor(), copts);
+    const auto say = [&log](std::string_view line) { log.line(0, line); };
+    auto browser = gg::open_browser(args, io.get_executor(), say);
     // Every tab's page first, then every grabber at once. A tab that cannot
     // load its page ends at once; the others still run.
     std::vector<std::optional<sb::page>> pages(plans.size());
+    // With --connect only these tabs are ours: they are closed, the browser is not.
+    struct close_tabs {
+      std::vector<std::optional<sb::page>>& tabs;
+      bool connected;
+      ~close_tabs() {
+        for (auto& t : tabs)
+          if (connected && t) (void)t->async_close(asio::use_future).wait_for(std::chrono::seconds(5));
+      }
+    } closing{pages, !args.connect.empty()};
     std::vector<std::optional<std::string>> unopened(plans.size());
     for (std::size_t i = 0; i < plans.size(); ++i) {
       const std::string shown = seckill::redact_url(plans[i].url);  // no password, no token
@@ -113,6 +145,22 @@ int main(int argc, char** argv) {
         continue;
       }
       log.line(plans[i].number, *unopened[i]);
+    }
+    if (args.login) {
+      if (pages.front()) {
+        log.line(1, fmt::format("log in to {} in the browser window; waiting up to {} minutes "
+                                "for '{}' (close the window to give up)",
+                                seckill::redact_url(plans.front().url), gg::login_timeout.count(),
+                                plans.front().profile.logged_in));
+        status = gg::wait_for_login(*pages.front(), plans.front().profile.logged_in,
+                                    gg::login_timeout, say);
+      }
+      browser.shutdown();  // Browser.close: the session cookie reaches the profile on disk
+      pages.clear();
+      work.reset();
+      io.stop();
+      runner.join();
+      return status;
     }
     // Each tab at its own strategy's pace: the tabs do not wait for each other.
     std::vector<std::unique_ptr<seckill::token_bucket<>>> paces;

@@ -6,6 +6,8 @@
 
 #include "common/cli.hpp"
 
+#include <seckill/browser/chromium.hpp>
+#include <seckill/browser/sandbox.hpp>
 #include <seckill/url.hpp>
 
 #include <boost/url/grammar/ci_string.hpp>
@@ -21,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -46,6 +49,12 @@ struct options {
   std::string site_profile;       ///< --site-profile: a profile file that replaces the strategy's
   std::string log_file;     ///< --log: the log is appended there too; screenshots go beside it
   std::string screenshots;  ///< --screenshots: where screenshots go without --log
+  /// --sandbox auto|on|off: Chromium's sandbox (auto: off only as root).
+  seckill::browser::sandbox_mode sandbox = seckill::browser::sandbox_mode::automatic;
+  bool sandbox_given = false;  ///< --sandbox was on the command line
+  std::string profile_dir;     ///< --profile: a persistent browser profile (empty: a temporary one)
+  bool login = false;          ///< --login: log in by hand in a visible window, then exit
+  std::string connect;         ///< --connect: a running browser's http:// or ws:// DevTools URL
 };
 
 using parse_result = std::variant<options, help_requested, usage_error>;
@@ -54,6 +63,7 @@ inline std::string usage(std::string_view program) {
   return fmt::format(
       "usage: {} <shop> <strategy-file> [<shop> <strategy-file> ...] [--chromium PATH]\n"
       "          [--site-profile FILE] [--log FILE | --screenshots DIR]\n"
+      "          [--sandbox auto|on|off] [--profile DIR [--login]] [--connect URL]\n"
       "  <shop>             an http(s) URL, or demo / demo-grid: the demo shop started\n"
       "                     here (its select page, or its button grid)\n"
       "  each <shop> <strategy-file> pair is a tab: one grabber per tab, all at once in\n"
@@ -64,8 +74,52 @@ inline std::string usage(std::string_view program) {
       "  --log FILE         append the log to FILE as well as printing it; the\n"
       "                     screenshots taken when a tab ends go beside it\n"
       "  --screenshots DIR  where the screenshots go when there is no --log\n"
-      "                     (default: the current directory)\n",
+      "                     (default: the current directory)\n"
+      "  --sandbox MODE     Chromium's sandbox: auto (default: off only when running as\n"
+      "                     root, where it cannot run), on or off\n"
+      "  --profile DIR      keep the browser profile (cookies, logins) in DIR, created if\n"
+      "                     missing and never deleted\n"
+      "  --login            open the shop (one tab) in a visible window with --profile DIR,\n"
+      "                     wait until you have logged in (the profile's logged_in element\n"
+      "                     shows), then close the browser and exit; later headless runs\n"
+      "                     with the same --profile DIR have the session. Needs a display.\n"
+      "  --connect URL      drive your own running browser (started with\n"
+      "                     --remote-debugging-port=9222) in tabs of its own:\n"
+      "                     http://127.0.0.1:9222 or its ws://.../devtools/browser/<id> URL;\n"
+      "                     the browser is left running, only those tabs are closed\n",
       program, max_tabs);
+}
+
+/// Why --login cannot open a window with these values of DISPLAY and
+/// WAYLAND_DISPLAY (null when unset); empty when it can.
+inline std::string login_display_problem(const char* display, const char* wayland_display) {
+  const auto set = [](const char* v) { return v != nullptr && *v != '\0'; };
+  if (set(display) || set(wayland_display)) return {};
+  return "--login opens a visible browser window, and there is no display (DISPLAY and "
+         "WAYLAND_DISPLAY are unset): log in where there is one, or run with --connect URL "
+         "against a browser you logged in with";
+}
+
+/// What is wrong with `text` as --connect's URL (http://host:port, or a
+/// ws://host:port/... DevTools URL); empty when nothing is. Never echoes a
+/// password or token.
+inline std::string browser_url_problem(const std::string& text) {
+  namespace sb = seckill::browser;
+  std::error_code ec;
+  std::string message;
+  const std::string_view scheme = sb::cdp::detail::url_scheme(text);
+  if (boost::urls::grammar::ci_is_equal(scheme, "ws") ||
+      boost::urls::grammar::ci_is_equal(scheme, "wss")) {
+    (void)sb::cdp::parse_ws_url(text, ec, &message);
+  } else if (boost::urls::grammar::ci_is_equal(scheme, "http") ||
+             boost::urls::grammar::ci_is_equal(scheme, "https")) {
+    (void)sb::detail::parse_http_url(text, ec, &message);
+  } else {
+    return "expected http://host:port (as in http://127.0.0.1:9222) or ws://host:port/path, saw "
+           "'" +
+           seckill::redact_url(text) + "'";
+  }
+  return ec ? message : std::string();
 }
 
 /// Where the screenshots go: beside the log file, else in `screenshots`,
@@ -140,11 +194,46 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     } else if (flag == "--screenshots") {
       if ((err = c.text(o.screenshots))) return *err;
       if (o.screenshots.empty()) return c.bad(o.screenshots, "a directory");
+    } else if (flag == "--sandbox") {
+      std::string mode;
+      if ((err = c.text(mode))) return *err;
+      const auto m = seckill::browser::parse_sandbox_mode(mode);
+      if (!m) return c.bad(mode, "auto, on or off");
+      o.sandbox = *m;
+      o.sandbox_given = true;
+    } else if (flag == "--profile") {
+      if ((err = c.text(o.profile_dir))) return *err;
+      if (o.profile_dir.empty()) return c.bad(o.profile_dir, "the path of a profile directory");
+    } else if (flag == "--login") {
+      if ((err = c.no_value())) return *err;
+      o.login = true;
+    } else if (flag == "--connect") {
+      if ((err = c.text(o.connect))) return *err;
+      if (const std::string why = browser_url_problem(o.connect); !why.empty()) {
+        return usage_error{fmt::format("--connect: {}", why)};
+      }
     } else if (flag.starts_with("-") && flag.size() > 1) {
       return c.unknown();
     } else {
       positional.emplace_back(c.argument());
     }
+  }
+  if (!o.connect.empty()) {
+    for (const auto& [given, name] : {std::pair{!o.profile_dir.empty(), "--profile"},
+                                      std::pair{o.login, "--login"},
+                                      std::pair{o.sandbox_given, "--sandbox"},
+                                      std::pair{!o.chromium.empty(), "--chromium"}}) {
+      if (given) {
+        return usage_error{fmt::format(
+            "--connect drives a browser that is already running; {} is for a browser this "
+            "program launches: use one or the other",
+            name)};
+      }
+    }
+  }
+  if (o.login && o.profile_dir.empty()) {
+    return usage_error{
+        "--login needs --profile DIR: the login is kept in that profile for later runs"};
   }
   if (positional.size() < 2) {
     return usage_error{
@@ -178,6 +267,11 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       }
     }
     o.tabs.push_back(std::move(t));
+  }
+  if (several && o.login) {
+    return usage_error{fmt::format(
+        "--login logs in on one shop in one window: give one <shop> <strategy-file> pair, not {}",
+        o.tabs.size())};
   }
   if (several && !o.site_profile.empty()) {
     return usage_error{fmt::format(

@@ -14,7 +14,11 @@
 // the clock. Every
 // response has a Date header on the shop's clock (set_clock_skew() moves
 // it away from this host's). Used by examples/shop, the grabber example, the
-// browser tests and the browser bench.
+// browser tests and the browser bench. `/members` is the select page for
+// logged-in shoppers: `/login` takes a user and password (a form POST) and
+// sets an HttpOnly session cookie with a Max-Age; with that cookie the page
+// shows a `.account` element and POST /members/order takes orders, without
+// it the page asks to log in and the order is refused with 401.
 //
 // Thread-safety: the server runs its own thread; every public member may be
 // called from any thread.
@@ -47,7 +51,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
+#include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -66,6 +73,7 @@ struct request {
   std::string target;
   std::string body;
   clock::time_point received;
+  std::string cookie = {};  ///< the Cookie header ("" when none)
 };
 
 /// A handler's answer; `event_stream` turns the connection into an SSE stream.
@@ -74,6 +82,8 @@ struct response {
   std::string content_type = "text/html; charset=utf-8";
   std::string body;
   bool event_stream = false;
+  std::vector<std::pair<std::string, std::string>> headers =
+      {};  ///< more fields (Set-Cookie, Location)
 };
 
 /// A minimal HTTP/1.1 server on 127.0.0.1 (port 0: the kernel picks) calling
@@ -199,7 +209,8 @@ class http_server {
       // HEAD is answered as GET without the body.
       const bool head = req.method() == http::verb::head;
       request r{head ? std::string("GET") : std::string(req.method_string()),
-                std::string(req.target()), req.body(), clock::now()};
+                std::string(req.target()), req.body(), clock::now(),
+                std::string(req[http::field::cookie])};
       response out;
       try {
         out = server.handler_(r);
@@ -224,6 +235,7 @@ class http_server {
       res.set(http::field::content_type, out.content_type);
       res.set(http::field::cache_control, "no-store");
       res.set(http::field::date, http_date(server.now()));
+      for (const auto& [name, value] : out.headers) res.insert(name, value);
       res.keep_alive(req.keep_alive());
       res.body() = std::move(out.body);
       res.prepare_payload();
@@ -279,6 +291,12 @@ struct order_record {
   clock::time_point received;
 };
 
+/// The demo shop's account (shop_server::set_account changes it).
+inline constexpr const char* demo_user = "shopper";
+inline constexpr const char* demo_password = "fresh-market-demo";
+/// The name of the session cookie /login sets.
+inline constexpr const char* session_cookie_name = "fm_session";
+
 inline std::vector<sku> default_catalogue() {
   return {{"apples-1kg", "Apples, 1 kg", "fruit", 3.20, 0},
           {"veg-box", "Vegetable box", "vegetables", 18.50, 0},
@@ -309,6 +327,37 @@ class shop_server {
   void set_sale_start(std::chrono::system_clock::time_point start) {
     std::lock_guard lock(mutex_);
     sale_start_ = start;
+  }
+
+  /// The login form; after a good login it leads to members_url().
+  [[nodiscard]] std::string login_url() const { return server_.url("/login"); }
+  /// The select page for logged-in shoppers (`.account` only with a session).
+  [[nodiscard]] std::string members_url() const { return server_.url("/members"); }
+
+  /// Replaces the account /login accepts (demo_user / demo_password by default).
+  void set_account(std::string user, std::string password) {
+    std::lock_guard lock(mutex_);
+    user_ = std::move(user);
+    password_ = std::move(password);
+  }
+
+  /// The session cookie values handed out so far (for tests that check no
+  /// such value is ever shown).
+  [[nodiscard]] std::vector<std::string> session_tokens() const {
+    std::lock_guard lock(mutex_);
+    return {sessions_.begin(), sessions_.end()};
+  }
+
+  /// Logins refused for a wrong user or password.
+  [[nodiscard]] int refused_logins() const {
+    std::lock_guard lock(mutex_);
+    return refused_logins_;
+  }
+
+  /// POST /members/order requests refused with 401 for want of a session.
+  [[nodiscard]] int unauthorized_orders() const {
+    std::lock_guard lock(mutex_);
+    return unauthorized_orders_;
   }
   [[nodiscard]] std::size_t listeners() { return server_.listeners(); }
 
@@ -392,6 +441,25 @@ class shop_server {
       return {200, "text/html; charset=utf-8", page_html(false), false};
     if (r.method == "GET" && path == "/grid")
       return {200, "text/html; charset=utf-8", grid_html(), false};
+    if (r.method == "GET" && path == "/login")
+      return {200, "text/html; charset=utf-8", login_html(""), false};
+    if (r.method == "POST" && path == "/login") return login(r);
+    if (r.method == "GET" && path == "/members") {
+      const std::string header =
+          logged_in(r) ? "<p class=\"account\">Signed in as " + html_escape(user()) + "</p>\n"
+                       : std::string(
+                             "<p class=\"login-needed\">Please <a "
+                             "href=\"/login\">log in</a> to buy.</p>\n");
+      return {200, "text/html; charset=utf-8", page_html(true, "/members/order", header), false};
+    }
+    if (r.method == "POST" && path == "/members/order") {
+      if (!logged_in(r)) {
+        std::lock_guard lock(mutex_);
+        ++unauthorized_orders_;
+        return {401, "application/json", R"({"error":"please log in"})", false};
+      }
+      return order(r);
+    }
     if (r.method == "GET" && path == "/events") {
       std::lock_guard lock(mutex_);
       return {200, "", "retry: 100\ndata: " + state_json().dump() + "\n\n", true};
@@ -413,6 +481,105 @@ class shop_server {
       return {200, "text/plain", "ok\n", false};
     }
     return {404, "text/plain", "no such page: " + seckill::redact_url(r.target) + "\n", false};
+  }
+
+  std::string user() const {
+    std::lock_guard lock(mutex_);
+    return user_;
+  }
+
+  static std::string html_escape(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      switch (c) {
+        case '<':
+          out += "&lt;";
+          break;
+        case '>':
+          out += "&gt;";
+          break;
+        case '&':
+          out += "&amp;";
+          break;
+        case '"':
+          out += "&quot;";
+          break;
+        default:
+          out += c;
+      }
+    }
+    return out;
+  }
+
+  /// True when the request carries a session cookie /login handed out.
+  bool logged_in(const request& r) const {
+    const std::string name = std::string(session_cookie_name) + "=";
+    std::string_view rest = r.cookie;
+    while (!rest.empty()) {
+      const auto end = rest.find(';');
+      std::string_view pair = rest.substr(0, end);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      if (pair.substr(0, name.size()) == name) {
+        const std::string value(pair.substr(name.size()));
+        std::lock_guard lock(mutex_);
+        if (sessions_.count(value) != 0) return true;
+      }
+      if (end == std::string_view::npos) break;
+      rest.remove_prefix(end + 1);
+    }
+    return false;
+  }
+
+  /// POST /login (a form: user, password): the right pair gets a session
+  /// cookie (HttpOnly, a day's Max-Age) and a 303 to /members; a wrong one 401.
+  response login(const request& r) {
+    std::string form = r.body;  // application/x-www-form-urlencoded: '+' is a space
+    for (char& c : form)
+      if (c == '+') c = ' ';
+    std::string given_user, given_password;
+    const std::string target = "/?" + form;  // parsed views point into it
+    if (const auto parsed = boost::urls::parse_origin_form(target)) {
+      const auto fields = parse_query(*parsed);
+      if (const auto u = fields.find("user"); u != fields.end()) given_user = u->second;
+      if (const auto p = fields.find("password"); p != fields.end()) given_password = p->second;
+    }
+    std::string token;
+    {
+      std::lock_guard lock(mutex_);
+      if (given_user.empty() || given_user != user_ || given_password != password_) {
+        ++refused_logins_;
+      } else {
+        std::random_device rd;
+        for (int i = 0; i < 4; ++i) token += fmt::format("{:08x}", rd());
+        sessions_.insert(token);
+      }
+    }
+    if (token.empty()) {
+      return {401, "text/html; charset=utf-8", login_html("Wrong user or password."), false};
+    }
+    response out{303, "text/plain", "logged in\n", false};
+    out.headers.emplace_back("Location", "/members");
+    out.headers.emplace_back("Set-Cookie", std::string(session_cookie_name) + "=" + token +
+                                               "; Max-Age=86400; Path=/; HttpOnly; SameSite=Lax");
+    return out;
+  }
+
+  static std::string login_html(const std::string& problem) {
+    return R"(<!doctype html>
+<html><head><meta charset="utf-8"><title>Fresh Market - log in</title>
+<style>body { font-family: sans-serif; margin: 2em; } label { display: block; margin: .5em 0; }</style>
+</head>
+<body>
+<h1>Fresh Market</h1>
+<form method="post" action="/login">
+<label>User <input id="user" name="user" autocomplete="username"></label>
+<label>Password <input id="password" name="password" type="password" autocomplete="current-password"></label>
+<button id="login" type="submit">Log in</button>
+</form>
+<p class="login-error">)" +
+           problem + R"(</p>
+</body></html>
+)";
   }
 
   /// The query's parameters, percent-decoded (the last of a repeated name wins).
@@ -478,8 +645,10 @@ class shop_server {
     cv_.notify_all();
   }
 
-  // `/` (live: pushed updates) or `/static` (the state as it loads, a clock).
-  std::string page_html(bool live) const {
+  // `/` (live: pushed updates) or `/static` (the state as it loads, a clock);
+  // `order_path` takes its orders, `header` goes above the status (/members).
+  std::string page_html(bool live, const std::string& order_path = "/order",
+                        const std::string& header = "") const {
     std::string options;
     bool any = false;
     std::optional<std::chrono::system_clock::time_point> start;
@@ -548,7 +717,7 @@ label { display: block; margin: .5em 0; }
 </style></head>
 <body>
 <h1>Fresh Market</h1>
-)" + status +
+)" + header + status +
            R"(
 <label>Item <select id="sku">)" +
            options + R"(</select></label>
@@ -584,7 +753,9 @@ if ()" + std::string(live ? "true" : "false") +
            R"(
 buy.addEventListener('click', async () => {
   const body = JSON.stringify({sku: sel.value, quantity: Number(qty.value)});
-  const r = await fetch('/order', {method: 'POST', headers: {'Content-Type': 'application/json'}, body});
+  const r = await fetch(')" +
+           order_path +
+           R"(', {method: 'POST', headers: {'Content-Type': 'application/json'}, body});
   const j = await r.json();
   result.textContent = r.ok ? `Order confirmed #${j.order_id}: ${j.quantity} x ${j.sku}`
                             : `Order rejected: ${j.error}`;
@@ -685,6 +856,11 @@ submit.addEventListener('click', async (e) => {
   std::optional<clock::time_point> last_push_;
   std::uint64_t next_order_ = 0;
   std::optional<std::chrono::system_clock::time_point> sale_start_;
+  std::string user_ = demo_user;
+  std::string password_ = demo_password;
+  std::set<std::string> sessions_;
+  int refused_logins_ = 0;
+  int unauthorized_orders_ = 0;
   http_server server_;  // last: stopped first, while the state above is alive
 };
 

@@ -239,10 +239,10 @@ TEST_SUITE("unit") {
     CHECK(endpoint_from_log("nothing here\n").empty());
   }
 
-  TEST_CASE("chromium_arguments carries the flags a sandboxed root machine needs") {
+  TEST_CASE("chromium_arguments carries the flags a sandbox-less root machine needs") {
     seckill::browser::chromium_options opts;
     opts.extra_args = {"--window-size=800,600"};
-    const auto args = seckill::browser::chromium_arguments(opts, "/tmp/p");
+    const auto args = seckill::browser::chromium_arguments(opts, "/tmp/p", false);
     auto has = [&](const std::string& a) {
       return std::find(args.begin(), args.end(), a) != args.end();
     };
@@ -254,7 +254,7 @@ TEST_SUITE("unit") {
       CHECK_MESSAGE(has(flag), flag);
     }
     opts.headless = false;
-    const auto windowed = seckill::browser::chromium_arguments(opts, "/tmp/p");
+    const auto windowed = seckill::browser::chromium_arguments(opts, "/tmp/p", false);
     CHECK(std::find(windowed.begin(), windowed.end(), std::string("--headless")) == windowed.end());
   }
 

@@ -4,6 +4,8 @@
 #include "grocery_grabber/options.hpp"
 #include "grocery_grabber/tabs.hpp"
 
+#include <seckill/browser/sandbox.hpp>
+
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -84,7 +86,8 @@ TEST_SUITE("unit") {
     CHECK(error({"demo", "s.txt", "more"}) ==
           "tab 2 has the shop 'more' but no strategy file: give <shop> <strategy-file> pairs "
           "(see --help)");
-    CHECK(error({"demo", "s.txt", "--profile", "x"}) == "unknown option '--profile' (see --help)");
+    CHECK(error({"demo", "s.txt", "--profiles", "x"}) ==
+          "unknown option '--profiles' (see --help)");
     CHECK(error({"demo", "s.txt", "-x"}) == "unknown option '-x' (see --help)");
   }
 
@@ -198,5 +201,96 @@ TEST_SUITE("unit") {
     tab_outcome closed;
     closed.ec = seckill::browser::errc::browser_closed;
     CHECK(summary(plan, closed) == "tab 2: no order: " + closed.ec.message());
+  }
+}
+
+TEST_SUITE("unit") {
+  TEST_CASE("grocery_grabber options: --sandbox takes auto - on or off") {
+    namespace sb = seckill::browser;
+    const auto plain = parsed({"demo", "s.txt"});
+    CHECK(plain.sandbox == sb::sandbox_mode::automatic);
+    CHECK_FALSE(plain.sandbox_given);
+    CHECK(parsed({"demo", "s.txt", "--sandbox", "auto"}).sandbox == sb::sandbox_mode::automatic);
+    CHECK(parsed({"demo", "s.txt", "--sandbox", "auto"}).sandbox_given);
+    CHECK(parsed({"demo", "s.txt", "--sandbox=on"}).sandbox == sb::sandbox_mode::on);
+    CHECK(parsed({"--sandbox", "off", "demo", "s.txt"}).sandbox == sb::sandbox_mode::off);
+    CHECK(error({"demo", "s.txt", "--sandbox"}) == "--sandbox needs a value");
+    CHECK(error({"demo", "s.txt", "--sandbox", "yes"}) ==
+          "--sandbox: expected auto, on or off, saw 'yes'");
+    CHECK(error({"demo", "s.txt", "--sandbox=automatic"}) ==
+          "--sandbox: expected auto, on or off, saw 'automatic'");
+    CHECK(usage("gg").find("--sandbox MODE") != std::string::npos);
+  }
+
+  TEST_CASE("grocery_grabber options: --profile takes a directory and --login needs it") {
+    const auto o = parsed({"demo", "s.txt", "--profile", "/var/lib/shop-profile"});
+    CHECK(o.profile_dir == "/var/lib/shop-profile");
+    CHECK_FALSE(o.login);
+    CHECK(parsed({"demo", "s.txt"}).profile_dir.empty());
+    CHECK(error({"demo", "s.txt", "--profile"}) == "--profile needs a value");
+    CHECK(error({"demo", "s.txt", "--profile="}) ==
+          "--profile: expected the path of a profile directory, saw ''");
+    const auto login = parsed({"http://127.0.0.1:8080/members", "s.txt", "--login", "--profile=p"});
+    CHECK(login.login);
+    CHECK(login.profile_dir == "p");
+    CHECK(error({"demo", "s.txt", "--login"}) ==
+          "--login needs --profile DIR: the login is kept in that profile for later runs");
+    CHECK(error({"demo", "s.txt", "--login=yes", "--profile", "p"}) ==
+          "--login takes no value (saw 'yes')");
+    CHECK(error({"demo", "a.txt", "demo-grid", "b.txt", "--login", "--profile", "p"}) ==
+          "--login logs in on one shop in one window: give one <shop> <strategy-file> pair, not 2");
+    CHECK(usage("gg").find("--login") != std::string::npos);
+  }
+
+  TEST_CASE("grocery_grabber options: --login needs a display") {
+    CHECK(login_display_problem(":0", nullptr).empty());
+    CHECK(login_display_problem(nullptr, "wayland-0").empty());
+    CHECK(login_display_problem("", "wayland-0").empty());
+    const std::string none = login_display_problem(nullptr, nullptr);
+    CHECK(none.find("--login opens a visible browser window, and there is no display") == 0);
+    CHECK(none.find("DISPLAY and WAYLAND_DISPLAY are unset") != std::string::npos);
+    CHECK(login_display_problem("", "") == none);
+  }
+
+  TEST_CASE("grocery_grabber options: --connect takes a browser's http or ws URL") {
+    CHECK(parsed({"demo", "s.txt", "--connect", "http://127.0.0.1:9222"}).connect ==
+          "http://127.0.0.1:9222");
+    CHECK(parsed({"demo", "s.txt", "--connect=ws://127.0.0.1:9222/devtools/browser/abc"}).connect ==
+          "ws://127.0.0.1:9222/devtools/browser/abc");
+    CHECK(parsed({"demo", "s.txt", "--connect", "http://[::1]:9222"}).connect ==
+          "http://[::1]:9222");
+    CHECK(error({"demo", "s.txt", "--connect"}) == "--connect needs a value");
+    CHECK(error({"demo", "s.txt", "--connect", "127.0.0.1:9222"}) ==
+          "--connect: expected http://host:port (as in http://127.0.0.1:9222) or "
+          "ws://host:port/path, saw '127.0.0.1:9222'");
+    CHECK(error({"demo", "s.txt", "--connect="}).find("--connect: expected http://host:port") == 0);
+    CHECK(error({"demo", "s.txt", "--connect", "https://127.0.0.1:9222"})
+              .find("TLS not supported (https://)") != std::string::npos);
+    CHECK(error({"demo", "s.txt", "--connect", "http://127.0.0.1:99999"}).find("--connect: ") == 0);
+    // A token in the URL is never echoed.
+    const std::string m = error({"demo", "s.txt", "--connect", "ftp://u:s3cret@h:1/?token=t0k3n"});
+    CHECK(m.find("--connect: ") == 0);
+    CHECK(m.find("s3cret") == std::string::npos);
+    CHECK(m.find("t0k3n") == std::string::npos);
+    const std::string m2 = error({"demo", "s.txt", "--connect", "http://u:s3cret@127.0.0.1:9222"});
+    CHECK(m2.find("--connect: ") == 0);
+    CHECK(m2.find("s3cret") == std::string::npos);
+  }
+
+  TEST_CASE("grocery_grabber options: --connect with a flag for a launched browser is refused") {
+    const std::string tail = " is for a browser this program launches: use one or the other";
+    const std::string head = "--connect drives a browser that is already running; ";
+    CHECK(error({"demo", "s.txt", "--connect", "http://127.0.0.1:9222", "--profile", "p"}) ==
+          head + "--profile" + tail);
+    CHECK(error({"demo", "s.txt", "--login", "--profile", "p", "--connect",
+                 "http://127.0.0.1:9222"}) == head + "--profile" + tail);
+    CHECK(error({"demo", "s.txt", "--connect", "http://127.0.0.1:9222", "--login"}) ==
+          head + "--login" + tail);
+    CHECK(error({"demo", "s.txt", "--sandbox", "auto", "--connect", "http://127.0.0.1:9222"}) ==
+          head + "--sandbox" + tail);
+    CHECK(error({"demo", "s.txt", "--connect", "http://127.0.0.1:9222", "--chromium", "/c"}) ==
+          head + "--chromium" + tail);
+    CHECK(parsed({"demo", "s.txt", "--connect", "http://127.0.0.1:9222", "--site-profile", "g"})
+              .connect == "http://127.0.0.1:9222");
   }
 }

@@ -1,10 +1,13 @@
 #pragma once
 /// @file
-/// @brief Launches headless Chromium with a throwaway profile (or connects to a
-///        running browser) and owns the DevTools connection to it.
+/// @brief Launches Chromium (headless by default, with a throwaway profile or
+///        a persistent one, its sandbox on where it can run) or connects to a
+///        running browser, and owns the DevTools connection to it.
 
 #include <seckill/browser/cdp.hpp>
+#include <seckill/browser/detail/profile_lock.hpp>
 #include <seckill/browser/error.hpp>
+#include <seckill/browser/sandbox.hpp>
 #include <seckill/detail/child_process.hpp>
 #include <seckill/detail/temp_dir.hpp>
 #include <seckill/error.hpp>
@@ -12,13 +15,17 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/url/grammar/ci_string.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -28,6 +35,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 namespace seckill::browser {
 
@@ -43,19 +52,35 @@ struct chromium_options {
   /// headless Chromium outlives its owner. Turn it off to launch from a
   /// thread that ends before the browser should.
   bool die_with_launching_thread = true;
+  /// The sandbox: automatic keeps it on except as root, where it cannot run.
+  sandbox_mode sandbox = sandbox_mode::automatic;
+  /// A persistent profile (cookies, logins): created when missing, never
+  /// removed, closed gracefully (Browser.close) so that what the browser
+  /// keeps reaches the disk. Empty: a temporary profile, removed on shutdown.
+  std::filesystem::path user_data_dir;
+  /// With a persistent profile: how long shutdown waits for the browser to
+  /// exit after Browser.close before it terminates it.
+  std::chrono::milliseconds close_timeout{std::chrono::seconds(10)};
+  /// Told what launch and shutdown decided (the sandbox and why, a graceful
+  /// close that did not finish); called on the calling thread, never with a
+  /// secret. Empty: nothing is told.
+  std::function<void(std::string_view)> log;
 };
 
-/// @brief The flags seckill starts Chromium with (a sandbox-less root machine
-///        needs them): headless, a debugging port chosen by the kernel, the
-///        given profile, no GPU, no /dev/shm, no background traffic.
+/// @brief The flags seckill starts Chromium with: headless (unless turned
+///        off), `--no-sandbox` only when `sandbox_on` is false, a debugging
+///        port chosen by the kernel, the given profile, no GPU, no /dev/shm,
+///        no background traffic.
 inline std::vector<std::string> chromium_arguments(const chromium_options& opts,
-                                                   const std::filesystem::path& profile) {
+                                                   const std::filesystem::path& profile,
+                                                   bool sandbox_on) {
   std::vector<std::string> args{opts.executable};
   if (opts.headless) args.emplace_back("--headless");
+  if (!sandbox_on) args.emplace_back("--no-sandbox");
   for (const char* flag :
-       {"--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--mute-audio",
+       {"--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--no-default-browser-check", "--disable-extensions", "--mute-audio",
         "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1"}) {
     args.emplace_back(flag);
   }
@@ -63,6 +88,13 @@ inline std::vector<std::string> chromium_arguments(const chromium_options& opts,
   args.insert(args.end(), opts.extra_args.begin(), opts.extra_args.end());
   args.emplace_back("about:blank");
   return args;
+}
+
+/// chromium_arguments with the sandbox that `opts.sandbox` chooses for this
+/// process (see choose_sandbox).
+inline std::vector<std::string> chromium_arguments(const chromium_options& opts,
+                                                   const std::filesystem::path& profile) {
+  return chromium_arguments(opts, profile, choose_sandbox(opts.sandbox, ::geteuid() == 0).on);
 }
 
 namespace detail {
@@ -117,16 +149,70 @@ inline std::string tail(const std::string& s, std::size_t n = 2000) {
   return s.size() <= n ? s : s.substr(s.size() - n);
 }
 
+/// The first line of `log` that holds `needle`, without its "[pid:tid:...]"
+/// prefix; empty when none does.
+inline std::string log_line_with(std::string_view log, std::string_view needle) {
+  const auto at = log.find(needle);
+  if (at == std::string_view::npos) return {};
+  auto begin = log.rfind('\n', at);
+  begin = begin == std::string_view::npos ? 0 : begin + 1;
+  auto end = log.find('\n', at);
+  if (end == std::string_view::npos) end = log.size();
+  std::string_view line = log.substr(begin, end - begin);
+  if (!line.empty() && line.front() == '[') {
+    if (const auto close = line.find("] "); close != std::string_view::npos && close < at - begin)
+      line.remove_prefix(close + 2);
+  }
+  return std::string(line);
+}
+
+/// Sends Browser.close over a WebSocket of its own to the browser endpoint
+/// `ws_url` (whatever the state of the main connection and its executor);
+/// true when the command was written within `timeout`. Never throws.
+inline bool request_browser_close(const std::string& ws_url,
+                                  std::chrono::milliseconds timeout) noexcept {
+  namespace beast = boost::beast;
+  try {
+    const cdp::ws_endpoint ep = cdp::parse_ws_url(ws_url);
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::resolver resolver(io);
+    const auto addresses = resolver.resolve(ep.host, ep.port);
+    beast::websocket::stream<beast::tcp_stream> ws(io);
+    const std::string command = R"({"id":1,"method":"Browser.close","params":{}})";
+    bool sent = false;
+    beast::get_lowest_layer(ws).async_connect(addresses, [&](beast::error_code ec, const auto&) {
+      if (ec) return;
+      ws.async_handshake(ep.host_header(), ep.target, [&](beast::error_code ec2) {
+        if (ec2) return;
+        ws.async_write(boost::asio::buffer(command),
+                       [&](beast::error_code ec3, std::size_t) { sent = !ec3; });
+      });
+    });
+    io.run_for(timeout);
+    return sent;
+  } catch (...) {
+    return false;
+  }
+}
+
 }  // namespace detail
 
 /// @brief A Chromium browser and the DevTools connection to it.
 ///
-/// launch() starts /usr/bin/chromium headless with a fresh temporary
-/// --user-data-dir and --remote-debugging-port=0, reads the endpoint from
-/// <profile>/DevToolsActivePort (or the "DevTools listening on" line), and
-/// connects. Destruction closes the connection, terminates the whole process
-/// group and removes the profile: no process and no file is left behind.
-/// connect() attaches to a browser someone else runs (nothing is killed then).
+/// launch() starts /usr/bin/chromium headless with --remote-debugging-port=0
+/// and a profile: a fresh temporary one, or `chromium_options::user_data_dir`
+/// (created when missing, refused with errc::profile_in_use while another
+/// running Chromium holds it). Its sandbox is on unless the process runs as
+/// root (`chromium_options::sandbox` forces either; sandboxed() and
+/// sandbox_reason() say what was chosen). It reads the endpoint from
+/// <profile>/DevToolsActivePort (or the "DevTools listening on" line) and
+/// connects. Destruction closes the connection; a persistent profile's
+/// browser is then asked to close (Browser.close) and given
+/// `close_timeout` to write its cookies and exit; then the whole process
+/// group is terminated and a temporary profile removed: no process and no
+/// temporary file is left behind, and a persistent profile is kept.
+/// connect() attaches to a browser someone else runs (nothing is closed or
+/// killed then but the connection).
 ///
 /// Thread-safety: the object is owned by one thread; connection() is
 /// thread-safe. Cost: launch blocks for the browser's start-up (about a second);
@@ -141,6 +227,10 @@ class chromium {
       process_ = std::move(o.process_);
       dir_ = std::move(o.dir_);
       url_ = std::move(o.url_);
+      user_data_dir_ = std::move(o.user_data_dir_);
+      sandbox_ = std::move(o.sandbox_);
+      close_timeout_ = o.close_timeout_;
+      log_ = std::move(o.log_);
     }
     return *this;
   }
@@ -149,26 +239,44 @@ class chromium {
   ~chromium() { shutdown(); }
 
   /// Starts Chromium and connects on `ex`. Blocks until the DevTools endpoint
-  /// answers; throws seckill::error (with Chromium's last output) on failure.
+  /// answers; throws seckill::error (with Chromium's last output) on failure:
+  /// errc::profile_in_use when another running Chromium holds
+  /// `user_data_dir`, errc::browser_closed when Chromium exits first (its own
+  /// words first when it refused a sandbox as root), seckill::errc::timed_out
+  /// after `launch_timeout`.
   static chromium launch(boost::asio::any_io_executor ex, const chromium_options& opts = {}) {
     chromium c;
+    c.sandbox_ = choose_sandbox(opts.sandbox, ::geteuid() == 0);
+    c.close_timeout_ = opts.close_timeout;
+    c.log_ = opts.log;
+    c.say(std::string("chromium: sandbox ") + (c.sandbox_.on ? "on: " : "off: ") +
+          c.sandbox_.reason);
     c.dir_.emplace("seckill-chromium");
-    const auto profile = c.dir_->path() / "profile";
     const auto log = c.dir_->path() / "chromium.log";
-    std::filesystem::create_directories(profile);
-    c.process_.emplace(seckill::detail::child_process::options{
-        chromium_arguments(opts, profile), log.string(), {}, opts.die_with_launching_thread});
+    std::filesystem::path profile = c.dir_->path() / "profile";
+    if (!opts.user_data_dir.empty()) {
+      profile = opts.user_data_dir;
+      c.user_data_dir_ = profile;
+      prepare_persistent_profile(profile);
+    }
+    std::error_code dir_ec;
+    std::filesystem::create_directories(profile, dir_ec);
+    if (dir_ec) {
+      throw error(seckill::errc::invalid_argument, "cannot create the browser profile directory '" +
+                                                       profile.string() + "': " + dir_ec.message());
+    }
+    c.process_.emplace(
+        seckill::detail::child_process::options{chromium_arguments(opts, profile, c.sandbox_.on),
+                                                log.string(),
+                                                {},
+                                                opts.die_with_launching_thread});
     const auto until = std::chrono::steady_clock::now() + opts.launch_timeout;
     std::string url;
     while (url.empty()) {
       url = detail::endpoint_from_active_port(detail::read_file(profile / "DevToolsActivePort"));
       if (url.empty()) url = detail::endpoint_from_log(detail::read_file(log));
       if (!url.empty()) break;
-      if (!c.process_->running()) {
-        throw error(errc::browser_closed, "chromium '" + opts.executable +
-                                              "' exited before it listened; its output:\n" +
-                                              detail::tail(detail::read_file(log)));
-      }
+      if (!c.process_->running()) c.throw_exited(opts, profile, detail::read_file(log));
       if (std::chrono::steady_clock::now() >= until) {
         throw error(seckill::errc::timed_out,
                     "chromium did not report a DevTools endpoint within " +
@@ -216,20 +324,34 @@ class chromium {
   [[nodiscard]] const std::string& ws_url() const noexcept { return url_; }
   /// The browser's pid, or -1 when connected to a browser this object did not start.
   [[nodiscard]] pid_t pid() const noexcept { return process_ ? process_->pid() : -1; }
-  /// The temporary profile directory (empty when connected, not launched).
+  /// The profile directory: the persistent `user_data_dir`, or the temporary
+  /// one (empty when connected, not launched).
   [[nodiscard]] std::filesystem::path profile_dir() const {
+    if (!user_data_dir_.empty()) return user_data_dir_;
     return dir_ ? dir_->path() / "profile" : std::filesystem::path();
   }
+  /// True when launched with a persistent profile (kept on shutdown).
+  [[nodiscard]] bool persistent_profile() const noexcept { return !user_data_dir_.empty(); }
+  /// True when launched with Chromium's sandbox on (false when connected:
+  /// the browser's owner decided).
+  [[nodiscard]] bool sandboxed() const noexcept { return process_.has_value() && sandbox_.on; }
+  /// Why the sandbox is on or off, as in "running as root (euid 0), where
+  /// Chromium's sandbox cannot run"; empty when connected.
+  [[nodiscard]] const std::string& sandbox_reason() const noexcept { return sandbox_.reason; }
 
-  /// Closes the connection, stops the browser (if launched) and removes its profile.
+  /// Closes the connection and, when launched, stops the browser: gracefully
+  /// first with a persistent profile (Browser.close, then up to
+  /// `close_timeout` for it to exit), then SIGTERM and SIGKILL to its process
+  /// group. Removes a temporary profile; keeps a persistent one.
   void shutdown() noexcept {
     if (conn_) conn_->close();
     conn_.reset();
     if (process_) {
       const pid_t group = process_->pid();
+      if (!user_data_dir_.empty() && process_->running()) close_gracefully();
       process_->terminate(std::chrono::milliseconds(1000));
       // Wait for every member of the group (renderers, zygotes) to be gone
-      // before the profile they write to is removed.
+      // before the profile they write to is removed or used again.
       if (group > 0) {
         for (int i = 0; i < 200 && ::kill(-group, 0) == 0; ++i) {
           ::kill(-group, SIGKILL);
@@ -251,6 +373,67 @@ class chromium {
 
  private:
   chromium() = default;
+
+  void say(const std::string& line) const noexcept {
+    if (!log_) return;
+    try {
+      log_(line);
+    } catch (...) {  // a logger's failure is not the browser's
+    }
+  }
+
+  // Refuses a directory another running Chromium holds (it would abort, or
+  // hand our command line to that browser and exit), and removes a
+  // DevToolsActivePort left by a browser that is gone, so that only the
+  // one this launch starts is read.
+  static void prepare_persistent_profile(const std::filesystem::path& profile) {
+    if (const auto holder = detail::profile_held_by(profile)) {
+      throw error(errc::profile_in_use,
+                  "browser profile directory '" + profile.string() +
+                      "' is in use by another Chromium (pid " + std::to_string(holder->pid) +
+                      " on host '" + holder->host +
+                      "', its SingletonLock); close that browser or use another directory");
+    }
+    std::error_code ignored;
+    std::filesystem::remove(profile / "DevToolsActivePort", ignored);
+  }
+
+  // Chromium exited before it listened: say why in the clearest words there are.
+  [[noreturn]] void throw_exited(const chromium_options& opts, const std::filesystem::path& profile,
+                                 const std::string& output) const {
+    const std::string root_refusal = detail::log_line_with(output, "without --no-sandbox");
+    if (sandbox_.on && !root_refusal.empty()) {
+      throw error(errc::browser_closed,
+                  "chromium refused to start with its sandbox on while running as root: \"" +
+                      root_refusal + "\" (the sandbox is " + sandbox_.reason +
+                      "; as root use sandbox_mode automatic or off)");
+    }
+    if (!user_data_dir_.empty()) {
+      std::string singleton = detail::log_line_with(output, "ProcessSingleton");
+      if (singleton.empty()) singleton = detail::log_line_with(output, "existing browser session");
+      if (!singleton.empty()) {
+        throw error(errc::profile_in_use, "browser profile directory '" + profile.string() +
+                                              "' is in use by another Chromium: \"" + singleton +
+                                              "\"");
+      }
+    }
+    throw error(errc::browser_closed, "chromium '" + opts.executable +
+                                          "' exited before it listened; its output:\n" +
+                                          detail::tail(output));
+  }
+
+  // Browser.close, then up to close_timeout_ for the process to exit.
+  void close_gracefully() noexcept {
+    const auto t = std::min(close_timeout_, std::chrono::milliseconds(5000));
+    if (url_.empty() || !detail::request_browser_close(url_, t)) {
+      say("chromium: could not send Browser.close; terminating it");
+      return;
+    }
+    if (!process_->wait_for(close_timeout_)) {
+      say("chromium: did not exit within " + std::to_string(close_timeout_.count()) +
+          " ms of Browser.close; terminating it");
+    }
+  }
 
   static std::string discover_ws_url(std::string_view http_url) {
     namespace http = boost::beast::http;
@@ -287,8 +470,12 @@ class chromium {
 
   std::shared_ptr<cdp::connection> conn_;
   std::optional<seckill::detail::child_process> process_;
-  std::optional<seckill::detail::temp_dir> dir_;
+  std::optional<seckill::detail::temp_dir> dir_;  // the log, and a temporary profile
   std::string url_;
+  std::filesystem::path user_data_dir_;  // empty: the profile is temporary
+  sandbox_choice sandbox_{false, {}};
+  std::chrono::milliseconds close_timeout_{std::chrono::seconds(10)};
+  std::function<void(std::string_view)> log_;
 };
 
 }  // namespace seckill::browser

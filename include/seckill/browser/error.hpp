@@ -19,6 +19,7 @@ enum class errc {
   element_not_found,       ///< no element matches the selector
   element_not_actionable,  ///< the element is hidden, covered, moving or disabled
   not_logged_in,           ///< the shop's page shows no sign of a logged-in session
+  profile_in_use,          ///< another running Chromium holds the profile directory
 };
 
 constexpr const char* error_domain_name(errc) noexcept { return "seckill.browser"; }
@@ -39,6 +40,8 @@ constexpr const char* error_message(errc e) noexcept {
       return "element not actionable";
     case errc::not_logged_in:
       return "not logged in to the shop";
+    case errc::profile_in_use:
+      return "browser profile in use by another Chromium";
   }
   return nullptr;
 }
@@ -56,6 +59,7 @@ constexpr condition error_condition_of(errc e) noexcept {
       return condition::not_found;
     case errc::element_not_actionable:
     case errc::not_logged_in:
+    case errc::profile_in_use:
       return condition::conflict;
   }
   return condition::server;

@@ -9,6 +9,7 @@
 #include <seckill/browser/page_driver.hpp>
 #include <seckill/browser/page_types.hpp>
 #include <seckill/browser/sale_time.hpp>
+#include <seckill/browser/sandbox.hpp>
 #include <seckill/browser/screenshot.hpp>
 #include <seckill/browser/shop_clock.hpp>
 #include <seckill/browser/shop_driver.hpp>
