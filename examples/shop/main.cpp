@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, [](int) { stop = 1; });
   shop::shop_server server(shop::default_catalogue(), static_cast<unsigned short>(port));
   std::printf("Fresh Market open at %s (restock every %d s)\n", server.url().c_str(), every);
+  std::printf("members' page %s, log in at %s (user %s)\n", server.members_url().c_str(),
+              server.login_url().c_str(), shop::demo_user);
   std::fflush(stdout);
   const auto catalogue = shop::default_catalogue();
   const auto start = std::chrono::steady_clock::now();

@@ -27,6 +27,7 @@
 #include <mutex>
 #include <optional>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -122,9 +123,18 @@ std::tuple<std::error_code, sb::grab_result> grab_veg_box(sb::page& page, sb::si
   return get(run, 90s);
 }
 
+/// The example's profile for the members' page: the select page's defaults
+/// and `logged_in = .account`.
 sb::site_profile members_profile() {
-  sb::site_profile p;  // the demo select page's defaults
-  p.logged_in = ".account";
+  std::ifstream in(std::string(SECKILL_SOURCE_DIR) +
+                   "/examples/grocery_grabber/profiles/members.profile");
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  sb::site_profile p = sb::parse_profile(text.str());
+  sb::site_profile expected;
+  expected.logged_in = ".account";
+  REQUIRE(p == expected);
   return p;
 }
 
