@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
       bool connected;
       ~close_tabs() {
         for (auto& t : tabs)
-          if (connected && t) (void)t->async_close(asio::use_future).wait_for(std::chrono::seconds(5));
+          if (connected && t)
+            (void)t->async_close(asio::use_future).wait_for(std::chrono::seconds(5));
       }
     } closing{pages, !args.connect.empty()};
     std::vector<std::optional<std::string>> unopened(plans.size());

@@ -219,10 +219,9 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     }
   }
   if (!o.connect.empty()) {
-    for (const auto& [given, name] : {std::pair{!o.profile_dir.empty(), "--profile"},
-                                      std::pair{o.login, "--login"},
-                                      std::pair{o.sandbox_given, "--sandbox"},
-                                      std::pair{!o.chromium.empty(), "--chromium"}}) {
+    for (const auto& [given, name] :
+         {std::pair{!o.profile_dir.empty(), "--profile"}, std::pair{o.login, "--login"},
+          std::pair{o.sandbox_given, "--sandbox"}, std::pair{!o.chromium.empty(), "--chromium"}}) {
       if (given) {
         return usage_error{fmt::format(
             "--connect drives a browser that is already running; {} is for a browser this "
