@@ -368,17 +368,22 @@ TEST_SUITE("integration") {
       CHECK_MESSAGE(!ecl, ecl.message());
     }  // the connection dropped: the user's browser is not closed
     CHECK(::kill(users.pid(), 0) == 0);
-    auto [ec, targets] = get(
-        users.connection()->async_call("Target.getTargets", json::object(), "", asio::use_future));
-    REQUIRE_MESSAGE(!ec, ec.message());
-    bool theirs = false, ours = false;
-    for (const auto& t : targets["targetInfos"]) {
-      const std::string id = t.value("targetId", "");
-      if (id == their_tab.target_id()) {
-        theirs = true;
-        CHECK(t.value("url", "") == shop.url());
+    // Target.closeTarget answers before the tab is gone: wait for that, bounded.
+    bool theirs = false, ours = true;
+    for (int i = 0; i < 200 && ours; ++i) {
+      if (i > 0) std::this_thread::sleep_for(50ms);
+      auto [ec, targets] = get(users.connection()->async_call("Target.getTargets", json::object(),
+                                                              "", asio::use_future));
+      REQUIRE_MESSAGE(!ec, ec.message());
+      theirs = ours = false;
+      for (const auto& t : targets["targetInfos"]) {
+        const std::string id = t.value("targetId", "");
+        if (id == their_tab.target_id()) {
+          theirs = true;
+          CHECK(t.value("url", "") == shop.url());
+        }
+        ours = ours || id == our_target;
       }
-      ours = ours || id == our_target;
     }
     CHECK(theirs);
     CHECK_FALSE(ours);
