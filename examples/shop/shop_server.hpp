@@ -717,7 +717,8 @@ label { display: block; margin: .5em 0; }
 </style></head>
 <body>
 <h1>Fresh Market</h1>
-)" + header + status +
+)" + header +
+           status +
            R"(
 <label>Item <select id="sku">)" +
            options + R"(</select></label>
