@@ -30,8 +30,9 @@ namespace asio = boost::asio;
 const std::map<std::string, std::string>& pages() {
   static const std::map<std::string, std::string> p{
       {"/late", R"PG(<!doctype html><body><p>wait</p><script>
-        setTimeout(() => { const b = document.createElement('button'); b.id = 'late'; b.textContent = 'late';
-                           document.body.appendChild(b); }, 400);</script></body>)PG"},
+        window.insertLate = () => { const b = document.createElement('button'); b.id = 'late';
+                                    b.textContent = 'late'; document.body.appendChild(b); };
+        </script></body>)PG"},
       {"/reload", R"PG(<!doctype html><body><script>
         const n = Number(sessionStorage.getItem('n') || '0') + 1; sessionStorage.setItem('n', String(n));
         if (n === 1) setTimeout(() => location.reload(), 200);
@@ -187,10 +188,13 @@ TEST_SUITE("integration") {
   TEST_CASE("wait_for finds an element inserted late - and one that appears after a reload") {
     fixture f;
     f.go("/late");
-    const auto t0 = std::chrono::steady_clock::now();
-    auto [ec, box] = get(f.page.async_wait_for("#late", 5s, asio::use_future));
-    CHECK(!ec);
-    CHECK(std::chrono::steady_clock::now() - t0 >= 300ms);  // it was not there at first
+    // The button exists only once the test inserts it: the wait is still
+    // pending 300 ms in, and ends with the insertion.
+    auto waiting = f.page.async_wait_for("#late", 10s, asio::use_future);
+    CHECK(waiting.wait_for(300ms) == std::future_status::timeout);
+    f.eval("insertLate(), 'inserted'");
+    auto [ec, box] = get(std::move(waiting));
+    CHECK_MESSAGE(!ec, ec.message());
     CHECK(box.width > 0);
     CHECK(box.height > 0);
 
@@ -511,7 +515,7 @@ TEST_SUITE("integration") {
       REQUIRE(presses.size() == 3);  // every press landed on the button
       for (const auto& d : presses) {
         CHECK(d.get<double>() >= 19.0);
-        CHECK(d.get<double>() < 80.0 + 250.0);  // generous: the machine may be loaded
+        CHECK(d.get<double>() < 80.0 + 2000.0);  // bounded; generous: the machine may be loaded
       }
     }
   }
