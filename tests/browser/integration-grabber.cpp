@@ -21,32 +21,14 @@ using seckill::errc;
 namespace asio = boost::asio;
 namespace sb = seckill::browser;
 
-struct grabber_fixture : browser_support::browser_fixture {
+struct grabber_fixture : browser_support::browser_fixture, browser_support::grab_log {
   shop::shop_server shop;
-  std::mutex log_mutex;
-  std::vector<std::string> log;
 
   grabber_fixture() {
     auto [ec, r] = get(page.async_navigate(shop.url(), asio::use_future));
     REQUIRE_MESSAGE(!ec, ec.message());
     for (int i = 0; i < 500 && shop.listeners() == 0; ++i) std::this_thread::sleep_for(10ms);
     REQUIRE(shop.listeners() == 1);  // the page's event stream is open
-  }
-
-  sb::grabber_options options() {
-    sb::grabber_options o;
-    o.log = [this](std::string_view line) {
-      std::lock_guard lock(log_mutex);
-      log.emplace_back(line);
-    };
-    return o;
-  }
-
-  bool logged(const std::string& needle) {
-    std::lock_guard lock(log_mutex);
-    for (const auto& l : log)
-      if (l.find(needle) != std::string::npos) return true;
-    return false;
   }
 };
 

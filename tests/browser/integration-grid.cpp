@@ -45,33 +45,15 @@ sb::site_profile grid_profile() {
   return sb::parse_profile(s.str());
 }
 
-struct grid_fixture : browser_support::browser_fixture {
+struct grid_fixture : browser_support::browser_fixture, browser_support::grab_log {
   shop::shop_server shop;
   sb::page_driver driver{page, grid_profile()};
-  std::mutex log_mutex;
-  std::vector<std::string> log;
 
   grid_fixture() {
     auto [ec, r] = get(page.async_navigate(shop.grid_url(), asio::use_future));
     REQUIRE_MESSAGE(!ec, ec.message());
     for (int i = 0; i < 500 && shop.listeners() == 0; ++i) std::this_thread::sleep_for(10ms);
     REQUIRE(shop.listeners() == 1);  // the page's event stream is open
-  }
-
-  sb::grabber_options options() {
-    sb::grabber_options o;
-    o.log = [this](std::string_view line) {
-      std::lock_guard lock(log_mutex);
-      log.emplace_back(line);
-    };
-    return o;
-  }
-
-  bool logged(const std::string& needle) {
-    std::lock_guard lock(log_mutex);
-    for (const auto& l : log)
-      if (l.find(needle) != std::string::npos) return true;
-    return false;
   }
 
   nlohmann::json eval(const std::string& expression) {

@@ -29,30 +29,12 @@ namespace sb = seckill::browser;
 using std::chrono::steady_clock;
 using std::chrono::system_clock;
 
-struct sale_fixture : browser_support::browser_fixture {
+struct sale_fixture : browser_support::browser_fixture, browser_support::grab_log {
   shop::shop_server shop;
-  std::mutex log_mutex;
-  std::vector<std::string> log;
 
   void open(const std::string& url) {
     auto [ec, r] = get(page.async_navigate(url, asio::use_future));
     REQUIRE_MESSAGE(!ec, ec.message());
-  }
-
-  sb::grabber_options options() {
-    sb::grabber_options o;
-    o.log = [this](std::string_view line) {
-      std::lock_guard lock(log_mutex);
-      log.emplace_back(line);
-    };
-    return o;
-  }
-
-  int count(const std::string& needle) {
-    std::lock_guard lock(log_mutex);
-    int n = 0;
-    for (const auto& l : log) n += l.find(needle) != std::string::npos;
-    return n;
   }
 };
 

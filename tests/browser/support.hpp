@@ -1,9 +1,10 @@
 #pragma once
 // Helpers for the browser tests: an io_context on a background thread, a
-// headless Chromium launched on it, bounded waits on futures, and a PNG's
-// size read from its header.
+// headless Chromium launched on it, bounded waits on futures, a PNG's
+// size read from its header, and a grabber's log kept for searching.
 
 #include <seckill/browser/chromium.hpp>
+#include <seckill/browser/grabber.hpp>
 #include <seckill/browser/page.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -20,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -27,6 +29,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace browser_support {
 
@@ -98,5 +101,32 @@ inline std::string read_file(const std::filesystem::path& file) {
   s << in.rdbuf();
   return s.str();
 }
+
+/// A grabber's log lines, kept for the test to search. Thread-safe: the
+/// grabber writes from its executor while the test reads.
+struct grab_log {
+  std::mutex log_mutex;
+  std::vector<std::string> log;
+
+  /// Grabber options whose log goes here.
+  seckill::browser::grabber_options options() {
+    seckill::browser::grabber_options o;
+    o.log = [this](std::string_view line) {
+      std::lock_guard lock(log_mutex);
+      log.emplace_back(line);
+    };
+    return o;
+  }
+
+  /// How many lines contain `needle`.
+  int count(const std::string& needle) {
+    std::lock_guard lock(log_mutex);
+    int n = 0;
+    for (const auto& l : log) n += l.find(needle) != std::string::npos;
+    return n;
+  }
+
+  bool logged(const std::string& needle) { return count(needle) > 0; }
+};
 
 }  // namespace browser_support
