@@ -159,6 +159,20 @@ struct recorder {
   }
 };
 
+// The /click page's log ("type:isTrusted" per event) as the order of event
+// types (repeats folded) and whether every event was trusted.
+inline std::pair<std::vector<std::string>, bool> mouse_event_order(const json& log) {
+  std::vector<std::string> order;
+  bool all_trusted = true;
+  for (const auto& e : log) {
+    const auto s = e.get<std::string>();
+    all_trusted = all_trusted && s.substr(s.find(':') + 1) == "true";
+    const auto type = s.substr(0, s.find(':'));
+    if (order.empty() || order.back() != type) order.push_back(type);
+  }
+  return {order, all_trusted};
+}
+
 }  // namespace integration_page
 
 using namespace integration_page;
@@ -323,14 +337,7 @@ TEST_SUITE("integration") {
     auto ec = get(f.page.async_click("#b", asio::use_future));
     REQUIRE(!ec);
     const json log = f.eval("log");
-    std::vector<std::string> order;
-    bool all_trusted = true;
-    for (const auto& e : log) {
-      const auto s = e.get<std::string>();
-      all_trusted = all_trusted && s.substr(s.find(':') + 1) == "true";
-      const auto type = s.substr(0, s.find(':'));
-      if (order.empty() || order.back() != type) order.push_back(type);
-    }
+    const auto [order, all_trusted] = mouse_event_order(log);
     CHECK(all_trusted);
     const std::vector<std::string> expected{"mousemove", "mousedown", "mouseup", "click"};
     CHECK_MESSAGE(order == expected, log.dump());
@@ -372,14 +379,7 @@ TEST_SUITE("integration") {
     seckill::browser::click_options instant{1, 0ms, 1500ms};
     REQUIRE(!get(f.page.async_click("#b", instant, asio::use_future)));
     const json log = f.eval("log");
-    std::vector<std::string> order;
-    bool all_trusted = true;
-    for (const auto& e : log) {
-      const auto s = e.get<std::string>();
-      all_trusted = all_trusted && s.substr(s.find(':') + 1) == "true";
-      const auto type = s.substr(0, s.find(':'));
-      if (order.empty() || order.back() != type) order.push_back(type);
-    }
+    const auto [order, all_trusted] = mouse_event_order(log);
     CHECK(all_trusted);
     const std::vector<std::string> expected{"mousemove", "mousedown", "mouseup", "click"};
     CHECK_MESSAGE(order == expected, log.dump());
