@@ -159,6 +159,8 @@ set(SECKILL_browser_HEADERS
   seckill/browser/shop_driver.hpp
   seckill/browser/page_driver.hpp
   seckill/browser/grabber.hpp
+  seckill/browser/webhook.hpp
+  seckill/browser/notifier.hpp
   seckill/browser/detail/page_replies.hpp
   seckill/browser/detail/page_scripts.hpp
   seckill/browser/detail/page_session.hpp

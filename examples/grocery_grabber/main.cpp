@@ -6,7 +6,8 @@
 //                                   [--chromium PATH] [--site-profile FILE]
 //                                   [--log FILE | --screenshots DIR]
 //                                   [--sandbox auto|on|off] [--profile DIR [--login]]
-//                                   [--connect URL]
+//                                   [--connect URL] [--notify [PRESET:]URL ...]
+//                                   [--notify-on EVENTS] [--no-desktop-notify]
 //
 // A shop is a URL, or "demo" / "demo-grid": the demo shop started in this
 // process (restocked after a second), its select page or its button grid
@@ -21,6 +22,9 @@
 // profile or --profile DIR) or, with --connect, one the user runs, where only
 // the tabs opened here are closed at the end. --login opens the one shop in a
 // visible window and waits until the profile's logged_in element shows.
+// Notices (ordered, failed, sold-out, hand-off) go to the webhooks of
+// --notify and of each strategy's `notify`, and to the desktop where there
+// is one; the program waits for them (at most 30 s) before it exits.
 // options.hpp reads the command line, tabs.hpp runs a tab, browser_session.hpp
 // launches or connects and waits for a login.
 #include "grocery_grabber/browser_session.hpp"
@@ -29,6 +33,7 @@
 #include "shop/shop_server.hpp"
 
 #include <seckill/browser/chromium.hpp>
+#include <seckill/browser/notifier.hpp>
 #include <seckill/browser/page.hpp>
 #include <seckill/limit/token_bucket.hpp>
 #include <seckill/url.hpp>
@@ -163,6 +168,24 @@ int main(int argc, char** argv) {
       runner.join();
       return status;
     }
+    // Each tab's notices: the --notify webhooks and its strategy's, and the
+    // desktop where there is one (said once when there is none).
+    const auto env = sb::desktop_environment::from_process();
+    const bool desktop = args.desktop_notify && env.missing().empty();
+    if (args.desktop_notify && !desktop)
+      log.line(0, fmt::format("notify: {}: no desktop notifications", env.missing()));
+    std::vector<std::unique_ptr<sb::notifier>> notifiers(plans.size());
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      sb::notifier_options no;
+      no.webhooks = args.notify;
+      if (plans[i].strategy.notify) no.webhooks.push_back(*plans[i].strategy.notify);
+      no.on = args.notify_on.value_or(plans[i].strategy.notify_on);
+      no.desktop = desktop;
+      no.env = env;
+      no.log = [&log, n = plans[i].number](std::string_view line) { log.line(n, line); };
+      if (!no.webhooks.empty() || desktop)
+        notifiers[i] = std::make_unique<sb::notifier>(io.get_executor(), std::move(no));
+    }
     // Each tab at its own strategy's pace: the tabs do not wait for each other.
     std::vector<std::unique_ptr<seckill::token_bucket<>>> paces;
     std::vector<std::future<gg::tab_outcome>> runs(plans.size());
@@ -170,9 +193,10 @@ int main(int argc, char** argv) {
       if (!pages[i]) continue;
       paces.push_back(std::make_unique<seckill::token_bucket<>>(
           plans[i].strategy.actions_per_second, plans[i].strategy.burst));
-      runs[i] = asio::co_spawn(pages[i]->get_executor(),
-                               gg::run_tab(*pages[i], plans[i], *paces.back(), log, screenshots),
-                               asio::use_future);
+      runs[i] = asio::co_spawn(
+          pages[i]->get_executor(),
+          gg::run_tab(*pages[i], plans[i], *paces.back(), log, screenshots, notifiers[i].get()),
+          asio::use_future);
     }
     if (demo) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -192,6 +216,11 @@ int main(int argc, char** argv) {
       summaries.push_back(gg::summary(plans[i], outcome));
     }
     for (const auto& s : summaries) log.line(0, s);
+    for (auto& n : notifiers) {  // the last notices, each within its retries, 30 s at most
+      if (n && n->async_flush(asio::use_future).wait_for(std::chrono::seconds(30)) !=
+                   std::future_status::ready)
+        log.line(0, "notify: some notices were still being sent after 30 s: not waiting longer");
+    }
     status = all_bought ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

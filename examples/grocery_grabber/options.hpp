@@ -8,6 +8,7 @@
 
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/sandbox.hpp>
+#include <seckill/browser/webhook.hpp>
 #include <seckill/url.hpp>
 
 #include <boost/url/grammar/ci_string.hpp>
@@ -55,6 +56,9 @@ struct options {
   std::string profile_dir;     ///< --profile: a persistent browser profile (empty: a temporary one)
   bool login = false;          ///< --login: log in by hand in a visible window, then exit
   std::string connect;         ///< --connect: a running browser's http:// or ws:// DevTools URL
+  std::vector<seckill::browser::webhook> notify;  ///< --notify: webhooks every tab's notices go to
+  std::optional<seckill::browser::notice_filter> notify_on;  ///< --notify-on: replaces notify_on
+  bool desktop_notify = true;  ///< --no-desktop-notify: none on the desktop
 };
 
 using parse_result = std::variant<options, help_requested, usage_error>;
@@ -64,6 +68,7 @@ inline std::string usage(std::string_view program) {
       "usage: {} <shop> <strategy-file> [<shop> <strategy-file> ...] [--chromium PATH]\n"
       "          [--site-profile FILE] [--log FILE | --screenshots DIR]\n"
       "          [--sandbox auto|on|off] [--profile DIR [--login]] [--connect URL]\n"
+      "          [--notify [PRESET:]URL ...] [--notify-on EVENTS] [--no-desktop-notify]\n"
       "  <shop>             an http(s) URL, or demo / demo-grid: the demo shop started\n"
       "                     here (its select page, or its button grid)\n"
       "  each <shop> <strategy-file> pair is a tab: one grabber per tab, all at once in\n"
@@ -86,7 +91,14 @@ inline std::string usage(std::string_view program) {
       "  --connect URL      drive your own running browser (started with\n"
       "                     --remote-debugging-port=9222) in tabs of its own:\n"
       "                     http://127.0.0.1:9222 or its ws://.../devtools/browser/<id> URL;\n"
-      "                     the browser is left running, only those tabs are closed\n",
+      "                     the browser is left running, only those tabs are closed\n"
+      "  --notify SPEC      send notices (ordered, failed, sold-out, hand-off) to a webhook:\n"
+      "                     a URL (a JSON POST) or ntfy:URL, bark:URL, serverchan:URL,\n"
+      "                     telegram:URL?chat_id=N, get:URL-with-{{placeholders}}; repeatable,\n"
+      "                     added to each strategy's own notify\n"
+      "  --notify-on LIST   which notices: ordered, failed, sold-out, hand-off or all (default)\n"
+      "  --no-desktop-notify  no desktop notification (by default there is one where a\n"
+      "                     desktop and its session bus are)\n",
       program, max_tabs);
 }
 
@@ -212,6 +224,22 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       if (const std::string why = browser_url_problem(o.connect); !why.empty()) {
         return usage_error{fmt::format("--connect: {}", why)};
       }
+    } else if (flag == "--notify") {
+      std::string spec;
+      if ((err = c.text(spec))) return *err;
+      std::string why;
+      auto w = seckill::browser::try_parse_webhook(spec, {}, &why);
+      if (!w) return usage_error{"--" + why};  // (never the URL: it may hold a token)
+      o.notify.push_back(std::move(*w));
+    } else if (flag == "--notify-on") {
+      std::string list;
+      if ((err = c.text(list))) return *err;
+      std::string why;
+      o.notify_on = seckill::browser::try_parse_notice_filter(list, &why);
+      if (!o.notify_on) return usage_error{"--notify-on: " + why.substr(why.find(": ") + 2)};
+    } else if (flag == "--no-desktop-notify") {
+      if ((err = c.no_value())) return *err;
+      o.desktop_notify = false;
     } else if (flag.starts_with("-") && flag.size() > 1) {
       return c.unknown();
     } else {

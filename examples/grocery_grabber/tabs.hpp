@@ -8,6 +8,7 @@
 #include "grocery_grabber/options.hpp"
 
 #include <seckill/browser/grabber.hpp>
+#include <seckill/browser/notifier.hpp>
 #include <seckill/browser/page.hpp>
 #include <seckill/browser/page_driver.hpp>
 #include <seckill/browser/screenshot.hpp>
@@ -15,6 +16,7 @@
 #include <seckill/browser/strategy.hpp>
 #include <seckill/error.hpp>
 #include <seckill/limit/token_bucket.hpp>
+#include <seckill/url.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -28,6 +30,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -181,11 +184,15 @@ inline std::string summary(const tab_plan& plan, const tab_outcome& o) {
 /// the plan's profile and strategy, paced by `pace`, logging to `log` as
 /// tab plan.number; then saves a screenshot of the page in `screenshot_dir`
 /// (screenshot_name), whether an order was confirmed or not. A screenshot
-/// that cannot be taken or written is logged, never fatal. `plan`, `pace`
-/// and `log` must outlive the run. Runs on the page's executor.
+/// that cannot be taken or written is logged, never fatal. With `notify`,
+/// the run's notices go there, named with the tab and the shop: a sell-out
+/// or a hand-off at once, ordered or failed with the screenshot once it is
+/// saved. `plan`, `pace`, `log` and `notify` must outlive the run. Runs on
+/// the page's executor.
 inline boost::asio::awaitable<tab_outcome> run_tab(sb::page page, const tab_plan& plan,
                                                    seckill::token_bucket<>& pace, tab_log& log,
-                                                   std::filesystem::path screenshot_dir) {
+                                                   std::filesystem::path screenshot_dir,
+                                                   sb::notifier* notify = nullptr) {
   using boost::asio::as_tuple;
   using boost::asio::use_awaitable;
   sb::grabber_options opts;
@@ -197,6 +204,18 @@ inline boost::asio::awaitable<tab_outcome> run_tab(sb::page page, const tab_plan
     log.line(plan.number, fmt::format("the sale starts at {} shop time: watching until then",
                                       sb::format_time_of_day(plan.strategy.start->at,
                                                              plan.strategy.start->utc_offset)));
+  }
+  std::optional<sb::notice> last;  // ordered or failed: sent with the screenshot
+  if (notify != nullptr) {
+    opts.notify = [notify, &last, tab = std::to_string(plan.number),
+                   shop = seckill::redact_url(plan.url)](sb::notice n) {
+      n.tab = tab;
+      n.shop = shop;
+      if (n.kind == sb::notice_kind::ordered || n.kind == sb::notice_kind::failed)
+        last = std::move(n);
+      else
+        notify->notify(std::move(n));
+    };
   }
   sb::grabber grab(sb::page_driver(page, plan.profile), sb::priority_strategy(plan.strategy), pace,
                    std::move(opts));
@@ -211,6 +230,10 @@ inline boost::asio::awaitable<tab_outcome> run_tab(sb::page page, const tab_plan
   } else {
     out.screenshot = file;
     log.line(plan.number, fmt::format("screenshot: {}", file.string()));
+  }
+  if (notify != nullptr && last) {
+    last->screenshot = out.screenshot.string();
+    notify->notify(std::move(*last));
   }
   co_return out;
 }

@@ -831,3 +831,64 @@ TEST_SUITE("unit") {
     CHECK(h.shop->presses[0].at == 254ms);
   }
 }
+
+TEST_SUITE("unit") {
+  TEST_CASE("notices: a confirmed order gives exactly one ordered notice - with the SKU") {
+    harness h;
+    std::vector<sb::notice> told;
+    h.options.notify = [&](sb::notice n) { told.push_back(std::move(n)); };
+    h.shop->refuse = 1;  // a refused try first: no notice for it
+    h.shop->restock(100ms, "veg-box", 5);
+    auto [ec, res] = h.run("want = sku:veg-box\nquantity = 2\n");
+    CHECK_FALSE(ec);
+    CHECK(res.attempts == 2);
+    REQUIRE(told.size() == 1);
+    CHECK(told[0].kind == sb::notice_kind::ordered);
+    CHECK(told[0].sku == "veg-box");
+    CHECK(told[0].quantity == 2);
+    CHECK(told[0].text == "Order confirmed: 2 x veg-box");
+    CHECK(told[0].at == h.shop->wall());
+  }
+
+  TEST_CASE("notices: a window that closes with no order is sold-out - told once - then failed") {
+    harness h;
+    std::vector<sb::notice> told;
+    h.options.notify = [&](sb::notice n) { told.push_back(std::move(n)); };
+    h.shop->restock(100ms, "apples-1kg", 3);  // not wanted
+    h.shop->sell_out(200ms);
+    h.shop->restock(300ms, "apples-1kg", 3);
+    h.shop->sell_out(400ms);
+    auto [ec, res] = h.run("want = sku:veg-box\n", 1s);
+    CHECK(ec == seckill::errc::timed_out);
+    CHECK(h.count(sb::grab_step::sold_out, res) == 2);
+    REQUIRE(told.size() == 2);
+    CHECK(told[0].kind == sb::notice_kind::sold_out);
+    CHECK(told[1].kind == sb::notice_kind::failed);
+    CHECK(told[1].text == "gave up: the deadline of 1000 ms passed");
+  }
+
+  TEST_CASE(
+      "notices: a window that closes while the order is in flight - sold-out only if refused") {
+    for (const bool confirmed : {true, false}) {
+      CAPTURE(confirmed);
+      harness h;
+      std::vector<sb::notice> told;
+      h.options.notify = [&](sb::notice n) { told.push_back(std::move(n)); };
+      h.shop->answer_after = 50ms;
+      h.shop->restock(100ms, "veg-box", 1);
+      // The page says out of stock before the shop's answer (the order took the
+      // last unit, or someone else did).
+      h.shop->at(110ms, [confirmed](fake_shop& s) {
+        if (!confirmed) s.shelf.offers[1].stock = 0;
+        s.shelf.status = "Out of stock";
+        s.emit({sb::shop_event_kind::status, "Out of stock", false, false, false});
+      });
+      auto [ec, res] = h.run("want = sku:veg-box\n", 1s);
+      CHECK(res.ordered == confirmed);
+      CHECK(h.count(sb::grab_step::sold_out, res) == (confirmed ? 0 : 1));
+      REQUIRE(told.size() == (confirmed ? 1u : 2u));
+      CHECK(told[0].kind == (confirmed ? sb::notice_kind::ordered : sb::notice_kind::sold_out));
+      if (!confirmed) CHECK(told[1].kind == sb::notice_kind::failed);
+    }
+  }
+}

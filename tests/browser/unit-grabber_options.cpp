@@ -294,3 +294,28 @@ TEST_SUITE("unit") {
               .connect == "http://127.0.0.1:9222");
   }
 }
+
+TEST_SUITE("unit") {
+  TEST_CASE("grocery_grabber options: --notify - --notify-on and --no-desktop-notify") {
+    const auto o =
+        parsed({"demo", "s.txt", "--notify", "ntfy:https://ntfy.sh/t", "--notify", "https://h/x",
+                "--notify-on", "ordered, hand-off", "--no-desktop-notify"});
+    REQUIRE(o.notify.size() == 2);
+    CHECK(o.notify[0].type == seckill::browser::webhook::kind::ntfy);
+    CHECK(o.notify[1].type == seckill::browser::webhook::kind::json);
+    REQUIRE(o.notify_on);
+    CHECK(o.notify_on->has(seckill::browser::notice_kind::hand_off));
+    CHECK_FALSE(o.notify_on->has(seckill::browser::notice_kind::failed));
+    CHECK_FALSE(o.desktop_notify);
+    CHECK(parsed({"demo", "s.txt"}).desktop_notify);
+    const std::string bad =
+        error({"demo", "s.txt", "--notify", "https://u:s3cret@h/bot1:TOKEN?token=s3cret&x={what}"});
+    CHECK(bad.find("--notify: the URL has an unknown placeholder {what}") == 0);
+    CHECK(bad.find("s3cret") == std::string::npos);
+    CHECK(bad.find("TOKEN") == std::string::npos);
+    CHECK(error({"demo", "s.txt", "--notify", "ftp://h/x"})
+              .find("--notify: the URL has the scheme 'ftp'") == 0);
+    CHECK(error({"demo", "s.txt", "--notify-on", "soon"}) ==
+          "--notify-on: unknown event 'soon' (known: ordered, failed, sold-out, hand-off, all)");
+  }
+}

@@ -17,6 +17,7 @@
 #include <seckill/browser/shop_clock.hpp>
 #include <seckill/browser/shop_driver.hpp>
 #include <seckill/browser/strategy.hpp>
+#include <seckill/browser/webhook.hpp>
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/limit/token_bucket.hpp>
@@ -69,6 +70,7 @@ enum class grab_step {
   paused,         ///< a random pause before an action (delay)
   reloaded,       ///< reload-poll: the page was loaded again
   reload_failed,  ///< reload-poll: a reload failed (tried again at the next turn)
+  sold_out,       ///< a stock window closed with no order
 };
 
 /// The step's name as the log writes it ("stock-changed", "gave-up", ...).
@@ -104,6 +106,8 @@ constexpr std::string_view to_string(grab_step s) noexcept {
       return "reloaded";
     case grab_step::reload_failed:
       return "reload-failed";
+    case grab_step::sold_out:
+      return "sold-out";
   }
   return "unknown";
 }
@@ -140,6 +144,11 @@ struct basic_grabber_options {
   delay_range delay;             ///< a random pause before each action, in these bounds
   std::uint64_t delay_seed = 1;  ///< same seed, same pauses
   bool pace_reaction = true;     ///< false: the first try after a flip takes no token and no pause
+  /// The notices of the run (driver's executor): one `ordered` for a
+  /// confirmed order, one `failed` when the run gives up or ends on an error
+  /// (not when cancelled), the first `sold-out` (a stock window that closed
+  /// with no order), each `hand-off`. browser::notifier sends them.
+  std::function<void(notice)> notify;
 };
 using grabber_options = basic_grabber_options<>;
 
@@ -256,7 +265,7 @@ class grabber {
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_run(std::chrono::milliseconds deadline, CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, result_type)>(
-        get_executor(), run(this, deadline), token);
+        get_executor(), run_and_tell(this, deadline), token);
   }
 
   [[nodiscard]] const Strategy& strategy() const noexcept { return strategy_; }
@@ -282,7 +291,29 @@ class grabber {
     std::string countdown;  // its last text
     int failures = 0;       // failed tries in this stock window
     time_point confirm_until{};
+    bool sold_out_told = false;    // the sold-out notice went (once per run)
+    bool closed_awaiting = false;  // the window closed while an order awaited its answer
   };
+
+  // A notice for options.notify, stamped by the wall clock.
+  void tell(notice_kind kind, const result_type& res, std::string text) {
+    if (!opts_.notify) return;
+    notice n;
+    n.kind = kind;
+    n.sku = res.sku;
+    n.quantity = res.quantity;
+    n.text = std::move(text);
+    n.at = opts_.wall_clock ? opts_.wall_clock() : std::chrono::system_clock::now();
+    opts_.notify(std::move(n));
+  }
+
+  // The stock window closed with no order: reported each time, told once.
+  void sold_out(run_state& st) {
+    report(st.res, grab_step::sold_out, "the stock window closed with no order");
+    if (st.sold_out_told) return;
+    st.sold_out_told = true;
+    tell(notice_kind::sold_out, st.res, "the stock window closed with no order");
+  }
 
   // Sets the start (on the grabber's clock) and the deadline from it.
   void schedule(run_state& st, time_point at) {
@@ -338,11 +369,16 @@ class grabber {
           st.failures = 0;
           st.retry = false;
           st.reaction = true;
+          st.closed_awaiting = false;
         }
+        const bool closed = !ev.in_stock && st.in_stock && st.started;
         st.in_stock = ev.in_stock;
         report(
             st.res, grab_step::stock_changed,
             fmt::format("#{} '{}'{}", st.generation, ev.text, ev.initial ? " (page loaded)" : ""));
+        if (closed && st.awaiting)
+          st.closed_awaiting = true;  // (our order may have taken the last)
+        if (closed && !st.awaiting) sold_out(st);
         return false;
       }
       case shop_event_kind::offers:
@@ -362,6 +398,8 @@ class grabber {
           return true;
         }
         fail(st, grab_step::rejected, std::move(ev.text));
+        if (st.closed_awaiting && !st.in_stock) sold_out(st);
+        st.closed_awaiting = false;
         return false;
       case shop_event_kind::countdown:
         take_countdown(st, std::move(ev.text));
@@ -511,6 +549,21 @@ class grabber {
     report(st.res, grab_step::ordered,
            fmt::format("pressed buy for {} x {}", intent->quantity, intent->sku));
     co_return std::error_code{};
+  }
+
+  // The run, then its notice: ordered, or failed (not when cancelled).
+  static boost::asio::awaitable<R> run_and_tell(grabber* self,
+                                                std::chrono::milliseconds deadline_in) {
+    R r = co_await run(self, deadline_in);
+    if (!r.first && r.second.ordered) {
+      self->tell(notice_kind::ordered, r.second, r.second.confirmation);
+    } else if (r.first && r.first != seckill::errc::operation_aborted) {
+      self->tell(notice_kind::failed, r.second,
+                 r.first == seckill::errc::timed_out
+                     ? fmt::format("gave up: the deadline of {} ms passed", deadline_in.count())
+                     : "the run ended: " + r.first.message());
+    }
+    co_return r;
   }
 
   static boost::asio::awaitable<R> run(grabber* self, std::chrono::milliseconds deadline_in) {

@@ -8,6 +8,7 @@
 #include <seckill/browser/detail/key_value.hpp>
 #include <seckill/browser/sale_time.hpp>
 #include <seckill/browser/site_profile.hpp>
+#include <seckill/browser/webhook.hpp>
 #include <seckill/error.hpp>
 
 #include <algorithm>
@@ -100,7 +101,9 @@ struct strategy_config {
   std::optional<std::uint64_t> delay_seed;  ///< seeds the pauses; none: the caller's input seed
   bool pace_reaction = true;  ///< false: the first try after a flip takes no token and no pause
   std::optional<site_profile> profile;  ///< the profile keys of the strategy file, if any
-  std::string profile_file;  ///< `profile = <file>`: the caller reads it with parse_profile()
+  std::string profile_file;       ///< `profile = <file>`: the caller reads it with parse_profile()
+  std::optional<webhook> notify;  ///< `notify` (and `notify_body`): where notices go; none: nowhere
+  notice_filter notify_on;        ///< `notify_on`: the kinds sent (all by default)
 };
 
 /// @brief The longest deadline a strategy file may give: a year. Longer ones
@@ -248,6 +251,9 @@ inline delay_range parse_delay(std::string_view v, std::size_t line, std::string
 /// delay     = 40ms..120ms                    # a random pause before each action
 /// delay_seed = 7                             # the pauses' seed (default: the input seed)
 /// pace_reaction = no                         # the first try after a flip: no token, no pause
+/// notify    = ntfy:https://ntfy.sh/my-topic  # a webhook (parse_webhook): a preset or a URL
+/// notify_body = {{"text": "{title}: {text}"}} # with a plain URL: the body template
+/// notify_on = ordered, failed, sold-out, hand-off  # the notices sent (default: all)
 /// ```
 /// Ranges: quantity a whole number in [1, 1000]; retries a whole number in
 /// [0, 10]; max_price finite and > 0;
@@ -264,6 +270,8 @@ inline strategy_config parse_strategy(std::string_view text) {
   site_profile profile;
   detail::profile_lines profile_seen;
   std::size_t profile_line = 0;
+  std::string notify, notify_body;
+  std::size_t notify_line = 0, body_line = 0;
   detail::for_each_key(
       text, "strategy", [&](std::size_t line_no, const std::string& key, std::string_view value) {
         if (detail::apply_profile_key(profile, profile_seen, key, value, line_no, "strategy"))
@@ -360,6 +368,17 @@ inline strategy_config parse_strategy(std::string_view text) {
           else
             detail::strategy_error(
                 line_no, detail::cat("pace_reaction must be yes or no, got '", value, "'"));
+        } else if (key == "notify") {
+          notify = std::string(value);
+          notify_line = line_no;
+        } else if (key == "notify_body") {
+          notify_body = std::string(value);
+          body_line = line_no;
+        } else if (key == "notify_on") {
+          std::string why;
+          const auto on = try_parse_notice_filter(value, &why);
+          if (!on) detail::strategy_error(line_no, why);
+          cfg.notify_on = *on;
         } else if (key == "burst") {
           const double b = detail::parse_number(value, line_no, key);
           if (!(b >= 1 && b <= 100)) {
@@ -371,11 +390,19 @@ inline strategy_config parse_strategy(std::string_view text) {
               line_no,
               detail::cat("unknown key '", key,
                           "' (known: want, max_price, quantity, partial, retries, deadline, "
-                          "pace, burst, start, delay, delay_seed, pace_reaction, profile, and a "
+                          "pace, burst, start, delay, delay_seed, pace_reaction, notify, "
+                          "notify_body, notify_on, profile, and a "
                           "site profile's: ",
                           profile_keys, ")"));
         }
       });
+  if (!notify_body.empty() && notify.empty())
+    detail::strategy_error(body_line, "notify_body needs notify (the URL it is posted to)");
+  if (!notify.empty()) {
+    std::string why;
+    cfg.notify = try_parse_webhook(notify, notify_body, &why);
+    if (!cfg.notify) detail::strategy_error(notify_line, why);
+  }
   if (!profile_seen.line.empty()) {
     if (!cfg.profile_file.empty()) {
       detail::strategy_error(profile_line,

@@ -5,6 +5,7 @@
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/error.hpp>
 #include <seckill/browser/grabber.hpp>
+#include <seckill/browser/notifier.hpp>
 #include <seckill/browser/page.hpp>
 #include <seckill/browser/page_driver.hpp>
 #include <seckill/browser/page_types.hpp>
@@ -15,6 +16,7 @@
 #include <seckill/browser/shop_driver.hpp>
 #include <seckill/browser/site_profile.hpp>
 #include <seckill/browser/strategy.hpp>
+#include <seckill/browser/webhook.hpp>
 #include <seckill/clock.hpp>
 #include <seckill/clock_timer.hpp>
 #include <seckill/error.hpp>
