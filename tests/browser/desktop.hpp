@@ -73,8 +73,9 @@ struct desktop {
                (dir.path() / "xvfb.log").string(),
                {},
                true});
-      if (wait_until([&] { return std::filesystem::exists("/tmp/.X11-unix/X" + std::to_string(n)); },
-                     std::chrono::seconds(10)))
+      if (wait_until(
+              [&] { return std::filesystem::exists("/tmp/.X11-unix/X" + std::to_string(n)); },
+              std::chrono::seconds(10)))
         break;
       x.kill_and_wait();  // another server took it first: the next number
       display.clear();

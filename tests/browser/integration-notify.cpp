@@ -120,7 +120,8 @@ class webhook_receiver {
       auto [ec, sock] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
       if (ec) co_return;
       if (tls_) {
-        auto s = std::make_shared<asio::ssl::stream<beast::tcp_stream>>(beast::tcp_stream(std::move(sock)), ssl_);
+        auto s = std::make_shared<asio::ssl::stream<beast::tcp_stream>>(
+            beast::tcp_stream(std::move(sock)), ssl_);
         asio::co_spawn(io_, serve_tls(s), asio::detached);
       } else {
         auto s = std::make_shared<beast::tcp_stream>(std::move(sock));
@@ -277,7 +278,8 @@ TEST_SUITE("integration") {
       CHECK(j.at("quantity") == 2);
       CHECK(j.at("tab") == "1");
       CHECK(j.at("text") == "text of " + j.at("event").get<std::string>());
-      CHECK(j.at("title").get<std::string>().rfind("seckill: " + j.at("event").get<std::string>(), 0) == 0);
+      CHECK(j.at("title").get<std::string>().rfind("seckill: " + j.at("event").get<std::string>(),
+                                                   0) == 0);
     }
     std::sort(events.begin(), events.end());
     CHECK(events == std::vector<std::string>{"failed", "hand-off", "ordered", "sold-out"});
@@ -317,8 +319,7 @@ TEST_SUITE("integration") {
     sb::notifier n(io.io.get_executor(), webhook_only({}, log));
     const auto hook = sb::parse_webhook(rx.url());
     rx.answer_with({500, 503, 200});
-    auto [ec, d] = get(n.async_send(hook, notice_of(sb::notice_kind::ordered),
-                                    asio::use_future));
+    auto [ec, d] = get(n.async_send(hook, notice_of(sb::notice_kind::ordered), asio::use_future));
     CHECK_FALSE(ec);
     CHECK(d.status == 200);
     CHECK(d.attempts == 3);
@@ -326,20 +327,18 @@ TEST_SUITE("integration") {
     CHECK(log.count("attempt 1: HTTP 500; again in") == 1);
     CHECK(log.count("attempt 2: HTTP 503; again in") == 1);
     rx.answer_with({400, 200});
-    auto [e4, d4] = get(n.async_send(hook, notice_of(sb::notice_kind::ordered),
-                                     asio::use_future));
+    auto [e4, d4] = get(n.async_send(hook, notice_of(sb::notice_kind::ordered), asio::use_future));
     CHECK(e4 == seckill::errc::server_error);
     CHECK(d4.status == 400);
     CHECK(d4.attempts == 1);
     CHECK(rx.requests().size() == 4);
-    CHECK(d4.message.find("failed after 1 attempt: HTTP 400 (not retried)") !=
-          std::string::npos);
+    CHECK(d4.message.find("failed after 1 attempt: HTTP 400 (not retried)") != std::string::npos);
     rx.answer_with({500, 500, 500, 500, 500});
     auto o = webhook_only({}, log);
     o.retries = 2;
     sb::notifier two(io.io.get_executor(), o);
-    auto [e5, d5] = get(two.async_send(hook, notice_of(sb::notice_kind::ordered),
-                                       asio::use_future));
+    auto [e5, d5] =
+        get(two.async_send(hook, notice_of(sb::notice_kind::ordered), asio::use_future));
     CHECK(e5 == seckill::errc::server_error);
     CHECK(d5.attempts == 3);  // the first and two retries
     CHECK(rx.requests().size() == 7);
@@ -365,9 +364,9 @@ TEST_SUITE("integration") {
     CHECK(took < 5s);  // generous: the machine may be loaded
     CHECK(d.message.find("no answer within 300 ms") != std::string::npos);
     const auto closed = seckill::test::free_loopback_port();
-    auto [e2, d2] = get(n.async_send(
-        sb::parse_webhook("http://127.0.0.1:" + std::to_string(closed) + "/x"),
-        notice_of(sb::notice_kind::failed), asio::use_future));
+    auto [e2, d2] =
+        get(n.async_send(sb::parse_webhook("http://127.0.0.1:" + std::to_string(closed) + "/x"),
+                         notice_of(sb::notice_kind::failed), asio::use_future));
     CHECK(e2 == seckill::errc::connection_refused);
     CHECK(d2.attempts == 2);
   }
@@ -410,9 +409,9 @@ TEST_SUITE("integration") {
     webhook_receiver rx(true);
     browser_support::io_thread io;
     notify_log log;
-    const std::string secret_url = "https://bob:pa55-s3cret@127.0.0.1:" +
-                                   std::to_string(rx.port()) +
-                                   "/bot123456:AAE-tokSECRET/x?token=qs-s3cret";
+    const std::string secret_url =
+        "https://bob:pa55-s3cret@127.0.0.1:" + std::to_string(rx.port()) +
+        "/bot123456:AAE-tokSECRET/x?token=qs-s3cret";
     auto o = webhook_only({sb::parse_webhook(secret_url)}, log);
     o.tls.ca_file = seckill::test::test_pki::get().ca();
     sb::notifier n(io.io.get_executor(), o);
@@ -429,15 +428,14 @@ TEST_SUITE("integration") {
     other.tls.ca_file = seckill::test::test_pki::get().other_ca();
     sb::notifier refused(io.io.get_executor(), other);
     auto [e2, d2] = get(refused.async_send(sb::parse_webhook(secret_url),
-                                           notice_of(sb::notice_kind::ordered),
-                                           asio::use_future));
+                                           notice_of(sb::notice_kind::ordered), asio::use_future));
     CHECK(e2 == seckill::tls_errc::unknown_ca);
     CHECK(d2.message.find("not signed by a CA") != std::string::npos);
     CHECK(rx.requests().size() == 1);  // nothing sent to an unverified server
     // Not in any log line or message, nor in a parse error.
     std::string everything = log.all() + d2.message + sb::redact_webhook(secret_url);
-    everything += seckill::test::message_of(
-        [&] { (void)sb::parse_webhook(secret_url + "&x={oops}"); });
+    everything +=
+        seckill::test::message_of([&] { (void)sb::parse_webhook(secret_url + "&x={oops}"); });
     CHECK(everything.find("127.0.0.1") != std::string::npos);
     for (const char* s : {"pa55-s3cret", "tokSECRET", "qs-s3cret", "bob"})
       CHECK_MESSAGE(everything.find(s) == std::string::npos, everything);
@@ -458,7 +456,8 @@ TEST_SUITE("integration") {
       x.tab = "1";
       n.notify(std::move(x));
     };
-    sb::grabber g(f.page, sb::priority_strategy(sb::parse_strategy("want = sku:veg-box\nquantity = 2\n")),
+    sb::grabber g(f.page,
+                  sb::priority_strategy(sb::parse_strategy("want = sku:veg-box\nquantity = 2\n")),
                   pace, std::move(opts));
     auto run = g.async_run(60s, asio::use_future);
     std::this_thread::sleep_for(300ms);
@@ -506,13 +505,14 @@ TEST_SUITE("integration") {
     const auto took = std::chrono::steady_clock::now() - t0;
     auto [ec, res] = get(run, 30s);
     CHECK(res.ordered);
-    CHECK(took < 10s);  // generous for a loaded host; the webhook holds on for 120 s
+    CHECK(took < 10s);        // generous for a loaded host; the webhook holds on for 120 s
     REQUIRE(rx.wait_for(5));  // the ordered notice went out too, and is not answered either
     CHECK(nlohmann::json::parse(rx.requests()[4].body).at("event") == "ordered");
     CHECK(n.delivered() == 0);  // nothing answered: every send is still in flight
   }
 
-  TEST_CASE("desktop: a notice is a Notify call on the session bus - with no desktop it says so once") {
+  TEST_CASE(
+      "desktop: a notice is a Notify call on the session bus - with no desktop it says so once") {
     notify_log quiet;
     {
       browser_support::io_thread io;
@@ -527,7 +527,8 @@ TEST_SUITE("integration") {
       CHECK(n.delivered() + n.failed() == 0);
     }
     if (const std::string m = browser_desktop::desktop::missing(); !m.empty()) {
-      MESSAGE("skipped the desktop part: " << m << " is not installed (Debian: xvfb, dbus, libglib2.0-bin)");
+      MESSAGE("skipped the desktop part: "
+              << m << " is not installed (Debian: xvfb, dbus, libglib2.0-bin)");
       return;
     }
     browser_desktop::desktop d;

@@ -62,7 +62,8 @@ TEST_SUITE("unit") {
     CHECK_FALSE(sb::parse_webhook("https://h/x", "{event}: {text}").json_body);
   }
 
-  TEST_CASE("parse_webhook: bad templates and URLs are refused - naming the fault - never a secret") {
+  TEST_CASE(
+      "parse_webhook: bad templates and URLs are refused - naming the fault - never a secret") {
     const auto refused = [](const std::string& spec, const std::string& body = {}) {
       const std::string m = message_of([&] { (void)sb::parse_webhook(spec, body); });
       check_no_secret(m);
@@ -76,8 +77,9 @@ TEST_SUITE("unit") {
           std::string::npos);
     CHECK(refused("https://h/x", R"({"text": "{text}"})").find("the body has an unbalanced") !=
           std::string::npos);
-    CHECK(refused("https://h/x", "{sku} {nope}").find("the body has an unknown placeholder {nope}") !=
-          std::string::npos);
+    CHECK(
+        refused("https://h/x", "{sku} {nope}").find("the body has an unknown placeholder {nope}") !=
+        std::string::npos);
     CHECK(refused("ftp://u:s3cretpw@h/x").find("scheme 'ftp'") != std::string::npos);
     CHECK(refused("h/tok-9f8e7d").find("no absolute URL") != std::string::npos);
     CHECK(refused("https:///tok-9f8e7d").find("no host") != std::string::npos);
@@ -86,8 +88,8 @@ TEST_SUITE("unit") {
     CHECK(refused("https://h:99999/x").find("port") != std::string::npos);
     CHECK(refused("https://h/a b").find("space") != std::string::npos);
     CHECK(refused("pushy:https://h/x").find("unknown preset 'pushy'") != std::string::npos);
-    CHECK(refused("telegram:https://api.telegram.org/bot123456:AAE-xyzSECRET")
-              .find("chat_id") != std::string::npos);
+    CHECK(refused("telegram:https://api.telegram.org/bot123456:AAE-xyzSECRET").find("chat_id") !=
+          std::string::npos);
     CHECK(refused("telegram:https://api.telegram.org/x?chat_id=1").find("/bot<TOKEN>") !=
           std::string::npos);
     CHECK(refused("bark:https://api.day.app/barkDEVICEkey42?x=1").find("no query") !=
@@ -108,19 +110,21 @@ TEST_SUITE("unit") {
 
   TEST_CASE("render_webhook: placeholders are URL-encoded in the URL - JSON-escaped in a body") {
     const sb::notice n = sample();
-    const auto get =
-        sb::render_webhook(sb::parse_webhook("get:https://h/p/{sku}?e={event}&t={text}&q={quantity}"), n);
+    const auto get = sb::render_webhook(
+        sb::parse_webhook("get:https://h/p/{sku}?e={event}&t={text}&q={quantity}"), n);
     CHECK(get.method == "GET");
     CHECK(get.url ==
           "https://h/p/veg-box?e=ordered&t=Order%20confirmed%20%237%3A%202%20x%20%22veg-box%22%20%"
           "26%20more%2F%E8%94%AC%E8%8F%9C&q=2");
     CHECK(get.body.empty());
     const auto body = sb::render_webhook(
-        sb::parse_webhook("https://h/x", R"({{"e": "{event}", "t": "{text}", "at": "{time}"}})"), n);
+        sb::parse_webhook("https://h/x", R"({{"e": "{event}", "t": "{text}", "at": "{time}"}})"),
+        n);
     CHECK(body.method == "POST");
     CHECK(body.content_type == "application/json");
-    CHECK(body.body ==
-          R"({"e": "ordered", "t": "Order confirmed #7: 2 x \"veg-box\" & more/蔬菜", "at": "2026-12-04T16:00:00.123Z"})");
+    CHECK(
+        body.body ==
+        R"({"e": "ordered", "t": "Order confirmed #7: 2 x \"veg-box\" & more/蔬菜", "at": "2026-12-04T16:00:00.123Z"})");
     const auto text = sb::render_webhook(sb::parse_webhook("https://h/x", "{title} {{ok}}"), n);
     CHECK(text.content_type == "text/plain; charset=utf-8");
     CHECK(text.body == "seckill: ordered 2 x veg-box (tab 1) {ok}");
@@ -143,10 +147,11 @@ TEST_SUITE("unit") {
     CHECK(with.attached);
     REQUIRE(with.content_type.rfind("multipart/form-data; boundary=", 0) == 0);
     const std::string boundary = with.content_type.substr(30);
-    CHECK(with.body.find("--" + boundary + "\r\nContent-Disposition: form-data; name=\"payload\"") ==
-          0);
-    CHECK(with.body.find("name=\"screenshot\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n" +
-                         png + "\r\n--" + boundary + "--\r\n") != std::string::npos);
+    CHECK(with.body.find("--" + boundary +
+                         "\r\nContent-Disposition: form-data; name=\"payload\"") == 0);
+    CHECK(with.body.find(
+              "name=\"screenshot\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n" + png +
+              "\r\n--" + boundary + "--\r\n") != std::string::npos);
   }
 
   TEST_CASE("render_webhook: ntfy - Bark - ServerChan and Telegram requests") {
@@ -154,15 +159,16 @@ TEST_SUITE("unit") {
     n.text = "done";
     const auto ntfy = sb::render_webhook(sb::parse_webhook("ntfy:https://ntfy.sh/t"), n);
     CHECK(ntfy.method == "POST");
-    CHECK(ntfy.url == "https://ntfy.sh/t?title=seckill%3A%20ordered%202%20x%20veg-box%20%28tab%201%29");
+    CHECK(ntfy.url ==
+          "https://ntfy.sh/t?title=seckill%3A%20ordered%202%20x%20veg-box%20%28tab%201%29");
     CHECK(ntfy.body == "done");
     n.screenshot = "/x/s.png";
     const auto put = sb::render_webhook(sb::parse_webhook("ntfy:https://ntfy.sh/t"), n, "PNG");
     CHECK(put.method == "PUT");
     CHECK(put.body == "PNG");
     CHECK(put.url.find("&filename=s.png&message=done") != std::string::npos);
-    const auto bark =
-        sb::render_webhook(sb::parse_webhook("bark:https://api.day.app/barkDEVICEkey42/"), n, "PNG");
+    const auto bark = sb::render_webhook(
+        sb::parse_webhook("bark:https://api.day.app/barkDEVICEkey42/"), n, "PNG");
     CHECK(bark.method == "GET");
     CHECK(bark.url ==
           "https://api.day.app/barkDEVICEkey42/seckill%3A%20ordered%202%20x%20veg-box%20%28tab%201%"
@@ -192,8 +198,9 @@ TEST_SUITE("unit") {
     CHECK_FALSE(f.has(sb::notice_kind::sold_out));
     CHECK(sb::parse_notice_filter("sold-out").has(sb::notice_kind::sold_out));
     CHECK(sb::notice_filter{}.has(sb::notice_kind::failed));
-    CHECK(message_of([] { (void)sb::parse_notice_filter("ordered, oops"); })
-              .find("unknown event 'oops'") != std::string::npos);
+    CHECK(message_of([] {
+            (void)sb::parse_notice_filter("ordered, oops");
+          }).find("unknown event 'oops'") != std::string::npos);
   }
 
   TEST_CASE("strategy file: notify - notify_body and notify_on - with the line at fault") {
@@ -213,9 +220,11 @@ TEST_SUITE("unit") {
     CHECK(bad.find("strategy line 3: notify: the URL has an unknown placeholder {what}") !=
           std::string::npos);
     check_no_secret(bad);
-    CHECK(message_of([] { (void)sb::parse_strategy("want = sku:a\nnotify_body = {text}\n"); })
-              .find("strategy line 2: notify_body needs notify") != std::string::npos);
-    CHECK(message_of([] { (void)sb::parse_strategy("want = sku:a\nnotify_on = never\n"); })
-              .find("strategy line 2: notify_on: unknown event 'never'") != std::string::npos);
+    CHECK(message_of([] {
+            (void)sb::parse_strategy("want = sku:a\nnotify_body = {text}\n");
+          }).find("strategy line 2: notify_body needs notify") != std::string::npos);
+    CHECK(message_of([] {
+            (void)sb::parse_strategy("want = sku:a\nnotify_on = never\n");
+          }).find("strategy line 2: notify_on: unknown event 'never'") != std::string::npos);
   }
 }

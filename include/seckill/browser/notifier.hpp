@@ -99,9 +99,10 @@ struct notifier_options {
   /// One attempt's bound: connect, TLS, request and answer.
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
   int retries = 3;  ///< more attempts after a 5xx answer or a network error (none after a 4xx)
-  std::chrono::milliseconds backoff{500};    ///< the pause before the first retry, doubling
+  std::chrono::milliseconds backoff{500};       ///< the pause before the first retry, doubling
   std::chrono::milliseconds backoff_max{8000};  ///< the longest pause
-  std::size_t max_attachment = 10u << 20;  ///< a larger screenshot is not attached (its path is said)
+  /// A larger screenshot is not attached (the text says where it is).
+  std::size_t max_attachment = std::size_t{10} << 20;
   tls_options tls;  ///< for https webhooks: the CA to trust (default: the system's), ...
   std::function<void(std::string_view)> log;  ///< one line per delivery, failure or retry
 };
@@ -281,7 +282,8 @@ class notifier {
       if (bytes.size() > s->opts.max_attachment) bytes.clear();
     }
     auto shared = std::make_shared<const std::string>(std::move(bytes));
-    const int jobs = static_cast<int>(s->opts.webhooks.size()) + (s->desktop_program.empty() ? 0 : 1);
+    const int jobs =
+        static_cast<int>(s->opts.webhooks.size()) + (s->desktop_program.empty() ? 0 : 1);
     s->in_flight += jobs;
     for (const auto& w : s->opts.webhooks) {
       boost::asio::co_spawn(s->strand, send_with_file(s, w, n, shared),
@@ -353,8 +355,8 @@ class notifier {
         why = "HTTP " + std::to_string(d.status);
       }
       // A refusal, a certificate or a bad URL: trying again changes nothing.
-      const bool refused = (d.status >= 400 && d.status < 500) ||
-                           ec.category() == tls_category() || ec == seckill::errc::invalid_argument;
+      const bool refused = (d.status >= 400 && d.status < 500) || ec.category() == tls_category() ||
+                           ec == seckill::errc::invalid_argument;
       if (ec == seckill::errc::operation_aborted || co_await cancelled()) {
         d.message = "notify: " + what + ": cancelled";
         co_return R{make_error_code(seckill::errc::operation_aborted), std::move(d)};
@@ -368,8 +370,8 @@ class notifier {
       }
       s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
       const double jitter = static_cast<double>(s->rng >> 11) / 9007199254740992.0;
-      const auto pause =
-          backoff_delay(static_cast<unsigned>(attempt), s->opts.backoff, s->opts.backoff_max, jitter);
+      const auto pause = backoff_delay(static_cast<unsigned>(attempt), s->opts.backoff,
+                                       s->opts.backoff_max, jitter);
       say(*s, "notify: " + what + ": attempt " + std::to_string(d.attempts) + ": " + why +
                   "; again in " + std::to_string(pause.count()) + " ms");
       boost::asio::steady_timer t(s->strand, pause);
@@ -398,7 +400,8 @@ class notifier {
               " ms";
         return make_error_code(seckill::errc::timed_out);
       }
-      if (e == asio::error::operation_aborted) return make_error_code(seckill::errc::operation_aborted);
+      if (e == asio::error::operation_aborted)
+        return make_error_code(seckill::errc::operation_aborted);
       if (e == asio::error::connection_refused || e == asio::error::host_not_found ||
           e == asio::error::host_not_found_try_again)
         return make_error_code(seckill::errc::connection_refused);
@@ -425,7 +428,7 @@ class notifier {
       if (hec) {
         const std::string peer = parts->host + ":" + parts->port;
         const std::error_code e = seckill::detail::tls_failure(hec, session.native_handle(),
-                                                              s.opts.tls, parts->host, peer, why);
+                                                               s.opts.tls, parts->host, peer, why);
         co_return P{e, 0};
       }
 #else
@@ -502,7 +505,8 @@ class notifier {
     const desktop_environment& env = s->opts.env;
     o.extra_env = {"DBUS_SESSION_BUS_ADDRESS=" + env.session_bus};
     if (!env.display.empty()) o.extra_env.push_back("DISPLAY=" + env.display);
-    if (!env.wayland_display.empty()) o.extra_env.push_back("WAYLAND_DISPLAY=" + env.wayland_display);
+    if (!env.wayland_display.empty())
+      o.extra_env.push_back("WAYLAND_DISPLAY=" + env.wayland_display);
     seckill::detail::child_process child;
     try {
       child.start(o);
@@ -522,8 +526,8 @@ class notifier {
     }
     const int st = child.wait_status();
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-      say(*s, "notify: desktop notification: " + s->desktop_program.substr(
-                                                      s->desktop_program.find_last_of('/') + 1) +
+      say(*s, "notify: desktop notification: " +
+                  s->desktop_program.substr(s->desktop_program.find_last_of('/') + 1) +
                   " failed (exit status " + std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : -1) +
                   "; is a notification service running?)");
       co_return false;

@@ -150,7 +150,8 @@ inline std::optional<url_parts> split_http_url(std::string_view url, std::string
     return std::nullopt;
   };
   const auto sep = url.find("://");
-  if (sep == std::string_view::npos) return fail("is no absolute URL (expected http:// or https://)");
+  if (sep == std::string_view::npos)
+    return fail("is no absolute URL (expected http:// or https://)");
   const std::string_view scheme = url.substr(0, sep);
   url_parts p;
   if (ascii_iequal(scheme, "https")) {
@@ -191,13 +192,15 @@ inline std::optional<url_parts> split_http_url(std::string_view url, std::string
   if (host.empty()) return fail("has no host");
   for (const char c : host) {
     if (c == '{' || c == '}' || c == ' ' || c == '\t')
-      return fail("has a placeholder or a space in its host (only the path and query may have "
-                  "placeholders)");
+      return fail(
+          "has a placeholder or a space in its host (only the path and query may have "
+          "placeholders)");
   }
   if (!port.empty()) {
     unsigned n = 0;
     for (const char c : port) {
-      if (c < '0' || c > '9' || n > 65535) return fail("has a port that is not a number in [1, 65535]");
+      if (c < '0' || c > '9' || n > 65535)
+        return fail("has a port that is not a number in [1, 65535]");
       n = n * 10 + static_cast<unsigned>(c - '0');
     }
     if (n == 0 || n > 65535) return fail("has a port that is not a number in [1, 65535]");
@@ -383,8 +386,8 @@ struct form_part {
   std::string_view name, file, type, bytes;
 };
 inline std::string multipart(const std::vector<form_part>& parts, std::string& boundary) {
-  std::uint64_t seed = static_cast<std::uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count());
+  std::uint64_t seed =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   for (;;) {
     seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
     boundary = "seckill-";
@@ -426,8 +429,8 @@ inline std::string redact_webhook(std::string_view url) {
   const auto p = detail::split_http_url(url);
   if (!p) return "(not an http URL)";
   const bool v6 = p->host.find(':') != std::string::npos;
-  std::string out = std::string(p->tls ? "https://" : "http://") + (v6 ? "[" : "") + p->host +
-                    (v6 ? "]" : "");
+  std::string out =
+      std::string(p->tls ? "https://" : "http://") + (v6 ? "[" : "") + p->host + (v6 ? "]" : "");
   if (p->port != (p->tls ? "443" : "80")) out += ":" + p->port;
   if (p->target != "/") out += "/…";
   return out;
@@ -497,7 +500,7 @@ inline notice_filter parse_notice_filter(std::string_view list) {
 /// or an unbalanced brace (in the URL or the body), a body with a preset, a
 /// Telegram URL without `bot<TOKEN>` or `chat_id`, a Bark URL with a query.
 inline std::optional<webhook> try_parse_webhook(std::string_view spec, std::string_view body,
-                                               std::string* why);
+                                                std::string* why);
 
 inline webhook parse_webhook(std::string_view spec, std::string_view body = {}) {
   std::string why;
@@ -509,7 +512,7 @@ inline webhook parse_webhook(std::string_view spec, std::string_view body = {}) 
 /// @brief parse_webhook without exceptions: nullopt and, in `why`, what is
 ///        wrong ("notify: ...").
 inline std::optional<webhook> try_parse_webhook(std::string_view spec, std::string_view body,
-                                               std::string* why) try {
+                                                std::string* why) try {
   const auto bad = [](const std::string& w) -> void {
     throw detail::webhook_refused{"notify: " + w};
   };
@@ -534,8 +537,8 @@ inline std::optional<webhook> try_parse_webhook(std::string_view spec, std::stri
     } else {
       bool word = !preset.empty() && preset.size() <= 16;
       for (const char c : preset) word = word && c >= 'a' && c <= 'z';
-      bad(word ? "unknown preset '" + std::string(preset) + "' (known: " +
-                     std::string(webhook_presets) + ")"
+      bad(word ? "unknown preset '" + std::string(preset) +
+                     "' (known: " + std::string(webhook_presets) + ")"
                : std::string("expected [<preset>:]http(s)://host/... (presets: ") +
                      std::string(webhook_presets) + ")");
     }
