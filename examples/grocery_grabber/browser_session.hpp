@@ -1,6 +1,7 @@
 #pragma once
 // How grocery_grabber gets its browser: launched (its sandbox as --sandbox
-// says, a temporary profile or --profile DIR, headless unless --login) or,
+// says, a temporary profile or --profile DIR, headless unless --login or
+// --visible) or,
 // with --connect, a browser the user runs; and the --login wait.
 
 #include "grocery_grabber/options.hpp"
@@ -40,7 +41,7 @@ inline seckill::browser::chromium open_browser(const options& args, boost::asio:
   if (!args.chromium.empty()) copts.executable = args.chromium;
   copts.sandbox = args.sandbox;
   copts.user_data_dir = args.profile_dir;
-  copts.headless = !args.login;
+  copts.headless = !args.login && !args.visible;
   copts.log = say;
   return sb::chromium::launch(std::move(ex), copts);
 }

@@ -7,7 +7,7 @@
 //                                   [--log FILE | --screenshots DIR]
 //                                   [--sandbox auto|on|off] [--profile DIR [--login]]
 //                                   [--connect URL] [--notify [PRESET:]URL ...]
-//                                   [--notify-on EVENTS] [--no-desktop-notify]
+//                                   [--notify-on EVENTS] [--no-desktop-notify] [--visible]
 //
 // A shop is a URL, or "demo" / "demo-grid": the demo shop started in this
 // process (restocked after a second), its select page or its button grid
@@ -24,7 +24,10 @@
 // visible window and waits until the profile's logged_in element shows.
 // Notices (ordered, failed, sold-out, hand-off) go to the webhooks of
 // --notify and of each strategy's `notify`, and to the desktop where there
-// is one; the program waits for them (at most 30 s) before it exits.
+// is one; the program waits for them (at most 30 s) before it exits. When
+// the shop shows a verification, the grabber waits for a person to solve it:
+// in the window of --visible (or of the browser --connect drives); headless,
+// the log says nobody can reach it.
 // options.hpp reads the command line, tabs.hpp runs a tab, browser_session.hpp
 // launches or connects and waits for a login.
 #include "grocery_grabber/browser_session.hpp"
@@ -75,6 +78,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto& args = std::get<gg::options>(parsed);
+  if (args.visible) {
+    const std::string why =
+        gg::visible_display_problem(std::getenv("DISPLAY"), std::getenv("WAYLAND_DISPLAY"));
+    if (!why.empty()) {
+      std::fprintf(stderr, "%s\n", why.c_str());
+      return 2;
+    }
+  }
   if (args.login) {
     const std::string why =
         gg::login_display_problem(std::getenv("DISPLAY"), std::getenv("WAYLAND_DISPLAY"));

@@ -59,6 +59,7 @@ struct options {
   std::vector<seckill::browser::webhook> notify;  ///< --notify: webhooks every tab's notices go to
   std::optional<seckill::browser::notice_filter> notify_on;  ///< --notify-on: replaces notify_on
   bool desktop_notify = true;  ///< --no-desktop-notify: none on the desktop
+  bool visible = false;  ///< --visible: a visible window, where a person can solve a verification
 };
 
 using parse_result = std::variant<options, help_requested, usage_error>;
@@ -69,6 +70,7 @@ inline std::string usage(std::string_view program) {
       "          [--site-profile FILE] [--log FILE | --screenshots DIR]\n"
       "          [--sandbox auto|on|off] [--profile DIR [--login]] [--connect URL]\n"
       "          [--notify [PRESET:]URL ...] [--notify-on EVENTS] [--no-desktop-notify]\n"
+      "          [--visible]\n"
       "  <shop>             an http(s) URL, or demo / demo-grid: the demo shop started\n"
       "                     here (its select page, or its button grid)\n"
       "  each <shop> <strategy-file> pair is a tab: one grabber per tab, all at once in\n"
@@ -98,7 +100,10 @@ inline std::string usage(std::string_view program) {
       "                     added to each strategy's own notify\n"
       "  --notify-on LIST   which notices: ordered, failed, sold-out, hand-off or all (default)\n"
       "  --no-desktop-notify  no desktop notification (by default there is one where a\n"
-      "                     desktop and its session bus are)\n",
+      "                     desktop and its session bus are)\n"
+      "  --visible          run the browser in a visible window (needs a display), so a\n"
+      "                     person can solve a verification the shop shows (captcha,\n"
+      "                     slider, SMS code): the grabber waits while it shows\n",
       program, max_tabs);
 }
 
@@ -110,6 +115,16 @@ inline std::string login_display_problem(const char* display, const char* waylan
   return "--login opens a visible browser window, and there is no display (DISPLAY and "
          "WAYLAND_DISPLAY are unset): log in where there is one, or run with --connect URL "
          "against a browser you logged in with";
+}
+
+/// Why --visible cannot open a window with these values of DISPLAY and
+/// WAYLAND_DISPLAY (null when unset); empty when it can.
+inline std::string visible_display_problem(const char* display, const char* wayland_display) {
+  const auto set = [](const char* v) { return v != nullptr && *v != '\0'; };
+  if (set(display) || set(wayland_display)) return {};
+  return "--visible opens a browser window, and there is no display (DISPLAY and "
+         "WAYLAND_DISPLAY are unset): run it where there is one, or with --connect URL against "
+         "a browser running on a display";
 }
 
 /// What is wrong with `text` as --connect's URL (http://host:port, or a
@@ -237,6 +252,9 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       std::string why;
       o.notify_on = seckill::browser::try_parse_notice_filter(list, &why);
       if (!o.notify_on) return usage_error{"--notify-on: " + why.substr(why.find(": ") + 2)};
+    } else if (flag == "--visible") {
+      if ((err = c.no_value())) return *err;
+      o.visible = true;
     } else if (flag == "--no-desktop-notify") {
       if ((err = c.no_value())) return *err;
       o.desktop_notify = false;
@@ -249,7 +267,8 @@ inline parse_result parse_options(int argc, const char* const* argv) {
   if (!o.connect.empty()) {
     for (const auto& [given, name] :
          {std::pair{!o.profile_dir.empty(), "--profile"}, std::pair{o.login, "--login"},
-          std::pair{o.sandbox_given, "--sandbox"}, std::pair{!o.chromium.empty(), "--chromium"}}) {
+          std::pair{o.visible, "--visible"}, std::pair{o.sandbox_given, "--sandbox"},
+          std::pair{!o.chromium.empty(), "--chromium"}}) {
       if (given) {
         return usage_error{fmt::format(
             "--connect drives a browser that is already running; {} is for a browser this "

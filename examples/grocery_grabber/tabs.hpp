@@ -187,12 +187,14 @@ inline std::string summary(const tab_plan& plan, const tab_outcome& o) {
 /// that cannot be taken or written is logged, never fatal. With `notify`,
 /// the run's notices go there, named with the tab and the shop: a sell-out
 /// or a hand-off at once, ordered or failed with the screenshot once it is
-/// saved. `plan`, `pace`, `log` and `notify` must outlive the run. Runs on
-/// the page's executor.
+/// saved. `seen`: a person can see the page (a visible window); when not, a
+/// hand-off says nobody can reach the verification. `plan`, `pace`, `log`
+/// and `notify` must outlive the run. Runs on the page's executor.
 inline boost::asio::awaitable<tab_outcome> run_tab(sb::page page, const tab_plan& plan,
                                                    seckill::token_bucket<>& pace, tab_log& log,
                                                    std::filesystem::path screenshot_dir,
-                                                   sb::notifier* notify = nullptr) {
+                                                   sb::notifier* notify = nullptr,
+                                                   bool seen = false) {
   using boost::asio::as_tuple;
   using boost::asio::use_awaitable;
   sb::grabber_options opts;
@@ -205,6 +207,13 @@ inline boost::asio::awaitable<tab_outcome> run_tab(sb::page page, const tab_plan
                                       sb::format_time_of_day(plan.strategy.start->at,
                                                              plan.strategy.start->utc_offset)));
   }
+  opts.on_event = [&log, n = plan.number, seen](const sb::grab_event& e) {
+    if (e.step != sb::grab_step::hand_off) return;
+    log.line(n, seen ? "solve the verification in the browser window: the grab goes on when it "
+                       "is gone"
+                     : "the browser is headless: nobody can reach this verification; run with "
+                       "--visible (on a display) to solve it in the window");
+  };
   std::optional<sb::notice> last;  // ordered or failed: sent with the screenshot
   if (notify != nullptr) {
     opts.notify = [notify, &last, tab = std::to_string(plan.number),

@@ -18,7 +18,11 @@
 // logged-in shoppers: `/login` takes a user and password (a form POST) and
 // sets an HttpOnly session cookie with a Max-Age; with that cookie the page
 // shows a `.account` element and POST /members/order takes orders, without
-// it the page asks to log in and the order is refused with 401.
+// it the page asks to log in and the order is refused with 401. While
+// set_challenge(true) is on, `/` shows a verification ("Please verify you
+// are human", an "I am human" checkbox that heeds a trusted click only,
+// which POSTs /challenge/solve) and orders are refused with 403; the shop
+// counts every request it receives (requests()).
 //
 // Thread-safety: the server runs its own thread; every public member may be
 // called from any thread.
@@ -411,6 +415,26 @@ class shop_server {
     return -1;
   }
 
+  /// Shows (or takes away) the verification on every page of `/` and pushes it.
+  void set_challenge(bool on) {
+    std::string state;
+    {
+      std::lock_guard lock(mutex_);
+      challenge_ = on;
+      state = state_json().dump();
+    }
+    server_.broadcast(std::move(state));
+  }
+  [[nodiscard]] bool challenge() const {
+    std::lock_guard lock(mutex_);
+    return challenge_;
+  }
+  /// Every request received so far (pages, events, orders, clock readings).
+  [[nodiscard]] int requests() const {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+
   /// Forgets the orders received so far.
   void clear_orders() {
     std::lock_guard lock(mutex_);
@@ -427,10 +451,14 @@ class shop_server {
                       {"price", s.price},
                       {"stock", s.stock}});
     }
-    return {{"skus", skus}};
+    return {{"skus", skus}, {"challenge", challenge_}};
   }
 
   response handle(const request& r) {
+    {
+      std::lock_guard lock(mutex_);
+      ++requests_;
+    }
     // The request target (origin-form: /path?query), parsed with Boost.URL.
     const auto target = boost::urls::parse_origin_form(r.target);
     if (!target) return {400, "text/plain", "bad request target (expected /path[?query])\n", false};
@@ -467,6 +495,13 @@ class shop_server {
     if (r.method == "GET" && path == "/state") {
       std::lock_guard lock(mutex_);
       return {200, "application/json", state_json().dump(), false};
+    }
+    if (r.method == "POST" && path == "/challenge/solve") {  // the person ticked "I am human"
+      set_challenge(false);
+      return {200, "application/json", R"({"solved":true})", false};
+    }
+    if (r.method == "POST" && path == "/order" && challenge()) {
+      return {403, "application/json", R"({"error":"verify you are human first"})", false};
     }
     if (r.method == "POST" && path == "/order") return order(r);
     if (r.method == "POST" &&
@@ -725,6 +760,8 @@ label { display: block; margin: .5em 0; }
 <label>Quantity <input id="quantity" type="number" min="1" value="1"></label>
 )" + buy + R"(
 <p class="order-result"></p>
+<div class="human-check" hidden><p>Please verify you are human</p>
+<label><input type="checkbox" id="human"> I am human</label></div>
 )" + extras +
            R"(
 <script>
@@ -733,6 +770,8 @@ const qty = document.getElementById('quantity');
 const buy = document.getElementById('buy');
 const status = document.querySelector('.stock-status');
 const result = document.querySelector('.order-result');
+const check = document.querySelector('.human-check');
+const human = document.getElementById('human');
 function render(state) {
   let any = false;
   for (const s of state.skus) {
@@ -746,8 +785,17 @@ function render(state) {
     status.textContent = text;
     status.dataset.state = any ? 'in' : 'out';
   }
-  buy.disabled = !any;
+  if (check.hidden !== !state.challenge) {
+    check.hidden = !state.challenge;
+    human.checked = false;
+  }
+  buy.disabled = !any;  // (pressed behind the verification, an order is refused: 403)
 }
+// Only a person's click solves it (a script's click() is not trusted).
+human.addEventListener('click', (e) => {
+  if (!e.isTrusted) { e.preventDefault(); return; }
+  fetch('/challenge/solve', {method: 'POST'});
+});
 if ()" + std::string(live ? "true" : "false") +
            R"() new EventSource('/events').onmessage = (e) => render(JSON.parse(e.data));
 )" + extras_script +
@@ -862,6 +910,8 @@ submit.addEventListener('click', async (e) => {
   std::set<std::string> sessions_;
   int refused_logins_ = 0;
   int unauthorized_orders_ = 0;
+  bool challenge_ = false;
+  int requests_ = 0;
   http_server server_;  // last: stopped first, while the state above is alive
 };
 

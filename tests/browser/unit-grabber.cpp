@@ -892,3 +892,73 @@ TEST_SUITE("unit") {
     }
   }
 }
+
+TEST_SUITE("unit") {
+  TEST_CASE(
+      "hand-off: nothing is done while a verification shows - then the grab resumes and buys") {
+    harness h;
+    std::vector<sb::notice> told;
+    h.options.notify = [&](sb::notice n) { told.push_back(std::move(n)); };
+    h.shop->at(100ms, [](fake_shop& s) {
+      s.emit(
+          {sb::shop_event_kind::verification, "iframe from captcha.example", false, false, false});
+    });
+    h.shop->restock(200ms, "veg-box", 5);  // in stock behind the verification
+    h.shop->at(250ms, [](fake_shop& s) {   // a new description of the same: no second hand-off
+      s.emit({sb::shop_event_kind::verification, "the text \"验证码\"", false, false, false});
+    });
+    h.shop->at(900ms, [](fake_shop& s) {
+      s.emit({sb::shop_event_kind::verification, "", false, false, false});
+    });
+    auto [ec, res] = h.run("want = sku:veg-box\n");
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    REQUIRE(h.shop->presses.size() == 1);
+    // Not one action between the verification and its end: the page read again, then bought.
+    CHECK(h.shop->presses[0].at == 904ms);
+    const std::vector<std::string> expected{"watch", "snapshot", "choose veg-box", "quantity 1",
+                                            "press"};
+    CHECK(h.shop->actions == expected);
+    CHECK(h.count(sb::grab_step::hand_off, res) == 1);
+    CHECK(h.count(sb::grab_step::resumed, res) == 1);
+    CHECK(
+        h.logged("grabber: hand-off: the shop shows a verification (iframe from captcha.example)"));
+    REQUIRE(told.size() == 2);
+    CHECK(told[0].kind == sb::notice_kind::hand_off);
+    CHECK(told[0].text == "the shop shows a verification: iframe from captcha.example");
+    CHECK(told[1].kind == sb::notice_kind::ordered);
+  }
+
+  TEST_CASE("hand-off: the deadline still applies - and no reload goes out while it shows") {
+    harness h;
+    h.shop->live = false;
+    h.options.reload_every = 100ms;
+    h.shop->at(250ms, [](fake_shop& s) {
+      s.emit({sb::shop_event_kind::verification, "div.captcha", false, false, false});
+    });
+    h.shop->restock(300ms, "veg-box", 5);
+    auto [ec, res] = h.run("want = sku:veg-box\n", 2s);
+    CHECK(ec == seckill::errc::timed_out);
+    CHECK_FALSE(res.ordered);
+    CHECK(h.shop->presses.empty());
+    CHECK(h.shop->reloads == 2);  // at 100 and 200 ms, none after the verification showed
+    CHECK(h.count(sb::grab_step::gave_up, res) == 1);
+  }
+
+  TEST_CASE("hand-off: a verification that shows during the pace drops the try") {
+    harness h;
+    h.rate = 1;
+    h.burst = 1;
+    h.shop->restock(100ms, "veg-box", 5);
+    h.shop->at(300ms, [](fake_shop& s) {
+      s.emit({sb::shop_event_kind::verification, "div.captcha", false, false, false});
+    });
+    h.shop->at(5000ms, [](fake_shop& s) {
+      s.emit({sb::shop_event_kind::verification, "", false, false, false});
+    });
+    auto [ec, res] = h.run("want = sku:veg-box\n");
+    CHECK_FALSE(ec);
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].at > 5000ms);  // not before the verification was gone
+  }
+}

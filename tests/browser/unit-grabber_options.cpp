@@ -319,3 +319,17 @@ TEST_SUITE("unit") {
           "--notify-on: unknown event 'soon' (known: ordered, failed, sold-out, hand-off, all)");
   }
 }
+
+TEST_SUITE("unit") {
+  TEST_CASE("grocery_grabber options: --visible - not with --connect - and it needs a display") {
+    CHECK(parsed({"demo", "s.txt", "--visible"}).visible);
+    CHECK_FALSE(parsed({"demo", "s.txt"}).visible);
+    CHECK(error({"demo", "s.txt", "--visible", "--connect", "http://127.0.0.1:9222"}) ==
+          "--connect drives a browser that is already running; --visible is for a browser this "
+          "program launches: use one or the other");
+    CHECK(error({"demo", "s.txt", "--visible=yes"}).find("--visible") != std::string::npos);
+    CHECK(visible_display_problem(nullptr, nullptr).find("--visible opens a browser window") == 0);
+    CHECK(visible_display_problem(":0", nullptr).empty());
+    CHECK(visible_display_problem(nullptr, "wayland-0").empty());
+  }
+}

@@ -10,6 +10,7 @@
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace unit_site_profile {
 
@@ -218,5 +219,35 @@ TEST_SUITE("unit") {
     any.out_of_stock = {"not in stock"};
     CHECK(d::says_in_stock(any, "3 left"));
     CHECK_FALSE(d::says_in_stock(any, "NOT IN STOCK"));
+  }
+}
+
+TEST_SUITE("unit") {
+  TEST_CASE("parse_profile: verification and verification_text - or none") {
+    const site_profile p = parse_profile(
+        "verification      = .captcha-box, #slider >>> .handle\n"
+        "verification_text = 请完成验证 | prove it\n");
+    CHECK(p.verification == ".captcha-box, #slider >>> .handle");
+    CHECK(p.verification_text == std::vector<std::string>{"请完成验证", "prove it"});
+    CHECK_FALSE(p.verification_off);
+    CHECK(parse_profile("verification = none\n").verification_off);
+    CHECK(parse_profile("verification = none\n").verification.empty());
+    CHECK_FALSE(site_profile{}.verification_off);  // the common checks by default
+    const auto message = [](const std::string& text) {
+      try {
+        (void)parse_profile(text);
+      } catch (const seckill::error& e) {
+        return std::string(e.what());
+      }
+      return std::string("(no exception)");
+    };
+    CHECK(message("verification = none\nverification_text = x\n")
+              .find("profile line 2: verification_text is checked for nothing") !=
+          std::string::npos);
+    CHECK(
+        message("verification = a >>>\n").find("profile line 1: verification has an empty part") !=
+        std::string::npos);
+    CHECK(message("verification_text = a ||\n").find("profile line 1: verification_text") !=
+          std::string::npos);
   }
 }

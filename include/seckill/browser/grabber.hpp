@@ -71,6 +71,8 @@ enum class grab_step {
   reloaded,       ///< reload-poll: the page was loaded again
   reload_failed,  ///< reload-poll: a reload failed (tried again at the next turn)
   sold_out,       ///< a stock window closed with no order
+  hand_off,       ///< a verification shows: a person must solve it; the grabber does nothing
+  resumed,        ///< the verification is gone: the grabber reads the page and acts again
 };
 
 /// The step's name as the log writes it ("stock-changed", "gave-up", ...).
@@ -108,6 +110,10 @@ constexpr std::string_view to_string(grab_step s) noexcept {
       return "reload-failed";
     case grab_step::sold_out:
       return "sold-out";
+    case grab_step::hand_off:
+      return "hand-off";
+    case grab_step::resumed:
+      return "resumed";
   }
   return "unknown";
 }
@@ -215,6 +221,12 @@ inline std::string describe_intent(const order_intent& i) {
 /// the stock flips to available (or after the start) takes neither: retries
 /// and later tries are paced.
 ///
+/// A person in the loop: while the driver reports a verification (a captcha,
+/// a slider, an SMS code), the grabber chooses, presses and reloads nothing
+/// and sends no request of its own (the `hand-off` step and notice, once per
+/// appearance); when it is gone (`resumed`), the page is read again before
+/// any action. The deadline still applies. It never touches the verification.
+///
 /// Sale start: with options.start, the grabber watches from the beginning
 /// but acts only from the start, converted to the local clock by an
 /// estimate of the shop clock's offset (the driver's clock samples,
@@ -293,6 +305,7 @@ class grabber {
     time_point confirm_until{};
     bool sold_out_told = false;    // the sold-out notice went (once per run)
     bool closed_awaiting = false;  // the window closed while an order awaited its answer
+    bool hand_off = false;         // a verification shows: no action, no reload
   };
 
   // A notice for options.notify, stamped by the wall clock.
@@ -404,8 +417,28 @@ class grabber {
       case shop_event_kind::countdown:
         take_countdown(st, std::move(ev.text));
         return false;
+      case shop_event_kind::verification:
+        take_verification(st, std::move(ev.text));
+        return false;
     }
     return false;
+  }
+
+  // A verification shows (a text) or is gone (empty): the hand-off to a
+  // person, told once per appearance, and the return to the page after it.
+  void take_verification(run_state& st, std::string text) {
+    if (!text.empty() && !st.hand_off) {
+      st.hand_off = true;
+      report(st.res, grab_step::hand_off,
+             fmt::format("the shop shows a verification ({}): a person must solve it; no action "
+                         "and no request until it is gone",
+                         text));
+      tell(notice_kind::hand_off, st.res, "the shop shows a verification: " + text);
+    } else if (text.empty() && st.hand_off) {
+      st.hand_off = false;
+      ++st.generation;  // what the page shows now is read again before any action
+      report(st.res, grab_step::resumed, "the verification is gone: reading the page again");
+    }
   }
 
   // A countdown's text moves the start while the grabber has not acted
@@ -466,7 +499,7 @@ class grabber {
       const bool stop = co_await cancel_requested();
       if (stop) co_return paced::stop;
       if (!ev) break;
-      const bool page_changed =
+      const bool page_changed =  // (a verification drops the try too)
           ev->kind != shop_event_kind::outcome && ev->kind != shop_event_kind::countdown;
       st.seen.push_back(std::move(*ev));
       if (page_changed) co_return paced::changed;
@@ -622,19 +655,21 @@ class grabber {
         co_return R{make_error_code(seckill::errc::timed_out), std::move(st.res)};
       }
       const bool reloading = self->opts_.reload_every.has_value();
-      if (st.started && st.in_stock && !st.awaiting && (st.decided != st.generation || st.retry)) {
+      if (st.started && st.in_stock && !st.awaiting && !st.hand_off &&
+          (st.decided != st.generation || st.retry)) {
         const std::error_code e = co_await self->attempt(st);
         if (e) co_return R{e, std::move(st.res)};
         continue;
       }
-      if (st.started && reloading && !st.awaiting && now >= st.next_reload) {
+      if (st.started && reloading && !st.awaiting && !st.hand_off && now >= st.next_reload) {
         const std::error_code e = co_await self->reload(st);
         if (e) co_return R{e, std::move(st.res)};
         continue;
       }
       time_point wake = st.awaiting ? std::min(st.deadline, st.confirm_until) : st.deadline;
       if (!st.started && st.start) wake = std::min(wake, *st.start);
-      if (st.started && reloading && !st.awaiting) wake = std::min(wake, st.next_reload);
+      if (st.started && reloading && !st.awaiting && !st.hand_off)
+        wake = std::min(wake, st.next_reload);
       auto [e, ev] =
           co_await d.async_next_event(until(self->clock_, wake), as_tuple(use_awaitable));
       if (e) co_return R{e, std::move(st.res)};

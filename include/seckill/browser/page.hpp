@@ -27,6 +27,7 @@
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace seckill::browser {
 
@@ -277,6 +278,25 @@ class page {
     return seckill::detail::async_spawn<void(std::error_code, mutation_subscription)>(
         get_executor(),
         detail::page_session::on_mutation(state_, std::move(selector), std::move(callback), true),
+        token);
+  }
+
+  /// Like async_on_mutation, for what a person sees: record.present while
+  /// an element matching `selector` is visible (displayed, not
+  /// visibility:hidden, a box of some size), or a visible element whose own
+  /// text contains one of `texts` (case-insensitive for ASCII letters);
+  /// record.text then describes it (the element, or the text and where it
+  /// stands), empty when nothing shows. Looks again at most every 50 ms
+  /// while the DOM changes; costs a walk of the document's text then.
+  template <boost::asio::completion_token_for<void(std::error_code, mutation_subscription)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_on_sight(std::string selector, std::vector<std::string> texts,
+                      std::function<void(const mutation_record&)> callback,
+                      CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, mutation_subscription)>(
+        get_executor(),
+        detail::page_session::on_mutation(state_, std::move(selector), std::move(callback), false,
+                                          nlohmann::json(std::move(texts))),
         token);
   }
 

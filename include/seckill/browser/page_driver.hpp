@@ -172,7 +172,11 @@ inline nlohmann::json profile_argument(const site_profile& p) {
 /// confirmed outcome too, and with `success_response` a response to such a
 /// URL is the outcome (2xx confirmed, else refused). With a `countdown`
 /// element, its text is read as watching starts and each new text of it is
-/// a countdown event. The first outcome
+/// a countdown event. A verification a person must solve (a visible match of
+/// the profile's `verification` or of default_verification, or a visible
+/// text of verification_text or default_verification_text) is a
+/// verification event when it shows and another, with an empty text, when
+/// it is gone. The first outcome
 /// after a press is the answer. Events wait in a
 /// queue until async_next_event takes them. A snapshot reads the status and
 /// every offer in one call and starts a first look at the buy button, whose
@@ -283,6 +287,9 @@ class page_driver {
     std::deque<shop_event> events;
     boost::asio::steady_timer* wake = nullptr;
     mutation_subscription status_sub, result_sub, offers_sub, response_sub, countdown_sub;
+    mutation_subscription verification_sub, own_verification_sub;
+    std::string verification[2];     // what the common and the profile's checks see ("": none)
+    std::string verification_shown;  // the last verification event's text
     void push(shop_event e) {
       events.push_back(std::move(e));
       if (wake) wake->cancel();
@@ -378,7 +385,47 @@ class page_driver {
     s->status_sub = std::move(status_sub);
     s->result_sub = std::move(result_sub);
     s->offers_sub = std::move(offers_sub);
+    if (const std::error_code ev = co_await watch_verification(s); ev) co_return ev;
     if (!s->profile.countdown.empty()) co_return co_await watch_countdown(s);
+    co_return std::error_code{};
+  }
+
+  // A verification a person must solve: the common selectors and texts and
+  // the profile's, each visible match seen by page::async_on_sight. One
+  // event when one shows (its description), one when none shows any more.
+  static boost::asio::awaitable<std::error_code> watch_verification(std::shared_ptr<state> s) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    const site_profile& p = s->profile;
+    if (p.verification_off) co_return std::error_code{};
+    std::weak_ptr<state> weak = s;
+    const auto on = [weak](int which) {
+      return std::function<void(const mutation_record&)>([weak, which](const mutation_record& r) {
+        auto st = weak.lock();
+        if (!st) return;
+        st->verification[which] = r.present ? r.text : std::string();
+        const std::string& now =
+            !st->verification[1].empty() ? st->verification[1] : st->verification[0];
+        if (now.empty() == st->verification_shown.empty()) return;  // still shown, or still none
+        st->verification_shown = now;
+        shop_event e;
+        e.kind = shop_event_kind::verification;
+        e.text = now;
+        st->push(std::move(e));
+      });
+    };
+    std::vector<std::string> texts = default_verification_text();
+    texts.insert(texts.end(), p.verification_text.begin(), p.verification_text.end());
+    auto [e, sub] = co_await s->pg.async_on_sight(std::string(default_verification),
+                                                  std::move(texts), on(0), as_tuple(use_awaitable));
+    if (e) co_return e;
+    s->verification_sub = std::move(sub);
+    if (!p.verification.empty()) {
+      auto [e2, own] =
+          co_await s->pg.async_on_sight(p.verification, {}, on(1), as_tuple(use_awaitable));
+      if (e2) co_return e2;
+      s->own_verification_sub = std::move(own);
+    }
     co_return std::error_code{};
   }
 

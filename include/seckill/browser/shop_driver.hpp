@@ -26,13 +26,15 @@ namespace seckill::browser {
 
 /// @brief What changed on the shop's page.
 enum class shop_event_kind {
-  status,     ///< the stock status changed (text, presence, or a new document)
-  offers,     ///< the offers changed while the status did not (a count, a price)
-  outcome,    ///< the shop answered an order (confirmed or rejected)
-  countdown,  ///< the countdown to the start shows a new text (empty: it is gone)
+  status,        ///< the stock status changed (text, presence, or a new document)
+  offers,        ///< the offers changed while the status did not (a count, a price)
+  outcome,       ///< the shop answered an order (confirmed or rejected)
+  countdown,     ///< the countdown to the start shows a new text (empty: it is gone)
+  verification,  ///< a verification a person must solve shows (its description; empty: gone)
 };
 
-/// The kind's name as logs write it ("status", "offers", "outcome", "countdown").
+/// The kind's name as logs write it ("status", "offers", "outcome", "countdown",
+/// "verification").
 constexpr std::string_view to_string(shop_event_kind k) noexcept {
   switch (k) {
     case shop_event_kind::status:
@@ -43,6 +45,8 @@ constexpr std::string_view to_string(shop_event_kind k) noexcept {
       return "outcome";
     case shop_event_kind::countdown:
       return "countdown";
+    case shop_event_kind::verification:
+      return "verification";
   }
   return "unknown";
 }
@@ -68,7 +72,8 @@ struct shop_event {
 /// get_executor()                        where the operations run
 /// async_watch(token)                    void(error_code): start reporting events;
 ///                                       a countdown's text is reported (as a
-///                                       countdown event) before it completes
+///                                       countdown event) before it completes, and
+///                                       so is a verification already showing
 /// async_clock_samples(n, token)         void(error_code, vector<clock_sample>):
 ///                                       up to n readings of the shop's clock
 /// async_reload(token)                   void(error_code): load the page again

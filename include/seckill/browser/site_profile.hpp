@@ -83,6 +83,13 @@ struct site_profile {
   std::chrono::milliseconds reload_every{500};  ///< reload: at most this often (and the pace)
   std::string countdown;  ///< an element showing the time left to the start; empty: none
   std::string clock;      ///< an element showing the shop's time; empty: the Date header only
+  /// A verification a person must solve (a captcha, a slider, an SMS code),
+  /// as a selector: any visible match is one. Checked besides the common
+  /// ones (default_verification, default_verification_text) unless
+  /// `verification_off`.
+  std::string verification;
+  std::vector<std::string> verification_text;  ///< visible texts that mean one too
+  bool verification_off = false;               ///< `verification = none`: nothing is checked
 
   [[nodiscard]] bool quantity_by_buttons() const noexcept { return !quantity_plus.empty(); }
   friend bool operator==(const site_profile&, const site_profile&) = default;
@@ -94,7 +101,30 @@ inline constexpr std::string_view profile_keys =
     "offer.category, offer.unavailable, offer.click, quantity.input, quantity.plus, "
     "quantity.minus, "
     "quantity.value, buy, result, success, success_url, success_response, logged_in, watch, "
-    "reload_every, countdown, clock";
+    "reload_every, countdown, clock, verification, verification_text";
+
+/// @brief What the driver takes for a verification besides a profile's own:
+///        the frames and widgets of common captcha providers (reCAPTCHA,
+///        hCaptcha, Cloudflare Turnstile, GeeTest, Aliyun's slider, Tencent's
+///        captcha), slider handles and one-time-code inputs. Only a visible
+///        match counts.
+inline constexpr std::string_view default_verification =
+    "iframe[src*=\"recaptcha/api2/bframe\"], iframe[title*=\"recaptcha challenge\" i], "
+    "iframe[src*=\"hcaptcha.com\"][src*=\"challenge\"], "
+    "iframe[src*=\"challenges.cloudflare.com\"], "
+    ".cf-turnstile, .geetest_panel_box, .geetest_holder, #nc_1_n1z, .nc_scale, "
+    "#tcaptcha_iframe, #tcaptcha_transform, [class*=\"slide-verify\"], "
+    "[class*=\"slider-captcha\"], "
+    "[class*=\"captcha-slider\"], input[autocomplete=\"one-time-code\"]";
+
+/// @brief Visible texts the driver takes for a verification besides a
+///        profile's own (case-insensitive for ASCII letters).
+inline const std::vector<std::string>& default_verification_text() {
+  static const std::vector<std::string> texts = {
+      "verify you are human", "are you human", "are you a robot", "not a robot", "security check",
+      "slide to verify",      "滑块",          "验证码",          "安全验证",    "人机验证"};
+  return texts;
+}
 
 namespace detail {
 
@@ -273,6 +303,11 @@ inline bool apply_profile_key(site_profile& p, profile_lines& seen, std::string_
     selector(p.countdown);
   else if (key == "clock")
     selector(p.clock);
+  else if (key == "verification") {
+    p.verification_off = value == "none";
+    if (!p.verification_off) selector(p.verification);
+  } else if (key == "verification_text")
+    p.verification_text = parse_texts(value, source, line, key);
   else
     return false;
   seen.line.emplace(std::string(key), line);
@@ -316,6 +351,10 @@ inline void check_profile(site_profile& p, const profile_lines& seen, std::strin
   if (seen.has("reload_every") && p.watch != site_profile::watch_mode::reload) {
     line_error(source, seen.at("reload_every"), "reload_every needs watch = reload");
   }
+  if (p.verification_off && seen.has("verification_text")) {
+    line_error(source, seen.at("verification_text"),
+               "verification_text is checked for nothing: verification = none turns checking off");
+  }
   if (buttons) p.quantity.clear();  // no input besides the buttons
 }
 
@@ -349,6 +388,8 @@ inline void check_profile(site_profile& p, const profile_lines& seen, std::strin
 /// reload_every      = 500ms                  # reload: at most this often (ms or s)
 /// countdown         = .countdown             # the time left to the start: 01:02:03, 还剩 1分23秒
 /// clock             = #server-time           # the shop's time (ISO 8601 with offset, or ms)
+/// verification      = .captcha-box           # a verification a person solves (or: none)
+/// verification_text = 请完成验证 | prove it    # visible texts that mean one
 /// ```
 /// Every key is optional; an absent one keeps the demo shop's value
 /// (site_profile's defaults). Throws seckill::error (errc::invalid_argument)

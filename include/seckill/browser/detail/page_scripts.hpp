@@ -222,11 +222,15 @@ inline constexpr std::string_view read_value = R"js((sel) => {
 /// its text then a count and a hash), and once when the document's DOM is
 /// parsed (`initial`); it
 /// watches every shadow root and frame document the selector passes
-/// through. Throws on a bad selector.
+/// through. With an array of texts for `markup` (page::async_on_sight): the
+/// first visible match of `sel`, else the first visible element whose own
+/// text holds one of the texts, looked for at most every 50 ms. Throws on a
+/// bad selector.
 inline constexpr std::string_view install_observer = R"js((id, binding, sel, markup) => {
   const report = globalThis[binding];
   if (typeof report !== 'function') throw new Error('no report binding in this world');
-  for (const part of String(sel).split('>>>')) document.createDocumentFragment().querySelector(part.trim());
+  if (sel) for (const part of String(sel).split('>>>')) document.createDocumentFragment().querySelector(part.trim());
+  const sight = Array.isArray(markup);
   const reg = globalThis.__seckill_observers || (globalThis.__seckill_observers = {});
   if (reg[id]) return true;
   reg[id] = {last: undefined, observer: null, roots: []};
@@ -241,10 +245,39 @@ inline constexpr std::string_view install_observer = R"js((id, binding, sel, mar
       if (r !== document && r.addEventListener) r.addEventListener('load', () => check(false), true);
     }
   };
+  const visible = (el) => {
+    const st = styleOf(el), r = el.getBoundingClientRect();
+    return st.visibility === 'visible' && st.display !== 'none' && r.width > 0 && r.height > 0;
+  };
+  const describe = (el) => {
+    let d = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '');
+    if (el.classList && el.classList.length) d += '.' + el.classList[0];
+    if (el.src) { try { d += ' from ' + new URL(el.src, location.href).host; } catch (e) {} }
+    const t = (el.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 80);
+    return t ? d + ': ' + t : d;
+  };
+  const seen = () => {
+    const hit = sel ? findAll(sel).find(visible) : undefined;
+    if (hit) return {present: true, text: describe(hit)};
+    const lower = markup.map(t => String(t).toLowerCase());
+    const top = document.body || document.documentElement;
+    if (!lower.length || !top) return {present: false, text: ''};
+    const w = document.createTreeWalker(top, NodeFilter.SHOW_TEXT);
+    for (let n = w.nextNode(); n; n = w.nextNode()) {
+      const t = n.nodeValue.toLowerCase();
+      const i = lower.findIndex(x => t.includes(x));
+      const el = n.parentElement;
+      if (i < 0 || !el || el.closest('script, style, noscript, template') || !visible(el)) continue;
+      return {present: true, text: 'the text "' + markup[i] + '" in ' + describe(el)};
+    }
+    return {present: false, text: ''};
+  };
   const check = (initial) => {
     if (!reg[id]) return;
     let s;
-    if (markup) {  // every match's markup, as a short FNV-1a hash
+    if (sight) {
+      s = seen();
+    } else if (markup) {  // every match's markup, as a short FNV-1a hash
       const all = findAll(sel);
       let h = 0x811c9dc5;
       for (const e of all) {
@@ -265,7 +298,12 @@ inline constexpr std::string_view install_observer = R"js((id, binding, sel, mar
   };
   const start = () => {
     if (!reg[id]) return;
-    reg[id].observer = new MutationObserver(() => check(false));
+    // A visibility check walks the document: at most one per 50 ms.
+    const later = () => {
+      if (!reg[id] || reg[id].pending) return;
+      reg[id].pending = setTimeout(() => { if (reg[id]) { reg[id].pending = 0; check(false); } }, 50);
+    };
+    reg[id].observer = new MutationObserver(sight ? later : () => check(false));
     document.addEventListener('load', () => check(false), true);
     check(true);
   };

@@ -59,6 +59,7 @@ struct page_session : std::enable_shared_from_this<page_session> {
     std::string selector;
     bool markup = false;  // the markup of every match, not the first match's text
     std::function<void(const mutation_record&)> callback;
+    json texts = json();  // an array: the first visible match, or visible text (on_sight)
   };
 
   // The last box wait_for found actionable, per selector (click reuses it).
@@ -706,8 +707,9 @@ struct page_session : std::enable_shared_from_this<page_session> {
 
   // ---- observers -----------------------------------------------------------------
 
-  json observer_arguments(std::uint64_t id, const std::string& selector, bool markup) const {
-    return json::array({id, binding, selector, markup});
+  json observer_arguments(std::uint64_t id, const std::string& selector, bool markup,
+                          const json& texts = json()) const {
+    return json::array({id, binding, selector, texts.is_array() ? texts : json(markup)});
   }
 
   // Installs every observer in a document's new isolated world.
@@ -715,7 +717,7 @@ struct page_session : std::enable_shared_from_this<page_session> {
     for (const auto& [id, o] : observers) {
       send("Runtime.callFunctionOn",
            function_call(scripts::deep<&scripts::install_observer>(),
-                         observer_arguments(id, o.selector, o.markup), isolated_context));
+                         observer_arguments(id, o.selector, o.markup, o.texts), isolated_context));
     }
   }
 
@@ -745,14 +747,16 @@ struct page_session : std::enable_shared_from_this<page_session> {
 
   static boost::asio::awaitable<result<mutation_subscription>> on_mutation(
       std::shared_ptr<page_session> self, std::string selector,
-      std::function<void(const mutation_record&)> callback, bool markup = false) {
+      std::function<void(const mutation_record&)> callback, bool markup = false,
+      json texts = json()) {
     using R = result<mutation_subscription>;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     const std::uint64_t id = self->next_observer++;
-    json args = self->observer_arguments(id, selector, markup);
+    json args = self->observer_arguments(id, selector, markup, texts);
     // Registered first: a document that starts meanwhile installs it too (installing is
     // idempotent).
-    self->observers.emplace(id, observer{std::move(selector), markup, std::move(callback)});
+    self->observers.emplace(
+        id, observer{std::move(selector), markup, std::move(callback), std::move(texts)});
     auto [e, v] =
         co_await call_function(self, world::isolated, scripts::deep<&scripts::install_observer>(),
                                std::move(args), self->opts.call_timeout);
