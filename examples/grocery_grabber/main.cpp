@@ -9,9 +9,10 @@
 //                                   [--connect URL] [--notify [PRESET:]URL ...]
 //                                   [--notify-on EVENTS] [--no-desktop-notify] [--visible]
 //
-// A shop is a URL, or "demo" / "demo-grid": the demo shop started in this
-// process (restocked after a second), its select page or its button grid
-// (strategy-grid.txt names the profile for it). Each tab's page is described
+// A shop is a URL, or "demo" / "demo-grid" / "demo-api": the demo shop
+// started in this process (restocked after a second), its select page, its
+// button grid (strategy-grid.txt names the profile for it) or its page that
+// shows the stock only through polled JSON (strategy-api.txt). Each tab's page is described
 // by a site profile: --site-profile FILE (one tab only), else the file its
 // strategy names (`profile = <file>`, relative to the strategy file), else the
 // strategy's own profile keys, else the demo shop's defaults. Every log line
@@ -119,12 +120,14 @@ int main(int argc, char** argv) {
 
   std::optional<shop::shop_server> demo;
   for (auto& plan : plans) {
-    if (plan.url != "demo" && plan.url != "demo-grid") continue;
+    if (plan.url != "demo" && plan.url != "demo-grid" && plan.url != "demo-api") continue;
     if (!demo) {
       demo.emplace();
       log.line(0, fmt::format("demo shop at {}", demo->url()));
     }
-    plan.url = plan.url == "demo" ? demo->url() : demo->grid_url();
+    plan.url = plan.url == "demo"        ? demo->url()
+               : plan.url == "demo-grid" ? demo->grid_url()
+                                         : demo->api_url();
   }
 
   asio::io_context io;

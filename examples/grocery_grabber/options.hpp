@@ -1,6 +1,6 @@
 #pragma once
 // grocery_grabber's command line: one or more tabs, each a shop (a URL, or
-// demo / demo-grid) and its strategy file, and the flags. Every bad argument
+// demo / demo-grid / demo-api) and its strategy file, and the flags. Every bad argument
 // is refused with a message naming it, what it expects and what it saw; a
 // URL's user info is never echoed.
 
@@ -35,7 +35,7 @@ using seckill_examples::usage_error;
 
 /// One tab of the browser: a shop page and the strategy that buys there.
 struct tab_options {
-  std::string shop;           ///< an http(s) URL, "demo" or "demo-grid"
+  std::string shop;           ///< an http(s) URL, "demo", "demo-grid" or "demo-api"
   std::string strategy_file;  ///< the strategy file
 };
 
@@ -71,8 +71,9 @@ inline std::string usage(std::string_view program) {
       "          [--sandbox auto|on|off] [--profile DIR [--login]] [--connect URL]\n"
       "          [--notify [PRESET:]URL ...] [--notify-on EVENTS] [--no-desktop-notify]\n"
       "          [--visible]\n"
-      "  <shop>             an http(s) URL, or demo / demo-grid: the demo shop started\n"
-      "                     here (its select page, or its button grid)\n"
+      "  <shop>             an http(s) URL, or demo / demo-grid / demo-api: the demo shop\n"
+      "                     started here (its select page, its button grid, or its page\n"
+      "                     that shows the stock only through polled JSON)\n"
       "  each <shop> <strategy-file> pair is a tab: one grabber per tab, all at once in\n"
       "  one browser (at most {}); the exit status is 0 only if every tab bought\n"
       "  --chromium PATH    the Chromium to launch (default: /usr/bin/chromium)\n"
@@ -283,7 +284,8 @@ inline parse_result parse_options(int argc, const char* const* argv) {
   }
   if (positional.size() < 2) {
     return usage_error{
-        "needs the shop (a URL, demo or demo-grid) and the strategy file (see --help)"};
+        "needs the shop (a URL, demo, demo-grid or demo-api) and the strategy file (see "
+        "--help)"};
   }
   if (positional.size() % 2 != 0) {
     // The last shop has no strategy file (a URL's password is never echoed).
@@ -301,7 +303,7 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     const std::size_t n = i / 2 + 1;
     const std::string tab = several ? fmt::format("tab {}: ", n) : std::string();
     tab_options t{positional[i], positional[i + 1]};
-    if (t.shop != "demo" && t.shop != "demo-grid") {
+    if (t.shop != "demo" && t.shop != "demo-grid" && t.shop != "demo-api") {
       if (const std::string why = shop_url_problem(t.shop); !why.empty()) {
         return usage_error{fmt::format("{}bad shop url: {}", tab, why)};
       }

@@ -226,8 +226,10 @@ inline boost::asio::awaitable<tab_outcome> run_tab(sb::page page, const tab_plan
         notify->notify(std::move(n));
     };
   }
-  sb::grabber grab(sb::page_driver(page, plan.profile), sb::priority_strategy(plan.strategy), pace,
-                   std::move(opts));
+  sb::page_driver_options driver_opts;
+  driver_opts.log = [&log, n = plan.number](std::string_view line) { log.line(n, line); };
+  sb::grabber grab(sb::page_driver(page, plan.profile, std::move(driver_opts)),
+                   sb::priority_strategy(plan.strategy), pace, std::move(opts));
   tab_outcome out;
   std::tie(out.ec, out.result) =
       co_await grab.async_run(plan.strategy.deadline, as_tuple(use_awaitable));

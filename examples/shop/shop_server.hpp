@@ -23,6 +23,12 @@
 // are human", an "I am human" checkbox that heeds a trusted click only,
 // which POSTs /challenge/solve) and orders are refused with 403; the shop
 // counts every request it receives (requests()).
+// `/api-shop` shows the stock only through a JSON endpoint its script polls
+// every 200 ms (GET /api/stock: {"skus":[{"sku","price","stock"}]}): the page
+// shows no stock text, only the SKUs, a quantity and a buy button that
+// orders (POST /order) whatever it shows. serve_stale_stock() makes
+// /api/stock answer with an old body a cache may keep (Cache-Control:
+// max-age, an old Date, an Age); serve_stock_body() with any body.
 //
 // Thread-safety: the server runs its own thread; every public member may be
 // called from any thread.
@@ -42,7 +48,9 @@
 #include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -78,6 +86,7 @@ struct request {
   std::string body;
   clock::time_point received;
   std::string cookie = {};  ///< the Cookie header ("" when none)
+  std::vector<std::pair<std::string, std::string>> fields = {};  ///< every header, as received
 };
 
 /// A handler's answer; `event_stream` turns the connection into an SSE stream.
@@ -215,6 +224,7 @@ class http_server {
       request r{head ? std::string("GET") : std::string(req.method_string()),
                 std::string(req.target()), req.body(), clock::now(),
                 std::string(req[http::field::cookie])};
+      for (const auto& f : req) r.fields.emplace_back(f.name_string(), f.value());
       response out;
       try {
         out = server.handler_(r);
@@ -239,7 +249,14 @@ class http_server {
       res.set(http::field::content_type, out.content_type);
       res.set(http::field::cache_control, "no-store");
       res.set(http::field::date, http_date(server.now()));
-      for (const auto& [name, value] : out.headers) res.insert(name, value);
+      for (const auto& [name, value] : out.headers) {
+        if (beast::iequals(name, "Cache-Control"))
+          res.set(http::field::cache_control, value);  // replaces no-store
+        else if (beast::iequals(name, "Date"))
+          res.set(http::field::date, value);
+        else
+          res.insert(name, value);
+      }
       res.keep_alive(req.keep_alive());
       res.body() = std::move(out.body);
       res.prepare_payload();
@@ -321,6 +338,39 @@ class shop_server {
   [[nodiscard]] std::string grid_url() const { return server_.url("/grid"); }
   /// The page of `/` rendered as it loads: no push, nothing updates it.
   [[nodiscard]] std::string static_url() const { return server_.url("/static"); }
+
+  /// The page that learns of the stock only from polled JSON (GET /api/stock).
+  [[nodiscard]] std::string api_url() const { return server_.url("/api-shop"); }
+
+  /// From now on GET /api/stock answers with `body` (the stock as it was),
+  /// cacheable for a minute, with a Date `age` old and an Age header: what a
+  /// stale cache serves. std::nullopt: the live stock again, not cacheable.
+  void serve_stale_stock(std::optional<std::string> body,
+                         std::chrono::seconds age = std::chrono::seconds(30)) {
+    std::lock_guard lock(mutex_);
+    stale_stock_ = std::move(body);
+    stale_age_ = age;
+  }
+  /// From now on GET /api/stock answers with `body` as `content_type` (not
+  /// cacheable): for bodies that are not JSON, too large or lack a field.
+  /// std::nullopt: the live stock again.
+  void serve_stock_body(std::optional<std::string> body,
+                        std::string content_type = "application/json") {
+    std::lock_guard lock(mutex_);
+    stock_body_ = std::move(body);
+    stock_body_type_ = std::move(content_type);
+  }
+  /// GET /api/stock requests received so far.
+  [[nodiscard]] int stock_polls() const {
+    std::lock_guard lock(mutex_);
+    return stock_polls_;
+  }
+  /// The header names of the last GET /api/stock, lower-case, sorted, with
+  /// their values (what the page's poll sends).
+  [[nodiscard]] std::vector<std::pair<std::string, std::string>> last_poll_fields() const {
+    std::lock_guard lock(mutex_);
+    return last_poll_fields_;
+  }
 
   /// The shop's clock runs `skew` ahead of this host's (behind when negative):
   /// its Date headers, `#shop-time` and the countdown follow it.
@@ -492,6 +542,9 @@ class shop_server {
       std::lock_guard lock(mutex_);
       return {200, "", "retry: 100\ndata: " + state_json().dump() + "\n\n", true};
     }
+    if (r.method == "GET" && path == "/api-shop")
+      return {200, "text/html; charset=utf-8", api_html(), false};
+    if (r.method == "GET" && path == "/api/stock") return api_stock(r);
     if (r.method == "GET" && path == "/state") {
       std::lock_guard lock(mutex_);
       return {200, "application/json", state_json().dump(), false};
@@ -814,6 +867,76 @@ buy.addEventListener('click', async () => {
 )";
   }
 
+  // GET /api/stock: the live stock, or what a test hook set.
+  response api_stock(const request& r) {
+    std::lock_guard lock(mutex_);
+    ++stock_polls_;
+    last_poll_fields_.clear();
+    for (const auto& [name, value] : r.fields) {
+      std::string lower = name;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      last_poll_fields_.emplace_back(std::move(lower), value);
+    }
+    std::sort(last_poll_fields_.begin(), last_poll_fields_.end());
+    if (stale_stock_) {
+      response out{200, "application/json", *stale_stock_, false};
+      out.headers = {{"Cache-Control", "max-age=60"},
+                     {"Date", http_server::http_date(server_.now() - stale_age_)},
+                     {"Age", std::to_string(stale_age_.count())}};
+      return out;
+    }
+    if (stock_body_) return {200, stock_body_type_, *stock_body_, false};
+    nlohmann::json skus = nlohmann::json::array();
+    for (const auto& s : catalogue_)
+      skus.push_back({{"sku", s.id}, {"price", s.price}, {"stock", s.stock}});
+    return {200, "application/json", nlohmann::json{{"skus", skus}}.dump(), false};
+  }
+
+  // `/api-shop`: the SKUs and a buy button; the stock only in /api/stock,
+  // which the script polls (the page shows none of it).
+  std::string api_html() const {
+    std::string options;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& s : catalogue_) {
+        options += fmt::format("<option value=\"{}\">{}</option>", s.id, s.name);
+      }
+    }
+    return R"(<!doctype html>
+<html><head><meta charset="utf-8"><title>Fresh Market API</title></head>
+<body>
+<h1>Fresh Market</h1>
+<label>Item <select id="sku">)" +
+           options + R"(</select></label>
+<label>Quantity <input id="quantity" type="number" min="1" value="1"></label>
+<button id="buy" type="button">Buy now</button>
+<p class="order-result"></p>
+<script>
+const sel = document.getElementById('sku');
+const qty = document.getElementById('quantity');
+const result = document.querySelector('.order-result');
+let stock = {};
+async function poll() {
+  try {
+    const r = await fetch('/api/stock');
+    const j = await r.json();
+    for (const s of j.skus || []) stock[s.sku] = s.stock;
+  } catch (e) {}
+  setTimeout(poll, 200);
+}
+poll();
+document.getElementById('buy').addEventListener('click', async () => {
+  const body = JSON.stringify({sku: sel.value, quantity: Number(qty.value)});
+  const r = await fetch('/order', {method: 'POST', headers: {'Content-Type': 'application/json'}, body});
+  const j = await r.json();
+  result.textContent = r.ok ? `Order confirmed #${j.order_id}: ${j.quantity} x ${j.sku}`
+                            : `Order rejected: ${j.error}`;
+});
+</script>
+</body></html>
+)";
+  }
+
   std::string grid_html() const {
     std::string buttons;
     {
@@ -912,6 +1035,11 @@ submit.addEventListener('click', async (e) => {
   int unauthorized_orders_ = 0;
   bool challenge_ = false;
   int requests_ = 0;
+  std::optional<std::string> stale_stock_, stock_body_;
+  std::chrono::seconds stale_age_{30};
+  std::string stock_body_type_ = "application/json";
+  int stock_polls_ = 0;
+  std::vector<std::pair<std::string, std::string>> last_poll_fields_;
   http_server server_;  // last: stopped first, while the state above is alive
 };
 

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -60,6 +61,7 @@ struct fake_shop {
   ms sample_round_trip = 4ms;  ///< each clock sample's round trip
   int reloads = 0;
   std::vector<ms> reload_times;
+  std::uint64_t responses = 0;  ///< network status events so far (their numbers)
 
   struct change {
     time_point at;
@@ -960,5 +962,132 @@ TEST_SUITE("unit") {
     CHECK_FALSE(ec);
     REQUIRE(h.shop->presses.size() == 1);
     CHECK(h.shop->presses[0].at > 5000ms);  // not before the verification was gone
+  }
+}
+
+namespace unit_grabber {
+
+/// Stock from the network on the fake shop: `shelve` changes the stock the
+/// page would show without an event; `respond` is a polled response the
+/// page received, read as a network status event (numbered in order).
+void shelve(fake_shop& shop, ms t, const std::string& sku, int n) {
+  shop.at(t, [sku, n](fake_shop& s) {
+    for (auto& o : s.shelf.offers)
+      if (o.sku == sku) o.stock = n;
+  });
+}
+void respond(fake_shop& shop, ms t, bool in_stock, bool cached = false,
+             sb::page_check check = sb::page_check::none) {
+  shop.at(t, [in_stock, cached, check](fake_shop& s) {
+    sb::shop_event e;
+    e.kind = sb::shop_event_kind::status;
+    e.text = in_stock ? "in stock (veg-box 3)" : "not in stock (veg-box 0)";
+    e.in_stock = in_stock;
+    e.source = sb::event_source::network;
+    e.cached = cached;
+    e.check = check;
+    e.response = ++s.responses;
+    s.emit(std::move(e));
+  });
+}
+void poll(fake_shop& shop, ms from, ms to, ms every, bool in_stock, bool cached = false) {
+  for (ms t = from; t < to; t += every) respond(shop, t, in_stock, cached);
+}
+
+}  // namespace unit_grabber
+
+TEST_SUITE("unit") {
+  TEST_CASE("network stock: a restock is acted on once a newer response confirms it") {
+    harness h;
+    poll(*h.shop, 0ms, 100ms, 20ms, false);
+    shelve(*h.shop, 100ms, "veg-box", 3);
+    respond(*h.shop, 100ms, true);
+    respond(*h.shop, 300ms, true);
+    auto [ec, res] = h.run("want = sku:veg-box\n", 2s);
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].at >= 300ms);
+    CHECK(h.shop->presses[0].at < 310ms);
+    CHECK(
+        h.logged("grabber: unconfirmed: 'in stock (veg-box 3)' (response 6): waiting for a newer "
+                 "response to confirm it"));
+    CHECK(h.logged("(response 7, confirmed by a newer one)"));
+    CHECK(h.count(sb::grab_step::unconfirmed, res) == 1);
+  }
+
+  TEST_CASE("network stock: cached responses are stale - never acted on - nor do they confirm") {
+    harness h;
+    // The shop sold out; a cache keeps serving the old "in stock" body.
+    poll(*h.shop, 100ms, 900ms, 50ms, true, true);
+    auto [ec, res] = h.run("want = sku:veg-box\n", 1s);
+    CHECK(ec == seckill::errc::timed_out);
+    CHECK(h.shop->presses.empty());
+    CHECK(std::count(h.shop->actions.begin(), h.shop->actions.end(), "snapshot") == 0);
+    CHECK(h.logged("'in stock (veg-box 3)' came from a cache: stale, not acted on"));
+    CHECK(h.count(sb::grab_step::unconfirmed, res) == 1);  // said once, not per poll
+
+    harness h2;  // a fresh response after cached ones still needs a newer fresh one
+    shelve(*h2.shop, 100ms, "veg-box", 3);
+    respond(*h2.shop, 100ms, true, true);
+    respond(*h2.shop, 200ms, true);
+    respond(*h2.shop, 300ms, true, true);
+    respond(*h2.shop, 500ms, true);
+    auto [ec2, res2] = h2.run("want = sku:veg-box\n", 2s);
+    CHECK(res2.ordered);
+    REQUIRE(h2.shop->presses.size() == 1);
+    CHECK(h2.shop->presses[0].at >= 500ms);
+  }
+
+  TEST_CASE(
+      "network stock: a restock the page contradicts is not acted on - one it agrees with is") {
+    harness h;
+    shelve(*h.shop, 100ms, "veg-box", 3);
+    respond(*h.shop, 100ms, true, false, sb::page_check::contradicts);
+    respond(*h.shop, 200ms, true, false, sb::page_check::contradicts);
+    respond(*h.shop, 600ms, true, false, sb::page_check::agrees);
+    auto [ec, res] = h.run("want = sku:veg-box\n", 2s);
+    CHECK(res.ordered);
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].at >= 600ms);
+    CHECK(h.shop->presses[0].at < 610ms);  // the page's agreement is enough: no second response
+    CHECK(h.logged("(response 1): the page says otherwise, not acted on"));
+    CHECK(h.logged("(response 3, the page agrees)"));
+  }
+
+  TEST_CASE("network stock: the first response after a new page is re-checked anew") {
+    harness h;
+    shelve(*h.shop, 100ms, "veg-box", 3);
+    respond(*h.shop, 100ms, true);
+    h.shop->at(200ms, [](fake_shop& s) {  // a reload: the new document's status
+      s.emit({sb::shop_event_kind::status, "a new page", false, false, true});
+    });
+    respond(*h.shop, 300ms, true);  // newer than response 1, but the first of this page
+    respond(*h.shop, 500ms, true);
+    auto [ec, res] = h.run("want = sku:veg-box\n", 2s);
+    CHECK(res.ordered);
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].at >= 500ms);
+    CHECK(h.count(sb::grab_step::unconfirmed, res) == 2);
+  }
+
+  TEST_CASE("network stock: a sold-out response closes the window at once - polls do not stall") {
+    harness h;
+    h.rate = 5;  // a slow pace: polls keep coming while the grabber waits for tokens
+    h.burst = 1;
+    shelve(*h.shop, 100ms, "veg-box", 3);
+    poll(*h.shop, 100ms, 2000ms, 50ms, true);  // the same body, every 50 ms
+    auto [ec, res] = h.run("want = sku:veg-box\n", 3s);
+    CHECK(res.ordered);  // the repeated polls did not drop the paced try
+    CHECK(h.shop->presses.size() == 1);
+
+    harness h2;
+    shelve(*h2.shop, 100ms, "veg-box", 3);
+    respond(*h2.shop, 100ms, true);
+    respond(*h2.shop, 150ms, false);  // sold out before a confirmation
+    respond(*h2.shop, 200ms, true);   // pending again: response 2 was not in stock
+    auto [ec2, res2] = h2.run("want = sku:veg-box\n", 1s);
+    CHECK(h2.shop->presses.empty());
+    CHECK(h2.count(sb::grab_step::unconfirmed, res2) == 2);
   }
 }

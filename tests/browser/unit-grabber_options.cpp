@@ -53,6 +53,9 @@ TEST_SUITE("unit") {
     CHECK(o.log_file.empty());
     CHECK(o.screenshots.empty());
     CHECK(parsed({"demo-grid", "s.txt"}).tabs[0].shop == "demo-grid");
+    CHECK(parsed({"demo-api", "s.txt"}).tabs[0].shop == "demo-api");
+    CHECK(error({"demo-json", "s.txt"}).find("bad shop url") == 0);  // no such demo
+    CHECK(parsed({"demo-api", "a.txt", "demo-api", "b.txt"}).tabs.size() == 2);
     const auto url =
         parsed({"--chromium", "/opt/c", "https://shop.example:8443/sale?x=1", "s.txt"});
     CHECK(url.tabs[0].shop == "https://shop.example:8443/sale?x=1");
@@ -81,7 +84,8 @@ TEST_SUITE("unit") {
 
   TEST_CASE("grocery_grabber options: missing - extra and unknown arguments are refused") {
     CHECK(error({}) ==
-          "needs the shop (a URL, demo or demo-grid) and the strategy file (see --help)");
+          "needs the shop (a URL, demo, demo-grid or demo-api) and the strategy file (see "
+          "--help)");
     CHECK(error({"demo"}).find("needs the shop") == 0);
     CHECK(error({"demo", "s.txt", "more"}) ==
           "tab 2 has the shop 'more' but no strategy file: give <shop> <strategy-file> pairs "

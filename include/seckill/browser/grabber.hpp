@@ -73,6 +73,7 @@ enum class grab_step {
   sold_out,       ///< a stock window closed with no order
   hand_off,       ///< a verification shows: a person must solve it; the grabber does nothing
   resumed,        ///< the verification is gone: the grabber reads the page and acts again
+  unconfirmed,    ///< a "just in stock" response not acted on (yet): cached, contradicted, alone
 };
 
 /// The step's name as the log writes it ("stock-changed", "gave-up", ...).
@@ -114,6 +115,8 @@ constexpr std::string_view to_string(grab_step s) noexcept {
       return "hand-off";
     case grab_step::resumed:
       return "resumed";
+    case grab_step::unconfirmed:
+      return "unconfirmed";
   }
   return "unknown";
 }
@@ -226,6 +229,13 @@ inline std::string describe_intent(const order_intent& i) {
 /// and sends no request of its own (the `hand-off` step and notice, once per
 /// appearance); when it is gone (`resumed`), the page is read again before
 /// any action. The deadline still applies. It never touches the verification.
+/// Stock from the network (status events whose source is
+/// event_source::network): a response that closes a window acts at once; one
+/// that opens it is re-checked first: one served by a cache is stale and
+/// ignored, one the page contradicts is ignored, and one the page did not
+/// check waits for a newer response (a higher `response` number, not from a
+/// cache) that says in stock too. A new document starts the re-check anew.
+/// Each such signal not acted on is the `unconfirmed` step.
 ///
 /// Sale start: with options.start, the grabber watches from the beginning
 /// but acts only from the start, converted to the local clock by an
@@ -303,9 +313,11 @@ class grabber {
     std::string countdown;  // its last text
     int failures = 0;       // failed tries in this stock window
     time_point confirm_until{};
-    bool sold_out_told = false;    // the sold-out notice went (once per run)
-    bool closed_awaiting = false;  // the window closed while an order awaited its answer
-    bool hand_off = false;         // a verification shows: no action, no reload
+    bool sold_out_told = false;     // the sold-out notice went (once per run)
+    bool closed_awaiting = false;   // the window closed while an order awaited its answer
+    bool hand_off = false;          // a verification shows: no action, no reload
+    std::uint64_t net_pending = 0;  // a fresh "in stock" response awaiting its confirmation
+    std::string net_text;           // the last network status acted on
   };
 
   // A notice for options.notify, stamped by the wall clock.
@@ -373,10 +385,67 @@ class grabber {
     return std::max(left, std::chrono::nanoseconds::zero());
   }
 
+  // A status from the network, re-checked: true when it goes on as a
+  // status change (it closes the window, or a confirmed one opens it).
+  bool recheck(run_state& st, const shop_event& ev) {
+    if (ev.cached) {  // stale: neither opens nor closes a window
+      if (ev.in_stock && !st.in_stock && st.net_text != ev.text) {
+        report(st.res, grab_step::unconfirmed,
+               fmt::format("'{}' came from a cache: stale, not acted on", ev.text));
+      }
+      st.net_text = ev.text;
+      return false;
+    }
+    if (!ev.in_stock) {
+      st.net_pending = 0;
+      const bool change = st.in_stock;
+      st.net_text = ev.text;
+      return change;
+    }
+    if (st.in_stock) {  // still in stock: new counts are new offers
+      if (ev.text != st.net_text) {
+        st.net_text = ev.text;
+        ++st.generation;
+        report(st.res, grab_step::stock_changed,
+               fmt::format("#{} the offers changed: '{}'", st.generation, ev.text));
+      }
+      return false;
+    }
+    if (ev.check == page_check::contradicts) {
+      st.net_pending = 0;
+      st.net_text = ev.text;
+      report(st.res, grab_step::unconfirmed,
+             fmt::format("'{}' (response {}): the page says otherwise, not acted on", ev.text,
+                         ev.response));
+      return false;
+    }
+    if (ev.check == page_check::none && (st.net_pending == 0 || st.net_pending >= ev.response)) {
+      st.net_pending = ev.response;
+      st.net_text = ev.text;
+      report(st.res, grab_step::unconfirmed,
+             fmt::format("'{}' (response {}): waiting for a newer response to confirm it", ev.text,
+                         ev.response));
+      return false;
+    }
+    st.net_pending = 0;
+    st.net_text = ev.text;
+    return true;
+  }
+
   // Takes an event in: true when the run is over (a confirmed order).
   bool take(run_state& st, shop_event ev) {
     switch (ev.kind) {
       case shop_event_kind::status: {
+        if (ev.source == event_source::network) {
+          if (!recheck(st, ev)) return false;
+          ev.text = fmt::format("{} (response {}{})", ev.text, ev.response,
+                                ev.check == page_check::agrees ? ", the page agrees"
+                                : ev.in_stock                  ? ", confirmed by a newer one"
+                                                               : "");
+        } else if (ev.initial) {
+          st.net_pending = 0;  // a new page: its first response is re-checked anew
+          st.net_text.clear();
+        }
         ++st.generation;
         if (ev.in_stock && !st.in_stock) {  // a new stock window
           st.failures = 0;
@@ -499,8 +568,12 @@ class grabber {
       const bool stop = co_await cancel_requested();
       if (stop) co_return paced::stop;
       if (!ev) break;
-      const bool page_changed =  // (a verification drops the try too)
+      bool page_changed =  // (a verification drops the try too)
           ev->kind != shop_event_kind::outcome && ev->kind != shop_event_kind::countdown;
+      if (ev->kind == shop_event_kind::status && ev->source == event_source::network) {
+        // A polled response that says what the last one did changes nothing.
+        page_changed = !ev->cached && (ev->in_stock != st.in_stock || ev->text != st.net_text);
+      }
       st.seen.push_back(std::move(*ev));
       if (page_changed) co_return paced::changed;
     }

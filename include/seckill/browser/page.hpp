@@ -22,9 +22,11 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -311,6 +313,26 @@ class page {
     return seckill::detail::async_spawn<void(std::error_code, mutation_subscription)>(
         get_executor(),
         detail::page_session::on_response(state_, std::move(url_part), std::move(callback)), token);
+  }
+
+  /// Calls `callback(record)` on the strand with the body of every response
+  /// the page receives whose URL `match` accepts, once it has arrived whole
+  /// (Network.loadingFinished, then Network.getResponseBody): the page's
+  /// requests are neither changed nor held (no interception). A body over
+  /// `max_body` bytes, or one that is not text, comes with a `problem`
+  /// instead. The first call enables DevTools' Network domain for the tab.
+  /// Completes with (error_code, mutation_subscription): the handle ends it.
+  /// Cost: one round trip per matching response, carrying its body.
+  template <boost::asio::completion_token_for<void(std::error_code, mutation_subscription)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_on_response_body(std::function<bool(std::string_view)> match, std::size_t max_body,
+                              std::function<void(const response_body_record&)> callback,
+                              CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, mutation_subscription)>(
+        get_executor(),
+        detail::page_session::on_response_body(state_, std::move(match), max_body,
+                                               std::move(callback)),
+        token);
   }
 
   /// Captures what the tab shows, its viewport, as a PNG

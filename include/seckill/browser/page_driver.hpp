@@ -10,9 +10,11 @@
 #include <seckill/browser/shop_clock.hpp>
 #include <seckill/browser/shop_driver.hpp>
 #include <seckill/browser/site_profile.hpp>
+#include <seckill/browser/stock_response.hpp>
 #include <seckill/browser/strategy.hpp>
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
+#include <seckill/url.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
@@ -28,9 +30,12 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,30 +52,15 @@ namespace seckill::browser {
 struct page_driver_options {
   std::chrono::milliseconds action_timeout{std::chrono::seconds(3)};  ///< per choose / fill
   click_options click{2, std::chrono::milliseconds(15), std::chrono::seconds(3)};
+  /// Stock from the network: a body larger than this is not read (reported).
+  std::size_t max_response_body = std::size_t{1} << 20;
+  /// Where the driver says what it could not read (a stock response that is
+  /// not JSON, too large, lacks the path): each distinct reason at most
+  /// once every 10 s, with the count of repeats. Empty: not said.
+  std::function<void(std::string_view)> log;
 };
 
 namespace detail {
-
-inline bool contains_nocase(std::string_view hay, std::string_view needle) {
-  if (needle.empty()) return true;
-  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) ==
-           std::tolower(static_cast<unsigned char>(b));
-  });
-  return it != hay.end();
-}
-
-inline bool contains_any(std::string_view hay, const std::vector<std::string>& needles) {
-  return std::any_of(needles.begin(), needles.end(),
-                     [&](const std::string& n) { return contains_nocase(hay, n); });
-}
-
-/// Whether a status text says "in stock" by the profile: no out-of-stock
-/// text in it, and one of the in-stock texts (any text, when none is given).
-inline bool says_in_stock(const site_profile& p, std::string_view text) {
-  if (contains_any(text, p.out_of_stock)) return false;
-  return p.in_stock.empty() ? !text.empty() : contains_any(text, p.in_stock);
-}
 
 /// The read_shop script's value as a shop_snapshot. Never throws: an offer
 /// that is not an object is skipped; a price that is not a number is NaN
@@ -184,6 +174,18 @@ inline nlohmann::json profile_argument(const site_profile& p) {
 /// option or clicks a list's offer element with trusted input; a quantity is filled in, or reached
 /// with trusted clicks on + / -; buy is a trusted click.
 ///
+/// Stock from the network (a profile's `stock_response`): the status
+/// element is not watched; every response of the page whose URL matches
+/// is read once it has arrived (page::async_on_response_body: no request is
+/// changed or held) by the profile's stock keys (read_stock), and becomes a
+/// status event with `source = event_source::network`, `cached` and its
+/// number; with `stock_confirm = page` a "just in stock" one is re-checked
+/// against the status element first (`check`). A body that is not read
+/// (too large, not JSON, the path missing, not 2xx) makes no event and is
+/// said through options.log, each reason at most once per 10 s. A new
+/// document is a status event (not in stock, initial). A snapshot's offers
+/// then carry the counts and prices of the last response not from a cache.
+///
 /// A handle: copies share one state (the queue, the observers). Thread-safety:
 /// as browser::page; every operation and callback runs on the page's strand.
 /// Cost: a snapshot is one round trip; a choice, a quantity and a press a
@@ -288,8 +290,30 @@ class page_driver {
     boost::asio::steady_timer* wake = nullptr;
     mutation_subscription status_sub, result_sub, offers_sub, response_sub, countdown_sub;
     mutation_subscription verification_sub, own_verification_sub;
-    std::string verification[2];     // what the common and the profile's checks see ("": none)
-    std::string verification_shown;  // the last verification event's text
+    std::string verification[2];      // what the common and the profile's checks see ("": none)
+    std::string verification_shown;   // the last verification event's text
+    mutation_subscription stock_sub;  // stock from the network
+    std::optional<std::vector<sku_offer>> net_offers;  // the last fresh response's offers
+    std::string net_summary;
+    struct said {
+      std::chrono::steady_clock::time_point at;
+      int repeats = 0;
+    };
+    std::map<std::string, said, std::less<>> problems;  // what was logged, when
+    // Logs `what` at most once per 10 s for each `key`, with the repeats since.
+    void problem(const std::string& key, const std::string& what) {
+      if (!opts.log) return;
+      const auto now = std::chrono::steady_clock::now();
+      auto [it, fresh] = problems.try_emplace(key, said{now, 0});
+      if (!fresh && now - it->second.at < std::chrono::seconds(10)) {
+        ++it->second.repeats;
+        return;
+      }
+      const int repeats = fresh ? 0 : it->second.repeats;
+      it->second = said{now, 0};
+      opts.log("page_driver: " + what +
+               (repeats > 0 ? " (" + std::to_string(repeats) + " more since)" : std::string()));
+    }
     void push(shop_event e) {
       events.push_back(std::move(e));
       if (wake) wake->cancel();
@@ -327,6 +351,14 @@ class page_driver {
     std::function<void(const mutation_record&)> on_result = [weak](const mutation_record& r) {
       auto st = weak.lock();
       if (!st) return;
+      if (r.initial && st->profile.stock_from_network()) {  // a new page: its responses tell anew
+        shop_event e;
+        e.kind = shop_event_kind::status;
+        e.text = "a new page: its stock comes from its responses";
+        e.initial = true;
+        st->net_offers.reset();
+        st->push(std::move(e));
+      }
       if (!r.initial && !r.text.empty()) {
         shop_event e;
         e.kind = shop_event_kind::outcome;
@@ -351,9 +383,14 @@ class page_driver {
                 }));
       }
     };
-    auto [e1, status_sub] = co_await s->pg.async_on_mutation(
-        s->profile.status, std::move(on_status), as_tuple(use_awaitable));
-    if (e1) co_return e1;
+    const bool network = s->profile.stock_from_network();
+    mutation_subscription status_sub;
+    if (!network) {
+      auto [e1, sub] = co_await s->pg.async_on_mutation(s->profile.status, std::move(on_status),
+                                                        as_tuple(use_awaitable));
+      if (e1) co_return e1;
+      status_sub = std::move(sub);
+    }
     auto [e2, result_sub] = co_await s->pg.async_on_mutation(
         s->profile.result, std::move(on_result), as_tuple(use_awaitable));
     if (e2) co_return e2;
@@ -381,6 +418,11 @@ class page_driver {
           s->profile.success_response, std::move(on_response), as_tuple(use_awaitable));
       if (e4) co_return e4;
       s->response_sub = std::move(response_sub);
+    }
+    if (network) {
+      auto [e5, stock_sub] = co_await watch_stock_responses(s);
+      if (e5) co_return e5;
+      s->stock_sub = std::move(stock_sub);
     }
     s->status_sub = std::move(status_sub);
     s->result_sub = std::move(result_sub);
@@ -427,6 +469,76 @@ class page_driver {
       s->own_verification_sub = std::move(own);
     }
     co_return std::error_code{};
+  }
+
+  // The page's own responses that carry the stock (profile stock_response),
+  // read as they arrive: each one a network status event.
+  static boost::asio::awaitable<std::pair<std::error_code, mutation_subscription>>
+  watch_stock_responses(std::shared_ptr<state> s) {
+    std::weak_ptr<state> weak = s;
+    std::function<void(const response_body_record&)> on_body = [weak](
+                                                                   const response_body_record& r) {
+      auto st = weak.lock();
+      if (!st) return;
+      const std::string where = seckill::redact_url(r.url);
+      if (!r.problem.empty()) {
+        st->problem(r.problem.substr(0, r.problem.find(':')),
+                    "a stock response from " + where + " was not read: " + r.problem);
+        return;
+      }
+      if (r.status < 200 || r.status >= 300) {
+        st->problem("HTTP " + std::to_string(r.status), "a stock response from " + where +
+                                                            " is HTTP " + std::to_string(r.status) +
+                                                            ": not read");
+        return;
+      }
+      stock_reading reading = read_stock(st->profile, r.body);
+      if (!reading.readable) {
+        st->problem(reading.problem, "a stock response from " + where +
+                                         " says nothing of the stock: " + reading.problem);
+        return;
+      }
+      shop_event e;
+      e.kind = shop_event_kind::status;
+      e.text = reading.summary + (r.from_cache ? " [cached]" : "");
+      e.in_stock = reading.in_stock;
+      e.source = event_source::network;
+      e.cached = r.from_cache;
+      e.response = r.sequence;
+      if (!r.from_cache) {
+        if (reading.has_offers) st->net_offers = std::move(reading.offers);
+        st->net_summary = reading.summary;
+      }
+      if (!e.in_stock || e.cached || st->profile.stock_confirm != site_profile::stock_check::page) {
+        st->push(std::move(e));
+        return;
+      }
+      // Re-checked against the page's status element before it is reported.
+      std::string fn(detail::scripts::deep<&detail::scripts::read_text>());
+      nlohmann::json args = nlohmann::json::array({st->profile.status});
+      st->pg.async_call_function_isolated(
+          std::move(fn), std::move(args),
+          boost::asio::bind_executor(
+              st->pg.get_executor(),
+              [weak, e = std::move(e)](std::error_code ec, const nlohmann::json& v) mutable {
+                auto st2 = weak.lock();
+                if (!st2) return;
+                const bool agrees = !ec && v.is_string() &&
+                                    detail::says_in_stock(st2->profile, v.get<std::string>());
+                e.check = agrees ? page_check::agrees : page_check::contradicts;
+                st2->push(std::move(e));
+              }));
+    };
+    // Named first: a temporary lambda in a co_await expression is not
+    // destroyed reliably by every compiler (GCC 12 frees its capture twice).
+    std::function<bool(std::string_view)> match =
+        [pattern = s->profile.stock_response](std::string_view url) {
+          return response_url_matches(pattern, url);
+        };
+    auto [e, sub] = co_await s->pg.async_on_response_body(
+        std::move(match), s->opts.max_response_body, std::move(on_body),
+        boost::asio::as_tuple(boost::asio::use_awaitable));
+    co_return std::pair<std::error_code, mutation_subscription>{e, std::move(sub)};
   }
 
   // The countdown's text as watching starts, then each new one (empty: gone).
@@ -552,7 +664,31 @@ class page_driver {
     std::error_code ec = r->ec;
     if (!ec && !r->value.is_object()) ec = make_error_code(seckill::errc::protocol_error);
     if (ec) co_return R{ec, {}};
-    co_return R{{}, detail::to_snapshot(r->value)};
+    shop_snapshot snap = detail::to_snapshot(r->value);
+    if (s->profile.stock_from_network()) {  // the stock as the last fresh response said
+      snap.status = s->net_summary;
+      if (s->net_offers) overlay_offers(snap, *s->net_offers);
+    }
+    co_return R{{}, std::move(snap)};
+  }
+
+  // The page's offers with the counts (and prices, where given) of a
+  // response's; the response's alone when the page lists none.
+  static void overlay_offers(shop_snapshot& snap, const std::vector<sku_offer>& net) {
+    if (snap.offers.empty()) {
+      snap.offers = net;
+      return;
+    }
+    for (auto& o : snap.offers) {
+      const auto it =
+          std::find_if(net.begin(), net.end(), [&](const sku_offer& n) { return n.sku == o.sku; });
+      if (it == net.end()) {
+        o.stock = 0;  // the response does not list it: none known
+        continue;
+      }
+      o.stock = it->stock;
+      if (!std::isnan(it->price)) o.price = it->price;
+    }
   }
 
   static boost::asio::awaitable<std::error_code> choose(std::shared_ptr<state> s, std::string sku) {

@@ -73,6 +73,23 @@ struct response_record {
   int status = 0;
 };
 
+/// @brief What on_response_body() reports: a response the page received
+///        and read to its end, with its body or why there is none. The
+///        page's request is not changed or held: the body is read from
+///        DevTools' copy after it arrived.
+///
+/// A plain value. Cost: that of its body.
+struct response_body_record {
+  std::string url;
+  int status = 0;
+  std::string body;            ///< the text; empty when `problem` says why
+  std::string problem;         ///< "too large: ...", "binary", "unavailable: ..."; empty: a body
+  bool from_cache = false;     ///< served by a cache: disk, service worker, prefetch, or Age > 0
+  std::string date;            ///< its Date header (empty when absent)
+  std::string etag;            ///< its ETag header (empty when absent)
+  std::uint64_t sequence = 0;  ///< 1, 2, ... per page, in the order responses arrived
+};
+
 /// @brief Keeps an on_mutation() (or on_markup(), on_response()) callback
 ///        registered; ends it on destruction.
 ///

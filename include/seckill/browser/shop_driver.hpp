@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,9 +52,28 @@ constexpr std::string_view to_string(shop_event_kind k) noexcept {
   return "unknown";
 }
 
+/// @brief Where a status event's stock was read.
+enum class event_source {
+  page,     ///< the page's status element (the DOM)
+  network,  ///< a response the page received (profile stock_response)
+};
+
+/// @brief A network status event's re-check against the page (profile
+///        `stock_confirm = page`).
+enum class page_check : unsigned char {
+  none,         ///< not checked: a second, newer response confirms it
+  agrees,       ///< the page's status says in stock too
+  contradicts,  ///< the page's status says otherwise
+};
+
 /// @brief One change a shop_driver reports, already read in the shop's terms
 ///        (the driver knows the site: which texts mean in stock, what a
 ///        confirmation looks like).
+///
+/// A status event from the network (`source == event_source::network`) is
+/// one response that carried the stock: the grabber re-checks a "just in
+/// stock" one before acting (a cached one is stale; the page's check, or a
+/// second fresh response with another `response` number, confirms it).
 ///
 /// A plain value. Cost: that of its text.
 struct shop_event {
@@ -62,6 +82,10 @@ struct shop_event {
   bool in_stock = false;   ///< status: the page says there is stock
   bool confirmed = false;  ///< outcome: the shop confirmed the order (else it refused it)
   bool initial = false;    ///< status: the first report of a new document
+  event_source source = event_source::page;  ///< status: the DOM, or a response
+  bool cached = false;  ///< network: served by a cache (disk, service worker, prefetch, Age > 0)
+  page_check check = page_check::none;  ///< network: what the page said when re-checked
+  std::uint64_t response = 0;           ///< network: the response's number (distinct per response)
 };
 
 /// @brief A shop the grabber can buy from. Every operation follows Asio's

@@ -10,6 +10,7 @@
 #include <seckill/browser/detail/key_value.hpp>
 #include <seckill/error.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstddef>
@@ -30,6 +31,29 @@ struct offer_field {
   std::string attribute;  ///< an attribute's name; empty: the text
   bool given = false;     ///< false: the profile does not say (the field's default applies)
   friend bool operator==(const offer_field&, const offer_field&) = default;
+};
+
+/// @brief One step of a JSON path (site_profile's stock keys): a member by
+///        name, an array element by index, or every element of an array.
+///
+/// A plain value. Cost: that of its name.
+struct json_step {
+  enum class kind { member, index, each };
+  kind k = kind::member;
+  std::string name;       ///< member: its name
+  std::size_t index = 0;  ///< index: the element (from 0)
+  friend bool operator==(const json_step&, const json_step&) = default;
+};
+
+/// @brief A JSON path as a profile writes it (`$.skus[*].stock`,
+///        `data.sku.available`, `items[0]`): parse_json_path reads it.
+///        Empty: the whole document.
+///
+/// A plain value. Cost: that of its steps.
+struct json_path {
+  std::vector<json_step> steps;
+  std::string text;  ///< as written (logs quote it)
+  friend bool operator==(const json_path&, const json_path&) = default;
 };
 
 /// @brief How a shop's page is laid out, for browser::page_driver.
@@ -91,6 +115,26 @@ struct site_profile {
   std::vector<std::string> verification_text;  ///< visible texts that mean one too
   bool verification_off = false;               ///< `verification = none`: nothing is checked
 
+  /// Stock from the network: the page's own responses whose URL matches
+  /// this (a substring; with `*`, a glob over the whole URL) carry the
+  /// stock; empty: the page's status element does. See docs/browser.md
+  /// "Stock from the network".
+  std::string stock_response;
+  json_path stock_json;           ///< the values saying in stock (true, > 0, an in_stock text)
+  bool stock_json_given = false;  ///< false: stock_json is not used
+  std::vector<std::string> stock_text;  ///< or: the body contains one of these
+  json_path stock_offers;               ///< each offer object (with stock_offer.*)
+  bool stock_offers_given = false;
+  json_path offer_sku_path, offer_stock_path, offer_price_path;  ///< under each offer
+  /// How a "just in stock" response is re-checked before the grabber acts.
+  enum class stock_check {
+    response,  ///< a second, newer response that is not from a cache says so too
+    page,      ///< the page's status element (status, in_stock) says so too
+  };
+  stock_check stock_confirm = stock_check::response;
+
+  [[nodiscard]] bool stock_from_network() const noexcept { return !stock_response.empty(); }
+
   [[nodiscard]] bool quantity_by_buttons() const noexcept { return !quantity_plus.empty(); }
   friend bool operator==(const site_profile&, const site_profile&) = default;
 };
@@ -101,7 +145,9 @@ inline constexpr std::string_view profile_keys =
     "offer.category, offer.unavailable, offer.click, quantity.input, quantity.plus, "
     "quantity.minus, "
     "quantity.value, buy, result, success, success_url, success_response, logged_in, watch, "
-    "reload_every, countdown, clock, verification, verification_text";
+    "reload_every, countdown, clock, verification, verification_text, stock_response, stock_json, "
+    "stock_text, "
+    "stock_offers, stock_offer.sku, stock_offer.stock, stock_offer.price, stock_confirm";
 
 /// @brief What the driver takes for a verification besides a profile's own:
 ///        the frames and widgets of common captcha providers (reCAPTCHA,
@@ -233,6 +279,57 @@ inline std::string parse_selector(std::string_view value, std::string_view sourc
   return std::string(value);
 }
 
+/// A JSON path: an optional `$`, then members (`name` or `.name`: letters,
+/// digits, `_`, `-`), indexes `[0]` and `[*]` (every element).
+inline json_path parse_json_path(std::string_view value, std::string_view source, std::size_t line,
+                                 std::string_view key) {
+  json_path out;
+  out.text = std::string(value);
+  const auto bad = [&](std::string_view why) {
+    line_error(source, line,
+               cat(key, " must be a JSON path like $.items[*].stock or data.sku.available (", why,
+                   "), got '", value, "'"));
+  };
+  const auto name_char = [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return std::isalnum(u) || c == '_' || c == '-' || u >= 0x80;
+  };
+  std::size_t i = 0;
+  if (i < value.size() && value[i] == '$') ++i;
+  bool need_name = i == 0;  // a bare first member (`data.x`)
+  while (i < value.size()) {
+    const char c = value[i];
+    if (c == '.' || need_name) {
+      if (c == '.') ++i;
+      const std::size_t from = i;
+      while (i < value.size() && name_char(value[i])) ++i;
+      if (i == from) bad("an empty member name");
+      out.steps.push_back({json_step::kind::member, std::string(value.substr(from, i - from)), 0});
+      need_name = false;
+    } else if (c == '[') {
+      const auto close = value.find(']', i);
+      if (close == std::string_view::npos) bad("a [ without ]");
+      const std::string_view inside = value.substr(i + 1, close - i - 1);
+      if (inside == "*") {
+        out.steps.push_back({json_step::kind::each, {}, 0});
+      } else {
+        if (inside.empty() || inside.size() > 9 ||
+            !std::all_of(inside.begin(), inside.end(),
+                         [](char d) { return std::isdigit(static_cast<unsigned char>(d)); })) {
+          bad("an index is a whole number or *");
+        }
+        std::size_t n = 0;
+        for (const char d : inside) n = n * 10 + static_cast<std::size_t>(d - '0');
+        out.steps.push_back({json_step::kind::index, {}, n});
+      }
+      i = close + 1;
+    } else {
+      bad(cat("'", std::string_view(&value[i], 1), "' where . or [ was expected"));
+    }
+  }
+  return out;
+}
+
 /// Applies one profile key to `p`; false when `key` is no profile key.
 inline bool apply_profile_key(site_profile& p, profile_lines& seen, std::string_view key,
                               std::string_view value, std::size_t line, std::string_view source) {
@@ -308,7 +405,30 @@ inline bool apply_profile_key(site_profile& p, profile_lines& seen, std::string_
     if (!p.verification_off) selector(p.verification);
   } else if (key == "verification_text")
     p.verification_text = parse_texts(value, source, line, key);
-  else
+  else if (key == "stock_response")
+    p.stock_response = std::string(value);
+  else if (key == "stock_json") {
+    p.stock_json = parse_json_path(value, source, line, key);
+    p.stock_json_given = true;
+  } else if (key == "stock_text")
+    p.stock_text = parse_texts(value, source, line, key);
+  else if (key == "stock_offers") {
+    p.stock_offers = parse_json_path(value, source, line, key);
+    p.stock_offers_given = true;
+  } else if (key == "stock_offer.sku")
+    p.offer_sku_path = parse_json_path(value, source, line, key);
+  else if (key == "stock_offer.stock")
+    p.offer_stock_path = parse_json_path(value, source, line, key);
+  else if (key == "stock_offer.price")
+    p.offer_price_path = parse_json_path(value, source, line, key);
+  else if (key == "stock_confirm") {
+    if (value == "response")
+      p.stock_confirm = site_profile::stock_check::response;
+    else if (value == "page")
+      p.stock_confirm = site_profile::stock_check::page;
+    else
+      line_error(source, line, cat("stock_confirm must be response or page, got '", value, "'"));
+  } else
     return false;
   seen.line.emplace(std::string(key), line);
   return true;
@@ -356,6 +476,27 @@ inline void check_profile(site_profile& p, const profile_lines& seen, std::strin
                "verification_text is checked for nothing: verification = none turns checking off");
   }
   if (buttons) p.quantity.clear();  // no input besides the buttons
+  for (const char* k : {"stock_json", "stock_text", "stock_offers", "stock_confirm"}) {
+    if (seen.has(k) && !seen.has("stock_response")) {
+      line_error(source, seen.at(k),
+                 cat(k, " needs stock_response (which responses carry the stock)"));
+    }
+  }
+  if (seen.has("stock_response") && !seen.has("stock_json") && !seen.has("stock_text") &&
+      !seen.has("stock_offers")) {
+    line_error(source, seen.at("stock_response"),
+               "stock_response needs stock_json, stock_text or stock_offers (what in a "
+               "response says in stock)");
+  }
+  for (const char* k : {"stock_offer.sku", "stock_offer.stock", "stock_offer.price"}) {
+    if (seen.has(k) && !seen.has("stock_offers")) {
+      line_error(source, seen.at(k), cat(k, " needs stock_offers (where each offer is)"));
+    }
+  }
+  if (seen.has("stock_offers") && !seen.has("stock_offer.sku")) {
+    line_error(source, seen.at("stock_offers"),
+               "stock_offers needs stock_offer.sku (where each offer's SKU is)");
+  }
 }
 
 }  // namespace detail
@@ -390,6 +531,14 @@ inline void check_profile(site_profile& p, const profile_lines& seen, std::strin
 /// clock             = #server-time           # the shop's time (ISO 8601 with offset, or ms)
 /// verification      = .captcha-box           # a verification a person solves (or: none)
 /// verification_text = 请完成验证 | prove it    # visible texts that mean one
+/// stock_response    = /api/stock             # responses carrying the stock (substring, or * glob)
+/// stock_json        = $.skus[*].stock        # values saying in stock: true, > 0, an in_stock text
+/// stock_text        = "available":true       # or: the body contains one of these texts
+/// stock_offers      = $.skus[*]              # each offer object, read by
+/// stock_offer.sku   = sku                    #   its SKU (a path under the offer)
+/// stock_offer.stock = stock                  #   its count
+/// stock_offer.price = price                  #   its price
+/// stock_confirm     = response               # or page: how "just in stock" is re-checked
 /// ```
 /// Every key is optional; an absent one keeps the demo shop's value
 /// (site_profile's defaults). Throws seckill::error (errc::invalid_argument)

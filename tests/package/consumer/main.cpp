@@ -15,6 +15,7 @@
 #include <seckill/browser/shop_clock.hpp>
 #include <seckill/browser/shop_driver.hpp>
 #include <seckill/browser/site_profile.hpp>
+#include <seckill/browser/stock_response.hpp>
 #include <seckill/browser/strategy.hpp>
 #include <seckill/browser/webhook.hpp>
 #include <seckill/clock.hpp>

@@ -25,8 +25,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <list>
@@ -84,6 +86,14 @@ struct page_session : std::enable_shared_from_this<page_session> {
     std::function<void(const response_record&)> callback;
   };
   std::map<std::uint64_t, response_watch> responses;
+  struct body_watch {
+    std::function<bool(std::string_view)> match;  // the URLs whose bodies are read
+    std::size_t max_body = 0;
+    std::function<void(const response_body_record&)> callback;
+  };
+  std::map<std::uint64_t, body_watch> body_watches;
+  std::map<std::string, response_body_record> body_pending;  // by requestId, until loaded
+  std::uint64_t response_sequence = 0;
   bool network_enabled = false;
   std::uint64_t next_observer = 1;
   double mouse_x = 0, mouse_y = 0;
@@ -420,6 +430,73 @@ struct page_session : std::enable_shared_from_this<page_session> {
       }
       for (const auto& fn : calls) fn(rec);
     });
+    on("Network.responseReceived", [](page_session& s, const json& p) {
+      if (s.body_watches.empty() || !p.is_object()) return;
+      const auto r = p.find("response");
+      if (r == p.end() || !r->is_object()) return;
+      response_body_record rec;
+      rec.url = string_member(*r, "url");
+      if (std::none_of(s.body_watches.begin(), s.body_watches.end(),
+                       [&](const auto& w) { return w.second.match(rec.url); }))
+        return;
+      rec.status = static_cast<int>(int_member(*r, "status", 0));
+      rec.sequence = ++s.response_sequence;
+      rec.from_cache = bool_member(*r, "fromDiskCache") || bool_member(*r, "fromServiceWorker") ||
+                       bool_member(*r, "fromPrefetchCache");
+      if (const auto h = r->find("headers"); h != r->end() && h->is_object()) {
+        for (const auto& [name, value] : h->items()) {
+          if (!value.is_string()) continue;
+          std::string lower = name;
+          for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          if (lower == "date") rec.date = value.get<std::string>();
+          if (lower == "etag") rec.etag = value.get<std::string>();
+          if (lower == "age")
+            rec.from_cache = rec.from_cache || std::atoll(value.get<std::string>().c_str()) > 0;
+        }
+      }
+      s.body_pending[string_member(p, "requestId")] = std::move(rec);
+      if (s.body_pending.size() > 256) s.body_pending.erase(s.body_pending.begin());
+    });
+    on("Network.loadingFailed",
+       [](page_session& s, const json& p) { s.body_pending.erase(string_member(p, "requestId")); });
+    on("Network.loadingFinished", [](page_session& s, const json& p) {
+      const auto it = s.body_pending.find(string_member(p, "requestId"));
+      if (it == s.body_pending.end()) return;
+      auto rec = std::make_shared<response_body_record>(std::move(it->second));
+      s.body_pending.erase(it);
+      std::size_t limit = 0;
+      for (const auto& [id, w] : s.body_watches)
+        if (w.match(rec->url)) limit = std::max(limit, w.max_body);
+      const auto encoded = int_member(p, "encodedDataLength", 0);
+      if (encoded > static_cast<std::int64_t>(limit)) {  // not even fetched
+        rec->problem = "too large: " + std::to_string(encoded) + " bytes (limit " +
+                       std::to_string(limit) + ")";
+        s.deliver_body(*rec);
+        return;
+      }
+      std::weak_ptr<page_session> weak = s.shared_from_this();
+      s.conn->async_call(
+          "Network.getResponseBody", json{{"requestId", string_member(p, "requestId")}}, s.session,
+          s.opts.call_timeout,
+          boost::asio::bind_executor(
+              s.conn->get_executor(), [weak, rec, limit](std::error_code ec, const json& v) {
+                auto self = weak.lock();
+                if (!self) return;
+                if (ec) {
+                  rec->problem = "unavailable: " + ec.message();
+                } else if (bool_member(v, "base64Encoded")) {
+                  rec->problem = "binary (not text)";
+                } else {
+                  rec->body = string_member(v, "body");
+                  if (rec->body.size() > limit) {
+                    rec->problem = "too large: " + std::to_string(rec->body.size()) +
+                                   " bytes (limit " + std::to_string(limit) + ")";
+                    rec->body.clear();
+                  }
+                }
+                self->deliver_body(*rec);
+              }));
+    });
     on("Runtime.bindingCalled", [](page_session& s, const json& p) {
       auto report = binding_report(p, s.binding);
       if (!report) return;
@@ -434,6 +511,14 @@ struct page_session : std::enable_shared_from_this<page_session> {
         self->notify();
       }
     });
+  }
+
+  // Calls every body watch whose URLs `rec` matches.
+  void deliver_body(const response_body_record& rec) {
+    std::vector<std::function<void(const response_body_record&)>> calls;  // may end themselves
+    for (const auto& [id, w] : body_watches)
+      if (w.match(rec.url)) calls.push_back(w.callback);
+    for (const auto& fn : calls) fn(rec);
   }
 
   // ---- navigation --------------------------------------------------------------
@@ -740,6 +825,30 @@ struct page_session : std::enable_shared_from_this<page_session> {
     auto remove = [weak = std::weak_ptr<page_session>(self), id] {
       if (auto s = weak.lock()) {
         boost::asio::post(s->conn->get_executor(), [s, id] { s->responses.erase(id); });
+      }
+    };
+    co_return R{std::error_code{}, mutation_subscription(std::function<void()>(std::move(remove)))};
+  }
+
+  // Reads the body of every response whose URL `match` accepts, up to
+  // `max_body` bytes (the Network domain is enabled on first use).
+  static boost::asio::awaitable<result<mutation_subscription>> on_response_body(
+      std::shared_ptr<page_session> self, std::function<bool(std::string_view)> match,
+      std::size_t max_body, std::function<void(const response_body_record&)> callback) {
+    using R = result<mutation_subscription>;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    if (!self->network_enabled) {
+      const std::string method = "Network.enable";
+      json params = json::object();
+      auto [e, r] = co_await self->call(method, std::move(params));
+      if (e) co_return R{e, mutation_subscription{}};
+      self->network_enabled = true;
+    }
+    const std::uint64_t id = self->next_observer++;
+    self->body_watches.emplace(id, body_watch{std::move(match), max_body, std::move(callback)});
+    auto remove = [weak = std::weak_ptr<page_session>(self), id] {
+      if (auto s = weak.lock()) {
+        boost::asio::post(s->conn->get_executor(), [s, id] { s->body_watches.erase(id); });
       }
     };
     co_return R{std::error_code{}, mutation_subscription(std::function<void()>(std::move(remove)))};
