@@ -159,4 +159,44 @@ TEST_SUITE("integration") {
     }
     CHECK(events >= 4);
   }
+
+  TEST_CASE("network stock: server-sent events carry the stock - the page's status confirms it") {
+    browser_support::browser_fixture b;
+    browser_support::grab_log log;
+    shop::shop_server shop;
+    sb::page_driver_options o;
+    o.log = log.options().log;
+    sb::page_driver d(b.page,
+                      sb::parse_profile("stock_response    = /events\n"
+                                        "stock_offers      = $.skus[*]\n"
+                                        "stock_offer.sku   = sku\n"
+                                        "stock_offer.stock = stock\n"
+                                        "stock_offer.price = price\n"
+                                        "stock_confirm     = page\n"),
+                      std::move(o));
+    seckill::token_bucket<> pace(5, 3);
+    sb::grabber g(d,
+                  sb::priority_strategy(sb::parse_strategy("want = sku:veg-box\nquantity = 2\n")),
+                  pace, log.options());
+    auto run = g.async_run(60s, asio::use_future);
+    // The stream must open after the watch: the page is loaded now.
+    for (int i = 0; i < 200 && !log.logged("grabber: watching"); ++i)
+      std::this_thread::sleep_for(10ms);
+    auto [ec_nav, r] = get(b.page.async_navigate(shop.url(), asio::use_future));
+    REQUIRE_MESSAGE(!ec_nav, ec_nav.message());
+    for (int i = 0; i < 500 && shop.listeners() == 0; ++i) std::this_thread::sleep_for(10ms);
+    REQUIRE(shop.listeners() == 1);
+    std::this_thread::sleep_for(300ms);
+    CHECK(shop.orders().empty());
+    shop.set_stock("veg-box", 5);  // one message: the page's status confirms it
+    auto [ec, res] = get(run, 70s);
+    CHECK_MESSAGE(!ec, ec.message());
+    CHECK(res.ordered);
+    std::this_thread::sleep_for(300ms);
+    const auto orders = shop.orders();
+    REQUIRE(orders.size() == 1);
+    CHECK(orders[0].sku == "veg-box");
+    CHECK(orders[0].quantity == 2);
+    CHECK(log.logged(", the page agrees)"));
+  }
 }

@@ -320,9 +320,12 @@ class page {
   /// (Network.loadingFinished, then Network.getResponseBody): the page's
   /// requests are neither changed nor held (no interception). A body over
   /// `max_body` bytes, or one that is not text, comes with a `problem`
-  /// instead. The first call enables DevTools' Network domain for the tab.
-  /// Completes with (error_code, mutation_subscription): the handle ends it.
-  /// Cost: one round trip per matching response, carrying its body.
+  /// instead. A matching server-sent event stream (EventSource) gives one
+  /// record per message instead (Network.eventSourceMessageReceived: its
+  /// data as the body, status 200). The first call enables DevTools'
+  /// Network domain for the tab. Completes with (error_code,
+  /// mutation_subscription): the handle ends it. Cost: one round trip per
+  /// matching response, carrying its body; none per stream message.
   template <boost::asio::completion_token_for<void(std::error_code, mutation_subscription)>
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_on_response_body(std::function<bool(std::string_view)> match, std::size_t max_body,

@@ -21,6 +21,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -180,7 +182,9 @@ inline nlohmann::json profile_argument(const site_profile& p) {
 /// changed or held) by the profile's stock keys (read_stock), and becomes a
 /// status event with `source = event_source::network`, `cached` and its
 /// number; with `stock_confirm = page` a "just in stock" one is re-checked
-/// against the status element first (`check`). A body that is not read
+/// against the status element first (`check`: agrees when it says in stock
+/// within 500 ms, as the page's script draws after the response). A
+/// matching server-sent event stream gives one such event per message. A body that is not read
 /// (too large, not JSON, the path missing, not 2xx) makes no event and is
 /// said through options.log, each reason at most once per 10 s. A new
 /// document is a status event (not in stock, initial). A snapshot's offers
@@ -279,6 +283,7 @@ class page_driver {
 
  private:
   static constexpr std::chrono::milliseconds look_timeout{100};  // the buy button's early check
+  static constexpr std::chrono::milliseconds page_grace{500};    // stock_confirm = page: its delay
 
   struct state {
     state(page p, site_profile prof, page_driver_options o)
@@ -313,6 +318,11 @@ class page_driver {
       it->second = said{now, 0};
       opts.log("page_driver: " + what +
                (repeats > 0 ? " (" + std::to_string(repeats) + " more since)" : std::string()));
+    }
+    std::uint64_t last_network = 0;  // the newest network event's response number
+    void push_network(shop_event e) {
+      last_network = std::max(last_network, e.response);
+      push(std::move(e));
     }
     void push(shop_event e) {
       events.push_back(std::move(e));
@@ -510,24 +520,12 @@ class page_driver {
         st->net_summary = reading.summary;
       }
       if (!e.in_stock || e.cached || st->profile.stock_confirm != site_profile::stock_check::page) {
-        st->push(std::move(e));
+        st->push_network(std::move(e));
         return;
       }
       // Re-checked against the page's status element before it is reported.
-      std::string fn(detail::scripts::deep<&detail::scripts::read_text>());
-      nlohmann::json args = nlohmann::json::array({st->profile.status});
-      st->pg.async_call_function_isolated(
-          std::move(fn), std::move(args),
-          boost::asio::bind_executor(
-              st->pg.get_executor(),
-              [weak, e = std::move(e)](std::error_code ec, const nlohmann::json& v) mutable {
-                auto st2 = weak.lock();
-                if (!st2) return;
-                const bool agrees = !ec && v.is_string() &&
-                                    detail::says_in_stock(st2->profile, v.get<std::string>());
-                e.check = agrees ? page_check::agrees : page_check::contradicts;
-                st2->push(std::move(e));
-              }));
+      boost::asio::co_spawn(st->pg.get_executor(), check_page(weak, std::move(e)),
+                            boost::asio::detached);
     };
     // Named first: a temporary lambda in a co_await expression is not
     // destroyed reliably by every compiler (GCC 12 frees its capture twice).
@@ -539,6 +537,38 @@ class page_driver {
         std::move(match), s->opts.max_response_body, std::move(on_body),
         boost::asio::as_tuple(boost::asio::use_awaitable));
     co_return std::pair<std::error_code, mutation_subscription>{e, std::move(sub)};
+  }
+
+  // stock_confirm = page: the page's status element must say in stock too,
+  // within page_grace (its script draws after the response arrived); read
+  // every 50 ms until then. Dropped when a newer response was reported meanwhile.
+  static boost::asio::awaitable<void> check_page(std::weak_ptr<state> weak, shop_event e) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    const auto until = std::chrono::steady_clock::now() + page_grace;
+    for (;;) {
+      bool agrees = false;
+      {
+        auto st = weak.lock();
+        if (!st) co_return;
+        std::string fn(detail::scripts::deep<&detail::scripts::read_text>());
+        nlohmann::json args = nlohmann::json::array({st->profile.status});
+        auto [ec, v] = co_await st->pg.async_call_function_isolated(std::move(fn), std::move(args),
+                                                                    as_tuple(use_awaitable));
+        if (ec == errc::browser_closed) co_return;
+        agrees = !ec && v.is_string() && detail::says_in_stock(st->profile, v.get<std::string>());
+      }
+      if (agrees || std::chrono::steady_clock::now() >= until) {
+        auto st = weak.lock();
+        if (!st || st->last_network > e.response) co_return;  // a newer one was reported
+        e.check = agrees ? page_check::agrees : page_check::contradicts;
+        st->push_network(std::move(e));
+        co_return;
+      }
+      const auto ex = co_await boost::asio::this_coro::executor;
+      boost::asio::steady_timer t(ex, std::chrono::milliseconds(50));
+      co_await t.async_wait(as_tuple(use_awaitable));
+    }
   }
 
   // The countdown's text as watching starts, then each new one (empty: gone).

@@ -93,6 +93,7 @@ struct page_session : std::enable_shared_from_this<page_session> {
   };
   std::map<std::uint64_t, body_watch> body_watches;
   std::map<std::string, response_body_record> body_pending;  // by requestId, until loaded
+  std::map<std::string, std::string> event_streams;  // requestId -> URL: matching SSE streams
   std::uint64_t response_sequence = 0;
   bool network_enabled = false;
   std::uint64_t next_observer = 1;
@@ -454,11 +455,36 @@ struct page_session : std::enable_shared_from_this<page_session> {
             rec.from_cache = rec.from_cache || std::atoll(value.get<std::string>().c_str()) > 0;
         }
       }
+      if (string_member(p, "type") == "EventSource") {  // its messages are read as they come
+        s.event_streams[string_member(p, "requestId")] = rec.url;
+        if (s.event_streams.size() > 64) s.event_streams.erase(s.event_streams.begin());
+        return;
+      }
       s.body_pending[string_member(p, "requestId")] = std::move(rec);
       if (s.body_pending.size() > 256) s.body_pending.erase(s.body_pending.begin());
     });
-    on("Network.loadingFailed",
-       [](page_session& s, const json& p) { s.body_pending.erase(string_member(p, "requestId")); });
+    on("Network.loadingFailed", [](page_session& s, const json& p) {
+      s.body_pending.erase(string_member(p, "requestId"));
+      s.event_streams.erase(string_member(p, "requestId"));
+    });
+    on("Network.eventSourceMessageReceived", [](page_session& s, const json& p) {
+      const auto it = s.event_streams.find(string_member(p, "requestId"));
+      if (it == s.event_streams.end()) return;
+      response_body_record rec;
+      rec.url = it->second;
+      rec.status = 200;
+      rec.sequence = ++s.response_sequence;
+      rec.body = string_member(p, "data");
+      std::size_t limit = 0;
+      for (const auto& [id, w] : s.body_watches)
+        if (w.match(rec.url)) limit = std::max(limit, w.max_body);
+      if (rec.body.size() > limit) {
+        rec.problem = "too large: " + std::to_string(rec.body.size()) + " bytes (limit " +
+                      std::to_string(limit) + ")";
+        rec.body.clear();
+      }
+      s.deliver_body(rec);
+    });
     on("Network.loadingFinished", [](page_session& s, const json& p) {
       const auto it = s.body_pending.find(string_member(p, "requestId"));
       if (it == s.body_pending.end()) return;
