@@ -19,7 +19,8 @@
 // names its tab; when a tab ends, a screenshot of its page is saved beside the
 // log file (--log), else in --screenshots DIR, else in the current directory;
 // then one summary line per tab. The exit status is 0 only if every tab
-// bought. The browser is launched (its sandbox as --sandbox says, a temporary
+// bought (--dry-run: reached the press without pressing; --monitor: watched
+// until its deadline). The browser is launched (its sandbox as --sandbox says, a temporary
 // profile or --profile DIR) or, with --connect, one the user runs, where only
 // the tabs opened here are closed at the end. --login opens the one shop in a
 // visible window and waits until the profile's logged_in element shows.
@@ -103,6 +104,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", why.c_str());
       return 2;
     }
+    if (args.mode) plans[i].strategy.mode = *args.mode;
   }
   if (args.login && plans.front().profile.logged_in.empty()) {
     std::fprintf(stderr,
@@ -226,7 +228,7 @@ int main(int argc, char** argv) {
         continue;
       }
       const gg::tab_outcome outcome = runs[i].get();
-      all_bought = all_bought && outcome.result.ordered;
+      all_bought = all_bought && gg::succeeded(plans[i], outcome);
       summaries.push_back(gg::summary(plans[i], outcome));
     }
     for (const auto& s : summaries) log.line(0, s);

@@ -8,6 +8,7 @@
 
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/sandbox.hpp>
+#include <seckill/browser/strategy.hpp>
 #include <seckill/browser/webhook.hpp>
 #include <seckill/url.hpp>
 
@@ -60,6 +61,8 @@ struct options {
   std::optional<seckill::browser::notice_filter> notify_on;  ///< --notify-on: replaces notify_on
   bool desktop_notify = true;  ///< --no-desktop-notify: none on the desktop
   bool visible = false;  ///< --visible: a visible window, where a person can solve a verification
+  /// --dry-run / --monitor: replaces every strategy's `mode`
+  std::optional<seckill::browser::grab_mode> mode;
 };
 
 using parse_result = std::variant<options, help_requested, usage_error>;
@@ -70,12 +73,13 @@ inline std::string usage(std::string_view program) {
       "          [--site-profile FILE] [--log FILE | --screenshots DIR]\n"
       "          [--sandbox auto|on|off] [--profile DIR [--login]] [--connect URL]\n"
       "          [--notify [PRESET:]URL ...] [--notify-on EVENTS] [--no-desktop-notify]\n"
-      "          [--visible]\n"
+      "          [--visible] [--dry-run | --monitor]\n"
       "  <shop>             an http(s) URL, or demo / demo-grid / demo-api: the demo shop\n"
       "                     started here (its select page, its button grid, or its page\n"
       "                     that shows the stock only through polled JSON)\n"
       "  each <shop> <strategy-file> pair is a tab: one grabber per tab, all at once in\n"
-      "  one browser (at most {}); the exit status is 0 only if every tab bought\n"
+      "  one browser (at most {}); the exit status is 0 only if every tab bought (with\n"
+      "  --dry-run: reached the press; with --monitor: watched until its deadline)\n"
       "  --chromium PATH    the Chromium to launch (default: /usr/bin/chromium)\n"
       "  --site-profile F   the shop page's profile file; replaces the strategy's profile\n"
       "                     (one tab only: with several, each strategy names its profile)\n"
@@ -99,12 +103,17 @@ inline std::string usage(std::string_view program) {
       "                     a URL (a JSON POST) or ntfy:URL, bark:URL, serverchan:URL,\n"
       "                     telegram:URL?chat_id=N, get:URL-with-{{placeholders}}; repeatable,\n"
       "                     added to each strategy's own notify\n"
-      "  --notify-on LIST   which notices: ordered, failed, sold-out, hand-off or all (default)\n"
+      "  --notify-on LIST   which notices: ordered, failed, sold-out, hand-off, stock or all\n"
       "  --no-desktop-notify  no desktop notification (by default there is one where a\n"
       "                     desktop and its session bus are)\n"
       "  --visible          run the browser in a visible window (needs a display), so a\n"
       "                     person can solve a verification the shop shows (captcha,\n"
-      "                     slider, SMS code): the grabber waits while it shows\n",
+      "                     slider, SMS code): the grabber waits while it shows\n"
+      "  --dry-run          go all the way up to the buy button (choose, quantity, check\n"
+      "                     the button can be pressed) and stop there: nothing is ordered;\n"
+      "                     the log says what would have been pressed (strategy: mode)\n"
+      "  --monitor          only watch: nothing is chosen or pressed; each stock change is\n"
+      "                     logged and told (the `stock` notice) until the deadline\n",
       program, max_tabs);
 }
 
@@ -256,6 +265,13 @@ inline parse_result parse_options(int argc, const char* const* argv) {
     } else if (flag == "--visible") {
       if ((err = c.no_value())) return *err;
       o.visible = true;
+    } else if (flag == "--dry-run" || flag == "--monitor") {
+      if ((err = c.no_value())) return *err;
+      const auto m = flag == "--dry-run" ? seckill::browser::grab_mode::dry_run
+                                         : seckill::browser::grab_mode::monitor;
+      if (o.mode && *o.mode != m)
+        return usage_error{"--dry-run and --monitor exclude each other: give one"};
+      o.mode = m;
     } else if (flag == "--no-desktop-notify") {
       if ((err = c.no_value())) return *err;
       o.desktop_notify = false;

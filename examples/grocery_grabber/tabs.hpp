@@ -168,6 +168,13 @@ struct tab_outcome {
 /// ..." or "tab 2: no order: the deadline passed".
 inline std::string summary(const tab_plan& plan, const tab_outcome& o) {
   const auto& r = o.result;
+  if (r.would_order) {
+    return fmt::format("tab {}: dry run: would have bought {} x {} (nothing ordered)", plan.number,
+                       r.quantity, r.sku);
+  }
+  if (plan.strategy.mode == sb::grab_mode::monitor && !o.ec)
+    return fmt::format("tab {}: monitor: watched until the deadline (nothing ordered)",
+                       plan.number);
   if (r.ordered) {
     const std::string fewer =
         r.requested > r.quantity ? fmt::format(" ({} asked)", r.requested) : std::string();
@@ -178,6 +185,21 @@ inline std::string summary(const tab_plan& plan, const tab_outcome& o) {
                           : o.ec                           ? o.ec.message()
                                                            : "the run ended";
   return fmt::format("tab {}: no order: {}", plan.number, why);
+}
+
+/// Whether a tab did what it was run for: bought; in a dry run, reached the
+/// press; monitoring, watched until its deadline. The exit status is 0 only
+/// when every tab did.
+inline bool succeeded(const tab_plan& plan, const tab_outcome& o) {
+  switch (plan.strategy.mode) {
+    case sb::grab_mode::buy:
+      return o.result.ordered;
+    case sb::grab_mode::dry_run:
+      return !o.ec && o.result.would_order;
+    case sb::grab_mode::monitor:
+      return !o.ec;
+  }
+  return false;
 }
 
 /// Runs one tab: a grabber over `page` (already showing the shop) driven by

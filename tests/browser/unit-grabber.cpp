@@ -268,6 +268,13 @@ class fake_driver {
     });
   }
   template <class Token>
+  auto async_check_buy(Token&& token) {
+    return later<void(std::error_code, std::string)>(token, [s = s_] {
+      auto e = s->act("check buy", "check");
+      return std::make_tuple(e, std::string("#buy"));
+    });
+  }
+  template <class Token>
   auto async_press_buy(Token&& token) {
     return later<void(std::error_code)>(token, [s = s_] {
       auto e = s->act("press", "press");
@@ -1089,5 +1096,85 @@ TEST_SUITE("unit") {
     auto [ec2, res2] = h2.run("want = sku:veg-box\n", 1s);
     CHECK(h2.shop->presses.empty());
     CHECK(h2.count(sb::grab_step::unconfirmed, res2) == 2);
+  }
+
+  TEST_CASE("dry run: choose - quantity - the buy button checked - and never a press") {
+    harness h;
+    std::vector<sb::notice> told;
+    h.options.notify = [&](sb::notice n) { told.push_back(std::move(n)); };
+    h.shop->restock(100ms, "veg-box", 5);
+    const std::string strategy = "want = sku:veg-box\nquantity = 2\nmode = dry-run\n";
+    sb::apply_strategy(h.options, sb::parse_strategy(strategy), sb::site_profile{});
+    CHECK(h.options.mode == sb::grab_mode::dry_run);
+    auto [ec, res] = h.run(strategy);
+    CHECK_FALSE(ec);
+    CHECK(h.shop->presses.empty());
+    CHECK_FALSE(res.ordered);
+    CHECK(res.would_order);
+    CHECK(res.sku == "veg-box");
+    CHECK(res.quantity == 2);
+    CHECK(res.attempts == 0);
+    CHECK(h.count(sb::grab_step::would_press, res) == 1);
+    CHECK(h.logged("grabber: would-press: dry run: would press #buy for 2 x veg-box at 18.50"));
+    const std::vector<std::string> want{"watch", "snapshot", "choose veg-box", "quantity 2",
+                                        "check buy"};
+    CHECK(h.shop->actions == want);
+    CHECK(told.empty());  // no order, no failure
+  }
+
+  TEST_CASE("dry run: a buy button that is not actionable is a failed try - still no press") {
+    harness h;
+    h.options.mode = sb::grab_mode::dry_run;
+    h.shop->failures["check"] = {make_error_code(sb::errc::element_not_actionable),
+                                 make_error_code(sb::errc::element_not_actionable)};
+    h.shop->restock(100ms, "veg-box", 5);
+    auto [ec, res] = h.run("want = sku:veg-box\nretries = 1\n", 2s);
+    CHECK(ec == seckill::errc::timed_out);
+    CHECK(h.shop->presses.empty());
+    CHECK_FALSE(res.would_order);
+    CHECK(h.count(sb::grab_step::failed, res) == 2);
+    CHECK(h.logged("checking the buy button"));
+  }
+
+  TEST_CASE("monitor: no action at all - each stock flip told - the deadline ends it cleanly") {
+    harness h;
+    std::vector<sb::notice> told;
+    h.options.notify = [&](sb::notice n) { told.push_back(std::move(n)); };
+    h.shop->restock(100ms, "veg-box", 5);
+    h.shop->restock(200ms, "eggs-12", 5);  // offers only: no flip
+    h.shop->sell_out(300ms);
+    h.shop->restock(400ms, "veg-box", 1);
+    const std::string strategy = "want = sku:veg-box\nmode = monitor\n";
+    sb::apply_strategy(h.options, sb::parse_strategy(strategy), sb::site_profile{});
+    auto [ec, res] = h.run(strategy, 1s);
+    CHECK_FALSE(ec);
+    CHECK(h.shop->presses.empty());
+    const std::vector<std::string> only_watch{"watch"};
+    CHECK(h.shop->actions == only_watch);  // not even a snapshot or a choice
+    CHECK(h.count(sb::grab_step::decided, res) == 0);
+    CHECK(h.count(sb::grab_step::sold_out, res) == 0);
+    CHECK(h.count(sb::grab_step::watched, res) == 1);
+    REQUIRE(told.size() == 3);
+    CHECK(told[0].kind == sb::notice_kind::stock);
+    CHECK(told[0].text == "in stock: 'In stock'");
+    CHECK(told[1].text == "out of stock: 'Out of stock'");
+    CHECK(told[2].text == "in stock: 'In stock'");
+    CHECK(h.logged("grabber: watched: monitor"));
+  }
+
+  TEST_CASE("strategy file: mode - buy by default - a bad value refused with its line") {
+    CHECK(sb::parse_strategy("want = sku:a\n").mode == sb::grab_mode::buy);
+    CHECK(sb::parse_strategy("want = sku:a\nmode = monitor\n").mode == sb::grab_mode::monitor);
+    CHECK(sb::parse_strategy("want = sku:a\nmode = dry_run\n").mode == sb::grab_mode::dry_run);
+    std::string what;
+    try {
+      (void)sb::parse_strategy("want = sku:a\nmode = maybe\n");
+    } catch (const std::exception& e) {
+      what = e.what();
+    }
+    CHECK(what.find("line 2") != std::string::npos);
+    CHECK(what.find("mode must be buy, dry-run or monitor, got 'maybe'") != std::string::npos);
+    CHECK(sb::parse_notice_filter("stock").has(sb::notice_kind::stock));
+    CHECK(sb::notice_filter{}.has(sb::notice_kind::stock));
   }
 }

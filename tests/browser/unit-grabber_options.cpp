@@ -320,7 +320,8 @@ TEST_SUITE("unit") {
     CHECK(error({"demo", "s.txt", "--notify", "ftp://h/x"})
               .find("--notify: the URL has the scheme 'ftp'") == 0);
     CHECK(error({"demo", "s.txt", "--notify-on", "soon"}) ==
-          "--notify-on: unknown event 'soon' (known: ordered, failed, sold-out, hand-off, all)");
+          "--notify-on: unknown event 'soon' (known: ordered, failed, sold-out, hand-off, stock, "
+          "all)");
   }
 }
 
@@ -335,5 +336,16 @@ TEST_SUITE("unit") {
     CHECK(visible_display_problem(nullptr, nullptr).find("--visible opens a browser window") == 0);
     CHECK(visible_display_problem(":0", nullptr).empty());
     CHECK(visible_display_problem(nullptr, "wayland-0").empty());
+  }
+}
+
+TEST_SUITE("unit") {
+  TEST_CASE("grocery_grabber options: --dry-run and --monitor - one or the other") {
+    CHECK_FALSE(parsed({"demo", "s.txt"}).mode);
+    CHECK(parsed({"demo", "s.txt", "--dry-run"}).mode == seckill::browser::grab_mode::dry_run);
+    CHECK(parsed({"--monitor", "demo", "s.txt"}).mode == seckill::browser::grab_mode::monitor);
+    CHECK(error({"demo", "s.txt", "--dry-run", "--monitor"}) ==
+          "--dry-run and --monitor exclude each other: give one");
+    CHECK(error({"demo", "s.txt", "--monitor=yes"}).find("--monitor") != std::string::npos);
   }
 }

@@ -74,6 +74,8 @@ enum class grab_step {
   hand_off,       ///< a verification shows: a person must solve it; the grabber does nothing
   resumed,        ///< the verification is gone: the grabber reads the page and acts again
   unconfirmed,    ///< a "just in stock" response not acted on (yet): cached, contradicted, alone
+  would_press,    ///< dry run: everything up to the press done and the button checked; no press
+  watched,        ///< monitor: the deadline ended the watch
 };
 
 /// The step's name as the log writes it ("stock-changed", "gave-up", ...).
@@ -117,6 +119,10 @@ constexpr std::string_view to_string(grab_step s) noexcept {
       return "resumed";
     case grab_step::unconfirmed:
       return "unconfirmed";
+    case grab_step::would_press:
+      return "would-press";
+    case grab_step::watched:
+      return "watched";
   }
   return "unknown";
 }
@@ -158,6 +164,11 @@ struct basic_grabber_options {
   /// (not when cancelled), the first `sold-out` (a stock window that closed
   /// with no order), each `hand-off`. browser::notifier sends them.
   std::function<void(notice)> notify;
+  /// buy; dry_run: choose, set the quantity, check the buy button is
+  /// actionable, and end the run there (`would-press`) without pressing;
+  /// monitor: choose, set and press nothing, tell each stock change (a
+  /// `stock` notice) until the deadline, which ends the run without error.
+  grab_mode mode = grab_mode::buy;
 };
 using grabber_options = basic_grabber_options<>;
 
@@ -173,6 +184,7 @@ void apply_strategy(basic_grabber_options<Clock>& o, const strategy_config& cfg,
   o.delay = cfg.delay;
   o.delay_seed = cfg.delay_seed.value_or(input_seed);
   o.pace_reaction = cfg.pace_reaction;
+  o.mode = cfg.mode;
   if (profile.watch == site_profile::watch_mode::reload) o.reload_every = profile.reload_every;
 }
 
@@ -188,6 +200,8 @@ struct basic_grab_result {
   int attempts = 0;                   ///< buy presses
   int reloads = 0;                    ///< reload-poll: the page loads asked for
   std::optional<clock_offset> clock;  ///< the shop clock's estimate, when there was a start
+  bool would_order =
+      false;  ///< dry run: chosen, quantity set, buy checked; sku and quantity say what
   std::vector<basic_grab_event<Clock>> events;
 };
 using grab_result = basic_grab_result<>;
@@ -237,6 +251,13 @@ inline std::string describe_intent(const order_intent& i) {
 /// cache) that says in stock too. A new document starts the re-check anew.
 /// Each such signal not acted on is the `unconfirmed` step.
 ///
+/// Dry run and monitor (options.mode): a dry run does everything up to the
+/// press (the decision, the choice, the quantity, each paced, then the buy
+/// button's actionability through the driver's async_check_buy when it has
+/// one) and ends there with a `would-press` step; monitor only watches: each
+/// stock change is logged and, when it flips in or out of stock, told as a
+/// `stock` notice.
+///
 /// Sale start: with options.start, the grabber watches from the beginning
 /// but acts only from the start, converted to the local clock by an
 /// estimate of the shop clock's offset (the driver's clock samples,
@@ -282,7 +303,9 @@ class grabber {
   /// Runs until a confirmed order (error_code{}), the deadline (errc::timed_out)
   /// or a failure of the shop's page (errc::browser_closed, ...): completes with
   /// (error_code, result_type). Cancelled, it completes with
-  /// errc::operation_aborted and what was done so far.
+  /// errc::operation_aborted and what was done so far. A dry run ends with
+  /// error_code{} and result.would_order at the press it did not make; a
+  /// monitor run with error_code{} at the deadline.
   template <boost::asio::completion_token_for<void(std::error_code, result_type)> CompletionToken =
                 boost::asio::default_completion_token_t<executor_type>>
   auto async_run(std::chrono::milliseconds deadline, CompletionToken&& token = CompletionToken()) {
@@ -318,6 +341,7 @@ class grabber {
     bool hand_off = false;          // a verification shows: no action, no reload
     std::uint64_t net_pending = 0;  // a fresh "in stock" response awaiting its confirmation
     std::string net_text;           // the last network status acted on
+    bool done = false;              // a dry run reached the press
   };
 
   // A notice for options.notify, stamped by the wall clock.
@@ -454,10 +478,17 @@ class grabber {
           st.closed_awaiting = false;
         }
         const bool closed = !ev.in_stock && st.in_stock && st.started;
+        const bool flipped = ev.in_stock != st.in_stock || (ev.initial && ev.in_stock);
         st.in_stock = ev.in_stock;
         report(
             st.res, grab_step::stock_changed,
             fmt::format("#{} '{}'{}", st.generation, ev.text, ev.initial ? " (page loaded)" : ""));
+        if (opts_.mode == grab_mode::monitor) {
+          if (flipped)
+            tell(notice_kind::stock, st.res,
+                 fmt::format("{}: '{}'", ev.in_stock ? "in stock" : "out of stock", ev.text));
+          return false;  // no order, so no sold-out of one
+        }
         if (closed && st.awaiting)
           st.closed_awaiting = true;  // (our order may have taken the last)
         if (closed && !st.awaiting) sold_out(st);
@@ -639,6 +670,7 @@ class grabber {
            fmt::format("setting quantity {}: {}", intent->quantity, e_qty.message()));
       co_return std::error_code{};
     }
+    if (opts_.mode == grab_mode::dry_run) co_return co_await rehearse(st, *intent);
     if (co_await before_action(st, exempt, ec) != paced::go) co_return ec;
     auto [e_press] = co_await driver_.async_press_buy(as_tuple(use_awaitable));
     if (ends(e_press)) co_return e_press;
@@ -654,6 +686,31 @@ class grabber {
     st.confirm_until = clock_.now() + opts_.confirm_timeout;
     report(st.res, grab_step::ordered,
            fmt::format("pressed buy for {} x {}", intent->quantity, intent->sku));
+    co_return std::error_code{};
+  }
+
+  // A dry run's end: the buy button checked (when the driver can), and what
+  // would have been pressed said; a failed check is a failed try.
+  boost::asio::awaitable<std::error_code> rehearse(run_state& st, const order_intent& intent) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    std::string button = "buy";
+    if constexpr (requires(Driver & d) { d.async_check_buy(as_tuple(use_awaitable)); }) {
+      auto [e, selector] = co_await driver_.async_check_buy(as_tuple(use_awaitable));
+      if (e == errc::browser_closed || e == seckill::errc::operation_aborted) co_return e;
+      if (e) {
+        fail(st, grab_step::failed, fmt::format("checking the buy button: {}", e.message()));
+        co_return std::error_code{};
+      }
+      button = std::move(selector);
+    }
+    st.res.sku = intent.sku;
+    st.res.quantity = intent.quantity;
+    st.res.requested = std::max(intent.requested, intent.quantity);
+    st.res.would_order = true;
+    st.done = true;
+    report(st.res, grab_step::would_press,
+           fmt::format("dry run: would press {} for {}", button, detail::describe_intent(intent)));
     co_return std::error_code{};
   }
 
@@ -722,6 +779,13 @@ class grabber {
         st.awaiting = false;
         self->fail(st, grab_step::failed, "no answer from the shop after pressing buy");
       }
+      if (now >= st.deadline && self->opts_.mode == grab_mode::monitor) {
+        self->report(st.res, grab_step::watched,
+                     fmt::format("monitor: the deadline of {} ms ended the watch; nothing was "
+                                 "chosen or pressed",
+                                 deadline_in.count()));
+        co_return R{{}, std::move(st.res)};
+      }
       if (now >= st.deadline) {
         self->report(st.res, grab_step::gave_up,
                      fmt::format("deadline of {} ms passed", deadline_in.count()));
@@ -729,9 +793,10 @@ class grabber {
       }
       const bool reloading = self->opts_.reload_every.has_value();
       if (st.started && st.in_stock && !st.awaiting && !st.hand_off &&
-          (st.decided != st.generation || st.retry)) {
+          self->opts_.mode != grab_mode::monitor && (st.decided != st.generation || st.retry)) {
         const std::error_code e = co_await self->attempt(st);
         if (e) co_return R{e, std::move(st.res)};
+        if (st.done) co_return R{{}, std::move(st.res)};
         continue;
       }
       if (st.started && reloading && !st.awaiting && !st.hand_off && now >= st.next_reload) {

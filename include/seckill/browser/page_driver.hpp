@@ -281,6 +281,17 @@ class page_driver {
                                                                token);
   }
 
+  /// A dry run's last check: waits (up to the click's timeout) until the buy
+  /// button is actionable (attached, visible, stable, enabled, not covered)
+  /// and completes with its selector, pressing nothing;
+  /// errc::element_not_found or errc::element_not_actionable when it is not.
+  template <boost::asio::completion_token_for<void(std::error_code, std::string)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_check_buy(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::string)>(get_executor(),
+                                                                            check_buy(s_), token);
+  }
+
  private:
   static constexpr std::chrono::milliseconds look_timeout{100};  // the buy button's early check
   static constexpr std::chrono::milliseconds page_grace{500};    // stock_confirm = page: its delay
@@ -782,6 +793,16 @@ class page_driver {
       }
     }
     co_return std::error_code{};
+  }
+
+  static boost::asio::awaitable<std::pair<std::error_code, std::string>> check_buy(
+      std::shared_ptr<state> s) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    auto [e, box] = co_await s->pg.async_wait_for(s->profile.buy, s->opts.click.timeout,
+                                                  as_tuple(use_awaitable));
+    co_return std::pair{e, s->profile.buy};
   }
 
   static boost::asio::awaitable<std::error_code> press_buy(std::shared_ptr<state> s) {

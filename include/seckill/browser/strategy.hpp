@@ -75,6 +75,26 @@ constexpr std::string_view to_string(wanted_item::kind k) noexcept {
   return "unknown";
 }
 
+/// @brief What a run does with stock it wants (`mode`).
+enum class grab_mode {
+  buy,      ///< choose, set the quantity, press buy (the default)
+  dry_run,  ///< all the way up to the press: choose, quantity, check the button; no press
+  monitor,  ///< watch and tell each stock change; no action at all (not even choose)
+};
+
+/// The mode's name as a strategy file writes it: "buy", "dry-run", "monitor".
+constexpr std::string_view to_string(grab_mode m) noexcept {
+  switch (m) {
+    case grab_mode::buy:
+      return "buy";
+    case grab_mode::dry_run:
+      return "dry-run";
+    case grab_mode::monitor:
+      return "monitor";
+  }
+  return "unknown";
+}
+
 /// @brief Bounds of the random pause before each action (choose, quantity,
 ///        press): uniform in [min, max]; {0, 0}, the default, pauses not.
 ///
@@ -104,6 +124,7 @@ struct strategy_config {
   std::string profile_file;       ///< `profile = <file>`: the caller reads it with parse_profile()
   std::optional<webhook> notify;  ///< `notify` (and `notify_body`): where notices go; none: nowhere
   notice_filter notify_on;        ///< `notify_on`: the kinds sent (all by default)
+  grab_mode mode = grab_mode::buy;  ///< `mode`: buy, dry-run or monitor
 };
 
 /// @brief The longest deadline a strategy file may give: a year. Longer ones
@@ -254,6 +275,7 @@ inline delay_range parse_delay(std::string_view v, std::size_t line, std::string
 /// notify    = ntfy:https://ntfy.sh/my-topic  # a webhook (parse_webhook): a preset or a URL
 /// notify_body = {{"text": "{title}: {text}"}} # with a plain URL: the body template
 /// notify_on = ordered, failed, sold-out, hand-off  # the notices sent (default: all)
+/// mode      = buy                            # buy, dry-run (no press) or monitor (no action)
 /// ```
 /// Ranges: quantity a whole number in [1, 1000]; retries a whole number in
 /// [0, 10]; max_price finite and > 0;
@@ -379,6 +401,17 @@ inline strategy_config parse_strategy(std::string_view text) {
           const auto on = try_parse_notice_filter(value, &why);
           if (!on) detail::strategy_error(line_no, why);
           cfg.notify_on = *on;
+        } else if (key == "mode") {
+          if (value == "buy")
+            cfg.mode = grab_mode::buy;
+          else if (value == "dry-run" || value == "dry_run")
+            cfg.mode = grab_mode::dry_run;
+          else if (value == "monitor")
+            cfg.mode = grab_mode::monitor;
+          else
+            detail::strategy_error(line_no,
+                                   detail::cat("mode must be buy, dry-run or monitor, got '",
+                                               value.substr(0, 32), "'"));
         } else if (key == "burst") {
           const double b = detail::parse_number(value, line_no, key);
           if (!(b >= 1 && b <= 100)) {
@@ -391,7 +424,7 @@ inline strategy_config parse_strategy(std::string_view text) {
               detail::cat("unknown key '", key,
                           "' (known: want, max_price, quantity, partial, retries, deadline, "
                           "pace, burst, start, delay, delay_seed, pace_reaction, notify, "
-                          "notify_body, notify_on, profile, and a "
+                          "notify_body, notify_on, mode, profile, and a "
                           "site profile's: ",
                           profile_keys, ")"));
         }

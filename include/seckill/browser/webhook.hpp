@@ -35,10 +35,11 @@ enum class notice_kind {
   failed,    ///< the grab gave up (its deadline) or ended on an error
   sold_out,  ///< a stock window closed with no order
   hand_off,  ///< the shop shows a verification a person must solve
+  stock,     ///< monitor mode: the stock changed (in stock, or out again)
 };
 
 /// The kind's name as notifications and logs write it: "ordered", "failed",
-/// "sold-out", "hand-off".
+/// "sold-out", "hand-off", "stock".
 constexpr std::string_view to_string(notice_kind k) noexcept {
   switch (k) {
     case notice_kind::ordered:
@@ -49,6 +50,8 @@ constexpr std::string_view to_string(notice_kind k) noexcept {
       return "sold-out";
     case notice_kind::hand_off:
       return "hand-off";
+    case notice_kind::stock:
+      return "stock";
   }
   return "unknown";
 }
@@ -69,7 +72,7 @@ struct notice {
 
 /// @brief Which notice kinds are sent (`notify_on`). A plain value.
 struct notice_filter {
-  unsigned bits = 0xFu;  ///< one bit per notice_kind; all by default
+  unsigned bits = 0x1Fu;  ///< one bit per notice_kind; all by default
   [[nodiscard]] bool has(notice_kind k) const noexcept {
     return (bits & (1u << static_cast<unsigned>(k))) != 0;
   }
@@ -437,10 +440,10 @@ inline std::string redact_webhook(std::string_view url) {
 }
 
 /// @brief Parses a list of notice kinds (`notify_on`): "ordered, failed,
-///        sold-out, hand-off" (or sold_out, hand_off), or "all". Throws
+///        sold-out, hand-off, stock" (or sold_out, hand_off), or "all". Throws
 ///        seckill::error (seckill::errc::invalid_argument) naming the word at fault.
 /// @brief Parses a list of notice kinds (`notify_on`): "ordered, failed,
-///        sold-out, hand-off" (or sold_out, hand_off), or "all": nullopt and,
+///        sold-out, hand-off, stock" (or sold_out, hand_off), or "all": nullopt and,
 ///        in `why`, the word at fault when one is unknown.
 inline std::optional<notice_filter> try_parse_notice_filter(std::string_view list,
                                                             std::string* why) {
@@ -461,10 +464,12 @@ inline std::optional<notice_filter> try_parse_notice_filter(std::string_view lis
       f.add(notice_kind::sold_out);
     } else if (w == "hand-off" || w == "hand_off") {
       f.add(notice_kind::hand_off);
+    } else if (w == "stock") {
+      f.add(notice_kind::stock);
     } else {
       if (why != nullptr) {
         *why = "notify_on: unknown event '" + std::string(w.substr(0, 32)) +
-               "' (known: ordered, failed, sold-out, hand-off, all)";
+               "' (known: ordered, failed, sold-out, hand-off, stock, all)";
       }
       return std::nullopt;
     }
