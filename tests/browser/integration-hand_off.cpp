@@ -93,7 +93,8 @@ void open_shop(sb::page& page, shop::shop_server& shop) {
 using namespace integration_hand_off;
 
 TEST_SUITE("integration") {
-  TEST_CASE("hand-off: a verification mid-sale stops every action - solved by the person the grab buys") {
+  TEST_CASE(
+      "hand-off: a verification mid-sale stops every action - solved by the person the grab buys") {
     browser_support::browser_fixture f;
     shop::shop_server shop;
     open_shop(f.page, shop);
@@ -106,12 +107,12 @@ TEST_SUITE("integration") {
     open_shop(f.page, shop);
     shop.set_challenge(true);
     REQUIRE(browser_desktop::wait_until([&] {
-      auto [e, v] = get(f.page.async_evaluate("document.querySelector('.human-check').hidden",
-                                              asio::use_future));
+      auto [e, v] = get(
+          f.page.async_evaluate("document.querySelector('.human-check').hidden", asio::use_future));
       return !e && v == false;
     }));
-    auto [e, v] = get(f.page.async_evaluate("document.getElementById('human').click(); 1",
-                                            asio::use_future));
+    auto [e, v] =
+        get(f.page.async_evaluate("document.getElementById('human').click(); 1", asio::use_future));
     CHECK_FALSE(e);
     std::this_thread::sleep_for(500ms);
     CHECK(shop.challenge());  // still there
