@@ -162,6 +162,7 @@ set(SECKILL_browser_HEADERS
   seckill/browser/grabber.hpp
   seckill/browser/webhook.hpp
   seckill/browser/notifier.hpp
+  seckill/browser/throttle.hpp
   seckill/browser/detail/page_replies.hpp
   seckill/browser/detail/page_scripts.hpp
   seckill/browser/detail/page_session.hpp

@@ -17,6 +17,7 @@
 #include <seckill/browser/site_profile.hpp>
 #include <seckill/browser/stock_response.hpp>
 #include <seckill/browser/strategy.hpp>
+#include <seckill/browser/throttle.hpp>
 #include <seckill/browser/webhook.hpp>
 #include <seckill/clock.hpp>
 #include <seckill/clock_timer.hpp>
