@@ -14,7 +14,8 @@ namespace sb = seckill::browser;
 using ms = std::chrono::milliseconds;
 
 std::chrono::system_clock::time_point at_utc(int y, unsigned mo, unsigned d, int h, int mi, int s) {
-  return std::chrono::sys_days(std::chrono::year(y) / std::chrono::month(mo) / std::chrono::day(d)) +
+  return std::chrono::sys_days(std::chrono::year(y) / std::chrono::month(mo) /
+                               std::chrono::day(d)) +
          std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(s);
 }
 

@@ -40,16 +40,15 @@ inline std::optional<std::chrono::milliseconds> parse_retry_after(
     return std::chrono::milliseconds(s * 1000);
   }
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (29 characters).
-  if (v.size() != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' ||
-      v[16] != ' ' || v[19] != ':' || v[22] != ':' || v.substr(25) != " GMT")
+  if (v.size() != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
+      v[19] != ':' || v[22] != ':' || v.substr(25) != " GMT")
     return std::nullopt;
   constexpr std::string_view months = "JanFebMarAprMayJunJulAugSepOctNovDec";
   const auto m = months.find(v.substr(8, 3));
   std::int64_t day = 0, year = 0, hh = 0, mm = 0, ss = 0;
   if (m == std::string_view::npos || m % 3 != 0 || !number(v.substr(5, 2), day) ||
       !number(v.substr(12, 4), year) || !number(v.substr(17, 2), hh) ||
-      !number(v.substr(20, 2), mm) || !number(v.substr(23, 2), ss) || hh > 23 || mm > 59 ||
-      ss > 60)
+      !number(v.substr(20, 2), mm) || !number(v.substr(23, 2), ss) || hh > 23 || mm > 59 || ss > 60)
     return std::nullopt;
   const std::chrono::year_month_day ymd{std::chrono::year(static_cast<int>(year)),
                                         std::chrono::month(static_cast<unsigned>(m / 3 + 1)),
@@ -65,17 +64,17 @@ inline std::optional<std::chrono::milliseconds> parse_retry_after(
 struct throttle_options {
   std::chrono::milliseconds initial{std::chrono::seconds(1)};  ///< the first back-off
   std::chrono::milliseconds max{std::chrono::minutes(1)};      ///< the longest back-off
-  int max_refusals = 5;     ///< refusals in a row that stop the account (at least 1)
-  std::uint64_t seed = 1;   ///< the jitter's seed: the same seed, the same pauses
+  int max_refusals = 5;    ///< refusals in a row that stop the account (at least 1)
+  std::uint64_t seed = 1;  ///< the jitter's seed: the same seed, the same pauses
 };
 
 /// @brief What a refusal leads to: wait until `until`, or stop for good.
 template <class Clock>
 struct throttle_decision {
-  bool stop = false;                  ///< max_refusals in a row: the account stops
+  bool stop = false;                   ///< max_refusals in a row: the account stops
   typename Clock::time_point until{};  ///< no action before this (when not stopped)
-  std::chrono::milliseconds wait{0};  ///< until - the refusal's time
-  int refusals = 0;                   ///< refusals in a row, this one included
+  std::chrono::milliseconds wait{0};   ///< until - the refusal's time
+  int refusals = 0;                    ///< refusals in a row, this one included
 };
 
 /// @brief One account's back-off: each refusal (a throttling status, an
