@@ -57,12 +57,7 @@ TEST_SUITE("integration") {
     CHECK(res.attempts == 1);
     CHECK(res.confirmation.find("Order confirmed") != std::string::npos);
     std::this_thread::sleep_for(500ms);
-    const auto orders = f.shop.orders();
-    REQUIRE(orders.size() == 1);
-    CHECK(orders[0].sku == "veg-box");
-    CHECK(orders[0].quantity == 2);
-    CHECK(orders[0].accepted);
-    CHECK(f.shop.stock("veg-box") == 3);
+    browser_support::check_one_order(f.shop, "veg-box", 2, 3);
     CHECK(f.logged("grabber: ordered"));
     CHECK(f.logged("grabber: confirmed"));
     bool saw_decided = false;

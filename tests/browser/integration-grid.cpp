@@ -123,12 +123,7 @@ TEST_SUITE("integration") {
     CHECK(res.quantity == 3);
     CHECK(res.confirmation.find("下单成功") != std::string::npos);
     std::this_thread::sleep_for(300ms);
-    const auto orders = f.shop.orders();
-    REQUIRE(orders.size() == 1);
-    CHECK(orders[0].sku == "veg-box");
-    CHECK(orders[0].quantity == 3);
-    CHECK(orders[0].accepted);
-    CHECK(f.shop.stock("veg-box") == 2);
+    browser_support::check_one_order(f.shop, "veg-box", 3, 2);
     CHECK(f.logged("grabber: stock-changed: #2 '有货'"));
     CHECK(f.logged("grabber: confirmed: 下单成功"));
   }

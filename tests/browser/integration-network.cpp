@@ -79,12 +79,7 @@ TEST_SUITE("integration") {
     CHECK(res.sku == "veg-box");
     CHECK(res.quantity == 2);
     std::this_thread::sleep_for(500ms);
-    const auto orders = f.shop.orders();
-    REQUIRE(orders.size() == 1);
-    CHECK(orders[0].sku == "veg-box");
-    CHECK(orders[0].quantity == 2);
-    CHECK(orders[0].accepted);
-    CHECK(f.shop.stock("veg-box") == 3);
+    browser_support::check_one_order(f.shop, "veg-box", 2, 3);
     CHECK(f.logged("waiting for a newer response to confirm it"));
     CHECK(f.logged("confirmed by a newer one)"));
     CHECK(f.logged("grabber: decided: 2 x veg-box at 18.50"));  // the price from the JSON

@@ -102,6 +102,18 @@ inline std::string read_file(const std::filesystem::path& file) {
   return s.str();
 }
 
+/// The shop recorded exactly one order, accepted, of `quantity` x `sku`, and
+/// holds `left` of it. Shop is the demo shop (orders(), stock()).
+template <class Shop>
+void check_one_order(const Shop& shop, const std::string& sku, int quantity, int left) {
+  const auto orders = shop.orders();
+  REQUIRE(orders.size() == 1);
+  CHECK(orders[0].sku == sku);
+  CHECK(orders[0].quantity == quantity);
+  CHECK(orders[0].accepted);
+  CHECK(shop.stock(sku) == left);
+}
+
 /// A grabber's log lines, kept for the test to search. Thread-safe: the
 /// grabber writes from its executor while the test reads.
 struct grab_log {

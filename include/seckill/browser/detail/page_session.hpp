@@ -832,6 +832,18 @@ struct page_session : std::enable_shared_from_this<page_session> {
     }
   }
 
+  // Enables the Network domain once per session (the response watchers need
+  // it); later calls return at once.
+  static boost::asio::awaitable<std::error_code> enable_network(
+      std::shared_ptr<page_session> self) {
+    if (self->network_enabled) co_return std::error_code{};
+    const std::string method = "Network.enable";
+    json params = json::object();
+    auto [e, r] = co_await self->call(method, std::move(params));
+    if (!e) self->network_enabled = true;
+    co_return e;
+  }
+
   // Reports every response whose URL contains `url_part` (the Network domain
   // is enabled on first use).
   static boost::asio::awaitable<result<mutation_subscription>> on_response(
@@ -839,13 +851,7 @@ struct page_session : std::enable_shared_from_this<page_session> {
       std::function<void(const response_record&)> callback) {
     using R = result<mutation_subscription>;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    if (!self->network_enabled) {
-      const std::string method = "Network.enable";
-      json params = json::object();
-      auto [e, r] = co_await self->call(method, std::move(params));
-      if (e) co_return R{e, mutation_subscription{}};
-      self->network_enabled = true;
-    }
+    if (auto e = co_await enable_network(self)) co_return R{e, mutation_subscription{}};
     const std::uint64_t id = self->next_observer++;
     self->responses.emplace(id, response_watch{std::move(url_part), std::move(callback)});
     auto remove = [weak = std::weak_ptr<page_session>(self), id] {
@@ -863,13 +869,7 @@ struct page_session : std::enable_shared_from_this<page_session> {
       std::size_t max_body, std::function<void(const response_body_record&)> callback) {
     using R = result<mutation_subscription>;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    if (!self->network_enabled) {
-      const std::string method = "Network.enable";
-      json params = json::object();
-      auto [e, r] = co_await self->call(method, std::move(params));
-      if (e) co_return R{e, mutation_subscription{}};
-      self->network_enabled = true;
-    }
+    if (auto e = co_await enable_network(self)) co_return R{e, mutation_subscription{}};
     const std::uint64_t id = self->next_observer++;
     self->body_watches.emplace(id, body_watch{std::move(match), max_body, std::move(callback)});
     auto remove = [weak = std::weak_ptr<page_session>(self), id] {
