@@ -3,9 +3,11 @@
 /// @brief One account's answer to a shop that throttles it: what counts as
 ///        a refusal (HTTP 429, 503), the shop's Retry-After, and the back-off
 ///        that honours it and stops after repeated refusals. The standard
-///        library and seckill/backoff.hpp only.
+///        library, seckill/backoff.hpp and browser/shop_clock.hpp (the HTTP date)
+///        only.
 
 #include <seckill/backoff.hpp>
+#include <seckill/browser/shop_clock.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -39,24 +41,9 @@ inline std::optional<std::chrono::milliseconds> parse_retry_after(
     if (!number(v, s) || s > 86'400 * 366) return std::nullopt;  // at most a year
     return std::chrono::milliseconds(s * 1000);
   }
-  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (29 characters).
-  if (v.size() != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
-      v[19] != ':' || v[22] != ':' || v.substr(25) != " GMT")
-    return std::nullopt;
-  constexpr std::string_view months = "JanFebMarAprMayJunJulAugSepOctNovDec";
-  const auto m = months.find(v.substr(8, 3));
-  std::int64_t day = 0, year = 0, hh = 0, mm = 0, ss = 0;
-  if (m == std::string_view::npos || m % 3 != 0 || !number(v.substr(5, 2), day) ||
-      !number(v.substr(12, 4), year) || !number(v.substr(17, 2), hh) ||
-      !number(v.substr(20, 2), mm) || !number(v.substr(23, 2), ss) || hh > 23 || mm > 59 || ss > 60)
-    return std::nullopt;
-  const std::chrono::year_month_day ymd{std::chrono::year(static_cast<int>(year)),
-                                        std::chrono::month(static_cast<unsigned>(m / 3 + 1)),
-                                        std::chrono::day(static_cast<unsigned>(day))};
-  if (!ymd.ok()) return std::nullopt;
-  const auto at = std::chrono::sys_days(ymd) + std::chrono::hours(hh) + std::chrono::minutes(mm) +
-                  std::chrono::seconds(ss);
-  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(at - now);
+  const auto at = parse_http_date(v);  // the IMF-fixdate every server sends
+  if (!at) return std::nullopt;
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*at - now);
   return std::max(wait, std::chrono::milliseconds(0));
 }
 
