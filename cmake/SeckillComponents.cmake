@@ -45,6 +45,7 @@ set(SECKILL_core_HEADERS
   seckill/detail/cpu_relax.hpp
   seckill/detail/hybrid_mutex.hpp
   seckill/detail/base64.hpp
+  seckill/detail/splitmix64.hpp
   seckill/limit/token_bucket.hpp
   seckill/limit/gcra.hpp
   seckill/limit/hot_param_limiter.hpp

@@ -19,6 +19,7 @@
 #include <seckill/browser/strategy.hpp>
 #include <seckill/browser/webhook.hpp>
 #include <seckill/detail/spawned_completion.hpp>
+#include <seckill/detail/splitmix64.hpp>
 #include <seckill/error.hpp>
 #include <seckill/limit/token_bucket.hpp>
 
@@ -374,10 +375,7 @@ class grabber {
 
   // The next pause, uniform in [delay.min, delay.max] by the seeded generator.
   std::chrono::milliseconds next_pause(run_state& st) {
-    std::uint64_t z = (st.rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
+    const std::uint64_t z = seckill::detail::splitmix64_next(st.rng);
     const auto span = static_cast<std::uint64_t>((opts_.delay.max - opts_.delay.min).count()) + 1;
     return opts_.delay.min + std::chrono::milliseconds(static_cast<std::int64_t>(z % span));
   }

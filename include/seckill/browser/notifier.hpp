@@ -12,6 +12,7 @@
 #include <seckill/detail/base64.hpp>
 #include <seckill/detail/child_process.hpp>
 #include <seckill/detail/spawned_completion.hpp>
+#include <seckill/detail/splitmix64.hpp>
 #include <seckill/detail/tls_stream.hpp>
 #include <seckill/error.hpp>
 #include <seckill/tls.hpp>
@@ -35,7 +36,6 @@
 #include <boost/beast/http.hpp>
 
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -45,7 +45,6 @@
 #include <exception>
 #include <fstream>
 #include <functional>
-#include <initializer_list>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -128,23 +127,6 @@ inline std::string gvariant_string(std::string_view s) {
   return out;
 }
 
-/// The first of `names` found executable on PATH; empty when none is.
-inline std::string find_on_path(std::initializer_list<const char*> names) {
-  const char* path = std::getenv("PATH");
-  const std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  for (const char* name : names) {
-    std::size_t at = 0;
-    while (at <= dirs.size()) {
-      const auto colon = std::min(dirs.find(':', at), dirs.size());
-      const std::string dir = dirs.substr(at, colon - at);
-      const std::string file = (dir.empty() ? std::string(".") : dir) + "/" + name;
-      if (::access(file.c_str(), X_OK) == 0) return file;
-      at = colon + 1;
-    }
-  }
-  return {};
-}
-
 /// `%XX` decoded (a URL's user info, for Basic authentication).
 inline std::string percent_decode(std::string_view s) {
   std::string out;
@@ -202,7 +184,11 @@ class notifier {
 #endif
     if (s_->opts.desktop) {
       const std::string why = s_->opts.env.missing();
-      s_->desktop_program = why.empty() ? detail::find_on_path({"gdbus", "notify-send"}) : "";
+      if (why.empty()) {
+        s_->desktop_program = seckill::detail::find_program("gdbus");
+        if (s_->desktop_program.empty())
+          s_->desktop_program = seckill::detail::find_program("notify-send");
+      }
       if (!why.empty()) {
         say(*s_, "notify: " + why + ": no desktop notifications");
       } else if (s_->desktop_program.empty()) {
@@ -368,8 +354,7 @@ class notifier {
         say(*s, d.message);
         co_return R{ec, std::move(d)};
       }
-      s->rng = s->rng * 6364136223846793005ULL + 1442695040888963407ULL;
-      const double jitter = static_cast<double>(s->rng >> 11) / 9007199254740992.0;
+      const double jitter = seckill::detail::splitmix64_fraction(s->rng);
       const auto pause = backoff_delay(static_cast<unsigned>(attempt), s->opts.backoff,
                                        s->opts.backoff_max, jitter);
       say(*s, "notify: " + what + ": attempt " + std::to_string(d.attempts) + ": " + why +

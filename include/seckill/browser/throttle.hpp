@@ -8,6 +8,7 @@
 
 #include <seckill/backoff.hpp>
 #include <seckill/browser/shop_clock.hpp>
+#include <seckill/detail/splitmix64.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -118,13 +119,7 @@ class throttle_policy {
   [[nodiscard]] int refusals() const noexcept { return refusals_; }
 
  private:
-  double next_jitter() noexcept {  // splitmix64, as a fraction in [0, 1]
-    std::uint64_t z = (rng_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) / static_cast<double>(1ULL << 53);
-  }
+  double next_jitter() noexcept { return seckill::detail::splitmix64_fraction(rng_); }
 
   throttle_options opts_;
   Clock clock_;

@@ -14,6 +14,7 @@
 /// token like Telegram's `bot<TOKEN>`): no message of this header shows more
 /// of a URL than `redact_webhook` does (its scheme, host and port).
 
+#include <seckill/detail/splitmix64.hpp>
 #include <seckill/error.hpp>
 
 #include <array>
@@ -392,9 +393,9 @@ inline std::string multipart(const std::vector<form_part>& parts, std::string& b
   std::uint64_t seed =
       static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   for (;;) {
-    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    const std::uint64_t bits = seckill::detail::splitmix64_next(seed);
     boundary = "seckill-";
-    for (int i = 0; i < 16; ++i) boundary += "0123456789abcdef"[(seed >> (i * 4)) & 15];
+    for (int i = 0; i < 16; ++i) boundary += "0123456789abcdef"[(bits >> (i * 4)) & 15];
     bool clash = false;
     for (const auto& p : parts) clash = clash || p.bytes.find(boundary) != std::string_view::npos;
     if (!clash) break;

@@ -29,6 +29,25 @@ extern char** environ;
 
 namespace seckill::detail {
 
+/// The executable `name` resolves to: itself when it holds a '/', else the
+/// first executable `<dir>/name` along PATH (an empty entry is the current
+/// directory); empty when there is none. The lookup child_process does
+/// before fork() (the child may only make async-signal-safe calls).
+inline std::string find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  const std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (std::size_t begin = 0; begin <= dirs.size();) {
+    std::size_t end = dirs.find(':', begin);
+    if (end == std::string::npos) end = dirs.size();
+    std::string candidate = dirs.substr(begin, end - begin);
+    candidate = (candidate.empty() ? std::string(".") : candidate) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    begin = end + 1;
+  }
+  return {};
+}
+
 /// @brief Owns one child process (and its process group).
 ///
 /// Thread-safety: none; one owner. Cost: a posix_spawn (or, with
@@ -175,22 +194,6 @@ class child_process {
   }
 
 #if defined(__linux__)
-  // PATH lookup done before fork(): the child may only make async-signal-safe calls.
-  static std::string find_program(const std::string& name) {
-    if (name.find('/') != std::string::npos) return name;
-    const char* path = std::getenv("PATH");
-    std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-    for (std::size_t begin = 0; begin <= dirs.size();) {
-      std::size_t end = dirs.find(':', begin);
-      if (end == std::string::npos) end = dirs.size();
-      std::string candidate = dirs.substr(begin, end - begin);
-      candidate = (candidate.empty() ? std::string(".") : candidate) + "/" + name;
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-      begin = end + 1;
-    }
-    return {};
-  }
-
   // fork + PR_SET_PDEATHSIG + execve, with exec's errno sent back over a
   // close-on-exec pipe so that a program that cannot start is reported here.
   void start_forked(const options& opts) {
