@@ -152,8 +152,14 @@ class coordination {
       // A new lease: the old claim is void; claim again (maybe another pair).
       asio::co_spawn(strand_, reclaim(), asio::detached);
     });
-    duties_.on_term([this](std::int64_t, bool leading, std::error_code) {
+    duties_.on_term([this](std::int64_t token, bool leading, std::error_code why) {
       if (node_ != nullptr) node_->metrics().set_leader(leading);
+      if (leading)
+        fmt::print(stderr, "seckill_server: {} runs the leader duties (fencing token {})\n", name_,
+                   token);
+      else if (!stopping_.load())
+        fmt::print(stderr, "seckill_server: {} no longer runs the leader duties: {}\n", name_,
+                   why.message());
     });
     n.on_new_sku([this](const std::string& sku) { share_sku(sku); });
     auto [ec, rev] = wait_for_completion<std::error_code, std::int64_t>(

@@ -549,9 +549,9 @@ inline std::optional<webhook> try_parse_webhook(std::string_view spec, std::stri
                      std::string(webhook_presets) + ")");
     }
   }
-  std::string why;
-  const auto parts = detail::split_http_url(url, &why);
-  if (!parts) bad("the URL " + why);
+  std::string url_why;
+  const auto parts = detail::split_http_url(url, &url_why);
+  if (!parts) bad("the URL " + url_why);
   if (const std::string t = detail::check_template(url); !t.empty()) bad("the URL has " + t);
   if (!body.empty()) {
     if (w.type != webhook::kind::json || spec.substr(0, 5) == "json:")

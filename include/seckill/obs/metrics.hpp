@@ -121,17 +121,15 @@ inline void cell_add(std::atomic<T>& cell, T v, bool exclusive) noexcept {
 class aligned_block {
  public:
   explicit aligned_block(std::size_t bytes)
-      : bytes_(bytes),
-        data_(static_cast<std::byte*>(::operator new (bytes, std::align_val_t{cache_line}))) {
+      : data_(static_cast<std::byte*>(::operator new (bytes, std::align_val_t{cache_line}))) {
     std::fill(data_, data_ + bytes, std::byte{0});
   }
   aligned_block(const aligned_block&) = delete;
   aligned_block& operator=(const aligned_block&) = delete;
-  ~aligned_block() { ::operator delete (data_, bytes_, std::align_val_t{cache_line}); }
+  ~aligned_block() { ::operator delete (data_, std::align_val_t{cache_line}); }
   [[nodiscard]] std::byte* data() const noexcept { return data_; }
 
  private:
-  std::size_t bytes_;
   std::byte* data_;
 };
 
