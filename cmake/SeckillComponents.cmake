@@ -160,6 +160,7 @@ set(SECKILL_browser_HEADERS
   seckill/browser/stock_response.hpp
   seckill/browser/shop_driver.hpp
   seckill/browser/page_driver.hpp
+  seckill/browser/native_messaging.hpp
   seckill/browser/grabber.hpp
   seckill/browser/webhook.hpp
   seckill/browser/notifier.hpp

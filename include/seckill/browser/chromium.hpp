@@ -45,6 +45,9 @@ struct chromium_options {
   std::string executable = "/usr/bin/chromium";  ///< a path, or a name looked up on PATH
   bool headless = true;
   std::vector<std::string> extra_args;  ///< appended after seckill's flags
+  /// Unpacked extensions to load (--load-extension; an MV3 extension's
+  /// service worker runs headless too). Empty: extensions are disabled.
+  std::vector<std::filesystem::path> extensions;
   std::chrono::milliseconds launch_timeout{std::chrono::seconds(30)};  ///< until the endpoint shows
   std::chrono::milliseconds call_timeout{std::chrono::seconds(10)};    ///< default per-call timeout
   /// Linux: the kernel kills the browser when the thread that called
@@ -80,9 +83,16 @@ inline std::vector<std::string> chromium_arguments(const chromium_options& opts,
   for (const char* flag :
        {"--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--no-default-browser-check", "--disable-extensions", "--mute-audio",
-        "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1"}) {
+        "--no-default-browser-check", "--mute-audio", "--remote-debugging-port=0",
+        "--remote-debugging-address=127.0.0.1"}) {
     args.emplace_back(flag);
+  }
+  if (opts.extensions.empty()) {
+    args.emplace_back("--disable-extensions");
+  } else {
+    std::string list;
+    for (const auto& e : opts.extensions) list += (list.empty() ? "" : ",") + e.string();
+    args.push_back("--load-extension=" + list);
   }
   args.push_back("--user-data-dir=" + profile.string());
   args.insert(args.end(), opts.extra_args.begin(), opts.extra_args.end());

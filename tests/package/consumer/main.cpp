@@ -5,6 +5,7 @@
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/error.hpp>
 #include <seckill/browser/grabber.hpp>
+#include <seckill/browser/native_messaging.hpp>
 #include <seckill/browser/notifier.hpp>
 #include <seckill/browser/page.hpp>
 #include <seckill/browser/page_driver.hpp>

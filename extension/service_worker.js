@@ -1,0 +1,163 @@
+// The extension's service worker. Native-messaging mode: it connects to the
+// native host (seckill_native_host, which runs the C++ grabber) and routes
+// the host's requests to the tab's content script (perception,
+// actionability checks) and to chrome.debugger (trusted input), and streams
+// the content script's events back. Protocol: lib/protocol.js and
+// docs/browser.md, "The extension". No eval, no remote code, no page
+// globals; the pages' requests are left alone.
+
+import {PageLink} from './lib/page_link.js';
+import {TabInput} from './lib/input.js';
+import * as actions from './lib/actions.js';
+import {HOST_NAME, ProtocolError, VERSION, event, failure, reply} from './lib/protocol.js';
+
+let host = null;             // the native port, while connected
+const inputs = new Map();    // tabId -> TabInput (the debugger attached)
+
+const send = (m) => {
+  if (host) host.postMessage(m);
+};
+
+export const link = new PageLink((tabId, ev) => {
+  if (inputs.has(tabId)) send(event({tab: tabId, ...ev}));
+});
+chrome.runtime.onConnect.addListener((port) => link.accept(port));
+
+// Appends a line to the log the popup shows (chrome.storage.session).
+export async function note(text, state) {
+  const got = await chrome.storage.session.get('log');
+  const log = (got.log || []).slice(-199);
+  log.push({at: Date.now(), text});
+  const set = {log};
+  if (state) set.state = state;
+  await chrome.storage.session.set(set);
+}
+
+chrome.tabs.onRemoved.addListener((tabId) => {
+  if (!inputs.delete(tabId)) return;
+  link.forget(tabId);
+  send(event({tab: tabId, kind: 'closed', text: 'the tab was closed'}));
+});
+chrome.debugger.onDetach.addListener((source, reason) => {
+  if (source.tabId === undefined || !inputs.delete(source.tabId)) return;
+  send(event({tab: source.tabId, kind: 'closed', text: 'the debugger was detached: ' + reason}));
+});
+
+const need = (cond, what) => {
+  if (!cond) throw new ProtocolError('invalid_argument', what);
+};
+
+// The tab the host named: one whose URL starts with `url`, else a new one
+// when `open`; the debugger attached to it and its content script ready.
+async function attach(args) {
+  need(typeof args.url === 'string' && /^https?:\/\//.test(args.url), 'attach needs an http(s) url');
+  const timeout = args.timeout_ms || 10000;
+  const tabs = await chrome.tabs.query({});
+  let tab = tabs.find((t) => t.url && t.url.startsWith(args.url));
+  if (!tab) {
+    if (!args.open) throw new ProtocolError('element_not_found', 'no tab shows ' + args.url);
+    tab = await chrome.tabs.create({url: args.url, active: true});
+  }
+  if (!inputs.has(tab.id)) {
+    try {
+      await chrome.debugger.attach({tabId: tab.id}, '1.3');
+    } catch (e) {
+      if (!/already attached/i.test(e.message)) throw new ProtocolError('browser_closed', 'cannot attach to the tab: ' + e.message);
+    }
+    inputs.set(tab.id, new TabInput(tab.id, args.seed || 1));
+  }
+  await link.port(tab.id, timeout);
+  await note('attached to ' + args.url, 'watching');
+  return {tab: tab.id};
+}
+
+const tabOf = (args) => {
+  need(Number.isInteger(args.tab), 'a request needs the tab attach answered');
+  if (!inputs.has(args.tab)) throw new ProtocolError('browser_closed', 'tab ' + args.tab + ' is not attached (closed?)');
+  return args.tab;
+};
+
+const ops = {
+  attach,
+  async watch(args) {
+    return link.watch(tabOf(args), args.profile, args.timeout_ms || 10000);
+  },
+  async call(args) {
+    need(typeof args.fn === 'string' && Array.isArray(args.args), 'call needs fn and args');
+    return link.request(tabOf(args), args.fn, args.args, args.timeout_ms || 10000);
+  },
+  async click(args) {
+    const tab = tabOf(args);
+    need(typeof args.selector === 'string', 'click needs a selector');
+    await actions.click(link, inputs.get(tab), tab, args.selector, args.options || {});
+    return null;
+  },
+  async select(args) {
+    const tab = tabOf(args);
+    await actions.select(link, inputs.get(tab), tab, args.selector, String(args.value), args.timeout_ms || 3000);
+    return null;
+  },
+  async fill(args) {
+    const tab = tabOf(args);
+    await actions.fill(link, inputs.get(tab), tab, args.selector, String(args.text), args.timeout_ms || 3000);
+    return null;
+  },
+  async reload(args) {
+    await actions.reload(tabOf(args), args.timeout_ms || 30000);
+    return null;
+  },
+  async note(args) {
+    await note(String(args.text || ''), args.state);
+    return null;
+  },
+  async detach(args) {
+    const tab = tabOf(args);
+    inputs.delete(tab);
+    await link.forget(tab);
+    await chrome.debugger.detach({tabId: tab}).catch(() => {});
+    return null;
+  },
+};
+
+async function onHostMessage(m) {
+  if (!m || typeof m !== 'object') return;
+  const id = Number.isInteger(m.id) ? m.id : null;
+  if (m.v !== VERSION) {
+    send(failure(id, new ProtocolError('protocol_error', 'protocol version ' + m.v + ' is not ' + VERSION)));
+    return;
+  }
+  const op = Object.prototype.hasOwnProperty.call(ops, m.op) ? ops[m.op] : null;
+  if (!op) {
+    send(failure(id, new ProtocolError('invalid_argument', 'no operation ' + m.op)));
+    return;
+  }
+  try {
+    send(reply(id, await op(m.args || {})));
+  } catch (e) {
+    send(failure(id, e));
+  }
+}
+
+// Connects to the native host once per browser session (the host decides
+// whether it has work; without a registered host the port just closes and
+// the extension stays in standalone mode).
+export function connectHost() {
+  if (host) return;
+  const port = chrome.runtime.connectNative(HOST_NAME);
+  host = port;
+  port.onMessage.addListener(onHostMessage);
+  port.onDisconnect.addListener(() => {
+    const why = chrome.runtime.lastError ? chrome.runtime.lastError.message : 'the host ended';
+    if (host === port) host = null;
+    for (const tab of inputs.keys()) chrome.debugger.detach({tabId: tab}).catch(() => {});
+    inputs.clear();
+    note('native host: ' + why);
+  });
+  port.postMessage({v: VERSION, hello: {extension: chrome.runtime.getManifest().version}});
+}
+
+chrome.storage.session.get('native_tried').then((got) => {
+  if (got.native_tried) return;
+  chrome.storage.session.set({native_tried: true});
+  connectHost();
+});
