@@ -97,7 +97,8 @@ json profile_json(const br::site_profile& p) {
 // A strategy as the JavaScript writes it (extension/lib/strategy.js).
 json strategy_json(const br::strategy_config& c) {
   json want = json::array();
-  for (const auto& w : c.want) want.push_back({{"kind", br::to_string(w.what)}, {"value", w.value}});
+  for (const auto& w : c.want)
+    want.push_back({{"kind", br::to_string(w.what)}, {"value", w.value}});
   json notify_on = json::array();
   for (const auto k : {br::notice_kind::ordered, br::notice_kind::failed, br::notice_kind::sold_out,
                        br::notice_kind::hand_off, br::notice_kind::stock}) {
@@ -105,9 +106,10 @@ json strategy_json(const br::strategy_config& c) {
   }
   json start = nullptr;
   if (c.start) {
-    start = {{"at_ms", std::chrono::floor<std::chrono::milliseconds>(c.start->at.time_since_epoch())
-                           .count()},
-             {"utc_offset_min", c.start->utc_offset.count()}};
+    start = {
+        {"at_ms",
+         std::chrono::floor<std::chrono::milliseconds>(c.start->at.time_since_epoch()).count()},
+        {"utc_offset_min", c.start->utc_offset.count()}};
   }
   json notify = nullptr;
   if (c.notify) notify = {{"url", c.notify->url}};
@@ -136,10 +138,9 @@ br::shop_snapshot snapshot_of(const json& page) {
   s.status = page.value("status", "");
   for (const auto& o : page.value("offers", json::array())) {
     const json& price = o.at("price");
-    s.offers.push_back({o.at("sku").get<std::string>(), o.value("name", ""),
-                        o.value("category", ""),
-                        price.is_null() ? std::nan("") : price.get<double>(),
-                        o.at("stock").get<int>()});
+    s.offers.push_back(
+        {o.at("sku").get<std::string>(), o.value("name", ""), o.value("category", ""),
+         price.is_null() ? std::nan("") : price.get<double>(), o.at("stock").get<int>()});
   }
   return s;
 }
@@ -177,7 +178,12 @@ void run_case(const json& c) {
     if (c.contains("profile")) profile = br::parse_profile(c.at("profile").get<std::string>());
   } catch (const seckill::error& e) {
     CHECK(e.code() == seckill::errc::invalid_argument);
+    // what() ends with ": <the code's message>"; the JavaScript gives the message proper.
     error = e.what();
+    const std::string suffix = ": " + e.code().message();
+    REQUIRE(error.size() > suffix.size());
+    CHECK(error.substr(error.size() - suffix.size()) == suffix);
+    error.resize(error.size() - suffix.size());
   }
   if (expect.contains("error")) {
     CHECK(error == expect.at("error").get<std::string>());
@@ -188,8 +194,9 @@ void run_case(const json& c) {
     REQUIRE(cfg);
     check_subset("config", strategy_json(*cfg), expect.at("config"));
   }
-  const br::site_profile used =
-      cfg && cfg->profile ? *cfg->profile : profile ? *profile : br::site_profile{};
+  const br::site_profile used = cfg && cfg->profile ? *cfg->profile
+                                : profile           ? *profile
+                                                    : br::site_profile{};
   if (expect.contains("profile")) check_subset("profile", profile_json(used), expect.at("profile"));
   if (expect.contains("pauses")) {
     REQUIRE(cfg);
