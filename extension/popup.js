@@ -27,3 +27,15 @@ async function refresh() {
 
 chrome.storage.session.onChanged.addListener(refresh);
 refresh();
+
+// Standalone mode on the active tab, with the saved strategy and profile.
+document.getElementById('start').addEventListener('click', async () => {
+  const [tab] = await chrome.tabs.query({active: true, currentWindow: true});
+  const answer = document.getElementById('answer');
+  if (!tab) {
+    answer.textContent = 'no active tab';
+    return;
+  }
+  const r = await chrome.runtime.sendMessage({standalone: 'start', tab: tab.id});
+  answer.textContent = r && r.ok ? '' : (r ? r.message : 'no answer');
+});

@@ -10,6 +10,9 @@ import {PageLink} from './lib/page_link.js';
 import {TabInput} from './lib/input.js';
 import * as actions from './lib/actions.js';
 import {HOST_NAME, ProtocolError, VERSION, event, failure, reply} from './lib/protocol.js';
+import {defaultProfile} from './lib/profile.js';
+import {loadSettings} from './lib/settings.js';
+import {StandaloneRun} from './lib/standalone.js';
 
 let host = null;             // the native port, while connected
 const inputs = new Map();    // tabId -> TabInput (the debugger attached)
@@ -18,8 +21,12 @@ const send = (m) => {
   if (host) host.postMessage(m);
 };
 
+const runs = new Map();     // tabId -> StandaloneRun (standalone mode)
+
 export const link = new PageLink((tabId, ev) => {
   if (inputs.has(tabId)) send(event({tab: tabId, ...ev}));
+  const run = runs.get(tabId);
+  if (run) run.onEvent(ev);
 });
 chrome.runtime.onConnect.addListener((port) => link.accept(port));
 
@@ -160,4 +167,63 @@ chrome.storage.session.get('native_tried').then((got) => {
   if (got.native_tried) return;
   chrome.storage.session.set({native_tried: true});
   connectHost();
+});
+
+// The debugger on a tab named by its id (the popup's active tab: its URL
+// needs no host permission this way), and its content script ready.
+async function attachTab(tabId, seed) {
+  if (!inputs.has(tabId)) {
+    try {
+      await chrome.debugger.attach({tabId}, '1.3');
+    } catch (e) {
+      if (!/already attached/i.test(e.message)) throw new Error('cannot attach to the tab: ' + e.message);
+    }
+    inputs.set(tabId, new TabInput(tabId, Number.isInteger(seed) ? seed : 1));
+  }
+  await link.port(tabId, 10000);
+  await note('attached to tab ' + tabId, 'watching');
+  return tabId;
+}
+
+// ---- standalone mode: the extension decides by itself (lib/standalone.js),
+// with the strategy and the profile the options page saved. Started from the
+// extension's own pages (the popup's button): {standalone: 'start', tab}, or
+// {standalone: 'start', url, open} (the tab showing url; open: else a new
+// one); never from a content script.
+async function startStandalone(m) {
+  const settings = await loadSettings(chrome.storage.local);
+  if (!settings.ok) {
+    throw new Error(settings.problems.length ? settings.problems[0].message : 'no strategy saved');
+  }
+  const tab = Number.isInteger(m.tab) ? await attachTab(m.tab, m.seed)
+                                      : (await attach({url: m.url, open: m.open === true, seed: m.seed})).tab;
+  const old = runs.get(tab);
+  if (old) await old.finish('failed', 'replaced by a new run');
+  const run = new StandaloneRun({
+    link,
+    input: inputs.get(tab),
+    tabId: tab,
+    strategy: settings.strategy,
+    profile: settings.profile ?? defaultProfile(),
+    note,
+    seed: Number.isInteger(m.seed) ? m.seed : 1,
+  });
+  runs.set(tab, run);
+  await run.start();
+  return {tab};
+}
+
+chrome.runtime.onMessage.addListener((m, sender, respond) => {
+  // Only the extension's own pages (the popup, the options page): a content
+  // script's sender URL is the shop page's.
+  const own = sender.id === chrome.runtime.id && typeof sender.url === 'string' &&
+      sender.url.startsWith(chrome.runtime.getURL(''));
+  if (!m || m.standalone !== 'start' || !own) return false;
+  startStandalone(m).then(
+      (r) => respond({ok: true, ...r}),
+      (e) => {
+        note('standalone: ' + (e && e.message ? e.message : e), 'failed');
+        respond({ok: false, message: String(e && e.message ? e.message : e)});
+      });
+  return true;
 });

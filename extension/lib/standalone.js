@@ -1,0 +1,215 @@
+// Standalone mode: the extension decides by itself, with no native host.
+// The content script reports what it sees (lib/page_link.js); on a stock
+// status that says in stock, the run reads the offers, decides with
+// lib/strategy.js (the strategy written once, held to the C++ by
+// tests/browser/strategy_cases.json), and acts through lib/actions.js
+// (the actionability checks, then trusted input through chrome.debugger),
+// with the strategy's pace, burst and random pauses. The run's record lives
+// in chrome.storage.session ("standalone:<tab>"), the state and log the
+// popup shows too; nothing is left in the page.
+
+import * as actions from './actions.js';
+import {containsAny} from './profile.js';
+import {pauses, plan} from './strategy.js';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The CDP backend's page_driver defaults (page_driver_options).
+const CLICK = {
+  move_steps: 2,
+  press_ms: 15,
+  press_jitter_ms: 0,
+  path_jitter: 0,
+  timeout_ms: 3000
+};
+const ACTION_TIMEOUT_MS = 3000;
+
+/** What the content script reads of the offers and the status, from a profile. */
+export function readSettings(p) {
+  return {
+    layout: p.offers,
+    offers: p.offer_selector,
+    status: p.status,
+    sku: p.sku,
+    name: p.name,
+    price: p.price,
+    stock: p.stock,
+    category: p.category,
+    unavailable: p.unavailable,
+  };
+}
+
+/** What the content script watches, from a profile. */
+export function watchSettings(p) {
+  return {
+    status: p.status,
+    result: p.result,
+    offers: p.offers === 'list' ? p.offer_selector : null,
+    countdown: p.countdown || null,
+    logged_in: p.logged_in || null,
+  };
+}
+
+// A token bucket: `rate` tokens a second, at most `burst` saved.
+class Pace {
+  constructor(rate, burst) {
+    this.rate = rate;
+    this.burst = burst;
+    this.tokens = burst;
+    this.at = Date.now();
+  }
+  async take() {
+    for (;;) {
+      const now = Date.now();
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.rate);
+      this.at = now;
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return;
+      }
+      await sleep(Math.ceil(((1 - this.tokens) / this.rate) * 1000));
+    }
+  }
+}
+
+/**
+ * One standalone run on one tab. `deps`: {link (PageLink), input (the tab's
+ * TabInput), tabId, strategy, profile (as lib/settings.js checked them),
+ * note(text, state) (the popup's log)}.
+ */
+export class StandaloneRun {
+  constructor(deps) {
+    Object.assign(this, deps);
+    this.p = deps.strategy.profile ?? deps.profile;
+    this.pace = new Pace(deps.strategy.actions_per_second, deps.strategy.burst);
+    this.pause = pauses(deps.strategy, deps.seed ?? 1);
+    this.busy = false;
+    this.done = false;
+    this.awaiting = false;
+    this.tries = 0;
+    this.key = 'standalone:' + deps.tabId;
+  }
+
+  async record(fields) {
+    const got = await chrome.storage.session.get(this.key);
+    await chrome.storage.session.set({[this.key]: {...(got[this.key] || {}), ...fields}});
+  }
+
+  async start() {
+    const s = this.strategy;
+    const from = s.start !== null ? Math.max(Date.now(), s.start.at_ms) : Date.now();
+    this.deadline = from + s.deadline_ms;
+    await this.record(
+        {tab: this.tabId, started_at: Date.now(), deadline: this.deadline, state: 'watching'});
+    await this.note(
+        'standalone: watching tab ' + this.tabId + ' (mode ' + s.mode + ')', 'watching');
+    this.timer = setTimeout(
+        () => this.finish('failed', 'the deadline passed with no order'),
+        Math.max(0, this.deadline - Date.now()));
+    if (s.start !== null && s.start.at_ms > Date.now()) {
+      setTimeout(() => this.react(), s.start.at_ms - Date.now());
+    }
+    await this.link.watch(this.tabId, watchSettings(this.p));
+    await this.react();
+  }
+
+  async finish(state, text) {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    await this.record({state, ended_at: Date.now()});
+    await this.note('standalone: ' + text, state);
+  }
+
+  // A content script's report.
+  onEvent(ev) {
+    if (this.done) return;
+    if (ev.kind === 'result' && ev.present && !ev.initial && ev.text && this.awaiting) {
+      this.answered(ev.text);
+    } else if (ev.kind === 'status' || ev.kind === 'offers' || ev.kind === 'route') {
+      this.react();
+    }
+  }
+
+  async answered(text) {
+    this.awaiting = false;
+    if (containsAny(text, this.p.success)) {
+      await this.finish('ordered', 'ordered: ' + text);
+      return;
+    }
+    await this.note('standalone: the shop refused: ' + text);
+    if (this.tries > this.strategy.retries) {
+      await this.finish('failed', 'refused ' + this.tries + ' time(s)');
+    } else {
+      this.react();
+    }
+  }
+
+  // Looks at the page and acts when the strategy says so.
+  async react() {
+    if (this.done || this.busy || this.awaiting) return;
+    this.busy = true;
+    try {
+      const shop = await this.link.request(
+          this.tabId, 'read_shop', [readSettings(this.p)], ACTION_TIMEOUT_MS);
+      const r = plan(this.strategy, shop, Date.now(), this.p);
+      if (r.action === 'watch') {
+        await this.note('standalone: in stock: ' + shop.status);
+        return;
+      }
+      if (r.action !== 'press' && r.action !== 'would-press') return;
+      const d = r.decision;
+      ++this.tries;
+      this.unpaced = this.tries === 1 && !this.strategy.pace_reaction;
+      await this.record({state: 'decided', sku: d.sku, quantity: d.quantity});
+      await this.note(
+          'standalone: decided ' + d.sku + ' x' + d.quantity +
+              (d.quantity < d.requested ? ' (of ' + d.requested + ' asked)' : ''),
+          'decided');
+      await this.step();
+      if (this.p.offers === 'select') {
+        await actions.select(
+            this.link, this.input, this.tabId, this.p.offer_selector, d.sku, ACTION_TIMEOUT_MS);
+      } else {
+        const where =
+            await this.link.request(this.tabId, 'offer_path', [readSettings(this.p), d.sku]);
+        if (!where.found) throw new Error('the offer ' + d.sku + ' is gone');
+        await actions.click(
+            this.link, this.input, this.tabId,
+            this.p.choose_target ? where.path + ' ' + this.p.choose_target : where.path, CLICK);
+      }
+      if (this.p.quantity) {
+        await this.step();
+        await actions.fill(
+            this.link, this.input, this.tabId, this.p.quantity, String(d.quantity),
+            ACTION_TIMEOUT_MS);
+      }
+      await this.step();
+      if (r.action === 'would-press') {
+        await actions.waitActionable(this.link, this.tabId, this.p.buy, CLICK.timeout_ms);
+        await this.finish('decided', 'dry run: would press ' + this.p.buy);
+        return;
+      }
+      this.awaiting = true;
+      await actions.click(this.link, this.input, this.tabId, this.p.buy, CLICK);
+      await this.record({pressed: this.tries});
+      await this.note('standalone: pressed ' + this.p.buy);
+    } catch (e) {
+      this.awaiting = false;
+      await this.note('standalone: ' + (e && e.message ? e.message : e));
+      if (this.tries > this.strategy.retries)
+        await this.finish('failed', 'gave up after ' + this.tries + ' tries');
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  // One action's pace: a token, then the random pause (none for the first
+  // try with pace_reaction = no).
+  async step() {
+    if (this.unpaced) return;
+    await this.pace.take();
+    const ms = this.pause();
+    if (ms > 0) await sleep(ms);
+  }
+}
