@@ -10,6 +10,7 @@
 
 import * as actions from './actions.js';
 import {containsAny} from './profile.js';
+import {parseTimeLeft} from './sale_time.js';
 import {pauses, plan} from './strategy.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -87,6 +88,8 @@ export class StandaloneRun {
     this.done = false;
     this.awaiting = false;
     this.tries = 0;
+    this.countdownText = null;  // the countdown's last text
+    this.countdownAt = null;    // the start a countdown set (local ms), or null
     this.key = 'standalone:' + deps.tabId;
   }
 
@@ -103,9 +106,7 @@ export class StandaloneRun {
         {tab: this.tabId, started_at: Date.now(), deadline: this.deadline, state: 'watching'});
     await this.note(
         'standalone: watching tab ' + this.tabId + ' (mode ' + s.mode + ')', 'watching');
-    this.timer = setTimeout(
-        () => this.finish('failed', 'the deadline passed with no order'),
-        Math.max(0, this.deadline - Date.now()));
+    this.armDeadline();
     if (s.start !== null && s.start.at_ms > Date.now()) {
       setTimeout(() => this.react(), s.start.at_ms - Date.now());
     }
@@ -113,10 +114,48 @@ export class StandaloneRun {
     await this.react();
   }
 
+  armDeadline() {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(
+        () => this.finish('failed', 'the deadline passed with no order'),
+        Math.max(0, this.deadline - Date.now()));
+  }
+
+  // A countdown's text moves the start while the run has not acted and the
+  // strategy gives no start, as the grabber's take_countdown does.
+  takeCountdown(text) {
+    if (this.strategy.start !== null || this.tries > 0 || text === this.countdownText) return;
+    const seen = this.countdownText !== null && this.countdownText !== '';
+    this.countdownText = text;
+    if (text === '') {
+      if (!seen || this.countdownAt === null) return;
+      this.schedule(Date.now());
+      this.note('standalone: the countdown is gone: starting now');
+      return;
+    }
+    const left = parseTimeLeft(text);
+    if (left === null) {
+      this.note('standalone: the countdown shows no time left: \'' + text + '\' (start unchanged)');
+      return;
+    }
+    this.schedule(Date.now() + left);
+    this.note(
+        'standalone: countdown \'' + text + '\': start in ' + (left / 1000).toFixed(3) + ' s');
+  }
+
+  schedule(at) {
+    this.countdownAt = at;
+    this.deadline = Math.max(at, Date.now()) + this.strategy.deadline_ms;
+    this.armDeadline();
+    clearTimeout(this.startTimer);
+    this.startTimer = setTimeout(() => this.react(), Math.max(0, at - Date.now()));
+  }
+
   async finish(state, text) {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.timer);
+    clearTimeout(this.startTimer);
     await this.record({state, ended_at: Date.now()});
     await this.note('standalone: ' + text, state);
   }
@@ -124,7 +163,9 @@ export class StandaloneRun {
   // A content script's report.
   onEvent(ev) {
     if (this.done) return;
-    if (ev.kind === 'result' && ev.present && !ev.initial && ev.text && this.awaiting) {
+    if (ev.kind === 'countdown') {
+      this.takeCountdown(ev.present ? ev.text : '');
+    } else if (ev.kind === 'result' && ev.present && !ev.initial && ev.text && this.awaiting) {
       this.answered(ev.text);
     } else if (ev.kind === 'status' || ev.kind === 'offers' || ev.kind === 'route') {
       this.react();
@@ -148,8 +189,16 @@ export class StandaloneRun {
   // Looks at the page and acts when the strategy says so.
   async react() {
     if (this.done || this.busy || this.awaiting) return;
+    if (this.countdownAt !== null && Date.now() < this.countdownAt) return;
     this.busy = true;
     try {
+      // The countdown as watching starts, before anything is chosen.
+      if (this.p.countdown && this.countdownText === null && this.strategy.start === null) {
+        const t =
+            await this.link.request(this.tabId, 'read_text', [this.p.countdown], ACTION_TIMEOUT_MS);
+        this.takeCountdown(t === null ? '' : t);
+        if (this.countdownAt !== null && Date.now() < this.countdownAt) return;
+      }
       const shop = await this.link.request(
           this.tabId, 'read_shop', [readSettings(this.p)], ACTION_TIMEOUT_MS);
       const r = plan(this.strategy, shop, Date.now(), this.p);

@@ -8,7 +8,7 @@ import {readFileSync} from 'node:fs';
 import {test} from 'node:test';
 
 import {defaultProfile, parseProfile} from '../lib/profile.js';
-import {tryParseSaleTime} from '../lib/sale_time.js';
+import {parseTimeLeft, tryParseSaleTime} from '../lib/sale_time.js';
 import {ParseError, parseStrategy, pauses, plan, saysInStock} from '../lib/strategy.js';
 
 const table = JSON.parse(
@@ -45,6 +45,7 @@ for (const c of table.cases) {
       if (!(e instanceof ParseError)) throw e;
       error = e.message;
     }
+    if ('countdown' in c) assert.equal(parseTimeLeft(c.countdown), expect.time_left_ms);
     if ('error' in expect) {
       assert.equal(error, expect.error);
       return;

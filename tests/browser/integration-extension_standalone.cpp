@@ -184,4 +184,30 @@ TEST_SUITE("integration") {
     CHECK(log.dump().find("standalone: decided veg-box x2") != std::string::npos);
     CHECK(log.dump().find("standalone: ordered") != std::string::npos);
   }
+
+  TEST_CASE("extension standalone mode - nothing is bought before the countdown ends") {
+    extension_browser b;
+    shop::shop_server shop;
+    shop.set_stock("veg-box", 5);  // in stock from the start: only the countdown holds the run
+    shop.set_sale_start(shop.shop_now() + 8s);
+    b.open("options.html");
+    b.wait_until("document.body.dataset.ready === 'yes'");
+    b.fill("#strategy", "want = sku:veg-box\npace = 20/s\ncountdown = .countdown\n");
+    b.click("#save");
+    b.wait_until("document.getElementById('status').textContent === 'Saved.'");
+
+    const json answer =
+        b.eval("chrome.runtime.sendMessage({standalone: 'start', open: true, url: " +
+               json(shop.url()).dump() + "})");
+    REQUIRE_MESSAGE(answer.value("ok", false), answer.dump());
+    std::this_thread::sleep_for(2s);
+    CHECK(shop.orders().empty());  // the countdown still runs
+    for (int i = 0; i < 300 && shop.orders().empty(); ++i) std::this_thread::sleep_for(50ms);
+    b.wait_until("chrome.storage.session.get('state').then((g) => g.state === 'ordered')");
+    std::this_thread::sleep_for(500ms);
+    browser_support::check_one_order(shop, "veg-box", 1, 4);
+    const json log =
+        b.eval("chrome.storage.session.get('log').then((g) => g.log.map((e) => e.text))");
+    CHECK(log.dump().find("standalone: countdown") != std::string::npos);
+  }
 }

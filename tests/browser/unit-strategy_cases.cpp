@@ -3,6 +3,7 @@
 // JavaScript runs the same table (extension/test/strategy_cases.test.mjs),
 // so a strategy file is read, refused and decided alike in both.
 #include <seckill/browser/grabber.hpp>
+#include <seckill/browser/sale_time.hpp>
 #include <seckill/browser/site_profile.hpp>
 #include <seckill/browser/stock_response.hpp>
 #include <seckill/browser/strategy.hpp>
@@ -184,6 +185,10 @@ void run_case(const json& c) {
     REQUIRE(error.size() > suffix.size());
     CHECK(error.substr(error.size() - suffix.size()) == suffix);
     error.resize(error.size() - suffix.size());
+  }
+  if (c.contains("countdown")) {
+    const auto left = br::parse_time_left(c.at("countdown").get<std::string>());
+    CHECK((left ? json(left->count()) : json(nullptr)) == expect.at("time_left_ms"));
   }
   if (expect.contains("error")) {
     CHECK(error == expect.at("error").get<std::string>());
