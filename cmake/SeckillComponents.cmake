@@ -161,6 +161,7 @@ set(SECKILL_browser_HEADERS
   seckill/browser/shop_driver.hpp
   seckill/browser/page_driver.hpp
   seckill/browser/native_messaging.hpp
+  seckill/browser/extension_driver.hpp
   seckill/browser/grabber.hpp
   seckill/browser/webhook.hpp
   seckill/browser/notifier.hpp

@@ -35,13 +35,20 @@ export async function click(link, input, tabId, selector, o) {
   await input.click(box, o);
 }
 
-// Runs a preparing function until it says ok or `until` passes.
+// Runs a preparing function until it says ok or `until` passes. As the CDP
+// backend (page_replies.hpp script_status): missing, hidden and disabled are
+// waited out; no-option is element_not_found, option-disabled
+// element_not_actionable, not-select / not-input invalid_argument.
 async function prepare(link, tabId, fn, args, until) {
   let matched = false;
   for (;;) {
     const v = await link.request(tabId, fn, args, Math.max(until - Date.now(), READBACK_MS) + 1000);
     const status = v && typeof v === 'object' && 'status' in v ? v.status : v;
     if (status === 'ok') return v;
+    if (status === 'no-option') throw new ProtocolError('element_not_found', 'no option ' + args[1] + ' in ' + args[0]);
+    if (status === 'option-disabled') throw new ProtocolError('element_not_actionable', 'the option ' + args[1] + ' is disabled');
+    if (status === 'not-select' || status === 'not-input') throw new ProtocolError('invalid_argument', args[0] + ': ' + status);
+    if (status !== 'missing' && status !== 'hidden' && status !== 'disabled') throw new ProtocolError('protocol_error', fn + ' said ' + status);
     if (status !== 'missing') matched = true;
     if (Date.now() + POLL_MS > until) {
       if (matched) throw new ProtocolError('element_not_actionable', args[0] + ': ' + status);

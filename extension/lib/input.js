@@ -80,7 +80,7 @@ export class TabInput {
 
   key(down, key, code, keyCode, modifiers = 0, command = '') {
     const p = {
-      type: down ? 'keyDown' : 'keyUp',
+      type: down ? 'rawKeyDown' : 'keyUp',
       key,
       code,
       windowsVirtualKeyCode: keyCode,

@@ -36,8 +36,8 @@ inline constexpr std::size_t header_size = 4;
 ///
 /// A plain value; `body` points into the decoded buffer. Cost: none.
 struct decoded_frame {
-  std::error_code error;  ///< message_too_large (the length exceeds the limit)
-  bool complete = false;  ///< a whole frame is there (else: read more)
+  std::error_code error;     ///< message_too_large (the length exceeds the limit)
+  bool complete = false;     ///< a whole frame is there (else: read more)
   std::size_t consumed = 0;  ///< bytes the frame takes (header included) when complete
   std::string_view body;     ///< its JSON text when complete
 };

@@ -4,6 +4,7 @@
 #include <seckill/browser/cdp.hpp>
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/error.hpp>
+#include <seckill/browser/extension_driver.hpp>
 #include <seckill/browser/grabber.hpp>
 #include <seckill/browser/native_messaging.hpp>
 #include <seckill/browser/notifier.hpp>

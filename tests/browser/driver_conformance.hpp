@@ -1,0 +1,187 @@
+#pragma once
+// One shop_driver conformance suite, run over every backend of the browser
+// driver (as tests/store_conformance.hpp runs over every stock store): the
+// CDP backend (page_driver on a tab this process drives) and the extension
+// backend (extension_driver over the extension's messages, in real
+// Chromium), each on the demo shop served on 127.0.0.1.
+//
+// A Backend is a fixture type with `shop` (shop::shop_server), `driver`
+// (a shop_driver on the shop's page, not yet watching) and `end_browser()`
+// (the browser goes away). Each case takes a fresh Backend.
+
+#include "browser/support.hpp"
+#include "shop/shop_server.hpp"
+
+#include <seckill/browser/error.hpp>
+#include <seckill/browser/shop_driver.hpp>
+
+#include <boost/asio/use_future.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace driver_conformance {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+namespace sb = seckill::browser;
+using browser_support::get;
+
+// The next event that `pred` accepts, within `bound`; nullopt when none came.
+template <class Driver, class Pred>
+std::optional<sb::shop_event> wait_event(Driver& d, Pred pred, std::chrono::milliseconds bound) {
+  const auto until = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < until) {
+    auto [ec, e] = get(d.async_next_event(100ms, asio::use_future));
+    REQUIRE_MESSAGE(!ec, ec.message());
+    if (e && pred(*e)) return e;
+  }
+  return std::nullopt;
+}
+
+template <class Driver>
+void watch(Driver& d) {
+  auto [ec] = std::tuple{get(d.async_watch(asio::use_future), 30s)};
+  REQUIRE_MESSAGE(!ec, ec.message());
+}
+
+// Watching reports the page's status as loaded, then a restock.
+template <class Backend>
+void events_on_restock() {
+  Backend b;
+  watch(b.driver);
+  auto first = wait_event(
+      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status; }, 5s);
+  REQUIRE(first);
+  CHECK_FALSE(first->in_stock);
+  b.shop.set_stock("veg-box", 5);
+  auto restock = wait_event(
+      b.driver,
+      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
+      5s);
+  REQUIRE(restock);
+  CHECK_FALSE(restock->initial);
+}
+
+// A snapshot reads the status and every offer, with prices and counts.
+template <class Backend>
+void snapshot_of_offers() {
+  Backend b;
+  b.shop.set_stock("eggs-12", 7);
+  watch(b.driver);
+  REQUIRE(wait_event(
+      b.driver,
+      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
+      5s));
+  auto [ec, snap] = get(b.driver.async_snapshot(asio::use_future));
+  REQUIRE_MESSAGE(!ec, ec.message());
+  REQUIRE(snap.offers.size() == 4);
+  const auto eggs = std::find_if(snap.offers.begin(), snap.offers.end(),
+                                 [](const sb::sku_offer& o) { return o.sku == "eggs-12"; });
+  REQUIRE(eggs != snap.offers.end());
+  CHECK(eggs->price == doctest::Approx(4.10));
+  CHECK(eggs->stock == 7);
+  CHECK(eggs->category == "dairy");
+  const auto rice = std::find_if(snap.offers.begin(), snap.offers.end(),
+                                 [](const sb::sku_offer& o) { return o.sku == "rice-5kg"; });
+  REQUIRE(rice != snap.offers.end());
+  CHECK(rice->stock == 0);
+}
+
+// Choose, quantity, press: exactly one order, recorded by the shop, and a
+// confirmed outcome event.
+template <class Backend>
+void buys_exactly_one_order() {
+  Backend b;
+  b.shop.set_stock("veg-box", 5);
+  watch(b.driver);
+  REQUIRE(wait_event(
+      b.driver,
+      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
+      5s));
+  auto [e1] = std::tuple{get(b.driver.async_choose("veg-box", asio::use_future))};
+  REQUIRE_MESSAGE(!e1, e1.message());
+  auto [e2] = std::tuple{get(b.driver.async_set_quantity(2, asio::use_future))};
+  REQUIRE_MESSAGE(!e2, e2.message());
+  auto [e3] = std::tuple{get(b.driver.async_press_buy(asio::use_future))};
+  REQUIRE_MESSAGE(!e3, e3.message());
+  auto outcome = wait_event(
+      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; }, 5s);
+  REQUIRE(outcome);
+  CHECK(outcome->confirmed);
+  CHECK(outcome->text.find("Order confirmed") != std::string::npos);
+  std::this_thread::sleep_for(300ms);
+  browser_support::check_one_order(b.shop, "veg-box", 2, 3);
+}
+
+// An offer the page does not list is element_not_found; a disabled buy
+// button (nothing in stock) is refused as not actionable, and nothing is ordered.
+template <class Backend>
+void refusals() {
+  Backend b;
+  watch(b.driver);
+  auto [e1] = std::tuple{get(b.driver.async_choose("no-such-sku", asio::use_future))};
+  CHECK(e1 == sb::errc::element_not_found);
+  auto [e2] = std::tuple{get(b.driver.async_press_buy(asio::use_future))};
+  CHECK(e2 == sb::errc::element_not_actionable);
+  CHECK(b.shop.orders().empty());
+}
+
+// A reload is a new document: its status comes again, as initial.
+template <class Backend>
+void reload_reports_the_new_document() {
+  Backend b;
+  watch(b.driver);
+  REQUIRE(wait_event(
+      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status; }, 5s));
+  auto [ec] = std::tuple{get(b.driver.async_reload(asio::use_future), 40s)};
+  REQUIRE_MESSAGE(!ec, ec.message());
+  CHECK(wait_event(
+      b.driver,
+      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.initial; },
+      5s));
+}
+
+// The browser goes away: the next operations fail with browser_closed.
+template <class Backend>
+void browser_goes_away() {
+  Backend b;
+  watch(b.driver);
+  b.end_browser();
+  std::error_code ec;
+  for (int i = 0; i < 50; ++i) {  // the end reaches the driver within a moment
+    auto [e, snap] = get(b.driver.async_snapshot(asio::use_future), 30s);
+    ec = e;
+    if (ec == sb::errc::browser_closed) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  CHECK(ec == sb::errc::browser_closed);
+}
+
+}  // namespace driver_conformance
+
+// The suite's cases for one backend, named "<name>: ...".
+#define SECKILL_DRIVER_CONFORMANCE(name, Backend)                        \
+  TEST_CASE(name ": watching reports the status and a restock") {        \
+    driver_conformance::events_on_restock<Backend>();                    \
+  }                                                                      \
+  TEST_CASE(name ": a snapshot reads every offer") {                     \
+    driver_conformance::snapshot_of_offers<Backend>();                   \
+  }                                                                      \
+  TEST_CASE(name ": choose - quantity - press buys exactly one order") { \
+    driver_conformance::buys_exactly_one_order<Backend>();               \
+  }                                                                      \
+  TEST_CASE(name ": unknown offers and a disabled button are refused") { \
+    driver_conformance::refusals<Backend>();                             \
+  }                                                                      \
+  TEST_CASE(name ": a reload reports the new document") {                \
+    driver_conformance::reload_reports_the_new_document<Backend>();      \
+  }                                                                      \
+  TEST_CASE(name ": the browser going away is browser_closed") {         \
+    driver_conformance::browser_goes_away<Backend>();                    \
+  }
