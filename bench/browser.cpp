@@ -18,6 +18,11 @@
 // and release, the page's fetch). Puppeteer's side is left out, with the
 // reason on stderr and in the label, when node or puppeteer-core is missing
 // (`npm ci` in bench/puppeteer; scripts/bench does it when npm exists).
+// The extension backend runs in the same run, trial by trial after the two
+// others: seckill's grabber over an extension_driver, the extension (extension/)
+// loaded in a third Chromium whose seckill_native_host relays the frames to
+// this process (its "relay" configuration). Left out, with the reason, when
+// the bench was built without the examples (no seckill_native_host).
 // Also: the cost of one evaluate round trip.
 //
 //   build/release/bench/seckill_bench_browser   (or scripts/bench browser)
@@ -25,15 +30,19 @@
 #include "support/alloc_counter.hpp"
 
 #include <seckill/browser/chromium.hpp>
+#include <seckill/browser/extension_driver.hpp>
 #include <seckill/browser/grabber.hpp>
 #include <seckill/browser/page.hpp>
 #include <seckill/browser/page_driver.hpp>
+#include <seckill/detail/temp_dir.hpp>
 #include <seckill/limit/token_bucket.hpp>
 
 #include <benchmark/benchmark.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <nlohmann/json.hpp>
@@ -50,6 +59,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
@@ -57,6 +67,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #ifndef SECKILL_PUPPETEER_DIR
@@ -233,6 +244,80 @@ double span_ms(steady::time_point from, steady::time_point to) {
 // Trials alternate between seckill and Puppeteer (range(0) each); every
 // trial restocks veg-box for one side after both pages showed it sold out.
 // range(1): how long both sides hold the mouse button down, ms.
+// The extension backend: a Chromium with the extension loaded and
+// seckill_native_host registered in its profile as a relay to `acceptor`;
+// `driver` drives the shop's tab through it.
+class extension_side {
+ public:
+  static std::string unavailable() {
+#if defined(SECKILL_NATIVE_HOST_BINARY) && defined(SECKILL_EXTENSION_DIR)
+    if (!std::filesystem::exists(SECKILL_NATIVE_HOST_BINARY))
+      return std::string("seckill_native_host is not built: ") + SECKILL_NATIVE_HOST_BINARY;
+    return {};
+#else
+    return "built without the examples: no seckill_native_host";
+#endif
+  }
+
+  extension_side(const std::string& url, const sb::click_options& click) {
+#if defined(SECKILL_NATIVE_HOST_BINARY) && defined(SECKILL_EXTENSION_DIR)
+    const auto profile = tmp_.path() / "profile";
+    std::filesystem::create_directories(profile / "NativeMessagingHosts");
+    std::ofstream(profile / "NativeMessagingHosts" / "com.seckill.native_host.json")
+        << R"({"name": "com.seckill.native_host", "description": "seckill", "path": ")"
+        << SECKILL_NATIVE_HOST_BINARY << R"(", "type": "stdio", "allowed_origins": )"
+        << R"(["chrome-extension://ikcgffofaaglogflfhnkhingdndchoai/"]})";
+    std::ofstream(tmp_.path() / "host.json")
+        << R"({"relay": "127.0.0.1:)" << acceptor_.local_endpoint().port() << R"("})";
+    ::setenv("SECKILL_NATIVE_HOST_CONFIG", (tmp_.path() / "host.json").c_str(), 1);
+    auto accepted = acceptor_.async_accept(asio::use_future);
+    sb::chromium_options o;
+    o.user_data_dir = profile;
+    o.extensions = {SECKILL_EXTENSION_DIR};
+    o.close_timeout = 3s;
+    browser_.emplace(sb::chromium::launch(io_.get_executor(), o));
+    if (accepted.wait_for(30s) != std::future_status::ready)
+      throw std::runtime_error("the extension's native host never connected");
+    sb::extension_driver_options d;
+    d.url = url;
+    d.click = click;
+    driver.emplace(accepted.get(), sb::site_profile{}, d);
+#else
+    (void)url;
+    (void)click;
+#endif
+  }
+  extension_side(const extension_side&) = delete;
+  extension_side& operator=(const extension_side&) = delete;
+  ~extension_side() {
+    if (driver) asio::post(io_, asio::use_future([d = *driver]() mutable { d.close(); })).wait();
+    browser_.reset();
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  // Takes every event there is, so a run starts from the page as it is.
+  void drain() {
+    for (;;) {
+      auto [ec, e] =
+          driver->async_next_event(std::chrono::nanoseconds::zero(), asio::use_future).get();
+      if (ec || !e) return;
+    }
+  }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
+  std::thread thread_{[this] { io_.run(); }};
+  seckill::detail::temp_dir tmp_{"seckill-bench-extension"};
+  asio::ip::tcp::acceptor acceptor_{io_, {asio::ip::make_address("127.0.0.1"), 0}};
+  std::optional<sb::chromium> browser_;
+
+ public:
+  std::optional<sb::extension_driver<asio::ip::tcp::socket>> driver;
+};
+
 void BM_reaction_vs_puppeteer(benchmark::State& state) {
   const int trials = static_cast<int>(state.range(0));
   const auto press = std::chrono::milliseconds(state.range(1));
@@ -273,9 +358,28 @@ void BM_reaction_vs_puppeteer(benchmark::State& state) {
   driver_opts.click.press_jitter = 0ms;
   driver_opts.click.path_jitter = 0;
   seckill::token_bucket<> pace(50, 10);  // the pace never delays a single order here
+
+  // The extension backend, with the same clicks; its tab opens as it first watches.
+  std::string ext_skipped = extension_side::unavailable();
+  std::optional<extension_side> ext;
+  if (ext_skipped.empty()) {
+    try {
+      ext.emplace(shop.url(), driver_opts.click);
+      const std::size_t before = shop.listeners();
+      auto [ew] = std::tuple{ext->driver->async_watch(asio::use_future).get()};
+      if (ew) throw std::runtime_error("watch: " + ew.message());
+      if (!wait_listeners(shop, before + 1))
+        throw std::runtime_error("the extension's tab never listened to the shop");
+    } catch (const std::exception& e) {
+      ext_skipped = e.what();
+      ext.reset();
+    }
+  }
+  if (!ext_skipped.empty())
+    std::fprintf(stderr, "browser bench: extension side skipped: %s\n", ext_skipped.c_str());
   const sb::priority_strategy strategy(sb::parse_strategy("want = sku:" + sku + "\n"));
 
-  std::vector<double> ms, pup_ms, seen_ms, decide_ms, act_ms;
+  std::vector<double> ms, pup_ms, ext_ms, seen_ms, decide_ms, act_ms;
   std::size_t allocations = 0;
   auto sold_out = [&] {
     shop.sell_out();
@@ -339,6 +443,33 @@ void BM_reaction_vs_puppeteer(benchmark::State& state) {
         act_ms.push_back(span_ms(*decided, arrived));
       }
 
+      if (ext) {  // the extension backend: a fresh grabber run over its driver
+        sold_out();
+        ext->drain();
+        std::promise<void> ext_watching;
+        auto ext_ready = ext_watching.get_future();
+        sb::grabber_options eo;
+        eo.on_event = [&ext_watching, armed = true](const sb::grab_event& e) mutable {
+          if (armed && e.step == sb::grab_step::watching) {
+            armed = false;
+            ext_watching.set_value();
+          }
+        };
+        sb::grabber eg(*ext->driver, strategy, pace, eo);
+        auto ext_run = eg.async_run(10s, asio::use_future);
+        ext_ready.wait();
+        std::this_thread::sleep_for(20ms);
+        shop.set_stock(sku, 1);
+        const auto ext_took = reaction("extension");
+        if (!ext_took) return;
+        auto [eec, eres] = ext_run.get();
+        if (eec) {
+          state.SkipWithError(("extension: grab failed: " + eec.message()).c_str());
+          return;
+        }
+        ext_ms.push_back(*ext_took);
+      }
+
       if (!pup) continue;
       // Puppeteer: armed, then the same restock.
       sold_out();
@@ -371,6 +502,11 @@ void BM_reaction_vs_puppeteer(benchmark::State& state) {
   state.counters["act_p99_ms"] = percentile(act_ms, 0.99);
   state.counters["allocs_per_grab"] =
       static_cast<double>(allocations) / static_cast<double>(std::max<std::size_t>(ms.size(), 1));
+  if (ext) {
+    state.counters["extension_p50_ms"] = percentile(ext_ms, 0.50);
+    state.counters["extension_p99_ms"] = percentile(ext_ms, 0.99);
+    state.counters["extension_cdp_p50_ratio"] = percentile(ext_ms, 0.50) / percentile(ms, 0.50);
+  }
   if (pup) {
     state.counters["puppeteer_p50_ms"] = percentile(pup_ms, 0.50);
     state.counters["puppeteer_p99_ms"] = percentile(pup_ms, 0.99);
@@ -379,6 +515,7 @@ void BM_reaction_vs_puppeteer(benchmark::State& state) {
   } else {
     state.SetLabel("Puppeteer skipped: " + skipped);
   }
+  if (!ext) state.SetLabel("extension skipped: " + ext_skipped);
 }
 BENCHMARK(BM_reaction_vs_puppeteer)
     ->ArgNames({"trials", "press_ms"})
