@@ -30,6 +30,11 @@
 // the shop shows a verification, the grabber waits for a person to solve it:
 // in the window of --visible (or of the browser --connect drives); headless,
 // the log says nobody can reach it.
+// With --account NAME=DIR[:STRATEGY] (two or more), each account runs every
+// tab in a Chromium of its own on its profile directory (its own cookies and
+// session), each grabber with its own pace and back-off, so a shop that
+// throttles or stops one account leaves the others running; the log names
+// the account and the tab, and one table sums every account and tab up.
 // options.hpp reads the command line, tabs.hpp runs a tab, browser_session.hpp
 // launches or connects and waits for a login.
 #include "grocery_grabber/browser_session.hpp"
@@ -96,15 +101,30 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::vector<gg::tab_plan> plans(args.tabs.size());
-  for (std::size_t i = 0; i < args.tabs.size(); ++i) {
-    plans[i].number = static_cast<int>(i) + 1;
-    if (const std::string why = gg::load_tab_plan(args.tabs[i], args.site_profile, plans[i]);
-        !why.empty()) {
-      std::fprintf(stderr, "%s\n", why.c_str());
-      return 2;
+  // One plan per tab, or per account and tab; browser_of: which browser runs it.
+  const std::size_t accounts = std::max<std::size_t>(1, args.accounts.size());
+  std::vector<gg::tab_plan> plans(args.tabs.size() * accounts);
+  std::vector<std::size_t> browser_of(plans.size());
+  for (std::size_t a = 0; a < accounts; ++a) {
+    for (std::size_t i = 0; i < args.tabs.size(); ++i) {
+      const std::size_t k = a * args.tabs.size() + i;
+      gg::tab_options tab = args.tabs[i];
+      if (!args.accounts.empty()) {
+        plans[k].account = args.accounts[a].name;
+        if (!args.accounts[a].strategy_file.empty())
+          tab.strategy_file = args.accounts[a].strategy_file;
+      }
+      plans[k].number = static_cast<int>(i) + 1;
+      browser_of[k] = a;
+      if (const std::string why = gg::load_tab_plan(tab, args.site_profile, plans[k]);
+          !why.empty()) {
+        std::fprintf(stderr, "%s%s\n",
+                     plans[k].account.empty() ? "" : ("account " + plans[k].account + ": ").c_str(),
+                     why.c_str());
+        return 2;
+      }
+      if (args.mode) plans[k].strategy.mode = *args.mode;
     }
-    if (args.mode) plans[i].strategy.mode = *args.mode;
   }
   if (args.login && plans.front().profile.logged_in.empty()) {
     std::fprintf(stderr,
@@ -138,7 +158,21 @@ int main(int argc, char** argv) {
   int status = 1;
   try {
     const auto say = [&log](std::string_view line) { log.line(0, line); };
-    auto browser = gg::open_browser(args, io.get_executor(), say);
+    // One browser, or one per account on its own profile directory (its own
+    // Chromium: cookies are per profile).
+    std::vector<sb::chromium> browsers;
+    if (args.accounts.empty()) {
+      browsers.push_back(gg::open_browser(args, io.get_executor(), say));
+    } else {
+      for (const auto& account : args.accounts) {
+        gg::options one = args;
+        one.profile_dir = account.profile_dir;
+        browsers.push_back(gg::open_browser(
+            one, io.get_executor(),
+            [&log, name = account.name](std::string_view l) { log.line(name, l); }));
+      }
+    }
+    auto& browser = browsers.front();
     // Every tab's page first, then every grabber at once. A tab that cannot
     // load its page ends at once; the others still run.
     std::vector<std::optional<sb::page>> pages(plans.size());
@@ -155,7 +189,8 @@ int main(int argc, char** argv) {
     std::vector<std::optional<std::string>> unopened(plans.size());
     for (std::size_t i = 0; i < plans.size(); ++i) {
       const std::string shown = seckill::redact_url(plans[i].url);  // no password, no token
-      auto [eo, page] = sb::page::async_open(browser.connection(), asio::use_future).get();
+      auto [eo, page] =
+          sb::page::async_open(browsers[browser_of[i]].connection(), asio::use_future).get();
       if (eo) {
         unopened[i] = fmt::format("opening a tab: {}", eo.message());
       } else if (auto [en, nav] = page.async_navigate(plans[i].url, asio::use_future).get(); en) {
@@ -163,10 +198,10 @@ int main(int argc, char** argv) {
                                   nav.value("errorText", std::string()));
       } else {
         pages[i] = std::move(page);
-        log.line(plans[i].number, fmt::format("watching {}", shown));
+        log.line(gg::who(plans[i]), fmt::format("watching {}", shown));
         continue;
       }
-      log.line(plans[i].number, *unopened[i]);
+      log.line(gg::who(plans[i]), *unopened[i]);
     }
     if (args.login) {
       if (pages.front()) {
@@ -198,11 +233,12 @@ int main(int argc, char** argv) {
       no.on = args.notify_on.value_or(plans[i].strategy.notify_on);
       no.desktop = desktop;
       no.env = env;
-      no.log = [&log, n = plans[i].number](std::string_view line) { log.line(n, line); };
+      no.log = [&log, n = gg::who(plans[i])](std::string_view line) { log.line(n, line); };
       if (!no.webhooks.empty() || desktop)
         notifiers[i] = std::make_unique<sb::notifier>(io.get_executor(), std::move(no));
     }
-    // Each tab at its own strategy's pace: the tabs do not wait for each other.
+    // Each tab (each account's) at its own strategy's pace, with its own
+    // back-off: the tabs and the accounts do not wait for each other.
     std::vector<std::unique_ptr<seckill::token_bucket<>>> paces;
     std::vector<std::future<gg::tab_outcome>> runs(plans.size());
     for (std::size_t i = 0; i < plans.size(); ++i) {
@@ -221,17 +257,26 @@ int main(int argc, char** argv) {
     }
     bool all_bought = true;
     std::vector<std::string> summaries;
+    std::vector<gg::summary_row> rows;
     for (std::size_t i = 0; i < plans.size(); ++i) {
+      const std::string account = plans[i].account.empty() ? std::string() : plans[i].account + " ";
       if (!pages[i]) {
-        summaries.push_back(fmt::format("tab {}: no order: {}", plans[i].number, *unopened[i]));
+        summaries.push_back(
+            fmt::format("{}tab {}: no order: {}", account, plans[i].number, *unopened[i]));
+        rows.push_back({plans[i].account, plans[i].number, "no order: " + *unopened[i]});
         all_bought = false;
         continue;
       }
       const gg::tab_outcome outcome = runs[i].get();
       all_bought = all_bought && gg::succeeded(plans[i], outcome);
-      summaries.push_back(gg::summary(plans[i], outcome));
+      summaries.push_back(account + gg::summary(plans[i], outcome));
+      rows.push_back(gg::summary_row_of(plans[i], outcome));
     }
-    for (const auto& s : summaries) log.line(0, s);
+    if (args.accounts.empty()) {
+      for (const auto& s : summaries) log.line(0, s);
+    } else {
+      for (const auto& s : gg::summary_table(rows)) log.line(0, s);
+    }
     for (auto& n : notifiers) {  // the last notices, each within its retries, 30 s at most
       if (n && n->async_flush(asio::use_future).wait_for(std::chrono::seconds(30)) !=
                    std::future_status::ready)

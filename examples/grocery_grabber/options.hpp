@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <filesystem>
@@ -44,6 +45,18 @@ struct tab_options {
 /// in one browser.
 inline constexpr std::size_t max_tabs = 8;
 
+/// One account (--account NAME=PROFILE_DIR[:STRATEGY]): its own browser
+/// (a Chromium of its own on its profile directory: its own cookies and
+/// session), its own grabber per tab, pace and back-off.
+struct account_options {
+  std::string name;           ///< the log's and the summary's name for it
+  std::string profile_dir;    ///< its persistent browser profile (logged in with --login)
+  std::string strategy_file;  ///< replaces every tab's strategy file; empty: the tabs'
+};
+
+/// The most accounts one run drives (each a Chromium of its own).
+inline constexpr std::size_t max_accounts = 8;
+
 /// What the command line asks for.
 struct options {
   std::vector<tab_options> tabs;  ///< one grabber per tab, all at once, in one browser
@@ -63,6 +76,7 @@ struct options {
   bool visible = false;  ///< --visible: a visible window, where a person can solve a verification
   /// --dry-run / --monitor: replaces every strategy's `mode`
   std::optional<seckill::browser::grab_mode> mode;
+  std::vector<account_options> accounts;  ///< --account: several accounts at once
 };
 
 using parse_result = std::variant<options, help_requested, usage_error>;
@@ -73,7 +87,7 @@ inline std::string usage(std::string_view program) {
       "          [--site-profile FILE] [--log FILE | --screenshots DIR]\n"
       "          [--sandbox auto|on|off] [--profile DIR [--login]] [--connect URL]\n"
       "          [--notify [PRESET:]URL ...] [--notify-on EVENTS] [--no-desktop-notify]\n"
-      "          [--visible] [--dry-run | --monitor]\n"
+      "          [--visible] [--dry-run | --monitor] [--account NAME=DIR[:STRATEGY] ...]\n"
       "  <shop>             an http(s) URL, or demo / demo-grid / demo-api: the demo shop\n"
       "                     started here (its select page, its button grid, or its page\n"
       "                     that shows the stock only through polled JSON)\n"
@@ -103,7 +117,8 @@ inline std::string usage(std::string_view program) {
       "                     a URL (a JSON POST) or ntfy:URL, bark:URL, serverchan:URL,\n"
       "                     telegram:URL?chat_id=N, get:URL-with-{{placeholders}}; repeatable,\n"
       "                     added to each strategy's own notify\n"
-      "  --notify-on LIST   which notices: ordered, failed, sold-out, hand-off, stock or all\n"
+      "  --notify-on LIST   which notices: ordered, failed, sold-out, hand-off, stock,\n"
+      "                     stopped (an account stopped after refusals) or all\n"
       "  --no-desktop-notify  no desktop notification (by default there is one where a\n"
       "                     desktop and its session bus are)\n"
       "  --visible          run the browser in a visible window (needs a display), so a\n"
@@ -113,8 +128,16 @@ inline std::string usage(std::string_view program) {
       "                     the button can be pressed) and stop there: nothing is ordered;\n"
       "                     the log says what would have been pressed (strategy: mode)\n"
       "  --monitor          only watch: nothing is chosen or pressed; each stock change is\n"
-      "                     logged and told (the `stock` notice) until the deadline\n",
-      program, max_tabs);
+      "                     logged and told (the `stock` notice) until the deadline\n"
+      "  --account NAME=DIR[:STRATEGY]  several accounts at once (2 to {}): each runs every\n"
+      "                     tab in a Chromium of its own on the profile directory DIR (log\n"
+      "                     it in first with --profile DIR --login), with its own pace and\n"
+      "                     back-off; STRATEGY replaces the tabs' strategy file for it.\n"
+      "                     NAME: letters, digits, - and _. One summary table at the end.\n"
+      "                     Exit status with accounts: 0 when every account did what it was\n"
+      "                     run for in every tab, 1 when one did not (no order, a deadline, a\n"
+      "                     stop after repeated refusals), 2 for a bad command line or file\n",
+      program, max_tabs, max_accounts);
 }
 
 /// Why --login cannot open a window with these values of DISPLAY and
@@ -210,6 +233,33 @@ inline bool same_file(std::string_view a, std::string_view b) {
   return std::filesystem::path(a).lexically_normal() == std::filesystem::path(b).lexically_normal();
 }
 
+/// --account's value, NAME=DIR[:STRATEGY], or what is wrong with it (never
+/// more of the value than the name).
+inline std::variant<account_options, std::string> parse_account(std::string_view v) {
+  const auto eq = v.find('=');
+  const std::string_view name = v.substr(0, eq);
+  if (eq == std::string_view::npos || name.empty()) {
+    return std::string("expected NAME=PROFILE_DIR[:STRATEGY_FILE], as in alice=profiles/alice");
+  }
+  if (name.size() > 32 || !std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_';
+      })) {
+    return std::string("the name must be 1 to 32 letters, digits, - or _");
+  }
+  const std::string_view rest = v.substr(eq + 1);
+  const auto colon = rest.find(':');
+  account_options a;
+  a.name = std::string(name);
+  a.profile_dir = std::string(rest.substr(0, colon));
+  if (colon != std::string_view::npos) a.strategy_file = std::string(rest.substr(colon + 1));
+  if (a.profile_dir.empty())
+    return fmt::format("account '{}' has no profile directory after '='", a.name);
+  if (colon != std::string_view::npos && a.strategy_file.empty())
+    return fmt::format("account '{}' has an empty strategy file after ':'", a.name);
+  return a;
+}
+
 inline parse_result parse_options(int argc, const char* const* argv) {
   options o;
   std::vector<std::string> positional;
@@ -272,6 +322,23 @@ inline parse_result parse_options(int argc, const char* const* argv) {
       if (o.mode && *o.mode != m)
         return usage_error{"--dry-run and --monitor exclude each other: give one"};
       o.mode = m;
+    } else if (flag == "--account") {
+      std::string spec;
+      if ((err = c.text(spec))) return *err;
+      auto a = parse_account(spec);
+      if (const auto* why = std::get_if<std::string>(&a)) return usage_error{"--account: " + *why};
+      auto& acc = std::get<account_options>(a);
+      for (const auto& other : o.accounts) {
+        if (other.name == acc.name)
+          return usage_error{fmt::format("--account: the name '{}' is given twice", acc.name)};
+        if (same_file(other.profile_dir, acc.profile_dir)) {
+          return usage_error{fmt::format(
+              "--account: '{}' and '{}' share the profile directory '{}': each account needs its "
+              "own (its own cookies and session)",
+              other.name, acc.name, acc.profile_dir)};
+        }
+      }
+      o.accounts.push_back(std::move(acc));
     } else if (flag == "--no-desktop-notify") {
       if ((err = c.no_value())) return *err;
       o.desktop_notify = false;
@@ -290,6 +357,27 @@ inline parse_result parse_options(int argc, const char* const* argv) {
         return usage_error{fmt::format(
             "--connect drives a browser that is already running; {} is for a browser this "
             "program launches: use one or the other",
+            name)};
+      }
+    }
+  }
+  if (!o.accounts.empty()) {
+    if (o.accounts.size() < 2) {
+      return usage_error{
+          "--account is for several accounts at once: give two or more (one account: --profile "
+          "DIR)"};
+    }
+    if (o.accounts.size() > max_accounts) {
+      return usage_error{
+          fmt::format("at most {} accounts, saw {}", max_accounts, o.accounts.size())};
+    }
+    for (const auto& [given, name] :
+         {std::pair{!o.profile_dir.empty(), "--profile"}, std::pair{o.login, "--login"},
+          std::pair{!o.connect.empty(), "--connect"}}) {
+      if (given) {
+        return usage_error{fmt::format(
+            "--account gives each account its own browser and profile directory; {} cannot be "
+            "used with it (log each account in first with --profile DIR --login)",
             name)};
       }
     }

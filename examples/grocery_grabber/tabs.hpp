@@ -25,6 +25,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -36,6 +37,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace grocery_grabber {
 
@@ -47,7 +49,14 @@ struct tab_plan {
   std::string url;               ///< the shop page to open
   sb::strategy_config strategy;  ///< what to buy, the pace, the deadline
   sb::site_profile profile;      ///< how the page shows it
+  std::string account;           ///< --account's name; empty: no accounts
 };
+
+/// Who a tab's log lines are from: "tab 2", or with accounts "alice tab 2".
+inline std::string who(const tab_plan& plan) {
+  return plan.account.empty() ? fmt::format("tab {}", plan.number)
+                              : fmt::format("{} tab {}", plan.account, plan.number);
+}
 
 /// Reads `t.strategy_file` and the profile it names (relative to it), or
 /// `site_profile` when given, into `out` (out.url is t.shop); returns what
@@ -120,9 +129,14 @@ class tab_log {
 
   /// Writes `text` as one line of tab `tab` (0: the program's own, no prefix).
   void line(int tab, std::string_view text) {
+    line(tab > 0 ? fmt::format("tab {}", tab) : std::string(), text);
+  }
+
+  /// Writes `text` as one line of `from` ("tab 2", "alice tab 1"; empty: no prefix).
+  void line(const std::string& from, std::string_view text) {
     const std::string stamp = utc_stamp(std::chrono::system_clock::now());
-    const std::string out = tab > 0 ? fmt::format("{} [tab {}] {}\n", stamp, tab, text)
-                                    : fmt::format("{} {}\n", stamp, text);
+    const std::string out = !from.empty() ? fmt::format("{} [{}] {}\n", stamp, from, text)
+                                          : fmt::format("{} {}\n", stamp, text);
     std::lock_guard lock(mutex_);
     if (console_ != nullptr) {
       std::fwrite(out.data(), 1, out.size(), console_);
@@ -187,6 +201,55 @@ inline std::string summary(const tab_plan& plan, const tab_outcome& o) {
   return fmt::format("tab {}: no order: {}", plan.number, why);
 }
 
+/// One row of the accounts' summary table: the account, the tab, how it
+/// ended, its orders, its buy presses and the shop's throttling refusals.
+struct summary_row {
+  std::string account;
+  int tab = 1;
+  std::string outcome;
+  int orders = 0;
+  int tries = 0;
+  int throttled = 0;
+};
+
+/// A tab's row: "bought 2 x veg-box", "stopped-refused", "deadline",
+/// "would buy 1 x veg-box", "watched", or "no order: <why>".
+inline summary_row summary_row_of(const tab_plan& plan, const tab_outcome& o) {
+  const auto& r = o.result;
+  summary_row row{plan.account, plan.number, {}, r.ordered ? 1 : 0, r.attempts, r.throttled};
+  if (r.ordered)
+    row.outcome = fmt::format("bought {} x {}", r.quantity, r.sku);
+  else if (r.would_order)
+    row.outcome = fmt::format("would buy {} x {}", r.quantity, r.sku);
+  else if (plan.strategy.mode == sb::grab_mode::monitor && !o.ec)
+    row.outcome = "watched";
+  else if (o.ec == sb::errc::stopped_refused)
+    row.outcome = "stopped-refused";
+  else if (o.ec == seckill::errc::timed_out)
+    row.outcome = "deadline";
+  else
+    row.outcome = "no order: " + (o.ec ? o.ec.message() : std::string("the run ended"));
+  return row;
+}
+
+/// The summary table, one string per line, columns aligned:
+/// account, tab, outcome, orders, tries, throttled.
+inline std::vector<std::string> summary_table(const std::vector<summary_row>& rows) {
+  std::size_t wa = 7, wo = 7;  // "account", "outcome"
+  for (const auto& r : rows) {
+    wa = std::max(wa, r.account.size());
+    wo = std::max(wo, r.outcome.size());
+  }
+  std::vector<std::string> out;
+  out.push_back(fmt::format("{:<{}}  {:>3}  {:<{}}  {:>6}  {:>5}  {:>9}", "account", wa, "tab",
+                            "outcome", wo, "orders", "tries", "throttled"));
+  for (const auto& r : rows) {
+    out.push_back(fmt::format("{:<{}}  {:>3}  {:<{}}  {:>6}  {:>5}  {:>9}", r.account, wa, r.tab,
+                              r.outcome, wo, r.orders, r.tries, r.throttled));
+  }
+  return out;
+}
+
 /// Whether a tab did what it was run for: bought; in a dry run, reached the
 /// press; monitoring, watched until its deadline. The exit status is 0 only
 /// when every tab did.
@@ -223,13 +286,13 @@ inline boost::asio::awaitable<tab_outcome> run_tab(sb::page page, const tab_plan
   // Retries, the start (its offset to the shop's clock is logged), the
   // pauses, the reaction's pace, reload-poll.
   sb::apply_strategy(opts, plan.strategy, plan.profile, sb::page_options{}.input_seed);
-  opts.log = [&log, n = plan.number](std::string_view line) { log.line(n, line); };
+  opts.log = [&log, n = who(plan)](std::string_view line) { log.line(n, line); };
   if (plan.strategy.start) {
-    log.line(plan.number, fmt::format("the sale starts at {} shop time: watching until then",
-                                      sb::format_time_of_day(plan.strategy.start->at,
-                                                             plan.strategy.start->utc_offset)));
+    log.line(who(plan), fmt::format("the sale starts at {} shop time: watching until then",
+                                    sb::format_time_of_day(plan.strategy.start->at,
+                                                           plan.strategy.start->utc_offset)));
   }
-  opts.on_event = [&log, n = plan.number, seen](const sb::grab_event& e) {
+  opts.on_event = [&log, n = who(plan), seen](const sb::grab_event& e) {
     if (e.step != sb::grab_step::hand_off) return;
     log.line(n, seen ? "solve the verification in the browser window: the grab goes on when it "
                        "is gone"
@@ -238,7 +301,8 @@ inline boost::asio::awaitable<tab_outcome> run_tab(sb::page page, const tab_plan
   };
   std::optional<sb::notice> last;  // ordered or failed: sent with the screenshot
   if (notify != nullptr) {
-    opts.notify = [notify, &last, tab = std::to_string(plan.number),
+    opts.notify = [notify, &last,
+                   tab = plan.account.empty() ? std::to_string(plan.number) : who(plan),
                    shop = seckill::redact_url(plan.url)](sb::notice n) {
       n.tab = tab;
       n.shop = shop;
@@ -249,20 +313,21 @@ inline boost::asio::awaitable<tab_outcome> run_tab(sb::page page, const tab_plan
     };
   }
   sb::page_driver_options driver_opts;
-  driver_opts.log = [&log, n = plan.number](std::string_view line) { log.line(n, line); };
+  driver_opts.log = [&log, n = who(plan)](std::string_view line) { log.line(n, line); };
   sb::grabber grab(sb::page_driver(page, plan.profile, std::move(driver_opts)),
                    sb::priority_strategy(plan.strategy), pace, std::move(opts));
   tab_outcome out;
   std::tie(out.ec, out.result) =
       co_await grab.async_run(plan.strategy.deadline, as_tuple(use_awaitable));
-  const auto file = screenshot_dir / screenshot_name(std::chrono::system_clock::now(), plan.number,
-                                                     out.result.sku, out.result.ordered);
+  const auto file = screenshot_dir / ((plan.account.empty() ? std::string() : plan.account + "-") +
+                                      screenshot_name(std::chrono::system_clock::now(), plan.number,
+                                                      out.result.sku, out.result.ordered));
   auto [shot] = co_await sb::async_save_screenshot(page, file, as_tuple(use_awaitable));
   if (shot) {
-    log.line(plan.number, fmt::format("screenshot failed: {} ({})", shot.message(), file.string()));
+    log.line(who(plan), fmt::format("screenshot failed: {} ({})", shot.message(), file.string()));
   } else {
     out.screenshot = file;
-    log.line(plan.number, fmt::format("screenshot: {}", file.string()));
+    log.line(who(plan), fmt::format("screenshot: {}", file.string()));
   }
   if (notify != nullptr && last) {
     last->screenshot = out.screenshot.string();

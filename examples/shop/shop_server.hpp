@@ -22,7 +22,10 @@
 // set_challenge(true) is on, `/` shows a verification ("Please verify you
 // are human", an "I am human" checkbox that heeds a trusted click only,
 // which POSTs /challenge/solve) and orders are refused with 403; the shop
-// counts every request it receives (requests()).
+// counts every request it receives (requests()). add_account() adds a
+// second (third...) shopper; throttle_user() makes POST /members/order answer
+// one shopper's session with 429 or 503 and a Retry-After (or with an error
+// page) for that shopper's next orders only; orders() says whose each was.
 // `/api-shop` shows the stock only through a JSON endpoint its script polls
 // every 200 ms (GET /api/stock: {"skus":[{"sku","price","stock"}]}): the page
 // shows no stock text, only the SKUs, a quantity and a buy button that
@@ -310,6 +313,8 @@ struct order_record {
   bool accepted = false;
   std::string body;
   clock::time_point received;
+  std::string user = {};  ///< the logged-in shopper (POST /members/order); empty: none
+  unsigned status = 0;    ///< the HTTP status it was answered with
 };
 
 /// The demo shop's account (shop_server::set_account changes it).
@@ -395,11 +400,33 @@ class shop_server {
     password_ = std::move(password);
   }
 
+  /// Adds a shopper /login accepts besides set_account's (a second user).
+  void add_account(std::string user, std::string password) {
+    std::lock_guard lock(mutex_);
+    more_accounts_[std::move(user)] = std::move(password);
+  }
+
+  /// How POST /members/order answers a throttled shopper.
+  struct throttling {
+    int times = 1;                  ///< this many of the shopper's next orders
+    unsigned status = 429;          ///< 429 or 503 (the page says "Order rejected: ...")
+    std::string retry_after = "2";  ///< the Retry-After header; empty: none
+    bool error_page = false;        ///< an HTML "Too many requests" page instead of JSON
+  };
+  /// Throttles `user`'s session only: its next `t.times` orders are answered
+  /// as `t` says (recorded, not accepted); the other shoppers are served.
+  void throttle_user(const std::string& user, throttling t) {
+    std::lock_guard lock(mutex_);
+    throttled_[user] = std::move(t);
+  }
+
   /// The session cookie values handed out so far (for tests that check no
   /// such value is ever shown).
   [[nodiscard]] std::vector<std::string> session_tokens() const {
     std::lock_guard lock(mutex_);
-    return {sessions_.begin(), sessions_.end()};
+    std::vector<std::string> out;
+    for (const auto& [token, who] : sessions_) out.push_back(token);
+    return out;
   }
 
   /// Logins refused for a wrong user or password.
@@ -523,20 +550,39 @@ class shop_server {
       return {200, "text/html; charset=utf-8", login_html(""), false};
     if (r.method == "POST" && path == "/login") return login(r);
     if (r.method == "GET" && path == "/members") {
+      const std::string who = session_user(r);
       const std::string header =
-          logged_in(r) ? "<p class=\"account\">Signed in as " + html_escape(user()) + "</p>\n"
+          !who.empty() ? "<p class=\"account\">Signed in as " + html_escape(who) + "</p>\n"
                        : std::string(
                              "<p class=\"login-needed\">Please <a "
                              "href=\"/login\">log in</a> to buy.</p>\n");
       return {200, "text/html; charset=utf-8", page_html(true, "/members/order", header), false};
     }
     if (r.method == "POST" && path == "/members/order") {
-      if (!logged_in(r)) {
+      const std::string who = session_user(r);
+      if (who.empty()) {
         std::lock_guard lock(mutex_);
         ++unauthorized_orders_;
         return {401, "application/json", R"({"error":"please log in"})", false};
       }
-      return order(r);
+      if (auto t = take_throttling(who)) {
+        order_record rec;
+        rec.body = r.body;
+        rec.received = r.received;
+        rec.user = who;
+        rec.status = t->status;
+        record(std::move(rec));
+        response out = t->error_page
+                           ? response{t->status, "text/html; charset=utf-8",
+                                      "<!doctype html><title>Too many requests</title><h1 "
+                                      "class=\"too-many\">Too many requests</h1>",
+                                      false}
+                           : response{t->status, "application/json",
+                                      R"({"error":"too many requests, slow down"})", false};
+        if (!t->retry_after.empty()) out.headers.emplace_back("Retry-After", t->retry_after);
+        return out;
+      }
+      return order(r, who);
     }
     if (r.method == "GET" && path == "/events") {
       std::lock_guard lock(mutex_);
@@ -599,8 +645,17 @@ class shop_server {
     return out;
   }
 
-  /// True when the request carries a session cookie /login handed out.
-  bool logged_in(const request& r) const {
+  // One throttled answer for `user`, if it is throttled (counted down).
+  std::optional<throttling> take_throttling(const std::string& user) {
+    std::lock_guard lock(mutex_);
+    const auto it = throttled_.find(user);
+    if (it == throttled_.end() || it->second.times <= 0) return std::nullopt;
+    --it->second.times;
+    return it->second;
+  }
+
+  /// The shopper whose session cookie the request carries; empty: none.
+  std::string session_user(const request& r) const {
     const std::string name = std::string(session_cookie_name) + "=";
     std::string_view rest = r.cookie;
     while (!rest.empty()) {
@@ -610,12 +665,12 @@ class shop_server {
       if (pair.substr(0, name.size()) == name) {
         const std::string value(pair.substr(name.size()));
         std::lock_guard lock(mutex_);
-        if (sessions_.count(value) != 0) return true;
+        if (const auto it = sessions_.find(value); it != sessions_.end()) return it->second;
       }
       if (end == std::string_view::npos) break;
       rest.remove_prefix(end + 1);
     }
-    return false;
+    return {};
   }
 
   /// POST /login (a form: user, password): the right pair gets a session
@@ -634,12 +689,15 @@ class shop_server {
     std::string token;
     {
       std::lock_guard lock(mutex_);
-      if (given_user.empty() || given_user != user_ || given_password != password_) {
+      const auto more = more_accounts_.find(given_user);
+      const bool known = (given_user == user_ && given_password == password_) ||
+                         (more != more_accounts_.end() && more->second == given_password);
+      if (given_user.empty() || !known) {
         ++refused_logins_;
       } else {
         std::random_device rd;
         for (int i = 0; i < 4; ++i) token += fmt::format("{:08x}", rd());
-        sessions_.insert(token);
+        sessions_.emplace(token, given_user);
       }
     }
     if (token.empty()) {
@@ -679,11 +737,13 @@ class shop_server {
     return out;
   }
 
-  response order(const request& r) {
+  response order(const request& r, const std::string& user = {}) {
     const auto body = nlohmann::json::parse(r.body, nullptr, false);
     order_record rec;
     rec.body = r.body;
     rec.received = r.received;
+    rec.user = user;
+    rec.status = 400;
     if (body.is_discarded() || !body.is_object() || !body.contains("sku") ||
         !body["sku"].is_string() || !body.contains("quantity") ||
         !body["quantity"].is_number_integer()) {
@@ -720,6 +780,7 @@ class shop_server {
         state = state_json().dump();
       }
     }
+    rec.status = out.status;
     record(std::move(rec));
     if (!state.empty()) server_.broadcast(std::move(state));
     return out;
@@ -1030,7 +1091,9 @@ submit.addEventListener('click', async (e) => {
   std::optional<std::chrono::system_clock::time_point> sale_start_;
   std::string user_ = demo_user;
   std::string password_ = demo_password;
-  std::set<std::string> sessions_;
+  std::map<std::string, std::string> sessions_;       // session token -> its shopper
+  std::map<std::string, std::string> more_accounts_;  // add_account's: user -> password
+  std::map<std::string, throttling> throttled_;       // throttle_user's, per shopper
   int refused_logins_ = 0;
   int unauthorized_orders_ = 0;
   bool challenge_ = false;

@@ -11,7 +11,8 @@ export const PROFILE_KEYS =
     'status, in_stock, out_of_stock, offers, offer.sku, offer.name, offer.price, offer.stock, ' +
     'offer.category, offer.unavailable, offer.click, quantity.input, quantity.plus, ' +
     'quantity.minus, ' +
-    'quantity.value, buy, result, success, success_url, success_response, logged_in, watch, ' +
+    'quantity.value, buy, result, success, success_url, success_response, logged_in, ' +
+    'order_response, throttled, throttled_text, watch, ' +
     'reload_every, countdown, clock, verification, verification_text, stock_response, stock_json, ' +
     'stock_text, ' +
     'stock_offers, stock_offer.sku, stock_offer.stock, stock_offer.price, stock_confirm';
@@ -274,6 +275,21 @@ export function applyProfileKey(p, seen, key, value, line, source) {
       break;
     case 'logged_in':
       p.logged_in = selector();
+      break;
+    case 'order_response':
+      if (/[ \t]/.test(value)) {
+        lineError(
+            source, line,
+            `order_response must be a part of the order's URL (no spaces), got '${
+                value.slice(0, 64)}'`);
+      }
+      p.order_response = fromBytes(value);
+      break;
+    case 'throttled':
+      p.throttled = selector();
+      break;
+    case 'throttled_text':
+      p.throttled_text = texts();
       break;
     case 'watch':
       if (value !== 'live' && value !== 'reload') {

@@ -204,8 +204,14 @@ export function parseStrategy(text) {
         break;
       case 'pace': {
         let v = value;
-        if (v.length > 2 && v.endsWith('/s')) v = trim(v.slice(0, -2));
-        const r = parseNumber(v, line, key);
+        let per = 1;  // seconds per unit
+        if (v.length > 2 && v.endsWith('/s')) {
+          v = trim(v.slice(0, -2));
+        } else if (v.length > 4 && v.endsWith('/min')) {
+          v = trim(v.slice(0, -4));
+          per = 60;
+        }
+        const r = parseNumber(v, line, key) / per;
         if (!(r > 0) || r > 50)
           strategyError(line, `pace must be in (0, 50] actions per second, got ${value}`);
         cfg.actions_per_second = r;
@@ -257,6 +263,32 @@ export function parseStrategy(text) {
         else
           strategyError(line, `mode must be buy, dry-run or monitor, got '${value.slice(0, 32)}'`);
         break;
+      case 'max_refusals': {
+        const n = parseNumber(value, line, key);
+        if (!(n >= 1 && n <= 100) || n !== Math.floor(n)) {
+          strategyError(line, `max_refusals must be a whole number in [1, 100], got ${value}`);
+        }
+        cfg.max_refusals = n;
+        break;
+      }
+      case 'backoff': {
+        const dots = value.indexOf('..');
+        if (dots < 0) {
+          strategyError(
+              line,
+              'backoff must be two durations like 1s..60s (the first back-off..the longest), ' +
+                  `got '${value.slice(0, 64)}'`);
+        }
+        const lo = parseDuration(trim(value.slice(0, dots)), line, key);
+        const hi = parseDuration(trim(value.slice(dots + 2)), line, key);
+        if (lo > hi) {
+          strategyError(
+              line, `backoff has its first back-off above the longest, got '${value.slice(0, 64)}'`);
+        }
+        if (hi > 24 * 3600000) strategyError(line, `backoff must be at most 24h, got '${value.slice(0, 64)}'`);
+        cfg.backoff_ms = [lo, hi];
+        break;
+      }
       case 'burst': {
         const b = parseNumber(value, line, key);
         if (!(b >= 1 && b <= 100)) strategyError(line, `burst must be in [1, 100], got ${value}`);
@@ -268,7 +300,8 @@ export function parseStrategy(text) {
             line,
             `unknown key '${key}' (known: want, max_price, quantity, partial, retries, deadline, ` +
                 'pace, burst, start, delay, delay_seed, pace_reaction, notify, ' +
-                `notify_body, notify_on, mode, profile, and a site profile's: ${PROFILE_KEYS})`);
+                `notify_body, notify_on, mode, max_refusals, backoff, profile, and a site ` +
+                `profile's: ${PROFILE_KEYS})`);
     }
   });
   if (notifyBody !== '' && notify === '') {

@@ -15,8 +15,8 @@ export function tryParseNoticeFilter(list) {
   for (let w of list.split(',')) {
     w = w.replace(/^[ \t]+/, '').replace(/[ \t]+$/, '');
     if (w === 'all')
-      ['ordered', 'failed', 'sold-out', 'hand-off', 'stock'].forEach((k) => kinds.add(k));
-    else if (w === 'ordered' || w === 'failed' || w === 'stock')
+      ['ordered', 'failed', 'sold-out', 'hand-off', 'stock', 'stopped'].forEach((k) => kinds.add(k));
+    else if (w === 'ordered' || w === 'failed' || w === 'stock' || w === 'stopped')
       kinds.add(w);
     else if (w === 'sold-out' || w === 'sold_out')
       kinds.add('sold-out');
@@ -25,7 +25,7 @@ export function tryParseNoticeFilter(list) {
     else {
       return {
         why: `notify_on: unknown event '${
-            w.slice(0, 32)}' (known: ordered, failed, sold-out, hand-off, stock, all)`,
+            w.slice(0, 32)}' (known: ordered, failed, sold-out, hand-off, stock, stopped, all)`,
       };
     }
   }

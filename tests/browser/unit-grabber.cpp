@@ -54,7 +54,10 @@ struct fake_shop {
   std::optional<ms> answer_after = 20ms;  ///< nullopt: the shop never answers
   ms action_cost = 1ms;                   ///< each action takes this long
   int refuse = 0;                         ///< refuse this many orders whatever the stock
-  bool live = true;  ///< false: the page shows stock changes only when it is reloaded
+  int throttle = 0;                       ///< refuse this many orders by throttling (a 429)
+  std::optional<ms> retry_after;          ///< the throttling answers' Retry-After
+  bool plain_first = false;  ///< the page's plain refusal of a throttled order comes first
+  bool live = true;          ///< false: the page shows stock changes only when it is reloaded
   std::optional<std::string> countdown;  ///< the countdown element's text, if the page has one
   std::chrono::nanoseconds local_minus_shop{0};  ///< how far the shop's clock is behind
   std::chrono::nanoseconds clock_resolution{std::chrono::milliseconds(1)};
@@ -134,7 +137,15 @@ struct fake_shop {
     sb::sku_offer* item = nullptr;
     for (auto& o : shelf.offers)
       if (o.sku == sku) item = &o;
-    if (refuse > 0) {
+    if (throttle > 0) {
+      --throttle;
+      if (plain_first)
+        emit({sb::shop_event_kind::outcome, "Order rejected: too many requests", false, false});
+      sb::shop_event e{sb::shop_event_kind::outcome, "HTTP 429 /order", false, false};
+      e.throttled = true;
+      e.retry_after = retry_after;
+      emit(std::move(e));
+    } else if (refuse > 0) {
       --refuse;
       emit({sb::shop_event_kind::outcome, "Order rejected: busy", false, false, false});
     } else if (item == nullptr || item->stock < qty) {
@@ -1176,5 +1187,201 @@ TEST_SUITE("unit") {
     CHECK(what.find("mode must be buy, dry-run or monitor, got 'maybe'") != std::string::npos);
     CHECK(sb::parse_notice_filter("stock").has(sb::notice_kind::stock));
     CHECK(sb::notice_filter{}.has(sb::notice_kind::stock));
+  }
+}
+
+TEST_SUITE("unit") {
+  TEST_CASE(
+      "throttling: a 429 backs off for the shop's Retry-After - then the order goes through") {
+    harness h;
+    h.shop->throttle = 1;
+    h.shop->retry_after = 2s;
+    h.shop->restock(100ms, "veg-box", 5);
+    const std::string strategy = "want = sku:veg-box\nbackoff = 100ms..1s\nmax_refusals = 3\n";
+    h.options.throttle = sb::parse_strategy(strategy).throttle;  // (what apply_strategy sets)
+    auto [ec, res] = h.run(strategy);
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    CHECK(res.throttled == 1);
+    CHECK_FALSE(res.stopped);
+    REQUIRE(h.shop->presses.size() == 2);
+    CHECK(h.shop->presses[0].at == 104ms);
+    // The refusal came 20 ms after the press: nothing before 2 s after it.
+    CHECK(h.shop->presses[1].at >= 124ms + 2s);
+    CHECK(h.shop->presses[1].at <= 124ms + 2s + 10ms);
+    CHECK(h.count(sb::grab_step::throttled, res) == 1);
+    CHECK(h.count(sb::grab_step::backing_off, res) == 1);
+    CHECK(h.count(sb::grab_step::rejected, res) == 0);
+    CHECK(h.logged("grabber: throttled: HTTP 429 /order"));
+    CHECK(
+        h.logged("grabber: backing-off: no action for 2000 ms, the shop's Retry-After 2000 ms "
+                 "(refusal 1 of 3)"));
+  }
+
+  TEST_CASE("throttling: no Retry-After - the doubling back-off - max_refusals stop the run") {
+    harness h;
+    h.shop->throttle = 100;
+    h.shop->restock(100ms, "veg-box", 5);
+    std::vector<sb::notice> told;
+    h.options.notify = [&](sb::notice n) { told.push_back(std::move(n)); };
+    const std::string strategy = "want = sku:veg-box\nbackoff = 400ms..10s\nmax_refusals = 3\n";
+    h.options.throttle = sb::parse_strategy(strategy).throttle;
+    auto [ec, res] = h.run(strategy);
+    CHECK(ec == sb::errc::stopped_refused);
+    CHECK(ec == seckill::condition::rejected);
+    CHECK_FALSE(res.ordered);
+    CHECK(res.stopped);
+    CHECK(res.throttled == 3);
+    REQUIRE(h.shop->presses.size() == 3);
+    // backoff_delay: the first pause in [200, 400] ms, the second in [400, 800] ms.
+    const ms gap1 = h.shop->presses[1].at - (h.shop->presses[0].at + 20ms);
+    const ms gap2 = h.shop->presses[2].at - (h.shop->presses[1].at + 20ms);
+    CHECK(gap1 >= 200ms);
+    CHECK(gap1 <= 410ms);
+    CHECK(gap2 >= 400ms);
+    CHECK(gap2 <= 810ms);
+    CHECK(h.count(sb::grab_step::stopped, res) == 1);
+    CHECK(h.logged("grabber: stopped-refused: 3 refusals in a row"));
+    CHECK(h.shop->elapsed() < 10s);  // it stopped, it did not wait for the deadline
+    REQUIRE(told.size() == 1);
+    CHECK(told[0].kind == sb::notice_kind::stopped);
+    CHECK(told[0].text.find("refused 3 times in a row") != std::string::npos);
+  }
+
+  TEST_CASE(
+      "throttling: the page's plain refusal first - the 429 of the same press still backs off") {
+    harness h;
+    h.shop->throttle = 1;
+    h.shop->plain_first = true;
+    h.shop->retry_after = 1500ms;
+    h.shop->restock(100ms, "veg-box", 5);
+    const std::string strategy = "want = sku:veg-box\nretries = 0\nbackoff = 100ms..1s\n";
+    h.options.throttle = sb::parse_strategy(strategy).throttle;
+    h.options.retries = 0;
+    auto [ec, res] = h.run(strategy);
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    CHECK(res.throttled == 1);
+    REQUIRE(h.shop->presses.size() == 2);
+    CHECK(h.shop->presses[1].at >= 124ms + 1500ms);
+  }
+
+  TEST_CASE("accounts: one account's back-off and stop never pause another - each its own budget") {
+    // Two accounts, two shops' timelines (each its own clock), one executor.
+    asio::io_context io;
+    auto a = std::make_shared<fake_shop>(io);
+    auto b = std::make_shared<fake_shop>(io);
+    a->throttle = 100;
+    a->retry_after = 3s;
+    a->restock(100ms, "veg-box", 5);
+    b->restock(100ms, "veg-box", 5);
+    b->restock(400ms, "eggs-12", 5);
+    const auto cfg = sb::parse_strategy(
+        "want = sku:veg-box\nquantity = 1\npace = 60/min\nburst = 3\nmax_refusals = 2\n");
+    CHECK(cfg.actions_per_second == doctest::Approx(1.0));
+    seckill::token_bucket<clock_type> pace_a(cfg.actions_per_second, cfg.burst, a->clock);
+    seckill::token_bucket<clock_type> pace_b(cfg.actions_per_second, cfg.burst, b->clock);
+    sb::basic_grabber_options<clock_type> oa, ob;
+    sb::apply_strategy(oa, cfg, sb::site_profile{});
+    sb::apply_strategy(ob, cfg, sb::site_profile{});
+    test_grabber ga(fake_driver(a), sb::priority_strategy(cfg), pace_a, oa, a->clock);
+    test_grabber gb(fake_driver(b), sb::priority_strategy(cfg), pace_b, ob, b->clock);
+    std::optional<std::error_code> ea, eb;
+    sb::basic_grab_result<clock_type> ra, rb;
+    ga.async_run(10s, [&](std::error_code ec, auto r) {
+      ea = ec;
+      ra = std::move(r);
+    });
+    gb.async_run(10s, [&](std::error_code ec, auto r) {
+      eb = ec;
+      rb = std::move(r);
+    });
+    io.run();
+    REQUIRE(ea.has_value());
+    REQUIRE(eb.has_value());
+    CHECK(*ea == sb::errc::stopped_refused);
+    CHECK(ra.stopped);
+    CHECK(ra.throttled == 2);
+    REQUIRE(a->presses.size() == 2);
+    CHECK(a->presses[1].at >= a->presses[0].at + 20ms + 3s);
+    // B bought on schedule: as at once as alone (snapshot, choose, quantity, press).
+    CHECK_FALSE(*eb);
+    CHECK(rb.ordered);
+    CHECK(rb.throttled == 0);
+    REQUIRE(b->presses.size() == 1);
+    CHECK(b->presses[0].at == 104ms);
+  }
+
+  TEST_CASE("strategy file: backoff - max_refusals - pace per minute - bad values refused") {
+    const auto cfg =
+        sb::parse_strategy("want = sku:a\nbackoff = 500ms..30s\nmax_refusals = 4\npace = 30/min\n");
+    CHECK(cfg.throttle.initial == 500ms);
+    CHECK(cfg.throttle.max == 30s);
+    CHECK(cfg.throttle.max_refusals == 4);
+    CHECK(cfg.actions_per_second == doctest::Approx(0.5));
+    const auto defaults = sb::parse_strategy("want = sku:a\n");
+    CHECK(defaults.throttle.max_refusals == 5);
+    CHECK(defaults.throttle.initial == 1s);
+    sb::basic_grabber_options<clock_type> o;
+    sb::apply_strategy(o, cfg, sb::site_profile{});
+    CHECK(o.throttle.max_refusals == 4);
+    const auto refused = [](const std::string& text) {
+      try {
+        (void)sb::parse_strategy(text);
+      } catch (const std::exception& e) {
+        return std::string(e.what());
+      }
+      return std::string("accepted");
+    };
+    CHECK(refused("want = sku:a\nmax_refusals = 0\n")
+              .find("line 2: max_refusals must be a whole number in [1, 100], got 0") !=
+          std::string::npos);
+    CHECK(refused("want = sku:a\nmax_refusals = 2.5\n").find("max_refusals must be") !=
+          std::string::npos);
+    CHECK(refused("want = sku:a\nbackoff = 5s\n")
+              .find("line 2: backoff must be two durations like 1s..60s") != std::string::npos);
+    CHECK(refused("want = sku:a\nbackoff = 5s..1s\n")
+              .find("backoff has its first back-off above the longest, got '5s..1s'") !=
+          std::string::npos);
+    CHECK(refused("want = sku:a\nbackoff = 1s..2d\n").find("backoff must be a positive duration") !=
+          std::string::npos);
+    CHECK(refused("want = sku:a\nbackoff = 1s..48h\n").find("backoff must be at most 24h") !=
+          std::string::npos);
+    CHECK(refused("want = sku:a\npace = 0/min\n").find("pace must be in (0, 50]") !=
+          std::string::npos);
+    CHECK(refused("want = sku:a\npace = 6000/min\n").find("pace must be in (0, 50]") !=
+          std::string::npos);
+    CHECK(sb::parse_notice_filter("stopped").has(sb::notice_kind::stopped));
+    CHECK_FALSE(sb::parse_notice_filter("stopped").has(sb::notice_kind::failed));
+    CHECK(sb::notice_filter{}.has(sb::notice_kind::stopped));
+    CHECK(sb::to_string(sb::grab_step::stopped) == "stopped-refused");
+    CHECK(sb::to_string(sb::grab_step::backing_off) == "backing-off");
+  }
+
+  TEST_CASE("site profile: order_response - throttled - throttled_text - bad values refused") {
+    const auto p = sb::parse_profile(
+        "order_response = /members/order\nthrottled = .too-many\nthrottled_text = too many "
+        "requests | 请求过于频繁\n");
+    CHECK(p.order_response == "/members/order");
+    CHECK(p.throttled == ".too-many");
+    REQUIRE(p.throttled_text.size() == 2);
+    CHECK(p.throttled_text[1] == "请求过于频繁");
+    CHECK(sb::site_profile{}.order_response.empty());
+    const auto refused = [](const std::string& text) {
+      try {
+        (void)sb::parse_profile(text);
+      } catch (const std::exception& e) {
+        return std::string(e.what());
+      }
+      return std::string("accepted");
+    };
+    CHECK(refused("buy = #buy\norder_response = /order now\n")
+              .find("line 2: order_response must be a part of the order's URL (no spaces)") !=
+          std::string::npos);
+    CHECK(refused("throttled = .host >>> \n").find("throttled has an empty part around >>>") !=
+          std::string::npos);
+    CHECK(refused("throttled_text = busy | | slow\n")
+              .find("throttled_text is texts separated by |, got an empty one") !=
+          std::string::npos);
   }
 }

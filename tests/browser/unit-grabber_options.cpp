@@ -321,7 +321,7 @@ TEST_SUITE("unit") {
               .find("--notify: the URL has the scheme 'ftp'") == 0);
     CHECK(error({"demo", "s.txt", "--notify-on", "soon"}) ==
           "--notify-on: unknown event 'soon' (known: ordered, failed, sold-out, hand-off, stock, "
-          "all)");
+          "stopped, all)");
   }
 }
 
@@ -347,5 +347,84 @@ TEST_SUITE("unit") {
     CHECK(error({"demo", "s.txt", "--dry-run", "--monitor"}) ==
           "--dry-run and --monitor exclude each other: give one");
     CHECK(error({"demo", "s.txt", "--monitor=yes"}).find("--monitor") != std::string::npos);
+  }
+}
+
+TEST_SUITE("unit") {
+  TEST_CASE(
+      "grocery_grabber options: --account NAME=DIR[:STRATEGY] - two or more - bad ones refused") {
+    const auto o = parsed({"demo", "s.txt", "--account", "alice=profiles/alice", "--account",
+                           "bob=profiles/bob:bob.txt"});
+    REQUIRE(o.accounts.size() == 2);
+    CHECK(o.accounts[0].name == "alice");
+    CHECK(o.accounts[0].profile_dir == "profiles/alice");
+    CHECK(o.accounts[0].strategy_file.empty());
+    CHECK(o.accounts[1].name == "bob");
+    CHECK(o.accounts[1].profile_dir == "profiles/bob");
+    CHECK(o.accounts[1].strategy_file == "bob.txt");
+    CHECK(parsed({"demo", "s.txt"}).accounts.empty());
+    CHECK(error({"demo", "s.txt", "--account", "alice=a"}) ==
+          "--account is for several accounts at once: give two or more (one account: --profile "
+          "DIR)");
+    CHECK(error({"demo", "s.txt", "--account", "a=x", "--account", "b"}) ==
+          "--account: expected NAME=PROFILE_DIR[:STRATEGY_FILE], as in alice=profiles/alice");
+    CHECK(error({"demo", "s.txt", "--account", "=x"}).find("expected NAME=PROFILE_DIR") !=
+          std::string::npos);
+    CHECK(error({"demo", "s.txt", "--account", "al ice=x"}) ==
+          "--account: the name must be 1 to 32 letters, digits, - or _");
+    CHECK(error({"demo", "s.txt", "--account", "a="}) ==
+          "--account: account 'a' has no profile directory after '='");
+    CHECK(error({"demo", "s.txt", "--account", "a=dir:"}) ==
+          "--account: account 'a' has an empty strategy file after ':'");
+    CHECK(error({"demo", "s.txt", "--account", "a=x", "--account", "a=y"}) ==
+          "--account: the name 'a' is given twice");
+    CHECK(error({"demo", "s.txt", "--account", "a=p/x", "--account", "b=p/./x"}) ==
+          "--account: 'a' and 'b' share the profile directory 'p/./x': each account needs its own "
+          "(its own cookies and session)");
+    CHECK(error({"demo", "s.txt", "--account", "a=x", "--account", "b=y", "--profile", "z"})
+              .find("--profile cannot be used with it") != std::string::npos);
+    CHECK(error({"demo", "s.txt", "--account", "a=x", "--account", "b=y", "--connect",
+                 "http://127.0.0.1:9222"})
+              .find("--connect cannot be used with it") != std::string::npos);
+    CHECK(error({"demo", "s.txt", "--account"}).find("--account") != std::string::npos);
+    std::vector<const char*> many{"demo", "s.txt"};
+    std::vector<std::string> specs;
+    for (int i = 0; i < 9; ++i) specs.push_back("a" + std::to_string(i) + "=d" + std::to_string(i));
+    std::vector<const char*> argv{"grocery_grabber", "demo", "s.txt"};
+    for (const auto& s : specs) {
+      argv.push_back("--account");
+      argv.push_back(s.c_str());
+    }
+    auto r = parse_options(static_cast<int>(argv.size()), argv.data());
+    REQUIRE(std::holds_alternative<usage_error>(r));
+    CHECK(std::get<usage_error>(r).message == "at most 8 accounts, saw 9");
+    CHECK(usage("g").find("--account NAME=DIR[:STRATEGY]") != std::string::npos);
+    CHECK(usage("g").find("Exit status with accounts") != std::string::npos);
+  }
+
+  TEST_CASE("grocery_grabber accounts: each line names the account - one summary table") {
+    tab_plan a, b;
+    a.account = "alice";
+    b.account = "bob";
+    b.number = 2;
+    CHECK(who(a) == "alice tab 1");
+    CHECK(who(b) == "bob tab 2");
+    CHECK(who(tab_plan{}) == "tab 1");
+    tab_outcome bought, stopped;
+    bought.result.ordered = true;
+    bought.result.sku = "veg-box";
+    bought.result.quantity = 2;
+    bought.result.attempts = 2;
+    bought.result.throttled = 1;
+    stopped.ec = seckill::browser::errc::stopped_refused;
+    stopped.result.attempts = 3;
+    stopped.result.throttled = 3;
+    const auto table = summary_table({summary_row_of(a, bought), summary_row_of(b, stopped)});
+    REQUIRE(table.size() == 3);
+    CHECK(table[0] == "account  tab  outcome             orders  tries  throttled");
+    CHECK(table[1] == "alice      1  bought 2 x veg-box       1      2          1");
+    CHECK(table[2] == "bob        2  stopped-refused          0      3          3");
+    CHECK_FALSE(succeeded(b, stopped));
+    CHECK(succeeded(a, bought));
   }
 }

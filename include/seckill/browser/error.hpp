@@ -20,6 +20,7 @@ enum class errc {
   element_not_actionable,  ///< the element is hidden, covered, moving or disabled
   not_logged_in,           ///< the shop's page shows no sign of a logged-in session
   profile_in_use,          ///< another running Chromium holds the profile directory
+  stopped_refused,         ///< the shop refused (throttled) an account too often in a row
 };
 
 constexpr const char* error_domain_name(errc) noexcept { return "seckill.browser"; }
@@ -42,6 +43,8 @@ constexpr const char* error_message(errc e) noexcept {
       return "not logged in to the shop";
     case errc::profile_in_use:
       return "browser profile in use by another Chromium";
+    case errc::stopped_refused:
+      return "stopped after repeated refusals by the shop";
   }
   return nullptr;
 }
@@ -61,6 +64,8 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::not_logged_in:
     case errc::profile_in_use:
       return condition::conflict;
+    case errc::stopped_refused:
+      return condition::rejected;
   }
   return condition::server;
 }

@@ -17,6 +17,7 @@
 #include <seckill/browser/shop_clock.hpp>
 #include <seckill/browser/shop_driver.hpp>
 #include <seckill/browser/strategy.hpp>
+#include <seckill/browser/throttle.hpp>
 #include <seckill/browser/webhook.hpp>
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/detail/splitmix64.hpp>
@@ -77,6 +78,9 @@ enum class grab_step {
   unconfirmed,    ///< a "just in stock" response not acted on (yet): cached, contradicted, alone
   would_press,    ///< dry run: everything up to the press done and the button checked; no press
   watched,        ///< monitor: the deadline ended the watch
+  throttled,      ///< the shop refused by throttling (HTTP 429 / 503, its throttled page)
+  backing_off,    ///< after a throttling refusal: no action until the back-off ends
+  stopped,        ///< "stopped-refused": max_refusals throttling refusals in a row end the run
 };
 
 /// The step's name as the log writes it ("stock-changed", "gave-up", ...).
@@ -124,6 +128,12 @@ constexpr std::string_view to_string(grab_step s) noexcept {
       return "would-press";
     case grab_step::watched:
       return "watched";
+    case grab_step::throttled:
+      return "throttled";
+    case grab_step::backing_off:
+      return "backing-off";
+    case grab_step::stopped:
+      return "stopped-refused";
   }
   return "unknown";
 }
@@ -170,6 +180,11 @@ struct basic_grabber_options {
   /// monitor: choose, set and press nothing, tell each stock change (a
   /// `stock` notice) until the deadline, which ends the run without error.
   grab_mode mode = grab_mode::buy;
+  /// The account's answer to a shop that throttles it: after each throttling
+  /// refusal no action (nor reload) before the longer of the shop's
+  /// Retry-After and the back-off; max_refusals in a row end the run
+  /// (errc::stopped_refused, the `stopped` notice).
+  throttle_options throttle;
 };
 using grabber_options = basic_grabber_options<>;
 
@@ -186,6 +201,7 @@ void apply_strategy(basic_grabber_options<Clock>& o, const strategy_config& cfg,
   o.delay_seed = cfg.delay_seed.value_or(input_seed);
   o.pace_reaction = cfg.pace_reaction;
   o.mode = cfg.mode;
+  o.throttle = cfg.throttle;
   if (profile.watch == site_profile::watch_mode::reload) o.reload_every = profile.reload_every;
 }
 
@@ -203,6 +219,9 @@ struct basic_grab_result {
   std::optional<clock_offset> clock;  ///< the shop clock's estimate, when there was a start
   bool would_order =
       false;  ///< dry run: chosen, quantity set, buy checked; sku and quantity say what
+
+  int throttled = 0;     ///< throttling refusals (429 / 503, the throttled page)
+  bool stopped = false;  ///< max_refusals throttling refusals in a row stopped the run
   std::vector<basic_grab_event<Clock>> events;
 };
 using grab_result = basic_grab_result<>;
@@ -258,6 +277,16 @@ inline std::string describe_intent(const order_intent& i) {
 /// one) and ends there with a `would-press` step; monitor only watches: each
 /// stock change is logged and, when it flips in or out of stock, told as a
 /// `stock` notice.
+///
+/// Throttling (options.throttle, one throttle_policy per grabber): a
+/// throttled outcome (HTTP 429 or 503 to the order, the profile's
+/// `throttled` element or text) is the `throttled` step, not a failed try;
+/// then no try and no reload until the longer of the shop's Retry-After and
+/// the back-off (`backing-off`), and max_refusals such refusals in a row end
+/// the run with errc::stopped_refused (`stopped-refused`, the `stopped`
+/// notice). A plain refusal or an order resets the count. Give each account
+/// its own grabber and Limiter: one account's back-off or stop then never
+/// pauses another.
 ///
 /// Sale start: with options.start, the grabber watches from the beginning
 /// but acts only from the start, converted to the local clock by an
@@ -343,6 +372,10 @@ class grabber {
     std::uint64_t net_pending = 0;  // a fresh "in stock" response awaiting its confirmation
     std::string net_text;           // the last network status acted on
     bool done = false;              // a dry run reached the press
+
+    std::optional<time_point> resume_at;  // backing off: no action before
+    int rejected_attempt = -1;            // the press whose answer was a plain refusal
+    int throttled_attempt = -1;           // the press whose answer was throttling
   };
 
   // A notice for options.notify, stamped by the wall clock.
@@ -500,6 +533,10 @@ class grabber {
                    : fmt::format("#{} the offers changed: '{}'", st.generation, ev.text));
         return false;
       case shop_event_kind::outcome:
+        if (ev.throttled) {
+          take_throttled(st, std::move(ev));
+          return false;
+        }
         if (!st.awaiting) return false;  // not an answer to an order of this run
         st.awaiting = false;
         st.res.confirmation = ev.text;
@@ -508,6 +545,8 @@ class grabber {
           report(st.res, grab_step::confirmed, ev.text);
           return true;
         }
+        throttle_.accepted();  // the shop answered the order: it does not throttle the account
+        st.rejected_attempt = st.res.attempts;
         fail(st, grab_step::rejected, std::move(ev.text));
         if (st.closed_awaiting && !st.in_stock) sold_out(st);
         st.closed_awaiting = false;
@@ -520,6 +559,39 @@ class grabber {
         return false;
     }
     return false;
+  }
+
+  // A throttling refusal of the last press (429 / 503 to the order, the
+  // profile's throttled element or text): counted once per press, even when
+  // the page's plain refusal of the same press came first; then the back-off
+  // (the longer of Retry-After and the policy's) or, after max_refusals in
+  // a row, the stop.
+  void take_throttled(run_state& st, shop_event ev) {
+    const int press = st.res.attempts;
+    const bool late = !st.awaiting && st.rejected_attempt == press && press > 0;
+    if ((!st.awaiting && !late) || st.throttled_attempt == press) return;  // not ours, or counted
+    st.throttled_attempt = press;
+    if (late) --st.failures;  // a refusal by throttling is no failed try
+    st.awaiting = false;
+    st.retry = true;
+    st.res.confirmation = ev.text;
+    ++st.res.throttled;
+    report(st.res, grab_step::throttled, ev.text);
+    const throttle_decision<Clock> d = throttle_.refused(ev.retry_after);
+    if (d.stop) {
+      st.res.stopped = true;
+      report(
+          st.res, grab_step::stopped,
+          fmt::format("{} refusals in a row: this account stops (the others go on)", d.refusals));
+      return;
+    }
+    st.resume_at = d.until;
+    report(st.res, grab_step::backing_off,
+           fmt::format("no action for {} ms{} (refusal {} of {})", d.wait.count(),
+                       ev.retry_after
+                           ? fmt::format(", the shop's Retry-After {} ms", ev.retry_after->count())
+                           : std::string(),
+                       d.refusals, std::max(1, opts_.throttle.max_refusals)));
   }
 
   // A verification shows (a text) or is gone (empty): the hand-off to a
@@ -718,6 +790,10 @@ class grabber {
     R r = co_await run(self, deadline_in);
     if (!r.first && r.second.ordered) {
       self->tell(notice_kind::ordered, r.second, r.second.confirmation);
+    } else if (r.first == errc::stopped_refused) {
+      self->tell(notice_kind::stopped, r.second,
+                 fmt::format("stopped: the shop refused {} times in a row ({})", r.second.throttled,
+                             r.second.confirmation));
     } else if (r.first && r.first != seckill::errc::operation_aborted) {
       self->tell(notice_kind::failed, r.second,
                  r.first == seckill::errc::timed_out
@@ -732,6 +808,7 @@ class grabber {
     using boost::asio::use_awaitable;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     run_state st;
+    self->throttle_ = throttle_policy<Clock>(self->opts_.throttle, self->clock_);
     st.deadline_in = deadline_in;
     st.deadline = self->clock_.now() + deadline_in;
     st.rng = self->opts_.delay_seed;
@@ -765,7 +842,12 @@ class grabber {
         if (!ev) break;
         if (self->take(st, std::move(*ev))) co_return R{{}, std::move(st.res)};
       }
+      if (st.res.stopped) co_return R{make_error_code(errc::stopped_refused), std::move(st.res)};
       const auto now = self->clock_.now();
+      if (st.resume_at && now >= *st.resume_at) {
+        st.resume_at.reset();
+        ++st.generation;  // the page is read again before the next try
+      }
       if (!st.started && st.start && now >= *st.start) {
         st.started = true;
         st.reaction = true;  // what the page shows at the start is the flip
@@ -790,22 +872,25 @@ class grabber {
         co_return R{make_error_code(seckill::errc::timed_out), std::move(st.res)};
       }
       const bool reloading = self->opts_.reload_every.has_value();
-      if (st.started && st.in_stock && !st.awaiting && !st.hand_off &&
+      const bool holding = st.resume_at.has_value();  // backing off
+      if (st.started && st.in_stock && !st.awaiting && !st.hand_off && !holding &&
           self->opts_.mode != grab_mode::monitor && (st.decided != st.generation || st.retry)) {
         const std::error_code e = co_await self->attempt(st);
         if (e) co_return R{e, std::move(st.res)};
         if (st.done) co_return R{{}, std::move(st.res)};
         continue;
       }
-      if (st.started && reloading && !st.awaiting && !st.hand_off && now >= st.next_reload) {
+      if (st.started && reloading && !st.awaiting && !st.hand_off && !holding &&
+          now >= st.next_reload) {
         const std::error_code e = co_await self->reload(st);
         if (e) co_return R{e, std::move(st.res)};
         continue;
       }
       time_point wake = st.awaiting ? std::min(st.deadline, st.confirm_until) : st.deadline;
       if (!st.started && st.start) wake = std::min(wake, *st.start);
-      if (st.started && reloading && !st.awaiting && !st.hand_off)
+      if (st.started && reloading && !st.awaiting && !st.hand_off && !holding)
         wake = std::min(wake, st.next_reload);
+      if (holding) wake = std::min(wake, *st.resume_at);
       auto [e, ev] =
           co_await d.async_next_event(until(self->clock_, wake), as_tuple(use_awaitable));
       if (e) co_return R{e, std::move(st.res)};
@@ -863,6 +948,7 @@ class grabber {
   Limiter& limiter_;
   options_type opts_;
   Clock clock_;
+  throttle_policy<Clock> throttle_{opts_.throttle, clock_};  // this run's; a new one per run
 };
 
 /// A grabber given a page drives it by the demo shop's profile (page_driver's default).

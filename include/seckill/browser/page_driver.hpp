@@ -12,6 +12,7 @@
 #include <seckill/browser/site_profile.hpp>
 #include <seckill/browser/stock_response.hpp>
 #include <seckill/browser/strategy.hpp>
+#include <seckill/browser/throttle.hpp>
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 #include <seckill/url.hpp>
@@ -176,6 +177,13 @@ inline nlohmann::json profile_argument(const site_profile& p) {
 /// option or clicks a list's offer element with trusted input; a quantity is filled in, or reached
 /// with trusted clicks on + / -; buy is a trusted click.
 ///
+/// Throttling: an outcome is `throttled` when the order's request (a URL
+/// containing the profile's `order_response`, or `success_response`) is
+/// answered 429 or 503 (with its Retry-After), when the profile's
+/// `throttled` element appears, or when the result shows a `throttled_text`
+/// (a result text repeated unchanged is seen once: name order_response for
+/// a shop that refuses again and again).
+///
 /// Stock from the network (a profile's `stock_response`): the status
 /// element is not watched; every response of the page whose URL matches
 /// is read once it has arrived (page::async_on_response_body: no request is
@@ -306,6 +314,8 @@ class page_driver {
     boost::asio::steady_timer* wake = nullptr;
     mutation_subscription status_sub, result_sub, offers_sub, response_sub, countdown_sub;
     mutation_subscription verification_sub, own_verification_sub;
+    mutation_subscription order_sub, throttled_sub;  // throttling: the order's answer, the page
+    bool throttled_shown = false;                    // the profile's `throttled` element shows
     std::string verification[2];      // what the common and the profile's checks see ("": none)
     std::string verification_shown;   // the last verification event's text
     mutation_subscription stock_sub;  // stock from the network
@@ -384,7 +394,8 @@ class page_driver {
         shop_event e;
         e.kind = shop_event_kind::outcome;
         e.text = r.text;
-        e.confirmed = detail::contains_any(r.text, st->profile.success);
+        e.throttled = detail::contains_any(r.text, st->profile.throttled_text);
+        e.confirmed = !e.throttled && detail::contains_any(r.text, st->profile.success);
         st->push(std::move(e));
       }
       if (r.initial && !st->profile.success_url.empty()) {  // a new document: where are we?
@@ -429,9 +440,7 @@ class page_driver {
       std::function<void(const response_record&)> on_response = [weak](const response_record& r) {
         auto st = weak.lock();
         if (!st) return;
-        shop_event e;
-        e.kind = shop_event_kind::outcome;
-        e.text = "HTTP " + std::to_string(r.status) + " " + r.url;
+        shop_event e = throttling_outcome(r);
         e.confirmed = r.status >= 200 && r.status < 300;
         st->push(std::move(e));
       };
@@ -448,8 +457,64 @@ class page_driver {
     s->status_sub = std::move(status_sub);
     s->result_sub = std::move(result_sub);
     s->offers_sub = std::move(offers_sub);
+    if (const std::error_code et = co_await watch_throttling(s); et) co_return et;
     if (const std::error_code ev = co_await watch_verification(s); ev) co_return ev;
     if (!s->profile.countdown.empty()) co_return co_await watch_countdown(s);
+    co_return std::error_code{};
+  }
+
+  // An answer to the order (a response, or a success_response's) as an
+  // outcome event: throttled for a 429 or 503, with the shop's Retry-After.
+  static shop_event throttling_outcome(const response_record& r) {
+    shop_event e;
+    e.kind = shop_event_kind::outcome;
+    e.text = "HTTP " + std::to_string(r.status) + " " + seckill::redact_url(r.url);
+    e.throttled = is_throttling_status(r.status);
+    if (e.throttled && !r.retry_after.empty()) {
+      e.retry_after = parse_retry_after(r.retry_after, std::chrono::system_clock::now());
+      e.text += " (Retry-After: " + r.retry_after.substr(0, 40) + ")";
+    }
+    return e;
+  }
+
+  // Throttling the profile names: a 429 or 503 answer to order_response's
+  // URL, and the `throttled` element as it appears (on the page or as an
+  // error page): each a throttled outcome event.
+  static boost::asio::awaitable<std::error_code> watch_throttling(std::shared_ptr<state> s) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    const site_profile& p = s->profile;
+    std::weak_ptr<state> weak = s;
+    if (!p.order_response.empty() && p.order_response != p.success_response) {
+      std::function<void(const response_record&)> on_order = [weak](const response_record& r) {
+        auto st = weak.lock();
+        if (!st || !is_throttling_status(r.status)) return;  // other answers: the result says
+        st->push(throttling_outcome(r));
+      };
+      auto [e, sub] = co_await s->pg.async_on_response(p.order_response, std::move(on_order),
+                                                       as_tuple(use_awaitable));
+      if (e) co_return e;
+      s->order_sub = std::move(sub);
+    }
+    if (!p.throttled.empty()) {
+      std::function<void(const mutation_record&)> on_shown = [weak](const mutation_record& r) {
+        auto st = weak.lock();
+        if (!st) return;
+        const bool shown = r.present;
+        if (shown == st->throttled_shown) return;
+        st->throttled_shown = shown;
+        if (!shown) return;
+        shop_event e;
+        e.kind = shop_event_kind::outcome;
+        e.throttled = true;
+        e.text = "the page shows '" + r.text.substr(0, 120) + "'";
+        st->push(std::move(e));
+      };
+      auto [e, sub] = co_await s->pg.async_on_mutation(p.throttled, std::move(on_shown),
+                                                       as_tuple(use_awaitable));
+      if (e) co_return e;
+      s->throttled_sub = std::move(sub);
+    }
     co_return std::error_code{};
   }
 

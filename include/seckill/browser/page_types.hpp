@@ -65,12 +65,14 @@ struct mutation_record {
 };
 
 /// @brief What on_response() reports: a response the page received, by the
-///        URL it answered and its HTTP status.
+///        URL it answered and its HTTP status (and its Retry-After, which a
+///        throttling shop sends with a 429 or 503).
 ///
 /// A plain value. Cost: that of its URL.
 struct response_record {
   std::string url;
   int status = 0;
+  std::string retry_after = {};  ///< its Retry-After header as sent (empty when absent)
 };
 
 /// @brief What on_response_body() reports: a response the page received

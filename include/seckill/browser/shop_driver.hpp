@@ -86,6 +86,10 @@ struct shop_event {
   bool cached = false;  ///< network: served by a cache (disk, service worker, prefetch, Age > 0)
   page_check check = page_check::none;  ///< network: what the page said when re-checked
   std::uint64_t response = 0;           ///< network: the response's number (distinct per response)
+  /// outcome: the shop refused by throttling (HTTP 429 or 503 to the order,
+  /// or the profile's `throttled` element or text), not for want of stock
+  bool throttled = false;
+  std::optional<std::chrono::milliseconds> retry_after = {};  ///< throttled: the shop's Retry-After
 };
 
 /// @brief A shop the grabber can buy from. Every operation follows Asio's

@@ -97,6 +97,12 @@ struct site_profile {
   std::string success_url;       ///< a new page whose URL contains this also confirms the order
   std::string success_response;  ///< a response to a URL containing this answers the order
   std::string logged_in;         ///< an element only a logged-in session shows; empty: no check
+  /// Throttling: a 429 or 503 answer to a request whose URL contains this
+  /// (the order's; success_response's too) is a throttling refusal, with its
+  /// Retry-After; empty: only success_response's are read.
+  std::string order_response;
+  std::string throttled;  ///< an element ("too many requests", an error page) that means one too
+  std::vector<std::string> throttled_text;  ///< texts in the result element that mean one too
 
   /// How the page learns of changes.
   enum class watch_mode {
@@ -144,7 +150,8 @@ inline constexpr std::string_view profile_keys =
     "status, in_stock, out_of_stock, offers, offer.sku, offer.name, offer.price, offer.stock, "
     "offer.category, offer.unavailable, offer.click, quantity.input, quantity.plus, "
     "quantity.minus, "
-    "quantity.value, buy, result, success, success_url, success_response, logged_in, watch, "
+    "quantity.value, buy, result, success, success_url, success_response, logged_in, "
+    "order_response, throttled, throttled_text, watch, "
     "reload_every, countdown, clock, verification, verification_text, stock_response, stock_json, "
     "stock_text, "
     "stock_offers, stock_offer.sku, stock_offer.stock, stock_offer.price, stock_confirm";
@@ -387,6 +394,16 @@ inline bool apply_profile_key(site_profile& p, profile_lines& seen, std::string_
     p.success_response = std::string(value);
   else if (key == "logged_in")
     selector(p.logged_in);
+  else if (key == "order_response") {
+    if (value.find_first_of(" \t") != std::string_view::npos)
+      line_error(source, line,
+                 cat("order_response must be a part of the order's URL (no spaces), got '",
+                     value.substr(0, 64), "'"));
+    p.order_response = std::string(value);
+  } else if (key == "throttled")
+    selector(p.throttled);
+  else if (key == "throttled_text")
+    p.throttled_text = parse_texts(value, source, line, key);
   else if (key == "watch") {
     if (value == "live")
       p.watch = site_profile::watch_mode::live;
@@ -525,6 +542,9 @@ inline void check_profile(site_profile& p, const profile_lines& seen, std::strin
 /// success_url       = /order/done            # or: a new page at such a URL
 /// success_response  = /api/order            # or: its response, 2xx success, else refused
 /// logged_in         = .user-name             # only a logged-in session shows it
+/// order_response    = /api/order            # its 429 / 503 answers throttle (with Retry-After)
+/// throttled         = .too-many-requests     # or: an element (an error page) that means so
+/// throttled_text    = too many requests | 请求过于频繁  # or: texts in the result that mean so
 /// watch             = reload                 # live (default): the page updates itself
 /// reload_every      = 500ms                  # reload: at most this often (ms or s)
 /// countdown         = .countdown             # the time left to the start: 01:02:03, 还剩 1分23秒

@@ -8,6 +8,7 @@
 #include <seckill/browser/detail/key_value.hpp>
 #include <seckill/browser/sale_time.hpp>
 #include <seckill/browser/site_profile.hpp>
+#include <seckill/browser/throttle.hpp>
 #include <seckill/browser/webhook.hpp>
 #include <seckill/error.hpp>
 
@@ -125,6 +126,8 @@ struct strategy_config {
   std::optional<webhook> notify;  ///< `notify` (and `notify_body`): where notices go; none: nowhere
   notice_filter notify_on;        ///< `notify_on`: the kinds sent (all by default)
   grab_mode mode = grab_mode::buy;  ///< `mode`: buy, dry-run or monitor
+  /// `backoff` (initial..max) and `max_refusals`: the answer to throttling
+  throttle_options throttle;
 };
 
 /// @brief The longest deadline a strategy file may give: a year. Longer ones
@@ -263,7 +266,7 @@ inline delay_range parse_delay(std::string_view v, std::size_t line, std::string
 /// max_price = 20.00                          # per unit, optional
 /// quantity  = 2
 /// deadline  = 10m                            # ms, s, m, h
-/// pace      = 3/s                            # actions per second
+/// pace      = 3/s                            # actions per second (or per minute: 20/min)
 /// burst     = 3
 /// partial   = yes                            # fewer if fewer are in stock; no: skip
 /// retries   = 1                              # more tries in one stock window
@@ -276,11 +279,15 @@ inline delay_range parse_delay(std::string_view v, std::size_t line, std::string
 /// notify_body = {{"text": "{title}: {text}"}} # with a plain URL: the body template
 /// notify_on = ordered, failed, sold-out, hand-off  # the notices sent (default: all)
 /// mode      = buy                            # buy, dry-run (no press) or monitor (no action)
+/// backoff   = 1s..60s                        # throttled: the first back-off..the longest
+/// max_refusals = 5                           # throttling refusals in a row that stop the run
 /// ```
 /// Ranges: quantity a whole number in [1, 1000]; retries a whole number in
 /// [0, 10]; max_price finite and > 0;
 /// deadline in [1 ms, max_strategy_deadline]; pace in (0, 50] per second;
-/// burst in [1, 100]. `nan`, `inf` and numbers beyond them are refused.
+/// burst in [1, 100]; max_refusals a whole number in [1, 100]; backoff's
+/// bounds durations, the first not above the longest, at most 24 h.
+/// `nan`, `inf` and numbers beyond them are refused.
 /// The keys of a site profile (parse_profile) may stand in the strategy file
 /// itself (`profile` above then names no file). A `#` starts a comment at
 /// the start of a line or alone after a space, so `buy = #buy` is a selector.
@@ -352,9 +359,14 @@ inline strategy_config parse_strategy(std::string_view text) {
           cfg.deadline = detail::parse_duration(value, line_no, key);
         } else if (key == "pace") {
           std::string_view v = value;
-          if (v.size() > 2 && v.substr(v.size() - 2) == "/s")
+          double per = 1;  // seconds per unit
+          if (v.size() > 2 && v.substr(v.size() - 2) == "/s") {
             v = detail::trim(v.substr(0, v.size() - 2));
-          const double r = detail::parse_number(v, line_no, key);
+          } else if (v.size() > 4 && v.substr(v.size() - 4) == "/min") {
+            v = detail::trim(v.substr(0, v.size() - 4));
+            per = 60;
+          }
+          const double r = detail::parse_number(v, line_no, key) / per;
           if (!(r > 0) || r > 50) {
             detail::strategy_error(
                 line_no, detail::cat("pace must be in (0, 50] actions per second, got ", value));
@@ -412,6 +424,36 @@ inline strategy_config parse_strategy(std::string_view text) {
             detail::strategy_error(line_no,
                                    detail::cat("mode must be buy, dry-run or monitor, got '",
                                                value.substr(0, 32), "'"));
+        } else if (key == "max_refusals") {
+          const double n = detail::parse_number(value, line_no, key);
+          if (!(n >= 1 && n <= 100) || n != std::floor(n)) {
+            detail::strategy_error(
+                line_no,
+                detail::cat("max_refusals must be a whole number in [1, 100], got ", value));
+          }
+          cfg.throttle.max_refusals = static_cast<int>(n);
+        } else if (key == "backoff") {
+          const auto dots = value.find("..");
+          if (dots == std::string_view::npos) {
+            detail::strategy_error(line_no,
+                                   detail::cat("backoff must be two durations like 1s..60s "
+                                               "(the first back-off..the longest), got '",
+                                               value.substr(0, 64), "'"));
+          }
+          const auto lo = detail::parse_duration(detail::trim(value.substr(0, dots)), line_no, key);
+          const auto hi =
+              detail::parse_duration(detail::trim(value.substr(dots + 2)), line_no, key);
+          if (lo > hi) {
+            detail::strategy_error(
+                line_no, detail::cat("backoff has its first back-off above the longest, got '",
+                                     value.substr(0, 64), "'"));
+          }
+          if (hi > std::chrono::hours(24)) {
+            detail::strategy_error(line_no, detail::cat("backoff must be at most 24h, got '",
+                                                        value.substr(0, 64), "'"));
+          }
+          cfg.throttle.initial = lo;
+          cfg.throttle.max = hi;
         } else if (key == "burst") {
           const double b = detail::parse_number(value, line_no, key);
           if (!(b >= 1 && b <= 100)) {
@@ -424,7 +466,7 @@ inline strategy_config parse_strategy(std::string_view text) {
               detail::cat("unknown key '", key,
                           "' (known: want, max_price, quantity, partial, retries, deadline, "
                           "pace, burst, start, delay, delay_seed, pace_reaction, notify, "
-                          "notify_body, notify_on, mode, profile, and a "
+                          "notify_body, notify_on, mode, max_refusals, backoff, profile, and a "
                           "site profile's: ",
                           profile_keys, ")"));
         }

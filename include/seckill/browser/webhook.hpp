@@ -37,10 +37,11 @@ enum class notice_kind {
   sold_out,  ///< a stock window closed with no order
   hand_off,  ///< the shop shows a verification a person must solve
   stock,     ///< monitor mode: the stock changed (in stock, or out again)
+  stopped,   ///< the shop refused (throttled) the account too often in a row: it stopped
 };
 
 /// The kind's name as notifications and logs write it: "ordered", "failed",
-/// "sold-out", "hand-off", "stock".
+/// "sold-out", "hand-off", "stock", "stopped".
 constexpr std::string_view to_string(notice_kind k) noexcept {
   switch (k) {
     case notice_kind::ordered:
@@ -53,6 +54,8 @@ constexpr std::string_view to_string(notice_kind k) noexcept {
       return "hand-off";
     case notice_kind::stock:
       return "stock";
+    case notice_kind::stopped:
+      return "stopped";
   }
   return "unknown";
 }
@@ -73,7 +76,7 @@ struct notice {
 
 /// @brief Which notice kinds are sent (`notify_on`). A plain value.
 struct notice_filter {
-  unsigned bits = 0x1Fu;  ///< one bit per notice_kind; all by default
+  unsigned bits = 0x3Fu;  ///< one bit per notice_kind; all by default
   [[nodiscard]] bool has(notice_kind k) const noexcept {
     return (bits & (1u << static_cast<unsigned>(k))) != 0;
   }
@@ -441,10 +444,10 @@ inline std::string redact_webhook(std::string_view url) {
 }
 
 /// @brief Parses a list of notice kinds (`notify_on`): "ordered, failed,
-///        sold-out, hand-off, stock" (or sold_out, hand_off), or "all". Throws
+///        sold-out, hand-off, stock, stopped" (or sold_out, hand_off), or "all". Throws
 ///        seckill::error (seckill::errc::invalid_argument) naming the word at fault.
 /// @brief Parses a list of notice kinds (`notify_on`): "ordered, failed,
-///        sold-out, hand-off, stock" (or sold_out, hand_off), or "all": nullopt and,
+///        sold-out, hand-off, stock, stopped" (or sold_out, hand_off), or "all": nullopt and,
 ///        in `why`, the word at fault when one is unknown.
 inline std::optional<notice_filter> try_parse_notice_filter(std::string_view list,
                                                             std::string* why) {
@@ -467,10 +470,12 @@ inline std::optional<notice_filter> try_parse_notice_filter(std::string_view lis
       f.add(notice_kind::hand_off);
     } else if (w == "stock") {
       f.add(notice_kind::stock);
+    } else if (w == "stopped") {
+      f.add(notice_kind::stopped);
     } else {
       if (why != nullptr) {
         *why = "notify_on: unknown event '" + std::string(w.substr(0, 32)) +
-               "' (known: ordered, failed, sold-out, hand-off, stock, all)";
+               "' (known: ordered, failed, sold-out, hand-off, stock, stopped, all)";
       }
       return std::nullopt;
     }

@@ -425,6 +425,15 @@ struct page_session : std::enable_shared_from_this<page_session> {
       const auto r = p.find("response");
       if (r == p.end() || !r->is_object()) return;
       response_record rec{string_member(*r, "url"), static_cast<int>(int_member(*r, "status", 0))};
+      if (const auto h = r->find("headers"); h != r->end() && h->is_object()) {
+        for (const auto& [name, value] : h->items()) {
+          if (value.is_string() && name.size() == 11 &&
+              std::equal(name.begin(), name.end(), "retry-after", [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) == b;
+              }))
+            rec.retry_after = value.get<std::string>();
+        }
+      }
       std::vector<std::function<void(const response_record&)>> calls;  // they may end themselves
       for (const auto& [id, w] : s.responses) {
         if (rec.url.find(w.url_part) != std::string::npos) calls.push_back(w.callback);
