@@ -7,7 +7,9 @@
 //
 // A Backend is a fixture type with `shop` (shop::shop_server), `driver`
 // (a shop_driver on the shop's page, not yet watching) and `end_browser()`
-// (the browser goes away). Each case takes a fresh Backend.
+// (the browser goes away), constructible with no argument (the demo shop's
+// profile) or with a site_profile and a function that sets the shop up
+// before its page loads. Each case takes a fresh Backend.
 
 #include "browser/support.hpp"
 #include "shop/shop_server.hpp"
@@ -147,6 +149,28 @@ void reload_reports_the_new_document() {
       5s));
 }
 
+// A countdown element (profile `countdown`) is reported as watching starts,
+// and each new text of it again.
+template <class Backend>
+void countdown_events() {
+  sb::site_profile p;
+  p.countdown = ".countdown";
+  Backend b(p, [](shop::shop_server& shop) {
+    shop.set_sale_start(shop.shop_now() + std::chrono::minutes(5));
+  });
+  watch(b.driver);
+  const auto countdown = [](const sb::shop_event& e) {
+    return e.kind == sb::shop_event_kind::countdown && !e.text.empty();
+  };
+  auto first = wait_event(b.driver, countdown, 5s);
+  REQUIRE(first);
+  // It shows seconds: a new text within 5 s (the first may come twice: as
+  // watching starts and as the observer starts).
+  auto next = wait_event(
+      b.driver, [&](const sb::shop_event& e) { return countdown(e) && e.text != first->text; }, 5s);
+  CHECK(next);
+}
+
 // The browser goes away: the next operations fail with browser_closed.
 template <class Backend>
 void browser_goes_away() {
@@ -166,22 +190,25 @@ void browser_goes_away() {
 }  // namespace driver_conformance
 
 // The suite's cases for one backend, named "<name>: ...".
-#define SECKILL_DRIVER_CONFORMANCE(name, Backend)                        \
-  TEST_CASE(name ": watching reports the status and a restock") {        \
-    driver_conformance::events_on_restock<Backend>();                    \
-  }                                                                      \
-  TEST_CASE(name ": a snapshot reads every offer") {                     \
-    driver_conformance::snapshot_of_offers<Backend>();                   \
-  }                                                                      \
-  TEST_CASE(name ": choose - quantity - press buys exactly one order") { \
-    driver_conformance::buys_exactly_one_order<Backend>();               \
-  }                                                                      \
-  TEST_CASE(name ": unknown offers and a disabled button are refused") { \
-    driver_conformance::refusals<Backend>();                             \
-  }                                                                      \
-  TEST_CASE(name ": a reload reports the new document") {                \
-    driver_conformance::reload_reports_the_new_document<Backend>();      \
-  }                                                                      \
-  TEST_CASE(name ": the browser going away is browser_closed") {         \
-    driver_conformance::browser_goes_away<Backend>();                    \
+#define SECKILL_DRIVER_CONFORMANCE(name, Backend)                               \
+  TEST_CASE(name ": watching reports the status and a restock") {               \
+    driver_conformance::events_on_restock<Backend>();                           \
+  }                                                                             \
+  TEST_CASE(name ": a snapshot reads every offer") {                            \
+    driver_conformance::snapshot_of_offers<Backend>();                          \
+  }                                                                             \
+  TEST_CASE(name ": choose - quantity - press buys exactly one order") {        \
+    driver_conformance::buys_exactly_one_order<Backend>();                      \
+  }                                                                             \
+  TEST_CASE(name ": unknown offers and a disabled button are refused") {        \
+    driver_conformance::refusals<Backend>();                                    \
+  }                                                                             \
+  TEST_CASE(name ": a reload reports the new document") {                       \
+    driver_conformance::reload_reports_the_new_document<Backend>();             \
+  }                                                                             \
+  TEST_CASE(name ": a countdown element is reported and each new text of it") { \
+    driver_conformance::countdown_events<Backend>();                            \
+  }                                                                             \
+  TEST_CASE(name ": the browser going away is browser_closed") {                \
+    driver_conformance::browser_goes_away<Backend>();                           \
   }

@@ -28,6 +28,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -76,17 +77,21 @@ sb::chromium launch_with_extension(asio::io_context& io, const std::filesystem::
 }
 
 // The CDP backend: page_driver on a tab showing the shop.
+using shop_setup = std::function<void(shop::shop_server&)>;
+
 struct cdp_backend {
   shop::shop_server shop;
   browser_support::browser_fixture f;
-  sb::page_driver driver{f.page, sb::site_profile{}, options()};
+  sb::page_driver driver;
 
   static sb::page_driver_options options() {
     sb::page_driver_options o;
     o.click.timeout = 1s;
     return o;
   }
-  cdp_backend() {
+  explicit cdp_backend(sb::site_profile p = {}, const shop_setup& setup = {})
+      : driver(f.page, std::move(p), options()) {
+    if (setup) setup(shop);
     auto [ec, r] = get(f.page.async_navigate(shop.url(), asio::use_future));
     REQUIRE_MESSAGE(!ec, ec.message());
     for (int i = 0; i < 500 && shop.listeners() == 0; ++i) std::this_thread::sleep_for(10ms);
@@ -102,7 +107,10 @@ struct extension_backend {
   seckill::detail::temp_dir tmp{"seckill-extension-test"};
   tcp::acceptor acceptor{io.io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
   std::optional<sb::chromium> browser;
-  sb::extension_driver<tcp::socket> driver{connect(), sb::site_profile{}, options()};
+  sb::extension_driver<tcp::socket> driver;
+
+  explicit extension_backend(sb::site_profile p = {}, const shop_setup& setup = {})
+      : driver(connect(setup), std::move(p), options()) {}
 
   sb::extension_driver_options options() const {
     sb::extension_driver_options o;
@@ -110,7 +118,8 @@ struct extension_backend {
     o.click.timeout = 1s;
     return o;
   }
-  tcp::socket connect() {
+  tcp::socket connect(const shop_setup& setup) {
+    if (setup) setup(shop);
     const auto profile =
         prepare_profile(tmp.path(), R"({"relay": "127.0.0.1:)" +
                                         std::to_string(acceptor.local_endpoint().port()) + R"("})");
