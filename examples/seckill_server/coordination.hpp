@@ -169,8 +169,10 @@ class coordination {
       throw seckill::error(
           ec, fmt::format("--etcd {}: cannot register {}", seckill::redact_url(o_.etcd), name_));
     duties_.async_run(asio::bind_cancellation_slot(
-        stop_duties_.slot(), asio::bind_executor(strand_, [](std::error_code) {})));
-    asio::co_spawn(strand_, follow_skus(), asio::detached);
+        stop_duties_.slot(),
+        asio::bind_executor(strand_, [this](std::error_code) { duties_ended_.set_value(); })));
+    asio::co_spawn(strand_, follow_skus(), [this](std::exception_ptr) { skus_ended_.set_value(); });
+    joined_ = true;
   }
 
   /// Leaves the cluster: deregisters (traffic stops coming), resigns the
@@ -189,6 +191,12 @@ class coordination {
       stop_duties_.emit(asio::cancellation_type::terminal);
       if (sku_timer_) sku_timer_->cancel();
     });
+    if (joined_) {
+      // Nothing of the duties (a resign, a reap on the store) nor of the SKU
+      // list may still be running once the node, the store and the client go.
+      duties_ended_.get_future().wait();
+      skus_ended_.get_future().wait();
+    }
     auto [rec, rrev] = wait_for_completion<std::error_code, std::int64_t>([&](auto h) {
       claim_.async_release(ids_.last_used_ms(), asio::bind_executor(strand_, std::move(h)));
     });
@@ -264,6 +272,7 @@ class coordination {
         for (const auto& kv : r.kvs) skus.push_back(kv.key.substr(prefix.size()));
         duties_.set_skus(std::move(skus));
       }
+      if (stopping_.load()) break;
       sku_timer_->expires_after(std::chrono::seconds(1));
       auto [wec] = co_await sku_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
       if (wec) break;
@@ -291,6 +300,9 @@ class coordination {
   unsigned worker_ = 0;
   node<Store, cluster_ids>* node_ = nullptr;
   std::atomic<bool> stopping_{false};
+  bool joined_ = false;
+  std::promise<void> duties_ended_;
+  std::promise<void> skus_ended_;
 };
 
 }  // namespace seckill_server

@@ -456,4 +456,51 @@ TEST_SUITE("integration") {
                           << std::chrono::duration<double>(slowest).count()
                           << " s (hold 1 s + TTL 2 s + 1 s allowed)");
   }
+
+  TEST_CASE(
+      "leader_duties - a candidate stopped while it campaigns never leads and its run ends - "
+      "whether the leader before it stays or resigns") {
+    auto& etcd = seckill::test::shared_single_node();
+    const std::string sku = "tea";
+    seckill::test::run_test([&](asio::io_context& io) -> asio::awaitable<void> {
+      client c(io.get_executor(), etcd.options());
+      store_type store(io.get_executor(), etcd.options(), {.prefix = unique("store")});
+      // The stop lands at every point of b's campaign: its session start,
+      // its key's transaction, the read of its predecessor, the watch.
+      for (const bool leader_resigns : {false, true}) {
+        for (const auto delay : {0ms, 1ms, 2ms, 3ms, 4ms, 6ms, 8ms, 12ms, 20ms, 50ms}) {
+          CAPTURE(leader_resigns);
+          CAPTURE(delay.count());
+          const std::string election = unique("stopped-campaign");
+          duties_type a(c, store, {sku}, fast(election, "a"));
+          duties_type b(c, store, {sku}, fast(election, "b"));
+          runner ra(a);
+          REQUIRE(co_await seckill::test::eventually([&] { return a.is_leader(); }, 5000ms));
+          runner rb(b);
+          co_await seckill::test::sleep_for(delay);
+          rb.stop();
+          if (leader_resigns) ra.stop();
+          CHECK(co_await seckill::test::eventually([&] { return rb.done.has_value(); }, 5000ms));
+          if (rb.done) CHECK(*rb.done == seckill::errc::operation_aborted);
+          CHECK(b.terms() == 0u);
+          CHECK_FALSE(b.is_leader());
+          if (!leader_resigns) {
+            CHECK(a.is_leader());
+            ra.stop();
+          }
+          CHECK(co_await seckill::test::eventually([&] { return ra.done.has_value(); }, 5000ms));
+          // nobody is left in the election: b gave its key up
+          range_options all;
+          all.prefix = true;
+          auto [rec, r] = co_await c.async_range(election, all, tuple_awaitable);
+          REQUIRE_FALSE(rec);
+          std::string left;
+          for (const auto& kv : r.kvs) left += " " + kv.key + "=" + kv.value;
+          CHECK_MESSAGE(r.kvs.empty(), "keys left in the election:" << left);
+          if (!rb.done) rb.stop();  // (a failed case: end it before b goes)
+          co_await seckill::test::eventually([&] { return rb.done.has_value(); }, 5000ms);
+        }
+      }
+    });
+  }
 }

@@ -154,7 +154,17 @@ class election {
     t.success = {put_request{key, value, {.lease = lease}}};
     t.failure = {range_request{key, {}}};
     auto [ec, tr] = co_await c.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (ec) co_return std::pair{ec, leader_info{}};
+    if (ec) {
+      // Stopped with the transaction in flight: etcd may have applied it, so
+      // the key (this lease's own) is deleted all the same.
+      const boost::asio::cancellation_state ts =
+          co_await boost::asio::this_coro::cancellation_state;
+      if (detail::is_cancelled(ts)) {
+        key_ = key;
+        co_await give_up();
+      }
+      co_return std::pair{ec, leader_info{}};
+    }
     key_ = key;
     lease_ = lease;
     generation_ = gen;
@@ -178,6 +188,15 @@ class election {
     rev_ = rev;
     // wait for every candidate created before us to go, one predecessor at a time
     for (;;) {
+      // A stop that came while a request was in flight (a request completes
+      // rather than aborts) is seen here, before any wait: the campaign gives
+      // its key up instead of waiting on, and perhaps winning, after it.
+      const boost::asio::cancellation_state cs =
+          co_await boost::asio::this_coro::cancellation_state;
+      if (detail::is_cancelled(cs)) {
+        co_await give_up();
+        co_return std::pair{make_error_code(seckill::errc::operation_aborted), leader_info{}};
+      }
       range_options o;
       o.prefix = true;
       o.limit = 1;
@@ -201,6 +220,12 @@ class election {
       }
       bool deleted = false;
       while (!deleted) {
+        const boost::asio::cancellation_state ws =
+            co_await boost::asio::this_coro::cancellation_state;
+        if (detail::is_cancelled(ws)) {
+          co_await give_up();
+          co_return std::pair{make_error_code(seckill::errc::operation_aborted), leader_info{}};
+        }
         auto res =
             co_await (stream.async_next(boost::asio::as_tuple(boost::asio::use_awaitable)) ||
                       session_.async_wait_lost(boost::asio::as_tuple(boost::asio::use_awaitable)));

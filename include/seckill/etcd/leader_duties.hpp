@@ -259,6 +259,18 @@ class leader_duties {
         failure = cec;
         doing = "campaigning";
         if (!cec) {
+          // Stopped while the campaign's last request was in flight: the
+          // campaign won, but a stopping node gives the key up and never leads.
+          const boost::asio::cancellation_state won =
+              co_await boost::asio::this_coro::cancellation_state;
+          if (cancelled(won)) {
+            co_await boost::asio::this_coro::reset_cancellation_state(
+                boost::asio::enable_total_cancellation());
+            auto [rec, rev] = co_await election_.async_resign(tuple);
+            (void)rec;
+            (void)rev;
+            break;
+          }
           const std::error_code why = co_await lead(me.create_revision);
           if (why == seckill::errc::operation_aborted) break;
           continue;  // campaign again at once (on the session's next lease once lost)
