@@ -156,6 +156,7 @@ set(SECKILL_browser_HEADERS
   seckill/browser/strategy.hpp
   seckill/browser/sale_time.hpp
   seckill/browser/shop_clock.hpp
+  seckill/browser/clock_sync.hpp
   seckill/browser/site_profile.hpp
   seckill/browser/stock_response.hpp
   seckill/browser/shop_driver.hpp

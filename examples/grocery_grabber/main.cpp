@@ -8,6 +8,7 @@
 //                                   [--sandbox auto|on|off] [--profile DIR [--login]]
 //                                   [--connect URL] [--notify [PRESET:]URL ...]
 //                                   [--notify-on EVENTS] [--no-desktop-notify] [--visible]
+//                                   [--dry-run | --monitor] [--clock-offset MS]
 //
 // A shop is a URL, or "demo" / "demo-grid" / "demo-api": the demo shop
 // started in this process (restocked after a second), its select page, its
@@ -124,6 +125,7 @@ int main(int argc, char** argv) {
         return 2;
       }
       if (args.mode) plans[k].strategy.mode = *args.mode;
+      if (args.clock_offset) plans[k].strategy.clock_offset = *args.clock_offset;
     }
   }
   if (args.login && plans.front().profile.logged_in.empty()) {

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <optional>
@@ -77,6 +78,8 @@ struct options {
   /// --dry-run / --monitor: replaces every strategy's `mode`
   std::optional<seckill::browser::grab_mode> mode;
   std::vector<account_options> accounts;  ///< --account: several accounts at once
+  /// --clock-offset MS: the shop clock's offset by hand; replaces every strategy's `clock_offset`
+  std::optional<std::chrono::milliseconds> clock_offset;
 };
 
 using parse_result = std::variant<options, help_requested, usage_error>;
@@ -88,6 +91,7 @@ inline std::string usage(std::string_view program) {
       "          [--sandbox auto|on|off] [--profile DIR [--login]] [--connect URL]\n"
       "          [--notify [PRESET:]URL ...] [--notify-on EVENTS] [--no-desktop-notify]\n"
       "          [--visible] [--dry-run | --monitor] [--account NAME=DIR[:STRATEGY] ...]\n"
+      "          [--clock-offset MS]\n"
       "  <shop>             an http(s) URL, or demo / demo-grid / demo-api: the demo shop\n"
       "                     started here (its select page, its button grid, or its page\n"
       "                     that shows the stock only through polled JSON)\n"
@@ -136,7 +140,10 @@ inline std::string usage(std::string_view program) {
       "                     NAME: letters, digits, - and _. One summary table at the end.\n"
       "                     Exit status with accounts: 0 when every account did what it was\n"
       "                     run for in every tab, 1 when one did not (no order, a deadline, a\n"
-      "                     stop after repeated refusals), 2 for a bad command line or file\n",
+      "                     stop after repeated refusals), 2 for a bad command line or file\n"
+      "  --clock-offset MS  the shop's clock by hand: the local clock minus the shop's, in\n"
+      "                     whole milliseconds (-1250: the shop is 1.25 s ahead); the\n"
+      "                     shop's clock is then not read (strategy: clock_offset)\n",
       program, max_tabs, max_accounts);
 }
 
@@ -339,6 +346,10 @@ inline parse_result parse_options(int argc, const char* const* argv) {
         }
       }
       o.accounts.push_back(std::move(acc));
+    } else if (flag == "--clock-offset") {
+      std::int64_t ms = 0;
+      if ((err = c.integer(-86'400'000, 86'400'000, ms))) return *err;
+      o.clock_offset = std::chrono::milliseconds(ms);
     } else if (flag == "--no-desktop-notify") {
       if ((err = c.no_value())) return *err;
       o.desktop_notify = false;

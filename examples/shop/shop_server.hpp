@@ -13,7 +13,8 @@
 // named a start, a `.countdown` (还剩 M分S秒) that `/` then shows too, with
 // the clock. Every
 // response has a Date header on the shop's clock (set_clock_skew() moves
-// it away from this host's). Used by examples/shop, the grabber example, the
+// it away from this host's; set_clock_jitter() varies when in a request the
+// shop reads it and delays the answer). Used by examples/shop, the grabber example, the
 // browser tests and the browser bench. `/members` is the select page for
 // logged-in shoppers: `/login` takes a user and password (a form POST) and
 // sets an HttpOnly session cookie with a Max-Age; with that cookie the page
@@ -42,6 +43,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -144,6 +146,12 @@ class http_server {
   void set_clock_skew(std::chrono::milliseconds skew) {
     skew_ms_.store(skew.count(), std::memory_order_relaxed);
   }
+  /// Each request waits a random time in [0, jitter] before it is handled
+  /// (and its Date stamped), then `processing` before its answer leaves.
+  void set_clock_jitter(std::chrono::microseconds jitter, std::chrono::microseconds processing) {
+    jitter_us_.store(jitter.count(), std::memory_order_relaxed);
+    processing_us_.store(processing.count(), std::memory_order_relaxed);
+  }
 
   /// `t` as an HTTP Date header writes it: "Fri, 04 Dec 2026 12:00:00 GMT".
   static std::string http_date(std::chrono::system_clock::time_point t) {
@@ -212,14 +220,26 @@ class http_server {
     beast::flat_buffer buffer;
     http::request<http::string_body> req;
     http::response<http::string_body> res;
+    asio::steady_timer timer{stream.get_executor()};
 
     void read() {
       req = {};
       http::async_read(stream, buffer, req,
                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
                          if (ec) return;
-                         self->handle();
+                         self->delayed(self->server.jitter_us_.load(std::memory_order_relaxed),
+                                       true, [self] { self->handle(); });
                        });
+    }
+    // Runs `next` after `us` microseconds (a random time up to it when `random`).
+    template <class Next>
+    void delayed(std::int64_t us, bool random, Next next) {
+      if (us > 0 && random) us = std::uniform_int_distribution<std::int64_t>(0, us)(server.rng_);
+      if (us <= 0) return next();
+      timer.expires_after(std::chrono::microseconds(us));
+      timer.async_wait([self = shared_from_this(), next](beast::error_code ec) {
+        if (!ec) next();
+      });
     }
     void handle() {
       // HEAD is answered as GET without the body.
@@ -263,6 +283,10 @@ class http_server {
       res.keep_alive(req.keep_alive());
       res.body() = std::move(out.body);
       res.prepare_payload();
+      delayed(server.processing_us_.load(std::memory_order_relaxed), false,
+              [self = shared_from_this()] { self->write(); });
+    }
+    void write() {
       http::async_write(stream, res,
                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
                           if (ec || !self->res.keep_alive()) {
@@ -292,6 +316,9 @@ class http_server {
   tcp::acceptor acceptor_;
   unsigned short port_ = 0;
   std::atomic<std::int64_t> skew_ms_{0};
+  std::atomic<std::int64_t> jitter_us_{0};
+  std::atomic<std::int64_t> processing_us_{0};
+  std::minstd_rand rng_{20261204};  // the jitter's (server thread only)
   std::vector<std::shared_ptr<event_stream>> streams_;
   std::vector<std::weak_ptr<session>> sessions_;
   std::thread thread_;
@@ -315,6 +342,7 @@ struct order_record {
   clock::time_point received;
   std::string user = {};  ///< the logged-in shopper (POST /members/order); empty: none
   unsigned status = 0;    ///< the HTTP status it was answered with
+  std::chrono::system_clock::time_point shop_time;  ///< the shop's clock as it took the order
 };
 
 /// The demo shop's account (shop_server::set_account changes it).
@@ -380,6 +408,13 @@ class shop_server {
   /// The shop's clock runs `skew` ahead of this host's (behind when negative):
   /// its Date headers, `#shop-time` and the countdown follow it.
   void set_clock_skew(std::chrono::milliseconds skew) { server_.set_clock_skew(skew); }
+  /// Every request waits a random time in [0, jitter] before the shop
+  /// handles it (and stamps its Date, renders `#shop-time`, takes an order),
+  /// and its answer leaves `processing` later: where in the round trip the
+  /// shop reads its clock varies, as on a loaded server.
+  void set_clock_jitter(std::chrono::microseconds jitter, std::chrono::microseconds processing) {
+    server_.set_clock_jitter(jitter, processing);
+  }
   /// The shop's clock now.
   [[nodiscard]] std::chrono::system_clock::time_point shop_now() const { return server_.now(); }
   /// From now on the pages show a `.countdown` to `start` (on the shop's clock).
@@ -744,6 +779,7 @@ class shop_server {
     rec.received = r.received;
     rec.user = user;
     rec.status = 400;
+    rec.shop_time = server_.now();
     if (body.is_discarded() || !body.is_object() || !body.contains("sku") ||
         !body["sku"].is_string() || !body.contains("quantity") ||
         !body["quantity"].is_number_integer()) {

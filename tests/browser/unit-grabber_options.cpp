@@ -348,6 +348,20 @@ TEST_SUITE("unit") {
           "--dry-run and --monitor exclude each other: give one");
     CHECK(error({"demo", "s.txt", "--monitor=yes"}).find("--monitor") != std::string::npos);
   }
+
+  TEST_CASE("grocery_grabber options: --clock-offset takes whole signed milliseconds") {
+    CHECK_FALSE(parsed({"demo", "s.txt"}).clock_offset);
+    CHECK(parsed({"demo", "s.txt", "--clock-offset", "-1250"}).clock_offset ==
+          std::optional<std::chrono::milliseconds>(std::chrono::milliseconds(-1250)));
+    CHECK(parsed({"--clock-offset=300", "demo", "s.txt"}).clock_offset ==
+          std::optional<std::chrono::milliseconds>(std::chrono::milliseconds(300)));
+    CHECK(error({"demo", "s.txt", "--clock-offset", "1.5"}).find("--clock-offset") !=
+          std::string::npos);
+    CHECK(error({"demo", "s.txt", "--clock-offset", "1.5"}).find("'1.5'") != std::string::npos);
+    CHECK(error({"demo", "s.txt", "--clock-offset", "86400001"}).find("[-86400000, 86400000]") !=
+          std::string::npos);
+    CHECK_FALSE(error({"demo", "s.txt", "--clock-offset"}).empty());
+  }
 }
 
 TEST_SUITE("unit") {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <ostream>
@@ -159,25 +160,80 @@ TEST_SUITE("unit") {
     CHECK_FALSE(sb::parse_clock_text("").has_value());
   }
 
-  TEST_CASE("estimate_clock_offset compensates half the round trip - and keeps the best sample") {
+  TEST_CASE(
+      "estimate_clock_offset intersects the samples' intervals - and drops long round trips") {
     // Local clock 1.258 s ahead of the shop's; readings with 1 ms resolution.
     const auto shop_at = [](system_clock::time_point local_mid) { return local_mid - 1258ms; };
     const auto t0 = noon_utc();
     std::vector<sb::clock_sample> samples{
-        {t0, t0 + 40ms, shop_at(t0 + 20ms), 1ms},            // 40 ms round trip
-        {t0 + 100ms, t0 + 110ms, shop_at(t0 + 105ms), 1ms},  // 10 ms: the best
-        {t0 + 200ms, t0 + 300ms, shop_at(t0 + 250ms), 1ms},  // 100 ms
+        {t0, t0 + 40ms, shop_at(t0 + 20ms), 1ms},            // [1237, 1278] ms; 40 > 2 x 10 + 10
+        {t0 + 100ms, t0 + 110ms, shop_at(t0 + 105ms), 1ms},  // [1252, 1263] ms
+        {t0 + 200ms, t0 + 300ms, shop_at(t0 + 250ms), 1ms},  // [1207, 1308] ms; 100 ms
         {t0 + 400ms, t0 + 390ms, shop_at(t0 + 395ms), 1ms},  // received before sent
     };
     const auto o = sb::estimate_clock_offset(samples);
     REQUIRE(o.has_value());
-    CHECK(o->samples == 3);
+    CHECK(o->samples == 1);
+    CHECK(o->dropped == 2);
+    CHECK(o->consistent);
+    CHECK(o->lo == 1252ms);
+    CHECK(o->hi == 1263ms);
     CHECK(o->round_trip == 10ms);
-    CHECK(o->offset == 1258ms - 500us);  // the middle of the reading's millisecond
+    CHECK(o->offset == 1257500us);
     CHECK(o->uncertainty == 5500us);
     CHECK(o->to_local(t0) == t0 + 1257500us);
+    CHECK(o->latest_local(t0) == t0 + 1263ms);
+    CHECK(o->earliest_local(t0) == t0 + 1252ms);
+    // A larger bound keeps the long one: it lies within the others.
+    const auto all = sb::estimate_clock_offset(samples, 200ms);
+    REQUIRE(all.has_value());
+    CHECK(all->samples == 3);  // the long ones lie around the short one
+    CHECK(all->dropped == 0);
+    CHECK(all->lo == 1252ms);
+    CHECK(all->hi == 1263ms);
     CHECK_FALSE(sb::estimate_clock_offset({}).has_value());
     CHECK_FALSE(sb::estimate_clock_offset(std::vector<sb::clock_sample>{samples.back()}));
+  }
+
+  TEST_CASE("estimate_clock_offset gives exact intervals for whole-second dates") {
+    const auto t0 = noon_utc();  // a whole second
+    // Sent 10 ms before the shop's second 12:00:01 began (local 12:00:01.300),
+    // answered 20 ms later showing 12:00:01: the change is within the trip.
+    const std::vector<sb::clock_sample> one{{t0 + 1290ms, t0 + 1310ms, t0 + 1s, 1s}};
+    auto o = sb::estimate_clock_offset(one);
+    REQUIRE(o.has_value());
+    CHECK(o->lo == -710ms);  // 12:00:01.290 - 12:00:01 - 1 s
+    CHECK(o->hi == 310ms);   // 12:00:01.310 - 12:00:01
+    // One showing 12:00:00 sent at 12:00:01.280: the second had not changed.
+    const std::vector<sb::clock_sample> two{one[0], {t0 + 1280ms, t0 + 1300ms, t0, 1s}};
+    o = sb::estimate_clock_offset(two);
+    REQUIRE(o.has_value());
+    CHECK(o->lo == 280ms);  // 12:00:01.280 - 12:00:00 - 1 s
+    CHECK(o->hi == 310ms);
+    CHECK(o->uncertainty == 15ms);
+    CHECK(o->resolution == 1s);
+  }
+
+  TEST_CASE("estimate_clock_offset spans samples that disagree - and says so") {
+    const auto t0 = noon_utc();
+    // Two servers 2 s apart: no offset satisfies both.
+    const std::vector<sb::clock_sample> s{{t0, t0 + 10ms, t0, 1s},
+                                          {t0 + 20ms, t0 + 30ms, t0 + 2s, 1s}};
+    const auto o = sb::estimate_clock_offset(s);
+    REQUIRE(o.has_value());
+    CHECK_FALSE(o->consistent);
+    CHECK(o->lo == -2980ms);
+    CHECK(o->hi == 10ms);
+    CHECK(sb::describe_start(sb::sale_time{t0, 0min}, o).find("which disagree") !=
+          std::string::npos);
+    // A page clock that disagrees with the Date header: both kept.
+    const std::vector<sb::clock_sample> p{
+        {t0, t0 + 10ms, t0, 1s}, {t0 + 5ms, t0 + 6ms, t0 - 3s, 1ms, sb::clock_source::page_clock}};
+    const auto q = sb::estimate_clock_offset(p);
+    REQUIRE(q.has_value());
+    CHECK_FALSE(q->consistent);
+    CHECK(q->lo == -1s);
+    CHECK(q->hi == 3006ms);
   }
 
   TEST_CASE("estimate_clock_offset on whole-second dates holds the truth within its uncertainty") {
@@ -195,26 +251,78 @@ TEST_SUITE("unit") {
         const auto o = sb::estimate_clock_offset(s);
         REQUIRE(o.has_value());
         CHECK(o->uncertainty == 515ms);
-        CHECK(std::chrono::abs(o->offset - std::chrono::nanoseconds(truth)) <= o->uncertainty);
+        CHECK(o->lo <= truth);
+        CHECK(o->hi >= truth);
       }
+    }
+  }
+
+  TEST_CASE("plan_straddle converges on a whole-second clock to about the round trip") {
+    // A simulated shop: its clock `truth` behind the local one, each answer
+    // stamped somewhere in the round trip, which varies.
+    for (const auto truth : {-1234567us, 0us, 2718281us, 999999us}) {
+      CAPTURE(truth.count());
+      system_clock::time_point now = noon_utc() + 123ms;
+      int n = 0;
+      const auto read = [&](system_clock::time_point sent) {
+        const auto rtt = 3ms + std::chrono::milliseconds(n % 4);
+        const auto stamped = sent + rtt * (n % 3) / 2;  // the start, middle or end
+        ++n;
+        const auto shop = std::chrono::floor<std::chrono::seconds>(stamped - truth);
+        return sb::clock_sample{sent, sent + rtt, shop, 1s};
+      };
+      std::vector<sb::clock_sample> samples;
+      for (int i = 0; i < 5; ++i) {
+        samples.push_back(read(now));
+        now = samples.back().received;
+      }
+      auto o = sb::estimate_clock_offset(samples);
+      REQUIRE(o.has_value());
+      CHECK(o->uncertainty > 400ms);  // five back-to-back readings know little
+      int rounds = 0;
+      while (o->uncertainty > o->round_trip + 1ms && rounds < 4) {
+        const auto plan = sb::plan_straddle(*o, now, 5);
+        REQUIRE(plan.size() == 5);
+        CHECK(plan.front() >= now + 50ms);  // the lead
+        CHECK(std::is_sorted(plan.begin(), plan.end()));
+        CHECK(plan.back() - plan.front() <= o->hi - o->lo);
+        for (const auto at : plan) samples.push_back(read(at));
+        now = plan.back() + 10ms;
+        const auto next = sb::estimate_clock_offset(samples);
+        REQUIRE(next.has_value());
+        CHECK(next->hi - next->lo < o->hi - o->lo);  // each round narrows it
+        o = next;
+        ++rounds;
+        CHECK(o->lo <= truth);
+        CHECK(o->hi >= truth);
+      }
+      CHECK(rounds <= 4);
+      CHECK(o->uncertainty <= 8ms);  // from half a second
+      CHECK(o->consistent);
     }
   }
 
   TEST_CASE("describe_start logs the start on both clocks - with the offset and its uncertainty") {
     const sb::sale_time start{noon_utc(), 480min};
     sb::clock_offset o;
+    o.lo = -1758ms;
+    o.hi = -758ms;
     o.offset = -1258ms;
     o.uncertainty = 500ms;
     o.round_trip = 3ms;
     o.resolution = 1s;
     o.samples = 5;
+    o.dropped = 2;
     const auto line = sb::describe_start(start, o, "Date header");
-    CHECK(line.find("start 20:00:00.000 shop time = local 19:59:58.742, offset -1.258 s ± 0.500 "
-                    "s") == 0);
-    CHECK(line.find("best of 5 samples of the Date header") != std::string::npos);
+    CHECK(line.find("start 20:00:00.000 shop time = local 19:59:58.742 (acting at 19:59:59.242, "
+                    "the latest it can be), offset -1.258 s ± 0.500 s") == 0);
+    CHECK(line.find("(5 samples of the Date header, 2 dropped for their round trip") !=
+          std::string::npos);
     CHECK(line.find("the shop's time in whole seconds") != std::string::npos);
     CHECK(sb::describe_start(start, std::nullopt).find("the shop's clock unknown") !=
           std::string::npos);
+    CHECK(sb::describe_start(start, sb::manual_clock_offset(-1250ms)) ==
+          "start 20:00:00.000 shop time = local 19:59:58.750, offset -1.250 s (manual)");
   }
 
   TEST_CASE("to_clock_samples reads the scripts' values - and skips what does not read") {
@@ -225,20 +333,87 @@ TEST_SUITE("unit") {
       7
     ])");
     const auto texts = nlohmann::json::parse(R"([
-      {"at": 1796385600100, "text": "2026-12-04T20:00:00.090+08:00"},
-      {"at": 1796385600100, "text": null},
-      {"at": 1796385600100, "text": "12:00"}
+      {"before": 1796385600096, "after": 1796385600100, "text": "2026-12-04T20:00:00.090+08:00"},
+      {"before": 1796385600096, "after": 1796385600100, "text": null},
+      {"before": 1796385600096, "text": "2026-12-04T20:00:00.090+08:00"},
+      {"before": 1796385600096, "after": 1796385600100, "text": "12:00"}
     ])");
     const auto s = sb::detail::to_clock_samples(dates, texts);
     REQUIRE(s.size() == 2);
     CHECK(s[0].sent == noon_utc());
-    CHECK(s[0].received == noon_utc() + 20ms);
+    CHECK(s[0].received == noon_utc() + 21ms);  // whole local milliseconds
     CHECK(s[0].shop == noon_utc());
     CHECK(s[0].resolution == 1s);
-    CHECK(s[1].sent == noon_utc() + 100ms);
+    CHECK(s[0].source == sb::clock_source::date_header);
+    CHECK(s[1].sent == noon_utc() + 96ms);
+    CHECK(s[1].received == noon_utc() + 101ms);
     CHECK(s[1].shop == noon_utc() + 90ms);
     CHECK(s[1].resolution == 1ms);
+    CHECK(s[1].source == sb::clock_source::page_clock);
     CHECK(sb::detail::to_clock_samples(nullptr, nullptr).empty());
+  }
+
+  TEST_CASE(
+      "strategy keys clock_offset - max_clock_uncertainty - clock_uncertainty - resync_before") {
+    const auto cfg = sb::parse_strategy(
+        "want = sku:a\n"
+        "clock_offset = -1250ms\n"
+        "max_clock_uncertainty = 50ms\n"
+        "clock_uncertainty = warn\n"
+        "resync_before = 30s\n");
+    CHECK(cfg.clock_offset == std::optional<std::chrono::milliseconds>(-1250ms));
+    CHECK(cfg.max_clock_uncertainty == std::optional<std::chrono::milliseconds>(50ms));
+    CHECK(cfg.warn_uncertain_clock);
+    CHECK(cfg.resync_before == std::optional<std::chrono::milliseconds>(30s));
+    CHECK(sb::parse_strategy("want = sku:a\nclock_offset = +2s\n").clock_offset ==
+          std::optional<std::chrono::milliseconds>(2s));
+    CHECK(sb::parse_strategy("want = sku:a\nclock_offset = 300\n").clock_offset ==
+          std::optional<std::chrono::milliseconds>(300ms));
+    CHECK_FALSE(sb::parse_strategy("want = sku:a\nresync_before = no\n").resync_before);
+    const auto d = sb::parse_strategy("want = sku:a\n");
+    CHECK_FALSE(d.clock_offset.has_value());
+    CHECK_FALSE(d.max_clock_uncertainty.has_value());
+    CHECK_FALSE(d.warn_uncertain_clock);
+    CHECK(d.resync_before == std::optional<std::chrono::milliseconds>(10s));
+    sb::grabber_options o;
+    sb::apply_strategy(o, cfg, sb::site_profile{});
+    CHECK(o.manual_offset == std::optional<std::chrono::milliseconds>(-1250ms));
+    CHECK(o.max_clock_uncertainty == std::optional<std::chrono::milliseconds>(50ms));
+    CHECK(o.warn_uncertain_clock);
+    CHECK(o.resync_before == std::optional<std::chrono::milliseconds>(30s));
+  }
+
+  TEST_CASE("strategy keys of the shop clock refuse bad values - naming the line and the key") {
+    struct bad {
+      const char* text;
+      const char* message;
+    };
+    const bad cases[] = {
+        {"want = sku:a\nclock_offset = soon\n",
+         "strategy line 2: clock_offset must be a whole number of ms or s like -1250ms or +2s, "
+         "got 'soon'"},
+        {"want = sku:a\nclock_offset = 1.5s\n", "clock_offset must be a whole number"},
+        {"want = sku:a\nclock_offset = 5min\n", "clock_offset must be a whole number"},
+        {"want = sku:a\nclock_offset = -\n", "clock_offset must be a whole number"},
+        {"want = sku:a\nclock_offset = 86401s\n",
+         "clock_offset must be in [-86400000ms, 86400000ms], got '86401s'"},
+        {"want = sku:a\nclock_offset = 9999999999\n", "clock_offset must be a whole number"},
+        {"want = sku:a\nmax_clock_uncertainty = 0ms\n",
+         "strategy line 2: max_clock_uncertainty must be in [1ms, 10000ms], got '0ms'"},
+        {"want = sku:a\nmax_clock_uncertainty = -5ms\n",
+         "max_clock_uncertainty must be a whole number of ms or s like 50ms or 2s, got '-5ms'"},
+        {"want = sku:a\nmax_clock_uncertainty = 11s\n", "max_clock_uncertainty must be in"},
+        {"want = sku:a\nclock_uncertainty = maybe\n",
+         "strategy line 2: clock_uncertainty must be refuse or warn, got 'maybe'"},
+        {"want = sku:a\nresync_before = 50ms\n",
+         "resync_before must be in [100ms, 3600000ms], got '50ms'"},
+        {"want = sku:a\nresync_before = yes\n", "resync_before must be a whole number"},
+    };
+    for (const auto& b : cases) {
+      CAPTURE(b.text);
+      CHECK_THROWS_WITH_AS(sb::parse_strategy(b.text), doctest::Contains(b.message),
+                           seckill::error);
+    }
   }
 
   TEST_CASE("strategy keys start - delay - delay_seed - pace_reaction") {

@@ -21,6 +21,7 @@ enum class errc {
   not_logged_in,           ///< the shop's page shows no sign of a logged-in session
   profile_in_use,          ///< another running Chromium holds the profile directory
   stopped_refused,         ///< the shop refused (throttled) an account too often in a row
+  clock_uncertain,         ///< the shop clock's estimate is less precise than required
 };
 
 constexpr const char* error_domain_name(errc) noexcept { return "seckill.browser"; }
@@ -45,6 +46,8 @@ constexpr const char* error_message(errc e) noexcept {
       return "browser profile in use by another Chromium";
     case errc::stopped_refused:
       return "stopped after repeated refusals by the shop";
+    case errc::clock_uncertain:
+      return "the shop's clock is not known as precisely as required";
   }
   return nullptr;
 }
@@ -63,6 +66,7 @@ constexpr condition error_condition_of(errc e) noexcept {
     case errc::element_not_actionable:
     case errc::not_logged_in:
     case errc::profile_in_use:
+    case errc::clock_uncertain:
       return condition::conflict;
     case errc::stopped_refused:
       return condition::rejected;

@@ -10,6 +10,7 @@
 /// token bucket. browser/page_driver.hpp, included here, is the driver over a
 /// Chromium tab.
 
+#include <seckill/browser/clock_sync.hpp>
 #include <seckill/browser/error.hpp>
 #include <seckill/browser/page.hpp>
 #include <seckill/browser/page_driver.hpp>
@@ -161,6 +162,20 @@ struct basic_grabber_options {
   /// once, or when a countdown the driver reports reaches zero.
   std::optional<sale_time> start;
   int clock_samples = 5;  ///< readings of the shop's clock taken for a start
+  /// Straddle rounds after them (async_sync_clock) when the shop's time has
+  /// whole seconds and the driver can time its readings; 0: none.
+  int clock_rounds = 4;
+  /// The shop clock's offset set by hand (local minus shop): replaces the
+  /// estimate; the shop's clock is not read.
+  std::optional<std::chrono::milliseconds> manual_offset;
+  /// The estimate must be at least this precise (its uncertainty, the
+  /// interval's half-width): else the run ends with errc::clock_uncertain,
+  /// or with warn_uncertain_clock only a warning is logged. None: any.
+  std::optional<std::chrono::milliseconds> max_clock_uncertainty;
+  bool warn_uncertain_clock = false;  ///< true: an uncertain clock is logged, not refused
+  /// Read the shop's clock again this long before the start (both
+  /// estimates logged; the new one moves the start). None: once only.
+  std::optional<std::chrono::milliseconds> resync_before{std::chrono::seconds(10)};
   /// The local wall clock the shop's clock is compared with; empty:
   /// system_clock::now. A test on a manual Clock maps that clock here.
   std::function<std::chrono::system_clock::time_point()> wall_clock;
@@ -202,6 +217,10 @@ void apply_strategy(basic_grabber_options<Clock>& o, const strategy_config& cfg,
   o.pace_reaction = cfg.pace_reaction;
   o.mode = cfg.mode;
   o.throttle = cfg.throttle;
+  o.manual_offset = cfg.clock_offset;
+  o.max_clock_uncertainty = cfg.max_clock_uncertainty;
+  o.warn_uncertain_clock = cfg.warn_uncertain_clock;
+  o.resync_before = cfg.resync_before;
   if (profile.watch == site_profile::watch_mode::reload) o.reload_every = profile.reload_every;
 }
 
@@ -290,8 +309,11 @@ inline std::string describe_intent(const order_intent& i) {
 ///
 /// Sale start: with options.start, the grabber watches from the beginning
 /// but acts only from the start, converted to the local clock by an
-/// estimate of the shop clock's offset (the driver's clock samples,
-/// estimate_clock_offset; logged as the `scheduled` step). Without one, a
+/// estimate of the shop clock's offset (async_sync_clock: the driver's clock
+/// samples intersected, straddling the shop's second boundaries; or
+/// options.manual_offset), at the latest moment the estimate allows, so
+/// never before the shop's start (logged as the `scheduled` step); read
+/// again resync_before the start. Without one, a
 /// countdown the driver reports sets the start to now plus the time it
 /// shows, and each new text of it moves the start. Reload-poll
 /// (options.reload_every): from the start, the page is reloaded every
@@ -359,7 +381,8 @@ class grabber {
     bool in_stock = false, awaiting = false, retry = false;
     bool reaction = false;  // the next try is the first after a flip (or the start)
     bool started = true, acted = false;
-    std::optional<time_point> start;  // on the grabber's clock
+    std::optional<time_point> start;   // on the grabber's clock
+    std::optional<time_point> resync;  // when the shop's clock is read again
     std::chrono::milliseconds deadline_in{0};
     time_point next_reload{};
     std::uint64_t rng = 0;  // the pauses' generator (splitmix64)
@@ -843,6 +866,12 @@ class grabber {
         if (self->take(st, std::move(*ev))) co_return R{{}, std::move(st.res)};
       }
       if (st.res.stopped) co_return R{make_error_code(errc::stopped_refused), std::move(st.res)};
+      if (!st.started && st.resync && self->clock_.now() >= *st.resync) {
+        st.resync.reset();
+        const std::error_code e = co_await self->schedule_start(st, true);
+        if (e) co_return R{e, std::move(st.res)};
+        continue;
+      }
       const auto now = self->clock_.now();
       if (st.resume_at && now >= *st.resume_at) {
         st.resume_at.reset();
@@ -888,6 +917,7 @@ class grabber {
       }
       time_point wake = st.awaiting ? std::min(st.deadline, st.confirm_until) : st.deadline;
       if (!st.started && st.start) wake = std::min(wake, *st.start);
+      if (!st.started && st.resync) wake = std::min(wake, *st.resync);
       if (st.started && reloading && !st.awaiting && !st.hand_off && !holding)
         wake = std::min(wake, st.next_reload);
       if (holding) wake = std::min(wake, *st.resume_at);
@@ -898,25 +928,75 @@ class grabber {
     }
   }
 
-  // Reads the shop's clock, converts options.start to the grabber's clock and
-  // logs both (the `scheduled` step). A failed reading leaves the local
-  // clock as the shop's, and says so.
-  boost::asio::awaitable<std::error_code> schedule_start(run_state& st) {
+  // Reads the shop's clock (async_sync_clock; or takes options.manual_offset),
+  // converts options.start to the grabber's clock at the latest moment the
+  // estimate allows (never early) and logs both (the `scheduled` step). A
+  // failed reading leaves the local clock as the shop's, and says so; a
+  // re-sync that fails keeps the estimate before it. An estimate less precise
+  // than max_clock_uncertainty ends the run (errc::clock_uncertain) unless
+  // warn_uncertain_clock.
+  boost::asio::awaitable<std::error_code> schedule_start(run_state& st, bool resync = false) {
     using boost::asio::as_tuple;
     using boost::asio::use_awaitable;
-    auto [e, samples] = co_await driver_.async_clock_samples(std::max(1, opts_.clock_samples),
-                                                             as_tuple(use_awaitable));
-    if (e == errc::browser_closed || e == seckill::errc::operation_aborted) co_return e;
-    if (!e) st.res.clock = estimate_clock_offset(samples);
+    std::optional<clock_offset> est;
+    std::error_code e;
+    if (opts_.manual_offset) {
+      est = manual_clock_offset(*opts_.manual_offset);
+    } else {
+      clock_sync_options so;
+      so.samples = std::max(1, opts_.clock_samples);
+      so.rounds = std::max(0, opts_.clock_rounds);
+      so.wall_clock = opts_.wall_clock;
+      auto [e1, o1] = co_await async_sync_clock(driver_, std::move(so), as_tuple(use_awaitable));
+      if (e1 == errc::browser_closed || e1 == seckill::errc::operation_aborted) co_return e1;
+      e = e1;
+      est = o1;
+    }
+    const std::optional<clock_offset> before = st.res.clock;
+    if (est || !resync) st.res.clock = est;
     const sale_time& start = *opts_.start;
-    std::string line = describe_start(start, st.res.clock);
+    std::string line = (resync ? "re-sync: " : "") + describe_start(start, st.res.clock);
     if (e) line += fmt::format(" (reading the shop's clock failed: {})", e.message());
+    if (resync && !est) line += " (the re-sync read nothing: the estimate before it kept)";
+    if (resync && before) {
+      using std::chrono::milliseconds;  // (whole milliseconds, as describe_start writes them)
+      line += fmt::format(
+          "; before: offset {:+.3f} s ± {:.3f} s",
+          static_cast<double>(std::chrono::duration_cast<milliseconds>(before->offset).count()) /
+              1000.0,
+          static_cast<double>(
+              std::chrono::duration_cast<milliseconds>(before->uncertainty).count()) /
+              1000.0);
+    }
     const auto wall_now = opts_.wall_clock ? opts_.wall_clock() : std::chrono::system_clock::now();
-    const auto local_start = st.res.clock ? st.res.clock->to_local(start.at) : start.at;
+    const auto local_start = st.res.clock ? st.res.clock->latest_local(start.at) : start.at;
     schedule(st, clock_.now() +
                      std::chrono::duration_cast<typename Clock::duration>(local_start - wall_now));
     if (st.started) line += ": already passed";
     report(st.res, grab_step::scheduled, std::move(line));
+    if (opts_.max_clock_uncertainty) {
+      const auto& c = st.res.clock;
+      if (!c || c->uncertainty > *opts_.max_clock_uncertainty) {
+        const std::string why =
+            c ? fmt::format(
+                    "the shop's clock is known to ± {:.3f} s, max_clock_uncertainty is "
+                    "{:.3f} s",
+                    std::chrono::duration<double>(c->uncertainty).count(),
+                    std::chrono::duration<double>(*opts_.max_clock_uncertainty).count())
+              : fmt::format("the shop's clock could not be read, max_clock_uncertainty is {:.3f} s",
+                            std::chrono::duration<double>(*opts_.max_clock_uncertainty).count());
+        if (!opts_.warn_uncertain_clock) {
+          report(st.res, grab_step::failed, why + ": not acting");
+          co_return make_error_code(errc::clock_uncertain);
+        }
+        report(st.res, grab_step::scheduled, "warning: " + why);
+      }
+    }
+    if (!resync && !opts_.manual_offset && opts_.resync_before && st.start && !st.started &&
+        *st.start - clock_.now() > *opts_.resync_before) {
+      st.resync =
+          *st.start - std::chrono::duration_cast<typename Clock::duration>(*opts_.resync_before);
+    }
     co_return std::error_code{};
   }
 

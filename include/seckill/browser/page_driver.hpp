@@ -99,7 +99,9 @@ inline shop_snapshot to_snapshot(const nlohmann::json& v) {
 
 /// The date_samples and clock_texts scripts' values as clock samples: a Date
 /// header has whole seconds; a page clock's text gives its own resolution
-/// (parse_clock_text). Entries that do not read are skipped. Never throws.
+/// (parse_clock_text). The local times are whole milliseconds, so each
+/// answer came before received + 1 ms. Entries that do not read are
+/// skipped. Never throws.
 inline std::vector<clock_sample> to_clock_samples(const nlohmann::json& dates,
                                                   const nlohmann::json& clock_texts) {
   using std::chrono::milliseconds;
@@ -118,16 +120,19 @@ inline std::vector<clock_sample> to_clock_samples(const nlohmann::json& dates,
       const auto received = local(d.value("received", nlohmann::json()));
       const auto shop = parse_http_date(string_member(d, "date"));
       if (!sent || !received || !shop) continue;
-      out.push_back({*sent, *received, *shop, std::chrono::seconds(1)});
+      out.push_back({*sent, *received + milliseconds(1), *shop, std::chrono::seconds(1),
+                     clock_source::date_header});
     }
   }
   if (clock_texts.is_array()) {
     for (const auto& c : clock_texts) {
       if (!c.is_object()) continue;
-      const auto at = local(c.value("at", nlohmann::json()));
+      const auto before = local(c.value("before", nlohmann::json()));
+      const auto after = local(c.value("after", nlohmann::json()));
       const auto shown = parse_clock_text(string_member(c, "text"));
-      if (!at || !shown) continue;
-      out.push_back({*at, *at, shown->first, shown->second});
+      if (!before || !after || !shown) continue;
+      out.push_back({*before, *after + milliseconds(1), shown->first, shown->second,
+                     clock_source::page_clock});
     }
   }
   return out;
@@ -272,13 +277,27 @@ class page_driver {
   /// `n` HEAD requests of the page's URL made by the page (in seckill's
   /// isolated world; the page's own requests are left alone), each giving
   /// the response's Date header (whole seconds) and the local times around
-  /// it; with a profile's `clock` element, `n` readings of its text too.
+  /// it; with a profile's `clock` element, up to `n` changes of its text too
+  /// (each bounded by the reads around it; at most 2.5 s).
   /// Costs n round trips to the shop, in one DevTools call (two with a clock).
   template <boost::asio::completion_token_for<void(std::error_code, std::vector<clock_sample>)>
                 CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_clock_samples(int n, CompletionToken&& token = CompletionToken()) {
     return seckill::detail::async_spawn<void(std::error_code, std::vector<clock_sample>)>(
         get_executor(), clock_samples(s_, n), token);
+  }
+
+  /// Readings of the shop's Date header taken at chosen local times
+  /// (plan_straddle's): (error_code, vector<clock_sample>). A HEAD request
+  /// of the page's URL leaves at each time (from seckill's isolated world),
+  /// without waiting for the one before. Costs one DevTools call lasting
+  /// until the last answer.
+  template <boost::asio::completion_token_for<void(std::error_code, std::vector<clock_sample>)>
+                CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_clock_samples_at(std::vector<std::chrono::system_clock::time_point> at,
+                              CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::vector<clock_sample>)>(
+        get_executor(), clock_samples_at(s_, std::move(at)), token);
   }
 
   /// Presses buy with a trusted click; the shop's answer comes as an outcome event.
@@ -703,6 +722,27 @@ class page_driver {
       texts = std::move(t);
     }
     co_return R{{}, detail::to_clock_samples(dates, texts)};
+  }
+
+  static boost::asio::awaitable<std::pair<std::error_code, std::vector<clock_sample>>>
+  clock_samples_at(std::shared_ptr<state> s,
+                   std::vector<std::chrono::system_clock::time_point> at) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    using R = std::pair<std::error_code, std::vector<clock_sample>>;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    nlohmann::json times = nlohmann::json::array();
+    for (std::size_t i = 0; i < at.size() && i < 100; ++i) {
+      times.push_back(
+          std::chrono::duration_cast<std::chrono::milliseconds>(at[i].time_since_epoch()).count());
+    }
+    std::string fn(detail::scripts::date_samples_at);
+    nlohmann::json args = nlohmann::json::array();
+    args.push_back(std::move(times));
+    auto [ec, dates] = co_await s->pg.async_call_function_isolated(std::move(fn), std::move(args),
+                                                                   as_tuple(use_awaitable));
+    if (ec) co_return R{ec, {}};
+    co_return R{{}, detail::to_clock_samples(dates, nullptr)};
   }
 
   static boost::asio::awaitable<std::pair<std::error_code, std::optional<shop_event>>> next_event(

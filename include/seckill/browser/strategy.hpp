@@ -128,6 +128,13 @@ struct strategy_config {
   grab_mode mode = grab_mode::buy;  ///< `mode`: buy, dry-run or monitor
   /// `backoff` (initial..max) and `max_refusals`: the answer to throttling
   throttle_options throttle;
+  /// `clock_offset`: the shop clock's offset by hand (local minus shop); none: estimated
+  std::optional<std::chrono::milliseconds> clock_offset;
+  /// `max_clock_uncertainty`: the estimate's largest accepted half-width; none: any
+  std::optional<std::chrono::milliseconds> max_clock_uncertainty;
+  bool warn_uncertain_clock = false;  ///< `clock_uncertainty = warn` (default refuse)
+  /// `resync_before`: read the shop's clock again this long before the start; `no`: never
+  std::optional<std::chrono::milliseconds> resync_before{std::chrono::seconds(10)};
 };
 
 /// @brief The longest deadline a strategy file may give: a year. Longer ones
@@ -232,6 +239,34 @@ inline std::chrono::milliseconds parse_duration(std::string_view v, std::size_t 
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 
+/// A whole number of milliseconds, signed when `lo` < 0: `-1250`, `-1250ms`,
+/// `+3s`, within [lo, hi] ms.
+inline std::chrono::milliseconds parse_ms(std::string_view v, std::size_t line,
+                                          std::string_view key, std::int64_t lo, std::int64_t hi) {
+  std::string_view body = v;
+  bool negative = false;
+  if (lo < 0 && !body.empty() && (body.front() == '-' || body.front() == '+')) {
+    negative = body.front() == '-';
+    body.remove_prefix(1);
+  }
+  std::size_t digits = 0;
+  while (digits < body.size() && std::isdigit(static_cast<unsigned char>(body[digits]))) ++digits;
+  const std::string_view unit = trim(body.substr(digits));
+  if (digits == 0 || digits > 9 || (unit != "ms" && unit != "s" && !unit.empty())) {
+    strategy_error(line, cat(key, " must be a whole number of ms or s like ",
+                             lo < 0 ? "-1250ms or +2s" : "50ms or 2s", ", got '", v, "'"));
+  }
+  std::int64_t n = 0;
+  for (std::size_t i = 0; i < digits; ++i) n = n * 10 + (body[i] - '0');
+  if (unit == "s") n *= 1000;
+  if (negative) n = -n;
+  if (n < lo || n > hi) {
+    strategy_error(line, cat(key, " must be in [", std::to_string(lo), "ms, ", std::to_string(hi),
+                             "ms], got '", v, "'"));
+  }
+  return std::chrono::milliseconds(n);
+}
+
 /// `40ms..120ms` (or `0ms..80ms`, `1s..2s`): bounds in ms or s, min <= max <= 10 s.
 inline delay_range parse_delay(std::string_view v, std::size_t line, std::string_view key) {
   const auto dots = v.find("..");
@@ -275,6 +310,10 @@ inline delay_range parse_delay(std::string_view v, std::size_t line, std::string
 /// delay     = 40ms..120ms                    # a random pause before each action
 /// delay_seed = 7                             # the pauses' seed (default: the input seed)
 /// pace_reaction = no                         # the first try after a flip: no token, no pause
+/// clock_offset = -1250ms                     # the shop's clock by hand (local minus shop)
+/// max_clock_uncertainty = 50ms               # refuse a start known less precisely
+/// clock_uncertainty = refuse                 # or warn: log it and go on
+/// resync_before = 10s                        # read the shop's clock again (no: never)
 /// notify    = ntfy:https://ntfy.sh/my-topic  # a webhook (parse_webhook): a preset or a URL
 /// notify_body = {{"text": "{title}: {text}"}} # with a plain URL: the body template
 /// notify_on = ordered, failed, sold-out, hand-off  # the notices sent (default: all)
@@ -287,6 +326,8 @@ inline delay_range parse_delay(std::string_view v, std::size_t line, std::string
 /// deadline in [1 ms, max_strategy_deadline]; pace in (0, 50] per second;
 /// burst in [1, 100]; max_refusals a whole number in [1, 100]; backoff's
 /// bounds durations, the first not above the longest, at most 24 h.
+/// burst in [1, 100]; clock_offset in [-86400000ms, 86400000ms];
+/// max_clock_uncertainty in [1ms, 10000ms]; resync_before in [100ms, 3600000ms].
 /// `nan`, `inf` and numbers beyond them are refused.
 /// The keys of a site profile (parse_profile) may stand in the strategy file
 /// itself (`profile` above then names no file). A `#` starts a comment at
@@ -402,6 +443,24 @@ inline strategy_config parse_strategy(std::string_view text) {
           else
             detail::strategy_error(
                 line_no, detail::cat("pace_reaction must be yes or no, got '", value, "'"));
+        } else if (key == "clock_offset") {
+          cfg.clock_offset = detail::parse_ms(value, line_no, key, -86'400'000, 86'400'000);
+        } else if (key == "max_clock_uncertainty") {
+          cfg.max_clock_uncertainty = detail::parse_ms(value, line_no, key, 1, 10'000);
+        } else if (key == "clock_uncertainty") {
+          if (value == "refuse")
+            cfg.warn_uncertain_clock = false;
+          else if (value == "warn")
+            cfg.warn_uncertain_clock = true;
+          else
+            detail::strategy_error(
+                line_no,
+                detail::cat("clock_uncertainty must be refuse or warn, got '", value, "'"));
+        } else if (key == "resync_before") {
+          if (value == "no")
+            cfg.resync_before.reset();
+          else
+            cfg.resync_before = detail::parse_ms(value, line_no, key, 100, 3'600'000);
         } else if (key == "notify") {
           notify = std::string(value);
           notify_line = line_no;
@@ -467,6 +526,9 @@ inline strategy_config parse_strategy(std::string_view text) {
                           "' (known: want, max_price, quantity, partial, retries, deadline, "
                           "pace, burst, start, delay, delay_seed, pace_reaction, notify, "
                           "notify_body, notify_on, mode, max_refusals, backoff, profile, and a "
+                          "pace, burst, start, delay, delay_seed, pace_reaction, clock_offset, "
+                          "max_clock_uncertainty, clock_uncertainty, resync_before, notify, "
+                          "notify_body, notify_on, mode, profile, and a "
                           "site profile's: ",
                           profile_keys, ")"));
         }

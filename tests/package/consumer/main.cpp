@@ -3,6 +3,7 @@
 #include <seckill/backoff.hpp>
 #include <seckill/browser/cdp.hpp>
 #include <seckill/browser/chromium.hpp>
+#include <seckill/browser/clock_sync.hpp>
 #include <seckill/browser/error.hpp>
 #include <seckill/browser/extension_driver.hpp>
 #include <seckill/browser/grabber.hpp>

@@ -133,16 +133,49 @@ inline constexpr std::string_view date_samples = R"js(async (n) => {
   return out;
 })js";
 
-/// (sel, n) -> [{at, text}]: the text of the first element matching `sel`
-/// read n times 20 ms apart, each with the local time it was read at.
+/// (sel, n) -> [{before, after, text}]: up to n changes of the text of the
+/// first element matching `sel`, each with the local times (ms) of the last
+/// read that showed the old text and of the first that showed the new one:
+/// the page set the new time between them. Reads yield to the page between
+/// them; at most 2.5 s in all.
 inline constexpr std::string_view clock_texts = R"js((sel, n) => new Promise((resolve) => {
   const out = [];
-  const step = () => {
+  const text = () => {
     const el = find(sel);
-    out.push({at: Date.now(), text: el === null ? null : (el.textContent || '').trim()});
-    if (out.length >= n) resolve(out); else setTimeout(step, 20);
+    return el === null ? null : (el.textContent || '').trim();
   };
-  step();
+  const end = Date.now() + 2500;
+  let last = text(), lastAt = Date.now();
+  const step = () => {
+    const now = Date.now(), t = text();
+    if (t !== last) {
+      if (t !== null && last !== null) out.push({before: lastAt, after: now, text: t});
+      last = t;
+    }
+    lastAt = now;
+    if (out.length >= n || now >= end) resolve(out); else setTimeout(step, 0);
+  };
+  setTimeout(step, 0);
 }))js";
+
+/// (times) -> [{sent, received, date}]: a HEAD request of the page's own URL
+/// sent at each of the local times given (ms since the epoch, as Date.now()),
+/// without waiting for the one before; as date_samples otherwise.
+inline constexpr std::string_view date_samples_at = R"js(async (times) => {
+  const one = async (at) => {
+    const wait = at - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    try {
+      const sent = Date.now();
+      const r = await fetch(location.href, {method: 'HEAD', cache: 'no-store'});
+      const received = Date.now();
+      const date = r.headers.get('date');
+      return date ? {sent, received, date} : null;
+    } catch (e) {
+      return null;
+    }
+  };
+  return (await Promise.all(times.map(one))).filter((x) => x !== null);
+})js";
 
 }  // namespace seckill::browser::detail::scripts
