@@ -1,7 +1,12 @@
 // The demo grocery shop: serves the page on 127.0.0.1 and restocks on a schedule.
 //
 //   seckill_example_shop [--port N] [--restock-every SECONDS] [--for SECONDS]
+//                        [--clock-skew MS] [--clock-jitter MS] [--processing-delay MS]
 //
+// --clock-skew runs the shop's clock MS ahead of this host's (behind when
+// negative); --clock-jitter waits a random 0..MS before each request is
+// handled (and its Date stamped), --processing-delay MS more before it is
+// answered: a shop whose clock a grabber must estimate.
 // Every restock puts 3 units of one SKU (in turn) on the shelf for two seconds.
 // Restock by hand with: curl -X POST 'http://127.0.0.1:N/restock?sku=veg-box&qty=5'
 #include "shop_server.hpp"
@@ -29,11 +34,13 @@ int parse_int(const char* flag, const char* v, int lo, int hi) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 0, every = 10, run_for = 0;
+  int port = 0, every = 10, run_for = 0, skew = 0, jitter = 0, processing = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (i + 1 >= argc) {
-      std::fprintf(stderr, "usage: %s [--port N] [--restock-every SECONDS] [--for SECONDS]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--port N] [--restock-every SECONDS] [--for SECONDS]\n"
+                   "          [--clock-skew MS] [--clock-jitter MS] [--processing-delay MS]\n",
                    argv[0]);
       return 2;
     }
@@ -43,6 +50,12 @@ int main(int argc, char** argv) {
       every = parse_int("--restock-every", argv[++i], 1, 3600);
     else if (a == "--for")
       run_for = parse_int("--for", argv[++i], 1, 86400);
+    else if (a == "--clock-skew")
+      skew = parse_int("--clock-skew", argv[++i], -86'400'000, 86'400'000);
+    else if (a == "--clock-jitter")
+      jitter = parse_int("--clock-jitter", argv[++i], 0, 10'000);
+    else if (a == "--processing-delay")
+      processing = parse_int("--processing-delay", argv[++i], 0, 10'000);
     else {
       std::fprintf(stderr, "unknown option '%s'\n", argv[i]);
       return 2;
@@ -51,6 +64,8 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, [](int) { stop = 1; });
   std::signal(SIGTERM, [](int) { stop = 1; });
   shop::shop_server server(shop::default_catalogue(), static_cast<unsigned short>(port));
+  server.set_clock_skew(std::chrono::milliseconds(skew));
+  server.set_clock_jitter(std::chrono::milliseconds(jitter), std::chrono::milliseconds(processing));
   std::printf("Fresh Market open at %s (restock every %d s)\n", server.url().c_str(), every);
   std::printf("members' page %s, log in at %s (user %s)\n", server.members_url().c_str(),
               server.login_url().c_str(), shop::demo_user);

@@ -110,6 +110,29 @@ function parseDelay(v, line, key) {
   return {min_ms: lo, max_ms: hi};
 }
 
+// detail::parse_ms: a whole number of milliseconds (`-1250`, `-1250ms`,
+// `+3s`), signed when `lo` < 0, within [lo, hi] ms.
+function parseMs(v, line, key, lo, hi) {
+  let body = v;
+  let negative = false;
+  if (lo < 0 && body.length > 0 && (body[0] === '-' || body[0] === '+')) {
+    negative = body[0] === '-';
+    body = body.slice(1);
+  }
+  let digits = 0;
+  while (digits < body.length && body[digits] >= '0' && body[digits] <= '9') ++digits;
+  const unit = trim(body.slice(digits));
+  if (digits === 0 || digits > 9 || (unit !== 'ms' && unit !== 's' && unit !== '')) {
+    strategyError(line, `${key} must be a whole number of ms or s like ` +
+                            `${lo < 0 ? '-1250ms or +2s' : '50ms or 2s'}, got '${v}'`);
+  }
+  let n = Number(body.slice(0, digits));
+  if (unit === 's') n *= 1000;
+  if (negative) n = -n;
+  if (n < lo || n > hi) strategyError(line, `${key} must be in [${lo}ms, ${hi}ms], got '${v}'`);
+  return n;
+}
+
 function yesNo(value, line, key) {
   if (value === 'yes' || value === 'true') return true;
   if (value === 'no' || value === 'false') return false;
@@ -136,6 +159,10 @@ export function defaultStrategy() {
     notify: null,
     notify_on: [...NOTICE_KINDS],
     mode: 'buy',
+    clock_offset_ms: null,
+    max_clock_uncertainty_ms: null,
+    warn_uncertain_clock: false,
+    resync_before_ms: 10000,
   };
 }
 
@@ -239,6 +266,23 @@ export function parseStrategy(text) {
       case 'pace_reaction':
         cfg.pace_reaction = yesNo(value, line, key);
         break;
+      case 'clock_offset':
+        cfg.clock_offset_ms = parseMs(value, line, key, -86400000, 86400000);
+        break;
+      case 'max_clock_uncertainty':
+        cfg.max_clock_uncertainty_ms = parseMs(value, line, key, 1, 10000);
+        break;
+      case 'clock_uncertainty':
+        if (value === 'refuse')
+          cfg.warn_uncertain_clock = false;
+        else if (value === 'warn')
+          cfg.warn_uncertain_clock = true;
+        else
+          strategyError(line, `clock_uncertainty must be refuse or warn, got '${value}'`);
+        break;
+      case 'resync_before':
+        cfg.resync_before_ms = value === 'no' ? null : parseMs(value, line, key, 100, 3600000);
+        break;
       case 'notify':
         notify = value;
         notifyLine = line;
@@ -299,7 +343,8 @@ export function parseStrategy(text) {
         strategyError(
             line,
             `unknown key '${key}' (known: want, max_price, quantity, partial, retries, deadline, ` +
-                'pace, burst, start, delay, delay_seed, pace_reaction, notify, ' +
+                'pace, burst, start, delay, delay_seed, pace_reaction, clock_offset, ' +
+                'max_clock_uncertainty, clock_uncertainty, resync_before, notify, ' +
                 `notify_body, notify_on, mode, max_refusals, backoff, profile, and a site ` +
                 `profile's: ${PROFILE_KEYS})`);
     }

@@ -524,11 +524,9 @@ inline strategy_config parse_strategy(std::string_view text) {
               line_no,
               detail::cat("unknown key '", key,
                           "' (known: want, max_price, quantity, partial, retries, deadline, "
-                          "pace, burst, start, delay, delay_seed, pace_reaction, notify, "
-                          "notify_body, notify_on, mode, max_refusals, backoff, profile, and a "
                           "pace, burst, start, delay, delay_seed, pace_reaction, clock_offset, "
                           "max_clock_uncertainty, clock_uncertainty, resync_before, notify, "
-                          "notify_body, notify_on, mode, profile, and a "
+                          "notify_body, notify_on, mode, max_refusals, backoff, profile, and a "
                           "site profile's: ",
                           profile_keys, ")"));
         }
