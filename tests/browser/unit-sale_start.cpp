@@ -336,10 +336,13 @@ TEST_SUITE("unit") {
       {"before": 1796385600096, "after": 1796385600100, "text": "2026-12-04T20:00:00.090+08:00"},
       {"before": 1796385600096, "after": 1796385600100, "text": null},
       {"before": 1796385600096, "text": "2026-12-04T20:00:00.090+08:00"},
-      {"before": 1796385600096, "after": 1796385600100, "text": "12:00"}
+      {"before": 1796385600096, "after": 1796385600100, "text": "12:00"},
+      {"at": 1796385600200, "text": "2026-12-04T20:00:00.190+08:00"}
     ])");
     const auto s = sb::detail::to_clock_samples(dates, texts);
-    REQUIRE(s.size() == 2);
+    REQUIRE(s.size() == 3);
+    CHECK(s[2].sent == noon_utc() + 200ms);  // one read: {at}
+    CHECK(s[2].received == noon_utc() + 201ms);
     CHECK(s[0].sent == noon_utc());
     CHECK(s[0].received == noon_utc() + 21ms);  // whole local milliseconds
     CHECK(s[0].shop == noon_utc());

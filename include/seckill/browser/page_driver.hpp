@@ -99,7 +99,8 @@ inline shop_snapshot to_snapshot(const nlohmann::json& v) {
 
 /// The date_samples and clock_texts scripts' values as clock samples: a Date
 /// header has whole seconds; a page clock's text gives its own resolution
-/// (parse_clock_text). The local times are whole milliseconds, so each
+/// (parse_clock_text); a clock text is a change seen between two reads
+/// ({before, after}) or one read ({at}). The local times are whole milliseconds, so each
 /// answer came before received + 1 ms. Entries that do not read are
 /// skipped. Never throws.
 inline std::vector<clock_sample> to_clock_samples(const nlohmann::json& dates,
@@ -127,8 +128,10 @@ inline std::vector<clock_sample> to_clock_samples(const nlohmann::json& dates,
   if (clock_texts.is_array()) {
     for (const auto& c : clock_texts) {
       if (!c.is_object()) continue;
-      const auto before = local(c.value("before", nlohmann::json()));
-      const auto after = local(c.value("after", nlohmann::json()));
+      // A change seen between two reads ({before, after}), or one read ({at}).
+      const nlohmann::json at = c.value("at", nlohmann::json());
+      const auto before = local(c.value("before", at));
+      const auto after = local(c.value("after", at));
       const auto shown = parse_clock_text(string_member(c, "text"));
       if (!before || !after || !shown) continue;
       out.push_back({*before, *after + milliseconds(1), shown->first, shown->second,
