@@ -170,6 +170,7 @@ set(SECKILL_browser_HEADERS
   seckill/browser/detail/page_replies.hpp
   seckill/browser/detail/page_scripts.hpp
   seckill/browser/detail/page_session.hpp
+  seckill/browser/detail/shop_replies.hpp
   seckill/browser/detail/shop_scripts.hpp
   seckill/browser/detail/key_value.hpp
   seckill/browser/detail/profile_lock.hpp

@@ -6,9 +6,9 @@
 ///        host's stdin and stdout, or a loopback socket a relay connects.
 ///        The browser driver's second backend, beside page_driver (CDP).
 
+#include <seckill/browser/detail/shop_replies.hpp>
 #include <seckill/browser/error.hpp>
 #include <seckill/browser/native_messaging.hpp>
-#include <seckill/browser/page_driver.hpp>
 #include <seckill/browser/page_types.hpp>
 #include <seckill/browser/shop_clock.hpp>
 #include <seckill/browser/shop_driver.hpp>

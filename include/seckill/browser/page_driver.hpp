@@ -4,6 +4,7 @@
 ///        by a site_profile: the status and result elements watched by
 ///        MutationObservers, the offers read in one call, trusted clicks.
 
+#include <seckill/browser/detail/shop_replies.hpp>
 #include <seckill/browser/detail/shop_scripts.hpp>
 #include <seckill/browser/error.hpp>
 #include <seckill/browser/page.hpp>
@@ -62,104 +63,6 @@ struct page_driver_options {
   /// once every 10 s, with the count of repeats. Empty: not said.
   std::function<void(std::string_view)> log;
 };
-
-namespace detail {
-
-/// The read_shop script's value as a shop_snapshot. Never throws: an offer
-/// that is not an object is skipped; a price that is not a number is NaN
-/// (above every cap); a stock that is not a number counts as none, and one
-/// beyond int's range as int's maximum.
-inline shop_snapshot to_snapshot(const nlohmann::json& v) {
-  shop_snapshot s;
-  if (!v.is_object()) return s;
-  s.status = string_member(v, "status");
-  if (auto it = v.find("offers"); it != v.end() && it->is_array()) {
-    for (const auto& o : *it) {
-      if (!o.is_object()) continue;
-      sku_offer off;
-      off.sku = string_member(o, "sku");
-      off.name = string_member(o, "name");
-      off.category = string_member(o, "category");
-      const auto price = o.find("price");
-      off.price = price != o.end() && price->is_number() ? price->get<double>()
-                                                         : std::numeric_limits<double>::quiet_NaN();
-      const auto stock = o.find("stock");
-      if (stock != o.end() && stock->is_number()) {
-        const double n = stock->get<double>();  // NaN fails both tests: none
-        if (n >= static_cast<double>(std::numeric_limits<int>::max()))
-          off.stock = std::numeric_limits<int>::max();
-        else if (n > 0)
-          off.stock = static_cast<int>(n);
-      }
-      s.offers.push_back(std::move(off));
-    }
-  }
-  return s;
-}
-
-/// The date_samples and clock_texts scripts' values as clock samples: a Date
-/// header has whole seconds; a page clock's text gives its own resolution
-/// (parse_clock_text); a clock text is a change seen between two reads
-/// ({before, after}) or one read ({at}). The local times are whole milliseconds, so each
-/// answer came before received + 1 ms. Entries that do not read are
-/// skipped. Never throws.
-inline std::vector<clock_sample> to_clock_samples(const nlohmann::json& dates,
-                                                  const nlohmann::json& clock_texts) {
-  using std::chrono::milliseconds;
-  using std::chrono::system_clock;
-  const auto local = [](const nlohmann::json& v) {
-    const double ms = v.is_number() ? v.get<double>() : -1;
-    return ms >= 0 && ms < 1e15 ? std::optional(system_clock::time_point(
-                                      milliseconds(static_cast<std::int64_t>(ms))))
-                                : std::nullopt;
-  };
-  std::vector<clock_sample> out;
-  if (dates.is_array()) {
-    for (const auto& d : dates) {
-      if (!d.is_object()) continue;
-      const auto sent = local(d.value("sent", nlohmann::json()));
-      const auto received = local(d.value("received", nlohmann::json()));
-      const auto shop = parse_http_date(string_member(d, "date"));
-      if (!sent || !received || !shop) continue;
-      out.push_back({*sent, *received + milliseconds(1), *shop, std::chrono::seconds(1),
-                     clock_source::date_header});
-    }
-  }
-  if (clock_texts.is_array()) {
-    for (const auto& c : clock_texts) {
-      if (!c.is_object()) continue;
-      // A change seen between two reads ({before, after}), or one read ({at}).
-      const nlohmann::json at = c.value("at", nlohmann::json());
-      const auto before = local(c.value("before", at));
-      const auto after = local(c.value("after", at));
-      const auto shown = parse_clock_text(string_member(c, "text"));
-      if (!before || !after || !shown) continue;
-      out.push_back({*before, *after + milliseconds(1), shown->first, shown->second,
-                     clock_source::page_clock});
-    }
-  }
-  return out;
-}
-
-inline nlohmann::json to_json(const offer_field& f) {
-  return nlohmann::json{{"child", f.child}, {"attribute", f.attribute}, {"given", f.given}};
-}
-
-/// The profile as the read_shop and offer_path scripts take it.
-inline nlohmann::json profile_argument(const site_profile& p) {
-  return nlohmann::json{
-      {"status", p.status},
-      {"layout", p.offers == site_profile::offer_layout::select ? "select" : "list"},
-      {"offers", p.offer_selector},
-      {"sku", to_json(p.sku)},
-      {"name", to_json(p.name)},
-      {"price", to_json(p.price)},
-      {"stock", to_json(p.stock)},
-      {"category", to_json(p.category)},
-      {"unavailable", p.unavailable}};
-}
-
-}  // namespace detail
 
 /// @brief A shop_driver over a Chromium tab: what the grabber needs of a shop
 ///        page, found where a site_profile says.
