@@ -16,6 +16,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -153,18 +154,14 @@ class election {
     t.compares = {compare::missing(key)};
     t.success = {put_request{key, value, {.lease = lease}}};
     t.failure = {range_request{key, {}}};
-    auto [ec, tr] = co_await c.async_txn(t, boost::asio::as_tuple(boost::asio::use_awaitable));
-    if (ec) {
-      // Stopped with the transaction in flight: etcd may have applied it, so
-      // the key (this lease's own) is deleted all the same.
-      const boost::asio::cancellation_state ts =
-          co_await boost::asio::this_coro::cancellation_state;
-      if (detail::is_cancelled(ts)) {
-        key_ = key;
-        co_await give_up();
-      }
-      co_return std::pair{ec, leader_info{}};
-    }
+    // The transaction that creates the key runs to its answer even when the
+    // campaign is stopped meanwhile: aborted in flight, etcd could apply it
+    // after the delete that gives the key up, and the key would stay until
+    // the lease ends. The stop is seen at the loop's first check below.
+    auto [ec, tr] = co_await c.async_txn(
+        t, boost::asio::bind_cancellation_slot(boost::asio::cancellation_slot(),
+                                               boost::asio::as_tuple(boost::asio::use_awaitable)));
+    if (ec) co_return std::pair{ec, leader_info{}};
     key_ = key;
     lease_ = lease;
     generation_ = gen;

@@ -254,6 +254,11 @@ class leader_duties {
         failure = wec;
         doing = "waiting for the session's next lease";
       }
+      // A stop that came while the session started reaches no campaign begun
+      // after it (the campaign has a cancellation state of its own): see it here.
+      const boost::asio::cancellation_state started =
+          co_await boost::asio::this_coro::cancellation_state;
+      if (cancelled(started)) break;
       if (!failure) {
         auto [cec, me] = co_await election_.async_campaign(options_.name, tuple);
         failure = cec;
