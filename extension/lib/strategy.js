@@ -163,6 +163,7 @@ export function defaultStrategy() {
     max_clock_uncertainty_ms: null,
     warn_uncertain_clock: false,
     resync_before_ms: 10000,
+    prepare_before_ms: 5000,
   };
 }
 
@@ -283,6 +284,9 @@ export function parseStrategy(text) {
       case 'resync_before':
         cfg.resync_before_ms = value === 'no' ? null : parseMs(value, line, key, 100, 3600000);
         break;
+      case 'prepare_before':
+        cfg.prepare_before_ms = value === 'no' ? null : parseMs(value, line, key, 100, 3600000);
+        break;
       case 'notify':
         notify = value;
         notifyLine = line;
@@ -344,7 +348,7 @@ export function parseStrategy(text) {
             line,
             `unknown key '${key}' (known: want, max_price, quantity, partial, retries, deadline, ` +
                 'pace, burst, start, delay, delay_seed, pace_reaction, clock_offset, ' +
-                'max_clock_uncertainty, clock_uncertainty, resync_before, notify, ' +
+                'max_clock_uncertainty, clock_uncertainty, resync_before, prepare_before, notify, ' +
                 `notify_body, notify_on, mode, max_refusals, backoff, profile, and a site ` +
                 `profile's: ${PROFILE_KEYS})`);
     }

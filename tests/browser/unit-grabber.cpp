@@ -76,6 +76,15 @@ struct fake_shop {
   bool watching = false;
   std::string chosen;
   int quantity = 1;
+  bool shows_choice = false;  ///< the snapshot says what the page has chosen and its quantity
+
+  /// The page loaded again: nothing chosen, the quantity back to 1.
+  void load_again() {
+    chosen.clear();
+    quantity = 1;
+    const bool any = shelf.status == "In stock";
+    emit({sb::shop_event_kind::status, shelf.status, any, false, true});
+  }
 
   struct order {
     std::string sku;
@@ -223,7 +232,12 @@ class fake_driver {
   auto async_snapshot(Token&& token) {
     return later<void(std::error_code, sb::shop_snapshot)>(token, [s = s_] {
       const auto e = s->act("snapshot", "snapshot");
-      return std::make_tuple(e, e ? sb::shop_snapshot{} : s->shelf);
+      sb::shop_snapshot snap = e ? sb::shop_snapshot{} : s->shelf;
+      if (!e && s->shows_choice) {
+        if (!s->chosen.empty()) snap.chosen = s->chosen;
+        snap.quantity = s->quantity;
+      }
+      return std::make_tuple(e, std::move(snap));
     });
   }
   template <class Token>
@@ -283,6 +297,13 @@ class fake_driver {
     return later<void(std::error_code, std::string)>(token, [s = s_] {
       auto e = s->act("check buy", "check");
       return std::make_tuple(e, std::string("#buy"));
+    });
+  }
+  template <class Token>
+  auto async_look_at_buy(Token&& token) {
+    return later<void(std::error_code, sb::element_box)>(token, [s = s_] {
+      auto e = s->act("look at buy", "look");
+      return std::make_tuple(e, sb::element_box{120, 340, 80, 32});
     });
   }
   template <class Token>
@@ -642,6 +663,7 @@ TEST_SUITE("unit") {
     harness h;
     h.shop->restock(100ms, "veg-box", 5);  // in stock long before the start
     h.options.start = sb::sale_time{h.shop->wall() + 2s, std::chrono::minutes(480)};
+    h.options.prepare_before.reset();  // (readiness ahead: the "readiness" cases)
     auto [ec, res] = h.run("want = sku:veg-box\n");
     CHECK_FALSE(ec);
     CHECK(res.ordered);
@@ -1469,5 +1491,175 @@ TEST_SUITE("unit") {
     CHECK(refused("throttled_text = busy | | slow\n")
               .find("throttled_text is texts separated by |, got an empty one") !=
           std::string::npos);
+  }
+}
+
+namespace unit_grabber {
+
+// A start 10 s ahead on the grabber's clock: the shop's clock set by hand
+// (no readings), veg-box in stock long before it.
+void ahead_of_a_start(harness& h) {
+  h.shop->restock(100ms, "veg-box", 5);
+  h.options.start = sb::sale_time{h.shop->wall() + 10s, std::chrono::minutes(0)};
+  h.options.manual_offset = 0ms;
+}
+
+std::vector<std::string> actions_from(const harness& h, std::size_t first) {
+  return {h.shop->actions.begin() + static_cast<std::ptrdiff_t>(first), h.shop->actions.end()};
+}
+
+}  // namespace unit_grabber
+
+TEST_SUITE("unit") {
+  TEST_CASE(
+      "readiness: chosen and set before the start - at the start only the snapshot and press") {
+    harness h;
+    ahead_of_a_start(h);
+    h.shop->shows_choice = true;
+    h.options.prepare_before = 5s;
+    std::optional<std::size_t> at_start;
+    h.options.on_event = [&](const sb::basic_grab_event<clock_type>& e) {
+      if (e.step == sb::grab_step::started) at_start = h.shop->actions.size();
+    };
+    auto [ec, res] = h.run("want = sku:veg-box\nquantity = 2\n", 30s);
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    CHECK(h.count(sb::grab_step::ready, res) == 1);
+    CHECK(h.count(sb::grab_step::not_ready, res) == 0);
+    CHECK(
+        h.logged("grabber: ready: 5.000 s before the start: 2 x veg-box chosen ahead; the buy "
+                 "button actionable at (120, 340), 80 x 32"));
+    REQUIRE(at_start.has_value());
+    const std::vector<std::string> before(
+        h.shop->actions.begin(), h.shop->actions.begin() + static_cast<std::ptrdiff_t>(*at_start));
+    CHECK(before == std::vector<std::string>{"watch", "snapshot", "choose veg-box", "quantity 2",
+                                             "look at buy"});
+    CHECK(actions_from(h, *at_start) == std::vector<std::string>{"snapshot", "press"});
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].sku == "veg-box");
+    CHECK(h.shop->presses[0].quantity == 2);
+    CHECK(h.shop->presses[0].at == 10002ms);  // the start, then 2 actions of 1 ms
+    CHECK(h.logged("grabber: ordered: pressed buy for 2 x veg-box (chosen and set ahead)"));
+
+    // The same run without readiness: all four actions after the start.
+    harness late;
+    ahead_of_a_start(late);
+    late.shop->shows_choice = true;
+    late.options.prepare_before.reset();
+    auto [ec2, res2] = late.run("want = sku:veg-box\nquantity = 2\n", 30s);
+    CHECK_FALSE(ec2);
+    CHECK(late.count(sb::grab_step::ready, res2) == 0);
+    REQUIRE(late.shop->presses.size() == 1);
+    CHECK(late.shop->presses[0].at == 10004ms);
+  }
+
+  TEST_CASE("readiness: a page loaded again after it - everything is done again at the start") {
+    harness h;
+    ahead_of_a_start(h);
+    h.shop->shows_choice = true;
+    h.shop->at(7s, [](fake_shop& s) { s.load_again(); });
+    std::optional<std::size_t> at_start;
+    h.options.on_event = [&](const sb::basic_grab_event<clock_type>& e) {
+      if (e.step == sb::grab_step::started) at_start = h.shop->actions.size();
+    };
+    auto [ec, res] = h.run("want = sku:veg-box\nquantity = 2\n", 30s);
+    CHECK_FALSE(ec);
+    CHECK(h.count(sb::grab_step::ready, res) == 1);
+    REQUIRE(at_start.has_value());
+    CHECK(actions_from(h, *at_start) ==
+          std::vector<std::string>{"snapshot", "choose veg-box", "quantity 2", "press"});
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].sku == "veg-box");
+    CHECK(h.shop->presses[0].quantity == 2);
+  }
+
+  TEST_CASE("readiness: a quantity the page reset alone is set again - the choice kept") {
+    harness h;
+    ahead_of_a_start(h);
+    h.shop->shows_choice = true;
+    h.shop->at(7s, [](fake_shop& s) { s.quantity = 1; });  // a script, no new document
+    std::optional<std::size_t> at_start;
+    h.options.on_event = [&](const sb::basic_grab_event<clock_type>& e) {
+      if (e.step == sb::grab_step::started) at_start = h.shop->actions.size();
+    };
+    auto [ec, res] = h.run("want = sku:veg-box\nquantity = 2\n", 30s);
+    CHECK_FALSE(ec);
+    REQUIRE(at_start.has_value());
+    CHECK(actions_from(h, *at_start) ==
+          std::vector<std::string>{"snapshot", "quantity 2", "press"});
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].quantity == 2);
+    CHECK(h.logged("grabber: ordered: pressed buy for 2 x veg-box (chosen ahead)"));
+  }
+
+  TEST_CASE("readiness: a page that does not show its choice gets it made again at the start") {
+    harness h;
+    ahead_of_a_start(h);  // shows_choice false: the snapshot says nothing of it
+    std::optional<std::size_t> at_start;
+    h.options.on_event = [&](const sb::basic_grab_event<clock_type>& e) {
+      if (e.step == sb::grab_step::started) at_start = h.shop->actions.size();
+    };
+    auto [ec, res] = h.run("want = sku:veg-box\n", 30s);
+    CHECK_FALSE(ec);
+    CHECK(h.count(sb::grab_step::ready, res) == 1);
+    REQUIRE(at_start.has_value());
+    CHECK(actions_from(h, *at_start) ==
+          std::vector<std::string>{"snapshot", "choose veg-box", "quantity 1", "press"});
+  }
+
+  TEST_CASE("readiness: what cannot be made ready is said before the start - the run goes on") {
+    harness h;
+    ahead_of_a_start(h);
+    h.shop->failures["look"].push_back(make_error_code(sb::errc::element_not_found));
+    auto [ec, res] = h.run("want = sku:veg-box\n", 30s);
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);  // the button was there at the start
+    CHECK(h.count(sb::grab_step::not_ready, res) == 1);
+    CHECK(
+        h.logged("grabber: not-ready: 1 x veg-box chosen ahead, but the buy button is not on "
+                 "the page"));
+
+    harness none;
+    ahead_of_a_start(none);
+    auto [ec2, res2] = none.run("want = sku:plums\n", 12s);
+    CHECK(ec2 == seckill::errc::timed_out);
+    CHECK(none.logged("grabber: not-ready: 3 offers on the page, none wanted within the limits"));
+    CHECK(std::count(none.shop->actions.begin(), none.shop->actions.end(), "choose plums") == 0);
+
+    harness disabled;
+    ahead_of_a_start(disabled);
+    disabled.shop->failures["look"].push_back(make_error_code(sb::errc::element_not_actionable));
+    auto [ec3, res3] = disabled.run("want = sku:veg-box\n", 30s);
+    CHECK_FALSE(ec3);
+    CHECK(disabled.count(sb::grab_step::ready, res3) == 1);
+    CHECK(disabled.logged("the buy button is there, not actionable yet"));
+
+    harness failing;
+    ahead_of_a_start(failing);
+    failing.shop->failures["choose"].push_back(make_error_code(sb::errc::element_not_actionable));
+    auto [ec4, res4] = failing.run("want = sku:veg-box\n", 30s);
+    CHECK_FALSE(ec4);
+    CHECK(res4.ordered);
+    CHECK(failing.logged("grabber: not-ready: choosing veg-box ahead: "));
+    CHECK(failing.logged("(left for the start)"));
+  }
+
+  TEST_CASE("readiness: monitor mode and a start already passed make nothing ready") {
+    harness m;
+    ahead_of_a_start(m);
+    m.options.mode = sb::grab_mode::monitor;
+    auto [ec, res] = m.run("want = sku:veg-box\n", 12s);
+    CHECK_FALSE(ec);
+    CHECK(m.count(sb::grab_step::ready, res) == 0);
+    CHECK(std::count(m.shop->actions.begin(), m.shop->actions.end(), "choose veg-box") == 0);
+
+    harness passed;
+    passed.shop->restock(100ms, "veg-box", 5);
+    passed.options.start = sb::sale_time{passed.shop->wall() - 1s, std::chrono::minutes(0)};
+    passed.options.manual_offset = 0ms;
+    auto [ec2, res2] = passed.run("want = sku:veg-box\n", 12s);
+    CHECK_FALSE(ec2);
+    CHECK(res2.ordered);
+    CHECK(passed.count(sb::grab_step::ready, res2) == 0);
   }
 }

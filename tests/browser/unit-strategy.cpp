@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -237,6 +238,29 @@ TEST_SUITE("unit") {
     CHECK_FALSE(seckill::browser::detail::contains_nocase("Out of stock", "in stock"));
     static_assert(seckill::browser::action_limiter<seckill::token_bucket<seckill::manual_clock>>);
     static_assert(seckill::browser::grab_strategy<priority_strategy>);
+  }
+
+  TEST_CASE("a snapshot says what the page has chosen and its quantity - only when it can") {
+    using json = nlohmann::json;
+    namespace d = seckill::browser::detail;
+    const auto chosen =
+        d::to_snapshot(json{{"status", ""}, {"chosen", "veg-box"}, {"quantity", 2}});
+    CHECK(chosen.chosen == std::optional<std::string>("veg-box"));
+    CHECK(chosen.quantity == std::optional<int>(2));
+    const auto none =
+        d::to_snapshot(json{{"status", ""}, {"chosen", nullptr}, {"quantity", nullptr}});
+    CHECK_FALSE(none.chosen.has_value());
+    CHECK_FALSE(none.quantity.has_value());
+    // Anything else is not read as a choice: the grabber then chooses again.
+    for (const json& bad : {json(""), json(7), json::array({"veg-box"})}) {
+      CAPTURE(bad.dump());
+      CHECK_FALSE(d::to_snapshot(json{{"chosen", bad}}).chosen.has_value());
+    }
+    for (const json& bad : {json(-1), json(2.5), json("2"), json(1e12), json(true)}) {
+      CAPTURE(bad.dump());
+      CHECK_FALSE(d::to_snapshot(json{{"quantity", bad}}).quantity.has_value());
+    }
+    CHECK(d::to_snapshot(json{{"quantity", 0}}).quantity == std::optional<int>(0));
   }
 
   TEST_CASE(

@@ -131,6 +131,8 @@ json strategy_json(const br::strategy_config& c) {
       {"notify", notify},
       {"notify_on", notify_on},
       {"mode", br::to_string(c.mode)},
+      {"resync_before_ms", c.resync_before ? json(c.resync_before->count()) : json(nullptr)},
+      {"prepare_before_ms", c.prepare_before ? json(c.prepare_before->count()) : json(nullptr)},
   };
 }
 

@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,6 +83,8 @@ enum class grab_step {
   throttled,      ///< the shop refused by throttling (HTTP 429 / 503, its throttled page)
   backing_off,    ///< after a throttling refusal: no action until the back-off ends
   stopped,        ///< "stopped-refused": max_refusals throttling refusals in a row end the run
+  ready,          ///< before the start: offer chosen, quantity set, buy button checked
+  not_ready,      ///< "not-ready": before the start, what could not be made ready, and why
 };
 
 /// The step's name as the log writes it ("stock-changed", "gave-up", ...).
@@ -133,6 +136,10 @@ constexpr std::string_view to_string(grab_step s) noexcept {
       return "throttled";
     case grab_step::backing_off:
       return "backing-off";
+    case grab_step::ready:
+      return "ready";
+    case grab_step::not_ready:
+      return "not-ready";
     case grab_step::stopped:
       return "stopped-refused";
   }
@@ -176,6 +183,12 @@ struct basic_grabber_options {
   /// Read the shop's clock again this long before the start (both
   /// estimates logged; the new one moves the start). None: once only.
   std::optional<std::chrono::milliseconds> resync_before{std::chrono::seconds(10)};
+  /// Get ready this long before the start: the session and the page
+  /// checked, the offer the strategy would take chosen and its quantity set,
+  /// the buy button found actionable (the `ready` step, or `not-ready` with
+  /// why), so that at the start only the snapshot and the press remain.
+  /// None: nothing before the start.
+  std::optional<std::chrono::milliseconds> prepare_before{std::chrono::seconds(5)};
   /// The local wall clock the shop's clock is compared with; empty:
   /// system_clock::now. A test on a manual Clock maps that clock here.
   std::function<std::chrono::system_clock::time_point()> wall_clock;
@@ -221,6 +234,7 @@ void apply_strategy(basic_grabber_options<Clock>& o, const strategy_config& cfg,
   o.max_clock_uncertainty = cfg.max_clock_uncertainty;
   o.warn_uncertain_clock = cfg.warn_uncertain_clock;
   o.resync_before = cfg.resync_before;
+  o.prepare_before = cfg.prepare_before;
   if (profile.watch == site_profile::watch_mode::reload) o.reload_every = profile.reload_every;
 }
 
@@ -381,8 +395,14 @@ class grabber {
     bool in_stock = false, awaiting = false, retry = false;
     bool reaction = false;  // the next try is the first after a flip (or the start)
     bool started = true, acted = false;
-    std::optional<time_point> start;   // on the grabber's clock
-    std::optional<time_point> resync;  // when the shop's clock is read again
+    std::optional<time_point> start;    // on the grabber's clock
+    std::optional<time_point> resync;   // when the shop's clock is read again
+    std::optional<time_point> prepare;  // when to get ready (options.prepare_before)
+    bool prepared = false;              // got ready (or tried to) once this run
+    // What was done ahead in this document: the press skips redoing it while
+    // the page still shows it (a new document forgets both).
+    std::optional<std::string> ahead_sku;
+    std::optional<int> ahead_quantity;
     std::chrono::milliseconds deadline_in{0};
     time_point next_reload{};
     std::uint64_t rng = 0;  // the pauses' generator (splitmix64)
@@ -427,6 +447,10 @@ class grabber {
     st.start = at;
     st.started = now >= at;
     st.deadline = std::max(at, now) + st.deadline_in;
+    st.prepare.reset();
+    if (!st.started && !st.prepared && opts_.prepare_before && opts_.mode != grab_mode::monitor)
+      st.prepare = std::max(
+          now, at - std::chrono::duration_cast<typename Clock::duration>(*opts_.prepare_before));
   }
 
   // The next pause, uniform in [delay.min, delay.max] by the seeded generator.
@@ -523,6 +547,10 @@ class grabber {
         } else if (ev.initial) {
           st.net_pending = 0;  // a new page: its first response is re-checked anew
           st.net_text.clear();
+        }
+        if (ev.initial) {  // a new document holds nothing chosen ahead
+          st.ahead_sku.reset();
+          st.ahead_quantity.reset();
         }
         ++st.generation;
         if (ev.in_stock && !st.in_stock) {  // a new stock window
@@ -748,20 +776,29 @@ class grabber {
     // One token per action; a pace that ends early drops the try (the loop
     // sees the deadline, the cancellation or the change).
     std::error_code ec;
-    if (co_await before_action(st, exempt, ec) != paced::go) co_return ec;
-    auto [e_choose] = co_await driver_.async_choose(intent->sku, as_tuple(use_awaitable));
-    if (ends(e_choose)) co_return e_choose;
-    if (e_choose) {
-      fail(st, grab_step::failed, fmt::format("choosing {}: {}", intent->sku, e_choose.message()));
-      co_return std::error_code{};
+    // What was done ahead and the page still shows is not done again.
+    const bool chosen_ahead = st.ahead_sku == intent->sku && snap.chosen == intent->sku;
+    const bool quantity_ahead =
+        chosen_ahead && st.ahead_quantity == intent->quantity && snap.quantity == intent->quantity;
+    if (!chosen_ahead) {
+      if (co_await before_action(st, exempt, ec) != paced::go) co_return ec;
+      auto [e_choose] = co_await driver_.async_choose(intent->sku, as_tuple(use_awaitable));
+      if (ends(e_choose)) co_return e_choose;
+      if (e_choose) {
+        fail(st, grab_step::failed,
+             fmt::format("choosing {}: {}", intent->sku, e_choose.message()));
+        co_return std::error_code{};
+      }
     }
-    if (co_await before_action(st, exempt, ec) != paced::go) co_return ec;
-    auto [e_qty] = co_await driver_.async_set_quantity(intent->quantity, as_tuple(use_awaitable));
-    if (ends(e_qty)) co_return e_qty;
-    if (e_qty) {
-      fail(st, grab_step::failed,
-           fmt::format("setting quantity {}: {}", intent->quantity, e_qty.message()));
-      co_return std::error_code{};
+    if (!quantity_ahead) {
+      if (co_await before_action(st, exempt, ec) != paced::go) co_return ec;
+      auto [e_qty] = co_await driver_.async_set_quantity(intent->quantity, as_tuple(use_awaitable));
+      if (ends(e_qty)) co_return e_qty;
+      if (e_qty) {
+        fail(st, grab_step::failed,
+             fmt::format("setting quantity {}: {}", intent->quantity, e_qty.message()));
+        co_return std::error_code{};
+      }
     }
     if (opts_.mode == grab_mode::dry_run) co_return co_await rehearse(st, *intent);
     if (co_await before_action(st, exempt, ec) != paced::go) co_return ec;
@@ -778,7 +815,96 @@ class grabber {
     st.awaiting = true;
     st.confirm_until = clock_.now() + opts_.confirm_timeout;
     report(st.res, grab_step::ordered,
-           fmt::format("pressed buy for {} x {}", intent->quantity, intent->sku));
+           fmt::format("pressed buy for {} x {}{}", intent->quantity, intent->sku,
+                       quantity_ahead ? " (chosen and set ahead)"
+                       : chosen_ahead ? " (chosen ahead)"
+                                      : ""));
+    co_return std::error_code{};
+  }
+
+  // Before the start (options.prepare_before): the session checked, the
+  // offer the strategy would take if every offer shown were in stock
+  // chosen and its quantity set, the buy button checked, so that at the
+  // start only the snapshot and the press remain (attempt skips what the
+  // page still shows done). Nothing is pressed. What cannot be done is said
+  // (`not-ready`) and left for the start; a session logged out ends nothing
+  // either (the person may log in again meanwhile). Each action takes its
+  // token and pause, as at the start.
+  boost::asio::awaitable<std::error_code> get_ready(run_state& st) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    auto ends = [](const std::error_code& e) {
+      return e == errc::browser_closed || e == seckill::errc::operation_aborted;
+    };
+    const auto lead = std::chrono::duration<double>(*st.start - clock_.now()).count();
+    if constexpr (requires(Driver & d) { d.async_check_session(as_tuple(use_awaitable)); }) {
+      auto [e] = co_await driver_.async_check_session(as_tuple(use_awaitable));
+      if (ends(e)) co_return e;
+      if (e) {
+        report(st.res, grab_step::not_ready, fmt::format("the session: {}", e.message()));
+        co_return std::error_code{};
+      }
+    }
+    auto [es, snap] = co_await driver_.async_snapshot(as_tuple(use_awaitable));
+    if (ends(es)) co_return es;
+    if (es) {
+      report(st.res, grab_step::not_ready, fmt::format("reading the offers: {}", es.message()));
+      co_return std::error_code{};
+    }
+    shop_snapshot as_if = snap;  // every offer in stock: what would be taken
+    for (auto& o : as_if.offers)
+      if (o.stock <= 0) o.stock = std::numeric_limits<int>::max();
+    const std::optional<order_intent> intent = strategy_.decide(as_if);
+    if (!intent) {
+      report(st.res, grab_step::not_ready,
+             fmt::format("{} offers on the page, none wanted within the limits: nothing chosen "
+                         "ahead",
+                         snap.offers.size()));
+      co_return std::error_code{};
+    }
+    std::error_code ec;
+    if (snap.chosen != intent->sku) {
+      if (co_await before_action(st, false, ec) == paced::stop) co_return ec;
+      auto [e] = co_await driver_.async_choose(intent->sku, as_tuple(use_awaitable));
+      if (ends(e)) co_return e;
+      if (e) {
+        report(st.res, grab_step::not_ready,
+               fmt::format("choosing {} ahead: {} (left for the start)", intent->sku, e.message()));
+        co_return std::error_code{};
+      }
+    }
+    st.ahead_sku = intent->sku;
+    if (snap.quantity != intent->quantity || snap.chosen != intent->sku) {
+      if (co_await before_action(st, false, ec) == paced::stop) co_return ec;
+      auto [e] = co_await driver_.async_set_quantity(intent->quantity, as_tuple(use_awaitable));
+      if (ends(e)) co_return e;
+      if (e) {
+        report(st.res, grab_step::not_ready,
+               fmt::format("setting quantity {} ahead: {} (left for the start)", intent->quantity,
+                           e.message()));
+        co_return std::error_code{};
+      }
+    }
+    st.ahead_quantity = intent->quantity;
+    // One short look at the buy button, not a wait: a shop may enable it at
+    // the start only.
+    std::string button = "the buy button not looked at (the driver cannot)";
+    if constexpr (requires(Driver & d) { d.async_look_at_buy(as_tuple(use_awaitable)); }) {
+      auto [e, box] = co_await driver_.async_look_at_buy(as_tuple(use_awaitable));
+      if (ends(e)) co_return e;
+      if (e == errc::element_not_found) {
+        report(st.res, grab_step::not_ready,
+               fmt::format("{} x {} chosen ahead, but the buy button is not on the page",
+                           intent->quantity, intent->sku));
+        co_return std::error_code{};
+      }
+      button = e ? fmt::format("the buy button is there, not actionable yet ({})", e.message())
+                 : fmt::format("the buy button actionable at ({:.0f}, {:.0f}), {:.0f} x {:.0f}",
+                               box.center_x, box.center_y, box.width, box.height);
+    }
+    report(st.res, grab_step::ready,
+           fmt::format("{:.3f} s before the start: {} x {} chosen ahead; {}", lead,
+                       intent->quantity, intent->sku, button));
     co_return std::error_code{};
   }
 
@@ -872,6 +998,13 @@ class grabber {
         if (e) co_return R{e, std::move(st.res)};
         continue;
       }
+      if (!st.started && st.prepare && self->clock_.now() >= *st.prepare && !st.hand_off) {
+        st.prepare.reset();
+        st.prepared = true;
+        const std::error_code e = co_await self->get_ready(st);
+        if (e) co_return R{e, std::move(st.res)};
+        continue;
+      }
       const auto now = self->clock_.now();
       if (st.resume_at && now >= *st.resume_at) {
         st.resume_at.reset();
@@ -918,6 +1051,7 @@ class grabber {
       time_point wake = st.awaiting ? std::min(st.deadline, st.confirm_until) : st.deadline;
       if (!st.started && st.start) wake = std::min(wake, *st.start);
       if (!st.started && st.resync) wake = std::min(wake, *st.resync);
+      if (!st.started && st.prepare && !st.hand_off) wake = std::min(wake, *st.prepare);
       if (st.started && reloading && !st.awaiting && !st.hand_off && !holding)
         wake = std::min(wake, st.next_reload);
       if (holding) wake = std::min(wake, *st.resume_at);

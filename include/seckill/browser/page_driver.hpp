@@ -136,6 +136,15 @@ class page_driver {
     return seckill::detail::async_spawn<void(std::error_code)>(get_executor(), watch(s_), token);
   }
 
+  /// Whether the page still shows the profile's logged-in sign: (error_code);
+  /// errc::not_logged_in when it does not (none named: always logged in).
+  template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_check_session(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code)>(get_executor(), check_session(s_),
+                                                               token);
+  }
+
   /// The oldest unread event, waiting for one at most `max_wait`:
   /// (error_code, optional<shop_event>), nullopt when none came.
   template <boost::asio::completion_token_for<void(std::error_code, std::optional<shop_event>)>
@@ -214,6 +223,19 @@ class page_driver {
                                                                token);
   }
 
+  /// One short look at the buy button (up to 100 ms, no wait for it to become
+  /// actionable): (error_code, its box); errc::element_not_found when it is
+  /// not on the page, errc::element_not_actionable when it is there but not
+  /// actionable now (disabled before a sale's start, covered, moving). A box
+  /// found actionable is the one a press within 250 ms checks again without
+  /// waiting for an animation frame.
+  template <boost::asio::completion_token_for<void(std::error_code, element_box)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_look_at_buy(CompletionToken&& token = CompletionToken()) {
+    return s_->pg.async_wait_for(s_->profile.buy, std::min(s_->opts.action_timeout, look_timeout),
+                                 std::forward<CompletionToken>(token));
+  }
+
   /// A dry run's last check: waits (up to the click's timeout) until the buy
   /// button is actionable (attached, visible, stable, enabled, not covered)
   /// and completes with its selector, pressing nothing;
@@ -281,18 +303,25 @@ class page_driver {
     co_return cs.cancelled() != boost::asio::cancellation_type::none;
   }
 
+  static boost::asio::awaitable<std::error_code> check_session(std::shared_ptr<state> s) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    if (s->profile.logged_in.empty()) co_return std::error_code{};
+    std::string fn(detail::scripts::deep<&detail::scripts::exists>());
+    nlohmann::json args = nlohmann::json::array({s->profile.logged_in});
+    auto [ec, there] = co_await s->pg.async_call_function_isolated(std::move(fn), std::move(args),
+                                                                   as_tuple(use_awaitable));
+    if (ec) co_return ec;
+    if (there != true) co_return make_error_code(errc::not_logged_in);
+    co_return std::error_code{};
+  }
+
   static boost::asio::awaitable<std::error_code> watch(std::shared_ptr<state> s) {
     using boost::asio::as_tuple;
     using boost::asio::use_awaitable;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    if (!s->profile.logged_in.empty()) {
-      std::string fn(detail::scripts::deep<&detail::scripts::exists>());
-      nlohmann::json args = nlohmann::json::array({s->profile.logged_in});
-      auto [ec, there] = co_await s->pg.async_call_function_isolated(std::move(fn), std::move(args),
-                                                                     as_tuple(use_awaitable));
-      if (ec) co_return ec;
-      if (there != true) co_return make_error_code(errc::not_logged_in);
-    }
+    if (const std::error_code e = co_await check_session(s)) co_return e;
     std::weak_ptr<state> weak = s;
     std::function<void(const mutation_record&)> on_status = [weak](const mutation_record& r) {
       if (auto st = weak.lock()) {

@@ -40,6 +40,12 @@ struct sku_offer {
 struct shop_snapshot {
   std::string status;  ///< the stock-status text
   std::vector<sku_offer> offers;
+  /// The offer the page has chosen, where it shows one (a select's value):
+  /// a grabber chooses nothing again that is already chosen.
+  std::optional<std::string> chosen = std::nullopt;
+  /// The quantity the page holds, where it shows one (the field's value or
+  /// the +/- count): a grabber sets nothing again that is already set.
+  std::optional<int> quantity = std::nullopt;
 };
 
 /// @brief What a strategy decided to buy.
@@ -135,6 +141,8 @@ struct strategy_config {
   bool warn_uncertain_clock = false;  ///< `clock_uncertainty = warn` (default refuse)
   /// `resync_before`: read the shop's clock again this long before the start; `no`: never
   std::optional<std::chrono::milliseconds> resync_before{std::chrono::seconds(10)};
+  /// `prepare_before`: get ready this long before the start; `no`: not at all
+  std::optional<std::chrono::milliseconds> prepare_before{std::chrono::seconds(5)};
 };
 
 /// @brief The longest deadline a strategy file may give: a year. Longer ones
@@ -314,6 +322,7 @@ inline delay_range parse_delay(std::string_view v, std::size_t line, std::string
 /// max_clock_uncertainty = 50ms               # refuse a start known less precisely
 /// clock_uncertainty = refuse                 # or warn: log it and go on
 /// resync_before = 10s                        # read the shop's clock again (no: never)
+/// prepare_before = 5s                        # choose, set and check ahead (no: never)
 /// notify    = ntfy:https://ntfy.sh/my-topic  # a webhook (parse_webhook): a preset or a URL
 /// notify_body = {{"text": "{title}: {text}"}} # with a plain URL: the body template
 /// notify_on = ordered, failed, sold-out, hand-off  # the notices sent (default: all)
@@ -327,7 +336,7 @@ inline delay_range parse_delay(std::string_view v, std::size_t line, std::string
 /// burst in [1, 100]; max_refusals a whole number in [1, 100]; backoff's
 /// bounds durations, the first not above the longest, at most 24 h.
 /// burst in [1, 100]; clock_offset in [-86400000ms, 86400000ms];
-/// max_clock_uncertainty in [1ms, 10000ms]; resync_before in [100ms, 3600000ms].
+/// max_clock_uncertainty in [1ms, 10000ms]; resync_before and prepare_before in [100ms, 3600000ms].
 /// `nan`, `inf` and numbers beyond them are refused.
 /// The keys of a site profile (parse_profile) may stand in the strategy file
 /// itself (`profile` above then names no file). A `#` starts a comment at
@@ -461,6 +470,11 @@ inline strategy_config parse_strategy(std::string_view text) {
             cfg.resync_before.reset();
           else
             cfg.resync_before = detail::parse_ms(value, line_no, key, 100, 3'600'000);
+        } else if (key == "prepare_before") {
+          if (value == "no")
+            cfg.prepare_before.reset();
+          else
+            cfg.prepare_before = detail::parse_ms(value, line_no, key, 100, 3'600'000);
         } else if (key == "notify") {
           notify = std::string(value);
           notify_line = line_no;
@@ -525,7 +539,8 @@ inline strategy_config parse_strategy(std::string_view text) {
               detail::cat("unknown key '", key,
                           "' (known: want, max_price, quantity, partial, retries, deadline, "
                           "pace, burst, start, delay, delay_seed, pace_reaction, clock_offset, "
-                          "max_clock_uncertainty, clock_uncertainty, resync_before, notify, "
+                          "max_clock_uncertainty, clock_uncertainty, resync_before, "
+                          "prepare_before, notify, "
                           "notify_body, notify_on, mode, max_refusals, backoff, profile, and a "
                           "site profile's: ",
                           profile_keys, ")"));

@@ -52,6 +52,13 @@ inline shop_snapshot to_snapshot(const nlohmann::json& v) {
       s.offers.push_back(std::move(off));
     }
   }
+  if (auto it = v.find("chosen");
+      it != v.end() && it->is_string() && !it->get_ref<const std::string&>().empty())
+    s.chosen = it->get<std::string>();
+  if (auto it = v.find("quantity"); it != v.end() && it->is_number_integer()) {
+    const auto n = it->get<std::int64_t>();
+    if (n >= 0 && n <= std::numeric_limits<int>::max()) s.quantity = static_cast<int>(n);
+  }
   return s;
 }
 
@@ -114,7 +121,8 @@ inline nlohmann::json profile_argument(const site_profile& p) {
       {"price", to_json(p.price)},
       {"stock", to_json(p.stock)},
       {"category", to_json(p.category)},
-      {"unavailable", p.unavailable}};
+      {"unavailable", p.unavailable},
+      {"quantity", p.quantity_by_buttons() ? p.quantity_value : p.quantity}};
 }
 
 }  // namespace seckill::browser::detail

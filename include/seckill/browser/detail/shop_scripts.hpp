@@ -60,7 +60,21 @@ inline constexpr std::string_view read_shop = R"js((p) => {
       };
     });
   }
-  return {status: text(find(p.status)), offers};
+  // What the page holds now: the chosen offer (a select's) and the quantity.
+  let chosen = null;
+  if (p.layout === 'select') {
+    const box = find(p.offers);
+    if (box && typeof box.value === 'string' && box.value !== '') chosen = box.value;
+  }
+  let quantity = null;
+  if (p.quantity) {
+    const q = find(p.quantity);
+    if (q) {
+      const n = num(typeof q.value === 'string' ? q.value : text(q));
+      if (Number.isInteger(n)) quantity = n;
+    }
+  }
+  return {status: text(find(p.status)), offers, chosen, quantity};
 })js";
 
 /// (p, sku) -> {found: false} | {found: true, path}. The offer element of a
