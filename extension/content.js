@@ -111,7 +111,21 @@
       }
       // NaN is no JSON: an unknown price travels as null.
       for (const o of offers) if (Number.isNaN(o.price)) o.price = null;
-      return {status: text(find(p.status)), offers};
+      // What the page holds now: the chosen offer (a select's) and the quantity.
+      let chosen = null;
+      if (p.layout === 'select') {
+        const box = find(p.offers);
+        if (box && typeof box.value === 'string' && box.value !== '') chosen = box.value;
+      }
+      let quantity = null;
+      if (p.quantity) {
+        const q = find(p.quantity);
+        if (q) {
+          const n = num(typeof q.value === 'string' ? q.value : text(q));
+          if (Number.isInteger(n)) quantity = n;
+        }
+      }
+      return {status: text(find(p.status)), offers, chosen, quantity};
     },
     offer_path(p, sku) {
       const read = (el, f) => {
@@ -191,6 +205,16 @@
         return [ox + r.left + r.width / 2, oy + r.top + r.height / 2, r.width, r.height];
       };
       const when = () => el.ownerDocument.timeline.currentTime;
+      // The running animations and transitions of the element and its ancestors;
+      // one that has not started yet (pending, or at its time 0 in the first frame
+      // it runs) still shows where it starts, so a box the same across that frame
+      // proves nothing.
+      const running = () => el.ownerDocument.getAnimations().filter((an) => {
+        const t = an.playState === 'running' && an.effect ? an.effect.target : null;
+        return !!t && (t === el || (typeof t.contains === 'function' && t.contains(el)));
+      });
+      const animated = () => running().length > 0;
+      const starting = () => running().some((an) => an.pending || !(an.currentTime > 0));
       const st = styleOf(el);
       let a = box(), ta = when();
       if (st.visibility !== 'visible' || st.display === 'none' || a[2] === 0 || a[3] === 0) return {state: 'hidden'};
@@ -201,11 +225,12 @@
       }
       const same = (p, q) => Array.isArray(p) && q.every((v, i) => v === p[i]);
       const recent = () => (samples.get(sel) || []).filter((s) => s.el === el && performance.now() - s.at < 250);
-      const held = (bx, t) => recent().some((s) => s.time < t && t - s.time <= 50 && same(s.box, bx));
+      const held = (bx, t) => recent().some((s) => t - s.time >= 10 && t - s.time <= 50 && same(s.box, bx));
       const note = (bx, t) => samples.set(sel, [...recent(), {el, box: bx, time: t, at: performance.now()}].slice(-4));
-      let b = a;
-      if (!same(prev, a) && !held(a, ta)) {
+      let b = a, settled = true;
+      if (!same(prev, a)) {
         note(a, ta);
+        settled = false;
         for (let i = 0; i < 3; i++) {
           const framed = await new Promise((r) => {
             let done = false;
@@ -219,9 +244,17 @@
             samples.delete(sel);
             return {state: 'moving'};
           }
-          if (tb > ta || held(b, tb) || !framed) break;
+          if (framed && (ta === null || tb - ta >= 10 || held(b, tb)) && !starting()) {
+            settled = true;
+            break;
+          }
+          // No frame within 50 ms: a page that draws none (a tab in the background)
+          // is judged now, unless something animates the element, whose box then
+          // moves only with the next frame (a starved renderer's frames come late).
+          if (!framed && !animated()) { settled = true; break; }
         }
       }
+      if (!settled) return {state: 'moving'};  // not seen still across a frame: look again
       note(b, when());
       if (disabled(el)) return {state: 'disabled'};
       const x = b[0], y = b[1];

@@ -92,18 +92,23 @@ const std::string& deep() {
 /// (sel, prev) -> {state: 'missing' | 'hidden' | 'moving' | 'disabled'}
 ///              | {state: 'covered', by} | {state: 'ok', x, y, width, height}.
 /// Checks the first element matching `sel` for actionability (run with the
-/// finder: deep<&actionability>()). Stable means the same box at two
-/// animation times (the document timeline's: boxes read between two frames
-/// may show the time of the next one, so the check waits until the time
-/// moves on, a frame or two), or the same box as `prev` ([x, y, width,
-/// height], centre form, in the top viewport), seen stable by an earlier
-/// check. The world keeps the selector's recent samples (the element, its
-/// box, its animation time): the same element in the same box as a sample
-/// from an earlier animation time at most 50 ms before (a frame to three)
-/// is stable without a wait, so a check beside another one shares its
-/// frame. A page that draws no frames (a tab in the background) is judged
-/// after 50 ms instead of a frame. The hit test goes through shadow roots
-/// and frames.
+/// finder: deep<&actionability>()). Stable means the same box before and
+/// after an animation frame whose time is at least 10 ms later (read in the
+/// frame: a busy renderer's timeline may move on between frames while the
+/// boxes still show the last frame's styles, and a reading just before a
+/// frame shows nearly that frame's time, when a box a fraction of a pixel
+/// away lays out the same; so only a frame about a frame later counts),
+/// or the same box as `prev` ([x, y, width, height], centre form, in the top
+/// viewport), seen stable by an earlier check. The world keeps the
+/// selector's recent samples (the element, its box, its animation time):
+/// after its frame, the same element in the same box as a sample from 10 to
+/// 50 ms before (a frame to three) is stable too, so
+/// checks beside each other share their frames. A page that draws no frames
+/// (a tab in the background) is judged after 50 ms instead of a frame,
+/// unless an animation or transition of the element or of an ancestor runs:
+/// a renderer too busy to draw a frame in 50 ms leaves a moving box where
+/// it was, so that box is looked at again ('moving') until a frame shows it
+/// still. The hit test goes through shadow roots and frames.
 inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
   const el = find(sel);
   if (!el || !el.isConnected) return {state: 'missing'};
@@ -113,6 +118,16 @@ inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
   };
   // The animation time the boxes show: it moves on only from one frame to the next.
   const when = () => el.ownerDocument.timeline.currentTime;
+  // The running animations and transitions of the element and its ancestors;
+  // one that has not started yet (pending, or at its time 0 in the first frame
+  // it runs) still shows where it starts, so a box the same across that frame
+  // proves nothing.
+  const running = () => el.ownerDocument.getAnimations().filter((an) => {
+    const t = an.playState === 'running' && an.effect ? an.effect.target : null;
+    return !!t && (t === el || (typeof t.contains === 'function' && t.contains(el)));
+  });
+  const animated = () => running().length > 0;
+  const starting = () => running().some((an) => an.pending || !(an.currentTime > 0));
   const st = styleOf(el);
   let a = box(), ta = when();
   if (st.visibility !== 'visible' || st.display === 'none' || a[2] === 0 || a[3] === 0) return {state: 'hidden'};
@@ -122,16 +137,17 @@ inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
     ta = when();
   }
   // This world's recent samples of the selector (the element, its box, its
-  // animation time): the same box one to three frames before proves
-  // stability without a wait of this check's own.
+  // animation time): after a frame, the same box one to three frames
+  // before proves stability without waiting for the time to move on.
   const samples = globalThis.__seckill_samples || (globalThis.__seckill_samples = new Map());
   const same = (p, q) => Array.isArray(p) && q.every((v, i) => v === p[i]);
   const recent = () => (samples.get(sel) || []).filter(s => s.el === el && performance.now() - s.at < 250);
-  const held = (bx, t) => recent().some(s => s.time < t && t - s.time <= 50 && same(s.box, bx));
+  const held = (bx, t) => recent().some(s => t - s.time >= 10 && t - s.time <= 50 && same(s.box, bx));
   const note = (bx, t) => samples.set(sel, [...recent(), {el, box: bx, time: t, at: performance.now()}].slice(-4));
-  let b = a;
-  if (!same(prev, a) && !held(a, ta)) {
+  let b = a, settled = true;
+  if (!same(prev, a)) {
     note(a, ta);
+    settled = false;
     for (let i = 0; i < 3; i++) {
       const framed = await new Promise(r => {
         let done = false;
@@ -145,9 +161,17 @@ inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
         samples.delete(sel);
         return {state: 'moving'};
       }
-      if (tb > ta || held(b, tb) || !framed) break;
+      if (framed && (ta === null || tb - ta >= 10 || held(b, tb)) && !starting()) {
+        settled = true;
+        break;
+      }
+      // No frame within 50 ms: a page that draws none (a tab in the background)
+      // is judged now, unless something animates the element, whose box then
+      // moves only with the next frame (a starved renderer's frames come late).
+      if (!framed && !animated()) { settled = true; break; }
     }
   }
+  if (!settled) return {state: 'moving'};  // not seen still across a frame: look again
   note(b, when());
   if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
       (el.closest && el.closest('fieldset[disabled]'))) return {state: 'disabled'};
