@@ -303,7 +303,10 @@ TEST_SUITE("integration") {
     CHECK(o->lo <= truth);
     CHECK(o->hi >= truth);
     CHECK(o->uncertainty < 100ms);  // from about 500 ms
-    CHECK(o->uncertainty < rough->uncertainty / 4);
+    // Readings alone that happen to fall across a second boundary of the
+    // shop's (a few times in a hundred) are as good: then there is nothing
+    // to improve on.
+    if (rough->uncertainty > 200ms) CHECK(o->uncertainty < rough->uncertainty / 4);
   }
 
   TEST_CASE("the straddled Date header estimate of a plain shop: a few milliseconds") {
