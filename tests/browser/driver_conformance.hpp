@@ -121,6 +121,28 @@ void buys_exactly_one_order() {
   browser_support::check_one_order(b.shop, "veg-box", 2, 3);
 }
 
+// After a choice and a quantity, a snapshot says what the page holds: the
+// chosen offer and the quantity (a grabber does not redo them then).
+template <class Backend>
+void snapshot_of_the_choice() {
+  Backend b;
+  b.shop.set_stock("eggs-12", 5);
+  watch(b.driver);
+  REQUIRE(wait_event(
+      b.driver,
+      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
+      5s));
+  auto [e1] = std::tuple{get(b.driver.async_choose("eggs-12", asio::use_future))};
+  REQUIRE_MESSAGE(!e1, e1.message());
+  auto [e2] = std::tuple{get(b.driver.async_set_quantity(3, asio::use_future))};
+  REQUIRE_MESSAGE(!e2, e2.message());
+  auto [ec, snap] = get(b.driver.async_snapshot(asio::use_future));
+  REQUIRE_MESSAGE(!ec, ec.message());
+  CHECK(snap.chosen == std::optional<std::string>("eggs-12"));
+  CHECK(snap.quantity == std::optional<int>(3));
+  CHECK(b.shop.orders().empty());
+}
+
 // An offer the page does not list is element_not_found; a disabled buy
 // button (nothing in stock) is refused as not actionable, and nothing is ordered.
 template <class Backend>
@@ -199,6 +221,9 @@ void browser_goes_away() {
   }                                                                             \
   TEST_CASE(name ": choose - quantity - press buys exactly one order") {        \
     driver_conformance::buys_exactly_one_order<Backend>();                      \
+  }                                                                             \
+  TEST_CASE(name ": a snapshot says the chosen offer and the quantity") {       \
+    driver_conformance::snapshot_of_the_choice<Backend>();                      \
   }                                                                             \
   TEST_CASE(name ": unknown offers and a disabled button are refused") {        \
     driver_conformance::refusals<Backend>();                                    \

@@ -1504,9 +1504,26 @@ void ahead_of_a_start(harness& h) {
   h.options.manual_offset = 0ms;
 }
 
-std::vector<std::string> actions_from(const harness& h, std::size_t first) {
-  return {h.shop->actions.begin() + static_cast<std::ptrdiff_t>(first), h.shop->actions.end()};
-}
+// The shop's actions before the grabber's `started` step, and from it on.
+struct start_mark {
+  harness& h;
+  std::optional<std::size_t> at;
+  explicit start_mark(harness& hh) : h(hh) {
+    h.options.on_event = [this](const sb::basic_grab_event<clock_type>& e) {
+      if (e.step == sb::grab_step::started) at = h.shop->actions.size();
+    };
+  }
+  start_mark(const start_mark&) = delete;
+  start_mark& operator=(const start_mark&) = delete;
+  [[nodiscard]] std::vector<std::string> before() const {
+    REQUIRE(at.has_value());
+    return {h.shop->actions.begin(), h.shop->actions.begin() + static_cast<std::ptrdiff_t>(*at)};
+  }
+  [[nodiscard]] std::vector<std::string> after() const {
+    REQUIRE(at.has_value());
+    return {h.shop->actions.begin() + static_cast<std::ptrdiff_t>(*at), h.shop->actions.end()};
+  }
+};
 
 }  // namespace unit_grabber
 
@@ -1517,10 +1534,7 @@ TEST_SUITE("unit") {
     ahead_of_a_start(h);
     h.shop->shows_choice = true;
     h.options.prepare_before = 5s;
-    std::optional<std::size_t> at_start;
-    h.options.on_event = [&](const sb::basic_grab_event<clock_type>& e) {
-      if (e.step == sb::grab_step::started) at_start = h.shop->actions.size();
-    };
+    start_mark mark(h);
     auto [ec, res] = h.run("want = sku:veg-box\nquantity = 2\n", 30s);
     CHECK_FALSE(ec);
     CHECK(res.ordered);
@@ -1529,12 +1543,9 @@ TEST_SUITE("unit") {
     CHECK(
         h.logged("grabber: ready: 5.000 s before the start: 2 x veg-box chosen ahead; the buy "
                  "button actionable at (120, 340), 80 x 32"));
-    REQUIRE(at_start.has_value());
-    const std::vector<std::string> before(
-        h.shop->actions.begin(), h.shop->actions.begin() + static_cast<std::ptrdiff_t>(*at_start));
-    CHECK(before == std::vector<std::string>{"watch", "snapshot", "choose veg-box", "quantity 2",
-                                             "look at buy"});
-    CHECK(actions_from(h, *at_start) == std::vector<std::string>{"snapshot", "press"});
+    CHECK(mark.before() == std::vector<std::string>{"watch", "snapshot", "choose veg-box",
+                                                    "quantity 2", "look at buy"});
+    CHECK(mark.after() == std::vector<std::string>{"snapshot", "press"});
     REQUIRE(h.shop->presses.size() == 1);
     CHECK(h.shop->presses[0].sku == "veg-box");
     CHECK(h.shop->presses[0].quantity == 2);
@@ -1558,15 +1569,11 @@ TEST_SUITE("unit") {
     ahead_of_a_start(h);
     h.shop->shows_choice = true;
     h.shop->at(7s, [](fake_shop& s) { s.load_again(); });
-    std::optional<std::size_t> at_start;
-    h.options.on_event = [&](const sb::basic_grab_event<clock_type>& e) {
-      if (e.step == sb::grab_step::started) at_start = h.shop->actions.size();
-    };
+    start_mark mark(h);
     auto [ec, res] = h.run("want = sku:veg-box\nquantity = 2\n", 30s);
     CHECK_FALSE(ec);
     CHECK(h.count(sb::grab_step::ready, res) == 1);
-    REQUIRE(at_start.has_value());
-    CHECK(actions_from(h, *at_start) ==
+    CHECK(mark.after() ==
           std::vector<std::string>{"snapshot", "choose veg-box", "quantity 2", "press"});
     REQUIRE(h.shop->presses.size() == 1);
     CHECK(h.shop->presses[0].sku == "veg-box");
@@ -1578,15 +1585,10 @@ TEST_SUITE("unit") {
     ahead_of_a_start(h);
     h.shop->shows_choice = true;
     h.shop->at(7s, [](fake_shop& s) { s.quantity = 1; });  // a script, no new document
-    std::optional<std::size_t> at_start;
-    h.options.on_event = [&](const sb::basic_grab_event<clock_type>& e) {
-      if (e.step == sb::grab_step::started) at_start = h.shop->actions.size();
-    };
+    start_mark mark(h);
     auto [ec, res] = h.run("want = sku:veg-box\nquantity = 2\n", 30s);
     CHECK_FALSE(ec);
-    REQUIRE(at_start.has_value());
-    CHECK(actions_from(h, *at_start) ==
-          std::vector<std::string>{"snapshot", "quantity 2", "press"});
+    CHECK(mark.after() == std::vector<std::string>{"snapshot", "quantity 2", "press"});
     REQUIRE(h.shop->presses.size() == 1);
     CHECK(h.shop->presses[0].quantity == 2);
     CHECK(h.logged("grabber: ordered: pressed buy for 2 x veg-box (chosen ahead)"));
@@ -1595,15 +1597,11 @@ TEST_SUITE("unit") {
   TEST_CASE("readiness: a page that does not show its choice gets it made again at the start") {
     harness h;
     ahead_of_a_start(h);  // shows_choice false: the snapshot says nothing of it
-    std::optional<std::size_t> at_start;
-    h.options.on_event = [&](const sb::basic_grab_event<clock_type>& e) {
-      if (e.step == sb::grab_step::started) at_start = h.shop->actions.size();
-    };
+    start_mark mark(h);
     auto [ec, res] = h.run("want = sku:veg-box\n", 30s);
     CHECK_FALSE(ec);
     CHECK(h.count(sb::grab_step::ready, res) == 1);
-    REQUIRE(at_start.has_value());
-    CHECK(actions_from(h, *at_start) ==
+    CHECK(mark.after() ==
           std::vector<std::string>{"snapshot", "choose veg-box", "quantity 1", "press"});
   }
 

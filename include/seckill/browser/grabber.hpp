@@ -83,7 +83,7 @@ enum class grab_step {
   throttled,      ///< the shop refused by throttling (HTTP 429 / 503, its throttled page)
   backing_off,    ///< after a throttling refusal: no action until the back-off ends
   stopped,        ///< "stopped-refused": max_refusals throttling refusals in a row end the run
-  ready,          ///< before the start: offer chosen, quantity set, buy button checked
+  ready,          ///< before the start: offer chosen, quantity set, buy button looked at
   not_ready,      ///< "not-ready": before the start, what could not be made ready, and why
 };
 
@@ -327,7 +327,11 @@ inline std::string describe_intent(const order_intent& i) {
 /// samples intersected, straddling the shop's second boundaries; or
 /// options.manual_offset), at the latest moment the estimate allows, so
 /// never before the shop's start (logged as the `scheduled` step); read
-/// again resync_before the start. Without one, a
+/// again resync_before the start. prepare_before the start, it gets ready
+/// (`ready`, or `not-ready` and why): the session checked, the offer it
+/// would take chosen and the quantity set, the buy button looked at (when
+/// the driver has async_check_session / async_look_at_buy); at the start
+/// it does not redo what the page's snapshot still shows done. Without one, a
 /// countdown the driver reports sets the start to now plus the time it
 /// shows, and each new text of it moves the start. Reload-poll
 /// (options.reload_every): from the start, the page is reloaded every
@@ -344,7 +348,8 @@ inline std::string describe_intent(const order_intent& i) {
 ///
 /// Thread-safety: one run at a time per grabber; the run lives on the driver's
 /// executor. Cost per attempt: the driver's snapshot, choice, quantity and
-/// press; idle while nothing changes (no polling).
+/// press (the snapshot and the press alone for what was made ready); idle
+/// while nothing changes (no polling).
 template <shop_driver Driver = page_driver, grab_strategy Strategy = priority_strategy,
           action_limiter Limiter = token_bucket<>, class Clock = std::chrono::steady_clock>
 class grabber {
