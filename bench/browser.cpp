@@ -241,6 +241,41 @@ double span_ms(steady::time_point from, steady::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
 }
 
+// The stages of one grabber run on the shop's clock, from its events: the
+// flip reaching C++ (seen), the decision (decide), the actions up to the
+// order's arrival (act). Its events are written on the driver's strand and
+// read once the run is over.
+struct stage_clock {
+  std::promise<void> watching;  // set once the run watches the page
+  std::optional<steady::time_point> seen, decided;
+  bool armed = true;
+
+  sb::grabber_options options() {
+    sb::grabber_options o;
+    o.on_event = [this](const sb::grab_event& e) {
+      if (armed && e.step == sb::grab_step::watching) {
+        armed = false;
+        watching.set_value();
+      }
+      if (!armed && !seen && e.step == sb::grab_step::stock_changed &&
+          e.detail.find("'In stock'") != std::string::npos) {
+        seen = e.at;
+      }
+      if (!decided && e.step == sb::grab_step::decided) decided = e.at;
+    };
+    return o;
+  }
+  void record(const shop::shop_server& shop, std::vector<double>& seen_ms,
+              std::vector<double>& decide_ms, std::vector<double>& act_ms) const {
+    const auto flip = shop.last_push();
+    const auto orders = shop.orders();
+    if (!seen || !decided || !flip || orders.empty()) return;
+    seen_ms.push_back(span_ms(*flip, *seen));
+    decide_ms.push_back(span_ms(*seen, *decided));
+    act_ms.push_back(span_ms(*decided, orders[0].received));
+  }
+};
+
 // Trials alternate between seckill and Puppeteer (range(0) each); every
 // trial restocks veg-box for one side after both pages showed it sold out.
 // range(1): how long both sides hold the mouse button down, ms.
@@ -380,6 +415,7 @@ void BM_reaction_vs_puppeteer(benchmark::State& state) {
   const sb::priority_strategy strategy(sb::parse_strategy("want = sku:" + sku + "\n"));
 
   std::vector<double> ms, pup_ms, ext_ms, seen_ms, decide_ms, act_ms;
+  std::vector<double> ext_seen_ms, ext_decide_ms, ext_act_ms;
   std::size_t allocations = 0;
   auto sold_out = [&] {
     shop.sell_out();
@@ -405,22 +441,10 @@ void BM_reaction_vs_puppeteer(benchmark::State& state) {
     for (int t = 0; t < trials; ++t) {
       // seckill: a fresh grabber run on its page.
       sold_out();
-      std::promise<void> watching;
-      auto ready = watching.get_future();
-      std::optional<steady::time_point> seen, decided;  // written on the page's strand
-      sb::grabber_options opts;
-      opts.on_event = [&watching, &seen, &decided, armed = true](const sb::grab_event& e) mutable {
-        if (armed && e.step == sb::grab_step::watching) {
-          armed = false;
-          watching.set_value();
-        }
-        if (!armed && !seen && e.step == sb::grab_step::stock_changed &&
-            e.detail.find("'In stock'") != std::string::npos) {
-          seen = e.at;
-        }
-        if (!decided && e.step == sb::grab_step::decided) decided = e.at;
-      };
-      sb::grabber g(sb::page_driver(s.page, sb::site_profile{}, driver_opts), strategy, pace, opts);
+      stage_clock cdp_stages;
+      auto ready = cdp_stages.watching.get_future();
+      sb::grabber g(sb::page_driver(s.page, sb::site_profile{}, driver_opts), strategy, pace,
+                    cdp_stages.options());
       auto run = g.async_run(10s, asio::use_future);
       ready.wait();
       std::this_thread::sleep_for(20ms);
@@ -435,27 +459,14 @@ void BM_reaction_vs_puppeteer(benchmark::State& state) {
         return;
       }
       ms.push_back(*took);
-      if (seen && decided) {  // run.get() above: the run and its events are over
-        const auto flip = *shop.last_push();
-        const auto arrived = shop.orders()[0].received;
-        seen_ms.push_back(span_ms(flip, *seen));
-        decide_ms.push_back(span_ms(*seen, *decided));
-        act_ms.push_back(span_ms(*decided, arrived));
-      }
+      cdp_stages.record(shop, seen_ms, decide_ms, act_ms);  // run.get() above: its events are over
 
       if (ext) {  // the extension backend: a fresh grabber run over its driver
         sold_out();
         ext->drain();
-        std::promise<void> ext_watching;
-        auto ext_ready = ext_watching.get_future();
-        sb::grabber_options eo;
-        eo.on_event = [&ext_watching, armed = true](const sb::grab_event& e) mutable {
-          if (armed && e.step == sb::grab_step::watching) {
-            armed = false;
-            ext_watching.set_value();
-          }
-        };
-        sb::grabber eg(*ext->driver, strategy, pace, eo);
+        stage_clock ext_stages;
+        auto ext_ready = ext_stages.watching.get_future();
+        sb::grabber eg(*ext->driver, strategy, pace, ext_stages.options());
         auto ext_run = eg.async_run(10s, asio::use_future);
         ext_ready.wait();
         std::this_thread::sleep_for(20ms);
@@ -468,6 +479,7 @@ void BM_reaction_vs_puppeteer(benchmark::State& state) {
           return;
         }
         ext_ms.push_back(*ext_took);
+        ext_stages.record(shop, ext_seen_ms, ext_decide_ms, ext_act_ms);
       }
 
       if (!pup) continue;
@@ -506,6 +518,9 @@ void BM_reaction_vs_puppeteer(benchmark::State& state) {
     state.counters["extension_p50_ms"] = percentile(ext_ms, 0.50);
     state.counters["extension_p99_ms"] = percentile(ext_ms, 0.99);
     state.counters["extension_cdp_p50_ratio"] = percentile(ext_ms, 0.50) / percentile(ms, 0.50);
+    state.counters["extension_seen_p50_ms"] = percentile(ext_seen_ms, 0.50);
+    state.counters["extension_decide_p50_ms"] = percentile(ext_decide_ms, 0.50);
+    state.counters["extension_act_p50_ms"] = percentile(ext_act_ms, 0.50);
   }
   if (pup) {
     state.counters["puppeteer_p50_ms"] = percentile(pup_ms, 0.50);

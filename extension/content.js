@@ -338,7 +338,16 @@
       const key = (s.present ? '1' : '0') + s.text;
       if (key === last && !initial) return;
       last = key;
-      report({kind, present: s.present, text: s.text, initial});
+      const ev = {kind, present: s.present, text: s.text, initial};
+      // A status or offers change carries the shop as it reads now, so the
+      // reaction to it needs no request of its own.
+      if ((kind === 'status' || kind === 'offers') && watching && watching.shop) {
+        try {
+          ev.shop = fns.read_shop(watching.shop);
+        } catch (e) {
+        }
+      }
+      report(ev);
     };
     o.observer = new MutationObserver(() => { routed(); o.check(false); });
     return o;
@@ -352,6 +361,11 @@
     report({kind: 'route', present: true, text: href, initial: true});
     for (const o of observers) o.check(true);
   };
+  // A form control the page's user or script changed (no mutation shows a
+  // control's value): the shop a change event carried is stale from here on.
+  const edited = () => { if (watching) report({kind: 'form', present: true, text: '', initial: false}); };
+  addEventListener('input', edited, true);
+  addEventListener('change', edited, true);
   addEventListener('popstate', routed);
   addEventListener('hashchange', routed);
   if (globalThis.navigation) navigation.addEventListener('navigatesuccess', routed);

@@ -84,6 +84,9 @@ const tabOf = (args) => {
   return args.tab;
 };
 
+const BATCHED = new Set(['select', 'fill', 'click', 'check']);
+const STABLE_REUSE_MS = 250;  // as the CDP backend's stable_reuse
+
 const ops = {
   attach,
   async watch(args) {
@@ -99,6 +102,12 @@ const ops = {
     await actions.click(link, inputs.get(tab), tab, args.selector, args.options || {});
     return null;
   },
+  async check(args) {
+    const tab = tabOf(args);
+    need(typeof args.selector === 'string', 'check needs a selector');
+    const box = await actions.waitActionable(link, tab, args.selector, args.timeout_ms || 3000);
+    return {x: box.x, y: box.y, width: box.width, height: box.height};
+  },
   async select(args) {
     const tab = tabOf(args);
     await actions.select(link, inputs.get(tab), tab, args.selector, String(args.value), args.timeout_ms || 3000);
@@ -106,8 +115,56 @@ const ops = {
   },
   async fill(args) {
     const tab = tabOf(args);
-    await actions.fill(link, inputs.get(tab), tab, args.selector, String(args.text), args.timeout_ms || 3000);
+    try {
+      await actions.fill(link, inputs.get(tab), tab, args.selector, String(args.text), args.timeout_ms || 3000);
+    } catch (e) {
+      // absent_ok: no such field is what was asked (a quantity of 1 where none shows).
+      if (!(args.absent_ok === true && e instanceof ProtocolError && e.code === 'element_not_found')) throw e;
+    }
     return null;
+  },
+  // Actions back to back in one request (a try's choice, quantity and press):
+  // `steps`, each {op, args} of select, fill, click or check, all checked
+  // before the first runs; the first failure ends the batch, its error
+  // naming the step (`step`, from 0). The result: each step's result.
+  async batch(args) {
+    const tab = tabOf(args);
+    const steps = args.steps;
+    need(Array.isArray(steps) && steps.length > 0 && steps.length <= 8, 'batch needs 1 to 8 steps');
+    steps.forEach((st, i) => need(st && typeof st === 'object' && BATCHED.has(st.op) &&
+                                      (st.args === undefined || (st.args && typeof st.args === 'object')),
+                                  'batch step ' + i + ' is not one of ' + [...BATCHED].join(', ')));
+    // A click's check waits for an animation frame to see its element still.
+    // Looked at as the batch starts, that frame passes while the steps before
+    // the click run; the click's own check then takes the box as still when
+    // the element is exactly there (within STABLE_REUSE_MS), as the CDP
+    // backend reuses a recent stable box.
+    const at = steps.findIndex((st) => st.op === 'click');
+    const early = at > 0 && steps[at].args && typeof steps[at].args.selector === 'string'
+      ? link.request(tab, 'check', [steps[at].args.selector, null], 1000)
+          .then((r) => ({r, when: performance.now()}), () => null)
+      : null;
+    const results = [];
+    for (let i = 0; i < steps.length; i++) {
+      try {
+        if (i === at && early) {
+          const seen = await early;
+          const fresh = seen && seen.r && seen.r.state === 'ok' && performance.now() - seen.when < STABLE_REUSE_MS;
+          const a = steps[i].args;
+          need(typeof a.selector === 'string', 'click needs a selector');
+          await actions.click(link, inputs.get(tab), tab, a.selector, a.options || {},
+                              fresh ? [seen.r.x, seen.r.y, seen.r.width, seen.r.height] : null);
+          results.push(null);
+          continue;
+        }
+        results.push(await ops[steps[i].op]({...(steps[i].args || {}), tab}));
+      } catch (e) {
+        const err = e instanceof ProtocolError ? e : new ProtocolError('javascript_exception', String(e && e.message ? e.message : e));
+        err.step = i;
+        throw err;
+      }
+    }
+    return results;
   },
   async reload(args) {
     await actions.reload(tabOf(args), args.timeout_ms || 30000);

@@ -124,6 +124,8 @@ int relay(const std::string& where, std::ostream& log) {
     log << "seckill_native_host: cannot connect to relay " << where << ": " << ec.message() << "\n";
     return 1;
   }
+  // Small frames, each awaited by the other side: no Nagle delay on them.
+  sock.set_option(asio::ip::tcp::no_delay(true), ec);
   stdio_stream std_io(io);
   auto done = [&](std::exception_ptr) { io.stop(); };  // either side ended: so does the host
   asio::co_spawn(io, pump(std_io, sock), done);

@@ -12,12 +12,16 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Waits until the first element matching `selector` is actionable (attached,
 // visible, stable, enabled, not covered) and returns its box; after
 // `timeout_ms`, element_not_actionable when it matched, else element_not_found.
-export async function waitActionable(link, tabId, selector, timeoutMs) {
+// `prev`: a box ([x, y, width, height], centre form) an earlier check found
+// stable; the first look takes the element as still if it is exactly there
+// (no animation frame to wait for), a second look waits for a frame.
+export async function waitActionable(link, tabId, selector, timeoutMs, prev = null) {
   const until = Date.now() + timeoutMs;
   let matched = false, last = '';
   for (;;) {
     const left = until - Date.now();
-    const r = await link.request(tabId, 'check', [selector, null], Math.max(left, READBACK_MS) + 1000);
+    const r = await link.request(tabId, 'check', [selector, prev], Math.max(left, READBACK_MS) + 1000);
+    prev = null;
     if (r && r.state === 'ok') return r;
     matched = !!r && r.state !== 'missing';
     last = r ? r.state + (r.by ? ' by ' + r.by : '') : 'no answer';
@@ -29,9 +33,10 @@ export async function waitActionable(link, tabId, selector, timeoutMs) {
 }
 
 // A trusted click on `selector` once it is actionable. `o`: {move_steps,
-// press_ms, press_jitter_ms, path_jitter, timeout_ms}.
-export async function click(link, input, tabId, selector, o) {
-  const box = await waitActionable(link, tabId, selector, o.timeout_ms);
+// press_ms, press_jitter_ms, path_jitter, timeout_ms}; `prev` as for
+// waitActionable.
+export async function click(link, input, tabId, selector, o, prev = null) {
+  const box = await waitActionable(link, tabId, selector, o.timeout_ms, prev);
   await input.click(box, o);
 }
 

@@ -67,13 +67,20 @@ export class TabInput {
     const pressed = this.mouse('mousePressed', box.x, box.y, 'left', 1);
     this.x = box.x;
     this.y = box.y;
+    if (press <= 0) {  // no pause to keep: the release goes out with the press
+      const released = this.mouse('mouseReleased', box.x, box.y, 'left', 0);
+      const all = await Promise.allSettled([...moves, pressed, released]);
+      const failed = all.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return;
+    }
     let error = null;
     try {
       await Promise.all([...moves, pressed]);
     } catch (e) {
       error = e;
     }
-    if (!error && press > 0) await sleep(press);
+    if (!error) await sleep(press);
     await this.mouse('mouseReleased', box.x, box.y, 'left', 0).catch((e) => { error = error || e; });
     if (error) throw error;
   }

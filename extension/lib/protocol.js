@@ -25,6 +25,7 @@ export const failure = (id, err) => ({
   error: {
     code: err instanceof ProtocolError ? err.code : 'javascript_exception',
     message: String(err && err.message ? err.message : err),
+    ...(err && Number.isInteger(err.step) ? {step: err.step} : {}),
   },
 });
 

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <thread>
@@ -121,6 +122,39 @@ void buys_exactly_one_order() {
   browser_support::check_one_order(b.shop, "veg-box", 2, 3);
 }
 
+// A snapshot taken as a restock is seen (the extension backend answers it
+// with the shop the restock's event carried, no request) reads what a
+// snapshot read afterwards from the page reads.
+template <class Backend>
+void snapshot_at_the_restock() {
+  Backend b;
+  watch(b.driver);
+  REQUIRE(wait_event(
+      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status; }, 5s));
+  b.shop.set_stock("eggs-12", 6);
+  REQUIRE(wait_event(
+      b.driver,
+      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
+      5s));
+  auto [e1, seen] = get(b.driver.async_snapshot(asio::use_future));
+  REQUIRE_MESSAGE(!e1, e1.message());
+  auto [e2, later] = get(b.driver.async_snapshot(asio::use_future));
+  REQUIRE_MESSAGE(!e2, e2.message());
+  CHECK(seen.status == later.status);
+  CHECK(seen.chosen == later.chosen);
+  CHECK(seen.quantity == later.quantity);
+  REQUIRE(seen.offers.size() == later.offers.size());
+  for (std::size_t i = 0; i < seen.offers.size(); ++i) {
+    CAPTURE(later.offers[i].sku);
+    CHECK(seen.offers[i].sku == later.offers[i].sku);
+    CHECK(seen.offers[i].name == later.offers[i].name);
+    CHECK(seen.offers[i].category == later.offers[i].category);
+    CHECK(seen.offers[i].price == doctest::Approx(later.offers[i].price));
+    CHECK(seen.offers[i].stock == later.offers[i].stock);
+    if (seen.offers[i].sku == "eggs-12") CHECK(seen.offers[i].stock == 6);
+  }
+}
+
 // After a choice and a quantity, a snapshot says what the page holds: the
 // chosen offer and the quantity (a grabber does not redo them then).
 template <class Backend>
@@ -153,6 +187,27 @@ void refusals() {
   CHECK(e1 == sb::errc::element_not_found);
   auto [e2] = std::tuple{get(b.driver.async_press_buy(asio::use_future))};
   CHECK(e2 == sb::errc::element_not_actionable);
+  CHECK(b.shop.orders().empty());
+}
+
+// A dry run's check of the buy button: actionable in stock (its selector
+// comes back), not actionable while sold out (the button is disabled); the
+// check presses nothing.
+template <class Backend>
+void check_buy_presses_nothing() {
+  Backend b;
+  watch(b.driver);
+  auto [e1, sel1] = get(b.driver.async_check_buy(asio::use_future), 30s);
+  CHECK(e1 == sb::errc::element_not_actionable);
+  b.shop.set_stock("veg-box", 5);
+  REQUIRE(wait_event(
+      b.driver,
+      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
+      5s));
+  auto [e2, sel2] = get(b.driver.async_check_buy(asio::use_future), 30s);
+  REQUIRE_MESSAGE(!e2, e2.message());
+  CHECK(sel2 == b.driver.profile().buy);
+  std::this_thread::sleep_for(300ms);
   CHECK(b.shop.orders().empty());
 }
 
@@ -212,28 +267,34 @@ void browser_goes_away() {
 }  // namespace driver_conformance
 
 // The suite's cases for one backend, named "<name>: ...".
-#define SECKILL_DRIVER_CONFORMANCE(name, Backend)                               \
-  TEST_CASE(name ": watching reports the status and a restock") {               \
-    driver_conformance::events_on_restock<Backend>();                           \
-  }                                                                             \
-  TEST_CASE(name ": a snapshot reads every offer") {                            \
-    driver_conformance::snapshot_of_offers<Backend>();                          \
-  }                                                                             \
-  TEST_CASE(name ": choose - quantity - press buys exactly one order") {        \
-    driver_conformance::buys_exactly_one_order<Backend>();                      \
-  }                                                                             \
-  TEST_CASE(name ": a snapshot says the chosen offer and the quantity") {       \
-    driver_conformance::snapshot_of_the_choice<Backend>();                      \
-  }                                                                             \
-  TEST_CASE(name ": unknown offers and a disabled button are refused") {        \
-    driver_conformance::refusals<Backend>();                                    \
-  }                                                                             \
-  TEST_CASE(name ": a reload reports the new document") {                       \
-    driver_conformance::reload_reports_the_new_document<Backend>();             \
-  }                                                                             \
-  TEST_CASE(name ": a countdown element is reported and each new text of it") { \
-    driver_conformance::countdown_events<Backend>();                            \
-  }                                                                             \
-  TEST_CASE(name ": the browser going away is browser_closed") {                \
-    driver_conformance::browser_goes_away<Backend>();                           \
+#define SECKILL_DRIVER_CONFORMANCE(name, Backend)                                 \
+  TEST_CASE(name ": watching reports the status and a restock") {                 \
+    driver_conformance::events_on_restock<Backend>();                             \
+  }                                                                               \
+  TEST_CASE(name ": a snapshot reads every offer") {                              \
+    driver_conformance::snapshot_of_offers<Backend>();                            \
+  }                                                                               \
+  TEST_CASE(name ": choose - quantity - press buys exactly one order") {          \
+    driver_conformance::buys_exactly_one_order<Backend>();                        \
+  }                                                                               \
+  TEST_CASE(name ": a snapshot as a restock is seen reads what the page shows") { \
+    driver_conformance::snapshot_at_the_restock<Backend>();                       \
+  }                                                                               \
+  TEST_CASE(name ": a snapshot says the chosen offer and the quantity") {         \
+    driver_conformance::snapshot_of_the_choice<Backend>();                        \
+  }                                                                               \
+  TEST_CASE(name ": unknown offers and a disabled button are refused") {          \
+    driver_conformance::refusals<Backend>();                                      \
+  }                                                                               \
+  TEST_CASE(name ": checking the buy button presses nothing") {                   \
+    driver_conformance::check_buy_presses_nothing<Backend>();                     \
+  }                                                                               \
+  TEST_CASE(name ": a reload reports the new document") {                         \
+    driver_conformance::reload_reports_the_new_document<Backend>();               \
+  }                                                                               \
+  TEST_CASE(name ": a countdown element is reported and each new text of it") {   \
+    driver_conformance::countdown_events<Backend>();                              \
+  }                                                                               \
+  TEST_CASE(name ": the browser going away is browser_closed") {                  \
+    driver_conformance::browser_goes_away<Backend>();                             \
   }

@@ -142,6 +142,46 @@ TEST_SUITE("integration") {
   SECKILL_DRIVER_CONFORMANCE("cdp driver", cdp_backend)
   SECKILL_DRIVER_CONFORMANCE("extension driver", extension_backend)
 
+  TEST_CASE("extension driver: the actions at once buy one order - a failure names its action") {
+    extension_backend b;
+    b.shop.set_stock("veg-box", 5);
+    driver_conformance::watch(b.driver);
+    REQUIRE(driver_conformance::wait_event(
+        b.driver,
+        [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
+        5s));
+    sb::order_actions unknown;
+    unknown.sku = "no-such-sku";
+    unknown.quantity = 2;
+    auto [e1, at1] = get(b.driver.async_order(unknown, asio::use_future), 30s);
+    CHECK(e1 == sb::errc::element_not_found);
+    CHECK(at1 == sb::order_action::choose);
+    sb::order_actions all;
+    all.sku = "veg-box";
+    all.quantity = 2;
+    auto [e2, at2] = get(b.driver.async_order(all, asio::use_future), 30s);
+    REQUIRE_MESSAGE(!e2, e2.message());
+    auto outcome = driver_conformance::wait_event(
+        b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; },
+        5s);
+    REQUIRE(outcome);
+    CHECK(outcome->confirmed);
+    std::this_thread::sleep_for(300ms);
+    browser_support::check_one_order(b.shop, "veg-box", 2, 3);  // the failed one left nothing
+    b.shop.sell_out();  // the button disabled: the press is the step that fails
+    REQUIRE(driver_conformance::wait_event(
+        b.driver,
+        [](const sb::shop_event& e) {
+          return e.kind == sb::shop_event_kind::status && !e.in_stock;
+        },
+        5s));
+    sb::order_actions press_only;
+    auto [e3, at3] = get(b.driver.async_order(press_only, asio::use_future), 30s);
+    CHECK(e3 == sb::errc::element_not_actionable);
+    CHECK(at3 == sb::order_action::press);
+    CHECK(b.shop.orders().size() == 1);
+  }
+
   TEST_CASE("the extension starts seckill_native_host - whose grabber buys on the demo shop") {
     shop::shop_server shop;
     browser_support::io_thread io;

@@ -179,6 +179,19 @@ struct fake_shop {
     return {};
   }
 
+  // Buy pressed: the order leaves, and its answer comes after answer_after.
+  std::error_code press() {
+    auto e = act("press", "press");
+    if (!e) {
+      presses.push_back({chosen, quantity, elapsed()});
+      if (answer_after) {
+        at(elapsed() + *answer_after,
+           [sku = chosen, q = quantity](fake_shop& shop) { shop.answer(sku, q); });
+      }
+    }
+    return e;
+  }
+
   // The driver's wait: the next event, running the timeline up to `max_wait`
   // from now (the clock jumps to each change).
   std::optional<sb::shop_event> next_event(std::chrono::nanoseconds max_wait) {
@@ -308,20 +321,10 @@ class fake_driver {
   }
   template <class Token>
   auto async_press_buy(Token&& token) {
-    return later<void(std::error_code)>(token, [s = s_] {
-      auto e = s->act("press", "press");
-      if (!e) {
-        s->presses.push_back({s->chosen, s->quantity, s->elapsed()});
-        if (s->answer_after) {
-          s->at(s->elapsed() + *s->answer_after,
-                [sku = s->chosen, q = s->quantity](fake_shop& shop) { shop.answer(sku, q); });
-        }
-      }
-      return std::make_tuple(e);
-    });
+    return later<void(std::error_code)>(token, [s = s_] { return std::make_tuple(s->press()); });
   }
 
- private:
+ protected:
   // Runs `produce` when the operation starts and completes with its values
   // through the io_context.
   template <class Signature, class Token, class Produce>
@@ -342,8 +345,36 @@ class fake_driver {
 
 static_assert(sb::shop_driver<fake_driver>);
 
+/// A fake_driver that also runs a try's actions in one operation
+/// (ordering_shop_driver): "order", then each action as fake_driver does it.
+class ordering_fake_driver : public fake_driver {
+ public:
+  using fake_driver::fake_driver;
+  template <class Token>
+  auto async_order(sb::order_actions a, Token&& token) {
+    return later<void(std::error_code, sb::order_action)>(token, [s = s_, a = std::move(a)] {
+      s->actions.push_back("order");
+      if (a.sku) {
+        if (auto e = s->act("choose " + *a.sku, "choose"))
+          return std::make_tuple(e, sb::order_action::choose);
+        s->chosen = *a.sku;
+      }
+      if (a.quantity) {
+        if (auto e = s->act("quantity " + std::to_string(*a.quantity), "quantity"))
+          return std::make_tuple(e, sb::order_action::quantity);
+        s->quantity = *a.quantity;
+      }
+      return std::make_tuple(s->press(), sb::order_action::press);
+    });
+  }
+};
+
+static_assert(sb::ordering_shop_driver<ordering_fake_driver>);
+static_assert(!sb::ordering_shop_driver<fake_driver>);
+
+template <class Driver = fake_driver>
 using test_grabber =
-    sb::grabber<fake_driver, sb::priority_strategy, seckill::token_bucket<clock_type>, clock_type>;
+    sb::grabber<Driver, sb::priority_strategy, seckill::token_bucket<clock_type>, clock_type>;
 
 /// A shop, a pace and a run: set the shop up, then run() the grabber to its end.
 struct harness {
@@ -358,11 +389,12 @@ struct harness {
     options.wall_clock = [s = shop] { return s->wall(); };
   }
 
+  template <class Driver = fake_driver>
   std::pair<std::error_code, sb::basic_grab_result<clock_type>> run(const std::string& strategy,
                                                                     ms deadline = 10s) {
     seckill::token_bucket<clock_type> pace(rate, burst, shop->clock);
-    test_grabber g(fake_driver(shop), sb::priority_strategy(sb::parse_strategy(strategy)), pace,
-                   options, shop->clock);
+    test_grabber<Driver> g(Driver(shop), sb::priority_strategy(sb::parse_strategy(strategy)), pace,
+                           options, shop->clock);
     std::optional<std::pair<std::error_code, sb::basic_grab_result<clock_type>>> out;
     g.async_run(deadline, [&](std::error_code ec, sb::basic_grab_result<clock_type> r) {
       out.emplace(ec, std::move(r));
@@ -1392,8 +1424,8 @@ TEST_SUITE("unit") {
     sb::basic_grabber_options<clock_type> oa, ob;
     sb::apply_strategy(oa, cfg, sb::site_profile{});
     sb::apply_strategy(ob, cfg, sb::site_profile{});
-    test_grabber ga(fake_driver(a), sb::priority_strategy(cfg), pace_a, oa, a->clock);
-    test_grabber gb(fake_driver(b), sb::priority_strategy(cfg), pace_b, ob, b->clock);
+    test_grabber<> ga(fake_driver(a), sb::priority_strategy(cfg), pace_a, oa, a->clock);
+    test_grabber<> gb(fake_driver(b), sb::priority_strategy(cfg), pace_b, ob, b->clock);
     std::optional<std::error_code> ea, eb;
     sb::basic_grab_result<clock_type> ra, rb;
     ga.async_run(10s, [&](std::error_code ec, auto r) {
@@ -1659,5 +1691,91 @@ TEST_SUITE("unit") {
     CHECK_FALSE(ec2);
     CHECK(res2.ordered);
     CHECK(passed.count(sb::grab_step::ready, res2) == 0);
+  }
+
+  TEST_CASE("grabber loop: a driver that orders at once gets the actions in one operation") {
+    harness h;  // 10 tokens at hand: nothing paces the three actions apart
+    h.shop->restock(300ms, "veg-box", 5);
+    auto [ec, res] = h.run<ordering_fake_driver>("want = sku:veg-box\nquantity = 2\n");
+    CHECK_FALSE(ec);
+    CHECK(res.ordered);
+    CHECK(res.attempts == 1);
+    const std::vector<std::string> expected{"watch",          "snapshot",   "order",
+                                            "choose veg-box", "quantity 2", "press"};
+    CHECK(h.shop->actions == expected);
+    REQUIRE(h.shop->presses.size() == 1);
+    CHECK(h.shop->presses[0].sku == "veg-box");
+    CHECK(h.shop->presses[0].quantity == 2);
+    CHECK(h.count(sb::grab_step::ordered, res) == 1);
+    CHECK(h.count(sb::grab_step::paced, res) == 0);
+  }
+
+  TEST_CASE("grabber loop: a pause - a dry run or too few tokens keep the actions apart") {
+    const std::vector<std::string> apart{"watch", "snapshot", "choose veg-box", "quantity 2",
+                                         "press"};
+    {
+      harness h;
+      h.options.delay = sb::delay_range{1ms, 5ms};
+      h.shop->restock(300ms, "veg-box", 5);
+      auto [ec, res] = h.run<ordering_fake_driver>("want = sku:veg-box\nquantity = 2\n");
+      CHECK(res.ordered);
+      CHECK(h.shop->actions == apart);
+      CHECK(h.count(sb::grab_step::paused, res) == 3);
+    }
+    {
+      harness h;
+      h.burst = 2;  // two tokens at most: the press waits for a third
+      h.shop->restock(300ms, "veg-box", 5);
+      auto [ec, res] = h.run<ordering_fake_driver>("want = sku:veg-box\nquantity = 2\n");
+      CHECK(res.ordered);
+      CHECK(h.shop->actions == apart);
+      CHECK(h.count(sb::grab_step::paced, res) == 1);
+    }
+    {
+      harness h;  // the same two tokens, but an unpaced reaction needs none
+      h.burst = 2;
+      h.options.pace_reaction = false;
+      h.shop->restock(300ms, "veg-box", 5);
+      auto [ec, res] = h.run<ordering_fake_driver>("want = sku:veg-box\nquantity = 2\n");
+      CHECK(res.ordered);
+      CHECK(std::count(h.shop->actions.begin(), h.shop->actions.end(), "order") == 1);
+    }
+    {
+      harness h;
+      h.options.mode = sb::grab_mode::dry_run;
+      h.shop->restock(300ms, "veg-box", 5);
+      auto [ec, res] = h.run<ordering_fake_driver>("want = sku:veg-box\nquantity = 2\n");
+      CHECK(h.shop->presses.empty());
+      CHECK(std::count(h.shop->actions.begin(), h.shop->actions.end(), "order") == 0);
+      CHECK(h.count(sb::grab_step::would_press, res) == 1);
+    }
+  }
+
+  TEST_CASE("grabber loop: an operation of all the actions says which one failed") {
+    struct fails {
+      const char* action;
+      const char* said;
+    };
+    for (const fails f : {fails{"choose", "grabber: failed: choosing veg-box: "},
+                          fails{"quantity", "grabber: failed: setting quantity 2: "},
+                          fails{"press", "grabber: failed: pressing buy: "}}) {
+      CAPTURE(f.action);
+      harness h;
+      h.options.retries = 1;
+      h.shop->failures[f.action].push_back(make_error_code(sb::errc::element_not_actionable));
+      h.shop->restock(100ms, "veg-box", 5);
+      auto [ec, res] = h.run<ordering_fake_driver>("want = sku:veg-box\nquantity = 2\n");
+      CHECK_FALSE(ec);
+      CHECK(h.count(sb::grab_step::failed, res) == 1);
+      CHECK(h.logged(f.said));
+      CHECK(res.ordered);  // the retry
+      CHECK(h.shop->presses.size() == 1);
+    }
+    harness h;  // browser_closed ends the run, with nothing pressed
+    h.shop->failures["quantity"].push_back(make_error_code(sb::errc::browser_closed));
+    h.shop->restock(100ms, "veg-box", 5);
+    auto [ec, res] = h.run<ordering_fake_driver>("want = sku:veg-box\nquantity = 2\n");
+    CHECK(ec == sb::errc::browser_closed);
+    CHECK(h.shop->presses.empty());
   }
 }

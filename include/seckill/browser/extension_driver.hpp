@@ -25,6 +25,7 @@
 #include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -43,6 +44,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -60,6 +62,10 @@ struct extension_driver_options {
   /// A request's reply, beyond its action's own timeout.
   std::chrono::milliseconds call_timeout{std::chrono::seconds(10)};
   std::uint64_t input_seed = 1;  ///< seeds the extension's click jitter
+  /// How long the shop a status or offers event carried answers
+  /// async_snapshot without a request (the reaction to a change then costs
+  /// no round trip); 0: every snapshot is a request.
+  std::chrono::milliseconds carried_snapshot_age{200};
 };
 
 /// @brief A shop_driver over the seckill extension: what the grabber needs of
@@ -79,18 +85,34 @@ struct extension_driver_options {
 /// every pending and later operation completes with errc::browser_closed.
 ///
 /// `Stream`: an AsyncReadStream and AsyncWriteStream carrying the frames
-/// (native_messaging.hpp) to and from the extension. A handle: copies share
+/// (native_messaging.hpp) to and from the extension; a TCP socket gets
+/// TCP_NODELAY here (a relay's small frames must not wait). A handle: copies share
 /// one state; call close() to end it (the state lives while its stream is
 /// read). Thread-safety: run it on one thread or a strand (the stream's
 /// executor). Cost: each operation is a request and its reply (a click's
-/// checks and input run in the browser, in one request).
+/// checks and input run in the browser, in one request), except a snapshot
+/// taken just after a status or offers change: the change's event carries
+/// the shop as the content script read it then, and the first snapshot
+/// within `carried_snapshot_age` of its arrival returns it. Any action, a
+/// route change or a form control the page changed (no mutation shows a
+/// value) makes the next snapshot a request again.
 template <class Stream>
 class extension_driver {
  public:
   using executor_type = typename Stream::executor_type;
 
   extension_driver(Stream stream, site_profile profile = {}, extension_driver_options opts = {})
-      : s_(std::make_shared<state>(std::move(stream), std::move(profile), std::move(opts))) {}
+      : s_(std::make_shared<state>(std::move(stream), std::move(profile), std::move(opts))) {
+    if constexpr (requires { typename Stream::protocol_type; }) {
+      if constexpr (std::is_same_v<typename Stream::protocol_type, boost::asio::ip::tcp>) {
+        // Requests, replies and events are small frames, each awaited: Nagle's
+        // algorithm would hold a reply written just after an event until the
+        // peer's delayed acknowledgement (up to 40 ms on Linux).
+        boost::system::error_code ignored;
+        s_->stream.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+      }
+    }
+  }
 
   [[nodiscard]] executor_type get_executor() const { return s_->stream.get_executor(); }
   [[nodiscard]] const site_profile& profile() const noexcept { return s_->profile; }
@@ -156,6 +178,31 @@ class extension_driver {
                                                                click(s_, s_->profile.buy), token);
   }
 
+  /// A try's actions back to back (ordering_shop_driver): choose `a.sku`,
+  /// set `a.quantity` (each skipped when nullopt), press buy, with the same
+  /// checks, input and errors as the three operations. Where the profile
+  /// allows (offers in a select, a quantity field) they go as one request:
+  /// one trip through the native host instead of three; an offer chosen by
+  /// a click or a quantity set with +/- goes on its own, as it would alone.
+  /// Completes with the first error and the action it came from.
+  template <boost::asio::completion_token_for<void(std::error_code, order_action)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_order(order_actions a, CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, order_action)>(
+        get_executor(), order(s_, std::move(a)), token);
+  }
+
+  /// A dry run's last check: waits (up to the click's timeout) until the buy
+  /// button is actionable (the click's checks, in the content script) and
+  /// completes with its selector, pressing nothing; errc::element_not_found
+  /// or errc::element_not_actionable when it is not.
+  template <boost::asio::completion_token_for<void(std::error_code, std::string)> CompletionToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_check_buy(CompletionToken&& token = CompletionToken()) {
+    return seckill::detail::async_spawn<void(std::error_code, std::string)>(get_executor(),
+                                                                            check_buy(s_), token);
+  }
+
   /// Loads the page again and waits for its load; the new document's status
   /// comes as an event.
   template <boost::asio::completion_token_for<void(std::error_code)> CompletionToken =
@@ -197,6 +244,8 @@ class extension_driver {
     bool reading = false;
     std::error_code closed;
     std::optional<std::int64_t> tab;
+    std::optional<shop_snapshot> carried;  // the shop the last change event carried
+    std::chrono::steady_clock::time_point carried_at;
     void push(shop_event e) {
       events.push_back(std::move(e));
       if (wake) wake->cancel();
@@ -261,6 +310,13 @@ class extension_driver {
         tab->get<std::int64_t>() != *s->tab)
       return;
     const std::string kind = detail::string_member(ev, "kind");
+    if (const auto shop = ev.find("shop");
+        (kind == "status" || kind == "offers") && shop != ev.end() && shop->is_object()) {
+      s->carried = detail::to_snapshot(*shop);
+      s->carried_at = std::chrono::steady_clock::now();
+    } else if (kind == "status" || kind == "offers" || kind == "form" || kind == "route") {
+      s->carried.reset();
+    }
     std::string text = detail::string_member(ev, "text");
     const bool present = detail::bool_member(ev, "present");
     const bool initial = detail::bool_member(ev, "initial");
@@ -381,11 +437,9 @@ class extension_driver {
         co_return make_error_code(seckill::errc::protocol_error);
       s->tab = tab->template get<std::int64_t>();
     }
-    json cfg{{"status", p.status},
-             {"result", p.result},
-             {"offers", p.offer_selector},
-             {"countdown", p.countdown},
-             {"logged_in", p.logged_in}};
+    json cfg{{"status", p.status},         {"result", p.result},
+             {"offers", p.offer_selector}, {"countdown", p.countdown},
+             {"logged_in", p.logged_in},   {"shop", detail::profile_argument(p)}};
     json a{{"profile", std::move(cfg)}, {"timeout_ms", s->opts.call_timeout.count()}};
     auto [e, r] = co_await call(s, "watch", std::move(a));
     if (e) co_return e;
@@ -422,6 +476,11 @@ class extension_driver {
       std::shared_ptr<state> s) {
     using R = std::pair<std::error_code, shop_snapshot>;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
+    if (s->carried) {
+      std::optional<shop_snapshot> carried = std::exchange(s->carried, std::nullopt);
+      if (std::chrono::steady_clock::now() - s->carried_at <= s->opts.carried_snapshot_age)
+        co_return R{{}, std::move(*carried)};
+    }
     json args = json::array({detail::profile_argument(s->profile)});
     auto [e, v] = co_await page_call(s, "read_shop", std::move(args));
     if (e) co_return R{e, {}};
@@ -443,20 +502,109 @@ class extension_driver {
   static boost::asio::awaitable<std::error_code> click(std::shared_ptr<state> s,
                                                        std::string selector) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
+    s->carried.reset();  // the action changes what the page shows
     json a = click_args(s, std::move(selector));
-    const auto own =
-        s->opts.click.timeout + s->opts.click.press_duration + s->opts.click.press_jitter;
-    auto [e, r] = co_await call(s, "click", std::move(a), own);
+    auto [e, r] = co_await call(s, "click", std::move(a), click_time(s));
     co_return e;
+  }
+
+  static boost::asio::awaitable<std::pair<std::error_code, std::string>> check_buy(
+      std::shared_ptr<state> s) {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    json a = json::object();  // (no braced list across a co_await: GCC)
+    a["selector"] = s->profile.buy;
+    a["timeout_ms"] = s->opts.click.timeout.count();
+    auto [e, r] = co_await call(s, "check", std::move(a), s->opts.click.timeout);
+    co_return std::pair{e, s->profile.buy};
+  }
+
+  static json select_args(const std::shared_ptr<state>& s, std::string sku) {
+    return json{{"selector", s->profile.offer_selector},
+                {"value", std::move(sku)},
+                {"timeout_ms", s->opts.action_timeout.count()}};
+  }
+
+  // The quantity field's fill; `absent_ok`: no field means the one the shop
+  // takes anyway (a quantity of 1).
+  static json fill_args(const std::shared_ptr<state>& s, int n) {
+    return json{{"selector", s->profile.quantity},
+                {"text", std::to_string(n)},
+                {"timeout_ms", s->opts.action_timeout.count()},
+                {"absent_ok", n == 1}};
+  }
+
+  [[nodiscard]] static std::chrono::milliseconds click_time(const std::shared_ptr<state>& s) {
+    return s->opts.click.timeout + s->opts.click.press_duration + s->opts.click.press_jitter;
+  }
+
+  // Steps gathered for one "batch" request, and the action each is part of.
+  struct batch {
+    json steps = json::array();
+    std::vector<order_action> of;
+    std::chrono::milliseconds own{0};
+    void add(order_action a, const char* op, json args, std::chrono::milliseconds t) {
+      json step = json::object();
+      step["op"] = op;
+      step["args"] = std::move(args);
+      steps.push_back(std::move(step));
+      of.push_back(a);
+      own += t;
+    }
+  };
+
+  // Runs the gathered steps in one request (nothing when there are none);
+  // the extension's error says at which step it stopped.
+  static boost::asio::awaitable<std::pair<std::error_code, order_action>> run_batch(
+      std::shared_ptr<state> s, batch b) {
+    using R = std::pair<std::error_code, order_action>;
+    if (b.of.empty()) co_return R{};
+    json a = json::object();
+    a["steps"] = std::move(b.steps);
+    auto [e, r] = co_await call(s, "batch", std::move(a), b.own);
+    if (!e) co_return R{};
+    order_action at = b.of.back();  // no step named (closed, timed out): the last
+    if (const auto step = r.find("step"); r.is_object() && step != r.end() &&
+                                          step->is_number_unsigned() &&
+                                          step->template get<std::size_t>() < b.of.size())
+      at = b.of[step->template get<std::size_t>()];
+    co_return R{e, at};
+  }
+
+  static boost::asio::awaitable<std::pair<std::error_code, order_action>> order(
+      std::shared_ptr<state> s, order_actions todo) {
+    using R = std::pair<std::error_code, order_action>;
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    s->carried.reset();  // the actions change what the page shows
+    const site_profile& p = s->profile;
+    batch b;
+    if (todo.sku) {
+      if (p.offers == site_profile::offer_layout::select) {
+        b.add(order_action::choose, "select", select_args(s, *todo.sku), s->opts.action_timeout);
+      } else if (const std::error_code e = co_await choose(s, *todo.sku)) {
+        co_return R{e, order_action::choose};  // (first: nothing gathered yet)
+      }
+    }
+    if (todo.quantity) {
+      const int n = *todo.quantity;
+      if (!p.quantity_by_buttons() && !p.quantity.empty()) {
+        b.add(order_action::quantity, "fill", fill_args(s, n), s->opts.action_timeout);
+      } else {
+        R done = co_await run_batch(s, std::exchange(b, batch{}));
+        if (done.first) co_return done;
+        if (const std::error_code e = co_await set_quantity(s, n))
+          co_return R{e, order_action::quantity};
+      }
+    }
+    b.add(order_action::press, "click", click_args(s, p.buy), click_time(s));
+    co_return co_await run_batch(s, std::move(b));
   }
 
   static boost::asio::awaitable<std::error_code> choose(std::shared_ptr<state> s, std::string sku) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
+    s->carried.reset();  // the action changes what the page shows
     const site_profile& p = s->profile;
     if (p.offers == site_profile::offer_layout::select) {
-      json a{{"selector", p.offer_selector},
-             {"value", std::move(sku)},
-             {"timeout_ms", s->opts.action_timeout.count()}};
+      json a = select_args(s, std::move(sku));
       auto [e, r] = co_await call(s, "select", std::move(a), s->opts.action_timeout);
       co_return e;
     }
@@ -471,15 +619,13 @@ class extension_driver {
 
   static boost::asio::awaitable<std::error_code> set_quantity(std::shared_ptr<state> s, int n) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
+    s->carried.reset();  // the action changes what the page shows
     const site_profile& p = s->profile;
     if (p.quantity_by_buttons()) co_return co_await step_quantity(s, n);
     if (p.quantity.empty())
       co_return n == 1 ? std::error_code{} : make_error_code(errc::element_not_found);
-    json a{{"selector", p.quantity},
-           {"text", std::to_string(n)},
-           {"timeout_ms", s->opts.action_timeout.count()}};
+    json a = fill_args(s, n);
     auto [e, r] = co_await call(s, "fill", std::move(a), s->opts.action_timeout);
-    if (e == errc::element_not_found && n == 1) co_return std::error_code{};  // no field: one
     co_return e;
   }
 
@@ -505,6 +651,7 @@ class extension_driver {
 
   static boost::asio::awaitable<std::error_code> reload(std::shared_ptr<state> s) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
+    s->carried.reset();  // the action changes what the page shows
     const std::chrono::milliseconds load{30000};
     json a = json::object();  // (no braced list across a co_await: GCC)
     a["timeout_ms"] = load.count();
@@ -537,5 +684,7 @@ class extension_driver {
 
   std::shared_ptr<state> s_;
 };
+
+static_assert(ordering_shop_driver<extension_driver<boost::asio::ip::tcp::socket>>);
 
 }  // namespace seckill::browser

@@ -290,6 +290,10 @@ inline std::string describe_intent(const order_intent& i) {
 /// gives the same pauses); with pace_reaction = false, the first try after
 /// the stock flips to available (or after the start) takes neither: retries
 /// and later tries are paced.
+/// A driver that models ordering_shop_driver gets a try's actions in one
+/// async_order when nothing is to come between them: no dry run, no random
+/// pause, and every action's token at hand at once (taken together), or an
+/// unpaced reaction.
 ///
 /// A person in the loop: while the driver reports a verification (a captcha,
 /// a slider, an SMS code), the grabber chooses, presses and reloads nothing
@@ -785,6 +789,29 @@ class grabber {
     const bool chosen_ahead = st.ahead_sku == intent->sku && snap.chosen == intent->sku;
     const bool quantity_ahead =
         chosen_ahead && st.ahead_quantity == intent->quantity && snap.quantity == intent->quantity;
+    if constexpr (ordering_shop_driver<Driver>) {
+      // Nothing to wait for between the actions: one operation for them all.
+      const int actions = (chosen_ahead ? 0 : 1) + (quantity_ahead ? 0 : 1) + 1;
+      if (opts_.mode != grab_mode::dry_run &&
+          (exempt || (!opts_.delay.any() && limiter_.try_acquire(static_cast<double>(actions))))) {
+        order_actions todo;
+        if (!chosen_ahead) todo.sku = intent->sku;
+        if (!quantity_ahead) todo.quantity = intent->quantity;
+        auto [e_order, at] = co_await driver_.async_order(std::move(todo), as_tuple(use_awaitable));
+        if (ends(e_order)) co_return e_order;
+        if (e_order) {
+          fail(st, grab_step::failed,
+               at == order_action::choose
+                   ? fmt::format("choosing {}: {}", intent->sku, e_order.message())
+               : at == order_action::quantity
+                   ? fmt::format("setting quantity {}: {}", intent->quantity, e_order.message())
+                   : fmt::format("pressing buy: {}", e_order.message()));
+          co_return std::error_code{};
+        }
+        ordered(st, *intent, chosen_ahead, quantity_ahead);
+        co_return std::error_code{};
+      }
+    }
     if (!chosen_ahead) {
       if (co_await before_action(st, exempt, ec) != paced::go) co_return ec;
       auto [e_choose] = co_await driver_.async_choose(intent->sku, as_tuple(use_awaitable));
@@ -813,18 +840,23 @@ class grabber {
       fail(st, grab_step::failed, fmt::format("pressing buy: {}", e_press.message()));
       co_return std::error_code{};
     }
+    ordered(st, *intent, chosen_ahead, quantity_ahead);
+    co_return std::error_code{};
+  }
+
+  // Buy was pressed: the try counts, and its answer is awaited.
+  void ordered(run_state& st, const order_intent& intent, bool chosen_ahead, bool quantity_ahead) {
     ++st.res.attempts;
-    st.res.sku = intent->sku;
-    st.res.quantity = intent->quantity;
-    st.res.requested = std::max(intent->requested, intent->quantity);
+    st.res.sku = intent.sku;
+    st.res.quantity = intent.quantity;
+    st.res.requested = std::max(intent.requested, intent.quantity);
     st.awaiting = true;
     st.confirm_until = clock_.now() + opts_.confirm_timeout;
     report(st.res, grab_step::ordered,
-           fmt::format("pressed buy for {} x {}{}", intent->quantity, intent->sku,
+           fmt::format("pressed buy for {} x {}{}", intent.quantity, intent.sku,
                        quantity_ahead ? " (chosen and set ahead)"
                        : chosen_ahead ? " (chosen ahead)"
                                       : ""));
-    co_return std::error_code{};
   }
 
   // Before the start (options.prepare_before): the session checked, the

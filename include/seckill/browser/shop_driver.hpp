@@ -152,4 +152,36 @@ concept shop_driver = requires(D& d, std::string sku, int quantity, std::chrono:
     -> std::same_as<boost::asio::awaitable<std::tuple<std::error_code, std::vector<clock_sample>>>>;
 };
 
+/// @brief Which of a try's actions an error of async_order came from.
+enum class order_action : unsigned char { choose, quantity, press };
+
+/// @brief The actions of one try for async_order: choose `sku`, set
+/// `quantity` (each skipped when nullopt: done ahead and still shown), then
+/// press buy.
+struct order_actions {
+  std::optional<std::string> sku = std::nullopt;
+  std::optional<int> quantity = std::nullopt;
+};
+
+/// @brief A shop_driver that runs a try's actions back to back in one
+/// operation, where its transport makes each operation costly (the extension
+/// backend: one request instead of three):
+///
+/// ```text
+/// async_order(actions, token)   void(error_code, order_action): the same
+///                               checks, input and errors as async_choose,
+///                               async_set_quantity and async_press_buy one
+///                               after the other; the first error ends it and
+///                               says which action it came from
+/// ```
+/// The grabber uses it when nothing is to happen between the actions: not a
+/// dry run, no random pause, and the pace's tokens for all of them at hand
+/// (or an unpaced reaction).
+template <class D>
+concept ordering_shop_driver = shop_driver<D> && requires(D& d, order_actions a) {
+  {
+    d.async_order(a, boost::asio::as_tuple(boost::asio::use_awaitable))
+    } -> std::same_as<boost::asio::awaitable<std::tuple<std::error_code, order_action>>>;
+};
+
 }  // namespace seckill::browser
