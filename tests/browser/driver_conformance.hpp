@@ -8,8 +8,9 @@
 // A Backend is a fixture type with `shop` (shop::shop_server), `driver`
 // (a shop_driver on the shop's page, not yet watching) and `end_browser()`
 // (the browser goes away), constructible with no argument (the demo shop's
-// profile) or with a site_profile and a function that sets the shop up
-// before its page loads. Each case takes a fresh Backend.
+// profile) or with a site_profile, a function that sets the shop up before
+// its page loads and the page's path under the shop's root ("grid"). Each
+// case takes a fresh Backend.
 
 #include "browser/support.hpp"
 #include "shop/shop_server.hpp"
@@ -211,6 +212,37 @@ void check_buy_presses_nothing() {
   CHECK(b.shop.orders().empty());
 }
 
+// The shop of another shape (/grid, grid.profile): an offer chosen by a
+// trusted click on its button, the quantity reached by + and - clicks and
+// read back, then exactly one order.
+template <class Backend>
+void grid_shop_order() {
+  Backend b(browser_support::grid_profile(), {}, "grid");
+  b.shop.set_stock("eggs-12", 5);
+  watch(b.driver);
+  REQUIRE(wait_event(
+      b.driver,
+      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
+      5s));
+  auto [e1] = std::tuple{get(b.driver.async_choose("eggs-12", asio::use_future))};
+  REQUIRE_MESSAGE(!e1, e1.message());
+  auto [e2] = std::tuple{get(b.driver.async_set_quantity(3, asio::use_future))};
+  REQUIRE_MESSAGE(!e2, e2.message());
+  auto [es, snap] = get(b.driver.async_snapshot(asio::use_future));
+  REQUIRE_MESSAGE(!es, es.message());
+  CHECK(snap.quantity == std::optional<int>(3));
+  auto [e3] = std::tuple{get(b.driver.async_set_quantity(2, asio::use_future))};
+  REQUIRE_MESSAGE(!e3, e3.message());
+  auto [e4] = std::tuple{get(b.driver.async_press_buy(asio::use_future))};
+  REQUIRE_MESSAGE(!e4, e4.message());
+  auto outcome = wait_event(
+      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; }, 5s);
+  REQUIRE(outcome);
+  CHECK(outcome->confirmed);
+  std::this_thread::sleep_for(300ms);
+  browser_support::check_one_order(b.shop, "eggs-12", 2, 3);
+}
+
 // A reload is a new document: its status comes again, as initial.
 template <class Backend>
 void reload_reports_the_new_document() {
@@ -267,34 +299,37 @@ void browser_goes_away() {
 }  // namespace driver_conformance
 
 // The suite's cases for one backend, named "<name>: ...".
-#define SECKILL_DRIVER_CONFORMANCE(name, Backend)                                 \
-  TEST_CASE(name ": watching reports the status and a restock") {                 \
-    driver_conformance::events_on_restock<Backend>();                             \
-  }                                                                               \
-  TEST_CASE(name ": a snapshot reads every offer") {                              \
-    driver_conformance::snapshot_of_offers<Backend>();                            \
-  }                                                                               \
-  TEST_CASE(name ": choose - quantity - press buys exactly one order") {          \
-    driver_conformance::buys_exactly_one_order<Backend>();                        \
-  }                                                                               \
-  TEST_CASE(name ": a snapshot as a restock is seen reads what the page shows") { \
-    driver_conformance::snapshot_at_the_restock<Backend>();                       \
-  }                                                                               \
-  TEST_CASE(name ": a snapshot says the chosen offer and the quantity") {         \
-    driver_conformance::snapshot_of_the_choice<Backend>();                        \
-  }                                                                               \
-  TEST_CASE(name ": unknown offers and a disabled button are refused") {          \
-    driver_conformance::refusals<Backend>();                                      \
-  }                                                                               \
-  TEST_CASE(name ": checking the buy button presses nothing") {                   \
-    driver_conformance::check_buy_presses_nothing<Backend>();                     \
-  }                                                                               \
-  TEST_CASE(name ": a reload reports the new document") {                         \
-    driver_conformance::reload_reports_the_new_document<Backend>();               \
-  }                                                                               \
-  TEST_CASE(name ": a countdown element is reported and each new text of it") {   \
-    driver_conformance::countdown_events<Backend>();                              \
-  }                                                                               \
-  TEST_CASE(name ": the browser going away is browser_closed") {                  \
-    driver_conformance::browser_goes_away<Backend>();                             \
+#define SECKILL_DRIVER_CONFORMANCE(name, Backend)                                    \
+  TEST_CASE(name ": watching reports the status and a restock") {                    \
+    driver_conformance::events_on_restock<Backend>();                                \
+  }                                                                                  \
+  TEST_CASE(name ": a snapshot reads every offer") {                                 \
+    driver_conformance::snapshot_of_offers<Backend>();                               \
+  }                                                                                  \
+  TEST_CASE(name ": choose - quantity - press buys exactly one order") {             \
+    driver_conformance::buys_exactly_one_order<Backend>();                           \
+  }                                                                                  \
+  TEST_CASE(name ": a snapshot as a restock is seen reads what the page shows") {    \
+    driver_conformance::snapshot_at_the_restock<Backend>();                          \
+  }                                                                                  \
+  TEST_CASE(name ": a snapshot says the chosen offer and the quantity") {            \
+    driver_conformance::snapshot_of_the_choice<Backend>();                           \
+  }                                                                                  \
+  TEST_CASE(name ": unknown offers and a disabled button are refused") {             \
+    driver_conformance::refusals<Backend>();                                         \
+  }                                                                                  \
+  TEST_CASE(name ": checking the buy button presses nothing") {                      \
+    driver_conformance::check_buy_presses_nothing<Backend>();                        \
+  }                                                                                  \
+  TEST_CASE(name ": the grid shop - a clicked offer and + - clicks buy one order") { \
+    driver_conformance::grid_shop_order<Backend>();                                  \
+  }                                                                                  \
+  TEST_CASE(name ": a reload reports the new document") {                            \
+    driver_conformance::reload_reports_the_new_document<Backend>();                  \
+  }                                                                                  \
+  TEST_CASE(name ": a countdown element is reported and each new text of it") {      \
+    driver_conformance::countdown_events<Backend>();                                 \
+  }                                                                                  \
+  TEST_CASE(name ": the browser going away is browser_closed") {                     \
+    driver_conformance::browser_goes_away<Backend>();                                \
   }

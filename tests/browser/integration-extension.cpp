@@ -89,10 +89,11 @@ struct cdp_backend {
     o.click.timeout = 1s;
     return o;
   }
-  explicit cdp_backend(sb::site_profile p = {}, const shop_setup& setup = {})
+  explicit cdp_backend(sb::site_profile p = {}, const shop_setup& setup = {},
+                       const std::string& page = "")
       : driver(f.page, std::move(p), options()) {
     if (setup) setup(shop);
-    auto [ec, r] = get(f.page.async_navigate(shop.url(), asio::use_future));
+    auto [ec, r] = get(f.page.async_navigate(shop.url() + page, asio::use_future));
     REQUIRE_MESSAGE(!ec, ec.message());
     for (int i = 0; i < 500 && shop.listeners() == 0; ++i) std::this_thread::sleep_for(10ms);
   }
@@ -107,14 +108,16 @@ struct extension_backend {
   seckill::detail::temp_dir tmp{"seckill-extension-test"};
   tcp::acceptor acceptor{io.io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
   std::optional<sb::chromium> browser;
+  std::string page;  // the shop's page, under its root
   sb::extension_driver<tcp::socket> driver;
 
-  explicit extension_backend(sb::site_profile p = {}, const shop_setup& setup = {})
-      : driver(connect(setup), std::move(p), options()) {}
+  explicit extension_backend(sb::site_profile p = {}, const shop_setup& setup = {},
+                             std::string page_path = "")
+      : page(std::move(page_path)), driver(connect(setup), std::move(p), options()) {}
 
   sb::extension_driver_options options() const {
     sb::extension_driver_options o;
-    o.url = shop.url();
+    o.url = shop.url() + page;
     o.click.timeout = 1s;
     return o;
   }

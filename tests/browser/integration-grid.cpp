@@ -12,11 +12,9 @@
 
 #include <doctest/doctest.h>
 
-#include <fstream>
 #include <future>
 #include <mutex>
 #include <ostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -36,14 +34,7 @@ std::error_code code_of(Start start) {
   return get(f);
 }
 
-sb::site_profile grid_profile() {
-  std::ifstream in(std::string(SECKILL_SOURCE_DIR) +
-                   "/examples/grocery_grabber/profiles/grid.profile");
-  REQUIRE(in.good());
-  std::stringstream s;
-  s << in.rdbuf();
-  return sb::parse_profile(s.str());
-}
+using browser_support::grid_profile;
 
 struct grid_fixture : browser_support::browser_fixture, browser_support::grab_log {
   shop::shop_server shop;

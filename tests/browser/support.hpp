@@ -6,6 +6,7 @@
 #include <seckill/browser/chromium.hpp>
 #include <seckill/browser/grabber.hpp>
 #include <seckill/browser/page.hpp>
+#include <seckill/browser/site_profile.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -100,6 +101,13 @@ inline std::string read_file(const std::filesystem::path& file) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// The grid shop's profile (the demo shop's /grid page):
+// examples/grocery_grabber/profiles/grid.profile.
+inline seckill::browser::site_profile grid_profile() {
+  return seckill::browser::parse_profile(read_file(
+      std::string(SECKILL_SOURCE_DIR) + "/examples/grocery_grabber/profiles/grid.profile"));
 }
 
 /// The shop recorded exactly one order, accepted, of `quantity` x `sku`, and
