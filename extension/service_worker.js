@@ -270,13 +270,47 @@ async function startStandalone(m) {
   return {tab};
 }
 
+// A worker that stopped (idle, crashed, updated) starts again at the next
+// event, a content script connecting again among them: the standalone runs
+// it held are taken up again from their records (lib/standalone.js resume).
+async function resumeStandalone() {
+  const all = await chrome.storage.session.get(null);
+  for (const [key, rec] of Object.entries(all)) {
+    if (!key.startsWith('standalone:') || !rec || typeof rec !== 'object' || rec.ended_at ||
+        !Number.isInteger(rec.tab) || runs.has(rec.tab)) {
+      continue;
+    }
+    try {
+      const settings = await loadSettings(chrome.storage.local);
+      if (!settings.ok) throw new Error('the saved strategy no longer passes its checks');
+      const tab = await attachTab(rec.tab, rec.seed);
+      const run = new StandaloneRun({
+        link,
+        input: inputs.get(tab),
+        tabId: tab,
+        strategy: settings.strategy,
+        profile: settings.profile ?? defaultProfile(),
+        note,
+        seed: Number.isInteger(rec.seed) ? rec.seed : 1,
+      });
+      runs.set(tab, run);
+      await run.resume(rec);
+    } catch (e) {
+      await chrome.storage.session.set({[key]: {...rec, state: 'failed', ended_at: Date.now()}});
+      await note('standalone: the run on tab ' + rec.tab + ' could not be taken up again: ' +
+                     (e && e.message ? e.message : e), 'failed');
+    }
+  }
+}
+const resumed = resumeStandalone().catch(() => {});
+
 chrome.runtime.onMessage.addListener((m, sender, respond) => {
   // Only the extension's own pages (the popup, the options page): a content
   // script's sender URL is the shop page's.
   const own = sender.id === chrome.runtime.id && typeof sender.url === 'string' &&
       sender.url.startsWith(chrome.runtime.getURL(''));
   if (!m || m.standalone !== 'start' || !own) return false;
-  startStandalone(m).then(
+  resumed.then(() => startStandalone(m)).then(
       (r) => respond({ok: true, ...r}),
       (e) => {
         note('standalone: ' + (e && e.message ? e.message : e), 'failed');

@@ -6,7 +6,9 @@
 // (the actionability checks, then trusted input through chrome.debugger),
 // with the strategy's pace, burst and random pauses. The run's record lives
 // in chrome.storage.session ("standalone:<tab>"), the state and log the
-// popup shows too; nothing is left in the page.
+// popup shows too; nothing is left in the page. A worker that stopped
+// (idle, crashed, updated) takes its runs up again from their records
+// (resume); a press that may have left is never made again.
 
 import * as actions from './actions.js';
 import {containsAny} from './profile.js';
@@ -91,6 +93,7 @@ export class StandaloneRun {
     this.countdownText = null;  // the countdown's last text
     this.countdownAt = null;    // the start a countdown set (local ms), or null
     this.key = 'standalone:' + deps.tabId;
+    this.seed = deps.seed ?? 1;
   }
 
   async record(fields) {
@@ -102,16 +105,61 @@ export class StandaloneRun {
     const s = this.strategy;
     const from = s.start !== null ? Math.max(Date.now(), s.start.at_ms) : Date.now();
     this.deadline = from + s.deadline_ms;
-    await this.record(
-        {tab: this.tabId, started_at: Date.now(), deadline: this.deadline, state: 'watching'});
+    await this.record({
+      tab: this.tabId,
+      seed: this.seed,
+      started_at: Date.now(),
+      deadline: this.deadline,
+      state: 'watching',
+      tries: 0,
+    });
     await this.note(
         'standalone: watching tab ' + this.tabId + ' (mode ' + s.mode + ')', 'watching');
+    await this.watchFromNow();
+  }
+
+  async watchFromNow() {
+    const s = this.strategy;
     this.armDeadline();
     if (s.start !== null && s.start.at_ms > Date.now()) {
-      setTimeout(() => this.react(), s.start.at_ms - Date.now());
+      this.startTimer = setTimeout(() => this.react(), s.start.at_ms - Date.now());
     }
     await this.link.watch(this.tabId, watchSettings(this.p));
     await this.react();
+  }
+
+  // Takes the run up again from its record `rec` after the worker stopped:
+  // the same deadline and count of tries. When a press may have left
+  // (recorded as pressing, with no answer recorded), it is never made again:
+  // the page's result line saying the shop's success ends the run as
+  // ordered, anything else ends it as failed, saying why.
+  async resume(rec) {
+    this.tries = Number.isInteger(rec.tries) ? rec.tries : 0;
+    this.deadline = rec.deadline;
+    if (!(this.deadline > Date.now())) {
+      await this.finish('failed', 'the deadline passed while the extension was stopped');
+      return;
+    }
+    if (Number.isInteger(rec.pressing) && rec.pressing !== rec.answered) {
+      await this.link.watch(this.tabId, watchSettings(this.p));
+      let text = null;
+      try {
+        text = await this.link.request(this.tabId, 'read_text', [this.p.result], ACTION_TIMEOUT_MS);
+      } catch (e) {
+      }
+      if (text && containsAny(text, this.p.success)) {
+        await this.finish('ordered', 'ordered: ' + text + ' (seen as the extension started again)');
+      } else {
+        await this.finish('failed',
+            'the extension stopped after pressing buy and the shop\'s answer was not seen: ' +
+                'look at the shop before buying again');
+      }
+      return;
+    }
+    await this.record({state: 'watching', resumed_at: Date.now()});
+    await this.note('standalone: resumed on tab ' + this.tabId + ' after the extension stopped',
+                    'watching');
+    await this.watchFromNow();
   }
 
   armDeadline() {
@@ -174,6 +222,7 @@ export class StandaloneRun {
 
   async answered(text) {
     this.awaiting = false;
+    await this.record({answered: this.tries});
     if (containsAny(text, this.p.success)) {
       await this.finish('ordered', 'ordered: ' + text);
       return;
@@ -210,7 +259,7 @@ export class StandaloneRun {
       const d = r.decision;
       ++this.tries;
       this.unpaced = this.tries === 1 && !this.strategy.pace_reaction;
-      await this.record({state: 'decided', sku: d.sku, quantity: d.quantity});
+      await this.record({state: 'decided', sku: d.sku, quantity: d.quantity, tries: this.tries});
       await this.note(
           'standalone: decided ' + d.sku + ' x' + d.quantity +
               (d.quantity < d.requested ? ' (of ' + d.requested + ' asked)' : ''),
@@ -240,6 +289,8 @@ export class StandaloneRun {
         return;
       }
       this.awaiting = true;
+      // Recorded before the press: a worker stopped during it never presses again.
+      await this.record({pressing: this.tries});
       await actions.click(this.link, this.input, this.tabId, this.p.buy, CLICK);
       await this.record({pressed: this.tries});
       await this.note('standalone: pressed ' + this.p.buy);

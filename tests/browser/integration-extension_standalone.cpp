@@ -16,6 +16,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <thread>
@@ -81,6 +82,35 @@ struct extension_browser {
         "-problems li')).map((li) => ({text: li.textContent, line: li.dataset.line ?? null}))");
   }
   json saved() { return eval("chrome.storage.local.get(['strategy', 'profile'])"); }
+  // Stops the extension's service worker, as Chromium stops an idle one; the
+  // next event (a content script connecting again) starts it anew.
+  void stop_service_worker() {
+    const auto& cdp = browser.connection();
+    for (const char* method : {"ServiceWorker.enable", "ServiceWorker.stopAllWorkers"}) {
+      auto [ec, r] =
+          get(cdp->async_call(method, json::object(), page.session_id(), 5s, asio::use_future));
+      REQUIRE_MESSAGE(!ec, method << ": " << ec.message() << ": " << r.dump());
+    }
+  }
+  // Saves `strategy` through the options page, then starts a standalone run
+  // on a tab the extension opens at `url`; its tab id.
+  std::int64_t start_run(const std::string& strategy, const std::string& url) {
+    open("options.html");
+    wait_until("document.body.dataset.ready === 'yes'");
+    fill("#strategy", strategy);
+    click("#save");
+    wait_until("document.getElementById('status').textContent === 'Saved.'");
+    const json answer = eval("chrome.runtime.sendMessage({standalone: 'start', open: true, url: " +
+                             json(url).dump() + "})");
+    REQUIRE_MESSAGE(answer.value("ok", false), answer.dump());
+    REQUIRE(answer.contains("tab"));
+    return answer["tab"].get<std::int64_t>();
+  }
+  bool logged(const std::string& text) {
+    return eval("chrome.storage.session.get('log').then((g) => g.log.map((e) => e.text))")
+               .dump()
+               .find(text) != std::string::npos;
+  }
 };
 
 }  // namespace integration_extension_standalone
@@ -209,5 +239,42 @@ TEST_SUITE("integration") {
     const json log =
         b.eval("chrome.storage.session.get('log').then((g) => g.log.map((e) => e.text))");
     CHECK(log.dump().find("standalone: countdown") != std::string::npos);
+  }
+
+  TEST_CASE("extension standalone mode - a run goes on after the service worker stops") {
+    extension_browser b;
+    shop::shop_server shop;
+    b.start_run("want = sku:veg-box\nquantity = 2\npace = 20/s\n", shop.url());
+    for (int i = 0; i < 500 && shop.listeners() == 0; ++i) std::this_thread::sleep_for(10ms);
+    b.wait_until("chrome.storage.session.get('state').then((g) => g.state === 'watching')");
+    b.stop_service_worker();
+    // The content script connects again, which starts the worker, which
+    // takes the run up from its record.
+    for (int i = 0; i < 200 && !b.logged("standalone: resumed"); ++i)
+      std::this_thread::sleep_for(50ms);
+    REQUIRE(b.logged("standalone: resumed on tab"));
+    CHECK(shop.orders().empty());
+    shop.set_stock("veg-box", 5);
+    b.wait_until("chrome.storage.session.get('state').then((g) => g.state === 'ordered')");
+    std::this_thread::sleep_for(500ms);
+    browser_support::check_one_order(shop, "veg-box", 2, 3);
+  }
+
+  TEST_CASE("extension standalone mode - a press that may have left is not made again") {
+    extension_browser b;
+    shop::shop_server shop;
+    const auto tab = b.start_run("want = sku:veg-box\npace = 20/s\n", shop.url());
+    b.wait_until("chrome.storage.session.get('state').then((g) => g.state === 'watching')");
+    // The worker stops as if during a press: the record says a press began
+    // and no answer came.
+    const std::string key = "'standalone:" + std::to_string(tab) + "'";
+    b.eval("chrome.storage.session.get(" + key + ").then((g) => chrome.storage.session.set({[" +
+           key + "]: {...g[" + key + "], state: 'decided', tries: 1, pressing: 1}}))");
+    b.stop_service_worker();
+    b.wait_until("chrome.storage.session.get('state').then((g) => g.state === 'failed')");
+    CHECK(b.logged("the shop's answer was not seen"));
+    shop.set_stock("veg-box", 5);  // in stock now: still nothing is pressed
+    std::this_thread::sleep_for(1500ms);
+    CHECK(shop.orders().empty());
   }
 }
