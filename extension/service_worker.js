@@ -256,6 +256,12 @@ async function startStandalone(m) {
                                       : (await attach({url: m.url, open: m.open === true, seed: m.seed})).tab;
   const old = runs.get(tab);
   if (old) await old.finish('failed', 'replaced by a new run');
+  await newRun(tab, settings, m.seed).start();
+  return {tab};
+}
+
+// A standalone run on an attached tab, with the saved settings; kept in `runs`.
+function newRun(tab, settings, seed) {
   const run = new StandaloneRun({
     link,
     input: inputs.get(tab),
@@ -263,11 +269,10 @@ async function startStandalone(m) {
     strategy: settings.strategy,
     profile: settings.profile ?? defaultProfile(),
     note,
-    seed: Number.isInteger(m.seed) ? m.seed : 1,
+    seed: Number.isInteger(seed) ? seed : 1,
   });
   runs.set(tab, run);
-  await run.start();
-  return {tab};
+  return run;
 }
 
 // A worker that stopped (idle, crashed, updated) starts again at the next
@@ -284,17 +289,7 @@ async function resumeStandalone() {
       const settings = await loadSettings(chrome.storage.local);
       if (!settings.ok) throw new Error('the saved strategy no longer passes its checks');
       const tab = await attachTab(rec.tab, rec.seed);
-      const run = new StandaloneRun({
-        link,
-        input: inputs.get(tab),
-        tabId: tab,
-        strategy: settings.strategy,
-        profile: settings.profile ?? defaultProfile(),
-        note,
-        seed: Number.isInteger(rec.seed) ? rec.seed : 1,
-      });
-      runs.set(tab, run);
-      await run.resume(rec);
+      await newRun(tab, settings, rec.seed).resume(rec);
     } catch (e) {
       await chrome.storage.session.set({[key]: {...rec, state: 'failed', ended_at: Date.now()}});
       await note('standalone: the run on tab ' + rec.tab + ' could not be taken up again: ' +

@@ -54,6 +54,24 @@ void watch(Driver& d) {
   REQUIRE_MESSAGE(!ec, ec.message());
 }
 
+// Waits (5 s at most) for a status event that says in stock.
+template <class Driver>
+void wait_in_stock(Driver& d) {
+  REQUIRE(wait_event(
+      d,
+      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
+      5s));
+}
+
+// Chooses `sku` and sets `quantity`; both must succeed.
+template <class Driver>
+void choose_and_set(Driver& d, const std::string& sku, int quantity) {
+  auto [e1] = std::tuple{get(d.async_choose(sku, asio::use_future))};
+  REQUIRE_MESSAGE(!e1, e1.message());
+  auto [e2] = std::tuple{get(d.async_set_quantity(quantity, asio::use_future))};
+  REQUIRE_MESSAGE(!e2, e2.message());
+}
+
 // Watching reports the page's status as loaded, then a restock.
 template <class Backend>
 void events_on_restock() {
@@ -78,10 +96,7 @@ void snapshot_of_offers() {
   Backend b;
   b.shop.set_stock("eggs-12", 7);
   watch(b.driver);
-  REQUIRE(wait_event(
-      b.driver,
-      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
-      5s));
+  wait_in_stock(b.driver);
   auto [ec, snap] = get(b.driver.async_snapshot(asio::use_future));
   REQUIRE_MESSAGE(!ec, ec.message());
   REQUIRE(snap.offers.size() == 4);
@@ -104,14 +119,8 @@ void buys_exactly_one_order() {
   Backend b;
   b.shop.set_stock("veg-box", 5);
   watch(b.driver);
-  REQUIRE(wait_event(
-      b.driver,
-      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
-      5s));
-  auto [e1] = std::tuple{get(b.driver.async_choose("veg-box", asio::use_future))};
-  REQUIRE_MESSAGE(!e1, e1.message());
-  auto [e2] = std::tuple{get(b.driver.async_set_quantity(2, asio::use_future))};
-  REQUIRE_MESSAGE(!e2, e2.message());
+  wait_in_stock(b.driver);
+  choose_and_set(b.driver, "veg-box", 2);
   auto [e3] = std::tuple{get(b.driver.async_press_buy(asio::use_future))};
   REQUIRE_MESSAGE(!e3, e3.message());
   auto outcome = wait_event(
@@ -133,10 +142,7 @@ void snapshot_at_the_restock() {
   REQUIRE(wait_event(
       b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status; }, 5s));
   b.shop.set_stock("eggs-12", 6);
-  REQUIRE(wait_event(
-      b.driver,
-      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
-      5s));
+  wait_in_stock(b.driver);
   auto [e1, seen] = get(b.driver.async_snapshot(asio::use_future));
   REQUIRE_MESSAGE(!e1, e1.message());
   auto [e2, later] = get(b.driver.async_snapshot(asio::use_future));
@@ -163,14 +169,8 @@ void snapshot_of_the_choice() {
   Backend b;
   b.shop.set_stock("eggs-12", 5);
   watch(b.driver);
-  REQUIRE(wait_event(
-      b.driver,
-      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
-      5s));
-  auto [e1] = std::tuple{get(b.driver.async_choose("eggs-12", asio::use_future))};
-  REQUIRE_MESSAGE(!e1, e1.message());
-  auto [e2] = std::tuple{get(b.driver.async_set_quantity(3, asio::use_future))};
-  REQUIRE_MESSAGE(!e2, e2.message());
+  wait_in_stock(b.driver);
+  choose_and_set(b.driver, "eggs-12", 3);
   auto [ec, snap] = get(b.driver.async_snapshot(asio::use_future));
   REQUIRE_MESSAGE(!ec, ec.message());
   CHECK(snap.chosen == std::optional<std::string>("eggs-12"));
@@ -201,10 +201,7 @@ void check_buy_presses_nothing() {
   auto [e1, sel1] = get(b.driver.async_check_buy(asio::use_future), 30s);
   CHECK(e1 == sb::errc::element_not_actionable);
   b.shop.set_stock("veg-box", 5);
-  REQUIRE(wait_event(
-      b.driver,
-      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
-      5s));
+  wait_in_stock(b.driver);
   auto [e2, sel2] = get(b.driver.async_check_buy(asio::use_future), 30s);
   REQUIRE_MESSAGE(!e2, e2.message());
   CHECK(sel2 == b.driver.profile().buy);
@@ -220,14 +217,8 @@ void grid_shop_order() {
   Backend b(browser_support::grid_profile(), {}, "grid");
   b.shop.set_stock("eggs-12", 5);
   watch(b.driver);
-  REQUIRE(wait_event(
-      b.driver,
-      [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
-      5s));
-  auto [e1] = std::tuple{get(b.driver.async_choose("eggs-12", asio::use_future))};
-  REQUIRE_MESSAGE(!e1, e1.message());
-  auto [e2] = std::tuple{get(b.driver.async_set_quantity(3, asio::use_future))};
-  REQUIRE_MESSAGE(!e2, e2.message());
+  wait_in_stock(b.driver);
+  choose_and_set(b.driver, "eggs-12", 3);
   auto [es, snap] = get(b.driver.async_snapshot(asio::use_future));
   REQUIRE_MESSAGE(!es, es.message());
   CHECK(snap.quantity == std::optional<int>(3));

@@ -149,10 +149,7 @@ TEST_SUITE("integration") {
     extension_backend b;
     b.shop.set_stock("veg-box", 5);
     driver_conformance::watch(b.driver);
-    REQUIRE(driver_conformance::wait_event(
-        b.driver,
-        [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status && e.in_stock; },
-        5s));
+    driver_conformance::wait_in_stock(b.driver);
     sb::order_actions unknown;
     unknown.sku = "no-such-sku";
     unknown.quantity = 2;
