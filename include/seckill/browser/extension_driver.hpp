@@ -589,7 +589,9 @@ class extension_driver {
       if (!p.quantity_by_buttons() && !p.quantity.empty()) {
         b.add(order_action::quantity, "fill", fill_args(s, n), s->opts.action_timeout);
       } else {
-        R done = co_await run_batch(s, std::exchange(b, batch{}));
+        batch head = std::move(b);  // (no braced temporary across a co_await: GCC)
+        b = batch();
+        R done = co_await run_batch(s, std::move(head));
         if (done.first) co_return done;
         if (const std::error_code e = co_await set_quantity(s, n))
           co_return R{e, order_action::quantity};
