@@ -361,8 +361,9 @@
     report({kind: 'route', present: true, text: href, initial: true});
     for (const o of observers) o.check(true);
   };
-  // A form control the page's user or script changed (no mutation shows a
-  // control's value): the shop a change event carried is stale from here on.
+  // A form control the user changed (no mutation shows a control's value):
+  // the shop a change event carried is stale from here on. A page script that
+  // sets .value sends no event; the driver's carried_snapshot_age bounds that.
   const edited = () => { if (watching) report({kind: 'form', present: true, text: '', initial: false}); };
   addEventListener('input', edited, true);
   addEventListener('change', edited, true);

@@ -84,7 +84,15 @@ const tabOf = (args) => {
   return args.tab;
 };
 
-const BATCHED = new Set(['select', 'fill', 'click', 'check']);
+// The actions a batch may hold, each with what its args need: every step is
+// checked before the first runs.
+const isText = (v) => typeof v === 'string' || typeof v === 'number';
+const BATCHED = {
+  select: (a) => typeof a.selector === 'string' && isText(a.value),
+  fill: (a) => typeof a.selector === 'string' && isText(a.text),
+  click: (a) => typeof a.selector === 'string',
+  check: (a) => typeof a.selector === 'string',
+};
 const STABLE_REUSE_MS = 250;  // as the CDP backend's stable_reuse
 
 const ops = {
@@ -110,11 +118,13 @@ const ops = {
   },
   async select(args) {
     const tab = tabOf(args);
+    need(BATCHED.select(args), 'select needs a selector and a value');
     await actions.select(link, inputs.get(tab), tab, args.selector, String(args.value), args.timeout_ms || 3000);
     return null;
   },
   async fill(args) {
     const tab = tabOf(args);
+    need(BATCHED.fill(args), 'fill needs a selector and a text');
     try {
       await actions.fill(link, inputs.get(tab), tab, args.selector, String(args.text), args.timeout_ms || 3000);
     } catch (e) {
@@ -131,16 +141,23 @@ const ops = {
     const tab = tabOf(args);
     const steps = args.steps;
     need(Array.isArray(steps) && steps.length > 0 && steps.length <= 8, 'batch needs 1 to 8 steps');
-    steps.forEach((st, i) => need(st && typeof st === 'object' && BATCHED.has(st.op) &&
-                                      (st.args === undefined || (st.args && typeof st.args === 'object')),
-                                  'batch step ' + i + ' is not one of ' + [...BATCHED].join(', ')));
+    steps.forEach((st, i) => {
+      if (st && typeof st === 'object' && Object.hasOwn(BATCHED, st.op) && st.args &&
+          typeof st.args === 'object' && BATCHED[st.op](st.args)) {
+        return;
+      }
+      const e = new ProtocolError('invalid_argument', 'batch step ' + i + ' is not a ' +
+          Object.keys(BATCHED).join(', ') + ' with the arguments it needs');
+      e.step = i;
+      throw e;
+    });
     // A click's check waits for an animation frame to see its element still.
     // Looked at as the batch starts, that frame passes while the steps before
     // the click run; the click's own check then takes the box as still when
     // the element is exactly there (within STABLE_REUSE_MS), as the CDP
     // backend reuses a recent stable box.
     const at = steps.findIndex((st) => st.op === 'click');
-    const early = at > 0 && steps[at].args && typeof steps[at].args.selector === 'string'
+    const early = at > 0
       ? link.request(tab, 'check', [steps[at].args.selector, null], 1000)
           .then((r) => ({r, when: performance.now()}), () => null)
       : null;
@@ -151,13 +168,12 @@ const ops = {
           const seen = await early;
           const fresh = seen && seen.r && seen.r.state === 'ok' && performance.now() - seen.when < STABLE_REUSE_MS;
           const a = steps[i].args;
-          need(typeof a.selector === 'string', 'click needs a selector');
           await actions.click(link, inputs.get(tab), tab, a.selector, a.options || {},
                               fresh ? [seen.r.x, seen.r.y, seen.r.width, seen.r.height] : null);
           results.push(null);
           continue;
         }
-        results.push(await ops[steps[i].op]({...(steps[i].args || {}), tab}));
+        results.push(await ops[steps[i].op]({...steps[i].args, tab}));
       } catch (e) {
         const err = e instanceof ProtocolError ? e : new ProtocolError('javascript_exception', String(e && e.message ? e.message : e));
         err.step = i;

@@ -94,11 +94,19 @@ export class StandaloneRun {
     this.countdownAt = null;    // the start a countdown set (local ms), or null
     this.key = 'standalone:' + deps.tabId;
     this.seed = deps.seed ?? 1;
+    this.saving = Promise.resolve();  // the record's writes, one after another
   }
 
-  async record(fields) {
-    const got = await chrome.storage.session.get(this.key);
-    await chrome.storage.session.set({[this.key]: {...(got[this.key] || {}), ...fields}});
+  // Merges `fields` into the run's record. Each write reads the record and
+  // sets it again, so writes go one after another: two at once would each
+  // lose the other's fields (an end, an answer).
+  record(fields) {
+    const write = this.saving.then(async () => {
+      const got = await chrome.storage.session.get(this.key);
+      await chrome.storage.session.set({[this.key]: {...(got[this.key] || {}), ...fields}});
+    });
+    this.saving = write.catch(() => {});
+    return write;
   }
 
   async start() {
@@ -195,6 +203,8 @@ export class StandaloneRun {
     this.countdownAt = at;
     this.deadline = Math.max(at, Date.now()) + this.strategy.deadline_ms;
     this.armDeadline();
+    // A resumed run keeps the deadline the countdown moved.
+    this.record({deadline: this.deadline}).catch(() => {});
     clearTimeout(this.startTimer);
     this.startTimer = setTimeout(() => this.react(), Math.max(0, at - Date.now()));
   }
@@ -289,9 +299,10 @@ export class StandaloneRun {
         return;
       }
       this.awaiting = true;
-      // Recorded before the press: a worker stopped during it never presses again.
+      const box = await actions.waitActionable(this.link, this.tabId, this.p.buy, CLICK.timeout_ms);
+      // Recorded as the input starts: a worker stopped during it never presses again.
       await this.record({pressing: this.tries});
-      await actions.click(this.link, this.input, this.tabId, this.p.buy, CLICK);
+      await this.input.click(box, CLICK);
       await this.record({pressed: this.tries});
       await this.note('standalone: pressed ' + this.p.buy);
     } catch (e) {

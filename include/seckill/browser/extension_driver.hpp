@@ -25,7 +25,6 @@
 #include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -93,9 +92,10 @@ struct extension_driver_options {
 /// checks and input run in the browser, in one request), except a snapshot
 /// taken just after a status or offers change: the change's event carries
 /// the shop as the content script read it then, and the first snapshot
-/// within `carried_snapshot_age` of its arrival returns it. Any action, a
-/// route change or a form control the page changed (no mutation shows a
-/// value) makes the next snapshot a request again.
+/// within `carried_snapshot_age` of its arrival returns it. Any action (as
+/// it starts and as it ends), a result, a route change or a form control the
+/// user changed makes the next snapshot a request again; a page script that
+/// sets a control's value sends no event (set the age to 0 for such a shop).
 template <class Stream>
 class extension_driver {
  public:
@@ -103,14 +103,14 @@ class extension_driver {
 
   extension_driver(Stream stream, site_profile profile = {}, extension_driver_options opts = {})
       : s_(std::make_shared<state>(std::move(stream), std::move(profile), std::move(opts))) {
-    if constexpr (requires { typename Stream::protocol_type; }) {
-      if constexpr (std::is_same_v<typename Stream::protocol_type, boost::asio::ip::tcp>) {
-        // Requests, replies and events are small frames, each awaited: Nagle's
-        // algorithm would hold a reply written just after an event until the
-        // peer's delayed acknowledgement (up to 40 ms on Linux).
-        boost::system::error_code ignored;
-        s_->stream.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-      }
+    // Requests, replies and events are small frames, each awaited: on a TCP
+    // socket, Nagle's algorithm would hold a reply written just after an event
+    // until the peer's delayed acknowledgement (up to 40 ms on Linux).
+    if constexpr (requires(Stream & st, boost::system::error_code & ec) {
+                    st.set_option(typename Stream::protocol_type::no_delay(true), ec);
+                  }) {
+      boost::system::error_code ignored;
+      s_->stream.set_option(typename Stream::protocol_type::no_delay(true), ignored);
     }
   }
 
@@ -123,9 +123,13 @@ class extension_driver {
   /// errc::browser_closed.
   void close() {
     fail(s_, make_error_code(errc::browser_closed));
-    std::error_code ignored;
-    if constexpr (requires(Stream & st, std::error_code & e) { st.close(e); })
+    if constexpr (requires(Stream & st, boost::system::error_code & e) { st.close(e); }) {
+      boost::system::error_code ignored;
       s_->stream.close(ignored);
+    } else if constexpr (requires(Stream & st, std::error_code & e) { st.close(e); }) {
+      std::error_code ignored;
+      s_->stream.close(ignored);
+    }
   }
 
   /// Attaches to the shop's tab (options.url) and starts watching:
@@ -246,6 +250,7 @@ class extension_driver {
     std::optional<std::int64_t> tab;
     std::optional<shop_snapshot> carried;  // the shop the last change event carried
     std::chrono::steady_clock::time_point carried_at;
+    bool batch_refused = false;  // the extension predates the batch op
     void push(shop_event e) {
       events.push_back(std::move(e));
       if (wake) wake->cancel();
@@ -314,7 +319,8 @@ class extension_driver {
         (kind == "status" || kind == "offers") && shop != ev.end() && shop->is_object()) {
       s->carried = detail::to_snapshot(*shop);
       s->carried_at = std::chrono::steady_clock::now();
-    } else if (kind == "status" || kind == "offers" || kind == "form" || kind == "route") {
+    } else if (kind == "status" || kind == "offers" || kind == "form" || kind == "route" ||
+               kind == "result") {
       s->carried.reset();
     }
     std::string text = detail::string_member(ev, "text");
@@ -488,6 +494,19 @@ class extension_driver {
     co_return R{{}, detail::to_snapshot(v)};
   }
 
+  // Forgets the carried shop as an action starts and as it ends: the page the
+  // action changed, and any event that came in while it ran, is read afresh.
+  class page_changing {
+   public:
+    explicit page_changing(std::shared_ptr<state> s) : s_(std::move(s)) { s_->carried.reset(); }
+    ~page_changing() { s_->carried.reset(); }
+    page_changing(const page_changing&) = delete;
+    page_changing& operator=(const page_changing&) = delete;
+
+   private:
+    std::shared_ptr<state> s_;
+  };
+
   static json click_args(const std::shared_ptr<state>& s, std::string selector) {
     const click_options& o = s->opts.click;
     return json{{"selector", std::move(selector)},
@@ -502,7 +521,7 @@ class extension_driver {
   static boost::asio::awaitable<std::error_code> click(std::shared_ptr<state> s,
                                                        std::string selector) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    s->carried.reset();  // the action changes what the page shows
+    const page_changing changing(s);
     json a = click_args(s, std::move(selector));
     auto [e, r] = co_await call(s, "click", std::move(a), click_time(s));
     co_return e;
@@ -541,40 +560,58 @@ class extension_driver {
   struct batch {
     json steps = json::array();
     std::vector<order_action> of;
+    std::vector<std::chrono::milliseconds> waits;  // each step's own time
+    std::vector<bool> absent_ok;                   // a missing element is fine
     std::chrono::milliseconds own{0};
     void add(order_action a, const char* op, json args, std::chrono::milliseconds t) {
+      absent_ok.push_back(detail::bool_member(args, "absent_ok"));
       json step = json::object();
       step["op"] = op;
       step["args"] = std::move(args);
       steps.push_back(std::move(step));
       of.push_back(a);
+      waits.push_back(t);
       own += t;
     }
   };
 
   // Runs the gathered steps in one request (nothing when there are none);
-  // the extension's error says at which step it stopped.
+  // the extension's error says at which step it stopped. With no step named
+  // (closed, timed out), the last action is blamed: a timeout covers them all.
+  // An extension older than the batch op refuses it with invalid_argument and
+  // no step: the steps then go one request each, from then on.
   static boost::asio::awaitable<std::pair<std::error_code, order_action>> run_batch(
       std::shared_ptr<state> s, batch b) {
     using R = std::pair<std::error_code, order_action>;
     if (b.of.empty()) co_return R{};
-    json a = json::object();
-    a["steps"] = std::move(b.steps);
-    auto [e, r] = co_await call(s, "batch", std::move(a), b.own);
-    if (!e) co_return R{};
-    order_action at = b.of.back();  // no step named (closed, timed out): the last
-    if (const auto step = r.find("step"); r.is_object() && step != r.end() &&
-                                          step->is_number_unsigned() &&
-                                          step->template get<std::size_t>() < b.of.size())
-      at = b.of[step->template get<std::size_t>()];
-    co_return R{e, at};
+    if (!s->batch_refused) {
+      json a = json::object();
+      a["steps"] = b.steps;
+      auto [e, r] = co_await call(s, "batch", std::move(a), b.own);
+      if (!e) co_return R{};
+      const auto step = r.is_object() ? r.find("step") : r.end();
+      const bool named = step != r.end() && step->is_number_unsigned() &&
+                         step->template get<std::size_t>() < b.of.size();
+      if (named) co_return R{e, b.of[step->template get<std::size_t>()]};
+      if (e != make_error_code(seckill::errc::invalid_argument)) co_return R{e, b.of.back()};
+      s->batch_refused = true;
+    }
+    for (std::size_t i = 0; i < b.of.size(); ++i) {
+      std::string op = detail::string_member(b.steps[i], "op");
+      json args = std::move(b.steps[i]["args"]);
+      auto [e, r] = co_await call(s, std::move(op), std::move(args), b.waits[i]);
+      if (e && !(b.of[i] == order_action::quantity &&
+                 e == make_error_code(errc::element_not_found) && b.absent_ok[i]))
+        co_return R{e, b.of[i]};
+    }
+    co_return R{};
   }
 
   static boost::asio::awaitable<std::pair<std::error_code, order_action>> order(
       std::shared_ptr<state> s, order_actions todo) {
     using R = std::pair<std::error_code, order_action>;
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    s->carried.reset();  // the actions change what the page shows
+    const page_changing changing(s);
     const site_profile& p = s->profile;
     batch b;
     if (todo.sku) {
@@ -586,7 +623,10 @@ class extension_driver {
     }
     if (todo.quantity) {
       const int n = *todo.quantity;
-      if (!p.quantity_by_buttons() && !p.quantity.empty()) {
+      if (!p.quantity_by_buttons() && p.quantity.empty()) {
+        // No quantity on the page: the shop takes one, and no other.
+        if (n != 1) co_return R{make_error_code(errc::element_not_found), order_action::quantity};
+      } else if (!p.quantity_by_buttons()) {
         b.add(order_action::quantity, "fill", fill_args(s, n), s->opts.action_timeout);
       } else {
         batch head = std::move(b);  // (no braced temporary across a co_await: GCC)
@@ -603,7 +643,7 @@ class extension_driver {
 
   static boost::asio::awaitable<std::error_code> choose(std::shared_ptr<state> s, std::string sku) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    s->carried.reset();  // the action changes what the page shows
+    const page_changing changing(s);
     const site_profile& p = s->profile;
     if (p.offers == site_profile::offer_layout::select) {
       json a = select_args(s, std::move(sku));
@@ -621,13 +661,15 @@ class extension_driver {
 
   static boost::asio::awaitable<std::error_code> set_quantity(std::shared_ptr<state> s, int n) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    s->carried.reset();  // the action changes what the page shows
+    const page_changing changing(s);
     const site_profile& p = s->profile;
     if (p.quantity_by_buttons()) co_return co_await step_quantity(s, n);
     if (p.quantity.empty())
       co_return n == 1 ? std::error_code{} : make_error_code(errc::element_not_found);
     json a = fill_args(s, n);
     auto [e, r] = co_await call(s, "fill", std::move(a), s->opts.action_timeout);
+    // An extension older than absent_ok says element_not_found itself.
+    if (e == make_error_code(errc::element_not_found) && n == 1) co_return std::error_code{};
     co_return e;
   }
 
@@ -653,7 +695,7 @@ class extension_driver {
 
   static boost::asio::awaitable<std::error_code> reload(std::shared_ptr<state> s) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
-    s->carried.reset();  // the action changes what the page shows
+    const page_changing changing(s);
     const std::chrono::milliseconds load{30000};
     json a = json::object();  // (no braced list across a co_await: GCC)
     a["timeout_ms"] = load.count();
@@ -686,7 +728,5 @@ class extension_driver {
 
   std::shared_ptr<state> s_;
 };
-
-static_assert(ordering_shop_driver<extension_driver<boost::asio::ip::tcp::socket>>);
 
 }  // namespace seckill::browser

@@ -293,7 +293,8 @@ inline std::string describe_intent(const order_intent& i) {
 /// A driver that models ordering_shop_driver gets a try's actions in one
 /// async_order when nothing is to come between them: no dry run, no random
 /// pause, and every action's token at hand at once (taken together), or an
-/// unpaced reaction.
+/// unpaced reaction. A try that fails there has spent every action's token,
+/// reached or not.
 ///
 /// A person in the loop: while the driver reports a verification (a captcha,
 /// a slider, an SMS code), the grabber chooses, presses and reloads nothing
