@@ -541,6 +541,35 @@ class shop_server {
     std::lock_guard lock(mutex_);
     return challenge_;
   }
+
+  /// What stands in the way of the buy button on the live pages (`/`,
+  /// `/members`): nothing, a promotion banner laid over it, the button
+  /// hidden (visibility: hidden), or the button sliding to and fro.
+  enum class buy_obstacle { none, covered, hidden, moving };
+  /// Sets the buy button's obstacle and pushes it (a page loaded later
+  /// shows it from the start).
+  void set_buy_obstacle(buy_obstacle o) {
+    std::string state;
+    {
+      std::lock_guard lock(mutex_);
+      obstacle_ = o;
+      state = state_json().dump();
+    }
+    server_.broadcast(std::move(state));
+  }
+
+  /// Moves every live page to another route of itself, as a single-page
+  /// shop does: the page pushes `?view=<n>` onto its history and draws its
+  /// stock status and buy button anew (new elements in place of the old).
+  void change_route() {
+    std::string state;
+    {
+      std::lock_guard lock(mutex_);
+      ++view_;
+      state = state_json().dump();
+    }
+    server_.broadcast(std::move(state));
+  }
   /// Every request received so far (pages, events, orders, clock readings).
   [[nodiscard]] int requests() const {
     std::lock_guard lock(mutex_);
@@ -563,7 +592,24 @@ class shop_server {
                       {"price", s.price},
                       {"stock", s.stock}});
     }
-    return {{"skus", skus}, {"challenge", challenge_}};
+    return {{"skus", skus},
+            {"challenge", challenge_},
+            {"obstacle", obstacle_name(obstacle_)},
+            {"view", view_}};
+  }
+
+  static const char* obstacle_name(buy_obstacle o) {
+    switch (o) {
+      case buy_obstacle::covered:
+        return "covered";
+      case buy_obstacle::hidden:
+        return "hidden";
+      case buy_obstacle::moving:
+        return "moving";
+      case buy_obstacle::none:
+        break;
+    }
+    return "none";
   }
 
   response handle(const request& r) {
@@ -830,6 +876,15 @@ class shop_server {
     cv_.notify_all();
   }
 
+  // The buy button in its area, with the obstacle `obstacle` (obstacle_name).
+  static std::string buy_area(const std::string& button, const std::string& obstacle) {
+    std::string b = button;
+    if (obstacle == "hidden" || obstacle == "moving")
+      b.insert(b.find(" type="), " class=\"" + obstacle + "\"");
+    return "<div class=\"buy-area\">" + b + "<div class=\"promo\"" +
+           (obstacle == "covered" ? "" : " hidden") + ">Today only: free delivery</div></div>";
+  }
+
   // `/` (live: pushed updates) or `/static` (the state as it loads, a clock);
   // `order_path` takes its orders, `header` goes above the status (/members).
   std::string page_html(bool live, const std::string& order_path = "/order",
@@ -837,8 +892,12 @@ class shop_server {
     std::string options;
     bool any = false;
     std::optional<std::chrono::system_clock::time_point> start;
+    std::string obstacle;
+    int view = 0;
     {
       std::lock_guard lock(mutex_);
+      obstacle = obstacle_name(obstacle_);
+      view = view_;
       for (const auto& s : catalogue_) {
         options += fmt::format(
             "<option value=\"{}\" data-price=\"{:.2f}\" data-category=\"{}\" data-stock=\"{}\">{} "
@@ -899,6 +958,12 @@ body { font-family: sans-serif; margin: 2em; }
 .stock-status[data-state="out"] { color: #a00; }
 label { display: block; margin: .5em 0; }
 #buy { font-size: 1.2em; padding: .4em 1.2em; }
+.buy-area { position: relative; display: inline-block; }
+.promo { position: absolute; inset: -6px; background: rgba(255, 240, 200, .9); }
+.promo[hidden] { display: none; }
+#buy.hidden { visibility: hidden; }
+@keyframes slide { from { transform: translateX(0); } to { transform: translateX(240px); } }
+#buy.moving { animation: slide 700ms linear infinite alternate; }
 </style></head>
 <body>
 <h1>Fresh Market</h1>
@@ -908,7 +973,8 @@ label { display: block; margin: .5em 0; }
 <label>Item <select id="sku">)" +
            options + R"(</select></label>
 <label>Quantity <input id="quantity" type="number" min="1" value="1"></label>
-)" + buy + R"(
+)" + buy_area(buy, obstacle) +
+           R"(
 <p class="order-result"></p>
 <div class="human-check" hidden><p>Please verify you are human</p>
 <label><input type="checkbox" id="human"> I am human</label></div>
@@ -917,8 +983,11 @@ label { display: block; margin: .5em 0; }
 <script>
 const sel = document.getElementById('sku');
 const qty = document.getElementById('quantity');
-const buy = document.getElementById('buy');
-const status = document.querySelector('.stock-status');
+let buy = document.getElementById('buy');
+let status = document.querySelector('.stock-status');
+const promo = document.querySelector('.promo');
+let view = )" +
+           std::to_string(view) + R"(;
 const result = document.querySelector('.order-result');
 const check = document.querySelector('.human-check');
 const human = document.getElementById('human');
@@ -940,6 +1009,24 @@ function render(state) {
     human.checked = false;
   }
   buy.disabled = !any;  // (pressed behind the verification, an order is refused: 403)
+  const obstacle = state.obstacle || 'none';
+  if (promo.hidden !== (obstacle !== 'covered')) promo.hidden = obstacle !== 'covered';
+  buy.classList.toggle('hidden', obstacle === 'hidden');
+  buy.classList.toggle('moving', obstacle === 'moving');
+}
+// A route of this page (a single-page shop): the URL moves on and the status
+// and the button are drawn anew, as new elements.
+function route(state) {
+  if (state.view === undefined || state.view === view) return;
+  view = state.view;
+  history.pushState({view}, '', location.pathname + '?view=' + view);
+  const s2 = status.cloneNode(true);
+  status.replaceWith(s2);
+  status = s2;
+  const b2 = buy.cloneNode(true);
+  buy.replaceWith(b2);
+  buy = b2;
+  buy.addEventListener('click', order);
 }
 // Only a person's click solves it (a script's click() is not trusted).
 human.addEventListener('click', (e) => {
@@ -947,10 +1034,14 @@ human.addEventListener('click', (e) => {
   fetch('/challenge/solve', {method: 'POST'});
 });
 if ()" + std::string(live ? "true" : "false") +
-           R"() new EventSource('/events').onmessage = (e) => render(JSON.parse(e.data));
+           R"() new EventSource('/events').onmessage = (e) => {
+  const state = JSON.parse(e.data);
+  route(state);
+  render(state);
+};
 )" + extras_script +
            R"(
-buy.addEventListener('click', async () => {
+async function order() {
   const body = JSON.stringify({sku: sel.value, quantity: Number(qty.value)});
   const r = await fetch(')" +
            order_path +
@@ -958,7 +1049,8 @@ buy.addEventListener('click', async () => {
   const j = await r.json();
   result.textContent = r.ok ? `Order confirmed #${j.order_id}: ${j.quantity} x ${j.sku}`
                             : `Order rejected: ${j.error}`;
-});
+}
+buy.addEventListener('click', order);
 </script>
 </body></html>
 )";
@@ -1133,6 +1225,8 @@ submit.addEventListener('click', async (e) => {
   int refused_logins_ = 0;
   int unauthorized_orders_ = 0;
   bool challenge_ = false;
+  buy_obstacle obstacle_ = buy_obstacle::none;
+  int view_ = 0;  // change_route's count
   int requests_ = 0;
   std::optional<std::string> stale_stock_, stock_body_;
   std::chrono::seconds stale_age_{30};

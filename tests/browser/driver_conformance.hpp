@@ -234,6 +234,134 @@ void grid_shop_order() {
   browser_support::check_one_order(b.shop, "eggs-12", 2, 3);
 }
 
+// Checks the buy button until the check says `refused` (the shop's push
+// takes a moment to reach the page); each refused check waits out the
+// click's timeout.
+template <class Driver>
+void wait_check(Driver& d, bool refused) {
+  std::error_code ec;
+  for (int i = 0; i < 10; ++i) {
+    auto [e, selector] = get(d.async_check_buy(asio::use_future), 30s);
+    ec = e;
+    if (static_cast<bool>(ec) == refused) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  if (refused)
+    REQUIRE(ec == sb::errc::element_not_actionable);
+  else
+    REQUIRE_MESSAGE(!ec, ec.message());
+}
+
+// A buy button behind a banner, hidden or sliding is never pressed: the
+// check and the press are refused as not actionable and nothing is
+// ordered. A press that starts while the banner covers the button lands
+// once the banner is gone: exactly one order.
+template <class Backend>
+void obstacles_are_never_pressed() {
+  using obstacle = shop::shop_server::buy_obstacle;
+  Backend b;
+  b.shop.set_stock("veg-box", 5);
+  watch(b.driver);
+  wait_in_stock(b.driver);
+  choose_and_set(b.driver, "veg-box", 1);
+  for (const obstacle o : {obstacle::covered, obstacle::hidden, obstacle::moving}) {
+    CAPTURE(static_cast<int>(o));
+    b.shop.set_buy_obstacle(obstacle::none);
+    wait_check(b.driver, false);
+    b.shop.set_buy_obstacle(o);
+    wait_check(b.driver, true);
+    auto [e] = std::tuple{get(b.driver.async_press_buy(asio::use_future), 30s)};
+    CHECK(e == sb::errc::element_not_actionable);
+    CHECK(b.shop.orders().empty());
+  }
+  b.shop.set_buy_obstacle(obstacle::covered);
+  wait_check(b.driver, true);
+  auto press = b.driver.async_press_buy(asio::use_future);  // (within the click's timeout)
+  std::this_thread::sleep_for(300ms);
+  CHECK(b.shop.orders().empty());
+  b.shop.set_buy_obstacle(obstacle::none);
+  auto [e] = std::tuple{get(press, 30s)};
+  REQUIRE_MESSAGE(!e, e.message());
+  auto outcome = wait_event(
+      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; }, 5s);
+  REQUIRE(outcome);
+  CHECK(outcome->confirmed);
+  std::this_thread::sleep_for(300ms);
+  browser_support::check_one_order(b.shop, "veg-box", 1, 4);
+}
+
+// A single-page shop's route change (history.pushState) draws the status
+// and the buy button anew, as new elements: a restock is still seen, and
+// the new button buys exactly one order.
+template <class Backend>
+void route_change_draws_anew() {
+  Backend b;
+  watch(b.driver);
+  REQUIRE(wait_event(
+      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::status; }, 5s));
+  b.shop.change_route();
+  b.shop.set_stock("veg-box", 5);  // pushed after the route: drawn on the new elements
+  wait_in_stock(b.driver);
+  choose_and_set(b.driver, "veg-box", 2);
+  auto [e] = std::tuple{get(b.driver.async_press_buy(asio::use_future))};
+  REQUIRE_MESSAGE(!e, e.message());
+  auto outcome = wait_event(
+      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; }, 5s);
+  REQUIRE(outcome);
+  CHECK(outcome->confirmed);
+  std::this_thread::sleep_for(300ms);
+  browser_support::check_one_order(b.shop, "veg-box", 2, 3);
+}
+
+// Clock samples: the shop's Date headers and its page clock (the profile's
+// `clock`), each between the local times around it. The demo shop's clock
+// is this machine's, so each shop time lies within those times, give or
+// take its unit and a second of slack.
+template <class Backend>
+void clock_samples_of_the_shop() {
+  sb::site_profile p;
+  p.clock = "#shop-time";
+  Backend b(p, {}, "static");
+  watch(b.driver);
+  auto [ec, samples] = get(b.driver.async_clock_samples(3, asio::use_future), 30s);
+  REQUIRE_MESSAGE(!ec, ec.message());
+  int dates = 0;
+  int clocks = 0;
+  for (const sb::clock_sample& s : samples) {
+    ++(s.source == sb::clock_source::date_header ? dates : clocks);
+    CHECK(s.sent <= s.received);
+    CHECK(s.shop + s.resolution + 1s >= s.sent);
+    CHECK(s.shop <= s.received + 1s);
+  }
+  CHECK(dates >= 1);
+  CHECK(clocks >= 1);
+}
+
+// A verification a person must solve: an event with its description when
+// the shop shows one (the demo shop's "verify you are human", one of the
+// common texts), and one with an empty text when it is gone.
+template <class Backend>
+void verification_shows_and_goes() {
+  Backend b;
+  watch(b.driver);
+  b.shop.set_challenge(true);
+  auto shown = wait_event(
+      b.driver,
+      [](const sb::shop_event& e) {
+        return e.kind == sb::shop_event_kind::verification && !e.text.empty();
+      },
+      5s);
+  REQUIRE(shown);
+  CHECK(shown->text.find("verify you are human") != std::string::npos);
+  b.shop.set_challenge(false);
+  CHECK(wait_event(
+      b.driver,
+      [](const sb::shop_event& e) {
+        return e.kind == sb::shop_event_kind::verification && e.text.empty();
+      },
+      5s));
+}
+
 // A reload is a new document: its status comes again, as initial.
 template <class Backend>
 void reload_reports_the_new_document() {
@@ -314,6 +442,18 @@ void browser_goes_away() {
   }                                                                                  \
   TEST_CASE(name ": the grid shop - a clicked offer and + - clicks buy one order") { \
     driver_conformance::grid_shop_order<Backend>();                                  \
+  }                                                                                  \
+  TEST_CASE(name ": a covered - hidden or moving buy button is never pressed") {     \
+    driver_conformance::obstacles_are_never_pressed<Backend>();                      \
+  }                                                                                  \
+  TEST_CASE(name ": a single-page route change - the new elements still work") {     \
+    driver_conformance::route_change_draws_anew<Backend>();                          \
+  }                                                                                  \
+  TEST_CASE(name ": clock samples read the Date header and the page clock") {        \
+    driver_conformance::clock_samples_of_the_shop<Backend>();                        \
+  }                                                                                  \
+  TEST_CASE(name ": a verification is reported as it shows and as it goes") {        \
+    driver_conformance::verification_shows_and_goes<Backend>();                      \
   }                                                                                  \
   TEST_CASE(name ": a reload reports the new document") {                            \
     driver_conformance::reload_reports_the_new_document<Backend>();                  \

@@ -182,6 +182,26 @@ TEST_SUITE("integration") {
     CHECK(b.shop.orders().size() == 1);
   }
 
+  TEST_CASE(
+      "extension driver: the actions at once on the grid shop - clicks and + - buy one order") {
+    extension_backend b(browser_support::grid_profile(), {}, "grid");
+    b.shop.set_stock("eggs-12", 5);
+    driver_conformance::watch(b.driver);
+    driver_conformance::wait_in_stock(b.driver);
+    sb::order_actions all;
+    all.sku = "eggs-12";
+    all.quantity = 3;
+    auto [e, at] = get(b.driver.async_order(all, asio::use_future), 30s);
+    REQUIRE_MESSAGE(!e, e.message() << " at action " << static_cast<int>(at));
+    auto outcome = driver_conformance::wait_event(
+        b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; },
+        5s);
+    REQUIRE(outcome);
+    CHECK(outcome->confirmed);
+    std::this_thread::sleep_for(300ms);
+    browser_support::check_one_order(b.shop, "eggs-12", 3, 2);
+  }
+
   TEST_CASE("the extension starts seckill_native_host - whose grabber buys on the demo shop") {
     shop::shop_server shop;
     browser_support::io_thread io;

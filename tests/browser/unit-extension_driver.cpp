@@ -158,7 +158,7 @@ TEST_SUITE("unit") {
     auto f = p.driver->async_snapshot(asio::use_future);
     REQUIRE(f.wait_for(5s) == std::future_status::ready);
     CHECK(std::get<1>(f.get()).status == "In stock");
-    CHECK_FALSE(p.ext->readable(200ms));  // no request went out
+    CHECK_FALSE(p.ext->readable(200ms));                      // no request went out
     CHECK(p.snapshot("In stock, read") == "In stock, read");  // used once only
   }
 
@@ -181,14 +181,15 @@ TEST_SUITE("unit") {
     driver_pair p;
     CHECK(p.snapshot("Sold out") == "Sold out");
     p.ext->status_with_shop("In stock");
-    p.ext->send({{"v", 1},
-                 {"event", {{"kind", "result"}, {"present", true}, {"text", "Ordered"}}}});
+    p.ext->send(
+        {{"v", 1}, {"event", {{"kind", "result"}, {"present", true}, {"text", "Ordered"}}}});
     CHECK(p.next_event().kind == sb::shop_event_kind::status);
     CHECK(p.next_event().kind == sb::shop_event_kind::outcome);
     CHECK(p.snapshot("Sold out, read") == "Sold out, read");
   }
 
-  TEST_CASE("extension driver: the try's actions go as one batch - a failing step names its action") {
+  TEST_CASE(
+      "extension driver: the try's actions go as one batch - a failing step names its action") {
     driver_pair p;
     sb::order_actions todo;
     todo.sku = "veg-box";

@@ -73,13 +73,13 @@ struct extension_driver_options {
 ///        browser.
 ///
 /// The same semantics and errors as page_driver, read by the same
-/// site_profile: status, offers, outcome and countdown events (the content
-/// script's MutationObservers; a new document or a single-page route change
-/// reports the status again as `initial`), snapshots, choices, quantities
-/// and presses after the same actionability checks (attached, visible,
-/// stable, enabled, not covered). Not supported by this backend (yet): stock
-/// from the network (`stock_response`), `success_response` and the
-/// verification watch; async_watch refuses the first two with
+/// site_profile: status, offers, outcome, countdown and verification events
+/// (the content script's MutationObservers, running page_driver's own
+/// scripts; a new document or a single-page route change reports the status
+/// again as `initial`), snapshots, choices, quantities and presses after the
+/// same actionability checks (attached, visible, stable, enabled, not
+/// covered). Not supported by this backend (yet): stock from the network
+/// (`stock_response`) and `success_response`; async_watch refuses them with
 /// seckill::errc::invalid_argument. When the stream ends or the tab closes,
 /// every pending and later operation completes with errc::browser_closed.
 ///
@@ -251,6 +251,7 @@ class extension_driver {
     std::optional<shop_snapshot> carried;  // the shop the last change event carried
     std::chrono::steady_clock::time_point carried_at;
     bool batch_refused = false;  // the extension predates the batch op
+    detail::verification_watch verification;
     void push(shop_event e) {
       events.push_back(std::move(e));
       if (wake) wake->cancel();
@@ -352,6 +353,11 @@ class extension_driver {
       if (initial) return;
       e.kind = shop_event_kind::offers;
       s->push(std::move(e));
+    } else if (kind == "verification") {
+      const auto which = ev.find("which");
+      const bool own = which != ev.end() && which->is_number_integer() && *which == 1;
+      if (auto v = s->verification.see(own ? 1 : 0, present ? std::move(text) : std::string()))
+        s->push(std::move(*v));
     } else if (kind == "countdown") {
       e.kind = shop_event_kind::countdown;
       e.text = present ? std::move(text) : std::string();
@@ -446,6 +452,16 @@ class extension_driver {
     json cfg{{"status", p.status},         {"result", p.result},
              {"offers", p.offer_selector}, {"countdown", p.countdown},
              {"logged_in", p.logged_in},   {"shop", detail::profile_argument(p)}};
+    if (!p.verification_off) {
+      // The common checks and texts, and the profile's own (page_driver's).
+      json texts(default_verification_text());
+      for (const std::string& t : p.verification_text) texts.push_back(t);
+      json v = json::object();
+      v["common"] = std::string(default_verification);
+      v["texts"] = std::move(texts);
+      v["own"] = p.verification;
+      cfg["verification"] = std::move(v);
+    }
     json a{{"profile", std::move(cfg)}, {"timeout_ms", s->opts.call_timeout.count()}};
     auto [e, r] = co_await call(s, "watch", std::move(a));
     if (e) co_return e;
@@ -718,8 +734,9 @@ class extension_driver {
       json read = json::array();
       read.push_back(s->profile.clock);
       read.push_back(n);
+      // (the script watches the clock for at most 2.5 s)
       auto [e2, t] =
-          co_await page_call(s, "clock_texts", std::move(read), std::chrono::milliseconds(40) * n);
+          co_await page_call(s, "clock_texts", std::move(read), std::chrono::milliseconds(2500));
       if (e2) co_return R{e2, {}};
       texts = std::move(t);
     }

@@ -261,11 +261,10 @@ class page_driver {
     boost::asio::steady_timer* wake = nullptr;
     mutation_subscription status_sub, result_sub, offers_sub, response_sub, countdown_sub;
     mutation_subscription verification_sub, own_verification_sub;
-    mutation_subscription order_sub, throttled_sub;  // throttling: the order's answer, the page
-    bool throttled_shown = false;                    // the profile's `throttled` element shows
-    std::string verification[2];      // what the common and the profile's checks see ("": none)
-    std::string verification_shown;   // the last verification event's text
-    mutation_subscription stock_sub;  // stock from the network
+    mutation_subscription order_sub, throttled_sub;    // throttling: the order's answer, the page
+    bool throttled_shown = false;                      // the profile's `throttled` element shows
+    detail::verification_watch verification;           // the common and the profile's checks
+    mutation_subscription stock_sub;                   // stock from the network
     std::optional<std::vector<sku_offer>> net_offers;  // the last fresh response's offers
     std::string net_summary;
     struct said {
@@ -485,15 +484,8 @@ class page_driver {
       return std::function<void(const mutation_record&)>([weak, which](const mutation_record& r) {
         auto st = weak.lock();
         if (!st) return;
-        st->verification[which] = r.present ? r.text : std::string();
-        const std::string& now =
-            !st->verification[1].empty() ? st->verification[1] : st->verification[0];
-        if (now.empty() == st->verification_shown.empty()) return;  // still shown, or still none
-        st->verification_shown = now;
-        shop_event e;
-        e.kind = shop_event_kind::verification;
-        e.text = now;
-        st->push(std::move(e));
+        if (auto e = st->verification.see(which, r.present ? r.text : std::string()))
+          st->push(std::move(*e));
       });
     };
     std::vector<std::string> texts = default_verification_text();

@@ -106,6 +106,30 @@ inline std::vector<clock_sample> to_clock_samples(const nlohmann::json& dates,
   return out;
 }
 
+/// What the two verification watches (0: the common checks, 1: the
+/// profile's own) see, folded into the driver's verification events: one
+/// when a verification shows (its description, the profile's first), one
+/// with an empty text when none shows any more. Not thread-safe: the
+/// driver's executor owns it. Cost: two strings.
+class verification_watch {
+ public:
+  /// Watch `which` now sees `text` ("": nothing); the event to report, if any.
+  std::optional<shop_event> see(int which, std::string text) {
+    seen_[which == 1 ? 1 : 0] = std::move(text);
+    const std::string& now = !seen_[1].empty() ? seen_[1] : seen_[0];
+    if (now.empty() == shown_.empty()) return std::nullopt;  // still shown, or still none
+    shown_ = now;
+    shop_event e;
+    e.kind = shop_event_kind::verification;
+    e.text = now;
+    return e;
+  }
+
+ private:
+  std::string seen_[2];
+  std::string shown_;  // the last event's text
+};
+
 inline nlohmann::json to_json(const offer_field& f) {
   return nlohmann::json{{"child", f.child}, {"attribute", f.attribute}, {"given", f.given}};
 }
