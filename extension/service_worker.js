@@ -40,12 +40,45 @@ export async function note(text, state) {
   await chrome.storage.session.set(set);
 }
 
+// Tabs whose page's responses (documents, XHR, fetch) go to the host: their
+// URL, status and Retry-After, for the answers to an order the profile names
+// (success_response, order_response). Read from DevTools' Network events:
+// the page's requests themselves are left alone.
+const answering = new Set();
+async function reportResponses(tab) {
+  if (answering.has(tab)) return;
+  try {
+    await chrome.debugger.sendCommand({tabId: tab}, 'Network.enable', {});
+  } catch (e) {
+    throw new ProtocolError('browser_closed', 'cannot watch the tab\'s responses: ' + e.message);
+  }
+  answering.add(tab);
+}
+const ANSWER_TYPES = new Set(['Document', 'XHR', 'Fetch']);
+chrome.debugger.onEvent.addListener((source, method, params) => {
+  if (method !== 'Network.responseReceived' || !answering.has(source.tabId) ||
+      !params || !ANSWER_TYPES.has(params.type)) {
+    return;
+  }
+  const r = params.response || {};
+  const retry = Object.entries(r.headers || {}).find(([k]) => k.toLowerCase() === 'retry-after');
+  send(event({
+    tab: source.tabId,
+    kind: 'response',
+    url: String(r.url || ''),
+    status: r.status,
+    retry_after: retry ? String(retry[1]) : '',
+  }));
+});
+
 chrome.tabs.onRemoved.addListener((tabId) => {
+  answering.delete(tabId);
   if (!inputs.delete(tabId)) return;
   link.forget(tabId);
   send(event({tab: tabId, kind: 'closed', text: 'the tab was closed'}));
 });
 chrome.debugger.onDetach.addListener((source, reason) => {
+  answering.delete(source.tabId);
   if (source.tabId === undefined || !inputs.delete(source.tabId)) return;
   send(event({tab: source.tabId, kind: 'closed', text: 'the debugger was detached: ' + reason}));
 });
@@ -98,7 +131,10 @@ const STABLE_REUSE_MS = 250;  // as the CDP backend's stable_reuse
 const ops = {
   attach,
   async watch(args) {
-    return link.watch(tabOf(args), args.profile, args.timeout_ms || 10000);
+    const tab = tabOf(args);
+    need(args.profile && typeof args.profile === 'object', 'watch needs a profile');
+    if (args.profile.responses === true) await reportResponses(tab);
+    return link.watch(tab, args.profile, args.timeout_ms || 10000);
   },
   async call(args) {
     need(typeof args.fn === 'string' && Array.isArray(args.args), 'call needs fn and args');
@@ -193,6 +229,7 @@ const ops = {
   async detach(args) {
     const tab = tabOf(args);
     inputs.delete(tab);
+    answering.delete(tab);
     await link.forget(tab);
     await chrome.debugger.detach({tabId: tab}).catch(() => {});
     return null;
@@ -231,6 +268,7 @@ export function connectHost() {
     if (host === port) host = null;
     for (const tab of inputs.keys()) chrome.debugger.detach({tabId: tab}).catch(() => {});
     inputs.clear();
+    answering.clear();
     note('native host: ' + why);
   });
   port.postMessage({v: VERSION, hello: {extension: chrome.runtime.getManifest().version}});

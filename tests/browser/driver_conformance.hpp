@@ -362,6 +362,31 @@ void verification_shows_and_goes() {
       5s));
 }
 
+// With success_response, the order's own response answers it too: an
+// outcome saying its status and URL.
+template <class Backend>
+void success_response_answers() {
+  sb::site_profile p;
+  p.success_response = "/order";
+  Backend b(p);
+  b.shop.set_stock("veg-box", 5);
+  watch(b.driver);
+  wait_in_stock(b.driver);
+  choose_and_set(b.driver, "veg-box", 1);
+  auto [e] = std::tuple{get(b.driver.async_press_buy(asio::use_future))};
+  REQUIRE_MESSAGE(!e, e.message());
+  auto answer = wait_event(
+      b.driver,
+      [](const sb::shop_event& ev) {
+        return ev.kind == sb::shop_event_kind::outcome && ev.text.rfind("HTTP ", 0) == 0;
+      },
+      5s);
+  REQUIRE(answer);
+  CHECK(answer->confirmed);
+  CHECK(answer->text.find("HTTP 200 ") == 0);
+  CHECK(answer->text.find("/order") != std::string::npos);
+}
+
 // A reload is a new document: its status comes again, as initial.
 template <class Backend>
 void reload_reports_the_new_document() {
@@ -454,6 +479,9 @@ void browser_goes_away() {
   }                                                                                  \
   TEST_CASE(name ": a verification is reported as it shows and as it goes") {        \
     driver_conformance::verification_shows_and_goes<Backend>();                      \
+  }                                                                                  \
+  TEST_CASE(name ": the order's own response answers it with success_response") {    \
+    driver_conformance::success_response_answers<Backend>();                         \
   }                                                                                  \
   TEST_CASE(name ": a reload reports the new document") {                            \
     driver_conformance::reload_reports_the_new_document<Backend>();                  \

@@ -289,6 +289,100 @@ TEST_SUITE("unit") {
     CHECK(!std::get<0>(g.get()));
   }
 
+  TEST_CASE(
+      "extension driver: watching asks for what the profile names - answers come as "
+      "page_driver's") {
+    sb::site_profile profile;
+    profile.success_response = "/order";
+    profile.order_response = "/api/cart";
+    profile.throttled = ".too-many";
+    profile.throttled_text = {"slow down"};
+    profile.verification = ".my-captcha";
+    sb::extension_driver_options opts;
+    opts.url = "http://127.0.0.1:8080/";
+    asio::io_context io;
+    local_socket a(io), b(io);
+    asio::local::connect_pair(a, b);
+    sb::extension_driver<local_socket> driver(std::move(a), profile, opts);
+    extension_end ext(std::move(b));
+    auto work = asio::make_work_guard(io);
+    std::thread runner([&] { io.run(); });
+
+    auto watched = driver.async_watch(asio::use_future);
+    const json attach = ext.expect("attach");
+    CHECK(attach["args"]["url"] == opts.url);
+    ext.ok(attach, {{"tab", 7}});
+    const json w = ext.expect("watch");
+    const json& cfg = w["args"]["profile"];
+    CHECK(w["args"]["tab"] == 7);
+    CHECK(cfg["responses"] == true);
+    CHECK(cfg["throttled"] == ".too-many");
+    CHECK(cfg["verification"]["own"] == ".my-captcha");
+    CHECK(cfg["verification"]["common"] == std::string(sb::default_verification));
+    CHECK(cfg["verification"]["texts"].size() == sb::default_verification_text().size());
+    ext.ok(w, {{"logged_in", nullptr}, {"url", opts.url}});
+    REQUIRE(watched.wait_for(5s) == std::future_status::ready);
+    CHECK(!std::get<0>(std::tuple{watched.get()}));
+
+    const auto event = [&](json body) {
+      body["tab"] = 7;
+      ext.send({{"v", 1}, {"event", std::move(body)}});
+    };
+    const auto next = [&] {
+      auto f = driver.async_next_event(5s, asio::use_future);
+      REQUIRE(f.wait_for(10s) == std::future_status::ready);
+      auto [e, ev] = f.get();
+      REQUIRE(!e);
+      REQUIRE(ev);
+      return *ev;
+    };
+    event({{"kind", "response"}, {"url", "http://127.0.0.1:8080/order"}, {"status", 200}});
+    sb::shop_event e1 = next();
+    CHECK(e1.kind == sb::shop_event_kind::outcome);
+    CHECK(e1.confirmed);
+    CHECK(e1.text == "HTTP 200 http://127.0.0.1:8080/order");
+    // Another tab's, another URL's, and the cart's answers that are no refusal: nothing.
+    ext.send({{"v", 1},
+              {"event",
+               {{"tab", 8}, {"kind", "response"}, {"url", "http://x/order"}, {"status", 200}}}});
+    event({{"kind", "response"}, {"url", "http://127.0.0.1:8080/img.png"}, {"status", 429}});
+    event({{"kind", "response"}, {"url", "http://127.0.0.1:8080/api/cart"}, {"status", 200}});
+    event({{"kind", "response"},
+           {"url", "http://127.0.0.1:8080/api/cart"},
+           {"status", 429},
+           {"retry_after", "2"}});
+    sb::shop_event e2 = next();
+    CHECK(e2.kind == sb::shop_event_kind::outcome);
+    CHECK(e2.throttled);
+    CHECK_FALSE(e2.confirmed);
+    CHECK(e2.retry_after == std::optional<std::chrono::milliseconds>(2000ms));
+    event({{"kind", "throttled"}, {"present", true}, {"text", "Too many requests"}});
+    event({{"kind", "throttled"}, {"present", true}, {"text", "Too many requests"}});
+    event({{"kind", "result"}, {"present", true}, {"text", "Order rejected: slow down"}});
+    sb::shop_event e3 = next();
+    CHECK(e3.throttled);
+    CHECK(e3.text == "the page shows 'Too many requests'");
+    sb::shop_event e4 = next();  // the second sight of the same element: no event
+    CHECK(e4.kind == sb::shop_event_kind::outcome);
+    CHECK(e4.throttled);
+    CHECK_FALSE(e4.confirmed);
+    CHECK(e4.text == "Order rejected: slow down");
+    event({{"kind", "verification"}, {"which", 0}, {"present", true}, {"text", "a slider"}});
+    event({{"kind", "verification"}, {"which", 1}, {"present", true}, {"text", "my captcha"}});
+    event({{"kind", "verification"}, {"which", 0}, {"present", false}, {"text", ""}});
+    event({{"kind", "verification"}, {"which", 1}, {"present", false}, {"text", ""}});
+    sb::shop_event v1 = next();
+    CHECK(v1.kind == sb::shop_event_kind::verification);
+    CHECK(v1.text == "a slider");
+    sb::shop_event v2 = next();  // shown until neither shows
+    CHECK(v2.kind == sb::shop_event_kind::verification);
+    CHECK(v2.text.empty());
+
+    asio::post(io, [&] { driver.close(); });
+    work.reset();
+    runner.join();
+  }
+
   TEST_CASE("extension driver: a TCP stream gets TCP_NODELAY") {
     asio::io_context io;
     asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});

@@ -22,16 +22,11 @@ namespace scripts = seckill::browser::detail::scripts;
 // calls), the finder and the observer of a verification watch.
 std::string page_functions_js() {
   const std::pair<std::string_view, std::string_view> fns[] = {
-      {"check", scripts::actionability},
-      {"select_prepare", scripts::select_prepare},
-      {"fill_prepare", scripts::fill_prepare},
-      {"read_value", scripts::read_value},
-      {"read_shop", scripts::read_shop},
-      {"offer_path", scripts::offer_path},
-      {"read_count", scripts::read_count},
-      {"exists", scripts::exists},
-      {"read_text", scripts::read_text},
-      {"date_samples", scripts::date_samples},
+      {"check", scripts::actionability},       {"select_prepare", scripts::select_prepare},
+      {"fill_prepare", scripts::fill_prepare}, {"read_value", scripts::read_value},
+      {"read_shop", scripts::read_shop},       {"offer_path", scripts::offer_path},
+      {"read_count", scripts::read_count},     {"exists", scripts::exists},
+      {"read_text", scripts::read_text},       {"date_samples", scripts::date_samples},
       {"clock_texts", scripts::clock_texts},
   };
   std::string out =

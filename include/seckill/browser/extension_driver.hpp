@@ -78,8 +78,9 @@ struct extension_driver_options {
 /// scripts; a new document or a single-page route change reports the status
 /// again as `initial`), snapshots, choices, quantities and presses after the
 /// same actionability checks (attached, visible, stable, enabled, not
-/// covered). Not supported by this backend (yet): stock from the network
-/// (`stock_response`) and `success_response`; async_watch refuses them with
+/// covered), the answers to the order (`success_response`, `order_response`,
+/// the `throttled` element and texts). Not supported by this backend (yet):
+/// stock from the network (`stock_response`); async_watch refuses it with
 /// seckill::errc::invalid_argument. When the stream ends or the tab closes,
 /// every pending and later operation completes with errc::browser_closed.
 ///
@@ -252,6 +253,7 @@ class extension_driver {
     std::chrono::steady_clock::time_point carried_at;
     bool batch_refused = false;  // the extension predates the batch op
     detail::verification_watch verification;
+    detail::throttled_watch throttled;
     void push(shop_event e) {
       events.push_back(std::move(e));
       if (wake) wake->cancel();
@@ -338,7 +340,8 @@ class extension_driver {
     } else if (kind == "result") {
       if (!initial && !text.empty()) {
         e.kind = shop_event_kind::outcome;
-        e.confirmed = detail::contains_any(text, p.success);
+        e.throttled = detail::contains_any(text, p.throttled_text);
+        e.confirmed = !e.throttled && detail::contains_any(text, p.success);
         e.text = std::move(text);
         s->push(std::move(e));
       }
@@ -353,6 +356,23 @@ class extension_driver {
       if (initial) return;
       e.kind = shop_event_kind::offers;
       s->push(std::move(e));
+    } else if (kind == "throttled") {
+      if (auto t = s->throttled.see(present, text)) s->push(std::move(*t));
+    } else if (kind == "response") {
+      // A response of the page's (its URL, status and Retry-After): the
+      // order's own answer when the profile names its URL.
+      const std::string url = detail::string_member(ev, "url");
+      const auto status = ev.find("status");
+      if (status == ev.end() || !status->is_number_integer()) return;
+      const int code = status->template get<int>();
+      const std::string retry_after = detail::string_member(ev, "retry_after");
+      if (response_url_matches(p.success_response, url)) {
+        e = detail::response_outcome(code, url, retry_after);
+        e.confirmed = code >= 200 && code < 300;
+        s->push(std::move(e));
+      } else if (response_url_matches(p.order_response, url) && is_throttling_status(code)) {
+        s->push(detail::response_outcome(code, url, retry_after));
+      }
     } else if (kind == "verification") {
       const auto which = ev.find("which");
       const bool own = which != ev.end() && which->is_number_integer() && *which == 1;
@@ -435,7 +455,7 @@ class extension_driver {
   static boost::asio::awaitable<std::error_code> watch(std::shared_ptr<state> s) {
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     const site_profile& p = s->profile;
-    if (p.stock_from_network() || !p.success_response.empty() || s->opts.url.empty())
+    if (p.stock_from_network() || s->opts.url.empty())
       co_return make_error_code(seckill::errc::invalid_argument);
     if (!s->tab) {
       json a{{"url", s->opts.url},
@@ -452,6 +472,10 @@ class extension_driver {
     json cfg{{"status", p.status},         {"result", p.result},
              {"offers", p.offer_selector}, {"countdown", p.countdown},
              {"logged_in", p.logged_in},   {"shop", detail::profile_argument(p)}};
+    cfg["throttled"] = p.throttled;
+    // The page's responses (their URL, status and Retry-After), for the
+    // answers to the order the profile names.
+    cfg["responses"] = !p.success_response.empty() || !p.order_response.empty();
     if (!p.verification_off) {
       // The common checks and texts, and the profile's own (page_driver's).
       json texts(default_verification_text());

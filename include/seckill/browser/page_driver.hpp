@@ -262,7 +262,7 @@ class page_driver {
     mutation_subscription status_sub, result_sub, offers_sub, response_sub, countdown_sub;
     mutation_subscription verification_sub, own_verification_sub;
     mutation_subscription order_sub, throttled_sub;    // throttling: the order's answer, the page
-    bool throttled_shown = false;                      // the profile's `throttled` element shows
+    detail::throttled_watch throttled;                 // the profile's `throttled` element
     detail::verification_watch verification;           // the common and the profile's checks
     mutation_subscription stock_sub;                   // stock from the network
     std::optional<std::vector<sku_offer>> net_offers;  // the last fresh response's offers
@@ -419,15 +419,7 @@ class page_driver {
   // An answer to the order (a response, or a success_response's) as an
   // outcome event: throttled for a 429 or 503, with the shop's Retry-After.
   static shop_event throttling_outcome(const response_record& r) {
-    shop_event e;
-    e.kind = shop_event_kind::outcome;
-    e.text = "HTTP " + std::to_string(r.status) + " " + seckill::redact_url(r.url);
-    e.throttled = is_throttling_status(r.status);
-    if (e.throttled && !r.retry_after.empty()) {
-      e.retry_after = parse_retry_after(r.retry_after, std::chrono::system_clock::now());
-      e.text += " (Retry-After: " + r.retry_after.substr(0, 40) + ")";
-    }
-    return e;
+    return detail::response_outcome(r.status, r.url, r.retry_after);
   }
 
   // Throttling the profile names: a 429 or 503 answer to order_response's
@@ -453,15 +445,7 @@ class page_driver {
       std::function<void(const mutation_record&)> on_shown = [weak](const mutation_record& r) {
         auto st = weak.lock();
         if (!st) return;
-        const bool shown = r.present;
-        if (shown == st->throttled_shown) return;
-        st->throttled_shown = shown;
-        if (!shown) return;
-        shop_event e;
-        e.kind = shop_event_kind::outcome;
-        e.throttled = true;
-        e.text = "the page shows '" + r.text.substr(0, 120) + "'";
-        st->push(std::move(e));
+        if (auto e = st->throttled.see(r.present, r.text)) st->push(std::move(*e));
       };
       auto [e, sub] = co_await s->pg.async_on_mutation(p.throttled, std::move(on_shown),
                                                        as_tuple(use_awaitable));

@@ -10,6 +10,8 @@
 #include <seckill/browser/shop_clock.hpp>
 #include <seckill/browser/shop_driver.hpp>
 #include <seckill/browser/site_profile.hpp>
+#include <seckill/browser/throttle.hpp>
+#include <seckill/url.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +20,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -128,6 +131,42 @@ class verification_watch {
  private:
   std::string seen_[2];
   std::string shown_;  // the last event's text
+};
+
+/// An answer to the order (a response the profile names: success_response,
+/// order_response) as an outcome event: throttled for a 429 or 503, with
+/// the shop's Retry-After. The URL is shown redacted.
+inline shop_event response_outcome(int status, std::string_view url, std::string_view retry_after) {
+  shop_event e;
+  e.kind = shop_event_kind::outcome;
+  e.text = "HTTP " + std::to_string(status) + " " + seckill::redact_url(url);
+  e.throttled = is_throttling_status(status);
+  if (e.throttled && !retry_after.empty()) {
+    e.retry_after = parse_retry_after(retry_after, std::chrono::system_clock::now());
+    e.text += " (Retry-After: " + std::string(retry_after.substr(0, 40)) + ")";
+  }
+  return e;
+}
+
+/// The profile's `throttled` element (a "too many requests" notice) as the
+/// driver's events: a throttled outcome each time it comes to show. Not
+/// thread-safe: the driver's executor owns it. Cost: a flag.
+class throttled_watch {
+ public:
+  /// The element is now `present`, showing `text`; the event to report, if any.
+  std::optional<shop_event> see(bool present, std::string_view text) {
+    if (present == shown_) return std::nullopt;
+    shown_ = present;
+    if (!present) return std::nullopt;
+    shop_event e;
+    e.kind = shop_event_kind::outcome;
+    e.throttled = true;
+    e.text = "the page shows '" + std::string(text.substr(0, 120)) + "'";
+    return e;
+  }
+
+ private:
+  bool shown_ = false;
 };
 
 inline nlohmann::json to_json(const offer_field& f) {
