@@ -78,10 +78,16 @@
     if (cfg.countdown) add('countdown', cfg.countdown, false);
     if (cfg.throttled) add('throttled', cfg.throttled, false);
     // A verification a person must solve (a captcha, a slider, a code): the
-    // common checks and texts, and the profile's own selector.
+    // common checks and texts (the C++ driver sends them; a standalone run
+    // takes page_functions.js's, with its profile's texts added), and the
+    // profile's own selector.
     const v = cfg.verification;
     if (v) {
-      add('verification', v.common, Array.isArray(v.texts) ? v.texts : [], 0);
+      const common = typeof v.common === 'string' ? v.common : page.defaults.verification;
+      const texts = Array.isArray(v.texts)
+        ? v.texts
+        : [...page.defaults.verification_text, ...(Array.isArray(v.more_texts) ? v.more_texts : [])];
+      add('verification', common, texts, 0);
       if (v.own) add('verification', v.own, [], 1);
     }
   };

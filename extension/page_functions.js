@@ -389,6 +389,10 @@ globalThis.seckillPage = (() => {
   }
   return true;
 };
+  const defaults = {
+    verification: "iframe[src*=\"recaptcha/api2/bframe\"], iframe[title*=\"recaptcha challenge\" i], iframe[src*=\"hcaptcha.com\"][src*=\"challenge\"], iframe[src*=\"challenges.cloudflare.com\"], .cf-turnstile, .geetest_panel_box, .geetest_holder, #nc_1_n1z, .nc_scale, #tcaptcha_iframe, #tcaptcha_transform, [class*=\"slide-verify\"], [class*=\"slider-captcha\"], [class*=\"captcha-slider\"], input[autocomplete=\"one-time-code\"]",
+    verification_text: ["verify you are human","are you human","are you a robot","not a robot","security check","slide to verify","滑块","验证码","安全验证","人机验证"],
+  };
   return {find, findAll, roots, styleOf, offset, hitAt, within, fns, installObserver,
-          removeObserver};
+          removeObserver, defaults};
 })();

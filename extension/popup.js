@@ -1,7 +1,7 @@
-// The popup: the state of the run (watching, decided, ordered, failed) and
-// its log, as the service worker keeps them in chrome.storage.session
+// The popup: the state of the run (watching, waiting for the person to
+// solve a verification, decided, ordered, failed) and its log, as the service worker keeps them in chrome.storage.session
 // ({state, log: [{at, text}]}), updated while the popup is open.
-const STATES = ['watching', 'decided', 'ordered', 'failed'];
+const STATES = ['watching', 'waiting', 'decided', 'ordered', 'failed'];
 
 const stateEl = document.getElementById('state');
 const logEl = document.getElementById('log');

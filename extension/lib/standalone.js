@@ -50,6 +50,10 @@ export function watchSettings(p) {
     offers: p.offers === 'list' ? p.offer_selector : null,
     countdown: p.countdown || null,
     logged_in: p.logged_in || null,
+    // The common checks (content.js adds them) and the profile's own.
+    verification: p.verification_off
+      ? null
+      : {own: p.verification || null, more_texts: p.verification_text || []},
   };
 }
 
@@ -92,6 +96,8 @@ export class StandaloneRun {
     this.tries = 0;
     this.countdownText = null;  // the countdown's last text
     this.countdownAt = null;    // the start a countdown set (local ms), or null
+    this.verifying = ['', ''];  // what the two verification watches see ('': nothing)
+    this.handedOff = '';        // the verification the person is asked to solve
     this.key = 'standalone:' + deps.tabId;
     this.seed = deps.seed ?? 1;
     this.saving = Promise.resolve();  // the record's writes, one after another
@@ -218,10 +224,30 @@ export class StandaloneRun {
     await this.note('standalone: ' + text, state);
   }
 
+  // A verification shows (the common checks or the profile's own): the run
+  // presses nothing until the person solved it in the tab, then goes on.
+  verification(which, text) {
+    this.verifying[which === 1 ? 1 : 0] = text;
+    const now = this.verifying[1] || this.verifying[0];
+    if (!now === !this.handedOff) return;  // still shown, or still none
+    this.handedOff = now;
+    if (now) {
+      this.record({state: 'waiting'}).catch(() => {});
+      this.note('standalone: a verification shows (' + now + '): solve it in the tab; ' +
+                    'nothing is pressed until it is gone', 'waiting');
+      return;
+    }
+    this.record({state: 'watching'}).catch(() => {});
+    this.note('standalone: the verification is gone: watching again', 'watching');
+    this.react();
+  }
+
   // A content script's report.
   onEvent(ev) {
     if (this.done) return;
-    if (ev.kind === 'countdown') {
+    if (ev.kind === 'verification') {
+      this.verification(ev.which, ev.present ? ev.text : '');
+    } else if (ev.kind === 'countdown') {
       this.takeCountdown(ev.present ? ev.text : '');
     } else if (ev.kind === 'result' && ev.present && !ev.initial && ev.text && this.awaiting) {
       this.answered(ev.text);
@@ -247,7 +273,7 @@ export class StandaloneRun {
 
   // Looks at the page and acts when the strategy says so.
   async react() {
-    if (this.done || this.busy || this.awaiting) return;
+    if (this.done || this.busy || this.awaiting || this.handedOff) return;
     if (this.countdownAt !== null && Date.now() < this.countdownAt) return;
     this.busy = true;
     try {
@@ -296,6 +322,10 @@ export class StandaloneRun {
       if (r.action === 'would-press') {
         await actions.waitActionable(this.link, this.tabId, this.p.buy, CLICK.timeout_ms);
         await this.finish('decided', 'dry run: would press ' + this.p.buy);
+        return;
+      }
+      if (this.handedOff) {  // a verification came up meanwhile: this try is not made
+        --this.tries;
         return;
       }
       this.awaiting = true;

@@ -241,6 +241,24 @@ TEST_SUITE("integration") {
     CHECK(log.dump().find("standalone: countdown") != std::string::npos);
   }
 
+  TEST_CASE("extension standalone mode - a verification holds the press until it is solved") {
+    extension_browser b;
+    shop::shop_server shop;
+    shop.set_challenge(true);  // "Please verify you are human", one of the common texts
+    b.start_run("want = sku:veg-box\npace = 20/s\n", shop.url());
+    b.wait_until("chrome.storage.session.get('state').then((g) => g.state === 'waiting')");
+    CHECK(b.logged("standalone: a verification shows"));
+    shop.set_stock("veg-box", 5);
+    std::this_thread::sleep_for(1500ms);
+    CHECK(shop.orders().empty());  // in stock, but the person has not solved it
+    CHECK_FALSE(b.logged("standalone: pressed"));
+    shop.set_challenge(false);  // solved
+    b.wait_until("chrome.storage.session.get('state').then((g) => g.state === 'ordered')");
+    CHECK(b.logged("standalone: the verification is gone"));
+    std::this_thread::sleep_for(500ms);
+    browser_support::check_one_order(shop, "veg-box", 1, 4);
+  }
+
   TEST_CASE("extension standalone mode - a run goes on after the service worker stops") {
     extension_browser b;
     shop::shop_server shop;

@@ -4,8 +4,11 @@
 // again and compares; with SECKILL_UPDATE_PAGE_FUNCTIONS=1 it writes it.
 #include <seckill/browser/detail/page_scripts.hpp>
 #include <seckill/browser/detail/shop_scripts.hpp>
+#include <seckill/browser/site_profile.hpp>
 
 #include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <fstream>
@@ -19,7 +22,8 @@ namespace unit_page_functions {
 namespace scripts = seckill::browser::detail::scripts;
 
 // The content script's functions (`fns`: by the names the service worker
-// calls), the finder and the observer of a verification watch.
+// calls), the finder, the observer of the watches, and the common
+// verification checks (site_profile.hpp) a standalone run's watch uses.
 std::string page_functions_js() {
   const std::pair<std::string_view, std::string_view> fns[] = {
       {"check", scripts::actionability},       {"select_prepare", scripts::select_prepare},
@@ -54,9 +58,14 @@ std::string page_functions_js() {
   out += ";\n  const removeObserver = ";
   out += scripts::remove_observer;
   out += ";\n";
+  out += "  const defaults = {\n    verification: ";
+  out += nlohmann::json(std::string(seckill::browser::default_verification)).dump();
+  out += ",\n    verification_text: ";
+  out += nlohmann::json(seckill::browser::default_verification_text()).dump();
+  out += ",\n  };\n";
   out +=
       "  return {find, findAll, roots, styleOf, offset, hitAt, within, fns, installObserver,\n"
-      "          removeObserver};\n})();\n";
+      "          removeObserver, defaults};\n})();\n";
   return out;
 }
 
