@@ -112,6 +112,28 @@ void snapshot_of_offers() {
   CHECK(rice->stock == 0);
 }
 
+// The shop's answer to a press that went out: a confirmed outcome event
+// (5 s at most), and exactly that one order in the shop (`sku` x
+// `quantity`, `left` in stock). The outcome, for more checks.
+template <class Backend>
+sb::shop_event one_order_confirmed(Backend& b, const std::string& sku, int quantity, int left) {
+  auto outcome = wait_event(
+      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; }, 5s);
+  REQUIRE(outcome);
+  CHECK(outcome->confirmed);
+  std::this_thread::sleep_for(300ms);
+  browser_support::check_one_order(b.shop, sku, quantity, left);
+  return *outcome;
+}
+
+// Presses buy, which must go out, and expects one_order_confirmed.
+template <class Backend>
+sb::shop_event press_buys_one(Backend& b, const std::string& sku, int quantity, int left) {
+  auto [e] = std::tuple{get(b.driver.async_press_buy(asio::use_future))};
+  REQUIRE_MESSAGE(!e, e.message());
+  return one_order_confirmed(b, sku, quantity, left);
+}
+
 // Choose, quantity, press: exactly one order, recorded by the shop, and a
 // confirmed outcome event.
 template <class Backend>
@@ -121,15 +143,8 @@ void buys_exactly_one_order() {
   watch(b.driver);
   wait_in_stock(b.driver);
   choose_and_set(b.driver, "veg-box", 2);
-  auto [e3] = std::tuple{get(b.driver.async_press_buy(asio::use_future))};
-  REQUIRE_MESSAGE(!e3, e3.message());
-  auto outcome = wait_event(
-      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; }, 5s);
-  REQUIRE(outcome);
-  CHECK(outcome->confirmed);
-  CHECK(outcome->text.find("Order confirmed") != std::string::npos);
-  std::this_thread::sleep_for(300ms);
-  browser_support::check_one_order(b.shop, "veg-box", 2, 3);
+  const sb::shop_event outcome = press_buys_one(b, "veg-box", 2, 3);
+  CHECK(outcome.text.find("Order confirmed") != std::string::npos);
 }
 
 // A snapshot taken as a restock is seen (the extension backend answers it
@@ -224,14 +239,7 @@ void grid_shop_order() {
   CHECK(snap.quantity == std::optional<int>(3));
   auto [e3] = std::tuple{get(b.driver.async_set_quantity(2, asio::use_future))};
   REQUIRE_MESSAGE(!e3, e3.message());
-  auto [e4] = std::tuple{get(b.driver.async_press_buy(asio::use_future))};
-  REQUIRE_MESSAGE(!e4, e4.message());
-  auto outcome = wait_event(
-      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; }, 5s);
-  REQUIRE(outcome);
-  CHECK(outcome->confirmed);
-  std::this_thread::sleep_for(300ms);
-  browser_support::check_one_order(b.shop, "eggs-12", 2, 3);
+  press_buys_one(b, "eggs-12", 2, 3);
 }
 
 // Checks the buy button until the check says `refused` (the shop's push
@@ -282,12 +290,7 @@ void obstacles_are_never_pressed() {
   b.shop.set_buy_obstacle(obstacle::none);
   auto [e] = std::tuple{get(press, 30s)};
   REQUIRE_MESSAGE(!e, e.message());
-  auto outcome = wait_event(
-      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; }, 5s);
-  REQUIRE(outcome);
-  CHECK(outcome->confirmed);
-  std::this_thread::sleep_for(300ms);
-  browser_support::check_one_order(b.shop, "veg-box", 1, 4);
+  one_order_confirmed(b, "veg-box", 1, 4);
 }
 
 // A single-page shop's route change (history.pushState) draws the status
@@ -303,14 +306,7 @@ void route_change_draws_anew() {
   b.shop.set_stock("veg-box", 5);  // pushed after the route: drawn on the new elements
   wait_in_stock(b.driver);
   choose_and_set(b.driver, "veg-box", 2);
-  auto [e] = std::tuple{get(b.driver.async_press_buy(asio::use_future))};
-  REQUIRE_MESSAGE(!e, e.message());
-  auto outcome = wait_event(
-      b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; }, 5s);
-  REQUIRE(outcome);
-  CHECK(outcome->confirmed);
-  std::this_thread::sleep_for(300ms);
-  browser_support::check_one_order(b.shop, "veg-box", 2, 3);
+  press_buys_one(b, "veg-box", 2, 3);
 }
 
 // Clock samples: the shop's Date headers and its page clock (the profile's

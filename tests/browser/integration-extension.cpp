@@ -161,13 +161,7 @@ TEST_SUITE("integration") {
     all.quantity = 2;
     auto [e2, at2] = get(b.driver.async_order(all, asio::use_future), 30s);
     REQUIRE_MESSAGE(!e2, e2.message());
-    auto outcome = driver_conformance::wait_event(
-        b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; },
-        5s);
-    REQUIRE(outcome);
-    CHECK(outcome->confirmed);
-    std::this_thread::sleep_for(300ms);
-    browser_support::check_one_order(b.shop, "veg-box", 2, 3);  // the failed one left nothing
+    driver_conformance::one_order_confirmed(b, "veg-box", 2, 3);  // the failed one left nothing
     b.shop.sell_out();  // the button disabled: the press is the step that fails
     REQUIRE(driver_conformance::wait_event(
         b.driver,
@@ -193,13 +187,7 @@ TEST_SUITE("integration") {
     all.quantity = 3;
     auto [e, at] = get(b.driver.async_order(all, asio::use_future), 30s);
     REQUIRE_MESSAGE(!e, e.message() << " at action " << static_cast<int>(at));
-    auto outcome = driver_conformance::wait_event(
-        b.driver, [](const sb::shop_event& e) { return e.kind == sb::shop_event_kind::outcome; },
-        5s);
-    REQUIRE(outcome);
-    CHECK(outcome->confirmed);
-    std::this_thread::sleep_for(300ms);
-    browser_support::check_one_order(b.shop, "eggs-12", 3, 2);
+    driver_conformance::one_order_confirmed(b, "eggs-12", 3, 2);
   }
 
   TEST_CASE("the extension starts seckill_native_host - whose grabber buys on the demo shop") {
