@@ -495,13 +495,9 @@ class shop_server {
 
   /// Sets every SKU's stock to zero and pushes it.
   void sell_out() {
-    std::string state;
-    {
-      std::lock_guard lock(mutex_);
+    change_and_push([this] {
       for (auto& s : catalogue_) s.stock = 0;
-      state = state_json().dump();
-    }
-    server_.broadcast(std::move(state));
+    });
   }
 
   [[nodiscard]] std::vector<order_record> orders() const {
@@ -529,13 +525,7 @@ class shop_server {
 
   /// Shows (or takes away) the verification on every page of `/` and pushes it.
   void set_challenge(bool on) {
-    std::string state;
-    {
-      std::lock_guard lock(mutex_);
-      challenge_ = on;
-      state = state_json().dump();
-    }
-    server_.broadcast(std::move(state));
+    change_and_push([&] { challenge_ = on; });
   }
   [[nodiscard]] bool challenge() const {
     std::lock_guard lock(mutex_);
@@ -549,26 +539,14 @@ class shop_server {
   /// Sets the buy button's obstacle and pushes it (a page loaded later
   /// shows it from the start).
   void set_buy_obstacle(buy_obstacle o) {
-    std::string state;
-    {
-      std::lock_guard lock(mutex_);
-      obstacle_ = o;
-      state = state_json().dump();
-    }
-    server_.broadcast(std::move(state));
+    change_and_push([&] { obstacle_ = o; });
   }
 
   /// Moves every live page to another route of itself, as a single-page
   /// shop does: the page pushes `?view=<n>` onto its history and draws its
   /// stock status and buy button anew (new elements in place of the old).
   void change_route() {
-    std::string state;
-    {
-      std::lock_guard lock(mutex_);
-      ++view_;
-      state = state_json().dump();
-    }
-    server_.broadcast(std::move(state));
+    change_and_push([&] { ++view_; });
   }
   /// Every request received so far (pages, events, orders, clock readings).
   [[nodiscard]] int requests() const {
@@ -583,6 +561,19 @@ class shop_server {
   }
 
  private:
+  // Runs `change` on the state under the lock, then pushes the new state to
+  // every live page.
+  template <class Change>
+  void change_and_push(Change change) {
+    std::string state;
+    {
+      std::lock_guard lock(mutex_);
+      change();
+      state = state_json().dump();
+    }
+    server_.broadcast(std::move(state));
+  }
+
   nlohmann::json state_json() const {
     nlohmann::json skus = nlohmann::json::array();
     for (const auto& s : catalogue_) {
