@@ -57,6 +57,14 @@ globalThis.seckillPage = (() => {
     return hit;
   };
   const within = (el, n) => { for (; n; n = n.parentNode || n.host) if (n === el) return true; return false; };
+  const unready = (el) => {
+    if (!el || !el.isConnected) return 'missing';
+    const st = styleOf(el), r = el.getBoundingClientRect();
+    if (st.visibility !== 'visible' || st.display === 'none' || r.width === 0 || r.height === 0) return 'hidden';
+    if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
+        (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';
+    return '';
+  };
   const fns = {};
   fns.check = async (sel, prev) => {
   const el = find(sel);
@@ -131,12 +139,8 @@ globalThis.seckillPage = (() => {
   return {state: 'ok', x, y, width: b[2], height: b[3]};
 };
   fns.select_prepare = (sel, value) => {
-  const el = find(sel);
-  if (!el || !el.isConnected) return 'missing';
-  const st = styleOf(el), r = el.getBoundingClientRect();
-  if (st.visibility !== 'visible' || st.display === 'none' || r.width === 0 || r.height === 0) return 'hidden';
-  if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
-      (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';
+  const el = find(sel), why = unready(el);
+  if (why) return why;
   if (el.tagName !== 'SELECT') return 'not-select';
   const opts = Array.from(el.options);
   const opt = opts.find(o => o.value === value) || opts.find(o => o.label === value);
@@ -152,12 +156,8 @@ globalThis.seckillPage = (() => {
   return {status: 'ok', keys, key: down ? 'ArrowDown' : 'ArrowUp'};
 };
   fns.fill_prepare = (sel, text) => {
-  const el = find(sel);
-  if (!el || !el.isConnected) return 'missing';
-  const st = styleOf(el), r = el.getBoundingClientRect();
-  if (st.visibility !== 'visible' || st.display === 'none' || r.width === 0 || r.height === 0) return 'hidden';
-  if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
-      (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';
+  const el = find(sel), why = unready(el);
+  if (why) return why;
   if (!('value' in el) || el.tagName === 'SELECT' || el.tagName === 'BUTTON') return 'not-input';
   if (el.readOnly) return 'disabled';
   if (String(el.value) === text) return {status: 'ok', same: true};

@@ -867,15 +867,6 @@ class shop_server {
     cv_.notify_all();
   }
 
-  // The buy button in its area, with the obstacle `obstacle` (obstacle_name).
-  static std::string buy_area(const std::string& button, const std::string& obstacle) {
-    std::string b = button;
-    if (obstacle == "hidden" || obstacle == "moving")
-      b.insert(b.find(" type="), " class=\"" + obstacle + "\"");
-    return "<div class=\"buy-area\">" + b + "<div class=\"promo\"" +
-           (obstacle == "covered" ? "" : " hidden") + ">Today only: free delivery</div></div>";
-  }
-
   // `/` (live: pushed updates) or `/static` (the state as it loads, a clock);
   // `order_path` takes its orders, `header` goes above the status (/members).
   std::string page_html(bool live, const std::string& order_path = "/order",
@@ -937,9 +928,13 @@ setInterval(() => {{
         live ? R"(<div class="stock-status" data-state="out">Out of stock</div>)"
              : fmt::format(R"(<div class="stock-status" data-state="{}">{}</div>)",
                            any ? "in" : "out", any ? "In stock" : "Out of stock");
-    const std::string buy = live || !any
-                                ? R"(<button id="buy" type="button" disabled>Buy now</button>)"
-                                : R"(<button id="buy" type="button">Buy now</button>)";
+    // The buy button in its area, under the obstacle_name `obstacle`.
+    const bool marked = obstacle == "hidden" || obstacle == "moving";
+    const std::string buy =
+        fmt::format(R"(<div class="buy-area"><button id="buy"{} type="button"{}>Buy now</button>)"
+                    R"(<div class="promo"{}>Today only: free delivery</div></div>)",
+                    marked ? " class=\"" + obstacle + "\"" : std::string(),
+                    live || !any ? " disabled" : "", obstacle == "covered" ? "" : " hidden");
     return R"(<!doctype html>
 <html><head><meta charset="utf-8"><title>Fresh Market</title>
 <style>
@@ -964,7 +959,7 @@ label { display: block; margin: .5em 0; }
 <label>Item <select id="sku">)" +
            options + R"(</select></label>
 <label>Quantity <input id="quantity" type="number" min="1" value="1"></label>
-)" + buy_area(buy, obstacle) +
+)" + buy +
            R"(
 <p class="order-result"></p>
 <div class="human-check" hidden><p>Please verify you are human</p>

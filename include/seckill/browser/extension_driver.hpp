@@ -15,6 +15,7 @@
 #include <seckill/browser/site_profile.hpp>
 #include <seckill/browser/stock_response.hpp>
 #include <seckill/browser/strategy.hpp>
+#include <seckill/browser/throttle.hpp>
 #include <seckill/detail/spawned_completion.hpp>
 #include <seckill/error.hpp>
 
@@ -43,7 +44,6 @@
 #include <optional>
 #include <string>
 #include <system_error>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -478,11 +478,9 @@ class extension_driver {
     cfg["responses"] = !p.success_response.empty() || !p.order_response.empty();
     if (!p.verification_off) {
       // The common checks and texts, and the profile's own (page_driver's).
-      json texts(default_verification_text());
-      for (const std::string& t : p.verification_text) texts.push_back(t);
       json v = json::object();
       v["common"] = std::string(default_verification);
-      v["texts"] = std::move(texts);
+      v["texts"] = detail::verification_texts(p);
       v["own"] = p.verification;
       cfg["verification"] = std::move(v);
     }
@@ -592,6 +590,13 @@ class extension_driver {
                 {"absent_ok", n == 1}};
   }
 
+  // A request's error, but none for element_not_found where its args said
+  // `absent_ok`: an extension older than that argument reports the missing
+  // element itself.
+  static std::error_code unless_absent_ok(std::error_code e, bool absent_ok) {
+    return absent_ok && e == make_error_code(errc::element_not_found) ? std::error_code{} : e;
+  }
+
   [[nodiscard]] static std::chrono::milliseconds click_time(const std::shared_ptr<state>& s) {
     return s->opts.click.timeout + s->opts.click.press_duration + s->opts.click.press_jitter;
   }
@@ -601,10 +606,8 @@ class extension_driver {
     json steps = json::array();
     std::vector<order_action> of;
     std::vector<std::chrono::milliseconds> waits;  // each step's own time
-    std::vector<bool> absent_ok;                   // a missing element is fine
     std::chrono::milliseconds own{0};
     void add(order_action a, const char* op, json args, std::chrono::milliseconds t) {
-      absent_ok.push_back(detail::bool_member(args, "absent_ok"));
       json step = json::object();
       step["op"] = op;
       step["args"] = std::move(args);
@@ -639,10 +642,10 @@ class extension_driver {
     for (std::size_t i = 0; i < b.of.size(); ++i) {
       std::string op = detail::string_member(b.steps[i], "op");
       json args = std::move(b.steps[i]["args"]);
+      const bool absent_ok = detail::bool_member(args, "absent_ok");
       auto [e, r] = co_await call(s, std::move(op), std::move(args), b.waits[i]);
-      if (e && !(b.of[i] == order_action::quantity &&
-                 e == make_error_code(errc::element_not_found) && b.absent_ok[i]))
-        co_return R{e, b.of[i]};
+      if (const std::error_code failed = unless_absent_ok(e, absent_ok))
+        co_return R{failed, b.of[i]};
     }
     co_return R{};
   }
@@ -707,10 +710,9 @@ class extension_driver {
     if (p.quantity.empty())
       co_return n == 1 ? std::error_code{} : make_error_code(errc::element_not_found);
     json a = fill_args(s, n);
+    const bool absent_ok = detail::bool_member(a, "absent_ok");
     auto [e, r] = co_await call(s, "fill", std::move(a), s->opts.action_timeout);
-    // An extension older than absent_ok says element_not_found itself.
-    if (e == make_error_code(errc::element_not_found) && n == 1) co_return std::error_code{};
-    co_return e;
+    co_return unless_absent_ok(e, absent_ok);
   }
 
   // Reaches `n` with trusted clicks on + or -, reading the count before and after.

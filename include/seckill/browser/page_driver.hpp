@@ -393,7 +393,7 @@ class page_driver {
       std::function<void(const response_record&)> on_response = [weak](const response_record& r) {
         auto st = weak.lock();
         if (!st) return;
-        shop_event e = throttling_outcome(r);
+        shop_event e = detail::response_outcome(r.status, r.url, r.retry_after);
         e.confirmed = r.status >= 200 && r.status < 300;
         st->push(std::move(e));
       };
@@ -416,12 +416,6 @@ class page_driver {
     co_return std::error_code{};
   }
 
-  // An answer to the order (a response, or a success_response's) as an
-  // outcome event: throttled for a 429 or 503, with the shop's Retry-After.
-  static shop_event throttling_outcome(const response_record& r) {
-    return detail::response_outcome(r.status, r.url, r.retry_after);
-  }
-
   // Throttling the profile names: a 429 or 503 answer to order_response's
   // URL, and the `throttled` element as it appears (on the page or as an
   // error page): each a throttled outcome event.
@@ -434,7 +428,7 @@ class page_driver {
       std::function<void(const response_record&)> on_order = [weak](const response_record& r) {
         auto st = weak.lock();
         if (!st || !is_throttling_status(r.status)) return;  // other answers: the result says
-        st->push(throttling_outcome(r));
+        st->push(detail::response_outcome(r.status, r.url, r.retry_after));
       };
       auto [e, sub] = co_await s->pg.async_on_response(p.order_response, std::move(on_order),
                                                        as_tuple(use_awaitable));
@@ -472,8 +466,7 @@ class page_driver {
           st->push(std::move(*e));
       });
     };
-    std::vector<std::string> texts = default_verification_text();
-    texts.insert(texts.end(), p.verification_text.begin(), p.verification_text.end());
+    std::vector<std::string> texts = detail::verification_texts(p);
     auto [e, sub] = co_await s->pg.async_on_sight(std::string(default_verification),
                                                   std::move(texts), on(0), as_tuple(use_awaitable));
     if (e) co_return e;

@@ -18,8 +18,9 @@ namespace seckill::browser::detail::scripts {
 /// first match or null), findAll(sel), roots(sel) (the documents and shadow
 /// roots the selector passes through), styleOf(el), offset(el) (where el's
 /// frame starts in the top viewport), hitAt(x, y) (the innermost element at
-/// a top-viewport point, through shadow roots and frames) and within(el, n)
-/// (n is el or inside it, across shadow boundaries).
+/// a top-viewport point, through shadow roots and frames), within(el, n)
+/// (n is el or inside it, across shadow boundaries) and unready(el) (why el
+/// cannot take keys: 'missing', 'hidden', 'disabled'; '' when it can).
 inline constexpr std::string_view finder = R"js(
   const descend = (host) => host.shadowRoot ||
       ((host.tagName === 'IFRAME' || host.tagName === 'FRAME') ? host.contentDocument : null);
@@ -72,6 +73,14 @@ inline constexpr std::string_view finder = R"js(
     return hit;
   };
   const within = (el, n) => { for (; n; n = n.parentNode || n.host) if (n === el) return true; return false; };
+  const unready = (el) => {
+    if (!el || !el.isConnected) return 'missing';
+    const st = styleOf(el), r = el.getBoundingClientRect();
+    if (st.visibility !== 'visible' || st.display === 'none' || r.width === 0 || r.height === 0) return 'hidden';
+    if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
+        (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';
+    return '';
+  };
 )js";
 
 /// `script` (a function's source) with the finder in front: the source of a
@@ -191,12 +200,8 @@ inline constexpr std::string_view actionability = R"js(async (sel, prev) => {
 /// keys themselves are trusted input (Input.dispatchKeyEvent); this script
 /// sets no value and dispatches no event.
 inline constexpr std::string_view select_prepare = R"js((sel, value) => {
-  const el = find(sel);
-  if (!el || !el.isConnected) return 'missing';
-  const st = styleOf(el), r = el.getBoundingClientRect();
-  if (st.visibility !== 'visible' || st.display === 'none' || r.width === 0 || r.height === 0) return 'hidden';
-  if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
-      (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';
+  const el = find(sel), why = unready(el);
+  if (why) return why;
   if (el.tagName !== 'SELECT') return 'not-select';
   const opts = Array.from(el.options);
   const opt = opts.find(o => o.value === value) || opts.find(o => o.label === value);
@@ -220,12 +225,8 @@ inline constexpr std::string_view select_prepare = R"js((sel, value) => {
 /// all, Input.insertText, Tab); this script sets no value and dispatches no
 /// event.
 inline constexpr std::string_view fill_prepare = R"js((sel, text) => {
-  const el = find(sel);
-  if (!el || !el.isConnected) return 'missing';
-  const st = styleOf(el), r = el.getBoundingClientRect();
-  if (st.visibility !== 'visible' || st.display === 'none' || r.width === 0 || r.height === 0) return 'hidden';
-  if (el.disabled === true || el.getAttribute('aria-disabled') === 'true' ||
-      (el.closest && el.closest('fieldset[disabled]'))) return 'disabled';
+  const el = find(sel), why = unready(el);
+  if (why) return why;
   if (!('value' in el) || el.tagName === 'SELECT' || el.tagName === 'BUTTON') return 'not-input';
   if (el.readOnly) return 'disabled';
   if (String(el.value) === text) return {status: 'ok', same: true};

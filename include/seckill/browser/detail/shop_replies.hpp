@@ -133,6 +133,14 @@ class verification_watch {
   std::string shown_;  // the last event's text
 };
 
+/// The visible texts that mean a verification for `p`: the common ones
+/// (default_verification_text), then the profile's own.
+inline std::vector<std::string> verification_texts(const site_profile& p) {
+  std::vector<std::string> texts = default_verification_text();
+  texts.insert(texts.end(), p.verification_text.begin(), p.verification_text.end());
+  return texts;
+}
+
 /// An answer to the order (a response the profile names: success_response,
 /// order_response) as an outcome event: throttled for a 429 or 503, with
 /// the shop's Retry-After. The URL is shown redacted.
